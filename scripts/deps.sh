@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pic needs, only when one is missing.
+# Why each is here: docs/dependencies.md.  Usage: scripts/deps.sh [--check]
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config
+  libzstd-dev zstd          # streams: zstd-compressed JSON Lines
+  libjansson-dev jq         # JSON records; jq for scripts and tests
+  bats                      # program tests (TAP), run through prove (perl)
+  libpcre2-dev              # tokenizer pre-split regex, JIT-compiled
+  libutf8proc-dev           # NFC normalisation in the tokenizer
+  libgmp-dev libmpfr-dev    # exact and high-precision math in pic-reward
+  libopenblas-dev           # CPU matrix products
+  gnuplot-nox               # plots of training runs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "${1:-}" = --check ]; then
+  echo "deps: missing Debian packages: ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

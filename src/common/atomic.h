@@ -1,0 +1,37 @@
+/* Writes that never leave a half-written file in place of a good one:
+ * everything goes to a temporary name in the same directory, is fsync'd,
+ * and is renamed into place only when complete. */
+#ifndef PIC_ATOMIC_H
+#define PIC_ATOMIC_H
+
+#include <stdio.h>
+
+typedef struct {
+    char *path; /* the final name */
+    char *tmp;  /* the temporary name, beside it */
+    FILE *fp;
+} pic_atomic_file;
+
+/* Opens a temporary file beside path for writing; dies on failure. */
+FILE *pic_atomic_open(pic_atomic_file *a, const char *path);
+/* Flushes, fsyncs, closes and renames into place (then fsyncs the
+ * directory). Returns 0, or -1 with errno set and the temporary removed. */
+int pic_atomic_commit(pic_atomic_file *a);
+/* Closes and removes the temporary. */
+void pic_atomic_abort(pic_atomic_file *a);
+
+/* Whole directories (checkpoints): pic_atomic_dir_begin creates and returns a
+ * fresh temporary directory beside final (malloc'd). Write into it, then
+ * pic_atomic_dir_commit fsyncs its files and renames it to final. If final
+ * exists it is first moved aside and removed only after the new one is in
+ * place, so at every instant one complete directory exists under one of the
+ * two names. Returns 0 or -1 with errno set. */
+char *pic_atomic_dir_begin(const char *final);
+int pic_atomic_dir_commit(const char *tmp, const char *final);
+/* Removes a directory tree (for aborts and cleanup); returns 0 or -1. */
+int pic_rmtree(const char *path);
+
+/* Writes a whole buffer to path atomically; returns 0 or -1 with errno set. */
+int pic_write_file_atomic(const char *path, const void *data, size_t n);
+
+#endif

@@ -1,0 +1,51 @@
+/* Command-line conventions shared by every pic program (docs/conventions.md):
+ * messages on stderr prefixed with the program's name, exit codes 0 / 1 / 2,
+ * --help on stdout, --version, strict parsing of numeric options. */
+#ifndef PIC_CLI_H
+#define PIC_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum { PIC_EXIT_OK = 0, PIC_EXIT_FAIL = 1, PIC_EXIT_USAGE = 2 };
+
+#ifndef PIC_VERSION
+#define PIC_VERSION "0.1"
+#endif
+
+extern const char *pic_prog; /* set by pic_init; "pic" before */
+extern int pic_quiet;        /* --quiet: no progress, no summary */
+
+void pic_init(const char *prog);
+
+/* "PROG: message" on stderr, then exit 1 (runtime failure). */
+_Noreturn void pic_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "PROG: message" and "Try 'PROG --help'." on stderr, then exit 2. */
+_Noreturn void pic_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "PROG: message" on stderr, no exit. */
+void pic_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A line on stderr unless --quiet: the summary a program prints at its end. */
+void pic_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "PROG (pic) VERSION" on stdout and exits 0. */
+_Noreturn void pic_print_version(void);
+/* Prints text on stdout and exits 0 (the --help convention). */
+_Noreturn void pic_print_help(const char *text);
+
+/* Option values: the whole string must parse, and lie in [min, max];
+ * otherwise a usage error naming the option ("--temperature"). */
+double pic_parse_double(const char *opt, const char *s, double min, double max);
+long long pic_parse_int(const char *opt, const char *s, long long min, long long max);
+
+/* Allocation that dies with a message instead of returning NULL. */
+void *pic_malloc(size_t n);
+void *pic_calloc(size_t n, size_t size);
+void *pic_realloc(void *p, size_t n);
+char *pic_strdup(const char *s);
+char *pic_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads a whole file (NUL-terminated; *len gets the size without it). Dies
+ * with the file's name on error. */
+char *pic_read_file(const char *path, size_t *len);
+
+#endif

@@ -1,0 +1,58 @@
+/* JSON helpers over jansson: the one serializer every stream uses, and field
+ * accessors whose errors name the file, the record and the field. */
+#ifndef PIC_JSON_H
+#define PIC_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stream.h"
+
+/* Compact JSON, keys in their original order, UTF-8 as is. Reals print in the
+ * shortest form that reads back to the same value: a value that is exactly a
+ * float32 as the shortest that round-trips through float32 (at most %.9g),
+ * any other double as the shortest that round-trips through double (at most
+ * %.17g). Integers print as integers. Appends to *buf (grown as needed). */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} pic_buf;
+void pic_buf_append(pic_buf *b, const char *s, size_t n);
+void pic_buf_printf(pic_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pic_buf_free(pic_buf *b);
+void pic_json_dump(pic_buf *b, const json_t *v);
+/* Shortest round-trip text of a real (see above) into out (>= 32 bytes). */
+int pic_format_real(char *out, double x);
+
+/* A record's context for messages: where it came from. */
+typedef struct {
+    const pic_reader *reader; /* file and line; may be NULL */
+    const json_t *obj;
+} pic_rec;
+
+/* Accessors: a missing required field or a wrong type dies with
+ * "FILE:LINE: field 'NAME': ...". The _opt forms return the default when the
+ * field is absent or null. */
+json_t *pic_field(pic_rec r, const char *name, bool required);
+double pic_field_number(pic_rec r, const char *name);
+double pic_field_number_opt(pic_rec r, const char *name, double dflt);
+long long pic_field_int(pic_rec r, const char *name);
+const char *pic_field_string(pic_rec r, const char *name);
+const char *pic_field_string_opt(pic_rec r, const char *name, const char *dflt);
+bool pic_field_bool_opt(pic_rec r, const char *name, bool dflt);
+/* Arrays: *n gets the length; the result is malloc'd (free it); every element
+ * must be of the type (and finite for floats), else a message naming the index. */
+float *pic_field_floats(pic_rec r, const char *name, size_t *n);
+int32_t *pic_field_ints(pic_rec r, const char *name, size_t *n);
+
+/* New JSON arrays from C arrays (floats stored as their exact double value,
+ * so they print as float32 shortest). */
+json_t *pic_json_floats(const float *x, size_t n);
+json_t *pic_json_ints(const int32_t *x, size_t n);
+
+/* The id of a record as a string key (id may be a string or an integer). */
+const char *pic_id_key(pic_rec r, char *tmp, size_t tmpsize);
+
+#endif

@@ -1,0 +1,52 @@
+/* JSON Lines streams, plain or zstd-compressed (docs/streams.md).
+ *
+ * A reader tells zstd from plain text by the magic number, never the name,
+ * accepts concatenated frames, and treats a truncated or corrupt frame as an
+ * error. Lines may be of any length. A writer compresses unless told not to
+ * or unless its output is a terminal, and checks every write at close. */
+#ifndef PIC_STREAM_H
+#define PIC_STREAM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct pic_reader pic_reader;
+
+/* path NULL or "-" reads stdin. Dies (exit 1) when the file cannot be opened. */
+pic_reader *pic_reader_open(const char *path);
+void pic_reader_close(pic_reader *r);
+
+/* The next line without its newline, NUL-terminated, valid until the next
+ * call; NULL at the end. *len (if given) gets its length. Dies on I/O error or
+ * a truncated/corrupt zstd stream. */
+char *pic_reader_line(pic_reader *r, size_t *len);
+
+/* The next non-blank line parsed as a JSON object (a new reference); NULL at
+ * the end. Malformed JSON or a non-object dies naming file and line. */
+json_t *pic_reader_json(pic_reader *r);
+
+const char *pic_reader_name(const pic_reader *r); /* "<stdin>" or the path */
+size_t pic_reader_lineno(const pic_reader *r);     /* line of the last line returned, from 1 */
+
+/* "PROG: FILE:LINE: field 'F': message" (field may be NULL), exit 1. */
+_Noreturn void pic_reader_die(const pic_reader *r, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+typedef struct pic_writer pic_writer;
+
+typedef enum {
+    PIC_COMPRESS_AUTO, /* zstd unless the output is a terminal */
+    PIC_COMPRESS_NEVER,
+    PIC_COMPRESS_ALWAYS,
+} pic_compress;
+
+/* path NULL or "-" writes stdout; level is zstd's (1..19, 0 for its default). */
+pic_writer *pic_writer_open(const char *path, pic_compress mode, int level);
+void pic_writer_write(pic_writer *w, const char *data, size_t n);
+/* One record: the object as compact JSON (docs/streams.md, pic_json_dump) and a newline. */
+void pic_writer_json(pic_writer *w, const json_t *obj);
+/* Ends the zstd frame, flushes and closes; dies if any write failed. */
+void pic_writer_close(pic_writer *w);
+
+#endif

@@ -1,0 +1,30 @@
+# Loaded by every bats file: the programs under test come first on PATH, and
+# every test gets its own scratch directory.
+PIC_ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+PIC_BIN="${PIC_BIN:-$PIC_ROOT/bin}"
+PATH="$PIC_BIN:$PIC_ROOT/pipelines:$PATH"
+FIXTURES="$PIC_ROOT/tests/fixtures"
+export PATH PIC_ROOT PIC_BIN FIXTURES
+
+setup() {
+    T="$BATS_TEST_TMPDIR"
+    cd "$T" || return 1
+}
+
+# fails_with CODE PATTERN: the last `run` exited CODE and its output matches PATTERN
+fails_with() {
+    if [ "$status" -ne "$1" ]; then
+        echo "expected exit $1, got $status; output: $output" >&2
+        return 1
+    fi
+    if ! grep -qE -- "$2" <<<"$output"; then
+        echo "expected output matching '$2', got: $output" >&2
+        return 1
+    fi
+}
+
+# near A B TOL: |A - B| <= TOL
+near() {
+    awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }' ||
+        { echo "not near: $1 vs $2 (tol $3)" >&2; return 1; }
+}

@@ -1,0 +1,2 @@
+# Unit tests of src/common.
+$(eval $(call UNIT,test_common,tests/unit/test_common.c,common))
