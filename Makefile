@@ -25,8 +25,8 @@ CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omi
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter %.c,$(1))) \
-      $(if $(filter 1,$(CUDA)),$(patsubst src/%.cu,$(BUILD)/obj/%.cu.o,$(filter %.cu,$(1))))
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter %.c,$(1))) \
+      $(if $(filter 1,$(CUDA)),$(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(filter %.cu,$(1))))
 
 PROGRAMS :=
 UNITS    :=
@@ -45,7 +45,7 @@ define PROG
 PROGRAMS += $(BIN)/$(1)
 $(BIN)/$(1): $(call obj,$(2)) $(foreach l,$(3),$(BUILD)/lib$(l).a)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(4) $$(LDLIBS) $(if $(filter 1,$(CUDA)),$$(CUDA_LDLIBS))
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(4) $$(LDLIBS)
 endef
 
 # $(call UNIT,name,sources,libs,ldlibs): a C unit test build/tests/NAME (TAP)
@@ -53,10 +53,14 @@ define UNIT
 UNITS += $(BUILD)/tests/$(1)
 $(BUILD)/tests/$(1): $(call obj,$(2)) $(foreach l,$(3),$(BUILD)/lib$(l).a)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(4) $$(LDLIBS) $(if $(filter 1,$(CUDA)),$$(CUDA_LDLIBS))
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(4) $$(LDLIBS)
 endef
 
-CUDA_LDLIBS := -L/usr/local/cuda/lib64 -lcudart -lcublas -lstdc++
+# Modules with .cu sources add $(CUDA_LDLIBS) to their programs' ldlibs when
+# CUDA=1. The CUDA runtime and cuBLAS link statically, so bin/ runs on a GPU
+# machine that has only the driver.
+CUDA_LDLIBS := -L/usr/local/cuda/lib64 -lcublas_static -lcublasLt_static -lculibos \
+               -lcudart_static -ldl -lrt -lstdc++
 
 include $(sort $(wildcard src/*/module.mk)) tests/unit/module.mk
 
@@ -67,11 +71,11 @@ all: $(PROGRAMS) $(UNITS)
 deps:
 	@scripts/deps.sh
 
-$(BUILD)/obj/%.o: src/%.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/obj/%.cu.o: src/%.cu
+$(BUILD)/obj/%.cu.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVFLAGS) -c -o $@ $<
 

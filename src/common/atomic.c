@@ -1,0 +1,151 @@
+/* Temporary name, fsync, rename: a reader never sees half a file. */
+#include "atomic.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* The directory holding path, for fsync after a rename. */
+static int fsync_parent(const char *path) {
+    char *copy = pic_strdup(path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    free(copy);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+FILE *pic_atomic_open(pic_atomic_file *a, const char *path) {
+    a->path = pic_strdup(path);
+    a->tmp = pic_asprintf("%s.tmp.XXXXXX", path);
+    int fd = mkstemp(a->tmp);
+    if (fd < 0) pic_die("%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+    /* mkstemp makes 0600; an output file should get the usual umask mode. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    a->fp = fdopen(fd, "wb");
+    if (!a->fp) pic_die("%s: %s", a->tmp, strerror(errno));
+    return a->fp;
+}
+
+static void atomic_free(pic_atomic_file *a) {
+    free(a->path);
+    free(a->tmp);
+    *a = (pic_atomic_file){0};
+}
+
+int pic_atomic_commit(pic_atomic_file *a) {
+    int rc = 0, saved = 0;
+    if (fflush(a->fp) != 0 || ferror(a->fp) || fsync(fileno(a->fp)) != 0) rc = -1, saved = errno;
+    if (fclose(a->fp) != 0 && rc == 0) rc = -1, saved = errno;
+    if (rc == 0 && rename(a->tmp, a->path) != 0) rc = -1, saved = errno;
+    if (rc == 0) fsync_parent(a->path);
+    else unlink(a->tmp);
+    atomic_free(a);
+    errno = saved;
+    return rc;
+}
+
+void pic_atomic_abort(pic_atomic_file *a) {
+    if (a->fp) fclose(a->fp);
+    if (a->tmp) unlink(a->tmp);
+    atomic_free(a);
+}
+
+int pic_write_file_atomic(const char *path, const void *data, size_t n) {
+    pic_atomic_file a;
+    FILE *f = pic_atomic_open(&a, path);
+    if (n && fwrite(data, 1, n, f) != n) {
+        int saved = errno;
+        pic_atomic_abort(&a);
+        errno = saved;
+        return -1;
+    }
+    return pic_atomic_commit(&a);
+}
+
+char *pic_atomic_dir_begin(const char *final) {
+    char *tmp = pic_asprintf("%s.tmp.XXXXXX", final);
+    if (!mkdtemp(tmp)) pic_die("%s: cannot create a temporary directory beside it: %s", final,
+                               strerror(errno));
+    /* mkdtemp makes 0700; a checkpoint should get the usual umask mode. */
+    mode_t mask = umask(0);
+    umask(mask);
+    chmod(tmp, 0777 & ~mask);
+    return tmp;
+}
+
+/* fsync every regular file directly inside dir, then dir itself. */
+static int fsync_dir_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0) rc = -1;
+        if (fd >= 0) close(fd);
+    }
+    if (fsync(dirfd(d)) != 0) rc = -1;
+    closedir(d);
+    return rc;
+}
+
+int pic_atomic_dir_commit(const char *tmp, const char *final) {
+    if (fsync_dir_files(tmp) != 0) return -1;
+    char *old = NULL;
+    struct stat st;
+    if (stat(final, &st) == 0) {
+        /* rename(2) cannot replace a non-empty directory: move the old one
+         * aside first; it is removed only once the new one is in place. */
+        old = pic_asprintf("%s.old.XXXXXX", final);
+        if (!mkdtemp(old) || rmdir(old) != 0 || rename(final, old) != 0) {
+            int saved = errno;
+            free(old);
+            errno = saved;
+            return -1;
+        }
+    }
+    if (rename(tmp, final) != 0) {
+        int saved = errno;
+        if (old) rename(old, final);
+        free(old);
+        errno = saved;
+        return -1;
+    }
+    fsync_parent(final);
+    if (old) pic_rmtree(old);
+    free(old);
+    return 0;
+}
+
+int pic_rmtree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) return unlink(path);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        char *child = pic_asprintf("%s/%s", path, e->d_name);
+        if (pic_rmtree(child) != 0) rc = -1;
+        free(child);
+    }
+    closedir(d);
+    if (rmdir(path) != 0) rc = -1;
+    return rc;
+}

@@ -1,0 +1,144 @@
+/* Messages, exit codes and option parsing shared by every program. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *pic_prog = "pic";
+int pic_quiet;
+
+void pic_init(const char *prog) { pic_prog = prog; }
+
+static void vmessage(const char *fmt, va_list ap) {
+    fprintf(stderr, "%s: ", pic_prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void pic_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+    exit(PIC_EXIT_FAIL);
+}
+
+void pic_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Try '%s --help' for more information.\n", pic_prog);
+    exit(PIC_EXIT_USAGE);
+}
+
+void pic_warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+}
+
+void pic_info(const char *fmt, ...) {
+    if (pic_quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+}
+
+/* stdout is checked like any output: --help into a full pipe is a failure. */
+static _Noreturn void exit_checking_stdout(void) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: write error on standard output: %s\n", pic_prog, strerror(errno));
+        exit(PIC_EXIT_FAIL);
+    }
+    exit(PIC_EXIT_OK);
+}
+
+void pic_print_version(void) {
+    printf("%s (pic) %s\n", pic_prog, PIC_VERSION);
+    exit_checking_stdout();
+}
+
+void pic_print_help(const char *text) {
+    fputs(text, stdout);
+    exit_checking_stdout();
+}
+
+double pic_parse_double(const char *opt, const char *s, double min, double max) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || isnan(v))
+        pic_usage_error("%s: '%s' is not a number", opt, s);
+    if (v < min || v > max) pic_usage_error("%s: %s is outside [%g, %g]", opt, s, min, max);
+    return v;
+}
+
+long long pic_parse_int(const char *opt, const char *s, long long min, long long max) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE)
+        pic_usage_error("%s: '%s' is not an integer", opt, s);
+    if (v < min || v > max) pic_usage_error("%s: %s is outside [%lld, %lld]", opt, s, min, max);
+    return v;
+}
+
+void *pic_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) pic_die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *pic_calloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) pic_die("out of memory (%zu x %zu bytes)", n, size);
+    return p;
+}
+
+void *pic_realloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) pic_die("out of memory (%zu bytes)", n);
+    return q;
+}
+
+char *pic_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return memcpy(pic_malloc(n), s, n);
+}
+
+char *pic_asprintf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) pic_die("bad format '%s'", fmt);
+    char *s = pic_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *pic_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) pic_die("%s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = pic_malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) buf = pic_realloc(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    if (ferror(f)) pic_die("%s: read error: %s", path, strerror(errno));
+    fclose(f);
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}

@@ -1,0 +1,282 @@
+/* The one JSON serializer of the streams, and record-field accessors whose
+ * errors name file, line and field. */
+#include "json.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+void pic_buf_append(pic_buf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        b->data = pic_realloc(b->data, cap);
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void pic_buf_printf(pic_buf *b, const char *fmt, ...) {
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) {
+        pic_buf_append(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = pic_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    pic_buf_append(b, big, (size_t)n);
+    free(big);
+}
+
+void pic_buf_free(pic_buf *b) {
+    free(b->data);
+    *b = (pic_buf){0};
+}
+
+int pic_format_real(char *out, double x) {
+    int n = 0;
+    if ((double)(float)x == x) {
+        for (int p = 1; p <= 9; p++) {
+            n = snprintf(out, 32, "%.*g", p, x);
+            if (strtof(out, NULL) == (float)x) break;
+        }
+    } else {
+        for (int p = 15; p <= 17; p++) {
+            n = snprintf(out, 32, "%.*g", p, x);
+            if (strtod(out, NULL) == x) break;
+        }
+    }
+    /* Keep a real a real when read back: 1 would come back an integer. */
+    if (!strpbrk(out, ".eEn")) {
+        out[n++] = '.';
+        out[n++] = '0';
+        out[n] = '\0';
+    }
+    return n;
+}
+
+static void dump_string(pic_buf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    pic_buf_append(b, "\"", 1);
+    size_t run = 0; /* bytes copied as they are, in one append */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        pic_buf_append(b, s + run, i - run);
+        run = i + 1;
+        char esc[7] = {'\\', 0};
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+        }
+        pic_buf_append(b, esc, strlen(esc + 1) + 1);
+    }
+    pic_buf_append(b, s + run, n - run);
+    pic_buf_append(b, "\"", 1);
+}
+
+void pic_json_dump(pic_buf *b, const json_t *v) {
+    char num[40];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *val;
+        int first = 1;
+        pic_buf_append(b, "{", 1);
+        json_object_foreach((json_t *)v, key, val) {
+            if (!first) pic_buf_append(b, ",", 1);
+            first = 0;
+            dump_string(b, key, strlen(key));
+            pic_buf_append(b, ":", 1);
+            pic_json_dump(b, val);
+        }
+        pic_buf_append(b, "}", 1);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        pic_buf_append(b, "[", 1);
+        for (size_t i = 0; i < n; i++) {
+            if (i) pic_buf_append(b, ",", 1);
+            pic_json_dump(b, json_array_get(v, i));
+        }
+        pic_buf_append(b, "]", 1);
+        break;
+    }
+    case JSON_STRING:
+        dump_string(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        pic_buf_append(b, num, (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
+                                                json_integer_value(v)));
+        break;
+    case JSON_REAL:
+        pic_buf_append(b, num, (size_t)pic_format_real(num, json_real_value(v)));
+        break;
+    case JSON_TRUE: pic_buf_append(b, "true", 4); break;
+    case JSON_FALSE: pic_buf_append(b, "false", 5); break;
+    case JSON_NULL: pic_buf_append(b, "null", 4); break;
+    }
+}
+
+static const char *type_name(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a real";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+static _Noreturn void field_die(pic_rec r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static _Noreturn void field_die(pic_rec r, const char *name, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (r.reader) pic_reader_die(r.reader, name, "%s", msg);
+    pic_die("field '%s': %s", name, msg);
+}
+
+json_t *pic_field(pic_rec r, const char *name, bool required) {
+    json_t *v = json_object_get(r.obj, name);
+    if (v && json_is_null(v)) v = NULL;
+    if (!v && required) field_die(r, name, "missing");
+    return v;
+}
+
+static double number_of(pic_rec r, const char *name, json_t *v) {
+    if (!json_is_number(v)) field_die(r, name, "expected a number, got %s", type_name(v));
+    return json_number_value(v);
+}
+
+double pic_field_number(pic_rec r, const char *name) {
+    return number_of(r, name, pic_field(r, name, true));
+}
+
+double pic_field_number_opt(pic_rec r, const char *name, double dflt) {
+    json_t *v = pic_field(r, name, false);
+    return v ? number_of(r, name, v) : dflt;
+}
+
+long long pic_field_int(pic_rec r, const char *name) {
+    json_t *v = pic_field(r, name, true);
+    if (!json_is_integer(v)) field_die(r, name, "expected an integer, got %s", type_name(v));
+    return json_integer_value(v);
+}
+
+const char *pic_field_string(pic_rec r, const char *name) {
+    json_t *v = pic_field(r, name, true);
+    if (!json_is_string(v)) field_die(r, name, "expected a string, got %s", type_name(v));
+    return json_string_value(v);
+}
+
+const char *pic_field_string_opt(pic_rec r, const char *name, const char *dflt) {
+    json_t *v = pic_field(r, name, false);
+    if (!v) return dflt;
+    if (!json_is_string(v)) field_die(r, name, "expected a string, got %s", type_name(v));
+    return json_string_value(v);
+}
+
+bool pic_field_bool_opt(pic_rec r, const char *name, bool dflt) {
+    json_t *v = pic_field(r, name, false);
+    if (!v) return dflt;
+    if (!json_is_boolean(v)) field_die(r, name, "expected a boolean, got %s", type_name(v));
+    return json_is_true(v);
+}
+
+static json_t *array_of(pic_rec r, const char *name, size_t *n) {
+    json_t *v = pic_field(r, name, true);
+    if (!json_is_array(v)) field_die(r, name, "expected an array, got %s", type_name(v));
+    *n = json_array_size(v);
+    return v;
+}
+
+float *pic_field_floats(pic_rec r, const char *name, size_t *n) {
+    json_t *a = array_of(r, name, n);
+    float *x = pic_malloc(*n * sizeof *x);
+    for (size_t i = 0; i < *n; i++) {
+        json_t *e = json_array_get(a, i);
+        if (!json_is_number(e)) {
+            free(x);
+            field_die(r, name, "element %zu: expected a number, got %s", i, type_name(e));
+        }
+        x[i] = (float)json_number_value(e);
+        if (!isfinite(x[i])) {
+            free(x);
+            field_die(r, name, "element %zu: %g is outside the float range", i,
+                      json_number_value(e));
+        }
+    }
+    return x;
+}
+
+int32_t *pic_field_ints(pic_rec r, const char *name, size_t *n) {
+    json_t *a = array_of(r, name, n);
+    int32_t *x = pic_malloc(*n * sizeof *x);
+    for (size_t i = 0; i < *n; i++) {
+        json_t *e = json_array_get(a, i);
+        if (!json_is_integer(e) || json_integer_value(e) < INT32_MIN ||
+            json_integer_value(e) > INT32_MAX) {
+            free(x);
+            field_die(r, name, "element %zu: expected a 32-bit integer, got %s", i,
+                      type_name(e));
+        }
+        x[i] = (int32_t)json_integer_value(e);
+    }
+    return x;
+}
+
+json_t *pic_json_floats(const float *x, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        /* jansson cannot hold NaN or Inf, and JSON cannot say them. */
+        if (!isfinite(x[i])) pic_die("refusing to write a non-finite value (%g at index %zu)", x[i], i);
+        json_array_append_new(a, json_real((double)x[i]));
+    }
+    return a;
+}
+
+json_t *pic_json_ints(const int32_t *x, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(x[i]));
+    return a;
+}
+
+const char *pic_id_key(pic_rec r, char *tmp, size_t tmpsize) {
+    json_t *v = pic_field(r, "id", true);
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(tmp, tmpsize, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return tmp;
+    }
+    field_die(r, "id", "expected a string or an integer, got %s", type_name(v));
+}

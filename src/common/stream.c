@@ -1,0 +1,266 @@
+/* JSON Lines readers and writers over plain or zstd-compressed bytes. */
+#include "stream.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "atomic.h"
+#include "cli.h"
+#include "json.h"
+#include "progress.h"
+
+struct pic_reader {
+    FILE *fp;
+    char *name;
+    bool is_stdin, zstd, file_eof;
+    ZSTD_DStream *ds;
+    unsigned char *in; /* raw bytes from the file */
+    ZSTD_inBuffer inb;
+    size_t frame_left; /* last ZSTD_decompressStream hint: 0 between frames */
+    char *buf;         /* decoded bytes: [pos, len) not yet returned */
+    size_t pos, len, cap, scanned;
+    size_t lineno;
+};
+
+enum { IN_CHUNK = 1 << 17 };
+
+/* A zstd frame or a skippable frame starts here (little-endian magic). */
+static bool is_zstd_magic(const unsigned char *p) {
+    uint32_t m = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return m == ZSTD_MAGICNUMBER || (m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
+}
+
+pic_reader *pic_reader_open(const char *path) {
+    pic_reader *r = pic_calloc(1, sizeof *r);
+    r->is_stdin = !path || strcmp(path, "-") == 0;
+    r->name = pic_strdup(r->is_stdin ? "<stdin>" : path);
+    r->fp = r->is_stdin ? stdin : fopen(path, "rb");
+    if (!r->fp) pic_die("%s: %s", path, strerror(errno));
+    r->in = pic_malloc(IN_CHUNK);
+    r->cap = 1 << 16;
+    r->buf = pic_malloc(r->cap);
+
+    /* Sniff the first bytes: zstd frames (and skippable frames) announce
+     * themselves by magic number; anything else is plain text. */
+    size_t got = fread(r->in, 1, IN_CHUNK, r->fp);
+    if (ferror(r->fp)) pic_die("%s: read error: %s", r->name, strerror(errno));
+    if (got < IN_CHUNK) r->file_eof = true;
+    if (got >= 4 && is_zstd_magic(r->in)) {
+        r->zstd = true;
+        r->ds = ZSTD_createDStream();
+        if (!r->ds) pic_die("out of memory (zstd)");
+        r->inb = (ZSTD_inBuffer){r->in, got, 0};
+        r->frame_left = 1;
+    } else {
+        if (got > r->cap) r->buf = pic_realloc(r->buf, r->cap = got);
+        memcpy(r->buf, r->in, got);
+        r->len = got;
+    }
+    return r;
+}
+
+void pic_reader_close(pic_reader *r) {
+    if (!r) return;
+    if (!r->is_stdin && r->fp) fclose(r->fp);
+    ZSTD_freeDStream(r->ds);
+    free(r->in);
+    free(r->buf);
+    free(r->name);
+    free(r);
+}
+
+const char *pic_reader_name(const pic_reader *r) { return r->name; }
+size_t pic_reader_lineno(const pic_reader *r) { return r->lineno; }
+
+void pic_reader_die(const pic_reader *r, const char *field, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: %s:%zu: ", pic_prog, r->name, r->lineno);
+    if (field) fprintf(stderr, "field '%s': ", field);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(PIC_EXIT_FAIL);
+}
+
+/* Makes room for more bytes after len: drops what was returned, grows if full. */
+static void make_room(pic_reader *r) {
+    if (r->pos > 0) {
+        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+        r->len -= r->pos;
+        r->scanned -= r->pos;
+        r->pos = 0;
+    }
+    if (r->cap - r->len < 4096) r->buf = pic_realloc(r->buf, r->cap *= 2);
+}
+
+/* Appends decoded bytes to buf; returns false at a clean end of input. */
+static bool refill(pic_reader *r) {
+    make_room(r);
+    if (!r->zstd) {
+        if (r->file_eof) return false;
+        size_t got = fread(r->buf + r->len, 1, r->cap - r->len, r->fp);
+        if (ferror(r->fp)) pic_die("%s: read error: %s", r->name, strerror(errno));
+        if (got == 0) r->file_eof = true;
+        r->len += got;
+        return got > 0;
+    }
+    for (;;) {
+        if (r->inb.pos == r->inb.size && !r->file_eof) {
+            size_t got = fread(r->in, 1, IN_CHUNK, r->fp);
+            if (ferror(r->fp)) pic_die("%s: read error: %s", r->name, strerror(errno));
+            if (got == 0) r->file_eof = true;
+            r->inb = (ZSTD_inBuffer){r->in, got, 0};
+        }
+        ZSTD_outBuffer out = {r->buf + r->len, r->cap - r->len, 0};
+        size_t in_before = r->inb.pos;
+        size_t ret = ZSTD_decompressStream(r->ds, &out, &r->inb);
+        if (ZSTD_isError(ret))
+            pic_die("%s: corrupt zstd stream: %s", r->name, ZSTD_getErrorName(ret));
+        /* A call that neither read nor wrote says nothing about the frame. */
+        if (out.pos > 0 || r->inb.pos != in_before) r->frame_left = ret;
+        r->len += out.pos;
+        if (out.pos > 0) return true;
+        if (r->file_eof && r->inb.pos == r->inb.size) {
+            if (r->frame_left != 0)
+                pic_die("%s: truncated zstd stream (the last frame is incomplete)", r->name);
+            return false;
+        }
+    }
+}
+
+char *pic_reader_line(pic_reader *r, size_t *len) {
+    for (;;) {
+        char *nl = memchr(r->buf + r->scanned, '\n', r->len - r->scanned);
+        if (nl) {
+            char *line = r->buf + r->pos;
+            size_t n = (size_t)(nl - line);
+            r->pos = r->scanned = (size_t)(nl - r->buf) + 1;
+            r->lineno++;
+            if (n > 0 && line[n - 1] == '\r') n--;
+            line[n] = '\0';
+            if (len) *len = n;
+            return line;
+        }
+        r->scanned = r->len;
+        if (!refill(r)) break;
+    }
+    if (r->pos == r->len) return NULL;
+    /* A last line without its newline. */
+    if (r->len == r->cap) r->buf = pic_realloc(r->buf, r->cap + 1);
+    char *line = r->buf + r->pos;
+    size_t n = r->len - r->pos;
+    r->pos = r->scanned = r->len;
+    r->lineno++;
+    if (n > 0 && line[n - 1] == '\r') n--;
+    line[n] = '\0';
+    if (len) *len = n;
+    return line;
+}
+
+static bool is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return false;
+    return true;
+}
+
+json_t *pic_reader_json(pic_reader *r) {
+    size_t n;
+    char *line;
+    while ((line = pic_reader_line(r, &n)) && is_blank(line, n)) {}
+    if (!line) return NULL;
+    json_error_t err;
+    json_t *v = json_loadb(line, n, 0, &err);
+    if (!v) pic_reader_die(r, NULL, "malformed JSON at column %d: %s", err.column, err.text);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        pic_reader_die(r, NULL, "expected a JSON object");
+    }
+    return v;
+}
+
+struct pic_writer {
+    FILE *fp;
+    char *name;
+    bool is_stdout;
+    pic_atomic_file atomic;
+    ZSTD_CStream *cs;
+    char *out;
+    size_t out_cap;
+    pic_buf line;
+    double last_flush;
+};
+
+pic_writer *pic_writer_open(const char *path, pic_compress mode, int level) {
+    pic_writer *w = pic_calloc(1, sizeof *w);
+    w->is_stdout = !path || strcmp(path, "-") == 0;
+    w->name = pic_strdup(w->is_stdout ? "<stdout>" : path);
+    w->fp = w->is_stdout ? stdout : pic_atomic_open(&w->atomic, path);
+    bool compress = mode == PIC_COMPRESS_ALWAYS ||
+                    (mode == PIC_COMPRESS_AUTO && !(w->is_stdout && isatty(STDOUT_FILENO)));
+    if (compress) {
+        w->cs = ZSTD_createCStream();
+        if (!w->cs) pic_die("out of memory (zstd)");
+        size_t ret = ZSTD_CCtx_setParameter(w->cs, ZSTD_c_compressionLevel, level ? level : 3);
+        if (ZSTD_isError(ret)) pic_die("zstd level %d: %s", level, ZSTD_getErrorName(ret));
+        w->out_cap = ZSTD_CStreamOutSize();
+        w->out = pic_malloc(w->out_cap);
+    }
+    w->last_flush = pic_now();
+    return w;
+}
+
+static void put(pic_writer *w, const void *data, size_t n) {
+    if (n && fwrite(data, 1, n, w->fp) != n)
+        pic_die("%s: write error: %s", w->name, strerror(errno));
+}
+
+static void compress(pic_writer *w, const char *data, size_t n, ZSTD_EndDirective op) {
+    ZSTD_inBuffer in = {data, n, 0};
+    for (;;) {
+        ZSTD_outBuffer out = {w->out, w->out_cap, 0};
+        size_t left = ZSTD_compressStream2(w->cs, &out, &in, op);
+        if (ZSTD_isError(left)) pic_die("%s: zstd: %s", w->name, ZSTD_getErrorName(left));
+        put(w, w->out, out.pos);
+        if (op == ZSTD_e_continue ? in.pos == in.size : left == 0) break;
+    }
+}
+
+void pic_writer_write(pic_writer *w, const char *data, size_t n) {
+    if (w->cs) compress(w, data, n, ZSTD_e_continue);
+    else put(w, data, n);
+}
+
+void pic_writer_json(pic_writer *w, const json_t *obj) {
+    w->line.len = 0;
+    pic_json_dump(&w->line, obj);
+    pic_buf_append(&w->line, "\n", 1);
+    pic_writer_write(w, w->line.data, w->line.len);
+    /* A slow producer (generation) should not leave its reader waiting on a
+     * half-full compression block: flush at most once a second. */
+    double now = pic_now();
+    if (now - w->last_flush > 1.0) {
+        if (w->cs) compress(w, "", 0, ZSTD_e_flush);
+        if (fflush(w->fp) != 0) pic_die("%s: write error: %s", w->name, strerror(errno));
+        w->last_flush = now;
+    }
+}
+
+void pic_writer_close(pic_writer *w) {
+    if (w->cs) compress(w, "", 0, ZSTD_e_end);
+    if (fflush(w->fp) != 0 || ferror(w->fp))
+        pic_die("%s: write error: %s", w->name, strerror(errno));
+    if (!w->is_stdout && pic_atomic_commit(&w->atomic) != 0)
+        pic_die("%s: %s", w->name, strerror(errno));
+    ZSTD_freeCStream(w->cs);
+    free(w->out);
+    pic_buf_free(&w->line);
+    free(w->name);
+    free(w);
+}

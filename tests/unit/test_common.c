@@ -1,0 +1,102 @@
+/* Unit tests of src/common: the real formatter, the serializer, atomic files. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../src/common/atomic.h"
+#include "../../src/common/cli.h"
+#include "../../src/common/json.h"
+#include "check.h"
+
+static void test_format_real(void) {
+    char s[40];
+    pic_format_real(s, 0.1);
+    CHECK(strcmp(s, "0.1") == 0, "double 0.1 prints as 0.1 (%s)", s);
+    pic_format_real(s, (double)0.1f);
+    CHECK(strcmp(s, "0.1") == 0, "float 0.1 prints as 0.1 (%s)", s);
+    pic_format_real(s, 1.0);
+    CHECK(strcmp(s, "1.0") == 0, "1.0 stays a real (%s)", s);
+    pic_format_real(s, -2.5e-7);
+    CHECK(strtod(s, NULL) == -2.5e-7, "-2.5e-7 round-trips (%s)", s);
+    pic_format_real(s, 1.0 / 3.0);
+    CHECK(strtod(s, NULL) == 1.0 / 3.0, "double 1/3 round-trips (%s)", s);
+
+    /* Every float32 of a sweep round-trips, in at most 9 significant digits. */
+    int bad = 0, maxdig = 0;
+    srand(1);
+    for (int i = 0; i < 100000; i++) {
+        uint32_t bits = (uint32_t)rand() * 2654435761u ^ (uint32_t)rand();
+        float f;
+        memcpy(&f, &bits, 4);
+        if (!isfinite(f)) continue;
+        pic_format_real(s, (double)f);
+        if (strtof(s, NULL) != f) bad++;
+        int dig = 0;
+        for (const char *p = s; *p && *p != 'e'; p++) dig += (*p >= '0' && *p <= '9');
+        if (dig > maxdig) maxdig = dig;
+    }
+    CHECK(bad == 0, "100000 random float32 round-trip (%d failed)", bad);
+    CHECK(maxdig <= 10, "float32 needs at most 9 significant digits (+ a leading 0: %d)", maxdig);
+}
+
+static void test_dump(void) {
+    json_error_t err;
+    const char *in = "{\"z\":1,\"a\":\"t\\u00e9\\n\\\"q\\\"\\u0001\",\"r\":[0.5,1e-300,true,null],"
+                     "\"o\":{\"k\":false}}";
+    json_t *v = json_loads(in, 0, &err);
+    pic_buf b = {0};
+    pic_json_dump(&b, v);
+    CHECK(strcmp(b.data, "{\"z\":1,\"a\":\"t\xc3\xa9\\n\\\"q\\\"\\u0001\",\"r\":[0.5,1e-300,true,null],"
+                         "\"o\":{\"k\":false}}") == 0,
+          "dump keeps order, escapes, UTF-8 and reals: %s", b.data);
+    json_t *back = json_loads(b.data, 0, &err);
+    CHECK(back && json_equal(v, back), "dump reads back equal");
+    json_decref(back);
+    json_decref(v);
+    pic_buf_free(&b);
+}
+
+static void test_atomic(void) {
+    char dir[] = "/tmp/pic-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "scratch dir");
+    char *path = pic_asprintf("%s/f.txt", dir);
+    CHECK(pic_write_file_atomic(path, "hello", 5) == 0, "atomic write");
+    size_t n;
+    char *s = pic_read_file(path, &n);
+    CHECK(n == 5 && memcmp(s, "hello", 5) == 0, "content written");
+    free(s);
+
+    pic_atomic_file a;
+    FILE *f = pic_atomic_open(&a, path);
+    fputs("half", f);
+    pic_atomic_abort(&a);
+    s = pic_read_file(path, &n);
+    CHECK(n == 5 && memcmp(s, "hello", 5) == 0, "aborted write leaves the old file");
+    free(s);
+
+    char *final = pic_asprintf("%s/ckpt", dir);
+    for (int round = 0; round < 2; round++) {
+        char *tmp = pic_atomic_dir_begin(final);
+        char *inner = pic_asprintf("%s/w", tmp);
+        pic_write_file_atomic(inner, round ? "2" : "1", 1);
+        CHECK(pic_atomic_dir_commit(tmp, final) == 0, "dir commit round %d", round);
+        char *check = pic_asprintf("%s/w", final);
+        s = pic_read_file(check, &n);
+        CHECK(n == 1 && s[0] == (round ? '2' : '1'), "dir holds round %d's file", round);
+        free(s), free(check), free(inner), free(tmp);
+    }
+    CHECK(pic_rmtree(dir) == 0, "rmtree");
+    struct stat st;
+    CHECK(stat(dir, &st) != 0, "tree removed");
+    free(final);
+    free(path);
+}
+
+int main(void) {
+    test_format_real();
+    test_dump();
+    test_atomic();
+    return check_done();
+}
