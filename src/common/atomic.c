@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -23,11 +24,45 @@ static int fsync_parent(const char *path) {
     return rc;
 }
 
+/* Temporaries not yet committed, removed if the program dies (pic_die exits
+ * through exit(), so atexit runs): a failed run leaves no litter. */
+enum { MAX_PENDING = 64 };
+static char *pending[MAX_PENDING];
+
+static void remove_pending(void) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending[i]) pic_rmtree(pending[i]);
+}
+
+static void track(char *tmp) {
+    static bool registered;
+    if (!registered) atexit(remove_pending), registered = true;
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (!pending[i]) {
+            pending[i] = tmp;
+            return;
+        }
+}
+
+static void untrack(const char *tmp) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending[i] == tmp) pending[i] = NULL;
+}
+
 FILE *pic_atomic_open(pic_atomic_file *a, const char *path) {
     a->path = pic_strdup(path);
+    a->tmp = NULL;
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* A device or a pipe cannot be replaced by renaming: write to it. */
+        a->fp = fopen(path, "wb");
+        if (!a->fp) pic_die("%s: %s", path, strerror(errno));
+        return a->fp;
+    }
     a->tmp = pic_asprintf("%s.tmp.XXXXXX", path);
     int fd = mkstemp(a->tmp);
     if (fd < 0) pic_die("%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+    track(a->tmp);
     /* mkstemp makes 0600; an output file should get the usual umask mode. */
     mode_t mask = umask(0);
     umask(mask);
@@ -38,6 +73,7 @@ FILE *pic_atomic_open(pic_atomic_file *a, const char *path) {
 }
 
 static void atomic_free(pic_atomic_file *a) {
+    untrack(a->tmp);
     free(a->path);
     free(a->tmp);
     *a = (pic_atomic_file){0};
@@ -45,8 +81,14 @@ static void atomic_free(pic_atomic_file *a) {
 
 int pic_atomic_commit(pic_atomic_file *a) {
     int rc = 0, saved = 0;
-    if (fflush(a->fp) != 0 || ferror(a->fp) || fsync(fileno(a->fp)) != 0) rc = -1, saved = errno;
+    if (fflush(a->fp) != 0 || ferror(a->fp)) rc = -1, saved = errno;
+    if (rc == 0 && a->tmp && fsync(fileno(a->fp)) != 0) rc = -1, saved = errno;
     if (fclose(a->fp) != 0 && rc == 0) rc = -1, saved = errno;
+    if (!a->tmp) {
+        atomic_free(a);
+        errno = saved;
+        return rc;
+    }
     if (rc == 0 && rename(a->tmp, a->path) != 0) rc = -1, saved = errno;
     if (rc == 0) fsync_parent(a->path);
     else unlink(a->tmp);
@@ -77,6 +119,7 @@ char *pic_atomic_dir_begin(const char *final) {
     char *tmp = pic_asprintf("%s.tmp.XXXXXX", final);
     if (!mkdtemp(tmp)) pic_die("%s: cannot create a temporary directory beside it: %s", final,
                                strerror(errno));
+    track(tmp);
     /* mkdtemp makes 0700; a checkpoint should get the usual umask mode. */
     mode_t mask = umask(0);
     umask(mask);
@@ -104,6 +147,7 @@ static int fsync_dir_files(const char *dir) {
 
 int pic_atomic_dir_commit(const char *tmp, const char *final) {
     if (fsync_dir_files(tmp) != 0) return -1;
+    untrack(tmp);
     char *old = NULL;
     struct stat st;
     if (stat(final, &st) == 0) {
@@ -128,6 +172,11 @@ int pic_atomic_dir_commit(const char *tmp, const char *final) {
     if (old) pic_rmtree(old);
     free(old);
     return 0;
+}
+
+void pic_atomic_dir_abort(const char *tmp) {
+    untrack(tmp);
+    pic_rmtree(tmp);
 }
 
 int pic_rmtree(const char *path) {

@@ -12,7 +12,9 @@ typedef struct {
     FILE *fp;
 } pic_atomic_file;
 
-/* Opens a temporary file beside path for writing; dies on failure. */
+/* Opens a temporary file beside path for writing; dies on failure. A path
+ * that exists and is not a regular file (a device, a pipe) is written
+ * directly, since it cannot be replaced by a rename. */
 FILE *pic_atomic_open(pic_atomic_file *a, const char *path);
 /* Flushes, fsyncs, closes and renames into place (then fsyncs the
  * directory). Returns 0, or -1 with errno set and the temporary removed. */
@@ -28,6 +30,10 @@ void pic_atomic_abort(pic_atomic_file *a);
  * two names. Returns 0 or -1 with errno set. */
 char *pic_atomic_dir_begin(const char *final);
 int pic_atomic_dir_commit(const char *tmp, const char *final);
+/* Removes the temporary directory (the caller still frees tmp). */
+void pic_atomic_dir_abort(const char *tmp);
+/* A program that dies (pic_die, exit) before committing leaves no temporary
+ * behind: uncommitted temporaries are removed at exit. */
 /* Removes a directory tree (for aborts and cleanup); returns 0 or -1. */
 int pic_rmtree(const char *path);
 

@@ -1,0 +1,100 @@
+#!/usr/bin/env bats
+# The streams library, exercised through pic-cat: compression by magic number,
+# concatenated frames, truncation, huge records, pass-through, atomic output.
+load helpers
+
+@test "plain input becomes zstd when stdout is not a terminal; --plain keeps it plain" {
+    printf '{"a":1}\n{"b":2}\n' > in.jsonl
+    pic-cat -q in.jsonl > out.zst
+    [ "$(head -c 4 out.zst | od -An -tx1 | tr -d ' ')" = "28b52ffd" ]
+    [ "$(zstdcat out.zst)" = "$(cat in.jsonl)" ]
+    pic-cat -q --plain in.jsonl > out.txt
+    cmp out.txt in.jsonl
+}
+
+@test "zstd input is detected by magic number whatever its name, frames concatenated" {
+    printf '{"i":1}\n' | zstd -q > part1.txt
+    printf '{"i":2}\n{"i":3}\n' | zstd -q > part2.txt
+    cat part1.txt part2.txt > both.jsonl
+    run pic-cat -n both.jsonl
+    [ "$status" -eq 0 ]
+    [ "${lines[0]}" = 3 ]
+    [ "$(pic-cat -q --plain both.jsonl | jq -s -c 'map(.i)')" = "[1,2,3]" ]
+}
+
+@test "a truncated zstd stream is an error, not a short read" {
+    seq 1 20000 | sed 's/.*/{"n":&}/' | zstd -q > full.zst
+    head -c $(( $(stat -c %s full.zst) - 5 )) full.zst > cut.zst
+    run pic-cat -n cut.zst
+    fails_with 1 'cut.zst: truncated zstd stream'
+    run pic-cat -n full.zst
+    [ "$status" -eq 0 ] && [ "${lines[0]}" = 20000 ]
+}
+
+@test "a corrupt zstd stream is an error that says so" {
+    seq 1 1000 | sed 's/.*/{"n":&}/' | zstd -q > good.zst
+    { head -c 20 good.zst; head -c 200 /dev/urandom; } > bad.zst
+    run pic-cat -n bad.zst
+    fails_with 1 'bad.zst: (corrupt|truncated) zstd stream'
+}
+
+@test "a 64 MB record passes through intact, plain and compressed" {
+    { printf '{"id":1,"text":"'; head -c 67108864 /dev/zero | tr '\0' 'a'; printf '","z":0.5}\n'; } > big.jsonl
+    pic-cat -q big.jsonl | pic-cat -q --plain > back.jsonl
+    cmp big.jsonl back.jsonl
+    [ "$(jq '.text | length' back.jsonl)" = 67108864 ]
+}
+
+@test "unknown fields pass through in order; reals print to round-trip" {
+    printf '%s\n' '{"z":0.1,"a":1e-07,"m":[1.5,-2,0.30000001192092896],"s":"\u00e9\n","n":null,"t":true}' > in.jsonl
+    run pic-cat -q --plain in.jsonl
+    [ "$status" -eq 0 ]
+    [ "$output" = '{"z":0.1,"a":1e-07,"m":[1.5,-2,0.3],"s":"é\n","n":null,"t":true}' ]
+}
+
+@test "malformed JSON names the file and the line" {
+    printf '{"a":1}\n\n{"b":\n' > bad.jsonl
+    run pic-cat -n bad.jsonl
+    fails_with 1 '^pic-cat: bad.jsonl:3: malformed JSON'
+    printf '[1,2]\n' | { run pic-cat -n; fails_with 1 '<stdin>:1: expected a JSON object'; }
+}
+
+@test "--skip-bad skips malformed lines and reports their count" {
+    printf '{"a":1}\nnot json\n{"b":2}\n' > mixed.jsonl
+    run pic-cat --plain --skip-bad mixed.jsonl
+    [ "$status" -eq 0 ]
+    [ "${lines[0]}" = '{"a":1}' ] && [ "${lines[1]}" = '{"b":2}' ]
+    grep -q '2 records, 1 malformed lines skipped' <<<"$output"
+}
+
+@test "-o writes atomically: a failing run leaves the previous file intact" {
+    printf '{"a":1}\n' > good.jsonl
+    pic-cat -q --plain -o out.jsonl good.jsonl
+    cmp out.jsonl good.jsonl
+    printf '{"a":2}\n{oops\n' > bad.jsonl
+    run pic-cat -q --plain -o out.jsonl bad.jsonl
+    fails_with 1 'bad.jsonl:2'
+    cmp out.jsonl good.jsonl
+    [ -z "$(ls | grep tmp)" ]
+}
+
+@test "a full disk is an error, not a silent truncation" {
+    seq 1 100000 | sed 's/.*/{"n":&}/' > many.jsonl
+    run pic-cat -q --plain many.jsonl -o /dev/full
+    [ "$status" -eq 1 ]
+    run sh -c 'pic-cat -q --plain many.jsonl > /dev/full'
+    fails_with 1 'write error'
+}
+
+@test "--help, --version and usage errors follow the conventions" {
+    run pic-cat --help
+    [ "$status" -eq 0 ] && [[ "$output" == Usage:* ]]
+    run pic-cat --version
+    [ "$status" -eq 0 ] && [[ "$output" == "pic-cat (pic) "* ]]
+    run pic-cat --level 99
+    fails_with 2 'level: 99 is outside'
+    run pic-cat --bogus
+    fails_with 2 'Try .pic-cat --help.'
+    run pic-cat missing.jsonl
+    fails_with 1 'missing.jsonl: No such file'
+}
