@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# plot.sh: figures of one or more training runs (the paper's Figures 4-6 in
+# shape): entropy against step with each run's target, alpha, training
+# reward, and validation accuracy. Writes OUT.png and OUT.svg.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF2'
+Usage: plot.sh [-o OUT] [--title TEXT] RUN...
+Plot the runs' RUN/log.jsonl (one stats line per step: step, entropy, target,
+alpha, reward) and RUN/val.jsonl (step, accuracy) with gnuplot.
+
+  -o, --output OUT   write OUT.png and OUT.svg (default RUN/plot for one run,
+                     ./plot for several)
+      --title TEXT   title above the figure
+  -h, --help         show this help
+Each run is labelled with its directory name. A run without val.jsonl gets no
+validation curve; a run without a target (the GRPO baseline) no target line.
+EOF2
+}
+
+out= title="pic training runs"
+runs=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    -o|--output) out=${2:?plot.sh: $1 needs a value}; shift 2 ;;
+    --title) title=${2:?plot.sh: --title needs a value}; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) echo "plot.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    *) runs+=("$1"); shift ;;
+    esac
+done
+[ ${#runs[@]} -gt 0 ] || { echo "plot.sh: no run given" >&2; usage >&2; exit 2; }
+command -v gnuplot >/dev/null || { echo "plot.sh: gnuplot not found (scripts/deps.sh installs it)" >&2; exit 1; }
+[ -n "$out" ] || { [ ${#runs[@]} -eq 1 ] && out="${runs[0]}/plot" || out=plot; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# One TSV per run and curve; gnuplot reads columns, jq reads the logs.
+i=0
+for run in "${runs[@]}"; do
+    [ -s "$run/log.jsonl" ] || { echo "plot.sh: $run/log.jsonl: missing or empty" >&2; exit 1; }
+    jq -r '[.step, (.entropy // "NaN"), (.target // "NaN"), (.alpha // "NaN"), (.reward // "NaN")] | @tsv' \
+        "$run/log.jsonl" > "$tmp/log$i.tsv" ||
+        { echo "plot.sh: $run/log.jsonl: not JSON Lines" >&2; exit 1; }
+    if [ -s "$run/val.jsonl" ]; then
+        jq -r '[.step, .accuracy] | @tsv' "$run/val.jsonl" > "$tmp/val$i.tsv"
+    else
+        : > "$tmp/val$i.tsv"
+    fi
+    basename "$run" > "$tmp/name$i"
+    i=$((i + 1))
+done
+
+# A gnuplot 'plot' clause per run for column COL of FILE.
+clauses() { # file col style
+    local k sep=""
+    for ((k = 0; k < ${#runs[@]}; k++)); do
+        [ -s "$tmp/$1$k.tsv" ] || continue
+        printf '%s"%s/%s%d.tsv" using 1:%s with %s lw 2 lc %d title "%s"' \
+            "$sep" "$tmp" "$1" "$k" "$2" "${3:-lines}" "$((k + 1))" "$(sed 's/"/\\"/g' "$tmp/name$k")"
+        sep=", "
+    done
+}
+targets() {
+    local k
+    for ((k = 0; k < ${#runs[@]}; k++)); do
+        awk -F'\t' '$3 != "NaN" { found = 1 } END { exit !found }' "$tmp/log$k.tsv" || continue
+        printf ', "%s/log%d.tsv" using 1:3 with lines dt 2 lw 1.5 lc %d title "%s target"' \
+            "$tmp" "$k" "$((k + 1))" "$(sed 's/"/\\"/g' "$tmp/name$k")"
+    done
+}
+val_plot=$(clauses val 2 linespoints)
+# gnuplot refuses a plot with no point at all: an empty, labelled panel instead.
+[ -n "$val_plot" ] || val_plot='[0:1][0:1] 2 notitle'
+
+for term in png svg; do
+    case $term in
+    png) setterm="set terminal pngcairo size 1400,1000 font ',11' noenhanced" ;;
+    svg) setterm="set terminal svg size 1400,1000 font 'sans,11' noenhanced" ;;
+    esac
+    gnuplot <<EOF2 2>"$tmp/gnuplot.err" || { cat "$tmp/gnuplot.err" >&2; exit 1; }
+$setterm
+set output "$out.$term.tmp"
+set datafile missing "NaN"
+set datafile separator "\t"
+set multiplot layout 2,2 title "$title"
+set grid
+set key top right
+set xlabel "step"
+set ylabel "token-mean entropy"
+set title "Entropy (dashed: target)"
+plot $(clauses log 2)$(targets)
+set ylabel "alpha"
+set title "Control coefficient alpha"
+plot $(clauses log 4)
+set key bottom right
+set ylabel "mean reward"
+set title "Training reward"
+plot $(clauses log 5)
+set ylabel "accuracy"
+set title "Validation accuracy"
+$( [ "$val_plot" = '[0:1][0:1] 2 notitle' ] && echo 'set label 1 "no validation data" at graph 0.5,0.5 center' )
+plot $val_plot
+unset multiplot
+EOF2
+    mv "$out.$term.tmp" "$out.$term"
+done
+echo "$out.png $out.svg"

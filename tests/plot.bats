@@ -1,0 +1,45 @@
+#!/usr/bin/env bats
+# pipelines/plot.sh: figures from run logs, and clear errors without them.
+load helpers
+
+make_run() { # dir with_target
+    mkdir -p "$1"
+    for s in 1 2 3 4 5 6; do
+        if [ "$2" = yes ]; then
+            echo "{\"step\":$s,\"entropy\":0.$((9 - s)),\"target\":0.3,\"alpha\":0.$s,\"reward\":0.$s}"
+        else
+            echo "{\"step\":$s,\"entropy\":0.$((9 - s)),\"alpha\":0,\"reward\":0.$s}"
+        fi
+    done > "$1/log.jsonl"
+}
+
+@test "one run gives RUN/plot.png and RUN/plot.svg" {
+    make_run a yes
+    printf '{"step":3,"accuracy":0.5}\n{"step":6,"accuracy":0.7}\n' > a/val.jsonl
+    run plot.sh a
+    [ "$status" -eq 0 ]
+    [ "$(head -c 8 a/plot.png | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]
+    grep -q '<svg' a/plot.svg
+    grep -q 'a target' a/plot.svg
+    [ -z "$(ls a | grep tmp)" ]
+}
+
+@test "several runs in one figure; a run without target or validation is fine" {
+    make_run entropic yes
+    make_run grpo no
+    run plot.sh -o both --title "two runs" entropic grpo
+    [ "$status" -eq 0 ]
+    [ -s both.png ] && grep -q 'grpo' both.svg && grep -q 'entropic target' both.svg
+    ! grep -q 'grpo target' both.svg
+}
+
+@test "missing or broken logs are errors naming the file" {
+    mkdir empty
+    run plot.sh empty
+    fails_with 1 'empty/log.jsonl: missing or empty'
+    mkdir bad && echo '{"step":' > bad/log.jsonl
+    run plot.sh bad
+    fails_with 1 'bad/log.jsonl: not JSON Lines'
+    run plot.sh
+    fails_with 2 'no run given'
+}
