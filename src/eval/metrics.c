@@ -1,0 +1,157 @@
+/* pass@k and reflective-word counting for pic-eval (see metrics.h). */
+#include "eval/metrics.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+double pic_pass_at_k(long long n, long long c, long long k) {
+    if (k < 1 || k > n || c < 0 || c > n) return NAN;
+    /* Every k-subset contains a correct sample when fewer than k are wrong. */
+    if (n - c < k) return 1.0;
+    /* C(n-c, k)/C(n, k) has two exact product forms:
+     *   prod_{j=0}^{k-1} (n-c-j)/(n-j)      (k factors)
+     *   prod_{i=n-c+1}^{n} (1 - k/i)        (c factors)
+     * Take the shorter; every factor lies in [0, 1], so nothing overflows
+     * and the relative error stays near min(c, k) roundings. */
+    double q = 1.0;
+    if (k <= c) {
+        for (long long j = 0; j < k; j++) q *= (double)(n - c - j) / (double)(n - j);
+    } else {
+        for (long long i = n - c + 1; i <= n; i++) q *= 1.0 - (double)k / (double)i;
+    }
+    return 1.0 - q;
+}
+
+const char *const pic_reflect_default =
+    "wait,alternatively,hmm,let's reconsider,let me reconsider,re-examine,double-check,"
+    "recheck,on second thought";
+
+static int fail(char *err, size_t errsize, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errsize, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errsize) vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Bytes that continue a word: ASCII letters and digits, '_', and every byte
+ * of a multi-byte UTF-8 character (so "wait" does not match inside a word
+ * written with accents), except the typographic apostrophe, handled apart. */
+static bool word_byte(unsigned char c) { return isalnum(c) || c == '_' || c >= 0x80; }
+
+int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errsize) {
+    memset(w, 0, sizeof *w);
+    size_t len = strlen(spec), cap = 0;
+    char *buf = malloc(len + 1);
+    if (!buf) return fail(err, errsize, "out of memory");
+    memcpy(buf, spec, len + 1);
+    for (char *c = buf; (c = strchr(c, '#'));)
+        while (*c && *c != '\n') *c++ = ' ';
+    int rc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save)) {
+        /* Lowercase, collapse whitespace runs to one space, trim. */
+        char *out = malloc(strlen(tok) + 1), *o = out;
+        if (!out) {
+            rc = fail(err, errsize, "out of memory");
+            break;
+        }
+        for (const char *s = tok; *s; s++) {
+            unsigned char ch = (unsigned char)*s;
+            if (isspace(ch)) {
+                if (o > out && o[-1] != ' ') *o++ = ' ';
+            } else {
+                *o++ = (char)tolower(ch);
+            }
+        }
+        if (o > out && o[-1] == ' ') o--;
+        *o = '\0';
+        if (!*out) {
+            free(out);
+            continue;
+        }
+        if (!word_byte((unsigned char)out[0]) || !word_byte((unsigned char)o[-1])) {
+            rc = fail(err, errsize, "'%s': a word must begin and end with a letter or digit", out);
+            free(out);
+            break;
+        }
+        if (w->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **nw = realloc(w->words, cap * sizeof *nw);
+            if (!nw) {
+                free(out);
+                rc = fail(err, errsize, "out of memory");
+                break;
+            }
+            w->words = nw;
+        }
+        w->words[w->n++] = out;
+    }
+    free(buf);
+    if (rc) pic_wordlist_free(w);
+    return rc;
+}
+
+void pic_wordlist_free(pic_wordlist *w) {
+    for (size_t i = 0; i < w->n; i++) free(w->words[i]);
+    free(w->words);
+    memset(w, 0, sizeof *w);
+}
+
+/* Length of the match of phrase at text[i..], or 0. */
+static size_t match_at(const char *text, size_t len, size_t i, const char *phrase) {
+    size_t t = i;
+    for (const char *p = phrase; *p; p++) {
+        unsigned char pc = (unsigned char)*p;
+        if (pc == ' ') {
+            size_t start = t;
+            while (t < len && isspace((unsigned char)text[t])) t++;
+            if (t == start) return 0;
+        } else if (pc == '\'') {
+            if (t < len && text[t] == '\'') t++;
+            else if (t + 2 < len && !memcmp(text + t, "\xe2\x80\x99", 3)) t += 3;
+            else return 0;
+        } else {
+            if (t >= len || tolower((unsigned char)text[t]) != pc) return 0;
+            t++;
+        }
+    }
+    return t - i;
+}
+
+/* U+2000..U+203F (dashes, curly quotes, ellipsis) are E2 80 80..bf
+ * in UTF-8; treating them as punctuation lets "\u2018wait\u2019" match. */
+static bool punct3(const char *p) {
+    unsigned char a = (unsigned char)p[0], b = (unsigned char)p[1], c = (unsigned char)p[2];
+    return a == 0xe2 && b == 0x80 && c >= 0x80 && c <= 0xbf;
+}
+
+static bool boundary_before(const char *text, size_t i) {
+    if (i == 0 || !word_byte((unsigned char)text[i - 1])) return true;
+    return i >= 3 && punct3(text + i - 3);
+}
+
+static bool boundary_at(const char *text, size_t len, size_t i) {
+    if (i >= len || !word_byte((unsigned char)text[i])) return true;
+    return i + 3 <= len && punct3(text + i);
+}
+
+size_t pic_count_phrase(const char *text, size_t len, const char *phrase) {
+    size_t count = 0;
+    if (!*phrase) return 0;
+    for (size_t i = 0; i < len;) {
+        size_t m = boundary_before(text, i) ? match_at(text, len, i, phrase) : 0;
+        if (m && boundary_at(text, len, i + m)) {
+            count++;
+            i += m;
+        } else {
+            i++;
+        }
+    }
+    return count;
+}

@@ -1,0 +1,86 @@
+/* Unit tests of pic-eval's arithmetic (src/eval/metrics.c): the unbiased
+ * pass@k against exact binomial coefficients, its behaviour at large n, and
+ * the reflective-word counter. */
+#include <math.h>
+#include <string.h>
+
+#include "../unit/check.h"
+#include "eval/metrics.h"
+
+/* C(n, k) exactly, for the small n where it fits in 64 bits. */
+static unsigned long long binom(unsigned n, unsigned k) {
+    if (k > n) return 0;
+    unsigned long long r = 1;
+    for (unsigned i = 1; i <= k; i++) r = r * (n - k + i) / i; /* exact at each step */
+    return r;
+}
+
+static void test_pass_at_k(void) {
+    int bad = 0, cases = 0;
+    for (unsigned n = 1; n <= 30; n++)
+        for (unsigned c = 0; c <= n; c++)
+            for (unsigned k = 1; k <= n; k++) {
+                double want = 1.0 - (double)binom(n - c, k) / (double)binom(n, k);
+                double got = pic_pass_at_k(n, c, k);
+                cases++;
+                if (fabs(got - want) > 1e-13) bad++;
+            }
+    CHECK(bad == 0, "pass@k = 1 - C(n-c,k)/C(n,k) for all n <= 30 (%d cases, %d off)", cases, bad);
+    /* By hand: n = 4, c = 1, k = 2: 1 - C(3,2)/C(4,2) = 1 - 3/6 = 0.5. */
+    CHECK(pic_pass_at_k(4, 1, 2) == 0.5, "n=4 c=1 k=2 is 0.5");
+    CHECK_NEAR(pic_pass_at_k(8, 3, 1), 3.0 / 8, 1e-15, "pass@1 is c/n");
+    CHECK(pic_pass_at_k(8, 0, 4) == 0 && pic_pass_at_k(8, 8, 4) == 1, "no / all correct");
+    CHECK(pic_pass_at_k(8, 5, 4) == 1, "fewer than k wrong: 1");
+    CHECK(isnan(pic_pass_at_k(4, 1, 5)), "k > n: no unbiased estimate");
+    CHECK(isnan(pic_pass_at_k(4, 1, 0)) && isnan(pic_pass_at_k(4, 5, 1)) &&
+              isnan(pic_pass_at_k(4, -1, 1)),
+          "k < 1 or c outside [0, n]: NaN");
+    /* Large n, where C(n, k) overflows any float: compare with lgamma. */
+    long long n = 1000000, c = 37, k = 5000;
+    double logq = lgamma(n - c + 1.0) - lgamma(n - c - k + 1.0) - lgamma(n + 1.0) + lgamma(n - k + 1.0);
+    double got = pic_pass_at_k(n, c, k);
+    CHECK(isfinite(got) && got > 0 && got < 1, "n = 1e6 stays finite (%.17g)", got);
+    /* lgamma(1e6) ~ 1.3e7 carries ~1e-9 absolute error of its own, which is
+     * why the product form is used; a long double product is the reference. */
+    CHECK_NEAR(1 - got, exp(logq), 1e-7, "n = 1e6 agrees with the log-gamma form");
+    long double ref = 1;
+    for (long long j = 0; j < k; j++) ref *= (long double)(n - c - j) / (long double)(n - j);
+    CHECK_NEAR(1 - got, (double)ref, 1e-12, "n = 1e6 matches a long double product");
+    CHECK_NEAR(pic_pass_at_k(n, 500000, 3), 1 - 0.125 * (1 - 1e-6), 1e-6, "half correct, k = 3");
+    /* Tiny probabilities survive: pass@1 of 1 correct in 1e6. */
+    CHECK_NEAR(pic_pass_at_k(n, 1, 1), 1e-6, 1e-9, "1 in a million");
+}
+
+static size_t count(const char *text, const char *w) { return pic_count_phrase(text, strlen(text), w); }
+
+static void test_reflect(void) {
+    CHECK(count("Wait, that is wrong. wait.", "wait") == 2, "case-insensitive, punctuation bounds");
+    CHECK(count("awaited waiting await", "wait") == 0, "word boundaries");
+    CHECK(count("Let's\n  reconsider: let\xe2\x80\x99s reconsider", "let's reconsider") == 2,
+          "whitespace runs and the typographic apostrophe");
+    CHECK(count("\xe2\x80\x9cWait\xe2\x80\x9d", "wait") == 1, "curly quotes are punctuation");
+    CHECK(count("caf\xc3\xa9wait wait\xc3\xa9", "wait") == 0, "UTF-8 letters are word bytes");
+    CHECK(count("re-examine re examine", "re-examine") == 1, "hyphen is literal");
+    CHECK(count("hmmm hmm", "hmm") == 1, "whole words only");
+    CHECK(count("", "wait") == 0 && count("wait", "") == 0, "empty text or word");
+
+    pic_wordlist w;
+    char err[128];
+    CHECK(pic_wordlist_parse(" Wait ,Let's   Reconsider,,\n# note\nhmm\n", &w, err, sizeof err) == 0,
+          "parse a list");
+    CHECK(w.n == 3 && !strcmp(w.words[0], "wait") && !strcmp(w.words[1], "let's reconsider") &&
+              !strcmp(w.words[2], "hmm"),
+          "lowercased, whitespace collapsed, comments and empties dropped");
+    pic_wordlist_free(&w);
+    CHECK(pic_wordlist_parse("", &w, err, sizeof err) == 0 && w.n == 0, "empty list is valid");
+    CHECK(pic_wordlist_parse("wait,-x", &w, err, sizeof err) == -1, "a word must start with a letter");
+    int rc = pic_wordlist_parse(pic_reflect_default, &w, err, sizeof err);
+    CHECK(rc == 0 && w.n == 9, "the default list parses (%zu words)", w.n);
+    pic_wordlist_free(&w);
+}
+
+int main(void) {
+    test_pass_at_k();
+    test_reflect();
+    return check_done();
+}
