@@ -1,0 +1,373 @@
+/* config.json -> pic_config. HuggingFace's defaults are reproduced where a key
+ * is absent, since the hub's files omit whatever equals the class default. */
+#include "model/config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/cli.h"
+
+typedef struct {
+    const char *file;
+    pic_err *err;
+} ctx;
+
+/* An integer key: absent or null gives dflt (or an error when dflt < -1). */
+static int get_int(ctx *x, const json_t *o, const char *key, long long dflt, long long min,
+                   long long max, int *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (dflt == LLONG_MIN) return pic_err_set(x->err, "%s: missing key '%s'", x->file, key);
+        *out = (int)dflt;
+        return 0;
+    }
+    if (!json_is_integer(v))
+        return pic_err_set(x->err, "%s: key '%s': expected an integer", x->file, key);
+    long long n = json_integer_value(v);
+    if (n < min || n > max)
+        return pic_err_set(x->err, "%s: key '%s': %lld is out of range [%lld, %lld]", x->file, key, n,
+                           min, max);
+    *out = (int)n;
+    return 0;
+}
+
+static int get_num(ctx *x, const json_t *o, const char *key, double dflt, double *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (isnan(dflt)) return pic_err_set(x->err, "%s: missing key '%s'", x->file, key);
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_number(v))
+        return pic_err_set(x->err, "%s: key '%s': expected a number", x->file, key);
+    *out = json_number_value(v);
+    if (!isfinite(*out)) return pic_err_set(x->err, "%s: key '%s': not finite", x->file, key);
+    return 0;
+}
+
+static int get_bool(ctx *x, const json_t *o, const char *key, bool dflt, bool *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_boolean(v))
+        return pic_err_set(x->err, "%s: key '%s': expected true or false", x->file, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* eos_token_id is a number, a list of numbers or null; ids are merged into c
+ * without duplicates so generation_config.json can add to config.json's. */
+static int add_eos(ctx *x, pic_config *c, const json_t *v, const char *key) {
+    if (!v || json_is_null(v)) return 0;
+    size_t n = json_is_array(v) ? json_array_size(v) : 1;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+        if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) > INT32_MAX)
+            return pic_err_set(x->err, "%s: key '%s': expected a token id or a list of them", x->file,
+                               key);
+        int id = (int)json_integer_value(e);
+        if (pic_config_is_eos(c, id)) continue;
+        if (c->n_eos == PIC_MAX_EOS)
+            return pic_err_set(x->err, "%s: key '%s': more than %d eos ids", x->file, key, PIC_MAX_EOS);
+        c->eos_ids[c->n_eos++] = id;
+    }
+    return 0;
+}
+
+static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
+    pic_rope_config *r = &c->rope;
+    /* transformers 5 keeps everything in rope_parameters; the classic layout
+     * has rope_theta beside rope_scaling (null for the default type). */
+    const json_t *params = json_object_get(root, "rope_parameters");
+    const char *where = "rope_parameters";
+    if (!params || json_is_null(params)) {
+        params = json_object_get(root, "rope_scaling");
+        where = "rope_scaling";
+    }
+    if (params && !json_is_null(params) && !json_is_object(params))
+        return pic_err_set(x->err, "%s: key '%s': expected an object", x->file, where);
+    if (params && json_is_null(params)) params = NULL;
+
+    double theta = NAN;
+    if (params && json_object_get(params, "rope_theta")) {
+        if (get_num(x, params, "rope_theta", NAN, &theta)) return -1;
+    } else if (get_num(x, root, "rope_theta", 10000.0, &theta)) {
+        return -1;
+    }
+    if (theta <= 0) return pic_err_set(x->err, "%s: rope_theta must be positive", x->file);
+    r->theta = theta;
+    r->factor = 1;
+    r->attention_factor = 1;
+    r->type = PIC_ROPE_DEFAULT;
+
+    double prf = 1;
+    if (get_num(x, root, "partial_rotary_factor", 1, &prf)) return -1;
+    if (params && get_num(x, params, "partial_rotary_factor", prf, &prf)) return -1;
+    if (prf != 1)
+        return pic_err_set(x->err, "%s: partial_rotary_factor %g is not supported (only 1)", x->file,
+                           prf);
+    if (!params) return 0;
+
+    const json_t *t = json_object_get(params, "rope_type");
+    if (!t) t = json_object_get(params, "type");
+    const char *type = t && json_is_string(t) ? json_string_value(t) : NULL;
+    if (t && !type) return pic_err_set(x->err, "%s: key '%s.rope_type': expected a string", x->file, where);
+    if (!type || !strcmp(type, "default")) return 0;
+
+    if (get_num(x, params, "factor", NAN, &r->factor)) return -1;
+    if (r->factor <= 0) return pic_err_set(x->err, "%s: key '%s.factor' must be positive", x->file, where);
+    if (!strcmp(type, "linear")) {
+        r->type = PIC_ROPE_LINEAR;
+    } else if (!strcmp(type, "llama3")) {
+        r->type = PIC_ROPE_LLAMA3;
+        if (get_num(x, params, "low_freq_factor", NAN, &r->low_freq_factor) ||
+            get_num(x, params, "high_freq_factor", NAN, &r->high_freq_factor) ||
+            get_int(x, params, "original_max_position_embeddings", LLONG_MIN, 1, INT32_MAX,
+                    &r->original_max_position))
+            return -1;
+        if (r->high_freq_factor <= r->low_freq_factor)
+            return pic_err_set(x->err, "%s: llama3 rope needs high_freq_factor > low_freq_factor",
+                               x->file);
+    } else if (!strcmp(type, "yarn")) {
+        r->type = PIC_ROPE_YARN;
+        if (get_int(x, params, "original_max_position_embeddings", c->max_position, 1, INT32_MAX,
+                    &r->original_max_position) ||
+            get_num(x, params, "beta_fast", 32, &r->beta_fast) ||
+            get_num(x, params, "beta_slow", 1, &r->beta_slow) ||
+            get_bool(x, params, "truncate", true, &r->truncate))
+            return -1;
+        double mscale = 0, mscale_all = 0, af = NAN;
+        if (get_num(x, params, "mscale", 0, &mscale) ||
+            get_num(x, params, "mscale_all_dim", 0, &mscale_all))
+            return -1;
+        json_t *afv = json_object_get(params, "attention_factor");
+        if (afv && !json_is_null(afv) && get_num(x, params, "attention_factor", 1, &af)) return -1;
+        /* HF's get_mscale: 0.1 * m * ln(factor) + 1, and 1 for factor <= 1 */
+#define MSCALE(f, m) ((f) <= 1 ? 1.0 : 0.1 * (m) * log(f) + 1.0)
+        if (!isnan(af))
+            r->attention_factor = af;
+        else if (mscale != 0 && mscale_all != 0)
+            r->attention_factor = MSCALE(r->factor, mscale) / MSCALE(r->factor, mscale_all);
+        else
+            r->attention_factor = MSCALE(r->factor, 1.0);
+#undef MSCALE
+    } else {
+        return pic_err_set(x->err, "%s: unsupported rope_type %s (supported: default, linear, llama3, yarn)",
+                           x->file, type);
+    }
+    return 0;
+}
+
+int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err *err) {
+    ctx x = {name, err};
+    memset(c, 0, sizeof *c);
+    json_error_t je;
+    json_t *root = json_loads(text, 0, &je);
+    if (!root) return pic_err_set(err, "%s:%d: invalid JSON: %s", name, je.line, je.text);
+    int rc = -1;
+    if (!json_is_object(root)) {
+        pic_err_set(err, "%s: expected a JSON object", name);
+        goto out;
+    }
+    const json_t *mt = json_object_get(root, "model_type");
+    if (!mt || !json_is_string(mt)) {
+        pic_err_set(err, "%s: missing key 'model_type'", name);
+        goto out;
+    }
+    const char *type = json_string_value(mt);
+    bool qwen2 = !strcmp(type, "qwen2"), qwen3 = !strcmp(type, "qwen3");
+    bool llama = !strcmp(type, "llama") || !strcmp(type, "mistral");
+    if (!qwen2 && !qwen3 && !llama) {
+        pic_err_set(err, "%s: unsupported model_type %s (supported: qwen2, qwen3, llama, mistral)", name,
+                    type);
+        goto out;
+    }
+    snprintf(c->model_type, sizeof c->model_type, "%s", type);
+
+    const long long big = 1 << 30;
+    if (get_int(&x, root, "vocab_size", LLONG_MIN, 1, INT32_MAX, &c->vocab_size) ||
+        get_int(&x, root, "hidden_size", LLONG_MIN, 1, big, &c->hidden_size) ||
+        get_int(&x, root, "intermediate_size", LLONG_MIN, 1, big, &c->intermediate_size) ||
+        get_int(&x, root, "num_hidden_layers", LLONG_MIN, 1, 100000, &c->n_layers) ||
+        get_int(&x, root, "num_attention_heads", LLONG_MIN, 1, 100000, &c->n_heads) ||
+        get_int(&x, root, "num_key_value_heads", c->n_heads, 1, 100000, &c->n_kv_heads) ||
+        get_int(&x, root, "max_position_embeddings", 2048, 1, INT32_MAX, &c->max_position))
+        goto out;
+    /* Qwen3's class default is 128, not hidden/heads */
+    long long hd_default = qwen3 ? 128 : c->hidden_size / c->n_heads;
+    if (get_int(&x, root, "head_dim", hd_default, 1, big, &c->head_dim)) goto out;
+
+    double eps;
+    if (get_num(&x, root, "rms_norm_eps", 1e-6, &eps)) goto out;
+    c->rms_eps = (float)eps;
+    if (get_bool(&x, root, "tie_word_embeddings", false, &c->tie_embeddings)) goto out;
+
+    bool attention_bias = false;
+    if (get_bool(&x, root, "attention_bias", false, &attention_bias) ||
+        get_bool(&x, root, "mlp_bias", false, &c->mlp_bias))
+        goto out;
+    c->qkv_bias = qwen2 || attention_bias;
+    c->o_bias = !qwen2 && attention_bias;
+    c->qk_norm = qwen3;
+
+    const json_t *act = json_object_get(root, "hidden_act");
+    if (act && !json_is_null(act) &&
+        (!json_is_string(act) || strcmp(json_string_value(act), "silu"))) {
+        pic_err_set(err, "%s: key 'hidden_act': only \"silu\" is supported", name);
+        goto out;
+    }
+    /* sliding-window attention changes which keys a query sees */
+    bool swa = false;
+    if (get_bool(&x, root, "use_sliding_window", false, &swa)) goto out;
+    const json_t *sw = json_object_get(root, "sliding_window");
+    if (swa || (!strcmp(type, "mistral") && sw && json_is_integer(sw) &&
+                json_integer_value(sw) < c->max_position)) {
+        pic_err_set(err, "%s: sliding-window attention is not supported", name);
+        goto out;
+    }
+
+    if (parse_rope(&x, c, root)) goto out;
+
+    c->bos_id = -1;
+    if (get_int(&x, root, "bos_token_id", -1, -1, INT32_MAX, &c->bos_id)) goto out;
+    if (add_eos(&x, c, json_object_get(root, "eos_token_id"), "eos_token_id")) goto out;
+
+    const json_t *dt = json_object_get(root, "dtype");
+    if (!dt || json_is_null(dt)) dt = json_object_get(root, "torch_dtype");
+    snprintf(c->dtype, sizeof c->dtype, "%s", dt && json_is_string(dt) ? json_string_value(dt) : "float32");
+
+    rc = pic_config_validate(c, name, err);
+out:
+    json_decref(root);
+    return rc;
+}
+
+int pic_config_validate(const pic_config *c, const char *name, pic_err *err) {
+    if (c->n_heads % c->n_kv_heads)
+        return pic_err_set(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
+                           name, c->n_heads, c->n_kv_heads);
+    if (c->head_dim % 2) return pic_err_set(err, "%s: head_dim %d is odd; RoPE needs pairs", name, c->head_dim);
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos_ids[i] >= c->vocab_size)
+            return pic_err_set(err, "%s: eos id %d is outside the vocabulary (%d)", name, c->eos_ids[i],
+                               c->vocab_size);
+    if (c->bos_id >= c->vocab_size)
+        return pic_err_set(err, "%s: bos id %d is outside the vocabulary (%d)", name, c->bos_id,
+                           c->vocab_size);
+    return 0;
+}
+
+static int load_generation_config(pic_config *c, const char *dir, pic_err *err) {
+    char *path = pic_asprintf("%s/generation_config.json", dir);
+    struct stat st;
+    int rc = 0;
+    if (stat(path, &st) == 0) {
+        json_error_t je;
+        json_t *g = json_load_file(path, 0, &je);
+        ctx x = {path, err};
+        if (!g)
+            rc = pic_err_set(err, "%s:%d: invalid JSON: %s", path, je.line, je.text);
+        else if (!json_is_object(g))
+            rc = pic_err_set(err, "%s: expected a JSON object", path);
+        else
+            rc = add_eos(&x, c, json_object_get(g, "eos_token_id"), "eos_token_id");
+        json_decref(g);
+        if (!rc) rc = pic_config_validate(c, path, err);
+    }
+    free(path);
+    return rc;
+}
+
+int pic_config_load(pic_config *c, const char *path, pic_err *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) return pic_err_set(err, "%s: %s", path, strerror(errno));
+    bool isdir = S_ISDIR(st.st_mode);
+    char *file = isdir ? pic_asprintf("%s/config.json", path) : pic_strdup(path);
+    FILE *fp = fopen(file, "rb");
+    if (!fp) {
+        pic_err_set(err, "%s: %s", file, strerror(errno));
+        free(file);
+        return -1;
+    }
+    char *text = NULL;
+    size_t cap = 0, len = 0, n;
+    do {
+        text = pic_realloc(text, cap = cap * 2 + 4096);
+        len += n = fread(text + len, 1, cap - len - 1, fp);
+    } while (n > 0 && !ferror(fp));
+    int bad = ferror(fp);
+    fclose(fp);
+    text[len] = 0;
+    int rc = bad ? pic_err_set(err, "%s: read error", file) : pic_config_parse(c, text, file, err);
+    free(text);
+    free(file);
+    if (!rc && isdir) rc = load_generation_config(c, path, err);
+    return rc;
+}
+
+bool pic_config_is_eos(const pic_config *c, int id) {
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos_ids[i] == id) return true;
+    return false;
+}
+
+char *pic_config_to_json(const pic_config *c) {
+    json_t *o = json_object();
+    const char *arch = !strcmp(c->model_type, "qwen2")   ? "Qwen2ForCausalLM"
+                       : !strcmp(c->model_type, "qwen3") ? "Qwen3ForCausalLM"
+                       : !strcmp(c->model_type, "mistral") ? "MistralForCausalLM"
+                                                          : "LlamaForCausalLM";
+    json_object_set_new(o, "architectures", json_pack("[s]", arch));
+    json_object_set_new(o, "model_type", json_string(c->model_type));
+    json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
+    json_object_set_new(o, "hidden_size", json_integer(c->hidden_size));
+    json_object_set_new(o, "intermediate_size", json_integer(c->intermediate_size));
+    json_object_set_new(o, "num_hidden_layers", json_integer(c->n_layers));
+    json_object_set_new(o, "num_attention_heads", json_integer(c->n_heads));
+    json_object_set_new(o, "num_key_value_heads", json_integer(c->n_kv_heads));
+    json_object_set_new(o, "head_dim", json_integer(c->head_dim));
+    json_object_set_new(o, "max_position_embeddings", json_integer(c->max_position));
+    json_object_set_new(o, "rms_norm_eps", json_real(c->rms_eps));
+    json_object_set_new(o, "hidden_act", json_string("silu"));
+    json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_embeddings));
+    if (strcmp(c->model_type, "qwen2")) {
+        json_object_set_new(o, "attention_bias", json_boolean(c->qkv_bias));
+        if (strcmp(c->model_type, "qwen3")) json_object_set_new(o, "mlp_bias", json_boolean(c->mlp_bias));
+    }
+    const pic_rope_config *r = &c->rope;
+    json_t *rp = json_object();
+    json_object_set_new(rp, "rope_theta", json_real(r->theta));
+    static const char *names[] = {"default", "linear", "llama3", "yarn"};
+    json_object_set_new(rp, "rope_type", json_string(names[r->type]));
+    if (r->type != PIC_ROPE_DEFAULT) json_object_set_new(rp, "factor", json_real(r->factor));
+    if (r->type == PIC_ROPE_LLAMA3) {
+        json_object_set_new(rp, "low_freq_factor", json_real(r->low_freq_factor));
+        json_object_set_new(rp, "high_freq_factor", json_real(r->high_freq_factor));
+    }
+    if (r->type == PIC_ROPE_LLAMA3 || r->type == PIC_ROPE_YARN)
+        json_object_set_new(rp, "original_max_position_embeddings", json_integer(r->original_max_position));
+    if (r->type == PIC_ROPE_YARN) {
+        json_object_set_new(rp, "beta_fast", json_real(r->beta_fast));
+        json_object_set_new(rp, "beta_slow", json_real(r->beta_slow));
+        json_object_set_new(rp, "attention_factor", json_real(r->attention_factor));
+        json_object_set_new(rp, "truncate", json_boolean(r->truncate));
+    }
+    json_object_set_new(o, "rope_parameters", rp);
+    json_object_set_new(o, "bos_token_id", c->bos_id >= 0 ? json_integer(c->bos_id) : json_null());
+    json_t *eos = json_array();
+    for (int i = 0; i < c->n_eos; i++) json_array_append_new(eos, json_integer(c->eos_ids[i]));
+    json_object_set_new(o, "eos_token_id", c->n_eos == 1 ? json_integer(c->eos_ids[0]) : eos);
+    if (c->n_eos == 1) json_decref(eos);
+    json_object_set_new(o, "dtype", json_string(c->dtype));
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    return s;
+}

@@ -1,0 +1,68 @@
+/* The layers of the transformer, one forward function each, in files by
+ * concern (rmsnorm.c, matmul.c, rope.c, attention.c, swiglu.c, embedding.c,
+ * logits.c). A backward pass sits beside each later with the same stem
+ * (rmsnorm_backward), and the CUDA versions in .cu files beside these with
+ * the same names. All tensors are row-major float32; N counts tokens packed
+ * sequence after sequence (no padding). */
+#ifndef PIC_MODEL_LAYERS_H
+#define PIC_MODEL_LAYERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/config.h"
+
+/* out[N, C] = embed[tokens[n], :] */
+void embedding_forward(float *out, const int32_t *tokens, const float *embed, size_t N, int C);
+
+/* out[N, C] = inp / rms(inp) * weight; rstd[N] keeps 1/rms for backward.
+ * out may equal inp. */
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, size_t N, int C,
+                     float eps);
+
+/* out[N, OC] (+)= inp[N, IC] . weight[OC, IC]^T + bias[OC] (bias may be NULL):
+ * nn.Linear through one OpenBLAS sgemm. */
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N,
+                    int IC, int OC, bool accumulate);
+
+/* The per-pair rotation frequencies (head_dim / 2 of them) of c's RoPE type,
+ * computed in float32 as transformers does, and the cos and sin tables
+ * ([N, head_dim / 2]) for the given positions. */
+void rope_inv_freq(float *inv_freq, const pic_rope_config *r, int head_dim);
+void rope_tables(float *cos, float *sin, const int *pos, size_t N, const float *inv_freq, int head_dim,
+                 float attention_factor);
+/* Rotates x[N, n_heads * head_dim] in place, in transformers' rotate_half
+ * layout (pair i is (x[i], x[i + head_dim/2])). */
+void rope_forward(float *x, size_t N, int n_heads, int head_dim, const float *cos, const float *sin);
+
+/* Splits the fused projection qkv[N, qd + 2 kvd] into q[N, qd], k[N, kvd] and v[N, kvd]. */
+void qkv_split_forward(float *q, float *k, float *v, const float *qkv, size_t N, int qd, int kvd);
+
+/* Where attention finds each new token's sequence, position and keys. */
+typedef struct {
+    size_t N;
+    const int *tok_seq;      /* [N] sequence of each new token */
+    const int *tok_pos;      /* [N] absolute position of each new token */
+    const float *const *k;   /* [n_seq] keys of positions 0.. of the sequence */
+    const float *const *v;   /* [n_seq] values, same layout */
+    size_t kv_stride;        /* floats between consecutive positions */
+} pic_attn_input;
+
+/* Causal grouped-query attention: out[N, n_heads * head_dim] for queries
+ * q[N, n_heads * head_dim] over positions 0..tok_pos of their sequence.
+ * lse[N, n_heads] (may be NULL) keeps each softmax's log-sum-exp so that a
+ * backward can recompute the probabilities instead of storing them. */
+void attention_forward(float *out, float *lse, const float *q, const pic_attn_input *in, int n_heads,
+                       int n_kv_heads, int head_dim);
+
+/* out[N, F] = silu(gu[:, :F]) * gu[:, F:] (the gate and up halves of the fused projection) */
+void swiglu_forward(float *out, const float *gu, size_t N, int F);
+
+/* For each row of logits[N, V] at temperature T: logp[n] = log softmax(logits/T)[targets[n]]
+ * and entropy[n] = entropy of softmax(logits/T), without materialising probabilities.
+ * targets or logp may be NULL (entropy only); entropy may be NULL. */
+void logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
+                             size_t N, int V, float temperature);
+
+#endif

@@ -1,0 +1,48 @@
+/* Log-probabilities and entropies of softmax(logits / T) straight from the
+ * logits: with z = logits / T, m = max z, S = sum exp(z - m),
+ *   log p(target) = z[target] - m - log S
+ *   H = m + log S - sum exp(z - m) z / S
+ * two passes over a row and no row of probabilities anywhere. Sums are in
+ * double: H is a difference of two numbers of the size of log V. */
+#include <math.h>
+
+#include "model/layers.h"
+#include "model/parallel.h"
+
+typedef struct {
+    float *logp, *ent;
+    const float *logits;
+    const int32_t *targets;
+    int V;
+    float T;
+} args;
+
+static void rows(void *ctx, size_t begin, size_t end, int tid) {
+    (void)tid;
+    const args *a = ctx;
+    int V = a->V;
+    for (size_t n = begin; n < end; n++) {
+        const float *x = a->logits + n * V;
+        float m = -INFINITY;
+        for (int i = 0; i < V; i++) {
+            float z = x[i] / a->T;
+            if (z > m) m = z;
+        }
+        double S = 0, Sz = 0;
+        for (int i = 0; i < V; i++) {
+            float z = x[i] / a->T;
+            double e = expf(z - m);
+            S += e;
+            Sz += e * (z - m);
+        }
+        double lse = log(S); /* relative to m */
+        if (a->logp && a->targets) a->logp[n] = (float)((double)(x[a->targets[n]] / a->T - m) - lse);
+        if (a->ent) a->ent[n] = (float)(lse - Sz / S);
+    }
+}
+
+void logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
+                             size_t N, int V, float temperature) {
+    args a = {logp, entropy, logits, targets, V, temperature};
+    pic_parallel_for(N, 1 + 65536 / (size_t)V, rows, &a);
+}

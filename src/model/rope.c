@@ -1,0 +1,95 @@
+/* Rotary position embeddings. The frequencies follow transformers'
+ * modeling_rope_utils step by step in float32 (the same roundings), so that
+ * angles, and with them logits, agree to float32 precision. */
+#include <math.h>
+
+#include "model/layers.h"
+#include "model/parallel.h"
+
+static void yarn(float *inv, const pic_rope_config *r, int dim) {
+    int half = dim / 2;
+    double base = r->theta, omp = r->original_max_position;
+    /* the dimension at which a frequency makes n rotations over the original context */
+#define CORR(n) ((dim * log(omp / ((n) * 2 * M_PI))) / (2 * log(base)))
+    double low = CORR(r->beta_fast), high = CORR(r->beta_slow);
+#undef CORR
+    if (r->truncate) low = floor(low), high = ceil(high);
+    if (low < 0) low = 0;
+    if (high > dim - 1) high = dim - 1;
+    if (low == high) high += 0.001;
+    for (int i = 0; i < half; i++) {
+        float pos_freq = powf((float)base, (float)(2 * i) / (float)dim);
+        float extra = 1.0f / pos_freq, inter = 1.0f / ((float)r->factor * pos_freq);
+        float ramp = ((float)i - (float)low) / (float)(high - low);
+        ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+        float ef = 1.0f - ramp; /* how much of the extrapolated frequency is kept */
+        inv[i] = inter * (1.0f - ef) + extra * ef;
+    }
+}
+
+void rope_inv_freq(float *inv, const pic_rope_config *r, int head_dim) {
+    int half = head_dim / 2;
+    if (r->type == PIC_ROPE_YARN) {
+        yarn(inv, r, head_dim);
+        return;
+    }
+    for (int i = 0; i < half; i++)
+        inv[i] = 1.0f / powf((float)r->theta, (float)(2 * i) / (float)head_dim);
+    if (r->type == PIC_ROPE_LINEAR) {
+        for (int i = 0; i < half; i++) inv[i] /= (float)r->factor;
+    } else if (r->type == PIC_ROPE_LLAMA3) {
+        /* Llama 3.1: long wavelengths are slowed by factor, short ones kept,
+         * and the band between blended smoothly. */
+        double old = r->original_max_position;
+        double low_wl = old / r->low_freq_factor, high_wl = old / r->high_freq_factor;
+        float factor = (float)r->factor;
+        for (int i = 0; i < half; i++) {
+            float wl = (float)(2 * M_PI) / inv[i];
+            float f = wl > (float)low_wl ? inv[i] / factor : inv[i];
+            float smooth = ((float)old / wl - (float)r->low_freq_factor) /
+                           (float)(r->high_freq_factor - r->low_freq_factor);
+            float smoothed = (1.0f - smooth) * f / factor + smooth * f;
+            bool medium = !(wl < (float)high_wl) && !(wl > (float)low_wl);
+            inv[i] = medium ? smoothed : f;
+        }
+    }
+}
+
+void rope_tables(float *cos_t, float *sin_t, const int *pos, size_t N, const float *inv, int head_dim,
+                 float attention_factor) {
+    int half = head_dim / 2;
+    for (size_t n = 0; n < N; n++)
+        for (int i = 0; i < half; i++) {
+            float a = (float)pos[n] * inv[i];
+            cos_t[n * half + i] = cosf(a) * attention_factor;
+            sin_t[n * half + i] = sinf(a) * attention_factor;
+        }
+}
+
+typedef struct {
+    float *x;
+    int n_heads, hd;
+    const float *cos, *sin;
+} args;
+
+static void rows(void *ctx, size_t begin, size_t end, int tid) {
+    (void)tid;
+    const args *a = ctx;
+    int half = a->hd / 2;
+    for (size_t n = begin; n < end; n++) {
+        const float *c = a->cos + n * half, *s = a->sin + n * half;
+        for (int h = 0; h < a->n_heads; h++) {
+            float *x = a->x + (n * a->n_heads + h) * a->hd;
+            for (int i = 0; i < half; i++) {
+                float x0 = x[i], x1 = x[i + half];
+                x[i] = x0 * c[i] - x1 * s[i];
+                x[i + half] = x1 * c[i] + x0 * s[i];
+            }
+        }
+    }
+}
+
+void rope_forward(float *x, size_t N, int n_heads, int head_dim, const float *cos_t, const float *sin_t) {
+    args a = {x, n_heads, head_dim, cos_t, sin_t};
+    pic_parallel_for(N, 1 + 8192 / ((size_t)n_heads * head_dim), rows, &a);
+}

@@ -1,0 +1,317 @@
+/* The safetensors reader. Everything the header claims is checked before a
+ * byte of data is touched, the way the reference Rust implementation does:
+ * offsets inside the file, sizes equal to shape x dtype, and the tensors
+ * covering the data region exactly once. */
+#include "model/safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cli.h"
+
+static const struct {
+    const char *name;
+    size_t size;
+    pic_dtype dt;
+} dtypes[] = {
+    {"F32", 4, PIC_DT_F32},     {"BF16", 2, PIC_DT_BF16},   {"F16", 2, PIC_DT_F16},
+    {"F64", 8, PIC_DT_OTHER},   {"I64", 8, PIC_DT_OTHER},   {"U64", 8, PIC_DT_OTHER},
+    {"I32", 4, PIC_DT_OTHER},   {"U32", 4, PIC_DT_OTHER},   {"I16", 2, PIC_DT_OTHER},
+    {"U16", 2, PIC_DT_OTHER},   {"I8", 1, PIC_DT_OTHER},    {"U8", 1, PIC_DT_OTHER},
+    {"BOOL", 1, PIC_DT_OTHER},  {"F8_E4M3", 1, PIC_DT_OTHER}, {"F8_E5M2", 1, PIC_DT_OTHER},
+};
+
+#define MAX_HEADER (100u << 20) /* the reference implementation's limit */
+
+static int cmp_offset(const void *a, const void *b) {
+    const pic_st_tensor *x = a, *y = b;
+    return x->data < y->data ? -1 : x->data > y->data ? 1 : x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;
+}
+
+static int parse_entry(pic_st_tensor *t, const char *file, const char *name, json_t *v,
+                       const unsigned char *base, size_t data_size, pic_err *err) {
+    t->name = pic_strdup(name);
+    t->file = file;
+    if (!json_is_object(v)) return pic_err_set(err, "%s: tensor '%s': header entry is not an object", file, name);
+    json_t *dt = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"),
+           *off = json_object_get(v, "data_offsets");
+    if (!json_is_string(dt)) return pic_err_set(err, "%s: tensor '%s': missing dtype", file, name);
+    size_t esize = 0;
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+        if (!strcmp(json_string_value(dt), dtypes[i].name)) {
+            esize = dtypes[i].size;
+            t->dtype = dtypes[i].dt;
+            snprintf(t->dtype_name, sizeof t->dtype_name, "%s", dtypes[i].name);
+        }
+    if (!esize)
+        return pic_err_set(err, "%s: tensor '%s': unknown dtype %.20s", file, name, json_string_value(dt));
+    if (!json_is_array(shape) || json_array_size(shape) > PIC_ST_MAX_DIMS)
+        return pic_err_set(err, "%s: tensor '%s': bad shape", file, name);
+    t->ndim = (int)json_array_size(shape);
+    size_t numel = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        json_t *d = json_array_get(shape, i);
+        if (!json_is_integer(d) || json_integer_value(d) < 0)
+            return pic_err_set(err, "%s: tensor '%s': bad shape", file, name);
+        t->shape[i] = json_integer_value(d);
+        if (__builtin_mul_overflow(numel, (size_t)t->shape[i], &numel))
+            return pic_err_set(err, "%s: tensor '%s': shape overflows", file, name);
+    }
+    t->numel = numel;
+    json_t *b = json_array_get(off, 0), *e = json_array_get(off, 1);
+    if (!json_is_array(off) || json_array_size(off) != 2 || !json_is_integer(b) || !json_is_integer(e))
+        return pic_err_set(err, "%s: tensor '%s': bad data_offsets", file, name);
+    long long begin = json_integer_value(b), end = json_integer_value(e);
+    if (begin < 0 || end < begin || (unsigned long long)end > data_size)
+        return pic_err_set(err,
+                           "%s: tensor '%s': data_offsets [%lld, %lld] lie outside the data (%zu bytes; "
+                           "file truncated?)",
+                           file, name, begin, end, data_size);
+    size_t want;
+    if (__builtin_mul_overflow(numel, esize, &want) || want != (size_t)(end - begin))
+        return pic_err_set(err, "%s: tensor '%s': %lld bytes for %zu elements of %s", file, name,
+                           end - begin, numel, t->dtype_name);
+    t->data = base + begin;
+    t->nbytes = want;
+    return 0;
+}
+
+static int parse_file(pic_st_file *f, pic_err *err) {
+    const char *p = f->path;
+    if (f->size < 8) return pic_err_set(err, "%s: too short for a safetensors file (%zu bytes)", p, f->size);
+    const unsigned char *m = f->map;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | m[i];
+    if (hlen > MAX_HEADER || hlen > f->size - 8)
+        return pic_err_set(err, "%s: header length %llu exceeds the file (%zu bytes; truncated?)", p,
+                           (unsigned long long)hlen, f->size);
+    json_error_t je;
+    json_t *h = json_loadb((const char *)m + 8, hlen, 0, &je);
+    if (!h) return pic_err_set(err, "%s: header is not valid JSON: %s", p, je.text);
+    int rc = -1;
+    if (!json_is_object(h)) {
+        pic_err_set(err, "%s: header is not a JSON object", p);
+        goto out;
+    }
+    const unsigned char *base = m + 8 + hlen;
+    size_t data_size = f->size - 8 - hlen;
+    f->tensors = pic_calloc(json_object_size(h) + 1, sizeof *f->tensors);
+    const char *key;
+    json_t *v;
+    json_object_foreach(h, key, v) {
+        if (!strcmp(key, "__metadata__")) continue;
+        if (parse_entry(&f->tensors[f->n++], p, key, v, base, data_size, err)) goto out;
+    }
+    /* Coverage: sorted by offset, each tensor must start where the last ended. */
+    pic_st_tensor *s = pic_malloc((f->n + 1) * sizeof *s);
+    memcpy(s, f->tensors, f->n * sizeof *s);
+    qsort(s, f->n, sizeof *s, cmp_offset);
+    const unsigned char *at = base;
+    for (size_t i = 0; i < f->n; i++) {
+        if (s[i].data < at) {
+            pic_err_set(err, "%s: tensor '%s': data_offsets overlap those of tensor '%s'", p, s[i].name,
+                        s[i - 1].name);
+            free(s);
+            goto out;
+        }
+        if (s[i].data > at) {
+            pic_err_set(err, "%s: tensor '%s': %zu bytes before it belong to no tensor", p, s[i].name,
+                        (size_t)(s[i].data - at));
+            free(s);
+            goto out;
+        }
+        at = s[i].data + s[i].nbytes;
+    }
+    free(s);
+    if (at != base + data_size) {
+        pic_err_set(err, "%s: %zu bytes after the last tensor belong to no tensor", p,
+                    (size_t)(base + data_size - at));
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(h);
+    return rc;
+}
+
+static int map_file(pic_st_file *f, const char *path, pic_err *err) {
+    f->path = pic_strdup(path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pic_err_set(err, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return pic_err_set(err, "%s: not a regular file", path);
+    }
+    f->size = (size_t)st.st_size;
+    if (f->size > 0) {
+        f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (f->map == MAP_FAILED) {
+            f->map = NULL;
+            close(fd);
+            return pic_err_set(err, "%s: mmap: %s", path, strerror(errno));
+        }
+    }
+    close(fd);
+    return parse_file(f, err);
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp((*(pic_st_tensor *const *)a)->name, (*(pic_st_tensor *const *)b)->name);
+}
+
+static pic_st_file *add_file(pic_safetensors *st) {
+    st->files = pic_realloc(st->files, (st->n_files + 1) * sizeof *st->files);
+    pic_st_file *f = &st->files[st->n_files++];
+    memset(f, 0, sizeof *f);
+    return f;
+}
+
+static int build_index(pic_safetensors *st, pic_err *err) {
+    size_t n = 0;
+    for (size_t i = 0; i < st->n_files; i++) n += st->files[i].n;
+    st->sorted = pic_malloc((n + 1) * sizeof *st->sorted);
+    for (size_t i = 0; i < st->n_files; i++)
+        for (size_t j = 0; j < st->files[i].n; j++) st->sorted[st->n++] = &st->files[i].tensors[j];
+    qsort(st->sorted, st->n, sizeof *st->sorted, cmp_name);
+    for (size_t i = 1; i < st->n; i++)
+        if (!strcmp(st->sorted[i]->name, st->sorted[i - 1]->name))
+            return pic_err_set(err, "%s: tensor '%s' is also in %s", st->sorted[i]->file,
+                               st->sorted[i]->name, st->sorted[i - 1]->file);
+    return 0;
+}
+
+/* The index names the shard of every tensor; each shard is opened once and
+ * every tensor must be where the index says. */
+static int open_index(pic_safetensors *st, const char *index, pic_err *err) {
+    json_error_t je;
+    json_t *root = json_load_file(index, 0, &je);
+    if (!root) return pic_err_set(err, "%s:%d: invalid JSON: %s", index, je.line, je.text);
+    json_t *map = json_object_get(root, "weight_map");
+    int rc = -1;
+    char *dir = pic_strdup(index);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[1] = 0; else dir[0] = 0;
+    if (!json_is_object(map) || !json_object_size(map)) {
+        pic_err_set(err, "%s: missing or empty 'weight_map'", index);
+        goto out;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(map, name, v) {
+        if (!json_is_string(v) || strchr(json_string_value(v), '/')) {
+            pic_err_set(err, "%s: weight_map: tensor '%s': expected a file name", index, name);
+            goto out;
+        }
+        char *path = pic_asprintf("%s%s", dir, json_string_value(v));
+        bool seen = false;
+        for (size_t i = 0; i < st->n_files && !seen; i++) seen = !strcmp(st->files[i].path, path);
+        if (!seen && access(path, F_OK) != 0) {
+            pic_err_set(err, "%s: shard %s of tensor '%s' is missing", index, path, name);
+            free(path);
+            goto out;
+        }
+        if (!seen && map_file(add_file(st), path, err)) {
+            free(path);
+            goto out;
+        }
+        free(path);
+    }
+    if (build_index(st, err)) goto out;
+    json_object_foreach(map, name, v) {
+        const pic_st_tensor *t = pic_st_find(st, name);
+        const char *want = json_string_value(v), *got = t ? strrchr(t->file, '/') : NULL;
+        got = got ? got + 1 : t ? t->file : NULL;
+        if (!t || strcmp(got, want)) {
+            pic_err_set(err, "%s: tensor '%s' is not in its shard %s%s", index, name, dir, want);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(dir);
+    json_decref(root);
+    return rc;
+}
+
+int pic_st_open(pic_safetensors *st, const char *path, pic_err *err) {
+    memset(st, 0, sizeof *st);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return pic_err_set(err, "%s: %s", path, strerror(errno));
+    int rc;
+    if (S_ISDIR(sb.st_mode)) {
+        char *index = pic_asprintf("%s/model.safetensors.index.json", path);
+        char *single = pic_asprintf("%s/model.safetensors", path);
+        if (access(index, F_OK) == 0)
+            rc = open_index(st, index, err);
+        else if (access(single, F_OK) == 0)
+            rc = map_file(add_file(st), single, err) || build_index(st, err) ? -1 : 0;
+        else
+            rc = pic_err_set(err, "%s: no model.safetensors or model.safetensors.index.json", path);
+        free(index);
+        free(single);
+    } else {
+        size_t n = strlen(path);
+        if (n > 5 && !strcmp(path + n - 5, ".json"))
+            rc = open_index(st, path, err);
+        else
+            rc = map_file(add_file(st), path, err) || build_index(st, err) ? -1 : 0;
+    }
+    if (rc) pic_st_close(st);
+    return rc;
+}
+
+void pic_st_close(pic_safetensors *st) {
+    for (size_t i = 0; i < st->n_files; i++) {
+        pic_st_file *f = &st->files[i];
+        if (f->map) munmap(f->map, f->size);
+        for (size_t j = 0; j < f->n; j++) free(f->tensors[j].name);
+        free(f->tensors);
+        free(f->path);
+    }
+    free(st->files);
+    free(st->sorted);
+    memset(st, 0, sizeof *st);
+}
+
+const pic_st_tensor *pic_st_find(const pic_safetensors *st, const char *name) {
+    size_t lo = 0, hi = st->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(st->sorted[mid]->name, name);
+        if (!c) return st->sorted[mid];
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return NULL;
+}
+
+int pic_st_read_f32(const pic_st_tensor *t, float *out, pic_err *err) {
+    const unsigned char *d = t->data;
+    switch (t->dtype) {
+    case PIC_DT_F32:
+        memcpy(out, d, t->numel * 4);
+        break;
+    case PIC_DT_BF16:
+    case PIC_DT_F16:
+        for (size_t i = 0; i < t->numel; i++) {
+            uint16_t h = (uint16_t)(d[2 * i] | d[2 * i + 1] << 8);
+            out[i] = t->dtype == PIC_DT_BF16 ? pic_bf16_to_f32(h) : pic_f16_to_f32(h);
+        }
+        break;
+    default:
+        return pic_err_set(err, "%s: tensor '%s': dtype %s is not a float type (F32, BF16, F16)", t->file,
+                           t->name, t->dtype_name);
+    }
+    for (size_t i = 0; i < t->numel; i++)
+        if (!isfinite(out[i]))
+            return pic_err_set(err, "%s: tensor '%s': element %zu is %s", t->file, t->name, i,
+                               isnan(out[i]) ? "NaN" : "infinite");
+    return 0;
+}

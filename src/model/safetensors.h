@@ -1,0 +1,79 @@
+/* safetensors files: read memory-mapped and validated (single files and
+ * shards under model.safetensors.index.json), and written (f32 or bf16) for
+ * checkpoints. Format: an 8-byte little-endian header length N, N bytes of
+ * JSON {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {}},
+ * then the data, which the tensors must cover exactly, without overlap. */
+#ifndef PIC_MODEL_SAFETENSORS_H
+#define PIC_MODEL_SAFETENSORS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/error.h"
+
+typedef enum {
+    PIC_DT_F32,
+    PIC_DT_BF16,
+    PIC_DT_F16,
+    PIC_DT_OTHER, /* a valid safetensors dtype the model cannot use (I64, F64, ...) */
+} pic_dtype;
+
+enum { PIC_ST_MAX_DIMS = 8 };
+
+typedef struct {
+    char *name;
+    pic_dtype dtype;
+    char dtype_name[12]; /* as in the file: "F32", "BF16", "I64", ... */
+    int ndim;
+    int64_t shape[PIC_ST_MAX_DIMS];
+    size_t numel;
+    const unsigned char *data; /* inside the mapping; no alignment promised */
+    size_t nbytes;
+    const char *file;          /* the path it was read from */
+} pic_st_tensor;
+
+typedef struct {
+    char *path;
+    void *map;
+    size_t size;
+    pic_st_tensor *tensors;
+    size_t n;
+} pic_st_file;
+
+typedef struct {
+    pic_st_file *files;
+    size_t n_files;
+    pic_st_tensor **sorted; /* every tensor of every file, by name */
+    size_t n;
+} pic_safetensors;
+
+/* path: a .safetensors file, a model.safetensors.index.json, or a directory
+ * holding either (the index wins). Returns 0, or -1 with a message naming the
+ * file and, where it applies, the tensor. */
+int pic_st_open(pic_safetensors *st, const char *path, pic_err *err);
+void pic_st_close(pic_safetensors *st);
+const pic_st_tensor *pic_st_find(const pic_safetensors *st, const char *name);
+
+/* Converts F32/BF16/F16 to float32 into out (numel floats) and checks that
+ * every value is finite; -1 with "FILE: tensor 'NAME': ..." otherwise. */
+int pic_st_read_f32(const pic_st_tensor *t, float *out, pic_err *err);
+
+/* Scalar conversions, shared with the writer and later the GPU code. */
+static inline float pic_bf16_to_f32(uint16_t h) {
+    union { uint32_t u; float f; } v = {(uint32_t)h << 16};
+    return v.f;
+}
+uint16_t pic_f32_to_bf16(float f); /* round to nearest even; NaN stays NaN */
+float pic_f16_to_f32(uint16_t h);
+
+/* A writer: tensors are referenced (not copied) until pic_st_write, which
+ * converts to the requested dtype and writes the file atomically. */
+typedef struct pic_st_writer pic_st_writer;
+pic_st_writer *pic_st_writer_new(void);
+void pic_st_writer_add(pic_st_writer *w, const char *name, pic_dtype dtype, int ndim,
+                       const int64_t *shape, const float *data);
+int pic_st_write(pic_st_writer *w, const char *path, pic_err *err);
+void pic_st_writer_free(pic_st_writer *w);
+
+#endif
