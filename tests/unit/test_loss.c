@@ -1,0 +1,272 @@
+/* Unit tests of the policy loss (src/update/loss.c) against the fixture
+ * models' golden losses and stats (tests/fixtures/update/MODEL-loss.json, taken
+ * from golden.json and golden.safetensors), its derivatives against finite
+ * differences, and the invariance of the total under any micro-batch split;
+ * and of the advantages (src/update/advantage.c). */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../unit/check.h"
+#include "common/cli.h"
+#include "update/advantage.h"
+#include "update/loss.h"
+
+typedef struct {
+    size_t n_seq, n_tok;
+    size_t seq_start[8];
+    float logp[256], logp_t1[256], old[256], adv[256], ent[256];
+    json_t *root;
+} golden;
+
+static void load(golden *g, const char *model) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/fixtures/update/%s-loss.json", model);
+    json_error_t err;
+    g->root = json_load_file(path, 0, &err);
+    if (!g->root) {
+        printf("Bail out! %s: %s\n", path, err.text);
+        exit(1);
+    }
+    json_t *seqs = json_object_get(g->root, "seqs");
+    g->n_seq = json_array_size(seqs);
+    size_t t = 0;
+    for (size_t b = 0; b < g->n_seq; b++) {
+        json_t *s = json_array_get(seqs, b);
+        g->seq_start[b] = t;
+        json_t *lp = json_object_get(s, "logp"), *l1 = json_object_get(s, "logp_t1"),
+               *ol = json_object_get(s, "old_logp"), *en = json_object_get(s, "entropy");
+        double a = json_real_value(json_object_get(s, "advantage"));
+        for (size_t i = 0; i < json_array_size(ol); i++, t++) {
+            g->logp[t] = (float)json_real_value(json_array_get(lp, i));
+            g->logp_t1[t] = (float)json_real_value(json_array_get(l1, i));
+            g->old[t] = (float)json_real_value(json_array_get(ol, i));
+            g->ent[t] = (float)json_real_value(json_array_get(en, i));
+            g->adv[t] = (float)a;
+        }
+    }
+    g->seq_start[g->n_seq] = g->n_tok = t;
+}
+
+static double spec(const golden *g, const char *k) {
+    return json_number_value(json_object_get(json_object_get(g->root, "pg_spec"), k));
+}
+
+static pic_loss_cfg spec_cfg(const golden *g) {
+    pic_loss_cfg c;
+    pic_loss_defaults(&c);
+    c.clip_low = spec(g, "clip_low");
+    c.clip_high = spec(g, "clip_high");
+    c.clip_ratio_c = spec(g, "clip_ratio_c");
+    c.tau = spec(g, "tau");
+    return c;
+}
+
+static double run(const golden *g, const pic_loss_cfg *c, const float *logp, float *dlogp, pic_loss_stats *st) {
+    pic_loss_plan p;
+    pic_loss_plan_build(&p, c, g->n_seq, g->seq_start, logp, g->old, g->adv);
+    pic_loss_in in = {logp, g->old, g->adv, g->ent, NULL};
+    memset(st, 0, sizeof *st);
+    double l = pic_loss_eval(&p, c, &in, 0, g->n_tok, dlogp, NULL, st);
+    pic_loss_plan_free(&p);
+    return l;
+}
+
+static void check_golden(const char *model) {
+    golden g;
+    load(&g, model);
+    const char *names[] = {"pg", "entropic", "entropic_all", "sft"};
+    for (int k = 0; k < 4; k++) {
+        pic_loss_cfg c = spec_cfg(&g);
+        const float *logp = g.logp;
+        if (k == 1 || k == 2) c.alpha = spec(&g, "alpha"), c.entropic_all = k == 2;
+        if (k == 3) c.kind = PIC_PG_SFT, logp = g.logp_t1;
+        float d[256];
+        pic_loss_stats st;
+        double l = run(&g, &c, logp, d, &st);
+        char key[64];
+        snprintf(key, sizeof key, "loss.%s", names[k]);
+        double want = json_number_value(json_object_get(g.root, key));
+        CHECK(fabs(l - want) <= 1e-5, "%s %s loss %.9g (golden %.9g)", model, names[k], l, want);
+        if (k == 3) continue;
+        snprintf(key, sizeof key, "stats.%s", names[k]);
+        json_t *s = json_object_get(g.root, key);
+        CHECK((long long)st.clipped == json_integer_value(json_object_get(s, "clipped")) &&
+                  (long long)st.dual_clipped == json_integer_value(json_object_get(s, "dual_clipped")) &&
+                  (long long)st.hi == json_integer_value(json_object_get(s, "masked")) &&
+                  (long long)st.tokens == json_integer_value(json_object_get(s, "tokens")),
+              "%s %s stats: clipped %zu dual %zu masked %zu tokens %zu", model, names[k], st.clipped,
+              st.dual_clipped, st.hi, st.tokens);
+    }
+    json_decref(g.root);
+}
+
+/* dL/dlogp against central differences, for every loss shape; the mask and
+ * the clip branches are piecewise, so tokens within h of a kink are skipped. */
+static void check_fd(const char *model) {
+    golden g;
+    load(&g, model);
+    for (int k = 0; k < 9; k++) {
+        pic_loss_cfg c = spec_cfg(&g);
+        c.alpha = 0.3;
+        const char *what[] = {"clip+entropic", "entropic all", "seq-mean-token-mean", "seq-mean-token-sum",
+                              "sum-norm", "kl k1", "kl k2", "kl k3", "sft"};
+        if (k == 1) c.entropic_all = true;
+        if (k == 2) c.agg = PIC_AGG_SEQ_MEAN_TOKEN_MEAN;
+        if (k == 3) c.agg = PIC_AGG_SEQ_MEAN_TOKEN_SUM;
+        if (k == 4) c.agg = PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM;
+        if (k >= 5 && k <= 7) c.kl = (pic_kl_kind)(PIC_KL_K1 + (k - 5)), c.kl_coef = 0.5;
+        if (k == 8) c.kind = PIC_PG_SFT;
+        float ref[256];
+        for (size_t t = 0; t < g.n_tok; t++) ref[t] = g.old[t] - 0.3f;
+        float d[256], dd[256], lp[256];
+        pic_loss_stats st;
+        memcpy(lp, g.logp, sizeof lp);
+        pic_loss_plan p;
+        pic_loss_plan_build(&p, &c, g.n_seq, g.seq_start, lp, g.old, g.adv);
+        pic_loss_in in = {lp, g.old, g.adv, g.ent, ref};
+        memset(&st, 0, sizeof st);
+        pic_loss_eval(&p, &c, &in, 0, g.n_tok, d, NULL, &st);
+        double worst = 0;
+        for (size_t t = 0; t < g.n_tok; t++) {
+            const float h = 1e-3f;
+            float x = lp[t];
+            lp[t] = x + h;
+            double up = pic_loss_eval(&p, &c, &in, t, t + 1, dd, NULL, &st);
+            lp[t] = x - h;
+            double dn = pic_loss_eval(&p, &c, &in, t, t + 1, dd, NULL, &st);
+            lp[t] = x;
+            double r = exp((double)x - g.old[t]), logtau = log(c.tau);
+            bool kink = fabs(r - (1 - c.clip_low)) < 0.01 || fabs(r - (1 + c.clip_high)) < 0.01 ||
+                        fabs(x - logtau) < 0.01 || fabs(-g.adv[t] * r + g.adv[t] * c.clip_ratio_c) < 0.01;
+            if (kink) continue;
+            double fd = (up - dn) / ((double)(x + h) - (double)(x - h)), e = fabs(fd - d[t]);
+            double s = fabs(fd) > 1e-3 ? e / fabs(fd) : e;
+            if (s > worst) worst = s;
+        }
+        CHECK(worst < 2e-3, "%s %s: dL/dlogp matches finite differences (worst %.3g)", model, what[k], worst);
+        pic_loss_plan_free(&p);
+    }
+    json_decref(g.root);
+}
+
+/* Any split into micro-batches gives the same loss and the same per-token
+ * derivatives as the whole step: the normalisers live in the plan. */
+static void check_split(const char *model) {
+    golden g;
+    load(&g, model);
+    for (int agg = 0; agg < 4; agg++) {
+        pic_loss_cfg c = spec_cfg(&g);
+        c.alpha = 0.3, c.agg = (pic_agg)agg, c.entropy_coef = 0.01;
+        pic_loss_plan p;
+        pic_loss_plan_build(&p, &c, g.n_seq, g.seq_start, g.logp, g.old, g.adv);
+        pic_loss_in in = {g.logp, g.old, g.adv, g.ent, NULL};
+        float whole[256], parts[256], de[256];
+        pic_loss_stats a = {0}, b = {0}, b1 = {0};
+        double lw = pic_loss_eval(&p, &c, &in, 0, g.n_tok, whole, de, &a), lp = 0;
+        for (size_t s = 0; s < g.n_tok; s += 7) {
+            size_t e = s + 7 < g.n_tok ? s + 7 : g.n_tok;
+            memset(&b1, 0, sizeof b1);
+            lp += pic_loss_eval(&p, &c, &in, s, e, parts, de, &b1);
+            pic_loss_stats_add(&b, &b1);
+        }
+        CHECK(fabs(lw - lp) <= 1e-12 && memcmp(whole, parts, g.n_tok * sizeof(float)) == 0 &&
+                  a.tokens == b.tokens && a.hi == b.hi && a.clipped == b.clipped,
+              "%s agg %d: micro-batches of 7 tokens give the whole step's loss and derivatives", model, agg);
+        pic_loss_plan_free(&p);
+    }
+    json_decref(g.root);
+}
+
+static void check_cov(void) {
+    /* 10000 tokens: ratio 2e-4 selects exactly 2. */
+    enum { N = 10000 };
+    static float lp[N], old[N], adv[N], d[N];
+    size_t start[3] = {0, N / 2, N};
+    for (size_t t = 0; t < N; t++) {
+        adv[t] = t < N / 2 ? 1.0f : -1.0f;
+        lp[t] = t < N / 2 ? 2.5f - (float)(t % 97) * 0.01f : -0.5f - (float)(t % 97) * 0.001f;
+        old[t] = lp[t];
+    }
+    pic_loss_cfg c;
+    pic_loss_defaults(&c);
+    c.kind = PIC_PG_KL_COV;
+    pic_loss_plan p;
+    pic_loss_plan_build(&p, &c, 2, start, lp, old, adv);
+    CHECK(p.n_sel == 2 && p.sel[0] && p.sel[97], "KL-Cov picks the 2 tokens of largest covariance");
+    pic_loss_in in = {lp, old, adv, NULL, NULL};
+    pic_loss_stats st = {0};
+    lp[0] += 0.1f;
+    pic_loss_eval(&p, &c, &in, 0, N, d, NULL, &st);
+    CHECK(fabs(d[0] - (-exp(0.1) + 1.0) / N) < 1e-7 && st.selected == 2,
+          "KL-Cov adds coef*sign(logp-old) to a selected token's derivative");
+    lp[0] -= 0.1f;
+    pic_loss_plan_free(&p);
+
+    c.kind = PIC_PG_CLIP_COV;
+    c.cov_lb = 1.0, c.cov_ub = 5.0;
+    pic_loss_plan_build(&p, &c, 2, start, lp, old, adv);
+    size_t n = 0, inwin = 1;
+    double ml = 0;
+    for (size_t t = 0; t < N; t++) ml += lp[t];
+    ml /= N;
+    for (size_t t = 0; t < N; t++)
+        if (p.sel[t]) {
+            n++;
+            double cv = (adv[t] - 0) * (lp[t] - ml);
+            inwin &= cv > 1 && cv < 5;
+        }
+    CHECK(n == 2 && inwin, "Clip-Cov picks 2 tokens with covariance in (1, 5)");
+    memset(&st, 0, sizeof st);
+    pic_loss_eval(&p, &c, &in, 0, N, d, NULL, &st);
+    int zero = 1;
+    for (size_t t = 0; t < N; t++)
+        if (p.sel[t]) zero &= d[t] == 0;
+    CHECK(zero && st.selected == 2, "Clip-Cov's picks get no gradient");
+    pic_loss_plan_free(&p);
+}
+
+static void check_advantages(void) {
+    pic_adv_cfg c = {PIC_ADV_GRPO, true, 0.1};
+    pic_adv_in in[5] = {{"a", 1, true, true, false, 0}, {"b", 0, true, false, false, 0},
+                        {"a", 0, true, false, false, 0}, {"a", 0, true, false, false, 0},
+                        {"b", 1, true, true, true, 7}};
+    double adv[5];
+    size_t bad;
+    const char *why;
+    /* group a: rewards 1, 0, 0: mean 1/3, unbiased std sqrt(1/3) */
+    double sd = sqrt(1.0 / 3.0);
+    CHECK(pic_advantages(&c, in, 5, adv, &bad, &why) == 0, "GRPO over interleaved groups");
+    CHECK(fabs(adv[0] - (2.0 / 3.0) / (sd + 1e-6)) < 1e-12 && fabs(adv[2] - (-1.0 / 3.0) / (sd + 1e-6)) < 1e-12,
+          "GRPO: (r - mean) / (unbiased std + 1e-6)");
+    CHECK(adv[4] == 7 && fabs(adv[1] - (-0.5) / (sqrt(0.5) + 1e-6)) < 1e-12,
+          "a record's own advantage wins, and its reward still counts in its group");
+    c.std_norm = false;
+    pic_advantages(&c, in, 5, adv, &bad, &why);
+    CHECK(fabs(adv[0] - 2.0 / 3.0) < 1e-12, "--adv-norm none: r - mean (Dr. GRPO)");
+    in[1].group = "c";
+    CHECK(pic_advantages(&c, in, 5, adv, &bad, &why) == -1 && bad == 1 && strstr(why, "group of one"),
+          "a group of one sample is an error naming it");
+    c.mode = PIC_ADV_W_REINFORCE;
+    pic_advantages(&c, in, 4, adv, &bad, &why);
+    CHECK(fabs(adv[0] - 0.1) < 1e-12 && adv[1] == -1, "W-REINFORCE: +lambda / -1");
+    c.mode = PIC_ADV_NSR;
+    pic_advantages(&c, in, 4, adv, &bad, &why);
+    CHECK(adv[0] == 0 && adv[1] == -1, "NSR: 0 / -1");
+    c.mode = PIC_ADV_PSR;
+    pic_advantages(&c, in, 4, adv, &bad, &why);
+    CHECK(adv[0] == 1 && adv[1] == 0, "PSR: 1 / 0");
+}
+
+int main(void) {
+    const char *models[] = {"qwen2-tiny", "qwen3-tiny", "llama-tiny"};
+    for (int m = 0; m < 3; m++) {
+        check_golden(models[m]);
+        check_fd(models[m]);
+        check_split(models[m]);
+    }
+    check_cov();
+    check_advantages();
+    return check_done();
+}
