@@ -1,0 +1,272 @@
+#!/usr/bin/env bats
+# pic-eval: metrics of scored sample streams, checked against values computed
+# by hand from tests/fixtures/eval/{alpha,beta}.jsonl.
+
+load helpers
+
+A="$FIXTURES/eval/alpha.jsonl"
+B="$FIXTURES/eval/beta.jsonl"
+
+js() { pic-eval -q --format json "$@"; }
+
+@test "hand-computed metrics on the crafted stream (alpha: 3 problems x 4 samples)" {
+    # alpha: id 1 has c=1 of 4 (reward 1, 0, -1, and correct:false overriding
+    # reward 1); id "b" c=0 (reward 0.25 < 0.5); id 3 c=4.
+    #   avg@4  = (1/4 + 0 + 1)/3 = 5/12     pass@4 = 2/3
+    #   pass@2 = (1 - C(3,2)/C(4,2) + 0 + 1)/3 = (0.5 + 1)/3 = 0.5
+    #   pass@1 = avg = 5/12
+    #   length: id 1 (2+4+6+8)/4 = 5, id b entropy length 1, id 3: 3 -> 3
+    #   entropy: id 1 all 0.5, id b all 1.0, id 3 none -> 0.75
+    #   reflect: id 1 (1+2+0+0)/4 = 0.75 ("awaiting" is no "wait"), id 3 1/4 -> 0.5
+    run js --k 1,2,4 "$A" "$B"
+    [ "$status" -eq 0 ]
+    a=$(jq -c '.datasets[0]' <<<"$output")
+    [ "$(jq -r .dataset <<<"$a")" = alpha ]
+    [ "$(jq -c '[.problems,.samples,.n_min,.n_max]' <<<"$a")" = "[3,12,4,4]" ]
+    near "$(jq .avg <<<"$a")" 0.41666666666666667 1e-12
+    near "$(jq .pass_n <<<"$a")" 0.66666666666666667 1e-12
+    near "$(jq '.pass_at_k["1"]' <<<"$a")" 0.41666666666666667 1e-12
+    near "$(jq '.pass_at_k["2"]' <<<"$a")" 0.5 1e-12
+    near "$(jq '.pass_at_k["4"]' <<<"$a")" 0.66666666666666667 1e-12
+    near "$(jq .length <<<"$a")" 3 1e-12
+    near "$(jq .entropy <<<"$a")" 0.75 1e-12
+    near "$(jq .reflect <<<"$a")" 0.5 1e-12
+    near "$(jq .reflect_any <<<"$a")" 0.375 1e-12
+    [ "$(jq -c '.reflect_words | [.wait,.hmm,.alternatively]' <<<"$a")" = "[2,1,1]" ]
+}
+
+@test "hand-computed metrics: different sample counts per problem (beta: n = 2 and 6)" {
+    # beta: id 1 c=2 of 2; id 2 c=3 of 6.
+    #   avg = (1 + 0.5)/2 = 0.75 (pooling samples would give 5/8)
+    #   pass@2 = (1 + 1 - C(3,2)/C(6,2))/2 = (1 + 0.8)/2 = 0.9
+    #   pass@4: id 1 has only 2 samples -> undefined (null), with a warning
+    #   length: id 1 (2+1)/2 = 1.5; id 2 (3+1+4*10)/6 = 44/6 -> (1.5 + 44/6)/2
+    #   entropy pooled per problem: id 1 (0.1+0.3+0.2)/3 = 0.2,
+    #           id 2 (0.6+0.8)/4 = 0.35 -> 0.275
+    #   reflect: id 1 ("Let's reconsider. Wait." = 2, "ok" = 0) -> 1
+    run js --k 1,2,4 "$A" "$B"
+    b=$(jq -c '.datasets[1]' <<<"$output")
+    [ "$(jq -c '[.dataset,.problems,.samples,.n_min,.n_max]' <<<"$b")" = '["beta",2,8,2,6]' ]
+    near "$(jq .avg <<<"$b")" 0.75 1e-12
+    near "$(jq .pass_n <<<"$b")" 1 0
+    near "$(jq '.pass_at_k["2"]' <<<"$b")" 0.9 1e-12
+    [ "$(jq '.pass_at_k["4"]' <<<"$b")" = null ]
+    near "$(jq .length <<<"$b")" "$(awk 'BEGIN { printf "%.17g", (1.5 + 44/6) / 2 }')" 1e-12
+    near "$(jq .entropy <<<"$b")" 0.275 1e-12
+    near "$(jq .reflect <<<"$b")" 1 1e-12
+    [ "$(jq '.reflect_words["let'"'"'s reconsider"]' <<<"$b")" = 1 ]
+    run pic-eval --k 4 "$A" "$B"
+    [[ "$output" == *"beta: pass@4 undefined: some problems have fewer than 4 samples"* ]]
+}
+
+@test "Overall is the mean over datasets, not over problems" {
+    run js --k 2,4 "$A" "$B"
+    o=$(jq -c .overall <<<"$output")
+    # (5/12 + 0.75)/2; the mean over the 5 problems would be 0.55
+    near "$(jq .avg <<<"$o")" "$(awk 'BEGIN { printf "%.17g", (5/12 + 0.75) / 2 }')" 1e-12
+    near "$(jq .pass_n <<<"$o")" "$(awk 'BEGIN { printf "%.17g", (2/3 + 1) / 2 }')" 1e-12
+    near "$(jq '.pass_at_k["2"]' <<<"$o")" 0.7 1e-12
+    [ "$(jq '.pass_at_k["4"]' <<<"$o")" = null ]
+    near "$(jq .entropy <<<"$o")" 0.5125 1e-12
+    near "$(jq .reflect <<<"$o")" 0.75 1e-12
+    [ "$(jq -c '[.problems,.samples,.n_min,.n_max]' <<<"$o")" = "[5,20,2,6]" ]
+    [ "$(jq -r .overall_is <<<"$output")" = "mean over datasets" ]
+    run pic-eval --help
+    [[ "$output" == *"Overall is the unweighted MEAN OVER DATASETS"* ]]
+}
+
+@test "the table: aligned, percentages, '-' where undefined" {
+    run pic-eval -q --k 1,4 "$A" "$B"
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 4 ]
+    [[ "${lines[0]}" =~ ^dataset\ +problems\ +n\ +avg@n\ +pass@n\ +pass@1\ +pass@4\ +length\ +entropy\ +reflect$ ]]
+    [[ "${lines[1]}" =~ ^alpha\ +3\ +4\ +41\.7\ +66\.7\ +41\.7\ +66\.7\ +3\.0\ +0\.7500\ +0\.500$ ]]
+    [[ "${lines[2]}" =~ ^beta\ +2\ +2-6\ +75\.0\ +100\.0\ +75\.0\ +-\ +4\.4\ +0\.2750\ +1\.000$ ]]
+    [[ "${lines[3]}" =~ ^Overall\ +5\ +2-6\ +58\.3\ +83\.3 ]]
+    # every line the same width: aligned columns
+    [ "$(printf '%s\n' "${lines[@]}" | awk '{ print length($0) }' | sort -u | wc -l)" -eq 1 ]
+}
+
+@test "a uniform sample count names the columns avg@N and pass@N; --digits" {
+    run pic-eval -q --digits 3 "$A"
+    [[ "${lines[0]}" == *"avg@4"*"pass@4"* ]]
+    [[ "${lines[1]}" == *"41.667"*"66.667"* ]]
+    run pic-eval -q --digits 0 "$A"
+    [[ "${lines[1]}" =~ \ 42\ +67\  ]]
+}
+
+@test "--format markdown" {
+    run pic-eval -q --format markdown "$A" "$B"
+    [ "$status" -eq 0 ]
+    [[ "${lines[0]}" == "| dataset | problems |"* ]]
+    [[ "${lines[1]}" =~ ^\|\ :-+\ \|\ -+:\ \| ]]
+    [[ "${lines[4]}" == "| Overall |"* ]]
+    [ "$(printf '%s\n' "${lines[@]}" | awk '{ print length($0) }' | sort -u | wc -l)" -eq 1 ]
+}
+
+@test "--format tsv: fractions at full precision" {
+    run pic-eval -q --format tsv --k 2 "$A" "$B"
+    [ "$(cut -f1 <<<"$output" | tr '\n' ' ')" = "dataset alpha beta Overall " ]
+    [ "$(awk -F'\t' 'NR==2 { print $4 }' <<<"$output")" = 0.4166666666666667 ]
+    [ "$(awk -F'\t' 'NR==3 { print $6 }' <<<"$output")" = 0.9 ]
+    [ "$(awk -F'\t' '{ print NF }' <<<"$output" | sort -u)" = 9 ]
+}
+
+@test "zstd input, several files, stdin, and grouping across files" {
+    zstd -q -c "$B" >beta.jsonl.zst
+    run js "$A" beta.jsonl.zst
+    [ "$status" -eq 0 ]
+    near "$(jq .datasets[1].avg <<<"$output")" 0.75 1e-12
+    # a problem split over two files is one problem
+    head -n 3 "$B" >b1.jsonl
+    tail -n +4 "$B" | zstd -q -c >b2.zst
+    run js b1.jsonl - <b2.zst
+    [ "$(jq -c '.datasets[0] | [.problems,.samples]' <<<"$output")" = "[2,8]" ]
+    run js <"$A"
+    near "$(jq .datasets[0].avg <<<"$output")" 0.41666666666666667 1e-12
+}
+
+@test "the same id in two datasets is two problems" {
+    run js "$A" "$B"
+    [ "$(jq .overall.problems <<<"$output")" = 5 ]
+}
+
+@test "records without source go to --default-source" {
+    printf '{"id":1,"correct":true}\n{"id":1,"correct":false}\n' >s.jsonl
+    run js s.jsonl
+    [ "$(jq -r .datasets[0].dataset <<<"$output")" = all ]
+    near "$(jq .datasets[0].avg <<<"$output")" 0.5 0
+    run js --default-source gsm8k s.jsonl
+    [ "$(jq -r .datasets[0].dataset <<<"$output")" = gsm8k ]
+}
+
+@test "--threshold decides reward, correct wins over reward" {
+    printf '{"id":1,"reward":0.3}\n{"id":2,"reward":0.3,"correct":false}\n' >t.jsonl
+    run js t.jsonl
+    near "$(jq .overall.avg <<<"$output")" 0 0
+    run js --threshold 0.25 t.jsonl
+    near "$(jq .overall.avg <<<"$output")" 0.5 0
+}
+
+@test "--k: several values; pass@1 equals avg; large n does not overflow" {
+    awk 'BEGIN { for (i = 0; i < 5000; i++) printf "{\"id\":\"p\",\"sample\":%d,\"correct\":%s}\n", i, (i < 3 ? "true" : "false") }' >big.jsonl
+    run js --k 1,10,1000 big.jsonl
+    [ "$status" -eq 0 ]
+    near "$(jq '.overall.pass_at_k["1"]' <<<"$output")" 0.0006 1e-15
+    # 1 - C(4997,1000)/C(5000,1000) = 1 - (4000*3999*3998)/(5000*4999*4998)
+    want=$(awk 'BEGIN { printf "%.17g", 1 - (4000*3999*3998)/(5000*4999*4998) }')
+    near "$(jq '.overall.pass_at_k["1000"]' <<<"$output")" "$want" 1e-12
+    run pic-eval --k 0
+    fails_with 2 "--k"
+    run pic-eval --k 1,x
+    fails_with 2 "--k: 'x' is not an integer"
+    run pic-eval --k 2,2
+    fails_with 2 "given twice"
+    run pic-eval --k ,
+    fails_with 2 "--k"
+}
+
+@test "--reflect-words: a list, @FILE, or '' for none" {
+    run js --reflect-words 'no, Plain' "$A"
+    a=$(jq -c '.datasets[0]' <<<"$output")
+    [ "$(jq -c '.reflect_words' <<<"$a")" = '{"no":1,"plain":1}' ]
+    # id 1: "Wait, no." 1, "plain" 1 -> 0.5; id 3: 0 -> 0.25
+    near "$(jq .reflect <<<"$a")" 0.25 1e-12
+    printf '# mine\nawaiting\n\nx\n' >w.txt
+    run js --reflect-words @w.txt "$A"
+    [ "$(jq -c '.datasets[0].reflect_words' <<<"$output")" = '{"awaiting":1,"x":4}' ]
+    run js --reflect-words '' "$A"
+    [ "$(jq .datasets[0].reflect <<<"$output")" = null ]
+    run pic-eval -q --reflect-words '' "$A"
+    [[ "${lines[1]}" =~ \ -$ ]]
+    run pic-eval --reflect-words ',-bad'
+    fails_with 2 "--reflect-words"
+    run pic-eval --reflect-words @nope.txt "$A"
+    fails_with 1 "nope.txt"
+}
+
+@test "-o writes the file atomically; the summary line and --quiet" {
+    run pic-eval -o out.txt "$A"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"12 samples, 3 problems, 1 datasets"* ]]
+    grep -q '^alpha ' out.txt
+    [ "$(ls | wc -l)" -eq 1 ]
+    run pic-eval -q -o out.txt "$A"
+    [ -z "$output" ]
+}
+
+@test "a repeated sample index (a file given twice) is an error naming both lines" {
+    run pic-eval "$A" "$A"
+    fails_with 1 "alpha.jsonl:1: field 'sample': sample 0 of problem '1' \(alpha\) repeats .*alpha.jsonl:1"
+    run js --skip-bad "$A" "$A"
+    [ "$status" -eq 0 ]
+    [ "$(jq .skipped <<<"$output")" = 12 ]
+    near "$(jq .overall.avg <<<"$output")" 0.41666666666666667 1e-12
+}
+
+@test "bad input: exit 1 naming file, line and field" {
+    printf '{"id":1,"correct":true}\n\n{"id":1,"correct":"yes"}\n' >bad.jsonl
+    run pic-eval bad.jsonl
+    fails_with 1 "^pic-eval: bad.jsonl:3: field 'correct': not a boolean"
+    check() { printf '%s\n' "$1" >b.jsonl; run pic-eval b.jsonl; fails_with 1 "b.jsonl:1: $2"; }
+    check '{"correct":true}' "field 'id': missing"
+    check '{"id":1.5,"correct":true}' "field 'id': not a string or an integer"
+    check '{"id":1}' "field 'reward': missing \(and no 'correct'\)"
+    check '{"id":1,"reward":"1"}' "field 'reward': not a finite number"
+    check '{"id":1,"reward":1,"source":3}' "field 'source': not a string"
+    check '{"id":1,"reward":1,"response_ids":[1,"a"]}' "field 'response_ids': not an array of integers"
+    check '{"id":1,"reward":1,"response_ids":5}' "field 'response_ids': not an array"
+    check '{"id":1,"reward":1,"entropy":[0.1,null]}' "field 'entropy': not an array of finite numbers"
+    check '{"id":1,"reward":1,"response":["x"]}' "field 'response': not a string"
+    check '{"id":1,"reward":1,"sample":-1}' "field 'sample': not an integer >= 0"
+    check '{"id":1,"reward":1' "malformed JSON"
+    check '[1,2]' "not a JSON object"
+    run pic-eval missing.jsonl
+    fails_with 1 "missing.jsonl"
+    run pic-eval </dev/null
+    fails_with 1 "no records"
+}
+
+@test "--skip-bad skips and counts malformed records" {
+    printf '{"id":1,"correct":true}\nnot json\n{"id":2}\n{"id":2,"correct":false}\n' >m.jsonl
+    run pic-eval --skip-bad --format json m.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"skipped 2 malformed records"* ]]
+    run js --skip-bad m.jsonl
+    [ "$(jq .skipped <<<"$output")" = 2 ]
+    near "$(jq .overall.avg <<<"$output")" 0.5 0
+}
+
+@test "a truncated zstd file is an error" {
+    zstd -q -c "$A" >a.zst
+    head -c 60 a.zst >cut.zst
+    run pic-eval cut.zst
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"cut.zst"* ]]
+}
+
+@test "usage errors, --help and --version" {
+    run pic-eval --format html
+    fails_with 2 "--format: 'html' is not table, markdown, tsv or json"
+    run pic-eval --digits 99
+    fails_with 2 "--digits"
+    run pic-eval --threshold x
+    fails_with 2 "--threshold"
+    run pic-eval --default-source ''
+    fails_with 2 "--default-source"
+    run pic-eval --bogus
+    fails_with 2 "Try 'pic-eval --help'"
+    run pic-eval --help
+    [ "$status" -eq 0 ]
+    for opt in --k --format --digits --threshold --reflect-words --default-source --output --skip-bad --quiet; do
+        grep -q -- "$opt" <<<"$output" || { echo "help lacks $opt"; return 1; }
+    done
+    run pic-eval --version
+    [[ "$output" == "pic-eval (pic) "* ]]
+}
+
+@test "a write error is a failure" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    run bash -c "pic-eval -q '$A' >/dev/full"
+    fails_with 1 "write error"
+}
