@@ -123,7 +123,7 @@ int pic_params_load(pic_params *p, const pic_config *c, const pic_safetensors *s
         const pic_param_desc *d = &p->desc[i];
         const pic_st_tensor *t = pic_st_find(st, d->name);
         if (!t)
-            return pic_err_set(err, "%s: tensor '%s' is missing%s", st->n_files == 1 ? st->files[0].path : "checkpoint",
+            return pic_err_set(err, "%s: tensor '%s' is missing%s", st->n_files == 1 ? st->files[0].path : st->path,
                                d->name,
                                !strcmp(d->name, "lm_head.weight") ? " (config says tie_word_embeddings: false)" : "");
         bool same = t->ndim == d->ndim && t->shape[0] == d->shape[0] && (d->ndim == 1 || t->shape[1] == d->shape[1]);

@@ -243,6 +243,7 @@ out:
 
 int pic_st_open(pic_safetensors *st, const char *path, pic_err *err) {
     memset(st, 0, sizeof *st);
+    st->path = pic_strdup(path);
     struct stat sb;
     if (stat(path, &sb) != 0) return pic_err_set(err, "%s: %s", path, strerror(errno));
     int rc;
@@ -278,6 +279,7 @@ void pic_st_close(pic_safetensors *st) {
     }
     free(st->files);
     free(st->sorted);
+    free(st->path);
     memset(st, 0, sizeof *st);
 }
 

@@ -42,6 +42,7 @@ typedef struct {
 } pic_st_file;
 
 typedef struct {
+    char *path; /* as opened */
     pic_st_file *files;
     size_t n_files;
     pic_st_tensor **sorted; /* every tensor of every file, by name */

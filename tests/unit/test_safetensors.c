@@ -1,0 +1,346 @@
+/* Loading what is malformed must fail with a message naming the file and the
+ * tensor or key; what is written must read back. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/cli.h"
+#include "model/config.h"
+#include "model/layers.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+
+static char *tmp;
+
+static const char *fixtures(void) {
+    const char *f = getenv("FIXTURES");
+    return f ? f : "tests/fixtures";
+}
+
+static char *path(const char *name) { return pic_asprintf("%s/%s", tmp, name); }
+
+static void put(const char *name, const void *data, size_t n) {
+    char *p = path(name);
+    FILE *f = fopen(p, "wb");
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f)) pic_die("cannot write %s", p);
+    free(p);
+}
+
+/* A safetensors file from header text and n data bytes (all 0x3f: 0.75 as f32). */
+static void put_st(const char *name, const char *header, size_t n) {
+    size_t h = strlen(header);
+    unsigned char *b = pic_calloc(8 + h + n, 1);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)h >> (8 * i));
+    memcpy(b + 8, header, h);
+    memset(b + 8 + h, 0x3f, n);
+    put(name, b, 8 + h + n);
+    free(b);
+}
+
+/* Opening name fails and the message contains every one of the words. */
+static void st_fails(const char *name, const char *what, const char *w1, const char *w2) {
+    pic_safetensors st;
+    pic_err err = {""};
+    char *p = path(name);
+    int rc = pic_st_open(&st, p, &err);
+    if (!rc) pic_st_close(&st);
+    if (!CHECK(rc && strstr(err.msg, p) && strstr(err.msg, w1) && (!w2 || strstr(err.msg, w2)), "%s", what))
+        printf("#   message: %s\n", err.msg);
+    free(p);
+}
+
+static void test_reader(void) {
+    put_st("ok.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"__metadata__\":{}}", 8);
+    pic_safetensors st;
+    pic_err err;
+    char *p = path("ok.safetensors");
+    CHECK(pic_st_open(&st, p, &err) == 0 && st.n == 1, "a well-formed file opens");
+    float x[2];
+    uint32_t bits = 0x3f3f3f3f;
+    float want;
+    memcpy(&want, &bits, 4);
+    CHECK(pic_st_read_f32(pic_st_find(&st, "a"), x, &err) == 0 && x[0] == want && x[1] == want, "and reads");
+    pic_st_close(&st);
+    free(p);
+
+    put_st("trunc.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 10);
+    st_fails("trunc.safetensors", "truncated data: names file and tensor", "'a'", "truncated");
+    put("short.safetensors", "\x10\0\0", 3);
+    st_fails("short.safetensors", "a file shorter than its header length field", "too short", NULL);
+    put_st("hlen.safetensors", "{}", 0);
+    {
+        char *q = path("hlen.safetensors");
+        FILE *f = fopen(q, "r+b");
+        fputc(0x7f, f); /* header length 127 > file */
+        fclose(f);
+        free(q);
+    }
+    st_fails("hlen.safetensors", "a header length past the end", "header length", NULL);
+    put_st("json.safetensors", "{\"a\":", 0);
+    st_fails("json.safetensors", "a header that is not JSON", "not valid JSON", NULL);
+    put_st("overlap.safetensors",
+           "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+           "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+           12);
+    st_fails("overlap.safetensors", "overlapping offsets: names both tensors", "overlap", "'a'");
+    put_st("gap.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
+    st_fails("gap.safetensors", "bytes that belong to no tensor", "'a'", "no tensor");
+    put_st("size.safetensors", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8);
+    st_fails("size.safetensors", "a size that is not shape x dtype", "'a'", "8 bytes for 3 elements of BF16");
+    put_st("dtype.safetensors", "{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1);
+    st_fails("dtype.safetensors", "an unknown dtype", "'a'", "unknown dtype Q4");
+
+    put_st("int.safetensors", "{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+    p = path("int.safetensors");
+    pic_st_open(&st, p, &err);
+    int rc = pic_st_read_f32(pic_st_find(&st, "a"), x, &err);
+    CHECK(rc && strstr(err.msg, p) && strstr(err.msg, "'a'") && strstr(err.msg, "I32"),
+          "an integer tensor is not read as floats: %s", err.msg);
+    pic_st_close(&st);
+    free(p);
+}
+
+static void test_writer(void) {
+    float v[6] = {1.0f, -2.5f, 3.14159265f, 1e-3f, 65504.0f, -0.0f};
+    int64_t shape[2] = {2, 3};
+    pic_st_writer *w = pic_st_writer_new();
+    pic_st_writer_add(w, "f", PIC_DT_F32, 2, shape, v);
+    pic_st_writer_add(w, "b", PIC_DT_BF16, 2, shape, v);
+    char *p = path("w.safetensors");
+    pic_err err;
+    CHECK(pic_st_write(w, p, &err) == 0, "writer: writes");
+    pic_st_writer_free(w);
+    pic_safetensors st;
+    CHECK(pic_st_open(&st, p, &err) == 0, "writer: its file validates");
+    float f[6], b[6];
+    const pic_st_tensor *tf = pic_st_find(&st, "f"), *tb = pic_st_find(&st, "b");
+    CHECK(tf && tb && tf->shape[1] == 3 && tb->dtype == PIC_DT_BF16, "writer: names, shapes, dtypes");
+    pic_st_read_f32(tf, f, &err);
+    pic_st_read_f32(tb, b, &err);
+    CHECK(!memcmp(f, v, sizeof v), "writer: f32 round-trips exactly");
+    int ok = 1;
+    for (int i = 0; i < 6; i++) ok &= fabsf(b[i] - v[i]) <= fabsf(v[i]) / 256 && pic_f32_to_bf16(b[i]) == pic_f32_to_bf16(v[i]);
+    CHECK(ok && b[0] == 1.0f && b[1] == -2.5f, "writer: bf16 is f32 rounded to 8 bits");
+    size_t len;
+    char *text = pic_read_file(p, &len);
+    uint64_t h = 0;
+    for (int i = 7; i >= 0; i--) h = h << 8 | (unsigned char)text[i];
+    CHECK(h % 8 == 0 && strstr(text + 8, "\"format\":\"pt\""), "writer: 8-aligned header with format pt");
+    free(text);
+    pic_st_close(&st);
+    free(p);
+    CHECK(pic_f16_to_f32(0x3c00) == 1.0f && pic_f16_to_f32(0xc000) == -2.0f && pic_f16_to_f32(0x0001) == ldexpf(1, -24) &&
+              isinf(pic_f16_to_f32(0x7c00)),
+          "f16 conversion: normal, negative, subnormal, infinity");
+    CHECK(pic_f32_to_bf16(1.00390625f) == 0x3f80 && pic_f32_to_bf16(1.01171875f) == 0x3f82,
+          "bf16 rounds half to even");
+}
+
+static void config_fails(const char *what, const char *json, const char *word) {
+    pic_config c;
+    pic_err err = {""};
+    int rc = pic_config_parse(&c, json, "cfg.json", &err);
+    if (!CHECK(rc && strstr(err.msg, "cfg.json") && strstr(err.msg, word), "config: %s", what))
+        printf("#   message: %s\n", err.msg);
+}
+
+#define BASE "\"model_type\":\"llama\",\"vocab_size\":16,\"hidden_size\":8,\"intermediate_size\":12," \
+             "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1"
+
+static void test_config(void) {
+    pic_config c;
+    pic_err err;
+    char *p = pic_asprintf("%s/models/qwen3-tiny", fixtures());
+    CHECK(pic_config_load(&c, p, &err) == 0 && c.head_dim == 32 && c.qk_norm && !c.qkv_bias && !c.tie_embeddings &&
+              c.rope.theta == 1e6 && !strcmp(c.dtype, "bfloat16"),
+          "config: qwen3 (explicit head_dim, q/k norm, classic layout)");
+    free(p);
+    p = pic_asprintf("%s/models/qwen2-tiny", fixtures());
+    CHECK(pic_config_load(&c, p, &err) == 0 && c.qkv_bias && !c.o_bias && c.tie_embeddings && c.head_dim == 16 &&
+              c.n_eos == 1 && c.eos_ids[0] == 509 && c.bos_id == -1,
+          "config: qwen2 (q/k/v bias, tied, null bos)");
+    free(p);
+    p = pic_asprintf("%s/models/llama-tiny", fixtures());
+    CHECK(pic_config_load(&c, p, &err) == 0 && c.rope.type == PIC_ROPE_LLAMA3 && c.rope.factor == 8 &&
+              c.rope.original_max_position == 64,
+          "config: llama3 rope_scaling");
+    free(p);
+    p = pic_asprintf("%s/models/stories260K/hf", fixtures());
+    CHECK(pic_config_load(&c, p, &err) == 0 && c.rope.theta == 10000 && c.head_dim == 8 && !strcmp(c.dtype, "float32"),
+          "config: transformers 5 layout (rope_parameters, dtype)");
+    free(p);
+
+    CHECK(pic_config_parse(&c, "{" BASE ",\"eos_token_id\":[3,5,3]}", "cfg.json", &err) == 0 && c.n_eos == 2 &&
+              pic_config_is_eos(&c, 5) && c.head_dim == 4 && c.rope.theta == 10000,
+          "config: eos list, llama defaults");
+    CHECK(pic_config_parse(&c, "{" BASE ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2}}", "cfg.json", &err) == 0 &&
+              c.rope.type == PIC_ROPE_LINEAR,
+          "config: linear rope (old 'type' key)");
+    float a[2], b[2];
+    pic_rope_config def = {.type = PIC_ROPE_DEFAULT, .theta = 10000, .factor = 1};
+    rope_inv_freq(a, &def, 4);
+    rope_inv_freq(b, &c.rope, 4);
+    CHECK(b[0] == a[0] / 2 && b[1] == a[1] / 2, "rope: linear divides the frequencies by factor");
+    CHECK(pic_config_parse(&c, "{" BASE ",\"rope_parameters\":{\"rope_theta\":1e6,\"rope_type\":\"yarn\",\"factor\":4,"
+                                      "\"original_max_position_embeddings\":32}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.type == PIC_ROPE_YARN && fabs(c.rope.attention_factor - (0.1 * log(4) + 1)) < 1e-12,
+          "config: yarn, attention factor 0.1 ln(factor) + 1");
+    config_fails("unsupported rope type", "{" BASE ",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2}}",
+                 "unsupported rope_type dynamic");
+    config_fails("missing key", "{\"model_type\":\"llama\",\"hidden_size\":8}", "missing key 'vocab_size'");
+    config_fails("wrong type", "{" BASE ",\"rms_norm_eps\":\"x\"}", "'rms_norm_eps'");
+    config_fails("unknown model", "{\"model_type\":\"gpt2\"}", "unsupported model_type gpt2");
+    config_fails("heads", "{" BASE ",\"num_key_value_heads\":3}", "not a multiple");
+    config_fails("not JSON", "{", "invalid JSON");
+    config_fails("eos outside the vocabulary", "{" BASE ",\"eos_token_id\":99}", "eos id 99");
+    config_fails("activation", "{" BASE ",\"hidden_act\":\"gelu\"}", "hidden_act");
+    config_fails("sliding window", "{\"model_type\":\"qwen2\",\"vocab_size\":16,\"hidden_size\":8,\"intermediate_size\":12,"
+                                   "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"use_sliding_window\":true}",
+                 "sliding-window");
+
+    /* generation_config.json adds its eos ids; a config.json round-trips */
+    CHECK(pic_config_parse(&c, "{" BASE ",\"eos_token_id\":3}", "cfg.json", &err) == 0, "config: parses");
+    char *dir = path("gen");
+    mkdir(dir, 0755);
+    char *text = pic_config_to_json(&c), *cp = pic_asprintf("%s/config.json", dir), *gp = pic_asprintf("%s/generation_config.json", dir);
+    FILE *f = fopen(cp, "w");
+    fputs(text, f);
+    fclose(f);
+    f = fopen(gp, "w");
+    fputs("{\"eos_token_id\":[3,7]}", f);
+    fclose(f);
+    pic_config r;
+    CHECK(pic_config_load(&r, dir, &err) == 0 && r.n_eos == 2 && r.eos_ids[1] == 7 && r.hidden_size == 8 &&
+              r.rope.theta == 10000 && r.n_kv_heads == 1,
+          "config: written config.json reloads; generation_config.json adds eos 7");
+    free(text);
+    free(cp);
+    free(gp);
+    free(dir);
+}
+
+/* a model directory from config text and parameters (random, with one
+ * tensor optionally altered) */
+static char *make_model(const char *name, const char *config, void (*alter)(pic_params *, pic_st_writer *),
+                        const char *skip) {
+    char *dir = path(name);
+    mkdir(dir, 0755);
+    char *cp = pic_asprintf("%s/config.json", dir);
+    FILE *f = fopen(cp, "w");
+    fputs(config, f);
+    fclose(f);
+    free(cp);
+    pic_config c;
+    pic_err err;
+    if (pic_config_parse(&c, config, name, &err)) pic_die("%s", err.msg);
+    pic_params p;
+    pic_params_alloc(&p, &c);
+    pic_params_init_random(&p, 1, 0.02f);
+    pic_st_writer *w = pic_st_writer_new();
+    if (alter) alter(&p, w);
+    for (size_t i = 0; i < p.n_desc; i++)
+        if (!skip || strcmp(p.desc[i].name, skip))
+            pic_st_writer_add(w, p.desc[i].name, PIC_DT_F32, p.desc[i].ndim, p.desc[i].shape, p.data + p.desc[i].offset);
+    char *sp = pic_asprintf("%s/model.safetensors", dir);
+    if (pic_st_write(w, sp, &err)) pic_die("%s", err.msg);
+    pic_st_writer_free(w);
+    free(sp);
+    pic_params_free(&p);
+    return dir;
+}
+
+static float nan_buf[96];
+static void add_nan(pic_params *p, pic_st_writer *w) {
+    (void)p;
+    for (int i = 0; i < 96; i++) nan_buf[i] = i == 17 ? NAN : 0.5f;
+    pic_st_writer_add(w, "model.layers.0.mlp.up_proj.weight", PIC_DT_F32, 2, (int64_t[]){12, 8}, nan_buf);
+}
+static void add_wrong_shape(pic_params *p, pic_st_writer *w) {
+    (void)p;
+    pic_st_writer_add(w, "model.layers.0.mlp.up_proj.weight", PIC_DT_F32, 2, (int64_t[]){8, 12}, nan_buf);
+}
+static void add_extra(pic_params *p, pic_st_writer *w) {
+    (void)p;
+    pic_st_writer_add(w, "model.layers.0.mlp.extra.weight", PIC_DT_F32, 1, (int64_t[]){8}, nan_buf);
+}
+
+static void model_fails(const char *what, const char *dir, const char *w1, const char *w2) {
+    pic_model m;
+    pic_err err = {""};
+    int rc = pic_model_load(&m, dir, &err);
+    if (!rc) pic_model_free(&m);
+    if (!CHECK(rc && strstr(err.msg, w1) && (!w2 || strstr(err.msg, w2)), "model: %s", what))
+        printf("#   message: %s\n", err.msg);
+}
+
+static void test_model_files(void) {
+    const char *cfg = "{" BASE ",\"tie_word_embeddings\":true}";
+    char *d = make_model("good", cfg, NULL, NULL);
+    pic_model m;
+    pic_err err;
+    CHECK(pic_model_load(&m, d, &err) == 0 && m.params.numel == 16 * 8 + 8 + 2 * 8 * 8 + 2 * 4 * 8 + 8 + 2 * 12 * 8 + 8 * 12 + 8,
+          "model: a written checkpoint loads; one buffer of every parameter");
+    /* save and reload in bf16 */
+    char *bp = pic_asprintf("%s/model.safetensors", d);
+    CHECK(pic_params_save(&m.params, bp, PIC_DT_BF16, &err) == 0, "model: saves bf16");
+    pic_model m2;
+    CHECK(pic_model_load(&m2, d, &err) == 0 && pic_f32_to_bf16(m2.params.data[5]) == pic_f32_to_bf16(m.params.data[5]),
+          "model: the bf16 checkpoint reloads");
+    pic_model_free(&m2);
+    pic_model_free(&m);
+    free(bp);
+    free(d);
+
+    d = make_model("nan", cfg, add_nan, "model.layers.0.mlp.up_proj.weight");
+    model_fails("a NaN weight names file and tensor", d, "model.layers.0.mlp.up_proj.weight", "element 17 is NaN");
+    free(d);
+    d = make_model("shape", cfg, add_wrong_shape, "model.layers.0.mlp.up_proj.weight");
+    model_fails("a wrong shape names the tensor and both shapes", d, "'model.layers.0.mlp.up_proj.weight': shape [8, 12]",
+                "[12, 8]");
+    free(d);
+    d = make_model("missing", cfg, NULL, "model.layers.0.mlp.up_proj.weight");
+    model_fails("a missing tensor is named", d, "'model.layers.0.mlp.up_proj.weight' is missing", NULL);
+    free(d);
+    d = make_model("untied", "{" BASE ",\"tie_word_embeddings\":false}", NULL, "lm_head.weight");
+    model_fails("lm_head missing from an untied model", d, "lm_head.weight", "tie_word_embeddings");
+    free(d);
+    d = make_model("extra", cfg, add_extra, NULL);
+    model_fails("a tensor the architecture does not have", d, "'model.layers.0.mlp.extra.weight' is not part of", NULL);
+    free(d);
+
+    /* sharded: remove a shard of llama-tiny */
+    char *cmd = pic_asprintf("cp -r %s/models/llama-tiny %s/shards && chmod -R u+w %s/shards && "
+                             "rm %s/shards/model-00002-of-00003.safetensors",
+                             fixtures(), tmp, tmp, tmp);
+    if (system(cmd)) pic_die("%s failed", cmd);
+    free(cmd);
+    d = path("shards");
+    model_fails("a missing shard names the index, the shard and a tensor", d, "model-00002-of-00003.safetensors",
+                "is missing");
+    free(d);
+    cmd = pic_asprintf("cp %s/models/qwen2-tiny/model.safetensors %s/shards/model-00002-of-00003.safetensors", fixtures(), tmp);
+    if (system(cmd)) pic_die("%s failed", cmd);
+    free(cmd);
+    d = path("shards");
+    model_fails("a shard holding another shard's tensors", d, "model-00001-of-00003.safetensors", "is also in");
+    free(d);
+}
+
+int main(void) {
+    pic_init("test_safetensors");
+    char t[] = "/tmp/pic-st-XXXXXX";
+    tmp = mkdtemp(t);
+    if (!tmp) pic_die("mkdtemp failed");
+    test_reader();
+    test_writer();
+    test_config();
+    test_model_files();
+    char *cmd = pic_asprintf("rm -rf %s", tmp);
+    if (system(cmd)) pic_warn("could not remove %s", tmp);
+    free(cmd);
+    return check_done();
+}
