@@ -1,0 +1,304 @@
+/* pic-tok: tokenize and detokenize record streams with a model's
+ * tokenizer.json, exactly as HF tokenizers does; for users, tests and
+ * pipelines that need token ids or counts without loading a model. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "common/json.h"
+#include "common/progress.h"
+#include "common/stream.h"
+#include "tokenizer/chat.h"
+#include "tokenizer/tokenizer.h"
+
+static const char usage[] =
+    "Usage: pic-tok --tokenizer PATH [OPTION]... COMMAND [FILE]...\n"
+    "Tokenize or detokenize JSON Lines records (plain or zstd; the FILEs one after\n"
+    "another, standard input when none or '-') with a HuggingFace tokenizer.json,\n"
+    "giving the same ids and text as the `tokenizers` library.\n"
+    "\n"
+    "Commands:\n"
+    "  encode   add 'ids' (the token ids of the 'text' field) to each record\n"
+    "  decode   add 'text' (the decoded 'ids' field) to each record\n"
+    "  count    print each record's token count, one per line\n"
+    "  info     print the tokenizer's vocabulary size, special ids and chat\n"
+    "           format as one JSON object (reads no input)\n"
+    "\n"
+    "Options:\n"
+    "  -t, --tokenizer PATH  tokenizer.json, or a model directory holding it (its\n"
+    "                        tokenizer_config.json supplies bos/eos/pad and the chat\n"
+    "                        template)\n"
+    "      --raw             encode/count: each input line is a text, not JSON; encode\n"
+    "                        writes {\"text\": LINE, \"ids\": [...]}\n"
+    "      --special         encode/count: add the special tokens of the tokenizer's\n"
+    "                        post-processor (HF add_special_tokens=True, e.g. Llama 3's\n"
+    "                        <|begin_of_text|>); off by default\n"
+    "      --skip-special    decode: leave out special tokens\n"
+    "      --chat FORMAT     encode/count: first format the text as one user turn\n"
+    "                        with the generation prompt; encode also adds the\n"
+    "                        rendered 'prompt'. FORMAT: chatml, qwen2.5, qwen3,\n"
+    "                        llama3, auto (the model directory's chat template), or a\n"
+    "                        template file containing {problem}\n"
+    "      --field NAME      the text field (default 'text'; e.g. 'problem')\n"
+    "      --ids-field NAME  the ids field (default 'ids')\n"
+    "  -o, --output FILE     write there (atomically) instead of standard output\n"
+    "      --plain           do not compress (the default when stdout is a terminal)\n"
+    "      --level N         zstd level, 1..19 (default 3)\n"
+    "      --skip-bad        skip malformed records (counted at the end) instead of\n"
+    "                        failing\n"
+    "  -q, --quiet           no progress, no summary line\n"
+    "  -h, --help            this help\n"
+    "      --version         the version\n"
+    "\n"
+    "Special-token strings in the text (\"<|im_end|>\") always become their tokens,\n"
+    "as in HF. Decoding is HF's Tokenizer.decode (no clean-up of spaces).\n"
+    "\n"
+    "Exit status: 0 success, 1 bad input or I/O error (the message names the file,\n"
+    "line and field), 2 usage error.\n";
+
+enum { CMD_ENCODE, CMD_DECODE, CMD_COUNT, CMD_INFO };
+
+typedef struct {
+    int cmd;
+    bool raw, special, skip_special, skip_bad, plain;
+    int level;
+    const char *field, *ids_field, *output;
+    pic_tokenizer *tok;
+    pic_chat *chat;
+    pic_writer *w;
+    size_t records, skipped, tokens, bytes;
+} tok_run;
+
+/* A bad record: fatal, or counted and skipped with --skip-bad. */
+#define BAD(run, r, field, ...)                                  \
+    do {                                                         \
+        if (!(run)->skip_bad) pic_reader_die(r, field, __VA_ARGS__); \
+        (run)->skipped++;                                        \
+        return;                                                  \
+    } while (0)
+
+static void emit_count(tok_run *run, size_t n) {
+    char line[32];
+    pic_writer_write(run->w, line, (size_t)snprintf(line, sizeof line, "%zu\n", n));
+    run->tokens += n;
+}
+
+/* Encodes text (possibly through the chat format) into obj, or counts it. */
+static void encode_into(tok_run *run, pic_reader *r, json_t *obj, const char *text, size_t len) {
+    char *prompt = NULL;
+    if (run->chat) {
+        if (strlen(text) != len) BAD(run, r, run->raw ? NULL : run->field, "a NUL character cannot go into a chat prompt");
+        prompt = pic_chat_prompt(run->chat, text);
+        text = prompt;
+        len = strlen(prompt);
+    }
+    int32_t *ids;
+    size_t n;
+    if (pic_tokenizer_encode(run->tok, text, len, run->special, &ids, &n) != 0) {
+        free(prompt);
+        BAD(run, r, run->raw ? NULL : run->field, "invalid UTF-8 at byte %zu", n);
+    }
+    run->bytes += len;
+    if (run->cmd == CMD_COUNT) emit_count(run, n);
+    else {
+        run->tokens += n;
+        if (prompt) json_object_set_new(obj, "prompt", json_string(prompt));
+        json_object_set_new(obj, run->ids_field, pic_json_ints(ids, n));
+        pic_writer_json(run->w, obj);
+    }
+    run->records++;
+    free(ids);
+    free(prompt);
+}
+
+static void raw_line(tok_run *run, pic_reader *r, const char *line, size_t len) {
+    if (len && line[len - 1] == '\r') len--; /* CRLF files: the line is the text */
+    json_t *obj = NULL;
+    if (run->cmd == CMD_ENCODE) {
+        obj = json_object();
+        json_t *s = json_stringn_nocheck(line, len);
+        json_object_set_new(obj, "text", s);
+    }
+    encode_into(run, r, obj, line, len);
+    json_decref(obj);
+}
+
+static void decode_rec(tok_run *run, pic_reader *r, json_t *obj) {
+    json_t *a = json_object_get(obj, run->ids_field);
+    if (!a) BAD(run, r, run->ids_field, "missing");
+    if (!json_is_array(a)) BAD(run, r, run->ids_field, "expected an array of token ids");
+    size_t n = json_array_size(a);
+    int32_t *ids = pic_malloc((n ? n : 1) * sizeof *ids);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(a, i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > INT32_MAX) {
+            free(ids);
+            BAD(run, r, run->ids_field, "element %zu is not a token id", i);
+        }
+        ids[i] = (int32_t)json_integer_value(x);
+    }
+    char *text;
+    size_t len;
+    if (pic_tokenizer_decode(run->tok, ids, n, run->skip_special, &text, &len) != 0) {
+        int32_t id = ids[len];
+        free(ids);
+        BAD(run, r, run->ids_field, "element %zu: id %d is not in the vocabulary (size %d)", len, (int)id,
+            (int)pic_tokenizer_vocab_size(run->tok));
+    }
+    json_object_set_new(obj, "text", json_stringn_nocheck(text, len));
+    pic_writer_json(run->w, obj);
+    run->records++;
+    run->tokens += n;
+    run->bytes += len;
+    free(text);
+    free(ids);
+}
+
+static void json_line(tok_run *run, pic_reader *r, const char *line, size_t len) {
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
+    if (i == len) return;
+    json_error_t err;
+    /* NUL characters (\u0000) are text like any other */
+    json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL, &err);
+    if (!obj || !json_is_object(obj)) {
+        bool parsed = obj != NULL;
+        json_decref(obj);
+        if (parsed) BAD(run, r, NULL, "expected a JSON object");
+        BAD(run, r, NULL, "malformed JSON at column %d: %s", err.column, err.text);
+    }
+    if (run->cmd == CMD_DECODE) decode_rec(run, r, obj);
+    else {
+        json_t *t = json_object_get(obj, run->field);
+        if (!t) {
+            json_decref(obj);
+            BAD(run, r, run->field, "missing");
+        }
+        if (!json_is_string(t)) {
+            json_decref(obj);
+            BAD(run, r, run->field, "expected a string");
+        }
+        /* the text stays alive in obj while ids are added beside it */
+        encode_into(run, r, obj, json_string_value(t), json_string_length(t));
+    }
+    json_decref(obj);
+}
+
+static void print_info(const tok_run *run) {
+    json_t *o = json_object();
+    json_object_set_new(o, "tokenizer", json_string(pic_tokenizer_path(run->tok)));
+    json_object_set_new(o, "vocab_size", json_integer(pic_tokenizer_vocab_size(run->tok)));
+    int32_t ids[3] = {pic_tokenizer_bos_id(run->tok), pic_tokenizer_eos_id(run->tok), pic_tokenizer_pad_id(run->tok)};
+    const char *names[3] = {"bos", "eos", "pad"};
+    for (int k = 0; k < 3; k++) {
+        char key[16];
+        json_object_set_new(o, names[k], ids[k] < 0 ? json_null() : json_string(pic_tokenizer_id_to_token(run->tok, ids[k])));
+        snprintf(key, sizeof key, "%s_id", names[k]);
+        json_object_set_new(o, key, ids[k] < 0 ? json_null() : json_integer(ids[k]));
+    }
+    pic_chat *c = pic_chat_for_tokenizer(run->tok);
+    json_object_set_new(o, "chat", c ? json_string(pic_chat_name(c)) : json_null());
+    pic_chat_free(c);
+    pic_buf b = {0};
+    pic_json_dump(&b, o);
+    pic_buf_append(&b, "\n", 1);
+    if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0) pic_die("write error on standard output");
+    pic_buf_free(&b);
+    json_decref(o);
+}
+
+static int parse_command(const char *s) {
+    if (!strcmp(s, "encode")) return CMD_ENCODE;
+    if (!strcmp(s, "decode")) return CMD_DECODE;
+    if (!strcmp(s, "count")) return CMD_COUNT;
+    if (!strcmp(s, "info")) return CMD_INFO;
+    pic_usage_error("unknown command '%s' (encode, decode, count or info)", s);
+}
+
+int main(int argc, char **argv) {
+    pic_init("pic-tok");
+    enum { OPT_RAW = 256, OPT_SPECIAL, OPT_SKIP_SPECIAL, OPT_CHAT, OPT_FIELD, OPT_IDS_FIELD, OPT_PLAIN, OPT_LEVEL,
+           OPT_SKIP_BAD, OPT_VERSION };
+    static const struct option opts[] = {
+        {"tokenizer", required_argument, 0, 't'}, {"raw", no_argument, 0, OPT_RAW},
+        {"special", no_argument, 0, OPT_SPECIAL}, {"skip-special", no_argument, 0, OPT_SKIP_SPECIAL},
+        {"chat", required_argument, 0, OPT_CHAT}, {"field", required_argument, 0, OPT_FIELD},
+        {"ids-field", required_argument, 0, OPT_IDS_FIELD}, {"output", required_argument, 0, 'o'},
+        {"plain", no_argument, 0, OPT_PLAIN}, {"level", required_argument, 0, OPT_LEVEL},
+        {"skip-bad", no_argument, 0, OPT_SKIP_BAD}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
+    tok_run run = {.level = 3, .field = "text", .ids_field = "ids"};
+    const char *tokenizer = NULL, *chat = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "t:o:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': tokenizer = optarg; break;
+        case OPT_RAW: run.raw = true; break;
+        case OPT_SPECIAL: run.special = true; break;
+        case OPT_SKIP_SPECIAL: run.skip_special = true; break;
+        case OPT_CHAT: chat = optarg; break;
+        case OPT_FIELD: run.field = optarg; break;
+        case OPT_IDS_FIELD: run.ids_field = optarg; break;
+        case 'o': run.output = optarg; break;
+        case OPT_PLAIN: run.plain = true; break;
+        case OPT_LEVEL: run.level = (int)pic_parse_int("--level", optarg, 1, 19); break;
+        case OPT_SKIP_BAD: run.skip_bad = true; break;
+        case 'q': pic_quiet = 1; break;
+        case 'h': pic_print_help(usage);
+        case OPT_VERSION: pic_print_version();
+        default: pic_usage_error("unknown option");
+        }
+    }
+    if (optind >= argc) pic_usage_error("missing command (encode, decode, count or info)");
+    run.cmd = parse_command(argv[optind++]);
+    if (!tokenizer) pic_usage_error("--tokenizer is required");
+    if (!*run.field) pic_usage_error("--field: empty name");
+    if (!*run.ids_field) pic_usage_error("--ids-field: empty name");
+    if (run.raw && (run.cmd == CMD_DECODE || run.cmd == CMD_INFO)) pic_usage_error("--raw is for encode and count");
+    if (chat && (run.cmd == CMD_DECODE || run.cmd == CMD_INFO)) pic_usage_error("--chat is for encode and count");
+    if (run.special && run.cmd == CMD_DECODE) pic_usage_error("--special is for encode and count (decode has --skip-special)");
+    if (run.skip_special && run.cmd != CMD_DECODE) pic_usage_error("--skip-special is for decode");
+    if (run.cmd == CMD_INFO && optind < argc) pic_usage_error("info reads no input");
+
+    run.tok = pic_tokenizer_load(tokenizer);
+    if (chat && !strcmp(chat, "auto")) {
+        run.chat = pic_chat_for_tokenizer(run.tok);
+        if (!run.chat) pic_die("%s: --chat auto: no chat template or chat tokens to tell the format", tokenizer);
+    } else if (chat) run.chat = pic_chat_new(chat);
+    if (run.cmd == CMD_INFO) {
+        print_info(&run);
+        pic_tokenizer_free(run.tok);
+        return 0;
+    }
+    /* counts are for people and the shell: plain text, never compressed */
+    pic_compress mode = run.plain || run.cmd == CMD_COUNT ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO;
+    run.w = pic_writer_open(run.output, mode, run.level);
+
+    pic_progress prog;
+    pic_progress_start(&prog, "records");
+    double t0 = pic_now();
+    int nfiles = argc - optind;
+    for (int f = 0; f < (nfiles ? nfiles : 1); f++) {
+        pic_reader *r = pic_reader_open(nfiles ? argv[optind + f] : NULL);
+        size_t len;
+        char *line;
+        while ((line = pic_reader_line(r, &len))) {
+            if (run.raw) raw_line(&run, r, line, len);
+            else json_line(&run, r, line, len);
+            if ((run.records & 1023) == 0) pic_progress_update(&prog, (double)run.records, 0, NULL);
+        }
+        pic_reader_close(r);
+    }
+    pic_progress_end(&prog);
+    pic_writer_close(run.w);
+    double dt = pic_now() - t0;
+    char skipped[64] = "";
+    if (run.skipped) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", run.skipped);
+    pic_info("%zu records, %zu tokens, %.2f MB of text in %.2f s%s", run.records, run.tokens, run.bytes / 1e6, dt,
+             skipped);
+    pic_chat_free(run.chat);
+    pic_tokenizer_free(run.tok);
+    return 0;
+}

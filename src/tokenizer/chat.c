@@ -1,0 +1,268 @@
+/* Chat formats (chat.h). Each renderer follows its Jinja template line by
+ * line for plain-text messages; what the templates do with tool calls inside
+ * assistant messages is out of scope (messages carry text only). */
+#include "tokenizer/chat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "tokenizer/internal.h"
+
+struct pic_chat {
+    pic_chat_kind kind;
+    char *name;
+    char *tmpl; /* PIC_CHAT_FILE: the file's text */
+};
+
+static const char qwen25_system[] = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+static const char tools_intro[] =
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
+static const char tools_outro[] =
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+    "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+    "<args-json-object>}\n</tool_call><|im_end|>\n";
+
+pic_chat *pic_chat_new(const char *spec) {
+    pic_chat *c = pic_calloc(1, sizeof *c);
+    c->name = pic_strdup(spec);
+    if (!strcmp(spec, "chatml")) c->kind = PIC_CHAT_CHATML;
+    else if (!strcmp(spec, "qwen2.5")) c->kind = PIC_CHAT_QWEN2_5;
+    else if (!strcmp(spec, "qwen3")) c->kind = PIC_CHAT_QWEN3;
+    else if (!strcmp(spec, "llama3")) c->kind = PIC_CHAT_LLAMA3;
+    else {
+        size_t len;
+        c->kind = PIC_CHAT_FILE;
+        c->tmpl = pic_read_file(spec, &len);
+        if (strlen(c->tmpl) != len) pic_die("%s: a chat template file must not contain NUL bytes", spec);
+        if (!strstr(c->tmpl, "{problem}"))
+            pic_die("%s: not a chat template: no {problem} in it (or use chatml, qwen2.5, qwen3, llama3)", spec);
+    }
+    return c;
+}
+
+pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t) {
+    const char *tmpl = pic_tokenizer_chat_template(t);
+    if (tmpl) {
+        if (strstr(tmpl, "You are Qwen, created by Alibaba Cloud")) return pic_chat_new("qwen2.5");
+        if (strstr(tmpl, "<|im_start|>") && strstr(tmpl, "<think>")) return pic_chat_new("qwen3");
+        if (strstr(tmpl, "<|im_start|>")) return pic_chat_new("chatml");
+        if (strstr(tmpl, "<|start_header_id|>")) return pic_chat_new("llama3");
+    }
+    if (pic_tokenizer_token_to_id(t, "<|im_start|>") >= 0) return pic_chat_new("chatml");
+    if (pic_tokenizer_token_to_id(t, "<|start_header_id|>") >= 0) return pic_chat_new("llama3");
+    return NULL;
+}
+
+void pic_chat_free(pic_chat *c) {
+    if (!c) return;
+    free(c->name);
+    free(c->tmpl);
+    free(c);
+}
+
+pic_chat_kind pic_chat_kind_of(const pic_chat *c) { return c->kind; }
+const char *pic_chat_name(const pic_chat *c) { return c->name; }
+
+static void add(tk_str *b, const char *s) { tk_str_add(b, s, strlen(s)); }
+
+static void add3(tk_str *b, const char *a, const char *m, const char *z) {
+    add(b, a);
+    add(b, m);
+    add(b, z);
+}
+
+/* Python's str.isspace, which Jinja's trim and str.strip use. */
+static bool py_space(uint32_t c) { return tk_is_whitespace(c) || (c >= 0x1C && c <= 0x1F); }
+
+static uint32_t char_before(const char *s, size_t i, size_t *start) {
+    size_t k = i - 1;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    uint32_t cp = 0;
+    tk_utf8_next(s, i, k, &cp);
+    *start = k;
+    return cp;
+}
+
+/* s[*a..*b) without leading (lead) and trailing (trail) characters in set:
+ * the set is Python whitespace when only_nl is false, else "\n". */
+static void strip(const char *s, size_t *a, size_t *b, bool lead, bool trail, bool only_nl) {
+    uint32_t cp;
+    int l;
+    while (lead && *a < *b && (l = tk_utf8_next(s, *b, *a, &cp)) > 0 && (only_nl ? cp == '\n' : py_space(cp)))
+        *a += (size_t)l;
+    size_t k;
+    while (trail && *b > *a && ((cp = char_before(s, *b, &k)), only_nl ? cp == '\n' : py_space(cp))) *b = k;
+}
+
+static void add_span(tk_str *b, const char *s, size_t a, size_t z) { tk_str_add(b, s + a, z - a); }
+
+static void add_tools(tk_str *b, const json_t *tools) {
+    add(b, tools_intro);
+    for (size_t i = 0; i < json_array_size(tools); i++) {
+        /* jansson's default (non-compact) separators are Python json.dumps'
+         * ", " and ": ", and without ENSURE_ASCII it writes UTF-8 as is,
+         * as transformers' tojson does */
+        char *js = json_dumps(json_array_get(tools, i), JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+        add(b, "\n");
+        add(b, js ? js : "null");
+        free(js);
+    }
+    add(b, tools_outro);
+}
+
+/* A run of tool messages becomes one user turn of <tool_response> blocks. */
+static void add_tool_msg(tk_str *b, const pic_chat_msg *m, size_t n, size_t i) {
+    if (i == 0 || strcmp(m[i - 1].role, "tool")) add(b, "<|im_start|>user");
+    add3(b, "\n<tool_response>\n", m[i].content, "\n</tool_response>");
+    if (i + 1 == n || strcmp(m[i + 1].role, "tool")) add(b, "<|im_end|>\n");
+}
+
+static const char *render_qwen25(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o,
+                                 bool default_system) {
+    bool first_sys = !strcmp(m[0].role, "system");
+    if (o->tools && json_array_size(o->tools)) {
+        add(b, "<|im_start|>system\n");
+        add(b, first_sys ? m[0].content : qwen25_system);
+        add(b, "\n\n");
+        add_tools(b, o->tools);
+    } else if (first_sys) add3(b, "<|im_start|>system\n", m[0].content, "<|im_end|>\n");
+    else if (default_system) add3(b, "<|im_start|>system\n", qwen25_system, "<|im_end|>\n");
+    for (size_t i = first_sys ? 1 : 0; i < n; i++) {
+        const char *r = m[i].role;
+        if (!strcmp(r, "user") || !strcmp(r, "system") || !strcmp(r, "assistant")) {
+            add3(b, "<|im_start|>", r, "\n");
+            add3(b, m[i].content, "<|im_end|>", "\n");
+        } else if (!strcmp(r, "tool")) add_tool_msg(b, m, n, i);
+        else return "a role other than system, user, assistant or tool";
+    }
+    if (o->add_generation_prompt) add(b, "<|im_start|>assistant\n");
+    return NULL;
+}
+
+static bool is_tool_response(const char *s) {
+    size_t n = strlen(s);
+    return n >= 33 && !strncmp(s, "<tool_response>", 15) && !strcmp(s + n - 16, "</tool_response>");
+}
+
+/* Qwen3's assistant turn: reasoning before </think> is kept only after the
+ * last real user query, and shown in a <think> block there. */
+static void qwen3_assistant(tk_str *b, const char *s, bool after_query, bool last) {
+    size_t n = strlen(s), ca = 0, cb = n, ra = 0, rb = 0;
+    const char *end = NULL;
+    for (const char *p = strstr(s, "</think>"); p; p = strstr(p + 1, "</think>")) end = p;
+    if (end) {
+        const char *first_end = strstr(s, "</think>");
+        ca = (size_t)(end - s) + 8; /* content: after the last </think>, leading newlines off */
+        strip(s, &ca, &cb, true, false, true);
+        ra = 0, rb = (size_t)(first_end - s); /* reasoning: before the first </think> */
+        strip(s, &ra, &rb, false, true, true);
+        for (const char *p = s; (p = strstr(p, "<think>")) && (size_t)(p - s) < rb; p++) ra = (size_t)(p - s) + 7;
+        strip(s, &ra, &rb, true, false, true);
+    }
+    add(b, "<|im_start|>assistant\n");
+    if (after_query && (last || rb > ra)) {
+        add(b, "<think>\n");
+        strip(s, &ra, &rb, true, true, true);
+        add_span(b, s, ra, rb);
+        add(b, "\n</think>\n\n");
+        strip(s, &ca, &cb, true, false, true);
+    }
+    add_span(b, s, ca, cb);
+    add(b, "<|im_end|>\n");
+}
+
+static const char *render_qwen3(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o) {
+    bool first_sys = !strcmp(m[0].role, "system");
+    if (o->tools && json_array_size(o->tools)) {
+        add(b, "<|im_start|>system\n");
+        if (first_sys) add3(b, m[0].content, "\n\n", "");
+        add_tools(b, o->tools);
+    } else if (first_sys) add3(b, "<|im_start|>system\n", m[0].content, "<|im_end|>\n");
+    size_t last_query = n - 1;
+    for (size_t i = n; i-- > 0;)
+        if (!strcmp(m[i].role, "user") && !is_tool_response(m[i].content)) {
+            last_query = i;
+            break;
+        }
+    for (size_t i = first_sys ? 1 : 0; i < n; i++) {
+        const char *r = m[i].role;
+        if (!strcmp(r, "user") || !strcmp(r, "system")) {
+            add3(b, "<|im_start|>", r, "\n");
+            add3(b, m[i].content, "<|im_end|>", "\n");
+        } else if (!strcmp(r, "assistant")) qwen3_assistant(b, m[i].content, i > last_query, i + 1 == n);
+        else if (!strcmp(r, "tool")) add_tool_msg(b, m, n, i);
+        else return "a role other than system, user, assistant or tool";
+    }
+    if (o->add_generation_prompt) {
+        add(b, "<|im_start|>assistant\n");
+        if (o->enable_thinking == 0) add(b, "<think>\n\n</think>\n\n");
+    }
+    return NULL;
+}
+
+static const char *render_llama3(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o) {
+    add(b, "<|begin_of_text|>");
+    for (size_t i = 0; i < n; i++) {
+        size_t a = 0, z = strlen(m[i].content);
+        strip(m[i].content, &a, &z, true, true, false);
+        add3(b, "<|start_header_id|>", m[i].role, "<|end_header_id|>\n\n");
+        add_span(b, m[i].content, a, z);
+        add(b, "<|eot_id|>");
+    }
+    if (o->add_generation_prompt) add(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    return NULL;
+}
+
+static const char *render_file(tk_str *b, const pic_chat *c, const pic_chat_msg *m, size_t n) {
+    if (n != 1 || strcmp(m[0].role, "user")) return "a template file takes exactly one user message";
+    const char *p = c->tmpl, *q;
+    while ((q = strstr(p, "{problem}"))) {
+        tk_str_add(b, p, (size_t)(q - p));
+        add(b, m[0].content);
+        p = q + 9;
+    }
+    add(b, p);
+    return NULL;
+}
+
+char *pic_chat_render(const pic_chat *c, const pic_chat_msg *msgs, size_t n, const pic_chat_opts *opts,
+                      const char **err) {
+    pic_chat_opts dflt = {true, -1, NULL};
+    if (!opts) opts = &dflt;
+    if (n == 0) {
+        *err = "no messages";
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!msgs[i].role || !msgs[i].content) {
+            *err = "a message without role or content";
+            return NULL;
+        }
+    tk_str b = {0};
+    const char *e = NULL;
+    switch (c->kind) {
+    case PIC_CHAT_CHATML: e = render_qwen25(&b, msgs, n, opts, false); break;
+    case PIC_CHAT_QWEN2_5: e = render_qwen25(&b, msgs, n, opts, true); break;
+    case PIC_CHAT_QWEN3: e = render_qwen3(&b, msgs, n, opts); break;
+    case PIC_CHAT_LLAMA3: e = render_llama3(&b, msgs, n, opts); break;
+    case PIC_CHAT_FILE: e = render_file(&b, c, msgs, n); break;
+    }
+    if (e) {
+        free(b.s);
+        *err = e;
+        return NULL;
+    }
+    if (!b.s) tk_str_add(&b, "", 0);
+    return b.s;
+}
+
+char *pic_chat_prompt(const pic_chat *c, const char *problem) {
+    pic_chat_msg m = {"user", problem};
+    pic_chat_opts o = {true, -1, NULL};
+    const char *err;
+    char *s = pic_chat_render(c, &m, 1, &o, &err);
+    if (!s) pic_die("chat format %s: %s", c->name, err); /* cannot happen for one user turn */
+    return s;
+}

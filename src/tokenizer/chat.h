@@ -1,0 +1,66 @@
+/* Chat formatting without a Jinja engine: the few templates RL on math
+ * models needs, written out in C and checked against HF's
+ * apply_chat_template renderings (tests/unit/test_tokenizer_chat.c).
+ *
+ *   chatml   <|im_start|>ROLE\nCONTENT<|im_end|>\n per message, no default system
+ *   qwen2.5  ChatML with Qwen2.5-Instruct's default system prompt and tools block
+ *   qwen3    ChatML with Qwen3's rules: no default system, <think> handling of
+ *            assistant turns, enable_thinking=false adds an empty think block
+ *   llama3   <|begin_of_text|> then <|start_header_id|>ROLE<|end_header_id|>\n\n
+ *            CONTENT(trimmed)<|eot_id|> per message (Llama 3 Instruct; 3.1's
+ *            date lines in the system turn are not produced)
+ *   FILE     a template file holding {problem}: a single user turn; every
+ *            {problem} is replaced by the user's text, nothing else changes
+ *
+ * The rendered text carries its special tokens as text (bos included), so
+ * encode it with add_special = false, as apply_chat_template does. */
+#ifndef PIC_TOKENIZER_CHAT_H
+#define PIC_TOKENIZER_CHAT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tokenizer/tokenizer.h"
+
+typedef enum { PIC_CHAT_CHATML, PIC_CHAT_QWEN2_5, PIC_CHAT_QWEN3, PIC_CHAT_LLAMA3, PIC_CHAT_FILE } pic_chat_kind;
+
+typedef struct pic_chat pic_chat;
+
+/* One message; role is "system", "user", "assistant" or "tool" ("tool"
+ * only for the Qwen formats; llama3 writes any role into its header). */
+typedef struct {
+    const char *role;
+    const char *content;
+} pic_chat_msg;
+
+typedef struct {
+    bool add_generation_prompt; /* end with the assistant's header */
+    int enable_thinking;        /* qwen3: -1 as the template's default (thinking on), 0 off, 1 on */
+    const json_t *tools;        /* qwen formats: a JSON array of tool definitions, or NULL */
+} pic_chat_opts;
+
+/* spec: "chatml", "qwen2.5", "qwen3", "llama3", or the path of a template
+ * file containing {problem}. Dies (exit 1) on an unreadable file or one
+ * without {problem}. */
+pic_chat *pic_chat_new(const char *spec);
+/* The format a model's tokenizer_config.json chat_template is (recognised
+ * by its markers), else by its special tokens (<|im_start|> -> chatml,
+ * <|start_header_id|> -> llama3); NULL when neither tells. */
+pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t);
+void pic_chat_free(pic_chat *c);
+pic_chat_kind pic_chat_kind_of(const pic_chat *c);
+const char *pic_chat_name(const pic_chat *c); /* "qwen2.5", ..., or the file's path */
+
+/* The conversation as text (malloc'd, NUL-terminated). Returns NULL and
+ * sets *err (a static message) when the messages do not fit the format:
+ * an empty list, a role the format has no place for, or a template file
+ * given anything but one user message. */
+char *pic_chat_render(const pic_chat *c, const pic_chat_msg *msgs, size_t n, const pic_chat_opts *opts,
+                      const char **err);
+
+/* The prompt for one problem: a single user turn and the generation prompt
+ * (what pic-rollout feeds the model). Never fails. */
+char *pic_chat_prompt(const pic_chat *c, const char *problem);
+
+#endif

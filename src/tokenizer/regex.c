@@ -1,0 +1,38 @@
+/* Split patterns through PCRE2. The tokenizer.json patterns use \p{L} and
+ * \p{N}, which need PCRE2_UTF|PCRE2_UCP (with UCP \s and \w are Unicode-aware
+ * too, as in the Oniguruma engine HF uses). The JIT turns these patterns into
+ * linear scans; std::regex-style backtracking is what made llama.cpp take
+ * minutes on long runs of spaces. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tokenizer/internal.h"
+
+int tk_regex_compile(tk_regex *re, const char *pattern, size_t len, bool literal, char *err, size_t errsize) {
+    int code;
+    PCRE2_SIZE off;
+    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    re->code = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &off, NULL);
+    if (!re->code) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(code, msg, sizeof msg);
+        snprintf(err, errsize, "bad regex at offset %zu: %s", (size_t)off, (const char *)msg);
+        return -1;
+    }
+    /* Without a JIT (an unsupported CPU) the interpreter still runs in
+     * bounded time on these patterns, only slower. */
+    re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
+    return 0;
+}
+
+int tk_regex_next(const tk_regex *re, pcre2_match_data *md, const char *s, size_t n, size_t start,
+                  size_t *ms, size_t *me) {
+    if (start > n) return 0;
+    int rc = re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, n, start, 0, md, NULL)
+                     : pcre2_match(re->code, (PCRE2_SPTR)s, n, start, PCRE2_NO_UTF_CHECK, md, NULL);
+    if (rc < 0) return 0; /* no match; resource limits cannot be hit by linear patterns */
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    *ms = ov[0];
+    *me = ov[1];
+    return 1;
+}
