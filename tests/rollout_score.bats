@@ -1,0 +1,130 @@
+#!/usr/bin/env bats
+# pic-rollout --score against transformers' log-probs and entropies.
+load helpers
+
+M="$FIXTURES/models"
+
+# every logprob within max(1e-5, 1.5e-6 |ref|) of expect_logprobs (see
+# docs/model.md: the oracle's own float32 noise), every entropy within 1e-5
+agrees() {
+    local n
+    n=$(jq -s '[.[] | (.response_ids | length)] | add' "$1")
+    jq -r '[.logprobs, .expect_logprobs] | transpose[] | @tsv' "$1" |
+        awk -v n="$n" '{ d = $1 - $2; if (d < 0) d = -d; r = ($2 < 0 ? -$2 : $2) * 1.5e-6;
+                          if (d > (r > 1e-5 ? r : 1e-5)) { print "logprob " $1 " vs " $2; bad = 1 } c++ }
+                        END { if (c != n) { print c " log-probs for " n " response tokens"; bad = 1 } exit bad }'
+    jq -r '[.entropy, .expect_entropy] | transpose[] | @tsv' "$1" |
+        awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5) { print "entropy " $1 " vs " $2; bad = 1 } } END { exit bad }'
+}
+
+@test "qwen2-tiny (fp32, tied, q/k/v bias): log-probs and entropies equal transformers'" {
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q "$M/derived/score_qwen2-tiny.jsonl" >out
+    [ "$(wc -l <out)" -eq 3 ]
+    agrees out
+}
+
+@test "qwen3-tiny (bf16, q/k norm) and llama-tiny (sharded, llama3 RoPE)" {
+    for m in qwen3-tiny llama-tiny; do
+        pic-rollout --score -m "$M/$m" --plain -q "$M/derived/score_$m.jsonl" >out
+        agrees out
+    done
+}
+
+@test "the output is zstd unless --plain, unknown fields pass through in order" {
+    head -1 "$M/derived/score_qwen2-tiny.jsonl" | jq -c '{z: 1} + . + {after: [1, "x"]}' >in
+    pic-rollout --score -m "$M/qwen2-tiny" -q in >out.zst
+    [ "$(head -c 4 out.zst | od -An -tx1 | tr -d ' ')" = 28b52ffd ]
+    run bash -c "zstdcat out.zst | jq -c 'keys_unsorted'"
+    [ "$output" = '["z","id","prompt_ids","response_ids","temperature","expect_logprobs","expect_entropy","after","logprobs","entropy"]' ]
+}
+
+@test "thread count changes nothing; batch composition only float32 rounding" {
+    cat "$M/derived/score_qwen2-tiny.jsonl" "$M/derived/score_qwen2-tiny.jsonl" >in
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q in >a
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q --threads 1 in >b
+    cmp a b
+    # OpenBLAS picks its kernels by matrix shape, so a record scored alone
+    # rounds differently from one packed with others (docs/model.md)
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q --batch-tokens 1 in >c
+    paste <(jq -c '.logprobs[], .entropy[]' a) <(jq -c '.logprobs[], .entropy[]' c) |
+        awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 2e-5) bad = 1; n++ } END { exit bad || n != 136 }'
+    agrees c
+}
+
+@test "--temperature overrides the records'; without either T is 1" {
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q -t 0.6 <(jq -c 'del(.temperature)' "$M/derived/score_qwen2-tiny.jsonl") >out
+    agrees out
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q <(jq -c 'del(.temperature)' "$M/derived/score_qwen2-tiny.jsonl") >t1
+    run bash -c "jq -s '[.[0].logprobs[0], .[0].expect_logprobs[0]]' -c t1"
+    [ "$status" -eq 0 ]
+    [ "$(jq -s '.[0].logprobs[0] != .[0].expect_logprobs[0]' t1)" = true ]
+}
+
+@test "--logprobs-field and --entropy-field name the fields; '' leaves entropy out" {
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q --logprobs-field ref_lp --entropy-field '' \
+        "$M/derived/score_qwen2-tiny.jsonl" >out
+    [ "$(jq -c '[has("ref_lp"), has("logprobs"), has("entropy")]' out | sort -u)" = '[true,false,false]' ]
+}
+
+@test "text records are tokenized with the model's tokenizer" {
+    jq -nc '{prompt: "What is 12 + 30?", response: " The answer is 42."}' >in
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q in >out
+    jq -e '(.logprobs | length) > 3 and (.logprobs | length) == (.entropy | length) and all(.logprobs[]; . < 0)' out
+}
+
+@test "an empty response gives empty arrays; several files are read in turn; -o writes a file" {
+    echo '{"prompt_ids": [1, 2], "response_ids": []}' >a
+    head -1 "$M/derived/score_qwen2-tiny.jsonl" >b
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q -o out a b
+    [ "$(jq -c '.logprobs | length' out | tr '\n' ' ')" = "0 11 " ]
+}
+
+@test "bad records name the file, line and field; --skip-bad counts them" {
+    { echo '{"prompt_ids": [1], "response_ids": [2]}'
+      echo '{"prompt_ids": [1], "response_ids": [2, 512]}'
+      echo '{"prompt_ids": [], "response_ids": [2]}'
+      echo '{"response_ids": [2]}'
+      echo '{"prompt_ids": [1], "response_ids": [2], "temperature": 0}'; } >in
+    run pic-rollout --score -m "$M/qwen2-tiny" --plain in
+    fails_with 1 "^pic-rollout: in:2: field 'response_ids': element 1: expected a token id in \[0, 512\)"
+    run pic-rollout --score -m "$M/qwen2-tiny" --plain --skip-bad -o out in
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"scored 1 records"*"4 bad records skipped"* ]]
+    sed -n 3p in >one
+    run pic-rollout --score -m "$M/qwen2-tiny" --plain one
+    fails_with 1 "one:1: field 'prompt_ids': empty"
+    sed -n 4p in >one
+    run pic-rollout --score -m "$M/qwen2-tiny" --plain one
+    fails_with 1 "one:1: field 'prompt_ids': missing"
+}
+
+@test "broken model files name the file and the tensor" {
+    cp -r "$M/qwen2-tiny" m && chmod -R u+w m
+    truncate -s 400000 m/model.safetensors
+    run pic-rollout --score -m m --plain </dev/null
+    fails_with 1 "m/model.safetensors: tensor '[^']+': data_offsets .* (truncated\?)"
+    cp -r "$M/llama-tiny" l && chmod -R u+w l && rm l/model-00003-of-00003.safetensors
+    run pic-rollout --score -m l --plain </dev/null
+    fails_with 1 "model.safetensors.index.json: shard .*model-00003-of-00003.safetensors of tensor '[^']+' is missing"
+    cp -r "$M/qwen2-tiny" c && chmod -R u+w c
+    jq '.rope_scaling = {"rope_type": "longrope", "factor": 2}' "$M/qwen2-tiny/config.json" >c/config.json
+    run pic-rollout --score -m c --plain </dev/null
+    fails_with 1 "c/config.json: unsupported rope_type longrope"
+    run pic-rollout --score -m nowhere --plain </dev/null
+    fails_with 1 "nowhere"
+}
+
+@test "usage errors exit 2 and name the option" {
+    run pic-rollout --score
+    fails_with 2 "--model"
+    run pic-rollout -m "$M/qwen2-tiny"
+    fails_with 2 "only --score"
+    run pic-rollout --score -m "$M/qwen2-tiny" -t 0
+    fails_with 2 "--temperature"
+    run pic-rollout --score -m "$M/qwen2-tiny" --batch-tokens x
+    fails_with 2 "--batch-tokens"
+    run pic-rollout --help
+    [ "$status" -eq 0 ] && [[ "$output" == Usage:* ]]
+    run pic-rollout --version
+    [ "$status" -eq 0 ] && [[ "$output" == "pic-rollout (pic) "* ]]
+}
