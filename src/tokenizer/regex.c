@@ -11,7 +11,7 @@
 int tk_regex_compile(tk_regex *re, const char *pattern, size_t len, bool literal, char *err, size_t errsize) {
     int code;
     PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* UCP is refused with LITERAL */
     re->code = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &off, NULL);
     if (!re->code) {
         PCRE2_UCHAR msg[256];

@@ -1,0 +1,317 @@
+/* The tokenizer library: hash maps, UTF-8 repair, BPE merge order, added
+ * tokens, split behaviours, Metaspace, unknown tokens, post-processing,
+ * decoding, linear time on pathological input, and concurrent encoding.
+ * The real tokenizers' golden vectors run through pic-tok in
+ * tests/tokenizer.bats; this file covers the rules they do not reach. */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/cli.h"
+#include "common/progress.h"
+#include "tokenizer/internal.h"
+#include "tokenizer/strmap.h"
+#include "tokenizer/tokenizer.h"
+
+#define FIX "tests/fixtures/tokenizers/"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SLOWDOWN 10.0
+#else
+#define SLOWDOWN 1.0
+#endif
+
+static char tmpdir[] = "/tmp/pic-test-tokenizer-XXXXXX";
+
+/* A tokenizer from fixture `name` after edit(root) (may be NULL). */
+static pic_tokenizer *variant(const char *name, void (*edit)(json_t *, const void *), const void *arg) {
+    char *path = pic_asprintf(FIX "synthetic/%s", name);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    if (!root) pic_die("%s: %s", path, err.text);
+    if (edit) edit(root, arg);
+    char *out = pic_asprintf("%s/%s", tmpdir, name);
+    if (json_dump_file(root, out, 0)) pic_die("cannot write %s", out);
+    pic_tokenizer *t = pic_tokenizer_load(out);
+    json_decref(root);
+    free(path);
+    free(out);
+    return t;
+}
+
+static bool ids_are(const pic_tokenizer *t, const char *text, bool special, const int32_t *want, size_t nwant) {
+    int32_t *ids;
+    size_t n;
+    if (pic_tokenizer_encode(t, text, strlen(text), special, &ids, &n)) return false;
+    bool ok = n == nwant && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
+    if (!ok) {
+        printf("#   '%s' ->", text);
+        for (size_t i = 0; i < n; i++) printf(" %d", ids[i]);
+        printf("\n");
+    }
+    free(ids);
+    return ok;
+}
+#define IDS(t, text, special, ...)                                                         \
+    do {                                                                                   \
+        const int32_t w_[] = {__VA_ARGS__};                                                \
+        CHECK(ids_are(t, text, special, w_, sizeof w_ / sizeof *w_), "encode '%s'", text); \
+    } while (0)
+
+static bool decodes_to(const pic_tokenizer *t, const int32_t *ids, size_t n, bool skip, const char *want) {
+    char *s;
+    size_t len;
+    if (pic_tokenizer_decode(t, ids, n, skip, &s, &len)) return false;
+    bool ok = len == strlen(want) && memcmp(s, want, len) == 0;
+    if (!ok) printf("#   decoded '%s'\n", s);
+    free(s);
+    return ok;
+}
+
+static void test_maps(void) {
+    pic_strmap m;
+    pic_strmap_init(&m, 2);
+    char key[32];
+    for (int i = 0; i < 5000; i++) pic_strmap_put(&m, key, (size_t)snprintf(key, sizeof key, "k%d", i), i);
+    int bad = 0;
+    for (int i = 0; i < 5000; i++)
+        if (pic_strmap_get(&m, key, (size_t)snprintf(key, sizeof key, "k%d", i)) != i) bad++;
+    CHECK(bad == 0 && m.n == 5000, "strmap: 5000 keys survive growth");
+    CHECK(pic_strmap_get(&m, "nope", 4) == -1, "strmap: absent key");
+    CHECK(pic_strmap_put(&m, "k7", 2, 99) == 7 && pic_strmap_get(&m, "k7", 2) == 99, "strmap: overwrite returns old");
+    CHECK(pic_strmap_put(&m, "a\0b", 3, 1) == -1 && pic_strmap_get(&m, "a\0c", 3) == -1, "strmap: keys with NUL");
+    pic_strmap_free(&m);
+
+    pic_pairmap p;
+    pic_pairmap_init(&p, 1);
+    for (int i = 0; i < 3000; i++) pic_pairmap_put(&p, i, i + 1, (uint32_t)i, -i);
+    uint32_t rank;
+    int32_t merged;
+    CHECK(pic_pairmap_get(&p, 1234, 1235, &rank, &merged) && rank == 1234 && merged == -1234, "pairmap: lookup");
+    CHECK(!pic_pairmap_get(&p, 1235, 1234, &rank, &merged), "pairmap: order matters");
+    CHECK(pic_pairmap_put(&p, 5, 6, 9, 9) == 0 && pic_pairmap_get(&p, 5, 6, &rank, &merged) && rank == 9,
+          "pairmap: a repeated pair takes the later rank");
+    pic_pairmap_free(&p);
+}
+
+static bool lossy_is(const char *in, size_t n, const char *want) {
+    tk_str out = {0};
+    tk_utf8_lossy(&out, in, n);
+    bool ok = out.len == strlen(want) && memcmp(out.s, want, out.len) == 0;
+    free(out.s);
+    return ok;
+}
+
+static void test_utf8(void) {
+#define FFFD "\xEF\xBF\xBD"
+    CHECK(lossy_is("ab", 2, "ab"), "lossy: valid text unchanged");
+    CHECK(lossy_is("a\xFF" "b", 3, "a" FFFD "b"), "lossy: a stray byte");
+    CHECK(lossy_is("a\xE2\x82", 3, "a" FFFD), "lossy: a truncated sequence is one U+FFFD");
+    CHECK(lossy_is("\xE0\x80\x80", 3, FFFD FFFD FFFD), "lossy: overlong E0 80 80 is three");
+    CHECK(lossy_is("\xED\xA0\x80", 3, FFFD FFFD FFFD), "lossy: a surrogate is three");
+    CHECK(lossy_is("\xF0\x9F\x98" "a", 4, FFFD "a"), "lossy: F0 9F 98 before 'a' is one");
+    CHECK(tk_utf8_valid_prefix("ok\xC3\x28", 4) == 2, "valid prefix stops at a bad sequence");
+}
+
+static void no_merges_shortcut(json_t *root, const void *arg) {
+    (void)arg;
+    json_object_set_new(json_object_get(root, "model"), "ignore_merges", json_true());
+}
+
+static void no_fuse(json_t *root, const void *arg) {
+    (void)arg;
+    json_object_set_new(json_object_get(root, "model"), "fuse_unk", json_false());
+}
+
+static void test_bpe(void) {
+    pic_tokenizer *t = variant("bpe.json", NULL, NULL);
+    IDS(t, "aaa", false, 2, 0);    /* equal ranks merge leftmost first */
+    IDS(t, "aab", false, 4);       /* rank order beats position: a a first, then aa b */
+    IDS(t, "abaa", false, 3, 2);
+    IDS(t, "axxa", false, 0, 6, 0); /* unknown characters fuse into one <unk> */
+    IDS(t, "a <x>b", false, 0, 7, 10, 1);
+    IDS(t, "a  Lb", false, 0, 11, 1); /* lstrip takes the spaces before */
+    IDS(t, "aR  b", false, 0, 12, 1); /* rstrip those after */
+    IDS(t, "W aWb W", false, 13, 7, 0, 6, 1, 7, 13); /* single_word: not inside a word */
+    IDS(t, "aA\xCC\x8A" "b", false, 0, 14, 1);        /* a normalized added token matches after NFC */
+    IDS(t, "\xE2\x84\xAB", false, 14);                 /* U+212B ANGSTROM SIGN is NFC U+00C5 */
+    CHECK(ids_are(t, "", false, NULL, 0), "empty text, no ids");
+    CHECK(pic_tokenizer_vocab_size(t) == 15, "vocab size counts added tokens");
+    CHECK(pic_tokenizer_token_to_id(t, "<x>") == 10 && pic_tokenizer_token_to_id(t, "aab") == 4 &&
+              pic_tokenizer_token_to_id(t, "zz") == -1,
+          "token_to_id");
+    CHECK(!strcmp(pic_tokenizer_id_to_token(t, 3), "ab") && pic_tokenizer_id_to_token(t, 99) == NULL, "id_to_token");
+    CHECK(pic_tokenizer_is_special(t, 10) && !pic_tokenizer_is_special(t, 11), "special flags");
+    const int32_t d[] = {0, 7, 10, 1};
+    CHECK(decodes_to(t, d, 4, false, "a   <x> b"), "no decoder: tokens joined by spaces, as HF");
+    CHECK(decodes_to(t, d, 4, true, "a   b"), "skip_special drops <x>");
+    const int32_t bad[] = {0, 15};
+    char *s;
+    size_t len;
+    CHECK(pic_tokenizer_decode(t, bad, 2, false, &s, &len) == -1 && !s && len == 1, "decode: unknown id reported");
+    int32_t *ids;
+    size_t n;
+    CHECK(pic_tokenizer_encode(t, "ab\xFF", 3, false, &ids, &n) == -1 && !ids && n == 2,
+          "encode: invalid UTF-8 reported with its offset");
+    pic_tokenizer_free(t);
+
+    t = variant("bpe.json", no_merges_shortcut, NULL);
+    IDS(t, "aaa", false, 5); /* ignore_merges: a whole-word token wins */
+    pic_tokenizer_free(t);
+    t = variant("bpe.json", no_fuse, NULL);
+    IDS(t, "axxa", false, 0, 6, 6, 0);
+    pic_tokenizer_free(t);
+}
+
+static void set_behavior(json_t *root, const void *arg) {
+    const char *const *a = arg;
+    json_t *pre = json_object_get(root, "pre_tokenizer");
+    json_object_set_new(pre, "behavior", json_string(a[0]));
+    json_object_set_new(pre, "invert", json_boolean(a[1] != NULL));
+}
+
+static void test_split(void) {
+    struct {
+        const char *behavior, *invert;
+        int32_t want[8];
+        size_t n;
+    } cases[] = {
+        {"Isolated", NULL, {0, 3, 1, 3, 3, 2}, 6},
+        {"Removed", NULL, {0, 1, 2}, 3},
+        {"MergedWithPrevious", NULL, {4, 5, 3, 2}, 4},
+        {"MergedWithNext", NULL, {0, 6, 3, 7}, 4},
+        {"Contiguous", NULL, {0, 3, 1, 8, 2}, 5},
+        {"Isolated", "invert", {0, 3, 1, 3, 3, 2}, 6},
+        {"Removed", "invert", {3, 3, 3}, 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *arg[2] = {cases[i].behavior, cases[i].invert};
+        pic_tokenizer *t = variant("split.json", set_behavior, arg);
+        CHECK(ids_are(t, "a-b--c", false, cases[i].want, cases[i].n), "Split %s%s", cases[i].behavior,
+              cases[i].invert ? " inverted" : "");
+        pic_tokenizer_free(t);
+    }
+}
+
+static void test_metaspace(void) {
+    pic_tokenizer *t = variant("metaspace.json", NULL, NULL);
+    IDS(t, "hi hi", false, 4, 4);
+    IDS(t, "hi hi", true, 4, 4, 5); /* the template's suffix */
+    IDS(t, "hi</s>hi", false, 4, 5, 1, 2); /* prepend_scheme first: only at the very start */
+    const int32_t d[] = {4, 4, 5};
+    CHECK(decodes_to(t, d, 2, false, "hi hi"), "Metaspace decoder: first token's marker dropped");
+    CHECK(decodes_to(t, d, 3, true, "hi hi"), "Metaspace decoder, skip special");
+    CHECK(pic_tokenizer_bos_id(t) == -1, "no bos when the template prepends nothing");
+    pic_tokenizer_free(t);
+}
+
+static void test_stories(void) {
+    pic_tokenizer *t = pic_tokenizer_load(FIX "stories260K");
+    IDS(t, "Once upon a time", true, 1, 403, 407, 261, 378); /* as run.c and HF encode it */
+    CHECK(pic_tokenizer_bos_id(t) == 1 && pic_tokenizer_eos_id(t) == 2, "stories260K: bos/eos from tokenizer_config");
+    /* characters outside the 512-token vocabulary fall back to bytes */
+    const char *text = "caf\xC3\xA9 \xF0\x9F\x98\x80!";
+    int32_t *ids;
+    size_t n;
+    pic_tokenizer_encode(t, text, strlen(text), false, &ids, &n);
+    int bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= 3 && ids[i] < 259) bytes++;
+    CHECK(bytes >= 4, "byte fallback tokens for the emoji");
+    CHECK(decodes_to(t, ids, n, false, text), "byte fallback decodes back to the text");
+    free(ids);
+    const int32_t broken[] = {403, 3 + 0xF0, 3 + 0x9F, 407};
+    CHECK(decodes_to(t, broken, 4, false, "Once" FFFD FFFD " upon"), "a broken byte run is one U+FFFD per byte");
+    pic_tokenizer_free(t);
+}
+
+static void test_tiny_model_dir(void) {
+    pic_tokenizer *t = pic_tokenizer_load(FIX "tiny");
+    CHECK(pic_tokenizer_eos_id(t) == 509, "eos from config.json when there is no tokenizer_config");
+    CHECK(pic_tokenizer_bos_id(t) == -1 && pic_tokenizer_pad_id(t) == -1, "no bos, no pad");
+    pic_tokenizer_free(t);
+}
+
+static double time_encode(const pic_tokenizer *t, const char *s, size_t n, size_t *ntok) {
+    double t0 = pic_now();
+    pic_tokenizer_count(t, s, n, false, ntok);
+    return pic_now() - t0;
+}
+
+/* A megabyte of one character class must not go quadratic anywhere: not in
+ * the regex (\s+(?!\S) and friends), not in BPE over one long word. */
+static void test_linear(void) {
+    pic_tokenizer *t = pic_tokenizer_load(FIX "tiny/tokenizer.json");
+    size_t n = 1 << 20, ntok;
+    char *s = pic_malloc(n + 1);
+    const char *kinds[] = {"spaces", "digits", "one long word", "newlines and spaces"};
+    for (int k = 0; k < 4; k++) {
+        uint32_t x = 12345;
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1103515245u + 12345u;
+            s[i] = k == 0 ? ' ' : k == 1 ? (char)('0' + (x >> 16) % 10) : k == 2 ? (char)('a' + (x >> 16) % 26)
+                                                                                 : ((x >> 16) % 7 ? ' ' : '\n');
+        }
+        s[n - 1] = k == 0 ? 'x' : s[n - 1]; /* spaces then a word: the lookahead backtracks once */
+        double dt = time_encode(t, s, n, &ntok);
+        CHECK(dt < 1.0 * SLOWDOWN && ntok > 0, "1 MiB of %s: %.3f s, %zu tokens", kinds[k], dt, ntok);
+    }
+    free(s);
+    pic_tokenizer_free(t);
+}
+
+typedef struct {
+    const pic_tokenizer *t;
+    const char *text;
+    int32_t *ids;
+    size_t n;
+} job;
+
+static void *encode_job(void *arg) {
+    job *j = arg;
+    for (int r = 0; r < 20; r++) {
+        free(j->ids);
+        pic_tokenizer_encode(j->t, j->text, strlen(j->text), false, &j->ids, &j->n);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    pic_tokenizer *t = pic_tokenizer_load(FIX "tiny/tokenizer.json");
+    const char *text = "What is 123 + 4567? The answer is \\boxed{4690}. <|im_end|> I'm sure they'll agree.";
+    job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (job){t, text, NULL, 0};
+        pthread_create(&th[i], NULL, encode_job, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    int same = 1;
+    for (int i = 1; i < 4; i++)
+        same &= jobs[i].n == jobs[0].n && memcmp(jobs[i].ids, jobs[0].ids, jobs[0].n * sizeof(int32_t)) == 0;
+    CHECK(same && jobs[0].n > 10, "four threads on one tokenizer agree");
+    for (int i = 0; i < 4; i++) free(jobs[i].ids);
+    pic_tokenizer_free(t);
+}
+
+int main(void) {
+    pic_init("test_tokenizer");
+    if (!mkdtemp(tmpdir)) pic_die("mkdtemp: cannot create %s", tmpdir);
+    test_maps();
+    test_utf8();
+    test_bpe();
+    test_split();
+    test_metaspace();
+    test_stories();
+    test_tiny_model_dir();
+    test_linear();
+    test_threads();
+    char *rm = pic_asprintf("rm -rf '%s'", tmpdir);
+    if (system(rm) != 0) printf("# could not remove %s\n", tmpdir);
+    free(rm);
+    return check_done();
+}

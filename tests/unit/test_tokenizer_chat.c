@@ -1,0 +1,147 @@
+/* Chat formats against HF's apply_chat_template renderings
+ * (tests/fixtures/tokenizers/qwen2.5/chat_templates.json: text and ids),
+ * plus the template rules those cases do not reach. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/cli.h"
+#include "tokenizer/chat.h"
+#include "tokenizer/tokenizer.h"
+
+#define FIX "tests/fixtures/tokenizers/"
+
+static char tmpdir[] = "/tmp/pic-test-chat-XXXXXX";
+
+/* A model directory in tmpdir with the decompressed tokenizer.json. */
+static pic_tokenizer *unpack(const char *name) {
+    char *cmd = pic_asprintf("mkdir -p '%s/%s' && xz -dc " FIX "%s/tokenizer.json.xz > '%s/%s/tokenizer.json' && "
+                             "cp " FIX "%s/tokenizer_config.json '%s/%s/'",
+                             tmpdir, name, name, tmpdir, name, name, tmpdir, name);
+    if (system(cmd) != 0) pic_die("failed: %s", cmd);
+    free(cmd);
+    char *dir = pic_asprintf("%s/%s", tmpdir, name);
+    pic_tokenizer *t = pic_tokenizer_load(dir);
+    free(dir);
+    return t;
+}
+
+static bool text_is(const char *got, const char *want) {
+    bool ok = got && !strcmp(got, want);
+    if (!ok) printf("#   got  '%s'\n#   want '%s'\n", got ? got : "(null)", want);
+    return ok;
+}
+
+static void golden_cases(pic_tokenizer *q25, pic_tokenizer *q3) {
+    json_error_t err;
+    json_t *all = json_load_file(FIX "qwen2.5/chat_templates.json", 0, &err);
+    if (!all) pic_die("chat_templates.json: %s", err.text);
+    const char *name;
+    json_t *c;
+    json_object_foreach(all, name, c) {
+        bool qwen3 = !strncmp(name, "qwen3/", 6);
+        pic_chat *chat = pic_chat_new(qwen3 ? "qwen3" : "qwen2.5");
+        json_t *msgs = json_object_get(c, "messages");
+        size_t n = json_array_size(msgs);
+        pic_chat_msg *m = pic_calloc(n, sizeof *m);
+        for (size_t i = 0; i < n; i++) {
+            m[i].role = json_string_value(json_object_get(json_array_get(msgs, i), "role"));
+            m[i].content = json_string_value(json_object_get(json_array_get(msgs, i), "content"));
+        }
+        json_t *think = json_object_get(c, "enable_thinking");
+        pic_chat_opts o = {json_is_true(json_object_get(c, "add_generation_prompt")),
+                           think ? json_is_true(think) : -1, json_object_get(c, "tools")};
+        const char *e = NULL;
+        char *text = pic_chat_render(chat, m, n, &o, &e);
+        CHECK(text_is(text, json_string_value(json_object_get(c, "text"))), "%s: text", name);
+        int32_t *ids;
+        size_t k;
+        pic_tokenizer_encode(qwen3 ? q3 : q25, text, strlen(text), false, &ids, &k);
+        json_t *want = json_object_get(c, "ids");
+        bool same = k == json_array_size(want);
+        for (size_t i = 0; same && i < k; i++) same = ids[i] == json_integer_value(json_array_get(want, i));
+        CHECK(same, "%s: ids", name);
+        free(ids);
+        free(text);
+        free(m);
+        pic_chat_free(chat);
+    }
+    json_decref(all);
+}
+
+static char *render(const char *spec, const pic_chat_msg *m, size_t n, bool agp) {
+    pic_chat *c = pic_chat_new(spec);
+    pic_chat_opts o = {agp, -1, NULL};
+    const char *e;
+    char *s = pic_chat_render(c, m, n, &o, &e);
+    pic_chat_free(c);
+    return s;
+}
+
+static void rules(void) {
+    pic_chat_msg hist[] = {{"user", "q1"}, {"assistant", "<think>\nr1\n</think>\n\na1"}, {"user", "q2"},
+                           {"assistant", "<think>r2</think>a2"}};
+    char *s = render("qwen3", hist, 4, false);
+    CHECK(text_is(s, "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\na1<|im_end|>\n"
+                     "<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n<think>\nr2\n</think>\n\na2<|im_end|>\n"),
+          "qwen3: reasoning dropped before the last query, kept after it");
+    free(s);
+
+    pic_chat_msg tools[] = {{"user", "q"}, {"tool", "r1"}, {"tool", "r2"}};
+    s = render("chatml", tools, 3, false);
+    CHECK(text_is(s, "<|im_start|>user\nq<|im_end|>\n<|im_start|>user\n<tool_response>\nr1\n</tool_response>\n"
+                     "<tool_response>\nr2\n</tool_response><|im_end|>\n"),
+          "chatml: consecutive tool messages share one user turn, no default system");
+    free(s);
+
+    pic_chat_msg l3[] = {{"system", "You are a math tutor."}, {"user", " What is 2+2?\n"}};
+    s = render("llama3", l3, 2, true);
+    CHECK(text_is(s, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a math tutor.<|eot_id|>"
+                     "<|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|>"
+                     "<|start_header_id|>assistant<|end_header_id|>\n\n"),
+          "llama3: bos, headers, trimmed content, generation prompt");
+    free(s);
+
+    char *path = pic_asprintf("%s/math.txt", tmpdir);
+    FILE *f = fopen(path, "w");
+    fputs("Problem: {problem}\nPut the answer in \\boxed{}. ({problem})", f);
+    fclose(f);
+    pic_chat *c = pic_chat_new(path);
+    s = pic_chat_prompt(c, "1+1?");
+    CHECK(text_is(s, "Problem: 1+1?\nPut the answer in \\boxed{}. (1+1?)"), "template file: every {problem} replaced");
+    free(s);
+    const char *e = NULL;
+    s = pic_chat_render(c, hist, 2, NULL, &e);
+    CHECK(!s && e && strstr(e, "one user message"), "template file refuses a conversation");
+    CHECK(pic_chat_kind_of(c) == PIC_CHAT_FILE && !strcmp(pic_chat_name(c), path), "template file kind and name");
+    pic_chat_free(c);
+    free(path);
+
+    pic_chat_msg odd = {"narrator", "x"};
+    c = pic_chat_new("qwen2.5");
+    CHECK(!pic_chat_render(c, &odd, 1, NULL, &e) && strstr(e, "role"), "qwen2.5 refuses an unknown role");
+    CHECK(!pic_chat_render(c, &odd, 0, NULL, &e), "an empty conversation is refused");
+    pic_chat_free(c);
+}
+
+int main(void) {
+    pic_init("test_tokenizer_chat");
+    if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
+    pic_tokenizer *q25 = unpack("qwen2.5"), *q3 = unpack("qwen3");
+    golden_cases(q25, q3);
+    pic_chat *c25 = pic_chat_for_tokenizer(q25), *c3 = pic_chat_for_tokenizer(q3);
+    CHECK(c25 && pic_chat_kind_of(c25) == PIC_CHAT_QWEN2_5, "qwen2.5 recognised from its chat template");
+    CHECK(c3 && pic_chat_kind_of(c3) == PIC_CHAT_QWEN3, "qwen3 recognised from its chat template");
+    pic_chat_free(c25);
+    pic_chat_free(c3);
+    rules();
+    pic_tokenizer_free(q25);
+    pic_tokenizer_free(q3);
+    char *rm = pic_asprintf("rm -rf '%s'", tmpdir);
+    if (system(rm) != 0) printf("# could not remove %s\n", tmpdir);
+    free(rm);
+    return check_done();
+}
