@@ -98,3 +98,14 @@ load helpers
     run pic-cat missing.jsonl
     fails_with 1 'missing.jsonl: No such file'
 }
+
+@test "records flow through a pipe one at a time (a co-process gets its answer)" {
+    coproc CAT { pic-cat -q --plain; }
+    echo '{"a":1}' >&"${CAT[1]}"
+    read -r -t 5 line <&"${CAT[0]}"
+    [ "$line" = '{"a":1}' ]
+    echo '{"b":2}' >&"${CAT[1]}"
+    read -r -t 5 line <&"${CAT[0]}"
+    [ "$line" = '{"b":2}' ]
+    kill "$CAT_PID"
+}

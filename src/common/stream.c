@@ -36,6 +36,16 @@ static bool is_zstd_magic(const unsigned char *p) {
     return m == ZSTD_MAGICNUMBER || (m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
 }
 
+/* read(2), not fread: a pipe's reader must see a line as soon as it arrives
+ * (a co-process waits for its answer), not when a whole buffer has filled. */
+static size_t read_some(pic_reader *r, void *buf, size_t n) {
+    for (;;) {
+        ssize_t got = read(fileno(r->fp), buf, n);
+        if (got >= 0) return (size_t)got;
+        if (errno != EINTR) pic_die("%s: read error: %s", r->name, strerror(errno));
+    }
+}
+
 pic_reader *pic_reader_open(const char *path) {
     pic_reader *r = pic_calloc(1, sizeof *r);
     r->is_stdin = !path || strcmp(path, "-") == 0;
@@ -48,9 +58,9 @@ pic_reader *pic_reader_open(const char *path) {
 
     /* Sniff the first bytes: zstd frames (and skippable frames) announce
      * themselves by magic number; anything else is plain text. */
-    size_t got = fread(r->in, 1, IN_CHUNK, r->fp);
-    if (ferror(r->fp)) pic_die("%s: read error: %s", r->name, strerror(errno));
-    if (got < IN_CHUNK) r->file_eof = true;
+    size_t got = 0, more = 1;
+    while (got < 4 && (more = read_some(r, r->in + got, IN_CHUNK - got)) > 0) got += more;
+    if (more == 0) r->file_eof = true;
     if (got >= 4 && is_zstd_magic(r->in)) {
         r->zstd = true;
         r->ds = ZSTD_createDStream();
@@ -105,16 +115,14 @@ static bool refill(pic_reader *r) {
     make_room(r);
     if (!r->zstd) {
         if (r->file_eof) return false;
-        size_t got = fread(r->buf + r->len, 1, r->cap - r->len, r->fp);
-        if (ferror(r->fp)) pic_die("%s: read error: %s", r->name, strerror(errno));
+        size_t got = read_some(r, r->buf + r->len, r->cap - r->len);
         if (got == 0) r->file_eof = true;
         r->len += got;
         return got > 0;
     }
     for (;;) {
         if (r->inb.pos == r->inb.size && !r->file_eof) {
-            size_t got = fread(r->in, 1, IN_CHUNK, r->fp);
-            if (ferror(r->fp)) pic_die("%s: read error: %s", r->name, strerror(errno));
+            size_t got = read_some(r, r->in, IN_CHUNK);
             if (got == 0) r->file_eof = true;
             r->inb = (ZSTD_inBuffer){r->in, got, 0};
         }
@@ -243,9 +251,10 @@ void pic_writer_json(pic_writer *w, const json_t *obj) {
     pic_buf_append(&w->line, "\n", 1);
     pic_writer_write(w, w->line.data, w->line.len);
     /* A slow producer (generation) should not leave its reader waiting on a
-     * half-full compression block: flush at most once a second. */
+     * half-full compression block: flush at most once a second. Plain output
+     * is for people and co-processes: every record goes out at once. */
     double now = pic_now();
-    if (now - w->last_flush > 1.0) {
+    if (!w->cs || now - w->last_flush > 1.0) {
         if (w->cs) compress(w, "", 0, ZSTD_e_flush);
         if (fflush(w->fp) != 0) pic_die("%s: write error: %s", w->name, strerror(errno));
         w->last_flush = now;
