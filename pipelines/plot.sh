@@ -53,11 +53,13 @@ for run in "${runs[@]}"; do
     i=$((i + 1))
 done
 
-# A gnuplot 'plot' clause per run for column COL of FILE.
+# A gnuplot 'plot' clause per run for column COL of FILE, leaving out runs
+# that have no value in that column.
 clauses() { # file col style
     local k sep=""
     for ((k = 0; k < ${#runs[@]}; k++)); do
-        [ -s "$tmp/$1$k.tsv" ] || continue
+        awk -F'\t' -v c="$2" '$c != "NaN" && $c != "" { found = 1 } END { exit !found }' \
+            "$tmp/$1$k.tsv" || continue
         printf '%s"%s/%s%d.tsv" using 1:%s with %s lw 2 lc %d title "%s"' \
             "$sep" "$tmp" "$1" "$k" "$2" "${3:-lines}" "$((k + 1))" "$(sed 's/"/\\"/g' "$tmp/name$k")"
         sep=", "
@@ -71,9 +73,18 @@ targets() {
             "$tmp" "$k" "$((k + 1))" "$(sed 's/"/\\"/g' "$tmp/name$k")"
     done
 }
-val_plot=$(clauses val 2 linespoints)
 # gnuplot refuses a plot with no point at all: an empty, labelled panel instead.
-[ -n "$val_plot" ] || val_plot='[0:1][0:1] 2 notitle'
+panel() { # file col style what
+    local c
+    c=$(clauses "$1" "$2" "${3:-lines}")
+    if [ -n "$c" ]; then
+        echo "unset label 1"
+        echo "plot $c$( [ "$1$2" = log2 ] && targets )"
+    else
+        echo "set label 1 \"no $4 data\" at graph 0.5,0.5 center"
+        echo "plot [0:1][0:1] 2 notitle"
+    fi
+}
 
 for term in png svg; do
     case $term in
@@ -91,18 +102,17 @@ set key top right
 set xlabel "step"
 set ylabel "token-mean entropy"
 set title "Entropy (dashed: target)"
-plot $(clauses log 2)$(targets)
+$(panel log 2 lines entropy)
 set ylabel "alpha"
 set title "Control coefficient alpha"
-plot $(clauses log 4)
+$(panel log 4 lines alpha)
 set key bottom right
 set ylabel "mean reward"
 set title "Training reward"
-plot $(clauses log 5)
+$(panel log 5 lines reward)
 set ylabel "accuracy"
 set title "Validation accuracy"
-$( [ "$val_plot" = '[0:1][0:1] 2 notitle' ] && echo 'set label 1 "no validation data" at graph 0.5,0.5 center' )
-plot $val_plot
+$(panel val 2 linespoints validation)
 unset multiplot
 EOF2
     mv "$out.$term.tmp" "$out.$term"
