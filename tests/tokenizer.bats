@@ -1,0 +1,214 @@
+#!/usr/bin/env bats
+# pic-tok and the tokenizer library against HF's own outputs: every golden
+# vector of Qwen2.5, Qwen3, Llama 3, GPT-2, the tiny models and stories260K,
+# encode and decode; then the command line and its errors.
+load helpers
+
+TF="$FIXTURES/tokenizers"
+
+setup_file() {
+    # the real tokenizers are stored xz-compressed: unpack each into a model
+    # directory once for the whole file
+    local d="$BATS_FILE_TMPDIR"
+    for t in qwen2.5 qwen3 llama3 gpt2; do
+        mkdir -p "$d/$t"
+        xz -dc "$TF/$t/tokenizer.json.xz" > "$d/$t/tokenizer.json"
+        [ ! -f "$TF/$t/tokenizer_config.json" ] || cp "$TF/$t/tokenizer_config.json" "$d/$t/"
+    done
+    xz -dc "$TF/qwen2.5/hf_vectors.jsonl.xz" > "$d/qwen.vectors.jsonl"
+    xz -dc "$TF/llama3/hf_vectors.jsonl.xz" > "$d/llama3.vectors.jsonl"
+}
+
+# golden_encode TOKENIZER FILE [FLAGS]: ids of every text equal the file's
+# `ids` (or the field named by $WANT); prints the mismatches
+golden_encode() {
+    local tok=$1 file=$2 want=${WANT:-ids}
+    shift 2
+    pic-tok -q -t "$tok" "$@" encode --plain --ids-field got "$file" > got.jsonl
+    [ "$(wc -l < got.jsonl)" -eq "$(grep -c . "$file")" ]
+    jq -c "select(.got != .$want) | {text, got, $want}" got.jsonl > bad.jsonl
+    head -c 2000 bad.jsonl
+    [ ! -s bad.jsonl ]
+}
+
+# golden_decode TOKENIZER FILE: decoding `ids` gives `decoded`
+golden_decode() {
+    jq -c '{ids, decoded}' "$2" | pic-tok -q -t "$1" decode --plain > dec.jsonl
+    jq -c 'select(.text != .decoded)' dec.jsonl > bad.jsonl
+    head -c 2000 bad.jsonl
+    [ ! -s bad.jsonl ]
+    [ "$(wc -l < dec.jsonl)" -eq "$(grep -c . "$2")" ]
+}
+
+# llamacpp TOKENIZER NAME: llama.cpp's .inp/.out vectors, parsed as they are
+llamacpp() {
+    local inp="$TF/$2.inp" out="$TF/$2.out"
+    jq -Rsc 'split("\n__ggml_vocab_test__\n")[:-1][] | {text: .}' "$inp" |
+        pic-tok -q -t "$1" encode --plain | jq -c .ids > got
+    jq -Rc 'split(" ") | map(select(length > 0) | tonumber)' "$out" > want
+    [ "$(wc -l < want)" -eq 46 ]
+    diff got want
+}
+
+@test "Qwen2.5: 946 HF vectors exact, encode (with and without --special) and decode" {
+    golden_encode "$BATS_FILE_TMPDIR/qwen2.5" "$BATS_FILE_TMPDIR/qwen.vectors.jsonl"
+    WANT=ids_with_special golden_encode "$BATS_FILE_TMPDIR/qwen2.5" "$BATS_FILE_TMPDIR/qwen.vectors.jsonl" --special
+    golden_decode "$BATS_FILE_TMPDIR/qwen2.5" "$BATS_FILE_TMPDIR/qwen.vectors.jsonl"
+}
+
+@test "Qwen3: the same 946 vectors, encode and decode" {
+    golden_encode "$BATS_FILE_TMPDIR/qwen3" "$BATS_FILE_TMPDIR/qwen.vectors.jsonl"
+    golden_decode "$BATS_FILE_TMPDIR/qwen3" "$BATS_FILE_TMPDIR/qwen.vectors.jsonl"
+}
+
+@test "Llama 3: 946 vectors exact; --special prepends <|begin_of_text|> as the post-processor does" {
+    golden_encode "$BATS_FILE_TMPDIR/llama3" "$BATS_FILE_TMPDIR/llama3.vectors.jsonl"
+    WANT=ids_with_special golden_encode "$BATS_FILE_TMPDIR/llama3" "$BATS_FILE_TMPDIR/llama3.vectors.jsonl" --special
+    golden_decode "$BATS_FILE_TMPDIR/llama3" "$BATS_FILE_TMPDIR/llama3.vectors.jsonl"
+}
+
+@test "HF encodings of 202 edge-case texts: Qwen2.5, Llama 3, GPT-2" {
+    golden_encode "$BATS_FILE_TMPDIR/qwen2.5" "$TF/qwen2.5/hf_encodings.jsonl"
+    golden_encode "$BATS_FILE_TMPDIR/llama3" "$TF/llama3/hf_encodings.jsonl"
+    golden_encode "$BATS_FILE_TMPDIR/gpt2" "$TF/gpt2/hf_encodings.jsonl"
+}
+
+@test "llama.cpp's vocab test vectors: Qwen2, Llama 3 BPE, GPT-2" {
+    llamacpp "$BATS_FILE_TMPDIR/qwen2.5" qwen2.5/llamacpp-qwen2
+    llamacpp "$BATS_FILE_TMPDIR/llama3" llama3/llamacpp-llama-bpe
+    llamacpp "$BATS_FILE_TMPDIR/gpt2" gpt2/llamacpp-gpt-2
+}
+
+@test "tiny models' tokenizer cases, encode and decode" {
+    golden_encode "$TF/tiny" "$TF/tiny/cases.jsonl"
+    golden_decode "$TF/tiny" "$TF/tiny/cases.jsonl"
+}
+
+@test "stories260K: encodes like run.c, and its greedy ids decode to run.c's text" {
+    echo '{"text": "Once upon a time"}' | pic-tok -q -t "$TF/stories260K" encode --special --plain > out
+    [ "$(jq -c .ids out)" = "[1,403,407,261,378]" ]
+    tr ' ' ',' < "$TF/stories260K/expected_greedy_ids.txt" | sed 's/^/{"ids":[/; s/,*$/]}/' |
+        pic-tok -q -t "$TF/stories260K" decode --skip-special --plain | jq -j .text > text
+    printf '\n' >> text
+    cmp text "$TF/stories260K/expected_greedy_200.txt"
+}
+
+@test "--raw and count: one text per line, counts one per line, CRLF tolerated" {
+    printf 'hello world\n\nWhat is 2+2?\r\n' > in.txt
+    run pic-tok -q -t "$TF/tiny" --raw count in.txt
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '8\n0\n7')" ]
+    pic-tok -q -t "$TF/tiny" --raw encode --plain in.txt > out.jsonl
+    [ "$(jq -c .text out.jsonl | tr '\n' ' ')" = '"hello world" "" "What is 2+2?" ' ]
+    [ "$(jq -c .ids out.jsonl | head -n 1)" = "[294,75,75,78,436,470,75,67]" ]
+}
+
+@test "encode keeps every other field in order; decode adds text; zstd unless --plain" {
+    echo '{"id": 7, "problem": "hello world", "z": [1]}' > p.jsonl
+    pic-tok -q -t "$TF/tiny" --field problem encode p.jsonl > out.zst
+    [ "$(head -c 4 out.zst | od -An -tx1 | tr -d ' ')" = "28b52ffd" ]
+    [ "$(zstdcat out.zst)" = '{"id":7,"problem":"hello world","z":[1],"ids":[294,75,75,78,436,470,75,67]}' ]
+    zstdcat out.zst | pic-tok -q -t "$TF/tiny" decode -o dec.jsonl --plain
+    [ "$(jq -r .text dec.jsonl)" = "hello world" ]
+}
+
+@test "--chat formats the text as a user turn and adds the prompt" {
+    echo '{"problem": "What is 2+2?"}' |
+        pic-tok -q -t "$BATS_FILE_TMPDIR/qwen2.5" --chat auto --field problem encode --plain > out
+    want=$(jq -c '.["qwen2.5/user_only/agp=True"].ids' "$TF/qwen2.5/chat_templates.json")
+    [ "$(jq -c .ids out)" = "$want" ]
+    [ "$(jq -r .prompt out | head -n 1)" = "<|im_start|>system" ]
+    printf 'Q: {problem}\nA:' > tmpl.txt
+    echo '{"text": "1+1"}' | pic-tok -q -t "$TF/tiny" --chat tmpl.txt encode --plain > out
+    [ "$(jq -r .prompt out)" = "$(printf 'Q: 1+1\nA:')" ]
+    run pic-tok -t "$TF/tiny" --chat nothing-here.txt encode
+    fails_with 1 "nothing-here.txt"
+}
+
+@test "info: vocabulary size, special ids, chat format" {
+    run pic-tok -t "$BATS_FILE_TMPDIR/llama3" info
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '[.vocab_size, .bos_id, .eos, .chat]' <<<"$output")" = '[128256,128000,"<|eot_id|>","llama3"]' ]
+    run pic-tok -t "$TF/tiny/tokenizer.json" info
+    [ "$(jq -c '[.eos_id, .chat]' <<<"$output")" = '[null,"chatml"]' ]
+}
+
+@test "a megabyte of spaces, digits or one word: linear time through pic-tok" {
+    for gen in "tr '\\0' ' '" "tr '\\0' '7'" "tr '\\0' 'q'"; do
+        head -c 1048576 /dev/zero | eval "$gen" > big.txt
+        start=$(date +%s%N)
+        pic-tok -q -t "$BATS_FILE_TMPDIR/qwen2.5" --raw count big.txt > n
+        ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        echo "$gen: $ms ms, $(cat n) tokens"
+        [ "$(cat n)" -gt 0 ]
+        [ "$ms" -lt 10000 ] # loading takes ~0.3 s; quadratic would take hours
+    done
+}
+
+@test "malformed tokenizer files: exit 1 naming the file and the field" {
+    run pic-tok -t missing.json info
+    fails_with 1 "missing.json: No such file"
+    head -c 5000 "$TF/tiny/tokenizer.json" > cut.json
+    run pic-tok -t cut.json info
+    fails_with 1 "cut.json:[0-9]+:[0-9]+: malformed JSON"
+    jq '.model.merges[1] = "Ġ nosuchtoken"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "m.json: field 'model.merges\[1\]': 'nosuchtoken' is not in the vocabulary"
+    jq '.model.merges[2] = "a b c"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'model.merges\[2\]': expected \"left right\""
+    jq '.pre_tokenizer.pretokenizers[0].type = "Whitespace"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'pre_tokenizer.pretokenizers\[0\]': unsupported pre_tokenizer type 'Whitespace'"
+    jq '.pre_tokenizer.pretokenizers[0].pattern.Regex = "(unclosed"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'pre_tokenizer.pretokenizers\[0\].pattern': bad regex"
+    jq '.model.type = "Unigram"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "unsupported model type 'Unigram'"
+    jq '.model.vocab.x = -3' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'model.vocab': expected a token id"
+    jq '.added_tokens[0].id = 600' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    [ "$status" -eq 0 ] # ids beyond the model vocabulary are fine: the table grows
+}
+
+@test "bad records: exit 1 naming file, line and field; --skip-bad counts them" {
+    printf '{"text": "ok"}\n{"txt": "no"}\n{"text": 5}\nnot json\n' > in.jsonl
+    run pic-tok -t "$TF/tiny" encode --plain in.jsonl
+    fails_with 1 "in.jsonl:2: field 'text': missing"
+    run pic-tok -t "$TF/tiny" encode --plain --skip-bad in.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(grep -c '"ids"' <<<"$output")" -eq 1 ]
+    grep -q "3 bad records skipped" <<<"$output"
+    printf '{"ids": [1, 2]}\n{"ids": [1, 99999]}\n' > ids.jsonl
+    run pic-tok -t "$TF/tiny" decode --plain ids.jsonl
+    fails_with 1 "ids.jsonl:2: field 'ids': element 1: id 99999 is not in the vocabulary"
+    printf '{"ids": [1, "x"]}\n' > ids.jsonl
+    run pic-tok -t "$TF/tiny" decode --plain ids.jsonl
+    fails_with 1 "ids.jsonl:1: field 'ids': element 1 is not a token id"
+    printf 'fine\nbad \xff byte\n' > raw.txt
+    run pic-tok -t "$TF/tiny" --raw count raw.txt
+    fails_with 1 "raw.txt:2: invalid UTF-8 at byte 4"
+}
+
+@test "usage errors exit 2" {
+    run pic-tok -t "$TF/tiny" frobnicate
+    fails_with 2 "unknown command 'frobnicate'"
+    run pic-tok encode
+    fails_with 2 "--tokenizer is required"
+    run pic-tok -t "$TF/tiny"
+    fails_with 2 "missing command"
+    run pic-tok -t "$TF/tiny" --raw decode
+    fails_with 2 "--raw is for encode and count"
+    run pic-tok -t "$TF/tiny" --level 30 encode
+    fails_with 2 "--level"
+    run pic-tok -t "$TF/tiny" --skip-special encode
+    fails_with 2 "--skip-special is for decode"
+    run pic-tok --help
+    [ "$status" -eq 0 ]
+    [[ "$output" == Usage:* ]]
+    run pic-tok --version
+    [[ "$output" == "pic-tok (pic) "* ]]
+}
