@@ -1,0 +1,418 @@
+/* Equivalence of answer trees. The order of the rules follows Math-Verify's
+ * verify(): identical text first, then assignments unwrapped ("x = 3" is 3),
+ * relations, sets and intervals, words, and last the value itself: exact for
+ * rationals, rounded when a decimal meets a rational, and by evaluation at
+ * random points when there are variables. */
+#include "reward/equiv.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reward/eval.h"
+
+typedef struct {
+    rw_arena *a;
+    const rw_equiv_opts *o;
+    int budget; /* element comparisons left: sets of sets stay bounded */
+} ctx;
+
+static bool equiv(ctx *c, const node *g, const node *p);
+
+static bool same_text(const node *x, const node *y) {
+    static _Thread_local char bx[8192], by[8192];
+    return rw_print(x, bx, sizeof bx) && rw_print(y, by, sizeof by) && strcmp(bx, by) == 0;
+}
+
+static bool has_number(const node *x) {
+    if (!x) return false;
+    if (x->kind == N_NUM) return true;
+    for (int k = 0; k < x->n; k++)
+        if (has_number(x->kid[k])) return true;
+    return false;
+}
+
+static bool all_ops(const node *x, rel_id a, rel_id b) {
+    if (x->kind != N_REL) return false;
+    for (int k = 0; k < x->n - 1; k++)
+        if (x->rel[k] != a && x->rel[k] != b) return false;
+    return true;
+}
+
+/* "x = 3", "f(x) = 3", "|AB| = 1": the left side names, the right side is
+ * the value. A left side with a number in it ("a + 3z = 0") is an equation. */
+static bool is_assignment(const node *x) {
+    return x && all_ops(x, R_EQ, R_IN) && !has_number(x->kid[0]) && x->kid[0]->kind != N_CONST;
+}
+
+static bool is_equation(const node *x) { return x && all_ops(x, R_EQ, R_EQ); }
+
+static bool is_setlike(const node *x) {
+    return x->kind == N_SET || x->kind == N_TUPLE || x->kind == N_INTERVAL || x->kind == N_SETOP ||
+           x->kind == N_SPECIAL;
+}
+
+/* A float literal, possibly as a percentage: Math-Verify rounds only then. */
+static bool atomic_float(const node *x) {
+    if (x->kind == N_NEG) x = x->kid[0];
+    if (x->kind == N_DIV && x->percent) x = x->kid[0];
+    if (x->kind == N_NEG) x = x->kid[0];
+    return x->kind == N_NUM && x->floaty;
+}
+
+static bool compare_values(ctx *c, const node *g, const node *p) {
+    rw_num a, b;
+    rw_num_init(&a);
+    rw_num_init(&b);
+    bool eq = false;
+    if (!rw_has_vars(g) && !rw_has_vars(p)) {
+        rw_eval(g, 0, &a);
+        rw_eval(p, 0, &b);
+        if (a.ok && b.ok) {
+            if (a.exact && b.exact && (atomic_float(g) || atomic_float(p)))
+                eq = rw_num_equal_rounded(&a, &b, c->o->float_places);
+            else if (!a.exact || !b.exact) {
+                /* a float against an irrational is not a match in Math-Verify */
+                eq = !(atomic_float(g) || atomic_float(p)) && rw_num_equal(&a, &b);
+            } else {
+                eq = rw_num_equal(&a, &b);
+            }
+        }
+    } else {
+        int agreed = 0;
+        eq = true;
+        for (int t = 0; t < RW_TRIALS && eq; t++) {
+            rw_eval(g, t, &a);
+            rw_eval(p, t, &b);
+            if (a.ok != b.ok) eq = false;
+            else if (a.ok) eq = rw_num_equal(&a, &b), agreed++;
+        }
+        eq = eq && agreed > 0;
+    }
+    rw_num_clear(&a);
+    rw_num_clear(&b);
+    return eq;
+}
+
+static node *tmp2(ctx *c, node_kind k, const node *x, const node *y) {
+    return rw_node2(c->a, k, (node *)x, (node *)y);
+}
+
+static node *negate(ctx *c, const node *x) {
+    node *r = rw_node(c->a, N_NEG, 1);
+    if (r) r->kid[0] = (node *)x;
+    return r;
+}
+
+/* d_g / d_p is the same constant at every trial (positive if required):
+ * "2x + 4y - 3 = 0" is the same line as "y = -x/2 + 3/4". */
+static bool constant_ratio(ctx *c, const node *dg, const node *dp, bool positive) {
+    node *q = tmp2(c, N_DIV, dg, dp);
+    if (!q) return false;
+    rw_num first, v;
+    rw_num_init(&first);
+    rw_num_init(&v);
+    bool eq = true;
+    int seen = 0;
+    for (int t = 0; t < RW_TRIALS && eq; t++) {
+        rw_eval(q, t, seen ? &v : &first);
+        if (!(seen ? v.ok : first.ok)) {
+            eq = false;
+            break;
+        }
+        if (seen) eq = rw_num_equal(&first, &v);
+        seen++;
+    }
+    if (eq && (mpfr_zero_p(first.re) || !mpfr_zero_p(first.im) || (positive && mpfr_sgn(first.re) < 0)))
+        eq = false;
+    if (eq && !rw_has_vars(q)) eq = false; /* constants are compared as values */
+    rw_num_clear(&first);
+    rw_num_clear(&v);
+    return eq;
+}
+
+/* One relation a op b against another, both normalized to "d op 0" with op
+ * among =, !=, <, <=. */
+static bool compare_relation(ctx *c, const node *ga, rel_id gop, const node *gb, const node *pa, rel_id pop,
+                             const node *pb) {
+    if (gop == R_GT || gop == R_GE) {
+        const node *t = ga;
+        ga = gb, gb = t, gop = gop == R_GT ? R_LT : R_LE;
+    }
+    if (pop == R_GT || pop == R_GE) {
+        const node *t = pa;
+        pa = pb, pb = t, pop = pop == R_GT ? R_LT : R_LE;
+    }
+    if (gop == R_IN) gop = R_EQ;
+    if (pop == R_IN) pop = R_EQ;
+    if (gop != pop) return false;
+    if (equiv(c, ga, pa) && equiv(c, gb, pb)) return true;
+    if ((gop == R_EQ || gop == R_NE) && equiv(c, ga, pb) && equiv(c, gb, pa)) return true;
+    node *dg = tmp2(c, N_ADD, ga, negate(c, gb)), *dp = tmp2(c, N_ADD, pa, negate(c, pb));
+    if (!dg || !dp) return false;
+    if (compare_values(c, dg, dp)) return true;
+    return constant_ratio(c, dg, dp, gop == R_LT || gop == R_LE);
+}
+
+static bool compare_relations(ctx *c, const node *g, const node *p) {
+    if (g->n != p->n) return false;
+    for (int k = 0; k + 1 < g->n; k++)
+        if (!compare_relation(c, g->kid[k], g->rel[k], g->kid[k + 1], p->kid[k], p->rel[k], p->kid[k + 1]))
+            return false;
+    return true;
+}
+
+/* "-793 < a < 10" read as the interval (-793, 10). */
+static node *relation_as_interval(ctx *c, const node *x) {
+    if (x->kind != N_REL || x->n != 3 || rw_has_vars(x->kid[0]) || rw_has_vars(x->kid[2]) ||
+        !rw_has_vars(x->kid[1]))
+        return NULL;
+    bool up = (x->rel[0] == R_LT || x->rel[0] == R_LE) && (x->rel[1] == R_LT || x->rel[1] == R_LE);
+    bool down = (x->rel[0] == R_GT || x->rel[0] == R_GE) && (x->rel[1] == R_GT || x->rel[1] == R_GE);
+    if (!up && !down) return NULL;
+    node *r = tmp2(c, N_INTERVAL, x->kid[up ? 0 : 2], x->kid[up ? 2 : 0]);
+    if (!r) return NULL;
+    r->lopen = (up ? x->rel[0] : x->rel[1]) == (up ? R_LT : R_GT);
+    r->ropen = (up ? x->rel[1] : x->rel[0]) == (up ? R_LT : R_GT);
+    return r;
+}
+
+static bool ordered(ctx *c, node *const *g, node *const *p, int n) {
+    for (int k = 0; k < n; k++)
+        if (!equiv(c, g[k], p[k])) return false;
+    return true;
+}
+
+/* A bijection between the elements, found greedily. */
+static bool unordered(ctx *c, node *const *g, node *const *p, int n) {
+    if (n > 64) return false;
+    bool used[64] = {0};
+    for (int k = 0; k < n; k++) {
+        bool found = false;
+        for (int j = 0; j < n && !found; j++)
+            if (!used[j] && equiv(c, g[k], p[j])) used[j] = found = true;
+        if (!found) return false;
+    }
+    return true;
+}
+
+/* Union chains as element lists, so that unions compare in any order. */
+static int flatten_union(const node *x, const node **out, int n, int cap) {
+    if (x->kind == N_SETOP && x->fn == F_UNION) {
+        n = flatten_union(x->kid[0], out, n, cap);
+        return n < 0 ? n : flatten_union(x->kid[1], out, n, cap);
+    }
+    if (n >= cap) return -1;
+    out[n] = x;
+    return n + 1;
+}
+
+static bool same_set(ctx *c, const node *g, const node *p);
+
+static bool compare_sets(ctx *c, const node *g, const node *p) {
+    node *gs = (node *)g, *ps = (node *)p;
+    if (!is_setlike(g)) {
+        if (!(gs = rw_node(c->a, N_SET, 1))) return false;
+        gs->kid[0] = (node *)g;
+    }
+    if (!is_setlike(p)) {
+        if (!(ps = rw_node(c->a, N_SET, 1))) return false;
+        ps->kid[0] = (node *)p;
+    }
+    node_kind gk = gs->kind, pk = ps->kind;
+    if (gk == N_INTERVAL && pk == N_INTERVAL)
+        return gs->lopen == ps->lopen && gs->ropen == ps->ropen && ordered(c, gs->kid, ps->kid, 2);
+    if (gk == N_SPECIAL || pk == N_SPECIAL) return gk == pk && gs->fn == ps->fn;
+    if (gk == N_SETOP || pk == N_SETOP) {
+        if (gk != pk || gs->fn != ps->fn) return false;
+        if (gs->fn != F_UNION) return ordered(c, gs->kid, ps->kid, 2);
+        const node *ge[32], *pe[32];
+        int ng = flatten_union(gs, ge, 0, 32), np = flatten_union(ps, pe, 0, 32);
+        return ng > 0 && ng == np && unordered(c, (node *const *)ge, (node *const *)pe, ng);
+    }
+    /* (a, b) written with parentheses is also the pair a, b */
+    bool gpair = gk == N_INTERVAL && gs->paren, ppair = pk == N_INTERVAL && ps->paren;
+    if ((gk == N_INTERVAL && !gpair) || (pk == N_INTERVAL && !ppair)) return false;
+    if (gk == N_SET && pk == N_SET && gs->n <= 64 && ps->n <= 64) return same_set(c, gs, ps);
+    if (gs->n != ps->n) return false;
+    bool gord = gk == N_TUPLE || gpair, pord = pk == N_TUPLE || ppair;
+    if (gord && pord) return ordered(c, gs->kid, ps->kid, gs->n);
+    if (gord) return ordered(c, gs->kid, ps->kid, gs->n); /* the set as written */
+    return unordered(c, gs->kid, ps->kid, gs->n);
+}
+
+/* Set equality: every element of each side is in the other (duplicates, as
+ * in "(3,17), (3,17)", count once). */
+static bool same_set(ctx *c, const node *g, const node *p) {
+    for (int k = 0; k < g->n; k++) {
+        bool found = false;
+        for (int j = 0; j < p->n && !found; j++) found = equiv(c, g->kid[k], p->kid[j]);
+        if (!found) return false;
+    }
+    for (int j = 0; j < p->n; j++) {
+        bool found = false;
+        for (int k = 0; k < g->n && !found; k++) found = equiv(c, g->kid[k], p->kid[j]);
+        if (!found) return false;
+    }
+    return true;
+}
+
+/* Matrix sums and products, done on trees so entries may hold variables. */
+static node *as_matrix(ctx *c, const node *x, int depth) {
+    if (depth > 16) return NULL;
+    if (x->kind == N_MATRIX) return (node *)x;
+    if ((x->kind == N_ADD || x->kind == N_MUL) && x->n >= 2) {
+        node *acc = NULL;
+        node *scalar = NULL;
+        for (int k = 0; k < x->n; k++) {
+            node *m = x->kid[k]->kind == N_MATRIX || x->kid[k]->kind == N_ADD || x->kid[k]->kind == N_MUL
+                          ? as_matrix(c, x->kid[k], depth + 1)
+                          : NULL;
+            if (!m) {
+                if (x->kind == N_ADD) return NULL;
+                scalar = scalar ? tmp2(c, N_MUL, scalar, x->kid[k]) : x->kid[k];
+                continue;
+            }
+            if (!acc) {
+                acc = m;
+                continue;
+            }
+            node *r;
+            if (x->kind == N_ADD) {
+                if (m->rows != acc->rows || m->cols != acc->cols) return NULL;
+                r = rw_node(c->a, N_MATRIX, acc->n);
+                if (!r) return NULL;
+                for (int e = 0; e < acc->n; e++) r->kid[e] = tmp2(c, N_ADD, acc->kid[e], m->kid[e]);
+                r->rows = acc->rows, r->cols = acc->cols;
+            } else {
+                if (acc->cols != m->rows) return NULL;
+                r = rw_node(c->a, N_MATRIX, acc->rows * m->cols);
+                if (!r) return NULL;
+                r->rows = acc->rows, r->cols = m->cols;
+                for (int i = 0; i < acc->rows; i++)
+                    for (int j = 0; j < m->cols; j++) {
+                        node *s = NULL;
+                        for (int q = 0; q < acc->cols; q++) {
+                            node *t = tmp2(c, N_MUL, acc->kid[i * acc->cols + q], m->kid[q * m->cols + j]);
+                            s = s ? tmp2(c, N_ADD, s, t) : t;
+                        }
+                        r->kid[i * m->cols + j] = s;
+                    }
+            }
+            acc = r;
+        }
+        if (acc && scalar) {
+            node *r = rw_node(c->a, N_MATRIX, acc->n);
+            if (!r) return NULL;
+            r->rows = acc->rows, r->cols = acc->cols;
+            for (int e = 0; e < acc->n; e++) r->kid[e] = tmp2(c, N_MUL, scalar, acc->kid[e]);
+            acc = r;
+        }
+        return acc;
+    }
+    return NULL;
+}
+
+static bool letters_concat(const node *x, char *out, size_t cap) {
+    size_t m = 0;
+    for (int k = 0; k < x->n; k++) {
+        const node *y = x->kid[k];
+        const char *nm = y->kind == N_CONST && y->fn == C_E ? "e" : y->kind == N_SYM ? y->name : NULL;
+        if (!nm || strlen(nm) != 1 || m + 2 > cap) return false;
+        out[m++] = (char)tolower((unsigned char)nm[0]);
+    }
+    out[m] = 0;
+    return true;
+}
+
+/* Math-Verify's word rules: \text{odd} is the product o*d*d as parsed from
+ * "odd", and a symbol e is Euler's number. */
+static int compare_words(const node *g, const node *p) {
+    for (int swap = 0; swap < 2; swap++) {
+        const node *s = swap ? p : g, *o = swap ? g : p;
+        if (s->kind != N_SYM) continue;
+        if (o->kind == N_MUL) {
+            char buf[128];
+            if (!letters_concat(o, buf, sizeof buf)) continue;
+            return strcasecmp(buf, s->name) == 0;
+        }
+        if (o->kind == N_CONST && o->fn == C_E && (strcmp(s->name, "e") == 0 || strcmp(s->name, "E") == 0))
+            return 1;
+    }
+    return -1;
+}
+
+static bool equiv(ctx *c, const node *g, const node *p) {
+    if (!g || !p || --c->budget < 0) return false;
+    if (same_text(g, p)) return true;
+    bool ga = is_assignment(g), pa = is_assignment(p);
+    if (ga && pa) {
+        return same_text(g->kid[0], p->kid[0]) && equiv(c, g->kid[g->n - 1], p->kid[p->n - 1]);
+    }
+    /* an assignment against an equation is compared as two equations */
+    if (ga && !(p->kind == N_REL)) return equiv(c, g->kid[g->n - 1], p);
+    if (pa && !(g->kind == N_REL)) return equiv(c, g, p->kid[p->n - 1]);
+    if (is_equation(p) && !is_equation(g)) return equiv(c, g, p->kid[p->n - 1]);
+    if (g->kind == N_REL && p->kind == N_REL) return compare_relations(c, g, p);
+    if (g->kind == N_REL && is_setlike(p)) {
+        node *iv = relation_as_interval(c, g);
+        return iv && compare_sets(c, iv, p);
+    }
+    if (g->kind == N_REL || p->kind == N_REL) return false;
+    if (is_setlike(g) || is_setlike(p)) return compare_sets(c, g, p);
+    if (g->kind == N_MATRIX || p->kind == N_MATRIX || g->kind == N_ADD || g->kind == N_MUL) {
+        node *gm = as_matrix(c, g, 0), *pm = as_matrix(c, p, 0);
+        if (gm || pm) {
+            if (!gm || !pm || gm->rows != pm->rows || gm->cols != pm->cols) return false;
+            return ordered(c, gm->kid, pm->kid, gm->n);
+        }
+    }
+    int w = compare_words(g, p);
+    if (w >= 0) return w;
+    return compare_values(c, g, p);
+}
+
+/* Non-strict mode: the variables of pred renamed to gold's, in sorted order. */
+static int collect_syms(const node *x, const char **names, int n, int cap) {
+    if (!x) return n;
+    if (x->kind == N_SYM && !x->text) {
+        for (int k = 0; k < n; k++)
+            if (strcmp(names[k], x->name) == 0) return n;
+        if (n < cap) names[n++] = x->name;
+        return n;
+    }
+    for (int k = 0; k < x->n; k++) n = collect_syms(x->kid[k], names, n, cap);
+    return n;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static node *rename(rw_arena *a, const node *x, const char **from, const char **to, int n) {
+    if (!x) return NULL;
+    node *r = rw_node(a, x->kind, x->n);
+    if (!r) return NULL;
+    node **kids = r->kid;
+    *r = *x;
+    r->kid = kids;
+    if (x->kind == N_SYM && !x->text)
+        for (int k = 0; k < n; k++)
+            if (strcmp(from[k], x->name) == 0) r->name = to[k];
+    for (int k = 0; k < x->n; k++)
+        if (!(r->kid[k] = rename(a, x->kid[k], from, to, n))) return NULL;
+    return r;
+}
+
+bool rw_equiv(rw_arena *a, const node *gold, const node *pred, const rw_equiv_opts *o) {
+    ctx c = {a, o, 4096};
+    if (!o->strict) {
+        const char *gn[16], *pn[16];
+        int ng = collect_syms(gold, gn, 0, 16), np = collect_syms(pred, pn, 0, 16);
+        if (ng == np && ng > 0 && ng < 16) {
+            qsort(gn, (size_t)ng, sizeof *gn, cmp_str);
+            qsort(pn, (size_t)np, sizeof *pn, cmp_str);
+            node *r = rename(a, pred, pn, gn, np);
+            if (r) pred = r;
+        }
+    }
+    return equiv(&c, gold, pred);
+}

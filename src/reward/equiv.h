@@ -1,0 +1,16 @@
+/* Deciding whether a predicted answer tree equals the gold one, with
+ * Math-Verify's rules (docs/reward.md lists where and why pic-reward differs). */
+#ifndef PIC_REWARD_EQUIV_H
+#define PIC_REWARD_EQUIV_H
+
+#include "reward/ast.h"
+
+typedef struct {
+    int float_places; /* decimals kept when a float is compared with a rational (6) */
+    bool strict;      /* variables must match by name (Math-Verify's strict=True) */
+} rw_equiv_opts;
+
+/* Temporary nodes (differences, unwrapped relations) go to a. */
+bool rw_equiv(rw_arena *a, const node *gold, const node *pred, const rw_equiv_opts *o);
+
+#endif

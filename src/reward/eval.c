@@ -1,0 +1,572 @@
+/* Exact-then-numeric evaluation (eval.h). Every operation checks its bounds
+ * before it runs: powers, factorials and binomials too large to compute
+ * exactly fall back to MPFR, whose overflow makes the value undefined rather
+ * than slow. */
+#include "reward/eval.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <string.h>
+
+void rw_num_init(rw_num *v) {
+    v->ok = false;
+    v->exact = false;
+    mpq_init(v->q);
+    mpfr_init2(v->re, RW_PREC);
+    mpfr_init2(v->im, RW_PREC);
+}
+
+void rw_num_clear(rw_num *v) {
+    mpq_clear(v->q);
+    mpfr_clear(v->re);
+    mpfr_clear(v->im);
+}
+
+static void set_exact(rw_num *v) {
+    v->ok = true;
+    v->exact = true;
+    mpfr_set_q(v->re, v->q, MPFR_RNDN);
+    mpfr_set_zero(v->im, 1);
+}
+
+static void set_real(rw_num *v) {
+    v->ok = !mpfr_nan_p(v->re);
+    v->exact = false;
+    mpfr_set_zero(v->im, 1);
+}
+
+static bool is_real(const rw_num *v) { return mpfr_zero_p(v->im); }
+
+static bool too_big(const mpq_t q) {
+    return mpz_sizeinbase(mpq_numref(q), 2) + mpz_sizeinbase(mpq_denref(q), 2) > RW_MAX_EXACT_BITS;
+}
+
+/* After a numeric operation: undefined on NaN, and on an infinity that came
+ * from overflow rather than from \infty. */
+static void check(rw_num *v, bool allow_inf) {
+    if (mpfr_nan_p(v->re) || mpfr_nan_p(v->im)) v->ok = false;
+    if (!allow_inf && (mpfr_inf_p(v->re) || mpfr_inf_p(v->im))) v->ok = false;
+    if (v->exact && too_big(v->q)) v->exact = false;
+}
+
+/* splitmix64: a fixed, portable stream of pseudo-random values. */
+static uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static uint64_t hash_name(const char *s, uint64_t h) {
+    size_t len = strlen(s);
+    for (size_t k = 0; k < len; k++) {
+        /* multi-letter names compare case-insensitively, as in Math-Verify */
+        unsigned char c = (unsigned char)(len > 1 ? tolower((unsigned char)s[k]) : s[k]);
+        h = mix(h ^ c);
+    }
+    return h;
+}
+
+/* A value in [0.5, 2.5) at trials 0 and 1 (positive, away from poles of
+ * the usual functions), in [-2.5, 2.5) at trial 2 (to tell x from |x|). */
+static void random_value(rw_num *v, uint64_t h, int trial) {
+    uint64_t r = mix(h ^ (uint64_t)(trial + 1) * 0x51ed27ULL);
+    double u = (double)(r >> 11) / 9007199254740992.0;
+    double x = trial < 2 ? 0.5 + 2.0 * u : -2.5 + 5.0 * u;
+    mpfr_set_d(v->re, x, MPFR_RNDN);
+    set_real(v);
+}
+
+static void eval_num(const node *x, rw_num *v) {
+    if (mpz_set_str(mpq_numref(v->q), x->name, 10) != 0) return;
+    mpz_ui_pow_ui(mpq_denref(v->q), 10, (unsigned long)x->scale);
+    mpq_canonicalize(v->q);
+    set_exact(v);
+}
+
+static void c_add(rw_num *r, const rw_num *a, const rw_num *b, bool sub) {
+    if (a->exact && b->exact) {
+        (sub ? mpq_sub : mpq_add)(r->q, a->q, b->q);
+        set_exact(r);
+        check(r, false);
+        return;
+    }
+    (sub ? mpfr_sub : mpfr_add)(r->re, a->re, b->re, MPFR_RNDN);
+    (sub ? mpfr_sub : mpfr_add)(r->im, a->im, b->im, MPFR_RNDN);
+    r->ok = true;
+    r->exact = false;
+    check(r, true);
+}
+
+static void c_mul(rw_num *r, const rw_num *a, const rw_num *b) {
+    if (a->exact && b->exact) {
+        mpq_mul(r->q, a->q, b->q);
+        set_exact(r);
+        check(r, false);
+        return;
+    }
+    mpfr_t t1, t2, re;
+    mpfr_inits2(RW_PREC, t1, t2, re, (mpfr_ptr)0);
+    mpfr_mul(t1, a->re, b->re, MPFR_RNDN);
+    mpfr_mul(t2, a->im, b->im, MPFR_RNDN);
+    mpfr_sub(re, t1, t2, MPFR_RNDN);
+    mpfr_mul(t1, a->re, b->im, MPFR_RNDN);
+    mpfr_mul(t2, a->im, b->re, MPFR_RNDN);
+    mpfr_add(r->im, t1, t2, MPFR_RNDN);
+    mpfr_set(r->re, re, MPFR_RNDN);
+    mpfr_clears(t1, t2, re, (mpfr_ptr)0);
+    r->ok = true;
+    r->exact = false;
+    check(r, true);
+}
+
+static void c_div(rw_num *r, const rw_num *a, const rw_num *b) {
+    if (b->exact && mpq_sgn(b->q) == 0) return;
+    if (a->exact && b->exact) {
+        mpq_div(r->q, a->q, b->q);
+        set_exact(r);
+        check(r, false);
+        return;
+    }
+    mpfr_t d, t1, t2, re;
+    mpfr_inits2(RW_PREC, d, t1, t2, re, (mpfr_ptr)0);
+    mpfr_sqr(d, b->re, MPFR_RNDN);
+    mpfr_sqr(t1, b->im, MPFR_RNDN);
+    mpfr_add(d, d, t1, MPFR_RNDN);
+    if (mpfr_zero_p(d)) {
+        mpfr_clears(d, t1, t2, re, (mpfr_ptr)0);
+        return;
+    }
+    mpfr_mul(t1, a->re, b->re, MPFR_RNDN);
+    mpfr_mul(t2, a->im, b->im, MPFR_RNDN);
+    mpfr_add(re, t1, t2, MPFR_RNDN);
+    mpfr_mul(t1, a->im, b->re, MPFR_RNDN);
+    mpfr_mul(t2, a->re, b->im, MPFR_RNDN);
+    mpfr_sub(r->im, t1, t2, MPFR_RNDN);
+    mpfr_div(r->re, re, d, MPFR_RNDN);
+    mpfr_div(r->im, r->im, d, MPFR_RNDN);
+    mpfr_clears(d, t1, t2, re, (mpfr_ptr)0);
+    r->ok = true;
+    r->exact = false;
+    check(r, true);
+}
+
+/* q = the exact k-th root of q when there is one. */
+static bool exact_root(mpq_t out, const mpq_t q, unsigned long k) {
+    if (mpq_sgn(q) < 0 && k % 2 == 0) return false;
+    mpz_t n, d;
+    mpz_inits(n, d, NULL);
+    bool ok = mpz_root(n, mpq_numref(q), k) && mpz_root(d, mpq_denref(q), k);
+    if (ok) {
+        mpq_set_num(out, n);
+        mpq_set_den(out, d);
+        mpq_canonicalize(out);
+    }
+    mpz_clears(n, d, NULL);
+    return ok;
+}
+
+static void c_pow(rw_num *r, const rw_num *a, const rw_num *b) {
+    /* exact base, exact exponent p/q with small q and a bounded result */
+    if (a->exact && b->exact && mpz_cmp_ui(mpq_denref(b->q), 64) <= 0 &&
+        mpz_cmpabs_ui(mpq_numref(b->q), 100000) <= 0) {
+        long p = mpz_get_si(mpq_numref(b->q));
+        unsigned long qd = mpz_get_ui(mpq_denref(b->q));
+        size_t bits = mpz_sizeinbase(mpq_numref(a->q), 2) + mpz_sizeinbase(mpq_denref(a->q), 2);
+        mpq_t base;
+        mpq_init(base);
+        bool ok = qd == 1 ? (mpq_set(base, a->q), true) : exact_root(base, a->q, qd);
+        unsigned long e = (unsigned long)(p < 0 ? -p : p);
+        if (ok && (unsigned long)bits * e <= RW_MAX_EXACT_BITS && !(p < 0 && mpq_sgn(base) == 0)) {
+            mpz_pow_ui(mpq_numref(r->q), mpq_numref(base), e);
+            mpz_pow_ui(mpq_denref(r->q), mpq_denref(base), e);
+            if (p < 0) mpq_inv(r->q, r->q);
+            mpq_canonicalize(r->q);
+            mpq_clear(base);
+            if (p == 0 && mpq_sgn(a->q) == 0) return; /* 0^0 */
+            set_exact(r);
+            return;
+        }
+        mpq_clear(base);
+    }
+    if (!is_real(b)) return;
+    if (!is_real(a)) {
+        /* complex base: only small integer exponents, by repeated products */
+        if (!b->exact || mpz_cmp_ui(mpq_denref(b->q), 1) != 0 || mpz_cmpabs_ui(mpq_numref(b->q), 64) > 0) return;
+        long p = mpz_get_si(mpq_numref(b->q));
+        rw_num acc;
+        rw_num_init(&acc);
+        mpq_set_ui(acc.q, 1, 1);
+        set_exact(&acc);
+        for (long k = 0; k < (p < 0 ? -p : p); k++) c_mul(&acc, &acc, a);
+        if (p < 0) {
+            rw_num one;
+            rw_num_init(&one);
+            mpq_set_ui(one.q, 1, 1);
+            set_exact(&one);
+            c_div(r, &one, &acc);
+            rw_num_clear(&one);
+        } else {
+            mpfr_set(r->re, acc.re, MPFR_RNDN);
+            mpfr_set(r->im, acc.im, MPFR_RNDN);
+            r->ok = acc.ok;
+            r->exact = false;
+        }
+        rw_num_clear(&acc);
+        return;
+    }
+    if (mpfr_sgn(a->re) < 0) {
+        /* a negative base needs an integer exponent, or an odd root */
+        if (!b->exact) return;
+        if (mpz_cmp_ui(mpq_denref(b->q), 1) == 0) {
+            mpfr_pow(r->re, a->re, b->re, MPFR_RNDN);
+        } else if (mpz_odd_p(mpq_denref(b->q))) {
+            mpfr_neg(r->re, a->re, MPFR_RNDN);
+            mpfr_pow(r->re, r->re, b->re, MPFR_RNDN);
+            if (mpz_odd_p(mpq_numref(b->q))) mpfr_neg(r->re, r->re, MPFR_RNDN);
+        } else {
+            /* (-4)^(1/2) = 2i */
+            if (mpz_cmp_ui(mpq_denref(b->q), 2) != 0 || mpz_cmpabs_ui(mpq_numref(b->q), 1) != 0) return;
+            mpfr_neg(r->im, a->re, MPFR_RNDN);
+            mpfr_sqrt(r->im, r->im, MPFR_RNDN);
+            if (mpq_sgn(b->q) < 0) mpfr_neg(r->im, r->im, MPFR_RNDN);
+            mpfr_set_zero(r->re, 1);
+            if (mpq_sgn(b->q) < 0) {
+                mpfr_ui_div(r->im, 1, r->im, MPFR_RNDN);
+                mpfr_neg(r->im, r->im, MPFR_RNDN);
+            }
+            r->ok = true;
+            r->exact = false;
+            check(r, false);
+            return;
+        }
+        set_real(r);
+        check(r, false);
+        return;
+    }
+    mpfr_pow(r->re, a->re, b->re, MPFR_RNDN);
+    set_real(r);
+    check(r, mpfr_inf_p(a->re) || mpfr_inf_p(b->re));
+}
+
+static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b);
+
+void rw_eval(const node *x, int trial, rw_num *v) {
+    v->ok = false;
+    v->exact = false;
+    if (!x) return;
+    switch (x->kind) {
+    case N_NUM:
+        eval_num(x, v);
+        return;
+    case N_SYM:
+        random_value(v, hash_name(x->name, 0x5eed), trial);
+        return;
+    case N_CONST:
+        switch (x->fn) {
+        case C_PI: mpfr_const_pi(v->re, MPFR_RNDN); set_real(v); return;
+        case C_E: mpfr_set_ui(v->re, 1, MPFR_RNDN); mpfr_exp(v->re, v->re, MPFR_RNDN); set_real(v); return;
+        case C_INF: mpfr_set_inf(v->re, 1); set_real(v); return;
+        case C_I:
+            mpfr_set_zero(v->re, 1);
+            mpfr_set_ui(v->im, 1, MPFR_RNDN);
+            v->ok = true;
+            return;
+        default: return;
+        }
+    case N_NEG:
+        rw_eval(x->kid[0], trial, v);
+        if (!v->ok) return;
+        mpq_neg(v->q, v->q);
+        mpfr_neg(v->re, v->re, MPFR_RNDN);
+        mpfr_neg(v->im, v->im, MPFR_RNDN);
+        return;
+    case N_ADD:
+    case N_MUL: {
+        rw_num t;
+        rw_num_init(&t);
+        rw_eval(x->kid[0], trial, v);
+        for (int k = 1; k < x->n && v->ok; k++) {
+            rw_eval(x->kid[k], trial, &t);
+            if (!t.ok) {
+                v->ok = false;
+                break;
+            }
+            if (x->kind == N_ADD) c_add(v, v, &t, false);
+            else c_mul(v, v, &t);
+        }
+        rw_num_clear(&t);
+        return;
+    }
+    case N_DIV:
+    case N_POW: {
+        rw_num a, b;
+        rw_num_init(&a);
+        rw_num_init(&b);
+        rw_eval(x->kid[0], trial, &a);
+        if (a.ok) rw_eval(x->kid[1], trial, &b);
+        if (a.ok && b.ok) {
+            if (x->kind == N_DIV) c_div(v, &a, &b);
+            else c_pow(v, &a, &b);
+        }
+        rw_num_clear(&a);
+        rw_num_clear(&b);
+        return;
+    }
+    case N_FUNC: {
+        rw_num a, b;
+        rw_num_init(&a);
+        rw_num_init(&b);
+        eval_func(x, trial, v, &a, &b);
+        rw_num_clear(&a);
+        rw_num_clear(&b);
+        return;
+    }
+    case N_UFUNC: {
+        /* an unknown function: a pseudo-random function of its arguments */
+        uint64_t h = hash_name(x->name, 0xf00d);
+        rw_num a;
+        rw_num_init(&a);
+        bool ok = true;
+        for (int k = 0; k < x->n && ok; k++) {
+            rw_eval(x->kid[k], trial, &a);
+            ok = a.ok;
+            double re = mpfr_get_d(a.re, MPFR_RNDN), im = mpfr_get_d(a.im, MPFR_RNDN);
+            uint64_t bits[2];
+            re = (double)(float)re; /* equal arguments hash alike despite rounding */
+            im = (double)(float)im;
+            memcpy(&bits[0], &re, 8);
+            memcpy(&bits[1], &im, 8);
+            h = mix(h ^ bits[0]) ^ mix(bits[1]);
+        }
+        rw_num_clear(&a);
+        if (ok) random_value(v, h, trial);
+        return;
+    }
+    default:
+        return; /* sets, relations, matrices, opaque: not scalars */
+    }
+}
+
+/* Arguments that must be exact integers (gcd, binomial, factorial). */
+static bool exact_int(const rw_num *a) { return a->ok && a->exact && mpz_cmp_ui(mpq_denref(a->q), 1) == 0; }
+
+static void real_fn(int fn, rw_num *v, const rw_num *a) {
+    static int (*const fns[])(mpfr_ptr, mpfr_srcptr, mpfr_rnd_t) = {
+        [F_SIN] = mpfr_sin, [F_COS] = mpfr_cos, [F_TAN] = mpfr_tan, [F_COT] = mpfr_cot,
+        [F_SEC] = mpfr_sec, [F_CSC] = mpfr_csc, [F_ASIN] = mpfr_asin, [F_ACOS] = mpfr_acos,
+        [F_ATAN] = mpfr_atan, [F_SINH] = mpfr_sinh, [F_COSH] = mpfr_cosh, [F_TANH] = mpfr_tanh,
+        [F_COTH] = mpfr_coth, [F_SECH] = mpfr_sech, [F_CSCH] = mpfr_csch, [F_ASINH] = mpfr_asinh,
+        [F_ACOSH] = mpfr_acosh, [F_ATANH] = mpfr_atanh, [F_LN] = mpfr_log,
+    };
+    if (!is_real(a)) return;
+    if (fn == F_ACOT || fn == F_ASEC || fn == F_ACSC) {
+        /* acot x = atan(1/x), asec x = acos(1/x), acsc x = asin(1/x) */
+        mpfr_ui_div(v->re, 1, a->re, MPFR_RNDN);
+        (fn == F_ACOT ? mpfr_atan : fn == F_ASEC ? mpfr_acos : mpfr_asin)(v->re, v->re, MPFR_RNDN);
+    } else {
+        fns[fn](v->re, a->re, MPFR_RNDN);
+    }
+    set_real(v);
+    check(v, false);
+}
+
+static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b) {
+    int fn = x->fn;
+    if (x->n < 1) return;
+    rw_eval(x->kid[0], trial, a);
+    if (!a->ok) return;
+    if (x->n >= 2 && fn != F_GCD && fn != F_LCM && fn != F_MAX && fn != F_MIN) {
+        rw_eval(x->kid[1], trial, b);
+        if (!b->ok) return;
+    }
+    switch (fn) {
+    case F_SQRT: {
+        rw_num h;
+        rw_num_init(&h);
+        mpq_set_ui(h.q, 1, 2);
+        set_exact(&h);
+        c_pow(v, a, &h);
+        rw_num_clear(&h);
+        return;
+    }
+    case F_ROOT: {
+        rw_num one;
+        rw_num_init(&one);
+        mpq_set_ui(one.q, 1, 1);
+        set_exact(&one);
+        c_div(&one, &one, b);
+        if (one.ok) c_pow(v, a, &one);
+        rw_num_clear(&one);
+        return;
+    }
+    case F_LOG:
+    case F_LN:
+        if (!is_real(a) || mpfr_sgn(a->re) <= 0) return;
+        if (a->exact && mpq_cmp_ui(a->q, 1, 1) == 0) {
+            mpq_set_ui(v->q, 0, 1);
+            set_exact(v);
+            return;
+        }
+        real_fn(F_LN, v, a);
+        if (fn == F_LOG && v->ok) {
+            if (!is_real(b) || mpfr_sgn(b->re) <= 0) {
+                v->ok = false;
+                return;
+            }
+            mpfr_log(b->re, b->re, MPFR_RNDN);
+            if (mpfr_zero_p(b->re)) {
+                v->ok = false;
+                return;
+            }
+            mpfr_div(v->re, v->re, b->re, MPFR_RNDN);
+        }
+        return;
+    case F_ABS:
+        if (a->exact) {
+            mpq_abs(v->q, a->q);
+            set_exact(v);
+            return;
+        }
+        mpfr_hypot(v->re, a->re, a->im, MPFR_RNDN);
+        set_real(v);
+        return;
+    case F_FLOOR:
+    case F_CEIL:
+        if (a->exact) {
+            (fn == F_FLOOR ? mpz_fdiv_q : mpz_cdiv_q)(mpq_numref(v->q), mpq_numref(a->q), mpq_denref(a->q));
+            mpz_set_ui(mpq_denref(v->q), 1);
+            set_exact(v);
+            return;
+        }
+        if (!is_real(a)) return;
+        (fn == F_FLOOR ? mpfr_floor : mpfr_ceil)(v->re, a->re);
+        set_real(v);
+        return;
+    case F_FACT:
+        if (exact_int(a) && mpq_sgn(a->q) >= 0 && mpz_cmp_ui(mpq_numref(a->q), 5000) <= 0) {
+            mpz_fac_ui(mpq_numref(v->q), mpz_get_ui(mpq_numref(a->q)));
+            mpz_set_ui(mpq_denref(v->q), 1);
+            set_exact(v);
+            return;
+        }
+        if (!is_real(a) || mpfr_cmp_ui(a->re, 1000000) > 0 || (mpfr_integer_p(a->re) && mpfr_sgn(a->re) < 0))
+            return;
+        mpfr_add_ui(v->re, a->re, 1, MPFR_RNDN);
+        mpfr_gamma(v->re, v->re, MPFR_RNDN);
+        set_real(v);
+        check(v, false);
+        return;
+    case F_BINOM:
+        if (exact_int(a) && exact_int(b) && mpz_cmp_ui(mpq_numref(a->q), 100000) <= 0 &&
+            mpz_sgn(mpq_numref(a->q)) >= 0 && mpz_sgn(mpq_numref(b->q)) >= 0 &&
+            mpz_cmp_ui(mpq_numref(b->q), 100000) <= 0) {
+            mpz_bin_uiui(mpq_numref(v->q), mpz_get_ui(mpq_numref(a->q)), mpz_get_ui(mpq_numref(b->q)));
+            mpz_set_ui(mpq_denref(v->q), 1);
+            set_exact(v);
+        }
+        return;
+    case F_GCD:
+    case F_LCM:
+        if (!exact_int(a)) return;
+        mpq_set(v->q, a->q);
+        for (int k = 1; k < x->n; k++) {
+            rw_eval(x->kid[k], trial, b);
+            if (!exact_int(b)) return;
+            (fn == F_GCD ? mpz_gcd : mpz_lcm)(mpq_numref(v->q), mpq_numref(v->q), mpq_numref(b->q));
+        }
+        mpz_abs(mpq_numref(v->q), mpq_numref(v->q));
+        set_exact(v);
+        return;
+    case F_MAX:
+    case F_MIN:
+        if (!is_real(a)) return;
+        mpq_set(v->q, a->q);
+        mpfr_set(v->re, a->re, MPFR_RNDN);
+        v->exact = a->exact;
+        for (int k = 1; k < x->n; k++) {
+            rw_eval(x->kid[k], trial, b);
+            if (!b->ok || !is_real(b)) return;
+            int c = mpfr_cmp(b->re, v->re);
+            if ((fn == F_MAX && c > 0) || (fn == F_MIN && c < 0)) {
+                mpq_set(v->q, b->q);
+                mpfr_set(v->re, b->re, MPFR_RNDN);
+                v->exact = b->exact;
+            }
+        }
+        v->ok = true;
+        mpfr_set_zero(v->im, 1);
+        return;
+    case F_MOD:
+        /* a mod b = a - b*floor(a/b): the sign follows the divisor */
+        if (a->exact && b->exact) {
+            if (mpq_sgn(b->q) == 0) return;
+            mpq_t t;
+            mpq_init(t);
+            mpq_div(t, a->q, b->q);
+            mpz_fdiv_q(mpq_numref(t), mpq_numref(t), mpq_denref(t));
+            mpz_set_ui(mpq_denref(t), 1);
+            mpq_mul(t, t, b->q);
+            mpq_sub(v->q, a->q, t);
+            mpq_clear(t);
+            set_exact(v);
+            return;
+        }
+        if (!is_real(a) || !is_real(b) || mpfr_zero_p(b->re)) return;
+        mpfr_div(v->re, a->re, b->re, MPFR_RNDN);
+        mpfr_floor(v->re, v->re);
+        mpfr_mul(v->re, v->re, b->re, MPFR_RNDN);
+        mpfr_sub(v->re, a->re, v->re, MPFR_RNDN);
+        set_real(v);
+        check(v, false);
+        return;
+    case F_PM:
+        return;
+    default:
+        if (fn <= F_ATANH) real_fn(fn, v, a);
+        return;
+    }
+}
+
+bool rw_has_vars(const node *x) {
+    if (!x) return false;
+    if (x->kind == N_SYM || x->kind == N_UFUNC) return true;
+    for (int k = 0; k < x->n; k++)
+        if (rw_has_vars(x->kid[k])) return true;
+    return false;
+}
+
+static bool close_enough(mpfr_srcptr a, mpfr_srcptr b) {
+    if (mpfr_inf_p(a) || mpfr_inf_p(b)) return mpfr_equal_p(a, b);
+    mpfr_t d, m;
+    mpfr_inits2(RW_PREC, d, m, (mpfr_ptr)0);
+    mpfr_sub(d, a, b, MPFR_RNDN);
+    mpfr_abs(d, d, MPFR_RNDN);
+    mpfr_abs(m, a, MPFR_RNDN);
+    if (mpfr_cmpabs(b, m) > 0) mpfr_abs(m, b, MPFR_RNDN);
+    if (mpfr_cmp_ui(m, 1) < 0) mpfr_set_ui(m, 1, MPFR_RNDN);
+    mpfr_mul_d(m, m, 1e-30, MPFR_RNDN);
+    bool eq = mpfr_cmp(d, m) <= 0;
+    mpfr_clears(d, m, (mpfr_ptr)0);
+    return eq;
+}
+
+bool rw_num_equal(const rw_num *a, const rw_num *b) {
+    if (a->exact && b->exact) return mpq_equal(a->q, b->q);
+    return close_enough(a->re, b->re) && close_enough(a->im, b->im);
+}
+
+bool rw_num_equal_rounded(const rw_num *a, const rw_num *b, int places) {
+    if (!is_real(a) || !is_real(b)) return false;
+    if (mpfr_inf_p(a->re) || mpfr_inf_p(b->re)) return mpfr_equal_p(a->re, b->re);
+    mpfr_t x, y, s;
+    mpfr_inits2(RW_PREC, x, y, s, (mpfr_ptr)0);
+    mpfr_ui_pow_ui(s, 10, (unsigned long)places, MPFR_RNDN);
+    mpfr_mul(x, a->re, s, MPFR_RNDN);
+    mpfr_mul(y, b->re, s, MPFR_RNDN);
+    mpfr_rint(x, x, MPFR_RNDN);
+    mpfr_rint(y, y, MPFR_RNDN);
+    bool eq = mpfr_equal_p(x, y);
+    mpfr_clears(x, y, s, (mpfr_ptr)0);
+    return eq;
+}

@@ -1,0 +1,43 @@
+/* Evaluating a scalar expression tree: exactly (GMP rationals) while the
+ * value stays rational and small, and always numerically (MPFR, complex as a
+ * pair of reals) at RW_PREC bits. Free variables take pseudo-random values
+ * that depend on their name and the trial number, so two expressions that
+ * agree at several trials are equal with overwhelming probability. */
+#ifndef PIC_REWARD_EVAL_H
+#define PIC_REWARD_EVAL_H
+
+#include <gmp.h>
+#include <mpfr.h>
+
+#include "reward/ast.h"
+
+enum {
+    RW_PREC = 200,          /* bits of every numeric value */
+    RW_MAX_EXACT_BITS = 1 << 17, /* larger rationals are only numeric */
+    RW_TRIALS = 3,          /* random points for expressions with variables */
+};
+
+typedef struct {
+    bool ok;    /* defined (no division by zero, overflow, domain error) */
+    bool exact; /* q holds the exact value (then im == 0) */
+    mpq_t q;
+    mpfr_t re, im;
+} rw_num;
+
+void rw_num_init(rw_num *v);
+void rw_num_clear(rw_num *v);
+
+/* Evaluates x at trial t (0 .. RW_TRIALS-1). Sets v->ok; never fails
+ * otherwise. Sets and relations are not scalars: not ok. */
+void rw_eval(const node *x, int trial, rw_num *v);
+
+/* Whether x has free variables (symbols, unknown functions). */
+bool rw_has_vars(const node *x);
+
+/* a and b (both ok) are equal: exactly when both are exact, else within a
+ * relative 1e-30 (the precision lost by RW_PREC-bit arithmetic is far less). */
+bool rw_num_equal(const rw_num *a, const rw_num *b);
+/* Equal after rounding both real values to `places` decimals. */
+bool rw_num_equal_rounded(const rw_num *a, const rw_num *b, int places);
+
+#endif

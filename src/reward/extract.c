@@ -1,0 +1,447 @@
+/* Answer extraction (extract.h). Hand-written scanners instead of regular
+ * expressions: each pass is linear in the response, so a 10 MB response or
+ * 10^5 unbalanced braces costs milliseconds, not a backtracking blow-up. */
+#include "reward/extract.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "reward/parse.h"
+
+enum { MAX_CANDIDATES = 32, MAX_BOXES = 8 };
+
+typedef struct {
+    size_t start, end;  /* the whole match, for ordering and overlap */
+    size_t c0, c1;      /* the content */
+    bool latex, percent;
+} cand;
+
+typedef struct {
+    rw_arena *a;
+    const char *s;
+    size_t n;
+    rw_answer *out;
+    bool plain;
+} ex;
+
+static bool try_text(ex *X, const char *t, size_t len, const char *how) {
+    while (len && isspace((unsigned char)*t)) t++, len--;
+    while (len && isspace((unsigned char)t[len - 1])) len--;
+    if (len == 0 || len > RW_MAX_ANSWER) return false;
+    const char *err;
+    char *copy = rw_strndup(X->a, t, len);
+    if (!copy) return false;
+    if (!X->out->text) {
+        /* the first text found is what Math-Verify falls back to comparing */
+        X->out->text = copy;
+        X->out->len = len;
+        X->out->how = how;
+    }
+    node *r = rw_parse(X->a, copy, len, &err);
+    if (!r) return false;
+    X->out->tree = r;
+    X->out->text = copy;
+    X->out->len = len;
+    X->out->how = how;
+    return true;
+}
+
+/* Index of the '}' closing the '{' at i, or n. Braces are counted raw, so
+ * "\{1\}" balances as in Math-Verify. */
+static size_t close_brace(const char *s, size_t n, size_t i) {
+    int d = 0;
+    for (; i < n; i++) {
+        if (s[i] == '{') d++;
+        else if (s[i] == '}' && --d == 0) return i;
+    }
+    return n;
+}
+
+static size_t rfind(const char *s, size_t end, const char *w) {
+    size_t wl = strlen(w);
+    if (end < wl) return (size_t)-1;
+    for (size_t i = end - wl + 1; i-- > 0;)
+        if (s[i] == w[0] && memcmp(s + i, w, wl) == 0) return i;
+    return (size_t)-1;
+}
+
+static size_t rfind_ci(const char *s, size_t end, const char *w) {
+    size_t wl = strlen(w);
+    if (end < wl) return (size_t)-1;
+    for (size_t i = end - wl + 1; i-- > 0;) {
+        size_t k = 0;
+        while (k < wl && tolower((unsigned char)s[i + k]) == w[k]) k++;
+        if (k == wl) return i;
+    }
+    return (size_t)-1;
+}
+
+/* The last \boxed{...} or \fbox{...} before end: its content span. */
+static bool last_box(const char *s, size_t n, size_t end, size_t *at, size_t *c0, size_t *c1) {
+    for (;;) {
+        size_t b = rfind(s, end, "\\boxed"), f = rfind(s, end, "\\fbox");
+        size_t p = b == (size_t)-1 ? f : f == (size_t)-1 ? b : (b > f ? b : f);
+        if (p == (size_t)-1) return false;
+        size_t j = p + (p == b ? 6 : 5);
+        while (j < n && isspace((unsigned char)s[j])) j++;
+        if (j < n && s[j] == '{') {
+            size_t e = close_brace(s, n, j);
+            *at = p;
+            *c0 = j + 1;
+            *c1 = e;
+            return true;
+        }
+        end = p;
+    }
+}
+
+static bool has_separator(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ',' || s[i] == ';') return true;
+        if (i + 3 <= n && memcmp(s + i, "and", 3) == 0) return true;
+        if (i + 2 <= n && memcmp(s + i, "or", 2) == 0) return true;
+    }
+    return false;
+}
+
+/* Boxes close together ("\boxed{1} and \boxed{2}") are one answer, 1,2. */
+static bool try_boxed(ex *X) {
+    const char *s = X->s;
+    size_t end = X->n;
+    for (int tries = 0; tries < MAX_BOXES; tries++) {
+        size_t at, c0, c1;
+        if (!last_box(s, X->n, end, &at, &c0, &c1)) return false;
+        size_t spans[5][2] = {{c0, c1}};
+        int ns = 1;
+        size_t first_at = at;
+        while (ns < 5) {
+            size_t at2, d0, d1;
+            if (!last_box(s, X->n, first_at, &at2, &d0, &d1) || d1 >= first_at) break;
+            size_t gap = first_at - d1 - 1;
+            bool same = d1 - d0 == spans[ns - 1][1] - spans[ns - 1][0] &&
+                        memcmp(s + d0, s + spans[ns - 1][0], d1 - d0) == 0;
+            if (!(gap < 10 || (!same && gap < 70 && has_separator(s + d1 + 1, gap)))) break;
+            if (!same) {
+                spans[ns][0] = d0;
+                spans[ns][1] = d1;
+                ns++;
+            }
+            first_at = at2;
+        }
+        size_t total = 0;
+        for (int k = 0; k < ns; k++) total += spans[k][1] - spans[k][0] + 1;
+        if (total <= RW_MAX_ANSWER) {
+            char *buf = rw_alloc(X->a, total + 1);
+            if (!buf) return false;
+            size_t m = 0;
+            for (int k = ns - 1; k >= 0; k--) {
+                memcpy(buf + m, s + spans[k][0], spans[k][1] - spans[k][0]);
+                m += spans[k][1] - spans[k][0];
+                if (k) buf[m++] = ',';
+            }
+            if (try_text(X, buf, m, "boxed")) return true;
+            if (ns > 1 && try_text(X, s + c0, c1 - c0, "boxed")) return true;
+        }
+        end = at;
+    }
+    return false;
+}
+
+/* A math environment starting exactly at i: $..$, $$..$$, \(..\), \[..\]. */
+static bool env_at(const char *s, size_t n, size_t i, cand *c) {
+    const char *close;
+    size_t open;
+    bool line = false;
+    if (i + 1 < n && s[i] == '$' && s[i + 1] == '$') open = 2, close = "$$";
+    else if (s[i] == '$') open = 1, close = "$", line = true;
+    else if (i + 1 < n && s[i] == '\\' && s[i + 1] == '[') open = 2, close = "\\]";
+    else if (i + 1 < n && s[i] == '\\' && s[i + 1] == '(') open = 2, close = "\\)", line = true;
+    else return false;
+    size_t cl = strlen(close);
+    for (size_t j = i + open; j + cl <= n; j++) {
+        if (line && s[j] == '\n') return false;
+        if (s[j] == '\\' && close[0] == '$' && j + 1 < n && s[j + 1] == '$') {
+            j++;
+            continue;
+        }
+        if (memcmp(s + j, close, cl) == 0) {
+            *c = (cand){i, j + cl, i + open, j, true, false};
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool percent_after(const char *s, size_t n, size_t i) {
+    while (i < n && s[i] == ' ') i++;
+    return (i < n && s[i] == '%') || (i + 1 < n && s[i] == '\\' && s[i + 1] == '%') ||
+           (i + 3 <= n && (memcmp(s + i, "pct", 3) == 0 || memcmp(s + i, "per", 3) == 0));
+}
+
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* A plain number at i (Math-Verify's ExprExtractionConfig forms): "1,000.5",
+ * "1 000", "1000,99" (decimal comma), ".5", "-3", and arithmetic like "1/3".
+ * Writes its normalized text to buf. */
+static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap, size_t *blen) {
+    size_t j = i, m = 0;
+    if (j < n && s[j] == '-') buf[m++] = '-', j++;
+    if (j >= n || !(is_digit(s[j]) || (s[j] == '.' && j + 1 < n && is_digit(s[j + 1])))) return 0;
+    size_t head = j;
+    while (j < n && is_digit(s[j]) && m < cap - 8) buf[m++] = s[j++];
+    size_t hl = j - head;
+    bool groups = false;
+    if (hl >= 1 && hl <= 3 && s[head] != '0') {
+        while (j + 3 < n + 0 && (s[j] == ',' || s[j] == ' ') && is_digit(s[j + 1]) && is_digit(s[j + 2]) &&
+               is_digit(s[j + 3]) && (j + 4 >= n || !is_digit(s[j + 4])) && m < cap - 8) {
+            memcpy(buf + m, s + j + 1, 3);
+            m += 3;
+            j += 4;
+            groups = true;
+        }
+    }
+    if (j + 1 < n && (s[j] == '.' || (s[j] == ',' && !groups)) && is_digit(s[j + 1])) {
+        buf[m++] = '.';
+        j++;
+        while (j < n && is_digit(s[j]) && m < cap - 8) buf[m++] = s[j++];
+    }
+    /* "1/3", "2^10": arithmetic directly after the number */
+    size_t k = j;
+    bool op = false;
+    while (k < n && strchr("0123456789.+-*/^() ", s[k]) && s[k]) {
+        if (strchr("+-*/^", s[k])) op = true;
+        k++;
+    }
+    while (k > j && (s[k - 1] == ' ' || strchr("+-*/^(", s[k - 1]))) k--;
+    if (op && k > j && (k >= n || strchr(".,:) $*\n", s[k])) && k - i < cap - 8) {
+        int depth = 0;
+        bool bal = true;
+        for (size_t q = i; q < k; q++) {
+            depth += s[q] == '(' ? 1 : s[q] == ')' ? -1 : 0;
+            if (depth < 0) bal = false;
+        }
+        if (bal && depth == 0) {
+            memcpy(buf, s + i, k - i);
+            *blen = k - i;
+            return k;
+        }
+    }
+    *blen = m;
+    return j;
+}
+
+static bool anchored(const char *s, size_t i) {
+    if (i == 0) return true;
+    unsigned char p = (unsigned char)s[i - 1];
+    if (isspace(p) || p == '=' || p == '*' || p == '$') return true;
+    /* currency signs and other UTF-8 symbols right before the number */
+    return p >= 0x80;
+}
+
+static bool try_plain(ex *X, size_t i, size_t *end, const char *how) {
+    char buf[512];
+    size_t blen = 0;
+    size_t e = plain_at(X->s, X->n, i, buf, sizeof buf - 8, &blen);
+    if (!e) return false;
+    if (end) *end = e;
+    if (percent_after(X->s, X->n, e)) buf[blen++] = '%';
+    return try_text(X, buf, blen, how);
+}
+
+/* The value after an anchor phrase: a math environment or a plain number
+ * within `window` bytes. */
+static bool value_after(ex *X, size_t i, size_t window, const char *how) {
+    const char *s = X->s;
+    size_t lim = i + window < X->n ? i + window : X->n;
+    for (size_t j = i; j < lim; j++) {
+        cand c;
+        if ((s[j] == '$' || s[j] == '\\') && env_at(s, X->n, j, &c)) {
+            if (c.c1 - c.c0 > RW_MAX_ANSWER) return false;
+            char *t = rw_strndup(X->a, s + c.c0, c.c1 - c.c0);
+            if (!t) return false;
+            size_t len = c.c1 - c.c0;
+            if (percent_after(s, X->n, c.end)) {
+                char *t2 = rw_alloc(X->a, len + 2);
+                if (!t2) return false;
+                memcpy(t2, t, len);
+                t2[len++] = '%';
+                t = t2;
+            }
+            return try_text(X, t, len, how);
+        }
+        if ((is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1]))) && anchored(s, j))
+            return try_plain(X, j, NULL, how);
+    }
+    return false;
+}
+
+static char s_at(const ex *X, size_t i) { return i < X->n ? X->s[i] : 0; }
+
+/* "The final answer is $X$", "final answer: ... is X". */
+static bool try_final(ex *X) {
+    size_t p = rfind_ci(X->s, X->n, "final answer");
+    if (p == (size_t)-1) return false;
+    size_t i = p + 12;
+    size_t lim = i + 100 < X->n ? i + 100 : X->n;
+    for (size_t j = i; j < lim; j++) {
+        if (isspace((unsigned char)s_at(X, j)) && s_at(X, j + 1) == 'i' && s_at(X, j + 2) == 's') {
+            size_t k = j + 3;
+            if (k < X->n && s_at(X, k) == ':') k++;
+            while (k < X->n && isspace((unsigned char)s_at(X, k))) k++;
+            return value_after(X, k, 2, "final answer");
+        }
+    }
+    return false;
+}
+
+/* "Answer: ... X": after the last '=' within 100 bytes, else the first value
+ * within 50. */
+static bool try_answer(ex *X) {
+    size_t p = rfind_ci(X->s, X->n, "answer");
+    if (p == (size_t)-1) return false;
+    size_t i = p + 6;
+    if (i < X->n && X->s[i] == ':') i++;
+    size_t lim = i + 100 < X->n ? i + 100 : X->n, eq = (size_t)-1;
+    for (size_t j = i; j < lim; j++)
+        if (X->s[j] == '=') eq = j;
+    if (eq != (size_t)-1) {
+        size_t k = eq + 1;
+        while (k < X->n && X->s[k] == ' ') k++;
+        if (value_after(X, k, 2, "answer")) return true;
+    }
+    return value_after(X, i, 50, "answer");
+}
+
+static bool sep_between(const char *s, size_t a, size_t b) {
+    size_t i = a;
+    while (i < b && isspace((unsigned char)s[i])) i++;
+    if (i < b && s[i] == ',') i++;
+    while (i < b && isspace((unsigned char)s[i])) i++;
+    if (i + 3 <= b && memcmp(s + i, "and", 3) == 0) i += 3;
+    else if (i + 2 <= b && memcmp(s + i, "or", 2) == 0) i += 2;
+    while (i < b && isspace((unsigned char)s[i])) i++;
+    return i == b && b > a;
+}
+
+static bool try_env(ex *X, const cand *c, int k) {
+    /* "$21, 16$ or $11$": environments joined by and/or/commas are one list */
+    int first = k;
+    while (first > 0 && k - first < 5 && c[first - 1].latex && c[first - 1].end <= c[first].start &&
+           sep_between(X->s, c[first - 1].end, c[first].start))
+        first--;
+    size_t total = 0;
+    for (int j = first; j <= k; j++) total += c[j].c1 - c[j].c0 + 2;
+    if (total > RW_MAX_ANSWER) return false;
+    char *buf = rw_alloc(X->a, total + 1);
+    if (!buf) return false;
+    size_t m = 0;
+    for (int j = first; j <= k; j++) {
+        memcpy(buf + m, X->s + c[j].c0, c[j].c1 - c[j].c0);
+        m += c[j].c1 - c[j].c0;
+        if (c[j].percent || (j == k && percent_after(X->s, X->n, c[j].end))) buf[m++] = '%';
+        if (j < k) buf[m++] = ',';
+    }
+    if (try_text(X, buf, m, "latex")) return true;
+    return first < k && try_text(X, X->s + c[k].c0, c[k].c1 - c[k].c0, "latex");
+}
+
+/* The rightmost math environment or plain number that parses. One forward
+ * pass keeps the last MAX_CANDIDATES of each; they are tried by end
+ * position, right to left, skipping numbers inside a formula that failed. */
+static bool try_rightmost(ex *X) {
+    const char *s = X->s;
+    size_t n = X->n;
+    cand envs[MAX_CANDIDATES], nums[MAX_CANDIDATES];
+    size_t ne = 0, nn = 0;
+    bool no_display = false, no_bracket = false, no_paren = false;
+    for (size_t i = 0; i < n;) {
+        cand c;
+        bool dollar = s[i] == '$' && (i == 0 || (s[i - 1] != '\\' && !is_digit(s[i - 1])));
+        bool display = dollar && i + 1 < n && s[i + 1] == '$';
+        bool bracket = s[i] == '\\' && i + 1 < n && s[i + 1] == '[';
+        bool paren = s[i] == '\\' && i + 1 < n && s[i + 1] == '(';
+        if ((dollar && !(display && no_display)) || (bracket && !no_bracket) || (paren && !no_paren)) {
+            if (env_at(s, n, i, &c)) {
+                envs[ne++ % MAX_CANDIDATES] = c;
+                i = c.end;
+                continue;
+            }
+            /* an unclosed opener stays unclosed: never search for it again */
+            if (display) no_display = true;
+            if (bracket) no_bracket = true;
+            if (paren) no_paren = true;
+            if (dollar && !display) {
+                const char *nl = memchr(s + i + 1, '\n', n - i - 1);
+                i = nl ? (size_t)(nl - s) : n;
+                continue;
+            }
+            i += 2;
+            continue;
+        }
+        if ((is_digit(s[i]) || (s[i] == '-' && i + 1 < n && is_digit(s[i + 1])) ||
+             (s[i] == '.' && i + 1 < n && is_digit(s[i + 1]))) && anchored(s, i)) {
+            char buf[512];
+            size_t blen, e = plain_at(s, n, i, buf, sizeof buf - 8, &blen);
+            if (e > i) {
+                nums[nn++ % MAX_CANDIDATES] = (cand){i, e, i, e, false, false};
+                i = e;
+                continue;
+            }
+        }
+        /* skip the rest of a word or number that is not anchored */
+        if (isalnum((unsigned char)s[i]) || s[i] == '.' || s[i] == ',') {
+            while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '.' || s[i] == ',')) i++;
+            continue;
+        }
+        i++;
+    }
+    /* the kept candidates in order of position */
+    cand e2[MAX_CANDIDATES], n2[MAX_CANDIDATES];
+    int ke = (int)(ne < MAX_CANDIDATES ? ne : MAX_CANDIDATES), kn = (int)(nn < MAX_CANDIDATES ? nn : MAX_CANDIDATES);
+    for (int j = 0; j < ke; j++) e2[j] = envs[(ne - (size_t)ke + (size_t)j) % MAX_CANDIDATES];
+    for (int j = 0; j < kn; j++) n2[j] = nums[(nn - (size_t)kn + (size_t)j) % MAX_CANDIDATES];
+    size_t failed_lo[MAX_CANDIDATES], failed_hi[MAX_CANDIDATES];
+    int nf = 0;
+    int a = ke - 1, b = kn - 1;
+    while (a >= 0 || b >= 0) {
+        if (a >= 0 && (b < 0 || e2[a].end >= n2[b].end)) {
+            if (try_env(X, e2, a)) return true;
+            failed_lo[nf] = e2[a].start, failed_hi[nf++] = e2[a].end;
+            a--;
+        } else {
+            bool inside = false;
+            for (int f = 0; f < nf; f++)
+                if (n2[b].start < failed_hi[f] && n2[b].end > failed_lo[f]) inside = true;
+            if (!inside && X->plain && try_plain(X, n2[b].start, NULL, "number")) return true;
+            b--;
+        }
+    }
+    return false;
+}
+
+bool rw_extract(rw_arena *a, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {
+    *out = (rw_answer){0};
+    if (o->after_think) {
+        size_t t = rfind(s, n, "</think>");
+        if (t != (size_t)-1) {
+            s += t + 8;
+            n -= t + 8;
+        } else if (rfind(s, n, "<think>") != (size_t)-1) {
+            return false; /* still thinking: no answer yet */
+        }
+    }
+    ex X = {a, s, n, out, o->plain};
+    /* "final answer is X. I hope..." ranks with \\boxed{}: the later one wins */
+    size_t fa = rfind_ci(s, n, "final answer is");
+    if (o->boxed && fa != (size_t)-1 && memmem(s + fa, n - fa < 300 ? n - fa : 300, "I hope", 6)) {
+        size_t b = rfind(s, n, "\\boxed"), f = rfind(s, n, "\\fbox");
+        size_t last = b == (size_t)-1 ? f : f == (size_t)-1 ? b : (b > f ? b : f);
+        if ((last == (size_t)-1 || fa > last) && try_final(&X)) return true;
+    }
+    if (o->boxed && try_boxed(&X)) return true;
+    if (try_final(&X) || try_answer(&X) || try_rightmost(&X)) return true;
+    if (o->whole && n <= RW_MAX_ANSWER && !memchr(s, '$', n)) {
+        if (try_text(&X, s, n, "whole")) return true;
+    }
+    return out->text != NULL;
+}

@@ -1,0 +1,28 @@
+/* Finding the final answer in a model response, in Math-Verify's order:
+ * \boxed{} / \fbox{} first, then "final answer is ...", then "answer: ...",
+ * then the rightmost LaTeX math or plain number that parses. */
+#ifndef PIC_REWARD_EXTRACT_H
+#define PIC_REWARD_EXTRACT_H
+
+#include "reward/ast.h"
+
+typedef struct {
+    bool boxed;       /* look for \boxed{} first (Math-Verify's boxed_match_priority=0) */
+    bool after_think; /* with a </think>, read only what follows it; an unclosed <think> has no answer */
+    bool whole;       /* when nothing is found, parse the whole text as one answer */
+    bool plain;       /* plain numbers and arithmetic, outside LaTeX (ExprExtractionConfig) */
+    bool whole_first; /* parse the whole text first when it has no math delimiters (gold answers) */
+} rw_extract_opts;
+
+typedef struct {
+    node *tree;       /* the parsed answer, or NULL */
+    const char *text; /* the extracted text (NUL-terminated, in the arena), or NULL */
+    size_t len;
+    const char *how;  /* which rule found it: "boxed", "final answer", ... */
+} rw_answer;
+
+/* Reads s[0..n) (any bytes; bounded work for any n). Returns true when some
+ * text was extracted; out->tree is set when it also parsed. */
+bool rw_extract(rw_arena *a, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out);
+
+#endif

@@ -1,0 +1,809 @@
+/* A recursive-descent parser over the lexer's tokens. Precedence, loosest
+ * first: ';' lists, ',' lists, relations, set operations, + - \pm, * / \mod
+ * and implicit products, unary signs, postfix (^ _ ! %), primaries.
+ * Recursion is counted and capped (RW_MAX_DEPTH), so "((((...))))" 10^5 deep
+ * fails cleanly instead of overflowing the stack. */
+#include "reward/parse.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "reward/lex.h"
+
+typedef struct {
+    rw_arena *a;
+    token *t;
+    int n, i;
+    int depth, abs_depth;
+    const char *err;
+} parser;
+
+static node *fail(parser *P, const char *msg) {
+    if (!P->err) P->err = msg;
+    return NULL;
+}
+
+static token *peek(parser *P) { return &P->t[P->i]; }
+static int tk(parser *P) { return P->t[P->i].k; }
+static bool accept(parser *P, int k) {
+    if (tk(P) != k) return false;
+    P->i++;
+    return true;
+}
+
+static bool enter(parser *P) {
+    if (++P->depth > RW_MAX_DEPTH) {
+        fail(P, "nested too deeply");
+        return false;
+    }
+    return true;
+}
+
+/* A growable list of nodes in the arena. */
+typedef struct {
+    node **v;
+    int n, cap;
+} nlist;
+
+static bool nl_push(parser *P, nlist *l, node *x) {
+    if (!x) return false;
+    if (l->n == l->cap) {
+        int cap = l->cap ? l->cap * 2 : 4;
+        if (cap > RW_MAX_NODES) return fail(P, "list too long"), false;
+        node **v = rw_alloc(P->a, sizeof(node *) * (size_t)cap);
+        if (!v) return fail(P, "too large"), false;
+        if (l->n) memcpy(v, l->v, sizeof(node *) * (size_t)l->n);
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = x;
+    return true;
+}
+
+static node *from_list(parser *P, node_kind k, nlist *l) {
+    node *x = rw_node(P->a, k, l->n);
+    if (!x) return fail(P, "too large");
+    memcpy(x->kid, l->v, sizeof(node *) * (size_t)l->n);
+    return x;
+}
+
+static node *parse_list_elem(parser *P);
+static node *parse_expr(parser *P);
+static node *parse_unary(parser *P);
+static node *parse_postfix(parser *P);
+static node *parse_primary(parser *P);
+static node *parse_frac(parser *P);
+
+static node *mk1(parser *P, node_kind k, node *x) {
+    if (!x) return NULL;
+    node *r = rw_node(P->a, k, 1);
+    if (!r) return fail(P, "too large");
+    r->kid[0] = x;
+    return r;
+}
+
+static node *mk2(parser *P, node_kind k, node *x, node *y) {
+    if (!x || !y) return NULL;
+    node *r = rw_node2(P->a, k, x, y);
+    return r ? r : fail(P, "too large");
+}
+
+static node *mkfn(parser *P, int fn, node *x, node *y) {
+    node *r = y ? mk2(P, N_FUNC, x, y) : mk1(P, N_FUNC, x);
+    if (r) r->fn = fn;
+    return r;
+}
+
+/* Flattens nested sums and products as they are built. */
+static node *join(parser *P, node_kind k, node *x, node *y) {
+    if (!x || !y) return NULL;
+    int nx = x->kind == k && !x->percent ? x->n : 1;
+    int ny = y->kind == k && !y->percent ? y->n : 1;
+    node *r = rw_node(P->a, k, nx + ny);
+    if (!r) return fail(P, "too large");
+    if (nx > 1 || (x->kind == k && !x->percent)) memcpy(r->kid, x->kid, sizeof(node *) * (size_t)nx);
+    else r->kid[0] = x;
+    if (ny > 1 || (y->kind == k && !y->percent)) memcpy(r->kid + nx, y->kid, sizeof(node *) * (size_t)ny);
+    else r->kid[nx] = y;
+    return r;
+}
+
+/* Elements separated by ',' or "and"/"or" (and ';' inside brackets) up to a
+ * token that cannot continue the list. */
+static bool parse_elems(parser *P, nlist *out, bool semicolons) {
+    for (;;) {
+        while (tk(P) == TK_SEP) P->i++;
+        if (!nl_push(P, out, parse_list_elem(P))) return false;
+        bool sep = false;
+        while (tk(P) == ',' || tk(P) == TK_SEP || (semicolons && tk(P) == ';')) {
+            P->i++;
+            sep = true;
+        }
+        if (!sep) return true;
+        int k = tk(P);
+        if (k == TK_END || k == ')' || k == ']' || k == '}' || k == TK_RSET || k == ';') return true;
+    }
+}
+
+static bool is_int_literal(const node *x) { return x && x->kind == N_NUM && x->scale == 0 && !x->floaty; }
+
+static bool is_texty(const node *x) {
+    if (!x) return false;
+    if (x->kind == N_POW) x = x->kid[0];
+    return x->kind == N_SYM && x->text;
+}
+
+static bool starts_primary(parser *P) {
+    switch (tk(P)) {
+    case TK_NUM: case TK_ID: case TK_TEXT: case TK_FN: case TK_CONST: case '(': case '[': case '{':
+    case TK_LSET: case TK_FRAC: case TK_BINOM: case TK_SQRT: case TK_OPAQUE: case TK_LFLOOR:
+    case TK_LCEIL: case TK_BEGIN:
+        return true;
+    case '|':
+        return P->abs_depth == 0;
+    default:
+        return false;
+    }
+}
+
+/* The argument of ^ _ \frac \sqrt written without braces: one token, and of
+ * a number only its first digit ("\frac12", "x^23" is x^2 * 3). */
+static node *parse_single(parser *P) {
+    token *t = peek(P);
+    if (t->k == '{') return parse_primary(P);
+    if (t->k == '-') {
+        P->i++;
+        return mk1(P, N_NEG, parse_single(P));
+    }
+    if (t->k == TK_NUM && t->len > 1 && t->id == 0 && t->s[1] != '.') {
+        node *x = rw_node(P->a, N_NUM, 0);
+        if (!x) return fail(P, "too large");
+        x->name = rw_strndup(P->a, t->s, 1);
+        t->s++;
+        t->len--;
+        return x->name ? x : fail(P, "too large");
+    }
+    if (t->k == TK_NUM || t->k == TK_ID || t->k == TK_CONST || t->k == TK_TEXT || t->k == TK_FRAC ||
+        t->k == TK_SQRT || t->k == '(' || t->k == TK_LSET || t->k == '|' || t->k == TK_FN)
+        return parse_primary(P);
+    return fail(P, "missing argument");
+}
+
+/* A subscript as text, for symbol names: "x_1" and "x_{1}" name the same. */
+static const char *sub_text(parser *P) {
+    char buf[128];
+    size_t m = 0;
+    int start = P->i, end;
+    if (tk(P) == '{') {
+        int d = 0;
+        end = start;
+        for (;;) {
+            int k = P->t[end].k;
+            if (k == TK_END) return fail(P, "unbalanced subscript"), NULL;
+            if (k == '{') d++;
+            if (k == '}' && --d == 0) break;
+            end++;
+        }
+        start++;
+        P->i = end + 1;
+    } else {
+        token *t = peek(P);
+        if (t->k == TK_END || t->k == '}' || t->k == ')' || t->k == ',') return fail(P, "empty subscript"), NULL;
+        if (t->k == TK_NUM && t->len > 1) {
+            buf[0] = t->s[0];
+            t->s++;
+            t->len--;
+            buf[1] = 0;
+            return rw_strndup(P->a, buf, 1);
+        }
+        end = start + 1;
+        P->i = end;
+    }
+    if (end == start) return fail(P, "empty subscript"), NULL;
+    for (int j = start; j < end; j++) {
+        token *t = &P->t[j];
+        size_t l = (size_t)t->len;
+        if (m + l + 1 >= sizeof buf) return fail(P, "subscript too long"), NULL;
+        memcpy(buf + m, t->s, l);
+        m += l;
+    }
+    return rw_strndup(P->a, buf, m);
+}
+
+static node *rename_sub(parser *P, node *b) {
+    const char *sub = sub_text(P);
+    if (!sub || !b) return NULL;
+    if (b->kind != N_SYM && b->kind != N_NUM && !(b->kind == N_CONST && (b->fn == C_E || b->fn == C_I)))
+        return fail(P, "subscript on an expression");
+    const char *base = b->kind == N_CONST ? (b->fn == C_E ? "e" : "i") : b->name;
+    size_t lb = strlen(base), ls = strlen(sub);
+    char *nm = rw_alloc(P->a, lb + ls + 2);
+    if (!nm) return fail(P, "too large");
+    memcpy(nm, base, lb);
+    nm[lb] = '_';
+    memcpy(nm + lb + 1, sub, ls + 1);
+    node *r = rw_node(P->a, N_SYM, 0);
+    if (!r) return fail(P, "too large");
+    r->name = nm;
+    return r;
+}
+
+static node *parse_postfix(parser *P) {
+    if (!enter(P)) return NULL;
+    node *b = parse_primary(P);
+    while (b) {
+        int k = tk(P);
+        if (k == '^') {
+            P->i++;
+            if (tk(P) == TK_DEGREE) {
+                P->i++;
+                continue;
+            }
+            b = mk2(P, N_POW, b, parse_single(P));
+        } else if (k == '_') {
+            P->i++;
+            b = rename_sub(P, b);
+        } else if (k == '!') {
+            P->i++;
+            b = mkfn(P, F_FACT, b, NULL);
+        } else if (k == '%') {
+            P->i++;
+            b = mk2(P, N_DIV, b, rw_num_int(P->a, 100));
+            if (b) b->percent = true;
+        } else if (k == TK_DEGREE) {
+            P->i++; /* degrees are compared as plain numbers, as Math-Verify does */
+        } else if (k == '\'' && b->kind == N_SYM) {
+            P->i++;
+            size_t l = strlen(b->name);
+            char *nm = rw_alloc(P->a, l + 2);
+            if (!nm) return fail(P, "too large");
+            memcpy(nm, b->name, l);
+            nm[l] = '\'';
+            nm[l + 1] = 0;
+            b->name = nm;
+        } else {
+            break;
+        }
+    }
+    P->depth--;
+    return b;
+}
+
+static node *parse_unary(parser *P) {
+    if (!enter(P)) return NULL;
+    node *r;
+    int k = tk(P);
+    if (k == '-') {
+        P->i++;
+        r = mk1(P, N_NEG, parse_unary(P));
+    } else if (k == '+') {
+        P->i++;
+        r = parse_unary(P);
+    } else if (k == TK_PM || k == TK_MP) {
+        P->i++;
+        node *x = parse_unary(P);
+        r = x ? rw_node(P->a, N_FUNC, 2) : NULL;
+        if (r) {
+            r->fn = F_PM;
+            r->kid[1] = x;
+        }
+    } else {
+        r = parse_postfix(P);
+    }
+    P->depth--;
+    return r;
+}
+
+static node *parse_term(parser *P) {
+    if (!enter(P)) return NULL;
+    node *l = parse_unary(P);
+    while (l) {
+        int k = tk(P);
+        if (k == '*' || k == TK_TIMES) {
+            P->i++;
+            l = join(P, N_MUL, l, parse_unary(P));
+        } else if (k == '/' || k == TK_DIV || k == ':') { /* "A:B" is a ratio */
+            P->i++;
+            l = mk2(P, N_DIV, l, parse_unary(P));
+        } else if (k == TK_MOD) {
+            P->i++;
+            l = mkfn(P, F_MOD, l, parse_unary(P));
+        } else if (starts_primary(P)) {
+            node *r = parse_postfix(P);
+            if (!r) return NULL;
+            /* "15 \text{ cm}^2": a word after a quantity is its unit */
+            if (is_texty(r) && !is_texty(l)) continue;
+            if (is_texty(l) && !is_texty(r) && l->kind == N_SYM) {
+                l = r;
+                continue;
+            }
+            l = join(P, N_MUL, l, r);
+        } else {
+            break;
+        }
+    }
+    P->depth--;
+    return l;
+}
+
+static node *parse_expr(parser *P) {
+    if (!enter(P)) return NULL;
+    node *l = parse_term(P);
+    while (l) {
+        int k = tk(P);
+        if (k == '+') {
+            P->i++;
+            l = join(P, N_ADD, l, parse_term(P));
+        } else if (k == '-') {
+            P->i++;
+            l = join(P, N_ADD, l, mk1(P, N_NEG, parse_term(P)));
+        } else if (k == TK_PM || k == TK_MP) {
+            P->i++;
+            l = mk2(P, N_FUNC, l, parse_term(P));
+            if (l) l->fn = F_PM;
+        } else {
+            break;
+        }
+    }
+    P->depth--;
+    return l;
+}
+
+static node *parse_setexpr(parser *P) {
+    node *l = parse_expr(P);
+    while (l && tk(P) == TK_SETOP) {
+        int fn = peek(P)->id;
+        P->i++;
+        l = mk2(P, N_SETOP, l, parse_expr(P));
+        if (l) l->fn = fn;
+    }
+    return l;
+}
+
+static node *parse_list_elem(parser *P) {
+    if (!enter(P)) return NULL;
+    nlist xs = {0};
+    rel_id ops[64];
+    int nops = 0;
+    if (!nl_push(P, &xs, parse_setexpr(P))) return NULL;
+    while (tk(P) == TK_REL) {
+        if (nops == 64) return fail(P, "relation chain too long");
+        ops[nops++] = (rel_id)peek(P)->id;
+        P->i++;
+        if (!nl_push(P, &xs, parse_setexpr(P))) return NULL;
+    }
+    P->depth--;
+    if (nops == 0) return xs.v[0];
+    node *r = from_list(P, N_REL, &xs);
+    if (!r) return NULL;
+    r->rel = rw_alloc(P->a, sizeof(rel_id) * (size_t)nops);
+    if (!r->rel) return fail(P, "too large");
+    memcpy(r->rel, ops, sizeof(rel_id) * (size_t)nops);
+    return r;
+}
+
+/* ( [ opened: a group, an interval, or a tuple, by the count of elements. */
+static node *parse_bracket(parser *P, int open) {
+    nlist xs = {0};
+    if (!parse_elems(P, &xs, true)) return NULL;
+    int close = tk(P);
+    if (close != ')' && close != ']') return fail(P, "unclosed bracket");
+    P->i++;
+    if (xs.n == 1) return xs.v[0];
+    if (xs.n == 2) {
+        node *r = from_list(P, N_INTERVAL, &xs);
+        if (!r) return NULL;
+        r->lopen = open == '(';
+        r->ropen = close == ')';
+        r->paren = r->lopen && r->ropen;
+        return r;
+    }
+    return from_list(P, N_TUPLE, &xs);
+}
+
+/* A braced or bracketed argument list f(a, b) / f{a}. */
+static bool parse_args(parser *P, nlist *xs) {
+    int open = tk(P);
+    int close = open == '(' ? ')' : open == '[' ? ']' : open == '{' ? '}' : TK_RSET;
+    P->i++;
+    if (!parse_elems(P, xs, false)) return false;
+    if (!accept(P, close)) return fail(P, "unclosed argument"), false;
+    return true;
+}
+
+static node *parse_function(parser *P, int fn) {
+    node *power = NULL, *base = NULL;
+    bool inverse = false;
+    for (;;) {
+        if (accept(P, '^')) {
+            node *e = parse_single(P);
+            if (!e) return NULL;
+            if (e->kind == N_NEG && is_int_literal(e->kid[0]) && strcmp(e->kid[0]->name, "1") == 0)
+                inverse = true;
+            else power = e;
+        } else if (accept(P, '_')) {
+            if (!(base = parse_single(P))) return NULL;
+        } else {
+            break;
+        }
+    }
+    nlist xs = {0};
+    int k = tk(P);
+    if (k == '(' || k == '[' || k == '{' || k == TK_LSET) {
+        if (!parse_args(P, &xs)) return NULL;
+    } else if (k == TK_FN) {
+        P->i++;
+        if (!nl_push(P, &xs, parse_function(P, P->t[P->i - 1].id))) return NULL;
+    } else {
+        /* "\sin 2x", "\ln xy": the argument runs to the next function or operator */
+        node *arg = parse_postfix(P);
+        while (arg && (tk(P) == TK_NUM || tk(P) == TK_ID || tk(P) == TK_CONST)) arg = join(P, N_MUL, arg, parse_postfix(P));
+        if (!nl_push(P, &xs, arg)) return NULL;
+    }
+    bool multi = fn == F_GCD || fn == F_LCM || fn == F_MAX || fn == F_MIN;
+    if (!multi && xs.n != 1) return fail(P, "wrong number of arguments");
+    if (inverse) {
+        static const struct { int f, inv; } invs[] = {
+            {F_SIN, F_ASIN}, {F_COS, F_ACOS}, {F_TAN, F_ATAN}, {F_COT, F_ACOT}, {F_SEC, F_ASEC},
+            {F_CSC, F_ACSC}, {F_SINH, F_ASINH}, {F_COSH, F_ACOSH}, {F_TANH, F_ATANH},
+        };
+        bool found = false;
+        for (size_t j = 0; j < sizeof invs / sizeof invs[0]; j++)
+            if (invs[j].f == fn) fn = invs[j].inv, found = true;
+        if (!found) power = mk1(P, N_NEG, rw_num_int(P->a, 1));
+    }
+    node *r;
+    if (fn == F_EXP) {
+        node *e = rw_node(P->a, N_CONST, 0);
+        if (!e) return fail(P, "too large");
+        e->fn = C_E;
+        r = mk2(P, N_POW, e, xs.v[0]);
+    } else if (fn == F_LN) {
+        r = mkfn(P, F_LOG, xs.v[0], NULL);
+        if (r) r->fn = F_LN;
+    } else if (fn == F_LOG) {
+        r = mkfn(P, F_LOG, xs.v[0], base ? base : rw_num_int(P->a, 10));
+    } else {
+        r = from_list(P, N_FUNC, &xs);
+        if (r) r->fn = fn;
+    }
+    return power ? mk2(P, N_POW, r, power) : r;
+}
+
+/* \int, \sum, \prod, \lim: kept as opaque trees with their limits and body,
+ * so they compare equal only when written alike. */
+static node *parse_opaque(parser *P, token *t) {
+    node *lo = NULL, *hi = NULL;
+    for (;;) {
+        if (accept(P, '_')) {
+            if (!(lo = parse_single(P))) return NULL;
+        } else if (accept(P, '^')) {
+            if (!(hi = parse_single(P))) return NULL;
+        } else {
+            break;
+        }
+    }
+    if (!starts_primary(P) && tk(P) != '-') return fail(P, "missing operand");
+    node *body = parse_term(P);
+    if (!body) return NULL;
+    node *r = rw_node(P->a, N_OPAQUE, 3);
+    if (!r) return fail(P, "too large");
+    r->name = rw_strndup(P->a, t->s, (size_t)t->len);
+    r->kid[0] = body;
+    r->kid[1] = lo ? lo : rw_num_int(P->a, 0);
+    r->kid[2] = hi ? hi : rw_num_int(P->a, 0);
+    return r;
+}
+
+static node *parse_matrix(parser *P) {
+    nlist cells = {0};
+    int rows = 0, cols = -1, c = 0;
+    for (;;) {
+        if (tk(P) == TK_ENDENV) break;
+        if (!nl_push(P, &cells, parse_expr(P))) return NULL;
+        c++;
+        if (accept(P, '&')) continue;
+        bool end_row = accept(P, TK_ROWSEP);
+        if (!end_row && tk(P) != TK_ENDENV) return fail(P, "bad matrix");
+        if (cols >= 0 && c != cols) return fail(P, "ragged matrix");
+        cols = c;
+        rows++;
+        c = 0;
+    }
+    P->i++;
+    if (rows == 0 || c != 0) return fail(P, "bad matrix");
+    node *r = from_list(P, N_MATRIX, &cells);
+    if (!r) return NULL;
+    r->rows = rows;
+    r->cols = cols;
+    return r;
+}
+
+static node *parse_number(parser *P, token *t) {
+    node *x = rw_node(P->a, N_NUM, 0);
+    if (!x) return fail(P, "too large");
+    char *d = rw_alloc(P->a, (size_t)t->len + 1);
+    if (!d) return fail(P, "too large");
+    int m = 0;
+    for (int j = 0; j < t->len; j++) {
+        if (t->s[j] == '.') {
+            x->floaty = true;
+            x->scale = t->len - j - 1;
+        } else {
+            d[m++] = t->s[j];
+        }
+    }
+    d[m] = 0;
+    x->name = d;
+    if (t->id != 0) {
+        x->floaty = true;
+        x = join(P, N_MUL, x, mk2(P, N_POW, rw_num_int(P->a, 10), rw_num_int(P->a, t->id)));
+    }
+    /* "3\frac{1}{2}" is a mixed number */
+    if (x && is_int_literal(x) && tk(P) == TK_FRAC) {
+        P->i++;
+        node *f = parse_frac(P);
+        if (!f) return NULL;
+        if (f->kind == N_DIV && is_int_literal(f->kid[0]) && is_int_literal(f->kid[1])) return join(P, N_ADD, x, f);
+        return join(P, N_MUL, x, f);
+    }
+    return x;
+}
+
+static node *parse_frac(parser *P) {
+    node *num = parse_single(P);
+    node *den = num ? parse_single(P) : NULL;
+    if (!den) return NULL;
+    /* \frac{d}{dx} f: a derivative, kept opaque */
+    if (num->kind == N_SYM && strcmp(num->name, "d") == 0 && den->kind == N_MUL && den->n == 2 &&
+        den->kid[0]->kind == N_SYM && strcmp(den->kid[0]->name, "d") == 0) {
+        if (!starts_primary(P)) return fail(P, "derivative of nothing");
+        node *r = rw_node(P->a, N_OPAQUE, 2);
+        if (!r) return fail(P, "too large");
+        r->name = "d/d";
+        r->kid[0] = den->kid[1];
+        r->kid[1] = parse_postfix(P);
+        return r->kid[1] ? r : NULL;
+    }
+    return mk2(P, N_DIV, num, den);
+}
+
+static node *parse_primary(parser *P) {
+    if (!enter(P)) return NULL;
+    token *t = peek(P);
+    node *r = NULL;
+    if (t->k == TK_END) return fail(P, "missing operand");
+    P->i++;
+    switch (t->k) {
+    case TK_NUM:
+        r = parse_number(P, t);
+        break;
+    case TK_ID: {
+        bool sub = tk(P) == '_';
+        if (t->len == 1 && (t->s[0] == 'e' || t->s[0] == 'i') && !sub) {
+            r = rw_node(P->a, N_CONST, 0);
+            if (r) r->fn = t->s[0] == 'e' ? C_E : C_I;
+            break;
+        }
+        r = rw_node(P->a, N_SYM, 0);
+        if (!r) break;
+        r->name = rw_strndup(P->a, t->s, (size_t)t->len);
+        /* f(x): single letters conventionally naming functions */
+        if (t->len == 1 && strchr("fghFGHPQW", t->s[0]) && tk(P) == '(' && !peek(P)->space_before) {
+            nlist xs = {0};
+            if (!parse_args(P, &xs)) return NULL;
+            node *f = from_list(P, N_UFUNC, &xs);
+            if (f) f->name = r->name;
+            r = f;
+        }
+        break;
+    }
+    case TK_TEXT: {
+        r = rw_node(P->a, N_SYM, 0);
+        if (!r) break;
+        char *nm = rw_strndup(P->a, t->s, (size_t)t->len);
+        if (!nm) return fail(P, "too large");
+        /* Math-Verify compares multi-letter names case-insensitively */
+        if (t->len > 1)
+            for (char *c = nm; *c; c++) *c = (char)tolower((unsigned char)*c);
+        r->name = nm;
+        r->text = true;
+        break;
+    }
+    case TK_FN:
+        r = parse_function(P, t->id);
+        break;
+    case TK_CONST:
+        r = rw_node(P->a, t->id >= C_REALS ? N_SPECIAL : N_CONST, 0);
+        if (r) r->fn = t->id;
+        break;
+    case '(':
+    case '[':
+        r = parse_bracket(P, t->k);
+        break;
+    case '{': {
+        nlist xs = {0};
+        if (!parse_elems(P, &xs, false)) return NULL;
+        if (xs.n == 1 && accept(P, TK_CHOOSE)) {
+            r = mkfn(P, F_BINOM, xs.v[0], parse_expr(P));
+        } else {
+            r = xs.n == 1 ? xs.v[0] : from_list(P, N_SET, &xs);
+        }
+        if (r && !accept(P, '}')) r = fail(P, "unclosed brace");
+        break;
+    }
+    case TK_LSET: {
+        nlist xs = {0};
+        if (accept(P, TK_RSET)) {
+            r = rw_node(P->a, N_SPECIAL, 0);
+            if (r) r->fn = C_EMPTY;
+            break;
+        }
+        if (!parse_elems(P, &xs, true)) return NULL;
+        if (!accept(P, TK_RSET)) return fail(P, "unclosed set");
+        r = from_list(P, N_SET, &xs);
+        break;
+    }
+    case TK_FRAC:
+        r = parse_frac(P);
+        break;
+    case TK_BINOM: {
+        node *a = parse_single(P);
+        r = a ? mkfn(P, F_BINOM, a, parse_single(P)) : NULL;
+        break;
+    }
+    case TK_SQRT: {
+        node *idx = NULL;
+        if (accept(P, '[')) {
+            idx = parse_expr(P);
+            if (!idx || !accept(P, ']')) return fail(P, "bad root index");
+        }
+        node *x = parse_single(P);
+        r = idx ? mkfn(P, F_ROOT, x, idx) : mkfn(P, F_SQRT, x, NULL);
+        break;
+    }
+    case TK_OPAQUE:
+        r = parse_opaque(P, t);
+        break;
+    case TK_LFLOOR:
+    case TK_LCEIL: {
+        node *x = parse_expr(P);
+        if (x && !accept(P, t->k == TK_LFLOOR ? TK_RFLOOR : TK_RCEIL)) return fail(P, "unclosed floor");
+        r = mkfn(P, t->k == TK_LFLOOR ? F_FLOOR : F_CEIL, x, NULL);
+        break;
+    }
+    case '|': {
+        P->abs_depth++;
+        node *x = parse_expr(P);
+        P->abs_depth--;
+        if (x && !accept(P, '|')) return fail(P, "unclosed |");
+        r = mkfn(P, F_ABS, x, NULL);
+        break;
+    }
+    case TK_BEGIN:
+        if (!t->id) return fail(P, "unsupported environment");
+        r = parse_matrix(P);
+        break;
+    default:
+        return fail(P, "unexpected token");
+    }
+    if (!r) return fail(P, "too large");
+    P->depth--;
+    return r;
+}
+
+/* Copies x with the node `at` replaced by `by`. */
+static node *subst(parser *P, const node *x, const node *at, node *by) {
+    if (x == at) return by;
+    if (!x || x->n == 0) return (node *)x;
+    node *r = rw_node(P->a, x->kind, x->n);
+    if (!r) return fail(P, "too large");
+    node **kids = r->kid;
+    *r = *x;
+    r->kid = kids;
+    for (int j = 0; j < x->n; j++)
+        if (!(r->kid[j] = subst(P, x->kid[j], at, by)) && x->kid[j]) return NULL;
+    return r;
+}
+
+static const node *find_pm(const node *x) {
+    if (!x) return NULL;
+    if (x->kind == N_FUNC && x->fn == F_PM) return x;
+    for (int j = 0; j < x->n; j++) {
+        const node *f = find_pm(x->kid[j]);
+        if (f) return f;
+    }
+    return NULL;
+}
+
+/* "3 \pm 2\sqrt{2}" means the set of both values: expand every \pm into
+ * the two trees, at most 16 of them. */
+static bool expand_pm(parser *P, node *x, nlist *out) {
+    const node *pm = find_pm(x);
+    if (!pm) return nl_push(P, out, x);
+    if (out->n >= 16) return fail(P, "too many \\pm"), false;
+    node *a = pm->kid[0], *b = pm->kid[1];
+    node *plus = a ? join(P, N_ADD, a, b) : b;
+    node *minus = a ? join(P, N_ADD, a, mk1(P, N_NEG, b)) : mk1(P, N_NEG, b);
+    if (!plus || !minus) return false;
+    node *xp = subst(P, x, pm, plus), *xm = subst(P, x, pm, minus);
+    return xp && xm && expand_pm(P, xp, out) && expand_pm(P, xm, out);
+}
+
+static node *parse_top(parser *P) {
+    nlist parts = {0};
+    for (;;) {
+        nlist xs = {0};
+        if (!parse_elems(P, &xs, false)) return NULL;
+        node *part = xs.n == 1 ? xs.v[0] : from_list(P, parts.n || tk(P) == ';' ? N_TUPLE : N_SET, &xs);
+        if (!nl_push(P, &parts, part)) return NULL;
+        if (!accept(P, ';')) break;
+        while (accept(P, ';')) {}
+        if (tk(P) == TK_END) break;
+    }
+    if (tk(P) != TK_END) return fail(P, "unexpected token");
+    node *r = parts.n == 1 ? parts.v[0] : from_list(P, N_SET, &parts);
+    if (!r || !find_pm(r)) return r;
+    nlist all = {0};
+    if (!expand_pm(P, r, &all)) return NULL;
+    /* the expansions of a set are one set */
+    nlist flat = {0};
+    for (int j = 0; j < all.n; j++) {
+        node *y = all.v[j];
+        if (y->kind == N_SET) {
+            for (int k = 0; k < y->n; k++)
+                if (!nl_push(P, &flat, y->kid[k])) return NULL;
+        } else if (!nl_push(P, &flat, y)) {
+            return NULL;
+        }
+    }
+    return from_list(P, N_SET, &flat);
+}
+
+static node *parse_once(rw_arena *a, const char *s, size_t n, const char **err) {
+    tokens ts;
+    if (!rw_lex(a, s, n, &ts, err)) return NULL;
+    parser P = {.a = a, .t = ts.t, .n = ts.n};
+    if (ts.n <= 1) {
+        *err = "empty";
+        return NULL;
+    }
+    node *r = parse_top(&P);
+    if (!r) *err = P.err ? P.err : "too large";
+    return r;
+}
+
+node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
+    *err = NULL;
+    /* "11,\\! 111": negative thin spaces vanish with the space after them */
+    if (memmem(s, n, "\\!", 2)) {
+        char *c = rw_alloc(a, n + 1);
+        if (!c) return *err = "too large", NULL;
+        size_t m = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (s[j] == '\\' && j + 1 < n && s[j + 1] == '!') {
+                j += 2;
+                while (j < n && s[j] == ' ') j++;
+                j--;
+                continue;
+            }
+            c[m++] = s[j];
+        }
+        s = c;
+        n = m;
+    }
+    node *r = parse_once(a, s, n, err);
+    if (r) return r;
+    /* "1 = \zzz = x = 0": when a chain of equations fails, its last member
+     * may still be the answer (as Math-Verify retries) */
+    size_t eqs = 0, last = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (s[j] == ',' || s[j] == ';') return NULL;
+        if (s[j] == '=' && (j == 0 || !strchr("\\<>!", s[j - 1]))) eqs++, last = j;
+    }
+    if (eqs < 2) return NULL;
+    const char *err2;
+    r = parse_once(a, s + last + 1, n - last - 1, &err2);
+    if (r) *err = NULL;
+    return r;
+}

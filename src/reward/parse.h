@@ -1,0 +1,12 @@
+/* Parsing one answer (LaTeX or plain text) into an expression tree. */
+#ifndef PIC_REWARD_PARSE_H
+#define PIC_REWARD_PARSE_H
+
+#include "reward/ast.h"
+
+/* Parses s[0..n) into a tree allocated in a. Returns NULL with *err set when
+ * the text is not math this parser understands, or when it would exceed a
+ * bound (ast.h). Never reads past s+n; NUL bytes and invalid UTF-8 fail. */
+node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err);
+
+#endif

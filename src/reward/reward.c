@@ -1,0 +1,61 @@
+/* One check: extract both sides, then compare (reward.h). */
+#include "reward/reward.h"
+
+#include <string.h>
+
+#include "reward/parse.h"
+
+/* Room for two parsed answers and the comparison's temporaries. */
+enum { ARENA_BYTES = 8u << 20 };
+
+rw_opts rw_default_opts(void) {
+    rw_opts o;
+    o.pred = (rw_extract_opts){.boxed = true, .after_think = true, .whole = false, .plain = true};
+    o.gold = (rw_extract_opts){.boxed = true, .after_think = false, .whole = true, .plain = true, .whole_first = true};
+    o.eq = (rw_equiv_opts){.float_places = 6, .strict = true};
+    return o;
+}
+
+void rw_checker_init(rw_checker *c) { rw_arena_init(&c->arena, ARENA_BYTES); }
+void rw_checker_free(rw_checker *c) { rw_arena_free(&c->arena); }
+
+static bool plain_text(const char *s, size_t n) {
+    return !memchr(s, '$', n) && !memmem(s, n, "\\boxed", 6) && !memmem(s, n, "\\fbox", 5) &&
+           !memmem(s, n, "\\(", 2) && !memmem(s, n, "\\[", 2);
+}
+
+/* A gold answer (or a one-shot --pred) is usually bare LaTeX ("\frac{1}{2}"): read it whole first,
+ * and extract only when it is written like a response. */
+static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {
+    *out = (rw_answer){0};
+    if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n)) {
+        const char *err;
+        char *copy = rw_strndup(&c->arena, s, n);
+        node *t = copy ? rw_parse(&c->arena, copy, n, &err) : NULL;
+        if (t) {
+            *out = (rw_answer){t, copy, n, "whole"};
+            return;
+        }
+    }
+    rw_extract(&c->arena, s, n, o, out);
+}
+
+static bool same_fallback(const rw_answer *a, const rw_answer *b) {
+    return a->text && b->text && a->len == b->len && a->len > 0 && memcmp(a->text, b->text, a->len) == 0;
+}
+
+void rw_check(rw_checker *c, const char *gold, size_t gn, const char *pred, size_t pn, const rw_opts *o,
+              rw_result *r) {
+    rw_arena_reset(&c->arena);
+    read_side(c, gold, gn, &o->gold, &r->gold);
+    read_side(c, pred, pn, &o->pred, &r->pred);
+    r->correct = false;
+    if (r->gold.tree && r->pred.tree) r->correct = rw_equiv(&c->arena, r->gold.tree, r->pred.tree, &o->eq);
+    /* Math-Verify also compares the extracted texts when parsing failed */
+    if (!r->correct && same_fallback(&r->gold, &r->pred)) r->correct = true;
+}
+
+void rw_extract_only(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {
+    rw_arena_reset(&c->arena);
+    rw_extract(&c->arena, s, n, o, out);
+}

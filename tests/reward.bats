@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# pic-reward: stream mode, one-shot mode, options and errors.
+load helpers
+
+@test "reward: one pair prints 1 or 0" {
+  run pic-reward --gold '\frac{1}{2}' --pred '0.5'
+  [ "$status" -eq 0 ] && [ "$output" = 1 ]
+  run pic-reward --gold '\frac{1}{2}' --pred '0.4'
+  [ "$status" -eq 0 ] && [ "$output" = 0 ]
+}
+
+@test "reward: --explain says how each side was read" {
+  run pic-reward --gold '3' --pred 'so \boxed{x = 3}' --explain
+  [ "$status" -eq 0 ]
+  grep -q 'pred: extracted by boxed: x = 3' <<<"$output"
+  grep -q 'verdict: equal' <<<"$output"
+}
+
+@test "reward: --extract prints the final answer" {
+  run pic-reward --extract 'first \boxed{1} then The final answer is $\frac{2}{3}$. I hope it is correct.'
+  [ "$status" -eq 0 ] && [ "$output" = '\frac{2}{3}' ]
+  run pic-reward --extract 'no answer here'
+  [ "$status" -eq 0 ] && [ -z "$output" ]
+}
+
+@test "reward: stream adds pred, correct, reward and keeps other fields in order" {
+  printf '%s\n' '{"id":1,"answer":"4","response":"2+2=\\boxed{4}","x":[1]}' \
+    '{"id":2,"answer":"5","response":"\\boxed{4}"}' \
+    '{"id":3,"answer":"5","response":"I do not know"}' >in.jsonl
+  run pic-reward --plain -q --wrong -0.5 --unparsable -1 in.jsonl
+  [ "$status" -eq 0 ]
+  [ "$(sed -n 1p <<<"$output" | jq -c 'keys_unsorted')" = '["id","answer","response","x","pred","correct","reward"]' ]
+  [ "$(jq -c '[.pred,.correct,.reward]' <<<"$(sed -n 1p <<<"$output")")" = '["4",true,1]' ]
+  [ "$(jq -c '[.pred,.correct,.reward]' <<<"$(sed -n 2p <<<"$output")")" = '["4",false,-0.5]' ]
+  [ "$(jq -c '[.pred,.correct,.reward]' <<<"$(sed -n 3p <<<"$output")")" = '[null,false,-1]' ]
+}
+
+@test "reward: zstd output by default to a file, read back by magic number" {
+  printf '%s\n' '{"answer":"1","response":"\\boxed{1}"}' >in.jsonl
+  run pic-reward -q -o out.jsonl in.jsonl
+  [ "$status" -eq 0 ]
+  [ "$(zstdcat out.jsonl | jq -r .correct)" = true ]
+  run pic-reward -q --plain out.jsonl
+  [ "$status" -eq 0 ] && [ "$(jq -r .correct <<<"$output")" = true ]
+}
+
+@test "reward: field options, float precision, strictness, think blocks" {
+  printf '%s\n' '{"gold":"0.125","text":"\\boxed{0.13}"}' >in.jsonl
+  run pic-reward -q --plain --gold-field gold --response-field text in.jsonl
+  [ "$(jq -r .correct <<<"$output")" = false ]
+  run pic-reward -q --plain --gold-field gold --response-field text --float-precision 1 in.jsonl
+  [ "$(jq -r .correct <<<"$output")" = true ]
+  run pic-reward --gold 'f(x)' --pred 'f(y)'
+  [ "$output" = 0 ]
+  run pic-reward --no-strict --gold 'f(x)' --pred 'f(y)'
+  [ "$output" = 1 ]
+  run pic-reward --gold 2 --pred '<think>\boxed{2}</think> so \boxed{3}'
+  [ "$output" = 0 ]
+  run pic-reward --keep-think --gold 2 --pred '<think>so</think> maybe \boxed{2}'
+  [ "$output" = 1 ]
+}
+
+@test "reward: numeric gold answers are accepted" {
+  printf '%s\n' '{"answer":72,"response":"\\boxed{72}"}' >in.jsonl
+  run pic-reward -q --plain in.jsonl
+  [ "$(jq -r .correct <<<"$output")" = true ]
+}
+
+@test "reward: a bad record names file, line and field" {
+  printf '%s\n' '{"answer":"1","response":"\\boxed{1}"}' '{"answer":"1"}' >in.jsonl
+  run pic-reward -q --plain in.jsonl
+  fails_with 1 "in.jsonl:2: field 'response'"
+  printf '%s\n' '{"answer":"1","response":7}' >bad.jsonl
+  run pic-reward -q --plain bad.jsonl
+  fails_with 1 "bad.jsonl:1: field 'response'.*string"
+}
+
+@test "reward: --skip-bad skips and counts" {
+  printf '%s\n' '{"answer":"1","response":"\\boxed{1}"}' '{"answer":"1"}' >in.jsonl
+  run pic-reward --plain --skip-bad in.jsonl
+  [ "$status" -eq 0 ]
+  grep -q 'skipped 1 malformed' <<<"$output"
+}
+
+@test "reward: usage errors exit 2 and name the option" {
+  run pic-reward --gold 1
+  fails_with 2 'go together'
+  run pic-reward --float-precision x --gold 1 --pred 1
+  fails_with 2 'float-precision'
+  run pic-reward --bogus
+  [ "$status" -eq 2 ]
+  run pic-reward --help
+  [ "$status" -eq 0 ] && grep -q 'Usage: pic-reward' <<<"$output"
+  run pic-reward --version
+  [ "$status" -eq 0 ] && grep -q 'pic-reward (pic)' <<<"$output"
+}
+
+@test "reward: grader outputs agree with the Qwen2.5-Math labels" {
+  run bash -c "pic-reward -q --plain --gold-field gold '$FIXTURES/reward/qwen25math-math-cot-100.jsonl' |
+    jq -s '[.[] | select(.correct == .qwen_score)] | length'"
+  [ "$status" -eq 0 ]
+  echo "agreement: $output / 560" >&3
+  [ "$output" -ge 532 ] # 95%
+}

@@ -1,0 +1,139 @@
+/* Unit tests of pic-reward's library: equivalence rules, extraction, and the
+ * bounds (huge exponents, deep nesting, 10 MB responses, bad bytes). */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "reward/parse.h"
+#include "reward/reward.h"
+
+static rw_checker C;
+
+static int verdict(const char *gold, const char *pred) {
+    rw_opts o = rw_default_opts();
+    o.pred.whole_first = true;
+    rw_result r;
+    rw_check(&C, gold, strlen(gold), pred, strlen(pred), &o, &r);
+    return r.correct;
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void equal(const char *g, const char *p, int want) {
+    CHECK(verdict(g, p) == want, "%s %s %s", g, want ? "==" : "!=", p);
+}
+
+int main(void) {
+    rw_checker_init(&C);
+    /* exact rationals, decimals, rounding */
+    equal("\\frac{1}{2}", "0.5", 1);
+    equal("\\frac{1}{3}", "0.333333", 1);
+    equal("\\frac{1}{3}", "0.333", 0);
+    equal("1000", "1,000", 1);
+    equal("\\dfrac{10}{9}", "10/9", 1);
+    equal("3\\frac{1}{2}", "\\frac{7}{2}", 1);
+    equal("-3\\frac{1}{2}", "-3.5", 1);
+    equal("2^{10}", "1024", 1);
+    /* irrationals and variables */
+    equal("\\sqrt{8}", "2\\sqrt{2}", 1);
+    equal("\\sqrt[3]{27}", "3", 1);
+    equal("1 - \\frac{1}{e}", "1 + \\frac{1}{e}", 0);
+    equal("\\frac{x+2}{7}", "\\frac{x}{7}+\\frac{2}{7}", 1);
+    equal("\\tan^2(y)+1", "\\sec^2(y)", 1);
+    equal("|x|", "x", 0);
+    equal("\\pi", "3.14159", 0);
+    /* structures */
+    equal("(1, 2)", "(2, 1)", 0);
+    equal("\\{1, 2\\}", "\\{2, 1\\}", 1);
+    equal("[0, 1)", "[0, 1]", 0);
+    equal("3 \\pm 2\\sqrt{2}", "\\{3 - 2\\sqrt{2}, 3 + 2\\sqrt{2}\\}", 1);
+    equal("x = 3", "3", 1);
+    equal("x \\geq 5", "5 \\leq x", 1);
+    equal("x > 5", "x < 5", 0);
+    equal("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", 1);
+    equal("\\text{Evelyn}", "\\text{evelyn}", 1);
+    equal("28\\%", "0.28", 1);
+    /* extraction */
+    equal("9", "so the answer is \\boxed{9}.", 1);
+    equal("9", "<think>\\boxed{9}</think> the answer is \\boxed{8}", 0);
+    equal("9", "The final answer is $9$. I hope it is correct.", 1);
+    equal("9", "<think>still thinking \\boxed{9}", 0);
+
+    /* bounds: each of these must answer quickly */
+    const char *huge[][2] = {
+        {"2^{10^{100}}", "2^{10^{100}}"},      {"10^{10^{10}}", "10^{10^{10}}+1"},
+        {"(10^{100})!", "1"},                 {"9^{9^{9^{9}}}", "9^{9^{9^{9}}}"},
+        {"\\binom{10^{9}}{5}", "1"},          {"1E99999", "1E99999"},
+    };
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        double t0 = now();
+        int v = verdict(huge[i][0], huge[i][1]);
+        double dt = now() - t0;
+        CHECK(dt < 0.05, "%s vs %s: verdict %d in %.3f ms", huge[i][0], huge[i][1], v, dt * 1e3);
+    }
+    CHECK(verdict("2^{10^{100}}", "2^{10^{100}}") == 1, "a huge power equals itself (by structure)");
+    CHECK(verdict("10^{10^{10}}", "10^{10^{10}}+1") == 0, "a huge power is not declared equal to its successor");
+
+    size_t big = 10u << 20;
+    char *s = malloc(big + 64);
+    /* 10 MB response ending in an answer */
+    memset(s, 'a', big);
+    strcpy(s + big, " \\boxed{42}");
+    rw_opts o = rw_default_opts();
+    rw_result r;
+    double t0 = now();
+    rw_check(&C, "42", 2, s, strlen(s), &o, &r);
+    CHECK(r.correct, "10 MB response: answer found (%.0f ms)", (now() - t0) * 1e3);
+    /* 10^5 nested braces, open and balanced */
+    size_t nb = 100000;
+    for (size_t i = 0; i < nb; i++) s[i] = '{';
+    for (size_t i = 0; i < nb; i++) s[nb + i] = '}';
+    s[2 * nb] = 0;
+    t0 = now();
+    rw_check(&C, "1", 1, s, 2 * nb, &o, &r);
+    CHECK(!r.correct, "10^5 nested braces: a result, no crash (%.0f ms)", (now() - t0) * 1e3);
+    memcpy(s, "\\boxed", 6);
+    rw_check(&C, "1", 1, s, nb, &o, &r);
+    CHECK(!r.correct, "\\boxed with 10^5 unclosed braces");
+    for (size_t i = 0; i < 4000; i++) s[i] = "(["[i % 2];
+    rw_arena_reset(&C.arena);
+    const char *err;
+    CHECK(rw_parse(&C.arena, s, 4000, &err) == NULL, "4000 open brackets fail cleanly: %s", err ? err : "?");
+    /* invalid UTF-8 and NUL bytes */
+    const char bad[] = "\\boxed{\xff\xfe 1} \xc3 \0 \\boxed{2\0}";
+    rw_check(&C, "2", 1, bad, sizeof bad - 1, &o, &r);
+    CHECK(!r.correct || r.correct, "invalid UTF-8 and NUL: a verdict (%d)", r.correct);
+    rw_arena_reset(&C.arena);
+    CHECK(rw_parse(&C.arena, "1\0" "2", 3, &err) == NULL, "a NUL byte inside an answer is not math");
+    free(s);
+
+    /* regressions found by fuzzing: each must run clean (under ASan in make asan) */
+    DIR *d = opendir("tests/fuzz/reward/regress");
+    CHECK(d != NULL, "fuzz regressions directory");
+    struct dirent *e;
+    int nreg = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[512];
+        snprintf(path, sizeof path, "tests/fuzz/reward/regress/%s", e->d_name);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        char buf[1 << 16];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        rw_check(&C, buf, n / 2, buf + n / 2, n - n / 2, &o, &r);
+        rw_check(&C, "1", 1, buf, n, &o, &r);
+        nreg++;
+    }
+    if (d) closedir(d);
+    CHECK(nreg > 0, "%d fuzz regressions replayed", nreg);
+    rw_checker_free(&C);
+    return check_done();
+}
