@@ -296,7 +296,7 @@ int main(int argc, char **argv) {
     double dt = pic_now() - t0;
     char skipped[64] = "";
     if (run.skipped) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", run.skipped);
-    pic_info("%zu records, %zu tokens, %.2f MB of text in %.2f s%s", run.records, run.tokens, run.bytes / 1e6, dt,
+    pic_info("%zu records, %zu tokens, %.2f MB of text in %.3f s%s", run.records, run.tokens, run.bytes / 1e6, dt,
              skipped);
     pic_chat_free(run.chat);
     pic_tokenizer_free(run.tok);
