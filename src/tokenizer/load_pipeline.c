@@ -190,6 +190,7 @@ static int32_t token_id(const tk_load *c, const char *token, const char *field) 
 }
 
 static void push_ids(int32_t **v, size_t *n, const int32_t *ids, size_t k, bool front) {
+    if (!k) return;
     *v = pic_realloc(*v, (*n + k + 1) * sizeof **v);
     if (front) {
         memmove(*v + k, *v, *n * sizeof **v);
