@@ -254,6 +254,8 @@ int pic_config_validate(const pic_config *c, const char *name, pic_err *err) {
     if (c->n_heads % c->n_kv_heads)
         return pic_err_set(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                            name, c->n_heads, c->n_kv_heads);
+    if (c->head_dim > PIC_MAX_HEAD_DIM)
+        return pic_err_set(err, "%s: head_dim %d is larger than %d", name, c->head_dim, PIC_MAX_HEAD_DIM);
     if (c->head_dim % 2) return pic_err_set(err, "%s: head_dim %d is odd; RoPE needs pairs", name, c->head_dim);
     for (int i = 0; i < c->n_eos; i++)
         if (c->eos_ids[i] >= c->vocab_size)

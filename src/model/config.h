@@ -12,7 +12,7 @@
 
 #include "model/error.h"
 
-enum { PIC_MAX_EOS = 16 };
+enum { PIC_MAX_EOS = 16, PIC_MAX_HEAD_DIM = 512 };
 
 typedef enum {
     PIC_ROPE_DEFAULT,
