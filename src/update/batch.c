@@ -1,0 +1,149 @@
+/* Reading samples (batch.h). A record is checked whole before it is kept, so
+ * that --skip-bad can drop it; without --skip-bad the first problem dies
+ * with the record's file, line and field. */
+#include "update/batch.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "common/json.h"
+#include "common/stream.h"
+
+/* One problem found in a record: die, or under --skip-bad tell the caller to
+ * drop it. */
+static bool bad(const pic_read_opts *o, pic_reader *r, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool bad(const pic_read_opts *o, pic_reader *r, const char *field, const char *fmt, ...) {
+    if (o->skip_bad) return true;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pic_reader_die(r, field, "%s", msg);
+}
+
+static bool int_array(json_t *a, int vocab, size_t *bad_at) {
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *v = json_array_get(a, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab) {
+            *bad_at = i;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Returns false (record dropped) only under --skip-bad. */
+static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_opts *o) {
+    json_t *pi = json_object_get(rec, "prompt_ids"), *ri = json_object_get(rec, "response_ids");
+    json_t *lp = json_object_get(rec, "logprobs");
+    size_t at;
+    if (!json_is_array(pi)) return bad(o, r, "prompt_ids", "missing or not an array (pic-update needs token ids)"), false;
+    if (!json_is_array(ri)) return bad(o, r, "response_ids", "missing or not an array"), false;
+    if (json_array_size(pi) == 0) return bad(o, r, "prompt_ids", "empty: the first response token needs a context"), false;
+    if (!int_array(pi, o->vocab, &at))
+        return bad(o, r, "prompt_ids", "element %zu is not a token id of the model (vocabulary %d)", at, o->vocab), false;
+    if (!int_array(ri, o->vocab, &at))
+        return bad(o, r, "response_ids", "element %zu is not a token id of the model (vocabulary %d)", at, o->vocab), false;
+    size_t np = json_array_size(pi), nr = json_array_size(ri);
+    float *old = NULL;
+    if (o->need_logprobs) {
+        if (!json_is_array(lp)) return bad(o, r, "logprobs", "missing: the policy loss needs the sampler's log-probabilities"), false;
+        if (json_array_size(lp) != nr)
+            return bad(o, r, "logprobs", "%zu values for %zu response tokens", json_array_size(lp), nr), false;
+        old = pic_malloc((nr + 1) * sizeof *old);
+        for (size_t i = 0; i < nr; i++) {
+            json_t *v = json_array_get(lp, i);
+            double x = json_is_number(v) ? json_number_value(v) : NAN;
+            if (!isfinite(x)) {
+                free(old);
+                return bad(o, r, "logprobs", "element %zu is not a finite number", i), false;
+            }
+            old[i] = (float)x;
+        }
+    }
+    pic_adv_in ai = {0};
+    json_t *adv = json_object_get(rec, "advantage"), *rw = json_object_get(rec, "reward"),
+           *co = json_object_get(rec, "correct");
+    if (adv && !json_is_null(adv)) {
+        if (!json_is_number(adv) || !isfinite(json_number_value(adv)))
+            return free(old), bad(o, r, "advantage", "not a finite number"), false;
+        ai.has_adv = true, ai.adv = json_number_value(adv);
+    }
+    if (rw && !json_is_null(rw)) {
+        if (!json_is_number(rw) || !isfinite(json_number_value(rw)))
+            return free(old), bad(o, r, "reward", "not a finite number"), false;
+        ai.has_reward = true, ai.reward = json_number_value(rw);
+    }
+    if (co && !json_is_null(co) && !json_is_boolean(co)) return free(old), bad(o, r, "correct", "not a boolean"), false;
+    ai.positive = co && json_is_boolean(co) ? json_is_true(co) : ai.has_reward && ai.reward > 0;
+    if (o->need_labels && !ai.has_adv && !ai.has_reward && !(co && json_is_boolean(co)))
+        return free(old), bad(o, r, "reward", "missing, and no advantage either"), false;
+    char tmp[64];
+    json_t *id = json_object_get(rec, "id");
+    if (o->need_labels && !ai.has_adv && (!id || !(json_is_string(id) || json_is_integer(id))))
+        return free(old), bad(o, r, "id", "missing or not a string or integer: GRPO groups samples by id"), false;
+    const char *key = id && (json_is_string(id) || json_is_integer(id)) ? pic_id_key((pic_rec){r, rec}, tmp, sizeof tmp) : "";
+    json_t *te = json_object_get(rec, "temperature");
+    if (te && !json_is_null(te)) {
+        double t = json_is_number(te) ? json_number_value(te) : -1;
+        if (!(t > 0) || !isfinite(t)) return free(old), bad(o, r, "temperature", "not a positive number"), false;
+        if (b->temperature && t != b->temperature)
+            return free(old),
+                   bad(o, r, "temperature", "%g differs from the %g of earlier records (give --temperature)", t,
+                       b->temperature),
+                   false;
+        b->temperature = t;
+    }
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 64;
+        b->s = pic_realloc(b->s, b->cap * sizeof *b->s);
+        b->adv_in = pic_realloc(b->adv_in, b->cap * sizeof *b->adv_in);
+    }
+    pic_sample *s = &b->s[b->n];
+    s->ids = pic_malloc((np + nr) * sizeof(int32_t));
+    for (size_t i = 0; i < np; i++) s->ids[i] = (int32_t)json_integer_value(json_array_get(pi, i));
+    for (size_t i = 0; i < nr; i++) s->ids[np + i] = (int32_t)json_integer_value(json_array_get(ri, i));
+    s->n_prompt = (int)np, s->n_resp = (int)nr, s->old_logp = old, s->adv = 0;
+    s->file = pic_strdup(pic_reader_name(r)), s->line = pic_reader_lineno(r);
+    ai.group = pic_strdup(key);
+    b->adv_in[b->n++] = ai;
+    return true;
+}
+
+void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o) {
+    pic_reader *r = pic_reader_open(path);
+    json_t *rec;
+    while ((rec = pic_reader_json(r))) {
+        if (!read_one(b, r, rec, o)) b->skipped++;
+        json_decref(rec);
+    }
+    pic_reader_close(r);
+}
+
+void pic_samples_advantages(pic_samples *b, const pic_adv_cfg *c) {
+    double *adv = pic_malloc((b->n + 1) * sizeof *adv);
+    size_t at = 0;
+    const char *why = "";
+    if (pic_advantages(c, b->adv_in, b->n, adv, &at, &why))
+        pic_die("%s:%zu: field '%s': %s", b->s[at].file, b->s[at].line,
+                strstr(why, "reward") ? "reward" : "id", why);
+    for (size_t i = 0; i < b->n; i++) b->s[i].adv = adv[i];
+    free(adv);
+}
+
+void pic_samples_free(pic_samples *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->s[i].ids);
+        free(b->s[i].old_logp);
+        free(b->s[i].file);
+        free((char *)b->adv_in[i].group);
+    }
+    free(b->s);
+    free(b->adv_in);
+    memset(b, 0, sizeof *b);
+}

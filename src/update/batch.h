@@ -1,0 +1,43 @@
+/* The samples of one pic-update run, read from scored sample streams
+ * (docs/streams.md): token ids, old log-probabilities, and what advantages
+ * are made of. Every problem with a record dies naming file, line and field. */
+#ifndef PIC_UPDATE_BATCH_H
+#define PIC_UPDATE_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "update/advantage.h"
+
+typedef struct {
+    int32_t *ids;      /* prompt then response */
+    int n_prompt, n_resp;
+    float *old_logp;   /* [n_resp]; NULL when the stream has none (SFT) */
+    double adv;        /* filled by pic_batch_advantages */
+    char *file;        /* where it came from, for messages */
+    size_t line;
+} pic_sample;
+
+typedef struct {
+    pic_sample *s;
+    size_t n, cap;
+    double temperature; /* the records' common `temperature`, or 0 when none has one */
+    pic_adv_in *adv_in; /* [n], for pic_batch_advantages */
+    size_t skipped;     /* --skip-bad */
+} pic_samples;
+
+typedef struct {
+    bool need_logprobs; /* the policy losses need old log-probabilities */
+    bool need_labels;   /* advantages from rewards (not SFT) */
+    int vocab;          /* token ids must lie in [0, vocab) */
+    bool skip_bad;
+} pic_read_opts;
+
+/* Appends the records of path (NULL or "-": stdin). */
+void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o);
+/* Advantages of every sample; dies naming the record at fault. */
+void pic_samples_advantages(pic_samples *b, const pic_adv_cfg *c);
+void pic_samples_free(pic_samples *b);
+
+#endif

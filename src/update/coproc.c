@@ -1,0 +1,72 @@
+/* The co-process (coproc.h): two pipes, fork, exec sh -c. SIGPIPE is
+ * ignored so that a controller that died shows up as a write error. */
+#include "update/coproc.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cli.h"
+
+void pic_coproc_start(pic_coproc *c, const char *cmd) {
+    int in[2], out[2];
+    if (pipe(in) || pipe(out)) pic_die("--alpha-cmd: pipe: %s", strerror(errno));
+    signal(SIGPIPE, SIG_IGN);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) pic_die("--alpha-cmd: fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+        signal(SIGPIPE, SIG_DFL);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    c->cmd = pic_strdup(cmd);
+    c->pid = pid;
+    c->to = fdopen(in[1], "w");
+    c->from = fdopen(out[0], "r");
+    if (!c->to || !c->from) pic_die("--alpha-cmd: fdopen: %s", strerror(errno));
+}
+
+double pic_coproc_ask(pic_coproc *c, double x) {
+    /* a failed write is not yet the error: whatever the command did say
+     * before it went away tells more */
+    int werr = fprintf(c->to, "%.9g\n", x) < 0 || fflush(c->to) != 0 ? errno : 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, c->from);
+    if (n <= 0)
+        pic_die("--alpha-cmd '%s': ended without answering entropy %.9g%s%s", c->cmd, x, werr ? ": " : "",
+                werr ? strerror(werr) : "");
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = 0;
+    char *end;
+    errno = 0;
+    double a = strtod(line, &end);
+    if (end == line || *end || errno || !isfinite(a))
+        pic_die("--alpha-cmd '%s': answered '%s', not a number", c->cmd, line);
+    free(line);
+    return a;
+}
+
+void pic_coproc_finish(pic_coproc *c) {
+    fclose(c->to);
+    char buf[256];
+    while (fgets(buf, sizeof buf, c->from)) {
+    }
+    fclose(c->from);
+    int st;
+    while (waitpid(c->pid, &st, 0) < 0)
+        if (errno != EINTR) pic_die("--alpha-cmd: waitpid: %s", strerror(errno));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        pic_die("--alpha-cmd '%s' failed (%s %d)", c->cmd, WIFEXITED(st) ? "exit" : "signal",
+                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    free(c->cmd);
+}
