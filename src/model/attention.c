@@ -98,3 +98,85 @@ void attention_forward(float *out, float *lse, const float *q, const pic_attn_in
     pic_parallel_for(in->N * n_heads, 1 + 16384 / work, items, &a);
     free(a.scratch);
 }
+
+/* The inverse copy: dq, dk, dv back into the fused layout. */
+void qkv_split_backward(float *dqkv, const float *dq, const float *dk, const float *dv, size_t N, int qd, int kvd) {
+    size_t w = (size_t)qd + 2 * (size_t)kvd;
+    for (size_t n = 0; n < N; n++) {
+        float *r = dqkv + n * w;
+        memcpy(r, dq + n * qd, qd * sizeof(float));
+        memcpy(r + qd, dk + n * kvd, kvd * sizeof(float));
+        memcpy(r + qd + kvd, dv + n * kvd, kvd * sizeof(float));
+    }
+}
+
+/* The backward of causal GQA over packed sequences without a cache (the
+ * training case). Probabilities are recomputed from the saved log-sum-exp,
+ * never stored: p_j = exp(q.k_j * scale - lse). With D = dout . out,
+ *   dv_j += p_j dout,  ds_j = p_j (dout . v_j - D),
+ *   dq += scale sum_j ds_j k_j,  dk_j += scale ds_j q.
+ * One work item is a (sequence, kv head): it alone writes that head's keys'
+ * and values' gradients and its query heads', so there are no races and the
+ * sums run in a fixed order. */
+typedef struct {
+    float *dq;
+    float *const *dk, *const *dv;
+    const float *dout, *out, *lse, *q;
+    const pic_attn_input *in;
+    const size_t *first, *count;
+    int nh, nkv, group, hd;
+    float scale;
+    float *scratch;
+    size_t scratch_len;
+} bargs;
+
+static void bitems(void *ctx, size_t begin, size_t end, int tid) {
+    const bargs *a = ctx;
+    const pic_attn_input *in = a->in;
+    int hd = a->hd;
+    float *p = a->scratch + (size_t)tid * a->scratch_len;
+    for (size_t it = begin; it < end; it++) {
+        int s = (int)(it / a->nkv), g = (int)(it % a->nkv);
+        const float *K = in->k[s] + (size_t)g * hd, *Vv = in->v[s] + (size_t)g * hd;
+        float *dK = a->dk[s] + (size_t)g * hd, *dV = a->dv[s] + (size_t)g * hd;
+        for (size_t n = a->first[s]; n < a->first[s] + a->count[s]; n++) {
+            int T = in->tok_pos[n] + 1;
+            for (int h = g * a->group; h < (g + 1) * a->group; h++) {
+                size_t qh = n * a->nh + h;
+                const float *q = a->q + qh * hd, *dout = a->dout + qh * hd, *out = a->out + qh * hd;
+                float *dq = a->dq + qh * hd, lse = a->lse[qh];
+                float D = dot(dout, out, hd);
+                for (int j = 0; j < T; j++) p[j] = expf(dot(q, K + (size_t)j * in->kv_stride, hd) * a->scale - lse);
+                for (int j = 0; j < T; j++) {
+                    const float *kj = K + (size_t)j * in->kv_stride, *vj = Vv + (size_t)j * in->kv_stride;
+                    float *dkj = dK + (size_t)j * in->kv_stride, *dvj = dV + (size_t)j * in->kv_stride;
+                    float ds = p[j] * (dot(dout, vj, hd) - D) * a->scale;
+                    for (int i = 0; i < hd; i++) {
+                        dvj[i] += p[j] * dout[i];
+                        dq[i] += ds * kj[i];
+                        dkj[i] += ds * q[i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void attention_backward(float *dq, float *const *dk, float *const *dv, const float *dout, const float *out,
+                        const float *lse, const float *q, const pic_attn_input *in, int n_seq, int n_heads,
+                        int n_kv_heads, int head_dim) {
+    size_t *first = pic_calloc((size_t)n_seq + 1, sizeof *first), *count = pic_calloc((size_t)n_seq + 1, sizeof *count);
+    int max_pos = 0;
+    for (size_t n = in->N; n-- > 0;) {
+        first[in->tok_seq[n]] = n;
+        count[in->tok_seq[n]]++;
+        if (in->tok_pos[n] > max_pos) max_pos = in->tok_pos[n];
+    }
+    bargs a = {dq, dk, dv, dout, out, lse, q, in, first, count, n_heads, n_kv_heads, n_heads / n_kv_heads,
+               head_dim, (float)(1.0 / sqrt(head_dim)), NULL, (size_t)max_pos + 1};
+    a.scratch = pic_malloc((size_t)pic_threads() * a.scratch_len * sizeof(float));
+    pic_parallel_for((size_t)n_seq * n_kv_heads, 1, bitems, &a);
+    free(a.scratch);
+    free(first);
+    free(count);
+}

@@ -65,4 +65,31 @@ void swiglu_forward(float *out, const float *gu, size_t N, int F);
 void logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
                              size_t N, int V, float temperature);
 
+/* Backward passes (llm.c style), one beside each forward. Gradients of
+ * inputs and of parameters ACCUMULATE (+=) unless said otherwise, so the
+ * caller zeroes them once per optimizer step and micro-batches add up. */
+void embedding_backward(float *dembed, const float *dout, const int32_t *tokens, size_t N, int C);
+/* inp is the forward's input (not its output); dinp may not alias dout. */
+void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                      const float *rstd, size_t N, int C);
+/* Any of dinp, dweight, dbias may be NULL. */
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, size_t N, int IC, int OC);
+/* In place: dx holds the gradient of the rotated x on entry, of x on return. */
+void rope_backward(float *dx, size_t N, int n_heads, int head_dim, const float *cos, const float *sin);
+/* Writes (does not accumulate) dqkv from dq, dk, dv. */
+void qkv_split_backward(float *dqkv, const float *dq, const float *dk, const float *dv, size_t N, int qd, int kvd);
+/* Packed sequences without a cache, as pic_forward runs them for training:
+ * in->k[s] / in->v[s] and dk[s] / dv[s] share one layout (in->kv_stride).
+ * out and lse are the forward's; dq, dk, dv accumulate. */
+void attention_backward(float *dq, float *const *dk, float *const *dv, const float *dout, const float *out,
+                        const float *lse, const float *q, const pic_attn_input *in, int n_seq, int n_heads,
+                        int n_kv_heads, int head_dim);
+/* Writes (does not accumulate) dgu[N, 2F] from dh[N, F]. */
+void swiglu_backward(float *dgu, const float *dh, const float *gu, size_t N, int F);
+/* Writes dlogits[N, V] (may equal logits) for upstream dlogp[N] and dent[N]
+ * (either may be NULL) of logprob_entropy_forward. */
+void logprob_entropy_backward(float *dlogits, const float *logits, const int32_t *targets, const float *dlogp,
+                              const float *dent, size_t N, int V, float temperature);
+
 #endif

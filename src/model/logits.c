@@ -46,3 +46,52 @@ void logprob_entropy_forward(float *logp, float *entropy, const float *logits, c
     args a = {logp, entropy, logits, targets, V, temperature};
     pic_parallel_for(N, 1 + 65536 / (size_t)V, rows, &a);
 }
+
+/* With z = logits / T, p = softmax(z) and E = sum p z:
+ *   d logp(y) / dz_j = [j = y] - p_j,   dH / dz_j = -p_j (z_j - E),
+ * and d/dlogits = d/dz / T. A row is overwritten by its gradient (dlogits
+ * may equal logits): the probabilities exist one at a time. */
+typedef struct {
+    float *dlogits;
+    const float *logits, *dlogp, *dent;
+    const int32_t *targets;
+    int V;
+    float T;
+} bargs;
+
+static void brows(void *ctx, size_t begin, size_t end, int tid) {
+    (void)tid;
+    const bargs *a = ctx;
+    int V = a->V;
+    for (size_t n = begin; n < end; n++) {
+        const float *x = a->logits + n * V;
+        float *dx = a->dlogits + n * V;
+        float m = -INFINITY;
+        for (int i = 0; i < V; i++) {
+            float z = x[i] / a->T;
+            if (z > m) m = z;
+        }
+        double S = 0, Sz = 0;
+        for (int i = 0; i < V; i++) {
+            float z = x[i] / a->T;
+            double e = expf(z - m);
+            S += e;
+            Sz += e * (z - m);
+        }
+        float gl = a->dlogp ? a->dlogp[n] : 0, ge = a->dent ? a->dent[n] : 0;
+        float E = (float)(Sz / S), invS = (float)(1.0 / S), invT = 1.0f / a->T;
+        int y = a->targets ? a->targets[n] : -1;
+        for (int i = 0; i < V; i++) {
+            float zm = x[i] / a->T - m, p = expf(zm) * invS;
+            float g = -gl * p - ge * p * (zm - E);
+            if (i == y) g += gl;
+            dx[i] = g * invT;
+        }
+    }
+}
+
+void logprob_entropy_backward(float *dlogits, const float *logits, const int32_t *targets, const float *dlogp,
+                              const float *dent, size_t N, int V, float temperature) {
+    bargs a = {dlogits, logits, dlogp, dent, targets, V, temperature};
+    pic_parallel_for(N, 1 + 65536 / (size_t)V, brows, &a);
+}

@@ -33,3 +33,38 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
     args a = {out, rstd, inp, weight, C, eps};
     pic_parallel_for(N, 1 + 16384 / (size_t)C, rows, &a);
 }
+
+/* With y = w * x * r, r = 1/sqrt(mean(x^2) + eps):
+ *   dx = r * (w * dy) - x * r^3 / C * sum(w * dy * x),   dw += sum_n dy * x * r.
+ * dinp rows are independent (threads); dweight is summed row after row in
+ * one thread so the result does not depend on the thread count. */
+typedef struct {
+    float *dinp;
+    const float *dout, *inp, *weight, *rstd;
+    int C;
+} bargs;
+
+static void brows(void *ctx, size_t begin, size_t end, int tid) {
+    (void)tid;
+    const bargs *a = ctx;
+    int C = a->C;
+    for (size_t n = begin; n < end; n++) {
+        const float *x = a->inp + n * C, *dy = a->dout + n * C;
+        float *dx = a->dinp + n * C, r = a->rstd[n];
+        double dot = 0;
+        for (int i = 0; i < C; i++) dot += (double)a->weight[i] * dy[i] * x[i];
+        float k = (float)(dot * r * r * r / C);
+        for (int i = 0; i < C; i++) dx[i] += r * (a->weight[i] * dy[i]) - x[i] * k;
+    }
+}
+
+void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                      const float *rstd, size_t N, int C) {
+    bargs a = {dinp, dout, inp, weight, rstd, C};
+    pic_parallel_for(N, 1 + 16384 / (size_t)C, brows, &a);
+    if (dweight)
+        for (size_t n = 0; n < N; n++) {
+            const float *x = inp + n * C, *dy = dout + n * C;
+            for (int i = 0; i < C; i++) dweight[i] += dy[i] * (x[i] * rstd[n]);
+        }
+}

@@ -1,0 +1,131 @@
+/* The backward pass (backward.h): forward.c's calls in reverse, each layer's
+ * backward beside its forward in the layer files. The residual stream's
+ * gradient dres runs down the layers; per-layer scratch is allocated once
+ * per call for the batch's N tokens. */
+#include "model/backward.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "model/layers.h"
+
+typedef struct {
+    float *dres, *dln, *dh, *dgu, *datt, *dq, *dk, *dv, *dqkv, *qpre, *kpre, *vpre, *mem;
+} scratch;
+
+static void scratch_alloc(scratch *s, const pic_config *c, size_t N) {
+    size_t C = c->hidden_size, F = c->intermediate_size, qd = (size_t)c->n_heads * c->head_dim,
+           kvd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t sizes[12] = {N * C, N * C, N * F, N * 2 * F, N * qd, N * qd, N * kvd, N * kvd, N * (qd + 2 * kvd),
+                        N * qd, N * kvd, N * kvd};
+    size_t total = 0;
+    for (int i = 0; i < 12; i++) total += sizes[i];
+    s->mem = pic_malloc(total * sizeof(float) + 1);
+    float **dst[12] = {&s->dres, &s->dln, &s->dh, &s->dgu, &s->datt, &s->dq, &s->dk, &s->dv, &s->dqkv,
+                       &s->qpre, &s->kpre, &s->vpre};
+    float *p = s->mem;
+    for (int i = 0; i < 12; i++) *dst[i] = p, p += sizes[i];
+}
+
+void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *grad) {
+    const pic_config *c = &m->cfg;
+    pic_acts *a = &m->acts;
+    if (!a->retain) pic_die("pic_backward: the forward did not retain its activations");
+    size_t N = m->n_tokens;
+    int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
+    int qd = nh * hd, kvd = nkv * hd, L = c->n_layers;
+    scratch s;
+    scratch_alloc(&s, c, N);
+
+    /* the final norm: its input is the last layer's output */
+    const float *last = L ? a->layer[L - 1].res2 : a->x;
+    memset(s.dres, 0, N * C * sizeof(float));
+    rmsnorm_backward(s.dres, grad->norm, dlnf, last, m->params.norm, a->lnf_rstd, N, C);
+
+    const float **ks = pic_malloc((size_t)b->n_seq * sizeof *ks), **vs = pic_malloc((size_t)b->n_seq * sizeof *vs);
+    float **dks = pic_malloc((size_t)b->n_seq * sizeof *dks), **dvs = pic_malloc((size_t)b->n_seq * sizeof *dvs);
+    for (int l = L - 1; l >= 0; l--) {
+        const pic_layer_params *p = &m->params.layer[l];
+        pic_layer_params *g = &grad->layer[l];
+        const pic_layer_acts *la = &a->layer[l];
+        const float *in = l ? a->layer[l - 1].res2 : a->x;
+
+        /* res2 = res1 + down(h): dres passes through to res1 unchanged */
+        memset(s.dh, 0, N * F * sizeof(float));
+        matmul_backward(s.dh, g->wd, g->bd, s.dres, la->h, p->wd, N, F, C);
+        swiglu_backward(s.dgu, s.dh, la->gu, N, F);
+        memset(s.dln, 0, N * C * sizeof(float));
+        matmul_backward(s.dln, g->wgu, g->bgu, s.dgu, la->ln2, p->wgu, N, C, 2 * F);
+        rmsnorm_backward(s.dres, g->ln2, s.dln, la->res1, p->ln2, la->ln2_rstd, N, C);
+
+        /* res1 = in + o_proj(att) */
+        memset(s.datt, 0, N * qd * sizeof(float));
+        matmul_backward(s.datt, g->wo, g->bo, s.dres, la->att, p->wo, N, qd, C);
+        memset(s.dq, 0, N * qd * sizeof(float));
+        memset(s.dk, 0, N * kvd * sizeof(float));
+        memset(s.dv, 0, N * kvd * sizeof(float));
+        size_t n = 0;
+        for (int q = 0; q < b->n_seq; q++) {
+            ks[q] = la->k + n * kvd, vs[q] = la->v + n * kvd;
+            dks[q] = s.dk + n * kvd, dvs[q] = s.dv + n * kvd;
+            n += (size_t)b->len[q];
+        }
+        pic_attn_input ai = {N, a->tok_seq, a->tok_pos, ks, vs, (size_t)kvd};
+        attention_backward(s.dq, dks, dvs, s.datt, la->att, la->att_lse, la->q, &ai, b->n_seq, nh, nkv, hd);
+        rope_backward(s.dq, N, nh, hd, a->cos, a->sin);
+        rope_backward(s.dk, N, nkv, hd, a->cos, a->sin);
+        if (c->qk_norm) {
+            /* the norms' inputs are the projections before them, in qkv */
+            qkv_split_forward(s.qpre, s.kpre, s.vpre, la->qkv, N, qd, kvd);
+            float *dqn = s.datt; /* free again: reuse it for the pre-norm gradient */
+            memset(dqn, 0, N * qd * sizeof(float));
+            rmsnorm_backward(dqn, g->q_norm, s.dq, s.qpre, p->q_norm, la->qn_rstd, N * nh, hd);
+            memcpy(s.dq, dqn, N * qd * sizeof(float));
+            memset(s.vpre, 0, N * kvd * sizeof(float));
+            rmsnorm_backward(s.vpre, g->k_norm, s.dk, s.kpre, p->k_norm, la->kn_rstd, N * nkv, hd);
+            memcpy(s.dk, s.vpre, N * kvd * sizeof(float));
+        }
+        qkv_split_backward(s.dqkv, s.dq, s.dk, s.dv, N, qd, kvd);
+        memset(s.dln, 0, N * C * sizeof(float));
+        matmul_backward(s.dln, g->wqkv, g->bqkv, s.dqkv, la->ln1, p->wqkv, N, C, qd + 2 * kvd);
+        rmsnorm_backward(s.dres, g->ln1, s.dln, in, p->ln1, la->ln1_rstd, N, C);
+    }
+    /* dres is now the gradient of the embeddings' output; recover the
+     * tokens from the batch */
+    embedding_backward(grad->embed, s.dres, b->tokens, N, C);
+    free(ks);
+    free(vs);
+    free(dks);
+    free(dvs);
+    free(s.mem);
+}
+
+void pic_head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
+                       const float *dlogp, const float *dent, float *dlnf, pic_params *grad) {
+    int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    size_t block = (4u << 20) / (size_t)V;
+    if (block < 1) block = 1;
+    if (block > 256) block = 256;
+    if (block > n) block = n;
+    float *x = pic_malloc(block * C * sizeof(float) + 1), *z = pic_malloc(block * V * sizeof(float) + 1);
+    float *dx = pic_malloc(block * C * sizeof(float) + 1);
+    for (size_t i = 0; i < n; i += block) {
+        size_t k = n - i < block ? n - i : block;
+        for (size_t j = 0; j < k; j++) {
+            if (rows[i + j] >= m->n_tokens) pic_die("pic_head_backward: row %zu of %zu", rows[i + j], m->n_tokens);
+            memcpy(x + j * C, m->acts.lnf + rows[i + j] * C, C * sizeof(float));
+        }
+        matmul_forward(z, x, m->params.lm_head, NULL, k, C, V, false);
+        logprob_entropy_backward(z, z, targets + i, dlogp ? dlogp + i : NULL, dent ? dent + i : NULL, k, V, T);
+        memset(dx, 0, k * C * sizeof(float));
+        matmul_backward(dx, grad->lm_head, NULL, z, x, m->params.lm_head, k, C, V);
+        for (size_t j = 0; j < k; j++) {
+            float *d = dlnf + rows[i + j] * C;
+            for (int q = 0; q < C; q++) d[q] += dx[j * C + q];
+        }
+    }
+    free(x);
+    free(z);
+    free(dx);
+}

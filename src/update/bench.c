@@ -1,0 +1,139 @@
+/* pic-update-bench: training tokens/s on the CPU (forward, loss, backward,
+ * AdamW) of a randomly initialised ~9.4M-parameter model, against the FLOP
+ * floor: 6 x params x tokens at the rate OpenBLAS sgemm reaches on the
+ * model's own weight shapes, measured in the same run. */
+#include <cblas.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "common/progress.h"
+#include "common/rng.h"
+#include "model/model.h"
+#include "model/parallel.h"
+#include "update/train.h"
+
+static const char usage[] =
+    "Usage: pic-update-bench [OPTION]...\n"
+    "Training tokens/s of a random llama model (about 9.4M parameters, tied\n"
+    "embeddings) with the PPO-clip + EntroPIC loss, against 6 x params x tokens\n"
+    "at the sgemm rate measured on the model's weight shapes in the same run.\n"
+    "\n"
+    "      --config FILE   a config.json instead of the built-in model\n"
+    "      --seqs N        sequences per step (default 16)\n"
+    "      --prompt N      prompt tokens per sequence (default 64)\n"
+    "      --response N    response tokens per sequence (default 192)\n"
+    "      --steps N       timed optimizer steps (default 3)\n"
+    "      --micro-tokens N  micro-batch token budget (default 0: none)\n"
+    "      --threads N     (default: one per CPU)\n"
+    "  -h, --help          this help\n"
+    "      --version       the version\n";
+
+static const char builtin[] =
+    "{\"model_type\":\"llama\",\"vocab_size\":8192,\"hidden_size\":256,\"intermediate_size\":688,"
+    "\"num_hidden_layers\":10,\"num_attention_heads\":8,\"num_key_value_heads\":4,"
+    "\"max_position_embeddings\":2048,\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":true}";
+
+/* GFLOP/s of sgemm over the forward's weight products for N tokens, the
+ * best of three rounds. */
+static double sgemm_rate(const pic_config *c, const pic_params *p, size_t N) {
+    int C = c->hidden_size, F = c->intermediate_size, qd = c->n_heads * c->head_dim,
+        kvd = c->n_kv_heads * c->head_dim, V = c->vocab_size;
+    struct { const float *w; int in, out; } mm[5] = {{p->layer[0].wqkv, C, qd + 2 * kvd}, {p->layer[0].wo, qd, C},
+                                                     {p->layer[0].wgu, C, 2 * F}, {p->layer[0].wd, F, C},
+                                                     {p->lm_head, C, V}};
+    size_t big = (size_t)(V > 2 * F ? V : 2 * F);
+    float *x = pic_calloc(N * big, sizeof(float)), *y = pic_calloc(N * big, sizeof(float));
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double flops = 0, t0 = pic_now();
+        for (int l = 0; l < c->n_layers; l++)
+            for (int i = 0; i < 4; i++) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, mm[i].out, mm[i].in, 1.0f, x, mm[i].in,
+                            mm[i].w, mm[i].in, 0.0f, y, mm[i].out);
+                flops += 2.0 * N * mm[i].in * mm[i].out;
+            }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, V, C, 1.0f, x, C, mm[4].w, C, 0.0f, y, V);
+        flops += 2.0 * N * C * V;
+        double rate = flops / (pic_now() - t0) / 1e9;
+        if (rate > best) best = rate;
+    }
+    free(x);
+    free(y);
+    return best;
+}
+
+int main(int argc, char **argv) {
+    pic_init("pic-update-bench");
+    static const struct option opts[] = {{"config", 1, 0, 'c'}, {"seqs", 1, 0, 's'}, {"prompt", 1, 0, 'p'},
+                                         {"response", 1, 0, 'r'}, {"steps", 1, 0, 'k'}, {"micro-tokens", 1, 0, 'u'},
+                                         {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'v'},
+                                         {0, 0, 0, 0}};
+    const char *cfgfile = NULL;
+    int seqs = 16, prompt = 64, response = 192, steps = 3, threads = 0, o;
+    size_t micro = 0;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c': cfgfile = optarg; break;
+        case 's': seqs = (int)pic_parse_int("--seqs", optarg, 1, 1 << 20); break;
+        case 'p': prompt = (int)pic_parse_int("--prompt", optarg, 1, 1 << 20); break;
+        case 'r': response = (int)pic_parse_int("--response", optarg, 1, 1 << 20); break;
+        case 'k': steps = (int)pic_parse_int("--steps", optarg, 1, 1 << 20); break;
+        case 'u': micro = (size_t)pic_parse_int("--micro-tokens", optarg, 0, 1ll << 40); break;
+        case 't': threads = (int)pic_parse_int("--threads", optarg, 0, 4096); break;
+        case 'h': pic_print_help(usage);
+        case 'v': pic_print_version();
+        default: pic_usage_error("unknown option");
+        }
+    }
+    pic_set_threads(threads);
+    pic_config cfg;
+    pic_err err;
+    if (cfgfile ? pic_config_load(&cfg, cfgfile, &err) : pic_config_parse(&cfg, builtin, "built-in", &err))
+        pic_die("%s", err.msg);
+    pic_model m;
+    pic_model_init(&m, &cfg);
+    pic_params_init_random(&m.params, 1, 0.02f);
+
+    pic_rng rng;
+    pic_rng_seed(&rng, 1, 2, 3);
+    pic_sample *s = pic_calloc((size_t)seqs, sizeof *s);
+    for (int i = 0; i < seqs; i++) {
+        s[i].n_prompt = prompt, s[i].n_resp = response;
+        s[i].ids = pic_malloc((size_t)(prompt + response) * sizeof(int32_t));
+        s[i].old_logp = pic_malloc((size_t)response * sizeof(float));
+        for (int j = 0; j < prompt + response; j++) s[i].ids[j] = (int32_t)pic_rng_below(&rng, (uint64_t)cfg.vocab_size);
+        for (int j = 0; j < response; j++) s[i].old_logp[j] = -9.0f - (float)pic_rng_uniform(&rng);
+        s[i].adv = i % 2 ? 1.0 : -1.0;
+    }
+    pic_train_cfg tc = {0};
+    pic_loss_defaults(&tc.loss);
+    pic_adamw_defaults(&tc.opt);
+    tc.loss.alpha = 0.1;
+    tc.max_grad_norm = 1.0;
+    tc.temperature = 0.6f;
+    tc.micro_tokens = micro;
+    pic_trainer tr;
+    pic_trainer_init(&tr, &m, &tc);
+    pic_step_stats st;
+    pic_train_step(&tr, s, (size_t)seqs, true, &st); /* warm-up: allocations, page faults */
+    double t0 = pic_now();
+    for (int k = 0; k < steps; k++) pic_train_step(&tr, s, (size_t)seqs, true, &st);
+    double secs = pic_now() - t0;
+    size_t tokens = (size_t)seqs * (size_t)(prompt + response) * (size_t)steps;
+    double params = (double)m.params.numel;
+    double rate = sgemm_rate(&cfg, &m.params, (size_t)seqs * (size_t)(prompt + response) < 4096
+                                                  ? (size_t)seqs * (size_t)(prompt + response) : 4096);
+    double tps = (double)tokens / secs, floor_tps = rate * 1e9 / (6.0 * params);
+    printf("{\"params\":%.0f,\"threads\":%d,\"seqs\":%d,\"tokens_per_step\":%d,\"steps\":%d,\"seconds\":%.3f,"
+           "\"tokens_per_s\":%.1f,\"sgemm_gflops\":%.2f,\"floor_tokens_per_s\":%.1f,\"fraction_of_floor\":%.3f}\n",
+           params, pic_threads(), seqs, seqs * (prompt + response), steps, secs, tps, rate, floor_tps,
+           tps / floor_tps);
+    pic_trainer_free(&tr);
+    for (int i = 0; i < seqs; i++) free(s[i].ids), free(s[i].old_logp);
+    free(s);
+    pic_model_free(&m);
+    return 0;
+}

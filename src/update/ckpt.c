@@ -1,0 +1,119 @@
+/* Checkpoints (ckpt.h). */
+#include "update/ckpt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/atomic.h"
+#include "common/cli.h"
+
+/* Everything but the weights that transformers reads from a model dir. */
+static const char *const copied[] = {"config.json", "generation_config.json", "tokenizer.json",
+                                     "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+                                     "merges.txt", "chat_template.jinja", NULL};
+
+static const char *const STATE = "optimizer.safetensors";
+
+bool pic_optstate_load(pic_trainer *t, const char *dir) {
+    char *path = pic_asprintf("%s/%s", dir, STATE);
+    if (access(path, F_OK) != 0) {
+        free(path);
+        return false;
+    }
+    pic_safetensors st;
+    pic_err err;
+    if (pic_st_open(&st, path, &err)) pic_die("%s", err.msg);
+    const pic_params *p = &t->model->params;
+    for (size_t i = 0; i < p->n_desc; i++)
+        for (int k = 0; k < 2; k++) {
+            char name[128];
+            snprintf(name, sizeof name, "%s.%s", k ? "v" : "m", p->desc[i].name);
+            const pic_st_tensor *x = pic_st_find(&st, name);
+            if (!x) pic_die("%s: tensor '%s' is missing", path, name);
+            if (x->dtype != PIC_DT_F32 || x->numel != p->desc[i].numel)
+                pic_die("%s: tensor '%s' is %s with %zu values; the model needs F32 with %zu", path, name,
+                        x->dtype_name, x->numel, p->desc[i].numel);
+            if (pic_st_read_f32(x, (k ? t->v : t->m) + p->desc[i].offset, &err)) pic_die("%s", err.msg);
+        }
+    const char *scalars[2] = {"step", "aec_coef"};
+    for (int k = 0; k < 2; k++) {
+        const pic_st_tensor *x = pic_st_find(&st, scalars[k]);
+        float v = 0;
+        if (!x && k == 0) pic_die("%s: tensor 'step' is missing", path);
+        if (x && (x->numel != 1 || pic_st_read_f32(x, &v, &err)))
+            pic_die("%s: tensor '%s' is not one finite number", path, scalars[k]);
+        if (k == 0) {
+            if (v < 0 || v != (float)(long)v) pic_die("%s: tensor 'step' is %g, not a step count", path, v);
+            t->step = (long)v;
+        } else {
+            t->aec_coef = v;
+        }
+    }
+    pic_st_close(&st);
+    free(path);
+    return true;
+}
+
+static void copy_file(const char *from, const char *to) {
+    size_t n;
+    char *data = pic_read_file(from, &n);
+    FILE *f = fopen(to, "wb");
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) pic_die("%s: %s", to, strerror(errno));
+    free(data);
+}
+
+static void add_state(pic_st_writer *w, const pic_params *p, const float *buf, const char *prefix, char **names) {
+    for (size_t i = 0; i < p->n_desc; i++) {
+        names[i] = pic_asprintf("%s.%s", prefix, p->desc[i].name);
+        pic_st_writer_add(w, names[i], PIC_DT_F32, p->desc[i].ndim, p->desc[i].shape, buf + p->desc[i].offset);
+    }
+}
+
+void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype) {
+    char *tmp = pic_atomic_dir_begin(out);
+    pic_err err;
+    for (int i = 0; copied[i]; i++) {
+        char *from = pic_asprintf("%s/%s", in_dir, copied[i]);
+        if (access(from, F_OK) == 0) {
+            char *to = pic_asprintf("%s/%s", tmp, copied[i]);
+            copy_file(from, to);
+            free(to);
+        }
+        free(from);
+    }
+    const pic_params *p = &t->model->params;
+    char *path = pic_asprintf("%s/model.safetensors", tmp);
+    if (pic_params_save(p, path, dtype, &err)) pic_die("%s", err.msg);
+    free(path);
+
+    pic_st_writer *w = pic_st_writer_new();
+    char **names = pic_calloc(2 * p->n_desc + 1, sizeof *names);
+    add_state(w, p, t->m, "m", names);
+    add_state(w, p, t->v, "v", names + p->n_desc);
+    float step = (float)t->step, aec = (float)t->aec_coef;
+    int64_t one = 1;
+    pic_st_writer_add(w, "step", PIC_DT_F32, 1, &one, &step);
+    pic_st_writer_add(w, "aec_coef", PIC_DT_F32, 1, &one, &aec);
+    path = pic_asprintf("%s/%s", tmp, STATE);
+    if (pic_st_write(w, path, &err)) pic_die("%s", err.msg);
+    pic_st_writer_free(w);
+    for (size_t i = 0; i < 2 * p->n_desc; i++) free(names[i]);
+    free(names);
+    free(path);
+    if (pic_atomic_dir_commit(tmp, out)) pic_die("%s: %s", out, strerror(errno));
+    free(tmp);
+}
+
+void pic_grads_save(const pic_trainer *t, const char *path) {
+    const pic_params *p = &t->model->params;
+    pic_st_writer *w = pic_st_writer_new();
+    for (size_t i = 0; i < p->n_desc; i++)
+        pic_st_writer_add(w, p->desc[i].name, PIC_DT_F32, p->desc[i].ndim, p->desc[i].shape,
+                          t->grad + p->desc[i].offset);
+    pic_err err;
+    if (pic_st_write(w, path, &err)) pic_die("%s", err.msg);
+    pic_st_writer_free(w);
+}

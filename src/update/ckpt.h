@@ -1,0 +1,23 @@
+/* Checkpoints as pic-update writes them: a HuggingFace model directory
+ * (config and tokenizer files copied from the input checkpoint, the weights
+ * in one model.safetensors) plus optimizer.safetensors beside the weights
+ * with AdamW's m and v under the parameters' names, the step count and the
+ * AEC coefficient. The directory is written under a temporary name and
+ * renamed into place when complete (common/atomic.h). */
+#ifndef PIC_UPDATE_CKPT_H
+#define PIC_UPDATE_CKPT_H
+
+#include <stdbool.h>
+
+#include "model/safetensors.h"
+#include "update/train.h"
+
+/* Loads dir/optimizer.safetensors into t when it exists (returns true);
+ * a file that does not fit the model dies naming it and the tensor. */
+bool pic_optstate_load(pic_trainer *t, const char *dir);
+/* Writes the checkpoint of t's model to out, from the input checkpoint in_dir. */
+void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype);
+/* Gradients as safetensors under the parameters' names (--save-grads). */
+void pic_grads_save(const pic_trainer *t, const char *path);
+
+#endif

@@ -1,0 +1,323 @@
+/* pic-update: one training step (or K off-policy optimizer steps) of a
+ * checkpoint on a scored sample stream; writes the next checkpoint and one
+ * JSON stats line (docs/update.md). */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "common/json.h"
+#include "common/progress.h"
+#include "model/parallel.h"
+#include "update/batch.h"
+#include "update/ckpt.h"
+#include "update/train.h"
+
+static const char usage[] =
+    "Usage: pic-update --model DIR --output DIR [OPTION]... [FILE]...\n"
+    "Trains the checkpoint DIR on the scored samples in the FILEs (JSON Lines,\n"
+    "plain or zstd; none or '-' reads standard input): advantages, the policy\n"
+    "loss, backward, AdamW. Writes the next checkpoint atomically and one JSON\n"
+    "stats line on standard output.\n"
+    "\n"
+    "  -m, --model DIR          the checkpoint to train; its optimizer.safetensors,\n"
+    "                           when present, resumes AdamW (m, v, step)\n"
+    "  -o, --output DIR         the new checkpoint (replaced atomically)\n"
+    "      --reset-optimizer    ignore DIR's optimizer state\n"
+    "      --dtype f32|bf16     weights of the new checkpoint (default f32: the\n"
+    "                           master weights, so that resuming is exact)\n"
+    "\n"
+    "Loss:\n"
+    "      --loss pg|sft        policy loss (default) or the mean NLL of the\n"
+    "                           response tokens (SFT warm-up; T = 1 by default)\n"
+    "      --pg clip|clip-cov|kl-cov  PPO clip with clip-higher and dual clip\n"
+    "                           (default), or Cui et al.'s Clip-Cov / KL-Cov\n"
+    "      --temperature T      of the log-probabilities (default: the records'\n"
+    "                           `temperature`, else 1)\n"
+    "      --clip-low X         (default 0.2)     --clip-high X  (default 0.2)\n"
+    "      --clip-ratio-c X     dual clip for A < 0 (default 3; <= 1 turns it off)\n"
+    "      --loss-agg MODE      token-mean (default, over all response tokens of\n"
+    "                           the optimizer step), seq-mean-token-mean,\n"
+    "                           seq-mean-token-sum, seq-mean-token-sum-norm\n"
+    "      --norm-len N         divisor of seq-mean-token-sum-norm (default: the\n"
+    "                           longest response of the step)\n"
+    "      --alpha A            EntroPIC coefficient (default 0: no term)\n"
+    "      --alpha-cmd CMD      run CMD (e.g. 'pictl --state s.json') through sh\n"
+    "                           as a co-process: each optimizer step writes its\n"
+    "                           token-mean entropy and reads alpha back\n"
+    "      --tau X              high-probability threshold (default 0.95)\n"
+    "      --entropic-norm hi|all  divide the EntroPIC sum by the count of\n"
+    "                           high-probability tokens (default, the official\n"
+    "                           code) or by the pg aggregation (paper Fig. 8)\n"
+    "      --entropy-coef C     entropy bonus: loss -= C * agg(H) (default 0)\n"
+    "      --aec-target H       Skywork-OR1's adaptive entropy coefficient: the\n"
+    "                           bonus is c_k while entropy <= H, and c_k moves by\n"
+    "                           --aec-delta (default 0.005) toward H each step;\n"
+    "                           c_k lives in optimizer.safetensors\n"
+    "      --ref DIR            reference model for a KL penalty\n"
+    "      --kl k1|k2|k3        its estimator (default k3, verl's low_var_kl)\n"
+    "      --kl-coef X          (default 0.001)\n"
+    "      --cov-ratio X        Clip-Cov / KL-Cov fraction of tokens (default 2e-4)\n"
+    "      --clip-cov-lb X      (default 1)       --clip-cov-ub X (default 5)\n"
+    "      --kl-cov-coef X      (default 1)\n"
+    "      --seed N             Clip-Cov's random pick (default 1)\n"
+    "\n"
+    "Advantages (a record's own `advantage` always wins):\n"
+    "      --adv grpo|nsr|psr|w-reinforce  (default grpo: (r - mean) / (std + 1e-6)\n"
+    "                           over the samples of each `id`, unbiased std)\n"
+    "      --adv-norm std|none  none: r - mean (Dr. GRPO)\n"
+    "      --w-lambda X         W-REINFORCE's weight of positive samples (0.1)\n"
+    "\n"
+    "Optimization:\n"
+    "      --mini-batches K     K sequential optimizer steps over K slices of the\n"
+    "                           samples (off-policy after the first; default 1)\n"
+    "      --micro-tokens N     micro-batch token budget; gradients accumulate to\n"
+    "                           the whole step's (default 0: one micro-batch)\n"
+    "      --lr X               (default 1e-6)    --weight-decay X (default 0.01)\n"
+    "      --beta1 X  --beta2 X --eps X          (0.9, 0.999, 1e-8)\n"
+    "      --warmup N           linear warm-up steps (default 0)\n"
+    "      --schedule constant|cosine    --total-steps N    --min-lr-ratio X\n"
+    "      --max-grad-norm X    global-norm clipping (default 1; 0: off)\n"
+    "      --save-grads FILE    the (clipped) gradients of the last step, safetensors\n"
+    "      --threads N          (default: one per CPU)\n"
+    "      --skip-bad           skip malformed records and count them\n"
+    "  -q, --quiet              no summary on standard error\n"
+    "  -h, --help               this help\n"
+    "      --version            the version\n";
+
+enum {
+    O_RESET = 256, O_DTYPE, O_LOSS, O_PG, O_TEMP, O_CLOW, O_CHIGH, O_CC, O_AGG, O_NORMLEN, O_ALPHA, O_ALPHACMD,
+    O_TAU, O_ENORM, O_ECOEF, O_AECT, O_AECD, O_REF, O_KL, O_KLCOEF, O_COVR, O_CCLB, O_CCUB, O_KLCC, O_SEED, O_ADV,
+    O_ADVNORM, O_WL, O_MB, O_MICRO, O_LR, O_WD, O_B1, O_B2, O_EPS, O_WARM, O_SCHED, O_TOTAL, O_MINLR, O_MAXGN,
+    O_GRADS, O_THREADS, O_SKIP, O_VERSION,
+};
+
+static const struct option opts[] = {
+    {"model", 1, 0, 'm'}, {"output", 1, 0, 'o'}, {"reset-optimizer", 0, 0, O_RESET}, {"dtype", 1, 0, O_DTYPE},
+    {"loss", 1, 0, O_LOSS}, {"pg", 1, 0, O_PG}, {"temperature", 1, 0, O_TEMP}, {"clip-low", 1, 0, O_CLOW},
+    {"clip-high", 1, 0, O_CHIGH}, {"clip-ratio-c", 1, 0, O_CC}, {"loss-agg", 1, 0, O_AGG},
+    {"norm-len", 1, 0, O_NORMLEN}, {"alpha", 1, 0, O_ALPHA}, {"alpha-cmd", 1, 0, O_ALPHACMD}, {"tau", 1, 0, O_TAU},
+    {"entropic-norm", 1, 0, O_ENORM}, {"entropy-coef", 1, 0, O_ECOEF}, {"aec-target", 1, 0, O_AECT},
+    {"aec-delta", 1, 0, O_AECD}, {"ref", 1, 0, O_REF}, {"kl", 1, 0, O_KL}, {"kl-coef", 1, 0, O_KLCOEF},
+    {"cov-ratio", 1, 0, O_COVR}, {"clip-cov-lb", 1, 0, O_CCLB}, {"clip-cov-ub", 1, 0, O_CCUB},
+    {"kl-cov-coef", 1, 0, O_KLCC}, {"seed", 1, 0, O_SEED}, {"adv", 1, 0, O_ADV}, {"adv-norm", 1, 0, O_ADVNORM},
+    {"w-lambda", 1, 0, O_WL}, {"mini-batches", 1, 0, O_MB}, {"micro-tokens", 1, 0, O_MICRO}, {"lr", 1, 0, O_LR},
+    {"weight-decay", 1, 0, O_WD}, {"beta1", 1, 0, O_B1}, {"beta2", 1, 0, O_B2}, {"eps", 1, 0, O_EPS},
+    {"warmup", 1, 0, O_WARM}, {"schedule", 1, 0, O_SCHED}, {"total-steps", 1, 0, O_TOTAL},
+    {"min-lr-ratio", 1, 0, O_MINLR}, {"max-grad-norm", 1, 0, O_MAXGN}, {"save-grads", 1, 0, O_GRADS},
+    {"threads", 1, 0, O_THREADS}, {"skip-bad", 0, 0, O_SKIP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
+    {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
+};
+
+/* The index of s in names (NULL-terminated), or a usage error naming opt. */
+static int choice(const char *opt, const char *s, const char *const *names) {
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(s, names[i])) return i;
+    pic_usage_error("%s: '%s' is not one of the choices (see --help)", opt, s);
+}
+
+typedef struct {
+    const char *model, *output, *alpha_cmd, *ref, *grads;
+    bool reset, sft, skip_bad, alpha_set, kl_set;
+    int dtype, mini_batches, threads;
+    double temperature;
+    pic_train_cfg tc;
+    pic_adv_cfg adv;
+} options;
+
+static void parse(options *o, int argc, char **argv) {
+    static const char *const dtypes[] = {"f32", "bf16", NULL}, *const losses[] = {"pg", "sft", NULL},
+                             *const pgs[] = {"clip", "clip-cov", "kl-cov", NULL},
+                             *const aggs[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum",
+                                              "seq-mean-token-sum-norm", NULL},
+                             *const norms[] = {"hi", "all", NULL}, *const kls[] = {"k1", "k2", "k3", NULL},
+                             *const advs[] = {"grpo", "nsr", "psr", "w-reinforce", NULL},
+                             *const advn[] = {"std", "none", NULL},
+                             *const scheds[] = {"constant", "cosine", NULL};
+    pic_train_cfg *t = &o->tc;
+    pic_loss_cfg *l = &t->loss;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:o:qh", opts, NULL)) != -1) {
+        const char *a = optarg;
+        const char *on = c >= 256 && c <= O_VERSION ? opts[c - O_RESET + 2].name : "";
+        char opt[64];
+        snprintf(opt, sizeof opt, "--%s", on);
+        switch (c) {
+        case 'm': o->model = a; break;
+        case 'o': o->output = a; break;
+        case 'q': pic_quiet = 1; break;
+        case 'h': pic_print_help(usage);
+        case O_VERSION: pic_print_version();
+        case O_RESET: o->reset = true; break;
+        case O_DTYPE: o->dtype = choice(opt, a, dtypes); break;
+        case O_LOSS: o->sft = choice(opt, a, losses) == 1; break;
+        case O_PG: l->kind = (pic_pg_kind)choice(opt, a, pgs); break;
+        case O_TEMP: o->temperature = pic_parse_double(opt, a, 1e-3, 1e3); break;
+        case O_CLOW: l->clip_low = pic_parse_double(opt, a, 0, 1); break;
+        case O_CHIGH: l->clip_high = pic_parse_double(opt, a, 0, 100); break;
+        case O_CC: l->clip_ratio_c = pic_parse_double(opt, a, 0, 1e6); break;
+        case O_AGG: l->agg = (pic_agg)choice(opt, a, aggs); break;
+        case O_NORMLEN: l->norm_len = (int)pic_parse_int(opt, a, 1, 1 << 30); break;
+        case O_ALPHA: l->alpha = pic_parse_double(opt, a, -1e3, 1e3), o->alpha_set = true; break;
+        case O_ALPHACMD: o->alpha_cmd = a; break;
+        case O_TAU: l->tau = pic_parse_double(opt, a, 1e-30, 1); break;
+        case O_ENORM: l->entropic_all = choice(opt, a, norms) == 1; break;
+        case O_ECOEF: l->entropy_coef = pic_parse_double(opt, a, -1e3, 1e3); break;
+        case O_AECT: t->aec = true, t->aec_target = pic_parse_double(opt, a, 0, 1e3); break;
+        case O_AECD: t->aec_delta = pic_parse_double(opt, a, 0, 1e3); break;
+        case O_REF: o->ref = a; break;
+        case O_KL: l->kl = (pic_kl_kind)(PIC_KL_K1 + choice(opt, a, kls)), o->kl_set = true; break;
+        case O_KLCOEF: l->kl_coef = pic_parse_double(opt, a, 0, 1e6); break;
+        case O_COVR: l->cov_ratio = pic_parse_double(opt, a, 0, 1); break;
+        case O_CCLB: l->cov_lb = pic_parse_double(opt, a, -1e30, 1e30); break;
+        case O_CCUB: l->cov_ub = pic_parse_double(opt, a, -1e30, 1e30); break;
+        case O_KLCC: l->kl_cov_coef = pic_parse_double(opt, a, 0, 1e6); break;
+        case O_SEED: l->seed = (uint64_t)pic_parse_int(opt, a, 0, (long long)(~0ull >> 1)); break;
+        case O_ADV: o->adv.mode = (pic_adv_mode)choice(opt, a, advs); break;
+        case O_ADVNORM: o->adv.std_norm = choice(opt, a, advn) == 0; break;
+        case O_WL: o->adv.lambda = pic_parse_double(opt, a, 0, 1e6); break;
+        case O_MB: o->mini_batches = (int)pic_parse_int(opt, a, 1, 1 << 20); break;
+        case O_MICRO: t->micro_tokens = (size_t)pic_parse_int(opt, a, 0, 1ll << 40); break;
+        case O_LR: t->opt.lr = pic_parse_double(opt, a, 0, 10); break;
+        case O_WD: t->opt.weight_decay = pic_parse_double(opt, a, 0, 10); break;
+        case O_B1: t->opt.beta1 = pic_parse_double(opt, a, 0, 0.999999); break;
+        case O_B2: t->opt.beta2 = pic_parse_double(opt, a, 0, 0.999999999); break;
+        case O_EPS: t->opt.eps = pic_parse_double(opt, a, 0, 1); break;
+        case O_WARM: t->opt.warmup = (long)pic_parse_int(opt, a, 0, 1 << 30); break;
+        case O_SCHED: t->opt.sched = (pic_sched_kind)choice(opt, a, scheds); break;
+        case O_TOTAL: t->opt.total = (long)pic_parse_int(opt, a, 1, 1 << 30); break;
+        case O_MINLR: t->opt.min_lr_ratio = pic_parse_double(opt, a, 0, 1); break;
+        case O_MAXGN: t->max_grad_norm = pic_parse_double(opt, a, 0, 1e30); break;
+        case O_GRADS: o->grads = a; break;
+        case O_THREADS: o->threads = (int)pic_parse_int(opt, a, 0, 4096); break;
+        case O_SKIP: o->skip_bad = true; break;
+        default: pic_usage_error("unknown option (see --help)");
+        }
+    }
+    if (!o->model) pic_usage_error("--model DIR is required");
+    if (!o->output) pic_usage_error("--output DIR is required");
+    if (o->alpha_cmd && o->alpha_set) pic_usage_error("--alpha and --alpha-cmd exclude each other");
+    if (o->kl_set && !o->ref) pic_usage_error("--kl needs --ref DIR");
+    if (o->ref && !o->kl_set) l->kl = PIC_KL_K3;
+    if (t->aec && l->entropy_coef != 0) pic_usage_error("--aec-target and --entropy-coef exclude each other");
+    if (t->opt.sched == PIC_SCHED_COSINE && t->opt.total <= t->opt.warmup)
+        pic_usage_error("--schedule cosine needs --total-steps greater than --warmup");
+    if (o->sft) {
+        if (l->kind != PIC_PG_CLIP || o->alpha_set || o->alpha_cmd || o->ref || t->aec || l->entropy_coef)
+            pic_usage_error("--loss sft takes none of --pg, --alpha, --alpha-cmd, --ref, --aec-target, --entropy-coef");
+        l->kind = PIC_PG_SFT;
+    }
+}
+
+static const char *const agg_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum",
+                                        "seq-mean-token-sum-norm"};
+
+static void put(json_t *o, const char *k, double v) { json_object_set_new(o, k, json_real(v)); }
+static void puti(json_t *o, const char *k, long long v) { json_object_set_new(o, k, json_integer(v)); }
+
+int main(int argc, char **argv) {
+    pic_init("pic-update");
+    options o = {.mini_batches = 1, .adv = {PIC_ADV_GRPO, true, 0.1}};
+    pic_loss_defaults(&o.tc.loss);
+    pic_adamw_defaults(&o.tc.opt);
+    o.tc.max_grad_norm = 1.0;
+    o.tc.aec_delta = 0.005;
+    parse(&o, argc, argv);
+    pic_set_threads(o.threads);
+    double t0 = pic_now();
+
+    pic_model model, ref;
+    pic_err err;
+    if (pic_model_load(&model, o.model, &err)) pic_die("%s", err.msg);
+    if (o.ref) {
+        if (pic_model_load(&ref, o.ref, &err)) pic_die("--ref: %s", err.msg);
+        if (ref.cfg.vocab_size != model.cfg.vocab_size)
+            pic_die("--ref %s: vocabulary %d differs from the model's %d", o.ref, ref.cfg.vocab_size,
+                    model.cfg.vocab_size);
+    }
+    pic_samples b = {0};
+    pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, o.skip_bad};
+    if (optind >= argc) pic_samples_read(&b, NULL, &ro);
+    for (int i = optind; i < argc; i++) pic_samples_read(&b, argv[i], &ro);
+    if (b.n == 0) pic_die("no samples to train on");
+    if (!o.sft) pic_samples_advantages(&b, &o.adv);
+    o.tc.temperature = (float)(o.temperature ? o.temperature : o.sft || !b.temperature ? 1.0 : b.temperature);
+    if ((size_t)o.mini_batches > b.n) pic_die("--mini-batches %d: only %zu samples", o.mini_batches, b.n);
+
+    pic_trainer tr;
+    pic_trainer_init(&tr, &model, &o.tc);
+    tr.ref = o.ref ? &ref : NULL;
+    if (!o.reset) pic_optstate_load(&tr, o.model);
+    pic_coproc co;
+    if (o.alpha_cmd) pic_coproc_start(&co, o.alpha_cmd), tr.alpha_cmd = &co;
+
+    /* K slices of the samples in stream order, as equal as can be */
+    pic_step_stats tot = {0};
+    double sum_loss = 0, sum_gn = 0, sum_alpha = 0, sum_lr = 0, sum_ec = 0;
+    json_t *steps = json_array();
+    for (int k = 0; k < o.mini_batches; k++) {
+        size_t a = b.n * (size_t)k / (size_t)o.mini_batches, e = b.n * (size_t)(k + 1) / (size_t)o.mini_batches;
+        pic_step_stats st;
+        pic_train_step(&tr, b.s + a, e - a, true, &st);
+        pic_loss_stats_add(&tot.ls, &st.ls);
+        sum_loss += st.ls.loss, sum_gn += st.grad_norm, sum_alpha += st.alpha, sum_lr += st.lr;
+        sum_ec += st.entropy_coef;
+        tot.n_micro += st.n_micro, tot.prepass |= st.prepass;
+        json_t *s = json_object();
+        put(s, "loss", st.ls.loss);
+        put(s, "alpha", st.alpha);
+        put(s, "entropy", st.ls.tokens ? st.ls.entropy_sum / (double)st.ls.tokens : 0);
+        put(s, "grad_norm", st.grad_norm);
+        put(s, "lr", st.lr);
+        json_array_append_new(steps, s);
+    }
+    if (o.alpha_cmd) pic_coproc_finish(&co);
+    if (o.grads) pic_grads_save(&tr, o.grads);
+    pic_ckpt_save(&tr, o.model, o.output, o.dtype ? PIC_DT_BF16 : PIC_DT_F32);
+
+    double secs = pic_now() - t0, K = o.mini_batches, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
+    size_t all_tokens = 0;
+    for (size_t i = 0; i < b.n; i++) all_tokens += (size_t)(b.s[i].n_prompt + b.s[i].n_resp);
+    json_t *j = json_object();
+    puti(j, "step", tr.step);
+    put(j, "loss", sum_loss / K);
+    put(j, "pg_loss", tot.ls.pg_loss / K);
+    put(j, "entropy", tot.ls.entropy_sum / nt);
+    put(j, "alpha", sum_alpha / K);
+    put(j, "entropic_loss", tot.ls.entropic / K);
+    put(j, "clipfrac_low", (double)tot.ls.clipped_low / nt);
+    put(j, "clipfrac_high", (double)tot.ls.clipped_high / nt);
+    put(j, "clipfrac_dual", (double)tot.ls.dual_clipped / nt);
+    put(j, "hi_frac", (double)tot.ls.hi / nt);
+    put(j, "approx_kl", tot.ls.approx_kl_sum / nt);
+    put(j, "grad_norm", sum_gn / K);
+    put(j, "lr", sum_lr / K);
+    if (o.ref) put(j, "kl_loss", tot.ls.kl_loss / K);
+    if (o.tc.aec || o.tc.loss.entropy_coef) put(j, "entropy_coef", sum_ec / K);
+    if (o.tc.loss.kind == PIC_PG_CLIP_COV || o.tc.loss.kind == PIC_PG_KL_COV) puti(j, "cov_selected", (long long)tot.ls.selected);
+    puti(j, "sequences", (long long)b.n);
+    puti(j, "tokens", (long long)tot.ls.tokens);
+    puti(j, "tokens_total", (long long)all_tokens);
+    puti(j, "micro_batches", (long long)tot.n_micro);
+    put(j, "tokens_per_s", secs > 0 ? (double)all_tokens / secs : 0);
+    put(j, "seconds", secs);
+    json_object_set_new(j, "loss_agg", json_string(o.sft ? "sft" : agg_names[o.tc.loss.agg]));
+    if (o.mini_batches > 1) json_object_set_new(j, "steps", steps);
+    else json_decref(steps);
+    pic_buf out = {0};
+    pic_json_dump(&out, j);
+    pic_buf_append(&out, "\n", 1);
+    if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0 || ferror(stdout))
+        pic_die("standard output: write error");
+    pic_buf_free(&out);
+    json_decref(j);
+    if (b.skipped) pic_warn("skipped %zu malformed records (--skip-bad)", b.skipped);
+    pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld, %.2f s -> %s", b.n,
+             (size_t)tot.ls.tokens, o.mini_batches, o.mini_batches > 1 ? "s" : "", tr.step, secs, o.output);
+    pic_trainer_free(&tr);
+    pic_samples_free(&b);
+    if (o.ref) pic_model_free(&ref);
+    pic_model_free(&model);
+    return 0;
+}

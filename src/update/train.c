@@ -1,0 +1,185 @@
+/* An optimizer step (train.h). */
+#include "update/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "model/backward.h"
+
+void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c) {
+    memset(t, 0, sizeof *t);
+    t->model = m;
+    t->cfg = *c;
+    size_t n = m->params.numel;
+    t->grad = pic_calloc(n, sizeof(float));
+    t->m = pic_calloc(n, sizeof(float));
+    t->v = pic_calloc(n, sizeof(float));
+    pic_params_views(&t->gview, &m->cfg, t->grad);
+    pic_model_retain(m, true);
+}
+
+void pic_trainer_free(pic_trainer *t) {
+    free(t->grad);
+    free(t->m);
+    free(t->v);
+    free(t->gview.desc);
+    free(t->gview.layer);
+    memset(t, 0, sizeof *t);
+}
+
+/* The step's token layout and a micro-batch's slice of it. */
+typedef struct {
+    const pic_sample *s;
+    size_t n;
+    size_t *seq_start;  /* [n + 1] response tokens before each sample */
+    float *logp, *old, *adv, *ent, *ref;
+    int32_t *tg;
+} step_data;
+
+typedef struct {
+    size_t first, count; /* samples */
+} micro;
+
+/* Forward over samples [mb.first, +count): current logp and entropy of
+ * their response tokens (and the reference's logp) into the step arrays. */
+static void forward_micro(pic_trainer *t, step_data *d, micro mb, pic_batch *b, size_t **rows_out) {
+    int *len = pic_malloc(mb.count * sizeof *len);
+    size_t N = 0, nr = d->seq_start[mb.first + mb.count] - d->seq_start[mb.first];
+    for (size_t i = 0; i < mb.count; i++) {
+        const pic_sample *s = &d->s[mb.first + i];
+        len[i] = s->n_prompt + s->n_resp;
+        N += (size_t)len[i];
+    }
+    int32_t *toks = pic_malloc(N * sizeof *toks);
+    size_t *rows = pic_malloc((nr + 1) * sizeof *rows), o = 0, r = 0;
+    for (size_t i = 0; i < mb.count; i++) {
+        const pic_sample *s = &d->s[mb.first + i];
+        memcpy(toks + o, s->ids, (size_t)len[i] * sizeof *toks);
+        for (int j = 0; j < s->n_resp; j++) rows[r++] = o + (size_t)s->n_prompt + (size_t)j - 1;
+        o += (size_t)len[i];
+    }
+    *b = (pic_batch){(int)mb.count, len, toks, NULL};
+    size_t t0 = d->seq_start[mb.first];
+    pic_err err;
+    float T = t->cfg.temperature;
+    if (t->ref) {
+        if (pic_forward(t->ref, NULL, b, PIC_LOGITS_NONE, NULL, &err)) pic_die("--ref: %s", err.msg);
+        pic_forward_stats(t->ref, rows, nr, d->tg + t0, T, d->ref + t0, NULL);
+    }
+    if (pic_forward(t->model, NULL, b, PIC_LOGITS_NONE, NULL, &err)) pic_die("%s", err.msg);
+    pic_forward_stats(t->model, rows, nr, d->tg + t0, T, d->logp + t0, d->ent + t0);
+    *rows_out = rows;
+}
+
+static void free_batch(pic_batch *b, size_t *rows) {
+    free((void *)b->len);
+    free((void *)b->tokens);
+    free(rows);
+}
+
+/* Greedy contiguous micro-batches within the token budget; a sample longer
+ * than the budget is a micro-batch of its own. */
+static micro *split(const pic_sample *s, size_t n, size_t budget, size_t *n_micro) {
+    micro *m = pic_malloc((n + 1) * sizeof *m);
+    size_t k = 0, tok = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)(s[i].n_prompt + s[i].n_resp);
+        if (k == 0 || (budget && tok + len > budget)) {
+            m[k++] = (micro){i, 0};
+            tok = 0;
+        }
+        m[k - 1].count++;
+        tok += len;
+    }
+    *n_micro = k;
+    return m;
+}
+
+static double token_mean(const float *x, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return n ? s / (double)n : 0;
+}
+
+void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, pic_step_stats *st) {
+    memset(st, 0, sizeof *st);
+    pic_model *m = t->model;
+    size_t C = (size_t)m->cfg.hidden_size;
+    step_data d = {s, n, pic_malloc((n + 1) * sizeof(size_t)), 0, 0, 0, 0, 0, 0};
+    d.seq_start[0] = 0;
+    for (size_t i = 0; i < n; i++) d.seq_start[i + 1] = d.seq_start[i] + (size_t)s[i].n_resp;
+    size_t nt = d.seq_start[n];
+    float **arrs[5] = {&d.logp, &d.old, &d.adv, &d.ent, &d.ref};
+    for (int i = 0; i < 5; i++) *arrs[i] = pic_calloc(nt + 1, sizeof(float));
+    d.tg = pic_malloc((nt + 1) * sizeof(int32_t));
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < s[i].n_resp; j++) {
+            size_t k = d.seq_start[i] + (size_t)j;
+            d.old[k] = s[i].old_logp ? s[i].old_logp[j] : 0;
+            d.adv[k] = (float)s[i].adv;
+            d.tg[k] = s[i].ids[s[i].n_prompt + j];
+        }
+
+    pic_loss_cfg lc = t->cfg.loss;
+    size_t n_micro;
+    micro *mbs = split(s, n, t->cfg.micro_tokens, &n_micro);
+    bool needs_now = pic_loss_needs_logp(&lc) || t->alpha_cmd || t->cfg.aec;
+    st->prepass = n_micro > 1 && needs_now;
+    st->n_micro = n_micro, st->n_seq = n;
+    pic_batch b;
+    size_t *rows;
+    if (st->prepass)
+        for (size_t k = 0; k < n_micro; k++) {
+            forward_micro(t, &d, mbs[k], &b, &rows);
+            free_batch(&b, rows);
+        }
+    else if (n_micro == 1)
+        forward_micro(t, &d, mbs[0], &b, &rows);
+
+    /* what the whole step decides before its loss: alpha, the AEC
+     * coefficient, the plan; the entropy known here is this forward's */
+    bool known = st->prepass || n_micro == 1;
+    if (known && t->alpha_cmd) lc.alpha = pic_coproc_ask(t->alpha_cmd, token_mean(d.ent, nt));
+    if (known && t->cfg.aec) {
+        double H = token_mean(d.ent, nt);
+        lc.entropy_coef = H <= t->cfg.aec_target ? t->aec_coef : 0;
+        t->aec_coef += H < t->cfg.aec_target ? t->cfg.aec_delta : H > t->cfg.aec_target ? -t->cfg.aec_delta : 0;
+        if (t->aec_coef < 0) t->aec_coef = 0;
+    }
+    st->alpha = lc.alpha, st->entropy_coef = lc.entropy_coef;
+    pic_loss_plan plan;
+    pic_loss_plan_build(&plan, &lc, n, d.seq_start, known ? d.logp : NULL, d.old, d.adv);
+
+    memset(t->grad, 0, m->params.numel * sizeof(float));
+    float *dlogp = pic_malloc((nt + 1) * sizeof(float)), *dent = pic_malloc((nt + 1) * sizeof(float));
+    bool need_dent = lc.entropy_coef != 0;
+    for (size_t k = 0; k < n_micro; k++) {
+        if (n_micro > 1) forward_micro(t, &d, mbs[k], &b, &rows);
+        size_t t0 = d.seq_start[mbs[k].first], t1 = d.seq_start[mbs[k].first + mbs[k].count];
+        pic_loss_in in = {d.logp, lc.kind == PIC_PG_SFT ? NULL : d.old, d.adv, d.ent, t->ref ? d.ref : NULL};
+        pic_loss_eval(&plan, &lc, &in, t0, t1, dlogp, dent, &st->ls);
+        size_t N = m->n_tokens;
+        float *dlnf = pic_calloc(N * C + 1, sizeof(float));
+        pic_head_backward(m, rows, t1 - t0, d.tg + t0, t->cfg.temperature, dlogp + t0, need_dent ? dent + t0 : NULL,
+                          dlnf, &t->gview);
+        pic_backward(m, &b, dlnf, &t->gview);
+        free(dlnf);
+        free_batch(&b, rows);
+    }
+    pic_loss_plan_free(&plan);
+    st->grad_norm = pic_clip_grad_norm(t->grad, m->params.numel, t->cfg.max_grad_norm);
+    st->lr = pic_adamw_lr(&t->cfg.opt, t->step);
+    if (apply) {
+        if (!isfinite(st->grad_norm)) pic_die("the gradient is not finite (norm %g); no step taken", st->grad_norm);
+        t->step++;
+        pic_adamw_step(m->params.data, t->grad, t->m, t->v, m->params.numel, st->lr, &t->cfg.opt, t->step);
+    }
+    free(dlogp);
+    free(dent);
+    free(mbs);
+    for (int i = 0; i < 5; i++) free(*arrs[i]);
+    free(d.tg);
+    free(d.seq_start);
+}

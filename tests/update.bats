@@ -1,0 +1,177 @@
+#!/usr/bin/env bats
+# pic-update end to end: golden losses through the command line, checkpoints
+# (atomic, reloadable, resumable bit for bit), micro-batching, the
+# co-process, baselines, and the errors bad streams get.
+
+load helpers
+
+M="$FIXTURES/models"
+U="$FIXTURES/update"
+SPEC=(--clip-high 0.28 --lr 1e-3 --threads 1 -q)
+# golden's tau for model $1 (chosen so that half the response tokens pass it)
+tau() { jq .pg_spec.tau "$M/$1/golden.json"; }
+
+field() { sed -E "s/.*\"$1\":([^,}]*).*/\1/" <<<"$2"; }
+
+@test "--help, --version and usage errors" {
+    run pic-update --help
+    [ "$status" -eq 0 ] && [[ "$output" == *"--entropic-norm"* ]]
+    run pic-update --version
+    [ "$status" -eq 0 ] && [[ "$output" == "pic-update (pic) "* ]]
+    run pic-update -o out "$U/qwen2-tiny-step.jsonl"
+    fails_with 2 "model DIR is required"
+    run pic-update -m "$M/qwen2-tiny" -o out --loss-agg token-sum "$U/qwen2-tiny-step.jsonl"
+    fails_with 2 "--loss-agg: 'token-sum'"
+    run pic-update -m "$M/qwen2-tiny" -o out --kl k2 "$U/qwen2-tiny-step.jsonl"
+    fails_with 2 "--kl needs --ref"
+}
+
+@test "golden losses and grad norm through the command line, all three models" {
+    for m in qwen2-tiny qwen3-tiny llama-tiny; do
+        want_pg=$(jq '."loss.pg"' "$M/$m/golden.json")
+        want_e=$(jq '."loss.entropic"' "$M/$m/golden.json")
+        want_ea=$(jq '."loss.entropic_all"' "$M/$m/golden.json")
+        want_gn=$(jq '.adamw.grad_norm_before_clip' "$M/$m/golden.json")
+        run pic-update -m "$M/$m" -o pg "${SPEC[@]}" "$U/$m-step.jsonl"
+        [ "$status" -eq 0 ]
+        near "$(field loss "$output")" "$want_pg" 1e-5
+        run pic-update -m "$M/$m" -o e "${SPEC[@]}" --tau "$(tau $m)" --alpha 0.3 "$U/$m-step.jsonl"
+        near "$(field loss "$output")" "$want_e" 1e-5
+        near "$(field grad_norm "$output")" "$want_gn" 1e-3
+        run pic-update -m "$M/$m" -o ea "${SPEC[@]}" --tau "$(tau $m)" --alpha 0.3 --entropic-norm all "$U/$m-step.jsonl"
+        near "$(field loss "$output")" "$want_ea" 1e-5
+    done
+}
+
+@test "--loss sft gives golden's loss.sft; the stats line has every field" {
+    want=$(jq '."loss.sft"' "$M/qwen2-tiny/golden.json")
+    run pic-update -m "$M/qwen2-tiny" -o s --loss sft -q "$U/qwen2-tiny-step.jsonl"
+    [ "$status" -eq 0 ]
+    near "$(field loss "$output")" "$want" 1e-5
+    run pic-update -m "$M/qwen2-tiny" -o e "${SPEC[@]}" --tau "$(tau qwen2-tiny)" --alpha 0.3 "$U/qwen2-tiny-step.jsonl"
+    for k in step loss pg_loss entropy alpha clipfrac_low clipfrac_high clipfrac_dual hi_frac approx_kl \
+             grad_norm lr tokens tokens_per_s seconds; do
+        jq -e "has(\"$k\")" <<<"$output" >/dev/null || { echo "no $k"; false; }
+    done
+    [ "$(jq .step <<<"$output")" = 1 ] && [ "$(jq .tokens <<<"$output")" = 34 ]
+    [ "$(jq .hi_frac <<<"$output")" = 0.5 ]
+}
+
+@test "a checkpoint loads back bit for bit and resuming equals an uninterrupted run" {
+    # six samples in two halves: two invocations vs one with two mini-batches
+    { cat "$U/qwen2-tiny-step.jsonl"; sed 's/"golden-/"again-/' "$U/qwen2-tiny-step.jsonl"; } >six.jsonl
+    head -3 six.jsonl >a.jsonl
+    tail -3 six.jsonl >b.jsonl
+    SPEC+=(--tau "$(tau qwen2-tiny)")
+    pic-update -m "$M/qwen2-tiny" -o s1 "${SPEC[@]}" --alpha 0.3 a.jsonl >/dev/null
+    pic-update -m s1 -o s2 "${SPEC[@]}" --alpha 0.3 b.jsonl >/dev/null
+    pic-update -m "$M/qwen2-tiny" -o u "${SPEC[@]}" --alpha 0.3 --mini-batches 2 six.jsonl >stats
+    cmp s2/model.safetensors u/model.safetensors
+    cmp s2/optimizer.safetensors u/optimizer.safetensors
+    [ "$(jq .step stats)" = 2 ] && [ "$(jq '.steps | length' stats)" = 2 ]
+    # lr 0 and no decay: the weights written back are the weights read
+    pic-update -m s2 -o same "${SPEC[@]}" --lr 0 --weight-decay 0 a.jsonl >/dev/null
+    cmp s2/model.safetensors same/model.safetensors
+    cmp s2/config.json same/config.json && cmp s2/tokenizer.json same/tokenizer.json
+}
+
+@test "micro-batches give the unbatched loss and gradient, with and without the pre-pass" {
+    t=$(tau llama-tiny)
+    for extra in "" "--tau $t --alpha 0.3" "--tau $t --alpha 0.3 --loss-agg seq-mean-token-mean" "--pg kl-cov --cov-ratio 0.05"; do
+        run pic-update -m "$M/llama-tiny" -o one "${SPEC[@]}" $extra "$U/llama-tiny-step.jsonl"
+        one=$output
+        run pic-update -m "$M/llama-tiny" -o many "${SPEC[@]}" $extra --micro-tokens 20 "$U/llama-tiny-step.jsonl"
+        [ "$(jq .micro_batches <<<"$output")" = 3 ]
+        near "$(field loss "$output")" "$(field loss "$one")" 1e-6
+        near "$(field grad_norm "$output")" "$(field grad_norm "$one")" 1e-3 # 1e-5 relative
+        near "$(field hi_frac "$output")" "$(field hi_frac "$one")" 0
+    done
+}
+
+@test "a run killed at any moment leaves the previous checkpoint whole" {
+    pic-update -m "$M/llama-tiny" -o ck "${SPEC[@]}" "$U/llama-tiny-step.jsonl" >/dev/null
+    for d in 0.01 0.02 0.03 0.05 0.08 0.12; do
+        pic-update -m "$M/llama-tiny" -o ck "${SPEC[@]}" --alpha 0.3 "$U/llama-tiny-step.jsonl" >/dev/null &
+        pid=$!
+        sleep "$d"
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        # whatever instant it died at, ck is a complete checkpoint
+        pic-update -m ck -o check "${SPEC[@]}" --lr 0 "$U/llama-tiny-step.jsonl" >/dev/null
+    done
+}
+
+@test "--alpha-cmd: a co-process answers alpha for each optimizer step" {
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --tau "$(tau qwen2-tiny)" --alpha-cmd 'while read h; do echo 0.3; done' \
+        "$U/qwen2-tiny-step.jsonl"
+    [ "$status" -eq 0 ]
+    near "$(field loss "$output")" "$(jq '."loss.entropic"' "$M/qwen2-tiny/golden.json")" 1e-5
+    # pictl as the controller, its state kept across steps
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --mini-batches 3 \
+        --alpha-cmd 'pictl --state pi.json --target 0.1 --alpha-max 0.5' "$U/qwen2-tiny-step.jsonl"
+    [ "$status" -eq 0 ]
+    [ "$(jq '.steps[0].alpha' <<<"$output")" = 0.5 ]
+    [ "$(jq .step pi.json)" = 3 ]
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'echo not-a-number' "$U/qwen2-tiny-step.jsonl"
+    fails_with 1 "answered 'not-a-number'"
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'exit 3' "$U/qwen2-tiny-step.jsonl"
+    fails_with 1 "ended without answering"
+    [ ! -e c.tmp ] || false
+}
+
+@test "baselines: GRPO from rewards, W-REINFORCE, NSR, Clip-Cov, KL-Cov, KL to a reference, AEC" {
+    # drop the advantages: rewards 1, 0 in one group, 1 alone in another
+    jq -c 'del(.advantage) | .reward = (if .id == "golden-1" then 0 else 1 end) | .id = (if .id == "golden-2" then "g2" else "g" end)' \
+        "$U/qwen2-tiny-step.jsonl" >r.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" r.jsonl
+    fails_with 1 "r.jsonl:3: field 'id': a group of one sample"
+    jq -c '.id = "g"' r.jsonl >g.jsonl
+    for a in grpo w-reinforce nsr psr; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv $a g.jsonl
+        [ "$status" -eq 0 ]
+    done
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv nsr --adv-norm none g.jsonl
+    [ "$status" -eq 0 ]
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --pg clip-cov --cov-ratio 0.1 --clip-cov-lb -100 --clip-cov-ub 100 g.jsonl
+    [ "$(jq .cov_selected <<<"$output")" = 3 ]
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --pg kl-cov --cov-ratio 0.1 g.jsonl
+    [ "$(jq .cov_selected <<<"$output")" = 3 ]
+    # the model as its own reference: every estimator is 0
+    for k in k1 k2 k3; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --ref "$M/qwen2-tiny" --kl $k --kl-coef 1 g.jsonl
+        near "$(field kl_loss "$output")" 0 1e-9
+    done
+    # AEC: entropy (2.4) above the target: no bonus now, and c falls to 0 (not below)
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --aec-target 0.2 g.jsonl
+    [ "$(jq .entropy_coef <<<"$output")" = 0 ]
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --aec-target 5 --mini-batches 3 g.jsonl
+    [ "$status" -eq 0 ]
+}
+
+@test "bad streams get errors naming file, line and field" {
+    s="$U/qwen2-tiny-step.jsonl"
+    jq -c 'if .id == "golden-1" then del(.logprobs) else . end' "$s" >nolp.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o nolp.jsonl
+    fails_with 1 "nolp.jsonl:2: field 'logprobs': missing"
+    jq -c '.logprobs |= .[1:]' "$s" >short.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o short.jsonl
+    fails_with 1 "short.jsonl:1: field 'logprobs': 10 values for 11 response tokens"
+    jq -c 'del(.advantage) | .reward = "nan"' "$s" >nan.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o nan.jsonl
+    fails_with 1 "nan.jsonl:1: field 'reward': not a finite number"
+    sed 's/"advantage":[^,]*/"reward":NaN/' "$s" >nanlit.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o nanlit.jsonl
+    fails_with 1 "nanlit.jsonl:1"
+    jq -c '.response_ids[0] = 512' "$s" >vocab.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o vocab.jsonl
+    fails_with 1 "vocab.jsonl:1: field 'response_ids': element 0 is not a token id"
+    { head -1 short.jsonl; tail -2 "$s"; } >mixed.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o --skip-bad mixed.jsonl
+    [ "$status" -eq 0 ] && [[ "$output" == *"skipped 1 malformed"* ]]
+    [ -s o/model.safetensors ]
+    : >empty.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o empty.jsonl
+    fails_with 1 "no samples"
+    run pic-update -m nowhere -o o "$s"
+    fails_with 1 "nowhere"
+}
