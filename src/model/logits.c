@@ -9,6 +9,23 @@
 #include "model/layers.h"
 #include "model/parallel.h"
 
+/* m = max z, S = sum exp(z - m), Sz = sum exp(z - m) (z - m) of z = x / T. */
+static void row_sums(const float *x, int V, float T, float *mp, double *Sp, double *Szp) {
+    float m = -INFINITY;
+    for (int i = 0; i < V; i++) {
+        float z = x[i] / T;
+        if (z > m) m = z;
+    }
+    double S = 0, Sz = 0;
+    for (int i = 0; i < V; i++) {
+        float z = x[i] / T;
+        double e = expf(z - m);
+        S += e;
+        Sz += e * (z - m);
+    }
+    *mp = m, *Sp = S, *Szp = Sz;
+}
+
 typedef struct {
     float *logp, *ent;
     const float *logits;
@@ -23,18 +40,9 @@ static void rows(void *ctx, size_t begin, size_t end, int tid) {
     int V = a->V;
     for (size_t n = begin; n < end; n++) {
         const float *x = a->logits + n * V;
-        float m = -INFINITY;
-        for (int i = 0; i < V; i++) {
-            float z = x[i] / a->T;
-            if (z > m) m = z;
-        }
-        double S = 0, Sz = 0;
-        for (int i = 0; i < V; i++) {
-            float z = x[i] / a->T;
-            double e = expf(z - m);
-            S += e;
-            Sz += e * (z - m);
-        }
+        float m;
+        double S, Sz;
+        row_sums(x, V, a->T, &m, &S, &Sz);
         double lse = log(S); /* relative to m */
         if (a->logp && a->targets) a->logp[n] = (float)((double)(x[a->targets[n]] / a->T - m) - lse);
         if (a->ent) a->ent[n] = (float)(lse - Sz / S);
@@ -66,18 +74,9 @@ static void brows(void *ctx, size_t begin, size_t end, int tid) {
     for (size_t n = begin; n < end; n++) {
         const float *x = a->logits + n * V;
         float *dx = a->dlogits + n * V;
-        float m = -INFINITY;
-        for (int i = 0; i < V; i++) {
-            float z = x[i] / a->T;
-            if (z > m) m = z;
-        }
-        double S = 0, Sz = 0;
-        for (int i = 0; i < V; i++) {
-            float z = x[i] / a->T;
-            double e = expf(z - m);
-            S += e;
-            Sz += e * (z - m);
-        }
+        float m;
+        double S, Sz;
+        row_sums(x, V, a->T, &m, &S, &Sz);
         float gl = a->dlogp ? a->dlogp[n] : 0, ge = a->dent ? a->dent[n] : 0;
         float E = (float)(Sz / S), invS = (float)(1.0 / S), invT = 1.0f / a->T;
         int y = a->targets ? a->targets[n] : -1;

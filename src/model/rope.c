@@ -70,6 +70,7 @@ typedef struct {
     float *x;
     int n_heads, hd;
     const float *cos, *sin;
+    float dir; /* 1 rotates by the angle (forward), -1 back (backward: the transpose) */
 } args;
 
 static void rows(void *ctx, size_t begin, size_t end, int tid) {
@@ -81,38 +82,21 @@ static void rows(void *ctx, size_t begin, size_t end, int tid) {
         for (int h = 0; h < a->n_heads; h++) {
             float *x = a->x + (n * a->n_heads + h) * a->hd;
             for (int i = 0; i < half; i++) {
-                float x0 = x[i], x1 = x[i + half];
-                x[i] = x0 * c[i] - x1 * s[i];
-                x[i + half] = x1 * c[i] + x0 * s[i];
+                float x0 = x[i], x1 = x[i + half], si = a->dir * s[i];
+                x[i] = x0 * c[i] - x1 * si;
+                x[i + half] = x1 * c[i] + x0 * si;
             }
         }
     }
 }
 
 void rope_forward(float *x, size_t N, int n_heads, int head_dim, const float *cos_t, const float *sin_t) {
-    args a = {x, n_heads, head_dim, cos_t, sin_t};
+    args a = {x, n_heads, head_dim, cos_t, sin_t, 1.0f};
     pic_parallel_for(N, 1 + 8192 / ((size_t)n_heads * head_dim), rows, &a);
 }
 
-/* The rotation's transpose: rotating the gradient by -angle. */
-static void brows(void *ctx, size_t begin, size_t end, int tid) {
-    (void)tid;
-    const args *a = ctx;
-    int half = a->hd / 2;
-    for (size_t n = begin; n < end; n++) {
-        const float *c = a->cos + n * half, *s = a->sin + n * half;
-        for (int h = 0; h < a->n_heads; h++) {
-            float *d = a->x + (n * a->n_heads + h) * a->hd;
-            for (int i = 0; i < half; i++) {
-                float d0 = d[i], d1 = d[i + half];
-                d[i] = d0 * c[i] + d1 * s[i];
-                d[i + half] = d1 * c[i] - d0 * s[i];
-            }
-        }
-    }
-}
-
+/* The rotation's transpose: rotating the gradient by -angle, in place. */
 void rope_backward(float *dx, size_t N, int n_heads, int head_dim, const float *cos_t, const float *sin_t) {
-    args a = {dx, n_heads, head_dim, cos_t, sin_t};
-    pic_parallel_for(N, 1 + 8192 / ((size_t)n_heads * head_dim), brows, &a);
+    args a = {dx, n_heads, head_dim, cos_t, sin_t, -1.0f};
+    pic_parallel_for(N, 1 + 8192 / ((size_t)n_heads * head_dim), rows, &a);
 }
