@@ -13,6 +13,7 @@ packages=(
   libgmp-dev libmpfr-dev    # exact and high-precision math in pic-reward
   libopenblas-dev           # CPU matrix products
   gnuplot-nox               # plots of training runs
+  xz-utils                  # tokenizer fixtures are stored xz-compressed
 )
 
 missing=()

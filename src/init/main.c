@@ -1,0 +1,207 @@
+/* pic-init: a new, randomly initialised HuggingFace checkpoint — the demo's
+ * model, or any architecture pic supports for tests and benchmarks. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/atomic.h"
+#include "common/cli.h"
+#include "common/json.h"
+#include "common/stream.h"
+#include "init/bytelevel.h"
+#include "model/model.h"
+
+static const char usage[] =
+    "Usage: pic-init -o DIR [OPTION]...\n"
+    "Write a new HuggingFace checkpoint directory: config.json,\n"
+    "generation_config.json, tokenizer.json, tokenizer_config.json and\n"
+    "model.safetensors with random weights (normal(0, --std), norms 1, biases 0).\n"
+    "The directory appears whole or not at all.\n"
+    "\n"
+    "Architecture (a Qwen2 model by default: the demo's, about 0.4M parameters):\n"
+    "      --config FILE      take the architecture from an HF config.json instead\n"
+    "                         (its vocab_size must match the tokenizer's)\n"
+    "      --model-type T     qwen2 (default), qwen3 or llama\n"
+    "      --hidden N         hidden size (default 96)\n"
+    "      --layers N         layers (default 3)\n"
+    "      --heads N          attention heads (default 4)\n"
+    "      --kv-heads N       key/value heads (default 2)\n"
+    "      --intermediate N   MLP size (default 256)\n"
+    "      --max-position N   context length (default 512)\n"
+    "      --untied           a separate lm_head (default: tied to the embeddings)\n"
+    "\n"
+    "Tokenizer (byte-level BPE with Qwen2's pre-tokenizer and ChatML's special\n"
+    "tokens <|endoftext|> <|im_start|> <|im_end|>):\n"
+    "      --corpus FILE      learn merges from the text fields (problem, solution,\n"
+    "                         prompt, response, text) of a JSON Lines file\n"
+    "      --merges N         merges to learn (default 0: one token per byte)\n"
+    "      --tokenizer FILE   use this tokenizer.json as it is instead\n"
+    "\n"
+    "      --seed S           random seed of the weights (default 1)\n"
+    "      --std X            standard deviation of the weights (default 0.02)\n"
+    "      --bf16             store the weights in bfloat16 (default float32)\n"
+    "  -o, --output DIR       the checkpoint to create (replaced if it exists)\n"
+    "  -q, --quiet            no summary line\n"
+    "  -h, --help             show this help and exit\n"
+    "      --version          show the version and exit\n";
+
+static const char chatml_template[] =
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{% endif %}";
+
+static const char *const corpus_fields[] = {"problem", "solution", "prompt", "response", "text"};
+
+/* Every string of the corpus's text fields, for the BPE trainer. */
+static char **read_corpus(const char *path, size_t *n) {
+    char **texts = NULL;
+    size_t cap = 0;
+    *n = 0;
+    pic_reader *r = pic_reader_open(path);
+    json_t *rec;
+    while ((rec = pic_reader_json(r))) {
+        for (size_t f = 0; f < sizeof corpus_fields / sizeof *corpus_fields; f++) {
+            const char *s = pic_field_string_opt((pic_rec){r, rec}, corpus_fields[f], NULL);
+            if (!s) continue;
+            if (*n == cap) texts = pic_realloc(texts, (cap = cap ? 2 * cap : 1024) * sizeof *texts);
+            texts[(*n)++] = pic_strdup(s);
+        }
+        json_decref(rec);
+    }
+    pic_reader_close(r);
+    if (*n == 0) pic_die("%s: no text fields (problem, solution, prompt, response, text)", path);
+    return texts;
+}
+
+static void write_text(const char *dir, const char *name, const char *text) {
+    char *path = pic_asprintf("%s/%s", dir, name);
+    if (pic_write_file_atomic(path, text, strlen(text)) != 0) pic_die("%s: %s", path, strerror(errno));
+    free(path);
+}
+
+int main(int argc, char **argv) {
+    pic_init("pic-init");
+    enum { OPT_CONFIG = 256, OPT_TYPE, OPT_HIDDEN, OPT_LAYERS, OPT_HEADS, OPT_KV, OPT_FFN, OPT_MAXPOS,
+           OPT_UNTIED, OPT_CORPUS, OPT_MERGES, OPT_TOKENIZER, OPT_SEED, OPT_STD, OPT_BF16, OPT_VERSION };
+    static const struct option opts[] = {
+        {"config", required_argument, 0, OPT_CONFIG}, {"model-type", required_argument, 0, OPT_TYPE},
+        {"hidden", required_argument, 0, OPT_HIDDEN}, {"layers", required_argument, 0, OPT_LAYERS},
+        {"heads", required_argument, 0, OPT_HEADS}, {"kv-heads", required_argument, 0, OPT_KV},
+        {"intermediate", required_argument, 0, OPT_FFN}, {"max-position", required_argument, 0, OPT_MAXPOS},
+        {"untied", no_argument, 0, OPT_UNTIED}, {"corpus", required_argument, 0, OPT_CORPUS},
+        {"merges", required_argument, 0, OPT_MERGES}, {"tokenizer", required_argument, 0, OPT_TOKENIZER},
+        {"seed", required_argument, 0, OPT_SEED}, {"std", required_argument, 0, OPT_STD},
+        {"bf16", no_argument, 0, OPT_BF16}, {"output", required_argument, 0, 'o'},
+        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
+    const char *config_file = NULL, *corpus = NULL, *tokenizer_file = NULL, *out = NULL;
+    const char *model_type = "qwen2";
+    int hidden = 96, layers = 3, heads = 4, kv_heads = 2, ffn = 256, max_pos = 512, merges = 0, c;
+    bool tied = true, bf16 = false;
+    long long seed = 1;
+    double std = 0.02;
+    while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_CONFIG: config_file = optarg; break;
+        case OPT_TYPE:
+            if (strcmp(optarg, "qwen2") && strcmp(optarg, "qwen3") && strcmp(optarg, "llama"))
+                pic_usage_error("--model-type: '%s' is not qwen2, qwen3 or llama", optarg);
+            model_type = optarg;
+            break;
+        case OPT_HIDDEN: hidden = (int)pic_parse_int("--hidden", optarg, 8, 65536); break;
+        case OPT_LAYERS: layers = (int)pic_parse_int("--layers", optarg, 1, 1024); break;
+        case OPT_HEADS: heads = (int)pic_parse_int("--heads", optarg, 1, 1024); break;
+        case OPT_KV: kv_heads = (int)pic_parse_int("--kv-heads", optarg, 1, 1024); break;
+        case OPT_FFN: ffn = (int)pic_parse_int("--intermediate", optarg, 1, 1 << 20); break;
+        case OPT_MAXPOS: max_pos = (int)pic_parse_int("--max-position", optarg, 16, 1 << 24); break;
+        case OPT_UNTIED: tied = false; break;
+        case OPT_CORPUS: corpus = optarg; break;
+        case OPT_MERGES: merges = (int)pic_parse_int("--merges", optarg, 0, 100000); break;
+        case OPT_TOKENIZER: tokenizer_file = optarg; break;
+        case OPT_SEED: seed = pic_parse_int("--seed", optarg, 0, 1LL << 62); break;
+        case OPT_STD: std = pic_parse_double("--std", optarg, 0, 10); break;
+        case OPT_BF16: bf16 = true; break;
+        case 'o': out = optarg; break;
+        case 'q': pic_quiet = 1; break;
+        case 'h': pic_print_help(usage);
+        case OPT_VERSION: pic_print_version();
+        default: pic_usage_error("unknown option");
+        }
+    }
+    if (!out) pic_usage_error("-o DIR is required");
+    if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
+    if (merges > 0 && !corpus) pic_usage_error("--merges needs --corpus");
+    if (tokenizer_file && (corpus || merges)) pic_usage_error("--tokenizer excludes --corpus and --merges");
+
+    /* The tokenizer first: it fixes the vocabulary. */
+    char *tok_json;
+    int vocab;
+    if (tokenizer_file) {
+        tok_json = pic_read_file(tokenizer_file, NULL);
+        json_error_t jerr;
+        json_t *t = json_loads(tok_json, 0, &jerr);
+        if (!t) pic_die("%s:%d: malformed JSON: %s", tokenizer_file, jerr.line, jerr.text);
+        json_t *v = json_object_get(json_object_get(t, "model"), "vocab");
+        if (!json_is_object(v)) pic_die("%s: field 'model.vocab': expected an object", tokenizer_file);
+        vocab = (int)json_object_size(v) + (int)json_array_size(json_object_get(t, "added_tokens"));
+        json_decref(t);
+    } else {
+        size_t n_texts = 0;
+        char **texts = corpus ? read_corpus(corpus, &n_texts) : NULL;
+        tok_json = bytelevel_tokenizer_json((const char *const *)texts, n_texts, merges, &vocab);
+        for (size_t i = 0; i < n_texts; i++) free(texts[i]);
+        free(texts);
+    }
+
+    pic_config cfg;
+    pic_err err = {0};
+    if (config_file) {
+        if (pic_config_load(&cfg, config_file, &err)) pic_die("%s", err.msg);
+        if (cfg.vocab_size < vocab)
+            pic_die("%s: vocab_size %d is smaller than the tokenizer's %d", config_file, cfg.vocab_size, vocab);
+    } else {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"model_type\":\"%s\",\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
+                 "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
+                 "\"max_position_embeddings\":%d,\"rope_theta\":10000.0,\"rms_norm_eps\":1e-6,"
+                 "\"tie_word_embeddings\":%s,\"bos_token_id\":null,\"eos_token_id\":[%d,%d],"
+                 "\"torch_dtype\":\"%s\"}",
+                 model_type, vocab, hidden, ffn, layers, heads, kv_heads, max_pos, tied ? "true" : "false",
+                 vocab - 1, vocab - 3, bf16 ? "bfloat16" : "float32");
+        if (pic_config_parse(&cfg, text, "the built-in config", &err) ||
+            pic_config_validate(&cfg, "the built-in config", &err))
+            pic_die("%s", err.msg);
+    }
+
+    pic_params params;
+    pic_params_alloc(&params, &cfg);
+    pic_params_init_random(&params, (uint64_t)seed, (float)std);
+
+    char *tmp = pic_atomic_dir_begin(out);
+    char *cfg_json = pic_config_to_json(&cfg);
+    write_text(tmp, "config.json", cfg_json);
+    char *gen = pic_asprintf("{\n  \"eos_token_id\": [%d, %d]\n}\n", cfg.eos_ids[0],
+                             cfg.n_eos > 1 ? cfg.eos_ids[1] : cfg.eos_ids[0]);
+    write_text(tmp, "generation_config.json", gen);
+    write_text(tmp, "tokenizer.json", tok_json);
+    if (!tokenizer_file) {
+        json_t *tc = json_pack("{s:n,s:s,s:s,s:s,s:i,s:s}", "bos_token", "eos_token", "<|im_end|>",
+                               "pad_token", "<|endoftext|>", "chat_template", chatml_template,
+                               "model_max_length", cfg.max_position, "tokenizer_class", "Qwen2Tokenizer");
+        char *s = json_dumps(tc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        write_text(tmp, "tokenizer_config.json", s);
+        free(s);
+        json_decref(tc);
+    }
+    char *weights = pic_asprintf("%s/model.safetensors", tmp);
+    if (pic_params_save(&params, weights, bf16 ? PIC_DT_BF16 : PIC_DT_F32, &err)) pic_die("%s", err.msg);
+    if (pic_atomic_dir_commit(tmp, out) != 0) pic_die("%s: %s", out, strerror(errno));
+    pic_info("%s: %s, %zu parameters, vocabulary %d", out, cfg.model_type, params.numel, cfg.vocab_size);
+
+    free(weights), free(gen), free(cfg_json), free(tmp), free(tok_json);
+    pic_params_free(&params);
+    return 0;
+}

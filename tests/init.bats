@@ -1,0 +1,61 @@
+#!/usr/bin/env bats
+# pic-init: new checkpoints that pic's own loaders (and transformers) read.
+load helpers
+
+@test "a default checkpoint loads, tokenizes and scores" {
+    run pic-init -o m
+    [ "$status" -eq 0 ]
+    for f in config.json generation_config.json tokenizer.json tokenizer_config.json model.safetensors; do
+        [ -s "m/$f" ]
+    done
+    [ "$(jq .vocab_size m/config.json)" = 259 ]
+    [ "$(jq -c .eos_token_id m/config.json)" = "[258,256]" ]
+    echo '{"text":"What is 3 + 5? <|im_end|>"}' | pic-tok -q -t m encode --plain > ids.jsonl
+    [ "$(jq -c .ids ids.jsonl)" = "[87,104,97,116,32,105,115,32,51,32,43,32,53,63,32,258]" ]
+    printf '{"prompt_ids":[87,104,97],"response_ids":[116,32,258]}\n' |
+        pic-rollout --score --model m --plain > scored.jsonl
+    [ "$(jq '.logprobs | length' scored.jsonl)" = 3 ]
+    # random weights of std 0.02: nearly uniform over 259 tokens
+    jq -e '.entropy | all(. > 5.4 and . < 5.6)' scored.jsonl
+}
+
+@test "merges are learned from a corpus and the same seed gives the same bytes" {
+    pic-task -q -n 500 --solutions > corpus.zst
+    pic-init -q -o a --corpus corpus.zst --merges 100 --seed 3
+    pic-init -q -o b --corpus corpus.zst --merges 100 --seed 3
+    cmp a/model.safetensors b/model.safetensors
+    cmp a/tokenizer.json b/tokenizer.json
+    pic-init -q -o c --corpus corpus.zst --merges 100 --seed 4
+    ! cmp -s a/model.safetensors c/model.safetensors
+    merges=$(jq '.model.merges | length' a/tokenizer.json)
+    [ "$merges" -gt 5 ]
+    [ "$(jq .vocab_size a/config.json)" = $((256 + merges + 3)) ]
+    # encoding with merges, then decoding, gives the text back
+    echo '{"text":"What is 12 + 30? 12 + 30 = 42. \\boxed{42}"}' | pic-tok -q -t a encode --plain |
+        pic-tok -q -t a decode --plain > back.jsonl
+    [ "$(jq -r .text back.jsonl)" = 'What is 12 + 30? 12 + 30 = 42. \boxed{42}' ]
+    [ "$(jq '.ids | length' back.jsonl)" -lt 40 ]
+}
+
+@test "architecture options and --config shape the model" {
+    pic-init -q -o q3 --model-type qwen3 --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --untied --bf16
+    jq -e '.model_type == "qwen3" and .hidden_size == 32 and .num_hidden_layers == 1 and .tie_word_embeddings == false and .dtype == "bfloat16"' q3/config.json
+    printf '{"prompt_ids":[1,2],"response_ids":[3]}\n' | pic-rollout --score --model q3 --plain > s.jsonl
+    [ "$(jq '.logprobs | length' s.jsonl)" = 1 ]
+    pic-init -q -o fromcfg --config "$FIXTURES/models/llama-tiny/config.json"
+    [ "$(jq .vocab_size fromcfg/config.json)" = "$(jq .vocab_size "$FIXTURES/models/llama-tiny/config.json")" ]
+}
+
+@test "bad options and inputs are errors; a failed run leaves nothing behind" {
+    run pic-init
+    fails_with 2 -- '-o DIR is required'
+    run pic-init -o x --merges 10
+    fails_with 2 -- '--merges needs --corpus'
+    run pic-init -o x --heads 3
+    fails_with 1 'divis|head'
+    [ ! -e x ] && [ -z "$(ls)" ]
+    echo '{"id":1}' > nocorpus.jsonl
+    run pic-init -o x --corpus nocorpus.jsonl --merges 5
+    fails_with 1 'nocorpus.jsonl: no text fields'
+    [ ! -e x ]
+}
