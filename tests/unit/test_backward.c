@@ -18,10 +18,19 @@
 #include "update/adamw.h"
 #include "update/loss.h"
 
+/* The layer tests' buffers, freed together at the end (LeakSanitizer). */
+static void *kept[256];
+static int n_kept;
+static void *keep_malloc(size_t n) { return kept[n_kept++] = pic_malloc(n); }
+static void *keep_calloc(size_t n, size_t k) { return kept[n_kept++] = pic_calloc(n, k); }
+static void free_kept(void) {
+    while (n_kept) free(kept[--n_kept]);
+}
+
 static pic_rng rng;
 static float unif(void) { return (float)(2 * pic_rng_uniform(&rng) - 1); }
 static float *rnd(size_t n) {
-    float *x = pic_malloc(n * sizeof(float));
+    float *x = keep_malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) x[i] = unif();
     return x;
 }
@@ -60,7 +69,7 @@ static double mm_f(void *c) {
 }
 static void test_matmul(void) {
     mm_ctx k = {rnd(N * IC), rnd(OC * IC), rnd(OC), rnd(N * OC), rnd(N * OC)};
-    float *di = pic_calloc(N * IC, 4), *dw = pic_calloc(OC * IC, 4), *db = pic_calloc(OC, 4);
+    float *di = keep_calloc(N * IC, 4), *dw = keep_calloc(OC * IC, 4), *db = keep_calloc(OC, 4);
     matmul_backward(di, dw, db, k.R, k.inp, k.w, N, IC, OC);
     CHECK(fd_err(mm_f, &k, k.inp, di, N * IC, 1e-2f) < 1e-3, "matmul: d input");
     CHECK(fd_err(mm_f, &k, k.w, dw, OC * IC, 1e-2f) < 1e-3, "matmul: d weight");
@@ -75,7 +84,7 @@ static double rn_f(void *c) {
 }
 static void test_rmsnorm(void) {
     rn_ctx k = {rnd(N * 16), rnd(16), rnd(N * 16), rnd(N), rnd(N * 16), 16};
-    float *di = pic_calloc(N * 16, 4), *dw = pic_calloc(16, 4);
+    float *di = keep_calloc(N * 16, 4), *dw = keep_calloc(16, 4);
     rn_f(&k);
     rmsnorm_backward(di, dw, k.R, k.inp, k.w, k.rstd, N, 16);
     CHECK(fd_err(rn_f, &k, k.inp, di, N * 16, 1e-3f) < 2e-3, "rmsnorm: d input");
@@ -90,11 +99,11 @@ static double rp_f(void *c) {
     return dotd(k->y, k->R, N * 16);
 }
 static void test_rope(void) {
-    rp_ctx k = {rnd(N * 16), rnd(N * 16), pic_malloc(N * 4 * 4), pic_malloc(N * 4 * 4), rnd(N * 16)};
+    rp_ctx k = {rnd(N * 16), rnd(N * 16), keep_malloc(N * 4 * 4), keep_malloc(N * 4 * 4), rnd(N * 16)};
     int pos[N] = {0, 1, 2, 7, 30, 100};
     float inv[4] = {1, 0.1f, 0.01f, 0.001f};
     rope_tables(k.cos, k.sin, pos, N, inv, 8, 1.0f);
-    float *d = pic_malloc(N * 16 * 4);
+    float *d = keep_malloc(N * 16 * 4);
     memcpy(d, k.R, N * 16 * 4);
     rope_backward(d, N, 2, 8, k.cos, k.sin);
     CHECK(fd_err(rp_f, &k, k.x, d, N * 16, 1e-2f) < 1e-3, "rope: d input");
@@ -109,7 +118,7 @@ static double sw_f(void *c) {
 static void test_swiglu(void) {
     sw_ctx k = {rnd(N * 18), rnd(N * 9), rnd(N * 9)};
     for (int i = 0; i < N * 18; i++) k.gu[i] *= 4;
-    float *d = pic_malloc(N * 18 * 4);
+    float *d = keep_malloc(N * 18 * 4);
     swiglu_backward(d, k.R, k.gu, N, 9);
     CHECK(fd_err(sw_f, &k, k.gu, d, N * 18, 1e-2f) < 1e-3, "swiglu: d gate and up");
 }
@@ -135,7 +144,7 @@ static void test_attention(void) {
                 rnd(AN * NH * HD), {0, 0, 0, 1, 1, 1, 1, 1}, {0, 1, 2, 0, 1, 2, 3, 4}};
     for (int i = 0; i < AN * NH * HD; i++) c.q[i] *= 3;
     at_f(&c);
-    float *dq = pic_calloc(AN * NH * HD, 4), *dk = pic_calloc(AN * NKV * HD, 4), *dv = pic_calloc(AN * NKV * HD, 4);
+    float *dq = keep_calloc(AN * NH * HD, 4), *dk = keep_calloc(AN * NKV * HD, 4), *dv = keep_calloc(AN * NKV * HD, 4);
     float *dks[2] = {dk, dk + 3 * NKV * HD}, *dvs[2] = {dv, dv + 3 * NKV * HD};
     pic_attn_input in;
     const float *ks[2], *vs[2];
@@ -156,7 +165,7 @@ static double hd_f(void *ctx) {
 static void test_head(void) {
     hd_ctx c = {rnd(N * HV), rnd(N), rnd(N), rnd(N), rnd(N), {3, 0, 49, 7, 7, 20}};
     for (int i = 0; i < N * HV; i++) c.logits[i] *= 3;
-    float *d = pic_malloc(N * HV * 4);
+    float *d = keep_malloc(N * HV * 4);
     logprob_entropy_backward(d, c.logits, c.tg, c.a, c.b, N, HV, 0.6f);
     CHECK(fd_err(hd_f, &c, c.logits, d, N * HV, 1e-2f) < 2e-3, "log-softmax + entropy head at T = 0.6: d logits");
 }
@@ -232,6 +241,7 @@ static void test_model_fd(void) {
     }
     free(g);
     free(dlnf);
+    free(grad.desc), free(grad.layer);
     pic_model_free(&c.m);
 }
 
@@ -356,6 +366,7 @@ static void test_golden(const char *model) {
         pic_params_views(&grad, &m.cfg, g);
         pic_head_backward(&m, rows, n, tg, T, dl, NULL, dlnf, &grad);
         pic_backward(&m, &b, dlnf, &grad);
+        free(grad.desc), free(grad.layer);
         double worst = 0;
         const char *wname = "";
         int missing = 0;
@@ -395,6 +406,7 @@ int main(void) {
     test_swiglu();
     test_attention();
     test_head();
+    free_kept();
     test_model_fd();
     test_golden("qwen2-tiny");
     test_golden("qwen3-tiny");
