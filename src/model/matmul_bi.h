@@ -1,0 +1,32 @@
+/* A batch-invariant matrix product for generation.
+ *
+ * OpenBLAS picks its kernel by the shape of the call: on Skylake-X and later
+ * (0.3.17+, SMALL_MATRIX_OPT) an sgemm whose C has at most 1200 elements
+ * and at most 1e6 multiply-adds goes to a "small matrix" kernel that sums in
+ * another order than the blocked one (newer versions also hand M = 1 to
+ * sgemv). So the same row rounds differently alone and packed with others,
+ * and with continuous batching a different packing could flip a sampled
+ * token. This kernel computes every output element with one fixed sequence
+ * of float operations, whatever N, the row's place in the batch, the tile
+ * it falls in or the thread that runs it (docs/rollout.md). */
+#ifndef PIC_MODEL_MATMUL_BI_H
+#define PIC_MODEL_MATMUL_BI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* While on, matmul_forward (layers.h) runs matmul_bi_forward instead of
+ * OpenBLAS. Process-wide; pic-rollout turns it on for generation. */
+void pic_matmul_set_batch_invariant(bool on);
+bool pic_matmul_batch_invariant(void);
+
+/* The contract of matmul_forward: out[N, OC] (+)= inp[N, IC] . weight[OC, IC]^T
+ * + bias[OC] (bias may be NULL). Element (n, j) is
+ *   init + reduce16(lanes), lanes[l] = sum over k = l (mod 16), ascending k,
+ * of inp[n, k] * weight[j, k] (a multiply, then an add: no FMA, so every
+ * instruction set gives the same bits), reduce16 a fixed pairwise tree, and
+ * init = (accumulate ? out[n, j] : 0) + bias[j]. */
+void matmul_bi_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int IC,
+                       int OC, bool accumulate);
+
+#endif
