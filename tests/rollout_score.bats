@@ -38,16 +38,14 @@ agrees() {
     [ "$output" = '["z","id","prompt_ids","response_ids","temperature","expect_logprobs","expect_entropy","after","logprobs","entropy"]' ]
 }
 
-@test "thread count changes nothing; batch composition only float32 rounding" {
+@test "thread count and batch composition change nothing (batch-invariant products)" {
     cat "$M/derived/score_qwen2-tiny.jsonl" "$M/derived/score_qwen2-tiny.jsonl" >in
     pic-rollout --score -m "$M/qwen2-tiny" --plain -q in >a
     pic-rollout --score -m "$M/qwen2-tiny" --plain -q --threads 1 in >b
     cmp a b
-    # OpenBLAS picks its kernels by matrix shape, so a record scored alone
-    # rounds differently from one packed with others (docs/model.md)
+    # every record alone in its forward pass: the same bits (docs/rollout.md)
     pic-rollout --score -m "$M/qwen2-tiny" --plain -q --batch-tokens 1 in >c
-    paste <(jq -c '.logprobs[], .entropy[]' a) <(jq -c '.logprobs[], .entropy[]' c) |
-        awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 2e-5) bad = 1; n++ } END { exit bad || n != 136 }'
+    cmp a c
     agrees c
 }
 
@@ -84,7 +82,7 @@ agrees() {
       echo '{"prompt_ids": [1], "response_ids": [2, 512]}'
       echo '{"prompt_ids": [], "response_ids": [2]}'
       echo '{"response_ids": [2]}'
-      echo '{"prompt_ids": [1], "response_ids": [2], "temperature": 0}'; } >in
+      echo '{"prompt_ids": [1], "response_ids": [2], "temperature": -1}'; } >in
     run pic-rollout --score -m "$M/qwen2-tiny" --plain in
     fails_with 1 "^pic-rollout: in:2: field 'response_ids': element 1: expected a token id in \[0, 512\)"
     run pic-rollout --score -m "$M/qwen2-tiny" --plain --skip-bad -o out in
@@ -95,7 +93,7 @@ agrees() {
     fails_with 1 "one:1: field 'prompt_ids': empty"
     sed -n 4p in >one
     run pic-rollout --score -m "$M/qwen2-tiny" --plain one
-    fails_with 1 "one:1: field 'prompt_ids': missing"
+    fails_with 1 "one:1: field 'problem': missing"
 }
 
 @test "broken model files name the file and the tensor" {
@@ -117,8 +115,10 @@ agrees() {
 @test "usage errors exit 2 and name the option" {
     run pic-rollout --score
     fails_with 2 "--model"
-    run pic-rollout -m "$M/qwen2-tiny"
-    fails_with 2 "only --score"
+    run pic-rollout -m "$M/qwen2-tiny" --batch-tokens 8
+    fails_with 2 "belong to --score"
+    run pic-rollout --score -m "$M/qwen2-tiny" --n 2
+    fails_with 2 "--score takes no generation option"
     run pic-rollout --score -m "$M/qwen2-tiny" -t 0
     fails_with 2 "--temperature"
     run pic-rollout --score -m "$M/qwen2-tiny" --batch-tokens x

@@ -1,6 +1,6 @@
-/* pic-rollout: the model's side of RL. --score recomputes log-probs and
- * entropies of given token sequences (teacher forcing); batched generation
- * comes with the sampler. */
+/* pic-rollout: the model's side of RL. Generation samples responses with
+ * continuous batching; --score recomputes log-probs and entropies of given
+ * token sequences (teacher forcing). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,30 +12,58 @@
 #include "rollout/rollout.h"
 
 static const char usage[] =
-    "Usage: pic-rollout --score --model DIR [OPTION]... [FILE]...\n"
-    "Score JSON Lines records (plain or zstd; the FILEs one after another, standard\n"
-    "input when none or '-') with a HuggingFace model (qwen2, qwen3, llama): for\n"
-    "each response token, add its log-probability under softmax(logits / T) and the\n"
-    "entropy of that distribution over the whole vocabulary, as the sampler does.\n"
+    "Usage: pic-rollout --model DIR [OPTION]... [FILE]...\n"
+    "  or:  pic-rollout --score --model DIR [OPTION]... [FILE]...\n"
+    "Generate samples from prompt records with a HuggingFace model (qwen2, qwen3,\n"
+    "llama), or with --score recompute the log-probabilities of given responses.\n"
+    "Records are JSON Lines (plain or zstd; the FILEs one after another, standard\n"
+    "input when none or '-'); every input field passes through.\n"
     "\n"
-    "A record gives 'prompt_ids' and 'response_ids' (token id arrays), or 'prompt'\n"
-    "and 'response' text, tokenized with the model's tokenizer.json ('prompt' is\n"
-    "taken as already templated). Other fields pass through unchanged.\n"
+    "A prompt is 'prompt_ids' (token ids), else 'prompt' (text used as is), else\n"
+    "'problem' put through --template. Generation writes one record per sample,\n"
+    "in input order, adding 'sample', 'prompt_ids', 'response', 'response_ids',\n"
+    "'logprobs' and 'entropy' (per response token, of softmax(logits / T) over the\n"
+    "whole vocabulary before truncation; T = 1 when greedy), 'finish' ('stop' or\n"
+    "'length') and 'temperature'. --score reads 'response_ids' or 'response' text\n"
+    "and adds 'logprobs' and 'entropy'.\n"
     "\n"
-    "Options:\n"
-    "      --score               teacher-forced scoring (required for now: sampling\n"
-    "                            arrives with the generation issue)\n"
-    "  -m, --model DIR           model directory: config.json, model.safetensors or\n"
-    "                            shards with model.safetensors.index.json\n"
-    "  -t, --temperature T       score at temperature T > 0 (default: each record's\n"
-    "                            'temperature' field, else 1)\n"
+    "Model and prompts:\n"
+    "  -m, --model DIR           config.json, model.safetensors (or shards), tokenizer.json\n"
+    "      --template T          for 'problem': raw (as is, the default), chatml,\n"
+    "                            qwen2.5, qwen3, llama3, or a file with {problem}\n"
+    "      --add-special         encode prompt text with the tokenizer's special tokens\n"
+    "                            (e.g. a BOS); off: chat templates write their own\n"
+    "Generation:\n"
+    "  -n, --n N                 samples per prompt (default 1)\n"
+    "      --max-new-tokens N    response length limit (default 512; the model's\n"
+    "                            context also ends a response: finish 'length')\n"
+    "  -t, --temperature T       sampling temperature (default 1; 0 is greedy)\n"
+    "      --top-k K             keep the K most likely tokens (default 0: all)\n"
+    "      --top-p P             keep the most likely tokens up to mass P (default 1)\n"
+    "      --min-p P             keep tokens at least P times the most likely (default 0)\n"
+    "      --stop STR            end a response when its text contains STR (repeatable);\n"
+    "                            the text keeps STR unless --stop-cut\n"
+    "      --stop-cut            cut the text before the stop string (ids keep its token)\n"
+    "      --ignore-eos          do not stop on the model's eos ids\n"
+    "      --seed S              random seed (default 0); sample j of the i-th input\n"
+    "                            record draws from the stream (S, i, j)\n"
+    "      --shard I/N           this process's part: the I-th of N contiguous blocks of\n"
+    "                            the input (from 0); the N outputs concatenate, in order,\n"
+    "                            to the unsharded output\n"
+    "      --max-batch-size N    sequences in flight (default 64)\n"
+    "      --max-batch-tokens N  tokens per forward pass: prompts are prefilled\n"
+    "                            together up to N tokens (a longer one alone), and at\n"
+    "                            most N sequences decode at once (default 4096)\n"
+    "Scoring:\n"
+    "      --score               teacher-forced scoring of given responses\n"
+    "  -t, --temperature T       score at T > 0 (default: each record's 'temperature',\n"
+    "                            1 when absent or 0)\n"
     "      --logprobs-field NAME  where the log-probs go (default 'logprobs')\n"
     "      --entropy-field NAME  where the entropies go (default 'entropy'; '' to\n"
     "                            leave them out)\n"
-    "      --add-special         tokenize a 'prompt' text with the post-processor's\n"
-    "                            special tokens (e.g. a BOS); off by default\n"
     "      --batch-tokens N      tokens per forward pass (default 4096; a longer\n"
     "                            record goes alone)\n"
+    "Common:\n"
     "      --threads N           compute threads (default: one per CPU)\n"
     "  -o, --output FILE         write there (atomically) instead of standard output\n"
     "      --plain               do not compress (the default when stdout is a terminal)\n"
@@ -44,6 +72,9 @@ static const char usage[] =
     "  -q, --quiet               no progress, no summary line\n"
     "  -h, --help                this help\n"
     "      --version             the version\n"
+    "\n"
+    "The same seed gives the same bytes whatever --max-batch-size, --threads,\n"
+    "--max-batch-tokens or --shard (docs/rollout.md).\n"
     "\n"
     "Exit status: 0 success, 1 bad input, bad model files or I/O error (the message\n"
     "names the file and the record's line and field, or the tensor), 2 usage error.\n";
@@ -59,7 +90,31 @@ enum {
     OPT_LEVEL,
     OPT_SKIP_BAD,
     OPT_VERSION,
+    OPT_TEMPLATE,
+    OPT_MAX_NEW,
+    OPT_TOP_K,
+    OPT_TOP_P,
+    OPT_MIN_P,
+    OPT_STOP,
+    OPT_STOP_CUT,
+    OPT_IGNORE_EOS,
+    OPT_SEED,
+    OPT_SHARD,
+    OPT_MAX_BATCH_SIZE,
+    OPT_MAX_BATCH_TOKENS,
 };
+
+static void parse_shard(const char *s, int *i, int *n) {
+    char *end;
+    long a = strtol(s, &end, 10), b;
+    if (end == s || *end != '/') pic_usage_error("--shard: expected I/N, got '%s'", s);
+    const char *t = end + 1;
+    b = strtol(t, &end, 10);
+    if (end == t || *end || b < 1 || b > 1000000 || a < 0 || a >= b)
+        pic_usage_error("--shard: expected I/N with 0 <= I < N, got '%s'", s);
+    *i = (int)a;
+    *n = (int)b;
+}
 
 int main(int argc, char **argv) {
     pic_init("pic-rollout");
@@ -71,6 +126,19 @@ int main(int argc, char **argv) {
         {"entropy-field", required_argument, 0, OPT_ENTROPY_FIELD},
         {"add-special", no_argument, 0, OPT_ADD_SPECIAL},
         {"batch-tokens", required_argument, 0, OPT_BATCH_TOKENS},
+        {"template", required_argument, 0, OPT_TEMPLATE},
+        {"n", required_argument, 0, 'n'},
+        {"max-new-tokens", required_argument, 0, OPT_MAX_NEW},
+        {"top-k", required_argument, 0, OPT_TOP_K},
+        {"top-p", required_argument, 0, OPT_TOP_P},
+        {"min-p", required_argument, 0, OPT_MIN_P},
+        {"stop", required_argument, 0, OPT_STOP},
+        {"stop-cut", no_argument, 0, OPT_STOP_CUT},
+        {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"shard", required_argument, 0, OPT_SHARD},
+        {"max-batch-size", required_argument, 0, OPT_MAX_BATCH_SIZE},
+        {"max-batch-tokens", required_argument, 0, OPT_MAX_BATCH_TOKENS},
         {"threads", required_argument, 0, OPT_THREADS},
         {"output", required_argument, 0, 'o'},
         {"plain", no_argument, 0, OPT_PLAIN},
@@ -82,20 +150,50 @@ int main(int argc, char **argv) {
         {0, 0, 0, 0},
     };
     rollout_run run = {.temperature = -1, .batch_tokens = 4096, .logprobs_field = "logprobs",
-                       .entropy_field = "entropy"};
-    bool score = false, plain = false;
+                       .entropy_field = "entropy", .n = 1, .max_new_tokens = 512, .max_batch_size = 64,
+                       .shards = 1, .sp = {.temperature = 1.0f, .top_p = 1.0f}};
+    bool score = false, plain = false, add_special = false, score_only = false, gen_only = false;
     int level = 3, threads = 0;
-    const char *output = NULL;
+    size_t max_batch_tokens = 4096;
+    const char *output = NULL, *tmpl = "raw";
+    const char **stops = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "m:t:o:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:t:n:o:qh", opts, NULL)) != -1) {
         switch (c) {
         case OPT_SCORE: score = true; break;
         case 'm': run.model_dir = optarg; break;
-        case 't': run.temperature = pic_parse_double("--temperature", optarg, 1e-6, 1e6); break;
-        case OPT_LOGPROBS_FIELD: run.logprobs_field = optarg; break;
-        case OPT_ENTROPY_FIELD: run.entropy_field = optarg; break;
-        case OPT_ADD_SPECIAL: run.add_special = true; break;
-        case OPT_BATCH_TOKENS: run.batch_tokens = (size_t)pic_parse_int("--batch-tokens", optarg, 1, 1 << 24); break;
+        case 't': run.temperature = pic_parse_double("--temperature", optarg, 0, 1e6); break;
+        case OPT_LOGPROBS_FIELD: run.logprobs_field = optarg, score_only = true; break;
+        case OPT_ENTROPY_FIELD: run.entropy_field = optarg, score_only = true; break;
+        case OPT_ADD_SPECIAL: add_special = true; break;
+        case OPT_BATCH_TOKENS:
+            run.batch_tokens = (size_t)pic_parse_int("--batch-tokens", optarg, 1, 1 << 24), score_only = true;
+            break;
+        case OPT_TEMPLATE: tmpl = optarg; break;
+        case 'n': run.n = (int)pic_parse_int("--n", optarg, 1, 1 << 20), gen_only = true; break;
+        case OPT_MAX_NEW:
+            run.max_new_tokens = (int)pic_parse_int("--max-new-tokens", optarg, 1, 1 << 24), gen_only = true;
+            break;
+        case OPT_TOP_K: run.sp.top_k = (int)pic_parse_int("--top-k", optarg, 0, 1 << 30), gen_only = true; break;
+        case OPT_TOP_P: run.sp.top_p = (float)pic_parse_double("--top-p", optarg, 1e-9, 1), gen_only = true; break;
+        case OPT_MIN_P: run.sp.min_p = (float)pic_parse_double("--min-p", optarg, 0, 1), gen_only = true; break;
+        case OPT_STOP:
+            if (!*optarg) pic_usage_error("--stop: empty string");
+            stops = pic_realloc(stops, (size_t)(run.stops.n_strings + 1) * sizeof *stops);
+            stops[run.stops.n_strings++] = optarg;
+            if (strlen(optarg) > run.stops.longest) run.stops.longest = strlen(optarg);
+            gen_only = true;
+            break;
+        case OPT_STOP_CUT: run.stops.cut = true, gen_only = true; break;
+        case OPT_IGNORE_EOS: run.stops.ignore_eos = true, gen_only = true; break;
+        case OPT_SEED: run.seed = (unsigned long long)pic_parse_int("--seed", optarg, 0, (1LL << 62)), gen_only = true; break;
+        case OPT_SHARD: parse_shard(optarg, &run.shard, &run.shards), gen_only = true; break;
+        case OPT_MAX_BATCH_SIZE:
+            run.max_batch_size = (int)pic_parse_int("--max-batch-size", optarg, 1, 1 << 16), gen_only = true;
+            break;
+        case OPT_MAX_BATCH_TOKENS:
+            max_batch_tokens = (size_t)pic_parse_int("--max-batch-tokens", optarg, 1, 1 << 24), gen_only = true;
+            break;
         case OPT_THREADS: threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
         case 'o': output = optarg; break;
         case OPT_PLAIN: plain = true; break;
@@ -107,34 +205,63 @@ int main(int argc, char **argv) {
         default: pic_usage_error("unknown option");
         }
     }
-    if (!score) pic_usage_error("only --score is available (generation comes with the sampler)");
     if (!run.model_dir) pic_usage_error("--model DIR is required");
+    if (score && gen_only) pic_usage_error("--score takes no generation option (--n, --top-k, --stop, --shard, ...)");
+    if (!score && score_only)
+        pic_usage_error("--logprobs-field, --entropy-field and --batch-tokens belong to --score "
+                        "(generation has --max-batch-tokens)");
+    if (score && run.temperature == 0) pic_usage_error("--temperature: --score needs T > 0");
     if (!*run.logprobs_field) pic_usage_error("--logprobs-field: empty name");
     if (run.entropy_field && !*run.entropy_field) run.entropy_field = NULL;
     if (run.entropy_field && !strcmp(run.entropy_field, run.logprobs_field))
         pic_usage_error("--entropy-field and --logprobs-field name the same field");
+    if (!score) {
+        if (run.temperature >= 0) run.sp.temperature = (float)run.temperature;
+        if (!(run.sp.temperature == 0 || run.sp.temperature >= 1e-3))
+            pic_usage_error("--temperature: use 0 (greedy) or at least 0.001");
+        run.batch_tokens = max_batch_tokens;
+        if ((size_t)run.max_batch_size > max_batch_tokens) run.max_batch_size = (int)max_batch_tokens;
+        run.stops.strings = stops;
+    }
 
     pic_set_threads(threads);
     pic_err err;
     if (pic_model_load(&run.model, run.model_dir, &err)) pic_die("%s", err.msg);
+    run.stops.cfg = &run.model.cfg;
+    prompt_builder_init(&run.prompts, run.model_dir, tmpl, add_special, run.model.cfg.vocab_size);
 
     double t0 = pic_now();
     run.w = pic_writer_open(output, plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, level);
-    pic_progress_start(&run.progress, "records");
-    int nfiles = argc - optind;
-    for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
-        pic_reader *r = pic_reader_open(nfiles ? argv[optind + i] : NULL);
-        score_stream(&run, r);
-        pic_reader_close(r);
+    pic_progress_start(&run.progress, score ? "records" : "samples");
+    int nfiles = argc - optind, nr = nfiles ? nfiles : 1;
+    pic_reader **readers = pic_malloc((size_t)nr * sizeof *readers);
+    for (int i = 0; i < nr; i++) {
+        readers[i] = pic_reader_open(nfiles ? argv[optind + i] : NULL);
+        if (score) {
+            score_stream(&run, readers[i]);
+            pic_reader_close(readers[i]);
+        }
     }
+    if (!score) {
+        prompt_tokenizer(&run.prompts); /* responses are decoded */
+        generate(&run, readers, nr);
+        for (int i = 0; i < nr; i++) pic_reader_close(readers[i]);
+    }
+    free(readers);
     pic_progress_end(&run.progress);
     pic_writer_close(run.w);
     double dt = pic_now() - t0;
     char skipped[64] = "";
     if (run.skipped) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", run.skipped);
-    pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s)%s", run.records, run.tokens, dt,
-             dt > 0 ? run.tokens / dt : 0.0, skipped);
-    if (run.tok) pic_tokenizer_free(run.tok);
+    if (score)
+        pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s)%s", run.records, run.tokens, dt,
+                 dt > 0 ? run.tokens / dt : 0.0, skipped);
+    else
+        pic_info("generated %zu samples, %zu tokens, mean entropy %.4f, in %.2f s (%.0f tokens/s)%s", run.samples,
+                 run.tokens, run.tokens ? run.entropy_sum / (double)run.tokens : 0.0, dt,
+                 dt > 0 ? run.tokens / dt : 0.0, skipped);
+    prompt_builder_free(&run.prompts);
+    free(stops);
     pic_model_free(&run.model);
     return 0;
 }

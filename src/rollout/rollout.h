@@ -8,23 +8,44 @@
 #include "common/progress.h"
 #include "common/stream.h"
 #include "model/model.h"
-#include "tokenizer/tokenizer.h"
+#include "rollout/prompt.h"
+#include "rollout/sampler.h"
+#include "rollout/stop.h"
 
 typedef struct {
     const char *model_dir;
     pic_model model;
-    pic_tokenizer *tok;   /* loaded on the first record that has text instead of ids */
-    double temperature;   /* < 0: each record's 'temperature' field, else 1 */
-    bool add_special;     /* text prompts get the post-processor's special tokens */
+    prompt_builder prompts; /* templates and the tokenizer (loaded on first need) */
+    double temperature;     /* --score: < 0 means each record's 'temperature', else 1 */
     bool skip_bad;
-    size_t batch_tokens;
+    size_t batch_tokens;    /* --score: --batch-tokens; generation: --max-batch-tokens */
     const char *logprobs_field, *entropy_field;
     pic_writer *w;
     pic_progress progress;
     size_t records, skipped, tokens;
+
+    /* generation */
+    sampler_params sp;
+    stop_rules stops;
+    int n;                  /* samples per prompt */
+    int max_new_tokens;
+    int max_batch_size;     /* sequences in flight */
+    unsigned long long seed;
+    int shard, shards;      /* --shard I/N */
+    size_t samples;         /* written */
+    double entropy_sum;     /* over every generated token */
 } rollout_run;
+
+/* A bad record: dies with "FILE:LINE: field 'NAME': ...", or with
+ * --skip-bad counts it and returns false. */
+bool rollout_bad(rollout_run *run, const char *file, size_t line, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Scores every record of r (teacher forcing) and writes it to run->w. */
 void score_stream(rollout_run *run, pic_reader *r);
+
+/* Generates run->n samples for each prompt record of the readers (all read
+ * first, then this run's --shard of them) and writes them in input order. */
+void generate(rollout_run *run, pic_reader **readers, int n_readers);
 
 #endif

@@ -2,7 +2,9 @@
  * teacher forcing. Records are gathered until a batch holds --batch-tokens
  * tokens, run through one packed forward pass, and written in input order.
  * Response token t of a record is scored from position P - 1 + t of
- * prompt ++ response (P prompt tokens), so the last token is never fed. */
+ * prompt ++ response (P prompt tokens), so the last token is never fed.
+ * The products run through the batch-invariant kernel, so a record scores
+ * the same alone or packed, and exactly as pic-rollout generated it. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 
 #include "common/cli.h"
 #include "common/json.h"
+#include "model/matmul_bi.h"
 #include "rollout/rollout.h"
 
 typedef struct {
@@ -24,78 +27,33 @@ typedef struct {
     size_t n, cap, tokens;
 } batch;
 
-/* A bad record: fatal, or counted and skipped with --skip-bad. */
-static bool bad(rollout_run *run, pic_reader *r, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static bool bad(rollout_run *run, pic_reader *r, const char *field, const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!run->skip_bad) pic_reader_die(r, field, "%s", msg);
-    run->skipped++;
-    return false;
-}
-
-/* ids from an integer array field, or from tokenizing a text field. */
-static bool get_ids(rollout_run *run, pic_reader *r, json_t *obj, const char *ids_field, const char *text_field,
-                    bool special, int32_t **ids, size_t *n) {
-    json_t *a = json_object_get(obj, ids_field);
-    int V = run->model.cfg.vocab_size;
-    if (a && !json_is_null(a)) {
-        if (!json_is_array(a)) return bad(run, r, ids_field, "expected an array of token ids");
-        *n = json_array_size(a);
-        *ids = pic_malloc((*n + 1) * sizeof **ids);
-        for (size_t i = 0; i < *n; i++) {
-            json_t *e = json_array_get(a, i);
-            if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) >= V) {
-                free(*ids);
-                return bad(run, r, ids_field, "element %zu: expected a token id in [0, %d)", i, V);
-            }
-            (*ids)[i] = (int32_t)json_integer_value(e);
-        }
-        return true;
-    }
-    json_t *t = json_object_get(obj, text_field);
-    if (!t || json_is_null(t))
-        return bad(run, r, ids_field, "missing (give '%s' token ids or '%s' text)", ids_field, text_field);
-    if (!json_is_string(t)) return bad(run, r, text_field, "expected a string");
-    if (!run->tok) run->tok = pic_tokenizer_load(run->model_dir);
-    if (pic_tokenizer_encode(run->tok, json_string_value(t), json_string_length(t), special, ids, n))
-        return bad(run, r, text_field, "invalid UTF-8 at byte %zu", *n);
-    for (size_t i = 0; i < *n; i++)
-        if ((*ids)[i] >= V) {
-            free(*ids);
-            return bad(run, r, text_field, "token %zu has id %d, outside the model's vocabulary (%d)", i,
-                       (int)(*ids)[i], V);
-        }
-    return true;
-}
+/* A bad record of reader r (see rollout_bad). */
+#define BAD(run, r, field, ...) rollout_bad(run, pic_reader_name(r), pic_reader_lineno(r), field, __VA_ARGS__)
 
 static bool parse(rollout_run *run, pic_reader *r, json_t *obj, item *it) {
-    int32_t *p, *q;
-    size_t np, nq;
-    if (!get_ids(run, r, obj, "prompt_ids", "prompt", run->add_special, &p, &np)) return false;
-    if (!np) {
+    int32_t *p = NULL, *q = NULL;
+    size_t np = 0, nq = 0;
+    const char *field = NULL;
+    char msg[512];
+    if (!prompt_ids(&run->prompts, obj, &p, &np, &field, msg, sizeof msg)) return BAD(run, r, field, "%s", msg);
+    int got = prompt_field_ids(&run->prompts, obj, "response_ids", "response", false, &q, &nq, &field, msg, sizeof msg);
+    if (got <= 0) {
         free(p);
-        return bad(run, r, "prompt_ids", "empty: the first response token needs a token to follow");
-    }
-    if (!get_ids(run, r, obj, "response_ids", "response", false, &q, &nq)) {
-        free(p);
-        return false;
+        if (!got) return BAD(run, r, "response_ids", "missing (give 'response_ids' token ids or 'response' text)");
+        return BAD(run, r, field, "%s", msg);
     }
     it->T = (float)run->temperature;
     if (run->temperature < 0) {
+        /* a greedy sample (temperature 0) was scored at T = 1 when generated */
         json_t *t = json_object_get(obj, "temperature");
         it->T = 1.0f;
         if (t && !json_is_null(t)) {
-            if (!json_is_number(t) || !(json_number_value(t) > 0) || !isfinite(json_number_value(t))) {
+            if (!json_is_number(t) || !(json_number_value(t) >= 0) || !isfinite(json_number_value(t))) {
                 free(p);
                 free(q);
-                return bad(run, r, "temperature", "expected a positive number");
+                return BAD(run, r, "temperature", "expected a number >= 0");
             }
-            it->T = (float)json_number_value(t);
+            if (json_number_value(t) > 0) it->T = (float)json_number_value(t);
         }
     }
     it->ids = pic_realloc(p, (np + nq + 1) * sizeof *p);
@@ -153,6 +111,9 @@ static void flush(rollout_run *run, batch *b) {
 }
 
 void score_stream(rollout_run *run, pic_reader *r) {
+    /* the generator's arithmetic: a sample's own log-probs come back bit
+     * for bit, whatever the packing (docs/rollout.md) */
+    pic_matmul_set_batch_invariant(true);
     batch b = {0};
     json_t *obj;
     while ((obj = pic_reader_json(r))) {

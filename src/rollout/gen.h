@@ -1,0 +1,52 @@
+/* Generation's bookkeeping: prompts read from the input, sequences in
+ * flight, and the sample records they become. */
+#ifndef PIC_ROLLOUT_GEN_H
+#define PIC_ROLLOUT_GEN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/rng.h"
+#include "rollout/rollout.h"
+
+typedef struct {
+    json_t *obj;     /* the input record */
+    size_t index;    /* its place in the whole input, from 0: the key of its random streams */
+    int32_t *ids;    /* prompt ids */
+    int P;
+    int pslot;       /* prompt cache slot while prefilled */
+    float *logits;   /* [V] after the last prompt token, until every sample started */
+    int started, done;
+    json_t **out;    /* [n] finished sample records */
+} gen_prompt;
+
+typedef struct {
+    gen_prompt *pr;  /* NULL: the slot is free */
+    int sample;
+    pic_rng rng;
+    int32_t *ids;
+    float *lp, *ent;
+    int len, cap;
+    const char *finish;
+    bool on_string;  /* ended on a --stop string */
+} gen_seq;
+
+/* Reads every record of the readers, keeps this run's --shard of them (a
+ * contiguous block, so that the shards' outputs concatenate to the whole),
+ * and builds their prompts; bad ones die or are skipped. *pmax gets the
+ * longest prompt. */
+gen_prompt *gen_read_prompts(rollout_run *run, pic_reader **readers, int n_readers, size_t *np, int *pmax);
+void gen_prompt_free(gen_prompt *pr);
+
+void gen_seq_start(gen_seq *s, gen_prompt *pr, int sample, unsigned long long seed);
+void gen_seq_push(gen_seq *s, int32_t id, float logprob, float entropy);
+void gen_seq_finish(gen_seq *s, const char *finish, bool on_string);
+/* Frees the slot for the next sample (keeps the buffers). */
+void gen_seq_reset(gen_seq *s);
+void gen_seq_free(gen_seq *s);
+
+/* The input record with the sample's fields added (a new reference). */
+json_t *gen_sample_record(rollout_run *run, const gen_seq *s);
+
+#endif

@@ -1,0 +1,62 @@
+/* Sequences in flight and the sample records they become (DESIGN.md): the
+ * input record's fields in their order, then sample, prompt_ids, response,
+ * response_ids, logprobs, entropy, finish and temperature. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "common/json.h"
+#include "rollout/gen.h"
+
+void gen_seq_start(gen_seq *s, gen_prompt *pr, int sample, unsigned long long seed) {
+    s->pr = pr;
+    s->sample = sample;
+    s->len = 0;
+    s->finish = NULL;
+    s->on_string = false;
+    pic_rng_seed(&s->rng, seed, pr->index, (uint64_t)sample);
+}
+
+void gen_seq_push(gen_seq *s, int32_t id, float logprob, float entropy) {
+    if (s->len == s->cap) {
+        s->cap = s->cap * 2 + 64;
+        s->ids = pic_realloc(s->ids, (size_t)s->cap * sizeof *s->ids);
+        s->lp = pic_realloc(s->lp, (size_t)s->cap * sizeof *s->lp);
+        s->ent = pic_realloc(s->ent, (size_t)s->cap * sizeof *s->ent);
+    }
+    s->ids[s->len] = id;
+    s->lp[s->len] = logprob;
+    s->ent[s->len++] = entropy;
+}
+
+void gen_seq_finish(gen_seq *s, const char *finish, bool on_string) {
+    s->finish = finish;
+    s->on_string = on_string;
+}
+
+void gen_seq_reset(gen_seq *s) { s->pr = NULL; }
+
+void gen_seq_free(gen_seq *s) {
+    free(s->ids);
+    free(s->lp);
+    free(s->ent);
+    memset(s, 0, sizeof *s);
+}
+
+json_t *gen_sample_record(rollout_run *run, const gen_seq *s) {
+    json_t *o = json_copy(s->pr->obj);
+    size_t len;
+    char *text = stop_response_text(&run->stops, prompt_tokenizer(&run->prompts), s->ids, (size_t)s->len,
+                                    s->on_string, &len);
+    json_object_set_new(o, "sample", json_integer(s->sample));
+    json_object_set_new(o, "prompt_ids", pic_json_ints(s->pr->ids, (size_t)s->pr->P));
+    json_object_set_new(o, "response", json_stringn(text, len));
+    json_object_set_new(o, "response_ids", pic_json_ints(s->ids, (size_t)s->len));
+    json_object_set_new(o, "logprobs", pic_json_floats(s->lp, (size_t)s->len));
+    json_object_set_new(o, "entropy", pic_json_floats(s->ent, (size_t)s->len));
+    json_object_set_new(o, "finish", json_string(s->finish));
+    json_object_set_new(o, "temperature", json_real(run->sp.temperature));
+    for (int i = 0; i < s->len; i++) run->entropy_sum += s->ent[i];
+    free(text);
+    return o;
+}

@@ -1,0 +1,145 @@
+/* The sampler (sampler.h). Probabilities are exp(z - max) in double, never
+ * normalized until the draw, so truncation compares the same numbers a
+ * full softmax would. Only the candidates need sorting: without top-k and
+ * top-p nothing is sorted, and top-k first keeps the k best by a partial
+ * selection. */
+#include "rollout/sampler.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "common/cli.h"
+
+void sampler_free(sampler_scratch *s) {
+    free(s->idx);
+    free(s->w);
+    s->idx = NULL;
+    s->w = NULL;
+    s->cap = 0;
+}
+
+static void reserve(sampler_scratch *s, int V) {
+    if (s->cap >= V) return;
+    sampler_free(s);
+    s->idx = pic_malloc((size_t)V * sizeof *s->idx);
+    s->w = pic_malloc((size_t)V * sizeof *s->w);
+    s->cap = V;
+}
+
+/* Sorting by logit (ties: lower id first) through a file-scope pointer,
+ * since qsort has no context argument; the weights are sorted with it. */
+static _Thread_local const float *sort_logits;
+static int by_logit(const void *a, const void *b) {
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    float x = sort_logits[i], y = sort_logits[j];
+    if (x != y) return x > y ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+static int32_t argmax(const float *z, int V) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < V; i++)
+        if (z[i] > z[best]) best = i;
+    return best;
+}
+
+/* Moves the k best (by_logit order) to the front of idx[0..n), unordered. */
+static void select_top(int32_t *idx, int n, int k) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int32_t pivot = idx[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (by_logit(&idx[i], &pivot) < 0) i++;
+            while (by_logit(&idx[j], &pivot) > 0) j--;
+            if (i <= j) {
+                int32_t t = idx[i];
+                idx[i++] = idx[j];
+                idx[j--] = t;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
+void sampler_dist(const float *logits, int V, const sampler_params *sp, sampler_scratch *s, const int32_t **ids,
+                  const double **p, int *np) {
+    reserve(s, V);
+    float T = sp->temperature;
+    /* z / T is monotone in z, so the order of logits is the order of z / T */
+    float m = logits[argmax(logits, V)] / T;
+    int n = V;
+    for (int i = 0; i < V; i++) s->idx[i] = i;
+    sort_logits = logits;
+    if (sp->top_k > 0 && sp->top_k < n) {
+        select_top(s->idx, n, sp->top_k);
+        n = sp->top_k;
+    }
+    bool sorted = false;
+    if (sp->top_p < 1.0f) {
+        qsort(s->idx, (size_t)n, sizeof *s->idx, by_logit);
+        sorted = true;
+    }
+    double S = 0;
+    for (int i = 0; i < n; i++) S += s->w[i] = exp((double)(logits[s->idx[i]] / T - m));
+    if (sp->top_p < 1.0f) {
+        /* HF: drop the tokens whose ascending cumulative mass is <= 1 - top_p;
+         * equivalently keep, in descending order, each token whose
+         * predecessors' mass is still below top_p (the one crossing it stays) */
+        double before = 0, limit = (double)sp->top_p * S;
+        int keep = 0;
+        while (keep < n && (keep == 0 || before < limit)) before += s->w[keep++];
+        n = keep;
+    }
+    if (sp->min_p > 0.0f) {
+        /* p_i >= min_p * p_max  <=>  exp(z_i - m) >= min_p, whatever the normalization */
+        int keep = 0;
+        for (int i = 0; i < n; i++)
+            if (s->w[i] >= (double)sp->min_p) {
+                s->idx[keep] = s->idx[i];
+                s->w[keep++] = s->w[i];
+            }
+        n = keep;
+    }
+    if (!sorted) {
+        /* the same order as the sorted path: the draw walks it */
+        qsort(s->idx, (size_t)n, sizeof *s->idx, by_logit);
+        for (int i = 0; i < n; i++) s->w[i] = exp((double)(logits[s->idx[i]] / T - m));
+    }
+    S = 0;
+    for (int i = 0; i < n; i++) S += s->w[i];
+    for (int i = 0; i < n; i++) s->w[i] /= S;
+    *ids = s->idx;
+    *p = s->w;
+    *np = n;
+}
+
+int32_t sampler_next(const float *logits, int V, const sampler_params *sp, sampler_scratch *s, pic_rng *rng) {
+    if (sp->temperature == 0.0f) return argmax(logits, V);
+    double u = pic_rng_uniform(rng);
+    bool truncated = sp->top_k > 0 || sp->top_p < 1.0f || sp->min_p > 0.0f;
+    if (!truncated) {
+        /* no sort: walk the ids in order against u times the total mass */
+        reserve(s, V);
+        float T = sp->temperature, m = logits[argmax(logits, V)] / T;
+        double S = 0;
+        for (int i = 0; i < V; i++) S += s->w[i] = exp((double)(logits[i] / T - m));
+        double target = u * S, c = 0;
+        for (int i = 0; i < V; i++)
+            if ((c += s->w[i]) > target && s->w[i] > 0) return i;
+        for (int i = V; i-- > 0;) /* rounding left target beyond the sum */
+            if (s->w[i] > 0) return i;
+        return argmax(logits, V);
+    }
+    const int32_t *ids;
+    const double *p;
+    int n;
+    sampler_dist(logits, V, sp, s, &ids, &p, &n);
+    double c = 0;
+    for (int i = 0; i < n; i++)
+        if ((c += p[i]) > u) return ids[i];
+    return ids[n - 1];
+}

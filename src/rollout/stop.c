@@ -1,0 +1,56 @@
+/* Stop handling (stop.h). Text is decoded as the response's "response"
+ * field is, skipping special tokens, so a stop string matches what a reader
+ * of the response sees. */
+#include "rollout/stop.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+
+bool stop_is_eos(const stop_rules *r, int32_t id) { return !r->ignore_eos && pic_config_is_eos(r->cfg, id); }
+
+static char *decode(const pic_tokenizer *t, const int32_t *ids, size_t n, size_t *len) {
+    char *text;
+    if (pic_tokenizer_decode(t, ids, n, true, &text, len))
+        pic_die("response token %d is not in the tokenizer's vocabulary", (int)ids[*len]);
+    return text;
+}
+
+bool stop_string_hit(const stop_rules *r, const pic_tokenizer *t, const int32_t *ids, size_t n) {
+    if (!r->n_strings || !n) return false;
+    /* A match ending in the new token starts at most longest - 1 bytes
+     * before it. Every token but a special one decodes to at least one
+     * byte; four more cover a character split at the window's start (it
+     * decodes to U+FFFD there, but lies before any possible match). */
+    size_t need = r->longest + 4, have = 0, start = n - 1;
+    while (start > 0 && have < need) {
+        start--;
+        if (!pic_tokenizer_is_special(t, ids[start])) have++;
+    }
+    size_t len;
+    char *text = decode(t, ids + start, n - start, &len);
+    bool hit = false;
+    for (int i = 0; i < r->n_strings && !hit; i++) hit = memmem(text, len, r->strings[i], strlen(r->strings[i]));
+    free(text);
+    return hit;
+}
+
+char *stop_response_text(const stop_rules *r, const pic_tokenizer *t, const int32_t *ids, size_t n, bool on_string,
+                         size_t *lenp) {
+    size_t len;
+    char *text = decode(t, ids, n, &len);
+    *lenp = len;
+    if (on_string && r->cut) {
+        const char *first = NULL;
+        for (int i = 0; i < r->n_strings; i++) {
+            const char *at = memmem(text, len, r->strings[i], strlen(r->strings[i]));
+            if (at && (!first || at < first)) first = at;
+        }
+        if (first) {
+            *lenp = (size_t)(first - text);
+            text[*lenp] = '\0';
+        }
+    }
+    return text;
+}
