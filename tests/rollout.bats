@@ -1,0 +1,199 @@
+#!/usr/bin/env bats
+# pic-rollout generation: greedy against transformers and run.c, determinism
+# across batch sizes, threads and shards, its own numbers under --score,
+# stops, templates and bad prompts.
+load helpers
+
+M="$FIXTURES/models"
+
+# prompts of the golden greedy continuations of model $1
+golden_prompts() {
+    jq -c '.greedy | to_entries[] | {id: .key, prompt_ids: .value.prompt_ids}' "$M/$1/golden.json"
+}
+
+# ten problems of different lengths
+problems() {
+    for i in 0 1 2 3 4 5 6 7 8 9; do
+        jq -nc --arg i "$i" '{id: ($i | tonumber), problem: ("What is " + $i + " + " + ($i | tonumber * 7 | tostring) + "? " + ("Think. " * ($i | tonumber))), answer: "x"}'
+    done
+}
+
+@test "greedy continuations equal transformers' for the three tiny models" {
+    for m in qwen2-tiny qwen3-tiny llama-tiny; do
+        # every top-2 gap of these goldens exceeds 1e-4 (checked here), so all 24 tokens must agree
+        [ "$(jq '[.greedy[].top2_gap[]] | min > 1e-4' "$M/$m/golden.json")" = true ]
+        golden_prompts "$m" >p
+        pic-rollout -m "$M/$m" -t 0 --max-new-tokens 24 --ignore-eos --plain -q p >out
+        [ "$(jq -c '.response_ids' out)" = "$(jq -c '.greedy[].new_ids' "$M/$m/golden.json")" ]
+        [ "$(jq -r '.finish' out | sort -u)" = length ]
+    done
+}
+
+@test "stories260K: 200 greedy tokens after BOS equal run.c's" {
+    echo '{"prompt_ids": [1]}' >p
+    pic-rollout -m "$M/stories260K/hf" -t 0 --max-new-tokens 200 --plain -q p >out
+    [ "$(jq -c '[1] + .response_ids' out)" = "$(jq -c -s '.' "$M/stories260K/expected_greedy_ids.txt")" ]
+    # the same from text: --add-special puts the BOS in front of an empty-looking prompt
+    echo '{"prompt": "Once upon a time"}' >q
+    pic-rollout -m "$M/stories260K/hf" -t 0 --max-new-tokens 20 --add-special --plain -q q >o2
+    [ "$(jq -c '.prompt_ids' o2)" = "[1,403,407,261,378]" ]
+}
+
+@test "sample records: fields in order, one per sample, input order, finish and temperature" {
+    problems | head -3 >p
+    pic-rollout -m "$M/qwen2-tiny" -n 2 --max-new-tokens 5 --seed 1 --plain -q p >out
+    [ "$(wc -l <out)" -eq 6 ]
+    [ "$(jq -c '[.id, .sample]' out | tr -d '\n')" = "[0,0][0,1][1,0][1,1][2,0][2,1]" ]
+    [ "$(head -1 out | jq -c 'keys_unsorted')" = '["id","problem","answer","sample","prompt_ids","response","response_ids","logprobs","entropy","finish","temperature"]' ]
+    jq -e '(.response_ids | length) == 5 and (.logprobs | length) == 5 and (.entropy | length) == 5
+           and .finish == "length" and .temperature == 1 and all(.logprobs[]; . <= 0) and all(.entropy[]; . >= 0)' out
+    # zstd unless --plain
+    pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 -q p >z
+    [ "$(head -c 4 z | od -An -tx1 | tr -d ' ')" = 28b52ffd ]
+}
+
+@test "the same bytes at batch sizes 1, 7 and 64, with one thread, and with tiny token budgets" {
+    problems >p
+    for b in 1 7 64; do
+        pic-rollout -m "$M/llama-tiny" -n 3 --max-new-tokens 30 --top-p 0.95 --seed 7 --max-batch-size "$b" --plain -q p >"out$b"
+    done
+    cmp out1 out7
+    cmp out1 out64
+    pic-rollout -m "$M/llama-tiny" -n 3 --max-new-tokens 30 --top-p 0.95 --seed 7 --threads 1 --max-batch-tokens 5 --plain -q p >t1
+    cmp out1 t1
+    # lengths differ (stop string), so sequences leave and join at different steps
+    pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 1 --plain -q p >s1
+    pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 7 --plain -q p >s7
+    cmp s1 s7
+    [ "$(jq -r '.finish' s7 | sort -u | tr '\n' ' ')" = "length stop " ]
+    # another seed gives other samples
+    pic-rollout -m "$M/llama-tiny" -n 3 --max-new-tokens 30 --top-p 0.95 --seed 8 --plain -q p >o8
+    run cmp -s out1 o8
+    [ "$status" -ne 0 ]
+}
+
+@test "--shard I/N outputs concatenate to the unsharded output" {
+    problems >p
+    pic-rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 12 --seed 11 --plain -q p >all
+    for i in 0 1 2; do pic-rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 12 --seed 11 --shard "$i/3" --plain -q p >"s$i"; done
+    cat s0 s1 s2 | cmp - all
+    [ "$(jq -c .id s0 | sort -u | wc -l)" -eq 3 ]
+    # more shards than prompts: empty shards, same whole
+    head -2 p >two
+    pic-rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 12 --seed 11 --plain -q two >all2
+    for i in 0 1 2 3; do pic-rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 12 --seed 11 --shard "$i/4" --plain -q two; done | cmp - all2
+}
+
+@test "--score of a sample stream returns its own log-probs and entropies (within 1e-5; in fact exactly)" {
+    problems >p
+    for m in qwen2-tiny llama-tiny; do
+        pic-rollout -m "$M/$m" -n 2 --max-new-tokens 25 -t 0.6 --top-k 50 --seed 2 --plain -q p >gen
+        pic-rollout --score -m "$M/$m" --plain -q gen >sc
+        paste <(jq -c '.logprobs[], .entropy[]' gen) <(jq -c '.logprobs[], .entropy[]' sc) |
+            awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5) bad = 1; if (d != 0) ne++; n++ }
+                 END { exit bad || n != 1000 || ne }'
+    done
+    # greedy samples record temperature 0 and are scored at T = 1
+    pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 8 --plain -q p >g0
+    [ "$(jq -r .temperature g0 | sort -u)" = 0 ]
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q g0 | jq -c '.logprobs' >a
+    jq -c '.logprobs' g0 | cmp - a
+}
+
+@test "--score takes 'problem' records through --template like generation" {
+    problems | head -4 >p
+    pic-rollout -m "$M/qwen2-tiny" --template chatml --max-new-tokens 10 --seed 4 --plain -q p >gen
+    [ "$(jq -c '.prompt_ids[0]' gen | sort -u)" = 510 ] # <|im_start|>
+    jq -c 'del(.prompt_ids, .logprobs, .entropy)' gen >strip
+    pic-rollout --score -m "$M/qwen2-tiny" --template chatml --plain -q strip >sc
+    [ "$(jq -c .logprobs sc)" = "$(jq -c .logprobs gen)" ]
+    # a template file with {problem} gives the prompt the text would as is
+    printf 'Q: {problem}\nA:' >tmpl
+    pic-rollout -m "$M/qwen2-tiny" --template tmpl --max-new-tokens 3 --plain -q p >f
+    jq -c '{prompt: ("Q: " + .problem + "\nA:")}' p >asis
+    pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 3 --plain -q asis >g
+    [ "$(jq -c .prompt_ids f)" = "$(jq -c .prompt_ids g)" ]
+    [ "$(jq -c .response_ids f)" = "$(jq -c .response_ids g)" ]
+}
+
+@test "stops: eos ids (kept in the ids, not in the text), --stop kept or cut, --ignore-eos" {
+    golden_prompts qwen2-tiny | head -1 >p
+    # greedy gives 73 x 7, 175, 465...: make 175 the eos
+    cp -r "$M/qwen2-tiny" m && chmod -R u+w m
+    jq '.eos_token_id = 175' "$M/qwen2-tiny/config.json" >m/config.json
+    pic-rollout -m m -t 0 --max-new-tokens 24 --plain -q p >out
+    [ "$(jq -c '[.response_ids, .finish]' out)" = '[[73,73,73,73,73,73,73,175],"stop"]' ]
+    pic-rollout -m m -t 0 --max-new-tokens 24 --ignore-eos --plain -q p >out
+    [ "$(jq -r '.finish' out)" = length ]
+    # text stops: "jjj" is three of token 73 ("j")
+    pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --stop jjj --plain -q p >keep
+    [ "$(jq -c '[.response, .response_ids, .finish]' keep)" = '["jjj",[73,73,73],"stop"]' ]
+    pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --stop jjj --stop-cut --plain -q p >cut
+    [ "$(jq -c '[.response, .response_ids, .finish]' cut)" = '["",[73,73,73],"stop"]' ]
+    pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --stop zzz --stop jj --stop-cut --plain -q p >two
+    [ "$(jq -c '[.response, .response_ids]' two)" = '["",[73,73]]' ]
+}
+
+@test "bad prompts: missing fields, too long for the context, empty, bad ids; --skip-bad counts them" {
+    { echo '{"id": 1, "problem": "fine"}'
+      echo '{"id": 2, "answer": "no prompt"}'
+      echo '{"id": 3, "problem": 7}'
+      echo '{"id": 4, "prompt_ids": [1, 600]}'
+      echo '{"id": 5, "prompt": ""}'
+      jq -nc '{id: 6, prompt_ids: [range(512) | 5]}'; } >in
+    run pic-rollout -m "$M/qwen2-tiny" --plain in
+    fails_with 1 "^pic-rollout: in:2: field 'problem': missing"
+    for l in 3 4 5 6; do sed -n "${l}p" in >one; run pic-rollout -m "$M/qwen2-tiny" --plain one
+        case $l in
+        3) fails_with 1 "one:1: field 'problem': expected a string" ;;
+        4) fails_with 1 "one:1: field 'prompt_ids': element 1: expected a token id in \[0, 512\)" ;;
+        5) fails_with 1 "one:1: field 'prompt': empty prompt" ;;
+        6) fails_with 1 "one:1: field 'prompt_ids': the prompt's 512 tokens leave no room to generate in the model's context of 512" ;;
+        esac
+    done
+    run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 3 --plain --skip-bad -o out in
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"generated 1 samples"*"5 bad records skipped"* ]]
+    [ "$(jq -c .id out)" = 1 ]
+    # a prompt one short of the context gets one token, finish length
+    jq -nc '{prompt_ids: [range(511) | 5]}' >long
+    pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 10 --plain -q long >o
+    [ "$(jq -c '[(.response_ids | length), .finish]' o)" = '[1,"length"]' ]
+    # empty input: no records, exit 0, a summary
+    run pic-rollout -m "$M/qwen2-tiny" --plain -o empty /dev/null
+    [ "$status" -eq 0 ] && [ ! -s empty ]
+    [[ "$output" == *"generated 0 samples, 0 tokens"* ]]
+}
+
+@test "summary line: samples, tokens, mean entropy, tokens/s; --quiet silences it" {
+    problems | head -2 >p
+    run pic-rollout -m "$M/qwen2-tiny" -n 3 --max-new-tokens 4 --plain -o out p
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ generated\ 6\ samples,\ 24\ tokens,\ mean\ entropy\ [0-9.]+,\ in\ [0-9.]+\ s\ \([0-9]+\ tokens/s\) ]]
+    want=$(jq -s '[.[].entropy[]] | add / length' out)
+    got=$(sed -E 's/.*mean entropy ([0-9.]+).*/\1/' <<<"$output")
+    near "$got" "$want" 1e-4
+    run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 4 --plain -q -o out p
+    [ -z "$output" ]
+}
+
+@test "usage errors exit 2 and name the option" {
+    run pic-rollout -m "$M/qwen2-tiny" --top-p 0
+    fails_with 2 "--top-p"
+    run pic-rollout -m "$M/qwen2-tiny" --min-p 2
+    fails_with 2 "--min-p"
+    run pic-rollout -m "$M/qwen2-tiny" --shard 3/3
+    fails_with 2 "--shard"
+    run pic-rollout -m "$M/qwen2-tiny" --shard x
+    fails_with 2 "--shard"
+    run pic-rollout -m "$M/qwen2-tiny" -n 0
+    fails_with 2 "--n"
+    run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 0
+    fails_with 2 "--max-new-tokens"
+    run pic-rollout -m "$M/qwen2-tiny" --stop ''
+    fails_with 2 "--stop"
+    run pic-rollout -m "$M/qwen2-tiny" -t 0.0001
+    fails_with 2 "--temperature"
+    run pic-rollout -m "$M/qwen2-tiny" --template nowhere.txt </dev/null
+    fails_with 1 "nowhere.txt"
+}

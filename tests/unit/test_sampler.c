@@ -1,0 +1,146 @@
+/* The sampler against its definition: draws from fixed logits must follow
+ * softmax(logits / T) restricted to what top-k, then top-p, then min-p keep
+ * (HF's order), by a chi-square test, and never produce a truncated token.
+ * The expected distribution is computed here from scratch, with a full sort
+ * and plain loops, not with the sampler's code. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "common/cli.h"
+#include "rollout/sampler.h"
+
+enum { V = 12 };
+static const float logits[V] = {2.0f, 1.5f, 1.5f, 0.3f, -0.7f, 3.1f, 0.0f, -2.5f, 1.0f, 2.2f, -1.0f, 0.9f};
+
+/* keep[i] and p[i] (normalized over kept) by the definition. */
+static void expected(const sampler_params *sp, double *p, bool *keep) {
+    int order[V];
+    double w[V];
+    for (int i = 0; i < V; i++) order[i] = i;
+    for (int i = 0; i < V; i++) /* selection sort: descending logit, ascending id on ties */
+        for (int j = i + 1; j < V; j++)
+            if (logits[order[j]] > logits[order[i]] ||
+                (logits[order[j]] == logits[order[i]] && order[j] < order[i])) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    int n = V;
+    if (sp->top_k > 0 && sp->top_k < n) n = sp->top_k;
+    double S = 0;
+    for (int i = 0; i < n; i++) S += w[i] = exp((double)logits[order[i]] / sp->temperature);
+    if (sp->top_p < 1) { /* HF: remove where the ascending cumulative mass <= 1 - top_p */
+        double cum = 0;
+        int removed = 0;
+        for (int i = n - 1; i > 0; i--) {
+            cum += w[i] / S;
+            if (cum <= 1 - sp->top_p) removed++;
+            else break;
+        }
+        n -= removed;
+    }
+    double mx = w[0];
+    memset(keep, 0, V * sizeof *keep);
+    for (int i = 0; i < V; i++) p[i] = 0;
+    S = 0;
+    for (int i = 0; i < n; i++)
+        if (w[i] >= sp->min_p * mx) {
+            keep[order[i]] = true;
+            p[order[i]] = w[i];
+            S += w[i];
+        }
+    for (int i = 0; i < V; i++) p[i] /= S;
+}
+
+/* Chi-square critical values at p = 0.001 for 1..11 degrees of freedom. */
+static const double crit[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88, 29.59, 31.26};
+
+static void chi_square(const char *name, sampler_params sp) {
+    double p[V];
+    bool keep[V];
+    expected(&sp, p, keep);
+    long count[V] = {0};
+    const long draws = 200000;
+    sampler_scratch s = {0};
+    pic_rng rng;
+    pic_rng_seed(&rng, 42, 7, 0);
+    for (long d = 0; d < draws; d++) count[sampler_next(logits, V, &sp, &s, &rng)]++;
+    double chi = 0;
+    int df = -1, leaked = 0;
+    for (int i = 0; i < V; i++) {
+        if (!keep[i]) {
+            leaked += count[i] != 0;
+            continue;
+        }
+        double e = p[i] * draws;
+        chi += (count[i] - e) * (count[i] - e) / e;
+        df++;
+    }
+    CHECK(leaked == 0, "%s: truncated tokens never drawn", name);
+    if (df >= 1) CHECK(chi < crit[df], "%s: chi-square %.2f < %.2f (%d dof)", name, chi, crit[df], df);
+    /* the sampler's own view of the kept set agrees with the definition (it
+     * divides by T in float32, as the log-probs do: ~1e-7 relative) */
+    const int32_t *ids;
+    const double *q;
+    int n;
+    sampler_dist(logits, V, &sp, &s, &ids, &q, &n);
+    int kept = 0, bad = 0;
+    for (int i = 0; i < V; i++) kept += keep[i];
+    for (int i = 0; i < n; i++)
+        if (!keep[ids[i]] || fabs(q[i] - p[ids[i]]) > 1e-6 * p[ids[i]]) bad++;
+    CHECK(n == kept && !bad, "%s: sampler_dist keeps %d tokens with the defined probabilities (want %d)", name, n,
+          kept);
+    sampler_free(&s);
+}
+
+int main(void) {
+    pic_init("test_sampler");
+    chi_square("T=1", (sampler_params){1.0f, 0, 1.0f, 0.0f});
+    chi_square("T=0.6", (sampler_params){0.6f, 0, 1.0f, 0.0f});
+    chi_square("T=1.7", (sampler_params){1.7f, 0, 1.0f, 0.0f});
+    chi_square("top-k 4 (a tie at the edge kept by id)", (sampler_params){1.0f, 4, 1.0f, 0.0f});
+    chi_square("top-k 3", (sampler_params){0.8f, 3, 1.0f, 0.0f});
+    chi_square("top-p 0.7", (sampler_params){1.0f, 0, 0.7f, 0.0f});
+    chi_square("top-p 0.95 T=0.6", (sampler_params){0.6f, 0, 0.95f, 0.0f});
+    chi_square("min-p 0.2", (sampler_params){1.0f, 0, 1.0f, 0.2f});
+    chi_square("top-k 6 + top-p 0.8 + min-p 0.3", (sampler_params){1.2f, 6, 0.8f, 0.3f});
+    chi_square("top-p tiny keeps the best", (sampler_params){1.0f, 0, 1e-6f, 0.0f});
+
+    /* greedy: the argmax, the lowest id on ties, and no draw from the stream */
+    sampler_scratch s = {0};
+    pic_rng a, b;
+    pic_rng_seed(&a, 1, 2, 3);
+    b = a;
+    sampler_params g = {0.0f, 0, 1.0f, 0.0f};
+    CHECK(sampler_next(logits, V, &g, &s, &a) == 5, "greedy takes the argmax");
+    float tie[4] = {1.0f, 3.0f, 3.0f, 0.0f};
+    CHECK(sampler_next(tie, 4, &g, &s, &a) == 1, "greedy breaks ties by the lower id");
+    CHECK(!memcmp(&a, &b, sizeof a), "greedy draws nothing from the stream");
+
+    /* HF's top-p keeps the token that crosses the mass: p = (.5, .3, .2), top-p .6 keeps two */
+    float three[3] = {logf(0.5f), logf(0.3f), logf(0.2f)};
+    sampler_params tp = {1.0f, 0, 0.6f, 0.0f};
+    const int32_t *ids;
+    const double *q;
+    int n;
+    sampler_dist(three, 3, &tp, &s, &ids, &q, &n);
+    CHECK(n == 2 && ids[0] == 0 && ids[1] == 1, "top-p 0.6 over (.5, .3, .2) keeps the first two");
+    /* a large vocabulary takes the unsorted path and still sums right */
+    int BV = 50000;
+    float *big = pic_malloc((size_t)BV * sizeof *big);
+    for (int i = 0; i < BV; i++) big[i] = (float)((i * 7919) % 1000) / 100.0f;
+    sampler_params un = {1.0f, 0, 1.0f, 0.0f};
+    pic_rng_seed(&a, 9, 9, 9);
+    int out = 0;
+    for (int d = 0; d < 1000; d++) {
+        int t = sampler_next(big, BV, &un, &s, &a);
+        out += t < 0 || t >= BV;
+    }
+    CHECK(out == 0, "draws over 50000 tokens stay in range");
+    free(big);
+    sampler_free(&s);
+    return check_done();
+}
