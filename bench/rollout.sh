@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# pic-rollout generation tokens/s at batch 1, 8 and 64 on a random ~7M
+# parameter Llama (hidden 256, 10 layers, 8/4 heads, FFN 688, made by
+# pic-init), each against the decode floor measured in the same run by
+# pic-rollout-floor: weights read once per step, FLOPs at the sgemm rate
+# (docs/rollout.md). Extra arguments go to pic-rollout (--threads N, ...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bin/pic-init -q -o "$tmp/m" --model-type llama --hidden 256 --layers 10 --heads 8 --kv-heads 4 \
+    --intermediate 688 --max-position 1024
+echo '{"id": 0, "problem": "Once upon a time"}' >"$tmp/p"
+new=128
+for b in 1 8 64; do
+    line=$(bin/pic-rollout -m "$tmp/m" -n "$b" --max-batch-size "$b" --max-new-tokens "$new" --ignore-eos \
+        --seed 1 --plain -o "$tmp/out" "$@" "$tmp/p" 2>&1)
+    tps=$(sed -E 's/.*\(([0-9]+) tokens\/s\).*/\1/' <<<"$line")
+    floor=$(bin/pic-rollout-floor "$tmp/m" "$b")
+    ftps=$(sed -E 's/^floor ([0-9]+) tokens.*/\1/' <<<"$floor")
+    printf 'decode batch %3d x %d: %6d tokens/s | %s | ratio %.2f\n' "$b" "$new" "$tps" "$floor" \
+        "$(awk -v a="$tps" -v b="$ftps" 'BEGIN { print a / b }')"
+done
