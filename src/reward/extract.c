@@ -21,8 +21,10 @@ typedef struct {
     const char *s;
     size_t n;
     rw_answer *out;
-    bool plain;
+    bool plain, latex;
 } ex;
+
+static bool percent_after_box(const char *s, size_t n, size_t i);
 
 static bool try_text(ex *X, const char *t, size_t len, const char *how) {
     while (len && isspace((unsigned char)*t)) t++, len--;
@@ -111,6 +113,12 @@ static bool try_boxed(ex *X) {
     for (int tries = 0; tries < MAX_BOXES; tries++) {
         size_t at, c0, c1;
         if (!last_box(s, X->n, end, &at, &c0, &c1)) return false;
+        if (c1 >= X->n) {
+            /* an unclosed \boxed{ holds no answer (Math-Verify keeps its
+             * unbalanced brace, which fails to parse) */
+            end = at;
+            continue;
+        }
         size_t spans[5][2] = {{c0, c1}};
         int ns = 1;
         size_t first_at = at;
@@ -131,7 +139,7 @@ static bool try_boxed(ex *X) {
         size_t total = 0;
         for (int k = 0; k < ns; k++) total += spans[k][1] - spans[k][0] + 1;
         if (total <= RW_MAX_ANSWER) {
-            char *buf = rw_alloc(X->a, total + 1);
+            char *buf = rw_alloc(X->a, total + 2);
             if (!buf) return false;
             size_t m = 0;
             for (int k = ns - 1; k >= 0; k--) {
@@ -139,6 +147,7 @@ static bool try_boxed(ex *X) {
                 m += spans[k][1] - spans[k][0];
                 if (k) buf[m++] = ',';
             }
+            if (percent_after_box(s, X->n, c1 + 1)) buf[m++] = '%';
             if (try_text(X, buf, m, "boxed")) return true;
             if (ns > 1 && try_text(X, s + c0, c1 - c0, "boxed")) return true;
         }
@@ -172,10 +181,25 @@ static bool env_at(const char *s, size_t n, size_t i, cand *c) {
     return false;
 }
 
+/* "%", "\%", "percent", "percentage", "pct" (any first-letter case, as
+ * Math-Verify's [Pp]ercent) right after an answer make it a percentage. */
 static bool percent_after(const char *s, size_t n, size_t i) {
     while (i < n && s[i] == ' ') i++;
-    return (i < n && s[i] == '%') || (i + 1 < n && s[i] == '\\' && s[i + 1] == '%') ||
-           (i + 3 <= n && (memcmp(s + i, "pct", 3) == 0 || memcmp(s + i, "per", 3) == 0));
+    if ((i < n && s[i] == '%') || (i + 1 < n && s[i] == '\\' && s[i + 1] == '%')) return true;
+    if (i + 3 > n || (s[i] != 'p' && s[i] != 'P')) return false;
+    size_t w = memcmp(s + i + 1, "ct", 2) == 0 ? 3 : i + 7 <= n && memcmp(s + i + 1, "ercent", 6) == 0 ? 7 : 0;
+    return w && (i + w >= n || !isalpha((unsigned char)s[i + w]) ||
+                 (i + w + 3 <= n && memcmp(s + i + w, "age", 3) == 0));
+}
+
+/* A percent word after a box, or after the math environment holding it:
+ * "$\boxed{20}$ percent" (Math-Verify's boxed pattern allows it). */
+static bool percent_after_box(const char *s, size_t n, size_t i) {
+    while (i < n && s[i] == ' ') i++;
+    if (i + 1 < n && s[i] == '$' && s[i + 1] == '$') i += 2;
+    else if (i < n && s[i] == '$') i++;
+    else if (i + 1 < n && s[i] == '\\' && (s[i + 1] == ']' || s[i + 1] == ')')) i += 2;
+    return percent_after(s, n, i);
 }
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -255,7 +279,7 @@ static bool value_after(ex *X, size_t i, size_t window, const char *how) {
     size_t lim = i + window < X->n ? i + window : X->n;
     for (size_t j = i; j < lim; j++) {
         cand c;
-        if ((s[j] == '$' || s[j] == '\\') && env_at(s, X->n, j, &c)) {
+        if (X->latex && (s[j] == '$' || s[j] == '\\') && env_at(s, X->n, j, &c)) {
             if (c.c1 - c.c0 > RW_MAX_ANSWER) return false;
             char *t = rw_strndup(X->a, s + c.c0, c.c1 - c.c0);
             if (!t) return false;
@@ -269,7 +293,8 @@ static bool value_after(ex *X, size_t i, size_t window, const char *how) {
             }
             return try_text(X, t, len, how);
         }
-        if ((is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1]))) && anchored(s, j))
+        /* a plain number only where plain expressions are extracted at all */
+        if (X->plain && (is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1]))) && anchored(s, j))
             return try_plain(X, j, NULL, how);
     }
     return false;
@@ -345,6 +370,28 @@ static bool try_env(ex *X, const cand *c, int k) {
     return first < k && try_text(X, X->s + c[k].c0, c[k].c1 - c[k].c0, "latex");
 }
 
+/* The end of "\frac{-1}{2.5}" at s[i] (an optional '-' first): a fraction of
+ * two plain numbers, which Math-Verify takes as LaTeX without delimiters;
+ * else 0. */
+static size_t bare_frac(const char *s, size_t n, size_t i) {
+    if (s[i] == '-') i++;
+    if (i + 6 > n || memcmp(s + i, "\\frac{", 6) != 0) return 0;
+    i += 6;
+    for (int part = 0; part < 2; part++) {
+        if (part && (i >= n || s[i++] != '{')) return 0;
+        if (i < n && s[i] == '-') i++;
+        size_t d = i;
+        while (i < n && is_digit(s[i])) i++;
+        if (i == d) return 0;
+        if (i + 1 < n && (s[i] == '.' || s[i] == ',') && is_digit(s[i + 1])) {
+            i++;
+            while (i < n && is_digit(s[i])) i++;
+        }
+        if (i >= n || s[i++] != '}') return 0;
+    }
+    return i;
+}
+
 /* The rightmost math environment or plain number that parses. One forward
  * pass keeps the last MAX_CANDIDATES of each; they are tried by end
  * position, right to left, skipping numbers inside a formula that failed. */
@@ -356,10 +403,16 @@ static bool try_rightmost(ex *X) {
     bool no_display = false, no_bracket = false, no_paren = false;
     for (size_t i = 0; i < n;) {
         cand c;
-        bool dollar = s[i] == '$' && (i == 0 || (s[i - 1] != '\\' && !is_digit(s[i - 1])));
+        bool dollar = X->latex && s[i] == '$' && (i == 0 || (s[i - 1] != '\\' && !is_digit(s[i - 1])));
         bool display = dollar && i + 1 < n && s[i + 1] == '$';
-        bool bracket = s[i] == '\\' && i + 1 < n && s[i + 1] == '[';
-        bool paren = s[i] == '\\' && i + 1 < n && s[i + 1] == '(';
+        bool bracket = X->latex && s[i] == '\\' && i + 1 < n && s[i + 1] == '[';
+        bool paren = X->latex && s[i] == '\\' && i + 1 < n && s[i + 1] == '(';
+        size_t fe = X->latex && (s[i] == '\\' || s[i] == '-') ? bare_frac(s, n, i) : 0;
+        if (fe) {
+            envs[ne++ % MAX_CANDIDATES] = (cand){i, fe, i, fe, true, false};
+            i = fe;
+            continue;
+        }
         if ((dollar && !(display && no_display)) || (bracket && !no_bracket) || (paren && !no_paren)) {
             if (env_at(s, n, i, &c)) {
                 envs[ne++ % MAX_CANDIDATES] = c;
@@ -371,8 +424,10 @@ static bool try_rightmost(ex *X) {
             if (bracket) no_bracket = true;
             if (paren) no_paren = true;
             if (dollar && !display) {
-                const char *nl = memchr(s + i + 1, '\n', n - i - 1);
-                i = nl ? (size_t)(nl - s) : n;
+                /* no '$' closes it on this line, so none opens another there
+                 * either: go on reading ("$1,000.99" is money, its number
+                 * still counts), and the scans stay linear */
+                i++;
                 continue;
             }
             i += 2;
@@ -430,7 +485,7 @@ bool rw_extract(rw_arena *a, const char *s, size_t n, const rw_extract_opts *o, 
             return false; /* still thinking: no answer yet */
         }
     }
-    ex X = {a, s, n, out, o->plain};
+    ex X = {a, s, n, out, o->plain, o->latex};
     /* "final answer is X. I hope..." ranks with \\boxed{}: the later one wins */
     size_t fa = rfind_ci(s, n, "final answer is");
     if (o->boxed && fa != (size_t)-1 && memmem(s + fa, n - fa < 300 ? n - fa : 300, "I hope", 6)) {

@@ -11,6 +11,7 @@ typedef struct {
     bool after_think; /* with a </think>, read only what follows it; an unclosed <think> has no answer */
     bool whole;       /* when nothing is found, parse the whole text as one answer */
     bool plain;       /* plain numbers and arithmetic, outside LaTeX (ExprExtractionConfig) */
+    bool latex;       /* math environments and bare \frac{1}{2} (LatexExtractionConfig) */
     bool whole_first; /* parse the whole text first when it has no math delimiters (gold answers) */
 } rw_extract_opts;
 

@@ -36,7 +36,10 @@ static const cmd cmds[] = {
     {"vert", '|', 0}, {"lvert", '|', 0}, {"rvert", '|', 0}, {"|", '|', 0}, {"mid", '|', 0},
     {"Vert", '|', 0}, {"lVert", '|', 0}, {"rVert", '|', 0},
     {"lfloor", TK_LFLOOR, 0}, {"rfloor", TK_RFLOOR, 0}, {"lceil", TK_LCEIL, 0},
-    {"rceil", TK_RCEIL, 0}, {"%", '%', 0}, {"circ", TK_DEGREE, 0}, {"degree", TK_DEGREE, 0},
+    {"rceil", TK_RCEIL, 0}, {"ulcorner", TK_LCEIL, 0}, {"urcorner", TK_RCEIL, 0},
+    {"llcorner", TK_LFLOOR, 0}, {"lrcorner", TK_RFLOOR, 0},
+    {"to", TK_ARROW, 0}, {"rightarrow", TK_ARROW, 0}, {"Rightarrow", TK_ARROW, 0},
+    {"longrightarrow", TK_ARROW, 0}, {"Longrightarrow", TK_ARROW, 0}, {"%", '%', 0}, {"circ", TK_DEGREE, 0}, {"degree", TK_DEGREE, 0},
     {"prime", '\'', 0},
     {"le", TK_REL, R_LE}, {"leq", TK_REL, R_LE}, {"leqslant", TK_REL, R_LE}, {"leqq", TK_REL, R_LE},
     {"ge", TK_REL, R_GE}, {"geq", TK_REL, R_GE}, {"geqslant", TK_REL, R_GE}, {"geqq", TK_REL, R_GE},
@@ -44,6 +47,7 @@ static const cmd cmds[] = {
     {"in", TK_REL, R_IN},
     {"cup", TK_SETOP, F_UNION}, {"cap", TK_SETOP, F_INTER}, {"setminus", TK_SETOP, F_MINUS},
     {"pi", TK_CONST, C_PI}, {"infty", TK_CONST, C_INF}, {"infin", TK_CONST, C_INF},
+    {"infinity", TK_CONST, C_INF},
     {"emptyset", TK_CONST, C_EMPTY}, {"varnothing", TK_CONST, C_EMPTY},
     {"exponentialE", TK_CONST, C_E}, {"imath", TK_CONST, C_I},
     {"sqrt", TK_SQRT, 0}, {"exp", TK_FN, F_EXP}, {"ln", TK_FN, F_LN}, {"log", TK_FN, F_LOG},
@@ -128,6 +132,21 @@ static size_t group_end(const char *s, size_t n, size_t i) {
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
+/* The end of "{,}" at s[i] (spaces allowed before and inside) when a digit
+ * follows it, else 0. */
+static size_t brace_comma(const char *s, size_t n, size_t i) {
+    while (i < n && s[i] == ' ') i++;
+    if (i >= n || s[i] != '{') return 0;
+    i++;
+    while (i < n && s[i] == ' ') i++;
+    if (i >= n || s[i] != ',') return 0;
+    i++;
+    while (i < n && s[i] == ' ') i++;
+    if (i >= n || s[i] != '}') return 0;
+    i++;
+    return i < n && is_digit(s[i]) ? i : 0;
+}
+
 /* Digits, an optional fraction, thousands groups ("1,000", "1{,}000",
  * "1 000") and a scientific exponent "1.5E-3". The digits are copied without
  * separators. */
@@ -156,9 +175,11 @@ static bool lex_number(lexer *L) {
             continue;
         }
         if (dot) break;
-        /* "14{,}916" is LaTeX's thousands separator */
-        if (c == '{' && i + 3 < n && s[i + 1] == ',' && s[i + 2] == '}' && is_digit(s[i + 3])) {
-            i += 3;
+        /* "14{,}916" is LaTeX's thousands separator, also spaced out as
+         * "14 {, }916" (Math-Verify's normalization allows the spaces) */
+        size_t after = brace_comma(s, n, i);
+        if (after) {
+            i = after;
             since = 0;
             seps++;
             continue;
@@ -221,6 +242,81 @@ static bool word_is(const char *s, size_t len, const char *w) {
     return true;
 }
 
+/* The name of a symbol part in \variable{}: a Greek command's name, a
+ * letter or a digit; its length, 0 when s[i] starts none of them. */
+static size_t variable_part(const char *s, size_t to, size_t i, const char **name, size_t *nlen) {
+    if (is_alpha(s[i]) || is_digit(s[i])) {
+        *name = s + i;
+        *nlen = 1;
+        return 1;
+    }
+    if (s[i] != '\\') return 0;
+    size_t j = i + 1;
+    while (j < to && is_alpha(s[j])) j++;
+    const cmd *c = find_cmd(s + i + 1, j - i - 1);
+    if (!c || c->k != TK_ID) return 0;
+    *name = s + i + 1;
+    *nlen = j - i - 1;
+    while (j < to && s[j] == ' ') j++; /* "\alpha _{1}" */
+    return j - i;
+}
+
+/* latex2sympy's \variable{name}: one symbol whatever its letters, written
+ * (letters|digits|Greek)+ with an optional subscript of one part or of a
+ * braced list; anything else is malformed. The symbol is named as the parser
+ * names "x_{i,j}" (subscript braces dropped), so both spellings meet. */
+static bool lex_variable(lexer *L, size_t from, size_t to) {
+    const char *s = L->s;
+    char buf[128];
+    size_t m = 0, i = from, np;
+    const char *nm;
+    int parts = 0;
+    size_t l;
+    while (i < to && (np = variable_part(s, to, i, &nm, &l))) {
+        if (m + l >= sizeof buf - 2) break;
+        memcpy(buf + m, nm, l);
+        m += l;
+        i += np;
+        parts++;
+    }
+    bool ok = parts > 0;
+    if (ok && i < to && s[i] == '_') {
+        buf[m++] = '_';
+        i++;
+        if (i < to && s[i] == '{') {
+            i++;
+            int inner = 0;
+            while (i < to && s[i] != '}') {
+                if (s[i] == ',') {
+                    l = 1, nm = s + i, np = 1;
+                } else if (!(np = variable_part(s, to, i, &nm, &l))) {
+                    break;
+                }
+                if (m + l >= sizeof buf - 1) break;
+                memcpy(buf + m, nm, l);
+                m += l;
+                i += np;
+                inner++;
+            }
+            ok = inner > 0 && i < to && s[i] == '}';
+            i++;
+        } else {
+            ok = i < to && (np = variable_part(s, to, i, &nm, &l)) != 0 && m + l < sizeof buf;
+            if (ok) {
+                memcpy(buf + m, nm, l);
+                m += l;
+                i += np;
+            }
+        }
+    }
+    if (!ok || i != to) {
+        L->err = "malformed \\variable";
+        return false;
+    }
+    char *name = rw_strndup(L->a, buf, m);
+    return name && push(L, TK_ID, 1, name, (int)m);
+}
+
 /* The content of \text{...} and friends: a separator word, a percent word,
  * a number or LaTeX to read as math, or a word. */
 static bool lex_text(lexer *L, const char *cname, size_t clen, size_t from, size_t to) {
@@ -234,7 +330,7 @@ static bool lex_text(lexer *L, const char *cname, size_t clen, size_t from, size
     if (word_is(w, len, "and") || word_is(w, len, "or")) return push(L, TK_SEP, 0, w, (int)len);
     if (word_is(w, len, "percent") || word_is(w, len, "pct") || word_is(w, len, "percentage"))
         return push(L, '%', 0, w, (int)len);
-    bool math = clen == 8 && memcmp(cname, "variable", 8) == 0;
+    if (clen == 8 && memcmp(cname, "variable", 8) == 0) return lex_variable(L, from, to);
     bool word = true, num = true;
     for (size_t k = 0; k < len; k++) {
         unsigned char c = (unsigned char)w[k];
@@ -243,12 +339,14 @@ static bool lex_text(lexer *L, const char *cname, size_t clen, size_t from, size
     }
     bool mathy = (cname[0] == 'm' && clen >= 4 && memcmp(cname, "math", 4) == 0) ||
                  (clen == 10 && memcmp(cname, "boldsymbol", 10) == 0) || (clen == 2 && cname[0] == 'b');
-    if (math || num || !word || (mathy && len == 1)) {
+    if (num || !word || (mathy && len == 1)) {
         if (++L->nest > 8) {
             L->err = "text nested too deeply";
             return false;
         }
+        size_t resume = L->i; /* lex_range moves L->i to `to`: continue after the group */
         bool ok = lex_range(L, from, to);
+        L->i = resume;
         L->nest--;
         return ok;
     }
@@ -263,6 +361,27 @@ static bool lex_text(lexer *L, const char *cname, size_t clen, size_t from, size
         }
     }
     return push(L, TK_TEXT, 0, w, (int)len);
+}
+
+/* \overline{x} at the brace s[k]: a symbol of its own, named "bar{x}" as
+ * SymPy prints it (so the printed "bar{x}" reads back the same). */
+static bool lex_decorated(lexer *L, size_t k) {
+    const char *s = L->s;
+    size_t e = group_end(s, L->n, k);
+    if (e >= L->n) {
+        L->err = "unbalanced braces";
+        return false;
+    }
+    L->i = e + 1;
+    char *nm = rw_alloc(L->a, e - k + 6);
+    if (!nm) return false;
+    memcpy(nm, "bar{", 4);
+    size_t m = 4;
+    for (size_t q = k + 1; q < e; q++)
+        if (s[q] != ' ') nm[m++] = s[q];
+    nm[m++] = '}';
+    nm[m] = 0;
+    return push(L, TK_ID, 0, nm, (int)m);
 }
 
 /* A command at s[i] == '\\'. */
@@ -309,25 +428,8 @@ static bool lex_command(lexer *L) {
         L->i = e + 1;
         return lex_text(L, name, len, k + 1, e);
     }
-    if (braced && in_list(decor_cmds, sizeof decor_cmds / sizeof *decor_cmds, name, len)) {
-        size_t e = group_end(s, n, k);
-        if (e >= n) {
-            L->err = "unbalanced braces";
-            return false;
-        }
-        L->i = e + 1;
-        /* \overline{x} is a symbol of its own, named "bar{x}" */
-        size_t cl = e - k - 1;
-        char *nm = rw_alloc(L->a, cl + 6);
-        if (!nm) return false;
-        memcpy(nm, "bar{", 4);
-        size_t m = 4;
-        for (size_t q = k + 1; q < e; q++)
-            if (s[q] != ' ') nm[m++] = s[q];
-        nm[m++] = '}';
-        nm[m] = 0;
-        return push(L, TK_ID, 0, nm, (int)m);
-    }
+    if (braced && in_list(decor_cmds, sizeof decor_cmds / sizeof *decor_cmds, name, len))
+        return lex_decorated(L, k);
     if (braced && len == 6 && memcmp(name, "mathbb", 6) == 0) {
         size_t e = group_end(s, n, k);
         if (e >= n || e != k + 2) {
@@ -367,6 +469,12 @@ static bool lex_command(lexer *L) {
         return push(L, name[0] == 'b' ? TK_BEGIN : TK_ENDENV, mat, env, (int)el);
     }
     const cmd *c = find_cmd(name, len);
+    /* "\vertx", "\lgroupx": a known command glued to the letters after it,
+     * read as latex2sympy's lexer reads it (the longest known command) */
+    for (size_t k = len; !c && k-- > 2 && is_alpha(name[0]);) {
+        c = find_cmd(name, k);
+        if (c) len = k, L->i = i + k;
+    }
     if (!c) {
         L->err = "unknown command";
         return false;
@@ -440,6 +548,15 @@ static bool lex_word(lexer *L) {
             L->i += len;
             return push(L, words[k].k, words[k].id, s, (int)len);
         }
+    }
+    /* SymPy prints some symbols without their backslash: "lambda_{23}" and
+     * "bar{x}_n" name the symbols \lambda_{23} and \overline{x}_n */
+    size_t next = L->i + len;
+    if (len == 3 && memcmp(s, "bar", 3) == 0 && next < L->n && s[len] == '{') return lex_decorated(L, next);
+    const cmd *g = len > 1 && next < L->n && s[len] == '_' ? find_cmd(s, len) : NULL;
+    if (g && g->k == TK_ID) {
+        L->i = next;
+        return push(L, TK_ID, 0, g->name, (int)len);
     }
     for (size_t k = 0; k < len; k++)
         if (!push(L, TK_ID, 0, s + k, 1)) return false;

@@ -24,6 +24,7 @@ enum {
     TK_DEGREE, /* ^\circ, ° */
     TK_LFLOOR, TK_RFLOOR, TK_LCEIL, TK_RCEIL,
     TK_SEP,    /* "and", "or", \text{ and }: a list separator */
+    TK_ARROW,  /* \to, \rightarrow: only in a limit's subscript */
 };
 
 typedef struct {

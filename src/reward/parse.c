@@ -15,6 +15,8 @@ typedef struct {
     token *t;
     int n, i;
     int depth, abs_depth;
+    bool in_limit; /* inside \lim_{...}: "^+" is a side, not a power */
+    int lim_side;  /* the side found there: +1, -1, or 0 for none */
     const char *err;
 } parser;
 
@@ -73,6 +75,7 @@ static node *parse_unary(parser *P);
 static node *parse_postfix(parser *P);
 static node *parse_primary(parser *P);
 static node *parse_frac(parser *P);
+static node *parse_num_token(parser *P, token *t);
 
 static node *mk1(parser *P, node_kind k, node *x) {
     if (!x) return NULL;
@@ -228,25 +231,54 @@ static node *rename_sub(parser *P, node *b) {
     return r;
 }
 
+/* "3^+", "3^{-}" closing a limit's subscript: the side it is approached
+ * from. The token array ends with TK_END, so the look-ahead stops there. */
+static bool limit_side(parser *P) {
+    int j = P->i + 1;
+    bool braced = P->t[j].k == '{';
+    if (braced) j++;
+    int sign = P->t[j].k;
+    if (sign != '+' && sign != '-') return false;
+    j++;
+    if (braced && P->t[j++].k != '}') return false;
+    if (P->t[j].k != '}') return false;
+    P->lim_side = sign == '+' ? 1 : -1;
+    P->i = j;
+    return true;
+}
+
 static node *parse_postfix(parser *P) {
     if (!enter(P)) return NULL;
+    /* latex2sympy's \variable{x} may carry a percent sign; other symbols may not */
+    bool variable = tk(P) == TK_ID && peek(P)->id == 1;
     node *b = parse_primary(P);
     while (b) {
         int k = tk(P);
         if (k == '^') {
+            if (P->in_limit && limit_side(P)) continue;
             P->i++;
             if (tk(P) == TK_DEGREE) {
                 P->i++;
                 continue;
             }
-            b = mk2(P, N_POW, b, parse_single(P));
+            /* "10^300" is 10^{300} for latex2sympy, whose exponent is an atom */
+            node *e = tk(P) == TK_NUM && peek(P)->id == 0 ? parse_num_token(P, &P->t[P->i++]) : parse_single(P);
+            b = mk2(P, N_POW, b, e);
         } else if (k == '_') {
             P->i++;
-            b = rename_sub(P, b);
+            /* "x^2_{1}" is x_1 squared */
+            if (b->kind == N_POW && b->n == 2) {
+                node *base = rename_sub(P, b->kid[0]);
+                b = base ? mk2(P, N_POW, base, b->kid[1]) : NULL;
+            } else {
+                b = rename_sub(P, b);
+            }
         } else if (k == '!') {
             P->i++;
             b = mkfn(P, F_FACT, b, NULL);
         } else if (k == '%') {
+            /* a percentage of a number; "a\%" is malformed (latex2sympy) */
+            if (b->kind == N_SYM && !variable && !b->text) return fail(P, "percent of a variable");
             P->i++;
             b = mk2(P, N_DIV, b, rw_num_int(P->a, 100));
             if (b) b->percent = true;
@@ -294,30 +326,40 @@ static node *parse_unary(parser *P) {
     return r;
 }
 
-static node *parse_term(parser *P) {
+/* Juxtaposed factors "2x \sin y": for latex2sympy they bind tighter than
+ * '*' and '/', so "1/2x" is 1/(2x) and "a \bmod 9x" is a mod 9x. */
+static node *parse_product(parser *P) {
     if (!enter(P)) return NULL;
     node *l = parse_unary(P);
+    while (l && starts_primary(P)) {
+        node *r = parse_postfix(P);
+        if (!r) return NULL;
+        /* "15 \text{ cm}^2": a word after a quantity is its unit */
+        if (is_texty(r) && !is_texty(l)) continue;
+        if (is_texty(l) && !is_texty(r) && l->kind == N_SYM) {
+            l = r;
+            continue;
+        }
+        l = join(P, N_MUL, l, r);
+    }
+    P->depth--;
+    return l;
+}
+
+static node *parse_term(parser *P) {
+    if (!enter(P)) return NULL;
+    node *l = parse_product(P);
     while (l) {
         int k = tk(P);
         if (k == '*' || k == TK_TIMES) {
             P->i++;
-            l = join(P, N_MUL, l, parse_unary(P));
+            l = join(P, N_MUL, l, parse_product(P));
         } else if (k == '/' || k == TK_DIV || k == ':') { /* "A:B" is a ratio */
             P->i++;
-            l = mk2(P, N_DIV, l, parse_unary(P));
+            l = mk2(P, N_DIV, l, parse_product(P));
         } else if (k == TK_MOD) {
             P->i++;
-            l = mkfn(P, F_MOD, l, parse_unary(P));
-        } else if (starts_primary(P)) {
-            node *r = parse_postfix(P);
-            if (!r) return NULL;
-            /* "15 \text{ cm}^2": a word after a quantity is its unit */
-            if (is_texty(r) && !is_texty(l)) continue;
-            if (is_texty(l) && !is_texty(r) && l->kind == N_SYM) {
-                l = r;
-                continue;
-            }
-            l = join(P, N_MUL, l, r);
+            l = mkfn(P, F_MOD, l, parse_product(P));
         } else {
             break;
         }
@@ -519,7 +561,8 @@ static node *parse_matrix(parser *P) {
     return r;
 }
 
-static node *parse_number(parser *P, token *t) {
+/* One numeric token: digits with a decimal point or an E exponent. */
+static node *parse_num_token(parser *P, token *t) {
     node *x = rw_node(P->a, N_NUM, 0);
     if (!x) return fail(P, "too large");
     char *d = rw_alloc(P->a, (size_t)t->len + 1);
@@ -539,6 +582,11 @@ static node *parse_number(parser *P, token *t) {
         x->floaty = true;
         x = join(P, N_MUL, x, mk2(P, N_POW, rw_num_int(P->a, 10), rw_num_int(P->a, t->id)));
     }
+    return x;
+}
+
+static node *parse_number(parser *P, token *t) {
+    node *x = parse_num_token(P, t);
     /* "3\frac{1}{2}" is a mixed number */
     if (x && is_int_literal(x) && tk(P) == TK_FRAC) {
         P->i++;

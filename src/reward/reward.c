@@ -10,8 +10,10 @@ enum { ARENA_BYTES = 8u << 20 };
 
 rw_opts rw_default_opts(void) {
     rw_opts o;
-    o.pred = (rw_extract_opts){.boxed = true, .after_think = true, .whole = false, .plain = true};
-    o.gold = (rw_extract_opts){.boxed = true, .after_think = false, .whole = true, .plain = true, .whole_first = true};
+    o.pred = (rw_extract_opts){.boxed = true, .after_think = true, .whole = false, .plain = true,
+                              .latex = true};
+    o.gold = (rw_extract_opts){.boxed = true, .after_think = false, .whole = true, .plain = true,
+                              .latex = true, .whole_first = true};
     o.eq = (rw_equiv_opts){.float_places = 6, .strict = true};
     return o;
 }
@@ -24,11 +26,26 @@ static bool plain_text(const char *s, size_t n) {
            !memmem(s, n, "\\(", 2) && !memmem(s, n, "\\[", 2);
 }
 
+/* Two or more words of four letters or more standing alone ("so the answer
+ * is 0", not "\\begin{bmatrix}"):
+ * a sentence, whose letters must not be read as a product of variables. */
+static bool looks_like_prose(const char *s, size_t n) {
+    int words = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z'))) j++;
+        bool alone = (i == 0 || s[i - 1] == ' ') && (j == n || strchr(" .,;:!?", s[j]));
+        if (j - i >= 4 && alone && ++words >= 2) return true;
+        i = j > i ? j : i + 1;
+    }
+    return false;
+}
+
 /* A gold answer (or a one-shot --pred) is usually bare LaTeX ("\frac{1}{2}"): read it whole first,
  * and extract only when it is written like a response. */
 static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {
     *out = (rw_answer){0};
-    if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n)) {
+    if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n) && !looks_like_prose(s, n)) {
         const char *err;
         char *copy = rw_strndup(&c->arena, s, n);
         node *t = copy ? rw_parse(&c->arena, copy, n, &err) : NULL;

@@ -30,6 +30,29 @@ static void equal(const char *g, const char *p, int want) {
     CHECK(verdict(g, p) == want, "%s %s %s", g, want ? "==" : "!=", p);
 }
 
+/* A response (not a bare answer) under Math-Verify's extraction targets:
+ * LaTeX and/or plain expressions. */
+static void response(const char *g, const char *resp, bool latex, bool plain, int want) {
+    rw_opts o = rw_default_opts();
+    o.pred.latex = o.gold.latex = latex;
+    o.pred.plain = o.gold.plain = plain;
+    rw_result r;
+    rw_check(&C, g, strlen(g), resp, strlen(resp), &o, &r);
+    char shown[256]; /* one TAP line: newlines shown as spaces */
+    snprintf(shown, sizeof shown, "%s", resp);
+    for (char *c = shown; *c; c++)
+        if (*c == '\n') *c = ' ';
+    CHECK(r.correct == want, "response [%s] %s %s (extracted [%s])", shown, want ? "==" : "!=", g,
+          r.pred.text ? r.pred.text : "-");
+}
+
+static void parses(const char *s, bool want) {
+    rw_arena_reset(&C.arena);
+    const char *err;
+    node *t = rw_parse(&C.arena, s, strlen(s), &err);
+    CHECK((t != NULL) == want, "%s %s (%s)", s, want ? "parses" : "is rejected", err ? err : "ok");
+}
+
 int main(void) {
     rw_checker_init(&C);
     /* exact rationals, decimals, rounding */
@@ -65,6 +88,33 @@ int main(void) {
     equal("9", "<think>\\boxed{9}</think> the answer is \\boxed{8}", 0);
     equal("9", "The final answer is $9$. I hope it is correct.", 1);
     equal("9", "<think>still thinking \\boxed{9}", 0);
+    response("1000.99", "it costs $1,000.99", false, true, 1); /* money, not math */
+    response("1000.99", "it costs $1,000.99", true, true, 1);
+    response("10/9", "so it is \\frac{10}{9}", true, true, 1); /* a bare \frac of numbers */
+    response("9", "Answer $ \n 9 \n $", true, false, 0); /* no inline math across lines */
+    response("14916", "The final answer is $14 {, }916$. I hope it is correct.", true, false, 1);
+    response("0.2", "or $\\boxed{20}$ percent.", true, true, 1);
+    response("20", "or $\\boxed{20}$ Percent.", true, true, 0);
+    response("-1", "\\boxed{W(n) = 1 \\text{ and } W(n) = -1", true, true, 1); /* unclosed box */
+    equal("0", "So the os then when we 9/3 we get 8 so the answer is 0", 1); /* prose is not math */
+
+    /* latex2sympy's notation */
+    equal("x", "\\variable{x}", 1);
+    equal("x_{i,j}", "\\variable{x_{i,j}}", 1);
+    parses("\\variable{x_yz}", false);
+    parses("\\variable{\\sin xy}", false);
+    parses("a\\%", false);
+    parses("5\\%", true);
+    equal("\\frac{x}{100}", "\\variable{x}\\%", 1);
+    equal("|x|", "\\left\\vertx\\right\\vert", 1); /* a command glued to a letter */
+    equal("2", "\\ulcorner 1.1\\urcorner", 1);
+    equal("1", "\\llcorner 1.9\\lrcorner", 1);
+    equal("x_{23}^{2}", "x^2_{23}", 1);
+    equal("\\lambda_{23}", "lambda_{23}", 1); /* SymPy prints some Greek names bare */
+    equal("bar{x}_n", "\\overline{x}_n", 1);
+    equal("10^{300}", "10^300", 1);
+    equal("\\frac{1}{2x}", "1/2x", 1); /* juxtaposition binds tighter than / */
+    equal("14916", "14{,}916", 1);
 
     /* bounds: each of these must answer quickly */
     const char *huge[][2] = {

@@ -61,6 +61,7 @@ static rw_opts case_opts(json_t *cfg, bool compare_strings) {
     json_t *pe = json_object_get(cfg, "pred_extraction");
     if (json_is_array(pe)) {
         bool latex = has_type(pe, "LatexExtractionConfig", &prio);
+        o.pred.latex = o.gold.latex = latex;
         o.pred.boxed = o.gold.boxed = latex && prio >= 0;
         o.pred.plain = o.gold.plain = has_type(pe, "ExprExtractionConfig", NULL);
         o.pred.whole = o.gold.whole = false; /* Math-Verify has no whole-text fallback */
