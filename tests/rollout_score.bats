@@ -128,3 +128,16 @@ agrees() {
     run pic-rollout --version
     [ "$status" -eq 0 ] && [[ "$output" == "pic-rollout (pic) "* ]]
 }
+
+@test "--score of text adds the ids it tokenized; ids given are kept" {
+    m="$FIXTURES/models/qwen2-tiny"
+    echo '{"id":1,"prompt":"What is 2","response":" + 3?"}' | pic-rollout --score -m "$m" --plain -q > s.jsonl
+    echo '{"text":"What is 2"}' | pic-tok -q -t "$m" encode --plain > p.jsonl
+    echo '{"text":" + 3?"}' | pic-tok -q -t "$m" encode --plain > r.jsonl
+    [ "$(jq -c .prompt_ids s.jsonl)" = "$(jq -c .ids p.jsonl)" ]
+    [ "$(jq -c .response_ids s.jsonl)" = "$(jq -c .ids r.jsonl)" ]
+    [ "$(jq '.logprobs | length' s.jsonl)" = "$(jq '.ids | length' r.jsonl)" ]
+    jq -c '.response_ids' s.jsonl > before
+    pic-rollout --score -m "$m" --plain -q s.jsonl | jq -c .response_ids > after
+    cmp before after
+}

@@ -91,6 +91,13 @@ static void flush(rollout_run *run, batch *b) {
         float *lp = pic_malloc((R + 1) * sizeof *lp), *h = pic_malloc((R + 1) * sizeof *h);
         for (size_t t = 0; t < R; t++) rows[t] = first[i] + (size_t)it->P - 1 + t;
         if (R) pic_forward_stats(&run->model, rows, R, it->ids + it->P, it->T, lp, h);
+        /* Text in, ids out too: the trainer reads token ids, so a record
+         * scored from text (an SFT set, a re-templated problem) is ready
+         * for pic-update. Ids the record brought are left as they are. */
+        if (!json_object_get(it->obj, "prompt_ids"))
+            json_object_set_new(it->obj, "prompt_ids", pic_json_ints(it->ids, (size_t)it->P));
+        if (!json_object_get(it->obj, "response_ids"))
+            json_object_set_new(it->obj, "response_ids", pic_json_ints(it->ids + it->P, R));
         json_object_set_new(it->obj, run->logprobs_field, pic_json_floats(lp, R));
         if (run->entropy_field) json_object_set_new(it->obj, run->entropy_field, pic_json_floats(h, R));
         pic_writer_json(run->w, it->obj);
