@@ -125,7 +125,6 @@ static void print_node(pbuf *b, const node *x) {
         else put(b, "%s", x->name);
         return;
     case N_SYM:
-    case N_OPAQUE:
         put(b, "%s", x->name);
         return;
     case N_CONST:
@@ -137,7 +136,7 @@ static void print_node(pbuf *b, const node *x) {
     }
     put(b, "(%s", kind_names[x->kind]);
     if (x->kind == N_FUNC || x->kind == N_SETOP) put(b, ":%d", x->fn);
-    if (x->kind == N_UFUNC) put(b, ":%s", x->name);
+    if (x->kind == N_UFUNC || x->kind == N_OPAQUE) put(b, ":%s", x->name); /* \int's parts count too */
     if (x->kind == N_INTERVAL) put(b, ":%d%d", x->lopen, x->ropen);
     if (x->kind == N_MATRIX) put(b, ":%dx%d", x->rows, x->cols);
     if (x->percent) put(b, "%%");

@@ -52,11 +52,16 @@ static bool is_setlike(const node *x) {
            x->kind == N_SPECIAL;
 }
 
-/* A float literal, possibly as a percentage: Math-Verify rounds only then. */
+/* A float literal, possibly as a percentage or in scientific notation
+ * ("2.6 \cdot 10^{-31}", "1.5E-3", one Float for SymPy): Math-Verify
+ * rounds only then. */
 static bool atomic_float(const node *x) {
     if (x->kind == N_NEG) x = x->kid[0];
     if (x->kind == N_DIV && x->percent) x = x->kid[0];
     if (x->kind == N_NEG) x = x->kid[0];
+    if (x->kind == N_MUL && x->n == 2 && x->kid[1]->kind == N_POW && x->kid[1]->kid[0]->kind == N_NUM &&
+        strcmp(x->kid[1]->kid[0]->name, "10") == 0 && x->kid[1]->kid[0]->scale == 0)
+        x = x->kid[0];
     return x->kind == N_NUM && x->floaty;
 }
 
@@ -69,14 +74,10 @@ static bool compare_values(ctx *c, const node *g, const node *p) {
         rw_eval(g, 0, &a);
         rw_eval(p, 0, &b);
         if (a.ok && b.ok) {
-            if (a.exact && b.exact && (atomic_float(g) || atomic_float(p)))
-                eq = rw_num_equal_rounded(&a, &b, c->o->float_places);
-            else if (!a.exact || !b.exact) {
-                /* a float against an irrational is not a match in Math-Verify */
-                eq = !(atomic_float(g) || atomic_float(p)) && rw_num_equal(&a, &b);
-            } else {
-                eq = rw_num_equal(&a, &b);
-            }
+            /* a float meets anything: both rounded, as Math-Verify's
+             * Float.round (so 3.141593 is \pi and 0.333333 is 1/3) */
+            if (atomic_float(g) || atomic_float(p)) eq = rw_num_equal_rounded(&a, &b, c->o->float_places);
+            else eq = rw_num_equal(&a, &b);
         }
     } else {
         int agreed = 0;
@@ -360,6 +361,9 @@ static bool equiv(ctx *c, const node *g, const node *p) {
     }
     if (g->kind == N_REL || p->kind == N_REL) return false;
     if (is_setlike(g) || is_setlike(p)) return compare_sets(c, g, p);
+    /* integrals, sums, limits: part by part (bigop.c) */
+    if (g->kind == N_OPAQUE || p->kind == N_OPAQUE)
+        return g->kind == p->kind && g->n == p->n && strcmp(g->name, p->name) == 0 && ordered(c, g->kid, p->kid, g->n);
     if (g->kind == N_MATRIX || p->kind == N_MATRIX || g->kind == N_ADD || g->kind == N_MUL) {
         node *gm = as_matrix(c, g, 0), *pm = as_matrix(c, p, 0);
         if (gm || pm) {

@@ -105,6 +105,13 @@ static void c_mul(rw_num *r, const rw_num *a, const rw_num *b) {
         check(r, false);
         return;
     }
+    if (is_real(a) && is_real(b)) {
+        /* real operands stay real: no inf * 0 = NaN from empty imaginary parts */
+        mpfr_mul(r->re, a->re, b->re, MPFR_RNDN);
+        set_real(r);
+        check(r, true);
+        return;
+    }
     mpfr_t t1, t2, re;
     mpfr_inits2(RW_PREC, t1, t2, re, (mpfr_ptr)0);
     mpfr_mul(t1, a->re, b->re, MPFR_RNDN);
@@ -126,6 +133,13 @@ static void c_div(rw_num *r, const rw_num *a, const rw_num *b) {
         mpq_div(r->q, a->q, b->q);
         set_exact(r);
         check(r, false);
+        return;
+    }
+    if (is_real(a) && is_real(b)) {
+        if (mpfr_zero_p(b->re)) return;
+        mpfr_div(r->re, a->re, b->re, MPFR_RNDN);
+        set_real(r);
+        check(r, true);
         return;
     }
     mpfr_t d, t1, t2, re;
@@ -225,16 +239,19 @@ static void c_pow(rw_num *r, const rw_num *a, const rw_num *b) {
             mpfr_pow(r->re, r->re, b->re, MPFR_RNDN);
             if (mpz_odd_p(mpq_numref(b->q))) mpfr_neg(r->re, r->re, MPFR_RNDN);
         } else {
-            /* (-4)^(1/2) = 2i */
-            if (mpz_cmp_ui(mpq_denref(b->q), 2) != 0 || mpz_cmpabs_ui(mpq_numref(b->q), 1) != 0) return;
-            mpfr_neg(r->im, a->re, MPFR_RNDN);
-            mpfr_sqrt(r->im, r->im, MPFR_RNDN);
-            if (mpq_sgn(b->q) < 0) mpfr_neg(r->im, r->im, MPFR_RNDN);
-            mpfr_set_zero(r->re, 1);
-            if (mpq_sgn(b->q) < 0) {
-                mpfr_ui_div(r->im, 1, r->im, MPFR_RNDN);
-                mpfr_neg(r->im, r->im, MPFR_RNDN);
-            }
+            /* an even root of a negative number: the principal value
+             * |a|^b (cos pi b + i sin pi b), so (-4)^{1/2} = 2i and
+             * x^{3/2} = x \sqrt{x} for negative x too */
+            mpfr_t m, t;
+            mpfr_inits2(RW_PREC, m, t, (mpfr_ptr)0);
+            mpfr_neg(m, a->re, MPFR_RNDN);
+            mpfr_pow(m, m, b->re, MPFR_RNDN);
+            mpfr_const_pi(t, MPFR_RNDN);
+            mpfr_mul(t, t, b->re, MPFR_RNDN);
+            mpfr_sin_cos(r->im, r->re, t, MPFR_RNDN);
+            mpfr_mul(r->re, r->re, m, MPFR_RNDN);
+            mpfr_mul(r->im, r->im, m, MPFR_RNDN);
+            mpfr_clears(m, t, (mpfr_ptr)0);
             r->ok = true;
             r->exact = false;
             check(r, false);
@@ -468,15 +485,20 @@ static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b)
         return;
     case F_GCD:
     case F_LCM:
-        if (!exact_int(a)) return;
-        mpq_set(v->q, a->q);
+        /* of rationals, as SymPy: gcd(a/b, c/d) = gcd(a, c) / lcm(b, d) and
+         * lcm(a/b, c/d) = lcm(a, c) / gcd(b, d) (gcd(2.4, 3.6) = 6/5);
+         * symbolic arguments were rewritten after parsing (gcd.c) */
+        if (!a->ok || !a->exact) return;
+        mpq_abs(v->q, a->q);
         for (int k = 1; k < x->n; k++) {
             rw_eval(x->kid[k], trial, b);
-            if (!exact_int(b)) return;
+            if (!b->ok || !b->exact) return;
             (fn == F_GCD ? mpz_gcd : mpz_lcm)(mpq_numref(v->q), mpq_numref(v->q), mpq_numref(b->q));
+            (fn == F_GCD ? mpz_lcm : mpz_gcd)(mpq_denref(v->q), mpq_denref(v->q), mpq_denref(b->q));
+            mpq_canonicalize(v->q);
         }
-        mpz_abs(mpq_numref(v->q), mpq_numref(v->q));
         set_exact(v);
+        check(v, false);
         return;
     case F_MAX:
     case F_MIN:

@@ -430,6 +430,18 @@ static bool lex_command(lexer *L) {
     }
     if (braced && in_list(decor_cmds, sizeof decor_cmds / sizeof *decor_cmds, name, len))
         return lex_decorated(L, k);
+    if (braced && ((len == 5 && memcmp(name, "boxed", 5) == 0) || (len == 4 && memcmp(name, "fbox", 4) == 0))) {
+        /* a box is no group: "\boxed{a ; b}" is the list a ; b */
+        size_t e = group_end(s, n, k);
+        if (e >= n || ++L->nest > 8) {
+            L->err = e >= n ? "unbalanced braces" : "boxes nested too deeply";
+            return false;
+        }
+        bool ok = lex_range(L, k + 1, e);
+        L->i = e + 1;
+        L->nest--;
+        return ok;
+    }
     if (braced && len == 6 && memcmp(name, "mathbb", 6) == 0) {
         size_t e = group_end(s, n, k);
         if (e >= n || e != k + 2) {

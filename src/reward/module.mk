@@ -1,5 +1,5 @@
 # pic-reward: the math answer verifier (docs/reward.md).
-REWARD_SRC := src/reward/ast.c src/reward/lex.c src/reward/parse.c src/reward/eval.c \
+REWARD_SRC := src/reward/ast.c src/reward/lex.c src/reward/parse.c src/reward/bigop.c src/reward/gcd.c src/reward/eval.c \
               src/reward/equiv.c src/reward/extract.c src/reward/reward.c
 $(eval $(call LIB,reward,$(REWARD_SRC)))
 $(eval $(call UNIT,test_reward_cases,tests/unit/test_reward_cases.c,reward common,-lmpfr -lgmp))

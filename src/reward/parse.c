@@ -8,38 +8,8 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "reward/lex.h"
-
-typedef struct {
-    rw_arena *a;
-    token *t;
-    int n, i;
-    int depth, abs_depth;
-    bool in_limit; /* inside \lim_{...}: "^+" is a side, not a power */
-    int lim_side;  /* the side found there: +1, -1, or 0 for none */
-    const char *err;
-} parser;
-
-static node *fail(parser *P, const char *msg) {
-    if (!P->err) P->err = msg;
-    return NULL;
-}
-
-static token *peek(parser *P) { return &P->t[P->i]; }
-static int tk(parser *P) { return P->t[P->i].k; }
-static bool accept(parser *P, int k) {
-    if (tk(P) != k) return false;
-    P->i++;
-    return true;
-}
-
-static bool enter(parser *P) {
-    if (++P->depth > RW_MAX_DEPTH) {
-        fail(P, "nested too deeply");
-        return false;
-    }
-    return true;
-}
+#include "reward/gcd.h"
+#include "reward/parser.h"
 
 /* A growable list of nodes in the arena. */
 typedef struct {
@@ -70,26 +40,10 @@ static node *from_list(parser *P, node_kind k, nlist *l) {
 }
 
 static node *parse_list_elem(parser *P);
-static node *parse_expr(parser *P);
 static node *parse_unary(parser *P);
-static node *parse_postfix(parser *P);
 static node *parse_primary(parser *P);
 static node *parse_frac(parser *P);
 static node *parse_num_token(parser *P, token *t);
-
-static node *mk1(parser *P, node_kind k, node *x) {
-    if (!x) return NULL;
-    node *r = rw_node(P->a, k, 1);
-    if (!r) return fail(P, "too large");
-    r->kid[0] = x;
-    return r;
-}
-
-static node *mk2(parser *P, node_kind k, node *x, node *y) {
-    if (!x || !y) return NULL;
-    node *r = rw_node2(P->a, k, x, y);
-    return r ? r : fail(P, "too large");
-}
 
 static node *mkfn(parser *P, int fn, node *x, node *y) {
     node *r = y ? mk2(P, N_FUNC, x, y) : mk1(P, N_FUNC, x);
@@ -136,7 +90,7 @@ static bool is_texty(const node *x) {
     return x->kind == N_SYM && x->text;
 }
 
-static bool starts_primary(parser *P) {
+bool rwp_starts_primary(parser *P) {
     switch (tk(P)) {
     case TK_NUM: case TK_ID: case TK_TEXT: case TK_FN: case TK_CONST: case '(': case '[': case '{':
     case TK_LSET: case TK_FRAC: case TK_BINOM: case TK_SQRT: case TK_OPAQUE: case TK_LFLOOR:
@@ -151,12 +105,12 @@ static bool starts_primary(parser *P) {
 
 /* The argument of ^ _ \frac \sqrt written without braces: one token, and of
  * a number only its first digit ("\frac12", "x^23" is x^2 * 3). */
-static node *parse_single(parser *P) {
+node *rwp_single(parser *P) {
     token *t = peek(P);
     if (t->k == '{') return parse_primary(P);
     if (t->k == '-') {
         P->i++;
-        return mk1(P, N_NEG, parse_single(P));
+        return mk1(P, N_NEG, rwp_single(P));
     }
     if (t->k == TK_NUM && t->len > 1 && t->id == 0 && t->s[1] != '.') {
         node *x = rw_node(P->a, N_NUM, 0);
@@ -247,7 +201,7 @@ static bool limit_side(parser *P) {
     return true;
 }
 
-static node *parse_postfix(parser *P) {
+node *rwp_postfix(parser *P) {
     if (!enter(P)) return NULL;
     /* latex2sympy's \variable{x} may carry a percent sign; other symbols may not */
     bool variable = tk(P) == TK_ID && peek(P)->id == 1;
@@ -262,7 +216,7 @@ static node *parse_postfix(parser *P) {
                 continue;
             }
             /* "10^300" is 10^{300} for latex2sympy, whose exponent is an atom */
-            node *e = tk(P) == TK_NUM && peek(P)->id == 0 ? parse_num_token(P, &P->t[P->i++]) : parse_single(P);
+            node *e = tk(P) == TK_NUM && peek(P)->id == 0 ? parse_num_token(P, &P->t[P->i++]) : rwp_single(P);
             b = mk2(P, N_POW, b, e);
         } else if (k == '_') {
             P->i++;
@@ -320,7 +274,7 @@ static node *parse_unary(parser *P) {
             r->kid[1] = x;
         }
     } else {
-        r = parse_postfix(P);
+        r = rwp_postfix(P);
     }
     P->depth--;
     return r;
@@ -331,9 +285,12 @@ static node *parse_unary(parser *P) {
 static node *parse_product(parser *P) {
     if (!enter(P)) return NULL;
     node *l = parse_unary(P);
-    while (l && starts_primary(P)) {
-        node *r = parse_postfix(P);
+    while (l && rwp_starts_primary(P)) {
+        node *r = rwp_postfix(P);
         if (!r) return NULL;
+        /* "\{1+2\}\{3-4\}": braces multiplied together group, as in latex2sympy */
+        if (r->kind == N_SET && r->n == 1) r = r->kid[0];
+        if (l->kind == N_SET && l->n == 1) l = l->kid[0];
         /* "15 \text{ cm}^2": a word after a quantity is its unit */
         if (is_texty(r) && !is_texty(l)) continue;
         if (is_texty(l) && !is_texty(r) && l->kind == N_SYM) {
@@ -346,7 +303,7 @@ static node *parse_product(parser *P) {
     return l;
 }
 
-static node *parse_term(parser *P) {
+node *rwp_term(parser *P) {
     if (!enter(P)) return NULL;
     node *l = parse_product(P);
     while (l) {
@@ -368,20 +325,20 @@ static node *parse_term(parser *P) {
     return l;
 }
 
-static node *parse_expr(parser *P) {
+node *rwp_expr(parser *P) {
     if (!enter(P)) return NULL;
-    node *l = parse_term(P);
+    node *l = rwp_term(P);
     while (l) {
         int k = tk(P);
         if (k == '+') {
             P->i++;
-            l = join(P, N_ADD, l, parse_term(P));
+            l = join(P, N_ADD, l, rwp_term(P));
         } else if (k == '-') {
             P->i++;
-            l = join(P, N_ADD, l, mk1(P, N_NEG, parse_term(P)));
+            l = join(P, N_ADD, l, mk1(P, N_NEG, rwp_term(P)));
         } else if (k == TK_PM || k == TK_MP) {
             P->i++;
-            l = mk2(P, N_FUNC, l, parse_term(P));
+            l = mk2(P, N_FUNC, l, rwp_term(P));
             if (l) l->fn = F_PM;
         } else {
             break;
@@ -392,11 +349,11 @@ static node *parse_expr(parser *P) {
 }
 
 static node *parse_setexpr(parser *P) {
-    node *l = parse_expr(P);
+    node *l = rwp_expr(P);
     while (l && tk(P) == TK_SETOP) {
         int fn = peek(P)->id;
         P->i++;
-        l = mk2(P, N_SETOP, l, parse_expr(P));
+        l = mk2(P, N_SETOP, l, rwp_expr(P));
         if (l) l->fn = fn;
     }
     return l;
@@ -458,13 +415,13 @@ static node *parse_function(parser *P, int fn) {
     bool inverse = false;
     for (;;) {
         if (accept(P, '^')) {
-            node *e = parse_single(P);
+            node *e = rwp_single(P);
             if (!e) return NULL;
             if (e->kind == N_NEG && is_int_literal(e->kid[0]) && strcmp(e->kid[0]->name, "1") == 0)
                 inverse = true;
             else power = e;
         } else if (accept(P, '_')) {
-            if (!(base = parse_single(P))) return NULL;
+            if (!(base = rwp_single(P))) return NULL;
         } else {
             break;
         }
@@ -478,8 +435,8 @@ static node *parse_function(parser *P, int fn) {
         if (!nl_push(P, &xs, parse_function(P, P->t[P->i - 1].id))) return NULL;
     } else {
         /* "\sin 2x", "\ln xy": the argument runs to the next function or operator */
-        node *arg = parse_postfix(P);
-        while (arg && (tk(P) == TK_NUM || tk(P) == TK_ID || tk(P) == TK_CONST)) arg = join(P, N_MUL, arg, parse_postfix(P));
+        node *arg = rwp_postfix(P);
+        while (arg && (tk(P) == TK_NUM || tk(P) == TK_ID || tk(P) == TK_CONST)) arg = join(P, N_MUL, arg, rwp_postfix(P));
         if (!nl_push(P, &xs, arg)) return NULL;
     }
     bool multi = fn == F_GCD || fn == F_LCM || fn == F_MAX || fn == F_MIN;
@@ -512,37 +469,12 @@ static node *parse_function(parser *P, int fn) {
     return power ? mk2(P, N_POW, r, power) : r;
 }
 
-/* \int, \sum, \prod, \lim: kept as opaque trees with their limits and body,
- * so they compare equal only when written alike. */
-static node *parse_opaque(parser *P, token *t) {
-    node *lo = NULL, *hi = NULL;
-    for (;;) {
-        if (accept(P, '_')) {
-            if (!(lo = parse_single(P))) return NULL;
-        } else if (accept(P, '^')) {
-            if (!(hi = parse_single(P))) return NULL;
-        } else {
-            break;
-        }
-    }
-    if (!starts_primary(P) && tk(P) != '-') return fail(P, "missing operand");
-    node *body = parse_term(P);
-    if (!body) return NULL;
-    node *r = rw_node(P->a, N_OPAQUE, 3);
-    if (!r) return fail(P, "too large");
-    r->name = rw_strndup(P->a, t->s, (size_t)t->len);
-    r->kid[0] = body;
-    r->kid[1] = lo ? lo : rw_num_int(P->a, 0);
-    r->kid[2] = hi ? hi : rw_num_int(P->a, 0);
-    return r;
-}
-
 static node *parse_matrix(parser *P) {
     nlist cells = {0};
     int rows = 0, cols = -1, c = 0;
     for (;;) {
         if (tk(P) == TK_ENDENV) break;
-        if (!nl_push(P, &cells, parse_expr(P))) return NULL;
+        if (!nl_push(P, &cells, rwp_expr(P))) return NULL;
         c++;
         if (accept(P, '&')) continue;
         bool end_row = accept(P, TK_ROWSEP);
@@ -599,18 +531,18 @@ static node *parse_number(parser *P, token *t) {
 }
 
 static node *parse_frac(parser *P) {
-    node *num = parse_single(P);
-    node *den = num ? parse_single(P) : NULL;
+    node *num = rwp_single(P);
+    node *den = num ? rwp_single(P) : NULL;
     if (!den) return NULL;
     /* \frac{d}{dx} f: a derivative, kept opaque */
     if (num->kind == N_SYM && strcmp(num->name, "d") == 0 && den->kind == N_MUL && den->n == 2 &&
         den->kid[0]->kind == N_SYM && strcmp(den->kid[0]->name, "d") == 0) {
-        if (!starts_primary(P)) return fail(P, "derivative of nothing");
+        if (!rwp_starts_primary(P)) return fail(P, "derivative of nothing");
         node *r = rw_node(P->a, N_OPAQUE, 2);
         if (!r) return fail(P, "too large");
         r->name = "d/d";
         r->kid[0] = den->kid[1];
-        r->kid[1] = parse_postfix(P);
+        r->kid[1] = rwp_postfix(P);
         return r->kid[1] ? r : NULL;
     }
     return mk2(P, N_DIV, num, den);
@@ -628,7 +560,8 @@ static node *parse_primary(parser *P) {
         break;
     case TK_ID: {
         bool sub = tk(P) == '_';
-        if (t->len == 1 && (t->s[0] == 'e' || t->s[0] == 'i') && !sub) {
+        /* e, i, and SymPy's I (latex2sympy reads I as the imaginary unit) */
+        if (t->len == 1 && (t->s[0] == 'e' || t->s[0] == 'i' || t->s[0] == 'I') && !sub && t->id == 0) {
             r = rw_node(P->a, N_CONST, 0);
             if (r) r->fn = t->s[0] == 'e' ? C_E : C_I;
             break;
@@ -637,9 +570,12 @@ static node *parse_primary(parser *P) {
         if (!r) break;
         r->name = rw_strndup(P->a, t->s, (size_t)t->len);
         /* f(x): single letters conventionally naming functions */
-        if (t->len == 1 && strchr("fghFGHPQW", t->s[0]) && tk(P) == '(' && !peek(P)->space_before) {
+        /* SymPy prints f(x) as f{\left(x \right)}: the braces are no group */
+        bool braced = tk(P) == '{' && P->t[P->i + 1].k == '(';
+        if (t->len == 1 && strchr("fghFGHPQW", t->s[0]) && (braced || (tk(P) == '(' && !peek(P)->space_before))) {
             nlist xs = {0};
-            if (!parse_args(P, &xs)) return NULL;
+            if (braced) P->i++;
+            if (!parse_args(P, &xs) || (braced && !accept(P, '}'))) return fail(P, "bad function call");
             node *f = from_list(P, N_UFUNC, &xs);
             if (f) f->name = r->name;
             r = f;
@@ -673,7 +609,7 @@ static node *parse_primary(parser *P) {
         nlist xs = {0};
         if (!parse_elems(P, &xs, false)) return NULL;
         if (xs.n == 1 && accept(P, TK_CHOOSE)) {
-            r = mkfn(P, F_BINOM, xs.v[0], parse_expr(P));
+            r = mkfn(P, F_BINOM, xs.v[0], rwp_expr(P));
         } else {
             r = xs.n == 1 ? xs.v[0] : from_list(P, N_SET, &xs);
         }
@@ -696,33 +632,33 @@ static node *parse_primary(parser *P) {
         r = parse_frac(P);
         break;
     case TK_BINOM: {
-        node *a = parse_single(P);
-        r = a ? mkfn(P, F_BINOM, a, parse_single(P)) : NULL;
+        node *a = rwp_single(P);
+        r = a ? mkfn(P, F_BINOM, a, rwp_single(P)) : NULL;
         break;
     }
     case TK_SQRT: {
         node *idx = NULL;
         if (accept(P, '[')) {
-            idx = parse_expr(P);
+            idx = rwp_expr(P);
             if (!idx || !accept(P, ']')) return fail(P, "bad root index");
         }
-        node *x = parse_single(P);
+        node *x = rwp_single(P);
         r = idx ? mkfn(P, F_ROOT, x, idx) : mkfn(P, F_SQRT, x, NULL);
         break;
     }
     case TK_OPAQUE:
-        r = parse_opaque(P, t);
+        r = rwp_bigop(P, t);
         break;
     case TK_LFLOOR:
     case TK_LCEIL: {
-        node *x = parse_expr(P);
+        node *x = rwp_expr(P);
         if (x && !accept(P, t->k == TK_LFLOOR ? TK_RFLOOR : TK_RCEIL)) return fail(P, "unclosed floor");
         r = mkfn(P, t->k == TK_LFLOOR ? F_FLOOR : F_CEIL, x, NULL);
         break;
     }
     case '|': {
         P->abs_depth++;
-        node *x = parse_expr(P);
+        node *x = rwp_expr(P);
         P->abs_depth--;
         if (x && !accept(P, '|')) return fail(P, "unclosed |");
         r = mkfn(P, F_ABS, x, NULL);
@@ -818,7 +754,7 @@ static node *parse_once(rw_arena *a, const char *s, size_t n, const char **err) 
     }
     node *r = parse_top(&P);
     if (!r) *err = P.err ? P.err : "too large";
-    return r;
+    return r ? rw_gcd_rewrite(a, r) : NULL;
 }
 
 node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {

@@ -115,6 +115,41 @@ int main(void) {
     equal("10^{300}", "10^300", 1);
     equal("\\frac{1}{2x}", "1/2x", 1); /* juxtaposition binds tighter than / */
     equal("14916", "14{,}916", 1);
+    equal("\\infty", "\\infty\\%", 1);
+    equal("-3", "\\{1+2\\}\\{3-4\\}", 1);
+    equal("a + i b", "a+Ib", 1);
+    equal("1 - f{\\left(x \\right)}", "1-f(x)", 1);
+    parses("\\boxed{ p = 5, q = 2 \\quad ; \\quad p = 7, q = 2}", true);
+    equal("x^{\\frac{3}{2}}", "x\\sqrt{x}", 1); /* also for negative x */
+    /* a decimal meets an irrational: both rounded, as Math-Verify */
+    equal("\\pi", "3.141593", 1);
+    equal("2.60000000000000014551500593823 \\cdot 10^{-31}", "1E-32 * (1E29\\mod 74)", 1);
+
+    /* gcd and lcm, numeric and symbolic (SymPy's answers) */
+    equal("\\frac{6}{5}", "\\gcd(2.4, 3.6)", 1);
+    equal("618", "\\lcm(-1.5, 618)", 1);
+    equal("25", "\\gcd(125, 50x)", 1);
+    equal("250 x", "\\operatorname{lcm}(125, 50x)", 1);
+    equal("1", "\\gcd(a, b)", 1);
+    equal("a", "\\gcd(a, b)", 0);
+    equal("- x y", "\\lcm(y, -x)", 1);
+    equal("\\sqrt{10}", "\\operatorname{lcm}(\\sqrt{5}, \\sqrt{2})", 1);
+    equal("4 x^{\\frac{3}{2}} + 304 \\sqrt{x}", "\\lcm(x + 76, \\sqrt{x} * 4)", 1);
+    equal("0.5 x + y", "y + \\lcm(0.4x, 8/3) / 2", 1); /* a decimal: monic */
+
+    /* integrals and limits, part by part */
+    equal("\\int x\\, dx", "\\int x dx", 1);
+    equal("\\int x\\, dx", "\\int x^2 dx", 0);
+    equal("\\int x\\, dx", "\\int_0^1 x dx", 0);
+    equal("\\int x\\, dx", "\\int x dy", 0);
+    equal("\\int x\\, dx", "\\int_{ }^{} \\left(x dx\\right)", 1);
+    equal("\\int \\frac{1}{z}\\, dz", "\\int \\frac{dz}{z}", 1);
+    equal("\\int \\left(\\frac{1}{b} + \\frac{1}{a}\\right)\\, dx", "\\int \\frac{1}{a} + \\frac{1}{b} dx", 1);
+    equal("\\lim_{x \\to 3^+} a", "\\lim_{x \\rightarrow 3} a", 1);
+    equal("\\lim_{x \\to 3^-} a", "\\lim_{x \\to 3^{+}} a", 0);
+    equal("\\lim_{x \\to \\infty}\\left(1 \\frac{1}{x}\\right)", "\\lim_{x \\to \\infty} x^{-1}", 1);
+    equal("\\lim_{x \\to \\infty} x", "\\lim_{x \\to 0} x", 0);
+    equal("\\sum_{k=1}^{10} k^{2}", "\\sum_{k = 1}^{10} k^2", 1);
 
     /* bounds: each of these must answer quickly */
     const char *huge[][2] = {
