@@ -33,6 +33,13 @@ load helpers
   [ "$(jq -c '[.pred,.correct,.reward]' <<<"$(sed -n 1p <<<"$output")")" = '["4",true,1]' ]
   [ "$(jq -c '[.pred,.correct,.reward]' <<<"$(sed -n 2p <<<"$output")")" = '["4",false,-0.5]' ]
   [ "$(jq -c '[.pred,.correct,.reward]' <<<"$(sed -n 3p <<<"$output")")" = '[null,false,-1]' ]
+  # integral rewards print as integers, others as reals
+  grep -q '"reward":1}$' <<<"$(sed -n 1p <<<"$output")"
+  grep -q '"reward":-0.5}$' <<<"$(sed -n 2p <<<"$output")"
+  grep -q '"reward":-1}$' <<<"$(sed -n 3p <<<"$output")"
+  run pic-reward --plain -q --correct 0.75 in.jsonl
+  grep -q '"reward":0.75}$' <<<"$(sed -n 1p <<<"$output")"
+  grep -q '"reward":0}$' <<<"$(sed -n 2p <<<"$output")"
 }
 
 @test "reward: zstd output by default to a file, read back by magic number" {

@@ -210,6 +210,31 @@ static int flatten_union(const node *x, const node **out, int n, int cap) {
 
 static bool same_set(ctx *c, const node *g, const node *p);
 
+static bool member(ctx *c, const node *x, const node *set) {
+    for (int k = 0; k < set->n; k++)
+        if (equiv(c, x, set->kid[k])) return true;
+    return false;
+}
+
+/* A union, intersection or difference of finite sets, computed: the
+ * elements as a set, or NULL when an operand is not finite ("{1,2} \cap
+ * {2,3} \cap {2,4}" is {2}, however it is bracketed). */
+static node *finite_set(ctx *c, const node *x, int depth) {
+    if (x->kind == N_SET) return (node *)x;
+    if (x->kind != N_SETOP || depth > 16) return NULL;
+    node *a = finite_set(c, x->kid[0], depth + 1), *b = a ? finite_set(c, x->kid[1], depth + 1) : NULL;
+    if (!b || a->n + b->n > 64) return NULL;
+    node *r = rw_node(c->a, N_SET, a->n + b->n);
+    if (!r) return NULL;
+    r->n = 0;
+    for (int k = 0; k < a->n; k++)
+        if ((x->fn == F_UNION) || (member(c, a->kid[k], b) == (x->fn == F_INTER))) r->kid[r->n++] = a->kid[k];
+    if (x->fn == F_UNION)
+        for (int k = 0; k < b->n; k++)
+            if (!member(c, b->kid[k], a)) r->kid[r->n++] = b->kid[k];
+    return r;
+}
+
 static bool compare_sets(ctx *c, const node *g, const node *p) {
     node *gs = (node *)g, *ps = (node *)p;
     if (!is_setlike(g)) {
@@ -225,6 +250,8 @@ static bool compare_sets(ctx *c, const node *g, const node *p) {
         return gs->lopen == ps->lopen && gs->ropen == ps->ropen && ordered(c, gs->kid, ps->kid, 2);
     if (gk == N_SPECIAL || pk == N_SPECIAL) return gk == pk && gs->fn == ps->fn;
     if (gk == N_SETOP || pk == N_SETOP) {
+        node *gf = finite_set(c, gs, 0), *pf = gf ? finite_set(c, ps, 0) : NULL;
+        if (pf) return same_set(c, gf, pf);
         if (gk != pk || gs->fn != ps->fn) return false;
         if (gs->fn != F_UNION) return ordered(c, gs->kid, ps->kid, 2);
         const node *ge[32], *pe[32];

@@ -16,7 +16,8 @@ static const char usage[] =
     "Usage: pic-reward [OPTION]... [FILE]...\n"
     "       pic-reward --gold GOLD --pred RESPONSE [--explain]\n"
     "       pic-reward --extract RESPONSE\n"
-    "Adds pred (the extracted answer or null), correct (bool) and reward (number)\n"
+    "Adds pred (the extracted answer or null), correct (bool) and reward (number:\n"
+    "an integer such as 1 or 0 when the value is integral, else a real such as -0.5)\n"
     "to each sample record of FILEs (or stdin), comparing the final answer of\n"
     "`response` with the gold `answer`, as Math-Verify does, exactly and in\n"
     "bounded time.\n"
@@ -124,6 +125,13 @@ static const char *string_field(const pic_reader *rd, json_t *rec, const char *n
     pic_reader_die(rd, name, "expected a string");
 }
 
+/* An integral reward prints as an integer (1, 0, -1), any other as a real
+ * (-0.5): what readers of the stream expect to see for the usual 1/0. */
+static json_t *reward_json(double r) {
+    if (r > -9e15 && r < 9e15 && r == (double)(long long)r) return json_integer((json_int_t)(long long)r);
+    return json_real(r);
+}
+
 static int stream(char **files, int nfiles, const char *output, pic_compress comp, int level, const config *cf) {
     pic_writer *w = pic_writer_open(output, comp, level);
     rw_checker c;
@@ -170,7 +178,7 @@ static int stream(char **files, int nfiles, const char *output, pic_compress com
             json_object_set_new(rec, "pred", found ? json_stringn(r.pred.text, r.pred.len) : json_null());
             json_object_set_new(rec, "correct", json_boolean(r.correct));
             double reward = r.correct ? cf->r_correct : found ? cf->r_wrong : cf->r_unparsable;
-            json_object_set_new(rec, "reward", json_real(reward));
+            json_object_set_new(rec, "reward", reward_json(reward));
             pic_writer_json(w, rec);
             json_decref(rec);
             n++;

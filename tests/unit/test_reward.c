@@ -125,6 +125,12 @@ int main(void) {
     equal("\\pi", "3.141593", 1);
     equal("2.60000000000000014551500593823 \\cdot 10^{-31}", "1E-32 * (1E29\\mod 74)", 1);
 
+    /* operations on finite sets are computed */
+    equal("\\left\\{2, 4\\right\\} \\cap \\left(\\left\\{1, 2\\right\\} \\cap \\left\\{2, 3\\right\\}\\right)",
+          "{1,2} \\cap {2,3} \\cap {2,4}", 1);
+    equal("\\{1, 2, 3\\}", "\\{1,2\\} \\cup \\{2,3\\}", 1);
+    equal("\\{1, 3\\}", "\\{1,2\\} \\setminus \\{2,3\\}", 0);
+
     /* gcd and lcm, numeric and symbolic (SymPy's answers) */
     equal("\\frac{6}{5}", "\\gcd(2.4, 3.6)", 1);
     equal("618", "\\lcm(-1.5, 618)", 1);

@@ -12,7 +12,27 @@
 #include "reward/parse.h"
 #include "reward/reward.h"
 
-enum { MV_FLOOR = 95, LP_FLOOR = 68, LB_FLOOR = 96 };
+/* Floors: the targets of issue 3, on raw agreement (intended differences
+ * count as disagreements here). */
+enum { MV_FLOOR = 97, LP_FLOOR = 95, LB_FLOOR = 100 };
+
+/* Cases where pic-reward is more right than the case (docs/reward.md,
+ * "Intended differences"). Each must still disagree, so that the list
+ * cannot outlive its reason; they are reported apart, never as agreement. */
+#define LOG_BASE "the gold is SymPy's LaTeX, which prints a logarithm of any base as \\log; " \
+                 "its SymPy form names the base, and \\log alone is base 10 (as latex2sympy reads it)"
+static const struct {
+    const char *id, *why;
+} intended[] = {
+    {"l2s-00750", LOG_BASE}, {"l2s-00753", LOG_BASE}, {"l2s-00754", LOG_BASE}, {"l2s-00755", LOG_BASE},
+    {"l2s-00756", LOG_BASE}, {"l2s-00767", LOG_BASE}, {"l2s-00768", LOG_BASE}, {"l2s-00769", LOG_BASE},
+};
+
+static int intended_index(const char *id) {
+    for (size_t k = 0; k < sizeof intended / sizeof intended[0]; k++)
+        if (strcmp(intended[k].id, id) == 0) return (int)k;
+    return -1;
+}
 
 #ifndef FIXTURES
 #define FIXTURES "tests/fixtures/reward"
@@ -20,7 +40,7 @@ enum { MV_FLOOR = 95, LP_FLOOR = 68, LB_FLOOR = 96 };
 
 typedef struct {
     char key[96];
-    int n, agree;
+    int n, agree, intended;
 } tally;
 
 static tally tallies[64];
@@ -125,10 +145,16 @@ int main(void) {
             json_decref(r);
             continue; /* parse/extract/normalize kinds test other APIs */
         }
-        if (verbose && !agree && strcmp(kind, "verify") != 0) printf("# %s %s disagrees\n", id, key);
+        int why = intended_index(id);
+        if (why >= 0) {
+            CHECK(!agree, "%s is an intended difference: %s", id, intended[why].why);
+        } else if (verbose && !agree && strcmp(kind, "verify") != 0) {
+            printf("# %s %s disagrees\n", id, key);
+        }
         tally *t = tally_for(key);
         t->n++;
         t->agree += agree;
+        t->intended += why >= 0;
         json_decref(r);
     }
     free(line);
@@ -138,7 +164,9 @@ int main(void) {
     for (int i = 0; i < ntallies; i++) {
         tally *t = &tallies[i];
         double pct = 100.0 * t->agree / t->n;
-        printf("# %-40s %4d/%4d %6.1f%%\n", t->key, t->agree, t->n, pct);
+        printf("# %-40s %4d/%4d %6.1f%%", t->key, t->agree, t->n, pct);
+        if (t->intended) printf("  (+%d intended differences)", t->intended);
+        printf("\n");
         if (strcmp(t->key, "Math-Verify verify") == 0) mv = pct;
         if (strcmp(t->key, "latex2sympy2_extended latex_parse") == 0) lp = pct;
         if (strcmp(t->key, "latex2sympy2_extended latex_bad") == 0) lb = pct;
