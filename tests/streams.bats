@@ -109,3 +109,12 @@ load helpers
     [ "$line" = '{"b":2}' ]
     kill "$CAT_PID"
 }
+
+@test "a NUL inside a string (\\u0000) passes through; a raw NUL byte is malformed" {
+    printf '%s\n' '{"response":"a\u0000b"}' > nul.jsonl
+    run pic-cat -q --plain nul.jsonl
+    [ "$status" -eq 0 ] && [ "$output" = '{"response":"a\u0000b"}' ]
+    printf '{"response":"a\0b"}\n' > raw.jsonl
+    run pic-cat -q raw.jsonl
+    fails_with 1 'raw.jsonl:1: malformed JSON'
+}

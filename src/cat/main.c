@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
             while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
             if (i == n) continue;
             json_error_t err;
-            json_t *v = json_loadb(line, n, 0, &err);
+            json_t *v = json_loadb(line, n, JSON_ALLOW_NUL, &err);
             if (!v || !json_is_object(v)) {
                 if (!skip_bad)
                     pic_reader_die(r, NULL, v ? "expected a JSON object"

@@ -184,7 +184,7 @@ json_t *pic_reader_json(pic_reader *r) {
     while ((line = pic_reader_line(r, &n)) && is_blank(line, n)) {}
     if (!line) return NULL;
     json_error_t err;
-    json_t *v = json_loadb(line, n, 0, &err);
+    json_t *v = json_loadb(line, n, JSON_ALLOW_NUL, &err);
     if (!v) pic_reader_die(r, NULL, "malformed JSON at column %d: %s", err.column, err.text);
     if (!json_is_object(v)) {
         json_decref(v);

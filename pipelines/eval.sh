@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# eval.sh: N samples per problem on a list of datasets, scored, and a pic-eval
+# table in the paper's layout (avg@N and pass@N per dataset and overall).
+set -euo pipefail
+PROG=eval.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+    cat <<'EOF2'
+Usage: eval.sh --model DIR --out DIR [OPTION]... DATASET...
+Sample each problem of each DATASET (prompt records: id, problem, answer;
+plain or zstd) N times with pic-rollout, score with pic-reward, and tabulate
+with pic-eval. A record without `source` is given its file's name (without
+extensions), so each file is one dataset of the table.
+
+      --model DIR          the checkpoint to evaluate
+      --out DIR            where samples and tables go (created):
+                           NAME.jsonl.zst per dataset, table.txt, table.md,
+                           table.json
+      --n N                samples per problem (default 4)
+      --temperature T      (default 0.6)
+      --max-new-tokens N   (default 1024)
+      --template T         prompt template (default: the model's chat format)
+      --seed S             sampling seed (default 1)
+      --k LIST             pass@k columns, e.g. 1,4 (default: none)
+      --rollout-args ARGS  more options for pic-rollout (word-split)
+  -q, --quiet              only errors
+  -h, --help               this help
+The table (text) is also printed on standard output.
+EOF2
+}
+
+model= out= n=4 temperature=0.6 max_new=1024 template= seed=1 k= rollout_args= QUIET=
+datasets=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --model) need "$@"; model=$2; shift ;;
+    --out) need "$@"; out=$2; shift ;;
+    --n) need "$@"; n=$2; shift ;;
+    --temperature) need "$@"; temperature=$2; shift ;;
+    --max-new-tokens) need "$@"; max_new=$2; shift ;;
+    --template) need "$@"; template=$2; shift ;;
+    --seed) need "$@"; seed=$2; shift ;;
+    --k) need "$@"; k=$2; shift ;;
+    --rollout-args) need "$@"; rollout_args=$2; shift ;;
+    -q|--quiet) QUIET=1 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) usage_error "unknown option '$1'" ;;
+    *) datasets+=("$1") ;;
+    esac
+    shift
+done
+[ -n "$model" ] || usage_error "--model DIR is required"
+[ -n "$out" ] || usage_error "--out DIR is required"
+[ ${#datasets[@]} -gt 0 ] || usage_error "no dataset given"
+[ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
+for d in "${datasets[@]}"; do [ -r "$d" ] || die "$d: cannot read"; done
+mkdir -p "$out"
+
+opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new" --seed "$seed")
+[ -z "$template" ] || opts+=(--template "$template")
+# shellcheck disable=SC2206
+opts+=($rollout_args)
+
+scored=()
+for d in "${datasets[@]}"; do
+    name=$(basename "$d"); name=${name%%.*}
+    say "$name: sampling"
+    pic-cat -q --plain "$d" | jq -c --arg s "$name" '.source //= $s' |
+        pic-rollout -q --model "$model" "${opts[@]}" | pic-reward -q -o "$out/$name.jsonl.zst"
+    scored+=("$out/$name.jsonl.zst")
+done
+kopt=(); [ -z "$k" ] || kopt=(--k "$k")
+for fmt in json markdown table; do
+    case $fmt in json) f=table.json ;; markdown) f=table.md ;; table) f=table.txt ;; esac
+    pic-eval -q "${kopt[@]}" --format "$fmt" -o "$out/$f" "${scored[@]}"
+done
+cat "$out/table.txt"

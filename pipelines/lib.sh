@@ -1,0 +1,20 @@
+# Shared by the pipeline scripts: messages, and files that appear whole.
+# shellcheck shell=bash
+
+say() { [ -n "${QUIET:-}" ] || echo "$PROG: $*" >&2; }
+die() { echo "$PROG: $*" >&2; exit 1; }
+usage_error() { echo "$PROG: $*" >&2; echo "Try '$PROG --help' for more information." >&2; exit 2; }
+
+# need VALUE-OF-OPTION: the option's value, or a usage error
+need() { [ $# -ge 2 ] && [ -n "$2" ] || usage_error "$1 needs a value"; }
+
+# publish TMP FINAL: rename a finished temporary into place
+publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
+
+# step_name N: step-000042
+step_name() { printf 'step-%06d' "$1"; }
+
+# The programs: bin/ beside this directory comes first.
+PIC_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PATH="$PIC_HOME/bin:$PIC_HOME/pipelines:$PATH"
+export PATH

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# summary.sh: one line per run: its target, the mean entropy, alpha and reward
+# over the last third of its steps, and its last validation accuracy.
+set -euo pipefail
+PROG=summary.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+    cat <<'EOF2'
+Usage: summary.sh [--format table|markdown|json] RUN...
+For each run (a train.sh directory): steps, target, and the means over the
+last third of the steps of entropy, alpha and reward, the relative entropy
+error (entropy - target) / target, and the last validation accuracy.
+EOF2
+}
+format=table
+runs=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --format) need "$@"; format=$2; shift ;;
+    -h|--help) usage; exit 0 ;;
+    -*) usage_error "unknown option '$1'" ;;
+    *) runs+=("$1") ;;
+    esac
+    shift
+done
+[ ${#runs[@]} -gt 0 ] || usage_error "no run given"
+case "$format" in table|markdown|json) ;; *) usage_error "--format: '$format'" ;; esac
+
+rows=$(for run in "${runs[@]}"; do
+    [ -s "$run/log.jsonl" ] || die "$run/log.jsonl: missing or empty"
+    jq -cs --arg run "$(basename "$run")" '
+        def mean: if length > 0 then add / length else null end;
+        (length) as $n | (.[($n - (($n + 2) / 3 | floor)):]) as $tail
+        | {run: $run, steps: $n, target: .[-1].target,
+           entropy: ($tail | map(.entropy) | mean), alpha: ($tail | map(.alpha) | mean),
+           reward: ($tail | map(.reward) | mean),
+           accuracy: (map(select(.accuracy != null) | .accuracy) | last)}
+        | .error = (if .target then (.entropy - .target) / .target else null end)' "$run/log.jsonl"
+done)
+case "$format" in
+json) jq -s . <<<"$rows" ;;
+markdown)
+    echo "| run | steps | target | entropy | rel. error | alpha | reward | accuracy |"
+    echo "|---|---|---|---|---|---|---|---|"
+    jq -r 'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
+        "| \(.run) | \(.steps) | \(.target | f) | \(.entropy | f) | \(.error | f) | \(.alpha | f) | \(.reward | f) | \(.accuracy | f) |"' <<<"$rows" ;;
+table)
+    { echo "run steps target entropy rel.error alpha reward accuracy"
+      jq -r 'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
+          "\(.run) \(.steps) \(.target | f) \(.entropy | f) \(.error | f) \(.alpha | f) \(.reward | f) \(.accuracy | f)"' <<<"$rows"
+    } | column -t ;;
+esac

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# sweep.sh: one training run per target entropy, and the GRPO baseline, run in
+# parallel; then one figure and one table for all of them.
+set -euo pipefail
+PROG=sweep.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+    cat <<'EOF2'
+Usage: sweep.sh --out DIR --targets "H1 H2 ..." [OPTION]... -- TRAIN_OPTION...
+Runs train.sh once per target (DIR/target-H) and once with --target off
+(DIR/grpo), up to -j at a time, then plot.sh and summary.sh over all runs:
+DIR/plot.png, DIR/plot.svg, DIR/summary.md. Everything after -- goes to
+every train.sh (at least --model). Rerunning resumes every run.
+
+      --out DIR          the sweep's directory
+      --targets LIST     target entropies, space- or comma-separated
+      --no-baseline      no GRPO baseline run
+  -j, --jobs N           runs at a time (default 1)
+  -q, --quiet            only errors and the table
+  -h, --help             this help
+Each run's output goes to DIR/NAME/train.log.
+EOF2
+}
+out= targets= baseline=1 jobs=1 QUIET=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --out) need "$@"; out=$2; shift ;;
+    --targets) need "$@"; targets=${2//,/ }; shift ;;
+    --no-baseline) baseline= ;;
+    -j|--jobs) need "$@"; jobs=$2; shift ;;
+    -q|--quiet) QUIET=1 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    *) usage_error "unknown option '$1' (train.sh's options go after --)" ;;
+    esac
+    shift
+done
+[ -n "$out" ] || usage_error "--out DIR is required"
+[ -n "$targets" ] || [ -n "$baseline" ] || usage_error "nothing to run"
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || usage_error "--jobs: '$jobs' is not a positive integer"
+mkdir -p "$out"
+
+names=() args=()
+for t in $targets; do
+    [[ $t =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || usage_error "--targets: '$t' is not a number"
+    names+=("target-$t"); args+=("--target $t")
+done
+[ -z "$baseline" ] || { names+=(grpo); args+=("--target off"); }
+
+failed=0
+declare -A name_of=()
+# Waits for any one run; a failure is reported with the end of its log.
+reap() {
+    local pid st=0
+    wait -n -p pid || st=$?
+    if [ "$st" -ne 0 ]; then
+        echo "$PROG: ${name_of[$pid]} failed (exit $st); see $out/${name_of[$pid]}/train.log" >&2
+        tail -n 5 "$out/${name_of[$pid]}/train.log" >&2 || true
+        failed=$((failed + 1))
+    else
+        say "done ${name_of[$pid]}"
+    fi
+    unset "name_of[$pid]"
+}
+for i in "${!names[@]}"; do
+    while [ "${#name_of[@]}" -ge "$jobs" ]; do reap; done
+    dir="$out/${names[$i]}"
+    mkdir -p "$dir"
+    say "start ${names[$i]}"
+    # shellcheck disable=SC2086
+    train.sh --run "$dir" ${args[$i]} "$@" > "$dir/train.log" 2>&1 &
+    name_of[$!]=${names[$i]}
+done
+while [ "${#name_of[@]}" -gt 0 ]; do reap; done
+[ "$failed" -eq 0 ] || die "$failed run(s) failed"
+
+dirs=()
+for name in "${names[@]}"; do dirs+=("$out/$name"); done
+plot.sh -o "$out/plot" --title "entropy targets: ${targets:-none}" "${dirs[@]}" > /dev/null
+summary.sh --format markdown "${dirs[@]}" > "$out/summary.md.tmp" && publish "$out/summary.md.tmp" "$out/summary.md"
+summary.sh "${dirs[@]}"
+say "figures: $out/plot.png $out/plot.svg; table: $out/summary.md"

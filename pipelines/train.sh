@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# train.sh: one RL run with EntroPIC entropy control, as a pipeline of pic's
+# programs. Each step:
+#   prompts -> pic-rollout | pic-reward        RUN/rollouts/step-N.jsonl.zst
+#   token-mean entropy -> pictl                alpha (RUN/pictl/step-N.json)
+#   pic-update --alpha                         RUN/ckpt/step-N, stats
+#   step record                                RUN/steps/step-N.json -> RUN/log.jsonl
+# A step is complete when its step record exists; everything before it is
+# rebuilt or reused on resume, so a run killed at any moment and started again
+# with the same command ends exactly where an uninterrupted run would.
+set -euo pipefail
+PROG=train.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+    cat <<'EOF2'
+Usage: train.sh --run DIR --model DIR [OPTION]...
+One RL run with EntroPIC (arXiv 2511.15248). Defaults are the paper's.
+
+Run:
+      --run DIR            the run's directory (created; resumed if it exists)
+      --model DIR          the initial HF checkpoint
+      --data FILE          prompt records (id, problem, answer); default: the
+                           synthetic tasks of pic-task
+      --difficulty D       pic-task's difficulty when no --data (default 1)
+      --steps N            training steps (default 100)
+      --prompts B          prompts per step (default 64)
+      --seed S             seed of batches and sampling (default 1)
+      --keep M             keep the last M checkpoints (default 2; 0 keeps all)
+Rollout:
+      --n K                samples per prompt (default 8)
+      --temperature T      (default 0.6)
+      --max-new-tokens N   maximum response length (default 1024)
+      --template T         prompt template: raw, chatml, qwen2.5, llama3 or a
+                           file with {problem} (default: the model's chat format)
+      --rollout-args ARGS  more options for pic-rollout (word-split)
+Control (EntroPIC):
+      --target H|off       target entropy (default 0.1); off: the GRPO baseline
+      --kp X  --ki X       PI gains (default 1, 0.01); --ki 0 is P control
+      --tau X              high-probability threshold (default 0.95)
+      --pictl-args ARGS    more options for pictl (e.g. --anti-windup)
+Update:
+      --method M           grpo (default), nsr, w-reinforce, clip-cov, kl-cov,
+                           aec (Skywork-OR1; its target is --target), or
+                           entropy-bonus (coefficient --entropy-coef)
+      --entropy-coef C     for --method entropy-bonus (default 0.001)
+      --lr X               (default 1e-6)
+      --clip-low X         (default 0.2)     --clip-high X (default 0.2)
+      --mini-batches K     optimizer steps per rollout batch (default 1; the
+                           paper's off-policy setting is 4: then pictl runs
+                           inside pic-update, once per optimizer step)
+      --update-args ARGS   more options for pic-update (word-split)
+Validation:
+      --val-every K        evaluate every K steps (default 0: never)
+      --val-data FILE      prompt records (default: 64 held-out pic-task problems)
+      --val-n N            samples per problem (default 4)
+  -q, --quiet              only errors
+  -h, --help               this help
+
+Outputs in RUN: log.jsonl (one line per step: step, entropy, target, alpha,
+reward, accuracy, and pic-update's stats), val.jsonl, rollouts/, ckpt/,
+settings.json. plot.sh RUN draws them.
+EOF2
+}
+
+run= model= data= difficulty=1 steps=100 prompts=64 seed=1 keep=2
+n=8 temperature=0.6 max_new=1024 template= rollout_args=
+target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args=
+method=grpo entropy_coef=0.001 lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
+val_every=0 val_data= val_n=4 QUIET=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --run) need "$@"; run=$2; shift ;;
+    --model) need "$@"; model=$2; shift ;;
+    --data) need "$@"; data=$2; shift ;;
+    --difficulty) need "$@"; difficulty=$2; shift ;;
+    --steps) need "$@"; steps=$2; shift ;;
+    --prompts) need "$@"; prompts=$2; shift ;;
+    --seed) need "$@"; seed=$2; shift ;;
+    --keep) need "$@"; keep=$2; shift ;;
+    --n) need "$@"; n=$2; shift ;;
+    --temperature) need "$@"; temperature=$2; shift ;;
+    --max-new-tokens) need "$@"; max_new=$2; shift ;;
+    --template) need "$@"; template=$2; shift ;;
+    --rollout-args) need "$@"; rollout_args=$2; shift ;;
+    --target) need "$@"; target=$2; shift ;;
+    --kp) need "$@"; kp=$2; shift ;;
+    --ki) need "$@"; ki=$2; shift ;;
+    --tau) need "$@"; tau=$2; shift ;;
+    --pictl-args) need "$@"; pictl_args=$2; shift ;;
+    --method) need "$@"; method=$2; shift ;;
+    --entropy-coef) need "$@"; entropy_coef=$2; shift ;;
+    --lr) need "$@"; lr=$2; shift ;;
+    --clip-low) need "$@"; clip_low=$2; shift ;;
+    --clip-high) need "$@"; clip_high=$2; shift ;;
+    --mini-batches) need "$@"; mini_batches=$2; shift ;;
+    --update-args) need "$@"; update_args=$2; shift ;;
+    --val-every) need "$@"; val_every=$2; shift ;;
+    --val-data) need "$@"; val_data=$2; shift ;;
+    --val-n) need "$@"; val_n=$2; shift ;;
+    -q|--quiet) QUIET=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage_error "unknown option '$1'" ;;
+    esac
+    shift
+done
+[ -n "$run" ] || usage_error "--run DIR is required"
+[ -n "$model" ] || usage_error "--model DIR is required"
+for v in steps prompts n keep val_every val_n mini_batches difficulty seed; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || usage_error "--${v//_/-}: '${!v}' is not a non-negative integer"
+done
+[ "$steps" -ge 1 ] && [ "$prompts" -ge 1 ] && [ "$n" -ge 1 ] && [ "$mini_batches" -ge 1 ] ||
+    usage_error "--steps, --prompts, --n and --mini-batches must be at least 1"
+case "$method" in
+grpo|nsr|w-reinforce|clip-cov|kl-cov|aec|entropy-bonus) ;;
+*) usage_error "--method: unknown method '$method'" ;;
+esac
+[ "$method" != aec ] || [ "$target" != off ] || usage_error "--method aec needs a --target"
+[ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
+[ -z "$data" ] || [ -r "$data" ] || die "$data: cannot read"
+[ -z "$val_data" ] || [ -r "$val_data" ] || die "$val_data: cannot read"
+model=$(cd "$model" && pwd)
+[ -z "$data" ] || data=$(realpath "$data")
+[ -z "$val_data" ] || val_data=$(realpath "$val_data")
+
+# The settings that decide the result; a resumed run must use the same ones
+# (only --steps may grow, --keep and --quiet change nothing learned).
+settings=$(jq -n --arg model "$model" --arg data "$data" --arg difficulty "$difficulty" \
+    --arg prompts "$prompts" --arg seed "$seed" --arg n "$n" --arg temperature "$temperature" \
+    --arg max_new "$max_new" --arg template "$template" --arg rollout_args "$rollout_args" \
+    --arg target "$target" --arg kp "$kp" --arg ki "$ki" --arg tau "$tau" \
+    --arg pictl_args "$pictl_args" --arg method "$method" --arg entropy_coef "$entropy_coef" \
+    --arg lr "$lr" --arg clip_low "$clip_low" --arg clip_high "$clip_high" \
+    --arg mini_batches "$mini_batches" --arg update_args "$update_args" \
+    --arg val_every "$val_every" --arg val_data "$val_data" --arg val_n "$val_n" '$ARGS.named')
+mkdir -p "$run"/{rollouts,ckpt,steps,pictl,val}
+if [ -f "$run/settings.json" ]; then
+    if [ "$(jq -S . "$run/settings.json")" != "$(jq -S . <<<"$settings")" ]; then
+        diff <(jq -S . "$run/settings.json") <(jq -S . <<<"$settings") >&2 || true
+        die "$run was started with other settings (above: < saved, > now); use a new --run"
+    fi
+else
+    printf '%s\n' "$settings" > "$run/settings.json.tmp" && publish "$run/settings.json.tmp" "$run/settings.json"
+fi
+
+ckpt_of() { if [ "$1" -eq 0 ]; then echo "$model"; else echo "$run/ckpt/$(step_name "$1")"; fi; }
+
+# The prompts of step N.
+batch() {
+    if [ -n "$data" ]; then
+        pic-batch -q --step "$1" --size "$prompts" --seed "$seed" "$data"
+    else
+        pic-task -q --start $(( ($1 - 1) * prompts )) -n "$prompts" --seed "$seed" -d "$difficulty"
+    fi
+}
+
+rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new")
+[ -z "$template" ] || rollout_opts+=(--template "$template")
+# shellcheck disable=SC2206
+rollout_opts+=($rollout_args)
+
+update_opts=(--lr "$lr" --clip-low "$clip_low" --clip-high "$clip_high" --tau "$tau"
+             --mini-batches "$mini_batches" --temperature "$temperature")
+case "$method" in
+nsr) update_opts+=(--adv nsr) ;;
+w-reinforce) update_opts+=(--adv w-reinforce) ;;
+clip-cov) update_opts+=(--pg clip-cov) ;;
+kl-cov) update_opts+=(--pg kl-cov) ;;
+aec) update_opts+=(--aec-target "$target") ;;
+entropy-bonus) update_opts+=(--entropy-coef "$entropy_coef") ;;
+esac
+# shellcheck disable=SC2206
+update_opts+=($update_args)
+entropic=$([ "$target" != off ] && [ "$method" != aec ] && echo 1 || true)
+pictl_opts=(--target "$target" --kp "$kp" --ki "$ki")
+# shellcheck disable=SC2206
+pictl_opts+=($pictl_args)
+
+# Token-mean entropy and mean reward of a scored stream, in one pass.
+batch_stats() {
+    zstdcat -f "$1" | jq -cn 'reduce inputs as $r ({h: 0, t: 0, r: 0, s: 0};
+        .h += ($r.entropy | add // 0) | .t += ($r.entropy | length) | .r += $r.reward | .s += 1)
+        | {entropy: (if .t > 0 then .h / .t else null end), reward: (.r / .s), samples: .s, tokens: .t}'
+}
+
+validate() { # step ckpt
+    local out="$run/val/$(step_name "$1")"
+    local vd=$val_data
+    if [ -z "$vd" ]; then
+        vd="$run/val/prompts.jsonl"
+        [ -s "$vd" ] || pic-task -q --plain --start 1000000000 -n 64 --seed "$seed" -d "$difficulty" > "$vd"
+    fi
+    eval.sh -q --model "$2" --n "$val_n" --temperature "$temperature" --max-new-tokens "$max_new" \
+        ${template:+--template "$template"} --seed "$seed" --out "$out.tmp" "$vd" > /dev/null
+    rm -rf "$out" && mv "$out.tmp" "$out"
+    jq -c --argjson step "$1" '{step: $step, accuracy: .overall.avg, pass: .overall.pass_n,
+        datasets: [.datasets[] | {dataset, avg, pass_n}]}' "$out/table.json"
+}
+
+# Resume after the last complete step.
+last=0
+while [ -f "$run/steps/$(step_name $((last + 1))).json" ]; do last=$((last + 1)); done
+[ "$last" -eq 0 ] || say "resuming $run after step $last"
+[ "$last" -lt "$steps" ] || say "$run already has $steps steps"
+
+for ((step = last + 1; step <= steps; step++)); do
+    name=$(step_name "$step")
+    prev=$(ckpt_of $((step - 1)))
+    [ -d "$prev" ] || die "$prev: missing (was it pruned? raise --keep)"
+
+    rollouts="$run/rollouts/$name.jsonl.zst"
+    if [ ! -s "$rollouts" ]; then
+        batch "$step" | pic-rollout -q --model "$prev" --seed "$((seed * 1000003 + step))" \
+            "${rollout_opts[@]}" | pic-reward -q -o "$rollouts.tmp"
+        publish "$rollouts.tmp" "$rollouts"
+    fi
+    stats=$(batch_stats "$rollouts")
+    entropy=$(jq -r .entropy <<<"$stats")
+
+    # The controller's state before this step is the snapshot of the step
+    # before, so redoing a step never integrates its error twice.
+    state="$run/pictl/$name.json"
+    prev_state="$run/pictl/$(step_name $((step - 1))).json"
+    alpha=0 alpha_opts=()
+    if [ -n "$entropic" ]; then
+        if [ -f "$prev_state" ]; then cp "$prev_state" "$state.tmp"; else rm -f "$state.tmp"; fi
+        if [ "$mini_batches" -gt 1 ]; then
+            alpha_opts=(--alpha-cmd "pictl --state '$state.tmp' ${pictl_opts[*]}")
+        else
+            alpha=$(echo "$entropy" | pictl --state "$state.tmp" "${pictl_opts[@]}")
+            alpha_opts=(--alpha "$alpha")
+        fi
+    fi
+
+    next="$run/ckpt/$name"
+    update=$(pic-update -q --model "$prev" --output "$next" "${update_opts[@]}" "${alpha_opts[@]}" "$rollouts")
+    [ -z "$entropic" ] || publish "$state.tmp" "$state"
+    [ "$mini_batches" -eq 1 ] || alpha=$(jq -r '.alpha // 0' <<<"$update")
+
+    val=null
+    if [ "$val_every" -gt 0 ] && [ $((step % val_every)) -eq 0 ]; then
+        val=$(validate "$step" "$next")
+        printf '%s\n' "$val" > "$run/val/$name.json"
+    fi
+
+    record=$(jq -cn --argjson step "$step" --argjson rollout "$stats" --argjson update "$update" \
+        --arg target "$target" --argjson alpha "$alpha" --argjson val "$val" '
+        $update + {step: $step, entropy: $rollout.entropy, reward: $rollout.reward,
+                   samples: $rollout.samples, tokens: $rollout.tokens,
+                   target: (if $target == "off" then null else ($target | tonumber) end),
+                   alpha: $alpha, update_entropy: $update.entropy}
+        + (if $val != null then {accuracy: $val.accuracy} else {} end)')
+    printf '%s\n' "$record" > "$run/steps/$name.json.tmp"
+    publish "$run/steps/$name.json.tmp" "$run/steps/$name.json"
+
+    # Logs are rebuilt from the step records: always whole, never doubled.
+    cat "$run"/steps/step-*.json > "$run/log.jsonl.tmp" && publish "$run/log.jsonl.tmp" "$run/log.jsonl"
+    cat "$run"/val/step-*.json 2>/dev/null > "$run/val.jsonl.tmp" || true
+    publish "$run/val.jsonl.tmp" "$run/val.jsonl"
+    if [ "$keep" -gt 0 ] && [ "$step" -gt "$keep" ]; then
+        rm -rf "$run/ckpt/$(step_name $((step - keep)))"
+    fi
+    say "$(jq -r '"step \(.step): entropy \(.entropy * 1e4 | round / 1e4) alpha \(.alpha * 1e4 | round / 1e4) reward \(.reward * 1e3 | round / 1e3)"' <<<"$record")"
+done
+ln -sfn "ckpt/$(step_name "$steps")" "$run/final"
