@@ -18,7 +18,7 @@
 
 #include "reward/eval.h"
 
-enum { MAX_BASES = 16, MAX_POWER = 64 };
+enum { MAX_BASES = 16, MAX_POWER = 64, MAX_EXPONENT = 1 << 20 };
 
 typedef struct {
     mpq_t c;
@@ -44,7 +44,7 @@ static bool add_base(mono *m, const node *b, long e) {
     for (int k = 0; k < m->n; k++)
         if (same_tree(m->base[k], b)) {
             m->e[k] += e;
-            return true;
+            return labs(m->e[k]) <= MAX_EXPONENT;
         }
     if (m->n == MAX_BASES) return false;
     m->base[m->n] = b;
@@ -104,7 +104,9 @@ static bool decompose(const node *x, int sign, mono *m) {
                 if (ok && (e < 0) != (sign < 0)) mpq_inv(b.c, b.c);
                 if (ok) mpq_mul(m->c, m->c, b.c);
                 m->floaty |= b.floaty;
-                for (int k = 0; k < b.n && ok; k++) ok = add_base(m, b.base[k], b.e[k] * e * sign);
+                /* powers of powers stay small: no overflow of the exponents */
+                for (int k = 0; k < b.n && ok; k++)
+                    ok = labs(b.e[k]) <= MAX_EXPONENT / MAX_POWER && add_base(m, b.base[k], b.e[k] * e * sign);
             }
             mpq_clear(b.c);
             return ok;
