@@ -1,8 +1,16 @@
-/* Causal grouped-query attention over packed sequences. Each (token, head)
- * is one work item: scores against every earlier position of its sequence
- * (from the KV cache or from this batch's own keys), a float32 softmax, and
- * the weighted sum of values. Work is handed out dynamically because late
- * tokens cost more than early ones. */
+/* Causal grouped-query attention over packed sequences, in blocks shaped
+ * like small GEMMs. A block is up to BQ consecutive tokens of one sequence
+ * times the query heads of one kv head (R rows); its scores against the keys
+ * are register tiles of dot products, its softmax a vector pass, its output
+ * a tiled product of the probabilities and the values.
+ *
+ * Every number a row gets depends on that row alone: a score is
+ * v16_reduce of sixteen lanes (lane l sums q[d] k[d] over d = l mod 16,
+ * ascending), the row's maximum, its exp(s - max) (v16_exp_neg), their sum in
+ * sixteen lanes by absolute key index then the fixed tree, and each output
+ * element a running sum over keys in ascending order (later keys add exact
+ * zeros). So a token gets the same bits alone in a decode step, in a prefill
+ * block, or scored in one pass with its whole sequence (docs/rollout.md). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +18,7 @@
 #include "common/cli.h"
 #include "model/layers.h"
 #include "model/parallel.h"
+#include "model/vec.h"
 
 void qkv_split_forward(float *q, float *k, float *v, const float *qkv, size_t N, int qd, int kvd) {
     size_t w = (size_t)qd + 2 * (size_t)kvd;
@@ -19,84 +28,6 @@ void qkv_split_forward(float *q, float *k, float *v, const float *qkv, size_t N,
         memcpy(k + n * kvd, r + qd, kvd * sizeof(float));
         memcpy(v + n * kvd, r + qd + kvd, kvd * sizeof(float));
     }
-}
-
-/* Sixteen independent accumulators: the compiler turns them into one
- * AVX-512 or two AVX2 vectors (without -ffast-math it may not reorder a
- * single running sum). */
-#define LANES 16
-static inline float dot(const float *a, const float *b, int n) {
-    float acc[LANES] = {0};
-    int i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) acc[j] += a[i + j] * b[i + j];
-    float s = 0;
-    for (; i < n; i++) s += a[i] * b[i];
-    for (int j = 0; j < LANES; j++) s += acc[j];
-    return s;
-}
-
-typedef struct {
-    float *out, *lse;
-    const float *q;
-    const pic_attn_input *in;
-    int nh, group, hd;
-    float scale;
-    float *scratch; /* per thread: max_pos + 1 scores */
-    size_t scratch_len;
-} args;
-
-/* The hot loop of attention, compiled for the vector units the CPU has
- * (dispatched once at load time). */
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-static void items(void *ctx, size_t begin, size_t end, int tid) {
-    const args *a = ctx;
-    const pic_attn_input *in = a->in;
-    int hd = a->hd;
-    float *sc = a->scratch + (size_t)tid * a->scratch_len;
-    for (size_t it = begin; it < end; it++) {
-        size_t n = it / a->nh;
-        int h = (int)(it % a->nh), g = h / a->group, seq = in->tok_seq[n], T = in->tok_pos[n] + 1;
-        const float *q = a->q + it * hd;
-        const float *K = in->k[seq] + (size_t)g * hd, *V = in->v[seq] + (size_t)g * hd;
-        float m = -INFINITY;
-        for (int s = 0; s < T; s++) {
-            sc[s] = dot(q, K + (size_t)s * in->kv_stride, hd) * a->scale;
-            if (sc[s] > m) m = sc[s];
-        }
-        float sum = 0;
-        for (int s = 0; s < T; s++) sum += sc[s] = expf(sc[s] - m);
-        /* a local accumulator cannot alias the values, so the fixed-width
-         * inner loop vectorizes */
-        float acc[PIC_MAX_HEAD_DIM];
-        memset(acc, 0, hd * sizeof(float));
-        float inv = 1.0f / sum;
-        for (int s = 0; s < T; s++) {
-            const float *vs = V + (size_t)s * in->kv_stride;
-            float p = sc[s] * inv;
-            int i = 0;
-            for (; i + LANES <= hd; i += LANES)
-                for (int j = 0; j < LANES; j++) acc[i + j] += p * vs[i + j];
-            for (; i < hd; i++) acc[i] += p * vs[i];
-        }
-        memcpy(a->out + it * hd, acc, hd * sizeof(float));
-        if (a->lse) a->lse[it] = m + logf(sum);
-    }
-}
-
-void attention_forward(float *out, float *lse, const float *q, const pic_attn_input *in, int n_heads,
-                       int n_kv_heads, int head_dim) {
-    int max_pos = 0;
-    for (size_t n = 0; n < in->N; n++)
-        if (in->tok_pos[n] > max_pos) max_pos = in->tok_pos[n];
-    args a = {out, lse, q, in, n_heads, n_heads / n_kv_heads, head_dim, (float)(1.0 / sqrt(head_dim)), NULL,
-              (size_t)max_pos + 1};
-    a.scratch = pic_malloc((size_t)pic_threads() * a.scratch_len * sizeof(float));
-    size_t work = (size_t)(max_pos + 1) * head_dim;
-    pic_parallel_for(in->N * n_heads, 1 + 16384 / work, items, &a);
-    free(a.scratch);
 }
 
 /* The inverse copy: dq, dk, dv back into the fused layout. */
@@ -110,54 +41,376 @@ void qkv_split_backward(float *dqkv, const float *dq, const float *dk, const flo
     }
 }
 
+enum { BQ_ROWS = 64, BK = 64 };
+
+/* ---- kernels ---------------------------------------------------------- */
+
+/* Sixteen floats of a row from d0, zero-padded past its hd. */
+VEC_INLINE v16 ld(const float *p, int d0, int hd) { return hd - d0 >= 16 ? v16_load(p + d0) : v16_loadn(p + d0, hd - d0); }
+
+/* e with lanes j0 + l >= n cleared to +0, or set to x. */
+VEC_INLINE i16 below(int j0, int n) { return (i16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + j0 < n; }
+VEC_INLINE v16 mask(v16 e, int j0, int n) { return (v16)((i16)e & below(j0, n)); }
+VEC_INLINE v16 mask_to(v16 e, int j0, int n, float x) {
+    i16 k = below(j0, n);
+    return (v16)(((i16)e & k) | ((i16)((v16){0} + x) & ~k));
+}
+
+/* S[r * ldS + j] = scale * (A[r] . B[j]) for r < R, j < W rounded up to 16
+ * (keys from W on reuse key W - 1; those columns are masked later). B's
+ * keys are ldb floats apart. 4 x 4 tiles, then 2 x 8 and 1 x 16 for the last rows:
+ * both end in v16_reduce16, so a score never depends on its tile. */
+VEC_INLINE void scores(float *S, int ldS, const float *const *A, int R, const float *B, size_t ldb, int W,
+                       int hd, float scale) {
+    int Wp = (W + 15) & ~15;
+    int r = 0;
+    for (; r + 4 <= R; r += 4)
+        for (int j = 0; j < Wp; j += 4) {
+            const float *b[4];
+            _Pragma("GCC unroll 16") for (int c = 0; c < 4; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
+            v16 acc[16] = {0};
+            for (int d = 0; d < hd; d += 16) {
+                v16 x[4], y[4];
+                _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) x[i] = ld(A[r + i], d, hd), y[i] = ld(b[i], d, hd);
+                _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++)
+                    _Pragma("GCC unroll 16") for (int c = 0; c < 4; c++) acc[i * 4 + c] += x[i] * y[c];
+            }
+            v16 s = v16_reduce16(acc) * scale;
+            _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) memcpy(S + (size_t)(r + i) * ldS + j, (float *)&s + 4 * i, 4 * sizeof(float));
+        }
+    for (; r + 2 <= R; r += 2) /* a decode step's two query heads per kv head */
+        for (int j = 0; j < Wp; j += 8) {
+            const float *b[8];
+            _Pragma("GCC unroll 16") for (int c = 0; c < 8; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
+            v16 acc[16] = {0};
+            for (int d = 0; d < hd; d += 16) {
+                v16 x0 = ld(A[r], d, hd), x1 = ld(A[r + 1], d, hd);
+                _Pragma("GCC unroll 16") for (int c = 0; c < 8; c++) {
+                    v16 y = ld(b[c], d, hd);
+                    acc[c] += x0 * y, acc[8 + c] += x1 * y;
+                }
+            }
+            v16 s = v16_reduce16(acc) * scale;
+            memcpy(S + (size_t)r * ldS + j, &s, 8 * sizeof(float));
+            memcpy(S + (size_t)(r + 1) * ldS + j, (float *)&s + 8, 8 * sizeof(float));
+        }
+    for (; r < R; r++)
+        for (int j = 0; j < Wp; j += 16) {
+            const float *b[16];
+            _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
+            v16 acc[16] = {0};
+            for (int d = 0; d < hd; d += 16) {
+                v16 x = ld(A[r], d, hd);
+                _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) acc[c] += x * ld(b[c], d, hd);
+            }
+            v16 s = v16_reduce16(acc) * scale;
+            memcpy(S + (size_t)r * ldS + j, &s, sizeof s);
+        }
+}
+
+/* C[r] (+)= (sum over j < n[r] of P[r * ldP + j] B[j]) * (rs ? rs[r] : 1),
+ * running sums in ascending j for every element; P must be 0 from n[r] to
+ * the tile's largest n. 4 rows x 32 columns per tile. */
+VEC_INLINE void pv(float *const *C, const float *P, int ldP, int R, const int *n, const float *B, size_t ldb,
+                   int hd, const float *rs, bool accumulate) {
+    for (int r = 0; r < R; r += 4) {
+        int rows = R - r < 4 ? R - r : 4, jn = 0;
+        const float *pr[4]; /* rows past R repeat the last one; their sums are dropped */
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) pr[i] = P + (size_t)(r + (i < rows ? i : rows - 1)) * ldP;
+        _Pragma("GCC unroll 16") for (int i = 0; i < rows; i++) jn = n[r + i] > jn ? n[r + i] : jn;
+        for (int d = 0; d < hd; d += 32) {
+            int w0 = hd - d < 16 ? hd - d : 16, w1 = hd - d - 16 < 0 ? 0 : hd - d - 16 < 16 ? hd - d - 16 : 16;
+            v16 acc[4][2] = {{{0}}};
+            if (w0 == 16 && w1 == 16) {
+                for (int j = 0; j < jn; j++) {
+                    const float *b = B + (size_t)j * ldb + d;
+                    v16 y0 = v16_load(b), y1 = v16_load(b + 16);
+                    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) acc[i][0] += pr[i][j] * y0, acc[i][1] += pr[i][j] * y1;
+                }
+            } else {
+                for (int j = 0; j < jn; j++) {
+                    const float *b = B + (size_t)j * ldb + d;
+                    v16 y0 = v16_loadn(b, w0), y1 = v16_loadn(b + w0, w1);
+                    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) acc[i][0] += pr[i][j] * y0, acc[i][1] += pr[i][j] * y1;
+                }
+            }
+            _Pragma("GCC unroll 16") for (int i = 0; i < rows; i++) {
+                float *c = C[r + i] + d;
+                if (rs) acc[i][0] *= rs[r + i], acc[i][1] *= rs[r + i];
+                if (accumulate) acc[i][0] += v16_loadn(c, w0), acc[i][1] += v16_loadn(c + w0, w1);
+                v16_storen(c, acc[i][0], w0);
+                v16_storen(c + w0, acc[i][1], w1);
+            }
+        }
+    }
+}
+
+/* C[j * ldc] += sum over r < R of A[r * ldA + j] B[r], j < W: the
+ * transposed product of the backward (dV += P^T dO, dK += dS^T Q). */
+VEC_INLINE void tn(float *C, size_t ldc, const float *A, int ldA, int W, const float *const *B, int R, int hd) {
+    for (int j = 0; j < W; j += 4) {
+        int cols = W - j < 4 ? W - j : 4;
+        for (int d = 0; d < hd; d += 32) {
+            int w0 = hd - d < 16 ? hd - d : 16, w1 = hd - d - 16 < 0 ? 0 : hd - d - 16 < 16 ? hd - d - 16 : 16;
+            v16 acc[4][2] = {{{0}}};
+            for (int r = 0; r < R; r++) {
+                const float *b = B[r] + d, *a = A + (size_t)r * ldA + j;
+                v16 y0 = w0 == 16 ? v16_load(b) : v16_loadn(b, w0), y1 = w1 == 16 ? v16_load(b + 16) : v16_loadn(b + w0, w1);
+                _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) acc[c][0] += a[c] * y0, acc[c][1] += a[c] * y1;
+            }
+            _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) {
+                float *o = C + (size_t)(j + c) * ldc + d;
+                v16_storen(o, acc[c][0] + v16_loadn(o, w0), w0);
+                v16_storen(o + w0, acc[c][1] + v16_loadn(o + w0, w1), w1);
+            }
+        }
+    }
+}
+
+/* ---- blocks ----------------------------------------------------------- */
+
+/* Tokens [t0, t0 + nt) of one sequence; keys [0, T) cover all of them. */
+typedef struct {
+    size_t t0;
+    int nt, T;
+} block;
+
+static int by_cost(const void *x, const void *y) {
+    const block *a = x, *b = y;
+    size_t ca = (size_t)a->nt * a->T, cb = (size_t)b->nt * b->T;
+    return ca < cb ? 1 : ca > cb ? -1 : a->t0 < b->t0 ? -1 : a->t0 > b->t0;
+}
+
+/* Splits runs of one sequence into blocks of at most bq tokens, dearest
+ * first (dynamic scheduling then ends evenly). */
+static block *make_blocks(const pic_attn_input *in, int bq, size_t *nb, int *max_nt) {
+    block *b = pic_malloc((in->N + 1) * sizeof *b);
+    size_t k = 0;
+    *max_nt = 0;
+    for (size_t n = 0; n < in->N;) {
+        size_t e = n + 1;
+        while (e < in->N && e - n < (size_t)bq && in->tok_seq[e] == in->tok_seq[n]) e++;
+        int T = 0;
+        for (size_t i = n; i < e; i++) T = in->tok_pos[i] + 1 > T ? in->tok_pos[i] + 1 : T;
+        b[k++] = (block){n, (int)(e - n), T};
+        if ((int)(e - n) > *max_nt) *max_nt = (int)(e - n);
+        n = e;
+    }
+    qsort(b, k, sizeof *b, by_cost);
+    *nb = k;
+    return b;
+}
+
+/* Row r of a block is token t0 + r / group, head g * group + r % group. */
+static void row_ptrs(const float **p, const float *base, const block *b, int g, int group, int nh, int hd) {
+    for (int r = 0; r < b->nt * group; r++)
+        p[r] = base + ((b->t0 + (size_t)(r / group)) * nh + (size_t)g * group + r % group) * hd;
+}
+
+typedef struct {
+    float *out, *lse;
+    const float *q;
+    const pic_attn_input *in;
+    const block *blocks;
+    int nh, nkv, group, hd;
+    float scale;
+    float *scratch; /* per thread */
+    size_t scratch_len;
+    int ldS; /* largest T rounded up to 16 */
+} args;
+
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+static void items(void *ctx, size_t begin, size_t end, int tid) {
+    const args *a = ctx;
+    const pic_attn_input *in = a->in;
+    int hd = a->hd, group = a->group, ldS = a->ldS;
+    float *S = a->scratch + (size_t)tid * a->scratch_len;
+    for (size_t it = begin; it < end; it++) {
+        const block *b = &a->blocks[it / a->nkv];
+        int g = (int)(it % a->nkv), R = b->nt * group, seq = in->tok_seq[b->t0];
+        float *inv = S + (size_t)R * ldS;
+        int *n = (int *)(inv + R);
+        const float **qr = (const float **)(n + R), **orow = qr + R;
+        row_ptrs(qr, a->q, b, g, group, a->nh, hd);
+        row_ptrs(orow, a->out, b, g, group, a->nh, hd);
+        const float *K = in->k[seq] + (size_t)g * hd, *V = in->v[seq] + (size_t)g * hd;
+        scores(S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale);
+        for (int r = 0; r < R; r++) {
+            float *s = S + (size_t)r * ldS;
+            int T = in->tok_pos[b->t0 + (size_t)(r / group)] + 1;
+            v16 mv = (v16){0} - INFINITY;
+            for (int j = 0; j < T; j += 16) {
+                v16 x = v16_load(s + j);
+                if (T - j < 16) x = mask_to(x, j, T, -INFINITY);
+                mv = v16_max(mv, x);
+            }
+            float m = v16_hmax(mv);
+            /* zeros up to the block's last key, which pv reads for its tile */
+            v16 sum = {0};
+            for (int j = 0; j < b->T; j += 16) {
+                v16 e = v16_exp_neg(v16_load(s + j) - m);
+                if (T - j < 16) e = mask(e, j, T);
+                memcpy(s + j, &e, sizeof e);
+                sum += e;
+            }
+            float tot = v16_reduce(sum);
+            inv[r] = 1.0f / tot;
+            n[r] = T;
+            if (a->lse) a->lse[(b->t0 + (size_t)(r / group)) * a->nh + (size_t)g * group + r % group] = m + logf(tot);
+        }
+        pv((float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
+    }
+}
+
+void attention_forward(float *out, float *lse, const float *q, const pic_attn_input *in, int n_heads,
+                       int n_kv_heads, int head_dim) {
+    if (!in->N) return;
+    int group = n_heads / n_kv_heads, bq = BQ_ROWS / group > 0 ? BQ_ROWS / group : 1, max_nt, max_T = 0;
+    size_t nb;
+    block *blocks = make_blocks(in, bq, &nb, &max_nt);
+    for (size_t i = 0; i < nb; i++) max_T = blocks[i].T > max_T ? blocks[i].T : max_T;
+    int ldS = (max_T + 15) & ~15, R = max_nt * group;
+    args a = {out, lse, q, in, blocks, n_heads, n_kv_heads, group, head_dim, (float)(1.0 / sqrt(head_dim)),
+              NULL, 0, ldS};
+    /* S [R, ldS] padded by a vector, inv [R], n [R], two row-pointer arrays */
+    a.scratch_len = (size_t)R * ldS + 16 + 2 * (size_t)R + 4 * (size_t)R * sizeof(float *) / sizeof(float) + 16;
+    a.scratch = pic_malloc((size_t)pic_threads() * a.scratch_len * sizeof(float));
+    pic_parallel_for(nb * n_kv_heads, 1, items, &a);
+    free(a.scratch);
+    free(blocks);
+}
+
+/* ---- backward --------------------------------------------------------- */
+
 /* The backward of causal GQA over packed sequences without a cache (the
  * training case). Probabilities are recomputed from the saved log-sum-exp,
- * never stored: p_j = exp(q.k_j * scale - lse). With D = dout . out,
- *   dv_j += p_j dout,  ds_j = p_j (dout . v_j - D),
- *   dq += scale sum_j ds_j k_j,  dk_j += scale ds_j q.
- * One work item is a (sequence, kv head): it alone writes that head's keys'
- * and values' gradients and its query heads', so there are no races and the
- * sums run in a fixed order. */
+ * never stored: P = exp(S - lse) with S the forward's scores. With
+ * D = dout . out per row, dS = P (dout . v - D) scale, and
+ *   dV += P^T dout,  dK += dS^T q  (per key block: pass A),
+ *   dq += dS K                     (per query block: pass B).
+ * Each item owns what it writes (a key block's dk and dv, or a query
+ * block's dq), so there are no races and every sum runs in a fixed order;
+ * the price is computing S and dS twice. */
 typedef struct {
     float *dq;
     float *const *dk, *const *dv;
     const float *dout, *out, *lse, *q;
     const pic_attn_input *in;
-    const size_t *first, *count;
+    const block *blocks; /* query blocks */
+    size_t n_blocks;
+    const size_t *first; /* per sequence */
+    const block *kblocks; /* key blocks: t0 = first key's token, nt keys */
+    size_t n_kblocks;
     int nh, nkv, group, hd;
     float scale;
     float *scratch;
     size_t scratch_len;
 } bargs;
 
-static void bitems(void *ctx, size_t begin, size_t end, int tid) {
+typedef struct {
+    float *S, *dS, *D;
+    const float **qr, **dor, **outr;
+    float **dqr;
+    int *n;
+} bscratch;
+
+static bscratch bscratch_at(const bargs *a, int tid) {
+    int R = BQ_ROWS / a->group > 0 ? BQ_ROWS / a->group * a->group : a->group;
+    bscratch s;
+    s.S = a->scratch + (size_t)tid * a->scratch_len;
+    s.dS = s.S + (size_t)R * BK;
+    s.D = s.dS + (size_t)R * BK;
+    s.n = (int *)(s.D + R);
+    s.qr = (const float **)(s.n + R);
+    s.dor = s.qr + R, s.outr = s.dor + R;
+    s.dqr = (float **)(s.outr + R);
+    return s;
+}
+
+/* P and dS of a query block's R rows against keys [j0, j0 + W) of its
+ * sequence (token k0 of the batch is key 0); rows' pointers and D ready. */
+VEC_INLINE void p_ds(const bargs *a, const bscratch *s, const block *b, int g, int j0, int W) {
+    const pic_attn_input *in = a->in;
+    int R = b->nt * a->group, hd = a->hd, seq = in->tok_seq[b->t0];
+    const float *K = in->k[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+    const float *V = in->v[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+    scores(s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale);
+    scores(s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f);
+    for (int r = 0; r < R; r++) {
+        size_t qh = (b->t0 + (size_t)(r / a->group)) * a->nh + (size_t)g * a->group + r % a->group;
+        int n = in->tok_pos[b->t0 + (size_t)(r / a->group)] - j0 + 1;
+        n = n < 0 ? 0 : n > W ? W : n;
+        s->n[r] = n;
+        float *p = s->S + (size_t)r * BK, *ds = s->dS + (size_t)r * BK, lse = a->lse[qh], D = s->D[r];
+        for (int j = 0; j < W; j += 16) {
+            v16 e = v16_exp_neg(v16_load(p + j) - lse);
+            if (n - j < 16) e = mask(e, j, n);
+            v16 d = e * (v16_load(ds + j) - D) * a->scale;
+            memcpy(p + j, &e, sizeof e);
+            memcpy(ds + j, &d, sizeof d);
+        }
+    }
+}
+
+static void brows_setup(const bargs *a, const bscratch *s, const block *b, int g) {
+    int R = b->nt * a->group, hd = a->hd;
+    row_ptrs(s->qr, a->q, b, g, a->group, a->nh, hd);
+    row_ptrs(s->dor, a->dout, b, g, a->group, a->nh, hd);
+    row_ptrs(s->outr, a->out, b, g, a->group, a->nh, hd);
+    row_ptrs((const float **)s->dqr, a->dq, b, g, a->group, a->nh, hd);
+    for (int r = 0; r < R; r++) {
+        v16 acc = {0};
+        for (int d = 0; d < hd; d += 16) acc += ld(s->dor[r], d, hd) * ld(s->outr[r], d, hd);
+        s->D[r] = v16_reduce(acc);
+    }
+}
+
+/* Pass A: one key block of one kv head against every query block after it. */
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+static void kv_items(void *ctx, size_t begin, size_t end, int tid) {
     const bargs *a = ctx;
     const pic_attn_input *in = a->in;
-    int hd = a->hd;
-    float *p = a->scratch + (size_t)tid * a->scratch_len;
+    bscratch s = bscratch_at(a, tid);
+    int group = a->group, hd = a->hd, bq = BQ_ROWS / group > 0 ? BQ_ROWS / group : 1;
     for (size_t it = begin; it < end; it++) {
-        int s = (int)(it / a->nkv), g = (int)(it % a->nkv);
-        const float *K = in->k[s] + (size_t)g * hd, *Vv = in->v[s] + (size_t)g * hd;
-        float *dK = a->dk[s] + (size_t)g * hd, *dV = a->dv[s] + (size_t)g * hd;
-        for (size_t n = a->first[s]; n < a->first[s] + a->count[s]; n++) {
-            int T = in->tok_pos[n] + 1;
-            for (int h = g * a->group; h < (g + 1) * a->group; h++) {
-                size_t qh = n * a->nh + h;
-                const float *q = a->q + qh * hd, *dout = a->dout + qh * hd, *out = a->out + qh * hd;
-                float *dq = a->dq + qh * hd, lse = a->lse[qh];
-                float D = dot(dout, out, hd);
-                for (int j = 0; j < T; j++) p[j] = expf(dot(q, K + (size_t)j * in->kv_stride, hd) * a->scale - lse);
-                for (int j = 0; j < T; j++) {
-                    const float *kj = K + (size_t)j * in->kv_stride, *vj = Vv + (size_t)j * in->kv_stride;
-                    float *dkj = dK + (size_t)j * in->kv_stride, *dvj = dV + (size_t)j * in->kv_stride;
-                    float ds = p[j] * (dot(dout, vj, hd) - D) * a->scale;
-                    for (int i = 0; i < hd; i++) {
-                        dvj[i] += p[j] * dout[i];
-                        dq[i] += ds * kj[i];
-                        dkj[i] += ds * q[i];
-                    }
-                }
-            }
+        const block *kb = &a->kblocks[it / a->nkv];
+        int g = (int)(it % a->nkv), seq = in->tok_seq[kb->t0];
+        size_t first = a->first[seq];
+        int j0 = (int)(kb->t0 - first), W = kb->nt, len = kb->T; /* T: the sequence's length */
+        float *dK = a->dk[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+        float *dV = a->dv[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+        for (int t = j0; t < len; t += bq) {
+            block b = {first + (size_t)t, len - t < bq ? len - t : bq, 0};
+            brows_setup(a, &s, &b, g);
+            p_ds(a, &s, &b, g, j0, W);
+            tn(dV, in->kv_stride, s.S, BK, W, s.dor, b.nt * group, hd);
+            tn(dK, in->kv_stride, s.dS, BK, W, s.qr, b.nt * group, hd);
+        }
+    }
+}
+
+/* Pass B: one query block of one kv head against every key block before it. */
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+static void q_items(void *ctx, size_t begin, size_t end, int tid) {
+    const bargs *a = ctx;
+    const pic_attn_input *in = a->in;
+    bscratch s = bscratch_at(a, tid);
+    int hd = a->hd;
+    for (size_t it = begin; it < end; it++) {
+        const block *b = &a->blocks[it / a->nkv];
+        int g = (int)(it % a->nkv), seq = in->tok_seq[b->t0], R = b->nt * a->group;
+        brows_setup(a, &s, b, g);
+        for (int j0 = 0; j0 < b->T; j0 += BK) {
+            int W = b->T - j0 < BK ? b->T - j0 : BK;
+            p_ds(a, &s, b, g, j0, W);
+            const float *K = in->k[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+            pv(s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
         }
     }
 }
@@ -165,18 +418,32 @@ static void bitems(void *ctx, size_t begin, size_t end, int tid) {
 void attention_backward(float *dq, float *const *dk, float *const *dv, const float *dout, const float *out,
                         const float *lse, const float *q, const pic_attn_input *in, int n_seq, int n_heads,
                         int n_kv_heads, int head_dim) {
-    size_t *first = pic_calloc((size_t)n_seq + 1, sizeof *first), *count = pic_calloc((size_t)n_seq + 1, sizeof *count);
-    int max_pos = 0;
-    for (size_t n = in->N; n-- > 0;) {
-        first[in->tok_seq[n]] = n;
-        count[in->tok_seq[n]]++;
-        if (in->tok_pos[n] > max_pos) max_pos = in->tok_pos[n];
-    }
-    bargs a = {dq, dk, dv, dout, out, lse, q, in, first, count, n_heads, n_kv_heads, n_heads / n_kv_heads,
-               head_dim, (float)(1.0 / sqrt(head_dim)), NULL, (size_t)max_pos + 1};
+    if (!in->N) return;
+    int group = n_heads / n_kv_heads, bq = BQ_ROWS / group > 0 ? BQ_ROWS / group : 1, max_nt;
+    size_t nb;
+    block *blocks = make_blocks(in, bq, &nb, &max_nt);
+    size_t *first = pic_calloc((size_t)n_seq + 1, sizeof *first);
+    int *len = pic_calloc((size_t)n_seq + 1, sizeof *len);
+    for (size_t n = in->N; n-- > 0;) first[in->tok_seq[n]] = n, len[in->tok_seq[n]]++;
+    /* key blocks of BK keys; T carries the sequence's length */
+    size_t nk = 0;
+    for (int s = 0; s < n_seq; s++) nk += ((size_t)len[s] + BK - 1) / BK;
+    block *kblocks = pic_malloc((nk + 1) * sizeof *kblocks);
+    nk = 0;
+    for (int s = 0; s < n_seq; s++)
+        for (int j = 0; j < len[s]; j += BK)
+            kblocks[nk++] = (block){first[s] + (size_t)j, len[s] - j < BK ? len[s] - j : BK, len[s]};
+    qsort(kblocks, nk, sizeof *kblocks, by_cost);
+    bargs a = {dq, dk, dv, dout, out, lse, q, in, blocks, nb, first, kblocks, nk, n_heads, n_kv_heads, group,
+               head_dim, (float)(1.0 / sqrt(head_dim)), NULL, 0};
+    int R = bq * group;
+    a.scratch_len = 2 * (size_t)R * BK + 2 * (size_t)R + 4 * (size_t)R * sizeof(float *) / sizeof(float) + 16;
     a.scratch = pic_malloc((size_t)pic_threads() * a.scratch_len * sizeof(float));
-    pic_parallel_for((size_t)n_seq * n_kv_heads, 1, bitems, &a);
+    pic_parallel_for(nk * n_kv_heads, 1, kv_items, &a);
+    pic_parallel_for(nb * n_kv_heads, 1, q_items, &a);
     free(a.scratch);
+    free(kblocks);
+    free(blocks);
     free(first);
-    free(count);
+    free(len);
 }
