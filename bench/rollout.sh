@@ -12,11 +12,19 @@ bin/pic-init -q -o "$tmp/m" --model-type llama --hidden 256 --layers 10 --heads 
     --intermediate 688 --max-position 1024
 echo '{"id": 0, "problem": "Once upon a time"}' >"$tmp/p"
 new=128
+# the floor runs on as many threads as generation (--threads N or --threads=N)
+threads=
+prev=
+for a in "$@"; do
+    [ "$prev" = --threads ] && threads=$a
+    case $a in --threads=*) threads=${a#--threads=} ;; esac
+    prev=$a
+done
 for b in 1 8 64; do
     line=$(bin/pic-rollout -m "$tmp/m" -n "$b" --max-batch-size "$b" --max-new-tokens "$new" --ignore-eos \
         --seed 1 --plain -o "$tmp/out" "$@" "$tmp/p" 2>&1)
     tps=$(sed -E 's/.*\(([0-9]+) tokens\/s\).*/\1/' <<<"$line")
-    floor=$(bin/pic-rollout-floor "$tmp/m" "$b")
+    floor=$(bin/pic-rollout-floor "$tmp/m" "$b" ${threads#0})
     ftps=$(sed -E 's/^floor ([0-9]+) tokens.*/\1/' <<<"$floor")
     printf 'decode batch %3d x %d: %6d tokens/s | %s | ratio %.2f\n' "$b" "$new" "$tps" "$floor" \
         "$(awk -v a="$tps" -v b="$ftps" 'BEGIN { print a / b }')"

@@ -1,22 +1,22 @@
 /* The batch-invariant product (matmul_bi.h). Each output element is a dot
  * product kept in sixteen lanes from the first k to the last, so neither the
  * tiling (4 x 4 tiles, then edge tiles), nor the column blocks threads take,
- * nor the number of rows can change its rounding. GCC's vector extension
- * maps the sixteen lanes to one AVX-512 register, two AVX2 ones or four SSE
- * ones; with ISO C's -ffp-contract=off each lane is a multiply then an add
- * on every one of them, so the bits do not depend on the machine either. */
+ * nor the number of rows can change its rounding. Each lane step is a fused
+ * multiply-add, one rounding: the hardware's where the CPU has FMA (AVX-512
+ * or AVX2 kernels, chosen once at run time), the C library's fmaf()
+ * otherwise; both are correctly rounded, so the bits do not depend on the
+ * machine. The sixteen sums of a 4 x 4 tile are reduced together
+ * (v16_reduce16), the same additions as one v16_reduce each. */
 #include "model/matmul_bi.h"
 
+#include <immintrin.h>
+#include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/parallel.h"
-
-/* Vectors only pass between always-inlined helpers, never through a call,
- * so the ABI note about 64-byte vector arguments does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-typedef float v16 __attribute__((vector_size(64)));
+#include "model/vec.h"
 
 static atomic_bool enabled;
 
@@ -31,85 +31,132 @@ typedef struct {
     bool accumulate;
 } args;
 
-static inline __attribute__((always_inline)) v16 load(const float *p, int n) {
-    v16 v = {0};
-    memcpy(&v, p, (size_t)n * sizeof(float));
-    return v;
+VEC_INLINE void put(const args *a, size_t n, int j, float s) {
+    float *o = a->out + n * (size_t)a->OC + j;
+    float init = a->accumulate ? *o : 0.0f;
+    if (a->bias) init += a->bias[j];
+    *o = init + s;
 }
 
-/* The fixed tree: lane l + 8 onto lane l, then + 4, + 2, + 1, done with
- * shuffles so that it costs a few instructions rather than fifteen
- * dependent scalar adds (as much as the dot product itself at K = 256). */
-typedef int i16 __attribute__((vector_size(64)));
-static inline __attribute__((always_inline)) float reduce(v16 a) {
-    a += __builtin_shuffle(a, (i16){8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15});
-    a += __builtin_shuffle(a, (i16){4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7});
-    a += __builtin_shuffle(a, (i16){2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3});
-    a += __builtin_shuffle(a, (i16){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
-    return a[0];
+/* The kernels, once per instruction set: FMA(a, b, c) is a * b + c with one
+ * rounding per lane. An RB x CB tile walks k in steps of 16; the zero-padded
+ * tail adds +0 products, which change no lane. */
+#define KERNELS(SUF, FMA)                                                                                      \
+    VEC_INLINE void tile4x4_##SUF(const args *a, size_t n0, int j0) {                                          \
+        int K = a->K;                                                                                          \
+        const float *x[4], *w[4];                                                                              \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) x[i] = a->inp + (n0 + i) * (size_t)K,              \
+                                                            w[i] = a->w + (size_t)(j0 + i) * K;               \
+        v16 acc[16] = {0};                                                                                     \
+        for (int k = 0; k < K; k += 16) {                                                                      \
+            int m = K - k < 16 ? K - k : 16;                                                                   \
+            v16 xv[4], wv[4];                                                                                  \
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                                              \
+                xv[i] = m == 16 ? v16_load(x[i] + k) : v16_loadn(x[i] + k, m);                                 \
+                wv[i] = m == 16 ? v16_load(w[i] + k) : v16_loadn(w[i] + k, m);                                 \
+            }                                                                                                  \
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)                                                \
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) acc[i * 4 + c] = FMA(xv[i], wv[c], acc[i * 4 + c]); \
+        }                                                                                                      \
+        v16 s = v16_reduce16(acc);                                                                             \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)                                                    \
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) put(a, n0 + i, j0 + c, s[i * 4 + c]);         \
+    }                                                                                                          \
+    /* one row against 16 columns (decode) or fewer */                                                         \
+    VEC_INLINE void tile1xC_##SUF(const args *a, size_t n, int j0, int C) {                                    \
+        int K = a->K;                                                                                          \
+        const float *x = a->inp + n * (size_t)K, *w[16];                                                       \
+        _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) w[c] = a->w + (size_t)(j0 + (c < C ? c : 0)) * K; \
+        v16 acc[16] = {0};                                                                                     \
+        for (int k = 0; k < K; k += 16) {                                                                      \
+            int m = K - k < 16 ? K - k : 16;                                                                   \
+            v16 xv = m == 16 ? v16_load(x + k) : v16_loadn(x + k, m);                                          \
+            _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++)                                              \
+                acc[c] = FMA(xv, m == 16 ? v16_load(w[c] + k) : v16_loadn(w[c] + k, m), acc[c]);               \
+        }                                                                                                      \
+        v16 s = v16_reduce16(acc);                                                                             \
+        for (int c = 0; c < C; c++) put(a, n, j0 + c, s[c]);                                                   \
+    }                                                                                                          \
+    /* RB x 1 columns at the right edge of a block */                                                          \
+    VEC_INLINE void tile4x1_##SUF(const args *a, size_t n0, int j) {                                           \
+        int K = a->K;                                                                                          \
+        const float *w = a->w + (size_t)j * K;                                                                 \
+        v16 acc[16] = {0};                                                                                     \
+        for (int k = 0; k < K; k += 16) {                                                                      \
+            int m = K - k < 16 ? K - k : 16;                                                                   \
+            v16 wv = m == 16 ? v16_load(w + k) : v16_loadn(w + k, m);                                          \
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                                              \
+                const float *x = a->inp + (n0 + i) * (size_t)K + k;                                            \
+                acc[i] = FMA(m == 16 ? v16_load(x) : v16_loadn(x, m), wv, acc[i]);                             \
+            }                                                                                                  \
+        }                                                                                                      \
+        v16 s = v16_reduce16(acc);                                                                             \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) put(a, n0 + i, j, s[i]);                          \
+    }                                                                                                          \
+    static void blocks_##SUF(void *ctx, size_t begin, size_t end, int tid) {                                   \
+        (void)tid;                                                                                             \
+        const args *a = ctx;                                                                                   \
+        for (size_t b = begin; b < end; b++) {                                                                 \
+            int j0 = (int)b * a->cols, j1 = j0 + a->cols < a->OC ? j0 + a->cols : a->OC;                       \
+            size_t n = 0;                                                                                      \
+            for (; n + 4 <= a->N; n += 4) {                                                                    \
+                int j = j0;                                                                                    \
+                for (; j + 4 <= j1; j += 4) tile4x4_##SUF(a, n, j);                                            \
+                for (; j < j1; j++) tile4x1_##SUF(a, n, j);                                                    \
+            }                                                                                                  \
+            for (; n < a->N; n++)                                                                              \
+                for (int j = j0; j < j1; j += 16) tile1xC_##SUF(a, n, j, j1 - j < 16 ? j1 - j : 16);           \
+        }                                                                                                      \
+    }
+
+/* Without FMA hardware: fmaf() lane by lane (correctly rounded, slow). */
+VEC_INLINE v16 fma_c(v16 x, v16 y, v16 z) {
+    for (int l = 0; l < 16; l++) z[l] = fmaf(x[l], y[l], z[l]);
+    return z;
 }
+KERNELS(c, fma_c)
 
-#define STEP(RB, CB, n)                                                                                    \
-    {                                                                                                      \
-        v16 xv[RB], wv[CB];                                                                                \
-        _Pragma("GCC unroll 4") for (int r = 0; r < RB; r++) xv[r] = load(x[r] + k, n);                                            \
-        _Pragma("GCC unroll 4") for (int c = 0; c < CB; c++) wv[c] = load(w[c] + k, n);                                            \
-        _Pragma("GCC unroll 4") for (int r = 0; r < RB; r++)                                                                       \
-            _Pragma("GCC unroll 4") for (int c = 0; c < CB; c++) acc[r][c] += xv[r] * wv[c];                                       \
-    }
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+typedef float v8 __attribute__((vector_size(32)));
+VEC_INLINE v16 fma_avx2(v16 x, v16 y, v16 z) {
+    v8 x2[2], y2[2], z2[2];
+    memcpy(x2, &x, sizeof x), memcpy(y2, &y, sizeof y), memcpy(z2, &z, sizeof z);
+    for (int i = 0; i < 2; i++) z2[i] = (v8)_mm256_fmadd_ps((__m256)x2[i], (__m256)y2[i], (__m256)z2[i]);
+    memcpy(&z, z2, sizeof z);
+    return z;
+}
+KERNELS(avx2, fma_avx2)
+#pragma GCC pop_options
 
-/* An RB x CB tile of outputs: rows n0.., columns j0... The zero-padded tail
- * adds +0 products, which change no lane. */
-#define TILE(RB, CB)                                                                                       \
-    static inline __attribute__((always_inline)) void tile_##RB##x##CB(const args *a, size_t n0, int j0) { \
-        int K = a->K;                                                                                      \
-        v16 acc[RB][CB];                                                                                   \
-        const float *x[RB], *w[CB];                                                                        \
-        _Pragma("GCC unroll 4") for (int r = 0; r < RB; r++) x[r] = a->inp + (n0 + r) * (size_t)K;                                \
-        _Pragma("GCC unroll 4") for (int c = 0; c < CB; c++) w[c] = a->w + (size_t)(j0 + c) * K;                                   \
-        _Pragma("GCC unroll 4") for (int r = 0; r < RB; r++)                                                                       \
-            _Pragma("GCC unroll 4") for (int c = 0; c < CB; c++) acc[r][c] = (v16){0};                                             \
-        int k = 0;                                                                                         \
-        for (; k + 16 <= K; k += 16) STEP(RB, CB, 16)                                                      \
-        if (k < K) STEP(RB, CB, K - k)                                                                     \
-        _Pragma("GCC unroll 4") for (int r = 0; r < RB; r++)                                                                       \
-            _Pragma("GCC unroll 4") for (int c = 0; c < CB; c++) {                                                                 \
-                float *o = a->out + (n0 + r) * (size_t)a->OC + j0 + c;                                     \
-                float init = a->accumulate ? *o : 0.0f;                                                    \
-                if (a->bias) init += a->bias[j0 + c];                                                      \
-                *o = init + reduce(acc[r][c]);                                                             \
-            }                                                                                              \
-    }
-TILE(4, 4)
-TILE(4, 1)
-TILE(1, 4)
-TILE(1, 1)
-
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
+VEC_INLINE v16 fma_avx512(v16 x, v16 y, v16 z) { return (v16)_mm512_fmadd_ps((__m512)x, (__m512)y, (__m512)z); }
+KERNELS(avx512, fma_avx512)
+#pragma GCC pop_options
 #endif
-static void blocks(void *ctx, size_t begin, size_t end, int tid) {
-    (void)tid;
-    const args *a = ctx;
-    for (size_t b = begin; b < end; b++) {
-        int j0 = (int)b * a->cols, j1 = j0 + a->cols < a->OC ? j0 + a->cols : a->OC;
-        size_t n = 0;
-        for (; n + 4 <= a->N; n += 4) {
-            int j = j0;
-            for (; j + 4 <= j1; j += 4) tile_4x4(a, n, j);
-            for (; j < j1; j++) tile_4x1(a, n, j);
-        }
-        for (; n < a->N; n++) {
-            int j = j0;
-            for (; j + 4 <= j1; j += 4) tile_1x4(a, n, j);
-            for (; j < j1; j++) tile_1x1(a, n, j);
-        }
-    }
+
+/* PIC_MATMUL_BI=fmaf or avx2 picks a lesser kernel (tests compare them). */
+static pic_task kernel(void) {
+    const char *want = getenv("PIC_MATMUL_BI");
+    if (want && !strcmp(want, "fmaf")) return blocks_c;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (want && !strcmp(want, "avx2")) return blocks_avx2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma"))
+        return blocks_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return blocks_avx2;
+#endif
+    return blocks_c;
 }
 
 void matmul_bi_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int IC,
                        int OC, bool accumulate) {
     if (!N || OC <= 0) return;
+    static pic_task fn;
+    if (!fn) fn = kernel(); /* the same answer on every thread: a benign race */
     /* A block's weights (about 128 KB) stay in L2 while every row passes
      * over them; blocks small enough that each thread gets several. */
     int cols = 32768 / (IC > 0 ? IC : 1);
@@ -118,5 +165,5 @@ void matmul_bi_forward(float *out, const float *inp, const float *weight, const 
     cols = (cols + 3) / 4 * 4;
     if (cols < 4) cols = 4;
     args a = {out, inp, weight, bias, N, IC, OC, cols, accumulate};
-    pic_parallel_for(((size_t)OC + cols - 1) / cols, 1, blocks, &a);
+    pic_parallel_for(((size_t)OC + cols - 1) / cols, 1, fn, &a);
 }

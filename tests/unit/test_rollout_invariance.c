@@ -2,6 +2,7 @@
  * product equals its documented formula bit for bit whatever the number of
  * rows, the row's place and the thread count, and a sequence decoded alone
  * gets bit-identical logits to the same sequence packed with others. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,10 +23,11 @@ static float frand(unsigned *s) {
     return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-/* The formula of matmul_bi.h, one element at a time, in plain scalars. */
+/* The formula of matmul_bi.h, one element at a time, in plain scalars
+ * (fmaf: one rounding per step, as the kernels' FMA). */
 static float reference(const float *x, const float *w, int K, float init) {
     float lane[16] = {0};
-    for (int k = 0; k < K; k++) lane[k % 16] = lane[k % 16] + x[k] * w[k];
+    for (int k = 0; k < K; k++) lane[k % 16] = fmaf(x[k], w[k], lane[k % 16]);
     for (int s = 8; s >= 1; s /= 2)
         for (int l = 0; l < s; l++) lane[l] = lane[l] + lane[l + s];
     return init + lane[0];
