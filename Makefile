@@ -17,7 +17,7 @@ CPPFLAGS += -Isrc -D_GNU_SOURCE -DPIC_VERSION='"$(VERSION)"'
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -fno-strict-aliasing
 LDFLAGS  += -pthread
 LDLIBS   += -ljansson -lzstd -lm
-NVFLAGS  += -O2 -std=c++17 -Isrc -arch=sm_90 --compiler-options -Wall,-Werror
+NVFLAGS  += -O2 -std=c++17 -Isrc -Itests/unit -arch=sm_90 --compiler-options -Wall,-Werror
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 ifeq ($(SAN),1)
@@ -57,10 +57,9 @@ $(BUILD)/tests/$(1): $(call obj,$(2)) $(foreach l,$(3),$(BUILD)/lib$(l).a)
 endef
 
 # Modules with .cu sources add $(CUDA_LDLIBS) to their programs' ldlibs when
-# CUDA=1. The CUDA runtime and cuBLAS link statically, so bin/ runs on a GPU
-# machine that has only the driver.
-CUDA_LDLIBS := -L/usr/local/cuda/lib64 -lcublas_static -lcublasLt_static -lculibos \
-               -lcudart_static -ldl -lrt -lstdc++
+# CUDA=1. The CUDA runtime links statically, so bin/ runs on a GPU machine
+# that has only the driver.
+CUDA_LDLIBS := -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lstdc++
 
 include $(sort $(wildcard src/*/module.mk)) tests/unit/module.mk
 

@@ -6,3 +6,11 @@ $(eval $(call LIB,model,$(MODEL_SRC)))
 $(eval $(call UNIT,test_model,tests/unit/test_model.c,model common,-lopenblas))
 $(eval $(call UNIT,test_safetensors,tests/unit/test_safetensors.c,model common,-lopenblas))
 $(eval $(call PROG,pic-model-bench,src/model/bench.c,model common,-lopenblas))
+
+# The CUDA backend, built when nvcc is found (make CUDA=0 skips it): device
+# layers with the CPU names and a _cuda suffix, each tested against a
+# double-precision host reference where a GPU exists (skipped elsewhere).
+ifeq ($(CUDA),1)
+$(eval $(call LIB,model_cuda,src/model/cuda/logits.cu))
+$(eval $(call UNIT,test_cuda_logits,tests/unit/test_cuda_logits.cu,model_cuda,$(CUDA_LDLIBS)))
+endif
