@@ -1,0 +1,29 @@
+#!/usr/bin/env bats
+# The built-in demo, in its quick form: every stage runs and writes its
+# results (the full demo's checks are for `make demo`, which takes minutes).
+load helpers
+
+@test "demo.sh --quick: model, SFT, on- and off-policy runs, evaluation, figures, table" {
+    run demo.sh --quick -q --out d
+    [ "$status" -eq 0 ]
+    [ -f d/init/model.safetensors ] && [ -f d/sft/model.safetensors ]
+    for r in onpolicy/target-$(cat d/target) onpolicy/grpo offpolicy/p offpolicy/pi; do
+        [ "$(wc -l < d/$r/log.jsonl)" -eq 3 ]
+    done
+    [ -s d/onpolicy/plot.png ] && [ -s d/offpolicy/plot.png ]
+    t=$(cat d/target)
+    grep -q "| target-$t | 3 | $t |" d/results.md
+    grep -q '| onpolicy-grpo |' d/results.md
+    # the off-policy runs take four optimizer steps per batch
+    [ "$(tail -n 1 d/offpolicy/pi/log.jsonl | jq '.steps | length')" = 4 ]
+    # rerunning resumes: nothing is redone
+    run demo.sh --quick -q --out d
+    [ "$status" -eq 0 ]
+}
+
+@test "demo.sh rejects bad options" {
+    run demo.sh --steps 0
+    fails_with 2 "'0' is not a positive integer"
+    run demo.sh --bogus
+    fails_with 2 "unknown option"
+}
