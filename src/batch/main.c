@@ -43,30 +43,23 @@ static void permute(size_t *perm, size_t n, uint64_t seed, uint64_t epoch, bool 
 
 int main(int argc, char **argv) {
     pic_init("pic-batch");
-    enum { OPT_STEP = 256, OPT_SIZE, OPT_SEED, OPT_NO_SHUFFLE, OPT_PLAIN, OPT_LEVEL, OPT_VERSION };
+    enum { OPT_STEP = 256, OPT_SIZE, OPT_SEED, OPT_NO_SHUFFLE };
     static const struct option opts[] = {
         {"step", required_argument, 0, OPT_STEP}, {"size", required_argument, 0, OPT_SIZE},
         {"seed", required_argument, 0, OPT_SEED}, {"no-shuffle", no_argument, 0, OPT_NO_SHUFFLE},
-        {"output", required_argument, 0, 'o'}, {"plain", no_argument, 0, OPT_PLAIN},
-        {"level", required_argument, 0, OPT_LEVEL}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
+        PIC_OUTPUT_OPTIONS, {0, 0, 0, 0}};
     long long step = 0, size = 0, seed = 1;
-    bool shuffle = true, plain = false;
-    int level = 3, c;
-    const char *output = NULL;
+    bool shuffle = true;
+    int c;
+    pic_output_opts out = {.level = 3};
     while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
         switch (c) {
         case OPT_STEP: step = pic_parse_int("--step", optarg, 1, 1LL << 40); break;
         case OPT_SIZE: size = pic_parse_int("--size", optarg, 1, 1LL << 30); break;
         case OPT_SEED: seed = pic_parse_int("--seed", optarg, 0, 1LL << 62); break;
         case OPT_NO_SHUFFLE: shuffle = false; break;
-        case 'o': output = optarg; break;
-        case OPT_PLAIN: plain = true; break;
-        case OPT_LEVEL: level = (int)pic_parse_int("--level", optarg, 1, 19); break;
-        case 'q': pic_quiet = 1; break;
-        case 'h': pic_print_help(usage);
-        case OPT_VERSION: pic_print_version();
-        default: pic_usage_error("unknown option");
+        default:
+            if (!pic_output_option(c, optarg, &out, usage)) pic_usage_error("unknown option");
         }
     }
     if (!step) pic_usage_error("--step is required");
@@ -88,7 +81,7 @@ int main(int argc, char **argv) {
 
     size_t *perm = pic_malloc(n * sizeof *perm);
     uint64_t first = (uint64_t)(step - 1) * (uint64_t)size, epoch = UINT64_MAX;
-    pic_writer *w = pic_writer_open(output, plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, level);
+    pic_writer *w = pic_writer_open(out.output, out.plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, out.level);
     for (uint64_t pos = first; pos < first + (uint64_t)size; pos++) {
         if (pos / n != epoch) permute(perm, n, (uint64_t)seed, epoch = pos / n, shuffle);
         pic_writer_json(w, recs[perm[pos % n]]);

@@ -27,31 +27,25 @@ static const char usage[] =
 
 int main(int argc, char **argv) {
     pic_init("pic-cat");
-    enum { OPT_PLAIN = 256, OPT_LEVEL, OPT_SKIP_BAD, OPT_VERSION };
+    enum { OPT_SKIP_BAD = 256 };
     static const struct option opts[] = {
-        {"output", required_argument, 0, 'o'}, {"plain", no_argument, 0, OPT_PLAIN},
-        {"level", required_argument, 0, OPT_LEVEL}, {"count", no_argument, 0, 'n'},
-        {"skip-bad", no_argument, 0, OPT_SKIP_BAD}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
-    const char *output = NULL;
-    bool plain = false, count_only = false, skip_bad = false;
-    int level = 3, c;
+        PIC_OUTPUT_OPTIONS, {"count", no_argument, 0, 'n'}, {"skip-bad", no_argument, 0, OPT_SKIP_BAD},
+        {0, 0, 0, 0}};
+    pic_output_opts out = {.level = 3};
+    bool count_only = false, skip_bad = false;
+    int c;
     while ((c = getopt_long(argc, argv, "o:nqh", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': output = optarg; break;
-        case OPT_PLAIN: plain = true; break;
-        case OPT_LEVEL: level = (int)pic_parse_int("--level", optarg, 1, 19); break;
         case 'n': count_only = true; break;
         case OPT_SKIP_BAD: skip_bad = true; break;
-        case 'q': pic_quiet = 1; break;
-        case 'h': pic_print_help(usage);
-        case OPT_VERSION: pic_print_version();
-        default: pic_usage_error("unknown option");
+        default:
+            if (!pic_output_option(c, optarg, &out, usage)) pic_usage_error("unknown option");
         }
     }
 
     pic_writer *w = count_only ? NULL
-                               : pic_writer_open(output, plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, level);
+                               : pic_writer_open(out.output, out.plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO,
+                                                 out.level);
     size_t records = 0, skipped = 0;
     int nfiles = argc - optind;
     for (int f = 0; f < (nfiles ? nfiles : 1); f++) {

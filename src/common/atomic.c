@@ -127,6 +127,10 @@ char *pic_atomic_dir_begin(const char *final) {
     return tmp;
 }
 
+static bool is_dot_entry(const char *name) {
+    return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
+}
+
 /* fsync every regular file directly inside dir, then dir itself. */
 static int fsync_dir_files(const char *dir) {
     DIR *d = opendir(dir);
@@ -134,8 +138,7 @@ static int fsync_dir_files(const char *dir) {
     int rc = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-            continue;
+        if (is_dot_entry(e->d_name)) continue;
         int fd = openat(dirfd(d), e->d_name, O_RDONLY);
         if (fd < 0 || fsync(fd) != 0) rc = -1;
         if (fd >= 0) close(fd);
@@ -188,8 +191,7 @@ int pic_rmtree(const char *path) {
     int rc = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-            continue;
+        if (is_dot_entry(e->d_name)) continue;
         char *child = pic_asprintf("%s/%s", path, e->d_name);
         if (pic_rmtree(child) != 0) rc = -1;
         free(child);

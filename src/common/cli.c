@@ -89,6 +89,18 @@ long long pic_parse_int(const char *opt, const char *s, long long min, long long
     return v;
 }
 
+bool pic_output_option(int c, const char *arg, pic_output_opts *o, const char *usage) {
+    switch (c) {
+    case 'o': o->output = arg; return true;
+    case PIC_OPT_PLAIN: o->plain = true; return true;
+    case PIC_OPT_LEVEL: o->level = (int)pic_parse_int("--level", arg, 1, 19); return true;
+    case 'q': pic_quiet = 1; return true;
+    case 'h': pic_print_help(usage);
+    case PIC_OPT_VERSION: pic_print_version();
+    default: return false;
+    }
+}
+
 void *pic_malloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) pic_die("out of memory (%zu bytes)", n);

@@ -4,6 +4,7 @@
 #ifndef PIC_CLI_H
 #define PIC_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -36,6 +37,24 @@ _Noreturn void pic_print_help(const char *text);
  * otherwise a usage error naming the option ("--temperature"). */
 double pic_parse_double(const char *opt, const char *s, double min, double max);
 long long pic_parse_int(const char *opt, const char *s, long long min, long long max);
+
+/* The options every program that writes a record stream shares
+ * (docs/conventions.md): -o/--output, --plain, --level, -q/--quiet, -h/--help
+ * and --version. Put PIC_OUTPUT_OPTIONS in the struct option table, "o:qh"
+ * in the short options, and hand every option the program does not know
+ * itself to pic_output_option, which returns false for an unknown one. */
+typedef struct {
+    const char *output; /* NULL: standard output */
+    bool plain;
+    int level;          /* zstd level, 3 unless --level */
+} pic_output_opts;
+
+enum { PIC_OPT_PLAIN = 0x1000, PIC_OPT_LEVEL, PIC_OPT_VERSION };
+#define PIC_OUTPUT_OPTIONS                                                                         \
+    {"output", required_argument, 0, 'o'}, {"plain", no_argument, 0, PIC_OPT_PLAIN},              \
+        {"level", required_argument, 0, PIC_OPT_LEVEL}, {"quiet", no_argument, 0, 'q'},           \
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, PIC_OPT_VERSION}
+bool pic_output_option(int c, const char *arg, pic_output_opts *o, const char *usage);
 
 /* Allocation that dies with a message instead of returning NULL. */
 void *pic_malloc(size_t n);

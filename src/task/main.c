@@ -50,21 +50,18 @@ static unsigned parse_kinds(const char *list) {
 
 int main(int argc, char **argv) {
     pic_init("pic-task");
-    enum { OPT_START = 256, OPT_SEED, OPT_KINDS, OPT_SOLUTIONS, OPT_SOURCE, OPT_PLAIN, OPT_LEVEL,
-           OPT_VERSION };
+    enum { OPT_START = 256, OPT_SEED, OPT_KINDS, OPT_SOLUTIONS, OPT_SOURCE };
     static const struct option opts[] = {
         {"count", required_argument, 0, 'n'}, {"start", required_argument, 0, OPT_START},
         {"seed", required_argument, 0, OPT_SEED}, {"difficulty", required_argument, 0, 'd'},
         {"kinds", required_argument, 0, OPT_KINDS}, {"solutions", no_argument, 0, OPT_SOLUTIONS},
-        {"source", required_argument, 0, OPT_SOURCE}, {"output", required_argument, 0, 'o'},
-        {"plain", no_argument, 0, OPT_PLAIN}, {"level", required_argument, 0, OPT_LEVEL},
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
+        {"source", required_argument, 0, OPT_SOURCE}, PIC_OUTPUT_OPTIONS, {0, 0, 0, 0}};
     long long count = 100, start = 0, seed = 1;
-    int difficulty = 1, level = 3, c;
+    int difficulty = 1, c;
     unsigned kinds = 0;
-    bool solutions = false, plain = false;
-    const char *output = NULL, *source = NULL;
+    bool solutions = false;
+    const char *source = NULL;
+    pic_output_opts out = {.level = 3};
     while ((c = getopt_long(argc, argv, "n:d:o:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'n': count = pic_parse_int("--count", optarg, 0, 1000000000); break;
@@ -74,13 +71,8 @@ int main(int argc, char **argv) {
         case OPT_KINDS: kinds = parse_kinds(optarg); break;
         case OPT_SOLUTIONS: solutions = true; break;
         case OPT_SOURCE: source = optarg; break;
-        case 'o': output = optarg; break;
-        case OPT_PLAIN: plain = true; break;
-        case OPT_LEVEL: level = (int)pic_parse_int("--level", optarg, 1, 19); break;
-        case 'q': pic_quiet = 1; break;
-        case 'h': pic_print_help(usage);
-        case OPT_VERSION: pic_print_version();
-        default: pic_usage_error("unknown option");
+        default:
+            if (!pic_output_option(c, optarg, &out, usage)) pic_usage_error("unknown option");
         }
     }
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
@@ -92,7 +84,7 @@ int main(int argc, char **argv) {
     char default_source[32];
     snprintf(default_source, sizeof default_source, "synthetic-d%d", difficulty);
 
-    pic_writer *w = pic_writer_open(output, plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, level);
+    pic_writer *w = pic_writer_open(out.output, out.plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, out.level);
     for (long long id = start; id < start + count; id++) {
         pic_rng r;
         pic_rng_seed(&r, (uint64_t)seed, (uint64_t)id, (uint64_t)difficulty);
