@@ -101,6 +101,14 @@ bool pic_output_option(int c, const char *arg, pic_output_opts *o, const char *u
     }
 }
 
+int pic_errf(char *err, size_t errsize, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errsize) vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 void *pic_malloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) pic_die("out of memory (%zu bytes)", n);

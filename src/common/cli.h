@@ -56,6 +56,10 @@ enum { PIC_OPT_PLAIN = 0x1000, PIC_OPT_LEVEL, PIC_OPT_VERSION };
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, PIC_OPT_VERSION}
 bool pic_output_option(int c, const char *arg, pic_output_opts *o, const char *usage);
 
+/* For library functions that report instead of dying: the message into
+ * err (errsize bytes, may be NULL), and -1 to return. */
+int pic_errf(char *err, size_t errsize, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Allocation that dies with a message instead of returning NULL. */
 void *pic_malloc(size_t n);
 void *pic_calloc(size_t n, size_t size);

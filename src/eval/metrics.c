@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cli.h"
+
 double pic_pass_at_k(long long n, long long c, long long k) {
     if (k < 1 || k > n || c < 0 || c > n) return NAN;
     /* Every k-subset contains a correct sample when fewer than k are wrong. */
@@ -30,14 +32,6 @@ const char *const pic_reflect_default =
     "wait,alternatively,hmm,let's reconsider,let me reconsider,re-examine,double-check,"
     "recheck,on second thought";
 
-static int fail(char *err, size_t errsize, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errsize, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errsize) vsnprintf(err, errsize, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* Bytes that continue a word: ASCII letters and digits, '_', and every byte
  * of a multi-byte UTF-8 character (so "wait" does not match inside a word
@@ -48,7 +42,7 @@ int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errs
     memset(w, 0, sizeof *w);
     size_t len = strlen(spec), cap = 0;
     char *buf = malloc(len + 1);
-    if (!buf) return fail(err, errsize, "out of memory");
+    if (!buf) return pic_errf(err, errsize, "out of memory");
     memcpy(buf, spec, len + 1);
     for (char *c = buf; (c = strchr(c, '#'));)
         while (*c && *c != '\n') *c++ = ' ';
@@ -58,7 +52,7 @@ int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errs
         /* Lowercase, collapse whitespace runs to one space, trim. */
         char *out = malloc(strlen(tok) + 1), *o = out;
         if (!out) {
-            rc = fail(err, errsize, "out of memory");
+            rc = pic_errf(err, errsize, "out of memory");
             break;
         }
         for (const char *s = tok; *s; s++) {
@@ -76,7 +70,7 @@ int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errs
             continue;
         }
         if (!word_byte((unsigned char)out[0]) || !word_byte((unsigned char)o[-1])) {
-            rc = fail(err, errsize, "'%s': a word must begin and end with a letter or digit", out);
+            rc = pic_errf(err, errsize, "'%s': a word must begin and end with a letter or digit", out);
             free(out);
             break;
         }
@@ -85,7 +79,7 @@ int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errs
             char **nw = realloc(w->words, cap * sizeof *nw);
             if (!nw) {
                 free(out);
-                rc = fail(err, errsize, "out of memory");
+                rc = pic_errf(err, errsize, "out of memory");
                 break;
             }
             w->words = nw;

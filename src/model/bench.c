@@ -29,10 +29,6 @@ static const char usage[] =
     "  -h, --help          this help\n"
     "      --version       the version\n";
 
-static const char builtin[] =
-    "{\"model_type\":\"llama\",\"vocab_size\":8192,\"hidden_size\":256,\"intermediate_size\":688,"
-    "\"num_hidden_layers\":10,\"num_attention_heads\":8,\"num_key_value_heads\":4,"
-    "\"max_position_embeddings\":2048,\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":true}";
 
 /* The sgemm calls one forward makes, on the model's own weights. */
 static double gemm_only(pic_model *m, size_t N, size_t n_out, float *x, float *y, double *flops) {
@@ -98,7 +94,7 @@ int main(int argc, char **argv) {
 
     pic_config cfg;
     pic_err err;
-    if (config ? pic_config_load(&cfg, config, &err) : pic_config_parse(&cfg, builtin, "built-in config", &err))
+    if (config ? pic_config_load(&cfg, config, &err) : pic_config_parse(&cfg, pic_bench_config_json, "built-in config", &err))
         pic_die("%s", err.msg);
     pic_set_threads(threads);
     pic_model m;

@@ -373,3 +373,8 @@ char *pic_config_to_json(const pic_config *c) {
     json_decref(o);
     return s;
 }
+
+const char pic_bench_config_json[] =
+    "{\"model_type\":\"llama\",\"vocab_size\":8192,\"hidden_size\":256,\"intermediate_size\":688,"
+    "\"num_hidden_layers\":10,\"num_attention_heads\":8,\"num_key_value_heads\":4,"
+    "\"max_position_embeddings\":2048,\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":true}";

@@ -69,4 +69,8 @@ bool pic_config_is_eos(const pic_config *c, int id);
 /* Writes config.json text (transformers 5 layout, malloc'd) for checkpoints. */
 char *pic_config_to_json(const pic_config *c);
 
+/* The benchmarks' built-in model: a 9.35M-parameter Llama (hidden 256, 10
+ * layers, vocabulary 8192), so forward and training speeds compare. */
+extern const char pic_bench_config_json[];
+
 #endif

@@ -12,14 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errsize, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errsize, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errsize) vsnprintf(err, errsize, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "common/cli.h"
+
 
 static char *trim(char *s) {
     while (isspace((unsigned char)*s)) s++;
@@ -36,7 +30,7 @@ static int parse_point(char *pt, long long *step, double *value, char *err, size
         /* "STEP VALUE": the file form, whitespace between the two */
         b = a;
         while (*b && !isspace((unsigned char)*b)) b++;
-        if (!*b) return fail(err, errsize, "point '%s': expected STEP:VALUE", pt);
+        if (!*b) return pic_errf(err, errsize, "point '%s': expected STEP:VALUE", pt);
         *b++ = '\0';
     }
     a = trim(a);
@@ -45,11 +39,11 @@ static int parse_point(char *pt, long long *step, double *value, char *err, size
     errno = 0;
     long long s = strtoll(a, &end, 10);
     if (!*a || *end || errno || s < 0)
-        return fail(err, errsize, "step '%s': expected an integer >= 0", a);
+        return pic_errf(err, errsize, "step '%s': expected an integer >= 0", a);
     errno = 0;
     double v = strtod(b, &end);
     if (!*b || *end || errno == ERANGE || !isfinite(v))
-        return fail(err, errsize, "value '%s' at step %lld: expected a finite number", b, s);
+        return pic_errf(err, errsize, "value '%s' at step %lld: expected a finite number", b, s);
     *step = s;
     *value = v;
     return 0;
@@ -59,7 +53,7 @@ int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errs
     memset(s, 0, sizeof *s);
     size_t len = strlen(spec);
     char *buf = malloc(len + 1);
-    if (!buf) return fail(err, errsize, "out of memory");
+    if (!buf) return pic_errf(err, errsize, "out of memory");
     memcpy(buf, spec, len + 1);
     /* Comments run to the end of their line: blank them before splitting. */
     for (char *c = buf; (c = strchr(c, '#'));)
@@ -74,7 +68,7 @@ int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errs
         double v = 0;
         if ((rc = parse_point(pt, &st, &v, err, errsize))) break;
         if (s->n && st <= s->step[s->n - 1]) {
-            rc = fail(err, errsize, "step %lld after step %lld: steps must increase", st,
+            rc = pic_errf(err, errsize, "step %lld after step %lld: steps must increase", st,
                       s->step[s->n - 1]);
             break;
         }
@@ -85,7 +79,7 @@ int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errs
             double *nv = realloc(s->value, cap * sizeof *nv);
             if (nv) s->value = nv;
             if (!ns || !nv) {
-                rc = fail(err, errsize, "out of memory");
+                rc = pic_errf(err, errsize, "out of memory");
                 break;
             }
         }
@@ -94,7 +88,7 @@ int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errs
         s->n++;
     }
     free(buf);
-    if (!rc && !s->n) rc = fail(err, errsize, "no points (expected STEP:VALUE,...)");
+    if (!rc && !s->n) rc = pic_errf(err, errsize, "no points (expected STEP:VALUE,...)");
     if (rc) pic_schedule_free(s);
     return rc;
 }

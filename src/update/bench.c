@@ -31,10 +31,6 @@ static const char usage[] =
     "  -h, --help          this help\n"
     "      --version       the version\n";
 
-static const char builtin[] =
-    "{\"model_type\":\"llama\",\"vocab_size\":8192,\"hidden_size\":256,\"intermediate_size\":688,"
-    "\"num_hidden_layers\":10,\"num_attention_heads\":8,\"num_key_value_heads\":4,"
-    "\"max_position_embeddings\":2048,\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":true}";
 
 /* GFLOP/s of sgemm over the forward's weight products for N tokens, the
  * best of three rounds. */
@@ -91,7 +87,7 @@ int main(int argc, char **argv) {
     pic_set_threads(threads);
     pic_config cfg;
     pic_err err;
-    if (cfgfile ? pic_config_load(&cfg, cfgfile, &err) : pic_config_parse(&cfg, builtin, "built-in", &err))
+    if (cfgfile ? pic_config_load(&cfg, cfgfile, &err) : pic_config_parse(&cfg, pic_bench_config_json, "built-in", &err))
         pic_die("%s", err.msg);
     pic_model m;
     pic_model_init(&m, &cfg);
