@@ -77,12 +77,19 @@ field() { sed -E "s/.*\"$1\":([^,}]*).*/\1/" <<<"$2"; }
 
 @test "micro-batches give the unbatched loss and gradient, with and without the pre-pass" {
     t=$(tau llama-tiny)
+    # Micro-batches change the matrix shapes, so each log-prob may round
+    # differently by a few ulps. The PPO terms use exp(logp - old_logp) ~ 1,
+    # where that is ~1e-7 per token; KL-Cov's penalty is built from the
+    # log-probs themselves (|log p| up to 32 in this stream, ulp 3.8e-6), so
+    # its loss is held to 4 ulps of 32 instead.
     for extra in "" "--tau $t --alpha 0.3" "--tau $t --alpha 0.3 --loss-agg seq-mean-token-mean" "--pg kl-cov --cov-ratio 0.05"; do
+        tol=1e-6
+        [[ $extra == *kl-cov* ]] && tol=1.5e-5
         run pic-update -m "$M/llama-tiny" -o one "${SPEC[@]}" $extra "$U/llama-tiny-step.jsonl"
         one=$output
         run pic-update -m "$M/llama-tiny" -o many "${SPEC[@]}" $extra --micro-tokens 20 "$U/llama-tiny-step.jsonl"
         [ "$(jq .micro_batches <<<"$output")" = 3 ]
-        near "$(field loss "$output")" "$(field loss "$one")" 1e-6
+        near "$(field loss "$output")" "$(field loss "$one")" "$tol"
         near "$(field grad_norm "$output")" "$(field grad_norm "$one")" 1e-3 # 1e-5 relative
         near "$(field hi_frac "$output")" "$(field hi_frac "$one")" 0
     done
