@@ -148,11 +148,76 @@ field() { sed -E "s/.*\"$1\":([^,}]*).*/\1/" <<<"$2"; }
         run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --ref "$M/qwen2-tiny" --kl $k --kl-coef 1 g.jsonl
         near "$(field kl_loss "$output")" 0 1e-9
     done
-    # AEC: entropy (2.4) above the target: no bonus now, and c falls to 0 (not below)
-    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --aec-target 0.2 g.jsonl
-    [ "$(jq .entropy_coef <<<"$output")" = 0 ]
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --aec-target 5 --mini-batches 3 g.jsonl
     [ "$status" -eq 0 ]
+}
+
+@test "NSR and PSR train on one class only, token-mean over its tokens (RLVR-Decomposed)" {
+    # RLVR-Decomposed, verl/trainer/ppo/ray_trainer.py RayPPOTrainer.fit:
+    # batch.subset(incorrect_idx) for NSR, batch.subset(correct_idx) for PSR,
+    # then advantages -1 / +1 (core_algos.compute_psr_nsr_outcome_advantage)
+    # and masked_mean over the remaining samples' tokens. The same step by
+    # hand: only those samples, with their advantage given.
+    jq -c 'del(.advantage) | .reward = (if .id == "golden-1" then 0 else 1 end) | .id = "g"' \
+        "$U/qwen2-tiny-step.jsonl" >g.jsonl
+    jq -c 'select(.reward == 0) | .advantage = -1' g.jsonl >neg.jsonl
+    jq -c 'select(.reward == 1) | .advantage = 1' g.jsonl >pos.jsonl
+    for a in nsr:neg psr:pos; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv "${a%:*}" g.jsonl
+        [ "$status" -eq 0 ]
+        got=$output
+        run pic-update -m "$M/qwen2-tiny" -o h "${SPEC[@]}" "${a#*:}.jsonl"
+        [ "$(jq .loss <<<"$got")" = "$(jq .loss <<<"$output")" ]
+        [ "$(jq .tokens <<<"$got")" = "$(jq .tokens <<<"$output")" ]
+        cmp o/model.safetensors h/model.safetensors
+    done
+    [ "$(jq .sequences_dropped <<<"$got")" = 1 ]
+    # a step without any sample of the class takes no optimizer step
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv nsr pos.jsonl
+    [ "$status" -eq 0 ] && [ "$(jq .step <<<"$output")" = 0 ] && [ "$(jq .sequences <<<"$output")" = 0 ]
+}
+
+@test "AEC with Skywork-OR1's recipe: step 1e-4, cap 0.005, gated on the previous step's entropy" {
+    # Skywork-OR1's published AEC settings (entropy_coeff 0.005 as c_0,
+    # entropy_coeff_delta 0.0001, max_entropy_coeff 0.005, min 0,
+    # target_entropy 0.2). The tiny model's entropy is ~2.4.
+    s="$U/qwen2-tiny-step.jsonl"
+    run pic-update -m "$M/qwen2-tiny" -o s1 "${SPEC[@]}" --aec-target 0.2 "$s"
+    # no measurement yet: no bonus; 2.4 > 0.2: c falls from 0.005 by 1e-4
+    [ "$(jq .entropy_coef <<<"$output")" = 0 ]
+    near "$(jq .aec_next_coef <<<"$output")" 0.0049 1e-9
+    # the previous step measured 2.4 <= 5: the bonus is on at 0.0049, and c
+    # rises by 1e-4 to the cap 0.005, not above
+    run pic-update -m s1 -o s2 "${SPEC[@]}" --aec-target 5 "$s"
+    near "$(jq .entropy_coef <<<"$output")" 0.0049 1e-9
+    near "$(jq .aec_next_coef <<<"$output")" 0.005 1e-9
+    run pic-update -m s2 -o s3 "${SPEC[@]}" --aec-target 5 "$s"
+    near "$(jq .aec_next_coef <<<"$output")" 0.005 1e-9
+    # 2.4 > 0.2 measured: the bonus is off, and c falls to 0, never below
+    run pic-update -m s2 -o s4 "${SPEC[@]}" --aec-target 0.2 --aec-delta 1 "$s"
+    [ "$(jq .entropy_coef <<<"$output")" = 0 ] && [ "$(jq .aec_next_coef <<<"$output")" = 0 ]
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --aec-target 0.2 --aec-init 0.01 "$s"
+    fails_with 2 "--aec-init 0.01 is above --aec-max 0.005"
+}
+
+@test "Dr. GRPO divides by a constant, the generation budget; DMMPT through the command line" {
+    s="$U/qwen2-tiny-step.jsonl"
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss-agg seq-mean-token-sum-norm "$s"
+    fails_with 2 "needs --norm-len"
+    # sum / 1000 against sum / n_seq (3 sequences), same tokens and losses
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss-agg seq-mean-token-sum-norm --norm-len 1000 "$s"
+    a=$(jq .pg_loss <<<"$output")
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss-agg seq-mean-token-sum "$s"
+    b=$(jq .pg_loss <<<"$output")
+    near "$(awk -v a="$a" 'BEGIN { print a * 1000 / 3 }')" "$b" "$(awk -v b="$b" 'BEGIN { print (b < 0 ? -b : b) * 1e-6 }')"
+    # DMMPT: the entropy (~2.4) is below 5, so positive tokens with p >= 1e-9
+    # (all of them) are masked; below 0.1 it is not, and nothing is
+    jq -c '.advantage = (if .id == "golden-1" then -1 else 1 end)' "$s" >pm.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --dmmpt-target 5 --mpt-prob 1e-9 pm.jsonl
+    [ "$(jq .mpt_masking_steps <<<"$output")" = 1 ]
+    [ "$(jq .mpt_masked <<<"$output")" = "$(jq -s '[.[] | select(.id != "golden-1") | .response_ids | length] | add' "$s")" ]
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --dmmpt-target 0.1 pm.jsonl
+    [ "$(jq .mpt_masking_steps <<<"$output")" = 0 ] && [ "$(jq .mpt_masked <<<"$output")" = 0 ]
 }
 
 @test "bad streams get errors naming file, line and field" {

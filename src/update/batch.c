@@ -136,13 +136,28 @@ void pic_samples_advantages(pic_samples *b, const pic_adv_cfg *c) {
     free(adv);
 }
 
-void pic_samples_free(pic_samples *b) {
+static void sample_free(pic_sample *s, pic_adv_in *a) {
+    free(s->ids);
+    free(s->old_logp);
+    free(s->file);
+    free((char *)a->group);
+}
+
+void pic_samples_keep_class(pic_samples *b, bool keep_positive) {
+    size_t k = 0;
     for (size_t i = 0; i < b->n; i++) {
-        free(b->s[i].ids);
-        free(b->s[i].old_logp);
-        free(b->s[i].file);
-        free((char *)b->adv_in[i].group);
+        if (b->adv_in[i].positive != keep_positive) {
+            sample_free(&b->s[i], &b->adv_in[i]);
+            continue;
+        }
+        b->s[k] = b->s[i], b->adv_in[k] = b->adv_in[i];
+        k++;
     }
+    b->n = k;
+}
+
+void pic_samples_free(pic_samples *b) {
+    for (size_t i = 0; i < b->n; i++) sample_free(&b->s[i], &b->adv_in[i]);
     free(b->s);
     free(b->adv_in);
     memset(b, 0, sizeof *b);

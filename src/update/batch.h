@@ -38,6 +38,10 @@ typedef struct {
 void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o);
 /* Advantages of every sample; dies naming the record at fault. */
 void pic_samples_advantages(pic_samples *b, const pic_adv_cfg *c);
+/* Keeps the positive samples (keep_positive) or the others, in stream order:
+ * PSR and NSR train on one class only (RLVR-Decomposed,
+ * verl/trainer/ppo/ray_trainer.py RayPPOTrainer.fit: batch.subset). */
+void pic_samples_keep_class(pic_samples *b, bool keep_positive);
 void pic_samples_free(pic_samples *b);
 
 #endif

@@ -2,6 +2,7 @@
 #include "update/ckpt.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,18 +39,22 @@ bool pic_optstate_load(pic_trainer *t, const char *dir) {
                         x->dtype_name, x->numel, p->desc[i].numel);
             if (pic_st_read_f32(x, (k ? t->v : t->m) + p->desc[i].offset, &err)) pic_die("%s", err.msg);
         }
-    const char *scalars[2] = {"step", "aec_coef"};
-    for (int k = 0; k < 2; k++) {
+    /* AEC's state is there only when the run that wrote it used AEC */
+    const char *scalars[3] = {"step", "aec_coef", "aec_entropy"};
+    for (int k = 0; k < 3; k++) {
         const pic_st_tensor *x = pic_st_find(&st, scalars[k]);
         float v = 0;
         if (!x && k == 0) pic_die("%s: tensor 'step' is missing", path);
-        if (x && (x->numel != 1 || pic_st_read_f32(x, &v, &err)))
+        if (!x && k > 0) continue;
+        if (x->numel != 1 || pic_st_read_f32(x, &v, &err) || !isfinite(v))
             pic_die("%s: tensor '%s' is not one finite number", path, scalars[k]);
         if (k == 0) {
             if (v < 0 || v != (float)(long)v) pic_die("%s: tensor 'step' is %g, not a step count", path, v);
             t->step = (long)v;
-        } else {
+        } else if (k == 1) {
             t->aec_coef = v;
+        } else {
+            t->aec_entropy = v;
         }
     }
     pic_st_close(&st);
@@ -93,10 +98,13 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
     char **names = pic_calloc(2 * p->n_desc + 1, sizeof *names);
     add_state(w, p, t->m, "m", names);
     add_state(w, p, t->v, "v", names + p->n_desc);
-    float step = (float)t->step, aec = (float)t->aec_coef;
+    float step = (float)t->step, aec = (float)t->aec_coef, aec_h = (float)t->aec_entropy;
     int64_t one = 1;
     pic_st_writer_add(w, "step", PIC_DT_F32, 1, &one, &step);
-    pic_st_writer_add(w, "aec_coef", PIC_DT_F32, 1, &one, &aec);
+    if (t->cfg.aec) {
+        pic_st_writer_add(w, "aec_coef", PIC_DT_F32, 1, &one, &aec);
+        pic_st_writer_add(w, "aec_entropy", PIC_DT_F32, 1, &one, &aec_h);
+    }
     path = pic_asprintf("%s/%s", tmp, STATE);
     if (pic_st_write(w, path, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);

@@ -26,6 +26,7 @@ void pic_loss_defaults(pic_loss_cfg *c) {
         .cov_lb = 1.0,
         .cov_ub = 5.0,
         .kl_cov_coef = 1.0,
+        .mpt_prob = 0.99,
         .seed = 1,
     };
 }
@@ -33,10 +34,17 @@ void pic_loss_defaults(pic_loss_cfg *c) {
 static bool has_entropic(const pic_loss_cfg *c) { return c->kind != PIC_PG_SFT && c->alpha != 0; }
 
 bool pic_loss_needs_logp(const pic_loss_cfg *c) {
-    return (has_entropic(c) && !c->entropic_all) || c->kind == PIC_PG_CLIP_COV || c->kind == PIC_PG_KL_COV;
+    return (has_entropic(c) && !c->entropic_all) || c->kind == PIC_PG_CLIP_COV || c->kind == PIC_PG_KL_COV ||
+           c->mask_mpt;
 }
 
 static float log_tau(const pic_loss_cfg *c) { return (float)log(c->tau); }
+
+/* The tokens the EntroPIC term acts on: above tau (the paper's method), or
+ * at or below it (section 4.3's low-probability variant). */
+static inline bool entropic_token(const pic_loss_cfg *c, float logp, float lt) {
+    return c->entropic_low ? !(logp > lt) : logp > lt;
+}
 
 /* The PPO surrogate before the dual clip: max(-A r, -A clip(r)). */
 static inline void surrogate(const pic_loss_cfg *c, double A, double r, double *pg1, double *pg2) {
@@ -45,28 +53,48 @@ static inline void surrogate(const pic_loss_cfg *c, double A, double r, double *
     *pg2 = -A * rc;
 }
 
+/* A token the DMMPT mask takes out is out of the loss mask, as a padding
+ * token would be: weight 0, and not counted by any normaliser. */
+static size_t kept_in(const pic_loss_plan *p, size_t s, size_t e) {
+    size_t k = e - s;
+    if (p->masked)
+        for (size_t t = s; t < e; t++) k -= p->masked[t];
+    return k;
+}
+
 static void set_weights(pic_loss_plan *p, const pic_loss_cfg *c) {
-    size_t n_nonempty = 0, longest = 0;
+    size_t n_nonempty = 0, longest = 0, n_kept = 0;
     for (size_t b = 0; b < p->n_seq; b++) {
-        size_t len = p->seq_start[b + 1] - p->seq_start[b];
+        size_t len = kept_in(p, p->seq_start[b], p->seq_start[b + 1]);
         if (len) n_nonempty++;
         if (len > longest) longest = len;
+        n_kept += len;
     }
     double norm = c->norm_len > 0 ? c->norm_len : (double)longest;
     for (size_t b = 0; b < p->n_seq; b++) {
-        size_t s = p->seq_start[b], e = p->seq_start[b + 1];
+        size_t s = p->seq_start[b], e = p->seq_start[b + 1], len = kept_in(p, s, e);
         for (size_t t = s; t < e; t++) {
             double w;
             switch (c->agg) {
-            case PIC_AGG_SEQ_MEAN_TOKEN_MEAN: w = 1.0 / ((double)n_nonempty * (double)(e - s)); break;
+            case PIC_AGG_SEQ_MEAN_TOKEN_MEAN: w = 1.0 / ((double)n_nonempty * (double)len); break;
             case PIC_AGG_SEQ_MEAN_TOKEN_SUM: w = 1.0 / (double)n_nonempty; break;
             case PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM: w = 1.0 / norm; break;
-            default: w = 1.0 / (double)p->n_tok; break;
+            default: w = 1.0 / (double)n_kept; break;
             }
-            p->w[t] = w;
+            p->w[t] = p->masked && p->masked[t] ? 0 : w;
             p->seq_of[t] = (int)b;
         }
     }
+}
+
+/* DMMPT (Du et al. 2025, UloRL, arXiv 2507.19766 sec. 3.3): while the
+ * step's entropy is below its target (the caller decides), the tokens of
+ * positive samples whose current probability is at least mpt_prob. */
+static void select_mpt(pic_loss_plan *p, const pic_loss_cfg *c, const float *logp, const float *adv) {
+    float lp = (float)log(c->mpt_prob);
+    p->masked = pic_calloc(p->n_tok + 1, 1);
+    for (size_t t = 0; t < p->n_tok; t++)
+        if (adv[t] > 0 && logp[t] >= lp) p->masked[t] = 1, p->n_masked++;
 }
 
 /* Covariance of each token's advantage and current log-probability with
@@ -139,10 +167,11 @@ void pic_loss_plan_build(pic_loss_plan *p, const pic_loss_cfg *c, size_t n_seq, 
     p->n_tok = seq_start[n_seq];
     p->w = pic_malloc((p->n_tok + 1) * sizeof *p->w);
     p->seq_of = pic_malloc((p->n_tok + 1) * sizeof *p->seq_of);
+    if (c->mask_mpt && c->kind != PIC_PG_SFT) select_mpt(p, c, logp, adv);
     set_weights(p, c);
     if (has_entropic(c) && !c->entropic_all) {
         float lt = log_tau(c);
-        for (size_t t = 0; t < p->n_tok; t++) p->n_hi += logp[t] > lt;
+        for (size_t t = 0; t < p->n_tok; t++) p->n_hi += entropic_token(c, logp[t], lt);
     }
     /* float32 as in the official code: the 1e-8 only matters for a count of 0 */
     p->hi_weight = 1.0 / (double)((float)p->n_hi + 1e-8f);
@@ -159,6 +188,7 @@ void pic_loss_plan_free(pic_loss_plan *p) {
     free(p->w);
     free(p->seq_of);
     free(p->sel);
+    free(p->masked);
     memset(p, 0, sizeof *p);
 }
 
@@ -230,18 +260,20 @@ double pic_loss_eval(const pic_loss_plan *p, const pic_loss_cfg *c, const pic_lo
     double total = 0;
     for (size_t t = begin; t < end; t++) {
         double w = p->w[t], lp = in->logp[t], A = in->adv ? in->adv[t] : 0;
-        double old = in->old_logp ? in->old_logp[t] : lp, g, l;
-        l = pg_token(p, c, t, lp, old, A, &g, st);
+        double old = in->old_logp ? in->old_logp[t] : lp, g = 0, l = 0;
+        if (p->masked && p->masked[t]) st->masked++;
+        else l = pg_token(p, c, t, lp, old, A, &g, st);
         double dl = w * g, sum = w * l;
         st->pg_loss += w * l;
-        bool hi = in->logp[t] > lt;
-        st->hi += hi;
-        if (has_entropic(c) && hi) {
+        st->hi += in->logp[t] > lt;
+        if (has_entropic(c) && entropic_token(c, in->logp[t], lt)) {
+            /* raising a low-probability token raises the entropy: the
+             * variant's sign is reversed so that alpha > 0 still lowers it */
             double r = exp(lp - old), k = c->alpha * (c->entropic_all ? w : p->hi_weight);
-            double adj = -r * fabs(A);
+            double adj = (c->entropic_low ? r : -r) * fabs(A);
             st->entropic += k * adj;
             sum += k * adj;
-            dl += k * adj; /* d(-r|A|)/dlogp = -r|A| */
+            dl += k * adj; /* d(-+r|A|)/dlogp = -+r|A| */
         }
         if (c->kl != PIC_KL_NONE) {
             double gk, kl = kl_token(c->kl, lp, in->ref_logp[t], &gk);
@@ -272,5 +304,5 @@ void pic_loss_stats_add(pic_loss_stats *a, const pic_loss_stats *b) {
     a->entropy_sum += b->entropy_sum, a->approx_kl_sum += b->approx_kl_sum, a->ratio_sum += b->ratio_sum;
     a->tokens += b->tokens, a->clipped += b->clipped, a->clipped_low += b->clipped_low;
     a->clipped_high += b->clipped_high, a->dual_clipped += b->dual_clipped, a->hi += b->hi;
-    a->selected += b->selected;
+    a->selected += b->selected, a->masked += b->masked;
 }

@@ -42,6 +42,9 @@ typedef struct {
     double clip_low, clip_high, clip_ratio_c; /* clip_ratio_c <= 1 turns dual clip off */
     double alpha, tau;       /* EntroPIC; alpha 0 leaves the term out */
     bool entropic_all;       /* normalise by all tokens (paper Fig. 8) instead of the high-prob count */
+    bool entropic_low;       /* paper sec. 4.3's variant: the tokens at or below tau, sign reversed */
+    bool mask_mpt;           /* DMMPT (UloRL) this step: well-mastered positive tokens get no loss */
+    double mpt_prob;         /* DMMPT: a positive token is well mastered when p >= this (0.99) */
     double entropy_coef;     /* entropy bonus: loss -= coef * agg(H) */
     pic_kl_kind kl;
     double kl_coef;          /* loss += coef * agg(kl(logp, ref_logp)) */
@@ -52,7 +55,8 @@ typedef struct {
 } pic_loss_cfg;
 
 /* The paper's and the baselines' defaults (token-mean, clip 0.2/0.2, c = 3,
- * tau 0.95, hi-normalised, Clip-Cov 2e-4 in (1, 5), KL-Cov 2e-4 with coef 1). */
+ * tau 0.95, hi-normalised, Clip-Cov 2e-4 in (1, 5), KL-Cov 2e-4 with coef 1,
+ * DMMPT's mastery threshold 0.99). */
 void pic_loss_defaults(pic_loss_cfg *c);
 
 /* Per-token inputs, indexed by the token's position in the step. */
@@ -73,6 +77,8 @@ typedef struct {
     size_t n_hi;
     unsigned char *sel;      /* [n_tok] Clip-Cov: excluded; KL-Cov: penalised; else NULL */
     size_t n_sel;
+    unsigned char *masked;   /* [n_tok] DMMPT: out of the loss and of its normalisers; else NULL */
+    size_t n_masked;
 } pic_loss_plan;
 
 /* True when the plan depends on the current log-probabilities of the whole
@@ -89,7 +95,7 @@ void pic_loss_plan_free(pic_loss_plan *p);
 typedef struct {
     double loss, pg_loss, entropic, entropy_bonus, kl_loss; /* each term's weighted sum */
     double entropy_sum, approx_kl_sum, ratio_sum;
-    size_t tokens, clipped, clipped_low, clipped_high, dual_clipped, hi, selected;
+    size_t tokens, clipped, clipped_low, clipped_high, dual_clipped, hi, selected, masked;
 } pic_loss_stats;
 
 /* Evaluates tokens [begin, end): adds to *st and writes dlogp[t] (and

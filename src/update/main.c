@@ -90,7 +90,7 @@ enum {
     O_RESET = 256, O_DTYPE, O_LOSS, O_PG, O_TEMP, O_CLOW, O_CHIGH, O_CC, O_AGG, O_NORMLEN, O_ALPHA, O_ALPHACMD,
     O_TAU, O_ENORM, O_ECOEF, O_AECT, O_AECD, O_REF, O_KL, O_KLCOEF, O_COVR, O_CCLB, O_CCUB, O_KLCC, O_SEED, O_ADV,
     O_ADVNORM, O_WL, O_MB, O_MICRO, O_LR, O_WD, O_B1, O_B2, O_EPS, O_WARM, O_SCHED, O_TOTAL, O_MINLR, O_MAXGN,
-    O_GRADS, O_THREADS, O_SKIP, O_VERSION,
+    O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_VERSION,
 };
 
 static const struct option opts[] = {
@@ -106,7 +106,9 @@ static const struct option opts[] = {
     {"weight-decay", 1, 0, O_WD}, {"beta1", 1, 0, O_B1}, {"beta2", 1, 0, O_B2}, {"eps", 1, 0, O_EPS},
     {"warmup", 1, 0, O_WARM}, {"schedule", 1, 0, O_SCHED}, {"total-steps", 1, 0, O_TOTAL},
     {"min-lr-ratio", 1, 0, O_MINLR}, {"max-grad-norm", 1, 0, O_MAXGN}, {"save-grads", 1, 0, O_GRADS},
-    {"threads", 1, 0, O_THREADS}, {"skip-bad", 0, 0, O_SKIP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
+    {"threads", 1, 0, O_THREADS}, {"skip-bad", 0, 0, O_SKIP},
+    {"entropic-tokens", 1, 0, O_ETOK}, {"aec-max", 1, 0, O_AECMAX}, {"aec-init", 1, 0, O_AECINIT},
+    {"dmmpt-target", 1, 0, O_DMMPT}, {"mpt-prob", 1, 0, O_MPTP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
     {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
 };
 
@@ -131,7 +133,8 @@ static void parse(options *o, int argc, char **argv) {
                              *const pgs[] = {"clip", "clip-cov", "kl-cov", NULL},
                              *const aggs[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum",
                                               "seq-mean-token-sum-norm", NULL},
-                             *const norms[] = {"hi", "all", NULL}, *const kls[] = {"k1", "k2", "k3", NULL},
+                             *const norms[] = {"hi", "all", NULL}, *const etoks[] = {"high", "low", NULL},
+                             *const kls[] = {"k1", "k2", "k3", NULL},
                              *const advs[] = {"grpo", "nsr", "psr", "w-reinforce", NULL},
                              *const advn[] = {"std", "none", NULL},
                              *const scheds[] = {"constant", "cosine", NULL};
@@ -192,6 +195,11 @@ static void parse(options *o, int argc, char **argv) {
         case O_GRADS: o->grads = a; break;
         case O_THREADS: o->threads = (int)pic_parse_int(opt, a, 0, 4096); break;
         case O_SKIP: o->skip_bad = true; break;
+        case O_ETOK: l->entropic_low = choice(opt, a, etoks) == 1; break;
+        case O_AECMAX: t->aec_max = pic_parse_double(opt, a, 0, 1e3); break;
+        case O_AECINIT: t->aec_init = pic_parse_double(opt, a, 0, 1e3); break;
+        case O_DMMPT: t->dmmpt = true, t->dmmpt_target = pic_parse_double(opt, a, 0, 1e3); break;
+        case O_MPTP: l->mpt_prob = pic_parse_double(opt, a, 1e-30, 1); break;
         default: pic_usage_error("unknown option (see --help)");
         }
     }
@@ -201,11 +209,15 @@ static void parse(options *o, int argc, char **argv) {
     if (o->kl_set && !o->ref) pic_usage_error("--kl needs --ref DIR");
     if (o->ref && !o->kl_set) l->kl = PIC_KL_K3;
     if (t->aec && l->entropy_coef != 0) pic_usage_error("--aec-target and --entropy-coef exclude each other");
+    if (t->aec_init > t->aec_max) pic_usage_error("--aec-init %g is above --aec-max %g", t->aec_init, t->aec_max);
+    if (l->agg == PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM && l->norm_len == 0)
+        pic_usage_error("--loss-agg seq-mean-token-sum-norm needs --norm-len N (Dr. GRPO's constant: the generation budget)");
     if (t->opt.sched == PIC_SCHED_COSINE && t->opt.total <= t->opt.warmup)
         pic_usage_error("--schedule cosine needs --total-steps greater than --warmup");
     if (o->sft) {
-        if (l->kind != PIC_PG_CLIP || o->alpha_set || o->alpha_cmd || o->ref || t->aec || l->entropy_coef)
-            pic_usage_error("--loss sft takes none of --pg, --alpha, --alpha-cmd, --ref, --aec-target, --entropy-coef");
+        if (l->kind != PIC_PG_CLIP || o->alpha_set || o->alpha_cmd || o->ref || t->aec || l->entropy_coef || t->dmmpt)
+            pic_usage_error("--loss sft takes none of --pg, --alpha, --alpha-cmd, --ref, --aec-target, --entropy-coef, "
+                            "--dmmpt-target");
         l->kind = PIC_PG_SFT;
     }
 }
@@ -222,7 +234,8 @@ int main(int argc, char **argv) {
     pic_loss_defaults(&o.tc.loss);
     pic_adamw_defaults(&o.tc.opt);
     o.tc.max_grad_norm = 1.0;
-    o.tc.aec_delta = 0.005;
+    /* Skywork-OR1's published AEC recipe */
+    o.tc.aec_delta = 1e-4, o.tc.aec_max = 0.005, o.tc.aec_init = 0.005;
     parse(&o, argc, argv);
     pic_set_threads(o.threads);
     double t0 = pic_now();
@@ -242,8 +255,14 @@ int main(int argc, char **argv) {
     for (int i = optind; i < argc; i++) pic_samples_read(&b, argv[i], &ro);
     if (b.n == 0) pic_die("no samples to train on");
     if (!o.sft) pic_samples_advantages(&b, &o.adv);
+    size_t n_read = b.n;
+    if (o.adv.mode == PIC_ADV_NSR || o.adv.mode == PIC_ADV_PSR) pic_samples_keep_class(&b, o.adv.mode == PIC_ADV_PSR);
     o.tc.temperature = (float)(o.temperature ? o.temperature : o.sft || !b.temperature ? 1.0 : b.temperature);
-    if ((size_t)o.mini_batches > b.n) pic_die("--mini-batches %d: only %zu samples", o.mini_batches, b.n);
+    if ((size_t)o.mini_batches > n_read) pic_die("--mini-batches %d: only %zu samples", o.mini_batches, n_read);
+    /* NSR / PSR keep one class: a step may have fewer samples than K, or none
+     * (then no optimizer step is taken and NEXT is DIR's state) */
+    int K_steps = (size_t)o.mini_batches > b.n ? (int)b.n : o.mini_batches;
+    if (b.n < n_read) pic_info("%s: %zu of %zu samples kept", o.adv.mode == PIC_ADV_NSR ? "nsr" : "psr", b.n, n_read);
 
     pic_trainer tr;
     pic_trainer_init(&tr, &model, &o.tc);
@@ -256,13 +275,14 @@ int main(int argc, char **argv) {
     pic_step_stats tot = {0};
     double sum_loss = 0, sum_gn = 0, sum_alpha = 0, sum_lr = 0, sum_ec = 0;
     json_t *steps = json_array();
-    for (int k = 0; k < o.mini_batches; k++) {
-        size_t a = b.n * (size_t)k / (size_t)o.mini_batches, e = b.n * (size_t)(k + 1) / (size_t)o.mini_batches;
+    size_t mpt_steps = 0;
+    for (int k = 0; k < K_steps; k++) {
+        size_t a = b.n * (size_t)k / (size_t)K_steps, e = b.n * (size_t)(k + 1) / (size_t)K_steps;
         pic_step_stats st;
         pic_train_step(&tr, b.s + a, e - a, true, &st);
         pic_loss_stats_add(&tot.ls, &st.ls);
         sum_loss += st.ls.loss, sum_gn += st.grad_norm, sum_alpha += st.alpha, sum_lr += st.lr;
-        sum_ec += st.entropy_coef;
+        sum_ec += st.entropy_coef, mpt_steps += st.mpt_masking;
         tot.n_micro += st.n_micro, tot.prepass |= st.prepass;
         json_t *s = json_object();
         put(s, "loss", st.ls.loss);
@@ -276,7 +296,7 @@ int main(int argc, char **argv) {
     if (o.grads) pic_grads_save(&tr, o.grads);
     pic_ckpt_save(&tr, o.model, o.output, o.dtype ? PIC_DT_BF16 : PIC_DT_F32);
 
-    double secs = pic_now() - t0, K = o.mini_batches, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
+    double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
     size_t all_tokens = 0;
     for (size_t i = 0; i < b.n; i++) all_tokens += (size_t)(b.s[i].n_prompt + b.s[i].n_resp);
     json_t *j = json_object();
@@ -296,6 +316,9 @@ int main(int argc, char **argv) {
     if (o.ref) put(j, "kl_loss", tot.ls.kl_loss / K);
     if (o.tc.aec || o.tc.loss.entropy_coef) put(j, "entropy_coef", sum_ec / K);
     if (o.tc.loss.kind == PIC_PG_CLIP_COV || o.tc.loss.kind == PIC_PG_KL_COV) puti(j, "cov_selected", (long long)tot.ls.selected);
+    if (o.tc.aec) put(j, "aec_next_coef", tr.aec_coef);
+    if (o.tc.dmmpt) puti(j, "mpt_masked", (long long)tot.ls.masked), puti(j, "mpt_masking_steps", (long long)mpt_steps);
+    if (b.n < n_read) puti(j, "sequences_dropped", (long long)(n_read - b.n));
     puti(j, "sequences", (long long)b.n);
     puti(j, "tokens", (long long)tot.ls.tokens);
     puti(j, "tokens_total", (long long)all_tokens);
@@ -303,7 +326,7 @@ int main(int argc, char **argv) {
     put(j, "tokens_per_s", secs > 0 ? (double)all_tokens / secs : 0);
     put(j, "seconds", secs);
     json_object_set_new(j, "loss_agg", json_string(o.sft ? "sft" : agg_names[o.tc.loss.agg]));
-    if (o.mini_batches > 1) json_object_set_new(j, "steps", steps);
+    if (K_steps > 1) json_object_set_new(j, "steps", steps);
     else json_decref(steps);
     pic_buf out = {0};
     pic_json_dump(&out, j);
@@ -314,7 +337,7 @@ int main(int argc, char **argv) {
     json_decref(j);
     if (b.skipped) pic_warn("skipped %zu malformed records (--skip-bad)", b.skipped);
     pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld, %.2f s -> %s", b.n,
-             (size_t)tot.ls.tokens, o.mini_batches, o.mini_batches > 1 ? "s" : "", tr.step, secs, o.output);
+             (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr.step, secs, o.output);
     pic_trainer_free(&tr);
     pic_samples_free(&b);
     if (o.ref) pic_model_free(&ref);

@@ -12,6 +12,8 @@ void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c) {
     memset(t, 0, sizeof *t);
     t->model = m;
     t->cfg = *c;
+    t->aec_coef = c->aec_init;
+    t->aec_entropy = -1;
     size_t n = m->params.numel;
     t->grad = pic_calloc(n, sizeof(float));
     t->m = pic_calloc(n, sizeof(float));
@@ -125,7 +127,7 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
     pic_loss_cfg lc = t->cfg.loss;
     size_t n_micro;
     micro *mbs = split(s, n, t->cfg.micro_tokens, &n_micro);
-    bool needs_now = pic_loss_needs_logp(&lc) || t->alpha_cmd || t->cfg.aec;
+    bool needs_now = pic_loss_needs_logp(&lc) || t->alpha_cmd || t->cfg.dmmpt;
     st->prepass = n_micro > 1 && needs_now;
     st->n_micro = n_micro, st->n_seq = n;
     pic_batch b;
@@ -138,17 +140,17 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
     else if (n_micro == 1)
         forward_micro(t, &d, mbs[0], &b, &rows);
 
-    /* what the whole step decides before its loss: alpha, the AEC
-     * coefficient, the plan; the entropy known here is this forward's */
+    /* what the whole step decides before its loss: alpha, the DMMPT mask,
+     * the plan; the entropy known here is this forward's */
     bool known = st->prepass || n_micro == 1;
     if (known && t->alpha_cmd) lc.alpha = pic_coproc_ask(t->alpha_cmd, token_mean(d.ent, nt));
-    if (known && t->cfg.aec) {
-        double H = token_mean(d.ent, nt);
-        lc.entropy_coef = H <= t->cfg.aec_target ? t->aec_coef : 0;
-        t->aec_coef += H < t->cfg.aec_target ? t->cfg.aec_delta : H > t->cfg.aec_target ? -t->cfg.aec_delta : 0;
-        if (t->aec_coef < 0) t->aec_coef = 0;
-    }
-    st->alpha = lc.alpha, st->entropy_coef = lc.entropy_coef;
+    if (known && t->cfg.dmmpt) lc.mask_mpt = token_mean(d.ent, nt) < t->cfg.dmmpt_target;
+    /* AEC (Skywork-OR1): the bonus c_k is on while the entropy the previous
+     * step measured is at or below the target (off before any measurement);
+     * c_k then moves by delta toward the target, within [0, max] */
+    if (t->cfg.aec)
+        lc.entropy_coef = t->aec_entropy >= 0 && t->aec_entropy <= t->cfg.aec_target ? t->aec_coef : 0;
+    st->alpha = lc.alpha, st->entropy_coef = lc.entropy_coef, st->mpt_masking = lc.mask_mpt;
     pic_loss_plan plan;
     pic_loss_plan_build(&plan, &lc, n, d.seq_start, known ? d.logp : NULL, d.old, d.adv);
 
@@ -169,6 +171,12 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         free_batch(&b, rows);
     }
     pic_loss_plan_free(&plan);
+    if (t->cfg.aec) {
+        double H = st->ls.tokens ? st->ls.entropy_sum / (double)st->ls.tokens : 0, tg = t->cfg.aec_target;
+        double c = t->aec_coef + (H < tg ? t->cfg.aec_delta : H > tg ? -t->cfg.aec_delta : 0);
+        t->aec_coef = c < 0 ? 0 : c > t->cfg.aec_max ? t->cfg.aec_max : c;
+        t->aec_entropy = H;
+    }
     st->grad_norm = pic_clip_grad_norm(t->grad, m->params.numel, t->cfg.max_grad_norm);
     st->lr = pic_adamw_lr(&t->cfg.opt, t->step);
     if (apply) {

@@ -6,7 +6,7 @@
  * fixed per step, so accumulating the micro-batches' gradients gives the
  * whole step's gradient. Where the weights depend on the current policy (the
  * EntroPIC high-probability count, the Clip-Cov / KL-Cov selections) or the
- * step needs its entropy before the loss (--alpha-cmd, AEC), a step of more
+ * step needs its entropy before the loss (--alpha-cmd, DMMPT), a step of more
  * than one micro-batch first runs a forward-only pass over all of them: one
  * extra forward (about a third of a training pass) instead of a second
  * gradient buffer and a second backward, and exact. */
@@ -29,7 +29,9 @@ typedef struct {
     float temperature;
     size_t micro_tokens;   /* token budget of a micro-batch (prompt + response); 0: no split */
     bool aec;              /* Skywork-OR1's adaptive entropy coefficient */
-    double aec_target, aec_delta;
+    double aec_target, aec_delta, aec_max, aec_init;
+    bool dmmpt;            /* UloRL's dynamic masking of well-mastered positive tokens */
+    double dmmpt_target;   /* ... while the step's entropy is below this */
 } pic_train_cfg;
 
 typedef struct {
@@ -39,7 +41,8 @@ typedef struct {
     float *grad, *m, *v;   /* the parameters' layout */
     pic_params gview;
     long step;             /* optimizer steps taken so far */
-    double aec_coef;
+    double aec_coef;       /* c_k, the coefficient of the next step */
+    double aec_entropy;    /* the entropy the last step measured; < 0: none yet */
     pic_coproc *alpha_cmd; /* or NULL */
 } pic_trainer;
 
@@ -48,6 +51,7 @@ typedef struct {
     double grad_norm, lr, alpha, entropy_coef;
     size_t n_seq, n_micro;
     bool prepass;
+    bool mpt_masking;      /* DMMPT's mask was on this step */
 } pic_step_stats;
 
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c);

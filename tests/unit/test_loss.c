@@ -107,17 +107,20 @@ static void check_golden(const char *model) {
 static void check_fd(const char *model) {
     golden g;
     load(&g, model);
-    for (int k = 0; k < 9; k++) {
+    for (int k = 0; k < 11; k++) {
         pic_loss_cfg c = spec_cfg(&g);
         c.alpha = 0.3;
+        c.norm_len = 64;
         const char *what[] = {"clip+entropic", "entropic all", "seq-mean-token-mean", "seq-mean-token-sum",
-                              "sum-norm", "kl k1", "kl k2", "kl k3", "sft"};
+                              "sum-norm", "kl k1", "kl k2", "kl k3", "sft", "entropic low", "dmmpt"};
         if (k == 1) c.entropic_all = true;
         if (k == 2) c.agg = PIC_AGG_SEQ_MEAN_TOKEN_MEAN;
         if (k == 3) c.agg = PIC_AGG_SEQ_MEAN_TOKEN_SUM;
         if (k == 4) c.agg = PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM;
         if (k >= 5 && k <= 7) c.kl = (pic_kl_kind)(PIC_KL_K1 + (k - 5)), c.kl_coef = 0.5;
         if (k == 8) c.kind = PIC_PG_SFT;
+        if (k == 9) c.entropic_low = true;
+        if (k == 10) c.mask_mpt = true, c.mpt_prob = c.tau; /* masks about half the positive tokens */
         float ref[256];
         for (size_t t = 0; t < g.n_tok; t++) ref[t] = g.old[t] - 0.3f;
         float d[256], dd[256], lp[256];
@@ -227,6 +230,70 @@ static void check_cov(void) {
     pic_loss_plan_free(&p);
 }
 
+/* The variants the paper compares, on a hand-made step: sequence 0 is
+ * positive (A = +1) with p = 0.995, 0.5, 0.999; sequence 1 negative (A = -1)
+ * with p = 0.995, 0.3; on-policy (r = 1). */
+static void check_variants(void) {
+    float lp[5] = {logf(0.995f), logf(0.5f), logf(0.999f), logf(0.995f), logf(0.3f)}, adv[5] = {1, 1, 1, -1, -1};
+    size_t start[3] = {0, 3, 5};
+    float d[5];
+    pic_loss_cfg c;
+    pic_loss_defaults(&c);
+    pic_loss_plan p;
+    pic_loss_in in = {lp, lp, adv, NULL, NULL};
+    pic_loss_stats st = {0};
+
+    /* UloRL (Du et al. 2025, arXiv 2507.19766, sec. 3.3 "Dynamic Masking of
+     * well-Mastered Positive Tokens"): a token of a positive sample with
+     * p >= tau_mpt = 0.99 is taken out of the loss while the entropy is below
+     * its target; the token-mean is then over the 3 tokens left:
+     * (-1 + 1 + 1) / 3 */
+    c.mask_mpt = true;
+    pic_loss_plan_build(&p, &c, 2, start, lp, lp, adv);
+    double l = pic_loss_eval(&p, &c, &in, 0, 5, d, NULL, &st);
+    CHECK(p.n_masked == 2 && p.masked[0] && p.masked[2] && !p.masked[3] && st.masked == 2,
+          "DMMPT masks the positive tokens with p >= 0.99, not the negative ones");
+    CHECK(fabs(l - 1.0 / 3.0) < 1e-12 && d[0] == 0 && d[2] == 0 && fabs(d[1] + 1.0 / 3.0) < 1e-7 &&
+              fabs(d[4] - 1.0 / 3.0) < 1e-7,
+          "DMMPT: the token-mean runs over the unmasked tokens (loss %.9g)", l);
+    pic_loss_plan_free(&p);
+    c.agg = PIC_AGG_SEQ_MEAN_TOKEN_MEAN;
+    pic_loss_plan_build(&p, &c, 2, start, lp, lp, adv);
+    CHECK(p.w[1] == 0.5 && p.w[0] == 0 && p.w[3] == 0.25,
+          "DMMPT with seq-mean-token-mean: a sequence's mean is over its unmasked tokens");
+    pic_loss_plan_free(&p);
+    c.agg = PIC_AGG_TOKEN_MEAN, c.mask_mpt = false;
+
+    /* EntroPIC, high (the paper's method, official code): tokens with p >
+     * tau = 0.95 get -alpha r|A| / count: -0.5 * 3 / 3; the low variant of
+     * section 4.3 takes the other two, sign reversed: +0.5 * 2 / 2. The pg
+     * term is (-1 -1 -1 +1 +1) / 5 either way. */
+    c.alpha = 0.5;
+    pic_loss_plan_build(&p, &c, 2, start, lp, lp, adv);
+    memset(&st, 0, sizeof st);
+    l = pic_loss_eval(&p, &c, &in, 0, 5, d, NULL, &st);
+    CHECK(p.n_hi == 3 && fabs(l - (-0.2 - 0.5)) < 1e-7, "EntroPIC on the 3 tokens above tau (loss %.9g)", l);
+    pic_loss_plan_free(&p);
+    c.entropic_low = true;
+    pic_loss_plan_build(&p, &c, 2, start, lp, lp, adv);
+    memset(&st, 0, sizeof st);
+    l = pic_loss_eval(&p, &c, &in, 0, 5, d, NULL, &st);
+    CHECK(p.n_hi == 2 && fabs(l - (-0.2 + 0.5)) < 1e-7 && fabs(d[1] - (-0.2 + 0.25)) < 1e-7 &&
+              fabs(d[0] - (-0.2)) < 1e-7,
+          "the low-probability variant: the 2 tokens at or below tau, sign reversed (loss %.9g)", l);
+    pic_loss_plan_free(&p);
+
+    /* Dr. GRPO (Liu et al. 2025, understand-r1-zero; verl core_algos.agg_loss
+     * "seq-mean-token-sum-norm"): every token's weight is 1 / a constant, the
+     * generation budget, whatever the responses' lengths */
+    c = (pic_loss_cfg){0};
+    pic_loss_defaults(&c);
+    c.agg = PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM, c.norm_len = 1024;
+    pic_loss_plan_build(&p, &c, 2, start, lp, lp, adv);
+    CHECK(p.w[0] == 1.0 / 1024 && p.w[4] == 1.0 / 1024, "Dr. GRPO: weight 1 / the generation budget");
+    pic_loss_plan_free(&p);
+}
+
 static void check_advantages(void) {
     pic_adv_cfg c = {PIC_ADV_GRPO, true, 0.1};
     pic_adv_in in[5] = {{"a", 1, true, true, false, 0}, {"b", 0, true, false, false, 0},
@@ -267,6 +334,7 @@ int main(void) {
         check_split(models[m]);
     }
     check_cov();
+    check_variants();
     check_advantages();
     return check_done();
 }
