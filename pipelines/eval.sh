@@ -17,8 +17,12 @@ extensions), so each file is one dataset of the table.
       --out DIR            where samples and tables go (created):
                            NAME.jsonl.zst per dataset, table.txt, table.md,
                            table.json
-      --n N                samples per problem (default 4)
-      --temperature T      (default 0.6)
+      --n N|SPEC           samples per problem: N, or NAME=N,...,N to give
+                           some datasets (by file name) their own N and the
+                           rest the last N; the paper samples 8 or 32 per
+                           dataset (default 8)
+      --temperature T      (default 0.6, the paper's)
+      --top-p P            (default 0.95, the paper's)
       --max-new-tokens N   (default 1024)
       --template T         prompt template (default: the model's chat format)
       --seed S             sampling seed (default 1)
@@ -30,7 +34,7 @@ The table (text) is also printed on standard output.
 EOF2
 }
 
-model= out= n=4 temperature=0.6 max_new=1024 template= seed=1 k= rollout_args= QUIET=
+model= out= n=8 temperature=0.6 top_p=0.95 max_new=1024 template= seed=1 k= rollout_args= QUIET=
 datasets=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,6 +42,7 @@ while [ $# -gt 0 ]; do
     --out) need "$@"; out=$2; shift ;;
     --n) need "$@"; n=$2; shift ;;
     --temperature) need "$@"; temperature=$2; shift ;;
+    --top-p) need "$@"; top_p=$2; shift ;;
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
     --template) need "$@"; template=$2; shift ;;
     --seed) need "$@"; seed=$2; shift ;;
@@ -53,11 +58,20 @@ done
 [ -n "$model" ] || usage_error "--model DIR is required"
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ ${#datasets[@]} -gt 0 ] || usage_error "no dataset given"
+[[ $n =~ ^([A-Za-z0-9_.-]+=[1-9][0-9]*,)*[1-9][0-9]*$ ]] || usage_error "--n: '$n' is not N or NAME=N,...,N"
 [ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
 for d in "${datasets[@]}"; do [ -r "$d" ] || die "$d: cannot read"; done
 mkdir -p "$out"
 
-opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new" --seed "$seed")
+# n_for NAME: the dataset's samples per problem from the --n spec
+n_for() {
+    local item
+    for item in ${n//,/ }; do
+        [ "${item%%=*}" != "$1" ] || { echo "${item#*=}"; return; }
+    done
+    echo "${n##*,}"
+}
+opts=(--temperature "$temperature" --top-p "$top_p" --max-new-tokens "$max_new" --seed "$seed")
 [ -z "$template" ] || opts+=(--template "$template")
 # shellcheck disable=SC2206
 opts+=($rollout_args)
@@ -65,9 +79,9 @@ opts+=($rollout_args)
 scored=()
 for d in "${datasets[@]}"; do
     name=$(basename "$d"); name=${name%%.*}
-    say "$name: sampling"
+    say "$name: sampling $(n_for "$name") per problem"
     pic-cat -q --plain "$d" | jq -c --arg s "$name" '.source //= $s' |
-        pic-rollout -q --model "$model" "${opts[@]}" | pic-reward -q -o "$out/$name.jsonl.zst"
+        pic-rollout -q --model "$model" --n "$(n_for "$name")" "${opts[@]}" | pic-reward -q -o "$out/$name.jsonl.zst"
     scored+=("$out/$name.jsonl.zst")
 done
 kopt=(); [ -z "$k" ] || kopt=(--k "$k")

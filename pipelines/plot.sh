@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# plot.sh: figures of one or more training runs (the paper's Figures 4-6 in
-# shape): entropy against step with each run's target, alpha, training
-# reward, and validation accuracy. Writes OUT.png and OUT.svg.
+# plot.sh: figures of one or more training runs (the paper's Figures 4-6 and
+# 12 in shape): entropy against step with each run's target, alpha, training
+# reward, validation accuracy and reflective words per response at each
+# validation. Writes OUT.png and OUT.svg.
 set -euo pipefail
 
 usage() {
     cat <<'EOF2'
 Usage: plot.sh [-o OUT] [--title TEXT] RUN...
 Plot the runs' RUN/log.jsonl (one stats line per step: step, entropy, target,
-alpha, reward) and RUN/val.jsonl (step, accuracy) with gnuplot.
+alpha, reward) and RUN/val.jsonl (step, accuracy, reflect: reflective words
+per response, the paper's Figure 12) with gnuplot.
 
   -o, --output OUT   write OUT.png and OUT.svg (default RUN/plot for one run,
                      ./plot for several)
@@ -45,7 +47,7 @@ for run in "${runs[@]}"; do
         "$run/log.jsonl" > "$tmp/log$i.tsv" ||
         { echo "plot.sh: $run/log.jsonl: not JSON Lines" >&2; exit 1; }
     if [ -s "$run/val.jsonl" ]; then
-        jq -r '[.step, .accuracy] | @tsv' "$run/val.jsonl" > "$tmp/val$i.tsv"
+        jq -r '[.step, .accuracy, (.reflect // "NaN")] | @tsv' "$run/val.jsonl" > "$tmp/val$i.tsv"
     else
         : > "$tmp/val$i.tsv"
     fi
@@ -88,15 +90,15 @@ panel() { # file col style what
 
 for term in png svg; do
     case $term in
-    png) setterm="set terminal pngcairo size 1400,1000 font ',11' noenhanced" ;;
-    svg) setterm="set terminal svg size 1400,1000 font 'sans,11' noenhanced" ;;
+    png) setterm="set terminal pngcairo size 1400,1400 font ',11' noenhanced" ;;
+    svg) setterm="set terminal svg size 1400,1400 font 'sans,11' noenhanced" ;;
     esac
     gnuplot <<EOF2 2>"$tmp/gnuplot.err" || { cat "$tmp/gnuplot.err" >&2; exit 1; }
 $setterm
 set output "$out.$term.tmp"
 set datafile missing "NaN"
 set datafile separator "\t"
-set multiplot layout 2,2 title "$title"
+set multiplot layout 3,2 title "$title"
 set grid
 set key top right
 set xlabel "step"
@@ -113,6 +115,9 @@ $(panel log 5 lines reward)
 set ylabel "accuracy"
 set title "Validation accuracy"
 $(panel val 2 linespoints validation)
+set ylabel "reflective words per response"
+set title "Reflective words (validation)"
+$(panel val 3 linespoints reflective-word)
 unset multiplot
 EOF2
     mv "$out.$term.tmp" "$out.$term"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # summary.sh: one line per run: its target, the mean entropy, alpha and reward
-# over the last third of its steps, and its last validation accuracy.
+# over the last third of its steps, and its best and last validation accuracy
+# (the paper's tables report both).
 set -euo pipefail
 PROG=summary.sh
 . "$(dirname "$0")/lib.sh"
@@ -10,7 +11,8 @@ usage() {
 Usage: summary.sh [--format table|markdown|json] RUN...
 For each run (a train.sh directory): steps, target, and the means over the
 last third of the steps of entropy, alpha and reward, the relative entropy
-error (entropy - target) / target, and the last validation accuracy.
+error (entropy - target) / target, and the best validation accuracy (with
+its step: RUN/best names that checkpoint) and the last.
 EOF2
 }
 format=table
@@ -35,19 +37,21 @@ rows=$(for run in "${runs[@]}"; do
         | {run: $run, steps: $n, target: .[-1].target,
            entropy: ($tail | map(.entropy) | mean), alpha: ($tail | map(.alpha) | mean),
            reward: ($tail | map(.reward) | mean),
-           accuracy: (map(select(.accuracy != null) | .accuracy) | last)}
+           accuracy: (map(select(.accuracy != null) | .accuracy) | last),
+           best: (map(select(.accuracy != null)) | max_by(.accuracy) | .accuracy),
+           best_step: (map(select(.accuracy != null)) | max_by(.accuracy) | .step)}
         | .error = (if .target then (.entropy - .target) / .target else null end)' "$run/log.jsonl"
 done)
 case "$format" in
 json) jq -s . <<<"$rows" ;;
 markdown)
-    echo "| run | steps | target | entropy | rel. error | alpha | reward | accuracy |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| run | steps | target | entropy | rel. error | alpha | reward | best acc. (step) | last acc. |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     jq -r 'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
-        "| \(.run) | \(.steps) | \(.target | f) | \(.entropy | f) | \(.error | f) | \(.alpha | f) | \(.reward | f) | \(.accuracy | f) |"' <<<"$rows" ;;
+        "| \(.run) | \(.steps) | \(.target | f) | \(.entropy | f) | \(.error | f) | \(.alpha | f) | \(.reward | f) | \(.best | f) (\(.best_step // "-")) | \(.accuracy | f) |"' <<<"$rows" ;;
 table)
-    { echo "run steps target entropy rel.error alpha reward accuracy"
+    { echo "run steps target entropy rel.error alpha reward best(step) last"
       jq -r 'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
-          "\(.run) \(.steps) \(.target | f) \(.entropy | f) \(.error | f) \(.alpha | f) \(.reward | f) \(.accuracy | f)"' <<<"$rows"
+          "\(.run) \(.steps) \(.target | f) \(.entropy | f) \(.error | f) \(.alpha | f) \(.reward | f) \(.best | f)(\(.best_step // "-")) \(.accuracy | f)"' <<<"$rows"
     } | column -t ;;
 esac

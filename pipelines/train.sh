@@ -15,7 +15,14 @@ PROG=train.sh
 usage() {
     cat <<'EOF2'
 Usage: train.sh --run DIR --model DIR [OPTION]...
-One RL run with EntroPIC (arXiv 2511.15248). Defaults are the paper's.
+One RL run with EntroPIC (arXiv 2511.15248) or one of the baselines the paper
+compares it with, each alone and with its authors' defaults.
+
+Defaults: the paper's algorithm settings (clip 0.2/0.2, lr 1e-6, 8 samples per
+prompt at T 0.6, target 0.1, Kp 1, Ki 0.01, tau 0.95, validation at T 0.6 and
+top-p 0.95) with three settings SCALED DOWN so that a run fits one machine:
+64 prompts a step (paper 512), 1024 new tokens (paper 8192) and no validation
+(paper every 20 steps). --paper-scale uses the paper's three.
 
 Run:
       --run DIR            the run's directory (created; resumed if it exists)
@@ -24,50 +31,84 @@ Run:
                            synthetic tasks of pic-task
       --difficulty D       pic-task's difficulty when no --data (default 1)
       --steps N            training steps (default 100)
-      --prompts B          prompts per step (default 64)
+      --prompts B          prompts per step (default 64; paper 512)
       --seed S             seed of batches and sampling (default 1)
-      --keep M             keep the last M checkpoints (default 2; 0 keeps all)
+      --keep M             keep the last M checkpoints (default 2; 0 keeps
+                           all); validated ones are always kept
+      --paper-scale        --prompts 512 --max-new-tokens 8192 --val-every 20
 Rollout:
       --n K                samples per prompt (default 8)
-      --temperature T      (default 0.6)
-      --max-new-tokens N   maximum response length (default 1024)
+      --temperature T      (default 0.6; the paper's Table 3 also runs 1.0)
+      --max-new-tokens N   maximum response length (default 1024; paper 8192)
       --template T         prompt template: raw, chatml, qwen2.5, llama3 or a
                            file with {problem} (default: the model's chat format)
       --rollout-args ARGS  more options for pic-rollout (word-split)
+Method (each baseline runs alone; --with-entropic adds EntroPIC to it):
+      --method M           entropic (default): GRPO with EntroPIC at --target
+                           grpo: GRPO alone (as --target off)
+                           dr-grpo: Dr. GRPO (Liu et al. 2025): r - mean, loss
+                             sum / the generation budget (--max-new-tokens)
+                           nsr, psr, w-reinforce: Zhu et al. 2025
+                             (RLVR-Decomposed; NSR/PSR on one class only,
+                             W-REINFORCE lambda 0.1)
+                           clip-cov, kl-cov: Cui et al. 2025 (ratio 2e-4;
+                             Clip-Cov window (1, 5), KL-Cov coef 1)
+                           aec: Skywork-OR1's adaptive entropy coefficient
+                             (target --aec-target, step 1e-4, cap 0.005)
+                           entropy-bonus: a fixed bonus --entropy-coef
+                           dmmpt: UloRL's masking of well-mastered positive
+                             tokens (p >= 0.99) below --dmmpt-target
+      --with-entropic      add EntroPIC (at --target) to the method
+      --entropy-coef C     for entropy-bonus (default 0.001)
+      --aec-target H       for aec (default 0.2, Skywork-OR1's)
+      --dmmpt-target H     for dmmpt (required: the entropy below which the
+                           mask is on)
+      --mask-quadrant Q    the paper's Figure 2: no loss for the tokens of one
+                           quadrant: hi-pos, hi-neg, lo-pos or lo-neg (above
+                           or at/below --tau, positive or negative advantage)
 Control (EntroPIC):
-      --target H|off       target entropy (default 0.1); off: the GRPO baseline
+      --target H|off       target entropy (default 0.1); off: no EntroPIC
       --kp X  --ki X       PI gains (default 1, 0.01); --ki 0 is P control
       --tau X              high-probability threshold (default 0.95)
+      --entropic-tokens high|low  the tokens above tau (default) or at or
+                           below it (the low-probability variant, sec. 4.3)
+      --control-from N     EntroPIC from step N on (default 1); the steps
+                           before are the method alone, with the same data
+                           and seeds: plug-and-play (Figure 7)
       --pictl-args ARGS    more options for pictl (e.g. --anti-windup)
 Update:
-      --method M           grpo (default), nsr, w-reinforce, clip-cov, kl-cov,
-                           aec (Skywork-OR1; its target is --target), or
-                           entropy-bonus (coefficient --entropy-coef)
-      --entropy-coef C     for --method entropy-bonus (default 0.001)
       --lr X               (default 1e-6)
       --clip-low X         (default 0.2)     --clip-high X (default 0.2)
       --mini-batches K     optimizer steps per rollout batch (default 1; the
                            paper's off-policy setting is 4: then pictl runs
                            inside pic-update, once per optimizer step)
       --update-args ARGS   more options for pic-update (word-split)
-Validation:
-      --val-every K        evaluate every K steps (default 0: never)
-      --val-data FILE      prompt records (default: 64 held-out pic-task problems)
-      --val-n N            samples per problem (default 4)
+Validation (as the paper: T 0.6, top-p 0.95, N samples per problem):
+      --val-every K        evaluate every K steps (default 0: never; paper 20)
+      --val-data FILE      prompt records, one dataset per file; repeat for
+                           more (default: 64 held-out pic-task problems)
+      --val-n N|SPEC       samples per problem: N, or NAME=N,...,N for some
+                           datasets (by file name) and N for the rest
+                           (default 8; the paper uses 8 or 32 per dataset)
+      --val-temperature T  (default 0.6)     --val-top-p P (default 0.95)
   -q, --quiet              only errors
   -h, --help               this help
 
 Outputs in RUN: log.jsonl (one line per step: step, entropy, target, alpha,
-reward, accuracy, and pic-update's stats), val.jsonl, rollouts/, ckpt/,
-settings.json. plot.sh RUN draws them.
+reward, accuracy, reflect, and pic-update's stats), val.jsonl (accuracy and
+reflective words per 1000 response tokens at each validation), best.json
+and best -> the validated checkpoint of highest accuracy, final -> the last,
+rollouts/, ckpt/, settings.json. plot.sh RUN draws them.
 EOF2
 }
 
 run= model= data= difficulty=1 steps=100 prompts=64 seed=1 keep=2
 n=8 temperature=0.6 max_new=1024 template= rollout_args=
-target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args=
-method=grpo entropy_coef=0.001 lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
-val_every=0 val_data= val_n=4 QUIET=
+target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args= entropic_tokens=high control_from=1 with_entropic=
+method=entropic entropy_coef=0.001 aec_target=0.2 dmmpt_target= mask_quadrant=
+lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
+val_every=0 val_n=8 val_temperature=0.6 val_top_p=0.95 QUIET=
+val_data=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --run) need "$@"; run=$2; shift ;;
@@ -78,26 +119,35 @@ while [ $# -gt 0 ]; do
     --prompts) need "$@"; prompts=$2; shift ;;
     --seed) need "$@"; seed=$2; shift ;;
     --keep) need "$@"; keep=$2; shift ;;
+    --paper-scale) prompts=512 max_new=8192 val_every=20 ;;
     --n) need "$@"; n=$2; shift ;;
     --temperature) need "$@"; temperature=$2; shift ;;
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
     --template) need "$@"; template=$2; shift ;;
     --rollout-args) need "$@"; rollout_args=$2; shift ;;
+    --method) need "$@"; method=$2; shift ;;
+    --with-entropic) with_entropic=1 ;;
+    --entropy-coef) need "$@"; entropy_coef=$2; shift ;;
+    --aec-target) need "$@"; aec_target=$2; shift ;;
+    --dmmpt-target) need "$@"; dmmpt_target=$2; shift ;;
+    --mask-quadrant) need "$@"; mask_quadrant=$2; shift ;;
     --target) need "$@"; target=$2; shift ;;
     --kp) need "$@"; kp=$2; shift ;;
     --ki) need "$@"; ki=$2; shift ;;
     --tau) need "$@"; tau=$2; shift ;;
+    --entropic-tokens) need "$@"; entropic_tokens=$2; shift ;;
+    --control-from) need "$@"; control_from=$2; shift ;;
     --pictl-args) need "$@"; pictl_args=$2; shift ;;
-    --method) need "$@"; method=$2; shift ;;
-    --entropy-coef) need "$@"; entropy_coef=$2; shift ;;
     --lr) need "$@"; lr=$2; shift ;;
     --clip-low) need "$@"; clip_low=$2; shift ;;
     --clip-high) need "$@"; clip_high=$2; shift ;;
     --mini-batches) need "$@"; mini_batches=$2; shift ;;
     --update-args) need "$@"; update_args=$2; shift ;;
     --val-every) need "$@"; val_every=$2; shift ;;
-    --val-data) need "$@"; val_data=$2; shift ;;
+    --val-data) need "$@"; val_data+=("$2"); shift ;;
     --val-n) need "$@"; val_n=$2; shift ;;
+    --val-temperature) need "$@"; val_temperature=$2; shift ;;
+    --val-top-p) need "$@"; val_top_p=$2; shift ;;
     -q|--quiet) QUIET=1 ;;
     -h|--help) usage; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
@@ -106,22 +156,33 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$run" ] || usage_error "--run DIR is required"
 [ -n "$model" ] || usage_error "--model DIR is required"
-for v in steps prompts n keep val_every val_n mini_batches difficulty seed; do
+for v in steps prompts n keep val_every mini_batches difficulty seed control_from; do
     [[ ${!v} =~ ^[0-9]+$ ]] || usage_error "--${v//_/-}: '${!v}' is not a non-negative integer"
 done
 [ "$steps" -ge 1 ] && [ "$prompts" -ge 1 ] && [ "$n" -ge 1 ] && [ "$mini_batches" -ge 1 ] ||
     usage_error "--steps, --prompts, --n and --mini-batches must be at least 1"
+[[ $val_n =~ ^([A-Za-z0-9_.-]+=[1-9][0-9]*,)*[1-9][0-9]*$ ]] ||
+    usage_error "--val-n: '$val_n' is not N or NAME=N,...,N"
 case "$method" in
-grpo|nsr|w-reinforce|clip-cov|kl-cov|aec|entropy-bonus) ;;
+entropic|grpo|dr-grpo|nsr|psr|w-reinforce|clip-cov|kl-cov|aec|entropy-bonus|dmmpt) ;;
 *) usage_error "--method: unknown method '$method'" ;;
 esac
-[ "$method" != aec ] || [ "$target" != off ] || usage_error "--method aec needs a --target"
+case "$entropic_tokens" in high|low) ;; *) usage_error "--entropic-tokens: '$entropic_tokens' is not high or low" ;; esac
+case "$mask_quadrant" in ''|hi-pos|hi-neg|lo-pos|lo-neg) ;;
+*) usage_error "--mask-quadrant: '$mask_quadrant' is not hi-pos, hi-neg, lo-pos or lo-neg" ;; esac
+[ "$method" != dmmpt ] || [ -n "$dmmpt_target" ] || usage_error "--method dmmpt needs --dmmpt-target H"
+[ -z "$with_entropic" ] || [ "$method" != entropic ] || usage_error "--with-entropic goes with a baseline --method"
+[ -z "$with_entropic" ] || [ "$target" != off ] || usage_error "--with-entropic needs a --target"
 [ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
 [ -z "$data" ] || [ -r "$data" ] || die "$data: cannot read"
-[ -z "$val_data" ] || [ -r "$val_data" ] || die "$val_data: cannot read"
+for f in ${val_data[@]+"${val_data[@]}"}; do [ -r "$f" ] || die "$f: cannot read"; done
 model=$(cd "$model" && pwd)
 [ -z "$data" ] || data=$(realpath "$data")
-[ -z "$val_data" ] || val_data=$(realpath "$val_data")
+val_files=()
+for f in ${val_data[@]+"${val_data[@]}"}; do val_files+=("$(realpath "$f")"); done
+# EntroPIC is on for --method entropic (unless --target off) and for a
+# baseline only with --with-entropic.
+entropic=$({ [ "$method" = entropic ] || [ -n "$with_entropic" ]; } && [ "$target" != off ] && echo 1 || true)
 
 # The settings that decide the result; a resumed run must use the same ones
 # (only --steps may grow, --keep and --quiet change nothing learned).
@@ -129,10 +190,14 @@ settings=$(jq -n --arg model "$model" --arg data "$data" --arg difficulty "$diff
     --arg prompts "$prompts" --arg seed "$seed" --arg n "$n" --arg temperature "$temperature" \
     --arg max_new "$max_new" --arg template "$template" --arg rollout_args "$rollout_args" \
     --arg target "$target" --arg kp "$kp" --arg ki "$ki" --arg tau "$tau" \
-    --arg pictl_args "$pictl_args" --arg method "$method" --arg entropy_coef "$entropy_coef" \
+    --arg pictl_args "$pictl_args" --arg method "$method" --arg with_entropic "$with_entropic" \
+    --arg entropy_coef "$entropy_coef" --arg aec_target "$aec_target" --arg dmmpt_target "$dmmpt_target" \
+    --arg mask_quadrant "$mask_quadrant" --arg entropic_tokens "$entropic_tokens" \
+    --arg control_from "$control_from" \
     --arg lr "$lr" --arg clip_low "$clip_low" --arg clip_high "$clip_high" \
     --arg mini_batches "$mini_batches" --arg update_args "$update_args" \
-    --arg val_every "$val_every" --arg val_data "$val_data" --arg val_n "$val_n" '$ARGS.named')
+    --arg val_every "$val_every" --arg val_data "${val_files[*]+${val_files[*]}}" --arg val_n "$val_n" \
+    --arg val_temperature "$val_temperature" --arg val_top_p "$val_top_p" '$ARGS.named')
 mkdir -p "$run"/{rollouts,ckpt,steps,pictl,val}
 if [ -f "$run/settings.json" ]; then
     if [ "$(jq -S . "$run/settings.json")" != "$(jq -S . <<<"$settings")" ]; then
@@ -160,18 +225,18 @@ rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new")
 rollout_opts+=($rollout_args)
 
 update_opts=(--lr "$lr" --clip-low "$clip_low" --clip-high "$clip_high" --tau "$tau"
-             --mini-batches "$mini_batches" --temperature "$temperature")
+             --mini-batches "$mini_batches" --temperature "$temperature" --entropic-tokens "$entropic_tokens")
 case "$method" in
-nsr) update_opts+=(--adv nsr) ;;
-w-reinforce) update_opts+=(--adv w-reinforce) ;;
-clip-cov) update_opts+=(--pg clip-cov) ;;
-kl-cov) update_opts+=(--pg kl-cov) ;;
-aec) update_opts+=(--aec-target "$target") ;;
+dr-grpo) update_opts+=(--adv-norm none --loss-agg seq-mean-token-sum-norm --norm-len "$max_new") ;;
+nsr|psr|w-reinforce) update_opts+=(--adv "$method") ;;
+clip-cov|kl-cov) update_opts+=(--pg "$method") ;;
+aec) update_opts+=(--aec-target "$aec_target") ;;
 entropy-bonus) update_opts+=(--entropy-coef "$entropy_coef") ;;
+dmmpt) update_opts+=(--dmmpt-target "$dmmpt_target") ;;
 esac
+[ -z "$mask_quadrant" ] || update_opts+=(--mask-quadrant "$mask_quadrant")
 # shellcheck disable=SC2206
 update_opts+=($update_args)
-entropic=$([ "$target" != off ] && [ "$method" != aec ] && echo 1 || true)
 pictl_opts=(--target "$target" --kp "$kp" --ki "$ki")
 # shellcheck disable=SC2206
 pictl_opts+=($pictl_args)
@@ -185,16 +250,18 @@ batch_stats() {
 
 validate() { # step ckpt
     local out="$run/val/$(step_name "$1")"
-    local vd=$val_data
-    if [ -z "$vd" ]; then
-        vd="$run/val/prompts.jsonl"
-        [ -s "$vd" ] || pic-task -q --plain --start 1000000000 -n 64 --seed "$seed" -d "$difficulty" > "$vd"
+    local vd=("${val_files[@]+"${val_files[@]}"}")
+    if [ ${#vd[@]} -eq 0 ]; then
+        vd=("$run/val/prompts.jsonl")
+        [ -s "${vd[0]}" ] || pic-task -q --plain --start 1000000000 -n 64 --seed "$seed" -d "$difficulty" > "${vd[0]}"
     fi
-    eval.sh -q --model "$2" --n "$val_n" --temperature "$temperature" --max-new-tokens "$max_new" \
-        ${template:+--template "$template"} --seed "$seed" --out "$out.tmp" "$vd" > /dev/null
+    eval.sh -q --model "$2" --n "$val_n" --temperature "$val_temperature" --top-p "$val_top_p" \
+        --max-new-tokens "$max_new" ${template:+--template "$template"} --seed "$seed" --out "$out.tmp" \
+        "${vd[@]}" > /dev/null
     rm -rf "$out" && mv "$out.tmp" "$out"
     jq -c --argjson step "$1" '{step: $step, accuracy: .overall.avg, pass: .overall.pass_n,
-        datasets: [.datasets[] | {dataset, avg, pass_n}]}' "$out/table.json"
+        reflect: .overall.reflect, length: .overall.length,
+        datasets: [.datasets[] | {dataset, n: .n_max, avg, pass_n, reflect}]}' "$out/table.json"
 }
 
 # Resume after the last complete step.
@@ -222,7 +289,8 @@ for ((step = last + 1; step <= steps; step++)); do
     state="$run/pictl/$name.json"
     prev_state="$run/pictl/$(step_name $((step - 1))).json"
     alpha=0 alpha_opts=()
-    if [ -n "$entropic" ]; then
+    controlled=$([ -n "$entropic" ] && [ "$step" -ge "$control_from" ] && echo 1 || true)
+    if [ -n "$controlled" ]; then
         if [ -f "$prev_state" ]; then cp "$prev_state" "$state.tmp"; else rm -f "$state.tmp"; fi
         if [ "$mini_batches" -gt 1 ]; then
             alpha_opts=(--alpha-cmd "pictl --state '$state.tmp' ${pictl_opts[*]}")
@@ -234,7 +302,7 @@ for ((step = last + 1; step <= steps; step++)); do
 
     next="$run/ckpt/$name"
     update=$(pic-update -q --model "$prev" --output "$next" "${update_opts[@]}" "${alpha_opts[@]}" "$rollouts")
-    [ -z "$entropic" ] || publish "$state.tmp" "$state"
+    [ -z "$controlled" ] || publish "$state.tmp" "$state"
     [ "$mini_batches" -eq 1 ] || alpha=$(jq -r '.alpha // 0' <<<"$update")
 
     val=null
@@ -244,12 +312,13 @@ for ((step = last + 1; step <= steps; step++)); do
     fi
 
     record=$(jq -cn --argjson step "$step" --argjson rollout "$stats" --argjson update "$update" \
-        --arg target "$target" --argjson alpha "$alpha" --argjson val "$val" '
+        --arg target "$([ -n "$controlled" ] && echo "$target" || echo off)" --argjson alpha "$alpha" \
+        --argjson val "$val" '
         $update + {step: $step, entropy: $rollout.entropy, reward: $rollout.reward,
                    samples: $rollout.samples, tokens: $rollout.tokens,
                    target: (if $target == "off" then null else ($target | tonumber) end),
                    alpha: $alpha, update_entropy: $update.entropy}
-        + (if $val != null then {accuracy: $val.accuracy} else {} end)')
+        + (if $val != null then {accuracy: $val.accuracy, reflect: $val.reflect} else {} end)')
     printf '%s\n' "$record" > "$run/steps/$name.json.tmp"
     publish "$run/steps/$name.json.tmp" "$run/steps/$name.json"
 
@@ -257,8 +326,15 @@ for ((step = last + 1; step <= steps; step++)); do
     cat "$run"/steps/step-*.json > "$run/log.jsonl.tmp" && publish "$run/log.jsonl.tmp" "$run/log.jsonl"
     cat "$run"/val/step-*.json 2>/dev/null > "$run/val.jsonl.tmp" || true
     publish "$run/val.jsonl.tmp" "$run/val.jsonl"
-    if [ "$keep" -gt 0 ] && [ "$step" -gt "$keep" ]; then
+    # the validated checkpoints stay: best.json names the best of them
+    if [ "$keep" -gt 0 ] && [ "$step" -gt "$keep" ] && [ ! -f "$run/val/$(step_name $((step - keep))).json" ]; then
         rm -rf "$run/ckpt/$(step_name $((step - keep)))"
+    fi
+    if [ "$val" != null ]; then
+        jq -cs 'max_by(.accuracy) as $b | {best_step: $b.step, best_accuracy: $b.accuracy,
+            last_step: .[-1].step, last_accuracy: .[-1].accuracy}' "$run/val.jsonl" > "$run/best.json.tmp"
+        publish "$run/best.json.tmp" "$run/best.json"
+        ln -sfn "ckpt/$(step_name "$(jq .best_step "$run/best.json")")" "$run/best"
     fi
     say "$(jq -r '"step \(.step): entropy \(.entropy * 1e4 | round / 1e4) alpha \(.alpha * 1e4 | round / 1e4) reward \(.reward * 1e3 | round / 1e3)"' <<<"$record")"
 done

@@ -24,6 +24,18 @@ make_run() { # dir with_target
     [ -z "$(ls a | grep tmp)" ]
 }
 
+@test "reflective words at each validation get their panel (the paper's Figure 12)" {
+    make_run a yes
+    printf '{"step":3,"accuracy":0.5,"reflect":0.25}\n{"step":6,"accuracy":0.7,"reflect":1.5}\n' > a/val.jsonl
+    run plot.sh a
+    [ "$status" -eq 0 ]
+    grep -q 'Reflective words (validation)' a/plot.svg
+    ! grep -q 'no reflective-word data' a/plot.svg
+    printf '{"step":3,"accuracy":0.5}\n' > a/val.jsonl
+    run plot.sh a
+    grep -q 'no reflective-word data' a/plot.svg
+}
+
 @test "several runs in one figure; a run without target or validation is fine" {
     make_run entropic yes
     make_run grpo no
@@ -42,4 +54,13 @@ make_run() { # dir with_target
     fails_with 1 'bad/log.jsonl: not JSON Lines'
     run plot.sh
     fails_with 2 'no run given'
+}
+
+@test "summary.sh reports the best validation accuracy with its step, and the last" {
+    mkdir r
+    printf '{"step":1,"entropy":0.5,"target":0.3,"alpha":0.1,"reward":0.2,"accuracy":0.4}\n{"step":2,"entropy":0.4,"target":0.3,"alpha":0.1,"reward":0.3,"accuracy":0.6}\n{"step":3,"entropy":0.4,"target":0.3,"alpha":0.1,"reward":0.3,"accuracy":0.5}\n' > r/log.jsonl
+    run summary.sh --format json r
+    [ "$(jq -c '.[0] | [.best, .best_step, .accuracy]' <<<"$output")" = '[0.6,2,0.5]' ]
+    run summary.sh --format markdown r
+    [[ "$output" == *"| 0.6 (2) | 0.5 |"* ]]
 }

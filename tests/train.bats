@@ -76,6 +76,68 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds)' "$1"; }
     grep -q '^grpo ' <<<"$output"
 }
 
+@test "each baseline runs alone with its defaults; --with-entropic adds EntroPIC" {
+    for m in grpo dr-grpo nsr psr w-reinforce clip-cov kl-cov aec entropy-bonus dmmpt; do
+        extra=(); [ "$m" != dmmpt ] || extra=(--dmmpt-target 100)
+        run train.sh -q --run "$m" --steps 1 --method "$m" "${extra[@]}" "${TRAIN[@]}"
+        [ "$status" -eq 0 ]
+        # alone: no controller, no target, alpha 0
+        jq -e '.target == null and .alpha == 0 and .entropic_loss == 0' "$m/log.jsonl" > /dev/null
+        [ ! -e "$m/pictl/step-000001.json" ]
+    done
+    jq -e '.loss_agg == "seq-mean-token-sum-norm"' dr-grpo/log.jsonl > /dev/null
+    jq -e 'has("cov_selected")' clip-cov/log.jsonl kl-cov/log.jsonl > /dev/null
+    jq -e 'has("aec_next_coef") and .entropy_coef == 0' aec/log.jsonl > /dev/null
+    jq -e '.entropy_coef == 0.001' entropy-bonus/log.jsonl > /dev/null
+    jq -e '.mpt_masking_steps == 1' dmmpt/log.jsonl > /dev/null
+    jq -e '.sequences + (.sequences_dropped // 0) == 8' nsr/log.jsonl psr/log.jsonl > /dev/null
+    # combined only when asked
+    run train.sh -q --run nsr-e --steps 1 --method nsr --with-entropic --target 2.0 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    jq -e '.target == 2 and .alpha != 0' nsr-e/log.jsonl > /dev/null
+    [ -f nsr-e/pictl/step-000001.json ]
+    run train.sh -q --run x --method dmmpt "${TRAIN[@]}"
+    fails_with 2 "needs --dmmpt-target"
+    run train.sh -q --run x --method entropic --with-entropic "${TRAIN[@]}"
+    fails_with 2 "goes with a baseline"
+    run train.sh --help
+    [[ "$output" == *"SCALED DOWN"*"64 prompts a step (paper 512)"* ]]
+}
+
+@test "plug-and-play: --control-from N is the method alone before step N, the same data, then EntroPIC" {
+    train.sh -q --run g --steps 2 --target off "${TRAIN[@]}"
+    train.sh -q --run p --steps 2 --target 2.0 --control-from 2 "${TRAIN[@]}"
+    # step 1 is the GRPO run's step 1, bit for bit
+    cmp g/ckpt/step-000001/model.safetensors p/ckpt/step-000001/model.safetensors
+    cmp <(zstdcat g/rollouts/step-000002.jsonl.zst | jq -c .id) <(zstdcat p/rollouts/step-000002.jsonl.zst | jq -c .id)
+    jq -se '.[0].alpha == 0 and .[0].target == null and .[1].target == 2' p/log.jsonl > /dev/null
+    [ ! -e p/pictl/step-000001.json ] && [ "$(jq .step p/pictl/step-000002.json)" = 1 ]
+    want=$(jq -s '.[1].entropy' p/log.jsonl | pictl --target 2.0)
+    near "$(jq -s '.[1].alpha' p/log.jsonl)" "$want" 1e-9
+}
+
+@test "validation as the paper: T 0.6, top-p 0.95, N per dataset; best and last checkpoints; reflective words" {
+    pic-task -q --plain --start 5000 -n 3 --seed 2 | jq -c "del(.source)" > aime.jsonl
+    pic-task -q --plain --start 6000 -n 2 --seed 2 | jq -c "del(.source)" > math.jsonl
+    run train.sh --run v --steps 3 --keep 1 --val-every 1 --val-n aime=3,2 --val-data aime.jsonl \
+        --val-data math.jsonl "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(zstdcat v/val/step-000001/aime.jsonl.zst | wc -l)" -eq 9 ]
+    [ "$(zstdcat v/val/step-000001/math.jsonl.zst | wc -l)" -eq 4 ]
+    # the samples are pic-rollout's at T 0.6 and top-p 0.95, with the run's seed
+    pic-cat -q --plain aime.jsonl | jq -c '.source //= "aime"' |
+        pic-rollout -q --model v/ckpt/step-000001 --n 3 --temperature 0.6 --top-p 0.95 --max-new-tokens 8 \
+            --seed 5 --template chatml | zstdcat -f | jq -c .response_ids > want
+    cmp want <(zstdcat v/val/step-000001/aime.jsonl.zst | jq -c .response_ids)
+    # validated checkpoints stay whatever --keep says; best.json names the best
+    for k in 1 2 3; do [ -f "v/ckpt/step-00000$k/model.safetensors" ]; done
+    jq -e '.last_step == 3 and .best_accuracy >= .last_accuracy and .best_step >= 1' v/best.json > /dev/null
+    [ "$(readlink v/best)" = "ckpt/step-00000$(jq .best_step v/best.json)" ]
+    # reflective words at each validation, in the log too
+    jq -e 'has("reflect") and ([.datasets[].n] == [3, 2])' v/val.jsonl > /dev/null
+    [ "$(jq -s 'map(select(has("reflect"))) | length' v/log.jsonl)" = 3 ]
+}
+
 @test "bad settings are refused with a clear message" {
     run train.sh --model m --steps 1
     fails_with 2 -- '--run DIR is required'

@@ -35,7 +35,7 @@ static bool has_entropic(const pic_loss_cfg *c) { return c->kind != PIC_PG_SFT &
 
 bool pic_loss_needs_logp(const pic_loss_cfg *c) {
     return (has_entropic(c) && !c->entropic_all) || c->kind == PIC_PG_CLIP_COV || c->kind == PIC_PG_KL_COV ||
-           c->mask_mpt;
+           c->mask_mpt || c->mask_quadrant != PIC_QUAD_NONE;
 }
 
 static float log_tau(const pic_loss_cfg *c) { return (float)log(c->tau); }
@@ -87,14 +87,26 @@ static void set_weights(pic_loss_plan *p, const pic_loss_cfg *c) {
     }
 }
 
-/* DMMPT (Du et al. 2025, UloRL, arXiv 2507.19766 sec. 3.3): while the
- * step's entropy is below its target (the caller decides), the tokens of
- * positive samples whose current probability is at least mpt_prob. */
-static void select_mpt(pic_loss_plan *p, const pic_loss_cfg *c, const float *logp, const float *adv) {
-    float lp = (float)log(c->mpt_prob);
+/* The tokens out of the loss. DMMPT (Du et al. 2025, UloRL, arXiv
+ * 2507.19766 sec. 3.3): while the step's entropy is below its target (the
+ * caller decides), the tokens of positive samples whose current probability
+ * is at least mpt_prob. The paper's Figure 2: the tokens of one quadrant of
+ * (p above tau or not) x (advantage positive or negative). */
+static void select_masked(pic_loss_plan *p, const pic_loss_cfg *c, const float *logp, const float *adv) {
+    float lp = (float)log(c->mpt_prob), lt = log_tau(c);
     p->masked = pic_calloc(p->n_tok + 1, 1);
-    for (size_t t = 0; t < p->n_tok; t++)
-        if (adv[t] > 0 && logp[t] >= lp) p->masked[t] = 1, p->n_masked++;
+    for (size_t t = 0; t < p->n_tok; t++) {
+        bool hi = logp[t] > lt, m = c->mask_mpt && adv[t] > 0 && logp[t] >= lp;
+        switch (c->mask_quadrant) {
+        case PIC_QUAD_HI_POS: m |= hi && adv[t] > 0; break;
+        case PIC_QUAD_HI_NEG: m |= hi && adv[t] < 0; break;
+        case PIC_QUAD_LO_POS: m |= !hi && adv[t] > 0; break;
+        case PIC_QUAD_LO_NEG: m |= !hi && adv[t] < 0; break;
+        default: break;
+        }
+        p->masked[t] = m;
+        p->n_masked += m;
+    }
 }
 
 /* Covariance of each token's advantage and current log-probability with
@@ -167,7 +179,7 @@ void pic_loss_plan_build(pic_loss_plan *p, const pic_loss_cfg *c, size_t n_seq, 
     p->n_tok = seq_start[n_seq];
     p->w = pic_malloc((p->n_tok + 1) * sizeof *p->w);
     p->seq_of = pic_malloc((p->n_tok + 1) * sizeof *p->seq_of);
-    if (c->mask_mpt && c->kind != PIC_PG_SFT) select_mpt(p, c, logp, adv);
+    if ((c->mask_mpt || c->mask_quadrant != PIC_QUAD_NONE) && c->kind != PIC_PG_SFT) select_masked(p, c, logp, adv);
     set_weights(p, c);
     if (has_entropic(c) && !c->entropic_all) {
         float lt = log_tau(c);

@@ -35,6 +35,9 @@ typedef enum {
 
 typedef enum { PIC_KL_NONE, PIC_KL_K1, PIC_KL_K2, PIC_KL_K3 } pic_kl_kind;
 
+/* Probability above tau or not, times the sign of the advantage. */
+typedef enum { PIC_QUAD_NONE, PIC_QUAD_HI_POS, PIC_QUAD_HI_NEG, PIC_QUAD_LO_POS, PIC_QUAD_LO_NEG } pic_quadrant;
+
 typedef struct {
     pic_pg_kind kind;
     pic_agg agg;
@@ -45,6 +48,7 @@ typedef struct {
     bool entropic_low;       /* paper sec. 4.3's variant: the tokens at or below tau, sign reversed */
     bool mask_mpt;           /* DMMPT (UloRL) this step: well-mastered positive tokens get no loss */
     double mpt_prob;         /* DMMPT: a positive token is well mastered when p >= this (0.99) */
+    pic_quadrant mask_quadrant; /* paper Fig. 2: the tokens of one quadrant get no loss */
     double entropy_coef;     /* entropy bonus: loss -= coef * agg(H) */
     pic_kl_kind kl;
     double kl_coef;          /* loss += coef * agg(kl(logp, ref_logp)) */
@@ -77,7 +81,7 @@ typedef struct {
     size_t n_hi;
     unsigned char *sel;      /* [n_tok] Clip-Cov: excluded; KL-Cov: penalised; else NULL */
     size_t n_sel;
-    unsigned char *masked;   /* [n_tok] DMMPT: out of the loss and of its normalisers; else NULL */
+    unsigned char *masked;   /* [n_tok] DMMPT, quadrant: out of the loss and its normalisers; else NULL */
     size_t n_masked;
 } pic_loss_plan;
 

@@ -90,7 +90,7 @@ enum {
     O_RESET = 256, O_DTYPE, O_LOSS, O_PG, O_TEMP, O_CLOW, O_CHIGH, O_CC, O_AGG, O_NORMLEN, O_ALPHA, O_ALPHACMD,
     O_TAU, O_ENORM, O_ECOEF, O_AECT, O_AECD, O_REF, O_KL, O_KLCOEF, O_COVR, O_CCLB, O_CCUB, O_KLCC, O_SEED, O_ADV,
     O_ADVNORM, O_WL, O_MB, O_MICRO, O_LR, O_WD, O_B1, O_B2, O_EPS, O_WARM, O_SCHED, O_TOTAL, O_MINLR, O_MAXGN,
-    O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_VERSION,
+    O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_QUAD, O_VERSION,
 };
 
 static const struct option opts[] = {
@@ -108,7 +108,8 @@ static const struct option opts[] = {
     {"min-lr-ratio", 1, 0, O_MINLR}, {"max-grad-norm", 1, 0, O_MAXGN}, {"save-grads", 1, 0, O_GRADS},
     {"threads", 1, 0, O_THREADS}, {"skip-bad", 0, 0, O_SKIP},
     {"entropic-tokens", 1, 0, O_ETOK}, {"aec-max", 1, 0, O_AECMAX}, {"aec-init", 1, 0, O_AECINIT},
-    {"dmmpt-target", 1, 0, O_DMMPT}, {"mpt-prob", 1, 0, O_MPTP}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
+    {"dmmpt-target", 1, 0, O_DMMPT}, {"mpt-prob", 1, 0, O_MPTP}, {"mask-quadrant", 1, 0, O_QUAD},
+    {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
     {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
 };
 
@@ -134,6 +135,7 @@ static void parse(options *o, int argc, char **argv) {
                              *const aggs[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum",
                                               "seq-mean-token-sum-norm", NULL},
                              *const norms[] = {"hi", "all", NULL}, *const etoks[] = {"high", "low", NULL},
+                             *const quads[] = {"hi-pos", "hi-neg", "lo-pos", "lo-neg", NULL},
                              *const kls[] = {"k1", "k2", "k3", NULL},
                              *const advs[] = {"grpo", "nsr", "psr", "w-reinforce", NULL},
                              *const advn[] = {"std", "none", NULL},
@@ -200,6 +202,7 @@ static void parse(options *o, int argc, char **argv) {
         case O_AECINIT: t->aec_init = pic_parse_double(opt, a, 0, 1e3); break;
         case O_DMMPT: t->dmmpt = true, t->dmmpt_target = pic_parse_double(opt, a, 0, 1e3); break;
         case O_MPTP: l->mpt_prob = pic_parse_double(opt, a, 1e-30, 1); break;
+        case O_QUAD: l->mask_quadrant = (pic_quadrant)(PIC_QUAD_HI_POS + choice(opt, a, quads)); break;
         default: pic_usage_error("unknown option (see --help)");
         }
     }
@@ -318,6 +321,7 @@ int main(int argc, char **argv) {
     if (o.tc.loss.kind == PIC_PG_CLIP_COV || o.tc.loss.kind == PIC_PG_KL_COV) puti(j, "cov_selected", (long long)tot.ls.selected);
     if (o.tc.aec) put(j, "aec_next_coef", tr.aec_coef);
     if (o.tc.dmmpt) puti(j, "mpt_masked", (long long)tot.ls.masked), puti(j, "mpt_masking_steps", (long long)mpt_steps);
+    if (o.tc.loss.mask_quadrant) puti(j, "quadrant_masked", (long long)tot.ls.masked);
     if (b.n < n_read) puti(j, "sequences_dropped", (long long)(n_read - b.n));
     puti(j, "sequences", (long long)b.n);
     puti(j, "tokens", (long long)tot.ls.tokens);

@@ -264,6 +264,24 @@ static void check_variants(void) {
     pic_loss_plan_free(&p);
     c.agg = PIC_AGG_TOKEN_MEAN, c.mask_mpt = false;
 
+    /* The paper's Figure 2: one quadrant of (p > tau = 0.95) x (sign of A)
+     * out of the loss; here hi-pos = {0, 2}, hi-neg = {3}, lo-pos = {1},
+     * lo-neg = {4}, and the token-mean is over the other tokens */
+    const int quad_tok[4][2] = {{0, 2}, {3, 3}, {1, 1}, {4, 4}};
+    const double quad_loss[4] = {(-1 + 1 + 1) / 3.0, (-3 + 1) / 4.0, (-2 + 2) / 4.0, (-3 + 1) / 4.0};
+    for (int q = 0; q < 4; q++) {
+        c.mask_quadrant = (pic_quadrant)(PIC_QUAD_HI_POS + q);
+        pic_loss_plan_build(&p, &c, 2, start, lp, lp, adv);
+        memset(&st, 0, sizeof st);
+        l = pic_loss_eval(&p, &c, &in, 0, 5, d, NULL, &st);
+        size_t want_n = quad_tok[q][0] == quad_tok[q][1] ? 1 : 2;
+        CHECK(p.n_masked == want_n && p.masked[quad_tok[q][0]] && p.masked[quad_tok[q][1]] &&
+                  fabs(l - quad_loss[q]) < 1e-7,
+              "Figure 2 quadrant %d: its tokens out, token-mean over the rest (loss %.9g)", q, l);
+        pic_loss_plan_free(&p);
+    }
+    c.mask_quadrant = PIC_QUAD_NONE;
+
     /* EntroPIC, high (the paper's method, official code): tokens with p >
      * tau = 0.95 get -alpha r|A| / count: -0.5 * 3 / 3; the low variant of
      * section 4.3 takes the other two, sign reversed: +0.5 * 2 / 2. The pg
