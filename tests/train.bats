@@ -138,6 +138,27 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds)' "$1"; }
     [ "$(jq -s 'map(select(has("reflect"))) | length' v/log.jsonl)" = 3 ]
 }
 
+@test "filter.sh: the paper's training-set filter (Appendix B.1) drops prompts always or never solved" {
+    # by hand: out of 2 samples, id 0 is solved twice, 1 and 3 once (3 by
+    # reward alone), 2 never: 1 and 3 stay, in input order
+    pic-task -q --plain -n 4 --seed 2 > p.jsonl
+    printf '%s\n' '{"id":0,"correct":true}' '{"id":0,"correct":true}' '{"id":1,"correct":false}' \
+        '{"id":1,"correct":true}' '{"id":2,"correct":false}' '{"id":2,"reward":0}' '{"id":3,"reward":1}' \
+        '{"id":3,"reward":0}' > s.jsonl
+    run filter.sh --scored s.jsonl --n 2 -o kept.jsonl p.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq -c .id kept.jsonl | paste -sd,)" = "1,3" ]
+    cmp <(jq -c 'select(.id == 1 or .id == 3)' p.jsonl) kept.jsonl
+    [[ "$output" == *'"prompts":4,"kept":2,"always_solved":1,"never_solved":1'* ]]
+    run filter.sh --scored s.jsonl --n 3 -o kept.jsonl p.jsonl
+    fails_with 1 "id 0 has 2 samples, not 3"
+    # end to end on the tiny model: every prompt sampled N times
+    run filter.sh --model m --n 2 --max-new-tokens 4 --template chatml --samples all.zst -o k2.jsonl p.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(zstdcat all.zst | wc -l)" -eq 8 ]
+    [ "$(jq -s 'length' k2.jsonl)" = "$(zstdcat all.zst | jq -s 'group_by(.id) | map(map(select(.correct)) | length | select(. > 0 and . < 2)) | length')" ]
+}
+
 @test "bad settings are refused with a clear message" {
     run train.sh --model m --steps 1
     fails_with 2 -- '--run DIR is required'
@@ -151,4 +172,12 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds)' "$1"; }
     fails_with 2 'no dataset given'
     run sweep.sh --out s --targets abc -- --model m
     fails_with 2 "'abc' is not a number"
+    run eval.sh --model m --out e --n aime=x,8 d.jsonl
+    fails_with 2 "--n: 'aime=x,8' is not N or NAME=N,...,N"
+    run train.sh --run r --model m --val-n 0
+    fails_with 2 "--val-n: '0'"
+    run train.sh --run r --model m --mask-quadrant up
+    fails_with 2 "--mask-quadrant: 'up'"
+    run filter.sh --model m p.jsonl
+    fails_with 2 "-o OUT is required"
 }

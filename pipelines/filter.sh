@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# filter.sh: the paper's training-set filter (Appendix B.1): sample every
+# prompt N times with the model to be trained and drop the prompts it always
+# or never solves, which give GRPO no signal (every advantage is 0).
+set -euo pipefail
+PROG=filter.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+    cat <<'EOF2'
+Usage: filter.sh --model DIR -o OUT [OPTION]... DATA...
+Sample each prompt record of the DATA files (id, problem, answer; plain or
+zstd) N times with pic-rollout, score with pic-reward, and write to OUT the
+records with 0 < correct < N, in input order (the paper's Appendix B.1: 8
+samples, prompts solved 8/8 or 0/8 dropped). Counts go to standard error.
+
+      --model DIR          the model to be trained
+  -o, --output OUT         the kept prompt records (JSON Lines, written
+                           atomically)
+      --n N                samples per prompt (default 8, the paper's)
+      --temperature T      (default 0.6, the paper's rollout temperature)
+      --max-new-tokens N   (default 1024)
+      --template T         prompt template (default: the model's chat format)
+      --seed S             sampling seed (default 1)
+      --samples FILE       keep the scored samples there (zstd)
+      --scored FILE        filter on these scored samples instead of sampling
+                           (e.g. an earlier --samples; --model is then unused)
+  -q, --quiet              only errors
+  -h, --help               this help
+EOF2
+}
+
+model= out= n=8 temperature=0.6 max_new=1024 template= seed=1 samples= scored= QUIET=
+data=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --model) need "$@"; model=$2; shift ;;
+    -o|--output) need "$@"; out=$2; shift ;;
+    --n) need "$@"; n=$2; shift ;;
+    --temperature) need "$@"; temperature=$2; shift ;;
+    --max-new-tokens) need "$@"; max_new=$2; shift ;;
+    --template) need "$@"; template=$2; shift ;;
+    --seed) need "$@"; seed=$2; shift ;;
+    --samples) need "$@"; samples=$2; shift ;;
+    --scored) need "$@"; scored=$2; shift ;;
+    -q|--quiet) QUIET=1 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) usage_error "unknown option '$1'" ;;
+    *) data+=("$1") ;;
+    esac
+    shift
+done
+[ -n "$out" ] || usage_error "-o OUT is required"
+[ ${#data[@]} -gt 0 ] || usage_error "no prompt file given"
+[[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "--n: '$n' is not a positive integer"
+[ -n "$scored" ] || [ -n "$model" ] || usage_error "--model DIR is required (or --scored FILE)"
+for f in "${data[@]}"; do [ -r "$f" ] || die "$f: cannot read"; done
+[ -z "$scored" ] || [ -r "$scored" ] || die "$scored: cannot read"
+[ -n "$scored" ] || [ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pic-cat -q --plain "${data[@]}" > "$tmp/prompts.jsonl"
+dup=$(jq -rs 'group_by(.id | tostring) | map(select(length > 1) | .[0].id) | first // empty' "$tmp/prompts.jsonl")
+[ -z "$dup" ] || die "id $dup appears more than once in the prompts; the filter needs one record per id"
+
+if [ -z "$scored" ]; then
+    opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new" --seed "$seed")
+    [ -z "$template" ] || opts+=(--template "$template")
+    say "sampling $(wc -l < "$tmp/prompts.jsonl") prompts x $n"
+    scored="$tmp/scored.jsonl.zst"
+    pic-rollout -q --model "$model" "${opts[@]}" "$tmp/prompts.jsonl" | pic-reward -q -o "$scored"
+    [ -z "$samples" ] || cp "$scored" "$samples"
+fi
+
+# Correct samples per id; a prompt without exactly N samples is an error,
+# since "always" and "never" are out of N.
+zstdcat -f "$scored" | jq -cn --argjson n "$n" '
+    reduce inputs as $s ({}; .[$s.id | tostring] += [($s.correct // ($s.reward >= 0.5)) | if . then 1 else 0 end])
+    | with_entries(.value = {c: (.value | add), k: (.value | length)})' > "$tmp/counts.json"
+bad=$(jq -r --argjson n "$n" 'to_entries | map(select(.value.k != $n)) | first | if . then "\(.key) has \(.value.k)" else empty end' "$tmp/counts.json")
+[ -z "$bad" ] || die "$scored: id $bad samples, not $n"
+
+jq -c --slurpfile c "$tmp/counts.json" --argjson n "$n" '
+    ($c[0][.id | tostring]) as $x | select($x != null and $x.c > 0 and $x.c < $n)' \
+    "$tmp/prompts.jsonl" > "$out.tmp"
+publish "$out.tmp" "$out"
+jq -n --slurpfile c "$tmp/counts.json" --argjson n "$n" --argjson kept "$(wc -l < "$out")" '
+    $c[0] | [.[]] | {prompts: length, kept: $kept,
+    always_solved: map(select(.c == $n)) | length, never_solved: map(select(.c == 0)) | length,
+    unsampled: 0}' > "$tmp/stats.json"
+missing=$(jq -rn --slurpfile c "$tmp/counts.json" '[inputs | select($c[0][.id | tostring] == null)] | length' "$tmp/prompts.jsonl")
+[ -n "$QUIET" ] || jq -c --argjson m "$missing" '.prompts += $m | .unsampled = $m' "$tmp/stats.json" >&2
