@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# sweep.sh: one training run per target entropy, and the GRPO baseline, run in
-# parallel; then one figure and one table for all of them.
+# sweep.sh: one training run per target entropy, per baseline method and per
+# named variant, and the GRPO baseline, run in parallel; then one figure and
+# one table for all of them.
 set -euo pipefail
 PROG=sweep.sh
 . "$(dirname "$0")/lib.sh"
 
 usage() {
     cat <<'EOF2'
-Usage: sweep.sh --out DIR --targets "H1 H2 ..." [OPTION]... -- TRAIN_OPTION...
-Runs train.sh once per target (DIR/target-H) and once with --target off
-(DIR/grpo), up to -j at a time, then plot.sh and summary.sh over all runs:
-DIR/plot.png, DIR/plot.svg, DIR/summary.md. Everything after -- goes to
-every train.sh (at least --model). Rerunning resumes every run.
+Usage: sweep.sh --out DIR [--targets "H1 H2 ..."] [OPTION]... -- TRAIN_OPTION...
+Runs train.sh once per target (DIR/target-H), once per --methods entry
+(DIR/M, the baseline alone), once per --variant (DIR/NAME) and once with
+--target off (DIR/grpo), up to -j at a time, then plot.sh and summary.sh over
+all runs: DIR/plot.png, DIR/plot.svg, DIR/summary.md. Everything after -- goes
+to every train.sh (at least --model). Rerunning resumes every run.
 
       --out DIR          the sweep's directory
       --targets LIST     target entropies, space- or comma-separated
+      --methods LIST     train.sh methods, each run alone (e.g. "nsr aec")
+      --variant NAME=ARGS  one more run, DIR/NAME, with these train.sh options
+                         (word-split; repeatable), e.g.
+                         --variant 'pi-off=--target 0.1 --mini-batches 4'
       --no-baseline      no GRPO baseline run
   -j, --jobs N           runs at a time (default 1)
   -q, --quiet            only errors and the table
@@ -22,11 +28,14 @@ every train.sh (at least --model). Rerunning resumes every run.
 Each run's output goes to DIR/NAME/train.log.
 EOF2
 }
-out= targets= baseline=1 jobs=1 QUIET=
+out= targets= methods= baseline=1 jobs=1 QUIET=
+variants=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) need "$@"; out=$2; shift ;;
     --targets) need "$@"; targets=${2//,/ }; shift ;;
+    --methods) need "$@"; methods=${2//,/ }; shift ;;
+    --variant) need "$@"; variants+=("$2"); shift ;;
     --no-baseline) baseline= ;;
     -j|--jobs) need "$@"; jobs=$2; shift ;;
     -q|--quiet) QUIET=1 ;;
@@ -37,7 +46,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$out" ] || usage_error "--out DIR is required"
-[ -n "$targets" ] || [ -n "$baseline" ] || usage_error "nothing to run"
+[ -n "$targets$methods" ] || [ -n "$baseline" ] || [ ${#variants[@]} -gt 0 ] || usage_error "nothing to run"
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || usage_error "--jobs: '$jobs' is not a positive integer"
 mkdir -p "$out"
 
@@ -46,7 +55,16 @@ for t in $targets; do
     [[ $t =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || usage_error "--targets: '$t' is not a number"
     names+=("target-$t"); args+=("--target $t")
 done
+for m in $methods; do
+    [[ $m =~ ^[a-z-]+$ ]] || usage_error "--methods: '$m' is not a method name"
+    names+=("$m"); args+=("--method $m")
+done
+for v in ${variants[@]+"${variants[@]}"}; do
+    [[ $v =~ ^[A-Za-z0-9_.-]+= ]] || usage_error "--variant: '$v' is not NAME=ARGS"
+    names+=("${v%%=*}"); args+=("${v#*=}")
+done
 [ -z "$baseline" ] || { names+=(grpo); args+=("--target off"); }
+[ "$(printf '%s\n' "${names[@]}" | sort | uniq -d)" = "" ] || usage_error "two runs would have the same name"
 
 failed=0
 declare -A name_of=()
@@ -77,7 +95,7 @@ while [ "${#name_of[@]}" -gt 0 ]; do reap; done
 
 dirs=()
 for name in "${names[@]}"; do dirs+=("$out/$name"); done
-plot.sh -o "$out/plot" --title "entropy targets: ${targets:-none}" "${dirs[@]}" > /dev/null
+plot.sh -o "$out/plot" --title "sweep: ${names[*]}" "${dirs[@]}" > /dev/null
 summary.sh --format markdown "${dirs[@]}" > "$out/summary.md.tmp" && publish "$out/summary.md.tmp" "$out/summary.md"
 summary.sh "${dirs[@]}"
 say "figures: $out/plot.png $out/plot.svg; table: $out/summary.md"

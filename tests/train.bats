@@ -159,6 +159,35 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds)' "$1"; }
     [ "$(jq -s 'length' k2.jsonl)" = "$(zstdcat all.zst | jq -s 'group_by(.id) | map(map(select(.correct)) | length | select(. > 0 and . < 2)) | length')" ]
 }
 
+@test "fig2.sh: the paper's Figure 2, one quadrant masked per run, on a tiny model" {
+    run fig2.sh --out f --model m --steps 2 --tau 0.5 -j 2 -- --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 \
+        --template chatml --seed 5
+    [ "$status" -eq 0 ]
+    for q in hi-pos hi-neg lo-pos lo-neg; do
+        [ "$(jq -r .mask_quadrant f/$q/settings.json)" = "$q" ]
+        jq -e 'has("quadrant_masked") and .target == null' "f/$q/log.jsonl" > /dev/null
+    done
+    # the quadrants split the tokens with an advantage: the four counts of
+    # step 1 (same model, same rollouts) add up to the tokens of the groups
+    # whose rewards differ
+    [ "$(cat f/{hi,lo}-{pos,neg}/log.jsonl | jq -s 'map(select(.step == 1) | .quadrant_masked) | add')" = \
+      "$(zstdcat f/grpo/rollouts/step-000001.jsonl.zst | jq -s 'group_by(.id) | map(select((map(.reward) | unique | length) > 1) | map(.response_ids | length) | add) | add // 0')" ]
+    [ "$(wc -l < f/fig2.tsv)" -eq 6 ] && [ -s f/fig2.png ] && [ -s f/fig2.svg ] && [ -s f/plot.png ]
+    grep -q '| none (GRPO) |' f/fig2.md
+    [[ "$output" == *"| hi-pos |"* ]]
+}
+
+@test "sweep.sh: baselines alone with --methods, named variants (the T = 1.0 and off-policy settings)" {
+    run sweep.sh -q --out s --methods nsr --variant 't1=--target off --temperature 1.0' \
+        --variant 'off=--target off --mini-batches 2' --no-baseline -j 2 -- --steps 1 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(jq -r .method s/nsr/settings.json)" = nsr ] && [ "$(jq -r .temperature s/t1/settings.json)" = 1.0 ]
+    [ "$(jq -r .mini_batches s/off/settings.json)" = 2 ] && [ ! -e s/grpo ]
+    grep -q '^| nsr |' s/summary.md && grep -q '^| t1 |' s/summary.md
+    run sweep.sh --out s --variant 'a=--steps 1' --variant 'a=--steps 2' -- --model m
+    fails_with 2 "same name"
+}
+
 @test "bad settings are refused with a clear message" {
     run train.sh --model m --steps 1
     fails_with 2 -- '--run DIR is required'

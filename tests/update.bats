@@ -200,6 +200,19 @@ field() { sed -E "s/.*\"$1\":([^,}]*).*/\1/" <<<"$2"; }
     fails_with 2 "--aec-init 0.01 is above --aec-max 0.005"
 }
 
+@test "--mask-quadrant (the paper's Figure 2): the four quadrants split the tokens" {
+    s="$U/qwen2-tiny-step.jsonl"
+    total=0
+    for q in hi-pos hi-neg lo-pos lo-neg; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --tau "$(tau qwen2-tiny)" --mask-quadrant $q "$s"
+        [ "$status" -eq 0 ]
+        total=$((total + $(jq .quadrant_masked <<<"$output")))
+    done
+    [ "$total" = "$(jq -s 'map(select(.advantage != 0) | .response_ids | length) | add' "$s")" ]
+    run pic-update -m "$M/qwen2-tiny" -o o --mask-quadrant up "$s"
+    fails_with 2 "--mask-quadrant: 'up'"
+}
+
 @test "Dr. GRPO divides by a constant, the generation budget; DMMPT through the command line" {
     s="$U/qwen2-tiny-step.jsonl"
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss-agg seq-mean-token-sum-norm "$s"

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# fig2.sh: the paper's Figure 2 experiment: GRPO runs from one model, each
+# with the tokens of one quadrant (probability above tau or not x advantage
+# positive or negative) out of the loss, beside the unmasked run; the entropy
+# change of each says which tokens drive the entropy up or down.
+set -euo pipefail
+PROG=fig2.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+    cat <<'EOF2'
+Usage: fig2.sh --out DIR --model DIR [OPTION]... [-- TRAIN_OPTION...]
+Five GRPO runs of --steps steps from --model, through sweep.sh: DIR/hi-pos,
+DIR/hi-neg, DIR/lo-pos, DIR/lo-neg (train.sh --mask-quadrant Q: those tokens
+get no loss) and DIR/grpo (nothing masked). Then DIR/fig2.md and
+DIR/fig2.tsv (entropy of the first and last step's rollouts and the change,
+per run), DIR/fig2.png and DIR/fig2.svg (the changes as bars), and sweep.sh's
+DIR/plot.png (the entropy curves). Rerunning resumes every run.
+
+      --out DIR          the experiment's directory
+      --model DIR        the starting model (the demo's: DEMO/sft)
+      --steps N          training steps of each run (default 10)
+      --tau X            the probability threshold of the quadrants (default
+                         0.95, the paper's; the demo's model uses 0.5)
+  -j, --jobs N           runs at a time (default 1)
+  -q, --quiet            only errors and the table
+  -h, --help             this help
+Options after -- go to every train.sh (e.g. --prompts 16 --template chatml).
+EOF2
+}
+out= model= steps=10 tau=0.95 jobs=1 QUIET=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --out) need "$@"; out=$2; shift ;;
+    --model) need "$@"; model=$2; shift ;;
+    --steps) need "$@"; steps=$2; shift ;;
+    --tau) need "$@"; tau=$2; shift ;;
+    -j|--jobs) need "$@"; jobs=$2; shift ;;
+    -q|--quiet) QUIET=1 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    *) usage_error "unknown option '$1' (train.sh's options go after --)" ;;
+    esac
+    shift
+done
+[ -n "$out" ] || usage_error "--out DIR is required"
+[ -n "$model" ] || usage_error "--model DIR is required"
+[[ $steps =~ ^[1-9][0-9]*$ ]] || usage_error "--steps: '$steps' is not a positive integer"
+
+quadrants=(hi-pos hi-neg lo-pos lo-neg)
+variants=()
+for q in "${quadrants[@]}"; do variants+=(--variant "$q=--target off --mask-quadrant $q"); done
+sweep.sh ${QUIET:+-q} --out "$out" -j "$jobs" "${variants[@]}" -- --model "$model" --steps "$steps" \
+    --tau "$tau" "$@" > /dev/null
+
+# Entropy of the rollouts of the first step (the starting model) and of the
+# last (the model after steps - 1 updates).
+{
+    printf 'run\tfirst\tlast\tchange\n'
+    for r in "${quadrants[@]}" grpo; do
+        jq -rs --arg r "$r" '[$r, .[0].entropy, .[-1].entropy, (.[-1].entropy - .[0].entropy)] | @tsv' \
+            "$out/$r/log.jsonl"
+    done
+} > "$out/fig2.tsv.tmp"
+publish "$out/fig2.tsv.tmp" "$out/fig2.tsv"
+{
+    echo "| masked quadrant | entropy, first step | entropy, last step | change |"
+    echo "|---|---|---|---|"
+    tail -n +2 "$out/fig2.tsv" | awk -F'\t' '{ printf "| %s | %.4f | %.4f | %+.4f |\n", ($1 == "grpo" ? "none (GRPO)" : $1), $2, $3, $4 }'
+} > "$out/fig2.md.tmp"
+publish "$out/fig2.md.tmp" "$out/fig2.md"
+
+if command -v gnuplot > /dev/null; then
+    for term in png svg; do
+        case $term in
+        png) setterm="set terminal pngcairo size 900,600 font ',11' noenhanced" ;;
+        svg) setterm="set terminal svg size 900,600 font 'sans,11' noenhanced" ;;
+        esac
+        gnuplot <<EOF2
+$setterm
+set output "$out/fig2.$term.tmp"
+set datafile separator "\t"
+set title "Entropy change over $steps steps with one quadrant masked (tau $tau)"
+set ylabel "entropy change (last - first step)"
+set style fill solid 0.6
+set boxwidth 0.6
+set grid ytics
+set xzeroaxis
+plot "$out/fig2.tsv" every ::1 using 0:4:xtic(1) with boxes notitle
+EOF2
+        mv "$out/fig2.$term.tmp" "$out/fig2.$term"
+    done
+else
+    say "gnuplot not found: no fig2.png (scripts/deps.sh installs it)"
+fi
+cat "$out/fig2.md"
