@@ -238,7 +238,7 @@ int main(int argc, char **argv) {
     pic_adamw_defaults(&o.tc.opt);
     o.tc.max_grad_norm = 1.0;
     /* Skywork-OR1's published AEC recipe */
-    o.tc.aec_delta = 1e-4, o.tc.aec_max = 0.005, o.tc.aec_init = 0.005;
+    o.tc.aec_delta = 1e-4, o.tc.aec_max = 0.005, o.tc.aec_init = 0;
     parse(&o, argc, argv);
     pic_set_threads(o.threads);
     double t0 = pic_now();
