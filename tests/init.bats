@@ -52,7 +52,11 @@ load helpers
     run pic-init -o x --merges 10
     fails_with 2 -- '--merges needs --corpus'
     run pic-init -o x --heads 3
-    fails_with 1 'divis|head'
+    fails_with 2 -- '--kv-heads 2 does not divide --heads 3'
+    run pic-init -o x --heads 5
+    fails_with 2 -- '--heads 5: --hidden 96 must be an even multiple'
+    run pic-init -o x --hidden 8 --heads 8 --kv-heads 1
+    fails_with 2 -- '--heads 8: --hidden 8'
     [ ! -e x ] && [ -z "$(ls)" ]
     echo '{"id":1}' > nocorpus.jsonl
     run pic-init -o x --corpus nocorpus.jsonl --merges 5

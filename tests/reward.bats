@@ -83,10 +83,19 @@ load helpers
 }
 
 @test "reward: --skip-bad skips and counts" {
-  printf '%s\n' '{"answer":"1","response":"\\boxed{1}"}' '{"answer":"1"}' >in.jsonl
+  printf '%s\n' '{"answer":"1","response":"\\boxed{1}"}' '{"answer":"1"}' 'not json' '{"answer":"1","answer":"2","response":"1"}' >in.jsonl
   run pic-reward --plain --skip-bad in.jsonl
   [ "$status" -eq 0 ]
-  grep -q 'skipped 1 malformed' <<<"$output"
+  grep -q '3 bad records skipped' <<<"$output"
+  [ "$(grep -c '"reward"' <<<"$output")" -eq 1 ]
+}
+
+@test "reward: a failed write of --gold/--pred or --extract exits 1" {
+  [ -w /dev/full ] || skip "no /dev/full"
+  run bash -c 'pic-reward --gold 1 --pred "\\boxed{1}" >/dev/full'
+  fails_with 1 "standard output: write error"
+  run bash -c 'pic-reward --extract "\\boxed{1}" >/dev/full'
+  fails_with 1 "standard output: write error"
 }
 
 @test "reward: usage errors exit 2 and name the option" {

@@ -82,12 +82,22 @@ agrees() {
       echo '{"prompt_ids": [1], "response_ids": [2, 512]}'
       echo '{"prompt_ids": [], "response_ids": [2]}'
       echo '{"response_ids": [2]}'
-      echo '{"prompt_ids": [1], "response_ids": [2], "temperature": -1}'; } >in
+      echo '{"prompt_ids": [1], "response_ids": [2], "temperature": -1}'
+      echo 'not json'
+      jq -nc '{prompt_ids: [range(500) | 1], response_ids: [range(13) | 2]}'; } >in
     run pic-rollout --score -m "$M/qwen2-tiny" --plain in
     fails_with 1 "^pic-rollout: in:2: field 'response_ids': element 1: expected a token id in \[0, 512\)"
     run pic-rollout --score -m "$M/qwen2-tiny" --plain --skip-bad -o out in
     [ "$status" -eq 0 ]
-    [[ "$output" == *"scored 1 records"*"4 bad records skipped"* ]]
+    [[ "$output" == *"scored 1 records"*"6 bad records skipped"* ]]
+    # longer than the context (512), as generation refuses
+    sed -n 7p in >one
+    run pic-rollout --score -m "$M/qwen2-tiny" --plain one
+    fails_with 1 "one:1: field 'response_ids': the prompt's and response's 513 tokens exceed the model's context of 512"
+    # a key given twice
+    echo '{"prompt_ids": [1], "response_ids": [2], "prompt_ids": [3]}' >one
+    run pic-rollout --score -m "$M/qwen2-tiny" --plain one
+    fails_with 1 "one:1: malformed JSON.*duplicate"
     sed -n 3p in >one
     run pic-rollout --score -m "$M/qwen2-tiny" --plain one
     fails_with 1 "one:1: field 'prompt_ids': empty"

@@ -172,6 +172,13 @@ llamacpp() {
     jq '.added_tokens[0].id = 600' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     [ "$status" -eq 0 ] # ids beyond the model vocabulary are fine: the table grows
+    # but not without bound: a 3 KB file with id 1e9 took 7 s and 13 GB to load
+    jq '.added_tokens[0].id = 1000000000' "$TF/tiny/tokenizer.json" > m.json
+    run timeout 5 pic-tok -t m.json info
+    fails_with 1 "m.json: field 'added_tokens\[0\].id': id 1000000000 is beyond the [0-9]+ ids this file describes"
+    jq '.model.vocab.x = 1000000000' "$TF/tiny/tokenizer.json" > m.json
+    run timeout 5 pic-tok -t m.json info
+    fails_with 1 "m.json: field 'model.vocab': id 1000000000 is beyond"
 }
 
 @test "bad records: exit 1 naming file, line and field; --skip-bad counts them" {

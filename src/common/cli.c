@@ -162,3 +162,7 @@ char *pic_read_file(const char *path, size_t *len) {
     if (len) *len = n;
     return buf;
 }
+
+void pic_stdout_close(void) {
+    if (fflush(stdout) != 0 || ferror(stdout)) pic_die("standard output: write error");
+}

@@ -56,6 +56,10 @@ enum { PIC_OPT_PLAIN = 0x1000, PIC_OPT_LEVEL, PIC_OPT_VERSION };
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, PIC_OPT_VERSION}
 bool pic_output_option(int c, const char *arg, pic_output_opts *o, const char *usage);
 
+/* Flushes standard output and dies ("standard output: write error") if any
+ * write to it failed (a full disk, /dev/full, a closed pipe). */
+void pic_stdout_close(void);
+
 /* For library functions that report instead of dying: the message into
  * err (errsize bytes, may be NULL), and -1 to return. */
 int pic_errf(char *err, size_t errsize, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -280,3 +280,12 @@ const char *pic_id_key(pic_rec r, char *tmp, size_t tmpsize) {
     }
     field_die(r, "id", "expected a string or an integer, got %s", type_name(v));
 }
+
+void pic_print_json_line(const json_t *obj) {
+    pic_buf b = {0};
+    pic_json_dump(&b, obj);
+    pic_buf_append(&b, "\n", 1);
+    fwrite(b.data, 1, b.len, stdout);
+    pic_buf_free(&b);
+    pic_stdout_close();
+}

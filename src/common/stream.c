@@ -88,15 +88,41 @@ void pic_reader_close(pic_reader *r) {
 const char *pic_reader_name(const pic_reader *r) { return r->name; }
 size_t pic_reader_lineno(const pic_reader *r) { return r->lineno; }
 
-void pic_reader_die(const pic_reader *r, const char *field, const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "%s: %s:%zu: ", pic_prog, r->name, r->lineno);
+static _Noreturn void record_vdie(const char *file, size_t line, const char *field, const char *fmt, va_list ap) {
+    fprintf(stderr, "%s: %s:%zu: ", pic_prog, file, line);
     if (field) fprintf(stderr, "field '%s': ", field);
-    va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fputc('\n', stderr);
     exit(PIC_EXIT_FAIL);
+}
+
+void pic_reader_die(const pic_reader *r, const char *field, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    record_vdie(r->name, r->lineno, field, fmt, ap);
+}
+
+bool pic_skip_bad;
+size_t pic_bad_records;
+
+void pic_bad_record(const char *file, size_t line, const char *field, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (!pic_skip_bad) record_vdie(file, line, field, fmt, ap);
+    va_end(ap);
+    pic_bad_records++;
+}
+
+void pic_reader_bad(const pic_reader *r, const char *field, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (!pic_skip_bad) record_vdie(r->name, r->lineno, field, fmt, ap);
+    va_end(ap);
+    pic_bad_records++;
+}
+
+void pic_note_bad_records(void) {
+    if (pic_bad_records) pic_info("%zu bad records skipped (--skip-bad)", pic_bad_records);
 }
 
 /* Makes room for more bytes after len: drops what was returned, grows if full. */
@@ -179,18 +205,24 @@ static bool is_blank(const char *s, size_t n) {
 }
 
 json_t *pic_reader_json(pic_reader *r) {
-    size_t n;
-    char *line;
-    while ((line = pic_reader_line(r, &n)) && is_blank(line, n)) {}
-    if (!line) return NULL;
-    json_error_t err;
-    json_t *v = json_loadb(line, n, JSON_ALLOW_NUL, &err);
-    if (!v) pic_reader_die(r, NULL, "malformed JSON at column %d: %s", err.column, err.text);
-    if (!json_is_object(v)) {
-        json_decref(v);
-        pic_reader_die(r, NULL, "expected a JSON object");
+    for (;;) {
+        size_t n;
+        char *line;
+        while ((line = pic_reader_line(r, &n)) && is_blank(line, n)) {}
+        if (!line) return NULL;
+        json_error_t err;
+        /* NUL characters (\u0000) are text like any other; a key given twice
+         * would silently keep one of two values */
+        json_t *v = json_loadb(line, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
+        if (!v) {
+            pic_reader_bad(r, NULL, "malformed JSON at column %d: %s", err.column, err.text);
+        } else if (!json_is_object(v)) {
+            json_decref(v);
+            pic_reader_bad(r, NULL, "expected a JSON object");
+        } else {
+            return v;
+        }
     }
-    return v;
 }
 
 struct pic_writer {

@@ -23,7 +23,9 @@ void pic_reader_close(pic_reader *r);
 char *pic_reader_line(pic_reader *r, size_t *len);
 
 /* The next non-blank line parsed as a JSON object (a new reference); NULL at
- * the end. Malformed JSON or a non-object dies naming file and line. */
+ * the end. Malformed JSON, a key given twice or a non-object is a bad record
+ * (pic_reader_bad): it dies naming file and line, or under --skip-bad is
+ * counted and passed over. */
 json_t *pic_reader_json(pic_reader *r);
 
 const char *pic_reader_name(const pic_reader *r); /* "<stdin>" or the path */
@@ -32,6 +34,21 @@ size_t pic_reader_lineno(const pic_reader *r);     /* line of the last line retu
 /* "PROG: FILE:LINE: field 'F': message" (field may be NULL), exit 1. */
 _Noreturn void pic_reader_die(const pic_reader *r, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* --skip-bad (docs/conventions.md), one behaviour for every program: a
+ * program sets pic_skip_bad from its option, reports each bad record with
+ * pic_reader_bad, which dies like pic_reader_die without --skip-bad and
+ * otherwise counts the record in pic_bad_records and returns (the caller
+ * drops the record), and ends with pic_note_bad_records ("N bad records
+ * skipped" unless --quiet). */
+extern bool pic_skip_bad;
+extern size_t pic_bad_records;
+void pic_reader_bad(const pic_reader *r, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same for a record read earlier, by its file and line. */
+void pic_bad_record(const char *file, size_t line, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void pic_note_bad_records(void);
 
 typedef struct pic_writer pic_writer;
 

@@ -134,6 +134,11 @@ int main(int argc, char **argv) {
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
     if (merges > 0 && !corpus) pic_usage_error("--merges needs --corpus");
     if (tokenizer_file && (corpus || merges)) pic_usage_error("--tokenizer excludes --corpus and --merges");
+    /* the shape options must make a model: heads split the width evenly, in
+     * pairs for RoPE, and share key/value heads evenly */
+    if (!config_file && (hidden % heads || (hidden / heads) % 2))
+        pic_usage_error("--heads %d: --hidden %d must be an even multiple of it", heads, hidden);
+    if (!config_file && heads % kv_heads) pic_usage_error("--kv-heads %d does not divide --heads %d", kv_heads, heads);
 
     /* The tokenizer first: it fixes the vocabulary. */
     char *tok_json;

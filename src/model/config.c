@@ -203,10 +203,19 @@ int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err 
         goto out;
     /* Qwen3's class default is 128, not hidden/heads */
     long long hd_default = qwen3 ? 128 : c->hidden_size / c->n_heads;
+    if (!hd_default && !json_is_integer(json_object_get(root, "head_dim"))) {
+        pic_err_set(err, "%s: hidden_size %d over num_attention_heads %d gives a head size of 0; give head_dim",
+                    name, c->hidden_size, c->n_heads);
+        goto out;
+    }
     if (get_int(&x, root, "head_dim", hd_default, 1, big, &c->head_dim)) goto out;
 
     double eps;
     if (get_num(&x, root, "rms_norm_eps", 1e-6, &eps)) goto out;
+    if (!((float)eps > 0)) { /* 0 divides by zero on an all-zero row; < 0 takes a root of a negative */
+        pic_err_set(err, "%s: key 'rms_norm_eps': %g must be positive", name, eps);
+        goto out;
+    }
     c->rms_eps = (float)eps;
     if (get_bool(&x, root, "tie_word_embeddings", false, &c->tie_embeddings)) goto out;
 
@@ -254,6 +263,8 @@ int pic_config_validate(const pic_config *c, const char *name, pic_err *err) {
     if (c->n_heads % c->n_kv_heads)
         return pic_err_set(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                            name, c->n_heads, c->n_kv_heads);
+    if (c->head_dim < 1) return pic_err_set(err, "%s: head_dim %d must be positive", name, c->head_dim);
+    if (!(c->rms_eps > 0)) return pic_err_set(err, "%s: rms_norm_eps %g must be positive", name, c->rms_eps);
     if (c->head_dim > PIC_MAX_HEAD_DIM)
         return pic_err_set(err, "%s: head_dim %d is larger than %d", name, c->head_dim, PIC_MAX_HEAD_DIM);
     if (c->head_dim % 2) return pic_err_set(err, "%s: head_dim %d is odd; RoPE needs pairs", name, c->head_dim);

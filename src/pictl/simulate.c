@@ -96,14 +96,8 @@ void pictl_simulate(const pic_ctl_params *p, const pictl_sim_opts *o) {
     json_object_set_new(s, "max_abs_error", json_real(max_abs));
     json_object_set_new(s, "saturated_steps", json_integer(saturated));
     json_object_set_new(s, "diverged_at", diverged_at >= 0 ? json_integer(diverged_at) : json_null());
-    pic_buf b = {0};
-    pic_json_dump(&b, s);
-    pic_buf_append(&b, "\n", 1);
-    fwrite(b.data, 1, b.len, stdout);
-    pic_buf_free(&b);
+    pic_print_json_line(s);
     json_decref(s);
-    if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0)
-        pic_die("write error on standard output: %s", strerror(errno));
 
     pic_info("simulate: loop %s (spectral radius %.6g); paper's condition %s (%.6g)%s",
              stable ? "stable" : "NOT stable", rad, paper_stable ? "met" : "NOT met", prad,

@@ -57,7 +57,7 @@ enum {
 typedef struct {
     double r_correct, r_wrong, r_unparsable;
     const char *gold_field, *resp_field;
-    bool skip_bad, timing;
+    bool timing;
     rw_opts o;
 } config;
 
@@ -87,6 +87,7 @@ static int one_pair(const char *gold, const char *pred, bool explain, const conf
     }
     printf("%d\n", r.correct ? 1 : 0);
     rw_checker_free(&c);
+    pic_stdout_close();
     return PIC_EXIT_OK;
 }
 
@@ -97,6 +98,7 @@ static int extract_one(const char *text, const config *cf) {
     rw_extract_only(&c, text, strlen(text), &cf->o.pred, &a);
     if (a.tree) printf("%s\n", a.text);
     rw_checker_free(&c);
+    pic_stdout_close();
     return PIC_EXIT_OK;
 }
 
@@ -117,12 +119,11 @@ static void report_timing(double *t, size_t n) {
 
 /* A field that must be a string, with the conventions' message, or NULL
  * (counted) under --skip-bad. */
-static const char *string_field(const pic_reader *rd, json_t *rec, const char *name, const config *cf) {
+static const char *string_field(const pic_reader *rd, json_t *rec, const char *name) {
     json_t *v = json_object_get(rec, name);
     if (json_is_string(v)) return json_string_value(v);
-    if (cf->skip_bad) return NULL;
-    if (!v) pic_reader_die(rd, name, "missing");
-    pic_reader_die(rd, name, "expected a string");
+    pic_reader_bad(rd, name, v ? "expected a string" : "missing");
+    return NULL;
 }
 
 /* An integral reward prints as an integer (1, 0, -1), any other as a real
@@ -138,7 +139,7 @@ static int stream(char **files, int nfiles, const char *output, pic_compress com
     rw_checker_init(&c);
     pic_progress pr;
     pic_progress_start(&pr, "records");
-    long long n = 0, correct = 0, unparsed = 0, skipped = 0;
+    long long n = 0, correct = 0, unparsed = 0;
     double *times = NULL;
     size_t ntimes = 0, tcap = 0;
     char *stdin_only[] = {"-"};
@@ -147,7 +148,7 @@ static int stream(char **files, int nfiles, const char *output, pic_compress com
         pic_reader *rd = pic_reader_open(files[f]);
         json_t *rec;
         while ((rec = pic_reader_json(rd))) {
-            const char *resp = string_field(rd, rec, cf->resp_field, cf);
+            const char *resp = string_field(rd, rec, cf->resp_field);
             json_t *gv = json_object_get(rec, cf->gold_field);
             const char *gold = NULL;
             char num[64];
@@ -158,11 +159,10 @@ static int stream(char **files, int nfiles, const char *output, pic_compress com
             } else if (json_is_real(gv)) {
                 pic_format_real(num, json_real_value(gv));
                 gold = num;
-            } else {
-                gold = string_field(rd, rec, cf->gold_field, cf);
+            } else if (resp) {
+                gold = string_field(rd, rec, cf->gold_field);
             }
             if (!resp || !gold) {
-                skipped++;
                 json_decref(rec);
                 continue;
             }
@@ -192,7 +192,7 @@ static int stream(char **files, int nfiles, const char *output, pic_compress com
     pic_writer_close(w);
     rw_checker_free(&c);
     pic_info("%lld records, %lld correct, %lld without an answer", n, correct, unparsed);
-    if (skipped) pic_info("skipped %lld malformed records", skipped);
+    pic_note_bad_records();
     if (cf->timing) report_timing(times, ntimes);
     free(times);
     return PIC_EXIT_OK;
@@ -200,7 +200,7 @@ static int stream(char **files, int nfiles, const char *output, pic_compress com
 
 int main(int argc, char **argv) {
     pic_init("pic-reward");
-    config cf = {1, 0, 0, "answer", "response", false, false, rw_default_opts()};
+    config cf = {1, 0, 0, "answer", "response", false, rw_default_opts()};
     const char *gold = NULL, *pred = NULL, *extract = NULL, *output = NULL;
     bool explain = false;
     pic_compress comp = PIC_COMPRESS_AUTO;
@@ -237,7 +237,7 @@ int main(int argc, char **argv) {
         case 'o': output = optarg; break;
         case OPT_PLAIN: comp = PIC_COMPRESS_NEVER; break;
         case OPT_LEVEL: level = (int)pic_parse_int("--level", optarg, 1, 19); break;
-        case OPT_SKIPBAD: cf.skip_bad = true; break;
+        case OPT_SKIPBAD: pic_skip_bad = true; break;
         case OPT_TIMING: cf.timing = true; break;
         case 'q': pic_quiet = 1; break;
         case 'h': pic_print_help(usage);

@@ -3,24 +3,12 @@
  * contiguous block, so `cat` of the shards' outputs is the unsharded output
  * byte for byte. A record's index in the whole input keys its samples'
  * random streams, so a shard draws what the whole run would. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cli.h"
 #include "rollout/gen.h"
-
-bool rollout_bad(rollout_run *run, const char *file, size_t line, const char *field, const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!run->skip_bad) pic_die("%s:%zu: field '%s': %s", file, line, field, msg);
-    run->skipped++;
-    return false;
-}
 
 typedef struct {
     json_t *obj;
@@ -53,9 +41,10 @@ gen_prompt *gen_read_prompts(rollout_run *run, pic_reader **readers, int n_reade
         char msg[512];
         size_t len = 0;
         bool ok = prompt_ids(&run->prompts, all[i].obj, &p->ids, &len, &field, msg, sizeof msg);
-        if (!ok) rollout_bad(run, all[i].file, all[i].line, field, "%s", msg);
+        if (!ok) pic_bad_record(all[i].file, all[i].line, field, "%s", msg);
         else if (len >= (size_t)ctx) {
-            ok = rollout_bad(run, all[i].file, all[i].line, field,
+            ok = false;
+            pic_bad_record(all[i].file, all[i].line, field,
                              "the prompt's %zu tokens leave no room to generate in the model's context of %d", len,
                              ctx);
             free(p->ids);

@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
         case 'o': output = optarg; break;
         case OPT_PLAIN: plain = true; break;
         case OPT_LEVEL: level = (int)pic_parse_int("--level", optarg, 1, 19); break;
-        case OPT_SKIP_BAD: run.skip_bad = true; break;
+        case OPT_SKIP_BAD: pic_skip_bad = true; break;
         case 'q': pic_quiet = 1; break;
         case 'h': pic_print_help(usage);
         case OPT_VERSION: pic_print_version();
@@ -253,7 +253,7 @@ int main(int argc, char **argv) {
     pic_writer_close(run.w);
     double dt = pic_now() - t0;
     char skipped[64] = "";
-    if (run.skipped) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", run.skipped);
+    if (pic_bad_records) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", pic_bad_records);
     if (score)
         pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s)%s", run.records, run.tokens, dt,
                  dt > 0 ? run.tokens / dt : 0.0, skipped);

@@ -17,12 +17,11 @@ typedef struct {
     pic_model model;
     prompt_builder prompts; /* templates and the tokenizer (loaded on first need) */
     double temperature;     /* --score: < 0 means each record's 'temperature', else 1 */
-    bool skip_bad;
     size_t batch_tokens;    /* --score: --batch-tokens; generation: --max-batch-tokens */
     const char *logprobs_field, *entropy_field;
     pic_writer *w;
     pic_progress progress;
-    size_t records, skipped, tokens;
+    size_t records, tokens;
 
     /* generation */
     sampler_params sp;
@@ -35,11 +34,6 @@ typedef struct {
     size_t samples;         /* written */
     double entropy_sum;     /* over every generated token */
 } rollout_run;
-
-/* A bad record: dies with "FILE:LINE: field 'NAME': ...", or with
- * --skip-bad counts it and returns false. */
-bool rollout_bad(rollout_run *run, const char *file, size_t line, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
 
 /* Scores every record of r (teacher forcing) and writes it to run->w. */
 void score_stream(rollout_run *run, pic_reader *r);

@@ -27,8 +27,8 @@ typedef struct {
     size_t n, cap, tokens;
 } batch;
 
-/* A bad record of reader r (see rollout_bad). */
-#define BAD(run, r, field, ...) rollout_bad(run, pic_reader_name(r), pic_reader_lineno(r), field, __VA_ARGS__)
+/* A bad record of reader r: dies, or under --skip-bad is counted and dropped (false). */
+#define BAD(run, r, field, ...) (pic_reader_bad(r, field, __VA_ARGS__), false)
 
 static bool parse(rollout_run *run, pic_reader *r, json_t *obj, item *it) {
     int32_t *p = NULL, *q = NULL;
@@ -41,6 +41,13 @@ static bool parse(rollout_run *run, pic_reader *r, json_t *obj, item *it) {
         free(p);
         if (!got) return BAD(run, r, "response_ids", "missing (give 'response_ids' token ids or 'response' text)");
         return BAD(run, r, field, "%s", msg);
+    }
+    /* positions beyond the context were never trained: generation refuses them too */
+    if (np + nq > (size_t)run->model.cfg.max_position) {
+        free(p);
+        free(q);
+        return BAD(run, r, "response_ids", "the prompt's and response's %zu tokens exceed the model's context of %d",
+                   np + nq, run->model.cfg.max_position);
     }
     it->T = (float)run->temperature;
     if (run->temperature < 0) {

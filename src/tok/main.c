@@ -201,11 +201,7 @@ static void print_info(const tok_run *run) {
     pic_chat *c = pic_chat_for_tokenizer(run->tok);
     json_object_set_new(o, "chat", c ? json_string(pic_chat_name(c)) : json_null());
     pic_chat_free(c);
-    pic_buf b = {0};
-    pic_json_dump(&b, o);
-    pic_buf_append(&b, "\n", 1);
-    if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0) pic_die("write error on standard output");
-    pic_buf_free(&b);
+    pic_print_json_line(o);
     json_decref(o);
 }
 

@@ -148,6 +148,7 @@ int pic_tokenizer_decode(const pic_tokenizer *t, const int32_t *ids, size_t n, b
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= t->n_ids || !t->tok[id]) {
+            if (id >= 0 && id < t->model_vocab) continue; /* a model row without a token: no text, as in transformers */
             toks_free(&l);
             *text = NULL;
             *len = i;

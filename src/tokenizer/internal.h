@@ -88,6 +88,7 @@ struct pic_tokenizer {
 
     /* vocabulary: id -> token string; the model's token -> id */
     int32_t n_ids;
+    int32_t model_vocab; /* config.json's vocab_size (0: none): rows beyond n_ids decode to no text */
     char **tok;
     uint32_t *tok_len;
     uint8_t *tok_flags;

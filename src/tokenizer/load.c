@@ -2,6 +2,7 @@
  * the model directory's tokenizer_config.json and config.json, and the
  * lookups on the loaded vocabulary. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,19 +40,32 @@ static int32_t checked_id(const tk_load *c, const json_t *v, const char *field) 
     return (int32_t)json_integer_value(v);
 }
 
+/* The id tables are sized by the largest id, so an id far beyond the number
+ * of entries the file holds would allocate without bound (id 1e9 in a 3 KB
+ * file: 13 GB). Real vocabularies are dense; allow them as many holes as
+ * entries, which keeps the tables within twice the entries. */
+static int32_t described_id(const tk_load *c, const json_t *v, const char *field, size_t n_entries) {
+    int32_t id = checked_id(c, v, field);
+    if ((size_t)id >= 2 * n_entries)
+        tk_bad(c, field, "id %d is beyond the %zu ids this file describes (%zu entries)", (int)id, 2 * n_entries,
+               n_entries);
+    return id;
+}
+
 /* Sizes the id tables for the model vocabulary and the added tokens. */
 static void size_vocab(const tk_load *c, const json_t *vocab, const json_t *added) {
     int32_t max = -1;
     const char *key;
     const json_t *v;
+    size_t n_entries = json_object_size(vocab) + json_array_size(added);
     json_object_foreach((json_t *)vocab, key, v) {
-        int32_t id = checked_id(c, v, "model.vocab");
+        int32_t id = described_id(c, v, "model.vocab", n_entries);
         if (id > max) max = id;
     }
     for (size_t i = 0; i < json_array_size(added); i++) {
         char field[64];
         snprintf(field, sizeof field, "added_tokens[%zu].id", i);
-        int32_t id = checked_id(c, json_object_get(json_array_get(added, i), "id"), field);
+        int32_t id = described_id(c, json_object_get(json_array_get(added, i), "id"), field, n_entries);
         if (id > max) max = id;
     }
     pic_tokenizer *t = c->t;
@@ -218,12 +232,17 @@ static void load_model_dir(pic_tokenizer *t, const char *dir) {
     }
     free(path);
     path = pic_asprintf("%s/config.json", dir);
-    if (t->eos < 0 && stat(path, &sb) == 0) {
+    if (stat(path, &sb) == 0) {
         json_t *cfg = read_json(path, true);
         const json_t *e = json_object_get(cfg, "eos_token_id");
         if (json_is_array(e)) e = json_array_get(e, 0);
         double v = json_is_number(e) ? json_number_value(e) : -1;
-        if (v >= 0 && v < t->n_ids && v == (int32_t)v) t->eos = (int32_t)v;
+        if (t->eos < 0 && v >= 0 && v < t->n_ids && v == (int32_t)v) t->eos = (int32_t)v;
+        /* real models have more embedding rows than tokens (Qwen2.5: 151936
+         * rows, 151665 tokens); a model may sample one of the others */
+        const json_t *vs = json_object_get(cfg, "vocab_size");
+        double rows = json_is_number(vs) ? json_number_value(vs) : 0;
+        if (rows > t->n_ids && rows <= INT32_MAX && rows == (int32_t)rows) t->model_vocab = (int32_t)rows;
         json_decref(cfg);
     }
     free(path);

@@ -52,14 +52,17 @@ int pic_tokenizer_count(const pic_tokenizer *t, const char *text, size_t len, bo
 /* Decodes ids to UTF-8 text (malloc'd, NUL-terminated, *len its length
  * without the NUL) through the tokenizer's decoder, as HF
  * `Tokenizer.decode(ids, skip_special_tokens)`: byte sequences that are not
- * valid UTF-8 become U+FFFD. Returns 0, or -1 when an id is not in the
- * vocabulary (then *text is NULL and *len the index of that id). */
+ * valid UTF-8 become U+FFFD. An id that names no token but is below the
+ * model's vocab_size (config.json beside tokenizer.json: embedding rows
+ * beyond the tokenizer) decodes to no text, as in transformers. Returns 0, or
+ * -1 when an id is outside both (then *text is NULL and *len the index of
+ * that id). */
 int pic_tokenizer_decode(const pic_tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
                          char **text, size_t *len);
 
 /* One past the largest id (model vocabulary and added tokens). Model
- * embedding tables are often larger (padding rows); those ids decode as
- * unknown. */
+ * embedding tables are often larger (padding rows); those ids decode to no
+ * text when config.json gives the model's vocab_size. */
 int32_t pic_tokenizer_vocab_size(const pic_tokenizer *t);
 /* The token string of an id as written in tokenizer.json (byte-level tokens
  * in their GPT-2 character form, e.g. "Ġthe"), or NULL. Valid until free. */

@@ -4,27 +4,12 @@
 #include "update/batch.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cli.h"
 #include "common/json.h"
 #include "common/stream.h"
-
-/* One problem found in a record: die, or under --skip-bad tell the caller to
- * drop it. */
-static bool bad(const pic_read_opts *o, pic_reader *r, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static bool bad(const pic_read_opts *o, pic_reader *r, const char *field, const char *fmt, ...) {
-    if (o->skip_bad) return true;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pic_reader_die(r, field, "%s", msg);
-}
 
 static bool int_array(json_t *a, int vocab, size_t *bad_at) {
     for (size_t i = 0; i < json_array_size(a); i++) {
@@ -37,31 +22,40 @@ static bool int_array(json_t *a, int vocab, size_t *bad_at) {
     return true;
 }
 
-/* Returns false (record dropped) only under --skip-bad. */
+/* Returns false (record dropped) only under --skip-bad (pic_reader_bad). */
 static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_opts *o) {
     json_t *pi = json_object_get(rec, "prompt_ids"), *ri = json_object_get(rec, "response_ids");
     json_t *lp = json_object_get(rec, "logprobs");
     size_t at;
-    if (!json_is_array(pi)) return bad(o, r, "prompt_ids", "missing or not an array (pic-update needs token ids)"), false;
-    if (!json_is_array(ri)) return bad(o, r, "response_ids", "missing or not an array"), false;
-    if (json_array_size(pi) == 0) return bad(o, r, "prompt_ids", "empty: the first response token needs a context"), false;
+    if (!json_is_array(pi)) return pic_reader_bad(r, "prompt_ids", "missing or not an array (pic-update needs token ids)"), false;
+    if (!json_is_array(ri)) return pic_reader_bad(r, "response_ids", "missing or not an array"), false;
+    if (json_array_size(pi) == 0) return pic_reader_bad(r, "prompt_ids", "empty: the first response token needs a context"), false;
     if (!int_array(pi, o->vocab, &at))
-        return bad(o, r, "prompt_ids", "element %zu is not a token id of the model (vocabulary %d)", at, o->vocab), false;
+        return pic_reader_bad(r, "prompt_ids", "element %zu is not a token id of the model (vocabulary %d)", at, o->vocab), false;
     if (!int_array(ri, o->vocab, &at))
-        return bad(o, r, "response_ids", "element %zu is not a token id of the model (vocabulary %d)", at, o->vocab), false;
+        return pic_reader_bad(r, "response_ids", "element %zu is not a token id of the model (vocabulary %d)", at, o->vocab), false;
     size_t np = json_array_size(pi), nr = json_array_size(ri);
+    /* positions beyond the context were never trained: generation refuses them too */
+    if (np + nr > (size_t)o->context)
+        return pic_reader_bad(r, "response_ids", "the prompt's and response's %zu tokens exceed the model's context of %d",
+                              np + nr, o->context),
+               false;
     float *old = NULL;
     if (o->need_logprobs) {
-        if (!json_is_array(lp)) return bad(o, r, "logprobs", "missing: the policy loss needs the sampler's log-probabilities"), false;
+        if (!json_is_array(lp)) return pic_reader_bad(r, "logprobs", "missing: the policy loss needs the sampler's log-probabilities"), false;
         if (json_array_size(lp) != nr)
-            return bad(o, r, "logprobs", "%zu values for %zu response tokens", json_array_size(lp), nr), false;
+            return pic_reader_bad(r, "logprobs", "%zu values for %zu response tokens", json_array_size(lp), nr), false;
         old = pic_malloc((nr + 1) * sizeof *old);
         for (size_t i = 0; i < nr; i++) {
             json_t *v = json_array_get(lp, i);
             double x = json_is_number(v) ? json_number_value(v) : NAN;
             if (!isfinite(x)) {
                 free(old);
-                return bad(o, r, "logprobs", "element %zu is not a finite number", i), false;
+                return pic_reader_bad(r, "logprobs", "element %zu is not a finite number", i), false;
+            }
+            if (x > 0) { /* a probability above 1 would make every ratio against it wrong */
+                free(old);
+                return pic_reader_bad(r, "logprobs", "element %zu: %g is above 0, not a log-probability", i, x), false;
             }
             old[i] = (float)x;
         }
@@ -71,30 +65,30 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
            *co = json_object_get(rec, "correct");
     if (adv && !json_is_null(adv)) {
         if (!json_is_number(adv) || !isfinite(json_number_value(adv)))
-            return free(old), bad(o, r, "advantage", "not a finite number"), false;
+            return free(old), pic_reader_bad(r, "advantage", "not a finite number"), false;
         ai.has_adv = true, ai.adv = json_number_value(adv);
     }
     if (rw && !json_is_null(rw)) {
         if (!json_is_number(rw) || !isfinite(json_number_value(rw)))
-            return free(old), bad(o, r, "reward", "not a finite number"), false;
+            return free(old), pic_reader_bad(r, "reward", "not a finite number"), false;
         ai.has_reward = true, ai.reward = json_number_value(rw);
     }
-    if (co && !json_is_null(co) && !json_is_boolean(co)) return free(old), bad(o, r, "correct", "not a boolean"), false;
+    if (co && !json_is_null(co) && !json_is_boolean(co)) return free(old), pic_reader_bad(r, "correct", "not a boolean"), false;
     ai.positive = co && json_is_boolean(co) ? json_is_true(co) : ai.has_reward && ai.reward > 0;
     if (o->need_labels && !ai.has_adv && !ai.has_reward && !(co && json_is_boolean(co)))
-        return free(old), bad(o, r, "reward", "missing, and no advantage either"), false;
+        return free(old), pic_reader_bad(r, "reward", "missing, and no advantage either"), false;
     char tmp[64];
     json_t *id = json_object_get(rec, "id");
     if (o->need_labels && !ai.has_adv && (!id || !(json_is_string(id) || json_is_integer(id))))
-        return free(old), bad(o, r, "id", "missing or not a string or integer: GRPO groups samples by id"), false;
+        return free(old), pic_reader_bad(r, "id", "missing or not a string or integer: GRPO groups samples by id"), false;
     const char *key = id && (json_is_string(id) || json_is_integer(id)) ? pic_id_key((pic_rec){r, rec}, tmp, sizeof tmp) : "";
     json_t *te = json_object_get(rec, "temperature");
     if (te && !json_is_null(te)) {
         double t = json_is_number(te) ? json_number_value(te) : -1;
-        if (!(t > 0) || !isfinite(t)) return free(old), bad(o, r, "temperature", "not a positive number"), false;
+        if (!(t > 0) || !isfinite(t)) return free(old), pic_reader_bad(r, "temperature", "not a positive number"), false;
         if (b->temperature && t != b->temperature)
             return free(old),
-                   bad(o, r, "temperature", "%g differs from the %g of earlier records (give --temperature)", t,
+                   pic_reader_bad(r, "temperature", "%g differs from the %g of earlier records (give --temperature)", t,
                        b->temperature),
                    false;
         b->temperature = t;
@@ -119,7 +113,7 @@ void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o) 
     pic_reader *r = pic_reader_open(path);
     json_t *rec;
     while ((rec = pic_reader_json(r))) {
-        if (!read_one(b, r, rec, o)) b->skipped++;
+        read_one(b, r, rec, o);
         json_decref(rec);
     }
     pic_reader_close(r);

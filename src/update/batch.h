@@ -24,14 +24,13 @@ typedef struct {
     size_t n, cap;
     double temperature; /* the records' common `temperature`, or 0 when none has one */
     pic_adv_in *adv_in; /* [n], for pic_batch_advantages */
-    size_t skipped;     /* --skip-bad */
 } pic_samples;
 
 typedef struct {
     bool need_logprobs; /* the policy losses need old log-probabilities */
     bool need_labels;   /* advantages from rewards (not SFT) */
     int vocab;          /* token ids must lie in [0, vocab) */
-    bool skip_bad;
+    int context;        /* prompt and response together at most this many tokens */
 } pic_read_opts;
 
 /* Appends the records of path (NULL or "-": stdin). */

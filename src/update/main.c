@@ -122,7 +122,7 @@ static int choice(const char *opt, const char *s, const char *const *names) {
 
 typedef struct {
     const char *model, *output, *alpha_cmd, *ref, *grads;
-    bool reset, sft, skip_bad, alpha_set, kl_set;
+    bool reset, sft, alpha_set, kl_set;
     int dtype, mini_batches, threads;
     double temperature;
     pic_train_cfg tc;
@@ -196,7 +196,7 @@ static void parse(options *o, int argc, char **argv) {
         case O_MAXGN: t->max_grad_norm = pic_parse_double(opt, a, 0, 1e30); break;
         case O_GRADS: o->grads = a; break;
         case O_THREADS: o->threads = (int)pic_parse_int(opt, a, 0, 4096); break;
-        case O_SKIP: o->skip_bad = true; break;
+        case O_SKIP: pic_skip_bad = true; break;
         case O_ETOK: l->entropic_low = choice(opt, a, etoks) == 1; break;
         case O_AECMAX: t->aec_max = pic_parse_double(opt, a, 0, 1e3); break;
         case O_AECINIT: t->aec_init = pic_parse_double(opt, a, 0, 1e3); break;
@@ -253,7 +253,7 @@ int main(int argc, char **argv) {
                     model.cfg.vocab_size);
     }
     pic_samples b = {0};
-    pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, o.skip_bad};
+    pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, model.cfg.max_position};
     if (optind >= argc) pic_samples_read(&b, NULL, &ro);
     for (int i = optind; i < argc; i++) pic_samples_read(&b, argv[i], &ro);
     if (b.n == 0) pic_die("no samples to train on");
@@ -332,14 +332,9 @@ int main(int argc, char **argv) {
     json_object_set_new(j, "loss_agg", json_string(o.sft ? "sft" : agg_names[o.tc.loss.agg]));
     if (K_steps > 1) json_object_set_new(j, "steps", steps);
     else json_decref(steps);
-    pic_buf out = {0};
-    pic_json_dump(&out, j);
-    pic_buf_append(&out, "\n", 1);
-    if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0 || ferror(stdout))
-        pic_die("standard output: write error");
-    pic_buf_free(&out);
+    pic_print_json_line(j);
     json_decref(j);
-    if (b.skipped) pic_warn("skipped %zu malformed records (--skip-bad)", b.skipped);
+    pic_note_bad_records();
     pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld, %.2f s -> %s", b.n,
              (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr.step, secs, o.output);
     pic_trainer_free(&tr);

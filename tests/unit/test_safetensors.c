@@ -196,6 +196,13 @@ static void test_config(void) {
     config_fails("unknown model", "{\"model_type\":\"gpt2\"}", "unsupported model_type gpt2");
     config_fails("heads", "{" BASE ",\"num_key_value_heads\":3}", "not a multiple");
     config_fails("not JSON", "{", "invalid JSON");
+    /* hidden_size / num_attention_heads rounds to 0 without a head_dim: RoPE
+     * would divide by it (SIGFPE) */
+    config_fails("head size 0", "{\"model_type\":\"llama\",\"vocab_size\":16,\"hidden_size\":8,"
+                                "\"intermediate_size\":12,\"num_hidden_layers\":1,\"num_attention_heads\":16}",
+                 "head_dim");
+    config_fails("rms_norm_eps 0", "{" BASE ",\"rms_norm_eps\":0}", "rms_norm_eps");
+    config_fails("rms_norm_eps negative", "{" BASE ",\"rms_norm_eps\":-1e-6}", "rms_norm_eps");
     config_fails("eos outside the vocabulary", "{" BASE ",\"eos_token_id\":99}", "eos id 99");
     config_fails("activation", "{" BASE ",\"hidden_act\":\"gelu\"}", "hidden_act");
     config_fails("sliding window", "{\"model_type\":\"qwen2\",\"vocab_size\":16,\"hidden_size\":8,\"intermediate_size\":12,"
