@@ -96,7 +96,7 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     # wound up without it (integral 5.8), then an error that pulls back out of
     # the clip (u = -0.6 + 0.5*5.8 > 1) is still integrated
     pictl --ki 0.5 --state s.json <<<$'3\n3' >/dev/null
-    run pictl --json --ki 0.5 --anti-windup --state s.json <<<'-0.5'
+    run pictl --json --ki 0.5 --anti-windup --target 1.1 --state s.json <<<'0.5'
     [ "$(jq .saturated <<<"$output")" = true ]
     near "$(jq .integral <<<"$output")" 5.2 1e-12
 }
@@ -151,8 +151,28 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     [ "$(ls | grep -c ctl)" -eq 1 ]
 }
 
+@test "--state: concurrent calls on one state file lose no update (flock)" {
+    for i in $(seq 40); do
+        (echo 0.2 | pictl --state s.json >/dev/null) &
+    done
+    wait
+    [ "$(jq .step s.json)" = 40 ]
+    [ "$(ls)" = s.json ]
+}
+
+@test "values: hexadecimal and negative entropies are errors" {
+    run pictl <<<'0x10'
+    fails_with 1 "<stdin>:1: expected a finite decimal number or a JSON object, got '0x10'"
+    run pictl <<<'-0.5'
+    fails_with 1 "<stdin>:1: entropy -0.5 is negative"
+    run pictl <<<'{"entropy":-0.5}'
+    fails_with 1 "<stdin>:1: field 'entropy': entropy -0.5 is negative"
+    run pictl <<<'{"entropy":0.1,"entropy":0.5}'
+    fails_with 1 "<stdin>:1: malformed JSON: duplicate"
+}
+
 @test "--state: the integral round-trips bit for bit over many calls" {
-    seq 1 200 | awk '{ printf "%.17g\n", 0.1 + sin($1) / 3 }' >in.txt
+    seq 1 200 | awk '{ printf "%.17g\n", 0.4 + sin($1) / 3 }' >in.txt
     pictl <in.txt >one.txt
     while read -r h; do echo "$h" | pictl --state s.json; done <in.txt >steps.txt
     cmp one.txt steps.txt
@@ -211,9 +231,9 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
 
 @test "bad input: exit 1 with a message naming the line" {
     run pictl <<<$'0.2\n\nabc'
-    fails_with 1 "^pictl: <stdin>:3: expected a finite number or a JSON object, got 'abc'"
+    fails_with 1 "^pictl: <stdin>:3: expected a finite decimal number or a JSON object, got 'abc'"
     run pictl <<<$'nan'
-    fails_with 1 "<stdin>:1: expected a finite number"
+    fails_with 1 "<stdin>:1: expected a finite decimal number"
     run pictl <<<$'1e999'
     fails_with 1 "<stdin>:1"
     run pictl <<<$'0.2 0.3'

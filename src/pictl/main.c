@@ -9,7 +9,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/atomic.h"
 #include "common/cli.h"
@@ -133,13 +135,29 @@ static bool listed(const char *const *list, const char *name) {
 
 /* ---- the state file ---- */
 
+/* Two calls on one state file must not both start from the same step (one
+ * run lost 107 of 400 updates): each holds an exclusive lock on the file
+ * from reading it to replacing it, and the lock goes with the process. The
+ * replacement is a new file renamed over the old, so a call that waited on
+ * the old one locks again whatever the name now holds. A missing file is
+ * created empty to be locked: an empty file is a run's first call. */
+static void lock_state(const char *path) {
+    for (;;) {
+        int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) pic_die("%s: %s", path, strerror(errno));
+        if (flock(fd, LOCK_EX) != 0) pic_die("%s: cannot lock: %s", path, strerror(errno));
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+            return; /* fd stays open: the lock lasts until exit */
+        close(fd);
+    }
+}
+
 static void load_state(const char *path, pic_ctl_state *st) {
     struct stat sb;
     memset(st, 0, sizeof *st);
-    if (stat(path, &sb) != 0) {
-        if (errno == ENOENT) return; /* the first call of a run */
-        pic_die("%s: %s", path, strerror(errno));
-    }
+    if (stat(path, &sb) != 0) pic_die("%s: %s", path, strerror(errno));
+    if (sb.st_size == 0) return; /* the first call of a run */
     size_t len;
     char *text = pic_read_file(path, &len);
     json_error_t jerr;
@@ -215,26 +233,31 @@ static json_t *lookup(json_t *obj, const char *field) {
     return v;
 }
 
-/* Parses one non-blank line into an entropy; dies naming file and line. */
+/* Parses one non-blank line into an entropy; dies naming file and line.
+ * A number is decimal, as JSON writes it: strtod alone would also read
+ * "0x10" as 16 and "infinity". An entropy is never negative. */
 static double parse_value(char *s, const char *name, size_t lineno, const char *field) {
+    double x;
     if (*s == '{') {
         json_error_t jerr;
-        json_t *obj = json_loads(s, 0, &jerr);
+        json_t *obj = json_loads(s, JSON_REJECT_DUPLICATES, &jerr);
         if (!obj) pic_die("%s:%zu: malformed JSON: %s", name, lineno, jerr.text);
         json_t *v = lookup(obj, field);
         if (!v) pic_die("%s:%zu: field '%s': missing", name, lineno, field);
         if (!json_is_number(v) || !isfinite(json_number_value(v)))
             pic_die("%s:%zu: field '%s': not a finite number", name, lineno, field);
-        double x = json_number_value(v);
+        x = json_number_value(v);
         json_decref(obj);
+        if (x < 0) pic_die("%s:%zu: field '%s': entropy %g is negative", name, lineno, field, x);
         return x;
     }
     char *end;
     errno = 0;
-    double x = strtod(s, &end);
-    if (end == s || *end || errno == ERANGE || !isfinite(x))
-        pic_die("%s:%zu: expected a finite number or a JSON object, got '%.40s%s'", name, lineno,
+    x = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !isfinite(x) || strspn(s, "+-.0123456789eE") != strlen(s))
+        pic_die("%s:%zu: expected a finite decimal number or a JSON object, got '%.40s%s'", name, lineno,
                 s, strlen(s) > 40 ? "..." : "");
+    if (x < 0) pic_die("%s:%zu: entropy %g is negative", name, lineno, x);
     return x;
 }
 
@@ -404,6 +427,7 @@ int main(int argc, char **argv) {
     }
 
     pic_ctl_state st = {0};
+    if (state_path) lock_state(state_path);
     if (state_path && !reset) load_state(state_path, &st);
     pic_ctl_out last;
     bool any = false;
