@@ -119,6 +119,25 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     done
 }
 
+@test "a kill leaves temporaries the next run removes; a kill between the two renames is recovered" {
+    pic-update -m "$M/llama-tiny" -o ck "${SPEC[@]}" "$LLAMA_STEP" >/dev/null
+    cp ck/model.safetensors before.safetensors
+    # killed between moving ck aside and renaming the new one into place
+    run env PIC_TEST_ABORT_AT=dir-commit-between-renames pic-update -m ck -o ck "${SPEC[@]}" "$LLAMA_STEP"
+    [ "$status" -ne 0 ]
+    [ ! -e ck ]
+    ls -d ck.old.* ck.tmp.*
+    # the next run finds the previous checkpoint, whole, and clears the rest
+    run pic-update -m ck -o ck "${SPEC[@]}" --lr 0 "$LLAMA_STEP"
+    [ "$status" -eq 0 ] && [[ "$output" == *"ck: restored from"* ]]
+    [ "$(ls)" = "$(printf 'before.safetensors\nck')" ]
+    cmp ck/model.safetensors before.safetensors # --lr 0: the restored weights, unchanged
+    # a temporary of a writer that is gone is removed; one of a live writer is not
+    mkdir ck.tmp.999999999.abcdef "ck.tmp.$$.abcdef"
+    pic-update -m ck -o ck "${SPEC[@]}" --lr 0 "$LLAMA_STEP" >/dev/null
+    [ ! -e ck.tmp.999999999.abcdef ] && [ -d "ck.tmp.$$.abcdef" ]
+}
+
 @test "--alpha-cmd: a co-process answers alpha for each optimizer step" {
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --tau "$(tau qwen2-tiny)" --alpha-cmd 'while read h; do echo 0.3; done' \
         "$U/qwen2-tiny-step.jsonl"

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,8 +116,52 @@ int pic_write_file_atomic(const char *path, const void *data, size_t n) {
     return pic_atomic_commit(&a);
 }
 
+/* Leftovers of a killed writer are named FINAL.tmp.PID.XXXXXX (the new
+ * checkpoint, maybe half written) and FINAL.old.PID.XXXXXX (the previous one,
+ * moved aside for the second rename). The PID tells a writer that is gone
+ * from one still at work. */
+static bool writer_gone(const char *suffix) {
+    char *end;
+    long pid = strtol(suffix, &end, 10);
+    if (end == suffix || *end != '.' || pid <= 0) return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+void pic_atomic_dir_recover(const char *final) {
+    char *copy = pic_strdup(final), *copy2 = pic_strdup(final);
+    const char *dir = dirname(copy), *base = basename(copy2);
+    size_t nb = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) {
+        free(copy), free(copy2);
+        return;
+    }
+    struct stat st;
+    bool have_final = stat(final, &st) == 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, nb) || name[nb] != '.') continue;
+        bool is_tmp = !strncmp(name + nb, ".tmp.", 5), is_old = !strncmp(name + nb, ".old.", 5);
+        if ((!is_tmp && !is_old) || !writer_gone(name + nb + 5)) continue;
+        char *path = pic_asprintf("%s/%s", dir, name);
+        if (is_old && !have_final && rename(path, final) == 0) {
+            /* killed between the renames: the previous checkpoint, whole */
+            have_final = true;
+            pic_warn("%s: restored from %s, left by a run that was killed", final, path);
+            fsync_parent(final);
+        } else {
+            pic_rmtree(path);
+        }
+        free(path);
+    }
+    closedir(d);
+    free(copy), free(copy2);
+}
+
 char *pic_atomic_dir_begin(const char *final) {
-    char *tmp = pic_asprintf("%s.tmp.XXXXXX", final);
+    pic_atomic_dir_recover(final);
+    char *tmp = pic_asprintf("%s.tmp.%ld.XXXXXX", final, (long)getpid());
     if (!mkdtemp(tmp)) pic_die("%s: cannot create a temporary directory beside it: %s", final,
                                strerror(errno));
     track(tmp);
@@ -156,13 +201,16 @@ int pic_atomic_dir_commit(const char *tmp, const char *final) {
     if (stat(final, &st) == 0) {
         /* rename(2) cannot replace a non-empty directory: move the old one
          * aside first; it is removed only once the new one is in place. */
-        old = pic_asprintf("%s.old.XXXXXX", final);
+        old = pic_asprintf("%s.old.%ld.XXXXXX", final, (long)getpid());
         if (!mkdtemp(old) || rmdir(old) != 0 || rename(final, old) != 0) {
             int saved = errno;
             free(old);
             errno = saved;
             return -1;
         }
+        /* the test of recovery kills the writer at exactly this instant */
+        const char *hook = getenv("PIC_TEST_ABORT_AT");
+        if (hook && !strcmp(hook, "dir-commit-between-renames")) abort();
     }
     if (rename(tmp, final) != 0) {
         int saved = errno;

@@ -30,6 +30,12 @@ void pic_atomic_abort(pic_atomic_file *a);
  * two names. Returns 0 or -1 with errno set. */
 char *pic_atomic_dir_begin(const char *final);
 int pic_atomic_dir_commit(const char *tmp, const char *final);
+/* Cleans up after a writer of final that was killed (kill -9, power loss)
+ * and is no longer running: removes its temporary directories, and when it
+ * died between the two renames, so that final is missing, puts the previous
+ * directory back under final. pic_atomic_dir_begin calls it; a program that
+ * reads a checkpoint that may be replaced in place calls it first. */
+void pic_atomic_dir_recover(const char *final);
 /* Removes the temporary directory (the caller still frees tmp). */
 void pic_atomic_dir_abort(const char *tmp);
 /* A program that dies (pic_die, exit) before committing leaves no temporary

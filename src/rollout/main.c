@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atomic.h"
 #include "common/cli.h"
 #include "common/json.h"
 #include "model/parallel.h"
@@ -227,6 +228,7 @@ int main(int argc, char **argv) {
 
     pic_set_threads(threads);
     pic_err err;
+    pic_atomic_dir_recover(run.model_dir); /* a trainer killed while replacing it in place */
     if (pic_model_load(&run.model, run.model_dir, &err)) pic_die("%s", err.msg);
     run.stops.cfg = &run.model.cfg;
     prompt_builder_init(&run.prompts, run.model_dir, tmpl, add_special, run.model.cfg.vocab_size);

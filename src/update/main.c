@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atomic.h"
 #include "common/cli.h"
 #include "common/json.h"
 #include "common/progress.h"
@@ -245,6 +246,7 @@ int main(int argc, char **argv) {
 
     pic_model model, ref;
     pic_err err;
+    pic_atomic_dir_recover(o.model); /* a run killed while replacing it in place */
     if (pic_model_load(&model, o.model, &err)) pic_die("%s", err.msg);
     if (o.ref) {
         if (pic_model_load(&ref, o.ref, &err)) pic_die("--ref: %s", err.msg);
