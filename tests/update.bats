@@ -293,3 +293,24 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     run pic-update -m nowhere -o o "$s"
     fails_with 1 "nowhere"
 }
+
+@test "--max-shard-size: weights beyond it in shards with an index, as transformers writes them" {
+    s="$U/qwen2-tiny-step.jsonl"
+    pic-update -m "$M/qwen2-tiny" -o one "${SPEC[@]}" "$s" >/dev/null
+    [ -f one/model.safetensors ] && [ ! -e one/model.safetensors.index.json ]
+    pic-update -m "$M/qwen2-tiny" -o sh "${SPEC[@]}" --max-shard-size 100KB "$s" >/dev/null
+    [ ! -e sh/model.safetensors ]
+    n=$(ls sh/model-*-of-*.safetensors | wc -l)
+    [ "$n" -gt 1 ]
+    [ -f "sh/model-00001-of-$(printf %05d "$n").safetensors" ]
+    # every shard within the limit unless one tensor alone is larger; the index names them all
+    jq -e '.metadata.total_size > 0 and (.weight_map | length) > 0' sh/model.safetensors.index.json
+    [ "$(jq -r '.weight_map[]' sh/model.safetensors.index.json | sort -u | wc -l)" -eq "$n" ]
+    # the same weights: scored alike, and the sharded checkpoint trains on
+    printf '{"prompt_ids":[1,2,3],"response_ids":[4,5,6]}\n' >in.jsonl
+    cmp <(pic-rollout --score -m one --plain in.jsonl) <(pic-rollout --score -m sh --plain in.jsonl)
+    pic-update -m sh -o sh "${SPEC[@]}" --lr 0 "$s" >/dev/null
+    [ -f sh/model.safetensors ] && [ ! -e sh/model.safetensors.index.json ]
+    run pic-update -m "$M/qwen2-tiny" -o x --max-shard-size 5XB "$s"
+    fails_with 2 -- "--max-shard-size"
+}

@@ -43,11 +43,12 @@ void pic_st_writer_add(pic_st_writer *w, const char *name, pic_dtype dtype, int 
 
 static size_t esize(pic_dtype d) { return d == PIC_DT_F32 ? 4 : 2; }
 
-int pic_st_write(pic_st_writer *w, const char *path, pic_err *err) {
+/* One file of the tensors [lo, hi). */
+static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path, pic_err *err) {
     json_t *h = json_object();
     json_object_set_new(h, "__metadata__", json_pack("{s:s}", "format", "pt"));
     size_t off = 0;
-    for (size_t i = 0; i < w->n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         entry *e = &w->e[i];
         json_t *shape = json_array();
         for (int d = 0; d < e->ndim; d++) json_array_append_new(shape, json_integer(e->shape[d]));
@@ -71,7 +72,7 @@ int pic_st_write(pic_st_writer *w, const char *path, pic_err *err) {
     free(text);
     enum { CHUNK = 1 << 14 };
     unsigned char *buf = pic_malloc(CHUNK * 4);
-    for (size_t i = 0; i < w->n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         entry *e = &w->e[i];
         for (size_t at = 0; at < e->numel; at += CHUNK) {
             size_t n = e->numel - at < CHUNK ? e->numel - at : CHUNK;
@@ -94,6 +95,54 @@ int pic_st_write(pic_st_writer *w, const char *path, pic_err *err) {
     }
     if (pic_atomic_commit(&af) != 0) return pic_err_set(err, "%s: %s", path, strerror(errno));
     return 0;
+}
+
+int pic_st_write(pic_st_writer *w, const char *path, pic_err *err) { return write_range(w, 0, w->n, path, err); }
+
+/* As transformers' save_pretrained: tensors in order, a new shard when the
+ * next tensor would take the current one past max_shard (a tensor larger
+ * than that gets a shard of its own), and the index names each tensor's
+ * file. */
+int pic_st_write_model(pic_st_writer *w, const char *dir, size_t max_shard, pic_err *err) {
+    size_t total = 0, n_shards = 0, size = 0;
+    size_t *first = pic_malloc((w->n + 2) * sizeof *first); /* shard k: tensors [first[k], first[k+1]) */
+    for (size_t i = 0; i < w->n; i++) {
+        size_t nb = w->e[i].numel * esize(w->e[i].dtype);
+        if (i == 0 || size + nb > max_shard) first[n_shards++] = i, size = 0;
+        size += nb;
+        total += nb;
+    }
+    first[n_shards] = w->n;
+    int rc = 0;
+    if (n_shards <= 1) {
+        char *path = pic_asprintf("%s/model.safetensors", dir);
+        rc = pic_st_write(w, path, err);
+        free(path);
+        free(first);
+        return rc;
+    }
+    json_t *map = json_object();
+    for (size_t k = 0; k < n_shards && !rc; k++) {
+        char *name = pic_asprintf("model-%05zu-of-%05zu.safetensors", k + 1, n_shards);
+        char *path = pic_asprintf("%s/%s", dir, name);
+        rc = write_range(w, first[k], first[k + 1], path, err);
+        for (size_t i = first[k]; i < first[k + 1]; i++) json_object_set_new(map, w->e[i].name, json_string(name));
+        free(path);
+        free(name);
+    }
+    if (!rc) {
+        json_t *index = json_pack("{s:{s:I},s:o}", "metadata", "total_size", (json_int_t)total, "weight_map", map);
+        char *text = json_dumps(index, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *path = pic_asprintf("%s/model.safetensors.index.json", dir);
+        if (pic_write_file_atomic(path, text, strlen(text)) != 0) rc = pic_err_set(err, "%s: %s", path, strerror(errno));
+        free(path);
+        free(text);
+        json_decref(index);
+    } else {
+        json_decref(map);
+    }
+    free(first);
+    return rc;
 }
 
 void pic_st_writer_free(pic_st_writer *w) {

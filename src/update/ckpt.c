@@ -77,7 +77,7 @@ static void add_state(pic_st_writer *w, const pic_params *p, const float *buf, c
     }
 }
 
-void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype) {
+void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard) {
     char *tmp = pic_atomic_dir_begin(out);
     pic_err err;
     for (int i = 0; copied[i]; i++) {
@@ -90,11 +90,14 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
         free(from);
     }
     const pic_params *p = &t->model->params;
-    char *path = pic_asprintf("%s/model.safetensors", tmp);
-    if (pic_params_save(p, path, dtype, &err)) pic_die("%s", err.msg);
-    free(path);
-
     pic_st_writer *w = pic_st_writer_new();
+    for (size_t i = 0; i < p->n_desc; i++)
+        pic_st_writer_add(w, p->desc[i].name, dtype, p->desc[i].ndim, p->desc[i].shape, p->data + p->desc[i].offset);
+    if (pic_st_write_model(w, tmp, max_shard, &err)) pic_die("%s", err.msg);
+    pic_st_writer_free(w);
+
+    w = pic_st_writer_new();
+    char *path;
     char **names = pic_calloc(2 * p->n_desc + 1, sizeof *names);
     add_state(w, p, t->m, "m", names);
     add_state(w, p, t->v, "v", names + p->n_desc);

@@ -15,8 +15,9 @@
 /* Loads dir/optimizer.safetensors into t when it exists (returns true);
  * a file that does not fit the model dies naming it and the tensor. */
 bool pic_optstate_load(pic_trainer *t, const char *dir);
-/* Writes the checkpoint of t's model to out, from the input checkpoint in_dir. */
-void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype);
+/* Writes the checkpoint of t's model to out, from the input checkpoint in_dir;
+ * weights beyond max_shard bytes go in shards (pic_st_write_model). */
+void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard);
 /* Gradients as safetensors under the parameters' names (--save-grads). */
 void pic_grads_save(const pic_trainer *t, const char *path);
 

@@ -81,6 +81,9 @@ static const char usage[] =
     "      --schedule constant|cosine    --total-steps N    --min-lr-ratio X\n"
     "      --max-grad-norm X    global-norm clipping (default 1; 0: off)\n"
     "      --save-grads FILE    the (clipped) gradients of the last step, safetensors\n"
+    "      --max-shard-size N   weights beyond N bytes (suffix KB, MB or GB: 10^3,\n"
+    "                           10^6, 10^9) go in shards with an index, as\n"
+    "                           transformers writes them (default 5GB)\n"
     "      --threads N          (default: one per CPU)\n"
     "      --skip-bad           skip malformed records and count them\n"
     "  -q, --quiet              no summary on standard error\n"
@@ -91,7 +94,7 @@ enum {
     O_RESET = 256, O_DTYPE, O_LOSS, O_PG, O_TEMP, O_CLOW, O_CHIGH, O_CC, O_AGG, O_NORMLEN, O_ALPHA, O_ALPHACMD,
     O_TAU, O_ENORM, O_ECOEF, O_AECT, O_AECD, O_REF, O_KL, O_KLCOEF, O_COVR, O_CCLB, O_CCUB, O_KLCC, O_SEED, O_ADV,
     O_ADVNORM, O_WL, O_MB, O_MICRO, O_LR, O_WD, O_B1, O_B2, O_EPS, O_WARM, O_SCHED, O_TOTAL, O_MINLR, O_MAXGN,
-    O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_QUAD, O_VERSION,
+    O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_QUAD, O_VERSION, O_SHARD,
 };
 
 static const struct option opts[] = {
@@ -107,12 +110,30 @@ static const struct option opts[] = {
     {"weight-decay", 1, 0, O_WD}, {"beta1", 1, 0, O_B1}, {"beta2", 1, 0, O_B2}, {"eps", 1, 0, O_EPS},
     {"warmup", 1, 0, O_WARM}, {"schedule", 1, 0, O_SCHED}, {"total-steps", 1, 0, O_TOTAL},
     {"min-lr-ratio", 1, 0, O_MINLR}, {"max-grad-norm", 1, 0, O_MAXGN}, {"save-grads", 1, 0, O_GRADS},
+    {"max-shard-size", 1, 0, O_SHARD},
     {"threads", 1, 0, O_THREADS}, {"skip-bad", 0, 0, O_SKIP},
     {"entropic-tokens", 1, 0, O_ETOK}, {"aec-max", 1, 0, O_AECMAX}, {"aec-init", 1, 0, O_AECINIT},
     {"dmmpt-target", 1, 0, O_DMMPT}, {"mpt-prob", 1, 0, O_MPTP}, {"mask-quadrant", 1, 0, O_QUAD},
     {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
     {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
 };
+
+/* A size in bytes as transformers' max_shard_size takes it: "5GB", "200MB", "4096". */
+static size_t parse_size(const char *opt, const char *s) {
+    static const struct { const char *suffix; double scale; } units[] = {{"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}};
+    size_t n = strlen(s);
+    for (size_t u = 0; u < sizeof units / sizeof *units; u++) {
+        size_t k = strlen(units[u].suffix);
+        if (n > k && !strcmp(s + n - k, units[u].suffix)) {
+            char *num = pic_strdup(s);
+            num[n - k] = 0;
+            double x = pic_parse_double(opt, num, 1, 1e15 / units[u].scale);
+            free(num);
+            return (size_t)(x * units[u].scale);
+        }
+    }
+    return (size_t)pic_parse_int(opt, s, 1, (long long)1e15);
+}
 
 /* The index of s in names (NULL-terminated), or a usage error naming opt. */
 static int choice(const char *opt, const char *s, const char *const *names) {
@@ -125,6 +146,7 @@ typedef struct {
     const char *model, *output, *alpha_cmd, *ref, *grads;
     bool reset, sft, alpha_set, kl_set;
     int dtype, mini_batches, threads;
+    size_t max_shard;
     double temperature;
     pic_train_cfg tc;
     pic_adv_cfg adv;
@@ -196,6 +218,7 @@ static void parse(options *o, int argc, char **argv) {
         case O_MINLR: t->opt.min_lr_ratio = pic_parse_double(opt, a, 0, 1); break;
         case O_MAXGN: t->max_grad_norm = pic_parse_double(opt, a, 0, 1e30); break;
         case O_GRADS: o->grads = a; break;
+        case O_SHARD: o->max_shard = parse_size(opt, a); break;
         case O_THREADS: o->threads = (int)pic_parse_int(opt, a, 0, 4096); break;
         case O_SKIP: pic_skip_bad = true; break;
         case O_ETOK: l->entropic_low = choice(opt, a, etoks) == 1; break;
@@ -234,7 +257,7 @@ static void puti(json_t *o, const char *k, long long v) { json_object_set_new(o,
 
 int main(int argc, char **argv) {
     pic_init("pic-update");
-    options o = {.mini_batches = 1, .adv = {PIC_ADV_GRPO, true, 0.1}};
+    options o = {.mini_batches = 1, .adv = {PIC_ADV_GRPO, true, 0.1}, .max_shard = (size_t)5e9};
     pic_loss_defaults(&o.tc.loss);
     pic_adamw_defaults(&o.tc.opt);
     o.tc.max_grad_norm = 1.0;
@@ -299,7 +322,7 @@ int main(int argc, char **argv) {
     }
     if (o.alpha_cmd) pic_coproc_finish(&co);
     if (o.grads) pic_grads_save(&tr, o.grads);
-    pic_ckpt_save(&tr, o.model, o.output, o.dtype ? PIC_DT_BF16 : PIC_DT_F32);
+    pic_ckpt_save(&tr, o.model, o.output, o.dtype ? PIC_DT_BF16 : PIC_DT_F32, o.max_shard);
 
     double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
     size_t all_tokens = 0;
