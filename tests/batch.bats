@@ -40,3 +40,12 @@ setup() {
     run pic-batch --step 1 --size 1 bad.jsonl
     fails_with 1 'bad.jsonl:2: malformed JSON'
 }
+
+@test "memory: about the input's size, not nine times it" {
+    [ -x /usr/bin/time ] || skip "no GNU time"
+    seq 1 100000 | awk '{ printf "{\"id\":%d,\"problem\":\"What is %d + %d? A sentence of padding to make the record longer.\",\"answer\":\"%d\"}\n", $1, $1, $1, 2 * $1 }' >big.jsonl
+    /usr/bin/time -f %M -o rss pic-batch --step 2 --size 8 --plain big.jsonl >/dev/null 2>&1
+    in_kb=$(( $(stat -c %s big.jsonl) / 1024 ))
+    # the text once, a few pointers a record, and the program itself (~4 MB)
+    [ "$(cat rss)" -lt $(( 3 * in_kb + 8192 )) ] || { echo "rss $(cat rss) KB for $in_kb KB" >&2; false; }
+}

@@ -65,7 +65,9 @@ int main(int argc, char **argv) {
     if (!step) pic_usage_error("--step is required");
     if (!size) pic_usage_error("--size is required");
 
-    json_t **recs = NULL;
+    /* Each record is kept as its compact text, the line pic_writer_json
+     * would write: parsed jansson objects took about 9 times the input. */
+    pic_buf *recs = NULL;
     size_t n = 0, cap = 0;
     int nfiles = argc - optind;
     for (int f = 0; f < (nfiles ? nfiles : 1); f++) {
@@ -73,7 +75,12 @@ int main(int argc, char **argv) {
         json_t *v;
         while ((v = pic_reader_json(r))) {
             if (n == cap) recs = pic_realloc(recs, (cap = cap ? 2 * cap : 1024) * sizeof *recs);
-            recs[n++] = v;
+            recs[n] = (pic_buf){0};
+            pic_json_dump(&recs[n], v);
+            pic_buf_append(&recs[n], "\n", 1);
+            recs[n].data = pic_realloc(recs[n].data, recs[n].cap = recs[n].len); /* no slack */
+            n++;
+            json_decref(v);
         }
         pic_reader_close(r);
     }
@@ -84,12 +91,13 @@ int main(int argc, char **argv) {
     pic_writer *w = pic_writer_open(out.output, out.plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, out.level);
     for (uint64_t pos = first; pos < first + (uint64_t)size; pos++) {
         if (pos / n != epoch) permute(perm, n, (uint64_t)seed, epoch = pos / n, shuffle);
-        pic_writer_json(w, recs[perm[pos % n]]);
+        const pic_buf *rec = &recs[perm[pos % n]];
+        pic_writer_write(w, rec->data, rec->len);
     }
     pic_writer_close(w);
     pic_info("step %lld: %lld prompts from %zu (epoch %llu)", step, size, n,
              (unsigned long long)(first / n));
-    for (size_t i = 0; i < n; i++) json_decref(recs[i]);
+    for (size_t i = 0; i < n; i++) pic_buf_free(&recs[i]);
     free(recs);
     free(perm);
     return 0;
