@@ -63,3 +63,13 @@ load helpers
     fails_with 1 'nocorpus.jsonl: no text fields'
     [ ! -e x ]
 }
+
+@test "--config: a head size of 0 or rms_norm_eps <= 0 is refused, not a SIGFPE later" {
+    jq '.num_attention_heads = 128 | .num_key_value_heads = 128 | del(.head_dim)' "$FIXTURES/models/qwen2-tiny/config.json" >c0.json
+    run pic-init -q -o x --config c0.json
+    fails_with 1 "c0.json: hidden_size [0-9]+ over num_attention_heads 128 gives a head size of 0"
+    jq '.rms_norm_eps = 0' "$FIXTURES/models/qwen2-tiny/config.json" >e0.json
+    run pic-init -q -o x --config e0.json
+    fails_with 1 "e0.json: key 'rms_norm_eps': 0 must be positive"
+    [ ! -e x ]
+}

@@ -197,3 +197,24 @@ problems() {
     run pic-rollout -m "$M/qwen2-tiny" --template nowhere.txt </dev/null
     fails_with 1 "nowhere.txt"
 }
+
+@test "a model with more embedding rows than tokens (as Qwen2.5's 151936 for 151665): such ids are kept, decode to no text, score and train" {
+    # qwen2-tiny's 512-token tokenizer under a 600-row model, as transformers
+    # and vLLM allow: such an id can be sampled
+    jq '.vocab_size = 600' "$M/qwen2-tiny/config.json" >cfg.json
+    pic-init -q -o big --config cfg.json --tokenizer "$M/qwen2-tiny/tokenizer.json" --std 0.5
+    [ "$(jq .vocab_size big/config.json)" = 600 ]
+    printf '{"id":1,"prompt":"hi"}\n' | pic-rollout -m big --plain -q -n 4 --max-new-tokens 40 --temperature 1.5 --seed 3 >out.jsonl
+    [ "$(jq -s '[.[].response_ids[] | select(. >= 512)] | length' out.jsonl)" -gt 0 ]
+    # the text holds only what the tokenizer knows
+    jq -c "{ids: .response_ids}" out.jsonl | pic-tok -t big decode --skip-special --plain >text.jsonl
+    [ "$(jq .response out.jsonl)" = "$(jq .text text.jsonl)" ]
+    [ "$(echo '{"ids":[512,599]}' | pic-tok -t big decode --plain | jq -r .text)" = "" ]
+    run pic-tok -t big decode --plain <<<'{"ids":[600]}'
+    fails_with 1 "id 600 is not in the vocabulary"
+    pic-rollout --score -m big --plain -q out.jsonl >scored.jsonl
+    [ "$(jq -s 'map((.logprobs | length) == (.response_ids | length)) | all' scored.jsonl)" = true ]
+    jq -c '.advantage = 1' scored.jsonl >train.jsonl
+    run pic-update -m big -o next --lr 1e-3 -q train.jsonl
+    [ "$status" -eq 0 ] && [ -f next/model.safetensors ]
+}
