@@ -220,7 +220,9 @@ js() { pic-eval -q --format json "$@"; }
     check '{"id":1,"reward":1,"response":["x"]}' "field 'response': not a string"
     check '{"id":1,"reward":1,"sample":-1}' "field 'sample': not an integer >= 0"
     check '{"id":1,"reward":1' "malformed JSON"
-    check '[1,2]' "not a JSON object"
+    check '[1,2]' "expected a JSON object"
+    # a key given twice: one of two rewards would count
+    check '{"id":1,"reward":1,"reward":0}' "malformed JSON.*duplicate"
     run pic-eval missing.jsonl
     fails_with 1 "missing.jsonl"
     run pic-eval </dev/null
@@ -231,7 +233,7 @@ js() { pic-eval -q --format json "$@"; }
     printf '{"id":1,"correct":true}\nnot json\n{"id":2}\n{"id":2,"correct":false}\n' >m.jsonl
     run pic-eval --skip-bad --format json m.jsonl
     [ "$status" -eq 0 ]
-    [[ "$output" == *"skipped 2 malformed records"* ]]
+    [[ "$output" == *"2 bad records skipped"* ]]
     run js --skip-bad m.jsonl
     [ "$(jq .skipped <<<"$output")" = 2 ]
     near "$(jq .overall.avg <<<"$output")" 0.5 0

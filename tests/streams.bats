@@ -64,7 +64,7 @@ load helpers
     run pic-cat --plain --skip-bad mixed.jsonl
     [ "$status" -eq 0 ]
     [ "${lines[0]}" = '{"a":1}' ] && [ "${lines[1]}" = '{"b":2}' ]
-    grep -q '2 records, 1 malformed lines skipped' <<<"$output"
+    grep -q '2 records, 1 bad records skipped' <<<"$output"
 }
 
 @test "-o writes atomically: a failing run leaves the previous file intact" {

@@ -32,12 +32,12 @@ int main(int argc, char **argv) {
         PIC_OUTPUT_OPTIONS, {"count", no_argument, 0, 'n'}, {"skip-bad", no_argument, 0, OPT_SKIP_BAD},
         {0, 0, 0, 0}};
     pic_output_opts out = {.level = 3};
-    bool count_only = false, skip_bad = false;
+    bool count_only = false;
     int c;
     while ((c = getopt_long(argc, argv, "o:nqh", opts, NULL)) != -1) {
         switch (c) {
         case 'n': count_only = true; break;
-        case OPT_SKIP_BAD: skip_bad = true; break;
+        case OPT_SKIP_BAD: pic_skip_bad = true; break;
         default:
             if (!pic_output_option(c, optarg, &out, usage)) pic_usage_error("unknown option");
         }
@@ -46,27 +46,12 @@ int main(int argc, char **argv) {
     pic_writer *w = count_only ? NULL
                                : pic_writer_open(out.output, out.plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO,
                                                  out.level);
-    size_t records = 0, skipped = 0;
+    size_t records = 0;
     int nfiles = argc - optind;
     for (int f = 0; f < (nfiles ? nfiles : 1); f++) {
         pic_reader *r = pic_reader_open(nfiles ? argv[optind + f] : NULL);
-        size_t n;
-        char *line;
-        while ((line = pic_reader_line(r, &n))) {
-            size_t i = 0;
-            while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
-            if (i == n) continue;
-            json_error_t err;
-            json_t *v = json_loadb(line, n, JSON_ALLOW_NUL, &err);
-            if (!v || !json_is_object(v)) {
-                if (!skip_bad)
-                    pic_reader_die(r, NULL, v ? "expected a JSON object"
-                                              : "malformed JSON at column %d: %s",
-                                   err.column, err.text);
-                skipped++;
-                json_decref(v);
-                continue;
-            }
+        json_t *v;
+        while ((v = pic_reader_json(r))) {
             if (w) pic_writer_json(w, v);
             json_decref(v);
             records++;
@@ -78,7 +63,7 @@ int main(int argc, char **argv) {
         printf("%zu\n", records);
         if (fflush(stdout) != 0) pic_die("write error on standard output");
     }
-    if (skipped) pic_info("%zu records, %zu malformed lines skipped", records, skipped);
+    if (pic_bad_records) pic_info("%zu records, %zu bad records skipped", records, pic_bad_records);
     else pic_info("%zu records", records);
     return 0;
 }

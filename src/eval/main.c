@@ -163,7 +163,6 @@ typedef struct {
     double threshold;
     pic_wordlist words;
     const char *default_source;
-    bool skip_bad;
     /* data */
     problem *problems;
     size_t nproblems, capproblems;
@@ -172,7 +171,7 @@ typedef struct {
     strmap pmap, dmap;
     char **files;
     size_t nfiles;
-    long long records, skipped;
+    long long records;
 } eval_ctx;
 
 /* ---- reading ---- */
@@ -352,38 +351,20 @@ static void add_sample(eval_ctx *e, problem *pr, const sample_rec *rec) {
 }
 
 /* A record that cannot be used: fatal, or counted under --skip-bad. */
-#define BAD(e, r, field, ...)                                                                     \
-    do {                                                                                          \
-        if (!(e)->skip_bad) pic_reader_die(r, field, __VA_ARGS__);                                \
-        (e)->skipped++;                                                                           \
-    } while (0)
-
 static void read_file(eval_ctx *e, const char *path, size_t fileno, pic_progress *prog) {
     pic_reader *r = pic_reader_open(path);
-    char *line;
-    size_t len;
-    while ((line = pic_reader_line(r, &len))) {
-        size_t i = 0;
-        while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
-        if (i == len) continue;
-        json_error_t jerr;
-        json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
-        if (!obj || !json_is_object(obj)) {
-            if (obj) BAD(e, r, NULL, "not a JSON object");
-            else BAD(e, r, NULL, "malformed JSON: %s", jerr.text);
-            json_decref(obj);
-            continue;
-        }
+    json_t *obj;
+    while ((obj = pic_reader_json(r))) {
         sample_rec rec;
         const char *field, *why = parse_record(e, obj, &rec, &field);
         if (why) {
-            BAD(e, r, field, "%s", why);
+            pic_reader_bad(r, field, "%s", why);
         } else {
             problem *pr = problem_of(e, &rec);
             const sample_loc *dup =
                 rec.has_sample ? note_sample(pr, rec.sample, fileno, pic_reader_lineno(r)) : NULL;
             if (dup) {
-                BAD(e, r, "sample", "sample %lld of problem '%s' (%s) repeats %s:%zu", rec.sample,
+                pic_reader_bad(r, "sample", "sample %lld of problem '%s' (%s) repeats %s:%zu", rec.sample,
                     pr->id, e->datasets[pr->dataset].name, e->files[dup->file], dup->line);
             } else {
                 add_sample(e, pr, &rec);
@@ -622,7 +603,7 @@ static void print_report(FILE *out, const eval_ctx *e) {
         json_object_set_new(o, "datasets", arr);
         json_object_set_new(o, "overall", row_json(e, &rows[nd]));
         json_object_set_new(o, "overall_is", json_string("mean over datasets"));
-        json_object_set_new(o, "skipped", json_integer(e->skipped));
+        json_object_set_new(o, "skipped", json_integer((json_int_t)pic_bad_records));
         pic_buf b = {0};
         pic_json_dump(&b, o);
         pic_buf_append(&b, "\n", 1);
@@ -719,7 +700,7 @@ int main(int argc, char **argv) {
             if (!*optarg) pic_usage_error("--output: empty file name");
             output = optarg;
             break;
-        case OPT_SKIP: e.skip_bad = true; break;
+        case OPT_SKIP: pic_skip_bad = true; break;
         case 'q': pic_quiet = 1; break;
         case 'h': pic_print_help(usage);
         case OPT_VERSION: pic_print_version();
@@ -748,7 +729,7 @@ int main(int argc, char **argv) {
     } else if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
         pic_die("write error on standard output: %s", strerror(errno));
     }
-    if (e.skipped) pic_warn("skipped %lld malformed records", e.skipped);
+    pic_note_bad_records();
     pic_info("%lld samples, %zu problems, %zu datasets", e.records, e.nproblems, e.ndatasets);
 
     for (size_t i = 0; i < e.nproblems; i++) {

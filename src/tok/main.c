@@ -62,21 +62,20 @@ enum { CMD_ENCODE, CMD_DECODE, CMD_COUNT, CMD_INFO };
 
 typedef struct {
     int cmd;
-    bool raw, special, skip_special, skip_bad, plain;
-    int level;
-    const char *field, *ids_field, *output;
+    bool raw, special, skip_special;
+    pic_output_opts out;
+    const char *field, *ids_field;
     pic_tokenizer *tok;
     pic_chat *chat;
     pic_writer *w;
-    size_t records, skipped, tokens, bytes;
+    size_t records, tokens, bytes;
 } tok_run;
 
-/* A bad record: fatal, or counted and skipped with --skip-bad. */
-#define BAD(run, r, field, ...)                                  \
-    do {                                                         \
-        if (!(run)->skip_bad) pic_reader_die(r, field, __VA_ARGS__); \
-        (run)->skipped++;                                        \
-        return;                                                  \
+/* A bad record: fatal, or counted and skipped with --skip-bad (pic_reader_bad). */
+#define BAD(run, r, field, ...)                  \
+    do {                                         \
+        pic_reader_bad(r, field, __VA_ARGS__);   \
+        return;                                  \
     } while (0)
 
 static void emit_count(tok_run *run, size_t n) {
@@ -156,19 +155,7 @@ static void decode_rec(tok_run *run, pic_reader *r, json_t *obj) {
     free(ids);
 }
 
-static void json_line(tok_run *run, pic_reader *r, const char *line, size_t len) {
-    size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
-    if (i == len) return;
-    json_error_t err;
-    /* NUL characters (\u0000) are text like any other */
-    json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL, &err);
-    if (!obj || !json_is_object(obj)) {
-        bool parsed = obj != NULL;
-        json_decref(obj);
-        if (parsed) BAD(run, r, NULL, "expected a JSON object");
-        BAD(run, r, NULL, "malformed JSON at column %d: %s", err.column, err.text);
-    }
+static void json_rec(tok_run *run, pic_reader *r, json_t *obj) {
     if (run->cmd == CMD_DECODE) decode_rec(run, r, obj);
     else {
         json_t *t = json_object_get(obj, run->field);
@@ -215,17 +202,14 @@ static int parse_command(const char *s) {
 
 int main(int argc, char **argv) {
     pic_init("pic-tok");
-    enum { OPT_RAW = 256, OPT_SPECIAL, OPT_SKIP_SPECIAL, OPT_CHAT, OPT_FIELD, OPT_IDS_FIELD, OPT_PLAIN, OPT_LEVEL,
-           OPT_SKIP_BAD, OPT_VERSION };
+    enum { OPT_RAW = 256, OPT_SPECIAL, OPT_SKIP_SPECIAL, OPT_CHAT, OPT_FIELD, OPT_IDS_FIELD, OPT_SKIP_BAD };
     static const struct option opts[] = {
         {"tokenizer", required_argument, 0, 't'}, {"raw", no_argument, 0, OPT_RAW},
         {"special", no_argument, 0, OPT_SPECIAL}, {"skip-special", no_argument, 0, OPT_SKIP_SPECIAL},
         {"chat", required_argument, 0, OPT_CHAT}, {"field", required_argument, 0, OPT_FIELD},
-        {"ids-field", required_argument, 0, OPT_IDS_FIELD}, {"output", required_argument, 0, 'o'},
-        {"plain", no_argument, 0, OPT_PLAIN}, {"level", required_argument, 0, OPT_LEVEL},
-        {"skip-bad", no_argument, 0, OPT_SKIP_BAD}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
-    tok_run run = {.level = 3, .field = "text", .ids_field = "ids"};
+        {"ids-field", required_argument, 0, OPT_IDS_FIELD}, {"skip-bad", no_argument, 0, OPT_SKIP_BAD},
+        PIC_OUTPUT_OPTIONS, {0, 0, 0, 0}};
+    tok_run run = {.out = {.level = 3}, .field = "text", .ids_field = "ids"};
     const char *tokenizer = NULL, *chat = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "t:o:qh", opts, NULL)) != -1) {
@@ -237,14 +221,9 @@ int main(int argc, char **argv) {
         case OPT_CHAT: chat = optarg; break;
         case OPT_FIELD: run.field = optarg; break;
         case OPT_IDS_FIELD: run.ids_field = optarg; break;
-        case 'o': run.output = optarg; break;
-        case OPT_PLAIN: run.plain = true; break;
-        case OPT_LEVEL: run.level = (int)pic_parse_int("--level", optarg, 1, 19); break;
-        case OPT_SKIP_BAD: run.skip_bad = true; break;
-        case 'q': pic_quiet = 1; break;
-        case 'h': pic_print_help(usage);
-        case OPT_VERSION: pic_print_version();
-        default: pic_usage_error("unknown option");
+        case OPT_SKIP_BAD: pic_skip_bad = true; break;
+        default:
+            if (!pic_output_option(c, optarg, &run.out, usage)) pic_usage_error("unknown option");
         }
     }
     if (optind >= argc) pic_usage_error("missing command (encode, decode, count or info)");
@@ -269,8 +248,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     /* counts are for people and the shell: plain text, never compressed */
-    pic_compress mode = run.plain || run.cmd == CMD_COUNT ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO;
-    run.w = pic_writer_open(run.output, mode, run.level);
+    pic_compress mode = run.out.plain || run.cmd == CMD_COUNT ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO;
+    run.w = pic_writer_open(run.out.output, mode, run.out.level);
 
     pic_progress prog;
     pic_progress_start(&prog, "records");
@@ -278,11 +257,17 @@ int main(int argc, char **argv) {
     int nfiles = argc - optind;
     for (int f = 0; f < (nfiles ? nfiles : 1); f++) {
         pic_reader *r = pic_reader_open(nfiles ? argv[optind + f] : NULL);
-        size_t len;
-        char *line;
-        while ((line = pic_reader_line(r, &len))) {
-            if (run.raw) raw_line(&run, r, line, len);
-            else json_line(&run, r, line, len);
+        for (;;) {
+            if (run.raw) {
+                size_t len;
+                char *line = pic_reader_line(r, &len);
+                if (!line) break;
+                raw_line(&run, r, line, len);
+            } else {
+                json_t *obj = pic_reader_json(r);
+                if (!obj) break;
+                json_rec(&run, r, obj);
+            }
             if ((run.records & 1023) == 0) pic_progress_update(&prog, (double)run.records, 0, NULL);
         }
         pic_reader_close(r);
@@ -291,7 +276,7 @@ int main(int argc, char **argv) {
     pic_writer_close(run.w);
     double dt = pic_now() - t0;
     char skipped[64] = "";
-    if (run.skipped) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", run.skipped);
+    if (pic_bad_records) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", pic_bad_records);
     pic_info("%zu records, %zu tokens, %.2f MB of text in %.3f s%s", run.records, run.tokens, run.bytes / 1e6, dt,
              skipped);
     pic_chat_free(run.chat);
