@@ -63,7 +63,7 @@ CUDA_LDLIBS := -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lstdc++
 
 include $(sort $(wildcard src/*/module.mk)) tests/unit/module.mk
 
-.PHONY: all deps test unit asan bench demo clean
+.PHONY: all deps test test-blas unit asan bench demo clean
 .DEFAULT_GOAL := all
 all: $(PROGRAMS) $(UNITS)
 
@@ -83,6 +83,11 @@ TEST_FILES ?= $(UNITS) $(sort $(wildcard tests/*.bats))
 test: deps all
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
 	  prove --exec tests/run-one $(PROVE_FLAGS) $(TEST_FILES)
+
+# The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
+test-blas: deps all
+	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
+	  prove --exec tests/run-one $(PROVE_FLAGS) tests/blas_cores.bats
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
