@@ -2,7 +2,6 @@
  * (prefill and decode, at several batch sizes), each against the floor set
  * by OpenBLAS sgemm alone on the same matrix shapes, measured in the same
  * run (docs/model.md explains the arithmetic). */
-#include <cblas.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "common/cli.h"
 #include "common/progress.h"
+#include "model/floor.h"
 #include "model/model.h"
 #include "model/parallel.h"
 
@@ -29,30 +29,6 @@ static const char usage[] =
     "  -h, --help          this help\n"
     "      --version       the version\n";
 
-
-/* The sgemm calls one forward makes, on the model's own weights. */
-static double gemm_only(pic_model *m, size_t N, size_t n_out, float *x, float *y, double *flops) {
-    const pic_config *c = &m->cfg;
-    int C = c->hidden_size, F = c->intermediate_size, qd = c->n_heads * c->head_dim,
-        kvd = c->n_kv_heads * c->head_dim, V = c->vocab_size;
-    struct {
-        int in, out;
-    } shapes[4] = {{C, qd + 2 * kvd}, {qd, C}, {C, 2 * F}, {F, C}};
-    double t0 = pic_now(), f = 0;
-    for (int l = 0; l < c->n_layers; l++) {
-        const pic_layer_params *p = &m->params.layer[l];
-        const float *w[4] = {p->wqkv, p->wo, p->wgu, p->wd};
-        for (int s = 0; s < 4; s++) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, shapes[s].out, shapes[s].in, 1.0f, x,
-                        shapes[s].in, w[s], shapes[s].in, 0.0f, y, shapes[s].out);
-            f += 2.0 * N * shapes[s].in * shapes[s].out;
-        }
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_out, V, C, 1.0f, x, C, m->params.lm_head, C, 0.0f, y, V);
-    f += 2.0 * n_out * C * V;
-    *flops = f;
-    return pic_now() - t0;
-}
 
 static void report(const char *what, int B, int n, double tokens, double t, double floor_t, double flops) {
     printf("%-8s batch %3d x %4d: %9.0f tokens/s | sgemm floor %9.0f tokens/s (%6.1f GFLOP/s) | ratio %.2f\n", what,
@@ -106,11 +82,7 @@ int main(int argc, char **argv) {
 
     int maxB = 0;
     for (int i = 0; i < nb; i++) maxB = bs[i] > maxB ? bs[i] : maxB;
-    size_t wmax = (size_t)(cfg.intermediate_size * 2 > cfg.vocab_size ? cfg.intermediate_size * 2 : cfg.vocab_size);
     size_t rows = (size_t)maxB * prompt;
-    float *x = pic_calloc(rows * (size_t)(cfg.intermediate_size > cfg.hidden_size ? cfg.intermediate_size : cfg.hidden_size),
-                          sizeof(float));
-    float *y = pic_malloc(rows * wmax * sizeof(float));
     float *logits = pic_malloc((size_t)maxB * cfg.vocab_size * sizeof(float));
     int32_t *tok = pic_malloc(rows * sizeof *tok);
     int *len = pic_malloc((size_t)maxB * sizeof *len);
@@ -124,7 +96,7 @@ int main(int argc, char **argv) {
         pic_batch pre = {B, len, tok, NULL};
         /* a warm-up pass pages the buffers in and starts the threads */
         if (pic_forward(&m, NULL, &pre, PIC_LOGITS_LAST, logits, &err)) pic_die("%s", err.msg);
-        double flops, tf = gemm_only(&m, (size_t)B * prompt, (size_t)B, x, y, &flops);
+        double flops, tf = pic_sgemm_floor(&m.cfg, &m.params, (size_t)B * prompt, (size_t)B, 1, &flops);
         double t0 = pic_now();
         if (pic_forward(&m, kv, &pre, PIC_LOGITS_LAST, logits, &err)) pic_die("%s", err.msg);
         double tp = pic_now() - t0;
@@ -139,14 +111,12 @@ int main(int argc, char **argv) {
             if (pic_forward(&m, kv, &one, PIC_LOGITS_LAST, logits, &err)) pic_die("%s", err.msg);
             td += pic_now() - t0;
             double f;
-            tfd += gemm_only(&m, (size_t)B, (size_t)B, x, y, &f);
+            tfd += pic_sgemm_floor(&m.cfg, &m.params, (size_t)B, (size_t)B, 1, &f);
             fd += f;
         }
         report("decode", B, decode, (double)B * decode, td, tfd, fd);
         pic_kvcache_free(kv);
     }
-    free(x);
-    free(y);
     free(logits);
     free(tok);
     free(len);

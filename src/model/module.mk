@@ -1,7 +1,7 @@
 # The model library: HF configs, safetensors, parameters, the CPU forward pass.
 MODEL_SRC := $(addprefix src/model/,error.c config.c dtype.c safetensors.c st_write.c params.c \
   parallel.c embedding.c rmsnorm.c matmul.c matmul_bi.c rope.c attention.c swiglu.c logits.c \
-  kvcache.c acts.c model.c forward.c backward.c)
+  kvcache.c acts.c model.c forward.c backward.c floor.c)
 $(eval $(call LIB,model,$(MODEL_SRC)))
 $(eval $(call UNIT,test_model,tests/unit/test_model.c,model common,-lopenblas))
 $(eval $(call UNIT,test_safetensors,tests/unit/test_safetensors.c,model common,-lopenblas))

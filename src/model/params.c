@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "common/rng.h"
 
 typedef struct {
     pic_param_desc *desc; /* NULL when only counting */
@@ -160,12 +161,7 @@ int pic_params_save(const pic_params *p, const char *path, pic_dtype dtype, pic_
 }
 
 /* splitmix64 + Box-Muller: reproducible across platforms for a given seed */
-static uint64_t next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+static uint64_t next(uint64_t *s) { return pic_splitmix64(s); }
 
 void pic_params_init_random(pic_params *p, uint64_t seed, float std) {
     for (size_t i = 0; i < p->n_desc; i++) {

@@ -10,16 +10,12 @@
 
 #include "common/cli.h"
 #include "common/json.h"
+#include "common/rng.h"
 #include "pictl/pictl.h"
 
 /* splitmix64: tiny, seedable, and the same sequence on every platform, so a
  * noisy simulation is reproducible from its --seed. */
-static uint64_t next_u64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static uint64_t next_u64(uint64_t *s) { return pic_splitmix64(s); }
 
 static double gaussian(uint64_t *s) {
     /* Box-Muller; u1 in (0, 1] so the log is finite. */

@@ -5,46 +5,19 @@
  * rate OpenBLAS sgemm reaches (timed here on the model's own shapes with
  * B rows, and on the same shapes with 256 rows, the best it does). The
  * floor in tokens/s is B over the larger of the two times. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cli.h"
 #include "common/progress.h"
+#include "model/floor.h"
 #include "model/model.h"
 #include "model/parallel.h"
 
+/* The sgemm floor for B rows: the best of 5 rounds. */
 static double sgemm_time(const pic_model *m, int rows, double *flops) {
-    const pic_config *c = &m->cfg;
-    int C = c->hidden_size, F = c->intermediate_size, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-    int shapes[5][2] = {{C, qd + 2 * kvd}, {qd, C}, {C, 2 * F}, {F, C}, {C, c->vocab_size}};
-    size_t maxin = (size_t)(F > qd ? F : qd) > (size_t)C ? (size_t)(F > qd ? F : qd) : (size_t)C;
-    float *x = pic_calloc((size_t)rows * maxin, sizeof(float));
-    float *y = pic_calloc((size_t)rows * (size_t)(c->vocab_size > 2 * F + qd + 2 * kvd ? c->vocab_size : 2 * F + qd + 2 * kvd),
-                          sizeof(float));
-    double best = 1e30;
-    *flops = 0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = pic_now(), fl = 0;
-        for (int l = 0; l <= c->n_layers; l++)
-            for (int s = 0; s < 5; s++) {
-                if ((l == c->n_layers) != (s == 4)) continue; /* lm_head once, after the layers */
-                const float *w = s == 4 ? m->params.lm_head : m->params.layer[l].wqkv;
-                if (s == 1) w = m->params.layer[l].wo;
-                if (s == 2) w = m->params.layer[l].wgu;
-                if (s == 3) w = m->params.layer[l].wd;
-                int K = shapes[s][0], N = shapes[s][1];
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, K, 1.0f, x, K, w, K, 0.0f, y, N);
-                fl += 2.0 * rows * K * N;
-            }
-        double t = pic_now() - t0;
-        if (t < best) best = t;
-        *flops = fl;
-    }
-    free(x);
-    free(y);
-    return best;
+    return pic_sgemm_floor(&m->cfg, &m->params, (size_t)rows, (size_t)rows, 5, flops);
 }
 
 int main(int argc, char **argv) {

@@ -2,7 +2,6 @@
  * AdamW) of a randomly initialised ~9.4M-parameter model, against the FLOP
  * floor: 6 x params x tokens at the rate OpenBLAS sgemm reaches on the
  * model's own weight shapes, measured in the same run. */
-#include <cblas.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "common/cli.h"
 #include "common/progress.h"
 #include "common/rng.h"
+#include "model/floor.h"
 #include "model/model.h"
 #include "model/parallel.h"
 #include "update/train.h"
@@ -35,30 +35,8 @@ static const char usage[] =
 /* GFLOP/s of sgemm over the forward's weight products for N tokens, the
  * best of three rounds. */
 static double sgemm_rate(const pic_config *c, const pic_params *p, size_t N) {
-    int C = c->hidden_size, F = c->intermediate_size, qd = c->n_heads * c->head_dim,
-        kvd = c->n_kv_heads * c->head_dim, V = c->vocab_size;
-    struct { const float *w; int in, out; } mm[5] = {{p->layer[0].wqkv, C, qd + 2 * kvd}, {p->layer[0].wo, qd, C},
-                                                     {p->layer[0].wgu, C, 2 * F}, {p->layer[0].wd, F, C},
-                                                     {p->lm_head, C, V}};
-    size_t big = (size_t)(V > 2 * F ? V : 2 * F);
-    float *x = pic_calloc(N * big, sizeof(float)), *y = pic_calloc(N * big, sizeof(float));
-    double best = 0;
-    for (int r = 0; r < 3; r++) {
-        double flops = 0, t0 = pic_now();
-        for (int l = 0; l < c->n_layers; l++)
-            for (int i = 0; i < 4; i++) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, mm[i].out, mm[i].in, 1.0f, x, mm[i].in,
-                            mm[i].w, mm[i].in, 0.0f, y, mm[i].out);
-                flops += 2.0 * N * mm[i].in * mm[i].out;
-            }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, V, C, 1.0f, x, C, mm[4].w, C, 0.0f, y, V);
-        flops += 2.0 * N * C * V;
-        double rate = flops / (pic_now() - t0) / 1e9;
-        if (rate > best) best = rate;
-    }
-    free(x);
-    free(y);
-    return best;
+    double flops, t = pic_sgemm_floor(c, p, N, N, 3, &flops);
+    return flops / t / 1e9;
 }
 
 int main(int argc, char **argv) {
