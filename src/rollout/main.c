@@ -88,10 +88,7 @@ enum {
     OPT_ADD_SPECIAL,
     OPT_BATCH_TOKENS,
     OPT_THREADS,
-    OPT_PLAIN,
-    OPT_LEVEL,
     OPT_SKIP_BAD,
-    OPT_VERSION,
     OPT_TEMPLATE,
     OPT_MAX_NEW,
     OPT_TOP_K,
@@ -118,8 +115,18 @@ static void parse_shard(const char *s, int *i, int *n) {
     *n = (int)b;
 }
 
-int main(int argc, char **argv) {
-    pic_init("pic-rollout");
+/* What the command line asks for, beyond the run itself. */
+typedef struct {
+    rollout_run run;
+    bool score, add_special, score_only, gen_only;
+    int threads;
+    size_t max_batch_tokens;
+    const char *tmpl;
+    const char **stops;
+    pic_output_opts out;
+} options;
+
+static void parse_options(options *o, int argc, char **argv) {
     static const struct option opts[] = {
         {"score", no_argument, 0, OPT_SCORE},
         {"model", required_argument, 0, 'm'},
@@ -142,129 +149,141 @@ int main(int argc, char **argv) {
         {"max-batch-size", required_argument, 0, OPT_MAX_BATCH_SIZE},
         {"max-batch-tokens", required_argument, 0, OPT_MAX_BATCH_TOKENS},
         {"threads", required_argument, 0, OPT_THREADS},
-        {"output", required_argument, 0, 'o'},
-        {"plain", no_argument, 0, OPT_PLAIN},
-        {"level", required_argument, 0, OPT_LEVEL},
         {"skip-bad", no_argument, 0, OPT_SKIP_BAD},
-        {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, OPT_VERSION},
+        PIC_OUTPUT_OPTIONS,
         {0, 0, 0, 0},
     };
-    rollout_run run = {.temperature = -1, .batch_tokens = 4096, .logprobs_field = "logprobs",
-                       .entropy_field = "entropy", .n = 1, .max_new_tokens = 512, .max_batch_size = 64,
-                       .shards = 1, .sp = {.temperature = 1.0f, .top_p = 1.0f}};
-    bool score = false, plain = false, add_special = false, score_only = false, gen_only = false;
-    int level = 3, threads = 0;
-    size_t max_batch_tokens = 4096;
-    const char *output = NULL, *tmpl = "raw";
-    const char **stops = NULL;
+    rollout_run *run = &o->run;
     int c;
     while ((c = getopt_long(argc, argv, "m:t:n:o:qh", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_SCORE: score = true; break;
-        case 'm': run.model_dir = optarg; break;
-        case 't': run.temperature = pic_parse_double("--temperature", optarg, 0, 1e6); break;
-        case OPT_LOGPROBS_FIELD: run.logprobs_field = optarg, score_only = true; break;
-        case OPT_ENTROPY_FIELD: run.entropy_field = optarg, score_only = true; break;
-        case OPT_ADD_SPECIAL: add_special = true; break;
+        case OPT_SCORE: o->score = true; break;
+        case 'm': run->model_dir = optarg; break;
+        case 't': run->temperature = pic_parse_double("--temperature", optarg, 0, 1e6); break;
+        case OPT_LOGPROBS_FIELD: run->logprobs_field = optarg, o->score_only = true; break;
+        case OPT_ENTROPY_FIELD: run->entropy_field = optarg, o->score_only = true; break;
+        case OPT_ADD_SPECIAL: o->add_special = true; break;
         case OPT_BATCH_TOKENS:
-            run.batch_tokens = (size_t)pic_parse_int("--batch-tokens", optarg, 1, 1 << 24), score_only = true;
+            run->batch_tokens = (size_t)pic_parse_int("--batch-tokens", optarg, 1, 1 << 24), o->score_only = true;
             break;
-        case OPT_TEMPLATE: tmpl = optarg; break;
-        case 'n': run.n = (int)pic_parse_int("--n", optarg, 1, 1 << 20), gen_only = true; break;
+        case OPT_TEMPLATE: o->tmpl = optarg; break;
+        case 'n': run->n = (int)pic_parse_int("--n", optarg, 1, 1 << 20), o->gen_only = true; break;
         case OPT_MAX_NEW:
-            run.max_new_tokens = (int)pic_parse_int("--max-new-tokens", optarg, 1, 1 << 24), gen_only = true;
+            run->max_new_tokens = (int)pic_parse_int("--max-new-tokens", optarg, 1, 1 << 24), o->gen_only = true;
             break;
-        case OPT_TOP_K: run.sp.top_k = (int)pic_parse_int("--top-k", optarg, 0, 1 << 30), gen_only = true; break;
-        case OPT_TOP_P: run.sp.top_p = (float)pic_parse_double("--top-p", optarg, 1e-9, 1), gen_only = true; break;
-        case OPT_MIN_P: run.sp.min_p = (float)pic_parse_double("--min-p", optarg, 0, 1), gen_only = true; break;
+        case OPT_TOP_K: run->sp.top_k = (int)pic_parse_int("--top-k", optarg, 0, 1 << 30), o->gen_only = true; break;
+        case OPT_TOP_P: run->sp.top_p = (float)pic_parse_double("--top-p", optarg, 1e-9, 1), o->gen_only = true; break;
+        case OPT_MIN_P: run->sp.min_p = (float)pic_parse_double("--min-p", optarg, 0, 1), o->gen_only = true; break;
         case OPT_STOP:
             if (!*optarg) pic_usage_error("--stop: empty string");
-            stops = pic_realloc(stops, (size_t)(run.stops.n_strings + 1) * sizeof *stops);
-            stops[run.stops.n_strings++] = optarg;
-            if (strlen(optarg) > run.stops.longest) run.stops.longest = strlen(optarg);
-            gen_only = true;
+            o->stops = pic_realloc(o->stops, (size_t)(run->stops.n_strings + 1) * sizeof *o->stops);
+            o->stops[run->stops.n_strings++] = optarg;
+            if (strlen(optarg) > run->stops.longest) run->stops.longest = strlen(optarg);
+            o->gen_only = true;
             break;
-        case OPT_STOP_CUT: run.stops.cut = true, gen_only = true; break;
-        case OPT_IGNORE_EOS: run.stops.ignore_eos = true, gen_only = true; break;
-        case OPT_SEED: run.seed = (unsigned long long)pic_parse_int("--seed", optarg, 0, (1LL << 62)), gen_only = true; break;
-        case OPT_SHARD: parse_shard(optarg, &run.shard, &run.shards), gen_only = true; break;
+        case OPT_STOP_CUT: run->stops.cut = true, o->gen_only = true; break;
+        case OPT_IGNORE_EOS: run->stops.ignore_eos = true, o->gen_only = true; break;
+        case OPT_SEED:
+            run->seed = (unsigned long long)pic_parse_int("--seed", optarg, 0, (1LL << 62)), o->gen_only = true;
+            break;
+        case OPT_SHARD: parse_shard(optarg, &run->shard, &run->shards), o->gen_only = true; break;
         case OPT_MAX_BATCH_SIZE:
-            run.max_batch_size = (int)pic_parse_int("--max-batch-size", optarg, 1, 1 << 16), gen_only = true;
+            run->max_batch_size = (int)pic_parse_int("--max-batch-size", optarg, 1, 1 << 16), o->gen_only = true;
             break;
         case OPT_MAX_BATCH_TOKENS:
-            max_batch_tokens = (size_t)pic_parse_int("--max-batch-tokens", optarg, 1, 1 << 24), gen_only = true;
+            o->max_batch_tokens = (size_t)pic_parse_int("--max-batch-tokens", optarg, 1, 1 << 24), o->gen_only = true;
             break;
-        case OPT_THREADS: threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
-        case 'o': output = optarg; break;
-        case OPT_PLAIN: plain = true; break;
-        case OPT_LEVEL: level = (int)pic_parse_int("--level", optarg, 1, 19); break;
+        case OPT_THREADS: o->threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
         case OPT_SKIP_BAD: pic_skip_bad = true; break;
-        case 'q': pic_quiet = 1; break;
-        case 'h': pic_print_help(usage);
-        case OPT_VERSION: pic_print_version();
-        default: pic_usage_error("unknown option");
+        default:
+            if (!pic_output_option(c, optarg, &o->out, usage)) pic_usage_error("unknown option");
         }
     }
-    if (!run.model_dir) pic_usage_error("--model DIR is required");
-    if (score && gen_only) pic_usage_error("--score takes no generation option (--n, --top-k, --stop, --shard, ...)");
-    if (!score && score_only)
+}
+
+/* Options that exclude each other, and what the mode makes of the rest. */
+static void check_options(options *o) {
+    rollout_run *run = &o->run;
+    if (!run->model_dir) pic_usage_error("--model DIR is required");
+    if (o->score && o->gen_only)
+        pic_usage_error("--score takes no generation option (--n, --top-k, --stop, --shard, ...)");
+    if (!o->score && o->score_only)
         pic_usage_error("--logprobs-field, --entropy-field and --batch-tokens belong to --score "
                         "(generation has --max-batch-tokens)");
-    if (score && run.temperature == 0) pic_usage_error("--temperature: --score needs T > 0");
-    if (!*run.logprobs_field) pic_usage_error("--logprobs-field: empty name");
-    if (run.entropy_field && !*run.entropy_field) run.entropy_field = NULL;
-    if (run.entropy_field && !strcmp(run.entropy_field, run.logprobs_field))
+    if (o->score && run->temperature == 0) pic_usage_error("--temperature: --score needs T > 0");
+    if (!*run->logprobs_field) pic_usage_error("--logprobs-field: empty name");
+    if (run->entropy_field && !*run->entropy_field) run->entropy_field = NULL;
+    if (run->entropy_field && !strcmp(run->entropy_field, run->logprobs_field))
         pic_usage_error("--entropy-field and --logprobs-field name the same field");
-    if (!score) {
-        if (run.temperature >= 0) run.sp.temperature = (float)run.temperature;
-        if (!(run.sp.temperature == 0 || run.sp.temperature >= 1e-3))
+    if (!o->score) {
+        if (run->temperature >= 0) run->sp.temperature = (float)run->temperature;
+        if (!(run->sp.temperature == 0 || run->sp.temperature >= 1e-3))
             pic_usage_error("--temperature: use 0 (greedy) or at least 0.001");
-        run.batch_tokens = max_batch_tokens;
-        if ((size_t)run.max_batch_size > max_batch_tokens) run.max_batch_size = (int)max_batch_tokens;
-        run.stops.strings = stops;
+        run->batch_tokens = o->max_batch_tokens;
+        if ((size_t)run->max_batch_size > o->max_batch_tokens) run->max_batch_size = (int)o->max_batch_tokens;
+        run->stops.strings = o->stops;
     }
+}
 
-    pic_set_threads(threads);
-    pic_err err;
-    pic_atomic_dir_recover(run.model_dir); /* a trainer killed while replacing it in place */
-    if (pic_model_load(&run.model, run.model_dir, &err)) pic_die("%s", err.msg);
-    run.stops.cfg = &run.model.cfg;
-    prompt_builder_init(&run.prompts, run.model_dir, tmpl, add_special, run.model.cfg.vocab_size);
-
-    double t0 = pic_now();
-    run.w = pic_writer_open(output, plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, level);
-    pic_progress_start(&run.progress, score ? "records" : "samples");
-    int nfiles = argc - optind, nr = nfiles ? nfiles : 1;
+/* Scores or generates over the FILEs (stdin when none) into run->w. */
+static void run_streams(options *o, char **files, int nfiles) {
+    rollout_run *run = &o->run;
+    run->w = pic_writer_open(o->out.output, o->out.plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, o->out.level);
+    pic_progress_start(&run->progress, o->score ? "records" : "samples");
+    int nr = nfiles ? nfiles : 1;
     pic_reader **readers = pic_malloc((size_t)nr * sizeof *readers);
     for (int i = 0; i < nr; i++) {
-        readers[i] = pic_reader_open(nfiles ? argv[optind + i] : NULL);
-        if (score) {
-            score_stream(&run, readers[i]);
+        readers[i] = pic_reader_open(nfiles ? files[i] : NULL);
+        if (o->score) {
+            score_stream(run, readers[i]);
             pic_reader_close(readers[i]);
         }
     }
-    if (!score) {
-        prompt_tokenizer(&run.prompts); /* responses are decoded */
-        generate(&run, readers, nr);
+    if (!o->score) {
+        prompt_tokenizer(&run->prompts); /* responses are decoded */
+        generate(run, readers, nr);
         for (int i = 0; i < nr; i++) pic_reader_close(readers[i]);
     }
     free(readers);
-    pic_progress_end(&run.progress);
-    pic_writer_close(run.w);
-    double dt = pic_now() - t0;
+    pic_progress_end(&run->progress);
+    pic_writer_close(run->w);
+}
+
+static void summary(const options *o, double dt) {
+    const rollout_run *run = &o->run;
     char skipped[64] = "";
     if (pic_bad_records) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", pic_bad_records);
-    if (score)
-        pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s)%s", run.records, run.tokens, dt,
-                 dt > 0 ? run.tokens / dt : 0.0, skipped);
+    if (o->score)
+        pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s)%s", run->records, run->tokens, dt,
+                 dt > 0 ? run->tokens / dt : 0.0, skipped);
     else
-        pic_info("generated %zu samples, %zu tokens, mean entropy %.4f, in %.2f s (%.0f tokens/s)%s", run.samples,
-                 run.tokens, run.tokens ? run.entropy_sum / (double)run.tokens : 0.0, dt,
-                 dt > 0 ? run.tokens / dt : 0.0, skipped);
-    prompt_builder_free(&run.prompts);
-    free(stops);
-    pic_model_free(&run.model);
+        pic_info("generated %zu samples, %zu tokens, mean entropy %.4f, in %.2f s (%.0f tokens/s)%s", run->samples,
+                 run->tokens, run->tokens ? run->entropy_sum / (double)run->tokens : 0.0, dt,
+                 dt > 0 ? run->tokens / dt : 0.0, skipped);
+}
+
+int main(int argc, char **argv) {
+    pic_init("pic-rollout");
+    options o = {.run = {.temperature = -1, .batch_tokens = 4096, .logprobs_field = "logprobs",
+                         .entropy_field = "entropy", .n = 1, .max_new_tokens = 512, .max_batch_size = 64,
+                         .shards = 1, .sp = {.temperature = 1.0f, .top_p = 1.0f}},
+                 .max_batch_tokens = 4096, .tmpl = "raw", .out = {.level = 3}};
+    parse_options(&o, argc, argv);
+    check_options(&o);
+
+    rollout_run *run = &o.run;
+    pic_set_threads(o.threads);
+    pic_err err;
+    pic_atomic_dir_recover(run->model_dir); /* a trainer killed while replacing it in place */
+    if (pic_model_load(&run->model, run->model_dir, &err)) pic_die("%s", err.msg);
+    run->stops.cfg = &run->model.cfg;
+    prompt_builder_init(&run->prompts, run->model_dir, o.tmpl, o.add_special, run->model.cfg.vocab_size);
+
+    double t0 = pic_now();
+    run_streams(&o, argv + optind, argc - optind);
+    summary(&o, pic_now() - t0);
+    prompt_builder_free(&run->prompts);
+    free(o.stops);
+    pic_model_free(&run->model);
     return 0;
 }
