@@ -50,8 +50,7 @@ static const char usage[] =
 
 enum {
     OPT_CORRECT = 256, OPT_WRONG, OPT_UNPARSABLE, OPT_FLOATP, OPT_NOSTRICT, OPT_NOBOXED, OPT_KEEPTHINK,
-    OPT_GOLDFIELD, OPT_RESPFIELD, OPT_GOLD, OPT_PRED, OPT_EXPLAIN, OPT_EXTRACT, OPT_PLAIN, OPT_LEVEL,
-    OPT_SKIPBAD, OPT_VERSION, OPT_TIMING,
+    OPT_GOLDFIELD, OPT_RESPFIELD, OPT_GOLD, OPT_PRED, OPT_EXPLAIN, OPT_EXTRACT, OPT_SKIPBAD, OPT_TIMING,
 };
 
 typedef struct {
@@ -133,8 +132,8 @@ static json_t *reward_json(double r) {
     return json_real(r);
 }
 
-static int stream(char **files, int nfiles, const char *output, pic_compress comp, int level, const config *cf) {
-    pic_writer *w = pic_writer_open(output, comp, level);
+static int stream(char **files, int nfiles, const pic_output_opts *out, const config *cf) {
+    pic_writer *w = pic_writer_open(out->output, out->plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, out->level);
     rw_checker c;
     rw_checker_init(&c);
     pic_progress pr;
@@ -201,10 +200,9 @@ static int stream(char **files, int nfiles, const char *output, pic_compress com
 int main(int argc, char **argv) {
     pic_init("pic-reward");
     config cf = {1, 0, 0, "answer", "response", false, rw_default_opts()};
-    const char *gold = NULL, *pred = NULL, *extract = NULL, *output = NULL;
+    const char *gold = NULL, *pred = NULL, *extract = NULL;
     bool explain = false;
-    pic_compress comp = PIC_COMPRESS_AUTO;
-    int level = 3;
+    pic_output_opts out = {.level = 3};
     static const struct option opts[] = {
         {"correct", required_argument, 0, OPT_CORRECT}, {"wrong", required_argument, 0, OPT_WRONG},
         {"unparsable", required_argument, 0, OPT_UNPARSABLE},
@@ -213,10 +211,8 @@ int main(int argc, char **argv) {
         {"gold-field", required_argument, 0, OPT_GOLDFIELD},
         {"response-field", required_argument, 0, OPT_RESPFIELD}, {"gold", required_argument, 0, OPT_GOLD},
         {"pred", required_argument, 0, OPT_PRED}, {"explain", no_argument, 0, OPT_EXPLAIN},
-        {"extract", required_argument, 0, OPT_EXTRACT}, {"output", required_argument, 0, 'o'},
-        {"plain", no_argument, 0, OPT_PLAIN}, {"level", required_argument, 0, OPT_LEVEL},
-        {"skip-bad", no_argument, 0, OPT_SKIPBAD}, {"timing", no_argument, 0, OPT_TIMING}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0},
+        {"extract", required_argument, 0, OPT_EXTRACT}, {"skip-bad", no_argument, 0, OPT_SKIPBAD},
+        {"timing", no_argument, 0, OPT_TIMING}, PIC_OUTPUT_OPTIONS, {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
@@ -234,15 +230,10 @@ int main(int argc, char **argv) {
         case OPT_PRED: pred = optarg; break;
         case OPT_EXPLAIN: explain = true; break;
         case OPT_EXTRACT: extract = optarg; break;
-        case 'o': output = optarg; break;
-        case OPT_PLAIN: comp = PIC_COMPRESS_NEVER; break;
-        case OPT_LEVEL: level = (int)pic_parse_int("--level", optarg, 1, 19); break;
         case OPT_SKIPBAD: pic_skip_bad = true; break;
         case OPT_TIMING: cf.timing = true; break;
-        case 'q': pic_quiet = 1; break;
-        case 'h': pic_print_help(usage);
-        case OPT_VERSION: pic_print_version();
-        default: pic_usage_error("unknown option");
+        default:
+            if (!pic_output_option(ch, optarg, &out, usage)) pic_usage_error("unknown option");
         }
     }
     if ((gold != NULL) != (pred != NULL)) pic_usage_error("--gold and --pred go together");
@@ -251,5 +242,5 @@ int main(int argc, char **argv) {
     if (gold && extract) pic_usage_error("--extract and --gold/--pred are separate modes");
     if (gold) return one_pair(gold, pred, explain, &cf);
     if (extract) return extract_one(extract, &cf);
-    return stream(argv + optind, argc - optind, output, comp, level, &cf);
+    return stream(argv + optind, argc - optind, &out, &cf);
 }
