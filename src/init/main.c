@@ -81,8 +81,15 @@ static void write_text(const char *dir, const char *name, const char *text) {
     free(path);
 }
 
-int main(int argc, char **argv) {
-    pic_init("pic-init");
+typedef struct {
+    const char *config_file, *corpus, *tokenizer_file, *out, *model_type;
+    int hidden, layers, heads, kv_heads, ffn, max_pos, merges;
+    bool tied, bf16;
+    long long seed;
+    double std;
+} options;
+
+static void parse_options(options *o, int argc, char **argv) {
     enum { OPT_CONFIG = 256, OPT_TYPE, OPT_HIDDEN, OPT_LAYERS, OPT_HEADS, OPT_KV, OPT_FFN, OPT_MAXPOS,
            OPT_UNTIED, OPT_CORPUS, OPT_MERGES, OPT_TOKENIZER, OPT_SEED, OPT_STD, OPT_BF16, OPT_VERSION };
     static const struct option opts[] = {
@@ -96,117 +103,134 @@ int main(int argc, char **argv) {
         {"bf16", no_argument, 0, OPT_BF16}, {"output", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
-    const char *config_file = NULL, *corpus = NULL, *tokenizer_file = NULL, *out = NULL;
-    const char *model_type = "qwen2";
-    int hidden = 96, layers = 3, heads = 4, kv_heads = 2, ffn = 256, max_pos = 512, merges = 0, c;
-    bool tied = true, bf16 = false;
-    long long seed = 1;
-    double std = 0.02;
+    int c;
     while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_CONFIG: config_file = optarg; break;
+        case OPT_CONFIG: o->config_file = optarg; break;
         case OPT_TYPE:
             if (strcmp(optarg, "qwen2") && strcmp(optarg, "qwen3") && strcmp(optarg, "llama"))
                 pic_usage_error("--model-type: '%s' is not qwen2, qwen3 or llama", optarg);
-            model_type = optarg;
+            o->model_type = optarg;
             break;
-        case OPT_HIDDEN: hidden = (int)pic_parse_int("--hidden", optarg, 8, 65536); break;
-        case OPT_LAYERS: layers = (int)pic_parse_int("--layers", optarg, 1, 1024); break;
-        case OPT_HEADS: heads = (int)pic_parse_int("--heads", optarg, 1, 1024); break;
-        case OPT_KV: kv_heads = (int)pic_parse_int("--kv-heads", optarg, 1, 1024); break;
-        case OPT_FFN: ffn = (int)pic_parse_int("--intermediate", optarg, 1, 1 << 20); break;
-        case OPT_MAXPOS: max_pos = (int)pic_parse_int("--max-position", optarg, 16, 1 << 24); break;
-        case OPT_UNTIED: tied = false; break;
-        case OPT_CORPUS: corpus = optarg; break;
-        case OPT_MERGES: merges = (int)pic_parse_int("--merges", optarg, 0, 100000); break;
-        case OPT_TOKENIZER: tokenizer_file = optarg; break;
-        case OPT_SEED: seed = pic_parse_int("--seed", optarg, 0, 1LL << 62); break;
-        case OPT_STD: std = pic_parse_double("--std", optarg, 0, 10); break;
-        case OPT_BF16: bf16 = true; break;
-        case 'o': out = optarg; break;
+        case OPT_HIDDEN: o->hidden = (int)pic_parse_int("--hidden", optarg, 8, 65536); break;
+        case OPT_LAYERS: o->layers = (int)pic_parse_int("--layers", optarg, 1, 1024); break;
+        case OPT_HEADS: o->heads = (int)pic_parse_int("--heads", optarg, 1, 1024); break;
+        case OPT_KV: o->kv_heads = (int)pic_parse_int("--kv-heads", optarg, 1, 1024); break;
+        case OPT_FFN: o->ffn = (int)pic_parse_int("--intermediate", optarg, 1, 1 << 20); break;
+        case OPT_MAXPOS: o->max_pos = (int)pic_parse_int("--max-position", optarg, 16, 1 << 24); break;
+        case OPT_UNTIED: o->tied = false; break;
+        case OPT_CORPUS: o->corpus = optarg; break;
+        case OPT_MERGES: o->merges = (int)pic_parse_int("--merges", optarg, 0, 100000); break;
+        case OPT_TOKENIZER: o->tokenizer_file = optarg; break;
+        case OPT_SEED: o->seed = pic_parse_int("--seed", optarg, 0, 1LL << 62); break;
+        case OPT_STD: o->std = pic_parse_double("--std", optarg, 0, 10); break;
+        case OPT_BF16: o->bf16 = true; break;
+        case 'o': o->out = optarg; break;
         case 'q': pic_quiet = 1; break;
         case 'h': pic_print_help(usage);
         case OPT_VERSION: pic_print_version();
         default: pic_usage_error("unknown option");
         }
     }
-    if (!out) pic_usage_error("-o DIR is required");
+    if (!o->out) pic_usage_error("-o DIR is required");
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
-    if (merges > 0 && !corpus) pic_usage_error("--merges needs --corpus");
-    if (tokenizer_file && (corpus || merges)) pic_usage_error("--tokenizer excludes --corpus and --merges");
+    if (o->merges > 0 && !o->corpus) pic_usage_error("--merges needs --corpus");
+    if (o->tokenizer_file && (o->corpus || o->merges)) pic_usage_error("--tokenizer excludes --corpus and --merges");
     /* the shape options must make a model: heads split the width evenly, in
      * pairs for RoPE, and share key/value heads evenly */
-    if (!config_file && (hidden % heads || (hidden / heads) % 2))
-        pic_usage_error("--heads %d: --hidden %d must be an even multiple of it", heads, hidden);
-    if (!config_file && heads % kv_heads) pic_usage_error("--kv-heads %d does not divide --heads %d", kv_heads, heads);
+    if (!o->config_file && (o->hidden % o->heads || (o->hidden / o->heads) % 2))
+        pic_usage_error("--heads %d: --hidden %d must be an even multiple of it", o->heads, o->hidden);
+    if (!o->config_file && o->heads % o->kv_heads)
+        pic_usage_error("--kv-heads %d does not divide --heads %d", o->kv_heads, o->heads);
+}
 
-    /* The tokenizer first: it fixes the vocabulary. */
-    char *tok_json;
-    int vocab;
-    if (tokenizer_file) {
-        tok_json = pic_read_file(tokenizer_file, NULL);
+/* The tokenizer first: it fixes the vocabulary (*vocab). Returns tokenizer.json's text. */
+static char *make_tokenizer(const options *o, int *vocab) {
+    if (o->tokenizer_file) {
+        char *tok_json = pic_read_file(o->tokenizer_file, NULL);
         json_error_t jerr;
         json_t *t = json_loads(tok_json, 0, &jerr);
-        if (!t) pic_die("%s:%d: malformed JSON: %s", tokenizer_file, jerr.line, jerr.text);
+        if (!t) pic_die("%s:%d: malformed JSON: %s", o->tokenizer_file, jerr.line, jerr.text);
         json_t *v = json_object_get(json_object_get(t, "model"), "vocab");
-        if (!json_is_object(v)) pic_die("%s: field 'model.vocab': expected an object", tokenizer_file);
-        vocab = (int)json_object_size(v) + (int)json_array_size(json_object_get(t, "added_tokens"));
+        if (!json_is_object(v)) pic_die("%s: field 'model.vocab': expected an object", o->tokenizer_file);
+        *vocab = (int)json_object_size(v) + (int)json_array_size(json_object_get(t, "added_tokens"));
         json_decref(t);
-    } else {
-        size_t n_texts = 0;
-        char **texts = corpus ? read_corpus(corpus, &n_texts) : NULL;
-        tok_json = bytelevel_tokenizer_json((const char *const *)texts, n_texts, merges, &vocab);
-        for (size_t i = 0; i < n_texts; i++) free(texts[i]);
-        free(texts);
+        return tok_json;
     }
+    size_t n_texts = 0;
+    char **texts = o->corpus ? read_corpus(o->corpus, &n_texts) : NULL;
+    char *tok_json = bytelevel_tokenizer_json((const char *const *)texts, n_texts, o->merges, vocab);
+    for (size_t i = 0; i < n_texts; i++) free(texts[i]);
+    free(texts);
+    return tok_json;
+}
 
-    pic_config cfg;
+/* --config, or the shape options over the vocabulary. */
+static void make_config(const options *o, int vocab, pic_config *cfg) {
     pic_err err = {0};
-    if (config_file) {
-        if (pic_config_load(&cfg, config_file, &err)) pic_die("%s", err.msg);
-        if (cfg.vocab_size < vocab)
-            pic_die("%s: vocab_size %d is smaller than the tokenizer's %d", config_file, cfg.vocab_size, vocab);
-    } else {
-        char text[1024];
-        snprintf(text, sizeof text,
-                 "{\"model_type\":\"%s\",\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
-                 "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
-                 "\"max_position_embeddings\":%d,\"rope_theta\":10000.0,\"rms_norm_eps\":1e-6,"
-                 "\"tie_word_embeddings\":%s,\"bos_token_id\":null,\"eos_token_id\":[%d,%d],"
-                 "\"torch_dtype\":\"%s\"}",
-                 model_type, vocab, hidden, ffn, layers, heads, kv_heads, max_pos, tied ? "true" : "false",
-                 vocab - 1, vocab - 3, bf16 ? "bfloat16" : "float32");
-        if (pic_config_parse(&cfg, text, "the built-in config", &err) ||
-            pic_config_validate(&cfg, "the built-in config", &err))
-            pic_die("%s", err.msg);
+    if (o->config_file) {
+        if (pic_config_load(cfg, o->config_file, &err)) pic_die("%s", err.msg);
+        if (cfg->vocab_size < vocab)
+            pic_die("%s: vocab_size %d is smaller than the tokenizer's %d", o->config_file, cfg->vocab_size, vocab);
+        return;
     }
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"model_type\":\"%s\",\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
+             "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
+             "\"max_position_embeddings\":%d,\"rope_theta\":10000.0,\"rms_norm_eps\":1e-6,"
+             "\"tie_word_embeddings\":%s,\"bos_token_id\":null,\"eos_token_id\":[%d,%d],"
+             "\"torch_dtype\":\"%s\"}",
+             o->model_type, vocab, o->hidden, o->ffn, o->layers, o->heads, o->kv_heads, o->max_pos,
+             o->tied ? "true" : "false", vocab - 1, vocab - 3, o->bf16 ? "bfloat16" : "float32");
+    if (pic_config_parse(cfg, text, "the built-in config", &err) ||
+        pic_config_validate(cfg, "the built-in config", &err))
+        pic_die("%s", err.msg);
+}
 
-    pic_params params;
-    pic_params_alloc(&params, &cfg);
-    pic_params_init_random(&params, (uint64_t)seed, (float)std);
-
-    char *tmp = pic_atomic_dir_begin(out);
-    char *cfg_json = pic_config_to_json(&cfg);
+/* The checkpoint directory, atomically: config, generation config,
+ * tokenizer files and random weights. */
+static void write_checkpoint(const options *o, const pic_config *cfg, const char *tok_json, const pic_params *params) {
+    char *tmp = pic_atomic_dir_begin(o->out);
+    char *cfg_json = pic_config_to_json(cfg);
     write_text(tmp, "config.json", cfg_json);
-    char *gen = pic_asprintf("{\n  \"eos_token_id\": [%d, %d]\n}\n", cfg.eos_ids[0],
-                             cfg.n_eos > 1 ? cfg.eos_ids[1] : cfg.eos_ids[0]);
+    char *gen = pic_asprintf("{\n  \"eos_token_id\": [%d, %d]\n}\n", cfg->eos_ids[0],
+                             cfg->n_eos > 1 ? cfg->eos_ids[1] : cfg->eos_ids[0]);
     write_text(tmp, "generation_config.json", gen);
     write_text(tmp, "tokenizer.json", tok_json);
-    if (!tokenizer_file) {
+    if (!o->tokenizer_file) {
         json_t *tc = json_pack("{s:n,s:s,s:s,s:s,s:i,s:s}", "bos_token", "eos_token", "<|im_end|>",
                                "pad_token", "<|endoftext|>", "chat_template", chatml_template,
-                               "model_max_length", cfg.max_position, "tokenizer_class", "Qwen2Tokenizer");
+                               "model_max_length", cfg->max_position, "tokenizer_class", "Qwen2Tokenizer");
         char *s = json_dumps(tc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         write_text(tmp, "tokenizer_config.json", s);
         free(s);
         json_decref(tc);
     }
     char *weights = pic_asprintf("%s/model.safetensors", tmp);
-    if (pic_params_save(&params, weights, bf16 ? PIC_DT_BF16 : PIC_DT_F32, &err)) pic_die("%s", err.msg);
-    if (pic_atomic_dir_commit(tmp, out) != 0) pic_die("%s: %s", out, strerror(errno));
-    pic_info("%s: %s, %zu parameters, vocabulary %d", out, cfg.model_type, params.numel, cfg.vocab_size);
+    pic_err err = {0};
+    if (pic_params_save(params, weights, o->bf16 ? PIC_DT_BF16 : PIC_DT_F32, &err)) pic_die("%s", err.msg);
+    if (pic_atomic_dir_commit(tmp, o->out) != 0) pic_die("%s: %s", o->out, strerror(errno));
+    free(weights), free(gen), free(cfg_json), free(tmp);
+}
 
-    free(weights), free(gen), free(cfg_json), free(tmp), free(tok_json);
+int main(int argc, char **argv) {
+    pic_init("pic-init");
+    options o = {.model_type = "qwen2", .hidden = 96, .layers = 3, .heads = 4, .kv_heads = 2, .ffn = 256,
+                 .max_pos = 512, .tied = true, .seed = 1, .std = 0.02};
+    parse_options(&o, argc, argv);
+    int vocab;
+    char *tok_json = make_tokenizer(&o, &vocab);
+    pic_config cfg;
+    make_config(&o, vocab, &cfg);
+
+    pic_params params;
+    pic_params_alloc(&params, &cfg);
+    pic_params_init_random(&params, (uint64_t)o.seed, (float)o.std);
+    write_checkpoint(&o, &cfg, tok_json, &params);
+    pic_info("%s: %s, %zu parameters, vocabulary %d", o.out, cfg.model_type, params.numel, cfg.vocab_size);
+
+    free(tok_json);
     pic_params_free(&params);
     return 0;
 }
