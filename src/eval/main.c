@@ -104,55 +104,15 @@ typedef struct {
     long long *word_counts;
 } dataset;
 
-typedef struct {
-    char **keys;
-    size_t *vals;
-    size_t cap, n;
-} strmap;
-
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+/* Problems and datasets by name: a JSON object of name -> index (jansson's
+ * hash table, rather than one more of our own). */
+static size_t index_get(const json_t *m, const char *key) {
+    const json_t *v = json_object_get(m, key);
+    return v ? (size_t)json_integer_value(v) : SIZE_MAX;
 }
 
-/* Returns the slot of key: vals[slot] is valid when keys[slot] is set. */
-static size_t strmap_slot(const strmap *m, const char *key) {
-    size_t i = hash_str(key) & (m->cap - 1);
-    while (m->keys[i] && strcmp(m->keys[i], key)) i = (i + 1) & (m->cap - 1);
-    return i;
-}
-
-static void strmap_grow(strmap *m) {
-    strmap old = *m;
-    m->cap = old.cap ? old.cap * 2 : 1024;
-    m->keys = pic_calloc(m->cap, sizeof *m->keys);
-    m->vals = pic_calloc(m->cap, sizeof *m->vals);
-    for (size_t i = 0; i < old.cap; i++)
-        if (old.keys[i]) {
-            size_t s = strmap_slot(m, old.keys[i]);
-            m->keys[s] = old.keys[i];
-            m->vals[s] = old.vals[i];
-        }
-    free(old.keys);
-    free(old.vals);
-}
-
-/* The value of key, or SIZE_MAX when absent. */
-static size_t strmap_get(const strmap *m, const char *key) {
-    if (!m->cap) return SIZE_MAX;
-    size_t s = strmap_slot(m, key);
-    return m->keys[s] ? m->vals[s] : SIZE_MAX;
-}
-
-/* key is borrowed: it must live as long as the map (it is a problem's key
- * or a dataset's name). */
-static void strmap_put(strmap *m, char *key, size_t val) {
-    if (2 * (m->n + 1) > m->cap) strmap_grow(m);
-    size_t s = strmap_slot(m, key);
-    m->keys[s] = key;
-    m->vals[s] = val;
-    m->n++;
+static void index_put(json_t *m, const char *key, size_t val) {
+    if (json_object_set_new(m, key, json_integer((json_int_t)val))) pic_die("out of memory indexing '%s'", key);
 }
 
 typedef struct {
@@ -168,7 +128,7 @@ typedef struct {
     size_t nproblems, capproblems;
     dataset *datasets;
     size_t ndatasets, capdatasets;
-    strmap pmap, dmap;
+    json_t *pmap, *dmap;
     char **files;
     size_t nfiles;
     long long records;
@@ -274,7 +234,7 @@ static const char *parse_record(const eval_ctx *e, json_t *obj, sample_rec *rec,
 }
 
 static size_t dataset_of(eval_ctx *e, const char *name) {
-    size_t d = strmap_get(&e->dmap, name);
+    size_t d = index_get(e->dmap, name);
     if (d != SIZE_MAX) return d;
     if (e->ndatasets == e->capdatasets) {
         e->capdatasets = e->capdatasets ? 2 * e->capdatasets : 8;
@@ -283,13 +243,13 @@ static size_t dataset_of(eval_ctx *e, const char *name) {
     dataset *ds = &e->datasets[e->ndatasets];
     ds->name = pic_strdup(name);
     ds->word_counts = pic_calloc(e->words.n ? e->words.n : 1, sizeof *ds->word_counts);
-    strmap_put(&e->dmap, ds->name, e->ndatasets);
+    index_put(e->dmap, ds->name, e->ndatasets);
     return e->ndatasets++;
 }
 
 static problem *problem_of(eval_ctx *e, const sample_rec *rec) {
     char *key = pic_asprintf("%s\x1f%s", rec->source, rec->id);
-    size_t p = strmap_get(&e->pmap, key);
+    size_t p = index_get(e->pmap, key);
     if (p != SIZE_MAX) {
         free(key);
         return &e->problems[p];
@@ -303,7 +263,7 @@ static problem *problem_of(eval_ctx *e, const sample_rec *rec) {
     pr->key = key;
     pr->id = key + strlen(rec->source) + 1;
     pr->dataset = dataset_of(e, rec->source);
-    strmap_put(&e->pmap, key, e->nproblems);
+    index_put(e->pmap, key, e->nproblems);
     e->nproblems++;
     return pr;
 }
@@ -674,7 +634,8 @@ int main(int argc, char **argv) {
         {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0},
     };
-    eval_ctx e = {.format = FMT_TABLE, .digits = 1, .threshold = 0.5, .default_source = "all"};
+    eval_ctx e = {.format = FMT_TABLE, .digits = 1, .threshold = 0.5, .default_source = "all",
+                  .pmap = json_object(), .dmap = json_object()};
     char err[256];
     if (pic_wordlist_parse(pic_reflect_default, &e.words, err, sizeof err)) pic_die("%s", err);
     const char *output = NULL;
@@ -742,10 +703,8 @@ int main(int argc, char **argv) {
     }
     free(e.problems);
     free(e.datasets);
-    free(e.pmap.keys);
-    free(e.pmap.vals);
-    free(e.dmap.keys);
-    free(e.dmap.vals);
+    json_decref(e.pmap);
+    json_decref(e.dmap);
     free(e.files);
     free(e.ks);
     pic_wordlist_free(&e.words);
