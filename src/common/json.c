@@ -285,7 +285,7 @@ void pic_print_json_line(const json_t *obj) {
     pic_buf b = {0};
     pic_json_dump(&b, obj);
     pic_buf_append(&b, "\n", 1);
-    fwrite(b.data, 1, b.len, stdout);
+    bool ok = fwrite(b.data, 1, b.len, stdout) == b.len && !ferror(stdout);
     pic_buf_free(&b);
-    pic_stdout_close();
+    if (!ok) pic_die("standard output: write error");
 }

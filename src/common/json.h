@@ -23,8 +23,8 @@ void pic_buf_append(pic_buf *b, const char *s, size_t n);
 void pic_buf_printf(pic_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pic_buf_free(pic_buf *b);
 void pic_json_dump(pic_buf *b, const json_t *v);
-/* obj as one compact line (pic_json_dump) on standard output, flushed;
- * dies on a write error (pic_stdout_close). */
+/* obj as one compact line (pic_json_dump) on standard output; dies on a
+ * write error. Buffered: pic_stdout_close flushes and checks at the end. */
 void pic_print_json_line(const json_t *obj);
 /* Shortest round-trip text of a real (see above) into out (>= 32 bytes). */
 int pic_format_real(char *out, double x);

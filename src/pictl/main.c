@@ -272,7 +272,7 @@ static void print_double(double x) {
     printf("%s\n", buf);
 }
 
-void pictl_print_json(FILE *out, const pic_ctl_out *o, bool with_d) {
+void pictl_print_json(const pic_ctl_out *o, bool with_d) {
     json_t *obj = json_object();
     json_object_set_new(obj, "step", json_integer(o->step));
     json_object_set_new(obj, "entropy", json_real(o->entropy));
@@ -284,11 +284,7 @@ void pictl_print_json(FILE *out, const pic_ctl_out *o, bool with_d) {
     json_object_set_new(obj, "integral", json_real(o->integral));
     json_object_set_new(obj, "alpha", json_real(o->alpha));
     json_object_set_new(obj, "saturated", json_boolean(o->saturated));
-    pic_buf b = {0};
-    pic_json_dump(&b, obj);
-    pic_buf_append(&b, "\n", 1);
-    fwrite(b.data, 1, b.len, out);
-    pic_buf_free(&b);
+    pic_print_json_line(obj);
     json_decref(obj);
 }
 
@@ -316,7 +312,7 @@ static void run_input(const char *path, const pic_ctl_params *p, pic_ctl_state *
         pic_ctl_out o;
         if (pic_ctl_step(p, st, h, &o) != 0)
             pic_die("%s:%zu: entropy %g makes the controller's values overflow", name, lineno, h);
-        if (json) pictl_print_json(stdout, &o, p->kd != 0);
+        if (json) pictl_print_json(&o, p->kd != 0);
         else print_double(o.alpha);
         check_stdout(); /* flushed per value: a coprocess waits for each answer */
         *last = o;

@@ -17,7 +17,7 @@ typedef struct {
 /* One step as the JSON object of --json and of a simulated trajectory
  * (step, entropy, target, error, p, i, integral, alpha, saturated; d when
  * the D term is on), on its own line. */
-void pictl_print_json(FILE *out, const pic_ctl_out *o, bool with_d);
+void pictl_print_json(const pic_ctl_out *o, bool with_d);
 
 /* Runs the closed loop, prints the trajectory and the summary on stdout and
  * the verdict on stderr (unless --quiet). */

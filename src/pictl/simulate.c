@@ -49,7 +49,7 @@ void pictl_simulate(const pic_ctl_params *p, const pictl_sim_opts *o) {
             diverged_at = k;
             break;
         }
-        if (!o->summary_only) pictl_print_json(stdout, &out, p->kd != 0);
+        if (!o->summary_only) pictl_print_json(&out, p->kd != 0);
         if (ferror(stdout)) pic_die("write error on standard output: %s", strerror(errno));
         final_error = out.error;
         final_alpha = out.alpha;
@@ -93,6 +93,7 @@ void pictl_simulate(const pic_ctl_params *p, const pictl_sim_opts *o) {
     json_object_set_new(s, "saturated_steps", json_integer(saturated));
     json_object_set_new(s, "diverged_at", diverged_at >= 0 ? json_integer(diverged_at) : json_null());
     pic_print_json_line(s);
+    pic_stdout_close();
     json_decref(s);
 
     pic_info("simulate: loop %s (spectral radius %.6g); paper's condition %s (%.6g)%s",

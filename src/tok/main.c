@@ -189,6 +189,7 @@ static void print_info(const tok_run *run) {
     json_object_set_new(o, "chat", c ? json_string(pic_chat_name(c)) : json_null());
     pic_chat_free(c);
     pic_print_json_line(o);
+    pic_stdout_close();
     json_decref(o);
 }
 

@@ -358,6 +358,7 @@ int main(int argc, char **argv) {
     if (K_steps > 1) json_object_set_new(j, "steps", steps);
     else json_decref(steps);
     pic_print_json_line(j);
+    pic_stdout_close();
     json_decref(j);
     pic_note_bad_records();
     pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld, %.2f s -> %s", b.n,
