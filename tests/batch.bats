@@ -43,6 +43,7 @@ setup() {
 
 @test "memory: about the input's size, not nine times it" {
     [ -x /usr/bin/time ] || skip "no GNU time"
+    ! ldd "$(command -v pic-batch)" | grep -q libasan || skip "memory is not measured under AddressSanitizer"
     seq 1 100000 | awk '{ printf "{\"id\":%d,\"problem\":\"What is %d + %d? A sentence of padding to make the record longer.\",\"answer\":\"%d\"}\n", $1, $1, $1, 2 * $1 }' >big.jsonl
     /usr/bin/time -f %M -o rss pic-batch --step 2 --size 8 --plain big.jsonl >/dev/null 2>&1
     in_kb=$(( $(stat -c %s big.jsonl) / 1024 ))

@@ -140,7 +140,8 @@ problems() {
       echo '{"id": 3, "problem": 7}'
       echo '{"id": 4, "prompt_ids": [1, 600]}'
       echo '{"id": 5, "prompt": ""}'
-      jq -nc '{id: 6, prompt_ids: [range(512) | 5]}'; } >in
+      jq -nc '{id: 6, prompt_ids: [range(512) | 5]}'
+      echo 'not json'; } >in
     run pic-rollout -m "$M/qwen2-tiny" --plain in
     fails_with 1 "^pic-rollout: in:2: field 'problem': missing"
     for l in 3 4 5 6; do sed -n "${l}p" in >one; run pic-rollout -m "$M/qwen2-tiny" --plain one
@@ -153,7 +154,7 @@ problems() {
     done
     run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 3 --plain --skip-bad -o out in
     [ "$status" -eq 0 ]
-    [[ "$output" == *"generated 1 samples"*"5 bad records skipped"* ]]
+    [[ "$output" == *"generated 1 samples"*"6 bad records skipped"* ]]
     [ "$(jq -c .id out)" = 1 ]
     # a prompt one short of the context gets one token, finish length
     jq -nc '{prompt_ids: [range(511) | 5]}' >long
