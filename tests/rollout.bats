@@ -142,8 +142,12 @@ problems() {
       echo '{"id": 5, "prompt": ""}'
       jq -nc '{id: 6, prompt_ids: [range(512) | 5]}'
       echo 'not json'; } >in
+    # every prompt is read before any is built: a line that is not JSON first
     run pic-rollout -m "$M/qwen2-tiny" --plain in
-    fails_with 1 "^pic-rollout: in:2: field 'problem': missing"
+    fails_with 1 "^pic-rollout: in:7: malformed JSON"
+    head -6 in >six
+    run pic-rollout -m "$M/qwen2-tiny" --plain six
+    fails_with 1 "^pic-rollout: six:2: field 'problem': missing"
     for l in 3 4 5 6; do sed -n "${l}p" in >one; run pic-rollout -m "$M/qwen2-tiny" --plain one
         case $l in
         3) fails_with 1 "one:1: field 'problem': expected a string" ;;
