@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Scoring throughput on the GPU (forward plus fused log-prob and entropy, 16 x
+# 2048 tokens, random weights) for the Qwen2.5-0.5B, 1.5B and 7B architectures
+# (bench/configs): pic-model-bench beside transformers (bf16, sdpa) and beside
+# the bf16 matrix rate, all measured in this run (docs/gpu-checks.md).
+#
+#   bench/gpu_score.sh [--budget SECONDS] [--rows FILE] [--results FILE] [CONFIG...]
+#
+# --budget bounds the whole run (default 300 s; each step also has its own
+# cap); --rows appends tests/gpu/run.sh's summary rows; --results keeps the raw
+# measurements (one line each: impl, config, JSON). Without a CUDA device it
+# says so and exits 0 (make bench runs every bench/*.sh). pic's binaries come
+# from $PIC_BIN (default bin/), their library path from $PIC_LD_PATH.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+BIN=${PIC_BIN:-$ROOT/bin}
+budget=300 rows='' results=''
+while [ $# -gt 0 ]; do
+    case $1 in
+    --budget) budget=$2; shift 2 ;;
+    --rows) rows=$2; shift 2 ;;
+    --results) results=$2; shift 2 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "gpu_score.sh: unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+    esac
+done
+case $budget in '' | *[!0-9]*) echo "gpu_score.sh: --budget wants whole seconds, got '$budget'" >&2; exit 2 ;; esac
+if [ $# -eq 0 ]; then
+    set -- bench/configs/qwen2.5-0.5b.json bench/configs/qwen2.5-1.5b.json bench/configs/qwen2.5-7b.json
+fi
+if [ "${PIC_GPU_FORCE:-0}" != 1 ] && ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "gpu_score.sh: no CUDA device (nvidia-smi found none): skipped"
+    exit 0
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results=${results:-$work/results}
+: >"$results"
+deadline=$((SECONDS + budget))
+
+# measure IMPL CONFIG CAP CMD...: CMD's last line that is a JSON object goes to
+# the results under IMPL and CONFIG, else the last line of what it printed
+measure() {
+    local impl=$1 config=$2 cap=$3 left rc line
+    shift 3
+    left=$((deadline - SECONDS))
+    [ "$cap" -gt "$left" ] && cap=$left
+    if [ "$cap" -lt 5 ]; then
+        printf '%s\t%s\t%s\n' "$impl" "$config" "not run: out of time" >>"$results"
+        return
+    fi
+    echo "== $impl $config (at most ${cap}s): $*"
+    timeout -k 5 "$cap" "$@" >"$work/out" 2>&1
+    rc=$?
+    cat "$work/out"
+    line=$(grep '^{' "$work/out" | tail -1)
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        line="timed out after ${cap}s"
+    elif [ -z "$line" ]; then
+        line="exit $rc: $(grep -v -e '^[[:space:]]*$' -e "^Try '.* --help'" "$work/out" | tail -1)"
+    fi
+    printf '%s\t%s\t%s\n' "$impl" "$config" "$line" >>"$results"
+}
+
+measure matmul - 60 python3 tests/gpu/torch_bench.py matmul
+for config in "$@"; do
+    name=$(basename "$config")
+    measure pic "$name" 90 env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} \
+        "$BIN/pic-model-bench" --device cuda --dtype bf16 --config "$config" --score 16x2048
+    measure transformers "$name" 120 python3 tests/gpu/torch_bench.py score "$config" --batch 16 --seq 2048
+done
+echo
+python3 tests/gpu/bench_table.py "$results" "$(dirname "$1")" ${rows:+"$rows"}

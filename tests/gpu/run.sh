@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# Every GPU check and benchmark of pic in one call on a lent GPU machine
+# (docs/gpu-checks.md): GPU and libraries, the CUDA unit tests, the golden
+# fixtures in fp32 and in bf16 beside PyTorch's own bf16 error, and
+# bench/gpu_score.sh. Each step runs under `timeout` inside one budget
+# (PIC_GPU_BUDGET seconds, default 440, so the whole call stays under 8
+# minutes); logs go to $OUT (at most 8 files: info.log, unit.log, fp32.log,
+# bf16.log, bench.log, results.tsv, summary.tsv) and the summary table is
+# printed last. Exit 1 when a check FAILs, else 0.
+#
+# Without a GPU every GPU step is a SKIP row and the script still runs to the
+# end (PIC_GPU_FORCE=1 runs them anyway: the harness's own test). Binaries come
+# from tests/gpu/carry/ when tests/gpu/prepare.sh made it, else bin/ and
+# build/tests/.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+OUT=${OUT:-$ROOT/gpu-out}
+BUDGET=${PIC_GPU_BUDGET:-440}
+RESERVE=10 # seconds kept for the summary
+MODELS=(qwen2-tiny qwen3-tiny llama-tiny)
+FIXTURES=tests/fixtures/models
+case $BUDGET in '' | *[!0-9]*) echo "run.sh: PIC_GPU_BUDGET wants whole seconds, got '$BUDGET'" >&2; exit 2 ;; esac
+mkdir -p "$OUT" || exit 1
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+SUMMARY=$OUT/summary.tsv RESULTS=$OUT/results.tsv
+: >"$SUMMARY"
+: >"$RESULTS"
+START=$SECONDS
+
+# row CHECK RESULT NUMBER GOAL: one line of the summary
+row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$SUMMARY"; }
+
+# within CAP FILE CMD...: CMD's output into FILE, under a timeout of CAP
+# seconds or what the budget has left; 125 when nothing is left
+within() {
+    local cap=$1 file=$2 left
+    shift 2
+    left=$((BUDGET - RESERVE - (SECONDS - START)))
+    [ "$cap" -gt "$left" ] && cap=$left
+    if [ "$cap" -lt 5 ]; then
+        echo "not run (budget spent): $*" >"$file"
+        return 125
+    fi
+    timeout -k 5 "$cap" "$@" >"$file" 2>&1
+}
+
+# log SECTION FILE STATUS CMD...: append a command's output to a section's log
+log() {
+    local section=$1 file=$2 status=$3
+    shift 3
+    { echo "## [$((SECONDS - START))s] exit $status: $*"; cat "$file"; echo; } >>"$OUT/$section.log"
+}
+
+# timed_out STATUS: true for timeout's and SIGKILL's statuses, and budget spent
+timed_out() { [ "$1" -eq 124 ] || [ "$1" -eq 137 ] || [ "$1" -eq 125 ]; }
+
+# why STATUS FILE: what stopped a step, in a few words
+why() {
+    if timed_out "$1"; then
+        echo "timed out"
+    else
+        echo "exit $1: $(grep -v -e '^[[:space:]]*$' -e "^Try '.* --help'" "$2" | tail -1 | cut -c1-160)"
+    fi
+}
+
+# tap CHECK FILE STATUS GOAL: one row from a TAP test's output
+tap() {
+    local check=$1 file=$2 status=$3 goal=$4 counts ok bad plan skipped
+    counts=$(awk '/^ok /{ok++} /^not ok /{bad++}
+                  /^1\.\.[0-9]+/{split($1, a, "\\.\\."); plan = a[2]; if ($0 ~ /#[ \t]*[Ss][Kk][Ii][Pp]/) skipall = 1}
+                  END {printf "%d %d %d %d", ok, bad, plan == "" ? -1 : plan, skipall}' "$file")
+    read -r ok bad plan skipped <<<"$counts"
+    if timed_out "$status"; then
+        row "$check" FAIL "timed out ($ok ok before it)" "$goal"
+    elif [ "$skipped" = 1 ] && [ "$plan" -eq 0 ] && [ "$status" -eq 0 ]; then
+        row "$check" SKIP "$(grep -m1 '^1\.\.0' "$file" | sed 's/^1\.\.0 *# *\(SKIP\)\{0,1\} *//')" "$goal"
+    elif [ "$status" -ne 0 ] || [ "$bad" -gt 0 ] || [ "$plan" -lt 0 ] || [ "$ok" -ne "$plan" ]; then
+        row "$check" FAIL "$ok/$plan ok, $bad not ok, exit $status" "$goal"
+    else
+        row "$check" PASS "$ok/$plan ok" "$goal"
+    fi
+}
+
+# ---- what this machine has -------------------------------------------------
+CARRY=tests/gpu/carry
+if [ -d "$CARRY/bin" ]; then
+    BIN=$CARRY/bin TESTS=$CARRY/tests
+else
+    BIN=bin TESTS=build/tests
+fi
+HAVE_GPU=0
+if ! command -v nvidia-smi >/dev/null; then
+    echo "no nvidia-smi on PATH" >"$WORK/gpus"
+elif nvidia-smi -L >"$WORK/gpus" 2>&1 && grep -q '^GPU ' "$WORK/gpus"; then
+    HAVE_GPU=1
+fi
+[ "${PIC_GPU_FORCE:-0}" = 1 ] && HAVE_GPU=1
+f=$WORK/step
+{
+    echo "date: $(date -u +%FT%TZ)  host: $(uname -srm)  budget: ${BUDGET}s"
+    echo "binaries: $BIN, $TESTS  commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+} >>"$OUT/info.log"
+cp "$WORK/gpus" "$f"
+st=1
+if command -v nvidia-smi >/dev/null; then
+    within 20 "$f" nvidia-smi
+    st=$?
+fi
+log info "$f" $st nvidia-smi
+if [ "$HAVE_GPU" = 1 ] && [ $st -eq 0 ]; then
+    within 20 "$f" nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader
+    log info "$f" $? nvidia-smi --query-gpu
+    row gpu PASS "$(head -1 "$f")" "a CUDA device"
+elif [ "$HAVE_GPU" = 1 ]; then
+    row gpu FAIL "PIC_GPU_FORCE=1 but nvidia-smi: $(tail -1 "$f")" "a CUDA device"
+else
+    row gpu SKIP "no GPU (nvidia-smi: $(head -1 "$WORK/gpus"))" "a CUDA device"
+fi
+HAVE_TORCH=0
+within 60 "$f" python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "transformers", transformers.__version__)'
+st=$?
+log info "$f" $st python3 import torch transformers
+[ $st -eq 0 ] && HAVE_TORCH=1
+
+# Libraries: the bundle prepare.sh made (this build machine's jansson,
+# OpenBLAS, ...), then each library the binaries still miss from the first
+# folder that has it: the CUDA toolkit's, then the nvidia-* wheels beside
+# python3's torch. Only pic's binaries get this path: python3 keeps its own.
+PIC_LD_PATH=
+if [ -f "$CARRY/lib.tar.xz" ]; then
+    within 60 "$f" python3 -c 'import sys, tarfile
+t = tarfile.open(sys.argv[1])
+t.extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))' "$CARRY/lib.tar.xz" "$WORK"
+    log info "$f" $? unpack "$CARRY/lib.tar.xz"
+    PIC_LD_PATH=$WORK/lib
+fi
+lib_dirs() {
+    local d
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/*/lib; do [ -d "$d" ] && echo "$d"; done
+    timeout 30 python3 -c 'import site, sys; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null |
+        while read -r d; do [ -d "$d/nvidia" ] && find "$d/nvidia" -name 'lib*.so*' -printf '%h\n' 2>/dev/null; done | sort -u
+}
+lib_dirs >"$WORK/libdirs"
+{ echo "library folders searched:"; sed 's/^/  /' "$WORK/libdirs"; } >>"$OUT/info.log"
+missing_libs() { # the sonames ldd cannot find for the given binaries under PIC_LD_PATH
+    local b
+    for b in "$@"; do
+        [ -x "$b" ] && LD_LIBRARY_PATH=$PIC_LD_PATH ldd "$b" 2>/dev/null | awk '/not found/ {print $1}'
+    done | sort -u
+}
+bins=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$TESTS/test_model")
+for t in "$TESTS"/test_cuda_*; do [ -e "$t" ] && bins+=("$t"); done
+used=
+for lib in $(missing_libs "${bins[@]}"); do
+    d=$(while read -r d; do [ -e "$d/$lib" ] && { echo "$d"; break; }; done <"$WORK/libdirs")
+    if [ -n "$d" ]; then
+        PIC_LD_PATH=${PIC_LD_PATH:+$PIC_LD_PATH:}$d
+        used="$used $lib=$d"
+    fi
+done
+export PIC_LD_PATH
+still=$(missing_libs "${bins[@]}" | tr '\n' ' ')
+echo "PIC_LD_PATH=$PIC_LD_PATH (found:${used:- nothing missing})" | tee -a "$OUT/info.log"
+for b in "${bins[@]}"; do
+    [ -x "$b" ] && { echo "ldd $b:"; LD_LIBRARY_PATH=$PIC_LD_PATH ldd "$b"; } >>"$OUT/info.log" 2>&1
+done
+if [ -n "$still" ]; then
+    row libraries FAIL "missing: $still" "every library the binaries need"
+else
+    row libraries PASS "${used:-nothing to add}" "every library the binaries need"
+fi
+absent=
+for b in "${bins[@]:0:3}"; do [ -x "$b" ] || absent="$absent $(basename "$b")"; done
+if [ -n "$absent" ]; then
+    row binaries FAIL "not built:$absent" "pic-rollout, pic-model-bench, test_model"
+else
+    row binaries PASS "$BIN, $TESTS" "pic-rollout, pic-model-bench, test_model"
+fi
+
+# ---- the CUDA unit tests: each layer against its CPU twin ------------------
+n=0
+for t in "$TESTS"/test_cuda_*; do
+    [ -x "$t" ] || continue
+    n=$((n + 1))
+    within 90 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$t"
+    st=$?
+    log unit "$f" $st "$t"
+    tap "unit $(basename "$t")" "$f" $st "all ok (rel. err <= 1e-5 f32, 1e-2 bf16)"
+done
+[ $n -eq 0 ] && row "unit test_cuda_*" FAIL "none in $TESTS (built with CUDA=0?)" "one per CUDA layer"
+
+# ---- the golden fixtures: records that score every position ----------------
+for m in "${MODELS[@]}"; do
+    python3 tests/gpu/golden.py records "$FIXTURES/$m" >"$WORK/$m.in" 2>"$f" ||
+        row "golden records $m" FAIL "$(tail -1 "$f")" "records from golden.json"
+done
+
+# score DTYPE MODEL: pic-rollout --score on the GPU, output in $WORK/DTYPE.MODEL.out
+score() {
+    within 60 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$BIN/pic-rollout" --score --device cuda --dtype "$1" \
+        -m "$FIXTURES/$2" --plain -q -o "$WORK/$1.$2.out" "$WORK/$2.in"
+}
+
+# ---- fp32: the CPU's tolerances --------------------------------------------
+if [ "$HAVE_GPU" = 1 ]; then
+    within 120 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=f32 "$TESTS/test_model"
+    st=$?
+    log fp32 "$f" $st PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=f32 "$TESTS/test_model"
+    tap "fp32 test_model" "$f" $st "golden within the CPU's tolerances"
+    for m in "${MODELS[@]}"; do
+        score f32 "$m"
+        st=$?
+        log fp32 "$f" $st pic-rollout --score --dtype f32 "$m"
+        if [ $st -ne 0 ]; then
+            row "fp32 score $m" FAIL "pic-rollout $(why $st "$f")" "golden within CPU tolerance / T"
+        elif python3 tests/gpu/golden.py fp32 "$FIXTURES/$m" "$WORK/f32.$m.out" >"$f" 2>&1; then
+            log fp32 "$f" 0 golden.py fp32 "$m"
+            row "fp32 score $m" PASS "$(tail -1 "$f")" "golden within CPU tolerance / T"
+        else
+            log fp32 "$f" 1 golden.py fp32 "$m"
+            row "fp32 score $m" FAIL "$(tail -1 "$f")" "golden within CPU tolerance / T"
+        fi
+    done
+else
+    row "fp32 test_model, score" SKIP "no GPU" "golden within the CPU's tolerances"
+fi
+
+# ---- bf16: no worse than PyTorch's own bf16 on the same inputs -------------
+if [ "$HAVE_GPU" = 1 ]; then
+    within 120 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=bf16 "$TESTS/test_model"
+    st=$?
+    log bf16 "$f" $st PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=bf16 "$TESTS/test_model"
+    tap "bf16 test_model" "$f" $st "all ok"
+    cp "$f" "$WORK/test_model.bf16"
+    : >"$WORK/pic.tsv"
+    for m in "${MODELS[@]}"; do
+        score bf16 "$m"
+        st=$?
+        log bf16 "$f" $st pic-rollout --score --dtype bf16 "$m"
+        if [ $st -ne 0 ]; then
+            row "bf16 score $m" FAIL "pic-rollout $(why $st "$f")" "<= 1.5 x PyTorch bf16"
+        elif ! python3 tests/gpu/golden.py errors "$FIXTURES/$m" "$WORK/bf16.$m.out" pic >>"$WORK/pic.tsv" 2>"$f"; then
+            log bf16 "$f" 1 golden.py errors "$m"
+            row "bf16 score $m" FAIL "$(tail -1 "$f")" "<= 1.5 x PyTorch bf16"
+        fi
+    done
+    if [ "$HAVE_TORCH" = 1 ]; then
+        within 150 "$f" env PYTHONUNBUFFERED=1 python3 tests/gpu/torch_bf16.py "$FIXTURES" "${MODELS[@]}" stories260K
+        st=$?
+        log bf16 "$f" $st torch_bf16.py
+        cp "$f" "$WORK/torch.tsv"
+        [ $st -ne 0 ] && echo "# failed: torch_bf16.py $(why $st "$f")" >>"$WORK/torch.tsv"
+    else
+        echo "# failed: python3 cannot import torch and transformers" >"$WORK/torch.tsv"
+    fi
+    python3 tests/gpu/bf16_verdict.py "$WORK/torch.tsv" --score "$WORK/pic.tsv" \
+        --test-model "$WORK/test_model.bf16" --rows "$SUMMARY" >"$f" 2>&1
+    log bf16 "$f" $? bf16_verdict.py
+    { echo "# bf16 errors against golden (pic, PyTorch)"; cat "$f"; echo; } >>"$RESULTS"
+else
+    row "bf16 test_model, score" SKIP "no GPU" "<= PyTorch's bf16 error"
+fi
+
+# ---- bench/gpu_score.sh ----------------------------------------------------
+if [ "$HAVE_GPU" = 1 ]; then
+    left=$((BUDGET - RESERVE - (SECONDS - START)))
+    if [ $left -ge 30 ]; then
+        PIC_BIN=$BIN timeout -k 5 $((left + 5)) bench/gpu_score.sh --budget "$left" --rows "$SUMMARY" \
+            --results "$WORK/bench" >"$f" 2>&1
+        st=$?
+        log bench "$f" $st bench/gpu_score.sh --budget "$left"
+        { echo "# bench/gpu_score.sh"; sed -n '/^bf16 matrix rate/,$p' "$f"; echo "# raw"; cat "$WORK/bench" 2>/dev/null; } >>"$RESULTS"
+        [ $st -ne 0 ] && row "bench/gpu_score.sh" FAIL "exit $st$(timed_out $st && echo ' (timed out)')" "runs to the end"
+    else
+        row "bench/gpu_score.sh" SKIP "budget spent (${left}s left)" "tokens/s beside transformers"
+    fi
+else
+    row "bench/gpu_score.sh" SKIP "no GPU" ">= 1.5x transformers, >= 50% of matmul"
+fi
+
+# ---- the summary, last -----------------------------------------------------
+echo
+echo "== tests/gpu/run.sh: $((SECONDS - START))s of ${BUDGET}s; logs in $OUT"
+awk -F'\t' 'NR == FNR { for (i = 1; i <= 3; i++) if (length($i) > w[i]) w[i] = length($i); next }
+            FNR == 1 { printf "%-*s  %-*s  %-*s  %s\n", w[1], "check", 6, "result", w[3], "number", "goal" }
+            { printf "%-*s  %-*s  %-*s  %s\n", w[1], $1, 6, $2, w[3], $3, $4 }' "$SUMMARY" "$SUMMARY"
+awk -F'\t' '{ n[$2]++ } END { printf "checks: %d PASS, %d FAIL, %d SKIP; bench: %d MET, %d MISS, %d INFO, %d NONE\n",
+             n["PASS"], n["FAIL"], n["SKIP"], n["MET"], n["MISS"], n["INFO"], n["NONE"] }' "$SUMMARY"
+! grep -q $'\tFAIL\t' "$SUMMARY"
