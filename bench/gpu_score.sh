@@ -9,7 +9,8 @@
 # --budget bounds the whole run (default 300 s; each step also has its own
 # cap); --rows appends tests/gpu/run.sh's summary rows; --results keeps the raw
 # measurements (one line each: impl, config, JSON). Without a CUDA device it
-# says so and exits 0 (make bench runs every bench/*.sh). pic's binaries come
+# says so and exits 0 (make bench runs every bench/*.sh; PIC_GPU_FORCE=1 runs
+# it anyway, PIC_GPU_FORCE=0 skips it). pic's binaries come
 # from $PIC_BIN (default bin/), their library path from $PIC_LD_PATH.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     --budget) budget=$2; shift 2 ;;
     --rows) rows=$2; shift 2 ;;
     --results) results=$2; shift 2 ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) echo "gpu_score.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
     esac
@@ -30,7 +31,7 @@ case $budget in '' | *[!0-9]*) echo "gpu_score.sh: --budget wants whole seconds,
 if [ $# -eq 0 ]; then
     set -- bench/configs/qwen2.5-0.5b.json bench/configs/qwen2.5-1.5b.json bench/configs/qwen2.5-7b.json
 fi
-if [ "${PIC_GPU_FORCE:-0}" != 1 ] && ! nvidia-smi -L >/dev/null 2>&1; then
+if [ "${PIC_GPU_FORCE:-}" = 0 ] || { [ "${PIC_GPU_FORCE:-}" != 1 ] && ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; }; then
     echo "gpu_score.sh: no CUDA device (nvidia-smi found none): skipped"
     exit 0
 fi

@@ -8,16 +8,25 @@
 # bf16.log, bench.log, results.tsv, summary.tsv) and the summary table is
 # printed last. Exit 1 when a check FAILs, else 0.
 #
+# PIC_GPU_SECTIONS picks sections for a rerun (default "unit fp32 bf16
+# bench"; GPU, libraries and binaries are always checked).
+#
 # Without a GPU every GPU step is a SKIP row and the script still runs to the
-# end (PIC_GPU_FORCE=1 runs them anyway: the harness's own test). Binaries come
-# from tests/gpu/carry/ when tests/gpu/prepare.sh made it, else bin/ and
-# build/tests/.
+# end. PIC_GPU_FORCE=1 runs them anyway and PIC_GPU_FORCE=0 skips them on a
+# GPU machine (the harness's own tests). Binaries come from tests/gpu/carry/
+# when tests/gpu/prepare.sh made it, else bin/ and build/tests/ (PIC_GPU_BIN
+# and PIC_GPU_TESTS override both).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+case ${OUT:-} in
+'') OUT=$ROOT/gpu-out ;;
+/*) ;;
+*) OUT=$PWD/$OUT ;;
+esac
 cd "$ROOT" || exit 1
-OUT=${OUT:-$ROOT/gpu-out}
 BUDGET=${PIC_GPU_BUDGET:-440}
 RESERVE=10 # seconds kept for the summary
+SECTIONS=" ${PIC_GPU_SECTIONS:-unit fp32 bf16 bench} "
 MODELS=(qwen2-tiny qwen3-tiny llama-tiny)
 FIXTURES=tests/fixtures/models
 case $BUDGET in '' | *[!0-9]*) echo "run.sh: PIC_GPU_BUDGET wants whole seconds, got '$BUDGET'" >&2; exit 2 ;; esac
@@ -28,6 +37,9 @@ SUMMARY=$OUT/summary.tsv RESULTS=$OUT/results.tsv
 : >"$SUMMARY"
 : >"$RESULTS"
 START=$SECONDS
+
+# wanted SECTION: true when PIC_GPU_SECTIONS names it
+wanted() { [[ $SECTIONS == *" $1 "* ]]; }
 
 # row CHECK RESULT NUMBER GOAL: one line of the summary
 row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$SUMMARY"; }
@@ -90,17 +102,22 @@ if [ -d "$CARRY/bin" ]; then
 else
     BIN=bin TESTS=build/tests
 fi
+BIN=${PIC_GPU_BIN:-$BIN} TESTS=${PIC_GPU_TESTS:-$TESTS}
 HAVE_GPU=0
-if ! command -v nvidia-smi >/dev/null; then
+if [ "${PIC_GPU_FORCE:-}" = 0 ]; then
+    echo "PIC_GPU_FORCE=0" >"$WORK/gpus"
+elif ! command -v nvidia-smi >/dev/null; then
     echo "no nvidia-smi on PATH" >"$WORK/gpus"
 elif nvidia-smi -L >"$WORK/gpus" 2>&1 && grep -q '^GPU ' "$WORK/gpus"; then
     HAVE_GPU=1
 fi
-[ "${PIC_GPU_FORCE:-0}" = 1 ] && HAVE_GPU=1
+[ "${PIC_GPU_FORCE:-}" = 1 ] && HAVE_GPU=1
 f=$WORK/step
 {
     echo "date: $(date -u +%FT%TZ)  host: $(uname -srm)  budget: ${BUDGET}s"
-    echo "binaries: $BIN, $TESTS  commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "binaries: $BIN, $TESTS  sections:$SECTIONS"
+    [ -f "$CARRY/VERSION" ] && cat "$CARRY/VERSION"
+    echo "this machine: $(ldd --version 2>&1 | head -1)"
 } >>"$OUT/info.log"
 cp "$WORK/gpus" "$f"
 st=1
@@ -182,14 +199,17 @@ fi
 # ---- the CUDA unit tests: each layer against its CPU twin ------------------
 n=0
 for t in "$TESTS"/test_cuda_*; do
-    [ -x "$t" ] || continue
+    if ! wanted unit || [ ! -x "$t" ]; then continue; fi
     n=$((n + 1))
     within 90 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$t"
     st=$?
     log unit "$f" $st "$t"
     tap "unit $(basename "$t")" "$f" $st "all ok (rel. err <= 1e-5 f32, 1e-2 bf16)"
 done
-[ $n -eq 0 ] && row "unit test_cuda_*" FAIL "none in $TESTS (built with CUDA=0?)" "one per CUDA layer"
+if wanted unit && [ $n -eq 0 ]; then
+    # the GPU run needs them; elsewhere a CUDA=0 build is a choice
+    row "unit test_cuda_*" "$([ "$HAVE_GPU" = 1 ] && echo FAIL || echo SKIP)" "none in $TESTS (built with CUDA=0?)" "one per CUDA layer"
+fi
 
 # ---- the golden fixtures: records that score every position ----------------
 for m in "${MODELS[@]}"; do
@@ -204,7 +224,9 @@ score() {
 }
 
 # ---- fp32: the CPU's tolerances --------------------------------------------
-if [ "$HAVE_GPU" = 1 ]; then
+if ! wanted fp32; then
+    :
+elif [ "$HAVE_GPU" = 1 ]; then
     within 120 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=f32 "$TESTS/test_model"
     st=$?
     log fp32 "$f" $st PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=f32 "$TESTS/test_model"
@@ -228,7 +250,9 @@ else
 fi
 
 # ---- bf16: no worse than PyTorch's own bf16 on the same inputs -------------
-if [ "$HAVE_GPU" = 1 ]; then
+if ! wanted bf16; then
+    :
+elif [ "$HAVE_GPU" = 1 ]; then
     within 120 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=bf16 "$TESTS/test_model"
     st=$?
     log bf16 "$f" $st PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=bf16 "$TESTS/test_model"
@@ -264,7 +288,9 @@ else
 fi
 
 # ---- bench/gpu_score.sh ----------------------------------------------------
-if [ "$HAVE_GPU" = 1 ]; then
+if ! wanted bench; then
+    :
+elif [ "$HAVE_GPU" = 1 ]; then
     left=$((BUDGET - RESERVE - (SECONDS - START)))
     if [ $left -ge 30 ]; then
         PIC_BIN=$BIN timeout -k 5 $((left + 5)) bench/gpu_score.sh --budget "$left" --rows "$SUMMARY" \

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Makes tests/gpu/carry/, everything tests/gpu/run.sh needs on a GPU machine
+# that the working tree does not hold, and prints the device call that
+# carries it (docs/gpu-checks.md). Run it here, after `make -j2 all` with nvcc:
+#
+#   carry/bin/    pic-rollout, pic-model-bench   (stripped copies)
+#   carry/tests/  test_model, test_cuda_*        (stripped copies)
+#   carry/lib.tar.xz  the shared libraries they load from this machine
+#                 (jansson, OpenBLAS, zstd, ...), not glibc, libstdc++ or CUDA's
+#   carry/VERSION the commit and build they come from
+#
+# The fixtures need no copy: tests/fixtures/models is tracked (checked here
+# against ../shared/fixtures/models). The working tree plus the carry must
+# stay under the device's 64 MiB; this prints both sizes and fails over it.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BIN=${PIC_BIN:-bin} TESTS=${PIC_BUILD:-build}/tests
+CARRY=tests/gpu/carry
+LIMIT=$((64 * 1024 * 1024))
+die() { echo "prepare.sh: $*" >&2; exit 1; }
+
+programs=("$BIN/pic-rollout" "$BIN/pic-model-bench")
+tests=("$TESTS/test_model")
+for t in "$TESTS"/test_cuda_*; do [ -x "$t" ] && tests+=("$t"); done
+for b in "${programs[@]}" "${tests[@]}"; do
+    [ -x "$b" ] || die "$b is missing: build first (make -j2 all)"
+done
+[ ${#tests[@]} -gt 1 ] || echo "prepare.sh: warning: no $TESTS/test_cuda_* (built with CUDA=0 or without nvcc?): run.sh will FAIL its unit row" >&2
+git check-ignore -q "$CARRY/VERSION" || die "$CARRY is not ignored by git: it would travel twice (add it to .gitignore)"
+
+rm -rf "$CARRY"
+mkdir -p "$CARRY/bin" "$CARRY/tests"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+copy() { # stripped when strip is there: the debug info is most of the size
+    if command -v strip >/dev/null; then strip -o "$2/$(basename "$1")" "$1"; else cp "$1" "$2/"; fi
+}
+for b in "${programs[@]}"; do copy "$b" "$CARRY/bin"; done
+for b in "${tests[@]}"; do copy "$b" "$CARRY/tests"; done
+
+# Libraries: what ldd resolves here, less the C library family (the GPU
+# machine's is at least as new), libstdc++/libgcc_s (likewise) and CUDA's own
+# (too big; run.sh finds them there).
+mkdir "$stage/lib"
+ldd "${programs[@]}" "${tests[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
+    while read -r name path; do
+        case $name in
+        linux-vdso* | ld-linux* | libc.so* | libm.so* | libpthread.so* | libdl.so* | librt.so* | libresolv.so* | \
+            libgcc_s.so* | libstdc++.so* | libcu* | libnccl* | libnv*) ;;
+        *) cp -L "$path" "$stage/lib/$name" ;;
+        esac
+    done
+tar -cJf "$CARRY/lib.tar.xz" -C "$stage" lib
+glibc=$(objdump -T "${programs[@]}" "${tests[@]}" "$stage"/lib/* 2>/dev/null |
+    grep -o 'GLIBC_[0-9.]*' | sort -t. -k2,2n -k3,3n -u | tail -1)
+{
+    echo "commit: $(git describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "built: $(date -u +%FT%TZ) on $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release), needs ${glibc:-?} or newer"
+    echo "libraries: $(find "$stage/lib" -type f -printf '%f ')"
+} >"$CARRY/VERSION"
+
+# The fixtures run.sh reads are tracked; say so if ../shared has moved on.
+if [ -d ../shared/fixtures/models ]; then
+    for m in qwen2-tiny qwen3-tiny llama-tiny; do
+        for f in golden.json golden.safetensors config.json; do
+            cmp -s "../shared/fixtures/models/$m/$f" "tests/fixtures/models/$m/$f" ||
+                echo "prepare.sh: warning: tests/fixtures/models/$m/$f differs from ../shared's" >&2
+        done
+    done
+fi
+
+tree=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
+carry=$(du -sb "$CARRY" | cut -f1)
+total=$((tree + carry))
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+cat "$CARRY/VERSION"
+echo "working tree $(mib "$tree") + $CARRY $(mib "$carry") = $(mib "$total") of 64 MiB"
+[ "$total" -le "$LIMIT" ] || die "over the device's 64 MiB: remove untracked files or build less"
+cat <<EOF
+
+The device call (one, at most 8 minutes; the session's budget is 15):
+  run  carry: ["$CARRY"]  timeout_s: 540
+       command: tests/gpu/run.sh
+Then paste the summary table it prints last into docs/gpu.md (with the date,
+the card and the driver from info.log), and give_back.
+EOF
