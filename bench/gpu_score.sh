@@ -31,7 +31,7 @@ case $budget in '' | *[!0-9]*) echo "gpu_score.sh: --budget wants whole seconds,
 if [ $# -eq 0 ]; then
     set -- bench/configs/qwen2.5-0.5b.json bench/configs/qwen2.5-1.5b.json bench/configs/qwen2.5-7b.json
 fi
-if [ "${PIC_GPU_FORCE:-}" = 0 ] || { [ "${PIC_GPU_FORCE:-}" != 1 ] && ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; }; then
+if [ "${PIC_GPU_FORCE:-}" = 0 ] || { [ "${PIC_GPU_FORCE:-}" != 1 ] && ! timeout 20 nvidia-smi -L 2>/dev/null | grep -q '^GPU '; }; then
     echo "gpu_score.sh: no CUDA device (nvidia-smi found none): skipped"
     exit 0
 fi

@@ -41,6 +41,22 @@ row() { awk -F'\t' -v c="$1" '$1 == c { print $2 }' out/summary.tsv; }
     [[ "${lines[-1]}" == "checks: "* ]]
 }
 
+@test "a library the binaries miss is taken from the first folder that has it, or named in a FAIL row" {
+    mkdir lib tests
+    echo 'int gh_fake(void) { return 0; }' >f.c
+    cc -shared -fPIC -Wl,-soname,libghfake.so.1 -o lib/libghfake.so.1 f.c
+    printf 'int gh_fake(void);\nint main(void) { return gh_fake(); }\n' >t.c
+    cc -o tests/test_cuda_fake t.c -Llib -l:libghfake.so.1
+    PIC_GPU_TESTS="$T/tests" OUT=out PIC_GPU_FORCE=0 PIC_GPU_SECTIONS=none run "$G/run.sh"
+    [ "$(row libraries)" = FAIL ]
+    grep -q $'libraries\tFAIL\tmissing: libghfake.so.1' out/summary.tsv
+    rm -r out
+    PIC_GPU_LIB_DIRS="/nonexistent $T/lib" PIC_GPU_TESTS="$T/tests" OUT=out PIC_GPU_FORCE=0 PIC_GPU_SECTIONS=none \
+        run "$G/run.sh"
+    grep -q $'libraries\tPASS\t libghfake.so.1='"$T/lib" out/summary.tsv
+    grep -q "^PIC_LD_PATH=\(.*:\)\{0,1\}$T/lib (found: libghfake.so.1=$T/lib)" out/info.log
+}
+
 # a pic-rollout that takes --device and --dtype and scores on the CPU; with
 # SHIFT set it adds SHIFT to every log-prob it writes
 fake_rollout() {

@@ -42,7 +42,7 @@ START=$SECONDS
 wanted() { [[ $SECTIONS == *" $1 "* ]]; }
 
 # row CHECK RESULT NUMBER GOAL: one line of the summary
-row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$SUMMARY"; }
+row() { printf '%s\t%s\t%s\t%s\n' "${1//$'\t'/ }" "$2" "${3//$'\t'/ }" "${4//$'\t'/ }" >>"$SUMMARY"; }
 
 # within CAP FILE CMD...: CMD's output into FILE, under a timeout of CAP
 # seconds or what the budget has left; 125 when nothing is left
@@ -108,7 +108,7 @@ if [ "${PIC_GPU_FORCE:-}" = 0 ]; then
     echo "PIC_GPU_FORCE=0" >"$WORK/gpus"
 elif ! command -v nvidia-smi >/dev/null; then
     echo "no nvidia-smi on PATH" >"$WORK/gpus"
-elif nvidia-smi -L >"$WORK/gpus" 2>&1 && grep -q '^GPU ' "$WORK/gpus"; then
+elif timeout 20 nvidia-smi -L >"$WORK/gpus" 2>&1 && grep -q '^GPU ' "$WORK/gpus"; then
     HAVE_GPU=1
 fi
 [ "${PIC_GPU_FORCE:-}" = 1 ] && HAVE_GPU=1
@@ -143,8 +143,9 @@ log info "$f" $st python3 import torch transformers
 
 # Libraries: the bundle prepare.sh made (this build machine's jansson,
 # OpenBLAS, ...), then each library the binaries still miss from the first
-# folder that has it: the CUDA toolkit's, then the nvidia-* wheels beside
-# python3's torch. Only pic's binaries get this path: python3 keeps its own.
+# folder that has it: the CUDA toolkit's, the driver's, then the nvidia-*
+# wheels beside python3's torch (PIC_GPU_LIB_DIRS, space-separated, are
+# searched first). Only pic's binaries get this path: python3 keeps its own.
 PIC_LD_PATH=
 if [ -f "$CARRY/lib.tar.xz" ]; then
     within 60 "$f" python3 -c 'import sys, tarfile
@@ -155,7 +156,9 @@ t.extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter
 fi
 lib_dirs() {
     local d
-    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/*/lib; do [ -d "$d" ] && echo "$d"; done
+    for d in ${PIC_GPU_LIB_DIRS:-} /usr/local/cuda/lib64 /usr/local/cuda/targets/*/lib /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
+        [ -d "$d" ] && echo "$d"
+    done
     timeout 30 python3 -c 'import site, sys; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null |
         while read -r d; do [ -d "$d/nvidia" ] && find "$d/nvidia" -name 'lib*.so*' -printf '%h\n' 2>/dev/null; done | sort -u
 }
