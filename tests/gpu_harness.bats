@@ -84,6 +84,31 @@ EOF
     [ "$(row 'fp32 score qwen2-tiny')" = FAIL ]
 }
 
+@test "bf16 section: pic's errors beside PyTorch's reach the summary, per model and source" {
+    fake_rollout
+    mkdir tests py
+    printf '#!/bin/sh\necho 1..1\necho ok 1 - bf16 golden\necho "# bf16 qwen2-tiny logits max_abs_err 0.11"\n' \
+        >tests/test_model
+    # a python3 whose torch_bf16.py prints PyTorch's errors: 1e-3 rms, far above fp32 pic's
+    cat >py/python3 <<EOF
+#!/usr/bin/env bash
+case "\$*" in
+*"import torch, transformers"*) echo "torch (stub)" ;;
+*torch_bf16.py*) for m in qwen2-tiny qwen3-tiny llama-tiny; do for q in logits logprobs.t1 logprobs.t0.6 entropy.t1 entropy.t0.6; do
+    printf 'torch\t%s\t%s\t0.05\t0.001\t86\n' \$m \$q; done; done ;;
+*) exec $(command -v python3) "\$@" ;;
+esac
+EOF
+    chmod +x tests/test_model py/python3
+    PATH="$T/py:$PATH" OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/tests" \
+        PIC_GPU_SECTIONS=bf16 run "$G/run.sh"
+    [ "$(row 'bf16 test_model')" = PASS ]
+    [ "$(row 'bf16 test_model qwen2-tiny')" = FAIL ] # 0.11 > 2 x 0.05
+    for m in qwen2-tiny qwen3-tiny llama-tiny; do [ "$(row "bf16 score $m")" = PASS ]; done
+    grep -q $'^bf16 score rms\tllama-tiny\tlogprobs.t0.6\t' out/results.tsv
+    [ "$(grep -c $'^bf16 score rms\t' out/results.tsv)" -eq 12 ]
+}
+
 @test "golden.py: records score every position; errors pool them per quantity" {
     python3 "$G/golden.py" records "$FIXTURES/models/qwen2-tiny" >in
     [ "$(wc -l <in)" -eq 6 ]
