@@ -69,7 +69,7 @@ measure() {
 measure matmul - 60 python3 tests/gpu/torch_bench.py matmul
 for config in "$@"; do
     name=$(basename "$config")
-    measure pic "$name" 90 env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} \
+    measure pic "$name" 150 env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} \
         "$BIN/pic-model-bench" --device cuda --dtype bf16 --config "$config" --score 16x2048
     measure transformers "$name" 120 python3 tests/gpu/torch_bench.py score "$config" --batch 16 --seq 2048
 done

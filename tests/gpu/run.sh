@@ -36,6 +36,7 @@ trap 'rm -rf "$WORK"' EXIT
 SUMMARY=$OUT/summary.tsv RESULTS=$OUT/results.tsv
 : >"$SUMMARY"
 : >"$RESULTS"
+rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/bench.log
 START=$SECONDS
 
 # wanted SECTION: true when PIC_GPU_SECTIONS names it

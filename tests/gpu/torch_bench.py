@@ -110,7 +110,7 @@ def score(a):
 
         def step():
             with torch.inference_mode():
-                logits = model(ids).logits
+                logits = model(ids, use_cache=False).logits
                 lps, ents = [], []
                 for b in range(a.batch):
                     z = logits[b, :-1].float()
