@@ -10,8 +10,12 @@ taken to fp32 as a PyTorch user would (logits.float()), give log-softmax and
 entropy at T = 1 and 0.6 in fp32. Prints the errors against golden.safetensors
 (transformers in fp32) as golden.py's error lines, labelled 'torch':
 logits over every position and vocabulary entry, log-probs of tokens 1..L-1
-and entropies at positions 0..L-2 (the positions pic-rollout --score scores).
-'stories260K' means stories260K/hf against its 64 x 512 transformers logits."""
+and entropies at positions 0..L-2 per temperature (logprobs.t1, entropy.t0.6,
+...: the positions pic-rollout --score scores), and under test_model's names
+both temperatures pooled (logprobs; entropy at every position) and
+packed_logits (the same logits: PyTorch runs each sequence alone).
+'stories260K' means stories260K/hf against its 64 x 512 transformers logits
+(logits) and run.c's (logits_vs_runc)."""
 import argparse
 import math
 import os
@@ -63,26 +67,34 @@ def tiny(model_dir, device):
         z = logits_of(model, seq, device)
         ref = torch.tensor(g[f"logits.{i}"][1], device=device).view(z.shape)
         acc.setdefault("logits", []).append(err(z, ref))
+        acc.setdefault("packed_logits", []).append(acc["logits"][-1])
         nxt = torch.tensor(seq[1:], device=device)
         for T, tag in golden.TEMPS:
             lp = torch.log_softmax(z / T, dim=-1)
             lpt = lp[:-1].gather(1, nxt[:, None])[:, 0]
-            ent = -(lp.exp() * lp).sum(-1)[:-1]
-            acc.setdefault("logprobs." + tag, []).append(
-                err(lpt, torch.tensor(g[f"logprobs.{tag}.{i}"][1], device=device)))
-            acc.setdefault("entropy." + tag, []).append(
-                err(ent, torch.tensor(g[f"entropy.{tag}.{i}"][1][:-1], device=device)))
+            ent = -(lp.exp() * lp).sum(-1)
+            want_lp = torch.tensor(g[f"logprobs.{tag}.{i}"][1], device=device)
+            want_ent = torch.tensor(g[f"entropy.{tag}.{i}"][1], device=device)
+            acc.setdefault("logprobs." + tag, []).append(err(lpt, want_lp))
+            acc.setdefault("entropy." + tag, []).append(err(ent[:-1], want_ent[:-1]))
+            # test_model's pooled names: both temperatures, entropy at every position
+            acc.setdefault("logprobs", []).append(err(lpt, want_lp))
+            acc.setdefault("entropy", []).append(err(ent, want_ent))
     return {q: pooled(parts) for q, parts in acc.items()}
 
 
 def stories(root, device):
     with open(os.path.join(root, "expected_greedy_ids.txt")) as f:
         ids = [int(x) for x in f.read().split()][:64]
-    with open(os.path.join(root, "hf", "hf_logits_cpu_64x512.f32"), "rb") as f:
-        raw = f.read()
-    ref = torch.tensor(struct.unpack(f"<{len(raw) // 4}f", raw), device=device).view(64, -1)
+
+    def f32(path):
+        with open(os.path.join(root, path), "rb") as f:
+            raw = f.read()
+        return torch.tensor(struct.unpack(f"<{len(raw) // 4}f", raw), device=device).view(64, -1)
+
     z = logits_of(load(os.path.join(root, "hf"), device), ids, device)
-    return {"logits": err(z, ref)}
+    return {"logits": err(z, f32("hf/hf_logits_cpu_64x512.f32")),
+            "logits_vs_runc": err(z, f32("reference_logits_runc_64x512.f32"))}
 
 
 def main():
