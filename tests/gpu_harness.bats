@@ -109,6 +109,33 @@ EOF
     [ "$(grep -c $'^bf16 score rms\t' out/results.tsv)" -eq 12 ]
 }
 
+@test "bench section: gpu_score.sh's measurements reach the table and the summary" {
+    mkdir fake py
+    # pic at 2x transformers' tokens/s on every config
+    cat >fake/pic-model-bench <<'EOF'
+#!/usr/bin/env bash
+echo "loading $*" >&2
+echo '{"device": "cuda", "dtype": "bf16", "seq": 2048, "tokens": 32768, "tokens_per_s": 200000, "peak_bytes": 1073741824}'
+EOF
+    cat >py/python3 <<EOF
+#!/usr/bin/env bash
+case "\$*" in
+*"torch_bench.py matmul"*) echo '{"what": "matmul", "n": 8192, "tflops": 800.0, "copy_tbps": 4.3}' ;;
+*"torch_bench.py score"*) echo 'a warning'; echo '{"tokens_per_s": 100000, "peak_bytes": 2147483648}' ;;
+*) exec $(command -v python3) "\$@" ;;
+esac
+EOF
+    chmod +x fake/pic-model-bench py/python3
+    PATH="$T/py:$PATH" OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_SECTIONS=bench run "$G/run.sh"
+    # 200000 tokens/s x 3.263 GFLOP/token = 653 TFLOP/s = 82% of 800
+    grep -q $'bench qwen2.5-1.5b\tMET\t200,000 tok/s = 2.00x transformers, 82% of matmul, peak 1.0 GiB' out/summary.tsv
+    [ "$(row 'bench qwen2.5-7b')" = FAIL ] # 200000 tokens/s of 7B would be 364% of the matrix rate
+    [ "$(row 'bench qwen2.5-0.5b')" = INFO ]
+    [ "$(row 'bench matmul bf16')" = INFO ]
+    [[ "$output" == *"| qwen2.5-7b.json | 200,000 | 100,000 | 2.00 | "*"| 1.0 | 2.0 |"*"checks: "* ]]
+    grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-7b.json --score 16x2048' out/bench.log
+}
+
 @test "golden.py: records score every position; errors pool them per quantity" {
     python3 "$G/golden.py" records "$FIXTURES/models/qwen2-tiny" >in
     [ "$(wc -l <in)" -eq 6 ]
@@ -161,7 +188,7 @@ EOF
     run python3 "$G/bench_table.py" results "$PIC_ROOT/bench/configs" rows
     [ "$status" -eq 0 ]
     # 1.5B: 150000 tokens/s x 3.263 GFLOP/token = 489 TFLOP/s = 61% of 800; 1.67x transformers
-    grep -q $'bench qwen2.5-1.5b\tMET\t150,000 tok/s = 1.67x transformers, 61% of matmul' rows
+    grep -q $'bench qwen2.5-1.5b\tMET\t150,000 tok/s = 1.67x transformers, 61% of matmul, peak 8.0 GiB' rows
     grep -q $'bench qwen2.5-0.5b\tFAIL\tpic: out of memory' rows
     grep -q $'bench qwen2.5-7b\tNONE\tno transformers number: timed out after 120s' rows
     grep -q $'bench matmul bf16\tINFO\t800 TFLOP/s' rows
@@ -169,7 +196,11 @@ EOF
     # 7B at 20000 tokens/s is 36% of the rate: a miss even beside a slower transformers
     printf 'transformers\tqwen2.5-7b.json\t{"tokens_per_s": 10000}\n' >>results
     python3 "$G/bench_table.py" results "$PIC_ROOT/bench/configs" rows2
-    grep -q $'bench qwen2.5-7b\tMISS\t20,000 tok/s = 2.00x transformers, 36% of matmul' rows2
+    grep -q $'bench qwen2.5-7b\tMISS\t20,000 tok/s = 2.00x transformers, 36% of matmul, peak - GiB' rows2
+    # 60000 tokens/s would be 109% of the rate: plausible; 61000 is 111%: a wrong number
+    sed -i 's/"tokens_per_s": 20000/"tokens_per_s": 61000/' results
+    python3 "$G/bench_table.py" results "$PIC_ROOT/bench/configs" rows3
+    grep -q $'bench qwen2.5-7b\tFAIL\t.*faster than the matrix rate' rows3
 }
 
 @test "gpu_score.sh without a GPU skips and exits 0 (make bench runs it everywhere)" {

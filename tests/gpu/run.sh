@@ -311,6 +311,7 @@ else
 fi
 
 # ---- the summary, last -----------------------------------------------------
+[ -s "$OUT/bench.log" ] && sed -n '/^bf16 matrix rate/,/^## /p' "$OUT/bench.log" | grep -v '^## '
 echo
 echo "== tests/gpu/run.sh: $((SECONDS - START))s of ${BUDGET}s; logs in $OUT"
 awk -F'\t' 'NR == FNR { for (i = 1; i <= 3; i++) if (length($i) > w[i]) w[i] = length($i); next }
