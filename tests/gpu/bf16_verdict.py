@@ -17,7 +17,7 @@ The rules (docs/gpu-checks.md says why):
   model and quantity.
 An implementation whose errors are distributed as PyTorch's passes both with
 probability above 99.9% per comparison; a real defect (bf16 accumulation,
-bf16 softmax statistics, logits rounded twice) multiplies the error.
+bf16 softmax or norm statistics) multiplies the error.
 
 Prints one detail line per comparison (tab-separated: check, model, quantity,
 pic, PyTorch, ratio, limit, result) and appends run.sh's summary rows (check,
