@@ -72,7 +72,7 @@ EOF
     chmod +x fake/pic-rollout
 }
 
-@test "fp32 scores within the CPU's tolerance pass; a log-prob 1e-4 off fails" {
+@test "fp32 scores within float32's rounding bound pass; log-probs 1e-4 off fail" {
     fake_rollout
     OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_SECTIONS=fp32 run "$G/run.sh"
     for m in qwen2-tiny qwen3-tiny llama-tiny; do [ "$(row "fp32 score $m")" = PASS ]; done

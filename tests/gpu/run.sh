@@ -240,13 +240,13 @@ elif [ "$HAVE_GPU" = 1 ]; then
         st=$?
         log fp32 "$f" $st pic-rollout --score --dtype f32 "$m"
         if [ $st -ne 0 ]; then
-            row "fp32 score $m" FAIL "pic-rollout $(why $st "$f")" "golden within CPU tolerance / T"
+            row "fp32 score $m" FAIL "pic-rollout $(why $st "$f")" "golden within float32 rounding bound"
         elif python3 tests/gpu/golden.py fp32 "$FIXTURES/$m" "$WORK/f32.$m.out" >"$f" 2>&1; then
             log fp32 "$f" 0 golden.py fp32 "$m"
-            row "fp32 score $m" PASS "$(tail -1 "$f")" "golden within CPU tolerance / T"
+            row "fp32 score $m" PASS "$(tail -1 "$f")" "golden within float32 rounding bound"
         else
             log fp32 "$f" 1 golden.py fp32 "$m"
-            row "fp32 score $m" FAIL "$(tail -1 "$f")" "golden within CPU tolerance / T"
+            row "fp32 score $m" FAIL "$(tail -1 "$f")" "golden within float32 rounding bound"
         fi
     done
 else
