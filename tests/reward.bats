@@ -118,3 +118,22 @@ load helpers
   echo "agreement: $output / 560" >&3
   [ "$output" -ge 532 ] # 95%
 }
+
+@test "reward: --set-relation lets an inequality answer a gold set, as Math-Verify's allow_set_relation_comp" {
+  run pic-reward --gold '[-2, 7]' --pred '$-2 \le x \le 7$'
+  [ "$status" -eq 0 ] && [ "$output" = 0 ]
+  run pic-reward --set-relation --gold '[-2, 7]' --pred '$-2 \le x \le 7$'
+  [ "$status" -eq 0 ] && [ "$output" = 1 ]
+  # a gold inequality accepts the same set either way
+  run pic-reward --gold '-2 \le x \le 7' --pred '$x \in [-2, 7]$'
+  [ "$output" = 1 ]
+}
+
+@test "reward: a choice letter matches a letter gold, boxed or after 'the answer is'" {
+  run pic-reward --gold 'C' --pred 'so the answer is (C).'
+  [ "$output" = 1 ]
+  run pic-reward --gold '(B) 7' --pred 'Thus \boxed{\textbf{(B)}\ 7}'
+  [ "$output" = 1 ]
+  run pic-reward --gold 'B' --pred 'The answer is \boxed{C}. B is wrong'
+  [ "$output" = 0 ]
+}

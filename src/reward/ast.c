@@ -138,6 +138,7 @@ static void print_node(pbuf *b, const node *x) {
     if (x->kind == N_FUNC || x->kind == N_SETOP) put(b, ":%d", x->fn);
     if (x->kind == N_UFUNC || x->kind == N_OPAQUE) put(b, ":%s", x->name); /* \int's parts count too */
     if (x->kind == N_INTERVAL) put(b, ":%d%d", x->lopen, x->ropen);
+    if (x->kind == N_REL && x->builder) put(b, ":set");
     if (x->kind == N_MATRIX) put(b, ":%dx%d", x->rows, x->cols);
     if (x->percent) put(b, "%%");
     for (int i = 0; i < x->n; i++) {

@@ -67,6 +67,7 @@ struct node {
     bool percent;   /* value was divided by 100 because of a % sign */
     bool text;      /* N_SYM written as \text{...}: a word, not a variable */
     bool lopen, ropen, paren; /* N_INTERVAL; paren: written "(a, b)" */
+    bool builder;   /* N_REL written as a set, {x | x > 3}: the set it describes */
     int rows, cols; /* N_MATRIX */
     rel_id *rel;    /* N_REL: n-1 operators */
 };

@@ -52,6 +52,8 @@ static bool is_setlike(const node *x) {
            x->kind == N_SPECIAL;
 }
 
+static bool is_percent(const node *x) { return x->kind == N_DIV && x->percent; }
+
 /* A float literal, possibly as a percentage or in scientific notation
  * ("2.6 \cdot 10^{-31}", "1.5E-3", one Float for SymPy): Math-Verify
  * rounds only then. */
@@ -176,6 +178,86 @@ static node *relation_as_interval(ctx *c, const node *x) {
     r->lopen = (up ? x->rel[0] : x->rel[1]) == (up ? R_LT : R_GT);
     r->ropen = (up ? x->rel[1] : x->rel[0]) == (up ? R_LT : R_GT);
     return r;
+}
+
+static bool is_inequality(rel_id r) { return r == R_NE || r == R_LT || r == R_LE || r == R_GT || r == R_GE; }
+
+static rel_id flip(rel_id r) {
+    return r == R_LT ? R_GT : r == R_GT ? R_LT : r == R_LE ? R_GE : r == R_GE ? R_LE : r;
+}
+
+static node *infinity(ctx *c, bool negative) {
+    node *inf = rw_node(c->a, N_CONST, 0);
+    if (!inf) return NULL;
+    inf->fn = C_INF;
+    return negative ? negate(c, inf) : inf;
+}
+
+static node *interval(ctx *c, const node *lo, const node *hi, bool lopen, bool ropen) {
+    node *r = lo && hi ? tmp2(c, N_INTERVAL, lo, hi) : NULL;
+    if (r) r->lopen = lopen, r->ropen = ropen;
+    return r;
+}
+
+static node *set_union(ctx *c, node *a, node *b) {
+    node *r = a && b ? tmp2(c, N_SETOP, a, b) : NULL;
+    if (r) r->fn = F_UNION;
+    return r;
+}
+
+/* A relation as the set of values it allows, as SymPy's as_set() reads
+ * it: "x < 2" is (-oo, 2), "x \ne 3" is (-oo, 3) U (3, oo), "x = 3" is
+ * {3}, "a < x < b" an interval, "x < 2 or x > 3" the union. NULL when
+ * it has no such reading (two variables, a variable bound). */
+static node *relation_as_set(ctx *c, const node *x) {
+    if (x->kind == N_SET) {
+        node *acc = NULL;
+        for (int k = 0; k < x->n; k++) {
+            node *s = x->kid[k]->kind == N_REL ? relation_as_set(c, x->kid[k]) : NULL;
+            if (!s) return NULL;
+            acc = acc ? set_union(c, acc, s) : s;
+        }
+        return acc;
+    }
+    if (x->kind != N_REL) return NULL;
+    if (x->n == 3) return relation_as_interval(c, x);
+    if (x->n != 2) return NULL;
+    const node *v = x->kid[0], *a = x->kid[1];
+    rel_id op = x->rel[0];
+    if (op == R_IN) return v->kind == N_SYM ? x->kid[1] : NULL;
+    if (v->kind != N_SYM || rw_has_vars(a)) {
+        v = x->kid[1], a = x->kid[0], op = flip(op);
+        if (v->kind != N_SYM || rw_has_vars(a)) return NULL;
+    }
+    switch (op) {
+    case R_EQ: {
+        node *r = rw_node(c->a, N_SET, 1);
+        if (r) r->kid[0] = (node *)a;
+        return r;
+    }
+    case R_NE: return set_union(c, interval(c, infinity(c, true), a, true, true), interval(c, a, infinity(c, false), true, true));
+    case R_LT: case R_LE: return interval(c, infinity(c, true), a, true, op == R_LT);
+    case R_GT: case R_GE: return interval(c, a, infinity(c, false), op == R_GT, true);
+    default: return NULL;
+    }
+}
+
+/* An inequality, a set-builder condition, or "x < 2 or x > 3": an answer
+ * that describes a set of values. */
+static bool describes_set(const node *x) {
+    if (x->kind == N_REL) {
+        if (x->builder) return true;
+        for (int k = 0; k + 1 < x->n; k++)
+            if (is_inequality(x->rel[k]) || x->rel[k] == R_IN) return true;
+        return false;
+    }
+    if (x->kind != N_SET || x->n < 2) return false;
+    bool any = false;
+    for (int k = 0; k < x->n; k++) {
+        if (x->kid[k]->kind != N_REL) return false;
+        any = any || describes_set(x->kid[k]);
+    }
+    return any;
 }
 
 static bool ordered(ctx *c, node *const *g, node *const *p, int n) {
@@ -370,9 +452,32 @@ static int compare_words(const node *g, const node *p) {
     return -1;
 }
 
+/* "x \in S" is read as the set S (latex2sympy's reading), and a
+ * set-builder {x | cond} as the set its condition describes. */
+static const node *as_written_set(ctx *c, const node *x) {
+    if (x->kind == N_REL && x->n == 2 && x->rel[0] == R_IN && x->kid[0]->kind == N_SYM) return x->kid[1];
+    if (x->kind == N_REL && x->builder) {
+        node *s = relation_as_set(c, x);
+        if (s) return s;
+    }
+    return x;
+}
+
 static bool equiv(ctx *c, const node *g, const node *p) {
     if (!g || !p || --c->budget < 0) return false;
     if (same_text(g, p)) return true;
+    g = as_written_set(c, g);
+    p = as_written_set(c, p);
+    /* an answer describing a set of values meets a set: compared as sets
+     * (gold always; pred only with allow_set_relation_comp, as Math-Verify) */
+    if (describes_set(g) && is_setlike(p)) {
+        node *gs = relation_as_set(c, g);
+        return gs && compare_sets(c, gs, p);
+    }
+    if (c->o->set_relation && describes_set(p) && is_setlike(g)) {
+        node *ps = relation_as_set(c, p);
+        return ps && compare_sets(c, g, ps);
+    }
     bool ga = is_assignment(g), pa = is_assignment(p);
     if (ga && pa) {
         return same_text(g->kid[0], p->kid[0]) && equiv(c, g->kid[g->n - 1], p->kid[p->n - 1]);
@@ -383,8 +488,8 @@ static bool equiv(ctx *c, const node *g, const node *p) {
     if (is_equation(p) && !is_equation(g)) return equiv(c, g, p->kid[p->n - 1]);
     if (g->kind == N_REL && p->kind == N_REL) return compare_relations(c, g, p);
     if (g->kind == N_REL && is_setlike(p)) {
-        node *iv = relation_as_interval(c, g);
-        return iv && compare_sets(c, iv, p);
+        node *gs = relation_as_set(c, g);
+        return gs && compare_sets(c, gs, p);
     }
     if (g->kind == N_REL || p->kind == N_REL) return false;
     if (is_setlike(g) || is_setlike(p)) return compare_sets(c, g, p);
@@ -400,7 +505,10 @@ static bool equiv(ctx *c, const node *g, const node *p) {
     }
     int w = compare_words(g, p);
     if (w >= 0) return w;
-    return compare_values(c, g, p);
+    if (compare_values(c, g, p)) return true;
+    /* a gold "28\%" is answered by "28" (Math-Verify's test_percent_notation);
+     * a gold "20" is not answered by "20\%", which is 0.2 */
+    return is_percent(g) && !is_percent(p) && compare_values(c, g->kid[0], p);
 }
 
 /* Non-strict mode: the variables of pred renamed to gold's, in sorted order. */

@@ -8,6 +8,7 @@
 typedef struct {
     int float_places; /* decimals kept when a float is compared with a rational (6) */
     bool strict;      /* variables must match by name (Math-Verify's strict=True) */
+    bool set_relation; /* a gold relation may match a pred set (allow_set_relation_comp) */
 } rw_equiv_opts;
 
 /* Temporary nodes (differences, unwrapped relations) go to a. */

@@ -26,9 +26,21 @@ typedef struct {
 
 static bool percent_after_box(const char *s, size_t n, size_t i);
 
+/* Sentence punctuation written inside the delimiters ("$\frac{1}{3}.$",
+ * "$x,$") ends the sentence, not the answer; an ellipsis ("1, 2, ...")
+ * is part of it. */
+static size_t drop_sentence_end(const char *t, size_t len) {
+    if (len >= 2 && (t[len - 1] == '.' || t[len - 1] == ',') && t[len - 2] != '.') {
+        len--;
+        while (len && isspace((unsigned char)t[len - 1])) len--;
+    }
+    return len;
+}
+
 static bool try_text(ex *X, const char *t, size_t len, const char *how) {
     while (len && isspace((unsigned char)*t)) t++, len--;
     while (len && isspace((unsigned char)t[len - 1])) len--;
+    len = drop_sentence_end(t, len);
     if (len == 0 || len > RW_MAX_ANSWER) return false;
     const char *err;
     char *copy = rw_strndup(X->a, t, len);
@@ -72,7 +84,7 @@ static size_t rfind_ci(const char *s, size_t end, const char *w) {
     if (end < wl) return (size_t)-1;
     for (size_t i = end - wl + 1; i-- > 0;) {
         size_t k = 0;
-        while (k < wl && tolower((unsigned char)s[i + k]) == w[k]) k++;
+        while (k < wl && tolower((unsigned char)s[i + k]) == (unsigned char)w[k]) k++;
         if (k == wl) return i;
     }
     return (size_t)-1;
@@ -322,9 +334,15 @@ static bool try_final(ex *X) {
 /* "Answer: ... X": after the last '=' within 100 bytes, else the first value
  * within 50. */
 static bool try_answer(ex *X) {
-    size_t p = rfind_ci(X->s, X->n, "answer");
+    /* the word in the languages lighteval's multilingual tests use */
+    static const char *const words[] = {"answer", "r\xc3\xa9ponse", "respuesta", "antwort"};
+    size_t p = (size_t)-1, wl = 0;
+    for (size_t w = 0; w < sizeof words / sizeof *words; w++) {
+        size_t q = rfind_ci(X->s, X->n, words[w]);
+        if (q != (size_t)-1 && (p == (size_t)-1 || q > p)) p = q, wl = strlen(words[w]);
+    }
     if (p == (size_t)-1) return false;
-    size_t i = p + 6;
+    size_t i = p + wl;
     if (i < X->n && X->s[i] == ':') i++;
     size_t lim = i + 100 < X->n ? i + 100 : X->n, eq = (size_t)-1;
     for (size_t j = i; j < lim; j++)

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct {
     const char *name;
@@ -413,7 +414,13 @@ static bool lex_command(lexer *L) {
         return name[0] == '$' ? true : push(L, name[0], 0, name, 1);
     }
     if (len == 6 && memcmp(name, "approx", 6) == 0) {
-        L->i = n; /* what follows an approximation is not the answer */
+        /* "x \approx 11" states the value of x, as "x = 11"; after a value
+         * ("1/3 \approx 0.33", "x = 1/3 \approx 0.33") what follows the
+         * approximation is not the answer */
+        bool named = L->nt > 0;
+        for (int k = 0; k < L->nt; k++) named = named && L->t[k].k == TK_ID;
+        if (named) return push(L, TK_REL, R_EQ, name, (int)len);
+        L->i = n;
         return true;
     }
     size_t k = j;
@@ -540,11 +547,52 @@ static bool lex_utf8(lexer *L) {
     return false;
 }
 
+/* A unit written as a word after a value ("5 cm", "90 degrees", "3s"),
+ * which latex2sympy's normalization removes: singular or plural. */
+static bool unit_word(const char *w, size_t len) {
+    static const char *const units[] = {
+        "m", "s", "cm", "mm", "km", "meter", "metre", "centimeter", "centimetre", "millimeter", "millimetre",
+        "kilometer", "kilometre", "inch", "inche", "ft", "feet", "foot", "yard", "yd", "mile", "mph", "kmh",
+        "kg", "gram", "kilogram", "lb", "pound", "ounce", "oz", "liter", "litre", "ml", "sec", "second", "min",
+        "minute", "hr", "hour", "day", "week", "month", "year", "yr", "degree", "deg", "radian", "dollar",
+        "cent", "unit", "square", "sq", "cubic",
+    };
+    for (size_t k = 0; k < sizeof units / sizeof *units; k++) {
+        size_t u = strlen(units[k]);
+        if ((len == u || (len == u + 1 && u > 1 && (w[u] == 's' || w[u] == 'S'))) &&
+            strncasecmp(w, units[k], u) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* After a value, a unit word followed by no argument (not "5 sec(x)") and
+ * its power ("cm^2", "m^{3}") are dropped. Returns the bytes to skip, or 0. */
+static size_t unit_after_value(const lexer *L, const char *s, size_t len) {
+    if (L->nt == 0) return 0;
+    int prev = L->t[L->nt - 1].k;
+    if (prev != TK_NUM && prev != '}' && prev != ')') return 0;
+    if (!unit_word(s, len)) return 0;
+    size_t rest = L->n - L->i;
+    char next = len < rest ? s[len] : 0;
+    if (next == '(' || next == '_' || next == '{') return 0;
+    if (next == '^' && len + 1 < rest && (s[len + 1] == '2' || s[len + 1] == '3')) return len + 2;
+    if (next == '^' && len + 3 < rest && s[len + 1] == '{' && (s[len + 2] == '2' || s[len + 2] == '3') &&
+        s[len + 3] == '}')
+        return len + 4;
+    return next == '^' ? 0 : len;
+}
+
 /* A run of letters outside commands: known words, else one symbol a letter. */
 static bool lex_word(lexer *L) {
     const char *s = L->s + L->i;
     size_t len = 0;
     while (L->i + len < L->n && is_alpha(s[len])) len++;
+    size_t unit = unit_after_value(L, s, len);
+    if (unit) {
+        L->i += unit;
+        return true;
+    }
     static const struct {
         const char *w;
         int k, id;

@@ -30,6 +30,9 @@ static const char usage[] =
     "Matching:\n"
     "      --float-precision N  decimals kept when a decimal meets a rational (6)\n"
     "      --no-strict          variables match by position, not name\n"
+    "      --set-relation       a predicted inequality may answer a gold set\n"
+    "                           (Math-Verify's allow_set_relation_comp; a gold\n"
+    "                           inequality always accepts the same set)\n"
     "      --no-boxed           do not prefer \\boxed{} over other answer forms\n"
     "      --keep-think         also read answers inside <think>...</think>\n"
     "      --gold-field NAME    field holding the gold answer (answer)\n"
@@ -49,7 +52,7 @@ static const char usage[] =
     "      --version            the version\n";
 
 enum {
-    OPT_CORRECT = 256, OPT_WRONG, OPT_UNPARSABLE, OPT_FLOATP, OPT_NOSTRICT, OPT_NOBOXED, OPT_KEEPTHINK,
+    OPT_CORRECT = 256, OPT_WRONG, OPT_UNPARSABLE, OPT_FLOATP, OPT_NOSTRICT, OPT_SETREL, OPT_NOBOXED, OPT_KEEPTHINK,
     OPT_GOLDFIELD, OPT_RESPFIELD, OPT_GOLD, OPT_PRED, OPT_EXPLAIN, OPT_EXTRACT, OPT_SKIPBAD, OPT_TIMING,
 };
 
@@ -207,6 +210,7 @@ int main(int argc, char **argv) {
         {"correct", required_argument, 0, OPT_CORRECT}, {"wrong", required_argument, 0, OPT_WRONG},
         {"unparsable", required_argument, 0, OPT_UNPARSABLE},
         {"float-precision", required_argument, 0, OPT_FLOATP}, {"no-strict", no_argument, 0, OPT_NOSTRICT},
+        {"set-relation", no_argument, 0, OPT_SETREL},
         {"no-boxed", no_argument, 0, OPT_NOBOXED}, {"keep-think", no_argument, 0, OPT_KEEPTHINK},
         {"gold-field", required_argument, 0, OPT_GOLDFIELD},
         {"response-field", required_argument, 0, OPT_RESPFIELD}, {"gold", required_argument, 0, OPT_GOLD},
@@ -222,6 +226,7 @@ int main(int argc, char **argv) {
         case OPT_UNPARSABLE: cf.r_unparsable = pic_parse_double("--unparsable", optarg, -1e9, 1e9); break;
         case OPT_FLOATP: cf.o.eq.float_places = (int)pic_parse_int("--float-precision", optarg, 0, 100); break;
         case OPT_NOSTRICT: cf.o.eq.strict = false; break;
+        case OPT_SETREL: cf.o.eq.set_relation = true; break;
         case OPT_NOBOXED: cf.o.pred.boxed = cf.o.gold.boxed = false; break;
         case OPT_KEEPTHINK: cf.o.pred.after_think = false; break;
         case OPT_GOLDFIELD: cf.gold_field = optarg; break;

@@ -381,6 +381,18 @@ static node *parse_list_elem(parser *P) {
     return r;
 }
 
+/* "x \mid", "x :", "x \in \mathbb{R} \mid" after "\{": set-builder notation,
+ * whose condition follows; consumes the head. */
+static bool builder_head(parser *P) {
+    int i = P->i;
+    if (P->t[i].k != TK_ID) return false;
+    i++;
+    if (P->t[i].k == TK_REL && P->t[i].id == R_IN && P->t[i + 1].k == TK_CONST) i += 2;
+    if (P->t[i].k != '|' && P->t[i].k != ':') return false;
+    P->i = i + 1;
+    return true;
+}
+
 /* ( [ opened: a group, an interval, or a tuple, by the count of elements. */
 static node *parse_bracket(parser *P, int open) {
     nlist xs = {0};
@@ -621,6 +633,13 @@ static node *parse_primary(parser *P) {
         if (accept(P, TK_RSET)) {
             r = rw_node(P->a, N_SPECIAL, 0);
             if (r) r->fn = C_EMPTY;
+            break;
+        }
+        if (builder_head(P)) {
+            r = parse_list_elem(P);
+            if (r && r->kind != N_REL) r = fail(P, "set-builder without a condition");
+            if (r) r->builder = true;
+            if (r && !accept(P, TK_RSET)) r = fail(P, "unclosed set");
             break;
         }
         if (!parse_elems(P, &xs, true)) return NULL;

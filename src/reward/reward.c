@@ -1,6 +1,8 @@
 /* One check: extract both sides, then compare (reward.h). */
 #include "reward/reward.h"
 
+#include "reward/choice.h"
+
 #include <string.h>
 
 #include "reward/parse.h"
@@ -14,7 +16,7 @@ rw_opts rw_default_opts(void) {
                               .latex = true};
     o.gold = (rw_extract_opts){.boxed = true, .after_think = false, .whole = true, .plain = true,
                               .latex = true, .whole_first = true};
-    o.eq = (rw_equiv_opts){.float_places = 6, .strict = true};
+    o.eq = (rw_equiv_opts){.float_places = 6, .strict = true, .set_relation = false};
     return o;
 }
 
@@ -27,7 +29,7 @@ static bool plain_text(const char *s, size_t n) {
 }
 
 /* Two or more words of four letters or more standing alone ("so the answer
- * is 0", not "\\begin{bmatrix}"):
+ * is 0", not "\\begin{bmatrix}"), or one that labels what follows ("Answer:"):
  * a sentence, whose letters must not be read as a product of variables. */
 static bool looks_like_prose(const char *s, size_t n) {
     int words = 0;
@@ -36,6 +38,8 @@ static bool looks_like_prose(const char *s, size_t n) {
         while (j < n && ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z'))) j++;
         bool alone = (i == 0 || s[i - 1] == ' ') && (j == n || strchr(" .,;:!?", s[j]));
         if (j - i >= 4 && alone && ++words >= 2) return true;
+        /* "Answer: 42", "Solution: x = 3": a label, not a product of letters */
+        if (j - i >= 4 && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '*') && j < n && s[j] == ':') return true;
         i = j > i ? j : i + 1;
     }
     return false;
@@ -61,6 +65,33 @@ static bool same_fallback(const rw_answer *a, const rw_answer *b) {
     return a->text && b->text && a->len == b->len && a->len > 0 && memcmp(a->text, b->text, a->len) == 0;
 }
 
+/* The letter a response chooses: the boxed answer's when there is a box
+ * (a box is the answer, "the answer is C" before it is not), else as
+ * lighteval's letter extraction finds it; 0 for none. */
+static char choice_of(const char *s, size_t n, const rw_answer *found, const rw_extract_opts *o) {
+    char l = 0;
+    if (found->how && strcmp(found->how, "boxed") == 0)
+        return found->text && rw_choice_boxed(found->text, found->len, &l) ? l : 0;
+    const char *box = NULL;
+    for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), "\\boxed{", 7)); p += 7) box = p + 7;
+    if (box) { /* a box whose content did not parse ("\boxed{C. 42}") */
+        size_t depth = 1, k = 0, left = n - (size_t)(box - s);
+        for (; k < left && depth; k++) depth += box[k] == '{' ? 1 : box[k] == '}' ? (size_t)-1 : 0;
+        return !depth && rw_choice_boxed(box, k - 1, &l) ? l : 0;
+    }
+    if (o->after_think) {
+        const char *t = NULL;
+        for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), "</think>", 8)); p += 8) t = p + 8;
+        if (t) {
+            n -= (size_t)(t - s);
+            s = t;
+        } else if (memmem(s, n, "<think>", 7)) {
+            return 0;
+        }
+    }
+    return rw_choice(s, n, &l) != RW_CHOICE_NONE ? l : 0;
+}
+
 void rw_check(rw_checker *c, const char *gold, size_t gn, const char *pred, size_t pn, const rw_opts *o,
               rw_result *r) {
     rw_arena_reset(&c->arena);
@@ -70,6 +101,8 @@ void rw_check(rw_checker *c, const char *gold, size_t gn, const char *pred, size
     if (r->gold.tree && r->pred.tree) r->correct = rw_equiv(&c->arena, r->gold.tree, r->pred.tree, &o->eq);
     /* Math-Verify also compares the extracted texts when parsing failed */
     if (!r->correct && same_fallback(&r->gold, &r->pred)) r->correct = true;
+    char gl;
+    if (!r->correct && rw_choice_gold(gold, gn, &gl)) r->correct = choice_of(pred, pn, &r->pred, &o->pred) == gl;
 }
 
 void rw_extract_only(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "reward_jsonl.h"
 #include "reward/parse.h"
 #include "reward/reward.h"
 
@@ -92,74 +93,71 @@ static rw_opts case_opts(json_t *cfg, bool compare_strings) {
     return o;
 }
 
-int main(void) {
-    const char *path = FIXTURES "/verify-cases.jsonl";
-    FILE *f = fopen(path, "r");
-    CHECK(f != NULL, "open %s", path);
-    if (!f) return check_done();
-    bool verbose = getenv("PIC_REWARD_CASES_VERBOSE") != NULL;
+typedef struct {
     rw_checker c;
-    rw_checker_init(&c);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        json_error_t err;
-        json_t *r = json_loadb(line, (size_t)len, 0, &err);
-        if (!r) continue;
-        const char *id = json_string_value(json_object_get(r, "id"));
-        const char *kind = json_string_value(json_object_get(r, "kind"));
-        const char *src = json_string_value(json_object_get(r, "source"));
-        json_t *gj = json_object_get(r, "gold"), *pj = json_object_get(r, "pred");
-        json_t *cfg = json_object_get(r, "config");
-        json_t *exp = json_object_get(r, "expected");
-        const char *api = json_string_value(json_object_get(cfg, "api"));
-        char key[96], repo[48];
-        snprintf(repo, sizeof repo, "%.*s", (int)strcspn(src, "/"), src);
-        snprintf(key, sizeof key, "%s %s", repo, kind);
-        bool agree;
-        if (strcmp(kind, "latex_bad") == 0) {
-            rw_arena_reset(&c.arena);
-            const char *e;
-            agree = rw_parse(&c.arena, json_string_value(pj), json_string_length(pj), &e) == NULL;
-        } else if (strcmp(kind, "latex_parse") == 0) {
-            rw_arena_reset(&c.arena);
-            const char *e;
-            node *g = rw_parse(&c.arena, json_string_value(gj), json_string_length(gj), &e);
-            node *p = rw_parse(&c.arena, json_string_value(pj), json_string_length(pj), &e);
-            rw_equiv_opts eo = {6, true};
-            agree = g && p && rw_equiv(&c.arena, g, p, &eo);
-        } else if (strcmp(kind, "verify") == 0 && json_is_boolean(exp)) {
-            bool cs = api && (strstr(api, "compare_strings") || strstr(api, "parse(gold)"));
-            rw_opts o = strncmp(id, "mv-", 3) == 0 ? case_opts(cfg, cs) : rw_default_opts();
-            /* other graders' tests hand over bare answers, not responses */
-            if (strncmp(id, "mv-", 3) != 0 || (api && strstr(api, "Rational, Float"))) o.pred.whole_first = true;
-            rw_result res;
-            rw_check(&c, json_string_value(gj), json_string_length(gj), json_string_value(pj),
-                     json_string_length(pj), &o, &res);
-            agree = res.correct == json_is_true(exp);
-            if (verbose && !agree)
-                printf("# %s %s: got %d; gold [%s] pred [%s]\n", id, key, res.correct,
-                       res.gold.text ? res.gold.text : "-", res.pred.text ? res.pred.text : "-");
-        } else {
-            json_decref(r);
-            continue; /* parse/extract/normalize kinds test other APIs */
-        }
-        int why = intended_index(id);
-        if (why >= 0) {
-            CHECK(!agree, "%s is an intended difference: %s", id, intended[why].why);
-        } else if (verbose && !agree && strcmp(kind, "verify") != 0) {
-            printf("# %s %s disagrees\n", id, key);
-        }
-        tally *t = tally_for(key);
-        t->n++;
-        t->agree += agree;
-        t->intended += why >= 0;
-        json_decref(r);
+    bool verbose;
+} run;
+
+static void check_case(json_t *r, int line, void *arg) {
+    (void)line;
+    run *R = arg;
+    rw_checker *cp = &R->c;
+    bool verbose = R->verbose;
+    const char *id = json_string_value(json_object_get(r, "id"));
+    const char *kind = json_string_value(json_object_get(r, "kind"));
+    const char *src = json_string_value(json_object_get(r, "source"));
+    json_t *gj = json_object_get(r, "gold"), *pj = json_object_get(r, "pred");
+    json_t *cfg = json_object_get(r, "config");
+    json_t *exp = json_object_get(r, "expected");
+    const char *api = json_string_value(json_object_get(cfg, "api"));
+    char key[96], repo[48];
+    snprintf(repo, sizeof repo, "%.*s", (int)strcspn(src, "/"), src);
+    snprintf(key, sizeof key, "%s %s", repo, kind);
+    bool agree;
+    if (strcmp(kind, "latex_bad") == 0) {
+        rw_arena_reset(&cp->arena);
+        const char *e;
+        agree = rw_parse(&cp->arena, json_string_value(pj), json_string_length(pj), &e) == NULL;
+    } else if (strcmp(kind, "latex_parse") == 0) {
+        rw_arena_reset(&cp->arena);
+        const char *e;
+        node *g = rw_parse(&cp->arena, json_string_value(gj), json_string_length(gj), &e);
+        node *p = rw_parse(&cp->arena, json_string_value(pj), json_string_length(pj), &e);
+        rw_equiv_opts eo = {6, true, false};
+        agree = g && p && rw_equiv(&cp->arena, g, p, &eo);
+    } else if (strcmp(kind, "verify") == 0 && json_is_boolean(exp)) {
+        bool cs = api && (strstr(api, "compare_strings") || strstr(api, "parse(gold)"));
+        rw_opts o = strncmp(id, "mv-", 3) == 0 ? case_opts(cfg, cs) : rw_default_opts();
+        /* other graders' tests hand over bare answers, not responses */
+        if (strncmp(id, "mv-", 3) != 0 || (api && strstr(api, "Rational, Float"))) o.pred.whole_first = true;
+        rw_result res;
+        rw_check(cp, json_string_value(gj), json_string_length(gj), json_string_value(pj),
+                 json_string_length(pj), &o, &res);
+        agree = res.correct == json_is_true(exp);
+        if (verbose && !agree)
+            printf("# %s %s: got %d; gold [%s] pred [%s]\n", id, key, res.correct,
+                   res.gold.text ? res.gold.text : "-", res.pred.text ? res.pred.text : "-");
+    } else {
+        return; /* parse/extract/normalize kinds test other APIs */
     }
-    free(line);
-    fclose(f);
-    rw_checker_free(&c);
+    int why = intended_index(id);
+    if (why >= 0) {
+        CHECK(!agree, "%s is an intended difference: %s", id, intended[why].why);
+    } else if (verbose && !agree && strcmp(kind, "verify") != 0) {
+        printf("# %s %s disagrees\n", id, key);
+    }
+    tally *t = tally_for(key);
+    t->n++;
+    t->agree += agree;
+    t->intended += why >= 0;
+}
+
+int main(void) {
+    run R = {.verbose = getenv("PIC_REWARD_CASES_VERBOSE") != NULL};
+    rw_checker_init(&R.c);
+    bool ok = each_case(FIXTURES "/verify-cases.jsonl", check_case, &R);
+    rw_checker_free(&R.c);
+    if (!ok) return check_done();
     double mv = 0, lp = 0, lb = 0;
     for (int i = 0; i < ntallies; i++) {
         tally *t = &tallies[i];

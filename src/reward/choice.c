@@ -1,0 +1,144 @@
+/* Choice letters (choice.h). The rules, in priority order, as lighteval's
+ * IndicesExtractionConfig and Math-Verify's StringExtractionConfig write
+ * them as regular expressions: "final answer ... is X", "answer: ... X"
+ * within 50 bytes, "answer ... X" within 50 bytes, X at the start of the
+ * text, X at the start of a line, and last X standing alone anywhere, the
+ * rightmost. A letter stands alone when whitespace (or the start) is
+ * before it, optionally "**" and "(", and after it optionally ")" and "**"
+ * then sentence punctuation, whitespace, the end, or a non-ASCII character
+ * (Chinese punctuation and text: "B。", "B不是"). */
+#include "reward/choice.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+static bool is_key(char c) { return c >= 'A' && c <= 'E'; }
+
+/* The letter whose optional decoration starts at s[i], or 0; *end is set
+ * past it. */
+static char letter_at(const char *s, size_t n, size_t i, size_t *end) {
+    if (i + 1 < n && s[i] == '*' && s[i + 1] == '*') i += 2;
+    bool open = i < n && s[i] == '(';
+    if (open) i++;
+    if (i >= n || !is_key(s[i])) return 0;
+    char c = s[i++];
+    if (i < n && s[i] == ')') i++;
+    else if (open) return 0;
+    if (i + 1 < n && s[i] == '*' && s[i + 1] == '*') i += 2;
+    if (i < n && !(strchr(".,:; \t\r\n", s[i]) || (unsigned char)s[i] >= 0x80)) return 0;
+    if (i < n && strchr(".,:", s[i])) i++;
+    if (end) *end = i;
+    return c;
+}
+
+static bool space_before(const char *s, size_t i) { return i == 0 || isspace((unsigned char)s[i - 1]); }
+
+/* The first letter standing alone in s[from..to). */
+static char first_alone(const char *s, size_t n, size_t from, size_t to) {
+    for (size_t i = from; i < to && i < n; i++)
+        if (space_before(s, i)) {
+            char c = letter_at(s, n, i, NULL);
+            if (c) return c;
+        }
+    return 0;
+}
+
+/* The word w (ASCII, any case) at s[i]. */
+static bool word_at(const char *s, size_t n, size_t i, const char *w) {
+    size_t l = strlen(w);
+    return i + l <= n && strncasecmp(s + i, w, l) == 0;
+}
+
+static const char *const answer_words[] = {"answer", "r\xc3\xa9ponse", "respuesta", "antwort", "risposta",
+                                           "\xe7\xad\x94\xe6\xa1\x88" /* 答案 */};
+
+/* After the last "final answer" that has " is" within 100 bytes. */
+static char after_final(const char *s, size_t n) {
+    for (size_t p = n; p-- > 0;) {
+        if (!word_at(s, n, p, "final answer")) continue;
+        size_t lim = p + 112 < n ? p + 112 : n;
+        for (size_t j = p + 12; j + 3 <= lim; j++) {
+            if (isspace((unsigned char)s[j]) && word_at(s, n, j + 1, "is")) {
+                size_t k = j + 3;
+                if (k < n && s[k] == ':') k++;
+                while (k < n && isspace((unsigned char)s[k])) k++;
+                char c = letter_at(s, n, k, NULL);
+                if (c) return c;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/* After an answer word (with a colon when colon is set), the first letter
+ * within 50 bytes; the last such word that has one. */
+static char after_answer(const char *s, size_t n, bool colon) {
+    for (size_t p = n; p-- > 0;) {
+        for (size_t w = 0; w < sizeof answer_words / sizeof *answer_words; w++) {
+            if (!word_at(s, n, p, answer_words[w])) continue;
+            size_t i = p + strlen(answer_words[w]);
+            if (colon) {
+                if (i < n && s[i] == ':') i++;
+                else if (i + 2 < n && memcmp(s + i, "\xef\xbc\x9a", 3) == 0) i += 3; /* ： */
+                else continue;
+            }
+            char c = first_alone(s, n, i, i + 51);
+            if (c) return c;
+        }
+    }
+    return 0;
+}
+
+rw_choice_kind rw_choice(const char *s, size_t n, char *letter) {
+    char c = after_final(s, n);
+    if (!c) c = after_answer(s, n, true);
+    if (!c) c = after_answer(s, n, false);
+    if (!c) c = letter_at(s, n, 0, NULL);
+    for (size_t i = 0; !c && i < n; i++)
+        if (s[i] == '\n') c = letter_at(s, n, i + 1, NULL);
+    if (c) {
+        *letter = c;
+        return RW_CHOICE_ANCHORED;
+    }
+    for (size_t i = n; i-- > 0;)
+        if (space_before(s, i) && (c = letter_at(s, n, i, NULL))) {
+            *letter = c;
+            return RW_CHOICE_LOOSE;
+        }
+    return RW_CHOICE_NONE;
+}
+
+bool rw_choice_gold(const char *s, size_t n, char *letter) {
+    if (n > 200) return false;
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    /* "(A) 5", "B. 12 cm", "C": a marked option, whatever its text */
+    size_t end = 0;
+    char c = letter_at(s, n, 0, &end);
+    if (c && (end == n || s[0] == '(' || s[end - 1] == '.' || s[end - 1] == ':')) {
+        *letter = c;
+        return true;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (isdigit((unsigned char)s[i]) || s[i] == '\\' || s[i] == '$' || s[i] == '=' || s[i] == '{') return false;
+    return rw_choice(s, n, letter) == RW_CHOICE_ANCHORED;
+}
+
+bool rw_choice_boxed(const char *s, size_t n, char *letter) {
+    size_t i = 0;
+    for (;;) {
+        while (i < n && strchr(" ({*$~", s[i])) i++;
+        if (i < n && s[i] == '\\') {
+            i++;
+            while (i < n && isalpha((unsigned char)s[i])) i++;
+            continue;
+        }
+        break;
+    }
+    if (i >= n || !is_key(s[i])) return false;
+    if (i + 1 < n && isalnum((unsigned char)s[i + 1])) return false;
+    *letter = s[i];
+    return true;
+}
