@@ -388,6 +388,152 @@ static void real_fn(int fn, rw_num *v, const rw_num *a) {
     check(v, false);
 }
 
+/* sqrt a, and the b-th root of a: powers 1/2 and 1/b. */
+static void eval_root(int fn, rw_num *v, const rw_num *a, const rw_num *b) {
+    rw_num e;
+    rw_num_init(&e);
+    mpq_set_ui(e.q, 1, fn == F_SQRT ? 2 : 1);
+    set_exact(&e);
+    if (fn == F_ROOT) c_div(&e, &e, b);
+    if (e.ok) c_pow(v, a, &e);
+    rw_num_clear(&e);
+}
+
+/* ln a, and log of a to base b (base 10 was put in b by the parser). */
+static void eval_log(int fn, rw_num *v, const rw_num *a, rw_num *b) {
+    if (!is_real(a) || mpfr_sgn(a->re) <= 0) return;
+    if (a->exact && mpq_cmp_ui(a->q, 1, 1) == 0) {
+        mpq_set_ui(v->q, 0, 1);
+        set_exact(v);
+        return;
+    }
+    real_fn(F_LN, v, a);
+    if (fn != F_LOG || !v->ok) return;
+    if (!is_real(b) || mpfr_sgn(b->re) <= 0) {
+        v->ok = false;
+        return;
+    }
+    mpfr_log(b->re, b->re, MPFR_RNDN);
+    if (mpfr_zero_p(b->re)) {
+        v->ok = false;
+        return;
+    }
+    mpfr_div(v->re, v->re, b->re, MPFR_RNDN);
+}
+
+/* |a|, floor and ceiling: exact on rationals. */
+static void eval_rounding(int fn, rw_num *v, const rw_num *a) {
+    if (fn == F_ABS) {
+        if (a->exact) {
+            mpq_abs(v->q, a->q);
+            set_exact(v);
+            return;
+        }
+        mpfr_hypot(v->re, a->re, a->im, MPFR_RNDN);
+        set_real(v);
+        return;
+    }
+    if (a->exact) {
+        (fn == F_FLOOR ? mpz_fdiv_q : mpz_cdiv_q)(mpq_numref(v->q), mpq_numref(a->q), mpq_denref(a->q));
+        mpz_set_ui(mpq_denref(v->q), 1);
+        set_exact(v);
+        return;
+    }
+    if (!is_real(a)) return;
+    (fn == F_FLOOR ? mpfr_floor : mpfr_ceil)(v->re, a->re);
+    set_real(v);
+}
+
+/* a!: exact to 5000!, else the gamma function (a real, not a negative integer). */
+static void eval_factorial(rw_num *v, const rw_num *a) {
+    if (exact_int(a) && mpq_sgn(a->q) >= 0 && mpz_cmp_ui(mpq_numref(a->q), 5000) <= 0) {
+        mpz_fac_ui(mpq_numref(v->q), mpz_get_ui(mpq_numref(a->q)));
+        mpz_set_ui(mpq_denref(v->q), 1);
+        set_exact(v);
+        return;
+    }
+    if (!is_real(a) || mpfr_cmp_ui(a->re, 1000000) > 0 || (mpfr_integer_p(a->re) && mpfr_sgn(a->re) < 0)) return;
+    mpfr_add_ui(v->re, a->re, 1, MPFR_RNDN);
+    mpfr_gamma(v->re, v->re, MPFR_RNDN);
+    set_real(v);
+    check(v, false);
+}
+
+/* binom(a, b) of integers to 10^5. */
+static void eval_binomial(rw_num *v, const rw_num *a, const rw_num *b) {
+    if (exact_int(a) && exact_int(b) && mpz_cmp_ui(mpq_numref(a->q), 100000) <= 0 && mpz_sgn(mpq_numref(a->q)) >= 0 &&
+        mpz_sgn(mpq_numref(b->q)) >= 0 && mpz_cmp_ui(mpq_numref(b->q), 100000) <= 0) {
+        mpz_bin_uiui(mpq_numref(v->q), mpz_get_ui(mpq_numref(a->q)), mpz_get_ui(mpq_numref(b->q)));
+        mpz_set_ui(mpq_denref(v->q), 1);
+        set_exact(v);
+    }
+}
+
+/* gcd and lcm of rationals, as SymPy: gcd(a/b, c/d) = gcd(a, c) / lcm(b, d)
+ * and lcm(a/b, c/d) = lcm(a, c) / gcd(b, d) (gcd(2.4, 3.6) = 6/5);
+ * symbolic arguments were rewritten after parsing (gcd.c). */
+static void eval_gcd_lcm(const node *x, int trial, rw_num *v, const rw_num *a, rw_num *b) {
+    int fn = x->fn;
+    if (!a->ok || !a->exact) return;
+    mpq_abs(v->q, a->q);
+    for (int k = 1; k < x->n; k++) {
+        rw_eval(x->kid[k], trial, b);
+        if (!b->ok || !b->exact) return;
+        (fn == F_GCD ? mpz_gcd : mpz_lcm)(mpq_numref(v->q), mpq_numref(v->q), mpq_numref(b->q));
+        (fn == F_GCD ? mpz_lcm : mpz_gcd)(mpq_denref(v->q), mpq_denref(v->q), mpq_denref(b->q));
+        mpq_canonicalize(v->q);
+    }
+    set_exact(v);
+    check(v, false);
+}
+
+/* max and min of real arguments, keeping the chosen one's exactness. */
+static void eval_extremum(const node *x, int trial, rw_num *v, const rw_num *a, rw_num *b) {
+    int fn = x->fn;
+    if (!is_real(a)) return;
+    mpq_set(v->q, a->q);
+    mpfr_set(v->re, a->re, MPFR_RNDN);
+    v->exact = a->exact;
+    for (int k = 1; k < x->n; k++) {
+        rw_eval(x->kid[k], trial, b);
+        if (!b->ok || !is_real(b)) return;
+        int c = mpfr_cmp(b->re, v->re);
+        if ((fn == F_MAX && c > 0) || (fn == F_MIN && c < 0)) {
+            mpq_set(v->q, b->q);
+            mpfr_set(v->re, b->re, MPFR_RNDN);
+            v->exact = b->exact;
+        }
+    }
+    v->ok = true;
+    mpfr_set_zero(v->im, 1);
+}
+
+/* a mod b = a - b*floor(a/b): the sign follows the divisor. */
+static void eval_mod(rw_num *v, const rw_num *a, const rw_num *b) {
+    if (a->exact && b->exact) {
+        if (mpq_sgn(b->q) == 0) return;
+        mpq_t t;
+        mpq_init(t);
+        mpq_div(t, a->q, b->q);
+        mpz_fdiv_q(mpq_numref(t), mpq_numref(t), mpq_denref(t));
+        mpz_set_ui(mpq_denref(t), 1);
+        mpq_mul(t, t, b->q);
+        mpq_sub(v->q, a->q, t);
+        mpq_clear(t);
+        set_exact(v);
+        return;
+    }
+    if (!is_real(a) || !is_real(b) || mpfr_zero_p(b->re)) return;
+    mpfr_div(v->re, a->re, b->re, MPFR_RNDN);
+    mpfr_floor(v->re, v->re);
+    mpfr_mul(v->re, v->re, b->re, MPFR_RNDN);
+    mpfr_sub(v->re, a->re, v->re, MPFR_RNDN);
+    set_real(v);
+    check(v, false);
+}
+
+/* A known function: its first argument in a, a fixed second one in b
+ * (variadic gcd/lcm/max/min read the rest themselves). */
 static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b) {
     int fn = x->fn;
     if (x->n < 1) return;
@@ -398,152 +544,15 @@ static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b)
         if (!b->ok) return;
     }
     switch (fn) {
-    case F_SQRT: {
-        rw_num h;
-        rw_num_init(&h);
-        mpq_set_ui(h.q, 1, 2);
-        set_exact(&h);
-        c_pow(v, a, &h);
-        rw_num_clear(&h);
-        return;
-    }
-    case F_ROOT: {
-        rw_num one;
-        rw_num_init(&one);
-        mpq_set_ui(one.q, 1, 1);
-        set_exact(&one);
-        c_div(&one, &one, b);
-        if (one.ok) c_pow(v, a, &one);
-        rw_num_clear(&one);
-        return;
-    }
-    case F_LOG:
-    case F_LN:
-        if (!is_real(a) || mpfr_sgn(a->re) <= 0) return;
-        if (a->exact && mpq_cmp_ui(a->q, 1, 1) == 0) {
-            mpq_set_ui(v->q, 0, 1);
-            set_exact(v);
-            return;
-        }
-        real_fn(F_LN, v, a);
-        if (fn == F_LOG && v->ok) {
-            if (!is_real(b) || mpfr_sgn(b->re) <= 0) {
-                v->ok = false;
-                return;
-            }
-            mpfr_log(b->re, b->re, MPFR_RNDN);
-            if (mpfr_zero_p(b->re)) {
-                v->ok = false;
-                return;
-            }
-            mpfr_div(v->re, v->re, b->re, MPFR_RNDN);
-        }
-        return;
-    case F_ABS:
-        if (a->exact) {
-            mpq_abs(v->q, a->q);
-            set_exact(v);
-            return;
-        }
-        mpfr_hypot(v->re, a->re, a->im, MPFR_RNDN);
-        set_real(v);
-        return;
-    case F_FLOOR:
-    case F_CEIL:
-        if (a->exact) {
-            (fn == F_FLOOR ? mpz_fdiv_q : mpz_cdiv_q)(mpq_numref(v->q), mpq_numref(a->q), mpq_denref(a->q));
-            mpz_set_ui(mpq_denref(v->q), 1);
-            set_exact(v);
-            return;
-        }
-        if (!is_real(a)) return;
-        (fn == F_FLOOR ? mpfr_floor : mpfr_ceil)(v->re, a->re);
-        set_real(v);
-        return;
-    case F_FACT:
-        if (exact_int(a) && mpq_sgn(a->q) >= 0 && mpz_cmp_ui(mpq_numref(a->q), 5000) <= 0) {
-            mpz_fac_ui(mpq_numref(v->q), mpz_get_ui(mpq_numref(a->q)));
-            mpz_set_ui(mpq_denref(v->q), 1);
-            set_exact(v);
-            return;
-        }
-        if (!is_real(a) || mpfr_cmp_ui(a->re, 1000000) > 0 || (mpfr_integer_p(a->re) && mpfr_sgn(a->re) < 0))
-            return;
-        mpfr_add_ui(v->re, a->re, 1, MPFR_RNDN);
-        mpfr_gamma(v->re, v->re, MPFR_RNDN);
-        set_real(v);
-        check(v, false);
-        return;
-    case F_BINOM:
-        if (exact_int(a) && exact_int(b) && mpz_cmp_ui(mpq_numref(a->q), 100000) <= 0 &&
-            mpz_sgn(mpq_numref(a->q)) >= 0 && mpz_sgn(mpq_numref(b->q)) >= 0 &&
-            mpz_cmp_ui(mpq_numref(b->q), 100000) <= 0) {
-            mpz_bin_uiui(mpq_numref(v->q), mpz_get_ui(mpq_numref(a->q)), mpz_get_ui(mpq_numref(b->q)));
-            mpz_set_ui(mpq_denref(v->q), 1);
-            set_exact(v);
-        }
-        return;
-    case F_GCD:
-    case F_LCM:
-        /* of rationals, as SymPy: gcd(a/b, c/d) = gcd(a, c) / lcm(b, d) and
-         * lcm(a/b, c/d) = lcm(a, c) / gcd(b, d) (gcd(2.4, 3.6) = 6/5);
-         * symbolic arguments were rewritten after parsing (gcd.c) */
-        if (!a->ok || !a->exact) return;
-        mpq_abs(v->q, a->q);
-        for (int k = 1; k < x->n; k++) {
-            rw_eval(x->kid[k], trial, b);
-            if (!b->ok || !b->exact) return;
-            (fn == F_GCD ? mpz_gcd : mpz_lcm)(mpq_numref(v->q), mpq_numref(v->q), mpq_numref(b->q));
-            (fn == F_GCD ? mpz_lcm : mpz_gcd)(mpq_denref(v->q), mpq_denref(v->q), mpq_denref(b->q));
-            mpq_canonicalize(v->q);
-        }
-        set_exact(v);
-        check(v, false);
-        return;
-    case F_MAX:
-    case F_MIN:
-        if (!is_real(a)) return;
-        mpq_set(v->q, a->q);
-        mpfr_set(v->re, a->re, MPFR_RNDN);
-        v->exact = a->exact;
-        for (int k = 1; k < x->n; k++) {
-            rw_eval(x->kid[k], trial, b);
-            if (!b->ok || !is_real(b)) return;
-            int c = mpfr_cmp(b->re, v->re);
-            if ((fn == F_MAX && c > 0) || (fn == F_MIN && c < 0)) {
-                mpq_set(v->q, b->q);
-                mpfr_set(v->re, b->re, MPFR_RNDN);
-                v->exact = b->exact;
-            }
-        }
-        v->ok = true;
-        mpfr_set_zero(v->im, 1);
-        return;
-    case F_MOD:
-        /* a mod b = a - b*floor(a/b): the sign follows the divisor */
-        if (a->exact && b->exact) {
-            if (mpq_sgn(b->q) == 0) return;
-            mpq_t t;
-            mpq_init(t);
-            mpq_div(t, a->q, b->q);
-            mpz_fdiv_q(mpq_numref(t), mpq_numref(t), mpq_denref(t));
-            mpz_set_ui(mpq_denref(t), 1);
-            mpq_mul(t, t, b->q);
-            mpq_sub(v->q, a->q, t);
-            mpq_clear(t);
-            set_exact(v);
-            return;
-        }
-        if (!is_real(a) || !is_real(b) || mpfr_zero_p(b->re)) return;
-        mpfr_div(v->re, a->re, b->re, MPFR_RNDN);
-        mpfr_floor(v->re, v->re);
-        mpfr_mul(v->re, v->re, b->re, MPFR_RNDN);
-        mpfr_sub(v->re, a->re, v->re, MPFR_RNDN);
-        set_real(v);
-        check(v, false);
-        return;
-    case F_PM:
-        return;
+    case F_SQRT: case F_ROOT: eval_root(fn, v, a, b); return;
+    case F_LOG: case F_LN: eval_log(fn, v, a, b); return;
+    case F_ABS: case F_FLOOR: case F_CEIL: eval_rounding(fn, v, a); return;
+    case F_FACT: eval_factorial(v, a); return;
+    case F_BINOM: eval_binomial(v, a, b); return;
+    case F_GCD: case F_LCM: eval_gcd_lcm(x, trial, v, a, b); return;
+    case F_MAX: case F_MIN: eval_extremum(x, trial, v, a, b); return;
+    case F_MOD: eval_mod(v, a, b); return;
+    case F_PM: return;
     default:
         if (fn <= F_ATANH) real_fn(fn, v, a);
         return;

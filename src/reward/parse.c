@@ -560,6 +560,103 @@ static node *parse_frac(parser *P) {
     return mk2(P, N_DIV, num, den);
 }
 
+/* A letter or named symbol: e, i and SymPy's I as constants (latex2sympy
+ * reads I as the imaginary unit), f(x) as an unknown function. */
+static node *parse_symbol(parser *P, const token *t) {
+    bool sub = tk(P) == '_';
+    if (t->len == 1 && (t->s[0] == 'e' || t->s[0] == 'i' || t->s[0] == 'I') && !sub && t->id == 0) {
+        node *r = rw_node(P->a, N_CONST, 0);
+        if (r) r->fn = t->s[0] == 'e' ? C_E : C_I;
+        return r;
+    }
+    node *r = rw_node(P->a, N_SYM, 0);
+    if (!r) return NULL;
+    r->name = rw_strndup(P->a, t->s, (size_t)t->len);
+    /* f(x): single letters conventionally naming functions; SymPy prints
+     * f(x) as f{\left(x \right)}: the braces are no group */
+    bool braced = tk(P) == '{' && P->t[P->i + 1].k == '(';
+    if (t->len == 1 && strchr("fghFGHPQW", t->s[0]) && (braced || (tk(P) == '(' && !peek(P)->space_before))) {
+        nlist xs = {0};
+        if (braced) P->i++;
+        if (!parse_args(P, &xs) || (braced && !accept(P, '}'))) return fail(P, "bad function call");
+        node *f = from_list(P, N_UFUNC, &xs);
+        if (f) f->name = r->name;
+        r = f;
+    }
+    return r;
+}
+
+/* \text{word}: a word, compared case-insensitively when longer than a
+ * letter (as Math-Verify compares multi-letter names). */
+static node *parse_word(parser *P, const token *t) {
+    node *r = rw_node(P->a, N_SYM, 0);
+    if (!r) return NULL;
+    char *nm = rw_strndup(P->a, t->s, (size_t)t->len);
+    if (!nm) return fail(P, "too large");
+    if (t->len > 1)
+        for (char *c = nm; *c; c++) *c = (char)tolower((unsigned char)*c);
+    r->name = nm;
+    r->text = true;
+    return r;
+}
+
+/* After "{": a group, a list read as a set, or {n \choose k}. */
+static node *parse_brace(parser *P) {
+    nlist xs = {0};
+    if (!parse_elems(P, &xs, false)) return NULL;
+    node *r;
+    if (xs.n == 1 && accept(P, TK_CHOOSE)) r = mkfn(P, F_BINOM, xs.v[0], rwp_expr(P));
+    else r = xs.n == 1 ? xs.v[0] : from_list(P, N_SET, &xs);
+    if (r && !accept(P, '}')) r = fail(P, "unclosed brace");
+    return r;
+}
+
+/* After "\{": the empty set, set-builder notation, or the listed elements. */
+static node *parse_set(parser *P) {
+    if (accept(P, TK_RSET)) {
+        node *r = rw_node(P->a, N_SPECIAL, 0);
+        if (r) r->fn = C_EMPTY;
+        return r;
+    }
+    node *r;
+    if (builder_head(P)) {
+        r = parse_list_elem(P);
+        if (r && r->kind != N_REL) r = fail(P, "set-builder without a condition");
+        if (r) r->builder = true;
+    } else {
+        nlist xs = {0};
+        if (!parse_elems(P, &xs, true)) return NULL;
+        r = from_list(P, N_SET, &xs);
+    }
+    if (r && !accept(P, TK_RSET)) r = fail(P, "unclosed set");
+    return r;
+}
+
+/* After "\sqrt": an optional [index], then the radicand. */
+static node *parse_root(parser *P) {
+    node *idx = NULL;
+    if (accept(P, '[')) {
+        idx = rwp_expr(P);
+        if (!idx || !accept(P, ']')) return fail(P, "bad root index");
+    }
+    node *x = rwp_single(P);
+    return idx ? mkfn(P, F_ROOT, x, idx) : mkfn(P, F_SQRT, x, NULL);
+}
+
+/* After an opening floor, ceiling or "|": the expression and its closer. */
+static node *parse_delimited(parser *P, int open) {
+    if (open == '|') {
+        P->abs_depth++;
+        node *x = rwp_expr(P);
+        P->abs_depth--;
+        if (x && !accept(P, '|')) return fail(P, "unclosed |");
+        return mkfn(P, F_ABS, x, NULL);
+    }
+    node *x = rwp_expr(P);
+    if (x && !accept(P, open == TK_LFLOOR ? TK_RFLOOR : TK_RCEIL)) return fail(P, "unclosed floor");
+    return mkfn(P, open == TK_LFLOOR ? F_FLOOR : F_CEIL, x, NULL);
+}
+
 static node *parse_primary(parser *P) {
     if (!enter(P)) return NULL;
     token *t = peek(P);
@@ -567,128 +664,31 @@ static node *parse_primary(parser *P) {
     if (t->k == TK_END) return fail(P, "missing operand");
     P->i++;
     switch (t->k) {
-    case TK_NUM:
-        r = parse_number(P, t);
-        break;
-    case TK_ID: {
-        bool sub = tk(P) == '_';
-        /* e, i, and SymPy's I (latex2sympy reads I as the imaginary unit) */
-        if (t->len == 1 && (t->s[0] == 'e' || t->s[0] == 'i' || t->s[0] == 'I') && !sub && t->id == 0) {
-            r = rw_node(P->a, N_CONST, 0);
-            if (r) r->fn = t->s[0] == 'e' ? C_E : C_I;
-            break;
-        }
-        r = rw_node(P->a, N_SYM, 0);
-        if (!r) break;
-        r->name = rw_strndup(P->a, t->s, (size_t)t->len);
-        /* f(x): single letters conventionally naming functions */
-        /* SymPy prints f(x) as f{\left(x \right)}: the braces are no group */
-        bool braced = tk(P) == '{' && P->t[P->i + 1].k == '(';
-        if (t->len == 1 && strchr("fghFGHPQW", t->s[0]) && (braced || (tk(P) == '(' && !peek(P)->space_before))) {
-            nlist xs = {0};
-            if (braced) P->i++;
-            if (!parse_args(P, &xs) || (braced && !accept(P, '}'))) return fail(P, "bad function call");
-            node *f = from_list(P, N_UFUNC, &xs);
-            if (f) f->name = r->name;
-            r = f;
-        }
-        break;
-    }
-    case TK_TEXT: {
-        r = rw_node(P->a, N_SYM, 0);
-        if (!r) break;
-        char *nm = rw_strndup(P->a, t->s, (size_t)t->len);
-        if (!nm) return fail(P, "too large");
-        /* Math-Verify compares multi-letter names case-insensitively */
-        if (t->len > 1)
-            for (char *c = nm; *c; c++) *c = (char)tolower((unsigned char)*c);
-        r->name = nm;
-        r->text = true;
-        break;
-    }
-    case TK_FN:
-        r = parse_function(P, t->id);
-        break;
+    case TK_NUM: r = parse_number(P, t); break;
+    case TK_ID: r = parse_symbol(P, t); break;
+    case TK_TEXT: r = parse_word(P, t); break;
+    case TK_FN: r = parse_function(P, t->id); break;
     case TK_CONST:
         r = rw_node(P->a, t->id >= C_REALS ? N_SPECIAL : N_CONST, 0);
         if (r) r->fn = t->id;
         break;
-    case '(':
-    case '[':
-        r = parse_bracket(P, t->k);
-        break;
-    case '{': {
-        nlist xs = {0};
-        if (!parse_elems(P, &xs, false)) return NULL;
-        if (xs.n == 1 && accept(P, TK_CHOOSE)) {
-            r = mkfn(P, F_BINOM, xs.v[0], rwp_expr(P));
-        } else {
-            r = xs.n == 1 ? xs.v[0] : from_list(P, N_SET, &xs);
-        }
-        if (r && !accept(P, '}')) r = fail(P, "unclosed brace");
-        break;
-    }
-    case TK_LSET: {
-        nlist xs = {0};
-        if (accept(P, TK_RSET)) {
-            r = rw_node(P->a, N_SPECIAL, 0);
-            if (r) r->fn = C_EMPTY;
-            break;
-        }
-        if (builder_head(P)) {
-            r = parse_list_elem(P);
-            if (r && r->kind != N_REL) r = fail(P, "set-builder without a condition");
-            if (r) r->builder = true;
-            if (r && !accept(P, TK_RSET)) r = fail(P, "unclosed set");
-            break;
-        }
-        if (!parse_elems(P, &xs, true)) return NULL;
-        if (!accept(P, TK_RSET)) return fail(P, "unclosed set");
-        r = from_list(P, N_SET, &xs);
-        break;
-    }
-    case TK_FRAC:
-        r = parse_frac(P);
-        break;
+    case '(': case '[': r = parse_bracket(P, t->k); break;
+    case '{': r = parse_brace(P); break;
+    case TK_LSET: r = parse_set(P); break;
+    case TK_FRAC: r = parse_frac(P); break;
     case TK_BINOM: {
         node *a = rwp_single(P);
         r = a ? mkfn(P, F_BINOM, a, rwp_single(P)) : NULL;
         break;
     }
-    case TK_SQRT: {
-        node *idx = NULL;
-        if (accept(P, '[')) {
-            idx = rwp_expr(P);
-            if (!idx || !accept(P, ']')) return fail(P, "bad root index");
-        }
-        node *x = rwp_single(P);
-        r = idx ? mkfn(P, F_ROOT, x, idx) : mkfn(P, F_SQRT, x, NULL);
-        break;
-    }
-    case TK_OPAQUE:
-        r = rwp_bigop(P, t);
-        break;
-    case TK_LFLOOR:
-    case TK_LCEIL: {
-        node *x = rwp_expr(P);
-        if (x && !accept(P, t->k == TK_LFLOOR ? TK_RFLOOR : TK_RCEIL)) return fail(P, "unclosed floor");
-        r = mkfn(P, t->k == TK_LFLOOR ? F_FLOOR : F_CEIL, x, NULL);
-        break;
-    }
-    case '|': {
-        P->abs_depth++;
-        node *x = rwp_expr(P);
-        P->abs_depth--;
-        if (x && !accept(P, '|')) return fail(P, "unclosed |");
-        r = mkfn(P, F_ABS, x, NULL);
-        break;
-    }
+    case TK_SQRT: r = parse_root(P); break;
+    case TK_OPAQUE: r = rwp_bigop(P, t); break;
+    case TK_LFLOOR: case TK_LCEIL: case '|': r = parse_delimited(P, t->k); break;
     case TK_BEGIN:
         if (!t->id) return fail(P, "unsupported environment");
         r = parse_matrix(P);
         break;
-    default:
-        return fail(P, "unexpected token");
+    default: return fail(P, "unexpected token");
     }
     if (!r) return fail(P, "too large");
     P->depth--;
