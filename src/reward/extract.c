@@ -14,6 +14,7 @@ typedef struct {
     size_t start, end;  /* the whole match, for ordering and overlap */
     size_t c0, c1;      /* the content */
     bool latex, percent;
+    bool arith; /* a plain candidate that may be arithmetic (not inside a failed expression) */
 } cand;
 
 typedef struct {
@@ -186,7 +187,7 @@ static bool env_at(const char *s, size_t n, size_t i, cand *c) {
             continue;
         }
         if (memcmp(s + j, close, cl) == 0) {
-            *c = (cand){i, j + cl, i + open, j, true, false};
+            *c = (cand){i, j + cl, i + open, j, true, false, false};
             return true;
         }
     }
@@ -216,11 +217,95 @@ static bool percent_after_box(const char *s, size_t n, size_t i) {
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+/* "4 4/9", "-1 000 4/9", "+11 5/6" at i: a whole number, one space and a
+ * fraction, as Math-Verify's expression extraction reads mixed numbers. A
+ * proper fraction (numerator below a nonzero denominator) makes the value
+ * "(W+N/D)", negated with the sign; any other ("11 6/6", "4 4/0") is a
+ * malformed number, kept as a word that equals nothing but itself. Not one
+ * when the whole is a decimal or a fraction, the space is a line break, or
+ * another number follows ("4 4/9 2"). Returns the end, or 0. */
+static size_t mixed_at(const char *s, size_t n, size_t i, char *buf, size_t cap, size_t *blen) {
+    size_t j = i;
+    bool neg = j < n && s[j] == '-';
+    if (j < n && (s[j] == '-' || s[j] == '+')) j++;
+    size_t w0 = j;
+    while (j < n && is_digit(s[j])) j++;
+    if (j == w0) return 0;
+    /* thousands groups of the whole, each followed by the next part */
+    while (j + 4 < n && s[j] == ' ' && is_digit(s[j + 1]) && is_digit(s[j + 2]) && is_digit(s[j + 3]) && s[j + 4] == ' ')
+        j += 4;
+    size_t w1 = j;
+    if (j >= n || s[j] != ' ') return 0;
+    size_t n0 = ++j;
+    while (j < n && is_digit(s[j])) j++;
+    size_t n1 = j;
+    if (n1 == n0 || j >= n || s[j] != '/') return 0;
+    size_t d0 = ++j;
+    while (j < n && is_digit(s[j])) j++;
+    size_t d1 = j;
+    if (d1 == d0) return 0;
+    if (j < n && (s[j] == '/' || s[j] == '^' || (s[j] == '.' && j + 1 < n && is_digit(s[j + 1])))) return 0;
+    if (j + 1 < n && s[j] == ' ' && is_digit(s[j + 1])) return 0;
+    if ((w1 - w0) + (n1 - n0) + (d1 - d0) + 16 > cap) return 0;
+    /* proper: the numerator, as a number, below the denominator */
+    size_t nz = n0, dz = d0;
+    while (nz + 1 < n1 && s[nz] == '0') nz++;
+    while (dz + 1 < d1 && s[dz] == '0') dz++;
+    bool zero_den = d1 - dz == 1 && s[dz] == '0';
+    bool proper = !zero_den && ((n1 - nz) < (d1 - dz) || ((n1 - nz) == (d1 - dz) && memcmp(s + nz, s + dz, n1 - nz) < 0));
+    size_t m = 0;
+    if (proper) {
+        if (neg) buf[m++] = '-';
+        buf[m++] = '(';
+        for (size_t k = w0; k < w1; k++)
+            if (s[k] != ' ') buf[m++] = s[k];
+        buf[m++] = '+';
+    } else {
+        memcpy(buf + m, "\\text{", 6);
+        m += 6;
+        if (neg) buf[m++] = '-';
+        memcpy(buf + m, s + w0, w1 - w0);
+        m += w1 - w0;
+        buf[m++] = ' ';
+    }
+    memcpy(buf + m, s + n0, n1 - n0);
+    m += n1 - n0;
+    buf[m++] = '/';
+    memcpy(buf + m, s + d0, d1 - d0);
+    m += d1 - d0;
+    buf[m++] = proper ? ')' : '}';
+    *blen = m;
+    return j;
+}
+
+/* Two numbers side by side with only whitespace between ("4 4/9 2",
+ * "11\n5/6", "(1/2) (3)"): an expression Python's parser (Math-Verify's
+ * parse_expr) rejects. */
+static bool juxtaposed(const char *s, size_t from, size_t to) {
+    for (size_t q = from; q + 1 < to; q++) {
+        if (!(is_digit(s[q]) || s[q] == ')' || s[q] == '.') || !isspace((unsigned char)s[q + 1])) continue;
+        size_t r = q + 1;
+        while (r < to && isspace((unsigned char)s[r])) r++;
+        if (r < to && (is_digit(s[r]) || s[r] == '(' || s[r] == '.')) return true;
+    }
+    return false;
+}
+
 /* A plain number at i (Math-Verify's ExprExtractionConfig forms): "1,000.5",
- * "1 000", "1000,99" (decimal comma), ".5", "-3", and arithmetic like "1/3".
- * Writes its normalized text to buf. */
-static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap, size_t *blen) {
+ * "1 000", "1000,99" (decimal comma), ".5", "-3", a mixed number "4 4/9",
+ * and arithmetic like "1/3" (when arith is set). Writes its normalized text
+ * to buf. *span is where the arithmetic Math-Verify's expression pattern
+ * would consume ends, also when that text is no expression ("11\n5/6"):
+ * no other expression starts inside it. */
+static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap, size_t *blen, bool arith,
+                       size_t *span) {
     size_t j = i, m = 0;
+    if (span) *span = i;
+    size_t mixed = arith ? mixed_at(s, n, i, buf, cap, blen) : 0;
+    if (mixed) {
+        if (span) *span = mixed;
+        return mixed;
+    }
     if (j < n && s[j] == '-') buf[m++] = '-', j++;
     if (j >= n || !(is_digit(s[j]) || (s[j] == '.' && j + 1 < n && is_digit(s[j + 1])))) return 0;
     size_t head = j;
@@ -241,15 +326,19 @@ static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap,
         j++;
         while (j < n && is_digit(s[j]) && m < cap - 8) buf[m++] = s[j++];
     }
+    *blen = m;
+    if (!arith) return j;
     /* "1/3", "2^10": arithmetic directly after the number */
     size_t k = j;
     bool op = false;
-    while (k < n && strchr("0123456789.+-*/^() ", s[k]) && s[k]) {
+    while (k < n && strchr("0123456789.+-*/^() \t\r\n", s[k]) && s[k]) {
         if (strchr("+-*/^", s[k])) op = true;
         k++;
     }
-    while (k > j && (s[k - 1] == ' ' || strchr("+-*/^(", s[k - 1]))) k--;
-    if (op && k > j && (k >= n || strchr(".,:) $*\n", s[k])) && k - i < cap - 8) {
+    while (k > j && (isspace((unsigned char)s[k - 1]) || strchr("+-*/^(", s[k - 1]))) k--;
+    if (op && k > j && (k >= n || strchr(".,:) $*\n", s[k]) || isspace((unsigned char)s[k])) && k - i < cap - 8) {
+        if (span) *span = k;
+        if (juxtaposed(s, i, k)) return j;
         int depth = 0;
         bool bal = true;
         for (size_t q = i; q < k; q++) {
@@ -257,12 +346,12 @@ static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap,
             if (depth < 0) bal = false;
         }
         if (bal && depth == 0) {
-            memcpy(buf, s + i, k - i);
-            *blen = k - i;
+            size_t b = 0;
+            for (size_t q = i; q < k; q++) buf[b++] = isspace((unsigned char)s[q]) ? ' ' : s[q];
+            *blen = b;
             return k;
         }
     }
-    *blen = m;
     return j;
 }
 
@@ -274,12 +363,11 @@ static bool anchored(const char *s, size_t i) {
     return p >= 0x80;
 }
 
-static bool try_plain(ex *X, size_t i, size_t *end, const char *how) {
+static bool try_plain(ex *X, size_t i, bool arith, const char *how) {
     char buf[512];
     size_t blen = 0;
-    size_t e = plain_at(X->s, X->n, i, buf, sizeof buf - 8, &blen);
+    size_t e = plain_at(X->s, X->n, i, buf, sizeof buf - 8, &blen, arith, NULL);
     if (!e) return false;
-    if (end) *end = e;
     if (percent_after(X->s, X->n, e)) buf[blen++] = '%';
     return try_text(X, buf, blen, how);
 }
@@ -307,7 +395,7 @@ static bool value_after(ex *X, size_t i, size_t window, const char *how) {
         }
         /* a plain number only where plain expressions are extracted at all */
         if (X->plain && (is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1]))) && anchored(s, j))
-            return try_plain(X, j, NULL, how);
+            return try_plain(X, j, true, how);
     }
     return false;
 }
@@ -419,6 +507,7 @@ static bool try_rightmost(ex *X) {
     cand envs[MAX_CANDIDATES], nums[MAX_CANDIDATES];
     size_t ne = 0, nn = 0;
     bool no_display = false, no_bracket = false, no_paren = false;
+    size_t no_arith_until = 0;
     for (size_t i = 0; i < n;) {
         cand c;
         bool dollar = X->latex && s[i] == '$' && (i == 0 || (s[i - 1] != '\\' && !is_digit(s[i - 1])));
@@ -427,7 +516,7 @@ static bool try_rightmost(ex *X) {
         bool paren = X->latex && s[i] == '\\' && i + 1 < n && s[i + 1] == '(';
         size_t fe = X->latex && (s[i] == '\\' || s[i] == '-') ? bare_frac(s, n, i) : 0;
         if (fe) {
-            envs[ne++ % MAX_CANDIDATES] = (cand){i, fe, i, fe, true, false};
+            envs[ne++ % MAX_CANDIDATES] = (cand){i, fe, i, fe, true, false, false};
             i = fe;
             continue;
         }
@@ -451,12 +540,14 @@ static bool try_rightmost(ex *X) {
             i += 2;
             continue;
         }
-        if ((is_digit(s[i]) || (s[i] == '-' && i + 1 < n && is_digit(s[i + 1])) ||
+        if ((is_digit(s[i]) || ((s[i] == '-' || s[i] == '+') && i + 1 < n && is_digit(s[i + 1])) ||
              (s[i] == '.' && i + 1 < n && is_digit(s[i + 1]))) && anchored(s, i)) {
             char buf[512];
-            size_t blen, e = plain_at(s, n, i, buf, sizeof buf - 8, &blen);
+            size_t blen, span, e = plain_at(s, n, i, buf, sizeof buf - 8, &blen, i >= no_arith_until, &span);
+            /* inside an expression that does not parse, its numbers still count */
+            if (span > e) no_arith_until = span;
             if (e > i) {
-                nums[nn++ % MAX_CANDIDATES] = (cand){i, e, i, e, false, false};
+                nums[nn++ % MAX_CANDIDATES] = (cand){i, e, i, e, false, false, i >= no_arith_until || span > e};
                 i = e;
                 continue;
             }
@@ -485,7 +576,7 @@ static bool try_rightmost(ex *X) {
             bool inside = false;
             for (int f = 0; f < nf; f++)
                 if (n2[b].start < failed_hi[f] && n2[b].end > failed_lo[f]) inside = true;
-            if (!inside && X->plain && try_plain(X, n2[b].start, NULL, "number")) return true;
+            if (!inside && X->plain && try_plain(X, n2[b].start, n2[b].arith, "number")) return true;
             b--;
         }
     }
