@@ -23,7 +23,21 @@ typedef struct {
     size_t n;
     rw_answer *out;
     bool plain, latex;
+    /* formulas that failed to parse: no rule takes a number out of them
+     * (Math-Verify's failed_latex_spans) */
+    size_t failed_lo[MAX_CANDIDATES], failed_hi[MAX_CANDIDATES];
+    int nfailed;
 } ex;
+
+static void note_failed(ex *X, size_t lo, size_t hi) {
+    if (X->nfailed < MAX_CANDIDATES) X->failed_lo[X->nfailed] = lo, X->failed_hi[X->nfailed++] = hi;
+}
+
+static bool in_failed(const ex *X, size_t lo, size_t hi) {
+    for (int f = 0; f < X->nfailed; f++)
+        if (lo < X->failed_hi[f] && hi > X->failed_lo[f]) return true;
+    return false;
+}
 
 static bool percent_after_box(const char *s, size_t n, size_t i);
 
@@ -391,10 +405,13 @@ static bool value_after(ex *X, size_t i, size_t window, const char *how) {
                 t2[len++] = '%';
                 t = t2;
             }
-            return try_text(X, t, len, how);
+            if (try_text(X, t, len, how)) return true;
+            note_failed(X, c.start, c.end);
+            return false;
         }
         /* a plain number only where plain expressions are extracted at all */
-        if (X->plain && (is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1]))) && anchored(s, j))
+        if (X->plain && (is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1]))) && anchored(s, j) &&
+            !in_failed(X, j, j + 1))
             return try_plain(X, j, true, how);
     }
     return false;
@@ -564,18 +581,14 @@ static bool try_rightmost(ex *X) {
     int ke = (int)(ne < MAX_CANDIDATES ? ne : MAX_CANDIDATES), kn = (int)(nn < MAX_CANDIDATES ? nn : MAX_CANDIDATES);
     for (int j = 0; j < ke; j++) e2[j] = envs[(ne - (size_t)ke + (size_t)j) % MAX_CANDIDATES];
     for (int j = 0; j < kn; j++) n2[j] = nums[(nn - (size_t)kn + (size_t)j) % MAX_CANDIDATES];
-    size_t failed_lo[MAX_CANDIDATES], failed_hi[MAX_CANDIDATES];
-    int nf = 0;
     int a = ke - 1, b = kn - 1;
     while (a >= 0 || b >= 0) {
         if (a >= 0 && (b < 0 || e2[a].end >= n2[b].end)) {
             if (try_env(X, e2, a)) return true;
-            failed_lo[nf] = e2[a].start, failed_hi[nf++] = e2[a].end;
+            note_failed(X, e2[a].start, e2[a].end);
             a--;
         } else {
-            bool inside = false;
-            for (int f = 0; f < nf; f++)
-                if (n2[b].start < failed_hi[f] && n2[b].end > failed_lo[f]) inside = true;
+            bool inside = in_failed(X, n2[b].start, n2[b].end);
             if (!inside && X->plain && try_plain(X, n2[b].start, n2[b].arith, "number")) return true;
             b--;
         }
@@ -594,7 +607,7 @@ bool rw_extract(rw_arena *a, const char *s, size_t n, const rw_extract_opts *o, 
             return false; /* still thinking: no answer yet */
         }
     }
-    ex X = {a, s, n, out, o->plain, o->latex};
+    ex X = {.a = a, .s = s, .n = n, .out = out, .plain = o->plain, .latex = o->latex};
     /* "final answer is X. I hope..." ranks with \\boxed{}: the later one wins */
     size_t fa = rfind_ci(s, n, "final answer is");
     if (o->boxed && fa != (size_t)-1 && memmem(s + fa, n - fa < 300 ? n - fa : 300, "I hope", 6)) {
