@@ -470,11 +470,11 @@ static bool equiv(ctx *c, const node *g, const node *p) {
     p = as_written_set(c, p);
     /* an answer describing a set of values meets a set: compared as sets
      * (gold always; pred only with allow_set_relation_comp, as Math-Verify) */
-    if (describes_set(g) && is_setlike(p)) {
+    if (describes_set(g) && is_setlike(p) && !describes_set(p)) {
         node *gs = relation_as_set(c, g);
         return gs && compare_sets(c, gs, p);
     }
-    if (c->o->set_relation && describes_set(p) && is_setlike(g)) {
+    if (c->o->set_relation && describes_set(p) && is_setlike(g) && !describes_set(g)) {
         node *ps = relation_as_set(c, p);
         return ps && compare_sets(c, g, ps);
     }
