@@ -339,7 +339,13 @@ static bool lex_text(lexer *L, const char *cname, size_t clen, size_t from, size
     }
     bool mathy = (cname[0] == 'm' && clen >= 4 && memcmp(cname, "math", 4) == 0) ||
                  (clen == 10 && memcmp(cname, "boldsymbol", 10) == 0) || (clen == 2 && cname[0] == 'b');
-    if (num || !word || (mathy && len == 1)) {
+    /* "\text{5 cm}": a value with its unit, read as math (the unit drops) */
+    size_t d = 0;
+    while (d < len && (is_digit(w[d]) || w[d] == '.')) d++;
+    size_t sp = d;
+    while (sp < len && w[sp] == ' ') sp++;
+    bool value = d > 0 && !mathy && sp < len && isalpha((unsigned char)w[sp]);
+    if (num || !word || value || (mathy && len == 1)) {
         if (++L->nest > 8) {
             L->err = "text nested too deeply";
             return false;
