@@ -438,14 +438,29 @@ static bool try_final(ex *X) {
 
 /* "Answer: ... X": after the last '=' within 100 bytes, else the first value
  * within 50. */
-static bool try_answer(ex *X) {
+/* The last of the answer words (any case) in s[0..n): its index, or -1;
+ * *wl is set to its length. One backward pass. */
+static size_t rfind_answer_word(const char *s, size_t n, size_t *wl) {
     /* the word in the languages lighteval's multilingual tests use */
     static const char *const words[] = {"answer", "r\xc3\xa9ponse", "respuesta", "antwort"};
-    size_t p = (size_t)-1, wl = 0;
-    for (size_t w = 0; w < sizeof words / sizeof *words; w++) {
-        size_t q = rfind_ci(X->s, X->n, words[w]);
-        if (q != (size_t)-1 && (p == (size_t)-1 || q > p)) p = q, wl = strlen(words[w]);
+    for (size_t i = n; i-- > 0;) {
+        char c = (char)tolower((unsigned char)s[i]);
+        if (c != 'a' && c != 'r') continue;
+        for (size_t w = 0; w < sizeof words / sizeof *words; w++) {
+            size_t l = strlen(words[w]), k = 0;
+            if (i + l > n) continue;
+            while (k < l && tolower((unsigned char)s[i + k]) == (unsigned char)words[w][k]) k++;
+            if (k == l) {
+                *wl = l;
+                return i;
+            }
+        }
     }
+    return (size_t)-1;
+}
+
+static bool try_answer(ex *X) {
+    size_t wl = 0, p = rfind_answer_word(X->s, X->n, &wl);
     if (p == (size_t)-1) return false;
     size_t i = p + wl;
     if (i < X->n && X->s[i] == ':') i++;
