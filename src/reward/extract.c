@@ -438,9 +438,10 @@ static bool try_final(ex *X) {
 
 /* "Answer: ... X": after the last '=' within 100 bytes, else the first value
  * within 50. */
-/* The last of the answer words (any case) in s[0..n): its index, or -1;
- * *wl is set to its length. One backward pass. */
-static size_t rfind_answer_word(const char *s, size_t n, size_t *wl) {
+/* The last of the answer words (any case) in s[0..n), followed by a colon
+ * when colon is set: its index, or -1; *wl is set to its length. One
+ * backward pass. */
+static size_t rfind_answer_word(const char *s, size_t n, bool colon, size_t *wl) {
     /* the word in the languages lighteval's multilingual tests use */
     static const char *const words[] = {"answer", "r\xc3\xa9ponse", "respuesta", "antwort"};
     for (size_t i = n; i-- > 0;) {
@@ -450,7 +451,7 @@ static size_t rfind_answer_word(const char *s, size_t n, size_t *wl) {
             size_t l = strlen(words[w]), k = 0;
             if (i + l > n) continue;
             while (k < l && tolower((unsigned char)s[i + k]) == (unsigned char)words[w][k]) k++;
-            if (k == l) {
+            if (k == l && (!colon || (i + l < n && s[i + l] == ':'))) {
                 *wl = l;
                 return i;
             }
@@ -459,8 +460,9 @@ static size_t rfind_answer_word(const char *s, size_t n, size_t *wl) {
     return (size_t)-1;
 }
 
-static bool try_answer(ex *X) {
-    size_t wl = 0, p = rfind_answer_word(X->s, X->n, &wl);
+/* "Answer: ... X" (Math-Verify's priority 100) before "answer ... X" (200). */
+static bool try_answer(ex *X, bool colon) {
+    size_t wl = 0, p = rfind_answer_word(X->s, X->n, colon, &wl);
     if (p == (size_t)-1) return false;
     size_t i = p + wl;
     if (i < X->n && X->s[i] == ':') i++;
@@ -631,7 +633,7 @@ bool rw_extract(rw_arena *a, const char *s, size_t n, const rw_extract_opts *o, 
         if ((last == (size_t)-1 || fa > last) && try_final(&X)) return true;
     }
     if (o->boxed && try_boxed(&X)) return true;
-    if (try_final(&X) || try_answer(&X) || try_rightmost(&X)) return true;
+    if (try_final(&X) || try_answer(&X, true) || try_answer(&X, false) || try_rightmost(&X)) return true;
     if (o->whole && n <= RW_MAX_ANSWER && !memchr(s, '$', n)) {
         if (try_text(&X, s, n, "whole")) return true;
     }
