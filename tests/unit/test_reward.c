@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "reward/choice.h"
 #include "reward/parse.h"
 #include "reward/reward.h"
 
@@ -51,6 +52,35 @@ static void parses(const char *s, bool want) {
     const char *err;
     node *t = rw_parse(&C.arena, s, strlen(s), &err);
     CHECK((t != NULL) == want, "%s %s (%s)", s, want ? "parses" : "is rejected", err ? err : "ok");
+}
+
+static void choice_is(const char *s, rw_choice_kind want_kind, char want) {
+    char l = 0;
+    rw_choice_kind k = rw_choice(s, strlen(s), &l);
+    char shown[128]; /* one TAP line */
+    snprintf(shown, sizeof shown, "%s", s);
+    for (char *c = shown; *c; c++)
+        if (*c == '\n') *c = ' ';
+    CHECK(k == want_kind && (k == RW_CHOICE_NONE || l == want), "choice in [%s] is %c (kind %d, got %c kind %d)", shown,
+          want ? want : '-', want_kind, l ? l : '-', k);
+}
+
+/* choice.c: the letter extraction's priorities, and which golds are choices */
+static void choices(void) {
+    choice_is("The final answer is B. I hope it is correct. A", RW_CHOICE_ANCHORED, 'B');
+    choice_is("Answer: D, not A", RW_CHOICE_ANCHORED, 'D');
+    choice_is("answer: (C) and the answer is B", RW_CHOICE_ANCHORED, 'C'); /* the colon ranks first */
+    choice_is("C is wrong\nB is right", RW_CHOICE_ANCHORED, 'C');
+    choice_is("it is not A, so it is B", RW_CHOICE_LOOSE, 'B');
+    choice_is("Apples and Bananas", RW_CHOICE_NONE, 0);
+    choice_is("(F) is not a choice", RW_CHOICE_NONE, 0);
+    char l = 0;
+    CHECK(rw_choice_gold("(A) 5", 5, &l) && l == 'A', "(A) 5 is the choice A");
+    CHECK(rw_choice_gold("C Cecile", 8, &l) && l == 'C', "C Cecile is the choice C");
+    CHECK(!rw_choice_gold("A 5", 3, &l), "A 5 is math, not a choice");
+    CHECK(!rw_choice_gold("\\frac{1}{2}", 10, &l), "LaTeX is not a choice");
+    CHECK(rw_choice_boxed("\\textbf{(B)}\\ 7", 15, &l) && l == 'B', "\\textbf{(B)} 7 in a box is B");
+    CHECK(!rw_choice_boxed("Bx", 2, &l), "Bx in a box is no letter");
 }
 
 int main(void) {
@@ -227,6 +257,7 @@ int main(void) {
     }
     if (d) closedir(d);
     CHECK(nreg > 0, "%d fuzz regressions replayed", nreg);
+    choices();
     rw_checker_free(&C);
     return check_done();
 }
