@@ -587,14 +587,16 @@ static size_t unit_after_value(const lexer *L, const char *s, size_t len) {
     int prev = L->t[L->nt - 1].k;
     if (prev != TK_NUM && prev != '}' && prev != ')') return 0;
     if (!unit_word(s, len)) return 0;
-    size_t rest = L->n - L->i;
-    char next = len < rest ? s[len] : 0;
-    if (next == '(' || next == '_' || next == '{') return 0;
-    if (next == '^' && len + 1 < rest && (s[len + 1] == '2' || s[len + 1] == '3')) return len + 2;
-    if (next == '^' && len + 3 < rest && s[len + 1] == '{' && (s[len + 2] == '2' || s[len + 2] == '3') &&
-        s[len + 3] == '}')
-        return len + 4;
-    return next == '^' ? 0 : len;
+    size_t rest = L->n - L->i, end = len;
+    if (end + 1 < rest && s[end] == '^' && (s[end + 1] == '2' || s[end + 1] == '3')) end += 2;
+    else if (end + 3 < rest && s[end] == '^' && s[end + 1] == '{' && (s[end + 2] == '2' || s[end + 2] == '3') &&
+             s[end + 3] == '}')
+        end += 4;
+    /* the unit ends the value: "2m+1" and "3s(x)" keep their letters */
+    size_t k = end;
+    while (k < rest && s[k] == ' ') k++;
+    if (k < rest && !strchr(",;)]}$.\\", s[k]) && !is_alpha(s[k])) return 0;
+    return end;
 }
 
 /* A run of letters outside commands: known words, else one symbol a letter. */

@@ -258,6 +258,12 @@ int main(void) {
     if (d) closedir(d);
     CHECK(nreg > 0, "%d fuzz regressions replayed", nreg);
     choices();
+    /* a unit word ends a value; a letter inside an expression is a variable */
+    equal("6", "6 cm^2", 1);
+    equal("12", "12 square units", 1);
+    equal("3", "2m+1", 0);
+    equal("2m+1", "2m + 1", 1);
+    equal("3", "3 s, 4 s", 0);
     rw_checker_free(&C);
     return check_done();
 }
