@@ -1,11 +1,12 @@
-/* Sizing of the activation buffers (internal to the model library). */
+/* Sizing of the CPU's arena (internal to the model library). */
 #ifndef PIC_MODEL_ACTS_H
 #define PIC_MODEL_ACTS_H
 
 #include "model/model.h"
 
-/* Grows a's buffers to hold N tokens (keeps nothing from before). */
-void pic_acts_reserve(pic_acts *a, const pic_config *c, size_t N);
+/* Grows a's arena to hold N tokens in n_seq sequences of up to ctx
+ * positions (keeps nothing from before; a no-op when it already does). */
+void pic_acts_reserve(pic_acts *a, const pic_config *c, size_t N, int n_seq, int ctx);
 void pic_acts_free(pic_acts *a);
 
 #endif

@@ -182,9 +182,8 @@ static int by_cost(const void *x, const void *y) {
 }
 
 /* Splits runs of one sequence into blocks of at most bq tokens, dearest
- * first (dynamic scheduling then ends evenly). */
-static block *make_blocks(const pic_attn_input *in, int bq, size_t *nb, int *max_nt) {
-    block *b = pic_malloc((in->N + 1) * sizeof *b);
+ * first (dynamic scheduling then ends evenly), into b (room for N). */
+static void make_blocks(block *b, const pic_attn_input *in, int bq, size_t *nb, int *max_nt) {
     size_t k = 0;
     *max_nt = 0;
     for (size_t n = 0; n < in->N;) {
@@ -198,7 +197,6 @@ static block *make_blocks(const pic_attn_input *in, int bq, size_t *nb, int *max
     }
     qsort(b, k, sizeof *b, by_cost);
     *nb = k;
-    return b;
 }
 
 /* Row r of a block is token t0 + r / group, head g * group + r % group. */
@@ -235,7 +233,7 @@ static void items(void *ctx, size_t begin, size_t end, int tid) {
         const float **qr = (const float **)(n + R), **orow = qr + R;
         row_ptrs(qr, a->q, b, g, group, a->nh, hd);
         row_ptrs(orow, a->out, b, g, group, a->nh, hd);
-        const float *K = in->k[seq] + (size_t)g * hd, *V = in->v[seq] + (size_t)g * hd;
+        const float *K = in->k + in->seq_off[seq] + (size_t)g * hd, *V = in->v + in->seq_off[seq] + (size_t)g * hd;
         scores(S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale);
         for (int r = 0; r < R; r++) {
             float *s = S + (size_t)r * ldS;
@@ -264,22 +262,37 @@ static void items(void *ctx, size_t begin, size_t end, int tid) {
     }
 }
 
+/* Per thread: S [R, ldS] padded by a vector, inv [R], n [R], two row-pointer arrays. */
+static size_t scratch_floats(int R, int ldS) {
+    return (size_t)R * ldS + 16 + 2 * (size_t)R + 4 * (size_t)R * sizeof(float *) / sizeof(float) + 16;
+}
+
+static int rows_per_block(int group) { return BQ_ROWS / group > 0 ? BQ_ROWS / group : 1; }
+
+static size_t blocks_bytes(size_t N) { return ((N + 1) * sizeof(block) + 63) / 64 * 64; }
+
+size_t attention_workspace_size(size_t N, int max_ctx, int n_heads, int n_kv_heads) {
+    int group = n_heads / n_kv_heads, R = rows_per_block(group) * group, ldS = (max_ctx + 15) & ~15;
+    return blocks_bytes(N) + (size_t)pic_threads() * scratch_floats(R, ldS) * sizeof(float);
+}
+
 void attention_forward(float *out, float *lse, const float *q, const pic_attn_input *in, int n_heads,
-                       int n_kv_heads, int head_dim) {
+                       int n_kv_heads, int head_dim, void *work, size_t work_bytes) {
     if (!in->N) return;
-    int group = n_heads / n_kv_heads, bq = BQ_ROWS / group > 0 ? BQ_ROWS / group : 1, max_nt, max_T = 0;
+    int group = n_heads / n_kv_heads, bq = rows_per_block(group), max_nt, max_T = 0;
     size_t nb;
-    block *blocks = make_blocks(in, bq, &nb, &max_nt);
+    block *blocks = work;
+    make_blocks(blocks, in, bq, &nb, &max_nt);
     for (size_t i = 0; i < nb; i++) max_T = blocks[i].T > max_T ? blocks[i].T : max_T;
+    if (attention_workspace_size(in->N, max_T, n_heads, n_kv_heads) > work_bytes)
+        pic_die("attention_forward: a workspace of %zu bytes is too small for %zu tokens of up to %d positions",
+                work_bytes, in->N, max_T);
     int ldS = (max_T + 15) & ~15, R = max_nt * group;
     args a = {out, lse, q, in, blocks, n_heads, n_kv_heads, group, head_dim, (float)(1.0 / sqrt(head_dim)),
               NULL, 0, ldS};
-    /* S [R, ldS] padded by a vector, inv [R], n [R], two row-pointer arrays */
-    a.scratch_len = (size_t)R * ldS + 16 + 2 * (size_t)R + 4 * (size_t)R * sizeof(float *) / sizeof(float) + 16;
-    a.scratch = pic_malloc((size_t)pic_threads() * a.scratch_len * sizeof(float));
+    a.scratch_len = scratch_floats(R, ldS);
+    a.scratch = (float *)((char *)work + blocks_bytes(in->N));
     pic_parallel_for(nb * n_kv_heads, 1, items, &a);
-    free(a.scratch);
-    free(blocks);
 }
 
 /* ---- backward --------------------------------------------------------- */
@@ -294,8 +307,7 @@ void attention_forward(float *out, float *lse, const float *q, const pic_attn_in
  * block's dq), so there are no races and every sum runs in a fixed order;
  * the price is computing S and dS twice. */
 typedef struct {
-    float *dq;
-    float *const *dk, *const *dv;
+    float *dq, *dk, *dv; /* dk, dv: bases in the layout of in->k, in->v */
     const float *dout, *out, *lse, *q;
     const pic_attn_input *in;
     const block *blocks; /* query blocks */
@@ -334,8 +346,8 @@ static bscratch bscratch_at(const bargs *a, int tid) {
 VEC_INLINE void p_ds(const bargs *a, const bscratch *s, const block *b, int g, int j0, int W) {
     const pic_attn_input *in = a->in;
     int R = b->nt * a->group, hd = a->hd, seq = in->tok_seq[b->t0];
-    const float *K = in->k[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-    const float *V = in->v[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+    const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+    const float *V = in->v + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
     scores(s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale);
     scores(s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f);
     for (int r = 0; r < R; r++) {
@@ -381,8 +393,8 @@ static void kv_items(void *ctx, size_t begin, size_t end, int tid) {
         int g = (int)(it % a->nkv), seq = in->tok_seq[kb->t0];
         size_t first = a->first[seq];
         int j0 = (int)(kb->t0 - first), W = kb->nt, len = kb->T; /* T: the sequence's length */
-        float *dK = a->dk[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-        float *dV = a->dv[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+        float *dK = a->dk + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+        float *dV = a->dv + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
         for (int t = j0; t < len; t += bq) {
             block b = {first + (size_t)t, len - t < bq ? len - t : bq, 0};
             brows_setup(a, &s, &b, g);
@@ -409,19 +421,20 @@ static void q_items(void *ctx, size_t begin, size_t end, int tid) {
         for (int j0 = 0; j0 < b->T; j0 += BK) {
             int W = b->T - j0 < BK ? b->T - j0 : BK;
             p_ds(a, &s, b, g, j0, W);
-            const float *K = in->k[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+            const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
             pv(s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
         }
     }
 }
 
-void attention_backward(float *dq, float *const *dk, float *const *dv, const float *dout, const float *out,
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
                         const float *lse, const float *q, const pic_attn_input *in, int n_seq, int n_heads,
                         int n_kv_heads, int head_dim) {
     if (!in->N) return;
-    int group = n_heads / n_kv_heads, bq = BQ_ROWS / group > 0 ? BQ_ROWS / group : 1, max_nt;
+    int group = n_heads / n_kv_heads, bq = rows_per_block(group), max_nt;
     size_t nb;
-    block *blocks = make_blocks(in, bq, &nb, &max_nt);
+    block *blocks = pic_malloc((in->N + 1) * sizeof *blocks);
+    make_blocks(blocks, in, bq, &nb, &max_nt);
     size_t *first = pic_calloc((size_t)n_seq + 1, sizeof *first);
     int *len = pic_calloc((size_t)n_seq + 1, sizeof *len);
     for (size_t n = in->N; n-- > 0;) first[in->tok_seq[n]] = n, len[in->tok_seq[n]]++;

@@ -31,6 +31,7 @@ static void scratch_alloc(scratch *s, const pic_config *c, size_t N) {
 void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *grad) {
     const pic_config *c = &m->cfg;
     pic_acts *a = &m->acts;
+    if (m->device != PIC_DEVICE_CPU) pic_die("pic_backward: training on a GPU is issue 11; load the model on the CPU");
     if (!a->retain) pic_die("pic_backward: the forward did not retain its activations");
     size_t N = m->n_tokens;
     int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
@@ -43,8 +44,7 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
     memset(s.dres, 0, N * C * sizeof(float));
     rmsnorm_backward(s.dres, grad->norm, dlnf, last, m->params.norm, a->lnf_rstd, N, C);
 
-    const float **ks = pic_malloc((size_t)b->n_seq * sizeof *ks), **vs = pic_malloc((size_t)b->n_seq * sizeof *vs);
-    float **dks = pic_malloc((size_t)b->n_seq * sizeof *dks), **dvs = pic_malloc((size_t)b->n_seq * sizeof *dvs);
+    size_t *seq_off = pic_malloc(((size_t)b->n_seq + 1) * sizeof *seq_off);
     for (int l = L - 1; l >= 0; l--) {
         const pic_layer_params *p = &m->params.layer[l];
         pic_layer_params *g = &grad->layer[l];
@@ -67,12 +67,11 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
         memset(s.dv, 0, N * kvd * sizeof(float));
         size_t n = 0;
         for (int q = 0; q < b->n_seq; q++) {
-            ks[q] = la->k + n * kvd, vs[q] = la->v + n * kvd;
-            dks[q] = s.dk + n * kvd, dvs[q] = s.dv + n * kvd;
+            seq_off[q] = n * kvd;
             n += (size_t)b->len[q];
         }
-        pic_attn_input ai = {N, a->tok_seq, a->tok_pos, ks, vs, (size_t)kvd};
-        attention_backward(s.dq, dks, dvs, s.datt, la->att, la->att_lse, la->q, &ai, b->n_seq, nh, nkv, hd);
+        pic_attn_input ai = {N, a->tok_seq, a->tok_pos, la->k, la->v, seq_off, (size_t)kvd};
+        attention_backward(s.dq, s.dk, s.dv, s.datt, la->att, la->att_lse, la->q, &ai, b->n_seq, nh, nkv, hd);
         rope_backward(s.dq, N, nh, hd, a->cos, a->sin);
         rope_backward(s.dk, N, nkv, hd, a->cos, a->sin);
         if (c->qk_norm) {
@@ -94,10 +93,7 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
     /* dres is now the gradient of the embeddings' output; recover the
      * tokens from the batch */
     embedding_backward(grad->embed, s.dres, b->tokens, N, C);
-    free(ks);
-    free(vs);
-    free(dks);
-    free(dvs);
+    free(seq_off);
     free(s.mem);
 }
 

@@ -1,17 +1,21 @@
 /* The transformer's forward pass: the layer functions of layers.h in the
- * order of transformers' Qwen2 / Qwen3 / Llama decoder layers. The CUDA
- * backend will mirror this file call for call. */
+ * order of transformers' Qwen2 / Qwen3 / Llama decoder layers. A model on a
+ * GPU goes to cuda/forward.cu, which mirrors this file call for call. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cli.h"
 #include "model/acts.h"
+#include "model/cuda/entry.h"
 #include "model/layers.h"
+#include "model/matmul_bi.h"
 #include "model/model.h"
 
-static int check_batch(const pic_model *m, const pic_kvcache *kv, const pic_batch *b, size_t *N,
+/* N tokens in all; ctx: the most positions a sequence reaches. */
+static int check_batch(const pic_model *m, const pic_kvcache *kv, const pic_batch *b, size_t *N, int *ctx,
                        pic_err *err) {
     size_t n = 0;
+    *ctx = 0;
     for (int s = 0; s < b->n_seq; s++) {
         if (b->len[s] < 1) return pic_err_set(err, "sequence %d of the batch has no tokens", s);
         if (kv) {
@@ -25,6 +29,8 @@ static int check_batch(const pic_model *m, const pic_kvcache *kv, const pic_batc
                 if ((b->slot ? b->slot[t] : t) == slot)
                     return pic_err_set(err, "sequences %d and %d share kv cache slot %d", t, s, slot);
         }
+        int reach = (kv ? kv->len[b->slot ? b->slot[s] : s] : 0) + b->len[s];
+        if (reach > *ctx) *ctx = reach;
         n += (size_t)b->len[s];
     }
     for (size_t i = 0; i < n; i++)
@@ -35,25 +41,64 @@ static int check_batch(const pic_model *m, const pic_kvcache *kv, const pic_batc
     return 0;
 }
 
+/* nn.Linear through the model's kind of matrix product. */
+static void linear(const pic_model *m, float *out, const float *inp, const float *weight, const float *bias,
+                   size_t N, int IC, int OC, bool accumulate) {
+    if (m->batch_invariant)
+        matmul_bi_forward(out, inp, weight, bias, N, IC, OC, accumulate);
+    else
+        matmul_forward(out, inp, weight, bias, N, IC, OC, accumulate);
+}
+
+/* lm_head over n rows of the last forward's final hidden states (rows NULL:
+ * rows 0..n-1), a block of PIC_HEAD_ROWS at a time, each block's logits
+ * handed to emit: the logits of all rows never exist at once. */
+typedef void (*head_emit)(void *ctx, size_t i, size_t k, const float *z);
+
+static void head_blocks(pic_model *m, const size_t *rows, size_t n, head_emit emit, void *ctx) {
+    pic_acts *a = &m->acts;
+    int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    for (size_t i = 0; i < n; i += PIC_HEAD_ROWS) {
+        size_t k = n - i < PIC_HEAD_ROWS ? n - i : PIC_HEAD_ROWS;
+        for (size_t j = 0; j < k; j++)
+            memcpy(a->head_x + j * C, a->lnf + (rows ? rows[i + j] : i + j) * C, C * sizeof(float));
+        linear(m, a->head_z, a->head_x, m->params.lm_head, NULL, k, C, V, false);
+        emit(ctx, i, k, a->head_z);
+    }
+}
+
+typedef struct {
+    float *logits;
+    size_t V;
+} copy_ctx;
+
+static void copy_logits(void *ctx, size_t i, size_t k, const float *z) {
+    copy_ctx *c = ctx;
+    memcpy(c->logits + i * c->V, z, k * c->V * sizeof(float));
+}
+
 int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits which, float *logits,
                 pic_err *err) {
     const pic_config *c = &m->cfg;
     size_t N = 0;
-    if (check_batch(m, kv, b, &N, err)) return -1;
+    int ctx = 0;
+    if (check_batch(m, kv, b, &N, &ctx, err)) return -1;
+    if (m->device == PIC_DEVICE_CUDA) {
+        if (kv) return pic_err_set(err, "pic_forward: no KV cache on a GPU yet (generation on CUDA is issue 12)");
+        return pic_forward_cuda(m, b, N, which, logits, err);
+    }
     pic_acts *a = &m->acts;
-    pic_acts_reserve(a, c, N);
+    pic_acts_reserve(a, c, N, b->n_seq, ctx);
     m->n_tokens = N;
 
     int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
     int qd = nh * hd, kvd = nkv * hd;
 
-    /* where each token sits, and where each sequence's keys live */
-    const float **ks = pic_malloc((size_t)b->n_seq * sizeof *ks), **vs = pic_malloc((size_t)b->n_seq * sizeof *vs);
-    size_t *first = pic_malloc((size_t)b->n_seq * sizeof *first);
+    /* where each token sits */
     size_t n = 0;
     for (int s = 0; s < b->n_seq; s++) {
         int start = kv ? kv->len[b->slot ? b->slot[s] : s] : 0;
-        first[s] = n;
+        a->first[s] = n;
         for (int t = 0; t < b->len[s]; t++, n++) {
             a->tok_seq[n] = s;
             a->tok_pos[n] = start + t;
@@ -68,7 +113,7 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
         pic_layer_acts *la = &a->layer[a->retain ? l : 0];
 
         rmsnorm_forward(la->ln1, la->ln1_rstd, in, p->ln1, N, C, c->rms_eps);
-        matmul_forward(la->qkv, la->ln1, p->wqkv, p->bqkv, N, C, qd + 2 * kvd, false);
+        linear(m, la->qkv, la->ln1, p->wqkv, p->bqkv, N, C, qd + 2 * kvd, false);
         qkv_split_forward(la->q, la->k, la->v, la->qkv, N, qd, kvd);
         if (c->qk_norm) {
             rmsnorm_forward(la->q, la->qn_rstd, la->q, p->q_norm, N * nh, hd, c->rms_eps);
@@ -77,31 +122,34 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
         rope_forward(la->q, N, nh, hd, a->cos, a->sin);
         rope_forward(la->k, N, nkv, hd, a->cos, a->sin);
 
+        /* keys: the cache's slots (this batch's appended), or the batch's own */
+        pic_attn_input ai = {N, a->tok_seq, a->tok_pos, la->k, la->v, a->seq_off, (size_t)kvd};
+        if (kv) {
+            ai.k = pic_kvcache_k(kv, l, 0);
+            ai.v = pic_kvcache_v(kv, l, 0);
+        }
         for (int s = 0; s < b->n_seq; s++) {
             if (kv) {
                 int slot = b->slot ? b->slot[s] : s;
                 float *K = pic_kvcache_k(kv, l, slot), *V = pic_kvcache_v(kv, l, slot);
                 size_t at = (size_t)kv->len[slot] * kvd, nb = (size_t)b->len[s] * kvd * sizeof(float);
-                memcpy(K + at, la->k + first[s] * kvd, nb);
-                memcpy(V + at, la->v + first[s] * kvd, nb);
-                ks[s] = K;
-                vs[s] = V;
+                memcpy(K + at, la->k + a->first[s] * kvd, nb);
+                memcpy(V + at, la->v + a->first[s] * kvd, nb);
+                a->seq_off[s] = (size_t)(K - ai.k);
             } else {
-                ks[s] = la->k + first[s] * kvd;
-                vs[s] = la->v + first[s] * kvd;
+                a->seq_off[s] = a->first[s] * kvd;
             }
         }
-        pic_attn_input ai = {N, a->tok_seq, a->tok_pos, ks, vs, (size_t)kvd};
-        attention_forward(la->att, la->att_lse, la->q, &ai, nh, nkv, hd);
+        attention_forward(la->att, la->att_lse, la->q, &ai, nh, nkv, hd, a->attn_work, a->attn_work_bytes);
 
         memcpy(la->res1, in, N * C * sizeof(float));
-        matmul_forward(la->res1, la->att, p->wo, p->bo, N, qd, C, true);
+        linear(m, la->res1, la->att, p->wo, p->bo, N, qd, C, true);
 
         rmsnorm_forward(la->ln2, la->ln2_rstd, la->res1, p->ln2, N, C, c->rms_eps);
-        matmul_forward(la->gu, la->ln2, p->wgu, p->bgu, N, C, 2 * F, false);
+        linear(m, la->gu, la->ln2, p->wgu, p->bgu, N, C, 2 * F, false);
         swiglu_forward(la->h, la->gu, N, F);
         memcpy(la->res2, la->res1, N * C * sizeof(float));
-        matmul_forward(la->res2, la->h, p->wd, p->bd, N, F, C, true);
+        linear(m, la->res2, la->h, p->wd, p->bd, N, F, C, true);
         in = la->res2;
     }
     rmsnorm_forward(a->lnf, a->lnf_rstd, in, m->params.norm, N, C, c->rms_eps);
@@ -109,40 +157,36 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
     if (kv)
         for (int s = 0; s < b->n_seq; s++) kv->len[b->slot ? b->slot[s] : s] += b->len[s];
 
+    copy_ctx cc = {logits, (size_t)c->vocab_size};
     if (which == PIC_LOGITS_ALL) {
-        matmul_forward(logits, a->lnf, m->params.lm_head, NULL, N, C, c->vocab_size, false);
+        head_blocks(m, NULL, N, copy_logits, &cc);
     } else if (which == PIC_LOGITS_LAST) {
-        float *last = pic_malloc((size_t)b->n_seq * C * sizeof(float));
-        for (int s = 0; s < b->n_seq; s++)
-            memcpy(last + (size_t)s * C, a->lnf + (first[s] + b->len[s] - 1) * C, C * sizeof(float));
-        matmul_forward(logits, last, m->params.lm_head, NULL, (size_t)b->n_seq, C, c->vocab_size, false);
-        free(last);
+        /* each sequence's last token, in the seq_off array (free again) */
+        for (int s = 0; s < b->n_seq; s++) a->seq_off[s] = a->first[s] + (size_t)b->len[s] - 1;
+        head_blocks(m, a->seq_off, (size_t)b->n_seq, copy_logits, &cc);
     }
-    free(ks);
-    free(vs);
-    free(first);
     return 0;
 }
 
-void pic_forward_stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
-                       float *logp, float *ent) {
-    int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
-    /* a block of rows' logits at a time: at most ~16 MB whatever the vocabulary */
-    size_t block = (4u << 20) / (size_t)V;
-    if (block < 1) block = 1;
-    if (block > 256) block = 256;
-    if (block > n) block = n;
-    float *x = pic_malloc(block * C * sizeof(float)), *z = pic_malloc(block * V * sizeof(float));
-    for (size_t i = 0; i < n; i += block) {
-        size_t k = n - i < block ? n - i : block;
-        for (size_t j = 0; j < k; j++) {
-            if (rows[i + j] >= m->n_tokens) pic_die("pic_forward_stats: row %zu of %zu", rows[i + j], m->n_tokens);
-            memcpy(x + j * C, m->acts.lnf + rows[i + j] * C, C * sizeof(float));
-        }
-        matmul_forward(z, x, m->params.lm_head, NULL, k, C, V, false);
-        logprob_entropy_forward(logp ? logp + i : NULL, ent ? ent + i : NULL, z, targets ? targets + i : NULL, k,
-                                V, T);
-    }
-    free(x);
-    free(z);
+typedef struct {
+    const int32_t *targets;
+    float T, *logp, *ent;
+    int V;
+} stats_ctx;
+
+static void stats_block(void *ctx, size_t i, size_t k, const float *z) {
+    stats_ctx *c = ctx;
+    logprob_entropy_forward(c->logp ? c->logp + i : NULL, c->ent ? c->ent + i : NULL, z,
+                            c->targets ? c->targets + i : NULL, k, c->V, c->T);
+}
+
+int pic_forward_stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T, float *logp,
+                      float *ent, pic_err *err) {
+    for (size_t i = 0; i < n; i++)
+        if (rows[i] >= m->n_tokens)
+            return pic_err_set(err, "pic_forward_stats: row %zu of a batch of %zu tokens", rows[i], m->n_tokens);
+    if (m->device == PIC_DEVICE_CUDA) return pic_forward_stats_cuda(m, rows, n, targets, T, logp, ent, err);
+    stats_ctx sc = {targets, T, logp, ent, m->cfg.vocab_size};
+    head_blocks(m, rows, n, stats_block, &sc);
+    return 0;
 }

@@ -1,8 +1,9 @@
 /* The layers of the transformer, one forward function each, in files by
  * concern (rmsnorm.c, matmul.c, rope.c, attention.c, swiglu.c, embedding.c,
  * logits.c). A backward pass sits beside each later with the same stem
- * (rmsnorm_backward), and the CUDA versions in .cu files beside these with
- * the same names. All tensors are row-major float32; N counts tokens packed
+ * (rmsnorm_backward), and the CUDA versions in src/model/cuda/ in .cu files
+ * of the same stems with the same names (cuda/layers.cuh). All tensors are
+ * row-major float32; N counts tokens packed
  * sequence after sequence (no padding). */
 #ifndef PIC_MODEL_LAYERS_H
 #define PIC_MODEL_LAYERS_H
@@ -39,22 +40,31 @@ void rope_forward(float *x, size_t N, int n_heads, int head_dim, const float *co
 /* Splits the fused projection qkv[N, qd + 2 kvd] into q[N, qd], k[N, kvd] and v[N, kvd]. */
 void qkv_split_forward(float *q, float *k, float *v, const float *qkv, size_t N, int qd, int kvd);
 
-/* Where attention finds each new token's sequence, position and keys. */
+/* Where attention finds each new token's sequence, position and keys: one
+ * base address and an offset per sequence, no table of pointers, so the
+ * same description serves host and device memory (the KV cache's slots or
+ * the batch's own keys, packed). */
 typedef struct {
     size_t N;
     const int *tok_seq;      /* [N] sequence of each new token */
     const int *tok_pos;      /* [N] absolute position of each new token */
-    const float *const *k;   /* [n_seq] keys of positions 0.. of the sequence */
-    const float *const *v;   /* [n_seq] values, same layout */
-    size_t kv_stride;        /* floats between consecutive positions */
+    const float *k, *v;      /* the base of keys and of values (after RoPE) */
+    const size_t *seq_off;   /* [n_seq] elements from k (and v) to position 0 of sequence s */
+    size_t kv_stride;        /* elements between consecutive positions */
 } pic_attn_input;
+
+/* The workspace attention_forward needs for N tokens whose sequences hold up
+ * to max_ctx positions, in bytes (the caller keeps it, so a forward pass
+ * allocates nothing). */
+size_t attention_workspace_size(size_t N, int max_ctx, int n_heads, int n_kv_heads);
 
 /* Causal grouped-query attention: out[N, n_heads * head_dim] for queries
  * q[N, n_heads * head_dim] over positions 0..tok_pos of their sequence.
  * lse[N, n_heads] (may be NULL) keeps each softmax's log-sum-exp so that a
- * backward can recompute the probabilities instead of storing them. */
+ * backward can recompute the probabilities instead of storing them. work
+ * holds attention_workspace_size bytes (for at most max_ctx positions). */
 void attention_forward(float *out, float *lse, const float *q, const pic_attn_input *in, int n_heads,
-                       int n_kv_heads, int head_dim);
+                       int n_kv_heads, int head_dim, void *work, size_t work_bytes);
 
 /* out[N, F] = silu(gu[:, :F]) * gu[:, F:] (the gate and up halves of the fused projection) */
 void swiglu_forward(float *out, const float *gu, size_t N, int F);
@@ -80,9 +90,9 @@ void rope_backward(float *dx, size_t N, int n_heads, int head_dim, const float *
 /* Writes (does not accumulate) dqkv from dq, dk, dv. */
 void qkv_split_backward(float *dqkv, const float *dq, const float *dk, const float *dv, size_t N, int qd, int kvd);
 /* Packed sequences without a cache, as pic_forward runs them for training:
- * in->k[s] / in->v[s] and dk[s] / dv[s] share one layout (in->kv_stride).
- * out and lse are the forward's; dq, dk, dv accumulate. */
-void attention_backward(float *dq, float *const *dk, float *const *dv, const float *dout, const float *out,
+ * dk and dv are bases of the layout of in->k and in->v (in->seq_off,
+ * in->kv_stride). out and lse are the forward's; dq, dk, dv accumulate. */
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
                         const float *lse, const float *q, const pic_attn_input *in, int n_seq, int n_heads,
                         int n_kv_heads, int head_dim);
 /* Writes (does not accumulate) dgu[N, 2F] from dh[N, F]. */

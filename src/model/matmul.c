@@ -2,15 +2,10 @@
 #include <string.h>
 
 #include "model/layers.h"
-#include "model/matmul_bi.h"
 
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N,
                     int IC, int OC, bool accumulate) {
     if (!N) return;
-    if (pic_matmul_batch_invariant()) {
-        matmul_bi_forward(out, inp, weight, bias, N, IC, OC, accumulate);
-        return;
-    }
     float beta = accumulate ? 1.0f : 0.0f;
     /* The bias goes in first so the GEMM accumulates onto it in one pass. */
     if (bias) {

@@ -11,17 +11,11 @@
 
 #include <immintrin.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/parallel.h"
 #include "model/vec.h"
-
-static atomic_bool enabled;
-
-void pic_matmul_set_batch_invariant(bool on) { atomic_store(&enabled, on); }
-bool pic_matmul_batch_invariant(void) { return atomic_load(&enabled); }
 
 typedef struct {
     float *out;

@@ -8,17 +8,14 @@
  * and with continuous batching a different packing could flip a sampled
  * token. This kernel computes every output element with one fixed sequence
  * of float operations, whatever N, the row's place in the batch, the tile
- * it falls in or the thread that runs it (docs/rollout.md). */
+ * it falls in or the thread that runs it (docs/rollout.md). A model's
+ * forward passes use it instead of matmul_forward while the model's
+ * batch_invariant is set (model.h): a per-model switch, not a global one. */
 #ifndef PIC_MODEL_MATMUL_BI_H
 #define PIC_MODEL_MATMUL_BI_H
 
 #include <stdbool.h>
 #include <stddef.h>
-
-/* While on, matmul_forward (layers.h) runs matmul_bi_forward instead of
- * OpenBLAS. Process-wide; pic-rollout turns it on for generation. */
-void pic_matmul_set_batch_invariant(bool on);
-bool pic_matmul_batch_invariant(void);
 
 /* The contract of matmul_forward: out[N, OC] (+)= inp[N, IC] . weight[OC, IC]^T
  * + bias[OC] (bias may be NULL). Element (n, j) is

@@ -1,3 +1,4 @@
+/* Loading a model onto its device, and the device and dtype names. */
 #include "model/model.h"
 
 #include <stdlib.h>
@@ -5,18 +6,55 @@
 
 #include "common/cli.h"
 #include "model/acts.h"
+#include "model/cuda/entry.h"
 #include "model/layers.h"
 #include "model/safetensors.h"
 
 void pic_model_init(pic_model *m, const pic_config *c) {
     memset(m, 0, sizeof *m);
     m->cfg = *c;
+    m->device = PIC_DEVICE_CPU;
+    m->dtype = PIC_DTYPE_F32;
     pic_params_alloc(&m->params, c);
     m->inv_freq = pic_malloc((size_t)c->head_dim / 2 * sizeof(float));
     rope_inv_freq(m->inv_freq, &c->rope, c->head_dim);
 }
 
-int pic_model_load(pic_model *m, const char *dir, pic_err *err) {
+bool pic_cuda_available(void) { return pic_cuda_visible(); }
+
+pic_device pic_device_resolve(pic_device d) {
+    return d != PIC_DEVICE_AUTO ? d : pic_cuda_available() ? PIC_DEVICE_CUDA : PIC_DEVICE_CPU;
+}
+
+pic_model_dtype pic_model_dtype_resolve(pic_model_dtype t, pic_device d) {
+    return t != PIC_DTYPE_AUTO ? t : d == PIC_DEVICE_CUDA ? PIC_DTYPE_BF16 : PIC_DTYPE_F32;
+}
+
+int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) {
+    pic_model_opts o = opts ? *opts : (pic_model_opts){0};
+    pic_device d = pic_device_resolve(o.device);
+    pic_model_dtype t = pic_model_dtype_resolve(o.dtype, d);
+    if (d == PIC_DEVICE_CPU) {
+        if (t != PIC_DTYPE_F32) return pic_err_set(err, "the CPU computes in f32 only (--dtype f32)");
+        return 0;
+    }
+    if (m->device != PIC_DEVICE_CPU) return pic_err_set(err, "pic_model_to_device: the model is already on a GPU");
+    m->dtype = t;
+    if (pic_model_load_cuda(m, o.max_batch_tokens ? o.max_batch_tokens : PIC_DEFAULT_BATCH_TOKENS, err)) {
+        m->dtype = PIC_DTYPE_F32;
+        return -1;
+    }
+    /* the GPU holds the weights now: keep the layout, drop the host copy */
+    m->device = PIC_DEVICE_CUDA;
+    pic_acts_free(&m->acts);
+    free(m->params.data);
+    pic_params views = m->params;
+    pic_params_views(&m->params, &m->cfg, NULL);
+    pic_params_views_free(&views);
+    return 0;
+}
+
+int pic_model_load(pic_model *m, const char *dir, const pic_model_opts *opts, pic_err *err) {
     pic_config c;
     if (pic_config_load(&c, dir, err)) return -1;
     pic_safetensors st;
@@ -24,11 +62,13 @@ int pic_model_load(pic_model *m, const char *dir, pic_err *err) {
     pic_model_init(m, &c);
     int rc = pic_params_load(&m->params, &c, &st, err);
     pic_st_close(&st);
+    if (!rc) rc = pic_model_to_device(m, opts, err);
     if (rc) pic_model_free(m);
     return rc;
 }
 
 void pic_model_free(pic_model *m) {
+    if (m->device == PIC_DEVICE_CUDA) pic_model_free_cuda(m);
     pic_params_free(&m->params);
     free(m->inv_freq);
     pic_acts_free(&m->acts);
@@ -40,3 +80,22 @@ void pic_model_retain(pic_model *m, bool retain) {
     pic_acts_free(&m->acts);
     m->acts.retain = retain;
 }
+
+void pic_model_reserve(pic_model *m, size_t tokens, int n_seq, int ctx) {
+    if (m->device == PIC_DEVICE_CPU) pic_acts_reserve(&m->acts, &m->cfg, tokens, n_seq, ctx);
+}
+
+static const char *const device_names[] = {"auto", "cpu", "cuda"};
+static const char *const dtype_names[] = {"auto", "f32", "bf16"};
+
+const char *pic_device_name(pic_device d) { return device_names[d]; }
+const char *pic_model_dtype_name(pic_model_dtype t) { return dtype_names[t]; }
+
+static int lookup(const char *const *names, int n, const char *s) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], s)) return i;
+    return -1;
+}
+
+int pic_device_parse(const char *s) { return lookup(device_names, 3, s); }
+int pic_model_dtype_parse(const char *s) { return lookup(dtype_names, 3, s); }

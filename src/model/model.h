@@ -1,4 +1,7 @@
-/* A loaded model and its forward pass (CPU, float32). The sampler calls
+/* A loaded model and its forward pass, on the CPU (float32) or on a CUDA
+ * GPU (bf16 or float32). The device is chosen once, at load; the programs
+ * call the same functions whatever it is, and only the model library
+ * branches (forward.c -> cuda/forward.cu, docs/gpu.md). The sampler calls
  * pic_forward with a KV cache (prefill, then one token per sequence per
  * step); the scorer and the trainer call it without one over packed
  * sequences, and read the final hidden states or the activations. */
@@ -29,8 +32,13 @@ typedef struct {
     float *res2;              /* [N, C]: residual after the MLP, the layer's output */
 } pic_layer_acts;
 
+/* The CPU's arena: one allocation for the activations of up to cap tokens
+ * and every scratch buffer a forward pass needs, so that pic_forward and
+ * pic_forward_stats allocate nothing once it is big enough (pic_model_reserve
+ * sizes it ahead; a forward over more tokens grows it first). */
 typedef struct {
     size_t cap;             /* tokens the buffers hold */
+    int cap_seq, cap_ctx;   /* sequences per batch, positions per sequence */
     bool retain;            /* keep every layer's activations (else one set, reused) */
     float *mem;
     float *x;               /* [N, C]: token embeddings, the input of layer 0 */
@@ -38,24 +46,83 @@ typedef struct {
     float *lnf, *lnf_rstd;  /* [N, C], [N]: final norm, the lm_head's input */
     float *cos, *sin;       /* [N, head_dim / 2] */
     int *tok_seq, *tok_pos; /* [N] */
+    size_t *first;          /* [n_seq]: each sequence's first token in the batch */
+    size_t *seq_off;        /* [n_seq]: elements from a key base to the sequence's position 0 */
+    float *head_x, *head_z; /* [PIC_HEAD_ROWS, C], [PIC_HEAD_ROWS, V]: a block of rows through lm_head */
+    void *attn_work;        /* attention_forward's workspace, for `threads` threads */
+    size_t attn_work_bytes;
+    int threads;
 } pic_acts;
+
+/* Rows of logits that exist at once (pic_forward_stats, PIC_LOGITS_*). */
+enum { PIC_HEAD_ROWS = 64 };
+
+typedef enum {
+    PIC_DEVICE_AUTO, /* a CUDA GPU when this build has CUDA and one is visible, else the CPU */
+    PIC_DEVICE_CPU,
+    PIC_DEVICE_CUDA,
+} pic_device;
+
+typedef enum {
+    PIC_DTYPE_AUTO, /* the device's default: f32 on the CPU, bf16 on a GPU */
+    PIC_DTYPE_F32,
+    PIC_DTYPE_BF16,
+} pic_model_dtype;
+
+typedef struct {
+    pic_device device;
+    pic_model_dtype dtype;
+    /* tokens one forward may hold on a GPU (the arena allocated at load);
+     * 0: PIC_DEFAULT_BATCH_TOKENS. The CPU's arena grows instead. */
+    size_t max_batch_tokens;
+} pic_model_opts;
+
+enum { PIC_DEFAULT_BATCH_TOKENS = 32768 };
+
+typedef struct pic_cuda_model pic_cuda_model; /* cuda/model.cu */
 
 typedef struct {
     pic_config cfg;
-    pic_params params;
-    float *inv_freq; /* [head_dim / 2] */
-    pic_acts acts;
-    size_t n_tokens; /* of the last forward */
+    pic_device device;      /* CPU or CUDA, never AUTO once loaded */
+    pic_model_dtype dtype;  /* F32 or BF16 */
+    /* Matrix products in one fixed order whatever the batch (matmul_bi.h),
+     * for this model's forward passes: generation and scoring set it, so
+     * that a sample scores exactly as it was generated. On a GPU it awaits
+     * the fixed-order kernel of part 3 (docs/gpu.md) and is ignored. */
+    bool batch_invariant;
+    pic_params params;      /* on a GPU: the layout only (data NULL) */
+    float *inv_freq;        /* [head_dim / 2] */
+    pic_acts acts;          /* CPU only */
+    size_t n_tokens;        /* of the last forward */
+    pic_cuda_model *cuda;   /* the device state of a model on a GPU */
 } pic_model;
 
 /* Loads config.json (+ generation_config.json) and the safetensors weights
- * of a model directory. */
-int pic_model_load(pic_model *m, const char *dir, pic_err *err);
-/* A model of config c with zeroed parameters (fill them, or random-init). */
+ * of a model directory onto the device of opts (NULL: the CPU, float32). */
+int pic_model_load(pic_model *m, const char *dir, const pic_model_opts *opts, pic_err *err);
+/* A CPU model of config c with zeroed parameters (fill them, or random-init). */
 void pic_model_init(pic_model *m, const pic_config *c);
+/* Moves a CPU model to the device of opts (the host copy of its weights is
+ * freed when that is a GPU). Fails with a message when the device is not
+ * available or its memory does not hold the weights and the arena. */
+int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err);
 void pic_model_free(pic_model *m);
-/* Keep all layers' activations after a forward (for a backward pass). */
+/* Keep all layers' activations after a forward (for a backward pass; CPU). */
 void pic_model_retain(pic_model *m, bool retain);
+/* Sizes the arena for forwards of up to `tokens` tokens in up to n_seq
+ * sequences of up to ctx positions, so that they allocate nothing. */
+void pic_model_reserve(pic_model *m, size_t tokens, int n_seq, int ctx);
+
+/* Whether this build has the CUDA backend and a GPU is visible. */
+bool pic_cuda_available(void);
+/* "cpu" / "cuda", "f32" / "bf16" (for summaries); parse a flag's value (-1: unknown). */
+const char *pic_device_name(pic_device d);
+const char *pic_model_dtype_name(pic_model_dtype t);
+int pic_device_parse(const char *s);
+int pic_model_dtype_parse(const char *s);
+/* The device AUTO resolves to here, and the dtype of a device. */
+pic_device pic_device_resolve(pic_device d);
+pic_model_dtype pic_model_dtype_resolve(pic_model_dtype t, pic_device d);
 
 typedef struct {
     int n_seq;
@@ -72,15 +139,19 @@ typedef enum {
 
 /* Runs the model over the batch. Without a cache every sequence starts at
  * position 0; with one, sequence i continues slot[i] from its length and
- * the slot grows by len[i]. Returns 0, or -1 (bad token id, slot overflow)
- * with a message. */
+ * the slot grows by len[i]. Returns 0, or -1 (bad token id, slot overflow,
+ * more tokens than a GPU's arena holds) with a message. On a GPU there is
+ * no KV cache yet (generation is part 2, issue 12): kv must be NULL.
+ * logits are host memory, computed a block of rows at a time. */
 int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits which, float *logits,
                 pic_err *err);
 
 /* After pic_forward: for n rows (token indices of the last batch), log p of
  * targets[i] under softmax(logits / T) and the entropy of that softmax.
- * Logits are computed a block of rows at a time. logp or ent may be NULL. */
-void pic_forward_stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
-                       float *logp, float *ent);
+ * Logits are computed a block of rows at a time. logp or ent may be NULL.
+ * All arrays are host memory. Returns 0, or -1 with a message (a row
+ * outside the last batch, a device error). */
+int pic_forward_stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T, float *logp,
+                      float *ent, pic_err *err);
 
 #endif

@@ -1,7 +1,11 @@
-# The model library: HF configs, safetensors, parameters, the CPU forward pass.
+# The model library: HF configs, safetensors, parameters, the CPU forward
+# pass, and with CUDA=1 the CUDA backend (src/model/cuda/, docs/gpu.md),
+# which forward.c and model.c call for a model loaded onto a GPU.
+MODEL_CUDA_SRC := $(addprefix src/model/cuda/,logits.cu)
 MODEL_SRC := $(addprefix src/model/,error.c config.c dtype.c safetensors.c st_write.c params.c \
   parallel.c embedding.c rmsnorm.c matmul.c matmul_bi.c rope.c attention.c swiglu.c logits.c \
-  kvcache.c acts.c model.c forward.c backward.c floor.c)
+  kvcache.c acts.c model.c forward.c backward.c floor.c) \
+  $(if $(filter 1,$(CUDA)),$(MODEL_CUDA_SRC),src/model/cuda_none.c)
 $(eval $(call LIB,model,$(MODEL_SRC)))
 $(eval $(call UNIT,test_model,tests/unit/test_model.c,model common,-lopenblas))
 $(eval $(call UNIT,test_safetensors,tests/unit/test_safetensors.c,model common,-lopenblas))

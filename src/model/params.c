@@ -12,12 +12,11 @@
 typedef struct {
     pic_param_desc *desc; /* NULL when only counting */
     size_t n, off;
-    float *base;          /* NULL when only counting */
 } builder;
 
-static float *add(builder *b, int ndim, int64_t s0, int64_t s1, const char *fmt, ...)
+static size_t add(builder *b, int ndim, int64_t s0, int64_t s1, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-static float *add(builder *b, int ndim, int64_t s0, int64_t s1, const char *fmt, ...) {
+static size_t add(builder *b, int ndim, int64_t s0, int64_t s1, const char *fmt, ...) {
     size_t numel = (size_t)s0 * (size_t)(ndim == 2 ? s1 : 1);
     if (b->desc) {
         pic_param_desc *d = &b->desc[b->n];
@@ -31,21 +30,20 @@ static float *add(builder *b, int ndim, int64_t s0, int64_t s1, const char *fmt,
         d->shape[1] = ndim == 2 ? s1 : 0;
         d->numel = numel;
     }
-    float *at = b->base ? b->base + b->off : NULL;
+    size_t at = b->off;
     b->n++;
     b->off += numel;
     return at;
 }
 
-/* The one place the order is decided (see params.h). */
-static void build(const pic_config *c, builder *b, pic_params *v) {
+/* The one place the order is decided (see params.h). o may be NULL (count). */
+static void build(const pic_config *c, builder *b, pic_param_offsets *o) {
     int64_t C = c->hidden_size, V = c->vocab_size, F = c->intermediate_size, hd = c->head_dim;
     int64_t qd = (int64_t)c->n_heads * hd, kvd = (int64_t)c->n_kv_heads * hd;
-    pic_params tmp;
-    if (!v) v = &tmp, v->layer = NULL;
-    v->embed = add(b, 2, V, C, "model.embed_tokens.weight");
+    const size_t none = PIC_PARAM_ABSENT;
+    size_t embed = add(b, 2, V, C, "model.embed_tokens.weight");
     for (int l = 0; l < c->n_layers; l++) {
-        pic_layer_params lp = {0};
+        pic_layer_offsets lp = {none, none, none, none, none, none, none, none, none, none, none, none};
         const char *a = "self_attn", *m = "mlp";
         lp.ln1 = add(b, 1, C, 0, "model.layers.%d.input_layernorm.weight", l);
         lp.wqkv = add(b, 2, qd, C, "model.layers.%d.%s.q_proj.weight", l, a);
@@ -71,10 +69,11 @@ static void build(const pic_config *c, builder *b, pic_params *v) {
         }
         lp.wd = add(b, 2, C, F, "model.layers.%d.%s.down_proj.weight", l, m);
         if (c->mlp_bias) lp.bd = add(b, 1, C, 0, "model.layers.%d.%s.down_proj.bias", l, m);
-        if (v->layer) v->layer[l] = lp;
+        if (o) o->layer[l] = lp;
     }
-    v->norm = add(b, 1, C, 0, "model.norm.weight");
-    v->lm_head = c->tie_embeddings ? v->embed : add(b, 2, V, C, "lm_head.weight");
+    size_t norm = add(b, 1, C, 0, "model.norm.weight");
+    size_t lm_head = c->tie_embeddings ? embed : add(b, 2, V, C, "lm_head.weight");
+    if (o) o->embed = embed, o->norm = norm, o->lm_head = lm_head;
 }
 
 size_t pic_params_layout(const pic_config *c, pic_param_desc **desc, size_t *n_desc) {
@@ -89,13 +88,29 @@ size_t pic_params_layout(const pic_config *c, pic_param_desc **desc, size_t *n_d
     return count.off;
 }
 
+static float *at(float *data, size_t off) { return data && off != PIC_PARAM_ABSENT ? data + off : NULL; }
+
 void pic_params_views(pic_params *p, const pic_config *c, float *data) {
     memset(p, 0, sizeof *p);
-    p->numel = pic_params_layout(c, &p->desc, &p->n_desc);
+    p->off.layer = pic_calloc((size_t)c->n_layers + 1, sizeof *p->off.layer);
+    builder count = {0};
+    build(c, &count, NULL);
+    builder b = {.desc = pic_calloc(count.n, sizeof(pic_param_desc))};
+    build(c, &b, &p->off);
+    p->desc = b.desc;
+    p->n_desc = b.n;
+    p->numel = b.off;
     p->data = data;
-    p->layer = pic_calloc((size_t)c->n_layers, sizeof *p->layer);
-    builder b = {.base = data};
-    build(c, &b, p);
+    p->layer = pic_calloc((size_t)c->n_layers + 1, sizeof *p->layer);
+    p->embed = at(data, p->off.embed);
+    p->norm = at(data, p->off.norm);
+    p->lm_head = at(data, p->off.lm_head);
+    for (int l = 0; l < c->n_layers; l++) {
+        const pic_layer_offsets *o = &p->off.layer[l];
+        p->layer[l] = (pic_layer_params){at(data, o->ln1), at(data, o->wqkv), at(data, o->bqkv), at(data, o->q_norm),
+                                         at(data, o->k_norm), at(data, o->wo), at(data, o->bo), at(data, o->ln2),
+                                         at(data, o->wgu), at(data, o->bgu), at(data, o->wd), at(data, o->bd)};
+    }
 }
 
 void pic_params_alloc(pic_params *p, const pic_config *c) {
@@ -107,11 +122,16 @@ void pic_params_alloc(pic_params *p, const pic_config *c) {
     pic_params_views(p, c, data);
 }
 
-void pic_params_free(pic_params *p) {
-    free(p->data);
+void pic_params_views_free(pic_params *p) {
     free(p->desc);
     free(p->layer);
+    free(p->off.layer);
     memset(p, 0, sizeof *p);
+}
+
+void pic_params_free(pic_params *p) {
+    free(p->data);
+    pic_params_views_free(p);
 }
 
 static int is_ignored(const pic_config *c, const char *name) {

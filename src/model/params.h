@@ -1,7 +1,10 @@
-/* All parameters of a model in ONE contiguous float buffer, with a view per
+/* All parameters of a model in ONE contiguous buffer, with a view per
  * tensor (karpathy/llm.c's ParameterTensors), so that gradients and AdamW's
  * m and v can be buffers of the same layout, zeroed, updated and reduced
- * across GPUs in single calls.
+ * across GPUs in single calls. The layout is a table of offsets in ELEMENTS
+ * (pic_param_offsets), so a bf16 buffer on a GPU and a float buffer on the
+ * host share it; the float views below are that table applied to a float
+ * buffer.
  *
  * The order is fixed (docs/model.md): embed_tokens; then for each layer
  * input_layernorm, q_proj.weight, k_proj.weight, v_proj.weight, q/k/v biases,
@@ -19,6 +22,18 @@
 #include "model/config.h"
 #include "model/error.h"
 #include "model/safetensors.h"
+
+/* Where each tensor of a layer starts, in elements from the buffer's start
+ * (PIC_PARAM_ABSENT for a tensor the config leaves out). */
+#define PIC_PARAM_ABSENT SIZE_MAX
+typedef struct {
+    size_t ln1, wqkv, bqkv, q_norm, k_norm, wo, bo, ln2, wgu, bgu, wd, bd;
+} pic_layer_offsets;
+
+typedef struct {
+    size_t embed, norm, lm_head; /* lm_head == embed when tied: an alias */
+    pic_layer_offsets *layer;    /* [L] */
+} pic_param_offsets;
 
 typedef struct {
     float *ln1;     /* [C] */
@@ -38,30 +53,33 @@ typedef struct {
 /* One HuggingFace tensor and where it lives in the buffer. */
 typedef struct {
     char name[96]; /* e.g. "model.layers.3.self_attn.q_proj.weight" */
-    size_t offset; /* in floats from the start of the buffer */
+    size_t offset; /* in elements from the start of the buffer */
     int ndim;
     int64_t shape[2];
     size_t numel;
 } pic_param_desc;
 
 typedef struct {
-    float *data;   /* the one buffer (64-byte aligned) */
+    float *data;   /* the one buffer (64-byte aligned); NULL for a model on a GPU */
     size_t numel;
     pic_param_desc *desc; /* in buffer order */
     size_t n_desc;
+    pic_param_offsets off;
     float *embed;  /* [V, C] */
     pic_layer_params *layer; /* [L] */
     float *norm;   /* [C] */
     float *lm_head; /* [V, C]; == embed when tied */
 } pic_params;
 
-/* The layout for c, without allocating: returns the number of floats. */
+/* The layout for c, without allocating: returns the number of elements. */
 size_t pic_params_layout(const pic_config *c, pic_param_desc **desc, size_t *n_desc);
 /* Allocates the buffer (zeroed) and sets the views. */
 void pic_params_alloc(pic_params *p, const pic_config *c);
 /* Points views of c's layout into an existing buffer of the same layout
- * (gradients, AdamW moments). */
+ * (gradients, AdamW moments); data may be NULL (the layout only). */
 void pic_params_views(pic_params *p, const pic_config *c, float *data);
+/* Frees what pic_params_views allocated (not the buffer). */
+void pic_params_views_free(pic_params *p);
 void pic_params_free(pic_params *p);
 
 /* Loads every tensor from st: present, of a float dtype, of the shape the

@@ -30,7 +30,7 @@ int main(int argc, char **argv) {
     pic_set_threads(argc > 3 ? (int)pic_parse_int("THREADS", argv[3], 1, 1024) : 0);
     pic_model m;
     pic_err err;
-    if (pic_model_load(&m, argv[1], &err)) pic_die("%s", err.msg);
+    if (pic_model_load(&m, argv[1], NULL, &err)) pic_die("%s", err.msg);
     /* weights read once: a pass over the whole parameter buffer */
     size_t n = m.params.numel;
     double best_read = 1e30;

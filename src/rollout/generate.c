@@ -15,7 +15,6 @@
 #include "common/cli.h"
 #include "common/json.h"
 #include "model/layers.h"
-#include "model/matmul_bi.h"
 #include "rollout/gen.h"
 #include "rollout/rollout.h"
 
@@ -180,7 +179,7 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     int pmax = 0;
     g.pr = gen_read_prompts(run, readers, n_readers, &g.np, &pmax);
     g.total_samples = g.np * (size_t)run->n;
-    pic_matmul_set_batch_invariant(true);
+    run->model.batch_invariant = true;
     if (g.np) {
         int B = run->max_batch_size, Q = B < (int)g.np ? B : (int)g.np;
         long max_len = (long)pmax + run->max_new_tokens;
@@ -220,5 +219,5 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     free(g.pr);
     pic_kvcache_free(g.pkv);
     pic_kvcache_free(g.skv);
-    pic_matmul_set_batch_invariant(false);
+    run->model.batch_invariant = false;
 }

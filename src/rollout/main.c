@@ -275,7 +275,7 @@ int main(int argc, char **argv) {
     pic_set_threads(o.threads);
     pic_err err;
     pic_atomic_dir_recover(run->model_dir); /* a trainer killed while replacing it in place */
-    if (pic_model_load(&run->model, run->model_dir, &err)) pic_die("%s", err.msg);
+    if (pic_model_load(&run->model, run->model_dir, NULL, &err)) pic_die("%s", err.msg);
     run->stops.cfg = &run->model.cfg;
     prompt_builder_init(&run->prompts, run->model_dir, o.tmpl, o.add_special, run->model.cfg.vocab_size);
 

@@ -12,7 +12,6 @@
 
 #include "common/cli.h"
 #include "common/json.h"
-#include "model/matmul_bi.h"
 #include "rollout/rollout.h"
 
 typedef struct {
@@ -97,7 +96,7 @@ static void flush(rollout_run *run, batch *b) {
         size_t *rows = pic_malloc((R + 1) * sizeof *rows);
         float *lp = pic_malloc((R + 1) * sizeof *lp), *h = pic_malloc((R + 1) * sizeof *h);
         for (size_t t = 0; t < R; t++) rows[t] = first[i] + (size_t)it->P - 1 + t;
-        if (R) pic_forward_stats(&run->model, rows, R, it->ids + it->P, it->T, lp, h);
+        if (R && pic_forward_stats(&run->model, rows, R, it->ids + it->P, it->T, lp, h, &err)) pic_die("%s", err.msg);
         /* Text in, ids out too: the trainer reads token ids, so a record
          * scored from text (an SFT set, a re-templated problem) is ready
          * for pic-update. Ids the record brought are left as they are. */
@@ -127,7 +126,7 @@ static void flush(rollout_run *run, batch *b) {
 void score_stream(rollout_run *run, pic_reader *r) {
     /* the generator's arithmetic: a sample's own log-probs come back bit
      * for bit, whatever the packing (docs/rollout.md) */
-    pic_matmul_set_batch_invariant(true);
+    run->model.batch_invariant = true;
     batch b = {0};
     json_t *obj;
     while ((obj = pic_reader_json(r))) {

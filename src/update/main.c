@@ -270,9 +270,9 @@ int main(int argc, char **argv) {
     pic_model model, ref;
     pic_err err;
     pic_atomic_dir_recover(o.model); /* a run killed while replacing it in place */
-    if (pic_model_load(&model, o.model, &err)) pic_die("%s", err.msg);
+    if (pic_model_load(&model, o.model, NULL, &err)) pic_die("%s", err.msg);
     if (o.ref) {
-        if (pic_model_load(&ref, o.ref, &err)) pic_die("--ref: %s", err.msg);
+        if (pic_model_load(&ref, o.ref, NULL, &err)) pic_die("--ref: %s", err.msg);
         if (ref.cfg.vocab_size != model.cfg.vocab_size)
             pic_die("--ref %s: vocabulary %d differs from the model's %d", o.ref, ref.cfg.vocab_size,
                     model.cfg.vocab_size);

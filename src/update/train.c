@@ -26,8 +26,7 @@ void pic_trainer_free(pic_trainer *t) {
     free(t->grad);
     free(t->m);
     free(t->v);
-    free(t->gview.desc);
-    free(t->gview.layer);
+    pic_params_views_free(&t->gview);
     memset(t, 0, sizeof *t);
 }
 
@@ -68,10 +67,10 @@ static void forward_micro(pic_trainer *t, step_data *d, micro mb, pic_batch *b, 
     float T = t->cfg.temperature;
     if (t->ref) {
         if (pic_forward(t->ref, NULL, b, PIC_LOGITS_NONE, NULL, &err)) pic_die("--ref: %s", err.msg);
-        pic_forward_stats(t->ref, rows, nr, d->tg + t0, T, d->ref + t0, NULL);
+        if (pic_forward_stats(t->ref, rows, nr, d->tg + t0, T, d->ref + t0, NULL, &err)) pic_die("--ref: %s", err.msg);
     }
     if (pic_forward(t->model, NULL, b, PIC_LOGITS_NONE, NULL, &err)) pic_die("%s", err.msg);
-    pic_forward_stats(t->model, rows, nr, d->tg + t0, T, d->logp + t0, d->ent + t0);
+    if (pic_forward_stats(t->model, rows, nr, d->tg + t0, T, d->logp + t0, d->ent + t0, &err)) pic_die("%s", err.msg);
     *rows_out = rows;
 }
 

@@ -126,17 +126,15 @@ static void test_swiglu(void) {
 /* Two sequences (3 and 5 tokens), 4 query heads over 2 kv heads. */
 enum { AN = 8, NH = 4, NKV = 2, HD = 8 };
 typedef struct { float *q, *k, *v, *out, *lse, *R; int seq[AN], pos[AN]; } at_ctx;
-static void at_input(at_ctx *c, pic_attn_input *in, const float **ks, const float **vs) {
-    ks[0] = c->k, ks[1] = c->k + 3 * NKV * HD;
-    vs[0] = c->v, vs[1] = c->v + 3 * NKV * HD;
-    *in = (pic_attn_input){AN, c->seq, c->pos, ks, vs, NKV * HD};
-}
+static const size_t at_seq_off[2] = {0, 3 * NKV * HD};
+static pic_attn_input at_input(at_ctx *c) { return (pic_attn_input){AN, c->seq, c->pos, c->k, c->v, at_seq_off, NKV * HD}; }
 static double at_f(void *ctx) {
     at_ctx *c = ctx;
-    pic_attn_input in;
-    const float *ks[2], *vs[2];
-    at_input(c, &in, ks, vs);
-    attention_forward(c->out, c->lse, c->q, &in, NH, NKV, HD);
+    pic_attn_input in = at_input(c);
+    size_t wb = attention_workspace_size(AN, 5, NH, NKV);
+    void *w = pic_malloc(wb);
+    attention_forward(c->out, c->lse, c->q, &in, NH, NKV, HD, w, wb);
+    free(w);
     return dotd(c->out, c->R, AN * NH * HD);
 }
 static void test_attention(void) {
@@ -145,11 +143,8 @@ static void test_attention(void) {
     for (int i = 0; i < AN * NH * HD; i++) c.q[i] *= 3;
     at_f(&c);
     float *dq = keep_calloc(AN * NH * HD, 4), *dk = keep_calloc(AN * NKV * HD, 4), *dv = keep_calloc(AN * NKV * HD, 4);
-    float *dks[2] = {dk, dk + 3 * NKV * HD}, *dvs[2] = {dv, dv + 3 * NKV * HD};
-    pic_attn_input in;
-    const float *ks[2], *vs[2];
-    at_input(&c, &in, ks, vs);
-    attention_backward(dq, dks, dvs, c.R, c.out, c.lse, c.q, &in, 2, NH, NKV, HD);
+    pic_attn_input in = at_input(&c);
+    attention_backward(dq, dk, dv, c.R, c.out, c.lse, c.q, &in, 2, NH, NKV, HD);
     CHECK(fd_err(at_f, &c, c.q, dq, AN * NH * HD, 1e-2f) < 2e-3, "attention (GQA): d q");
     CHECK(fd_err(at_f, &c, c.k, dk, AN * NKV * HD, 1e-2f) < 2e-3, "attention (GQA): d k");
     CHECK(fd_err(at_f, &c, c.v, dv, AN * NKV * HD, 1e-2f) < 2e-3, "attention (GQA): d v");
@@ -191,7 +186,7 @@ static double mdl_f(void *ctx) {
     pic_err err;
     if (pic_forward(&c->m, NULL, &c->b, PIC_LOGITS_NONE, NULL, &err)) pic_die("%s", err.msg);
     float lp[16], en[16];
-    pic_forward_stats(&c->m, c->rows, c->n, c->tg, 0.6f, lp, en);
+    pic_forward_stats(&c->m, c->rows, c->n, c->tg, 0.6f, lp, en, NULL);
     return dotd(lp, c->a, c->n) + dotd(en, c->bb, c->n);
 }
 
@@ -241,7 +236,7 @@ static void test_model_fd(void) {
     }
     free(g);
     free(dlnf);
-    free(grad.desc), free(grad.layer);
+    pic_params_views_free(&grad);
     pic_model_free(&c.m);
 }
 
@@ -302,7 +297,7 @@ static void test_golden(const char *model) {
     snprintf(dir, sizeof dir, "tests/fixtures/models/%s", model);
     pic_model m;
     pic_err err;
-    if (pic_model_load(&m, dir, &err)) pic_die("%s", err.msg);
+    if (pic_model_load(&m, dir, NULL, &err)) pic_die("%s", err.msg);
     pic_model_retain(&m, true);
     snprintf(path, sizeof path, "%s/golden.json", dir);
     json_error_t je;
@@ -353,7 +348,7 @@ static void test_golden(const char *model) {
         if (k == 3) c.kind = PIC_PG_SFT;
         float T = k == 3 ? 1.0f : (float)json_number_value(json_object_get(spec, "temperature"));
         float lp[1024], dl[1024];
-        pic_forward_stats(&m, rows, n, tg, T, lp, NULL);
+        pic_forward_stats(&m, rows, n, tg, T, lp, NULL, NULL);
         pic_loss_plan plan;
         pic_loss_plan_build(&plan, &c, (size_t)ns, seq_start, lp, old, adv);
         pic_loss_in in = {lp, old, adv, NULL, NULL};
@@ -366,7 +361,7 @@ static void test_golden(const char *model) {
         pic_params_views(&grad, &m.cfg, g);
         pic_head_backward(&m, rows, n, tg, T, dl, NULL, dlnf, &grad);
         pic_backward(&m, &b, dlnf, &grad);
-        free(grad.desc), free(grad.layer);
+        pic_params_views_free(&grad);
         double worst = 0;
         const char *wname = "";
         int missing = 0;

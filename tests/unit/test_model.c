@@ -92,7 +92,7 @@ static void test_tiny(const char *name) {
     char *dir = pic_asprintf("%s/models/%s", fixtures(), name);
     pic_model m;
     pic_err err;
-    if (!CHECK(pic_model_load(&m, dir, &err) == 0, "%s: loads", name)) {
+    if (!CHECK(pic_model_load(&m, dir, NULL, &err) == 0, "%s: loads", name)) {
         printf("# %s\n", err.msg);
         return;
     }
@@ -131,8 +131,8 @@ static void test_tiny(const char *name) {
         static const float T[] = {1.0f, 0.6f};
         for (int k = 0; k < 2; k++) {
             /* logprobs.t.i[t] scores ids[t + 1] from position t */
-            pic_forward_stats(&m, rows, (size_t)n - 1, ids + 1, T[k], lp, NULL);
-            pic_forward_stats(&m, rows, (size_t)n, NULL, T[k], NULL, h);
+            pic_forward_stats(&m, rows, (size_t)n - 1, ids + 1, T[k], lp, NULL, NULL);
+            pic_forward_stats(&m, rows, (size_t)n, NULL, T[k], NULL, h, NULL);
             snprintf(key, sizeof key, "logprobs.%s.%d", temps[k], s);
             float *rl = golden(&g, key, NULL);
             snprintf(key, sizeof key, "entropy.%s.%d", temps[k], s);
@@ -279,7 +279,7 @@ static void test_stories(void) {
     char *dir = pic_asprintf("%s/models/stories260K/hf", fixtures());
     pic_model m;
     pic_err err;
-    if (!CHECK(pic_model_load(&m, dir, &err) == 0, "stories260K: loads")) {
+    if (!CHECK(pic_model_load(&m, dir, NULL, &err) == 0, "stories260K: loads")) {
         printf("# %s\n", err.msg);
         return;
     }
@@ -334,8 +334,66 @@ static void test_stories(void) {
     free(dir);
 }
 
+/* The device-agnostic API on the CPU: load options, the parameter layout
+ * in element offsets, and the arena that a forward pass does not grow. */
+static void test_api(void) {
+    char *dir = pic_asprintf("%s/models/qwen2-tiny", fixtures());
+    pic_model m;
+    pic_err err;
+    pic_model_opts bf16 = {PIC_DEVICE_CPU, PIC_DTYPE_BF16, 0};
+    CHECK(pic_model_load(&m, dir, &bf16, &err) != 0 && strstr(err.msg, "f32"), "cpu + bf16 is refused");
+    if (!pic_cuda_available()) {
+        pic_model_opts cuda = {PIC_DEVICE_CUDA, PIC_DTYPE_AUTO, 0};
+        CHECK(pic_model_load(&m, dir, &cuda, &err) != 0 && strstr(err.msg, "cpu"),
+              "cuda without a GPU is refused");
+        CHECK(pic_device_resolve(PIC_DEVICE_AUTO) == PIC_DEVICE_CPU, "auto resolves to the cpu without a GPU");
+    }
+    CHECK(pic_model_dtype_resolve(PIC_DTYPE_AUTO, PIC_DEVICE_CUDA) == PIC_DTYPE_BF16 &&
+              pic_model_dtype_resolve(PIC_DTYPE_AUTO, PIC_DEVICE_CPU) == PIC_DTYPE_F32,
+          "default dtypes: bf16 on a GPU, f32 on the cpu");
+    pic_model_opts cpu = {PIC_DEVICE_AUTO, PIC_DTYPE_AUTO, 0};
+    if (!CHECK(pic_model_load(&m, dir, pic_cuda_available() ? NULL : &cpu, &err) == 0, "loads")) return;
+    const pic_params *p = &m.params;
+    bool views = p->embed == p->data + p->off.embed && p->norm == p->data + p->off.norm;
+    for (int l = 0; l < m.cfg.n_layers; l++) {
+        const pic_layer_offsets *o = &p->off.layer[l];
+        views = views && p->layer[l].wqkv == p->data + o->wqkv && p->layer[l].wd == p->data + o->wd &&
+                (o->bqkv == PIC_PARAM_ABSENT) == (p->layer[l].bqkv == NULL) &&
+                (o->q_norm == PIC_PARAM_ABSENT) == (p->layer[l].q_norm == NULL);
+    }
+    CHECK(views, "the float views are the element offsets applied to the buffer");
+    CHECK(m.cfg.tie_embeddings == (p->off.lm_head == p->off.embed), "a tied lm_head is an alias of the embedding");
+
+    /* reserved once, the arena is not reallocated by forwards within it */
+    pic_model_reserve(&m, 48, 3, 32);
+    void *arena = m.acts.mem;
+    int32_t toks[48];
+    for (int i = 0; i < 48; i++) toks[i] = (int32_t)((i * 7 + 3) % m.cfg.vocab_size);
+    int lens[3] = {16, 30, 2};
+    pic_batch b = {3, lens, toks, NULL};
+    size_t rows[4] = {0, 5, 10, 15}; /* within the first sequence: every batch below holds them */
+    float lp[4], h[4];
+    bool same = true;
+    for (int k = 0; k < 3; k++) {
+        same = same && pic_forward(&m, NULL, &b, PIC_LOGITS_NONE, NULL, &err) == 0 &&
+               pic_forward_stats(&m, rows, 4, toks, 1.0f, lp, h, &err) == 0 && m.acts.mem == arena;
+        b.n_seq = 2 - k; /* fewer sequences and tokens: still within */
+    }
+    CHECK(same, "forwards within the reserved budget keep the arena");
+    rows[0] = 16;
+    CHECK(pic_forward_stats(&m, rows, 1, toks, 1.0f, lp, h, &err) != 0 && strstr(err.msg, "row 16 of a batch of 16"),
+          "a row outside the last batch is an error");
+    int big = 40;
+    pic_batch bb = {1, &big, toks, NULL};
+    CHECK(pic_forward(&m, NULL, &bb, PIC_LOGITS_NONE, NULL, &err) == 0 && m.acts.cap_ctx >= 40,
+          "a longer sequence grows the arena");
+    pic_model_free(&m);
+    free(dir);
+}
+
 int main(void) {
     pic_init("test_model");
+    test_api();
     pic_set_threads(2);
     test_tiny("qwen2-tiny");
     test_tiny("qwen3-tiny");

@@ -121,7 +121,7 @@ static void test_model(const char *name) {
     pic_model m;
     pic_err err;
     char *dir = pic_asprintf("%s/models/%s", fixtures(), name);
-    if (pic_model_load(&m, dir, &err)) pic_die("%s", err.msg);
+    if (pic_model_load(&m, dir, NULL, &err)) pic_die("%s", err.msg);
     int V = m.cfg.vocab_size, steps = 6;
     int a[] = {421, 274, 220, 16, 17, 426, 220, 18, 15, 30, 428, 330, 274};
     int b[] = {331, 257, 69, 335, 338, 59, 329, 90, 7, 87, 12, 16, 23, 336, 87};
@@ -131,7 +131,7 @@ static void test_model(const char *name) {
     float *x = pic_malloc((size_t)steps * V * sizeof(float)), *y = pic_malloc((size_t)steps * V * sizeof(float));
     float *z = pic_malloc((size_t)steps * V * sizeof(float));
 
-    pic_matmul_set_batch_invariant(true);
+    m.batch_invariant = true;
     decode(&m, 1, alone, alen, 0, steps, x);
     decode(&m, 7, packed, plen, 1, steps, y);
     pic_set_threads(1);
@@ -144,7 +144,7 @@ static void test_model(const char *name) {
 
     /* What the kernel is for: OpenBLAS's own products round differently
      * by shape on some machines (reported, not required). */
-    pic_matmul_set_batch_invariant(false);
+    m.batch_invariant = false;
     decode(&m, 1, alone, alen, 0, steps, x);
     decode(&m, 7, packed, plen, 1, steps, y);
     float worst = 0;

@@ -278,7 +278,7 @@ static void add_extra(pic_params *p, pic_st_writer *w) {
 static void model_fails(const char *what, const char *dir, const char *w1, const char *w2) {
     pic_model m;
     pic_err err = {""};
-    int rc = pic_model_load(&m, dir, &err);
+    int rc = pic_model_load(&m, dir, NULL, &err);
     if (!rc) pic_model_free(&m);
     if (!CHECK(rc && strstr(err.msg, w1) && (!w2 || strstr(err.msg, w2)), "model: %s", what))
         printf("#   message: %s\n", err.msg);
@@ -289,13 +289,13 @@ static void test_model_files(void) {
     char *d = make_model("good", cfg, NULL, NULL);
     pic_model m;
     pic_err err;
-    CHECK(pic_model_load(&m, d, &err) == 0 && m.params.numel == 16 * 8 + 8 + 2 * 8 * 8 + 2 * 4 * 8 + 8 + 2 * 12 * 8 + 8 * 12 + 8,
+    CHECK(pic_model_load(&m, d, NULL, &err) == 0 && m.params.numel == 16 * 8 + 8 + 2 * 8 * 8 + 2 * 4 * 8 + 8 + 2 * 12 * 8 + 8 * 12 + 8,
           "model: a written checkpoint loads; one buffer of every parameter");
     /* save and reload in bf16 */
     char *bp = pic_asprintf("%s/model.safetensors", d);
     CHECK(pic_params_save(&m.params, bp, PIC_DT_BF16, &err) == 0, "model: saves bf16");
     pic_model m2;
-    CHECK(pic_model_load(&m2, d, &err) == 0 && pic_f32_to_bf16(m2.params.data[5]) == pic_f32_to_bf16(m.params.data[5]),
+    CHECK(pic_model_load(&m2, d, NULL, &err) == 0 && pic_f32_to_bf16(m2.params.data[5]) == pic_f32_to_bf16(m.params.data[5]),
           "model: the bf16 checkpoint reloads");
     pic_model_free(&m2);
     pic_model_free(&m);

@@ -1,0 +1,38 @@
+/* The C entry points of the CUDA backend, which model.c and forward.c call
+ * for a model whose device is CUDA (the programs never call them). Built
+ * from src/model/cuda/ when the build has CUDA; cuda_none.c answers with a
+ * clear error in a build without it (make CUDA=0). */
+#ifndef PIC_MODEL_CUDA_ENTRY_H
+#define PIC_MODEL_CUDA_ENTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Whether a GPU is visible (false in a build without CUDA). */
+bool pic_cuda_visible(void);
+/* Uploads m's host parameters to a GPU in dtype m->dtype, allocates the
+ * arena for max_batch_tokens tokens and sets m->cuda; the host copy stays
+ * the caller's to free. Returns 0, or -1 with a message that names what did
+ * not fit and the option that lowers it. */
+int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err);
+void pic_model_free_cuda(pic_model *m);
+/* pic_forward and pic_forward_stats (model.h) on the GPU; the batch is
+ * checked (N tokens), host arrays in and out. */
+int pic_forward_cuda(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float *logits, pic_err *err);
+int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
+                           float *logp, float *ent, pic_err *err);
+/* Peak device memory this process allocated (bytes). */
+size_t pic_cuda_peak_bytes(const pic_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,30 @@
+/* The CUDA entry points in a build without CUDA (make CUDA=0, or no nvcc):
+ * no GPU is ever visible, and asking for one says why. */
+#include "model/cuda/entry.h"
+
+static const char no_cuda[] = "this pic was built without CUDA (nvcc not found, or make CUDA=0): use --device cpu";
+
+bool pic_cuda_visible(void) { return false; }
+
+int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
+    (void)m, (void)max_batch_tokens;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+void pic_model_free_cuda(pic_model *m) { (void)m; }
+
+int pic_forward_cuda(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float *logits, pic_err *err) {
+    (void)m, (void)b, (void)N, (void)which, (void)logits;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
+                           float *logp, float *ent, pic_err *err) {
+    (void)m, (void)rows, (void)n, (void)targets, (void)T, (void)logp, (void)ent;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+size_t pic_cuda_peak_bytes(const pic_model *m) {
+    (void)m;
+    return 0;
+}
