@@ -17,7 +17,12 @@ CPPFLAGS += -Isrc -D_GNU_SOURCE -DPIC_VERSION='"$(VERSION)"'
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -fno-strict-aliasing
 LDFLAGS  += -pthread
 LDLIBS   += -ljansson -lzstd -lm
-NVFLAGS  += -O2 -std=c++17 -Isrc -Itests/unit -arch=sm_90 --compiler-options -Wall,-Werror
+# CUDA objects for H100/H200 (sm_90) and A100 (sm_80), plus sm_90 PTX that
+# newer GPUs compile at load.
+CUDA_HOME ?= /usr/local/cuda
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+NVFLAGS  += -O2 -std=c++17 -Isrc -Itests/unit $(CUDA_ARCH) --compiler-options -Wall,-Werror
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 ifeq ($(SAN),1)
@@ -32,20 +37,24 @@ PROGRAMS :=
 UNITS    :=
 LIBS     :=
 
-# $(call LIB,name,sources): a static library build/libNAME.a
+# $(call LIB,name,sources): a static library build/libNAME.a, made afresh
+# (ar would keep members of an earlier build, e.g. CUDA=0's cuda_none.o
+# beside CUDA=1's backend) and again whenever CUDA changes.
 define LIB
 LIBS += $(BUILD)/lib$(1).a
-$(BUILD)/lib$(1).a: $(call obj,$(2))
+$(BUILD)/lib$(1).a: $(call obj,$(2)) $(BUILD)/cuda.setting
 	@mkdir -p $$(@D)
-	$$(AR) rcs $$@ $$^
+	rm -f $$@
+	$$(AR) rcs $$@ $$(filter %.o,$$^)
 endef
 
 # $(call PROG,name,sources,libs,ldlibs): bin/NAME linked with build/libLIB.a...
+# (whatever links the model library gets the CUDA libraries it needs)
 define PROG
 PROGRAMS += $(BIN)/$(1)
 $(BIN)/$(1): $(call obj,$(2)) $(foreach l,$(3),$(BUILD)/lib$(l).a)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(4) $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(4) $(if $(filter model,$(3)),$$(MODEL_LDLIBS)) $$(LDLIBS)
 endef
 
 # $(call UNIT,name,sources,libs,ldlibs): a C unit test build/tests/NAME (TAP)
@@ -53,17 +62,27 @@ define UNIT
 UNITS += $(BUILD)/tests/$(1)
 $(BUILD)/tests/$(1): $(call obj,$(2)) $(foreach l,$(3),$(BUILD)/lib$(l).a)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(4) $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(4) $(if $(filter model,$(3)),$$(MODEL_LDLIBS)) $$(LDLIBS)
 endef
 
-# Modules with .cu sources add $(CUDA_LDLIBS) to their programs' ldlibs when
-# CUDA=1. The CUDA runtime links statically, so bin/ runs on a GPU machine
-# that has only the driver.
-CUDA_LDLIBS := -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lstdc++
+# With CUDA=1 the model library holds the CUDA backend: what links it links
+# these. The CUDA runtime links statically, so bin/ needs only the driver and
+# cuBLASLt, which has no static build here and is too big to carry: it links
+# dynamically, found through the rpath on a machine with the toolkit there,
+# else through LD_LIBRARY_PATH (tests/gpu/run.sh points it at the GPU
+# machine's copy). A CUDA=1 binary runs --device cpu without any GPU.
+CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -ldl -lrt -lstdc++
+MODEL_LDLIBS := $(if $(filter 1,$(CUDA)),$(CUDA_LDLIBS))
 
 include $(sort $(wildcard src/*/module.mk)) tests/unit/module.mk
 
-.PHONY: all deps test test-blas unit asan bench demo clean
+# Holds the CUDA setting of the last build; touched only when it changes.
+$(BUILD)/cuda.setting: FORCE
+	@mkdir -p $(@D)
+	@echo $(CUDA) | cmp -s - $@ || echo $(CUDA) > $@
+FORCE:
+
+.PHONY: all deps test test-blas unit asan bench demo clean FORCE
 .DEFAULT_GOAL := all
 all: $(PROGRAMS) $(UNITS)
 
@@ -76,7 +95,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/%.cu.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVFLAGS) -c -o $@ $<
+	$(NVCC) $(NVFLAGS) -MMD -MP -c -o $@ $<
 
 # Everything under tests/ goes through prove, which prints the closing summary.
 TEST_FILES ?= $(UNITS) $(sort $(wildcard tests/*.bats))

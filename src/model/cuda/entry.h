@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/model.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "model/model.h"
 
 /* Whether a GPU is visible (false in a build without CUDA). */
 bool pic_cuda_visible(void);

@@ -5,9 +5,10 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
+#include "model/cuda/layers.cuh"
 #include "model/cuda/logits.h"
 
-namespace {
+namespace pic_cuda {
 
 constexpr int kThreads = 256;
 
@@ -67,12 +68,17 @@ __global__ void logprob_entropy_kernel(float *logp, float *entropy, const float 
     }
 }
 
-}  // namespace
+cudaError_t logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
+                                    size_t N, int V, float temperature, cudaStream_t s) {
+    if (N == 0) return cudaSuccess;
+    logprob_entropy_kernel<<<(unsigned)N, kThreads, 0, s>>>(logp, entropy, logits, targets, V, temperature);
+    return cudaGetLastError();
+}
+
+}  // namespace pic_cuda
 
 extern "C" int logprob_entropy_forward_cuda(float *logp, float *entropy, const float *logits,
                                             const int32_t *targets, size_t N, int V,
                                             float temperature) {
-    if (N == 0) return 0;
-    logprob_entropy_kernel<<<(unsigned)N, kThreads>>>(logp, entropy, logits, targets, V, temperature);
-    return (int)cudaGetLastError();
+    return (int)pic_cuda::logprob_entropy_forward(logp, entropy, logits, targets, N, V, temperature, 0);
 }

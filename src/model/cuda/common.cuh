@@ -1,0 +1,55 @@
+// What every file of the CUDA backend shares: the storage types, their
+// conversions to and from the float in which all arithmetic is done, and
+// the checks that turn a failed CUDA or cuBLAS call into a pic_err naming
+// the call (every call is checked: a GPU error is a message, never a crash
+// or a silent wrong number).
+#ifndef PIC_MODEL_CUDA_COMMON_CUH
+#define PIC_MODEL_CUDA_COMMON_CUH
+
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "model/error.h"
+}
+
+namespace pic_cuda {
+
+typedef __nv_bfloat16 bf16;
+
+__device__ __forceinline__ float to_f(float x) { return x; }
+__device__ __forceinline__ float to_f(bf16 x) { return __bfloat162float(x); }
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ float from_f<float>(float x) { return x; }
+template <> __device__ __forceinline__ bf16 from_f<bf16>(float x) { return __float2bfloat16_rn(x); }
+
+// The cuBLASLt / CUDA data type of a storage type.
+template <typename T> constexpr cudaDataType_t data_type();
+template <> constexpr cudaDataType_t data_type<float>() { return CUDA_R_32F; }
+template <> constexpr cudaDataType_t data_type<bf16>() { return CUDA_R_16BF; }
+
+inline unsigned blocks_for(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
+
+}  // namespace pic_cuda
+
+// Inside a function that has a pic_err *err and returns int: a failed call
+// sets err to "file:line: call: reason" and returns -1.
+#define PIC_CU(call)                                                                                        \
+    do {                                                                                                    \
+        cudaError_t e_ = (call);                                                                            \
+        if (e_ != cudaSuccess)                                                                              \
+            return pic_err_set(err, "%s:%d: %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(e_));    \
+    } while (0)
+#define PIC_BLAS(call)                                                                                      \
+    do {                                                                                                    \
+        cublasStatus_t s_ = (call);                                                                         \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                    \
+            return pic_err_set(err, "%s:%d: %s: %s", __FILE__, __LINE__, #call, cublasLtGetStatusString(s_)); \
+    } while (0)
+// After a kernel launch: a bad configuration shows here, a fault at the next sync.
+#define PIC_LAUNCHED() PIC_CU(cudaGetLastError())
+
+#endif

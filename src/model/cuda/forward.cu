@@ -1,0 +1,176 @@
+// The twin of forward.c: the same calls in the same order, on the GPU, in
+// the storage type T (bf16 or float) with float statistics. The batch's
+// layout (each token's sequence and position, each sequence's key offset,
+// the attention tiles) is built on the host into pinned staging and copied
+// once per forward; everything else stays on the device, and nothing is
+// allocated. Log-probs and entropies come back a block of rows at a time:
+// the full-vocabulary logits of all tokens never exist.
+#include <string.h>
+
+#include "model/cuda/entry.h"
+#include "model/cuda/model.cuh"
+
+using namespace pic_cuda;
+
+namespace {
+
+template <typename T> const T *param(const pic_model *m, size_t off) {
+    return off == PIC_PARAM_ABSENT ? NULL : (const T *)m->cuda->params + off;
+}
+
+// rows[i] of src[., C] into dst[i, C]
+template <typename T> __global__ void gather_rows(T *dst, const T *src, const size_t *rows, size_t k, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= k * (size_t)C) return;
+    dst[i] = src[rows[i / C] * C + i % C];
+}
+
+// nn.Linear through the model's kind of product. While m->batch_invariant
+// is set, part 3 (issue 12) puts its fixed-order kernel here; until then
+// the GPU runs cuBLASLt either way (docs/gpu.md).
+template <typename T, typename O>
+int linear(pic_model *m, O *out, const T *inp, const T *w, const T *bias, size_t N, int IC, int OC, bool acc,
+           pic_err *err) {
+    return matmul_forward<T, O>(m->cuda->blas, out, inp, w, bias, N, IC, OC, acc, err);
+}
+
+// Where each token sits, the keys of each sequence (packed, no cache), and
+// the attention tiles: up to ATTN_TILE tokens of one sequence each.
+int upload_layout(pic_model *m, const pic_batch *b, size_t N, int *n_tiles, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    size_t kvd = (size_t)m->cfg.n_kv_heads * m->cfg.head_dim, n = 0;
+    int nt = 0;
+    for (int s = 0; s < b->n_seq; s++) {
+        cm->h_seq_off[s] = n * kvd;
+        for (int t = 0; t < b->len[s]; t += ATTN_TILE, nt++)
+            cm->h_tiles[nt] = make_int2((int)(n + t), b->len[s] - t < ATTN_TILE ? b->len[s] - t : ATTN_TILE);
+        for (int t = 0; t < b->len[s]; t++, n++) cm->h_tok_seq[n] = s, cm->h_tok_pos[n] = t;
+    }
+    memcpy(cm->h_tokens, b->tokens, N * sizeof(int32_t));
+    cudaStream_t s = cm->s;
+    PIC_CU(cudaMemcpyAsync(cm->tok_seq, cm->h_tok_seq, N * sizeof(int), cudaMemcpyHostToDevice, s));
+    PIC_CU(cudaMemcpyAsync(cm->tok_pos, cm->h_tok_pos, N * sizeof(int), cudaMemcpyHostToDevice, s));
+    PIC_CU(cudaMemcpyAsync(cm->seq_off, cm->h_seq_off, (size_t)b->n_seq * sizeof(size_t), cudaMemcpyHostToDevice, s));
+    PIC_CU(cudaMemcpyAsync(cm->tiles, cm->h_tiles, (size_t)nt * sizeof(int2), cudaMemcpyHostToDevice, s));
+    PIC_CU(cudaMemcpyAsync(cm->tokens, cm->h_tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+    *n_tiles = nt;
+    return 0;
+}
+
+template <typename T>
+int forward(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float *logits, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    const pic_config *c = &m->cfg;
+    cudaStream_t s = cm->s;
+    int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
+    int qd = nh * hd, kvd = nkv * hd, n_tiles = 0;
+    if (upload_layout(m, b, N, &n_tiles, err)) return -1;
+    T *x = (T *)cm->x, *ln = (T *)cm->ln, *qkv = (T *)cm->qkv, *q = (T *)cm->q, *k = (T *)cm->k, *v = (T *)cm->v;
+    T *att = (T *)cm->att, *res1 = (T *)cm->res1, *res2 = (T *)cm->res2, *gu = (T *)cm->gu, *h = (T *)cm->h;
+    T *lnf = (T *)cm->lnf;
+
+    PIC_CU(rope_tables(cm->cos, cm->sin, cm->tok_pos, N, cm->inv_freq, hd, (float)c->rope.attention_factor, s));
+    PIC_CU(embedding_forward(x, cm->tokens, param<T>(m, m->params.off.embed), N, C, s));
+
+    const T *in = x;
+    for (int l = 0; l < c->n_layers; l++) {
+        const pic_layer_offsets *o = &m->params.off.layer[l];
+
+        PIC_CU(rmsnorm_forward(ln, cm->rstd, in, param<T>(m, o->ln1), N, C, c->rms_eps, s));
+        if (linear(m, qkv, ln, param<T>(m, o->wqkv), param<T>(m, o->bqkv), N, C, qd + 2 * kvd, false, err)) return -1;
+        PIC_CU(qkv_split_forward(q, k, v, qkv, N, qd, kvd, s));
+        if (c->qk_norm) {
+            PIC_CU(rmsnorm_forward(q, cm->qn_rstd, q, param<T>(m, o->q_norm), N * nh, hd, c->rms_eps, s));
+            PIC_CU(rmsnorm_forward(k, cm->kn_rstd, k, param<T>(m, o->k_norm), N * nkv, hd, c->rms_eps, s));
+        }
+        PIC_CU(rope_forward(q, N, nh, hd, cm->cos, cm->sin, s));
+        PIC_CU(rope_forward(k, N, nkv, hd, cm->cos, cm->sin, s));
+
+        attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, k, v, cm->seq_off, (size_t)kvd, cm->tiles, n_tiles};
+        PIC_CU(attention_forward(att, cm->lse, q, ai, nh, nkv, hd, s));
+
+        PIC_CU(cudaMemcpyAsync(res1, in, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
+        if (linear(m, res1, att, param<T>(m, o->wo), param<T>(m, o->bo), N, qd, C, true, err)) return -1;
+
+        PIC_CU(rmsnorm_forward(ln, cm->rstd, res1, param<T>(m, o->ln2), N, C, c->rms_eps, s));
+        if (linear(m, gu, ln, param<T>(m, o->wgu), param<T>(m, o->bgu), N, C, 2 * F, false, err)) return -1;
+        PIC_CU(swiglu_forward(h, gu, N, F, s));
+        PIC_CU(cudaMemcpyAsync(res2, res1, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
+        if (linear(m, res2, h, param<T>(m, o->wd), param<T>(m, o->bd), N, F, C, true, err)) return -1;
+        in = res2;
+    }
+    PIC_CU(rmsnorm_forward(lnf, cm->lnf_rstd, in, param<T>(m, m->params.off.norm), N, C, c->rms_eps, s));
+
+    if (which != PIC_LOGITS_NONE) {
+        /* the rows wanted, a block at a time through lm_head, logits to the host */
+        size_t n = which == PIC_LOGITS_ALL ? N : (size_t)b->n_seq, V = (size_t)c->vocab_size;
+        for (size_t i = 0, last = 0, seq = 0; i < n; i += cm->head_rows) {
+            size_t kk = n - i < cm->head_rows ? n - i : cm->head_rows;
+            for (size_t j = 0; j < kk; j++) {
+                if (which == PIC_LOGITS_ALL) {
+                    cm->h_head_row[j] = i + j;
+                } else {
+                    last += (size_t)b->len[seq++];
+                    cm->h_head_row[j] = last - 1;
+                }
+            }
+            PIC_CU(cudaMemcpyAsync(cm->head_row, cm->h_head_row, kk * sizeof(size_t), cudaMemcpyHostToDevice, s));
+            gather_rows<<<blocks_for(kk * C, 256), 256, 0, s>>>((T *)cm->head_x, lnf, cm->head_row, kk, C);
+            PIC_LAUNCHED();
+            if (linear<T, float>(m, cm->head_z, (const T *)cm->head_x, param<T>(m, m->params.off.lm_head), NULL, kk, C,
+                                 (int)V, false, err))
+                return -1;
+            PIC_CU(cudaMemcpyAsync(logits + i * V, cm->head_z, kk * V * sizeof(float), cudaMemcpyDeviceToHost, s));
+            PIC_CU(cudaStreamSynchronize(s)); // the pinned row list is reused by the next block
+        }
+    }
+    PIC_CU(cudaStreamSynchronize(s));
+    m->n_tokens = N;
+    return 0;
+}
+
+template <typename T>
+int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float temp, float *logp, float *ent,
+          pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    cudaStream_t s = cm->s;
+    int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    for (size_t i = 0; i < n; i += cm->head_rows) {
+        size_t k = n - i < cm->head_rows ? n - i : cm->head_rows;
+        memcpy(cm->h_head_row, rows + i, k * sizeof(size_t));
+        if (targets) memcpy(cm->h_head_target, targets + i, k * sizeof(int32_t));
+        PIC_CU(cudaMemcpyAsync(cm->head_row, cm->h_head_row, k * sizeof(size_t), cudaMemcpyHostToDevice, s));
+        if (targets)
+            PIC_CU(cudaMemcpyAsync(cm->head_target, cm->h_head_target, k * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+        gather_rows<<<blocks_for(k * C, 256), 256, 0, s>>>((T *)cm->head_x, (const T *)cm->lnf, cm->head_row, k, C);
+        PIC_LAUNCHED();
+        if (linear<T, float>(m, cm->head_z, (const T *)cm->head_x, param<T>(m, m->params.off.lm_head), NULL, k, C, V,
+                             false, err))
+            return -1;
+        PIC_CU(logprob_entropy_forward(cm->head_lp, cm->head_ent, cm->head_z, targets ? cm->head_target : NULL, k, V,
+                                       temp, s));
+        PIC_CU(cudaMemcpyAsync(cm->h_head_lp, cm->head_lp, k * sizeof(float), cudaMemcpyDeviceToHost, s));
+        PIC_CU(cudaMemcpyAsync(cm->h_head_ent, cm->head_ent, k * sizeof(float), cudaMemcpyDeviceToHost, s));
+        PIC_CU(cudaStreamSynchronize(s));
+        if (logp && targets) memcpy(logp + i, cm->h_head_lp, k * sizeof(float));
+        if (ent) memcpy(ent + i, cm->h_head_ent, k * sizeof(float));
+    }
+    return 0;
+}
+
+}  // namespace
+
+extern "C" int pic_forward_cuda(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float *logits,
+                                pic_err *err) {
+    if (N > m->cuda->max_tokens)
+        return pic_err_set(err, "a batch of %zu tokens is more than the GPU's arena holds (%zu): raise --max-batch-tokens",
+                           N, m->cuda->max_tokens);
+    return m->dtype == PIC_DTYPE_BF16 ? forward<bf16>(m, b, N, which, logits, err)
+                                      : forward<float>(m, b, N, which, logits, err);
+}
+
+extern "C" int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
+                                      float *logp, float *ent, pic_err *err) {
+    return m->dtype == PIC_DTYPE_BF16 ? stats<bf16>(m, rows, n, targets, T, logp, ent, err)
+                                      : stats<float>(m, rows, n, targets, T, logp, ent, err);
+}

@@ -1,0 +1,165 @@
+// The CUDA twin of matmul.c: nn.Linear through cuBLASLt, float accumulation,
+// the bias added in the epilogue. In float32 the compute type is
+// CUBLAS_COMPUTE_32F_PEDANTIC: no TF32, no reduced-precision shortcuts, so
+// a GPU in f32 can be held to the same golden fixtures as the CPU.
+//
+// Row-major out[N, OC] = inp[N, IC] . W[OC, IC]^T is, read column-major,
+// out^T[OC, N] = W^T . inp^T: A = W (IC x OC, transposed), B = inp (IC x N),
+// m = OC, n = N, k = IC. A plan (descriptors and the algorithm cuBLASLt's
+// heuristic picked) is made once per shape and kept, so a forward pass only
+// launches.
+#include <string.h>
+
+#include "model/cuda/layers.cuh"
+
+namespace pic_cuda {
+
+struct plan {
+    size_t N;
+    int IC, OC;
+    cudaDataType_t in, out;
+    bool bias, accumulate;
+    unsigned align; // the pointers' common alignment, bytes (<= 256)
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+};
+
+enum { MAX_PLANS = 64 };
+
+struct blas {
+    cublasLtHandle_t h;
+    cudaStream_t s;
+    void *ws;
+    size_t ws_bytes;
+    bool pedantic;
+    plan plans[MAX_PLANS];
+    int n_plans, next_evict;
+};
+
+int blas_create(blas **out, cudaStream_t s, void *workspace, size_t workspace_bytes, bool pedantic, pic_err *err) {
+    blas *b = new blas();
+    b->s = s;
+    b->ws = workspace;
+    b->ws_bytes = workspace_bytes;
+    b->pedantic = pedantic;
+    cublasStatus_t st = cublasLtCreate(&b->h);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        delete b;
+        return pic_err_set(err, "cublasLtCreate: %s", cublasLtGetStatusString(st));
+    }
+    *out = b;
+    return 0;
+}
+
+static void plan_free(plan *p) {
+    cublasLtMatrixLayoutDestroy(p->a);
+    cublasLtMatrixLayoutDestroy(p->b);
+    cublasLtMatrixLayoutDestroy(p->c);
+    cublasLtMatmulDescDestroy(p->desc);
+}
+
+void blas_destroy(blas *b) {
+    if (!b) return;
+    for (int i = 0; i < b->n_plans; i++) plan_free(&b->plans[i]);
+    cublasLtDestroy(b->h);
+    delete b;
+}
+
+static unsigned alignment(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    unsigned k = 1;
+    while (k < 256 && !(a & k)) k <<= 1;
+    return k;
+}
+
+static int make_plan(blas *bl, plan *p, pic_err *err) {
+    cublasComputeType_t ct = bl->pedantic ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
+    PIC_BLAS(cublasLtMatmulDescCreate(&p->desc, ct, CUDA_R_32F));
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    if (p->bias) {
+        cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BIAS;
+        PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep));
+        cudaDataType_t bt = p->in;
+        PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+    }
+    PIC_BLAS(cublasLtMatrixLayoutCreate(&p->a, p->in, (uint64_t)p->IC, (uint64_t)p->OC, (int64_t)p->IC));
+    PIC_BLAS(cublasLtMatrixLayoutCreate(&p->b, p->in, (uint64_t)p->IC, (uint64_t)p->N, (int64_t)p->IC));
+    PIC_BLAS(cublasLtMatrixLayoutCreate(&p->c, p->out, (uint64_t)p->OC, (uint64_t)p->N, (int64_t)p->OC));
+    cublasLtMatmulPreference_t pref;
+    PIC_BLAS(cublasLtMatmulPreferenceCreate(&pref));
+    uint32_t al = p->align;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bl->ws_bytes,
+                                         sizeof bl->ws_bytes);
+    cublasLtMatmulPreferenceAttributes_t aligns[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    for (int i = 0; i < 4; i++) cublasLtMatmulPreferenceSetAttribute(pref, aligns[i], &al, sizeof al);
+    cublasLtMatmulHeuristicResult_t r;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(bl->h, p->desc, p->a, p->b, p->c, p->c, pref, 1, &r, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st != CUBLAS_STATUS_SUCCESS || !found)
+        return pic_err_set(err, "cuBLASLt has no algorithm for [%zu x %d] . [%d x %d]^T (%s)", p->N, p->IC, p->OC,
+                           p->IC, st != CUBLAS_STATUS_SUCCESS ? cublasLtGetStatusString(st) : "none found");
+    p->algo = r.algo;
+    return 0;
+}
+
+static int get_plan(blas *bl, const plan &want, plan **out, pic_err *err) {
+    for (int i = 0; i < bl->n_plans; i++) {
+        plan *p = &bl->plans[i];
+        if (p->N == want.N && p->IC == want.IC && p->OC == want.OC && p->in == want.in && p->out == want.out &&
+            p->bias == want.bias && p->accumulate == want.accumulate && p->align == want.align) {
+            *out = p;
+            return 0;
+        }
+    }
+    plan *p;
+    if (bl->n_plans < MAX_PLANS) {
+        p = &bl->plans[bl->n_plans++];
+    } else { // a forward pass uses a handful of shapes; this is for long runs of varied batches
+        p = &bl->plans[bl->next_evict];
+        bl->next_evict = (bl->next_evict + 1) % MAX_PLANS;
+        plan_free(p);
+    }
+    *p = want;
+    if (make_plan(bl, p, err)) {
+        plan_free(p); // destroying a descriptor never made is a no-op
+        memset(p, 0, sizeof *p); // N = 0 matches no request
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+template <typename T, typename O>
+int matmul_forward(blas *bl, O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
+                   bool accumulate, pic_err *err) {
+    if (!N) return 0;
+    unsigned al = alignment(out) < alignment(inp) ? alignment(out) : alignment(inp);
+    al = alignment(weight) < al ? alignment(weight) : al;
+    if (bias && alignment(bias) < al) al = alignment(bias);
+    plan want;
+    memset(&want, 0, sizeof want);
+    want.N = N, want.IC = IC, want.OC = OC, want.in = data_type<T>(), want.out = data_type<O>();
+    want.bias = bias != NULL, want.accumulate = accumulate, want.align = al;
+    plan *p;
+    if (get_plan(bl, want, &p, err)) return -1;
+    if (bias) PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    PIC_BLAS(cublasLtMatmul(bl->h, p->desc, &alpha, weight, p->a, inp, p->b, &beta, out, p->c, out, p->c, &p->algo,
+                            bl->ws, bl->ws_bytes, bl->s));
+    return 0;
+}
+
+template int matmul_forward<float, float>(blas *, float *, const float *, const float *, const float *, size_t, int,
+                                          int, bool, pic_err *);
+template int matmul_forward<bf16, bf16>(blas *, bf16 *, const bf16 *, const bf16 *, const bf16 *, size_t, int, int,
+                                        bool, pic_err *);
+template int matmul_forward<bf16, float>(blas *, float *, const bf16 *, const bf16 *, const bf16 *, size_t, int, int,
+                                         bool, pic_err *);
+
+}  // namespace pic_cuda

@@ -1,0 +1,23 @@
+// The CUDA twin of swiglu.c: silu(gate) * up, in float.
+#include "model/cuda/layers.cuh"
+
+namespace pic_cuda {
+
+template <typename T> __global__ void swiglu_kernel(T *out, const T *gu, size_t N, int F) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N * (size_t)F) return;
+    size_t n = i / F, j = i % F;
+    float g = to_f(gu[n * 2 * F + j]), u = to_f(gu[n * 2 * F + F + j]);
+    out[i] = from_f<T>(g / (1.0f + expf(-g)) * u);
+}
+
+template <typename T> cudaError_t swiglu_forward(T *out, const T *gu, size_t N, int F, cudaStream_t s) {
+    if (!N) return cudaSuccess;
+    swiglu_kernel<<<blocks_for(N * F, 256), 256, 0, s>>>(out, gu, N, F);
+    return cudaGetLastError();
+}
+
+template cudaError_t swiglu_forward<float>(float *, const float *, size_t, int, cudaStream_t);
+template cudaError_t swiglu_forward<bf16>(bf16 *, const bf16 *, size_t, int, cudaStream_t);
+
+}  // namespace pic_cuda
