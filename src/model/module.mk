@@ -17,4 +17,5 @@ $(eval $(call PROG,pic-model-bench,src/model/bench.c,model common,-lopenblas))
 # reference, where a GPU exists (a TAP skip elsewhere).
 ifeq ($(CUDA),1)
 $(eval $(call UNIT,test_cuda_logits,tests/unit/test_cuda_logits.cu,model common,-lopenblas))
+$(eval $(call UNIT,test_cuda_layers,tests/unit/test_cuda_layers.cu,model common,-lopenblas))
 endif

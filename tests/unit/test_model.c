@@ -1,6 +1,13 @@
 /* The forward pass against the oracle: transformers' logits, log-probs,
  * entropies and greedy continuations for the tiny models, and run.c's logits
- * and greedy story for the pretrained stories260K. */
+ * and greedy story for the pretrained stories260K.
+ *
+ * PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=f32|bf16 runs the same golden checks
+ * on a GPU (tests/gpu/run.sh): in f32 to the CPU's tolerances; in bf16 the
+ * errors are printed as "# bf16 <model> <quantity> max_abs_err <x>" for the
+ * harness to hold against PyTorch's own bf16 errors on the same inputs, and
+ * checked here only against a sanity bound. The KV-cache checks (generation,
+ * issue 12) run on the CPU only. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +18,33 @@
 #include "model/model.h"
 #include "model/parallel.h"
 #include "model/safetensors.h"
+
+static pic_model_opts device_opts(void) {
+    pic_model_opts o = {PIC_DEVICE_CPU, PIC_DTYPE_F32, 0};
+    const char *d = getenv("PIC_TEST_DEVICE"), *t = getenv("PIC_TEST_DTYPE");
+    if (d && pic_device_parse(d) < 0) pic_die("PIC_TEST_DEVICE=%s: expected cpu, cuda or auto", d);
+    if (t && pic_model_dtype_parse(t) < 0) pic_die("PIC_TEST_DTYPE=%s: expected f32 or bf16", t);
+    if (d) o.device = (pic_device)pic_device_parse(d);
+    if (t) o.dtype = (pic_model_dtype)pic_model_dtype_parse(t);
+    o.device = pic_device_resolve(o.device);
+    o.dtype = pic_model_dtype_resolve(o.dtype, o.device);
+    return o;
+}
+
+static bool on_cpu(void) { return device_opts().device == PIC_DEVICE_CPU; }
+static bool in_bf16(void) { return device_opts().dtype == PIC_DTYPE_BF16; }
+
+/* A golden comparison: in f32 a check of err <= bound; in bf16 a line for
+ * the harness and a sanity bound. */
+static void golden_check(const char *model, const char *quantity, double err, double bound, double max_abs) {
+    if (in_bf16()) {
+        printf("# bf16 %s %s max_abs_err %.6g\n", model, quantity, max_abs);
+        CHECK(isfinite(max_abs) && max_abs <= 1.0, "%s: bf16 %s within the sanity bound 1 (%.3g)", model, quantity,
+              max_abs);
+        return;
+    }
+    CHECK(err <= bound, "%s: %s error %.3g <= %.3g", model, quantity, err, bound);
+}
 
 static const char *fixtures(void) {
     const char *f = getenv("FIXTURES");
@@ -92,7 +126,9 @@ static void test_tiny(const char *name) {
     char *dir = pic_asprintf("%s/models/%s", fixtures(), name);
     pic_model m;
     pic_err err;
-    if (!CHECK(pic_model_load(&m, dir, NULL, &err) == 0, "%s: loads", name)) {
+    pic_model_opts opts = device_opts();
+    if (!CHECK(pic_model_load(&m, dir, &opts, &err) == 0, "%s: loads on %s in %s", name, pic_device_name(opts.device),
+               pic_model_dtype_name(opts.dtype))) {
         printf("# %s\n", err.msg);
         return;
     }
@@ -107,7 +143,7 @@ static void test_tiny(const char *name) {
     /* every sequence alone, then all of them packed in one batch */
     int32_t *all = NULL;
     int *lens = pic_malloc((size_t)n_seq * sizeof *lens), total = 0;
-    double worst = 0, worst_lp = 0, worst_lp_rel = 0, worst_h = 0, worst_h_rel = 0;
+    double worst = 0, worst_abs = 0, worst_lp = 0, worst_lp_rel = 0, worst_h = 0, worst_h_rel = 0;
     for (int s = 0; s < n_seq; s++) {
         int n;
         int32_t *ids = ids_of(json_array_get(seqs, s), &n);
@@ -122,6 +158,7 @@ static void test_tiny(const char *name) {
         snprintf(key, sizeof key, "logits.%d", s);
         float *ref = golden(&g, key, NULL);
         worst = fmax(worst, relerr(logits, ref, (size_t)n * V));
+        worst_abs = fmax(worst_abs, maxabs(logits, ref, (size_t)n * V));
         free(logits);
 
         size_t *rows = pic_malloc((size_t)n * sizeof *rows);
@@ -150,30 +187,29 @@ static void test_tiny(const char *name) {
         free(h);
         free(ids);
     }
-    CHECK(worst <= 1e-5, "%s: logits relative error %.3g <= 1e-5", name, worst);
+    golden_check(name, "logits", worst, 1e-5, worst_abs);
     /* transformers' own float32 logits are ~1.5e-5 from the exact (double)
      * values on these models (docs/model.md), so a log-prob of -30 cannot be
      * matched to 1e-5 absolute by any float32 forward (at llama-tiny's worst
      * token transformers is 1.5e-5 from exact, we are 7.9e-6): below
      * logp = -6.7 the bound is relative, 1.5e-6. */
-    CHECK(worst_lp_rel <= 1, "%s: log-probs at T=1 and 0.6 within max(1e-5, 1.5e-6 |logp|) (worst abs %.3g)", name,
-          worst_lp);
-    CHECK(worst_h_rel <= 1, "%s: entropies at T=1 and 0.6 within the bound of their logits' rounding (worst abs %.3g, %.2f of the bound)",
-          name, worst_h, worst_h_rel);
+    golden_check(name, "logprobs", worst_lp_rel, 1, worst_lp); /* relative to max(1e-5, 1.5e-6 |logp|) */
+    golden_check(name, "entropy", worst_h_rel, 1, worst_h); /* relative to the bound of the logits' rounding */
 
     /* packed batch of different lengths == one at a time */
     float *packed = pic_malloc((size_t)total * V * sizeof(float));
     pic_batch pb = {n_seq, lens, all, NULL};
     pic_forward(&m, NULL, &pb, PIC_LOGITS_ALL, packed, &err);
-    double pw = 0;
+    double pw = 0, pw_abs = 0;
     for (int s = 0, off = 0; s < n_seq; off += lens[s], s++) {
         char key[64];
         snprintf(key, sizeof key, "logits.%d", s);
         float *ref = golden(&g, key, NULL);
         pw = fmax(pw, relerr(packed + (size_t)off * V, ref, (size_t)lens[s] * V));
+        pw_abs = fmax(pw_abs, maxabs(packed + (size_t)off * V, ref, (size_t)lens[s] * V));
         free(ref);
     }
-    CHECK(pw <= 1e-5, "%s: packed batch of %d sequences, relative error %.3g", name, n_seq, pw);
+    golden_check(name, "packed_logits", pw, 1e-5, pw_abs);
 
     /* the last-position logits of the packed batch */
     float *last = pic_malloc((size_t)n_seq * V * sizeof(float));
@@ -182,6 +218,10 @@ static void test_tiny(const char *name) {
     for (int s = 0, off = 0; s < n_seq; off += lens[s], s++)
         lw = fmax(lw, relerr(last + (size_t)s * V, packed + (size_t)(off + lens[s] - 1) * V, (size_t)V));
     CHECK(lw <= 1e-6, "%s: PIC_LOGITS_LAST rows equal PIC_LOGITS_ALL's (%.3g)", name, lw);
+    if (!on_cpu()) {
+        printf("# %s: the KV-cache checks need generation on the GPU (issue 12): not run here\n", name);
+        goto done;
+    }
 
     /* incremental decoding through the cache: all sequences in one batch,
      * prefill of 5 tokens, then one token per step per live sequence */
@@ -262,6 +302,7 @@ static void test_tiny(const char *name) {
     }
     CHECK(compared > 0 && agree == compared, "%s: greedy tokens equal golden's at %d/%d positions with gap > 1e-4",
           name, agree, compared);
+done:
 
     free(packed);
     free(last);
@@ -279,11 +320,12 @@ static void test_stories(void) {
     char *dir = pic_asprintf("%s/models/stories260K/hf", fixtures());
     pic_model m;
     pic_err err;
-    if (!CHECK(pic_model_load(&m, dir, NULL, &err) == 0, "stories260K: loads")) {
+    pic_model_opts opts = device_opts();
+    if (!CHECK(pic_model_load(&m, dir, &opts, &err) == 0, "stories260K: loads")) {
         printf("# %s\n", err.msg);
         return;
     }
-    CHECK(m.cfg.tie_embeddings && m.params.lm_head == m.params.embed, "stories260K: tied embeddings");
+    CHECK(m.cfg.tie_embeddings && m.params.off.lm_head == m.params.off.embed, "stories260K: tied embeddings");
     CHECK(m.cfg.n_eos == 1 && m.cfg.eos_ids[0] == 2 && m.cfg.bos_id == 1, "stories260K: bos 1, eos 2");
     char *p = pic_asprintf("%s/models/stories260K/expected_greedy_ids.txt", fixtures());
     size_t len;
@@ -307,15 +349,22 @@ static void test_stories(void) {
     float *ref = (float *)pic_read_file(p, &len);
     CHECK(len == (size_t)T * V * 4, "stories260K: reference logits size");
     double d = maxabs(logits, ref, (size_t)T * V);
-    CHECK(d <= 1e-4, "stories260K: logits within %.3g <= 1e-4 of run.c's", d);
+    golden_check("stories260K", "logits_vs_runc", d, 1e-4, d);
     free(ref);
     free(p);
     p = pic_asprintf("%s/models/stories260K/hf/hf_logits_cpu_64x512.f32", fixtures());
     ref = (float *)pic_read_file(p, &len);
     d = relerr(logits, ref, (size_t)T * V);
-    CHECK(d <= 1e-5, "stories260K: logits relative error %.3g <= 1e-5 against transformers'", d);
+    golden_check("stories260K", "logits", d, 1e-5, maxabs(logits, ref, (size_t)T * V));
     free(ref);
     free(p);
+    if (!on_cpu()) {
+        printf("# stories260K: greedy decoding through the KV cache is generation (issue 12): not run on the GPU\n");
+        free(logits);
+        pic_model_free(&m);
+        free(dir);
+        return;
+    }
 
     /* greedy, as run.c: BOS, then 200 argmax tokens through the cache */
     pic_kvcache *kv = pic_kvcache_new(&m.cfg, 1, 256);

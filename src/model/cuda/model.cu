@@ -164,6 +164,9 @@ extern "C" void pic_model_free_cuda(pic_model *m) {
 
 extern "C" int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
     if (!pic_cuda_visible()) return pic_err_set(err, "no CUDA GPU is visible (--device cpu runs on the CPU)");
+    if (m->cfg.head_dim > 256)
+        return pic_err_set(err, "head_dim %d: the GPU's attention serves heads of up to 256 (--device cpu runs it)",
+                           m->cfg.head_dim);
     m->cuda = new pic_cuda_model();
     if (setup(m, m->cuda, max_batch_tokens, err)) {
         pic_model_free_cuda(m);

@@ -1,0 +1,298 @@
+// Each CUDA layer (src/model/cuda) against its CPU twin (src/model) on fresh
+// random inputs, odd shapes included, the device output poisoned with NaN
+// before every run (so an element a kernel forgets to write fails). Norm-wise
+// relative error <= 1e-5 in float32 (both sides are float32 with different
+// summation orders: a few ulps times sqrt of the reduction length), <= 1e-2
+// in bf16 (inputs rounded to bf16 for both sides; the GPU also rounds its
+// outputs and intermediates to bf16, 2^-9 relative each). TAP skip without
+// a GPU.
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "model/cuda/layers.cuh"
+
+extern "C" {
+#include "model/layers.h"
+#include "model/parallel.h"
+#include "model/safetensors.h"
+}
+
+using pic_cuda::bf16;
+
+static double normal(void) {
+    double u = (rand() + 1.0) / ((double)RAND_MAX + 2.0), v = (rand() + 1.0) / ((double)RAND_MAX + 2.0);
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+template <typename T> static const char *tname() { return sizeof(T) == 4 ? "f32" : "bf16"; }
+template <typename T> static double tol() { return sizeof(T) == 4 ? 1e-5 : 1e-2; }
+
+// Random host values, already representable in T (so both sides see the same inputs).
+template <typename T> static float *rnd(size_t n, double scale) {
+    float *x = (float *)malloc(n * sizeof *x + 4);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (float)(scale * normal());
+        if (sizeof(T) == 2) x[i] = pic_bf16_to_f32(pic_f32_to_bf16(x[i]));
+    }
+    return x;
+}
+
+// A device copy of x[n] in T.
+template <typename T> static T *up(const float *x, size_t n) {
+    T *d;
+    cudaMalloc(&d, n * sizeof(T) + 4);
+    if (sizeof(T) == 4) {
+        cudaMemcpy(d, x, n * sizeof(float), cudaMemcpyHostToDevice);
+    } else {
+        uint16_t *h = (uint16_t *)malloc(n * 2 + 2);
+        for (size_t i = 0; i < n; i++) h[i] = pic_f32_to_bf16(x[i]);
+        cudaMemcpy(d, h, n * 2, cudaMemcpyHostToDevice);
+        free(h);
+    }
+    return d;
+}
+
+// A device buffer of n T, all NaN.
+template <typename T> static T *poisoned(size_t n) {
+    T *d;
+    cudaMalloc(&d, n * sizeof(T) + 4);
+    cudaMemset(d, 0xff, n * sizeof(T) + 4);
+    return d;
+}
+
+template <typename T> static float *down(const T *d, size_t n) {
+    float *x = (float *)malloc(n * sizeof(float) + 4);
+    cudaDeviceSynchronize();
+    if (sizeof(T) == 4) {
+        cudaMemcpy(x, d, n * sizeof(float), cudaMemcpyDeviceToHost);
+    } else {
+        uint16_t *h = (uint16_t *)malloc(n * 2 + 2);
+        cudaMemcpy(h, d, n * 2, cudaMemcpyDeviceToHost);
+        for (size_t i = 0; i < n; i++) x[i] = pic_bf16_to_f32(h[i]);
+        free(h);
+    }
+    return x;
+}
+
+// ||x - ref|| / ||ref||; NaN anywhere makes it NaN (and the check fails).
+static double relerr(const float *x, const float *ref, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)x[i] - ref[i]) * ((double)x[i] - ref[i]);
+        r += (double)ref[i] * ref[i];
+    }
+    return sqrt(d / (r > 0 ? r : 1));
+}
+
+#define SAME(T, got, want, n, ...)                                                                           \
+    do {                                                                                                     \
+        double e_ = relerr(got, want, n);                                                                    \
+        char what_[160];                                                                                     \
+        snprintf(what_, sizeof what_, __VA_ARGS__);                                                          \
+        CHECK(e_ <= tol<T>(), "%s %s: relative error %.3g <= %.0e", tname<T>(), what_, e_, tol<T>());        \
+    } while (0)
+
+template <typename T> static void test_embedding(size_t N, int C, int V) {
+    float *embed = rnd<T>((size_t)V * C, 1.0), *want = (float *)malloc(N * C * sizeof(float));
+    int32_t *tok = (int32_t *)malloc(N * sizeof(int32_t)), *dtok;
+    for (size_t n = 0; n < N; n++) tok[n] = rand() % V;
+    embedding_forward(want, tok, embed, N, C);
+    cudaMalloc(&dtok, N * sizeof(int32_t));
+    cudaMemcpy(dtok, tok, N * sizeof(int32_t), cudaMemcpyHostToDevice);
+    T *de = up<T>(embed, (size_t)V * C), *dout = poisoned<T>(N * C);
+    CHECK(pic_cuda::embedding_forward(dout, dtok, de, N, C, 0) == cudaSuccess, "embedding launches");
+    float *got = down(dout, N * C);
+    SAME(T, got, want, N * C, "embedding [%zu x %d] of %d", N, C, V);
+    cudaFree(dtok), cudaFree(de), cudaFree(dout);
+    free(embed), free(want), free(tok), free(got);
+}
+
+template <typename T> static void test_rmsnorm(size_t N, int C, bool in_place) {
+    float *x = rnd<T>(N * C, 2.0), *w = rnd<T>(C, 1.0), *want = (float *)malloc(N * C * 4), *wr = (float *)malloc(N * 4);
+    rmsnorm_forward(want, wr, x, w, N, C, 1e-6f);
+    T *dx = up<T>(x, N * C), *dw = up<T>(w, C), *dout = in_place ? dx : poisoned<T>(N * C);
+    float *dr = poisoned<float>(N);
+    CHECK(pic_cuda::rmsnorm_forward(dout, dr, dx, dw, N, C, 1e-6f, 0) == cudaSuccess, "rmsnorm launches");
+    float *got = down(dout, N * C), *gr = down(dr, N);
+    SAME(T, got, want, N * C, "rmsnorm [%zu x %d]%s", N, C, in_place ? " in place" : "");
+    SAME(float, gr, wr, N, "rmsnorm 1/rms of %s rows [%zu x %d]", tname<T>(), N, C);
+    if (!in_place) cudaFree(dout);
+    cudaFree(dx), cudaFree(dw), cudaFree(dr);
+    free(x), free(w), free(want), free(wr), free(got), free(gr);
+}
+
+template <typename T, typename O>
+static void test_matmul(pic_cuda::blas *bl, size_t N, int IC, int OC, bool bias, bool acc) {
+    float *x = rnd<T>(N * IC, 1.0), *w = rnd<T>((size_t)OC * IC, 0.1), *b = bias ? rnd<T>(OC, 1.0) : NULL;
+    float *init = rnd<O>(N * OC, 1.0), *want = (float *)malloc(N * OC * 4);
+    memcpy(want, init, N * OC * 4);
+    matmul_forward(want, x, w, b, N, IC, OC, acc);
+    T *dx = up<T>(x, N * IC), *dw = up<T>((float *)w, (size_t)OC * IC), *db = bias ? up<T>(b, OC) : NULL;
+    O *dout = acc ? up<O>(init, N * OC) : poisoned<O>(N * OC);
+    pic_err err = {""};
+    int rc = pic_cuda::matmul_forward<T, O>(bl, dout, dx, dw, db, N, IC, OC, acc, &err);
+    CHECK(rc == 0, "matmul runs %s", err.msg);
+    float *got = down(dout, N * OC);
+    SAME(T, got, want, N * OC, "matmul [%zu x %d] . [%d x %d]^T%s%s -> %s", N, IC, OC, IC, bias ? " + bias" : "",
+         acc ? " accumulated" : "", tname<O>());
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dout);
+    free(x), free(w), free(b), free(init), free(want), free(got);
+}
+
+template <typename T> static void test_rope(size_t N, int nh, int hd) {
+    pic_rope_config r;
+    memset(&r, 0, sizeof r);
+    r.theta = 1e6;
+    r.type = PIC_ROPE_DEFAULT;
+    int half = hd / 2;
+    float *inv = (float *)malloc(half * 4), *wc = (float *)malloc(N * half * 4), *ws = (float *)malloc(N * half * 4);
+    rope_inv_freq(inv, &r, hd);
+    int *pos = (int *)malloc(N * sizeof(int)), *dpos;
+    for (size_t n = 0; n < N; n++) pos[n] = rand() % 5000;
+    rope_tables(wc, ws, pos, N, inv, hd, 1.0f);
+    float *x = rnd<T>(N * nh * hd, 1.0), *want = (float *)malloc(N * nh * hd * 4);
+    memcpy(want, x, N * nh * hd * 4);
+    rope_forward(want, N, nh, hd, wc, ws);
+    cudaMalloc(&dpos, N * sizeof(int));
+    cudaMemcpy(dpos, pos, N * sizeof(int), cudaMemcpyHostToDevice);
+    float *dinv = up<float>(inv, half), *dc = poisoned<float>(N * half), *ds = poisoned<float>(N * half);
+    T *dx = up<T>(x, N * nh * hd);
+    CHECK(pic_cuda::rope_tables(dc, ds, dpos, N, dinv, hd, 1.0f, 0) == cudaSuccess &&
+              pic_cuda::rope_forward(dx, N, nh, hd, dc, ds, 0) == cudaSuccess,
+          "rope launches");
+    float *gc = down(dc, N * half), *gs = down(ds, N * half), *got = down(dx, N * nh * hd);
+    SAME(float, gc, wc, N * half, "rope cos table [%zu x %d], positions < 5000", N, half);
+    SAME(float, gs, ws, N * half, "rope sin table [%zu x %d]", N, half);
+    SAME(T, got, want, N * nh * hd, "rope [%zu x %d heads x %d]", N, nh, hd);
+    cudaFree(dpos), cudaFree(dinv), cudaFree(dc), cudaFree(ds), cudaFree(dx);
+    free(inv), free(wc), free(ws), free(pos), free(x), free(want), free(gc), free(gs), free(got);
+}
+
+template <typename T> static void test_qkv_split(size_t N, int qd, int kvd) {
+    size_t w = (size_t)qd + 2 * kvd;
+    float *x = rnd<T>(N * w, 1.0), *q = (float *)malloc(N * qd * 4), *k = (float *)malloc(N * kvd * 4),
+          *v = (float *)malloc(N * kvd * 4);
+    qkv_split_forward(q, k, v, x, N, qd, kvd);
+    T *dx = up<T>(x, N * w), *dq = poisoned<T>(N * qd), *dk = poisoned<T>(N * kvd), *dv = poisoned<T>(N * kvd);
+    CHECK(pic_cuda::qkv_split_forward(dq, dk, dv, dx, N, qd, kvd, 0) == cudaSuccess, "qkv split launches");
+    float *gq = down(dq, N * qd), *gk = down(dk, N * kvd), *gv = down(dv, N * kvd);
+    CHECK(!memcmp(gq, q, N * qd * 4) && !memcmp(gk, k, N * kvd * 4) && !memcmp(gv, v, N * kvd * 4),
+          "%s qkv split [%zu x (%d + 2 x %d)]: exact", tname<T>(), N, qd, kvd);
+    cudaFree(dx), cudaFree(dq), cudaFree(dk), cudaFree(dv);
+    free(x), free(q), free(k), free(v), free(gq), free(gk), free(gv);
+}
+
+// Packed sequences of lengths len[], keys of the batch itself (no cache).
+template <typename T> static void test_attention(const int *len, int n_seq, int nh, int nkv, int hd) {
+    size_t N = 0;
+    for (int s = 0; s < n_seq; s++) N += (size_t)len[s];
+    int qd = nh * hd, kvd = nkv * hd, max_len = 0, nt = 0;
+    int *seq = (int *)malloc(N * sizeof(int)), *pos = (int *)malloc(N * sizeof(int));
+    size_t *off = (size_t *)malloc(n_seq * sizeof(size_t));
+    int2 *tiles = (int2 *)malloc(N * sizeof(int2));
+    for (int s = 0, n = 0; s < n_seq; s++) {
+        off[s] = (size_t)n * kvd;
+        for (int t = 0; t < len[s]; t += pic_cuda::ATTN_TILE)
+            tiles[nt++] = make_int2(n + t, len[s] - t < pic_cuda::ATTN_TILE ? len[s] - t : pic_cuda::ATTN_TILE);
+        for (int t = 0; t < len[s]; t++, n++) seq[n] = s, pos[n] = t;
+        if (len[s] > max_len) max_len = len[s];
+    }
+    float *q = rnd<T>(N * qd, 1.5), *k = rnd<T>(N * kvd, 1.5), *v = rnd<T>(N * kvd, 1.0);
+    float *want = (float *)malloc(N * qd * 4), *wl = (float *)malloc(N * nh * 4);
+    pic_attn_input in = {N, seq, pos, k, v, off, (size_t)kvd};
+    size_t wb = attention_workspace_size(N, max_len, nh, nkv);
+    void *work = malloc(wb);
+    attention_forward(want, wl, q, &in, nh, nkv, hd, work, wb);
+    int *dseq, *dpos;
+    size_t *doff;
+    int2 *dtiles;
+    cudaMalloc(&dseq, N * sizeof(int)), cudaMalloc(&dpos, N * sizeof(int)), cudaMalloc(&doff, n_seq * sizeof(size_t));
+    cudaMalloc(&dtiles, nt * sizeof(int2));
+    cudaMemcpy(dseq, seq, N * sizeof(int), cudaMemcpyHostToDevice);
+    cudaMemcpy(dpos, pos, N * sizeof(int), cudaMemcpyHostToDevice);
+    cudaMemcpy(doff, off, n_seq * sizeof(size_t), cudaMemcpyHostToDevice);
+    cudaMemcpy(dtiles, tiles, nt * sizeof(int2), cudaMemcpyHostToDevice);
+    T *dq = up<T>(q, N * qd), *dk = up<T>(k, N * kvd), *dv = up<T>(v, N * kvd), *dout = poisoned<T>(N * qd);
+    float *dl = poisoned<float>(N * nh);
+    pic_cuda::attn_input<T> din = {N, dseq, dpos, dk, dv, doff, (size_t)kvd, dtiles, nt};
+    cudaError_t e = pic_cuda::attention_forward(dout, dl, dq, din, nh, nkv, hd, 0);
+    CHECK(e == cudaSuccess, "attention launches: %s", cudaGetErrorString(e));
+    float *got = down(dout, N * qd), *gl = down(dl, N * nh);
+    SAME(T, got, want, N * qd, "attention %d sequences (%zu tokens, longest %d), %d/%d heads of %d", n_seq, N,
+         max_len, nh, nkv, hd);
+    SAME(T, gl, wl, N * nh, "attention log-sum-exp, heads of %d", hd);
+    cudaFree(dseq), cudaFree(dpos), cudaFree(doff), cudaFree(dtiles), cudaFree(dq), cudaFree(dk), cudaFree(dv);
+    cudaFree(dout), cudaFree(dl);
+    free(seq), free(pos), free(off), free(tiles), free(q), free(k), free(v), free(want), free(wl), free(work);
+    free(got), free(gl);
+}
+
+template <typename T> static void test_swiglu(size_t N, int F) {
+    float *gu = rnd<T>(N * 2 * F, 2.0), *want = (float *)malloc(N * F * 4);
+    swiglu_forward(want, gu, N, F);
+    T *dgu = up<T>(gu, N * 2 * F), *dout = poisoned<T>(N * F);
+    CHECK(pic_cuda::swiglu_forward(dout, dgu, N, F, 0) == cudaSuccess, "swiglu launches");
+    float *got = down(dout, N * F);
+    SAME(T, got, want, N * F, "swiglu [%zu x %d]", N, F);
+    cudaFree(dgu), cudaFree(dout);
+    free(gu), free(want), free(got);
+}
+
+static void test_logits(size_t N, int V, float temp) {
+    float *z = rnd<float>(N * V, 3.0), *wl = (float *)malloc(N * 4), *wh = (float *)malloc(N * 4);
+    int32_t *tg = (int32_t *)malloc(N * 4), *dtg;
+    for (size_t n = 0; n < N; n++) tg[n] = rand() % V;
+    logprob_entropy_forward(wl, wh, z, tg, N, V, temp);
+    cudaMalloc(&dtg, N * 4);
+    cudaMemcpy(dtg, tg, N * 4, cudaMemcpyHostToDevice);
+    float *dz = up<float>(z, N * V), *dl = poisoned<float>(N), *dh = poisoned<float>(N);
+    CHECK(pic_cuda::logprob_entropy_forward(dl, dh, dz, dtg, N, V, temp, 0) == cudaSuccess, "logits launch");
+    float *gl = down(dl, N), *gh = down(dh, N);
+    SAME(float, gl, wl, N, "log-probs of [%zu x %d] at T %.1f", N, V, temp);
+    SAME(float, gh, wh, N, "entropies of [%zu x %d] at T %.1f", N, V, temp);
+    cudaFree(dtg), cudaFree(dz), cudaFree(dl), cudaFree(dh);
+    free(z), free(wl), free(wh), free(tg), free(gl), free(gh);
+}
+
+template <typename T> static void all_layers(bool pedantic) {
+    void *ws;
+    cudaMalloc(&ws, 32u << 20);
+    pic_cuda::blas *bl = NULL;
+    pic_err err = {""};
+    if (!CHECK(pic_cuda::blas_create(&bl, 0, ws, 32u << 20, pedantic, &err) == 0, "cuBLASLt handle %s", err.msg)) return;
+    test_embedding<T>(37, 67, 101);
+    test_rmsnorm<T>(33, 129, false);
+    test_rmsnorm<T>(45, 16, true); // a q/k norm: rows of one head, in place
+    test_matmul<T, T>(bl, 37, 67, 131, true, false);
+    test_matmul<T, T>(bl, 1, 64, 96, false, true);
+    test_matmul<T, T>(bl, 130, 257, 75, true, true);
+    test_matmul<T, float>(bl, 29, 64, 1003, false, false); // the lm_head: float logits
+    test_rope<T>(29, 3, 10);
+    test_rope<T>(17, 2, 128);
+    test_qkv_split<T>(23, 48, 16);
+    test_swiglu<T>(19, 77);
+    static const int lens[] = {1, 70, 5, 130, 64};
+    static const int hds[] = {8, 16, 32, 64, 80, 128};
+    for (int i = 0; i < 6; i++) test_attention<T>(lens, 5, 6, 2, hds[i]);
+    test_attention<T>(lens + 3, 1, 4, 4, 64); // one sequence, no grouping
+    pic_cuda::blas_destroy(bl);
+    cudaFree(ws);
+}
+
+int main(void) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        printf("1..0 # SKIP no CUDA device\n");
+        return 0;
+    }
+    pic_set_threads(2);
+    srand(11);
+    all_layers<float>(true);
+    all_layers<bf16>(false);
+    test_logits(9, 1001, 1.0f);
+    test_logits(5, 4099, 0.6f);
+    return check_done();
+}
