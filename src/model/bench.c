@@ -1,14 +1,19 @@
 /* pic-model-bench: forward-pass throughput of a randomly initialised model
  * (prefill and decode, at several batch sizes), each against the floor set
  * by OpenBLAS sgemm alone on the same matrix shapes, measured in the same
- * run (docs/model.md explains the arithmetic). */
+ * run (docs/model.md explains the arithmetic); or, with --score, scoring
+ * throughput (forward plus fused log-prob and entropy) on the CPU or a GPU
+ * as one JSON line (docs/gpu.md). */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common/cli.h"
 #include "common/progress.h"
+#include "model/cuda/entry.h"
 #include "model/floor.h"
 #include "model/model.h"
 #include "model/parallel.h"
@@ -26,9 +31,73 @@ static const char usage[] =
     "      --prompt N      prefill length per sequence (default 128)\n"
     "      --decode N      decode steps per sequence (default 32)\n"
     "      --threads N     threads (default: one per CPU)\n"
+    "      --score BxT     instead: score B sequences of T random tokens (forward,\n"
+    "                      then log-prob and entropy of every token) and print one\n"
+    "                      JSON line: device, dtype, config, batch, seq, params,\n"
+    "                      tokens, seconds, tokens_per_s, model_flops (the matrix\n"
+    "                      products of the forward, lm_head and attention included),\n"
+    "                      peak_bytes (GPU: device memory the run holds; CPU: peak RSS)\n"
+    "      --device D      with --score: cpu, cuda or auto (default auto)\n"
+    "      --dtype T       with --score: f32 or bf16 (default: bf16 on a GPU, f32 on the CPU)\n"
     "  -h, --help          this help\n"
     "      --version       the version\n";
 
+
+/* Matrix-product FLOPs of one scoring pass over B sequences of T tokens:
+ * the four products of each layer, causal attention's QK^T and PV (T(T+1)/2
+ * query-key pairs per sequence and head), and lm_head over every token. */
+static double score_flops(const pic_config *c, double B, double T) {
+    double C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
+    double qd = nh * hd, kvd = nkv * hd, N = B * T;
+    double layer = 2 * N * (C * (qd + 2 * kvd) + qd * C + 2 * C * F + F * C) + 4 * hd * nh * B * T * (T + 1) / 2;
+    return c->n_layers * layer + 2 * N * C * c->vocab_size;
+}
+
+/* One JSON line (docs/gpu.md); the GPU harness reads exactly these keys. */
+static int bench_score(pic_model *m, const char *config, int B, int T, pic_model_opts *o) {
+    pic_err err;
+    size_t N = (size_t)B * T, numel = m->params.numel;
+    o->max_batch_tokens = N;
+    if (pic_model_to_device(m, o, &err)) pic_die("%s", err.msg);
+    int32_t *tok = pic_malloc((N + 1) * sizeof *tok);
+    int *len = pic_malloc((size_t)B * sizeof *len);
+    size_t *rows = pic_malloc(N * sizeof *rows);
+    float *lp = pic_malloc(N * sizeof *lp), *h = pic_malloc(N * sizeof *h);
+    uint64_t seed = 7;
+    for (size_t i = 0; i <= N; i++)
+        tok[i] = (int32_t)(((seed = seed * 6364136223846793005ull + 1442695040888963407ull) >> 33) % m->cfg.vocab_size);
+    for (int s = 0; s < B; s++) len[s] = T;
+    for (size_t i = 0; i < N; i++) rows[i] = i;
+    pic_batch b = {B, len, tok, NULL};
+    double seconds = 0;
+    for (int pass = 0; pass < 2; pass++) { /* the first warms up (threads, plans, pages) */
+        double t0 = pic_now();
+        if (pic_forward(m, NULL, &b, PIC_LOGITS_NONE, NULL, &err) ||
+            pic_forward_stats(m, rows, N, tok + 1, 1.0f, lp, h, &err))
+            pic_die("%s", err.msg);
+        seconds = pic_now() - t0;
+    }
+    size_t peak = 0;
+    if (m->device == PIC_DEVICE_CUDA) {
+        peak = pic_cuda_peak_bytes(m);
+    } else {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        peak = (size_t)ru.ru_maxrss * 1024;
+    }
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:I}", "device",
+                          pic_device_name(m->device), "dtype", pic_model_dtype_name(m->dtype), "config",
+                          config ? config : "built-in", "batch", B, "seq", T, "params", (json_int_t)numel, "tokens",
+                          (json_int_t)N, "seconds", seconds, "tokens_per_s", N / seconds, "model_flops",
+                          score_flops(&m->cfg, B, T), "peak_bytes", (json_int_t)peak);
+    char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    printf("%s\n", line);
+    free(line);
+    json_decref(j);
+    free(tok), free(len), free(rows), free(lp), free(h);
+    pic_model_free(m);
+    return 0;
+}
 
 static void report(const char *what, int B, int n, double tokens, double t, double floor_t, double flops) {
     printf("%-8s batch %3d x %4d: %9.0f tokens/s | sgemm floor %9.0f tokens/s (%6.1f GFLOP/s) | ratio %.2f\n", what,
@@ -37,15 +106,19 @@ static void report(const char *what, int B, int n, double tokens, double t, doub
 
 int main(int argc, char **argv) {
     pic_init("pic-model-bench");
-    enum { OPT_CONFIG = 256, OPT_BATCH, OPT_PROMPT, OPT_DECODE, OPT_THREADS, OPT_VERSION };
+    enum { OPT_CONFIG = 256, OPT_BATCH, OPT_PROMPT, OPT_DECODE, OPT_THREADS, OPT_VERSION, OPT_SCORE, OPT_DEVICE, OPT_DTYPE };
     static const struct option opts[] = {
         {"config", required_argument, 0, OPT_CONFIG}, {"batch", required_argument, 0, OPT_BATCH},
         {"prompt", required_argument, 0, OPT_PROMPT}, {"decode", required_argument, 0, OPT_DECODE},
         {"threads", required_argument, 0, OPT_THREADS}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, OPT_VERSION},     {0, 0, 0, 0},
+        {"version", no_argument, 0, OPT_VERSION},     {"score", required_argument, 0, OPT_SCORE},
+        {"device", required_argument, 0, OPT_DEVICE}, {"dtype", required_argument, 0, OPT_DTYPE},
+        {0, 0, 0, 0},
     };
     const char *config = NULL, *batches = "1,32";
-    int prompt = 128, decode = 32, threads = 0, c;
+    int prompt = 128, decode = 32, threads = 0, c, score_b = 0, score_t = 0, d;
+    bool device_given = false;
+    pic_model_opts mo = {PIC_DEVICE_AUTO, PIC_DTYPE_AUTO, 0};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_CONFIG: config = optarg; break;
@@ -53,12 +126,32 @@ int main(int argc, char **argv) {
         case OPT_PROMPT: prompt = (int)pic_parse_int("--prompt", optarg, 1, 1 << 16); break;
         case OPT_DECODE: decode = (int)pic_parse_int("--decode", optarg, 1, 1 << 16); break;
         case OPT_THREADS: threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
+        case OPT_SCORE: {
+            char *e, *f;
+            long bb = strtol(optarg, &e, 10), tt = *e == 'x' ? strtol(e + 1, &f, 10) : 0;
+            if (*e != 'x' || *f || bb < 1 || bb > 65536 || tt < 1 || tt > 1 << 20)
+                pic_usage_error("--score: expected BxT (e.g. 16x2048), got '%s'", optarg);
+            score_b = (int)bb, score_t = (int)tt;
+            break;
+        }
+        case OPT_DEVICE:
+            if ((d = pic_device_parse(optarg)) < 0) pic_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+            mo.device = (pic_device)d, device_given = true;
+            break;
+        case OPT_DTYPE:
+            if ((d = pic_model_dtype_parse(optarg)) < 1) pic_usage_error("--dtype: expected f32 or bf16, got '%s'", optarg);
+            mo.dtype = (pic_model_dtype)d, device_given = true;
+            break;
         case 'h': pic_print_help(usage);
         case OPT_VERSION: pic_print_version();
         default: pic_usage_error("unknown option");
         }
     }
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
+    if (device_given && !score_b)
+        pic_usage_error("--device and --dtype belong to --score (prefill and decode run on the CPU)");
+    if (pic_device_resolve(mo.device) == PIC_DEVICE_CPU && mo.dtype == PIC_DTYPE_BF16)
+        pic_usage_error("--dtype bf16: the CPU computes in f32 only");
     int bs[16], nb = 0;
     for (const char *s = batches; *s && nb < 16;) {
         char *e;
@@ -76,6 +169,7 @@ int main(int argc, char **argv) {
     pic_model m;
     pic_model_init(&m, &cfg);
     pic_params_init_random(&m.params, 42, 0.02f);
+    if (score_b) return bench_score(&m, config, score_b, score_t, &mo);
     printf("model: %s, %.2fM parameters (hidden %d, layers %d, heads %d/%d x %d, ffn %d, vocab %d); %d threads\n",
            cfg.model_type, m.params.numel / 1e6, cfg.hidden_size, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads,
            cfg.head_dim, cfg.intermediate_size, cfg.vocab_size, pic_threads());

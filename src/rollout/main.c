@@ -63,8 +63,16 @@ static const char usage[] =
     "      --logprobs-field NAME  where the log-probs go (default 'logprobs')\n"
     "      --entropy-field NAME  where the entropies go (default 'entropy'; '' to\n"
     "                            leave them out)\n"
-    "      --batch-tokens N      tokens per forward pass (default 4096; a longer\n"
-    "                            record goes alone)\n"
+    "      --batch-tokens N      tokens per forward pass (default 4096 on the CPU, 32768\n"
+    "                            on a GPU; a longer record goes alone on the CPU, and\n"
+    "                            on a GPU is an error that names --max-batch-tokens)\n"
+    "      --max-batch-tokens N  the same as --batch-tokens; on a GPU it also sizes\n"
+    "                            the activations allocated at load\n"
+    "      --device D            cpu, cuda or auto (the default: a GPU when this build\n"
+    "                            has CUDA and one is visible, else the CPU); only\n"
+    "                            --score runs on a GPU yet (generation: issue 12)\n"
+    "      --dtype T             f32 or bf16: the GPU's weights and activations\n"
+    "                            (default bf16 on a GPU; the CPU computes in f32 only)\n"
     "Common:\n"
     "      --threads N           compute threads (default: one per CPU)\n"
     "  -o, --output FILE         write there (atomically) instead of standard output\n"
@@ -101,6 +109,8 @@ enum {
     OPT_SHARD,
     OPT_MAX_BATCH_SIZE,
     OPT_MAX_BATCH_TOKENS,
+    OPT_DEVICE,
+    OPT_DTYPE,
 };
 
 static void parse_shard(const char *s, int *i, int *n) {
@@ -121,6 +131,8 @@ typedef struct {
     bool score, add_special, score_only, gen_only;
     int threads;
     size_t max_batch_tokens;
+    bool batch_tokens_given;
+    pic_model_opts mo; /* where the model runs */
     const char *tmpl;
     const char **stops;
     pic_output_opts out;
@@ -148,6 +160,8 @@ static void parse_options(options *o, int argc, char **argv) {
         {"shard", required_argument, 0, OPT_SHARD},
         {"max-batch-size", required_argument, 0, OPT_MAX_BATCH_SIZE},
         {"max-batch-tokens", required_argument, 0, OPT_MAX_BATCH_TOKENS},
+        {"device", required_argument, 0, OPT_DEVICE},
+        {"dtype", required_argument, 0, OPT_DTYPE},
         {"threads", required_argument, 0, OPT_THREADS},
         {"skip-bad", no_argument, 0, OPT_SKIP_BAD},
         PIC_OUTPUT_OPTIONS,
@@ -165,6 +179,7 @@ static void parse_options(options *o, int argc, char **argv) {
         case OPT_ADD_SPECIAL: o->add_special = true; break;
         case OPT_BATCH_TOKENS:
             run->batch_tokens = (size_t)pic_parse_int("--batch-tokens", optarg, 1, 1 << 24), o->score_only = true;
+            o->batch_tokens_given = true;
             break;
         case OPT_TEMPLATE: o->tmpl = optarg; break;
         case 'n': run->n = (int)pic_parse_int("--n", optarg, 1, 1 << 20), o->gen_only = true; break;
@@ -190,9 +205,22 @@ static void parse_options(options *o, int argc, char **argv) {
         case OPT_MAX_BATCH_SIZE:
             run->max_batch_size = (int)pic_parse_int("--max-batch-size", optarg, 1, 1 << 16), o->gen_only = true;
             break;
-        case OPT_MAX_BATCH_TOKENS:
-            o->max_batch_tokens = (size_t)pic_parse_int("--max-batch-tokens", optarg, 1, 1 << 24), o->gen_only = true;
+        case OPT_MAX_BATCH_TOKENS: /* both modes: generation's, and --batch-tokens's other name */
+            o->max_batch_tokens = run->batch_tokens = (size_t)pic_parse_int("--max-batch-tokens", optarg, 1, 1 << 24);
+            o->batch_tokens_given = true;
             break;
+        case OPT_DEVICE: {
+            int d = pic_device_parse(optarg);
+            if (d < 0) pic_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+            o->mo.device = (pic_device)d;
+            break;
+        }
+        case OPT_DTYPE: {
+            int t = pic_model_dtype_parse(optarg);
+            if (t < 1) pic_usage_error("--dtype: expected f32 or bf16, got '%s'", optarg);
+            o->mo.dtype = (pic_model_dtype)t;
+            break;
+        }
         case OPT_THREADS: o->threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
         case OPT_SKIP_BAD: pic_skip_bad = true; break;
         default:
@@ -211,6 +239,15 @@ static void check_options(options *o) {
         pic_usage_error("--logprobs-field, --entropy-field and --batch-tokens belong to --score "
                         "(generation has --max-batch-tokens)");
     if (o->score && run->temperature == 0) pic_usage_error("--temperature: --score needs T > 0");
+    if (!o->score && o->mo.device == PIC_DEVICE_CUDA)
+        pic_usage_error("--device cuda: generation on the GPU is not there yet (issue 12); it runs --score, "
+                        "or generate with --device cpu");
+    /* generation runs on the CPU, whatever auto would find */
+    o->mo.device = o->score ? pic_device_resolve(o->mo.device) : PIC_DEVICE_CPU;
+    if (o->mo.device == PIC_DEVICE_CPU && o->mo.dtype == PIC_DTYPE_BF16)
+        pic_usage_error("--dtype bf16: the CPU computes in f32 only (bf16 runs on a GPU: --score --device cuda)");
+    if (o->score && o->mo.device == PIC_DEVICE_CUDA && !o->batch_tokens_given) run->batch_tokens = PIC_DEFAULT_BATCH_TOKENS;
+    o->mo.max_batch_tokens = run->batch_tokens;
     if (!*run->logprobs_field) pic_usage_error("--logprobs-field: empty name");
     if (run->entropy_field && !*run->entropy_field) run->entropy_field = NULL;
     if (run->entropy_field && !strcmp(run->entropy_field, run->logprobs_field))
@@ -253,13 +290,14 @@ static void summary(const options *o, double dt) {
     const rollout_run *run = &o->run;
     char skipped[64] = "";
     if (pic_bad_records) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", pic_bad_records);
+    const char *dev = pic_device_name(run->model.device), *dtn = pic_model_dtype_name(run->model.dtype);
     if (o->score)
-        pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s)%s", run->records, run->tokens, dt,
-                 dt > 0 ? run->tokens / dt : 0.0, skipped);
+        pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s) on %s (%s)%s", run->records,
+                 run->tokens, dt, dt > 0 ? run->tokens / dt : 0.0, dev, dtn, skipped);
     else
-        pic_info("generated %zu samples, %zu tokens, mean entropy %.4f, in %.2f s (%.0f tokens/s)%s", run->samples,
-                 run->tokens, run->tokens ? run->entropy_sum / (double)run->tokens : 0.0, dt,
-                 dt > 0 ? run->tokens / dt : 0.0, skipped);
+        pic_info("generated %zu samples, %zu tokens, mean entropy %.4f, in %.2f s (%.0f tokens/s) on %s (%s)%s",
+                 run->samples, run->tokens, run->tokens ? run->entropy_sum / (double)run->tokens : 0.0, dt,
+                 dt > 0 ? run->tokens / dt : 0.0, dev, dtn, skipped);
 }
 
 int main(int argc, char **argv) {
@@ -275,7 +313,7 @@ int main(int argc, char **argv) {
     pic_set_threads(o.threads);
     pic_err err;
     pic_atomic_dir_recover(run->model_dir); /* a trainer killed while replacing it in place */
-    if (pic_model_load(&run->model, run->model_dir, NULL, &err)) pic_die("%s", err.msg);
+    if (pic_model_load(&run->model, run->model_dir, &o.mo, &err)) pic_die("%s", err.msg);
     run->stops.cfg = &run->model.cfg;
     prompt_builder_init(&run->prompts, run->model_dir, o.tmpl, o.add_special, run->model.cfg.vocab_size);
 

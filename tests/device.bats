@@ -1,0 +1,93 @@
+#!/usr/bin/env bats
+# The device flags (--device, --dtype, --max-batch-tokens) of pic-rollout
+# --score and pic-model-bench, on the CPU. Runs on the GPU itself are
+# tests/gpu/run.sh's; here a GPU is never required, and the tests that
+# assume none is visible skip where one is.
+load helpers
+
+M="$FIXTURES/models"
+
+gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; }
+
+@test "--device cpu scores, says so in its summary, and equals the default on a machine without a GPU" {
+    pic-rollout --score -m "$M/qwen2-tiny" --device cpu --dtype f32 --plain "$M/derived/score_qwen2-tiny.jsonl" >a 2>err
+    grep -q "on cpu (f32)" err
+    [ "$(wc -l <a)" -eq 3 ]
+    if ! gpu_visible; then
+        pic-rollout --score -m "$M/qwen2-tiny" --plain -q "$M/derived/score_qwen2-tiny.jsonl" >b
+        cmp a b
+    fi
+}
+
+@test "--device auto (the default) takes the CPU when no GPU is visible" {
+    gpu_visible && skip "a GPU is visible here"
+    run pic-rollout --score -m "$M/qwen2-tiny" --plain "$M/derived/score_qwen2-tiny.jsonl"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"scored 3 records"*"on cpu (f32)"* ]]
+    run pic-rollout --score -m "$M/qwen2-tiny" --device auto --plain "$M/derived/score_qwen2-tiny.jsonl"
+    [[ "$output" == *"on cpu (f32)"* ]]
+}
+
+@test "--device cuda without a GPU (or in a build without CUDA) is refused: exit 1, a message, no output" {
+    gpu_visible && skip "a GPU is visible here"
+    run pic-rollout --score -m "$M/qwen2-tiny" --device cuda --plain -o out "$M/derived/score_qwen2-tiny.jsonl"
+    fails_with 1 "no CUDA GPU is visible|built without CUDA"
+    [ ! -e out ]
+    run pic-model-bench --score 2x8 --device cuda
+    fails_with 1 "no CUDA GPU is visible|built without CUDA"
+}
+
+@test "generation: --device cuda is a usage error naming issue 12; auto generates on the CPU" {
+    echo '{"prompt_ids": [1, 2, 3]}' >p
+    run pic-rollout -m "$M/qwen2-tiny" --device cuda --max-new-tokens 2 p
+    fails_with 2 "generation on the GPU is not there yet \(issue 12\)"
+    run pic-rollout -m "$M/qwen2-tiny" --device auto --max-new-tokens 2 --plain p
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"generated 1 samples"*"on cpu (f32)"* ]]
+}
+
+@test "--dtype bf16 on the CPU and unknown devices or dtypes are usage errors" {
+    run pic-rollout --score -m "$M/qwen2-tiny" --device cpu --dtype bf16
+    fails_with 2 "--dtype bf16: the CPU computes in f32 only"
+    run pic-rollout --score -m "$M/qwen2-tiny" --device tpu
+    fails_with 2 "--device: expected cpu, cuda or auto, got 'tpu'"
+    run pic-rollout --score -m "$M/qwen2-tiny" --dtype f16
+    fails_with 2 "--dtype: expected f32 or bf16, got 'f16'"
+    run pic-model-bench --device cpu
+    fails_with 2 "belong to --score"
+    run pic-model-bench --score 2x8 --device cpu --dtype bf16
+    fails_with 2 "f32 only"
+    run pic-model-bench --score 16-2048
+    fails_with 2 "--score: expected BxT"
+}
+
+@test "--score takes --max-batch-tokens as --batch-tokens: same records, whatever the packing" {
+    cat "$M/derived/score_qwen2-tiny.jsonl" "$M/derived/score_qwen2-tiny.jsonl" >in
+    pic-rollout --score -m "$M/qwen2-tiny" --device cpu --plain -q --batch-tokens 1 in >a
+    pic-rollout --score -m "$M/qwen2-tiny" --device cpu --plain -q --max-batch-tokens 1 in >b
+    cmp a b
+    pic-rollout --score -m "$M/qwen2-tiny" --device cpu --plain -q --max-batch-tokens 100000 in >c
+    cmp a c
+}
+
+@test "pic-model-bench --score BxT prints exactly one JSON line with the harness's keys" {
+    run pic-model-bench --score 3x17 --device cpu --dtype f32 --config "$M/qwen2-tiny/config.json" --threads 1
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 1 ]
+    echo "$output" | jq -e '
+        (keys_unsorted == ["device","dtype","config","batch","seq","params","tokens","seconds","tokens_per_s",
+                           "model_flops","peak_bytes"])
+        and .device == "cpu" and .dtype == "f32" and .batch == 3 and .seq == 17 and .tokens == 51
+        and .params == 125504 and .seconds > 0 and .peak_bytes > 0
+        and (.tokens_per_s - .tokens / .seconds | fabs) < 1e-6 * .tokens_per_s'
+    # qwen2-tiny: C 64, F 176, 4/2 heads of 16, V 512, 2 layers (config.json):
+    # per layer 2 N (64 * 128 + 64 * 64 + 2 * 64 * 176 + 176 * 64) + 4 * 16 * 4 * 3 * 17 * 18 / 2
+    cfg="$M/qwen2-tiny/config.json"
+    want=$(jq -n --slurpfile c "$cfg" '$c[0] as $c | 51 as $n | ($c.hidden_size) as $C | ($c.intermediate_size) as $F
+        | ($c.hidden_size / $c.num_attention_heads) as $hd | ($c.num_attention_heads * $hd) as $qd
+        | ($c.num_key_value_heads * $hd) as $kvd
+        | $c.num_hidden_layers * (2 * $n * ($C * ($qd + 2 * $kvd) + $qd * $C + 2 * $C * $F + $F * $C)
+                                  + 4 * $hd * $c.num_attention_heads * 3 * 17 * 18 / 2)
+          + 2 * $n * $C * $c.vocab_size')
+    [ "$(echo "$output" | jq .model_flops)" = "$want" ] || [ "$(echo "$output" | jq ".model_flops == $want")" = true ]
+}
