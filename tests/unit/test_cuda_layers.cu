@@ -124,20 +124,31 @@ template <typename T> static void test_rmsnorm(size_t N, int C, bool in_place) {
     free(x), free(w), free(want), free(wr), free(got), free(gr);
 }
 
+// misalign: the bias one element past an aligned address, as a bias inside
+// the parameter buffer may be (cuBLASLt's epilogue wants 16 bytes: the
+// product then runs on a bias written first).
 template <typename T, typename O>
-static void test_matmul(pic_cuda::blas *bl, size_t N, int IC, int OC, bool bias, bool acc) {
-    float *x = rnd<T>(N * IC, 1.0), *w = rnd<T>((size_t)OC * IC, 0.1), *b = bias ? rnd<T>(OC, 1.0) : NULL;
+static void test_matmul(pic_cuda::blas *bl, size_t N, int IC, int OC, bool bias, bool acc, bool misalign = false) {
+    float *x = rnd<T>(N * IC, 1.0), *w = rnd<T>((size_t)OC * IC, 0.1), *b = bias ? rnd<T>(OC + 1, 1.0) : NULL;
     float *init = rnd<O>(N * OC, 1.0), *want = (float *)malloc(N * OC * 4);
     memcpy(want, init, N * OC * 4);
     matmul_forward(want, x, w, b, N, IC, OC, acc);
-    T *dx = up<T>(x, N * IC), *dw = up<T>((float *)w, (size_t)OC * IC), *db = bias ? up<T>(b, OC) : NULL;
+    T *dx = up<T>(x, N * IC), *dw = up<T>((float *)w, (size_t)OC * IC), *db = NULL;
+    if (bias && misalign) {
+        float *shifted = (float *)malloc((OC + 1) * sizeof(float));
+        shifted[0] = 0, memcpy(shifted + 1, b, OC * sizeof(float));
+        db = up<T>(shifted, OC + 1);
+        free(shifted);
+    } else if (bias) {
+        db = up<T>(b, OC);
+    }
     O *dout = acc ? up<O>(init, N * OC) : poisoned<O>(N * OC);
     pic_err err = {""};
-    int rc = pic_cuda::matmul_forward<T, O>(bl, dout, dx, dw, db, N, IC, OC, acc, &err);
+    int rc = pic_cuda::matmul_forward<T, O>(bl, dout, dx, dw, db && misalign ? db + 1 : db, N, IC, OC, acc, &err);
     CHECK(rc == 0, "matmul runs %s", err.msg);
     float *got = down(dout, N * OC);
-    SAME(T, got, want, N * OC, "matmul [%zu x %d] . [%d x %d]^T%s%s -> %s", N, IC, OC, IC, bias ? " + bias" : "",
-         acc ? " accumulated" : "", tname<O>());
+    SAME(T, got, want, N * OC, "matmul [%zu x %d] . [%d x %d]^T%s%s -> %s", N, IC, OC, IC,
+         bias ? (misalign ? " + a misaligned bias" : " + bias") : "", acc ? " accumulated" : "", tname<O>());
     cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dout);
     free(x), free(w), free(b), free(init), free(want), free(got);
 }
@@ -269,6 +280,8 @@ template <typename T> static void all_layers(bool pedantic) {
     test_matmul<T, T>(bl, 37, 67, 131, true, false);
     test_matmul<T, T>(bl, 1, 64, 96, false, true);
     test_matmul<T, T>(bl, 130, 257, 75, true, true);
+    test_matmul<T, T>(bl, 33, 64, 70, true, false, true);
+    test_matmul<T, T>(bl, 33, 64, 70, true, true, true);
     test_matmul<T, float>(bl, 29, 64, 1003, false, false); // the lm_head: float logits
     test_rope<T>(29, 3, 10);
     test_rope<T>(17, 2, 128);

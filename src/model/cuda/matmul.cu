@@ -8,6 +8,13 @@
 // m = OC, n = N, k = IC. A plan (descriptors and the algorithm cuBLASLt's
 // heuristic picked) is made once per shape and kept, so a forward pass only
 // launches.
+//
+// Two fallbacks keep every shape running: a bias that is not 16-byte aligned
+// (cuBLASLt's epilogue reads it in vectors) or a shape without an epilogue
+// algorithm gets the CPU's order instead, the bias written first and the
+// product accumulated onto it; and a shape without a pedantic f32 algorithm
+// gets CUBLAS_COMPUTE_32F, which is still float32 throughout (TF32 is only
+// ever used under CUBLAS_COMPUTE_32F_FAST_TF32, never asked for here).
 #include <string.h>
 
 #include "model/cuda/layers.cuh"
@@ -18,8 +25,9 @@ struct plan {
     size_t N;
     int IC, OC;
     cudaDataType_t in, out;
-    bool bias, accumulate;
+    bool bias, accumulate, pedantic;
     unsigned align; // the pointers' common alignment, bytes (<= 256)
+    bool ok;        // false: cuBLASLt had no algorithm (remembered, not asked again)
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
@@ -74,7 +82,7 @@ static unsigned alignment(const void *p) {
 }
 
 static int make_plan(blas *bl, plan *p, pic_err *err) {
-    cublasComputeType_t ct = bl->pedantic ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
+    cublasComputeType_t ct = p->pedantic ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
     PIC_BLAS(cublasLtMatmulDescCreate(&p->desc, ct, CUDA_R_32F));
     cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
@@ -112,9 +120,11 @@ static int get_plan(blas *bl, const plan &want, plan **out, pic_err *err) {
     for (int i = 0; i < bl->n_plans; i++) {
         plan *p = &bl->plans[i];
         if (p->N == want.N && p->IC == want.IC && p->OC == want.OC && p->in == want.in && p->out == want.out &&
-            p->bias == want.bias && p->accumulate == want.accumulate && p->align == want.align) {
+            p->bias == want.bias && p->accumulate == want.accumulate && p->align == want.align &&
+            p->pedantic == want.pedantic) {
             *out = p;
-            return 0;
+            return p->ok ? 0 : pic_err_set(err, "cuBLASLt has no algorithm for [%zu x %d] . [%d x %d]^T", p->N,
+                                           p->IC, p->OC, p->IC);
         }
     }
     plan *p;
@@ -126,13 +136,17 @@ static int get_plan(blas *bl, const plan &want, plan **out, pic_err *err) {
         plan_free(p);
     }
     *p = want;
-    if (make_plan(bl, p, err)) {
-        plan_free(p); // destroying a descriptor never made is a no-op
-        memset(p, 0, sizeof *p); // N = 0 matches no request
-        return -1;
-    }
+    p->ok = make_plan(bl, p, err) == 0;
     *out = p;
-    return 0;
+    return p->ok ? 0 : -1;
+}
+
+// out[n, j] = (accumulate ? out[n, j] : 0) + bias[j]: the bias first, as the CPU does.
+template <typename T, typename O>
+__global__ void bias_first_kernel(O *out, const T *bias, size_t N, int OC, bool accumulate) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N * (size_t)OC) return;
+    out[i] = from_f<O>((accumulate ? to_f(out[i]) : 0.0f) + to_f(bias[i % OC]));
 }
 
 template <typename T, typename O>
@@ -141,14 +155,23 @@ int matmul_forward(blas *bl, O *out, const T *inp, const T *weight, const T *bia
     if (!N) return 0;
     unsigned al = alignment(out) < alignment(inp) ? alignment(out) : alignment(inp);
     al = alignment(weight) < al ? alignment(weight) : al;
-    if (bias && alignment(bias) < al) al = alignment(bias);
     plan want;
     memset(&want, 0, sizeof want);
     want.N = N, want.IC = IC, want.OC = OC, want.in = data_type<T>(), want.out = data_type<O>();
-    want.bias = bias != NULL, want.accumulate = accumulate, want.align = al;
+    want.bias = bias && alignment(bias) >= 16, want.accumulate = accumulate, want.align = al;
+    want.pedantic = bl->pedantic;
     plan *p;
-    if (get_plan(bl, want, &p, err)) return -1;
-    if (bias) PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    int rc = get_plan(bl, want, &p, err);
+    if (rc && want.bias) want.bias = false, rc = get_plan(bl, want, &p, err);
+    if (rc && want.pedantic) want.pedantic = false, rc = get_plan(bl, want, &p, err);
+    if (rc) return -1;
+    if (bias && !want.bias) {
+        bias_first_kernel<T, O><<<blocks_for(N * OC, 256), 256, 0, bl->s>>>(out, bias, N, OC, accumulate);
+        PIC_LAUNCHED();
+        accumulate = true;
+    } else if (bias) {
+        PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    }
     float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     PIC_BLAS(cublasLtMatmul(bl->h, p->desc, &alpha, weight, p->a, inp, p->b, &beta, out, p->c, out, p->c, &p->algo,
                             bl->ws, bl->ws_bytes, bl->s));
