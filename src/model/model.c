@@ -31,7 +31,8 @@ pic_model_dtype pic_model_dtype_resolve(pic_model_dtype t, pic_device d) {
 }
 
 int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) {
-    pic_model_opts o = opts ? *opts : (pic_model_opts){0};
+    /* no options: the CPU, whatever is visible (the trainer's models) */
+    pic_model_opts o = opts ? *opts : (pic_model_opts){PIC_DEVICE_CPU, PIC_DTYPE_F32, 0};
     pic_device d = pic_device_resolve(o.device);
     pic_model_dtype t = pic_model_dtype_resolve(o.dtype, d);
     if (d == PIC_DEVICE_CPU) {

@@ -6,8 +6,7 @@
 // in bf16 (inputs rounded to bf16 for both sides; the GPU also rounds its
 // outputs and intermediates to bf16, 2^-9 relative each). Attention at head
 // sizes 64 and 128 in bf16 exercises the tensor-core kernel, the other sizes
-// and f32 the float one. TAP skip without
-// a GPU.
+// and f32 the float one. TAP skip without a GPU.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
