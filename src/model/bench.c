@@ -54,11 +54,13 @@ static double score_flops(const pic_config *c, double B, double T) {
 }
 
 /* One JSON line (docs/gpu.md); the GPU harness reads exactly these keys. */
-static int bench_score(pic_model *m, const char *config, int B, int T, pic_model_opts *o) {
+static int bench_score(const pic_config *cfg, const char *config, int B, int T, pic_model_opts *o) {
     pic_err err;
-    size_t N = (size_t)B * T, numel = m->params.numel;
+    pic_model model, *m = &model;
+    size_t N = (size_t)B * T;
     o->max_batch_tokens = N;
-    if (pic_model_to_device(m, o, &err)) pic_die("%s", err.msg);
+    if (pic_model_random(m, cfg, o, 42, 0.02f, &err)) pic_die("%s", err.msg);
+    size_t numel = m->params.numel;
     int32_t *tok = pic_malloc((N + 1) * sizeof *tok);
     int *len = pic_malloc((size_t)B * sizeof *len);
     size_t *rows = pic_malloc(N * sizeof *rows);
@@ -166,10 +168,10 @@ int main(int argc, char **argv) {
     if (config ? pic_config_load(&cfg, config, &err) : pic_config_parse(&cfg, pic_bench_config_json, "built-in config", &err))
         pic_die("%s", err.msg);
     pic_set_threads(threads);
+    if (score_b) return bench_score(&cfg, config, score_b, score_t, &mo);
     pic_model m;
     pic_model_init(&m, &cfg);
     pic_params_init_random(&m.params, 42, 0.02f);
-    if (score_b) return bench_score(&m, config, score_b, score_t, &mo);
     printf("model: %s, %.2fM parameters (hidden %d, layers %d, heads %d/%d x %d, ffn %d, vocab %d); %d threads\n",
            cfg.model_type, m.params.numel / 1e6, cfg.hidden_size, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads,
            cfg.head_dim, cfg.intermediate_size, cfg.vocab_size, pic_threads());

@@ -11,6 +11,11 @@ int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
     return pic_err_set(err, "%s", no_cuda);
 }
 
+int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
+    (void)m, (void)max_batch_tokens, (void)seed, (void)std;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
 void pic_model_free_cuda(pic_model *m) { (void)m; }
 
 int pic_forward_cuda(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float *logits, pic_err *err) {

@@ -30,18 +30,50 @@ pic_model_dtype pic_model_dtype_resolve(pic_model_dtype t, pic_device d) {
     return t != PIC_DTYPE_AUTO ? t : d == PIC_DEVICE_CUDA ? PIC_DTYPE_BF16 : PIC_DTYPE_F32;
 }
 
-int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) {
+/* opts resolved: device and dtype never AUTO, a token budget; -1 for bf16 on the CPU. */
+static int resolve(const pic_model_opts *opts, pic_model_opts *o, pic_err *err) {
     /* no options: the CPU, whatever is visible (the trainer's models) */
-    pic_model_opts o = opts ? *opts : (pic_model_opts){PIC_DEVICE_CPU, PIC_DTYPE_F32, 0};
-    pic_device d = pic_device_resolve(o.device);
-    pic_model_dtype t = pic_model_dtype_resolve(o.dtype, d);
-    if (d == PIC_DEVICE_CPU) {
-        if (t != PIC_DTYPE_F32) return pic_err_set(err, "the CPU computes in f32 only (--dtype f32)");
+    *o = opts ? *opts : (pic_model_opts){PIC_DEVICE_CPU, PIC_DTYPE_F32, 0};
+    o->device = pic_device_resolve(o->device);
+    o->dtype = pic_model_dtype_resolve(o->dtype, o->device);
+    if (!o->max_batch_tokens) o->max_batch_tokens = PIC_DEFAULT_BATCH_TOKENS;
+    if (o->device == PIC_DEVICE_CPU && o->dtype != PIC_DTYPE_F32)
+        return pic_err_set(err, "the CPU computes in f32 only (--dtype f32)");
+    return 0;
+}
+
+int pic_model_random(pic_model *m, const pic_config *c, const pic_model_opts *opts, uint64_t seed, float std,
+                     pic_err *err) {
+    pic_model_opts o;
+    if (resolve(opts, &o, err)) return -1;
+    if (o.device == PIC_DEVICE_CPU) {
+        pic_model_init(m, c);
+        pic_params_init_random(&m->params, seed, std);
         return 0;
     }
+    /* the layout only on the host; the weights are drawn on the GPU */
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    m->device = PIC_DEVICE_CPU;
+    m->dtype = o.dtype;
+    pic_params_views(&m->params, c, NULL);
+    m->inv_freq = pic_malloc((size_t)c->head_dim / 2 * sizeof(float));
+    rope_inv_freq(m->inv_freq, &c->rope, c->head_dim);
+    if (pic_model_random_cuda(m, o.max_batch_tokens, seed, std, err)) {
+        pic_model_free(m);
+        return -1;
+    }
+    m->device = PIC_DEVICE_CUDA;
+    return 0;
+}
+
+int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) {
+    pic_model_opts o;
+    if (resolve(opts, &o, err)) return -1;
+    if (o.device == PIC_DEVICE_CPU) return 0;
     if (m->device != PIC_DEVICE_CPU) return pic_err_set(err, "pic_model_to_device: the model is already on a GPU");
-    m->dtype = t;
-    if (pic_model_load_cuda(m, o.max_batch_tokens ? o.max_batch_tokens : PIC_DEFAULT_BATCH_TOKENS, err)) {
+    m->dtype = o.dtype;
+    if (pic_model_load_cuda(m, o.max_batch_tokens, err)) {
         m->dtype = PIC_DTYPE_F32;
         return -1;
     }

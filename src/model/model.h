@@ -106,6 +106,11 @@ void pic_model_init(pic_model *m, const pic_config *c);
  * freed when that is a GPU). Fails with a message when the device is not
  * available or its memory does not hold the weights and the arena. */
 int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err);
+/* A model of config c with random weights (pic_params_init_random's
+ * distribution) on the device of opts: on a GPU they are drawn there, and
+ * the host never holds them (benchmarks of large models). */
+int pic_model_random(pic_model *m, const pic_config *c, const pic_model_opts *opts, uint64_t seed, float std,
+                     pic_err *err);
 void pic_model_free(pic_model *m);
 /* Keep all layers' activations after a forward (for a backward pass; CPU). */
 void pic_model_retain(pic_model *m, bool retain);

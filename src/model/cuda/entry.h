@@ -22,6 +22,12 @@ bool pic_cuda_visible(void);
  * the caller's to free. Returns 0, or -1 with a message that names what did
  * not fit and the option that lowers it. */
 int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err);
+/* The same for a model whose host parameters were never filled (data
+ * NULL, the layout only): the weights are drawn on the GPU, Normal(0, std)
+ * from seed with norms 1 and biases 0 as pic_params_init_random does (other
+ * numbers than the CPU's), so a benchmark of a 7B model needs no 30 GB of
+ * host memory and no minutes of host arithmetic. */
+int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err);
 void pic_model_free_cuda(pic_model *m);
 /* pic_forward and pic_forward_stats (model.h) on the GPU; the batch is
  * checked (N tokens), host arrays in and out. */

@@ -102,7 +102,42 @@ int upload_params(pic_cuda_model *cm, const pic_params *p, bool bf, pic_err *err
     return rc;
 }
 
-int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, pic_err *err) {
+// splitmix64 of (seed, element): reproducible whatever the launch shape.
+__device__ uint64_t mix(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+// kind 0: Normal(0, std) (Box-Muller), 1: ones (norms), 2: zeros (biases).
+template <typename T> __global__ void init_kernel(T *x, size_t n, uint64_t seed, float std, int kind) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float v = kind == 1 ? 1.0f : 0.0f;
+    if (kind == 0) {
+        uint64_t a = mix(seed ^ mix(2 * i)), b = mix(seed ^ mix(2 * i + 1));
+        float u1 = ((a >> 40) + 1.0f) / 16777217.0f, u2 = (b >> 40) / 16777216.0f;
+        v = std * sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
+    }
+    x[i] = pic_cuda::from_f<T>(v);
+}
+
+template <typename T> int init_params(pic_cuda_model *cm, const pic_params *p, uint64_t seed, float std, pic_err *err) {
+    for (size_t i = 0; i < p->n_desc; i++) {
+        const pic_param_desc *d = &p->desc[i];
+        const char *tail = strrchr(d->name, '.');
+        int kind = tail && !strcmp(tail, ".bias") ? 2 : strstr(d->name, "norm") ? 1 : 0;
+        T *x = (T *)cm->params + d->offset;
+        init_kernel<T><<<pic_cuda::blocks_for(d->numel, 256), 256>>>(x, d->numel, seed + 0x51ed27ull * (i + 1), std, kind);
+        PIC_LAUNCHED();
+    }
+    PIC_CU(cudaDeviceSynchronize());
+    return 0;
+}
+
+// Allocates everything; fills the weights from the host's (p->data), or draws them (seed, std).
+int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, uint64_t seed, float std, pic_err *err) {
     const pic_config *c = &m->cfg;
     bool bf = m->dtype == PIC_DTYPE_BF16;
     size_t es = bf ? 2 : 4, free_b = 0, total_b = 0;
@@ -140,7 +175,10 @@ int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, pic_err *err) {
     carver pk = {(char *)cm->pinned, 0};
     carve_pinned(pk, cm);
 
-    if (upload_params(cm, &m->params, bf, err)) return -1;
+    if (m->params.data ? upload_params(cm, &m->params, bf, err)
+                       : bf ? init_params<bf16>(cm, &m->params, seed, std, err)
+                            : init_params<float>(cm, &m->params, seed, std, err))
+        return -1;
     PIC_CU(cudaMemcpy(cm->inv_freq, m->inv_freq, (size_t)c->head_dim / 2 * sizeof(float), cudaMemcpyHostToDevice));
     PIC_CU(cudaStreamCreateWithFlags(&cm->s, cudaStreamNonBlocking));
     return pic_cuda::blas_create(&cm->blas, cm->s, cm->workspace, cm->workspace_bytes, !bf, err);
@@ -162,17 +200,27 @@ extern "C" void pic_model_free_cuda(pic_model *m) {
     m->cuda = NULL;
 }
 
-extern "C" int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
+static int load(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
     if (!pic_cuda_visible()) return pic_err_set(err, "no CUDA GPU is visible (--device cpu runs on the CPU)");
     if (m->cfg.head_dim > 256)
         return pic_err_set(err, "head_dim %d: the GPU's attention serves heads of up to 256 (--device cpu runs it)",
                            m->cfg.head_dim);
     m->cuda = new pic_cuda_model();
-    if (setup(m, m->cuda, max_batch_tokens, err)) {
+    if (setup(m, m->cuda, max_batch_tokens, seed, std, err)) {
         pic_model_free_cuda(m);
         return -1;
     }
     return 0;
+}
+
+extern "C" int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
+    if (!m->params.data) return pic_err_set(err, "pic_model_load_cuda: the model has no host weights");
+    return load(m, max_batch_tokens, 0, 0, err);
+}
+
+extern "C" int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
+    if (m->params.data) return pic_err_set(err, "pic_model_random_cuda: the model has host weights");
+    return load(m, max_batch_tokens, seed, std, err);
 }
 
 extern "C" size_t pic_cuda_peak_bytes(const pic_model *m) {
