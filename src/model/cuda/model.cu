@@ -201,7 +201,13 @@ extern "C" void pic_model_free_cuda(pic_model *m) {
 }
 
 static int load(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
-    if (!pic_cuda_visible()) return pic_err_set(err, "no CUDA GPU is visible (--device cpu runs on the CPU)");
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        cudaGetLastError();
+        return pic_err_set(err, "no CUDA GPU is visible (%s; --device cpu runs on the CPU)",
+                           e != cudaSuccess ? cudaGetErrorString(e) : "no device");
+    }
     if (m->cfg.head_dim > 256)
         return pic_err_set(err, "head_dim %d: the GPU's attention serves heads of up to 256 (--device cpu runs it)",
                            m->cfg.head_dim);
