@@ -17,6 +17,7 @@
 
 extern "C" {
 #include "model/layers.h"
+#include "model/model.h"
 #include "model/parallel.h"
 #include "model/safetensors.h"
 }
@@ -296,6 +297,73 @@ template <typename T> static void all_layers(bool pedantic) {
     cudaFree(ws);
 }
 
+// A whole model on the GPU against the same weights on the CPU: a qwen2 of
+// odd sizes (hidden 138: q/k/v biases off 16-byte boundaries, so the
+// bias-first product runs inside a real forward beside the epilogue's) with
+// heads of 64, so bf16 also runs the tensor-core attention. f32: 1e-5 on the logits (two layers
+// of float rounding in different orders); bf16: 3e-2, about ten bf16
+// roundings (2^-9 each) in series from embedding to logits, added in the
+// worst case. Log-probs and entropies: the head on the same hidden states.
+static void test_model(pic_model_dtype dtype) {
+    static const char cfg_json[] =
+        "{\"model_type\":\"qwen2\",\"vocab_size\":301,\"hidden_size\":138,\"intermediate_size\":203,"
+        "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":64,"
+        "\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":false}";
+    pic_config cfg;
+    pic_err err = {""};
+    if (!CHECK(pic_config_parse(&cfg, cfg_json, "test config", &err) == 0, "test config parses %s", err.msg)) return;
+    pic_model cpu, gpu;
+    pic_model_init(&cpu, &cfg);
+    pic_model_init(&gpu, &cfg);
+    pic_params_init_random(&cpu.params, 5, 0.05f);
+    pic_params_init_random(&gpu.params, 5, 0.05f);
+    for (size_t i = 0; i < cpu.params.n_desc; i++) // non-zero biases, so that they count
+        if (strstr(cpu.params.desc[i].name, ".bias"))
+            for (size_t j = 0; j < cpu.params.desc[i].numel; j++)
+                cpu.params.data[cpu.params.desc[i].offset + j] = gpu.params.data[gpu.params.desc[i].offset + j] =
+                    0.1f * (float)((j * 7) % 11) - 0.5f;
+    if (dtype == PIC_DTYPE_BF16) // both sides from the same bf16 weights
+        for (size_t i = 0; i < cpu.params.numel; i++)
+            cpu.params.data[i] = gpu.params.data[i] = pic_bf16_to_f32(pic_f32_to_bf16(cpu.params.data[i]));
+    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 512};
+    if (!CHECK(pic_model_to_device(&gpu, &o, &err) == 0, "%s model on the GPU: %s", pic_model_dtype_name(dtype),
+               err.msg))
+        return;
+    int lens[3] = {150, 1, 70}, V = cfg.vocab_size;
+    size_t N = 221;
+    int32_t *tok = (int32_t *)malloc((N + 1) * sizeof(int32_t));
+    for (size_t i = 0; i <= N; i++) tok[i] = (int32_t)(rand() % V);
+    pic_batch b = {3, lens, tok, NULL};
+    float *want = (float *)malloc(N * V * 4), *got = (float *)malloc(N * V * 4);
+    for (size_t i = 0; i < N * (size_t)V; i++) got[i] = NAN;
+    bool ran = pic_forward(&cpu, NULL, &b, PIC_LOGITS_ALL, want, &err) == 0 &&
+               pic_forward(&gpu, NULL, &b, PIC_LOGITS_ALL, got, &err) == 0;
+    if (!CHECK(ran, "forward passes run: %s", err.msg)) return;
+    double bound = dtype == PIC_DTYPE_F32 ? 1e-5 : 3e-2, e = relerr(got, want, N * V);
+    CHECK(e <= bound, "%s model: logits of 3 packed sequences, relative error %.3g <= %.0e",
+          pic_model_dtype_name(dtype), e, bound);
+    size_t *rows = (size_t *)malloc(N * sizeof(size_t));
+    for (size_t i = 0; i < N; i++) rows[i] = N - 1 - i; // any order
+    float *lw = (float *)malloc(N * 4), *hw = (float *)malloc(N * 4), *lg = (float *)malloc(N * 4),
+          *hg = (float *)malloc(N * 4);
+    ran = pic_forward_stats(&cpu, rows, N, tok + 1, 0.7f, lw, hw, &err) == 0 &&
+          pic_forward_stats(&gpu, rows, N, tok + 1, 0.7f, lg, hg, &err) == 0;
+    if (CHECK(ran, "log-probs and entropies run: %s", err.msg)) {
+        double el = relerr(lg, lw, N), eh = relerr(hg, hw, N);
+        CHECK(el <= bound && eh <= bound, "%s model: log-probs and entropies at T 0.7, relative errors %.3g, %.3g",
+              pic_model_dtype_name(dtype), el, eh);
+    }
+    int big = 513;
+    pic_batch bb = {1, &big, tok, NULL};
+    int32_t *many = (int32_t *)calloc(513, sizeof(int32_t));
+    bb.tokens = many;
+    CHECK(pic_forward(&gpu, NULL, &bb, PIC_LOGITS_NONE, NULL, &err) != 0 && strstr(err.msg, "--max-batch-tokens"),
+          "more tokens than the arena holds is an error naming --max-batch-tokens");
+    pic_model_free(&cpu);
+    pic_model_free(&gpu);
+    free(tok), free(want), free(got), free(rows), free(lw), free(hw), free(lg), free(hg), free(many);
+}
+
 int main(void) {
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -308,5 +376,7 @@ int main(void) {
     all_layers<bf16>(false);
     test_logits(9, 1001, 1.0f);
     test_logits(5, 4099, 0.6f);
+    test_model(PIC_DTYPE_F32);
+    test_model(PIC_DTYPE_BF16);
     return check_done();
 }
