@@ -300,10 +300,11 @@ template <typename T> static void all_layers(bool pedantic) {
 // A whole model on the GPU against the same weights on the CPU: a qwen2 of
 // odd sizes (hidden 138: q/k/v biases off 16-byte boundaries, so the
 // bias-first product runs inside a real forward beside the epilogue's) with
-// heads of 64, so bf16 also runs the tensor-core attention. f32: 1e-5 on the logits (two layers
-// of float rounding in different orders); bf16: 3e-2, about ten bf16
-// roundings (2^-9 each) in series from embedding to logits, added in the
-// worst case. Log-probs and entropies: the head on the same hidden states.
+// heads of 64, so bf16 also runs the tensor-core attention. f32: 1e-5 on
+// the logits (two layers of float rounding in different orders); bf16:
+// 4e-2, the sum of the ~20 bf16 roundings (2^-9 each) in series from the
+// embedding to the logits if they all added up. Log-probs and entropies:
+// the head on the same hidden states, to the same bounds.
 static void test_model(pic_model_dtype dtype) {
     static const char cfg_json[] =
         "{\"model_type\":\"qwen2\",\"vocab_size\":301,\"hidden_size\":138,\"intermediate_size\":203,"
@@ -339,7 +340,7 @@ static void test_model(pic_model_dtype dtype) {
     bool ran = pic_forward(&cpu, NULL, &b, PIC_LOGITS_ALL, want, &err) == 0 &&
                pic_forward(&gpu, NULL, &b, PIC_LOGITS_ALL, got, &err) == 0;
     if (!CHECK(ran, "forward passes run: %s", err.msg)) return;
-    double bound = dtype == PIC_DTYPE_F32 ? 1e-5 : 3e-2, e = relerr(got, want, N * V);
+    double bound = dtype == PIC_DTYPE_F32 ? 1e-5 : 4e-2, e = relerr(got, want, N * V);
     CHECK(e <= bound, "%s model: logits of 3 packed sequences, relative error %.3g <= %.0e",
           pic_model_dtype_name(dtype), e, bound);
     size_t *rows = (size_t *)malloc(N * sizeof(size_t));
