@@ -1,12 +1,12 @@
 /* The batch-invariant product (matmul_bi.h). Each output element is a dot
  * product kept in sixteen lanes from the first k to the last, so neither the
- * tiling (4 x 4 tiles, then edge tiles), nor the column blocks threads take,
- * nor the number of rows can change its rounding. Each lane step is a fused
- * multiply-add, one rounding: the hardware's where the CPU has FMA (AVX-512
- * or AVX2 kernels, chosen once at run time), the C library's fmaf()
- * otherwise; both are correctly rounded, so the bits do not depend on the
- * machine. The sixteen sums of a 4 x 4 tile are reduced together
- * (v16_reduce16), the same additions as one v16_reduce each. */
+ * tiling, nor the column blocks threads take, nor the number of rows can
+ * change its rounding. Each lane step is a fused multiply-add, one rounding:
+ * the hardware's where the CPU has FMA (AVX-512 or AVX2 kernels, chosen once
+ * at run time or by PIC_ISA), the C library's fmaf() otherwise; both are
+ * correctly rounded, so the bits do not depend on the machine. The sums of a
+ * tile are reduced together (v16_reduce16, reduce8x8), the same additions as
+ * one v16_reduce each. */
 #include "model/matmul_bi.h"
 
 #include <immintrin.h>
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cli.h"
 #include "model/parallel.h"
 #include "model/vec.h"
 
@@ -113,15 +114,91 @@ KERNELS(c, fma_c)
 #if defined(__x86_64__)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+/* AVX2 has sixteen 8-float registers: a 16-lane accumulator per output, as
+ * the AVX-512 kernel keeps, would spill. So each half of the lanes (0-7,
+ * then 8-15: independent sums) is its own pass over k, and a tile is R rows
+ * x C columns of 8-lane accumulators (2 x 4: eight sums, six loads per eight
+ * FMAs, two registers spare). The halves meet in the tree's first step. */
 typedef float v8 __attribute__((vector_size(32)));
-VEC_INLINE v16 fma_avx2(v16 x, v16 y, v16 z) {
-    v8 x2[2], y2[2], z2[2];
-    memcpy(x2, &x, sizeof x), memcpy(y2, &y, sizeof y), memcpy(z2, &z, sizeof z);
-    for (int i = 0; i < 2; i++) z2[i] = (v8)_mm256_fmadd_ps((__m256)x2[i], (__m256)y2[i], (__m256)z2[i]);
-    memcpy(&z, z2, sizeof z);
-    return z;
+typedef int i8 __attribute__((vector_size(32)));
+
+/* Eight floats of p from k, zeros at and past K (k < K). */
+VEC_INLINE __m256 load8(const float *p, int k, int K) {
+    if (k + 8 <= K) return _mm256_loadu_ps(p + k);
+    static const int ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_maskload_ps(p + k, _mm256_loadu_si256((const __m256i *)(ones + 8 - (K - k))));
 }
-KERNELS(avx2, fma_avx2)
+
+/* Lanes 8h..8h+7 of an R x C tile's sums: acc[i * C + c] for row n0 + i,
+ * column j0 + c. */
+VEC_INLINE void half_avx2(const args *a, size_t n0, int j0, int R, int C, int h, __m256 *acc) {
+    int K = a->K;
+    const float *x[4], *w[8];
+    _Pragma("GCC unroll 4") for (int i = 0; i < R; i++) x[i] = a->inp + (n0 + i) * (size_t)K;
+    _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) w[c] = a->w + (size_t)(j0 + c) * K;
+    _Pragma("GCC unroll 8") for (int t = 0; t < R * C; t++) acc[t] = _mm256_setzero_ps();
+    for (int k = 8 * h; k < K; k += 16) {
+        __m256 xv[4], wv[8];
+        _Pragma("GCC unroll 4") for (int i = 0; i < R; i++) xv[i] = load8(x[i], k, K);
+        _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) wv[c] = load8(w[c], k, K);
+        _Pragma("GCC unroll 4") for (int i = 0; i < R; i++)
+            _Pragma("GCC unroll 8") for (int c = 0; c < C; c++)
+                acc[i * C + c] = _mm256_fmadd_ps(xv[i], wv[c], acc[i * C + c]);
+    }
+}
+
+/* The tree's steps l + 4, l + 2, l + 1 for eight vectors at once: lane i of
+ * the result is the sum of a[i] (v16_reduce16's scheme at half width). */
+VEC_INLINE v8 reduce8x8(const v8 a[8]) {
+    v8 z[4], y[2];
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) /* lanes 0-3: a[k]'s l + (l + 4); 4-7: a[k + 4]'s */
+        z[k] = __builtin_shuffle(a[k], a[k + 4], (i8){0, 1, 2, 3, 8, 9, 10, 11}) +
+               __builtin_shuffle(a[k], a[k + 4], (i8){4, 5, 6, 7, 12, 13, 14, 15});
+    _Pragma("GCC unroll 2") for (int k = 0; k < 2; k++) /* pairs of lanes: a[k], a[k + 2], a[k + 4], a[k + 6] */
+        y[k] = __builtin_shuffle(z[k], z[k + 2], (i8){0, 1, 8, 9, 4, 5, 12, 13}) +
+               __builtin_shuffle(z[k], z[k + 2], (i8){2, 3, 10, 11, 6, 7, 14, 15});
+    return __builtin_shuffle(y[0], y[1], (i8){0, 8, 2, 10, 4, 12, 6, 14}) +
+           __builtin_shuffle(y[0], y[1], (i8){1, 9, 3, 11, 5, 13, 7, 15});
+}
+
+/* The same steps for one vector. */
+VEC_INLINE float reduce8(v8 a) {
+    a += __builtin_shuffle(a, (i8){4, 5, 6, 7, 4, 5, 6, 7});
+    a += __builtin_shuffle(a, (i8){2, 3, 2, 3, 2, 3, 2, 3});
+    a += __builtin_shuffle(a, (i8){1, 1, 1, 1, 1, 1, 1, 1});
+    return a[0];
+}
+
+VEC_INLINE void tile_avx2(const args *a, size_t n0, int j0, int R, int C) {
+    __m256 lo[8], hi[8];
+    half_avx2(a, n0, j0, R, C, 0, lo);
+    half_avx2(a, n0, j0, R, C, 1, hi);
+    v8 s[8];
+    _Pragma("GCC unroll 8") for (int t = 0; t < R * C; t++) s[t] = (v8)lo[t] + (v8)hi[t]; /* l + (l + 8) */
+    if (R * C == 8) {
+        v8 r = reduce8x8(s);
+        _Pragma("GCC unroll 8") for (int t = 0; t < 8; t++) put(a, n0 + t / C, j0 + t % C, r[t]);
+    } else {
+        _Pragma("GCC unroll 8") for (int t = 0; t < R * C; t++) put(a, n0 + t / C, j0 + t % C, reduce8(s[t]));
+    }
+}
+
+static void blocks_avx2(void *ctx, size_t begin, size_t end, int tid) {
+    (void)tid;
+    const args *a = ctx;
+    for (size_t b = begin; b < end; b++) {
+        int j0 = (int)b * a->cols, j1 = j0 + a->cols < a->OC ? j0 + a->cols : a->OC, j;
+        size_t n = 0;
+        for (; n + 2 <= a->N; n += 2) {
+            for (j = j0; j + 4 <= j1; j += 4) tile_avx2(a, n, j, 2, 4);
+            for (; j < j1; j++) tile_avx2(a, n, j, 2, 1);
+        }
+        if (n < a->N) {
+            for (j = j0; j + 8 <= j1; j += 8) tile_avx2(a, n, j, 1, 8);
+            for (; j < j1; j++) tile_avx2(a, n, j, 1, 1);
+        }
+    }
+}
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -131,26 +208,59 @@ KERNELS(avx512, fma_avx512)
 #pragma GCC pop_options
 #endif
 
-/* PIC_MATMUL_BI=fmaf or avx2 picks a lesser kernel (tests compare them). */
-static pic_task kernel(void) {
-    const char *want = getenv("PIC_MATMUL_BI");
-    if (want && !strcmp(want, "fmaf")) return blocks_c;
+/* The kernels by name: PIC_ISA forces one (the tests run each), else the
+ * best this CPU has. All three give the same bits (matmul_bi.h). */
+static const struct {
+    const char *name;
+    pic_task fn;
+} kernels[] = {
+#if defined(__x86_64__)
+    {"avx512", blocks_avx512},
+    {"avx2", blocks_avx2},
+#endif
+    {"scalar", blocks_c},
+};
+
+static bool supported(const char *name) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (want && !strcmp(want, "avx2")) return blocks_avx2;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma"))
-        return blocks_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return blocks_avx2;
+    if (!strcmp(name, "avx512"))
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("fma");
+    if (!strcmp(name, "avx2")) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
-    return blocks_c;
+    return !strcmp(name, "scalar");
+}
+
+static atomic_int chosen = -1; /* index into kernels, resolved once */
+
+static int choose(void) {
+    int n = (int)(sizeof kernels / sizeof *kernels);
+    const char *want = getenv("PIC_ISA");
+    if (!want || !*want) {
+        int i = 0;
+        while (!supported(kernels[i].name)) i++; /* scalar, last, always is */
+        return i;
+    }
+    for (int i = 0; i < n; i++)
+        if (!strcmp(want, kernels[i].name)) {
+            if (!supported(want)) pic_die("PIC_ISA=%s: this CPU or build lacks %s (FMA included)", want, want);
+            return i;
+        }
+    pic_die("PIC_ISA=%s: expected one of avx512, avx2, scalar (or unset: the best the CPU has)", want);
+}
+
+const char *pic_matmul_bi_isa(void) {
+    if (atomic_load(&chosen) < 0) atomic_store(&chosen, choose()); /* every thread chooses alike */
+    return kernels[atomic_load(&chosen)].name;
 }
 
 void matmul_bi_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int IC,
                        int OC, bool accumulate) {
     if (!N || OC <= 0) return;
-    static pic_task fn;
-    if (!fn) fn = kernel(); /* the same answer on every thread: a benign race */
+    pic_matmul_bi_isa();
+    pic_task fn = kernels[atomic_load(&chosen)].fn;
     /* A block's weights (about 128 KB) stay in L2 while every row passes
      * over them; blocks small enough that each thread gets several. */
     int cols = 32768 / (IC > 0 ? IC : 1);

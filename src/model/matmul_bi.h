@@ -20,9 +20,16 @@
 /* The contract of matmul_forward: out[N, OC] (+)= inp[N, IC] . weight[OC, IC]^T
  * + bias[OC] (bias may be NULL). Element (n, j) is
  *   init + reduce16(lanes), lanes[l] = sum over k = l (mod 16), ascending k,
- * of inp[n, k] * weight[j, k] (a multiply, then an add: no FMA, so every
- * instruction set gives the same bits), reduce16 a fixed pairwise tree, and
+ * of inp[n, k] * weight[j, k], each step one fused multiply-add (one
+ * rounding: hardware FMA and C's fmaf() are both correctly rounded, so every
+ * instruction set gives the same bits), reduce16 a fixed pairwise tree (lane
+ * l + lane l + 8, then + 4, + 2, + 1), and
  * init = (accumulate ? out[n, j] : 0) + bias[j]. */
+/* The kernel in use: "avx512", "avx2" or "scalar" (fmaf), the best the CPU
+ * has unless the environment variable PIC_ISA names one; a name the CPU
+ * cannot run, or an unknown one, dies with a message. */
+const char *pic_matmul_bi_isa(void);
+
 void matmul_bi_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int IC,
                        int OC, bool accumulate);
 

@@ -1,9 +1,10 @@
 /* Sixteen-float vectors for the kernels (matmul_bi.c, attention.c,
  * logits.c): GCC's vector extension, one AVX-512 register, two AVX2 ones or
  * four SSE ones, so one source serves every target_clones variant. Every
- * helper is a fixed sequence of IEEE operations (no FMA: ISO C's
- * -ffp-contract=off), so its results are the same bits on every instruction
- * set. Vectors only pass between always-inlined helpers, never through a
+ * helper here is a fixed sequence of IEEE operations that the compiler never
+ * fuses (ISO C's -ffp-contract=off), so its results are the same bits on
+ * every instruction set. The fused multiply-adds of matmul_bi.c are explicit
+ * (intrinsics, or fmaf()), one correctly rounded step on every target. Vectors only pass between always-inlined helpers, never through a
  * real call, so the ABI note about 64-byte vector arguments does not apply. */
 #ifndef PIC_MODEL_VEC_H
 #define PIC_MODEL_VEC_H

@@ -15,6 +15,7 @@
 #include "common/cli.h"
 #include "common/json.h"
 #include "model/layers.h"
+#include "model/matmul_bi.h"
 #include "rollout/gen.h"
 #include "rollout/rollout.h"
 
@@ -180,6 +181,7 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     g.pr = gen_read_prompts(run, readers, n_readers, &g.np, &pmax);
     g.total_samples = g.np * (size_t)run->n;
     run->model.batch_invariant = true;
+    pic_matmul_bi_isa(); /* resolves PIC_ISA now: a bad value fails before any work */
     if (g.np) {
         int B = run->max_batch_size, Q = B < (int)g.np ? B : (int)g.np;
         long max_len = (long)pmax + run->max_new_tokens;

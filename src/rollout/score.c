@@ -12,6 +12,7 @@
 
 #include "common/cli.h"
 #include "common/json.h"
+#include "model/matmul_bi.h"
 #include "rollout/rollout.h"
 
 typedef struct {
@@ -127,6 +128,7 @@ void score_stream(rollout_run *run, pic_reader *r) {
     /* the generator's arithmetic: a sample's own log-probs come back bit
      * for bit, whatever the packing (docs/rollout.md) */
     run->model.batch_invariant = true;
+    pic_matmul_bi_isa(); /* resolves PIC_ISA now: a bad value fails before any work */
     batch b = {0};
     json_t *obj;
     while ((obj = pic_reader_json(r))) {

@@ -34,7 +34,7 @@ static float reference(const float *x, const float *w, int K, float init) {
 }
 
 static void test_kernel(void) {
-    static const int Ks[] = {1, 15, 16, 17, 64, 100}, OCs[] = {1, 3, 4, 5, 13};
+    static const int Ks[] = {1, 15, 16, 17, 25, 64, 100}, OCs[] = {1, 3, 4, 5, 13, 70}; /* 70: blocks of 12 columns (1 x 8 tiles) */
     unsigned seed = 1;
     int bad_ref = 0, bad_alone = 0, bad_threads = 0, cases = 0;
     for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)

@@ -1,0 +1,57 @@
+#!/usr/bin/env bats
+# One machine proves every path of the batch-invariant kernel
+# (PIC_ISA=avx512|avx2|scalar, src/model/matmul_bi.c): each runs the tests
+# whose numbers depend on it, and all give the same bytes. A path this CPU
+# cannot run is skipped, saying so; an x86-64 machine with AVX-512 runs all
+# three. (OpenBLAS's kernel families: tests/blas_cores.bats.)
+
+load helpers
+
+M="$FIXTURES/models"
+UNITS="${PIC_BUILD:-$PIC_ROOT/build}/tests"
+
+# skip unless this CPU runs PIC_ISA=$1 (the kernel says so when it cannot)
+needs_isa() {
+    run env PIC_ISA="$1" "$UNITS/test_rollout_invariance"
+    [[ $output != *"PIC_ISA=$1: this CPU or build lacks"* ]] || skip "this CPU lacks $1"
+}
+
+# the rollout tests (bit-identity across batch sizes and with --score, greedy
+# against transformers) and the kernel's own, under PIC_ISA=$1
+under_isa() {
+    needs_isa "$1"
+    PIC_ISA=$1 run "$UNITS/test_rollout_invariance"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    PIC_ISA=$1 run bats --tap "$PIC_ROOT/tests/rollout.bats" "$PIC_ROOT/tests/rollout_score.bats"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "PIC_ISA=avx512: the invariance and rollout tests pass" { under_isa avx512; }
+@test "PIC_ISA=avx2: the invariance and rollout tests pass" { under_isa avx2; }
+@test "PIC_ISA=scalar: the invariance and rollout tests pass" { under_isa scalar; }
+
+@test "every PIC_ISA path generates and scores the same bytes" {
+    for i in 0 1 2 3 4 5 6; do echo "{\"id\": $i, \"problem\": \"$i plus $((i * 7)) is\"}"; done >p
+    ran=()
+    for isa in avx512 avx2 scalar; do
+        run env PIC_ISA=$isa pic-rollout -m "$M/qwen2-tiny" -n 3 --max-new-tokens 40 --seed 5 --plain -q p
+        [[ $output == *"this CPU or build lacks"* ]] && continue
+        [ "$status" -eq 0 ]
+        echo "$output" >"gen.$isa"
+        PIC_ISA=$isa pic-rollout --score -m "$M/qwen2-tiny" --plain -q "gen.$isa" >"score.$isa"
+        ran+=("$isa")
+    done
+    [ "${ran[-1]}" = scalar ] && [ "${#ran[@]}" -ge 2 ] # scalar and the CPU's best, at least
+    for isa in "${ran[@]}"; do
+        cmp "gen.$isa" gen.scalar
+        cmp "score.$isa" score.scalar
+    done
+}
+
+@test "PIC_ISA: an unknown name is an error naming the choices; unset or empty takes the CPU's best" {
+    echo '{"id": 0, "problem": "hi"}' >p
+    PIC_ISA=sse9 run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q p
+    fails_with 1 "PIC_ISA=sse9: expected one of avx512, avx2, scalar"
+    PIC_ISA= run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q p
+    [ "$status" -eq 0 ]
+}
