@@ -188,14 +188,15 @@ static void blocks_avx2(void *ctx, size_t begin, size_t end, int tid) {
     const args *a = ctx;
     for (size_t b = begin; b < end; b++) {
         int j0 = (int)b * a->cols, j1 = j0 + a->cols < a->OC ? j0 + a->cols : a->OC, j;
-        size_t n = 0;
-        for (; n + 2 <= a->N; n += 2) {
-            for (j = j0; j + 4 <= j1; j += 4) tile_avx2(a, n, j, 2, 4);
-            for (; j < j1; j++) tile_avx2(a, n, j, 2, 1);
-        }
-        if (n < a->N) {
-            for (j = j0; j + 8 <= j1; j += 8) tile_avx2(a, n, j, 1, 8);
-            for (; j < j1; j++) tile_avx2(a, n, j, 1, 1);
+        /* four weight rows stay in L1 while every pair of rows passes */
+        size_t pairs = a->N / 2 * 2, n;
+        for (j = j0; j + 4 <= j1; j += 4)
+            for (n = 0; n < pairs; n += 2) tile_avx2(a, n, j, 2, 4);
+        for (; j < j1; j++)
+            for (n = 0; n < pairs; n += 2) tile_avx2(a, n, j, 2, 1);
+        if (pairs < a->N) {
+            for (j = j0; j + 8 <= j1; j += 8) tile_avx2(a, pairs, j, 1, 8);
+            for (; j < j1; j++) tile_avx2(a, pairs, j, 1, 1);
         }
     }
 }
