@@ -112,8 +112,12 @@ test-blas: deps all
 asan:
 	$(MAKE) SAN=1 CUDA=0 BUILD=build/asan BIN=build/asan/bin OPT=-O1 test
 
+# bench/torch_peer.sh is a helper the others call: the PyTorch peer runs once,
+# its figures kept in PIC_TORCH_PEER for every benchmark that compares.
 bench: deps all
-	@for b in $(sort $(wildcard bench/*.sh)); do echo "== $$b"; $$b || exit 1; done
+	@peer=$$(mktemp); trap 'rm -f "$$peer"' EXIT; \
+	for b in $(filter-out bench/torch_peer.sh,$(sort $(wildcard bench/*.sh))); do \
+	  echo "== $$b"; PIC_TORCH_PEER=$$peer $$b || exit 1; done
 
 demo: deps all
 	pipelines/demo.sh

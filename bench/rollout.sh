@@ -3,7 +3,10 @@
 # parameter Llama (hidden 256, 10 layers, 8/4 heads, FFN 688, made by
 # pic-init), each against the decode floor measured in the same run by
 # pic-rollout-floor: weights read once per step, FLOPs at the sgemm rate
-# (docs/rollout.md). Extra arguments go to pic-rollout (--threads N, ...).
+# (docs/rollout.md), and against PyTorch's CPU build on the same model when
+# /usr/bin/python3 has torch (bench/torch_peer.sh). PIC_ISA=avx2 (or scalar)
+# shows what a CPU without AVX-512 gets. Extra arguments go to pic-rollout
+# (--threads N, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -20,12 +23,19 @@ for a in "$@"; do
     case $a in --threads=*) threads=${a#--threads=} ;; esac
     prev=$a
 done
+peer_threads=${threads#0}
+peer=$(bench/torch_peer.sh "${peer_threads:-$(nproc)}")
+echo "matmul_bi kernel: ${PIC_ISA:-the best this CPU has}"
 for b in 1 8 64; do
     line=$(bin/pic-rollout -m "$tmp/m" -n "$b" --max-batch-size "$b" --max-new-tokens "$new" --ignore-eos \
         --seed 1 --plain -o "$tmp/out" "$@" "$tmp/p" 2>&1)
     tps=$(sed -E 's/.*\(([0-9]+) tokens\/s\).*/\1/' <<<"$line")
     floor=$(bin/pic-rollout-floor "$tmp/m" "$b" ${threads#0})
     ftps=$(sed -E 's/^floor ([0-9]+) tokens.*/\1/' <<<"$floor")
-    printf 'decode batch %3d x %d: %6d tokens/s | %s | ratio %.2f\n' "$b" "$new" "$tps" "$floor" \
+    printf 'decode batch %3d x %d: %6d tokens/s | %s | ratio %.2f' "$b" "$new" "$tps" "$floor" \
         "$(awk -v a="$tps" -v b="$ftps" 'BEGIN { print a / b }')"
+    torch=$(sed -nE "s/^torch decode batch +$b x [0-9]+: ([0-9]+) tokens\/s.*/\1/p" <<<"$peer")
+    [ -z "$torch" ] || printf ' | PyTorch %s tokens/s (pic / PyTorch %.2f)' "$torch" \
+        "$(awk -v a="$tps" -v b="$torch" 'BEGIN { print a / b }')"
+    echo
 done
