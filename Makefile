@@ -99,7 +99,10 @@ $(BUILD)/obj/%.cu.o: %.cu
 
 # Everything under tests/ goes through prove, which prints the closing summary.
 TEST_FILES ?= $(UNITS) $(sort $(wildcard tests/*.bats))
-test: deps all
+# `all` runs after deps in a make of its own: what deps installs (mpicc) is
+# found when the build is configured.
+test: deps
+	@$(MAKE) --no-print-directory all
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
 	  prove --exec tests/run-one $(PROVE_FLAGS) $(TEST_FILES)
 

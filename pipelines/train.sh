@@ -91,6 +91,15 @@ Validation (as the paper: T 0.6, top-p 0.95, N samples per problem):
                            datasets (by file name) and N for the rest
                            (default 8; the paper uses 8 or 32 per dataset)
       --val-temperature T  (default 0.6)     --val-top-p P (default 0.95)
+Ranks (docs/distributed.md):
+      --ranks R            run pic-rollout and pic-update as R ranks of an MPI
+                           job (default 1: plain processes); the result is
+                           R's within rounding, so a run may resume on another R
+      --launcher mpirun|srun  how the ranks start (default mpirun; srun inside a
+                           Slurm allocation, see pipelines/slurm.sbatch)
+      --launcher-args ARGS more options for the launcher (word-split), e.g.
+                           '--hostfile hosts' or '--allow-run-as-root'
+
   -q, --quiet              only errors
   -h, --help               this help
 
@@ -108,6 +117,7 @@ target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args= entropic_tokens=high control_from=1
 method=entropic entropy_coef=0.001 aec_target=0.2 dmmpt_target= mask_quadrant=
 lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
 val_every=0 val_n=8 val_temperature=0.6 val_top_p=0.95 QUIET=
+ranks=1 launcher=mpirun launcher_args=
 val_data=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -148,6 +158,9 @@ while [ $# -gt 0 ]; do
     --val-n) need "$@"; val_n=$2; shift ;;
     --val-temperature) need "$@"; val_temperature=$2; shift ;;
     --val-top-p) need "$@"; val_top_p=$2; shift ;;
+    --ranks) need "$@"; ranks=$2; shift ;;
+    --launcher) need "$@"; launcher=$2; shift ;;
+    --launcher-args) need "$@"; launcher_args=$2; shift ;;
     -q|--quiet) QUIET=1 ;;
     -h|--help) usage; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
@@ -155,6 +168,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$run" ] || usage_error "--run DIR is required"
+[[ $ranks =~ ^[1-9][0-9]*$ ]] || usage_error "--ranks: '$ranks' is not a positive integer"
+case "$launcher" in mpirun|srun) ;; *) usage_error "--launcher: '$launcher' is not mpirun or srun" ;; esac
+[ "$ranks" -eq 1 ] || command -v "$launcher" > /dev/null || die "--ranks $ranks: $launcher is not installed"
 [ -n "$model" ] || usage_error "--model DIR is required"
 for v in steps prompts n keep val_every mini_batches difficulty seed control_from; do
     [[ ${!v} =~ ^[0-9]+$ ]] || usage_error "--${v//_/-}: '${!v}' is not a non-negative integer"
@@ -207,6 +223,20 @@ if [ -f "$run/settings.json" ]; then
 else
     printf '%s\n' "$settings" > "$run/settings.json.tmp" && publish "$run/settings.json.tmp" "$run/settings.json"
 fi
+
+# launch PROGRAM ARGS...: the program as --ranks ranks (the launcher's
+# stdin is /dev/null: it would forward the script's own to rank 0).
+launch() {
+    if [ "$ranks" -eq 1 ]; then
+        "$@"
+    elif [ "$launcher" = srun ]; then
+        # shellcheck disable=SC2086
+        srun --ntasks "$ranks" $launcher_args "$@" < /dev/null
+    else
+        # shellcheck disable=SC2086
+        mpirun -np "$ranks" $launcher_args "$@" < /dev/null
+    fi
+}
 
 ckpt_of() { if [ "$1" -eq 0 ]; then echo "$model"; else echo "$run/ckpt/$(step_name "$1")"; fi; }
 
@@ -277,9 +307,12 @@ for ((step = last + 1; step <= steps; step++)); do
 
     rollouts="$run/rollouts/$name.jsonl.zst"
     if [ ! -s "$rollouts" ]; then
-        batch "$step" | pic-rollout -q --model "$prev" --seed "$((seed * 1000003 + step))" \
-            "${rollout_opts[@]}" | pic-reward -q -o "$rollouts.tmp"
+        # ranks read the prompts from a file (stdin reaches rank 0 only)
+        batch "$step" > "$rollouts.prompts"
+        launch pic-rollout -q --model "$prev" --seed "$((seed * 1000003 + step))" \
+            "${rollout_opts[@]}" "$rollouts.prompts" | pic-reward -q -o "$rollouts.tmp"
         publish "$rollouts.tmp" "$rollouts"
+        rm -f "$rollouts.prompts"
     fi
     stats=$(batch_stats "$rollouts")
     entropy=$(jq -r .entropy <<<"$stats")
@@ -301,7 +334,7 @@ for ((step = last + 1; step <= steps; step++)); do
     fi
 
     next="$run/ckpt/$name"
-    update=$(pic-update -q --model "$prev" --output "$next" "${update_opts[@]}" "${alpha_opts[@]}" "$rollouts")
+    update=$(launch pic-update -q --model "$prev" --output "$next" "${update_opts[@]}" "${alpha_opts[@]}" "$rollouts")
     [ -z "$controlled" ] || publish "$state.tmp" "$state"
     [ "$mini_batches" -eq 1 ] || alpha=$(jq -r '.alpha // 0' <<<"$update")
 

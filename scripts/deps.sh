@@ -14,6 +14,7 @@ packages=(
   libopenblas-dev           # CPU matrix products
   gnuplot-nox               # plots of training runs
   xz-utils                  # tokenizer fixtures are stored xz-compressed
+  openmpi-bin libopenmpi-dev # data-parallel jobs: mpirun, MPI collectives
 )
 
 missing=()

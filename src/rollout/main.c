@@ -2,12 +2,15 @@
  * continuous batching; --score recomputes log-probs and entropies of given
  * token sequences (teacher forcing). */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/atomic.h"
 #include "common/cli.h"
+#include "common/dist.h"
 #include "common/json.h"
 #include "model/parallel.h"
 #include "rollout/rollout.h"
@@ -51,7 +54,9 @@ static const char usage[] =
     "                            record draws from the stream (S, i, j)\n"
     "      --shard I/N           this process's part: the I-th of N contiguous blocks of\n"
     "                            the input (from 0); the N outputs concatenate, in order,\n"
-    "                            to the unsharded output\n"
+    "                            to the unsharded output. Started by mpirun or srun\n"
+    "                            as R ranks without --shard, rank I takes shard I/R\n"
+    "                            and rank 0 writes all of them, in order\n"
     "      --max-batch-size N    sequences in flight (default 64)\n"
     "      --max-batch-tokens N  tokens per forward pass: prompts are prefilled\n"
     "                            together up to N tokens (a longer one alone), and at\n"
@@ -262,6 +267,41 @@ static void check_options(options *o) {
     }
 }
 
+/* A job of several ranks (docs/distributed.md): rank I > 0 writes its shard
+ * through the ordinary writer, uncompressed, into a private temporary
+ * directory (on its own machine) and sends it to rank 0, which writes its
+ * own, the first block, then appends the others' in rank order. */
+static const char *shard_file(char *path, size_t size) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, size, "%s/pic-rollout-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(path)) pic_die("%s: cannot make a directory for this rank's shard", path);
+    strncat(path, "/shard.jsonl", size - strlen(path) - 1);
+    return path;
+}
+
+static void send_shard(char *path) {
+    size_t n;
+    char *data = pic_read_file(path, &n);
+    uint64_t len = n;
+    pic_dist_send(&len, sizeof len, 0);
+    pic_dist_send(data, n, 0);
+    free(data);
+    unlink(path);
+    *strrchr(path, '/') = 0;
+    rmdir(path);
+}
+
+static void append_shards(pic_writer *w) {
+    for (int r = 1; r < pic_dist_size(); r++) {
+        uint64_t len;
+        pic_dist_recv(&len, sizeof len, r);
+        char *data = pic_malloc((size_t)len + 1);
+        pic_dist_recv(data, (size_t)len, r);
+        pic_writer_write(w, data, (size_t)len);
+        free(data);
+    }
+}
+
 /* Scores or generates over the FILEs (stdin when none) into run->w. */
 static void run_streams(options *o, char **files, int nfiles) {
     rollout_run *run = &o->run;
@@ -283,6 +323,7 @@ static void run_streams(options *o, char **files, int nfiles) {
     }
     free(readers);
     pic_progress_end(&run->progress);
+    if (pic_dist_rank() == 0) append_shards(run->w);
     pic_writer_close(run->w);
 }
 
@@ -310,7 +351,18 @@ int main(int argc, char **argv) {
     check_options(&o);
 
     rollout_run *run = &o.run;
-    pic_set_threads(o.threads);
+    pic_dist_init(NULL, NULL);
+    int ranks = pic_dist_size(), me = pic_dist_rank();
+    char shard_path[4096] = "";
+    if (ranks > 1) {
+        if (o.score) pic_usage_error("--score runs as one process, not as %d ranks", ranks);
+        if (run->shards > 1) pic_usage_error("--shard and %d ranks: the launcher's ranks are the shards", ranks);
+        if (optind >= argc || !strcmp(argv[argc - 1], "-"))
+            pic_usage_error("%d ranks need the prompt FILEs: the launcher gives standard input to rank 0 only", ranks);
+        run->shard = me, run->shards = ranks;
+        if (me > 0) o.out.output = shard_file(shard_path, sizeof shard_path), o.out.plain = true, pic_quiet = 1;
+    }
+    pic_set_threads(o.threads ? o.threads : pic_dist_threads());
     pic_err err;
     pic_atomic_dir_recover(run->model_dir); /* a trainer killed while replacing it in place */
     if (pic_model_load(&run->model, run->model_dir, &o.mo, &err)) pic_die("%s", err.msg);
@@ -319,9 +371,17 @@ int main(int argc, char **argv) {
 
     double t0 = pic_now();
     run_streams(&o, argv + optind, argc - optind);
+    if (me > 0) send_shard(shard_path);
+    if (ranks > 1) {
+        double tot[4] = {(double)run->samples, (double)run->tokens, run->entropy_sum, (double)pic_bad_records};
+        pic_dist_sum_double(tot, 4);
+        run->samples = (size_t)tot[0], run->tokens = (size_t)tot[1], run->entropy_sum = tot[2];
+        pic_bad_records = (size_t)tot[3];
+    }
     summary(&o, pic_now() - t0);
     prompt_builder_free(&run->prompts);
     free(o.stops);
     pic_model_free(&run->model);
+    pic_dist_finish();
     return 0;
 }

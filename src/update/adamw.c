@@ -42,10 +42,13 @@ double pic_clip_grad_norm(float *g, size_t n, double max_norm) {
     double ss = 0;
     for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
     double norm = sqrt(ss);
-    if (max_norm > 0) {
-        float coef = (float)(max_norm / (norm + 1e-6));
-        if (coef < 1)
-            for (size_t i = 0; i < n; i++) g[i] *= coef;
-    }
+    pic_scale_grad(g, n, norm, max_norm);
     return norm;
+}
+
+void pic_scale_grad(float *g, size_t n, double norm, double max_norm) {
+    if (max_norm <= 0) return;
+    float coef = (float)(max_norm / (norm + 1e-6));
+    if (coef < 1)
+        for (size_t i = 0; i < n; i++) g[i] *= coef;
 }

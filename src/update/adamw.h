@@ -30,5 +30,8 @@ void pic_adamw_step(float *param, const float *grad, float *m, float *v, size_t 
 /* The global L2 norm of g (accumulated in double); scales g by
  * max_norm / (norm + 1e-6) when that is below 1 (max_norm <= 0: never). */
 double pic_clip_grad_norm(float *g, size_t n, double max_norm);
+/* The scaling of pic_clip_grad_norm for a norm found elsewhere (the sum of
+ * the ranks' slices). */
+void pic_scale_grad(float *g, size_t n, double norm, double max_norm);
 
 #endif

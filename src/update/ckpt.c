@@ -10,6 +10,7 @@
 
 #include "common/atomic.h"
 #include "common/cli.h"
+#include "common/dist.h"
 
 /* Everything but the weights that transformers reads from a model dir. */
 static const char *const copied[] = {"config.json", "generation_config.json", "tokenizer.json",
@@ -37,7 +38,11 @@ bool pic_optstate_load(pic_trainer *t, const char *dir) {
             if (x->dtype != PIC_DT_F32 || x->numel != p->desc[i].numel)
                 pic_die("%s: tensor '%s' is %s with %zu values; the model needs F32 with %zu", path, name,
                         x->dtype_name, x->numel, p->desc[i].numel);
-            if (pic_st_read_f32(x, (k ? t->v : t->m) + p->desc[i].offset, &err)) pic_die("%s", err.msg);
+            /* the file holds the whole state; this rank keeps its slice */
+            float *all = pic_malloc((x->numel + 1) * sizeof *all);
+            if (pic_st_read_f32(x, all, &err)) pic_die("%s", err.msg);
+            pic_trainer_set_moment(t, k, p->desc[i].offset, all, x->numel);
+            free(all);
         }
     /* AEC's state is there only when the run that wrote it used AEC */
     const char *scalars[3] = {"step", "aec_coef", "aec_entropy"};
@@ -78,6 +83,13 @@ static void add_state(pic_st_writer *w, const pic_params *p, const float *buf, c
 }
 
 void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard) {
+    /* AdamW's state is written whole, whatever the number of ranks that
+     * kept it in slices, so that a run resumes on any number of them */
+    float *moment[2] = {pic_trainer_moment(t, 0), pic_trainer_moment(t, 1)};
+    if (pic_dist_rank() != 0) {
+        free(moment[0]), free(moment[1]);
+        return;
+    }
     char *tmp = pic_atomic_dir_begin(out);
     pic_err err;
     for (int i = 0; copied[i]; i++) {
@@ -99,8 +111,8 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
     w = pic_st_writer_new();
     char *path;
     char **names = pic_calloc(2 * p->n_desc + 1, sizeof *names);
-    add_state(w, p, t->m, "m", names);
-    add_state(w, p, t->v, "v", names + p->n_desc);
+    add_state(w, p, moment[0], "m", names);
+    add_state(w, p, moment[1], "v", names + p->n_desc);
     float step = (float)t->step, aec = (float)t->aec_coef, aec_h = (float)t->aec_entropy;
     int64_t one = 1;
     pic_st_writer_add(w, "step", PIC_DT_F32, 1, &one, &step);
@@ -116,6 +128,7 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
     free(path);
     if (pic_atomic_dir_commit(tmp, out)) pic_die("%s: %s", out, strerror(errno));
     free(tmp);
+    free(moment[0]), free(moment[1]);
 }
 
 void pic_grads_save(const pic_trainer *t, const char *path) {

@@ -16,9 +16,11 @@
  * a file that does not fit the model dies naming it and the tensor. */
 bool pic_optstate_load(pic_trainer *t, const char *dir);
 /* Writes the checkpoint of t's model to out, from the input checkpoint in_dir;
- * weights beyond max_shard bytes go in shards (pic_st_write_model). */
+ * weights beyond max_shard bytes go in shards (pic_st_write_model). Every
+ * rank calls it (the optimizer state is gathered); rank 0 writes. */
 void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard);
-/* Gradients as safetensors under the parameters' names (--save-grads). */
+/* Gradients as safetensors under the parameters' names (--save-grads);
+ * rank 0 alone calls it (every rank holds the whole step's gradient). */
 void pic_grads_save(const pic_trainer *t, const char *path);
 
 #endif

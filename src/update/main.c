@@ -8,6 +8,7 @@
 
 #include "common/atomic.h"
 #include "common/cli.h"
+#include "common/dist.h"
 #include "common/json.h"
 #include "common/progress.h"
 #include "model/parallel.h"
@@ -87,6 +88,10 @@ static const char usage[] =
     "      --threads N          (default: one per CPU)\n"
     "      --skip-bad           skip malformed records and count them\n"
     "  -q, --quiet              no summary on standard error\n"
+    "\n"
+    "Started by mpirun or srun as R ranks, each rank reads the same FILEs, trains\n"
+    "on its share of the sequences and the ranks sum their gradients, so that the\n"
+    "step is the one-process step; rank 0 writes the outputs (docs/distributed.md).\n"
     "  -h, --help               this help\n"
     "      --version            the version\n";
 
@@ -264,7 +269,12 @@ int main(int argc, char **argv) {
     /* Skywork-OR1's published AEC recipe */
     o.tc.aec_delta = 1e-4, o.tc.aec_max = 0.005, o.tc.aec_init = 0;
     parse(&o, argc, argv);
-    pic_set_threads(o.threads);
+    pic_dist_init(NULL, NULL);
+    int R = pic_dist_size(), me = pic_dist_rank();
+    if (R > 1 && (optind >= argc || !strcmp(argv[argc - 1], "-")))
+        pic_usage_error("%d ranks need the sample FILEs: the launcher gives standard input to rank 0 only", R);
+    if (me > 0) pic_quiet = 1;
+    pic_set_threads(o.threads ? o.threads : pic_dist_threads());
     double t0 = pic_now();
 
     pic_model model, ref;
@@ -297,7 +307,8 @@ int main(int argc, char **argv) {
     tr.ref = o.ref ? &ref : NULL;
     if (!o.reset) pic_optstate_load(&tr, o.model);
     pic_coproc co;
-    if (o.alpha_cmd) pic_coproc_start(&co, o.alpha_cmd), tr.alpha_cmd = &co;
+    tr.ask_alpha = o.alpha_cmd != NULL;
+    if (o.alpha_cmd && me == 0) pic_coproc_start(&co, o.alpha_cmd), tr.alpha_cmd = &co;
 
     /* K slices of the samples in stream order, as equal as can be */
     pic_step_stats tot = {0};
@@ -320,8 +331,8 @@ int main(int argc, char **argv) {
         put(s, "lr", st.lr);
         json_array_append_new(steps, s);
     }
-    if (o.alpha_cmd) pic_coproc_finish(&co);
-    if (o.grads) pic_grads_save(&tr, o.grads);
+    if (tr.alpha_cmd) pic_coproc_finish(&co);
+    if (o.grads && me == 0) pic_grads_save(&tr, o.grads);
     pic_ckpt_save(&tr, o.model, o.output, o.dtype ? PIC_DT_BF16 : PIC_DT_F32, o.max_shard);
 
     double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
@@ -355,17 +366,21 @@ int main(int argc, char **argv) {
     put(j, "tokens_per_s", secs > 0 ? (double)all_tokens / secs : 0);
     put(j, "seconds", secs);
     json_object_set_new(j, "loss_agg", json_string(o.sft ? "sft" : agg_names[o.tc.loss.agg]));
+    if (R > 1) puti(j, "ranks", R), put(j, "comm_seconds", pic_dist_comm_seconds());
     if (K_steps > 1) json_object_set_new(j, "steps", steps);
     else json_decref(steps);
-    pic_print_json_line(j);
-    pic_stdout_close();
+    if (me == 0) { /* one stats line for the job */
+        pic_print_json_line(j);
+        pic_stdout_close();
+        pic_note_bad_records();
+    }
     json_decref(j);
-    pic_note_bad_records();
     pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld, %.2f s -> %s", b.n,
              (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr.step, secs, o.output);
     pic_trainer_free(&tr);
     pic_samples_free(&b);
     if (o.ref) pic_model_free(&ref);
     pic_model_free(&model);
+    pic_dist_finish();
     return 0;
 }

@@ -6,7 +6,12 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "common/dist.h"
 #include "model/backward.h"
+
+/* Rank r's part [cut(r), cut(r + 1)) of n items split into R contiguous
+ * slices as equal as can be. */
+static size_t even_cut(size_t n, int r, int R) { return n * (size_t)r / (size_t)R; }
 
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c) {
     memset(t, 0, sizeof *t);
@@ -15,9 +20,11 @@ void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c) {
     t->aec_coef = c->aec_init;
     t->aec_entropy = -1;
     size_t n = m->params.numel;
+    int R = pic_dist_size(), me = pic_dist_rank();
+    t->own_lo = even_cut(n, me, R), t->own_hi = even_cut(n, me + 1, R);
     t->grad = pic_calloc(n, sizeof(float));
-    t->m = pic_calloc(n, sizeof(float));
-    t->v = pic_calloc(n, sizeof(float));
+    t->m = pic_calloc(t->own_hi - t->own_lo + 1, sizeof(float));
+    t->v = pic_calloc(t->own_hi - t->own_lo + 1, sizeof(float));
     pic_params_views(&t->gview, &m->cfg, t->grad);
     pic_model_retain(m, true);
 }
@@ -28,6 +35,23 @@ void pic_trainer_free(pic_trainer *t) {
     free(t->v);
     pic_params_views_free(&t->gview);
     memset(t, 0, sizeof *t);
+}
+
+float *pic_trainer_moment(const pic_trainer *t, int which) {
+    size_t n = t->model->params.numel;
+    int R = pic_dist_size();
+    float *all = pic_malloc((n + 1) * sizeof *all);
+    memcpy(all + t->own_lo, which ? t->v : t->m, (t->own_hi - t->own_lo) * sizeof *all);
+    size_t *counts = pic_malloc((size_t)R * sizeof *counts);
+    for (int r = 0; r < R; r++) counts[r] = even_cut(n, r + 1, R) - even_cut(n, r, R);
+    pic_dist_allgather_float(all, counts);
+    free(counts);
+    return all;
+}
+
+void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *x, size_t n) {
+    size_t lo = off > t->own_lo ? off : t->own_lo, hi = off + n < t->own_hi ? off + n : t->own_hi;
+    if (lo < hi) memcpy((which ? t->v : t->m) + (lo - t->own_lo), x + (lo - off), (hi - lo) * sizeof *x);
 }
 
 /* The step's token layout and a micro-batch's slice of it. */
@@ -104,10 +128,73 @@ static double token_mean(const float *x, size_t n) {
     return n ? s / (double)n : 0;
 }
 
+/* This rank's share of the step: samples [cut[me], cut[me + 1]), cut where
+ * the running count of tokens (prompt and response, what a forward costs)
+ * reaches r/R of the step's, so that each rank's work is about equal and the
+ * split depends on nothing but the samples and R. */
+static size_t *share_cuts(const pic_sample *s, size_t n, int R) {
+    size_t total = 0, run = 0, i = 0;
+    for (size_t k = 0; k < n; k++) total += (size_t)(s[k].n_prompt + s[k].n_resp);
+    size_t *cut = pic_malloc(((size_t)R + 1) * sizeof *cut);
+    cut[0] = 0;
+    for (int r = 1; r < R; r++) {
+        while (i < n && run * (size_t)R < total * (size_t)r) run += (size_t)(s[i].n_prompt + s[i].n_resp), i++;
+        cut[r] = i;
+    }
+    cut[R] = n;
+    return cut;
+}
+
+/* The loss statistics of every rank summed, as doubles (counts are exact
+ * there up to 2^53). */
+static void sum_stats(pic_step_stats *st) {
+    pic_loss_stats *l = &st->ls;
+    double *d[] = {&l->loss, &l->pg_loss, &l->entropic, &l->entropy_bonus, &l->kl_loss, &l->entropy_sum,
+                   &l->approx_kl_sum, &l->ratio_sum};
+    size_t *z[] = {&l->tokens, &l->clipped, &l->clipped_low, &l->clipped_high, &l->dual_clipped, &l->hi,
+                   &l->selected, &l->masked, &st->n_micro};
+    enum { ND = sizeof d / sizeof *d, NZ = sizeof z / sizeof *z };
+    double v[ND + NZ + 1];
+    for (int i = 0; i < ND; i++) v[i] = *d[i];
+    for (int i = 0; i < NZ; i++) v[ND + i] = (double)*z[i];
+    v[ND + NZ] = st->prepass;
+    pic_dist_sum_double(v, ND + NZ + 1);
+    for (int i = 0; i < ND; i++) *d[i] = v[i];
+    for (int i = 0; i < NZ; i++) *z[i] = (size_t)v[ND + i];
+    st->prepass = v[ND + NZ] > 0;
+}
+
+/* torch's clip_grad_norm_ over the whole buffer; across ranks, each sums
+ * the squares of its own slice, so that every rank gets the same norm. */
+static double clip_grad(pic_trainer *t) {
+    size_t n = t->model->params.numel;
+    if (pic_dist_size() == 1) return pic_clip_grad_norm(t->grad, n, t->cfg.max_grad_norm);
+    double ss = 0;
+    for (size_t i = t->own_lo; i < t->own_hi; i++) ss += (double)t->grad[i] * t->grad[i];
+    pic_dist_sum_double(&ss, 1);
+    double norm = sqrt(ss);
+    pic_scale_grad(t->grad, n, norm, t->cfg.max_grad_norm);
+    return norm;
+}
+
+/* AdamW on this rank's slice, then every rank's slice to every rank. */
+static void apply_step(pic_trainer *t, double lr) {
+    pic_params *p = &t->model->params;
+    size_t lo = t->own_lo, hi = t->own_hi;
+    pic_adamw_step(p->data + lo, t->grad + lo, t->m, t->v, hi - lo, lr, &t->cfg.opt, t->step);
+    int R = pic_dist_size();
+    if (R == 1) return;
+    size_t *counts = pic_malloc((size_t)R * sizeof *counts);
+    for (int r = 0; r < R; r++) counts[r] = even_cut(p->numel, r + 1, R) - even_cut(p->numel, r, R);
+    pic_dist_allgather_float(p->data, counts);
+    free(counts);
+}
+
 void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, pic_step_stats *st) {
     memset(st, 0, sizeof *st);
     pic_model *m = t->model;
     size_t C = (size_t)m->cfg.hidden_size;
+    int R = pic_dist_size(), me = pic_dist_rank();
     step_data d = {s, n, pic_malloc((n + 1) * sizeof(size_t)), 0, 0, 0, 0, 0, 0};
     d.seq_start[0] = 0;
     for (size_t i = 0; i < n; i++) d.seq_start[i + 1] = d.seq_start[i] + (size_t)s[i].n_resp;
@@ -124,9 +211,11 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         }
 
     pic_loss_cfg lc = t->cfg.loss;
-    size_t n_micro;
-    micro *mbs = split(s, n, t->cfg.micro_tokens, &n_micro);
-    bool needs_now = pic_loss_needs_logp(&lc) || t->alpha_cmd || t->cfg.dmmpt;
+    size_t *cut = share_cuts(s, n, R), n_micro;
+    micro *mbs = split(s + cut[me], cut[me + 1] - cut[me], t->cfg.micro_tokens, &n_micro);
+    for (size_t k = 0; k < n_micro; k++) mbs[k].first += cut[me];
+    bool ask_alpha = t->ask_alpha || t->alpha_cmd;
+    bool needs_now = pic_loss_needs_logp(&lc) || ask_alpha || t->cfg.dmmpt;
     st->prepass = n_micro > 1 && needs_now;
     st->n_micro = n_micro, st->n_seq = n;
     pic_batch b;
@@ -138,11 +227,24 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         }
     else if (n_micro == 1)
         forward_micro(t, &d, mbs[0], &b, &rows);
+    /* the plan of a step split across ranks needs every rank's tokens */
+    if (R > 1 && needs_now) {
+        size_t *counts = pic_malloc((size_t)R * sizeof *counts);
+        for (int r = 0; r < R; r++) counts[r] = d.seq_start[cut[r + 1]] - d.seq_start[cut[r]];
+        pic_dist_allgather_float(d.logp, counts);
+        pic_dist_allgather_float(d.ent, counts);
+        free(counts);
+    }
 
     /* what the whole step decides before its loss: alpha, the DMMPT mask,
      * the plan; the entropy known here is this forward's */
-    bool known = st->prepass || n_micro == 1;
-    if (known && t->alpha_cmd) lc.alpha = pic_coproc_ask(t->alpha_cmd, token_mean(d.ent, nt));
+    bool known = R > 1 ? needs_now : st->prepass || n_micro == 1;
+    if (known && ask_alpha) {
+        /* one co-process for the job, on rank 0 */
+        double alpha = me == 0 ? pic_coproc_ask(t->alpha_cmd, token_mean(d.ent, nt)) : 0;
+        pic_dist_broadcast(&alpha, sizeof alpha, 0);
+        lc.alpha = alpha;
+    }
     if (known && t->cfg.dmmpt) lc.mask_mpt = token_mean(d.ent, nt) < t->cfg.dmmpt_target;
     /* AEC (Skywork-OR1): the bonus c_k is on while the entropy the previous
      * step measured is at or below the target (off before any measurement);
@@ -170,22 +272,28 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         free_batch(&b, rows);
     }
     pic_loss_plan_free(&plan);
+    if (R > 1) {
+        /* the one all-reduce of the step's gradient buffer */
+        pic_dist_sum_float(t->grad, m->params.numel);
+        sum_stats(st);
+    }
     if (t->cfg.aec) {
         double H = st->ls.tokens ? st->ls.entropy_sum / (double)st->ls.tokens : 0, tg = t->cfg.aec_target;
         double c = t->aec_coef + (H < tg ? t->cfg.aec_delta : H > tg ? -t->cfg.aec_delta : 0);
         t->aec_coef = c < 0 ? 0 : c > t->cfg.aec_max ? t->cfg.aec_max : c;
         t->aec_entropy = H;
     }
-    st->grad_norm = pic_clip_grad_norm(t->grad, m->params.numel, t->cfg.max_grad_norm);
+    st->grad_norm = clip_grad(t);
     st->lr = pic_adamw_lr(&t->cfg.opt, t->step);
     if (apply) {
         if (!isfinite(st->grad_norm)) pic_die("the gradient is not finite (norm %g); no step taken", st->grad_norm);
         t->step++;
-        pic_adamw_step(m->params.data, t->grad, t->m, t->v, m->params.numel, st->lr, &t->cfg.opt, t->step);
+        apply_step(t, st->lr);
     }
     free(dlogp);
     free(dent);
     free(mbs);
+    free(cut);
     for (int i = 0; i < 5; i++) free(*arrs[i]);
     free(d.tg);
     free(d.seq_start);

@@ -9,7 +9,16 @@
  * step needs its entropy before the loss (--alpha-cmd, DMMPT), a step of more
  * than one micro-batch first runs a forward-only pass over all of them: one
  * extra forward (about a third of a training pass) instead of a second
- * gradient buffer and a second backward, and exact. */
+ * gradient buffer and a second backward, and exact.
+ *
+ * Across the ranks of a job (common/dist.h, docs/distributed.md): each rank
+ * takes a contiguous, token-balanced share of the step's sequences; the
+ * per-token log-probabilities and entropies the plan needs are gathered so
+ * that every rank builds the whole step's plan, the statistics and the
+ * gradient buffer are summed, and each rank keeps AdamW's moments of one
+ * slice of the buffer only (ZeRO stage 1): it updates that slice of the
+ * weights, and the slices are gathered back. The loss is the one-process
+ * loss; the sums differ from its sums only in their order. */
 #ifndef PIC_UPDATE_TRAIN_H
 #define PIC_UPDATE_TRAIN_H
 
@@ -38,12 +47,15 @@ typedef struct {
     pic_model *model;
     pic_model *ref;        /* reference model for the KL term, or NULL */
     pic_train_cfg cfg;
-    float *grad, *m, *v;   /* the parameters' layout */
+    float *grad;           /* the parameters' layout */
+    float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it */
+    size_t own_lo, own_hi;
     pic_params gview;
     long step;             /* optimizer steps taken so far */
     double aec_coef;       /* c_k, the coefficient of the next step */
     double aec_entropy;    /* the entropy the last step measured; < 0: none yet */
-    pic_coproc *alpha_cmd; /* or NULL */
+    pic_coproc *alpha_cmd; /* or NULL; on rank 0 only in a job of several ranks */
+    bool ask_alpha;        /* every rank: alpha comes from rank 0's alpha_cmd */
 } pic_trainer;
 
 typedef struct {
@@ -56,7 +68,14 @@ typedef struct {
 
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c);
 void pic_trainer_free(pic_trainer *t);
-/* One optimizer step over samples s[0..n): gradients in t->grad (clipped),
+/* AdamW's moment (0: m, 1: v) of the whole buffer, gathered from every
+ * rank's slice (a collective: every rank calls it); the caller frees it. */
+float *pic_trainer_moment(const pic_trainer *t, int which);
+/* Takes a tensor's moment values x[0..n) at buffer offset off: the part of
+ * them in this rank's slice. */
+void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *x, size_t n);
+/* One optimizer step over samples s[0..n) (every rank passes the same
+ * ones): gradients in t->grad (clipped, the whole step's on every rank),
  * then AdamW unless !apply. */
 void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, pic_step_stats *st);
 

@@ -1,0 +1,53 @@
+/* The processes of one data-parallel job (docs/distributed.md): who this
+ * process is among them and the few collective operations the programs
+ * need. Two implementations behind this one interface: MPI (dist_mpi.c,
+ * built when mpicc is found; `make MPI=0` leaves it out) and a single
+ * process (dist_single.c), so that a program links and runs without MPI.
+ *
+ * Rank and size come from the launcher (mpirun, srun) through MPI_Init;
+ * without MPI, or started without a launcher, they are 0 and 1. Every
+ * collective must be called by every rank in the same order. A reduction's
+ * result is the same on every rank. The sums of doubles are taken in rank
+ * order, so a run repeats bit for bit with the same number of ranks. */
+#ifndef PIC_DIST_H
+#define PIC_DIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Joins the job (MPI_Init when built with MPI). After this, a process that
+ * exits before pic_dist_finish (pic_die, a crash in a library's exit path)
+ * ends every rank of the job: the message is printed first, then the job is
+ * aborted, so that no rank waits forever on one that has gone. Messages of a
+ * job of several ranks name the rank ("PROG[1/2]: ..."). */
+void pic_dist_init(int *argc, char ***argv);
+/* Leaves the job after a barrier, so that every rank has finished its part
+ * (rank 0 has written the outputs) before any exits 0. */
+void pic_dist_finish(void);
+
+int pic_dist_rank(void);
+int pic_dist_size(void);
+/* The threads a rank uses when not told: the machine's CPUs shared among
+ * the job's ranks on it (0, all of them, for a process alone). */
+int pic_dist_threads(void);
+/* "mpi" or "single" */
+const char *pic_dist_backend(void);
+
+/* In-place sums over the ranks. Floats: one all-reduce (the gradient); the
+ * result is the same on every rank. Doubles: summed in rank order. */
+void pic_dist_sum_float(float *x, size_t n);
+void pic_dist_sum_double(double *x, size_t n);
+/* x[counts[0] + ... + counts[R-1]] of floats: rank r's block (at the sum of
+ * the counts before r) goes to every rank. */
+void pic_dist_allgather_float(float *x, const size_t *counts);
+/* n bytes of root's buf to every rank. */
+void pic_dist_broadcast(void *buf, size_t n, int root);
+/* Point to point, for gathering streams in order: n bytes to / from a rank. */
+void pic_dist_send(const void *buf, size_t n, int to);
+void pic_dist_recv(void *buf, size_t n, int from);
+void pic_dist_barrier(void);
+
+/* Seconds spent inside collectives since pic_dist_init (for the stats). */
+double pic_dist_comm_seconds(void);
+
+#endif

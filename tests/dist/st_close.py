@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""st_close.py A B TOL: every F32 tensor of safetensors files A and B (the
+same names and shapes) agrees entry by entry within TOL times the largest
+magnitude of that tensor in A: |a - b| <= TOL * max|a|. Prints the worst
+ratio |a - b| / max|a| seen, and exits 1 naming the first tensor beyond TOL.
+Standard library only (the test machines have no numpy)."""
+import json, struct, sys
+from array import array
+
+
+def load(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in head.items():
+        if name == "__metadata__":
+            continue
+        if t["dtype"] != "F32":
+            sys.exit(f"{path}: tensor '{name}' is {t['dtype']}, not F32")
+        a, b = t["data_offsets"]
+        x = array("f")
+        x.frombytes(data[a:b])
+        if sys.byteorder != "little":
+            x.byteswap()
+        out[name] = (t["shape"], x)
+    return out
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit("usage: st_close.py A B TOL")
+    A, B, tol = load(sys.argv[1]), load(sys.argv[2]), float(sys.argv[3])
+    if sorted(A) != sorted(B):
+        sys.exit(f"tensor names differ: {sorted(set(A) ^ set(B))}")
+    worst = 0.0
+    for name in sorted(A):
+        (sa, a), (sb, b) = A[name], B[name]
+        if sa != sb:
+            sys.exit(f"{name}: shape {sa} against {sb}")
+        scale = max((abs(v) for v in a), default=0.0)
+        diff = max((abs(u - v) for u, v in zip(a, b)), default=0.0)
+        r = diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
+        worst = max(worst, r)
+        if r > tol:
+            print(f"{name}: max |a - b| = {diff:g} is {r:g} of max |a| = {scale:g} (> {tol:g})")
+            sys.exit(1)
+    print(f"worst {worst:g} <= {tol:g}")
+
+
+main()
