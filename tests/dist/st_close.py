@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""st_close.py A B TOL: every F32 tensor of safetensors files A and B (the
-same names and shapes) agrees entry by entry within TOL times the largest
-magnitude of that tensor in A: |a - b| <= TOL * max|a|. Prints the worst
-ratio |a - b| / max|a| seen, and exits 1 naming the first tensor beyond TOL.
+"""st_close.py A B REL [ABS]: every F32 tensor of safetensors files A and B
+(the same names and shapes) agrees entry by entry: |a - b| <= REL * max|a|
++ ABS, max|a| the largest magnitude of that tensor in A. Prints the worst
+|a - b| / max|a| seen, and exits 1 naming the first tensor beyond the bound.
 Standard library only (the test machines have no numpy)."""
 import json, struct, sys
 from array import array
@@ -29,9 +29,10 @@ def load(path):
 
 
 def main():
-    if len(sys.argv) != 4:
-        sys.exit("usage: st_close.py A B TOL")
+    if len(sys.argv) not in (4, 5):
+        sys.exit("usage: st_close.py A B REL [ABS]")
     A, B, tol = load(sys.argv[1]), load(sys.argv[2]), float(sys.argv[3])
+    abs_tol = float(sys.argv[4]) if len(sys.argv) == 5 else 0.0
     if sorted(A) != sorted(B):
         sys.exit(f"tensor names differ: {sorted(set(A) ^ set(B))}")
     worst = 0.0
@@ -43,10 +44,10 @@ def main():
         diff = max((abs(u - v) for u, v in zip(a, b)), default=0.0)
         r = diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
         worst = max(worst, r)
-        if r > tol:
-            print(f"{name}: max |a - b| = {diff:g} is {r:g} of max |a| = {scale:g} (> {tol:g})")
+        if diff > tol * scale + abs_tol:
+            print(f"{name}: max |a - b| = {diff:g} > {tol:g} * max |a| ({scale:g}) + {abs_tol:g}")
             sys.exit(1)
-    print(f"worst {worst:g} <= {tol:g}")
+    print(f"worst |a - b| / max |a|: {worst:g}")
 
 
 main()

@@ -1,0 +1,159 @@
+#!/usr/bin/env bats
+# Data parallelism over MPI (docs/distributed.md): pic-update as 2 ranks is
+# the one-process step within fp32 summation error, for the pg, EntroPIC,
+# SFT and off-policy cases, ZeRO-1 on (always on across ranks); the same
+# 2-rank run repeats bit for bit; a failing rank ends the job; pic-rollout's
+# ranks write the unsharded stream; train.sh --ranks resumes on 1 rank.
+#
+# The bound. Two ranks compute the same per-token numbers as one process,
+# but each forwards only its share, so matrix products have other shapes and
+# may round otherwise (as --micro-tokens does), and every sum over the
+# step's tokens is split into two partial sums added at the end. Both are
+# reorderings of fp32 sums: two orders of a sum of n terms differ by at most
+# 2 gamma_n sum|t_i|, gamma_n = n u / (1 - n u), u = 2^-24 (Higham, Accuracy
+# and Stability of Numerical Algorithms, 2nd ed., eq. 4.4). The terms are not
+# visible here; for terms of either sign sum|t_i| is about sqrt(n) |sum t_i|,
+# so the bound relative to a result's magnitude (a tensor's largest entry, a
+# stats field) is TOL = 2 gamma_n sqrt(n), with n the longest chain of sums a
+# number goes through: the step's tokens (the gradient's sums over rows) plus
+# the vocabulary (each log-probability's log-sum-exp, the longest reduction
+# of one token). K optimizer steps add their errors: K * TOL. AdamW divides
+# by sqrt(v) + eps, which near g = 0 amplifies a gradient difference by
+# lr / eps; the checks take eps = 1, so that a weight moves by at most
+# 2 lr |dg| more per step (|g| <= 1 after clipping to norm 1, which every
+# case here does), plus the rounding of its two updates, 2^-22 |w|.
+load helpers
+
+M="$FIXTURES/models"
+U="$FIXTURES/update"
+H="$PIC_ROOT/tests/dist"
+
+setup() {
+    T="$BATS_TEST_TMPDIR"
+    cd "$T" || return 1
+    command -v mpirun > /dev/null || skip "no mpirun (scripts/deps.sh installs OpenMPI)"
+    # OpenMPI refuses root without these; CI runs as root on 2 cores
+    MPIRUN=(mpirun --allow-run-as-root --oversubscribe -np 2)
+    # a build without MPI refuses to run as 2 ranks: say so once, clearly
+    run "${MPIRUN[@]}" pic-update --version
+    [ "$status" -eq 0 ] || { echo "pic-update does not run under mpirun: $output" >&2; return 1; }
+    { cat "$U/qwen2-tiny-step.jsonl"; sed 's/"golden-/"again-/' "$U/qwen2-tiny-step.jsonl"; } > six.jsonl
+    TAU=$(jq .pg_spec.tau "$M/qwen2-tiny/golden.json")
+    SPEC=(-m "$M/qwen2-tiny" --clip-high 0.28 --lr 1e-3 --eps 1 --threads 1 -q --tau "$TAU")
+}
+
+# tol N [MODEL]: 2 gamma_n sqrt(n) for n = N tokens plus MODEL's vocabulary
+tol() {
+    awk -v n="$(($1 + $(jq .vocab_size "${2:-$M/qwen2-tiny}/config.json")))" \
+        'BEGIN { u = 2 ^ -24; g = n * u / (1 - n * u); printf "%.3g", 2 * g * sqrt(n) }'
+}
+
+# one STATS GRADS DIR OPTIONS...: the one-process step; two ...: as 2 ranks
+one() { local s=$1 g=$2 d=$3; shift 3; pic-update "${SPEC[@]}" --save-grads "$g" -o "$d" "$@" six.jsonl > "$s"; }
+two() { local s=$1 g=$2 d=$3; shift 3; "${MPIRUN[@]}" pic-update "${SPEC[@]}" --save-grads "$g" -o "$d" "$@" six.jsonl > "$s"; }
+
+# same K: the 2-rank outputs b.* equal the one-process a.* within the bound
+same() {
+    local K=$1 t
+    t=$(tol "$(jq .tokens_total a.json)")
+    echo "TOL $t, K $K" >&2
+    # timing, and how the work was cut (micro-batches per rank), differ
+    "$H/json_close.py" a.json b.json "$(awk -v t="$t" -v k="$K" 'BEGIN { print k * t }')" \
+        seconds tokens_per_s micro_batches ranks comm_seconds
+    "$H/st_close.py" a.grads b.grads "$(awk -v t="$t" -v k="$K" 'BEGIN { print k * t }')"
+    "$H/st_close.py" a/optimizer.safetensors b/optimizer.safetensors \
+        "$(awk -v t="$t" -v k="$K" 'BEGIN { print 2 * k * t }')"
+    "$H/st_close.py" a/model.safetensors b/model.safetensors \
+        "$(awk -v k="$K" 'BEGIN { print k * 2 ^ -22 }')" "$(awk -v t="$t" -v k="$K" 'BEGIN { print 2 * k * 1e-3 * t }')"
+}
+
+@test "2 ranks: the pg, EntroPIC and SFT steps are the one-process step within fp32 summation error" {
+    for extra in "" "--alpha 0.3" "--loss sft"; do
+        # shellcheck disable=SC2086
+        one a.json a.grads a $extra
+        # shellcheck disable=SC2086
+        two b.json b.grads b $extra
+        jq -e '.ranks == 2 and .comm_seconds >= 0' b.json > /dev/null
+        [ "$(jq .grad_norm a.json | cut -d. -f1)" -ge 1 ] # clipping is on: |g| <= 1 below
+        same 1
+    done
+    # one sample fewer is far outside the bound: the check can fail
+    head -5 six.jsonl > five.jsonl
+    pic-update "${SPEC[@]}" --save-grads five.grads -o f --loss sft five.jsonl > /dev/null
+    run "$H/st_close.py" b.grads five.grads 1e-2
+    [ "$status" -eq 1 ]
+}
+
+@test "2 ranks, off-policy: 4 mini-batches with the co-process asked once per step on rank 0" {
+    one a.json a.grads a --mini-batches 4 --alpha-cmd "pictl --state a.state --target 2.0"
+    two b.json b.grads b --mini-batches 4 --alpha-cmd "pictl --state b.state --target 2.0"
+    # one controller for the job: four steps in its state, not eight
+    [ "$(jq .step a.state)" = 4 ] && [ "$(jq .step b.state)" = 4 ]
+    [ "$(jq '.steps | length' b.json)" = 4 ]
+    same 4
+}
+
+@test "the same 2-rank run twice is bit-identical; a resumed optimizer state is rank-independent" {
+    two b.json b.grads b --alpha 0.3
+    two c.json c.grads c --alpha 0.3
+    cmp <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds)' b.json) \
+        <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds)' c.json)
+    cmp b.grads c.grads
+    cmp b/model.safetensors c/model.safetensors && cmp b/optimizer.safetensors c/optimizer.safetensors
+    # ZeRO-1 slices, written whole: resuming b on 1 rank and on 2 ranks agree
+    pic-update "${SPEC[@]}" -m b -o b1 --alpha 0.3 six.jsonl > a.json
+    "${MPIRUN[@]}" pic-update "${SPEC[@]}" -m b -o b2 --alpha 0.3 six.jsonl > b2.json
+    [ "$(jq .step a.json)" = 2 ] && [ "$(jq .step b2.json)" = 2 ]
+    t=$(tol "$(jq .tokens_total a.json)")
+    "$H/st_close.py" b1/optimizer.safetensors b2/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 2 * t }')"
+}
+
+@test "a failing rank ends the job with its message, never a hang" {
+    # only rank 0 writes: it fails, rank 1 waits at the end for it
+    run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o /proc/no/such/dir six.jsonl
+    [ "$status" -ne 124 ] && [ "$status" -ne 0 ]
+    [[ "$output" == *"pic-update[0/2]: /proc/no/such/dir"* ]]
+    run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o x < six.jsonl
+    [ "$status" -eq 2 ] && [[ "$output" == *"2 ranks need the sample FILEs"* ]]
+    [ ! -e x ]
+}
+
+@test "pic-rollout as 2 ranks: each generates its shard, rank 0 writes them in order" {
+    pic-task -q --plain -n 5 --seed 1 > p.jsonl
+    R=(-m "$M/qwen2-tiny" --n 2 --max-new-tokens 6 --seed 3 --threads 1 -q)
+    pic-rollout "${R[@]}" --plain p.jsonl > one.jsonl
+    "${MPIRUN[@]}" pic-rollout "${R[@]}" -o two.jsonl.zst p.jsonl
+    zstdcat two.jsonl.zst | cmp - one.jsonl
+    [ "$(wc -l < one.jsonl)" -eq 10 ]
+    run "${MPIRUN[@]}" pic-rollout "${R[@]}" --shard 0/2 p.jsonl
+    fails_with 2 "the launcher's ranks are the shards"
+}
+
+@test "train.sh --ranks 2 killed during step 3 and resumed with 1 rank ends where the 2-rank run ends" {
+    pic-init -q -o m --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --seed 3
+    # W-REINFORCE: the tiny model earns no reward, and -1 for every negative
+    # sample still gives a gradient; eps 1 as above
+    TRAIN=(--model m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 --template chatml --seed 5 -q
+           --method w-reinforce --update-args "--eps 1 --threads 1")
+    L=(--launcher-args "--allow-run-as-root --oversubscribe")
+    train.sh --run u --steps 3 "${TRAIN[@]}" --ranks 2 "${L[@]}"
+    train.sh --run k --steps 2 "${TRAIN[@]}" --ranks 2 "${L[@]}"
+    setsid train.sh --run k --steps 3 "${TRAIN[@]}" --ranks 2 "${L[@]}" &
+    pid=$!
+    while [ ! -e k/rollouts/step-000003.jsonl.zst ] && kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    [ ! -e k/steps/step-000003.json ] # killed inside step 3's update
+    train.sh --run k --steps 3 "${TRAIN[@]}" --ranks 1
+    jq -e '.ranks == 2' k/steps/step-000002.json > /dev/null
+    jq -e 'has("ranks") | not' k/steps/step-000003.json > /dev/null
+    # steps 1 and 2 are the same run's; step 3's update ran on 1 rank
+    cmp u/ckpt/step-000002/model.safetensors k/ckpt/step-000002/model.safetensors
+    [ "$(jq .grad_norm k/steps/step-000003.json | cut -d. -f1)" -ge 1 ]
+    t=$(tol "$(jq .tokens_total k/steps/step-000003.json)" m)
+    "$H/json_close.py" u/steps/step-000003.json k/steps/step-000003.json "$t" \
+        seconds tokens_per_s micro_batches ranks comm_seconds
+    "$H/st_close.py" u/final/model.safetensors k/final/model.safetensors "$(awk 'BEGIN { print 2 ^ -22 }')" \
+        "$(awk -v t="$t" 'BEGIN { print 2 * 1e-3 * t }')"
+    "$H/st_close.py" u/final/optimizer.safetensors k/final/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 2 * t }')"
+}
