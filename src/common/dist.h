@@ -15,7 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Joins the job (MPI_Init when built with MPI). After this, a process that
+/* Joins the job: MPI_Init when built with MPI and started by a launcher;
+ * a process started alone is rank 0 of 1 without MPI. After this, a process that
  * exits before pic_dist_finish (pic_die, a crash in a library's exit path)
  * ends every rank of the job: the message is printed first, then the job is
  * aborted, so that no rank waits forever on one that has gone. Messages of a
@@ -30,8 +31,8 @@ int pic_dist_size(void);
 /* The threads a rank uses when not told: the machine's CPUs shared among
  * the job's ranks on it (0, all of them, for a process alone). */
 int pic_dist_threads(void);
-/* "mpi" or "single" */
-const char *pic_dist_backend(void);
+/* This rank's index among the job's ranks on its machine (its GPU). */
+int pic_dist_local_rank(void);
 
 /* In-place sums over the ranks. Floats: one all-reduce (the gradient); the
  * result is the same on every rank. Doubles: summed in rank order. */
@@ -47,7 +48,10 @@ void pic_dist_send(const void *buf, size_t n, int to);
 void pic_dist_recv(void *buf, size_t n, int from);
 void pic_dist_barrier(void);
 
-/* Seconds spent inside collectives since pic_dist_init (for the stats). */
+/* Seconds spent inside collectives since pic_dist_init, and of those before
+ * the gradient's all-reduce, waiting for the slowest rank to reach it (for
+ * the stats and bench/dist.sh). */
 double pic_dist_comm_seconds(void);
+double pic_dist_wait_seconds(void);
 
 #endif

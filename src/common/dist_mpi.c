@@ -11,9 +11,9 @@
 #include "common/cli.h"
 #include "common/progress.h"
 
-static int rank_, size_ = 1;
+static int rank_, size_ = 1, local_rank, local_size = 1;
 static bool joined, finished;
-static double comm_s;
+static double comm_s, wait_s;
 static char prog_name[256];
 
 #define PIECE ((size_t)1 << 30)
@@ -35,7 +35,19 @@ static void check(int rc, const char *what) {
     pic_die("%s: %s", what, msg);
 }
 
+/* Set by the launchers: OpenMPI's mpirun, PMIx (srun --mpi=pmix, prterun)
+ * and PMI (srun --mpi=pmi2, MPICH's hydra). */
+static bool launched(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", NULL};
+    for (int i = 0; vars[i]; i++)
+        if (getenv(vars[i])) return true;
+    return false;
+}
+
+/* A process started without a launcher is a job of one and never starts
+ * MPI: a singleton MPI_Init costs a runtime daemon and half a second. */
 void pic_dist_init(int *argc, char ***argv) {
+    if (!launched()) return;
     int provided;
     check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init");
     joined = true;
@@ -44,6 +56,13 @@ void pic_dist_init(int *argc, char ***argv) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    /* the ranks on this machine: those that share its memory */
+    MPI_Comm local;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
+        MPI_Comm_rank(local, &local_rank);
+        MPI_Comm_size(local, &local_size);
+        MPI_Comm_free(&local);
+    }
     if (size_ > 1) {
         snprintf(prog_name, sizeof prog_name, "%s[%d/%d]", pic_prog, rank_, size_);
         pic_prog = prog_name;
@@ -59,24 +78,24 @@ void pic_dist_finish(void) {
 
 int pic_dist_rank(void) { return rank_; }
 int pic_dist_size(void) { return size_; }
-const char *pic_dist_backend(void) { return "mpi"; }
+
+int pic_dist_local_rank(void) { return local_rank; }
 
 int pic_dist_threads(void) {
-    if (!joined) return 0;
-    MPI_Comm local;
-    int n = 1;
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
-        MPI_Comm_size(local, &n);
-        MPI_Comm_free(&local);
-    }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n <= 1 || cpus < 1) return 0;
-    return cpus / n > 1 ? (int)(cpus / n) : 1;
+    if (local_size <= 1 || cpus < 1) return 0;
+    return cpus / local_size > 1 ? (int)(cpus / local_size) : 1;
 }
 
+/* The barrier first splits the time into waiting for the slowest rank and
+ * the transfer itself (a barrier costs one latency; this is the step's one
+ * large collective). */
 void pic_dist_sum_float(float *x, size_t n) {
     if (size_ == 1) return;
+    double tw = pic_now();
+    pic_dist_barrier();
     double t0 = pic_now();
+    wait_s += t0 - tw;
     for (size_t o = 0; o < n; o += PIECE) {
         size_t k = n - o < PIECE ? n - o : PIECE;
         check(MPI_Allreduce(MPI_IN_PLACE, x + o, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
@@ -143,3 +162,4 @@ void pic_dist_barrier(void) {
 }
 
 double pic_dist_comm_seconds(void) { return comm_s; }
+double pic_dist_wait_seconds(void) { return wait_s; }

@@ -23,7 +23,7 @@ void pic_dist_finish(void) {}
 int pic_dist_rank(void) { return 0; }
 int pic_dist_size(void) { return 1; }
 int pic_dist_threads(void) { return 0; }
-const char *pic_dist_backend(void) { return "single"; }
+int pic_dist_local_rank(void) { return 0; }
 void pic_dist_sum_float(float *x, size_t n) { (void)x, (void)n; }
 void pic_dist_sum_double(double *x, size_t n) { (void)x, (void)n; }
 void pic_dist_allgather_float(float *x, const size_t *counts) { (void)x, (void)counts; }
@@ -39,3 +39,4 @@ void pic_dist_recv(void *buf, size_t n, int from) {
 }
 void pic_dist_barrier(void) {}
 double pic_dist_comm_seconds(void) { return 0; }
+double pic_dist_wait_seconds(void) { return 0; }

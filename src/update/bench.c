@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "common/dist.h"
 #include "common/progress.h"
 #include "common/rng.h"
 #include "model/floor.h"
@@ -29,6 +30,8 @@ static const char usage[] =
     "      --micro-tokens N  micro-batch token budget (default 0: none)\n"
     "      --threads N     (default: one per CPU)\n"
     "  -h, --help          this help\n"
+    "Under mpirun as R ranks, each takes its share of the step and the stats\n"
+    "add the all-reduce's share of the step's time (bench/dist.sh).\n"
     "      --version       the version\n";
 
 
@@ -62,7 +65,8 @@ int main(int argc, char **argv) {
         default: pic_usage_error("unknown option");
         }
     }
-    pic_set_threads(threads);
+    pic_dist_init(NULL, NULL);
+    pic_set_threads(threads ? threads : pic_dist_threads());
     pic_config cfg;
     pic_err err;
     if (cfgfile ? pic_config_load(&cfg, cfgfile, &err) : pic_config_parse(&cfg, pic_bench_config_json, "built-in", &err))
@@ -93,21 +97,28 @@ int main(int argc, char **argv) {
     pic_trainer_init(&tr, &m, &tc);
     pic_step_stats st;
     pic_train_step(&tr, s, (size_t)seqs, true, &st); /* warm-up: allocations, page faults */
-    double t0 = pic_now();
+    double t0 = pic_now(), c0 = pic_dist_comm_seconds(), w0 = pic_dist_wait_seconds();
     for (int k = 0; k < steps; k++) pic_train_step(&tr, s, (size_t)seqs, true, &st);
-    double secs = pic_now() - t0;
+    double secs = pic_now() - t0, comm = pic_dist_comm_seconds() - c0, wait = pic_dist_wait_seconds() - w0;
+    if (pic_dist_rank() > 0) {
+        pic_dist_finish();
+        return 0;
+    }
     size_t tokens = (size_t)seqs * (size_t)(prompt + response) * (size_t)steps;
     double params = (double)m.params.numel;
     double rate = sgemm_rate(&cfg, &m.params, (size_t)seqs * (size_t)(prompt + response) < 4096
                                                   ? (size_t)seqs * (size_t)(prompt + response) : 4096);
     double tps = (double)tokens / secs, floor_tps = rate * 1e9 / (6.0 * params);
     printf("{\"params\":%.0f,\"threads\":%d,\"seqs\":%d,\"tokens_per_step\":%d,\"steps\":%d,\"seconds\":%.3f,"
-           "\"tokens_per_s\":%.1f,\"sgemm_gflops\":%.2f,\"floor_tokens_per_s\":%.1f,\"fraction_of_floor\":%.3f}\n",
+           "\"tokens_per_s\":%.1f,\"sgemm_gflops\":%.2f,\"floor_tokens_per_s\":%.1f,\"fraction_of_floor\":%.3f,"
+           "\"ranks\":%d,\"allreduce_bytes_per_step\":%.0f,\"comm_seconds\":%.4f,\"comm_share\":%.4f,"
+           "\"wait_seconds\":%.4f}\n",
            params, pic_threads(), seqs, seqs * (prompt + response), steps, secs, tps, rate, floor_tps,
-           tps / floor_tps);
+           tps / floor_tps, pic_dist_size(), 4 * params, comm - wait, (comm - wait) / secs, wait);
     pic_trainer_free(&tr);
     for (int i = 0; i < seqs; i++) free(s[i].ids), free(s[i].old_logp);
     free(s);
     pic_model_free(&m);
+    pic_dist_finish();
     return 0;
 }

@@ -366,7 +366,11 @@ int main(int argc, char **argv) {
     put(j, "tokens_per_s", secs > 0 ? (double)all_tokens / secs : 0);
     put(j, "seconds", secs);
     json_object_set_new(j, "loss_agg", json_string(o.sft ? "sft" : agg_names[o.tc.loss.agg]));
-    if (R > 1) puti(j, "ranks", R), put(j, "comm_seconds", pic_dist_comm_seconds());
+    if (R > 1) {
+        puti(j, "ranks", R);
+        put(j, "comm_seconds", pic_dist_comm_seconds() - pic_dist_wait_seconds());
+        put(j, "wait_seconds", pic_dist_wait_seconds());
+    }
     if (K_steps > 1) json_object_set_new(j, "steps", steps);
     else json_decref(steps);
     if (me == 0) { /* one stats line for the job */

@@ -1,0 +1,28 @@
+/* The GPU side of dist.h: one NCCL communicator for the job's ranks, for
+ * sums and gathers of buffers in GPU memory (NCCL, not MPI, moves them:
+ * NVLink and GPUDirect RDMA). Rank and size are dist.h's; the NCCL unique id
+ * is made on rank 0 and broadcast with pic_dist_broadcast, so the same code
+ * runs as one process without MPI. Each rank takes the GPU of its rank on
+ * its machine (pic_dist_local_rank) modulo the GPUs it sees. Built when CUDA
+ * is (docs/distributed.md); calls are synchronous on the communicator's
+ * stream. */
+#ifndef PIC_DIST_NCCL_H
+#define PIC_DIST_NCCL_H
+
+#include <stddef.h>
+
+typedef struct pic_nccl pic_nccl;
+
+/* A collective: every rank calls it after pic_dist_init. Dies (and so ends
+ * the job) when there is no GPU or NCCL fails, naming the rank. */
+pic_nccl *pic_nccl_init(void);
+void pic_nccl_free(pic_nccl *c);
+int pic_nccl_device(const pic_nccl *c);
+
+/* In place, device memory: the sum over the ranks of x[0..n). */
+void pic_nccl_sum_float(pic_nccl *c, float *x, size_t n);
+/* x[counts[0] + ... + counts[R-1]] in device memory: each rank's block to
+ * every rank (as pic_dist_allgather_float). */
+void pic_nccl_allgather_float(pic_nccl *c, float *x, const size_t *counts);
+
+#endif
