@@ -86,10 +86,7 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
     /* AdamW's state is written whole, whatever the number of ranks that
      * kept it in slices, so that a run resumes on any number of them */
     float *moment[2] = {pic_trainer_moment(t, 0), pic_trainer_moment(t, 1)};
-    if (pic_dist_rank() != 0) {
-        free(moment[0]), free(moment[1]);
-        return;
-    }
+    if (pic_dist_rank() != 0) return;
     char *tmp = pic_atomic_dir_begin(out);
     pic_err err;
     for (int i = 0; copied[i]; i++) {

@@ -39,13 +39,18 @@ void pic_trainer_free(pic_trainer *t) {
 
 float *pic_trainer_moment(const pic_trainer *t, int which) {
     size_t n = t->model->params.numel;
-    int R = pic_dist_size();
+    const float *mine = which ? t->v : t->m;
+    int R = pic_dist_size(), me = pic_dist_rank();
+    if (me > 0) { /* rank 0 alone holds the whole state, and only to write it */
+        pic_dist_send(mine, (t->own_hi - t->own_lo) * sizeof *mine, 0);
+        return NULL;
+    }
     float *all = pic_malloc((n + 1) * sizeof *all);
-    memcpy(all + t->own_lo, which ? t->v : t->m, (t->own_hi - t->own_lo) * sizeof *all);
-    size_t *counts = pic_malloc((size_t)R * sizeof *counts);
-    for (int r = 0; r < R; r++) counts[r] = even_cut(n, r + 1, R) - even_cut(n, r, R);
-    pic_dist_allgather_float(all, counts);
-    free(counts);
+    memcpy(all, mine, (t->own_hi - t->own_lo) * sizeof *all);
+    for (int r = 1; r < R; r++) {
+        size_t lo = even_cut(n, r, R), hi = even_cut(n, r + 1, R);
+        pic_dist_recv(all + lo, (hi - lo) * sizeof *all, r);
+    }
     return all;
 }
 

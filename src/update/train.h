@@ -69,7 +69,8 @@ typedef struct {
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c);
 void pic_trainer_free(pic_trainer *t);
 /* AdamW's moment (0: m, 1: v) of the whole buffer, gathered from every
- * rank's slice (a collective: every rank calls it); the caller frees it. */
+ * rank's slice on rank 0 (every rank calls it; the others get NULL); the
+ * caller frees it. */
 float *pic_trainer_moment(const pic_trainer *t, int which);
 /* Takes a tensor's moment values x[0..n) at buffer offset off: the part of
  * them in this rank's slice. */
