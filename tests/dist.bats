@@ -36,6 +36,9 @@ setup() {
     # leaves its own allocations to the exit (`make asan`'s leak check would
     # stop every rank): the leak checks of pic's code are the one-process runs'
     MPIRUN=(env ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe -np 2)
+    # containers often forbid the cross-process copies OpenMPI's shared
+    # memory transport tries first; plain copies work everywhere
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none
     # a build without MPI refuses to run as 2 ranks: say so once, clearly
     run "${MPIRUN[@]}" pic-update --version
     [ "$status" -eq 0 ] || { echo "pic-update does not run under mpirun: $output" >&2; return 1; }
