@@ -26,7 +26,7 @@ endif
 ifeq ($(CUDA),1)
 NCCL_CPPFLAGS ?= -I/usr/local/cuda/include
 NCCL_LDLIBS   ?= -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64 -lnccl $(CUDA_LDLIBS)
-$(BUILD)/obj/src/common/dist_nccl.o $(BUILD)/obj/tests/unit/test_dist_nccl.o: CPPFLAGS += $(NCCL_CPPFLAGS)
+$(BUILD)/obj/src/common/dist_nccl.o $(BUILD)/obj/tests/unit/test_cuda_dist_nccl.o: CPPFLAGS += $(NCCL_CPPFLAGS)
 $(eval $(call LIB,dist_nccl,src/common/dist_nccl.c))
-$(eval $(call UNIT,test_dist_nccl,tests/unit/test_dist_nccl.c,dist_nccl $(DIST_LIB) common,$(NCCL_LDLIBS) $(DIST_LDLIBS)))
+$(eval $(call UNIT,test_cuda_dist_nccl,tests/unit/test_cuda_dist_nccl.c,dist_nccl $(DIST_LIB) common,$(NCCL_LDLIBS) $(DIST_LDLIBS)))
 endif

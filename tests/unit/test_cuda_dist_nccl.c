@@ -1,6 +1,6 @@
 /* The NCCL communicator (src/common/dist_nccl.h) on the job it is started
  * in: as one process, or as R ranks under mpirun on R GPUs
- * (mpirun -np 2 build/tests/test_dist_nccl). Every rank puts the same
+ * (mpirun -np 2 build/tests/test_cuda_dist_nccl). Every rank puts the same
  * values in, so a sum is exactly R times them (small integers: exact in
  * fp32); each rank's block of a gather is its rank + 1. Skips (TAP) where
  * there is no GPU. */
