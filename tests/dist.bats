@@ -78,7 +78,7 @@ same() {
         one a.json a.grads a $extra
         # shellcheck disable=SC2086
         two b.json b.grads b $extra
-        jq -e '.ranks == 2 and .comm_seconds >= 0' b.json > /dev/null
+        jq -e '.ranks == 2 and .comm_seconds >= 0 and .wait_seconds >= 0' b.json > /dev/null
         [ "$(jq .grad_norm a.json | cut -d. -f1)" -ge 1 ] # clipping is on: |g| <= 1 below
         same 1
     done

@@ -48,9 +48,9 @@ void pic_dist_send(const void *buf, size_t n, int to);
 void pic_dist_recv(void *buf, size_t n, int from);
 void pic_dist_barrier(void);
 
-/* Seconds spent inside collectives since pic_dist_init, and of those before
- * the gradient's all-reduce, waiting for the slowest rank to reach it (for
- * the stats and bench/dist.sh). */
+/* Seconds spent inside collectives since pic_dist_init, and apart from
+ * those, waiting for the slowest rank to reach the gradient's all-reduce
+ * (for the stats and bench/dist.sh). */
 double pic_dist_comm_seconds(void);
 double pic_dist_wait_seconds(void);
 

@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
            "\"ranks\":%d,\"allreduce_bytes_per_step\":%.0f,\"comm_seconds\":%.4f,\"comm_share\":%.4f,"
            "\"wait_seconds\":%.4f}\n",
            params, pic_threads(), seqs, seqs * (prompt + response), steps, secs, tps, rate, floor_tps,
-           tps / floor_tps, pic_dist_size(), 4 * params, comm - wait, (comm - wait) / secs, wait);
+           tps / floor_tps, pic_dist_size(), 4 * params, comm, comm / secs, wait);
     pic_trainer_free(&tr);
     for (int i = 0; i < seqs; i++) free(s[i].ids), free(s[i].old_logp);
     free(s);

@@ -368,7 +368,7 @@ int main(int argc, char **argv) {
     json_object_set_new(j, "loss_agg", json_string(o.sft ? "sft" : agg_names[o.tc.loss.agg]));
     if (R > 1) {
         puti(j, "ranks", R);
-        put(j, "comm_seconds", pic_dist_comm_seconds() - pic_dist_wait_seconds());
+        put(j, "comm_seconds", pic_dist_comm_seconds());
         put(j, "wait_seconds", pic_dist_wait_seconds());
     }
     if (K_steps > 1) json_object_set_new(j, "steps", steps);
