@@ -85,6 +85,11 @@ static const char usage[] =
     "      --max-shard-size N   weights beyond N bytes (suffix KB, MB or GB: 10^3,\n"
     "                           10^6, 10^9) go in shards with an index, as\n"
     "                           transformers writes them (default 5GB)\n"
+    "      --fast               the forward's matrix products through OpenBLAS\n"
+    "                           (default: pic-rollout's fixed-order kernel, so that\n"
+    "                           the first step's log-probs equal the stream's bit\n"
+    "                           for bit and the PPO ratio is exactly 1; --fast\n"
+    "                           makes them differ by rounding, ~1e-5)\n"
     "      --threads N          (default: one per CPU)\n"
     "      --skip-bad           skip malformed records and count them\n"
     "  -q, --quiet              no summary on standard error\n"
@@ -99,7 +104,7 @@ enum {
     O_RESET = 256, O_DTYPE, O_LOSS, O_PG, O_TEMP, O_CLOW, O_CHIGH, O_CC, O_AGG, O_NORMLEN, O_ALPHA, O_ALPHACMD,
     O_TAU, O_ENORM, O_ECOEF, O_AECT, O_AECD, O_REF, O_KL, O_KLCOEF, O_COVR, O_CCLB, O_CCUB, O_KLCC, O_SEED, O_ADV,
     O_ADVNORM, O_WL, O_MB, O_MICRO, O_LR, O_WD, O_B1, O_B2, O_EPS, O_WARM, O_SCHED, O_TOTAL, O_MINLR, O_MAXGN,
-    O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_QUAD, O_VERSION, O_SHARD,
+    O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_QUAD, O_VERSION, O_SHARD, O_FAST,
 };
 
 static const struct option opts[] = {
@@ -120,7 +125,7 @@ static const struct option opts[] = {
     {"entropic-tokens", 1, 0, O_ETOK}, {"aec-max", 1, 0, O_AECMAX}, {"aec-init", 1, 0, O_AECINIT},
     {"dmmpt-target", 1, 0, O_DMMPT}, {"mpt-prob", 1, 0, O_MPTP}, {"mask-quadrant", 1, 0, O_QUAD},
     {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
-    {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
+    {"version", 0, 0, O_VERSION}, {"fast", 0, 0, O_FAST}, {0, 0, 0, 0},
 };
 
 /* A size in bytes as transformers' max_shard_size takes it: "5GB", "200MB", "4096". */
@@ -149,7 +154,7 @@ static int choice(const char *opt, const char *s, const char *const *names) {
 
 typedef struct {
     const char *model, *output, *alpha_cmd, *ref, *grads;
-    bool reset, sft, alpha_set, kl_set;
+    bool reset, sft, alpha_set, kl_set, fast;
     int dtype, mini_batches, threads;
     size_t max_shard;
     double temperature;
@@ -224,6 +229,7 @@ static void parse(options *o, int argc, char **argv) {
         case O_MAXGN: t->max_grad_norm = pic_parse_double(opt, a, 0, 1e30); break;
         case O_GRADS: o->grads = a; break;
         case O_SHARD: o->max_shard = parse_size(opt, a); break;
+        case O_FAST: o->fast = true; break;
         case O_THREADS: o->threads = (int)pic_parse_int(opt, a, 0, 4096); break;
         case O_SKIP: pic_skip_bad = true; break;
         case O_ETOK: l->entropic_low = choice(opt, a, etoks) == 1; break;
@@ -281,8 +287,12 @@ int main(int argc, char **argv) {
     pic_err err;
     pic_atomic_dir_recover(o.model); /* a run killed while replacing it in place */
     if (pic_model_load(&model, o.model, NULL, &err)) pic_die("%s", err.msg);
+    /* the generator's forward: exactly on-policy (docs/update.md); the
+     * backward stays on OpenBLAS either way */
+    model.batch_invariant = !o.fast;
     if (o.ref) {
         if (pic_model_load(&ref, o.ref, NULL, &err)) pic_die("--ref: %s", err.msg);
+        ref.batch_invariant = !o.fast;
         if (ref.cfg.vocab_size != model.cfg.vocab_size)
             pic_die("--ref %s: vocabulary %d differs from the model's %d", o.ref, ref.cfg.vocab_size,
                     model.cfg.vocab_size);
@@ -315,6 +325,7 @@ int main(int argc, char **argv) {
     double sum_loss = 0, sum_gn = 0, sum_alpha = 0, sum_lr = 0, sum_ec = 0;
     json_t *steps = json_array();
     size_t mpt_steps = 0;
+    double first_diff = -1; /* the first optimizer step's, the on-policy one */
     for (int k = 0; k < K_steps; k++) {
         size_t a = b.n * (size_t)k / (size_t)K_steps, e = b.n * (size_t)(k + 1) / (size_t)K_steps;
         pic_step_stats st;
@@ -323,6 +334,7 @@ int main(int argc, char **argv) {
         sum_loss += st.ls.loss, sum_gn += st.grad_norm, sum_alpha += st.alpha, sum_lr += st.lr;
         sum_ec += st.entropy_coef, mpt_steps += st.mpt_masking;
         tot.n_micro += st.n_micro, tot.prepass |= st.prepass;
+        if (k == 0) first_diff = st.logp_diff_max;
         json_t *s = json_object();
         put(s, "loss", st.ls.loss);
         put(s, "alpha", st.alpha);
@@ -359,6 +371,7 @@ int main(int argc, char **argv) {
     if (o.tc.dmmpt) puti(j, "mpt_masked", (long long)tot.ls.masked), puti(j, "mpt_masking_steps", (long long)mpt_steps);
     if (o.tc.loss.mask_quadrant) puti(j, "quadrant_masked", (long long)tot.ls.masked);
     if (b.n < n_read) puti(j, "sequences_dropped", (long long)(n_read - b.n));
+    if (first_diff >= 0) put(j, "logp_diff_max", first_diff);
     puti(j, "sequences", (long long)b.n);
     puti(j, "tokens", (long long)tot.ls.tokens);
     puti(j, "tokens_total", (long long)all_tokens);

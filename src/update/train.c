@@ -277,10 +277,22 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         free_batch(&b, rows);
     }
     pic_loss_plan_free(&plan);
+    /* this rank's tokens; the job's maximum across ranks */
+    st->logp_diff_max = -1;
+    for (size_t k = d.seq_start[cut[me]]; k < d.seq_start[cut[me + 1]] && lc.kind != PIC_PG_SFT; k++)
+        if (fabs((double)d.logp[k] - d.old[k]) > st->logp_diff_max) st->logp_diff_max = fabs((double)d.logp[k] - d.old[k]);
     if (R > 1) {
         /* the one all-reduce of the step's gradient buffer */
         pic_dist_sum_float(t->grad, m->params.numel);
         sum_stats(st);
+        float *each = pic_malloc((size_t)R * sizeof *each);
+        size_t *ones = pic_malloc((size_t)R * sizeof *ones);
+        for (int r = 0; r < R; r++) ones[r] = 1;
+        each[me] = (float)st->logp_diff_max;
+        pic_dist_allgather_float(each, ones);
+        for (int r = 0; r < R; r++)
+            if (each[r] > st->logp_diff_max) st->logp_diff_max = each[r];
+        free(each), free(ones);
     }
     if (t->cfg.aec) {
         double H = st->ls.tokens ? st->ls.entropy_sum / (double)st->ls.tokens : 0, tg = t->cfg.aec_target;

@@ -64,6 +64,10 @@ typedef struct {
     size_t n_seq, n_micro;
     bool prepass;
     bool mpt_masking;      /* DMMPT's mask was on this step */
+    /* max |logp - old_logp| over the step's response tokens (-1: no old
+     * log-probs): 0 on a first step whose forward is the generator's
+     * (docs/update.md, on-policy exactly) */
+    double logp_diff_max;
 } pic_step_stats;
 
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c);
