@@ -37,10 +37,13 @@ gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | 
     fails_with 1 "no CUDA GPU is visible|built without CUDA"
 }
 
-@test "generation: --device cuda is a usage error naming issue 12; auto generates on the CPU" {
+@test "generation: --device cuda without a GPU is refused (exit 1, no output); auto generates on the CPU" {
     echo '{"prompt_ids": [1, 2, 3]}' >p
-    run pic-rollout -m "$M/qwen2-tiny" --device cuda --max-new-tokens 2 p
-    fails_with 2 "generation on the GPU is not there yet \(issue 12\)"
+    if ! gpu_visible; then
+        run pic-rollout -m "$M/qwen2-tiny" --device cuda --max-new-tokens 2 --plain -o out p
+        fails_with 1 "no CUDA GPU is visible|built without CUDA"
+        [ ! -e out ]
+    fi
     run pic-rollout -m "$M/qwen2-tiny" --device auto --max-new-tokens 2 --plain p
     [ "$status" -eq 0 ]
     [[ "$output" == *"generated 1 samples"*"on cpu (f32)"* ]]

@@ -44,6 +44,12 @@ samples() {
     pic-rollout --score -q --plain -m "$M/qwen2-tiny" --logprobs-field rescored s.jsonl >r.jsonl
     [ "$(jq -s '[.[] | (.logprobs == .rescored)] | all' r.jsonl)" = true ]
     pic-update --help | grep -q -- "--fast"
+    # pic-rollout --fast (OpenBLAS's products) scores within the same rounding
+    pic-rollout --score --fast -q --plain -m "$M/qwen2-tiny" --logprobs-field rescored s.jsonl >f.jsonl
+    jq -r '[.logprobs, .rescored] | transpose[] | @tsv' f.jsonl |
+        awk '{ d = $1 - $2; if (d < 0) d = -d; if (d >= 1e-4) bad = 1 } END { exit bad }'
+    pic-rollout -q --plain -m "$M/qwen2-tiny" --fast -n 2 -t 0.7 --max-new-tokens 8 p.jsonl >g.jsonl
+    [ "$(wc -l <g.jsonl)" -eq 8 ]
 }
 
 @test "SFT streams have no old log-probs: no logp_diff_max in the stats" {

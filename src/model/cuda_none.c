@@ -18,14 +18,27 @@ int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, 
 
 void pic_model_free_cuda(pic_model *m) { (void)m; }
 
-int pic_forward_cuda(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float *logits, pic_err *err) {
-    (void)m, (void)b, (void)N, (void)which, (void)logits;
+int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
+                     pic_err *err) {
+    (void)m, (void)kv, (void)b, (void)N, (void)which, (void)logits;
     return pic_err_set(err, "%s", no_cuda);
 }
 
 int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                            float *logp, float *ent, pic_err *err) {
     (void)m, (void)rows, (void)n, (void)targets, (void)T, (void)logp, (void)ent;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err) {
+    (void)kv, (void)m;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+void pic_kvcache_free_cuda(pic_kvcache *kv) { (void)kv; }
+
+int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, pic_err *err) {
+    (void)dst, (void)ds, (void)src, (void)ss;
     return pic_err_set(err, "%s", no_cuda);
 }
 

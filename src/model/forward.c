@@ -83,10 +83,9 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
     size_t N = 0;
     int ctx = 0;
     if (check_batch(m, kv, b, &N, &ctx, err)) return -1;
-    if (m->device == PIC_DEVICE_CUDA) {
-        if (kv) return pic_err_set(err, "pic_forward: no KV cache on a GPU yet (generation on CUDA is issue 12)");
-        return pic_forward_cuda(m, b, N, which, logits, err);
-    }
+    if (kv && !kv->dev_k != (m->device != PIC_DEVICE_CUDA))
+        return pic_err_set(err, "pic_forward: the KV cache is not on the model's device (pic_kvcache_for)");
+    if (m->device == PIC_DEVICE_CUDA) return pic_forward_cuda(m, kv, b, N, which, logits, err);
     pic_acts *a = &m->acts;
     pic_acts_reserve(a, c, N, b->n_seq, ctx);
     m->n_tokens = N;

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "model/cuda/entry.h"
+#include "model/model.h"
 
 pic_kvcache *pic_kvcache_new(const pic_config *c, int n_slots, int max_len) {
     pic_kvcache *kv = pic_calloc(1, sizeof *kv);
@@ -16,11 +18,29 @@ pic_kvcache *pic_kvcache_new(const pic_config *c, int n_slots, int max_len) {
     kv->k = pic_malloc(n * sizeof(float));
     kv->v = pic_malloc(n * sizeof(float));
     kv->len = pic_calloc((size_t)n_slots, sizeof(int));
+    kv->elem_bytes = sizeof(float);
+    return kv;
+}
+
+pic_kvcache *pic_kvcache_for(const pic_model *m, int n_slots, int max_len, pic_err *err) {
+    if (m->device != PIC_DEVICE_CUDA) return pic_kvcache_new(&m->cfg, n_slots, max_len);
+    pic_kvcache *kv = pic_calloc(1, sizeof *kv);
+    kv->n_layers = m->cfg.n_layers;
+    kv->n_slots = n_slots;
+    kv->max_len = max_len;
+    kv->kv_dim = m->cfg.n_kv_heads * m->cfg.head_dim;
+    kv->len = pic_calloc((size_t)n_slots, sizeof(int));
+    if (pic_kvcache_alloc_cuda(kv, m, err)) {
+        free(kv->len);
+        free(kv);
+        return NULL;
+    }
     return kv;
 }
 
 void pic_kvcache_free(pic_kvcache *kv) {
     if (!kv) return;
+    if (kv->dev_k) pic_kvcache_free_cuda(kv);
     free(kv->k);
     free(kv->v);
     free(kv->len);
@@ -33,12 +53,22 @@ void pic_kvcache_truncate(pic_kvcache *kv, int slot, int len) {
     kv->len[slot] = len;
 }
 
-void pic_kvcache_copy(pic_kvcache *kv, int dst, int src) {
-    if (dst == src) return;
-    size_t n = (size_t)kv->len[src] * kv->kv_dim * sizeof(float);
-    for (int l = 0; l < kv->n_layers; l++) {
-        memcpy(pic_kvcache_k(kv, l, dst), pic_kvcache_k(kv, l, src), n);
-        memcpy(pic_kvcache_v(kv, l, dst), pic_kvcache_v(kv, l, src), n);
+void pic_kvcache_fork(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss) {
+    if (dst == src && ds == ss) return;
+    if (src->len[ss] > dst->max_len || !dst->dev_k != !src->dev_k || dst->n_layers != src->n_layers ||
+        dst->kv_dim != src->kv_dim)
+        pic_die("kv cache: slot %d (%d positions) does not fit slot %d of the other cache", ss, src->len[ss], ds);
+    if (src->dev_k) {
+        pic_err err;
+        if (pic_kvcache_fork_cuda(dst, ds, src, ss, &err)) pic_die("%s", err.msg);
+    } else {
+        size_t n = (size_t)src->len[ss] * src->kv_dim * sizeof(float);
+        for (int l = 0; l < src->n_layers; l++) {
+            memcpy(pic_kvcache_k(dst, l, ds), pic_kvcache_k(src, l, ss), n);
+            memcpy(pic_kvcache_v(dst, l, ds), pic_kvcache_v(src, l, ss), n);
+        }
     }
-    kv->len[dst] = kv->len[src];
+    dst->len[ds] = src->len[ss];
 }
+
+void pic_kvcache_copy(pic_kvcache *kv, int dst, int src) { pic_kvcache_fork(kv, dst, kv, src); }

@@ -1,6 +1,10 @@
 /* The key/value cache of incremental decoding: per layer, per slot (one
- * sequence each), max_len positions of n_kv_heads * head_dim floats, keys
- * after RoPE. A slot's length grows as pic_forward appends to it. */
+ * sequence each), max_len positions of n_kv_heads * head_dim values, keys
+ * after RoPE. A slot's length grows as pic_forward appends to it. On the
+ * CPU the values are float in k and v; a cache made for a model on a GPU
+ * (pic_kvcache_for, model.h) holds the same layout in the model's storage
+ * type in device memory (dev_k, dev_v; cuda/kvcache.cu), and k, v are
+ * NULL. Lengths live on the host either way. */
 #ifndef PIC_MODEL_KVCACHE_H
 #define PIC_MODEL_KVCACHE_H
 
@@ -10,8 +14,11 @@
 
 typedef struct {
     int n_layers, n_slots, max_len, kv_dim;
-    float *k, *v; /* [L][n_slots][max_len][kv_dim] */
-    int *len;     /* [n_slots] positions filled */
+    float *k, *v;        /* CPU: [L][n_slots][max_len][kv_dim] */
+    int *len;            /* [n_slots] positions filled */
+    void *dev_k, *dev_v; /* GPU: the same layout, elem_bytes per value */
+    size_t elem_bytes;
+    void *stream;        /* GPU: the model's stream (copies stay in order with its forwards) */
 } pic_kvcache;
 
 pic_kvcache *pic_kvcache_new(const pic_config *c, int n_slots, int max_len);
@@ -26,5 +33,9 @@ static inline float *pic_kvcache_v(const pic_kvcache *kv, int layer, int slot) {
 void pic_kvcache_truncate(pic_kvcache *kv, int slot, int len);
 /* Makes dst a copy of src (a prompt prefilled once, shared by n samples). */
 void pic_kvcache_copy(pic_kvcache *kv, int dst, int src);
+/* Makes slot ds of dst a copy of slot ss of src: a prompt cache's prefix
+ * into a sample slot, on the caches' device (both on the same one, with the
+ * same layer count and width). */
+void pic_kvcache_fork(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss);
 
 #endif

@@ -112,6 +112,9 @@ int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err);
 int pic_model_random(pic_model *m, const pic_config *c, const pic_model_opts *opts, uint64_t seed, float std,
                      pic_err *err);
 void pic_model_free(pic_model *m);
+/* A KV cache for generating with m, on m's device (model's storage type on
+ * a GPU); NULL with a message when the GPU's memory does not hold it. */
+pic_kvcache *pic_kvcache_for(const pic_model *m, int n_slots, int max_len, pic_err *err);
 /* Keep all layers' activations after a forward (for a backward pass; CPU). */
 void pic_model_retain(pic_model *m, bool retain);
 /* Sizes the arena for forwards of up to `tokens` tokens in up to n_seq
@@ -145,9 +148,9 @@ typedef enum {
 /* Runs the model over the batch. Without a cache every sequence starts at
  * position 0; with one, sequence i continues slot[i] from its length and
  * the slot grows by len[i]. Returns 0, or -1 (bad token id, slot overflow,
- * more tokens than a GPU's arena holds) with a message. On a GPU there is
- * no KV cache yet (generation is part 2, issue 12): kv must be NULL.
- * logits are host memory, computed a block of rows at a time. */
+ * more tokens than a GPU's arena holds) with a message. kv must be on m's
+ * device (pic_kvcache_for). logits are host memory, computed a block of
+ * rows at a time. */
 int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits which, float *logits,
                 pic_err *err);
 

@@ -1,8 +1,8 @@
 # The model library: HF configs, safetensors, parameters, the CPU forward
 # pass, and with CUDA=1 the CUDA backend (src/model/cuda/, docs/gpu.md),
 # which forward.c and model.c call for a model loaded onto a GPU.
-MODEL_CUDA_SRC := $(addprefix src/model/cuda/,embedding.cu rmsnorm.cu matmul.cu rope.cu attention.cu swiglu.cu \
-  logits.cu model.cu forward.cu)
+MODEL_CUDA_SRC := $(addprefix src/model/cuda/,embedding.cu rmsnorm.cu matmul.cu matmul_bi.cu rope.cu attention.cu swiglu.cu \
+  logits.cu kvcache.cu model.cu forward.cu)
 MODEL_SRC := $(addprefix src/model/,error.c config.c dtype.c safetensors.c st_write.c params.c \
   parallel.c embedding.c rmsnorm.c matmul.c matmul_bi.c rope.c attention.c swiglu.c logits.c \
   kvcache.c acts.c model.c forward.c backward.c floor.c) \
@@ -18,4 +18,5 @@ $(eval $(call PROG,pic-model-bench,src/model/bench.c,model common,-lopenblas))
 ifeq ($(CUDA),1)
 $(eval $(call UNIT,test_cuda_logits,tests/unit/test_cuda_logits.cu,model common,-lopenblas))
 $(eval $(call UNIT,test_cuda_layers,tests/unit/test_cuda_layers.cu,model common,-lopenblas))
+$(eval $(call UNIT,test_cuda_invariance,tests/unit/test_cuda_invariance.cu,model common,-lopenblas))
 endif

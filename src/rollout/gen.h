@@ -10,13 +10,22 @@
 #include "common/rng.h"
 #include "rollout/rollout.h"
 
+/* A sample's first token, drawn when its prompt is prefilled (from the
+ * prompt's last logits, which need not be kept), with its log-prob and
+ * entropy and the sample's random stream after the draw. */
+typedef struct {
+    int32_t tok;
+    float lp, ent;
+    pic_rng rng;
+} gen_first;
+
 typedef struct {
     json_t *obj;     /* the input record */
     size_t index;    /* its place in the whole input, from 0: the key of its random streams */
     int32_t *ids;    /* prompt ids */
     int P;
     int pslot;       /* prompt cache slot while prefilled */
-    float *logits;   /* [V] after the last prompt token, until every sample started */
+    gen_first *first; /* [n], from prefill until every sample started */
     int started, done;
     json_t **out;    /* [n] finished sample records */
 } gen_prompt;

@@ -1,14 +1,21 @@
-/* Generation with continuous batching (docs/rollout.md).
+/* Generation with continuous batching (docs/rollout.md), on the model's
+ * device (the CPU, or a GPU with its KV cache in device memory).
  *
  * Each prompt is prefilled once into a prompt cache (several prompts packed
- * per forward pass, up to --max-batch-tokens), its last logits kept; each of
- * its samples starts by copying the prompt's keys and values into a free
- * sample slot and drawing its first token from those logits. Every step
- * then feeds all sequences in flight one token each. A finished sample
+ * per forward pass, up to --max-batch-tokens), and the first tokens of all
+ * its samples are drawn from its last logits right then; each sample starts
+ * by copying the prompt's keys and values into a free sample slot. Every
+ * step then feeds all sequences in flight one token each. A finished sample
  * frees its slot at once and a waiting one takes it. With the
  * batch-invariant matmul on, a sample's numbers depend only on its prompt
  * and its own random stream (seed, prompt index, sample index), never on
- * which sequences shared its forward passes. */
+ * which sequences shared its forward passes.
+ *
+ * A token's log-prob and entropy come from the model's own head
+ * (pic_forward_stats on the rows just computed) on a GPU, so that they are
+ * the numbers --score and pic-update compute there, bit for bit; on the CPU
+ * that head is logprob_entropy_forward over the same logits, run here on
+ * the logits already in hand. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,26 +37,33 @@ typedef struct {
     int *free_pslot, n_free_pslot;
     gen_seq *seq;           /* [max_batch_size] by sample slot */
     float *logits;          /* [max_batch_size, V] */
+    size_t *rows;           /* [max_batch_size] */
+    float *lp, *ent;        /* [max_batch_size] */
     int V, ctx;
     size_t tokens;
 } gen_state;
 
-static void fork_kv(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss) {
-    size_t n = (size_t)src->len[ss] * src->kv_dim * sizeof(float);
-    for (int l = 0; l < src->n_layers; l++) {
-        memcpy(pic_kvcache_k(dst, l, ds), pic_kvcache_k(src, l, ss), n);
-        memcpy(pic_kvcache_v(dst, l, ds), pic_kvcache_v(src, l, ss), n);
+/* The temperature of the recorded numbers (greedy records T = 1's). */
+static float stats_temperature(const rollout_run *run) { return run->sp.temperature > 0 ? run->sp.temperature : 1.0f; }
+
+/* Log-probs of tok[i] and entropies for n rows of the last forward pass
+ * (rows[i]), whose logits are z + zrow[i] * V on the host. */
+static void row_stats(gen_state *g, const size_t *rows, const float *z, const size_t *zrow, size_t n,
+                      const int32_t *tok, float *lp, float *h) {
+    rollout_run *run = g->run;
+    float T = stats_temperature(run);
+    if (run->model.device == PIC_DEVICE_CUDA) {
+        pic_err err;
+        if (pic_forward_stats(&run->model, rows, n, tok, T, lp, h, &err)) pic_die("%s", err.msg);
+        return;
     }
-    dst->len[ds] = src->len[ss];
+    for (size_t i = 0; i < n; i++) logprob_entropy_forward(lp + i, h + i, z + zrow[i] * (size_t)g->V, tok + i, 1, g->V, T);
 }
 
-/* Draws the sequence's next token from logits and decides whether it ends
- * there. Returns true when it goes on. */
-static bool take_token(gen_state *g, gen_seq *s, const float *logits, sampler_scratch *scratch) {
+/* Appends token t to the sequence and decides whether it ends there.
+ * Returns true when it goes on. */
+static bool take_token(gen_state *g, gen_seq *s, int32_t t, float lp, float h) {
     rollout_run *run = g->run;
-    int32_t t = sampler_next(logits, g->V, &run->sp, scratch, &s->rng);
-    float T = run->sp.temperature > 0 ? run->sp.temperature : 1.0f, lp, h;
-    logprob_entropy_forward(&lp, &h, logits, &t, 1, g->V, T);
     gen_seq_push(s, t, lp, h);
     g->tokens++;
     if (stop_is_eos(&run->stops, t)) return gen_seq_finish(s, "stop", false), false;
@@ -67,30 +81,62 @@ static void complete(gen_state *g, gen_seq *s) {
 }
 
 /* Starts samples of prefilled prompts in every free sample slot. */
-static void fork_samples(gen_state *g, sampler_scratch *scratch) {
+static void fork_samples(gen_state *g) {
     rollout_run *run = g->run;
     for (int slot = 0; slot < run->max_batch_size && g->open_head < g->n_open; slot++) {
         gen_seq *s = &g->seq[slot];
         if (s->pr) continue;
         gen_prompt *pr = g->open[g->open_head];
+        gen_first f = pr->first[pr->started];
         gen_seq_start(s, pr, pr->started++, run->seed);
+        s->rng = f.rng;
         if (pr->started == run->n) {
             g->open_head++;
             g->free_pslot[g->n_free_pslot++] = pr->pslot;
         }
-        fork_kv(g->skv, slot, g->pkv, pr->pslot);
-        bool go_on = take_token(g, s, pr->logits, scratch);
+        pic_kvcache_fork(g->skv, slot, g->pkv, pr->pslot);
         if (pr->started == run->n) {
-            free(pr->logits);
-            pr->logits = NULL;
+            free(pr->first);
+            pr->first = NULL;
         }
-        if (!go_on) complete(g, s);
+        if (!take_token(g, s, f.tok, f.lp, f.ent)) {
+            complete(g, s);
+            pic_kvcache_truncate(g->skv, slot, 0);
+        }
     }
+}
+
+/* Each sample's first token, from its own stream, for the n prompts just
+ * prefilled (logits z, one row each): the draws a sample would make at its
+ * start, made now so that the prompt's logits and hidden state need not be
+ * kept (and its log-probs come from the same forward). */
+static void first_tokens(gen_state *g, gen_prompt *pr, int n, const int *len, const float *z,
+                         sampler_scratch *scratch) {
+    rollout_run *run = g->run;
+    size_t k = (size_t)n * run->n, *rows = pic_malloc(k * sizeof *rows), *zrow = pic_malloc(k * sizeof *zrow);
+    int32_t *tok = pic_malloc(k * sizeof *tok);
+    float *lp = pic_malloc(k * sizeof *lp), *h = pic_malloc(k * sizeof *h);
+    size_t last = 0;
+    for (int i = 0; i < n; i++) {
+        last += (size_t)len[i];
+        pr[i].first = pic_malloc((size_t)run->n * sizeof *pr[i].first);
+        for (int j = 0; j < run->n; j++) {
+            gen_first *f = &pr[i].first[j];
+            size_t at = (size_t)i * run->n + (size_t)j;
+            pic_rng_seed(&f->rng, run->seed, pr[i].index, (uint64_t)j);
+            f->tok = tok[at] = sampler_next(z + (size_t)i * g->V, g->V, &run->sp, scratch, &f->rng);
+            rows[at] = last - 1;
+            zrow[at] = (size_t)i;
+        }
+    }
+    row_stats(g, rows, z, zrow, k, tok, lp, h);
+    for (size_t at = 0; at < k; at++) pr[at / run->n].first[at % run->n].lp = lp[at], pr[at / run->n].first[at % run->n].ent = h[at];
+    free(rows), free(zrow), free(tok), free(lp), free(h);
 }
 
 /* Prefills the next prompts, as many as there are free prompt slots and
  * free sample slots not already promised, up to --max-batch-tokens. */
-static bool prefill(gen_state *g) {
+static bool prefill(gen_state *g, sampler_scratch *scratch) {
     rollout_run *run = g->run;
     int free_slots = 0;
     for (int i = 0; i < run->max_batch_size; i++) free_slots += !g->seq[i].pr;
@@ -124,12 +170,8 @@ static bool prefill(gen_state *g) {
     pic_err err;
     pic_batch b = {n, len, tok, slot};
     if (pic_forward(&run->model, g->pkv, &b, PIC_LOGITS_LAST, z, &err)) pic_die("%s", err.msg);
-    for (int i = 0; i < n; i++) {
-        gen_prompt *pr = &g->pr[first + (size_t)i];
-        pr->logits = pic_malloc((size_t)g->V * sizeof(float));
-        memcpy(pr->logits, z + (size_t)i * g->V, (size_t)g->V * sizeof(float));
-        g->open[g->n_open++] = pr;
-    }
+    first_tokens(g, &g->pr[first], n, len, z, scratch);
+    for (int i = 0; i < n; i++) g->open[g->n_open++] = &g->pr[first + (size_t)i];
     free(len), free(slot), free(tok), free(z);
     return true;
 }
@@ -152,8 +194,13 @@ static void decode_step(gen_state *g, sampler_scratch *scratch) {
         pic_batch b = {n, len, tok, slot};
         if (pic_forward(&run->model, g->skv, &b, PIC_LOGITS_LAST, g->logits, &err)) pic_die("%s", err.msg);
         for (int i = 0; i < n; i++) {
+            g->rows[i] = (size_t)i; /* one token each: row i is sequence i's, and so is logits row i */
+            tok[i] = sampler_next(g->logits + (size_t)i * g->V, g->V, &run->sp, scratch, &g->seq[slot[i]].rng);
+        }
+        row_stats(g, g->rows, g->logits, g->rows, (size_t)n, tok, g->lp, g->ent);
+        for (int i = 0; i < n; i++) {
             gen_seq *s = &g->seq[slot[i]];
-            if (!take_token(g, s, g->logits + (size_t)i * g->V, scratch)) {
+            if (!take_token(g, s, tok[i], g->lp[i], g->ent[i])) {
                 complete(g, s);
                 pic_kvcache_truncate(g->skv, slot[i], 0);
             }
@@ -180,14 +227,19 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     int pmax = 0;
     g.pr = gen_read_prompts(run, readers, n_readers, &g.np, &pmax);
     g.total_samples = g.np * (size_t)run->n;
-    run->model.batch_invariant = true;
+    run->model.batch_invariant = !run->fast;
     pic_matmul_bi_isa(); /* resolves PIC_ISA now: a bad value fails before any work */
     if (g.np) {
         int B = run->max_batch_size, Q = B < (int)g.np ? B : (int)g.np;
         long max_len = (long)pmax + run->max_new_tokens;
         if (max_len > g.ctx) max_len = g.ctx;
-        g.pkv = pic_kvcache_new(&run->model.cfg, Q, pmax);
-        g.skv = pic_kvcache_new(&run->model.cfg, B, (int)max_len);
+        pic_err err;
+        g.pkv = pic_kvcache_for(&run->model, Q, pmax, &err);
+        if (g.pkv) g.skv = pic_kvcache_for(&run->model, B, (int)max_len, &err);
+        if (!g.skv) pic_die("%s", err.msg);
+        g.rows = pic_malloc((size_t)B * sizeof *g.rows);
+        g.lp = pic_malloc((size_t)B * sizeof *g.lp);
+        g.ent = pic_malloc((size_t)B * sizeof *g.ent);
         g.free_pslot = pic_malloc((size_t)Q * sizeof *g.free_pslot);
         for (int i = Q; i-- > 0;) g.free_pslot[g.n_free_pslot++] = i;
         g.open = pic_malloc(g.np * sizeof *g.open);
@@ -198,8 +250,8 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     double t0 = pic_now();
     while (g.write_at < g.np) {
         for (;;) {
-            fork_samples(&g, &scratch);
-            if (!prefill(&g)) break;
+            fork_samples(&g);
+            if (!prefill(&g, &scratch)) break;
         }
         decode_step(&g, &scratch);
         write_ready(&g);
@@ -216,6 +268,7 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         for (int i = 0; i < run->max_batch_size; i++) gen_seq_free(&g.seq[i]);
     free(g.seq);
     free(g.logits);
+    free(g.rows), free(g.lp), free(g.ent);
     free(g.open);
     free(g.free_pslot);
     free(g.pr);

@@ -68,10 +68,10 @@ gen_prompt *gen_read_prompts(rollout_run *run, pic_reader **readers, int n_reade
 void gen_prompt_free(gen_prompt *pr) {
     json_decref(pr->obj);
     free(pr->ids);
-    free(pr->logits);
+    free(pr->first);
     free(pr->out);
     pr->obj = NULL;
     pr->ids = NULL;
-    pr->logits = NULL;
+    pr->first = NULL;
     pr->out = NULL;
 }

@@ -73,11 +73,15 @@ static const char usage[] =
     "                            on a GPU is an error that names --max-batch-tokens)\n"
     "      --max-batch-tokens N  the same as --batch-tokens; on a GPU it also sizes\n"
     "                            the activations allocated at load\n"
-    "      --device D            cpu, cuda or auto (the default: a GPU when this build\n"
-    "                            has CUDA and one is visible, else the CPU); only\n"
-    "                            --score runs on a GPU yet (generation: issue 12)\n"
-    "      --dtype T             f32 or bf16: the GPU's weights and activations\n"
-    "                            (default bf16 on a GPU; the CPU computes in f32 only)\n"
+    "      --device D            cpu, cuda or auto (the default: for --score a GPU when\n"
+    "                            this build has CUDA and one is visible, else the CPU;\n"
+    "                            generation goes to a GPU only with --device cuda)\n"
+    "      --dtype T             f32 or bf16: the GPU's weights, activations and KV\n"
+    "                            cache (default bf16 on a GPU; the CPU computes in f32)\n"
+    "      --fast                matrix products by OpenBLAS / cuBLASLt instead of the\n"
+    "                            fixed-order kernel: faster, but a sample then depends\n"
+    "                            on its batch and scores differ from the generator's\n"
+    "                            log-probs by rounding (docs/rollout.md)\n"
     "Common:\n"
     "      --threads N           compute threads (default: one per CPU)\n"
     "  -o, --output FILE         write there (atomically) instead of standard output\n"
@@ -116,6 +120,7 @@ enum {
     OPT_MAX_BATCH_TOKENS,
     OPT_DEVICE,
     OPT_DTYPE,
+    OPT_FAST,
 };
 
 static void parse_shard(const char *s, int *i, int *n) {
@@ -167,6 +172,7 @@ static void parse_options(options *o, int argc, char **argv) {
         {"max-batch-tokens", required_argument, 0, OPT_MAX_BATCH_TOKENS},
         {"device", required_argument, 0, OPT_DEVICE},
         {"dtype", required_argument, 0, OPT_DTYPE},
+        {"fast", no_argument, 0, OPT_FAST},
         {"threads", required_argument, 0, OPT_THREADS},
         {"skip-bad", no_argument, 0, OPT_SKIP_BAD},
         PIC_OUTPUT_OPTIONS,
@@ -214,6 +220,7 @@ static void parse_options(options *o, int argc, char **argv) {
             o->max_batch_tokens = run->batch_tokens = (size_t)pic_parse_int("--max-batch-tokens", optarg, 1, 1 << 24);
             o->batch_tokens_given = true;
             break;
+        case OPT_FAST: run->fast = true; break;
         case OPT_DEVICE: {
             int d = pic_device_parse(optarg);
             if (d < 0) pic_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
@@ -244,14 +251,13 @@ static void check_options(options *o) {
         pic_usage_error("--logprobs-field, --entropy-field and --batch-tokens belong to --score "
                         "(generation has --max-batch-tokens)");
     if (o->score && run->temperature == 0) pic_usage_error("--temperature: --score needs T > 0");
-    if (!o->score && o->mo.device == PIC_DEVICE_CUDA)
-        pic_usage_error("--device cuda: generation on the GPU is not there yet (issue 12); it runs --score, "
-                        "or generate with --device cpu");
-    /* generation runs on the CPU, whatever auto would find */
-    o->mo.device = o->score ? pic_device_resolve(o->mo.device) : PIC_DEVICE_CPU;
+    /* generation takes a GPU only when asked: it has not yet been through
+     * tests/gpu/run.sh on one (docs/gpu.md, Generation) */
+    o->mo.device = o->score || o->mo.device == PIC_DEVICE_CUDA ? pic_device_resolve(o->mo.device) : PIC_DEVICE_CPU;
     if (o->mo.device == PIC_DEVICE_CPU && o->mo.dtype == PIC_DTYPE_BF16)
-        pic_usage_error("--dtype bf16: the CPU computes in f32 only (bf16 runs on a GPU: --score --device cuda)");
-    if (o->score && o->mo.device == PIC_DEVICE_CUDA && !o->batch_tokens_given) run->batch_tokens = PIC_DEFAULT_BATCH_TOKENS;
+        pic_usage_error("--dtype bf16: the CPU computes in f32 only (bf16 runs on a GPU: --device cuda)");
+    if (o->mo.device == PIC_DEVICE_CUDA && !o->batch_tokens_given)
+        run->batch_tokens = o->max_batch_tokens = PIC_DEFAULT_BATCH_TOKENS;
     o->mo.max_batch_tokens = run->batch_tokens;
     if (!*run->logprobs_field) pic_usage_error("--logprobs-field: empty name");
     if (run->entropy_field && !*run->entropy_field) run->entropy_field = NULL;

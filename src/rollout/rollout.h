@@ -22,6 +22,7 @@ typedef struct {
     pic_writer *w;
     pic_progress progress;
     size_t records, tokens;
+    bool fast;              /* --fast: the fast products, not the batch-invariant ones */
 
     /* generation */
     sampler_params sp;

@@ -127,7 +127,7 @@ static void flush(rollout_run *run, batch *b) {
 void score_stream(rollout_run *run, pic_reader *r) {
     /* the generator's arithmetic: a sample's own log-probs come back bit
      * for bit, whatever the packing (docs/rollout.md) */
-    run->model.batch_invariant = true;
+    run->model.batch_invariant = !run->fast;
     pic_matmul_bi_isa(); /* resolves PIC_ISA now: a bad value fails before any work */
     batch b = {0};
     json_t *obj;

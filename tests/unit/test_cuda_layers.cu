@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "cuda_host.cuh"
 #include "model/cuda/layers.cuh"
 
 extern "C" {
@@ -24,60 +25,8 @@ extern "C" {
 
 using pic_cuda::bf16;
 
-static double normal(void) {
-    double u = (rand() + 1.0) / ((double)RAND_MAX + 2.0), v = (rand() + 1.0) / ((double)RAND_MAX + 2.0);
-    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
-
 template <typename T> static const char *tname() { return sizeof(T) == 4 ? "f32" : "bf16"; }
 template <typename T> static double tol() { return sizeof(T) == 4 ? 1e-5 : 1e-2; }
-
-// Random host values, already representable in T (so both sides see the same inputs).
-template <typename T> static float *rnd(size_t n, double scale) {
-    float *x = (float *)malloc(n * sizeof *x + 4);
-    for (size_t i = 0; i < n; i++) {
-        x[i] = (float)(scale * normal());
-        if (sizeof(T) == 2) x[i] = pic_bf16_to_f32(pic_f32_to_bf16(x[i]));
-    }
-    return x;
-}
-
-// A device copy of x[n] in T.
-template <typename T> static T *up(const float *x, size_t n) {
-    T *d;
-    cudaMalloc(&d, n * sizeof(T) + 4);
-    if (sizeof(T) == 4) {
-        cudaMemcpy(d, x, n * sizeof(float), cudaMemcpyHostToDevice);
-    } else {
-        uint16_t *h = (uint16_t *)malloc(n * 2 + 2);
-        for (size_t i = 0; i < n; i++) h[i] = pic_f32_to_bf16(x[i]);
-        cudaMemcpy(d, h, n * 2, cudaMemcpyHostToDevice);
-        free(h);
-    }
-    return d;
-}
-
-// A device buffer of n T, all NaN.
-template <typename T> static T *poisoned(size_t n) {
-    T *d;
-    cudaMalloc(&d, n * sizeof(T) + 4);
-    cudaMemset(d, 0xff, n * sizeof(T) + 4);
-    return d;
-}
-
-template <typename T> static float *down(const T *d, size_t n) {
-    float *x = (float *)malloc(n * sizeof(float) + 4);
-    cudaDeviceSynchronize();
-    if (sizeof(T) == 4) {
-        cudaMemcpy(x, d, n * sizeof(float), cudaMemcpyDeviceToHost);
-    } else {
-        uint16_t *h = (uint16_t *)malloc(n * 2 + 2);
-        cudaMemcpy(h, d, n * 2, cudaMemcpyDeviceToHost);
-        for (size_t i = 0; i < n; i++) x[i] = pic_bf16_to_f32(h[i]);
-        free(h);
-    }
-    return x;
-}
 
 // ||x - ref|| / ||ref||; NaN anywhere makes it NaN (and the check fails).
 static double relerr(const float *x, const float *ref, size_t n) {

@@ -31,9 +31,16 @@ int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, 
 void pic_model_free_cuda(pic_model *m);
 /* pic_forward and pic_forward_stats (model.h) on the GPU; the batch is
  * checked (N tokens), host arrays in and out. */
-int pic_forward_cuda(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float *logits, pic_err *err);
+int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
+                     pic_err *err);
 int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                            float *logp, float *ent, pic_err *err);
+/* A KV cache on m's GPU (kv's sizes and len set by the caller): device
+ * buffers in m's storage type; fails with a message naming what lowers it. */
+int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err);
+void pic_kvcache_free_cuda(pic_kvcache *kv);
+/* Copies the first src->len[ss] positions of slot ss into slot ds of dst. */
+int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, pic_err *err);
 /* Peak device memory this process allocated (bytes). */
 size_t pic_cuda_peak_bytes(const pic_model *m);
 

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "model/cuda/entry.h"
+#include "model/cuda/kvcache.cuh"
+#include "model/cuda/matmul_bi.cuh"
 #include "model/cuda/model.cuh"
 
 using namespace pic_cuda;
@@ -25,26 +27,32 @@ template <typename T> __global__ void gather_rows(T *dst, const T *src, const si
     dst[i] = src[rows[i / C] * C + i % C];
 }
 
-// nn.Linear through the model's kind of product. While m->batch_invariant
-// is set, part 3 (issue 12) puts its fixed-order kernel here; until then
-// the GPU runs cuBLASLt either way (docs/gpu.md).
+// nn.Linear through the model's kind of product: the fixed-order kernel
+// while m->batch_invariant is set (generation and scoring, so that a sample
+// scores as it was generated), else cuBLASLt (docs/gpu.md).
 template <typename T, typename O>
 int linear(pic_model *m, O *out, const T *inp, const T *w, const T *bias, size_t N, int IC, int OC, bool acc,
            pic_err *err) {
+    if (m->batch_invariant) {
+        PIC_CU((matmul_bi_forward<T, O>(out, inp, w, bias, N, IC, OC, acc, m->cuda->s)));
+        return 0;
+    }
     return matmul_forward<T, O>(m->cuda->blas, out, inp, w, bias, N, IC, OC, acc, err);
 }
 
-// Where each token sits, the keys of each sequence (packed, no cache), and
-// the attention tiles: up to ATTN_TILE tokens of one sequence each.
-int upload_layout(pic_model *m, const pic_batch *b, size_t N, int *n_tiles, pic_err *err) {
+// Where each token sits, the keys of each sequence (packed, or its slot of
+// the KV cache, continuing from the slot's length), and the attention
+// tiles: up to ATTN_TILE tokens of one sequence each.
+int upload_layout(pic_model *m, const pic_kvcache *kv, const pic_batch *b, size_t N, int *n_tiles, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     size_t kvd = (size_t)m->cfg.n_kv_heads * m->cfg.head_dim, n = 0;
     int nt = 0;
     for (int s = 0; s < b->n_seq; s++) {
-        cm->h_seq_off[s] = n * kvd;
+        int slot = b->slot ? b->slot[s] : s, start = kv ? kv->len[slot] : 0;
+        cm->h_seq_off[s] = kv ? (size_t)slot * kv->max_len * kvd : n * kvd;
         for (int t = 0; t < b->len[s]; t += ATTN_TILE, nt++)
             cm->h_tiles[nt] = make_int2((int)(n + t), b->len[s] - t < ATTN_TILE ? b->len[s] - t : ATTN_TILE);
-        for (int t = 0; t < b->len[s]; t++, n++) cm->h_tok_seq[n] = s, cm->h_tok_pos[n] = t;
+        for (int t = 0; t < b->len[s]; t++, n++) cm->h_tok_seq[n] = s, cm->h_tok_pos[n] = start + t;
     }
     memcpy(cm->h_tokens, b->tokens, N * sizeof(int32_t));
     cudaStream_t s = cm->s;
@@ -58,13 +66,15 @@ int upload_layout(pic_model *m, const pic_batch *b, size_t N, int *n_tiles, pic_
 }
 
 template <typename T>
-int forward(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float *logits, pic_err *err) {
+int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
+            pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     const pic_config *c = &m->cfg;
     cudaStream_t s = cm->s;
     int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
     int qd = nh * hd, kvd = nkv * hd, n_tiles = 0;
-    if (upload_layout(m, b, N, &n_tiles, err)) return -1;
+    if (kv && kv->elem_bytes != sizeof(T)) return pic_err_set(err, "the KV cache's type is not the model's");
+    if (upload_layout(m, kv, b, N, &n_tiles, err)) return -1;
     T *x = (T *)cm->x, *ln = (T *)cm->ln, *qkv = (T *)cm->qkv, *q = (T *)cm->q, *k = (T *)cm->k, *v = (T *)cm->v;
     T *att = (T *)cm->att, *res1 = (T *)cm->res1, *res2 = (T *)cm->res2, *gu = (T *)cm->gu, *h = (T *)cm->h;
     T *lnf = (T *)cm->lnf;
@@ -87,6 +97,12 @@ int forward(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float 
         PIC_CU(rope_forward(k, N, nkv, hd, cm->cos, cm->sin, s));
 
         attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, k, v, cm->seq_off, (size_t)kvd, cm->tiles, n_tiles};
+        if (kv) { // the keys: this layer's cache, the batch's appended to their slots
+            size_t layer = (size_t)l * kv->n_slots * kv->max_len * kvd;
+            T *ck = (T *)kv->dev_k + layer, *cv = (T *)kv->dev_v + layer;
+            PIC_CU(kvcache_append(ck, cv, k, v, cm->tok_seq, cm->tok_pos, cm->seq_off, N, kvd, s));
+            ai.k = ck, ai.v = cv;
+        }
         PIC_CU(attention_forward(att, cm->lse, q, ai, nh, nkv, hd, s));
 
         PIC_CU(cudaMemcpyAsync(res1, in, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
@@ -126,6 +142,8 @@ int forward(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float 
     }
     PIC_CU(cudaStreamSynchronize(s));
     m->n_tokens = N;
+    if (kv)
+        for (int q = 0; q < b->n_seq; q++) kv->len[b->slot ? b->slot[q] : q] += b->len[q];
     return 0;
 }
 
@@ -160,13 +178,13 @@ int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, fl
 
 }  // namespace
 
-extern "C" int pic_forward_cuda(pic_model *m, const pic_batch *b, size_t N, pic_logits which, float *logits,
-                                pic_err *err) {
+extern "C" int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which,
+                                float *logits, pic_err *err) {
     if (N > m->cuda->max_tokens)
         return pic_err_set(err, "a batch of %zu tokens is more than the GPU's arena holds (%zu): raise --max-batch-tokens",
                            N, m->cuda->max_tokens);
-    return m->dtype == PIC_DTYPE_BF16 ? forward<bf16>(m, b, N, which, logits, err)
-                                      : forward<float>(m, b, N, which, logits, err);
+    return m->dtype == PIC_DTYPE_BF16 ? forward<bf16>(m, kv, b, N, which, logits, err)
+                                      : forward<float>(m, kv, b, N, which, logits, err);
 }
 
 extern "C" int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,

@@ -1,0 +1,193 @@
+// Exactness on the GPU (docs/gpu.md, Generation). The batch-invariant
+// product (src/model/cuda/matmul_bi.cu) against the CPU's (matmul_bi.c):
+// the same formula, so the same bits wherever the inputs are the same
+// floats (float32, and bf16 inputs into float logits), whatever the number
+// of rows. A whole model with batch_invariant set: a sequence gets the same
+// logits and log-probs alone and packed with others; and decoded token by
+// token through the device KV cache (prefilled, forked to another slot,
+// decoded beside another sequence) it gets the logits and log-probs of
+// scoring it whole, bit for bit: what makes generation's log-probs equal
+// --score's and pic-update's. TAP skip without a GPU.
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cuda_host.cuh"
+#include "model/cuda/matmul_bi.cuh"
+
+extern "C" {
+#include "model/matmul_bi.h"
+#include "model/model.h"
+#include "model/parallel.h"
+#include "model/safetensors.h"
+}
+
+using pic_cuda::bf16;
+
+// GPU == CPU bit for bit on one shape; then every row computed alone and the
+// first half of the rows on their own give the same bits as the full batch.
+template <typename T, typename O> static void test_shape(size_t N, int IC, int OC, bool bias, bool acc) {
+    float *x = rnd<T>(N * IC, 1.0), *w = rnd<T>((size_t)OC * IC, 0.2), *b = bias ? rnd<T>(OC, 1.0) : NULL;
+    float *init = rnd<O>(N * OC, 1.0), *want = (float *)malloc(N * OC * 4 + 4);
+    memcpy(want, init, N * OC * 4);
+    matmul_bi_forward(want, x, w, b, N, IC, OC, acc);
+    T *dx = up<T>(x, N * IC), *dw = up<T>(w, (size_t)OC * IC), *db = bias ? up<T>(b, OC) : NULL;
+    O *dout = up<O>(init, N * OC);
+    if (!acc) cudaMemset(dout, 0xff, N * OC * sizeof(O)); // NaN: an element not written fails
+    cudaError_t e = pic_cuda::matmul_bi_forward<T, O>(dout, dx, dw, db, N, IC, OC, acc, 0);
+    CHECK(e == cudaSuccess, "matmul_bi runs: %s", cudaGetErrorString(e));
+    float *got = down(dout, N * OC);
+    const char *what = sizeof(T) == 4 ? "f32" : sizeof(O) == 4 ? "bf16 -> f32" : "bf16";
+    if (sizeof(O) == 4) {
+        CHECK(!memcmp(got, want, N * OC * 4), "%s [%zu x %d] . [%d x %d]^T%s%s: the CPU's bits", what, N, IC, OC, IC,
+              bias ? " + bias" : "", acc ? " accumulated" : "");
+    } else { // bf16 output: the CPU's float result (init and bias are bf16 values too) rounded once
+        size_t bad = 0;
+        for (size_t i = 0; i < N * (size_t)OC; i++) bad += got[i] != pic_bf16_to_f32(pic_f32_to_bf16(want[i]));
+        CHECK(bad == 0, "%s [%zu x %d] . [%d x %d]^T%s%s: the CPU's result rounded to bf16 (%zu differ)", what, N, IC,
+              OC, IC, bias ? " + bias" : "", acc ? " accumulated" : "", bad);
+    }
+    // rows alone and a prefix: the same bits as in the batch
+    O *one = up<O>(init, N * OC);
+    size_t half = N / 2 ? N / 2 : 1, diff = 0;
+    for (size_t n = 0; n < N; n++)
+        pic_cuda::matmul_bi_forward<T, O>(one + n * OC, dx + n * IC, dw, db, 1, IC, OC, acc, 0);
+    float *alone = down(one, N * OC);
+    diff += memcmp(alone, got, N * OC * 4) != 0;
+    O *pre = up<O>(init, N * OC);
+    pic_cuda::matmul_bi_forward<T, O>(pre, dx, dw, db, half, IC, OC, acc, 0);
+    float *prefix = down(pre, half * OC);
+    diff += memcmp(prefix, got, half * OC * 4) != 0;
+    CHECK(diff == 0, "%s [%zu x %d x %d]: each row alone and the first %zu rows give the batch's bits", what, N, IC,
+          OC, half);
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dout), cudaFree(one), cudaFree(pre);
+    free(x), free(w), free(b), free(init), free(want), free(got), free(alone), free(prefix);
+}
+
+// A model on the GPU with batch_invariant set: sequence 0's logits and
+// log-probs alone equal those it gets packed behind and before others.
+static void test_model_invariance(pic_model_dtype dtype) {
+    static const char cfg_json[] =
+        "{\"model_type\":\"qwen2\",\"vocab_size\":257,\"hidden_size\":100,\"intermediate_size\":171,"
+        "\"num_hidden_layers\":3,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"head_dim\":64,"
+        "\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":true}";
+    pic_config cfg;
+    pic_err err = {""};
+    if (!CHECK(pic_config_parse(&cfg, cfg_json, "test config", &err) == 0, "test config parses %s", err.msg)) return;
+    pic_model gpu;
+    pic_model_init(&gpu, &cfg);
+    pic_params_init_random(&gpu.params, 7, 0.05f);
+    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 512};
+    if (!CHECK(pic_model_to_device(&gpu, &o, &err) == 0, "model on the GPU: %s", err.msg)) return;
+    gpu.batch_invariant = true;
+    int V = cfg.vocab_size, L = 41;
+    int32_t tok[300];
+    for (int i = 0; i < 300; i++) tok[i] = (int32_t)(rand() % V);
+    // alone: [seq]; packed: [other 100][seq][other 17]
+    int alone_len[1] = {L}, packed_len[3] = {100, L, 17};
+    int32_t packed[158];
+    memcpy(packed, tok + 200, 100 * sizeof(int32_t));
+    memcpy(packed + 100, tok, L * sizeof(int32_t));
+    memcpy(packed + 100 + L, tok + 250, 17 * sizeof(int32_t));
+    float *a = (float *)malloc((size_t)L * V * 4), *p = (float *)malloc(158 * (size_t)V * 4);
+    pic_batch ba = {1, alone_len, tok, NULL}, bp = {3, packed_len, packed, NULL};
+    size_t rows_a[40], rows_p[40];
+    float lpa[40], lpp[40], ha[40], hp[40];
+    for (int i = 0; i < 40; i++) rows_a[i] = (size_t)i, rows_p[i] = 100 + (size_t)i;
+    bool ran = pic_forward(&gpu, NULL, &ba, PIC_LOGITS_ALL, a, &err) == 0 &&
+               pic_forward_stats(&gpu, rows_a, 40, tok + 1, 0.6f, lpa, ha, &err) == 0 &&
+               pic_forward(&gpu, NULL, &bp, PIC_LOGITS_ALL, p, &err) == 0 &&
+               pic_forward_stats(&gpu, rows_p, 40, tok + 1, 0.6f, lpp, hp, &err) == 0;
+    if (CHECK(ran, "%s model: forwards run %s", pic_model_dtype_name(dtype), err.msg)) {
+        CHECK(!memcmp(a, p + 100 * (size_t)V, (size_t)L * V * 4) && !memcmp(lpa, lpp, sizeof lpa) &&
+                  !memcmp(ha, hp, sizeof ha),
+              "%s model: a sequence's logits, log-probs and entropies alone = packed among others, bit for bit",
+              pic_model_dtype_name(dtype));
+    }
+    pic_model_free(&gpu);
+    free(a), free(p);
+}
+
+// Prefill 17 tokens into slot 1, fork it to slot 2, decode the rest there
+// one token a step beside a sequence in slot 0; every step's logits and the
+// sampled-token stats equal scoring the whole sequence without a cache.
+static void test_kv_decode(pic_model_dtype dtype) {
+    static const char cfg_json[] =
+        "{\"model_type\":\"qwen3\",\"vocab_size\":203,\"hidden_size\":128,\"intermediate_size\":160,"
+        "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":64,"
+        "\"max_position_embeddings\":256,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":false}";
+    pic_config cfg;
+    pic_err err = {""};
+    if (!CHECK(pic_config_parse(&cfg, cfg_json, "test config", &err) == 0, "test config parses %s", err.msg)) return;
+    pic_model m;
+    pic_model_init(&m, &cfg);
+    pic_params_init_random(&m.params, 9, 0.05f);
+    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 256};
+    if (!CHECK(pic_model_to_device(&m, &o, &err) == 0, "model on the GPU: %s", err.msg)) return;
+    m.batch_invariant = true;
+    enum { L = 90, P = 17 };
+    int V = cfg.vocab_size;
+    int32_t tok[L], other[L];
+    for (int i = 0; i < L; i++) tok[i] = (int32_t)(rand() % V), other[i] = (int32_t)(rand() % V);
+    float *whole = (float *)malloc((size_t)L * V * 4), *step = (float *)malloc(2 * (size_t)V * 4);
+    size_t rows[L];
+    float lw[L], hw[L];
+    for (int i = 0; i < L; i++) rows[i] = (size_t)i;
+    int len_whole = L;
+    pic_batch bw = {1, &len_whole, tok, NULL};
+    bool ok = pic_forward(&m, NULL, &bw, PIC_LOGITS_ALL, whole, &err) == 0 &&
+              pic_forward_stats(&m, rows, L - 1, tok + 1, 0.6f, lw, hw, &err) == 0;
+    pic_kvcache *kv = ok ? pic_kvcache_for(&m, 3, L, &err) : NULL;
+    if (!CHECK(ok && kv, "%s: scoring runs and the device KV cache is made: %s", pic_model_dtype_name(dtype), err.msg))
+        return;
+    // prefill: ours into slot 1, the other's first 30 tokens into slot 0
+    int plen[2] = {P, 30}, pslot[2] = {1, 0};
+    int32_t ptok[P + 30];
+    memcpy(ptok, tok, P * sizeof(int32_t));
+    memcpy(ptok + P, other, 30 * sizeof(int32_t));
+    float *plog = (float *)malloc(2 * (size_t)V * 4);
+    pic_batch bp = {2, plen, ptok, pslot};
+    ok = pic_forward(&m, kv, &bp, PIC_LOGITS_LAST, plog, &err) == 0;
+    size_t bad = ok && memcmp(plog, whole + (size_t)(P - 1) * V, (size_t)V * 4) != 0, bad_stats = 0;
+    pic_kvcache_fork(kv, 2, kv, 1);
+    for (int t = P; t < L - 1 && ok; t++) {
+        int one[2] = {1, 1}, slots[2] = {0, 2};
+        int32_t in[2] = {other[30 + (t - P) % (L - 30)], tok[t]};
+        if (kv->len[0] >= L) pic_kvcache_truncate(kv, 0, 0); // the neighbour restarts: continuous batching
+        pic_batch bd = {2, one, in, slots};
+        size_t r = 1;
+        float lp, h;
+        ok = pic_forward(&m, kv, &bd, PIC_LOGITS_LAST, step, &err) == 0 &&
+             pic_forward_stats(&m, &r, 1, tok + t + 1, 0.6f, &lp, &h, &err) == 0;
+        bad += ok && memcmp(step + V, whole + (size_t)t * V, (size_t)V * 4) != 0;
+        bad_stats += ok && (memcmp(&lp, &lw[t], 4) || memcmp(&h, &hw[t], 4));
+    }
+    if (CHECK(ok, "%s: prefill and decode through the KV cache run: %s", pic_model_dtype_name(dtype), err.msg))
+        CHECK(bad == 0 && bad_stats == 0,
+              "%s: decoding through the KV cache (forked slot, a neighbour) = scoring whole, bit for bit "
+              "(%zu logits rows, %zu log-prob/entropy pairs differ)",
+              pic_model_dtype_name(dtype), bad, bad_stats);
+    pic_kvcache_free(kv);
+    pic_model_free(&m);
+    free(whole), free(step), free(plog);
+}
+
+int main(void) {
+    if (skip_without_gpu()) return 0;
+    pic_set_threads(2);
+    srand(13);
+    test_shape<float, float>(37, 67, 131, true, false);
+    test_shape<float, float>(1, 64, 96, false, true);
+    test_shape<float, float>(130, 257, 75, true, true);
+    test_shape<float, float>(29, 896, 1003, false, false);
+    test_shape<bf16, float>(29, 64, 1003, false, false); // the lm_head: bf16 in, float logits
+    test_shape<bf16, bf16>(37, 67, 131, true, false);
+    test_shape<bf16, bf16>(33, 130, 70, true, true);
+    test_model_invariance(PIC_DTYPE_F32);
+    test_model_invariance(PIC_DTYPE_BF16);
+    test_kv_decode(PIC_DTYPE_F32);
+    test_kv_decode(PIC_DTYPE_BF16);
+    return check_done();
+}
