@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Every GPU check and benchmark of pic in one call on a lent GPU machine
 # (docs/gpu-checks.md): GPU and libraries, the CUDA unit tests, the golden
-# fixtures in fp32 and in bf16 beside PyTorch's own bf16 error, and
-# bench/gpu_score.sh. Each step runs under `timeout` inside one budget
+# fixtures in fp32 and in bf16 beside PyTorch's own bf16 error, generation
+# on the GPU (greedy = golden, batch and shard invariance, generation's
+# log-probs = --score's), and bench/gpu_score.sh. Each step runs under `timeout` inside one budget
 # (PIC_GPU_BUDGET seconds, default 440, so the whole call stays under 8
 # minutes); logs go to $OUT (at most 8 files: info.log, unit.log, fp32.log,
-# bf16.log, bench.log, results.tsv, summary.tsv) and the summary table is
+# bf16.log, gen.log, bench.log, results.tsv, summary.tsv) and the summary table is
 # printed last. Exit 1 when a check FAILs, else 0.
 #
-# PIC_GPU_SECTIONS picks sections for a rerun (default "unit fp32 bf16
+# PIC_GPU_SECTIONS picks sections for a rerun (default "unit fp32 bf16 gen
 # bench"; GPU, libraries and binaries are always checked).
 #
 # Without a GPU every GPU step is a SKIP row and the script still runs to the
@@ -26,7 +27,7 @@ esac
 cd "$ROOT" || exit 1
 BUDGET=${PIC_GPU_BUDGET:-440}
 RESERVE=10 # seconds kept for the summary
-SECTIONS=" ${PIC_GPU_SECTIONS:-unit fp32 bf16 bench} "
+SECTIONS=" ${PIC_GPU_SECTIONS:-unit fp32 bf16 gen bench} "
 MODELS=(qwen2-tiny qwen3-tiny llama-tiny)
 FIXTURES=tests/fixtures/models
 case $BUDGET in '' | *[!0-9]*) echo "run.sh: PIC_GPU_BUDGET wants whole seconds, got '$BUDGET'" >&2; exit 2 ;; esac
@@ -36,7 +37,7 @@ trap 'rm -rf "$WORK"' EXIT
 SUMMARY=$OUT/summary.tsv RESULTS=$OUT/results.tsv
 : >"$SUMMARY"
 : >"$RESULTS"
-rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/bench.log
+rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/gen.log "$OUT"/bench.log
 START=$SECONDS
 
 # wanted SECTION: true when PIC_GPU_SECTIONS names it
@@ -289,6 +290,79 @@ elif [ "$HAVE_GPU" = 1 ]; then
     { echo "# bf16 errors against golden (pic, PyTorch)"; cat "$f"; echo; } >>"$RESULTS"
 else
     row "bf16 test_model, score" SKIP "no GPU" "<= PyTorch's bf16 error"
+fi
+
+# ---- generation on the GPU (about 90 s) --------------------------------------
+# gen CAP NAME ARGS...: pic-rollout on the GPU, output in $WORK/NAME
+gen() {
+    local cap=$1 name=$2
+    shift 2
+    within "$cap" "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$BIN/pic-rollout" --plain -q -o "$WORK/$name" "$@"
+    local st=$?
+    log gen "$f" $st pic-rollout "$@"
+    return $st
+}
+# gen_row CHECK GOAL CMD...: a PASS or FAIL row from gen_check.py's line
+gen_row() {
+    local check=$1 goal=$2
+    shift 2
+    if python3 tests/gpu/gen_check.py "$@" >"$f" 2>&1; then
+        row "$check" PASS "$(tail -1 "$f")" "$goal"
+    else
+        row "$check" FAIL "$(tail -1 "$f")" "$goal"
+    fi
+    log gen "$f" 0 gen_check.py "$@"
+}
+if ! wanted gen; then
+    :
+elif [ "$HAVE_GPU" = 1 ]; then
+    # greedy in f32 equals transformers' (golden, = the CPU's) on every fixture
+    for m in "${MODELS[@]}"; do
+        python3 tests/gpu/gen_check.py greedy "$FIXTURES/$m" >"$WORK/greedy.$m.in"
+        if gen 30 "greedy.$m" --device cuda --dtype f32 -m "$FIXTURES/$m" -t 0 --max-new-tokens 24 --ignore-eos \
+            "$WORK/greedy.$m.in"; then
+            gen_row "gen greedy f32 $m" "= golden (the CPU's)" golden "$FIXTURES/$m" "$WORK/greedy.$m"
+        else
+            row "gen greedy f32 $m" FAIL "pic-rollout $(why $? "$f")" "= golden (the CPU's)"
+        fi
+    done
+    # sampling in bf16: the same bytes at batch 1, 7, 64 and across --shard
+    python3 tests/gpu/gen_check.py prompts 9 >"$WORK/prompts.in"
+    S=(--device cuda -m "$FIXTURES/qwen2-tiny" -n 4 -t 0.7 --top-p 0.95 --max-new-tokens 40 --seed 3)
+    ok=1
+    for b in 64 7 1; do gen 40 "sample.b$b" "${S[@]}" --max-batch-size $b "$WORK/prompts.in" || ok=0; done
+    gen 30 sample.s0 "${S[@]}" --shard 0/2 "$WORK/prompts.in" || ok=0
+    gen 30 sample.s1 "${S[@]}" --shard 1/2 "$WORK/prompts.in" || ok=0
+    if [ $ok = 1 ]; then
+        cat "$WORK/sample.s0" "$WORK/sample.s1" >"$WORK/sample.shards"
+        for v in b7 b1 shards; do
+            if cmp -s "$WORK/sample.b64" "$WORK/sample.$v"; then
+                row "gen bf16 same bytes: batch 64 = $v" PASS "$(wc -l <"$WORK/sample.b64") samples" "byte-identical"
+            else
+                row "gen bf16 same bytes: batch 64 = $v" FAIL "outputs differ" "byte-identical"
+            fi
+        done
+        # exact on-policy: --score on the same device and dtype gives the generator's log-probs
+        if gen 30 sample.rescored --score --device cuda -m "$FIXTURES/qwen2-tiny" --logprobs-field rescored \
+            "$WORK/sample.b64"; then
+            gen_row "gen bf16 logprobs = --score" "max |diff| 0" logp "$WORK/sample.b64" "$WORK/sample.rescored" rescored 0
+        else
+            row "gen bf16 logprobs = --score" FAIL "pic-rollout --score $(why $? "$f")" "max |diff| 0"
+        fi
+        # --fast (cuBLASLt) trades that away: how far apart
+        if gen 40 fast.gen "${S[@]}" --fast "$WORK/prompts.in" &&
+            gen 30 fast.rescored --score --fast --device cuda -m "$FIXTURES/qwen2-tiny" --logprobs-field rescored \
+                "$WORK/fast.gen"; then
+            python3 tests/gpu/gen_check.py logp "$WORK/fast.gen" "$WORK/fast.rescored" rescored >"$f" 2>&1
+            row "gen bf16 --fast logprobs vs --score --fast" INFO "$(tail -1 "$f")" "reported (docs/gpu.md)"
+        else
+            row "gen bf16 --fast" FAIL "pic-rollout $(why $? "$f")" "runs"
+        fi
+    else
+        row "gen bf16 sampling" FAIL "pic-rollout $(why 1 "$f")" "byte-identical at batch 1, 7, 64 and --shard"
+    fi
+else
+    row "gen greedy, sampling, logprobs" SKIP "no GPU" "= golden; byte-identical; = --score"
 fi
 
 # ---- bench/gpu_score.sh ----------------------------------------------------
