@@ -31,10 +31,9 @@ case $budget in '' | *[!0-9]*) echo "gpu_score.sh: --budget wants whole seconds,
 if [ $# -eq 0 ]; then
     set -- bench/configs/qwen2.5-0.5b.json bench/configs/qwen2.5-1.5b.json bench/configs/qwen2.5-7b.json
 fi
-if [ "${PIC_GPU_FORCE:-}" = 0 ] || { [ "${PIC_GPU_FORCE:-}" != 1 ] && ! timeout 20 nvidia-smi -L 2>/dev/null | grep -q '^GPU '; }; then
-    echo "gpu_score.sh: no CUDA device (nvidia-smi found none): skipped"
-    exit 0
-fi
+# shellcheck source=bench/gpu_common.sh
+. bench/gpu_common.sh
+no_gpu && exit 0
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -42,36 +41,12 @@ results=${results:-$work/results}
 : >"$results"
 deadline=$((SECONDS + budget))
 
-# measure IMPL CONFIG CAP CMD...: CMD's last line that is a JSON object goes to
-# the results under IMPL and CONFIG, else the last line of what it printed
-measure() {
-    local impl=$1 config=$2 cap=$3 left rc line
-    shift 3
-    left=$((deadline - SECONDS))
-    [ "$cap" -gt "$left" ] && cap=$left
-    if [ "$cap" -lt 5 ]; then
-        printf '%s\t%s\t%s\n' "$impl" "$config" "not run: out of time" >>"$results"
-        return
-    fi
-    echo "== $impl $config (at most ${cap}s): $*"
-    timeout -k 5 "$cap" "$@" >"$work/out" 2>&1
-    rc=$?
-    cat "$work/out"
-    line=$(grep '^{' "$work/out" | tail -1)
-    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-        line="timed out after ${cap}s"
-    elif [ -z "$line" ]; then
-        line="exit $rc: $(grep -v -e '^[[:space:]]*$' -e "^Try '.* --help'" "$work/out" | tail -1)"
-    fi
-    printf '%s\t%s\t%s\n' "$impl" "$config" "$line" >>"$results"
-}
-
-measure matmul - 60 python3 tests/gpu/torch_bench.py matmul
+measure $'matmul\t-' 60 python3 tests/gpu/torch_bench.py matmul
 for config in "$@"; do
     name=$(basename "$config")
-    measure pic "$name" 150 env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} \
+    measure "pic"$'\t'"$name" 150 env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} \
         "$BIN/pic-model-bench" --device cuda --dtype bf16 --config "$config" --score 16x2048
-    measure transformers "$name" 120 python3 tests/gpu/torch_bench.py score "$config" --batch 16 --seq 2048
+    measure "transformers"$'\t'"$name" 120 python3 tests/gpu/torch_bench.py score "$config" --batch 16 --seq 2048
 done
 echo
 python3 tests/gpu/bench_table.py "$results" "$(dirname "$1")" ${rows:+"$rows"}

@@ -3,7 +3,8 @@
 # that the working tree does not hold, and prints the device call that
 # carries it (docs/gpu-checks.md). Run it here, after `make -j2 all` with nvcc:
 #
-#   carry/bin/    pic-rollout, pic-model-bench   (stripped copies)
+#   carry/bin/    pic-rollout, pic-model-bench, pic-init (stripped copies;
+#                 pic-init for bench/gpu_generate.sh)
 #   carry/tests/  test_model, test_cuda_*        (stripped copies)
 #   carry/lib.tar.xz  the shared libraries they load from this machine
 #                 (jansson, OpenBLAS, zstd, ...), not glibc, libstdc++ or CUDA's
@@ -20,7 +21,7 @@ CARRY=tests/gpu/carry
 LIMIT=$((64 * 1024 * 1024))
 die() { echo "prepare.sh: $*" >&2; exit 1; }
 
-programs=("$BIN/pic-rollout" "$BIN/pic-model-bench")
+programs=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$BIN/pic-init")
 tests=("$TESTS/test_model")
 for t in "$TESTS"/test_cuda_*; do [ -x "$t" ] && tests+=("$t"); done
 for b in "${programs[@]}" "${tests[@]}"; do

@@ -10,7 +10,9 @@
 # printed last. Exit 1 when a check FAILs, else 0.
 #
 # PIC_GPU_SECTIONS picks sections for a rerun (default "unit fp32 bf16 gen
-# bench"; GPU, libraries and binaries are always checked).
+# bench"; GPU, libraries and binaries are always checked). "genbench", never
+# in the default, runs bench/gpu_generate.sh with this setup (its own call:
+# PIC_GPU_SECTIONS=genbench PIC_GPU_BUDGET=560 tests/gpu/run.sh).
 #
 # Without a GPU every GPU step is a SKIP row and the script still runs to the
 # end. PIC_GPU_FORCE=1 runs them anyway and PIC_GPU_FORCE=0 skips them on a
@@ -382,6 +384,22 @@ elif [ "$HAVE_GPU" = 1 ]; then
     fi
 else
     row "bench/gpu_score.sh" SKIP "no GPU" ">= 1.5x transformers, >= 50% of matmul"
+fi
+
+# ---- bench/gpu_generate.sh (asked for by name) ------------------------------
+if wanted genbench && [ "$HAVE_GPU" = 1 ]; then
+    left=$((BUDGET - RESERVE - (SECONDS - START)))
+    PIC_BIN=$BIN timeout -k 5 $((left + 5)) bench/gpu_generate.sh --budget "$left" --results "$WORK/genbench" >"$f" 2>&1
+    st=$?
+    log bench "$f" $st bench/gpu_generate.sh --budget "$left"
+    { echo "# bench/gpu_generate.sh"; sed -n '/^copy rate/,$p' "$f"; echo "# raw"; cat "$WORK/genbench" 2>/dev/null; } >>"$RESULTS"
+    if [ $st -ne 0 ]; then
+        row "bench/gpu_generate.sh" FAIL "exit $st$(timed_out $st && echo ' (timed out)')" "runs to the end"
+    else
+        row "bench/gpu_generate.sh" INFO "table in results.tsv" "pic >= 50% of the floor (docs/gpu.md)"
+    fi
+elif wanted genbench; then
+    row "bench/gpu_generate.sh" SKIP "no GPU" "pic >= 50% of the floor"
 fi
 
 # ---- the summary, last -----------------------------------------------------

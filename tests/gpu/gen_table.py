@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The table of bench/gpu_generate.sh (standard library only).
+
+    gen_table.py RESULTS CONFIG_DIR PROMPT NEW
+
+RESULTS holds lines "impl<TAB>config<TAB>batch<TAB>JSON or a message"; the
+"copy" line's copy_tbps (tests/gpu/torch_bench.py matmul) is the bandwidth of
+the floor. The floor of a decode step reads every weight that multiplies an
+activation once (a tied lm_head once: tests/gpu/flops.py's count) and every
+sequence's keys and values once, in bf16; over NEW steps after PROMPT tokens
+the mean context is PROMPT + (NEW + 1) / 2 positions. floor tokens/s =
+B / ((weights + B x context x kv bytes per position) / bandwidth)."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flops  # noqa: E402
+
+IMPLS = ("pic", "pic-fast", "torch-graph", "transformers")
+
+
+def main(argv):
+    results, cdir, P, N = argv[1], argv[2], int(argv[3]), int(argv[4])
+    rate, cell = None, {}
+    with open(results) as f:
+        for line in f:
+            impl, config, batch, rest = (line.rstrip("\n").split("\t") + [""] * 4)[:4]
+            try:
+                j = json.loads(rest)
+            except ValueError:
+                j = {"error": rest}
+            if impl == "copy":
+                rate = j.get("copy_tbps")
+            else:
+                cell[(impl, config, batch)] = j
+    print(f"copy rate {rate} TB/s (the floor's bandwidth)" if rate else "copy rate: not measured (no floor)")
+    print("| config | batch | " + " | ".join(IMPLS) + " | floor | pic / floor | graph / floor |")
+    print("|---" * (len(IMPLS) + 5) + "|")
+    for config, batch in sorted({(c, b) for _, c, b in cell}, key=lambda x: (x[0], int(x[1]) if x[1].isdigit() else 0)):
+        if not batch.isdigit():
+            continue
+        with open(os.path.join(cdir, config)) as f:
+            cfg = json.load(f)
+        s = flops.shape(cfg)
+        weights = 2 * flops.params(cfg)[0]
+        kv_pos = s["L"] * 2 * s["KV"] * s["hd"] * 2
+        B = int(batch)
+        floor = B / ((weights + B * (P + (N + 1) / 2) * kv_pos) / (rate * 1e12)) if rate else None
+        tps = {i: cell.get((i, config, batch), {}).get("tokens_per_s") for i in IMPLS}
+        shown = [f"{tps[i]:,.0f}" if tps[i] else (cell.get((i, config, batch), {}).get("error") or "-")[:40]
+                 for i in IMPLS]
+        ratio = lambda x: f"{x / floor:.2f}" if x and floor else "-"  # noqa: E731
+        print(f"| {config} | {B} | " + " | ".join(shown) +
+              f" | {floor:,.0f} | {ratio(tps['pic'])} | {ratio(tps['torch-graph'])} |" if floor else
+              f"| {config} | {B} | " + " | ".join(shown) + " | - | - | - |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
