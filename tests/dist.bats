@@ -176,3 +176,13 @@ same() {
     fi
     [ ! -e r ]
 }
+
+@test "2 ranks on the model's own samples: the first step is exactly on-policy (logp_diff_max 0 across ranks)" {
+    pic-task -q --plain -n 4 --seed 2 > p.jsonl
+    pic-rollout -m "$M/qwen2-tiny" --n 3 -t 0.7 --max-new-tokens 12 --seed 5 --threads 1 -q --plain p.jsonl |
+        jq -c '.reward = (.sample % 2)' > s.jsonl
+    "${MPIRUN[@]}" pic-update -m "$M/qwen2-tiny" -o next --threads 1 -q s.jsonl > b.json
+    jq -e '.ranks == 2 and .logp_diff_max == 0 and .clipfrac_low == 0 and .clipfrac_high == 0' b.json > /dev/null
+    "${MPIRUN[@]}" pic-update -m "$M/qwen2-tiny" -o next --threads 1 -q --fast s.jsonl > f.json
+    jq -e '.logp_diff_max < 1e-4' f.json > /dev/null
+}
