@@ -59,16 +59,19 @@ extern "C" void pic_kvcache_free_cuda(pic_kvcache *kv) {
     kv->dev_k = kv->dev_v = NULL;
 }
 
-// One 2-D copy per buffer: the slot's positions in every layer.
+// Two copies per layer (a 2-D copy over the layers would be one call, but
+// its pitch, a layer's whole cache, passes cudaMemcpy2D's limit of 2^31
+// bytes for large models and batches).
 extern "C" int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, pic_err *err) {
     size_t row = (size_t)src->kv_dim * src->elem_bytes, width = (size_t)src->len[ss] * row;
-    if (!width) return 0;
-    size_t dpitch = (size_t)dst->n_slots * dst->max_len * row, spitch = (size_t)src->n_slots * src->max_len * row;
-    char *dk = (char *)dst->dev_k + (size_t)ds * dst->max_len * row, *dv = (char *)dst->dev_v + (size_t)ds * dst->max_len * row;
-    const char *sk = (const char *)src->dev_k + (size_t)ss * src->max_len * row;
-    const char *sv = (const char *)src->dev_v + (size_t)ss * src->max_len * row;
+    size_t dlayer = (size_t)dst->n_slots * dst->max_len * row, slayer = (size_t)src->n_slots * src->max_len * row;
+    size_t doff = (size_t)ds * dst->max_len * row, soff = (size_t)ss * src->max_len * row;
     cudaStream_t s = (cudaStream_t)dst->stream;
-    PIC_CU(cudaMemcpy2DAsync(dk, dpitch, sk, spitch, width, (size_t)src->n_layers, cudaMemcpyDeviceToDevice, s));
-    PIC_CU(cudaMemcpy2DAsync(dv, dpitch, sv, spitch, width, (size_t)src->n_layers, cudaMemcpyDeviceToDevice, s));
+    for (int l = 0; l < src->n_layers && width; l++) {
+        PIC_CU(cudaMemcpyAsync((char *)dst->dev_k + l * dlayer + doff, (const char *)src->dev_k + l * slayer + soff,
+                               width, cudaMemcpyDeviceToDevice, s));
+        PIC_CU(cudaMemcpyAsync((char *)dst->dev_v + l * dlayer + doff, (const char *)src->dev_v + l * slayer + soff,
+                               width, cudaMemcpyDeviceToDevice, s));
+    }
     return 0;
 }
