@@ -27,6 +27,11 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     [ "$status" -eq 0 ] && [[ "$output" == *"--entropic-norm"* ]]
     run pic-update --version
     [ "$status" -eq 0 ] && [[ "$output" == "pic-update (pic) "* ]]
+    # a bad value names the option as typed, wherever it sits in the table
+    for o in --threads --lr --max-shard-size --mask-quadrant; do
+        run pic-update -m m -o out "$o" bogus "$U/qwen2-tiny-step.jsonl"
+        fails_with 2 "^pic-update: $o: "
+    done
     run pic-update -o out "$U/qwen2-tiny-step.jsonl"
     fails_with 2 "model DIR is required"
     run pic-update -m "$M/qwen2-tiny" -o out --loss-agg token-sum "$U/qwen2-tiny-step.jsonl"

@@ -175,10 +175,11 @@ static void parse(options *o, int argc, char **argv) {
                              *const scheds[] = {"constant", "cosine", NULL};
     pic_train_cfg *t = &o->tc;
     pic_loss_cfg *l = &t->loss;
-    int c;
-    while ((c = getopt_long(argc, argv, "m:o:qh", opts, NULL)) != -1) {
+    int c, at;
+    while ((c = getopt_long(argc, argv, "m:o:qh", opts, &at)) != -1) {
         const char *a = optarg;
-        const char *on = c >= 256 && c <= O_VERSION ? opts[c - O_RESET + 2].name : "";
+        /* messages name the option as typed; getopt sets `at` for long ones */
+        const char *on = c >= 256 ? opts[at].name : "";
         char opt[64];
         snprintf(opt, sizeof opt, "--%s", on);
         switch (c) {
