@@ -57,3 +57,54 @@ load helpers
     run pic-task --help
     [ "$status" -eq 0 ] && [[ "$output" == Usage:* ]]
 }
+
+@test "countdown: every problem is solvable, its witness checked by jq's own arithmetic" {
+    pic-task -q --plain --task countdown -n 300 -d 3 --solutions > p.jsonl
+    # 4 numbers from 1..25, targets 1..250, each field present
+    run jq -r 'select((.numbers | length) != 4 or any(.numbers[]; . < 1 or . > 25)
+        or .target < 1 or .target > 250 or .kind != "countdown" or .source != "countdown-d3") | .id' p.jsonl
+    [ -z "$output" ]
+    # the witness uses each number exactly once (as a multiset)
+    run jq -r 'select(([.answer | scan("[0-9]+") | tonumber] | sort) != (.numbers | sort)) | .id' p.jsonl
+    [ -z "$output" ]
+    # and evaluates to the target: jq reads the witness as a jq expression
+    while read -r line; do
+        w=$(jq -r .answer <<<"$line") t=$(jq -r .target <<<"$line")
+        [ "$(jq -n "$w")" = "$t" ] || { echo "witness $w != $t"; return 1; }
+    done < <(head -n 100 p.jsonl)
+    # the solution's steps end in \boxed{witness}
+    run jq -r '. as $r | select($r.solution | endswith("\\boxed{" + $r.answer + "}") | not) | .id' p.jsonl
+    [ -z "$output" ]
+}
+
+@test "countdown: deterministic by seed; difficulty and the knobs set count and range" {
+    pic-task -q --plain --task countdown -n 20 --seed 3 > a.jsonl
+    pic-task -q --plain --task countdown -n 20 --seed 3 > b.jsonl
+    cmp a.jsonl b.jsonl
+    pic-task -q --plain --task countdown -n 20 --seed 4 > c.jsonl
+    ! cmp -s a.jsonl c.jsonl
+    for d in 1 2 3 4 5; do
+        pic-task -q --plain --task countdown -n 50 -d "$d" > d.jsonl
+        want=$(jq -n --argjson d "$d" '[3, 4, 4, 5, 6][$d - 1]')
+        [ "$(jq -r '.numbers | length' d.jsonl | sort -u)" = "$want" ]
+    done
+    pic-task -q --plain --task countdown -n 100 --numbers 7 --max-number 3 --max-target 20 > k.jsonl
+    [ "$(jq -r '.numbers | length' k.jsonl | sort -u)" = 7 ]
+    [ "$(jq -s '[.[].numbers[]] | max' k.jsonl)" -le 3 ]
+    [ "$(jq -s 'map(.target) | max' k.jsonl)" -le 20 ]
+}
+
+@test "countdown: unreachable limits fail naming the option; mixing tasks' options is a usage error" {
+    # two numbers from 1..10000 rarely differ by 1: seed 1's first id never does
+    run pic-task -q --task countdown -n 1 --seed 1 --numbers 2 --max-number 10000 --max-target 1 -o out.jsonl
+    fails_with 1 "id 0: no target in 1..1 reached.*raise --max-target"
+    [ ! -e out.jsonl ]
+    run pic-task --task countdown --kinds add
+    fails_with 2 "kinds is for --task math"
+    run pic-task --numbers 4
+    fails_with 2 "are for --task countdown"
+    run pic-task --task chess
+    fails_with 2 "unknown task 'chess'"
+    run pic-task --task countdown --numbers 9
+    fails_with 2 "numbers: 9 is outside"
+}
