@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/progress.h"
 #include "common/stream.h"
+#include "reward/countdown_stream.h"
 #include "reward/reward.h"
 
 static const char usage[] =
@@ -22,6 +23,11 @@ static const char usage[] =
     "`response` with the gold `answer`, as Math-Verify does, exactly and in\n"
     "bounded time.\n"
     "\n"
+    "      --task T             math (default) or countdown: the final expression\n"
+    "                           must use each of the record's \"numbers\" exactly\n"
+    "                           once and equal its \"target\"; adds \"verdict\"\n"
+    "                           (streams only; of the matching options only\n"
+    "                           --no-boxed, --keep-think, --response-field apply)\n"
     "Rewards:\n"
     "      --correct X          reward of a correct answer (1)\n"
     "      --wrong X            reward of a wrong answer (0)\n"
@@ -54,6 +60,7 @@ static const char usage[] =
 enum {
     OPT_CORRECT = 256, OPT_WRONG, OPT_UNPARSABLE, OPT_FLOATP, OPT_NOSTRICT, OPT_SETREL, OPT_NOBOXED, OPT_KEEPTHINK,
     OPT_GOLDFIELD, OPT_RESPFIELD, OPT_GOLD, OPT_PRED, OPT_EXPLAIN, OPT_EXTRACT, OPT_SKIPBAD, OPT_TIMING,
+    OPT_TASK,
 };
 
 typedef struct {
@@ -204,7 +211,7 @@ int main(int argc, char **argv) {
     pic_init("pic-reward");
     config cf = {1, 0, 0, "answer", "response", false, rw_default_opts()};
     const char *gold = NULL, *pred = NULL, *extract = NULL;
-    bool explain = false;
+    bool explain = false, countdown = false;
     pic_output_opts out = {.level = 3};
     static const struct option opts[] = {
         {"correct", required_argument, 0, OPT_CORRECT}, {"wrong", required_argument, 0, OPT_WRONG},
@@ -216,7 +223,8 @@ int main(int argc, char **argv) {
         {"response-field", required_argument, 0, OPT_RESPFIELD}, {"gold", required_argument, 0, OPT_GOLD},
         {"pred", required_argument, 0, OPT_PRED}, {"explain", no_argument, 0, OPT_EXPLAIN},
         {"extract", required_argument, 0, OPT_EXTRACT}, {"skip-bad", no_argument, 0, OPT_SKIPBAD},
-        {"timing", no_argument, 0, OPT_TIMING}, PIC_OUTPUT_OPTIONS, {0, 0, 0, 0},
+        {"timing", no_argument, 0, OPT_TIMING}, {"task", required_argument, 0, OPT_TASK},
+        PIC_OUTPUT_OPTIONS, {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
@@ -237,6 +245,11 @@ int main(int argc, char **argv) {
         case OPT_EXTRACT: extract = optarg; break;
         case OPT_SKIPBAD: pic_skip_bad = true; break;
         case OPT_TIMING: cf.timing = true; break;
+        case OPT_TASK:
+            if (strcmp(optarg, "countdown") != 0 && strcmp(optarg, "math") != 0)
+                pic_usage_error("--task: unknown task '%s' (math, countdown)", optarg);
+            countdown = strcmp(optarg, "countdown") == 0;
+            break;
         default:
             if (!pic_output_option(ch, optarg, &out, usage)) pic_usage_error("unknown option");
         }
@@ -245,6 +258,16 @@ int main(int argc, char **argv) {
     if (explain && !gold) pic_usage_error("--explain needs --gold and --pred");
     if ((gold || extract) && optind < argc) pic_usage_error("no FILE operands with --gold/--pred or --extract");
     if (gold && extract) pic_usage_error("--extract and --gold/--pred are separate modes");
+    if (countdown) {
+        rw_opts d = rw_default_opts();
+        if (gold || extract || cf.timing || strcmp(cf.gold_field, "answer") != 0 || !cf.o.eq.strict ||
+            cf.o.eq.float_places != d.eq.float_places || cf.o.eq.set_relation != d.eq.set_relation)
+            pic_usage_error("--task countdown reads streams only, and takes no --gold/--pred, --extract, "
+                            "--timing, --gold-field, --no-strict, --set-relation or --float-precision");
+        cd_stream_opts so = {cf.r_correct, cf.r_wrong, cf.r_unparsable, cf.resp_field,
+                             {cf.o.pred.boxed, cf.o.pred.after_think}};
+        return cd_stream(argv + optind, argc - optind, &out, &so);
+    }
     if (gold) return one_pair(gold, pred, explain, &cf);
     if (extract) return extract_one(extract, &cf);
     return stream(argv + optind, argc - optind, &out, &cf);

@@ -1,0 +1,13 @@
+/* Backward searches in a byte buffer, shared by the answer extractors: the
+ * last occurrence of a word before an end, exact or ASCII case-insensitive
+ * (the word given in lower case). (size_t)-1 when there is none. Linear in
+ * end for the short words the extractors look for. */
+#ifndef PIC_REWARD_TEXTSEARCH_H
+#define PIC_REWARD_TEXTSEARCH_H
+
+#include <stddef.h>
+
+size_t rw_rfind(const char *s, size_t end, const char *w);
+size_t rw_rfind_ci(const char *s, size_t end, const char *w);
+
+#endif
