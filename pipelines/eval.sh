@@ -28,13 +28,15 @@ extensions), so each file is one dataset of the table.
       --seed S             sampling seed (default 1)
       --k LIST             pass@k columns, e.g. 1,4 (default: none)
       --rollout-args ARGS  more options for pic-rollout (word-split)
+      --reward-args ARGS   more options for pic-reward (word-split), e.g.
+                           '--task countdown'
   -q, --quiet              only errors
   -h, --help               this help
 The table (text) is also printed on standard output.
 EOF2
 }
 
-model= out= n=8 temperature=0.6 top_p=0.95 max_new=1024 template= seed=1 k= rollout_args= QUIET=
+model= out= n=8 temperature=0.6 top_p=0.95 max_new=1024 template= seed=1 k= rollout_args= reward_args= QUIET=
 datasets=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -48,6 +50,7 @@ while [ $# -gt 0 ]; do
     --seed) need "$@"; seed=$2; shift ;;
     --k) need "$@"; k=$2; shift ;;
     --rollout-args) need "$@"; rollout_args=$2; shift ;;
+    --reward-args) need "$@"; reward_args=$2; shift ;;
     -q|--quiet) QUIET=1 ;;
     -h|--help) usage; exit 0 ;;
     -*) usage_error "unknown option '$1'" ;;
@@ -75,13 +78,15 @@ opts=(--temperature "$temperature" --top-p "$top_p" --max-new-tokens "$max_new" 
 [ -z "$template" ] || opts+=(--template "$template")
 # shellcheck disable=SC2206
 opts+=($rollout_args)
+# shellcheck disable=SC2206
+reward_opts=($reward_args)
 
 scored=()
 for d in "${datasets[@]}"; do
     name=$(basename "$d"); name=${name%%.*}
     say "$name: sampling $(n_for "$name") per problem"
     pic-cat -q --plain "$d" | jq -c --arg s "$name" '.source //= $s' |
-        pic-rollout -q --model "$model" --n "$(n_for "$name")" "${opts[@]}" | pic-reward -q -o "$out/$name.jsonl.zst"
+        pic-rollout -q --model "$model" --n "$(n_for "$name")" "${opts[@]}" | pic-reward -q ${reward_opts[@]+"${reward_opts[@]}"} -o "$out/$name.jsonl.zst"
     scored+=("$out/$name.jsonl.zst")
 done
 kopt=(); [ -z "$k" ] || kopt=(--k "$k")

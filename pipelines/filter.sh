@@ -22,6 +22,8 @@ samples, prompts solved 8/8 or 0/8 dropped). Counts go to standard error.
       --max-new-tokens N   (default 1024)
       --template T         prompt template (default: the model's chat format)
       --seed S             sampling seed (default 1)
+      --reward-args ARGS   more options for pic-reward (word-split), e.g.
+                           '--task countdown'
       --samples FILE       keep the scored samples there (zstd)
       --scored FILE        filter on these scored samples instead of sampling
                            (e.g. an earlier --samples; --model is then unused)
@@ -30,7 +32,7 @@ samples, prompts solved 8/8 or 0/8 dropped). Counts go to standard error.
 EOF2
 }
 
-model= out= n=8 temperature=0.6 max_new=1024 template= seed=1 samples= scored= QUIET=
+model= out= n=8 temperature=0.6 max_new=1024 template= seed=1 reward_args= samples= scored= QUIET=
 data=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
     --template) need "$@"; template=$2; shift ;;
     --seed) need "$@"; seed=$2; shift ;;
+    --reward-args) need "$@"; reward_args=$2; shift ;;
     --samples) need "$@"; samples=$2; shift ;;
     --scored) need "$@"; scored=$2; shift ;;
     -q|--quiet) QUIET=1 ;;
@@ -69,7 +72,8 @@ if [ -z "$scored" ]; then
     [ -z "$template" ] || opts+=(--template "$template")
     say "sampling $(wc -l < "$tmp/prompts.jsonl") prompts x $n"
     scored="$tmp/scored.jsonl.zst"
-    pic-rollout -q --model "$model" "${opts[@]}" "$tmp/prompts.jsonl" | pic-reward -q -o "$scored"
+    # shellcheck disable=SC2086
+    pic-rollout -q --model "$model" "${opts[@]}" "$tmp/prompts.jsonl" | pic-reward -q $reward_args -o "$scored"
     [ -z "$samples" ] || cp "$scored" "$samples"
 fi
 

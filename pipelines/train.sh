@@ -43,6 +43,8 @@ Rollout:
       --template T         prompt template: raw, chatml, qwen2.5, llama3 or a
                            file with {problem} (default: the model's chat format)
       --rollout-args ARGS  more options for pic-rollout (word-split)
+      --reward-args ARGS   more options for pic-reward, in training and
+                           validation (word-split), e.g. '--task countdown'
 Method (each baseline runs alone; --with-entropic adds EntroPIC to it):
       --method M           entropic (default): GRPO with EntroPIC at --target
                            grpo: GRPO alone (as --target off)
@@ -112,7 +114,7 @@ EOF2
 }
 
 run= model= data= difficulty=1 steps=100 prompts=64 seed=1 keep=2
-n=8 temperature=0.6 max_new=1024 template= rollout_args=
+n=8 temperature=0.6 max_new=1024 template= rollout_args= reward_args=
 target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args= entropic_tokens=high control_from=1 with_entropic=
 method=entropic entropy_coef=0.001 aec_target=0.2 dmmpt_target= mask_quadrant=
 lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
@@ -135,6 +137,7 @@ while [ $# -gt 0 ]; do
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
     --template) need "$@"; template=$2; shift ;;
     --rollout-args) need "$@"; rollout_args=$2; shift ;;
+    --reward-args) need "$@"; reward_args=$2; shift ;;
     --method) need "$@"; method=$2; shift ;;
     --with-entropic) with_entropic=1 ;;
     --entropy-coef) need "$@"; entropy_coef=$2; shift ;;
@@ -205,6 +208,7 @@ entropic=$({ [ "$method" = entropic ] || [ -n "$with_entropic" ]; } && [ "$targe
 settings=$(jq -n --arg model "$model" --arg data "$data" --arg difficulty "$difficulty" \
     --arg prompts "$prompts" --arg seed "$seed" --arg n "$n" --arg temperature "$temperature" \
     --arg max_new "$max_new" --arg template "$template" --arg rollout_args "$rollout_args" \
+    ${reward_args:+--arg reward_args "$reward_args"} \
     --arg target "$target" --arg kp "$kp" --arg ki "$ki" --arg tau "$tau" \
     --arg pictl_args "$pictl_args" --arg method "$method" --arg with_entropic "$with_entropic" \
     --arg entropy_coef "$entropy_coef" --arg aec_target "$aec_target" --arg dmmpt_target "$dmmpt_target" \
@@ -253,6 +257,8 @@ rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new")
 [ -z "$template" ] || rollout_opts+=(--template "$template")
 # shellcheck disable=SC2206
 rollout_opts+=($rollout_args)
+# shellcheck disable=SC2206
+reward_opts=($reward_args)
 
 update_opts=(--lr "$lr" --clip-low "$clip_low" --clip-high "$clip_high" --tau "$tau"
              --mini-batches "$mini_batches" --temperature "$temperature" --entropic-tokens "$entropic_tokens")
@@ -287,6 +293,7 @@ validate() { # step ckpt
     fi
     eval.sh -q --model "$2" --n "$val_n" --temperature "$val_temperature" --top-p "$val_top_p" \
         --max-new-tokens "$max_new" ${template:+--template "$template"} --seed "$seed" --out "$out.tmp" \
+        ${reward_args:+--reward-args "$reward_args"} \
         "${vd[@]}" > /dev/null
     rm -rf "$out" && mv "$out.tmp" "$out"
     jq -c --argjson step "$1" '{step: $step, accuracy: .overall.avg, pass: .overall.pass_n,
@@ -310,7 +317,7 @@ for ((step = last + 1; step <= steps; step++)); do
         # ranks read the prompts from a file (stdin reaches rank 0 only)
         batch "$step" > "$rollouts.prompts"
         launch pic-rollout -q --model "$prev" --seed "$((seed * 1000003 + step))" \
-            "${rollout_opts[@]}" "$rollouts.prompts" | pic-reward -q -o "$rollouts.tmp"
+            "${rollout_opts[@]}" "$rollouts.prompts" | pic-reward -q ${reward_opts[@]+"${reward_opts[@]}"} -o "$rollouts.tmp"
         publish "$rollouts.tmp" "$rollouts"
         rm -f "$rollouts.prompts"
     fi

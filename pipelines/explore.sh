@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# explore.sh: the exploration comparison of issue 18. On Countdown (many
+# expressions reach the target; the reward is sparse), does holding entropy
+# with EntroPIC improve pass@k and accuracy over GRPO? Stages, each resumed
+# when rerun: a model and tokenizer learned from Countdown text (pic-init),
+# an SFT warm-up on witness solutions, the paper's filter (keep prompts the
+# SFT model solves sometimes: 0 < pass@8 < 1), the starting entropy, RL with
+# EntroPIC at targets at or below it beside GRPO (sweep.sh, one per seed),
+# then evaluation of the best and final checkpoints on held-out problems of
+# the training level and of a harder one: unbiased pass@k for k = 1, 2, 4,
+# ..., greedy accuracy and T 0.6 accuracy. Writes DIR/summary.json.
+set -euo pipefail
+PROG=explore.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+    cat <<'EOF2'
+Usage: explore.sh [--out DIR] [OPTION]...
+      --out DIR          where everything goes (default runs/explore)
+      --steps N          RL steps per run (default 200)
+      --seeds LIST       RL seeds, comma- or space-separated (default 1,2,3)
+      --targets LIST     EntroPIC targets as fractions of the SFT model's
+                         entropy, each <= 1 (default 1,0.75,0.5)
+      --difficulty D     Countdown level trained on, 1..4 (default 1); the
+                         harder held-out level is D+1
+      --pool N           Countdown problems sampled before the filter
+                         (default 1024)
+      --eval-n N         samples per held-out problem at T 0.6, a power of
+                         2; pass@k for k = 1, 2, 4, ..., N (default 64)
+      --eval-problems N  held-out problems per level (default 200)
+      --kp X --ki X      PI gains (default 20, 0.5: the demo's)
+      --lr X             RL learning rate (default 5e-4: the demo's)
+  -j, --jobs N           RL runs at a time (default 2)
+      --quick            a smoke run in well under a minute: tiny model
+                         training, 2 RL steps, 1 seed, 1 target, eval-n 4;
+                         the filter falls back to the unfiltered pool when it
+                         keeps too few prompts (recorded in the summary)
+  -q, --quiet            only errors
+  -h, --help             this help
+Fixed: tau 0.95 (the paper's), T 0.6 and top-p 0.95 for rollouts and
+evaluation, validation every steps/8 on a separate held-out set, which picks
+each run's best checkpoint. Outputs: DIR/summary.json (exploration: entropic
+and grpo, each with pass_at_k, accuracy_greedy and accuracy_t06, means and
+standard deviations over seeds, final and best checkpoints, both held-out
+levels), DIR/seed-S/ (sweep.sh's runs), DIR/eval/.
+EOF2
+}
+
+out=runs/explore steps=200 seeds=1,2,3 targets=1,0.75,0.5 difficulty=1 pool=1024
+eval_n=64 eval_problems=200 kp=20 ki=0.5 lr=5e-4 jobs=2 quick= QUIET=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --out) need "$@"; out=$2; shift ;;
+    --steps) need "$@"; steps=$2; shift ;;
+    --seeds) need "$@"; seeds=$2; shift ;;
+    --targets) need "$@"; targets=$2; shift ;;
+    --difficulty) need "$@"; difficulty=$2; shift ;;
+    --pool) need "$@"; pool=$2; shift ;;
+    --eval-n) need "$@"; eval_n=$2; shift ;;
+    --eval-problems) need "$@"; eval_problems=$2; shift ;;
+    --kp) need "$@"; kp=$2; shift ;;
+    --ki) need "$@"; ki=$2; shift ;;
+    --lr) need "$@"; lr=$2; shift ;;
+    -j|--jobs) need "$@"; jobs=$2; shift ;;
+    --quick) quick=1 ;;
+    -q|--quiet) QUIET=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage_error "unknown option '$1'" ;;
+    esac
+    shift
+done
+seeds=${seeds//,/ } targets=${targets//,/ }
+for v in steps pool eval_problems jobs; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || usage_error "--${v//_/-}: '${!v}' is not a positive integer"
+done
+[[ $difficulty =~ ^[1-4]$ ]] || usage_error "--difficulty: '$difficulty' is not 1..4 (the held-out level is D+1)"
+[[ $eval_n =~ ^[1-9][0-9]*$ ]] && [ $((eval_n & (eval_n - 1))) -eq 0 ] ||
+    usage_error "--eval-n: '$eval_n' is not a power of 2"
+[ -n "$seeds" ] || usage_error "--seeds: no seed"
+for s in $seeds; do [[ $s =~ ^[0-9]+$ ]] || usage_error "--seeds: '$s' is not a non-negative integer"; done
+[ -n "$targets" ] || usage_error "--targets: no target"
+for f in $targets; do
+    [[ $f =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] && [ "$(jq -n "$f > 0")" = true ] ||
+        usage_error "--targets: '$f' is not a fraction in (0, 1]"
+done
+[ "$(printf '%s\n' $seeds | sort | uniq -d)" = "" ] || usage_error "--seeds: a seed appears twice"
+
+# The training and evaluation settings. Rollouts as the paper: T 0.6; tau
+# 0.95 as the paper (the demo's 0.5 is what its audit questioned).
+tau=0.95 temperature=0.6 max_new=64 prompts=32 n=8 filter_n=8
+sft_samples=8192 sft_steps=192 sft_lr=3e-3 corpus=4000 entropy_prompts=64 val_problems=64
+val_every=$(( steps / 8 > 0 ? steps / 8 : 1 ))
+if [ -n "$quick" ]; then
+    steps=2 seeds=${seeds%% *} targets=${targets%% *} pool=16 eval_n=4 eval_problems=4
+    prompts=4 n=4 filter_n=4 sft_samples=128 sft_steps=4 corpus=300 entropy_prompts=4 val_problems=4 val_every=1
+fi
+harder=$((difficulty + 1))
+reward_args="--task countdown"
+threads=(--update-args --threads=1 --rollout-args --threads=1)
+export OPENBLAS_NUM_THREADS=1
+mkdir -p "$out"
+
+task() { pic-task -q --plain --task countdown "$@"; }
+
+# 1. The model: a tokenizer learned from Countdown text, random weights.
+if [ ! -d "$out/init" ]; then
+    say "init: a Qwen2-architecture model and its tokenizer, from Countdown text"
+    task --solutions -n "$corpus" --seed 7 -d "$difficulty" > "$out/corpus.jsonl"
+    task --solutions -n "$((corpus / 4))" --seed 8 -d "$harder" >> "$out/corpus.jsonl"
+    pic-init -q -o "$out/init" --corpus "$out/corpus.jsonl" --merges 64
+fi
+
+# 2. SFT warm-up on the generator's witness solutions.
+if [ ! -d "$out/sft" ]; then
+    say "sft: $sft_steps optimizer steps on $sft_samples witness solutions"
+    task --solutions -n "$sft_samples" --seed 11 -d "$difficulty" |
+        jq -c '{id, problem, answer, numbers, target, response: (.solution + "<|im_end|>")}' |
+        pic-rollout -q --score -m "$out/init" --template chatml -o "$out/sft.jsonl.zst"
+    pic-update -q -m "$out/init" -o "$out/sft" --loss sft --lr "$sft_lr" --warmup 10 \
+        --mini-batches "$sft_steps" "$out/sft.jsonl.zst" > "$out/sft.stats.json"
+fi
+
+# 3. The paper's filter: prompts the SFT model solves sometimes, not always.
+if [ ! -s "$out/train.jsonl" ]; then
+    say "filter: $pool problems x $filter_n samples, keeping 0 < correct < $filter_n"
+    task -n "$pool" --seed 21 -d "$difficulty" > "$out/pool.jsonl"
+    filter.sh -q --model "$out/sft" -o "$out/kept.jsonl" --n "$filter_n" --temperature "$temperature" \
+        --max-new-tokens "$max_new" --template chatml --seed 5 --reward-args "$reward_args" \
+        --samples "$out/filter.jsonl.zst" "$out/pool.jsonl"
+    kept=$(wc -l < "$out/kept.jsonl")
+    filtered=true
+    if [ "$kept" -lt "$prompts" ]; then
+        [ -n "$quick" ] || die "the filter kept $kept of $pool prompts, fewer than one batch ($prompts): raise --pool"
+        say "filter: kept $kept, fewer than a batch; --quick trains on the unfiltered pool"
+        cp "$out/pool.jsonl" "$out/train.tmp" && filtered=false
+    else
+        cp "$out/kept.jsonl" "$out/train.tmp"
+    fi
+    jq -n --argjson pool "$pool" --argjson kept "$kept" --argjson n "$filter_n" --argjson applied "$filtered" \
+        '{pool: $pool, kept: $kept, n: $n, applied: $applied}' > "$out/filter.json"
+    publish "$out/train.tmp" "$out/train.jsonl"
+fi
+
+# Held-out sets, disjoint by id from the pool and from each other:
+# validation (picks the best checkpoint), and the two test levels.
+[ -s "$out/val.jsonl" ] || task -n "$val_problems" --start 3000000000 --seed 21 -d "$difficulty" > "$out/val.jsonl"
+[ -s "$out/heldout/same.jsonl" ] || { mkdir -p "$out/heldout"
+    task -n "$eval_problems" --start 1000000000 --seed 21 -d "$difficulty" --source same > "$out/heldout/same.jsonl"; }
+[ -s "$out/heldout/harder.jsonl" ] ||
+    task -n "$eval_problems" --start 1000000000 --seed 21 -d "$harder" --source harder > "$out/heldout/harder.jsonl"
+
+# 4. The starting entropy: token-mean, the SFT model on training prompts at T 0.6.
+if [ ! -s "$out/start_entropy" ]; then
+    head -n "$entropy_prompts" "$out/train.jsonl" |
+        pic-rollout -q --plain -m "$out/sft" --template chatml -n "$n" -t "$temperature" \
+            --max-new-tokens "$max_new" --seed 3 |
+        jq -n '[inputs.entropy[]] | add / length * 10000 | round / 10000' > "$out/start_entropy.tmp"
+    publish "$out/start_entropy.tmp" "$out/start_entropy"
+fi
+h0=$(cat "$out/start_entropy")
+abs_targets=$(for f in $targets; do jq -n "$h0 * $f * 10000 | round / 10000"; done | tr '\n' ' ')
+say "starting entropy $h0; EntroPIC targets $abs_targets"
+
+# 5. RL: EntroPIC at each target beside GRPO, one sweep per seed.
+rl=(--data "$out/train.jsonl" --reward-args "$reward_args" --steps "$steps" --prompts "$prompts" --n "$n"
+    --temperature "$temperature" --max-new-tokens "$max_new" --template chatml --tau "$tau"
+    --kp "$kp" --ki "$ki" --lr "$lr" --val-every "$val_every" --val-data "$out/val.jsonl" --val-n 4
+    "${threads[@]}")
+for s in $seeds; do
+    say "rl, seed $s: EntroPIC at $abs_targets and GRPO, $steps steps each"
+    sweep.sh -q --out "$out/seed-$s" --targets "$abs_targets" -j "$jobs" -- --model "$out/sft" --seed "$s" \
+        "${rl[@]}" > /dev/null
+done
+
+# 6. Evaluation: pass@k at T 0.6 (eval-n samples) and greedy accuracy, on
+# both held-out levels, for the SFT model and each run's best and final.
+ks=$(k=1; while [ "$k" -le "$eval_n" ]; do printf '%s%s' "${sep:-}" "$k"; sep=,; k=$((k * 2)); done)
+evaluate() { # model dir, output name
+    local dir=$out/eval/$2
+    [ -s "$dir/t06/table.json" ] || eval.sh -q --model "$1" --out "$dir/t06" --n "$eval_n" --k "$ks" \
+        --temperature "$temperature" --top-p 0.95 --max-new-tokens "$max_new" --template chatml --seed 17 \
+        --reward-args "$reward_args" --rollout-args --threads=1 "$out/heldout/same.jsonl" "$out/heldout/harder.jsonl" > /dev/null
+    [ -s "$dir/greedy/table.json" ] || eval.sh -q --model "$1" --out "$dir/greedy" --n 1 --temperature 0 \
+        --top-p 1 --max-new-tokens "$max_new" --template chatml --reward-args "$reward_args" \
+        --rollout-args --threads=1 "$out/heldout/same.jsonl" "$out/heldout/harder.jsonl" > /dev/null
+}
+say "eval: pass@k for k = $ks and greedy accuracy on $eval_problems problems of levels $difficulty and $harder"
+evaluate "$out/sft" sft
+runs="grpo"; for t in $abs_targets; do runs+=" target-$t"; done
+for s in $seeds; do
+    for r in $runs; do
+        for c in final best; do evaluate "$out/seed-$s/$r/$c" "seed-$s/$r-$c"; done
+    done
+done
+
+# 7. The summary. Per method and checkpoint, per held-out level: the mean
+# and standard deviation over seeds of each metric. `exploration` names
+# EntroPIC at the first target (default: the starting entropy) and GRPO, at
+# their final checkpoints on the training level's held-out problems.
+metrics() { # eval name -> {same: {...}, harder: {...}}
+    jq -n --slurpfile t "$out/eval/$1/t06/table.json" --slurpfile g "$out/eval/$1/greedy/table.json" '
+        [$t[0].datasets[] as $d | {key: $d.dataset, value: {pass_at_k: $d.pass_at_k, accuracy_t06: $d.avg,
+          accuracy_greedy: ($g[0].datasets[] | select(.dataset == $d.dataset) | .avg)}}] | from_entries'
+}
+{
+    printf '{"sft": %s, "runs": [' "$(metrics sft)"
+    sep=
+    for s in $seeds; do for r in $runs; do for c in final best; do
+        printf '%s{"seed": %s, "run": "%s", "checkpoint": "%s", "best": %s, "metrics": %s}' "$sep" "$s" "$r" "$c" \
+            "$(cat "$out/seed-$s/$r/best.json")" "$(metrics "seed-$s/$r-$c")"
+        sep=,
+    done; done; done
+    printf ']}\n'
+} > "$out/evals.json"
+first_target=target-${abs_targets%% *}
+jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" \
+    --slurpfile filter "$out/filter.json" --argjson steps "$steps" --arg ks "$ks" --argjson quick "${quick:-0}" '
+    def mean: add / length;
+    def sd: if length < 2 then null else (mean as $m | map(. - $m | . * .) | add / (length - 1) | sqrt) end;
+    def agg(rows): (rows | map(.metrics)) as $m | ["same", "harder"] | map(. as $lv | {key: $lv, value: {
+        pass_at_k: ($m[0][$lv].pass_at_k | keys_unsorted | map(. as $k | {key: $k, value: ($m | map(.[$lv].pass_at_k[$k]) | mean)})
+                    | from_entries),
+        pass_at_k_sd: ($m[0][$lv].pass_at_k | keys_unsorted | map(. as $k | {key: $k, value: ($m | map(.[$lv].pass_at_k[$k]) | sd)})
+                    | from_entries),
+        accuracy_greedy: ($m | map(.[$lv].accuracy_greedy) | mean), accuracy_greedy_sd: ($m | map(.[$lv].accuracy_greedy) | sd),
+        accuracy_t06: ($m | map(.[$lv].accuracy_t06) | mean), accuracy_t06_sd: ($m | map(.[$lv].accuracy_t06) | sd),
+        seeds: ($m | length)}}) | from_entries;
+    def method(name): [.runs[] | select(.run == name)] as $r
+        | {final: agg($r | map(select(.checkpoint == "final"))), best: agg($r | map(select(.checkpoint == "best")))};
+    . as $e | ([.runs[].run] | unique) as $names
+    | {quick: ($quick == 1), steps: $steps, start_entropy: $h0, targets: ($targets | split(" ") | map(select(. != "") | tonumber)),
+       tau: 0.95, k: ($ks | split(",") | map(tonumber)), filter: $filter[0],
+       exploration: ({entropic: (method($first).final.same + {target: ($first | ltrimstr("target-") | tonumber)}),
+                      grpo: method("grpo").final.same, heldout: "same level, final checkpoints, mean over seeds"}),
+       methods: ($names | map(. as $n | {key: $n, value: ($e | method($n))}) | from_entries),
+       sft: $e.sft, runs: $e.runs}' "$out/evals.json" > "$out/summary.json.tmp"
+publish "$out/summary.json.tmp" "$out/summary.json"
+[ -n "$QUIET" ] || jq -c '.exploration | {entropic: {pass_at_k: .entropic.pass_at_k, accuracy_greedy: .entropic.accuracy_greedy},
+    grpo: {pass_at_k: .grpo.pass_at_k, accuracy_greedy: .grpo.accuracy_greedy}}' "$out/summary.json"
+say "summary: $out/summary.json"

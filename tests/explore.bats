@@ -1,0 +1,82 @@
+#!/usr/bin/env bats
+# explore.sh, the exploration comparison on Countdown, in its quick form
+# (the full comparison takes hours; docs/demo.md), and filter.sh with the
+# countdown reward.
+load helpers
+
+@test "explore.sh --quick: every stage runs and summary.json holds the comparison" {
+    run explore.sh --quick -q --out x
+    [ "$status" -eq 0 ]
+    [ -f x/init/model.safetensors ] && [ -f x/sft/model.safetensors ]
+    # the exploration block the demo's summary is to gain
+    run jq -e '.exploration | (.entropic, .grpo) | (.pass_at_k | keys_unsorted) == ["1","2","4"]
+        and (.pass_at_k | all(.[]; type == "number" and . >= 0 and . <= 1))
+        and (.accuracy_greedy | type == "number")' x/summary.json
+    [ "$status" -eq 0 ]
+    # pass@k never falls as k grows
+    jq -e '[.methods[][][] | .pass_at_k | [.[]] | . == sort] | all' x/summary.json
+    # one target, at the SFT model's entropy; tau is the paper's
+    h0=$(cat x/start_entropy)
+    [ "$(jq -r '.targets[0]' x/summary.json)" = "$h0" ]
+    [ "$(jq -r .tau "x/seed-1/target-$h0/settings.json")" = 0.95 ]
+    [ "$(jq -r .reward_args "x/seed-1/grpo/settings.json")" = "--task countdown" ]
+    # both runs trained 2 steps on the countdown reward, with best and final checkpoints
+    for r in "target-$h0" grpo; do
+        [ "$(wc -l < "x/seed-1/$r/log.jsonl")" -eq 2 ]
+        [ -L "x/seed-1/$r/best" ] && [ -L "x/seed-1/$r/final" ]
+        [ "$(zstdcat "x/seed-1/$r/rollouts/step-000001.jsonl.zst" | jq -r 'has("verdict")' | sort -u)" = true ]
+    done
+    # the held-out levels: disjoint ids from the training pool, the harder one has more numbers
+    [ -z "$(jq -r .id x/pool.jsonl | grep -Fxf <(jq -r .id x/heldout/same.jsonl))" ]
+    [ "$(jq -r '.numbers | length' x/heldout/same.jsonl | sort -u)" = 3 ]
+    [ "$(jq -r '.numbers | length' x/heldout/harder.jsonl | sort -u)" = 4 ]
+    # evaluation too scores with the countdown reward, greedy with one sample per problem
+    [ "$(zstdcat x/eval/sft/t06/same.jsonl.zst | jq -r 'has("verdict")' | sort -u)" = true ]
+    [ "$(zstdcat x/eval/sft/greedy/harder.jsonl.zst | wc -l)" -eq 4 ]
+    # each run's summary row covers the SFT model, final and best, both levels
+    [ "$(jq '.runs | length' x/summary.json)" -eq 4 ]
+    jq -e '.sft.same.accuracy_greedy != null and .sft.harder.pass_at_k["4"] != null' x/summary.json
+    # the filter's outcome is recorded (the quick model solves nothing: the pool is used)
+    jq -e '.filter.pool == 16 and .filter.n == 4 and (.filter.applied | type == "boolean")' x/summary.json
+    # rerunning resumes: nothing is redone, the summary is the same
+    cp x/summary.json s1.json
+    run explore.sh --quick -q --out x
+    [ "$status" -eq 0 ]
+    cmp s1.json x/summary.json
+}
+
+@test "filter.sh --reward-args '--task countdown': scored by the countdown verdict, 0 < correct < n kept" {
+    for id in 1 2 3; do
+        jq -cn --argjson id "$id" '{id: $id, problem: "p", answer: "a", numbers: [3, 5, 2], target: 16}'
+    done > prompts.jsonl
+    # id 1 always solved, id 2 sometimes, id 3 never
+    { for r in '\boxed{(3+5)*2}' '\boxed{2*(3+5)}'; do jq -c --arg r "$r" '.response = $r' <(sed -n 1p prompts.jsonl); done
+      for r in '\boxed{(3+5)*2}' '\boxed{16}'; do jq -c --arg r "$r" '.response = $r' <(sed -n 2p prompts.jsonl); done
+      for r in '\boxed{3+5+2}' 'none'; do jq -c --arg r "$r" '.response = $r' <(sed -n 3p prompts.jsonl); done
+    } | pic-reward -q --task countdown -o scored.jsonl.zst
+    filter.sh -q --scored scored.jsonl.zst --n 2 -o kept.jsonl prompts.jsonl
+    [ "$(jq -r .id kept.jsonl)" = 2 ]
+    # sampling with a model: the reward arguments reach pic-reward
+    pic-task -q --plain --task countdown --solutions -n 50 > corpus.jsonl
+    pic-init -q -o m --corpus corpus.jsonl --merges 8
+    pic-task -q --plain --task countdown -n 3 > p.jsonl
+    filter.sh -q --model m --n 2 --max-new-tokens 8 --template chatml --reward-args '--task countdown' \
+        --samples s.jsonl.zst -o k.jsonl p.jsonl
+    [ "$(zstdcat s.jsonl.zst | jq -r 'has("verdict")' | sort -u)" = true ]
+    [ "$(zstdcat s.jsonl.zst | wc -l)" -eq 6 ]
+}
+
+@test "explore.sh rejects bad options" {
+    run explore.sh --targets 1.5
+    fails_with 2 "not a fraction in"
+    run explore.sh --eval-n 48
+    fails_with 2 "not a power of 2"
+    run explore.sh --difficulty 5
+    fails_with 2 "held-out level is D\+1"
+    run explore.sh --seeds 1,1
+    fails_with 2 "a seed appears twice"
+    run explore.sh --bogus
+    fails_with 2 "unknown option"
+    run explore.sh --help
+    [ "$status" -eq 0 ] && [[ "$output" == Usage:* ]]
+}
