@@ -141,13 +141,29 @@ if [ ! -s "$out/train.jsonl" ]; then
     publish "$out/train.tmp" "$out/train.jsonl"
 fi
 
-# Held-out sets, disjoint by id from the pool and from each other:
-# validation (picks the best checkpoint), and the two test levels.
+# Held-out sets. Level 1 has only a few thousand distinct problems, so ids
+# alone do not keep them apart: a test problem is one whose numbers (as a
+# multiset) and target appear in none of the SFT problems, the training
+# pool and the validation set, drawn from 64 x N candidates.
+keydef='def key: (.numbers | sort | map(tostring) | join(",")) + "=" + (.target | tostring);'
 [ -s "$out/val.jsonl" ] || task -n "$val_problems" --start 3000000000 --seed 21 -d "$difficulty" > "$out/val.jsonl"
-[ -s "$out/heldout/same.jsonl" ] || { mkdir -p "$out/heldout"
-    task -n "$eval_problems" --start 1000000000 --seed 21 -d "$difficulty" --source same > "$out/heldout/same.jsonl"; }
-[ -s "$out/heldout/harder.jsonl" ] ||
-    task -n "$eval_problems" --start 1000000000 --seed 21 -d "$harder" --source harder > "$out/heldout/harder.jsonl"
+heldout() { # level, name
+    local f=$out/heldout/$2.jsonl
+    [ -s "$f" ] && return
+    mkdir -p "$out/heldout"
+    { task -n "$sft_samples" --seed 11 -d "$difficulty"; cat "$out/pool.jsonl" "$out/val.jsonl"; } |
+        jq -n "$keydef"' [inputs | {(key): true}] | add' > "$out/heldout/seen.json"
+    task -n $((64 * eval_problems)) --start 1000000000 --seed 21 -d "$1" --source "$2" |
+        jq -nc --slurpfile seen "$out/heldout/seen.json" --argjson n "$eval_problems" "$keydef"'
+            reduce inputs as $r ({keep: [], keys: $seen[0]}; ($r | key) as $k
+                | if (.keep | length) < $n and (.keys[$k] | not) then .keep += [$r] | .keys[$k] = true else . end)
+            | .keep[]' > "$f.tmp"
+    [ "$(wc -l < "$f.tmp")" -eq "$eval_problems" ] ||
+        die "level $1 has only $(wc -l < "$f.tmp") unseen problems in $((64 * eval_problems)) candidates; lower --eval-problems"
+    publish "$f.tmp" "$f"
+}
+heldout "$difficulty" same
+heldout "$harder" harder
 
 # 4. The starting entropy: token-mean, the SFT model on training prompts at T 0.6.
 if [ ! -s "$out/start_entropy" ]; then

@@ -26,8 +26,12 @@ load helpers
         [ -L "x/seed-1/$r/best" ] && [ -L "x/seed-1/$r/final" ]
         [ "$(zstdcat "x/seed-1/$r/rollouts/step-000001.jsonl.zst" | jq -r 'has("verdict")' | sort -u)" = true ]
     done
-    # the held-out levels: disjoint ids from the training pool, the harder one has more numbers
-    [ -z "$(jq -r .id x/pool.jsonl | grep -Fxf <(jq -r .id x/heldout/same.jsonl))" ]
+    # the held-out levels: no problem (numbers as a multiset, target) of the
+    # SFT data, the training pool or the validation set; the harder one has more numbers
+    key='(.numbers | sort | map(tostring) | join(",")) + "=" + (.target | tostring)'
+    { pic-task -q --plain --task countdown -n 128 --seed 11; cat x/pool.jsonl x/val.jsonl; } | jq -r "$key" | sort -u > seen
+    [ -s seen ] && [ "$(jq -r "$key" x/heldout/same.jsonl | sort -u | wc -l)" -eq 4 ]
+    [ -z "$(jq -r "$key" x/heldout/same.jsonl | grep -Fxf seen)" ]
     [ "$(jq -r '.numbers | length' x/heldout/same.jsonl | sort -u)" = 3 ]
     [ "$(jq -r '.numbers | length' x/heldout/harder.jsonl | sort -u)" = 4 ]
     # evaluation too scores with the countdown reward, greedy with one sample per problem
