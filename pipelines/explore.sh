@@ -88,7 +88,7 @@ done
 # The training and evaluation settings. Rollouts as the paper: T 0.6; tau
 # 0.95 as the paper (the demo's 0.5 is what its audit questioned).
 tau=0.95 temperature=0.6 max_new=64 prompts=32 n=8 filter_n=8
-sft_samples=8192 sft_steps=192 sft_lr=3e-3 corpus=4000 entropy_prompts=64 val_problems=64
+sft_samples=24576 sft_steps=768 sft_lr=3e-3 corpus=4000 entropy_prompts=64 val_problems=64
 val_every=$(( steps / 8 > 0 ? steps / 8 : 1 ))
 if [ -n "$quick" ]; then
     steps=2 seeds=${seeds%% *} targets=${targets%% *} pool=16 eval_n=4 eval_problems=4
@@ -110,10 +110,16 @@ if [ ! -d "$out/init" ]; then
     pic-init -q -o "$out/init" --corpus "$out/corpus.jsonl" --merges 64
 fi
 
-# 2. SFT warm-up on the generator's witness solutions.
+# 2. SFT warm-up on the generator's witness solutions: three quarters at
+# the training level, a quarter at the harder one, whose held-out problems
+# would otherwise ask for a form (one more number) the model never saw.
+sft_problems() {
+    task "$@" -n $((sft_samples - sft_samples / 4)) --seed 11 -d "$difficulty"
+    task "$@" -n $((sft_samples / 4)) --start 500000000 --seed 12 -d "$harder"
+}
 if [ ! -d "$out/sft" ]; then
     say "sft: $sft_steps optimizer steps on $sft_samples witness solutions"
-    task --solutions -n "$sft_samples" --seed 11 -d "$difficulty" |
+    sft_problems --solutions |
         jq -c '{id, problem, answer, numbers, target, response: (.solution + "<|im_end|>")}' |
         pic-rollout -q --score -m "$out/init" --template chatml -o "$out/sft.jsonl.zst"
     pic-update -q -m "$out/init" -o "$out/sft" --loss sft --lr "$sft_lr" --warmup 10 \
@@ -151,7 +157,7 @@ heldout() { # level, name
     local f=$out/heldout/$2.jsonl
     [ -s "$f" ] && return
     mkdir -p "$out/heldout"
-    { task -n "$sft_samples" --seed 11 -d "$difficulty"; cat "$out/pool.jsonl" "$out/val.jsonl"; } |
+    { sft_problems; cat "$out/pool.jsonl" "$out/val.jsonl"; } |
         jq -n "$keydef"' [inputs | {(key): true}] | add' > "$out/heldout/seen.json"
     task -n $((64 * eval_problems)) --start 1000000000 --seed 21 -d "$1" --source "$2" |
         jq -nc --slurpfile seen "$out/heldout/seen.json" --argjson n "$eval_problems" "$keydef"'

@@ -29,9 +29,14 @@ load helpers
     # the held-out levels: no problem (numbers as a multiset, target) of the
     # SFT data, the training pool or the validation set; the harder one has more numbers
     key='(.numbers | sort | map(tostring) | join(",")) + "=" + (.target | tostring)'
-    { pic-task -q --plain --task countdown -n 128 --seed 11; cat x/pool.jsonl x/val.jsonl; } | jq -r "$key" | sort -u > seen
-    [ -s seen ] && [ "$(jq -r "$key" x/heldout/same.jsonl | sort -u | wc -l)" -eq 4 ]
-    [ -z "$(jq -r "$key" x/heldout/same.jsonl | grep -Fxf seen)" ]
+    # (the quick SFT data: 96 problems of level 1, 32 of level 2)
+    { pic-task -q --plain --task countdown -n 96 --seed 11 -d 1
+      pic-task -q --plain --task countdown -n 32 --start 500000000 --seed 12 -d 2
+      cat x/pool.jsonl x/val.jsonl; } | jq -r "$key" | sort -u > seen
+    [ "$(wc -l < seen)" -gt 100 ] && [ "$(jq -r "$key" x/heldout/same.jsonl | sort -u | wc -l)" -eq 4 ]
+    [ -z "$(jq -r "$key" x/heldout/same.jsonl x/heldout/harder.jsonl | grep -Fxf seen)" ]
+    # the SFT data had both levels
+    [ "$(zstdcat x/sft.jsonl.zst | jq -r '.numbers | length' | sort | uniq -c | awk '{print $1 ":" $2}' | paste -sd,)" = "96:3,32:4" ]
     [ "$(jq -r '.numbers | length' x/heldout/same.jsonl | sort -u)" = 3 ]
     [ "$(jq -r '.numbers | length' x/heldout/harder.jsonl | sort -u)" = 4 ]
     # evaluation too scores with the countdown reward, greedy with one sample per problem

@@ -26,8 +26,8 @@ typedef struct {
     char solution[640]; /* the witness's steps, ending in \boxed{witness} */
 } countdown;
 
-/* The level of difficulty 1..5: 3, 4, 4, 5, 6 numbers from 1..10, 1..10,
- * 1..25, 1..50, 1..100, targets up to 100, 100, 250, 500, 1000. */
+/* The level of difficulty 1..5: 3, 4, 4, 5, 6 numbers from 1..20, 1..20,
+ * 1..50, 1..50, 1..100, targets up to 100, 200, 500, 500, 1000. */
 countdown_level countdown_level_at(int difficulty);
 
 /* One problem drawn from r. Returns false when no target within the level
