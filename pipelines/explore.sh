@@ -7,7 +7,7 @@
 # SFT model solves sometimes: 0 < pass@8 < 1), the starting entropy, RL with
 # EntroPIC at targets at or below it beside GRPO (sweep.sh, one per seed),
 # then evaluation of the best and final checkpoints on held-out problems of
-# the training level and of a harder one: unbiased pass@k for k = 1, 2, 4,
+# the training level and of a harder set: unbiased pass@k for k = 1, 2, 4,
 # ..., greedy accuracy and T 0.6 accuracy. Writes DIR/summary.json.
 set -euo pipefail
 PROG=explore.sh
@@ -21,8 +21,11 @@ Usage: explore.sh [--out DIR] [OPTION]...
       --seeds LIST       RL seeds, comma- or space-separated (default 1,2,3)
       --targets LIST     EntroPIC targets as fractions of the SFT model's
                          entropy, each <= 1 (default 1,0.75,0.5)
-      --difficulty D     Countdown level trained on, 1..4 (default 1); the
-                         harder held-out level is D+1
+      --difficulty D     Countdown level trained on, 1..5 (default 1)
+      --harder-args ARGS the harder held-out set: pic-task options added to
+                         the level's (default for level 1: '--max-number 50
+                         --max-target 500', the same three numbers from a
+                         range 2.5 times wider; required with --difficulty)
       --pool N           Countdown problems sampled before the filter
                          (default 1024)
       --eval-n N         samples per held-out problem at T 0.6, a power of
@@ -42,11 +45,11 @@ evaluation, validation every steps/8 on a separate held-out set, which picks
 each run's best checkpoint. Outputs: DIR/summary.json (exploration: entropic
 and grpo, each with pass_at_k, accuracy_greedy and accuracy_t06, means and
 standard deviations over seeds, final and best checkpoints, both held-out
-levels), DIR/seed-S/ (sweep.sh's runs), DIR/eval/.
+sets: same and harder), DIR/seed-S/ (sweep.sh's runs), DIR/eval/.
 EOF2
 }
 
-out=runs/explore steps=200 seeds=1,2,3 targets=1,0.75,0.5 difficulty=1 pool=1024
+out=runs/explore steps=200 seeds=1,2,3 targets=1,0.75,0.5 difficulty=1 harder_args= pool=1024
 eval_n=64 eval_problems=200 kp=20 ki=0.5 lr=5e-4 jobs=2 quick= QUIET=
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
     --seeds) need "$@"; seeds=$2; shift ;;
     --targets) need "$@"; targets=$2; shift ;;
     --difficulty) need "$@"; difficulty=$2; shift ;;
+    --harder-args) need "$@"; harder_args=$2; shift ;;
     --pool) need "$@"; pool=$2; shift ;;
     --eval-n) need "$@"; eval_n=$2; shift ;;
     --eval-problems) need "$@"; eval_problems=$2; shift ;;
@@ -73,7 +77,11 @@ seeds=${seeds//,/ } targets=${targets//,/ }
 for v in steps pool eval_problems jobs; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || usage_error "--${v//_/-}: '${!v}' is not a positive integer"
 done
-[[ $difficulty =~ ^[1-4]$ ]] || usage_error "--difficulty: '$difficulty' is not 1..4 (the held-out level is D+1)"
+[[ $difficulty =~ ^[1-5]$ ]] || usage_error "--difficulty: '$difficulty' is not 1..5"
+if [ -z "$harder_args" ]; then
+    [ "$difficulty" = 1 ] || usage_error "--difficulty $difficulty needs --harder-args (its harder held-out set)"
+    harder_args="--max-number 50 --max-target 500"
+fi
 [[ $eval_n =~ ^[1-9][0-9]*$ ]] && [ $((eval_n & (eval_n - 1))) -eq 0 ] ||
     usage_error "--eval-n: '$eval_n' is not a power of 2"
 [ -n "$seeds" ] || usage_error "--seeds: no seed"
@@ -94,7 +102,6 @@ if [ -n "$quick" ]; then
     steps=2 seeds=${seeds%% *} targets=${targets%% *} pool=16 eval_n=4 eval_problems=4
     prompts=4 n=4 filter_n=4 sft_samples=128 sft_steps=4 corpus=300 entropy_prompts=4 val_problems=4 val_every=1
 fi
-harder=$((difficulty + 1))
 reward_args="--task countdown"
 threads=(--update-args --threads=1 --rollout-args --threads=1)
 export OPENBLAS_NUM_THREADS=1
@@ -106,17 +113,15 @@ task() { pic-task -q --plain --task countdown "$@"; }
 if [ ! -d "$out/init" ]; then
     say "init: a Qwen2-architecture model and its tokenizer, from Countdown text"
     task --solutions -n "$corpus" --seed 7 -d "$difficulty" > "$out/corpus.jsonl"
-    task --solutions -n "$((corpus / 4))" --seed 8 -d "$harder" >> "$out/corpus.jsonl"
+    # shellcheck disable=SC2086
+    task --solutions -n "$((corpus / 4))" --seed 8 -d "$difficulty" $harder_args >> "$out/corpus.jsonl"
     pic-init -q -o "$out/init" --corpus "$out/corpus.jsonl" --merges 64
 fi
 
-# 2. SFT warm-up on the generator's witness solutions: three quarters at
-# the training level, a quarter at the harder one, whose held-out problems
-# would otherwise ask for a form (one more number) the model never saw.
-sft_problems() {
-    task "$@" -n $((sft_samples - sft_samples / 4)) --seed 11 -d "$difficulty"
-    task "$@" -n $((sft_samples / 4)) --start 500000000 --seed 12 -d "$harder"
-}
+# 2. SFT warm-up on the generator's witness solutions of the training level.
+# (A quarter of four-number solutions in the mix left the small model
+# writing four numbers for three: 0 of 8,192 samples right; docs/demo.md.)
+sft_problems() { task "$@" -n "$sft_samples" --seed 11 -d "$difficulty"; }
 if [ ! -d "$out/sft" ]; then
     say "sft: $sft_steps optimizer steps on $sft_samples witness solutions"
     sft_problems --solutions |
@@ -153,23 +158,25 @@ fi
 # pool and the validation set, drawn from 64 x N candidates.
 keydef='def key: (.numbers | sort | map(tostring) | join(",")) + "=" + (.target | tostring);'
 [ -s "$out/val.jsonl" ] || task -n "$val_problems" --start 3000000000 --seed 21 -d "$difficulty" > "$out/val.jsonl"
-heldout() { # level, name
-    local f=$out/heldout/$2.jsonl
+heldout() { # name, pic-task options beyond the level's
+    local name=$1 f=$out/heldout/$1.jsonl
+    shift
     [ -s "$f" ] && return
     mkdir -p "$out/heldout"
     { sft_problems; cat "$out/pool.jsonl" "$out/val.jsonl"; } |
         jq -n "$keydef"' [inputs | {(key): true}] | add' > "$out/heldout/seen.json"
-    task -n $((64 * eval_problems)) --start 1000000000 --seed 21 -d "$1" --source "$2" |
+    task -n $((64 * eval_problems)) --start 1000000000 --seed 21 -d "$difficulty" --source "$name" "$@" |
         jq -nc --slurpfile seen "$out/heldout/seen.json" --argjson n "$eval_problems" "$keydef"'
             reduce inputs as $r ({keep: [], keys: $seen[0]}; ($r | key) as $k
                 | if (.keep | length) < $n and (.keys[$k] | not) then .keep += [$r] | .keys[$k] = true else . end)
             | .keep[]' > "$f.tmp"
     [ "$(wc -l < "$f.tmp")" -eq "$eval_problems" ] ||
-        die "level $1 has only $(wc -l < "$f.tmp") unseen problems in $((64 * eval_problems)) candidates; lower --eval-problems"
+        die "$name: only $(wc -l < "$f.tmp") unseen problems in $((64 * eval_problems)) candidates; lower --eval-problems"
     publish "$f.tmp" "$f"
 }
-heldout "$difficulty" same
-heldout "$harder" harder
+heldout same
+# shellcheck disable=SC2086
+heldout harder $harder_args
 
 # 4. The starting entropy: token-mean, the SFT model on training prompts at T 0.6.
 if [ ! -s "$out/start_entropy" ]; then
@@ -206,7 +213,7 @@ evaluate() { # model dir, output name
         --top-p 1 --max-new-tokens "$max_new" --template chatml --reward-args "$reward_args" \
         --rollout-args --threads=1 "$out/heldout/same.jsonl" "$out/heldout/harder.jsonl" > /dev/null
 }
-say "eval: pass@k for k = $ks and greedy accuracy on $eval_problems problems of levels $difficulty and $harder"
+say "eval: pass@k for k = $ks and greedy accuracy on $eval_problems problems of level $difficulty, and harder ($harder_args)"
 evaluate "$out/sft" sft
 runs="grpo"; for t in $abs_targets; do runs+=" target-$t"; done
 for s in $seeds; do
@@ -235,7 +242,7 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
     printf ']}\n'
 } > "$out/evals.json"
 first_target=target-${abs_targets%% *}
-jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" \
+jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" --arg harder "$harder_args" \
     --slurpfile filter "$out/filter.json" --argjson steps "$steps" --arg ks "$ks" --argjson quick "${quick:-0}" '
     def mean: add / length;
     def sd: if length < 2 then null else (mean as $m | map(. - $m | . * .) | add / (length - 1) | sqrt) end;
@@ -251,7 +258,7 @@ jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" \
         | {final: agg($r | map(select(.checkpoint == "final"))), best: agg($r | map(select(.checkpoint == "best")))};
     . as $e | ([.runs[].run] | unique) as $names
     | {quick: ($quick == 1), steps: $steps, start_entropy: $h0, targets: ($targets | split(" ") | map(select(. != "") | tonumber)),
-       tau: 0.95, k: ($ks | split(",") | map(tonumber)), filter: $filter[0],
+       tau: 0.95, k: ($ks | split(",") | map(tonumber)), filter: $filter[0], harder_args: $harder,
        exploration: ({entropic: (method($first).final.same + {target: ($first | ltrimstr("target-") | tonumber)}),
                       grpo: method("grpo").final.same, heldout: "same level, final checkpoints, mean over seeds"}),
        methods: ($names | map(. as $n | {key: $n, value: ($e | method($n))}) | from_entries),

@@ -26,19 +26,19 @@ load helpers
         [ -L "x/seed-1/$r/best" ] && [ -L "x/seed-1/$r/final" ]
         [ "$(zstdcat "x/seed-1/$r/rollouts/step-000001.jsonl.zst" | jq -r 'has("verdict")' | sort -u)" = true ]
     done
-    # the held-out levels: no problem (numbers as a multiset, target) of the
-    # SFT data, the training pool or the validation set; the harder one has more numbers
+    # the held-out sets: no problem (numbers as a multiset, target) of the
+    # SFT data, the training pool or the validation set; the harder one draws
+    # its three numbers from 1..50, its targets up to 500
     key='(.numbers | sort | map(tostring) | join(",")) + "=" + (.target | tostring)'
-    # (the quick SFT data: 96 problems of level 1, 32 of level 2)
-    { pic-task -q --plain --task countdown -n 96 --seed 11 -d 1
-      pic-task -q --plain --task countdown -n 32 --start 500000000 --seed 12 -d 2
-      cat x/pool.jsonl x/val.jsonl; } | jq -r "$key" | sort -u > seen
+    { pic-task -q --plain --task countdown -n 128 --seed 11 -d 1; cat x/pool.jsonl x/val.jsonl; } |
+        jq -r "$key" | sort -u > seen
     [ "$(wc -l < seen)" -gt 100 ] && [ "$(jq -r "$key" x/heldout/same.jsonl | sort -u | wc -l)" -eq 4 ]
     [ -z "$(jq -r "$key" x/heldout/same.jsonl x/heldout/harder.jsonl | grep -Fxf seen)" ]
-    # the SFT data had both levels
-    [ "$(zstdcat x/sft.jsonl.zst | jq -r '.numbers | length' | sort | uniq -c | awk '{print $1 ":" $2}' | paste -sd,)" = "96:3,32:4" ]
+    [ "$(zstdcat x/sft.jsonl.zst | wc -l)" -eq 128 ]
     [ "$(jq -r '.numbers | length' x/heldout/same.jsonl | sort -u)" = 3 ]
-    [ "$(jq -r '.numbers | length' x/heldout/harder.jsonl | sort -u)" = 4 ]
+    [ "$(jq -r '.numbers | length' x/heldout/harder.jsonl | sort -u)" = 3 ]
+    jq -e 'all(.numbers[]; . <= 50) and .target <= 500' x/heldout/harder.jsonl
+    [ "$(jq -r .harder_args x/summary.json)" = "--max-number 50 --max-target 500" ]
     # evaluation too scores with the countdown reward, greedy with one sample per problem
     [ "$(zstdcat x/eval/sft/t06/same.jsonl.zst | jq -r 'has("verdict")' | sort -u)" = true ]
     [ "$(zstdcat x/eval/sft/greedy/harder.jsonl.zst | wc -l)" -eq 4 ]
@@ -80,8 +80,10 @@ load helpers
     fails_with 2 "not a fraction in"
     run explore.sh --eval-n 48
     fails_with 2 "not a power of 2"
-    run explore.sh --difficulty 5
-    fails_with 2 "held-out level is D\+1"
+    run explore.sh --difficulty 6
+    fails_with 2 "is not 1..5"
+    run explore.sh --difficulty 2
+    fails_with 2 "needs --harder-args"
     run explore.sh --seeds 1,1
     fails_with 2 "a seed appears twice"
     run explore.sh --bogus
