@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "reward/parse.h"
+#include "reward/textsearch.h"
 
 enum { MAX_CANDIDATES = 32, MAX_BOXES = 8 };
 
@@ -86,29 +87,10 @@ static size_t close_brace(const char *s, size_t n, size_t i) {
     return n;
 }
 
-static size_t rfind(const char *s, size_t end, const char *w) {
-    size_t wl = strlen(w);
-    if (end < wl) return (size_t)-1;
-    for (size_t i = end - wl + 1; i-- > 0;)
-        if (s[i] == w[0] && memcmp(s + i, w, wl) == 0) return i;
-    return (size_t)-1;
-}
-
-static size_t rfind_ci(const char *s, size_t end, const char *w) {
-    size_t wl = strlen(w);
-    if (end < wl) return (size_t)-1;
-    for (size_t i = end - wl + 1; i-- > 0;) {
-        size_t k = 0;
-        while (k < wl && tolower((unsigned char)s[i + k]) == (unsigned char)w[k]) k++;
-        if (k == wl) return i;
-    }
-    return (size_t)-1;
-}
-
 /* The last \boxed{...} or \fbox{...} before end: its content span. */
 static bool last_box(const char *s, size_t n, size_t end, size_t *at, size_t *c0, size_t *c1) {
     for (;;) {
-        size_t b = rfind(s, end, "\\boxed"), f = rfind(s, end, "\\fbox");
+        size_t b = rw_rfind(s, end, "\\boxed"), f = rw_rfind(s, end, "\\fbox");
         size_t p = b == (size_t)-1 ? f : f == (size_t)-1 ? b : (b > f ? b : f);
         if (p == (size_t)-1) return false;
         size_t j = p + (p == b ? 6 : 5);
@@ -421,7 +403,7 @@ static char s_at(const ex *X, size_t i) { return i < X->n ? X->s[i] : 0; }
 
 /* "The final answer is $X$", "final answer: ... is X". */
 static bool try_final(ex *X) {
-    size_t p = rfind_ci(X->s, X->n, "final answer");
+    size_t p = rw_rfind_ci(X->s, X->n, "final answer");
     if (p == (size_t)-1) return false;
     size_t i = p + 12;
     size_t lim = i + 100 < X->n ? i + 100 : X->n;
@@ -616,19 +598,19 @@ static bool try_rightmost(ex *X) {
 bool rw_extract(rw_arena *a, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {
     *out = (rw_answer){0};
     if (o->after_think) {
-        size_t t = rfind(s, n, "</think>");
+        size_t t = rw_rfind(s, n, "</think>");
         if (t != (size_t)-1) {
             s += t + 8;
             n -= t + 8;
-        } else if (rfind(s, n, "<think>") != (size_t)-1) {
+        } else if (rw_rfind(s, n, "<think>") != (size_t)-1) {
             return false; /* still thinking: no answer yet */
         }
     }
     ex X = {.a = a, .s = s, .n = n, .out = out, .plain = o->plain, .latex = o->latex};
     /* "final answer is X. I hope..." ranks with \\boxed{}: the later one wins */
-    size_t fa = rfind_ci(s, n, "final answer is");
+    size_t fa = rw_rfind_ci(s, n, "final answer is");
     if (o->boxed && fa != (size_t)-1 && memmem(s + fa, n - fa < 300 ? n - fa : 300, "I hope", 6)) {
-        size_t b = rfind(s, n, "\\boxed"), f = rfind(s, n, "\\fbox");
+        size_t b = rw_rfind(s, n, "\\boxed"), f = rw_rfind(s, n, "\\fbox");
         size_t last = b == (size_t)-1 ? f : f == (size_t)-1 ? b : (b > f ? b : f);
         if ((last == (size_t)-1 || fa > last) && try_final(&X)) return true;
     }

@@ -1,5 +1,4 @@
-/* Backward searches (textsearch.h). extract.c keeps its own copies for now;
- * they are the same functions and can move here with the parser's rewrite. */
+/* Backward searches (textsearch.h), shared by the math and countdown extractors. */
 #include "reward/textsearch.h"
 
 #include <ctype.h>
