@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "model/cuda/entry.h"
 #include "model/layers.h"
 
 typedef struct {
@@ -31,7 +32,11 @@ static void scratch_alloc(scratch *s, const pic_config *c, size_t N) {
 void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *grad) {
     const pic_config *c = &m->cfg;
     pic_acts *a = &m->acts;
-    if (m->device != PIC_DEVICE_CPU) pic_die("pic_backward: training on a GPU is issue 11; load the model on the CPU");
+    pic_err err;
+    if (m->device == PIC_DEVICE_CUDA) {
+        if (pic_backward_cuda(m, b, &err)) pic_die("%s", err.msg);
+        return;
+    }
     if (!a->retain) pic_die("pic_backward: the forward did not retain its activations");
     size_t N = m->n_tokens;
     int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
@@ -99,6 +104,11 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
 
 void pic_head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                        const float *dlogp, const float *dent, float *dlnf, pic_params *grad) {
+    pic_err err;
+    if (m->device == PIC_DEVICE_CUDA) {
+        if (pic_head_backward_cuda(m, rows, n, targets, T, dlogp, dent, &err)) pic_die("%s", err.msg);
+        return;
+    }
     int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     size_t block = (4u << 20) / (size_t)V;
     if (block < 1) block = 1;

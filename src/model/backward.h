@@ -10,6 +10,9 @@
 
 #include "model/model.h"
 
+/* On a GPU (after pic_train_init_cuda) both run there, dlnf and grad are
+ * the device's own (pass NULL), and a device error dies with its message. */
+
 /* After pic_forward(m, NULL, b, ...) with pic_model_retain(m, true), and a
  * head backward that filled dlnf [N, C] (the gradient of the loss with
  * respect to the final norm's output; destroyed): accumulates the gradient

@@ -42,6 +42,48 @@ int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int 
     return pic_err_set(err, "%s", no_cuda);
 }
 
+int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
+    (void)m, (void)recompute;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_grad_zero_cuda(pic_model *m, pic_err *err) {
+    (void)m;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_head_backward_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
+                           const float *dlogp, const float *dent, pic_err *err) {
+    (void)m, (void)rows, (void)n, (void)targets, (void)T, (void)dlogp, (void)dent;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err) {
+    (void)m, (void)b;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err *err) {
+    (void)m, (void)max_norm, (void)norm;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, double eps, double weight_decay, long t,
+                        pic_err *err) {
+    (void)m, (void)lr, (void)beta1, (void)beta2, (void)eps, (void)weight_decay, (void)t;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_train_state_up_cuda(pic_model *m, const float *params, const float *mom1, const float *mom2, pic_err *err) {
+    (void)m, (void)params, (void)mom1, (void)mom2;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_train_state_down_cuda(pic_model *m, float *params, float *grad, float *mom1, float *mom2, pic_err *err) {
+    (void)m, (void)params, (void)grad, (void)mom1, (void)mom2;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
 size_t pic_cuda_peak_bytes(const pic_model *m) {
     (void)m;
     return 0;

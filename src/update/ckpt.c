@@ -44,6 +44,18 @@ bool pic_optstate_load(pic_trainer *t, const char *dir) {
             pic_trainer_set_moment(t, k, p->desc[i].offset, all, x->numel);
             free(all);
         }
+    /* a checkpoint in bf16 keeps its fp32 master weights here: they, not
+     * the rounded weights, are what training resumes from */
+    for (size_t i = 0; i < p->n_desc; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "master.%s", p->desc[i].name);
+        const pic_st_tensor *x = pic_st_find(&st, name);
+        if (!x) break;
+        if (x->dtype != PIC_DT_F32 || x->numel != p->desc[i].numel)
+            pic_die("%s: tensor '%s' is %s with %zu values; the model needs F32 with %zu", path, name, x->dtype_name,
+                    x->numel, p->desc[i].numel);
+        if (pic_st_read_f32(x, p->data + p->desc[i].offset, &err)) pic_die("%s", err.msg);
+    }
     /* AEC's state is there only when the run that wrote it used AEC */
     const char *scalars[3] = {"step", "aec_coef", "aec_entropy"};
     for (int k = 0; k < 3; k++) {
@@ -99,17 +111,20 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
         free(from);
     }
     const pic_params *p = &t->model->params;
+    const float *master = pic_trainer_params(t);
     pic_st_writer *w = pic_st_writer_new();
     for (size_t i = 0; i < p->n_desc; i++)
-        pic_st_writer_add(w, p->desc[i].name, dtype, p->desc[i].ndim, p->desc[i].shape, p->data + p->desc[i].offset);
+        pic_st_writer_add(w, p->desc[i].name, dtype, p->desc[i].ndim, p->desc[i].shape, master + p->desc[i].offset);
     if (pic_st_write_model(w, tmp, max_shard, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
 
     w = pic_st_writer_new();
     char *path;
-    char **names = pic_calloc(2 * p->n_desc + 1, sizeof *names);
+    char **names = pic_calloc(3 * p->n_desc + 1, sizeof *names);
     add_state(w, p, moment[0], "m", names);
     add_state(w, p, moment[1], "v", names + p->n_desc);
+    bool rounded = dtype != PIC_DT_F32;
+    if (rounded) add_state(w, p, master, "master", names + 2 * p->n_desc);
     float step = (float)t->step, aec = (float)t->aec_coef, aec_h = (float)t->aec_entropy;
     int64_t one = 1;
     pic_st_writer_add(w, "step", PIC_DT_F32, 1, &one, &step);
@@ -120,7 +135,7 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
     path = pic_asprintf("%s/%s", tmp, STATE);
     if (pic_st_write(w, path, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
-    for (size_t i = 0; i < 2 * p->n_desc; i++) free(names[i]);
+    for (size_t i = 0; i < (rounded ? 3 : 2) * p->n_desc; i++) free(names[i]);
     free(names);
     free(path);
     if (pic_atomic_dir_commit(tmp, out)) pic_die("%s: %s", out, strerror(errno));

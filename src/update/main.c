@@ -105,6 +105,7 @@ enum {
     O_TAU, O_ENORM, O_ECOEF, O_AECT, O_AECD, O_REF, O_KL, O_KLCOEF, O_COVR, O_CCLB, O_CCUB, O_KLCC, O_SEED, O_ADV,
     O_ADVNORM, O_WL, O_MB, O_MICRO, O_LR, O_WD, O_B1, O_B2, O_EPS, O_WARM, O_SCHED, O_TOTAL, O_MINLR, O_MAXGN,
     O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_QUAD, O_VERSION, O_SHARD, O_FAST,
+    O_DEVICE, O_RECOMPUTE,
 };
 
 static const struct option opts[] = {
@@ -120,7 +121,7 @@ static const struct option opts[] = {
     {"weight-decay", 1, 0, O_WD}, {"beta1", 1, 0, O_B1}, {"beta2", 1, 0, O_B2}, {"eps", 1, 0, O_EPS},
     {"warmup", 1, 0, O_WARM}, {"schedule", 1, 0, O_SCHED}, {"total-steps", 1, 0, O_TOTAL},
     {"min-lr-ratio", 1, 0, O_MINLR}, {"max-grad-norm", 1, 0, O_MAXGN}, {"save-grads", 1, 0, O_GRADS},
-    {"max-shard-size", 1, 0, O_SHARD},
+    {"max-shard-size", 1, 0, O_SHARD}, {"device", 1, 0, O_DEVICE}, {"recompute", 0, 0, O_RECOMPUTE},
     {"threads", 1, 0, O_THREADS}, {"skip-bad", 0, 0, O_SKIP},
     {"entropic-tokens", 1, 0, O_ETOK}, {"aec-max", 1, 0, O_AECMAX}, {"aec-init", 1, 0, O_AECINIT},
     {"dmmpt-target", 1, 0, O_DMMPT}, {"mpt-prob", 1, 0, O_MPTP}, {"mask-quadrant", 1, 0, O_QUAD},
@@ -154,8 +155,10 @@ static int choice(const char *opt, const char *s, const char *const *names) {
 
 typedef struct {
     const char *model, *output, *alpha_cmd, *ref, *grads;
-    bool reset, sft, alpha_set, kl_set, fast;
-    int dtype, mini_batches, threads;
+    bool reset, sft, alpha_set, kl_set, fast, recompute;
+    pic_device device;
+    pic_model_dtype dtype;
+    int mini_batches, threads;
     size_t max_shard;
     double temperature;
     pic_train_cfg tc;
@@ -172,7 +175,8 @@ static void parse(options *o, int argc, char **argv) {
                              *const kls[] = {"k1", "k2", "k3", NULL},
                              *const advs[] = {"grpo", "nsr", "psr", "w-reinforce", NULL},
                              *const advn[] = {"std", "none", NULL},
-                             *const scheds[] = {"constant", "cosine", NULL};
+                             *const scheds[] = {"constant", "cosine", NULL},
+                             *const devices[] = {"auto", "cpu", "cuda", NULL};
     pic_train_cfg *t = &o->tc;
     pic_loss_cfg *l = &t->loss;
     int c, at;
@@ -189,7 +193,9 @@ static void parse(options *o, int argc, char **argv) {
         case 'h': pic_print_help(usage);
         case O_VERSION: pic_print_version();
         case O_RESET: o->reset = true; break;
-        case O_DTYPE: o->dtype = choice(opt, a, dtypes); break;
+        case O_DTYPE: o->dtype = choice(opt, a, dtypes) ? PIC_DTYPE_BF16 : PIC_DTYPE_F32; break;
+        case O_DEVICE: o->device = (pic_device)choice("--device", a, devices); break;
+        case O_RECOMPUTE: o->recompute = true; break;
         case O_LOSS: o->sft = choice(opt, a, losses) == 1; break;
         case O_PG: l->kind = (pic_pg_kind)choice(opt, a, pgs); break;
         case O_TEMP: o->temperature = pic_parse_double(opt, a, 1e-3, 1e3); break;
@@ -243,6 +249,12 @@ static void parse(options *o, int argc, char **argv) {
         }
     }
     if (!o->model) pic_usage_error("--model DIR is required");
+    /* AUTO resolves here, so that what the CPU cannot do is a usage error */
+    if (o->device == PIC_DEVICE_AUTO) o->device = pic_device_resolve(PIC_DEVICE_AUTO);
+    if (o->device == PIC_DEVICE_CPU && o->dtype == PIC_DTYPE_BF16)
+        pic_usage_error("--dtype bf16: the CPU computes in f32 only");
+    if (o->device == PIC_DEVICE_CPU && o->recompute)
+        pic_usage_error("--recompute: the CPU keeps every layer's activations (recomputation is for --device cuda)");
     if (!o->output) pic_usage_error("--output DIR is required");
     if (o->alpha_cmd && o->alpha_set) pic_usage_error("--alpha and --alpha-cmd exclude each other");
     if (o->kl_set && !o->ref) pic_usage_error("--kl needs --ref DIR");
@@ -264,6 +276,35 @@ static void parse(options *o, int argc, char **argv) {
 static const char *const agg_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum",
                                         "seq-mean-token-sum-norm"};
 
+/* The dtype of the checkpoint's weights (its first tensor's): the new
+ * checkpoint keeps it. */
+static pic_dtype weights_dtype(const char *dir, const pic_params *p) {
+    pic_safetensors st;
+    pic_err err;
+    if (pic_st_open(&st, dir, &err)) pic_die("%s", err.msg);
+    const pic_st_tensor *x = p->n_desc ? pic_st_find(&st, p->desc[0].name) : NULL;
+    pic_dtype d = x && x->dtype == PIC_DT_BF16 ? PIC_DT_BF16 : PIC_DT_F32;
+    pic_st_close(&st);
+    return d;
+}
+
+/* The GPU's arena holds a micro-batch: the budget, or the longest sample
+ * beyond it; without a budget, the largest optimizer step's tokens. */
+static size_t batch_tokens(const pic_samples *b, size_t micro, int K) {
+    size_t longest = 0, step = 0;
+    for (int k = 0; k < K; k++) {
+        size_t a = b->n * (size_t)k / (size_t)K, e = b->n * (size_t)(k + 1) / (size_t)K, tok = 0;
+        for (size_t i = a; i < e; i++) {
+            size_t len = (size_t)(b->s[i].n_prompt + b->s[i].n_resp);
+            tok += len;
+            longest = len > longest ? len : longest;
+        }
+        step = tok > step ? tok : step;
+    }
+    if (!micro) return step;
+    return micro > longest ? micro : longest;
+}
+
 static void put(json_t *o, const char *k, double v) { json_object_set_new(o, k, json_real(v)); }
 static void puti(json_t *o, const char *k, long long v) { json_object_set_new(o, k, json_integer(v)); }
 
@@ -281,6 +322,9 @@ int main(int argc, char **argv) {
     if (R > 1 && (optind >= argc || !strcmp(argv[argc - 1], "-")))
         pic_usage_error("%d ranks need the sample FILEs: the launcher gives standard input to rank 0 only", R);
     if (me > 0) pic_quiet = 1;
+    if (R > 1 && o.device == PIC_DEVICE_CUDA) /* the gradient's all-reduce is on the host */
+        pic_die("--device cuda with %d ranks: training on GPUs runs one rank for now (the GPU gradient's "
+                "all-reduce is not wired in); run one rank, or --device cpu", R);
     pic_set_threads(o.threads ? o.threads : pic_dist_threads());
     double t0 = pic_now();
 
@@ -317,6 +361,12 @@ int main(int argc, char **argv) {
     pic_trainer_init(&tr, &model, &o.tc);
     tr.ref = o.ref ? &ref : NULL;
     if (!o.reset) pic_optstate_load(&tr, o.model);
+    pic_dtype ckpt_dtype = weights_dtype(o.model, &model.params);
+    if (o.device == PIC_DEVICE_CUDA) {
+        pic_model_opts mo = {PIC_DEVICE_CUDA, o.dtype, batch_tokens(&b, o.tc.micro_tokens, K_steps ? K_steps : 1)};
+        if (pic_trainer_to_device(&tr, &mo, o.recompute, &err)) pic_die("%s", err.msg);
+        if (o.ref && pic_model_to_device(&ref, &mo, &err)) pic_die("--ref: %s", err.msg);
+    }
     pic_coproc co;
     tr.ask_alpha = o.alpha_cmd != NULL;
     if (o.alpha_cmd && me == 0) pic_coproc_start(&co, o.alpha_cmd), tr.alpha_cmd = &co;
@@ -345,8 +395,9 @@ int main(int argc, char **argv) {
         json_array_append_new(steps, s);
     }
     if (tr.alpha_cmd) pic_coproc_finish(&co);
+    pic_trainer_sync(&tr);
     if (o.grads && me == 0) pic_grads_save(&tr, o.grads);
-    pic_ckpt_save(&tr, o.model, o.output, o.dtype ? PIC_DT_BF16 : PIC_DT_F32, o.max_shard);
+    pic_ckpt_save(&tr, o.model, o.output, ckpt_dtype, o.max_shard);
 
     double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
     size_t all_tokens = 0;
@@ -379,6 +430,8 @@ int main(int argc, char **argv) {
     puti(j, "micro_batches", (long long)tot.n_micro);
     put(j, "tokens_per_s", secs > 0 ? (double)all_tokens / secs : 0);
     put(j, "seconds", secs);
+    json_object_set_new(j, "device", json_string(pic_device_name(model.device)));
+    json_object_set_new(j, "dtype", json_string(pic_model_dtype_name(model.dtype)));
     json_object_set_new(j, "loss_agg", json_string(o.sft ? "sft" : agg_names[o.tc.loss.agg]));
     if (R > 1) {
         puti(j, "ranks", R);
@@ -393,8 +446,9 @@ int main(int argc, char **argv) {
         pic_note_bad_records();
     }
     json_decref(j);
-    pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld, %.2f s -> %s", b.n,
-             (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr.step, secs, o.output);
+    pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld on %s (%s), %.2f s -> %s", b.n,
+             (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr.step, pic_device_name(model.device),
+             pic_model_dtype_name(model.dtype), secs, o.output);
     pic_trainer_free(&tr);
     pic_samples_free(&b);
     if (o.ref) pic_model_free(&ref);

@@ -8,6 +8,7 @@
 #include "common/cli.h"
 #include "common/dist.h"
 #include "model/backward.h"
+#include "model/cuda/entry.h"
 
 /* Rank r's part [cut(r), cut(r + 1)) of n items split into R contiguous
  * slices as equal as can be. */
@@ -29,7 +30,32 @@ void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c) {
     pic_model_retain(m, true);
 }
 
+int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recompute, pic_err *err) {
+    pic_model *m = t->model;
+    size_t n = m->params.numel;
+    /* the host weights are freed by the move: keep them as the master weights */
+    float *master = pic_malloc(n * sizeof(float) + 1);
+    memcpy(master, m->params.data, n * sizeof(float));
+    int rc = pic_model_to_device(m, opts, err);
+    if (!rc && m->device == PIC_DEVICE_CUDA) {
+        rc = pic_train_init_cuda(m, recompute, err) || pic_train_state_up_cuda(m, master, t->m, t->v, err) ? -1 : 0;
+        t->gpu = true;
+    }
+    free(master);
+    return rc;
+}
+
+void pic_trainer_sync(pic_trainer *t) {
+    if (!t->gpu) return;
+    pic_err err;
+    if (!t->params_host) t->params_host = pic_malloc(t->model->params.numel * sizeof(float) + 1);
+    if (pic_train_state_down_cuda(t->model, t->params_host, t->grad, t->m, t->v, &err)) pic_die("%s", err.msg);
+}
+
+const float *pic_trainer_params(const pic_trainer *t) { return t->gpu ? t->params_host : t->model->params.data; }
+
 void pic_trainer_free(pic_trainer *t) {
+    free(t->params_host);
     free(t->grad);
     free(t->m);
     free(t->v);
@@ -260,7 +286,9 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
     pic_loss_plan plan;
     pic_loss_plan_build(&plan, &lc, n, d.seq_start, known ? d.logp : NULL, d.old, d.adv);
 
-    memset(t->grad, 0, m->params.numel * sizeof(float));
+    pic_err err;
+    if (!t->gpu) memset(t->grad, 0, m->params.numel * sizeof(float));
+    else if (pic_grad_zero_cuda(m, &err)) pic_die("%s", err.msg);
     float *dlogp = pic_malloc((nt + 1) * sizeof(float)), *dent = pic_malloc((nt + 1) * sizeof(float));
     bool need_dent = lc.entropy_coef != 0;
     for (size_t k = 0; k < n_micro; k++) {
@@ -269,10 +297,10 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         pic_loss_in in = {d.logp, lc.kind == PIC_PG_SFT ? NULL : d.old, d.adv, d.ent, t->ref ? d.ref : NULL};
         pic_loss_eval(&plan, &lc, &in, t0, t1, dlogp, dent, &st->ls);
         size_t N = m->n_tokens;
-        float *dlnf = pic_calloc(N * C + 1, sizeof(float));
+        float *dlnf = t->gpu ? NULL : pic_calloc(N * C + 1, sizeof(float)); /* a GPU keeps its own */
         pic_head_backward(m, rows, t1 - t0, d.tg + t0, t->cfg.temperature, dlogp + t0, need_dent ? dent + t0 : NULL,
-                          dlnf, &t->gview);
-        pic_backward(m, &b, dlnf, &t->gview);
+                          dlnf, t->gpu ? NULL : &t->gview);
+        pic_backward(m, &b, dlnf, t->gpu ? NULL : &t->gview);
         free(dlnf);
         free_batch(&b, rows);
     }
@@ -300,12 +328,17 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         t->aec_coef = c < 0 ? 0 : c > t->cfg.aec_max ? t->cfg.aec_max : c;
         t->aec_entropy = H;
     }
-    st->grad_norm = clip_grad(t);
+    if (!t->gpu) st->grad_norm = clip_grad(t);
+    else if (pic_clip_grad_norm_cuda(m, t->cfg.max_grad_norm, &st->grad_norm, &err)) pic_die("%s", err.msg);
     st->lr = pic_adamw_lr(&t->cfg.opt, t->step);
     if (apply) {
         if (!isfinite(st->grad_norm)) pic_die("the gradient is not finite (norm %g); no step taken", st->grad_norm);
         t->step++;
-        apply_step(t, st->lr);
+        const pic_adamw_cfg *o = &t->cfg.opt;
+        if (!t->gpu)
+            apply_step(t, st->lr);
+        else if (pic_adamw_step_cuda(m, st->lr, o->beta1, o->beta2, o->eps, o->weight_decay, t->step, &err))
+            pic_die("%s", err.msg);
     }
     free(dlogp);
     free(dent);

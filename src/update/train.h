@@ -47,9 +47,11 @@ typedef struct {
     pic_model *model;
     pic_model *ref;        /* reference model for the KL term, or NULL */
     pic_train_cfg cfg;
-    float *grad;           /* the parameters' layout */
-    float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it */
+    float *grad;           /* the parameters' layout (on a GPU: a host copy, filled by pic_trainer_sync) */
+    float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it (likewise) */
     size_t own_lo, own_hi;
+    float *params_host;    /* on a GPU: the master weights' host copy (pic_trainer_sync), else NULL */
+    bool gpu;              /* the model and this state live on a GPU (pic_trainer_to_device; one rank) */
     pic_params gview;
     long step;             /* optimizer steps taken so far */
     double aec_coef;       /* c_k, the coefficient of the next step */
@@ -79,6 +81,16 @@ float *pic_trainer_moment(const pic_trainer *t, int which);
 /* Takes a tensor's moment values x[0..n) at buffer offset off: the part of
  * them in this rank's slice. */
 void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *x, size_t n);
+/* Moves the model (its host weights as master weights), AdamW's moments and
+ * the gradient to the GPU of opts (docs/gpu.md: bf16 products, fp32 master,
+ * gradient and moments); recompute keeps each layer's input only. Call
+ * after pic_optstate_load. Returns 0, or -1 with a message. */
+int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recompute, pic_err *err);
+/* On a GPU: copies the master weights, gradient and moments to the host
+ * arrays (params_host, grad, m, v) for a checkpoint; a no-op on the CPU. */
+void pic_trainer_sync(pic_trainer *t);
+/* The master weights on the host (after pic_trainer_sync on a GPU). */
+const float *pic_trainer_params(const pic_trainer *t);
 /* One optimizer step over samples s[0..n) (every rank passes the same
  * ones): gradients in t->grad (clipped, the whole step's on every rank),
  * then AdamW unless !apply. */

@@ -41,6 +41,30 @@ int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err);
 void pic_kvcache_free_cuda(pic_kvcache *kv);
 /* Copies the first src->len[ss] positions of slot ss into slot ds of dst. */
 int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, pic_err *err);
+/* Training (issue 11, backward.cu, adamw.cu, model.cu). pic_train_init_cuda
+ * allocates the training state of a model on a GPU: fp32 gradient, AdamW
+ * moments and (bf16) master weights, every layer's activations for
+ * max_batch_tokens tokens (recompute: every layer's input only, the rest
+ * recomputed in backward), the backward's scratch; then pic_forward keeps
+ * what backward needs. The gradient starts at zero; the master weights are
+ * the loaded weights only after pic_train_state_up_cuda. */
+int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err);
+int pic_grad_zero_cuda(pic_model *m, pic_err *err);
+/* pic_head_backward and pic_backward (backward.h) with the device's own
+ * dlnf and gradient buffers; host arrays in. */
+int pic_head_backward_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
+                           const float *dlogp, const float *dent, pic_err *err);
+int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err);
+/* The gradient's global norm into *norm, and the CPU's clipping to max_norm (<= 0: none). */
+int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err *err);
+/* One AdamW step (t counts steps including this one) on the master weights
+ * (and their bf16 rounding, in bf16). */
+int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, double eps, double weight_decay, long t,
+                        pic_err *err);
+/* Host float arrays of numel values to the training state (master weights,
+ * moments; NULL skips one) and back (also the gradient). */
+int pic_train_state_up_cuda(pic_model *m, const float *params, const float *mom1, const float *mom2, pic_err *err);
+int pic_train_state_down_cuda(pic_model *m, float *params, float *grad, float *mom1, float *mom2, pic_err *err);
 /* Peak device memory this process allocated (bytes). */
 size_t pic_cuda_peak_bytes(const pic_model *m);
 

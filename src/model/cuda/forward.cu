@@ -16,17 +16,6 @@ using namespace pic_cuda;
 
 namespace {
 
-template <typename T> const T *param(const pic_model *m, size_t off) {
-    return off == PIC_PARAM_ABSENT ? NULL : (const T *)m->cuda->params + off;
-}
-
-// rows[i] of src[., C] into dst[i, C]
-template <typename T> __global__ void gather_rows(T *dst, const T *src, const size_t *rows, size_t k, int C) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= k * (size_t)C) return;
-    dst[i] = src[rows[i / C] * C + i % C];
-}
-
 // nn.Linear through the model's kind of product: the fixed-order kernel
 // while m->batch_invariant is set (generation and scoring, so that a sample
 // scores as it was generated), else cuBLASLt (docs/gpu.md).
@@ -65,56 +54,77 @@ int upload_layout(pic_model *m, const pic_kvcache *kv, const pic_batch *b, size_
     return 0;
 }
 
+}  // namespace
+
+namespace pic_cuda {
+
+// One decoder layer: layer_in(l) to layer_in(l + 1), its activations in
+// layer_at(l); with a KV cache, the keys of this layer's cache (the batch's
+// appended to their slots).
+template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, size_t N, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    const pic_config *c = &m->cfg;
+    cudaStream_t s = cm->s;
+    int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
+    int qd = nh * hd, kvd = nkv * hd;
+    const pic_layer_offsets *o = &m->params.off.layer[l];
+    layer_bufs<T> a = layer_at<T>(cm, l);
+    const T *in = layer_in<T>(cm, l);
+    T *out = layer_in<T>(cm, l + 1);
+
+    PIC_CU(rmsnorm_forward(a.ln1, a.rstd1, in, param<T>(m, o->ln1), N, C, c->rms_eps, s));
+    if (linear(m, a.qkv, a.ln1, param<T>(m, o->wqkv), param<T>(m, o->bqkv), N, C, qd + 2 * kvd, false, err)) return -1;
+    PIC_CU(qkv_split_forward(a.q, a.k, a.v, a.qkv, N, qd, kvd, s));
+    if (c->qk_norm) {
+        PIC_CU(rmsnorm_forward(a.q, a.qn_rstd, a.q, param<T>(m, o->q_norm), N * nh, hd, c->rms_eps, s));
+        PIC_CU(rmsnorm_forward(a.k, a.kn_rstd, a.k, param<T>(m, o->k_norm), N * nkv, hd, c->rms_eps, s));
+    }
+    PIC_CU(rope_forward(a.q, N, nh, hd, cm->cos, cm->sin, s));
+    PIC_CU(rope_forward(a.k, N, nkv, hd, cm->cos, cm->sin, s));
+
+    attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, a.k, a.v, cm->seq_off, (size_t)kvd, cm->tiles, cm->n_tiles};
+    if (kv) { // the keys: this layer's cache, the batch's appended to their slots
+        size_t layer = (size_t)l * kv->n_slots * kv->max_len * kvd;
+        T *ck = (T *)kv->dev_k + layer, *cv = (T *)kv->dev_v + layer;
+        PIC_CU(kvcache_append(ck, cv, a.k, a.v, cm->tok_seq, cm->tok_pos, cm->seq_off, N, kvd, s));
+        ai.k = ck, ai.v = cv;
+    }
+    PIC_CU(attention_forward(a.att, a.lse, a.q, ai, nh, nkv, hd, s));
+
+    PIC_CU(cudaMemcpyAsync(a.res1, in, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
+    if (linear(m, a.res1, a.att, param<T>(m, o->wo), param<T>(m, o->bo), N, qd, C, true, err)) return -1;
+
+    PIC_CU(rmsnorm_forward(a.ln2, a.rstd2, a.res1, param<T>(m, o->ln2), N, C, c->rms_eps, s));
+    if (linear(m, a.gu, a.ln2, param<T>(m, o->wgu), param<T>(m, o->bgu), N, C, 2 * F, false, err)) return -1;
+    PIC_CU(swiglu_forward(a.h, a.gu, N, F, s));
+    if (out != a.res1) PIC_CU(cudaMemcpyAsync(out, a.res1, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
+    if (linear(m, out, a.h, param<T>(m, o->wd), param<T>(m, o->bd), N, F, C, true, err)) return -1;
+    return 0;
+}
+
+template int layer_forward<float>(pic_model *, pic_kvcache *, int, size_t, pic_err *);
+template int layer_forward<bf16>(pic_model *, pic_kvcache *, int, size_t, pic_err *);
+
+}  // namespace pic_cuda
+
+namespace {
+
 template <typename T>
 int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
             pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     const pic_config *c = &m->cfg;
     cudaStream_t s = cm->s;
-    int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
-    int qd = nh * hd, kvd = nkv * hd, n_tiles = 0;
+    int C = c->hidden_size, hd = c->head_dim;
     if (kv && kv->elem_bytes != sizeof(T)) return pic_err_set(err, "the KV cache's type is not the model's");
-    if (upload_layout(m, kv, b, N, &n_tiles, err)) return -1;
-    T *x = (T *)cm->x, *ln = (T *)cm->ln, *qkv = (T *)cm->qkv, *q = (T *)cm->q, *k = (T *)cm->k, *v = (T *)cm->v;
-    T *att = (T *)cm->att, *res1 = (T *)cm->res1, *res2 = (T *)cm->res2, *gu = (T *)cm->gu, *h = (T *)cm->h;
+    if (upload_layout(m, kv, b, N, &cm->n_tiles, err)) return -1;
     T *lnf = (T *)cm->lnf;
 
     PIC_CU(rope_tables(cm->cos, cm->sin, cm->tok_pos, N, cm->inv_freq, hd, (float)c->rope.attention_factor, s));
-    PIC_CU(embedding_forward(x, cm->tokens, param<T>(m, m->params.off.embed), N, C, s));
-
-    const T *in = x;
-    for (int l = 0; l < c->n_layers; l++) {
-        const pic_layer_offsets *o = &m->params.off.layer[l];
-
-        PIC_CU(rmsnorm_forward(ln, cm->rstd, in, param<T>(m, o->ln1), N, C, c->rms_eps, s));
-        if (linear(m, qkv, ln, param<T>(m, o->wqkv), param<T>(m, o->bqkv), N, C, qd + 2 * kvd, false, err)) return -1;
-        PIC_CU(qkv_split_forward(q, k, v, qkv, N, qd, kvd, s));
-        if (c->qk_norm) {
-            PIC_CU(rmsnorm_forward(q, cm->qn_rstd, q, param<T>(m, o->q_norm), N * nh, hd, c->rms_eps, s));
-            PIC_CU(rmsnorm_forward(k, cm->kn_rstd, k, param<T>(m, o->k_norm), N * nkv, hd, c->rms_eps, s));
-        }
-        PIC_CU(rope_forward(q, N, nh, hd, cm->cos, cm->sin, s));
-        PIC_CU(rope_forward(k, N, nkv, hd, cm->cos, cm->sin, s));
-
-        attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, k, v, cm->seq_off, (size_t)kvd, cm->tiles, n_tiles};
-        if (kv) { // the keys: this layer's cache, the batch's appended to their slots
-            size_t layer = (size_t)l * kv->n_slots * kv->max_len * kvd;
-            T *ck = (T *)kv->dev_k + layer, *cv = (T *)kv->dev_v + layer;
-            PIC_CU(kvcache_append(ck, cv, k, v, cm->tok_seq, cm->tok_pos, cm->seq_off, N, kvd, s));
-            ai.k = ck, ai.v = cv;
-        }
-        PIC_CU(attention_forward(att, cm->lse, q, ai, nh, nkv, hd, s));
-
-        PIC_CU(cudaMemcpyAsync(res1, in, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
-        if (linear(m, res1, att, param<T>(m, o->wo), param<T>(m, o->bo), N, qd, C, true, err)) return -1;
-
-        PIC_CU(rmsnorm_forward(ln, cm->rstd, res1, param<T>(m, o->ln2), N, C, c->rms_eps, s));
-        if (linear(m, gu, ln, param<T>(m, o->wgu), param<T>(m, o->bgu), N, C, 2 * F, false, err)) return -1;
-        PIC_CU(swiglu_forward(h, gu, N, F, s));
-        PIC_CU(cudaMemcpyAsync(res2, res1, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
-        if (linear(m, res2, h, param<T>(m, o->wd), param<T>(m, o->bd), N, F, C, true, err)) return -1;
-        in = res2;
-    }
+    PIC_CU(embedding_forward(layer_in<T>(cm, 0), cm->tokens, param<T>(m, m->params.off.embed), N, C, s));
+    for (int l = 0; l < c->n_layers; l++)
+        if (layer_forward<T>(m, kv, l, N, err)) return -1;
+    const T *in = layer_in<T>(cm, c->n_layers);
     PIC_CU(rmsnorm_forward(lnf, cm->lnf_rstd, in, param<T>(m, m->params.off.norm), N, C, c->rms_eps, s));
 
     if (which != PIC_LOGITS_NONE) {

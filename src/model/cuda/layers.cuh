@@ -72,6 +72,79 @@ template <typename T> cudaError_t swiglu_forward(T *out, const T *gu, size_t N, 
 cudaError_t logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
                                     size_t N, int V, float temperature, cudaStream_t s);
 
+
+// ---- backward (issue 11): one beside each forward, the CPU's names ------
+// As on the CPU, gradients ACCUMULATE (+=) unless said otherwise: the
+// caller zeroes them once. Parameter gradients are float (the optimizer's
+// buffer) whatever T; activation gradients are T, or float where a sum runs
+// down the residual stream (G below). Every sum runs in a fixed order: no
+// atomics, so a step's gradient is the same bits run after run.
+
+// dst[c] += sum over p < P of partial[p * C + c], p ascending.
+cudaError_t sum_partials(float *dst, const float *partial, int P, int C, cudaStream_t s);
+// Rows are cut into this many chunks for column sums; partial scratch holds
+// COL_CHUNKS * C floats.
+enum { COL_CHUNKS = 64 };
+// dst[c] += sum over n of src[n * C + c] (a bias's gradient), through scratch.
+template <typename T>
+cudaError_t col_sums(float *dst, const T *src, size_t N, int C, float *scratch, cudaStream_t s);
+// dst[i] = src[i] in another type (the float residual gradient into T for a product).
+template <typename D, typename S> cudaError_t convert(D *dst, const S *src, size_t n, cudaStream_t s);
+
+// dembed[tokens[n], :] += dout[n, :], n ascending (one thread per column).
+cudaError_t embedding_backward(float *dembed, const float *dout, const int32_t *tokens, size_t N, int C,
+                               cudaStream_t s);
+// dinp (G) += ..., dweight (may be NULL) += ... through scratch (COL_CHUNKS * C floats).
+template <typename T, typename G>
+cudaError_t rmsnorm_backward(G *dinp, float *dweight, const G *dout, const T *inp, const T *weight,
+                             const float *rstd, size_t N, int C, float *scratch, cudaStream_t s);
+// dinp[N, IC] (D: T or float) += dout . W; dweight[OC, IC] += dout^T . inp
+// (float); dbias[OC] += column sums of dout (through scratch). Any of
+// dinp, dweight, dbias may be NULL. Returns 0, or -1 with a message.
+template <typename T, typename D>
+int matmul_backward(blas *b, D *dinp, float *dweight, float *dbias, const T *dout, const T *inp, const T *weight,
+                    size_t N, int IC, int OC, float *scratch, pic_err *err);
+// In place: the rotation's transpose.
+template <typename T>
+cudaError_t rope_backward(T *dx, size_t N, int n_heads, int head_dim, const float *cos, const float *sin,
+                          cudaStream_t s);
+// Writes (does not accumulate) dqkv from dq, dk, dv.
+template <typename T>
+cudaError_t qkv_split_backward(T *dqkv, const T *dq, const T *dk, const T *dv, size_t N, int qd, int kvd,
+                               cudaStream_t s);
+// Key tiles of the backward: (first key's token, keys, the sequence's first
+// token, its length); up to ATTN_KTILE keys of one sequence each.
+enum { ATTN_KTILE = 32 };
+// Flash-style backward of attention_forward over packed sequences without a
+// cache: the probabilities recomputed from lse, never stored. D[N, n_heads]
+// is scratch (rowsum(dout * out)). One pass per key tile writes dk, dv;
+// one per query tile writes dq: each output has one owner, sums in a fixed
+// order. dq, dk, dv accumulate; dk, dv in the layout of in.k, in.v.
+template <typename T>
+cudaError_t attention_backward(T *dq, T *dk, T *dv, const T *dout, const T *out, const float *lse, const T *q,
+                               const attn_input<T> &in, const int4 *ktiles, int n_ktiles, int n_heads,
+                               int n_kv_heads, int head_dim, float *D, cudaStream_t s);
+// Writes (does not accumulate) dgu[N, 2F] from dh[N, F].
+template <typename T> cudaError_t swiglu_backward(T *dgu, const T *dh, const T *gu, size_t N, int F, cudaStream_t s);
+// Writes dlogits[N, V] (type O: float, in place allowed, or T) for upstream
+// dlogp and dent (either may be NULL).
+template <typename O>
+cudaError_t logprob_entropy_backward(O *dlogits, const float *logits, const int32_t *targets, const float *dlogp,
+                                     const float *dent, size_t N, int V, float temperature, cudaStream_t s);
+
+// ---- the optimizer (twins of src/update/adamw.c) ------------------------
+// The global L2 norm of g[n] (squares summed in double, fixed blocks then a
+// fixed tree) into *norm (device); scratch holds NORM_BLOCKS doubles.
+enum { NORM_BLOCKS = 1024 };
+cudaError_t grad_norm(double *norm, const float *g, size_t n, double *scratch, cudaStream_t s);
+// g *= coef
+cudaError_t scale(float *g, size_t n, float coef, cudaStream_t s);
+// torch's AdamW in float32, as pic_adamw_step; with weights (bf16, or NULL)
+// the updated master param is also written there rounded.
+template <typename T>
+cudaError_t pic_adamw_step(float *param, const float *grad, float *m, float *v, size_t n, double lr, double beta1,
+                           double beta2, double eps, double weight_decay, long t, T *weights, cudaStream_t s);
+
 }  // namespace pic_cuda
 
 #endif

@@ -75,6 +75,56 @@ cudaError_t logprob_entropy_forward(float *logp, float *entropy, const float *lo
     return cudaGetLastError();
 }
 
+
+// With z = logits / T, p = softmax(z), E = sum p z: d logp(y) / dz_j = [j = y]
+// - p_j, dH / dz_j = -p_j (z_j - E), d/dlogits = d/dz / T, as the CPU's
+// logprob_entropy_backward; the row's two sums first, then each element
+// read and written by the same thread (so O = float may be in place).
+template <typename O>
+__global__ void logprob_entropy_backward_kernel(O *dlogits, const float *logits, const int32_t *targets,
+                                                const float *dlogp, const float *dent, int V, float T) {
+    __shared__ float smax[kThreads / 32];
+    __shared__ double ssum[kThreads / 32];
+    size_t row = blockIdx.x;
+    const float *x = logits + row * V;
+    O *dx = dlogits + row * V;
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < V; i += kThreads) m = fmaxf(m, x[i] / T);
+    m = block_max(m, smax);
+    double S = 0, Sz = 0;
+    for (int i = threadIdx.x; i < V; i += kThreads) {
+        float z = x[i] / T;
+        double e = expf(z - m);
+        S += e;
+        Sz += e * (z - m);
+    }
+    S = block_sum(S, ssum);
+    Sz = block_sum(Sz, ssum);
+    float gl = dlogp ? dlogp[row] : 0, ge = dent ? dent[row] : 0;
+    float E = (float)(Sz / S), invS = (float)(1.0 / S), invT = 1.0f / T;
+    int y = targets ? targets[row] : -1;
+    for (int i = threadIdx.x; i < V; i += kThreads) {
+        float zm = x[i] / T - m, p = expf(zm) * invS;
+        float g = -gl * p - ge * p * (zm - E);
+        if (i == y) g += gl;
+        dx[i] = from_f<O>(g * invT);
+    }
+}
+
+template <typename O>
+cudaError_t logprob_entropy_backward(O *dlogits, const float *logits, const int32_t *targets, const float *dlogp,
+                                     const float *dent, size_t N, int V, float temperature, cudaStream_t s) {
+    if (N == 0) return cudaSuccess;
+    logprob_entropy_backward_kernel<O><<<(unsigned)N, kThreads, 0, s>>>(dlogits, logits, targets, dlogp, dent, V,
+                                                                        temperature);
+    return cudaGetLastError();
+}
+
+template cudaError_t logprob_entropy_backward<float>(float *, const float *, const int32_t *, const float *,
+                                                     const float *, size_t, int, float, cudaStream_t);
+template cudaError_t logprob_entropy_backward<bf16>(bf16 *, const float *, const int32_t *, const float *,
+                                                    const float *, size_t, int, float, cudaStream_t);
+
 }  // namespace pic_cuda
 
 extern "C" int logprob_entropy_forward_cuda(float *logp, float *entropy, const float *logits,

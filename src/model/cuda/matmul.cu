@@ -21,7 +21,12 @@
 
 namespace pic_cuda {
 
+// What a plan computes (row-major, as the CPU's matmul.c):
+// FWD out[N, OC] = inp . W^T; DINP dinp[N, IC] = dout . W; DW dW[OC, IC] = dout^T . inp.
+enum plan_kind { FWD, DINP, DW };
+
 struct plan {
+    plan_kind kind;
     size_t N;
     int IC, OC;
     cudaDataType_t in, out;
@@ -84,7 +89,11 @@ static unsigned alignment(const void *p) {
 static int make_plan(blas *bl, plan *p, pic_err *err) {
     cublasComputeType_t ct = p->pedantic ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
     PIC_BLAS(cublasLtMatmulDescCreate(&p->desc, ct, CUDA_R_32F));
-    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    // column-major, where a row-major [R, C] matrix reads as its transpose:
+    // FWD out^T = (W^T)^T . inp^T (A transposed); DINP dinp^T[IC, N] =
+    // W^T[IC, OC] . dout^T[OC, N]; DW dW^T[IC, OC] = inp^T[IC, N] .
+    // (dout^T)^T (B transposed)
+    cublasOperation_t ta = p->kind == FWD ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p->kind == DW ? CUBLAS_OP_T : CUBLAS_OP_N;
     PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     if (p->bias) {
@@ -93,9 +102,12 @@ static int make_plan(blas *bl, plan *p, pic_err *err) {
         cudaDataType_t bt = p->in;
         PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
     }
-    PIC_BLAS(cublasLtMatrixLayoutCreate(&p->a, p->in, (uint64_t)p->IC, (uint64_t)p->OC, (int64_t)p->IC));
-    PIC_BLAS(cublasLtMatrixLayoutCreate(&p->b, p->in, (uint64_t)p->IC, (uint64_t)p->N, (int64_t)p->IC));
-    PIC_BLAS(cublasLtMatrixLayoutCreate(&p->c, p->out, (uint64_t)p->OC, (uint64_t)p->N, (int64_t)p->OC));
+    uint64_t N = p->N, IC = (uint64_t)p->IC, OC = (uint64_t)p->OC;
+    uint64_t ar = IC, ac = p->kind == DW ? N : OC, br = p->kind == FWD ? IC : OC, cr = p->kind == FWD ? OC : IC,
+             cc = p->kind == DW ? OC : N;
+    PIC_BLAS(cublasLtMatrixLayoutCreate(&p->a, p->in, ar, ac, (int64_t)ar));
+    PIC_BLAS(cublasLtMatrixLayoutCreate(&p->b, p->in, br, N, (int64_t)br));
+    PIC_BLAS(cublasLtMatrixLayoutCreate(&p->c, p->out, cr, cc, (int64_t)cr));
     cublasLtMatmulPreference_t pref;
     PIC_BLAS(cublasLtMatmulPreferenceCreate(&pref));
     uint32_t al = p->align;
@@ -119,7 +131,7 @@ static int make_plan(blas *bl, plan *p, pic_err *err) {
 static int get_plan(blas *bl, const plan &want, plan **out, pic_err *err) {
     for (int i = 0; i < bl->n_plans; i++) {
         plan *p = &bl->plans[i];
-        if (p->N == want.N && p->IC == want.IC && p->OC == want.OC && p->in == want.in && p->out == want.out &&
+        if (p->kind == want.kind && p->N == want.N && p->IC == want.IC && p->OC == want.OC && p->in == want.in && p->out == want.out &&
             p->bias == want.bias && p->accumulate == want.accumulate && p->align == want.align &&
             p->pedantic == want.pedantic) {
             *out = p;
@@ -184,5 +196,47 @@ template int matmul_forward<bf16, bf16>(blas *, bf16 *, const bf16 *, const bf16
                                         bool, pic_err *);
 template int matmul_forward<bf16, float>(blas *, float *, const bf16 *, const bf16 *, const bf16 *, size_t, int, int,
                                          bool, pic_err *);
+
+
+// The gradient of nn.Linear, as the CPU's matmul_backward: two products
+// with beta = 1 (everything accumulates) and the bias's column sums in a
+// fixed order (col_sums). cuBLASLt keeps one algorithm per shape (the
+// plan), and its result for a given algorithm and shape is the same bits
+// every run.
+static int gemm_acc(blas *bl, plan_kind kind, void *out, cudaDataType_t ot, const void *a, const void *b,
+                    cudaDataType_t it, size_t N, int IC, int OC, pic_err *err) {
+    unsigned al = alignment(out) < alignment(a) ? alignment(out) : alignment(a);
+    al = alignment(b) < al ? alignment(b) : al;
+    plan want;
+    memset(&want, 0, sizeof want);
+    want.kind = kind, want.N = N, want.IC = IC, want.OC = OC, want.in = it, want.out = ot, want.accumulate = true;
+    want.align = al, want.pedantic = bl->pedantic;
+    plan *p;
+    int rc = get_plan(bl, want, &p, err);
+    if (rc && want.pedantic) want.pedantic = false, rc = get_plan(bl, want, &p, err);
+    if (rc) return -1;
+    float alpha = 1.0f, beta = 1.0f;
+    PIC_BLAS(cublasLtMatmul(bl->h, p->desc, &alpha, a, p->a, b, p->b, &beta, out, p->c, out, p->c, &p->algo, bl->ws,
+                            bl->ws_bytes, bl->s));
+    return 0;
+}
+
+template <typename T, typename D>
+int matmul_backward(blas *bl, D *dinp, float *dweight, float *dbias, const T *dout, const T *inp, const T *weight,
+                    size_t N, int IC, int OC, float *scratch, pic_err *err) {
+    if (!N) return 0;
+    if (dinp && gemm_acc(bl, DINP, dinp, data_type<D>(), weight, dout, data_type<T>(), N, IC, OC, err)) return -1;
+    if (dweight && gemm_acc(bl, DW, dweight, CUDA_R_32F, inp, dout, data_type<T>(), N, IC, OC, err)) return -1;
+    if (dbias) PIC_CU(col_sums(dbias, dout, N, OC, scratch, bl->s));
+    return 0;
+}
+
+#define MM_BW(T, D)                                                                                               \
+    template int matmul_backward<T, D>(blas *, D *, float *, float *, const T *, const T *, const T *, size_t, int, \
+                                       int, float *, pic_err *);
+MM_BW(float, float)
+MM_BW(bf16, bf16)
+MM_BW(bf16, float)
+#undef MM_BW
 
 }  // namespace pic_cuda

@@ -184,12 +184,74 @@ int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, uint64_t seed, fl
     return pic_cuda::blas_create(&cm->blas, cm->s, cm->workspace, cm->workspace_bytes, !bf, err);
 }
 
+// The training state: one layout for counting and carving (device), and
+// the pinned staging of the head's upstream gradients and the key tiles.
+void carve_train(carver &k, pic_cuda_model *cm, pic_cuda_train *tr, const pic_model *m, size_t es) {
+    const pic_config *c = &m->cfg;
+    size_t N = cm->max_tokens, HR = cm->head_rows, C = c->hidden_size, F = c->intermediate_size;
+    size_t hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads, qd = nh * hd, kvd = nkv * hd, V = c->vocab_size;
+    size_t numel = m->params.numel, L = c->n_layers;
+    bool bf = es == 2;
+    tr->grad = k.take<float>(numel);
+    tr->m = k.take<float>(numel);
+    tr->v = k.take<float>(numel);
+    tr->master = bf ? k.take<float>(numel) : (float *)cm->params;
+    for (size_t l = 0; l <= L; l++) tr->xs[l] = k.take<char>(N * C * es);
+    for (int i = 0; i < (tr->recompute ? 1 : (int)L); i++) {
+        pic_cuda_acts *a = &tr->sets[i];
+        void **act[] = {&a->ln1, &a->qkv, &a->q, &a->k, &a->v, &a->att, &a->res1, &a->ln2, &a->gu, &a->h};
+        size_t act_n[] = {N * C, N * (qd + 2 * kvd), N * qd, N * kvd, N * kvd, N * qd, N * C, N * C, N * 2 * F, N * F};
+        for (size_t j = 0; j < sizeof act / sizeof *act; j++) *act[j] = k.take<char>(act_n[j] * es);
+        a->rstd1 = k.take<float>(N);
+        a->rstd2 = k.take<float>(N);
+        a->qn_rstd = k.take<float>(N * nh);
+        a->kn_rstd = k.take<float>(N * nkv);
+        a->lse = k.take<float>(N * nh);
+    }
+    tr->dres = k.take<float>(N * C);
+    tr->dln = k.take<float>(N * C);
+    tr->dlnf = k.take<float>(N * C);
+    tr->D = k.take<float>(N * nh);
+    size_t widest = C > 2 * F ? C : 2 * F;
+    widest = widest > qd + 2 * kvd ? widest : qd + 2 * kvd;
+    tr->partial = k.take<float>(pic_cuda::COL_CHUNKS * widest);
+    tr->head_dlogp = k.take<float>(HR);
+    tr->head_dent = k.take<float>(HR);
+    tr->norm_part = k.take<double>(pic_cuda::NORM_BLOCKS);
+    tr->norm = k.take<double>(1);
+    void **g[] = {&tr->dres_t, &tr->dh, &tr->dgu, &tr->datt, &tr->dq, &tr->dk, &tr->dv, &tr->dqkv, &tr->qpre,
+                  &tr->kpre, &tr->vpre, &tr->head_dz, &tr->head_dx};
+    size_t g_n[] = {bf ? N * C : 0, N * F, N * 2 * F, N * qd, N * qd, N * kvd, N * kvd, N * (qd + 2 * kvd), N * qd,
+                    N * kvd, N * kvd, bf ? HR * V : 0, HR * C};
+    for (size_t j = 0; j < sizeof g / sizeof *g; j++) *g[j] = k.take<char>(g_n[j] * es);
+    tr->ktiles = k.take<int4>(N);
+}
+
+void carve_train_pinned(carver &k, pic_cuda_model *cm, pic_cuda_train *tr) {
+    tr->h_dlogp = k.take<float>(cm->head_rows);
+    tr->h_dent = k.take<float>(cm->head_rows);
+    tr->h_ktiles = k.take<int4>(cm->max_tokens);
+    tr->h_norm = k.take<double>(1);
+}
+
+void free_train(pic_cuda_model *cm) {
+    pic_cuda_train *tr = cm->train;
+    if (!tr) return;
+    cudaFree(tr->arena);
+    cudaFreeHost(tr->pinned);
+    delete[] tr->xs;
+    delete[] tr->sets;
+    delete tr;
+    cm->train = NULL;
+}
+
 }  // namespace
 
 extern "C" void pic_model_free_cuda(pic_model *m) {
     pic_cuda_model *cm = m->cuda;
     if (!cm) return;
     if (cm->s) cudaStreamSynchronize(cm->s);
+    free_train(cm);
     pic_cuda::blas_destroy(cm->blas);
     if (cm->s) cudaStreamDestroy(cm->s);
     cudaFree(cm->arena);
@@ -234,4 +296,83 @@ extern "C" size_t pic_cuda_peak_bytes(const pic_model *m) {
     if (!m->cuda || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 0;
     size_t used = total_b - free_b;
     return used > m->cuda->used_before ? used - m->cuda->used_before : 0;
+}
+
+// ---- training (issue 11) ----------------------------------------------------
+
+extern "C" int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    if (!cm) return pic_err_set(err, "pic_train_init_cuda: the model is not on a GPU");
+    if (cm->train) return 0;
+    size_t es = m->dtype == PIC_DTYPE_BF16 ? 2 : 4, L = (size_t)m->cfg.n_layers;
+    pic_cuda_train *tr = cm->train = new pic_cuda_train();
+    tr->recompute = recompute;
+    tr->xs = new void *[L + 1];
+    tr->sets = new pic_cuda_acts[recompute || !L ? 1 : L]();
+    carver count = {NULL, 0};
+    carve_train(count, cm, tr, m, es);
+    size_t free_b = 0, total_b = 0;
+    if (cudaMalloc(&tr->arena, count.off) != cudaSuccess) {
+        cudaGetLastError();
+        tr->arena = NULL;
+        cudaMemGetInfo(&free_b, &total_b);
+        free_train(cm);
+        return pic_err_set(err,
+                           "out of GPU memory: training %zu-token micro-batches needs %.2f GiB (gradient, AdamW "
+                           "moments%s, activations), %.2f GiB are free: lower --micro-tokens%s",
+                           cm->max_tokens, count.off / kGiB, es == 2 ? ", fp32 master weights" : "", free_b / kGiB,
+                           recompute ? "" : " or add --recompute");
+    }
+    tr->arena_bytes = count.off;
+    carver k = {(char *)tr->arena, 0};
+    carve_train(k, cm, tr, m, es);
+    carver pc = {NULL, 0};
+    carve_train_pinned(pc, cm, tr);
+    PIC_CU(cudaMallocHost(&tr->pinned, pc.off));
+    carver pk = {(char *)tr->pinned, 0};
+    carve_train_pinned(pk, cm, tr);
+    PIC_CU(cudaMemsetAsync(tr->arena, 0, tr->arena_bytes, cm->s)); // gradient, moments and dlnf start at zero
+    PIC_CU(cudaStreamSynchronize(cm->s));
+    return 0;
+}
+
+extern "C" int pic_grad_zero_cuda(pic_model *m, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    if (!cm || !cm->train) return pic_err_set(err, "pic_grad_zero_cuda: no training state");
+    PIC_CU(cudaMemsetAsync(cm->train->grad, 0, m->params.numel * sizeof(float), cm->s));
+    return 0;
+}
+
+static int up_f32(float *dst, const float *src, size_t n, pic_err *err) {
+    PIC_CU(cudaMemcpy(dst, src, n * sizeof(float), cudaMemcpyHostToDevice));
+    return 0;
+}
+
+extern "C" int pic_train_state_up_cuda(pic_model *m, const float *params, const float *mom1, const float *mom2,
+                                       pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    if (!cm || !cm->train) return pic_err_set(err, "pic_train_state_up_cuda: no training state");
+    pic_cuda_train *tr = cm->train;
+    size_t n = m->params.numel;
+    PIC_CU(cudaStreamSynchronize(cm->s));
+    if (params && up_f32(tr->master, params, n, err)) return -1;
+    pic_params host = {};
+    host.data = (float *)params, host.numel = n;
+    if (params && m->dtype == PIC_DTYPE_BF16 && upload_params(cm, &host, true, err)) return -1; // their bf16 rounding
+    if (mom1 && up_f32(tr->m, mom1, n, err)) return -1;
+    if (mom2 && up_f32(tr->v, mom2, n, err)) return -1;
+    return 0;
+}
+
+extern "C" int pic_train_state_down_cuda(pic_model *m, float *params, float *grad, float *mom1, float *mom2,
+                                         pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    if (!cm || !cm->train) return pic_err_set(err, "pic_train_state_down_cuda: no training state");
+    pic_cuda_train *tr = cm->train;
+    size_t bytes = m->params.numel * sizeof(float);
+    PIC_CU(cudaStreamSynchronize(cm->s));
+    float *src[4] = {tr->master, tr->grad, tr->m, tr->v}, *dst[4] = {params, grad, mom1, mom2};
+    for (int i = 0; i < 4; i++)
+        if (dst[i]) PIC_CU(cudaMemcpy(dst[i], src[i], bytes, cudaMemcpyDeviceToHost));
+    return 0;
 }

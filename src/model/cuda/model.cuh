@@ -11,6 +11,34 @@ extern "C" {
 #include "model/model.h"
 }
 
+// One layer's activations as a backward pass needs them (issue 11).
+struct pic_cuda_acts {
+    void *ln1, *qkv, *q, *k, *v, *att, *res1, *ln2, *gu, *h; // storage type
+    float *rstd1, *rstd2, *qn_rstd, *kn_rstd, *lse;
+};
+
+// The training state (pic_train_init_cuda, model.cu): fp32 gradient, AdamW
+// moments and master weights in the parameters' layout; every layer's input
+// (xs[l], the embeddings' output at 0 and the final norm's input at L); the
+// activations of every layer, or of one that backward recomputes
+// (recompute); the backward's scratch. One allocation.
+struct pic_cuda_train {
+    bool recompute;
+    void *arena;
+    size_t arena_bytes;
+    float *grad, *m, *v, *master; // master is the weights themselves in f32
+    void **xs;                    // [L + 1] (host array of device pointers)
+    pic_cuda_acts *sets;          // [L], or [1] with recompute (host array)
+    float *dres, *dln, *dlnf, *D, *partial, *head_dlogp, *head_dent;
+    double *norm_part, *norm;
+    void *dres_t, *dh, *dgu, *datt, *dq, *dk, *dv, *dqkv, *qpre, *kpre, *vpre, *head_dz, *head_dx;
+    int4 *ktiles;
+    void *pinned;
+    float *h_dlogp, *h_dent;
+    int4 *h_ktiles;
+    double *h_norm;
+};
+
 struct pic_cuda_model {
     int device;
     cudaStream_t s;
@@ -37,6 +65,52 @@ struct pic_cuda_model {
     int2 *h_tiles;
     int32_t *h_tokens, *h_head_target;
     float *h_head_lp, *h_head_ent;
+    int n_tiles;            // of the last forward (its layout stays on the device for a backward)
+    pic_cuda_train *train;  // NULL unless training
 };
+
+namespace pic_cuda {
+
+// Parameters of the device buffer at an offset of the layout (NULL when absent).
+template <typename T> const T *param(const pic_model *m, size_t off) {
+    return off == PIC_PARAM_ABSENT ? NULL : (const T *)m->cuda->params + off;
+}
+
+// rows[i] of src[., C] into dst[i, C]
+template <typename T> __global__ void gather_rows(T *dst, const T *src, const size_t *rows, size_t k, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= k * (size_t)C) return;
+    dst[i] = src[rows[i / C] * C + i % C];
+}
+
+// Layer l's activations: its own set when training keeps them all, else
+// the one set every layer reuses (the inference arena's, where both norms
+// share one buffer).
+template <typename T> struct layer_bufs {
+    T *ln1, *qkv, *q, *k, *v, *att, *res1, *ln2, *gu, *h;
+    float *rstd1, *rstd2, *qn_rstd, *kn_rstd, *lse;
+};
+
+template <typename T> layer_bufs<T> layer_at(const pic_cuda_model *cm, int l) {
+    if (cm->train) {
+        const pic_cuda_acts &a = cm->train->sets[cm->train->recompute ? 0 : l];
+        return {(T *)a.ln1, (T *)a.qkv, (T *)a.q, (T *)a.k, (T *)a.v, (T *)a.att, (T *)a.res1, (T *)a.ln2,
+                (T *)a.gu, (T *)a.h, a.rstd1, a.rstd2, a.qn_rstd, a.kn_rstd, a.lse};
+    }
+    return {(T *)cm->ln, (T *)cm->qkv, (T *)cm->q, (T *)cm->k, (T *)cm->v, (T *)cm->att, (T *)cm->res1,
+            (T *)cm->ln, (T *)cm->gu, (T *)cm->h, cm->rstd, cm->rstd, cm->qn_rstd, cm->kn_rstd, cm->lse};
+}
+
+// The input of layer l (l = n_layers: the final norm's); layer l writes layer_in(l + 1).
+template <typename T> T *layer_in(const pic_cuda_model *cm, int l) {
+    if (cm->train) return (T *)cm->train->xs[l];
+    return (T *)(l ? cm->res2 : cm->x);
+}
+
+// forward.cu: layer l of the last batch's layout (kv: generation's cache, or
+// NULL; backward.cu recomputes a layer under --recompute with NULL).
+template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, size_t N, pic_err *err);
+
+}  // namespace pic_cuda
 
 #endif

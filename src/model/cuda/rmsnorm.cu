@@ -38,3 +38,56 @@ template cudaError_t rmsnorm_forward<bf16>(bf16 *, float *, const bf16 *, const 
                                            cudaStream_t);
 
 }  // namespace pic_cuda
+
+namespace pic_cuda {
+
+// With y = w * x * r: dx = r * (w * dy) - x * r^3 / C * sum(w * dy * x), one warp per row.
+template <typename T, typename G>
+__global__ void rmsnorm_backward_kernel(G *dinp, const G *dout, const T *inp, const T *weight, const float *rstd,
+                                        size_t N, int C) {
+    size_t row = (size_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const T *x = inp + row * C;
+    const G *dy = dout + row * C;
+    G *dx = dinp + row * C;
+    float dot = 0, r = rstd[row];
+    for (int i = lane; i < C; i += 32) dot += to_f(weight[i]) * to_f(dy[i]) * to_f(x[i]);
+    for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+    float k = dot * r * r * r / C;
+    for (int i = lane; i < C; i += 32) dx[i] = from_f<G>(to_f(dx[i]) + r * (to_f(weight[i]) * to_f(dy[i])) - to_f(x[i]) * k);
+}
+
+// partial[chunk, c] = sum over the chunk's rows of dy * (x * r)
+template <typename T, typename G>
+__global__ void rmsnorm_dweight_kernel(float *partial, const G *dout, const T *inp, const float *rstd, size_t N,
+                                       int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    size_t per = (N + COL_CHUNKS - 1) / COL_CHUNKS, n0 = blockIdx.y * per, n1 = n0 + per < N ? n0 + per : N;
+    float acc = 0;
+    for (size_t n = n0; n < n1; n++) acc += to_f(dout[n * C + c]) * (to_f(inp[n * C + c]) * rstd[n]);
+    partial[(size_t)blockIdx.y * C + c] = acc;
+}
+
+template <typename T, typename G>
+cudaError_t rmsnorm_backward(G *dinp, float *dweight, const G *dout, const T *inp, const T *weight,
+                             const float *rstd, size_t N, int C, float *scratch, cudaStream_t s) {
+    if (!N) return cudaSuccess;
+    rmsnorm_backward_kernel<<<blocks_for(N, 8), 256, 0, s>>>(dinp, dout, inp, weight, rstd, N, C);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess || !dweight) return e;
+    rmsnorm_dweight_kernel<<<dim3(blocks_for((size_t)C, 128), COL_CHUNKS), 128, 0, s>>>(scratch, dout, inp, rstd, N, C);
+    e = cudaGetLastError();
+    return e != cudaSuccess ? e : sum_partials(dweight, scratch, COL_CHUNKS, C, s);
+}
+
+#define RMS_BW(T, G)                                                                                              \
+    template cudaError_t rmsnorm_backward<T, G>(G *, float *, const G *, const T *, const T *, const float *, size_t, \
+                                                int, float *, cudaStream_t);
+RMS_BW(float, float)
+RMS_BW(bf16, float)
+RMS_BW(bf16, bf16)
+#undef RMS_BW
+
+}  // namespace pic_cuda
