@@ -94,3 +94,58 @@ gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | 
           + 2 * $n * $C * $c.vocab_size')
     [ "$(echo "$output" | jq .model_flops)" = "$want" ] || [ "$(echo "$output" | jq ".model_flops == $want")" = true ]
 }
+
+# ---- pic-update (issue 11) ------------------------------------------------
+
+U="$FIXTURES/update"
+# a safetensors file's JSON header, and the dtypes of its tensors
+st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9; }
+dtypes() { st_header "$1" | jq -r '[to_entries[] | select(.key != "__metadata__") | .value.dtype] | unique | join(",")'; }
+
+@test "pic-update --device cpu trains and its stats line says so; auto takes the CPU when no GPU is visible" {
+    pic-update -m "$M/qwen2-tiny" -o a --device cpu --dtype f32 --lr 1e-3 --threads 1 -q "$U/qwen2-tiny-step.jsonl" >sa
+    [ "$(jq -r .device sa)" = cpu ] && [ "$(jq -r .dtype sa)" = f32 ]
+    gpu_visible && skip "a GPU is visible here"
+    run pic-update -m "$M/qwen2-tiny" -o b --lr 1e-3 --threads 1 "$U/qwen2-tiny-step.jsonl"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"to step 1 on cpu (f32)"* ]]
+    cmp a/model.safetensors b/model.safetensors
+    cmp a/optimizer.safetensors b/optimizer.safetensors
+}
+
+@test "pic-update --device cuda without a GPU (or without CUDA) is refused: exit 1, no checkpoint" {
+    gpu_visible && skip "a GPU is visible here"
+    run pic-update -m "$M/qwen2-tiny" -o out --device cuda --threads 1 "$U/qwen2-tiny-step.jsonl"
+    fails_with 1 "no CUDA GPU is visible|built without CUDA"
+    [ ! -e out ]
+}
+
+@test "pic-update: bf16 or --recompute on the CPU and unknown devices are usage errors" {
+    run pic-update -m "$M/qwen2-tiny" -o out --device cpu --dtype bf16 "$U/qwen2-tiny-step.jsonl"
+    fails_with 2 "--dtype bf16: the CPU computes in f32 only"
+    run pic-update -m "$M/qwen2-tiny" -o out --device cpu --recompute "$U/qwen2-tiny-step.jsonl"
+    fails_with 2 "--recompute: the CPU keeps every layer's activations"
+    run pic-update -m "$M/qwen2-tiny" -o out --device tpu "$U/qwen2-tiny-step.jsonl"
+    fails_with 2 "--device: 'tpu' is not one of the choices"
+    [ ! -e out ]
+}
+
+@test "pic-update keeps a bf16 checkpoint bf16, with fp32 master weights that make resuming exact" {
+    # qwen3-tiny is stored in bf16: two invocations vs one of two mini-batches
+    { cat "$U/qwen3-tiny-step.jsonl"; sed 's/"golden-/"again-/' "$U/qwen3-tiny-step.jsonl"; } >six.jsonl
+    n=$(wc -l <"$U/qwen3-tiny-step.jsonl")
+    head -"$n" six.jsonl >a.jsonl
+    tail -"$n" six.jsonl >b.jsonl
+    S=(--lr 1e-2 --threads 1 -q)
+    pic-update -m "$M/qwen3-tiny" -o s1 "${S[@]}" a.jsonl >/dev/null
+    [ "$(dtypes s1/model.safetensors)" = BF16 ]
+    st_header s1/optimizer.safetensors | jq -e 'has("master.model.embed_tokens.weight")'
+    pic-update -m s1 -o s2 "${S[@]}" b.jsonl >/dev/null
+    pic-update -m "$M/qwen3-tiny" -o u "${S[@]}" --mini-batches 2 six.jsonl >/dev/null
+    cmp s2/model.safetensors u/model.safetensors
+    cmp s2/optimizer.safetensors u/optimizer.safetensors
+    # an f32 checkpoint stays f32, and is its own master copy
+    pic-update -m "$M/qwen2-tiny" -o f1 "${S[@]}" "$U/qwen2-tiny-step.jsonl" >/dev/null
+    [ "$(dtypes f1/model.safetensors)" = F32 ]
+    st_header f1/optimizer.safetensors | jq -e 'has("master.model.embed_tokens.weight") | not'
+}
