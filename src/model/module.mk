@@ -19,4 +19,5 @@ ifeq ($(CUDA),1)
 $(eval $(call UNIT,test_cuda_logits,tests/unit/test_cuda_logits.cu,model common,-lopenblas))
 $(eval $(call UNIT,test_cuda_layers,tests/unit/test_cuda_layers.cu,model common,-lopenblas))
 $(eval $(call UNIT,test_cuda_invariance,tests/unit/test_cuda_invariance.cu,model common,-lopenblas))
+$(eval $(call UNIT,test_cuda_backward,tests/unit/test_cuda_backward.cu,update model common,-lopenblas))
 endif
