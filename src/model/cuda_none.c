@@ -74,8 +74,9 @@ int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, dou
     return pic_err_set(err, "%s", no_cuda);
 }
 
-int pic_train_state_up_cuda(pic_model *m, const float *params, const float *mom1, const float *mom2, pic_err *err) {
-    (void)m, (void)params, (void)mom1, (void)mom2;
+int pic_train_state_up_cuda(pic_model *m, const float *params, const float *grad, const float *mom1,
+                            const float *mom2, pic_err *err) {
+    (void)m, (void)params, (void)grad, (void)mom1, (void)mom2;
     return pic_err_set(err, "%s", no_cuda);
 }
 

@@ -38,7 +38,7 @@ int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recom
     memcpy(master, m->params.data, n * sizeof(float));
     int rc = pic_model_to_device(m, opts, err);
     if (!rc && m->device == PIC_DEVICE_CUDA) {
-        rc = pic_train_init_cuda(m, recompute, err) || pic_train_state_up_cuda(m, master, t->m, t->v, err) ? -1 : 0;
+        rc = pic_train_init_cuda(m, recompute, err) || pic_train_state_up_cuda(m, master, NULL, t->m, t->v, err) ? -1 : 0;
         t->gpu = true;
     }
     free(master);

@@ -14,22 +14,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "device_opts.h"
 #include "common/cli.h"
 #include "model/model.h"
 #include "model/parallel.h"
 #include "model/safetensors.h"
-
-static pic_model_opts device_opts(void) {
-    pic_model_opts o = {PIC_DEVICE_CPU, PIC_DTYPE_F32, 0};
-    const char *d = getenv("PIC_TEST_DEVICE"), *t = getenv("PIC_TEST_DTYPE");
-    if (d && pic_device_parse(d) < 0) pic_die("PIC_TEST_DEVICE=%s: expected cpu, cuda or auto", d);
-    if (t && pic_model_dtype_parse(t) < 0) pic_die("PIC_TEST_DTYPE=%s: expected f32 or bf16", t);
-    if (d) o.device = (pic_device)pic_device_parse(d);
-    if (t) o.dtype = (pic_model_dtype)pic_model_dtype_parse(t);
-    o.device = pic_device_resolve(o.device);
-    o.dtype = pic_model_dtype_resolve(o.dtype, o.device);
-    return o;
-}
 
 static bool on_cpu(void) { return device_opts().device == PIC_DEVICE_CPU; }
 static bool in_bf16(void) { return device_opts().dtype == PIC_DTYPE_BF16; }

@@ -62,8 +62,9 @@ int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err
 int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, double eps, double weight_decay, long t,
                         pic_err *err);
 /* Host float arrays of numel values to the training state (master weights,
- * moments; NULL skips one) and back (also the gradient). */
-int pic_train_state_up_cuda(pic_model *m, const float *params, const float *mom1, const float *mom2, pic_err *err);
+ * gradient, moments; NULL skips one) and back. */
+int pic_train_state_up_cuda(pic_model *m, const float *params, const float *grad, const float *mom1,
+                            const float *mom2, pic_err *err);
 int pic_train_state_down_cuda(pic_model *m, float *params, float *grad, float *mom1, float *mom2, pic_err *err);
 /* Peak device memory this process allocated (bytes). */
 size_t pic_cuda_peak_bytes(const pic_model *m);

@@ -131,7 +131,8 @@ static int make_plan(blas *bl, plan *p, pic_err *err) {
 static int get_plan(blas *bl, const plan &want, plan **out, pic_err *err) {
     for (int i = 0; i < bl->n_plans; i++) {
         plan *p = &bl->plans[i];
-        if (p->kind == want.kind && p->N == want.N && p->IC == want.IC && p->OC == want.OC && p->in == want.in && p->out == want.out &&
+        if (p->kind == want.kind && p->N == want.N && p->IC == want.IC && p->OC == want.OC && p->in == want.in &&
+            p->out == want.out &&
             p->bias == want.bias && p->accumulate == want.accumulate && p->align == want.align &&
             p->pedantic == want.pedantic) {
             *out = p;

@@ -348,8 +348,8 @@ static int up_f32(float *dst, const float *src, size_t n, pic_err *err) {
     return 0;
 }
 
-extern "C" int pic_train_state_up_cuda(pic_model *m, const float *params, const float *mom1, const float *mom2,
-                                       pic_err *err) {
+extern "C" int pic_train_state_up_cuda(pic_model *m, const float *params, const float *grad, const float *mom1,
+                                       const float *mom2, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     if (!cm || !cm->train) return pic_err_set(err, "pic_train_state_up_cuda: no training state");
     pic_cuda_train *tr = cm->train;
@@ -359,6 +359,7 @@ extern "C" int pic_train_state_up_cuda(pic_model *m, const float *params, const 
     pic_params host = {};
     host.data = (float *)params, host.numel = n;
     if (params && m->dtype == PIC_DTYPE_BF16 && upload_params(cm, &host, true, err)) return -1; // their bf16 rounding
+    if (grad && up_f32(tr->grad, grad, n, err)) return -1;
     if (mom1 && up_f32(tr->m, mom1, n, err)) return -1;
     if (mom2 && up_f32(tr->v, mom2, n, err)) return -1;
     return 0;
