@@ -3,9 +3,9 @@
 # that the working tree does not hold, and prints the device call that
 # carries it (docs/gpu-checks.md). Run it here, after `make -j2 all` with nvcc:
 #
-#   carry/bin/    pic-rollout, pic-model-bench, pic-init (stripped copies;
-#                 pic-init for bench/gpu_generate.sh)
-#   carry/tests/  test_model, test_cuda_*        (stripped copies)
+#   carry/bin/    pic-rollout, pic-model-bench, pic-init, pic-update (stripped
+#                 copies; pic-init for bench/gpu_generate.sh)
+#   carry/tests/  test_model, test_backward, test_cuda_*     (stripped copies)
 #   carry/lib.tar.xz  the shared libraries they load from this machine
 #                 (jansson, OpenBLAS, zstd, ...), not glibc, libstdc++ or CUDA's
 #   carry/VERSION the commit and build they come from
@@ -21,8 +21,8 @@ CARRY=tests/gpu/carry
 LIMIT=$((64 * 1024 * 1024))
 die() { echo "prepare.sh: $*" >&2; exit 1; }
 
-programs=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$BIN/pic-init")
-tests=("$TESTS/test_model")
+programs=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$BIN/pic-init" "$BIN/pic-update")
+tests=("$TESTS/test_model" "$TESTS/test_backward")
 for t in "$TESTS"/test_cuda_*; do [ -x "$t" ] && tests+=("$t"); done
 for b in "${programs[@]}" "${tests[@]}"; do
     [ -x "$b" ] || die "$b is missing: build first (make -j2 all)"

@@ -3,14 +3,16 @@
 # (docs/gpu-checks.md): GPU and libraries, the CUDA unit tests, the golden
 # fixtures in fp32 and in bf16 beside PyTorch's own bf16 error, generation
 # on the GPU (greedy = golden, batch and shard invariance, generation's
-# log-probs = --score's), and bench/gpu_score.sh. Each step runs under `timeout` inside one budget
+# log-probs = --score's), training (golden gradients and AdamW on the GPU,
+# resume bit for bit, GPU against CPU over 10 steps; ~90 s), and
+# bench/gpu_score.sh. Each step runs under `timeout` inside one budget
 # (PIC_GPU_BUDGET seconds, default 440, so the whole call stays under 8
-# minutes); logs go to $OUT (at most 8 files: info.log, unit.log, fp32.log,
-# bf16.log, gen.log, bench.log, results.tsv, summary.tsv) and the summary table is
-# printed last. Exit 1 when a check FAILs, else 0.
+# minutes); logs go to $OUT (info.log, unit.log, fp32.log, bf16.log,
+# gen.log, train.log, bench.log, results.tsv, summary.tsv) and the summary
+# table is printed last. Exit 1 when a check FAILs, else 0.
 #
 # PIC_GPU_SECTIONS picks sections for a rerun (default "unit fp32 bf16 gen
-# bench"; GPU, libraries and binaries are always checked). "genbench", never
+# train bench"; GPU, libraries and binaries are always checked). "genbench", never
 # in the default, runs bench/gpu_generate.sh with this setup (its own call:
 # PIC_GPU_SECTIONS=genbench PIC_GPU_BUDGET=560 tests/gpu/run.sh).
 #
@@ -29,7 +31,7 @@ esac
 cd "$ROOT" || exit 1
 BUDGET=${PIC_GPU_BUDGET:-440}
 RESERVE=10 # seconds kept for the summary
-SECTIONS=" ${PIC_GPU_SECTIONS:-unit fp32 bf16 gen bench} "
+SECTIONS=" ${PIC_GPU_SECTIONS:-unit fp32 bf16 gen train bench} "
 MODELS=(qwen2-tiny qwen3-tiny llama-tiny)
 FIXTURES=tests/fixtures/models
 case $BUDGET in '' | *[!0-9]*) echo "run.sh: PIC_GPU_BUDGET wants whole seconds, got '$BUDGET'" >&2; exit 2 ;; esac
@@ -39,7 +41,7 @@ trap 'rm -rf "$WORK"' EXIT
 SUMMARY=$OUT/summary.tsv RESULTS=$OUT/results.tsv
 : >"$SUMMARY"
 : >"$RESULTS"
-rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/gen.log "$OUT"/bench.log
+rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/gen.log "$OUT"/train.log "$OUT"/bench.log
 START=$SECONDS
 
 # wanted SECTION: true when PIC_GPU_SECTIONS names it
@@ -175,7 +177,7 @@ missing_libs() { # the sonames ldd cannot find for the given binaries under PIC_
     done | sort -u
 }
 bins=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$TESTS/test_model")
-for t in "$TESTS"/test_cuda_*; do [ -e "$t" ] && bins+=("$t"); done
+for t in "$TESTS"/test_cuda_* "$BIN/pic-update" "$TESTS/test_backward"; do [ -e "$t" ] && bins+=("$t"); done
 used=
 for lib in $(missing_libs "${bins[@]}"); do
     d=$(while read -r d; do [ -e "$d/$lib" ] && { echo "$d"; break; }; done <"$WORK/libdirs")
@@ -365,6 +367,75 @@ elif [ "$HAVE_GPU" = 1 ]; then
     fi
 else
     row "gen greedy, sampling, logprobs" SKIP "no GPU" "= golden; byte-identical; = --score"
+fi
+
+# ---- training (issue 11): ~90 s -------------------------------------------
+# update DIR OUT FILE ARGS...: pic-update on the GPU (or --device cpu in ARGS)
+update() {
+    local in=$1 out=$2 data=$3
+    shift 3
+    env LD_LIBRARY_PATH="$PIC_LD_PATH" "$BIN/pic-update" -m "$in" -o "$out" --lr 1e-2 --threads 4 -q "$@" "$data"
+}
+# resume_check DTYPE MODEL: two invocations equal one of two mini-batches, bit for bit
+resume_check() {
+    local d=$WORK/resume.$1.$2 u=tests/fixtures/update/$2-step.jsonl
+    mkdir -p "$d" && { cat "$u"; sed 's/"golden-/"again-/' "$u"; } >"$d/six" &&
+        head -n "$(wc -l <"$u")" "$d/six" >"$d/a" && tail -n "$(wc -l <"$u")" "$d/six" >"$d/b" &&
+        update "$FIXTURES/$2" "$d/s1" "$d/a" --device cuda --dtype "$1" >/dev/null &&
+        update "$d/s1" "$d/s2" "$d/b" --device cuda --dtype "$1" >/dev/null &&
+        update "$FIXTURES/$2" "$d/u" "$d/six" --device cuda --dtype "$1" --mini-batches 2 >/dev/null &&
+        cmp "$d/s2/model.safetensors" "$d/u/model.safetensors" &&
+        cmp "$d/s2/optimizer.safetensors" "$d/u/optimizer.safetensors"
+}
+# track DTYPE: 10 steps of qwen2-tiny on the GPU and on the CPU; the largest
+# relative gap of the loss and of the entropy over the steps
+track() {
+    local dev ck u=tests/fixtures/update/qwen2-tiny-step.jsonl
+    for dev in cpu cuda; do
+        ck=$FIXTURES/qwen2-tiny
+        for i in 1 2 3 4 5 6 7 8 9 10; do
+            if [ $dev = cpu ]; then
+                update "$ck" "$WORK/track.$dev.$i" "$u" --device cpu --dtype f32 || return 1
+            else
+                update "$ck" "$WORK/track.$dev.$i" "$u" --device cuda --dtype "$1" || return 1
+            fi
+            ck=$WORK/track.$dev.$i
+        done >"$WORK/track.$dev.jsonl"
+    done
+    python3 -c 'import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]; b = [json.loads(l) for l in open(sys.argv[2])]
+gap = lambda k: max(abs(x[k] - y[k]) / max(abs(x[k]), 1e-9) for x, y in zip(a, b))
+print("loss gap %.3g, entropy gap %.3g over %d steps" % (gap("loss"), gap("entropy"), len(a)))
+sys.exit(0 if gap("loss") <= float(sys.argv[3]) and gap("entropy") <= float(sys.argv[3]) else 1)' \
+        "$WORK/track.cpu.jsonl" "$WORK/track.cuda.jsonl" "$([ "$1" = f32 ] && echo 1e-3 || echo 5e-2)"
+}
+# (functions run under `within`'s timeout through a child bash)
+export -f update resume_check track
+export BIN WORK FIXTURES
+if ! wanted train; then
+    :
+elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_backward" ] && [ -x "$BIN/pic-update" ]; then
+    for d in f32 bf16; do
+        within 25 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=$d "$TESTS/test_backward"
+        st=$?
+        log train "$f" $st PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=$d "$TESTS/test_backward"
+        tap "$d test_backward" "$f" $st "golden gradients (pg, entropic, entropic_all, sft) and AdamW$([ $d = f32 ] && echo " to the CPU's bounds")"
+        [ $d = bf16 ] && { echo "# bf16 gradient errors against golden (pic; PyTorch autocast's: not measured yet)"; grep '^# bf16' "$f"; echo; } >>"$RESULTS"
+    done
+    for d in f32:qwen2-tiny bf16:qwen3-tiny; do
+        within 25 "$f" bash -c 'resume_check "$@"' _ "${d%%:*}" "${d#*:}"
+        st=$?
+        log train "$f" $st resume_check "$d"
+        row "train resume ${d/:/ }" "$([ $st -eq 0 ] && echo PASS || echo FAIL)" "$([ $st -eq 0 ] && echo "bit for bit" || why $st "$f")" "two runs = one of two steps, bit for bit"
+    done
+    for d in f32 bf16; do
+        within 30 "$f" bash -c 'track "$@"' _ $d
+        st=$?
+        log train "$f" $st track $d
+        row "train $d GPU vs CPU" "$([ $st -eq 0 ] && echo PASS || echo FAIL)" "$(tail -1 "$f")" "10 steps, loss and entropy within $([ $d = f32 ] && echo 1e-3 || echo 5e-2)"
+    done
+else
+    row "train" SKIP "no GPU (or no test_backward / pic-update)" "golden gradients, resume, GPU vs CPU"
 fi
 
 # ---- bench/gpu_score.sh ----------------------------------------------------
