@@ -36,6 +36,10 @@ Run:
       --keep M             keep the last M checkpoints (default 2; 0 keeps
                            all); validated ones are always kept
       --paper-scale        --prompts 512 --max-new-tokens 8192 --val-every 20
+      --device D           cpu, cuda or auto (default): where pic-update trains
+                           (auto: a GPU when one is visible); rollouts get
+                           --device auto (generation runs on the CPU until
+                           pic-rollout generates on the GPU), or cpu
 Rollout:
       --n K                samples per prompt (default 8)
       --temperature T      (default 0.6; the paper's Table 3 also runs 1.0)
@@ -113,7 +117,7 @@ rollouts/, ckpt/, settings.json. plot.sh RUN draws them.
 EOF2
 }
 
-run= model= data= difficulty=1 steps=100 prompts=64 seed=1 keep=2
+run= model= data= difficulty=1 steps=100 prompts=64 seed=1 keep=2 device=auto
 n=8 temperature=0.6 max_new=1024 template= rollout_args= reward_args=
 target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args= entropic_tokens=high control_from=1 with_entropic=
 method=entropic entropy_coef=0.001 aec_target=0.2 dmmpt_target= mask_quadrant=
@@ -132,6 +136,7 @@ while [ $# -gt 0 ]; do
     --seed) need "$@"; seed=$2; shift ;;
     --keep) need "$@"; keep=$2; shift ;;
     --paper-scale) prompts=512 max_new=8192 val_every=20 ;;
+    --device) need "$@"; device=$2; shift ;;
     --n) need "$@"; n=$2; shift ;;
     --temperature) need "$@"; temperature=$2; shift ;;
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
@@ -186,6 +191,7 @@ case "$method" in
 entropic|grpo|dr-grpo|nsr|psr|w-reinforce|clip-cov|kl-cov|aec|entropy-bonus|dmmpt) ;;
 *) usage_error "--method: unknown method '$method'" ;;
 esac
+case "$device" in cpu|cuda|auto) ;; *) usage_error "--device: '$device' is not cpu, cuda or auto" ;; esac
 case "$entropic_tokens" in high|low) ;; *) usage_error "--entropic-tokens: '$entropic_tokens' is not high or low" ;; esac
 case "$mask_quadrant" in ''|hi-pos|hi-neg|lo-pos|lo-neg) ;;
 *) usage_error "--mask-quadrant: '$mask_quadrant' is not hi-pos, hi-neg, lo-pos or lo-neg" ;; esac
@@ -253,14 +259,15 @@ batch() {
     fi
 }
 
-rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new")
+rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new"
+              --device "$([ "$device" = cpu ] && echo cpu || echo auto)")
 [ -z "$template" ] || rollout_opts+=(--template "$template")
 # shellcheck disable=SC2206
 rollout_opts+=($rollout_args)
 # shellcheck disable=SC2206
 reward_opts=($reward_args)
 
-update_opts=(--lr "$lr" --clip-low "$clip_low" --clip-high "$clip_high" --tau "$tau"
+update_opts=(--device "$device" --lr "$lr" --clip-low "$clip_low" --clip-high "$clip_high" --tau "$tau"
              --mini-batches "$mini_batches" --temperature "$temperature" --entropic-tokens "$entropic_tokens")
 case "$method" in
 dr-grpo) update_opts+=(--adv-norm none --loss-agg seq-mean-token-sum-norm --norm-len "$max_new") ;;

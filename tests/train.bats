@@ -32,6 +32,17 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds)' "$1"; }
     jq -e '.target == null and .alpha == 0' g/log.jsonl > /dev/null
 }
 
+@test "--device reaches pic-update: cpu trains there, cuda without a GPU stops the run with pic-update's message" {
+    run train.sh --run c --steps 1 --target off --device cpu "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ -f c/ckpt/step-000001/model.safetensors ]
+    command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU && skip "a GPU is visible here"
+    run train.sh --run g --steps 1 --target off --device cuda "${TRAIN[@]}"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"pic-update: "*"no CUDA GPU is visible"* || "$output" == *"pic-update: "*"built without CUDA"* ]]
+    [ ! -e g/ckpt/step-000001 ]
+}
+
 @test "killed at any moment and started again, a run ends as if never killed" {
     train.sh -q --run whole --steps 3 --target 2.0 "${TRAIN[@]}"
     for delay in 0.3 1.1 2.3; do
@@ -207,6 +218,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds)' "$1"; }
     fails_with 2 "--val-n: '0'"
     run train.sh --run r --model m --mask-quadrant up
     fails_with 2 "--mask-quadrant: 'up'"
+    run train.sh --run r --model m --device tpu
+    fails_with 2 "--device: 'tpu' is not cpu, cuda or auto"
     run filter.sh --model m p.jsonl
     fails_with 2 "-o OUT is required"
 }
