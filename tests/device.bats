@@ -149,3 +149,16 @@ dtypes() { st_header "$1" | jq -r '[to_entries[] | select(.key != "__metadata__"
     [ "$(dtypes f1/model.safetensors)" = F32 ]
     st_header f1/optimizer.safetensors | jq -e 'has("master.model.embed_tokens.weight") | not'
 }
+
+@test "pic-model-bench --train BxT: one training step, the same JSON keys, three times the forward's FLOPs" {
+    cfg="$M/qwen2-tiny/config.json"
+    s=$(pic-model-bench --score 3x17 --device cpu --config "$cfg" --threads 1)
+    run pic-model-bench --train 3x17 --device cpu --config "$cfg" --threads 1
+    [ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 1 ]
+    echo "$output" | jq -e --argjson s "$s" '(keys_unsorted == ($s | keys_unsorted)) and .tokens == 51
+        and .model_flops == 3 * $s.model_flops and .seconds > 0'
+    run pic-model-bench --train 3x17 --device cuda --config "$cfg"
+    gpu_visible || fails_with 1 "no CUDA GPU is visible|built without CUDA"
+    run pic-model-bench --train 3 --device cpu
+    fails_with 2 "--train: expected BxT"
+}

@@ -13,10 +13,12 @@
 
 #include "common/cli.h"
 #include "common/progress.h"
+#include "model/backward.h"
 #include "model/cuda/entry.h"
 #include "model/floor.h"
 #include "model/model.h"
 #include "model/parallel.h"
+#include "update/adamw.h"
 
 static const char usage[] =
     "Usage: pic-model-bench [OPTION]...\n"
@@ -37,8 +39,13 @@ static const char usage[] =
     "                      tokens, seconds, tokens_per_s, model_flops (the matrix\n"
     "                      products of the forward, lm_head and attention included),\n"
     "                      peak_bytes (GPU: device memory the run holds; CPU: peak RSS)\n"
-    "      --device D      with --score: cpu, cuda or auto (default auto)\n"
-    "      --dtype T       with --score: f32 or bf16 (default: bf16 on a GPU, f32 on the CPU)\n"
+    "      --train BxT     instead: one training step on B sequences of T random\n"
+    "                      tokens (forward, the mean NLL's head backward and\n"
+    "                      backward, clipping, AdamW), the same JSON line, with\n"
+    "                      model_flops three times the forward's (issue 11)\n"
+    "      --device D      with --score or --train: cpu, cuda or auto (default auto)\n"
+    "      --dtype T       with --score or --train: f32 or bf16 (default: bf16 on a\n"
+    "                      GPU, f32 on the CPU)\n"
     "  -h, --help          this help\n"
     "      --version       the version\n";
 
@@ -53,14 +60,51 @@ static double score_flops(const pic_config *c, double B, double T) {
     return c->n_layers * layer + 2 * N * C * c->vocab_size;
 }
 
-/* One JSON line (docs/gpu.md); the GPU harness reads exactly these keys. */
-static int bench_score(const pic_config *cfg, const char *config, int B, int T, pic_model_opts *o) {
+/* One training step: the mean NLL of every next token (dlogp = -1/N),
+ * its gradient through the head and the layers, clipping to 1, AdamW. */
+static void train_step(pic_model *m, const pic_batch *b, const size_t *rows, size_t N, const int32_t *targets,
+                       float *dlogp, float *grad, float *mom1, float *mom2, long t) {
+    pic_err err;
+    double norm;
+    pic_adamw_cfg c;
+    pic_adamw_defaults(&c);
+    for (size_t i = 0; i < N; i++) dlogp[i] = -1.0f / (float)N;
+    if (m->device == PIC_DEVICE_CUDA) {
+        if (pic_grad_zero_cuda(m, &err)) pic_die("%s", err.msg);
+        pic_head_backward(m, rows, N, targets, 1.0f, dlogp, NULL, NULL, NULL);
+        pic_backward(m, b, NULL, NULL);
+        if (pic_clip_grad_norm_cuda(m, 1.0, &norm, &err) ||
+            pic_adamw_step_cuda(m, c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, t, &err))
+            pic_die("%s", err.msg);
+        return;
+    }
+    pic_params g;
+    pic_params_views(&g, &m->cfg, grad);
+    memset(grad, 0, m->params.numel * sizeof(float));
+    float *dlnf = pic_calloc(N * m->cfg.hidden_size + 1, sizeof(float));
+    pic_head_backward(m, rows, N, targets, 1.0f, dlogp, NULL, dlnf, &g);
+    pic_backward(m, b, dlnf, &g);
+    pic_clip_grad_norm(grad, m->params.numel, 1.0);
+    pic_adamw_step(m->params.data, grad, mom1, mom2, m->params.numel, c.lr, &c, t);
+    free(dlnf);
+    pic_params_views_free(&g);
+}
+
+/* One JSON line (docs/gpu.md); the GPU harness reads exactly these keys.
+ * train: a training step instead of a scoring pass. */
+static int bench_score(const pic_config *cfg, const char *config, int B, int T, pic_model_opts *o, bool train) {
     pic_err err;
     pic_model model, *m = &model;
     size_t N = (size_t)B * T;
     o->max_batch_tokens = N;
     if (pic_model_random(m, cfg, o, 42, 0.02f, &err)) pic_die("%s", err.msg);
     size_t numel = m->params.numel;
+    float *grad = NULL, *mom1 = NULL, *mom2 = NULL, *dlogp = pic_malloc(N * sizeof *dlogp);
+    if (train && m->device == PIC_DEVICE_CUDA && pic_train_init_cuda(m, false, &err)) pic_die("%s", err.msg);
+    if (train && m->device == PIC_DEVICE_CPU) {
+        pic_model_retain(m, true);
+        grad = pic_malloc(numel * sizeof *grad), mom1 = pic_calloc(numel, sizeof *mom1), mom2 = pic_calloc(numel, sizeof *mom2);
+    }
     int32_t *tok = pic_malloc((N + 1) * sizeof *tok);
     int *len = pic_malloc((size_t)B * sizeof *len);
     size_t *rows = pic_malloc(N * sizeof *rows);
@@ -77,6 +121,7 @@ static int bench_score(const pic_config *cfg, const char *config, int B, int T, 
         if (pic_forward(m, NULL, &b, PIC_LOGITS_NONE, NULL, &err) ||
             pic_forward_stats(m, rows, N, tok + 1, 1.0f, lp, h, &err))
             pic_die("%s", err.msg);
+        if (train) train_step(m, &b, rows, N, tok + 1, dlogp, grad, mom1, mom2, pass + 1);
         seconds = pic_now() - t0;
     }
     size_t peak = 0;
@@ -91,12 +136,12 @@ static int bench_score(const pic_config *cfg, const char *config, int B, int T, 
                           pic_device_name(m->device), "dtype", pic_model_dtype_name(m->dtype), "config",
                           config ? config : "built-in", "batch", B, "seq", T, "params", (json_int_t)numel, "tokens",
                           (json_int_t)N, "seconds", seconds, "tokens_per_s", N / seconds, "model_flops",
-                          score_flops(&m->cfg, B, T), "peak_bytes", (json_int_t)peak);
+                          (train ? 3 : 1) * score_flops(&m->cfg, B, T), "peak_bytes", (json_int_t)peak);
     char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     printf("%s\n", line);
     free(line);
     json_decref(j);
-    free(tok), free(len), free(rows), free(lp), free(h);
+    free(tok), free(len), free(rows), free(lp), free(h), free(dlogp), free(grad), free(mom1), free(mom2);
     pic_model_free(m);
     return 0;
 }
@@ -108,18 +153,18 @@ static void report(const char *what, int B, int n, double tokens, double t, doub
 
 int main(int argc, char **argv) {
     pic_init("pic-model-bench");
-    enum { OPT_CONFIG = 256, OPT_BATCH, OPT_PROMPT, OPT_DECODE, OPT_THREADS, OPT_VERSION, OPT_SCORE, OPT_DEVICE, OPT_DTYPE };
+    enum { OPT_CONFIG = 256, OPT_BATCH, OPT_PROMPT, OPT_DECODE, OPT_THREADS, OPT_VERSION, OPT_SCORE, OPT_DEVICE, OPT_DTYPE, OPT_TRAIN };
     static const struct option opts[] = {
         {"config", required_argument, 0, OPT_CONFIG}, {"batch", required_argument, 0, OPT_BATCH},
         {"prompt", required_argument, 0, OPT_PROMPT}, {"decode", required_argument, 0, OPT_DECODE},
         {"threads", required_argument, 0, OPT_THREADS}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION},     {"score", required_argument, 0, OPT_SCORE},
         {"device", required_argument, 0, OPT_DEVICE}, {"dtype", required_argument, 0, OPT_DTYPE},
-        {0, 0, 0, 0},
+        {"train", required_argument, 0, OPT_TRAIN},   {0, 0, 0, 0},
     };
     const char *config = NULL, *batches = "1,32";
     int prompt = 128, decode = 32, threads = 0, c, score_b = 0, score_t = 0, d;
-    bool device_given = false;
+    bool device_given = false, train = false;
     pic_model_opts mo = {PIC_DEVICE_AUTO, PIC_DTYPE_AUTO, 0};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -128,11 +173,13 @@ int main(int argc, char **argv) {
         case OPT_PROMPT: prompt = (int)pic_parse_int("--prompt", optarg, 1, 1 << 16); break;
         case OPT_DECODE: decode = (int)pic_parse_int("--decode", optarg, 1, 1 << 16); break;
         case OPT_THREADS: threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
-        case OPT_SCORE: {
+        case OPT_SCORE:
+        case OPT_TRAIN: {
             char *e, *f;
             long bb = strtol(optarg, &e, 10), tt = *e == 'x' ? strtol(e + 1, &f, 10) : 0;
+            train = c == OPT_TRAIN;
             if (*e != 'x' || *f || bb < 1 || bb > 65536 || tt < 1 || tt > 1 << 20)
-                pic_usage_error("--score: expected BxT (e.g. 16x2048), got '%s'", optarg);
+                pic_usage_error("--%s: expected BxT (e.g. 16x2048), got '%s'", train ? "train" : "score", optarg);
             score_b = (int)bb, score_t = (int)tt;
             break;
         }
@@ -151,7 +198,7 @@ int main(int argc, char **argv) {
     }
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
     if (device_given && !score_b)
-        pic_usage_error("--device and --dtype belong to --score (prefill and decode run on the CPU)");
+        pic_usage_error("--device and --dtype belong to --score and --train (prefill and decode run on the CPU)");
     if (pic_device_resolve(mo.device) == PIC_DEVICE_CPU && mo.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only");
     int bs[16], nb = 0;
@@ -168,7 +215,7 @@ int main(int argc, char **argv) {
     if (config ? pic_config_load(&cfg, config, &err) : pic_config_parse(&cfg, pic_bench_config_json, "built-in config", &err))
         pic_die("%s", err.msg);
     pic_set_threads(threads);
-    if (score_b) return bench_score(&cfg, config, score_b, score_t, &mo);
+    if (score_b) return bench_score(&cfg, config, score_b, score_t, &mo, train);
     pic_model m;
     pic_model_init(&m, &cfg);
     pic_params_init_random(&m.params, 42, 0.02f);

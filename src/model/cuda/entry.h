@@ -46,8 +46,9 @@ int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int 
  * moments and (bf16) master weights, every layer's activations for
  * max_batch_tokens tokens (recompute: every layer's input only, the rest
  * recomputed in backward), the backward's scratch; then pic_forward keeps
- * what backward needs. The gradient starts at zero; the master weights are
- * the loaded weights only after pic_train_state_up_cuda. */
+ * what backward needs. The gradient and moments start at zero, the master
+ * weights as the device's weights (in bf16 their rounding: put the exact
+ * ones with pic_train_state_up_cuda). */
 int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err);
 int pic_grad_zero_cuda(pic_model *m, pic_err *err);
 /* pic_head_backward and pic_backward (backward.h) with the device's own

@@ -332,6 +332,8 @@ extern "C" int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
     carver pk = {(char *)tr->pinned, 0};
     carve_train_pinned(pk, cm, tr);
     PIC_CU(cudaMemsetAsync(tr->arena, 0, tr->arena_bytes, cm->s)); // gradient, moments and dlnf start at zero
+    if (es == 2) // master weights from the weights (pic_train_state_up_cuda puts exact ones)
+        PIC_CU(pic_cuda::convert(tr->master, (const bf16 *)cm->params, m->params.numel, cm->s));
     PIC_CU(cudaStreamSynchronize(cm->s));
     return 0;
 }
