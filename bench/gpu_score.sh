@@ -4,8 +4,11 @@
 # (bench/configs): pic-model-bench beside transformers (bf16, sdpa) and beside
 # the bf16 matrix rate, all measured in this run (docs/gpu-checks.md).
 #
-#   bench/gpu_score.sh [--budget SECONDS] [--rows FILE] [--results FILE] [CONFIG...]
+#   bench/gpu_score.sh [--train] [--budget SECONDS] [--rows FILE] [--results FILE] [CONFIG...]
 #
+# --train measures one training step instead (bench/gpu_train.sh: 8 x 2048
+# tokens, 0.5B and 1.5B by default, beside transformers with bf16 autocast,
+# fp32 master weights and fused AdamW; 3 x the forward's FLOPs).
 # --budget bounds the whole run (default 300 s; each step also has its own
 # cap); --rows appends tests/gpu/run.sh's summary rows; --results keeps the raw
 # measurements (one line each: impl, config, JSON). Without a CUDA device it
@@ -16,9 +19,10 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 BIN=${PIC_BIN:-$ROOT/bin}
-budget=300 rows='' results=''
+budget=300 rows='' results='' mode=score shape=16x2048
 while [ $# -gt 0 ]; do
     case $1 in
+    --train) mode=train shape=8x2048; shift ;;
     --budget) budget=$2; shift 2 ;;
     --rows) rows=$2; shift 2 ;;
     --results) results=$2; shift 2 ;;
@@ -28,7 +32,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 case $budget in '' | *[!0-9]*) echo "gpu_score.sh: --budget wants whole seconds, got '$budget'" >&2; exit 2 ;; esac
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ $mode = train ]; then
+    set -- bench/configs/qwen2.5-0.5b.json bench/configs/qwen2.5-1.5b.json
+elif [ $# -eq 0 ]; then
     set -- bench/configs/qwen2.5-0.5b.json bench/configs/qwen2.5-1.5b.json bench/configs/qwen2.5-7b.json
 fi
 # shellcheck source=bench/gpu_common.sh
@@ -45,8 +51,9 @@ measure $'matmul\t-' 60 python3 tests/gpu/torch_bench.py matmul
 for config in "$@"; do
     name=$(basename "$config")
     measure "pic"$'\t'"$name" 150 env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} \
-        "$BIN/pic-model-bench" --device cuda --dtype bf16 --config "$config" --score 16x2048
-    measure "transformers"$'\t'"$name" 120 python3 tests/gpu/torch_bench.py score "$config" --batch 16 --seq 2048
+        "$BIN/pic-model-bench" --device cuda --dtype bf16 --config "$config" --$mode $shape
+    measure "transformers"$'\t'"$name" 120 python3 tests/gpu/torch_bench.py $mode "$config" --batch "${shape%x*}" \
+        --seq "${shape#*x}"
 done
 echo
-python3 tests/gpu/bench_table.py "$results" "$(dirname "$1")" ${rows:+"$rows"}
+python3 tests/gpu/bench_table.py $([ $mode = train ] && echo --train) "$results" "$(dirname "$1")" ${rows:+"$rows"}

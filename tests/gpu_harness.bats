@@ -219,3 +219,16 @@ EOF
     [[ "$output" == *"| qwen2.5-1.5b.json | 1.544 B | 3.087 | 0.176 | 3.263 |"* ]]
     [[ "$output" == *"| qwen2.5-7b.json | 7.616 B | 14.141 | 0.411 | 14.552 |"* ]]
 }
+
+@test "bench table --train: issue 11's goals (0.5B: 2x transformers and 50%; 1.5B: 45%), 3 x the forward's FLOPs" {
+    printf 'matmul\t-\t{"tflops": 800, "n": 8192}\n' >res
+    printf 'pic\tqwen2.5-0.5b.json\t{"tokens_per_s": 200000, "tokens": 16384, "seq": 2048}\n' >>res
+    printf 'transformers\tqwen2.5-0.5b.json\t{"tokens_per_s": 120000}\n' >>res
+    printf 'pic\tqwen2.5-1.5b.json\t{"tokens_per_s": 60000, "seq": 2048}\n' >>res
+    printf 'transformers\tqwen2.5-1.5b.json\tout of memory\n' >>res
+    run python3 "$G/bench_table.py" --train res "$PIC_ROOT/bench/configs" rows
+    [ "$status" -eq 0 ]
+    # 0.5B: 1.67x transformers misses the 2x; 1.5B: 3 x 3.26e9 FLOPs per token x 60k = 73% of 800 meets 45%
+    grep -q $'bench train qwen2.5-0.5b\tMISS\t200,000 tok/s = 1.67x transformers, 81% of matmul' rows
+    grep -q $'bench train qwen2.5-1.5b\tMET\t60,000 tok/s = no transformers, 73% of matmul' rows
+}

@@ -14,6 +14,12 @@
         position, under torch.inference_mode. Tokens/s from the median step
         time, peak memory from torch.cuda.max_memory_allocated (weights
         included).
+    torch_bench.py train CONFIG [--batch 8] [--seq 2048] [--device cuda]
+        one training step as trainers run it (bench/gpu_train.sh): fp32 master
+        weights, the forward and backward under bf16 autocast, the mean NLL of
+        every next token, fused AdamW; the fp32 log-softmax a sequence at a
+        time (as score does, so its logits' memory is not the whole batch's);
+        median step time, peak memory. model_flops: 3 x the forward's.
 
 The log-softmax runs one sequence at a time: all 16 x 2048 rows of a 151936
 vocabulary in fp32 would be 20 GB per temporary, a cost no careful PyTorch
@@ -135,6 +141,48 @@ def score(a):
     return 0 if "error" not in info else 1
 
 
+def train(a):
+    import transformers
+    name = os.path.basename(a.config)
+    info = {"what": "train", "impl": "transformers", "config": name, "batch": a.batch, "seq": a.seq,
+            "tokens": a.batch * a.seq, "attn": "sdpa", "dtype": "bf16 autocast, fp32 master, fused AdamW",
+            "torch": torch.__version__, "transformers": transformers.__version__}
+    try:
+        model, cfg = build(a.config, a.device)
+        model = model.float().train()  # the fp32 master weights autocast reads
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=a.device == "cuda")
+        if a.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        ids = torch.randint(0, cfg["vocab_size"], (a.batch, a.seq), device=a.device,
+                            generator=torch.Generator(device=a.device).manual_seed(1))
+
+        def step():
+            with torch.autocast(a.device, dtype=torch.bfloat16):
+                hidden = model.model(ids, use_cache=False).last_hidden_state
+                loss = 0
+                for b in range(a.batch):  # a sequence's fp32 logits at a time
+                    lp = torch.log_softmax(model.lm_head(hidden[b, :-1]).float(), dim=-1)
+                    loss = loss - lp.gather(1, ids[b, 1:, None]).sum()
+                loss = loss / (a.batch * (a.seq - 1))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            return loss
+
+        if not torch.isfinite(step()):  # warm-up: kernels chosen, optimizer state made
+            raise RuntimeError("non-finite loss")
+        t, times = timed(step, a.device, min_reps=3, max_reps=5, min_seconds=2.0)
+        mm, att = flops.flops_per_token(cfg, a.seq)
+        info.update(params=sum(p.numel() for p in model.parameters()), seconds=t, step_seconds=times,
+                    tokens_per_s=a.batch * a.seq / t, model_flops=3 * (mm + att) * a.batch * a.seq,
+                    peak_bytes=torch.cuda.max_memory_allocated() if a.device == "cuda" else None)
+    except torch.cuda.OutOfMemoryError as e:
+        info["error"] = "out of memory: " + str(e).split("\n")[0][:200]
+    print(json.dumps(info))
+    return 0 if "error" not in info else 1
+
+
 def device_name(device):
     return torch.cuda.get_device_name() if device == "cuda" else device
 
@@ -152,8 +200,13 @@ def main():
     s.add_argument("--seq", type=int, default=2048)
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--device", default="cuda")
+    t = sub.add_parser("train")
+    t.add_argument("config")
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--seq", type=int, default=2048)
+    t.add_argument("--device", default="cuda")
     a = ap.parse_args()
-    return matmul(a) if a.what == "matmul" else score(a)
+    return {"matmul": matmul, "score": score, "train": train}[a.what](a)
 
 
 if __name__ == "__main__":
