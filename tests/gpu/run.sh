@@ -12,9 +12,11 @@
 # table is printed last. Exit 1 when a check FAILs, else 0.
 #
 # PIC_GPU_SECTIONS picks sections for a rerun (default "unit fp32 bf16 gen
-# train bench"; GPU, libraries and binaries are always checked). "genbench", never
-# in the default, runs bench/gpu_generate.sh with this setup (its own call:
-# PIC_GPU_SECTIONS=genbench PIC_GPU_BUDGET=560 tests/gpu/run.sh).
+# train bench"; GPU, libraries and binaries are always checked). "genbench"
+# and "trainbench", never in the default, run bench/gpu_generate.sh and
+# bench/gpu_train.sh with this setup (each its own call:
+# PIC_GPU_SECTIONS=genbench PIC_GPU_BUDGET=560 tests/gpu/run.sh,
+# PIC_GPU_SECTIONS=trainbench PIC_GPU_BUDGET=300 tests/gpu/run.sh).
 #
 # Without a GPU every GPU step is a SKIP row and the script still runs to the
 # end. PIC_GPU_FORCE=1 runs them anyway and PIC_GPU_FORCE=0 skips them on a
@@ -471,6 +473,19 @@ if wanted genbench && [ "$HAVE_GPU" = 1 ]; then
     fi
 elif wanted genbench; then
     row "bench/gpu_generate.sh" SKIP "no GPU" "pic >= 50% of the floor"
+fi
+
+# ---- bench/gpu_train.sh (asked for by name) ---------------------------------
+if wanted trainbench && [ "$HAVE_GPU" = 1 ]; then
+    left=$((BUDGET - RESERVE - (SECONDS - START)))
+    PIC_BIN=$BIN timeout -k 5 $((left + 5)) bench/gpu_train.sh --budget "$left" --rows "$SUMMARY" \
+        --results "$WORK/trainbench" >"$f" 2>&1
+    st=$?
+    log bench "$f" $st bench/gpu_train.sh --budget "$left"
+    { echo "# bench/gpu_train.sh"; sed -n '/^bf16 matrix rate/,$p' "$f"; echo "# raw"; cat "$WORK/trainbench" 2>/dev/null; } >>"$RESULTS"
+    [ $st -ne 0 ] && row "bench/gpu_train.sh" FAIL "exit $st$(timed_out $st && echo ' (timed out)')" "runs to the end"
+elif wanted trainbench; then
+    row "bench/gpu_train.sh" SKIP "no GPU" ">= 50% of matmul and 2x transformers on 0.5B, >= 45% on 1.5B"
 fi
 
 # ---- the summary, last -----------------------------------------------------
