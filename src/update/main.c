@@ -249,12 +249,6 @@ static void parse(options *o, int argc, char **argv) {
         }
     }
     if (!o->model) pic_usage_error("--model DIR is required");
-    /* AUTO resolves here, so that what the CPU cannot do is a usage error */
-    if (o->device == PIC_DEVICE_AUTO) o->device = pic_device_resolve(PIC_DEVICE_AUTO);
-    if (o->device == PIC_DEVICE_CPU && o->dtype == PIC_DTYPE_BF16)
-        pic_usage_error("--dtype bf16: the CPU computes in f32 only");
-    if (o->device == PIC_DEVICE_CPU && o->recompute)
-        pic_usage_error("--recompute: the CPU keeps every layer's activations (recomputation is for --device cuda)");
     if (!o->output) pic_usage_error("--output DIR is required");
     if (o->alpha_cmd && o->alpha_set) pic_usage_error("--alpha and --alpha-cmd exclude each other");
     if (o->kl_set && !o->ref) pic_usage_error("--kl needs --ref DIR");
@@ -322,7 +316,14 @@ int main(int argc, char **argv) {
     if (R > 1 && (optind >= argc || !strcmp(argv[argc - 1], "-")))
         pic_usage_error("%d ranks need the sample FILEs: the launcher gives standard input to rank 0 only", R);
     if (me > 0) pic_quiet = 1;
-    if (R > 1 && o.device == PIC_DEVICE_CUDA) /* the gradient's all-reduce is on the host */
+    /* AUTO resolves here (several ranks train on the CPU: the gradient's
+     * all-reduce is on the host), so that what the CPU cannot do is a usage error */
+    if (o.device == PIC_DEVICE_AUTO) o.device = R > 1 ? PIC_DEVICE_CPU : pic_device_resolve(PIC_DEVICE_AUTO);
+    if (o.device == PIC_DEVICE_CPU && o.dtype == PIC_DTYPE_BF16)
+        pic_usage_error("--dtype bf16: the CPU computes in f32 only");
+    if (o.device == PIC_DEVICE_CPU && o.recompute)
+        pic_usage_error("--recompute: the CPU keeps every layer's activations (recomputation is for --device cuda)");
+    if (R > 1 && o.device == PIC_DEVICE_CUDA)
         pic_die("--device cuda with %d ranks: training on GPUs runs one rank for now (the GPU gradient's "
                 "all-reduce is not wired in); run one rank, or --device cpu", R);
     pic_set_threads(o.threads ? o.threads : pic_dist_threads());
