@@ -30,6 +30,11 @@ static void carve(carver *k, pic_acts *a, const pic_config *c, size_t N, int n_s
     a->x = takef(k, N * C);
     for (int l = 0; l < nl; l++) {
         pic_layer_acts *la = a->layer ? &a->layer[l] : &(pic_layer_acts){0};
+        if (a->recompute && l > 0) { /* layer 0's set, but an output of its own */
+            if (a->layer) *la = a->layer[0];
+            la->res2 = takef(k, N * C);
+            continue;
+        }
         la->ln1 = takef(k, N * C);
         la->ln1_rstd = takef(k, N);
         la->qkv = takef(k, N * (qd + 2 * kvd));
@@ -69,9 +74,9 @@ void pic_acts_reserve(pic_acts *a, const pic_config *c, size_t N, int n_seq, int
         n_seq = n_seq > a->cap_seq ? n_seq : a->cap_seq;
         ctx = ctx > a->cap_ctx ? ctx : a->cap_ctx;
     }
-    bool retain = a->retain;
+    bool retain = a->retain, recompute = a->recompute;
     pic_acts_free(a);
-    a->retain = retain;
+    a->retain = retain, a->recompute = recompute;
     carver count = {0};
     carve(&count, a, c, N, n_seq, ctx);
     a->mem = aligned_alloc(64, count.off);
@@ -88,7 +93,7 @@ void pic_acts_reserve(pic_acts *a, const pic_config *c, size_t N, int n_seq, int
 void pic_acts_free(pic_acts *a) {
     free(a->mem);
     free(a->layer);
-    bool retain = a->retain;
+    bool retain = a->retain, recompute = a->recompute;
     memset(a, 0, sizeof *a);
-    a->retain = retain;
+    a->retain = retain, a->recompute = recompute;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "model/acts.h"
 #include "model/cuda/entry.h"
 #include "model/layers.h"
 
@@ -53,6 +54,7 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
     for (int l = L - 1; l >= 0; l--) {
         const pic_layer_params *p = &m->params.layer[l];
         pic_layer_params *g = &grad->layer[l];
+        if (a->recompute) pic_layer_recompute(m, b, l); /* its activations, from its input */
         const pic_layer_acts *la = &a->layer[l];
         const float *in = l ? a->layer[l - 1].res2 : a->x;
 

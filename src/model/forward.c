@@ -77,6 +77,62 @@ static void copy_logits(void *ctx, size_t i, size_t k, const float *z) {
     memcpy(c->logits + i * c->V, z, k * c->V * sizeof(float));
 }
 
+/* Decoder layer l over the batch laid out in m->acts (positions, RoPE
+ * tables, each sequence's first token): in -> la->res2, the activations in la. */
+static void layer_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, int l, const float *in,
+                          pic_layer_acts *la) {
+    const pic_config *c = &m->cfg;
+    pic_acts *a = &m->acts;
+    size_t N = m->n_tokens;
+    int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
+    int qd = nh * hd, kvd = nkv * hd;
+    const pic_layer_params *p = &m->params.layer[l];
+
+    rmsnorm_forward(la->ln1, la->ln1_rstd, in, p->ln1, N, C, c->rms_eps);
+    linear(m, la->qkv, la->ln1, p->wqkv, p->bqkv, N, C, qd + 2 * kvd, false);
+    qkv_split_forward(la->q, la->k, la->v, la->qkv, N, qd, kvd);
+    if (c->qk_norm) {
+        rmsnorm_forward(la->q, la->qn_rstd, la->q, p->q_norm, N * nh, hd, c->rms_eps);
+        rmsnorm_forward(la->k, la->kn_rstd, la->k, p->k_norm, N * nkv, hd, c->rms_eps);
+    }
+    rope_forward(la->q, N, nh, hd, a->cos, a->sin);
+    rope_forward(la->k, N, nkv, hd, a->cos, a->sin);
+
+    /* keys: the cache's slots (this batch's appended), or the batch's own */
+    pic_attn_input ai = {N, a->tok_seq, a->tok_pos, la->k, la->v, a->seq_off, (size_t)kvd};
+    if (kv) {
+        ai.k = pic_kvcache_k(kv, l, 0);
+        ai.v = pic_kvcache_v(kv, l, 0);
+    }
+    for (int s = 0; s < b->n_seq; s++) {
+        if (kv) {
+            int slot = b->slot ? b->slot[s] : s;
+            float *K = pic_kvcache_k(kv, l, slot), *V = pic_kvcache_v(kv, l, slot);
+            size_t at = (size_t)kv->len[slot] * kvd, nb = (size_t)b->len[s] * kvd * sizeof(float);
+            memcpy(K + at, la->k + a->first[s] * kvd, nb);
+            memcpy(V + at, la->v + a->first[s] * kvd, nb);
+            a->seq_off[s] = (size_t)(K - ai.k);
+        } else {
+            a->seq_off[s] = a->first[s] * kvd;
+        }
+    }
+    attention_forward(la->att, la->att_lse, la->q, &ai, nh, nkv, hd, a->attn_work, a->attn_work_bytes);
+
+    memcpy(la->res1, in, N * C * sizeof(float));
+    linear(m, la->res1, la->att, p->wo, p->bo, N, qd, C, true);
+
+    rmsnorm_forward(la->ln2, la->ln2_rstd, la->res1, p->ln2, N, C, c->rms_eps);
+    linear(m, la->gu, la->ln2, p->wgu, p->bgu, N, C, 2 * F, false);
+    swiglu_forward(la->h, la->gu, N, F);
+    memcpy(la->res2, la->res1, N * C * sizeof(float));
+    linear(m, la->res2, la->h, p->wd, p->bd, N, F, C, true);
+}
+
+void pic_layer_recompute(pic_model *m, const pic_batch *b, int l) {
+    pic_acts *a = &m->acts;
+    layer_forward(m, NULL, b, l, l ? a->layer[l - 1].res2 : a->x, &a->layer[l]);
+}
+
 int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits which, float *logits,
                 pic_err *err) {
     const pic_config *c = &m->cfg;
@@ -89,9 +145,7 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
     pic_acts *a = &m->acts;
     pic_acts_reserve(a, c, N, b->n_seq, ctx);
     m->n_tokens = N;
-
-    int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
-    int qd = nh * hd, kvd = nkv * hd;
+    int C = c->hidden_size, hd = c->head_dim;
 
     /* where each token sits */
     size_t n = 0;
@@ -108,47 +162,8 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
 
     const float *in = a->x;
     for (int l = 0; l < c->n_layers; l++) {
-        const pic_layer_params *p = &m->params.layer[l];
         pic_layer_acts *la = &a->layer[a->retain ? l : 0];
-
-        rmsnorm_forward(la->ln1, la->ln1_rstd, in, p->ln1, N, C, c->rms_eps);
-        linear(m, la->qkv, la->ln1, p->wqkv, p->bqkv, N, C, qd + 2 * kvd, false);
-        qkv_split_forward(la->q, la->k, la->v, la->qkv, N, qd, kvd);
-        if (c->qk_norm) {
-            rmsnorm_forward(la->q, la->qn_rstd, la->q, p->q_norm, N * nh, hd, c->rms_eps);
-            rmsnorm_forward(la->k, la->kn_rstd, la->k, p->k_norm, N * nkv, hd, c->rms_eps);
-        }
-        rope_forward(la->q, N, nh, hd, a->cos, a->sin);
-        rope_forward(la->k, N, nkv, hd, a->cos, a->sin);
-
-        /* keys: the cache's slots (this batch's appended), or the batch's own */
-        pic_attn_input ai = {N, a->tok_seq, a->tok_pos, la->k, la->v, a->seq_off, (size_t)kvd};
-        if (kv) {
-            ai.k = pic_kvcache_k(kv, l, 0);
-            ai.v = pic_kvcache_v(kv, l, 0);
-        }
-        for (int s = 0; s < b->n_seq; s++) {
-            if (kv) {
-                int slot = b->slot ? b->slot[s] : s;
-                float *K = pic_kvcache_k(kv, l, slot), *V = pic_kvcache_v(kv, l, slot);
-                size_t at = (size_t)kv->len[slot] * kvd, nb = (size_t)b->len[s] * kvd * sizeof(float);
-                memcpy(K + at, la->k + a->first[s] * kvd, nb);
-                memcpy(V + at, la->v + a->first[s] * kvd, nb);
-                a->seq_off[s] = (size_t)(K - ai.k);
-            } else {
-                a->seq_off[s] = a->first[s] * kvd;
-            }
-        }
-        attention_forward(la->att, la->att_lse, la->q, &ai, nh, nkv, hd, a->attn_work, a->attn_work_bytes);
-
-        memcpy(la->res1, in, N * C * sizeof(float));
-        linear(m, la->res1, la->att, p->wo, p->bo, N, qd, C, true);
-
-        rmsnorm_forward(la->ln2, la->ln2_rstd, la->res1, p->ln2, N, C, c->rms_eps);
-        linear(m, la->gu, la->ln2, p->wgu, p->bgu, N, C, 2 * F, false);
-        swiglu_forward(la->h, la->gu, N, F);
-        memcpy(la->res2, la->res1, N * C * sizeof(float));
-        linear(m, la->res2, la->h, p->wd, p->bd, N, F, C, true);
+        layer_forward(m, kv, b, l, in, la);
         in = la->res2;
     }
     rmsnorm_forward(a->lnf, a->lnf_rstd, in, m->params.norm, N, C, c->rms_eps);

@@ -109,9 +109,17 @@ void pic_model_free(pic_model *m) {
 }
 
 void pic_model_retain(pic_model *m, bool retain) {
-    if (m->acts.retain == retain) return;
+    if (m->acts.retain == retain && !m->acts.recompute) return;
     pic_acts_free(&m->acts);
     m->acts.retain = retain;
+    m->acts.recompute = false;
+}
+
+void pic_model_recompute(pic_model *m, bool recompute) {
+    if (m->acts.recompute == recompute && m->acts.retain) return;
+    pic_acts_free(&m->acts);
+    m->acts.retain = true;
+    m->acts.recompute = recompute;
 }
 
 void pic_model_reserve(pic_model *m, size_t tokens, int n_seq, int ctx) {

@@ -40,6 +40,8 @@ typedef struct {
     size_t cap;             /* tokens the buffers hold */
     int cap_seq, cap_ctx;   /* sequences per batch, positions per sequence */
     bool retain;            /* keep every layer's activations (else one set, reused) */
+    bool recompute;         /* with retain: keep every layer's output only (res2), the rest in one
+                             * set that the backward refills layer by layer (pic_model_recompute) */
     float *mem;
     float *x;               /* [N, C]: token embeddings, the input of layer 0 */
     pic_layer_acts *layer;  /* [L] when retain, else [1] */
@@ -117,6 +119,10 @@ void pic_model_free(pic_model *m);
 pic_kvcache *pic_kvcache_for(const pic_model *m, int n_slots, int max_len, pic_err *err);
 /* Keep all layers' activations after a forward (for a backward pass; CPU). */
 void pic_model_retain(pic_model *m, bool retain);
+/* Keep each layer's input only, and let the backward recompute the rest of
+ * a layer's activations just before its backward (CPU; the gradient is the
+ * same bits: the forward is deterministic). Implies retain. */
+void pic_model_recompute(pic_model *m, bool recompute);
 /* Sizes the arena for forwards of up to `tokens` tokens in up to n_seq
  * sequences of up to ctx positions, so that they allocate nothing. */
 void pic_model_reserve(pic_model *m, size_t tokens, int n_seq, int ctx);

@@ -321,8 +321,6 @@ int main(int argc, char **argv) {
     if (o.device == PIC_DEVICE_AUTO) o.device = R > 1 ? PIC_DEVICE_CPU : pic_device_resolve(PIC_DEVICE_AUTO);
     if (o.device == PIC_DEVICE_CPU && o.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only");
-    if (o.device == PIC_DEVICE_CPU && o.recompute)
-        pic_usage_error("--recompute: the CPU keeps every layer's activations (recomputation is for --device cuda)");
     if (R > 1 && o.device == PIC_DEVICE_CUDA)
         pic_die("--device cuda with %d ranks: training on GPUs runs one rank for now (the GPU gradient's "
                 "all-reduce is not wired in); run one rank, or --device cpu", R);
@@ -363,6 +361,7 @@ int main(int argc, char **argv) {
     tr.ref = o.ref ? &ref : NULL;
     if (!o.reset) pic_optstate_load(&tr, o.model);
     pic_dtype ckpt_dtype = weights_dtype(o.model, &model.params);
+    if (o.recompute && o.device == PIC_DEVICE_CPU) pic_model_recompute(&model, true);
     if (o.device == PIC_DEVICE_CUDA) {
         pic_model_opts mo = {PIC_DEVICE_CUDA, o.dtype, batch_tokens(&b, o.tc.micro_tokens, K_steps ? K_steps : 1)};
         if (pic_trainer_to_device(&tr, &mo, o.recompute, &err)) pic_die("%s", err.msg);

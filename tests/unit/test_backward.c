@@ -433,6 +433,44 @@ static void test_golden(const char *model) {
     pic_model_free(&m);
 }
 
+/* --recompute on the CPU: the forward keeps each layer's output only, and
+ * the backward recomputes a layer's activations before its backward; the
+ * forward being deterministic, the gradient is the same bits. */
+static void test_recompute(const char *model) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/fixtures/models/%s", model);
+    pic_model m[2];
+    pic_err err;
+    float *g[2];
+    int len[3] = {17, 1, 30};
+    int32_t tok[49];
+    size_t rows[48], nr = 0;
+    int32_t tg[48];
+    for (int i = 0; i < 48; i++) tok[i] = (int32_t)pic_rng_below(&rng, 100), rows[nr] = (size_t)i, tg[nr++] = tok[i];
+    float *dl = rnd(nr), *de = rnd(nr);
+    pic_batch b = {3, len, tok, NULL};
+    for (int k = 0; k < 2; k++) {
+        if (pic_model_load(&m[k], dir, NULL, &err)) pic_die("%s", err.msg);
+        if (k) pic_model_recompute(&m[k], true);
+        else pic_model_retain(&m[k], true);
+        if (pic_forward(&m[k], NULL, &b, PIC_LOGITS_NONE, NULL, &err)) pic_die("%s", err.msg);
+        size_t P = m[k].params.numel, NC = m[k].n_tokens * (size_t)m[k].cfg.hidden_size;
+        g[k] = pic_calloc(P, sizeof(float));
+        float *dlnf = pic_calloc(NC, sizeof(float));
+        pic_params gv;
+        pic_params_views(&gv, &m[k].cfg, g[k]);
+        pic_head_backward(&m[k], rows, nr, tg, 0.7f, dl, de, dlnf, &gv);
+        pic_backward(&m[k], &b, dlnf, &gv);
+        pic_params_views_free(&gv);
+        free(dlnf);
+    }
+    CHECK(m[1].acts.layer[1].qkv == m[1].acts.layer[0].qkv && m[1].acts.layer[1].res2 != m[1].acts.layer[0].res2,
+          "%s: under recompute the layers share one set of activations and keep their own outputs", model);
+    CHECK(!memcmp(g[0], g[1], m[0].params.numel * sizeof(float)),
+          "%s: the gradient under recompute equals the normal one, bit for bit", model);
+    for (int k = 0; k < 2; k++) free(g[k]), pic_model_free(&m[k]);
+}
+
 int main(void) {
     pic_rng_seed(&rng, 42, 0, 0);
     test_matmul();
@@ -446,5 +484,8 @@ int main(void) {
     test_golden("qwen2-tiny");
     test_golden("qwen3-tiny");
     test_golden("llama-tiny");
+    test_recompute("qwen2-tiny");
+    test_recompute("qwen3-tiny");
+    free_kept();
     return check_done();
 }
