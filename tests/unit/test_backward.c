@@ -286,7 +286,8 @@ static void check_adamw(const char *model, pic_model *m, const float *weights, c
     if (m->device == PIC_DEVICE_CUDA) {
         bool ok = !pic_train_state_up_cuda(m, p, g, mm, vv, &err) && !pic_clip_grad_norm_cuda(m, max_norm, &norm, &err) &&
                   !pic_adamw_step_cuda(m, c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, 1, &err) &&
-                  !pic_train_state_down_cuda(m, p, NULL, NULL, NULL, &err);
+                  !pic_train_state_down_cuda(m, p, NULL, NULL, NULL, &err) &&
+                  !pic_train_state_up_cuda(m, weights, NULL, NULL, NULL, &err); /* the next losses' weights */
         if (!ok) pic_die("%s", err.msg);
     } else {
         norm = pic_clip_grad_norm(g, n, max_norm);
