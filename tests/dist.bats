@@ -64,7 +64,7 @@ same() {
     echo "TOL $t, K $K" >&2
     # timing, and how the work was cut (micro-batches per rank), differ
     "$H/json_close.py" a.json b.json "$(awk -v t="$t" -v k="$K" 'BEGIN { print k * t }')" \
-        seconds tokens_per_s micro_batches ranks comm_seconds wait_seconds
+        seconds tokens_per_s micro_batches ranks comm_seconds wait_seconds load_seconds save_seconds
     "$H/st_close.py" a.grads b.grads "$(awk -v t="$t" -v k="$K" 'BEGIN { print k * t }')"
     "$H/st_close.py" a/optimizer.safetensors b/optimizer.safetensors \
         "$(awk -v t="$t" -v k="$K" 'BEGIN { print 2 * k * t }')"
@@ -101,8 +101,8 @@ same() {
 @test "the same 2-rank run twice is bit-identical; a resumed optimizer state is rank-independent" {
     two b.json b.grads b --alpha 0.3
     two c.json c.grads c --alpha 0.3
-    cmp <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds, .wait_seconds)' b.json) \
-        <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds, .wait_seconds)' c.json)
+    cmp <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds, .wait_seconds, .load_seconds, .save_seconds)' b.json) \
+        <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds, .wait_seconds, .load_seconds, .save_seconds)' c.json)
     cmp b.grads c.grads
     cmp b/model.safetensors c/model.safetensors && cmp b/optimizer.safetensors c/optimizer.safetensors
     # ZeRO-1 slices, written whole: resuming b on 1 rank and on 2 ranks agree
@@ -158,7 +158,7 @@ same() {
     [ "$(jq .grad_norm k/steps/step-000003.json | cut -d. -f1)" -ge 1 ]
     t=$(tol "$(jq .tokens_total k/steps/step-000003.json)" m)
     "$H/json_close.py" u/steps/step-000003.json k/steps/step-000003.json "$t" \
-        seconds tokens_per_s micro_batches ranks comm_seconds wait_seconds
+        seconds tokens_per_s micro_batches ranks comm_seconds wait_seconds load_seconds save_seconds
     "$H/st_close.py" u/final/model.safetensors k/final/model.safetensors "$(awk 'BEGIN { print 2 ^ -22 }')" \
         "$(awk -v t="$t" 'BEGIN { print 2 * 1e-3 * t }')"
     "$H/st_close.py" u/final/optimizer.safetensors k/final/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 2 * t }')"

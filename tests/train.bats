@@ -10,7 +10,7 @@ setup() {
 }
 
 # The log without the fields that measure time.
-timeless() { jq -c 'del(.tokens_per_s, .seconds)' "$1"; }
+timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' "$1"; }
 
 @test "two steps: rollouts, checkpoints, controller snapshots, a log line per step" {
     run train.sh --run r --steps 2 --target 2.0 "${TRAIN[@]}"

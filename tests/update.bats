@@ -66,7 +66,7 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     near "$(field loss "$output")" "$want" 1e-5
     run pic-update -m "$M/qwen2-tiny" -o e "${SPEC[@]}" --tau "$(tau qwen2-tiny)" --alpha 0.3 "$U/qwen2-tiny-step.jsonl"
     for k in step loss pg_loss entropy alpha clipfrac_low clipfrac_high clipfrac_dual hi_frac approx_kl \
-             grad_norm lr tokens tokens_per_s seconds; do
+             grad_norm lr tokens tokens_per_s seconds load_seconds save_seconds device dtype; do
         jq -e "has(\"$k\")" <<<"$output" >/dev/null || { echo "no $k"; false; }
     done
     [ "$(jq .step <<<"$output")" = 1 ] && [ "$(jq .tokens <<<"$output")" = 34 ]

@@ -367,6 +367,7 @@ int main(int argc, char **argv) {
         if (pic_trainer_to_device(&tr, &mo, o.recompute, &err)) pic_die("%s", err.msg);
         if (o.ref && pic_model_to_device(&ref, &mo, &err)) pic_die("--ref: %s", err.msg);
     }
+    double t_loaded = pic_now(); /* weights, samples and optimizer state in place */
     pic_coproc co;
     tr.ask_alpha = o.alpha_cmd != NULL;
     if (o.alpha_cmd && me == 0) pic_coproc_start(&co, o.alpha_cmd), tr.alpha_cmd = &co;
@@ -395,6 +396,7 @@ int main(int argc, char **argv) {
         json_array_append_new(steps, s);
     }
     if (tr.alpha_cmd) pic_coproc_finish(&co);
+    double t_trained = pic_now();
     pic_trainer_sync(&tr);
     if (o.grads && me == 0) pic_grads_save(&tr, o.grads);
     pic_ckpt_save(&tr, o.model, o.output, ckpt_dtype, o.max_shard);
@@ -430,6 +432,11 @@ int main(int argc, char **argv) {
     puti(j, "micro_batches", (long long)tot.n_micro);
     put(j, "tokens_per_s", secs > 0 ? (double)all_tokens / secs : 0);
     put(j, "seconds", secs);
+    /* what a step costs outside the arithmetic (docs/gpu.md): reading the
+     * checkpoint, the samples and the optimizer state (onto the GPU), and
+     * writing the next */
+    put(j, "load_seconds", t_loaded - t0);
+    put(j, "save_seconds", secs - (t_trained - t0));
     json_object_set_new(j, "device", json_string(pic_device_name(model.device)));
     json_object_set_new(j, "dtype", json_string(pic_model_dtype_name(model.dtype)));
     json_object_set_new(j, "loss_agg", json_string(o.sft ? "sft" : agg_names[o.tc.loss.agg]));
