@@ -36,10 +36,9 @@ Run:
       --keep M             keep the last M checkpoints (default 2; 0 keeps
                            all); validated ones are always kept
       --paper-scale        --prompts 512 --max-new-tokens 8192 --val-every 20
-      --device D           cpu, cuda or auto (default): where pic-update trains
-                           (auto: a GPU when one is visible); rollouts get
-                           --device auto (generation runs on the CPU until
-                           pic-rollout generates on the GPU), or cpu
+      --device D           cpu, cuda or auto (default): where pic-rollout
+                           generates and pic-update trains (auto: each
+                           program's own choice, a visible GPU for training)
 Rollout:
       --n K                samples per prompt (default 8)
       --temperature T      (default 0.6; the paper's Table 3 also runs 1.0)
@@ -260,7 +259,7 @@ batch() {
 }
 
 rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new"
-              --device "$([ "$device" = cpu ] && echo cpu || echo auto)")
+              --device "$device")
 [ -z "$template" ] || rollout_opts+=(--template "$template")
 # shellcheck disable=SC2206
 rollout_opts+=($rollout_args)

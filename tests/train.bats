@@ -32,14 +32,15 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     jq -e '.target == null and .alpha == 0' g/log.jsonl > /dev/null
 }
 
-@test "--device reaches pic-update: cpu trains there, cuda without a GPU stops the run with pic-update's message" {
+@test "--device reaches the programs: cpu trains there, cuda without a GPU stops the run with their message" {
     run train.sh --run c --steps 1 --target off --device cpu "${TRAIN[@]}"
     [ "$status" -eq 0 ]
     [ -f c/ckpt/step-000001/model.safetensors ]
+    jq -e '.device == "cpu"' c/log.jsonl >/dev/null # pic-update's stats line says where it trained
     command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU && skip "a GPU is visible here"
     run train.sh --run g --steps 1 --target off --device cuda "${TRAIN[@]}"
     [ "$status" -eq 1 ]
-    [[ "$output" == *"pic-update: "*"no CUDA GPU is visible"* || "$output" == *"pic-update: "*"built without CUDA"* ]]
+    [[ "$output" == *"pic-rollout: "*"no CUDA GPU is visible"* || "$output" == *"built without CUDA"* ]]
     [ ! -e g/ckpt/step-000001 ]
 }
 
