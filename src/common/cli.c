@@ -12,10 +12,13 @@ int pic_quiet;
 
 void pic_init(const char *prog) { pic_prog = prog; }
 
+/* The line goes out in one write: under mpirun every rank's stderr and
+ * mpirun's own banners share one stream, and pieces would interleave. */
 static void vmessage(const char *fmt, va_list ap) {
-    fprintf(stderr, "%s: ", pic_prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char *body = NULL;
+    if (vasprintf(&body, fmt, ap) < 0) body = NULL;
+    fprintf(stderr, "%s: %s\n", pic_prog, body ? body : fmt);
+    free(body);
 }
 
 void pic_die(const char *fmt, ...) {
