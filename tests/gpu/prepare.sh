@@ -3,6 +3,7 @@
 # that the working tree does not hold, and prints the device call that
 # carries it (docs/gpu-checks.md). Run it here, after `make -j2 all` with nvcc:
 #
+#   carry/bin.tar.xz holds bin/ and tests/:
 #   carry/bin/    pic-rollout, pic-model-bench, pic-init, pic-update (stripped
 #                 copies; pic-init for bench/gpu_generate.sh)
 #   carry/tests/  test_model, test_backward, test_cuda_*     (stripped copies)
@@ -39,6 +40,12 @@ copy() { # stripped when strip is there: the debug info is most of the size
 }
 for b in "${programs[@]}"; do copy "$b" "$CARRY/bin"; done
 for b in "${tests[@]}"; do copy "$b" "$CARRY/tests"; done
+# Each binary embeds the same CUDA kernels (~7 MiB of fatbin for sm_80 and
+# sm_90): eleven copies overflow the 64 MiB that travels. One xz stream with
+# a dictionary larger than any binary stores them once (66 -> 2 MiB);
+# run.sh unpacks it.
+tar -cf - -C "$CARRY" bin tests | xz -9e --lzma2=preset=9e,dict=96MiB -T1 >"$CARRY/bin.tar.xz"
+rm -rf "$CARRY/bin" "$CARRY/tests"
 
 # Libraries: what ldd resolves here, less the C library family (the GPU
 # machine's is at least as new), libstdc++/libgcc_s (likewise) and CUDA's own
@@ -59,6 +66,7 @@ glibc=$(objdump -T "${programs[@]}" "${tests[@]}" "$stage"/lib/* 2>/dev/null |
     echo "commit: $(git describe --always --dirty 2>/dev/null || echo unknown)"
     echo "built: $(date -u +%FT%TZ) on $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release), needs ${glibc:-?} or newer"
     echo "libraries: $(find "$stage/lib" -type f -printf '%f ')"
+    echo "programs and tests: $(basename -a "${programs[@]}" "${tests[@]}" | tr '\n' ' ')"
 } >"$CARRY/VERSION"
 
 # The fixtures run.sh reads are tracked; say so if ../shared has moved on.

@@ -105,6 +105,12 @@ tap() {
 
 # ---- what this machine has -------------------------------------------------
 CARRY=tests/gpu/carry
+# prepare.sh packs the binaries into one xz stream (they share their CUDA
+# kernels, and eleven raw copies would not fit the carry)
+if [ -f "$CARRY/bin.tar.xz" ] && [ ! -d "$CARRY/bin" ]; then
+    xz -dc "$CARRY/bin.tar.xz" | tar -xf - -C "$CARRY" ||
+        echo "run.sh: could not unpack $CARRY/bin.tar.xz" >>"$OUT/info.log"
+fi
 if [ -d "$CARRY/bin" ]; then
     BIN=$CARRY/bin TESTS=$CARRY/tests
 else
