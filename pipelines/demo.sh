@@ -5,31 +5,47 @@
 # tokenizer learned from the task text (pic-init), a short SFT warm-up on
 # worked solutions (pic-update --loss sft), then RL with EntroPIC beside the
 # GRPO baseline, the off-policy P-vs-PI comparison of the paper's Theorem 4.3,
-# evaluation, figures and a table. It ends by checking what it set out to show.
+# evaluation, figures and a table. Beside them (issue 18), one seed of the
+# exploration comparison on Countdown (explore.sh): EntroPIC against GRPO,
+# pass@k and greedy accuracy on held-out problems; `--full` runs all of its
+# seeds and targets instead. It ends by checking what it set out to show,
+# and writes DIR/summary.json.
 set -euo pipefail
 PROG=demo.sh
 . "$(dirname "$0")/lib.sh"
 
 usage() {
     cat <<'EOF2'
-Usage: demo.sh [--out DIR] [--steps N] [--quick]
-      --out DIR     where everything goes (default runs/demo); rerunning
-                    resumes every stage
-      --steps N     RL steps per run (default 200)
+Usage: demo.sh [--out DIR] [--steps N] [--explore-steps N] [--full] [--quick]
+      --out DIR     where everything goes (default runs/demo, with --full
+                    runs/demo-full); rerunning resumes every stage
+      --steps N     RL steps per run of the control demo (default 200)
+      --explore-steps N
+                    RL steps per run of the exploration comparison
+                    (default 60; with --full 200)
+      --full        the whole exploration comparison: 3 seeds, EntroPIC at
+                    3 targets beside GRPO, 200 steps, pass@k up to 64 on
+                    200 held-out problems per level (about 2 hours on 2
+                    cores); without it, one seed and one target, 100
+                    problems per level
       --quick       a smoke run: tiny SFT, 3 RL steps, no checks
   -q, --quiet       only the results
   -h, --help        this help
 Stages: DIR/init (model), DIR/sft, DIR/onpolicy/{target-H,grpo},
-DIR/offpolicy/{p,pi}, DIR/eval; figures DIR/onpolicy/plot.png and
-DIR/offpolicy/plot.png; results DIR/results.md.
+DIR/offpolicy/{p,pi}, DIR/eval, DIR/explore (explore.sh, run beside the
+others at a lower priority, so it uses the cores they leave idle); figures
+DIR/onpolicy/plot.png and DIR/offpolicy/plot.png; results DIR/results.md
+and DIR/summary.json (the checks, the runs' means and `exploration`).
 EOF2
 }
 
-out=runs/demo steps=200 quick= QUIET=
+out= steps=200 explore_steps= full= quick= QUIET=
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) need "$@"; out=$2; shift ;;
     --steps) need "$@"; steps=$2; shift ;;
+    --explore-steps) need "$@"; explore_steps=$2; shift ;;
+    --full) full=1 ;;
     --quick) quick=1 ;;
     -q|--quiet) QUIET=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -38,6 +54,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 [[ $steps =~ ^[1-9][0-9]*$ ]] || usage_error "--steps: '$steps' is not a positive integer"
+[ -z "$full" ] || [ -z "$quick" ] || usage_error "--full and --quick exclude each other"
+[ -n "$out" ] || out=runs/demo${full:+-full}
+[ -n "$explore_steps" ] || explore_steps=$([ -n "$full" ] && echo 200 || echo 60)
+[[ $explore_steps =~ ^[1-9][0-9]*$ ]] || usage_error "--explore-steps: '$explore_steps' is not a positive integer"
 
 # The demo's settings (docs/demo.md says how they were found). The target is
 # the entropy the SFT warm-up leaves, measured below: EntroPIC is to hold it
@@ -59,6 +79,23 @@ fi
 export OPENBLAS_NUM_THREADS=1
 start=$(date +%s)
 mkdir -p "$out"
+
+# 0. The exploration comparison (docs/demo.md), in the background at a lower
+# priority: the control stages below leave a core idle much of the time
+# (serial stages, one run of a pair finishing first), and it takes that.
+# Its results do not depend on what else runs: every run is batch-invariant
+# on a fixed number of threads.
+if [ -n "$full" ]; then
+    explore=(--steps "$explore_steps")
+elif [ -n "$quick" ]; then
+    explore=(--quick)
+else
+    explore=(--seeds 1 --targets 1 --steps "$explore_steps" --eval-problems 100)
+fi
+say "exploration: explore.sh ${explore[*]}, beside the rest (log $out/explore.log)"
+setsid nice -n 10 explore.sh -q --out "$out/explore" "${explore[@]}" > "$out/explore.log" 2>&1 &
+explore_pid=$!
+trap 'kill -- "-$explore_pid" 2> /dev/null || true' EXIT
 
 # 1. The model: a tokenizer learned from the task text, random weights.
 if [ ! -d "$out/init" ]; then
@@ -115,6 +152,9 @@ for m in sft onpolicy/target-$target onpolicy/grpo; do
         --template chatml "$out/heldout.jsonl" > /dev/null
 done
 
+wait "$explore_pid" || die "the exploration comparison failed: see $out/explore.log"
+trap - EXIT
+
 # 6. The results, and the checks the demo exists for.
 {
     echo "# pic demo ($(date -u +%Y-%m-%dT%H:%MZ); this invocation: $(( $(date +%s) - start )) s)"
@@ -135,10 +175,17 @@ done
         jq -r --arg m "$m" '"| \($m) | \(.overall.avg * 1000 | round / 10) | \(.overall.pass_n * 1000 | round / 10) |"' \
             "$out/eval/$m/table.json"
     done
+    echo
+    jq -r '"Exploration on Countdown (\(.runs | map(.seed) | unique | length) seed(s), \(.steps) steps, EntroPIC at the "
+        + "SFT entropy \(.exploration.entropic.target) and GRPO, final checkpoints, \(.k[-1]) samples per held-out problem at T 0.6):",
+        "", "| method | " + (.k | map("pass@\(.)") | join(" | ")) + " | greedy |",
+        "|---|" + (.k | map("---|") | join("")) + "---|",
+        (.exploration | to_entries[] | select(.key != "heldout") | .value as $m
+         | "| \(.key) | " + ($m.pass_at_k | [.[] | . * 1000 | round / 10 | tostring] | join(" | "))
+           + " | \($m.accuracy_greedy * 1000 | round / 10) |")' "$out/explore/summary.json"
 } > "$out/results.md"
 cat "$out/results.md"
 echo "figures: $out/onpolicy/plot.png $out/offpolicy/plot.png"
-[ -z "$quick" ] || exit 0
 
 # Means of a field over the last third, the first third or the second half
 # of a run's steps.
@@ -157,18 +204,39 @@ g=$(third "$out/onpolicy/grpo" entropy last)
 # steps (the first half is the transient of both loops).
 p=$(third "$out/offpolicy/p" entropy half)
 pi=$(third "$out/offpolicy/pi" entropy half)
-{
-    echo
-    echo "Checks:"
-    check "EntroPIC's entropy is within 10% of the target ($e vs $target)" '(($e - $t) | fabs) <= 0.1 * $t'
-    check "GRPO's entropy falls clearly below the target ($g < 0.8 x $target)" '$g < 0.8 * $t'
-    for r in onpolicy/target-$target onpolicy/grpo; do
-        r1=$(third "$out/$r" reward first) r3=$(third "$out/$r" reward last)
-        check "training reward rises in $r ($r1 -> $r3)" "$r3 > $r1"
-    done
-    check "off-policy P control holds an offset over the second half (|$p - $target| > 2 x |$pi - $target|)" \
-        '(($p - $t) | fabs) > 2 * (($pi - $t) | fabs)'
-    check "off-policy PI control reaches the target within 10% over the second half ($pi)" '(($pi - $t) | fabs) <= 0.1 * $t'
-} > "$out/checks.md"
-cat "$out/checks.md" | tee -a "$out/results.md"
+if [ -z "$quick" ]; then
+    {
+        echo
+        echo "Checks:"
+        check "EntroPIC's entropy is within 10% of the target ($e vs $target)" '(($e - $t) | fabs) <= 0.1 * $t'
+        check "GRPO's entropy falls clearly below the target ($g < 0.8 x $target)" '$g < 0.8 * $t'
+        for r in onpolicy/target-$target onpolicy/grpo; do
+            r1=$(third "$out/$r" reward first) r3=$(third "$out/$r" reward last)
+            check "training reward rises in $r ($r1 -> $r3)" "$r3 > $r1"
+        done
+        check "off-policy P control holds an offset over the second half (|$p - $target| > 2 x |$pi - $target|)" \
+            '(($p - $t) | fabs) > 2 * (($pi - $t) | fabs)'
+        check "off-policy PI control reaches the target within 10% over the second half ($pi)" '(($pi - $t) | fabs) <= 0.1 * $t'
+    } > "$out/checks.md"
+    cat "$out/checks.md" | tee -a "$out/results.md"
+else
+    : > "$out/checks.md"
+fi
+
+# The summary for scripts: the control result, the held-out accuracy, the
+# checks, and `exploration` (pass@k and greedy accuracy of EntroPIC and
+# GRPO on held-out Countdown problems, from explore.sh's summary).
+acc() { jq -c '{avg: .overall.avg, pass_n: .overall.pass_n}' "$out/eval/$1/table.json"; }
+jq -n --argjson target "$target" --argjson steps "$steps" --argjson e "$e" --argjson g "$g" --argjson p "$p" \
+    --argjson pi "$pi" --argjson seconds "$(( $(date +%s) - start ))" --argjson quick "$([ -n "$quick" ] && echo true || echo false)" \
+    --argjson acc "{\"sft\": $(acc sft), \"entropic\": $(acc "onpolicy-target-$target"), \"grpo\": $(acc onpolicy-grpo)}" \
+    --rawfile checks "$out/checks.md" --slurpfile x "$out/explore/summary.json" '
+    {quick: $quick, seconds: $seconds, target: $target, steps: $steps,
+     onpolicy: {entropy_last_third: {entropic: $e, grpo: $g}},
+     offpolicy: {entropy_second_half: {p: $p, pi: $pi}},
+     heldout: ($acc + {problems: 200, samples: 4, temperature: 0.6}),
+     checks: [$checks | split("\n")[] | capture("^(?<result>PASS|FAIL)  (?<check>.*)$")],
+     exploration: ($x[0].exploration + {seeds: ($x[0].runs | map(.seed) | unique | length), steps: $x[0].steps,
+                   start_entropy: $x[0].start_entropy, summary: "explore/summary.json"})}' > "$out/summary.json.tmp"
+publish "$out/summary.json.tmp" "$out/summary.json"
 ! grep -q '^FAIL' "$out/checks.md"

@@ -214,11 +214,25 @@ evaluate() { # model dir, output name
         --rollout-args --threads=1 "$out/heldout/same.jsonl" "$out/heldout/harder.jsonl" > /dev/null
 }
 say "eval: pass@k for k = $ks and greedy accuracy on $eval_problems problems of level $difficulty, and harder ($harder_args)"
-evaluate "$out/sft" sft
 runs="grpo"; for t in $abs_targets; do runs+=" target-$t"; done
+models=("$out/sft") names=(sft)
 for s in $seeds; do
     for r in $runs; do
-        for c in final best; do evaluate "$out/seed-$s/$r/$c" "seed-$s/$r-$c"; done
+        for c in final best; do models+=("$out/seed-$s/$r/$c") names+=("seed-$s/$r-$c"); done
+    done
+done
+# --jobs evaluations at a time, each on one thread; a failed one leaves no
+# table, which the check after the loop turns into an error.
+for i in "${!models[@]}"; do
+    mkdir -p "$out/eval/${names[i]}"
+    evaluate "${models[i]}" "${names[i]}" 2> "$out/eval/${names[i]}/log" &
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+done
+wait
+for i in "${!models[@]}"; do
+    for mode in t06 greedy; do
+        [ -s "$out/eval/${names[i]}/$mode/table.json" ] ||
+            die "evaluating ${models[i]} ($mode) failed: see $out/eval/${names[i]}/log"
     done
 done
 

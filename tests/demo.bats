@@ -16,6 +16,16 @@ load helpers
     grep -q '| onpolicy-grpo |' d/results.md
     # the off-policy runs take four optimizer steps per batch
     [ "$(tail -n 1 d/offpolicy/pi/log.jsonl | jq '.steps | length')" = 4 ]
+    # one seed of the exploration comparison ran beside them, on Countdown
+    [ "$(jq -r '.numbers | length' d/explore/heldout/same.jsonl | sort -u)" = 3 ]
+    grep -q '^Exploration on Countdown (1 seed(s), 2 steps' d/results.md
+    # summary.json: the control result and `exploration` as explore.sh wrote it
+    jq -e --argjson t "$t" '.quick and .target == $t and .steps == 3 and .checks == []
+        and (.onpolicy.entropy_last_third.grpo | type == "number")
+        and (.heldout.grpo.avg >= 0 and .heldout.grpo.avg <= 1)' d/summary.json
+    jq -e --slurpfile x d/explore/summary.json '.exploration.entropic.pass_at_k == $x[0].exploration.entropic.pass_at_k
+        and (.exploration.grpo.pass_at_k | keys_unsorted) == ["1", "2", "4"]
+        and (.exploration.grpo.accuracy_greedy | type == "number") and .exploration.seeds == 1' d/summary.json
     # rerunning resumes: nothing is redone
     run demo.sh --quick -q --out d
     [ "$status" -eq 0 ]
@@ -26,4 +36,8 @@ load helpers
     fails_with 2 "'0' is not a positive integer"
     run demo.sh --bogus
     fails_with 2 "unknown option"
+    run demo.sh --explore-steps x
+    fails_with 2 "'x' is not a positive integer"
+    run demo.sh --full --quick
+    fails_with 2 "exclude each other"
 }
