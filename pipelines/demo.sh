@@ -27,7 +27,7 @@ Usage: demo.sh [--out DIR] [--steps N] [--explore-steps N] [--full] [--quick]
                     3 targets beside GRPO, 200 steps, pass@k up to 64 on
                     200 held-out problems per level (about 2 hours on 2
                     cores); without it, one seed and one target, 100
-                    problems per level
+                    problems per level, no off-policy leg
       --quick       a smoke run: tiny SFT, 3 RL steps, no checks
   -q, --quiet       only the results
   -h, --help        this help
@@ -90,7 +90,7 @@ if [ -n "$full" ]; then
 elif [ -n "$quick" ]; then
     explore=(--quick)
 else
-    explore=(--seeds 1 --targets 1 --steps "$explore_steps" --eval-problems 100)
+    explore=(--seeds 1 --targets 1 --steps "$explore_steps" --eval-problems 100 --off-policy 0)
 fi
 say "exploration: explore.sh ${explore[*]}, beside the rest (log $out/explore.log)"
 setsid nice -n 10 explore.sh -q --out "$out/explore" "${explore[@]}" > "$out/explore.log" 2>&1 &

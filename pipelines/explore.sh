@@ -8,7 +8,9 @@
 # EntroPIC at targets at or below it beside GRPO (sweep.sh, one per seed),
 # then evaluation of the best and final checkpoints on held-out problems of
 # the training level and of a harder set: unbiased pass@k for k = 1, 2, 4,
-# ..., greedy accuracy and T 0.6 accuracy. Writes DIR/summary.json.
+# ..., greedy accuracy and T 0.6 accuracy. The off-policy setting (4
+# optimizer steps per batch) runs P and PI control at the first target
+# beside GRPO, for the first seed(s). Writes DIR/summary.json.
 set -euo pipefail
 PROG=explore.sh
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +35,11 @@ Usage: explore.sh [--out DIR] [OPTION]...
       --eval-problems N  held-out problems per level (default 200)
       --kp X --ki X      PI gains (default 20, 0.5: the demo's)
       --lr X             RL learning rate (default 5e-4: the demo's)
+      --off-policy N     for the first N seeds (default 1; 0: none), the
+                         off-policy setting too: --mini-batches 4, lr 1.5e-4,
+                         P control (Ki 0) and PI control (Ki 0.15) at the
+                         first target beside GRPO (the demo's off-policy
+                         settings)
   -j, --jobs N           RL runs at a time (default 2)
       --quick            a smoke run in well under a minute: tiny model
                          training, 2 RL steps, 1 seed, 1 target, eval-n 4;
@@ -45,12 +52,14 @@ evaluation, validation every steps/8 on a separate held-out set, which picks
 each run's best checkpoint. Outputs: DIR/summary.json (exploration: entropic
 and grpo, each with pass_at_k, accuracy_greedy and accuracy_t06, means and
 standard deviations over seeds, final and best checkpoints, both held-out
-sets: same and harder), DIR/seed-S/ (sweep.sh's runs), DIR/eval/.
+sets: same and harder; offpolicy: each off-policy run's entropy over
+the second half of its steps against the target), DIR/seed-S/ and
+DIR/offpolicy-seed-S/ (sweep.sh's runs), DIR/eval/.
 EOF2
 }
 
 out=runs/explore steps=200 seeds=1,2,3 targets=1,0.75,0.5 difficulty=1 harder_args= pool=1024
-eval_n=64 eval_problems=200 kp=20 ki=0.5 lr=5e-4 jobs=2 quick= QUIET=
+eval_n=64 eval_problems=200 kp=20 ki=0.5 lr=5e-4 jobs=2 off_policy=1 quick= QUIET=
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) need "$@"; out=$2; shift ;;
@@ -65,6 +74,7 @@ while [ $# -gt 0 ]; do
     --kp) need "$@"; kp=$2; shift ;;
     --ki) need "$@"; ki=$2; shift ;;
     --lr) need "$@"; lr=$2; shift ;;
+    --off-policy) need "$@"; off_policy=$2; shift ;;
     -j|--jobs) need "$@"; jobs=$2; shift ;;
     --quick) quick=1 ;;
     -q|--quiet) QUIET=1 ;;
@@ -77,6 +87,7 @@ seeds=${seeds//,/ } targets=${targets//,/ }
 for v in steps pool eval_problems jobs; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || usage_error "--${v//_/-}: '${!v}' is not a positive integer"
 done
+[[ $off_policy =~ ^[0-9]+$ ]] || usage_error "--off-policy: '$off_policy' is not a non-negative integer"
 [[ $difficulty =~ ^[1-5]$ ]] || usage_error "--difficulty: '$difficulty' is not 1..5"
 if [ -z "$harder_args" ]; then
     [ "$difficulty" = 1 ] || usage_error "--difficulty $difficulty needs --harder-args (its harder held-out set)"
@@ -95,11 +106,11 @@ done
 
 # The training and evaluation settings. Rollouts as the paper: T 0.6; tau
 # 0.95 as the paper (the demo's 0.5 is what its audit questioned).
-tau=0.95 temperature=0.6 max_new=64 prompts=32 n=8 filter_n=8
+tau=0.95 temperature=0.6 max_new=64 prompts=32 n=8 filter_n=8 lr_off=1.5e-4 ki_off=0.15
 sft_samples=24576 sft_steps=768 sft_lr=3e-3 corpus=4000 entropy_prompts=64 val_problems=64
 val_every=$(( steps / 8 > 0 ? steps / 8 : 1 ))
 if [ -n "$quick" ]; then
-    steps=2 seeds=${seeds%% *} targets=${targets%% *} pool=16 eval_n=4 eval_problems=4
+    steps=2 seeds=${seeds%% *} targets=${targets%% *} off_policy=$(( off_policy > 0 )) pool=16 eval_n=4 eval_problems=4
     prompts=4 n=4 filter_n=4 sft_samples=128 sft_steps=4 corpus=300 entropy_prompts=4 val_problems=4 val_every=1
 fi
 reward_args="--task countdown"
@@ -193,12 +204,25 @@ say "starting entropy $h0; EntroPIC targets $abs_targets"
 # 5. RL: EntroPIC at each target beside GRPO, one sweep per seed.
 rl=(--data "$out/train.jsonl" --reward-args "$reward_args" --steps "$steps" --prompts "$prompts" --n "$n"
     --temperature "$temperature" --max-new-tokens "$max_new" --template chatml --tau "$tau"
-    --kp "$kp" --ki "$ki" --lr "$lr" --val-every "$val_every" --val-data "$out/val.jsonl" --val-n 4
+    --kp "$kp" --val-every "$val_every" --val-data "$out/val.jsonl" --val-n 4
     "${threads[@]}")
 for s in $seeds; do
     say "rl, seed $s: EntroPIC at $abs_targets and GRPO, $steps steps each"
     sweep.sh -q --out "$out/seed-$s" --targets "$abs_targets" -j "$jobs" -- --model "$out/sft" --seed "$s" \
-        "${rl[@]}" > /dev/null
+        "${rl[@]}" --ki "$ki" --lr "$lr" > /dev/null
+done
+
+# 5b. Off-policy: 4 optimizer steps per batch at about a third of the
+# on-policy rate (pictl inside pic-update, once per optimizer step, hence a
+# smaller Ki), P and PI control at the first target beside GRPO, for the
+# first --off-policy seeds.
+off_seeds=$(printf '%s\n' $seeds | head -n "$off_policy" | tr '\n' ' ')
+t1=${abs_targets%% *}
+for s in $off_seeds; do
+    say "off-policy, seed $s: P and PI control at $t1 and GRPO, --mini-batches 4, $steps steps each"
+    sweep.sh -q --out "$out/offpolicy-seed-$s" --variant "p=--target $t1 --ki 0" \
+        --variant "pi=--target $t1 --ki $ki_off" -j "$jobs" -- --model "$out/sft" --seed "$s" \
+        "${rl[@]}" --mini-batches 4 --lr "$lr_off" > /dev/null
 done
 
 # 6. Evaluation: pass@k at T 0.6 (eval-n samples) and greedy accuracy, on
@@ -219,6 +243,13 @@ models=("$out/sft") names=(sft)
 for s in $seeds; do
     for r in $runs; do
         for c in final best; do models+=("$out/seed-$s/$r/$c") names+=("seed-$s/$r-$c"); done
+    done
+done
+for s in $off_seeds; do
+    for r in p pi grpo; do
+        for c in final best; do
+            models+=("$out/offpolicy-seed-$s/$r/$c") names+=("offpolicy-seed-$s/$r-$c")
+        done
     done
 done
 # --jobs evaluations at a time, each on one thread; a failed one leaves no
@@ -248,11 +279,31 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
 {
     printf '{"sft": %s, "runs": [' "$(metrics sft)"
     sep=
-    for s in $seeds; do for r in $runs; do for c in final best; do
-        printf '%s{"seed": %s, "run": "%s", "checkpoint": "%s", "best": %s, "metrics": %s}' "$sep" "$s" "$r" "$c" \
-            "$(cat "$out/seed-$s/$r/best.json")" "$(metrics "seed-$s/$r-$c")"
+    row() { # seed, run directory, run name, eval name prefix
+        for c in final best; do
+            printf '%s{"seed": %s, "run": "%s", "checkpoint": "%s", "best": %s, "metrics": %s}' "$sep" "$1" "$3" "$c" \
+                "$(cat "$2/best.json")" "$(metrics "$4-$c")"
+            sep=,
+        done
+    }
+    for s in $seeds; do for r in $runs; do row "$s" "$out/seed-$s/$r" "$r" "seed-$s/$r"; done; done
+    for s in $off_seeds; do
+        for r in p pi grpo; do row "$s" "$out/offpolicy-seed-$s/$r" "offpolicy-$r" "offpolicy-seed-$s/$r"; done
+    done
+    printf '], "offpolicy": ['
+    sep=
+    # the steady state the theorems speak of: the second half of the steps
+    for s in $off_seeds; do
+        printf '%s{"seed": %s, "target": %s, "entropy_second_half": {' "$sep" "$s" "$t1"
+        sep2=
+        for r in p pi grpo; do
+            printf '%s"%s": %s' "$sep2" "$r" "$(jq -s '.[(length / 2 | floor):] | map(.entropy) | add / length' \
+                "$out/offpolicy-seed-$s/$r/log.jsonl")"
+            sep2=,
+        done
+        printf '}}'
         sep=,
-    done; done; done
+    done
     printf ']}\n'
 } > "$out/evals.json"
 first_target=target-${abs_targets%% *}
@@ -276,7 +327,7 @@ jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" -
        exploration: ({entropic: (method($first).final.same + {target: ($first | ltrimstr("target-") | tonumber)}),
                       grpo: method("grpo").final.same, heldout: "same level, final checkpoints, mean over seeds"}),
        methods: ($names | map(. as $n | {key: $n, value: ($e | method($n))}) | from_entries),
-       sft: $e.sft, runs: $e.runs}' "$out/evals.json" > "$out/summary.json.tmp"
+       offpolicy: $e.offpolicy, sft: $e.sft, runs: $e.runs}' "$out/evals.json" > "$out/summary.json.tmp"
 publish "$out/summary.json.tmp" "$out/summary.json"
 [ -n "$QUIET" ] || jq -c '.exploration | {entropic: {pass_at_k: .entropic.pass_at_k, accuracy_greedy: .entropic.accuracy_greedy},
     grpo: {pass_at_k: .grpo.pass_at_k, accuracy_greedy: .grpo.accuracy_greedy}}' "$out/summary.json"

@@ -42,8 +42,21 @@ load helpers
     # evaluation too scores with the countdown reward, greedy with one sample per problem
     [ "$(zstdcat x/eval/sft/t06/same.jsonl.zst | jq -r 'has("verdict")' | sort -u)" = true ]
     [ "$(zstdcat x/eval/sft/greedy/harder.jsonl.zst | wc -l)" -eq 4 ]
+    # the off-policy leg: P (Ki 0) and PI (Ki 0.15) at the first target and
+    # GRPO, 4 optimizer steps per batch at lr 1.5e-4
+    for r in p pi grpo; do
+        jq -e '.mini_batches == "4" and .lr == "1.5e-4"' "x/offpolicy-seed-1/$r/settings.json"
+        [ "$(wc -l < "x/offpolicy-seed-1/$r/log.jsonl")" -eq 2 ]
+    done
+    jq -e --arg t "$h0" '.target == $t and .ki == "0"' x/offpolicy-seed-1/p/settings.json
+    jq -e --arg t "$h0" '.target == $t and .ki == "0.15"' x/offpolicy-seed-1/pi/settings.json
+    jq -e '.target == "off"' x/offpolicy-seed-1/grpo/settings.json
+    jq -e '.lr == "5e-4" and .ki == "0.5" and .mini_batches == "1"' "x/seed-1/target-$h0/settings.json"
+    jq -e --argjson t "$h0" '.offpolicy[0].target == $t
+        and (.offpolicy[0].entropy_second_half | keys) == ["grpo", "p", "pi"]' x/summary.json
     # each run's summary row covers the SFT model, final and best, both levels
-    [ "$(jq '.runs | length' x/summary.json)" -eq 4 ]
+    [ "$(jq '.runs | length' x/summary.json)" -eq 10 ]
+    jq -e '.methods["offpolicy-pi"].final.same.seeds == 1' x/summary.json
     jq -e '.sft.same.accuracy_greedy != null and .sft.harder.pass_at_k["4"] != null' x/summary.json
     # the filter's outcome is recorded (the quick model solves nothing: the pool is used)
     jq -e '.filter.pool == 16 and .filter.n == 4 and (.filter.applied | type == "boolean")' x/summary.json
@@ -86,6 +99,8 @@ load helpers
     fails_with 2 "needs --harder-args"
     run explore.sh --seeds 1,1
     fails_with 2 "a seed appears twice"
+    run explore.sh --off-policy -1
+    fails_with 2 "not a non-negative integer"
     run explore.sh --bogus
     fails_with 2 "unknown option"
     run explore.sh --help
