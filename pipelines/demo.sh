@@ -24,10 +24,11 @@ Usage: demo.sh [--out DIR] [--steps N] [--explore-steps N] [--full] [--quick]
                     RL steps per run of the exploration comparison
                     (default 60; with --full 200)
       --full        the whole exploration comparison: 3 seeds, EntroPIC at
-                    3 targets beside GRPO, 200 steps, pass@k up to 64 on
-                    200 held-out problems per level (about 2 hours on 2
-                    cores); without it, one seed and one target, 100
-                    problems per level, no off-policy leg
+                    3 targets beside GRPO, 200 steps, the off-policy leg
+                    for seed 1, pass@k up to 64 on 200 held-out problems
+                    per level (hours on 2 cores: docs/demo.md); without
+                    it, one seed and one target, 100 problems per level,
+                    no off-policy leg
       --quick       a smoke run: tiny SFT, 3 RL steps, no checks
   -q, --quiet       only the results
   -h, --help        this help
