@@ -27,6 +27,9 @@ static void carve(carver *k, pic_acts *a, const pic_config *c, size_t N, int n_s
     size_t C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim;
     size_t qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     int nl = a->retain ? c->n_layers : 1;
+    /* the fused projection is read again only by the q/k norms' backward:
+     * without them one buffer serves every layer */
+    float *qkv_shared = c->qk_norm ? NULL : takef(k, N * (qd + 2 * kvd));
     a->x = takef(k, N * C);
     for (int l = 0; l < nl; l++) {
         pic_layer_acts *la = a->layer ? &a->layer[l] : &(pic_layer_acts){0};
@@ -37,7 +40,7 @@ static void carve(carver *k, pic_acts *a, const pic_config *c, size_t N, int n_s
         }
         la->ln1 = takef(k, N * C);
         la->ln1_rstd = takef(k, N);
-        la->qkv = takef(k, N * (qd + 2 * kvd));
+        la->qkv = c->qk_norm ? takef(k, N * (qd + 2 * kvd)) : qkv_shared;
         la->q = takef(k, N * qd);
         la->k = takef(k, N * kvd);
         la->v = takef(k, N * kvd);
@@ -64,6 +67,10 @@ static void carve(carver *k, pic_acts *a, const pic_config *c, size_t N, int n_s
     a->head_z = takef(k, (size_t)PIC_HEAD_ROWS * c->vocab_size);
     a->attn_work_bytes = attention_workspace_size(N, ctx, c->n_heads, c->n_kv_heads);
     a->attn_work = take(k, a->attn_work_bytes);
+    /* what a backward needs besides the activations, so that a training
+     * step's second micro-batch or optimizer step touches no new pages */
+    a->dlnf = a->retain ? takef(k, N * C) : NULL;
+    a->bwd = a->retain ? takef(k, pic_backward_scratch_floats(c, N)) : NULL;
 }
 
 void pic_acts_reserve(pic_acts *a, const pic_config *c, size_t N, int n_seq, int ctx) {

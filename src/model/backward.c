@@ -1,7 +1,7 @@
 /* The backward pass (backward.h): forward.c's calls in reverse, each layer's
  * backward beside its forward in the layer files. The residual stream's
- * gradient dres runs down the layers; per-layer scratch is allocated once
- * per call for the batch's N tokens. */
+ * gradient dres runs down the layers; its per-layer scratch is the arena's
+ * (acts.c), reused by every backward. */
 #include "model/backward.h"
 
 #include <stdlib.h>
@@ -13,21 +13,46 @@
 #include "model/layers.h"
 
 typedef struct {
-    float *dres, *dln, *dh, *dgu, *datt, *dq, *dk, *dv, *dqkv, *qpre, *kpre, *vpre, *mem;
+    float *dres, *dln, *dh, *dgu, *datt, *dq, *dk, *dv, *dqkv, *qpre, *kpre, *vpre;
 } scratch;
 
-static void scratch_alloc(scratch *s, const pic_config *c, size_t N) {
+/* The per-layer gradients for N tokens, carved from base (NULL: only
+ * counted); returns their floats. dres and dln live through a layer; the
+ * MLP's {dh, dgu} and the attention's {datt, dq, dk, dv, dqkv, and with
+ * q/k norm the pre-norm q, k, v} are never live at once, so the two sets
+ * share one region (a training step touches every page of its scratch: a
+ * smaller one is fewer page faults). */
+static size_t scratch_carve(scratch *s, const pic_config *c, size_t N, float *base) {
     size_t C = c->hidden_size, F = c->intermediate_size, qd = (size_t)c->n_heads * c->head_dim,
-           kvd = (size_t)c->n_kv_heads * c->head_dim;
-    size_t sizes[12] = {N * C, N * C, N * F, N * 2 * F, N * qd, N * qd, N * kvd, N * kvd, N * (qd + 2 * kvd),
-                        N * qd, N * kvd, N * kvd};
-    size_t total = 0;
-    for (int i = 0; i < 12; i++) total += sizes[i];
-    s->mem = pic_malloc(total * sizeof(float) + 1);
-    float **dst[12] = {&s->dres, &s->dln, &s->dh, &s->dgu, &s->datt, &s->dq, &s->dk, &s->dv, &s->dqkv,
-                       &s->qpre, &s->kpre, &s->vpre};
-    float *p = s->mem;
-    for (int i = 0; i < 12; i++) *dst[i] = p, p += sizes[i];
+           kvd = (size_t)c->n_kv_heads * c->head_dim, pre = c->qk_norm ? N * (qd + 2 * kvd) : 0;
+    size_t mlp[2] = {N * F, N * 2 * F}, att[8] = {N * qd, N * qd, N * kvd, N * kvd, N * (qd + 2 * kvd),
+                                                   pre ? N * qd : 0, pre ? N * kvd : 0, pre ? N * kvd : 0};
+    float **mlp_dst[2] = {&s->dh, &s->dgu}, **att_dst[8] = {&s->datt, &s->dq, &s->dk, &s->dv, &s->dqkv,
+                                                             &s->qpre, &s->kpre, &s->vpre};
+    size_t off = 0, m = 0, a = 0;
+    s->dres = base, off += N * C;
+    s->dln = base ? base + off : NULL, off += N * C;
+    for (int i = 0; i < 2; i++) *mlp_dst[i] = base ? base + off + m : NULL, m += mlp[i];
+    for (int i = 0; i < 8; i++) *att_dst[i] = base ? base + off + a : NULL, a += att[i];
+    return off + (m > a ? m : a);
+}
+
+/* pic_head_backward's rows per block: about 4M logits at once, at most 256
+ * rows (the block decides the order of lm_head's gradient sums). */
+static size_t head_block(int V) {
+    size_t block = (4u << 20) / (size_t)V;
+    return block < 1 ? 1 : block > 256 ? 256 : block;
+}
+
+static size_t head_floats(const pic_config *c) {
+    return head_block(c->vocab_size) * (2 * (size_t)c->hidden_size + (size_t)c->vocab_size);
+}
+
+/* The head's backward runs before the layers': the two share the region. */
+size_t pic_backward_scratch_floats(const pic_config *c, size_t N) {
+    scratch s;
+    size_t layers = scratch_carve(&s, c, N, NULL), head = head_floats(c);
+    return layers > head ? layers : head;
 }
 
 void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *grad) {
@@ -43,7 +68,7 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
     int C = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
     int qd = nh * hd, kvd = nkv * hd, L = c->n_layers;
     scratch s;
-    scratch_alloc(&s, c, N);
+    scratch_carve(&s, c, N, a->bwd); /* the arena's: sized with it, for its cap >= N tokens */
 
     /* the final norm: its input is the last layer's output */
     const float *last = L ? a->layer[L - 1].res2 : a->x;
@@ -101,7 +126,6 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
      * tokens from the batch */
     embedding_backward(grad->embed, s.dres, b->tokens, N, C);
     free(seq_off);
-    free(s.mem);
 }
 
 void pic_head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
@@ -112,12 +136,11 @@ void pic_head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t
         return;
     }
     int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
-    size_t block = (4u << 20) / (size_t)V;
-    if (block < 1) block = 1;
-    if (block > 256) block = 256;
+    size_t block = head_block(V);
+    /* the arena's backward scratch after a forward that kept its activations */
+    float *mem = m->acts.bwd ? m->acts.bwd : pic_malloc(head_floats(&m->cfg) * sizeof(float) + 1);
     if (block > n) block = n;
-    float *x = pic_malloc(block * C * sizeof(float) + 1), *z = pic_malloc(block * V * sizeof(float) + 1);
-    float *dx = pic_malloc(block * C * sizeof(float) + 1);
+    float *x = mem, *z = x + block * C, *dx = z + block * V;
     for (size_t i = 0; i < n; i += block) {
         size_t k = n - i < block ? n - i : block;
         for (size_t j = 0; j < k; j++) {
@@ -133,7 +156,5 @@ void pic_head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t
             for (int q = 0; q < C; q++) d[q] += dx[j * C + q];
         }
     }
-    free(x);
-    free(z);
-    free(dx);
+    if (mem != m->acts.bwd) free(mem);
 }

@@ -51,6 +51,8 @@ typedef struct {
     size_t *first;          /* [n_seq]: each sequence's first token in the batch */
     size_t *seq_off;        /* [n_seq]: elements from a key base to the sequence's position 0 */
     float *head_x, *head_z; /* [PIC_HEAD_ROWS, C], [PIC_HEAD_ROWS, V]: a block of rows through lm_head */
+    float *dlnf;            /* [N, C] with retain: the loss's gradient at lnf (the trainer's) */
+    float *bwd;             /* with retain: pic_backward's scratch (backward.c) */
     void *attn_work;        /* attention_forward's workspace, for `threads` threads */
     size_t attn_work_bytes;
     int threads;

@@ -287,7 +287,8 @@ static pic_dtype weights_dtype(const char *dir, const pic_params *p) {
 static size_t batch_tokens(const pic_samples *b, size_t micro, int K) {
     size_t longest = 0, step = 0;
     for (int k = 0; k < K; k++) {
-        size_t a = b->n * (size_t)k / (size_t)K, e = b->n * (size_t)(k + 1) / (size_t)K, tok = 0;
+        size_t a, e, tok = 0;
+        pic_step_slice(b->n, k, K, &a, &e);
         for (size_t i = a; i < e; i++) {
             size_t len = (size_t)(b->s[i].n_prompt + b->s[i].n_resp);
             tok += len;
@@ -367,6 +368,7 @@ int main(int argc, char **argv) {
         if (pic_trainer_to_device(&tr, &mo, o.recompute, &err)) pic_die("%s", err.msg);
         if (o.ref && pic_model_to_device(&ref, &mo, &err)) pic_die("--ref: %s", err.msg);
     }
+    pic_trainer_reserve(&tr, b.s, b.n, K_steps);
     double t_loaded = pic_now(); /* weights, samples and optimizer state in place */
     pic_coproc co;
     tr.ask_alpha = o.alpha_cmd != NULL;
@@ -379,7 +381,8 @@ int main(int argc, char **argv) {
     size_t mpt_steps = 0;
     double first_diff = -1; /* the first optimizer step's, the on-policy one */
     for (int k = 0; k < K_steps; k++) {
-        size_t a = b.n * (size_t)k / (size_t)K_steps, e = b.n * (size_t)(k + 1) / (size_t)K_steps;
+        size_t a, e;
+        pic_step_slice(b.n, k, K_steps, &a, &e);
         pic_step_stats st;
         pic_train_step(&tr, b.s + a, e - a, true, &st);
         pic_loss_stats_add(&tot.ls, &st.ls);

@@ -3,5 +3,6 @@ $(eval $(call LIB,update,src/update/loss.c src/update/advantage.c src/update/ada
   src/update/coproc.c src/update/train.c src/update/ckpt.c))
 $(eval $(call PROG,pic-update,src/update/main.c,update model $(DIST_LIB) common,-lopenblas $(DIST_LDLIBS)))
 $(eval $(call UNIT,test_loss,tests/unit/test_loss.c,update common))
+$(eval $(call UNIT,test_train,tests/unit/test_train.c,update model $(DIST_LIB) common,-lopenblas $(DIST_LDLIBS)))
 $(eval $(call UNIT,test_backward,tests/unit/test_backward.c,update model common,-lopenblas))
 $(eval $(call PROG,pic-update-bench,src/update/bench.c,update model $(DIST_LIB) common,-lopenblas $(DIST_LDLIBS)))

@@ -176,6 +176,39 @@ static size_t *share_cuts(const pic_sample *s, size_t n, int R) {
     return cut;
 }
 
+void pic_step_slice(size_t n, int k, int K, size_t *first, size_t *end) {
+    *first = n * (size_t)k / (size_t)K;
+    *end = n * (size_t)(k + 1) / (size_t)K;
+}
+
+void pic_trainer_reserve(pic_trainer *t, const pic_sample *s, size_t n, int K) {
+    if (t->gpu) return;
+    int R = pic_dist_size(), me = pic_dist_rank(), seqs = 0, ctx = 0;
+    size_t tokens = 0;
+    for (int k = 0; k < K; k++) {
+        size_t a, e, n_micro;
+        pic_step_slice(n, k, K, &a, &e);
+        size_t *cut = share_cuts(s + a, e - a, R);
+        const pic_sample *mine = s + a + cut[me];
+        micro *mbs = split(mine, cut[me + 1] - cut[me], t->cfg.micro_tokens, &n_micro);
+        for (size_t j = 0; j < n_micro; j++) {
+            size_t tok = 0;
+            for (size_t i = mbs[j].first; i < mbs[j].first + mbs[j].count; i++) {
+                int len = mine[i].n_prompt + mine[i].n_resp;
+                tok += (size_t)len;
+                ctx = len > ctx ? len : ctx;
+            }
+            tokens = tok > tokens ? tok : tokens;
+            seqs = (int)mbs[j].count > seqs ? (int)mbs[j].count : seqs;
+        }
+        free(mbs);
+        free(cut);
+    }
+    if (!tokens) return;
+    pic_model_reserve(t->model, tokens, seqs, ctx);
+    if (t->ref) pic_model_reserve(t->ref, tokens, seqs, ctx);
+}
+
 /* The loss statistics of every rank summed, as doubles (counts are exact
  * there up to 2^53). */
 static void sum_stats(pic_step_stats *st) {
@@ -297,11 +330,11 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         pic_loss_in in = {d.logp, lc.kind == PIC_PG_SFT ? NULL : d.old, d.adv, d.ent, t->ref ? d.ref : NULL};
         pic_loss_eval(&plan, &lc, &in, t0, t1, dlogp, dent, &st->ls);
         size_t N = m->n_tokens;
-        float *dlnf = t->gpu ? NULL : pic_calloc(N * C + 1, sizeof(float)); /* a GPU keeps its own */
+        float *dlnf = t->gpu ? NULL : m->acts.dlnf; /* a GPU keeps its own */
+        if (dlnf) memset(dlnf, 0, N * C * sizeof(float));
         pic_head_backward(m, rows, t1 - t0, d.tg + t0, t->cfg.temperature, dlogp + t0, need_dent ? dent + t0 : NULL,
                           dlnf, t->gpu ? NULL : &t->gview);
         pic_backward(m, &b, dlnf, t->gpu ? NULL : &t->gview);
-        free(dlnf);
         free_batch(&b, rows);
     }
     pic_loss_plan_free(&plan);

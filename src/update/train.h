@@ -95,5 +95,13 @@ const float *pic_trainer_params(const pic_trainer *t);
  * ones): gradients in t->grad (clipped, the whole step's on every rank),
  * then AdamW unless !apply. */
 void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, pic_step_stats *st);
+/* Optimizer step k of K over n samples takes samples [*first, *end): K
+ * slices in stream order, as equal as can be. */
+void pic_step_slice(size_t n, int k, int K, size_t *first, size_t *end);
+/* Sizes the CPU arenas (the model's and the reference's) once for the
+ * largest forward of the K steps pic_step_slice cuts from s[0..n): a fresh
+ * process touches each page of them once, where growing step by step
+ * would free the arena and fault a bigger one in again. */
+void pic_trainer_reserve(pic_trainer *t, const pic_sample *s, size_t n, int K);
 
 #endif
