@@ -67,11 +67,12 @@ endef
 
 # With CUDA=1 the model library holds the CUDA backend: what links it links
 # these. The CUDA runtime links statically, so bin/ needs only the driver and
-# cuBLASLt, which has no static build here and is too big to carry: it links
-# dynamically, found through the rpath on a machine with the toolkit there,
-# else through LD_LIBRARY_PATH (tests/gpu/run.sh points it at the GPU
-# machine's copy). A CUDA=1 binary runs --device cpu without any GPU.
-CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -ldl -lrt -lstdc++
+# cuBLASLt, which has no static build here and is too big to carry: it is
+# opened on first use (src/model/cuda/cublaslt.cu), found through the rpath
+# on a machine with the toolkit there, else through LD_LIBRARY_PATH
+# (tests/gpu/run.sh points it at the GPU machine's copy). A CUDA=1 binary
+# runs --device cpu without any GPU, and without cuBLASLt.
+CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
 MODEL_LDLIBS := $(if $(filter 1,$(CUDA)),$(CUDA_LDLIBS))
 
 include $(sort $(wildcard src/*/module.mk)) tests/unit/module.mk

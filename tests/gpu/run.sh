@@ -178,11 +178,23 @@ lib_dirs() {
 }
 lib_dirs >"$WORK/libdirs"
 { echo "library folders searched:"; sed 's/^/  /' "$WORK/libdirs"; } >>"$OUT/info.log"
+# cuBLASLt is opened on first use (src/model/cuda/cublaslt.cu), where ldd
+# does not see it: a binary that names it needs it as if linked.
+dlopened_missing() { # such sonames that neither PIC_LD_PATH nor the binaries' rpath holds
+    local lib d
+    for lib in $(grep -aho 'libcublasLt\.so\.[0-9]*' "$@" 2>/dev/null | sort -u); do
+        for d in ${PIC_LD_PATH//:/ } /usr/local/cuda/lib64; do [ -e "$d/$lib" ] && continue 2; done
+        echo "$lib"
+    done
+}
 missing_libs() { # the sonames ldd cannot find for the given binaries under PIC_LD_PATH
     local b
-    for b in "$@"; do
-        [ -x "$b" ] && LD_LIBRARY_PATH=$PIC_LD_PATH ldd "$b" 2>/dev/null | awk '/not found/ {print $1}'
-    done | sort -u
+    {
+        for b in "$@"; do
+            [ -x "$b" ] && LD_LIBRARY_PATH=$PIC_LD_PATH ldd "$b" 2>/dev/null | awk '/not found/ {print $1}'
+        done
+        dlopened_missing "$@"
+    } | sort -u
 }
 bins=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$TESTS/test_model")
 for t in "$TESTS"/test_cuda_* "$BIN/pic-update" "$TESTS/test_backward"; do [ -e "$t" ] && bins+=("$t"); done
