@@ -7,6 +7,7 @@
 
 #include "common/cli.h"
 #include "common/progress.h"
+#include "model/parallel.h"
 
 double pic_sgemm_floor(const pic_config *c, const pic_params *p, size_t rows, size_t head_rows, int reps,
                        double *flops) {
@@ -24,6 +25,8 @@ double pic_sgemm_floor(const pic_config *c, const pic_params *p, size_t rows, si
     memset(y, 0, (n * out_max + 1) * sizeof(float));
     double best = 1e300;
     *flops = 0;
+    /* the floor is OpenBLAS on every thread, threaded its own way */
+    openblas_set_num_threads(pic_threads());
     for (int r = 0; r < reps; r++) {
         double f = 0, t0 = pic_now();
         for (int l = 0; l < c->n_layers; l++) {
@@ -42,6 +45,7 @@ double pic_sgemm_floor(const pic_config *c, const pic_params *p, size_t rows, si
         if (t < best) best = t;
         *flops = f;
     }
+    openblas_set_num_threads(1); /* pic's products run it on one (matmul.c) */
     free(x);
     free(y);
     return best;

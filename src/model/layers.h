@@ -23,7 +23,8 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
                      float eps);
 
 /* out[N, OC] (+)= inp[N, IC] . weight[OC, IC]^T + bias[OC] (bias may be NULL):
- * nn.Linear through one OpenBLAS sgemm. */
+ * nn.Linear through OpenBLAS sgemm, split over the pool in blocks of rows
+ * (the same bits as one call, at any thread count; matmul.c). */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N,
                     int IC, int OC, bool accumulate);
 
@@ -82,6 +83,9 @@ void embedding_backward(float *dembed, const float *dout, const int32_t *tokens,
 /* inp is the forward's input (not its output); dinp may not alias dout. */
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                       const float *rstd, size_t N, int C);
+/* Rows of C per block when a product C[M, N] = A[M, K] B[K, N] is split
+ * over the pool (matmul.c says why these). */
+size_t pic_gemm_block_rows(size_t N, size_t K);
 /* Any of dinp, dweight, dbias may be NULL. */
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, size_t N, int IC, int OC);

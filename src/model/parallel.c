@@ -75,9 +75,11 @@ void pic_set_threads(int n) {
     pthread_mutex_lock(&P.job);
     if (P.started) stop_workers();
     P.n_threads = n;
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1); /* matmul.c splits each product over this pool */
     pthread_mutex_unlock(&P.job);
 }
+
+bool pic_in_task(void) { return in_task; }
 
 int pic_threads(void) {
     if (!P.n_threads) pic_set_threads(0);

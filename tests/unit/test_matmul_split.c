@@ -1,0 +1,67 @@
+/* matmul.c splits each product over the pool in blocks of rows (OpenBLAS
+ * itself runs single-threaded): the forward and both backward products
+ * must give the bits of one sgemm call over all rows, at any thread count
+ * (a product too small to split is one call). Fails where an sgemm
+ * kernel's row tiles do not line up with the blocks. */
+#include <cblas.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "common/cli.h"
+#include "common/rng.h"
+#include "model/layers.h"
+#include "model/parallel.h"
+
+static pic_rng rng;
+static float *rnd(size_t n) {
+    float *x = pic_malloc(n * sizeof *x + 1);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(pic_rng_uniform(&rng) - 0.5);
+    return x;
+}
+
+/* N tokens through a layer of IC -> OC: out, dinp and dW against one call each */
+static void check_shape(size_t N, int IC, int OC) {
+    float *inp = rnd(N * IC), *w = rnd((size_t)OC * IC), *dout = rnd(N * OC);
+    float *out[2], *dinp[2], *dw[2];
+    for (int k = 0; k < 2; k++) {
+        out[k] = pic_calloc(N * OC + 1, sizeof(float));
+        dinp[k] = pic_calloc(N * IC + 1, sizeof(float));
+        dw[k] = pic_calloc((size_t)OC * IC + 1, sizeof(float));
+    }
+    pic_set_threads(1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out[0], OC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp[0], IC);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, (int)N, 1.0f, dout, OC, inp, IC, 1.0f, dw[0], IC);
+    for (int t = 1; t <= 3; t++) {
+        pic_set_threads(t);
+        memset(dinp[1], 0, N * IC * sizeof(float));
+        memset(dw[1], 0, (size_t)OC * IC * sizeof(float));
+        matmul_forward(out[1], inp, w, NULL, N, IC, OC, false);
+        matmul_backward(dinp[1], dw[1], NULL, dout, inp, w, N, IC, OC);
+        /* a product of fewer than two blocks is one call on OpenBLAS's threads: its bits are promised at one */
+        bool fw = t == 1 || N / pic_gemm_block_rows((size_t)OC, (size_t)IC) >= 2,
+             di = t == 1 || N / pic_gemm_block_rows((size_t)IC, (size_t)OC) >= 2,
+             dW = t == 1 || (size_t)OC / pic_gemm_block_rows((size_t)IC, N) >= 2;
+        if (!fw && !di && !dW) continue;
+        CHECK((!fw || !memcmp(out[0], out[1], N * OC * sizeof(float))) &&
+                  (!di || !memcmp(dinp[0], dinp[1], N * IC * sizeof(float))) &&
+                  (!dW || !memcmp(dw[0], dw[1], (size_t)OC * IC * sizeof(float))),
+              "%zu tokens, %d -> %d, %d threads: %s%s%s one call's bits", N, IC, OC, t, fw ? "forward " : "",
+              di ? "dinp " : "", dW ? "dW are" : "are");
+    }
+    for (int k = 0; k < 2; k++) free(out[k]), free(dinp[k]), free(dw[k]);
+    free(inp), free(w), free(dout);
+}
+
+int main(void) {
+    pic_rng_seed(&rng, 3, 0, 0);
+    check_shape(1001, 96, 272);   /* the demo's lm_head, an odd count of rows */
+    check_shape(2500, 96, 192);   /* its fused q/k/v */
+    check_shape(777, 256, 96);    /* its down projection */
+    check_shape(4096, 512, 1536); /* the benchmark model's gate/up */
+    check_shape(4100, 1536, 512); /* and down, dW over 4100 tokens */
+    check_shape(40, 64, 64);      /* too small to split */
+    return check_done();
+}
