@@ -279,10 +279,13 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
 {
     printf '{"sft": %s, "runs": [' "$(metrics sft)"
     sep=
+    # the training run's end: entropy and reward over its last eighth of steps
+    run_end() { jq -sc '.[(length - (length / 8 | ceil)):] | {entropy: (map(.entropy) | add / length),
+        reward: (map(.reward) | add / length)}' "$1/log.jsonl"; }
     row() { # seed, run directory, run name, eval name prefix
         for c in final best; do
-            printf '%s{"seed": %s, "run": "%s", "checkpoint": "%s", "best": %s, "metrics": %s}' "$sep" "$1" "$3" "$c" \
-                "$(cat "$2/best.json")" "$(metrics "$4-$c")"
+            printf '%s{"seed": %s, "run": "%s", "checkpoint": "%s", "best": %s, "end": %s, "metrics": %s}' "$sep" "$1" "$3" \
+                "$c" "$(cat "$2/best.json")" "$(run_end "$2")" "$(metrics "$4-$c")"
             sep=,
         done
     }
@@ -319,8 +322,10 @@ jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" -
         accuracy_greedy: ($m | map(.[$lv].accuracy_greedy) | mean), accuracy_greedy_sd: ($m | map(.[$lv].accuracy_greedy) | sd),
         accuracy_t06: ($m | map(.[$lv].accuracy_t06) | mean), accuracy_t06_sd: ($m | map(.[$lv].accuracy_t06) | sd),
         seeds: ($m | length)}}) | from_entries;
-    def method(name): [.runs[] | select(.run == name)] as $r
-        | {final: agg($r | map(select(.checkpoint == "final"))), best: agg($r | map(select(.checkpoint == "best")))};
+    def method(name): [.runs[] | select(.run == name)] as $r | ($r | map(select(.checkpoint == "final"))) as $f
+        | {final: agg($f), best: agg($r | map(select(.checkpoint == "best"))),
+           end: {entropy: ($f | map(.end.entropy) | mean), entropy_sd: ($f | map(.end.entropy) | sd),
+                 reward: ($f | map(.end.reward) | mean), reward_sd: ($f | map(.end.reward) | sd)}};
     . as $e | ([.runs[].run] | unique) as $names
     | {quick: ($quick == 1), steps: $steps, start_entropy: $h0, targets: ($targets | split(" ") | map(select(. != "") | tonumber)),
        tau: 0.95, k: ($ks | split(",") | map(tonumber)), filter: $filter[0], harder_args: $harder,
@@ -329,6 +334,38 @@ jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" -
        methods: ($names | map(. as $n | {key: $n, value: ($e | method($n))}) | from_entries),
        offpolicy: $e.offpolicy, sft: $e.sft, runs: $e.runs}' "$out/evals.json" > "$out/summary.json.tmp"
 publish "$out/summary.json.tmp" "$out/summary.json"
+
+# The tables, for people: mean +- standard deviation over seeds, in percent.
+table() { # level, checkpoint
+    jq -r --arg lv "$1" --arg c "$2" '
+        def pct: . * 1000 | round / 10;
+        def cell($m; $sd): if $sd == null then "\($m | pct)" else "\($m | pct) ± \($sd | pct)" end;
+        def num($m; $sd): ($m * 1000 | round / 1000) as $x | if $sd == null then "\($x)" else "\($x) ± \($sd * 1000 | round / 1000)" end;
+        (.k | map(tostring) | map(select(IN("1", "4", "16", "64")))) as $ks
+        | "| run | seeds | entropy at the end | " + ($ks | map("pass@\(.)") | join(" | ")) + " | greedy | T 0.6 |",
+          "|---|---|---|" + ($ks | map("---|") | join("")) + "---|---|",
+          ("| SFT | | \(.start_entropy) | " + ([$ks[] as $x | .sft[$lv].pass_at_k[$x] | pct | tostring] | join(" | "))
+             + " | \(.sft[$lv].accuracy_greedy | pct) | \(.sft[$lv].accuracy_t06 | pct) |"),
+          (.methods | to_entries[] | .key as $name | .value["end"] as $fin | .value[$c][$lv] as $m
+           | "| \($name) | \($m.seeds) | \(num($fin.entropy; $fin.entropy_sd)) | "
+             + ([$ks[] as $x | cell($m.pass_at_k[$x]; $m.pass_at_k_sd[$x])] | join(" | "))
+             + " | \(cell($m.accuracy_greedy; $m.accuracy_greedy_sd)) | \(cell($m.accuracy_t06; $m.accuracy_t06_sd)) |")' \
+        "$out/summary.json"
+}
+{
+    echo "# explore.sh: EntroPIC against GRPO on Countdown"
+    echo
+    echo "$steps RL steps, tau 0.95, starting entropy $h0, targets ${abs_targets% }; held-out problems: pass@k at T 0.6"
+    echo "($eval_n samples each), greedy and T 0.6 accuracy in percent, mean ± standard deviation over seeds;"
+    echo "entropy at the end: the training run's last eighth of steps."
+    for lv in same harder; do for c in final best; do
+        echo
+        echo "Held-out, $([ "$lv" = same ] && echo "the training level" || echo "harder ($harder_args)"), $c checkpoints:"
+        echo
+        table "$lv" "$c"
+    done; done
+} > "$out/results.md.tmp"
+publish "$out/results.md.tmp" "$out/results.md"
 [ -n "$QUIET" ] || jq -c '.exploration | {entropic: {pass_at_k: .entropic.pass_at_k, accuracy_greedy: .entropic.accuracy_greedy},
     grpo: {pass_at_k: .grpo.pass_at_k, accuracy_greedy: .grpo.accuracy_greedy}}' "$out/summary.json"
-say "summary: $out/summary.json"
+say "summary: $out/summary.json; tables: $out/results.md"

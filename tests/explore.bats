@@ -14,7 +14,7 @@ load helpers
         and (.accuracy_greedy | type == "number")' x/summary.json
     [ "$status" -eq 0 ]
     # pass@k never falls as k grows
-    jq -e '[.methods[][][] | .pass_at_k | [.[]] | . == sort] | all' x/summary.json
+    jq -e '[.methods[] | (.final, .best)[] | .pass_at_k | [.[]] | . == sort] | all' x/summary.json
     # one target, at the SFT model's entropy; tau is the paper's
     h0=$(cat x/start_entropy)
     [ "$(jq -r '.targets[0]' x/summary.json)" = "$h0" ]
@@ -57,6 +57,10 @@ load helpers
     # each run's summary row covers the SFT model, final and best, both levels
     [ "$(jq '.runs | length' x/summary.json)" -eq 10 ]
     jq -e '.methods["offpolicy-pi"].final.same.seeds == 1' x/summary.json
+    # each method's training end (entropy, reward), and the tables for people
+    jq -e '.methods.grpo.end | (.entropy | type == "number") and (.reward >= 0 and .reward <= 1)' x/summary.json
+    grep -q '^| run | seeds | entropy at the end | pass@1 | pass@4 | greedy | T 0.6 |$' x/results.md
+    [ "$(grep -c '^| grpo | 1 | ' x/results.md)" -eq 4 ]
     jq -e '.sft.same.accuracy_greedy != null and .sft.harder.pass_at_k["4"] != null' x/summary.json
     # the filter's outcome is recorded (the quick model solves nothing: the pool is used)
     jq -e '.filter.pool == 16 and .filter.n == 4 and (.filter.applied | type == "boolean")' x/summary.json
