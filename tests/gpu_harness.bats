@@ -16,6 +16,7 @@ row() { awk -F'\t' -v c="$1" '$1 == c { print $2 }' out/summary.tsv; }
     OUT=out PIC_GPU_FORCE=0 run "$G/run.sh"
     [ "$status" -eq 0 ]
     [ "$(row gpu)" = SKIP ]
+    [ "$(row 'sample test_cuda_sampler')" = SKIP ]
     [ "$(row 'fp32 test_model, score')" = SKIP ]
     [ "$(row 'bf16 test_model, score')" = SKIP ]
     [ "$(row bench/gpu_score.sh)" = SKIP ]
@@ -29,12 +30,13 @@ row() { awk -F'\t' -v c="$1" '$1 == c { print $2 }' out/summary.tsv; }
 
 @test "with a GPU assumed but nothing built: FAIL rows, no crash, exit 1" {
     mkdir empty
-    OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/empty" PIC_GPU_TESTS="$T/empty" PIC_GPU_SECTIONS="unit fp32 bf16" \
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/empty" PIC_GPU_TESTS="$T/empty" PIC_GPU_SECTIONS="unit sample fp32 bf16" \
         PIC_GPU_BUDGET=60 run "$G/run.sh"
     [ "$status" -eq 1 ]
     [ "$(row binaries)" = FAIL ]
     grep -q $'binaries\tFAIL\tnot built: pic-rollout pic-model-bench test_model' out/summary.tsv
     [ "$(row 'unit test_cuda_*')" = FAIL ]
+    grep -q $'sample test_cuda_sampler\tFAIL\tnot in '"$T/empty" out/summary.tsv
     [ "$(row 'fp32 test_model')" = FAIL ]
     [ "$(row 'fp32 score qwen3-tiny')" = FAIL ]
     [ "$(row 'bf16 score llama-tiny')" = FAIL ]

@@ -19,8 +19,8 @@ int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, 
 void pic_model_free_cuda(pic_model *m) { (void)m; }
 
 int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
-                     pic_err *err) {
-    (void)m, (void)kv, (void)b, (void)N, (void)which, (void)logits;
+                     pic_head_fn fn, void *ctx, pic_err *err) {
+    (void)m, (void)kv, (void)b, (void)N, (void)which, (void)logits, (void)fn, (void)ctx;
     return pic_err_set(err, "%s", no_cuda);
 }
 

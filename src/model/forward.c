@@ -141,7 +141,7 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
     if (check_batch(m, kv, b, &N, &ctx, err)) return -1;
     if (kv && !kv->dev_k != (m->device != PIC_DEVICE_CUDA))
         return pic_err_set(err, "pic_forward: the KV cache is not on the model's device (pic_kvcache_for)");
-    if (m->device == PIC_DEVICE_CUDA) return pic_forward_cuda(m, kv, b, N, which, logits, err);
+    if (m->device == PIC_DEVICE_CUDA) return pic_forward_cuda(m, kv, b, N, which, logits, NULL, NULL, err);
     pic_acts *a = &m->acts;
     pic_acts_reserve(a, c, N, b->n_seq, ctx);
     m->n_tokens = N;
@@ -180,6 +180,18 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
         head_blocks(m, a->seq_off, (size_t)b->n_seq, copy_logits, &cc);
     }
     return 0;
+}
+
+int pic_forward_head(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits which, pic_head_fn fn, void *ctx,
+                     pic_err *err) {
+    if (m->device != PIC_DEVICE_CUDA)
+        return pic_err_set(err, "pic_forward_head: the model is on the CPU, where pic_forward gives the logits");
+    size_t N = 0;
+    int max_ctx = 0;
+    if (check_batch(m, kv, b, &N, &max_ctx, err)) return -1;
+    if (kv && !kv->dev_k)
+        return pic_err_set(err, "pic_forward_head: the KV cache is not on the model's device (pic_kvcache_for)");
+    return pic_forward_cuda(m, kv, b, N, which, NULL, fn, ctx, err);
 }
 
 typedef struct {

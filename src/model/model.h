@@ -162,6 +162,19 @@ typedef enum {
 int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits which, float *logits,
                 pic_err *err);
 
+/* pic_forward for a caller that works on the logits where they are, on a
+ * GPU (the device sampler, rollout/cuda/sampler.h): instead of a copy to
+ * the host, fn(ctx, i, k, z, stream, err) for each block of the wanted rows
+ * (rows i..i+k-1 of which's [n_seq or N] rows), z being that block's
+ * logits [k, V] in the model's device memory, valid during the call, and
+ * stream the cudaStream_t they were computed on, where fn queues its work
+ * and which it synchronizes before it returns. fn returns 0, or -1 with a
+ * message, which stops the pass. On the CPU it fails with a message (the
+ * logits are host memory there: pic_forward). */
+typedef int (*pic_head_fn)(void *ctx, size_t i, size_t k, const float *z, void *stream, pic_err *err);
+int pic_forward_head(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits which, pic_head_fn fn, void *ctx,
+                     pic_err *err);
+
 /* After pic_forward: for n rows (token indices of the last batch), log p of
  * targets[i] under softmax(logits / T) and the entropy of that softmax.
  * Logits are computed a block of rows at a time. logp or ent may be NULL.

@@ -11,11 +11,14 @@
  * and its own random stream (seed, prompt index, sample index), never on
  * which sequences shared its forward passes.
  *
- * A token's log-prob and entropy come from the model's own head
- * (pic_forward_stats on the rows just computed) on a GPU, so that they are
- * the numbers --score and pic-update compute there, bit for bit; on the CPU
- * that head is logprob_entropy_forward over the same logits, run here on
- * the logits already in hand. */
+ * On the CPU the host gets each step's logits and samples from them
+ * (sampler.h), and a token's log-prob and entropy come from
+ * logprob_entropy_forward over the same logits. On a GPU the logits stay
+ * there (pic_forward_head): the device sampler (cuda/sampler.h) draws each
+ * token against the uniform the host drew from the sample's own stream, as
+ * the CPU's would, and takes its log-prob and entropy with the model's own
+ * head kernel, the numbers --score and pic-update compute there, bit for
+ * bit; only the tokens and those two numbers per row come back. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +26,7 @@
 #include "common/json.h"
 #include "model/layers.h"
 #include "model/matmul_bi.h"
+#include "rollout/cuda/sampler.h"
 #include "rollout/gen.h"
 #include "rollout/rollout.h"
 
@@ -39,6 +43,7 @@ typedef struct {
     float *logits;          /* [max_batch_size, V] */
     size_t *rows;           /* [max_batch_size] */
     float *lp, *ent;        /* [max_batch_size] */
+    sampler_cuda *dev;      /* the device sampler, when the model is on a GPU */
     int V, ctx;
     size_t tokens;
 } gen_state;
@@ -46,17 +51,11 @@ typedef struct {
 /* The temperature of the recorded numbers (greedy records T = 1's). */
 static float stats_temperature(const rollout_run *run) { return run->sp.temperature > 0 ? run->sp.temperature : 1.0f; }
 
-/* Log-probs of tok[i] and entropies for n rows of the last forward pass
- * (rows[i]), whose logits are z + zrow[i] * V on the host. */
-static void row_stats(gen_state *g, const size_t *rows, const float *z, const size_t *zrow, size_t n,
-                      const int32_t *tok, float *lp, float *h) {
-    rollout_run *run = g->run;
-    float T = stats_temperature(run);
-    if (run->model.device == PIC_DEVICE_CUDA) {
-        pic_err err;
-        if (pic_forward_stats(&run->model, rows, n, tok, T, lp, h, &err)) pic_die("%s", err.msg);
-        return;
-    }
+/* On the CPU: log-probs of tok[i] and entropies for n rows whose logits
+ * are z + zrow[i] * V (a GPU's come from its sampler, decode_device). */
+static void row_stats(gen_state *g, const float *z, const size_t *zrow, size_t n, const int32_t *tok, float *lp,
+                      float *h) {
+    float T = stats_temperature(g->run);
     for (size_t i = 0; i < n; i++) logprob_entropy_forward(lp + i, h + i, z + zrow[i] * (size_t)g->V, tok + i, 1, g->V, T);
 }
 
@@ -110,28 +109,66 @@ static void fork_samples(gen_state *g) {
  * prefilled (logits z, one row each): the draws a sample would make at its
  * start, made now so that the prompt's logits and hidden state need not be
  * kept (and its log-probs come from the same forward). */
-static void first_tokens(gen_state *g, gen_prompt *pr, int n, const int *len, const float *z,
+static void first_tokens(gen_state *g, gen_prompt *pr, int n, const float *z,
                          sampler_scratch *scratch) {
     rollout_run *run = g->run;
-    size_t k = (size_t)n * run->n, *rows = pic_malloc(k * sizeof *rows), *zrow = pic_malloc(k * sizeof *zrow);
+    size_t k = (size_t)n * run->n, *zrow = pic_malloc(k * sizeof *zrow);
     int32_t *tok = pic_malloc(k * sizeof *tok);
     float *lp = pic_malloc(k * sizeof *lp), *h = pic_malloc(k * sizeof *h);
-    size_t last = 0;
     for (int i = 0; i < n; i++) {
-        last += (size_t)len[i];
         pr[i].first = pic_malloc((size_t)run->n * sizeof *pr[i].first);
         for (int j = 0; j < run->n; j++) {
             gen_first *f = &pr[i].first[j];
             size_t at = (size_t)i * run->n + (size_t)j;
             pic_rng_seed(&f->rng, run->seed, pr[i].index, (uint64_t)j);
             f->tok = tok[at] = sampler_next(z + (size_t)i * g->V, g->V, &run->sp, scratch, &f->rng);
-            rows[at] = last - 1;
             zrow[at] = (size_t)i;
         }
     }
-    row_stats(g, rows, z, zrow, k, tok, lp, h);
+    row_stats(g, z, zrow, k, tok, lp, h);
     for (size_t at = 0; at < k; at++) pr[at / run->n].first[at % run->n].lp = lp[at], pr[at / run->n].first[at % run->n].ent = h[at];
-    free(rows), free(zrow), free(tok), free(lp), free(h);
+    free(zrow), free(tok), free(lp), free(h);
+}
+
+/* The uniform sampler_next would draw from rng: one when sampling, none
+ * when greedy, so that a stream advances as on the CPU. */
+static double next_uniform(const rollout_run *run, pic_rng *rng) {
+    return run->sp.temperature > 0 ? pic_rng_uniform(rng) : 0;
+}
+
+/* first_tokens on a GPU, for the block of prompts pr[i..i+k) whose last
+ * logits z are on the device: the same draws from the same streams. */
+typedef struct {
+    gen_state *g;
+    gen_prompt *pr;
+} first_ctx;
+
+static int first_tokens_device(void *ctx, size_t i, size_t k, const float *z, void *stream, pic_err *err) {
+    first_ctx *c = ctx;
+    gen_state *g = c->g;
+    rollout_run *run = g->run;
+    size_t nd = k * (size_t)run->n;
+    int *row = pic_malloc(nd * sizeof *row);
+    double *u = pic_malloc(nd * sizeof *u);
+    int32_t *tok = pic_malloc(nd * sizeof *tok);
+    float *lp = pic_malloc(nd * sizeof *lp), *h = pic_malloc(nd * sizeof *h);
+    for (size_t j = 0, at = 0; j < k; j++) {
+        gen_prompt *pr = &c->pr[i + j];
+        pr->first = pic_malloc((size_t)run->n * sizeof *pr->first);
+        for (int s = 0; s < run->n; s++, at++) {
+            gen_first *f = &pr->first[s];
+            pic_rng_seed(&f->rng, run->seed, pr->index, (uint64_t)s);
+            u[at] = next_uniform(run, &f->rng);
+            row[at] = (int)j;
+        }
+    }
+    int rc = sampler_next_cuda(g->dev, z, k, g->V, &run->sp, nd, row, u, stats_temperature(run), tok, lp, h, stream, err);
+    for (size_t at = 0; !rc && at < nd; at++) {
+        gen_first *f = &c->pr[i + at / run->n].first[at % run->n];
+        f->tok = tok[at], f->lp = lp[at], f->ent = h[at];
+    }
+    free(row), free(u), free(tok), free(lp), free(h);
+    return rc;
 }
 
 /* Prefills the next prompts, as many as there are free prompt slots and
@@ -156,7 +193,7 @@ static bool prefill(gen_state *g, sampler_scratch *scratch) {
     if (!n) return false;
     int *len = pic_malloc((size_t)n * sizeof *len), *slot = pic_malloc((size_t)n * sizeof *slot);
     int32_t *tok = pic_malloc(tokens * sizeof *tok);
-    float *z = pic_malloc((size_t)n * g->V * sizeof *z);
+    float *z = g->dev ? NULL : pic_malloc((size_t)n * g->V * sizeof *z);
     size_t at = 0;
     for (int i = 0; i < n; i++) {
         gen_prompt *pr = &g->pr[first + (size_t)i];
@@ -169,11 +206,41 @@ static bool prefill(gen_state *g, sampler_scratch *scratch) {
     }
     pic_err err;
     pic_batch b = {n, len, tok, slot};
-    if (pic_forward(&run->model, g->pkv, &b, PIC_LOGITS_LAST, z, &err)) pic_die("%s", err.msg);
-    first_tokens(g, &g->pr[first], n, len, z, scratch);
+    if (g->dev) {
+        first_ctx fc = {g, &g->pr[first]};
+        if (pic_forward_head(&run->model, g->pkv, &b, PIC_LOGITS_LAST, first_tokens_device, &fc, &err))
+            pic_die("%s", err.msg);
+    } else {
+        if (pic_forward(&run->model, g->pkv, &b, PIC_LOGITS_LAST, z, &err)) pic_die("%s", err.msg);
+        first_tokens(g, &g->pr[first], n, z, scratch);
+    }
     for (int i = 0; i < n; i++) g->open[g->n_open++] = &g->pr[first + (size_t)i];
     free(len), free(slot), free(tok), free(z);
     return true;
+}
+
+/* A decode step's draws on a GPU, for the block of rows i..i+k (sequence
+ * slot[row] each) whose logits z are on the device. */
+typedef struct {
+    gen_state *g;
+    const int *slot;
+    int32_t *tok;
+} decode_ctx;
+
+static int decode_device(void *ctx, size_t i, size_t k, const float *z, void *stream, pic_err *err) {
+    decode_ctx *c = ctx;
+    gen_state *g = c->g;
+    rollout_run *run = g->run;
+    int *row = pic_malloc(k * sizeof *row);
+    double *u = pic_malloc(k * sizeof *u);
+    for (size_t j = 0; j < k; j++) {
+        row[j] = (int)j;
+        u[j] = next_uniform(run, &g->seq[c->slot[i + j]].rng);
+    }
+    int rc = sampler_next_cuda(g->dev, z, k, g->V, &run->sp, k, row, u, stats_temperature(run), c->tok + i, g->lp + i,
+                               g->ent + i, stream, err);
+    free(row), free(u);
+    return rc;
 }
 
 /* One token for every sequence in flight. */
@@ -192,12 +259,18 @@ static void decode_step(gen_state *g, sampler_scratch *scratch) {
     if (n) {
         pic_err err;
         pic_batch b = {n, len, tok, slot};
-        if (pic_forward(&run->model, g->skv, &b, PIC_LOGITS_LAST, g->logits, &err)) pic_die("%s", err.msg);
-        for (int i = 0; i < n; i++) {
-            g->rows[i] = (size_t)i; /* one token each: row i is sequence i's, and so is logits row i */
-            tok[i] = sampler_next(g->logits + (size_t)i * g->V, g->V, &run->sp, scratch, &g->seq[slot[i]].rng);
+        if (g->dev) {
+            decode_ctx dc = {g, slot, tok};
+            if (pic_forward_head(&run->model, g->skv, &b, PIC_LOGITS_LAST, decode_device, &dc, &err))
+                pic_die("%s", err.msg);
+        } else {
+            if (pic_forward(&run->model, g->skv, &b, PIC_LOGITS_LAST, g->logits, &err)) pic_die("%s", err.msg);
+            for (int i = 0; i < n; i++) {
+                g->rows[i] = (size_t)i; /* one token each: row i is sequence i's, and so is logits row i */
+                tok[i] = sampler_next(g->logits + (size_t)i * g->V, g->V, &run->sp, scratch, &g->seq[slot[i]].rng);
+            }
+            row_stats(g, g->logits, g->rows, (size_t)n, tok, g->lp, g->ent);
         }
-        row_stats(g, g->rows, g->logits, g->rows, (size_t)n, tok, g->lp, g->ent);
         for (int i = 0; i < n; i++) {
             gen_seq *s = &g->seq[slot[i]];
             if (!take_token(g, s, tok[i], g->lp[i], g->ent[i])) {
@@ -244,7 +317,10 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         for (int i = Q; i-- > 0;) g.free_pslot[g.n_free_pslot++] = i;
         g.open = pic_malloc(g.np * sizeof *g.open);
         g.seq = pic_calloc((size_t)B, sizeof *g.seq);
-        g.logits = pic_malloc((size_t)B * g.V * sizeof(float));
+        if (run->model.device == PIC_DEVICE_CUDA) /* no logits on the host: the device samples */
+            g.dev = sampler_cuda_new();
+        else
+            g.logits = pic_malloc((size_t)B * g.V * sizeof(float));
     }
     sampler_scratch scratch = {0};
     double t0 = pic_now();
@@ -268,6 +344,7 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         for (int i = 0; i < run->max_batch_size; i++) gen_seq_free(&g.seq[i]);
     free(g.seq);
     free(g.logits);
+    sampler_cuda_free(g.dev);
     free(g.rows), free(g.lp), free(g.ent);
     free(g.open);
     free(g.free_pslot);

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Every GPU check and benchmark of pic in one call on a lent GPU machine
-# (docs/gpu-checks.md): GPU and libraries, the CUDA unit tests, the golden
+# (docs/gpu-checks.md): GPU and libraries, the CUDA unit tests, the device
+# sampler against the CPU's (test_cuda_sampler, ~15 s), the golden
 # fixtures in fp32 and in bf16 beside PyTorch's own bf16 error, generation
 # on the GPU (greedy = golden, batch and shard invariance, generation's
 # log-probs = --score's), training (golden gradients and AdamW on the GPU,
 # resume bit for bit, GPU against CPU over 10 steps; ~90 s), and
 # bench/gpu_score.sh. Each step runs under `timeout` inside one budget
 # (PIC_GPU_BUDGET seconds, default 440, so the whole call stays under 8
-# minutes); logs go to $OUT (info.log, unit.log, fp32.log, bf16.log,
-# gen.log, train.log, bench.log, results.tsv, summary.tsv) and the summary
+# minutes); logs go to $OUT (info.log, unit.log, sample.log, fp32.log,
+# bf16.log, gen.log, train.log, bench.log, results.tsv, summary.tsv) and the summary
 # table is printed last. Exit 1 when a check FAILs, else 0.
 #
-# PIC_GPU_SECTIONS picks sections for a rerun (default "unit fp32 bf16 gen
-# train bench"; GPU, libraries and binaries are always checked). "genbench"
+# PIC_GPU_SECTIONS picks sections for a rerun (default "unit sample fp32
+# bf16 gen train bench"; GPU, libraries and binaries are always checked). "genbench"
 # and "trainbench", never in the default, run bench/gpu_generate.sh and
 # bench/gpu_train.sh with this setup (each its own call:
 # PIC_GPU_SECTIONS=genbench PIC_GPU_BUDGET=560 tests/gpu/run.sh,
@@ -33,7 +34,7 @@ esac
 cd "$ROOT" || exit 1
 BUDGET=${PIC_GPU_BUDGET:-440}
 RESERVE=10 # seconds kept for the summary
-SECTIONS=" ${PIC_GPU_SECTIONS:-unit fp32 bf16 gen train bench} "
+SECTIONS=" ${PIC_GPU_SECTIONS:-unit sample fp32 bf16 gen train bench} "
 MODELS=(qwen2-tiny qwen3-tiny llama-tiny)
 FIXTURES=tests/fixtures/models
 case $BUDGET in '' | *[!0-9]*) echo "run.sh: PIC_GPU_BUDGET wants whole seconds, got '$BUDGET'" >&2; exit 2 ;; esac
@@ -43,7 +44,7 @@ trap 'rm -rf "$WORK"' EXIT
 SUMMARY=$OUT/summary.tsv RESULTS=$OUT/results.tsv
 : >"$SUMMARY"
 : >"$RESULTS"
-rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/gen.log "$OUT"/train.log "$OUT"/bench.log
+rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/sample.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/gen.log "$OUT"/train.log "$OUT"/bench.log
 START=$SECONDS
 
 # wanted SECTION: true when PIC_GPU_SECTIONS names it
@@ -229,6 +230,7 @@ fi
 n=0
 for t in "$TESTS"/test_cuda_*; do
     if ! wanted unit || [ ! -x "$t" ]; then continue; fi
+    [ "$(basename "$t")" = test_cuda_sampler ] && continue # its own section, next
     n=$((n + 1))
     within 90 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$t"
     st=$?
@@ -238,6 +240,27 @@ done
 if wanted unit && [ $n -eq 0 ]; then
     # the GPU run needs them; elsewhere a CUDA=0 build is a choice
     row "unit test_cuda_*" "$([ "$HAVE_GPU" = 1 ] && echo FAIL || echo SKIP)" "none in $TESTS (built with CUDA=0?)" "one per CUDA layer"
+fi
+
+# ---- the device sampler against the CPU's: ~15 s -----------------------------
+# Greedy always the CPU's token; sampled tokens the CPU's for the same u but
+# where u (or the top-p cut) is within rounding of a cumulative-mass
+# boundary, those counted and bounded; log-prob and entropy within fp32
+# bounds; a row alone = the same row in a batch (tests/unit/test_cuda_sampler.cu).
+SAMPLE_GOAL="greedy = CPU; sampled = CPU but at a boundary; lp 2e-6, H 2e-5; row alone = in batch"
+if ! wanted sample; then
+    :
+elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_cuda_sampler" ]; then
+    within 60 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$TESTS/test_cuda_sampler"
+    st=$?
+    log sample "$f" $st "$TESTS/test_cuda_sampler"
+    tap "sample test_cuda_sampler" "$f" $st "$SAMPLE_GOAL"
+    row "sample boundary draws" INFO "$(grep -m1 '^# boundary: ' "$f" | cut -c13- || echo 'no count printed')" \
+        "<= 1 in 1000 draws, each within 4 n 2^-53 of a boundary"
+elif [ "$HAVE_GPU" = 1 ]; then
+    row "sample test_cuda_sampler" FAIL "not in $TESTS (built with CUDA=0?)" "$SAMPLE_GOAL"
+else
+    row "sample test_cuda_sampler" SKIP "no GPU" "$SAMPLE_GOAL"
 fi
 
 # ---- the golden fixtures: records that score every position ----------------

@@ -30,9 +30,10 @@ int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err);
 int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err);
 void pic_model_free_cuda(pic_model *m);
 /* pic_forward and pic_forward_stats (model.h) on the GPU; the batch is
- * checked (N tokens), host arrays in and out. */
+ * checked (N tokens), host arrays in and out. With fn set, the logits go to
+ * fn block by block on the device instead (pic_forward_head). */
 int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
-                     pic_err *err);
+                     pic_head_fn fn, void *ctx, pic_err *err);
 int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                            float *logp, float *ent, pic_err *err);
 /* A KV cache on m's GPU (kv's sizes and len set by the caller): device

@@ -111,7 +111,7 @@ namespace {
 
 template <typename T>
 int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
-            pic_err *err) {
+            pic_head_fn fn, void *ctx, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     const pic_config *c = &m->cfg;
     cudaStream_t s = cm->s;
@@ -128,7 +128,8 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
     PIC_CU(rmsnorm_forward(lnf, cm->lnf_rstd, in, param<T>(m, m->params.off.norm), N, C, c->rms_eps, s));
 
     if (which != PIC_LOGITS_NONE) {
-        /* the rows wanted, a block at a time through lm_head, logits to the host */
+        /* the rows wanted, a block at a time through lm_head, logits to the
+         * host or to fn on the device */
         size_t n = which == PIC_LOGITS_ALL ? N : (size_t)b->n_seq, V = (size_t)c->vocab_size;
         for (size_t i = 0, last = 0, seq = 0; i < n; i += cm->head_rows) {
             size_t kk = n - i < cm->head_rows ? n - i : cm->head_rows;
@@ -146,6 +147,10 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
             if (linear<T, float>(m, cm->head_z, (const T *)cm->head_x, param<T>(m, m->params.off.lm_head), NULL, kk, C,
                                  (int)V, false, err))
                 return -1;
+            if (fn) {
+                if (fn(ctx, i, kk, cm->head_z, (void *)s, err)) return -1;
+                continue; // fn synchronized the stream
+            }
             PIC_CU(cudaMemcpyAsync(logits + i * V, cm->head_z, kk * V * sizeof(float), cudaMemcpyDeviceToHost, s));
             PIC_CU(cudaStreamSynchronize(s)); // the pinned row list is reused by the next block
         }
@@ -189,12 +194,12 @@ int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, fl
 }  // namespace
 
 extern "C" int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which,
-                                float *logits, pic_err *err) {
+                                float *logits, pic_head_fn fn, void *ctx, pic_err *err) {
     if (N > m->cuda->max_tokens)
         return pic_err_set(err, "a batch of %zu tokens is more than the GPU's arena holds (%zu): raise --max-batch-tokens",
                            N, m->cuda->max_tokens);
-    return m->dtype == PIC_DTYPE_BF16 ? forward<bf16>(m, kv, b, N, which, logits, err)
-                                      : forward<float>(m, kv, b, N, which, logits, err);
+    return m->dtype == PIC_DTYPE_BF16 ? forward<bf16>(m, kv, b, N, which, logits, fn, ctx, err)
+                                      : forward<float>(m, kv, b, N, which, logits, fn, ctx, err);
 }
 
 extern "C" int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,

@@ -1,0 +1,302 @@
+// The sampler on the GPU (sampler.h here; the CPU's is src/rollout/sampler.c,
+// whose semantics this follows line for line): one thread block per draw,
+// weights exp(z / T - m) in double, never normalized until the draw, the
+// kept set cut in HuggingFace's order (top-k, top-p, min-p) on the tokens
+// sorted by logit, ids ascending on ties.
+//
+// The sort: when anything truncates, each row is sorted whole by CUB's
+// segmented radix sort (header-only, in the toolkit) on a key that orders
+// the logits descending; a radix sort is stable, so equal logits keep their
+// ids ascending, the CPU's tie rule, with no comparator to get wrong. A
+// radix select of the top-p set would read less, but that set can be most
+// of a flat vocabulary and its cut needs the sorted prefix sums anyway; the
+// full sort is exact, deterministic and one library call (docs/gpu.md).
+//
+// Every sum is a fixed-shape block reduction or scan (CUB's BlockReduce and
+// BlockScan over 256 threads, 4 consecutive items each, chunk after chunk
+// in order): no atomics, so a row's result is the same on every run and in
+// every batch.
+#include <cub/cub.cuh>
+#include <cuda_runtime.h>
+#include <limits.h>
+#include <math.h>
+
+#include "model/cuda/common.cuh"
+#include "model/cuda/layers.cuh"
+#include "rollout/cuda/sampler.h"
+
+namespace {
+
+constexpr int kThreads = 256, kItems = 4;
+// Rows sorted at once: the sort's buffers are 16 bytes per logit (155 MB
+// for 64 rows of Qwen's 151936), whatever the model's head block is.
+constexpr size_t kSortRows = 64;
+
+struct best_t {
+    float v;
+    int i;
+};
+// The larger logit, the lower id on ties: the CPU's argmax.
+struct better {
+    __device__ best_t operator()(best_t a, best_t b) const { return b.v > a.v || (b.v == a.v && b.i < a.i) ? b : a; }
+};
+
+struct lower {
+    __device__ int operator()(int a, int b) const { return b < a ? b : a; }
+};
+
+using scan_t = cub::BlockScan<double, kThreads>;
+using sum_t = cub::BlockReduce<double, kThreads>;
+using min_t = cub::BlockReduce<int, kThreads>;
+using best_reduce_t = cub::BlockReduce<best_t, kThreads>;
+
+struct shared_t {
+    union {
+        scan_t::TempStorage scan;
+        sum_t::TempStorage sum;
+        min_t::TempStorage min;
+        best_reduce_t::TempStorage best;
+    } tmp;
+    double d;
+    int i;
+};
+
+// A logit's key for an ascending radix sort that orders logits descending:
+// the IEEE bits made monotone as unsigned (negatives flipped), then
+// complemented; -0 is +0 first, since the CPU compares them equal.
+__global__ void sort_keys(uint32_t *key, int32_t *id, const float *z, size_t n, int V) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float x = z[i];
+    if (x == 0.0f) x = 0.0f;
+    uint32_t b = __float_as_uint(x), ascending = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+    key[i] = ~ascending;
+    id[i] = (int32_t)(i % (size_t)V);
+}
+
+__global__ void segment_offsets(int *off, int rows, int V) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i <= rows) off[i] = i * V;
+}
+
+// The block's sum of value(j) for j < n, in a fixed order, in every thread.
+template <class F> __device__ double block_sum(int n, F value, shared_t &sh) {
+    double local = 0;
+    for (int j = threadIdx.x; j < n; j += kThreads) local += value(j);
+    double total = sum_t(sh.tmp.sum).Sum(local);
+    if (threadIdx.x == 0) sh.d = total;
+    __syncthreads();
+    total = sh.d;
+    __syncthreads();
+    return total;
+}
+
+// The block's count of j < n with pred(j), in every thread.
+template <class P> __device__ int block_count(int n, P pred, shared_t &sh) {
+    int local = 0;
+    for (int j = threadIdx.x; j < n; j += kThreads) local += pred(j) ? 1 : 0;
+    int total = cub::BlockReduce<int, kThreads>(sh.tmp.min).Sum(local);
+    if (threadIdx.x == 0) sh.i = total;
+    __syncthreads();
+    total = sh.i;
+    __syncthreads();
+    return total;
+}
+
+// The first j < n where hit(j, before, through, v) holds, before and through
+// being the sums of value over [0, j) and [0, j]; -1 if none. Chunks of
+// kThreads * kItems in order, each an exclusive block scan of the threads'
+// partial sums: the same association whatever else runs.
+template <class F, class H> __device__ int first_where(int n, F value, H hit, shared_t &sh) {
+    double carry = 0;
+    for (int base = 0; base < n; base += kThreads * kItems) {
+        int j0 = base + threadIdx.x * kItems;
+        double v[kItems], local = 0;
+        for (int q = 0; q < kItems; q++) {
+            v[q] = j0 + q < n ? value(j0 + q) : 0.0;
+            local += v[q];
+        }
+        double before, chunk;
+        scan_t(sh.tmp.scan).ExclusiveSum(local, before, chunk);
+        __syncthreads();
+        before += carry;
+        int found = INT_MAX;
+        for (int q = 0; q < kItems && j0 + q < n; q++) {
+            double through = before + v[q];
+            if (found == INT_MAX && hit(j0 + q, before, through, v[q])) found = j0 + q;
+            before = through;
+        }
+        found = min_t(sh.tmp.min).Reduce(found, lower());
+        if (threadIdx.x == 0) sh.i = found;
+        __syncthreads();
+        found = sh.i;
+        __syncthreads();
+        if (found != INT_MAX) return found;
+        carry += chunk;
+    }
+    return -1;
+}
+
+// One draw: z the logits of its row, ids that row sorted (NULL when nothing
+// truncates), u its uniform. The same steps as sampler_next.
+__global__ void draw_kernel(int32_t *tok, const float *z, const int32_t *sorted, const int *row, const double *u,
+                            int row0, int V, float T, int top_k, float top_p, float min_p) {
+    __shared__ shared_t sh;
+    int d = blockIdx.x, r = row[d] - row0;
+    const float *x = z + (size_t)row[d] * V;
+    best_t b = {-INFINITY, INT_MAX};
+    for (int i = threadIdx.x; i < V; i += kThreads)
+        if (x[i] > b.v || b.i == INT_MAX) b = {x[i], i};
+    b = best_reduce_t(sh.tmp.best).Reduce(b, better());
+    if (threadIdx.x == 0) sh.i = b.i;
+    __syncthreads();
+    int argmax = sh.i;
+    __syncthreads();
+    if (T == 0.0f) {
+        if (threadIdx.x == 0) tok[d] = argmax;
+        return;
+    }
+    // z / T is monotone in z, so the order of the logits is the order of z / T
+    float m = x[argmax] / T;
+    if (!sorted) { // no truncation: walk the ids in order against u times the total mass
+        auto w = [&](int i) { return exp((double)(x[i] / T - m)); };
+        double target = u[d] * block_sum(V, w, sh);
+        int at = first_where(V, w, [&](int, double, double through, double v) { return through > target && v > 0; },
+                             sh);
+        if (at < 0) { // rounding left target beyond the sum: the last token of any weight
+            int last = V - 1 - first_where(V, [&](int j) { return w(V - 1 - j); },
+                                           [](int, double, double, double v) { return v > 0; }, sh);
+            at = last < V ? last : argmax;
+        }
+        if (threadIdx.x == 0) tok[d] = at;
+        return;
+    }
+    const int32_t *s = sorted + (size_t)r * V;
+    auto w = [&](int j) { return exp((double)(x[s[j]] / T - m)); };
+    int n = top_k > 0 && top_k < V ? top_k : V;
+    if (top_p < 1.0f) {
+        // keep, in descending order, each token whose predecessors' mass is
+        // still below top_p (the one crossing it stays; at least one)
+        double limit = (double)top_p * block_sum(n, w, sh);
+        int cut = first_where(n, w, [&](int j, double before, double, double) { return j > 0 && before >= limit; },
+                              sh);
+        if (cut > 0) n = cut;
+    }
+    // p_i >= min_p * p_max <=> exp(z_i - m) >= min_p, whatever the normalization
+    if (min_p > 0.0f) n = block_count(n, [&](int j) { return w(j) >= (double)min_p; }, sh);
+    double S = block_sum(n, w, sh), want = u[d];
+    int at = first_where(n, [&](int j) { return w(j) / S; },
+                         [&](int, double, double through, double) { return through > want; }, sh);
+    if (threadIdx.x == 0) tok[d] = s[at < 0 ? n - 1 : at];
+}
+
+}  // namespace
+
+struct sampler_cuda {
+    size_t rows_cap, V, draws_cap, temp_bytes;
+    uint32_t *key_in, *key_out;
+    int32_t *id_in, *id_out, *tok;
+    int *off, *row;
+    void *temp;
+    double *u;
+    float *lp, *ent;
+};
+
+namespace {
+
+// Sort buffers for rows x V logits and arrays for n draws, grown when short.
+int reserve(sampler_cuda *s, size_t rows, size_t V, size_t n, pic_err *err) {
+    if (rows > s->rows_cap || V != s->V) {
+        cudaFree(s->key_in), cudaFree(s->key_out), cudaFree(s->id_in), cudaFree(s->id_out), cudaFree(s->off);
+        cudaFree(s->temp);
+        s->key_in = s->key_out = NULL, s->id_in = s->id_out = NULL, s->off = NULL, s->temp = NULL;
+        s->rows_cap = 0;
+        size_t e = rows * V;
+        PIC_CU(cudaMalloc(&s->key_in, e * sizeof(uint32_t)));
+        PIC_CU(cudaMalloc(&s->key_out, e * sizeof(uint32_t)));
+        PIC_CU(cudaMalloc(&s->id_in, e * sizeof(int32_t)));
+        PIC_CU(cudaMalloc(&s->id_out, e * sizeof(int32_t)));
+        PIC_CU(cudaMalloc(&s->off, (rows + 1) * sizeof(int)));
+        s->temp_bytes = 0;
+        PIC_CU(cub::DeviceSegmentedRadixSort::SortPairs(NULL, s->temp_bytes, s->key_in, s->key_out, s->id_in,
+                                                        s->id_out, (int)e, (int)rows, s->off, s->off + 1));
+        PIC_CU(cudaMalloc(&s->temp, s->temp_bytes));
+        segment_offsets<<<pic_cuda::blocks_for(rows + 1, 256), 256>>>(s->off, (int)rows, (int)V);
+        PIC_LAUNCHED();
+        PIC_CU(cudaDeviceSynchronize());
+        s->rows_cap = rows, s->V = V;
+    }
+    if (n > s->draws_cap) {
+        cudaFree(s->tok), cudaFree(s->row), cudaFree(s->u), cudaFree(s->lp), cudaFree(s->ent);
+        s->tok = NULL, s->row = NULL, s->u = NULL, s->lp = s->ent = NULL;
+        s->draws_cap = 0;
+        PIC_CU(cudaMalloc(&s->tok, n * sizeof(int32_t)));
+        PIC_CU(cudaMalloc(&s->row, n * sizeof(int)));
+        PIC_CU(cudaMalloc(&s->u, n * sizeof(double)));
+        PIC_CU(cudaMalloc(&s->lp, n * sizeof(float)));
+        PIC_CU(cudaMalloc(&s->ent, n * sizeof(float)));
+        s->draws_cap = n;
+    }
+    return 0;
+}
+
+}  // namespace
+
+extern "C" sampler_cuda *sampler_cuda_new(void) { return (sampler_cuda *)calloc(1, sizeof(sampler_cuda)); }
+
+extern "C" void sampler_cuda_free(sampler_cuda *s) {
+    if (!s) return;
+    cudaFree(s->key_in), cudaFree(s->key_out), cudaFree(s->id_in), cudaFree(s->id_out), cudaFree(s->off);
+    cudaFree(s->temp), cudaFree(s->tok), cudaFree(s->row), cudaFree(s->u), cudaFree(s->lp), cudaFree(s->ent);
+    free(s);
+}
+
+extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int V, const sampler_params *sp,
+                                 size_t n_draws, const int *row, const double *u, float stats_T, int32_t *tok,
+                                 float *logp, float *ent, void *stream, pic_err *err) {
+    if (!n_draws) return 0;
+    for (size_t d = 0; d < n_draws; d++) // the chunks below walk the draws in row order
+        if (row[d] < 0 || (size_t)row[d] >= k || (d && row[d] < row[d - 1]))
+            return pic_err_set(err, "sampler_next_cuda: draw %zu's row %d is not ascending within [0, %zu)", d, row[d], k);
+    cudaStream_t st = (cudaStream_t)stream;
+    bool greedy = sp->temperature == 0.0f, truncated = sp->top_k > 0 || sp->top_p < 1.0f || sp->min_p > 0.0f;
+    bool sort = !greedy && truncated;
+    if (reserve(s, sort ? (k < kSortRows ? k : kSortRows) : 0, sort ? (size_t)V : s->V, n_draws, err)) return -1;
+    PIC_CU(cudaMemcpyAsync(s->row, row, n_draws * sizeof(int), cudaMemcpyHostToDevice, st));
+    PIC_CU(cudaMemcpyAsync(s->u, u, n_draws * sizeof(double), cudaMemcpyHostToDevice, st));
+    size_t d0 = 0;
+    for (size_t r0 = 0; r0 < k && d0 < n_draws; r0 += kSortRows) {
+        size_t rows = k - r0 < kSortRows ? k - r0 : kSortRows, d1 = d0;
+        while (d1 < n_draws && (size_t)row[d1] < r0 + rows) d1++;
+        if (d1 == d0) continue;
+        if (sort) {
+            size_t e = rows * (size_t)V;
+            sort_keys<<<pic_cuda::blocks_for(e, 256), 256, 0, st>>>(s->key_in, s->id_in, z + r0 * V, e, V);
+            PIC_LAUNCHED();
+            PIC_CU(cub::DeviceSegmentedRadixSort::SortPairs(s->temp, s->temp_bytes, s->key_in, s->key_out, s->id_in,
+                                                            s->id_out, (int)e, (int)rows, s->off, s->off + 1, 0, 32,
+                                                            st));
+        }
+        draw_kernel<<<(unsigned)(d1 - d0), kThreads, 0, st>>>(s->tok + d0, z, sort ? s->id_out : NULL, s->row + d0,
+                                                             s->u + d0, (int)r0, V, sp->temperature, sp->top_k,
+                                                             sp->top_p, sp->min_p);
+        PIC_LAUNCHED();
+        d0 = d1;
+    }
+    // The log-probs and entropies of the model's head kernel, as --score gets
+    // them: at once when draw d is row d, else one row per launch.
+    bool one_each = n_draws == k;
+    for (size_t d = 0; one_each && d < n_draws; d++) one_each = (size_t)row[d] == d;
+    if (one_each) {
+        PIC_CU(pic_cuda::logprob_entropy_forward(s->lp, s->ent, z, s->tok, k, V, stats_T, st));
+    } else {
+        for (size_t d = 0; d < n_draws; d++)
+            PIC_CU(pic_cuda::logprob_entropy_forward(s->lp + d, s->ent + d, z + (size_t)row[d] * V, s->tok + d, 1, V,
+                                                     stats_T, st));
+    }
+    PIC_CU(cudaMemcpyAsync(tok, s->tok, n_draws * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
+    PIC_CU(cudaMemcpyAsync(logp, s->lp, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
+    PIC_CU(cudaMemcpyAsync(ent, s->ent, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
+    PIC_CU(cudaStreamSynchronize(st));
+    return 0;
+}
