@@ -317,9 +317,9 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         for (int i = Q; i-- > 0;) g.free_pslot[g.n_free_pslot++] = i;
         g.open = pic_malloc(g.np * sizeof *g.open);
         g.seq = pic_calloc((size_t)B, sizeof *g.seq);
-        if (run->model.device == PIC_DEVICE_CUDA) /* no logits on the host: the device samples */
-            g.dev = sampler_cuda_new();
-        else
+        if (run->model.device == PIC_DEVICE_CUDA) { /* no logits on the host: the device samples */
+            if (!(g.dev = sampler_cuda_new())) pic_die("the device sampler: out of memory");
+        } else
             g.logits = pic_malloc((size_t)B * g.V * sizeof(float));
     }
     sampler_scratch scratch = {0};
