@@ -43,6 +43,26 @@ row() { awk -F'\t' -v c="$1" '$1 == c { print $2 }' out/summary.tsv; }
     [[ "${lines[-1]}" == "checks: "* ]]
 }
 
+@test "the sample section: test_cuda_sampler's TAP and its boundary count make two rows; a not ok fails" {
+    mkdir tests
+    cat >tests/test_cuda_sampler <<'EOF'
+#!/bin/sh
+echo "ok 1 - greedy"
+echo "${NOT:-}ok 2 - sampled"
+echo "# boundary: 100 draws, 99 the CPU's token, 1 at a mass boundary (u or the cut within 4 n 2^-53)"
+echo "1..2"
+EOF
+    chmod +x tests/test_cuda_sampler
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=sample run "$G/run.sh"
+    [ "$(row 'sample test_cuda_sampler')" = PASS ]
+    grep -q $'sample boundary draws\tINFO\t100 draws, 99 the CPU\'s token, 1 at a mass boundary' out/summary.tsv
+    grep -q 'test_cuda_sampler' out/unit.log
+    rm -r out
+    NOT="not " OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=sample run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    [ "$(row 'sample test_cuda_sampler')" = FAIL ]
+}
+
 @test "a library the binaries miss is taken from the first folder that has it, or named in a FAIL row" {
     mkdir lib tests
     echo 'int gh_fake(void) { return 0; }' >f.c
