@@ -212,15 +212,21 @@ int reserve(sampler_cuda *s, size_t rows, size_t V, size_t n, pic_err *err) {
         s->key_in = s->key_out = NULL, s->id_in = s->id_out = NULL, s->off = NULL, s->temp = NULL;
         s->rows_cap = 0;
         size_t e = rows * V;
-        PIC_CU(cudaMalloc(&s->key_in, e * sizeof(uint32_t)));
-        PIC_CU(cudaMalloc(&s->key_out, e * sizeof(uint32_t)));
-        PIC_CU(cudaMalloc(&s->id_in, e * sizeof(int32_t)));
-        PIC_CU(cudaMalloc(&s->id_out, e * sizeof(int32_t)));
-        PIC_CU(cudaMalloc(&s->off, (rows + 1) * sizeof(int)));
         s->temp_bytes = 0;
         PIC_CU(cub::DeviceSegmentedRadixSort::SortPairs(NULL, s->temp_bytes, s->key_in, s->key_out, s->id_in,
                                                         s->id_out, (int)e, (int)rows, s->off, s->off + 1));
-        PIC_CU(cudaMalloc(&s->temp, s->temp_bytes));
+        if (cudaMalloc(&s->key_in, e * sizeof(uint32_t)) != cudaSuccess ||
+            cudaMalloc(&s->key_out, e * sizeof(uint32_t)) != cudaSuccess ||
+            cudaMalloc(&s->id_in, e * sizeof(int32_t)) != cudaSuccess ||
+            cudaMalloc(&s->id_out, e * sizeof(int32_t)) != cudaSuccess ||
+            cudaMalloc(&s->off, (rows + 1) * sizeof(int)) != cudaSuccess ||
+            cudaMalloc(&s->temp, s->temp_bytes) != cudaSuccess) {
+            cudaGetLastError();
+            return pic_err_set(err,
+                               "out of GPU memory for the sampler's sort of %zu rows of %zu logits (%.0f MB): lower "
+                               "--max-batch-size or --max-new-tokens, which size the KV cache",
+                               rows, V, (16.0 * e + s->temp_bytes) / 1e6);
+        }
         segment_offsets<<<pic_cuda::blocks_for(rows + 1, 256), 256>>>(s->off, (int)rows, (int)V);
         PIC_LAUNCHED();
         PIC_CU(cudaDeviceSynchronize());
