@@ -19,7 +19,8 @@
 //    (double sums too), so within twice those;
 //  - a row alone gives bit for bit what it gives among the others.
 // Prints a "# boundary ..." line that tests/gpu/run.sh puts in its table.
-// TAP skip without a GPU.
+// First, on the host (so also without a GPU): the sort key orders logits
+// as the CPU sampler does, special values included.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 
 #include "check.h"
 #include "cuda_host.cuh"
+#include "rollout/cuda/sort_key.cuh"
 
 extern "C" {
 #include "model/layers.h"
@@ -160,9 +162,31 @@ out:
     free(x), free(row), free(u), free(want), free(tok), free(lp), free(h);
 }
 
+// For every pair of a set with duplicates, +-0, +-inf, subnormals and the
+// extremes: key(a) < key(b) exactly when a > b, equal keys exactly when
+// a == b (so a stable sort leaves ids ascending, the CPU's tie rule).
+static void test_sort_key(void) {
+    enum { N = 1200 };
+    float x[N] = {0.0f, -0.0f, INFINITY, -INFINITY, 1e-45f, -1e-45f, 1.17e-38f, -1.17e-38f, 3.4e38f, -3.4e38f, 1.0f, -1.0f};
+    for (int i = 12; i < N; i++) x[i] = i % 5 == 0 ? x[rand() % i] : (float)(normal() * pow(10.0, rand() % 12 - 6));
+    long wrong = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            uint32_t a = sampler_sort_key(x[i]), b = sampler_sort_key(x[j]);
+            wrong += (a < b) != (x[i] > x[j]) || (a == b) != (x[i] == x[j]);
+        }
+    CHECK(wrong == 0, "sort key: descending logits, equal keys for equal logits, on %d x %d pairs (%ld wrong)", N, N,
+          wrong);
+}
+
 int main(void) {
-    if (skip_without_gpu()) return 0;
     srand(12);
+    test_sort_key();
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        printf("# no CUDA device: the device sampler's checks are skipped\n");
+        return check_done();
+    }
     struct {
         sampler_params sp;
         const char *what;

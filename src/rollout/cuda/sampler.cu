@@ -24,6 +24,7 @@
 #include "model/cuda/common.cuh"
 #include "model/cuda/layers.cuh"
 #include "rollout/cuda/sampler.h"
+#include "rollout/cuda/sort_key.cuh"
 
 namespace {
 
@@ -61,16 +62,11 @@ struct shared_t {
     int i;
 };
 
-// A logit's key for an ascending radix sort that orders logits descending:
-// the IEEE bits made monotone as unsigned (negatives flipped), then
-// complemented; -0 is +0 first, since the CPU compares them equal.
+// Each logit's key (sort_key.cuh) and id, for the rows' radix sort.
 __global__ void sort_keys(uint32_t *key, int32_t *id, const float *z, size_t n, int V) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    float x = z[i];
-    if (x == 0.0f) x = 0.0f;
-    uint32_t b = __float_as_uint(x), ascending = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-    key[i] = ~ascending;
+    key[i] = sampler_sort_key(z[i]);
     id[i] = (int32_t)(i % (size_t)V);
 }
 
