@@ -20,14 +20,19 @@
 //  - a row alone gives bit for bit what it gives among the others.
 // Prints a "# boundary ..." line that tests/gpu/run.sh puts in its table.
 // First, on the host (so also without a GPU): the sort key orders logits
-// as the CPU sampler does, special values included.
+// as the CPU sampler does, special values included; and the draw's steps
+// (draw.cuh, the kernel's own code over a one-thread block) give exactly
+// sampler_next's token on every draw, ties and all.
 #include <math.h>
 #include <stdint.h>
+
+#include <algorithm>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "cuda_host.cuh"
+#include "rollout/cuda/draw.cuh"
 #include "rollout/cuda/sort_key.cuh"
 
 extern "C" {
@@ -179,14 +184,50 @@ static void test_sort_key(void) {
           wrong);
 }
 
+// The row's ids ordered as the device's stable radix sort on sort keys leaves them.
+static void host_sort(int32_t *ids, const float *x, int V) {
+    for (int i = 0; i < V; i++) ids[i] = i;
+    std::stable_sort(ids, ids + V, [&](int32_t a, int32_t b) { return sampler_sort_key(x[a]) < sampler_sort_key(x[b]); });
+}
+
+// draw.cuh over host_block against sampler_next: the same token on every
+// draw (the same sums in the same order, so bit for bit), on rows with many
+// tied logits (rounded to halves) and without.
+static void test_host_draw(const sampler_params *sp, const char *what) {
+    static const int Vs[] = {7, 1000, 4099};
+    long draws = 0, same = 0;
+    sampler_scratch scr = {0};
+    for (int v = 0; v < 3; v++) {
+        int V = Vs[v];
+        float *x = (float *)malloc((size_t)V * sizeof *x);
+        int32_t *ids = (int32_t *)malloc((size_t)V * sizeof *ids);
+        for (int r = 0; r < 8; r++) {
+            for (int i = 0; i < V; i++) {
+                x[i] = (float)(2.5 * normal());
+                if (r % 2) x[i] = roundf(2 * x[i]) / 2;
+            }
+            bool truncated = sp->top_k > 0 || sp->top_p < 1.0f || sp->min_p > 0.0f;
+            host_sort(ids, x, V);
+            for (int d = 0; d < 200; d++, draws++) {
+                pic_rng rng, copy;
+                pic_rng_seed(&rng, 9, (uint64_t)(V * 8 + r), (uint64_t)d);
+                copy = rng;
+                double u = sp->temperature > 0 ? pic_rng_uniform(&copy) : 0;
+                host_block hb;
+                int32_t got = sampler_draw(hb, x, truncated ? ids : NULL, V, sp->temperature, sp->top_k, sp->top_p,
+                                           sp->min_p, u);
+                same += got == sampler_next(x, V, sp, &scr, &rng);
+            }
+        }
+        free(x), free(ids);
+    }
+    sampler_free(&scr);
+    CHECK(same == draws, "%s: the kernel's steps on the host = sampler_next on %ld of %ld draws", what, same, draws);
+}
+
 int main(void) {
     srand(12);
     test_sort_key();
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        printf("# no CUDA device: the device sampler's checks are skipped\n");
-        return check_done();
-    }
     struct {
         sampler_params sp;
         const char *what;
@@ -199,6 +240,12 @@ int main(void) {
         {{0.7f, 20, 0.9f, 0.05f}, "T 0.7 top-k 20 top-p 0.9 min-p 0.05"},
         {{1.3f, 0, 0.5f, 0.0f}, "T 1.3 top-p 0.5"},
     };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) test_host_draw(&cases[c].sp, cases[c].what);
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        printf("# no CUDA device: the device sampler's checks are skipped\n");
+        return check_done();
+    }
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         run_case(151936, 6, 12, 3.0, &cases[c].sp, cases[c].what);
         run_case(1000, 40, 64, 2.0, &cases[c].sp, cases[c].what);

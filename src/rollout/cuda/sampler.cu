@@ -23,6 +23,7 @@
 
 #include "model/cuda/common.cuh"
 #include "model/cuda/layers.cuh"
+#include "rollout/cuda/draw.cuh"
 #include "rollout/cuda/sampler.h"
 #include "rollout/cuda/sort_key.cuh"
 
@@ -75,115 +76,85 @@ __global__ void segment_offsets(int *off, int rows, int V) {
     if (i <= rows) off[i] = i * V;
 }
 
-// The block's sum of value(j) for j < n, in a fixed order, in every thread.
-template <class F> __device__ double block_sum(int n, F value, shared_t &sh) {
-    double local = 0;
-    for (int j = threadIdx.x; j < n; j += kThreads) local += value(j);
-    double total = sum_t(sh.tmp.sum).Sum(local);
-    if (threadIdx.x == 0) sh.d = total;
-    __syncthreads();
-    total = sh.d;
-    __syncthreads();
-    return total;
-}
+// draw.cuh's block on the GPU: 256 threads, every result in every thread.
+// Sums are a thread's strided or consecutive items in order, then CUB's
+// block reduction or exclusive scan of the threads' partials: a fixed shape.
+struct device_block {
+    shared_t &sh;
 
-// The block's count of j < n with pred(j), in every thread.
-template <class P> __device__ int block_count(int n, P pred, shared_t &sh) {
-    int local = 0;
-    for (int j = threadIdx.x; j < n; j += kThreads) local += pred(j) ? 1 : 0;
-    int total = cub::BlockReduce<int, kThreads>(sh.tmp.min).Sum(local);
-    if (threadIdx.x == 0) sh.i = total;
-    __syncthreads();
-    total = sh.i;
-    __syncthreads();
-    return total;
-}
-
-// The first j < n where hit(j, before, through, v) holds, before and through
-// being the sums of value over [0, j) and [0, j]; -1 if none. Chunks of
-// kThreads * kItems in order, each an exclusive block scan of the threads'
-// partial sums: the same association whatever else runs.
-template <class F, class H> __device__ int first_where(int n, F value, H hit, shared_t &sh) {
-    double carry = 0;
-    for (int base = 0; base < n; base += kThreads * kItems) {
-        int j0 = base + threadIdx.x * kItems;
-        double v[kItems], local = 0;
-        for (int q = 0; q < kItems; q++) {
-            v[q] = j0 + q < n ? value(j0 + q) : 0.0;
-            local += v[q];
-        }
-        double before, chunk;
-        scan_t(sh.tmp.scan).ExclusiveSum(local, before, chunk);
-        __syncthreads();
-        before += carry;
-        int found = INT_MAX;
-        for (int q = 0; q < kItems && j0 + q < n; q++) {
-            double through = before + v[q];
-            if (found == INT_MAX && hit(j0 + q, before, through, v[q])) found = j0 + q;
-            before = through;
-        }
-        found = min_t(sh.tmp.min).Reduce(found, lower());
-        if (threadIdx.x == 0) sh.i = found;
-        __syncthreads();
-        found = sh.i;
-        __syncthreads();
-        if (found != INT_MAX) return found;
-        carry += chunk;
+    __device__ int argmax(const float *x, int V) {
+        best_t b = {-INFINITY, INT_MAX};
+        for (int i = threadIdx.x; i < V; i += kThreads)
+            if (x[i] > b.v || b.i == INT_MAX) b = {x[i], i};
+        b = best_reduce_t(sh.tmp.best).Reduce(b, better());
+        return broadcast(b.i);
     }
-    return -1;
-}
 
-// One draw: z the logits of its row, ids that row sorted (NULL when nothing
-// truncates), u its uniform. The same steps as sampler_next.
+    template <class F> __device__ double sum(int n, F value) {
+        double local = 0;
+        for (int j = threadIdx.x; j < n; j += kThreads) local += value(j);
+        double total = sum_t(sh.tmp.sum).Sum(local);
+        if (threadIdx.x == 0) sh.d = total;
+        __syncthreads();
+        total = sh.d;
+        __syncthreads();
+        return total;
+    }
+
+    template <class P> __device__ int count(int n, P pred) {
+        int local = 0;
+        for (int j = threadIdx.x; j < n; j += kThreads) local += pred(j) ? 1 : 0;
+        return broadcast(cub::BlockReduce<int, kThreads>(sh.tmp.min).Sum(local));
+    }
+
+    // Chunks of kThreads * kItems in order, each thread kItems consecutive
+    // items, an exclusive scan of the threads' partials, the chunks' carry.
+    template <class F, class H> __device__ int first_where(int n, F value, H hit) {
+        double carry = 0;
+        for (int base = 0; base < n; base += kThreads * kItems) {
+            int j0 = base + threadIdx.x * kItems;
+            double v[kItems], local = 0;
+            for (int q = 0; q < kItems; q++) {
+                v[q] = j0 + q < n ? value(j0 + q) : 0.0;
+                local += v[q];
+            }
+            double before, chunk;
+            scan_t(sh.tmp.scan).ExclusiveSum(local, before, chunk); // chunk: in every thread
+            __syncthreads();
+            before += carry;
+            int found = INT_MAX;
+            for (int q = 0; q < kItems && j0 + q < n; q++) {
+                double through = before + v[q];
+                if (found == INT_MAX && hit(j0 + q, before, through, v[q])) found = j0 + q;
+                before = through;
+            }
+            found = broadcast(min_t(sh.tmp.min).Reduce(found, lower()));
+            if (found != INT_MAX) return found;
+            carry += chunk;
+        }
+        return -1;
+    }
+
+    // thread 0's v in every thread (CUB's reductions leave theirs there)
+    __device__ int broadcast(int v) {
+        if (threadIdx.x == 0) sh.i = v;
+        __syncthreads();
+        v = sh.i;
+        __syncthreads();
+        return v;
+    }
+};
+
+// One draw per block: z the logits, sorted the chunk's rows sorted (NULL
+// when nothing truncates), row[d] draw d's row (row0 the chunk's first).
 __global__ void draw_kernel(int32_t *tok, const float *z, const int32_t *sorted, const int *row, const double *u,
                             int row0, int V, float T, int top_k, float top_p, float min_p) {
     __shared__ shared_t sh;
-    int d = blockIdx.x, r = row[d] - row0;
-    const float *x = z + (size_t)row[d] * V;
-    best_t b = {-INFINITY, INT_MAX};
-    for (int i = threadIdx.x; i < V; i += kThreads)
-        if (x[i] > b.v || b.i == INT_MAX) b = {x[i], i};
-    b = best_reduce_t(sh.tmp.best).Reduce(b, better());
-    if (threadIdx.x == 0) sh.i = b.i;
-    __syncthreads();
-    int argmax = sh.i;
-    __syncthreads();
-    if (T == 0.0f) {
-        if (threadIdx.x == 0) tok[d] = argmax;
-        return;
-    }
-    // z / T is monotone in z, so the order of the logits is the order of z / T
-    float m = x[argmax] / T;
-    if (!sorted) { // no truncation: walk the ids in order against u times the total mass
-        auto w = [&](int i) { return exp((double)(x[i] / T - m)); };
-        double target = u[d] * block_sum(V, w, sh);
-        int at = first_where(V, w, [&](int, double, double through, double v) { return through > target && v > 0; },
-                             sh);
-        if (at < 0) { // rounding left target beyond the sum: the last token of any weight
-            int last = V - 1 - first_where(V, [&](int j) { return w(V - 1 - j); },
-                                           [](int, double, double, double v) { return v > 0; }, sh);
-            at = last < V ? last : argmax;
-        }
-        if (threadIdx.x == 0) tok[d] = at;
-        return;
-    }
-    const int32_t *s = sorted + (size_t)r * V;
-    auto w = [&](int j) { return exp((double)(x[s[j]] / T - m)); };
-    int n = top_k > 0 && top_k < V ? top_k : V;
-    if (top_p < 1.0f) {
-        // keep, in descending order, each token whose predecessors' mass is
-        // still below top_p (the one crossing it stays; at least one)
-        double limit = (double)top_p * block_sum(n, w, sh);
-        int cut = first_where(n, w, [&](int j, double before, double, double) { return j > 0 && before >= limit; },
-                              sh);
-        if (cut > 0) n = cut;
-    }
-    // p_i >= min_p * p_max <=> exp(z_i - m) >= min_p, whatever the normalization
-    if (min_p > 0.0f) n = block_count(n, [&](int j) { return w(j) >= (double)min_p; }, sh);
-    double S = block_sum(n, w, sh), want = u[d];
-    int at = first_where(n, [&](int j) { return w(j) / S; },
-                         [&](int, double, double through, double) { return through > want; }, sh);
-    if (threadIdx.x == 0) tok[d] = s[at < 0 ? n - 1 : at];
+    device_block b = {sh};
+    int d = blockIdx.x;
+    const int32_t *s = sorted ? sorted + (size_t)(row[d] - row0) * V : NULL;
+    int32_t t = sampler_draw(b, z + (size_t)row[d] * V, s, V, T, top_k, top_p, min_p, u[d]);
+    if (threadIdx.x == 0) tok[d] = t;
 }
 
 }  // namespace
