@@ -254,3 +254,13 @@ EOF
     grep -q $'bench train qwen2.5-0.5b\tMISS\t200,000 tok/s = 1.67x transformers, 81% of matmul' rows
     grep -q $'bench train qwen2.5-1.5b\tMET\t60,000 tok/s = no transformers, 73% of matmul' rows
 }
+
+@test "more files than the device tool returns: the section logs are packed into one" {
+    OUT=out PIC_GPU_FORCE=0 PIC_GPU_MAX_OUT_FILES=2 run "$G/run.sh"
+    [ "$status" -eq 0 ]
+    [[ "${lines[-1]}" == "checks: "*" 0 FAIL"* ]]
+    [ -s out/sections.tar.gz ] && [ -s out/info.log ] && [ -s out/summary.tsv ]
+    [ -z "$(find out -maxdepth 1 -name '*.log' ! -name info.log)" ]
+    tar -tzf out/sections.tar.gz | grep -qx 'unit.log'
+    grep -q 'packed in sections.tar.gz' out/info.log
+}

@@ -10,7 +10,10 @@
 # (PIC_GPU_BUDGET seconds, default 440, so the whole call stays under 8
 # minutes); logs go to $OUT (info.log, unit.log, fp32.log, bf16.log,
 # gen.log, train.log, bench.log, results.tsv, summary.tsv) and the summary
-# table is printed last. Exit 1 when a check FAILs, else 0.
+# table is printed last. The device tool brings back at most 8 files from
+# $OUT, so when there are more (PIC_GPU_MAX_OUT_FILES, default 8) the
+# section logs are packed into $OUT/sections.tar.gz at the end. Exit 1 when
+# a check FAILs, else 0.
 #
 # PIC_GPU_SECTIONS picks sections for a rerun (default "unit sample fp32
 # bf16 gen train bench"; GPU, libraries and binaries are always checked). "genbench"
@@ -44,7 +47,8 @@ trap 'rm -rf "$WORK"' EXIT
 SUMMARY=$OUT/summary.tsv RESULTS=$OUT/results.tsv
 : >"$SUMMARY"
 : >"$RESULTS"
-rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/gen.log "$OUT"/train.log "$OUT"/bench.log
+rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/gen.log "$OUT"/train.log "$OUT"/bench.log \
+    "$OUT"/sections.tar.gz
 START=$SECONDS
 
 # wanted SECTION: true when PIC_GPU_SECTIONS names it
@@ -532,6 +536,13 @@ fi
 
 # ---- the summary, last -----------------------------------------------------
 [ -s "$OUT/bench.log" ] && sed -n '/^bf16 matrix rate/,/^## /p' "$OUT/bench.log" | grep -v '^## '
+files=("$OUT"/*)
+if [ "${#files[@]}" -gt "${PIC_GPU_MAX_OUT_FILES:-8}" ]; then
+    logs=()
+    for f in "$OUT"/*.log; do [ "$f" = "$OUT/info.log" ] || logs+=("${f##*/}"); done
+    tar -C "$OUT" -czf "$OUT/sections.tar.gz" "${logs[@]}" && (cd "$OUT" && rm -f "${logs[@]}") &&
+        echo "section logs packed in sections.tar.gz (the device tool returns at most 8 files)" >>"$OUT/info.log"
+fi
 echo
 echo "== tests/gpu/run.sh: $((SECONDS - START))s of ${BUDGET}s; logs in $OUT"
 awk -F'\t' 'NR == FNR { for (i = 1; i <= 3; i++) if (length($i) > w[i]) w[i] = length($i); next }
