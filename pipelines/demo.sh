@@ -22,7 +22,7 @@ Usage: demo.sh [--out DIR] [--steps N] [--explore-steps N] [--full] [--quick]
       --steps N     RL steps per run of the control demo (default 200)
       --explore-steps N
                     RL steps per run of the exploration comparison
-                    (default 60; with --full 200)
+                    (default 30; with --full 200)
       --full        the whole exploration comparison: 3 seeds, EntroPIC at
                     3 targets beside GRPO, 200 steps, the off-policy leg
                     for seed 1, pass@k up to 64 on 200 held-out problems
@@ -57,7 +57,7 @@ done
 [[ $steps =~ ^[1-9][0-9]*$ ]] || usage_error "--steps: '$steps' is not a positive integer"
 [ -z "$full" ] || [ -z "$quick" ] || usage_error "--full and --quick exclude each other"
 [ -n "$out" ] || out=runs/demo${full:+-full}
-[ -n "$explore_steps" ] || explore_steps=$([ -n "$full" ] && echo 200 || echo 60)
+[ -n "$explore_steps" ] || explore_steps=$([ -n "$full" ] && echo 200 || echo 30)
 [[ $explore_steps =~ ^[1-9][0-9]*$ ]] || usage_error "--explore-steps: '$explore_steps' is not a positive integer"
 
 # The demo's settings (docs/demo.md says how they were found). The target is
