@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
-# One machine proves every path of the batch-invariant kernel
-# (PIC_ISA=avx512|avx2|scalar, src/model/matmul_bi.c): each runs the tests
-# whose numbers depend on it, and all give the same bytes. A path this CPU
+# One machine proves every path of the batch-invariant kernel and of
+# attention (PIC_ISA=avx512|avx2|scalar, src/model/matmul_bi.c and
+# attention.c, both with fused multiply-adds): each runs the tests whose
+# numbers depend on them (test_rollout_invariance holds both kernels to their
+# formulas bit for bit), and all give the same bytes. A path this CPU
 # cannot run is skipped, saying so; an x86-64 machine with AVX-512 runs all
 # three. (OpenBLAS's kernel families: tests/blas_cores.bats.)
 

@@ -5,18 +5,24 @@
  * a tiled product of the probabilities and the values.
  *
  * Every number a row gets depends on that row alone: a score is
- * v16_reduce of sixteen lanes (lane l sums q[d] k[d] over d = l mod 16,
- * ascending), the row's maximum, its exp(s - max) (v16_exp_neg), their sum in
- * sixteen lanes by absolute key index then the fixed tree, and each output
- * element a running sum over keys in ascending order (later keys add exact
- * zeros). So a token gets the same bits alone in a decode step, in a prefill
- * block, or scored in one pass with its whole sequence (docs/rollout.md). */
+ * v16_reduce of sixteen lanes (lane l a chain of fused multiply-adds of
+ * q[d] k[d] over d = l mod 16, ascending) times the scale, the row's
+ * maximum, its exp(s - max) (v16_exp_neg), their sum in sixteen lanes by
+ * absolute key index then the fixed tree, and each output element a chain of
+ * fused multiply-adds over keys in ascending order (later keys add exact
+ * zeros), times 1 / sum. So a token gets the same bits alone in a decode
+ * step, in a prefill block, or scored in one pass with its whole sequence
+ * (docs/rollout.md). The kernels exist once per instruction set (AVX-512,
+ * AVX2 + FMA, scalar fmaf()), chosen as matmul_bi's are (PIC_ISA, else the
+ * best the CPU has); each FMA rounds once on all three, so all three give
+ * the same bits (tests/isa.bats runs each). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cli.h"
 #include "model/layers.h"
+#include "model/matmul_bi.h"
 #include "model/parallel.h"
 #include "model/vec.h"
 
@@ -59,8 +65,8 @@ VEC_INLINE v16 mask_to(v16 e, int j0, int n, float x) {
 /* S[r * ldS + j] = scale * (A[r] . B[j]) for r < R, j < W rounded up to 16
  * (keys from W on reuse key W - 1; those columns are masked later). B's
  * keys are ldb floats apart. 4 x 4 tiles, then 2 x 8 and 1 x 16 for the last rows:
- * both end in v16_reduce16, so a score never depends on its tile. */
-VEC_INLINE void scores(float *S, int ldS, const float *const *A, int R, const float *B, size_t ldb, int W,
+ * all end in v16_reduce16, so a score never depends on its tile. */
+VEC_INLINE void scores(v16_fma_fn fma, float *S, int ldS, const float *const *A, int R, const float *B, size_t ldb, int W,
                        int hd, float scale) {
     int Wp = (W + 15) & ~15;
     int r = 0;
@@ -73,7 +79,7 @@ VEC_INLINE void scores(float *S, int ldS, const float *const *A, int R, const fl
                 v16 x[4], y[4];
                 _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) x[i] = ld(A[r + i], d, hd), y[i] = ld(b[i], d, hd);
                 _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++)
-                    _Pragma("GCC unroll 16") for (int c = 0; c < 4; c++) acc[i * 4 + c] += x[i] * y[c];
+                    _Pragma("GCC unroll 16") for (int c = 0; c < 4; c++) acc[i * 4 + c] = fma(x[i], y[c], acc[i * 4 + c]);
             }
             v16 s = v16_reduce16(acc) * scale;
             _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) memcpy(S + (size_t)(r + i) * ldS + j, (float *)&s + 4 * i, 4 * sizeof(float));
@@ -87,7 +93,7 @@ VEC_INLINE void scores(float *S, int ldS, const float *const *A, int R, const fl
                 v16 x0 = ld(A[r], d, hd), x1 = ld(A[r + 1], d, hd);
                 _Pragma("GCC unroll 16") for (int c = 0; c < 8; c++) {
                     v16 y = ld(b[c], d, hd);
-                    acc[c] += x0 * y, acc[8 + c] += x1 * y;
+                    acc[c] = fma(x0, y, acc[c]), acc[8 + c] = fma(x1, y, acc[8 + c]);
                 }
             }
             v16 s = v16_reduce16(acc) * scale;
@@ -101,53 +107,74 @@ VEC_INLINE void scores(float *S, int ldS, const float *const *A, int R, const fl
             v16 acc[16] = {0};
             for (int d = 0; d < hd; d += 16) {
                 v16 x = ld(A[r], d, hd);
-                _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) acc[c] += x * ld(b[c], d, hd);
+                _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) acc[c] = fma(x, ld(b[c], d, hd), acc[c]);
             }
             v16 s = v16_reduce16(acc) * scale;
             memcpy(S + (size_t)r * ldS + j, &s, sizeof s);
         }
 }
 
-/* C[r] (+)= (sum over j < n[r] of P[r * ldP + j] B[j]) * (rs ? rs[r] : 1),
- * running sums in ascending j for every element; P must be 0 from n[r] to
- * the tile's largest n. 4 rows x 32 columns per tile. */
-VEC_INLINE void pv(float *const *C, const float *P, int ldP, int R, const int *n, const float *B, size_t ldb,
-                   int hd, const float *rs, bool accumulate) {
-    for (int r = 0; r < R; r += 4) {
-        int rows = R - r < 4 ? R - r : 4, jn = 0;
-        const float *pr[4]; /* rows past R repeat the last one; their sums are dropped */
-        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) pr[i] = P + (size_t)(r + (i < rows ? i : rows - 1)) * ldP;
-        _Pragma("GCC unroll 16") for (int i = 0; i < rows; i++) jn = n[r + i] > jn ? n[r + i] : jn;
-        for (int d = 0; d < hd; d += 32) {
-            int w0 = hd - d < 16 ? hd - d : 16, w1 = hd - d - 16 < 0 ? 0 : hd - d - 16 < 16 ? hd - d - 16 : 16;
-            v16 acc[4][2] = {{{0}}};
-            if (w0 == 16 && w1 == 16) {
-                for (int j = 0; j < jn; j++) {
-                    const float *b = B + (size_t)j * ldb + d;
-                    v16 y0 = v16_load(b), y1 = v16_load(b + 16);
-                    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) acc[i][0] += pr[i][j] * y0, acc[i][1] += pr[i][j] * y1;
-                }
-            } else {
-                for (int j = 0; j < jn; j++) {
-                    const float *b = B + (size_t)j * ldb + d;
-                    v16 y0 = v16_loadn(b, w0), y1 = v16_loadn(b + w0, w1);
-                    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) acc[i][0] += pr[i][j] * y0, acc[i][1] += pr[i][j] * y1;
+VEC_INLINE v16 splat(float x) {
+    v16 v;
+    _Pragma("GCC unroll 16") for (int l = 0; l < 16; l++) v[l] = x;
+    return v;
+}
+
+/* pv's tile: rows (4, 2 or 1, a constant once inlined) rows x 32 columns,
+ * for the rows from C[0], P, n[0] and rs[0]. */
+VEC_INLINE void pv_tile(v16_fma_fn fma, int rows, float *const *C, const float *P, int ldP, const int *n,
+                        const float *B, size_t ldb, int hd, const float *rs, bool accumulate) {
+    int jn = 0;
+    _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) jn = n[i] > jn ? n[i] : jn;
+    for (int d = 0; d < hd; d += 32) {
+        int w0 = hd - d < 16 ? hd - d : 16, w1 = hd - d - 16 < 0 ? 0 : hd - d - 16 < 16 ? hd - d - 16 : 16;
+        v16 acc[4][2] = {{{0}}};
+        if (w0 == 16 && w1 == 16) {
+            for (int j = 0; j < jn; j++) {
+                const float *b = B + (size_t)j * ldb + d;
+                v16 y0 = v16_load(b), y1 = v16_load(b + 16);
+                _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
+                    v16 p = splat(P[(size_t)i * ldP + j]);
+                    acc[i][0] = fma(p, y0, acc[i][0]), acc[i][1] = fma(p, y1, acc[i][1]);
                 }
             }
-            _Pragma("GCC unroll 16") for (int i = 0; i < rows; i++) {
-                float *c = C[r + i] + d;
-                if (rs) acc[i][0] *= rs[r + i], acc[i][1] *= rs[r + i];
-                if (accumulate) acc[i][0] += v16_loadn(c, w0), acc[i][1] += v16_loadn(c + w0, w1);
-                v16_storen(c, acc[i][0], w0);
-                v16_storen(c + w0, acc[i][1], w1);
+        } else {
+            for (int j = 0; j < jn; j++) {
+                const float *b = B + (size_t)j * ldb + d;
+                v16 y0 = v16_loadn(b, w0), y1 = v16_loadn(b + w0, w1);
+                _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
+                    v16 p = splat(P[(size_t)i * ldP + j]);
+                    acc[i][0] = fma(p, y0, acc[i][0]), acc[i][1] = fma(p, y1, acc[i][1]);
+                }
             }
+        }
+        _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
+            float *c = C[i] + d;
+            if (rs) acc[i][0] *= rs[i], acc[i][1] *= rs[i];
+            if (accumulate) acc[i][0] += v16_loadn(c, w0), acc[i][1] += v16_loadn(c + w0, w1);
+            v16_storen(c, acc[i][0], w0);
+            v16_storen(c + w0, acc[i][1], w1);
         }
     }
 }
 
+/* C[r] (+)= (sum over j < n[r] of P[r * ldP + j] B[j]) * (rs ? rs[r] : 1),
+ * a chain of FMAs in ascending j for every element; P must be 0 from n[r]
+ * to the tile's largest n. Tiles of 4 rows, then 2 and 1 (a decode step's
+ * two query heads per kv head take one 2-row tile, no FMA thrown away). */
+VEC_INLINE void pv(v16_fma_fn fma, float *const *C, const float *P, int ldP, int R, const int *n, const float *B,
+                   size_t ldb, int hd, const float *rs, bool accumulate) {
+    int r = 0;
+    for (; r + 4 <= R; r += 4)
+        pv_tile(fma, 4, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
+    if (r + 2 <= R)
+        pv_tile(fma, 2, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate), r += 2;
+    if (r < R) pv_tile(fma, 1, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
+}
+
 /* C[j * ldc] += sum over r < R of A[r * ldA + j] B[r], j < W: the
  * transposed product of the backward (dV += P^T dO, dK += dS^T Q). */
-VEC_INLINE void tn(float *C, size_t ldc, const float *A, int ldA, int W, const float *const *B, int R, int hd) {
+VEC_INLINE void tn(v16_fma_fn fma, float *C, size_t ldc, const float *A, int ldA, int W, const float *const *B, int R, int hd) {
     for (int j = 0; j < W; j += 4) {
         int cols = W - j < 4 ? W - j : 4;
         for (int d = 0; d < hd; d += 32) {
@@ -156,7 +183,10 @@ VEC_INLINE void tn(float *C, size_t ldc, const float *A, int ldA, int W, const f
             for (int r = 0; r < R; r++) {
                 const float *b = B[r] + d, *a = A + (size_t)r * ldA + j;
                 v16 y0 = w0 == 16 ? v16_load(b) : v16_loadn(b, w0), y1 = w1 == 16 ? v16_load(b + 16) : v16_loadn(b + w0, w1);
-                _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) acc[c][0] += a[c] * y0, acc[c][1] += a[c] * y1;
+                _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) {
+                    v16 p = splat(a[c]);
+                    acc[c][0] = fma(p, y0, acc[c][0]), acc[c][1] = fma(p, y1, acc[c][1]);
+                }
             }
             _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) {
                 float *o = C + (size_t)(j + c) * ldc + d;
@@ -217,10 +247,7 @@ typedef struct {
     int ldS; /* largest T rounded up to 16 */
 } args;
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-static void items(void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void items(v16_fma_fn fma, void *ctx, size_t begin, size_t end, int tid) {
     const args *a = ctx;
     const pic_attn_input *in = a->in;
     int hd = a->hd, group = a->group, ldS = a->ldS;
@@ -234,7 +261,7 @@ static void items(void *ctx, size_t begin, size_t end, int tid) {
         row_ptrs(qr, a->q, b, g, group, a->nh, hd);
         row_ptrs(orow, a->out, b, g, group, a->nh, hd);
         const float *K = in->k + in->seq_off[seq] + (size_t)g * hd, *V = in->v + in->seq_off[seq] + (size_t)g * hd;
-        scores(S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale);
+        scores(fma, S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale);
         for (int r = 0; r < R; r++) {
             float *s = S + (size_t)r * ldS;
             int T = in->tok_pos[b->t0 + (size_t)(r / group)] + 1;
@@ -258,7 +285,7 @@ static void items(void *ctx, size_t begin, size_t end, int tid) {
             n[r] = T;
             if (a->lse) a->lse[(b->t0 + (size_t)(r / group)) * a->nh + (size_t)g * group + r % group] = m + logf(tot);
         }
-        pv((float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
+        pv(fma, (float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
     }
 }
 
@@ -274,25 +301,6 @@ static size_t blocks_bytes(size_t N) { return ((N + 1) * sizeof(block) + 63) / 6
 size_t attention_workspace_size(size_t N, int max_ctx, int n_heads, int n_kv_heads) {
     int group = n_heads / n_kv_heads, R = rows_per_block(group) * group, ldS = (max_ctx + 15) & ~15;
     return blocks_bytes(N) + (size_t)pic_threads() * scratch_floats(R, ldS) * sizeof(float);
-}
-
-void attention_forward(float *out, float *lse, const float *q, const pic_attn_input *in, int n_heads,
-                       int n_kv_heads, int head_dim, void *work, size_t work_bytes) {
-    if (!in->N) return;
-    int group = n_heads / n_kv_heads, bq = rows_per_block(group), max_nt, max_T = 0;
-    size_t nb;
-    block *blocks = work;
-    make_blocks(blocks, in, bq, &nb, &max_nt);
-    for (size_t i = 0; i < nb; i++) max_T = blocks[i].T > max_T ? blocks[i].T : max_T;
-    if (attention_workspace_size(in->N, max_T, n_heads, n_kv_heads) > work_bytes)
-        pic_die("attention_forward: a workspace of %zu bytes is too small for %zu tokens of up to %d positions",
-                work_bytes, in->N, max_T);
-    int ldS = (max_T + 15) & ~15, R = max_nt * group;
-    args a = {out, lse, q, in, blocks, n_heads, n_kv_heads, group, head_dim, (float)(1.0 / sqrt(head_dim)),
-              NULL, 0, ldS};
-    a.scratch_len = scratch_floats(R, ldS);
-    a.scratch = (float *)((char *)work + blocks_bytes(in->N));
-    pic_parallel_for(nb * n_kv_heads, 1, items, &a);
 }
 
 /* ---- backward --------------------------------------------------------- */
@@ -343,13 +351,13 @@ static bscratch bscratch_at(const bargs *a, int tid) {
 
 /* P and dS of a query block's R rows against keys [j0, j0 + W) of its
  * sequence (token k0 of the batch is key 0); rows' pointers and D ready. */
-VEC_INLINE void p_ds(const bargs *a, const bscratch *s, const block *b, int g, int j0, int W) {
+VEC_INLINE void p_ds(v16_fma_fn fma, const bargs *a, const bscratch *s, const block *b, int g, int j0, int W) {
     const pic_attn_input *in = a->in;
     int R = b->nt * a->group, hd = a->hd, seq = in->tok_seq[b->t0];
     const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
     const float *V = in->v + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-    scores(s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale);
-    scores(s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f);
+    scores(fma, s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale);
+    scores(fma, s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f);
     for (int r = 0; r < R; r++) {
         size_t qh = (b->t0 + (size_t)(r / a->group)) * a->nh + (size_t)g * a->group + r % a->group;
         int n = in->tok_pos[b->t0 + (size_t)(r / a->group)] - j0 + 1;
@@ -380,10 +388,7 @@ static void brows_setup(const bargs *a, const bscratch *s, const block *b, int g
 }
 
 /* Pass A: one key block of one kv head against every query block after it. */
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-static void kv_items(void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void kv_items(v16_fma_fn fma, void *ctx, size_t begin, size_t end, int tid) {
     const bargs *a = ctx;
     const pic_attn_input *in = a->in;
     bscratch s = bscratch_at(a, tid);
@@ -398,18 +403,15 @@ static void kv_items(void *ctx, size_t begin, size_t end, int tid) {
         for (int t = j0; t < len; t += bq) {
             block b = {first + (size_t)t, len - t < bq ? len - t : bq, 0};
             brows_setup(a, &s, &b, g);
-            p_ds(a, &s, &b, g, j0, W);
-            tn(dV, in->kv_stride, s.S, BK, W, s.dor, b.nt * group, hd);
-            tn(dK, in->kv_stride, s.dS, BK, W, s.qr, b.nt * group, hd);
+            p_ds(fma, a, &s, &b, g, j0, W);
+            tn(fma, dV, in->kv_stride, s.S, BK, W, s.dor, b.nt * group, hd);
+            tn(fma, dK, in->kv_stride, s.dS, BK, W, s.qr, b.nt * group, hd);
         }
     }
 }
 
 /* Pass B: one query block of one kv head against every key block before it. */
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-static void q_items(void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void q_items(v16_fma_fn fma, void *ctx, size_t begin, size_t end, int tid) {
     const bargs *a = ctx;
     const pic_attn_input *in = a->in;
     bscratch s = bscratch_at(a, tid);
@@ -420,11 +422,68 @@ static void q_items(void *ctx, size_t begin, size_t end, int tid) {
         brows_setup(a, &s, b, g);
         for (int j0 = 0; j0 < b->T; j0 += BK) {
             int W = b->T - j0 < BK ? b->T - j0 : BK;
-            p_ds(a, &s, b, g, j0, W);
+            p_ds(fma, a, &s, b, g, j0, W);
             const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-            pv(s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
+            pv(fma, s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
         }
     }
+}
+
+/* ---- one set of kernels per instruction set --------------------------- */
+
+#define KERNELS(SUF, TARGET)                                                                                   \
+    TARGET static void items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                           \
+        items(v16_fma_##SUF, ctx, begin, end, tid);                                                            \
+    }                                                                                                          \
+    TARGET static void kv_items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                        \
+        kv_items(v16_fma_##SUF, ctx, begin, end, tid);                                                         \
+    }                                                                                                          \
+    TARGET static void q_items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                         \
+        q_items(v16_fma_##SUF, ctx, begin, end, tid);                                                          \
+    }
+KERNELS(c, )
+#if defined(__x86_64__)
+KERNELS(avx2, V16_TARGET_AVX2)
+KERNELS(avx512, V16_TARGET_AVX512)
+#endif
+
+typedef struct {
+    const char *isa;
+    pic_task forward, backward_kv, backward_q;
+} kernel_set;
+
+/* The set of the instruction set matmul_bi runs (PIC_ISA, else the CPU's best). */
+static const kernel_set *chosen_kernels(void) {
+    static const kernel_set sets[] = {
+#if defined(__x86_64__)
+        {"avx512", items_avx512, kv_items_avx512, q_items_avx512},
+        {"avx2", items_avx2, kv_items_avx2, q_items_avx2},
+#endif
+        {"scalar", items_c, kv_items_c, q_items_c},
+    };
+    const char *isa = pic_matmul_bi_isa();
+    size_t i = 0;
+    while (i + 1 < sizeof sets / sizeof *sets && strcmp(sets[i].isa, isa)) i++;
+    return &sets[i];
+}
+
+void attention_forward(float *out, float *lse, const float *q, const pic_attn_input *in, int n_heads,
+                       int n_kv_heads, int head_dim, void *work, size_t work_bytes) {
+    if (!in->N) return;
+    int group = n_heads / n_kv_heads, bq = rows_per_block(group), max_nt, max_T = 0;
+    size_t nb;
+    block *blocks = work;
+    make_blocks(blocks, in, bq, &nb, &max_nt);
+    for (size_t i = 0; i < nb; i++) max_T = blocks[i].T > max_T ? blocks[i].T : max_T;
+    if (attention_workspace_size(in->N, max_T, n_heads, n_kv_heads) > work_bytes)
+        pic_die("attention_forward: a workspace of %zu bytes is too small for %zu tokens of up to %d positions",
+                work_bytes, in->N, max_T);
+    int ldS = (max_T + 15) & ~15, R = max_nt * group;
+    args a = {out, lse, q, in, blocks, n_heads, n_kv_heads, group, head_dim, (float)(1.0 / sqrt(head_dim)),
+              NULL, 0, ldS};
+    a.scratch_len = scratch_floats(R, ldS);
+    a.scratch = (float *)((char *)work + blocks_bytes(in->N));
+    pic_parallel_for(nb * n_kv_heads, 1, chosen_kernels()->forward, &a);
 }
 
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
@@ -452,8 +511,8 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
     int R = bq * group;
     a.scratch_len = 2 * (size_t)R * BK + 2 * (size_t)R + 4 * (size_t)R * sizeof(float *) / sizeof(float) + 16;
     a.scratch = pic_malloc((size_t)pic_threads() * a.scratch_len * sizeof(float));
-    pic_parallel_for(nk * n_kv_heads, 1, kv_items, &a);
-    pic_parallel_for(nb * n_kv_heads, 1, q_items, &a);
+    pic_parallel_for(nk * n_kv_heads, 1, chosen_kernels()->backward_kv, &a);
+    pic_parallel_for(nb * n_kv_heads, 1, chosen_kernels()->backward_q, &a);
     free(a.scratch);
     free(kblocks);
     free(blocks);

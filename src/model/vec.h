@@ -1,15 +1,21 @@
 /* Sixteen-float vectors for the kernels (matmul_bi.c, attention.c,
  * logits.c): GCC's vector extension, one AVX-512 register, two AVX2 ones or
- * four SSE ones, so one source serves every target_clones variant. Every
- * helper here is a fixed sequence of IEEE operations that the compiler never
- * fuses (ISO C's -ffp-contract=off), so its results are the same bits on
- * every instruction set. The fused multiply-adds of matmul_bi.c are explicit
- * (intrinsics, or fmaf()), one correctly rounded step on every target. Vectors only pass between always-inlined helpers, never through a
- * real call, so the ABI note about 64-byte vector arguments does not apply. */
+ * four SSE ones, so one source serves every instruction set. Every helper
+ * here is a fixed sequence of IEEE operations that the compiler never fuses
+ * (ISO C's -ffp-contract=off), so its results are the same bits on every
+ * instruction set. Fused multiply-adds are explicit (v16_fma_*: intrinsics,
+ * or fmaf() lane by lane), one correctly rounded step on every target, so
+ * they too give the same bits everywhere. Vectors only pass between
+ * always-inlined helpers, never through a real call, so the ABI note about
+ * 64-byte vector arguments does not apply. */
 #ifndef PIC_MODEL_VEC_H
 #define PIC_MODEL_VEC_H
 
+#include <math.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -17,6 +23,35 @@ typedef float v16 __attribute__((vector_size(64)));
 typedef int i16 __attribute__((vector_size(64)));
 
 #define VEC_INLINE static inline __attribute__((always_inline))
+
+/* z + x y lane by lane, rounded once (a kernel takes one as a parameter,
+ * v16_fma_fn, so that one always-inlined body serves every target). */
+typedef v16 (*v16_fma_fn)(v16 x, v16 y, v16 z);
+
+/* Without FMA hardware: the C library's fmaf(), correctly rounded. */
+VEC_INLINE v16 v16_fma_c(v16 x, v16 y, v16 z) {
+    for (int l = 0; l < 16; l++) z[l] = fmaf(x[l], y[l], z[l]);
+    return z;
+}
+
+#if defined(__x86_64__)
+#define V16_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define V16_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
+
+V16_TARGET_AVX2 VEC_INLINE v16 v16_fma_avx2(v16 x, v16 y, v16 z) {
+    union {
+        v16 v;
+        __m256 h[2];
+    } a = {x}, b = {y}, c = {z};
+    c.h[0] = _mm256_fmadd_ps(a.h[0], b.h[0], c.h[0]);
+    c.h[1] = _mm256_fmadd_ps(a.h[1], b.h[1], c.h[1]);
+    return c.v;
+}
+
+V16_TARGET_AVX512 VEC_INLINE v16 v16_fma_avx512(v16 x, v16 y, v16 z) {
+    return (v16)_mm512_fmadd_ps((__m512)x, (__m512)y, (__m512)z);
+}
+#endif
 
 VEC_INLINE v16 v16_load(const float *p) {
     v16 v;

@@ -1,7 +1,9 @@
 /* Batch invariance of generation (docs/rollout.md): the batch-invariant
  * product equals its documented formula bit for bit whatever the number of
- * rows, the row's place and the thread count, and a sequence decoded alone
- * gets bit-identical logits to the same sequence packed with others. */
+ * rows, the row's place and the thread count, so does attention_forward
+ * (whatever the block, tile and group a row falls in), and a sequence
+ * decoded alone gets bit-identical logits to the same sequence packed with
+ * others. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "model/matmul_bi.h"
 #include "model/model.h"
 #include "model/parallel.h"
+#include "model/vec.h"
 
 static const char *fixtures(void) {
     const char *f = getenv("FIXTURES");
@@ -81,6 +84,104 @@ static void test_kernel(void) {
     CHECK(bad_alone == 0, "a row alone equals the row among 11 (%d rows differ)", bad_alone);
     CHECK(bad_threads == 0, "1 to 11 rows on one thread equal 11 rows on two (%d differ)", bad_threads);
     pic_set_threads(0);
+}
+
+/* attention.c's formula for one query row over keys 0..T-1, in plain
+ * scalars: scores are fmaf chains in sixteen lanes (d mod 16) and the fixed
+ * tree, times the scale; weights exp(s - max) by v16_exp_neg (lane by lane,
+ * as the kernel's lanes are independent); their sum in sixteen lanes by key
+ * index and the tree; each output element an fmaf chain over keys, times
+ * 1 / sum. */
+static float tree16(float *lane) {
+    for (int s = 8; s >= 1; s /= 2)
+        for (int l = 0; l < s; l++) lane[l] = lane[l] + lane[l + s];
+    return lane[0];
+}
+static void attention_reference(float *o, float *lse, const float *q, const float *K, const float *V, size_t ld,
+                                int T, int hd, float scale) {
+    float *p = pic_malloc((size_t)T * sizeof(float)), m = -INFINITY, lane[16] = {0};
+    for (int j = 0; j < T; j++) {
+        float l16[16] = {0};
+        for (int d = 0; d < hd; d++) l16[d % 16] = fmaf(q[d], K[(size_t)j * ld + d], l16[d % 16]);
+        p[j] = tree16(l16) * scale;
+        m = p[j] > m ? p[j] : m;
+    }
+    for (int j = 0; j < T; j++) {
+        v16 x = {0};
+        x[0] = p[j] - m;
+        p[j] = v16_exp_neg(x)[0];
+        lane[j % 16] += p[j];
+    }
+    float tot = tree16(lane), inv = 1.0f / tot;
+    for (int d = 0; d < hd; d++) {
+        float acc = 0;
+        for (int j = 0; j < T; j++) acc = fmaf(p[j], V[(size_t)j * ld + d], acc);
+        o[d] = acc * inv;
+    }
+    *lse = m + logf(tot);
+    free(p);
+}
+
+/* Packed sequences of 1 to 130 tokens (blocks of up to 64 / group tokens,
+ * so rows fall in 4-, 2- and 1-row tiles), groups of 1 to 4 query heads per
+ * kv head, head sizes around the 16- and 32-float steps: every output and
+ * log-sum-exp is the formula's, bit for bit, on one thread and on two, and a
+ * decode step (one token per sequence, keys from the cache) equals it too. */
+static void test_attention(void) {
+    static const int hds[] = {8, 16, 24, 32, 40, 64}, groups[] = {1, 2, 3, 4}, lens[] = {1, 5, 17, 70, 130};
+    enum { NS = sizeof lens / sizeof *lens, NKV = 2 };
+    unsigned seed = 7;
+    int bad = 0, bad_decode = 0, cases = 0;
+    for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++)
+        for (size_t gi = 0; gi < sizeof groups / sizeof *groups; gi++) {
+            int hd = hds[hi], nh = groups[gi] * NKV, N = 0;
+            for (int s = 0; s < NS; s++) N += lens[s];
+            size_t ld = (size_t)NKV * hd, qw = (size_t)nh * hd;
+            int *seq = pic_malloc((size_t)N * sizeof(int)), *pos = pic_malloc((size_t)N * sizeof(int));
+            size_t off[NS];
+            for (int s = 0, n = 0; s < NS; s++) {
+                off[s] = (size_t)n * ld;
+                for (int t = 0; t < lens[s]; t++, n++) seq[n] = s, pos[n] = t;
+            }
+            float *q = pic_malloc((size_t)N * qw * sizeof(float)), *k = pic_malloc((size_t)N * ld * sizeof(float));
+            float *v = pic_malloc((size_t)N * ld * sizeof(float)), *o = pic_malloc((size_t)N * qw * sizeof(float));
+            float *lse = pic_malloc((size_t)N * nh * sizeof(float)), want[64], want_lse;
+            for (size_t i = 0; i < (size_t)N * qw; i++) q[i] = 3 * frand(&seed);
+            for (size_t i = 0; i < (size_t)N * ld; i++) k[i] = frand(&seed), v[i] = frand(&seed);
+            size_t wb = attention_workspace_size((size_t)N, 130, nh, NKV);
+            void *w = pic_malloc(wb);
+            float scale = (float)(1.0 / sqrt(hd));
+            for (int threads = 1; threads <= 2; threads++) {
+                pic_set_threads(threads);
+                pic_attn_input in = {(size_t)N, seq, pos, k, v, off, ld};
+                attention_forward(o, lse, q, &in, nh, NKV, hd, w, wb);
+                for (int n = 0; n < N; n++)
+                    for (int h = 0; h < nh; h++) {
+                        int g = h / groups[gi];
+                        attention_reference(want, &want_lse, q + n * qw + (size_t)h * hd, k + off[seq[n]] + (size_t)g * hd,
+                                            v + off[seq[n]] + (size_t)g * hd, ld, pos[n] + 1, hd, scale);
+                        cases++;
+                        if (memcmp(want, o + n * qw + (size_t)h * hd, (size_t)hd * sizeof(float)) ||
+                            memcmp(&want_lse, lse + (size_t)n * nh + h, sizeof want_lse))
+                            bad++;
+                    }
+            }
+            /* a decode step: the last token of each sequence, alone in the batch */
+            int last_seq[NS], last_pos[NS];
+            float *q1 = pic_malloc(NS * qw * sizeof(float)), *o1 = pic_malloc(NS * qw * sizeof(float));
+            for (int s = 0, n = 0; s < NS; n += lens[s], s++) {
+                last_seq[s] = s, last_pos[s] = lens[s] - 1;
+                memcpy(q1 + s * qw, q + (size_t)(n + lens[s] - 1) * qw, qw * sizeof(float));
+            }
+            pic_attn_input step = {NS, last_seq, last_pos, k, v, off, ld};
+            attention_forward(o1, NULL, q1, &step, nh, NKV, hd, w, wb);
+            for (int s = 0, n = 0; s < NS; n += lens[s], s++)
+                if (memcmp(o1 + s * qw, o + (size_t)(n + lens[s] - 1) * qw, qw * sizeof(float))) bad_decode++;
+            free(q1), free(o1), free(w), free(q), free(k), free(v), free(o), free(lse), free(seq), free(pos);
+        }
+    CHECK(bad == 0, "attention_forward (%s) is its formula bit for bit (%d rows, %d differ)", pic_matmul_bi_isa(),
+          cases, bad);
+    CHECK(bad_decode == 0, "a decode step's rows equal the same tokens' rows in prefill (%d differ)", bad_decode);
 }
 
 /* Prefills prompts (slots 0..n-1), then decodes steps tokens per sequence
@@ -161,6 +262,7 @@ static void test_model(const char *name) {
 int main(void) {
     pic_init("test_rollout_invariance");
     test_kernel();
+    test_attention();
     test_model("qwen2-tiny");
     test_model("qwen3-tiny");
     test_model("llama-tiny");
