@@ -8,22 +8,43 @@
 
 #include "model/layers.h"
 #include "model/parallel.h"
+#include "model/vec.h"
 
-/* m = max z, S = sum exp(z - m), Sz = sum exp(z - m) (z - m) of z = x / T. */
-static void row_sums(const float *x, int V, float T, float *mp, double *Sp, double *Szp) {
-    float m = -INFINITY;
-    for (int i = 0; i < V; i++) {
-        float z = x[i] / T;
-        if (z > m) m = z;
+/* Sixteen doubles: the sums' lanes. */
+typedef double d16 __attribute__((vector_size(128)));
+
+/* Lanes i0 + l < V of x / T, the others set to fill. */
+VEC_INLINE v16 load_z(const float *x, int i0, int V, float T, float fill) {
+    if (V - i0 >= 16) return v16_load(x + i0) / T;
+    v16 z = v16_loadn(x + i0, V - i0) / T;
+    for (int l = V - i0; l < 16; l++) z[l] = fill;
+    return z;
+}
+
+VEC_INLINE double d16_reduce(d16 a) {
+    for (int s = 8; s >= 1; s /= 2)
+        for (int l = 0; l < s; l++) a[l] = a[l] + a[l + s];
+    return a[0];
+}
+
+/* m = max z, S = sum exp(z - m), Sz = sum exp(z - m) (z - m) of z = x / T:
+ * exp(z - m) by v16_exp_neg (about 1 ulp), the sums in sixteen double lanes
+ * (element i in lane i mod 16) and a fixed tree, so the result is the same
+ * bits on every instruction set and for every row's place. */
+VEC_INLINE void row_sums(const float *x, int V, float T, float *mp, double *Sp, double *Szp) {
+    v16 mv = (v16){0} - INFINITY;
+    for (int i = 0; i < V; i += 16) mv = v16_max(mv, load_z(x, i, V, T, -INFINITY));
+    float m = v16_hmax(mv);
+    d16 S = {0}, Sz = {0};
+    for (int i = 0; i < V; i += 16) {
+        v16 zm = load_z(x, i, V, T, -INFINITY) - m, e = v16_exp_neg(zm); /* padding: exp(-inf) = 0 */
+        if (V - i < 16)
+            for (int l = V - i; l < 16; l++) zm[l] = 0;
+        d16 ed = __builtin_convertvector(e, d16);
+        S += ed;
+        Sz += ed * __builtin_convertvector(zm, d16);
     }
-    double S = 0, Sz = 0;
-    for (int i = 0; i < V; i++) {
-        float z = x[i] / T;
-        double e = expf(z - m);
-        S += e;
-        Sz += e * (z - m);
-    }
-    *mp = m, *Sp = S, *Szp = Sz;
+    *mp = m, *Sp = d16_reduce(S), *Szp = d16_reduce(Sz);
 }
 
 typedef struct {
@@ -34,6 +55,9 @@ typedef struct {
     float T;
 } args;
 
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 static void rows(void *ctx, size_t begin, size_t end, int tid) {
     (void)tid;
     const args *a = ctx;
@@ -67,6 +91,9 @@ typedef struct {
     float T;
 } bargs;
 
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 static void brows(void *ctx, size_t begin, size_t end, int tid) {
     (void)tid;
     const bargs *a = ctx;
@@ -80,11 +107,11 @@ static void brows(void *ctx, size_t begin, size_t end, int tid) {
         float gl = a->dlogp ? a->dlogp[n] : 0, ge = a->dent ? a->dent[n] : 0;
         float E = (float)(Sz / S), invS = (float)(1.0 / S), invT = 1.0f / a->T;
         int y = a->targets ? a->targets[n] : -1;
-        for (int i = 0; i < V; i++) {
-            float zm = x[i] / a->T - m, p = expf(zm) * invS;
-            float g = -gl * p - ge * p * (zm - E);
-            if (i == y) g += gl;
-            dx[i] = g * invT;
+        for (int i = 0; i < V; i += 16) {
+            v16 zm = load_z(x, i, V, a->T, -INFINITY) - m, p = v16_exp_neg(zm) * invS;
+            v16 g = -gl * p - ge * p * (zm - E);
+            if (y >= i && y < i + 16) g[y - i] += gl;
+            v16_storen(dx + i, g * invT, V - i < 16 ? V - i : 16);
         }
     }
 }

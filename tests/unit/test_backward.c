@@ -176,6 +176,47 @@ static void test_head(void) {
     CHECK(fd_err(hd_f, &c, c.logits, d, N * HV, 1e-2f) < 2e-3, "log-softmax + entropy head at T = 0.6: d logits");
 }
 
+/* The head's forward against double precision, for vocabularies that end
+ * inside a sixteen-lane step and targets in that tail. Bound: z = x / T and
+ * z - m are float roundings (|z - m| <= 2Z with Z = max |z|) and
+ * v16_exp_neg is within ~2 ulp, so each weight is within eps = 2^-22 (1 +
+ * 2Z) relative; log p moves by at most 2 eps and H = log S - sum p (z - m)
+ * by at most eps (1 + 4Z). */
+static void test_head_exact(void) {
+    static const int Vs[] = {1, 7, 16, 50, 1000, 8193};
+    static const float Ts[] = {1.0f, 0.6f};
+    int bad = 0, rows = 0;
+    double worst = 0; /* error / bound */
+    for (size_t vi = 0; vi < sizeof Vs / sizeof *Vs; vi++)
+        for (size_t ti = 0; ti < 2; ti++) {
+            int V = Vs[vi];
+            float T = Ts[ti], *x = rnd((size_t)N * V), lp[N], ent[N];
+            int32_t tg[N];
+            for (int n = 0; n < N; n++) tg[n] = (int32_t)((n * 7919 + V - 1) % V);
+            for (int i = 0; i < N * V; i++) x[i] *= 10;
+            logprob_entropy_forward(lp, ent, x, tg, N, V, T);
+            for (int n = 0; n < N; n++, rows++) {
+                const float *r = x + (size_t)n * V;
+                double m = -INFINITY, Z = 0, S = 0, Sz = 0;
+                for (int i = 0; i < V; i++) {
+                    double z = (double)r[i] / T;
+                    m = z > m ? z : m, Z = fabs(z) > Z ? fabs(z) : Z;
+                }
+                for (int i = 0; i < V; i++) {
+                    double zm = (double)r[i] / T - m;
+                    S += exp(zm), Sz += exp(zm) * zm;
+                }
+                double want_lp = (double)r[tg[n]] / T - m - log(S), want_h = log(S) - Sz / S;
+                double eps = ldexp(1 + 2 * Z, -22);
+                double e = fmax(fabs(lp[n] - want_lp) / (2 * eps), fabs(ent[n] - want_h) / (eps * (1 + 4 * Z)));
+                worst = fmax(worst, e), bad += e > 1;
+            }
+        }
+    printf("# head vs double: worst error %.3g of the bound\n", worst);
+    CHECK(bad == 0, "log-softmax + entropy head within its derived bound of double precision (%d of %d rows off)",
+          bad, rows);
+}
+
 /* ---- a whole tiny model ---- */
 static const char tiny_cfg[] =
     "{\"model_type\":\"qwen3\",\"vocab_size\":40,\"hidden_size\":16,\"intermediate_size\":24,"
@@ -480,6 +521,7 @@ int main(void) {
     test_swiglu();
     test_attention();
     test_head();
+    test_head_exact();
     free_kept();
     test_model_fd();
     test_golden("qwen2-tiny");
