@@ -119,15 +119,9 @@ VEC_INLINE void scores(v16_fma_fn fma, bool few_regs, float *S, int ldS, const f
         }
 }
 
-VEC_INLINE v16 splat(float x) {
-    v16 v;
-    _Pragma("GCC unroll 16") for (int l = 0; l < 16; l++) v[l] = x;
-    return v;
-}
-
 /* pv's tile: rows (4, 2 or 1, a constant once inlined) rows x 32 columns,
  * for the rows from C[0], P, n[0] and rs[0]. */
-VEC_INLINE void pv_tile(v16_fma_fn fma, int rows, float *const *C, const float *P, int ldP, const int *n,
+VEC_INLINE void pv_tile(v16_fma_fn fma, v16_splat_fn splat, int rows, float *const *C, const float *P, int ldP, const int *n,
                         const float *B, size_t ldb, int hd, const float *rs, bool accumulate) {
     int jn = 0;
     _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) jn = n[i] > jn ? n[i] : jn;
@@ -168,19 +162,19 @@ VEC_INLINE void pv_tile(v16_fma_fn fma, int rows, float *const *C, const float *
  * to the tile's largest n. Tiles of 4 rows (2 with few_regs: AVX2), then 2
  * and 1 (a decode step's two query heads per kv head take one 2-row tile,
  * no FMA thrown away). */
-VEC_INLINE void pv(v16_fma_fn fma, bool few_regs, float *const *C, const float *P, int ldP, int R, const int *n, const float *B,
+VEC_INLINE void pv(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, float *const *C, const float *P, int ldP, int R, const int *n, const float *B,
                    size_t ldb, int hd, const float *rs, bool accumulate) {
     int r = 0;
     for (; !few_regs && r + 4 <= R; r += 4)
-        pv_tile(fma, 4, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
+        pv_tile(fma, splat, 4, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
     for (; r + 2 <= R; r += 2)
-        pv_tile(fma, 2, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
-    if (r < R) pv_tile(fma, 1, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
+        pv_tile(fma, splat, 2, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
+    if (r < R) pv_tile(fma, splat, 1, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
 }
 
 /* C[j * ldc] += sum over r < R of A[r * ldA + j] B[r], j < W: the
  * transposed product of the backward (dV += P^T dO, dK += dS^T Q). */
-VEC_INLINE void tn(v16_fma_fn fma, bool few_regs, float *C, size_t ldc, const float *A, int ldA, int W, const float *const *B, int R, int hd) {
+VEC_INLINE void tn(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, float *C, size_t ldc, const float *A, int ldA, int W, const float *const *B, int R, int hd) {
     int tc = few_regs ? 2 : 4; /* AVX2: 2 x 2 accumulators of 16 lanes fit its registers */
     for (int j = 0; j < W; j += tc) {
         int cols = W - j < tc ? W - j : tc;
@@ -254,7 +248,7 @@ typedef struct {
     int ldS; /* largest T rounded up to 16 */
 } args;
 
-VEC_INLINE void items(v16_fma_fn fma, bool few_regs, void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void *ctx, size_t begin, size_t end, int tid) {
     const args *a = ctx;
     const pic_attn_input *in = a->in;
     int hd = a->hd, group = a->group, ldS = a->ldS;
@@ -292,7 +286,7 @@ VEC_INLINE void items(v16_fma_fn fma, bool few_regs, void *ctx, size_t begin, si
             n[r] = T;
             if (a->lse) a->lse[(b->t0 + (size_t)(r / group)) * a->nh + (size_t)g * group + r % group] = m + logf(tot);
         }
-        pv(fma, few_regs, (float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
+        pv(fma, splat, few_regs, (float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
     }
 }
 
@@ -395,7 +389,7 @@ static void brows_setup(const bargs *a, const bscratch *s, const block *b, int g
 }
 
 /* Pass A: one key block of one kv head against every query block after it. */
-VEC_INLINE void kv_items(v16_fma_fn fma, bool few_regs, void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void kv_items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void *ctx, size_t begin, size_t end, int tid) {
     const bargs *a = ctx;
     const pic_attn_input *in = a->in;
     bscratch s = bscratch_at(a, tid);
@@ -411,14 +405,14 @@ VEC_INLINE void kv_items(v16_fma_fn fma, bool few_regs, void *ctx, size_t begin,
             block b = {first + (size_t)t, len - t < bq ? len - t : bq, 0};
             brows_setup(a, &s, &b, g);
             p_ds(fma, few_regs, a, &s, &b, g, j0, W);
-            tn(fma, few_regs, dV, in->kv_stride, s.S, BK, W, s.dor, b.nt * group, hd);
-            tn(fma, few_regs, dK, in->kv_stride, s.dS, BK, W, s.qr, b.nt * group, hd);
+            tn(fma, splat, few_regs, dV, in->kv_stride, s.S, BK, W, s.dor, b.nt * group, hd);
+            tn(fma, splat, few_regs, dK, in->kv_stride, s.dS, BK, W, s.qr, b.nt * group, hd);
         }
     }
 }
 
 /* Pass B: one query block of one kv head against every key block before it. */
-VEC_INLINE void q_items(v16_fma_fn fma, bool few_regs, void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void q_items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void *ctx, size_t begin, size_t end, int tid) {
     const bargs *a = ctx;
     const pic_attn_input *in = a->in;
     bscratch s = bscratch_at(a, tid);
@@ -431,7 +425,7 @@ VEC_INLINE void q_items(v16_fma_fn fma, bool few_regs, void *ctx, size_t begin, 
             int W = b->T - j0 < BK ? b->T - j0 : BK;
             p_ds(fma, few_regs, a, &s, b, g, j0, W);
             const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-            pv(fma, few_regs, s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
+            pv(fma, splat, few_regs, s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
         }
     }
 }
@@ -441,13 +435,13 @@ VEC_INLINE void q_items(v16_fma_fn fma, bool few_regs, void *ctx, size_t begin, 
 /* few_regs: AVX2's sixteen registers, smaller tiles (scores, pv, tn). */
 #define KERNELS(SUF, TARGET, FEW_REGS)                                                                         \
     TARGET static void items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                           \
-        items(v16_fma_##SUF, FEW_REGS, ctx, begin, end, tid);                                                  \
+        items(v16_fma_##SUF, v16_splat_##SUF, FEW_REGS, ctx, begin, end, tid);                                                  \
     }                                                                                                          \
     TARGET static void kv_items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                        \
-        kv_items(v16_fma_##SUF, FEW_REGS, ctx, begin, end, tid);                                               \
+        kv_items(v16_fma_##SUF, v16_splat_##SUF, FEW_REGS, ctx, begin, end, tid);                                               \
     }                                                                                                          \
     TARGET static void q_items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                         \
-        q_items(v16_fma_##SUF, FEW_REGS, ctx, begin, end, tid);                                                \
+        q_items(v16_fma_##SUF, v16_splat_##SUF, FEW_REGS, ctx, begin, end, tid);                                                \
     }
 KERNELS(c, , false)
 #if defined(__x86_64__)

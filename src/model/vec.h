@@ -24,9 +24,18 @@ typedef int i16 __attribute__((vector_size(64)));
 
 #define VEC_INLINE static inline __attribute__((always_inline))
 
-/* z + x y lane by lane, rounded once (a kernel takes one as a parameter,
- * v16_fma_fn, so that one always-inlined body serves every target). */
+/* z + x y lane by lane, rounded once, and x in every lane (a kernel takes
+ * them as parameters, so that one always-inlined body serves every target:
+ * GCC 12 builds a generic vector of one value that feeds an intrinsic lane
+ * by lane, sixteen masked moves, so the broadcast is the target's too). */
 typedef v16 (*v16_fma_fn)(v16 x, v16 y, v16 z);
+typedef v16 (*v16_splat_fn)(float x);
+
+VEC_INLINE v16 v16_splat_c(float x) {
+    v16 v;
+    for (int l = 0; l < 16; l++) v[l] = x;
+    return v;
+}
 
 /* Without FMA hardware: the C library's fmaf(), correctly rounded. */
 VEC_INLINE v16 v16_fma_c(v16 x, v16 y, v16 z) {
@@ -38,6 +47,15 @@ VEC_INLINE v16 v16_fma_c(v16 x, v16 y, v16 z) {
 #define V16_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define V16_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 
+V16_TARGET_AVX2 VEC_INLINE v16 v16_splat_avx2(float x) {
+    union {
+        v16 v;
+        __m256 h[2];
+    } u;
+    u.h[0] = u.h[1] = _mm256_set1_ps(x);
+    return u.v;
+}
+
 V16_TARGET_AVX2 VEC_INLINE v16 v16_fma_avx2(v16 x, v16 y, v16 z) {
     union {
         v16 v;
@@ -47,6 +65,8 @@ V16_TARGET_AVX2 VEC_INLINE v16 v16_fma_avx2(v16 x, v16 y, v16 z) {
     c.h[1] = _mm256_fmadd_ps(a.h[1], b.h[1], c.h[1]);
     return c.v;
 }
+
+V16_TARGET_AVX512 VEC_INLINE v16 v16_splat_avx512(float x) { return (v16)_mm512_set1_ps(x); }
 
 V16_TARGET_AVX512 VEC_INLINE v16 v16_fma_avx512(v16 x, v16 y, v16 z) {
     return (v16)_mm512_fmadd_ps((__m512)x, (__m512)y, (__m512)z);
