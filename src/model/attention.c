@@ -62,60 +62,55 @@ VEC_INLINE v16 mask_to(v16 e, int j0, int n, float x) {
     return (v16)(((i16)e & k) | ((i16)((v16){0} + x) & ~k));
 }
 
-/* One tile of scores: tr rows x tc keys, tr tc = 16 sums reduced together
- * (v16_reduce16, the same additions as one v16_reduce each) into S. The d
- * loop runs over sub-tiles of sr x sc sums, as many accumulators as the
- * target's registers hold (AVX2's sixteen hold eight 16-lane vectors, so
- * 2 x 2 there; the whole tile with AVX-512's 32); each lane's chain of FMAs
- * is the same whatever the sub-tile. All sizes are constants once inlined. */
-VEC_INLINE void score_tile(v16_fma_fn fma, int tr, int tc, int sr, int sc, float *S, int ldS, const float *const *a,
-                           const float *const *b, int hd, float scale) {
-    v16 acc[16];
-    for (int i0 = 0; i0 < tr; i0 += sr)
-        for (int c0 = 0; c0 < tc; c0 += sc) {
-            v16 t[16] = {0};
-            for (int d = 0; d < hd; d += 16) {
-                v16 x[4];
-                _Pragma("GCC unroll 16") for (int i = 0; i < sr; i++) x[i] = ld(a[i0 + i], d, hd);
-                _Pragma("GCC unroll 16") for (int c = 0; c < sc; c++) {
-                    v16 y = ld(b[c0 + c], d, hd);
-                    _Pragma("GCC unroll 16") for (int i = 0; i < sr; i++) t[i * sc + c] = fma(x[i], y, t[i * sc + c]);
-                }
-            }
-            _Pragma("GCC unroll 16") for (int i = 0; i < sr; i++)
-                _Pragma("GCC unroll 16") for (int c = 0; c < sc; c++) acc[(i0 + i) * tc + c0 + c] = t[i * sc + c];
-        }
-    v16 s = v16_reduce16(acc) * scale;
-    _Pragma("GCC unroll 16") for (int i = 0; i < tr; i++) memcpy(S + (size_t)i * ldS, (float *)&s + tc * i, tc * sizeof(float));
-}
-
 /* S[r * ldS + j] = scale * (A[r] . B[j]) for r < R, j < W rounded up to 16
  * (keys from W on reuse key W - 1; those columns are masked later). B's
- * keys are ldb floats apart. 4 x 4 tiles, then 2 x 8 (a decode step's two
- * query heads per kv head) and 1 x 16 for the last rows: all end in
- * v16_reduce16, so a score never depends on its tile. few_regs: AVX2's
- * sub-tiles. */
-VEC_INLINE void scores(v16_fma_fn fma, bool few_regs, float *S, int ldS, const float *const *A, int R, const float *B,
-                       size_t ldb, int W, int hd, float scale) {
-    int Wp = (W + 15) & ~15, r = 0;
-    const float *b[16];
+ * keys are ldb floats apart. 4 x 4 tiles, then 2 x 8 and 1 x 16 for the last rows:
+ * all end in v16_reduce16, so a score never depends on its tile. */
+VEC_INLINE void scores(v16_fma_fn fma, float *S, int ldS, const float *const *A, int R, const float *B, size_t ldb, int W,
+                       int hd, float scale) {
+    int Wp = (W + 15) & ~15;
+    int r = 0;
     for (; r + 4 <= R; r += 4)
         for (int j = 0; j < Wp; j += 4) {
+            const float *b[4];
             _Pragma("GCC unroll 16") for (int c = 0; c < 4; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
-            if (few_regs) score_tile(fma, 4, 4, 2, 2, S + (size_t)r * ldS + j, ldS, A + r, b, hd, scale);
-            else score_tile(fma, 4, 4, 4, 4, S + (size_t)r * ldS + j, ldS, A + r, b, hd, scale);
+            v16 acc[16] = {0};
+            for (int d = 0; d < hd; d += 16) {
+                v16 x[4], y[4];
+                _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) x[i] = ld(A[r + i], d, hd), y[i] = ld(b[i], d, hd);
+                _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++)
+                    _Pragma("GCC unroll 16") for (int c = 0; c < 4; c++) acc[i * 4 + c] = fma(x[i], y[c], acc[i * 4 + c]);
+            }
+            v16 s = v16_reduce16(acc) * scale;
+            _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) memcpy(S + (size_t)(r + i) * ldS + j, (float *)&s + 4 * i, 4 * sizeof(float));
         }
-    for (; r + 2 <= R; r += 2)
+    for (; r + 2 <= R; r += 2) /* a decode step's two query heads per kv head */
         for (int j = 0; j < Wp; j += 8) {
+            const float *b[8];
             _Pragma("GCC unroll 16") for (int c = 0; c < 8; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
-            if (few_regs) score_tile(fma, 2, 8, 2, 2, S + (size_t)r * ldS + j, ldS, A + r, b, hd, scale);
-            else score_tile(fma, 2, 8, 2, 8, S + (size_t)r * ldS + j, ldS, A + r, b, hd, scale);
+            v16 acc[16] = {0};
+            for (int d = 0; d < hd; d += 16) {
+                v16 x0 = ld(A[r], d, hd), x1 = ld(A[r + 1], d, hd);
+                _Pragma("GCC unroll 16") for (int c = 0; c < 8; c++) {
+                    v16 y = ld(b[c], d, hd);
+                    acc[c] = fma(x0, y, acc[c]), acc[8 + c] = fma(x1, y, acc[8 + c]);
+                }
+            }
+            v16 s = v16_reduce16(acc) * scale;
+            memcpy(S + (size_t)r * ldS + j, &s, 8 * sizeof(float));
+            memcpy(S + (size_t)(r + 1) * ldS + j, (float *)&s + 8, 8 * sizeof(float));
         }
     for (; r < R; r++)
         for (int j = 0; j < Wp; j += 16) {
+            const float *b[16];
             _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
-            if (few_regs) score_tile(fma, 1, 16, 1, 4, S + (size_t)r * ldS + j, ldS, A + r, b, hd, scale);
-            else score_tile(fma, 1, 16, 1, 16, S + (size_t)r * ldS + j, ldS, A + r, b, hd, scale);
+            v16 acc[16] = {0};
+            for (int d = 0; d < hd; d += 16) {
+                v16 x = ld(A[r], d, hd);
+                _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) acc[c] = fma(x, ld(b[c], d, hd), acc[c]);
+            }
+            v16 s = v16_reduce16(acc) * scale;
+            memcpy(S + (size_t)r * ldS + j, &s, sizeof s);
         }
 }
 
@@ -159,25 +154,23 @@ VEC_INLINE void pv_tile(v16_fma_fn fma, v16_splat_fn splat, int rows, float *con
 
 /* C[r] (+)= (sum over j < n[r] of P[r * ldP + j] B[j]) * (rs ? rs[r] : 1),
  * a chain of FMAs in ascending j for every element; P must be 0 from n[r]
- * to the tile's largest n. Tiles of 4 rows (2 with few_regs: AVX2), then 2
- * and 1 (a decode step's two query heads per kv head take one 2-row tile,
- * no FMA thrown away). */
-VEC_INLINE void pv(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, float *const *C, const float *P, int ldP, int R, const int *n, const float *B,
+ * to the tile's largest n. Tiles of 4 rows, then 2 and 1 (a decode step's
+ * two query heads per kv head take one 2-row tile, no FMA thrown away). */
+VEC_INLINE void pv(v16_fma_fn fma, v16_splat_fn splat, float *const *C, const float *P, int ldP, int R, const int *n, const float *B,
                    size_t ldb, int hd, const float *rs, bool accumulate) {
     int r = 0;
-    for (; !few_regs && r + 4 <= R; r += 4)
+    for (; r + 4 <= R; r += 4)
         pv_tile(fma, splat, 4, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
-    for (; r + 2 <= R; r += 2)
-        pv_tile(fma, splat, 2, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
+    if (r + 2 <= R)
+        pv_tile(fma, splat, 2, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate), r += 2;
     if (r < R) pv_tile(fma, splat, 1, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
 }
 
 /* C[j * ldc] += sum over r < R of A[r * ldA + j] B[r], j < W: the
  * transposed product of the backward (dV += P^T dO, dK += dS^T Q). */
-VEC_INLINE void tn(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, float *C, size_t ldc, const float *A, int ldA, int W, const float *const *B, int R, int hd) {
-    int tc = few_regs ? 2 : 4; /* AVX2: 2 x 2 accumulators of 16 lanes fit its registers */
-    for (int j = 0; j < W; j += tc) {
-        int cols = W - j < tc ? W - j : tc;
+VEC_INLINE void tn(v16_fma_fn fma, v16_splat_fn splat, float *C, size_t ldc, const float *A, int ldA, int W, const float *const *B, int R, int hd) {
+    for (int j = 0; j < W; j += 4) {
+        int cols = W - j < 4 ? W - j : 4;
         for (int d = 0; d < hd; d += 32) {
             int w0 = hd - d < 16 ? hd - d : 16, w1 = hd - d - 16 < 0 ? 0 : hd - d - 16 < 16 ? hd - d - 16 : 16;
             v16 acc[4][2] = {{{0}}};
@@ -248,7 +241,7 @@ typedef struct {
     int ldS; /* largest T rounded up to 16 */
 } args;
 
-VEC_INLINE void items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t begin, size_t end, int tid) {
     const args *a = ctx;
     const pic_attn_input *in = a->in;
     int hd = a->hd, group = a->group, ldS = a->ldS;
@@ -262,7 +255,7 @@ VEC_INLINE void items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void *c
         row_ptrs(qr, a->q, b, g, group, a->nh, hd);
         row_ptrs(orow, a->out, b, g, group, a->nh, hd);
         const float *K = in->k + in->seq_off[seq] + (size_t)g * hd, *V = in->v + in->seq_off[seq] + (size_t)g * hd;
-        scores(fma, few_regs, S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale);
+        scores(fma, S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale);
         for (int r = 0; r < R; r++) {
             float *s = S + (size_t)r * ldS;
             int T = in->tok_pos[b->t0 + (size_t)(r / group)] + 1;
@@ -286,7 +279,7 @@ VEC_INLINE void items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void *c
             n[r] = T;
             if (a->lse) a->lse[(b->t0 + (size_t)(r / group)) * a->nh + (size_t)g * group + r % group] = m + logf(tot);
         }
-        pv(fma, splat, few_regs, (float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
+        pv(fma, splat, (float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
     }
 }
 
@@ -352,13 +345,13 @@ static bscratch bscratch_at(const bargs *a, int tid) {
 
 /* P and dS of a query block's R rows against keys [j0, j0 + W) of its
  * sequence (token k0 of the batch is key 0); rows' pointers and D ready. */
-VEC_INLINE void p_ds(v16_fma_fn fma, bool few_regs, const bargs *a, const bscratch *s, const block *b, int g, int j0, int W) {
+VEC_INLINE void p_ds(v16_fma_fn fma, const bargs *a, const bscratch *s, const block *b, int g, int j0, int W) {
     const pic_attn_input *in = a->in;
     int R = b->nt * a->group, hd = a->hd, seq = in->tok_seq[b->t0];
     const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
     const float *V = in->v + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-    scores(fma, few_regs, s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale);
-    scores(fma, few_regs, s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f);
+    scores(fma, s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale);
+    scores(fma, s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f);
     for (int r = 0; r < R; r++) {
         size_t qh = (b->t0 + (size_t)(r / a->group)) * a->nh + (size_t)g * a->group + r % a->group;
         int n = in->tok_pos[b->t0 + (size_t)(r / a->group)] - j0 + 1;
@@ -389,7 +382,7 @@ static void brows_setup(const bargs *a, const bscratch *s, const block *b, int g
 }
 
 /* Pass A: one key block of one kv head against every query block after it. */
-VEC_INLINE void kv_items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void kv_items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t begin, size_t end, int tid) {
     const bargs *a = ctx;
     const pic_attn_input *in = a->in;
     bscratch s = bscratch_at(a, tid);
@@ -404,15 +397,15 @@ VEC_INLINE void kv_items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void
         for (int t = j0; t < len; t += bq) {
             block b = {first + (size_t)t, len - t < bq ? len - t : bq, 0};
             brows_setup(a, &s, &b, g);
-            p_ds(fma, few_regs, a, &s, &b, g, j0, W);
-            tn(fma, splat, few_regs, dV, in->kv_stride, s.S, BK, W, s.dor, b.nt * group, hd);
-            tn(fma, splat, few_regs, dK, in->kv_stride, s.dS, BK, W, s.qr, b.nt * group, hd);
+            p_ds(fma, a, &s, &b, g, j0, W);
+            tn(fma, splat, dV, in->kv_stride, s.S, BK, W, s.dor, b.nt * group, hd);
+            tn(fma, splat, dK, in->kv_stride, s.dS, BK, W, s.qr, b.nt * group, hd);
         }
     }
 }
 
 /* Pass B: one query block of one kv head against every key block before it. */
-VEC_INLINE void q_items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void q_items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t begin, size_t end, int tid) {
     const bargs *a = ctx;
     const pic_attn_input *in = a->in;
     bscratch s = bscratch_at(a, tid);
@@ -423,30 +416,29 @@ VEC_INLINE void q_items(v16_fma_fn fma, v16_splat_fn splat, bool few_regs, void 
         brows_setup(a, &s, b, g);
         for (int j0 = 0; j0 < b->T; j0 += BK) {
             int W = b->T - j0 < BK ? b->T - j0 : BK;
-            p_ds(fma, few_regs, a, &s, b, g, j0, W);
+            p_ds(fma, a, &s, b, g, j0, W);
             const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-            pv(fma, splat, few_regs, s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
+            pv(fma, splat, s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
         }
     }
 }
 
 /* ---- one set of kernels per instruction set --------------------------- */
 
-/* few_regs: AVX2's sixteen registers, smaller tiles (scores, pv, tn). */
-#define KERNELS(SUF, TARGET, FEW_REGS)                                                                         \
+#define KERNELS(SUF, TARGET)                                                                         \
     TARGET static void items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                           \
-        items(v16_fma_##SUF, v16_splat_##SUF, FEW_REGS, ctx, begin, end, tid);                                                  \
+        items(v16_fma_##SUF, v16_splat_##SUF, ctx, begin, end, tid);                                                  \
     }                                                                                                          \
     TARGET static void kv_items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                        \
-        kv_items(v16_fma_##SUF, v16_splat_##SUF, FEW_REGS, ctx, begin, end, tid);                                               \
+        kv_items(v16_fma_##SUF, v16_splat_##SUF, ctx, begin, end, tid);                                               \
     }                                                                                                          \
     TARGET static void q_items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                         \
-        q_items(v16_fma_##SUF, v16_splat_##SUF, FEW_REGS, ctx, begin, end, tid);                                                \
+        q_items(v16_fma_##SUF, v16_splat_##SUF, ctx, begin, end, tid);                                                \
     }
-KERNELS(c, , false)
+KERNELS(c, )
 #if defined(__x86_64__)
-KERNELS(avx2, V16_TARGET_AVX2, true)
-KERNELS(avx512, V16_TARGET_AVX512, false)
+KERNELS(avx2, V16_TARGET_AVX2)
+KERNELS(avx512, V16_TARGET_AVX512)
 #endif
 
 typedef struct {
