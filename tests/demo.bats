@@ -6,11 +6,13 @@ load helpers
 @test "demo.sh --quick: model, SFT, on- and off-policy runs, evaluation, figures, table" {
     run demo.sh --quick -q --out d
     [ "$status" -eq 0 ]
-    [ -f d/init/model.safetensors ] && [ -f d/sft/model.safetensors ]
+    [ -f d/init/model.safetensors ]
+    [ -f d/sft/model.safetensors ]
     for r in onpolicy/target-$(cat d/target) onpolicy/grpo offpolicy/p offpolicy/pi; do
         [ "$(wc -l < d/$r/log.jsonl)" -eq 3 ]
     done
-    [ -s d/onpolicy/plot.png ] && [ -s d/offpolicy/plot.png ]
+    [ -s d/onpolicy/plot.png ]
+    [ -s d/offpolicy/plot.png ]
     t=$(cat d/target)
     grep -q "| target-$t | 3 | $t |" d/results.md
     grep -q '| onpolicy-grpo |' d/results.md

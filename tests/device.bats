@@ -104,7 +104,8 @@ dtypes() { st_header "$1" | jq -r '[to_entries[] | select(.key != "__metadata__"
 
 @test "pic-update --device cpu trains and its stats line says so; auto takes the CPU when no GPU is visible" {
     pic-update -m "$M/qwen2-tiny" -o a --device cpu --dtype f32 --lr 1e-3 --threads 1 -q "$U/qwen2-tiny-step.jsonl" >sa
-    [ "$(jq -r .device sa)" = cpu ] && [ "$(jq -r .dtype sa)" = f32 ]
+    [ "$(jq -r .device sa)" = cpu ]
+    [ "$(jq -r .dtype sa)" = f32 ]
     gpu_visible && skip "a GPU is visible here"
     run pic-update -m "$M/qwen2-tiny" -o b --lr 1e-3 --threads 1 "$U/qwen2-tiny-step.jsonl"
     [ "$status" -eq 0 ]
@@ -161,7 +162,8 @@ dtypes() { st_header "$1" | jq -r '[to_entries[] | select(.key != "__metadata__"
     cfg="$M/qwen2-tiny/config.json"
     s=$(pic-model-bench --score 3x17 --device cpu --config "$cfg" --threads 1)
     run pic-model-bench --train 3x17 --device cpu --config "$cfg" --threads 1
-    [ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 1 ]
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 1 ]
     echo "$output" | jq -e --argjson s "$s" '(keys_unsorted == ($s | keys_unsorted)) and .tokens == 51
         and .model_flops == 3 * $s.model_flops and .seconds > 0'
     run pic-model-bench --train 3x17 --device cuda --config "$cfg"

@@ -93,7 +93,8 @@ same() {
     one a.json a.grads a --mini-batches 4 --alpha-cmd "pictl --state a.state --target 2.0"
     two b.json b.grads b --mini-batches 4 --alpha-cmd "pictl --state b.state --target 2.0"
     # one controller for the job: four steps in its state, not eight
-    [ "$(jq .step a.state)" = 4 ] && [ "$(jq .step b.state)" = 4 ]
+    [ "$(jq .step a.state)" = 4 ]
+    [ "$(jq .step b.state)" = 4 ]
     [ "$(jq '.steps | length' b.json)" = 4 ]
     same 4
 }
@@ -108,7 +109,8 @@ same() {
     # ZeRO-1 slices, written whole: resuming b on 1 rank and on 2 ranks agree
     pic-update "${SPEC[@]}" -m b -o b1 --alpha 0.3 six.jsonl > a.json
     "${MPIRUN[@]}" pic-update "${SPEC[@]}" -m b -o b2 --alpha 0.3 six.jsonl > b2.json
-    [ "$(jq .step a.json)" = 2 ] && [ "$(jq .step b2.json)" = 2 ]
+    [ "$(jq .step a.json)" = 2 ]
+    [ "$(jq .step b2.json)" = 2 ]
     t=$(tol "$(jq .tokens_total a.json)")
     "$H/st_close.py" b1/optimizer.safetensors b2/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 2 * t }')"
 }
@@ -116,10 +118,12 @@ same() {
 @test "a failing rank ends the job with its message, never a hang" {
     # only rank 0 writes: it fails, rank 1 waits at the end for it
     run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o /proc/no/such/dir six.jsonl
-    [ "$status" -ne 124 ] && [ "$status" -ne 0 ]
+    [ "$status" -ne 124 ]
+    [ "$status" -ne 0 ]
     [[ "$output" == *"pic-update[0/2]: /proc/no/such/dir"* ]]
     run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o x < six.jsonl
-    [ "$status" -eq 2 ] && [[ "$output" == *"2 ranks need the sample FILEs"* ]]
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"2 ranks need the sample FILEs"* ]]
     [ ! -e x ]
 }
 

@@ -7,7 +7,8 @@ load helpers
 @test "explore.sh --quick: every stage runs and summary.json holds the comparison" {
     run explore.sh --quick -q --out x
     [ "$status" -eq 0 ]
-    [ -f x/init/model.safetensors ] && [ -f x/sft/model.safetensors ]
+    [ -f x/init/model.safetensors ]
+    [ -f x/sft/model.safetensors ]
     # the exploration block the demo's summary is to gain
     run jq -e '.exploration | (.entropic, .grpo) | (.pass_at_k | keys_unsorted) == ["1","2","4"]
         and (.pass_at_k | all(.[]; type == "number" and . >= 0 and . <= 1))
@@ -23,7 +24,8 @@ load helpers
     # both runs trained 2 steps on the countdown reward, with best and final checkpoints
     for r in "target-$h0" grpo; do
         [ "$(wc -l < "x/seed-1/$r/log.jsonl")" -eq 2 ]
-        [ -L "x/seed-1/$r/best" ] && [ -L "x/seed-1/$r/final" ]
+        [ -L "x/seed-1/$r/best" ]
+        [ -L "x/seed-1/$r/final" ]
         [ "$(zstdcat "x/seed-1/$r/rollouts/step-000001.jsonl.zst" | jq -r 'has("verdict")' | sort -u)" = true ]
     done
     # the held-out sets: no problem (numbers as a multiset, target) of the
@@ -32,7 +34,8 @@ load helpers
     key='(.numbers | sort | map(tostring) | join(",")) + "=" + (.target | tostring)'
     { pic-task -q --plain --task countdown -n 128 --seed 11 -d 1; cat x/pool.jsonl x/val.jsonl; } |
         jq -r "$key" | sort -u > seen
-    [ "$(wc -l < seen)" -gt 100 ] && [ "$(jq -r "$key" x/heldout/same.jsonl | sort -u | wc -l)" -eq 4 ]
+    [ "$(wc -l < seen)" -gt 100 ]
+    [ "$(jq -r "$key" x/heldout/same.jsonl | sort -u | wc -l)" -eq 4 ]
     [ -z "$(jq -r "$key" x/heldout/same.jsonl x/heldout/harder.jsonl | grep -Fxf seen)" ]
     [ "$(zstdcat x/sft.jsonl.zst | wc -l)" -eq 128 ]
     [ "$(jq -r '.numbers | length' x/heldout/same.jsonl | sort -u)" = 3 ]
@@ -108,5 +111,6 @@ load helpers
     run explore.sh --bogus
     fails_with 2 "unknown option"
     run explore.sh --help
-    [ "$status" -eq 0 ] && [[ "$output" == Usage:* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == Usage:* ]]
 }

@@ -57,7 +57,8 @@ load helpers
     fails_with 2 -- '--heads 5: --hidden 96 must be an even multiple'
     run pic-init -o x --hidden 8 --heads 8 --kv-heads 1
     fails_with 2 -- '--heads 8: --hidden 8'
-    [ ! -e x ] && [ -z "$(ls)" ]
+    [ ! -e x ]
+    [ -z "$(ls)" ]
     echo '{"id":1}' > nocorpus.jsonl
     run pic-init -o x --corpus nocorpus.jsonl --merges 5
     fails_with 1 'nocorpus.jsonl: no text fields'

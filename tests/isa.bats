@@ -43,7 +43,9 @@ under_isa() {
         PIC_ISA=$isa pic-rollout --score -m "$M/qwen2-tiny" --plain -q "gen.$isa" >"score.$isa"
         ran+=("$isa")
     done
-    [ "${ran[-1]}" = scalar ] && [ "${#ran[@]}" -ge 2 ] # scalar and the CPU's best, at least
+    # scalar and the CPU's best, at least
+    [ "${ran[-1]}" = scalar ]
+    [ "${#ran[@]}" -ge 2 ]
     for isa in "${ran[@]}"; do
         cmp "gen.$isa" gen.scalar
         cmp "score.$isa" score.scalar

@@ -26,7 +26,8 @@ samples() {
             # shellcheck disable=SC2086
             out=$(pic-update -q -m "$M/$m" -o next $opts s.jsonl)
             [ "$(field logp_diff_max "$out")" = 0 ] || { echo "$m $opts: $out"; false; }
-            [ "$(field clipfrac_low "$out")" = 0 ] && [ "$(field clipfrac_high "$out")" = 0 ]
+            [ "$(field clipfrac_low "$out")" = 0 ]
+            [ "$(field clipfrac_high "$out")" = 0 ]
         done
         # the first step of one is on-policy: no KL at all
         out=$(pic-update -q -m "$M/$m" -o next --threads 2 s.jsonl)

@@ -41,7 +41,9 @@ make_run() { # dir with_target
     make_run grpo no
     run plot.sh -o both --title "two runs" entropic grpo
     [ "$status" -eq 0 ]
-    [ -s both.png ] && grep -q 'grpo' both.svg && grep -q 'entropic target' both.svg
+    [ -s both.png ]
+    grep -q 'grpo' both.svg
+    grep -q 'entropic target' both.svg
     ! grep -q 'grpo target' both.svg
 }
 

@@ -4,9 +4,11 @@ load helpers
 
 @test "reward: one pair prints 1 or 0" {
   run pic-reward --gold '\frac{1}{2}' --pred '0.5'
-  [ "$status" -eq 0 ] && [ "$output" = 1 ]
+  [ "$status" -eq 0 ]
+  [ "$output" = 1 ]
   run pic-reward --gold '\frac{1}{2}' --pred '0.4'
-  [ "$status" -eq 0 ] && [ "$output" = 0 ]
+  [ "$status" -eq 0 ]
+  [ "$output" = 0 ]
 }
 
 @test "reward: --explain says how each side was read" {
@@ -18,9 +20,11 @@ load helpers
 
 @test "reward: --extract prints the final answer" {
   run pic-reward --extract 'first \boxed{1} then The final answer is $\frac{2}{3}$. I hope it is correct.'
-  [ "$status" -eq 0 ] && [ "$output" = '\frac{2}{3}' ]
+  [ "$status" -eq 0 ]
+  [ "$output" = '\frac{2}{3}' ]
   run pic-reward --extract 'no answer here'
-  [ "$status" -eq 0 ] && [ -z "$output" ]
+  [ "$status" -eq 0 ]
+  [ -z "$output" ]
 }
 
 @test "reward: stream adds pred, correct, reward and keeps other fields in order" {
@@ -48,7 +52,8 @@ load helpers
   [ "$status" -eq 0 ]
   [ "$(zstdcat out.jsonl | jq -r .correct)" = true ]
   run pic-reward -q --plain out.jsonl
-  [ "$status" -eq 0 ] && [ "$(jq -r .correct <<<"$output")" = true ]
+  [ "$status" -eq 0 ]
+  [ "$(jq -r .correct <<<"$output")" = true ]
 }
 
 @test "reward: field options, float precision, strictness, think blocks" {
@@ -106,9 +111,11 @@ load helpers
   run pic-reward --bogus
   [ "$status" -eq 2 ]
   run pic-reward --help
-  [ "$status" -eq 0 ] && grep -q 'Usage: pic-reward' <<<"$output"
+  [ "$status" -eq 0 ]
+  grep -q 'Usage: pic-reward' <<<"$output"
   run pic-reward --version
-  [ "$status" -eq 0 ] && grep -q 'pic-reward (pic)' <<<"$output"
+  [ "$status" -eq 0 ]
+  grep -q 'pic-reward (pic)' <<<"$output"
 }
 
 @test "reward: grader outputs agree with the Qwen2.5-Math labels" {
@@ -121,9 +128,11 @@ load helpers
 
 @test "reward: --set-relation lets an inequality answer a gold set, as Math-Verify's allow_set_relation_comp" {
   run pic-reward --gold '[-2, 7]' --pred '$-2 \le x \le 7$'
-  [ "$status" -eq 0 ] && [ "$output" = 0 ]
+  [ "$status" -eq 0 ]
+  [ "$output" = 0 ]
   run pic-reward --set-relation --gold '[-2, 7]' --pred '$-2 \le x \le 7$'
-  [ "$status" -eq 0 ] && [ "$output" = 1 ]
+  [ "$status" -eq 0 ]
+  [ "$output" = 1 ]
   # a gold inequality accepts the same set either way
   run pic-reward --gold '-2 \le x \le 7' --pred '$x \in [-2, 7]$'
   [ "$output" = 1 ]

@@ -74,7 +74,8 @@ sample() { # response -> one sample record for numbers [3,5,2], target 16
     [ "$(grep -c '"verdict"' <<<"$output")" -eq 1 ]
     # no half-written output on failure
     run pic-reward -q --task countdown -o out.jsonl.zst bad.jsonl
-    [ "$status" -eq 1 ] && [ ! -e out.jsonl.zst ]
+    [ "$status" -eq 1 ]
+    [ ! -e out.jsonl.zst ]
 }
 
 @test "countdown's options: usage errors for what does not apply" {

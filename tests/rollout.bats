@@ -166,7 +166,8 @@ problems() {
     [ "$(jq -c '[(.response_ids | length), .finish]' o)" = '[1,"length"]' ]
     # empty input: no records, exit 0, a summary
     run pic-rollout -m "$M/qwen2-tiny" --plain -o empty /dev/null
-    [ "$status" -eq 0 ] && [ ! -s empty ]
+    [ "$status" -eq 0 ]
+    [ ! -s empty ]
     [[ "$output" == *"generated 0 samples, 0 tokens"* ]]
 }
 
@@ -221,5 +222,6 @@ problems() {
     [ "$(jq -s 'map((.logprobs | length) == (.response_ids | length)) | all' scored.jsonl)" = true ]
     jq -c '.advantage = 1' scored.jsonl >train.jsonl
     run pic-update -m big -o next --lr 1e-3 -q train.jsonl
-    [ "$status" -eq 0 ] && [ -f next/model.safetensors ]
+    [ "$status" -eq 0 ]
+    [ -f next/model.safetensors ]
 }

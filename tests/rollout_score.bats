@@ -135,9 +135,11 @@ agrees() {
     run pic-rollout --score -m "$M/qwen2-tiny" --batch-tokens x
     fails_with 2 "--batch-tokens"
     run pic-rollout --help
-    [ "$status" -eq 0 ] && [[ "$output" == Usage:* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == Usage:* ]]
     run pic-rollout --version
-    [ "$status" -eq 0 ] && [[ "$output" == "pic-rollout (pic) "* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == "pic-rollout (pic) "* ]]
 }
 
 @test "--score of text adds the ids it tokenized; ids given are kept" {

@@ -28,7 +28,8 @@ load helpers
     run pic-cat -n cut.zst
     fails_with 1 'cut.zst: truncated zstd stream'
     run pic-cat -n full.zst
-    [ "$status" -eq 0 ] && [ "${lines[0]}" = 20000 ]
+    [ "$status" -eq 0 ]
+    [ "${lines[0]}" = 20000 ]
 }
 
 @test "a corrupt zstd stream is an error that says so" {
@@ -63,7 +64,8 @@ load helpers
     printf '{"a":1}\nnot json\n{"b":2}\n' > mixed.jsonl
     run pic-cat --plain --skip-bad mixed.jsonl
     [ "$status" -eq 0 ]
-    [ "${lines[0]}" = '{"a":1}' ] && [ "${lines[1]}" = '{"b":2}' ]
+    [ "${lines[0]}" = '{"a":1}' ]
+    [ "${lines[1]}" = '{"b":2}' ]
     grep -q '2 records, 1 bad records skipped' <<<"$output"
 }
 
@@ -88,9 +90,11 @@ load helpers
 
 @test "--help, --version and usage errors follow the conventions" {
     run pic-cat --help
-    [ "$status" -eq 0 ] && [[ "$output" == Usage:* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == Usage:* ]]
     run pic-cat --version
-    [ "$status" -eq 0 ] && [[ "$output" == "pic-cat (pic) "* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == "pic-cat (pic) "* ]]
     run pic-cat --level 99
     fails_with 2 'level: 99 is outside'
     run pic-cat --bogus
@@ -113,7 +117,8 @@ load helpers
 @test "a NUL inside a string (\\u0000) passes through; a raw NUL byte is malformed" {
     printf '%s\n' '{"response":"a\u0000b"}' > nul.jsonl
     run pic-cat -q --plain nul.jsonl
-    [ "$status" -eq 0 ] && [ "$output" = '{"response":"a\u0000b"}' ]
+    [ "$status" -eq 0 ]
+    [ "$output" = '{"response":"a\u0000b"}' ]
     printf '{"response":"a\0b"}\n' > raw.jsonl
     run pic-cat -q raw.jsonl
     fails_with 1 'raw.jsonl:1: malformed JSON'

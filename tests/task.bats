@@ -55,7 +55,8 @@ load helpers
     run pic-task extra
     fails_with 2 "unexpected operand"
     run pic-task --help
-    [ "$status" -eq 0 ] && [[ "$output" == Usage:* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == Usage:* ]]
 }
 
 @test "countdown: every problem is solvable, its witness checked by jq's own arithmetic" {

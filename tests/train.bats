@@ -16,7 +16,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     run train.sh --run r --steps 2 --target 2.0 "${TRAIN[@]}"
     [ "$status" -eq 0 ]
     [ "$(wc -l < r/log.jsonl)" -eq 2 ]
-    [ -s r/rollouts/step-000002.jsonl.zst ] && [ -f r/ckpt/step-000002/model.safetensors ]
+    [ -s r/rollouts/step-000002.jsonl.zst ]
+    [ -f r/ckpt/step-000002/model.safetensors ]
     [ "$(readlink r/final)" = ckpt/step-000002 ]
     [ "$(zstdcat r/rollouts/step-000001.jsonl.zst | wc -l)" -eq 8 ]
     zstdcat r/rollouts/step-000001.jsonl.zst | jq -e 'has("reward") and has("logprobs") and has("pred")' > /dev/null
@@ -61,7 +62,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     done
     # more steps later extend the run; other settings are refused
     run train.sh -q --run whole --steps 4 --target 2.0 "${TRAIN[@]}"
-    [ "$status" -eq 0 ] && [ "$(wc -l < whole/log.jsonl)" -eq 4 ]
+    [ "$status" -eq 0 ]
+    [ "$(wc -l < whole/log.jsonl)" -eq 4 ]
     [ ! -e whole/ckpt/step-000002 ] # --keep 2
     run train.sh -q --run whole --steps 5 --target 1.0 "${TRAIN[@]}"
     fails_with 1 'started with other settings'
@@ -72,7 +74,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$status" -eq 0 ]
     [ "$(wc -l < v/val.jsonl)" -eq 1 ]
     jq -e '.step == 2 and (.accuracy >= 0)' v/val.jsonl > /dev/null
-    [ -s v/val/step-000002/table.txt ] && [ -s v/val/step-000002/table.json ]
+    [ -s v/val/step-000002/table.txt ]
+    [ -s v/val/step-000002/table.json ]
     jq -e '.accuracy != null' <(tail -n 1 v/log.jsonl) > /dev/null
     # two optimizer steps per batch, each with its own alpha from pictl
     [ "$(tail -n 1 v/log.jsonl | jq '.steps | length')" = 2 ]
@@ -83,7 +86,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     run sweep.sh --out s --targets 1.0,2.0 -j 2 -- --steps 2 "${TRAIN[@]}"
     [ "$status" -eq 0 ]
     for r in target-1.0 target-2.0 grpo; do [ "$(wc -l < s/$r/log.jsonl)" -eq 2 ]; done
-    [ -s s/plot.png ] && [ -s s/plot.svg ]
+    [ -s s/plot.png ]
+    [ -s s/plot.svg ]
     grep -q '| target-2.0 | 2 | 2 |' s/summary.md
     grep -q '^grpo ' <<<"$output"
 }
@@ -123,7 +127,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     cmp g/ckpt/step-000001/model.safetensors p/ckpt/step-000001/model.safetensors
     cmp <(zstdcat g/rollouts/step-000002.jsonl.zst | jq -c .id) <(zstdcat p/rollouts/step-000002.jsonl.zst | jq -c .id)
     jq -se '.[0].alpha == 0 and .[0].target == null and .[1].target == 2' p/log.jsonl > /dev/null
-    [ ! -e p/pictl/step-000001.json ] && [ "$(jq .step p/pictl/step-000002.json)" = 1 ]
+    [ ! -e p/pictl/step-000001.json ]
+    [ "$(jq .step p/pictl/step-000002.json)" = 1 ]
     want=$(jq -s '.[1].entropy' p/log.jsonl | pictl --target 2.0)
     near "$(jq -s '.[1].alpha' p/log.jsonl)" "$want" 1e-9
 }
@@ -184,7 +189,10 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     # whose rewards differ
     [ "$(cat f/{hi,lo}-{pos,neg}/log.jsonl | jq -s 'map(select(.step == 1) | .quadrant_masked) | add')" = \
       "$(zstdcat f/grpo/rollouts/step-000001.jsonl.zst | jq -s 'group_by(.id) | map(select((map(.reward) | unique | length) > 1) | map(.response_ids | length) | add) | add // 0')" ]
-    [ "$(wc -l < f/fig2.tsv)" -eq 6 ] && [ -s f/fig2.png ] && [ -s f/fig2.svg ] && [ -s f/plot.png ]
+    [ "$(wc -l < f/fig2.tsv)" -eq 6 ]
+    [ -s f/fig2.png ]
+    [ -s f/fig2.svg ]
+    [ -s f/plot.png ]
     grep -q '| none (GRPO) |' f/fig2.md
     [[ "$output" == *"| hi-pos |"* ]]
 }
@@ -193,8 +201,10 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     run sweep.sh -q --out s --methods nsr --variant 't1=--target off --temperature 1.0' \
         --variant 'off=--target off --mini-batches 2' --no-baseline -j 2 -- --steps 1 "${TRAIN[@]}"
     [ "$status" -eq 0 ]
-    [ "$(jq -r .method s/nsr/settings.json)" = nsr ] && [ "$(jq -r .temperature s/t1/settings.json)" = 1.0 ]
-    [ "$(jq -r .mini_batches s/off/settings.json)" = 2 ] && [ ! -e s/grpo ]
+    [ "$(jq -r .method s/nsr/settings.json)" = nsr ]
+    [ "$(jq -r .temperature s/t1/settings.json)" = 1.0 ]
+    [ "$(jq -r .mini_batches s/off/settings.json)" = 2 ]
+    [ ! -e s/grpo ]
     grep -q '^| nsr |' s/summary.md && grep -q '^| t1 |' s/summary.md
     run sweep.sh --out s --variant 'a=--steps 1' --variant 'a=--steps 2' -- --model m
     fails_with 2 "same name"

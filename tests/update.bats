@@ -24,9 +24,11 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
 
 @test "--help, --version and usage errors" {
     run pic-update --help
-    [ "$status" -eq 0 ] && [[ "$output" == *"--entropic-norm"* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"--entropic-norm"* ]]
     run pic-update --version
-    [ "$status" -eq 0 ] && [[ "$output" == "pic-update (pic) "* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == "pic-update (pic) "* ]]
     # a bad value names the option as typed, wherever it sits in the table
     for o in --threads --lr --max-shard-size --mask-quadrant; do
         run pic-update -m m -o out "$o" bogus "$U/qwen2-tiny-step.jsonl"
@@ -69,7 +71,8 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
              grad_norm lr tokens tokens_per_s seconds load_seconds save_seconds device dtype; do
         jq -e "has(\"$k\")" <<<"$output" >/dev/null || { echo "no $k"; false; }
     done
-    [ "$(jq .step <<<"$output")" = 1 ] && [ "$(jq .tokens <<<"$output")" = 34 ]
+    [ "$(jq .step <<<"$output")" = 1 ]
+    [ "$(jq .tokens <<<"$output")" = 34 ]
     [ "$(jq .hi_frac <<<"$output")" = 0.5 ]
 }
 
@@ -84,7 +87,8 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     pic-update -m "$M/qwen2-tiny" -o u "${SPEC[@]}" --alpha 0.3 --mini-batches 2 six.jsonl >stats
     cmp s2/model.safetensors u/model.safetensors
     cmp s2/optimizer.safetensors u/optimizer.safetensors
-    [ "$(jq .step stats)" = 2 ] && [ "$(jq '.steps | length' stats)" = 2 ]
+    [ "$(jq .step stats)" = 2 ]
+    [ "$(jq '.steps | length' stats)" = 2 ]
     # lr 0 and no decay: the weights written back are the weights read
     pic-update -m s2 -o same "${SPEC[@]}" --lr 0 --weight-decay 0 a.jsonl >/dev/null
     cmp s2/model.safetensors same/model.safetensors
@@ -100,7 +104,7 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     # its loss is held to 4 ulps of 32 instead.
     for extra in "" "--tau $t --alpha 0.3" "--tau $t --alpha 0.3 --loss-agg seq-mean-token-mean" "--pg kl-cov --cov-ratio 0.05"; do
         tol=1e-6
-        [[ $extra == *kl-cov* ]] && tol=1.5e-5
+        if [[ $extra == *kl-cov* ]]; then tol=1.5e-5; fi
         run pic-update -m "$M/llama-tiny" -o one "${SPEC[@]}" $extra "$LLAMA_STEP"
         one=$output
         run pic-update -m "$M/llama-tiny" -o many "${SPEC[@]}" $extra --micro-tokens 20 "$LLAMA_STEP"
@@ -134,13 +138,15 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     ls -d ck.old.* ck.tmp.*
     # the next run finds the previous checkpoint, whole, and clears the rest
     run pic-update -m ck -o ck "${SPEC[@]}" --lr 0 "$LLAMA_STEP"
-    [ "$status" -eq 0 ] && [[ "$output" == *"ck: restored from"* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"ck: restored from"* ]]
     [ "$(ls)" = "$(printf 'before.safetensors\nck')" ]
     cmp ck/model.safetensors before.safetensors # --lr 0: the restored weights, unchanged
     # a temporary of a writer that is gone is removed; one of a live writer is not
     mkdir ck.tmp.999999999.abcdef "ck.tmp.$$.abcdef"
     pic-update -m ck -o ck "${SPEC[@]}" --lr 0 "$LLAMA_STEP" >/dev/null
-    [ ! -e ck.tmp.999999999.abcdef ] && [ -d "ck.tmp.$$.abcdef" ]
+    [ ! -e ck.tmp.999999999.abcdef ]
+    [ -d "ck.tmp.$$.abcdef" ]
 }
 
 @test "--alpha-cmd: a co-process answers alpha for each optimizer step" {
@@ -209,7 +215,9 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     [ "$(jq .sequences_dropped <<<"$got")" = 1 ]
     # a step without any sample of the class takes no optimizer step
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv nsr pos.jsonl
-    [ "$status" -eq 0 ] && [ "$(jq .step <<<"$output")" = 0 ] && [ "$(jq .sequences <<<"$output")" = 0 ]
+    [ "$status" -eq 0 ]
+    [ "$(jq .step <<<"$output")" = 0 ]
+    [ "$(jq .sequences <<<"$output")" = 0 ]
 }
 
 @test "AEC with Skywork-OR1's recipe: step 1e-4, cap 0.005, gated on the previous step's entropy" {
@@ -219,7 +227,8 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     s="$U/qwen2-tiny-step.jsonl"
     run pic-update -m "$M/qwen2-tiny" -o s1 "${SPEC[@]}" --aec-target 0.2 "$s"
     # no measurement yet: no bonus; 2.4 > 0.2: c stays at its floor 0
-    [ "$(jq .entropy_coef <<<"$output")" = 0 ] && [ "$(jq .aec_next_coef <<<"$output")" = 0 ]
+    [ "$(jq .entropy_coef <<<"$output")" = 0 ]
+    [ "$(jq .aec_next_coef <<<"$output")" = 0 ]
     # the previous step measured 2.4 <= 5: the bonus is on (at c = 0), and c
     # rises by 1e-4; next step the bonus is 1e-4
     run pic-update -m s1 -o s2 "${SPEC[@]}" --aec-target 5 "$s"
@@ -256,7 +265,8 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     [ "$(jq .mpt_masking_steps <<<"$output")" = 1 ]
     [ "$(jq .mpt_masked <<<"$output")" = "$(jq -s '[.[] | select(.id != "golden-1") | .response_ids | length] | add' "$s")" ]
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --dmmpt-target 0.1 pm.jsonl
-    [ "$(jq .mpt_masking_steps <<<"$output")" = 0 ] && [ "$(jq .mpt_masked <<<"$output")" = 0 ]
+    [ "$(jq .mpt_masking_steps <<<"$output")" = 0 ]
+    [ "$(jq .mpt_masked <<<"$output")" = 0 ]
 }
 
 @test "bad streams get errors naming file, line and field" {
@@ -290,7 +300,8 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     fails_with 1 "long.jsonl:1: field 'response_ids': the prompt's and response's 513 tokens exceed the model's context of 512"
     { head -1 short.jsonl; echo 'not json'; tail -2 "$s"; } >mixed.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o --skip-bad mixed.jsonl
-    [ "$status" -eq 0 ] && [[ "$output" == *"2 bad records skipped"* ]]
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"2 bad records skipped"* ]]
     [ -s o/model.safetensors ]
     : >empty.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o empty.jsonl
@@ -302,7 +313,8 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
 @test "--max-shard-size: weights beyond it in shards with an index, as transformers writes them" {
     s="$U/qwen2-tiny-step.jsonl"
     pic-update -m "$M/qwen2-tiny" -o one "${SPEC[@]}" "$s" >/dev/null
-    [ -f one/model.safetensors ] && [ ! -e one/model.safetensors.index.json ]
+    [ -f one/model.safetensors ]
+    [ ! -e one/model.safetensors.index.json ]
     pic-update -m "$M/qwen2-tiny" -o sh "${SPEC[@]}" --max-shard-size 100KB "$s" >/dev/null
     [ ! -e sh/model.safetensors ]
     n=$(ls sh/model-*-of-*.safetensors | wc -l)
@@ -315,7 +327,8 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     printf '{"prompt_ids":[1,2,3],"response_ids":[4,5,6]}\n' >in.jsonl
     cmp <(pic-rollout --score -m one --plain in.jsonl) <(pic-rollout --score -m sh --plain in.jsonl)
     pic-update -m sh -o sh "${SPEC[@]}" --lr 0 "$s" >/dev/null
-    [ -f sh/model.safetensors ] && [ ! -e sh/model.safetensors.index.json ]
+    [ -f sh/model.safetensors ]
+    [ ! -e sh/model.safetensors.index.json ]
     run pic-update -m "$M/qwen2-tiny" -o x --max-shard-size 5XB "$s"
     fails_with 2 -- "--max-shard-size"
 }
