@@ -118,9 +118,11 @@ asan:
 
 # bench/torch_peer.sh is a helper the others call: the PyTorch peer runs once,
 # its figures kept in PIC_TORCH_PEER for every benchmark that compares.
+# bench/gpu_common.sh is sourced by the GPU benchmarks, not run.
+BENCH_HELPERS := bench/torch_peer.sh bench/gpu_common.sh
 bench: deps all
 	@peer=$$(mktemp); trap 'rm -f "$$peer"' EXIT; \
-	for b in $(filter-out bench/torch_peer.sh,$(sort $(wildcard bench/*.sh))); do \
+	for b in $(filter-out $(BENCH_HELPERS),$(sort $(wildcard bench/*.sh))); do \
 	  echo "== $$b"; PIC_TORCH_PEER=$$peer $$b || exit 1; done
 
 demo: deps all

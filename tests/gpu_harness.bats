@@ -233,6 +233,16 @@ EOF
     fails_with 2 "whole seconds"
 }
 
+@test "make bench runs only executable scripts (gpu_common.sh is sourced, not run)" {
+    run make -s -n -C "$PIC_ROOT" bench
+    [ "$status" -eq 0 ]
+    [[ "$output" != *gpu_common.sh* ]]
+    [[ "$output" == *bench/gpu_score.sh* ]]
+    for b in $(sed -nE 's/.*for b in (.*); do.*/\1/p' <<<"$output"); do
+        [ -x "$PIC_ROOT/$b" ] || { echo "$b is not executable"; false; }
+    done
+}
+
 @test "flops.py: the Qwen2.5 parameter counts and FLOPs per token" {
     run python3 "$G/flops.py" "$PIC_ROOT"/bench/configs/qwen2.5-{0.5b,1.5b,7b}.json
     [ "$status" -eq 0 ]

@@ -52,6 +52,28 @@ under_isa() {
     done
 }
 
+@test "every PIC_ISA path trains to the same bytes (forward, attention backward, AdamW)" {
+    # head sizes 8 (llama-tiny), 16 (qwen2-tiny) and 32 (qwen3-tiny): the
+    # eight-lane AVX2 forms' partial and whole halves
+    for m in llama-tiny qwen2-tiny qwen3-tiny; do
+        jq -c '.logprobs |= map(if . > 0 then 0 else . end)' "$FIXTURES/update/$m-step.jsonl" >"$m.jsonl"
+        ran=()
+        for isa in avx512 avx2 scalar; do
+            run env PIC_ISA=$isa pic-update -m "$M/$m" -o "$m.$isa" --clip-high 0.28 --lr 1e-3 --tau 0.5 --alpha 0.3 \
+                --threads 2 -q "$m.jsonl"
+            [[ $output == *"this CPU or build lacks"* ]] && continue
+            [ "$status" -eq 0 ]
+            ran+=("$isa")
+        done
+        [ "${ran[-1]}" = scalar ]
+        [ "${#ran[@]}" -ge 2 ]
+        for isa in "${ran[@]}"; do
+            cmp "$m.$isa/model.safetensors" "$m.scalar/model.safetensors"
+            cmp "$m.$isa/optimizer.safetensors" "$m.scalar/optimizer.safetensors"
+        done
+    done
+}
+
 @test "PIC_ISA: an unknown name is an error naming the choices; unset or empty takes the CPU's best" {
     echo '{"id": 0, "problem": "hi"}' >p
     PIC_ISA=sse9 run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q p

@@ -55,69 +55,86 @@ enum { BQ_ROWS = 64, BK = 64 };
 VEC_INLINE v16 ld(const float *p, int d0, int hd) { return hd - d0 >= 16 ? v16_load(p + d0) : v16_loadn(p + d0, hd - d0); }
 
 /* e with lanes j0 + l >= n cleared to +0, or set to x. */
-VEC_INLINE i16 below(int j0, int n) { return (i16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + j0 < n; }
-VEC_INLINE v16 mask(v16 e, int j0, int n) { return (v16)((i16)e & below(j0, n)); }
-VEC_INLINE v16 mask_to(v16 e, int j0, int n, float x) {
-    i16 k = below(j0, n);
+VEC_INLINE v16 mask(bool halves, v16 e, int j0, int n) { return (v16)((i16)e & v16_below(halves, j0, n)); }
+VEC_INLINE v16 mask_to(bool halves, v16 e, int j0, int n, float x) {
+    i16 k = v16_below(halves, j0, n);
     return (v16)(((i16)e & k) | ((i16)((v16){0} + x) & ~k));
+}
+
+/* One tile of scores: S[r + i][j + c] for i < rows, c < cols (rows x cols
+ * = 16), lane l of each sum a chain of FMAs over d = l mod 16. */
+VEC_INLINE void score_tile(vec_isa o, int rows, int cols, float *S, int ldS, const float *const *A, int r, const float *B,
+                           size_t ldb, int j, int W, int hd, float scale) {
+    const float *b[16];
+    _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
+    v16 acc[16] = {0};
+    for (int d = 0; d < hd; d += 16) {
+        v16 x[4];
+        _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) x[i] = ld(A[r + i], d, hd);
+        _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) {
+            v16 y = ld(b[c], d, hd);
+            _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) acc[i * cols + c] = o.fma(x[i], y, acc[i * cols + c]);
+        }
+    }
+    v16 s = v16_reduce16(acc) * scale;
+    _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++)
+        memcpy(S + (size_t)(r + i) * ldS + j, (float *)&s + i * cols, cols * sizeof(float));
+}
+
+/* The same at eight lanes (rows x cols = 8): lanes 0-7 of every sum in one
+ * pass over d, lanes 8-15 in a second, their sum the tree's first step. */
+VEC_INLINE void score_tile8(vec_isa o, int rows, int cols, float *S, int ldS, const float *const *A, int r, const float *B,
+                            size_t ldb, int j, int W, int hd, float scale) {
+    const float *b[8];
+    _Pragma("GCC unroll 8") for (int c = 0; c < cols; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
+    v8 half[2][8];
+    _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+        v8 acc[8] = {0};
+        for (int d = 8 * h; d < hd; d += 16) {
+            v8 x[2];
+            _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) x[i] = v8_load_to(A[r + i], d, hd);
+            _Pragma("GCC unroll 8") for (int c = 0; c < cols; c++) {
+                v8 y = v8_load_to(b[c], d, hd);
+                _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) acc[i * cols + c] = o.fma8(x[i], y, acc[i * cols + c]);
+            }
+        }
+        memcpy(half[h], acc, sizeof acc);
+    }
+    v8 sum[8];
+    _Pragma("GCC unroll 8") for (int t = 0; t < 8; t++) sum[t] = half[0][t] + half[1][t];
+    v8 s = v8_reduce8x8(sum) * scale;
+    _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++)
+        memcpy(S + (size_t)(r + i) * ldS + j, (float *)&s + i * cols, cols * sizeof(float));
 }
 
 /* S[r * ldS + j] = scale * (A[r] . B[j]) for r < R, j < W rounded up to 16
  * (keys from W on reuse key W - 1; those columns are masked later). B's
- * keys are ldb floats apart. 4 x 4 tiles, then 2 x 8 and 1 x 16 for the last rows:
- * all end in v16_reduce16, so a score never depends on its tile. */
-VEC_INLINE void scores(v16_fma_fn fma, float *S, int ldS, const float *const *A, int R, const float *B, size_t ldb, int W,
-                       int hd, float scale) {
-    int Wp = (W + 15) & ~15;
-    int r = 0;
+ * keys are ldb floats apart. Tiles of 4 x 4, then 2 x 8 and 1 x 16 for the
+ * last rows (a decode step's two query heads per kv head take 2 x 8); at
+ * eight lanes (AVX2) 2 x 4 and 1 x 8. Every tile ends in the same tree, so
+ * a score never depends on its tile. */
+VEC_INLINE void scores(vec_isa o, float *S, int ldS, const float *const *A, int R, const float *B, size_t ldb, int W, int hd,
+                       float scale) {
+    int Wp = (W + 15) & ~15, r = 0;
+    if (o.halves) {
+        for (; r + 2 <= R; r += 2)
+            for (int j = 0; j < Wp; j += 4) score_tile8(o, 2, 4, S, ldS, A, r, B, ldb, j, W, hd, scale);
+        for (; r < R; r++)
+            for (int j = 0; j < Wp; j += 8) score_tile8(o, 1, 8, S, ldS, A, r, B, ldb, j, W, hd, scale);
+        return;
+    }
     for (; r + 4 <= R; r += 4)
-        for (int j = 0; j < Wp; j += 4) {
-            const float *b[4];
-            _Pragma("GCC unroll 16") for (int c = 0; c < 4; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
-            v16 acc[16] = {0};
-            for (int d = 0; d < hd; d += 16) {
-                v16 x[4], y[4];
-                _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) x[i] = ld(A[r + i], d, hd), y[i] = ld(b[i], d, hd);
-                _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++)
-                    _Pragma("GCC unroll 16") for (int c = 0; c < 4; c++) acc[i * 4 + c] = fma(x[i], y[c], acc[i * 4 + c]);
-            }
-            v16 s = v16_reduce16(acc) * scale;
-            _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) memcpy(S + (size_t)(r + i) * ldS + j, (float *)&s + 4 * i, 4 * sizeof(float));
-        }
-    for (; r + 2 <= R; r += 2) /* a decode step's two query heads per kv head */
-        for (int j = 0; j < Wp; j += 8) {
-            const float *b[8];
-            _Pragma("GCC unroll 16") for (int c = 0; c < 8; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
-            v16 acc[16] = {0};
-            for (int d = 0; d < hd; d += 16) {
-                v16 x0 = ld(A[r], d, hd), x1 = ld(A[r + 1], d, hd);
-                _Pragma("GCC unroll 16") for (int c = 0; c < 8; c++) {
-                    v16 y = ld(b[c], d, hd);
-                    acc[c] = fma(x0, y, acc[c]), acc[8 + c] = fma(x1, y, acc[8 + c]);
-                }
-            }
-            v16 s = v16_reduce16(acc) * scale;
-            memcpy(S + (size_t)r * ldS + j, &s, 8 * sizeof(float));
-            memcpy(S + (size_t)(r + 1) * ldS + j, (float *)&s + 8, 8 * sizeof(float));
-        }
+        for (int j = 0; j < Wp; j += 4) score_tile(o, 4, 4, S, ldS, A, r, B, ldb, j, W, hd, scale);
+    for (; r + 2 <= R; r += 2)
+        for (int j = 0; j < Wp; j += 8) score_tile(o, 2, 8, S, ldS, A, r, B, ldb, j, W, hd, scale);
     for (; r < R; r++)
-        for (int j = 0; j < Wp; j += 16) {
-            const float *b[16];
-            _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
-            v16 acc[16] = {0};
-            for (int d = 0; d < hd; d += 16) {
-                v16 x = ld(A[r], d, hd);
-                _Pragma("GCC unroll 16") for (int c = 0; c < 16; c++) acc[c] = fma(x, ld(b[c], d, hd), acc[c]);
-            }
-            v16 s = v16_reduce16(acc) * scale;
-            memcpy(S + (size_t)r * ldS + j, &s, sizeof s);
-        }
+        for (int j = 0; j < Wp; j += 16) score_tile(o, 1, 16, S, ldS, A, r, B, ldb, j, W, hd, scale);
 }
 
 /* pv's tile: rows (4, 2 or 1, a constant once inlined) rows x 32 columns,
  * for the rows from C[0], P, n[0] and rs[0]. */
-VEC_INLINE void pv_tile(v16_fma_fn fma, v16_splat_fn splat, int rows, float *const *C, const float *P, int ldP, const int *n,
-                        const float *B, size_t ldb, int hd, const float *rs, bool accumulate) {
+VEC_INLINE void pv_tile(vec_isa o, int rows, float *const *C, const float *P, int ldP, const int *n, const float *B,
+                        size_t ldb, int hd, const float *rs, bool accumulate) {
     int jn = 0;
     _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) jn = n[i] > jn ? n[i] : jn;
     for (int d = 0; d < hd; d += 32) {
@@ -128,8 +145,8 @@ VEC_INLINE void pv_tile(v16_fma_fn fma, v16_splat_fn splat, int rows, float *con
                 const float *b = B + (size_t)j * ldb + d;
                 v16 y0 = v16_load(b), y1 = v16_load(b + 16);
                 _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
-                    v16 p = splat(P[(size_t)i * ldP + j]);
-                    acc[i][0] = fma(p, y0, acc[i][0]), acc[i][1] = fma(p, y1, acc[i][1]);
+                    v16 p = o.splat(P[(size_t)i * ldP + j]);
+                    acc[i][0] = o.fma(p, y0, acc[i][0]), acc[i][1] = o.fma(p, y1, acc[i][1]);
                 }
             }
         } else {
@@ -137,8 +154,8 @@ VEC_INLINE void pv_tile(v16_fma_fn fma, v16_splat_fn splat, int rows, float *con
                 const float *b = B + (size_t)j * ldb + d;
                 v16 y0 = v16_loadn(b, w0), y1 = v16_loadn(b + w0, w1);
                 _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
-                    v16 p = splat(P[(size_t)i * ldP + j]);
-                    acc[i][0] = fma(p, y0, acc[i][0]), acc[i][1] = fma(p, y1, acc[i][1]);
+                    v16 p = o.splat(P[(size_t)i * ldP + j]);
+                    acc[i][0] = o.fma(p, y0, acc[i][0]), acc[i][1] = o.fma(p, y1, acc[i][1]);
                 }
             }
         }
@@ -152,23 +169,82 @@ VEC_INLINE void pv_tile(v16_fma_fn fma, v16_splat_fn splat, int rows, float *con
     }
 }
 
+/* The same at eight lanes: rows (2 or 1) x 32 columns in four v8 each. */
+VEC_INLINE void pv_tile8(vec_isa o, int rows, float *const *C, const float *P, int ldP, const int *n, const float *B,
+                         size_t ldb, int hd, const float *rs, bool accumulate) {
+    int jn = 0;
+    _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) jn = n[i] > jn ? n[i] : jn;
+    for (int d = 0; d < hd; d += 32) {
+        v8 acc[2][4] = {{{0}}};
+        for (int j = 0; j < jn; j++) {
+            const float *b = B + (size_t)j * ldb;
+            v8 y[4];
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) y[q] = v8_load_to(b, d + 8 * q, hd);
+            _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) {
+                v8 p = o.splat8(P[(size_t)i * ldP + j]);
+                _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) acc[i][q] = o.fma8(p, y[q], acc[i][q]);
+            }
+        }
+        _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++)
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+                float *c = C[i] + d + 8 * q;
+                int w = hd - d - 8 * q < 8 ? hd - d - 8 * q : 8;
+                if (w <= 0) continue;
+                if (rs) acc[i][q] *= rs[i];
+                if (accumulate) acc[i][q] += v8_load_to(c, 0, w);
+                v8_storen(c, acc[i][q], w);
+            }
+    }
+}
+
 /* C[r] (+)= (sum over j < n[r] of P[r * ldP + j] B[j]) * (rs ? rs[r] : 1),
  * a chain of FMAs in ascending j for every element; P must be 0 from n[r]
  * to the tile's largest n. Tiles of 4 rows, then 2 and 1 (a decode step's
- * two query heads per kv head take one 2-row tile, no FMA thrown away). */
-VEC_INLINE void pv(v16_fma_fn fma, v16_splat_fn splat, float *const *C, const float *P, int ldP, int R, const int *n, const float *B,
-                   size_t ldb, int hd, const float *rs, bool accumulate) {
+ * two query heads per kv head take one 2-row tile, no FMA thrown away); at
+ * eight lanes 2 and 1. */
+VEC_INLINE void pv(vec_isa o, float *const *C, const float *P, int ldP, int R, const int *n, const float *B, size_t ldb,
+                   int hd, const float *rs, bool accumulate) {
     int r = 0;
-    for (; r + 4 <= R; r += 4)
-        pv_tile(fma, splat, 4, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
-    if (r + 2 <= R)
-        pv_tile(fma, splat, 2, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate), r += 2;
-    if (r < R) pv_tile(fma, splat, 1, C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate);
+#define PV_ROWS C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate
+    if (o.halves) {
+        for (; r + 2 <= R; r += 2) pv_tile8(o, 2, PV_ROWS);
+        if (r < R) pv_tile8(o, 1, PV_ROWS);
+        return;
+    }
+    for (; r + 4 <= R; r += 4) pv_tile(o, 4, PV_ROWS);
+    if (r + 2 <= R) pv_tile(o, 2, PV_ROWS), r += 2;
+    if (r < R) pv_tile(o, 1, PV_ROWS);
+#undef PV_ROWS
 }
-
 /* C[j * ldc] += sum over r < R of A[r * ldA + j] B[r], j < W: the
- * transposed product of the backward (dV += P^T dO, dK += dS^T Q). */
-VEC_INLINE void tn(v16_fma_fn fma, v16_splat_fn splat, float *C, size_t ldc, const float *A, int ldA, int W, const float *const *B, int R, int hd) {
+ * transposed product of the backward (dV += P^T dO, dK += dS^T Q), each
+ * element a chain of FMAs in ascending r. Four columns x 32 at a time, or
+ * two at eight lanes. */
+VEC_INLINE void tn(vec_isa o, float *C, size_t ldc, const float *A, int ldA, int W, const float *const *B, int R, int hd) {
+    if (o.halves) {
+        for (int j = 0; j < W; j += 2) {
+            int cols = W - j < 2 ? W - j : 2;
+            for (int d = 0; d < hd; d += 32) {
+                v8 acc[2][4] = {{{0}}};
+                for (int r = 0; r < R; r++) {
+                    const float *a = A + (size_t)r * ldA + j;
+                    v8 y[4];
+                    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) y[q] = v8_load_to(B[r], d + 8 * q, hd);
+                    _Pragma("GCC unroll 2") for (int c = 0; c < cols; c++) {
+                        v8 p = o.splat8(a[c]);
+                        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) acc[c][q] = o.fma8(p, y[q], acc[c][q]);
+                    }
+                }
+                _Pragma("GCC unroll 2") for (int c = 0; c < cols; c++)
+                    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+                        float *out = C + (size_t)(j + c) * ldc + d + 8 * q;
+                        int w = hd - d - 8 * q < 8 ? hd - d - 8 * q : 8;
+                        if (w > 0) v8_storen(out, acc[c][q] + v8_load_to(out, 0, w), w);
+                    }
+            }
+        }
+        return;
+    }
     for (int j = 0; j < W; j += 4) {
         int cols = W - j < 4 ? W - j : 4;
         for (int d = 0; d < hd; d += 32) {
@@ -178,18 +254,19 @@ VEC_INLINE void tn(v16_fma_fn fma, v16_splat_fn splat, float *C, size_t ldc, con
                 const float *b = B[r] + d, *a = A + (size_t)r * ldA + j;
                 v16 y0 = w0 == 16 ? v16_load(b) : v16_loadn(b, w0), y1 = w1 == 16 ? v16_load(b + 16) : v16_loadn(b + w0, w1);
                 _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) {
-                    v16 p = splat(a[c]);
-                    acc[c][0] = fma(p, y0, acc[c][0]), acc[c][1] = fma(p, y1, acc[c][1]);
+                    v16 p = o.splat(a[c]);
+                    acc[c][0] = o.fma(p, y0, acc[c][0]), acc[c][1] = o.fma(p, y1, acc[c][1]);
                 }
             }
             _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) {
-                float *o = C + (size_t)(j + c) * ldc + d;
-                v16_storen(o, acc[c][0] + v16_loadn(o, w0), w0);
-                v16_storen(o + w0, acc[c][1] + v16_loadn(o + w0, w1), w1);
+                float *out = C + (size_t)(j + c) * ldc + d;
+                v16_storen(out, acc[c][0] + v16_loadn(out, w0), w0);
+                v16_storen(out + w0, acc[c][1] + v16_loadn(out + w0, w1), w1);
             }
         }
     }
 }
+
 
 /* ---- blocks ----------------------------------------------------------- */
 
@@ -241,7 +318,7 @@ typedef struct {
     int ldS; /* largest T rounded up to 16 */
 } args;
 
-VEC_INLINE void items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void items(vec_isa o, void *ctx, size_t begin, size_t end, int tid) {
     const args *a = ctx;
     const pic_attn_input *in = a->in;
     int hd = a->hd, group = a->group, ldS = a->ldS;
@@ -255,22 +332,22 @@ VEC_INLINE void items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t begi
         row_ptrs(qr, a->q, b, g, group, a->nh, hd);
         row_ptrs(orow, a->out, b, g, group, a->nh, hd);
         const float *K = in->k + in->seq_off[seq] + (size_t)g * hd, *V = in->v + in->seq_off[seq] + (size_t)g * hd;
-        scores(fma, S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale);
+        scores(o, S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale);
         for (int r = 0; r < R; r++) {
             float *s = S + (size_t)r * ldS;
             int T = in->tok_pos[b->t0 + (size_t)(r / group)] + 1;
             v16 mv = (v16){0} - INFINITY;
             for (int j = 0; j < T; j += 16) {
                 v16 x = v16_load(s + j);
-                if (T - j < 16) x = mask_to(x, j, T, -INFINITY);
-                mv = v16_max(mv, x);
+                if (T - j < 16) x = mask_to(o.halves, x, j, T, -INFINITY);
+                mv = v16_max(o.halves, mv, x);
             }
-            float m = v16_hmax(mv);
+            float m = v16_hmax(o.halves, mv);
             /* zeros up to the block's last key, which pv reads for its tile */
             v16 sum = {0};
             for (int j = 0; j < b->T; j += 16) {
-                v16 e = v16_exp_neg(v16_load(s + j) - m);
-                if (T - j < 16) e = mask(e, j, T);
+                v16 e = v16_exp_neg(o.halves, v16_load(s + j) - m);
+                if (T - j < 16) e = mask(o.halves, e, j, T);
                 memcpy(s + j, &e, sizeof e);
                 sum += e;
             }
@@ -279,7 +356,7 @@ VEC_INLINE void items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t begi
             n[r] = T;
             if (a->lse) a->lse[(b->t0 + (size_t)(r / group)) * a->nh + (size_t)g * group + r % group] = m + logf(tot);
         }
-        pv(fma, splat, (float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
+        pv(o, (float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
     }
 }
 
@@ -345,13 +422,13 @@ static bscratch bscratch_at(const bargs *a, int tid) {
 
 /* P and dS of a query block's R rows against keys [j0, j0 + W) of its
  * sequence (token k0 of the batch is key 0); rows' pointers and D ready. */
-VEC_INLINE void p_ds(v16_fma_fn fma, const bargs *a, const bscratch *s, const block *b, int g, int j0, int W) {
+VEC_INLINE void p_ds(vec_isa o, const bargs *a, const bscratch *s, const block *b, int g, int j0, int W) {
     const pic_attn_input *in = a->in;
     int R = b->nt * a->group, hd = a->hd, seq = in->tok_seq[b->t0];
     const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
     const float *V = in->v + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-    scores(fma, s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale);
-    scores(fma, s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f);
+    scores(o, s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale);
+    scores(o, s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f);
     for (int r = 0; r < R; r++) {
         size_t qh = (b->t0 + (size_t)(r / a->group)) * a->nh + (size_t)g * a->group + r % a->group;
         int n = in->tok_pos[b->t0 + (size_t)(r / a->group)] - j0 + 1;
@@ -359,8 +436,8 @@ VEC_INLINE void p_ds(v16_fma_fn fma, const bargs *a, const bscratch *s, const bl
         s->n[r] = n;
         float *p = s->S + (size_t)r * BK, *ds = s->dS + (size_t)r * BK, lse = a->lse[qh], D = s->D[r];
         for (int j = 0; j < W; j += 16) {
-            v16 e = v16_exp_neg(v16_load(p + j) - lse);
-            if (n - j < 16) e = mask(e, j, n);
+            v16 e = v16_exp_neg(o.halves, v16_load(p + j) - lse);
+            if (n - j < 16) e = mask(o.halves, e, j, n);
             v16 d = e * (v16_load(ds + j) - D) * a->scale;
             memcpy(p + j, &e, sizeof e);
             memcpy(ds + j, &d, sizeof d);
@@ -382,7 +459,7 @@ static void brows_setup(const bargs *a, const bscratch *s, const block *b, int g
 }
 
 /* Pass A: one key block of one kv head against every query block after it. */
-VEC_INLINE void kv_items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void kv_items(vec_isa o, void *ctx, size_t begin, size_t end, int tid) {
     const bargs *a = ctx;
     const pic_attn_input *in = a->in;
     bscratch s = bscratch_at(a, tid);
@@ -397,15 +474,15 @@ VEC_INLINE void kv_items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t b
         for (int t = j0; t < len; t += bq) {
             block b = {first + (size_t)t, len - t < bq ? len - t : bq, 0};
             brows_setup(a, &s, &b, g);
-            p_ds(fma, a, &s, &b, g, j0, W);
-            tn(fma, splat, dV, in->kv_stride, s.S, BK, W, s.dor, b.nt * group, hd);
-            tn(fma, splat, dK, in->kv_stride, s.dS, BK, W, s.qr, b.nt * group, hd);
+            p_ds(o, a, &s, &b, g, j0, W);
+            tn(o, dV, in->kv_stride, s.S, BK, W, s.dor, b.nt * group, hd);
+            tn(o, dK, in->kv_stride, s.dS, BK, W, s.qr, b.nt * group, hd);
         }
     }
 }
 
 /* Pass B: one query block of one kv head against every key block before it. */
-VEC_INLINE void q_items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t begin, size_t end, int tid) {
+VEC_INLINE void q_items(vec_isa o, void *ctx, size_t begin, size_t end, int tid) {
     const bargs *a = ctx;
     const pic_attn_input *in = a->in;
     bscratch s = bscratch_at(a, tid);
@@ -416,50 +493,37 @@ VEC_INLINE void q_items(v16_fma_fn fma, v16_splat_fn splat, void *ctx, size_t be
         brows_setup(a, &s, b, g);
         for (int j0 = 0; j0 < b->T; j0 += BK) {
             int W = b->T - j0 < BK ? b->T - j0 : BK;
-            p_ds(fma, a, &s, b, g, j0, W);
+            p_ds(o, a, &s, b, g, j0, W);
             const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-            pv(fma, splat, s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
+            pv(o, s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
         }
     }
 }
 
 /* ---- one set of kernels per instruction set --------------------------- */
 
-#define KERNELS(SUF, TARGET)                                                                         \
+#define KERNELS(SUF, TARGET, HALVES)                                                                       \
     TARGET static void items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                           \
-        items(v16_fma_##SUF, v16_splat_##SUF, ctx, begin, end, tid);                                                  \
+        items(VEC_ISA(SUF, HALVES), ctx, begin, end, tid);                                                  \
     }                                                                                                          \
     TARGET static void kv_items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                        \
-        kv_items(v16_fma_##SUF, v16_splat_##SUF, ctx, begin, end, tid);                                               \
+        kv_items(VEC_ISA(SUF, HALVES), ctx, begin, end, tid);                                               \
     }                                                                                                          \
     TARGET static void q_items_##SUF(void *ctx, size_t begin, size_t end, int tid) {                         \
-        q_items(v16_fma_##SUF, v16_splat_##SUF, ctx, begin, end, tid);                                                \
+        q_items(VEC_ISA(SUF, HALVES), ctx, begin, end, tid);                                                \
     }
-KERNELS(c, )
-#if defined(__x86_64__)
-KERNELS(avx2, V16_TARGET_AVX2)
-KERNELS(avx512, V16_TARGET_AVX512)
-#endif
-
-typedef struct {
-    const char *isa;
-    pic_task forward, backward_kv, backward_q;
-} kernel_set;
+VEC_EACH_ISA(KERNELS)
 
 /* The set of the instruction set matmul_bi runs (PIC_ISA, else the CPU's best). */
-static const kernel_set *chosen_kernels(void) {
-    static const kernel_set sets[] = {
+static const struct {
+    pic_task forward, backward_kv, backward_q;
+} kernels[] = {
 #if defined(__x86_64__)
-        {"avx512", items_avx512, kv_items_avx512, q_items_avx512},
-        {"avx2", items_avx2, kv_items_avx2, q_items_avx2},
+    [PIC_ISA_AVX512] = {items_avx512, kv_items_avx512, q_items_avx512},
+    [PIC_ISA_AVX2] = {items_avx2, kv_items_avx2, q_items_avx2},
 #endif
-        {"scalar", items_c, kv_items_c, q_items_c},
-    };
-    const char *isa = pic_matmul_bi_isa();
-    size_t i = 0;
-    while (i + 1 < sizeof sets / sizeof *sets && strcmp(sets[i].isa, isa)) i++;
-    return &sets[i];
-}
+    [PIC_ISA_SCALAR] = {items_c, kv_items_c, q_items_c},
+};
 
 void attention_forward(float *out, float *lse, const float *q, const pic_attn_input *in, int n_heads,
                        int n_kv_heads, int head_dim, void *work, size_t work_bytes) {
@@ -477,7 +541,7 @@ void attention_forward(float *out, float *lse, const float *q, const pic_attn_in
               NULL, 0, ldS};
     a.scratch_len = scratch_floats(R, ldS);
     a.scratch = (float *)((char *)work + blocks_bytes(in->N));
-    pic_parallel_for(nb * n_kv_heads, 1, chosen_kernels()->forward, &a);
+    pic_parallel_for(nb * n_kv_heads, 1, kernels[pic_kernel_isa()].forward, &a);
 }
 
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
@@ -505,8 +569,8 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
     int R = bq * group;
     a.scratch_len = 2 * (size_t)R * BK + 2 * (size_t)R + 4 * (size_t)R * sizeof(float *) / sizeof(float) + 16;
     a.scratch = pic_malloc((size_t)pic_threads() * a.scratch_len * sizeof(float));
-    pic_parallel_for(nk * n_kv_heads, 1, chosen_kernels()->backward_kv, &a);
-    pic_parallel_for(nb * n_kv_heads, 1, chosen_kernels()->backward_q, &a);
+    pic_parallel_for(nk * n_kv_heads, 1, kernels[pic_kernel_isa()].backward_kv, &a);
+    pic_parallel_for(nb * n_kv_heads, 1, kernels[pic_kernel_isa()].backward_q, &a);
     free(a.scratch);
     free(kblocks);
     free(blocks);

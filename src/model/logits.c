@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "model/layers.h"
+#include "model/matmul_bi.h"
 #include "model/parallel.h"
 #include "model/vec.h"
 
@@ -31,13 +32,13 @@ VEC_INLINE double d16_reduce(d16 a) {
  * exp(z - m) by v16_exp_neg (about 1 ulp), the sums in sixteen double lanes
  * (element i in lane i mod 16) and a fixed tree, so the result is the same
  * bits on every instruction set and for every row's place. */
-VEC_INLINE void row_sums(const float *x, int V, float T, float *mp, double *Sp, double *Szp) {
+VEC_INLINE void row_sums(bool halves, const float *x, int V, float T, float *mp, double *Sp, double *Szp) {
     v16 mv = (v16){0} - INFINITY;
-    for (int i = 0; i < V; i += 16) mv = v16_max(mv, load_z(x, i, V, T, -INFINITY));
-    float m = v16_hmax(mv);
+    for (int i = 0; i < V; i += 16) mv = v16_max(halves, mv, load_z(x, i, V, T, -INFINITY));
+    float m = v16_hmax(halves, mv);
     d16 S = {0}, Sz = {0};
     for (int i = 0; i < V; i += 16) {
-        v16 zm = load_z(x, i, V, T, -INFINITY) - m, e = v16_exp_neg(zm); /* padding: exp(-inf) = 0 */
+        v16 zm = load_z(x, i, V, T, -INFINITY) - m, e = v16_exp_neg(halves, zm); /* padding: exp(-inf) = 0 */
         if (V - i < 16)
             for (int l = V - i; l < 16; l++) zm[l] = 0;
         d16 ed = __builtin_convertvector(e, d16);
@@ -55,29 +56,20 @@ typedef struct {
     float T;
 } args;
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-static void rows(void *ctx, size_t begin, size_t end, int tid) {
-    (void)tid;
+VEC_INLINE void rows(bool halves, void *ctx, size_t begin, size_t end) {
     const args *a = ctx;
     int V = a->V;
     for (size_t n = begin; n < end; n++) {
         const float *x = a->logits + n * V;
         float m;
         double S, Sz;
-        row_sums(x, V, a->T, &m, &S, &Sz);
+        row_sums(halves, x, V, a->T, &m, &S, &Sz);
         double lse = log(S); /* relative to m */
         if (a->logp && a->targets) a->logp[n] = (float)((double)(x[a->targets[n]] / a->T - m) - lse);
         if (a->ent) a->ent[n] = (float)(lse - Sz / S);
     }
 }
 
-void logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
-                             size_t N, int V, float temperature) {
-    args a = {logp, entropy, logits, targets, V, temperature};
-    pic_parallel_for(N, 1 + 65536 / (size_t)V, rows, &a);
-}
 
 /* With z = logits / T, p = softmax(z) and E = sum p z:
  *   d logp(y) / dz_j = [j = y] - p_j,   dH / dz_j = -p_j (z_j - E),
@@ -91,11 +83,7 @@ typedef struct {
     float T;
 } bargs;
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-static void brows(void *ctx, size_t begin, size_t end, int tid) {
-    (void)tid;
+VEC_INLINE void brows(bool halves, void *ctx, size_t begin, size_t end) {
     const bargs *a = ctx;
     int V = a->V;
     for (size_t n = begin; n < end; n++) {
@@ -103,12 +91,12 @@ static void brows(void *ctx, size_t begin, size_t end, int tid) {
         float *dx = a->dlogits + n * V;
         float m;
         double S, Sz;
-        row_sums(x, V, a->T, &m, &S, &Sz);
+        row_sums(halves, x, V, a->T, &m, &S, &Sz);
         float gl = a->dlogp ? a->dlogp[n] : 0, ge = a->dent ? a->dent[n] : 0;
         float E = (float)(Sz / S), invS = (float)(1.0 / S), invT = 1.0f / a->T;
         int y = a->targets ? a->targets[n] : -1;
         for (int i = 0; i < V; i += 16) {
-            v16 zm = load_z(x, i, V, a->T, -INFINITY) - m, p = v16_exp_neg(zm) * invS;
+            v16 zm = load_z(x, i, V, a->T, -INFINITY) - m, p = v16_exp_neg(halves, zm) * invS;
             v16 g = -gl * p - ge * p * (zm - E);
             if (y >= i && y < i + 16) g[y - i] += gl;
             v16_storen(dx + i, g * invT, V - i < 16 ? V - i : 16);
@@ -116,8 +104,37 @@ static void brows(void *ctx, size_t begin, size_t end, int tid) {
     }
 }
 
+/* The rows once per instruction set, chosen as matmul_bi's kernels are
+ * (PIC_ISA, else the CPU's best); all give the same bits. */
+#define KERNELS(SUF, TARGET, HALVES)                                                                           \
+    TARGET static void rows_##SUF(void *ctx, size_t begin, size_t end, int tid) {                              \
+        (void)tid;                                                                                             \
+        rows(HALVES, ctx, begin, end);                                                                         \
+    }                                                                                                          \
+    TARGET static void brows_##SUF(void *ctx, size_t begin, size_t end, int tid) {                             \
+        (void)tid;                                                                                             \
+        brows(HALVES, ctx, begin, end);                                                                        \
+    }
+VEC_EACH_ISA(KERNELS)
+
+static const struct {
+    pic_task forward, backward;
+} kernels[] = {
+#if defined(__x86_64__)
+    [PIC_ISA_AVX512] = {rows_avx512, brows_avx512},
+    [PIC_ISA_AVX2] = {rows_avx2, brows_avx2},
+#endif
+    [PIC_ISA_SCALAR] = {rows_c, brows_c},
+};
+
+void logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
+                             size_t N, int V, float temperature) {
+    args a = {logp, entropy, logits, targets, V, temperature};
+    pic_parallel_for(N, 1 + 65536 / (size_t)V, kernels[pic_kernel_isa()].forward, &a);
+}
+
 void logprob_entropy_backward(float *dlogits, const float *logits, const int32_t *targets, const float *dlogp,
                               const float *dent, size_t N, int V, float temperature) {
     bargs a = {dlogits, logits, dlogp, dent, targets, V, temperature};
-    pic_parallel_for(N, 1 + 65536 / (size_t)V, brows, &a);
+    pic_parallel_for(N, 1 + 65536 / (size_t)V, kernels[pic_kernel_isa()].backward, &a);
 }

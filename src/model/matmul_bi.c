@@ -5,7 +5,7 @@
  * the hardware's where the CPU has FMA (AVX-512 or AVX2 kernels, chosen once
  * at run time or by PIC_ISA), the C library's fmaf() otherwise; both are
  * correctly rounded, so the bits do not depend on the machine. The sums of a
- * tile are reduced together (v16_reduce16, reduce8x8), the same additions as
+ * tile are reduced together (v16_reduce16, v8_reduce8x8), the same additions as
  * one v16_reduce each. */
 #include "model/matmul_bi.h"
 
@@ -120,9 +120,6 @@ KERNELS(c, fma_c)
  * then 8-15: independent sums) is its own pass over k, and a tile is R rows
  * x C columns of 8-lane accumulators (2 x 4: eight sums, six loads per eight
  * FMAs, two registers spare). The halves meet in the tree's first step. */
-typedef float v8 __attribute__((vector_size(32)));
-typedef int i8 __attribute__((vector_size(32)));
-
 /* Eight floats of p from k, zeros at and past K (k < K). */
 VEC_INLINE __m256 load8(const float *p, int k, int K) {
     if (k + 8 <= K) return _mm256_loadu_ps(p + k);
@@ -148,28 +145,6 @@ VEC_INLINE void half_avx2(const args *a, size_t n0, int j0, int R, int C, int h,
     }
 }
 
-/* The tree's steps l + 4, l + 2, l + 1 for eight vectors at once: lane i of
- * the result is the sum of a[i] (v16_reduce16's scheme at half width). */
-VEC_INLINE v8 reduce8x8(const v8 a[8]) {
-    v8 z[4], y[2];
-    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) /* lanes 0-3: a[k]'s l + (l + 4); 4-7: a[k + 4]'s */
-        z[k] = __builtin_shuffle(a[k], a[k + 4], (i8){0, 1, 2, 3, 8, 9, 10, 11}) +
-               __builtin_shuffle(a[k], a[k + 4], (i8){4, 5, 6, 7, 12, 13, 14, 15});
-    _Pragma("GCC unroll 2") for (int k = 0; k < 2; k++) /* pairs of lanes: a[k], a[k + 2], a[k + 4], a[k + 6] */
-        y[k] = __builtin_shuffle(z[k], z[k + 2], (i8){0, 1, 8, 9, 4, 5, 12, 13}) +
-               __builtin_shuffle(z[k], z[k + 2], (i8){2, 3, 10, 11, 6, 7, 14, 15});
-    return __builtin_shuffle(y[0], y[1], (i8){0, 8, 2, 10, 4, 12, 6, 14}) +
-           __builtin_shuffle(y[0], y[1], (i8){1, 9, 3, 11, 5, 13, 7, 15});
-}
-
-/* The same steps for one vector. */
-VEC_INLINE float reduce8(v8 a) {
-    a += __builtin_shuffle(a, (i8){4, 5, 6, 7, 4, 5, 6, 7});
-    a += __builtin_shuffle(a, (i8){2, 3, 2, 3, 2, 3, 2, 3});
-    a += __builtin_shuffle(a, (i8){1, 1, 1, 1, 1, 1, 1, 1});
-    return a[0];
-}
-
 VEC_INLINE void tile_avx2(const args *a, size_t n0, int j0, int R, int C) {
     __m256 lo[8], hi[8];
     half_avx2(a, n0, j0, R, C, 0, lo);
@@ -177,10 +152,10 @@ VEC_INLINE void tile_avx2(const args *a, size_t n0, int j0, int R, int C) {
     v8 s[8];
     _Pragma("GCC unroll 8") for (int t = 0; t < R * C; t++) s[t] = (v8)lo[t] + (v8)hi[t]; /* l + (l + 8) */
     if (R * C == 8) {
-        v8 r = reduce8x8(s);
+        v8 r = v8_reduce8x8(s);
         _Pragma("GCC unroll 8") for (int t = 0; t < 8; t++) put(a, n0 + t / C, j0 + t % C, r[t]);
     } else {
-        _Pragma("GCC unroll 8") for (int t = 0; t < R * C; t++) put(a, n0 + t / C, j0 + t % C, reduce8(s[t]));
+        _Pragma("GCC unroll 8") for (int t = 0; t < R * C; t++) put(a, n0 + t / C, j0 + t % C, v8_reduce(s[t]));
     }
 }
 
@@ -256,6 +231,11 @@ static int choose(void) {
 const char *pic_matmul_bi_isa(void) {
     if (atomic_load(&chosen) < 0) atomic_store(&chosen, choose()); /* every thread chooses alike */
     return kernels[atomic_load(&chosen)].name;
+}
+
+int pic_kernel_isa(void) {
+    const char *isa = pic_matmul_bi_isa();
+    return !strcmp(isa, "avx512") ? PIC_ISA_AVX512 : !strcmp(isa, "avx2") ? PIC_ISA_AVX2 : PIC_ISA_SCALAR;
 }
 
 void matmul_bi_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int IC,

@@ -30,6 +30,11 @@
  * cannot run, or an unknown one, dies with a message. */
 const char *pic_matmul_bi_isa(void);
 
+/* The same choice as an index, for the other kernels that exist once per
+ * instruction set (attention.c, logits.c) to pick from their own tables. */
+enum { PIC_ISA_AVX512, PIC_ISA_AVX2, PIC_ISA_SCALAR };
+int pic_kernel_isa(void);
+
 void matmul_bi_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int IC,
                        int OC, bool accumulate);
 

@@ -12,6 +12,7 @@
 #define PIC_MODEL_VEC_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -21,6 +22,23 @@
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef int i16 __attribute__((vector_size(64)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef int i8 __attribute__((vector_size(32)));
+
+/* GCC 12 lowers a compare or a two-source shuffle of 64-byte vectors one lane
+ * at a time where the target has no 64-byte registers (AVX2: about 120
+ * instructions for one v16 compare, 650 for v16_reduce16), but 32-byte ones
+ * to a few instructions on AVX2 and AVX-512 alike. So every compare here
+ * works on the two halves (lanes 0-7, 8-15), which gives the same bits, and
+ * the AVX2 kernels reduce with v8_reduce8x8 instead of v16_reduce16. */
+typedef union {
+    v16 v;
+    v8 h[2];
+} v16_halves;
+typedef union {
+    i16 v;
+    i8 h[2];
+} i16_halves;
 
 #define VEC_INLINE static inline __attribute__((always_inline))
 
@@ -40,6 +58,19 @@ VEC_INLINE v16 v16_splat_c(float x) {
 /* Without FMA hardware: the C library's fmaf(), correctly rounded. */
 VEC_INLINE v16 v16_fma_c(v16 x, v16 y, v16 z) {
     for (int l = 0; l < 16; l++) z[l] = fmaf(x[l], y[l], z[l]);
+    return z;
+}
+
+/* The same at eight lanes: the AVX2 kernels keep their sums in v8 variables
+ * (GCC 12 has no register for a v16 without AVX-512, so a v16 variable lives
+ * in memory there and every operation on it loads and stores). */
+typedef v8 (*v8_fma_fn)(v8 x, v8 y, v8 z);
+typedef v8 (*v8_splat_fn)(float x);
+
+VEC_INLINE v8 v8_splat_c(float x) { return (v8){0} + x; }
+
+VEC_INLINE v8 v8_fma_c(v8 x, v8 y, v8 z) {
+    for (int l = 0; l < 8; l++) z[l] = fmaf(x[l], y[l], z[l]);
     return z;
 }
 
@@ -66,6 +97,11 @@ V16_TARGET_AVX2 VEC_INLINE v16 v16_fma_avx2(v16 x, v16 y, v16 z) {
     return c.v;
 }
 
+V16_TARGET_AVX2 VEC_INLINE v8 v8_splat_avx2(float x) { return (v8)_mm256_set1_ps(x); }
+V16_TARGET_AVX2 VEC_INLINE v8 v8_fma_avx2(v8 x, v8 y, v8 z) { return (v8)_mm256_fmadd_ps((__m256)x, (__m256)y, (__m256)z); }
+V16_TARGET_AVX512 VEC_INLINE v8 v8_splat_avx512(float x) { return (v8)_mm256_set1_ps(x); }
+V16_TARGET_AVX512 VEC_INLINE v8 v8_fma_avx512(v8 x, v8 y, v8 z) { return (v8)_mm256_fmadd_ps((__m256)x, (__m256)y, (__m256)z); }
+
 V16_TARGET_AVX512 VEC_INLINE v16 v16_splat_avx512(float x) { return (v16)_mm512_set1_ps(x); }
 
 V16_TARGET_AVX512 VEC_INLINE v16 v16_fma_avx512(v16 x, v16 y, v16 z) {
@@ -88,14 +124,68 @@ VEC_INLINE v16 v16_loadn(const float *p, int n) {
 
 VEC_INLINE void v16_storen(float *p, v16 v, int n) { memcpy(p, &v, (size_t)n * sizeof(float)); }
 
+/* The eight floats of p from d on, zeros at and past n (the row's length). */
+VEC_INLINE v8 v8_load_to(const float *p, int d, int n) {
+    v8 v = {0};
+    if (n - d >= 8)
+        memcpy(&v, p + d, sizeof v);
+    else if (n > d)
+        memcpy(&v, p + d, (size_t)(n - d) * sizeof(float));
+    return v;
+}
+
+VEC_INLINE void v8_storen(float *p, v8 v, int n) { memcpy(p, &v, (size_t)n * sizeof(float)); }
+
+/* What a kernel body takes of its instruction set: its FMAs and broadcasts
+ * at both widths, and whether its products keep their sums in v8 registers
+ * (AVX2) or v16 ones (AVX-512; the scalar build either way). A constant in
+ * each instantiation, so every choice is made at compile time. */
+typedef struct {
+    v16_fma_fn fma;
+    v16_splat_fn splat;
+    v8_fma_fn fma8;
+    v8_splat_fn splat8;
+    bool halves;
+} vec_isa;
+
+#define VEC_ISA(SUF, HALVES) ((vec_isa){v16_fma_##SUF, v16_splat_##SUF, v8_fma_##SUF, v8_splat_##SUF, HALVES})
+
+/* K(SUFFIX, TARGET ATTRIBUTE, HALVES) once per instruction set this build
+ * has kernels for: scalar (fmaf), and on x86-64 AVX2 and AVX-512. */
+#if defined(__x86_64__)
+#define VEC_EACH_ISA(K) K(c, , false) K(avx2, V16_TARGET_AVX2, true) K(avx512, V16_TARGET_AVX512, false)
+#else
+#define VEC_EACH_ISA(K) K(c, , false)
+#endif
+
 /* The fixed pairwise tree of matmul_bi.h: lane l + 8 onto lane l, then + 4,
  * + 2, + 1. */
-VEC_INLINE float v16_reduce(v16 a) {
-    a += __builtin_shuffle(a, (i16){8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15});
-    a += __builtin_shuffle(a, (i16){4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7});
-    a += __builtin_shuffle(a, (i16){2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3});
-    a += __builtin_shuffle(a, (i16){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+VEC_INLINE float v8_reduce(v8 a) {
+    a += __builtin_shuffle(a, (i8){4, 5, 6, 7, 4, 5, 6, 7});
+    a += __builtin_shuffle(a, (i8){2, 3, 2, 3, 2, 3, 2, 3});
+    a += __builtin_shuffle(a, (i8){1, 1, 1, 1, 1, 1, 1, 1});
     return a[0];
+}
+
+VEC_INLINE float v16_reduce(v16 a) {
+    v16_halves x = {a};
+    return v8_reduce(x.h[0] + x.h[1]);
+}
+
+/* The tree's steps l + 4, l + 2, l + 1 for eight vectors at once: lane i of
+ * the result is v8_reduce(a[i]), bit for bit. With a[i] the sum of a v16's
+ * halves (its step l + 8), lane i is that v16's v16_reduce: the AVX2
+ * kernels' form of v16_reduce16, eight sums at a time. */
+VEC_INLINE v8 v8_reduce8x8(const v8 a[8]) {
+    v8 z[4], y[2];
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) /* lanes 0-3: a[k]'s l + (l + 4); 4-7: a[k + 4]'s */
+        z[k] = __builtin_shuffle(a[k], a[k + 4], (i8){0, 1, 2, 3, 8, 9, 10, 11}) +
+               __builtin_shuffle(a[k], a[k + 4], (i8){4, 5, 6, 7, 12, 13, 14, 15});
+    _Pragma("GCC unroll 2") for (int k = 0; k < 2; k++) /* pairs of lanes: a[k], a[k + 2], a[k + 4], a[k + 6] */
+        y[k] = __builtin_shuffle(z[k], z[k + 2], (i8){0, 1, 8, 9, 4, 5, 12, 13}) +
+               __builtin_shuffle(z[k], z[k + 2], (i8){2, 3, 10, 11, 6, 7, 14, 15});
+    return __builtin_shuffle(y[0], y[1], (i8){0, 8, 2, 10, 4, 12, 6, 14}) +
+           __builtin_shuffle(y[0], y[1], (i8){1, 9, 3, 11, 5, 13, 7, 15});
 }
 
 /* Lane i of the result is v16_reduce(a[i]), bit for bit (the same additions
@@ -117,17 +207,47 @@ VEC_INLINE v16 v16_reduce16(const v16 a[16]) {
            __builtin_shuffle(x[0], x[1], (i16){1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31});
 }
 
-VEC_INLINE v16 v16_max(v16 a, v16 b) {
-    i16 gt = a > b;
+/* a < b lane by lane: one compare (AVX-512; the scalar build), or one per
+ * half where halves is set (AVX2, where GCC 12 would go lane by lane). */
+VEC_INLINE i16 v16_lt(bool halves, v16 a, v16 b) {
+    if (!halves) return a < b;
+    v16_halves x = {a}, y = {b};
+    i16_halves r;
+    r.h[0] = x.h[0] < y.h[0];
+    r.h[1] = x.h[1] < y.h[1];
+    return r.v;
+}
+
+/* a > b ? a : b lane by lane, as MAXPS: b where either is NaN. */
+VEC_INLINE v16 v16_max(bool halves, v16 a, v16 b) {
+    i16 gt = v16_lt(halves, b, a);
     return (v16)(((i16)a & gt) | ((i16)b & ~gt));
 }
 
+/* Lanes i0 + l < n (l = 0..15) set, the others clear. */
+VEC_INLINE i16 v16_below(bool halves, int i0, int n) {
+    if (!halves) return (i16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + i0 < n;
+    i16_halves r;
+    r.h[0] = (i8){0, 1, 2, 3, 4, 5, 6, 7} + i0 < n;
+    r.h[1] = (i8){8, 9, 10, 11, 12, 13, 14, 15} + i0 < n;
+    return r.v;
+}
+
 /* The largest lane (the order of a max does not matter). */
-VEC_INLINE float v16_hmax(v16 a) {
-    a = v16_max(a, __builtin_shuffle(a, (i16){8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
-    a = v16_max(a, __builtin_shuffle(a, (i16){4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3}));
-    a = v16_max(a, __builtin_shuffle(a, (i16){2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1}));
-    a = v16_max(a, __builtin_shuffle(a, (i16){1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0}));
+VEC_INLINE float v16_hmax(bool halves, v16 a) {
+    if (halves) {
+        v16_halves x = {a};
+        v8 m = x.h[0], n = x.h[1];
+        i8 gt = m > n;
+        m = (v8)(((i8)m & gt) | ((i8)n & ~gt));
+        for (int s = 4; s >= 1; s /= 2)
+            for (int l = 0; l < s; l++) m[l] = m[l] > m[l + s] ? m[l] : m[l + s];
+        return m[0];
+    }
+    a = v16_max(false, a, __builtin_shuffle(a, (i16){8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
+    a = v16_max(false, a, __builtin_shuffle(a, (i16){4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3}));
+    a = v16_max(false, a, __builtin_shuffle(a, (i16){2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1}));
+    a = v16_max(false, a, __builtin_shuffle(a, (i16){1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0}));
     return a[0];
 }
 
@@ -135,9 +255,9 @@ VEC_INLINE float v16_hmax(v16 a) {
  * x = n ln2 + r, |r| <= ln2 / 2, Cephes' degree-6 polynomial for e^r,
  * times 2^n built in the exponent bits. Below -87.3 (where expf turns
  * subnormal) it returns 0. Softmax weights are exp(s - max s), always <= 0. */
-VEC_INLINE v16 v16_exp_neg(v16 x) {
+VEC_INLINE v16 v16_exp_neg(bool halves, v16 x) {
     const v16 lo = (v16){0} - 87.3365f;
-    i16 tiny = x < lo;
+    i16 tiny = v16_lt(halves, x, lo);
     x = (v16)(((i16)x & ~tiny) | ((i16)lo & tiny));
     v16 t = x * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: round to nearest */
     v16 n = t - 12582912.0f;

@@ -109,7 +109,7 @@ static void attention_reference(float *o, float *lse, const float *q, const floa
     for (int j = 0; j < T; j++) {
         v16 x = {0};
         x[0] = p[j] - m;
-        p[j] = v16_exp_neg(x)[0];
+        p[j] = v16_exp_neg(false, x)[0];
         lane[j % 16] += p[j];
     }
     float tot = tree16(lane), inv = 1.0f / tot;
