@@ -56,7 +56,7 @@ double pic_sgemm_floor(const pic_config *c, const pic_params *p, size_t rows, si
     return best;
 }
 
-enum { READ_BLOCK = 16384 }; /* floats per task: 64 KB, a few thousand per sweep to balance threads */
+enum { READ_BLOCK = 16384 }; /* floats per task: 64 KB, hundreds of tasks per sweep, so threads balance */
 
 typedef struct {
     const float *buf;
