@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # pic-rollout generation tokens/s at batch 1, 8 and 64 on a random ~7M
 # parameter Llama (hidden 256, 10 layers, 8/4 heads, FFN 688, made by
-# pic-init), each against the decode floor measured in the same run by
-# pic-rollout-floor: weights read once per step, FLOPs at the sgemm rate
-# (docs/rollout.md), and against PyTorch's CPU build on the same model when
-# /usr/bin/python3 has torch (bench/torch_peer.sh). PIC_ISA=avx2 (or scalar)
-# shows what a CPU without AVX-512 gets. Extra arguments go to pic-rollout
-# (--threads N, ...).
+# pic-init), each against the floor of the same run measured by
+# pic-rollout-floor: every step reads the weights and the KV cache it attends
+# to at this machine's read rate, and does its matrix and attention FLOPs at
+# the sgemm rate (docs/rollout.md), and against PyTorch's CPU build on the
+# same model when /usr/bin/python3 has torch (bench/torch_peer.sh).
+# PIC_ISA=avx2 (or scalar) shows what a CPU without AVX-512 gets. Extra
+# arguments go to pic-rollout (--threads N, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -30,7 +31,9 @@ for b in 1 8 64; do
     line=$(bin/pic-rollout -m "$tmp/m" -n "$b" --max-batch-size "$b" --max-new-tokens "$new" --ignore-eos \
         --seed 1 --plain -o "$tmp/out" "$@" "$tmp/p" 2>&1)
     tps=$(sed -E 's/.*\(([0-9]+) tokens\/s\).*/\1/' <<<"$line")
-    floor=$(bin/pic-rollout-floor "$tmp/m" "$b" ${threads#0})
+    # the prompt's length as pic-rollout tokenized it
+    prompt_tokens=$(jq -s '.[0].prompt_ids | length' "$tmp/out")
+    floor=$(bin/pic-rollout-floor --prompt-tokens "$prompt_tokens" --new-tokens "$new" "$tmp/m" "$b" ${threads#0})
     ftps=$(sed -E 's/^floor ([0-9]+) tokens.*/\1/' <<<"$floor")
     printf 'decode batch %3d x %d: %6d tokens/s | %s | ratio %.2f' "$b" "$new" "$tps" "$floor" \
         "$(awk -v a="$tps" -v b="$ftps" 'BEGIN { print a / b }')"
