@@ -11,6 +11,7 @@ $(eval $(call LIB,model,$(MODEL_SRC)))
 $(eval $(call UNIT,test_model,tests/unit/test_model.c,model common,-lopenblas))
 $(eval $(call UNIT,test_safetensors,tests/unit/test_safetensors.c,model common,-lopenblas))
 $(eval $(call UNIT,test_matmul_split,tests/unit/test_matmul_split.c,model common,-lopenblas))
+$(eval $(call UNIT,test_parallel,tests/unit/test_parallel.c,model common,-lopenblas))
 $(eval $(call PROG,pic-model-bench,src/model/bench.c,update model common,-lopenblas))
 
 # The CUDA backend's unit tests, built when nvcc is found (make CUDA=0 skips

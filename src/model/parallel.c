@@ -2,12 +2,23 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/progress.h"
+
+/* A decode step hands out ~100 small jobs, tens of microseconds each; a
+ * futex sleep and wake-up between two of them costs about as much as the
+ * job (at batch 1, two threads ran at half the speed of one). So a thread
+ * that waits, for work or for the others to finish, first polls for up to
+ * spin_us (sched_yield between polls, so that an oversubscribed machine
+ * runs whoever has work), and only then sleeps on the condition variable.
+ * PIC_SPIN_US sets it (0: sleep at once). */
+enum { DEFAULT_SPIN_US = 100 };
 
 static struct {
     pthread_mutex_t mu;
@@ -16,9 +27,12 @@ static struct {
     int n_threads;       /* including the caller */
     int started;         /* workers running */
     pthread_t *th;
-    unsigned long gen;
-    int busy;
-    bool quit;
+    atomic_ulong gen;  /* bumped, under mu, for each job */
+    atomic_int busy;   /* workers still in the current job */
+    atomic_bool quit;
+    int sleepers;      /* workers asleep on go (under mu) */
+    bool caller_asleep; /* the caller asleep on done (under mu) */
+    double spin_s;
     pic_task fn;
     void *ctx;
     size_t n, chunk;
@@ -38,33 +52,59 @@ static void run(int tid) {
     in_task = false;
 }
 
+/* Polls until done() or spin_s have passed; true if done. */
+static bool spin_until(bool (*done)(unsigned long), unsigned long arg) {
+    if (done(arg)) return true;
+    if (P.spin_s <= 0) return false;
+    double t0 = pic_now();
+    do {
+        for (int i = 0; i < 64; i++) {
+            if (done(arg)) return true;
+#if defined(__x86_64__)
+            __builtin_ia32_pause();
+#endif
+        }
+        sched_yield();
+    } while (pic_now() - t0 < P.spin_s);
+    return done(arg);
+}
+
+static bool new_job(unsigned long seen) { return atomic_load(&P.gen) != seen || atomic_load(&P.quit); }
+static bool all_done(unsigned long unused) { return (void)unused, atomic_load(&P.busy) == 0; }
+
 static void *worker(void *arg) {
     int tid = (int)(size_t)arg;
     unsigned long seen = 0;
-    pthread_mutex_lock(&P.mu);
     for (;;) {
-        while (P.gen == seen && !P.quit) pthread_cond_wait(&P.go, &P.mu);
-        if (P.quit) break;
-        seen = P.gen;
-        pthread_mutex_unlock(&P.mu);
+        if (!spin_until(new_job, seen)) {
+            pthread_mutex_lock(&P.mu);
+            P.sleepers++;
+            while (!new_job(seen)) pthread_cond_wait(&P.go, &P.mu);
+            P.sleepers--;
+            pthread_mutex_unlock(&P.mu);
+        }
+        if (atomic_load(&P.quit)) break;
+        seen = atomic_load(&P.gen);
         run(tid);
-        pthread_mutex_lock(&P.mu);
-        if (--P.busy == 0) pthread_cond_signal(&P.done);
+        if (atomic_fetch_sub(&P.busy, 1) == 1) { /* the last one out wakes a sleeping caller */
+            pthread_mutex_lock(&P.mu);
+            if (P.caller_asleep) pthread_cond_signal(&P.done);
+            pthread_mutex_unlock(&P.mu);
+        }
     }
-    pthread_mutex_unlock(&P.mu);
     return NULL;
 }
 
 static void stop_workers(void) {
     pthread_mutex_lock(&P.mu);
-    P.quit = true;
+    atomic_store(&P.quit, true);
     pthread_cond_broadcast(&P.go);
     pthread_mutex_unlock(&P.mu);
     for (int i = 0; i < P.started; i++) pthread_join(P.th[i], NULL);
     free(P.th);
     P.th = NULL;
     P.started = 0;
-    P.quit = false;
+    atomic_store(&P.quit, false);
 }
 
 void pic_set_threads(int n) {
@@ -87,6 +127,8 @@ int pic_threads(void) {
 }
 
 static void start_workers(void) {
+    const char *spin = getenv("PIC_SPIN_US");
+    P.spin_s = (spin && *spin ? atof(spin) : DEFAULT_SPIN_US) * 1e-6;
     P.th = pic_calloc((size_t)P.n_threads, sizeof *P.th);
     for (int i = 1; i < P.n_threads; i++) {
         if (pthread_create(&P.th[P.started], NULL, worker, (void *)(size_t)i) != 0)
@@ -105,19 +147,23 @@ void pic_parallel_for(size_t n, size_t chunk, pic_task fn, void *ctx) {
     }
     pthread_mutex_lock(&P.job);
     if (!P.started) start_workers();
-    pthread_mutex_lock(&P.mu);
     P.fn = fn;
     P.ctx = ctx;
     P.n = n;
     P.chunk = chunk;
     atomic_store(&P.next, 0);
-    P.busy = P.started;
-    P.gen++;
-    pthread_cond_broadcast(&P.go);
+    atomic_store(&P.busy, P.started);
+    pthread_mutex_lock(&P.mu); /* a worker going to sleep checks gen under mu */
+    atomic_fetch_add(&P.gen, 1);
+    if (P.sleepers) pthread_cond_broadcast(&P.go);
     pthread_mutex_unlock(&P.mu);
     run(0);
-    pthread_mutex_lock(&P.mu);
-    while (P.busy) pthread_cond_wait(&P.done, &P.mu);
-    pthread_mutex_unlock(&P.mu);
+    if (!spin_until(all_done, 0)) {
+        pthread_mutex_lock(&P.mu);
+        P.caller_asleep = true;
+        while (!all_done(0)) pthread_cond_wait(&P.done, &P.mu);
+        P.caller_asleep = false;
+        pthread_mutex_unlock(&P.mu);
+    }
     pthread_mutex_unlock(&P.job);
 }
