@@ -88,13 +88,14 @@ VEC_INLINE void score_tile8(vec_isa o, int rows, int cols, float *S, int ldS, co
     const float *b[8];
     _Pragma("GCC unroll 8") for (int c = 0; c < cols; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
     v8 half[2][8];
+    bool whole = hd % 16 == 0; /* no partial load anywhere: 32, 64, 128 */
     _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
         v8 acc[8] = {0};
         for (int d = 8 * h; d < hd; d += 16) {
             v8 x[2];
-            _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) x[i] = v8_load_to(A[r + i], d, hd);
+            _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) x[i] = whole ? v8_load(A[r + i] + d) : v8_load_to(A[r + i], d, hd);
             _Pragma("GCC unroll 8") for (int c = 0; c < cols; c++) {
-                v8 y = v8_load_to(b[c], d, hd);
+                v8 y = whole ? v8_load(b[c] + d) : v8_load_to(b[c], d, hd);
                 _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) acc[i * cols + c] = o.fma8(x[i], y, acc[i * cols + c]);
             }
         }
@@ -176,10 +177,11 @@ VEC_INLINE void pv_tile8(vec_isa o, int rows, float *const *C, const float *P, i
     _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) jn = n[i] > jn ? n[i] : jn;
     for (int d = 0; d < hd; d += 32) {
         v8 acc[2][4] = {{{0}}};
+        bool whole = hd - d >= 32;
         for (int j = 0; j < jn; j++) {
             const float *b = B + (size_t)j * ldb;
             v8 y[4];
-            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) y[q] = v8_load_to(b, d + 8 * q, hd);
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) y[q] = whole ? v8_load(b + d + 8 * q) : v8_load_to(b, d + 8 * q, hd);
             _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) {
                 v8 p = o.splat8(P[(size_t)i * ldP + j]);
                 _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) acc[i][q] = o.fma8(p, y[q], acc[i][q]);
@@ -226,10 +228,12 @@ VEC_INLINE void tn(vec_isa o, float *C, size_t ldc, const float *A, int ldA, int
             int cols = W - j < 2 ? W - j : 2;
             for (int d = 0; d < hd; d += 32) {
                 v8 acc[2][4] = {{{0}}};
+                bool whole = hd - d >= 32;
                 for (int r = 0; r < R; r++) {
                     const float *a = A + (size_t)r * ldA + j;
                     v8 y[4];
-                    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) y[q] = v8_load_to(B[r], d + 8 * q, hd);
+                    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
+                        y[q] = whole ? v8_load(B[r] + d + 8 * q) : v8_load_to(B[r], d + 8 * q, hd);
                     _Pragma("GCC unroll 2") for (int c = 0; c < cols; c++) {
                         v8 p = o.splat8(a[c]);
                         _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) acc[c][q] = o.fma8(p, y[q], acc[c][q]);

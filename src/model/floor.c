@@ -50,7 +50,7 @@ double pic_sgemm_floor(const pic_config *c, const pic_params *p, size_t rows, si
         double t = pic_now() - t0;
         if (t < best) best = t;
     }
-    openblas_set_num_threads(1); /* pic's products run it on one (matmul.c) */
+    pic_blas_one_thread(); /* pic's products run it on one (matmul.c) */
     free(x);
     free(y);
     return best;

@@ -16,6 +16,9 @@ typedef void (*pic_task)(void *ctx, size_t begin, size_t end, int tid);
  * gets one. Call before the first parallel_for or between them. */
 void pic_set_threads(int n);
 int pic_threads(void);
+/* OpenBLAS to one thread, its own threads stopped (pic_set_threads does it;
+ * call it again after asking OpenBLAS for more). */
+void pic_blas_one_thread(void);
 /* True inside one of fn's calls (a nested parallel_for runs inline). */
 bool pic_in_task(void);
 /* Runs fn over [0, n) in chunks of chunk items (>= 1). */

@@ -124,6 +124,12 @@ VEC_INLINE v16 v16_loadn(const float *p, int n) {
 
 VEC_INLINE void v16_storen(float *p, v16 v, int n) { memcpy(p, &v, (size_t)n * sizeof(float)); }
 
+VEC_INLINE v8 v8_load(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 /* The eight floats of p from d on, zeros at and past n (the row's length). */
 VEC_INLINE v8 v8_load_to(const float *p, int d, int n) {
     v8 v = {0};
