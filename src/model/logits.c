@@ -6,10 +6,8 @@
  * double: H is a difference of two numbers of the size of log V. */
 #include <math.h>
 
+#include "model/isa_kernels.h"
 #include "model/layers.h"
-#include "model/matmul_bi.h"
-#include "model/parallel.h"
-#include "model/vec.h"
 
 /* Sixteen doubles: the sums' lanes. */
 typedef double d16 __attribute__((vector_size(128)));
@@ -106,26 +104,7 @@ VEC_INLINE void brows(bool halves, void *ctx, size_t begin, size_t end) {
 
 /* The rows once per instruction set, chosen as matmul_bi's kernels are
  * (PIC_ISA, else the CPU's best); all give the same bits. */
-#define KERNELS(SUF, TARGET, HALVES)                                                                           \
-    TARGET static void rows_##SUF(void *ctx, size_t begin, size_t end, int tid) {                              \
-        (void)tid;                                                                                             \
-        rows(HALVES, ctx, begin, end);                                                                         \
-    }                                                                                                          \
-    TARGET static void brows_##SUF(void *ctx, size_t begin, size_t end, int tid) {                             \
-        (void)tid;                                                                                             \
-        brows(HALVES, ctx, begin, end);                                                                        \
-    }
-VEC_EACH_ISA(KERNELS)
-
-static const struct {
-    pic_task forward, backward;
-} kernels[] = {
-#if defined(__x86_64__)
-    [PIC_ISA_AVX512] = {rows_avx512, brows_avx512},
-    [PIC_ISA_AVX2] = {rows_avx2, brows_avx2},
-#endif
-    [PIC_ISA_SCALAR] = {rows_c, brows_c},
-};
+ISA_ROW_KERNELS
 
 void logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
                              size_t N, int V, float temperature) {

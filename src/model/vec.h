@@ -279,4 +279,14 @@ VEC_INLINE v16 v16_exp_neg(bool halves, v16 x) {
     return (v16)((i16)(p * (v16)scale) & ~tiny);
 }
 
+
+/* 1 / (1 + exp(-x)) for every x, from v16_exp_neg alone: with e =
+ * exp(-|x|), 1 / (1 + e) where x >= 0 and e / (1 + e) where x < 0. */
+VEC_INLINE v16 v16_sigmoid(bool halves, v16 x) {
+    v16 e = v16_exp_neg(halves, (v16)((i16)x | ((i16){0} + (-2147483647 - 1)))); /* -|x|: the sign bit set */
+    v16 one = (v16){0} + 1.0f, pos = one / (one + e), neg = e / (one + e);
+    i16 below = v16_lt(halves, x, (v16){0});
+    return (v16)(((i16)neg & below) | ((i16)pos & ~below));
+}
+
 #endif
