@@ -28,9 +28,10 @@ typedef int i8 __attribute__((vector_size(32)));
 /* GCC 12 lowers a compare or a two-source shuffle of 64-byte vectors one lane
  * at a time where the target has no 64-byte registers (AVX2: about 120
  * instructions for one v16 compare, 650 for v16_reduce16), but 32-byte ones
- * to a few instructions on AVX2 and AVX-512 alike. So every compare here
- * works on the two halves (lanes 0-7, 8-15), which gives the same bits, and
- * the AVX2 kernels reduce with v8_reduce8x8 instead of v16_reduce16. */
+ * to a few instructions on AVX2 and AVX-512 alike. So the compares here take
+ * `halves` (true in the AVX2 kernels) to work on the two halves (lanes 0-7,
+ * 8-15), which gives the same bits, and the AVX2 kernels reduce with
+ * v8_reduce8x8 instead of v16_reduce16. */
 typedef union {
     v16 v;
     v8 h[2];
