@@ -27,6 +27,9 @@ typedef struct {
     bool accumulate;
 } args;
 
+/* Callers pass a local copy of their args: the build has
+ * -fno-strict-aliasing, so after each store through o the compiler would
+ * reload every field of an args it cannot prove untouched. */
 VEC_INLINE void put(const args *a, size_t n, int j, float s) {
     float *o = a->out + n * (size_t)a->OC + j;
     float init = a->accumulate ? *o : 0.0f;
@@ -55,8 +58,9 @@ VEC_INLINE void put(const args *a, size_t n, int j, float s) {
                 _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) acc[i * 4 + c] = FMA(xv[i], wv[c], acc[i * 4 + c]); \
         }                                                                                                      \
         v16 s = v16_reduce16(acc);                                                                             \
+        const args t = *a;                                                                                     \
         _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)                                                    \
-            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) put(a, n0 + i, j0 + c, s[i * 4 + c]);         \
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) put(&t, n0 + i, j0 + c, s[i * 4 + c]);        \
     }                                                                                                          \
     /* one row against 16 columns (decode) or fewer */                                                         \
     VEC_INLINE void tile1xC_##SUF(const args *a, size_t n, int j0, int C) {                                    \
@@ -71,7 +75,8 @@ VEC_INLINE void put(const args *a, size_t n, int j, float s) {
                 acc[c] = FMA(xv, m == 16 ? v16_load(w[c] + k) : v16_loadn(w[c] + k, m), acc[c]);               \
         }                                                                                                      \
         v16 s = v16_reduce16(acc);                                                                             \
-        for (int c = 0; c < C; c++) put(a, n, j0 + c, s[c]);                                                   \
+        const args t = *a;                                                                                     \
+        for (int c = 0; c < C; c++) put(&t, n, j0 + c, s[c]);                                                  \
     }                                                                                                          \
     /* RB x 1 columns at the right edge of a block */                                                          \
     VEC_INLINE void tile4x1_##SUF(const args *a, size_t n0, int j) {                                           \
@@ -87,7 +92,8 @@ VEC_INLINE void put(const args *a, size_t n, int j, float s) {
             }                                                                                                  \
         }                                                                                                      \
         v16 s = v16_reduce16(acc);                                                                             \
-        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) put(a, n0 + i, j, s[i]);                          \
+        const args t = *a;                                                                                     \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) put(&t, n0 + i, j, s[i]);                         \
     }                                                                                                          \
     static void blocks_##SUF(void *ctx, size_t begin, size_t end, int tid) {                                   \
         (void)tid;                                                                                             \
@@ -151,11 +157,12 @@ VEC_INLINE void tile_avx2(const args *a, size_t n0, int j0, int R, int C) {
     half_avx2(a, n0, j0, R, C, 1, hi);
     v8 s[8];
     _Pragma("GCC unroll 8") for (int t = 0; t < R * C; t++) s[t] = (v8)lo[t] + (v8)hi[t]; /* l + (l + 8) */
+    const args l = *a;
     if (R * C == 8) {
         v8 r = v8_reduce8x8(s);
-        _Pragma("GCC unroll 8") for (int t = 0; t < 8; t++) put(a, n0 + t / C, j0 + t % C, r[t]);
+        _Pragma("GCC unroll 8") for (int t = 0; t < 8; t++) put(&l, n0 + t / C, j0 + t % C, r[t]);
     } else {
-        _Pragma("GCC unroll 8") for (int t = 0; t < R * C; t++) put(a, n0 + t / C, j0 + t % C, v8_reduce(s[t]));
+        _Pragma("GCC unroll 8") for (int t = 0; t < R * C; t++) put(&l, n0 + t / C, j0 + t % C, v8_reduce(s[t]));
     }
 }
 
