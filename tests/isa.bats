@@ -81,3 +81,17 @@ under_isa() {
     PIC_ISA= run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q p
     [ "$status" -eq 0 ]
 }
+
+@test "PIC_SPIN_US: the pool's polling time; 0 sleeps at once, same bytes; a bad value is an error naming it" {
+    echo '{"id": 0, "problem": "hi"}' >p
+    for us in 0 100; do
+        PIC_SPIN_US=$us run pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 8 --seed 3 --plain -q --threads 2 p
+        [ "$status" -eq 0 ]
+        echo "$output" >"out.$us"
+    done
+    cmp out.0 out.100
+    PIC_SPIN_US=fast run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q --threads 2 p
+    fails_with 1 "PIC_SPIN_US=fast: expected microseconds"
+    PIC_SPIN_US=-5 run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q --threads 2 p
+    fails_with 1 "PIC_SPIN_US=-5"
+}

@@ -142,7 +142,14 @@ int pic_threads(void) {
 
 static void start_workers(void) {
     const char *spin = getenv("PIC_SPIN_US");
-    P.spin_s = (spin && *spin ? atof(spin) : DEFAULT_SPIN_US) * 1e-6;
+    double us = DEFAULT_SPIN_US;
+    if (spin && *spin) {
+        char *end;
+        us = strtod(spin, &end);
+        if (*end || !(us >= 0 && us <= 1e6))
+            pic_die("PIC_SPIN_US=%s: expected microseconds to poll before sleeping, 0 to 1000000", spin);
+    }
+    P.spin_s = us * 1e-6;
     P.th = pic_calloc((size_t)P.n_threads, sizeof *P.th);
     for (int i = 1; i < P.n_threads; i++) {
         if (pthread_create(&P.th[P.started], NULL, worker, (void *)(size_t)i) != 0)
