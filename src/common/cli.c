@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
 
 const char *pic_prog = "pic";
@@ -116,17 +115,6 @@ int pic_errf(char *err, size_t errsize, const char *fmt, ...) {
 void *pic_malloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) pic_die("out of memory (%zu bytes)", n);
-    return p;
-}
-
-void *pic_malloc_big(size_t n, const char *what) {
-    enum { HUGE_PAGE = 2 << 20 };
-    size_t align = n >= HUGE_PAGE ? HUGE_PAGE : 64, bytes = (n + align - 1) / align * align;
-    void *p = NULL;
-    if (posix_memalign(&p, align, bytes ? bytes : align)) pic_die("out of memory for %s (%zu bytes)", what, n);
-#ifdef MADV_HUGEPAGE
-    if (align == HUGE_PAGE) madvise(p, bytes, MADV_HUGEPAGE); /* advice: where the kernel has none, small pages */
-#endif
     return p;
 }
 

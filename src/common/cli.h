@@ -69,12 +69,6 @@ void *pic_malloc(size_t n);
 void *pic_calloc(size_t n, size_t size);
 void *pic_realloc(void *p, size_t n);
 char *pic_strdup(const char *s);
-/* n bytes for a large, long-lived buffer (weights, KV cache, activations,
- * gradients), 64-byte aligned, freed with free(): from 2 MB on, aligned to
- * 2 MB and marked for transparent huge pages (madvise), so that streaming it
- * costs one TLB entry and one page fault per 2 MB instead of per 4 KB. Not
- * zeroed. Dies on failure, naming what (for the message). */
-void *pic_malloc_big(size_t n, const char *what);
 char *pic_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Reads a whole file (NUL-terminated; *len gets the size without it). Dies

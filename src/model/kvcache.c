@@ -15,8 +15,8 @@ pic_kvcache *pic_kvcache_new(const pic_config *c, int n_slots, int max_len) {
     kv->kv_dim = c->n_kv_heads * c->head_dim;
     size_t n = (size_t)c->n_layers * n_slots * max_len * kv->kv_dim;
     /* untouched pages cost nothing until a slot grows into them */
-    kv->k = pic_malloc_big(n * sizeof(float), "the KV cache");
-    kv->v = pic_malloc_big(n * sizeof(float), "the KV cache");
+    kv->k = pic_malloc(n * sizeof(float));
+    kv->v = pic_malloc(n * sizeof(float));
     kv->len = pic_calloc((size_t)n_slots, sizeof(int));
     kv->elem_bytes = sizeof(float);
     return kv;

@@ -1,7 +1,6 @@
 /* Unit tests of src/common: the real formatter, the serializer, atomic files. */
 #include <math.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -100,22 +99,7 @@ static void test_atomic(void) {
     free(path);
 }
 
-/* pic_malloc_big: 2 MB alignment from 2 MB on (a huge page can back it),
- * 64 bytes below; every byte writable. */
-static void test_malloc_big(void) {
-    size_t sizes[] = {1, 100, (2u << 20) - 1, 2u << 20, (5u << 20) + 3};
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        unsigned char *p = pic_malloc_big(sizes[i], "a test buffer");
-        size_t align = sizes[i] >= (2u << 20) ? (2u << 20) : 64;
-        memset(p, 0xab, sizes[i]);
-        CHECK((uintptr_t)p % align == 0 && p[sizes[i] - 1] == 0xab, "pic_malloc_big(%zu): aligned to %zu", sizes[i],
-              align);
-        free(p);
-    }
-}
-
 int main(void) {
-    test_malloc_big();
     test_format_real();
     test_dump();
     test_atomic();
