@@ -15,8 +15,8 @@
  * under about 10^6 to small-matrix kernels on some CPUs, which sum in
  * another order; the last block takes the rest. Columns are never split:
  * the kernels' column tiles do not line up so. A product of fewer rows
- * than two blocks is one call on OpenBLAS's own threads (its bits may then
- * depend on their number, as every product's did before). */
+ * than two blocks is one single-threaded call. So no product's bits depend
+ * on the thread count. */
 enum { SPLIT_ALIGN = 96 };
 
 size_t pic_gemm_block_rows(size_t N, size_t K) {
@@ -50,12 +50,11 @@ static void sgemm_split(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, size_t M, size_t
     gemm_job g = {ta, tb, M, N, pic_gemm_block_rows(N, (size_t)K), K, lda, ldb, ldc, A, B, beta, C};
     size_t n_blocks = M / g.rows;
     if (n_blocks < 2) {
-        /* too few rows to split (a decode step's, a block of lm_head's):
-         * OpenBLAS threads it its own way, as before the split existed */
-        bool own = !pic_in_task() && pic_threads() > 1;
-        if (own) openblas_set_num_threads(pic_threads());
+        /* too few rows to split (a decode step's, a block of lm_head's): one
+         * call on this thread. Under two blocks is a few million
+         * multiply-adds, tens of microseconds; handing it to OpenBLAS's own
+         * threads woke them, and each then polled ~0.1 s on the pool's cores. */
         cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-        if (own) openblas_set_num_threads(1);
         return;
     }
     pic_parallel_for(n_blocks, 1, gemm_blocks, &g);

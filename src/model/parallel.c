@@ -112,7 +112,7 @@ static void stop_workers(void) {
  * before it sleeps, on the cores this pool needs: a 128-token decode at
  * batch 8 ran 20% faster with OPENBLAS_NUM_THREADS=1. pic runs OpenBLAS on
  * one thread (matmul.c), so it stops them; OpenBLAS starts them again if a
- * call asks for more (floor.c's timing, matmul.c's unsplit products). The
+ * call asks for more (floor.c's timing of the floor). The
  * function is that build's fork handler's; other builds lack it. */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
 
