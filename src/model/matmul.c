@@ -15,8 +15,10 @@
  * under about 10^6 to small-matrix kernels on some CPUs, which sum in
  * another order; the last block takes the rest. Columns are never split:
  * the kernels' column tiles do not line up so. A product of fewer rows
- * than two blocks is one single-threaded call. So no product's bits depend
- * on the thread count. */
+ * than two blocks is one call: single-threaded when small, so its bits do
+ * not depend on the thread count either; with few rows but over 2^21
+ * multiply-adds, on OpenBLAS's threads (its bits may then depend on their
+ * number: only --fast paths have such products). */
 enum { SPLIT_ALIGN = 96 };
 
 size_t pic_gemm_block_rows(size_t N, size_t K) {
@@ -50,11 +52,15 @@ static void sgemm_split(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, size_t M, size_t
     gemm_job g = {ta, tb, M, N, pic_gemm_block_rows(N, (size_t)K), K, lda, ldb, ldc, A, B, beta, C};
     size_t n_blocks = M / g.rows;
     if (n_blocks < 2) {
-        /* too few rows to split (a decode step's, a block of lm_head's): one
-         * call on this thread. Under two blocks is a few million
-         * multiply-adds, tens of microseconds; handing it to OpenBLAS's own
-         * threads woke them, and each then polled ~0.1 s on the pool's cores. */
+        /* too few rows to split. Small (under two blocks' multiply-adds, tens
+         * of microseconds): one call on this thread, as waking OpenBLAS's
+         * own threads for it cost more (each then polls ~0.1 s on the pool's
+         * cores). Few rows but more work (a --fast decode step's: 64 rows x
+         * 256 x 688): OpenBLAS splits it over its threads its own way. */
+        bool own = !pic_in_task() && pic_threads() > 1 && (double)M * (double)N * K >= 2.0 * (1u << 20);
+        if (own) openblas_set_num_threads(pic_threads());
         cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        if (own) openblas_set_num_threads(1);
         return;
     }
     pic_parallel_for(n_blocks, 1, gemm_blocks, &g);

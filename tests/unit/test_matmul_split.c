@@ -1,7 +1,7 @@
 /* matmul.c splits each product over the pool in blocks of rows (OpenBLAS
  * itself runs single-threaded): the forward and both backward products
  * must give the bits of one sgemm call over all rows, at any thread count
- * (a product too small to split is one single-threaded call). Fails where an sgemm
+ * (a small product too small to split is one single-threaded call). Fails where an sgemm
  * kernel's row tiles do not line up with the blocks. */
 #include <cblas.h>
 #include <stdbool.h>
@@ -40,7 +40,7 @@ static void check_shape(size_t N, int IC, int OC) {
         memset(dw[1], 0, (size_t)OC * IC * sizeof(float));
         matmul_forward(out[1], inp, w, NULL, N, IC, OC, false);
         matmul_backward(dinp[1], dw[1], NULL, dout, inp, w, N, IC, OC);
-        /* split or not (a product of fewer than two blocks is one single-threaded call) */
+        /* split or not (a small product of fewer than two blocks is one single-threaded call) */
         CHECK(!memcmp(out[0], out[1], N * OC * sizeof(float)) && !memcmp(dinp[0], dinp[1], N * IC * sizeof(float)) &&
                   !memcmp(dw[0], dw[1], (size_t)OC * IC * sizeof(float)),
               "%zu tokens, %d -> %d, %d threads: forward, dinp and dW are one call's bits", N, IC, OC, t);
