@@ -86,6 +86,10 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
 /* Rows of C per block when a product C[M, N] = A[M, K] B[K, N] is split
  * over the pool (matmul.c says why these). */
 size_t pic_gemm_block_rows(size_t N, size_t K);
+/* True when an M x N x K product is too few rows to split but work enough
+ * to go to OpenBLAS's own threads (with more than one pool thread): its
+ * bits may then depend on their number. */
+bool pic_gemm_unsplit_threaded(size_t M, size_t N, size_t K);
 /* Any of dinp, dweight, dbias may be NULL. */
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, size_t N, int IC, int OC);

@@ -26,6 +26,10 @@ size_t pic_gemm_block_rows(size_t N, size_t K) {
     return ((1u << 20) / nk + SPLIT_ALIGN) / SPLIT_ALIGN * SPLIT_ALIGN;
 }
 
+bool pic_gemm_unsplit_threaded(size_t M, size_t N, size_t K) {
+    return M / pic_gemm_block_rows(N, K) < 2 && (double)M * (double)N * (double)K >= 2.0 * (1u << 20);
+}
+
 typedef struct {
     CBLAS_TRANSPOSE ta, tb;
     size_t M, N, rows;
@@ -57,7 +61,7 @@ static void sgemm_split(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, size_t M, size_t
          * own threads for it cost more (each then polls ~0.1 s on the pool's
          * cores). Few rows but more work (a --fast decode step's: 64 rows x
          * 256 x 688): OpenBLAS splits it over its threads its own way. */
-        bool own = !pic_in_task() && pic_threads() > 1 && (double)M * (double)N * K >= 2.0 * (1u << 20);
+        bool own = !pic_in_task() && pic_threads() > 1 && pic_gemm_unsplit_threaded(M, N, (size_t)K);
         if (own) openblas_set_num_threads(pic_threads());
         cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
         if (own) openblas_set_num_threads(1);

@@ -40,10 +40,17 @@ static void check_shape(size_t N, int IC, int OC) {
         memset(dw[1], 0, (size_t)OC * IC * sizeof(float));
         matmul_forward(out[1], inp, w, NULL, N, IC, OC, false);
         matmul_backward(dinp[1], dw[1], NULL, dout, inp, w, N, IC, OC);
-        /* split or not (a small product of fewer than two blocks is one single-threaded call) */
-        CHECK(!memcmp(out[0], out[1], N * OC * sizeof(float)) && !memcmp(dinp[0], dinp[1], N * IC * sizeof(float)) &&
-                  !memcmp(dw[0], dw[1], (size_t)OC * IC * sizeof(float)),
-              "%zu tokens, %d -> %d, %d threads: forward, dinp and dW are one call's bits", N, IC, OC, t);
+        /* split, or small and one single-threaded call; an unsplit product
+         * on OpenBLAS's threads has its bits promised at one thread only */
+        bool fw = t == 1 || !pic_gemm_unsplit_threaded(N, (size_t)OC, (size_t)IC),
+             di = t == 1 || !pic_gemm_unsplit_threaded(N, (size_t)IC, (size_t)OC),
+             dW = t == 1 || !pic_gemm_unsplit_threaded((size_t)OC, (size_t)IC, N);
+        if (!fw && !di && !dW) continue;
+        CHECK((!fw || !memcmp(out[0], out[1], N * OC * sizeof(float))) &&
+                  (!di || !memcmp(dinp[0], dinp[1], N * IC * sizeof(float))) &&
+                  (!dW || !memcmp(dw[0], dw[1], (size_t)OC * IC * sizeof(float))),
+              "%zu tokens, %d -> %d, %d threads: %s%s%s one call's bits", N, IC, OC, t, fw ? "forward " : "",
+              di ? "dinp " : "", dW ? "dW are" : "are");
     }
     for (int k = 0; k < 2; k++) free(out[k]), free(dinp[k]), free(dw[k]);
     free(inp), free(w), free(dout);
