@@ -18,7 +18,8 @@
  * than two blocks is one call: single-threaded when small, so its bits do
  * not depend on the thread count either; with few rows but over 2^21
  * multiply-adds, on OpenBLAS's threads (its bits may then depend on their
- * number: only --fast paths have such products). */
+ * number: a --fast decode step's products, the weight gradient of a layer
+ * with fewer than 192 outputs). */
 enum { SPLIT_ALIGN = 96 };
 
 size_t pic_gemm_block_rows(size_t N, size_t K) {
