@@ -108,28 +108,54 @@ VEC_INLINE void score_tile8(vec_isa o, int rows, int cols, float *S, int ldS, co
         memcpy(S + (size_t)(r + i) * ldS + j, (float *)&s + i * cols, cols * sizeof(float));
 }
 
+/* A decode step's rows read each key and value once, from L3 or memory,
+ * with little arithmetic to hide the wait, and a head's keys (hd floats
+ * every kv_stride) are not a stream the hardware prefetchers follow well
+ * (decode attention alone at batch 64: ~6 GB/s on one thread). So while
+ * scores walks the keys it asks for those PREFETCH_KEYS further on and for
+ * the values pv will read next (docs/model.md); the arithmetic is unchanged. */
+enum { PREFETCH_KEYS = 16 };
+
+VEC_INLINE void prefetch_row(const float *p, int hd) {
+    for (int d = 0; d < hd; d += 16) __builtin_prefetch(p + d, 0, 3);
+}
+
+/* Before the tile of keys [j, j + cols): V NULL asks for nothing. */
+VEC_INLINE void prefetch_kv(const float *B, const float *V, size_t ldb, int j, int cols, int W, int hd) {
+    if (!V) return;
+    for (int c = 0; c < cols; c++) {
+        if (j + PREFETCH_KEYS + c < W) prefetch_row(B + (size_t)(j + PREFETCH_KEYS + c) * ldb, hd);
+        if (j + c < W) prefetch_row(V + (size_t)(j + c) * ldb, hd);
+    }
+}
+
 /* S[r * ldS + j] = scale * (A[r] . B[j]) for r < R, j < W rounded up to 16
  * (keys from W on reuse key W - 1; those columns are masked later). B's
  * keys are ldb floats apart. Tiles of 4 x 4, then 2 x 8 and 1 x 16 for the
  * last rows (a decode step's two query heads per kv head take 2 x 8); at
  * eight lanes (AVX2) 2 x 4 and 1 x 8. Every tile ends in the same tree, so
- * a score never depends on its tile. */
+ * a score never depends on its tile. With V (a decode step's), the first
+ * row tiles prefetch keys ahead and the values (prefetch_kv). */
 VEC_INLINE void scores(vec_isa o, float *S, int ldS, const float *const *A, int R, const float *B, size_t ldb, int W, int hd,
-                       float scale) {
+                       float scale, const float *V) {
     int Wp = (W + 15) & ~15, r = 0;
+    if (V)
+        for (int j = 0; j < PREFETCH_KEYS && j < W; j++) prefetch_row(B + (size_t)j * ldb, hd);
+#define TILES(ROWS, COLS, TILE)                                                                                    \
+    for (; r + ROWS <= R; r += ROWS, V = NULL)                                                                     \
+        for (int j = 0; j < Wp; j += COLS) {                                                                       \
+            prefetch_kv(B, V, ldb, j, COLS, W, hd);                                                                \
+            TILE(o, ROWS, COLS, S, ldS, A, r, B, ldb, j, W, hd, scale);                                            \
+        }
     if (o.halves) {
-        for (; r + 2 <= R; r += 2)
-            for (int j = 0; j < Wp; j += 4) score_tile8(o, 2, 4, S, ldS, A, r, B, ldb, j, W, hd, scale);
-        for (; r < R; r++)
-            for (int j = 0; j < Wp; j += 8) score_tile8(o, 1, 8, S, ldS, A, r, B, ldb, j, W, hd, scale);
+        TILES(2, 4, score_tile8)
+        TILES(1, 8, score_tile8)
         return;
     }
-    for (; r + 4 <= R; r += 4)
-        for (int j = 0; j < Wp; j += 4) score_tile(o, 4, 4, S, ldS, A, r, B, ldb, j, W, hd, scale);
-    for (; r + 2 <= R; r += 2)
-        for (int j = 0; j < Wp; j += 8) score_tile(o, 2, 8, S, ldS, A, r, B, ldb, j, W, hd, scale);
-    for (; r < R; r++)
-        for (int j = 0; j < Wp; j += 16) score_tile(o, 1, 16, S, ldS, A, r, B, ldb, j, W, hd, scale);
+    TILES(4, 4, score_tile)
+    TILES(2, 8, score_tile)
+    TILES(1, 16, score_tile)
+#undef TILES
 }
 
 /* pv's tile: rows (4, 2 or 1, a constant once inlined) rows x 32 columns,
@@ -336,7 +362,7 @@ VEC_INLINE void items(vec_isa o, void *ctx, size_t begin, size_t end, int tid) {
         row_ptrs(qr, a->q, b, g, group, a->nh, hd);
         row_ptrs(orow, a->out, b, g, group, a->nh, hd);
         const float *K = in->k + in->seq_off[seq] + (size_t)g * hd, *V = in->v + in->seq_off[seq] + (size_t)g * hd;
-        scores(o, S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale);
+        scores(o, S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale, b->nt == 1 ? V : NULL);
         for (int r = 0; r < R; r++) {
             float *s = S + (size_t)r * ldS;
             int T = in->tok_pos[b->t0 + (size_t)(r / group)] + 1;
@@ -431,8 +457,8 @@ VEC_INLINE void p_ds(vec_isa o, const bargs *a, const bscratch *s, const block *
     int R = b->nt * a->group, hd = a->hd, seq = in->tok_seq[b->t0];
     const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
     const float *V = in->v + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-    scores(o, s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale);
-    scores(o, s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f);
+    scores(o, s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale, NULL);
+    scores(o, s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f, NULL);
     for (int r = 0; r < R; r++) {
         size_t qh = (b->t0 + (size_t)(r / a->group)) * a->nh + (size_t)g * a->group + r % a->group;
         int n = in->tok_pos[b->t0 + (size_t)(r / a->group)] - j0 + 1;
