@@ -28,6 +28,7 @@ static struct {
     int started;         /* workers running */
     pthread_t *th;
     atomic_ulong gen;  /* bumped, under mu, for each job */
+    unsigned long start_gen; /* gen when the workers started: no job of theirs */
     atomic_int busy;   /* workers still in the current job */
     atomic_bool quit;
     int sleepers;      /* workers asleep on go (under mu) */
@@ -74,7 +75,10 @@ static bool all_done(unsigned long unused) { return (void)unused, atomic_load(&P
 
 static void *worker(void *arg) {
     int tid = (int)(size_t)arg;
-    unsigned long seen = 0;
+    /* Not 0: a worker started after earlier jobs would take gen's value for
+     * a job, run nothing, and count itself out of the next one (a job then
+     * waited for ever on a worker asleep). */
+    unsigned long seen = P.start_gen;
     for (;;) {
         if (!spin_until(new_job, seen)) {
             pthread_mutex_lock(&P.mu);
@@ -150,6 +154,7 @@ static void start_workers(void) {
             pic_die("PIC_SPIN_US=%s: expected microseconds to poll before sleeping, 0 to 1000000", spin);
     }
     P.spin_s = us * 1e-6;
+    P.start_gen = atomic_load(&P.gen); /* the caller bumps gen after we return */
     P.th = pic_calloc((size_t)P.n_threads, sizeof *P.th);
     for (int i = 1; i < P.n_threads; i++) {
         if (pthread_create(&P.th[P.started], NULL, worker, (void *)(size_t)i) != 0)
