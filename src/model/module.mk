@@ -13,6 +13,7 @@ $(eval $(call UNIT,test_safetensors,tests/unit/test_safetensors.c,model common,-
 $(eval $(call UNIT,test_matmul_split,tests/unit/test_matmul_split.c,model common,-lopenblas))
 $(eval $(call UNIT,test_parallel,tests/unit/test_parallel.c,model common,-lopenblas))
 $(eval $(call PROG,pic-model-bench,src/model/bench.c,update model common,-lopenblas))
+$(eval $(call PROG,pic-kernel-bench,src/model/kernel_bench.c,model common,-lopenblas))
 
 # The CUDA backend's unit tests, built when nvcc is found (make CUDA=0 skips
 # them): each layer against its CPU twin, the logits head against a double

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# A decode step's matrix products and attention timed alone (pic-kernel-bench)
+# on bench/rollout.sh's model: where its time goes, and how much of it is the
+# memory system's (cold against hot weights; docs/model.md). PIC_ISA=avx2
+# (or scalar) shows what a CPU without AVX-512 gets. Extra arguments go to
+# pic-kernel-bench (--threads N, --rows LIST, ...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec bin/pic-kernel-bench "$@"

@@ -1,0 +1,152 @@
+/* pic-kernel-bench: a decode step's two largest kernels alone, on the shapes
+ * of bench/rollout.sh's model (hidden 256, 10 layers, 8 query and 4 kv
+ * heads of 32, FFN 688): the batch-invariant matrix product over every
+ * layer's weights, and decode attention over a KV cache. They are where a
+ * decode step's time goes (docs/model.md), and timed alone they show what
+ * the memory system gives them: the product over one layer's weights again
+ * and again (hot: they stay in cache) against ten layers' distinct weights
+ * (cold: 29 MB, as in a step), attention with a read between layers that
+ * pushes the cache out as a step's products do. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "common/progress.h"
+#include "model/layers.h"
+#include "model/matmul_bi.h"
+#include "model/parallel.h"
+
+static const char usage[] =
+    "Usage: pic-kernel-bench [OPTION]...\n"
+    "Times a decode step's matrix products (matmul_bi over the 10 layers of\n"
+    "bench/rollout.sh's model, 29 MB of weights) and its attention alone, best of\n"
+    "--reps runs, one line each:\n"
+    "  matmul_bi ROWS rows cold|hot: ms a step, GFLOP/s, GB/s of weights\n"
+    "  attention B x T: ms a step, GB/s of keys and values\n"
+    "Cold reads every layer's own weights; hot reads the first layer's ten times\n"
+    "(they stay in cache). PIC_ISA chooses the kernels as in pic-rollout.\n"
+    "\n"
+    "Options:\n"
+    "      --rows LIST       comma-separated rows (batch sizes) (default 1,8,64)\n"
+    "      --positions T     positions each sequence attends to (default 80: the\n"
+    "                        mean of bench/rollout.sh's 16 + 128)\n"
+    "      --reps N          runs of each, the best kept (default 20)\n"
+    "      --threads N       threads (default: one per CPU)\n"
+    "  -h, --help            this help\n"
+    "      --version         the version\n";
+
+enum { LAYERS = 10, C = 256, F = 688, NH = 8, NKV = 4, HD = 32 };
+
+/* IC, OC of each layer's products: qkv, o, gate-up, down */
+static const int shapes[4][2] = {{C, (NH + 2 * NKV) * HD}, {NH * HD, C}, {C, 2 * F}, {F, C}};
+
+static float *random_floats(size_t n) {
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (!p) pic_die("out of memory (%zu floats)", n);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(rand() % 2001 - 1000) * 1e-3f;
+    return p;
+}
+
+static void bench_matmul(int rows, int reps) {
+    float *w[LAYERS][4];
+    size_t bytes = 0;
+    for (int l = 0; l < LAYERS; l++)
+        for (int i = 0; i < 4; i++) {
+            size_t n = (size_t)shapes[i][0] * shapes[i][1];
+            w[l][i] = random_floats(n);
+            bytes += n * sizeof(float);
+        }
+    float *x = random_floats((size_t)rows * 2 * F), *y = random_floats((size_t)rows * 2 * F);
+    for (int hot = 0; hot < 2; hot++) {
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t0 = pic_now();
+            for (int l = 0; l < LAYERS; l++)
+                for (int i = 0; i < 4; i++)
+                    matmul_bi_forward(y, x, w[hot ? 0 : l][i], NULL, (size_t)rows, shapes[i][0], shapes[i][1], false);
+            double t = pic_now() - t0;
+            if (t < best) best = t;
+        }
+        double flops = 2.0 * rows * (double)bytes / sizeof(float);
+        printf("matmul_bi %2d rows %s: %7.3f ms a step, %6.1f GFLOP/s, %5.1f GB/s of weights (%.1f MB)\n", rows,
+               hot ? "hot " : "cold", best * 1e3, flops / best * 1e-9, (double)bytes / best * 1e-9, bytes * 1e-6);
+    }
+    for (int l = 0; l < LAYERS; l++)
+        for (int i = 0; i < 4; i++) free(w[l][i]);
+    free(x), free(y);
+}
+
+/* B sequences of one new token each at position T - 1, their keys and
+ * values in a cache laid out as pic_kvcache's ([layer][slot][position]). */
+static void bench_attention(int B, int T, int reps) {
+    size_t kvd = NKV * HD, per_layer = (size_t)B * T * kvd;
+    float *k = random_floats(LAYERS * per_layer), *v = random_floats(LAYERS * per_layer);
+    float *q = random_floats((size_t)B * NH * HD), *out = random_floats((size_t)B * NH * HD);
+    int *seq = pic_malloc((size_t)B * sizeof *seq), *pos = pic_malloc((size_t)B * sizeof *pos);
+    size_t *off = pic_malloc((size_t)B * sizeof *off);
+    for (int s = 0; s < B; s++) seq[s] = s, pos[s] = T - 1, off[s] = (size_t)s * T * kvd;
+    size_t work_bytes = attention_workspace_size((size_t)B, T, NH, NKV);
+    void *work = aligned_alloc(64, (work_bytes + 63) / 64 * 64);
+    /* what a step's products read between two layers' attention */
+    size_t junk_n = (3u << 20) / sizeof(float) * LAYERS;
+    float *junk = random_floats(junk_n);
+    volatile float sink = 0;
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t = 0;
+        for (int l = 0; l < LAYERS; l++) {
+            pic_attn_input in = {(size_t)B, seq, pos, k + l * per_layer, v + l * per_layer, off, kvd};
+            double t0 = pic_now();
+            attention_forward(out, NULL, q, &in, NH, NKV, HD, work, work_bytes);
+            t += pic_now() - t0;
+            float acc = 0;
+            for (size_t i = (size_t)l * junk_n / LAYERS; i < (size_t)(l + 1) * junk_n / LAYERS; i += 16) acc += junk[i];
+            sink += acc;
+        }
+        if (t < best) best = t;
+    }
+    double bytes = 2.0 * LAYERS * per_layer * sizeof(float);
+    printf("attention %2d x %d positions: %7.3f ms a step, %5.1f GB/s of keys and values (%.1f MB)\n", B, T,
+           best * 1e3, bytes / best * 1e-9, bytes * 1e-6);
+    free(k), free(v), free(q), free(out), free(seq), free(pos), free(off), free(work), free(junk);
+}
+
+int main(int argc, char **argv) {
+    pic_init("pic-kernel-bench");
+    enum { OPT_ROWS = 256, OPT_POSITIONS, OPT_REPS, OPT_THREADS, OPT_VERSION };
+    static const struct option opts[] = {
+        {"rows", required_argument, NULL, OPT_ROWS},     {"positions", required_argument, NULL, OPT_POSITIONS},
+        {"reps", required_argument, NULL, OPT_REPS},     {"threads", required_argument, NULL, OPT_THREADS},
+        {"help", no_argument, NULL, 'h'},                {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    const char *rows = "1,8,64";
+    int T = 80, reps = 20, threads = 0, c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_ROWS: rows = optarg; break;
+        case OPT_POSITIONS: T = (int)pic_parse_int("--positions", optarg, 1, 1 << 16); break;
+        case OPT_REPS: reps = (int)pic_parse_int("--reps", optarg, 1, 1 << 20); break;
+        case OPT_THREADS: threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
+        case 'h': pic_print_help(usage);
+        case OPT_VERSION: pic_print_version();
+        default: pic_usage_error("unknown option or missing argument");
+        }
+    }
+    if (optind < argc) pic_usage_error("unexpected argument '%s'", argv[optind]);
+    int list[16], n = 0;
+    char *dup = pic_malloc(strlen(rows) + 1), *save = NULL;
+    strcpy(dup, rows);
+    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == 16) pic_usage_error("--rows: at most 16 sizes");
+        list[n++] = (int)pic_parse_int("--rows", t, 1, 4096);
+    }
+    free(dup);
+    if (!n) pic_usage_error("--rows: expected a comma-separated list of sizes, got '%s'", rows);
+    pic_set_threads(threads);
+    printf("kernels: %s, %d threads\n", pic_matmul_bi_isa(), pic_threads());
+    for (int i = 0; i < n; i++) bench_matmul(list[i], reps);
+    for (int i = 0; i < n; i++) bench_attention(list[i], T, reps);
+    return 0;
+}

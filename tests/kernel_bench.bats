@@ -1,0 +1,47 @@
+#!/usr/bin/env bats
+# pic-kernel-bench: a decode step's matrix products and attention timed
+# alone (docs/model.md); each line's arithmetic, and its usage errors.
+load helpers
+
+@test "kernel-bench: a cold and a hot line per row count, an attention line per batch, figures that agree" {
+    run pic-kernel-bench --rows 1,3 --positions 7 --reps 2 --threads 2
+    [ "$status" -eq 0 ]
+    [ "$(grep -c '^matmul_bi  1 rows cold:' <<<"$output")" -eq 1 ]
+    [ "$(grep -c '^matmul_bi  3 rows hot :' <<<"$output")" -eq 1 ]
+    [ "$(grep -c '^attention  3 x 7 positions:' <<<"$output")" -eq 1 ]
+    # the weights: 10 layers x (256 x 512 + 256 x 256 + 256 x 1376 + 688 x 256) floats
+    grep -q '(29.0 MB)' <<<"$(grep '^matmul_bi' <<<"$output" | head -1)"
+    # GFLOP/s = 2 x rows x weights / time, GB/s = bytes / time: their ratio is 2 x rows / 4 bytes
+    line=$(grep '^matmul_bi  3 rows cold' <<<"$output")
+    gflops=$(sed -E 's/.*ms a step, +([0-9.]+) GFLOP.*/\1/' <<<"$line")
+    gbps=$(sed -E 's/.*GFLOP\/s, +([0-9.]+) GB.*/\1/' <<<"$line")
+    awk -v f="$gflops" -v b="$gbps" 'BEGIN { r = f / b; exit !(r > 1.45 && r < 1.55) }'
+    # keys and values: 10 layers x 3 sequences x 7 positions x 4 kv heads x 32 x 2 x 4 bytes
+    grep -q '(0.2 MB)' <<<"$(grep '^attention  3' <<<"$output")"
+}
+
+@test "kernel-bench: every instruction set this CPU runs" {
+    for isa in avx512 avx2 scalar; do
+        PIC_ISA=$isa pic-kernel-bench --rows 2 --positions 3 --reps 1 --threads 1 >/dev/null 2>&1 || continue
+        run env PIC_ISA=$isa pic-kernel-bench --rows 2 --positions 3 --reps 1 --threads 1
+        [ "$status" -eq 0 ]
+        [ "$(head -1 <<<"$output")" = "kernels: $isa, 1 threads" ]
+    done
+    run env PIC_ISA=scalar pic-kernel-bench --rows 2 --positions 3 --reps 1 --threads 1
+    [ "$status" -eq 0 ]
+}
+
+@test "kernel-bench: bad options are usage errors" {
+    run pic-kernel-bench --rows 0
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--rows: 0 is outside [1, 4096]"* ]]
+    run pic-kernel-bench --rows 1,x
+    [ "$status" -eq 2 ]
+    run pic-kernel-bench --positions 0
+    [ "$status" -eq 2 ]
+    run pic-kernel-bench --bogus
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"Try 'pic-kernel-bench --help'"* ]]
+    run pic-kernel-bench extra
+    [ "$status" -eq 2 ]
+}
