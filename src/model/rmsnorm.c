@@ -31,7 +31,7 @@ static void rows(void *ctx, size_t begin, size_t end, int tid) {
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, size_t N, int C,
                      float eps) {
     args a = {out, rstd, inp, weight, C, eps};
-    pic_parallel_for(N, 1 + 16384 / (size_t)C, rows, &a);
+    pic_parallel_for(N, 1 + 2048 / (size_t)C, rows, &a);
 }
 
 /* With y = w * x * r, r = 1/sqrt(mean(x^2) + eps):

@@ -92,7 +92,7 @@ static void rows(void *ctx, size_t begin, size_t end, int tid) {
 
 void rope_forward(float *x, size_t N, int n_heads, int head_dim, const float *cos_t, const float *sin_t) {
     args a = {x, n_heads, head_dim, cos_t, sin_t, 1.0f};
-    pic_parallel_for(N, 1 + 8192 / ((size_t)n_heads * head_dim), rows, &a);
+    pic_parallel_for(N, 1 + 2048 / ((size_t)n_heads * head_dim), rows, &a);
 }
 
 /* The rotation's transpose: rotating the gradient by -angle, in place. */

@@ -51,7 +51,7 @@ ISA_ROW_KERNELS
 
 void swiglu_forward(float *out, const float *gu, size_t N, int F) {
     args a = {out, gu, F};
-    pic_parallel_for(N, 1 + 8192 / (size_t)F, kernels[pic_kernel_isa()].forward, &a);
+    pic_parallel_for(N, 1 + 2048 / (size_t)F, kernels[pic_kernel_isa()].forward, &a);
 }
 
 void swiglu_backward(float *dgu, const float *dh, const float *gu, size_t N, int F) {
