@@ -17,6 +17,13 @@ VEC_INLINE void rows(bool halves, void *ctx, size_t begin, size_t end) {
     for (size_t n = begin; n < end; n++) {
         const float *g = a->gu + n * 2 * F, *u = g + F;
         float *o = a->out + n * F;
+        if (halves) { /* AVX2: eight lanes a step, in registers */
+            for (int i = 0; i < F; i += 8) {
+                v8 gv = v8_load_to(g, i, F);
+                v8_storen(o + i, gv * v8_sigmoid(gv) * v8_load_to(u, i, F), F - i < 8 ? F - i : 8);
+            }
+            continue;
+        }
         for (int i = 0; i < F; i += 16) {
             int w = F - i < 16 ? F - i : 16;
             v16 gv = v16_loadn(g + i, w);
@@ -38,6 +45,15 @@ VEC_INLINE void brows(bool halves, void *ctx, size_t begin, size_t end) {
     for (size_t n = begin; n < end; n++) {
         const float *g = a->gu + n * 2 * F, *u = g + F, *dh = a->dh + n * F;
         float *dg = a->dgu + n * 2 * F, *du = dg + F;
+        if (halves) { /* AVX2: eight lanes a step, in registers */
+            for (int i = 0; i < F; i += 8) {
+                int w = F - i < 8 ? F - i : 8;
+                v8 gv = v8_load_to(g, i, F), dhv = v8_load_to(a->dh + n * F, i, F), sg = v8_sigmoid(gv);
+                v8_storen(du + i, dhv * (gv * sg), w);
+                v8_storen(dg + i, dhv * v8_load_to(u, i, F) * sg * (1.0f + gv * (1.0f - sg)), w);
+            }
+            continue;
+        }
         for (int i = 0; i < F; i += 16) {
             int w = F - i < 16 ? F - i : 16;
             v16 gv = v16_loadn(g + i, w), dhv = v16_loadn(dh + i, w), sg = v16_sigmoid(halves, gv);
