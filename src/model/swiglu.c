@@ -20,7 +20,7 @@ VEC_INLINE void rows(bool halves, void *ctx, size_t begin, size_t end) {
         if (halves) { /* AVX2: eight lanes a step, in registers */
             for (int i = 0; i < F; i += 8) {
                 v8 gv = v8_load_to(g, i, F);
-                v8_storen(o + i, gv * v8_sigmoid(gv) * v8_load_to(u, i, F), F - i < 8 ? F - i : 8);
+                v8_storen(o + i, gv * v8_sigmoid(true, gv) * v8_load_to(u, i, F), F - i < 8 ? F - i : 8);
             }
             continue;
         }
@@ -48,7 +48,7 @@ VEC_INLINE void brows(bool halves, void *ctx, size_t begin, size_t end) {
         if (halves) { /* AVX2: eight lanes a step, in registers */
             for (int i = 0; i < F; i += 8) {
                 int w = F - i < 8 ? F - i : 8;
-                v8 gv = v8_load_to(g, i, F), dhv = v8_load_to(a->dh + n * F, i, F), sg = v8_sigmoid(gv);
+                v8 gv = v8_load_to(g, i, F), dhv = v8_load_to(a->dh + n * F, i, F), sg = v8_sigmoid(true, gv);
                 v8_storen(du + i, dhv * (gv * sg), w);
                 v8_storen(dg + i, dhv * v8_load_to(u, i, F) * sg * (1.0f + gv * (1.0f - sg)), w);
             }

@@ -274,61 +274,41 @@ VEC_INLINE float v16_hmax(bool halves, v16 a) {
 /* exp(x) for x <= 0 (-inf included), about 1 ulp: Cody-Waite reduction
  * x = n ln2 + r, |r| <= ln2 / 2, Cephes' degree-6 polynomial for e^r,
  * times 2^n built in the exponent bits. Below -87.3 (where expf turns
- * subnormal) it returns 0. Softmax weights are exp(s - max s), always <= 0. */
-VEC_INLINE v16 v16_exp_neg(bool halves, v16 x) {
-    const v16 lo = (v16){0} - 87.3365f;
-    i16 tiny = v16_lt(halves, x, lo);
-    x = (v16)(((i16)x & ~tiny) | ((i16)lo & tiny));
-    v16 t = x * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: round to nearest */
-    v16 n = t - 12582912.0f;
-    v16 r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    v16 p = 1.9875691500e-4f * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    i16 scale = ((i16)t - 0x4b400000 + 127) << 23; /* t's low bits hold n + 1.5 * 2^23 */
-    return (v16)((i16)(p * (v16)scale) & ~tiny);
-}
+ * subnormal) it returns 0. Softmax weights are exp(s - max s), always <= 0.
+ * And 1 / (1 + exp(-x)) for every x, from it alone: with e = exp(-|x|),
+ * 1 / (1 + e) where x >= 0 and e / (1 + e) where x < 0.
+ * One body for both widths (V, its integer type I, LT the lanes' a < b), so
+ * that the v8 forms do the same operations lane by lane: AVX2 keeps a v8 in
+ * a register, where a v16 lives in memory (AVX2's SwiGLU ran 2x faster at
+ * eight lanes). */
+#define VEC_EXP_SIGMOID(EXP, SIGMOID, V, I, LT)                                                                \
+    VEC_INLINE V EXP(bool halves, V x) {                                                                       \
+        (void)halves;                                                                                          \
+        const V lo = (V){0} - 87.3365f;                                                                        \
+        I tiny = LT(halves, x, lo);                                                                            \
+        x = (V)(((I)x & ~tiny) | ((I)lo & tiny));                                                              \
+        V t = x * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: round to nearest */                        \
+        V n = t - 12582912.0f;                                                                                 \
+        V r = x - n * 0.693359375f;                                                                            \
+        r = r - n * -2.12194440e-4f;                                                                           \
+        V p = 1.9875691500e-4f * r + 1.3981999507e-3f;                                                         \
+        p = p * r + 8.3334519073e-3f;                                                                          \
+        p = p * r + 4.1665795894e-2f;                                                                          \
+        p = p * r + 1.6666665459e-1f;                                                                          \
+        p = p * r + 5.0000001201e-1f;                                                                          \
+        p = p * (r * r) + r + 1.0f;                                                                            \
+        I scale = ((I)t - 0x4b400000 + 127) << 23; /* t's low bits hold n + 1.5 * 2^23 */                      \
+        return (V)((I)(p * (V)scale) & ~tiny);                                                                 \
+    }                                                                                                          \
+    VEC_INLINE V SIGMOID(bool halves, V x) {                                                                   \
+        V e = EXP(halves, (V)((I)x | ((I){0} + (-2147483647 - 1)))); /* -|x|: the sign bit set */                \
+        V one = (V){0} + 1.0f, pos = one / (one + e), neg = e / (one + e);                                     \
+        I below = LT(halves, x, (V){0});                                                                       \
+        return (V)(((I)neg & below) | ((I)pos & ~below));                                                      \
+    }
 
-
-/* v16_exp_neg and v16_sigmoid at eight lanes, the same operations lane by
- * lane: AVX2 keeps a v8 in a register, where a v16 lives in memory (the
- * AVX2 SwiGLU ran 4x slower than AVX-512's through v16). */
-VEC_INLINE v8 v8_exp_neg(v8 x) {
-    const v8 lo = (v8){0} - 87.3365f;
-    i8 tiny = x < lo;
-    x = (v8)(((i8)x & ~tiny) | ((i8)lo & tiny));
-    v8 t = x * 1.44269504088896341f + 12582912.0f;
-    v8 n = t - 12582912.0f;
-    v8 r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    v8 p = 1.9875691500e-4f * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    i8 scale = ((i8)t - 0x4b400000 + 127) << 23;
-    return (v8)((i8)(p * (v8)scale) & ~tiny);
-}
-
-VEC_INLINE v8 v8_sigmoid(v8 x) {
-    v8 e = v8_exp_neg((v8)((i8)x | ((i8){0} + (-2147483647 - 1))));
-    v8 one = (v8){0} + 1.0f, pos = one / (one + e), neg = e / (one + e);
-    i8 below = x < (v8){0};
-    return (v8)(((i8)neg & below) | ((i8)pos & ~below));
-}
-
-/* 1 / (1 + exp(-x)) for every x, from v16_exp_neg alone: with e =
- * exp(-|x|), 1 / (1 + e) where x >= 0 and e / (1 + e) where x < 0. */
-VEC_INLINE v16 v16_sigmoid(bool halves, v16 x) {
-    v16 e = v16_exp_neg(halves, (v16)((i16)x | ((i16){0} + (-2147483647 - 1)))); /* -|x|: the sign bit set */
-    v16 one = (v16){0} + 1.0f, pos = one / (one + e), neg = e / (one + e);
-    i16 below = v16_lt(halves, x, (v16){0});
-    return (v16)(((i16)neg & below) | ((i16)pos & ~below));
-}
+#define V8_LT(halves, a, b) ((void)(halves), (a) < (b))
+VEC_EXP_SIGMOID(v16_exp_neg, v16_sigmoid, v16, i16, v16_lt)
+VEC_EXP_SIGMOID(v8_exp_neg, v8_sigmoid, v8, i8, V8_LT)
 
 #endif
