@@ -5,6 +5,8 @@
 # no_gpu: true (after saying so) when there is no CUDA device to run on;
 # PIC_GPU_FORCE=1 runs anyway, PIC_GPU_FORCE=0 skips
 no_gpu() {
+    # the driver's folder may hold nvidia-smi without PATH naming it
+    command -v nvidia-smi >/dev/null || { [ -x /usr/local/nvidia/bin/nvidia-smi ] && PATH=$PATH:/usr/local/nvidia/bin; }
     if [ "${PIC_GPU_FORCE:-}" = 0 ] || { [ "${PIC_GPU_FORCE:-}" != 1 ] && ! timeout 20 nvidia-smi -L 2>/dev/null | grep -q '^GPU '; }; then
         echo "$(basename "$0"): no CUDA device (nvidia-smi found none): skipped"
         return 0

@@ -63,12 +63,17 @@ EOF
     [ "$(row 'sample test_cuda_sampler')" = FAIL ]
 }
 
-@test "a library the binaries miss is taken from the first folder that has it, or named in a FAIL row" {
+# lib/libghfake.so.1 and tests/test_cuda_fake, a binary that needs it
+fake_lib_test() {
     mkdir lib tests
     echo 'int gh_fake(void) { return 0; }' >f.c
     cc -shared -fPIC -Wl,-soname,libghfake.so.1 -o lib/libghfake.so.1 f.c
     printf 'int gh_fake(void);\nint main(void) { return gh_fake(); }\n' >t.c
     cc -o tests/test_cuda_fake t.c -Llib -l:libghfake.so.1
+}
+
+@test "a library the binaries miss is taken from the first folder that has it, or named in a FAIL row" {
+    fake_lib_test
     PIC_GPU_TESTS="$T/tests" OUT=out PIC_GPU_FORCE=0 PIC_GPU_SECTIONS=none run "$G/run.sh"
     [ "$(row libraries)" = FAIL ]
     grep -q $'libraries\tFAIL\tmissing: libghfake.so.1' out/summary.tsv
@@ -77,6 +82,32 @@ EOF
         run "$G/run.sh"
     grep -q $'libraries\tPASS\t libghfake.so.1='"$T/lib" out/summary.tsv
     grep -q "^PIC_LD_PATH=\(.*:\)\{0,1\}$T/lib (found: libghfake.so.1=$T/lib)" out/info.log
+}
+
+@test "the carry's binaries unpack into scratch, not the carry; a CUDA test that skips on a GPU machine fails" {
+    unset PIC_GPU_BIN PIC_GPU_TESTS
+    mkdir -p c/bin c/tests carry
+    for b in bin/pic-rollout bin/pic-model-bench tests/test_model; do printf '#!/bin/sh\n' >"c/$b"; done
+    printf '#!/bin/sh\necho "1..0 # SKIP no CUDA device"\n' >c/tests/test_cuda_fake
+    chmod +x c/bin/* c/tests/*
+    tar -cf - -C c bin tests | xz >carry/bin.tar.xz
+    PIC_GPU_CARRY="$T/carry" OUT=out PIC_GPU_FORCE=1 PIC_GPU_SECTIONS=unit run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    [ "$(ls carry)" = bin.tar.xz ]
+    [ "$(row binaries)" = PASS ]
+    grep -q '^binaries: /.*/bin, /.*/tests ' out/info.log
+    grep -q $'unit test_cuda_fake\tFAIL\tskipped on a GPU machine: no CUDA device' out/summary.tsv
+    rm -r out
+    PIC_GPU_CARRY="$T/carry" OUT=out PIC_GPU_FORCE=0 PIC_GPU_SECTIONS=unit run "$G/run.sh"
+    [ "$(row 'unit test_cuda_fake')" = SKIP ]
+}
+
+@test "the machine's own LD_LIBRARY_PATH reaches the binaries after the found folders" {
+    fake_lib_test
+    LD_LIBRARY_PATH="$T/lib" PIC_GPU_TESTS="$T/tests" OUT=out PIC_GPU_FORCE=0 PIC_GPU_SECTIONS=none run "$G/run.sh"
+    grep -q $'libraries\tPASS\tnothing to add' out/summary.tsv
+    grep -q "^inherited LD_LIBRARY_PATH: $T/lib\$" out/info.log
+    grep -q "^PIC_LD_PATH=\(.*:\)\{0,1\}$T/lib " out/info.log
 }
 
 # a pic-rollout that takes --device and --dtype and scores on the CPU; with

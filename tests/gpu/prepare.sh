@@ -89,7 +89,7 @@ echo "working tree $(mib "$tree") + $CARRY $(mib "$carry") = $(mib "$total") of 
 cat <<EOF
 
 The device call (one, at most 8 minutes; the session's budget is 15):
-  run  carry: ["$CARRY"]  timeout_s: 500
+  run  carry: ["$CARRY"]  timeout_s: 480
        command: tests/gpu/run.sh
 Then paste the summary table it prints last into docs/gpu.md (with the date,
 the card and the driver from info.log), and give_back.

@@ -39,7 +39,8 @@ BUDGET=${PIC_GPU_BUDGET:-440}
 RESERVE=10 # seconds kept for the summary
 SECTIONS=" ${PIC_GPU_SECTIONS:-unit sample fp32 bf16 gen train bench} "
 MODELS=(qwen2-tiny qwen3-tiny llama-tiny)
-FIXTURES=tests/fixtures/models
+# not FIXTURES: test_model reads that one as the fixtures' parent folder
+GPU_FIXTURES=tests/fixtures/models
 case $BUDGET in '' | *[!0-9]*) echo "run.sh: PIC_GPU_BUDGET wants whole seconds, got '$BUDGET'" >&2; exit 2 ;; esac
 mkdir -p "$OUT" || exit 1
 WORK=$(mktemp -d)
@@ -99,6 +100,8 @@ tap() {
     read -r ok bad plan skipped <<<"$counts"
     if timed_out "$status"; then
         row "$check" FAIL "timed out ($ok ok before it)" "$goal"
+    elif [ "$skipped" = 1 ] && [ "$plan" -eq 0 ] && [ "$status" -eq 0 ] && [ "$HAVE_GPU" = 1 ]; then
+        row "$check" FAIL "skipped on a GPU machine: $(grep -m1 '^1\.\.0' "$file" | sed 's/^1\.\.0 *# *\(SKIP\)\{0,1\} *//')" "$goal"
     elif [ "$skipped" = 1 ] && [ "$plan" -eq 0 ] && [ "$status" -eq 0 ]; then
         row "$check" SKIP "$(grep -m1 '^1\.\.0' "$file" | sed 's/^1\.\.0 *# *\(SKIP\)\{0,1\} *//')" "$goal"
     elif [ "$status" -ne 0 ] || [ "$bad" -gt 0 ] || [ "$plan" -lt 0 ] || [ "$ok" -ne "$plan" ]; then
@@ -109,24 +112,29 @@ tap() {
 }
 
 # ---- what this machine has -------------------------------------------------
-CARRY=tests/gpu/carry
+CARRY=${PIC_GPU_CARRY:-tests/gpu/carry} # the harness's tests give another
 # prepare.sh packs the binaries into one xz stream (they share their CUDA
-# kernels, and eleven raw copies would not fit the carry)
-if [ -f "$CARRY/bin.tar.xz" ] && [ ! -d "$CARRY/bin" ]; then
-    xz -dc "$CARRY/bin.tar.xz" | tar -xf - -C "$CARRY" ||
-        echo "run.sh: could not unpack $CARRY/bin.tar.xz" >>"$OUT/info.log"
-fi
-if [ -d "$CARRY/bin" ]; then
-    BIN=$CARRY/bin TESTS=$CARRY/tests
+# kernels, and eleven raw copies would not fit the carry). They unpack into
+# the scratch folder, never into the carry: unpacked there (79 MB) the carry
+# would no longer fit a device call. Python's tarfile reads xz, so the xz
+# program need not be on the GPU machine.
+UNTAR='import sys, tarfile
+t = tarfile.open(sys.argv[1])
+t.extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))'
+if [ -f "$CARRY/bin.tar.xz" ] && timeout 120 python3 -c "$UNTAR" "$CARRY/bin.tar.xz" "$WORK" 2>>"$OUT/info.log"; then
+    BIN=$WORK/bin TESTS=$WORK/tests
 else
+    [ -f "$CARRY/bin.tar.xz" ] && echo "run.sh: could not unpack $CARRY/bin.tar.xz" >>"$OUT/info.log"
     BIN=bin TESTS=build/tests
 fi
 BIN=${PIC_GPU_BIN:-$BIN} TESTS=${PIC_GPU_TESTS:-$TESTS}
 HAVE_GPU=0
+# the driver's folder may hold nvidia-smi without PATH naming it
+command -v nvidia-smi >/dev/null || { [ -x /usr/local/nvidia/bin/nvidia-smi ] && PATH=$PATH:/usr/local/nvidia/bin; }
 if [ "${PIC_GPU_FORCE:-}" = 0 ]; then
     echo "PIC_GPU_FORCE=0" >"$WORK/gpus"
 elif ! command -v nvidia-smi >/dev/null; then
-    echo "no nvidia-smi on PATH" >"$WORK/gpus"
+    echo "no nvidia-smi on PATH or in /usr/local/nvidia/bin" >"$WORK/gpus"
 elif timeout 20 nvidia-smi -L >"$WORK/gpus" 2>&1 && grep -q '^GPU ' "$WORK/gpus"; then
     HAVE_GPU=1
 fi
@@ -137,6 +145,7 @@ f=$WORK/step
     echo "binaries: $BIN, $TESTS  sections:$SECTIONS"
     [ -f "$CARRY/VERSION" ] && cat "$CARRY/VERSION"
     echo "this machine: $(ldd --version 2>&1 | head -1)"
+    echo "inherited LD_LIBRARY_PATH: ${LD_LIBRARY_PATH:-(unset)}"
 } >>"$OUT/info.log"
 cp "$WORK/gpus" "$f"
 st=1
@@ -167,12 +176,13 @@ log info "$f" $st python3 import torch transformers
 # searched first). Only pic's binaries get this path: python3 keeps its own.
 PIC_LD_PATH=
 if [ -f "$CARRY/lib.tar.xz" ]; then
-    within 60 "$f" python3 -c 'import sys, tarfile
-t = tarfile.open(sys.argv[1])
-t.extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))' "$CARRY/lib.tar.xz" "$WORK"
+    within 60 "$f" python3 -c "$UNTAR" "$CARRY/lib.tar.xz" "$WORK"
     log info "$f" $? unpack "$CARRY/lib.tar.xz"
     PIC_LD_PATH=$WORK/lib
 fi
+# then the machine's own path, which replacing would lose: images often
+# reach the driver's libcuda.so.1 only through it
+[ -n "${LD_LIBRARY_PATH:-}" ] && PIC_LD_PATH=${PIC_LD_PATH:+$PIC_LD_PATH:}$LD_LIBRARY_PATH
 lib_dirs() {
     local d
     for d in ${PIC_GPU_LIB_DIRS:-} /usr/local/cuda/lib64 /usr/local/cuda/targets/*/lib /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
@@ -183,12 +193,16 @@ lib_dirs() {
 }
 lib_dirs >"$WORK/libdirs"
 { echo "library folders searched:"; sed 's/^/  /' "$WORK/libdirs"; } >>"$OUT/info.log"
-# cuBLASLt is opened on first use (src/model/cuda/cublaslt.cu), where ldd
-# does not see it: a binary that names it needs it as if linked.
-dlopened_missing() { # such sonames that neither PIC_LD_PATH nor the binaries' rpath holds
+# cuBLASLt is opened on first use (src/model/cuda/cublaslt.cu), and the
+# static CUDA runtime opens the driver's libcuda.so.1, where ldd sees
+# neither: a binary that names one needs it as if linked (libcuda only on
+# a GPU machine: elsewhere there is no driver to find).
+dlopened_missing() { # such sonames that neither PIC_LD_PATH, the rpath nor ld.so's cache holds
     local lib d
-    for lib in $(grep -aho 'libcublasLt\.so\.[0-9]*' "$@" 2>/dev/null | sort -u); do
+    for lib in $(grep -aho 'libcublasLt\.so\.[0-9]*' "$@" 2>/dev/null | sort -u) \
+        $([ "$HAVE_GPU" = 1 ] && echo libcuda.so.1); do
         for d in ${PIC_LD_PATH//:/ } /usr/local/cuda/lib64; do [ -e "$d/$lib" ] && continue 2; done
+        ldconfig -p 2>/dev/null | grep -q "[[:space:]]$lib " && continue
         echo "$lib"
     done
 }
@@ -269,14 +283,14 @@ fi
 
 # ---- the golden fixtures: records that score every position ----------------
 for m in "${MODELS[@]}"; do
-    python3 tests/gpu/golden.py records "$FIXTURES/$m" >"$WORK/$m.in" 2>"$f" ||
+    python3 tests/gpu/golden.py records "$GPU_FIXTURES/$m" >"$WORK/$m.in" 2>"$f" ||
         row "golden records $m" FAIL "$(tail -1 "$f")" "records from golden.json"
 done
 
 # score DTYPE MODEL: pic-rollout --score on the GPU, output in $WORK/DTYPE.MODEL.out
 score() {
     within 60 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$BIN/pic-rollout" --score --device cuda --dtype "$1" \
-        -m "$FIXTURES/$2" --plain -q -o "$WORK/$1.$2.out" "$WORK/$2.in"
+        -m "$GPU_FIXTURES/$2" --plain -q -o "$WORK/$1.$2.out" "$WORK/$2.in"
 }
 
 # ---- fp32: the CPU's tolerances --------------------------------------------
@@ -293,7 +307,7 @@ elif [ "$HAVE_GPU" = 1 ]; then
         log fp32 "$f" $st pic-rollout --score --dtype f32 "$m"
         if [ $st -ne 0 ]; then
             row "fp32 score $m" FAIL "pic-rollout $(why $st "$f")" "golden within float32 rounding bound"
-        elif python3 tests/gpu/golden.py fp32 "$FIXTURES/$m" "$WORK/f32.$m.out" >"$f" 2>&1; then
+        elif python3 tests/gpu/golden.py fp32 "$GPU_FIXTURES/$m" "$WORK/f32.$m.out" >"$f" 2>&1; then
             log fp32 "$f" 0 golden.py fp32 "$m"
             row "fp32 score $m" PASS "$(tail -1 "$f")" "golden within float32 rounding bound"
         else
@@ -321,13 +335,13 @@ elif [ "$HAVE_GPU" = 1 ]; then
         log bf16 "$f" $st pic-rollout --score --dtype bf16 "$m"
         if [ $st -ne 0 ]; then
             row "bf16 score $m" FAIL "pic-rollout $(why $st "$f")" "<= 1.5 x PyTorch bf16"
-        elif ! python3 tests/gpu/golden.py errors "$FIXTURES/$m" "$WORK/bf16.$m.out" pic >>"$WORK/pic.tsv" 2>"$f"; then
+        elif ! python3 tests/gpu/golden.py errors "$GPU_FIXTURES/$m" "$WORK/bf16.$m.out" pic >>"$WORK/pic.tsv" 2>"$f"; then
             log bf16 "$f" 1 golden.py errors "$m"
             row "bf16 score $m" FAIL "$(tail -1 "$f")" "<= 1.5 x PyTorch bf16"
         fi
     done
     if [ "$HAVE_TORCH" = 1 ]; then
-        within 150 "$f" env PYTHONUNBUFFERED=1 python3 tests/gpu/torch_bf16.py "$FIXTURES" "${MODELS[@]}" stories260K
+        within 150 "$f" env PYTHONUNBUFFERED=1 python3 tests/gpu/torch_bf16.py "$GPU_FIXTURES" "${MODELS[@]}" stories260K
         st=$?
         log bf16 "$f" $st torch_bf16.py
         cp "$f" "$WORK/torch.tsv"
@@ -369,17 +383,17 @@ if ! wanted gen; then
 elif [ "$HAVE_GPU" = 1 ]; then
     # greedy in f32 equals transformers' (golden, = the CPU's) on every fixture
     for m in "${MODELS[@]}"; do
-        python3 tests/gpu/gen_check.py greedy "$FIXTURES/$m" >"$WORK/greedy.$m.in"
-        if gen 30 "greedy.$m" --device cuda --dtype f32 -m "$FIXTURES/$m" -t 0 --max-new-tokens 24 --ignore-eos \
+        python3 tests/gpu/gen_check.py greedy "$GPU_FIXTURES/$m" >"$WORK/greedy.$m.in"
+        if gen 30 "greedy.$m" --device cuda --dtype f32 -m "$GPU_FIXTURES/$m" -t 0 --max-new-tokens 24 --ignore-eos \
             "$WORK/greedy.$m.in"; then
-            gen_row "gen greedy f32 $m" "= golden (the CPU's)" golden "$FIXTURES/$m" "$WORK/greedy.$m"
+            gen_row "gen greedy f32 $m" "= golden (the CPU's)" golden "$GPU_FIXTURES/$m" "$WORK/greedy.$m"
         else
             row "gen greedy f32 $m" FAIL "pic-rollout $(why $? "$f")" "= golden (the CPU's)"
         fi
     done
     # sampling in bf16: the same bytes at batch 1, 7, 64 and across --shard
     python3 tests/gpu/gen_check.py prompts 9 >"$WORK/prompts.in"
-    S=(--device cuda -m "$FIXTURES/qwen2-tiny" -n 4 -t 0.7 --top-p 0.95 --max-new-tokens 40 --seed 3)
+    S=(--device cuda -m "$GPU_FIXTURES/qwen2-tiny" -n 4 -t 0.7 --top-p 0.95 --max-new-tokens 40 --seed 3)
     ok=1
     for b in 64 7 1; do gen 40 "sample.b$b" "${S[@]}" --max-batch-size $b "$WORK/prompts.in" || ok=0; done
     gen 30 sample.s0 "${S[@]}" --shard 0/2 "$WORK/prompts.in" || ok=0
@@ -394,7 +408,7 @@ elif [ "$HAVE_GPU" = 1 ]; then
             fi
         done
         # exact on-policy: --score on the same device and dtype gives the generator's log-probs
-        if gen 30 sample.rescored --score --device cuda -m "$FIXTURES/qwen2-tiny" --logprobs-field rescored \
+        if gen 30 sample.rescored --score --device cuda -m "$GPU_FIXTURES/qwen2-tiny" --logprobs-field rescored \
             "$WORK/sample.b64"; then
             gen_row "gen bf16 logprobs = --score" "max |diff| 0" logp "$WORK/sample.b64" "$WORK/sample.rescored" rescored 0
         else
@@ -402,7 +416,7 @@ elif [ "$HAVE_GPU" = 1 ]; then
         fi
         # --fast (cuBLASLt) trades that away: how far apart
         if gen 40 fast.gen "${S[@]}" --fast "$WORK/prompts.in" &&
-            gen 30 fast.rescored --score --fast --device cuda -m "$FIXTURES/qwen2-tiny" --logprobs-field rescored \
+            gen 30 fast.rescored --score --fast --device cuda -m "$GPU_FIXTURES/qwen2-tiny" --logprobs-field rescored \
                 "$WORK/fast.gen"; then
             python3 tests/gpu/gen_check.py logp "$WORK/fast.gen" "$WORK/fast.rescored" rescored >"$f" 2>&1
             row "gen bf16 --fast logprobs vs --score --fast" INFO "$(tail -1 "$f")" "reported (docs/gpu.md)"
@@ -428,9 +442,9 @@ resume_check() {
     local d=$WORK/resume.$1.$2 u=tests/fixtures/update/$2-step.jsonl
     mkdir -p "$d" && { cat "$u"; sed 's/"golden-/"again-/' "$u"; } >"$d/six" &&
         head -n "$(wc -l <"$u")" "$d/six" >"$d/a" && tail -n "$(wc -l <"$u")" "$d/six" >"$d/b" &&
-        update "$FIXTURES/$2" "$d/s1" "$d/a" --device cuda --dtype "$1" >/dev/null &&
+        update "$GPU_FIXTURES/$2" "$d/s1" "$d/a" --device cuda --dtype "$1" >/dev/null &&
         update "$d/s1" "$d/s2" "$d/b" --device cuda --dtype "$1" >/dev/null &&
-        update "$FIXTURES/$2" "$d/u" "$d/six" --device cuda --dtype "$1" --mini-batches 2 >/dev/null &&
+        update "$GPU_FIXTURES/$2" "$d/u" "$d/six" --device cuda --dtype "$1" --mini-batches 2 >/dev/null &&
         cmp "$d/s2/model.safetensors" "$d/u/model.safetensors" &&
         cmp "$d/s2/optimizer.safetensors" "$d/u/optimizer.safetensors"
 }
@@ -439,7 +453,7 @@ resume_check() {
 track() {
     local dev ck u=tests/fixtures/update/qwen2-tiny-step.jsonl
     for dev in cpu cuda; do
-        ck=$FIXTURES/qwen2-tiny
+        ck=$GPU_FIXTURES/qwen2-tiny
         for i in 1 2 3 4 5 6 7 8 9 10; do
             if [ $dev = cpu ]; then
                 update "$ck" "$WORK/track.$dev.$i" "$u" --device cpu --dtype f32 || return 1
@@ -459,7 +473,7 @@ sys.exit(0 if gap("loss") <= float(sys.argv[3]) and gap("entropy") <= float(sys.
 }
 # (functions run under `within`'s timeout through a child bash)
 export -f update resume_check track
-export BIN WORK FIXTURES
+export BIN WORK GPU_FIXTURES
 if ! wanted train; then
     :
 elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_backward" ] && [ -x "$BIN/pic-update" ]; then
@@ -477,7 +491,7 @@ elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_backward" ] && [ -x "$BIN/pic-upda
         row "train resume ${d/:/ }" "$([ $st -eq 0 ] && echo PASS || echo FAIL)" "$([ $st -eq 0 ] && echo "bit for bit" || why $st "$f")" "two runs = one of two steps, bit for bit"
     done
     for d in f32 bf16; do
-        within 30 "$f" bash -c 'track "$@"' _ $d
+        within 60 "$f" bash -c 'track "$@"' _ $d
         st=$?
         log train "$f" $st track $d
         row "train $d GPU vs CPU" "$([ $st -eq 0 ] && echo PASS || echo FAIL)" "$(tail -1 "$f")" "10 steps, loss and entropy within $([ $d = f32 ] && echo 1e-3 || echo 5e-2)"
