@@ -22,7 +22,7 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
 
 /* For n rows of the last forward with targets, upstream dlogp[n] and dent[n]
  * (either may be NULL): recomputes their logits, accumulates dlnf rows [N, C]
- * and the lm_head's gradient. */
+ * and the lm_head's gradient. On a GPU the rows must be distinct. */
 void pic_head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                        const float *dlogp, const float *dent, float *dlnf, pic_params *grad);
 

@@ -231,9 +231,15 @@ static void stats_block(void *ctx, size_t i, size_t k, const float *z) {
 
 int pic_forward_stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T, float *logp,
                       float *ent, pic_err *err) {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (rows[i] >= m->n_tokens)
             return pic_err_set(err, "pic_forward_stats: row %zu of a batch of %zu tokens", rows[i], m->n_tokens);
+        /* read as an index into a row of logits: on a GPU a bad one is a
+         * fault that ends the process's CUDA context */
+        if (targets && (targets[i] < 0 || targets[i] >= m->cfg.vocab_size))
+            return pic_err_set(err, "pic_forward_stats: target %d of row %zu is outside the vocabulary (%d)",
+                               (int)targets[i], rows[i], m->cfg.vocab_size);
+    }
     if (m->device == PIC_DEVICE_CUDA) return pic_forward_stats_cuda(m, rows, n, targets, T, logp, ent, err);
     stats_ctx sc = {targets, T, logp, ent, m->cfg.vocab_size};
     head_blocks(m, rows, n, stats_block, &sc);

@@ -91,8 +91,8 @@ typedef struct {
     pic_model_dtype dtype;  /* F32 or BF16 */
     /* Matrix products in one fixed order whatever the batch (matmul_bi.h),
      * for this model's forward passes: generation and scoring set it, so
-     * that a sample scores exactly as it was generated. On a GPU it awaits
-     * the fixed-order kernel of part 3 (docs/gpu.md) and is ignored. */
+     * that a sample scores exactly as it was generated. On a GPU it selects
+     * the device's fixed-order product (cuda/matmul_bi.cu) over cuBLASLt. */
     bool batch_invariant;
     pic_params params;      /* on a GPU: the layout only (data NULL) */
     float *inv_freq;        /* [head_dim / 2] */

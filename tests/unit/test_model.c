@@ -443,6 +443,10 @@ static void test_api(void) {
     rows[0] = 16;
     CHECK(pic_forward_stats(&m, rows, 1, toks, 1.0f, lp, h, &err) != 0 && strstr(err.msg, "row 16 of a batch of 16"),
           "a row outside the last batch is an error");
+    rows[0] = 15;
+    int32_t bad[1] = {(int32_t)m.cfg.vocab_size};
+    CHECK(pic_forward_stats(&m, rows, 1, bad, 1.0f, lp, h, &err) != 0 && strstr(err.msg, "outside the vocabulary"),
+          "a target outside the vocabulary is an error, not a read past the row");
     int big = 40;
     pic_batch bb = {1, &big, toks, NULL};
     CHECK(pic_forward(&m, NULL, &bb, PIC_LOGITS_NONE, NULL, &err) == 0 && m.acts.cap_ctx >= 40,

@@ -111,15 +111,23 @@ static int make_plan(blas *bl, plan *p, pic_err *err) {
     cublasLtMatmulPreference_t pref;
     PIC_BLAS(cublasLtMatmulPreferenceCreate(&pref));
     uint32_t al = p->align;
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bl->ws_bytes,
-                                         sizeof bl->ws_bytes);
+    /* Unset, the heuristic could pick a kernel that needs more workspace or
+     * alignment than the buffers have: a failure is an error, as elsewhere. */
+    cublasStatus_t st =
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bl->ws_bytes,
+                                             sizeof bl->ws_bytes);
     cublasLtMatmulPreferenceAttributes_t aligns[4] = {
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-    for (int i = 0; i < 4; i++) cublasLtMatmulPreferenceSetAttribute(pref, aligns[i], &al, sizeof al);
+    for (int i = 0; i < 4 && st == CUBLAS_STATUS_SUCCESS; i++)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, aligns[i], &al, sizeof al);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        cublasLtMatmulPreferenceDestroy(pref);
+        return pic_err_set(err, "cuBLASLt: setting a matmul preference: %s", cublasLtGetStatusString(st));
+    }
     cublasLtMatmulHeuristicResult_t r;
     int found = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(bl->h, p->desc, p->a, p->b, p->c, p->c, pref, 1, &r, &found);
+    st = cublasLtMatmulAlgoGetHeuristic(bl->h, p->desc, p->a, p->b, p->c, p->c, pref, 1, &r, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || !found)
         return pic_err_set(err, "cuBLASLt has no algorithm for [%zu x %d] . [%d x %d]^T (%s)", p->N, p->IC, p->OC,

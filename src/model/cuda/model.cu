@@ -180,6 +180,9 @@ int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, uint64_t seed, fl
                             : init_params<float>(cm, &m->params, seed, std, err))
         return -1;
     PIC_CU(cudaMemcpy(cm->inv_freq, m->inv_freq, (size_t)c->head_dim / 2 * sizeof(float), cudaMemcpyHostToDevice));
+    // A copy from pageable memory may return before its DMA lands, and cm->s
+    // is non-blocking (not ordered after the legacy stream): wait for them.
+    PIC_CU(cudaDeviceSynchronize());
     PIC_CU(cudaStreamCreateWithFlags(&cm->s, cudaStreamNonBlocking));
     return pic_cuda::blas_create(&cm->blas, cm->s, cm->workspace, cm->workspace_bytes, !bf, err);
 }
@@ -364,6 +367,7 @@ extern "C" int pic_train_state_up_cuda(pic_model *m, const float *params, const 
     if (grad && up_f32(tr->grad, grad, n, err)) return -1;
     if (mom1 && up_f32(tr->m, mom1, n, err)) return -1;
     if (mom2 && up_f32(tr->v, mom2, n, err)) return -1;
+    PIC_CU(cudaDeviceSynchronize()); // as in setup: the copies land before cm->s reads them
     return 0;
 }
 
