@@ -35,6 +35,18 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     near "$b" 0.051 1e-12
 }
 
+@test "zstd input is read as plain (a record stream piped in compressed); truncated is an error" {
+    printf '0.2\n{"entropy": 0.15}\n' | zstd -q >h.zst
+    run pictl h.zst
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 2 ]
+    near "${lines[1]}" 0.051 1e-12
+    seq 1 5000 | sed 's/.*/0.2/' | zstd -q >long.zst
+    head -c 20 long.zst >cut.zst
+    run pictl cut.zst
+    fails_with 1 "cut.zst: (truncated|corrupt) zstd stream"
+}
+
 @test "blank lines and surrounding whitespace are skipped, CRLF accepted" {
     run pictl < <(printf '\n  0.2  \r\n\n\t\n0.15\r\n')
     [ "$status" -eq 0 ]

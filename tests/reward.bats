@@ -110,6 +110,15 @@ load helpers
   fails_with 2 'float-precision'
   run pic-reward --bogus
   [ "$status" -eq 2 ]
+  # the stream mode's options are refused by the one-pair modes, not ignored
+  for opt in "-o x" "--output=x" --plain "--level 5" --timing --skip-bad "--correct 2" "--wrong -1" \
+      "--unparsable -1" "--gold-field g" "--response-field r"; do
+    run pic-reward --gold 5 --pred 5 $opt
+    fails_with 2 "option of the stream mode"
+    run pic-reward --extract 5 $opt
+    fails_with 2 "option of the stream mode"
+  done
+  [ ! -e x ]
   run pic-reward --help
   [ "$status" -eq 0 ]
   grep -q 'Usage: pic-reward' <<<"$output"

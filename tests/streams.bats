@@ -60,6 +60,14 @@ load helpers
     printf '[1,2]\n' | { run pic-cat -n; fails_with 1 '<stdin>:1: expected a JSON object'; }
 }
 
+@test "--count goes to -o's file when given, atomically, as plain text" {
+    printf '{"a":1}\n{"a":2}\n{"a":3}\n' >in.jsonl
+    pic-cat -q -n -o count.txt in.jsonl >stdout.txt
+    [ "$(cat count.txt)" = 3 ]
+    [ ! -s stdout.txt ]
+    [ -z "$(ls -A | grep -v -e '^in.jsonl$' -e '^count.txt$' -e '^stdout.txt$')" ]
+}
+
 @test "--skip-bad skips malformed lines and reports their count" {
     printf '{"a":1}\nnot json\n{"b":2}\n' > mixed.jsonl
     run pic-cat --plain --skip-bad mixed.jsonl
@@ -101,6 +109,26 @@ load helpers
     fails_with 2 'Try .pic-cat --help.'
     run pic-cat missing.jsonl
     fails_with 1 'missing.jsonl: No such file'
+}
+
+@test "a bad option is one line under the program's name that says what is wrong, then the hint" {
+    for p in pic-cat pic-batch pic-eval pic-reward pic-rollout pic-task pic-tok pictl; do
+        run "$PIC_BIN/$p" --bogus
+        [ "$status" -eq 2 ]
+        [ "${lines[0]}" = "$p: unknown or ambiguous option '--bogus'" ]
+        [ "${lines[1]}" = "Try '$p --help' for more information." ]
+        [ "${#lines[@]}" -eq 2 ]
+    done
+    run "$PIC_BIN/pic-cat" -o
+    [ "${lines[0]}" = "pic-cat: option '-o' needs an argument" ]
+    run "$PIC_BIN/pic-cat" -Z
+    [ "${lines[0]}" = "pic-cat: unknown option '-Z'" ]
+    run "$PIC_BIN/pic-rollout" --mod
+    [ "${lines[0]}" = "pic-rollout: option '--model' needs an argument" ]
+    run "$PIC_BIN/pic-cat" --plain=1
+    [ "${lines[0]}" = "pic-cat: option '--plain' takes no argument" ]
+    run "$PIC_BIN/pictl" --kp
+    [ "${lines[0]}" = "pictl: option '--kp' needs an argument" ]
 }
 
 @test "records flow through a pipe one at a time (a co-process gets its answer)" {

@@ -110,6 +110,11 @@ llamacpp() {
     [ "$(zstdcat out.zst)" = '{"id":7,"problem":"hello world","z":[1],"ids":[294,75,75,78,436,470,75,67]}' ]
     zstdcat out.zst | pic-tok -q -t "$TF/tiny" decode -o dec.jsonl --plain
     [ "$(jq -r .text dec.jsonl)" = "hello world" ]
+    # --field and --ids-field name decode's fields too, and --raw's text
+    zstdcat out.zst | jq -c '{tok: .ids}' | pic-tok -q -t "$TF/tiny" decode --plain --field back --ids-field tok >d2
+    [ "$(cat d2)" = '{"tok":[294,75,75,78,436,470,75,67],"back":"hello world"}' ]
+    echo 'hello world' | pic-tok -q -t "$TF/tiny" encode --raw --plain --field t >r.jsonl
+    [ "$(jq -c 'keys_unsorted' r.jsonl)" = '["t","ids"]' ]
 }
 
 @test "--chat formats the text as a user turn and adds the prompt" {

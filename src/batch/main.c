@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
     bool shuffle = true;
     int c;
     pic_output_opts out = {.level = 3};
-    while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+    while ((c = pic_getopt(argc, argv, "o:qh", opts, NULL)) != -1) {
         switch (c) {
         case OPT_STEP: step = pic_parse_int("--step", optarg, 1, 1LL << 40); break;
         case OPT_SIZE: size = pic_parse_int("--size", optarg, 1, 1LL << 30); break;

@@ -1,9 +1,12 @@
 /* pic-cat: concatenate record streams, checking every record on the way.
  * Reads plain or zstd JSON Lines (any mix), writes one stream in pic's
  * format. Useful to join shards, to validate a stream, or to recompress. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "common/atomic.h"
 #include "common/cli.h"
 #include "common/json.h"
 #include "common/stream.h"
@@ -17,7 +20,7 @@ static const char usage[] =
     "  -o, --output FILE  write to FILE (atomically) instead of standard output\n"
     "      --plain        do not compress (the default when stdout is a terminal)\n"
     "      --level N      zstd compression level, 1..19 (default 3)\n"
-    "  -n, --count        print only the number of records\n"
+    "  -n, --count        print only the number of records (to -o's FILE if given)\n"
     "      --skip-bad     skip malformed lines and report how many at the end\n"
     "  -q, --quiet        no summary line\n"
     "  -h, --help         show this help and exit\n"
@@ -34,7 +37,7 @@ int main(int argc, char **argv) {
     pic_output_opts out = {.level = 3};
     bool count_only = false;
     int c;
-    while ((c = getopt_long(argc, argv, "o:nqh", opts, NULL)) != -1) {
+    while ((c = pic_getopt(argc, argv, "o:nqh", opts, NULL)) != -1) {
         switch (c) {
         case 'n': count_only = true; break;
         case OPT_SKIP_BAD: pic_skip_bad = true; break;
@@ -59,7 +62,12 @@ int main(int argc, char **argv) {
         pic_reader_close(r);
     }
     if (w) pic_writer_close(w);
-    if (count_only) {
+    if (count_only && out.output) { /* the count, as plain text, where -o says */
+        pic_atomic_file af;
+        FILE *fp = pic_atomic_open(&af, out.output);
+        fprintf(fp, "%zu\n", records);
+        if (pic_atomic_commit(&af) != 0) pic_die("%s: %s", out.output, strerror(errno));
+    } else if (count_only) {
         printf("%zu\n", records);
         if (fflush(stdout) != 0) pic_die("write error on standard output");
     }

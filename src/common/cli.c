@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -36,6 +37,27 @@ void pic_usage_error(const char *fmt, ...) {
     va_end(ap);
     fprintf(stderr, "Try '%s --help' for more information.\n", pic_prog);
     exit(PIC_EXIT_USAGE);
+}
+
+int pic_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, int *longindex) {
+    opterr = 0;
+    optopt = 0;
+    int c = getopt_long(argc, argv, shortopts, longopts, longindex);
+    if (c != '?') return c;
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    if (!strncmp(arg, "--", 2)) {
+        size_t len = strcspn(arg + 2, "=");
+        for (const struct option *o = longopts; optopt && o && o->name; o++)
+            if (o->val == optopt && !strncmp(o->name, arg + 2, len)) {
+                if (o->has_arg == no_argument) pic_usage_error("option '--%s' takes no argument", o->name);
+                pic_usage_error("option '--%s' needs an argument", o->name);
+            }
+        pic_usage_error("unknown or ambiguous option '%.*s'", (int)(len + 2), arg);
+    }
+    const char *at = optopt ? strchr(shortopts, optopt) : NULL;
+    if (at && at[1] == ':') pic_usage_error("option '-%c' needs an argument", optopt);
+    if (optopt) pic_usage_error("unknown option '-%c'", optopt);
+    pic_usage_error("unknown option '%s'", arg);
 }
 
 void pic_warn(const char *fmt, ...) {

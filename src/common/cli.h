@@ -23,6 +23,13 @@ void pic_init(const char *prog);
 _Noreturn void pic_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "PROG: message" and "Try 'PROG --help'." on stderr, then exit 2. */
 _Noreturn void pic_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct option;
+/* getopt_long, except that an unknown option, a missing argument or an
+ * argument given to an option that takes none is a usage error that says
+ * which, under the program's name (getopt's own line would name argv[0] as
+ * typed, and one '?' cannot tell the cases apart). */
+int pic_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, int *longindex);
 /* "PROG: message" on stderr, no exit. */
 void pic_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A line on stderr unless --quiet: the summary a program prints at its end. */

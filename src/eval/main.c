@@ -640,7 +640,7 @@ int main(int argc, char **argv) {
     if (pic_wordlist_parse(pic_reflect_default, &e.words, err, sizeof err)) pic_die("%s", err);
     const char *output = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+    while ((c = pic_getopt(argc, argv, "o:qh", opts, NULL)) != -1) {
         switch (c) {
         case OPT_K: parse_ks(&e, optarg); break;
         case OPT_FORMAT:

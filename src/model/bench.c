@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
     int prompt = 128, decode = 32, threads = 0, c, score_b = 0, score_t = 0, d;
     bool device_given = false, train = false;
     pic_model_opts mo = {PIC_DEVICE_AUTO, PIC_DTYPE_AUTO, 0};
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = pic_getopt(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_CONFIG: config = optarg; break;
         case OPT_BATCH: batches = optarg; break;

@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
         {NULL, 0, NULL, 0}};
     const char *rows = "1,8,64";
     int T = 80, reps = 20, threads = 0, c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = pic_getopt(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_ROWS: rows = optarg; break;
         case OPT_POSITIONS: T = (int)pic_parse_int("--positions", optarg, 1, 1 << 16); break;

@@ -16,6 +16,7 @@
 #include "common/atomic.h"
 #include "common/cli.h"
 #include "common/json.h"
+#include "common/stream.h"
 #include "pictl/pictl.h"
 
 static const char usage[] =
@@ -296,16 +297,14 @@ static void check_stdout(void) {
 /* Reads every value of one input, stepping the controller. */
 static void run_input(const char *path, const pic_ctl_params *p, pic_ctl_state *st,
                       const char *field, bool json, pic_ctl_out *last, bool *any) {
-    bool is_stdin = !path || !strcmp(path, "-");
-    const char *name = is_stdin ? "<stdin>" : path;
-    FILE *fp = is_stdin ? stdin : fopen(path, "r");
-    if (!fp) pic_die("%s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, fp)) >= 0) {
-        lineno++;
-        if (memchr(line, '\0', (size_t)n)) pic_die("%s:%zu: NUL byte in the line", name, lineno);
+    /* plain or zstd, as every pic reader (a stream of records piped in) */
+    pic_reader *r = pic_reader_open(path);
+    const char *name = pic_reader_name(r);
+    char *line;
+    size_t n;
+    while ((line = pic_reader_line(r, &n))) {
+        size_t lineno = pic_reader_lineno(r);
+        if (memchr(line, '\0', n)) pic_die("%s:%zu: NUL byte in the line", name, lineno);
         char *s = trim(line);
         if (!*s) continue;
         double h = parse_value(s, name, lineno, field);
@@ -318,9 +317,7 @@ static void run_input(const char *path, const pic_ctl_params *p, pic_ctl_state *
         *last = o;
         *any = true;
     }
-    if (ferror(fp)) pic_die("%s: read error: %s", name, strerror(errno));
-    free(line);
-    if (!is_stdin) fclose(fp);
+    pic_reader_close(r);
 }
 
 static void load_schedule(const char *arg, pic_schedule *s) {
@@ -353,8 +350,7 @@ int main(int argc, char **argv) {
     const double big = 1e6; /* gains and entropies beyond this are typos */
 
     int c, idx;
-    while ((c = getopt_long(argc, argv, "qh", long_opts, &idx)) != -1) {
-        if (c == '?') pic_usage_error("unknown option or missing argument");
+    while ((c = pic_getopt(argc, argv, "qh", long_opts, &idx)) != -1) {
         if (c >= OPT_KP && c != OPT_VERSION) {
             const char *name = long_opts[idx].name;
             /* getopt_long sets idx only for long options; all of these are. */

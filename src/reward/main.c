@@ -39,7 +39,7 @@ static const char usage[] =
     "      --set-relation       a predicted inequality may answer a gold set\n"
     "                           (Math-Verify's allow_set_relation_comp; a gold\n"
     "                           inequality always accepts the same set)\n"
-    "      --no-boxed           do not prefer \\boxed{} over other answer forms\n"
+    "      --no-boxed           ignore \\boxed{} (and \\fbox{}): read the other answer forms\n"
     "      --keep-think         also read answers inside <think>...</think>\n"
     "      --gold-field NAME    field holding the gold answer (answer)\n"
     "      --response-field NAME  field holding the response (response)\n"
@@ -226,8 +226,16 @@ int main(int argc, char **argv) {
         {"timing", no_argument, 0, OPT_TIMING}, {"task", required_argument, 0, OPT_TASK},
         PIC_OUTPUT_OPTIONS, {0, 0, 0, 0},
     };
-    int ch;
-    while ((ch = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+    int ch, at = -1;
+    const char *stream_only = NULL; /* an option given that only the stream mode reads */
+    while ((ch = pic_getopt(argc, argv, "o:qh", opts, &at)) != -1) {
+        switch (ch) {
+        case OPT_CORRECT: case OPT_WRONG: case OPT_UNPARSABLE: case OPT_GOLDFIELD: case OPT_RESPFIELD:
+        case OPT_SKIPBAD: case OPT_TIMING: case 'o': case PIC_OPT_PLAIN: case PIC_OPT_LEVEL:
+            stream_only = at >= 0 ? opts[at].name : "output"; /* at: set for long options only */
+            break;
+        }
+        at = -1;
         switch (ch) {
         case OPT_CORRECT: cf.r_correct = pic_parse_double("--correct", optarg, -1e9, 1e9); break;
         case OPT_WRONG: cf.r_wrong = pic_parse_double("--wrong", optarg, -1e9, 1e9); break;
@@ -258,6 +266,9 @@ int main(int argc, char **argv) {
     if (explain && !gold) pic_usage_error("--explain needs --gold and --pred");
     if ((gold || extract) && optind < argc) pic_usage_error("no FILE operands with --gold/--pred or --extract");
     if (gold && extract) pic_usage_error("--extract and --gold/--pred are separate modes");
+    if ((gold || extract) && stream_only)
+        pic_usage_error("--%s is an option of the stream mode, not of --gold/--pred or --extract (they print to "
+                        "standard output)", stream_only);
     if (countdown) {
         rw_opts d = rw_default_opts();
         if (gold || extract || cf.timing || strcmp(cf.gold_field, "answer") != 0 || !cf.o.eq.strict ||

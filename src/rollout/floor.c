@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
     };
     int P = 0, N = 0, c;
     double read_rate = 0, flop_rate = 0; /* 0: measured */
-    while ((c = getopt_long(argc, argv, "p:n:h", opts, NULL)) != -1) {
+    while ((c = pic_getopt(argc, argv, "p:n:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p': P = (int)pic_parse_int("--prompt-tokens", optarg, 1, 1 << 20); break;
         case 'n': N = (int)pic_parse_int("--new-tokens", optarg, 1, 1 << 20); break;

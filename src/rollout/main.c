@@ -180,7 +180,7 @@ static void parse_options(options *o, int argc, char **argv) {
     };
     rollout_run *run = &o->run;
     int c;
-    while ((c = getopt_long(argc, argv, "m:t:n:o:qh", opts, NULL)) != -1) {
+    while ((c = pic_getopt(argc, argv, "m:t:n:o:qh", opts, NULL)) != -1) {
         switch (c) {
         case OPT_SCORE: o->score = true; break;
         case 'm': run->model_dir = optarg; break;

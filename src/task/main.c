@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
     bool solutions = false, is_countdown = false;
     const char *source = NULL;
     pic_output_opts out = {.level = 3};
-    while ((c = getopt_long(argc, argv, "n:d:o:qh", opts, NULL)) != -1) {
+    while ((c = pic_getopt(argc, argv, "n:d:o:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'n': count = pic_parse_int("--count", optarg, 0, 1000000000); break;
         case OPT_START: start = pic_parse_int("--start", optarg, 0, 1LL << 53); break;

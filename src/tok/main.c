@@ -22,6 +22,7 @@ static const char usage[] =
     "Commands:\n"
     "  encode   add 'ids' (the token ids of the 'text' field) to each record\n"
     "  decode   add 'text' (the decoded 'ids' field) to each record\n"
+    "           (--field and --ids-field rename both, in either direction)\n"
     "  count    print each record's token count, one per line\n"
     "  info     print the tokenizer's vocabulary size, special ids and chat\n"
     "           format as one JSON object (reads no input)\n"
@@ -118,7 +119,7 @@ static void raw_line(tok_run *run, pic_reader *r, const char *line, size_t len) 
     if (run->cmd == CMD_ENCODE) {
         obj = json_object();
         json_t *s = json_stringn_nocheck(line, len);
-        json_object_set_new(obj, "text", s);
+        json_object_set_new(obj, run->field, s);
     }
     encode_into(run, r, obj, line, len);
     json_decref(obj);
@@ -146,7 +147,7 @@ static void decode_rec(tok_run *run, pic_reader *r, json_t *obj) {
         BAD(run, r, run->ids_field, "element %zu: id %d is not in the vocabulary (size %d)", len, (int)id,
             (int)pic_tokenizer_vocab_size(run->tok));
     }
-    json_object_set_new(obj, "text", json_stringn_nocheck(text, len));
+    json_object_set_new(obj, run->field, json_stringn_nocheck(text, len));
     pic_writer_json(run->w, obj);
     run->records++;
     run->tokens += n;
@@ -213,7 +214,7 @@ int main(int argc, char **argv) {
     tok_run run = {.out = {.level = 3}, .field = "text", .ids_field = "ids"};
     const char *tokenizer = NULL, *chat = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "t:o:qh", opts, NULL)) != -1) {
+    while ((c = pic_getopt(argc, argv, "t:o:qh", opts, NULL)) != -1) {
         switch (c) {
         case 't': tokenizer = optarg; break;
         case OPT_RAW: run.raw = true; break;

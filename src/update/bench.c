@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     int seqs = 16, prompt = 64, response = 192, steps = 3, threads = 0, o;
     bool fast = false;
     size_t micro = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = pic_getopt(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case 'c': cfgfile = optarg; break;
         case 's': seqs = (int)pic_parse_int("--seqs", optarg, 1, 1 << 20); break;
