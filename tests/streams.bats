@@ -88,6 +88,24 @@ load helpers
     [ -z "$(ls | grep tmp)" ]
 }
 
+@test "-o through a symbolic link writes the file it points to, dangling or chained" {
+    mkdir data
+    echo old >data/out.jsonl
+    ln -s data/out.jsonl out
+    ln -s out chain
+    ln -s data/new.jsonl dangling
+    printf '{"a":1}\n' | pic-cat -q --plain -o out
+    [ -L out ]
+    [ "$(cat data/out.jsonl)" = '{"a":1}' ]
+    printf '{"a":2}\n' | pic-cat -q --plain -o chain
+    [ -L chain ] && [ -L out ]
+    [ "$(cat data/out.jsonl)" = '{"a":2}' ]
+    printf '{"a":3}\n' | pic-cat -q --plain -o dangling
+    [ -L dangling ]
+    [ "$(cat data/new.jsonl)" = '{"a":3}' ]
+    [ "$(ls data)" = "$(printf 'new.jsonl\nout.jsonl')" ]
+}
+
 @test "a full disk is an error, not a silent truncation" {
     seq 1 100000 | sed 's/.*/{"n":&}/' > many.jsonl
     run pic-cat -q --plain many.jsonl -o /dev/full

@@ -50,10 +50,33 @@ static void untrack(const char *tmp) {
         if (pending[i] == tmp) pending[i] = NULL;
 }
 
+/* Where the symbolic link path leads, followed to its end (a dangling
+ * link's last target, relative to the link's folder, as open() would
+ * create it); malloc'd. */
+static char *link_target(const char *path) {
+    char *p = pic_strdup(path);
+    for (int hops = 0; hops < 40; hops++) {
+        struct stat st;
+        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) return p;
+        char buf[4096];
+        ssize_t n = readlink(p, buf, sizeof buf - 1);
+        if (n < 0) return p;
+        buf[n] = '\0';
+        char *dir = pic_strdup(p), *next = buf[0] == '/' ? pic_strdup(buf) : pic_asprintf("%s/%s", dirname(dir), buf);
+        free(dir);
+        free(p);
+        p = next;
+    }
+    return p; /* a loop: the rename will say so */
+}
+
 FILE *pic_atomic_open(pic_atomic_file *a, const char *path) {
-    a->path = pic_strdup(path);
-    a->tmp = NULL;
+    /* -o through a symbolic link writes the file it points to, as a plain
+     * open would: renaming onto the link would replace the link itself. */
     struct stat st;
+    a->path = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? link_target(path) : pic_strdup(path);
+    path = a->path;
+    a->tmp = NULL;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         /* A device or a pipe cannot be replaced by renaming: write to it. */
         a->fp = fopen(path, "wb");
