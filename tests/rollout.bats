@@ -116,6 +116,16 @@ problems() {
     [ "$(jq -c .response_ids f)" = "$(jq -c .response_ids g)" ]
 }
 
+@test "--template whose marker tokens the tokenizer lacks warns once, and still runs" {
+    problems | head -2 >p
+    run pic-rollout -m "$M/qwen2-tiny" --template llama3 --max-new-tokens 2 --plain -q -o out p
+    [ "$status" -eq 0 ]
+    [ "$(grep -c 'the tokenizer has no token <|begin_of_text|>' <<<"$output")" -eq 1 ]
+    [ "$(wc -l <out)" -eq 2 ]
+    run pic-rollout -m "$M/qwen2-tiny" --template chatml --max-new-tokens 2 --plain -q -o out p
+    [ -z "$output" ]
+}
+
 @test "stops: eos ids (kept in the ids, not in the text), --stop kept or cut, --ignore-eos" {
     golden_prompts qwen2-tiny | head -1 >p
     # greedy gives 73 x 7, 175, 465...: make 175 the eos

@@ -97,6 +97,13 @@ bool prompt_ids(prompt_builder *b, const json_t *obj, int32_t **ids, size_t *n, 
             return false;
         }
         if (b->chat) {
+            if (!b->checked) { /* once: --template chatml on a Llama 3 vocabulary, say */
+                b->checked = true;
+                const char *m = pic_chat_missing_marker(b->chat, prompt_tokenizer(b));
+                if (m)
+                    pic_warn("--template %s: the tokenizer has no token %s, so prompts carry it as plain text "
+                             "(does the model use another format?)", pic_chat_name(b->chat), m);
+            }
             char *text = pic_chat_prompt(b->chat, json_string_value(p));
             int e = encode(b, text, strlen(text), b->add_special, "problem", ids, n, field, msg, msgsize);
             free(text);

@@ -20,6 +20,7 @@ typedef struct {
     pic_tokenizer *tok; /* loaded on first need */
     pic_chat *chat;     /* NULL: raw */
     bool add_special;
+    bool checked;       /* the template's markers against the tokenizer */
     int vocab;          /* the model's: every id must lie below it */
 } prompt_builder;
 

@@ -65,6 +65,16 @@ void pic_chat_free(pic_chat *c) {
 pic_chat_kind pic_chat_kind_of(const pic_chat *c) { return c->kind; }
 const char *pic_chat_name(const pic_chat *c) { return c->name; }
 
+const char *pic_chat_missing_marker(const pic_chat *c, const pic_tokenizer *t) {
+    static const char *const chatml[] = {"<|im_start|>", "<|im_end|>", NULL};
+    static const char *const llama3[] = {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                                         "<|eot_id|>", NULL};
+    const char *const *m = c->kind == PIC_CHAT_LLAMA3 ? llama3 : c->kind == PIC_CHAT_FILE ? NULL : chatml;
+    for (; m && *m; m++)
+        if (pic_tokenizer_token_to_id(t, *m) < 0) return *m;
+    return NULL;
+}
+
 static void add(tk_str *b, const char *s) { tk_str_add(b, s, strlen(s)); }
 
 static void add3(tk_str *b, const char *a, const char *m, const char *z) {

@@ -51,6 +51,11 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t);
 void pic_chat_free(pic_chat *c);
 pic_chat_kind pic_chat_kind_of(const pic_chat *c);
 const char *pic_chat_name(const pic_chat *c); /* "qwen2.5", ..., or the file's path */
+/* The first of the format's marker tokens (<|im_start|>, <|start_header_id|>,
+ * ...) that t lacks, or NULL (a template file's text is its own business):
+ * such a marker would be encoded as plain text, not as the token the model
+ * was trained on. */
+const char *pic_chat_missing_marker(const pic_chat *c, const pic_tokenizer *t);
 
 /* The conversation as text (malloc'd, NUL-terminated). Returns NULL and
  * sets *err (a static message) when the messages do not fit the format:
