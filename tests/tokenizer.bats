@@ -128,6 +128,12 @@ llamacpp() {
     [ "$(jq -r .prompt out)" = "$(printf 'Q: 1+1\nA:')" ]
     run pic-tok -t "$TF/tiny" --chat nothing-here.txt encode
     fails_with 1 "nothing-here.txt"
+    # a format whose markers the tokenizer lacks: warned, then encoded as text
+    run pic-tok -q -t "$BATS_FILE_TMPDIR/qwen2.5" --chat llama3 encode --plain <<<'{"text": "hi"}'
+    [ "$status" -eq 0 ]
+    grep -q 'the tokenizer has no token <|begin_of_text|>' <<<"$output"
+    run pic-tok -q -t "$BATS_FILE_TMPDIR/qwen2.5" --chat chatml encode --plain <<<'{"text": "hi"}'
+    ! grep -q 'has no token' <<<"$output"
 }
 
 @test "info: vocabulary size, special ids, chat format" {

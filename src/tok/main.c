@@ -243,7 +243,11 @@ int main(int argc, char **argv) {
     if (chat && !strcmp(chat, "auto")) {
         run.chat = pic_chat_for_tokenizer(run.tok);
         if (!run.chat) pic_die("%s: --chat auto: no chat template or chat tokens to tell the format", tokenizer);
-    } else if (chat) run.chat = pic_chat_new(chat);
+    } else if (chat) {
+        run.chat = pic_chat_new(chat);
+        const char *m = pic_chat_missing_marker(run.chat, run.tok);
+        if (m) pic_warn("--chat %s: the tokenizer has no token %s, so prompts carry it as plain text", chat, m);
+    }
     if (run.cmd == CMD_INFO) {
         print_info(&run);
         pic_tokenizer_free(run.tok);
