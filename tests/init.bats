@@ -46,6 +46,34 @@ load helpers
     [ "$(jq .vocab_size fromcfg/config.json)" = "$(jq .vocab_size "$FIXTURES/models/llama-tiny/config.json")" ]
 }
 
+@test "--config and --tokenizer: the special ids are the tokenizer's, so generation stops" {
+    # llama-tiny names bos 509 and eos 510, which pic-init's 259-token
+    # tokenizer does not have
+    pic-init -q -o m --config "$FIXTURES/models/llama-tiny/config.json"
+    jq -e '.bos_token_id == null and .eos_token_id == [258, 256]' m/config.json
+    jq -e '.bos_token_id == null and .eos_token_id == [258, 256]' m/generation_config.json
+    [ "$(pic-tok -q -t m info | jq -r .eos)" = '<|im_end|>' ]
+    [ "$(jq -c '{ids: [.eos_token_id[0]]}' m/config.json | pic-tok -q -t m decode --plain | jq -r .text)" = '<|im_end|>' ]
+    # a tokenizer.json given: looked up by content, not counted (GPT-2 lists
+    # <|endoftext|> in both its vocabulary and its added tokens)
+    xz -dc "$FIXTURES/tokenizers/gpt2/tokenizer.json.xz" >gpt2.json
+    pic-init -q -o g --tokenizer gpt2.json --hidden 16 --layers 1 --heads 2 --kv-heads 1 --intermediate 16
+    jq -e '.vocab_size == 50257 and .eos_token_id == 50256' g/config.json
+    jq -e '.eos_token_id == [50256]' g/generation_config.json
+    # without ChatML's end tokens, a --config's ids are kept when they name tokens
+    cp "$FIXTURES/tokenizers/stories260K/tokenizer.json" st.json
+    run pic-init -q -o x --tokenizer st.json
+    fails_with 1 'st.json: no <\|im_end\|> or <\|endoftext\|> token to end generation'
+    jq '.vocab_size = 512 | .eos_token_id = 2 | .bos_token_id = 1' "$FIXTURES/models/llama-tiny/config.json" >c.json
+    pic-init -q -o s --config c.json --tokenizer st.json
+    jq -e '.bos_token_id == 1 and .eos_token_id == 2' s/config.json
+    # an embedding row beyond the tokenizer's 512 tokens is no token
+    jq '.vocab_size = 600 | .eos_token_id = 550' c.json >c550.json
+    run pic-init -q -o x --config c550.json --tokenizer st.json
+    fails_with 1 'c550.json: eos id 550 is not a token of st.json \(512 tokens\)'
+    [ ! -e x ]
+}
+
 @test "bad options and inputs are errors; a failed run leaves nothing behind" {
     run pic-init
     fails_with 2 -- '-o DIR is required'

@@ -22,7 +22,7 @@ static const char usage[] =
     "\n"
     "Architecture (a Qwen2 model by default: the demo's, about 0.4M parameters):\n"
     "      --config FILE      take the architecture from an HF config.json instead\n"
-    "                         (its vocab_size must match the tokenizer's)\n"
+    "                         (its vocab_size at least the tokenizer's)\n"
     "      --model-type T     qwen2 (default), qwen3 or llama\n"
     "      --hidden N         hidden size (default 96)\n"
     "      --layers N         layers (default 3)\n"
@@ -38,6 +38,9 @@ static const char usage[] =
     "                         prompt, response, text) of a JSON Lines file\n"
     "      --merges N         merges to learn (default 0: one token per byte)\n"
     "      --tokenizer FILE   use this tokenizer.json as it is instead\n"
+    "The ids that end generation (eos_token_id) are the tokenizer's <|im_end|>\n"
+    "and <|endoftext|>, with no bos_token_id; a --tokenizer that has neither\n"
+    "needs a --config whose ids name its tokens.\n"
     "\n"
     "      --seed S           random seed of the weights (default 1)\n"
     "      --std X            standard deviation of the weights (default 0.02)\n"
@@ -144,48 +147,108 @@ static void parse_options(options *o, int argc, char **argv) {
         pic_usage_error("--kv-heads %d does not divide --heads %d", o->kv_heads, o->heads);
 }
 
-/* The tokenizer first: it fixes the vocabulary (*vocab). Returns tokenizer.json's text. */
-static char *make_tokenizer(const options *o, int *vocab) {
+/* The ids that end generation, looked up in the tokenizer written: a chat
+ * turn's end first, then the document's, as Qwen2's instruct models list
+ * them. */
+static const char *const end_tokens[] = {"<|im_end|>", "<|endoftext|>"};
+enum { N_END_TOKENS = sizeof end_tokens / sizeof *end_tokens };
+
+typedef struct {
+    int vocab; /* one past the largest id, as src/tokenizer counts it */
+    int n_eos, eos[N_END_TOKENS];
+} tok_ids;
+
+static void note_id(tok_ids *ti, const char *content, json_int_t id) {
+    if (id >= ti->vocab) ti->vocab = (int)id + 1;
+    for (int e = 0; e < N_END_TOKENS; e++)
+        if (!strcmp(content, end_tokens[e])) ti->eos[e] = (int)id;
+}
+
+/* The vocabulary and end ids of tokenizer.json's text; name is used in
+ * messages. Ids, not counts: an added token may repeat a vocabulary entry
+ * (GPT-2's <|endoftext|>). */
+static tok_ids tokenizer_ids(const char *tok_json, const char *name) {
+    json_error_t jerr;
+    json_t *t = json_loads(tok_json, 0, &jerr);
+    if (!t) pic_die("%s:%d: malformed JSON: %s", name, jerr.line, jerr.text);
+    json_t *v = json_object_get(json_object_get(t, "model"), "vocab");
+    if (!json_is_object(v)) pic_die("%s: field 'model.vocab': expected an object", name);
+    tok_ids ti = {.eos = {-1, -1}};
+    const char *content;
+    json_t *id;
+    json_object_foreach(v, content, id) note_id(&ti, content, json_integer_value(id));
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(t, "added_tokens"), i, a) {
+        const char *c = json_string_value(json_object_get(a, "content"));
+        if (c) note_id(&ti, c, json_integer_value(json_object_get(a, "id")));
+    }
+    json_decref(t);
+    for (int e = 0; e < N_END_TOKENS; e++)
+        if (ti.eos[e] >= 0) ti.eos[ti.n_eos++] = ti.eos[e];
+    return ti;
+}
+
+/* The tokenizer first: it fixes the vocabulary and the end ids (*ids).
+ * Returns tokenizer.json's text. */
+static char *make_tokenizer(const options *o, tok_ids *ids) {
     if (o->tokenizer_file) {
         char *tok_json = pic_read_file(o->tokenizer_file, NULL);
-        json_error_t jerr;
-        json_t *t = json_loads(tok_json, 0, &jerr);
-        if (!t) pic_die("%s:%d: malformed JSON: %s", o->tokenizer_file, jerr.line, jerr.text);
-        json_t *v = json_object_get(json_object_get(t, "model"), "vocab");
-        if (!json_is_object(v)) pic_die("%s: field 'model.vocab': expected an object", o->tokenizer_file);
-        *vocab = (int)json_object_size(v) + (int)json_array_size(json_object_get(t, "added_tokens"));
-        json_decref(t);
+        *ids = tokenizer_ids(tok_json, o->tokenizer_file);
         return tok_json;
     }
     size_t n_texts = 0;
     char **texts = o->corpus ? read_corpus(o->corpus, &n_texts) : NULL;
-    char *tok_json = bytelevel_tokenizer_json((const char *const *)texts, n_texts, o->merges, vocab);
+    int vocab;
+    char *tok_json = bytelevel_tokenizer_json((const char *const *)texts, n_texts, o->merges, &vocab);
     for (size_t i = 0; i < n_texts; i++) free(texts[i]);
     free(texts);
+    *ids = tokenizer_ids(tok_json, "the built-in tokenizer");
     return tok_json;
 }
 
+/* The special ids a config names must be the tokenizer's, or generation
+ * never stops: its end tokens when it has them (no bos: ChatML has none),
+ * else a --config's own ids, when they name tokens. */
+static void set_special_ids(const options *o, const tok_ids *ids, pic_config *cfg) {
+    if (ids->n_eos > 0) {
+        cfg->bos_id = -1;
+        cfg->n_eos = ids->n_eos;
+        memcpy(cfg->eos_ids, ids->eos, sizeof ids->eos);
+        return;
+    }
+    if (!o->config_file || cfg->n_eos == 0)
+        pic_die("%s: no <|im_end|> or <|endoftext|> token to end generation; a --config with the "
+                "tokenizer's eos_token_id can name it", o->tokenizer_file);
+    for (int i = 0; i < cfg->n_eos; i++)
+        if (cfg->eos_ids[i] >= ids->vocab)
+            pic_die("%s: eos id %d is not a token of %s (%d tokens)", o->config_file, cfg->eos_ids[i],
+                    o->tokenizer_file, ids->vocab);
+    if (cfg->bos_id >= ids->vocab)
+        pic_die("%s: bos id %d is not a token of %s (%d tokens)", o->config_file, cfg->bos_id,
+                o->tokenizer_file, ids->vocab);
+}
+
 /* --config, or the shape options over the vocabulary. */
-static void make_config(const options *o, int vocab, pic_config *cfg) {
+static void make_config(const options *o, const tok_ids *ids, pic_config *cfg) {
     pic_err err = {0};
     if (o->config_file) {
         if (pic_config_load(cfg, o->config_file, &err)) pic_die("%s", err.msg);
-        if (cfg->vocab_size < vocab)
-            pic_die("%s: vocab_size %d is smaller than the tokenizer's %d", o->config_file, cfg->vocab_size, vocab);
-        return;
+        if (cfg->vocab_size < ids->vocab)
+            pic_die("%s: vocab_size %d is smaller than the tokenizer's %d", o->config_file, cfg->vocab_size,
+                    ids->vocab);
+    } else {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"model_type\":\"%s\",\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
+                 "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
+                 "\"max_position_embeddings\":%d,\"rope_theta\":10000.0,\"rms_norm_eps\":1e-6,"
+                 "\"tie_word_embeddings\":%s,\"torch_dtype\":\"%s\"}",
+                 o->model_type, ids->vocab, o->hidden, o->ffn, o->layers, o->heads, o->kv_heads, o->max_pos,
+                 o->tied ? "true" : "false", o->bf16 ? "bfloat16" : "float32");
+        if (pic_config_parse(cfg, text, "the built-in config", &err)) pic_die("%s", err.msg);
     }
-    char text[1024];
-    snprintf(text, sizeof text,
-             "{\"model_type\":\"%s\",\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
-             "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
-             "\"max_position_embeddings\":%d,\"rope_theta\":10000.0,\"rms_norm_eps\":1e-6,"
-             "\"tie_word_embeddings\":%s,\"bos_token_id\":null,\"eos_token_id\":[%d,%d],"
-             "\"torch_dtype\":\"%s\"}",
-             o->model_type, vocab, o->hidden, o->ffn, o->layers, o->heads, o->kv_heads, o->max_pos,
-             o->tied ? "true" : "false", vocab - 1, vocab - 3, o->bf16 ? "bfloat16" : "float32");
-    if (pic_config_parse(cfg, text, "the built-in config", &err) ||
-        pic_config_validate(cfg, "the built-in config", &err))
-        pic_die("%s", err.msg);
+    set_special_ids(o, ids, cfg);
 }
 
 /* The checkpoint directory, atomically: config, generation config,
@@ -194,8 +257,14 @@ static void write_checkpoint(const options *o, const pic_config *cfg, const char
     char *tmp = pic_atomic_dir_begin(o->out);
     char *cfg_json = pic_config_to_json(cfg);
     write_text(tmp, "config.json", cfg_json);
-    char *gen = pic_asprintf("{\n  \"eos_token_id\": [%d, %d]\n}\n", cfg->eos_ids[0],
-                             cfg->n_eos > 1 ? cfg->eos_ids[1] : cfg->eos_ids[0]);
+    json_t *eos = json_array();
+    for (int i = 0; i < cfg->n_eos; i++) json_array_append_new(eos, json_integer(cfg->eos_ids[i]));
+    json_t *g = json_pack("{s:o,s:o}", "bos_token_id", cfg->bos_id >= 0 ? json_integer(cfg->bos_id) : json_null(),
+                          "eos_token_id", eos);
+    char *g_json = json_dumps(g, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *gen = pic_asprintf("%s\n", g_json);
+    free(g_json);
+    json_decref(g);
     write_text(tmp, "generation_config.json", gen);
     write_text(tmp, "tokenizer.json", tok_json);
     if (!o->tokenizer_file) {
@@ -219,10 +288,10 @@ int main(int argc, char **argv) {
     options o = {.model_type = "qwen2", .hidden = 96, .layers = 3, .heads = 4, .kv_heads = 2, .ffn = 256,
                  .max_pos = 512, .tied = true, .seed = 1, .std = 0.02};
     parse_options(&o, argc, argv);
-    int vocab;
-    char *tok_json = make_tokenizer(&o, &vocab);
+    tok_ids ids;
+    char *tok_json = make_tokenizer(&o, &ids);
     pic_config cfg;
-    make_config(&o, vocab, &cfg);
+    make_config(&o, &ids, &cfg);
 
     pic_params params;
     pic_params_alloc(&params, &cfg);
