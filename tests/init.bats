@@ -74,6 +74,28 @@ load helpers
     [ ! -e x ]
 }
 
+# st_dtypes DIR: the dtypes of DIR/model.safetensors' tensors, from its header
+st_dtypes() {
+    local n
+    n=$(od -An -t u8 -N 8 "$1/model.safetensors" | tr -d ' ')
+    tail -c +9 "$1/model.safetensors" | head -c "$n" | jq -c '[del(.__metadata__)[].dtype] | unique'
+}
+
+@test "config.json's dtype is that of the weights written, not of a --config's model" {
+    # qwen3-tiny says bfloat16, llama-tiny float32
+    for m in qwen3-tiny llama-tiny; do
+        pic-init -q -o f32 --config "$FIXTURES/models/$m/config.json"
+        [ "$(jq -r .dtype f32/config.json)" = float32 ]
+        [ "$(st_dtypes f32)" = '["F32"]' ]
+        pic-init -q -o bf16 --config "$FIXTURES/models/$m/config.json" --bf16
+        [ "$(jq -r .dtype bf16/config.json)" = bfloat16 ]
+        [ "$(st_dtypes bf16)" = '["BF16"]' ]
+    done
+    pic-init -q -o d
+    [ "$(jq -r .dtype d/config.json)" = float32 ]
+    [ "$(st_dtypes d)" = '["F32"]' ]
+}
+
 @test "bad options and inputs are errors; a failed run leaves nothing behind" {
     run pic-init
     fails_with 2 -- '-o DIR is required'

@@ -243,12 +243,15 @@ static void make_config(const options *o, const tok_ids *ids, pic_config *cfg) {
                  "{\"model_type\":\"%s\",\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
                  "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
                  "\"max_position_embeddings\":%d,\"rope_theta\":10000.0,\"rms_norm_eps\":1e-6,"
-                 "\"tie_word_embeddings\":%s,\"torch_dtype\":\"%s\"}",
+                 "\"tie_word_embeddings\":%s}",
                  o->model_type, ids->vocab, o->hidden, o->ffn, o->layers, o->heads, o->kv_heads, o->max_pos,
-                 o->tied ? "true" : "false", o->bf16 ? "bfloat16" : "float32");
+                 o->tied ? "true" : "false");
         if (pic_config_parse(cfg, text, "the built-in config", &err)) pic_die("%s", err.msg);
     }
     set_special_ids(o, ids, cfg);
+    /* the dtype a config declares is that of the weights written, not of
+     * the model a --config came from */
+    snprintf(cfg->dtype, sizeof cfg->dtype, "%s", o->bf16 ? "bfloat16" : "float32");
 }
 
 /* The checkpoint directory, atomically: config, generation config,
