@@ -107,6 +107,12 @@ st_dtypes() {
     fails_with 2 -- '--heads 5: --hidden 96 must be an even multiple'
     run pic-init -o x --hidden 8 --heads 8 --kv-heads 1
     fails_with 2 -- '--heads 8: --hidden 8'
+    # --config gives the whole architecture: a shape option beside it would be ignored
+    for opt in "--model-type qwen3" "--hidden 32" "--layers 1" "--heads 2" "--kv-heads 1" \
+        "--intermediate 64" "--max-position 64" "--untied"; do
+        run pic-init -o x --config "$FIXTURES/models/llama-tiny/config.json" $opt
+        fails_with 2 -- "${opt%% *} cannot be combined with --config"
+    done
     [ ! -e x ]
     [ -z "$(ls)" ]
     echo '{"id":1}' > nocorpus.jsonl

@@ -22,7 +22,8 @@ static const char usage[] =
     "\n"
     "Architecture (a Qwen2 model by default: the demo's, about 0.4M parameters):\n"
     "      --config FILE      take the architecture from an HF config.json instead\n"
-    "                         (its vocab_size at least the tokenizer's)\n"
+    "                         of the options below, which it excludes (its\n"
+    "                         vocab_size at least the tokenizer's)\n"
     "      --model-type T     qwen2 (default), qwen3 or llama\n"
     "      --hidden N         hidden size (default 96)\n"
     "      --layers N         layers (default 3)\n"
@@ -86,6 +87,7 @@ static void write_text(const char *dir, const char *name, const char *text) {
 
 typedef struct {
     const char *config_file, *corpus, *tokenizer_file, *out, *model_type;
+    const char *shape_opt; /* the first shape option given, or NULL */
     int hidden, layers, heads, kv_heads, ffn, max_pos, merges;
     bool tied, bf16;
     long long seed;
@@ -106,8 +108,9 @@ static void parse_options(options *o, int argc, char **argv) {
         {"bf16", no_argument, 0, OPT_BF16}, {"output", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+    int c, idx;
+    while ((c = getopt_long(argc, argv, "o:qh", opts, &idx)) != -1) {
+        if (c >= OPT_TYPE && c <= OPT_UNTIED && !o->shape_opt) o->shape_opt = opts[idx].name;
         switch (c) {
         case OPT_CONFIG: o->config_file = optarg; break;
         case OPT_TYPE:
@@ -139,11 +142,14 @@ static void parse_options(options *o, int argc, char **argv) {
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
     if (o->merges > 0 && !o->corpus) pic_usage_error("--merges needs --corpus");
     if (o->tokenizer_file && (o->corpus || o->merges)) pic_usage_error("--tokenizer excludes --corpus and --merges");
+    /* --config gives the whole architecture; a shape option beside it would
+     * be ignored */
+    if (o->config_file && o->shape_opt) pic_usage_error("--%s cannot be combined with --config", o->shape_opt);
     /* the shape options must make a model: heads split the width evenly, in
      * pairs for RoPE, and share key/value heads evenly */
-    if (!o->config_file && (o->hidden % o->heads || (o->hidden / o->heads) % 2))
+    if (o->hidden % o->heads || (o->hidden / o->heads) % 2)
         pic_usage_error("--heads %d: --hidden %d must be an even multiple of it", o->heads, o->hidden);
-    if (!o->config_file && o->heads % o->kv_heads)
+    if (o->heads % o->kv_heads)
         pic_usage_error("--kv-heads %d does not divide --heads %d", o->kv_heads, o->heads);
 }
 
