@@ -19,7 +19,7 @@ load helpers
     jq -e '.entropy | all(. > 5.4 and . < 5.6)' scored.jsonl
 }
 
-@test "merges are learned from a corpus and the same seed gives the same bytes" {
+@test "merges are learned from a corpus (64 unless --merges says) and the same seed gives the same bytes" {
     pic-task -q -n 500 --solutions > corpus.zst
     pic-init -q -o a --corpus corpus.zst --merges 100 --seed 3
     pic-init -q -o b --corpus corpus.zst --merges 100 --seed 3
@@ -35,6 +35,11 @@ load helpers
         pic-tok -q -t a decode --plain > back.jsonl
     [ "$(jq -r .text back.jsonl)" = 'What is 12 + 30? 12 + 30 = 42. \boxed{42}' ]
     [ "$(jq '.ids | length' back.jsonl)" -lt 40 ]
+    # a corpus without --merges is not read for nothing: the demo's 64
+    pic-init -q -o d --corpus corpus.zst --seed 3
+    pic-init -q -o d64 --corpus corpus.zst --merges 64 --seed 3
+    cmp d/tokenizer.json d64/tokenizer.json
+    [ "$(jq '.model.merges | length' d/tokenizer.json)" -gt 5 ]
 }
 
 @test "architecture options and --config shape the model" {
@@ -101,6 +106,10 @@ st_dtypes() {
     fails_with 2 -- '-o DIR is required'
     run pic-init -o x --merges 10
     fails_with 2 -- '--merges needs --corpus'
+    echo '{}' >tok.json
+    run pic-init -o x --tokenizer tok.json --merges 0
+    fails_with 2 -- '--tokenizer excludes --corpus and --merges'
+    rm tok.json
     run pic-init -o x --heads 3
     fails_with 2 -- '--kv-heads 2 does not divide --heads 3'
     run pic-init -o x --heads 5

@@ -37,7 +37,8 @@ static const char usage[] =
     "tokens <|endoftext|> <|im_start|> <|im_end|>):\n"
     "      --corpus FILE      learn merges from the text fields (problem, solution,\n"
     "                         prompt, response, text) of a JSON Lines file\n"
-    "      --merges N         merges to learn (default 0: one token per byte)\n"
+    "                         (default: none, one token per byte)\n"
+    "      --merges N         merges --corpus teaches, at most (default 64)\n"
     "      --tokenizer FILE   use this tokenizer.json as it is instead\n"
     "The ids that end generation (eos_token_id) are the tokenizer's <|im_end|>\n"
     "and <|endoftext|>, with no bos_token_id; a --tokenizer that has neither\n"
@@ -88,7 +89,8 @@ static void write_text(const char *dir, const char *name, const char *text) {
 typedef struct {
     const char *config_file, *corpus, *tokenizer_file, *out, *model_type;
     const char *shape_opt; /* the first shape option given, or NULL */
-    int hidden, layers, heads, kv_heads, ffn, max_pos, merges;
+    int hidden, layers, heads, kv_heads, ffn, max_pos;
+    int merges; /* -1 when not given */
     bool tied, bf16;
     long long seed;
     double std;
@@ -141,7 +143,11 @@ static void parse_options(options *o, int argc, char **argv) {
     if (!o->out) pic_usage_error("-o DIR is required");
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
     if (o->merges > 0 && !o->corpus) pic_usage_error("--merges needs --corpus");
-    if (o->tokenizer_file && (o->corpus || o->merges)) pic_usage_error("--tokenizer excludes --corpus and --merges");
+    if (o->tokenizer_file && (o->corpus || o->merges >= 0))
+        pic_usage_error("--tokenizer excludes --corpus and --merges");
+    /* a corpus is read for its merges: with none it would be read and
+     * ignored. 64 is the demo's count. */
+    if (o->merges < 0) o->merges = o->corpus ? 64 : 0;
     /* --config gives the whole architecture; a shape option beside it would
      * be ignored */
     if (o->config_file && o->shape_opt) pic_usage_error("--%s cannot be combined with --config", o->shape_opt);
@@ -295,7 +301,7 @@ static void write_checkpoint(const options *o, const pic_config *cfg, const char
 int main(int argc, char **argv) {
     pic_init("pic-init");
     options o = {.model_type = "qwen2", .hidden = 96, .layers = 3, .heads = 4, .kv_heads = 2, .ffn = 256,
-                 .max_pos = 512, .tied = true, .seed = 1, .std = 0.02};
+                 .max_pos = 512, .tied = true, .merges = -1, .seed = 1, .std = 0.02};
     parse_options(&o, argc, argv);
     tok_ids ids;
     char *tok_json = make_tokenizer(&o, &ids);
