@@ -9,6 +9,9 @@ load helpers
         [ -s "m/$f" ]
     done
     [ "$(jq .vocab_size m/config.json)" = 259 ]
+    # --help's size of the default model is the one written
+    n=$(sed -n 's/.*qwen2, \([0-9]*\) parameters.*/\1/p' <<<"$output")
+    [ "$(pic-init --help | sed -n 's/.*about \([0-9.]*\)M parameters.*/\1/p')" = "$(awk -v n="$n" 'BEGIN { printf "%.2f", n / 1e6 }')" ]
     [ "$(jq -c .eos_token_id m/config.json)" = "[258,256]" ]
     echo '{"text":"What is 3 + 5? <|im_end|>"}' | pic-tok -q -t m encode --plain > ids.jsonl
     [ "$(jq -c .ids ids.jsonl)" = "[87,104,97,116,32,105,115,32,51,32,43,32,53,63,32,258]" ]
@@ -65,6 +68,9 @@ load helpers
     pic-init -q -o g --tokenizer gpt2.json --hidden 16 --layers 1 --heads 2 --kv-heads 1 --intermediate 16
     jq -e '.vocab_size == 50257 and .eos_token_id == 50256' g/config.json
     jq -e '.eos_token_id == [50256]' g/generation_config.json
+    # ours names ChatML's tokens and Qwen2's class, which would be wrong here
+    [ ! -e g/tokenizer_config.json ]
+    pic-init --help | grep -q 'tokenizer_config.json (not with$'
     # without ChatML's end tokens, a --config's ids are kept when they name tokens
     cp "$FIXTURES/tokenizers/stories260K/tokenizer.json" st.json
     run pic-init -q -o x --tokenizer st.json
