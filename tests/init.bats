@@ -9,6 +9,9 @@ load helpers
         [ -s "m/$f" ]
     done
     [ "$(jq .vocab_size m/config.json)" = 259 ]
+    # --help's size of the default model is the one written
+    n=$(sed -n 's/.*qwen2, \([0-9]*\) parameters.*/\1/p' <<<"$output")
+    [ "$(pic-init --help | sed -n 's/.*about \([0-9.]*\)M parameters.*/\1/p')" = "$(awk -v n="$n" 'BEGIN { printf "%.2f", n / 1e6 }')" ]
     [ "$(jq -c .eos_token_id m/config.json)" = "[258,256]" ]
     echo '{"text":"What is 3 + 5? <|im_end|>"}' | pic-tok -q -t m encode --plain > ids.jsonl
     [ "$(jq -c .ids ids.jsonl)" = "[87,104,97,116,32,105,115,32,51,32,43,32,53,63,32,258]" ]
@@ -19,7 +22,7 @@ load helpers
     jq -e '.entropy | all(. > 5.4 and . < 5.6)' scored.jsonl
 }
 
-@test "merges are learned from a corpus and the same seed gives the same bytes" {
+@test "merges are learned from a corpus (64 unless --merges says) and the same seed gives the same bytes" {
     pic-task -q -n 500 --solutions > corpus.zst
     pic-init -q -o a --corpus corpus.zst --merges 100 --seed 3
     pic-init -q -o b --corpus corpus.zst --merges 100 --seed 3
@@ -35,6 +38,11 @@ load helpers
         pic-tok -q -t a decode --plain > back.jsonl
     [ "$(jq -r .text back.jsonl)" = 'What is 12 + 30? 12 + 30 = 42. \boxed{42}' ]
     [ "$(jq '.ids | length' back.jsonl)" -lt 40 ]
+    # a corpus without --merges is not read for nothing: the demo's 64
+    pic-init -q -o d --corpus corpus.zst --seed 3
+    pic-init -q -o d64 --corpus corpus.zst --merges 64 --seed 3
+    cmp d/tokenizer.json d64/tokenizer.json
+    [ "$(jq '.model.merges | length' d/tokenizer.json)" -gt 5 ]
 }
 
 @test "architecture options and --config shape the model" {
@@ -46,17 +54,80 @@ load helpers
     [ "$(jq .vocab_size fromcfg/config.json)" = "$(jq .vocab_size "$FIXTURES/models/llama-tiny/config.json")" ]
 }
 
+@test "--config and --tokenizer: the special ids are the tokenizer's, so generation stops" {
+    # llama-tiny names bos 509 and eos 510, which pic-init's 259-token
+    # tokenizer does not have
+    pic-init -q -o m --config "$FIXTURES/models/llama-tiny/config.json"
+    jq -e '.bos_token_id == null and .eos_token_id == [258, 256]' m/config.json
+    jq -e '.bos_token_id == null and .eos_token_id == [258, 256]' m/generation_config.json
+    [ "$(pic-tok -q -t m info | jq -r .eos)" = '<|im_end|>' ]
+    [ "$(jq -c '{ids: [.eos_token_id[0]]}' m/config.json | pic-tok -q -t m decode --plain | jq -r .text)" = '<|im_end|>' ]
+    # a tokenizer.json given: looked up by content, not counted (GPT-2 lists
+    # <|endoftext|> in both its vocabulary and its added tokens)
+    xz -dc "$FIXTURES/tokenizers/gpt2/tokenizer.json.xz" >gpt2.json
+    pic-init -q -o g --tokenizer gpt2.json --hidden 16 --layers 1 --heads 2 --kv-heads 1 --intermediate 16
+    jq -e '.vocab_size == 50257 and .eos_token_id == 50256' g/config.json
+    jq -e '.eos_token_id == [50256]' g/generation_config.json
+    # ours names ChatML's tokens and Qwen2's class, which would be wrong here
+    [ ! -e g/tokenizer_config.json ]
+    pic-init --help | grep -q 'tokenizer_config.json (not with$'
+    # without ChatML's end tokens, a --config's ids are kept when they name tokens
+    cp "$FIXTURES/tokenizers/stories260K/tokenizer.json" st.json
+    run pic-init -q -o x --tokenizer st.json
+    fails_with 1 'st.json: no <\|im_end\|> or <\|endoftext\|> token to end generation'
+    jq '.vocab_size = 512 | .eos_token_id = 2 | .bos_token_id = 1' "$FIXTURES/models/llama-tiny/config.json" >c.json
+    pic-init -q -o s --config c.json --tokenizer st.json
+    jq -e '.bos_token_id == 1 and .eos_token_id == 2' s/config.json
+    # an embedding row beyond the tokenizer's 512 tokens is no token
+    jq '.vocab_size = 600 | .eos_token_id = 550' c.json >c550.json
+    run pic-init -q -o x --config c550.json --tokenizer st.json
+    fails_with 1 'c550.json: eos id 550 is not a token of st.json \(512 tokens\)'
+    [ ! -e x ]
+}
+
+# st_dtypes DIR: the dtypes of DIR/model.safetensors' tensors, from its header
+st_dtypes() {
+    local n
+    n=$(od -An -t u8 -N 8 "$1/model.safetensors" | tr -d ' ')
+    tail -c +9 "$1/model.safetensors" | head -c "$n" | jq -c '[del(.__metadata__)[].dtype] | unique'
+}
+
+@test "config.json's dtype is that of the weights written, not of a --config's model" {
+    # qwen3-tiny says bfloat16, llama-tiny float32
+    for m in qwen3-tiny llama-tiny; do
+        pic-init -q -o f32 --config "$FIXTURES/models/$m/config.json"
+        [ "$(jq -r .dtype f32/config.json)" = float32 ]
+        [ "$(st_dtypes f32)" = '["F32"]' ]
+        pic-init -q -o bf16 --config "$FIXTURES/models/$m/config.json" --bf16
+        [ "$(jq -r .dtype bf16/config.json)" = bfloat16 ]
+        [ "$(st_dtypes bf16)" = '["BF16"]' ]
+    done
+    pic-init -q -o d
+    [ "$(jq -r .dtype d/config.json)" = float32 ]
+    [ "$(st_dtypes d)" = '["F32"]' ]
+}
+
 @test "bad options and inputs are errors; a failed run leaves nothing behind" {
     run pic-init
     fails_with 2 -- '-o DIR is required'
     run pic-init -o x --merges 10
     fails_with 2 -- '--merges needs --corpus'
+    echo '{}' >tok.json
+    run pic-init -o x --tokenizer tok.json --merges 0
+    fails_with 2 -- '--tokenizer excludes --corpus and --merges'
+    rm tok.json
     run pic-init -o x --heads 3
     fails_with 2 -- '--kv-heads 2 does not divide --heads 3'
     run pic-init -o x --heads 5
     fails_with 2 -- '--heads 5: --hidden 96 must be an even multiple'
     run pic-init -o x --hidden 8 --heads 8 --kv-heads 1
     fails_with 2 -- '--heads 8: --hidden 8'
+    # --config gives the whole architecture: a shape option beside it would be ignored
+    for opt in "--model-type qwen3" "--hidden 32" "--layers 1" "--heads 2" "--kv-heads 1" \
+        "--intermediate 64" "--max-position 64" "--untied"; do
+        run pic-init -o x --config "$FIXTURES/models/llama-tiny/config.json" $opt
+        fails_with 2 -- "${opt%% *} cannot be combined with --config"
+    done
     [ ! -e x ]
     [ -z "$(ls)" ]
     echo '{"id":1}' > nocorpus.jsonl

@@ -16,13 +16,15 @@
 static const char usage[] =
     "Usage: pic-init -o DIR [OPTION]...\n"
     "Write a new HuggingFace checkpoint directory: config.json,\n"
-    "generation_config.json, tokenizer.json, tokenizer_config.json and\n"
-    "model.safetensors with random weights (normal(0, --std), norms 1, biases 0).\n"
+    "generation_config.json, tokenizer.json, tokenizer_config.json (not with\n"
+    "--tokenizer) and model.safetensors with random weights (normal(0, --std),\n"
+    "norms 1, biases 0).\n"
     "The directory appears whole or not at all.\n"
     "\n"
-    "Architecture (a Qwen2 model by default: the demo's, about 0.4M parameters):\n"
+    "Architecture (a Qwen2 model by default: the demo's, about 0.33M parameters):\n"
     "      --config FILE      take the architecture from an HF config.json instead\n"
-    "                         (its vocab_size must match the tokenizer's)\n"
+    "                         of the options below, which it excludes (its\n"
+    "                         vocab_size at least the tokenizer's)\n"
     "      --model-type T     qwen2 (default), qwen3 or llama\n"
     "      --hidden N         hidden size (default 96)\n"
     "      --layers N         layers (default 3)\n"
@@ -36,8 +38,12 @@ static const char usage[] =
     "tokens <|endoftext|> <|im_start|> <|im_end|>):\n"
     "      --corpus FILE      learn merges from the text fields (problem, solution,\n"
     "                         prompt, response, text) of a JSON Lines file\n"
-    "      --merges N         merges to learn (default 0: one token per byte)\n"
+    "                         (default: none, one token per byte)\n"
+    "      --merges N         merges --corpus teaches, at most (default 64)\n"
     "      --tokenizer FILE   use this tokenizer.json as it is instead\n"
+    "The ids that end generation (eos_token_id) are the tokenizer's <|im_end|>\n"
+    "and <|endoftext|>, with no bos_token_id; a --tokenizer that has neither\n"
+    "needs a --config whose ids name its tokens.\n"
     "\n"
     "      --seed S           random seed of the weights (default 1)\n"
     "      --std X            standard deviation of the weights (default 0.02)\n"
@@ -83,7 +89,9 @@ static void write_text(const char *dir, const char *name, const char *text) {
 
 typedef struct {
     const char *config_file, *corpus, *tokenizer_file, *out, *model_type;
-    int hidden, layers, heads, kv_heads, ffn, max_pos, merges;
+    const char *shape_opt; /* the first shape option given, or NULL */
+    int hidden, layers, heads, kv_heads, ffn, max_pos;
+    int merges; /* -1 when not given */
     bool tied, bf16;
     long long seed;
     double std;
@@ -103,8 +111,9 @@ static void parse_options(options *o, int argc, char **argv) {
         {"bf16", no_argument, 0, OPT_BF16}, {"output", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+    int c, idx;
+    while ((c = getopt_long(argc, argv, "o:qh", opts, &idx)) != -1) {
+        if (c >= OPT_TYPE && c <= OPT_UNTIED && !o->shape_opt) o->shape_opt = opts[idx].name;
         switch (c) {
         case OPT_CONFIG: o->config_file = optarg; break;
         case OPT_TYPE:
@@ -135,57 +144,127 @@ static void parse_options(options *o, int argc, char **argv) {
     if (!o->out) pic_usage_error("-o DIR is required");
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
     if (o->merges > 0 && !o->corpus) pic_usage_error("--merges needs --corpus");
-    if (o->tokenizer_file && (o->corpus || o->merges)) pic_usage_error("--tokenizer excludes --corpus and --merges");
+    if (o->tokenizer_file && (o->corpus || o->merges >= 0))
+        pic_usage_error("--tokenizer excludes --corpus and --merges");
+    /* a corpus is read for its merges: with none it would be read and
+     * ignored. 64 is the demo's count. */
+    if (o->merges < 0) o->merges = o->corpus ? 64 : 0;
+    /* --config gives the whole architecture; a shape option beside it would
+     * be ignored */
+    if (o->config_file && o->shape_opt) pic_usage_error("--%s cannot be combined with --config", o->shape_opt);
     /* the shape options must make a model: heads split the width evenly, in
      * pairs for RoPE, and share key/value heads evenly */
-    if (!o->config_file && (o->hidden % o->heads || (o->hidden / o->heads) % 2))
+    if (o->hidden % o->heads || (o->hidden / o->heads) % 2)
         pic_usage_error("--heads %d: --hidden %d must be an even multiple of it", o->heads, o->hidden);
-    if (!o->config_file && o->heads % o->kv_heads)
+    if (o->heads % o->kv_heads)
         pic_usage_error("--kv-heads %d does not divide --heads %d", o->kv_heads, o->heads);
 }
 
-/* The tokenizer first: it fixes the vocabulary (*vocab). Returns tokenizer.json's text. */
-static char *make_tokenizer(const options *o, int *vocab) {
+/* The ids that end generation, looked up in the tokenizer written: a chat
+ * turn's end first, then the document's, as Qwen2's instruct models list
+ * them. */
+static const char *const end_tokens[] = {"<|im_end|>", "<|endoftext|>"};
+enum { N_END_TOKENS = sizeof end_tokens / sizeof *end_tokens };
+
+typedef struct {
+    int vocab; /* one past the largest id, as src/tokenizer counts it */
+    int n_eos, eos[N_END_TOKENS];
+} tok_ids;
+
+static void note_id(tok_ids *ti, const char *content, json_int_t id) {
+    if (id >= ti->vocab) ti->vocab = (int)id + 1;
+    for (int e = 0; e < N_END_TOKENS; e++)
+        if (!strcmp(content, end_tokens[e])) ti->eos[e] = (int)id;
+}
+
+/* The vocabulary and end ids of tokenizer.json's text; name is used in
+ * messages. Ids, not counts: an added token may repeat a vocabulary entry
+ * (GPT-2's <|endoftext|>). */
+static tok_ids tokenizer_ids(const char *tok_json, const char *name) {
+    json_error_t jerr;
+    json_t *t = json_loads(tok_json, 0, &jerr);
+    if (!t) pic_die("%s:%d: malformed JSON: %s", name, jerr.line, jerr.text);
+    json_t *v = json_object_get(json_object_get(t, "model"), "vocab");
+    if (!json_is_object(v)) pic_die("%s: field 'model.vocab': expected an object", name);
+    tok_ids ti = {.eos = {-1, -1}};
+    const char *content;
+    json_t *id;
+    json_object_foreach(v, content, id) note_id(&ti, content, json_integer_value(id));
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(t, "added_tokens"), i, a) {
+        const char *c = json_string_value(json_object_get(a, "content"));
+        if (c) note_id(&ti, c, json_integer_value(json_object_get(a, "id")));
+    }
+    json_decref(t);
+    for (int e = 0; e < N_END_TOKENS; e++)
+        if (ti.eos[e] >= 0) ti.eos[ti.n_eos++] = ti.eos[e];
+    return ti;
+}
+
+/* The tokenizer first: it fixes the vocabulary and the end ids (*ids).
+ * Returns tokenizer.json's text. */
+static char *make_tokenizer(const options *o, tok_ids *ids) {
     if (o->tokenizer_file) {
         char *tok_json = pic_read_file(o->tokenizer_file, NULL);
-        json_error_t jerr;
-        json_t *t = json_loads(tok_json, 0, &jerr);
-        if (!t) pic_die("%s:%d: malformed JSON: %s", o->tokenizer_file, jerr.line, jerr.text);
-        json_t *v = json_object_get(json_object_get(t, "model"), "vocab");
-        if (!json_is_object(v)) pic_die("%s: field 'model.vocab': expected an object", o->tokenizer_file);
-        *vocab = (int)json_object_size(v) + (int)json_array_size(json_object_get(t, "added_tokens"));
-        json_decref(t);
+        *ids = tokenizer_ids(tok_json, o->tokenizer_file);
         return tok_json;
     }
     size_t n_texts = 0;
     char **texts = o->corpus ? read_corpus(o->corpus, &n_texts) : NULL;
-    char *tok_json = bytelevel_tokenizer_json((const char *const *)texts, n_texts, o->merges, vocab);
+    int vocab;
+    char *tok_json = bytelevel_tokenizer_json((const char *const *)texts, n_texts, o->merges, &vocab);
     for (size_t i = 0; i < n_texts; i++) free(texts[i]);
     free(texts);
+    *ids = tokenizer_ids(tok_json, "the built-in tokenizer");
     return tok_json;
 }
 
+/* The special ids a config names must be the tokenizer's, or generation
+ * never stops: its end tokens when it has them (no bos: ChatML has none),
+ * else a --config's own ids, when they name tokens. */
+static void set_special_ids(const options *o, const tok_ids *ids, pic_config *cfg) {
+    if (ids->n_eos > 0) {
+        cfg->bos_id = -1;
+        cfg->n_eos = ids->n_eos;
+        memcpy(cfg->eos_ids, ids->eos, sizeof ids->eos);
+        return;
+    }
+    if (!o->config_file || cfg->n_eos == 0)
+        pic_die("%s: no <|im_end|> or <|endoftext|> token to end generation; a --config with the "
+                "tokenizer's eos_token_id can name it", o->tokenizer_file);
+    for (int i = 0; i < cfg->n_eos; i++)
+        if (cfg->eos_ids[i] >= ids->vocab)
+            pic_die("%s: eos id %d is not a token of %s (%d tokens)", o->config_file, cfg->eos_ids[i],
+                    o->tokenizer_file, ids->vocab);
+    if (cfg->bos_id >= ids->vocab)
+        pic_die("%s: bos id %d is not a token of %s (%d tokens)", o->config_file, cfg->bos_id,
+                o->tokenizer_file, ids->vocab);
+}
+
 /* --config, or the shape options over the vocabulary. */
-static void make_config(const options *o, int vocab, pic_config *cfg) {
+static void make_config(const options *o, const tok_ids *ids, pic_config *cfg) {
     pic_err err = {0};
     if (o->config_file) {
         if (pic_config_load(cfg, o->config_file, &err)) pic_die("%s", err.msg);
-        if (cfg->vocab_size < vocab)
-            pic_die("%s: vocab_size %d is smaller than the tokenizer's %d", o->config_file, cfg->vocab_size, vocab);
-        return;
+        if (cfg->vocab_size < ids->vocab)
+            pic_die("%s: vocab_size %d is smaller than the tokenizer's %d", o->config_file, cfg->vocab_size,
+                    ids->vocab);
+    } else {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"model_type\":\"%s\",\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
+                 "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
+                 "\"max_position_embeddings\":%d,\"rope_theta\":10000.0,\"rms_norm_eps\":1e-6,"
+                 "\"tie_word_embeddings\":%s}",
+                 o->model_type, ids->vocab, o->hidden, o->ffn, o->layers, o->heads, o->kv_heads, o->max_pos,
+                 o->tied ? "true" : "false");
+        if (pic_config_parse(cfg, text, "the built-in config", &err)) pic_die("%s", err.msg);
     }
-    char text[1024];
-    snprintf(text, sizeof text,
-             "{\"model_type\":\"%s\",\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
-             "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
-             "\"max_position_embeddings\":%d,\"rope_theta\":10000.0,\"rms_norm_eps\":1e-6,"
-             "\"tie_word_embeddings\":%s,\"bos_token_id\":null,\"eos_token_id\":[%d,%d],"
-             "\"torch_dtype\":\"%s\"}",
-             o->model_type, vocab, o->hidden, o->ffn, o->layers, o->heads, o->kv_heads, o->max_pos,
-             o->tied ? "true" : "false", vocab - 1, vocab - 3, o->bf16 ? "bfloat16" : "float32");
-    if (pic_config_parse(cfg, text, "the built-in config", &err) ||
-        pic_config_validate(cfg, "the built-in config", &err))
-        pic_die("%s", err.msg);
+    set_special_ids(o, ids, cfg);
+    /* the dtype a config declares is that of the weights written, not of
+     * the model a --config came from */
+    snprintf(cfg->dtype, sizeof cfg->dtype, "%s", o->bf16 ? "bfloat16" : "float32");
 }
 
 /* The checkpoint directory, atomically: config, generation config,
@@ -194,8 +273,14 @@ static void write_checkpoint(const options *o, const pic_config *cfg, const char
     char *tmp = pic_atomic_dir_begin(o->out);
     char *cfg_json = pic_config_to_json(cfg);
     write_text(tmp, "config.json", cfg_json);
-    char *gen = pic_asprintf("{\n  \"eos_token_id\": [%d, %d]\n}\n", cfg->eos_ids[0],
-                             cfg->n_eos > 1 ? cfg->eos_ids[1] : cfg->eos_ids[0]);
+    json_t *eos = json_array();
+    for (int i = 0; i < cfg->n_eos; i++) json_array_append_new(eos, json_integer(cfg->eos_ids[i]));
+    json_t *g = json_pack("{s:o,s:o}", "bos_token_id", cfg->bos_id >= 0 ? json_integer(cfg->bos_id) : json_null(),
+                          "eos_token_id", eos);
+    char *g_json = json_dumps(g, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *gen = pic_asprintf("%s\n", g_json);
+    free(g_json);
+    json_decref(g);
     write_text(tmp, "generation_config.json", gen);
     write_text(tmp, "tokenizer.json", tok_json);
     if (!o->tokenizer_file) {
@@ -217,12 +302,12 @@ static void write_checkpoint(const options *o, const pic_config *cfg, const char
 int main(int argc, char **argv) {
     pic_init("pic-init");
     options o = {.model_type = "qwen2", .hidden = 96, .layers = 3, .heads = 4, .kv_heads = 2, .ffn = 256,
-                 .max_pos = 512, .tied = true, .seed = 1, .std = 0.02};
+                 .max_pos = 512, .tied = true, .merges = -1, .seed = 1, .std = 0.02};
     parse_options(&o, argc, argv);
-    int vocab;
-    char *tok_json = make_tokenizer(&o, &vocab);
+    tok_ids ids;
+    char *tok_json = make_tokenizer(&o, &ids);
     pic_config cfg;
-    make_config(&o, vocab, &cfg);
+    make_config(&o, &ids, &cfg);
 
     pic_params params;
     pic_params_alloc(&params, &cfg);
