@@ -71,17 +71,26 @@ load helpers
     # ours names ChatML's tokens and Qwen2's class, which would be wrong here
     [ ! -e g/tokenizer_config.json ]
     pic-init --help | grep -q 'tokenizer_config.json (not with$'
-    # without ChatML's end tokens, a --config's ids are kept when they name tokens
+    # SentencePiece's </s> ends generation too (stories260K: id 2), as do
+    # Llama 3's <|eot_id|> and <|end_of_text|>
     cp "$FIXTURES/tokenizers/stories260K/tokenizer.json" st.json
-    run pic-init -q -o x --tokenizer st.json
-    fails_with 1 'st.json: no <\|im_end\|> or <\|endoftext\|> token to end generation'
+    pic-init -q -o sp --tokenizer st.json --hidden 16 --layers 1 --heads 2 --kv-heads 1 --intermediate 16
+    jq -e '.eos_token_id == 2' sp/config.json
+    xz -dc "$FIXTURES/tokenizers/llama3/tokenizer.json.xz" >l3.json
+    pic-init -q -o l3 --tokenizer l3.json --hidden 16 --layers 1 --heads 2 --kv-heads 1 --intermediate 16
+    jq -e '.eos_token_id == [128009, 128001]' l3/config.json
+    # with no end token at all, a --config's ids are kept when they name tokens
+    jq '.model.vocab["</x>"] = .model.vocab["</s>"] | del(.model.vocab["</s>"])
+        | .added_tokens |= map(if .content == "</s>" then .content = "</x>" else . end)' st.json >noend.json
+    run pic-init -q -o x --tokenizer noend.json
+    fails_with 1 'noend.json: no end token .* to end generation'
     jq '.vocab_size = 512 | .eos_token_id = 2 | .bos_token_id = 1' "$FIXTURES/models/llama-tiny/config.json" >c.json
-    pic-init -q -o s --config c.json --tokenizer st.json
+    pic-init -q -o s --config c.json --tokenizer noend.json
     jq -e '.bos_token_id == 1 and .eos_token_id == 2' s/config.json
     # an embedding row beyond the tokenizer's 512 tokens is no token
     jq '.vocab_size = 600 | .eos_token_id = 550' c.json >c550.json
-    run pic-init -q -o x --config c550.json --tokenizer st.json
-    fails_with 1 'c550.json: eos id 550 is not a token of st.json \(512 tokens\)'
+    run pic-init -q -o x --config c550.json --tokenizer noend.json
+    fails_with 1 'c550.json: eos id 550 is not a token of noend.json \(512 tokens\)'
     [ ! -e x ]
 }
 

@@ -41,9 +41,10 @@ static const char usage[] =
     "                         (default: none, one token per byte)\n"
     "      --merges N         merges --corpus teaches, at most (default 64)\n"
     "      --tokenizer FILE   use this tokenizer.json as it is instead\n"
-    "The ids that end generation (eos_token_id) are the tokenizer's <|im_end|>\n"
-    "and <|endoftext|>, with no bos_token_id; a --tokenizer that has neither\n"
-    "needs a --config whose ids name its tokens.\n"
+    "The ids that end generation (eos_token_id) are those of the tokenizer's\n"
+    "<|im_end|>, <|eot_id|>, <|endoftext|>, <|end_of_text|> and </s> that it has,\n"
+    "with no bos_token_id; a --tokenizer with none of them needs a --config\n"
+    "whose ids name its tokens.\n"
     "\n"
     "      --seed S           random seed of the weights (default 1)\n"
     "      --std X            standard deviation of the weights (default 0.02)\n"
@@ -112,7 +113,7 @@ static void parse_options(options *o, int argc, char **argv) {
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
     int c, idx;
-    while ((c = getopt_long(argc, argv, "o:qh", opts, &idx)) != -1) {
+    while ((c = pic_getopt(argc, argv, "o:qh", opts, &idx)) != -1) {
         if (c >= OPT_TYPE && c <= OPT_UNTIED && !o->shape_opt) o->shape_opt = opts[idx].name;
         switch (c) {
         case OPT_CONFIG: o->config_file = optarg; break;
@@ -161,9 +162,9 @@ static void parse_options(options *o, int argc, char **argv) {
 }
 
 /* The ids that end generation, looked up in the tokenizer written: a chat
- * turn's end first, then the document's, as Qwen2's instruct models list
- * them. */
-static const char *const end_tokens[] = {"<|im_end|>", "<|endoftext|>"};
+ * turn's end first, then the document's, as Qwen2's and Llama 3's instruct
+ * models list them (ChatML's, Llama 3's, then SentencePiece's </s>). */
+static const char *const end_tokens[] = {"<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>", "</s>"};
 enum { N_END_TOKENS = sizeof end_tokens / sizeof *end_tokens };
 
 typedef struct {
@@ -186,7 +187,9 @@ static tok_ids tokenizer_ids(const char *tok_json, const char *name) {
     if (!t) pic_die("%s:%d: malformed JSON: %s", name, jerr.line, jerr.text);
     json_t *v = json_object_get(json_object_get(t, "model"), "vocab");
     if (!json_is_object(v)) pic_die("%s: field 'model.vocab': expected an object", name);
-    tok_ids ti = {.eos = {-1, -1}};
+    tok_ids ti;
+    ti.vocab = 0, ti.n_eos = 0;
+    for (int e = 0; e < N_END_TOKENS; e++) ti.eos[e] = -1;
     const char *content;
     json_t *id;
     json_object_foreach(v, content, id) note_id(&ti, content, json_integer_value(id));
@@ -231,7 +234,8 @@ static void set_special_ids(const options *o, const tok_ids *ids, pic_config *cf
         return;
     }
     if (!o->config_file || cfg->n_eos == 0)
-        pic_die("%s: no <|im_end|> or <|endoftext|> token to end generation; a --config with the "
+        pic_die("%s: no end token (<|im_end|>, <|eot_id|>, <|endoftext|>, <|end_of_text|>, </s>) to end "
+                "generation; a --config with the "
                 "tokenizer's eos_token_id can name it", o->tokenizer_file);
     for (int i = 0; i < cfg->n_eos; i++)
         if (cfg->eos_ids[i] >= ids->vocab)
