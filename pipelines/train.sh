@@ -43,7 +43,7 @@ Rollout:
       --n K                samples per prompt (default 8)
       --temperature T      (default 0.6; the paper's Table 3 also runs 1.0)
       --max-new-tokens N   maximum response length (default 1024; paper 8192)
-      --template T         prompt template: raw, chatml, qwen2.5, llama3 or a
+      --template T         prompt template: raw, chatml, qwen2.5, qwen3, llama3 or a
                            file with {problem} (default: the model's chat format)
       --rollout-args ARGS  more options for pic-rollout (word-split)
       --reward-args ARGS   more options for pic-reward, in training and
@@ -110,7 +110,7 @@ Ranks (docs/distributed.md):
 
 Outputs in RUN: log.jsonl (one line per step: step, entropy, target, alpha,
 reward, accuracy, reflect, and pic-update's stats), val.jsonl (accuracy and
-reflective words per 1000 response tokens at each validation), best.json
+reflective words per response at each validation), best.json
 and best -> the validated checkpoint of highest accuracy, final -> the last,
 rollouts/, ckpt/, settings.json. plot.sh RUN draws them.
 EOF2

@@ -102,6 +102,8 @@ js() { pic-eval -q --format json "$@"; }
     [[ "${lines[1]}" =~ ^\|\ :-+\ \|\ -+:\ \| ]]
     [[ "${lines[4]}" == "| Overall |"* ]]
     [ "$(printf '%s\n' "${lines[@]}" | awk '{ print length($0) }' | sort -u | wc -l)" -eq 1 ]
+    # every delimiter cell has a '-' (GitHub's tables need one), one-digit columns too
+    [ -z "$(tr '|' '\n' <<<"${lines[1]}" | sed '1d;$d' | grep -v -- '-')" ]
 }
 
 @test "--format tsv: fractions at full precision" {

@@ -492,6 +492,9 @@ static void print_text(FILE *out, const eval_ctx *e, char ***cells, size_t nrows
     for (size_t r = 0; r < nrows; r++)
         for (size_t c = 0; c < ncols; c++)
             if (strlen(cells[r][c]) > w[c]) w[c] = strlen(cells[r][c]);
+    /* a markdown delimiter cell needs a '-' beside its ':' to be one */
+    for (size_t c = 0; c < ncols && e->format == FMT_MARKDOWN; c++)
+        if (w[c] < 2) w[c] = 2;
     for (size_t r = 0; r < nrows; r++) {
         if (e->format == FMT_TSV) {
             for (size_t c = 0; c < ncols; c++) fprintf(out, "%s%s", c ? "\t" : "", cells[r][c]);

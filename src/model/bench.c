@@ -22,7 +22,7 @@
 
 static const char usage[] =
     "Usage: pic-model-bench [OPTION]...\n"
-    "Forward-pass tokens/s of a random model (llama architecture; about 9.5M\n"
+    "Forward-pass tokens/s of a random model (llama architecture; about 9.35M\n"
     "parameters by default, tied embeddings) for prefill and for decode with the KV cache, each with\n"
     "the tokens/s that OpenBLAS sgemm alone reaches on the same matrix products\n"
     "(the FLOP floor) and the ratio of the two.\n"

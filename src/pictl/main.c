@@ -86,7 +86,7 @@ static const char usage[] =
     "and line), 2 usage error.\n"
     "\n"
     "Examples:\n"
-    "  printf '0.2\\n0.15\\n0.05\\n' | pictl             # 0.1 0.051 -0.0485\n"
+    "  printf '0.2\\n0.15\\n0.05\\n' | pictl             # 0.1 0.05099999999999999 -0.0485\n"
     "  jq -c '{entropy}' stats.jsonl | pictl --state ctl.json --json\n"
     "  pictl simulate --ki 0 --drift 0.01 --summary | jq .final_error\n";
 

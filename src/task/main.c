@@ -13,7 +13,7 @@
 static const char usage[] =
     "Usage: pic-task [OPTION]...\n"
     "Write synthetic, verifiable problems as prompt records:\n"
-    "  {\"id\", \"problem\", \"answer\", \"source\", \"kind\", \"difficulty\"[, \"solution\"]}\n"
+    "  {\"id\", \"problem\", \"answer\", \"kind\"[, \"solution\"], \"source\", \"difficulty\"}\n"
     "and for Countdown also \"numbers\" and \"target\" (answer: one solution).\n"
     "Problems are a pure function of (--seed, id): the same options always give\n"
     "the same stream, and --start lets several calls extend one sequence.\n"
