@@ -310,6 +310,47 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     fails_with 1 "nowhere"
 }
 
+@test "temperature: greedy's 0 is T = 1; --temperature overrides every record's; SFT uses 1" {
+    # pic-rollout -t 0 records "temperature": 0 and its numbers at T = 1
+    # (docs/rollout.md): on-policy, exactly, and the same step as records of 1
+    printf '{"id":1,"problem":"2+2","answer":"4"}\n' |
+        pic-rollout -m "$M/qwen2-tiny" -t 0 -n 2 --max-new-tokens 8 -q --plain | pic-reward -q --plain >g.jsonl
+    [ "$(jq -s '[.[].temperature] | unique' -c g.jsonl)" = "[0]" ]
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" g.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq .logp_diff_max <<<"$output")" = 0 ]
+    h1=$(jq .entropy <<<"$output")
+    jq -c '.temperature = 1' g.jsonl >one.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o one "${SPEC[@]}" one.jsonl
+    [ "$(jq .entropy <<<"$output")" = "$h1" ]
+    cmp o/model.safetensors one/model.safetensors
+    # records that disagree need --temperature, which then overrides them all
+    jq -c '.temperature = (if .sample == 0 then 0.7 else 0.5 end)' g.jsonl >mixed.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" mixed.jsonl
+    fails_with 1 "mixed.jsonl:2: field 'temperature': 0.5 differs from the 0.7 .*give --temperature"
+    jq -c '.temperature = 0.6' g.jsonl >six.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" six.jsonl
+    h6=$(jq .entropy <<<"$output")
+    [ "$h6" != "$h1" ]
+    for f in mixed g; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --temperature 0.6 $f.jsonl
+        [ "$status" -eq 0 ]
+        [ "$(jq .entropy <<<"$output")" = "$h6" ]
+    done
+    # SFT trains at T = 1 whatever the records say
+    for f in g mixed six; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss sft $f.jsonl
+        [ "$status" -eq 0 ]
+        [ "$(jq .entropy <<<"$output")" = "$h1" ]
+    done
+    jq -c '.temperature = -1' g.jsonl >neg.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --temperature 0.6 neg.jsonl
+    fails_with 1 "neg.jsonl:1: field 'temperature': not a number >= 0"
+    jq -c '.temperature = "hot"' g.jsonl >str.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" str.jsonl
+    fails_with 1 "str.jsonl:1: field 'temperature': not a number >= 0"
+}
+
 @test "--max-shard-size: weights beyond it in shards with an index, as transformers writes them" {
     s="$U/qwen2-tiny-step.jsonl"
     pic-update -m "$M/qwen2-tiny" -o one "${SPEC[@]}" "$s" >/dev/null

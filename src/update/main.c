@@ -35,8 +35,9 @@ static const char usage[] =
     "                           response tokens (SFT warm-up; T = 1 by default)\n"
     "      --pg clip|clip-cov|kl-cov  PPO clip with clip-higher and dual clip\n"
     "                           (default), or Cui et al.'s Clip-Cov / KL-Cov\n"
-    "      --temperature T      of the log-probabilities (default: the records'\n"
-    "                           `temperature`, else 1)\n"
+    "      --temperature T      of the log-probabilities, whatever the records say\n"
+    "                           (default: the records' `temperature`, which must\n"
+    "                           agree, greedy's 0 read as 1; else 1)\n"
     "      --clip-low X         (default 0.2)     --clip-high X  (default 0.2)\n"
     "      --clip-ratio-c X     dual clip for A < 0 (default 3; <= 1 turns it off)\n"
     "      --loss-agg MODE      token-mean (default, over all response tokens of\n"
@@ -343,7 +344,7 @@ int main(int argc, char **argv) {
                     model.cfg.vocab_size);
     }
     pic_samples b = {0};
-    pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, model.cfg.max_position};
+    pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, model.cfg.max_position, !o.sft && !o.temperature};
     if (optind >= argc) pic_samples_read(&b, NULL, &ro);
     for (int i = optind; i < argc; i++) pic_samples_read(&b, argv[i], &ro);
     if (b.n == 0) pic_die("no samples to train on");
