@@ -42,6 +42,38 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     fails_with 2 "--kl needs --ref"
 }
 
+@test "an option that would do nothing without its controlling option is a usage error" {
+    # OPTION VALUE | what it needs; with that it runs, so a default never trips it
+    while IFS='|' read -r ov with; do
+        o=${ov%% *}
+        # shellcheck disable=SC2086 # word-split on purpose
+        run pic-update -m "$M/qwen2-tiny" -o out "${SPEC[@]}" $ov "$U/qwen2-tiny-step.jsonl"
+        fails_with 2 "^pic-update: $o needs ${with%% *}"
+        [ ! -e out ]
+        # shellcheck disable=SC2086
+        run pic-update -m "$M/qwen2-tiny" -o out "${SPEC[@]}" $ov ${with//REF/$M/qwen2-tiny} "$U/qwen2-tiny-step.jsonl"
+        [ "$status" -eq 0 ] || { echo "$ov $with: $output" >&2; false; }
+        rm -r out
+    done <<'EOF'
+--kl-coef 0.1|--ref REF
+--norm-len 100|--loss-agg seq-mean-token-sum-norm
+--cov-ratio 0.1|--pg kl-cov
+--clip-cov-lb 0|--pg clip-cov
+--clip-cov-ub 10|--pg clip-cov
+--seed 3|--pg clip-cov
+--kl-cov-coef 2|--pg kl-cov
+--w-lambda 0.5|--adv w-reinforce
+--aec-delta 0.001|--aec-target 0.2
+--aec-max 0.01|--aec-target 0.2
+--aec-init 0.001|--aec-target 0.2
+--mpt-prob 0.9|--dmmpt-target 1
+--total-steps 10|--schedule cosine
+--min-lr-ratio 0.1|--schedule cosine --total-steps 10
+--entropic-norm all|--alpha 0.1
+--entropic-tokens low|--alpha 0.1
+EOF
+}
+
 @test "golden losses and grad norm through the command line, all three models" {
     run pic-update -m "$M/llama-tiny" -o pg "${SPEC[@]}" "$U/llama-tiny-step.jsonl"
     fails_with 1 "llama-tiny-step.jsonl:1: field 'logprobs': element 7: 0.0638318 is above 0"

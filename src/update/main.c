@@ -106,7 +106,7 @@ enum {
     O_TAU, O_ENORM, O_ECOEF, O_AECT, O_AECD, O_REF, O_KL, O_KLCOEF, O_COVR, O_CCLB, O_CCUB, O_KLCC, O_SEED, O_ADV,
     O_ADVNORM, O_WL, O_MB, O_MICRO, O_LR, O_WD, O_B1, O_B2, O_EPS, O_WARM, O_SCHED, O_TOTAL, O_MINLR, O_MAXGN,
     O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_QUAD, O_VERSION, O_SHARD, O_FAST,
-    O_DEVICE, O_RECOMPUTE,
+    O_DEVICE, O_RECOMPUTE, O_END,
 };
 
 static const struct option opts[] = {
@@ -147,6 +147,14 @@ static size_t parse_size(const char *opt, const char *s) {
     return (size_t)pic_parse_int(opt, s, 1, (long long)1e15);
 }
 
+/* A usage error when the option val was given and its controlling option
+ * (what) was not: the run would be the one without it, silently. */
+static void needs(const bool *given, int val, bool active, const char *what) {
+    if (!given[val] || active) return;
+    for (const struct option *x = opts; x->name; x++)
+        if (x->val == val) pic_usage_error("--%s needs %s (without it the option does nothing)", x->name, what);
+}
+
 /* The index of s in names (NULL-terminated), or a usage error naming opt. */
 static int choice(const char *opt, const char *s, const char *const *names) {
     for (int i = 0; names[i]; i++)
@@ -181,8 +189,10 @@ static void parse(options *o, int argc, char **argv) {
     pic_train_cfg *t = &o->tc;
     pic_loss_cfg *l = &t->loss;
     int c, at;
+    bool given[O_END] = {0};
     while ((c = getopt_long(argc, argv, "m:o:qh", opts, &at)) != -1) {
         const char *a = optarg;
+        if (c >= 0 && c < O_END) given[c] = true;
         /* messages name the option as typed; getopt sets `at` for long ones */
         const char *on = c >= 256 ? opts[at].name : "";
         char opt[64];
@@ -252,6 +262,23 @@ static void parse(options *o, int argc, char **argv) {
     if (!o->model) pic_usage_error("--model DIR is required");
     if (!o->output) pic_usage_error("--output DIR is required");
     if (o->alpha_cmd && o->alpha_set) pic_usage_error("--alpha and --alpha-cmd exclude each other");
+    bool cov = l->kind == PIC_PG_CLIP_COV || l->kind == PIC_PG_KL_COV;
+    needs(given, O_KLCOEF, o->ref, "--ref DIR");
+    needs(given, O_NORMLEN, l->agg == PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM, "--loss-agg seq-mean-token-sum-norm");
+    needs(given, O_COVR, cov, "--pg clip-cov or --pg kl-cov");
+    needs(given, O_CCLB, l->kind == PIC_PG_CLIP_COV, "--pg clip-cov");
+    needs(given, O_CCUB, l->kind == PIC_PG_CLIP_COV, "--pg clip-cov");
+    needs(given, O_SEED, l->kind == PIC_PG_CLIP_COV, "--pg clip-cov");
+    needs(given, O_KLCC, l->kind == PIC_PG_KL_COV, "--pg kl-cov");
+    needs(given, O_WL, o->adv.mode == PIC_ADV_W_REINFORCE, "--adv w-reinforce");
+    needs(given, O_AECD, t->aec, "--aec-target");
+    needs(given, O_AECMAX, t->aec, "--aec-target");
+    needs(given, O_AECINIT, t->aec, "--aec-target");
+    needs(given, O_MPTP, t->dmmpt, "--dmmpt-target");
+    needs(given, O_TOTAL, t->opt.sched == PIC_SCHED_COSINE, "--schedule cosine");
+    needs(given, O_MINLR, t->opt.sched == PIC_SCHED_COSINE, "--schedule cosine");
+    needs(given, O_ENORM, o->alpha_set || o->alpha_cmd, "--alpha or --alpha-cmd");
+    needs(given, O_ETOK, o->alpha_set || o->alpha_cmd, "--alpha or --alpha-cmd");
     if (o->kl_set && !o->ref) pic_usage_error("--kl needs --ref DIR");
     if (o->ref && !o->kl_set) l->kl = PIC_KL_K3;
     if (t->aec && l->entropy_coef != 0) pic_usage_error("--aec-target and --entropy-coef exclude each other");
