@@ -394,6 +394,21 @@ EOF
     fails_with 1 "str.jsonl:1: field 'temperature': not a number >= 0"
 }
 
+@test "a checkpoint without tokenizer.json trains on, with a warning naming it" {
+    s="$U/qwen2-tiny-step.jsonl"
+    mkdir notok
+    cp "$M/qwen2-tiny/config.json" "$M/qwen2-tiny/model.safetensors" notok/
+    run pic-update -m notok -o next "${SPEC[@]}" "$s"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"pic-update: notok has no tokenizer.json, so neither has next: pic-rollout cannot load it"* ]]
+    [ -s next/model.safetensors ]
+    [ ! -e next/tokenizer.json ]
+    run pic-update -m "$M/qwen2-tiny" -o next "${SPEC[@]}" "$s"
+    [ "$status" -eq 0 ]
+    [[ "$output" != *tokenizer* ]]
+    cmp "$M/qwen2-tiny/tokenizer.json" next/tokenizer.json
+}
+
 @test "--max-shard-size: weights beyond it in shards with an index, as transformers writes them" {
     s="$U/qwen2-tiny-step.jsonl"
     pic-update -m "$M/qwen2-tiny" -o one "${SPEC[@]}" "$s" >/dev/null

@@ -107,6 +107,11 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
             char *to = pic_asprintf("%s/%s", tmp, copied[i]);
             copy_file(from, to);
             free(to);
+        } else if (!strcmp(copied[i], "tokenizer.json")) {
+            /* the weights are still a transformers checkpoint, but no pic
+             * program can generate from it: a run goes on, said once */
+            pic_warn("%s has no tokenizer.json, so neither has %s: pic-rollout cannot load it (copy one in)",
+                     in_dir, out);
         }
         free(from);
     }
