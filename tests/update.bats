@@ -171,6 +171,21 @@ EOF
     done
 }
 
+@test "a stats line that cannot be written commits no checkpoint" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    s="$U/qwen2-tiny-step.jsonl"
+    run bash -c 'pic-update "$@" >/dev/full' _ -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s"
+    fails_with 1 "standard output: write error"
+    [ -z "$(ls)" ]
+    # in place of a previous NEXT: that one stays, whole
+    pic-update -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s" >/dev/null
+    cp -r ck before
+    run bash -c 'pic-update "$@" >/dev/full' _ -m ck -o ck "${SPEC[@]}" "$s"
+    fails_with 1 "standard output: write error"
+    diff -r before ck
+    [ "$(ls)" = "$(printf 'before\nck')" ]
+}
+
 @test "a kill leaves temporaries the next run removes; a kill between the two renames is recovered" {
     pic-update -m "$M/llama-tiny" -o ck "${SPEC[@]}" "$LLAMA_STEP" >/dev/null
     cp ck/model.safetensors before.safetensors

@@ -452,7 +452,7 @@ int main(int argc, char **argv) {
     double t_trained = pic_now();
     pic_trainer_sync(&tr);
     if (o.grads && me == 0) pic_grads_save(&tr, o.grads);
-    pic_ckpt_save(&tr, o.model, o.output, ckpt_dtype, o.max_shard);
+    char *next = pic_ckpt_write(&tr, o.model, o.output, ckpt_dtype, o.max_shard);
 
     double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
     size_t all_tokens = 0;
@@ -506,6 +506,10 @@ int main(int argc, char **argv) {
         pic_note_bad_records();
     }
     json_decref(j);
+    /* after the stats line is out: a run that could not write it (a full
+     * disk, a closed pipe) dies above and commits no checkpoint, so that a
+     * driver never finds a NEXT whose step it has no record of */
+    pic_ckpt_commit(next, o.output);
     pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld on %s (%s), %.2f s -> %s", b.n,
              (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr.step, pic_device_name(model.device),
              pic_model_dtype_name(model.dtype), secs, o.output);
