@@ -267,7 +267,7 @@ rollout_opts+=($rollout_args)
 reward_opts=($reward_args)
 
 update_opts=(--device "$device" --lr "$lr" --clip-low "$clip_low" --clip-high "$clip_high" --tau "$tau"
-             --mini-batches "$mini_batches" --temperature "$temperature" --entropic-tokens "$entropic_tokens")
+             --mini-batches "$mini_batches" --temperature "$temperature")
 case "$method" in
 dr-grpo) update_opts+=(--adv-norm none --loss-agg seq-mean-token-sum-norm --norm-len "$max_new") ;;
 nsr|psr|w-reinforce) update_opts+=(--adv "$method") ;;
@@ -344,7 +344,12 @@ for ((step = last + 1; step <= steps; step++)); do
             alpha=$(echo "$entropy" | pictl --state "$state.tmp" "${pictl_opts[@]}")
             alpha_opts=(--alpha "$alpha")
         fi
+    elif [ -n "$entropic" ]; then
+        alpha_opts=(--alpha 0) # the term is off before --control-from
     fi
+    # the term's options go beside an alpha: pic-update refuses them alone (they
+    # would do nothing), --update-args '--entropic-norm all' included
+    [ -z "$entropic" ] || alpha_opts+=(--entropic-tokens "$entropic_tokens")
 
     next="$run/ckpt/$name"
     update=$(launch pic-update -q --model "$prev" --output "$next" "${update_opts[@]}" "${alpha_opts[@]}" "$rollouts")

@@ -42,6 +42,49 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     fails_with 2 "--kl needs --ref"
 }
 
+@test "--help names every option of the getopt table" {
+    names=$(sed -n '/^static const struct option opts\[\] = {$/,/^};$/p' "$PIC_ROOT/src/update/main.c" |
+        grep -oE '\{"[a-z0-9-]+"' | tr -d '{"')
+    [ "$(wc -w <<<"$names")" -gt 50 ]
+    run pic-update --help
+    [ "$status" -eq 0 ]
+    for n in $names; do
+        grep -qE -- "--$n([^a-z0-9-]|\$)" <<<"$output" || { echo "--$n is not in --help" >&2; false; }
+    done
+}
+
+@test "an option that would do nothing without its controlling option is a usage error" {
+    # OPTION VALUE | what it needs; with that it runs, so a default never trips it
+    while IFS='|' read -r ov with; do
+        o=${ov%% *}
+        # shellcheck disable=SC2086 # word-split on purpose
+        run pic-update -m "$M/qwen2-tiny" -o out "${SPEC[@]}" $ov "$U/qwen2-tiny-step.jsonl"
+        fails_with 2 "^pic-update: $o needs ${with%% *}"
+        [ ! -e out ]
+        # shellcheck disable=SC2086
+        run pic-update -m "$M/qwen2-tiny" -o out "${SPEC[@]}" $ov ${with//REF/$M/qwen2-tiny} "$U/qwen2-tiny-step.jsonl"
+        [ "$status" -eq 0 ] || { echo "$ov $with: $output" >&2; false; }
+        rm -r out
+    done <<'EOF'
+--kl-coef 0.1|--ref REF
+--norm-len 100|--loss-agg seq-mean-token-sum-norm
+--cov-ratio 0.1|--pg kl-cov
+--clip-cov-lb 0|--pg clip-cov
+--clip-cov-ub 10|--pg clip-cov
+--seed 3|--pg clip-cov
+--kl-cov-coef 2|--pg kl-cov
+--w-lambda 0.5|--adv w-reinforce
+--aec-delta 0.001|--aec-target 0.2
+--aec-max 0.01|--aec-target 0.2
+--aec-init 0.001|--aec-target 0.2
+--mpt-prob 0.9|--dmmpt-target 1
+--total-steps 10|--schedule cosine
+--min-lr-ratio 0.1|--schedule cosine --total-steps 10
+--entropic-norm all|--alpha 0.1
+--entropic-tokens low|--alpha 0.1
+EOF
+}
+
 @test "golden losses and grad norm through the command line, all three models" {
     run pic-update -m "$M/llama-tiny" -o pg "${SPEC[@]}" "$U/llama-tiny-step.jsonl"
     fails_with 1 "llama-tiny-step.jsonl:1: field 'logprobs': element 7: 0.0638318 is above 0"
@@ -126,6 +169,21 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
         # whatever instant it died at, ck is a complete checkpoint
         pic-update -m ck -o check "${SPEC[@]}" --lr 0 "$LLAMA_STEP" >/dev/null
     done
+}
+
+@test "a stats line that cannot be written commits no checkpoint" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    s="$U/qwen2-tiny-step.jsonl"
+    run bash -c 'pic-update "$@" >/dev/full' _ -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s"
+    fails_with 1 "standard output: write error"
+    [ -z "$(ls)" ]
+    # in place of a previous NEXT: that one stays, whole
+    pic-update -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s" >/dev/null
+    cp -r ck before
+    run bash -c 'pic-update "$@" >/dev/full' _ -m ck -o ck "${SPEC[@]}" "$s"
+    fails_with 1 "standard output: write error"
+    diff -r before ck
+    [ "$(ls)" = "$(printf 'before\nck')" ]
 }
 
 @test "a kill leaves temporaries the next run removes; a kill between the two renames is recovered" {
@@ -308,6 +366,62 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     fails_with 1 "no samples"
     run pic-update -m nowhere -o o "$s"
     fails_with 1 "nowhere"
+}
+
+@test "temperature: greedy's 0 is T = 1; --temperature overrides every record's; SFT uses 1" {
+    # pic-rollout -t 0 records "temperature": 0 and its numbers at T = 1
+    # (docs/rollout.md): on-policy, exactly, and the same step as records of 1
+    printf '{"id":1,"problem":"2+2","answer":"4"}\n' |
+        pic-rollout -m "$M/qwen2-tiny" -t 0 -n 2 --max-new-tokens 8 -q --plain | pic-reward -q --plain >g.jsonl
+    [ "$(jq -s '[.[].temperature] | unique' -c g.jsonl)" = "[0]" ]
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" g.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq .logp_diff_max <<<"$output")" = 0 ]
+    h1=$(jq .entropy <<<"$output")
+    jq -c '.temperature = 1' g.jsonl >one.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o one "${SPEC[@]}" one.jsonl
+    [ "$(jq .entropy <<<"$output")" = "$h1" ]
+    cmp o/model.safetensors one/model.safetensors
+    # records that disagree need --temperature, which then overrides them all
+    jq -c '.temperature = (if .sample == 0 then 0.7 else 0.5 end)' g.jsonl >mixed.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" mixed.jsonl
+    fails_with 1 "mixed.jsonl:2: field 'temperature': 0.5 differs from the 0.7 .*give --temperature"
+    jq -c '.temperature = 0.6' g.jsonl >six.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" six.jsonl
+    h6=$(jq .entropy <<<"$output")
+    [ "$h6" != "$h1" ]
+    for f in mixed g; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --temperature 0.6 $f.jsonl
+        [ "$status" -eq 0 ]
+        [ "$(jq .entropy <<<"$output")" = "$h6" ]
+    done
+    # SFT trains at T = 1 whatever the records say
+    for f in g mixed six; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss sft $f.jsonl
+        [ "$status" -eq 0 ]
+        [ "$(jq .entropy <<<"$output")" = "$h1" ]
+    done
+    jq -c '.temperature = -1' g.jsonl >neg.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --temperature 0.6 neg.jsonl
+    fails_with 1 "neg.jsonl:1: field 'temperature': not a number >= 0"
+    jq -c '.temperature = "hot"' g.jsonl >str.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" str.jsonl
+    fails_with 1 "str.jsonl:1: field 'temperature': not a number >= 0"
+}
+
+@test "a checkpoint without tokenizer.json trains on, with a warning naming it" {
+    s="$U/qwen2-tiny-step.jsonl"
+    mkdir notok
+    cp "$M/qwen2-tiny/config.json" "$M/qwen2-tiny/model.safetensors" notok/
+    run pic-update -m notok -o next "${SPEC[@]}" "$s"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"pic-update: notok has no tokenizer.json, so neither has next: pic-rollout cannot load it"* ]]
+    [ -s next/model.safetensors ]
+    [ ! -e next/tokenizer.json ]
+    run pic-update -m "$M/qwen2-tiny" -o next "${SPEC[@]}" "$s"
+    [ "$status" -eq 0 ]
+    [[ "$output" != *tokenizer* ]]
+    cmp "$M/qwen2-tiny/tokenizer.json" next/tokenizer.json
 }
 
 @test "--max-shard-size: weights beyond it in shards with an index, as transformers writes them" {

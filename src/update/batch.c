@@ -85,8 +85,11 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
     json_t *te = json_object_get(rec, "temperature");
     if (te && !json_is_null(te)) {
         double t = json_is_number(te) ? json_number_value(te) : -1;
-        if (!(t > 0) || !isfinite(t)) return free(old), pic_reader_bad(r, "temperature", "not a positive number"), false;
-        if (b->temperature && t != b->temperature)
+        if (!(t >= 0) || !isfinite(t))
+            return free(old), pic_reader_bad(r, "temperature", "not a number >= 0 (0: greedy)"), false;
+        /* a greedy record's numbers are T = 1's, as pic-rollout --score reads 0 */
+        if (t == 0) t = 1;
+        if (o->agree_temperature && b->temperature && t != b->temperature)
             return free(old),
                    pic_reader_bad(r, "temperature", "%g differs from the %g of earlier records (give --temperature)", t,
                        b->temperature),

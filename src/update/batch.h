@@ -22,7 +22,7 @@ typedef struct {
 typedef struct {
     pic_sample *s;
     size_t n, cap;
-    double temperature; /* the records' common `temperature`, or 0 when none has one */
+    double temperature; /* the records' common `temperature` (greedy's 0 read as 1), or 0 when none has one */
     pic_adv_in *adv_in; /* [n], for pic_batch_advantages */
 } pic_samples;
 
@@ -31,6 +31,8 @@ typedef struct {
     bool need_labels;   /* advantages from rewards (not SFT) */
     int vocab;          /* token ids must lie in [0, vocab) */
     int context;        /* prompt and response together at most this many tokens */
+    bool agree_temperature; /* the records' `temperature` is the training one, so must be one value
+                               (not when --temperature or SFT sets it) */
 } pic_read_opts;
 
 /* Appends the records of path (NULL or "-": stdin). */

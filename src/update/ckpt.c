@@ -94,11 +94,11 @@ static void add_state(pic_st_writer *w, const pic_params *p, const float *buf, c
     }
 }
 
-void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard) {
+char *pic_ckpt_write(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard) {
     /* AdamW's state is written whole, whatever the number of ranks that
      * kept it in slices, so that a run resumes on any number of them */
     float *moment[2] = {pic_trainer_moment(t, 0), pic_trainer_moment(t, 1)};
-    if (pic_dist_rank() != 0) return;
+    if (pic_dist_rank() != 0) return NULL;
     char *tmp = pic_atomic_dir_begin(out);
     pic_err err;
     for (int i = 0; copied[i]; i++) {
@@ -107,6 +107,11 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
             char *to = pic_asprintf("%s/%s", tmp, copied[i]);
             copy_file(from, to);
             free(to);
+        } else if (!strcmp(copied[i], "tokenizer.json")) {
+            /* the weights are still a transformers checkpoint, but no pic
+             * program can generate from it: a run goes on, said once */
+            pic_warn("%s has no tokenizer.json, so neither has %s: pic-rollout cannot load it (copy one in)",
+                     in_dir, out);
         }
         free(from);
     }
@@ -138,9 +143,14 @@ void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pi
     for (size_t i = 0; i < (rounded ? 3 : 2) * p->n_desc; i++) free(names[i]);
     free(names);
     free(path);
+    free(moment[0]), free(moment[1]);
+    return tmp;
+}
+
+void pic_ckpt_commit(char *tmp, const char *out) {
+    if (!tmp) return;
     if (pic_atomic_dir_commit(tmp, out)) pic_die("%s: %s", out, strerror(errno));
     free(tmp);
-    free(moment[0]), free(moment[1]);
 }
 
 void pic_grads_save(const pic_trainer *t, const char *path) {

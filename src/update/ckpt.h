@@ -17,11 +17,16 @@
  * there, into the host model) when it exists (returns true);
  * a file that does not fit the model dies naming it and the tensor. */
 bool pic_optstate_load(pic_trainer *t, const char *dir);
-/* Writes the checkpoint of t's model (pic_trainer_params) to out, from the
- * input checkpoint in_dir; weights beyond max_shard bytes go in shards
+/* Writes the checkpoint of t's model (pic_trainer_params) for out, from the
+ * input checkpoint in_dir, into a temporary directory beside out, which it
+ * returns (NULL on ranks but 0); weights beyond max_shard bytes go in shards
  * (pic_st_write_model). Every rank calls it (the optimizer state is
- * gathered); rank 0 writes. */
-void pic_ckpt_save(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard);
+ * gathered); rank 0 writes. A process that exits before pic_ckpt_commit
+ * leaves no trace of it (common/atomic.h). */
+char *pic_ckpt_write(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard);
+/* Renames what pic_ckpt_write wrote into place as out (and frees tmp); NULL
+ * does nothing. */
+void pic_ckpt_commit(char *tmp, const char *out);
 /* Gradients as safetensors under the parameters' names (--save-grads);
  * rank 0 alone calls it (every rank holds the whole step's gradient). */
 void pic_grads_save(const pic_trainer *t, const char *path);

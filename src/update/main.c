@@ -27,23 +27,33 @@ static const char usage[] =
     "                           when present, resumes AdamW (m, v, step)\n"
     "  -o, --output DIR         the new checkpoint (replaced atomically)\n"
     "      --reset-optimizer    ignore DIR's optimizer state\n"
-    "      --dtype f32|bf16     weights of the new checkpoint (default f32: the\n"
-    "                           master weights, so that resuming is exact)\n"
+    "      --device cpu|cuda|auto  where to train (default auto: a GPU when the\n"
+    "                           build has CUDA and one is visible)\n"
+    "      --dtype f32|bf16     the compute dtype: on a GPU, bf16 (its default)\n"
+    "                           matrix products over fp32 master weights, or f32\n"
+    "                           throughout; the CPU computes in f32 only (its\n"
+    "                           default). The new checkpoint's weights keep DIR's\n"
+    "                           dtype (bf16 ones with their fp32 master weights in\n"
+    "                           optimizer.safetensors, so that resuming is exact)\n"
+    "      --recompute          keep each layer's input only and recompute the\n"
+    "                           rest before its backward (less memory, a third\n"
+    "                           more compute, the same gradient)\n"
     "\n"
     "Loss:\n"
     "      --loss pg|sft        policy loss (default) or the mean NLL of the\n"
     "                           response tokens (SFT warm-up; T = 1 by default)\n"
     "      --pg clip|clip-cov|kl-cov  PPO clip with clip-higher and dual clip\n"
     "                           (default), or Cui et al.'s Clip-Cov / KL-Cov\n"
-    "      --temperature T      of the log-probabilities (default: the records'\n"
-    "                           `temperature`, else 1)\n"
+    "      --temperature T      of the log-probabilities, whatever the records say\n"
+    "                           (default: the records' `temperature`, which must\n"
+    "                           agree, greedy's 0 read as 1; else 1)\n"
     "      --clip-low X         (default 0.2)     --clip-high X  (default 0.2)\n"
     "      --clip-ratio-c X     dual clip for A < 0 (default 3; <= 1 turns it off)\n"
     "      --loss-agg MODE      token-mean (default, over all response tokens of\n"
     "                           the optimizer step), seq-mean-token-mean,\n"
     "                           seq-mean-token-sum, seq-mean-token-sum-norm\n"
-    "      --norm-len N         divisor of seq-mean-token-sum-norm (default: the\n"
-    "                           longest response of the step)\n"
+    "      --norm-len N         divisor of seq-mean-token-sum-norm, required\n"
+    "                           with it (Dr. GRPO's constant: the generation budget)\n"
     "      --alpha A            EntroPIC coefficient (default 0: no term)\n"
     "      --alpha-cmd CMD      run CMD (e.g. 'pictl --state s.json') through sh\n"
     "                           as a co-process: each optimizer step writes its\n"
@@ -52,11 +62,22 @@ static const char usage[] =
     "      --entropic-norm hi|all  divide the EntroPIC sum by the count of\n"
     "                           high-probability tokens (default, the official\n"
     "                           code) or by the pg aggregation (paper Fig. 8)\n"
+    "      --entropic-tokens high|low  the EntroPIC term on the tokens above tau\n"
+    "                           (default) or, its sign reversed, at or below it\n"
+    "                           (paper sec. 4.3)\n"
     "      --entropy-coef C     entropy bonus: loss -= C * agg(H) (default 0)\n"
     "      --aec-target H       Skywork-OR1's adaptive entropy coefficient: the\n"
     "                           bonus is c_k while entropy <= H, and c_k moves by\n"
-    "                           --aec-delta (default 0.005) toward H each step;\n"
-    "                           c_k lives in optimizer.safetensors\n"
+    "                           --aec-delta (default 1e-4) toward H each step,\n"
+    "                           within [0, --aec-max] (default 0.005), from\n"
+    "                           --aec-init (default 0); c_k lives in\n"
+    "                           optimizer.safetensors\n"
+    "      --dmmpt-target H     UloRL's DMMPT: while the step's entropy is below\n"
+    "                           H, the tokens of positive samples with p >=\n"
+    "                           --mpt-prob (default 0.99) are out of the loss\n"
+    "      --mask-quadrant hi-pos|hi-neg|lo-pos|lo-neg  the tokens of one quadrant\n"
+    "                           of (p > --tau or not) x (A > 0 or A < 0) are out\n"
+    "                           of the loss (paper Fig. 2; default none)\n"
     "      --ref DIR            reference model for a KL penalty\n"
     "      --kl k1|k2|k3        its estimator (default k3, verl's low_var_kl)\n"
     "      --kl-coef X          (default 0.001)\n"
@@ -68,7 +89,7 @@ static const char usage[] =
     "Advantages (a record's own `advantage` always wins):\n"
     "      --adv grpo|nsr|psr|w-reinforce  (default grpo: (r - mean) / (std + 1e-6)\n"
     "                           over the samples of each `id`, unbiased std)\n"
-    "      --adv-norm std|none  none: r - mean (Dr. GRPO)\n"
+    "      --adv-norm std|none  std (default), or none: r - mean (Dr. GRPO)\n"
     "      --w-lambda X         W-REINFORCE's weight of positive samples (0.1)\n"
     "\n"
     "Optimization:\n"
@@ -79,7 +100,9 @@ static const char usage[] =
     "      --lr X               (default 1e-6)    --weight-decay X (default 0.01)\n"
     "      --beta1 X  --beta2 X --eps X          (0.9, 0.999, 1e-8)\n"
     "      --warmup N           linear warm-up steps (default 0)\n"
-    "      --schedule constant|cosine    --total-steps N    --min-lr-ratio X\n"
+    "      --schedule constant|cosine  constant (default), or cosine from --lr\n"
+    "                           after the warm-up to --min-lr-ratio X (default 0)\n"
+    "                           times it at --total-steps N (required with it)\n"
     "      --max-grad-norm X    global-norm clipping (default 1; 0: off)\n"
     "      --save-grads FILE    the (clipped) gradients of the last step, safetensors\n"
     "      --max-shard-size N   weights beyond N bytes (suffix KB, MB or GB: 10^3,\n"
@@ -105,7 +128,7 @@ enum {
     O_TAU, O_ENORM, O_ECOEF, O_AECT, O_AECD, O_REF, O_KL, O_KLCOEF, O_COVR, O_CCLB, O_CCUB, O_KLCC, O_SEED, O_ADV,
     O_ADVNORM, O_WL, O_MB, O_MICRO, O_LR, O_WD, O_B1, O_B2, O_EPS, O_WARM, O_SCHED, O_TOTAL, O_MINLR, O_MAXGN,
     O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_QUAD, O_VERSION, O_SHARD, O_FAST,
-    O_DEVICE, O_RECOMPUTE,
+    O_DEVICE, O_RECOMPUTE, O_END,
 };
 
 static const struct option opts[] = {
@@ -146,6 +169,14 @@ static size_t parse_size(const char *opt, const char *s) {
     return (size_t)pic_parse_int(opt, s, 1, (long long)1e15);
 }
 
+/* A usage error when the option val was given and its controlling option
+ * (what) was not: the run would be the one without it, silently. */
+static void needs(const bool *given, int val, bool active, const char *what) {
+    if (!given[val] || active) return;
+    for (const struct option *x = opts; x->name; x++)
+        if (x->val == val) pic_usage_error("--%s needs %s (without it the option does nothing)", x->name, what);
+}
+
 /* The index of s in names (NULL-terminated), or a usage error naming opt. */
 static int choice(const char *opt, const char *s, const char *const *names) {
     for (int i = 0; names[i]; i++)
@@ -180,8 +211,10 @@ static void parse(options *o, int argc, char **argv) {
     pic_train_cfg *t = &o->tc;
     pic_loss_cfg *l = &t->loss;
     int c, at;
+    bool given[O_END] = {0};
     while ((c = getopt_long(argc, argv, "m:o:qh", opts, &at)) != -1) {
         const char *a = optarg;
+        if (c >= 0 && c < O_END) given[c] = true;
         /* messages name the option as typed; getopt sets `at` for long ones */
         const char *on = c >= 256 ? opts[at].name : "";
         char opt[64];
@@ -251,6 +284,23 @@ static void parse(options *o, int argc, char **argv) {
     if (!o->model) pic_usage_error("--model DIR is required");
     if (!o->output) pic_usage_error("--output DIR is required");
     if (o->alpha_cmd && o->alpha_set) pic_usage_error("--alpha and --alpha-cmd exclude each other");
+    bool cov = l->kind == PIC_PG_CLIP_COV || l->kind == PIC_PG_KL_COV;
+    needs(given, O_KLCOEF, o->ref, "--ref DIR");
+    needs(given, O_NORMLEN, l->agg == PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM, "--loss-agg seq-mean-token-sum-norm");
+    needs(given, O_COVR, cov, "--pg clip-cov or --pg kl-cov");
+    needs(given, O_CCLB, l->kind == PIC_PG_CLIP_COV, "--pg clip-cov");
+    needs(given, O_CCUB, l->kind == PIC_PG_CLIP_COV, "--pg clip-cov");
+    needs(given, O_SEED, l->kind == PIC_PG_CLIP_COV, "--pg clip-cov");
+    needs(given, O_KLCC, l->kind == PIC_PG_KL_COV, "--pg kl-cov");
+    needs(given, O_WL, o->adv.mode == PIC_ADV_W_REINFORCE, "--adv w-reinforce");
+    needs(given, O_AECD, t->aec, "--aec-target");
+    needs(given, O_AECMAX, t->aec, "--aec-target");
+    needs(given, O_AECINIT, t->aec, "--aec-target");
+    needs(given, O_MPTP, t->dmmpt, "--dmmpt-target");
+    needs(given, O_TOTAL, t->opt.sched == PIC_SCHED_COSINE, "--schedule cosine");
+    needs(given, O_MINLR, t->opt.sched == PIC_SCHED_COSINE, "--schedule cosine");
+    needs(given, O_ENORM, o->alpha_set || o->alpha_cmd, "--alpha or --alpha-cmd");
+    needs(given, O_ETOK, o->alpha_set || o->alpha_cmd, "--alpha or --alpha-cmd");
     if (o->kl_set && !o->ref) pic_usage_error("--kl needs --ref DIR");
     if (o->ref && !o->kl_set) l->kl = PIC_KL_K3;
     if (t->aec && l->entropy_coef != 0) pic_usage_error("--aec-target and --entropy-coef exclude each other");
@@ -343,7 +393,7 @@ int main(int argc, char **argv) {
                     model.cfg.vocab_size);
     }
     pic_samples b = {0};
-    pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, model.cfg.max_position};
+    pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, model.cfg.max_position, !o.sft && !o.temperature};
     if (optind >= argc) pic_samples_read(&b, NULL, &ro);
     for (int i = optind; i < argc; i++) pic_samples_read(&b, argv[i], &ro);
     if (b.n == 0) pic_die("no samples to train on");
@@ -402,7 +452,7 @@ int main(int argc, char **argv) {
     double t_trained = pic_now();
     pic_trainer_sync(&tr);
     if (o.grads && me == 0) pic_grads_save(&tr, o.grads);
-    pic_ckpt_save(&tr, o.model, o.output, ckpt_dtype, o.max_shard);
+    char *next = pic_ckpt_write(&tr, o.model, o.output, ckpt_dtype, o.max_shard);
 
     double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
     size_t all_tokens = 0;
@@ -456,6 +506,10 @@ int main(int argc, char **argv) {
         pic_note_bad_records();
     }
     json_decref(j);
+    /* after the stats line is out: a run that could not write it (a full
+     * disk, a closed pipe) dies above and commits no checkpoint, so that a
+     * driver never finds a NEXT whose step it has no record of */
+    pic_ckpt_commit(next, o.output);
     pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld on %s (%s), %.2f s -> %s", b.n,
              (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr.step, pic_device_name(model.device),
              pic_model_dtype_name(model.dtype), secs, o.output);
