@@ -39,6 +39,12 @@ setup() {
     printf '{"id":1}\n{"id":\n' > bad.jsonl
     run pic-batch --step 1 --size 1 bad.jsonl
     fails_with 1 'bad.jsonl:2: malformed JSON'
+    # --skip-bad, as every record reader: the dataset is what remains
+    printf '{"id":2}\n' >>bad.jsonl
+    run pic-batch --step 1 --size 2 --no-shuffle --plain --skip-bad bad.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(grep -c '^{' <<<"$output")" -eq 2 ]
+    grep -q '2 prompts from 2 (epoch 0), 1 bad records skipped' <<<"$output"
 }
 
 @test "memory: about the input's size, not nine times it" {

@@ -130,7 +130,7 @@ load helpers
 }
 
 @test "a bad option is one line under the program's name that says what is wrong, then the hint" {
-    for p in pic-cat pic-batch pic-eval pic-reward pic-rollout pic-task pic-tok pictl; do
+    for p in pic-cat pic-batch pic-eval pic-init pic-reward pic-rollout pic-task pic-tok pic-update pictl; do
         run "$PIC_BIN/$p" --bogus
         [ "$status" -eq 2 ]
         [ "${lines[0]}" = "$p: unknown or ambiguous option '--bogus'" ]

@@ -21,6 +21,8 @@ static const char usage[] =
     "      --size B       prompts per step\n"
     "      --seed S       random seed (default 1)\n"
     "      --no-shuffle   keep the file order in every epoch\n"
+    "      --skip-bad     skip malformed records (the dataset is what remains) and\n"
+    "                     report how many at the end\n"
     "  -o, --output FILE  write to FILE (atomically) instead of standard output\n"
     "      --plain        do not compress (the default when stdout is a terminal)\n"
     "      --level N      zstd level, 1..19 (default 3)\n"
@@ -43,11 +45,11 @@ static void permute(size_t *perm, size_t n, uint64_t seed, uint64_t epoch, bool 
 
 int main(int argc, char **argv) {
     pic_init("pic-batch");
-    enum { OPT_STEP = 256, OPT_SIZE, OPT_SEED, OPT_NO_SHUFFLE };
+    enum { OPT_STEP = 256, OPT_SIZE, OPT_SEED, OPT_NO_SHUFFLE, OPT_SKIP_BAD };
     static const struct option opts[] = {
         {"step", required_argument, 0, OPT_STEP}, {"size", required_argument, 0, OPT_SIZE},
         {"seed", required_argument, 0, OPT_SEED}, {"no-shuffle", no_argument, 0, OPT_NO_SHUFFLE},
-        PIC_OUTPUT_OPTIONS, {0, 0, 0, 0}};
+        {"skip-bad", no_argument, 0, OPT_SKIP_BAD}, PIC_OUTPUT_OPTIONS, {0, 0, 0, 0}};
     long long step = 0, size = 0, seed = 1;
     bool shuffle = true;
     int c;
@@ -58,6 +60,7 @@ int main(int argc, char **argv) {
         case OPT_SIZE: size = pic_parse_int("--size", optarg, 1, 1LL << 30); break;
         case OPT_SEED: seed = pic_parse_int("--seed", optarg, 0, 1LL << 62); break;
         case OPT_NO_SHUFFLE: shuffle = false; break;
+        case OPT_SKIP_BAD: pic_skip_bad = true; break;
         default:
             if (!pic_output_option(c, optarg, &out, usage)) pic_usage_error("unknown option");
         }
@@ -95,8 +98,11 @@ int main(int argc, char **argv) {
         pic_writer_write(w, rec->data, rec->len);
     }
     pic_writer_close(w);
-    pic_info("step %lld: %lld prompts from %zu (epoch %llu)", step, size, n,
-             (unsigned long long)(first / n));
+    if (pic_bad_records)
+        pic_info("step %lld: %lld prompts from %zu (epoch %llu), %zu bad records skipped", step, size, n,
+                 (unsigned long long)(first / n), pic_bad_records);
+    else
+        pic_info("step %lld: %lld prompts from %zu (epoch %llu)", step, size, n, (unsigned long long)(first / n));
     for (size_t i = 0; i < n; i++) pic_buf_free(&recs[i]);
     free(recs);
     free(perm);

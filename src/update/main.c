@@ -212,7 +212,7 @@ static void parse(options *o, int argc, char **argv) {
     pic_loss_cfg *l = &t->loss;
     int c, at;
     bool given[O_END] = {0};
-    while ((c = getopt_long(argc, argv, "m:o:qh", opts, &at)) != -1) {
+    while ((c = pic_getopt(argc, argv, "m:o:qh", opts, &at)) != -1) {
         const char *a = optarg;
         if (c >= 0 && c < O_END) given[c] = true;
         /* messages name the option as typed; getopt sets `at` for long ones */
