@@ -85,12 +85,14 @@ static int add_eos(ctx *x, pic_config *c, const json_t *v, const char *key) {
 static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
     pic_rope_config *r = &c->rope;
     /* transformers 5 keeps everything in rope_parameters; the classic layout
-     * has rope_theta beside rope_scaling (null for the default type). */
-    const json_t *params = json_object_get(root, "rope_parameters");
-    const char *where = "rope_parameters";
-    if (!params || json_is_null(params)) {
-        params = json_object_get(root, "rope_scaling");
-        where = "rope_scaling";
+     * has rope_theta beside rope_scaling (null for the default type). With
+     * both, rope_scaling wins, as in transformers (rope_scaling or
+     * rope_parameters). */
+    const json_t *params = json_object_get(root, "rope_scaling");
+    const char *where = "rope_scaling";
+    if (!params || json_is_null(params) || (json_is_object(params) && !json_object_size(params))) {
+        params = json_object_get(root, "rope_parameters");
+        where = "rope_parameters";
     }
     if (params && !json_is_null(params) && !json_is_object(params))
         return pic_err_set(x->err, "%s: key '%s': expected an object", x->file, where);
@@ -122,17 +124,27 @@ static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
     if (t && !type) return pic_err_set(x->err, "%s: key '%s.rope_type': expected a string", x->file, where);
     if (!type || !strcmp(type, "default")) return 0;
 
-    if (get_num(x, params, "factor", NAN, &r->factor)) return -1;
-    if (r->factor <= 0) return pic_err_set(x->err, "%s: key '%s.factor' must be positive", x->file, where);
+    /* transformers' standardize_rope_params: a top-level
+     * original_max_position_embeddings replaces the rope object's */
+    int orig_top = 0;
+    if (get_int(x, root, "original_max_position_embeddings", 0, 1, INT32_MAX, &orig_top)) return -1;
+    json_t *fv = json_object_get(params, "factor");
+    bool factor_null = fv && json_is_null(fv) && !strcmp(type, "yarn");
+    if (!factor_null && get_num(x, params, "factor", NAN, &r->factor)) return -1;
+    if (!factor_null && r->factor <= 0)
+        return pic_err_set(x->err, "%s: key '%s.factor' must be positive", x->file, where);
     if (!strcmp(type, "linear")) {
         r->type = PIC_ROPE_LINEAR;
     } else if (!strcmp(type, "llama3")) {
         r->type = PIC_ROPE_LLAMA3;
+        /* without original_max_position_embeddings, transformers takes
+         * max_position_embeddings */
         if (get_num(x, params, "low_freq_factor", NAN, &r->low_freq_factor) ||
             get_num(x, params, "high_freq_factor", NAN, &r->high_freq_factor) ||
-            get_int(x, params, "original_max_position_embeddings", LLONG_MIN, 1, INT32_MAX,
+            get_int(x, params, "original_max_position_embeddings", c->max_position, 1, INT32_MAX,
                     &r->original_max_position))
             return -1;
+        if (orig_top) r->original_max_position = orig_top;
         if (r->high_freq_factor <= r->low_freq_factor)
             return pic_err_set(x->err, "%s: llama3 rope needs high_freq_factor > low_freq_factor",
                                x->file);
@@ -144,6 +156,15 @@ static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
             get_num(x, params, "beta_slow", 1, &r->beta_slow) ||
             get_bool(x, params, "truncate", true, &r->truncate))
             return -1;
+        if (orig_top) r->original_max_position = orig_top;
+        /* transformers reads these with `or`: 0 (or null) means the default,
+         * and a truncate of null means no truncation (None is falsy) */
+        if (r->beta_fast == 0) r->beta_fast = 32;
+        if (r->beta_slow == 0) r->beta_slow = 1;
+        json_t *tv = json_object_get(params, "truncate");
+        if (tv && json_is_null(tv)) r->truncate = false;
+        /* a null factor: the context's growth over the pretrained length */
+        if (factor_null) r->factor = (double)c->max_position / r->original_max_position;
         double mscale = 0, mscale_all = 0, af = NAN;
         if (get_num(x, params, "mscale", 0, &mscale) ||
             get_num(x, params, "mscale_all_dim", 0, &mscale_all))

@@ -44,9 +44,11 @@ void rope_inv_freq(float *inv, const pic_rope_config *r, int head_dim) {
         double low_wl = old / r->low_freq_factor, high_wl = old / r->high_freq_factor;
         float factor = (float)r->factor;
         for (int i = 0; i < half; i++) {
-            float wl = (float)(2 * M_PI) / inv[i];
+            /* a scalar over a tensor is, in torch, the tensor's reciprocal
+             * times the scalar: two roundings, kept so (2 pi / inv, old / wl) */
+            float wl = (1.0f / inv[i]) * (float)(2 * M_PI);
             float f = wl > (float)low_wl ? inv[i] / factor : inv[i];
-            float smooth = ((float)old / wl - (float)r->low_freq_factor) /
+            float smooth = ((1.0f / wl) * (float)old - (float)r->low_freq_factor) /
                            (float)(r->high_freq_factor - r->low_freq_factor);
             float smoothed = (1.0f - smooth) * f / factor + smooth * f;
             bool medium = !(wl < (float)high_wl) && !(wl > (float)low_wl);

@@ -189,6 +189,45 @@ static void test_config(void) {
                            "cfg.json", &err) == 0 &&
               c.rope.type == PIC_ROPE_YARN && fabs(c.rope.attention_factor - (0.1 * log(4) + 1)) < 1e-12,
           "config: yarn, attention factor 0.1 ln(factor) + 1");
+    /* llama3's blended band, against transformers' formula run in torch
+     * (torch 1.13, the formula of modeling_rope_utils.py): 2 pi / inv and old / wl are a
+     * reciprocal times a scalar there, two roundings; one division drifted
+     * 9 ulp here. The base frequencies (powf against torch's pow) differ by
+     * up to 1 ulp, so 3e-7 relative. */
+    CHECK(pic_config_parse(&c, "{" BASE ",\"head_dim\":80,\"rope_theta\":10000,\"rope_scaling\":{\"rope_type\":"
+                                      "\"llama3\",\"factor\":32,\"low_freq_factor\":1,\"high_freq_factor\":4,"
+                                      "\"original_max_position_embeddings\":8192}}",
+                           "cfg.json", &err) == 0,
+          "config: llama3, head_dim 80");
+    static const double band[6] = {0.0019238106906414032, 0.0010941502405330539, 0.0005952886422164738,
+                                   0.00030008150497451425, 0.00012935124686919153, 3.39652833645232e-05};
+    float inv[40];
+    rope_inv_freq(inv, &c.rope, 80);
+    double worst = 0;
+    for (int i = 0; i < 6; i++) worst = fmax(worst, fabs(inv[26 + i] - band[i]) / band[i]);
+    CHECK(worst <= 3e-7, "rope: llama3's blended band as transformers rounds it (relative %.2g <= 3e-7)", worst);
+    /* keys transformers reads with `or` or from the top level */
+    CHECK(pic_config_parse(&c, "{" BASE ",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4,\"beta_fast\":0,"
+                                      "\"beta_slow\":0,\"truncate\":null,\"original_max_position_embeddings\":32}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.beta_fast == 32 && c.rope.beta_slow == 1 && !c.rope.truncate,
+          "config: yarn's beta 0 means the default, truncate null means none");
+    CHECK(pic_config_parse(&c, "{" BASE ",\"max_position_embeddings\":256,\"original_max_position_embeddings\":64,"
+                                      "\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":null,"
+                                      "\"original_max_position_embeddings\":32}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.original_max_position == 64 && c.rope.factor == 4,
+          "config: yarn, a top-level original_max_position_embeddings wins, a null factor is max / original");
+    CHECK(pic_config_parse(&c, "{" BASE ",\"max_position_embeddings\":128,\"rope_scaling\":{\"rope_type\":\"llama3\","
+                                      "\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.original_max_position == 128,
+          "config: llama3 without original_max_position_embeddings takes max_position_embeddings");
+    CHECK(pic_config_parse(&c, "{" BASE ",\"rope_scaling\":{\"rope_type\":\"linear\",\"factor\":3},"
+                                      "\"rope_parameters\":{\"rope_type\":\"linear\",\"factor\":2}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.factor == 3,
+          "config: with both, rope_scaling wins (transformers: rope_scaling or rope_parameters)");
     config_fails("unsupported rope type", "{" BASE ",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2}}",
                  "unsupported rope_type dynamic");
     config_fails("missing key", "{\"model_type\":\"llama\",\"hidden_size\":8}", "missing key 'vocab_size'");
