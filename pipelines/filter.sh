@@ -58,6 +58,7 @@ done
 [[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "--n: '$n' is not a positive integer"
 [ -n "$scored" ] || [ -n "$model" ] || usage_error "--model DIR is required (or --scored FILE)"
 for f in "${data[@]}"; do [ -r "$f" ] || die "$f: cannot read"; done
+[ -z "$scored" ] || [ -z "$samples" ] || usage_error "--samples keeps what filter.sh samples: not with --scored"
 [ -z "$scored" ] || [ -r "$scored" ] || die "$scored: cannot read"
 [ -n "$scored" ] || [ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
 

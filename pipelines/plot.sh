@@ -14,7 +14,7 @@ per response, the paper's Figure 12) with gnuplot.
 
   -o, --output OUT   write OUT.png and OUT.svg (default RUN/plot for one run,
                      ./plot for several)
-      --title TEXT   title above the figure
+      --title TEXT   title above the figure (default "pic training runs")
   -h, --help         show this help
 Each run is labelled with its directory name. A run without val.jsonl gets no
 validation curve; a run without a target (the GRPO baseline) no target line.

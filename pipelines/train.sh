@@ -45,7 +45,9 @@ Rollout:
       --max-new-tokens N   maximum response length (default 1024; paper 8192)
       --template T         prompt template: raw, chatml, qwen2.5, qwen3, llama3 or a
                            file with {problem} (default: the model's chat format)
-      --rollout-args ARGS  more options for pic-rollout (word-split)
+      --rollout-args ARGS  more options for pic-rollout (word-split), for the
+                           training rollouts only (validation samples with
+                           --val-n, --val-temperature, --val-top-p)
       --reward-args ARGS   more options for pic-reward, in training and
                            validation (word-split), e.g. '--task countdown'
 Method (each baseline runs alone; --with-entropic adds EntroPIC to it):
@@ -80,7 +82,8 @@ Control (EntroPIC):
       --control-from N     EntroPIC from step N on (default 1); the steps
                            before are the method alone, with the same data
                            and seeds: plug-and-play (Figure 7)
-      --pictl-args ARGS    more options for pictl (e.g. --anti-windup)
+      --pictl-args ARGS    more options for pictl (e.g. --anti-windup; not --target
+                           or --target-schedule: the target is --target)
 Update:
       --lr X               (default 1e-6)
       --clip-low X         (default 0.2)     --clip-high X (default 0.2)
@@ -197,6 +200,10 @@ case "$mask_quadrant" in ''|hi-pos|hi-neg|lo-pos|lo-neg) ;;
 [ "$method" != dmmpt ] || [ -n "$dmmpt_target" ] || usage_error "--method dmmpt needs --dmmpt-target H"
 [ -z "$with_entropic" ] || [ "$method" != entropic ] || usage_error "--with-entropic goes with a baseline --method"
 [ -z "$with_entropic" ] || [ "$target" != off ] || usage_error "--with-entropic needs a --target"
+# train.sh passes pictl --target and logs it as each step's target: a
+# schedule there would be refused by pictl (and logged wrong)
+case " $pictl_args " in *" --target"[\ =]* | *" --target-schedule"*)
+    usage_error "--pictl-args: the target is train.sh's --target, not pictl's" ;; esac
 [ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
 [ -z "$data" ] || [ -r "$data" ] || die "$data: cannot read"
 for f in ${val_data[@]+"${val_data[@]}"}; do [ -r "$f" ] || die "$f: cannot read"; done

@@ -85,6 +85,8 @@ load helpers
     } | pic-reward -q --task countdown -o scored.jsonl.zst
     filter.sh -q --scored scored.jsonl.zst --n 2 -o kept.jsonl prompts.jsonl
     [ "$(jq -r .id kept.jsonl)" = 2 ]
+    run filter.sh -q --scored scored.jsonl.zst --samples again.zst --n 2 -o kept.jsonl prompts.jsonl
+    fails_with 2 "not with --scored"
     # sampling with a model: the reward arguments reach pic-reward
     pic-task -q --plain --task countdown --solutions -n 50 > corpus.jsonl
     pic-init -q -o m --corpus corpus.jsonl --merges 8

@@ -217,6 +217,11 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 1 'nowhere: not a model directory'
     run train.sh --run r --model m --method magic
     fails_with 2 "unknown method 'magic'"
+    # the target is train.sh's own (it logs it), not one pictl would take
+    run train.sh --run r --model m --pictl-args '--target-schedule 0:0.2,10:0.1'
+    fails_with 2 "the target is train.sh's --target"
+    run train.sh --run r --model m --pictl-args '--anti-windup --target=0.3'
+    fails_with 2 "the target is train.sh's --target"
     run train.sh --run r --model m --steps two
     fails_with 2 "'two' is not a non-negative integer"
     run eval.sh --model m --out e

@@ -144,9 +144,9 @@ static void parse_options(options *o, int argc, char **argv) {
     }
     if (!o->out) pic_usage_error("-o DIR is required");
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
-    if (o->merges > 0 && !o->corpus) pic_usage_error("--merges needs --corpus");
     if (o->tokenizer_file && (o->corpus || o->merges >= 0))
         pic_usage_error("--tokenizer excludes --corpus and --merges");
+    if (o->merges > 0 && !o->corpus) pic_usage_error("--merges needs --corpus");
     /* a corpus is read for its merges: with none it would be read and
      * ignored. 64 is the demo's count. */
     if (o->merges < 0) o->merges = o->corpus ? 64 : 0;

@@ -202,7 +202,8 @@ int main(int argc, char **argv) {
     if (pic_device_resolve(mo.device) == PIC_DEVICE_CPU && mo.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only");
     int bs[16], nb = 0;
-    for (const char *s = batches; *s && nb < 16;) {
+    for (const char *s = batches; *s;) {
+        if (nb == 16) pic_usage_error("--batch: at most 16 sizes, got more in '%s'", batches);
         char *e;
         long v = strtol(s, &e, 10);
         if (e == s || v < 1 || v > 4096 || (*e && *e != ',')) pic_usage_error("--batch: bad list '%s'", batches);

@@ -18,7 +18,7 @@
 
 static const char usage[] =
     "Usage: pic-update-bench [OPTION]...\n"
-    "Training tokens/s of a random llama model (about 9.4M parameters, tied\n"
+    "Training tokens/s of a random llama model (about 9.35M parameters, tied\n"
     "embeddings) with the PPO-clip + EntroPIC loss, against 6 x params x tokens\n"
     "at the sgemm rate measured on the model's weight shapes in the same run.\n"
     "\n"
@@ -31,9 +31,9 @@ static const char usage[] =
     "      --fast          the forward's products through OpenBLAS (pic-update --fast)\n"
     "      --threads N     (default: one per CPU)\n"
     "  -h, --help          this help\n"
+    "      --version       the version\n"
     "Under mpirun as R ranks, each takes its share of the step and the stats\n"
-    "add the all-reduce's share of the step's time (bench/dist.sh).\n"
-    "      --version       the version\n";
+    "add the all-reduce's share of the step's time (bench/dist.sh).\n";
 
 
 /* GFLOP/s of sgemm over the forward's weight products for N tokens, the
