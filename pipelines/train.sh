@@ -302,13 +302,18 @@ validate() { # step ckpt
     local vd=("${val_files[@]+"${val_files[@]}"}")
     if [ ${#vd[@]} -eq 0 ]; then
         vd=("$run/val/prompts.jsonl")
-        [ -s "${vd[0]}" ] || pic-task -q --plain --start 1000000000 -n 64 --seed "$seed" -d "$difficulty" > "${vd[0]}"
+        # whole or absent: a kill mid-write left a short file that later
+        # validations took for the held-out set
+        if [ ! -s "${vd[0]}" ]; then
+            pic-task -q --plain --start 1000000000 -n 64 --seed "$seed" -d "$difficulty" > "${vd[0]}.tmp" &&
+                publish "${vd[0]}.tmp" "${vd[0]}" || return 1
+        fi
     fi
     eval.sh -q --model "$2" --n "$val_n" --temperature "$val_temperature" --top-p "$val_top_p" \
         --max-new-tokens "$max_new" ${template:+--template "$template"} --seed "$seed" --out "$out.tmp" \
         ${reward_args:+--reward-args "$reward_args"} \
-        "${vd[@]}" > /dev/null
-    rm -rf "$out" && mv "$out.tmp" "$out"
+        "${vd[@]}" > /dev/null || return 1
+    rm -rf "$out" && mv "$out.tmp" "$out" || return 1
     jq -c --argjson step "$1" '{step: $step, accuracy: .overall.avg, pass: .overall.pass_n,
         reflect: .overall.reflect, length: .overall.length,
         datasets: [.datasets[] | {dataset, n: .n_max, avg, pass_n, reflect}]}' "$out/table.json"
@@ -318,7 +323,7 @@ validate() { # step ckpt
 last=0
 while [ -f "$run/steps/$(step_name $((last + 1))).json" ]; do last=$((last + 1)); done
 [ "$last" -eq 0 ] || say "resuming $run after step $last"
-[ "$last" -lt "$steps" ] || say "$run already has $steps steps"
+[ "$last" -lt "$steps" ] || say "$run already has $last steps"
 
 for ((step = last + 1; step <= steps; step++)); do
     name=$(step_name "$step")
@@ -365,8 +370,10 @@ for ((step = last + 1; step <= steps; step++)); do
 
     val=null
     if [ "$val_every" -gt 0 ] && [ $((step % val_every)) -eq 0 ]; then
-        val=$(validate "$step" "$next")
-        printf '%s\n' "$val" > "$run/val/$name.json"
+        # a command substitution does not inherit set -e: its failure is checked here
+        val=$(validate "$step" "$next") || die "step $step: validation failed"
+        printf '%s\n' "$val" > "$run/val/$name.json.tmp"
+        publish "$run/val/$name.json.tmp" "$run/val/$name.json"
     fi
 
     record=$(jq -cn --argjson step "$step" --argjson rollout "$stats" --argjson update "$update" \
@@ -384,9 +391,17 @@ for ((step = last + 1; step <= steps; step++)); do
     cat "$run"/steps/step-*.json > "$run/log.jsonl.tmp" && publish "$run/log.jsonl.tmp" "$run/log.jsonl"
     cat "$run"/val/step-*.json 2>/dev/null > "$run/val.jsonl.tmp" || true
     publish "$run/val.jsonl.tmp" "$run/val.jsonl"
-    # the validated checkpoints stay: best.json names the best of them
-    if [ "$keep" -gt 0 ] && [ "$step" -gt "$keep" ] && [ ! -f "$run/val/$(step_name $((step - keep))).json" ]; then
-        rm -rf "$run/ckpt/$(step_name $((step - keep)))"
+    # the validated checkpoints stay: best.json names the best of them.
+    # Every older one goes, not only step - keep: a kill between the step
+    # record and this, or a smaller --keep on resume, left some behind.
+    if [ "$keep" -gt 0 ]; then
+        for d in "$run"/ckpt/step-[0-9]*; do
+            [ -d "$d" ] || continue
+            n=${d##*/step-}
+            case $n in *[!0-9]*) continue ;; esac # a temporary (step-N.tmp.*) is pic-update's to clear
+            n=$((10#$n))
+            [ "$n" -le $((step - keep)) ] && [ "$n" -gt 0 ] && [ ! -f "$run/val/$(step_name "$n").json" ] && rm -rf "$d"
+        done
     fi
     if [ "$val" != null ]; then
         jq -cs 'max_by(.accuracy) as $b | {best_step: $b.step, best_accuracy: $b.accuracy,
@@ -396,4 +411,5 @@ for ((step = last + 1; step <= steps; step++)); do
     fi
     say "$(jq -r '"step \(.step): entropy \(.entropy * 1e4 | round / 1e4) alpha \(.alpha * 1e4 | round / 1e4) reward \(.reward * 1e3 | round / 1e3)"' <<<"$record")"
 done
-ln -sfn "ckpt/$(step_name "$steps")" "$run/final"
+# the run's last step, also when --steps asks for fewer than it already has
+ln -sfn "ckpt/$(step_name $((last > steps ? last : steps)))" "$run/final"

@@ -46,27 +46,60 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
 }
 
 @test "killed at any moment and started again, a run ends as if never killed" {
-    train.sh -q --run whole --steps 3 --target 2.0 "${TRAIN[@]}"
+    # NSR trains on the (all wrong) samples, so the weights move every step
+    # (GRPO's advantages are 0 when every reward is); EntroPIC and a
+    # validation at step 3 are in the run too
+    S=(--method nsr --with-entropic --target 2.0 --val-every 3 --val-n 2 "${TRAIN[@]}")
+    train.sh -q --run whole --steps 3 "${S[@]}"
+    jq -e 'select(.grad_norm > 0)' whole/log.jsonl >/dev/null
     for delay in 0.3 1.1 2.3; do
         rm -rf cut
-        setsid train.sh -q --run cut --steps 3 --target 2.0 "${TRAIN[@]}" &
+        setsid train.sh -q --run cut --steps 3 "${S[@]}" &
         pid=$!
         sleep "$delay"
         kill -9 -- -"$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-        train.sh -q --run cut --steps 3 --target 2.0 "${TRAIN[@]}"
+        train.sh -q --run cut --steps 3 "${S[@]}"
         cmp whole/ckpt/step-000003/model.safetensors cut/ckpt/step-000003/model.safetensors
         cmp whole/ckpt/step-000003/optimizer.safetensors cut/ckpt/step-000003/optimizer.safetensors
         cmp <(timeless whole/log.jsonl) <(timeless cut/log.jsonl)
         cmp whole/pictl/step-000003.json cut/pictl/step-000003.json
+        cmp whole/val.jsonl cut/val.jsonl
     done
-    # more steps later extend the run; other settings are refused
-    run train.sh -q --run whole --steps 4 --target 2.0 "${TRAIN[@]}"
+    # more steps later extend the run, and prune every unvalidated
+    # checkpoint past --keep (one a kill left behind too)
+    cp -r whole/ckpt/step-000003 whole/ckpt/step-000001
+    run train.sh -q --run whole --steps 5 "${S[@]}"
     [ "$status" -eq 0 ]
-    [ "$(wc -l < whole/log.jsonl)" -eq 4 ]
-    [ ! -e whole/ckpt/step-000002 ] # --keep 2
-    run train.sh -q --run whole --steps 5 --target 1.0 "${TRAIN[@]}"
+    [ "$(wc -l < whole/log.jsonl)" -eq 5 ]
+    [ "$(ls whole/ckpt)" = "$(printf 'step-000003\nstep-000004\nstep-000005')" ] # --keep 2, step 3 validated
+    # fewer --steps than the run has: nothing to do, final still the last
+    run train.sh -q --run whole --steps 2 "${S[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(readlink whole/final)" = ckpt/step-000005 ]
+    [ -d whole/final/ ]
+    run train.sh -q --run whole --steps 6 --method nsr --with-entropic --target 1.0 --val-every 3 --val-n 2 "${TRAIN[@]}"
     fails_with 1 'started with other settings'
+}
+
+@test "a validation that fails stops the run; its held-out prompts are written whole or not at all" {
+    # the pipelines take their programs from bin/ beside them: a copy whose
+    # pic-task fails for the held-out set only (validation asks from 1e9 on)
+    mkdir -p fake/bin
+    cp -r "$PIC_ROOT/pipelines" fake/
+    for p in "$PIC_BIN"/*; do ln -s "$p" fake/bin/; done
+    rm fake/bin/pic-task
+    printf '#!/bin/sh\ncase " $* " in *" --start 1000000000 "*) echo partial; exit 1 ;; esac\nexec "%s" "$@"\n' \
+        "$PIC_BIN/pic-task" >fake/bin/pic-task
+    chmod +x fake/bin/pic-task
+    run fake/pipelines/train.sh -q --run v --steps 1 --target 2.0 --val-every 1 --val-n 2 "${TRAIN[@]}"
+    fails_with 1 'step 1: validation failed'
+    [ ! -e v/val/prompts.jsonl ]
+    [ ! -e v/steps/step-000001.json ]
+    # the same command without the fault: the run completes from where it was
+    run train.sh -q --run v --steps 1 --target 2.0 --val-every 1 --val-n 2 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(wc -l < v/val/prompts.jsonl)" -eq 64 ]
 }
 
 @test "validation every K steps, off-policy mini-batches with pictl inside pic-update" {

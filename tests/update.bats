@@ -205,6 +205,16 @@ EOF
     pic-update -m ck -o ck "${SPEC[@]}" --lr 0 "$LLAMA_STEP" >/dev/null
     [ ! -e ck.tmp.999999999.abcdef ]
     [ -d "ck.tmp.$$.abcdef" ]
+    # a writer killed a moment ago is a zombie until reaped: gone all the same
+    # (a resume started at once kept its leftovers)
+    sh -c 'sleep 0 & echo $! >zpid; exec sleep 30' &
+    holder=$!
+    for _ in $(seq 50); do [ -s zpid ] && [ "$(awk '{print $3}' "/proc/$(cat zpid)/stat" 2>/dev/null)" = Z ] && break; sleep 0.1; done
+    [ "$(awk '{print $3}' "/proc/$(cat zpid)/stat")" = Z ]
+    mkdir "ck.tmp.$(cat zpid).abcdef"
+    pic-update -m ck -o ck "${SPEC[@]}" --lr 0 "$LLAMA_STEP" >/dev/null
+    kill "$holder"
+    [ ! -e "ck.tmp.$(cat zpid).abcdef" ]
 }
 
 @test "--alpha-cmd: a co-process answers alpha for each optimizer step" {

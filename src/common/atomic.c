@@ -147,7 +147,20 @@ static bool writer_gone(const char *suffix) {
     char *end;
     long pid = strtol(suffix, &end, 10);
     if (end == suffix || *end != '.' || pid <= 0) return false;
-    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
+    /* A writer killed a moment ago is a zombie until its parent (or init)
+     * reaps it, and kill() still finds it: a run resumed at once would
+     * keep its leftovers. Its state in /proc says so (Linux; elsewhere it
+     * counts as alive, and the leftovers go at a later write). */
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* the command name may hold spaces or ')' */
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
 void pic_atomic_dir_recover(const char *final) {
