@@ -207,7 +207,7 @@ EOF
     [ -d "ck.tmp.$$.abcdef" ]
     # a writer killed a moment ago is a zombie until reaped: gone all the same
     # (a resume started at once kept its leftovers)
-    sh -c 'sleep 0 & echo $! >zpid; exec sleep 30' &
+    sh -c 'sleep 0 & echo $! >zpid; exec sleep 30' 3>&- &
     holder=$!
     for _ in $(seq 50); do [ -s zpid ] && [ "$(awk '{print $3}' "/proc/$(cat zpid)/stat" 2>/dev/null)" = Z ] && break; sleep 0.1; done
     [ "$(awk '{print $3}' "/proc/$(cat zpid)/stat")" = Z ]
