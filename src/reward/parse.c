@@ -587,8 +587,11 @@ static node *parse_symbol(parser *P, const token *t) {
 }
 
 /* \text{word}: a word, compared case-insensitively when longer than a
- * letter (as Math-Verify compares multi-letter names). */
+ * letter (as Math-Verify compares multi-letter names). latex2sympy drops a
+ * text command around a name (convert_atom_expr), so \textbf{i} is the
+ * letter i and \text{e} the letter e: the constants parse_symbol reads. */
 static node *parse_word(parser *P, const token *t) {
+    if (t->len == 1 && (t->s[0] == 'i' || t->s[0] == 'e') && tk(P) != '_') return parse_symbol(P, t);
     node *r = rw_node(P->a, N_SYM, 0);
     if (!r) return NULL;
     char *nm = rw_strndup(P->a, t->s, (size_t)t->len);

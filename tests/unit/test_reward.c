@@ -148,6 +148,10 @@ int main(void) {
     equal("\\infty", "\\infty\\%", 1);
     equal("-3", "\\{1+2\\}\\{3-4\\}", 1);
     equal("a + i b", "a+Ib", 1);
+    /* a text command around i or e names the letter (latex2sympy) */
+    equal("i", "\\textbf{i}", 1);
+    equal("e", "\\text{e}", 1);
+    equal("e", "\\textbf{i}", 0);
     equal("1 - f{\\left(x \\right)}", "1-f(x)", 1);
     parses("\\boxed{ p = 5, q = 2 \\quad ; \\quad p = 7, q = 2}", true);
     equal("x^{\\frac{3}{2}}", "x\\sqrt{x}", 1); /* also for negative x */
