@@ -152,6 +152,11 @@ int main(void) {
     equal("i", "\\textbf{i}", 1);
     equal("e", "\\text{e}", 1);
     equal("e", "\\textbf{i}", 0);
+    /* a complex exponent: the principal value */
+    equal("-1", "e^{I\\pi}", 1);
+    equal("1", "e^{I\\pi}", 0);
+    equal("i", "e^{\\frac{I\\pi}{2}}", 1);
+    equal("e^{-\\frac{\\pi}{2}}", "I^{I}", 1);
     equal("1 - f{\\left(x \\right)}", "1-f(x)", 1);
     parses("\\boxed{ p = 5, q = 2 \\quad ; \\quad p = 7, q = 2}", true);
     equal("x^{\\frac{3}{2}}", "x\\sqrt{x}", 1); /* also for negative x */
