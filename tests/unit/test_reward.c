@@ -189,6 +189,8 @@ int main(void) {
     equal("\\int x\\, dx", "\\int x dy", 0);
     equal("\\int x\\, dx", "\\int_{ }^{} \\left(x dx\\right)", 1);
     equal("\\int \\frac{1}{z}\\, dz", "\\int \\frac{dz}{z}", 1);
+    equal("\\int \\left(a + x\\right)\\, dx", "\\int (x+a)", 1); /* no differential: dx */
+    equal("\\int \\left(a + x\\right)\\, da", "\\int (x+a)", 0);
     equal("\\int \\left(\\frac{1}{b} + \\frac{1}{a}\\right)\\, dx", "\\int \\frac{1}{a} + \\frac{1}{b} dx", 1);
     equal("\\lim_{x \\to 3^+} a", "\\lim_{x \\rightarrow 3} a", 1);
     equal("\\lim_{x \\to 3^-} a", "\\lim_{x \\to 3^{+}} a", 0);
