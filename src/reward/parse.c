@@ -90,17 +90,23 @@ static bool is_texty(const node *x) {
     return x->kind == N_SYM && x->text;
 }
 
-bool rwp_starts_primary(parser *P) {
-    switch (tk(P)) {
+/* A token that begins an operand other than a bar. */
+static bool starts_operand(int k) {
+    switch (k) {
     case TK_NUM: case TK_ID: case TK_TEXT: case TK_FN: case TK_CONST: case '(': case '[': case '{':
     case TK_LSET: case TK_FRAC: case TK_BINOM: case TK_SQRT: case TK_OPAQUE: case TK_LFLOOR:
     case TK_LCEIL: case TK_BEGIN:
         return true;
-    case '|':
-        return P->abs_depth == 0;
     default:
         return false;
     }
+}
+
+bool rwp_starts_primary(parser *P) {
+    /* inside |...| a bar closes, unless a retry lets one open a factor
+     * (see rw_parse) */
+    if (tk(P) == '|') return P->abs_depth == 0 || (P->bars_nest && starts_operand(P->t[P->i + 1].k));
+    return starts_operand(tk(P));
 }
 
 /* The argument of ^ _ \frac \sqrt written without braces: one token, and of
@@ -766,10 +772,10 @@ static node *parse_top(parser *P) {
     return from_list(P, N_SET, &flat);
 }
 
-static node *parse_once(rw_arena *a, const char *s, size_t n, const char **err) {
+static node *parse_once(rw_arena *a, const char *s, size_t n, bool bars_nest, const char **err) {
     tokens ts;
     if (!rw_lex(a, s, n, &ts, err)) return NULL;
-    parser P = {.a = a, .t = ts.t, .n = ts.n};
+    parser P = {.a = a, .t = ts.t, .n = ts.n, .bars_nest = bars_nest};
     if (ts.n <= 1) {
         *err = "empty";
         return NULL;
@@ -798,8 +804,19 @@ node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
         s = c;
         n = m;
     }
-    node *r = parse_once(a, s, n, err);
+    node *r = parse_once(a, s, n, false, err);
     if (r) return r;
+    /* "||x||y||": a bar inside |...| first closes it; when that reads
+     * nothing, a bar before an operand opens a factor instead, the reading
+     * latex2sympy's grammar finds (|(|x| |y|)|) */
+    if (memchr(s, '|', n)) {
+        const char *err2;
+        r = parse_once(a, s, n, true, &err2);
+        if (r) {
+            *err = NULL;
+            return r;
+        }
+    }
     /* "1 = \zzz = x = 0": when a chain of equations fails, its last member
      * may still be the answer (as Math-Verify retries) */
     size_t eqs = 0, last = 0;
@@ -809,7 +826,7 @@ node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
     }
     if (eqs < 2) return NULL;
     const char *err2;
-    r = parse_once(a, s + last + 1, n - last - 1, &err2);
+    r = parse_once(a, s + last + 1, n - last - 1, false, &err2);
     if (r) *err = NULL;
     return r;
 }

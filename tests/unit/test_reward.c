@@ -157,6 +157,11 @@ int main(void) {
     equal("1", "e^{I\\pi}", 0);
     equal("i", "e^{\\frac{I\\pi}{2}}", 1);
     equal("e^{-\\frac{\\pi}{2}}", "I^{I}", 1);
+    /* nested bars: |(|x| |y|)|, as latex2sympy's grammar reads them */
+    equal("\\left|{x}\\right| \\left|{y}\\right|", "||x||y||", 1);
+    equal("\\left|{x}\\right|", "||x||y||", 0);
+    equal("|x| y |z|", "|x|y|z|", 1);
+    parses("||x|", false);
     equal("1 - f{\\left(x \\right)}", "1-f(x)", 1);
     parses("\\boxed{ p = 5, q = 2 \\quad ; \\quad p = 7, q = 2}", true);
     equal("x^{\\frac{3}{2}}", "x\\sqrt{x}", 1); /* also for negative x */
