@@ -1,6 +1,6 @@
 /* Integrals, sums, products and limits. They are not evaluated; they are
  * kept as N_OPAQUE trees whose parts are compared one by one (equiv.c):
- *   int:  body, lower, upper, variable of integration (0 when none)
+ *   int:  body, lower, upper, variable of integration (x when none)
  *   sum, prod: body, lower ("k = 1"), upper
  *   lim:  body, variable, point, side (+1, -1; 0 at infinity)
  * Equal parts make equal operators whatever the spelling ("\int x dx" and
@@ -174,7 +174,13 @@ node *rwp_bigop(parser *P, token *t) {
         } else {
             node *var;
             node *body = integrand(P, &var);
-            r = body ? opaque(P, name, body, lo, hi, var ? var : rw_num_int(P->a, 0)) : NULL;
+            /* no differential: latex2sympy's handle_integral assumes dx */
+            if (body && !var) {
+                var = rw_node(P->a, N_SYM, 0);
+                if (!var) return fail(P, "too large");
+                var->name = "x";
+            }
+            r = body ? opaque(P, name, body, lo, hi, var) : NULL;
         }
     }
     P->depth--;

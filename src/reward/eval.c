@@ -180,6 +180,31 @@ static bool exact_root(mpq_t out, const mpq_t q, unsigned long k) {
     return ok;
 }
 
+/* A complex exponent: the principal value exp(b log a), as SymPy takes it
+ * (e^{I\pi} = -1); 0 to such a power is left undefined. */
+static void c_pow_principal(rw_num *r, const rw_num *a, const rw_num *b) {
+    if (mpfr_zero_p(a->re) && mpfr_zero_p(a->im)) return;
+    mpfr_t lr, th, x, y, t;
+    mpfr_inits2(RW_PREC, lr, th, x, y, t, (mpfr_ptr)0);
+    mpfr_hypot(lr, a->re, a->im, MPFR_RNDN);
+    mpfr_log(lr, lr, MPFR_RNDN);                     /* ln |a| */
+    mpfr_atan2(th, a->im, a->re, MPFR_RNDN);         /* arg a */
+    mpfr_mul(x, b->re, lr, MPFR_RNDN);               /* re(b log a) */
+    mpfr_mul(t, b->im, th, MPFR_RNDN);
+    mpfr_sub(x, x, t, MPFR_RNDN);
+    mpfr_mul(y, b->re, th, MPFR_RNDN);               /* im(b log a) */
+    mpfr_mul(t, b->im, lr, MPFR_RNDN);
+    mpfr_add(y, y, t, MPFR_RNDN);
+    mpfr_exp(x, x, MPFR_RNDN);
+    mpfr_sin_cos(r->im, r->re, y, MPFR_RNDN);
+    mpfr_mul(r->re, r->re, x, MPFR_RNDN);
+    mpfr_mul(r->im, r->im, x, MPFR_RNDN);
+    mpfr_clears(lr, th, x, y, t, (mpfr_ptr)0);
+    r->ok = true;
+    r->exact = false;
+    check(r, false);
+}
+
 static void c_pow(rw_num *r, const rw_num *a, const rw_num *b) {
     /* exact base, exact exponent p/q with small q and a bounded result */
     if (a->exact && b->exact && mpz_cmp_ui(mpq_denref(b->q), 64) <= 0 &&
@@ -203,7 +228,10 @@ static void c_pow(rw_num *r, const rw_num *a, const rw_num *b) {
         }
         mpq_clear(base);
     }
-    if (!is_real(b)) return;
+    if (!is_real(b)) {
+        c_pow_principal(r, a, b);
+        return;
+    }
     if (!is_real(a)) {
         /* complex base: only small integer exponents, by repeated products */
         if (!b->exact || mpz_cmp_ui(mpq_denref(b->q), 1) != 0 || mpz_cmpabs_ui(mpq_numref(b->q), 64) > 0) return;

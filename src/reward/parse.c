@@ -90,17 +90,23 @@ static bool is_texty(const node *x) {
     return x->kind == N_SYM && x->text;
 }
 
-bool rwp_starts_primary(parser *P) {
-    switch (tk(P)) {
+/* A token that begins an operand other than a bar. */
+static bool starts_operand(int k) {
+    switch (k) {
     case TK_NUM: case TK_ID: case TK_TEXT: case TK_FN: case TK_CONST: case '(': case '[': case '{':
     case TK_LSET: case TK_FRAC: case TK_BINOM: case TK_SQRT: case TK_OPAQUE: case TK_LFLOOR:
     case TK_LCEIL: case TK_BEGIN:
         return true;
-    case '|':
-        return P->abs_depth == 0;
     default:
         return false;
     }
+}
+
+bool rwp_starts_primary(parser *P) {
+    /* inside |...| a bar closes, unless a retry lets one open a factor
+     * (see rw_parse) */
+    if (tk(P) == '|') return P->abs_depth == 0 || (P->bars_nest && starts_operand(P->t[P->i + 1].k));
+    return starts_operand(tk(P));
 }
 
 /* The argument of ^ _ \frac \sqrt written without braces: one token, and of
@@ -167,6 +173,14 @@ static const char *sub_text(parser *P) {
     return rw_strndup(P->a, buf, m);
 }
 
+/* Symbol names in lower case: Math-Verify parses with latex2sympy's default
+ * ConversionConfig (lowercase_symbols, in create_symbol and get_symbol), so
+ * X is x and S_{MBCN} is s_{mbcn} (its tests/set_test.py). Function names
+ * keep their case there, and here. */
+static void lowercase(char *s) {
+    for (; *s; s++) *s = (char)tolower((unsigned char)*s);
+}
+
 static node *rename_sub(parser *P, node *b) {
     const char *sub = sub_text(P);
     if (!sub || !b) return NULL;
@@ -179,6 +193,7 @@ static node *rename_sub(parser *P, node *b) {
     memcpy(nm, base, lb);
     nm[lb] = '_';
     memcpy(nm + lb + 1, sub, ls + 1);
+    lowercase(nm);
     node *r = rw_node(P->a, N_SYM, 0);
     if (!r) return fail(P, "too large");
     r->name = nm;
@@ -581,20 +596,23 @@ static node *parse_symbol(parser *P, const token *t) {
         if (!parse_args(P, &xs) || (braced && !accept(P, '}'))) return fail(P, "bad function call");
         node *f = from_list(P, N_UFUNC, &xs);
         if (f) f->name = r->name;
-        r = f;
+        return f;
     }
+    lowercase((char *)r->name);
     return r;
 }
 
-/* \text{word}: a word, compared case-insensitively when longer than a
- * letter (as Math-Verify compares multi-letter names). */
+/* \text{word}: a word, in lower case as every name (lowercase above).
+ * latex2sympy drops a text command around a name (convert_atom_expr), so
+ * \textbf{i} is the letter i and \text{e} the letter e: the constants
+ * parse_symbol reads. */
 static node *parse_word(parser *P, const token *t) {
+    if (t->len == 1 && (t->s[0] == 'i' || t->s[0] == 'e') && tk(P) != '_') return parse_symbol(P, t);
     node *r = rw_node(P->a, N_SYM, 0);
     if (!r) return NULL;
     char *nm = rw_strndup(P->a, t->s, (size_t)t->len);
     if (!nm) return fail(P, "too large");
-    if (t->len > 1)
-        for (char *c = nm; *c; c++) *c = (char)tolower((unsigned char)*c);
+    lowercase(nm);
     r->name = nm;
     r->text = true;
     return r;
@@ -763,10 +781,10 @@ static node *parse_top(parser *P) {
     return from_list(P, N_SET, &flat);
 }
 
-static node *parse_once(rw_arena *a, const char *s, size_t n, const char **err) {
+static node *parse_once(rw_arena *a, const char *s, size_t n, bool bars_nest, const char **err) {
     tokens ts;
     if (!rw_lex(a, s, n, &ts, err)) return NULL;
-    parser P = {.a = a, .t = ts.t, .n = ts.n};
+    parser P = {.a = a, .t = ts.t, .n = ts.n, .bars_nest = bars_nest};
     if (ts.n <= 1) {
         *err = "empty";
         return NULL;
@@ -795,8 +813,19 @@ node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
         s = c;
         n = m;
     }
-    node *r = parse_once(a, s, n, err);
+    node *r = parse_once(a, s, n, false, err);
     if (r) return r;
+    /* "||x||y||": a bar inside |...| first closes it; when that reads
+     * nothing, a bar before an operand opens a factor instead, the reading
+     * latex2sympy's grammar finds (|(|x| |y|)|) */
+    if (memchr(s, '|', n)) {
+        const char *err2;
+        r = parse_once(a, s, n, true, &err2);
+        if (r) {
+            *err = NULL;
+            return r;
+        }
+    }
     /* "1 = \zzz = x = 0": when a chain of equations fails, its last member
      * may still be the answer (as Math-Verify retries) */
     size_t eqs = 0, last = 0;
@@ -806,7 +835,7 @@ node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
     }
     if (eqs < 2) return NULL;
     const char *err2;
-    r = parse_once(a, s + last + 1, n - last - 1, &err2);
+    r = parse_once(a, s + last + 1, n - last - 1, false, &err2);
     if (r) *err = NULL;
     return r;
 }

@@ -13,6 +13,7 @@ typedef struct {
     int depth, abs_depth;
     bool in_limit; /* inside \lim_{...}: "^+" is a side, not a power */
     int lim_side;  /* the side found there: +1, -1, or 0 for none */
+    bool bars_nest; /* inside |...|, a bar before an operand opens |...| */
     const char *err;
 } parser;
 

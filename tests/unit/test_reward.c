@@ -148,6 +148,26 @@ int main(void) {
     equal("\\infty", "\\infty\\%", 1);
     equal("-3", "\\{1+2\\}\\{3-4\\}", 1);
     equal("a + i b", "a+Ib", 1);
+    /* a text command around i or e names the letter (latex2sympy) */
+    equal("i", "\\textbf{i}", 1);
+    equal("e", "\\text{e}", 1);
+    equal("e", "\\textbf{i}", 0);
+    /* names in lower case, as latex2sympy's default conversion makes them;
+     * function names keep theirs */
+    equal("x", "X", 1);
+    equal("2 a + b_{1}", "2A + B_1", 1);
+    equal("\\frac{s_{mbcn}}{s} = \\frac{7}{32}", "S_{MBCN}:S=7:32", 1);
+    equal("f(x)", "F(x)", 0);
+    /* a complex exponent: the principal value */
+    equal("-1", "e^{I\\pi}", 1);
+    equal("1", "e^{I\\pi}", 0);
+    equal("i", "e^{\\frac{I\\pi}{2}}", 1);
+    equal("e^{-\\frac{\\pi}{2}}", "I^{I}", 1);
+    /* nested bars: |(|x| |y|)|, as latex2sympy's grammar reads them */
+    equal("\\left|{x}\\right| \\left|{y}\\right|", "||x||y||", 1);
+    equal("\\left|{x}\\right|", "||x||y||", 0);
+    equal("|x| y |z|", "|x|y|z|", 1);
+    parses("||x|", false);
     equal("1 - f{\\left(x \\right)}", "1-f(x)", 1);
     parses("\\boxed{ p = 5, q = 2 \\quad ; \\quad p = 7, q = 2}", true);
     equal("x^{\\frac{3}{2}}", "x\\sqrt{x}", 1); /* also for negative x */
@@ -180,6 +200,8 @@ int main(void) {
     equal("\\int x\\, dx", "\\int x dy", 0);
     equal("\\int x\\, dx", "\\int_{ }^{} \\left(x dx\\right)", 1);
     equal("\\int \\frac{1}{z}\\, dz", "\\int \\frac{dz}{z}", 1);
+    equal("\\int \\left(a + x\\right)\\, dx", "\\int (x+a)", 1); /* no differential: dx */
+    equal("\\int \\left(a + x\\right)\\, da", "\\int (x+a)", 0);
     equal("\\int \\left(\\frac{1}{b} + \\frac{1}{a}\\right)\\, dx", "\\int \\frac{1}{a} + \\frac{1}{b} dx", 1);
     equal("\\lim_{x \\to 3^+} a", "\\lim_{x \\rightarrow 3} a", 1);
     equal("\\lim_{x \\to 3^-} a", "\\lim_{x \\to 3^{+}} a", 0);
