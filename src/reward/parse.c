@@ -173,14 +173,6 @@ static const char *sub_text(parser *P) {
     return rw_strndup(P->a, buf, m);
 }
 
-/* Symbol names in lower case: Math-Verify parses with latex2sympy's default
- * ConversionConfig (lowercase_symbols, in create_symbol and get_symbol), so
- * X is x and S_{MBCN} is s_{mbcn} (its tests/set_test.py). Function names
- * keep their case there, and here. */
-static void lowercase(char *s) {
-    for (; *s; s++) *s = (char)tolower((unsigned char)*s);
-}
-
 static node *rename_sub(parser *P, node *b) {
     const char *sub = sub_text(P);
     if (!sub || !b) return NULL;
@@ -193,7 +185,6 @@ static node *rename_sub(parser *P, node *b) {
     memcpy(nm, base, lb);
     nm[lb] = '_';
     memcpy(nm + lb + 1, sub, ls + 1);
-    lowercase(nm);
     node *r = rw_node(P->a, N_SYM, 0);
     if (!r) return fail(P, "too large");
     r->name = nm;
@@ -596,23 +587,23 @@ static node *parse_symbol(parser *P, const token *t) {
         if (!parse_args(P, &xs) || (braced && !accept(P, '}'))) return fail(P, "bad function call");
         node *f = from_list(P, N_UFUNC, &xs);
         if (f) f->name = r->name;
-        return f;
+        r = f;
     }
-    lowercase((char *)r->name);
     return r;
 }
 
-/* \text{word}: a word, in lower case as every name (lowercase above).
- * latex2sympy drops a text command around a name (convert_atom_expr), so
- * \textbf{i} is the letter i and \text{e} the letter e: the constants
- * parse_symbol reads. */
+/* \text{word}: a word, compared case-insensitively when longer than a
+ * letter (as Math-Verify compares multi-letter names). latex2sympy drops a
+ * text command around a name (convert_atom_expr), so \textbf{i} is the
+ * letter i and \text{e} the letter e: the constants parse_symbol reads. */
 static node *parse_word(parser *P, const token *t) {
     if (t->len == 1 && (t->s[0] == 'i' || t->s[0] == 'e') && tk(P) != '_') return parse_symbol(P, t);
     node *r = rw_node(P->a, N_SYM, 0);
     if (!r) return NULL;
     char *nm = rw_strndup(P->a, t->s, (size_t)t->len);
     if (!nm) return fail(P, "too large");
-    lowercase(nm);
+    if (t->len > 1)
+        for (char *c = nm; *c; c++) *c = (char)tolower((unsigned char)*c);
     r->name = nm;
     r->text = true;
     return r;

@@ -152,12 +152,6 @@ int main(void) {
     equal("i", "\\textbf{i}", 1);
     equal("e", "\\text{e}", 1);
     equal("e", "\\textbf{i}", 0);
-    /* names in lower case, as latex2sympy's default conversion makes them;
-     * function names keep theirs */
-    equal("x", "X", 1);
-    equal("2 a + b_{1}", "2A + B_1", 1);
-    equal("\\frac{s_{mbcn}}{s} = \\frac{7}{32}", "S_{MBCN}:S=7:32", 1);
-    equal("f(x)", "F(x)", 0);
     /* a complex exponent: the principal value */
     equal("-1", "e^{I\\pi}", 1);
     equal("1", "e^{I\\pi}", 0);
