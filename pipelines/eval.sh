@@ -62,7 +62,7 @@ done
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ ${#datasets[@]} -gt 0 ] || usage_error "no dataset given"
 [[ $n =~ ^([A-Za-z0-9_.-]+=[1-9][0-9]*,)*[1-9][0-9]*$ ]] || usage_error "--n: '$n' is not N or NAME=N,...,N"
-[ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
+model_dir "$model" || die "$model: not a model directory (no config.json)"
 for d in "${datasets[@]}"; do [ -r "$d" ] || die "$d: cannot read"; done
 mkdir -p "$out"
 

@@ -60,7 +60,7 @@ done
 for f in "${data[@]}"; do [ -r "$f" ] || die "$f: cannot read"; done
 [ -z "$scored" ] || [ -z "$samples" ] || usage_error "--samples keeps what filter.sh samples: not with --scored"
 [ -z "$scored" ] || [ -r "$scored" ] || die "$scored: cannot read"
-[ -n "$scored" ] || [ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
+[ -n "$scored" ] || model_dir "$model" || die "$model: not a model directory (no config.json)"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

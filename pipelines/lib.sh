@@ -11,6 +11,16 @@ need() { [ $# -ge 2 ] && [ -n "$2" ] || usage_error "$1 needs a value"; }
 # publish TMP FINAL: rename a finished temporary into place
 publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
 
+# model_dir DIR: true for a checkpoint directory, also one caught between
+# pic-update's two renames (DIR gone, DIR.old.* whole), which the programs
+# restore when they load it
+model_dir() {
+    local d
+    [ -f "$1/config.json" ] && return 0
+    for d in "$1".old.*; do [ -f "$d/config.json" ] && return 0; done
+    return 1
+}
+
 # step_name N: step-000042
 step_name() { printf 'step-%06d' "$1"; }
 

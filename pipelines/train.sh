@@ -204,7 +204,7 @@ case "$mask_quadrant" in ''|hi-pos|hi-neg|lo-pos|lo-neg) ;;
 # schedule there would be refused by pictl (and logged wrong)
 case " $pictl_args " in *" --target"[\ =]* | *" --target-schedule"*)
     usage_error "--pictl-args: the target is train.sh's --target, not pictl's" ;; esac
-[ -f "$model/config.json" ] || die "$model: not a model directory (no config.json)"
+model_dir "$model" || die "$model: not a model directory (no config.json)"
 [ -z "$data" ] || [ -r "$data" ] || die "$data: cannot read"
 for f in ${val_data[@]+"${val_data[@]}"}; do [ -r "$f" ] || die "$f: cannot read"; done
 model=$(cd "$model" && pwd)

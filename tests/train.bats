@@ -82,6 +82,20 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 1 'started with other settings'
 }
 
+@test "a checkpoint caught between pic-update's two renames is taken: the programs restore it" {
+    cp -r m ck
+    mv ck ck.old.999999999.abcdef # a writer that is gone, killed between the renames
+    pic-task -q --plain -n 2 >d.jsonl
+    run eval.sh --model ck --out e --n 1 --max-new-tokens 4 --template chatml d.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"ck: restored from"* ]]
+    [ -f ck/config.json ]
+    [ ! -e ck.old.999999999.abcdef ]
+    rm -r ck
+    run eval.sh --model ck --out e --n 1 d.jsonl
+    fails_with 1 'ck: not a model directory'
+}
+
 @test "a validation that fails stops the run; its held-out prompts are written whole or not at all" {
     # the pipelines take their programs from bin/ beside them: a copy whose
     # pic-task fails for the held-out set only (validation asks from 1e9 on)
