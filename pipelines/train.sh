@@ -231,6 +231,14 @@ settings=$(jq -n --arg model "$model" --arg data "$data" --arg difficulty "$diff
     --arg val_every "$val_every" --arg val_data "${val_files[*]+${val_files[*]}}" --arg val_n "$val_n" \
     --arg val_temperature "$val_temperature" --arg val_top_p "$val_top_p" '$ARGS.named')
 mkdir -p "$run"/{rollouts,ckpt,steps,pictl,val}
+# One train.sh a run: the lock is held by it and by every program it starts
+# (they inherit the descriptor), so a second start, or one while the
+# programs of a killed train.sh still run, is refused instead of racing them.
+exec 9>>"$run/.lock"
+flock -n 9 || die "$run: in use by another train.sh (or by the programs of one that was killed)"
+# No other writer now: what killed ones left under temporary names goes (a
+# checkpoint caught mid-replacement, *.old.*, is the programs' to restore)
+find "$run" -depth \( -name '*.tmp' -o -name '*.tmp.*' \) ! -name '*.old.*' -exec rm -rf {} + 2>/dev/null || true
 if [ -f "$run/settings.json" ]; then
     if [ "$(jq -S . "$run/settings.json")" != "$(jq -S . <<<"$settings")" ]; then
         diff <(jq -S . "$run/settings.json") <(jq -S . <<<"$settings") >&2 || true

@@ -59,7 +59,9 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         sleep "$delay"
         kill -9 -- -"$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
+        : >cut/rollouts/step-000009.jsonl.zst.tmp.tmp.AbCdEf # as a killed writer leaves them
         train.sh -q --run cut --steps 3 "${S[@]}"
+        [ -z "$(find cut -name '*.tmp*')" ]
         cmp whole/ckpt/step-000003/model.safetensors cut/ckpt/step-000003/model.safetensors
         cmp whole/ckpt/step-000003/optimizer.safetensors cut/ckpt/step-000003/optimizer.safetensors
         cmp <(timeless whole/log.jsonl) <(timeless cut/log.jsonl)
@@ -80,6 +82,19 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ -d whole/final/ ]
     run train.sh -q --run whole --steps 6 --method nsr --with-entropic --target 1.0 --val-every 3 --val-n 2 "${TRAIN[@]}"
     fails_with 1 'started with other settings'
+}
+
+@test "one train.sh a run: a second start is refused while the first (or its programs) runs" {
+    setsid train.sh -q --run busy --steps 50 --target 2.0 "${TRAIN[@]}" 3>&- &
+    pid=$!
+    for _ in $(seq 100); do [ -f busy/settings.json ] && break; sleep 0.1; done
+    run train.sh -q --run busy --steps 50 --target 2.0 "${TRAIN[@]}"
+    kill -9 -- -"$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    fails_with 1 'busy: in use by another train.sh'
+    # once it is gone, the run resumes
+    run train.sh -q --run busy --steps 1 --target 2.0 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
 }
 
 @test "a checkpoint caught between pic-update's two renames is taken: the programs restore it" {
