@@ -348,6 +348,59 @@ typedef struct {
     int ldS; /* largest T rounded up to 16 */
 } args;
 
+/* Eight lanes j0 + l < n of x kept, the others set to fill. */
+VEC_INLINE v8 v8_keep_below(v8 x, int j0, int n, float fill) {
+    i8 k = (i8){0, 1, 2, 3, 4, 5, 6, 7} + j0 < n;
+    return (v8)(((i8)x & k) | ((i8)((v8){0} + fill) & ~k));
+}
+
+/* A row of scores s (T keys; zeros after them up to Tb, which pv reads for
+ * its tile) into exp(s - max): 1 / their sum to *inv, T to *n; returns the
+ * log-sum-exp. The sum is sixteen lanes by key index, then v16_reduce's
+ * tree; at eight lanes (AVX2, where a v16 lives in memory) the same lanes
+ * as two v8 halves, and the same max, so the same bits. */
+VEC_INLINE float softmax_row(vec_isa o, float *s, int T, int Tb, float *inv, int *n) {
+    float m, tot;
+    if (o.halves) {
+        v8 mv[2] = {(v8){0} - INFINITY, (v8){0} - INFINITY};
+        for (int j = 0; j < T; j += 16)
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+                v8 x = v8_keep_below(v8_load(s + j + 8 * h), j + 8 * h, T, -INFINITY);
+                i8 keep = x < mv[h]; /* v16_max: x where either is NaN */
+                mv[h] = (v8)(((i8)mv[h] & keep) | ((i8)x & ~keep));
+            }
+        v16_halves mh = {.h = {mv[0], mv[1]}};
+        m = v16_hmax(true, mh.v);
+        v8 sum[2] = {{0}, {0}};
+        for (int j = 0; j < Tb; j += 16)
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+                v8 e = v8_keep_below(v8_exp_neg(true, v8_load(s + j + 8 * h) - m), j + 8 * h, T, 0.0f);
+                memcpy(s + j + 8 * h, &e, sizeof e);
+                sum[h] += e;
+            }
+        tot = v8_reduce(sum[0] + sum[1]);
+    } else {
+        v16 mv = (v16){0} - INFINITY;
+        for (int j = 0; j < T; j += 16) {
+            v16 x = v16_load(s + j);
+            if (T - j < 16) x = mask_to(false, x, j, T, -INFINITY);
+            mv = v16_max(false, mv, x);
+        }
+        m = v16_hmax(false, mv);
+        v16 sum = {0};
+        for (int j = 0; j < Tb; j += 16) {
+            v16 e = v16_exp_neg(false, v16_load(s + j) - m);
+            if (T - j < 16) e = mask(false, e, j, T);
+            memcpy(s + j, &e, sizeof e);
+            sum += e;
+        }
+        tot = v16_reduce(sum);
+    }
+    *inv = 1.0f / tot;
+    *n = T;
+    return m + logf(tot);
+}
+
 VEC_INLINE void items(vec_isa o, void *ctx, size_t begin, size_t end, int tid) {
     const args *a = ctx;
     const pic_attn_input *in = a->in;
@@ -364,27 +417,9 @@ VEC_INLINE void items(vec_isa o, void *ctx, size_t begin, size_t end, int tid) {
         const float *K = in->k + in->seq_off[seq] + (size_t)g * hd, *V = in->v + in->seq_off[seq] + (size_t)g * hd;
         scores(o, S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale, b->nt == 1 ? V : NULL);
         for (int r = 0; r < R; r++) {
-            float *s = S + (size_t)r * ldS;
-            int T = in->tok_pos[b->t0 + (size_t)(r / group)] + 1;
-            v16 mv = (v16){0} - INFINITY;
-            for (int j = 0; j < T; j += 16) {
-                v16 x = v16_load(s + j);
-                if (T - j < 16) x = mask_to(o.halves, x, j, T, -INFINITY);
-                mv = v16_max(o.halves, mv, x);
-            }
-            float m = v16_hmax(o.halves, mv);
-            /* zeros up to the block's last key, which pv reads for its tile */
-            v16 sum = {0};
-            for (int j = 0; j < b->T; j += 16) {
-                v16 e = v16_exp_neg(o.halves, v16_load(s + j) - m);
-                if (T - j < 16) e = mask(o.halves, e, j, T);
-                memcpy(s + j, &e, sizeof e);
-                sum += e;
-            }
-            float tot = v16_reduce(sum);
-            inv[r] = 1.0f / tot;
-            n[r] = T;
-            if (a->lse) a->lse[(b->t0 + (size_t)(r / group)) * a->nh + (size_t)g * group + r % group] = m + logf(tot);
+            size_t t = b->t0 + (size_t)(r / group);
+            float lse = softmax_row(o, S + (size_t)r * ldS, in->tok_pos[t] + 1, b->T, &inv[r], &n[r]);
+            if (a->lse) a->lse[t * a->nh + (size_t)g * group + r % group] = lse;
         }
         pv(o, (float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
     }
@@ -465,13 +500,21 @@ VEC_INLINE void p_ds(vec_isa o, const bargs *a, const bscratch *s, const block *
         n = n < 0 ? 0 : n > W ? W : n;
         s->n[r] = n;
         float *p = s->S + (size_t)r * BK, *ds = s->dS + (size_t)r * BK, lse = a->lse[qh], D = s->D[r];
-        for (int j = 0; j < W; j += 16) {
-            v16 e = v16_exp_neg(o.halves, v16_load(p + j) - lse);
-            if (n - j < 16) e = mask(o.halves, e, j, n);
-            v16 d = e * (v16_load(ds + j) - D) * a->scale;
-            memcpy(p + j, &e, sizeof e);
-            memcpy(ds + j, &d, sizeof d);
-        }
+        if (o.halves) /* the same lanes in v8 registers (softmax_row) */
+            for (int j = 0; j < (W + 15) / 16 * 16; j += 8) {
+                v8 e = v8_keep_below(v8_exp_neg(true, v8_load(p + j) - lse), j, n, 0.0f);
+                v8 d = e * (v8_load(ds + j) - D) * a->scale;
+                memcpy(p + j, &e, sizeof e);
+                memcpy(ds + j, &d, sizeof d);
+            }
+        else
+            for (int j = 0; j < W; j += 16) {
+                v16 e = v16_exp_neg(false, v16_load(p + j) - lse);
+                if (n - j < 16) e = mask(false, e, j, n);
+                v16 d = e * (v16_load(ds + j) - D) * a->scale;
+                memcpy(p + j, &e, sizeof e);
+                memcpy(ds + j, &d, sizeof d);
+            }
     }
 }
 

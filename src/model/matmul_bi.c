@@ -267,18 +267,36 @@ int pic_kernel_isa(void) {
     return !strcmp(isa, "avx512") ? PIC_ISA_AVX512 : !strcmp(isa, "avx2") ? PIC_ISA_AVX2 : PIC_ISA_SCALAR;
 }
 
+/* Of the block widths from cols down to half of it (multiples of 4), the
+ * one whose busiest thread has the fewest columns, ceil(blocks / threads)
+ * blocks wide; the widest of equals. Past 64 blocks a thread the last
+ * block's share is small enough. */
+static int balanced_cols(int OC, int cols, int threads) {
+    if (threads < 2 || (OC + cols - 1) / cols > 64 * threads) return cols;
+    int best = cols;
+    long best_load = -1;
+    for (int c = cols; c >= 4 && 2 * c >= cols; c -= 4) {
+        long blocks = (OC + c - 1) / c, load = (blocks + threads - 1) / threads * (long)c;
+        if (best_load < 0 || load < best_load) best = c, best_load = load;
+    }
+    return best;
+}
+
 void matmul_bi_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int IC,
                        int OC, bool accumulate) {
     if (!N || OC <= 0) return;
     pic_matmul_bi_isa();
     pic_task fn = kernels[atomic_load(&chosen)].fn;
     /* A block's weights (about 128 KB) stay in L2 while every row passes
-     * over them; blocks small enough that each thread gets several. */
-    int cols = 32768 / (IC > 0 ? IC : 1);
-    int per = (OC + 4 * pic_threads() - 1) / (4 * pic_threads());
+     * over them; blocks small enough that each thread gets several, and as
+     * many for each thread (11 blocks of 128 columns on two threads left one
+     * idle for a twelfth of SwiGLU's product). */
+    int threads = pic_threads(), cols = 32768 / (IC > 0 ? IC : 1);
+    int per = (OC + 4 * threads - 1) / (4 * threads);
     if (cols > per) cols = per;
     cols = (cols + 3) / 4 * 4;
     if (cols < 4) cols = 4;
+    cols = balanced_cols(OC, cols, threads);
     args a = {out, inp, weight, bias, N, IC, OC, cols, accumulate};
     pic_parallel_for(((size_t)OC + cols - 1) / cols, 1, fn, &a);
 }
