@@ -78,30 +78,44 @@ static void copy_logits(void *ctx, size_t i, size_t k, const float *z) {
     memcpy(c->logits + i * c->V, z, k * c->V * sizeof(float));
 }
 
-/* The new tokens' keys and values appended to their sequences' cache slots,
- * a few sequences a job: decode steps append a row per sequence, and the
- * first write to each page of a slot faults, so on one thread the other
- * waited (batch 64: 3.5% of a step). */
+/* A range of tokens' queries, keys and values out of the fused product:
+ * split, Qwen3's q/k norm, RoPE and, with a cache, the keys and values
+ * appended at their positions in their slots. One job a range, where four
+ * passes over the batch were four waits for the other thread (and the
+ * split ran on one); each step is element-wise or per row, so the bits are
+ * those of the passes. The first write to each page of a slot faults: the
+ * threads share that too. */
 typedef struct {
+    const pic_model *m;
     pic_kvcache *kv;
     const pic_batch *b;
-    pic_acts *a;
-    const pic_layer_acts *la;
+    pic_layer_acts *la;
     int l;
-} append_args;
+} qkv_args;
 
-static void append_kv(void *ctx, size_t begin, size_t end, int tid) {
+static void qkv_tokens(void *ctx, size_t begin, size_t end, int tid) {
     (void)tid;
-    const append_args *x = ctx;
-    size_t kvd = (size_t)x->kv->kv_dim;
-    const float *k0 = pic_kvcache_k(x->kv, x->l, 0);
-    for (size_t s = begin; s < end; s++) {
-        int slot = x->b->slot ? x->b->slot[s] : (int)s;
-        float *K = pic_kvcache_k(x->kv, x->l, slot), *V = pic_kvcache_v(x->kv, x->l, slot);
-        size_t at = (size_t)x->kv->len[slot] * kvd, nb = (size_t)x->b->len[s] * kvd * sizeof(float);
-        memcpy(K + at, x->la->k + x->a->first[s] * kvd, nb);
-        memcpy(V + at, x->la->v + x->a->first[s] * kvd, nb);
-        x->a->seq_off[s] = (size_t)(K - k0);
+    const qkv_args *x = ctx;
+    const pic_config *c = &x->m->cfg;
+    const pic_acts *a = &x->m->acts;
+    const pic_layer_params *p = &x->m->params.layer[x->l];
+    pic_layer_acts *la = x->la;
+    int hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads, half = hd / 2;
+    size_t qd = (size_t)nh * hd, kvd = (size_t)nkv * hd, nt = end - begin;
+    float *q = la->q + begin * qd, *k = la->k + begin * kvd, *v = la->v + begin * kvd;
+    qkv_split_forward(q, k, v, la->qkv + begin * (qd + 2 * kvd), nt, (int)qd, (int)kvd);
+    if (c->qk_norm) {
+        rmsnorm_forward(q, la->qn_rstd + begin * nh, q, p->q_norm, nt * nh, hd, c->rms_eps);
+        rmsnorm_forward(k, la->kn_rstd + begin * nkv, k, p->k_norm, nt * nkv, hd, c->rms_eps);
+    }
+    rope_forward(q, nt, nh, hd, a->cos + begin * half, a->sin + begin * half);
+    rope_forward(k, nt, nkv, hd, a->cos + begin * half, a->sin + begin * half);
+    if (!x->kv) return;
+    for (size_t t = begin; t < end; t++) {
+        int s = a->tok_seq[t], slot = x->b->slot ? x->b->slot[s] : s;
+        size_t at = (size_t)a->tok_pos[t] * kvd;
+        memcpy(pic_kvcache_k(x->kv, x->l, slot) + at, la->k + t * kvd, kvd * sizeof(float));
+        memcpy(pic_kvcache_v(x->kv, x->l, slot) + at, la->v + t * kvd, kvd * sizeof(float));
     }
 }
 
@@ -118,13 +132,8 @@ static void layer_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, int
 
     rmsnorm_forward(la->ln1, la->ln1_rstd, in, p->ln1, N, C, c->rms_eps);
     linear(m, la->qkv, la->ln1, p->wqkv, p->bqkv, N, C, qd + 2 * kvd, false);
-    qkv_split_forward(la->q, la->k, la->v, la->qkv, N, qd, kvd);
-    if (c->qk_norm) {
-        rmsnorm_forward(la->q, la->qn_rstd, la->q, p->q_norm, N * nh, hd, c->rms_eps);
-        rmsnorm_forward(la->k, la->kn_rstd, la->k, p->k_norm, N * nkv, hd, c->rms_eps);
-    }
-    rope_forward(la->q, N, nh, hd, a->cos, a->sin);
-    rope_forward(la->k, N, nkv, hd, a->cos, a->sin);
+    qkv_args x = {m, kv, b, la, l};
+    pic_parallel_for(N, 1 + 4096 / ((size_t)qd + 2 * (size_t)kvd), qkv_tokens, &x);
 
     /* keys: the cache's slots (this batch's appended), or the batch's own */
     pic_attn_input ai = {N, a->tok_seq, a->tok_pos, la->k, la->v, a->seq_off, (size_t)kvd};
@@ -132,13 +141,8 @@ static void layer_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, int
         ai.k = pic_kvcache_k(kv, l, 0);
         ai.v = pic_kvcache_v(kv, l, 0);
     }
-    if (kv) {
-        append_args x = {kv, b, a, la, l};
-        size_t row_floats = (N / (b->n_seq > 0 ? (size_t)b->n_seq : 1) + 1) * (size_t)kvd; /* per sequence, about */
-        pic_parallel_for((size_t)b->n_seq, 1 + 4096 / row_floats, append_kv, &x);
-    } else {
-        for (int s = 0; s < b->n_seq; s++) a->seq_off[s] = a->first[s] * kvd;
-    }
+    for (int s = 0; s < b->n_seq; s++)
+        a->seq_off[s] = kv ? (size_t)(pic_kvcache_k(kv, l, b->slot ? b->slot[s] : s) - ai.k) : a->first[s] * kvd;
     attention_forward(la->att, la->att_lse, la->q, &ai, nh, nkv, hd, a->attn_work, a->attn_work_bytes);
 
     memcpy(la->res1, in, N * C * sizeof(float));
