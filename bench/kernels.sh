@@ -3,7 +3,8 @@
 # on bench/rollout.sh's model: where its time goes, and how much of it is the
 # memory system's (cold against hot weights; docs/model.md). PIC_ISA=avx2
 # (or scalar) shows what a CPU without AVX-512 gets. Extra arguments go to
-# pic-kernel-bench (--threads N, --rows LIST, ...).
+# pic-kernel-bench (--threads N, --rows LIST, ...; --logits V times the
+# head's log-softmax statistics instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec bin/pic-kernel-bench "$@"

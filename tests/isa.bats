@@ -5,7 +5,9 @@
 # numbers depend on them (test_rollout_invariance holds both kernels to their
 # formulas bit for bit), and all give the same bytes. A path this CPU
 # cannot run is skipped, saying so; an x86-64 machine with AVX-512 runs all
-# three. (OpenBLAS's kernel families: tests/blas_cores.bats.)
+# three. test_logits does the same for the log-softmax statistics
+# (src/model/logits.c) over real vocabularies' sizes. (OpenBLAS's kernel
+# families: tests/blas_cores.bats.)
 
 load helpers
 
@@ -72,6 +74,17 @@ under_isa() {
             cmp "$m.$isa/optimizer.safetensors" "$m.scalar/optimizer.safetensors"
         done
     done
+}
+
+@test "the log-softmax statistics give the same bytes on every PIC_ISA path, also with AVX-512 off in glibc and OpenBLAS" {
+    # test_logits runs itself under each PIC_ISA and compares every output
+    # over vocabularies of 1 to 151936; here it runs as on a CPU without
+    # AVX-512 as far as the C library and OpenBLAS can tell (the kernels
+    # still ask the CPU)
+    run env OPENBLAS_CORETYPE=Haswell \
+        GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512BW,-AVX512CD,-AVX512DQ,-AVX512VL "$UNITS/test_logits"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ $output == *"PIC_ISA=avx2: the same bytes as scalar in every case"* ]] || skip "this CPU lacks avx2"
 }
 
 @test "PIC_ISA: an unknown name is an error naming the choices; unset or empty takes the CPU's best" {

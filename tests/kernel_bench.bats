@@ -20,6 +20,23 @@ load helpers
     grep -q '(0.2 MB)' <<<"$(grep '^attention  3' <<<"$output")"
 }
 
+@test "kernel-bench: --logits V times the head's statistics, a forward and a backward line per row count" {
+    run pic-kernel-bench --logits 100000 --rows 2,5 --reps 2 --threads 2
+    [ "$status" -eq 0 ]
+    [ "$(grep -c '^logits' <<<"$output")" -eq 4 ]
+    [ "$(grep -c '^matmul_bi\|^attention' <<<"$output")" -eq 0 ]
+    grep -q '^logits  2 x 100000 forward :' <<<"$output"
+    line=$(grep '^logits  5 x 100000 backward:' <<<"$output")
+    # 5 x 100000 logits of 4 bytes: ms x 1e6 = 500000 ns an element, GB/s x ms = 2
+    ms=$(sed -E 's/.*backward: +([0-9.]+) ms.*/\1/' <<<"$line")
+    gbps=$(sed -E 's/.*ms, +([0-9.]+) GB.*/\1/' <<<"$line")
+    ns=$(sed -E 's/.*logits, +([0-9.]+) ns.*/\1/' <<<"$line")
+    awk -v m="$ms" -v g="$gbps" -v n="$ns" 'BEGIN { a = m * 1e6 / (n * 500000); b = g * m / 2
+        exit !(a > 0.95 && a < 1.05 && b > 0.95 && b < 1.05) }'
+    run pic-kernel-bench --logits 0
+    [ "$status" -eq 2 ]
+}
+
 @test "kernel-bench: every instruction set this CPU runs" {
     for isa in avx512 avx2 scalar; do
         PIC_ISA=$isa pic-kernel-bench --rows 2 --positions 3 --reps 1 --threads 1 >/dev/null 2>&1 || continue

@@ -6,7 +6,9 @@
  * the memory system gives them: the product over one layer's weights again
  * and again (hot: they stay in cache) against ten layers' distinct weights
  * (cold: 29 MB, as in a step), attention with a read between layers that
- * pushes the cache out as a step's products do. */
+ * pushes the cache out as a step's products do. With --logits V it times
+ * instead the head's log-softmax statistics (logits.c) over rows of V
+ * logits, the sampler's per token and training's per position. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +28,16 @@ static const char usage[] =
     "  matmul_bi ROWS rows cold|hot: ms a step, GFLOP/s, GB/s of weights\n"
     "  attention B x T: ms a step, GB/s of keys and values\n"
     "Cold reads every layer's own weights; hot reads the first layer's ten times\n"
-    "(they stay in cache). PIC_ISA chooses the kernels as in pic-rollout.\n"
+    "(they stay in cache). With --logits V, instead, the log-probabilities and\n"
+    "entropies of ROWS rows of V logits and their gradient:\n"
+    "  logits ROWS x V forward|backward: ms, GB/s of logits read, ns an element\n"
+    "PIC_ISA chooses the kernels as in pic-rollout.\n"
     "\n"
     "Options:\n"
     "      --rows LIST       comma-separated rows (batch sizes) (default 1,8,64)\n"
     "      --positions T     positions each sequence attends to (default 80: the\n"
     "                        mean of bench/rollout.sh's 16 + 128)\n"
+    "      --logits V        time the log-softmax statistics over V logits a row\n"
     "      --reps N          runs of each, the best kept (default 20)\n"
     "      --threads N       threads (default: one per CPU)\n"
     "  -h, --help            this help\n"
@@ -113,20 +119,51 @@ static void bench_attention(int B, int T, int reps) {
     free(k), free(v), free(q), free(out), free(seq), free(pos), free(off), free(work), free(junk);
 }
 
+/* The head's statistics over rows x V logits (random, spread as a model's),
+ * forward and backward (its gradient beside the logits, so each rep reads
+ * the same). GB/s counts the logits read once, though each pass reads a
+ * row again (from cache where it fits): the rate a caller sees. */
+static void bench_logits(int rows, int V, int reps) {
+    size_t n = (size_t)rows * V;
+    float *x = random_floats(n), *dx = random_floats(n), *lp = random_floats((size_t)rows),
+          *ent = random_floats((size_t)rows), *dlp = random_floats((size_t)rows), *dent = random_floats((size_t)rows);
+    int32_t *tg = pic_malloc((size_t)rows * sizeof *tg);
+    for (size_t i = 0; i < n; i++) x[i] *= 8;
+    for (int r = 0; r < rows; r++) tg[r] = (int32_t)((size_t)rand() % (size_t)V);
+    for (int back = 0; back < 2; back++) {
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t0 = pic_now();
+            if (back)
+                logprob_entropy_backward(dx, x, tg, dlp, dent, (size_t)rows, V, 0.7f);
+            else
+                logprob_entropy_forward(lp, ent, x, tg, (size_t)rows, V, 0.7f);
+            double t = pic_now() - t0;
+            if (t < best) best = t;
+        }
+        printf("logits %2d x %d %s: %7.3f ms, %6.2f GB/s of logits, %6.3f ns an element\n", rows, V,
+               back ? "backward" : "forward ", best * 1e3, (double)n * sizeof(float) / best * 1e-9,
+               best / (double)n * 1e9);
+    }
+    free(x), free(dx), free(lp), free(ent), free(dlp), free(dent), free(tg);
+}
+
 int main(int argc, char **argv) {
     pic_init("pic-kernel-bench");
-    enum { OPT_ROWS = 256, OPT_POSITIONS, OPT_REPS, OPT_THREADS, OPT_VERSION };
+    enum { OPT_ROWS = 256, OPT_POSITIONS, OPT_LOGITS, OPT_REPS, OPT_THREADS, OPT_VERSION };
     static const struct option opts[] = {
         {"rows", required_argument, NULL, OPT_ROWS},     {"positions", required_argument, NULL, OPT_POSITIONS},
-        {"reps", required_argument, NULL, OPT_REPS},     {"threads", required_argument, NULL, OPT_THREADS},
+        {"logits", required_argument, NULL, OPT_LOGITS}, {"reps", required_argument, NULL, OPT_REPS},
+        {"threads", required_argument, NULL, OPT_THREADS},
         {"help", no_argument, NULL, 'h'},                {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
     const char *rows = "1,8,64";
-    int T = 80, reps = 20, threads = 0, c;
+    int T = 80, V = 0, reps = 20, threads = 0, c;
     while ((c = pic_getopt(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_ROWS: rows = optarg; break;
         case OPT_POSITIONS: T = (int)pic_parse_int("--positions", optarg, 1, 1 << 16); break;
+        case OPT_LOGITS: V = (int)pic_parse_int("--logits", optarg, 1, 1 << 24); break;
         case OPT_REPS: reps = (int)pic_parse_int("--reps", optarg, 1, 1 << 20); break;
         case OPT_THREADS: threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
         case 'h': pic_print_help(usage);
@@ -146,6 +183,10 @@ int main(int argc, char **argv) {
     if (!n) pic_usage_error("--rows: expected a comma-separated list of sizes, got '%s'", rows);
     pic_set_threads(threads);
     printf("kernels: %s, %d threads\n", pic_matmul_bi_isa(), pic_threads());
+    if (V) {
+        for (int i = 0; i < n; i++) bench_logits(list[i], V, reps);
+        return 0;
+    }
     for (int i = 0; i < n; i++) bench_matmul(list[i], reps);
     for (int i = 0; i < n; i++) bench_attention(list[i], T, reps);
     return 0;
