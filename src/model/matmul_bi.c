@@ -296,7 +296,10 @@ void matmul_bi_forward(float *out, const float *inp, const float *weight, const 
     if (cols > per) cols = per;
     cols = (cols + 3) / 4 * 4;
     if (cols < 4) cols = 4;
-    cols = balanced_cols(OC, cols, threads);
+    /* Only where tiles of four rows do the work: a decode step's few rows
+     * run in one-row tiles 8 or 16 columns wide, which a width cut to
+     * balance would leave part-empty at each block's end. */
+    if (N >= 4) cols = balanced_cols(OC, cols, threads);
     args a = {out, inp, weight, bias, N, IC, OC, cols, accumulate};
     pic_parallel_for(((size_t)OC + cols - 1) / cols, 1, fn, &a);
 }
