@@ -19,8 +19,9 @@ typedef struct {
 
 /* Work space for one thread: grown as needed, freed with sampler_free. */
 typedef struct {
-    int32_t *idx;
+    int32_t *idx, *tmp;
     double *w;
+    uint32_t *key, *key_tmp;
     int cap;
 } sampler_scratch;
 

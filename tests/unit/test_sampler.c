@@ -96,6 +96,61 @@ static void chi_square(const char *name, sampler_params sp) {
     sampler_free(&s);
 }
 
+/* Top-p alone over a large vocabulary (the sampler sorts only the best k,
+ * k growing until the nucleus is inside): the kept ids and probabilities
+ * against a full sort here, S summed in id order as the sampler defines
+ * it. */
+static const float *ref_z;
+static int ref_by_logit(const void *x, const void *y) {
+    int i = *(const int *)x, j = *(const int *)y;
+    if (ref_z[i] != ref_z[j]) return ref_z[i] > ref_z[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+static void nucleus_case(const char *what, const float *z, int n, float T, float top_p) {
+    int *order = pic_malloc((size_t)n * sizeof *order);
+    double *w = pic_malloc((size_t)n * sizeof *w);
+    float m = z[0];
+    for (int i = 1; i < n; i++) m = z[i] > m ? z[i] : m;
+    m /= T;
+    double S = 0;
+    for (int i = 0; i < n; i++) S += w[i] = exp((double)(z[i] / T - m)), order[i] = i;
+    ref_z = z;
+    qsort(order, (size_t)n, sizeof *order, ref_by_logit);
+    double before = 0, limit = (double)top_p * S, kept = 0;
+    int keep = 0;
+    while (keep < n && (keep == 0 || before < limit)) before += w[order[keep++]];
+    for (int i = 0; i < keep; i++) kept += w[order[i]];
+    sampler_scratch s = {0};
+    sampler_params sp = {T, 0, top_p, 0.0f};
+    const int32_t *ids;
+    const double *p;
+    int got;
+    sampler_dist(z, n, &sp, &s, &ids, &p, &got);
+    bool same = got == keep;
+    for (int i = 0; same && i < keep; i++) same = ids[i] == order[i] && p[i] == w[order[i]] / kept;
+    CHECK(same, "%s: keeps %d of %d tokens as a full sort does (sampler: %d)", what, keep, n, got);
+    sampler_free(&s);
+    free(order), free(w);
+}
+
+static void nucleus_cases(void) {
+    enum { N = 20000 };
+    float *z = pic_malloc(N * sizeof *z);
+    for (int i = 0; i < N; i++) z[i] = -0.01f * (float)((i * 7919) % N); /* ~300 in the nucleus: past 256 */
+    nucleus_case("top-p 0.95, a slow decay", z, N, 1.0f, 0.95f);
+    nucleus_case("top-p 0.95 at T 0.6", z, N, 0.6f, 0.95f);
+    for (int i = 0; i < N; i++) z[i] = (float)((i * 7919) % 1000) / 1000.0f; /* nearly flat: most of it */
+    nucleus_case("top-p 0.9, nearly flat", z, N, 1.0f, 0.9f);
+    for (int i = 0; i < N; i++) z[i] = i % 7 == 0 ? 1.0f : 0.0f; /* ties at the cut: ids ascending */
+    nucleus_case("top-p 0.3 across a run of ties", z, N, 1.0f, 0.3f);
+    for (int i = 0; i < N; i++) z[i] = i % 3 == 0 ? -0.0f : i % 3 == 1 ? 0.0f : (float)(i % 11) - 5.5f;
+    nucleus_case("top-p 0.5, -0 and +0 one logit, signs mixed", z, N, 1.0f, 0.5f);
+    z[12345] = 40.0f;
+    nucleus_case("top-p 0.95, one token holds it all", z, N, 1.0f, 0.95f);
+    free(z);
+}
+
 int main(void) {
     pic_init("test_sampler");
     chi_square("T=1", (sampler_params){1.0f, 0, 1.0f, 0.0f});
@@ -140,6 +195,7 @@ int main(void) {
         out += t < 0 || t >= BV;
     }
     CHECK(out == 0, "draws over 50000 tokens stay in range");
+    nucleus_cases();
     free(big);
     sampler_free(&s);
     return check_done();
