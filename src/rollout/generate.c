@@ -26,6 +26,7 @@
 #include "common/json.h"
 #include "model/layers.h"
 #include "model/matmul_bi.h"
+#include "model/parallel.h"
 #include "rollout/cuda/sampler.h"
 #include "rollout/gen.h"
 #include "rollout/rollout.h"
@@ -51,12 +52,38 @@ typedef struct {
 /* The temperature of the recorded numbers (greedy records T = 1's). */
 static float stats_temperature(const rollout_run *run) { return run->sp.temperature > 0 ? run->sp.temperature : 1.0f; }
 
-/* On the CPU: log-probs of tok[i] and entropies for n rows whose logits
- * are z + zrow[i] * V (a GPU's come from its sampler, decode_device). */
-static void row_stats(gen_state *g, const float *z, const size_t *zrow, size_t n, const int32_t *tok, float *lp,
-                      float *h) {
-    float T = stats_temperature(g->run);
-    for (size_t i = 0; i < n; i++) logprob_entropy_forward(lp + i, h + i, z + zrow[i] * (size_t)g->V, tok + i, 1, g->V, T);
+/* On the CPU: row i's token drawn from the logits z + zrow[i] * V with the
+ * stream rng[i], and its log-prob and entropy, for n rows on the pool's
+ * threads (a GPU's come from its sampler, decode_device). Each row's draw
+ * depends on its logits and stream alone, so the threads change no byte;
+ * a whole vocabulary's draw and statistics are a millisecond or more,
+ * which one thread did for every row while the other waited. */
+typedef struct {
+    gen_state *g;
+    const float *z;
+    const size_t *zrow;
+    pic_rng *const *rng;
+    int32_t *tok;
+    float *lp, *h;
+    sampler_scratch *scratch; /* one a thread */
+} sample_args;
+
+static void sample_rows_task(void *ctx, size_t begin, size_t end, int tid) {
+    const sample_args *a = ctx;
+    const rollout_run *run = a->g->run;
+    int V = a->g->V;
+    float T = stats_temperature(run);
+    for (size_t i = begin; i < end; i++) {
+        const float *z = a->z + a->zrow[i] * (size_t)V;
+        a->tok[i] = sampler_next(z, V, &run->sp, &a->scratch[tid], a->rng[i]);
+        logprob_entropy_forward(a->lp + i, a->h + i, z, a->tok + i, 1, V, T);
+    }
+}
+
+static void sample_rows(gen_state *g, const float *z, const size_t *zrow, size_t n, pic_rng *const *rng,
+                        int32_t *tok, float *lp, float *h, sampler_scratch *scratch) {
+    sample_args a = {g, z, zrow, rng, tok, lp, h, scratch};
+    pic_parallel_for(n, 1 + 65536 / (size_t)g->V, sample_rows_task, &a);
 }
 
 /* Appends token t to the sequence and decides whether it ends there.
@@ -115,19 +142,23 @@ static void first_tokens(gen_state *g, gen_prompt *pr, int n, const float *z,
     size_t k = (size_t)n * run->n, *zrow = pic_malloc(k * sizeof *zrow);
     int32_t *tok = pic_malloc(k * sizeof *tok);
     float *lp = pic_malloc(k * sizeof *lp), *h = pic_malloc(k * sizeof *h);
+    pic_rng **rng = pic_malloc(k * sizeof *rng);
     for (int i = 0; i < n; i++) {
         pr[i].first = pic_malloc((size_t)run->n * sizeof *pr[i].first);
         for (int j = 0; j < run->n; j++) {
             gen_first *f = &pr[i].first[j];
             size_t at = (size_t)i * run->n + (size_t)j;
             pic_rng_seed(&f->rng, run->seed, pr[i].index, (uint64_t)j);
-            f->tok = tok[at] = sampler_next(z + (size_t)i * g->V, g->V, &run->sp, scratch, &f->rng);
+            rng[at] = &f->rng;
             zrow[at] = (size_t)i;
         }
     }
-    row_stats(g, z, zrow, k, tok, lp, h);
-    for (size_t at = 0; at < k; at++) pr[at / run->n].first[at % run->n].lp = lp[at], pr[at / run->n].first[at % run->n].ent = h[at];
-    free(zrow), free(tok), free(lp), free(h);
+    sample_rows(g, z, zrow, k, rng, tok, lp, h, scratch);
+    for (size_t at = 0; at < k; at++) {
+        gen_first *f = &pr[at / run->n].first[at % run->n];
+        f->tok = tok[at], f->lp = lp[at], f->ent = h[at];
+    }
+    free(zrow), free(tok), free(lp), free(h), free(rng);
 }
 
 /* The uniform sampler_next would draw from rng: one when sampling, none
@@ -265,11 +296,13 @@ static void decode_step(gen_state *g, sampler_scratch *scratch) {
                 pic_die("%s", err.msg);
         } else {
             if (pic_forward(&run->model, g->skv, &b, PIC_LOGITS_LAST, g->logits, &err)) pic_die("%s", err.msg);
+            pic_rng **rng = pic_malloc((size_t)n * sizeof *rng);
             for (int i = 0; i < n; i++) {
                 g->rows[i] = (size_t)i; /* one token each: row i is sequence i's, and so is logits row i */
-                tok[i] = sampler_next(g->logits + (size_t)i * g->V, g->V, &run->sp, scratch, &g->seq[slot[i]].rng);
+                rng[i] = &g->seq[slot[i]].rng;
             }
-            row_stats(g, g->logits, g->rows, (size_t)n, tok, g->lp, g->ent);
+            sample_rows(g, g->logits, g->rows, (size_t)n, rng, tok, g->lp, g->ent, scratch);
+            free(rng);
         }
         for (int i = 0; i < n; i++) {
             gen_seq *s = &g->seq[slot[i]];
@@ -322,14 +355,14 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         } else
             g.logits = pic_malloc((size_t)B * g.V * sizeof(float));
     }
-    sampler_scratch scratch = {0};
+    sampler_scratch *scratch = pic_calloc((size_t)pic_threads(), sizeof *scratch); /* one a thread */
     double t0 = pic_now();
     while (g.write_at < g.np) {
         for (;;) {
             fork_samples(&g);
-            if (!prefill(&g, &scratch)) break;
+            if (!prefill(&g, scratch)) break;
         }
-        decode_step(&g, &scratch);
+        decode_step(&g, scratch);
         write_ready(&g);
         double dt = pic_now() - t0;
         char extra[64];
@@ -339,7 +372,8 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         pic_progress_update(&run->progress, (double)done, (double)g.total_samples, extra);
     }
     run->tokens += g.tokens;
-    sampler_free(&scratch);
+    for (int t = 0; t < pic_threads(); t++) sampler_free(&scratch[t]);
+    free(scratch);
     if (g.seq)
         for (int i = 0; i < run->max_batch_size; i++) gen_seq_free(&g.seq[i]);
     free(g.seq);
