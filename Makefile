@@ -102,15 +102,18 @@ $(BUILD)/obj/%.cu.o: %.cu
 TEST_FILES ?= $(UNITS) $(sort $(wildcard tests/*.bats))
 # `all` runs after deps in a make of its own: what deps installs (mpicc) is
 # found when the build is configured.
+# --failures --comments: a failing test's line and message in the log (CI
+# keeps only the log), and nothing more for the passing ones.
+PROVE_SHOW := --failures --comments
 test: deps
 	@$(MAKE) --no-print-directory all
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
-	  prove --exec tests/run-one $(PROVE_FLAGS) $(TEST_FILES)
+	  prove --exec tests/run-one $(PROVE_SHOW) $(PROVE_FLAGS) $(TEST_FILES)
 
 # The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
 test-blas: deps all
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
-	  prove --exec tests/run-one $(PROVE_FLAGS) tests/blas_cores.bats
+	  prove --exec tests/run-one $(PROVE_SHOW) $(PROVE_FLAGS) tests/blas_cores.bats
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:

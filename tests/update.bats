@@ -207,9 +207,10 @@ EOF
     [ -d "ck.tmp.$$.abcdef" ]
     # a writer killed a moment ago is a zombie until reaped: gone all the same
     # (a resume started at once kept its leftovers)
-    sh -c 'sleep 0 & echo $! >zpid; exec sleep 30' 3>&- &
+    sh -c 'sleep 0 & echo $! >zpid; exec sleep 60' 3>&- &
     holder=$!
-    for _ in $(seq 50); do [ -s zpid ] && [ "$(awk '{print $3}' "/proc/$(cat zpid)/stat" 2>/dev/null)" = Z ] && break; sleep 0.1; done
+    # (up to 30 s: a loaded CI machine running the sanitizer build beside other tests)
+    for _ in $(seq 300); do [ -s zpid ] && [ "$(awk '{print $3}' "/proc/$(cat zpid)/stat" 2>/dev/null)" = Z ] && break; sleep 0.1; done
     [ "$(awk '{print $3}' "/proc/$(cat zpid)/stat")" = Z ]
     mkdir "ck.tmp.$(cat zpid).abcdef"
     pic-update -m ck -o ck "${SPEC[@]}" --lr 0 "$LLAMA_STEP" >/dev/null
