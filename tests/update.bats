@@ -207,7 +207,10 @@ EOF
     [ -d "ck.tmp.$$.abcdef" ]
     # a writer killed a moment ago is a zombie until reaped: gone all the same
     # (a resume started at once kept its leftovers)
-    sh -c 'sleep 0 & echo $! >zpid; exec sleep 60' 3>&- &
+    # (a parent that never waits: perl forks and sleeps; a shell's child
+    # could be reaped by the shell itself before its exec, as one CI run showed)
+    perl -e 'my $p = fork // die; exit 0 unless $p; open my $f, ">", "zpid.new" or die; print $f "$p\n";
+             close $f; rename "zpid.new", "zpid"; sleep 60' 3>&- &
     holder=$!
     # (up to 30 s: a loaded CI machine running the sanitizer build beside other tests)
     for _ in $(seq 300); do [ -s zpid ] && [ "$(awk '{print $3}' "/proc/$(cat zpid)/stat" 2>/dev/null)" = Z ] && break; sleep 0.1; done
