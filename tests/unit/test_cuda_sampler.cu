@@ -249,6 +249,8 @@ int main(void) {
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         run_case(151936, 6, 12, 3.0, &cases[c].sp, cases[c].what);
         run_case(1000, 40, 64, 2.0, &cases[c].sp, cases[c].what);
+        // more rows than one sort takes (64): whole chunks and a partial last one
+        run_case(1000, 150, 3, 2.0, &cases[c].sp, cases[c].what);
     }
     printf("# boundary: %ld draws, %ld the CPU's token, %ld at a mass boundary (u or the cut within 4 n 2^-53)\n",
            n_draws, n_equal, n_boundary);

@@ -149,7 +149,10 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
                 return -1;
             if (fn) {
                 if (fn(ctx, i, kk, cm->head_z, (void *)s, err)) return -1;
-                continue; // fn synchronized the stream
+                // the pinned row list is reused by the next block: fn should have
+                // waited for the stream already, and then this costs nothing
+                PIC_CU(cudaStreamSynchronize(s));
+                continue;
             }
             PIC_CU(cudaMemcpyAsync(logits + i * V, cm->head_z, kk * V * sizeof(float), cudaMemcpyDeviceToHost, s));
             PIC_CU(cudaStreamSynchronize(s)); // the pinned row list is reused by the next block

@@ -39,6 +39,9 @@ extern "C" int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_e
     kv->elem_bytes = m->dtype == PIC_DTYPE_BF16 ? 2 : 4;
     kv->stream = m->cuda->s;
     size_t bytes = (size_t)kv->n_layers * kv->n_slots * kv->max_len * kv->kv_dim * kv->elem_bytes;
+    // cudaMalloc of 0 bytes may give NULL, which pic_forward would read as "not on the device"
+    if (!bytes)
+        return pic_err_set(err, "a KV cache of %d slots x %d positions holds nothing", kv->n_slots, kv->max_len);
     cudaError_t e = cudaMalloc(&kv->dev_k, bytes);
     if (e == cudaSuccess) e = cudaMalloc(&kv->dev_v, bytes);
     if (e != cudaSuccess) {

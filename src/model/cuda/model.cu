@@ -147,6 +147,10 @@ int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, uint64_t seed, fl
     cm->max_tokens = max_tokens;
     size_t hr = ((size_t)512 << 20) / (4 * (size_t)c->vocab_size) / 64 * 64;
     cm->head_rows = hr < 64 ? 64 : hr > 4096 ? 4096 : hr;
+    // A test's small vocabulary fits all its rows in one block; it sets this
+    // to run the head's block after block path (tests/unit/test_cuda_backward.cu).
+    const char *test_rows = getenv("PIC_CUDA_HEAD_ROWS");
+    if (test_rows && atol(test_rows) > 0) cm->head_rows = (size_t)atol(test_rows);
 
     size_t pbytes = m->params.numel * es;
     if (cudaMalloc(&cm->params, pbytes) != cudaSuccess) {
@@ -303,9 +307,27 @@ extern "C" size_t pic_cuda_peak_bytes(const pic_model *m) {
 
 // ---- training (issue 11) ----------------------------------------------------
 
+// The pinned staging, zeroed state and master weights of a new training
+// state (pic_train_init_cuda frees the state if this fails).
+static int train_start(pic_model *m, pic_cuda_model *cm, pic_cuda_train *tr, size_t es, pic_err *err) {
+    carver pc = {NULL, 0};
+    carve_train_pinned(pc, cm, tr);
+    PIC_CU(cudaMallocHost(&tr->pinned, pc.off));
+    carver pk = {(char *)tr->pinned, 0};
+    carve_train_pinned(pk, cm, tr);
+    PIC_CU(cudaMemsetAsync(tr->arena, 0, tr->arena_bytes, cm->s)); // gradient, moments and dlnf start at zero
+    if (es == 2) // master weights from the weights (pic_train_state_up_cuda puts exact ones)
+        PIC_CU(pic_cuda::convert(tr->master, (const bf16 *)cm->params, m->params.numel, cm->s));
+    PIC_CU(cudaStreamSynchronize(cm->s));
+    return 0;
+}
+
 extern "C" int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     if (!cm) return pic_err_set(err, "pic_train_init_cuda: the model is not on a GPU");
+    if (cm->train && cm->train->recompute != recompute)
+        return pic_err_set(err, "pic_train_init_cuda: the training state was made %s --recompute",
+                           cm->train->recompute ? "with" : "without");
     if (cm->train) return 0;
     size_t es = m->dtype == PIC_DTYPE_BF16 ? 2 : 4, L = (size_t)m->cfg.n_layers;
     pic_cuda_train *tr = cm->train = new pic_cuda_train();
@@ -329,15 +351,12 @@ extern "C" int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
     tr->arena_bytes = count.off;
     carver k = {(char *)tr->arena, 0};
     carve_train(k, cm, tr, m, es);
-    carver pc = {NULL, 0};
-    carve_train_pinned(pc, cm, tr);
-    PIC_CU(cudaMallocHost(&tr->pinned, pc.off));
-    carver pk = {(char *)tr->pinned, 0};
-    carve_train_pinned(pk, cm, tr);
-    PIC_CU(cudaMemsetAsync(tr->arena, 0, tr->arena_bytes, cm->s)); // gradient, moments and dlnf start at zero
-    if (es == 2) // master weights from the weights (pic_train_state_up_cuda puts exact ones)
-        PIC_CU(pic_cuda::convert(tr->master, (const bf16 *)cm->params, m->params.numel, cm->s));
-    PIC_CU(cudaStreamSynchronize(cm->s));
+    if (train_start(m, cm, tr, es, err)) {
+        // a half-made state would pass the next call's cm->train test
+        cudaStreamSynchronize(cm->s);
+        free_train(cm);
+        return -1;
+    }
     return 0;
 }
 
