@@ -54,7 +54,7 @@ pic() {
 measure $'copy\t-\t-' 60 python3 tests/gpu/torch_bench.py matmul
 # python3's lzma, not the xz program, which a bare GPU image may lack
 python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' \
-    tests/fixtures/tokenizers/qwen2.5/tokenizer.json.xz >"$work/tokenizer.json
+    tests/fixtures/tokenizers/qwen2.5/tokenizer.json.xz >"$work/tokenizer.json"
 for b in 1 64 256; do
     python3 -c 'import json, random, sys
 r = random.Random(int(sys.argv[1]))

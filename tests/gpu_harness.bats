@@ -2,7 +2,8 @@
 # tests/gpu/run.sh and bench/gpu_score.sh on a machine without a GPU: they run
 # to the end, turn every failure into a summary row, and their verdicts
 # (golden tolerances, bf16 beside PyTorch, the benchmark goals) say what
-# docs/gpu-checks.md says. The GPU itself is checked only on a lent machine.
+# docs/gpu-checks.md says; tests/gpu/prepare.sh refuses a build without CUDA.
+# The GPU itself is checked only on a lent machine.
 load helpers
 
 G="$PIC_ROOT/tests/gpu"
@@ -11,6 +12,14 @@ export PIC_GPU_BIN="$PIC_BIN" PIC_GPU_TESTS="${PIC_BUILD:-$PIC_ROOT/build}/tests
 
 # row CHECK: the result column of the summary row CHECK
 row() { awk -F'\t' -v c="$1" '$1 == c { print $2 }' out/summary.tsv; }
+# section_log NAME: a section's log, from the archive run.sh packs them in
+section_log() { tar -xzOf out/sections.tar.gz "$1.log"; }
+
+@test "every script under bench/ and tests/gpu/ parses (bash -n): the GPU call runs them unseen" {
+    for s in "$PIC_ROOT"/bench/*.sh "$PIC_ROOT"/tests/gpu/*.sh; do
+        bash -n "$s" || { echo "bash -n fails on ${s#"$PIC_ROOT"/}"; false; }
+    done
+}
 
 @test "without a GPU: every GPU row is SKIP, the summary comes last, exit 0" {
     OUT=out PIC_GPU_FORCE=0 run "$G/run.sh"
@@ -24,7 +33,7 @@ row() { awk -F'\t' -v c="$1" '$1 == c { print $2 }' out/summary.tsv; }
     [[ "${lines[-2]}" == "bench/gpu_score.sh "*SKIP* ]]
     # every row has its four columns; what comes back fits the device's limits
     awk -F'\t' 'NF != 4 { exit 1 }' out/summary.tsv
-    [ "$(find out -type f | wc -l)" -le 8 ]
+    [ "$(find out -type f | wc -l)" -le 4 ]
     ! find out -mindepth 1 | grep -v '^out/[A-Za-z0-9._-]*$'
 }
 
@@ -56,7 +65,7 @@ EOF
     OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=sample run "$G/run.sh"
     [ "$(row 'sample test_cuda_sampler')" = PASS ]
     grep -q $'sample boundary draws\tINFO\t100 draws, 99 the CPU\'s token, 1 at a mass boundary' out/summary.tsv
-    grep -q 'test_cuda_sampler' out/unit.log
+    section_log unit | grep -q 'test_cuda_sampler'
     rm -r out
     NOT="not " OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=sample run "$G/run.sh"
     [ "$status" -eq 1 ]
@@ -127,12 +136,13 @@ EOF
 
 @test "fp32 scores within float32's rounding bound pass; log-probs 1e-4 off fail" {
     fake_rollout
-    OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_SECTIONS=fp32 run "$G/run.sh"
+    # (PIC_GPU_TESTS without a test_cuda_*: a real canary would find no device here)
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/fake" PIC_GPU_SECTIONS=fp32 run "$G/run.sh"
     for m in qwen2-tiny qwen3-tiny llama-tiny; do [ "$(row "fp32 score $m")" = PASS ]; done
     grep -q '344/344 within tolerance' out/summary.tsv
     fake_rollout 1e-4
     rm -r out
-    OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_SECTIONS=fp32 run "$G/run.sh"
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/fake" PIC_GPU_SECTIONS=fp32 run "$G/run.sh"
     [ "$status" -eq 1 ]
     [ "$(row 'fp32 score qwen2-tiny')" = FAIL ]
 }
@@ -179,14 +189,15 @@ case "\$*" in
 esac
 EOF
     chmod +x fake/pic-model-bench py/python3
-    PATH="$T/py:$PATH" OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_SECTIONS=bench run "$G/run.sh"
+    PATH="$T/py:$PATH" OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/fake" PIC_GPU_SECTIONS=bench \
+        run "$G/run.sh"
     # 200000 tokens/s x 3.263 GFLOP/token = 653 TFLOP/s = 82% of 800
     grep -q $'bench qwen2.5-1.5b\tMET\t200,000 tok/s = 2.00x transformers, 82% of matmul, peak 1.0 GiB' out/summary.tsv
     [ "$(row 'bench qwen2.5-7b')" = FAIL ] # 200000 tokens/s of 7B would be 364% of the matrix rate
     [ "$(row 'bench qwen2.5-0.5b')" = INFO ]
     [ "$(row 'bench matmul bf16')" = INFO ]
     [[ "$output" == *"| qwen2.5-7b.json | 200,000 | 100,000 | 2.00 | "*"| 1.0 | 2.0 |"*"checks: "* ]]
-    grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-7b.json --score 16x2048' out/bench.log
+    section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-7b.json --score 16x2048'
 }
 
 @test "golden.py: records score every position; errors pool them per quantity" {
@@ -296,23 +307,119 @@ EOF
     grep -q $'bench train qwen2.5-1.5b\tMET\t60,000 tok/s = no transformers, 73% of matmul' rows
 }
 
-@test "more files than the device tool returns: the section logs are packed into one" {
-    # a stand-in for the sampler's test, so that the sample section writes unit.log
+@test "the section logs travel packed, refreshed after every step: a call killed mid-step keeps them" {
+    # the canary passes at once; the next CUDA test kills run.sh as the
+    # device tool does at its timeout (SIGKILL: no trap, no summary)
     mkdir tests
+    printf '#!/bin/sh\necho "ok 1 - logits"\necho "1..1"\n' >tests/test_cuda_logits
     printf '#!/bin/sh\necho "ok 1 - greedy"\necho "1..1"\n' >tests/test_cuda_sampler
-    chmod +x tests/test_cuda_sampler
-    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=sample PIC_GPU_MAX_OUT_FILES=2 run "$G/run.sh"
+    printf '#!/bin/sh\necho "the step under way"\nkill -KILL "$(awk %s /proc/$PPID/stat)" # timeout'"'"'s parent: run.sh\n' \
+        "'{ print \$4 }'" >tests/test_cuda_zkill
+    chmod +x tests/*
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=unit run "$G/run.sh"
+    [ "$status" -eq 137 ]
+    [ "$(row 'canary test_cuda_logits')" = PASS ]
+    section_log unit | grep -q 'test_cuda_logits (the canary)'
+    # info.log, results.tsv, summary.tsv, sections.tar.gz: never more
+    [ "$(ls out | tr '\n' ' ')" = "info.log results.tsv sections.tar.gz summary.tsv " ]
+    # a whole run: the same four files, every section's log in the one archive
+    rm -r out tests/test_cuda_zkill
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS="unit sample" run "$G/run.sh"
     [[ "${lines[-1]}" == "checks: "* ]]
-    [ -s out/sections.tar.gz ]
-    [ -s out/info.log ]
-    [ -s out/summary.tsv ]
-    [ -z "$(find out -maxdepth 1 -name '*.log' ! -name info.log)" ]
-    tar -tzf out/sections.tar.gz | grep -qx 'unit.log'
-    tar -xzOf out/sections.tar.gz unit.log | grep -q 'test_cuda_sampler'
-    grep -q 'packed in sections.tar.gz' out/info.log
-    # under the limit nothing is packed
+    [ "$(ls out | tr '\n' ' ')" = "info.log results.tsv sections.tar.gz summary.tsv " ]
+    [ "$(tar -tzf out/sections.tar.gz)" = unit.log ]
+    [ "$(section_log unit | grep -c '^## .*exit 0: ')" -eq 2 ]
+    section_log unit | grep -q 'test_cuda_sampler'
+}
+
+@test "on a GPU machine a CUDA test that prints 'no CUDA device' fails, however its host-only checks went" {
+    mkdir tests
+    # test_cuda_sampler's way: its host-only checks pass, the device's are skipped
+    printf '#!/bin/sh\necho "ok 1 - host draw"\necho "# no CUDA device: the device checks are skipped"\necho "1..1"\n' \
+        >tests/test_cuda_sampler
+    cp tests/test_cuda_sampler tests/test_cuda_cublaslt
+    chmod +x tests/*
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS="unit sample" run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    grep -q $'sample test_cuda_sampler\tFAIL\tsaw no CUDA device on a GPU machine (1/1 host-only checks ok): # no CUDA device' \
+        out/summary.tsv
+    [ "$(row 'unit test_cuda_cublaslt')" = FAIL ]
+    # without a GPU the same output is the host-only pass it is
     rm -r out
-    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=sample run "$G/run.sh"
-    [ -s out/unit.log ]
-    [ ! -e out/sections.tar.gz ]
+    OUT=out PIC_GPU_FORCE=0 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=unit run "$G/run.sh"
+    [ "$(row 'unit test_cuda_cublaslt')" = PASS ]
+}
+
+@test "a canary that sees no device or times out skips the GPU sections instead of spending the budget" {
+    mkdir tests
+    printf '#!/bin/sh\necho "1..0 # SKIP no CUDA device"\n' >tests/test_cuda_logits
+    printf '#!/bin/sh\necho ran >"$0.ran"\necho "ok 1"\necho "1..1"\n' >tests/test_cuda_layers
+    cp tests/test_cuda_layers tests/test_cuda_sampler
+    chmod +x tests/*
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS="unit sample fp32 gen" run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    grep -q $'canary test_cuda_logits\tFAIL\tskipped on a GPU machine: no CUDA device' out/summary.tsv
+    for c in 'unit test_cuda_\*' 'sample test_cuda_sampler' 'fp32 test_model, score' 'gen greedy, sampling, logprobs'; do
+        grep -q "^$c"$'\tSKIP\tskipped: canary failed (test_cuda_logits saw no CUDA device)' out/summary.tsv
+    done
+    [ ! -e tests/test_cuda_layers.ran ] && [ ! -e tests/test_cuda_sampler.ran ]
+    [ "$(grep -c . out/summary.tsv)" -eq 8 ] # gpu, libraries, binaries, the canary, four sections
+    # a canary that hangs is cut at what the budget leaves (here less than its 30 s)
+    printf '#!/bin/sh\nexec sleep 60\n' >tests/test_cuda_logits
+    rm -r out
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=unit PIC_GPU_BUDGET=20 run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    grep -q $'canary test_cuda_logits\tFAIL\ttimed out' out/summary.tsv
+    grep -q $'unit test_cuda_\\*\tSKIP\tskipped: canary failed (test_cuda_logits timed out)' out/summary.tsv
+    [ ! -e tests/test_cuda_layers.ran ]
+}
+
+# fake_build SETTING: a build tree for prepare.sh with every binary it packs
+# and cuda.setting SETTING, the binaries newer; a make and an nvcc that only
+# record how make was called
+fake_build() {
+    rm -rf b bin
+    mkdir -p b/tests bin fake
+    for p in pic-rollout pic-model-bench pic-init pic-update; do printf '#!/bin/sh\n' >"bin/$p"; done
+    for t in test_model test_backward $(grep -ho 'UNIT,test_cuda_[a-z_]*' "$PIC_ROOT"/src/*/module.mk | sed 's/.*,//'); do
+        printf '#!/bin/sh\n' >"b/tests/$t"
+    done
+    printf '#!/bin/sh\necho "make $*" >>"%s/make.args"\n' "$T" >fake/make
+    printf '#!/bin/sh\n' >fake/nvcc
+    chmod +x bin/* b/tests/* fake/*
+    echo "$1" >b/cuda.setting
+    touch -d '1 minute ago' b/cuda.setting
+}
+
+@test "prepare.sh builds with CUDA=1 and refuses a build without CUDA, with its message, or from before the switch" {
+    # (every case stops before prepare.sh touches tests/gpu/carry)
+    export PIC_BIN="$T/bin" PIC_BUILD="$T/b" NVCC="$T/fake/nvcc"
+    fake_build 0
+    PATH="$T/fake:$PATH" run "$G/prepare.sh"
+    fails_with 1 "cuda.setting does not say 1"
+    grep -qx "make -j2 all CUDA=1 NVCC=$T/fake/nvcc BUILD=$T/b BIN=$T/bin" make.args
+    fake_build 1
+    echo 'this pic was built without CUDA (nvcc not found, or make CUDA=0): use --device cpu' >>b/tests/test_cuda_layers
+    PATH="$T/fake:$PATH" run "$G/prepare.sh"
+    fails_with 1 "test_cuda_layers was built without CUDA"
+    fake_build 1
+    touch -d '1 hour ago' b/tests/test_cuda_sampler
+    PATH="$T/fake:$PATH" run "$G/prepare.sh"
+    fails_with 1 "test_cuda_sampler is older than $T/b/cuda.setting"
+    fake_build 1
+    rm b/tests/test_cuda_backward
+    PATH="$T/fake:$PATH" run "$G/prepare.sh"
+    fails_with 1 "test_cuda_backward is missing"
+    printf '#!/bin/sh\nexit 2\n' >fake/make
+    PATH="$T/fake:$PATH" run "$G/prepare.sh"
+    fails_with 1 "the CUDA build failed"
+    # no nvcc named or on PATH: the toolkit's, else a clear refusal
+    printf '#!/bin/sh\necho "make $*" >>"%s/make.args"\nexit 2\n' "$T" >fake/make
+    rm fake/nvcc
+    NVCC=nvcc PATH="$T/fake:/usr/bin:/bin" run "$G/prepare.sh"
+    if [ -x /usr/local/cuda/bin/nvcc ]; then
+        [ "$(tail -1 make.args)" = "make -j2 all CUDA=1 NVCC=/usr/local/cuda/bin/nvcc BUILD=$T/b BIN=$T/bin" ]
+    else
+        fails_with 1 "no nvcc"
+    fi
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Makes tests/gpu/carry/, everything tests/gpu/run.sh needs on a GPU machine
 # that the working tree does not hold, and prints the device call that
-# carries it (docs/gpu-checks.md). Run it here, after `make -j2 all` with nvcc:
+# carries it (docs/gpu-checks.md). Run it here, where nvcc is: it builds
+# first (`make -j2 all CUDA=1`; NVCC names another nvcc), then refuses to
+# pack a CPU-only build: build/cuda.setting must say 1, no binary may hold
+# cuda_none.c's "built without CUDA", and none may predate the switch to
+# CUDA=1 (a stale test_cuda_* from before a `make CUDA=0`).
 #
 #   carry/bin.tar.xz holds bin/ and tests/:
 #   carry/bin/    pic-rollout, pic-model-bench, pic-init, pic-update (stripped
@@ -17,18 +21,39 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-BIN=${PIC_BIN:-bin} TESTS=${PIC_BUILD:-build}/tests
+BIN=${PIC_BIN:-bin} BUILD=${PIC_BUILD:-build}
+TESTS=$BUILD/tests
 CARRY=tests/gpu/carry
 LIMIT=$((64 * 1024 * 1024))
 die() { echo "prepare.sh: $*" >&2; exit 1; }
 
+# The CUDA build, always: a tree last built with `make CUDA=0` holds CPU-only
+# binaries (their --device cuda only says "built without CUDA") beside stale
+# test_cuda_* of an earlier CUDA build, and a device call spent on those
+# checks nothing. make rebuilds whatever the switch to CUDA=1 touches.
+NVCC=$(command -v "${NVCC:-nvcc}" || command -v /usr/local/cuda/bin/nvcc) ||
+    die "no nvcc (${NVCC:-nvcc} not found, nor /usr/local/cuda/bin/nvcc; NVCC=... names one): the GPU checks need a CUDA build"
+echo "prepare.sh: make -j2 all CUDA=1 NVCC=$NVCC BUILD=$BUILD BIN=$BIN" >&2
+make -j2 all CUDA=1 NVCC="$NVCC" BUILD="$BUILD" BIN="$BIN" >&2 || die "the CUDA build failed (make -j2 all CUDA=1)"
+[ "$(cat "$BUILD/cuda.setting" 2>/dev/null)" = 1 ] ||
+    die "$BUILD/cuda.setting does not say 1 after make CUDA=1: refusing to pack a build without CUDA"
+
 programs=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$BIN/pic-init" "$BIN/pic-update")
 tests=("$TESTS/test_model" "$TESTS/test_backward")
-for t in "$TESTS"/test_cuda_*; do [ -x "$t" ] && tests+=("$t"); done
+# the CUDA tests the makefiles declare, not whatever test_cuda_* lies in
+# build/tests (a test since removed would travel as a stale binary)
+while read -r t; do
+    tests+=("$TESTS/$t")
+done < <(grep -ho 'call UNIT,test_cuda_[A-Za-z0-9_]*' src/*/module.mk tests/unit/module.mk | sed 's/.*,//' | sort -u)
+[ ${#tests[@]} -gt 2 ] || die "no test_cuda_* in src/*/module.mk: is this pic's tree?"
 for b in "${programs[@]}" "${tests[@]}"; do
-    [ -x "$b" ] || die "$b is missing: build first (make -j2 all)"
+    [ -x "$b" ] || die "$b is missing after make -j2 all CUDA=1"
+    # cuda_none.c's message: a CPU-only object in a binary meant for the GPU
+    ! grep -aq 'built without CUDA' "$b" || die "$b was built without CUDA (it holds cuda_none.c's message): refusing to pack it"
+    # every library depends on cuda.setting, rewritten when CUDA flips: a
+    # binary older than it was linked before the switch and make left it
+    [ ! "$b" -ot "$BUILD/cuda.setting" ] || die "$b is older than $BUILD/cuda.setting (linked before the switch to CUDA=1): refusing to pack it"
 done
-[ ${#tests[@]} -gt 1 ] || echo "prepare.sh: warning: no $TESTS/test_cuda_* (built with CUDA=0 or without nvcc?): run.sh will FAIL its unit row" >&2
 git check-ignore -q "$CARRY/VERSION" || die "$CARRY is not ignored by git: it would travel twice (add it to .gitignore)"
 
 rm -rf "$CARRY"
@@ -45,7 +70,7 @@ for b in "${tests[@]}"; do copy "$b" "$CARRY/tests"; done
 # a dictionary larger than any binary stores them once (66 -> 2 MiB);
 # run.sh unpacks it.
 tar -cf - -C "$CARRY" bin tests | xz -9e --lzma2=preset=9e,dict=96MiB -T1 >"$CARRY/bin.tar.xz"
-rm -rf "$CARRY/bin" "$CARRY/tests"
+rm -rf "${CARRY:?}/bin" "${CARRY:?}/tests"
 
 # Libraries: what ldd resolves here, less the C library family (the GPU
 # machine's is at least as new), libstdc++/libgcc_s (likewise) and CUDA's own
@@ -88,8 +113,9 @@ echo "working tree $(mib "$tree") + $CARRY $(mib "$carry") = $(mib "$total") of 
 [ "$total" -le "$LIMIT" ] || die "over the device's 64 MiB: remove untracked files or build less"
 cat <<EOF
 
-The device call (one, at most 8 minutes; the session's budget is 15):
-  run  carry: ["$CARRY"]  timeout_s: 480
+The device call (one, at most 7 minutes: run.sh's budget is 380 s, and the
+machine's start, a few minutes, counts against the session's device time too):
+  run  carry: ["$CARRY"]  timeout_s: 420
        command: tests/gpu/run.sh
 Then paste the summary table it prints last into docs/gpu.md (with the date,
 the card and the driver from info.log), and give_back.

@@ -7,13 +7,17 @@
 # log-probs = --score's), training (golden gradients and AdamW on the GPU,
 # resume bit for bit, GPU against CPU over 10 steps; ~90 s), and
 # bench/gpu_score.sh. Each step runs under `timeout` inside one budget
-# (PIC_GPU_BUDGET seconds, default 440, so the whole call stays under 8
-# minutes); logs go to $OUT (info.log, unit.log, fp32.log, bf16.log,
-# gen.log, train.log, bench.log, results.tsv, summary.tsv) and the summary
-# table is printed last. The device tool brings back at most 8 files from
-# $OUT, so when there are more (PIC_GPU_MAX_OUT_FILES, default 8) the
-# section logs are packed into $OUT/sections.tar.gz at the end. Exit 1 when
-# a check FAILs, else 0.
+# (PIC_GPU_BUDGET seconds, default 380: with the machine's start, a few
+# minutes, the call fits a 10-minute share of device time); each CUDA unit
+# test gets 30 s of it. One small CUDA test runs first as a canary: when it
+# times out, or sees no CUDA device on a GPU machine, the GPU sections are
+# SKIP rows that say so instead of each waiting out its caps. Under $OUT:
+# info.log, results.tsv, summary.tsv (a row appended as each check ends) and
+# sections.tar.gz, the section logs (unit.log, fp32.log, bf16.log, gen.log,
+# train.log, bench.log), packed again after every step: the device tool
+# brings back at most 8 files from $OUT, and a call killed at its timeout
+# still brings back every step's log so far. The summary table is printed
+# last. Exit 1 when a check FAILs, else 0.
 #
 # PIC_GPU_SECTIONS picks sections for a rerun (default "unit sample fp32
 # bf16 gen train bench"; GPU, libraries and binaries are always checked). "genbench"
@@ -35,7 +39,14 @@ case ${OUT:-} in
 *) OUT=$PWD/$OUT ;;
 esac
 cd "$ROOT" || exit 1
-BUDGET=${PIC_GPU_BUDGET:-440}
+# The GPU machine reaches no network: transformers and huggingface_hub must
+# not wait on one (every model they load here is a local folder or a config).
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+# NCCL bootstraps over a socket even as one rank (test_cuda_dist_nccl), and on
+# a machine without network its search for an interface can hang: loopback,
+# and no InfiniBand.
+export NCCL_SOCKET_IFNAME=lo NCCL_IB_DISABLE=1
+BUDGET=${PIC_GPU_BUDGET:-380}
 RESERVE=10 # seconds kept for the summary
 SECTIONS=" ${PIC_GPU_SECTIONS:-unit sample fp32 bf16 gen train bench} "
 MODELS=(qwen2-tiny qwen3-tiny llama-tiny)
@@ -46,10 +57,14 @@ mkdir -p "$OUT" || exit 1
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 SUMMARY=$OUT/summary.tsv RESULTS=$OUT/results.tsv
+# the section logs grow here and reach $OUT only packed (log, below)
+LOGS=$WORK/logs
+mkdir "$LOGS" || exit 1
 : >"$SUMMARY"
 : >"$RESULTS"
+# (loose section logs are an earlier run.sh's, in a reused $OUT)
 rm -f "$OUT"/info.log "$OUT"/unit.log "$OUT"/fp32.log "$OUT"/bf16.log "$OUT"/gen.log "$OUT"/train.log "$OUT"/bench.log \
-    "$OUT"/sections.tar.gz
+    "$OUT"/sections.tar.gz "$OUT"/sections.tar.gz.part
 START=$SECONDS
 
 # wanted SECTION: true when PIC_GPU_SECTIONS names it
@@ -72,11 +87,31 @@ within() {
     timeout -k 5 "$cap" "$@" >"$file" 2>&1
 }
 
-# log SECTION FILE STATUS CMD...: append a command's output to a section's log
+# log SECTION FILE STATUS CMD...: append a command's output to a section's
+# log (info.log lives in $OUT; the others in $LOGS, packed again at once)
 log() {
     local section=$1 file=$2 status=$3
     shift 3
-    { echo "## [$((SECONDS - START))s] exit $status: $*"; cat "$file"; echo; } >>"$OUT/$section.log"
+    if [ "$section" = info ]; then
+        { echo "## [$((SECONDS - START))s] exit $status: $*"; cat "$file"; echo; } >>"$OUT/info.log"
+    else
+        { echo "## [$((SECONDS - START))s] exit $status: $*"; cat "$file"; echo; } >>"$LOGS/$section.log"
+        pack
+    fi
+}
+
+# pack: $LOGS into $OUT/sections.tar.gz, replaced whole (tar into .part, then
+# mv), so that a call killed at any moment leaves the logs of every step
+# before it and $OUT never more than five files: info.log, results.tsv,
+# summary.tsv, sections.tar.gz and, for an instant, its .part. The device
+# tool brings back at most 8; seven loose section logs beside the others
+# would be 10, and packed only at the end they were lost with a killed call.
+pack() {
+    local logs
+    logs=$(cd "$LOGS" && ls)
+    [ -n "$logs" ] || return 0
+    # shellcheck disable=SC2086 # the names are run.sh's own: section.log
+    tar -C "$LOGS" -czf "$OUT/sections.tar.gz.part" $logs && mv -f "$OUT/sections.tar.gz.part" "$OUT/sections.tar.gz"
 }
 
 # timed_out STATUS: true for timeout's and SIGKILL's statuses, and budget spent
@@ -91,7 +126,11 @@ why() {
     fi
 }
 
-# tap CHECK FILE STATUS GOAL: one row from a TAP test's output
+# tap CHECK FILE STATUS GOAL: one row from a TAP test's output. On a GPU
+# machine a test that saw no device FAILs, however its host-only checks went:
+# test_cuda_sampler prints "# no CUDA device: ..." and still passes those,
+# the others plan "1..0 # SKIP no CUDA device"; either means the runtime
+# could not reach the driver, and every GPU row after it is hollow.
 tap() {
     local check=$1 file=$2 status=$3 goal=$4 counts ok bad plan skipped
     counts=$(awk '/^ok /{ok++} /^not ok /{bad++}
@@ -102,6 +141,8 @@ tap() {
         row "$check" FAIL "timed out ($ok ok before it)" "$goal"
     elif [ "$skipped" = 1 ] && [ "$plan" -eq 0 ] && [ "$status" -eq 0 ] && [ "$HAVE_GPU" = 1 ]; then
         row "$check" FAIL "skipped on a GPU machine: $(grep -m1 '^1\.\.0' "$file" | sed 's/^1\.\.0 *# *\(SKIP\)\{0,1\} *//')" "$goal"
+    elif [ "$HAVE_GPU" = 1 ] && grep -qi 'no CUDA device' "$file"; then
+        row "$check" FAIL "saw no CUDA device on a GPU machine ($ok/$plan host-only checks ok): $(grep -m1 -i 'no CUDA device' "$file" | cut -c1-100)" "$goal"
     elif [ "$skipped" = 1 ] && [ "$plan" -eq 0 ] && [ "$status" -eq 0 ]; then
         row "$check" SKIP "$(grep -m1 '^1\.\.0' "$file" | sed 's/^1\.\.0 *# *\(SKIP\)\{0,1\} *//')" "$goal"
     elif [ "$status" -ne 0 ] || [ "$bad" -gt 0 ] || [ "$plan" -lt 0 ] || [ "$ok" -ne "$plan" ]; then
@@ -244,20 +285,57 @@ else
     row binaries PASS "$BIN, $TESTS" "pic-rollout, pic-model-bench, test_model"
 fi
 
+# ---- the canary: one small CUDA test before the rest -----------------------
+# A device the runtime cannot reach (a driver it does not match, an init that
+# hangs) shows here in seconds; without this every later GPU step would wait
+# out its own cap, and together they exceed the budget. When the canary times
+# out, or sees no CUDA device on a GPU machine, each GPU section wanted is a
+# SKIP row "skipped: canary failed" (the canary's own row FAILs). It runs
+# whenever a GPU section is wanted, its row standing for its unit row.
+# UNIT_CAP: the seconds each CUDA unit test gets (the slowest take ~15 s).
+UNIT_CAP=30
+UNIT_GOAL="all ok (rel. err <= 1e-5 f32, 1e-2 bf16)"
+CANARY='' CANARY_FAILED=''
+gpu_wanted() { local s; for s in unit sample fp32 bf16 gen train bench genbench trainbench; do wanted $s && return 0; done; return 1; }
+if [ "$HAVE_GPU" = 1 ] && gpu_wanted; then
+    # test_cuda_logits: three logits heads against a double reference, ~1 s
+    for t in test_cuda_logits test_cuda_layers; do [ -x "$TESTS/$t" ] && { CANARY=$t; break; }; done
+    if [ -n "$CANARY" ]; then
+        within $UNIT_CAP "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$TESTS/$CANARY"
+        st=$?
+        log unit "$f" $st "$TESTS/$CANARY (the canary)"
+        tap "canary $CANARY" "$f" $st "$UNIT_GOAL, in ${UNIT_CAP}s"
+        if timed_out $st; then
+            CANARY_FAILED="$CANARY timed out"
+        elif grep -qi 'no CUDA device' "$f"; then
+            CANARY_FAILED="$CANARY saw no CUDA device"
+        fi
+    else
+        echo "no canary: neither test_cuda_logits nor test_cuda_layers in $TESTS" >>"$OUT/info.log"
+    fi
+fi
+# canary_failed SECTION: true, after its SKIP row, when the canary failed
+canary_failed() {
+    [ -n "$CANARY_FAILED" ] || return 1
+    row "$1" SKIP "skipped: canary failed ($CANARY_FAILED)" "the canary runs on the GPU"
+}
+
 # ---- the CUDA unit tests: each layer against its CPU twin ------------------
-n=0
-for t in "$TESTS"/test_cuda_*; do
-    if ! wanted unit || [ ! -x "$t" ]; then continue; fi
-    [ "$(basename "$t")" = test_cuda_sampler ] && continue # its own section, next
-    n=$((n + 1))
-    within 90 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$t"
-    st=$?
-    log unit "$f" $st "$t"
-    tap "unit $(basename "$t")" "$f" $st "all ok (rel. err <= 1e-5 f32, 1e-2 bf16)"
-done
-if wanted unit && [ $n -eq 0 ]; then
+if wanted unit && ! canary_failed "unit test_cuda_*"; then
+    n=0
+    for t in "$TESTS"/test_cuda_*; do
+        [ -x "$t" ] || continue
+        [ "$(basename "$t")" = test_cuda_sampler ] && continue # its own section, next
+        n=$((n + 1))
+        [ "$(basename "$t")" = "$CANARY" ] && continue # run above
+        within $UNIT_CAP "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$t"
+        st=$?
+        log unit "$f" $st "$t"
+        tap "unit $(basename "$t")" "$f" $st "$UNIT_GOAL"
+    done
     # the GPU run needs them; elsewhere a CUDA=0 build is a choice
-    row "unit test_cuda_*" "$([ "$HAVE_GPU" = 1 ] && echo FAIL || echo SKIP)" "none in $TESTS (built with CUDA=0?)" "one per CUDA layer"
+    [ $n -eq 0 ] && row "unit test_cuda_*" "$([ "$HAVE_GPU" = 1 ] && echo FAIL || echo SKIP)" \
+        "none in $TESTS (built with CUDA=0?)" "one per CUDA layer"
 fi
 
 # ---- the device sampler against the CPU's: ~15 s -----------------------------
@@ -266,10 +344,10 @@ fi
 # boundary, those counted and bounded; log-prob and entropy within fp32
 # bounds; a row alone = the same row in a batch (tests/unit/test_cuda_sampler.cu).
 SAMPLE_GOAL="greedy = CPU; sampled = CPU but at a boundary; lp 2e-6, H 2e-5; row alone = in batch"
-if ! wanted sample; then
+if ! wanted sample || canary_failed "sample test_cuda_sampler"; then
     :
 elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_cuda_sampler" ]; then
-    within 60 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$TESTS/test_cuda_sampler"
+    within $UNIT_CAP "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$TESTS/test_cuda_sampler"
     st=$?
     log unit "$f" $st "$TESTS/test_cuda_sampler" # unit.log: what comes back from the device is few files
     tap "sample test_cuda_sampler" "$f" $st "$SAMPLE_GOAL"
@@ -294,7 +372,7 @@ score() {
 }
 
 # ---- fp32: the CPU's tolerances --------------------------------------------
-if ! wanted fp32; then
+if ! wanted fp32 || canary_failed "fp32 test_model, score"; then
     :
 elif [ "$HAVE_GPU" = 1 ]; then
     within 120 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=f32 "$TESTS/test_model"
@@ -320,7 +398,7 @@ else
 fi
 
 # ---- bf16: no worse than PyTorch's own bf16 on the same inputs -------------
-if ! wanted bf16; then
+if ! wanted bf16 || canary_failed "bf16 test_model, score"; then
     :
 elif [ "$HAVE_GPU" = 1 ]; then
     within 120 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=bf16 "$TESTS/test_model"
@@ -378,7 +456,7 @@ gen_row() {
     fi
     log gen "$f" 0 gen_check.py "$@"
 }
-if ! wanted gen; then
+if ! wanted gen || canary_failed "gen greedy, sampling, logprobs"; then
     :
 elif [ "$HAVE_GPU" = 1 ]; then
     # greedy in f32 equals transformers' (golden, = the CPU's) on every fixture
@@ -474,7 +552,7 @@ sys.exit(0 if gap("loss") <= float(sys.argv[3]) and gap("entropy") <= float(sys.
 # (functions run under `within`'s timeout through a child bash)
 export -f update resume_check track
 export BIN WORK GPU_FIXTURES
-if ! wanted train; then
+if ! wanted train || canary_failed "train"; then
     :
 elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_backward" ] && [ -x "$BIN/pic-update" ]; then
     for d in f32 bf16; do
@@ -501,7 +579,7 @@ else
 fi
 
 # ---- bench/gpu_score.sh ----------------------------------------------------
-if ! wanted bench; then
+if ! wanted bench || canary_failed "bench/gpu_score.sh"; then
     :
 elif [ "$HAVE_GPU" = 1 ]; then
     left=$((BUDGET - RESERVE - (SECONDS - START)))
@@ -520,7 +598,9 @@ else
 fi
 
 # ---- bench/gpu_generate.sh (asked for by name) ------------------------------
-if wanted genbench && [ "$HAVE_GPU" = 1 ]; then
+if wanted genbench && canary_failed bench/gpu_generate.sh; then
+    :
+elif wanted genbench && [ "$HAVE_GPU" = 1 ]; then
     left=$((BUDGET - RESERVE - (SECONDS - START)))
     PIC_BIN=$BIN timeout -k 5 $((left + 5)) bench/gpu_generate.sh --budget "$left" --results "$WORK/genbench" >"$f" 2>&1
     st=$?
@@ -536,7 +616,9 @@ elif wanted genbench; then
 fi
 
 # ---- bench/gpu_train.sh (asked for by name) ---------------------------------
-if wanted trainbench && [ "$HAVE_GPU" = 1 ]; then
+if wanted trainbench && canary_failed bench/gpu_train.sh; then
+    :
+elif wanted trainbench && [ "$HAVE_GPU" = 1 ]; then
     left=$((BUDGET - RESERVE - (SECONDS - START)))
     PIC_BIN=$BIN timeout -k 5 $((left + 5)) bench/gpu_train.sh --budget "$left" --rows "$SUMMARY" \
         --results "$WORK/trainbench" >"$f" 2>&1
@@ -549,16 +631,10 @@ elif wanted trainbench; then
 fi
 
 # ---- the summary, last -----------------------------------------------------
-[ -s "$OUT/bench.log" ] && sed -n '/^bf16 matrix rate/,/^## /p' "$OUT/bench.log" | grep -v '^## '
-files=("$OUT"/*)
-if [ "${#files[@]}" -gt "${PIC_GPU_MAX_OUT_FILES:-8}" ]; then
-    logs=()
-    for f in "$OUT"/*.log; do [ "$f" = "$OUT/info.log" ] || logs+=("${f##*/}"); done
-    tar -C "$OUT" -czf "$OUT/sections.tar.gz" "${logs[@]}" && (cd "$OUT" && rm -f "${logs[@]}") &&
-        echo "section logs packed in sections.tar.gz (the device tool returns at most 8 files)" >>"$OUT/info.log"
-fi
+[ -s "$LOGS/bench.log" ] && sed -n '/^bf16 matrix rate/,/^## /p' "$LOGS/bench.log" | grep -v '^## '
+pack
 echo
-echo "== tests/gpu/run.sh: $((SECONDS - START))s of ${BUDGET}s; logs in $OUT"
+echo "== tests/gpu/run.sh: $((SECONDS - START))s of ${BUDGET}s; logs in $OUT (section logs: tar -xzf sections.tar.gz)"
 awk -F'\t' 'NR == FNR { for (i = 1; i <= 3; i++) if (length($i) > w[i]) w[i] = length($i); next }
             FNR == 1 { printf "%-*s  %-*s  %-*s  %s\n", w[1], "check", 6, "result", w[3], "number", "goal" }
             { printf "%-*s  %-*s  %-*s  %s\n", w[1], $1, 6, $2, w[3], $3, $4 }' "$SUMMARY" "$SUMMARY"
