@@ -213,6 +213,8 @@ js() { pic-eval -q --format json "$@"; }
     check() { printf '%s\n' "$1" >b.jsonl; run pic-eval b.jsonl; fails_with 1 "b.jsonl:1: $2"; }
     check '{"correct":true}' "field 'id': missing"
     check '{"id":1.5,"correct":true}' "field 'id': not a string or an integer"
+    # ids compare as C strings: "p\u0000one" and "p\u0000two" would be one problem
+    check '{"id":"p\u0000one","correct":true}' "field 'id': contains a NUL character"
     check '{"id":1}' "field 'reward': missing \(and no 'correct'\)"
     check '{"id":1,"reward":"1"}' "field 'reward': not a finite number"
     check '{"id":1,"reward":1,"source":3}' "field 'source': not a string"

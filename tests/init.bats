@@ -154,3 +154,38 @@ st_dtypes() {
     fails_with 1 "e0.json: key 'rms_norm_eps': 0 must be positive"
     [ ! -e x ]
 }
+
+@test "-o replaces only a checkpoint or an empty directory, before any work" {
+    echo precious >notes.txt
+    run pic-init -q -o notes.txt --hidden 16 --layers 1
+    fails_with 1 "^pic-init: notes.txt: exists and is not a directory"
+    [ "$(cat notes.txt)" = precious ]
+    mkdir work && echo x >work/thesis.tex
+    run pic-init -q -o work --hidden 16 --layers 1
+    fails_with 1 "^pic-init: work: is a directory with no config.json in it"
+    [ "$(ls work)" = thesis.tex ]
+    for d in . / ..; do
+        run pic-init -q -o "$d" --hidden 16 --layers 1
+        fails_with 1 "not a name a checkpoint directory can take"
+    done
+    # a checkpoint is replaced, also when named with a trailing slash
+    pic-init -q -o ck --hidden 16 --layers 1
+    pic-init -q -o ck/ --hidden 16 --layers 1 --seed 2
+    [ "$(ls | sort | tr '\n' ' ')" = "ck notes.txt work " ]
+    [ -f ck/config.json ]
+}
+
+@test "--tokenizer goes through the loader the other programs use: a bad id is refused now" {
+    pic-init -q -o ck --hidden 16 --layers 1
+    # an id past int: it was cut by a cast into a checkpoint pic-rollout refused
+    jq '.model.vocab["zz"] = 2147483647' ck/tokenizer.json >big.json
+    run pic-init -q -o x --tokenizer big.json --hidden 16 --layers 1
+    fails_with 1 "^pic-init: big.json: field 'model.vocab': expected a token id"
+    jq '.model.vocab["zz"] = 1.5' ck/tokenizer.json >float.json
+    run pic-init -q -o x --tokenizer float.json --hidden 16 --layers 1
+    fails_with 1 "^pic-init: float.json: field 'model.vocab'"
+    [ ! -e x ]
+    # the checkpoint's own tokenizer goes through as it is
+    pic-init -q -o y --tokenizer ck/tokenizer.json --hidden 16 --layers 1
+    cmp ck/tokenizer.json y/tokenizer.json
+}

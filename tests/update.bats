@@ -186,6 +186,29 @@ EOF
     [ "$(ls)" = "$(printf 'before\nck')" ]
 }
 
+@test "--output replaces only a checkpoint or an empty directory; ck/ is ck" {
+    s="$U/qwen2-tiny-step.jsonl"
+    # a file, or someone's folder, would have been moved aside and deleted
+    echo precious >notes.txt
+    run pic-update -m "$M/qwen2-tiny" -o notes.txt "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: notes.txt: exists and is not a directory"
+    [ "$(cat notes.txt)" = precious ]
+    mkdir work && echo x >work/thesis.tex
+    run pic-update -m "$M/qwen2-tiny" -o work "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: work: is a directory with no config.json in it"
+    [ "$(ls work)" = thesis.tex ]
+    [ "$(ls | sort | tr '\n' ' ')" = "notes.txt work " ] # no temporary left
+    # an empty directory, and a checkpoint named with a trailing slash
+    mkdir empty
+    pic-update -m "$M/qwen2-tiny" -o empty "${SPEC[@]}" "$s" >/dev/null
+    [ -f empty/config.json ]
+    pic-update -m empty -o empty/ "${SPEC[@]}" "$s" >/dev/null
+    [ "$(ls -a empty | grep -c tmp)" -eq 0 ]
+    [ "$(ls | sort | tr '\n' ' ')" = "empty notes.txt work " ]
+    run pic-update -m empty -o . "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: \.: not a name a checkpoint directory can take"
+}
+
 @test "a kill leaves temporaries the next run removes; a kill between the two renames is recovered" {
     pic-update -m "$M/llama-tiny" -o ck "${SPEC[@]}" "$LLAMA_STEP" >/dev/null
     cp ck/model.safetensors before.safetensors
@@ -355,6 +378,10 @@ EOF
     sed 's/"advantage":[^,]*/"reward":NaN/' "$s" >nanlit.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o nanlit.jsonl
     fails_with 1 "nanlit.jsonl:1"
+    # ids compare as C strings: two problems would train as one GRPO group
+    jq -c 'del(.advantage) | .reward = 1 | .id = "p\u0000\(.sample)"' "$s" >nulid.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o nulid.jsonl
+    fails_with 1 "nulid.jsonl:1: field 'id': contains a NUL character"
     jq -c '.response_ids[0] = 512' "$s" >vocab.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o vocab.jsonl
     fails_with 1 "vocab.jsonl:1: field 'response_ids': element 0 is not a token id"

@@ -163,13 +163,60 @@ static bool writer_gone(const char *suffix) {
     return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
-void pic_atomic_dir_recover(const char *final) {
+static bool is_dot_entry(const char *name) {
+    return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
+}
+
+/* final without trailing slashes (malloc'd): "ck/" would put the temporary
+ * inside ck and then fail to rename ck into itself. Dies on a name that
+ * cannot be replaced by a rename ("/", ".", ".."). */
+static char *dir_name(const char *final) {
+    char *name = pic_strdup(final);
+    size_t n = strlen(name);
+    while (n > 1 && name[n - 1] == '/') name[--n] = '\0';
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+        free(name);
+        pic_die("%s: not a name a checkpoint directory can take (a rename cannot replace it)", final);
+    }
+    return name;
+}
+
+/* NULL if final may be replaced by a checkpoint, else why not. */
+static const char *not_replaceable(const char *final) {
+    struct stat st;
+    if (stat(final, &st) != 0) return errno == ENOENT ? NULL : strerror(errno);
+    if (!S_ISDIR(st.st_mode)) return "exists and is not a directory";
+    char *cfg = pic_asprintf("%s/config.json", final);
+    bool checkpoint = access(cfg, F_OK) == 0;
+    free(cfg);
+    if (checkpoint) return NULL;
+    DIR *d = opendir(final);
+    if (!d) return strerror(errno);
+    struct dirent *e;
+    bool empty = true;
+    while (empty && (e = readdir(d))) empty = is_dot_entry(e->d_name);
+    closedir(d);
+    return empty ? NULL : "is a directory with no config.json in it: not a checkpoint";
+}
+
+void pic_atomic_dir_check(const char *final) {
+    char *name = dir_name(final);
+    const char *why = not_replaceable(name);
+    free(name);
+    if (why)
+        pic_die("%s: %s; pic writes a checkpoint only where there is none, or an empty directory, or a "
+                "checkpoint (config.json) to replace", final, why);
+}
+
+void pic_atomic_dir_recover(const char *final_arg) {
+    char *final = dir_name(final_arg);
     char *copy = pic_strdup(final), *copy2 = pic_strdup(final);
     const char *dir = dirname(copy), *base = basename(copy2);
     size_t nb = strlen(base);
     DIR *d = opendir(dir);
     if (!d) {
-        free(copy), free(copy2);
+        free(copy), free(copy2), free(final);
         return;
     }
     struct stat st;
@@ -192,13 +239,16 @@ void pic_atomic_dir_recover(const char *final) {
         free(path);
     }
     closedir(d);
-    free(copy), free(copy2);
+    free(copy), free(copy2), free(final);
 }
 
-char *pic_atomic_dir_begin(const char *final) {
-    pic_atomic_dir_recover(final);
+char *pic_atomic_dir_begin(const char *final_arg) {
+    pic_atomic_dir_check(final_arg);
+    pic_atomic_dir_recover(final_arg);
+    char *final = dir_name(final_arg);
     char *tmp = pic_asprintf("%s.tmp.%ld.XXXXXX", final, (long)getpid());
-    if (!mkdtemp(tmp)) pic_die("%s: cannot create a temporary directory beside it: %s", final,
+    free(final);
+    if (!mkdtemp(tmp)) pic_die("%s: cannot create a temporary directory beside it: %s", final_arg,
                                strerror(errno));
     track(tmp);
     /* mkdtemp makes 0700; a checkpoint should get the usual umask mode. */
@@ -206,10 +256,6 @@ char *pic_atomic_dir_begin(const char *final) {
     umask(mask);
     chmod(tmp, 0777 & ~mask);
     return tmp;
-}
-
-static bool is_dot_entry(const char *name) {
-    return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
 }
 
 /* fsync every regular file directly inside dir, then dir itself. */
@@ -229,18 +275,24 @@ static int fsync_dir_files(const char *dir) {
     return rc;
 }
 
-int pic_atomic_dir_commit(const char *tmp, const char *final) {
+/* On failure the temporary stays tracked: the caller's pic_die removes it
+ * (atexit), so a refused or failed commit leaves no litter. */
+int pic_atomic_dir_commit(const char *tmp, const char *final_arg) {
     if (fsync_dir_files(tmp) != 0) return -1;
-    untrack(tmp);
-    char *old = NULL;
+    char *final = dir_name(final_arg), *old = NULL;
     struct stat st;
+    if (not_replaceable(final)) { /* it changed since pic_atomic_dir_begin */
+        free(final);
+        errno = EEXIST;
+        return -1;
+    }
     if (stat(final, &st) == 0) {
         /* rename(2) cannot replace a non-empty directory: move the old one
          * aside first; it is removed only once the new one is in place. */
         old = pic_asprintf("%s.old.%ld.XXXXXX", final, (long)getpid());
         if (!mkdtemp(old) || rmdir(old) != 0 || rename(final, old) != 0) {
             int saved = errno;
-            free(old);
+            free(old), free(final);
             errno = saved;
             return -1;
         }
@@ -251,13 +303,14 @@ int pic_atomic_dir_commit(const char *tmp, const char *final) {
     if (rename(tmp, final) != 0) {
         int saved = errno;
         if (old) rename(old, final);
-        free(old);
+        free(old), free(final);
         errno = saved;
         return -1;
     }
+    untrack(tmp);
     fsync_parent(final);
     if (old) pic_rmtree(old);
-    free(old);
+    free(old), free(final);
     return 0;
 }
 

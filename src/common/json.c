@@ -273,6 +273,9 @@ json_t *pic_json_ints(const int32_t *x, size_t n) {
 
 const char *pic_id_key(pic_rec r, char *tmp, size_t tmpsize) {
     json_t *v = pic_field(r, "id", true);
+    /* ids are compared as C strings: "p\u0000one" and "p\u0000two" would be one */
+    if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v))
+        field_die(r, "id", "contains a NUL character (\\u0000)");
     if (json_is_string(v)) return json_string_value(v);
     if (json_is_integer(v)) {
         snprintf(tmp, tmpsize, "%" JSON_INTEGER_FORMAT, json_integer_value(v));

@@ -164,6 +164,7 @@ static const char *parse_record(const eval_ctx *e, json_t *obj, sample_rec *rec,
     if (!v || json_is_null(v)) return "missing";
     if (json_is_string(v)) {
         rec->id = json_string_value(v);
+        if (strlen(rec->id) != json_string_length(v)) return "contains a NUL character (\\u0000)";
     } else if (json_is_integer(v)) {
         snprintf(rec->idbuf, sizeof rec->idbuf, "%lld", (long long)json_integer_value(v));
         rec->id = rec->idbuf;

@@ -12,6 +12,7 @@
 #include "common/stream.h"
 #include "init/bytelevel.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 static const char usage[] =
     "Usage: pic-init -o DIR [OPTION]...\n"
@@ -209,6 +210,10 @@ static tok_ids tokenizer_ids(const char *tok_json, const char *name) {
  * Returns tokenizer.json's text. */
 static char *make_tokenizer(const options *o, tok_ids *ids) {
     if (o->tokenizer_file) {
+        /* through the loader pic-rollout and pic-update use: a file they
+         * would refuse (an id past int, a float id, an unknown model type)
+         * is refused now, naming its field, not in a checkpoint later */
+        pic_tokenizer_free(pic_tokenizer_load(o->tokenizer_file));
         char *tok_json = pic_read_file(o->tokenizer_file, NULL);
         *ids = tokenizer_ids(tok_json, o->tokenizer_file);
         return tok_json;
@@ -308,6 +313,7 @@ int main(int argc, char **argv) {
     options o = {.model_type = "qwen2", .hidden = 96, .layers = 3, .heads = 4, .kv_heads = 2, .ffn = 256,
                  .max_pos = 512, .tied = true, .merges = -1, .seed = 1, .std = 0.02};
     parse_options(&o, argc, argv);
+    pic_atomic_dir_check(o.out);
     tok_ids ids;
     char *tok_json = make_tokenizer(&o, &ids);
     pic_config cfg;

@@ -81,6 +81,8 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
     json_t *id = json_object_get(rec, "id");
     if (o->need_labels && !ai.has_adv && (!id || !(json_is_string(id) || json_is_integer(id))))
         return free(old), pic_reader_bad(r, "id", "missing or not a string or integer: GRPO groups samples by id"), false;
+    if (json_is_string(id) && strlen(json_string_value(id)) != json_string_length(id))
+        return free(old), pic_reader_bad(r, "id", "contains a NUL character (\\u0000)"), false;
     const char *key = id && (json_is_string(id) || json_is_integer(id)) ? pic_id_key((pic_rec){r, rec}, tmp, sizeof tmp) : "";
     json_t *te = json_object_get(rec, "temperature");
     if (te && !json_is_null(te)) {

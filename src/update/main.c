@@ -381,6 +381,7 @@ int main(int argc, char **argv) {
     pic_model model, ref;
     pic_err err;
     pic_atomic_dir_recover(o.model); /* a run killed while replacing it in place */
+    pic_atomic_dir_check(o.output);  /* before the step, not at its end */
     if (pic_model_load(&model, o.model, NULL, &err)) pic_die("%s", err.msg);
     /* the generator's forward: exactly on-policy (docs/update.md); the
      * backward stays on OpenBLAS either way */

@@ -1,4 +1,5 @@
 /* Unit tests of src/common: the real formatter, the serializer, atomic files. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,17 +82,29 @@ static void test_atomic(void) {
     CHECK(n == 5 && memcmp(s, "hello", 5) == 0, "aborted write leaves the old file");
     free(s);
 
-    char *final = pic_asprintf("%s/ckpt", dir);
+    /* a checkpoint (config.json) replaced whole, the second time named "ckpt/" */
+    char *final = pic_asprintf("%s/ckpt", dir), *slash = pic_asprintf("%s/", final);
     for (int round = 0; round < 2; round++) {
-        char *tmp = pic_atomic_dir_begin(final);
-        char *inner = pic_asprintf("%s/w", tmp);
+        char *tmp = pic_atomic_dir_begin(round ? slash : final);
+        char *inner = pic_asprintf("%s/config.json", tmp);
         pic_write_file_atomic(inner, round ? "2" : "1", 1);
-        CHECK(pic_atomic_dir_commit(tmp, final) == 0, "dir commit round %d", round);
-        char *check = pic_asprintf("%s/w", final);
+        CHECK(pic_atomic_dir_commit(tmp, round ? slash : final) == 0, "dir commit round %d", round);
+        char *check = pic_asprintf("%s/config.json", final);
         s = pic_read_file(check, &n);
         CHECK(n == 1 && s[0] == (round ? '2' : '1'), "dir holds round %d's file", round);
         free(s), free(check), free(inner), free(tmp);
     }
+    /* something else put there meanwhile is not a checkpoint: kept, and
+     * the commit fails (EEXIST) */
+    char *other = pic_asprintf("%s/other", dir), *mine = pic_asprintf("%s/other/mine", dir);
+    char *tmp = pic_atomic_dir_begin(other);
+    mkdir(other, 0700);
+    pic_write_file_atomic(mine, "x", 1);
+    CHECK(pic_atomic_dir_commit(tmp, other) == -1 && errno == EEXIST, "a commit over a non-checkpoint fails");
+    s = pic_read_file(mine, &n);
+    CHECK(n == 1 && s[0] == 'x', "and leaves it as it was");
+    pic_atomic_dir_abort(tmp);
+    free(s), free(tmp), free(other), free(mine), free(slash);
     CHECK(pic_rmtree(dir) == 0, "rmtree");
     struct stat st;
     CHECK(stat(dir, &st) != 0, "tree removed");
