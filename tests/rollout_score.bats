@@ -154,3 +154,20 @@ agrees() {
     pic-rollout --score -m "$m" --plain -q s.jsonl | jq -c .response_ids > after
     cmp before after
 }
+
+@test "a model whose numbers overflow float: an error naming the record, the field and the model" {
+    pic-init -q -o big --hidden 16 --layers 1
+    # layer 0's input norm weight set to 1e38 (finite, so the load's check passes):
+    # the products after it overflow to inf, and the log-probabilities are NaN
+    perl -e 'open my $f, "+<", "big/model.safetensors" or die; binmode $f; read $f, my $n, 8;
+             $n = unpack "Q<", $n; read $f, my $h, $n;
+             $h =~ /"model\.layers\.0\.input_layernorm\.weight":\{[^}]*"data_offsets":\[(\d+),(\d+)\]/ or die;
+             seek $f, 8 + $n + $1, 0; print $f pack("f<*", (1e38) x (($2 - $1) / 4))'
+    printf '{"prompt_ids":[1,2,3],"response_ids":[4,5,6]}\n' >in.jsonl
+    run pic-rollout --score -m big --plain in.jsonl
+    fails_with 1 "^pic-rollout: in.jsonl:1: field 'logprobs': response token 0 scored .*: the model's numbers overflow float \(big\)"
+    echo '{"id": "a1", "problem": "1+1"}' >p.jsonl
+    run pic-rollout -m big -n 1 --plain --max-new-tokens 2 -o out.jsonl p.jsonl
+    fails_with 1 "^pic-rollout: prompt 1 of the input \(id \"a1\"\), sample 0, response token 0: .*overflow float \(big\)"
+    [ ! -e out.jsonl ]
+}

@@ -1,6 +1,7 @@
 /* Sequences in flight and the sample records they become (DESIGN.md): the
  * input record's fields in their order, then sample, prompt_ids, response,
  * response_ids, logprobs, entropy, finish and temperature. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,13 @@ void gen_seq_free(gen_seq *s) {
 }
 
 json_t *gen_sample_record(rollout_run *run, const gen_seq *s) {
+    for (int i = 0; i < s->len; i++)
+        if (!isfinite(s->lp[i]) || !isfinite(s->ent[i])) {
+            char *id = json_dumps(json_object_get(s->pr->obj, "id"), JSON_ENCODE_ANY);
+            pic_die("prompt %zu of the input (id %s), sample %d, response token %d: log-prob %g, entropy %g: the "
+                    "model's numbers overflow float (%s)", s->pr->index + 1, id ? id : "none", s->sample, i,
+                    s->lp[i], s->ent[i], run->model_dir);
+        }
     json_t *o = json_copy(s->pr->obj);
     size_t len;
     char *text = stop_response_text(&run->stops, prompt_tokenizer(&run->prompts), s->ids, (size_t)s->len,

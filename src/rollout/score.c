@@ -20,6 +20,7 @@ typedef struct {
     int32_t *ids; /* prompt ++ response */
     int P, R;
     float T;
+    char *where; /* FILE:LINE of the record, for a message */
 } item;
 
 typedef struct {
@@ -69,6 +70,7 @@ static bool parse(rollout_run *run, pic_reader *r, json_t *obj, item *it) {
     it->P = (int)np;
     it->R = (int)nq;
     it->obj = json_incref(obj);
+    it->where = pic_asprintf("%s:%zu", pic_reader_name(r), pic_reader_lineno(r));
     return true;
 }
 
@@ -105,6 +107,10 @@ static void flush(rollout_run *run, batch *b) {
             json_object_set_new(it->obj, "prompt_ids", pic_json_ints(it->ids, (size_t)it->P));
         if (!json_object_get(it->obj, "response_ids"))
             json_object_set_new(it->obj, "response_ids", pic_json_ints(it->ids + it->P, R));
+        for (size_t t = 0; t < R; t++)
+            if (!isfinite(lp[t]) || !isfinite(h[t]))
+                pic_die("%s: field '%s': response token %zu scored %g (entropy %g): the model's numbers overflow "
+                        "float (%s)", it->where, run->logprobs_field, t, lp[t], h[t], run->model_dir);
         json_object_set_new(it->obj, run->logprobs_field, pic_json_floats(lp, R));
         if (run->entropy_field) json_object_set_new(it->obj, run->entropy_field, pic_json_floats(h, R));
         pic_writer_json(run->w, it->obj);
@@ -115,6 +121,7 @@ static void flush(rollout_run *run, batch *b) {
         free(h);
         json_decref(it->obj);
         free(it->ids);
+        free(it->where);
     }
     free(len);
     free(tokens);
