@@ -176,8 +176,10 @@ static void load_state(const char *path, pic_ctl_state *st) {
     } else if (!json_is_integer(v = json_object_get(root, "pictl_state")) ||
                json_integer_value(v) != 1) {
         why = "'pictl_state' is not 1";
-    } else if (!json_is_integer(v = json_object_get(root, "step")) || json_integer_value(v) < 0) {
-        why = "'step' is not an integer >= 0";
+    } else if (!json_is_integer(v = json_object_get(root, "step")) || json_integer_value(v) < 0 ||
+               json_integer_value(v) > (json_int_t)1 << 53) {
+        /* 2^53: exact in every JSON reader, and far from the counter's overflow */
+        why = "'step' is not an integer in [0, 2^53]";
     } else {
         st->step = json_integer_value(v);
         v = json_object_get(root, "integral");
