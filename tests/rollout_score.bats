@@ -171,3 +171,12 @@ agrees() {
     fails_with 1 "^pic-rollout: prompt 1 of the input \(id \"a1\"\), sample 0, response token 0: .*overflow float \(big\)"
     [ ! -e out.jsonl ]
 }
+
+@test "a config.json that claims more parameters than the weights hold is refused before they are allocated" {
+    pic-init -q -o m --hidden 16 --layers 1
+    jq '.vocab_size = 100000000' m/config.json >c && mv c m/config.json
+    printf '{"prompt_ids":[1,2,3],"response_ids":[4,5,6]}\n' >in.jsonl
+    # (before: 6 GB and 15 s of allocation, then the tensor shapes' error)
+    run timeout 5 pic-rollout --score -m m --plain in.jsonl
+    fails_with 1 "^pic-rollout: m/model.safetensors: tensor 'model.embed_tokens.weight': shape \[[0-9]+, 16\], the config implies \[100000000, 16\]"
+}

@@ -92,6 +92,10 @@ int pic_model_load(pic_model *m, const char *dir, const pic_model_opts *opts, pi
     if (pic_config_load(&c, dir, err)) return -1;
     pic_safetensors st;
     if (pic_st_open(&st, dir, err)) return -1;
+    if (pic_params_check(&c, &st, err)) { /* before the buffer config.json sizes */
+        pic_st_close(&st);
+        return -1;
+    }
     pic_model_init(m, &c);
     int rc = pic_params_load(&m->params, &c, &st, err);
     pic_st_close(&st);

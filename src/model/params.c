@@ -139,9 +139,11 @@ static int is_ignored(const pic_config *c, const char *name) {
     return (inv && !inv[19]) || (c->tie_embeddings && !strcmp(name, "lm_head.weight"));
 }
 
-int pic_params_load(pic_params *p, const pic_config *c, const pic_safetensors *st, pic_err *err) {
-    for (size_t i = 0; i < p->n_desc; i++) {
-        const pic_param_desc *d = &p->desc[i];
+/* Every tensor of the layout present with its shape, and none besides. */
+static int check_tensors(const pic_param_desc *desc, size_t n_desc, const pic_config *c, const pic_safetensors *st,
+                         pic_err *err) {
+    for (size_t i = 0; i < n_desc; i++) {
+        const pic_param_desc *d = &desc[i];
         const pic_st_tensor *t = pic_st_find(st, d->name);
         if (!t)
             return pic_err_set(err, "%s: tensor '%s' is missing%s", st->n_files == 1 ? st->files[0].path : st->path,
@@ -156,16 +158,31 @@ int pic_params_load(pic_params *p, const pic_config *c, const pic_safetensors *s
                                t->name, got, (long long)d->shape[0], d->ndim == 2 ? ", " : "",
                                d->ndim == 2 ? (long long)d->shape[1] : 0LL);
         }
-        if (pic_st_read_f32(t, p->data + d->offset, err)) return -1;
     }
     for (size_t i = 0; i < st->n; i++) {
         const pic_st_tensor *t = st->sorted[i];
         bool known = is_ignored(c, t->name);
-        for (size_t j = 0; j < p->n_desc && !known; j++) known = !strcmp(p->desc[j].name, t->name);
+        for (size_t j = 0; j < n_desc && !known; j++) known = !strcmp(desc[j].name, t->name);
         if (!known)
             return pic_err_set(err, "%s: tensor '%s' is not part of a %s model with this config", t->file,
                                t->name, c->model_type);
     }
+    return 0;
+}
+
+int pic_params_check(const pic_config *c, const pic_safetensors *st, pic_err *err) {
+    pic_param_desc *desc;
+    size_t n_desc;
+    pic_params_layout(c, &desc, &n_desc);
+    int rc = check_tensors(desc, n_desc, c, st, err);
+    free(desc);
+    return rc;
+}
+
+int pic_params_load(pic_params *p, const pic_config *c, const pic_safetensors *st, pic_err *err) {
+    if (check_tensors(p->desc, p->n_desc, c, st, err)) return -1;
+    for (size_t i = 0; i < p->n_desc; i++)
+        if (pic_st_read_f32(pic_st_find(st, p->desc[i].name), p->data + p->desc[i].offset, err)) return -1;
     return 0;
 }
 
