@@ -50,7 +50,9 @@ static const char usage[] =
     "      --seed S           random seed of the weights (default 1)\n"
     "      --std X            standard deviation of the weights (default 0.02)\n"
     "      --bf16             store the weights in bfloat16 (default float32)\n"
-    "  -o, --output DIR       the checkpoint to create (replaced if it exists)\n"
+    "  -o, --output DIR       the checkpoint to create (a checkpoint there is\n"
+    "                         replaced; anything else but an empty directory\n"
+    "                         is refused)\n"
     "  -q, --quiet            no summary line\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n";
