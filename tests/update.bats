@@ -375,6 +375,9 @@ EOF
     jq -c 'del(.advantage) | .reward = "nan"' "$s" >nan.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o nan.jsonl
     fails_with 1 "nan.jsonl:1: field 'reward': not a finite number"
+    jq -c 'del(.advantage) | .reward = (if .sample == 0 then 1e308 else 0 end)' "$s" >huge.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o huge.jsonl
+    fails_with 1 "huge.jsonl:1: field 'reward': 1e\+308: above 1e150 in size"
     sed 's/"advantage":[^,]*/"reward":NaN/' "$s" >nanlit.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o nanlit.jsonl
     fails_with 1 "nanlit.jsonl:1"

@@ -71,6 +71,11 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
     if (rw && !json_is_null(rw)) {
         if (!json_is_number(rw) || !isfinite(json_number_value(rw)))
             return free(old), pic_reader_bad(r, "reward", "not a finite number"), false;
+        /* a group's variance squares its rewards' deviations: past 1e150
+         * they overflow to inf and every advantage became 0, silently */
+        if (fabs(json_number_value(rw)) > 1e150)
+            return free(old), pic_reader_bad(r, "reward", "%g: above 1e150 in size, the group's variance overflows",
+                                             json_number_value(rw)), false;
         ai.has_reward = true, ai.reward = json_number_value(rw);
     }
     if (co && !json_is_null(co) && !json_is_boolean(co)) return free(old), pic_reader_bad(r, "correct", "not a boolean"), false;
