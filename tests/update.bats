@@ -207,6 +207,9 @@ EOF
     [ "$(ls | sort | tr '\n' ' ')" = "empty notes.txt work " ]
     run pic-update -m empty -o . "${SPEC[@]}" "$s"
     fails_with 1 "^pic-update: \.: not a name a checkpoint directory can take"
+    # a model read from "." is fine (nothing of it is replaced)
+    (cd empty && pic-update -m . -o ../fromdot "${SPEC[@]}" "$s" >/dev/null)
+    [ -f fromdot/config.json ]
 }
 
 @test "a kill leaves temporaries the next run removes; a kill between the two renames is recovered" {

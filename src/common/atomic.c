@@ -168,17 +168,21 @@ static bool is_dot_entry(const char *name) {
 }
 
 /* final without trailing slashes (malloc'd): "ck/" would put the temporary
- * inside ck and then fail to rename ck into itself. Dies on a name that
- * cannot be replaced by a rename ("/", ".", ".."). */
-static char *dir_name(const char *final) {
+ * inside ck and then fail to rename ck into itself. NULL for a name that a
+ * rename cannot replace ("/", ".", ".."). */
+static char *dir_name_or_null(const char *final) {
     char *name = pic_strdup(final);
     size_t n = strlen(name);
     while (n > 1 && name[n - 1] == '/') name[--n] = '\0';
     const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
-    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
-        free(name);
-        pic_die("%s: not a name a checkpoint directory can take (a rename cannot replace it)", final);
-    }
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) return free(name), NULL;
+    return name;
+}
+
+/* The same, dying on such a name: it cannot take a checkpoint. */
+static char *dir_name(const char *final) {
+    char *name = dir_name_or_null(final);
+    if (!name) pic_die("%s: not a name a checkpoint directory can take (a rename cannot replace it)", final);
     return name;
 }
 
@@ -210,7 +214,9 @@ void pic_atomic_dir_check(const char *final) {
 }
 
 void pic_atomic_dir_recover(const char *final_arg) {
-    char *final = dir_name(final_arg);
+    /* a model read from "." or "/" was never written by a rename: nothing to recover */
+    char *final = dir_name_or_null(final_arg);
+    if (!final) return;
     char *copy = pic_strdup(final), *copy2 = pic_strdup(final);
     const char *dir = dirname(copy), *base = basename(copy2);
     size_t nb = strlen(base);
