@@ -471,6 +471,25 @@ EOF
     cmp "$M/qwen2-tiny/tokenizer.json" next/tokenizer.json
 }
 
+@test "a tokenizer pic-rollout would refuse is refused before the step, naming its file" {
+    s="$U/qwen2-tiny-step.jsonl"
+    # a truncated tokenizer.json was copied into the new checkpoint as it was
+    cp -r "$M/qwen2-tiny" cut
+    head -c 300 "$M/qwen2-tiny/tokenizer.json" >cut/tokenizer.json
+    run pic-update -m cut -o next "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: cut/tokenizer.json:[0-9]+:[0-9]+: malformed JSON"
+    [ ! -e next ]
+    # well-formed JSON the loader refuses: an id past the ids the file describes
+    cp -r "$M/qwen2-tiny" far
+    jq '.model.vocab["zz"] = 100000' "$M/qwen2-tiny/tokenizer.json" >far/tokenizer.json
+    run pic-update -m far -o next "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: far/tokenizer.json: field 'model.vocab'"
+    [ ! -e next ]
+    # and before the samples are read: a bad stream is not the first complaint
+    run pic-update -m cut -o next "${SPEC[@]}" /dev/null
+    fails_with 1 "^pic-update: cut/tokenizer.json"
+}
+
 @test "--max-shard-size: weights beyond it in shards with an index, as transformers writes them" {
     s="$U/qwen2-tiny-step.jsonl"
     pic-update -m "$M/qwen2-tiny" -o one "${SPEC[@]}" "$s" >/dev/null

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/atomic.h"
 #include "common/cli.h"
@@ -12,6 +13,7 @@
 #include "common/json.h"
 #include "common/progress.h"
 #include "model/parallel.h"
+#include "tokenizer/tokenizer.h"
 #include "update/batch.h"
 #include "update/ckpt.h"
 #include "update/train.h"
@@ -351,6 +353,17 @@ static size_t batch_tokens(const pic_samples *b, size_t micro, int K) {
     return micro > longest ? micro : longest;
 }
 
+/* The tokenizer files are copied into the new checkpoint as they are: one
+ * pic-rollout would refuse (a truncated tokenizer.json, a bos_token not in
+ * the vocabulary) is refused now, naming its file and field, before the
+ * step, not by the next program after it. Loaded as pic-rollout loads the
+ * model directory. */
+static void check_tokenizer(const char *dir) {
+    char *path = pic_asprintf("%s/tokenizer.json", dir);
+    if (access(path, F_OK) == 0) pic_tokenizer_free(pic_tokenizer_load(dir));
+    free(path);
+}
+
 static void put(json_t *o, const char *k, double v) { json_object_set_new(o, k, json_real(v)); }
 static void puti(json_t *o, const char *k, long long v) { json_object_set_new(o, k, json_integer(v)); }
 
@@ -383,6 +396,7 @@ int main(int argc, char **argv) {
     pic_err err;
     pic_atomic_dir_recover(o.model); /* a run killed while replacing it in place */
     pic_atomic_dir_check(o.output);  /* before the step, not at its end */
+    check_tokenizer(o.model);
     if (pic_model_load(&model, o.model, NULL, &err)) pic_die("%s", err.msg);
     /* the generator's forward: exactly on-policy (docs/update.md); the
      * backward stays on OpenBLAS either way */
