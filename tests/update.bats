@@ -471,6 +471,36 @@ EOF
     cmp "$M/qwen2-tiny/tokenizer.json" next/tokenizer.json
 }
 
+# st_edit FILE JQ: the safetensors FILE with its JSON header put through JQ
+# (the data as it was; shapes may change where the counts stay)
+st_edit() {
+    local n h
+    n=$(head -c 8 "$1" | od -An -tu8 | tr -d ' ')
+    h=$(head -c $((8 + n)) "$1" | tail -c +9 | jq -c "$2")
+    { perl -e 'print pack("Q<", length($ARGV[0]))' "$h"; printf '%s' "$h"; tail -c +$((9 + n)) "$1"; } >"$1.new"
+    mv "$1.new" "$1"
+}
+
+@test "optimizer state of another shape than its parameter's, with as many values, is refused naming the tensor" {
+    s="$U/qwen2-tiny-step.jsonl"
+    pic-update -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s" >/dev/null
+    pic-update -m ck -o next "${SPEC[@]}" "$s" >/dev/null # as written, it resumes
+    w=model.layers.0.mlp.down_proj.weight
+    # [64, 176] stored as [176, 64]: each moment would land on another weight
+    cp -r ck tr
+    st_edit tr/optimizer.safetensors ".[\"v.$w\"].shape |= reverse"
+    run pic-update -m tr -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: tr/optimizer.safetensors: tensor 'v.$w' is F32 \[176, 64\]; the model needs F32 \[64, 176\]"
+    [ ! -e next2 ]
+    # a vector stored as a matrix of its values
+    cp -r ck sq
+    st_edit sq/optimizer.safetensors '.["m.model.norm.weight"].shape = [8, 8]'
+    run pic-update -m sq -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "tensor 'm.model.norm.weight' is F32 \[8, 8\]; the model needs F32 \[64\]"
+    # --reset-optimizer does not read it
+    pic-update -m tr -o next2 "${SPEC[@]}" --reset-optimizer "$s" >/dev/null
+}
+
 @test "a tokenizer pic-rollout would refuse is refused before the step, naming its file" {
     s="$U/qwen2-tiny-step.jsonl"
     # a truncated tokenizer.json was copied into the new checkpoint as it was

@@ -19,6 +19,27 @@ static const char *const copied[] = {"config.json", "generation_config.json", "t
 
 static const char *const STATE = "optimizer.safetensors";
 
+/* "[a, b]" into buf. */
+static const char *shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
+    size_t k = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (k < size) snprintf(buf + k, size - k, "]");
+    return buf;
+}
+
+/* A state tensor (m., v. or master.) is F32 of its parameter's shape: the
+ * same count of values is not enough, since a transposed [b, a] for [a, b]
+ * would resume AdamW with every moment on another weight. */
+static void check_state(const char *path, const pic_st_tensor *x, const pic_param_desc *d) {
+    bool same = x->dtype == PIC_DT_F32 && x->ndim == d->ndim;
+    for (int i = 0; same && i < d->ndim; i++) same = x->shape[i] == d->shape[i];
+    if (same) return;
+    char got[200], want[64];
+    pic_die("%s: tensor '%s' is %s %s; the model needs F32 %s (as its parameter '%s')", path, x->name, x->dtype_name,
+            shape_text(got, sizeof got, x->ndim, x->shape), shape_text(want, sizeof want, d->ndim, d->shape), d->name);
+}
+
 bool pic_optstate_load(pic_trainer *t, const char *dir) {
     char *path = pic_asprintf("%s/%s", dir, STATE);
     if (access(path, F_OK) != 0) {
@@ -35,9 +56,7 @@ bool pic_optstate_load(pic_trainer *t, const char *dir) {
             snprintf(name, sizeof name, "%s.%s", k ? "v" : "m", p->desc[i].name);
             const pic_st_tensor *x = pic_st_find(&st, name);
             if (!x) pic_die("%s: tensor '%s' is missing", path, name);
-            if (x->dtype != PIC_DT_F32 || x->numel != p->desc[i].numel)
-                pic_die("%s: tensor '%s' is %s with %zu values; the model needs F32 with %zu", path, name,
-                        x->dtype_name, x->numel, p->desc[i].numel);
+            check_state(path, x, &p->desc[i]);
             /* the file holds the whole state; this rank keeps its slice */
             float *all = pic_malloc((x->numel + 1) * sizeof *all);
             if (pic_st_read_f32(x, all, &err)) pic_die("%s", err.msg);
@@ -51,9 +70,7 @@ bool pic_optstate_load(pic_trainer *t, const char *dir) {
         snprintf(name, sizeof name, "master.%s", p->desc[i].name);
         const pic_st_tensor *x = pic_st_find(&st, name);
         if (!x) break;
-        if (x->dtype != PIC_DT_F32 || x->numel != p->desc[i].numel)
-            pic_die("%s: tensor '%s' is %s with %zu values; the model needs F32 with %zu", path, name, x->dtype_name,
-                    x->numel, p->desc[i].numel);
+        check_state(path, x, &p->desc[i]);
         if (pic_st_read_f32(x, p->data + p->desc[i].offset, &err)) pic_die("%s", err.msg);
     }
     /* AEC's state is there only when the run that wrote it used AEC */
