@@ -261,6 +261,9 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 1 "field 'entropy'"
     run pictl --kp 1000000 <<<'1e308'
     fails_with 1 "<stdin>:1"
+    # a raw NUL byte, as the record readers say it (strtod would stop there)
+    run pictl < <(printf '0.1\n0.5\0\n')
+    fails_with 1 "^pictl: <stdin>:2: a raw NUL byte at column 4$"
 }
 
 @test "file operands are read in order, errors name the file" {

@@ -167,5 +167,20 @@ load helpers
     [ "$output" = '{"response":"a\u0000b"}' ]
     printf '{"response":"a\0b"}\n' > raw.jsonl
     run pic-cat -q raw.jsonl
-    fails_with 1 'raw.jsonl:1: malformed JSON'
+    fails_with 1 'raw.jsonl:1: malformed JSON at column 15: a raw NUL byte'
+    # jansson drops a NUL after a number or a literal: {"reward": 0.5\0} was
+    # read as 0.5. Anywhere on the line it is the same error, column counted
+    # in characters as jansson counts them (é is one)
+    for rec in '{"id": 1\0, "x": 2}|9' '{"reward": 0.5\0}|15' '{"ok": true\0}|12' '{"é": 1\0}|8' \
+        '{"a": 1}\0|9' '\0{"a": 1}|1' '{"a":\0 1}|6'; do
+        printf "${rec%|*}\\n" >r.jsonl
+        run pic-cat -q --plain r.jsonl
+        fails_with 1 "^pic-cat: r.jsonl:1: malformed JSON at column ${rec#*|}: a raw NUL byte \(JSON has NUL only as \\\\u0000 inside a string\)$"
+    done
+    # --skip-bad counts it like any malformed line
+    printf '{"a":1}\n{"reward": 0.5\0}\n{"b":2}\n' >mixed.jsonl
+    run pic-cat --skip-bad --plain mixed.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(grep -c '^{' <<<"$output")" = 2 ]
+    [[ "$output" == *"1 bad records skipped"* ]]
 }

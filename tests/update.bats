@@ -384,6 +384,11 @@ EOF
     sed 's/"advantage":[^,]*/"reward":NaN/' "$s" >nanlit.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o nanlit.jsonl
     fails_with 1 "nanlit.jsonl:1"
+    # a raw NUL byte after a number: jansson dropped it and the record trained
+    head -1 "$s" | sed 's/"sample":0/"sample":0\x00/' >rawnul.jsonl
+    grep -qaP '"sample":0\x00' rawnul.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o rawnul.jsonl
+    fails_with 1 "rawnul.jsonl:1: malformed JSON at column [0-9]+: a raw NUL byte"
     # ids compare as C strings: two problems would train as one GRPO group
     jq -c 'del(.advantage) | .reward = 1 | .id = "p\u0000\(.sample)"' "$s" >nulid.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o nulid.jsonl

@@ -208,12 +208,29 @@ static bool is_blank(const char *s, size_t n) {
     return true;
 }
 
+size_t pic_nul_column(const char *s, size_t n) {
+    const char *nul = memchr(s, '\0', n);
+    if (!nul) return 0;
+    size_t col = 1;
+    for (const char *p = s; p < nul; p++) col += ((unsigned char)*p & 0xC0) != 0x80;
+    return col;
+}
+
 json_t *pic_reader_json(pic_reader *r) {
     for (;;) {
         size_t n;
         char *line;
         while ((line = pic_reader_line(r, &n)) && is_blank(line, n)) {}
         if (!line) return NULL;
+        /* a raw NUL byte is never JSON, but jansson drops one that follows a
+         * number or a literal ({"reward": 0.5\0} read as 0.5): refused here,
+         * wherever it is, with one message */
+        size_t nul = pic_nul_column(line, n);
+        if (nul) {
+            pic_reader_bad(r, NULL, "malformed JSON at column %zu: a raw NUL byte (JSON has NUL only as \\u0000 "
+                                    "inside a string)", nul);
+            continue;
+        }
         json_error_t err;
         /* NUL characters (\u0000) are text like any other; a key given twice
          * would silently keep one of two values */

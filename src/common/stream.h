@@ -23,10 +23,17 @@ void pic_reader_close(pic_reader *r);
 char *pic_reader_line(pic_reader *r, size_t *len);
 
 /* The next non-blank line parsed as a JSON object (a new reference); NULL at
- * the end. Malformed JSON, a key given twice or a non-object is a bad record
+ * the end. Malformed JSON (a raw NUL byte anywhere included), a key given
+ * twice or a non-object is a bad record
  * (pic_reader_bad): it dies naming file and line, or under --skip-bad is
  * counted and passed over. */
 json_t *pic_reader_json(pic_reader *r);
+
+/* The column of the first NUL byte in s[0, n), from 1, counting characters
+ * as jansson's messages do (a UTF-8 sequence is one); 0 when there is none.
+ * A raw NUL byte is in no valid line of a stream: pic_reader_json refuses
+ * it as malformed JSON, pictl's plain numbers likewise. */
+size_t pic_nul_column(const char *s, size_t n);
 
 const char *pic_reader_name(const pic_reader *r); /* "<stdin>" or the path */
 size_t pic_reader_lineno(const pic_reader *r);     /* line of the last line returned, from 1 */

@@ -306,7 +306,8 @@ static void run_input(const char *path, const pic_ctl_params *p, pic_ctl_state *
     size_t n;
     while ((line = pic_reader_line(r, &n))) {
         size_t lineno = pic_reader_lineno(r);
-        if (memchr(line, '\0', n)) pic_die("%s:%zu: NUL byte in the line", name, lineno);
+        size_t nul = pic_nul_column(line, n);
+        if (nul) pic_die("%s:%zu: a raw NUL byte at column %zu", name, lineno, nul);
         char *s = trim(line);
         if (!*s) continue;
         double h = parse_value(s, name, lineno, field);
