@@ -116,6 +116,26 @@ problems() {
     [ "$(jq -c .response_ids f)" = "$(jq -c .response_ids g)" ]
 }
 
+@test "a bad --template file is blamed on the file, not on the prompt records" {
+    problems | head -2 >p
+    # invalid UTF-8 failed every prompt's encoding: "p:1: field 'problem':
+    # invalid UTF-8 at byte 3", a byte of the rendered text
+    printf 'Q: {problem}\nA: \xc3(' >latin
+    run pic-rollout -m "$M/qwen2-tiny" --template latin --max-new-tokens 2 --plain -q p
+    fails_with 1 "^pic-rollout: latin: line 2, byte 4: invalid UTF-8 \(0xc3\): a chat template file is UTF-8 text$"
+    # the file is checked at the start, whatever the input
+    run pic-rollout -m "$M/qwen2-tiny" --template latin --plain -q </dev/null
+    fails_with 1 "^pic-rollout: latin: line 2"
+    run pic-rollout --score -m "$M/qwen2-tiny" --template latin --plain -q p
+    fails_with 1 "^pic-rollout: latin: line 2"
+    printf 'Q: {problem}\0' >nul
+    run pic-rollout -m "$M/qwen2-tiny" --template nul --plain -q p
+    fails_with 1 "^pic-rollout: nul: a chat template file must not contain NUL bytes"
+    printf 'Q: {problme}' >typo
+    run pic-rollout -m "$M/qwen2-tiny" --template typo --plain -q p
+    fails_with 1 "^pic-rollout: typo: not a chat template: no \{problem\} in it"
+}
+
 @test "--template whose marker tokens the tokenizer lacks warns once, and still runs" {
     problems | head -2 >p
     run pic-rollout -m "$M/qwen2-tiny" --template llama3 --max-new-tokens 2 --plain -q -o out p

@@ -128,6 +128,10 @@ llamacpp() {
     [ "$(jq -r .prompt out)" = "$(printf 'Q: 1+1\nA:')" ]
     run pic-tok -t "$TF/tiny" --chat nothing-here.txt encode
     fails_with 1 "nothing-here.txt"
+    # the file's fault, not the record's
+    printf '\xff{problem}' > bad.txt
+    run pic-tok -q -t "$TF/tiny" --chat bad.txt encode --plain <<<'{"text": "1+1"}'
+    fails_with 1 "^pic-tok: bad.txt: line 1, byte 1: invalid UTF-8 \(0xff\)"
     # a format whose markers the tokenizer lacks: warned, then encoded as text
     run pic-tok -q -t "$BATS_FILE_TMPDIR/qwen2.5" --chat llama3 encode --plain <<<'{"text": "hi"}'
     [ "$status" -eq 0 ]

@@ -24,6 +24,22 @@ static const char tools_outro[] =
     "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
     "<args-json-object>}\n</tool_call><|im_end|>\n";
 
+/* A template file is checked whole when read: invalid UTF-8 in it would
+ * otherwise fail the encoding of every prompt, blamed on the record's
+ * 'problem' at a byte offset of the rendered text. */
+static void check_template_text(const char *path, const char *text, size_t len) {
+    if (strlen(text) != len) pic_die("%s: a chat template file must not contain NUL bytes", path);
+    size_t ok = tk_utf8_valid_prefix(text, len), line = 1, bol = 0;
+    if (ok < len) {
+        for (size_t i = 0; i < ok; i++)
+            if (text[i] == '\n') line++, bol = i + 1;
+        pic_die("%s: line %zu, byte %zu: invalid UTF-8 (0x%02x): a chat template file is UTF-8 text", path, line,
+                ok - bol + 1, (unsigned char)text[ok]);
+    }
+    if (!strstr(text, "{problem}"))
+        pic_die("%s: not a chat template: no {problem} in it (or use chatml, qwen2.5, qwen3, llama3)", path);
+}
+
 pic_chat *pic_chat_new(const char *spec) {
     pic_chat *c = pic_calloc(1, sizeof *c);
     c->name = pic_strdup(spec);
@@ -35,9 +51,7 @@ pic_chat *pic_chat_new(const char *spec) {
         size_t len;
         c->kind = PIC_CHAT_FILE;
         c->tmpl = pic_read_file(spec, &len);
-        if (strlen(c->tmpl) != len) pic_die("%s: a chat template file must not contain NUL bytes", spec);
-        if (!strstr(c->tmpl, "{problem}"))
-            pic_die("%s: not a chat template: no {problem} in it (or use chatml, qwen2.5, qwen3, llama3)", spec);
+        check_template_text(spec, c->tmpl, len);
     }
     return c;
 }

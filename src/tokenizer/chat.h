@@ -41,8 +41,9 @@ typedef struct {
 } pic_chat_opts;
 
 /* spec: "chatml", "qwen2.5", "qwen3", "llama3", or the path of a template
- * file containing {problem}. Dies (exit 1) on an unreadable file or one
- * without {problem}. */
+ * file containing {problem}. Dies (exit 1), naming the file, on an
+ * unreadable file, one without {problem}, or one that is not UTF-8 text
+ * (a NUL byte, an invalid sequence: its line and byte). */
 pic_chat *pic_chat_new(const char *spec);
 /* The format a model's tokenizer_config.json chat_template is (recognised
  * by its markers), else by its special tokens (<|im_start|> -> chatml,
