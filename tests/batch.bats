@@ -35,7 +35,9 @@ setup() {
     run pic-batch --size 4 p.jsonl
     fails_with 2 -- '--step is required'
     run pic-batch --step 1 --size 4 /dev/null
-    fails_with 1 'no prompt records'
+    fails_with 1 '^pic-batch: /dev/null: no prompt records$'
+    run pic-batch --step 1 --size 4 - </dev/null
+    fails_with 1 '^pic-batch: <stdin>: no prompt records$'
     printf '{"id":1}\n{"id":\n' > bad.jsonl
     run pic-batch --step 1 --size 1 bad.jsonl
     fails_with 1 'bad.jsonl:2: malformed JSON'

@@ -229,8 +229,17 @@ js() { pic-eval -q --format json "$@"; }
     check '{"id":1,"reward":1,"reward":0}' "malformed JSON.*duplicate"
     run pic-eval missing.jsonl
     fails_with 1 "missing.jsonl"
+    # the message names the input, as every other message about it does
     run pic-eval </dev/null
-    fails_with 1 "no records"
+    fails_with 1 "^pic-eval: <stdin>: no records$"
+    : >e1.jsonl && : >e2.jsonl
+    run pic-eval e1.jsonl - e2.jsonl </dev/null
+    fails_with 1 "^pic-eval: e1.jsonl, <stdin>, e2.jsonl: no records$"
+    run pic-eval e1.jsonl e2.jsonl e1.jsonl e2.jsonl e1.jsonl e2.jsonl
+    fails_with 1 "^pic-eval: e1.jsonl, e2.jsonl, e1.jsonl, e2.jsonl and 2 more files: no records$"
+    printf 'not json\n' >bad.jsonl
+    run pic-eval --skip-bad bad.jsonl
+    fails_with 1 "^pic-eval: bad.jsonl: no records \(1 bad records skipped, --skip-bad\)$"
 }
 
 @test "--skip-bad skips and counts malformed records" {

@@ -415,7 +415,10 @@ EOF
     [ -s o/model.safetensors ]
     : >empty.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o empty.jsonl
-    fails_with 1 "no samples"
+    fails_with 1 "^pic-update: empty.jsonl: no samples to train on$"
+    printf 'not json\n' >bad.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o --skip-bad empty.jsonl bad.jsonl
+    fails_with 1 "^pic-update: empty.jsonl, bad.jsonl: no samples to train on \(1 bad records skipped, --skip-bad\)$"
     run pic-update -m nowhere -o o "$s"
     fails_with 1 "nowhere"
 }

@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
         }
         pic_reader_close(r);
     }
-    if (n == 0) pic_die("no prompt records in the input");
+    if (n == 0) pic_die_no_records(nfiles, argv + optind, "prompt records");
 
     size_t *perm = pic_malloc(n * sizeof *perm);
     uint64_t first = (uint64_t)(step - 1) * (uint64_t)size, epoch = UINT64_MAX;

@@ -125,6 +125,19 @@ void pic_reader_bad(const pic_reader *r, const char *field, const char *fmt, ...
     pic_bad_records++;
 }
 
+void pic_die_no_records(int n, char *const *paths, const char *what) {
+    enum { SHOWN = 4 }; /* a glob of step files would fill the screen */
+    pic_buf b = {0};
+    for (int i = 0; i < (n ? n : 1) && i < SHOWN; i++)
+        pic_buf_printf(&b, "%s%s", i ? ", " : "", n && strcmp(paths[i], "-") ? paths[i] : "<stdin>");
+    if (n > SHOWN) pic_buf_printf(&b, " and %d more files", n - SHOWN);
+    char files[1024]; /* on the stack: the exit below leaks nothing */
+    snprintf(files, sizeof files, "%s", b.data);
+    pic_buf_free(&b);
+    if (pic_bad_records) pic_die("%s: no %s (%zu bad records skipped, --skip-bad)", files, what, pic_bad_records);
+    pic_die("%s: no %s", files, what);
+}
+
 void pic_note_bad_records(void) {
     if (pic_bad_records) pic_info("%zu bad records skipped (--skip-bad)", pic_bad_records);
 }

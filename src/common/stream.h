@@ -57,6 +57,13 @@ void pic_bad_record(const char *file, size_t line, const char *field, const char
     __attribute__((format(printf, 4, 5)));
 void pic_note_bad_records(void);
 
+/* "FILES: no WHAT", exit 1, for a program whose n input FILEs (paths, as on
+ * its command line) held none (what: "records", ...): they are named as
+ * the reader names them ("a.jsonl, b.jsonl"; none or "-" is "<stdin>";
+ * beyond four, "and N more files"), and the bad records --skip-bad passed
+ * over, if any, are counted. */
+_Noreturn void pic_die_no_records(int n, char *const *paths, const char *what);
+
 typedef struct pic_writer pic_writer;
 
 typedef enum {

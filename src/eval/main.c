@@ -684,7 +684,7 @@ int main(int argc, char **argv) {
     for (size_t f = 0; f < e.nfiles; f++)
         read_file(&e, optind < argc ? argv[optind + (int)f] : NULL, f, &prog);
     pic_progress_end(&prog);
-    if (!e.records) pic_die("no records in the input");
+    if (!e.records) pic_die_no_records(argc - optind, argv + optind, "records");
 
     pic_atomic_file af;
     FILE *out = output ? pic_atomic_open(&af, output) : stdout;

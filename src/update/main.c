@@ -412,7 +412,7 @@ int main(int argc, char **argv) {
     pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, model.cfg.max_position, !o.sft && !o.temperature};
     if (optind >= argc) pic_samples_read(&b, NULL, &ro);
     for (int i = optind; i < argc; i++) pic_samples_read(&b, argv[i], &ro);
-    if (b.n == 0) pic_die("no samples to train on");
+    if (b.n == 0) pic_die_no_records(argc - optind, argv + optind, "samples to train on");
     if (!o.sft) pic_samples_advantages(&b, &o.adv);
     size_t n_read = b.n;
     if (o.adv.mode == PIC_ADV_NSR || o.adv.mode == PIC_ADV_PSR) pic_samples_keep_class(&b, o.adv.mode == PIC_ADV_PSR);
