@@ -423,6 +423,24 @@ EOF
     fails_with 1 "nowhere"
 }
 
+@test "--skip-bad: a GRPO group left alone by skipped records says so, naming the id and the count" {
+    # three samples of problem 7; the first and the last are bad, and one of
+    # problem 8 (also bad) does not count for 7
+    jq -c 'del(.advantage) | .id = 7 | .reward = .response_ids[0] % 2' "$U/qwen2-tiny-step.jsonl" |
+        sed '1s/"logprobs":\[/"logprobs":[-1,/; 3s/"prompt_ids":\[/"prompt_ids":[-1,/' >g.jsonl
+    head -1 g.jsonl | sed 's/"id":7/"id":8/' >>g.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --skip-bad g.jsonl
+    fails_with 1 "^pic-update: g.jsonl:2: field 'id': a group of one sample has no GRPO baseline: the other 2 records of id '7' were skipped as bad \(--skip-bad\)$"
+    [ ! -e o ]
+    # a string id, one record skipped
+    sed -n '1,2p' g.jsonl | sed 's/"id":7/"id":"p\/1"/' >h.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --skip-bad h.jsonl
+    fails_with 1 "^pic-update: h.jsonl:2: field 'id': a group of one sample has no GRPO baseline: the other 1 record of id 'p/1' was skipped as bad"
+    # without --skip-bad the first bad record is the error, as before
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" g.jsonl
+    fails_with 1 "^pic-update: g.jsonl:1: field 'logprobs'"
+}
+
 @test "temperature: greedy's 0 is T = 1; --temperature overrides every record's; SFT uses 1" {
     # pic-rollout -t 0 records "temperature": 0 and its numbers at T = 1
     # (docs/rollout.md): on-policy, exactly, and the same step as records of 1

@@ -119,11 +119,24 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
     return true;
 }
 
+/* A dropped record's id, kept so that a GRPO group it leaves too small can
+ * say why: its other members were bad, not absent. */
+static void note_skipped(pic_samples *b, const json_t *rec) {
+    const json_t *id = json_object_get(rec, "id");
+    char tmp[64];
+    const char *key = NULL;
+    if (json_is_string(id) && strlen(json_string_value(id)) == json_string_length(id)) key = json_string_value(id);
+    if (json_is_integer(id)) snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT, json_integer_value(id)), key = tmp;
+    if (!key) return;
+    b->skipped = pic_realloc(b->skipped, (b->n_skipped + 1) * sizeof *b->skipped);
+    b->skipped[b->n_skipped++] = pic_strdup(key);
+}
+
 void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o) {
     pic_reader *r = pic_reader_open(path);
     json_t *rec;
     while ((rec = pic_reader_json(r))) {
-        read_one(b, r, rec, o);
+        if (!read_one(b, r, rec, o)) note_skipped(b, rec);
         json_decref(rec);
     }
     pic_reader_close(r);
@@ -133,9 +146,17 @@ void pic_samples_advantages(pic_samples *b, const pic_adv_cfg *c) {
     double *adv = pic_malloc((b->n + 1) * sizeof *adv);
     size_t at = 0;
     const char *why = "";
-    if (pic_advantages(c, b->adv_in, b->n, adv, &at, &why))
-        pic_die("%s:%zu: field '%s': %s", b->s[at].file, b->s[at].line,
-                strstr(why, "reward") ? "reward" : "id", why);
+    if (pic_advantages(c, b->adv_in, b->n, adv, &at, &why)) {
+        const pic_sample *s = &b->s[at];
+        const char *group = b->adv_in[at].group;
+        size_t skipped = 0;
+        for (size_t i = 0; i < b->n_skipped && *group; i++) skipped += !strcmp(b->skipped[i], group);
+        /* the record named is good: its group lost members to --skip-bad */
+        if (skipped && strstr(why, "group"))
+            pic_die("%s:%zu: field 'id': %s: the other %zu record%s of id '%s' %s skipped as bad (--skip-bad)",
+                    s->file, s->line, why, skipped, skipped == 1 ? "" : "s", group, skipped == 1 ? "was" : "were");
+        pic_die("%s:%zu: field '%s': %s", s->file, s->line, strstr(why, "reward") ? "reward" : "id", why);
+    }
     for (size_t i = 0; i < b->n; i++) b->s[i].adv = adv[i];
     free(adv);
 }
@@ -162,6 +183,8 @@ void pic_samples_keep_class(pic_samples *b, bool keep_positive) {
 
 void pic_samples_free(pic_samples *b) {
     for (size_t i = 0; i < b->n; i++) sample_free(&b->s[i], &b->adv_in[i]);
+    for (size_t i = 0; i < b->n_skipped; i++) free(b->skipped[i]);
+    free(b->skipped);
     free(b->s);
     free(b->adv_in);
     memset(b, 0, sizeof *b);

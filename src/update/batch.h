@@ -24,6 +24,8 @@ typedef struct {
     size_t n, cap;
     double temperature; /* the records' common `temperature` (greedy's 0 read as 1), or 0 when none has one */
     pic_adv_in *adv_in; /* [n], for pic_batch_advantages */
+    char **skipped;     /* [n_skipped]: the id key of each record --skip-bad dropped, when it had one */
+    size_t n_skipped;
 } pic_samples;
 
 typedef struct {
@@ -37,7 +39,9 @@ typedef struct {
 
 /* Appends the records of path (NULL or "-": stdin). */
 void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o);
-/* Advantages of every sample; dies naming the record at fault. */
+/* Advantages of every sample; dies naming the record at fault (and, for a
+ * GRPO group left too small by --skip-bad, the id and how many of its
+ * records were skipped). */
 void pic_samples_advantages(pic_samples *b, const pic_adv_cfg *c);
 /* Keeps the positive samples (keep_positive) or the others, in stream order:
  * PSR and NSR train on one class only (RLVR-Decomposed,
