@@ -209,6 +209,10 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     echo '' >s.json
     run pictl --state s.json <<<'0.2'
     fails_with 1 "corrupt state file"
+    # a raw NUL byte after a number, which jansson alone drops
+    printf '{"pictl_state":1\0,"step":0,"integral":0}' >s.json
+    run pictl --state s.json <<<'0.2'
+    fails_with 1 "s.json: corrupt state file \(line 1: a raw NUL byte"
     for bad in '[1]' '{"pictl_state":2,"step":0,"integral":0}' '{"pictl_state":1,"step":-1,"integral":0}' \
                '{"pictl_state":1,"step":1.5,"integral":0}' '{"pictl_state":1,"step":1,"integral":"x"}' \
                '{"pictl_state":1,"step":1,"integral":0,"prev_entropy":"x"}' '{"pictl_state":1,"step":1}' \

@@ -166,6 +166,11 @@ llamacpp() {
     head -c 5000 "$TF/tiny/tokenizer.json" > cut.json
     run pic-tok -t cut.json info
     fails_with 1 "cut.json:[0-9]+:[0-9]+: malformed JSON"
+    # a raw NUL byte after an id: jansson alone dropped it and loaded the file
+    perl -0pe 's/("id": *[0-9]+)/$1\0/' "$TF/tiny/tokenizer.json" >nul.json
+    [ "$(tr -cd '\000' <nul.json | wc -c)" -eq 1 ]
+    run pic-tok -t nul.json info
+    fails_with 1 "^pic-tok: nul.json:[0-9]+:[0-9]+: malformed JSON: a raw NUL byte"
     jq '.model.merges[1] = "Ġ nosuchtoken"' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "m.json: field 'model.merges\[1\]': 'nosuchtoken' is not in the vocabulary"

@@ -29,6 +29,12 @@ void pic_print_json_line(const json_t *obj);
 /* Shortest round-trip text of a real (see above) into out (>= 32 bytes). */
 int pic_format_real(char *out, double x);
 
+/* json_loadb, except that a raw NUL byte anywhere in text is malformed
+ * JSON: jansson drops one that follows a number or a literal ({"a": 1\0}
+ * reads as {"a": 1}). err then holds its line, its column (in characters,
+ * as jansson counts them) and "a raw NUL byte (...)". */
+json_t *pic_json_loadb(const char *text, size_t len, size_t flags, json_error_t *err);
+
 /* A record's context for messages: where it came from. */
 typedef struct {
     const pic_reader *reader; /* file and line; may be NULL */

@@ -235,19 +235,12 @@ json_t *pic_reader_json(pic_reader *r) {
         char *line;
         while ((line = pic_reader_line(r, &n)) && is_blank(line, n)) {}
         if (!line) return NULL;
-        /* a raw NUL byte is never JSON, but jansson drops one that follows a
-         * number or a literal ({"reward": 0.5\0} read as 0.5): refused here,
-         * wherever it is, with one message */
-        size_t nul = pic_nul_column(line, n);
-        if (nul) {
-            pic_reader_bad(r, NULL, "malformed JSON at column %zu: a raw NUL byte (JSON has NUL only as \\u0000 "
-                                    "inside a string)", nul);
-            continue;
-        }
         json_error_t err;
-        /* NUL characters (\u0000) are text like any other; a key given twice
-         * would silently keep one of two values */
-        json_t *v = json_loadb(line, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
+        /* NUL characters (\u0000) are text like any other, a raw NUL byte
+         * malformed wherever it is (jansson alone drops one after a number:
+         * {"reward": 0.5\0} read as 0.5); a key given twice would silently
+         * keep one of two values */
+        json_t *v = pic_json_loadb(line, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
         if (!v) {
             pic_reader_bad(r, NULL, "malformed JSON at column %d: %s", err.column, err.text);
         } else if (!json_is_object(v)) {

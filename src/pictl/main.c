@@ -162,7 +162,7 @@ static void load_state(const char *path, pic_ctl_state *st) {
     size_t len;
     char *text = pic_read_file(path, &len);
     json_error_t jerr;
-    json_t *root = json_loadb(text, len, 0, &jerr);
+    json_t *root = pic_json_loadb(text, len, 0, &jerr);
     free(text);
     /* A corrupt file is never taken for a fresh start: resetting the integral
      * silently would change the training run's alphas without a trace. */

@@ -9,16 +9,19 @@
 #include <sys/stat.h>
 
 #include "common/cli.h"
+#include "common/json.h"
 #include "tokenizer/load.h"
 
 /* Config files may hold integers beyond 64 bits (model_max_length 1e30),
  * valid JSON that jansson reads only as reals: those pass int_as_real. */
 static json_t *read_json(const char *path, bool int_as_real) {
-    FILE *f = fopen(path, "rb");
-    if (!f) pic_die("%s: %s", path, strerror(errno));
+    size_t len;
+    char *text = pic_read_file(path, &len);
     json_error_t err;
-    json_t *root = json_loadf(f, JSON_ALLOW_NUL | (int_as_real ? JSON_DECODE_INT_AS_REAL : 0), &err);
-    fclose(f);
+    /* a raw NUL byte is malformed, as in the streams: jansson alone drops
+     * one after a number ("id": 5\0) */
+    json_t *root = pic_json_loadb(text, len, JSON_ALLOW_NUL | (int_as_real ? JSON_DECODE_INT_AS_REAL : 0), &err);
+    free(text);
     if (!root) pic_die("%s:%d:%d: malformed JSON: %s", path, err.line, err.column, err.text);
     if (!json_is_object(root)) pic_die("%s: expected a JSON object", path);
     return root;
