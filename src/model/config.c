@@ -97,6 +97,15 @@ static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
     if (params && !json_is_null(params) && !json_is_object(params))
         return pic_err_set(x->err, "%s: key '%s': expected an object", x->file, where);
     if (params && json_is_null(params)) params = NULL;
+    /* transformers 5 nests the parameters per layer type when they differ
+     * ({"full_attention": {...}, "sliding_attention": {...}}); only full
+     * attention layers get here (layer_types is checked first), so theirs
+     * are the ones that apply */
+    const json_t *full = params ? json_object_get(params, "full_attention") : NULL;
+    if (full && json_is_object(full) && !json_object_get(params, "rope_type") && !json_object_get(params, "type")) {
+        params = full;
+        where = !strcmp(where, "rope_scaling") ? "rope_scaling.full_attention" : "rope_parameters.full_attention";
+    }
 
     double theta = NAN;
     if (params && json_object_get(params, "rope_theta")) {
@@ -135,6 +144,17 @@ static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
         return pic_err_set(x->err, "%s: key '%s.factor' must be positive", x->file, where);
     if (!strcmp(type, "linear")) {
         r->type = PIC_ROPE_LINEAR;
+    } else if (!strcmp(type, "dynamic")) {
+        /* transformers recomputes the base from the longest position of a
+         * call once it passes max_position_embeddings; up to there (all pic
+         * ever computes: longer sequences are refused) the base is
+         * theta * (factor * L / L - (factor - 1)) ** (d / (d - 2)), L =
+         * max_position_embeddings, evaluated in that order in rope.c */
+        r->type = PIC_ROPE_DYNAMIC;
+        r->original_max_position = c->max_position;
+        if (c->head_dim <= 2)
+            return pic_err_set(x->err, "%s: dynamic rope needs head_dim > 2 (transformers divides by head_dim - 2)",
+                               x->file);
     } else if (!strcmp(type, "llama3")) {
         r->type = PIC_ROPE_LLAMA3;
         /* without original_max_position_embeddings, transformers takes
@@ -181,8 +201,9 @@ static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
             r->attention_factor = MSCALE(r->factor, 1.0);
 #undef MSCALE
     } else {
-        return pic_err_set(x->err, "%s: unsupported rope_type %s (supported: default, linear, llama3, yarn)",
-                           x->file, type);
+        return pic_err_set(x->err,
+                           "%s: unsupported rope_type %s in '%s' (supported: default, linear, dynamic, llama3, yarn)",
+                           x->file, type, where);
     }
     return 0;
 }
@@ -205,7 +226,7 @@ int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err 
     }
     const char *type = json_string_value(mt);
     bool qwen2 = !strcmp(type, "qwen2"), qwen3 = !strcmp(type, "qwen3");
-    bool llama = !strcmp(type, "llama") || !strcmp(type, "mistral");
+    bool mistral = !strcmp(type, "mistral"), llama = !strcmp(type, "llama") || mistral;
     if (!qwen2 && !qwen3 && !llama) {
         pic_err_set(err, "%s: unsupported model_type %s (supported: qwen2, qwen3, llama, mistral)", name,
                     type);
@@ -218,9 +239,17 @@ int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err 
         get_int(&x, root, "hidden_size", LLONG_MIN, 1, big, &c->hidden_size) ||
         get_int(&x, root, "intermediate_size", LLONG_MIN, 1, big, &c->intermediate_size) ||
         get_int(&x, root, "num_hidden_layers", LLONG_MIN, 1, 100000, &c->n_layers) ||
-        get_int(&x, root, "num_attention_heads", LLONG_MIN, 1, 100000, &c->n_heads) ||
-        get_int(&x, root, "num_key_value_heads", c->n_heads, 1, 100000, &c->n_kv_heads) ||
-        get_int(&x, root, "max_position_embeddings", 2048, 1, INT32_MAX, &c->max_position))
+        get_int(&x, root, "num_attention_heads", LLONG_MIN, 1, 100000, &c->n_heads))
+        goto out;
+    /* The class defaults of the keys a config may leave out: Qwen2Config
+     * and Qwen3Config take 32 key/value heads and 32768 positions,
+     * MistralConfig 8 and 131072, LlamaConfig the attention heads and 2048.
+     * An explicit null means the attention heads in all four. */
+    const json_t *kv = json_object_get(root, "num_key_value_heads");
+    long long kv_default = kv ? c->n_heads : qwen2 || qwen3 ? 32 : mistral ? 8 : c->n_heads;
+    if (get_int(&x, root, "num_key_value_heads", kv_default, 1, 100000, &c->n_kv_heads) ||
+        get_int(&x, root, "max_position_embeddings", qwen2 || qwen3 ? 32768 : mistral ? 131072 : 2048, 1,
+                INT32_MAX, &c->max_position))
         goto out;
     /* Qwen3's class default is 128, not hidden/heads */
     long long hd_default = qwen3 ? 128 : c->hidden_size / c->n_heads;
@@ -240,28 +269,52 @@ int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err 
     c->rms_eps = (float)eps;
     if (get_bool(&x, root, "tie_word_embeddings", false, &c->tie_embeddings)) goto out;
 
+    /* Which projections have biases is the architecture's: Qwen2 always on
+     * q/k/v and never on o or the MLP; Qwen3 attention_bias on q/k/v/o;
+     * Llama attention_bias on q/k/v/o and mlp_bias on the MLP; Mistral none.
+     * transformers ignores the keys a class does not read, and so does pic. */
     bool attention_bias = false;
-    if (get_bool(&x, root, "attention_bias", false, &attention_bias) ||
-        get_bool(&x, root, "mlp_bias", false, &c->mlp_bias))
-        goto out;
+    if ((qwen3 || (llama && !mistral)) && get_bool(&x, root, "attention_bias", false, &attention_bias)) goto out;
+    if (llama && !mistral && get_bool(&x, root, "mlp_bias", false, &c->mlp_bias)) goto out;
     c->qkv_bias = qwen2 || attention_bias;
-    c->o_bias = !qwen2 && attention_bias;
+    c->o_bias = attention_bias;
     c->qk_norm = qwen3;
 
+    /* ACT2FN: "swish" is the same SiLU */
     const json_t *act = json_object_get(root, "hidden_act");
     if (act && !json_is_null(act) &&
-        (!json_is_string(act) || strcmp(json_string_value(act), "silu"))) {
+        (!json_is_string(act) || (strcmp(json_string_value(act), "silu") && strcmp(json_string_value(act), "swish")))) {
         pic_err_set(err, "%s: key 'hidden_act': only \"silu\" is supported", name);
         goto out;
     }
-    /* sliding-window attention changes which keys a query sees */
+    /* Sliding-window attention changes which keys a query sees. Qwen2/Qwen3
+     * apply it only with use_sliding_window, on the layers layer_types marks
+     * (sliding from max_window_layers on when layer_types is absent);
+     * Mistral on every layer, with a window of 4096 when the key is absent,
+     * which only matters when a sequence can be longer. */
     bool swa = false;
-    if (get_bool(&x, root, "use_sliding_window", false, &swa)) goto out;
+    if ((qwen2 || qwen3) && get_bool(&x, root, "use_sliding_window", false, &swa)) goto out;
     const json_t *sw = json_object_get(root, "sliding_window");
-    if (swa || (!strcmp(type, "mistral") && sw && json_is_integer(sw) &&
-                json_integer_value(sw) < c->max_position)) {
-        pic_err_set(err, "%s: sliding-window attention is not supported", name);
+    long long window = !sw ? 4096 : json_is_integer(sw) ? json_integer_value(sw) : -1;
+    if (swa || (mistral && window >= 0 && window < c->max_position)) {
+        pic_err_set(err, "%s: key '%s': sliding-window attention is not supported", name,
+                    swa ? "use_sliding_window" : "sliding_window");
         goto out;
+    }
+    const json_t *lt = json_object_get(root, "layer_types");
+    if ((qwen2 || qwen3) && lt && !json_is_null(lt)) {
+        if (!json_is_array(lt)) {
+            pic_err_set(err, "%s: key 'layer_types': expected a list", name);
+            goto out;
+        }
+        for (size_t i = 0; i < json_array_size(lt); i++) {
+            const json_t *e = json_array_get(lt, i);
+            if (!json_is_string(e) || strcmp(json_string_value(e), "full_attention")) {
+                pic_err_set(err, "%s: key 'layer_types': layer %zu is %s; only \"full_attention\" is supported", name,
+                            i, json_is_string(e) ? json_string_value(e) : "not a string");
+                goto out;
+            }
+        }
     }
 
     if (parse_rope(&x, c, root)) goto out;
@@ -379,7 +432,7 @@ char *pic_config_to_json(const pic_config *c) {
     const pic_rope_config *r = &c->rope;
     json_t *rp = json_object();
     json_object_set_new(rp, "rope_theta", json_real(r->theta));
-    static const char *names[] = {"default", "linear", "llama3", "yarn"};
+    static const char *names[] = {"default", "linear", "llama3", "yarn", "dynamic"};
     json_object_set_new(rp, "rope_type", json_string(names[r->type]));
     if (r->type != PIC_ROPE_DEFAULT) json_object_set_new(rp, "factor", json_real(r->factor));
     if (r->type == PIC_ROPE_LLAMA3) {

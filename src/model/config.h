@@ -19,15 +19,16 @@ typedef enum {
     PIC_ROPE_LINEAR,
     PIC_ROPE_LLAMA3,
     PIC_ROPE_YARN,
+    PIC_ROPE_DYNAMIC, /* dynamic NTK: the base grows only past max_position_embeddings, where pic never goes */
 } pic_rope_type;
 
 typedef struct {
     pic_rope_type type;
     double theta;
-    double factor;                 /* linear, llama3, yarn */
+    double factor;                 /* linear, llama3, yarn, dynamic */
     double low_freq_factor;        /* llama3 */
     double high_freq_factor;       /* llama3 */
-    int original_max_position;     /* llama3, yarn */
+    int original_max_position;     /* llama3, yarn; dynamic: max_position_embeddings */
     double beta_fast, beta_slow;   /* yarn */
     double attention_factor;       /* yarn: scales cos and sin; 1 otherwise */
     bool truncate;                 /* yarn */

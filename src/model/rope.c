@@ -33,8 +33,16 @@ void rope_inv_freq(float *inv, const pic_rope_config *r, int head_dim) {
         yarn(inv, r, head_dim);
         return;
     }
+    double base = r->theta;
+    if (r->type == PIC_ROPE_DYNAMIC) {
+        /* _compute_dynamic_ntk_parameters at seq_len = max_position_embeddings,
+         * the longest sequence pic runs, in Python's order of operations:
+         * (factor * L / L - (factor - 1)) is 1 up to a rounding */
+        double L = r->original_max_position, f = r->factor;
+        base = base * pow(f * L / L - (f - 1), (double)head_dim / (double)(head_dim - 2));
+    }
     for (int i = 0; i < half; i++)
-        inv[i] = 1.0f / powf((float)r->theta, (float)(2 * i) / (float)head_dim);
+        inv[i] = 1.0f / powf((float)base, (float)(2 * i) / (float)head_dim);
     if (r->type == PIC_ROPE_LINEAR) {
         for (int i = 0; i < half; i++) inv[i] /= (float)r->factor;
     } else if (r->type == PIC_ROPE_LLAMA3) {

@@ -150,6 +150,75 @@ static void config_fails(const char *what, const char *json, const char *word) {
 #define BASE "\"model_type\":\"llama\",\"vocab_size\":16,\"hidden_size\":8,\"intermediate_size\":12," \
              "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1"
 
+#define QWEN(type) "\"model_type\":\"" type "\",\"vocab_size\":16,\"hidden_size\":8,\"intermediate_size\":12," \
+                         "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1"
+
+/* What each transformers class does with the keys it reads, the keys it
+ * leaves out and the keys it does not read. */
+static void test_config_classes(void) {
+    pic_config c;
+    pic_err err;
+    /* class defaults of absent keys: Qwen2Config/Qwen3Config 32 key/value
+     * heads and 32768 positions, MistralConfig 8 and 131072, LlamaConfig
+     * the attention heads and 2048; null means the attention heads */
+#define HEADS64 "\"vocab_size\":16,\"hidden_size\":128,\"intermediate_size\":12,\"num_hidden_layers\":1," \
+                "\"num_attention_heads\":64,\"head_dim\":4"
+    static const struct {
+        const char *type;
+        int kv, pos;
+    } dflt[] = {{"qwen2", 32, 32768}, {"qwen3", 32, 32768}, {"mistral", 8, 131072}, {"llama", 64, 2048}};
+    for (int i = 0; i < 4; i++) {
+        char *js = pic_asprintf("{\"model_type\":\"%s\"," HEADS64 ",\"sliding_window\":null}", dflt[i].type);
+        CHECK(pic_config_parse(&c, js, "cfg.json", &err) == 0 && c.n_kv_heads == dflt[i].kv &&
+                  c.max_position == dflt[i].pos,
+              "config: %s without num_key_value_heads or max_position_embeddings: %d, %d", dflt[i].type, dflt[i].kv,
+              dflt[i].pos);
+        free(js);
+        js = pic_asprintf("{\"model_type\":\"%s\"," HEADS64 ",\"sliding_window\":null,\"num_key_value_heads\":null}",
+                          dflt[i].type);
+        CHECK(pic_config_parse(&c, js, "cfg.json", &err) == 0 && c.n_kv_heads == 64,
+              "config: %s with num_key_value_heads null: the attention heads", dflt[i].type);
+        free(js);
+    }
+    config_fails("qwen2 without num_key_value_heads takes 32, not the heads",
+                 "{\"model_type\":\"qwen2\",\"vocab_size\":16,\"hidden_size\":8,\"intermediate_size\":12,"
+                 "\"num_hidden_layers\":1,\"num_attention_heads\":2}",
+                 "num_key_value_heads 32");
+#undef HEADS64
+    /* biases: the architecture decides which keys count */
+#define BIASES ",\"attention_bias\":true,\"mlp_bias\":true,\"sliding_window\":null}"
+    CHECK(pic_config_parse(&c, "{" QWEN("qwen2") BIASES, "cfg.json", &err) == 0 && c.qkv_bias && !c.o_bias &&
+              !c.mlp_bias,
+          "config: qwen2 has q/k/v biases whatever attention_bias says, and no MLP bias");
+    CHECK(pic_config_parse(&c, "{" QWEN("qwen3") BIASES, "cfg.json", &err) == 0 && c.qkv_bias && c.o_bias &&
+              !c.mlp_bias,
+          "config: qwen3 reads attention_bias (q/k/v/o), not mlp_bias");
+    CHECK(pic_config_parse(&c, "{" QWEN("mistral") BIASES, "cfg.json", &err) == 0 && !c.qkv_bias && !c.o_bias &&
+              !c.mlp_bias,
+          "config: mistral has no biases whatever the keys say");
+    CHECK(pic_config_parse(&c, "{" BASE BIASES, "cfg.json", &err) == 0 && c.qkv_bias && c.o_bias && c.mlp_bias,
+          "config: llama reads attention_bias and mlp_bias");
+#undef BIASES
+    CHECK(pic_config_parse(&c, "{" BASE ",\"hidden_act\":\"swish\"}", "cfg.json", &err) == 0,
+          "config: hidden_act swish is SiLU");
+    /* sliding windows */
+    config_fails("mistral without sliding_window: 4096, shorter than the context",
+                 "{" QWEN("mistral") ",\"max_position_embeddings\":8192}", "'sliding_window'");
+    CHECK(pic_config_parse(&c, "{" QWEN("mistral") ",\"max_position_embeddings\":4096}", "cfg.json", &err) == 0,
+          "config: mistral's default window of 4096 covers a 4096 context");
+    CHECK(pic_config_parse(&c, "{" QWEN("mistral") ",\"sliding_window\":null}", "cfg.json", &err) == 0,
+          "config: mistral with sliding_window null");
+    CHECK(pic_config_parse(&c, "{" BASE ",\"use_sliding_window\":true}", "cfg.json", &err) == 0,
+          "config: llama does not read use_sliding_window");
+    config_fails("layer_types with a sliding layer",
+                 "{" QWEN("qwen3") ",\"layer_types\":[\"full_attention\",\"sliding_attention\"]}",
+                 "'layer_types': layer 1 is sliding_attention");
+    CHECK(pic_config_parse(&c, "{" QWEN("qwen2") ",\"sliding_window\":64,\"max_window_layers\":0,"
+                                                  "\"layer_types\":[\"full_attention\"]}",
+                           "cfg.json", &err) == 0,
+          "config: a window without use_sliding_window, layer_types all full attention");
+}
+
 static void test_config(void) {
     pic_config c;
     pic_err err;
@@ -228,8 +297,41 @@ static void test_config(void) {
                            "cfg.json", &err) == 0 &&
               c.rope.factor == 3,
           "config: with both, rope_scaling wins (transformers: rope_scaling or rope_parameters)");
-    config_fails("unsupported rope type", "{" BASE ",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2}}",
-                 "unsupported rope_type dynamic");
+    config_fails("unsupported rope type", "{" BASE ",\"rope_scaling\":{\"rope_type\":\"longrope\",\"factor\":2}}",
+                 "unsupported rope_type longrope in 'rope_scaling'");
+    /* dynamic NTK: transformers' base at seq_len = max_position_embeddings
+     * (pic's longest) is theta * (f * L / L - (f - 1)) ** (d / (d - 2)).
+     * With f = 1.6756756756756757 and L = 40960 the bracket is
+     * 1.0000000000000002, not 1, yet the base rounds to the same float32
+     * (checked with torch 1.13), so the frequencies are the default's. */
+    CHECK(pic_config_parse(&c, "{" BASE ",\"head_dim\":128,\"max_position_embeddings\":40960,\"rope_theta\":1e6,"
+                                      "\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":1.6756756756756757}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.type == PIC_ROPE_DYNAMIC && c.rope.original_max_position == 40960,
+          "config: dynamic rope (legacy 'type' key)");
+    {
+        float dyn[64], base[64];
+        pic_rope_config d = c.rope;
+        rope_inv_freq(dyn, &c.rope, 128);
+        d.type = PIC_ROPE_DEFAULT;
+        rope_inv_freq(base, &d, 128);
+        CHECK(!memcmp(dyn, base, sizeof dyn), "rope: dynamic inside max_position_embeddings is the default, bit for bit");
+        char *js = pic_config_to_json(&c);
+        pic_config back;
+        CHECK(js && pic_config_parse(&back, js, "written", &err) == 0 && back.rope.type == PIC_ROPE_DYNAMIC &&
+                  back.rope.factor == c.rope.factor,
+              "config: dynamic rope round-trips through config.json");
+        free(js);
+    }
+    config_fails("dynamic rope with head_dim 2", "{" BASE ",\"head_dim\":2,\"rope_scaling\":{\"rope_type\":\"dynamic\","
+                                                 "\"factor\":2}}",
+                 "head_dim > 2");
+    /* rope parameters nested per layer type (transformers 5): full attention's apply */
+    CHECK(pic_config_parse(&c, "{" BASE ",\"rope_parameters\":{\"full_attention\":{\"rope_type\":\"linear\","
+                                      "\"factor\":2,\"rope_theta\":5e5}}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.type == PIC_ROPE_LINEAR && c.rope.factor == 2 && c.rope.theta == 5e5,
+          "config: rope_parameters nested under full_attention");
     config_fails("missing key", "{\"model_type\":\"llama\",\"hidden_size\":8}", "missing key 'vocab_size'");
     config_fails("wrong type", "{" BASE ",\"rms_norm_eps\":\"x\"}", "'rms_norm_eps'");
     config_fails("unknown model", "{\"model_type\":\"gpt2\"}", "unsupported model_type gpt2");
@@ -247,6 +349,7 @@ static void test_config(void) {
     config_fails("sliding window", "{\"model_type\":\"qwen2\",\"vocab_size\":16,\"hidden_size\":8,\"intermediate_size\":12,"
                                    "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"use_sliding_window\":true}",
                  "sliding-window");
+    test_config_classes();
 
     /* generation_config.json adds its eos ids; a config.json round-trips */
     CHECK(pic_config_parse(&c, "{" BASE ",\"eos_token_id\":3}", "cfg.json", &err) == 0, "config: parses");
