@@ -183,6 +183,10 @@ llamacpp() {
     jq '.pre_tokenizer.pretokenizers[0].pattern.Regex = "(unclosed"' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "field 'pre_tokenizer.pretokenizers\[0\].pattern': bad regex"
+    # tokenizers versions disagree on "$1" in a Regex Replace (literal, or a group)
+    jq '.normalizer = {"type": "Replace", "pattern": {"Regex": "(a)"}, "content": "$1 "}' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'normalizer': a Regex Replace whose 'content' holds '\\\$'"
     jq '.model.type = "Unigram"' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "unsupported model type 'Unigram'"

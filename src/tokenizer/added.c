@@ -70,17 +70,20 @@ static size_t longest_at(const tk_added *a, const char *s, size_t n, size_t i, i
     return best;
 }
 
-/* regex's \w, which HF uses for single_word boundaries: letters, marks,
- * numbers and connector punctuation. */
+/* The regex crate's \w, which HF uses for single_word boundaries:
+ * Alphabetic (letters, Nl, and Other_Alphabetic: marks and the circled and
+ * squared Latin letters), marks, decimal digits (Nd only: not No such as
+ * superscripts or fractions), connector punctuation, and the joiners. */
 static bool is_word_char(uint32_t cp) {
     switch (utf8proc_category((utf8proc_int32_t)cp)) {
     case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
     case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO: case UTF8PROC_CATEGORY_PC:
+    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_PC:
         return true;
     default:
-        return cp == 0x200C || cp == 0x200D;
+        return cp == 0x200C || cp == 0x200D || (cp >= 0x24B6 && cp <= 0x24E9) || (cp >= 0x1F130 && cp <= 0x1F149) ||
+               (cp >= 0x1F150 && cp <= 0x1F169) || (cp >= 0x1F170 && cp <= 0x1F189);
     }
 }
 

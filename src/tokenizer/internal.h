@@ -142,6 +142,16 @@ int tk_regex_compile(tk_regex *re, const char *pattern, size_t len, bool literal
 /* Next match in s[0..n) at or after start: returns 1 with [*ms, *me), or 0. */
 int tk_regex_next(const tk_regex *re, pcre2_match_data *md, const char *s, size_t n, size_t start,
                   size_t *ms, size_t *me);
+/* The successive matches HF's SysRegex::find_iter yields (the onig crate's
+ * FindMatches): after an empty match the search moves on one character, and
+ * the first empty match after a non-empty one is skipped; an empty string
+ * has no matches. Start with (tk_regex_iter){0}. */
+typedef struct {
+    size_t last_end;
+    bool skip_empty;
+} tk_regex_iter;
+int tk_regex_iter_next(const tk_regex *re, pcre2_match_data *md, const char *s, size_t n, tk_regex_iter *it,
+                       size_t *ms, size_t *me);
 void tk_normalize(const pic_tokenizer *t, tk_state *st, const char *s, size_t n, tk_str *out);
 
 /* The pieces one segment splits into, each passed to the model. */

@@ -124,10 +124,15 @@ static void load_merges(const tk_load *c, const json_t *merges) {
     pic_pairmap_init(&t->merges, n);
     char *buf = NULL;
     size_t cap = 0;
+    uint32_t rank = 0;
     for (size_t i = 0; i < n; i++) {
         const char *a, *b;
         size_t na, nb;
-        merge_parts(c, json_array_get(merges, i), i, &a, &na, &b, &nb);
+        const json_t *m = json_array_get(merges, i);
+        /* HF drops the "#version" header line of merges.txt from the
+         * "a b" form before numbering the ranks */
+        if (json_is_string(m) && !strncmp(json_string_value(m), "#version", 8)) continue;
+        merge_parts(c, m, i, &a, &na, &b, &nb);
         if (na + nb > cap) buf = pic_realloc(buf, cap = (na + nb) * 2);
         memcpy(buf, a, na);
         memcpy(buf + na, b, nb);
@@ -139,7 +144,7 @@ static void load_merges(const tk_load *c, const json_t *merges) {
             tk_bad(c, field, "'%.*s' is not in the vocabulary", ia < 0 ? (int)na : ib < 0 ? (int)nb : (int)(na + nb),
                    ia < 0 ? a : ib < 0 ? b : buf);
         }
-        pic_pairmap_put(&t->merges, ia, ib, (uint32_t)i, im);
+        pic_pairmap_put(&t->merges, ia, ib, rank++, im);
     }
     free(buf);
 }

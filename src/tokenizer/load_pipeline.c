@@ -122,6 +122,12 @@ static void add_norm(const tk_load *c, const json_t *v, const char *field) {
         const char *content = tk_get_str(c, v, field, "content", &nm.str_len);
         if (!content) tk_bad(c, field, "Replace needs 'content'");
         snprintf(sub, sizeof sub, "%s.pattern", field);
+        /* tokenizers inserts the content literally; a pending change
+         * (huggingface/tokenizers#2080) expands $1 in it for a Regex: a
+         * content with '$' would mean what the reader's version says */
+        if (tk_get_str(c, member(c, v, field, "pattern"), sub, "Regex", NULL) && memchr(content, '$', nm.str_len))
+            tk_bad(c, field, "a Regex Replace whose 'content' holds '$' is read differently by tokenizers versions "
+                             "($1 expansion); not supported");
         nm.kind = NORM_REPLACE;
         nm.regex = tk_add_pattern(c, member(c, v, field, "pattern"), sub);
         nm.str = dup_n(content, nm.str_len);
@@ -170,6 +176,13 @@ static void add_pre(const tk_load *c, const json_t *v, const char *field) {
         p.add_prefix_space = tk_get_bool(c, v, field, "add_prefix_space", true);
         if (tk_get_bool(c, v, field, "use_regex", true))
             p.regex = tk_add_regex(c, gpt2_pattern, sizeof gpt2_pattern - 1, false, field);
+    } else if (!strcmp(type, "Digits")) {
+        /* a split on char::is_numeric (Nd, Nl, No: \p{N}), each number
+         * character alone, or runs of them and of the rest */
+        static const char numeric[] = "\\p{N}";
+        p.kind = PRE_SPLIT;
+        p.regex = tk_add_regex(c, numeric, sizeof numeric - 1, false, field);
+        p.behavior = tk_get_bool(c, v, field, "individual_digits", false) ? SPLIT_ISOLATED : SPLIT_CONTIGUOUS;
     } else if (!strcmp(type, "Metaspace")) {
         p.kind = PRE_METASPACE;
         metaspace_opts(c, v, field, p.repl, &p.repl_len, &p.prepend);

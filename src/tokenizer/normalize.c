@@ -29,20 +29,17 @@ static void unicode_form(tk_norm_kind kind, tk_str *io) {
     free(dst);
 }
 
+/* NormalizedString::replace: every match, an empty one too (it inserts
+ * the content there), becomes the content. */
 static void replace(const pic_tokenizer *t, tk_state *st, const tk_norm *nm, tk_str *io) {
     const tk_regex *re = &t->regex[nm->regex];
     tk_str out = {0};
-    size_t pos = 0, from = 0, ms, me;
-    while (from <= io->len && tk_regex_next(re, st->md, io->s, io->len, from, &ms, &me)) {
-        if (me == ms) { /* an empty match replaces nothing; step over one character */
-            uint32_t cp;
-            int l = ms < io->len ? tk_utf8_next(io->s, io->len, ms, &cp) : 1;
-            from = ms + (size_t)(l > 0 ? l : 1);
-            continue;
-        }
+    size_t pos = 0, ms, me;
+    tk_regex_iter it = {0};
+    while (tk_regex_iter_next(re, st->md, io->s, io->len, &it, &ms, &me)) {
         tk_str_add(&out, io->s + pos, ms - pos);
         tk_str_add(&out, nm->str, nm->str_len);
-        pos = from = me;
+        pos = me;
     }
     tk_str_add(&out, io->s + pos, io->len - pos);
     free(io->s);

@@ -41,20 +41,17 @@ static void segs_push(segs *v, size_t s, size_t e, bool m) {
     v->v[v->n++] = (seg){s, e, m};
 }
 
-/* Matches and the gaps between them, covering s[0..n). */
+/* Matches and the gaps between them, covering s[0..n), as HF's Pattern
+ * for a regex lists them (empty matches included: they matter to the
+ * merging behaviours). */
 static void find_matches(const tk_regex *re, pcre2_match_data *md, const char *s, size_t n, segs *out) {
     out->n = 0;
-    size_t prev = 0, from = 0, ms, me;
-    while (from <= n && tk_regex_next(re, md, s, n, from, &ms, &me)) {
+    size_t prev = 0, ms, me;
+    tk_regex_iter it = {0};
+    while (tk_regex_iter_next(re, md, s, n, &it, &ms, &me)) {
         if (ms > prev) segs_push(out, prev, ms, false);
         segs_push(out, ms, me, true);
         prev = me;
-        if (me > ms) from = me;
-        else { /* an empty match: the engine moves on by one character */
-            uint32_t cp;
-            int l = ms < n ? tk_utf8_next(s, n, ms, &cp) : 1;
-            from = ms + (size_t)(l > 0 ? l : 1);
-        }
     }
     if (prev < n) segs_push(out, prev, n, false);
 }

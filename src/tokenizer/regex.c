@@ -36,3 +36,21 @@ int tk_regex_next(const tk_regex *re, pcre2_match_data *md, const char *s, size_
     *me = ov[1];
     return 1;
 }
+
+int tk_regex_iter_next(const tk_regex *re, pcre2_match_data *md, const char *s, size_t n, tk_regex_iter *it,
+                       size_t *ms, size_t *me) {
+    if (n == 0) return 0; /* HF's Pattern finds nothing in an empty string */
+    for (;;) {
+        if (it->last_end > n || !tk_regex_next(re, md, s, n, it->last_end, ms, me)) return 0;
+        it->last_end = *me;
+        if (*me > *ms) {
+            it->skip_empty = true;
+            return 1;
+        }
+        uint32_t cp;
+        int l = *me < n ? tk_utf8_next(s, n, *me, &cp) : 1;
+        it->last_end += (size_t)(l > 0 ? l : 1);
+        if (!it->skip_empty) return 1;
+        it->skip_empty = false;
+    }
+}

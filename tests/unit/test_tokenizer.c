@@ -133,6 +133,10 @@ static void test_bpe(void) {
     IDS(t, "a  Lb", false, 0, 11, 1); /* lstrip takes the spaces before */
     IDS(t, "aR  b", false, 0, 12, 1); /* rstrip those after */
     IDS(t, "W aWb W", false, 13, 7, 0, 6, 1, 7, 13); /* single_word: not inside a word */
+    /* the regex crate's \w decides: U+00B2 (No) is not a word character,
+     * U+24D0 CIRCLED SMALL LETTER A (So, Other_Alphabetic) is */
+    IDS(t, "W\xC2\xB2", false, 13, 6);
+    IDS(t, "\xE2\x93\x90W", false, 6);
     IDS(t, "aA\xCC\x8A" "b", false, 0, 14, 1);        /* a normalized added token matches after NFC */
     IDS(t, "\xE2\x84\xAB", false, 14);                 /* U+212B ANGSTROM SIGN is NFC U+00C5 */
     CHECK(ids_are(t, "", false, NULL, 0), "empty text, no ids");
@@ -202,6 +206,86 @@ static void test_metaspace(void) {
     CHECK(decodes_to(t, d, 2, false, "hi hi"), "Metaspace decoder: first token's marker dropped");
     CHECK(decodes_to(t, d, 3, true, "hi hi"), "Metaspace decoder, skip special");
     CHECK(pic_tokenizer_bos_id(t) == -1, "no bos when the template prepends nothing");
+    pic_tokenizer_free(t);
+}
+
+/* The layout of Llama 2 / TinyLlama / Mistral tokenizer.json files
+ * converted by transformers: the normalizer prepends the marker to every
+ * stretch between added tokens (HF normalizes each stretch alone) and
+ * turns spaces into markers, there is no pre-tokenizer, and characters
+ * outside the vocabulary fall back to bytes, else to one fused <unk>. */
+static void test_spm(void) {
+    pic_tokenizer *t = variant("spm.json", NULL, NULL);
+    IDS(t, "hi", false, 9);
+    IDS(t, "hi hi", false, 9, 9);
+    IDS(t, "hi hi", true, 1, 9, 9);
+    IDS(t, "hi<s>hi", false, 9, 1, 9);     /* each stretch gets its own marker */
+    IDS(t, " a", false, 5, 11);            /* "\u2581\u2581a": the pair (\u2581, \u2581) has no merge */
+    IDS(t, "\xC3\xA9", false, 5, 3, 4);   /* U+00E9 as its two byte tokens */
+    IDS(t, "xx", false, 5, 0);             /* no byte tokens for 'x': one <unk> for the run */
+    CHECK(ids_are(t, "", false, NULL, 0), "Prepend leaves an empty text empty");
+    IDS(t, "", true, 1);
+    const int32_t d[] = {1, 9, 9}, e[] = {5, 3, 4};
+    CHECK(decodes_to(t, d, 3, true, "hi hi"), "spm decode: markers to spaces, the first one stripped");
+    CHECK(decodes_to(t, d, 3, false, "<s> hi hi"), "spm decode with <s>: Strip finds no space to take");
+    CHECK(decodes_to(t, e, 3, false, "\xC3\xA9"), "spm decode: byte tokens join into U+00E9");
+    pic_tokenizer_free(t);
+}
+
+/* Digits: a split on numeric characters, each alone or in runs */
+static void digits(json_t *root, const void *arg) {
+    json_t *pre = json_pack("{s:s, s:b}", "type", "Digits", "individual_digits", arg != NULL);
+    json_object_set_new(root, "pre_tokenizer", pre);
+    json_t *model = json_object_get(root, "model"), *vocab = json_object_get(model, "vocab");
+    json_object_set_new(vocab, "1", json_integer(9));
+    json_object_set_new(vocab, "2", json_integer(10));
+    json_object_set_new(vocab, "12", json_integer(11));
+    json_array_append_new(json_object_get(model, "merges"), json_string("1 2"));
+}
+
+/* a Split that matches the empty string: HF iterates as the onig crate
+ * does (an empty match right after a match is skipped) */
+static void empty_split(json_t *root, const void *arg) {
+    (void)arg;
+    json_t *pre = json_object_get(root, "pre_tokenizer");
+    json_object_set_new(pre, "pattern", json_pack("{s:s}", "Regex", "-*"));
+    json_object_set_new(pre, "behavior", json_string("MergedWithNext"));
+}
+
+/* a Replace normalizer whose regex matches the empty string: every match,
+ * empty ones too, becomes the content */
+static void empty_replace(json_t *root, const void *arg) {
+    (void)arg;
+    json_object_set_new(root, "normalizer",
+                        json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern", "Regex", "b*", "content", "c"));
+}
+
+/* the "#version" line of merges.txt, kept in the "a b" form: HF drops it
+ * before numbering the ranks */
+static void version_line(json_t *root, const void *arg) {
+    (void)arg;
+    json_array_insert_new(json_object_get(json_object_get(root, "model"), "merges"), 0, json_string("#version: 0.2"));
+}
+
+static void test_pretokenizers(void) {
+    pic_tokenizer *t = variant("split.json", digits, "individual");
+    IDS(t, "a12b", false, 0, 9, 10, 1);
+    pic_tokenizer_free(t);
+    t = variant("split.json", digits, NULL);
+    IDS(t, "a12b12", false, 0, 11, 1, 11);
+    pic_tokenizer_free(t);
+    /* matches of "-*" in "a-b": (0,0), (1,2), (3,3); onig skips (2,2).
+     * Merged with the next piece: "a", "-b" (with (2,2) it was "a", "-", "b") */
+    t = variant("split.json", empty_split, NULL);
+    IDS(t, "a-b", false, 0, 6);
+    pic_tokenizer_free(t);
+    /* "b*" in "ab": (0,0) inserts "c", (1,2) becomes "c", (2,2) is skipped: "cac" */
+    t = variant("bpe.json", empty_replace, NULL);
+    IDS(t, "ab", false, 8, 0, 8);
+    pic_tokenizer_free(t);
+    t = variant("bpe.json", version_line, NULL);
+    IDS(t, "aaa", false, 2, 0); /* the ranks as without the line */
+    IDS(t, "aab", false, 4);
     pic_tokenizer_free(t);
 }
 
@@ -320,6 +404,8 @@ int main(void) {
     test_bpe();
     test_split();
     test_metaspace();
+    test_spm();
+    test_pretokenizers();
     test_stories();
     test_tiny_model_dir();
     test_linear();
