@@ -151,7 +151,9 @@ static void step_metaspace(const tk_pre *p, const plist *in, plist *out, bool at
         const char *s = in->buf.s + in->p[i].off;
         size_t n = in->p[i].len, off = out->buf.len;
         bool starts = n >= p->repl_len && memcmp(s, p->repl, p->repl_len) == 0;
-        bool prepend = p->prepend == PREPEND_ALWAYS || (p->prepend == PREPEND_FIRST && i == 0 && at_start);
+        /* "first": the piece that starts the text (offsets_original().0 == 0 in HF;
+         * a piece after an added token or after removed text does not) */
+        bool prepend = p->prepend == PREPEND_ALWAYS || (p->prepend == PREPEND_FIRST && in->p[i].off == 0 && at_start);
         if (prepend && !starts && s[0] != ' ') tk_str_add(&out->buf, p->repl, p->repl_len);
         for (size_t k = 0; k < n; k++) {
             if (s[k] == ' ') tk_str_add(&out->buf, p->repl, p->repl_len);

@@ -197,6 +197,16 @@ static void test_split(void) {
     }
 }
 
+/* a Split that removes '-' before the Metaspace */
+static void split_then_metaspace(json_t *root, const void *arg) {
+    (void)arg;
+    json_t *meta = json_incref(json_object_get(root, "pre_tokenizer"));
+    json_t *split = json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split", "pattern", "String", "-", "behavior",
+                              "Removed", "invert", 0);
+    json_object_set_new(root, "pre_tokenizer",
+                        json_pack("{s:s, s:[o,o]}", "type", "Sequence", "pretokenizers", split, meta));
+}
+
 static void test_metaspace(void) {
     pic_tokenizer *t = variant("metaspace.json", NULL, NULL);
     IDS(t, "hi hi", false, 4, 4);
@@ -206,6 +216,12 @@ static void test_metaspace(void) {
     CHECK(decodes_to(t, d, 2, false, "hi hi"), "Metaspace decoder: first token's marker dropped");
     CHECK(decodes_to(t, d, 3, true, "hi hi"), "Metaspace decoder, skip special");
     CHECK(pic_tokenizer_bos_id(t) == -1, "no bos when the template prepends nothing");
+    pic_tokenizer_free(t);
+    /* "first" is the piece at offset 0 of the text: after a removed '-' the
+     * first piece starts at 1 and gets no marker */
+    t = variant("metaspace.json", split_then_metaspace, NULL);
+    IDS(t, "-hi", false, 1, 2);
+    IDS(t, "hi-hi", false, 4, 1, 2);
     pic_tokenizer_free(t);
 }
 
