@@ -187,6 +187,11 @@ llamacpp() {
     jq '.normalizer = {"type": "Replace", "pattern": {"Regex": "(a)"}, "content": "$1 "}' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "field 'normalizer': a Regex Replace whose 'content' holds '\\\$'"
+    # padding, like truncation, is what transformers turns off unless asked
+    jq '.padding = {"strategy": {"Fixed": 8}, "pad_id": 0, "pad_token": "!"}' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    [ "$status" -eq 0 ]
+    grep -q "m.json: field 'padding': ignored" <<<"$output"
     jq '.model.type = "Unigram"' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "unsupported model type 'Unigram'"

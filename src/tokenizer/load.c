@@ -282,9 +282,13 @@ pic_tokenizer *pic_tokenizer_load(const char *file_or_dir) {
     tk_load_pre_tokenizer(&c, json_object_get(root, "pre_tokenizer"));
     tk_load_post_processor(&c, json_object_get(root, "post_processor"));
     tk_load_decoder(&c, json_object_get(root, "decoder"));
-    const json_t *trunc = json_object_get(root, "truncation");
+    /* tokenizers' own encode would apply these; transformers turns both off
+     * unless a call asks (set_truncation_and_padding), and so does pic */
+    const json_t *trunc = json_object_get(root, "truncation"), *pad = json_object_get(root, "padding");
     if (trunc && !json_is_null(trunc))
         pic_warn("%s: field 'truncation': ignored (pic never truncates)", t->path);
+    if (pad && !json_is_null(pad))
+        pic_warn("%s: field 'padding': ignored (pic never pads)", t->path);
     json_decref(root);
 
     if (is_dir) load_model_dir(t, file_or_dir);
