@@ -187,6 +187,10 @@ llamacpp() {
     jq '.normalizer = {"type": "Replace", "pattern": {"Regex": "(a)"}, "content": "$1 "}' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "field 'normalizer': a Regex Replace whose 'content' holds '\\\$'"
+    jq '.pre_tokenizer = {"type": "Metaspace", "replacement": "x", "add_prefix_space": false, "prepend_scheme": "first"}' \
+        "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'pre_tokenizer': add_prefix_space false contradicts prepend_scheme 'first'"
     # padding, like truncation, is what transformers turns off unless asked
     jq '.padding = {"strategy": {"Fixed": 8}, "pad_id": 0, "pad_token": "!"}' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
