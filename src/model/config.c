@@ -269,6 +269,15 @@ int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err 
     c->rms_eps = (float)eps;
     if (get_bool(&x, root, "tie_word_embeddings", false, &c->tie_embeddings)) goto out;
 
+    /* quantized weights (GPTQ, AWQ, bitsandbytes, FP8 with block scales)
+     * are other tensors under other names: say so before the weights do */
+    const json_t *quant = json_object_get(root, "quantization_config");
+    if (quant && !json_is_null(quant)) {
+        const json_t *qm = json_is_object(quant) ? json_object_get(quant, "quant_method") : NULL;
+        pic_err_set(err, "%s: key 'quantization_config': quantized checkpoints%s%s are not supported", name,
+                    json_is_string(qm) ? " of method " : "", json_is_string(qm) ? json_string_value(qm) : "");
+        goto out;
+    }
     /* Which projections have biases is the architecture's: Qwen2 always on
      * q/k/v and never on o or the MLP; Qwen3 attention_bias on q/k/v/o;
      * Llama attention_bias on q/k/v/o and mlp_bias on the MLP; Mistral none.
@@ -319,8 +328,14 @@ int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err 
 
     if (parse_rope(&x, c, root)) goto out;
 
+    /* only pic-init writes it back; a list (as eos may be) gives its first */
     c->bos_id = -1;
-    if (get_int(&x, root, "bos_token_id", -1, -1, INT32_MAX, &c->bos_id)) goto out;
+    const json_t *bos = json_object_get(root, "bos_token_id");
+    if (json_is_array(bos) && json_array_size(bos) && json_is_integer(json_array_get(bos, 0)) &&
+        json_integer_value(json_array_get(bos, 0)) >= 0 && json_integer_value(json_array_get(bos, 0)) <= INT32_MAX)
+        c->bos_id = (int)json_integer_value(json_array_get(bos, 0));
+    else if (!json_is_array(bos) && get_int(&x, root, "bos_token_id", -1, -1, INT32_MAX, &c->bos_id))
+        goto out;
     if (add_eos(&x, c, json_object_get(root, "eos_token_id"), "eos_token_id")) goto out;
 
     const json_t *dt = json_object_get(root, "dtype");

@@ -201,6 +201,10 @@ static void test_config_classes(void) {
 #undef BIASES
     CHECK(pic_config_parse(&c, "{" BASE ",\"hidden_act\":\"swish\"}", "cfg.json", &err) == 0,
           "config: hidden_act swish is SiLU");
+    CHECK(pic_config_parse(&c, "{" BASE ",\"bos_token_id\":[3,4]}", "cfg.json", &err) == 0 && c.bos_id == 3,
+          "config: a bos list gives its first id");
+    config_fails("quantized", "{" BASE ",\"quantization_config\":{\"quant_method\":\"awq\",\"bits\":4}}",
+                 "'quantization_config': quantized checkpoints of method awq");
     /* sliding windows */
     config_fails("mistral without sliding_window: 4096, shorter than the context",
                  "{" QWEN("mistral") ",\"max_position_embeddings\":8192}", "'sliding_window'");
