@@ -31,6 +31,15 @@ agrees() {
     done
 }
 
+@test "dynamic NTK RoPE: inside max_position_embeddings transformers keeps the default frequencies, so the same log-probs" {
+    cp -r "$M/qwen2-tiny" d && chmod -R u+w d
+    jq '.rope_scaling = {"type": "dynamic", "factor": 1.6756756756756757}' "$M/qwen2-tiny/config.json" >d/config.json
+    pic-rollout --score -m d --plain -q "$M/derived/score_qwen2-tiny.jsonl" >out
+    agrees out
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q "$M/derived/score_qwen2-tiny.jsonl" >ref
+    cmp out ref
+}
+
 @test "the output is zstd unless --plain, unknown fields pass through in order" {
     head -1 "$M/derived/score_qwen2-tiny.jsonl" | jq -c '{z: 1} + . + {after: [1, "x"]}' >in
     pic-rollout --score -m "$M/qwen2-tiny" -q in >out.zst
