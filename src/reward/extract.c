@@ -42,20 +42,33 @@ static bool in_failed(const ex *X, size_t lo, size_t hi) {
 
 static bool percent_after_box(const char *s, size_t n, size_t i);
 
+/* Whether t[len - 1] is escaped: an odd run of backslashes before it. */
+static bool escaped(const char *t, size_t len) {
+    size_t k = len - 1, b = 0;
+    while (k > 0 && t[k - 1] == '\\') k--, b++;
+    return b % 2 == 1;
+}
+
+/* Trailing whitespace, except the space of a "\ " spacing command. */
+static size_t trim_end(const char *t, size_t len) {
+    size_t orig = len;
+    while (len && isspace((unsigned char)t[len - 1])) len--;
+    if (len < orig && escaped(t, len + 1)) len++;
+    return len;
+}
+
 /* Sentence punctuation written inside the delimiters ("$\frac{1}{3}.$",
  * "$x,$") ends the sentence, not the answer; an ellipsis ("1, 2, ...")
- * is part of it. */
+ * is part of it, and so is the comma of the thin space "\,". */
 static size_t drop_sentence_end(const char *t, size_t len) {
-    if (len >= 2 && (t[len - 1] == '.' || t[len - 1] == ',') && t[len - 2] != '.') {
-        len--;
-        while (len && isspace((unsigned char)t[len - 1])) len--;
-    }
+    if (len >= 2 && (t[len - 1] == '.' || t[len - 1] == ',') && t[len - 2] != '.' && !escaped(t, len))
+        len = trim_end(t, len - 1);
     return len;
 }
 
 static bool try_text(ex *X, const char *t, size_t len, const char *how) {
     while (len && isspace((unsigned char)*t)) t++, len--;
-    while (len && isspace((unsigned char)t[len - 1])) len--;
+    len = trim_end(t, len);
     len = drop_sentence_end(t, len);
     if (len == 0 || len > RW_MAX_ANSWER) return false;
     const char *err;
