@@ -480,7 +480,12 @@ static bool equiv(ctx *c, const node *g, const node *p) {
     }
     bool ga = is_assignment(g), pa = is_assignment(p);
     if (ga && pa) {
-        return same_text(g->kid[0], p->kid[0]) && equiv(c, g->kid[g->n - 1], p->kid[p->n - 1]);
+        if (same_text(g->kid[0], p->kid[0]) && equiv(c, g->kid[g->n - 1], p->kid[p->n - 1])) return true;
+        /* two equations whose left sides name ("x + y = 1", "y = 1 - x"):
+         * Math-Verify cuts each chain to its first left and last right side
+         * and compares them as relations, so x = 1 is still not y = 1 */
+        return is_equation(g) && is_equation(p) &&
+               compare_relation(c, g->kid[0], R_EQ, g->kid[g->n - 1], p->kid[0], R_EQ, p->kid[p->n - 1]);
     }
     /* an assignment against an equation is compared as two equations */
     if (ga && !(p->kind == N_REL)) return equiv(c, g->kid[g->n - 1], p);
