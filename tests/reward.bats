@@ -11,6 +11,28 @@ load helpers
   [ "$output" = 0 ]
 }
 
+@test "reward: a sentence given as one side is read for its answer, a bare formula or lone word whole" {
+  # Math-Verify extracts 3 from each sentence; their letters are no product
+  for p in 'The answer is 3' 'The answer is: 3' 'so x is 3' 'We get 3' 'the value is 3' 'x equals 3' '3 apples'; do
+    run pic-reward --gold 3 --pred "$p"
+    [ "$status" -eq 0 ]
+    [ "$output" = 1 ] || { echo "pred: $p"; false; }
+  done
+  run pic-reward --gold 'The answer is -3.0' --pred '-3'
+  [ "$output" = 1 ]
+  # still read whole: units, a lone word, letters in braces
+  run pic-reward --gold 90 --pred '90 degrees'
+  [ "$output" = 1 ]
+  run pic-reward --gold '\text{Evelyn}' --pred 'Evelyn'
+  [ "$output" = 1 ]
+  run pic-reward --gold 'xy' --pred 'yx'
+  [ "$output" = 1 ]
+  run pic-reward --gold 14 --pred '14 \text{ right triangles}'
+  [ "$output" = 1 ]
+  run pic-reward --gold 4 --pred 'The answer is 3'
+  [ "$output" = 0 ]
+}
+
 @test "reward: --explain says how each side was read" {
   run pic-reward --gold '3' --pred 'so \boxed{x = 3}' --explain
   [ "$status" -eq 0 ]

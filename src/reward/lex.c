@@ -599,6 +599,25 @@ static size_t unit_after_value(const lexer *L, const char *s, size_t len) {
     return end;
 }
 
+/* Words the lexer reads as what they name, not as letters. */
+static const struct {
+    const char *w;
+    int k, id;
+} words[] = {
+    {"and", TK_SEP, 0}, {"or", TK_SEP, 0}, {"percent", '%', 0}, {"percentage", '%', 0},
+    {"pct", '%', 0}, {"infinity", TK_CONST, C_INF}, {"inf", TK_CONST, C_INF},
+    {"sqrt", TK_SQRT, 0}, {"pi", TK_CONST, C_PI}, {"sin", TK_FN, F_SIN}, {"cos", TK_FN, F_COS},
+    {"tan", TK_FN, F_TAN}, {"log", TK_FN, F_LOG}, {"ln", TK_FN, F_LN}, {"exp", TK_FN, F_EXP},
+    {"mod", TK_MOD, 0},
+};
+
+bool rw_known_word(const char *w, size_t len) {
+    if (unit_word(w, len)) return true;
+    for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
+        if (strlen(words[k].w) == len && memcmp(words[k].w, w, len) == 0) return true;
+    return false;
+}
+
 /* A run of letters outside commands: known words, else one symbol a letter. */
 static bool lex_word(lexer *L) {
     const char *s = L->s + L->i;
@@ -609,16 +628,6 @@ static bool lex_word(lexer *L) {
         L->i += unit;
         return true;
     }
-    static const struct {
-        const char *w;
-        int k, id;
-    } words[] = {
-        {"and", TK_SEP, 0}, {"or", TK_SEP, 0}, {"percent", '%', 0}, {"percentage", '%', 0},
-        {"pct", '%', 0}, {"infinity", TK_CONST, C_INF}, {"inf", TK_CONST, C_INF},
-        {"sqrt", TK_SQRT, 0}, {"pi", TK_CONST, C_PI}, {"sin", TK_FN, F_SIN}, {"cos", TK_FN, F_COS},
-        {"tan", TK_FN, F_TAN}, {"log", TK_FN, F_LOG}, {"ln", TK_FN, F_LN}, {"exp", TK_FN, F_EXP},
-        {"mod", TK_MOD, 0},
-    };
     for (size_t k = 0; k < sizeof words / sizeof words[0]; k++) {
         if (strlen(words[k].w) == len && memcmp(words[k].w, s, len) == 0) {
             L->i += len;

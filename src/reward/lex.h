@@ -44,4 +44,8 @@ typedef struct {
  * unbalanced \text{ or a cap. Tokens point into s or the arena. */
 bool rw_lex(rw_arena *a, const char *s, size_t n, tokens *out, const char **err);
 
+/* Whether a plain word (letters only) is one the lexer reads as what it
+ * names: a unit ("cm", "degrees"), "and"/"or", "pi", "sin", "percent", ... */
+bool rw_known_word(const char *w, size_t len);
+
 #endif

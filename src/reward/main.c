@@ -87,6 +87,7 @@ static int one_pair(const char *gold, const char *pred, bool explain, const conf
     rw_checker_init(&c);
     rw_opts o = cf->o;
     o.pred.whole_first = true; /* a bare expression on the command line is the answer */
+    o.pred.whole = true;       /* and so is a lone word that holds no other answer */
     rw_result r;
     rw_check(&c, gold, strlen(gold), pred, strlen(pred), &o, &r);
     if (explain) {

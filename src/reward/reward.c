@@ -4,7 +4,9 @@
 #include "reward/choice.h"
 
 #include <string.h>
+#include <strings.h>
 
+#include "reward/lex.h"
 #include "reward/parse.h"
 
 /* Room for two parsed answers and the comparison's temporaries. */
@@ -28,16 +30,38 @@ static bool plain_text(const char *s, size_t n) {
            !memmem(s, n, "\\(", 2) && !memmem(s, n, "\\[", 2);
 }
 
-/* Two or more words of four letters or more standing alone ("so the answer
- * is 0", not "\\begin{bmatrix}"), or one that labels what follows ("Answer:"):
- * a sentence, whose letters must not be read as a product of variables. */
+/* Words of sentences around an answer ("The answer is 3", "so x is 3"),
+ * never a product of letters in one. */
+static bool sentence_word(const char *w, size_t len) {
+    static const char *const list[] = {
+        "the", "is", "are", "was", "were", "be", "so", "thus", "hence", "therefore", "answer", "answers", "we",
+        "get", "got", "it", "its", "equals", "value", "final", "solution", "result", "then", "which", "that",
+        "this", "has", "have", "gives", "since", "because", "there", "here", "our",
+    };
+    for (size_t k = 0; k < sizeof list / sizeof *list; k++)
+        if (strlen(list[k]) == len && strncasecmp(list[k], w, len) == 0) return true;
+    return false;
+}
+
+/* A sentence, whose letters must not be read as a product of variables:
+ * a word standing alone ("so the answer is 0", not "\\begin{bmatrix}") that
+ * only sentences use, or of four letters or more that is no unit or other
+ * word the lexer knows ("5 apples", not "90 degrees"), or one that labels
+ * what follows ("Answer:"), outside braces. Math-Verify extracts the answer from such text;
+ * a lone word ("Evelyn") is still read whole when nothing is extracted. */
 static bool looks_like_prose(const char *s, size_t n) {
-    int words = 0;
+    int depth = 0; /* words in braces ("\\text{ right triangles}") are LaTeX's */
     for (size_t i = 0; i < n;) {
+        depth += s[i] == '{' ? 1 : s[i] == '}' && depth > 0 ? -1 : 0;
+        if (depth > 0) {
+            i++;
+            continue;
+        }
         size_t j = i;
         while (j < n && ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z'))) j++;
         bool alone = (i == 0 || s[i - 1] == ' ') && (j == n || strchr(" .,;:!?", s[j]));
-        if (j - i >= 4 && alone && ++words >= 2) return true;
+        if (alone && j > i && (sentence_word(s + i, j - i) || (j - i >= 4 && !rw_known_word(s + i, j - i))))
+            return true;
         /* "Answer: 42", "Solution: x = 3": a label, not a product of letters */
         if (j - i >= 4 && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '*') && j < n && s[j] == ':') return true;
         i = j > i ? j : i + 1;
