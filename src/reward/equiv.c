@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "reward/eval.h"
+#include "reward/realset.h"
 
 typedef struct {
     rw_arena *a;
@@ -317,6 +318,11 @@ static node *finite_set(ctx *c, const node *x, int depth) {
     return r;
 }
 
+static bool infinite(const node *x) {
+    if (x->kind == N_NEG) x = x->kid[0];
+    return x->kind == N_CONST && x->fn == C_INF;
+}
+
 static bool compare_sets(ctx *c, const node *g, const node *p) {
     node *gs = (node *)g, *ps = (node *)p;
     if (!is_setlike(g)) {
@@ -328,8 +334,18 @@ static bool compare_sets(ctx *c, const node *g, const node *p) {
         ps->kid[0] = (node *)p;
     }
     node_kind gk = gs->kind, pk = ps->kind;
+    /* an infinite end is open, as SymPy's Interval makes it: [-\infty, 3] is (-\infty, 3] */
     if (gk == N_INTERVAL && pk == N_INTERVAL)
-        return gs->lopen == ps->lopen && gs->ropen == ps->ropen && ordered(c, gs->kid, ps->kid, 2);
+        return (gs->lopen || infinite(gs->kid[0])) == (ps->lopen || infinite(ps->kid[0])) &&
+               (gs->ropen || infinite(gs->kid[1])) == (ps->ropen || infinite(ps->kid[1])) &&
+               ordered(c, gs->kid, ps->kid, 2);
+    /* sets of reals with numeric bounds are equal when they hold the same
+     * numbers, as Math-Verify's symmetric_difference(...).is_empty finds:
+     * (-\infty, \infty) is R, (-\infty, 1) \cup [1, \infty) too, [2, 2] is {2} */
+    if ((gk == N_SETOP || pk == N_SETOP || gk == N_SPECIAL || pk == N_SPECIAL || gk == N_INTERVAL ||
+         pk == N_INTERVAL) &&
+        rw_same_real_set(gs, ps) == 1)
+        return true;
     if (gk == N_SPECIAL || pk == N_SPECIAL) return gk == pk && gs->fn == ps->fn;
     if (gk == N_SETOP || pk == N_SETOP) {
         node *gf = finite_set(c, gs, 0), *pf = gf ? finite_set(c, ps, 0) : NULL;

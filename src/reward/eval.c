@@ -595,7 +595,7 @@ bool rw_has_vars(const node *x) {
     return false;
 }
 
-static bool close_enough(mpfr_srcptr a, mpfr_srcptr b) {
+bool rw_mpfr_close(mpfr_srcptr a, mpfr_srcptr b) {
     if (mpfr_inf_p(a) || mpfr_inf_p(b)) return mpfr_equal_p(a, b);
     mpfr_t d, m;
     mpfr_inits2(RW_PREC, d, m, (mpfr_ptr)0);
@@ -612,7 +612,7 @@ static bool close_enough(mpfr_srcptr a, mpfr_srcptr b) {
 
 bool rw_num_equal(const rw_num *a, const rw_num *b) {
     if (a->exact && b->exact) return mpq_equal(a->q, b->q);
-    return close_enough(a->re, b->re) && close_enough(a->im, b->im);
+    return rw_mpfr_close(a->re, b->re) && rw_mpfr_close(a->im, b->im);
 }
 
 bool rw_num_equal_rounded(const rw_num *a, const rw_num *b, int places) {

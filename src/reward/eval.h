@@ -37,6 +37,8 @@ bool rw_has_vars(const node *x);
 /* a and b (both ok) are equal: exactly when both are exact, else within a
  * relative 1e-30 (the precision lost by RW_PREC-bit arithmetic is far less). */
 bool rw_num_equal(const rw_num *a, const rw_num *b);
+/* Two reals equal within that relative 1e-30 (infinities exactly). */
+bool rw_mpfr_close(mpfr_srcptr a, mpfr_srcptr b);
 /* Equal after rounding both real values to `places` decimals. */
 bool rw_num_equal_rounded(const rw_num *a, const rw_num *b, int places);
 
