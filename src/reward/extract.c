@@ -356,7 +356,14 @@ static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap,
         }
         if (bal && depth == 0) {
             size_t b = 0;
-            for (size_t q = i; q < k; q++) buf[b++] = isspace((unsigned char)s[q]) ? ' ' : s[q];
+            for (size_t q = i; q < k; q++) {
+                if (s[q] == '*' && q + 1 < k && s[q + 1] == '*') { /* Python's power */
+                    buf[b++] = '^';
+                    q++;
+                    continue;
+                }
+                buf[b++] = isspace((unsigned char)s[q]) ? ' ' : s[q];
+            }
             *blen = b;
             return k;
         }
@@ -602,6 +609,9 @@ static bool try_rightmost(ex *X) {
         } else {
             bool inside = in_failed(X, n2[b].start, n2[b].end);
             if (!inside && X->plain && try_plain(X, n2[b].start, n2[b].arith, "number")) return true;
+            /* arithmetic that does not parse ("3**." of "**3**."): its
+             * number alone, which Math-Verify's number pattern also found */
+            if (!inside && X->plain && n2[b].arith && try_plain(X, n2[b].start, false, "number")) return true;
             b--;
         }
     }
