@@ -388,6 +388,26 @@ static bool try_plain(ex *X, size_t i, bool arith, const char *how) {
     return try_text(X, buf, blen, how);
 }
 
+/* One math environment as the answer (a percent word after it counts);
+ * a formula that fails is remembered, so no number is taken out of it. */
+static bool try_env_cand(ex *X, const cand *c, const char *how) {
+    const char *s = X->s;
+    if (c->c1 - c->c0 > RW_MAX_ANSWER) return false;
+    size_t len = c->c1 - c->c0;
+    char *t = rw_alloc(X->a, len + 2);
+    if (!t) return false;
+    memcpy(t, s + c->c0, len);
+    if (percent_after(s, X->n, c->end)) t[len++] = '%';
+    if (try_text(X, t, len, how)) return true;
+    note_failed(X, c->start, c->end);
+    return false;
+}
+
+static bool number_start(const ex *X, size_t j) {
+    const char *s = X->s;
+    return (is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1]))) && anchored(s, j);
+}
+
 /* The value after an anchor phrase: a math environment or a plain number
  * within `window` bytes. */
 static bool value_after(ex *X, size_t i, size_t window, const char *how) {
@@ -395,26 +415,9 @@ static bool value_after(ex *X, size_t i, size_t window, const char *how) {
     size_t lim = i + window < X->n ? i + window : X->n;
     for (size_t j = i; j < lim; j++) {
         cand c;
-        if (X->latex && (s[j] == '$' || s[j] == '\\') && env_at(s, X->n, j, &c)) {
-            if (c.c1 - c.c0 > RW_MAX_ANSWER) return false;
-            char *t = rw_strndup(X->a, s + c.c0, c.c1 - c.c0);
-            if (!t) return false;
-            size_t len = c.c1 - c.c0;
-            if (percent_after(s, X->n, c.end)) {
-                char *t2 = rw_alloc(X->a, len + 2);
-                if (!t2) return false;
-                memcpy(t2, t, len);
-                t2[len++] = '%';
-                t = t2;
-            }
-            if (try_text(X, t, len, how)) return true;
-            note_failed(X, c.start, c.end);
-            return false;
-        }
+        if (X->latex && (s[j] == '$' || s[j] == '\\') && env_at(s, X->n, j, &c)) return try_env_cand(X, &c, how);
         /* a plain number only where plain expressions are extracted at all */
-        if (X->plain && (is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1]))) && anchored(s, j) &&
-            !in_failed(X, j, j + 1))
-            return try_plain(X, j, true, how);
+        if (X->plain && number_start(X, j) && !in_failed(X, j, j + 1)) return try_plain(X, j, true, how);
     }
     return false;
 }
@@ -462,21 +465,47 @@ static size_t rfind_answer_word(const char *s, size_t n, bool colon, size_t *wl)
     return (size_t)-1;
 }
 
-/* "Answer: ... X" (Math-Verify's priority 100) before "answer ... X" (200). */
+/* "Answer: ... X" (Math-Verify's priority 100) before "answer ... X" (200).
+ * At each priority Math-Verify has two patterns: the LaTeX one takes the
+ * first math environment starting within 50 bytes (across lines), the
+ * expression one the value after the last '=' within 100 bytes of the line,
+ * else the first anchored number within 50 bytes of the line (its '.' stops
+ * at a line break). Both are tried, the one that ends later first, so
+ * "Answer: 2\nSome note $5$" is 5. */
 static bool try_answer(ex *X, bool colon) {
     size_t wl = 0, p = rfind_answer_word(X->s, X->n, colon, &wl);
     if (p == (size_t)-1) return false;
-    size_t i = p + wl;
-    if (i < X->n && X->s[i] == ':') i++;
-    size_t lim = i + 100 < X->n ? i + 100 : X->n, eq = (size_t)-1;
-    for (size_t j = i; j < lim; j++)
-        if (X->s[j] == '=') eq = j;
-    if (eq != (size_t)-1) {
-        size_t k = eq + 1;
-        while (k < X->n && X->s[k] == ' ') k++;
-        if (value_after(X, k, 2, "answer")) return true;
+    const char *s = X->s;
+    size_t n = X->n, i = p + wl;
+    if (i < n && s[i] == ':') i++;
+    cand env;
+    bool have_env = false;
+    for (size_t j = i; X->latex && j < n && j <= i + 50 && !have_env; j++)
+        have_env = (s[j] == '$' || s[j] == '\\') && env_at(s, n, j, &env);
+    size_t num = (size_t)-1, num_end = 0;
+    if (X->plain) {
+        size_t eq = (size_t)-1;
+        for (size_t j = i; j < n && j < i + 100 && s[j] != '\n'; j++)
+            if (s[j] == '=') eq = j;
+        if (eq != (size_t)-1) {
+            size_t k = eq + 1;
+            while (k < n && s[k] == ' ') k++;
+            if (k < n && number_start(X, k)) num = k;
+        }
+        for (size_t j = i; num == (size_t)-1 && j < n && j <= i + 51; j++) {
+            if (number_start(X, j)) num = j;
+            else if (j > i && s[j - 1] == '\n') break; /* a number may only start the next line */
+        }
+        if (num != (size_t)-1) {
+            char buf[512];
+            size_t blen;
+            num_end = plain_at(s, n, num, buf, sizeof buf - 8, &blen, true, NULL);
+        }
     }
-    return value_after(X, i, 50, "answer");
+    bool env_first = have_env && (num == (size_t)-1 || env.end > num_end || (env.end == num_end && env.start < num));
+    if (env_first && try_env_cand(X, &env, "answer")) return true;
+    if (num != (size_t)-1 && !in_failed(X, num, num + 1) && try_plain(X, num, true, "answer")) return true;
+    return have_env && !env_first && try_env_cand(X, &env, "answer");
 }
 
 static bool sep_between(const char *s, size_t a, size_t b) {
