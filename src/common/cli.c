@@ -170,9 +170,8 @@ char *pic_asprintf(const char *fmt, ...) {
     return s;
 }
 
-char *pic_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) pic_die("%s: %s", path, strerror(errno));
+/* The bytes of f to its end, NUL-terminated; NULL (errno set) on a read error. */
+static char *read_all(FILE *f, size_t *len) {
     size_t cap = 1 << 16, n = 0;
     char *buf = pic_malloc(cap);
     for (;;) {
@@ -181,10 +180,33 @@ char *pic_read_file(const char *path, size_t *len) {
         n += got;
         if (got == 0) break;
     }
-    if (ferror(f)) pic_die("%s: read error: %s", path, strerror(errno));
-    fclose(f);
+    if (ferror(f)) {
+        int e = errno;
+        free(buf);
+        errno = e;
+        return NULL;
+    }
     buf[n] = '\0';
     if (len) *len = n;
+    return buf;
+}
+
+char *pic_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) pic_die("%s: %s", path, strerror(errno));
+    char *buf = read_all(f, len);
+    if (!buf) pic_die("%s: read error: %s", path, strerror(errno));
+    fclose(f);
+    return buf;
+}
+
+char *pic_try_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = read_all(f, len);
+    int e = errno;
+    fclose(f);
+    errno = e;
     return buf;
 }
 

@@ -81,5 +81,9 @@ char *pic_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads a whole file (NUL-terminated; *len gets the size without it). Dies
  * with the file's name on error. */
 char *pic_read_file(const char *path, size_t *len);
+/* The same for library code that reports instead of dying: NULL, with errno
+ * saying why, when the file cannot be opened or read. The text may hold NUL
+ * bytes: use *len, not strlen (pic_json_loadb refuses them in JSON). */
+char *pic_try_read_file(const char *path, size_t *len);
 
 #endif

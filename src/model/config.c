@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "common/cli.h"
+#include "common/json.h"
 
 typedef struct {
     const char *file;
@@ -208,12 +209,26 @@ static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
     return 0;
 }
 
+/* A JSON file's whole text, through the one reader of pic's JSON
+ * (pic_json_loadb): a raw NUL byte is malformed, not the end of the text, and
+ * so is anything after the value. NULL with err filled naming the file, the
+ * line and the column. */
+static json_t *load_json(const char *text, size_t len, const char *name, pic_err *err) {
+    json_error_t je;
+    json_t *root = pic_json_loadb(text, len, 0, &je);
+    if (!root) pic_err_set(err, "%s:%d:%d: invalid JSON: %s", name, je.line, je.column, je.text);
+    return root;
+}
+
 int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err *err) {
+    return pic_config_parseb(c, text, strlen(text), name, err);
+}
+
+int pic_config_parseb(pic_config *c, const char *text, size_t len, const char *name, pic_err *err) {
     ctx x = {name, err};
     memset(c, 0, sizeof *c);
-    json_error_t je;
-    json_t *root = json_loads(text, 0, &je);
-    if (!root) return pic_err_set(err, "%s:%d: invalid JSON: %s", name, je.line, je.text);
+    json_t *root = load_json(text, len, name, err);
+    if (!root) return -1;
     int rc = -1;
     if (!json_is_object(root)) {
         pic_err_set(err, "%s: expected a JSON object", name);
@@ -369,21 +384,24 @@ int pic_config_validate(const pic_config *c, const char *name, pic_err *err) {
 
 static int load_generation_config(pic_config *c, const char *dir, pic_err *err) {
     char *path = pic_asprintf("%s/generation_config.json", dir);
+    ctx x = {path, err};
     struct stat st;
+    size_t len;
+    char *text = NULL;
+    json_t *g = NULL;
     int rc = 0;
-    if (stat(path, &st) == 0) {
-        json_error_t je;
-        json_t *g = json_load_file(path, 0, &je);
-        ctx x = {path, err};
-        if (!g)
-            rc = pic_err_set(err, "%s:%d: invalid JSON: %s", path, je.line, je.text);
-        else if (!json_is_object(g))
-            rc = pic_err_set(err, "%s: expected a JSON object", path);
-        else
-            rc = add_eos(&x, c, json_object_get(g, "eos_token_id"), "eos_token_id");
-        json_decref(g);
-        if (!rc) rc = pic_config_validate(c, path, err);
-    }
+    if (stat(path, &st) != 0)
+        rc = 0; /* none: config.json's ids stand */
+    else if (!(text = pic_try_read_file(path, &len)))
+        rc = pic_err_set(err, "%s: %s", path, strerror(errno));
+    else if (!(g = load_json(text, len, path, err)))
+        rc = -1;
+    else if (!json_is_object(g))
+        rc = pic_err_set(err, "%s: expected a JSON object", path);
+    else if (!(rc = add_eos(&x, c, json_object_get(g, "eos_token_id"), "eos_token_id")))
+        rc = pic_config_validate(c, path, err);
+    json_decref(g);
+    free(text);
     free(path);
     return rc;
 }
@@ -393,22 +411,9 @@ int pic_config_load(pic_config *c, const char *path, pic_err *err) {
     if (stat(path, &st) != 0) return pic_err_set(err, "%s: %s", path, strerror(errno));
     bool isdir = S_ISDIR(st.st_mode);
     char *file = isdir ? pic_asprintf("%s/config.json", path) : pic_strdup(path);
-    FILE *fp = fopen(file, "rb");
-    if (!fp) {
-        pic_err_set(err, "%s: %s", file, strerror(errno));
-        free(file);
-        return -1;
-    }
-    char *text = NULL;
-    size_t cap = 0, len = 0, n;
-    do {
-        text = pic_realloc(text, cap = cap * 2 + 4096);
-        len += n = fread(text + len, 1, cap - len - 1, fp);
-    } while (n > 0 && !ferror(fp));
-    int bad = ferror(fp);
-    fclose(fp);
-    text[len] = 0;
-    int rc = bad ? pic_err_set(err, "%s: read error", file) : pic_config_parse(c, text, file, err);
+    size_t len;
+    char *text = pic_try_read_file(file, &len);
+    int rc = text ? pic_config_parseb(c, text, len, file, err) : pic_err_set(err, "%s: %s", file, strerror(errno));
     free(text);
     free(file);
     if (!rc && isdir) rc = load_generation_config(c, path, err);

@@ -61,7 +61,10 @@ typedef struct {
  * generation_config.json when present) or a config.json file. Returns 0, or
  * -1 with a message naming the file and the key in err. */
 int pic_config_load(pic_config *c, const char *path, pic_err *err);
-/* The same from JSON text; name is used in messages. */
+/* The same from JSON text of len bytes (a NUL byte among them is malformed);
+ * name is used in messages. */
+int pic_config_parseb(pic_config *c, const char *text, size_t len, const char *name, pic_err *err);
+/* pic_config_parseb of a C string: the built-in configs. */
 int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err *err);
 /* Checks the numbers are consistent (divisibility, positivity). */
 int pic_config_validate(const pic_config *c, const char *name, pic_err *err);

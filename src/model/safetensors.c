@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/json.h"
 
 static const struct {
     const char *name;
@@ -92,9 +93,14 @@ static int parse_file(pic_st_file *f, pic_err *err) {
     if (hlen > MAX_HEADER || hlen > f->size - 8)
         return pic_err_set(err, "%s: header length %llu exceeds the file (%zu bytes; truncated?)", p,
                            (unsigned long long)hlen, f->size);
+    /* through pic's one JSON reader: a raw NUL byte in the header is
+     * malformed, as the reference implementation finds it (jansson alone
+     * reads {"a": 1\0} as {"a": 1}) */
     json_error_t je;
-    json_t *h = json_loadb((const char *)m + 8, hlen, 0, &je);
-    if (!h) return pic_err_set(err, "%s: header is not valid JSON: %s", p, je.text);
+    json_t *h = pic_json_loadb((const char *)m + 8, hlen, 0, &je);
+    if (!h)
+        return pic_err_set(err, "%s: header is not valid JSON (line %d, column %d of the header): %s", p, je.line,
+                           je.column, je.text);
     int rc = -1;
     if (!json_is_object(h)) {
         pic_err_set(err, "%s: header is not a JSON object", p);
@@ -191,9 +197,13 @@ static int build_index(pic_safetensors *st, pic_err *err) {
 /* The index names the shard of every tensor; each shard is opened once and
  * every tensor must be where the index says. */
 static int open_index(pic_safetensors *st, const char *index, pic_err *err) {
+    size_t len;
+    char *text = pic_try_read_file(index, &len);
+    if (!text) return pic_err_set(err, "%s: %s", index, strerror(errno));
     json_error_t je;
-    json_t *root = json_load_file(index, 0, &je);
-    if (!root) return pic_err_set(err, "%s:%d: invalid JSON: %s", index, je.line, je.text);
+    json_t *root = pic_json_loadb(text, len, 0, &je);
+    free(text);
+    if (!root) return pic_err_set(err, "%s:%d:%d: invalid JSON: %s", index, je.line, je.column, je.text);
     json_t *map = json_object_get(root, "weight_map");
     int rc = -1;
     char *dir = pic_strdup(index);

@@ -29,9 +29,8 @@ static void put(const char *name, const void *data, size_t n) {
     free(p);
 }
 
-/* A safetensors file from header text and n data bytes (all 0x3f: 0.75 as f32). */
-static void put_st(const char *name, const char *header, size_t n) {
-    size_t h = strlen(header);
+/* A safetensors file from h bytes of header and n data bytes (all 0x3f: 0.75 as f32). */
+static void put_stb(const char *name, const char *header, size_t h, size_t n) {
     unsigned char *b = pic_calloc(8 + h + n, 1);
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)h >> (8 * i));
     memcpy(b + 8, header, h);
@@ -39,6 +38,7 @@ static void put_st(const char *name, const char *header, size_t n) {
     put(name, b, 8 + h + n);
     free(b);
 }
+static void put_st(const char *name, const char *header, size_t n) { put_stb(name, header, strlen(header), n); }
 
 /* Opening name fails and the message contains every one of the words. */
 static void st_fails(const char *name, const char *what, const char *w1, const char *w2) {
@@ -483,6 +483,112 @@ static void test_model_files(void) {
     free(d);
 }
 
+/* name in dir (made if need be) holds the n bytes of text. */
+static void put_in(const char *dir, const char *name, const char *text, size_t n) {
+    char *d = path(dir), *f = pic_asprintf("%s/%s", dir, name);
+    mkdir(d, 0755);
+    put(f, text, n);
+    free(f);
+    free(d);
+}
+#define PUT_IN(dir, name, lit) put_in(dir, name, lit, sizeof lit - 1)
+
+/* Loading the config of dir fails with a message holding the file's path
+ * followed by want (its line, column and the reason). */
+static void config_file_fails(const char *what, const char *dir, const char *file, const char *want) {
+    pic_config c;
+    pic_err err = {""};
+    char *d = path(dir), *w = pic_asprintf("%s/%s%s", d, file, want);
+    if (!CHECK(pic_config_load(&c, d, &err) && strstr(err.msg, w), "%s", what)) printf("#   message: %s\n", err.msg);
+    free(w);
+    free(d);
+}
+
+/* Every JSON file of a model goes through one reader (pic_json_loadb): the
+ * whole file by its length, a raw NUL byte malformed wherever it is (jansson
+ * alone drops one after a number, and a C string ends at it), nothing after
+ * the value, and messages naming the file, the line and the column. */
+static void test_json_files(void) {
+    pic_config c;
+    pic_err err;
+    /* config.json: text after a NUL was never read */
+    PUT_IN("cnul", "config.json", "{" BASE "}\0{\"oops\"");
+    config_file_fails("config.json: a NUL after the object is malformed, named by line and column", "cnul",
+                      "config.json", ":1:148: invalid JSON: a raw NUL byte");
+    /* a NUL inside: it read as "'}' expected" */
+    PUT_IN("cnul2", "config.json", "{" BASE ",\n\"rms_norm_eps\":\0 1e-6}");
+    config_file_fails("config.json: a NUL inside is named as such on its line", "cnul2", "config.json",
+                      ":2:16: invalid JSON: a raw NUL byte");
+    /* jansson drops a NUL after a number: the text read as valid */
+    PUT_IN("cnul3", "config.json", "{" BASE ",\"rms_norm_eps\":1e-6\0}");
+    config_file_fails("config.json: a NUL after a number is not dropped", "cnul3", "config.json",
+                      ":1:167: invalid JSON: a raw NUL byte");
+    PUT_IN("ctrail", "config.json", "{" BASE "}\n}");
+    config_file_fails("config.json: text after the object is refused at its line", "ctrail", "config.json",
+                      ":2:1: invalid JSON: end of file expected");
+    CHECK(pic_config_parseb(&c, "{" BASE "}\0", sizeof "{" BASE "}", "cfg.json", &err) && strstr(err.msg, "raw NUL"),
+          "config text: parsed by its length, not up to a NUL");
+
+    /* generation_config.json: a NUL after a number was dropped, a cut file named no column */
+    PUT_IN("gnul", "config.json", "{" BASE "}");
+    PUT_IN("gnul", "generation_config.json", "{\"eos_token_id\":7\0,\"x\":1}");
+    config_file_fails("generation_config.json: a NUL is malformed", "gnul", "generation_config.json",
+                      ":1:18: invalid JSON: a raw NUL byte");
+    PUT_IN("gcut", "config.json", "{" BASE "}");
+    PUT_IN("gcut", "generation_config.json", "{\"eos_token_id\":[3,\n");
+    config_file_fails("generation_config.json: a truncated file names its line and column", "gcut",
+                      "generation_config.json", ":2:0: invalid JSON:");
+
+    /* the safetensors header: a NUL in it was dropped after a number */
+    static const char hnul[] = "{\"__metadata__\":{\"n\":1\0},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    put_stb("hnul.safetensors", hnul, sizeof hnul - 1, 8);
+    st_fails("hnul.safetensors", "a header with a raw NUL byte names the file and the header",
+             "header is not valid JSON (line 1, column 23 of the header)", "raw NUL");
+    static const char htrail[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}} x";
+    put_stb("htrail.safetensors", htrail, sizeof htrail - 1, 8);
+    st_fails("htrail.safetensors", "a header with text after its object", "header is not valid JSON (line 1, column",
+             "end of file expected");
+
+    /* model.safetensors.index.json: a NUL after a number was dropped; a cut index */
+    char *cmd = pic_asprintf("mkdir -p %s/inul %s/icut && cp %s/models/llama-tiny/*.safetensors %s/inul && "
+                             "cp %s/models/llama-tiny/*.safetensors %s/icut",
+                             tmp, tmp, fixtures(), tmp, fixtures(), tmp);
+    if (system(cmd)) pic_die("%s failed", cmd);
+    free(cmd);
+    size_t len;
+    char *ip = pic_asprintf("%s/models/llama-tiny/model.safetensors.index.json", fixtures());
+    char *index = pic_read_file(ip, &len);
+    free(ip);
+    char *at = strstr(index, "207296");
+    if (!at) pic_die("the fixture's index has no total_parameters 207296");
+    char *nul = pic_malloc(len + 1);
+    memcpy(nul, index, len);
+    nul[at + 6 - index] = '\0'; /* 207296\0 for the comma after it */
+    put_in("inul", "model.safetensors.index.json", nul, len);
+    free(nul);
+    pic_safetensors st;
+    char *d = path("inul"), *want = pic_asprintf("%s/model.safetensors.index.json:3:31: invalid JSON: a raw NUL byte", d);
+    int rc = pic_st_open(&st, d, &err);
+    if (!rc) pic_st_close(&st);
+    if (!CHECK(rc && strstr(err.msg, want), "index.json: a raw NUL byte is malformed, by line and column"))
+        printf("#   message: %s\n", err.msg);
+    free(want);
+    free(d);
+    put_in("icut", "model.safetensors.index.json", index, len / 2);
+    d = path("icut");
+    want = pic_asprintf("%s/model.safetensors.index.json:", d);
+    rc = pic_st_open(&st, d, &err);
+    if (!rc) pic_st_close(&st);
+    const char *rest = strstr(err.msg, want) ? strstr(err.msg, want) + strlen(want) : "";
+    int line = 0, col = -1;
+    if (!CHECK(rc && sscanf(rest, "%d:%d: invalid JSON", &line, &col) == 2 && line > 1 && col >= 0,
+               "index.json: a truncated index names its line and column"))
+        printf("#   message: %s\n", err.msg);
+    free(want);
+    free(d);
+    free(index);
+}
+
 int main(void) {
     pic_init("test_safetensors");
     char t[] = "/tmp/pic-st-XXXXXX";
@@ -492,6 +598,7 @@ int main(void) {
     test_writer();
     test_config();
     test_model_files();
+    test_json_files();
     char *cmd = pic_asprintf("rm -rf %s", tmp);
     if (system(cmd)) pic_warn("could not remove %s", tmp);
     free(cmd);
