@@ -188,4 +188,9 @@ st_dtypes() {
     # the checkpoint's own tokenizer goes through as it is
     pic-init -q -o y --tokenizer ck/tokenizer.json --hidden 16 --layers 1
     cmp ck/tokenizer.json y/tokenizer.json
+    # \u0000 in an added token is text, as the loader reads it, and
+    # "<|im_end|>\u0000" is not the end token <|im_end|>
+    jq '.added_tokens[2].content = "<|im_end|>\u0000"' ck/tokenizer.json >nul.json
+    pic-init -q -o z --tokenizer nul.json --hidden 16 --layers 1
+    jq -e '.eos_token_id == 256' z/config.json
 }

@@ -65,6 +65,11 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     # a literal key with a dot wins over the path
     run pictl --field a.b <<<'{"a.b":0.3,"a":{"b":0.2}}'
     near "$output" 0.2 1e-12
+    # \u0000 in a string is text, as every record reader reads it (a
+    # sample's response may hold one)
+    run pictl <<<'{"entropy":0.2,"response":"a\u0000b"}'
+    [ "$status" -eq 0 ]
+    near "$output" 0.1 1e-12
 }
 
 @test "--json writes step, entropy, target, error, p, i, integral, alpha, saturated" {

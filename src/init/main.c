@@ -175,19 +175,21 @@ typedef struct {
     int n_eos, eos[N_END_TOKENS];
 } tok_ids;
 
-static void note_id(tok_ids *ti, const char *content, json_int_t id) {
+/* content: n bytes (an added token's may hold \u0000: "</s>\u0000" is
+ * not "</s>") */
+static void note_id(tok_ids *ti, const char *content, size_t n, json_int_t id) {
     if (id >= ti->vocab) ti->vocab = (int)id + 1;
     for (int e = 0; e < N_END_TOKENS; e++)
-        if (!strcmp(content, end_tokens[e])) ti->eos[e] = (int)id;
+        if (n == strlen(end_tokens[e]) && !memcmp(content, end_tokens[e], n)) ti->eos[e] = (int)id;
 }
 
 /* The vocabulary and end ids of tokenizer.json's text; name is used in
  * messages. Ids, not counts: an added token may repeat a vocabulary entry
  * (GPT-2's <|endoftext|>). */
-static tok_ids tokenizer_ids(const char *tok_json, const char *name) {
+static tok_ids tokenizer_ids(const char *tok_json, size_t len, const char *name) {
     json_error_t jerr;
-    json_t *t = json_loads(tok_json, 0, &jerr);
-    if (!t) pic_die("%s:%d: malformed JSON: %s", name, jerr.line, jerr.text);
+    json_t *t = pic_json_loadb(tok_json, len, JSON_ALLOW_NUL, &jerr);
+    if (!t) pic_die("%s:%d:%d: malformed JSON: %s", name, jerr.line, jerr.column, jerr.text);
     json_t *v = json_object_get(json_object_get(t, "model"), "vocab");
     if (!json_is_object(v)) pic_die("%s: field 'model.vocab': expected an object", name);
     tok_ids ti;
@@ -195,12 +197,14 @@ static tok_ids tokenizer_ids(const char *tok_json, const char *name) {
     for (int e = 0; e < N_END_TOKENS; e++) ti.eos[e] = -1;
     const char *content;
     json_t *id;
-    json_object_foreach(v, content, id) note_id(&ti, content, json_integer_value(id));
+    /* keys hold no NUL: jansson refuses one in a key */
+    json_object_foreach(v, content, id) note_id(&ti, content, strlen(content), json_integer_value(id));
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(t, "added_tokens"), i, a) {
-        const char *c = json_string_value(json_object_get(a, "content"));
-        if (c) note_id(&ti, c, json_integer_value(json_object_get(a, "id")));
+        json_t *c = json_object_get(a, "content");
+        if (json_is_string(c))
+            note_id(&ti, json_string_value(c), json_string_length(c), json_integer_value(json_object_get(a, "id")));
     }
     json_decref(t);
     for (int e = 0; e < N_END_TOKENS; e++)
@@ -216,8 +220,9 @@ static char *make_tokenizer(const options *o, tok_ids *ids) {
          * would refuse (an id past int, a float id, an unknown model type)
          * is refused now, naming its field, not in a checkpoint later */
         pic_tokenizer_free(pic_tokenizer_load(o->tokenizer_file));
-        char *tok_json = pic_read_file(o->tokenizer_file, NULL);
-        *ids = tokenizer_ids(tok_json, o->tokenizer_file);
+        size_t len;
+        char *tok_json = pic_read_file(o->tokenizer_file, &len);
+        *ids = tokenizer_ids(tok_json, len, o->tokenizer_file);
         return tok_json;
     }
     size_t n_texts = 0;
@@ -226,7 +231,7 @@ static char *make_tokenizer(const options *o, tok_ids *ids) {
     char *tok_json = bytelevel_tokenizer_json((const char *const *)texts, n_texts, o->merges, &vocab);
     for (size_t i = 0; i < n_texts; i++) free(texts[i]);
     free(texts);
-    *ids = tokenizer_ids(tok_json, "the built-in tokenizer");
+    *ids = tokenizer_ids(tok_json, strlen(tok_json), "the built-in tokenizer");
     return tok_json;
 }
 

@@ -243,7 +243,9 @@ static double parse_value(char *s, const char *name, size_t lineno, const char *
     double x;
     if (*s == '{') {
         json_error_t jerr;
-        json_t *obj = json_loads(s, JSON_REJECT_DUPLICATES, &jerr);
+        /* as every record reader: \u0000 in a string is text (a sample's
+         * response may hold one), a raw NUL byte was refused above */
+        json_t *obj = pic_json_loadb(s, strlen(s), JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
         if (!obj) pic_die("%s:%zu: malformed JSON: %s", name, lineno, jerr.text);
         json_t *v = lookup(obj, field);
         if (!v) pic_die("%s:%zu: field '%s': missing", name, lineno, field);
