@@ -423,22 +423,47 @@ EOF
     fails_with 1 "nowhere"
 }
 
-@test "--skip-bad: a GRPO group left alone by skipped records says so, naming the id and the count" {
+@test "--skip-bad: a GRPO group left with one sample by skipped records is dropped, said and counted" {
     # three samples of problem 7; the first and the last are bad, and one of
     # problem 8 (also bad) does not count for 7
     jq -c 'del(.advantage) | .id = 7 | .reward = .response_ids[0] % 2' "$U/qwen2-tiny-step.jsonl" |
         sed '1s/"logprobs":\[/"logprobs":[-1,/; 3s/"prompt_ids":\[/"prompt_ids":[-1,/' >g.jsonl
     head -1 g.jsonl | sed 's/"id":7/"id":8/' >>g.jsonl
-    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --skip-bad g.jsonl
-    fails_with 1 "^pic-update: g.jsonl:2: field 'id': a group of one sample has no GRPO baseline: the other 2 records of id '7' were skipped as bad \(--skip-bad\)$"
-    [ ! -e o ]
+    # and a whole group, 9, that trains
+    jq -c 'del(.advantage) | .id = 9 | .reward = .response_ids[0] % 2' "$U/qwen2-tiny-step.jsonl" | head -2 >nine.jsonl
+    pic-update -m "$M/qwen2-tiny" -o o --clip-high 0.28 --lr 1e-3 --threads 1 --skip-bad g.jsonl nine.jsonl \
+        >stats.json 2>err.txt
+    grep -qx "pic-update: g.jsonl:2: field 'id': a group of one sample has no GRPO baseline: the other 2 records of id '7' were skipped as bad; dropped (--skip-bad)" err.txt
+    grep -qx "pic-update: 3 bad records skipped (--skip-bad)" err.txt
+    grep -qx "pic-update: 1 GRPO group dropped, left with one sample by skipped records (--skip-bad)" err.txt
+    jq -e '.groups_dropped == 1 and .sequences == 2 and .sequences_dropped == null' stats.json
+    [ -s o/model.safetensors ]
+    # the step is group 9's alone
+    pic-update -m "$M/qwen2-tiny" -o nine --clip-high 0.28 --lr 1e-3 --threads 1 -q nine.jsonl >nine.json
+    cmp o/model.safetensors nine/model.safetensors
+    # every group dropped: no samples, as when every record is bad
+    run pic-update -m "$M/qwen2-tiny" -o x "${SPEC[@]}" --skip-bad g.jsonl
+    [ "$status" -eq 1 ]
+    [[ "${lines[0]}" == "pic-update: g.jsonl:2: field 'id': a group of one sample has no GRPO baseline: the other 2 records of id '7' were skipped as bad; dropped (--skip-bad)" ]]
+    [[ "${lines[1]}" == "pic-update: g.jsonl: no samples to train on (3 bad records skipped, --skip-bad)" ]]
+    [ ! -e x ]
     # a string id, one record skipped
     sed -n '1,2p' g.jsonl | sed 's/"id":7/"id":"p\/1"/' >h.jsonl
-    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --skip-bad h.jsonl
-    fails_with 1 "^pic-update: h.jsonl:2: field 'id': a group of one sample has no GRPO baseline: the other 1 record of id 'p/1' was skipped as bad"
+    run pic-update -m "$M/qwen2-tiny" -o x "${SPEC[@]}" --skip-bad h.jsonl nine.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"h.jsonl:2: field 'id': a group of one sample has no GRPO baseline: the other 1 record of id 'p/1' was skipped as bad; dropped"* ]]
+    # a group of one from the start is no skipped record's doing: still an error
+    sed -n 2p g.jsonl | sed 's/"id":7/"id":5/' >five.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o y "${SPEC[@]}" --skip-bad g.jsonl five.jsonl nine.jsonl
+    fails_with 1 "^pic-update: five.jsonl:1: field 'id': a group of one sample has no GRPO baseline$"
+    [ ! -e y ]
     # without --skip-bad the first bad record is the error, as before
-    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" g.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o y "${SPEC[@]}" g.jsonl
     fails_with 1 "^pic-update: g.jsonl:1: field 'logprobs'"
+    sed -n 2p g.jsonl >one.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o y "${SPEC[@]}" one.jsonl nine.jsonl
+    fails_with 1 "^pic-update: one.jsonl:1: field 'id': a group of one sample has no GRPO baseline$"
+    [ ! -e y ]
 }
 
 @test "temperature: greedy's 0 is T = 1; --temperature overrides every record's; SFT uses 1" {

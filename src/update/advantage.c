@@ -16,14 +16,19 @@ static int by_group(const void *a, const void *b) {
     return c ? c : (i > j) - (i < j);
 }
 
-/* A group of one has no baseline: verl quietly gives it A = r, which pushes
- * up every lone correct answer; here it is an error the caller reports. */
-static int grpo(const pic_adv_cfg *c, const pic_adv_in *in, size_t n, double *adv, size_t *bad,
-                const char **why) {
+size_t *pic_adv_group_order(const pic_adv_in *in, size_t n) {
     size_t *idx = pic_malloc((n + 1) * sizeof *idx);
     for (size_t i = 0; i < n; i++) idx[i] = i;
     cmp_in = in;
     qsort(idx, n, sizeof *idx, by_group);
+    return idx;
+}
+
+/* A group of one has no baseline: verl quietly gives it A = r, which pushes
+ * up every lone correct answer; here it is an error the caller reports. */
+static int grpo(const pic_adv_cfg *c, const pic_adv_in *in, size_t n, double *adv, size_t *bad,
+                const char **why) {
+    size_t *idx = pic_adv_group_order(in, n);
     int rc = 0;
     for (size_t s = 0; s < n && rc == 0;) {
         size_t e = s + 1;

@@ -30,6 +30,10 @@ typedef struct {
     double adv;         /* the record's own advantage */
 } pic_adv_in;
 
+/* The indices 0..n-1 ordered by group, in stream order within a group
+ * (malloc'd): the groups as pic_advantages finds them. */
+size_t *pic_adv_group_order(const pic_adv_in *in, size_t n);
+
 /* Fills adv[n]. Returns 0, or -1 with *bad the index of the sample at fault
  * and *why a static message (a GRPO group of one sample; no reward). */
 int pic_advantages(const pic_adv_cfg *c, const pic_adv_in *in, size_t n, double *adv, size_t *bad,

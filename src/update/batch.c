@@ -142,6 +142,58 @@ void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o) 
     pic_reader_close(r);
 }
 
+static void sample_free(pic_sample *s, pic_adv_in *a);
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* How many records --skip-bad dropped with the id key (b->skipped sorted). */
+static size_t skipped_of(const pic_samples *b, const char *key) {
+    size_t lo = 0, hi = b->n_skipped;
+    while (lo < hi) { /* the first not below key */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(b->skipped[mid], key) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    size_t n = 0;
+    while (lo + n < b->n_skipped && !strcmp(b->skipped[lo + n], key)) n++;
+    return n;
+}
+
+size_t pic_samples_drop_lone(pic_samples *b, const pic_adv_cfg *c, bool say) {
+    if (c->mode != PIC_ADV_GRPO || !pic_skip_bad || !b->n_skipped || !b->n) return 0;
+    qsort(b->skipped, b->n_skipped, sizeof *b->skipped, cmp_str);
+    size_t *idx = pic_adv_group_order(b->adv_in, b->n), *lost = pic_calloc(b->n, sizeof *lost);
+    /* a group as pic_advantages finds it: its lone reward is the one sample
+     * that needs a baseline (the others, if any, bring their own advantage) */
+    for (size_t s = 0, e; s < b->n; s = e) {
+        const char *g = b->adv_in[idx[s]].group;
+        size_t k = 0;
+        for (e = s; e < b->n && !strcmp(b->adv_in[idx[e]].group, g); e++) k += b->adv_in[idx[e]].has_reward;
+        size_t skipped = *g && k == 1 ? skipped_of(b, g) : 0;
+        for (size_t i = s; i < e && skipped; i++)
+            if (b->adv_in[idx[i]].has_reward && !b->adv_in[idx[i]].has_adv) lost[idx[i]] = skipped;
+    }
+    free(idx);
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!lost[i]) {
+            b->s[kept] = b->s[i], b->adv_in[kept] = b->adv_in[i];
+            kept++;
+            continue;
+        }
+        if (say)
+            pic_warn("%s:%zu: field 'id': a group of one sample has no GRPO baseline: the other %zu record%s of id "
+                     "'%s' %s skipped as bad; dropped (--skip-bad)",
+                     b->s[i].file, b->s[i].line, lost[i], lost[i] == 1 ? "" : "s", b->adv_in[i].group,
+                     lost[i] == 1 ? "was" : "were");
+        sample_free(&b->s[i], &b->adv_in[i]);
+        dropped++;
+    }
+    free(lost);
+    b->n = kept;
+    return dropped;
+}
+
 void pic_samples_advantages(pic_samples *b, const pic_adv_cfg *c) {
     double *adv = pic_malloc((b->n + 1) * sizeof *adv);
     size_t at = 0;

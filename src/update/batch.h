@@ -39,6 +39,13 @@ typedef struct {
 
 /* Appends the records of path (NULL or "-": stdin). */
 void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o);
+/* Under --skip-bad, GRPO: drops each sample that skipped records left alone
+ * in its group (no baseline), with a warning naming it, its id and how many
+ * of the group were skipped (when say: one rank speaks for the job), and
+ * returns how many it dropped; stream order is kept. Without --skip-bad, or
+ * when no record was skipped, nothing is dropped (pic_samples_advantages
+ * then dies on a group of one, as it always did). */
+size_t pic_samples_drop_lone(pic_samples *b, const pic_adv_cfg *c, bool say);
 /* Advantages of every sample; dies naming the record at fault (and, for a
  * GRPO group left too small by --skip-bad, the id and how many of its
  * records were skipped). */

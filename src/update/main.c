@@ -117,7 +117,8 @@ static const char usage[] =
     "                           for bit and the PPO ratio is exactly 1; --fast\n"
     "                           makes them differ by rounding, ~1e-5)\n"
     "      --threads N          (default: one per CPU)\n"
-    "      --skip-bad           skip malformed records and count them\n"
+    "      --skip-bad           skip malformed records and count them; a GRPO\n"
+    "                           group they leave with one sample is dropped too\n"
     "  -q, --quiet              no summary on standard error\n"
     "\n"
     "Started by mpirun or srun as R ranks, each rank reads the same FILEs, trains\n"
@@ -412,6 +413,7 @@ int main(int argc, char **argv) {
     pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, model.cfg.max_position, !o.sft && !o.temperature};
     if (optind >= argc) pic_samples_read(&b, NULL, &ro);
     for (int i = optind; i < argc; i++) pic_samples_read(&b, argv[i], &ro);
+    size_t lone = o.sft ? 0 : pic_samples_drop_lone(&b, &o.adv, me == 0);
     if (b.n == 0) pic_die_no_records(argc - optind, argv + optind, "samples to train on");
     if (!o.sft) pic_samples_advantages(&b, &o.adv);
     size_t n_read = b.n;
@@ -494,6 +496,7 @@ int main(int argc, char **argv) {
     if (o.tc.dmmpt) puti(j, "mpt_masked", (long long)tot.ls.masked), puti(j, "mpt_masking_steps", (long long)mpt_steps);
     if (o.tc.loss.mask_quadrant) puti(j, "quadrant_masked", (long long)tot.ls.masked);
     if (b.n < n_read) puti(j, "sequences_dropped", (long long)(n_read - b.n));
+    if (lone) puti(j, "groups_dropped", (long long)lone);
     if (first_diff >= 0) put(j, "logp_diff_max", first_diff);
     puti(j, "sequences", (long long)b.n);
     puti(j, "tokens", (long long)tot.ls.tokens);
@@ -520,6 +523,9 @@ int main(int argc, char **argv) {
         pic_print_json_line(j);
         pic_stdout_close();
         pic_note_bad_records();
+        if (lone)
+            pic_info("%zu GRPO group%s dropped, left with one sample by skipped records (--skip-bad)", lone,
+                     lone == 1 ? "" : "s");
     }
     json_decref(j);
     /* after the stats line is out: a run that could not write it (a full
