@@ -136,6 +136,23 @@ problems() {
     fails_with 1 "^pic-rollout: typo: not a chat template: no \{problem\} in it"
 }
 
+@test "a problem with a NUL character cannot go into a chat prompt (it was cut there, silently)" {
+    printf '{"id":1,"problem":"2+2\\u0000 and the rest"}\n' >p
+    run pic-rollout -m "$M/qwen2-tiny" --template chatml --max-new-tokens 2 --plain -q p
+    fails_with 1 "^pic-rollout: p:1: field 'problem': a NUL character cannot go into a chat prompt$"
+    run pic-rollout --score -m "$M/qwen2-tiny" --template chatml --plain -q p
+    fails_with 1 "^pic-rollout: p:1: field 'problem': a NUL character cannot go into a chat prompt$"
+    # as pic-tok says it
+    run pic-tok -t "$M/qwen2-tiny" encode --chat chatml --field problem --plain p
+    fails_with 1 "p:1: field 'problem': a NUL character cannot go into a chat prompt"
+    # --skip-bad passes over it like any bad prompt
+    printf '{"id":2,"problem":"2+2"}\n' >>p
+    run pic-rollout -m "$M/qwen2-tiny" --template chatml --max-new-tokens 2 --plain --skip-bad -o out p
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"1 bad records skipped"* ]]
+    [ "$(jq -c .id out)" = 2 ]
+}
+
 @test "--template whose marker tokens the tokenizer lacks warns once, and still runs" {
     problems | head -2 >p
     run pic-rollout -m "$M/qwen2-tiny" --template llama3 --max-new-tokens 2 --plain -q -o out p

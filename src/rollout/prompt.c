@@ -104,6 +104,12 @@ bool prompt_ids(prompt_builder *b, const json_t *obj, int32_t **ids, size_t *n, 
                     pic_warn("--template %s: the tokenizer has no token %s, so prompts carry it as plain text "
                              "(does the model use another format?)", pic_chat_name(b->chat), m);
             }
+            /* the chat format takes a C string: a NUL would cut the problem
+             * short, silently (pic-tok refuses it the same way) */
+            if (strlen(json_string_value(p)) != json_string_length(p)) {
+                snprintf(msg, msgsize, "a NUL character cannot go into a chat prompt");
+                return false;
+            }
             char *text = pic_chat_prompt(b->chat, json_string_value(p));
             int e = encode(b, text, strlen(text), b->add_special, "problem", ids, n, field, msg, msgsize);
             free(text);
