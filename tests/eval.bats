@@ -218,6 +218,8 @@ js() { pic-eval -q --format json "$@"; }
     check '{"id":1}' "field 'reward': missing \(and no 'correct'\)"
     check '{"id":1,"reward":"1"}' "field 'reward': not a finite number"
     check '{"id":1,"reward":1,"source":3}' "field 'source': not a string"
+    # so are sources: "math\u0000x" was dataset "math"
+    check '{"id":1,"reward":1,"source":"math\u0000x"}' "field 'source': contains a NUL character"
     check '{"id":1,"reward":1,"response_ids":[1,"a"]}' "field 'response_ids': not an array of integers"
     check '{"id":1,"reward":1,"response_ids":5}' "field 'response_ids': not an array"
     check '{"id":1,"reward":1,"entropy":[0.1,null]}' "field 'entropy': not an array of finite numbers"

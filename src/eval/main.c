@@ -176,6 +176,8 @@ static const char *parse_record(const eval_ctx *e, json_t *obj, sample_rec *rec,
     if (v && !json_is_null(v)) {
         if (!json_is_string(v)) return "not a string";
         rec->source = json_string_value(v);
+        /* a C string too: "math\u0000x" was counted as dataset "math" */
+        if (strlen(rec->source) != json_string_length(v)) return "contains a NUL character (\\u0000)";
     } else {
         rec->source = e->default_source;
     }
