@@ -260,6 +260,10 @@ EOF
     [ "$(jq .step pi.json)" = 3 ]
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'echo not-a-number' "$U/qwen2-tiny-step.jsonl"
     fails_with 1 "answered 'not-a-number'"
+    # strtod stops at a NUL byte: "0.3\0junk" was read as 0.3
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd "while read h; do printf '0.3\\000junk\\n'; done" \
+        "$U/qwen2-tiny-step.jsonl"
+    fails_with 1 "answered a line with a NUL byte at column 4, not a number"
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'exit 3' "$U/qwen2-tiny-step.jsonl"
     fails_with 1 "ended without answering"
     [ ! -e c.tmp ] || false

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/stream.h"
 
 void pic_coproc_start(pic_coproc *c, const char *cmd) {
     int in[2], out[2];
@@ -47,6 +48,9 @@ double pic_coproc_ask(pic_coproc *c, double x) {
         pic_die("--alpha-cmd '%s': ended without answering entropy %.9g%s%s", c->cmd, x, werr ? ": " : "",
                 werr ? strerror(werr) : "");
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = 0;
+    /* strtod would stop at a NUL byte and take "0.3\0junk" for 0.3 */
+    size_t nul = pic_nul_column(line, (size_t)n);
+    if (nul) pic_die("--alpha-cmd '%s': answered a line with a NUL byte at column %zu, not a number", c->cmd, nul);
     char *end;
     errno = 0;
     double a = strtod(line, &end);
