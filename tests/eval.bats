@@ -185,6 +185,10 @@ js() { pic-eval -q --format json "$@"; }
     fails_with 2 "--reflect-words"
     run pic-eval --reflect-words @nope.txt "$A"
     fails_with 1 "nope.txt"
+    # a NUL byte ended the text: the words after it were dropped, silently
+    printf 'wait\nhmm\0\nx\n' >nul.txt
+    run pic-eval --reflect-words @nul.txt "$A"
+    fails_with 1 "^pic-eval: nul.txt:2: reflective words: a raw NUL byte at column 4$"
 }
 
 @test "-o writes the file atomically; the summary line and --quiet" {

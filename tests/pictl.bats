@@ -151,6 +151,10 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 1 "bad.txt: target schedule: value 'nope'"
     run pictl --target-schedule @missing.txt </dev/null
     fails_with 1 "missing.txt"
+    # a NUL byte ended the text: the points after it were dropped, silently
+    printf '0 0.4\n2 0.3\0\n5 0.2\n' >nul.txt
+    run pictl --target-schedule @nul.txt </dev/null
+    fails_with 1 "^pictl: nul.txt:2: target schedule: a raw NUL byte at column 6$"
     run pictl --target 0.2 --target-schedule 0:0.1
     fails_with 2 "exclude each other"
 }

@@ -130,7 +130,7 @@ problems() {
     fails_with 1 "^pic-rollout: latin: line 2"
     printf 'Q: {problem}\0' >nul
     run pic-rollout -m "$M/qwen2-tiny" --template nul --plain -q p
-    fails_with 1 "^pic-rollout: nul: a chat template file must not contain NUL bytes"
+    fails_with 1 "^pic-rollout: nul: line 1, column 13: a chat template file must not contain NUL bytes$"
     printf 'Q: {problme}' >typo
     run pic-rollout -m "$M/qwen2-tiny" --template typo --plain -q p
     fails_with 1 "^pic-rollout: typo: not a chat template: no \{problem\} in it"

@@ -285,16 +285,12 @@ const char *pic_id_key(pic_rec r, char *tmp, size_t tmpsize) {
 }
 
 json_t *pic_json_loadb(const char *text, size_t len, size_t flags, json_error_t *err) {
-    const char *nul = memchr(text, '\0', len);
-    if (!nul) return json_loadb(text, len, flags, err);
-    const char *bol = text;
-    int line = 1;
-    for (const char *p = text; p < nul; p++)
-        if (*p == '\n') line++, bol = p + 1;
+    size_t column, line = pic_nul_line(text, len, &column);
+    if (!line) return json_loadb(text, len, flags, err);
     memset(err, 0, sizeof *err);
-    err->line = line;
-    err->column = (int)pic_nul_column(bol, (size_t)(nul - bol) + 1);
-    err->position = (int)(nul - text);
+    err->line = (int)line;
+    err->column = (int)column;
+    err->position = (int)((const char *)memchr(text, '\0', len) - text);
     snprintf(err->source, sizeof err->source, "<buffer>");
     /* the last byte is jansson's error code: left 0 (unknown) */
     snprintf(err->text, sizeof err->text - 1, "a raw NUL byte (JSON has NUL only as \\u0000 inside a string)");

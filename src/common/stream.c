@@ -229,6 +229,16 @@ size_t pic_nul_column(const char *s, size_t n) {
     return col;
 }
 
+size_t pic_nul_line(const char *s, size_t n, size_t *column) {
+    const char *nul = memchr(s, '\0', n), *bol = s;
+    if (!nul) return 0;
+    size_t line = 1;
+    for (const char *p = s; p < nul; p++)
+        if (*p == '\n') line++, bol = p + 1;
+    *column = pic_nul_column(bol, (size_t)(nul - bol) + 1);
+    return line;
+}
+
 json_t *pic_reader_json(pic_reader *r) {
     for (;;) {
         size_t n;

@@ -34,6 +34,10 @@ json_t *pic_reader_json(pic_reader *r);
  * A raw NUL byte is in no valid line of a stream: pic_reader_json refuses
  * it as malformed JSON, pictl's plain numbers likewise. */
 size_t pic_nul_column(const char *s, size_t n);
+/* The line (from 1) of the first NUL byte in the text s[0, n), and in
+ * *column its column on that line (as pic_nul_column); 0 when there is none.
+ * For whole files read as text: a C string would end at it, silently. */
+size_t pic_nul_line(const char *s, size_t n, size_t *column);
 
 const char *pic_reader_name(const pic_reader *r); /* "<stdin>" or the path */
 size_t pic_reader_lineno(const pic_reader *r);     /* line of the last line returned, from 1 */

@@ -613,7 +613,10 @@ static void parse_words(eval_ctx *e, const char *arg) {
     char err[256];
     pic_wordlist_free(&e->words);
     if (arg[0] == '@') {
-        char *text = pic_read_file(arg + 1, NULL);
+        size_t len, col, line;
+        char *text = pic_read_file(arg + 1, &len);
+        if ((line = pic_nul_line(text, len, &col)))
+            pic_die("%s:%zu: reflective words: a raw NUL byte at column %zu", arg + 1, line, col);
         if (pic_wordlist_parse(text, &e->words, err, sizeof err))
             pic_die("%s: reflective words: %s", arg + 1, err);
         free(text);

@@ -328,7 +328,10 @@ static void run_input(const char *path, const pic_ctl_params *p, pic_ctl_state *
 static void load_schedule(const char *arg, pic_schedule *s) {
     char err[256];
     if (arg[0] == '@') {
-        char *text = pic_read_file(arg + 1, NULL);
+        size_t len, col, line;
+        char *text = pic_read_file(arg + 1, &len);
+        if ((line = pic_nul_line(text, len, &col)))
+            pic_die("%s:%zu: target schedule: a raw NUL byte at column %zu", arg + 1, line, col);
         if (pic_schedule_parse(text, s, err, sizeof err) != 0)
             pic_die("%s: target schedule: %s", arg + 1, err);
         free(text);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "common/stream.h"
 #include "tokenizer/internal.h"
 
 struct pic_chat {
@@ -28,7 +29,8 @@ static const char tools_outro[] =
  * otherwise fail the encoding of every prompt, blamed on the record's
  * 'problem' at a byte offset of the rendered text. */
 static void check_template_text(const char *path, const char *text, size_t len) {
-    if (strlen(text) != len) pic_die("%s: a chat template file must not contain NUL bytes", path);
+    size_t col, at = pic_nul_line(text, len, &col);
+    if (at) pic_die("%s: line %zu, column %zu: a chat template file must not contain NUL bytes", path, at, col);
     size_t ok = tk_utf8_valid_prefix(text, len), line = 1, bol = 0;
     if (ok < len) {
         for (size_t i = 0; i < ok; i++)
