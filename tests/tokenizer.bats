@@ -171,6 +171,13 @@ llamacpp() {
     [ "$(tr -cd '\000' <nul.json | wc -c)" -eq 1 ]
     run pic-tok -t nul.json info
     fails_with 1 "^pic-tok: nul.json:[0-9]+:[0-9]+: malformed JSON: a raw NUL byte"
+    # tokenizer_config.json's tokens are looked up by their length: a C
+    # string made "<|eot_id|>\u0000x" Llama 3's <|eot_id|>
+    mkdir l3
+    cp "$BATS_FILE_TMPDIR/llama3/tokenizer.json" l3/
+    jq '.eos_token = "<|eot_id|>\u0000x"' "$TF/llama3/tokenizer_config.json" >l3/tokenizer_config.json
+    run pic-tok -t l3 info
+    fails_with 1 "^pic-tok: l3/tokenizer_config.json: field 'eos_token': token '<\|eot_id\|>' followed by \\\\u0000 and more is not in the vocabulary$"
     jq '.model.merges[1] = "Ġ nosuchtoken"' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "m.json: field 'model.merges\[1\]': 'nosuchtoken' is not in the vocabulary"

@@ -208,14 +208,25 @@ static void load_added(const tk_load *c, const json_t *added) {
     tk_state_free(st);
 }
 
+/* The id of the n bytes of token (added tokens first), or -1. */
+static int32_t token_id(const pic_tokenizer *t, const char *token, size_t n) {
+    int32_t id = pic_strmap_get(&t->added_ids, token, n);
+    return id >= 0 ? id : pic_strmap_get(&t->vocab, token, n);
+}
+
 /* A token named in tokenizer_config.json: a string or {"content": ...}. */
 static int32_t config_token(const pic_tokenizer *t, const char *path, const json_t *cfg, const char *key) {
     const json_t *v = json_object_get(cfg, key);
     if (!v || json_is_null(v)) return -1;
     if (json_is_object(v)) v = json_object_get(v, "content");
     if (!json_is_string(v)) pic_die("%s: field '%s': expected a token string", path, key);
-    int32_t id = pic_tokenizer_token_to_id(t, json_string_value(v));
-    if (id < 0) pic_die("%s: field '%s': token '%s' is not in the vocabulary", path, key, json_string_value(v));
+    /* by its length: "<|im_end|>\u0000" is not <|im_end|> */
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    int32_t id = token_id(t, s, n);
+    if (id < 0)
+        pic_die("%s: field '%s': token '%s'%s is not in the vocabulary", path, key, s,
+                strlen(s) != n ? " followed by \\u0000 and more" : "");
     return id;
 }
 
@@ -339,9 +350,7 @@ const char *pic_tokenizer_id_to_token(const pic_tokenizer *t, int32_t id) {
 }
 
 int32_t pic_tokenizer_token_to_id(const pic_tokenizer *t, const char *token) {
-    size_t n = strlen(token);
-    int32_t id = pic_strmap_get(&t->added_ids, token, n);
-    return id >= 0 ? id : pic_strmap_get(&t->vocab, token, n);
+    return token_id(t, token, strlen(token));
 }
 
 bool pic_tokenizer_is_special(const pic_tokenizer *t, int32_t id) {
