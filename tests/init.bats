@@ -43,6 +43,10 @@ load helpers
     pic-init -q -o d64 --corpus corpus.zst --merges 64 --seed 3
     cmp d/tokenizer.json d64/tokenizer.json
     [ "$(jq '.model.merges | length' d/tokenizer.json)" -gt 5 ]
+    # a text is learned whole, \u0000 and all (it was cut there: no merges)
+    printf '{"text":"x\\u0000 zq zq zq zq zq"}\n' >nul.jsonl
+    pic-init -q -o n --corpus nul.jsonl --merges 3 --hidden 16 --layers 1
+    [ "$(jq -c .model.merges n/tokenizer.json)" = '[["Ġ","z"],["Ġz","q"]]' ]
 }
 
 @test "architecture options and --config shape the model" {

@@ -83,7 +83,8 @@ static void add_word(words *ws, const unsigned char *s, size_t len) {
     w->count = 1;
 }
 
-char *bytelevel_tokenizer_json(const char *const *texts, size_t n_texts, int n_merges, int *vocab_size) {
+char *bytelevel_tokenizer_json(const char *const *texts, const size_t *lens, size_t n_texts, int n_merges,
+                               int *vocab_size) {
     char sym[256][4];
     byte_symbols(sym);
     size_t cap = 256 + (size_t)n_merges;
@@ -94,7 +95,7 @@ char *bytelevel_tokenizer_json(const char *const *texts, size_t n_texts, int n_m
     words ws = {0};
     for (size_t t = 0; t < n_texts && n_merges > 0; t++) {
         const unsigned char *s = (const unsigned char *)texts[t];
-        size_t n = strlen(texts[t]);
+        size_t n = lens[t];
         for (size_t i = 0; i < n;) {
             size_t len = next_word(s + i, n - i);
             add_word(&ws, s + i, len);

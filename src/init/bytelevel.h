@@ -10,10 +10,12 @@
 extern const char *const bytelevel_specials[3];
 enum { BYTELEVEL_N_SPECIALS = 3 };
 
-/* Learns up to n_merges BPE merges from texts (each split GPT-2 style into
- * words, then pairs counted over words), writes tokenizer.json text
- * (malloc'd). The vocabulary is 256 + merges + 3 specials; *vocab_size gets
- * it. texts may be NULL when n_merges is 0. */
-char *bytelevel_tokenizer_json(const char *const *texts, size_t n_texts, int n_merges, int *vocab_size);
+/* Learns up to n_merges BPE merges from texts of lens[i] bytes each (a NUL
+ * among them is a byte like any other; each split GPT-2 style into words,
+ * then pairs counted over words), writes tokenizer.json text (malloc'd). The
+ * vocabulary is 256 + merges + 3 specials; *vocab_size gets it. texts may be
+ * NULL when n_merges is 0. */
+char *bytelevel_tokenizer_json(const char *const *texts, const size_t *lens, size_t n_texts, int n_merges,
+                               int *vocab_size);
 
 #endif

@@ -64,10 +64,12 @@ static const char chatml_template[] =
 
 static const char *const corpus_fields[] = {"problem", "solution", "prompt", "response", "text"};
 
-/* Every string of the corpus's text fields, for the BPE trainer. */
-static char **read_corpus(const char *path, size_t *n) {
+/* Every string of the corpus's text fields, for the BPE trainer; *lens gets
+ * their lengths (a text may hold \u0000: all of it counts). */
+static char **read_corpus(const char *path, size_t *n, size_t **lens) {
     char **texts = NULL;
     size_t cap = 0;
+    *lens = NULL;
     *n = 0;
     pic_reader *r = pic_reader_open(path);
     json_t *rec;
@@ -75,8 +77,15 @@ static char **read_corpus(const char *path, size_t *n) {
         for (size_t f = 0; f < sizeof corpus_fields / sizeof *corpus_fields; f++) {
             const char *s = pic_field_string_opt((pic_rec){r, rec}, corpus_fields[f], NULL);
             if (!s) continue;
-            if (*n == cap) texts = pic_realloc(texts, (cap = cap ? 2 * cap : 1024) * sizeof *texts);
-            texts[(*n)++] = pic_strdup(s);
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 1024;
+                texts = pic_realloc(texts, cap * sizeof *texts);
+                *lens = pic_realloc(*lens, cap * sizeof **lens);
+            }
+            size_t len = json_string_length(json_object_get(rec, corpus_fields[f]));
+            texts[*n] = pic_malloc(len + 1);
+            memcpy(texts[*n], s, len + 1);
+            (*lens)[(*n)++] = len;
         }
         json_decref(rec);
     }
@@ -226,11 +235,13 @@ static char *make_tokenizer(const options *o, tok_ids *ids) {
         return tok_json;
     }
     size_t n_texts = 0;
-    char **texts = o->corpus ? read_corpus(o->corpus, &n_texts) : NULL;
+    size_t *lens = NULL;
+    char **texts = o->corpus ? read_corpus(o->corpus, &n_texts, &lens) : NULL;
     int vocab;
-    char *tok_json = bytelevel_tokenizer_json((const char *const *)texts, n_texts, o->merges, &vocab);
+    char *tok_json = bytelevel_tokenizer_json((const char *const *)texts, lens, n_texts, o->merges, &vocab);
     for (size_t i = 0; i < n_texts; i++) free(texts[i]);
     free(texts);
+    free(lens);
     *ids = tokenizer_ids(tok_json, strlen(tok_json), "the built-in tokenizer");
     return tok_json;
 }
