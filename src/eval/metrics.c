@@ -14,18 +14,22 @@ double pic_pass_at_k(long long n, long long c, long long k) {
     if (k < 1 || k > n || c < 0 || c > n) return NAN;
     /* Every k-subset contains a correct sample when fewer than k are wrong. */
     if (n - c < k) return 1.0;
-    /* C(n-c, k)/C(n, k) has two exact product forms:
-     *   prod_{j=0}^{k-1} (n-c-j)/(n-j)      (k factors)
+    if (c == 0) return 0.0;
+    /* q = C(n-c, k)/C(n, k) has two exact product forms:
+     *   prod_{j=0}^{k-1} (1 - c/(n-j))      (k factors)
      *   prod_{i=n-c+1}^{n} (1 - k/i)        (c factors)
-     * Take the shorter; every factor lies in [0, 1], so nothing overflows
-     * and the relative error stays near min(c, k) roundings. */
-    double q = 1.0;
+     * Take the shorter. Every factor lies in (0, 1) here (n - c >= k), so
+     * nothing overflows; summing log1p of the factors and answering
+     * -expm1(log q) keeps the digits of a small pass@k, where 1 - q would
+     * cancel (pass@1 of 1 in 1e6 came out 1.00000000003e-06). The relative
+     * error stays near min(c, k) roundings. */
+    double lq = 0.0;
     if (k <= c) {
-        for (long long j = 0; j < k; j++) q *= (double)(n - c - j) / (double)(n - j);
+        for (long long j = 0; j < k; j++) lq += log1p(-(double)c / (double)(n - j));
     } else {
-        for (long long i = n - c + 1; i <= n; i++) q *= 1.0 - (double)k / (double)i;
+        for (long long i = n - c + 1; i <= n; i++) lq += log1p(-(double)k / (double)i);
     }
-    return 1.0 - q;
+    return -expm1(lq);
 }
 
 const char *const pic_reflect_default =

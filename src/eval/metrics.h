@@ -9,7 +9,8 @@
 
 /* The unbiased pass@k of Chen et al. (2021) for one problem with n samples
  * of which c are correct: 1 - C(n-c, k) / C(n, k). Computed as a product of
- * min(c, k) ratios, each in [0, 1], so it neither overflows nor loses the
+ * min(c, k) ratios, each in [0, 1], summed as logarithms (log1p) and
+ * answered as -expm1, so it neither overflows nor loses the digits of the
  * small probabilities for large n. NaN when k < 1, k > n, or c outside
  * [0, n]: with fewer than k samples there is no unbiased estimate. */
 double pic_pass_at_k(long long n, long long c, long long k);

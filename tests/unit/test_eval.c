@@ -47,8 +47,19 @@ static void test_pass_at_k(void) {
     for (long long j = 0; j < k; j++) ref *= (long double)(n - c - j) / (long double)(n - j);
     CHECK_NEAR(1 - got, (double)ref, 1e-12, "n = 1e6 matches a long double product");
     CHECK_NEAR(pic_pass_at_k(n, 500000, 3), 1 - 0.125 * (1 - 1e-6), 1e-6, "half correct, k = 3");
-    /* Tiny probabilities survive: pass@1 of 1 correct in 1e6. */
-    CHECK_NEAR(pic_pass_at_k(n, 1, 1), 1e-6, 1e-9, "1 in a million");
+    /* Tiny probabilities survive to the last digits, not only to 1e-9 of
+     * their size: 1 - q where q is near 1 cancels, -expm1(log q) does not. */
+    CHECK(fabs(pic_pass_at_k(n, 1, 1) / 1e-6 - 1) < 4e-16, "1 in a million: %.17g", pic_pass_at_k(n, 1, 1));
+    int off = 0;
+    for (long long nn = 1000; nn <= 100000000; nn *= 10)
+        for (long long cc = 1; cc <= 7; cc += 3)
+            if (fabs(pic_pass_at_k(nn, cc, 1) / ((double)cc / (double)nn) - 1) > 4e-16) off++;
+    CHECK(off == 0, "pass@1 is c/n to the last digits up to n = 1e8 (%d off)", off);
+    /* 1 - C(n-1, k)/C(n, k) = k/n exactly: one correct sample, c < k form. */
+    CHECK(fabs(pic_pass_at_k(10000000, 1, 3) / 3e-7 - 1) < 1e-15, "one correct in 1e7, k = 3");
+    /* c <= k form with several factors: 1 - (1 - k/n)(1 - k/(n-1)), near 2k/n. */
+    long double a = 3.0L / 10000000, b = 3.0L / 9999999;
+    CHECK(fabs(pic_pass_at_k(10000000, 2, 3) / (double)(a + b - a * b) - 1) < 1e-15, "two correct in 1e7, k = 3");
 }
 
 static size_t count(const char *text, const char *w) { return pic_count_phrase(text, strlen(text), w); }
