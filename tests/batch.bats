@@ -34,6 +34,13 @@ setup() {
 @test "errors: missing options, empty input, bad records" {
     run pic-batch --size 4 p.jsonl
     fails_with 2 -- '--step is required'
+    # step x size past 2^64 wrapped: an empty batch, or another step's, with exit 0
+    run pic-batch --plain --step 1099511627776 --size 1073741824 p.jsonl
+    fails_with 2 -- '--step 1099511627776 with --size 1073741824: .* past 2\^64'
+    run pic-batch --plain --step 17179869184 --size 1073741824 p.jsonl
+    fails_with 2 -- 'past 2\^64'
+    # the largest step is served: position 2^40 - 1 is record 5 of 10
+    [ "$(pic-batch -q --plain --no-shuffle --step 1099511627776 --size 1 p.jsonl | jq .id)" = 5 ]
     run pic-batch --step 1 --size 4 /dev/null
     fails_with 1 '^pic-batch: /dev/null: no prompt records$'
     run pic-batch --step 1 --size 4 - </dev/null

@@ -67,6 +67,11 @@ int main(int argc, char **argv) {
     }
     if (!step) pic_usage_error("--step is required");
     if (!size) pic_usage_error("--size is required");
+    /* Positions are 64-bit: past the last one, (N-1)*B wrapped and the run
+     * wrote an empty or a wrong batch with exit 0. */
+    if ((uint64_t)step > UINT64_MAX / (uint64_t)size)
+        pic_usage_error("--step %lld with --size %lld: N x B is past 2^64 - 1, the last position counted",
+                        step, size);
 
     /* Each record is kept as its compact text, the line pic_writer_json
      * would write: parsed jansson objects took about 9 times the input. */
