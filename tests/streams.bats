@@ -27,6 +27,10 @@ load helpers
     head -c $(( $(stat -c %s full.zst) - 5 )) full.zst > cut.zst
     run pic-cat -n cut.zst
     fails_with 1 'cut.zst: truncated zstd stream'
+    # the message says where: after the last whole line decoded (and passed on)
+    run bash -c 'pic-cat -q --plain cut.zst >part.jsonl'
+    fails_with 1 "^pic-cat: cut.zst: truncated zstd stream \(the last frame is incomplete\) after line $(wc -l <part.jsonl)\$"
+    [ "$(wc -l <part.jsonl)" -gt 0 ]
     run pic-cat -n full.zst
     [ "$status" -eq 0 ]
     [ "${lines[0]}" = 20000 ]
@@ -36,7 +40,12 @@ load helpers
     seq 1 1000 | sed 's/.*/{"n":&}/' | zstd -q > good.zst
     { head -c 20 good.zst; head -c 200 /dev/urandom; } > bad.zst
     run pic-cat -n bad.zst
-    fails_with 1 'bad.zst: (corrupt|truncated) zstd stream'
+    fails_with 1 'bad.zst: (corrupt|truncated) zstd stream.* after line [0-9]+'
+    # a plain text appended to a zstd stream: corrupt after its last line
+    printf '{"a":1}\n{"a":2}\n' | zstd -q >zp.zst
+    printf '{"b":1}\n' >>zp.zst
+    run pic-cat -n zp.zst
+    fails_with 1 '^pic-cat: zp.zst: corrupt zstd stream after line 2: '
 }
 
 @test "a 64 MB record passes through intact, plain and compressed" {

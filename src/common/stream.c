@@ -173,14 +173,15 @@ static bool refill(pic_reader *r) {
         size_t in_before = r->inb.pos;
         size_t ret = ZSTD_decompressStream(r->ds, &out, &r->inb);
         if (ZSTD_isError(ret))
-            pic_die("%s: corrupt zstd stream: %s", r->name, ZSTD_getErrorName(ret));
+            pic_die("%s: corrupt zstd stream after line %zu: %s", r->name, r->lineno, ZSTD_getErrorName(ret));
         /* A call that neither read nor wrote says nothing about the frame. */
         if (out.pos > 0 || r->inb.pos != in_before) r->frame_left = ret;
         r->len += out.pos;
         if (out.pos > 0) return true;
         if (r->file_eof && r->inb.pos == r->inb.size) {
             if (r->frame_left != 0)
-                pic_die("%s: truncated zstd stream (the last frame is incomplete)", r->name);
+                pic_die("%s: truncated zstd stream (the last frame is incomplete) after line %zu", r->name,
+                        r->lineno);
             return false;
         }
     }
