@@ -106,6 +106,31 @@ js() { pic-eval -q --format json "$@"; }
     [ -z "$(tr '|' '\n' <<<"${lines[1]}" | sed '1d;$d' | grep -v -- '-')" ]
 }
 
+@test "dataset names: aligned by the columns they take, control characters and markdown's '|' escaped" {
+    # 数学 is 6 bytes and 4 columns; café 5 bytes and 4 columns
+    printf '%s\n' '{"id":1,"correct":true,"source":"数学"}' '{"id":1,"correct":true,"source":"café"}' \
+        '{"id":1,"correct":false,"source":"x"}' >u.jsonl
+    run pic-eval -q u.jsonl
+    [ "$status" -eq 0 ]
+    [ "${lines[1]}" = "数学            1  1  100.0   100.0       -        -        -" ]
+    [ "${lines[2]}" = "café            1  1  100.0   100.0       -        -        -" ]
+    [ "${lines[3]}" = "x               1  1    0.0     0.0       -        -        -" ]
+    run pic-eval -q --format markdown u.jsonl
+    [ "${lines[2]}" = "| 数学    |        1 |  1 | 100.0 |  100.0 |      - |       - |       - |" ]
+    [ "${lines[3]}" = "| café    |        1 |  1 | 100.0 |  100.0 |      - |       - |       - |" ]
+    # a tab or a newline in a name would break the row; '|' would end a markdown cell
+    printf '%s\n' '{"id":1,"correct":true,"source":"a|b\tc\nd\u0001"}' >c.jsonl
+    run pic-eval -q --format tsv c.jsonl
+    [ "${#lines[@]}" -eq 3 ]
+    [ "$(cut -f1 <<<"${lines[1]}")" = 'a|b\tc\nd\x01' ]
+    run pic-eval -q --format markdown c.jsonl
+    [[ "${lines[2]}" == '| a\|b\tc\nd\x01 |'* ]]
+    [ "$(tr -cd '|' <<<"${lines[2]}" | wc -c)" -eq 10 ]
+    # JSON keeps the name as it is
+    run pic-eval -q --format json c.jsonl
+    [ "$(jq -r '.datasets[0].dataset' <<<"$output")" = "$(printf 'a|b\tc\nd\001')" ]
+}
+
 @test "--format tsv: fractions at full precision" {
     run pic-eval -q --format tsv --k 2 "$A" "$B"
     [ "$(cut -f1 <<<"$output" | tr '\n' ' ')" = "dataset alpha beta Overall " ]

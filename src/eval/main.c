@@ -444,12 +444,30 @@ static char *fmt_n(const row *r) {
     return pic_asprintf("%lld-%lld", r->nmin, r->nmax);
 }
 
+/* A dataset name as a cell: control characters escaped (\t, \n, \r,
+ * \xHH), since a tab or a newline in a 'source' broke the row apart, and in
+ * markdown '|' as '\|', which would end the cell. */
+static char *name_cell(const eval_ctx *e, const char *name) {
+    pic_buf b = {0};
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (*p == '\t') pic_buf_append(&b, "\\t", 2);
+        else if (*p == '\n') pic_buf_append(&b, "\\n", 2);
+        else if (*p == '\r') pic_buf_append(&b, "\\r", 2);
+        else if (*p < 0x20 || *p == 0x7f) pic_buf_printf(&b, "\\x%02x", *p);
+        else if (*p == '|' && e->format == FMT_MARKDOWN) pic_buf_append(&b, "\\|", 2);
+        else pic_buf_append(&b, (const char *)p, 1);
+    }
+    char *cell = pic_strdup(b.data ? b.data : "");
+    pic_buf_free(&b);
+    return cell;
+}
+
 /* The cells of one row, in column order. */
 static char **row_cells(const eval_ctx *e, const row *r, bool human, size_t *ncells) {
     size_t n = 0, cap = 8 + e->nk;
     char **c = pic_malloc(cap * sizeof *c);
     int dg = e->digits;
-    c[n++] = pic_strdup(r->name);
+    c[n++] = name_cell(e, r->name);
     c[n++] = pic_asprintf("%lld", r->problems);
     c[n++] = fmt_n(r);
     if (human) {
@@ -490,11 +508,21 @@ static char **header_cells(const eval_ctx *e, long long nmin, long long nmax, si
     return c;
 }
 
+/* A cell padded to width columns (display columns, not bytes: a dataset
+ * named in CJK took two columns a character and pushed its row out of line),
+ * on the left (right-aligned) or on the right. */
+static void put_cell(FILE *out, const char *cell, size_t width, bool right) {
+    size_t w = pic_display_width(cell), pad = width > w ? width - w : 0;
+    if (right) fprintf(out, "%*s", (int)pad, "");
+    fputs(cell, out);
+    if (!right) fprintf(out, "%*s", (int)pad, "");
+}
+
 static void print_text(FILE *out, const eval_ctx *e, char ***cells, size_t nrows, size_t ncols) {
     size_t *w = pic_calloc(ncols, sizeof *w);
     for (size_t r = 0; r < nrows; r++)
         for (size_t c = 0; c < ncols; c++)
-            if (strlen(cells[r][c]) > w[c]) w[c] = strlen(cells[r][c]);
+            if (pic_display_width(cells[r][c]) > w[c]) w[c] = pic_display_width(cells[r][c]);
     /* a markdown delimiter cell needs a '-' beside its ':' to be one */
     for (size_t c = 0; c < ncols && e->format == FMT_MARKDOWN; c++)
         if (w[c] < 2) w[c] = 2;
@@ -504,8 +532,11 @@ static void print_text(FILE *out, const eval_ctx *e, char ***cells, size_t nrows
             fputc('\n', out);
         } else if (e->format == FMT_MARKDOWN) {
             fputc('|', out);
-            for (size_t c = 0; c < ncols; c++)
-                fprintf(out, " %*s |", c ? (int)w[c] : -(int)w[c], cells[r][c]);
+            for (size_t c = 0; c < ncols; c++) {
+                fputc(' ', out);
+                put_cell(out, cells[r][c], w[c], c > 0);
+                fputs(" |", out);
+            }
             fputc('\n', out);
             if (r == 0) {
                 fputc('|', out);
@@ -518,8 +549,11 @@ static void print_text(FILE *out, const eval_ctx *e, char ***cells, size_t nrows
                 fputc('\n', out);
             }
         } else {
-            for (size_t c = 0; c < ncols; c++)
-                fprintf(out, "%s%*s", c ? "  " : "", c ? (int)w[c] : -(int)w[c], cells[r][c]);
+            for (size_t c = 0; c < ncols; c++) {
+                if (c) fputs("  ", out);
+                /* the last cell is right-aligned, so no trailing spaces */
+                put_cell(out, cells[r][c], w[c], c > 0);
+            }
             fputc('\n', out);
         }
     }

@@ -153,3 +153,56 @@ size_t pic_count_phrase(const char *text, size_t len, const char *phrase) {
     }
     return count;
 }
+
+/* Decodes one UTF-8 character at s; returns its length (1 for a malformed
+ * byte, with *cp = -1). */
+static size_t utf8_next(const unsigned char *s, long *cp) {
+    unsigned char b = s[0];
+    size_t len = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    if (len <= 1) {
+        *cp = len ? b : -1;
+        return 1;
+    }
+    long v = b & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            *cp = -1;
+            return 1;
+        }
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    *cp = v;
+    return len;
+}
+
+static bool in_ranges(long cp, const long (*r)[2], size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (cp >= r[i][0] && cp <= r[i][1]) return true;
+    return false;
+}
+
+size_t pic_display_width(const char *s) {
+    /* Markus Kuhn's wcwidth ranges, the ones a dataset name may meet. */
+    static const long zero[][2] = {
+        {0x0300, 0x036f}, {0x0483, 0x0489}, {0x0591, 0x05bd}, {0x0610, 0x061a}, {0x064b, 0x065f},
+        {0x0e31, 0x0e31}, {0x0e34, 0x0e3a}, {0x0e47, 0x0e4e}, {0x1ab0, 0x1aff}, {0x1dc0, 0x1dff},
+        {0x200b, 0x200f}, {0x202a, 0x202e}, {0x2060, 0x2064}, {0x20d0, 0x20ff}, {0xfe00, 0xfe0f},
+        {0xfe20, 0xfe2f}, {0xfeff, 0xfeff}, {0xe0100, 0xe01ef},
+    };
+    static const long wide[][2] = {
+        {0x1100, 0x115f}, {0x231a, 0x231b}, {0x2329, 0x232a}, {0x23e9, 0x23ec}, {0x2614, 0x2615},
+        {0x2e80, 0x303e}, {0x3041, 0x33ff}, {0x3400, 0x4dbf}, {0x4e00, 0x9fff}, {0xa000, 0xa4cf},
+        {0xa960, 0xa97f}, {0xac00, 0xd7a3}, {0xf900, 0xfaff}, {0xfe10, 0xfe19}, {0xfe30, 0xfe6f},
+        {0xff00, 0xff60}, {0xffe0, 0xffe6}, {0x1f004, 0x1f004}, {0x1f300, 0x1f64f}, {0x1f680, 0x1f6ff},
+        {0x1f900, 0x1f9ff}, {0x20000, 0x2fffd}, {0x30000, 0x3fffd},
+    };
+    size_t w = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        long cp;
+        p += utf8_next(p, &cp);
+        if (cp >= 0 && in_ranges(cp, zero, sizeof zero / sizeof *zero)) continue;
+        w += cp >= 0 && in_ranges(cp, wide, sizeof wide / sizeof *wide) ? 2 : 1;
+    }
+    return w;
+}

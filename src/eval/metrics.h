@@ -35,4 +35,10 @@ void pic_wordlist_free(pic_wordlist *w);
 /* Non-overlapping occurrences of one word or phrase in text. */
 size_t pic_count_phrase(const char *text, size_t len, const char *phrase);
 
+/* Columns a terminal gives the UTF-8 text s: 2 for East Asian wide and
+ * fullwidth characters and the emoji blocks, 0 for combining marks,
+ * variation selectors and zero-width characters, 1 for everything else
+ * (each byte of malformed UTF-8 too). What aligns the table's columns. */
+size_t pic_display_width(const char *s);
+
 #endif

@@ -90,8 +90,19 @@ static void test_reflect(void) {
     pic_wordlist_free(&w);
 }
 
+static void test_width(void) {
+    CHECK(pic_display_width("") == 0 && pic_display_width("aime24") == 6, "ASCII: one column a byte");
+    CHECK(pic_display_width("\xe6\x95\xb0\xe5\xad\xa6") == 4, "CJK: two columns a character (6 bytes)");
+    CHECK(pic_display_width("caf\xc3\xa9") == 4, "Latin-1 letter: one column (2 bytes)");
+    CHECK(pic_display_width("cafe\xcc\x81") == 4, "a combining accent takes no column");
+    CHECK(pic_display_width("\xed\x95\x9c") == 2, "Hangul syllable: two");
+    CHECK(pic_display_width("\xf0\x9f\x98\x80") == 2, "emoji: two");
+    CHECK(pic_display_width("a\xff\xc3") == 3, "malformed bytes: one column each");
+}
+
 int main(void) {
     test_pass_at_k();
     test_reflect();
+    test_width();
     return check_done();
 }
