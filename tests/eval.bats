@@ -195,6 +195,36 @@ js() { pic-eval -q --format json "$@"; }
     fails_with 2 "--k"
 }
 
+@test "--maj: majority vote over all the samples of a problem (vote.jsonl, by hand)" {
+    V="$FIXTURES/eval/vote.jsonl"
+    # p1 1 (the correct answers are one: 2 votes, first at sample 0, tie with
+    # '3' at 2 won), p2 0 ('3' = ' 3 ', 2 votes first at 0), p3 0 (no
+    # answers), p4 1 (1-1, sample 1 before 3 though read later), p5 1 (3 to 2)
+    run js --maj "$V"
+    [ "$status" -eq 0 ]
+    near "$(jq .datasets[0].maj_n <<<"$output")" 0.6 1e-15
+    near "$(jq .overall.maj_n <<<"$output")" 0.6 1e-15
+    near "$(jq .datasets[0].avg <<<"$output")" 0.32 1e-15
+    # a vote by the text of pred alone would split \frac12 from 0.5 and lose p1
+    run pic-eval -q --maj --k 1 "$V"
+    [[ "${lines[0]}" =~ ^dataset\ +problems\ +n\ +avg@5\ +pass@5\ +maj@5\ +pass@1\ +length ]]
+    [[ "${lines[1]}" =~ ^all\ +5\ +5\ +32\.0\ +80\.0\ +60\.0\ +32\.0\  ]]
+    run pic-eval -q --maj --format tsv "$V"
+    [ "$(awk -F'\t' 'NR==2 { print $6 }' <<<"$output")" = 0.6 ]
+    # without --maj nothing changes: no column, no field
+    run js "$V"
+    [ "$(jq '.datasets[0] | has("maj_n")' <<<"$output")" = false ]
+    # every record needs pred (null: no answer), a string or a number
+    printf '{"id":1,"correct":true}\n' >np.jsonl
+    run pic-eval --maj np.jsonl
+    fails_with 1 "np.jsonl:1: field 'pred': missing"
+    printf '{"id":1,"correct":true,"pred":[1]}\n' >np.jsonl
+    run pic-eval --maj np.jsonl
+    fails_with 1 "np.jsonl:1: field 'pred': not a string, a number or null"
+    run pic-eval --help
+    [[ "$output" == *"--maj"*"a tie goes to the answer"* ]]
+}
+
 @test "--reflect-words: a list, @FILE, or '' for none" {
     run js --reflect-words 'no, Plain' "$A"
     a=$(jq -c '.datasets[0]' <<<"$output")

@@ -5,6 +5,7 @@
  * per-problem number, so a problem with 16 samples weighs the same as one
  * with 4 (pooling samples would weigh problems by their sample counts).
  * Overall is the unweighted mean over datasets, as the paper's tables. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
@@ -30,13 +31,16 @@ static const char usage[] =
     "correct when >= --threshold) scores it. Optional: 'response_ids' (its length in\n"
     "tokens; else the length of 'entropy'), 'entropy' (per-token array), 'response'\n"
     "(text, for the reflective words), 'sample' (index; a repeated index of a problem\n"
-    "is an error, which catches a file given twice). Other fields are ignored.\n"
+    "is an error, which catches a file given twice); with --maj 'pred' (the\n"
+    "extracted answer). Other fields are ignored.\n"
     "\n"
     "Per dataset (in order of first appearance), with n the samples of a problem\n"
     "and c the correct ones:\n"
     "  problems, n          problem count; samples per problem (a range if they vary)\n"
     "  avg@n                mean over problems of c/n\n"
     "  pass@n               fraction of problems with c > 0\n"
+    "  maj@n                with --maj: fraction of problems whose majority answer\n"
+    "                       is correct (see --maj)\n"
     "  pass@k               mean over problems of 1 - C(n-c,k)/C(n,k) (unbiased,\n"
     "                       Chen et al. 2021); '-' when some problem has n < k\n"
     "  length               mean over problems of the mean response length (tokens)\n"
@@ -50,6 +54,12 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "      --k LIST             comma-separated k for pass@k (e.g. 1,4,16)\n"
+    "      --maj                add maj@n, the majority vote over all the samples of\n"
+    "                           a problem: correct samples vote for the one correct\n"
+    "                           answer, the others for their 'pred' (text, trimmed;\n"
+    "                           null or empty: no vote), so every record needs\n"
+    "                           'pred'. Most votes win; a tie goes to the answer\n"
+    "                           voted for first, in 'sample' order\n"
     "      --format FMT         table (aligned, the default), markdown, tsv or json.\n"
     "                           table and markdown print accuracies in percent; tsv\n"
     "                           and json print fractions in [0,1] at full precision\n"
@@ -97,7 +107,17 @@ typedef struct {
     long long refl_n, refl_any;
     sample_loc *seen; /* sorted by sample, for duplicate detection */
     size_t nseen, capseen;
+    /* --maj: the correct answer's first vote, and (after count_votes) the
+     * leading wrong answer's votes and first vote. A vote's order is its
+     * 'sample' index, else its place in the reading. */
+    long long c_first, w_best, w_first;
 } problem;
+
+/* --maj: one wrong answer of one problem (a distinct 'pred'). */
+typedef struct {
+    size_t problem;
+    long long votes, first;
+} answer;
 
 typedef struct {
     char *name;
@@ -123,12 +143,16 @@ typedef struct {
     double threshold;
     pic_wordlist words;
     const char *default_source;
+    bool maj;
     /* data */
     problem *problems;
     size_t nproblems, capproblems;
     dataset *datasets;
     size_t ndatasets, capdatasets;
     json_t *pmap, *dmap;
+    answer *answers;
+    size_t nanswers, capanswers;
+    json_t *amap; /* problem index \x1f pred -> answer index */
     char **files;
     size_t nfiles;
     long long records;
@@ -151,6 +175,9 @@ typedef struct {
     size_t response_len;
     bool has_sample;
     long long sample;
+    const char *pred; /* --maj: the answer voted for, trimmed; NULL when none */
+    size_t pred_len;
+    char predbuf[40];
 } sample_rec;
 
 /* Fills rec from obj; returns NULL or the message of the first problem, with
@@ -233,6 +260,28 @@ static const char *parse_record(const eval_ctx *e, json_t *obj, sample_rec *rec,
         rec->has_sample = true;
         rec->sample = json_integer_value(v);
     }
+    if (e->maj) {
+        *field = "pred";
+        v = json_object_get(obj, "pred");
+        if (!v) return "missing (--maj votes on it; null when there is no answer)";
+        if (json_is_string(v)) {
+            rec->pred = json_string_value(v);
+            rec->pred_len = json_string_length(v);
+            if (strlen(rec->pred) != rec->pred_len) return "contains a NUL character (\\u0000)";
+        } else if (json_is_integer(v)) {
+            rec->pred_len = (size_t)snprintf(rec->predbuf, sizeof rec->predbuf, "%lld", (long long)json_integer_value(v));
+            rec->pred = rec->predbuf;
+        } else if (json_is_real(v)) {
+            rec->pred_len = (size_t)pic_format_real(rec->predbuf, json_real_value(v));
+            rec->pred = rec->predbuf;
+        } else if (!json_is_null(v)) {
+            return "not a string, a number or null";
+        }
+        /* " 7" and "7" are one answer; an empty one is none */
+        while (rec->pred_len && isspace((unsigned char)rec->pred[0])) rec->pred++, rec->pred_len--;
+        while (rec->pred_len && isspace((unsigned char)rec->pred[rec->pred_len - 1])) rec->pred_len--;
+        if (rec->pred && !rec->pred_len) rec->pred = NULL;
+    }
     return NULL;
 }
 
@@ -266,6 +315,7 @@ static problem *problem_of(eval_ctx *e, const sample_rec *rec) {
     pr->key = key;
     pr->id = key + strlen(rec->source) + 1;
     pr->dataset = dataset_of(e, rec->source);
+    pr->c_first = pr->w_first = LLONG_MAX;
     index_put(e->pmap, key, e->nproblems);
     e->nproblems++;
     return pr;
@@ -290,7 +340,56 @@ static const sample_loc *note_sample(problem *pr, long long sample, size_t file,
     return NULL;
 }
 
+/* --maj: the sample's vote. Every correct sample votes for the one correct
+ * answer (each equals the gold, so \frac{1}{2} and 0.5 are one answer);
+ * a wrong one for its 'pred' as written; one without an answer abstains. */
+static void vote(eval_ctx *e, problem *pr, const sample_rec *rec) {
+    long long order = rec->has_sample ? rec->sample : pr->n;
+    if (rec->correct) {
+        if (order < pr->c_first) pr->c_first = order;
+        return;
+    }
+    if (!rec->pred) return;
+    size_t p = (size_t)(pr - e->problems);
+    char *key = pic_asprintf("%zu\x1f%.*s", p, (int)rec->pred_len, rec->pred);
+    size_t a = index_get(e->amap, key);
+    if (a == SIZE_MAX) {
+        if (e->nanswers == e->capanswers) {
+            e->capanswers = e->capanswers ? 2 * e->capanswers : 1024;
+            e->answers = pic_realloc(e->answers, e->capanswers * sizeof *e->answers);
+        }
+        a = e->nanswers++;
+        e->answers[a] = (answer){p, 0, LLONG_MAX};
+        index_put(e->amap, key, a);
+    }
+    free(key);
+    e->answers[a].votes++;
+    if (order < e->answers[a].first) e->answers[a].first = order;
+}
+
+/* --maj: each problem's leading wrong answer, its votes and its first vote
+ * (the earliest among answers tied for the lead). */
+static void count_votes(eval_ctx *e) {
+    for (size_t a = 0; a < e->nanswers; a++) {
+        const answer *an = &e->answers[a];
+        problem *pr = &e->problems[an->problem];
+        if (an->votes > pr->w_best || (an->votes == pr->w_best && an->first < pr->w_first)) {
+            pr->w_best = an->votes;
+            pr->w_first = an->first;
+        }
+    }
+}
+
+/* --maj: 1 when the majority answer is the correct one. The most votes win;
+ * a tie goes to the answer voted for first (in 'sample' order), as
+ * Counter.most_common and verl's maj@N take the first of equals. */
+static bool majority_correct(const problem *p) {
+    if (p->c == 0) return false;
+    return p->c > p->w_best || (p->c == p->w_best && p->c_first < p->w_first);
+}
+
 static void add_sample(eval_ctx *e, problem *pr, const sample_rec *rec) {
+    if (e->maj) vote(e, pr, rec);
     pr->n++;
     pr->c += rec->correct;
     if (rec->has_len) {
@@ -342,7 +441,7 @@ static void read_file(eval_ctx *e, const char *path, size_t fileno, pic_progress
 
 /* ---- metrics ---- */
 
-enum { M_AVG, M_PASSN, M_LEN, M_ENT, M_REFL, M_REFL_ANY, M_FIXED };
+enum { M_AVG, M_PASSN, M_MAJ, M_LEN, M_ENT, M_REFL, M_REFL_ANY, M_FIXED };
 
 typedef struct {
     const char *name;
@@ -372,6 +471,7 @@ static void dataset_row(const eval_ctx *e, size_t d, row *out) {
         if (p->n > out->nmax) out->nmax = p->n;
         sums[M_AVG] += (double)p->c / (double)p->n, counts[M_AVG]++;
         sums[M_PASSN] += p->c > 0, counts[M_PASSN]++;
+        if (e->maj) sums[M_MAJ] += majority_correct(p), counts[M_MAJ]++;
         if (p->len_n) sums[M_LEN] += p->len_sum / (double)p->len_n, counts[M_LEN]++;
         if (p->ent_tokens) sums[M_ENT] += p->ent_sum / (double)p->ent_tokens, counts[M_ENT]++;
         if (p->refl_n) {
@@ -464,7 +564,7 @@ static char *name_cell(const eval_ctx *e, const char *name) {
 
 /* The cells of one row, in column order. */
 static char **row_cells(const eval_ctx *e, const row *r, bool human, size_t *ncells) {
-    size_t n = 0, cap = 8 + e->nk;
+    size_t n = 0, cap = 9 + e->nk;
     char **c = pic_malloc(cap * sizeof *c);
     int dg = e->digits;
     c[n++] = name_cell(e, r->name);
@@ -473,6 +573,7 @@ static char **row_cells(const eval_ctx *e, const row *r, bool human, size_t *nce
     if (human) {
         c[n++] = fmt_fixed(100 * r->m[M_AVG], dg);
         c[n++] = fmt_fixed(100 * r->m[M_PASSN], dg);
+        if (e->maj) c[n++] = fmt_fixed(100 * r->m[M_MAJ], dg);
         for (size_t k = 0; k < e->nk; k++) c[n++] = fmt_fixed(100 * r->passk[k], dg);
         c[n++] = fmt_fixed(r->m[M_LEN], 1);
         c[n++] = fmt_fixed(r->m[M_ENT], 4);
@@ -480,6 +581,7 @@ static char **row_cells(const eval_ctx *e, const row *r, bool human, size_t *nce
     } else {
         c[n++] = fmt_real(r->m[M_AVG]);
         c[n++] = fmt_real(r->m[M_PASSN]);
+        if (e->maj) c[n++] = fmt_real(r->m[M_MAJ]);
         for (size_t k = 0; k < e->nk; k++) c[n++] = fmt_real(r->passk[k]);
         c[n++] = fmt_real(r->m[M_LEN]);
         c[n++] = fmt_real(r->m[M_ENT]);
@@ -491,7 +593,7 @@ static char **row_cells(const eval_ctx *e, const row *r, bool human, size_t *nce
 
 static char **header_cells(const eval_ctx *e, long long nmin, long long nmax, size_t *ncells) {
     size_t n = 0;
-    char **c = pic_malloc((8 + e->nk) * sizeof *c);
+    char **c = pic_malloc((9 + e->nk) * sizeof *c);
     /* "avg@8" when every problem has 8 samples, else the generic "avg@n" */
     char *nn = nmin == nmax && nmax > 0 ? pic_asprintf("%lld", nmax) : pic_strdup("n");
     c[n++] = pic_strdup("dataset");
@@ -499,6 +601,7 @@ static char **header_cells(const eval_ctx *e, long long nmin, long long nmax, si
     c[n++] = pic_strdup("n");
     c[n++] = pic_asprintf("avg@%s", nn);
     c[n++] = pic_asprintf("pass@%s", nn);
+    if (e->maj) c[n++] = pic_asprintf("maj@%s", nn);
     for (size_t k = 0; k < e->nk; k++) c[n++] = pic_asprintf("pass@%lld", e->ks[k]);
     c[n++] = pic_strdup("length");
     c[n++] = pic_strdup("entropy");
@@ -571,6 +674,7 @@ static json_t *row_json(const eval_ctx *e, const row *r) {
     json_object_set_new(o, "n_max", json_integer(r->nmax));
     json_object_set_new(o, "avg", num_or_null(r->m[M_AVG]));
     json_object_set_new(o, "pass_n", num_or_null(r->m[M_PASSN]));
+    if (e->maj) json_object_set_new(o, "maj_n", num_or_null(r->m[M_MAJ]));
     json_t *pk = json_object();
     for (size_t k = 0; k < e->nk; k++) {
         char key[32];
@@ -659,12 +763,13 @@ static void parse_words(eval_ctx *e, const char *arg) {
     }
 }
 
-enum { OPT_K = 256, OPT_FORMAT, OPT_DIGITS, OPT_THRESHOLD, OPT_WORDS, OPT_DEFSRC, OPT_SKIP, OPT_VERSION };
+enum { OPT_K = 256, OPT_MAJ, OPT_FORMAT, OPT_DIGITS, OPT_THRESHOLD, OPT_WORDS, OPT_DEFSRC, OPT_SKIP, OPT_VERSION };
 
 int main(int argc, char **argv) {
     pic_init("pic-eval");
     static const struct option opts[] = {
         {"k", required_argument, 0, OPT_K},
+        {"maj", no_argument, 0, OPT_MAJ},
         {"format", required_argument, 0, OPT_FORMAT},
         {"digits", required_argument, 0, OPT_DIGITS},
         {"threshold", required_argument, 0, OPT_THRESHOLD},
@@ -678,7 +783,7 @@ int main(int argc, char **argv) {
         {0, 0, 0, 0},
     };
     eval_ctx e = {.format = FMT_TABLE, .digits = 1, .threshold = 0.5, .default_source = "all",
-                  .pmap = json_object(), .dmap = json_object()};
+                  .pmap = json_object(), .dmap = json_object(), .amap = json_object()};
     char err[256];
     if (pic_wordlist_parse(pic_reflect_default, &e.words, err, sizeof err)) pic_die("%s", err);
     const char *output = NULL;
@@ -686,6 +791,7 @@ int main(int argc, char **argv) {
     while ((c = pic_getopt(argc, argv, "o:qh", opts, NULL)) != -1) {
         switch (c) {
         case OPT_K: parse_ks(&e, optarg); break;
+        case OPT_MAJ: e.maj = true; break;
         case OPT_FORMAT:
             if (!strcmp(optarg, "table")) e.format = FMT_TABLE;
             else if (!strcmp(optarg, "markdown")) e.format = FMT_MARKDOWN;
@@ -724,6 +830,7 @@ int main(int argc, char **argv) {
         read_file(&e, optind < argc ? argv[optind + (int)f] : NULL, f, &prog);
     pic_progress_end(&prog);
     if (!e.records) pic_die_no_records(argc - optind, argv + optind, "records");
+    count_votes(&e);
 
     pic_atomic_file af;
     FILE *out = output ? pic_atomic_open(&af, output) : stdout;
@@ -748,6 +855,8 @@ int main(int argc, char **argv) {
     free(e.datasets);
     json_decref(e.pmap);
     json_decref(e.dmap);
+    json_decref(e.amap);
+    free(e.answers);
     free(e.files);
     free(e.ks);
     pic_wordlist_free(&e.words);
