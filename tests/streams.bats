@@ -97,6 +97,51 @@ load helpers
     [ -z "$(ls | grep tmp)" ]
 }
 
+# start_writer ENV...: pic-cat writing out.jsonl from in.fifo in the
+# background (pid in $pid, the fifo's writer on fd $wfd), once its temporary
+# exists
+start_writer() {
+    env "$@" pic-cat -q --plain -o out.jsonl in.fifo &
+    pid=$!
+    exec {wfd}>in.fifo
+    printf '{"a":1}\n' >&"$wfd"
+    for _ in $(seq 100); do ls -a | grep -q '\.tmp\.' && return; sleep 0.05; done
+    echo "no temporary beside out.jsonl" >&2
+    return 1
+}
+
+# reap: the exit status of $pid, killing it if it outlives 5 s
+reap() {
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    exec {wfd}>&-
+    rc=0
+    wait "$pid" || rc=$?
+}
+
+@test "-o: a program killed by a signal leaves the previous file and no temporary" {
+    printf '{"old":1}\n' >out.jsonl
+    mkfifo in.fifo
+    for sig in TERM INT HUP; do
+        # a background job of a script starts with SIGINT ignored: env puts
+        # the default back, as a terminal's Ctrl-C would find it
+        start_writer --default-signal=INT
+        kill -"$sig" "$pid"
+        reap
+        # died of the signal (128 + its number), having removed its temporary
+        [ "$rc" -eq $((128 + $(kill -l "$sig"))) ]
+        [ "$(cat out.jsonl)" = '{"old":1}' ]
+        [ -z "$(ls -a | grep '\.tmp\.')" ]
+    done
+    # a signal the caller ignores stays ignored (nohup)
+    start_writer --ignore-signal=HUP
+    kill -HUP "$pid"
+    exec {wfd}>&-
+    reap
+    [ "$rc" -eq 0 ]
+    [ "$(cat out.jsonl)" = '{"a":1}' ]
+}
+
 @test "-o through a symbolic link writes the file it points to, dangling or chained" {
     mkdir data
     echo old >data/out.jsonl

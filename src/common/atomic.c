@@ -35,9 +35,37 @@ static void remove_pending(void) {
         if (pending[i]) pic_rmtree(pending[i]);
 }
 
+/* Killed by a signal (Ctrl-C, kill, a closed terminal), the program leaves
+ * through no atexit: a temporary file stayed behind beside its output. The
+ * handler unlinks the pending temporaries (unlink is async-signal-safe; a
+ * directory's unlink fails, and pic_atomic_dir_recover finds it later),
+ * then dies of the same signal, so the exit status says what happened. */
+static void remove_pending_and_die(int sig) {
+    int saved = errno;
+    for (int i = 0; i < MAX_PENDING; i++) {
+        const char *p = pending[i];
+        if (p) unlink(p);
+    }
+    errno = saved;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_fatal_signals(void) {
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction old, sa = {0};
+        /* a signal the caller ignores (nohup's SIGHUP) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+        sa.sa_handler = remove_pending_and_die;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 static void track(char *tmp) {
     static bool registered;
-    if (!registered) atexit(remove_pending), registered = true;
+    if (!registered) atexit(remove_pending), catch_fatal_signals(), registered = true;
     for (int i = 0; i < MAX_PENDING; i++)
         if (!pending[i]) {
             pending[i] = tmp;
