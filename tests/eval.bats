@@ -305,6 +305,18 @@ js() { pic-eval -q --format json "$@"; }
     fails_with 1 "^pic-eval: bad.jsonl: no records \(1 bad records skipped, --skip-bad\)$"
 }
 
+@test "JSON: every field is there, null where a value is not finite" {
+    # two entropies near the largest double sum to infinity, which JSON
+    # cannot say: the key was dropped, and jq read null by accident
+    printf '{"id":1,"correct":true,"entropy":[1e308,1e308]}\n' >inf.jsonl
+    run js inf.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '.datasets[0] | [has("entropy"), .entropy, .length]' <<<"$output")" = '[true,null,2]' ]
+    [ "$(jq -c '.overall | has("entropy")' <<<"$output")" = true ]
+    [ "$(jq -c '.datasets[0] | keys_unsorted' <<<"$output")" = \
+        '["dataset","problems","samples","n_min","n_max","avg","pass_n","pass_at_k","length","entropy","reflect","reflect_any","reflect_words"]' ]
+}
+
 @test "--skip-bad skips and counts malformed records" {
     printf '{"id":1,"correct":true}\nnot json\n{"id":2}\n{"id":2,"correct":false}\n' >m.jsonl
     run pic-eval --skip-bad --format json m.jsonl

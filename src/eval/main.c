@@ -663,7 +663,10 @@ static void print_text(FILE *out, const eval_ctx *e, char ***cells, size_t nrows
     free(w);
 }
 
-static json_t *num_or_null(double x) { return isnan(x) ? json_null() : json_real(x); }
+/* JSON has no NaN or infinity, and jansson's json_real refuses them: an
+ * infinite mean (entropies near 1e308 summed) dropped its key from the
+ * object. Both are null. */
+static json_t *num_or_null(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
 static json_t *row_json(const eval_ctx *e, const row *r) {
     json_t *o = json_object();
