@@ -45,7 +45,16 @@ load helpers
     printf '{"a":1}\n{"a":2}\n' | zstd -q >zp.zst
     printf '{"b":1}\n' >>zp.zst
     run pic-cat -n zp.zst
-    fails_with 1 '^pic-cat: zp.zst: corrupt zstd stream after line 2: '
+    fails_with 1 '^pic-cat: zp.zst: corrupt zstd stream after line 2: what follows is not a zstd frame \(plain text appended'
+    # and a zstd file appended to a plain one: its line is binary, and says so
+    printf '{"b":0}\n' >pz.jsonl
+    printf '{"a":1}\n' | zstd -q >>pz.jsonl
+    run pic-cat -n pz.jsonl
+    fails_with 1 '^pic-cat: pz.jsonl:2: malformed JSON: zstd data inside a plain stream \(a zstd file appended'
+    # as separate files, plain and zstd mix freely
+    printf '{"a":1}\n' | zstd -q >a.zst
+    printf '{"b":0}\n' >b.jsonl
+    [ "$(pic-cat -q --plain b.jsonl a.zst b.jsonl | jq -c . | paste -sd' ')" = '{"b":0} {"a":1} {"b":0}' ]
 }
 
 @test "a 64 MB record passes through intact, plain and compressed" {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "atomic.h"
 #include "cli.h"
@@ -172,8 +173,15 @@ static bool refill(pic_reader *r) {
         ZSTD_outBuffer out = {r->buf + r->len, r->cap - r->len, 0};
         size_t in_before = r->inb.pos;
         size_t ret = ZSTD_decompressStream(r->ds, &out, &r->inb);
-        if (ZSTD_isError(ret))
+        if (ZSTD_isError(ret)) {
+            /* between frames, bytes that are no frame: most often a plain
+             * file appended to a compressed one */
+            if (r->frame_left == 0 && ZSTD_getErrorCode(ret) == ZSTD_error_prefix_unknown)
+                pic_die("%s: corrupt zstd stream after line %zu: what follows is not a zstd frame "
+                        "(plain text appended to a zstd file? give the parts as separate files)",
+                        r->name, r->lineno);
             pic_die("%s: corrupt zstd stream after line %zu: %s", r->name, r->lineno, ZSTD_getErrorName(ret));
+        }
         /* A call that neither read nor wrote says nothing about the frame. */
         if (out.pos > 0 || r->inb.pos != in_before) r->frame_left = ret;
         r->len += out.pos;
@@ -252,7 +260,11 @@ json_t *pic_reader_json(pic_reader *r) {
          * {"reward": 0.5\0} read as 0.5); a key given twice would silently
          * keep one of two values */
         json_t *v = pic_json_loadb(line, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
-        if (!v) {
+        if (!v && !r->zstd && memmem(line, n, "\x28\xb5\x2f\xfd", 4)) {
+            /* a compressed file appended to a plain one reads as binary */
+            pic_reader_bad(r, NULL, "malformed JSON: zstd data inside a plain stream (a zstd file appended "
+                                    "to a plain one? give the parts as separate files)");
+        } else if (!v) {
             pic_reader_bad(r, NULL, "malformed JSON at column %d: %s", err.column, err.text);
         } else if (!json_is_object(v)) {
             json_decref(v);
