@@ -51,6 +51,10 @@ load helpers
     printf '{"a":1}\n' | zstd -q >>pz.jsonl
     run pic-cat -n pz.jsonl
     fails_with 1 '^pic-cat: pz.jsonl:2: malformed JSON: zstd data inside a plain stream \(a zstd file appended'
+    # gzip is not read, and the message says what it is
+    printf '{"a":1}\n' | gzip >g.gz
+    run pic-cat -n g.gz
+    fails_with 1 '^pic-cat: g.gz:1: malformed JSON: gzip data \(pic reads plain or zstd'
     # as separate files, plain and zstd mix freely
     printf '{"a":1}\n' | zstd -q >a.zst
     printf '{"b":0}\n' >b.jsonl

@@ -264,6 +264,9 @@ json_t *pic_reader_json(pic_reader *r) {
             /* a compressed file appended to a plain one reads as binary */
             pic_reader_bad(r, NULL, "malformed JSON: zstd data inside a plain stream (a zstd file appended "
                                     "to a plain one? give the parts as separate files)");
+        } else if (!v && !r->zstd && r->lineno == 1 && n >= 2 && !memcmp(line, "\x1f\x8b", 2)) {
+            pic_reader_bad(r, NULL, "malformed JSON: gzip data (pic reads plain or zstd JSON Lines: "
+                                    "zcat it, or recompress with zstd)");
         } else if (!v) {
             pic_reader_bad(r, NULL, "malformed JSON at column %d: %s", err.column, err.text);
         } else if (!json_is_object(v)) {
