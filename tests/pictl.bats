@@ -225,7 +225,9 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     for bad in '[1]' '{"pictl_state":2,"step":0,"integral":0}' '{"pictl_state":1,"step":-1,"integral":0}' \
                '{"pictl_state":1,"step":1.5,"integral":0}' '{"pictl_state":1,"step":1,"integral":"x"}' \
                '{"pictl_state":1,"step":1,"integral":0,"prev_entropy":"x"}' '{"pictl_state":1,"step":1}' \
-               '{"pictl_state":1,"step":9223372036854775807,"integral":0}'; do
+               '{"pictl_state":1,"step":9223372036854775807,"integral":0}' \
+               '{"pictl_state":1,"step":1,"integral":0,"step":5}' \
+               '{"pictl_state":1,"step":1,"integral":0,"prev_entropy":-0.5}'; do
         echo "$bad" >s.json
         run pictl --state s.json <<<'0.2'
         fails_with 1 "corrupt state file"

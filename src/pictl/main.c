@@ -162,7 +162,8 @@ static void load_state(const char *path, pic_ctl_state *st) {
     size_t len;
     char *text = pic_read_file(path, &len);
     json_error_t jerr;
-    json_t *root = pic_json_loadb(text, len, 0, &jerr);
+    /* a key given twice would leave which value counts to the JSON reader */
+    json_t *root = pic_json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     free(text);
     /* A corrupt file is never taken for a fresh start: resetting the integral
      * silently would change the training run's alphas without a trace. */
@@ -189,8 +190,8 @@ static void load_state(const char *path, pic_ctl_state *st) {
             st->integral = json_number_value(v);
             v = json_object_get(root, "prev_entropy");
             if (v && !json_is_null(v)) {
-                if (!json_is_number(v) || !isfinite(json_number_value(v)))
-                    why = "'prev_entropy' is not a finite number or null";
+                if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0)
+                    why = "'prev_entropy' is not a finite number >= 0 or null";
                 st->has_prev = true;
                 st->prev_entropy = json_number_value(v);
             }
