@@ -192,6 +192,15 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 1 "<stdin>:1: malformed JSON: duplicate"
 }
 
+@test "values below DBL_MIN read as their nearest double, plain as in JSON; an overflow is an error" {
+    # strtod flags both with ERANGE: only the overflow is out of range
+    run pictl <<<$'1e-310\n1e-400\n{"entropy":1e-400}'
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(pictl <<<$'0\n0\n0')" ]
+    run pictl <<<'1e400'
+    fails_with 1 "<stdin>:1: expected a finite decimal number"
+}
+
 @test "--state: the integral round-trips bit for bit over many calls" {
     seq 1 200 | awk '{ printf "%.17g\n", 0.4 + sin($1) / 3 }' >in.txt
     pictl <in.txt >one.txt

@@ -5,6 +5,7 @@
  * against the paper's linear entropy model (simulate.c). */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -260,7 +261,11 @@ static double parse_value(char *s, const char *name, size_t lineno, const char *
     char *end;
     errno = 0;
     x = strtod(s, &end);
-    if (end == s || *end || errno == ERANGE || !isfinite(x) || strspn(s, "+-.0123456789eE") != strlen(s))
+    /* ERANGE also flags a value below DBL_MIN (1e-310, 1e-400): that one
+     * reads as its nearest double (0 at worst), as it does in a JSON object;
+     * only an overflow is out of range */
+    bool overflow = errno == ERANGE && fabs(x) > DBL_MIN;
+    if (end == s || *end || overflow || !isfinite(x) || strspn(s, "+-.0123456789eE") != strlen(s))
         pic_die("%s:%zu: expected a finite decimal number or a JSON object, got '%.40s%s'", name, lineno,
                 s, strlen(s) > 40 ? "..." : "");
     if (x < 0) pic_die("%s:%zu: entropy %g is negative", name, lineno, x);
