@@ -4,6 +4,8 @@
 # reward, validation accuracy and reflective words per response at each
 # validation. Writes OUT.png and OUT.svg.
 set -euo pipefail
+PROG=plot.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
     cat <<'EOF2'
@@ -25,19 +27,24 @@ out= title="pic training runs"
 runs=()
 while [ $# -gt 0 ]; do
     case "$1" in
-    -o|--output) out=${2:?plot.sh: $1 needs a value}; shift 2 ;;
-    --title) title=${2:?plot.sh: --title needs a value}; shift 2 ;;
+    -o|--output) need "$@"; out=$2; shift 2 ;;
+    --title) need "$@"; title=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    -*) echo "plot.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    -*) usage_error "unknown option '$1'" ;;
     *) runs+=("$1"); shift ;;
     esac
 done
-[ ${#runs[@]} -gt 0 ] || { echo "plot.sh: no run given" >&2; usage >&2; exit 2; }
-command -v gnuplot >/dev/null || { echo "plot.sh: gnuplot not found (scripts/deps.sh installs it)" >&2; exit 1; }
+[ ${#runs[@]} -gt 0 ] || usage_error "no run given"
+command -v gnuplot >/dev/null || die "gnuplot not found (scripts/deps.sh installs it)"
 [ -n "$out" ] || { [ ${#runs[@]} -eq 1 ] && out="${runs[0]}/plot" || out=plot; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# gq TEXT: TEXT as a gnuplot string. Single-quoted, gnuplot takes it as it
+# is but for '' (one quote), so a title, a path or a run's name with a
+# double quote or a backslash is drawn and written as given.
+gq() { printf "'%s'" "${1//\'/\'\'}"; }
 
 # One TSV per run and curve; gnuplot reads columns, jq reads the logs.
 i=0
@@ -62,8 +69,8 @@ clauses() { # file col style
     for ((k = 0; k < ${#runs[@]}; k++)); do
         awk -F'\t' -v c="$2" '$c != "NaN" && $c != "" { found = 1 } END { exit !found }' \
             "$tmp/$1$k.tsv" || continue
-        printf '%s"%s/%s%d.tsv" using 1:%s with %s lw 2 lc %d title "%s"' \
-            "$sep" "$tmp" "$1" "$k" "$2" "${3:-lines}" "$((k + 1))" "$(sed 's/"/\\"/g' "$tmp/name$k")"
+        printf '%s%s using 1:%s with %s lw 2 lc %d title %s' \
+            "$sep" "$(gq "$tmp/$1$k.tsv")" "$2" "${3:-lines}" "$((k + 1))" "$(gq "$(cat "$tmp/name$k")")"
         sep=", "
     done
 }
@@ -71,8 +78,8 @@ targets() {
     local k
     for ((k = 0; k < ${#runs[@]}; k++)); do
         awk -F'\t' '$3 != "NaN" { found = 1 } END { exit !found }' "$tmp/log$k.tsv" || continue
-        printf ', "%s/log%d.tsv" using 1:3 with lines dt 2 lw 1.5 lc %d title "%s target"' \
-            "$tmp" "$k" "$((k + 1))" "$(sed 's/"/\\"/g' "$tmp/name$k")"
+        printf ', %s using 1:3 with lines dt 2 lw 1.5 lc %d title %s' \
+            "$(gq "$tmp/log$k.tsv")" "$((k + 1))" "$(gq "$(cat "$tmp/name$k") target")"
     done
 }
 # gnuplot refuses a plot with no point at all: an empty, labelled panel instead.
@@ -93,12 +100,14 @@ for term in png svg; do
     png) setterm="set terminal pngcairo size 1400,1400 font ',11' noenhanced" ;;
     svg) setterm="set terminal svg size 1400,1400 font 'sans,11' noenhanced" ;;
     esac
-    gnuplot <<EOF2 2>"$tmp/gnuplot.err" || { cat "$tmp/gnuplot.err" >&2; exit 1; }
+    # gnuplot that cannot open its output only warns, and draws on stdout
+    { : > "$out.$term.tmp"; } 2>/dev/null || die "$out.$term: cannot write there"
+    gnuplot <<EOF2 >/dev/null 2>"$tmp/gnuplot.err" || { cat "$tmp/gnuplot.err" >&2; rm -f "$out.$term.tmp"; exit 1; }
 $setterm
-set output "$out.$term.tmp"
+set output $(gq "$out.$term.tmp")
 set datafile missing "NaN"
 set datafile separator "\t"
-set multiplot layout 3,2 title "$title"
+set multiplot layout 3,2 title $(gq "$title")
 set grid
 set key top right
 set xlabel "step"
@@ -107,7 +116,10 @@ set title "Entropy (dashed: target)"
 $(panel log 2 lines entropy)
 set ylabel "alpha"
 set title "Control coefficient alpha"
+# a margin above and below: alpha saturated at its clip would lie on the frame
+set offsets 0, 0, graph 0.05, graph 0.05
 $(panel log 4 lines alpha)
+unset offsets
 set key bottom right
 set ylabel "mean reward"
 set title "Training reward"

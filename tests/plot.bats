@@ -66,3 +66,23 @@ make_run() { # dir with_target
     run summary.sh --format markdown r
     [[ "$output" == *"| 0.6 (2) | 0.5 |"* ]]
 }
+
+@test "a title, an output or a run name with quotes or a backslash is drawn as given" {
+    make_run "we\"i'rd" yes
+    run plot.sh -o "we\"i'rd/p" --title "say \"hi\", it's a \\n" "we\"i'rd"
+    [ "$status" -eq 0 ]
+    [ -s "we\"i'rd/p.png" ]
+    grep -qF "say \"hi\", it's a \\n" "we\"i'rd/p.svg"
+    grep -qF "i'rd target" "we\"i'rd/p.svg"
+}
+
+@test "an output that cannot be written and a missing option value are errors, not a PNG on stdout" {
+    make_run a yes
+    run plot.sh -o nodir/p a
+    fails_with 1 'nodir/p.png: cannot write'
+    [[ "$output" != *PNG* ]]
+    run plot.sh a -o
+    fails_with 2 '-o needs a value'
+    run plot.sh --title
+    fails_with 2 '--title needs a value'
+}
