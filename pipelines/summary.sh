@@ -11,7 +11,8 @@ usage() {
 Usage: summary.sh [--format table|markdown|json] RUN...
 For each run (a train.sh directory): steps, target, and the means over the
 last third of the steps of entropy, alpha and reward, the relative entropy
-error (entropy - target) / target, and the best validation accuracy (with
+error (entropy - target) / target (none for a target of 0 or no
+target), and the best validation accuracy (with
 its step: RUN/best names that checkpoint) and the last.
 EOF2
 }
@@ -40,7 +41,8 @@ rows=$(for run in "${runs[@]}"; do
            accuracy: (map(select(.accuracy != null) | .accuracy) | last),
            best: (map(select(.accuracy != null)) | max_by(.accuracy) | .accuracy),
            best_step: (map(select(.accuracy != null)) | max_by(.accuracy) | .step)}
-        | .error = (if .target then (.entropy - .target) / .target else null end)' "$run/log.jsonl"
+        | .error = (if .target != null and .target != 0 and .entropy != null
+                     then (.entropy - .target) / .target else null end)' "$run/log.jsonl"
 done)
 case "$format" in
 json) jq -s . <<<"$rows" ;;
@@ -50,8 +52,10 @@ markdown)
     jq -r 'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
         "| \(.run) | \(.steps) | \(.target | f) | \(.entropy | f) | \(.error | f) | \(.alpha | f) | \(.reward | f) | \(.best | f) (\(.best_step // "-")) | \(.accuracy | f) |"' <<<"$rows" ;;
 table)
-    { echo "run steps target entropy rel.error alpha reward best(step) last"
+    # tab-separated for column: a run's name may hold spaces
+    { printf 'run\tsteps\ttarget\tentropy\trel.error\talpha\treward\tbest(step)\tlast\n'
       jq -r 'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
-          "\(.run) \(.steps) \(.target | f) \(.entropy | f) \(.error | f) \(.alpha | f) \(.reward | f) \(.best | f)(\(.best_step // "-")) \(.accuracy | f)"' <<<"$rows"
-    } | column -t ;;
+          [.run, .steps, (.target | f), (.entropy | f), (.error | f), (.alpha | f), (.reward | f),
+           "\(.best | f)(\(.best_step // "-"))", (.accuracy | f)] | map(tostring | gsub("\t"; " ")) | join("\t")' <<<"$rows"
+    } | column -t -s $'\t' ;;
 esac

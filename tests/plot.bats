@@ -86,3 +86,14 @@ make_run() { # dir with_target
     run plot.sh --title
     fails_with 2 '--title needs a value'
 }
+
+@test "summary.sh: a target of 0 has no relative error, and a run's name may hold spaces" {
+    mkdir z 'a b'
+    printf '{"step":1,"entropy":0.5,"target":0,"alpha":0.1,"reward":0.2}\n' | tee z/log.jsonl > 'a b/log.jsonl'
+    run summary.sh --format json z
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '.[0] | [.target, .error]' <<<"$output")" = '[0,null]' ]
+    run summary.sh z 'a b'
+    [ "$status" -eq 0 ]
+    [[ "${lines[2]}" =~ ^a\ b\ +1\ +0\ +0\.5\ +-\ +0\.1\ +0\.2 ]]
+}
