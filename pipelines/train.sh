@@ -204,8 +204,22 @@ case "$mask_quadrant" in ''|hi-pos|hi-neg|lo-pos|lo-neg) ;;
 # schedule there would be refused by pictl (and logged wrong)
 case " $pictl_args " in *" --target"[\ =]* | *" --target-schedule"*)
     usage_error "--pictl-args: the target is train.sh's --target, not pictl's" ;; esac
+# Options are checked before settings.json and the first rollouts (here,
+# and by each program below): a typo a program found at step 1 came after
+# that step's generation, with the run's settings already fixed, so that a
+# restart with the value corrected was refused as other settings. Numbers
+# are decimal, as the log's JSON takes them (pictl would read --target 0x1).
+decimal='^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$'
+for v in temperature kp ki tau lr clip_low clip_high entropy_coef aec_target val_temperature val_top_p; do
+    [[ ${!v} =~ $decimal ]] || usage_error "--${v//_/-}: '${!v}' is not a decimal number"
+done
+[ "$target" = off ] || [[ $target =~ $decimal ]] || usage_error "--target: '$target' is not a decimal number or off"
+[ -z "$dmmpt_target" ] || [[ $dmmpt_target =~ $decimal ]] ||
+    usage_error "--dmmpt-target: '$dmmpt_target' is not a decimal number"
 model_dir "$model" || die "$model: not a model directory (no config.json)"
 [ -z "$data" ] || [ -r "$data" ] || die "$data: cannot read"
+case "$template" in ''|raw|chatml|qwen2.5|qwen3|llama3) ;;
+*) [ -r "$template" ] || die "--template $template: not a template name, and no file to read" ;; esac
 for f in ${val_data[@]+"${val_data[@]}"}; do [ -r "$f" ] || die "$f: cannot read"; done
 model=$(cd "$model" && pwd)
 [ -z "$data" ] || data=$(realpath "$data")
@@ -214,6 +228,52 @@ for f in ${val_data[@]+"${val_data[@]}"}; do val_files+=("$(realpath "$f")"); do
 # EntroPIC is on for --method entropic (unless --target off) and for a
 # baseline only with --with-entropic.
 entropic=$({ [ "$method" = entropic ] || [ -n "$with_entropic" ]; } && [ "$target" != off ] && echo 1 || true)
+
+rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new"
+              --device "$device")
+[ -z "$template" ] || rollout_opts+=(--template "$template")
+# shellcheck disable=SC2206
+rollout_opts+=($rollout_args)
+# shellcheck disable=SC2206
+reward_opts=($reward_args)
+
+update_opts=(--device "$device" --lr "$lr" --clip-low "$clip_low" --clip-high "$clip_high" --tau "$tau"
+             --mini-batches "$mini_batches" --temperature "$temperature")
+case "$method" in
+dr-grpo) update_opts+=(--adv-norm none --loss-agg seq-mean-token-sum-norm --norm-len "$max_new") ;;
+nsr|psr|w-reinforce) update_opts+=(--adv "$method") ;;
+clip-cov|kl-cov) update_opts+=(--pg "$method") ;;
+aec) update_opts+=(--aec-target "$aec_target") ;;
+entropy-bonus) update_opts+=(--entropy-coef "$entropy_coef") ;;
+dmmpt) update_opts+=(--dmmpt-target "$dmmpt_target") ;;
+esac
+[ -z "$mask_quadrant" ] || update_opts+=(--mask-quadrant "$mask_quadrant")
+# shellcheck disable=SC2206
+update_opts+=($update_args)
+pictl_opts=(--target "$target" --kp "$kp" --ki "$ki")
+# shellcheck disable=SC2206
+pictl_opts+=($pictl_args)
+
+# Every program's options, checked by the program itself before the run
+# takes its settings: a usage error (exit 2) comes before any work, so each
+# is started on a model that does not exist, and only exit 2 counts here.
+nomodel=$(mktemp -u -d)
+usage_check() { # PROGRAM ARGS...
+    local err st=0
+    err=$("$@" 2>&1 < /dev/null > /dev/null) || st=$?
+    [ "$st" -ne 2 ] || usage_error "$1 refuses the run's options: ${err%%$'\n'*}"
+}
+usage_check pic-rollout --model "$nomodel" "${rollout_opts[@]}"
+[ "$val_every" -eq 0 ] || usage_check pic-rollout --model "$nomodel" --n 1 --temperature "$val_temperature" \
+    --top-p "$val_top_p" --max-new-tokens "$max_new" ${template:+--template "$template"}
+usage_check pic-reward ${reward_opts[@]+"${reward_opts[@]}"}
+if [ -n "$entropic" ]; then
+    usage_check pictl "${pictl_opts[@]}"
+    usage_check pic-update --model "$nomodel" --output "$nomodel" "${update_opts[@]}" --alpha 0 \
+        --entropic-tokens "$entropic_tokens" /dev/null
+else
+    usage_check pic-update --model "$nomodel" --output "$nomodel" "${update_opts[@]}" /dev/null
+fi
 
 # The settings that decide the result; a resumed run must use the same ones
 # (only --steps may grow, --keep and --quiet change nothing learned).
@@ -272,31 +332,6 @@ batch() {
         pic-task -q --start $(( ($1 - 1) * prompts )) -n "$prompts" --seed "$seed" -d "$difficulty"
     fi
 }
-
-rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new"
-              --device "$device")
-[ -z "$template" ] || rollout_opts+=(--template "$template")
-# shellcheck disable=SC2206
-rollout_opts+=($rollout_args)
-# shellcheck disable=SC2206
-reward_opts=($reward_args)
-
-update_opts=(--device "$device" --lr "$lr" --clip-low "$clip_low" --clip-high "$clip_high" --tau "$tau"
-             --mini-batches "$mini_batches" --temperature "$temperature")
-case "$method" in
-dr-grpo) update_opts+=(--adv-norm none --loss-agg seq-mean-token-sum-norm --norm-len "$max_new") ;;
-nsr|psr|w-reinforce) update_opts+=(--adv "$method") ;;
-clip-cov|kl-cov) update_opts+=(--pg "$method") ;;
-aec) update_opts+=(--aec-target "$aec_target") ;;
-entropy-bonus) update_opts+=(--entropy-coef "$entropy_coef") ;;
-dmmpt) update_opts+=(--dmmpt-target "$dmmpt_target") ;;
-esac
-[ -z "$mask_quadrant" ] || update_opts+=(--mask-quadrant "$mask_quadrant")
-# shellcheck disable=SC2206
-update_opts+=($update_args)
-pictl_opts=(--target "$target" --kp "$kp" --ki "$ki")
-# shellcheck disable=SC2206
-pictl_opts+=($pictl_args)
 
 # Token-mean entropy and mean reward of a scored stream, in one pass.
 batch_stats() {

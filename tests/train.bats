@@ -301,3 +301,27 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     run filter.sh --model m p.jsonl
     fails_with 2 "-o OUT is required"
 }
+
+@test "a typo in any program's options is refused before the first rollout, and the run takes the corrected ones" {
+    # each program is asked (a usage error comes before any work), with the
+    # options the run would give it; numbers must be decimal, as the log takes them
+    for bad in "--tau 2|pic-update refuses the run's options: pic-update: --tau" \
+               "--kp -1|pictl refuses the run's options: pictl: --kp" \
+               "--pictl-args --alpha-min=2|pictl refuses the run's options: pictl: --alpha-min 2 is above" \
+               "--rollout-args --top-k=x|pic-rollout refuses the run's options" \
+               "--reward-args --task=nope|pic-reward refuses the run's options: pic-reward: --task" \
+               "--method grpo --update-args --entropic-norm=all|pic-update refuses the run's options: pic-update: --entropic-norm" \
+               "--val-every 1 --val-top-p 2|pic-rollout refuses the run's options: pic-rollout: --top-p" \
+               "--target 0x1|--target: '0x1' is not a decimal number" \
+               "--lr 1e-3x|--lr: '1e-3x' is not a decimal number" \
+               "--template nosuch|--template nosuch: not a template name"; do
+        # shellcheck disable=SC2086
+        run train.sh --run r --steps 1 ${bad%%|*} --model m --prompts 4 --n 2 --max-new-tokens 8 --seed 5
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"${bad#*|}"* ]]
+        [ ! -e r ] # no settings.json, no rollouts: nothing to start over from
+    done
+    run train.sh --run r --steps 1 --target 2.0 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(wc -l < r/log.jsonl)" -eq 1 ]
+}
