@@ -440,10 +440,10 @@ for ((step = last + 1; step <= steps; step++)); do
     if [ "$keep" -gt 0 ]; then
         for d in "$run"/ckpt/step-[0-9]*; do
             [ -d "$d" ] || continue
-            n=${d##*/step-}
-            case $n in *[!0-9]*) continue ;; esac # a temporary (step-N.tmp.*) is pic-update's to clear
-            n=$((10#$n))
-            [ "$n" -le $((step - keep)) ] && [ "$n" -gt 0 ] && [ ! -f "$run/val/$(step_name "$n").json" ] && rm -rf "$d"
+            k=${d##*/step-}
+            case $k in *[!0-9]*) continue ;; esac # a temporary (step-N.tmp.*) is pic-update's to clear
+            k=$((10#$k))
+            [ "$k" -le $((step - keep)) ] && [ "$k" -gt 0 ] && [ ! -f "$run/val/$(step_name "$k").json" ] && rm -rf "$d"
         done
     fi
     if [ "$val" != null ]; then
