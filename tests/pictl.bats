@@ -35,6 +35,21 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     near "$b" 0.051 1e-12
 }
 
+@test "a co-process's first line may be shorter than a zstd magic number (1, 0): it is answered at once" {
+    # the reader sniffed four bytes before it decided plain or zstd, and
+    # "1\n" has two: pictl waited for more, its caller for the answer
+    for first in 1 0 12; do
+        coproc CTL { pictl 2>/dev/null; }
+        pid=$CTL_PID
+        echo "$first" >&"${CTL[1]}"
+        a=
+        read -t 5 -r a <&"${CTL[0]}" || true
+        exec {CTL[1]}>&-
+        wait "$pid" 2>/dev/null || true
+        [ -n "$a" ] && [ "$a" = "$(echo "$first" | pictl)" ]
+    done
+}
+
 @test "zstd input is read as plain (a record stream piped in compressed); truncated is an error" {
     printf '0.2\n{"entropy": 0.15}\n' | zstd -q >h.zst
     run pictl h.zst

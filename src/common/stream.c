@@ -37,6 +37,20 @@ static bool is_zstd_magic(const unsigned char *p) {
     return m == ZSTD_MAGICNUMBER || (m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
 }
 
+/* The first got bytes (got < 4) may still begin one of those magics. A
+ * co-process's first line can be shorter than a magic ("1\n", "0\n"):
+ * waiting for a fourth byte that only comes after the answer would
+ * deadlock, so the sniff stops as soon as the bytes rule both out. */
+static bool maybe_zstd_magic(const unsigned char *p, size_t got) {
+    static const unsigned char zstd[4] = {0x28, 0xB5, 0x2F, 0xFD}, skip[4] = {0x50, 0x2A, 0x4D, 0x18};
+    bool z = true, s = true;
+    for (size_t i = 0; i < got && i < 4; i++) {
+        z = z && p[i] == zstd[i];
+        s = s && (i == 0 ? (p[i] & 0xF0) == skip[0] : p[i] == skip[i]);
+    }
+    return z || s;
+}
+
 /* read(2), not fread: a pipe's reader must see a line as soon as it arrives
  * (a co-process waits for its answer), not when a whole buffer has filled. */
 static size_t read_some(pic_reader *r, void *buf, size_t n) {
@@ -64,7 +78,8 @@ pic_reader *pic_reader_open(const char *path) {
     /* Sniff the first bytes: zstd frames (and skippable frames) announce
      * themselves by magic number; anything else is plain text. */
     size_t got = 0, more = 1;
-    while (got < 4 && (more = read_some(r, r->in + got, IN_CHUNK - got)) > 0) got += more;
+    while (got < 4 && maybe_zstd_magic(r->in, got) && (more = read_some(r, r->in + got, IN_CHUNK - got)) > 0)
+        got += more;
     if (more == 0) r->file_eof = true;
     if (got >= 4 && is_zstd_magic(r->in)) {
         r->zstd = true;
