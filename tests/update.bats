@@ -258,6 +258,19 @@ EOF
     [ "$status" -eq 0 ]
     [ "$(jq '.steps[0].alpha' <<<"$output")" = 0.5 ]
     [ "$(jq .step pi.json)" = 3 ]
+    # an optimizer step without a response token measures nothing: pictl is
+    # not asked (a 0 would enter its integral), and alpha is 0 there. The
+    # co-process's first line is then a short one: no deadlock either
+    jq -c 'if .id == "golden-0" then .response_ids = [] | .logprobs = [] else . end' \
+        "$U/qwen2-tiny-step.jsonl" >e.jsonl
+    rm -f pi.json
+    run timeout 60 pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --mini-batches 3 \
+        --alpha-cmd 'tee -a asked.txt | pictl --state pi.json --target 0.1' e.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '[.steps[].alpha == 0]' <<<"$output")" = '[true,false,false]' ]
+    [ "$(jq .step pi.json)" = 2 ]
+    [ "$(wc -l <asked.txt)" -eq 2 ]
+    ! grep -qx 0 asked.txt
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'echo not-a-number' "$U/qwen2-tiny-step.jsonl"
     fails_with 1 "answered 'not-a-number'"
     # strtod stops at a NUL byte: "0.3\0junk" was read as 0.3

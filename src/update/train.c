@@ -304,9 +304,16 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
      * the plan; the entropy known here is this forward's */
     bool known = R > 1 ? needs_now : st->prepass || n_micro == 1;
     if (known && ask_alpha) {
-        /* one co-process for the job, on rank 0 */
-        double alpha = me == 0 ? pic_coproc_ask(t->alpha_cmd, token_mean(d.ent, nt)) : 0;
-        pic_dist_broadcast(&alpha, sizeof alpha, 0);
+        /* one co-process for the job, on rank 0. A step without a response
+         * token measures no entropy and has no token for the term to weight:
+         * the controller is not asked (token_mean's 0 would enter its
+         * integral as an error of -target) and alpha is 0. nt counts every
+         * rank's tokens, so all ranks agree. */
+        double alpha = 0;
+        if (nt > 0) {
+            alpha = me == 0 ? pic_coproc_ask(t->alpha_cmd, token_mean(d.ent, nt)) : 0;
+            pic_dist_broadcast(&alpha, sizeof alpha, 0);
+        }
         lc.alpha = alpha;
     }
     if (known && t->cfg.dmmpt) lc.mask_mpt = token_mean(d.ent, nt) < t->cfg.dmmpt_target;
