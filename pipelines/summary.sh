@@ -33,7 +33,7 @@ case "$format" in table|markdown|json) ;; *) usage_error "--format: '$format'" ;
 rows=$(for run in "${runs[@]}"; do
     [ -s "$run/log.jsonl" ] || die "$run/log.jsonl: missing or empty"
     jq -cs --arg run "$(basename "$run")" '
-        def mean: if length > 0 then add / length else null end;
+        def mean: map(select(. != null)) | if length > 0 then add / length else null end;
         (length) as $n | (.[($n - (($n + 2) / 3 | floor)):]) as $tail
         | {run: $run, steps: $n, target: .[-1].target,
            entropy: ($tail | map(.entropy) | mean), alpha: ($tail | map(.alpha) | mean),

@@ -395,6 +395,12 @@ for ((step = last + 1; step <= steps; step++)); do
         if [ -f "$prev_state" ]; then cp "$prev_state" "$state.tmp"; else rm -f "$state.tmp"; fi
         if [ "$mini_batches" -gt 1 ]; then
             alpha_opts=(--alpha-cmd "pictl --state '$state.tmp' ${pictl_opts[*]}")
+        elif [ "$entropy" = null ]; then
+            # not one response token (every sample ended at once): nothing
+            # measured and nothing for the term to weight. The controller
+            # holds (its state carries over, as pic-update does off-policy)
+            [ -f "$state.tmp" ] || pictl --state "$state.tmp" --reset < /dev/null
+            alpha_opts=(--alpha 0)
         else
             alpha=$(echo "$entropy" | pictl --state "$state.tmp" "${pictl_opts[@]}")
             alpha_opts=(--alpha "$alpha")
@@ -452,7 +458,8 @@ for ((step = last + 1; step <= steps; step++)); do
         publish "$run/best.json.tmp" "$run/best.json"
         ln -sfn "ckpt/$(step_name "$(jq .best_step "$run/best.json")")" "$run/best"
     fi
-    say "$(jq -r '"step \(.step): entropy \(.entropy * 1e4 | round / 1e4) alpha \(.alpha * 1e4 | round / 1e4) reward \(.reward * 1e3 | round / 1e3)"' <<<"$record")"
+    say "$(jq -r 'def r(k): if . == null then "-" else . * k | round / k end;
+        "step \(.step): entropy \(.entropy | r(1e4)) alpha \(.alpha | r(1e4)) reward \(.reward | r(1e3))"' <<<"$record")"
 done
 # the run's last step, also when --steps asks for fewer than it already has
 ln -sfn "ckpt/$(step_name $((last > steps ? last : steps)))" "$run/final"

@@ -96,4 +96,8 @@ make_run() { # dir with_target
     run summary.sh z 'a b'
     [ "$status" -eq 0 ]
     [[ "${lines[2]}" =~ ^a\ b\ +1\ +0\ +0\.5\ +-\ +0\.1\ +0\.2 ]]
+    # a step without a response token has entropy null: no 0 in the mean
+    printf '{"step":%d,"entropy":%s,"target":0.3,"alpha":0,"reward":0}\n' 1 0.5 2 0.5 3 null 4 0.7 > z/log.jsonl
+    run summary.sh --format json z
+    [ "$(jq -c '.[0].entropy' <<<"$output")" = 0.7 ] # the last third: steps 3 and 4
 }

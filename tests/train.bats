@@ -33,6 +33,20 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     jq -e '.target == null and .alpha == 0' g/log.jsonl > /dev/null
 }
 
+@test "a batch without one response token: the controller holds, alpha 0, the run goes on" {
+    S=(--method nsr --with-entropic --target 2.0 "${TRAIN[@]}")
+    train.sh -q --run r --steps 1 "${S[@]}"
+    # step 2's rollouts, complete and reused: every sample ended at once
+    zstdcat r/rollouts/step-000001.jsonl.zst | jq -c '.response_ids = [] | .logprobs = [] | .entropy = [] | .response = ""' |
+        zstd -q >r/rollouts/step-000002.jsonl.zst
+    run train.sh --run r --steps 3 "${S[@]}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"step 2: entropy - alpha 0"* ]]
+    jq -se '.[1].entropy == null and .[1].alpha == 0 and .[1].tokens == 0' r/log.jsonl >/dev/null
+    cmp r/pictl/step-000001.json r/pictl/step-000002.json # nothing measured, nothing integrated
+    [ "$(jq .step r/pictl/step-000003.json)" = 2 ]
+}
+
 @test "--device reaches the programs: cpu trains there, cuda without a GPU stops the run with their message" {
     run train.sh --run c --steps 1 --target off --device cpu "${TRAIN[@]}"
     [ "$status" -eq 0 ]
