@@ -13,7 +13,8 @@ Runs train.sh once per target (DIR/target-H), once per --methods entry
 (DIR/M, the baseline alone), once per --variant (DIR/NAME) and once with
 --target off (DIR/grpo), up to -j at a time, then plot.sh and summary.sh over
 all runs: DIR/plot.png, DIR/plot.svg, DIR/summary.md. Everything after -- goes
-to every train.sh (at least --model). Rerunning resumes every run.
+to every train.sh (at least --model). Rerunning resumes every run. Every
+run's options are checked (train.sh --check) before the first one starts.
 
       --out DIR          the sweep's directory
       --targets LIST     target entropies, space- or comma-separated
@@ -65,6 +66,17 @@ for v in ${variants[@]+"${variants[@]}"}; do
 done
 [ -z "$baseline" ] || { names+=(grpo); args+=("--target off"); }
 [ "$(printf '%s\n' "${names[@]}" | sort | uniq -d)" = "" ] || usage_error "two runs would have the same name"
+
+# Every run's options first (train.sh --check writes nothing): a typo, or
+# a run that could not start (the baseline with --with-entropic), is found
+# now, not after the runs before it have trained.
+for i in "${!names[@]}"; do
+    # shellcheck disable=SC2086
+    err=$(train.sh --check --run "$out/${names[$i]}" ${args[$i]} "$@" 2>&1) && continue
+    st=$?
+    echo "$PROG: ${names[$i]}: $err" >&2
+    exit "$st"
+done
 
 failed=0
 declare -A name_of=()

@@ -108,6 +108,9 @@ Ranks (docs/distributed.md):
       --launcher-args ARGS more options for the launcher (word-split), e.g.
                            '--hostfile hosts' or '--allow-run-as-root'
 
+      --check              check the options (and, for a run that exists,
+                           that they are its settings), then exit: nothing
+                           is written (sweep.sh checks every run so first)
   -q, --quiet              only errors
   -h, --help               this help
 
@@ -125,7 +128,7 @@ target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args= entropic_tokens=high control_from=1
 method=entropic entropy_coef=0.001 aec_target=0.2 dmmpt_target= mask_quadrant=
 lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
 val_every=0 val_n=8 val_temperature=0.6 val_top_p=0.95 QUIET=
-ranks=1 launcher=mpirun launcher_args=
+ranks=1 launcher=mpirun launcher_args= check=
 val_data=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -171,6 +174,7 @@ while [ $# -gt 0 ]; do
     --ranks) need "$@"; ranks=$2; shift ;;
     --launcher) need "$@"; launcher=$2; shift ;;
     --launcher-args) need "$@"; launcher_args=$2; shift ;;
+    --check) check=1 ;;
     -q|--quiet) QUIET=1 ;;
     -h|--help) usage; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
@@ -290,6 +294,14 @@ settings=$(jq -n --arg model "$model" --arg data "$data" --arg difficulty "$diff
     --arg mini_batches "$mini_batches" --arg update_args "$update_args" \
     --arg val_every "$val_every" --arg val_data "${val_files[*]+${val_files[*]}}" --arg val_n "$val_n" \
     --arg val_temperature "$val_temperature" --arg val_top_p "$val_top_p" '$ARGS.named')
+# same_settings: a run that exists was started with these settings
+same_settings() {
+    [ -f "$run/settings.json" ] || return 0
+    [ "$(jq -S . "$run/settings.json")" = "$(jq -S . <<<"$settings")" ] && return 0
+    diff <(jq -S . "$run/settings.json") <(jq -S . <<<"$settings") >&2 || true
+    die "$run was started with other settings (above: < saved, > now); use a new --run"
+}
+if [ -n "$check" ]; then same_settings; exit 0; fi
 mkdir -p "$run"/{rollouts,ckpt,steps,pictl,val}
 # One train.sh a run: the lock is held by it and by every program it starts
 # (they inherit the descriptor), so a second start, or one while the
@@ -299,14 +311,9 @@ flock -n 9 || die "$run: in use by another train.sh (or by the programs of one t
 # No other writer now: what killed ones left under temporary names goes (a
 # checkpoint caught mid-replacement, *.old.*, is the programs' to restore)
 find "$run" -depth \( -name '*.tmp' -o -name '*.tmp.*' \) ! -name '*.old.*' -exec rm -rf {} + 2>/dev/null || true
-if [ -f "$run/settings.json" ]; then
-    if [ "$(jq -S . "$run/settings.json")" != "$(jq -S . <<<"$settings")" ]; then
-        diff <(jq -S . "$run/settings.json") <(jq -S . <<<"$settings") >&2 || true
-        die "$run was started with other settings (above: < saved, > now); use a new --run"
-    fi
-else
-    printf '%s\n' "$settings" > "$run/settings.json.tmp" && publish "$run/settings.json.tmp" "$run/settings.json"
-fi
+same_settings
+[ -f "$run/settings.json" ] ||
+    { printf '%s\n' "$settings" > "$run/settings.json.tmp" && publish "$run/settings.json.tmp" "$run/settings.json"; }
 
 # launch PROGRAM ARGS...: the program as --ranks ranks (the launcher's
 # stdin is /dev/null: it would forward the script's own to rank 0).

@@ -339,3 +339,19 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$status" -eq 0 ]
     [ "$(wc -l < r/log.jsonl)" -eq 1 ]
 }
+
+@test "train.sh --check writes nothing; sweep.sh checks every run before it starts one" {
+    run train.sh --check --run r --steps 1 --target 2.0 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ ! -e r ]
+    train.sh -q --run r --steps 1 --target 2.0 "${TRAIN[@]}"
+    run train.sh --check --run r --steps 1 --target 1.0 "${TRAIN[@]}"
+    fails_with 1 'r was started with other settings'
+    # the baseline (--target off) cannot take --with-entropic: found before
+    # the target runs train, not after them
+    run sweep.sh --out s --targets 2.0 -- --steps 1 --method nsr --with-entropic "${TRAIN[@]}"
+    fails_with 2 'grpo: train.sh: --with-entropic needs a --target'
+    [ ! -e s/target-2.0/settings.json ]
+    run sweep.sh --out s --targets 2.0 --no-baseline -- --steps 1 --tau 3 "${TRAIN[@]}"
+    fails_with 2 'target-2.0: .*pic-update: --tau'
+}
