@@ -64,6 +64,7 @@ done
 [[ $n =~ ^([A-Za-z0-9_.-]+=[1-9][0-9]*,)*[1-9][0-9]*$ ]] || usage_error "--n: '$n' is not N or NAME=N,...,N"
 model_dir "$model" || die "$model: not a model directory (no config.json)"
 for d in "${datasets[@]}"; do [ -r "$d" ] || die "$d: cannot read"; done
+distinct_datasets "${datasets[@]}"
 mkdir -p "$out"
 
 # n_for NAME: the dataset's samples per problem from the --n spec
@@ -83,7 +84,7 @@ reward_opts=($reward_args)
 
 scored=()
 for d in "${datasets[@]}"; do
-    name=$(basename "$d"); name=${name%%.*}
+    name=$(dataset_name "$d")
     say "$name: sampling $(n_for "$name") per problem"
     pic-cat -q --plain "$d" | jq -c --arg s "$name" '.source //= $s' |
         pic-rollout -q --model "$model" --n "$(n_for "$name")" "${opts[@]}" | pic-reward -q ${reward_opts[@]+"${reward_opts[@]}"} -o "$out/$name.jsonl.zst"

@@ -21,6 +21,22 @@ model_dir() {
     return 1
 }
 
+# dataset_name FILE: the dataset a prompt file is in eval.sh's tables and
+# --n specs, and its samples' file name: the file name without extensions
+dataset_name() { local n=${1##*/}; echo "${n%%.*}"; }
+
+# distinct_datasets FILE...: a usage error when two files are one dataset
+# (a/test.jsonl and b/test.jsonl): the second's samples would replace the
+# first's
+distinct_datasets() {
+    local f seen=" " n
+    for f in "$@"; do
+        n=$(dataset_name "$f")
+        case "$seen" in *" $n "*) usage_error "two datasets named '$n' (the file name without extensions): rename one" ;; esac
+        seen+="$n "
+    done
+}
+
 # step_name N: step-000042
 step_name() { printf 'step-%06d' "$1"; }
 

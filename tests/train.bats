@@ -314,6 +314,15 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 2 "--device: 'tpu' is not cpu, cuda or auto"
     run filter.sh --model m p.jsonl
     fails_with 2 "-o OUT is required"
+    # two files that are one dataset: the second's samples replaced the first's
+    mkdir a b
+    pic-task -q --plain -n 2 >a/test.jsonl
+    pic-task -q --plain -n 2 --start 10 >b/test.jsonl
+    run eval.sh --model m --out e a/test.jsonl b/test.jsonl
+    fails_with 2 "two datasets named 'test'"
+    [ ! -e e ]
+    run train.sh --run r --model m --val-every 1 --val-data a/test.jsonl --val-data b/test.jsonl
+    fails_with 2 "two datasets named 'test'"
 }
 
 @test "a typo in any program's options is refused before the first rollout, and the run takes the corrected ones" {
