@@ -177,3 +177,24 @@ load helpers
   run pic-reward --gold 'B' --pred 'The answer is \boxed{C}. B is wrong'
   [ "$output" = 0 ]
 }
+
+@test "reward: a NUL in a gold answer does not cut it, as in a response" {
+  # "1\u0000 2" is read to its end: its last number is 2, not the 1 before the NUL
+  printf '%s\n' '{"answer":"1\u0000 2","response":"\\boxed{1}"}' '{"answer":"1\u0000 2","response":"\\boxed{2}"}' >in.jsonl
+  run pic-reward -q --plain in.jsonl
+  [ "$status" -eq 0 ]
+  [ "$(jq -c .correct <<<"$output" | tr '\n' ' ')" = 'false true ' ]
+}
+
+@test "reward: plain arithmetic opening with a parenthesis, and a decimal comma in a bare answer" {
+  run pic-reward --gold 9 --pred 'so the answer is (1+2)*3'
+  [ "$output" = 1 ]
+  run pic-reward --gold '(1,2)' --pred '(1, 2)'
+  [ "$output" = 1 ]
+  run pic-reward --gold '1,5' --pred '1.5'
+  [ "$output" = 1 ]
+  run pic-reward --gold '1,000' --pred '1000'
+  [ "$output" = 1 ]
+  run pic-reward --gold '$1,5$' --pred '1.5'
+  [ "$output" = 0 ]
+}

@@ -161,6 +161,7 @@ static int stream(char **files, int nfiles, const pic_output_opts *out, const co
             const char *resp = string_field(rd, rec, cf->resp_field);
             json_t *gv = json_object_get(rec, cf->gold_field);
             const char *gold = NULL;
+            size_t gold_len = 0;
             char num[64];
             if (json_is_integer(gv)) {
                 /* numeric gold answers are common in GSM8K-style data */
@@ -171,14 +172,17 @@ static int stream(char **files, int nfiles, const pic_output_opts *out, const co
                 gold = num;
             } else if (resp) {
                 gold = string_field(rd, rec, cf->gold_field);
+                /* its length, as the response's: a "\u0000" does not cut it */
+                if (gold) gold_len = json_string_length(gv);
             }
+            if (gold && gold == num) gold_len = strlen(num);
             if (!resp || !gold) {
                 json_decref(rec);
                 continue;
             }
             rw_result r;
             double t0 = cf->timing ? pic_now() : 0;
-            rw_check(&c, gold, strlen(gold), resp, json_string_length(json_object_get(rec, cf->resp_field)),
+            rw_check(&c, gold, gold_len, resp, json_string_length(json_object_get(rec, cf->resp_field)),
                      &cf->o, &r);
             if (cf->timing) {
                 if (ntimes == tcap) times = pic_realloc(times, (tcap = tcap ? 2 * tcap : 1024) * sizeof *times);
