@@ -306,10 +306,29 @@ static bool juxtaposed(const char *s, size_t from, size_t to) {
  * to buf. *span is where the arithmetic Math-Verify's expression pattern
  * would consume ends, also when that text is no expression ("11\n5/6"):
  * no other expression starts inside it. */
+/* Arithmetic that opens with a parenthesis, as Math-Verify's expression
+ * pattern allows it to start (-?\(?-?\d with the parenthesis): "(1+2)*3",
+ * "-(2+3)", "(-1+4)/3". The index of its first digit, or 0. */
+static size_t paren_start(const char *s, size_t n, size_t i) {
+    size_t j = i;
+    if (j < n && s[j] == '-') j++;
+    if (j >= n || s[j] != '(') return 0;
+    j++;
+    if (j < n && s[j] == '-') j++;
+    return j < n && is_digit(s[j]) ? j : 0;
+}
+
 static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap, size_t *blen, bool arith,
                        size_t *span) {
     size_t j = i, m = 0;
     if (span) *span = i;
+    /* a parenthesis first: arithmetic or nothing (an interval or a tuple
+     * holds a comma, which no expression does) */
+    size_t lead = paren_start(s, n, i);
+    if (lead) {
+        if (!arith) return 0;
+        goto arithmetic;
+    }
     size_t mixed = arith ? mixed_at(s, n, i, buf, cap, blen) : 0;
     if (mixed) {
         if (span) *span = mixed;
@@ -337,17 +356,19 @@ static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap,
     }
     *blen = m;
     if (!arith) return j;
-    /* "1/3", "2^10": arithmetic directly after the number */
+arithmetic:;
+    /* "1/3", "2^10": arithmetic directly after the number; an operator
+     * after the first digit when a parenthesis opens it */
     size_t k = j;
     bool op = false;
     while (k < n && strchr("0123456789.+-*/^() \t\r\n", s[k]) && s[k]) {
-        if (strchr("+-*/^", s[k])) op = true;
+        if (strchr("+-*/^", s[k]) && (!lead || k > lead)) op = true;
         k++;
     }
     while (k > j && (isspace((unsigned char)s[k - 1]) || strchr("+-*/^(", s[k - 1]))) k--;
     if (op && k > j && (k >= n || strchr(".,:) $*\n", s[k]) || isspace((unsigned char)s[k])) && k - i < cap - 8) {
         if (span) *span = k;
-        if (juxtaposed(s, i, k)) return j;
+        if (juxtaposed(s, i, k)) return lead ? 0 : j;
         int depth = 0;
         bool bal = true;
         for (size_t q = i; q < k; q++) {
@@ -368,7 +389,7 @@ static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap,
             return k;
         }
     }
-    return j;
+    return lead ? 0 : j;
 }
 
 static bool anchored(const char *s, size_t i) {
@@ -405,7 +426,8 @@ static bool try_env_cand(ex *X, const cand *c, const char *how) {
 
 static bool number_start(const ex *X, size_t j) {
     const char *s = X->s;
-    return (is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1]))) && anchored(s, j);
+    return (is_digit(s[j]) || (s[j] == '-' && j + 1 < X->n && is_digit(s[j + 1])) || paren_start(s, X->n, j)) &&
+           anchored(s, j);
 }
 
 /* The value after an anchor phrase: a math environment or a plain number
@@ -606,7 +628,7 @@ static bool try_rightmost(ex *X) {
             continue;
         }
         if ((is_digit(s[i]) || ((s[i] == '-' || s[i] == '+') && i + 1 < n && is_digit(s[i + 1])) ||
-             (s[i] == '.' && i + 1 < n && is_digit(s[i + 1]))) && anchored(s, i)) {
+             (s[i] == '.' && i + 1 < n && is_digit(s[i + 1])) || paren_start(s, n, i)) && anchored(s, i)) {
             char buf[512];
             size_t blen, span, e = plain_at(s, n, i, buf, sizeof buf - 8, &blen, i >= no_arith_until, &span);
             /* inside an expression that does not parse, its numbers still count */
