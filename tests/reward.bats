@@ -186,15 +186,20 @@ load helpers
   [ "$(jq -c .correct <<<"$output" | tr '\n' ' ')" = 'false true ' ]
 }
 
-@test "reward: plain arithmetic opening with a parenthesis, and a decimal comma in a bare answer" {
+@test "reward: plain arithmetic opening with a parenthesis; a bare gold with a comma is a list, as MATH-500 writes one" {
   run pic-reward --gold 9 --pred 'so the answer is (1+2)*3'
   [ "$output" = 1 ]
   run pic-reward --gold '(1,2)' --pred '(1, 2)'
   [ "$output" = 1 ]
-  run pic-reward --gold '1,5' --pred '1.5'
-  [ "$output" = 1 ]
   run pic-reward --gold '1,000' --pred '1000'
   [ "$output" = 1 ]
   run pic-reward --gold '$1,5$' --pred '1.5'
+  [ "$output" = 0 ]
+  # MATH-500's "Enter all the integer roots, separated by commas": -2,1
+  run pic-reward --gold '-2,1' --pred 'The roots are $\boxed{-2, 1}$.'
+  [ "$output" = 1 ]
+  run pic-reward --gold '1,3' --pred '\boxed{1, 3}'
+  [ "$output" = 1 ]
+  run pic-reward --gold '1,5' --pred '\boxed{1.5}'
   [ "$output" = 0 ]
 }

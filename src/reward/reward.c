@@ -69,22 +69,6 @@ static bool looks_like_prose(const char *s, size_t n) {
     return false;
 }
 
-/* "1,5", "-3,14", "0,111", "1234,5": one number with a decimal comma, as
- * Math-Verify's number pattern reads a bare answer (its second form,
- * -?\d+[.,]\d+); not thousands ("1,000" and "12,345" are its first form,
- * -?[1-9]\d{0,2}(,\d{3})+, which the parser reads as LaTeX does). The index
- * of the comma, or 0. */
-static size_t decimal_comma(const char *s, size_t n) {
-    size_t i = n && s[0] == '-', d = i;
-    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
-    size_t comma = i, before = i - d;
-    if (!before || i >= n || s[i] != ',') return 0;
-    for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
-    size_t after = i - comma - 1;
-    if (i != n || !after) return 0;
-    return before <= 3 && s[d] != '0' && after == 3 ? 0 : comma;
-}
-
 /* A gold answer (or a one-shot --pred) is usually bare LaTeX ("\frac{1}{2}"): read it whole first,
  * and extract only when it is written like a response. */
 static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {
@@ -92,8 +76,6 @@ static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_o
     if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n) && !looks_like_prose(s, n)) {
         const char *err;
         char *copy = rw_strndup(&c->arena, s, n);
-        size_t comma = copy ? decimal_comma(copy, n) : 0;
-        if (comma) copy[comma] = '.';
         node *t = copy ? rw_parse(&c->arena, copy, n, &err) : NULL;
         if (t) {
             *out = (rw_answer){t, copy, n, "whole"};
