@@ -370,10 +370,40 @@ validate() { # step ckpt
         datasets: [.datasets[] | {dataset, n: .n_max, avg, pass_n, reflect}]}' "$out/table.json"
 }
 
+# What is derived from the step records, after each step: the logs (rebuilt
+# from the records: always whole, never doubled), the pruned checkpoints and
+# best.json. Also once on resuming, since a kill between a step record and
+# these leaves them a step behind, and that step is not run again.
+derive() {
+    local step=$1 d k
+    # Logs are rebuilt from the step records: always whole, never doubled.
+    cat "$run"/steps/step-*.json > "$run/log.jsonl.tmp" && publish "$run/log.jsonl.tmp" "$run/log.jsonl"
+    cat "$run"/val/step-*.json 2>/dev/null > "$run/val.jsonl.tmp" || true
+    publish "$run/val.jsonl.tmp" "$run/val.jsonl"
+    # the validated checkpoints stay: best.json names the best of them.
+    # Every older one goes, not only step - keep: a kill between the step
+    # record and this, or a smaller --keep on resume, left some behind.
+    if [ "$keep" -gt 0 ]; then
+        for d in "$run"/ckpt/step-[0-9]*; do
+            [ -d "$d" ] || continue
+            k=${d##*/step-}
+            case $k in *[!0-9]*) continue ;; esac # a temporary (step-N.tmp.*) is pic-update's to clear
+            k=$((10#$k))
+            [ "$k" -le $((step - keep)) ] && [ "$k" -gt 0 ] && [ ! -f "$run/val/$(step_name "$k").json" ] && rm -rf "$d"
+        done
+    fi
+    if [ -s "$run/val.jsonl" ]; then
+        jq -cs 'max_by(.accuracy) as $b | {best_step: $b.step, best_accuracy: $b.accuracy,
+            last_step: .[-1].step, last_accuracy: .[-1].accuracy}' "$run/val.jsonl" > "$run/best.json.tmp"
+        publish "$run/best.json.tmp" "$run/best.json"
+        ln -sfn "ckpt/$(step_name "$(jq .best_step "$run/best.json")")" "$run/best"
+    fi
+}
+
 # Resume after the last complete step.
 last=0
 while [ -f "$run/steps/$(step_name $((last + 1))).json" ]; do last=$((last + 1)); done
-[ "$last" -eq 0 ] || say "resuming $run after step $last"
+[ "$last" -eq 0 ] || { say "resuming $run after step $last"; derive "$last"; }
 [ "$last" -lt "$steps" ] || say "$run already has $last steps"
 
 for ((step = last + 1; step <= steps; step++)); do
@@ -444,28 +474,7 @@ for ((step = last + 1; step <= steps; step++)); do
     printf '%s\n' "$record" > "$run/steps/$name.json.tmp"
     publish "$run/steps/$name.json.tmp" "$run/steps/$name.json"
 
-    # Logs are rebuilt from the step records: always whole, never doubled.
-    cat "$run"/steps/step-*.json > "$run/log.jsonl.tmp" && publish "$run/log.jsonl.tmp" "$run/log.jsonl"
-    cat "$run"/val/step-*.json 2>/dev/null > "$run/val.jsonl.tmp" || true
-    publish "$run/val.jsonl.tmp" "$run/val.jsonl"
-    # the validated checkpoints stay: best.json names the best of them.
-    # Every older one goes, not only step - keep: a kill between the step
-    # record and this, or a smaller --keep on resume, left some behind.
-    if [ "$keep" -gt 0 ]; then
-        for d in "$run"/ckpt/step-[0-9]*; do
-            [ -d "$d" ] || continue
-            k=${d##*/step-}
-            case $k in *[!0-9]*) continue ;; esac # a temporary (step-N.tmp.*) is pic-update's to clear
-            k=$((10#$k))
-            [ "$k" -le $((step - keep)) ] && [ "$k" -gt 0 ] && [ ! -f "$run/val/$(step_name "$k").json" ] && rm -rf "$d"
-        done
-    fi
-    if [ "$val" != null ]; then
-        jq -cs 'max_by(.accuracy) as $b | {best_step: $b.step, best_accuracy: $b.accuracy,
-            last_step: .[-1].step, last_accuracy: .[-1].accuracy}' "$run/val.jsonl" > "$run/best.json.tmp"
-        publish "$run/best.json.tmp" "$run/best.json"
-        ln -sfn "ckpt/$(step_name "$(jq .best_step "$run/best.json")")" "$run/best"
-    fi
+    derive "$step"
     say "$(jq -r 'def r(k): if . == null then "-" else . * k | round / k end;
         "step \(.step): entropy \(.entropy | r(1e4)) alpha \(.alpha | r(1e4)) reward \(.reward | r(1e3))"' <<<"$record")"
 done
