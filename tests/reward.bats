@@ -186,20 +186,17 @@ load helpers
   [ "$(jq -c .correct <<<"$output" | tr '\n' ' ')" = 'false true ' ]
 }
 
+# GOLD PRED VERDICT ...: each one-pair verdict, exit 0, as given
+verdicts() {
+  while [ $# -ge 3 ]; do
+    run pic-reward --gold "$1" --pred "$2"
+    [ "$status" -eq 0 ] && [ "$output" = "$3" ] || { echo "gold $1, pred $2: $output ($status), expected $3"; return 1; }
+    shift 3
+  done
+}
+
 @test "reward: plain arithmetic opening with a parenthesis; a bare gold with a comma is a list, as MATH-500 writes one" {
-  run pic-reward --gold 9 --pred 'so the answer is (1+2)*3'
-  [ "$output" = 1 ]
-  run pic-reward --gold '(1,2)' --pred '(1, 2)'
-  [ "$output" = 1 ]
-  run pic-reward --gold '1,000' --pred '1000'
-  [ "$output" = 1 ]
-  run pic-reward --gold '$1,5$' --pred '1.5'
-  [ "$output" = 0 ]
+  verdicts 9 'so the answer is (1+2)*3' 1 '(1,2)' '(1, 2)' 1 '1,000' '1000' 1 '$1,5$' '1.5' 0
   # MATH-500's "Enter all the integer roots, separated by commas": -2,1
-  run pic-reward --gold '-2,1' --pred 'The roots are $\boxed{-2, 1}$.'
-  [ "$output" = 1 ]
-  run pic-reward --gold '1,3' --pred '\boxed{1, 3}'
-  [ "$output" = 1 ]
-  run pic-reward --gold '1,5' --pred '\boxed{1.5}'
-  [ "$output" = 0 ]
+  verdicts '-2,1' 'The roots are $\boxed{-2, 1}$.' 1 '1,3' '\boxed{1, 3}' 1 '1,5' '\boxed{1.5}' 0
 }

@@ -191,15 +191,6 @@ static char *read_all(FILE *f, size_t *len) {
     return buf;
 }
 
-char *pic_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) pic_die("%s: %s", path, strerror(errno));
-    char *buf = read_all(f, len);
-    if (!buf) pic_die("%s: read error: %s", path, strerror(errno));
-    fclose(f);
-    return buf;
-}
-
 char *pic_try_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -207,6 +198,12 @@ char *pic_try_read_file(const char *path, size_t *len) {
     int e = errno;
     fclose(f);
     errno = e;
+    return buf;
+}
+
+char *pic_read_file(const char *path, size_t *len) {
+    char *buf = pic_try_read_file(path, len);
+    if (!buf) pic_die("%s: %s", path, strerror(errno));
     return buf;
 }
 
