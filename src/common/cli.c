@@ -5,8 +5,10 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 const char *pic_prog = "pic";
 int pic_quiet;
@@ -150,6 +152,17 @@ void *pic_realloc(void *p, size_t n) {
     void *q = realloc(p, n ? n : 1);
     if (!q) pic_die("out of memory (%zu bytes)", n);
     return q;
+}
+
+void *pic_alloc_pages(size_t bytes) {
+    enum { HUGE = 2 << 20 };
+    if (bytes > SIZE_MAX - HUGE) return NULL;
+    size_t align = bytes >= HUGE ? HUGE : 64, n = bytes ? (bytes + align - 1) / align * align : align;
+    void *p = aligned_alloc(align, n);
+#ifdef MADV_HUGEPAGE
+    if (p && align == HUGE) madvise(p, n, MADV_HUGEPAGE); /* a hint: without THP the pages stay small */
+#endif
+    return p;
 }
 
 char *pic_strdup(const char *s) {

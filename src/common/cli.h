@@ -76,6 +76,13 @@ void *pic_malloc(size_t n);
 void *pic_calloc(size_t n, size_t size);
 void *pic_realloc(void *p, size_t n);
 char *pic_strdup(const char *s);
+/* A large buffer (weights, KV cache, activations, optimizer state), 64-byte
+ * aligned and, from 2 MB up, on transparent huge pages where the kernel
+ * gives them on request (its default, "madvise"). The first touch of a
+ * 4 KB page cost 12-15 us on the VMs pic is built on, so a batch-8 decode
+ * spent a seventh of its time faulting in its KV cache (docs/model.md).
+ * NULL when out of memory, for the caller's own message; free() frees it. */
+void *pic_alloc_pages(size_t bytes);
 char *pic_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Reads a whole file (NUL-terminated; *len gets the size without it). Dies

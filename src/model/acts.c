@@ -86,7 +86,7 @@ void pic_acts_reserve(pic_acts *a, const pic_config *c, size_t N, int n_seq, int
     a->retain = retain, a->recompute = recompute;
     carver count = {0};
     carve(&count, a, c, N, n_seq, ctx);
-    a->mem = aligned_alloc(64, count.off);
+    a->mem = pic_alloc_pages(count.off);
     if (!a->mem) pic_die("out of memory for the activations of %zu tokens (%zu bytes)", N, count.off);
     a->layer = pic_calloc(retain ? (size_t)c->n_layers : 1, sizeof *a->layer);
     carver k = {(char *)a->mem, 0};

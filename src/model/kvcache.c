@@ -19,8 +19,8 @@ pic_kvcache *pic_kvcache_new(const pic_config *c, int n_slots, int max_len) {
      * model pic knows) is whole lines: malloc's 16-byte offset split every
      * second 32-byte load of decode attention across two lines (-30% of its
      * time at batch 8, docs/model.md). */
-    kv->k = aligned_alloc(64, bytes ? bytes : 64);
-    kv->v = aligned_alloc(64, bytes ? bytes : 64);
+    kv->k = pic_alloc_pages(bytes);
+    kv->v = pic_alloc_pages(bytes);
     if (!kv->k || !kv->v) pic_die("out of memory for a KV cache of %d slots x %d positions (%zu bytes)", n_slots, max_len, 2 * bytes);
     kv->len = pic_calloc((size_t)n_slots, sizeof(int));
     kv->elem_bytes = sizeof(float);

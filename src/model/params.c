@@ -116,7 +116,7 @@ void pic_params_views(pic_params *p, const pic_config *c, float *data) {
 void pic_params_alloc(pic_params *p, const pic_config *c) {
     size_t n = pic_params_layout(c, NULL, NULL);
     size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    float *data = aligned_alloc(64, bytes ? bytes : 64);
+    float *data = pic_alloc_pages(bytes);
     if (!data) pic_die("out of memory for %zu parameters", n);
     memset(data, 0, bytes);
     pic_params_views(p, c, data);

@@ -14,6 +14,12 @@
  * slices as equal as can be. */
 static size_t even_cut(size_t n, int r, int R) { return n * (size_t)r / (size_t)R; }
 
+static float *zeros(size_t n) {
+    float *p = n <= SIZE_MAX / sizeof *p ? pic_alloc_pages(n * sizeof *p) : NULL;
+    if (!p) pic_die("out of memory for %zu floats of optimizer state", n);
+    return memset(p, 0, n * sizeof *p);
+}
+
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c) {
     memset(t, 0, sizeof *t);
     t->model = m;
@@ -23,9 +29,9 @@ void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c) {
     size_t n = m->params.numel;
     int R = pic_dist_size(), me = pic_dist_rank();
     t->own_lo = even_cut(n, me, R), t->own_hi = even_cut(n, me + 1, R);
-    t->grad = pic_calloc(n, sizeof(float));
-    t->m = pic_calloc(t->own_hi - t->own_lo + 1, sizeof(float));
-    t->v = pic_calloc(t->own_hi - t->own_lo + 1, sizeof(float));
+    t->grad = zeros(n);
+    t->m = zeros(t->own_hi - t->own_lo + 1);
+    t->v = zeros(t->own_hi - t->own_lo + 1);
     pic_params_views(&t->gview, &m->cfg, t->grad);
     pic_model_retain(m, true);
 }
