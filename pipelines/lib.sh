@@ -39,6 +39,9 @@ distinct_datasets() {
 
 # step_name N: step-000042
 step_name() { printf 'step-%06d' "$1"; }
+# The same into variable $1, without the fork of a $(...) (a loop's hot path:
+# a fork cost a millisecond or more where page tables are a hypervisor's).
+step_name_to() { printf -v "$1" 'step-%06d' "$2"; }
 
 # The programs: bin/ beside this directory comes first.
 PIC_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

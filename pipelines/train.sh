@@ -330,7 +330,10 @@ launch() {
     fi
 }
 
-ckpt_of() { if [ "$1" -eq 0 ]; then echo "$model"; else echo "$run/ckpt/$(step_name "$1")"; fi; }
+# ckpt_to VAR N: step N's checkpoint (0: the starting model) into VAR
+ckpt_to() {
+    if [ "$2" -eq 0 ]; then printf -v "$1" '%s' "$model"; else printf -v "$1" '%s/ckpt/step-%06d' "$run" "$2"; fi
+}
 
 # The prompts of step N.
 batch() {
@@ -372,14 +375,19 @@ validate() { # step ckpt
 
 # What is derived from the step records, after each step: the logs (rebuilt
 # from the records: always whole, never doubled), the pruned checkpoints and
-# best.json. Also once on resuming, since a kill between a step record and
-# these leaves them a step behind, and that step is not run again.
+# best.json. Also once on resuming (derive N all), since a kill between a
+# step record and these leaves them a step behind, and that step is not run
+# again. After a step that did not validate, val.jsonl and best.json are as
+# the last derive left them: only the others are redone.
 derive() {
-    local step=$1 d k
+    local step=$1 all=${2:-} d k name
     # Logs are rebuilt from the step records: always whole, never doubled.
     cat "$run"/steps/step-*.json > "$run/log.jsonl.tmp" && publish "$run/log.jsonl.tmp" "$run/log.jsonl"
-    cat "$run"/val/step-*.json 2>/dev/null > "$run/val.jsonl.tmp" || true
-    publish "$run/val.jsonl.tmp" "$run/val.jsonl"
+    step_name_to name "$step"
+    if [ -n "$all" ] || [ -f "$run/val/$name.json" ]; then
+        cat "$run"/val/step-*.json 2>/dev/null > "$run/val.jsonl.tmp" || true
+        publish "$run/val.jsonl.tmp" "$run/val.jsonl"
+    fi
     # the validated checkpoints stay: best.json names the best of them.
     # Every older one goes, not only step - keep: a kill between the step
     # record and this, or a smaller --keep on resume, left some behind.
@@ -389,10 +397,11 @@ derive() {
             k=${d##*/step-}
             case $k in *[!0-9]*) continue ;; esac # a temporary (step-N.tmp.*) is pic-update's to clear
             k=$((10#$k))
-            [ "$k" -le $((step - keep)) ] && [ "$k" -gt 0 ] && [ ! -f "$run/val/$(step_name "$k").json" ] && rm -rf "$d"
+            step_name_to name "$k"
+            [ "$k" -le $((step - keep)) ] && [ "$k" -gt 0 ] && [ ! -f "$run/val/$name.json" ] && rm -rf "$d"
         done
     fi
-    if [ -s "$run/val.jsonl" ]; then
+    if [ -s "$run/val.jsonl" ] && { [ -n "$all" ] || [ -f "$run/val/$name.json" ]; }; then
         jq -cs 'max_by(.accuracy) as $b | {best_step: $b.step, best_accuracy: $b.accuracy,
             last_step: .[-1].step, last_accuracy: .[-1].accuracy}' "$run/val.jsonl" > "$run/best.json.tmp"
         publish "$run/best.json.tmp" "$run/best.json"
@@ -403,12 +412,13 @@ derive() {
 # Resume after the last complete step.
 last=0
 while [ -f "$run/steps/$(step_name $((last + 1))).json" ]; do last=$((last + 1)); done
-[ "$last" -eq 0 ] || { say "resuming $run after step $last"; derive "$last"; }
+[ "$last" -eq 0 ] || { say "resuming $run after step $last"; derive "$last" all; }
 [ "$last" -lt "$steps" ] || say "$run already has $last steps"
 
 for ((step = last + 1; step <= steps; step++)); do
-    name=$(step_name "$step")
-    prev=$(ckpt_of $((step - 1)))
+    # the step's names without a fork each (docs/pipelines.md, "Per step")
+    step_name_to name "$step"
+    ckpt_to prev $((step - 1))
     [ -d "$prev" ] || die "$prev: missing (was it pruned? raise --keep)"
 
     rollouts="$run/rollouts/$name.jsonl.zst"
@@ -421,14 +431,18 @@ for ((step = last + 1; step <= steps; step++)); do
         rm -f "$rollouts.prompts"
     fi
     stats=$(batch_stats "$rollouts")
-    entropy=$(jq -r .entropy <<<"$stats")
+    # batch_stats writes entropy first: read here rather than by one more jq
+    [[ $stats =~ ^\{\"entropy\":([^,]*), ]] || die "$rollouts: no entropy in its stats ($stats)"
+    entropy=${BASH_REMATCH[1]}
 
     # The controller's state before this step is the snapshot of the step
     # before, so redoing a step never integrates its error twice.
     state="$run/pictl/$name.json"
-    prev_state="$run/pictl/$(step_name $((step - 1))).json"
+    step_name_to prev_state $((step - 1))
+    prev_state="$run/pictl/$prev_state.json"
     alpha=0 alpha_opts=()
-    controlled=$([ -n "$entropic" ] && [ "$step" -ge "$control_from" ] && echo 1 || true)
+    controlled= logged_target=off
+    if [ -n "$entropic" ] && [ "$step" -ge "$control_from" ]; then controlled=1 logged_target=$target; fi
     if [ -n "$controlled" ]; then
         if [ -f "$prev_state" ]; then cp "$prev_state" "$state.tmp"; else rm -f "$state.tmp"; fi
         if [ "$mini_batches" -gt 1 ]; then
@@ -464,7 +478,7 @@ for ((step = last + 1; step <= steps; step++)); do
     fi
 
     record=$(jq -cn --argjson step "$step" --argjson rollout "$stats" --argjson update "$update" \
-        --arg target "$([ -n "$controlled" ] && echo "$target" || echo off)" --argjson alpha "$alpha" \
+        --arg target "$logged_target" --argjson alpha "$alpha" \
         --argjson val "$val" '
         $update + {step: $step, entropy: $rollout.entropy, reward: $rollout.reward,
                    samples: $rollout.samples, tokens: $rollout.tokens,
@@ -475,7 +489,7 @@ for ((step = last + 1; step <= steps; step++)); do
     publish "$run/steps/$name.json.tmp" "$run/steps/$name.json"
 
     derive "$step"
-    say "$(jq -r 'def r(k): if . == null then "-" else . * k | round / k end;
+    [ -n "${QUIET:-}" ] || say "$(jq -r 'def r(k): if . == null then "-" else . * k | round / k end;
         "step \(.step): entropy \(.entropy | r(1e4)) alpha \(.alpha | r(1e4)) reward \(.reward | r(1e3))"' <<<"$record")"
 done
 # the run's last step, also when --steps asks for fewer than it already has
