@@ -467,7 +467,8 @@ for ((step = last + 1; step <= steps; step++)); do
     next="$run/ckpt/$name"
     update=$(launch pic-update -q --model "$prev" --output "$next" "${update_opts[@]}" "${alpha_opts[@]}" "$rollouts")
     [ -z "$controlled" ] || publish "$state.tmp" "$state"
-    [ "$mini_batches" -eq 1 ] || alpha=$(jq -r '.alpha // 0' <<<"$update")
+    # off-policy, alpha is pic-update's (its last optimizer step's): the record's jq takes it
+    [ "$mini_batches" -eq 1 ] || alpha=null
 
     val=null
     if [ "$val_every" -gt 0 ] && [ $((step % val_every)) -eq 0 ]; then
@@ -483,7 +484,7 @@ for ((step = last + 1; step <= steps; step++)); do
         $update + {step: $step, entropy: $rollout.entropy, reward: $rollout.reward,
                    samples: $rollout.samples, tokens: $rollout.tokens,
                    target: (if $target == "off" then null else ($target | tonumber) end),
-                   alpha: $alpha, update_entropy: $update.entropy}
+                   alpha: ($alpha // $update.alpha // 0), update_entropy: $update.entropy}
         + (if $val != null then {accuracy: $val.accuracy, reflect: $val.reflect} else {} end)')
     printf '%s\n' "$record" > "$run/steps/$name.json.tmp"
     publish "$run/steps/$name.json.tmp" "$run/steps/$name.json"
