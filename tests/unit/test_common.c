@@ -1,6 +1,7 @@
 /* Unit tests of src/common: the real formatter, the serializer, atomic files. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -112,7 +113,27 @@ static void test_atomic(void) {
     free(path);
 }
 
+/* pic_alloc_pages: 64-byte aligned below 2 MB, 2 MB aligned from there (the
+ * huge pages' own alignment), the whole size writable, NULL past what can be
+ * rounded up. */
+static void test_alloc_pages(void) {
+    const size_t sizes[] = {0, 1, 63, 4096, (2u << 20) - 1, 2u << 20, (2u << 20) + 1, 5u << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t n = sizes[i], align = n >= (2u << 20) ? 2u << 20 : 64;
+        unsigned char *p = pic_alloc_pages(n);
+        CHECK(p != NULL, "%zu bytes allocated", n);
+        if (!p) continue;
+        CHECK((uintptr_t)p % align == 0, "%zu bytes: aligned to %zu (%p)", n, align, (void *)p);
+        memset(p, 0xa5, n); /* ASan catches a buffer short of n */
+        CHECK(n == 0 || (p[0] == 0xa5 && p[n - 1] == 0xa5), "%zu bytes: all of them written", n);
+        free(p);
+    }
+    CHECK(pic_alloc_pages(SIZE_MAX) == NULL, "SIZE_MAX bytes: NULL, not a wrapped small size");
+    CHECK(pic_alloc_pages(SIZE_MAX - (1u << 20)) == NULL, "SIZE_MAX - 1 MB: NULL");
+}
+
 int main(void) {
+    test_alloc_pages();
     test_format_real();
     test_dump();
     test_atomic();
