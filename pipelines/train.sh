@@ -380,7 +380,7 @@ validate() { # step ckpt
 # again. After a step that did not validate, val.jsonl and best.json are as
 # the last derive left them: only the others are redone.
 derive() {
-    local step=$1 all=${2:-} d k name
+    local step=$1 all=${2:-} d k name kname
     # Logs are rebuilt from the step records: always whole, never doubled.
     cat "$run"/steps/step-*.json > "$run/log.jsonl.tmp" && publish "$run/log.jsonl.tmp" "$run/log.jsonl"
     step_name_to name "$step"
@@ -397,8 +397,8 @@ derive() {
             k=${d##*/step-}
             case $k in *[!0-9]*) continue ;; esac # a temporary (step-N.tmp.*) is pic-update's to clear
             k=$((10#$k))
-            step_name_to name "$k"
-            [ "$k" -le $((step - keep)) ] && [ "$k" -gt 0 ] && [ ! -f "$run/val/$name.json" ] && rm -rf "$d"
+            step_name_to kname "$k"
+            [ "$k" -le $((step - keep)) ] && [ "$k" -gt 0 ] && [ ! -f "$run/val/$kname.json" ] && rm -rf "$d"
         done
     fi
     if [ -s "$run/val.jsonl" ] && { [ -n "$all" ] || [ -f "$run/val/$name.json" ]; }; then
