@@ -73,7 +73,10 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         sleep "$delay"
         kill -9 -- -"$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-        : >cut/rollouts/step-000009.jsonl.zst.tmp.tmp.AbCdEf # as a killed writer leaves them
+        # as a killed writer leaves them (a kill before train.sh made the
+        # run's folders, on a slow machine, left none to put it in)
+        mkdir -p cut/rollouts
+        : >cut/rollouts/step-000009.jsonl.zst.tmp.tmp.AbCdEf
         train.sh -q --run cut --steps 3 "${S[@]}"
         [ -z "$(find cut -name '*.tmp*')" ]
         cmp whole/ckpt/step-000003/model.safetensors cut/ckpt/step-000003/model.safetensors
