@@ -8,7 +8,9 @@
  * (cold: 29 MB, as in a step), attention with a read between layers that
  * pushes the cache out as a step's products do. With --logits V it times
  * instead the head's log-softmax statistics (logits.c) over rows of V
- * logits, the sampler's per token and training's per position. */
+ * logits, the sampler's per token and training's per position; with --glue,
+ * a step's element-wise and per-row layers (RMSNorm, RoPE, SwiGLU), which a
+ * decode step at small batches runs on one thread. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,9 @@ static const char usage[] =
     "(they stay in cache). With --logits V, instead, the log-probabilities and\n"
     "entropies of ROWS rows of V logits and their gradient:\n"
     "  logits ROWS x V forward|backward: ms, GB/s of logits read, ns an element\n"
+    "With --glue, instead, a step's RMSNorm (21: two a layer and the final one),\n"
+    "RoPE of the queries and keys and SwiGLU at ROWS rows, each alone:\n"
+    "  glue ROWS rows: rmsnorm, rope, swiglu: us a step\n"
     "PIC_ISA chooses the kernels as in pic-rollout.\n"
     "\n"
     "Options:\n"
@@ -38,6 +43,7 @@ static const char usage[] =
     "      --positions T     positions each sequence attends to (default 80: the\n"
     "                        mean of bench/rollout.sh's 16 + 128)\n"
     "      --logits V        time the log-softmax statistics over V logits a row\n"
+    "      --glue            time the element-wise and per-row layers instead\n"
     "      --reps N          runs of each, the best kept (default 20)\n"
     "      --threads N       threads (default: one per CPU)\n"
     "  -h, --help            this help\n"
@@ -148,22 +154,48 @@ static void bench_logits(int rows, int V, int reps) {
     free(x), free(dx), free(lp), free(ent), free(dlp), free(dent), free(tg);
 }
 
+/* Best of reps of a step's calls of each glue layer at the bench model's
+ * shapes; the inputs stay in cache, as a decode step's few rows do. */
+static void bench_glue(int rows, int reps) {
+    size_t n = (size_t)rows;
+    float *x = random_floats(n * C), *y = random_floats(n * C), *w = random_floats(C), *r = random_floats(n);
+    float *q = random_floats(n * NH * HD), *k = random_floats(n * NKV * HD), *gu = random_floats(n * 2 * F),
+          *h = random_floats(n * F), *cs = random_floats(n * HD / 2), *sn = random_floats(n * HD / 2);
+    double best[3] = {1e30, 1e30, 1e30};
+    for (int rep = 0; rep < reps; rep++) {
+        double t[4];
+        t[0] = pic_now();
+        for (int l = 0; l < 2 * LAYERS + 1; l++) rmsnorm_forward(y, r, x, w, n, C, 1e-6f);
+        t[1] = pic_now();
+        for (int l = 0; l < LAYERS; l++) rope_forward(q, n, NH, HD, cs, sn), rope_forward(k, n, NKV, HD, cs, sn);
+        t[2] = pic_now();
+        for (int l = 0; l < LAYERS; l++) swiglu_forward(h, gu, n, F);
+        t[3] = pic_now();
+        for (int i = 0; i < 3; i++)
+            if (t[i + 1] - t[i] < best[i]) best[i] = t[i + 1] - t[i];
+    }
+    printf("glue %2d rows: rmsnorm %7.1f us, rope %7.1f us, swiglu %7.1f us a step\n", rows, best[0] * 1e6,
+           best[1] * 1e6, best[2] * 1e6);
+    free(x), free(y), free(w), free(r), free(q), free(k), free(gu), free(h), free(cs), free(sn);
+}
+
 int main(int argc, char **argv) {
     pic_init("pic-kernel-bench");
-    enum { OPT_ROWS = 256, OPT_POSITIONS, OPT_LOGITS, OPT_REPS, OPT_THREADS, OPT_VERSION };
+    enum { OPT_ROWS = 256, OPT_POSITIONS, OPT_LOGITS, OPT_GLUE, OPT_REPS, OPT_THREADS, OPT_VERSION };
     static const struct option opts[] = {
         {"rows", required_argument, NULL, OPT_ROWS},     {"positions", required_argument, NULL, OPT_POSITIONS},
         {"logits", required_argument, NULL, OPT_LOGITS}, {"reps", required_argument, NULL, OPT_REPS},
-        {"threads", required_argument, NULL, OPT_THREADS},
+        {"threads", required_argument, NULL, OPT_THREADS}, {"glue", no_argument, NULL, OPT_GLUE},
         {"help", no_argument, NULL, 'h'},                {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
     const char *rows = "1,8,64";
-    int T = 80, V = 0, reps = 20, threads = 0, c;
+    int T = 80, V = 0, reps = 20, threads = 0, glue = 0, c;
     while ((c = pic_getopt(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_ROWS: rows = optarg; break;
         case OPT_POSITIONS: T = (int)pic_parse_int("--positions", optarg, 1, 1 << 16); break;
         case OPT_LOGITS: V = (int)pic_parse_int("--logits", optarg, 1, 1 << 24); break;
+        case OPT_GLUE: glue = 1; break;
         case OPT_REPS: reps = (int)pic_parse_int("--reps", optarg, 1, 1 << 20); break;
         case OPT_THREADS: threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
         case 'h': pic_print_help(usage);
@@ -183,6 +215,11 @@ int main(int argc, char **argv) {
     if (!n) pic_usage_error("--rows: expected a comma-separated list of sizes, got '%s'", rows);
     pic_set_threads(threads);
     printf("kernels: %s, %d threads\n", pic_matmul_bi_isa(), pic_threads());
+    if (V && glue) pic_usage_error("--logits and --glue: choose one");
+    if (glue) {
+        for (int i = 0; i < n; i++) bench_glue(list[i], reps);
+        return 0;
+    }
     if (V) {
         for (int i = 0; i < n; i++) bench_logits(list[i], V, reps);
         return 0;

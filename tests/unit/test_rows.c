@@ -1,0 +1,143 @@
+/* The glue's row kernels give the bits of their definitions on every
+ * instruction set: rmsnorm_forward and rmsnorm_backward (src/model/rmsnorm.c)
+ * against the scalar loops below, written as transformers' float32 RMSNorm
+ * with its sum of squares in double, one addition after another. Rows from 1
+ * to 19 (every group of eight and four, and what is left after them) and
+ * widths with every remainder of a vector, in place and beside, with and
+ * without the 1/rms output. The kernel is chosen once per process, so the
+ * test runs itself again under each PIC_ISA (--one: the checks of that path
+ * alone); a path this CPU cannot run is skipped, saying so. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/cli.h"
+#include "model/layers.h"
+#include "model/matmul_bi.h"
+#include "model/parallel.h"
+
+static uint64_t rng_state = 42;
+
+static float uniform(void) {
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((rng_state >> 40) / 16777216.0) * 2.0f - 1.0f;
+}
+
+static float *randoms(size_t n, float scale) {
+    float *p = pic_malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = uniform() * scale;
+    return p;
+}
+
+/* The definitions, a row at a time. */
+static void rmsnorm_ref(float *out, float *rstd, const float *inp, const float *w, size_t N, int C, float eps) {
+    for (size_t n = 0; n < N; n++) {
+        const float *x = inp + n * C;
+        double ss = 0;
+        for (int i = 0; i < C; i++) ss += (double)x[i] * x[i];
+        float r = 1.0f / sqrtf((float)(ss / C) + eps);
+        if (rstd) rstd[n] = r;
+        for (int i = 0; i < C; i++) out[n * C + i] = w[i] * (x[i] * r);
+    }
+}
+
+static void rmsnorm_backward_ref(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                                 const float *rstd, size_t N, int C) {
+    for (size_t n = 0; n < N; n++) {
+        const float *x = inp + n * C, *dy = dout + n * C;
+        float *dx = dinp + n * C, r = rstd[n];
+        double dot = 0;
+        for (int i = 0; i < C; i++) dot += (double)w[i] * dy[i] * x[i];
+        float k = (float)(dot * r * r * r / C);
+        for (int i = 0; i < C; i++) dx[i] += r * (w[i] * dy[i]) - x[i] * k;
+    }
+    for (size_t n = 0; n < N; n++)
+        for (int i = 0; i < C; i++) dw[i] += dout[n * C + i] * (inp[n * C + i] * rstd[n]);
+}
+
+static const int Cs[] = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 63, 64, 100, 256, 259, 896};
+
+/* Every case of this path; each mismatch named. */
+static void rmsnorm_cases(const char *isa) {
+    int bad_fwd = 0, bad_inplace = 0, bad_bwd = 0, cases = 0;
+    for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs; ci++)
+        for (size_t N = 1; N <= 19; N++) {
+            int C = Cs[ci];
+            size_t n = N * (size_t)C;
+            float *x = randoms(n, 3.0f), *w = randoms((size_t)C, 1.5f), *dy = randoms(n, 1.0f);
+            float *y = pic_malloc(n * sizeof *y), *want = pic_malloc(n * sizeof *want);
+            float *r = pic_malloc(N * sizeof *r), *rwant = pic_malloc(N * sizeof *rwant);
+            rmsnorm_ref(want, rwant, x, w, N, C, 1e-6f);
+            memset(y, 0xff, n * sizeof *y); /* NaNs: an element left unwritten shows */
+            rmsnorm_forward(y, r, x, w, N, C, 1e-6f);
+            if (memcmp(y, want, n * sizeof *y) || memcmp(r, rwant, N * sizeof *r)) {
+                if (!bad_fwd++) printf("# %s: rmsnorm_forward differs first at N %zu, C %d\n", isa, N, C);
+            }
+            float *z = pic_malloc(n * sizeof *z); /* in place, without 1/rms */
+            memcpy(z, x, n * sizeof *z);
+            rmsnorm_forward(z, NULL, z, w, N, C, 1e-6f);
+            if (memcmp(z, want, n * sizeof *z)) {
+                if (!bad_inplace++) printf("# %s: rmsnorm_forward in place differs first at N %zu, C %d\n", isa, N, C);
+            }
+            float *dx = randoms(n, 0.5f), *dw = randoms((size_t)C, 0.5f);
+            float *dxw = pic_malloc(n * sizeof *dxw), *dww = pic_malloc((size_t)C * sizeof *dww);
+            memcpy(dxw, dx, n * sizeof *dx), memcpy(dww, dw, (size_t)C * sizeof *dw);
+            rmsnorm_backward_ref(dxw, dww, dy, x, w, rwant, N, C);
+            rmsnorm_backward(dx, dw, dy, x, w, rwant, N, C);
+            if (memcmp(dx, dxw, n * sizeof *dx) || memcmp(dw, dww, (size_t)C * sizeof *dw)) {
+                if (!bad_bwd++) printf("# %s: rmsnorm_backward differs first at N %zu, C %d\n", isa, N, C);
+            }
+            free(x), free(w), free(dy), free(y), free(want), free(r), free(rwant), free(z);
+            free(dx), free(dw), free(dxw), free(dww);
+            cases++;
+        }
+    CHECK(!bad_fwd, "PIC_ISA=%s: rmsnorm_forward gives the definition's bits (%d of %d cases differ)", isa, bad_fwd,
+          cases);
+    CHECK(!bad_inplace, "PIC_ISA=%s: rmsnorm_forward in place gives the same bits (%d differ)", isa, bad_inplace);
+    CHECK(!bad_bwd, "PIC_ISA=%s: rmsnorm_backward gives the definition's bits (%d differ)", isa, bad_bwd);
+}
+
+static void one_path(void) {
+    const char *isa = pic_matmul_bi_isa();
+    for (int threads = 1; threads <= 3; threads += 2) { /* one thread, and jobs split unevenly */
+        pic_set_threads(threads);
+        rmsnorm_cases(isa);
+    }
+}
+
+/* This test again under PIC_ISA=isa: its exit status, or -1 where the CPU or
+ * build lacks the path. Its lines are passed on as comments. */
+static int run_path(const char *self, const char *isa) {
+    char cmd[4200], line[1024];
+    snprintf(cmd, sizeof cmd, "PIC_ISA=%s '%s' --one 2>&1", isa, self);
+    FILE *p = popen(cmd, "r");
+    if (!p) return 1;
+    int lacks = 0;
+    while (fgets(line, sizeof line, p)) {
+        if (strstr(line, "this CPU or build lacks")) lacks = 1;
+        printf("#   %s", line);
+    }
+    int status = pclose(p);
+    return lacks ? -1 : status;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "--one")) return one_path(), check_done();
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return fprintf(stderr, "test_rows: cannot read /proc/self/exe\n"), 1;
+    self[n] = 0;
+    static const char *isas[] = {"scalar", "avx2", "avx512"};
+    for (int k = 0; k < 3; k++) {
+        int rc = run_path(self, isas[k]);
+        if (rc < 0)
+            CHECK(1, "PIC_ISA=%s # SKIP this CPU or build lacks it", isas[k]);
+        else
+            CHECK(rc == 0, "PIC_ISA=%s: every row kernel gives its definition's bits", isas[k]);
+    }
+    return check_done();
+}
