@@ -3,8 +3,8 @@
  * angles, and with them logits, agree to float32 precision. */
 #include <math.h>
 
+#include "model/isa_kernels.h"
 #include "model/layers.h"
-#include "model/parallel.h"
 
 static void yarn(float *inv, const pic_rope_config *r, int dim) {
     int half = dim / 2;
@@ -83,15 +83,24 @@ typedef struct {
     float dir; /* 1 rotates by the angle (forward), -1 back (backward: the transpose) */
 } args;
 
-static void rows(void *ctx, size_t begin, size_t end, int tid) {
-    (void)tid;
+/* Each pair (x[i], x[i + half]) of each head rotated by token n's angle i,
+ * eight pairs a step: the same products and sums, lane by lane, as a pair at
+ * a time (a decode step's RoPE runs on one thread at small batches). */
+VEC_INLINE void rows(bool halves, void *ctx, size_t begin, size_t end) {
+    (void)halves;
     const args *a = ctx;
     int half = a->hd / 2;
     for (size_t n = begin; n < end; n++) {
         const float *c = a->cos + n * half, *s = a->sin + n * half;
         for (int h = 0; h < a->n_heads; h++) {
             float *x = a->x + (n * a->n_heads + h) * a->hd;
-            for (int i = 0; i < half; i++) {
+            int i = 0;
+            for (; i + 8 <= half; i += 8) {
+                v8 x0 = v8_load(x + i), x1 = v8_load(x + i + half), ci = v8_load(c + i), si = v8_load(s + i) * a->dir;
+                v8_storen(x + i, x0 * ci - x1 * si, 8);
+                v8_storen(x + i + half, x1 * ci + x0 * si, 8);
+            }
+            for (; i < half; i++) {
                 float x0 = x[i], x1 = x[i + half], si = a->dir * s[i];
                 x[i] = x0 * c[i] - x1 * si;
                 x[i + half] = x1 * c[i] + x0 * si;
@@ -100,13 +109,18 @@ static void rows(void *ctx, size_t begin, size_t end, int tid) {
     }
 }
 
+/* The backward is the same rotation, by -angle (args.dir). */
+VEC_INLINE void brows(bool halves, void *ctx, size_t begin, size_t end) { rows(halves, ctx, begin, end); }
+
+ISA_ROW_KERNELS
+
 void rope_forward(float *x, size_t N, int n_heads, int head_dim, const float *cos_t, const float *sin_t) {
     args a = {x, n_heads, head_dim, cos_t, sin_t, 1.0f};
-    pic_parallel_for(N, 1 + 2048 / ((size_t)n_heads * head_dim), rows, &a);
+    pic_parallel_for(N, 1 + 2048 / ((size_t)n_heads * head_dim), kernels[pic_kernel_isa()].forward, &a);
 }
 
 /* The rotation's transpose: rotating the gradient by -angle, in place. */
 void rope_backward(float *dx, size_t N, int n_heads, int head_dim, const float *cos_t, const float *sin_t) {
     args a = {dx, n_heads, head_dim, cos_t, sin_t, -1.0f};
-    pic_parallel_for(N, 1 + 8192 / ((size_t)n_heads * head_dim), rows, &a);
+    pic_parallel_for(N, 1 + 8192 / ((size_t)n_heads * head_dim), kernels[pic_kernel_isa()].backward, &a);
 }

@@ -1,10 +1,11 @@
 /* The glue's row kernels give the bits of their definitions on every
  * instruction set: rmsnorm_forward and rmsnorm_backward (src/model/rmsnorm.c)
  * against the scalar loops below, written as transformers' float32 RMSNorm
- * with its sum of squares in double, one addition after another. Rows from 1
- * to 19 (every group of eight and four, and what is left after them) and
- * widths with every remainder of a vector, in place and beside, with and
- * without the 1/rms output. The kernel is chosen once per process, so the
+ * with its sum of squares in double, one addition after another, and
+ * rope_forward and rope_backward (src/model/rope.c) against the rotation a
+ * pair at a time. Rows from 1 to 19 (every group of eight and four, and what
+ * is left after them) and widths with every remainder of a vector, in place
+ * and beside, with and without the 1/rms output. The kernel is chosen once per process, so the
  * test runs itself again under each PIC_ISA (--one: the checks of that path
  * alone); a path this CPU cannot run is skipped, saying so. */
 #include <math.h>
@@ -59,6 +60,45 @@ static void rmsnorm_backward_ref(float *dinp, float *dw, const float *dout, cons
         for (int i = 0; i < C; i++) dw[i] += dout[n * C + i] * (inp[n * C + i] * rstd[n]);
 }
 
+/* Rotation of each pair (x[i], x[i + half]) by angle i of its token, dir 1
+ * (forward) or -1 (backward: the transpose). */
+static void rope_ref(float *x, size_t N, int nh, int hd, const float *cs, const float *sn, float dir) {
+    int half = hd / 2;
+    for (size_t n = 0; n < N; n++)
+        for (int h = 0; h < nh; h++) {
+            float *v = x + (n * nh + h) * hd;
+            for (int i = 0; i < half; i++) {
+                float x0 = v[i], x1 = v[i + half], si = dir * sn[n * half + i];
+                v[i] = x0 * cs[n * half + i] - x1 * si;
+                v[i + half] = x1 * cs[n * half + i] + x0 * si;
+            }
+        }
+}
+
+static void rope_cases(const char *isa) {
+    static const int hds[] = {2, 4, 6, 8, 14, 16, 18, 32, 34, 64, 128};
+    int bad = 0, cases = 0;
+    for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++)
+        for (int nh = 1; nh <= 5; nh += 2)
+            for (size_t N = 1; N <= 9; N++)
+                for (int back = 0; back < 2; back++) {
+                    int hd = hds[hi];
+                    size_t n = N * nh * hd, nt = N * (size_t)hd / 2;
+                    float *x = randoms(n, 2.0f), *want = pic_malloc(n * sizeof *want);
+                    float *cs = randoms(nt, 1.0f), *sn = randoms(nt, 1.0f);
+                    memcpy(want, x, n * sizeof *x);
+                    rope_ref(want, N, nh, hd, cs, sn, back ? -1.0f : 1.0f);
+                    (back ? rope_backward : rope_forward)(x, N, nh, hd, cs, sn);
+                    if (memcmp(x, want, n * sizeof *x) && !bad++)
+                        printf("# %s: rope_%s differs first at N %zu, %d heads of %d\n", isa,
+                               back ? "backward" : "forward", N, nh, hd);
+                    free(x), free(want), free(cs), free(sn);
+                    cases++;
+                }
+    CHECK(!bad, "PIC_ISA=%s: rope_forward and rope_backward give the definition's bits (%d of %d cases differ)", isa,
+          bad, cases);
+}
+
 static const int Cs[] = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 63, 64, 100, 256, 259, 896};
 
 /* Every case of this path; each mismatch named. */
@@ -106,6 +146,7 @@ static void one_path(void) {
     for (int threads = 1; threads <= 3; threads += 2) { /* one thread, and jobs split unevenly */
         pic_set_threads(threads);
         rmsnorm_cases(isa);
+        rope_cases(isa);
     }
 }
 
