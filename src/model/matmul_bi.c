@@ -313,26 +313,30 @@ void matmul_bi_forward(float *out, const float *inp, const float *weight, const 
     if (!N || OC <= 0) return;
     pic_matmul_bi_isa();
     pic_task fn = kernels[atomic_load(&chosen)].fn;
-    /* A block's weights (about 128 KB) stay in L2 while every row passes
-     * over them; blocks small enough that each thread gets several, and as
-     * many for each thread (11 blocks of 128 columns on two threads left one
-     * idle for a twelfth of SwiGLU's product). */
-    int threads = pic_threads(), cols = 32768 / (IC > 0 ? IC : 1);
+    int per_l2 = 32768 / (IC > 0 ? IC : 1); /* columns of 128 KB of weights */
+    /* A decode step's rows (up to 64): each thread walks its own share of
+     * the columns in order, so that the weight prefetch runs ahead through
+     * all of it instead of starting cold at each block, and the thread
+     * that finishes first takes the other's last items (32 columns, fewer
+     * for wide inputs so that AVX-512's four-row passes find an item's
+     * weights in L2). Batch 8: AVX2 +5%, AVX-512 +10%; batch 64 +2% and
+     * +6% (docs/model.md). */
+    if (N <= 64) {
+        int item = per_l2 > 32 ? 32 : per_l2 < 4 ? 4 : per_l2 / 4 * 4;
+        args a = {out, inp, weight, bias, N, IC, OC, item, accumulate};
+        pic_parallel_for_shares(((size_t)OC + item - 1) / item, fn, &a);
+        return;
+    }
+    /* Longer inputs: a block's weights (about 128 KB) stay in L2 while every
+     * row passes over them; blocks small enough that each thread gets
+     * several, and as many for each thread (11 blocks of 128 columns on two
+     * threads left one idle for a twelfth of SwiGLU's product). */
+    int threads = pic_threads(), cols = per_l2;
     int per = (OC + 4 * threads - 1) / (4 * threads);
     if (cols > per) cols = per;
     cols = (cols + 3) / 4 * 4;
     if (cols < 4) cols = 4;
-    /* Only where tiles of four rows do the work: a decode step's few rows
-     * run in one-row tiles 8 or 16 columns wide, which a width cut to
-     * balance would leave part-empty at each block's end. */
-    if (N >= 4) cols = balanced_cols(OC, cols, threads);
-    /* A decode step's few rows, on a kernel that passes over each weight
-     * row once for all of them (AVX2's, whose row pairs run inside each
-     * group of columns; any at one row): one range of columns a thread, so
-     * that its prefetch runs ahead through all of it instead of starting
-     * cold at each block (AVX2, batch 8: +5%). AVX-512's 4-row tiles pass
-     * over a block once per four rows and want it small (batch 8: -3%). */
-    if (N <= 16 && (N == 1 || pic_kernel_isa() == PIC_ISA_AVX2)) cols = ((OC + threads - 1) / threads + 3) / 4 * 4;
+    cols = balanced_cols(OC, cols, threads);
     args a = {out, inp, weight, bias, N, IC, OC, cols, accumulate};
     pic_parallel_for(((size_t)OC + cols - 1) / cols, 1, fn, &a);
 }

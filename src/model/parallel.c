@@ -20,6 +20,13 @@
  * PIC_SPIN_US sets it (0: sleep at once). */
 enum { DEFAULT_SPIN_US = 100 };
 
+/* A thread's share of a pic_parallel_for_shares, on a cache line of its
+ * own: its next item and its end. */
+typedef struct {
+    _Alignas(64) atomic_size_t next;
+    size_t end;
+} share;
+
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
@@ -38,6 +45,7 @@ static struct {
     void *ctx;
     size_t n, chunk;
     atomic_size_t next;
+    share *shares; /* pic_parallel_for_shares: one a thread; NULL for chunks */
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER,
        .go = PTHREAD_COND_INITIALIZER,
        .done = PTHREAD_COND_INITIALIZER,
@@ -48,8 +56,14 @@ static _Thread_local bool in_task;
 static void run(int tid) {
     in_task = true;
     size_t b;
-    while ((b = atomic_fetch_add(&P.next, P.chunk)) < P.n)
-        P.fn(P.ctx, b, b + P.chunk < P.n ? b + P.chunk : P.n, tid);
+    if (P.shares) /* its own share first, then the others' in turn */
+        for (int k = 0; k < P.n_threads; k++) {
+            share *s = &P.shares[(tid + k) % P.n_threads];
+            while ((b = atomic_fetch_add(&s->next, 1)) < s->end) P.fn(P.ctx, b, b + 1, tid);
+        }
+    else
+        while ((b = atomic_fetch_add(&P.next, P.chunk)) < P.n)
+            P.fn(P.ctx, b, b + P.chunk < P.n ? b + P.chunk : P.n, tid);
     in_task = false;
 }
 
@@ -171,21 +185,10 @@ static void start_workers(void) {
     }
 }
 
-void pic_parallel_for(size_t n, size_t chunk, pic_task fn, void *ctx) {
-    if (!n) return;
-    if (chunk < 1) chunk = 1;
-    int nt = pic_threads();
-    if (in_task || nt == 1 || n <= chunk) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
-    pthread_mutex_lock(&P.job);
-    if (!P.started) start_workers();
+/* Posts a job (P.job held, its work set) and runs the caller's part of it. */
+static void post_and_run(pic_task fn, void *ctx) {
     P.fn = fn;
     P.ctx = ctx;
-    P.n = n;
-    P.chunk = chunk;
-    atomic_store(&P.next, 0);
     atomic_store(&P.busy, P.started);
     pthread_mutex_lock(&P.mu); /* a worker going to sleep checks gen under mu */
     atomic_fetch_add(&P.gen, 1);
@@ -199,5 +202,48 @@ void pic_parallel_for(size_t n, size_t chunk, pic_task fn, void *ctx) {
         P.caller_asleep = false;
         pthread_mutex_unlock(&P.mu);
     }
+}
+
+void pic_parallel_for(size_t n, size_t chunk, pic_task fn, void *ctx) {
+    if (!n) return;
+    if (chunk < 1) chunk = 1;
+    int nt = pic_threads();
+    if (in_task || nt == 1 || n <= chunk) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    pthread_mutex_lock(&P.job);
+    if (!P.started) start_workers();
+    P.n = n;
+    P.chunk = chunk;
+    P.shares = NULL;
+    atomic_store(&P.next, 0);
+    post_and_run(fn, ctx);
+    pthread_mutex_unlock(&P.job);
+}
+
+void pic_parallel_for_shares(size_t n, pic_task fn, void *ctx) {
+    if (!n) return;
+    int nt = pic_threads();
+    if (in_task || nt == 1 || n == 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    pthread_mutex_lock(&P.job);
+    if (!P.started) start_workers();
+    static share *shares;
+    static int n_shares;
+    if (n_shares < nt) {
+        free(shares);
+        shares = aligned_alloc(64, (size_t)nt * sizeof *shares); /* sizeof: a multiple of 64 */
+        if (!shares) pic_die("out of memory (%d shares of a parallel job)", nt);
+        n_shares = nt;
+    }
+    for (int t = 0; t < nt; t++) {
+        atomic_store(&shares[t].next, n * t / nt);
+        shares[t].end = n * (t + 1) / nt;
+    }
+    P.shares = shares;
+    post_and_run(fn, ctx);
     pthread_mutex_unlock(&P.job);
 }

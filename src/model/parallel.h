@@ -23,5 +23,11 @@ void pic_blas_one_thread(void);
 bool pic_in_task(void);
 /* Runs fn over [0, n) in chunks of chunk items (>= 1). */
 void pic_parallel_for(size_t n, size_t chunk, pic_task fn, void *ctx);
+/* Runs fn over [0, n) an item at a time, thread t first through its own
+ * share [t n / T, (t + 1) n / T) in order, then helping the others with
+ * theirs: each thread walks a contiguous range (a prefetch that runs ahead
+ * through it stays useful), and the one that finishes first takes the
+ * other's last items instead of waiting for them. */
+void pic_parallel_for_shares(size_t n, pic_task fn, void *ctx);
 
 #endif

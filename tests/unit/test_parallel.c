@@ -1,7 +1,9 @@
 /* The pool (src/model/parallel.c): every item of every job runs exactly
  * once, on every thread count, whether waiting threads sleep at once
  * (PIC_SPIN_US=0) or poll first, and across many tiny jobs in a row, where a
- * lost wake-up would hang: an alarm then ends the test as a failure. */
+ * lost wake-up would hang: an alarm then ends the test as a failure. The
+ * same for jobs in shares (pic_parallel_for_shares), whose threads also
+ * walk their own share in order before helping with another's. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,42 @@ static void nest(void *ctx, size_t begin, size_t end, int tid) {
     }
 }
 
+/* For jobs in shares: which thread ran each item, and in which order each
+ * thread ran its items. */
+typedef struct {
+    job j;
+    int *by;                 /* [n]: the thread that ran item i */
+    size_t *order[8];        /* [thread][k]: its k-th item */
+    atomic_size_t count[8];
+} shares_job;
+
+static void mark_share(void *ctx, size_t begin, size_t end, int tid) {
+    shares_job *s = ctx;
+    mark(&s->j, begin, end, tid);
+    for (size_t i = begin; i < end; i++) {
+        s->by[i] = tid;
+        s->order[tid][atomic_fetch_add(&s->count[tid], 1)] = i;
+    }
+}
+
+/* Each thread ran the items of its own share that it ran in increasing
+ * order, and began with its share's first item unless another thread took
+ * all of them (they are then after the other's). */
+static bool shares_in_order(shares_job *s, size_t n, int threads) {
+    bool ok = true;
+    for (int t = 0; t < threads; t++) {
+        size_t lo = n * t / threads, hi = n * (t + 1) / threads, last = 0, c = atomic_load(&s->count[t]);
+        bool first = true;
+        for (size_t k = 0; k < c; k++) {
+            size_t i = s->order[t][k];
+            if (i < lo || i >= hi) continue;
+            ok &= first ? i == lo || s->by[lo] != t : i > last;
+            first = false, last = i;
+        }
+    }
+    return ok;
+}
+
 static bool each_once(atomic_int *hits, size_t n) {
     bool ok = true;
     for (size_t i = 0; i < n; i++) ok &= atomic_exchange(&hits[i], 0) == 1;
@@ -63,6 +101,23 @@ static void round_of_jobs(const char *spin, int threads) {
     job outer = {hits, 0};
     pic_parallel_for(MAX / 64, 1, nest, &outer);
     CHECK(each_once(hits, MAX), "PIC_SPIN_US=%s, %d threads: nested jobs run inline, each item once", spin, threads);
+    size_t sn[] = {1, 2, 3, 7, 16, 33, 200};
+    bool once = true, ordered = true;
+    shares_job *sj = calloc(1, sizeof *sj);
+    sj->by = calloc(256, sizeof *sj->by);
+    for (int t = 0; t < 8; t++) sj->order[t] = calloc(256, sizeof(size_t));
+    for (int rep = 0; rep < 3000; rep++) {
+        size_t n = sn[rep % 7];
+        sj->j = (job){hits, 0};
+        for (int t = 0; t < 8; t++) atomic_store(&sj->count[t], 0);
+        pic_parallel_for_shares(n, rep % 2 ? mark_share : mark, sj);
+        once &= each_once(hits, n);
+        if (rep % 2) ordered &= shares_in_order(sj, n, threads);
+    }
+    CHECK(once, "PIC_SPIN_US=%s, %d threads: 3000 jobs in shares, each item once", spin, threads);
+    CHECK(ordered, "PIC_SPIN_US=%s, %d threads: each thread walks its own share in order", spin, threads);
+    for (int t = 0; t < 8; t++) free(sj->order[t]);
+    free(sj->by), free(sj);
     job slow = {hits, 0};
     pic_parallel_for(256, 1, mark_slowly, &slow);
     CHECK(each_once(hits, 256) && (threads == 1 || atomic_load(&slow.threads_seen) > 1),
