@@ -228,6 +228,9 @@ for f in ${val_data[@]+"${val_data[@]}"}; do [ -r "$f" ] || die "$f: cannot read
 distinct_datasets ${val_data[@]+"${val_data[@]}"} # eval.sh's rule, checked before the first validation
 model=$(cd "$model" && pwd)
 [ -z "$data" ] || data=$(realpath "$data")
+# a template file, like the data, by its absolute path: the settings a
+# resumed run is held to name the same file from any directory
+case "$template" in ''|raw|chatml|qwen2.5|qwen3|llama3) ;; *) template=$(realpath "$template") ;; esac
 val_files=()
 for f in ${val_data[@]+"${val_data[@]}"}; do val_files+=("$(realpath "$f")"); done
 # EntroPIC is on for --method entropic (unless --target off) and for a

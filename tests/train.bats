@@ -109,6 +109,17 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 1 'started with other settings'
 }
 
+@test "a template file named relatively: the run records its absolute path and resumes from another directory" {
+    printf 'Q: {problem}\nA:' >tmpl
+    T=(--model m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 --template tmpl --seed 5 --target 2.0 -q)
+    train.sh --run r --steps 1 "${T[@]}"
+    [ "$(jq -r .template r/settings.json)" = "$PWD/tmpl" ]
+    mkdir elsewhere
+    (cd elsewhere && train.sh --run ../r --steps 2 --model ../m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 \
+        --template ../tmpl --seed 5 --target 2.0 -q)
+    [ "$(wc -l < r/log.jsonl)" -eq 2 ]
+}
+
 @test "one train.sh a run: a second start is refused while the first (or its programs) runs" {
     setsid train.sh -q --run busy --steps 50 --target 2.0 "${TRAIN[@]}" 3>&- &
     pid=$!
