@@ -40,6 +40,17 @@ load helpers
     [ "$status" -eq 2 ]
 }
 
+@test "kernel-bench: --glue times the element-wise and per-row layers, a line per row count; not with --logits" {
+    run pic-kernel-bench --glue --rows 1,7 --reps 2 --threads 2
+    [ "$status" -eq 0 ]
+    [ "$(grep -c '^glue' <<<"$output")" -eq 2 ]
+    [ "$(grep -c '^matmul_bi\|^attention\|^logits' <<<"$output")" -eq 0 ]
+    grep -Eq '^glue  7 rows: rmsnorm +[0-9.]+ us, rope +[0-9.]+ us, swiglu +[0-9.]+ us a step$' <<<"$output"
+    run pic-kernel-bench --glue --logits 100
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--logits and --glue: choose one"* ]]
+}
+
 @test "kernel-bench: every instruction set this CPU runs" {
     for isa in avx512 avx2 scalar; do
         PIC_ISA=$isa pic-kernel-bench --rows 2 --positions 3 --reps 1 --threads 1 >/dev/null 2>&1 || continue
