@@ -45,7 +45,9 @@ static struct {
     void *ctx;
     size_t n, chunk;
     atomic_size_t next;
-    share *shares; /* pic_parallel_for_shares: one a thread; NULL for chunks */
+    share *shares;     /* the current job's: one a thread; NULL for chunks */
+    share *share_buf;  /* pic_parallel_for_shares's, n_share_buf of them */
+    int n_share_buf;
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER,
        .go = PTHREAD_COND_INITIALIZER,
        .done = PTHREAD_COND_INITIALIZER,
@@ -231,19 +233,17 @@ void pic_parallel_for_shares(size_t n, pic_task fn, void *ctx) {
     }
     pthread_mutex_lock(&P.job);
     if (!P.started) start_workers();
-    static share *shares;
-    static int n_shares;
-    if (n_shares < nt) {
-        free(shares);
-        shares = aligned_alloc(64, (size_t)nt * sizeof *shares); /* sizeof: a multiple of 64 */
-        if (!shares) pic_die("out of memory (%d shares of a parallel job)", nt);
-        n_shares = nt;
+    if (P.n_share_buf < nt) {
+        free(P.share_buf);
+        P.share_buf = aligned_alloc(64, (size_t)nt * sizeof *P.share_buf); /* sizeof: a multiple of 64 */
+        if (!P.share_buf) pic_die("out of memory (%d shares of a parallel job)", nt);
+        P.n_share_buf = nt;
     }
     for (int t = 0; t < nt; t++) {
-        atomic_store(&shares[t].next, n * t / nt);
-        shares[t].end = n * (t + 1) / nt;
+        atomic_store(&P.share_buf[t].next, n * t / nt);
+        P.share_buf[t].end = n * (t + 1) / nt;
     }
-    P.shares = shares;
+    P.shares = P.share_buf;
     post_and_run(fn, ctx);
     pthread_mutex_unlock(&P.job);
 }

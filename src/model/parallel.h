@@ -1,8 +1,9 @@
 /* A persistent thread pool for the element-wise, attention and matrix
  * product work (OpenBLAS runs single-threaded: matmul.c splits its
- * products over this pool). Work is handed out in
- * chunks from an atomic counter, so causal attention's uneven rows balance
- * themselves. A parallel_for called from inside a task runs inline. */
+ * products over this pool). Work is handed out in chunks from an atomic
+ * counter, so causal attention's uneven rows balance themselves, or in
+ * contiguous shares a thread that the first to finish helps with (a decode
+ * step's products). A parallel_for called from inside a task runs inline. */
 #ifndef PIC_MODEL_PARALLEL_H
 #define PIC_MODEL_PARALLEL_H
 
