@@ -46,6 +46,27 @@ static void test_format_real(void) {
     }
     CHECK(bad == 0, "100000 random float32 round-trip (%d failed)", bad);
     CHECK(maxdig <= 9, "float32 needs at most 9 significant digits (%d)", maxdig);
+
+    /* ... and in the fewest digits that do: those of counting up from 1 */
+    int longer = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint32_t bits = (uint32_t)rand() * 2654435761u ^ (uint32_t)rand();
+        float f;
+        memcpy(&f, &bits, 4);
+        if (i % 4 == 0) f = ldexpf(1.0f, i % 250 - 125); /* powers of two: an interval wider above */
+        if (i % 4 == 1) f = (float)(i % 1000) / 64.0f;    /* short decimals */
+        if (!isfinite(f)) continue;
+        char ref[40];
+        for (int p = 1; p <= 9; p++) {
+            snprintf(ref, sizeof ref, "%.*g", p, (double)f);
+            if (strtof(ref, NULL) == f) break;
+        }
+        pic_format_real(s, (double)f);
+        size_t len = strlen(s);
+        if (len > 2 && strcmp(s + len - 2, ".0") == 0 && !strchr(ref, '.')) s[len - 2] = '\0';
+        longer += strcmp(s, ref) != 0;
+    }
+    CHECK(longer == 0, "20000 float32 print in their fewest digits (%d longer)", longer);
 }
 
 static void test_dump(void) {
