@@ -1,4 +1,5 @@
-/* The sampler (sampler.h). Probabilities are exp(z - max) in double, never
+/* The sampler (sampler.h). Probabilities are exp(z - max) in double
+ * (sampler_exp.h: one exp on every instruction set), never
  * normalized until the draw, so truncation compares the same numbers a
  * full softmax would. Only the candidates need sorting: without top-k and
  * top-p nothing is sorted, top-k first keeps the k best by a partial
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "rollout/sampler_exp.h"
 
 void sampler_free(sampler_scratch *s) {
     free(s->idx), free(s->tmp), free(s->w), free(s->key), free(s->key_tmp);
@@ -112,8 +114,9 @@ static void sort_all_by_logit(const float *z, int n, sampler_scratch *s) {
  * Returns how many are kept: s->idx[0..keep) in by_logit order, s->w[0..
  * keep) their weights. */
 static int nucleus(const float *logits, int n, float T, float m, double top_p, sampler_scratch *s) {
+    sampler_exp(s->w, logits, (size_t)n, T, m);
     double S = 0;
-    for (int i = 0; i < n; i++) S += s->w[i] = exp((double)(logits[i] / T - m));
+    for (int i = 0; i < n; i++) S += s->w[i];
     double limit = top_p * S, before;
     int keep;
     for (int k = n < 256 ? n : 256;; k = n) {
@@ -130,7 +133,7 @@ static int nucleus(const float *logits, int n, float T, float m, double top_p, s
         while (keep < k && (keep == 0 || before < limit)) before += s->w[s->idx[keep++]];
         if (before >= limit || k == n) break;
     }
-    for (int i = 0; i < keep; i++) s->w[i] = exp((double)(logits[s->idx[i]] / T - m)); /* now in kept order */
+    sampler_exp_ids(s->w, logits, s->idx, (size_t)keep, T, m); /* now in kept order */
     return keep;
 }
 
@@ -154,14 +157,15 @@ void sampler_dist(const float *logits, int V, const sampler_params *sp, sampler_
     } else if (sp->top_p < 1.0f) { /* top-k's few, sorted, S summed in their order */
         qsort(s->idx, (size_t)n, sizeof *s->idx, by_logit);
         sorted = true;
+        sampler_exp_ids(s->w, logits, s->idx, (size_t)n, T, m);
         double S = 0;
-        for (int i = 0; i < n; i++) S += s->w[i] = exp((double)(logits[s->idx[i]] / T - m));
+        for (int i = 0; i < n; i++) S += s->w[i];
         double before = 0, limit = (double)sp->top_p * S; /* nucleus()'s cut */
         int keep = 0;
         while (keep < n && (keep == 0 || before < limit)) before += s->w[keep++];
         n = keep;
     } else {
-        for (int i = 0; i < n; i++) s->w[i] = exp((double)(logits[s->idx[i]] / T - m));
+        sampler_exp_ids(s->w, logits, s->idx, (size_t)n, T, m);
     }
     if (sp->min_p > 0.0f) {
         /* p_i >= min_p * p_max  <=>  exp(z_i - m) >= min_p, whatever the normalization */
@@ -176,7 +180,7 @@ void sampler_dist(const float *logits, int V, const sampler_params *sp, sampler_
     if (!sorted) {
         /* the same order as the sorted path: the draw walks it */
         qsort(s->idx, (size_t)n, sizeof *s->idx, by_logit);
-        for (int i = 0; i < n; i++) s->w[i] = exp((double)(logits[s->idx[i]] / T - m));
+        sampler_exp_ids(s->w, logits, s->idx, (size_t)n, T, m);
     }
     double S = 0;
     for (int i = 0; i < n; i++) S += s->w[i];
@@ -194,8 +198,9 @@ int32_t sampler_next(const float *logits, int V, const sampler_params *sp, sampl
         /* no sort: walk the ids in order against u times the total mass */
         reserve(s, V);
         float T = sp->temperature, m = logits[argmax(logits, V)] / T;
+        sampler_exp(s->w, logits, (size_t)V, T, m);
         double S = 0;
-        for (int i = 0; i < V; i++) S += s->w[i] = exp((double)(logits[i] / T - m));
+        for (int i = 0; i < V; i++) S += s->w[i];
         double target = u * S, c = 0;
         for (int i = 0; i < V; i++)
             if ((c += s->w[i]) > target && s->w[i] > 0) return i;

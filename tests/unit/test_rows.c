@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "isa_paths.h"
 #include "common/cli.h"
 #include "model/layers.h"
 #include "model/matmul_bi.h"
@@ -150,35 +151,7 @@ static void one_path(void) {
     }
 }
 
-/* This test again under PIC_ISA=isa: its exit status, or -1 where the CPU or
- * build lacks the path. Its lines are passed on as comments. */
-static int run_path(const char *self, const char *isa) {
-    char cmd[4200], line[1024];
-    snprintf(cmd, sizeof cmd, "PIC_ISA=%s '%s' --one 2>&1", isa, self);
-    FILE *p = popen(cmd, "r");
-    if (!p) return 1;
-    int lacks = 0;
-    while (fgets(line, sizeof line, p)) {
-        if (strstr(line, "this CPU or build lacks")) lacks = 1;
-        printf("#   %s", line);
-    }
-    int status = pclose(p);
-    return lacks ? -1 : status;
-}
-
 int main(int argc, char **argv) {
-    if (argc == 2 && !strcmp(argv[1], "--one")) return one_path(), check_done();
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return fprintf(stderr, "test_rows: cannot read /proc/self/exe\n"), 1;
-    self[n] = 0;
-    static const char *isas[] = {"scalar", "avx2", "avx512"};
-    for (int k = 0; k < 3; k++) {
-        int rc = run_path(self, isas[k]);
-        if (rc < 0)
-            CHECK(1, "PIC_ISA=%s # SKIP this CPU or build lacks it", isas[k]);
-        else
-            CHECK(rc == 0, "PIC_ISA=%s: every row kernel gives its definition's bits", isas[k]);
-    }
-    return check_done();
+    return isa_paths_main(argc, argv, one_path,
+                          "every row kernel gives its definition's bits");
 }
