@@ -239,6 +239,28 @@ EOF
     grep -q $'bf16 PyTorch reference\tFAIL\tpython3 cannot import torch' rows3
 }
 
+@test "bf16 verdict --grads: pic's worst gradient tensor within 2x of PyTorch autocast's passes; 2.5x fails" {
+    printf 'torch\tm\tgrad.pg\t0.010\t0.010\t25\ntorch\tm\tgrad.entropic_all\t0.020\t0.020\t25\n' >tg.tsv
+    printf 'ok 1 - x\n# bf16 m grad.pg rel_err 0.019\n# bf16 m grad.entropic_all rel_err 0.03\n' >tb.log
+    run python3 "$G/bf16_verdict.py" tg.tsv --grads tb.log --rows rows
+    [ "$status" -eq 0 ]
+    grep -q $'bf16 grads m\tPASS\tworst pic/torch max 1.90 (grad.pg)' rows
+    # 2.5x on pg, and sft has no PyTorch number
+    printf '# bf16 m grad.pg rel_err 0.025\n# bf16 m grad.sft rel_err 0.001\n' >tb2.log
+    python3 "$G/bf16_verdict.py" tg.tsv --grads tb2.log --rows rows2
+    grep -q $'bf16 grads m\tFAIL\t.*over: grad.pg,grad.sft' rows2
+    : >empty
+    python3 "$G/bf16_verdict.py" tg.tsv --grads empty --rows rows3
+    grep -q $'bf16 gradient lines\tFAIL' rows3
+}
+
+@test "torch_grads.py --check-losses: its pg, entropic, entropic_all and sft are golden.json's losses" {
+    /usr/bin/python3 -c 'import torch' 2>/dev/null || skip "/usr/bin/python3 has no torch (python3-torch)"
+    run /usr/bin/python3 "$G/torch_grads.py" --check-losses "$FIXTURES/models" qwen2-tiny qwen3-tiny llama-tiny
+    [ "$status" -eq 0 ]
+    [ "$(grep -c ' ok$' <<<"$output")" -eq 12 ]
+}
+
 @test "bench table: ratios against transformers and the matmul rate, goals on 1.5B and 7B" {
     {
         printf 'matmul\t-\t{"tflops": 800.0, "n": 8192, "copy_tbps": 4.3}\n'

@@ -2,19 +2,24 @@
 """pic's bf16 error against golden beside PyTorch's own bf16 error on the same
 inputs (standard library only).
 
-    bf16_verdict.py TORCH_ERRORS [--score PIC_ERRORS] [--test-model LOG] [--rows FILE]
+    bf16_verdict.py TORCH_ERRORS [--score PIC_ERRORS] [--test-model LOG] [--grads LOG] [--rows FILE]
 
 TORCH_ERRORS and PIC_ERRORS hold golden.py's error lines (label, model,
 quantity, max |error|, rms error, n): torch_bf16.py's, and golden.py errors
 on pic-rollout --score --dtype bf16 output. LOG is test_model's output under
 PIC_TEST_DTYPE=bf16, whose lines '# bf16 MODEL QUANTITY max_abs_err X' are
-read.
+read; with --grads, TORCH_ERRORS is torch_grads.py's and LOG test_backward's
+under PIC_TEST_DTYPE=bf16, whose lines '# bf16 MODEL grad.LOSS rel_err X'
+are read.
 
 The rules (docs/gpu-checks.md says why):
 - pic-rollout's scores: pic's rms error <= 1.5 x PyTorch's, per model and
   quantity (86 positions each);
 - test_model's lines: pic's max |error| <= 2 x PyTorch's max over the same
-  model and quantity.
+  model and quantity;
+- test_backward's gradients: pic's worst per-tensor relative error <= 2 x
+  PyTorch autocast's (bf16 products, fp32 master weights) per model and
+  loss, both against the same fp32 golden gradients.
 An implementation whose errors are distributed as PyTorch's passes both with
 probability above 99.9% per comparison; a real defect (bf16 accumulation,
 bf16 softmax or norm statistics) multiplies the error.
@@ -29,6 +34,7 @@ import sys
 
 RMS_FACTOR, MAX_FACTOR = 1.5, 2.0
 LINE = re.compile(r"^#\s*bf16\s+(\S+)\s+(\S+)\s+max_abs_err\s+(\S+)")
+GRAD_LINE = re.compile(r"^#\s*bf16\s+(\S+)\s+(grad\.\S+)\s+rel_err\s+(\S+)")
 
 
 def canonical(quantity):
@@ -62,12 +68,13 @@ def read_errors(path):
     return out
 
 
-def read_test_model(path):
-    """{(model, quantity): max} from test_model's '# bf16' lines"""
+def read_test_model(path, line_re=LINE):
+    """{(model, quantity): max} from test_model's '# bf16' lines (test_backward's
+    with GRAD_LINE)"""
     out = {}
     with open(path, errors="replace") as f:
         for line in f:
-            m = LINE.match(line.strip())
+            m = line_re.match(line.strip())
             if m:
                 try:
                     out[(m.group(1), canonical(m.group(2)))] = float(m.group(3))
@@ -118,13 +125,14 @@ def main():
     ap.add_argument("torch_errors")
     ap.add_argument("--score")
     ap.add_argument("--test-model")
+    ap.add_argument("--grads")
     ap.add_argument("--rows")
     a = ap.parse_args()
     torch = read_errors(a.torch_errors)
     rows = []
     failed = failures(a.torch_errors)
     if failed or not torch:
-        rows.append(("bf16 PyTorch reference", "FAIL", "; ".join(failed) or "no error lines from torch_bf16.py",
+        rows.append(("bf16 PyTorch reference", "FAIL", "; ".join(failed) or "no error lines from the PyTorch script",
                      "errors for every model"))
     print("check\tmodel\tquantity\tpic\tPyTorch\tratio\tlimit\tresult")
     if a.score:
@@ -136,6 +144,13 @@ def main():
             rows.append(("bf16 test_model lines", "FAIL", "no '# bf16 MODEL QUANTITY max_abs_err X' lines",
                          "one per model and quantity"))
         rows += rows_for("bf16 test_model", compare("bf16 test_model max", pics, torch, MAX_FACTOR, "max"),
+                         MAX_FACTOR, "max")
+    if a.grads:
+        pics = read_test_model(a.grads, GRAD_LINE)
+        if not pics:
+            rows.append(("bf16 gradient lines", "FAIL", "no '# bf16 MODEL grad.LOSS rel_err X' lines",
+                         "one per model and loss"))
+        rows += rows_for("bf16 grads", compare("bf16 grads worst tensor", pics, torch, MAX_FACTOR, "max"),
                          MAX_FACTOR, "max")
     if a.rows:
         with open(a.rows, "a") as f:

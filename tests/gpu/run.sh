@@ -126,6 +126,23 @@ why() {
     fi
 }
 
+# torch_errors SECTION CAP OUT SCRIPT ARGS...: a PyTorch reference script's
+# error lines into OUT, or a '# failed: ...' line there that bf16_verdict.py
+# turns into a FAIL row (no torch, or the script failed)
+torch_errors() {
+    local section=$1 cap=$2 out=$3 script=$4 st
+    shift 4
+    if [ "$HAVE_TORCH" != 1 ]; then
+        echo "# failed: python3 cannot import torch and transformers" >"$out"
+        return
+    fi
+    within "$cap" "$f" env PYTHONUNBUFFERED=1 python3 "tests/gpu/$script" "$@"
+    st=$?
+    log "$section" "$f" $st "$script"
+    cp "$f" "$out"
+    if [ $st -ne 0 ]; then echo "# failed: $script $(why $st "$f")" >>"$out"; fi
+}
+
 # tap CHECK FILE STATUS GOAL: one row from a TAP test's output. On a GPU
 # machine a test that saw no device FAILs, however its host-only checks went:
 # test_cuda_sampler prints "# no CUDA device: ..." and still passes those,
@@ -419,15 +436,7 @@ elif [ "$HAVE_GPU" = 1 ]; then
             row "bf16 score $m" FAIL "$(tail -1 "$f")" "<= 1.5 x PyTorch bf16"
         fi
     done
-    if [ "$HAVE_TORCH" = 1 ]; then
-        within 150 "$f" env PYTHONUNBUFFERED=1 python3 tests/gpu/torch_bf16.py "$GPU_FIXTURES" "${MODELS[@]}" stories260K
-        st=$?
-        log bf16 "$f" $st torch_bf16.py
-        cp "$f" "$WORK/torch.tsv"
-        [ $st -ne 0 ] && echo "# failed: torch_bf16.py $(why $st "$f")" >>"$WORK/torch.tsv"
-    else
-        echo "# failed: python3 cannot import torch and transformers" >"$WORK/torch.tsv"
-    fi
+    torch_errors bf16 150 "$WORK/torch.tsv" torch_bf16.py "$GPU_FIXTURES" "${MODELS[@]}" stories260K
     python3 tests/gpu/bf16_verdict.py "$WORK/torch.tsv" --score "$WORK/pic.tsv" \
         --test-model "$WORK/test_model.bf16" --rows "$SUMMARY" >"$f" 2>&1
     log bf16 "$f" $? bf16_verdict.py
@@ -561,8 +570,15 @@ elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_backward" ] && [ -x "$BIN/pic-upda
         st=$?
         log train "$f" $st PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=$d "$TESTS/test_backward"
         tap "$d test_backward" "$f" $st "golden gradients (pg, entropic, entropic_all, sft) and AdamW$([ $d = f32 ] && echo " to the CPU's bounds")"
-        [ $d = bf16 ] && { echo "# bf16 gradient errors against golden (pic; PyTorch autocast's: not measured yet)"; grep '^# bf16' "$f"; echo; } >>"$RESULTS"
+        [ $d = bf16 ] && cp "$f" "$WORK/test_backward.bf16"
     done
+    # PyTorch autocast's bf16 gradients on the same models and batch: pic's
+    # worst tensor within 2x of its (bf16_verdict.py)
+    torch_errors train 90 "$WORK/torch_grads.tsv" torch_grads.py "$GPU_FIXTURES" "${MODELS[@]}"
+    python3 tests/gpu/bf16_verdict.py "$WORK/torch_grads.tsv" --grads "$WORK/test_backward.bf16" \
+        --rows "$SUMMARY" >"$f" 2>&1
+    log train "$f" $? bf16_verdict.py --grads
+    { echo "# bf16 gradient errors against golden (pic, PyTorch autocast)"; cat "$f"; echo; } >>"$RESULTS"
     for d in f32:qwen2-tiny bf16:qwen3-tiny; do
         within 25 "$f" bash -c 'resume_check "$@"' _ "${d%%:*}" "${d#*:}"
         st=$?
