@@ -11,6 +11,7 @@
 #include "check.h"
 #include "common/cli.h"
 #include "rollout/sampler.h"
+#include "rollout/sampler_exp.h"
 
 enum { V = 12 };
 static const float logits[V] = {2.0f, 1.5f, 1.5f, 0.3f, -0.7f, 3.1f, 0.0f, -2.5f, 1.0f, 2.2f, -1.0f, 0.9f};
@@ -114,7 +115,8 @@ static void nucleus_case(const char *what, const float *z, int n, float T, float
     for (int i = 1; i < n; i++) m = z[i] > m ? z[i] : m;
     m /= T;
     double S = 0;
-    for (int i = 0; i < n; i++) S += w[i] = exp((double)(z[i] / T - m)), order[i] = i;
+    /* the weights by the sampler's own exp (sampler_exp.h, tested there against glibc's) */
+    for (int i = 0; i < n; i++) S += w[i] = sampler_exp1(z[i], T, m), order[i] = i;
     ref_z = z;
     qsort(order, (size_t)n, sizeof *order, ref_by_logit);
     double before = 0, limit = (double)top_p * S, kept = 0;
