@@ -57,8 +57,8 @@ void pic_buf_free(pic_buf *b) {
 static int shortest_digits(char *out, double x, int lo, int hi, bool single) {
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        snprintf(out, 32, "%.*g", mid, x);
-        if (single ? strtof(out, NULL) == (float)x : strtod(out, NULL) == x) hi = mid;
+        int n = snprintf(out, 32, "%.*g", mid, x); /* at most 24 bytes for mid <= 17 */
+        if (n < 32 && (single ? strtof(out, NULL) == (float)x : strtod(out, NULL) == x)) hi = mid;
         else lo = mid + 1;
     }
     return snprintf(out, 32, "%.*g", lo, x);
