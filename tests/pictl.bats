@@ -327,6 +327,12 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 2 "--ki"
     run pictl --kd nan
     fails_with 2 "--kd"
+    run pictl --kp 0x1p-3
+    fails_with 2 "--kp: '0x1p-3' is not a number"
+    run pictl --target ' 0.5'
+    fails_with 2 "--target: ' 0.5' is not a number"
+    run pictl --target inf
+    fails_with 2 "--target: 'inf' is not a number"
     run pictl --alpha-min 1 --alpha-max 0
     fails_with 2 "alpha-min"
     run pictl --reset

@@ -96,11 +96,19 @@ void pic_print_help(const char *text) {
     exit_checking_stdout();
 }
 
+/* A decimal number as a person types one: strtod alone would also take
+ * " 1", "0x1p-3", "inf" and "nan", which no option here means. */
+static bool is_decimal(const char *s) {
+    if (*s == '+' || *s == '-') s++;
+    if (!(*s >= '0' && *s <= '9') && *s != '.') return false;
+    return strspn(s, "0123456789.eE+-") == strlen(s);
+}
+
 double pic_parse_double(const char *opt, const char *s, double min, double max) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE || isnan(v))
+    if (!is_decimal(s) || end == s || *end != '\0' || errno == ERANGE || isnan(v))
         pic_usage_error("%s: '%s' is not a number", opt, s);
     if (v < min || v > max) pic_usage_error("%s: %s is outside [%g, %g]", opt, s, min, max);
     return v;
