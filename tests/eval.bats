@@ -158,6 +158,14 @@ js() { pic-eval -q --format json "$@"; }
     [ "$(jq .overall.problems <<<"$output")" = 5 ]
 }
 
+@test "a source or id holding the key's separator (\\x1f) is no other problem's" {
+    printf '{"source":"a\\u001fb","id":"c","correct":true}\n{"source":"a","id":"b\\u001fc","correct":false}\n' >s.jsonl
+    run js s.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq .overall.problems <<<"$output")" = 2 ]
+    [ "$(jq -c '[.datasets[] | [.dataset, .problems, .avg]] | sort' <<<"$output")" = '[["a",1,0],["a\u001fb",1,1]]' ]
+}
+
 @test "records without source go to --default-source" {
     printf '{"id":1,"correct":true}\n{"id":1,"correct":false}\n' >s.jsonl
     run js s.jsonl

@@ -95,7 +95,7 @@ typedef struct {
 } sample_loc;
 
 typedef struct {
-    char *key; /* source \x1f id: the hash key */
+    char *key; /* the hash key: source length, source and id, \x1f between */
     const char *id; /* points into key */
     size_t dataset;
     long long n, c;
@@ -300,7 +300,10 @@ static size_t dataset_of(eval_ctx *e, const char *name) {
 }
 
 static problem *problem_of(eval_ctx *e, const sample_rec *rec) {
-    char *key = pic_asprintf("%s\x1f%s", rec->source, rec->id);
+    /* The source's length first: "a\x1fb" + "c" and "a" + "b\x1fc" are
+     * two problems. */
+    size_t source_len = strlen(rec->source);
+    char *key = pic_asprintf("%zu\x1f%s\x1f%s", source_len, rec->source, rec->id);
     size_t p = index_get(e->pmap, key);
     if (p != SIZE_MAX) {
         free(key);
@@ -313,7 +316,7 @@ static problem *problem_of(eval_ctx *e, const sample_rec *rec) {
     problem *pr = &e->problems[e->nproblems];
     memset(pr, 0, sizeof *pr);
     pr->key = key;
-    pr->id = key + strlen(rec->source) + 1;
+    pr->id = key + strlen(key) - strlen(rec->id);
     pr->dataset = dataset_of(e, rec->source);
     pr->c_first = pr->w_first = LLONG_MAX;
     index_put(e->pmap, key, e->nproblems);
