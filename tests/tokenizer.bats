@@ -187,6 +187,9 @@ llamacpp() {
     jq '.pre_tokenizer.pretokenizers[0].type = "Whitespace"' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "field 'pre_tokenizer.pretokenizers\[0\]': unsupported pre_tokenizer type 'Whitespace'"
+    jq '.pre_tokenizer.pretokenizers[0].type = "Split\u0000x"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'pre_tokenizer.pretokenizers\[0\]': 'type' contains a NUL character"
     jq '.pre_tokenizer.pretokenizers[0].pattern.Regex = "(unclosed"' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "field 'pre_tokenizer.pretokenizers\[0\].pattern': bad regex"

@@ -41,6 +41,9 @@ const char *tk_get_str(const tk_load *c, const json_t *obj, const char *field, c
     if (!v) return NULL;
     if (!json_is_string(v)) tk_bad(c, field, "'%s' must be a string", key);
     if (len) *len = json_string_length(v);
+    /* a caller without len reads a C string: "NFC\u0000x" would be "NFC" */
+    else if (strlen(json_string_value(v)) != json_string_length(v))
+        tk_bad(c, field, "'%s' contains a NUL character (\\u0000)", key);
     return json_string_value(v);
 }
 
