@@ -49,6 +49,19 @@ load helpers
     [ "$(jq -c .model.merges n/tokenizer.json)" = '[["Ġ","z"],["Ġz","q"]]' ]
 }
 
+@test "memory: thousands of merges need no (256 + merges)^2 table" {
+    [ -x /usr/bin/time ] || skip "no GNU time"
+    ! ldd "$(command -v pic-init)" | grep -q libasan || skip "memory is not measured under AddressSanitizer"
+    # 6000 lines of three made-up words each: enough distinct pairs for 2500 merges
+    seq 1 6000 | awk '{ s = ""; x = $1 * 7919; for (i = 0; i < 3; i++) { w = ""; y = x
+        while (y > 0) { w = w sprintf("%c", 97 + y % 26); y = int(y / 26) }
+        s = s w " "; x = int(x / 3) + i * 977 } printf "{\"text\":\"%s\"}\n", s }' >words.jsonl
+    /usr/bin/time -f %M -o rss pic-init -q -o w --corpus words.jsonl --merges 2500 --hidden 16 --layers 1
+    [ "$(jq '.model.merges | length' w/tokenizer.json)" = 2500 ]
+    # a dense table of counts was 2756^2 x 8 bytes = 61 MB, and 63 MB of peak RSS
+    [ "$(cat rss)" -lt 30000 ] || { echo "rss $(cat rss) KB" >&2; false; }
+}
+
 @test "architecture options and --config shape the model" {
     pic-init -q -o q3 --model-type qwen3 --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --untied --bf16
     jq -e '.model_type == "qwen3" and .hidden_size == 32 and .num_hidden_layers == 1 and .tie_word_embeddings == false and .dtype == "bfloat16"' q3/config.json

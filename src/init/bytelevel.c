@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,29 +59,79 @@ typedef struct {
     int *sym; /* symbol ids */
     int len;
     long count;
+    uint64_t hash; /* of the word's bytes, for the table of words */
 } word;
 
+/* The corpus's distinct words, found through an open-addressing table of
+ * indices (slot -1: empty): a scan of every word for each new one was
+ * quadratic in the corpus. */
 typedef struct {
     word *w;
     size_t n, cap;
+    long *slot;
+    size_t n_slots; /* a power of two, at least twice n */
 } words;
 
+static uint64_t hash_bytes(const unsigned char *s, size_t len) {
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ s[i]) * 1099511628211u;
+    return h;
+}
+
+static bool word_is(const word *w, const unsigned char *s, size_t len) {
+    if ((size_t)w->len != len) return false;
+    for (size_t k = 0; k < len; k++)
+        if (w->sym[k] != s[k]) return false;
+    return true;
+}
+
+static void grow_word_slots(words *ws) {
+    free(ws->slot);
+    ws->n_slots = ws->n_slots ? 2 * ws->n_slots : 1024;
+    ws->slot = pic_malloc(ws->n_slots * sizeof *ws->slot);
+    for (size_t i = 0; i < ws->n_slots; i++) ws->slot[i] = -1;
+    for (size_t i = 0; i < ws->n; i++) {
+        size_t j = ws->w[i].hash & (ws->n_slots - 1);
+        while (ws->slot[j] >= 0) j = (j + 1) & (ws->n_slots - 1);
+        ws->slot[j] = (long)i;
+    }
+}
+
 static void add_word(words *ws, const unsigned char *s, size_t len) {
-    for (size_t i = 0; i < ws->n; i++)
-        if ((size_t)ws->w[i].len == len) {
-            bool same = true;
-            for (size_t k = 0; k < len && same; k++) same = ws->w[i].sym[k] == s[k];
-            if (same) {
-                ws->w[i].count++;
-                return;
-            }
+    if (2 * (ws->n + 1) > ws->n_slots) grow_word_slots(ws);
+    uint64_t hash = hash_bytes(s, len);
+    size_t j = hash & (ws->n_slots - 1);
+    for (; ws->slot[j] >= 0; j = (j + 1) & (ws->n_slots - 1))
+        if (word_is(&ws->w[ws->slot[j]], s, len)) {
+            ws->w[ws->slot[j]].count++;
+            return;
         }
+    ws->slot[j] = (long)ws->n;
     if (ws->n == ws->cap) ws->w = pic_realloc(ws->w, (ws->cap = ws->cap ? 2 * ws->cap : 256) * sizeof *ws->w);
     word *w = &ws->w[ws->n++];
     w->sym = pic_malloc(len * sizeof *w->sym);
     for (size_t k = 0; k < len; k++) w->sym[k] = s[k];
     w->len = (int)len;
     w->count = 1;
+    w->hash = hash;
+}
+
+/* Pair counts in an open-addressing table (key -1: empty): a dense
+ * (256 + merges)^2 array took 8 bytes a cell, 3.2 GB at 20k merges, and
+ * was cleared for every merge. The table has at least twice as many slots
+ * as the corpus has adjacent pairs, so it never fills. */
+typedef struct {
+    uint64_t *key;
+    long *count;
+    size_t n_slots;
+} pair_table;
+
+static long *pair_count(pair_table *pt, int a, int b) {
+    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+    size_t j = (size_t)((key * 0x9E3779B97F4A7C15u) >> 20) & (pt->n_slots - 1);
+    while (pt->key[j] != key && pt->key[j] != UINT64_MAX) j = (j + 1) & (pt->n_slots - 1);
+    if (pt->key[j] == UINT64_MAX) pt->key[j] = key, pt->count[j] = 0;
+    return &pt->count[j];
 }
 
 char *bytelevel_tokenizer_json(const char *const *texts, const size_t *lens, size_t n_texts, int n_merges,
@@ -104,14 +155,19 @@ char *bytelevel_tokenizer_json(const char *const *texts, const size_t *lens, siz
     }
 
     json_t *merges = json_array();
-    long *pair_count = pic_calloc(cap * cap, sizeof *pair_count);
+    size_t n_pairs = 0;
+    for (size_t i = 0; i < ws.n; i++) n_pairs += (size_t)ws.w[i].len;
+    pair_table pt = {.n_slots = 1024};
+    while (pt.n_slots < 2 * n_pairs) pt.n_slots *= 2;
+    pt.key = pic_malloc(pt.n_slots * sizeof *pt.key);
+    pt.count = pic_malloc(pt.n_slots * sizeof *pt.count);
     for (int m = 0; m < n_merges; m++) {
-        memset(pair_count, 0, (size_t)n_tok * cap * sizeof *pair_count);
+        memset(pt.key, 0xff, pt.n_slots * sizeof *pt.key);
         int best_a = -1, best_b = -1;
         long best = 1; /* a pair seen once is not worth a token */
         for (size_t i = 0; i < ws.n; i++)
             for (int k = 0; k + 1 < ws.w[i].len; k++) {
-                long c = pair_count[(size_t)ws.w[i].sym[k] * cap + (size_t)ws.w[i].sym[k + 1]] += ws.w[i].count;
+                long c = *pair_count(&pt, ws.w[i].sym[k], ws.w[i].sym[k + 1]) += ws.w[i].count;
                 /* Ties go to the pair counted first: deterministic. */
                 if (c > best) best = c, best_a = ws.w[i].sym[k], best_b = ws.w[i].sym[k + 1];
             }
@@ -133,9 +189,11 @@ char *bytelevel_tokenizer_json(const char *const *texts, const size_t *lens, siz
         }
         n_tok++;
     }
-    free(pair_count);
+    free(pt.key);
+    free(pt.count);
     for (size_t i = 0; i < ws.n; i++) free(ws.w[i].sym);
     free(ws.w);
+    free(ws.slot);
 
     json_t *vocab = json_object();
     for (int i = 0; i < n_tok; i++) json_object_set_new(vocab, tok[i], json_integer(i));
