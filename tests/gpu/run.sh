@@ -5,7 +5,7 @@
 # fixtures in fp32 and in bf16 beside PyTorch's own bf16 error, generation
 # on the GPU (greedy = golden, batch and shard invariance, generation's
 # log-probs = --score's), training (golden gradients and AdamW on the GPU,
-# resume bit for bit, GPU against CPU over 10 steps; ~90 s), and
+# resume bit for bit, GPU against CPU over 50 steps; ~60 s), and
 # bench/gpu_score.sh. Each step runs under `timeout` inside one budget
 # (PIC_GPU_BUDGET seconds, default 380: with the machine's start, a few
 # minutes, the call fits a 10-minute share of device time); each CUDA unit
@@ -536,28 +536,25 @@ resume_check() {
         cmp "$d/s2/model.safetensors" "$d/u/model.safetensors" &&
         cmp "$d/s2/optimizer.safetensors" "$d/u/optimizer.safetensors"
 }
-# track DTYPE: 10 steps of qwen2-tiny on the GPU and on the CPU; the largest
-# gap of the loss and of the entropy over the steps, relative to their mean size
+# track DTYPE: 50 steps of qwen2-tiny on the GPU and on the CPU, each run one
+# pic-update of 50 mini-batches (the step file's records 50 times over, ids
+# renamed per copy, so each mini-batch is one copy); the largest gap of the
+# loss and of the entropy over the steps (the stats line's `steps`), relative
+# to their mean size
 track() {
-    local dev ck u=tests/fixtures/update/qwen2-tiny-step.jsonl
-    for dev in cpu cuda; do
-        ck=$GPU_FIXTURES/qwen2-tiny
-        for i in 1 2 3 4 5 6 7 8 9 10; do
-            if [ $dev = cpu ]; then
-                update "$ck" "$WORK/track.$dev.$i" "$u" --device cpu --dtype f32 || return 1
-            else
-                update "$ck" "$WORK/track.$dev.$i" "$u" --device cuda --dtype "$1" || return 1
-            fi
-            ck=$WORK/track.$dev.$i
-        done >"$WORK/track.$dev.jsonl"
-    done
+    local u=tests/fixtures/update/qwen2-tiny-step.jsonl k
+    for k in $(seq 1 50); do sed "s/\"golden-/\"step$k-/" "$u"; done >"$WORK/track.in"
+    update "$GPU_FIXTURES/qwen2-tiny" "$WORK/track.cpu" "$WORK/track.in" --device cpu --dtype f32 --mini-batches 50 \
+        >"$WORK/track.cpu.json" || return 1
+    update "$GPU_FIXTURES/qwen2-tiny" "$WORK/track.cuda" "$WORK/track.in" --device cuda --dtype "$1" --mini-batches 50 \
+        >"$WORK/track.cuda.json" || return 1
     python3 -c 'import json, sys
-a = [json.loads(l) for l in open(sys.argv[1])]; b = [json.loads(l) for l in open(sys.argv[2])]
+a = json.load(open(sys.argv[1]))["steps"]; b = json.load(open(sys.argv[2]))["steps"]
 # the largest difference over the steps, relative to the mean size of the CPU values (a loss crosses 0)
 gap = lambda k: max(abs(x[k] - y[k]) for x, y in zip(a, b)) / max(sum(abs(x[k]) for x in a) / len(a), 1e-3)
 print("loss gap %.3g, entropy gap %.3g over %d steps" % (gap("loss"), gap("entropy"), len(a)))
-sys.exit(0 if gap("loss") <= float(sys.argv[3]) and gap("entropy") <= float(sys.argv[3]) else 1)' \
-        "$WORK/track.cpu.jsonl" "$WORK/track.cuda.jsonl" "$([ "$1" = f32 ] && echo 1e-3 || echo 5e-2)"
+sys.exit(0 if len(a) == len(b) == 50 and gap("loss") <= float(sys.argv[3]) and gap("entropy") <= float(sys.argv[3]) else 1)' \
+        "$WORK/track.cpu.json" "$WORK/track.cuda.json" "$([ "$1" = f32 ] && echo 1e-3 || echo 5e-2)"
 }
 # (functions run under `within`'s timeout through a child bash)
 export -f update resume_check track
@@ -589,7 +586,7 @@ elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_backward" ] && [ -x "$BIN/pic-upda
         within 60 "$f" bash -c 'track "$@"' _ $d
         st=$?
         log train "$f" $st track $d
-        row "train $d GPU vs CPU" "$([ $st -eq 0 ] && echo PASS || echo FAIL)" "$(tail -1 "$f")" "10 steps, loss and entropy within $([ $d = f32 ] && echo 1e-3 || echo 5e-2)"
+        row "train $d GPU vs CPU" "$([ $st -eq 0 ] && echo PASS || echo FAIL)" "$(tail -1 "$f")" "50 steps, loss and entropy within $([ $d = f32 ] && echo 1e-3 || echo 5e-2)"
     done
 else
     row "train" SKIP "no GPU (or no test_backward / pic-update)" "golden gradients, resume, GPU vs CPU"
