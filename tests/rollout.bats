@@ -65,6 +65,19 @@ problems() {
     pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 1 --plain -q p >s1
     pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 7 --plain -q p >s7
     cmp s1 s7
+    # few slots: a prompt's first sample can end before its siblings start,
+    # and they run in its (then idle) home slot, or copy the prompt from it
+    # (both happen at these settings)
+    pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 2 --plain -q p >s2
+    cmp s1 s2
+    pic-rollout -m "$M/qwen2-tiny" -n 5 --max-new-tokens 40 --stop a --seed 3 --max-batch-size 1 --plain -q p >a1
+    pic-rollout -m "$M/qwen2-tiny" -n 5 --max-new-tokens 40 --stop a --seed 3 --max-batch-size 4 --plain -q p >a4
+    cmp a1 a4
+    # new prompts prefilled beside the sequences in flight, or in a pass of
+    # their own when they do not fit beside them
+    pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 7 --max-batch-tokens 9 \
+        --plain -q p >s7t
+    cmp s1 s7t
     [ "$(jq -r '.finish' s7 | sort -u | tr '\n' ' ')" = "length stop " ]
     # another seed gives other samples
     pic-rollout -m "$M/llama-tiny" -n 3 --max-new-tokens 30 --top-p 0.95 --seed 8 --plain -q p >o8

@@ -37,8 +37,8 @@ int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err) {
 
 void pic_kvcache_free_cuda(pic_kvcache *kv) { (void)kv; }
 
-int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, pic_err *err) {
-    (void)dst, (void)ds, (void)src, (void)ss;
+int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, int n, pic_err *err) {
+    (void)dst, (void)ds, (void)src, (void)ss, (void)n;
     return pic_err_set(err, "%s", no_cuda);
 }
 

@@ -58,22 +58,30 @@ void pic_kvcache_truncate(pic_kvcache *kv, int slot, int len) {
     kv->len[slot] = len;
 }
 
-void pic_kvcache_fork(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss) {
-    if (dst == src && ds == ss) return;
-    if (src->len[ss] > dst->max_len || !dst->dev_k != !src->dev_k || dst->n_layers != src->n_layers ||
+/* Slot ds of dst gets the first n positions of slot ss of src. */
+static void copy_positions(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, int n) {
+    if (n < 0 || n > src->len[ss] || n > dst->max_len || !dst->dev_k != !src->dev_k || dst->n_layers != src->n_layers ||
         dst->kv_dim != src->kv_dim)
-        pic_die("kv cache: slot %d (%d positions) does not fit slot %d of the other cache", ss, src->len[ss], ds);
+        pic_die("kv cache: %d positions of slot %d (%d held) do not fit slot %d", n, ss, src->len[ss], ds);
+    if (dst == src && ds == ss) {
+        dst->len[ds] = n;
+        return;
+    }
     if (src->dev_k) {
         pic_err err;
-        if (pic_kvcache_fork_cuda(dst, ds, src, ss, &err)) pic_die("%s", err.msg);
+        if (pic_kvcache_fork_cuda(dst, ds, src, ss, n, &err)) pic_die("%s", err.msg);
     } else {
-        size_t n = (size_t)src->len[ss] * src->kv_dim * sizeof(float);
+        size_t bytes = (size_t)n * src->kv_dim * sizeof(float);
         for (int l = 0; l < src->n_layers; l++) {
-            memcpy(pic_kvcache_k(dst, l, ds), pic_kvcache_k(src, l, ss), n);
-            memcpy(pic_kvcache_v(dst, l, ds), pic_kvcache_v(src, l, ss), n);
+            memcpy(pic_kvcache_k(dst, l, ds), pic_kvcache_k(src, l, ss), bytes);
+            memcpy(pic_kvcache_v(dst, l, ds), pic_kvcache_v(src, l, ss), bytes);
         }
     }
-    dst->len[ds] = src->len[ss];
+    dst->len[ds] = n;
 }
 
-void pic_kvcache_copy(pic_kvcache *kv, int dst, int src) { pic_kvcache_fork(kv, dst, kv, src); }
+void pic_kvcache_fork(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss) {
+    copy_positions(dst, ds, src, ss, src->len[ss]);
+}
+
+void pic_kvcache_copy(pic_kvcache *kv, int dst, int src, int n) { copy_positions(kv, dst, kv, src, n); }

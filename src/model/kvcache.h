@@ -31,8 +31,10 @@ static inline float *pic_kvcache_v(const pic_kvcache *kv, int layer, int slot) {
 }
 /* Forgets positions from len on (len 0 empties the slot). */
 void pic_kvcache_truncate(pic_kvcache *kv, int slot, int len);
-/* Makes dst a copy of src (a prompt prefilled once, shared by n samples). */
-void pic_kvcache_copy(pic_kvcache *kv, int dst, int src);
+/* Makes dst a copy of the first n positions of src: a prompt prefilled
+ * once in its first sample's slot, shared by the others (n <= src's
+ * length; src == dst truncates). */
+void pic_kvcache_copy(pic_kvcache *kv, int dst, int src, int n);
 /* Makes slot ds of dst a copy of slot ss of src: a prompt cache's prefix
  * into a sample slot, on the caches' device (both on the same one, with the
  * same layer count and width). */

@@ -24,7 +24,8 @@ typedef struct {
     size_t index;    /* its place in the whole input, from 0: the key of its random streams */
     int32_t *ids;    /* prompt ids */
     int P;
-    int pslot;       /* prompt cache slot while prefilled */
+    int home;        /* the slot it was prefilled into, where its first sample runs:
+                      * its later samples copy the prompt's positions from there */
     gen_first *first; /* [n], from prefill until every sample started */
     int started, done;
     json_t **out;    /* [n] finished sample records */

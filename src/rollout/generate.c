@@ -38,12 +38,10 @@ typedef struct {
     /* prefilled prompts whose samples have not all started, in input order */
     gen_prompt **open;
     size_t n_open, open_head;
-    pic_kvcache *pkv, *skv; /* prompt slots, sample slots */
-    int *free_pslot, n_free_pslot;
-    gen_seq *seq;           /* [max_batch_size] by sample slot */
+    pic_kvcache *kv;        /* one slot a sequence in flight */
+    bool *pinned;           /* [max_batch_size] a home slot kept, idle, for its prompt's samples to come */
+    gen_seq *seq;           /* [max_batch_size] by slot */
     float *logits;          /* [max_batch_size, V] */
-    size_t *rows;           /* [max_batch_size] */
-    float *lp, *ent;        /* [max_batch_size] */
     sampler_cuda *dev;      /* the device sampler, when the model is on a GPU */
     int V, ctx;
     size_t tokens;
@@ -52,12 +50,12 @@ typedef struct {
 /* The temperature of the recorded numbers (greedy records T = 1's). */
 static float stats_temperature(const rollout_run *run) { return run->sp.temperature > 0 ? run->sp.temperature : 1.0f; }
 
-/* On the CPU: row i's token drawn from the logits z + zrow[i] * V with the
- * stream rng[i], and its log-prob and entropy, for n rows on the pool's
- * threads (a GPU's come from its sampler, decode_device). Each row's draw
- * depends on its logits and stream alone, so the threads change no byte;
- * a whole vocabulary's draw and statistics are a millisecond or more,
- * which one thread did for every row while the other waited. */
+/* On the CPU: draw i's token from the logits z + zrow[i] * V with the
+ * stream rng[i], and its log-prob and entropy, for n draws on the pool's
+ * threads (a GPU's come from its sampler, draw_device). Each draw depends
+ * on its logits and stream alone, so the threads change no byte; a whole
+ * vocabulary's draw and statistics are a millisecond or more, which one
+ * thread did for every row while the other waited. */
 typedef struct {
     gen_state *g;
     const float *z;
@@ -99,66 +97,56 @@ static bool take_token(gen_state *g, gen_seq *s, int32_t t, float lp, float h) {
     return true;
 }
 
-static void complete(gen_state *g, gen_seq *s) {
+/* The sequence in slot has ended: its record is made and the slot freed,
+ * unless it is its prompt's home with samples still to start, which copy
+ * the prompt's keys and values from there: then the slot waits, pinned. */
+static void complete(gen_state *g, int slot) {
+    gen_seq *s = &g->seq[slot];
     gen_prompt *pr = s->pr;
     pr->out[s->sample] = gen_sample_record(g->run, s);
     pr->done++;
     gen_seq_reset(s);
+    if (pr->home == slot && pr->started < g->run->n) g->pinned[slot] = true;
+    else pic_kvcache_truncate(g->kv, slot, 0);
 }
 
-/* Starts samples of prefilled prompts in every free sample slot. */
+/* Starts sample pr->started of pr in slot, with the first token drawn at
+ * its prompt's prefill; the slot already holds the prompt's positions. */
+static void start_sample(gen_state *g, gen_prompt *pr, int slot) {
+    rollout_run *run = g->run;
+    gen_seq *s = &g->seq[slot];
+    gen_first f = pr->first[pr->started];
+    gen_seq_start(s, pr, pr->started++, run->seed);
+    s->rng = f.rng;
+    if (pr->started == run->n) {
+        free(pr->first);
+        pr->first = NULL;
+        if (g->pinned[pr->home]) { /* its last sample started elsewhere: the home is free */
+            g->pinned[pr->home] = false;
+            pic_kvcache_truncate(g->kv, pr->home, 0);
+        }
+    }
+    if (!take_token(g, s, f.tok, f.lp, f.ent)) complete(g, slot);
+}
+
+/* Starts the waiting samples of prefilled prompts, in input order, in free
+ * slots (copying the prompt's positions from its home) or in the prompt's
+ * own pinned home (where they still are). */
 static void fork_samples(gen_state *g) {
     rollout_run *run = g->run;
     for (int slot = 0; slot < run->max_batch_size && g->open_head < g->n_open; slot++) {
-        gen_seq *s = &g->seq[slot];
-        if (s->pr) continue;
         gen_prompt *pr = g->open[g->open_head];
-        gen_first f = pr->first[pr->started];
-        gen_seq_start(s, pr, pr->started++, run->seed);
-        s->rng = f.rng;
-        if (pr->started == run->n) {
-            g->open_head++;
-            g->free_pslot[g->n_free_pslot++] = pr->pslot;
+        if (g->seq[slot].pr) continue;
+        if (g->pinned[slot]) {
+            if (slot != pr->home) continue;
+            g->pinned[slot] = false;
+            pic_kvcache_copy(g->kv, slot, slot, pr->P);
+        } else {
+            pic_kvcache_copy(g->kv, slot, pr->home, pr->P);
         }
-        pic_kvcache_fork(g->skv, slot, g->pkv, pr->pslot);
-        if (pr->started == run->n) {
-            free(pr->first);
-            pr->first = NULL;
-        }
-        if (!take_token(g, s, f.tok, f.lp, f.ent)) {
-            complete(g, s);
-            pic_kvcache_truncate(g->skv, slot, 0);
-        }
+        start_sample(g, pr, slot);
+        if (!pr->first) g->open_head++;
     }
-}
-
-/* Each sample's first token, from its own stream, for the n prompts just
- * prefilled (logits z, one row each): the draws a sample would make at its
- * start, made now so that the prompt's logits and hidden state need not be
- * kept (and its log-probs come from the same forward). */
-static void first_tokens(gen_state *g, gen_prompt *pr, int n, const float *z,
-                         sampler_scratch *scratch) {
-    rollout_run *run = g->run;
-    size_t k = (size_t)n * run->n, *zrow = pic_malloc(k * sizeof *zrow);
-    int32_t *tok = pic_malloc(k * sizeof *tok);
-    float *lp = pic_malloc(k * sizeof *lp), *h = pic_malloc(k * sizeof *h);
-    pic_rng **rng = pic_malloc(k * sizeof *rng);
-    for (int i = 0; i < n; i++) {
-        pr[i].first = pic_malloc((size_t)run->n * sizeof *pr[i].first);
-        for (int j = 0; j < run->n; j++) {
-            gen_first *f = &pr[i].first[j];
-            size_t at = (size_t)i * run->n + (size_t)j;
-            pic_rng_seed(&f->rng, run->seed, pr[i].index, (uint64_t)j);
-            rng[at] = &f->rng;
-            zrow[at] = (size_t)i;
-        }
-    }
-    sample_rows(g, z, zrow, k, rng, tok, lp, h, scratch);
-    for (size_t at = 0; at < k; at++) {
-        gen_first *f = &pr[at / run->n].first[at % run->n];
-        f->tok = tok[at], f->lp = lp[at], f->ent = h[at];
-    }
-    free(zrow), free(tok), free(lp), free(h), free(rng);
 }
 
 /* The uniform sampler_next would draw from rng: one when sampling, none
@@ -167,152 +155,136 @@ static double next_uniform(const rollout_run *run, pic_rng *rng) {
     return run->sp.temperature > 0 ? pic_rng_uniform(rng) : 0;
 }
 
-/* first_tokens on a GPU, for the block of prompts pr[i..i+k) whose last
- * logits z are on the device: the same draws from the same streams. */
+/* One forward pass: n_dec sequences in flight (slots dec), one token each,
+ * and n_pre prompts prefilled into their homes (pre), then the draws of
+ * its last logits: one for each sequence in flight, and the first token of
+ * each of a prompt's samples, each from the sample's own stream. */
 typedef struct {
     gen_state *g;
-    gen_prompt *pr;
-} first_ctx;
+    size_t n_draws;
+    size_t *row;      /* [n_draws] the pass's row (sequence) of each draw */
+    pic_rng **rng;    /* [n_draws] */
+    double *u;        /* [n_draws] on a GPU: each stream's uniform, drawn before the pass */
+    int32_t *tok;     /* [n_draws] */
+    float *lp, *ent;  /* [n_draws] */
+    size_t *first_draw; /* [rows + 1] the draws of row r are first_draw[r] .. first_draw[r + 1] */
+} draws;
 
-static int first_tokens_device(void *ctx, size_t i, size_t k, const float *z, void *stream, pic_err *err) {
-    first_ctx *c = ctx;
-    gen_state *g = c->g;
+/* draws for the block of rows i..i+k whose logits z are on the device. */
+static int draw_device(void *ctx, size_t i, size_t k, const float *z, void *stream, pic_err *err) {
+    draws *d = ctx;
+    gen_state *g = d->g;
     rollout_run *run = g->run;
-    size_t nd = k * (size_t)run->n;
-    int *row = pic_malloc(nd * sizeof *row);
-    double *u = pic_malloc(nd * sizeof *u);
-    int32_t *tok = pic_malloc(nd * sizeof *tok);
-    float *lp = pic_malloc(nd * sizeof *lp), *h = pic_malloc(nd * sizeof *h);
-    for (size_t j = 0, at = 0; j < k; j++) {
-        gen_prompt *pr = &c->pr[i + j];
-        pr->first = pic_malloc((size_t)run->n * sizeof *pr->first);
-        for (int s = 0; s < run->n; s++, at++) {
-            gen_first *f = &pr->first[s];
-            pic_rng_seed(&f->rng, run->seed, pr->index, (uint64_t)s);
-            u[at] = next_uniform(run, &f->rng);
-            row[at] = (int)j;
-        }
-    }
-    int rc = sampler_next_cuda(g->dev, z, k, g->V, &run->sp, nd, row, u, stats_temperature(run), tok, lp, h, stream, err);
-    for (size_t at = 0; !rc && at < nd; at++) {
-        gen_first *f = &c->pr[i + at / run->n].first[at % run->n];
-        f->tok = tok[at], f->lp = lp[at], f->ent = h[at];
-    }
-    free(row), free(u), free(tok), free(lp), free(h);
+    size_t d0 = d->first_draw[i], nd = d->first_draw[i + k] - d0;
+    int *row = pic_malloc((nd ? nd : 1) * sizeof *row);
+    for (size_t j = 0; j < nd; j++) row[j] = (int)(d->row[d0 + j] - i);
+    int rc = sampler_next_cuda(g->dev, z, k, g->V, &run->sp, nd, row, d->u + d0, stats_temperature(run), d->tok + d0,
+                               d->lp + d0, d->ent + d0, stream, err);
+    free(row);
     return rc;
 }
 
-/* Prefills the next prompts, as many as there are free prompt slots and
- * free sample slots not already promised, up to --max-batch-tokens. */
-static bool prefill(gen_state *g, sampler_scratch *scratch) {
+static void pass(gen_state *g, const int *dec, int n_dec, gen_prompt **pre, int n_pre, sampler_scratch *scratch) {
     rollout_run *run = g->run;
-    int free_slots = 0;
-    for (int i = 0; i < run->max_batch_size; i++) free_slots += !g->seq[i].pr;
-    long waiting = 0;
-    for (size_t i = g->open_head; i < g->n_open; i++) waiting += run->n - g->open[i]->started;
-    int n = 0;
-    size_t tokens = 0;
-    size_t first = g->next_prefill;
-    while (g->next_prefill < g->np && g->n_free_pslot > n && waiting < free_slots) {
-        gen_prompt *pr = &g->pr[g->next_prefill];
-        if (n && tokens + (size_t)pr->P > run->batch_tokens) break;
-        tokens += (size_t)pr->P;
-        waiting += run->n;
-        n++;
-        g->next_prefill++;
-    }
-    if (!n) return false;
-    int *len = pic_malloc((size_t)n * sizeof *len), *slot = pic_malloc((size_t)n * sizeof *slot);
+    int rows = n_dec + n_pre;
+    if (!rows) return;
+    int *len = pic_malloc((size_t)rows * sizeof *len), *slot = pic_malloc((size_t)rows * sizeof *slot);
+    size_t tokens = (size_t)n_dec;
+    for (int i = 0; i < n_pre; i++) tokens += (size_t)pre[i]->P;
     int32_t *tok = pic_malloc(tokens * sizeof *tok);
-    float *z = g->dev ? NULL : pic_malloc((size_t)n * g->V * sizeof *z);
-    size_t at = 0;
-    for (int i = 0; i < n; i++) {
-        gen_prompt *pr = &g->pr[first + (size_t)i];
-        pr->pslot = g->free_pslot[--g->n_free_pslot];
-        pic_kvcache_truncate(g->pkv, pr->pslot, 0);
-        len[i] = pr->P;
-        slot[i] = pr->pslot;
+    draws d = {.g = g, .n_draws = (size_t)n_dec + (size_t)n_pre * (size_t)run->n};
+    d.row = pic_malloc(d.n_draws * sizeof *d.row);
+    d.rng = pic_malloc(d.n_draws * sizeof *d.rng);
+    d.u = pic_malloc(d.n_draws * sizeof *d.u);
+    d.tok = pic_malloc(d.n_draws * sizeof *d.tok);
+    d.lp = pic_malloc(d.n_draws * sizeof *d.lp);
+    d.ent = pic_malloc(d.n_draws * sizeof *d.ent);
+    d.first_draw = pic_malloc(((size_t)rows + 1) * sizeof *d.first_draw);
+    size_t at = 0, nd = 0;
+    for (int r = 0; r < n_dec; r++) {
+        gen_seq *s = &g->seq[dec[r]];
+        len[r] = 1, slot[r] = dec[r];
+        tok[at++] = s->ids[s->len - 1];
+        d.first_draw[r] = nd;
+        d.row[nd] = (size_t)r, d.rng[nd++] = &s->rng;
+    }
+    for (int i = 0; i < n_pre; i++) {
+        gen_prompt *pr = pre[i];
+        int r = n_dec + i;
+        len[r] = pr->P, slot[r] = pr->home;
         memcpy(tok + at, pr->ids, (size_t)pr->P * sizeof *tok);
         at += (size_t)pr->P;
+        pr->first = pic_malloc((size_t)run->n * sizeof *pr->first);
+        d.first_draw[r] = nd;
+        for (int j = 0; j < run->n; j++) {
+            pic_rng_seed(&pr->first[j].rng, run->seed, pr->index, (uint64_t)j);
+            d.row[nd] = (size_t)r, d.rng[nd++] = &pr->first[j].rng;
+        }
     }
+    d.first_draw[rows] = nd;
     pic_err err;
-    pic_batch b = {n, len, tok, slot};
+    pic_batch b = {rows, len, tok, slot};
     if (g->dev) {
-        first_ctx fc = {g, &g->pr[first]};
-        if (pic_forward_head(&run->model, g->pkv, &b, PIC_LOGITS_LAST, first_tokens_device, &fc, &err))
-            pic_die("%s", err.msg);
+        for (size_t j = 0; j < nd; j++) d.u[j] = next_uniform(run, d.rng[j]);
+        if (pic_forward_head(&run->model, g->kv, &b, PIC_LOGITS_LAST, draw_device, &d, &err)) pic_die("%s", err.msg);
     } else {
-        if (pic_forward(&run->model, g->pkv, &b, PIC_LOGITS_LAST, z, &err)) pic_die("%s", err.msg);
-        first_tokens(g, &g->pr[first], n, z, scratch);
+        if (pic_forward(&run->model, g->kv, &b, PIC_LOGITS_LAST, g->logits, &err)) pic_die("%s", err.msg);
+        sample_rows(g, g->logits, d.row, nd, d.rng, d.tok, d.lp, d.ent, scratch);
     }
-    for (int i = 0; i < n; i++) g->open[g->n_open++] = &g->pr[first + (size_t)i];
-    free(len), free(slot), free(tok), free(z);
-    return true;
-}
-
-/* A decode step's draws on a GPU, for the block of rows i..i+k (sequence
- * slot[row] each) whose logits z are on the device. */
-typedef struct {
-    gen_state *g;
-    const int *slot;
-    int32_t *tok;
-} decode_ctx;
-
-static int decode_device(void *ctx, size_t i, size_t k, const float *z, void *stream, pic_err *err) {
-    decode_ctx *c = ctx;
-    gen_state *g = c->g;
-    rollout_run *run = g->run;
-    int *row = pic_malloc(k * sizeof *row);
-    double *u = pic_malloc(k * sizeof *u);
-    for (size_t j = 0; j < k; j++) {
-        row[j] = (int)j;
-        u[j] = next_uniform(run, &g->seq[c->slot[i + j]].rng);
-    }
-    int rc = sampler_next_cuda(g->dev, z, k, g->V, &run->sp, k, row, u, stats_temperature(run), c->tok + i, g->lp + i,
-                               g->ent + i, stream, err);
-    free(row), free(u);
-    return rc;
-}
-
-/* One token for every sequence in flight. */
-static void decode_step(gen_state *g, sampler_scratch *scratch) {
-    rollout_run *run = g->run;
-    int n = 0;
-    int *len = pic_malloc((size_t)run->max_batch_size * sizeof *len);
-    int *slot = pic_malloc((size_t)run->max_batch_size * sizeof *slot);
-    int32_t *tok = pic_malloc((size_t)run->max_batch_size * sizeof *tok);
-    for (int i = 0; i < run->max_batch_size; i++)
-        if (g->seq[i].pr) {
-            len[n] = 1;
-            slot[n] = i;
-            tok[n++] = g->seq[i].ids[g->seq[i].len - 1];
+    for (int r = 0; r < n_dec; r++)
+        if (!take_token(g, &g->seq[dec[r]], d.tok[r], d.lp[r], d.ent[r])) complete(g, dec[r]);
+    for (int i = 0; i < n_pre; i++) {
+        gen_prompt *pr = pre[i];
+        for (int j = 0; j < run->n; j++) {
+            size_t k = d.first_draw[n_dec + i] + (size_t)j;
+            pr->first[j].tok = d.tok[k], pr->first[j].lp = d.lp[k], pr->first[j].ent = d.ent[k];
         }
-    if (n) {
-        pic_err err;
-        pic_batch b = {n, len, tok, slot};
-        if (g->dev) {
-            decode_ctx dc = {g, slot, tok};
-            if (pic_forward_head(&run->model, g->skv, &b, PIC_LOGITS_LAST, decode_device, &dc, &err))
-                pic_die("%s", err.msg);
-        } else {
-            if (pic_forward(&run->model, g->skv, &b, PIC_LOGITS_LAST, g->logits, &err)) pic_die("%s", err.msg);
-            pic_rng **rng = pic_malloc((size_t)n * sizeof *rng);
-            for (int i = 0; i < n; i++) {
-                g->rows[i] = (size_t)i; /* one token each: row i is sequence i's, and so is logits row i */
-                rng[i] = &g->seq[slot[i]].rng;
-            }
-            sample_rows(g, g->logits, g->rows, (size_t)n, rng, tok, g->lp, g->ent, scratch);
-            free(rng);
-        }
-        for (int i = 0; i < n; i++) {
-            gen_seq *s = &g->seq[slot[i]];
-            if (!take_token(g, s, tok[i], g->lp[i], g->ent[i])) {
-                complete(g, s);
-                pic_kvcache_truncate(g->skv, slot[i], 0);
-            }
-        }
+        if (run->n > 1) g->open[g->n_open++] = pr;
+        start_sample(g, pr, pr->home);
     }
     free(len), free(slot), free(tok);
+    free(d.row), free(d.rng), free(d.u), free(d.tok), free(d.lp), free(d.ent), free(d.first_draw);
+}
+
+/* One step: a token for every sequence in flight and, in the same forward
+ * pass, the prefill of the next prompts, each into a free slot where its
+ * first sample will run, as many as the free slots can take with their
+ * samples (one slot each), up to --max-batch-tokens rows in all. A prompt
+ * that does not fit beside the sequences in flight (but alone would) is
+ * prefilled in a pass of its own, with the prompts after it that fit. */
+static void step(gen_state *g, sampler_scratch *scratch) {
+    rollout_run *run = g->run;
+    int B = run->max_batch_size, n_dec = 0, n_pre = 0, free_slots = 0;
+    int *dec = pic_malloc((size_t)B * sizeof *dec);
+    gen_prompt **pre = pic_malloc((size_t)B * sizeof *pre);
+    for (int i = 0; i < B; i++) {
+        if (g->seq[i].pr) dec[n_dec++] = i;
+        else free_slots += !g->pinned[i];
+    }
+    long waiting = 0;
+    for (size_t i = g->open_head; i < g->n_open; i++) waiting += run->n - g->open[i]->started;
+    bool alone = false; /* the prompts go in a pass without the decode rows */
+    size_t tokens = (size_t)n_dec;
+    while (g->next_prefill < g->np && waiting < free_slots) {
+        gen_prompt *pr = &g->pr[g->next_prefill];
+        if (!n_pre && n_dec && tokens + (size_t)pr->P > run->batch_tokens) alone = true, tokens = 0;
+        if (n_pre && tokens + (size_t)pr->P > run->batch_tokens) break;
+        tokens += (size_t)pr->P;
+        waiting += run->n;
+        pre[n_pre++] = pr;
+        g->next_prefill++;
+    }
+    for (int i = 0, slot = 0; i < n_pre; i++, slot++) { /* each a free slot, lowest first */
+        while (g->seq[slot].pr || g->pinned[slot]) slot++;
+        pre[i]->home = slot;
+    }
+    if (alone) {
+        pass(g, NULL, 0, pre, n_pre, scratch);
+        pass(g, dec, n_dec, NULL, 0, scratch);
+    } else {
+        pass(g, dec, n_dec, pre, n_pre, scratch);
+    }
+    free(dec), free(pre);
 }
 
 static void write_ready(gen_state *g) {
@@ -336,20 +308,14 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     run->model.batch_invariant = !run->fast;
     pic_matmul_bi_isa(); /* resolves PIC_ISA now: a bad value fails before any work */
     if (g.np) {
-        int B = run->max_batch_size, Q = B < (int)g.np ? B : (int)g.np;
+        int B = run->max_batch_size;
         long max_len = (long)pmax + run->max_new_tokens;
         if (max_len > g.ctx) max_len = g.ctx;
         pic_err err;
-        g.pkv = pic_kvcache_for(&run->model, Q, pmax, &err);
-        if (g.pkv) g.skv = pic_kvcache_for(&run->model, B, (int)max_len, &err);
-        if (!g.skv) pic_die("%s", err.msg);
-        g.rows = pic_malloc((size_t)B * sizeof *g.rows);
-        g.lp = pic_malloc((size_t)B * sizeof *g.lp);
-        g.ent = pic_malloc((size_t)B * sizeof *g.ent);
-        g.free_pslot = pic_malloc((size_t)Q * sizeof *g.free_pslot);
-        for (int i = Q; i-- > 0;) g.free_pslot[g.n_free_pslot++] = i;
+        if (!(g.kv = pic_kvcache_for(&run->model, B, (int)max_len, &err))) pic_die("%s", err.msg);
         g.open = pic_malloc(g.np * sizeof *g.open);
         g.seq = pic_calloc((size_t)B, sizeof *g.seq);
+        g.pinned = pic_calloc((size_t)B, sizeof *g.pinned);
         if (run->model.device == PIC_DEVICE_CUDA) { /* no logits on the host: the device samples */
             if (!(g.dev = sampler_cuda_new())) pic_die("the device sampler: out of memory");
         } else
@@ -358,11 +324,8 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     sampler_scratch *scratch = pic_calloc((size_t)pic_threads(), sizeof *scratch); /* one a thread */
     double t0 = pic_now();
     while (g.write_at < g.np) {
-        for (;;) {
-            fork_samples(&g);
-            if (!prefill(&g, scratch)) break;
-        }
-        decode_step(&g, scratch);
+        fork_samples(&g);
+        step(&g, scratch);
         write_ready(&g);
         double dt = pic_now() - t0;
         char extra[64];
@@ -377,13 +340,11 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     if (g.seq)
         for (int i = 0; i < run->max_batch_size; i++) gen_seq_free(&g.seq[i]);
     free(g.seq);
+    free(g.pinned);
     free(g.logits);
     sampler_cuda_free(g.dev);
-    free(g.rows), free(g.lp), free(g.ent);
     free(g.open);
-    free(g.free_pslot);
     free(g.pr);
-    pic_kvcache_free(g.pkv);
-    pic_kvcache_free(g.skv);
+    pic_kvcache_free(g.kv);
     run->model.batch_invariant = false;
 }

@@ -56,7 +56,7 @@ gen_prompt *gen_read_prompts(rollout_run *run, pic_reader **readers, int n_reade
         p->obj = all[i].obj;
         p->index = i;
         p->P = (int)len;
-        p->pslot = -1;
+        p->home = -1;
         p->out = pic_calloc((size_t)run->n, sizeof *p->out);
         if (p->P > *pmax) *pmax = p->P;
         (*np)++;

@@ -65,8 +65,9 @@ extern "C" void pic_kvcache_free_cuda(pic_kvcache *kv) {
 // Two copies per layer (a 2-D copy over the layers would be one call, but
 // its pitch, a layer's whole cache, passes cudaMemcpy2D's limit of 2^31
 // bytes for large models and batches).
-extern "C" int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, pic_err *err) {
-    size_t row = (size_t)src->kv_dim * src->elem_bytes, width = (size_t)src->len[ss] * row;
+// The first n positions of slot ss of src into slot ds of dst.
+extern "C" int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, int n, pic_err *err) {
+    size_t row = (size_t)src->kv_dim * src->elem_bytes, width = (size_t)n * row;
     size_t dlayer = (size_t)dst->n_slots * dst->max_len * row, slayer = (size_t)src->n_slots * src->max_len * row;
     size_t doff = (size_t)ds * dst->max_len * row, soff = (size_t)ss * src->max_len * row;
     cudaStream_t s = (cudaStream_t)dst->stream;
