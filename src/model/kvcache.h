@@ -35,9 +35,8 @@ void pic_kvcache_truncate(pic_kvcache *kv, int slot, int len);
  * once in its first sample's slot, shared by the others (n <= src's
  * length; src == dst truncates). */
 void pic_kvcache_copy(pic_kvcache *kv, int dst, int src, int n);
-/* Makes slot ds of dst a copy of slot ss of src: a prompt cache's prefix
- * into a sample slot, on the caches' device (both on the same one, with the
- * same layer count and width). */
+/* Makes slot ds of dst a copy of slot ss of src, on the caches' device
+ * (both on the same one, with the same layer count and width). */
 void pic_kvcache_fork(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss);
 
 #endif

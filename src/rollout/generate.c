@@ -1,12 +1,13 @@
 /* Generation with continuous batching (docs/rollout.md), on the model's
  * device (the CPU, or a GPU with its KV cache in device memory).
  *
- * Each prompt is prefilled once into a prompt cache (several prompts packed
- * per forward pass, up to --max-batch-tokens), and the first tokens of all
- * its samples are drawn from its last logits right then; each sample starts
- * by copying the prompt's keys and values into a free sample slot. Every
- * step then feeds all sequences in flight one token each. A finished sample
- * frees its slot at once and a waiting one takes it. With the
+ * Each step is one forward pass: a token for every sequence in flight and
+ * the prefill of the next prompts (up to --max-batch-tokens rows), each
+ * into the free slot where its first sample will run (its home). The first
+ * tokens of all a prompt's samples are drawn from its last logits right
+ * then; each other sample starts by copying the prompt's positions from
+ * the home into a free slot. A finished sample frees its slot at once and
+ * a waiting one takes it. With the
  * batch-invariant matmul on, a sample's numbers depend only on its prompt
  * and its own random stream (seed, prompt index, sample index), never on
  * which sequences shared its forward passes.
