@@ -8,7 +8,7 @@ no_gpu() {
     # the driver's folder may hold nvidia-smi without PATH naming it
     command -v nvidia-smi >/dev/null || { [ -x /usr/local/nvidia/bin/nvidia-smi ] && PATH=$PATH:/usr/local/nvidia/bin; }
     if [ "${PIC_GPU_FORCE:-}" = 0 ] || { [ "${PIC_GPU_FORCE:-}" != 1 ] && ! timeout 20 nvidia-smi -L 2>/dev/null | grep -q '^GPU '; }; then
-        echo "$(basename "$0"): no CUDA device (nvidia-smi found none): skipped"
+        echo "${PIC_BENCH_NAME:-$(basename "$0")}: no CUDA device (nvidia-smi found none): skipped"
         return 0
     fi
     return 1

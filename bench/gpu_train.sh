@@ -11,4 +11,5 @@
 #   bench/gpu_train.sh [--budget SECONDS] [--rows FILE] [--results FILE] [CONFIG...]
 #
 # The same harness as bench/gpu_score.sh (its options; no GPU: a skip).
-exec "$(dirname "$0")/gpu_score.sh" --train "$@"
+# (named in its messages as itself)
+PIC_BENCH_NAME=gpu_train.sh exec "$(dirname "$0")/gpu_score.sh" --train "$@"

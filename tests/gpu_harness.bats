@@ -293,6 +293,10 @@ EOF
     PIC_GPU_FORCE=0 run "$PIC_ROOT/bench/gpu_score.sh"
     [ "$status" -eq 0 ]
     [[ "$output" == *"no CUDA device"*skipped* ]]
+    # gpu_train.sh runs gpu_score.sh --train, and says its own name
+    PIC_GPU_FORCE=0 run "$PIC_ROOT/bench/gpu_train.sh"
+    [ "$status" -eq 0 ]
+    [ "$output" = "gpu_train.sh: no CUDA device (nvidia-smi found none): skipped" ]
     run "$PIC_ROOT/bench/gpu_score.sh" --budget soon
     fails_with 2 "whole seconds"
 }
