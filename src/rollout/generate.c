@@ -141,7 +141,7 @@ static void fork_samples(gen_state *g) {
         if (g->pinned[slot]) {
             if (slot != pr->home) continue;
             g->pinned[slot] = false;
-            pic_kvcache_copy(g->kv, slot, slot, pr->P);
+            pic_kvcache_truncate(g->kv, slot, pr->P); /* the prompt is still there */
         } else {
             pic_kvcache_copy(g->kv, slot, pr->home, pr->P);
         }
@@ -165,7 +165,7 @@ typedef struct {
     size_t n_draws;
     size_t *row;      /* [n_draws] the pass's row (sequence) of each draw */
     pic_rng **rng;    /* [n_draws] */
-    double *u;        /* [n_draws] on a GPU: each stream's uniform, drawn before the pass */
+    double *u;        /* [n_draws] on a GPU only: each stream's uniform, drawn before the pass */
     int32_t *tok;     /* [n_draws] */
     float *lp, *ent;  /* [n_draws] */
     size_t *first_draw; /* [rows + 1] the draws of row r are first_draw[r] .. first_draw[r + 1] */
@@ -196,7 +196,7 @@ static void pass(gen_state *g, const int *dec, int n_dec, gen_prompt **pre, int 
     draws d = {.g = g, .n_draws = (size_t)n_dec + (size_t)n_pre * (size_t)run->n};
     d.row = pic_malloc(d.n_draws * sizeof *d.row);
     d.rng = pic_malloc(d.n_draws * sizeof *d.rng);
-    d.u = pic_malloc(d.n_draws * sizeof *d.u);
+    d.u = g->dev ? pic_malloc(d.n_draws * sizeof *d.u) : NULL;
     d.tok = pic_malloc(d.n_draws * sizeof *d.tok);
     d.lp = pic_malloc(d.n_draws * sizeof *d.lp);
     d.ent = pic_malloc(d.n_draws * sizeof *d.ent);

@@ -40,7 +40,7 @@ int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int
  * buffers in m's storage type; fails with a message naming what lowers it. */
 int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err);
 void pic_kvcache_free_cuda(pic_kvcache *kv);
-/* Copies the first src->len[ss] positions of slot ss into slot ds of dst. */
+/* Copies the first n positions of slot ss into slot ds of dst. */
 int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, int n, pic_err *err);
 /* Training (issue 11, backward.cu, adamw.cu, model.cu). pic_train_init_cuda
  * allocates the training state of a model on a GPU: fp32 gradient, AdamW
