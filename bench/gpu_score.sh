@@ -2,7 +2,9 @@
 # Scoring throughput on the GPU (forward plus fused log-prob and entropy, 16 x
 # 2048 tokens, random weights) for the Qwen2.5-0.5B, 1.5B and 7B architectures
 # (bench/configs): pic-model-bench beside transformers (bf16, sdpa) and beside
-# the bf16 matrix rate, all measured in this run (docs/gpu-checks.md).
+# the bf16 matrix rate, all measured in this run (docs/gpu-checks.md); pic with
+# cuBLASLt (the programs' --fast) first, then with the fixed-order products
+# the programs use by default (--exact), whose cost the table shows.
 #
 #   bench/gpu_score.sh [--train] [--budget SECONDS] [--rows FILE] [--results FILE] [CONFIG...]
 #
@@ -54,6 +56,11 @@ for config in "$@"; do
         "$BIN/pic-model-bench" --device cuda --dtype bf16 --config "$config" --$mode $shape
     measure "transformers"$'\t'"$name" 120 python3 tests/gpu/torch_bench.py $mode "$config" --batch "${shape%x*}" \
         --seq "${shape#*x}"
+done
+# the programs' default products (batch-invariant) after the rest: what exactness costs
+for config in "$@"; do
+    measure "pic-exact"$'\t'"$(basename "$config")" 150 env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} \
+        "$BIN/pic-model-bench" --device cuda --dtype bf16 --config "$config" --$mode $shape --exact
 done
 echo
 python3 tests/gpu/bench_table.py $([ $mode = train ] && echo --train) "$results" "$(dirname "$1")" ${rows:+"$rows"}

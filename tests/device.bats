@@ -79,8 +79,8 @@ gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | 
     [ "${#lines[@]}" -eq 1 ]
     echo "$output" | jq -e '
         (keys_unsorted == ["device","dtype","config","batch","seq","params","tokens","seconds","tokens_per_s",
-                           "model_flops","peak_bytes"])
-        and .device == "cpu" and .dtype == "f32" and .batch == 3 and .seq == 17 and .tokens == 51
+                           "model_flops","peak_bytes","products"])
+        and .products == "fast" and .device == "cpu" and .dtype == "f32" and .batch == 3 and .seq == 17 and .tokens == 51
         and .params == 125504 and .seconds > 0 and .peak_bytes > 0
         and (.tokens_per_s - .tokens / .seconds | fabs) < 1e-6 * .tokens_per_s'
     # qwen2-tiny: C 64, F 176, 4/2 heads of 16, V 512, 2 layers (config.json):
@@ -93,6 +93,19 @@ gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | 
                                   + 4 * $hd * $c.num_attention_heads * 3 * 17 * 18 / 2)
           + 2 * $n * $C * $c.vocab_size')
     [ "$(echo "$output" | jq .model_flops)" = "$want" ] || [ "$(echo "$output" | jq ".model_flops == $want")" = true ]
+}
+
+@test "pic-model-bench --exact: the programs' fixed-order products, said in the JSON line; only with --score or --train" {
+    cfg="$M/qwen2-tiny/config.json"
+    run pic-model-bench --score 3x17 --device cpu --config "$cfg" --threads 1 --exact
+    [ "$status" -eq 0 ]
+    echo "$output" | jq -e '.products == "exact" and .tokens == 51 and .tokens_per_s > 0'
+    run pic-model-bench --train 3x17 --device cpu --config "$cfg" --threads 1 --exact
+    [ "$status" -eq 0 ]
+    echo "$output" | jq -e '.products == "exact" and .tokens == 51'
+    run pic-model-bench --exact
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--exact belongs to --score and --train"* ]]
 }
 
 # ---- pic-update (issue 11) ------------------------------------------------

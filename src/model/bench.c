@@ -46,6 +46,11 @@ static const char usage[] =
     "      --device D      with --score or --train: cpu, cuda or auto (default auto)\n"
     "      --dtype T       with --score or --train: f32 or bf16 (default: bf16 on a\n"
     "                      GPU, f32 on the CPU)\n"
+    "      --exact         with --score or --train: the forward's products in the\n"
+    "                      fixed, batch-invariant order that pic-rollout and\n"
+    "                      pic-update use by default (without it: cuBLASLt or\n"
+    "                      OpenBLAS, as their --fast); the JSON line's products\n"
+    "                      key says which ran\n"
     "  -h, --help          this help\n"
     "      --version       the version\n";
 
@@ -92,12 +97,14 @@ static void train_step(pic_model *m, const pic_batch *b, const size_t *rows, siz
 
 /* One JSON line (docs/gpu.md); the GPU harness reads exactly these keys.
  * train: a training step instead of a scoring pass. */
-static int bench_score(const pic_config *cfg, const char *config, int B, int T, pic_model_opts *o, bool train) {
+static int bench_score(const pic_config *cfg, const char *config, int B, int T, pic_model_opts *o, bool train,
+                       bool exact) {
     pic_err err;
     pic_model model, *m = &model;
     size_t N = (size_t)B * T;
     o->max_batch_tokens = N;
     if (pic_model_random(m, cfg, o, 42, 0.02f, &err)) pic_die("%s", err.msg);
+    m->batch_invariant = exact;
     size_t numel = m->params.numel;
     float *grad = NULL, *mom1 = NULL, *mom2 = NULL, *dlogp = pic_malloc(N * sizeof *dlogp);
     if (train && m->device == PIC_DEVICE_CUDA && pic_train_init_cuda(m, false, &err)) pic_die("%s", err.msg);
@@ -132,11 +139,12 @@ static int bench_score(const pic_config *cfg, const char *config, int B, int T, 
         getrusage(RUSAGE_SELF, &ru);
         peak = (size_t)ru.ru_maxrss * 1024;
     }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:I}", "device",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:I, s:s}", "device",
                           pic_device_name(m->device), "dtype", pic_model_dtype_name(m->dtype), "config",
                           config ? config : "built-in", "batch", B, "seq", T, "params", (json_int_t)numel, "tokens",
                           (json_int_t)N, "seconds", seconds, "tokens_per_s", N / seconds, "model_flops",
-                          (train ? 3 : 1) * score_flops(&m->cfg, B, T), "peak_bytes", (json_int_t)peak);
+                          (train ? 3 : 1) * score_flops(&m->cfg, B, T), "peak_bytes", (json_int_t)peak, "products",
+                          exact ? "exact" : "fast");
     char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     printf("%s\n", line);
     free(line);
@@ -153,18 +161,20 @@ static void report(const char *what, int B, int n, double tokens, double t, doub
 
 int main(int argc, char **argv) {
     pic_init("pic-model-bench");
-    enum { OPT_CONFIG = 256, OPT_BATCH, OPT_PROMPT, OPT_DECODE, OPT_THREADS, OPT_VERSION, OPT_SCORE, OPT_DEVICE, OPT_DTYPE, OPT_TRAIN };
+    enum { OPT_CONFIG = 256, OPT_BATCH, OPT_PROMPT, OPT_DECODE, OPT_THREADS, OPT_VERSION, OPT_SCORE, OPT_DEVICE, OPT_DTYPE, OPT_TRAIN,
+           OPT_EXACT };
     static const struct option opts[] = {
         {"config", required_argument, 0, OPT_CONFIG}, {"batch", required_argument, 0, OPT_BATCH},
         {"prompt", required_argument, 0, OPT_PROMPT}, {"decode", required_argument, 0, OPT_DECODE},
         {"threads", required_argument, 0, OPT_THREADS}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION},     {"score", required_argument, 0, OPT_SCORE},
         {"device", required_argument, 0, OPT_DEVICE}, {"dtype", required_argument, 0, OPT_DTYPE},
-        {"train", required_argument, 0, OPT_TRAIN},   {0, 0, 0, 0},
+        {"train", required_argument, 0, OPT_TRAIN},   {"exact", no_argument, 0, OPT_EXACT},
+        {0, 0, 0, 0},
     };
     const char *config = NULL, *batches = "1,32";
     int prompt = 128, decode = 32, threads = 0, c, score_b = 0, score_t = 0, d;
-    bool device_given = false, train = false;
+    bool device_given = false, train = false, exact = false;
     pic_model_opts mo = {PIC_DEVICE_AUTO, PIC_DTYPE_AUTO, 0};
     while ((c = pic_getopt(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -191,6 +201,7 @@ int main(int argc, char **argv) {
             if ((d = pic_model_dtype_parse(optarg)) < 1) pic_usage_error("--dtype: expected f32 or bf16, got '%s'", optarg);
             mo.dtype = (pic_model_dtype)d, device_given = true;
             break;
+        case OPT_EXACT: exact = true; break;
         case 'h': pic_print_help(usage);
         case OPT_VERSION: pic_print_version();
         default: pic_usage_error("unknown option");
@@ -199,6 +210,7 @@ int main(int argc, char **argv) {
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
     if (device_given && !score_b)
         pic_usage_error("--device and --dtype belong to --score and --train (prefill and decode run on the CPU)");
+    if (exact && !score_b) pic_usage_error("--exact belongs to --score and --train");
     if (pic_device_resolve(mo.device) == PIC_DEVICE_CPU && mo.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only");
     int bs[16], nb = 0;
@@ -216,7 +228,7 @@ int main(int argc, char **argv) {
     if (config ? pic_config_load(&cfg, config, &err) : pic_config_parse(&cfg, pic_bench_config_json, "built-in config", &err))
         pic_die("%s", err.msg);
     pic_set_threads(threads);
-    if (score_b) return bench_score(&cfg, config, score_b, score_t, &mo, train);
+    if (score_b) return bench_score(&cfg, config, score_b, score_t, &mo, train, exact);
     pic_model m;
     pic_model_init(&m, &cfg);
     pic_params_init_random(&m.params, 42, 0.02f);

@@ -1,7 +1,7 @@
 # The model library: HF configs, safetensors, parameters, the CPU forward
 # pass, and with CUDA=1 the CUDA backend (src/model/cuda/, docs/gpu.md),
 # which forward.c and model.c call for a model loaded onto a GPU.
-MODEL_CUDA_SRC := $(addprefix src/model/cuda/,cublaslt.cu embedding.cu rmsnorm.cu matmul.cu matmul_bi.cu rope.cu attention.cu swiglu.cu \
+MODEL_CUDA_SRC := $(addprefix src/model/cuda/,cublaslt.cu embedding.cu rmsnorm.cu matmul.cu matmul_bi.cu matmul_bi_tc.cu rope.cu attention.cu swiglu.cu \
   logits.cu kvcache.cu model.cu forward.cu reduce.cu backward.cu adamw.cu)
 MODEL_SRC := $(addprefix src/model/,error.c config.c dtype.c safetensors.c st_write.c params.c \
   parallel.c embedding.c rmsnorm.c matmul.c matmul_bi.c rope.c attention.c swiglu.c logits.c \

@@ -5,7 +5,9 @@ matrix rate measured in the same run (standard library only).
     bench_table.py [--train] RESULTS CONFIG_DIR [ROWS]
 
 RESULTS holds one line per measurement, 'IMPL<TAB>CONFIG<TAB>PAYLOAD': IMPL is
-pic, transformers or matmul; PAYLOAD the program's JSON line, or anything else
+pic (cuBLASLt, the programs' --fast), pic-exact (the fixed-order products
+the programs use by default: reported, INFO, with its ratio to pic),
+transformers or matmul; PAYLOAD the program's JSON line, or anything else
 (the error that stopped it). Prints a Markdown table; ROWS, when given,
 receives run.sh's summary rows (check, result, number, goal). The goals are
 issue 10's, on 1.5B and 7B: pic >= 1.5 x transformers' tokens/s and pic's
@@ -78,8 +80,9 @@ def main(argv):
                  f"{rate:.0f} TFLOP/s" if rate else mm.get("error", "no result"), "measured"))
     print()
     print("| config | pic tokens/s | transformers tokens/s | pic / transformers | pic % of matmul "
-          "| transformers % of matmul | pic peak GiB | transformers peak GiB |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| transformers % of matmul | pic peak GiB | transformers peak GiB | pic exact tokens/s "
+          "| exact / fast |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     configs = list(dict.fromkeys(c for (impl, c) in got if impl != "matmul"))  # in the order measured
     for config in configs:
         with open(os.path.join(argv[2], config)) as f:
@@ -87,13 +90,15 @@ def main(argv):
         pic, tf = got.get(("pic", config), {"error": "not run"}), got.get(("transformers", config), {"error": "not run"})
         seq = pic.get("seq") or tf.get("seq") or 2048
         per_token = factor * sum(flops.flops_per_token(cfg, seq))
-        p, t = pic.get("tokens_per_s"), tf.get("tokens_per_s")
+        exact = got.get(("pic-exact", config), {"error": "not run"})
+        p, t, e = pic.get("tokens_per_s"), tf.get("tokens_per_s"), exact.get("tokens_per_s")
         ratio = p / t if p and t else None
         frac_p = p * per_token / (rate * 1e12) if p and rate else None
         frac_t = t * per_token / (rate * 1e12) if t and rate else None
         print(f"| {config} | {p and f'{p:,.0f}' or pic.get('error', '-')} | {t and f'{t:,.0f}' or tf.get('error', '-')} "
               f"| {ratio and f'{ratio:.2f}' or '-'} | {frac_p and f'{100 * frac_p:.0f}%' or '-'} "
-              f"| {frac_t and f'{100 * frac_t:.0f}%' or '-'} | {gib(pic.get('peak_bytes'))} | {gib(tf.get('peak_bytes'))} |")
+              f"| {frac_t and f'{100 * frac_t:.0f}%' or '-'} | {gib(pic.get('peak_bytes'))} | {gib(tf.get('peak_bytes'))} "
+              f"| {e and f'{e:,.0f}' or exact.get('error', '-')} | {e and p and f'{e / p:.2f}' or '-'} |")
         if p and pic.get("model_flops") and pic.get("tokens"):
             mine = per_token * pic["tokens"]
             if abs(pic["model_flops"] / mine - 1) > 0.01:
@@ -113,6 +118,14 @@ def main(argv):
                 result, number = "FAIL", number + ": faster than the matrix rate, so the timing or the work is wrong"
         rows.append((f"bench {kind}{config.replace('.json', '')}", result, number,
                      (f">= {speedup}x, " if speedup else "") + f">= {100 * fraction:.0f}%" if goal else "(no goal)"))
+        if ("pic-exact", config) in got:
+            number = (f"{e:,.0f} tok/s = {f'{e / p:.2f}x' if p else 'no'} cuBLASLt's"
+                      + (f", {100 * e * per_token / (rate * 1e12):.0f}% of matmul" if rate else "")
+                      if e else "pic --exact: " + exact.get("error", "no result"))
+            result = "INFO" if e else "FAIL"
+            if e and rate and e * per_token / (rate * 1e12) > IMPLAUSIBLE:
+                result, number = "FAIL", number + ": faster than the matrix rate"
+            rows.append((f"bench {kind}exact {config.replace('.json', '')}", result, number, "reported (docs/gpu.md)"))
     if len(argv) > 3:
         with open(argv[3], "a") as f:
             for r in rows:

@@ -1,8 +1,10 @@
 // Exactness on the GPU (docs/gpu.md, Generation). The batch-invariant
-// product (src/model/cuda/matmul_bi.cu) against the CPU's (matmul_bi.c):
-// the same formula, so the same bits wherever the inputs are the same
-// floats (float32, and bf16 inputs into float logits), whatever the number
-// of rows. A whole model with batch_invariant set: a sequence gets the same
+// product on the CUDA cores (src/model/cuda/matmul_bi.cu) against the
+// CPU's (matmul_bi.c): the same formula, so the same bits wherever the
+// inputs are the same floats (float32, and bf16 inputs into float logits),
+// whatever the number of rows. The bf16 one on tensor cores
+// (matmul_bi_tc.cu): every tiling the same bits, a row alone the batch's
+// bits, within a float sum's rounding of the CPU's exact-input result. A whole model with batch_invariant set: a sequence gets the same
 // logits and log-probs alone and packed with others; and decoded token by
 // token through the device KV cache (prefilled, forked to another slot,
 // decoded beside another sequence) it gets the logits and log-probs of
@@ -28,7 +30,7 @@ using pic_cuda::bf16;
 
 // GPU == CPU bit for bit on one shape; then every row computed alone and the
 // first half of the rows on their own give the same bits as the full batch.
-template <typename T, typename O> static void test_shape(size_t N, int IC, int OC, bool bias, bool acc) {
+template <typename T, typename O> static void test_simt(size_t N, int IC, int OC, bool bias, bool acc) {
     float *x = rnd<T>(N * IC, 1.0), *w = rnd<T>((size_t)OC * IC, 0.2), *b = bias ? rnd<T>(OC, 1.0) : NULL;
     float *init = rnd<O>(N * OC, 1.0), *want = (float *)malloc(N * OC * 4 + 4);
     memcpy(want, init, N * OC * 4);
@@ -36,8 +38,8 @@ template <typename T, typename O> static void test_shape(size_t N, int IC, int O
     T *dx = up<T>(x, N * IC), *dw = up<T>(w, (size_t)OC * IC), *db = bias ? up<T>(b, OC) : NULL;
     O *dout = up<O>(init, N * OC);
     if (!acc) cudaMemset(dout, 0xff, N * OC * sizeof(O)); // NaN: an element not written fails
-    cudaError_t e = pic_cuda::matmul_bi_forward<T, O>(dout, dx, dw, db, N, IC, OC, acc, 0);
-    CHECK(e == cudaSuccess, "matmul_bi runs: %s", cudaGetErrorString(e));
+    cudaError_t e = pic_cuda::matmul_bi_simt_forward<T, O>(dout, dx, dw, db, N, IC, OC, acc, 0);
+    CHECK(e == cudaSuccess, "matmul_bi_simt runs: %s", cudaGetErrorString(e));
     float *got = down(dout, N * OC);
     const char *what = sizeof(T) == 4 ? "f32" : sizeof(O) == 4 ? "bf16 -> f32" : "bf16";
     if (sizeof(O) == 4) {
@@ -53,17 +55,92 @@ template <typename T, typename O> static void test_shape(size_t N, int IC, int O
     O *one = up<O>(init, N * OC);
     size_t half = N / 2 ? N / 2 : 1, diff = 0;
     for (size_t n = 0; n < N; n++)
-        pic_cuda::matmul_bi_forward<T, O>(one + n * OC, dx + n * IC, dw, db, 1, IC, OC, acc, 0);
+        pic_cuda::matmul_bi_simt_forward<T, O>(one + n * OC, dx + n * IC, dw, db, 1, IC, OC, acc, 0);
     float *alone = down(one, N * OC);
     diff += memcmp(alone, got, N * OC * 4) != 0;
     O *pre = up<O>(init, N * OC);
-    pic_cuda::matmul_bi_forward<T, O>(pre, dx, dw, db, half, IC, OC, acc, 0);
+    pic_cuda::matmul_bi_simt_forward<T, O>(pre, dx, dw, db, half, IC, OC, acc, 0);
     float *prefix = down(pre, half * OC);
     diff += memcmp(prefix, got, half * OC * 4) != 0;
     CHECK(diff == 0, "%s [%zu x %d x %d]: each row alone and the first %zu rows give the batch's bits", what, N, IC,
           OC, half);
     cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dout), cudaFree(one), cudaFree(pre);
     free(x), free(w), free(b), free(init), free(want), free(got), free(alone), free(prefix);
+}
+
+// One tensor-core product into a fresh copy of init (NaN where not accumulating).
+template <typename O>
+static float *tc_run(const float *init, const bf16 *dx, const bf16 *dw, const bf16 *db, size_t N, int IC, int OC,
+                     bool acc, pic_cuda::bi_tiles tiles, cudaError_t *e) {
+    O *d = up<O>(init, N * OC);
+    if (!acc) cudaMemset(d, 0xff, N * OC * sizeof(O));
+    cudaError_t r = pic_cuda::matmul_bi_tc_forward<O>(d, dx, dw, db, N, IC, OC, acc, tiles, 0);
+    if (r != cudaSuccess) *e = r;
+    float *h = down(d, N * OC);
+    cudaFree(d);
+    return h;
+}
+
+// The bf16 product on tensor cores: within a float sum's rounding of the
+// exact-input result the CPU computes (bf16 inputs are exact in float: every
+// product is exact, only the K sums and the adds of init and bias round, so
+// |err| <= (K + 2) 2^-23 (sum |x w| + |init| + |bias|), twice float's
+// sequential bound for hardware that truncates, plus one bf16 rounding of
+// the output); the small, medium, large and automatic tilings the same
+// bits; each row alone, the first half of the rows, and the operands read
+// element by element (misaligned copies) the batch's bits.
+template <typename O> static void test_tc(size_t N, int IC, int OC, bool bias, bool acc) {
+    float *x = rnd<bf16>(N * IC, 1.0), *w = rnd<bf16>((size_t)OC * IC, 0.2), *b = bias ? rnd<bf16>(OC, 1.0) : NULL;
+    float *init = rnd<O>(N * OC, 1.0), *want = (float *)malloc(N * OC * 4 + 4);
+    memcpy(want, init, N * OC * 4);
+    matmul_bi_forward(want, x, w, b, N, IC, OC, acc);
+    bf16 *dx = up<bf16>(x, N * IC), *dw = up<bf16>(w, (size_t)OC * IC), *db = bias ? up<bf16>(b, OC) : NULL;
+    const char *what = sizeof(O) == 4 ? "bf16 -> f32" : "bf16";
+    cudaError_t e = cudaSuccess;
+    float *got = tc_run<O>(init, dx, dw, db, N, IC, OC, acc, pic_cuda::BI_TILES_LARGE, &e);
+    CHECK(e == cudaSuccess, "matmul_bi_tc runs: %s", cudaGetErrorString(e));
+    size_t bad = 0;
+    double worst = 0;
+    for (size_t n = 0; n < N; n++)
+        for (int j = 0; j < OC; j++) {
+            double mag = (acc ? fabs(init[n * OC + j]) : 0) + (bias ? fabs(b[j]) : 0);
+            for (int k = 0; k < IC; k++) mag += fabs((double)x[n * IC + k] * w[(size_t)j * IC + k]);
+            double ref = want[n * OC + j], d = fabs(got[n * OC + j] - ref);
+            double tol = (IC + 2) * ldexp(mag, -23) + (sizeof(O) == 2 ? ldexp(fabs(ref), -8) : 0);
+            bad += !(d <= tol);
+            if (mag > 0 && d / mag > worst) worst = d / mag;
+        }
+    CHECK(bad == 0, "%s tensor cores [%zu x %d] . [%d x %d]^T%s%s: within a float sum's rounding of the CPU's "
+          "(%zu outside; worst error / sum |x w| %.2g)", what, N, IC, OC, IC, bias ? " + bias" : "",
+          acc ? " accumulated" : "", bad, worst);
+    size_t diff[6] = {0};
+    pic_cuda::bi_tiles other[3] = {pic_cuda::BI_TILES_SMALL, pic_cuda::BI_TILES_MEDIUM, pic_cuda::BI_TILES_AUTO};
+    for (int i = 0; i < 3; i++) {
+        float *o = tc_run<O>(init, dx, dw, db, N, IC, OC, acc, other[i], &e);
+        diff[i] = memcmp(o, got, N * OC * 4) != 0;
+        free(o);
+    }
+    for (size_t n = 0; n < N; n++) { // alone: the automatic tiling picks the small one
+        float *o = tc_run<O>(init + n * OC, dx + n * IC, dw, db, 1, IC, OC, acc, pic_cuda::BI_TILES_AUTO, &e);
+        diff[3] += memcmp(o, got + n * OC, OC * 4) != 0;
+        free(o);
+    }
+    size_t half = N / 2 ? N / 2 : 1;
+    float *o = tc_run<O>(init, dx, dw, db, half, IC, OC, acc, pic_cuda::BI_TILES_AUTO, &e);
+    diff[4] = memcmp(o, got, half * OC * 4) != 0;
+    free(o);
+    bf16 *mx = up<bf16>(x, N * IC + 1), *mw = up<bf16>(w, (size_t)OC * IC + 1);
+    cudaMemcpy(mx + 1, dx, N * IC * 2, cudaMemcpyDeviceToDevice); // one element off 16 bytes: element by element
+    cudaMemcpy(mw + 1, dw, (size_t)OC * IC * 2, cudaMemcpyDeviceToDevice);
+    o = tc_run<O>(init, mx + 1, mw + 1, db, N, IC, OC, acc, pic_cuda::BI_TILES_LARGE, &e);
+    diff[5] = memcmp(o, got, N * OC * 4) != 0;
+    free(o);
+    CHECK(e == cudaSuccess && !diff[0] && !diff[1] && !diff[2] && !diff[3] && !diff[4] && !diff[5],
+          "%s tensor cores [%zu x %d x %d]: the same bits in small/medium/auto tiles (%zu %zu %zu), each row alone "
+          "(%zu rows differ), the first %zu rows (%zu), operands misaligned (%zu)",
+          what, N, IC, OC, diff[0], diff[1], diff[2], diff[3], half, diff[4], diff[5]);
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(mx), cudaFree(mw);
+    free(x), free(w), free(b), free(init), free(want), free(got);
 }
 
 // A model on the GPU with batch_invariant set: sequence 0's logits and
@@ -178,13 +255,19 @@ int main(void) {
     if (skip_without_gpu()) return 0;
     pic_set_threads(2);
     srand(13);
-    test_shape<float, float>(37, 67, 131, true, false);
-    test_shape<float, float>(1, 64, 96, false, true);
-    test_shape<float, float>(130, 257, 75, true, true);
-    test_shape<float, float>(29, 896, 1003, false, false);
-    test_shape<bf16, float>(29, 64, 1003, false, false); // the lm_head: bf16 in, float logits
-    test_shape<bf16, bf16>(37, 67, 131, true, false);
-    test_shape<bf16, bf16>(33, 130, 70, true, true);
+    test_simt<float, float>(37, 67, 131, true, false);
+    test_simt<float, float>(1, 64, 96, false, true);
+    test_simt<float, float>(130, 257, 75, true, true);
+    test_simt<float, float>(29, 896, 1003, false, false);
+    test_simt<bf16, float>(29, 64, 1003, false, false); // the lm_head: bf16 in, float logits
+    test_simt<bf16, bf16>(37, 67, 131, true, false);
+    test_simt<bf16, bf16>(33, 130, 70, true, true);
+    // tensor cores: odd K (element by element), K % 32 != 0, tails of every tile
+    test_tc<float>(29, 64, 1003, false, false);
+    test_tc<bf16>(37, 67, 131, true, false);
+    test_tc<bf16>(33, 130, 70, true, true);
+    test_tc<bf16>(45, 72, 200, true, false);
+    test_tc<float>(300, 896, 1003, true, true);
     test_model_invariance(PIC_DTYPE_F32);
     test_model_invariance(PIC_DTYPE_BF16);
     test_kv_decode(PIC_DTYPE_F32);

@@ -7,10 +7,16 @@
 // and k past IC are zeros (fma(0, 0, x) = x for the never -0 lanes), and a
 // row alone or among thousands gets the same bits.
 //
-// Arithmetic is SIMT float (fmaf, no tensor cores): a decode step is bound
-// by reading the weights, which each block reads once per 16 rows; a large
-// prefill or a scoring pass is compute-bound at the CUDA cores' float rate,
-// the price of exactness that --fast (cuBLASLt) trades away.
+// Arithmetic is SIMT float (fmaf, no tensor cores), the float32 path: a
+// decode step is bound by reading the weights, which each block reads once
+// per 16 rows; a large prefill or a scoring pass is compute-bound at the
+// CUDA cores' float rate. bf16 goes to tensor cores (matmul_bi_tc.cu),
+// whose fixed order is their own, not the CPU's.
+#include <stdlib.h>
+#include <string.h>
+
+#include <type_traits>
+
 #include "model/cuda/matmul_bi.cuh"
 
 namespace pic_cuda {
@@ -79,8 +85,8 @@ __global__ void __launch_bounds__(THREADS) matmul_bi_kernel(O *out, const T *inp
 }  // namespace
 
 template <typename T, typename O>
-cudaError_t matmul_bi_forward(O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
-                              bool accumulate, cudaStream_t s) {
+cudaError_t matmul_bi_simt_forward(O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
+                                   bool accumulate, cudaStream_t s) {
     if (!N || OC <= 0) return cudaSuccess;
     dim3 grid((unsigned)((OC + BN - 1) / BN), (unsigned)((N + BM - 1) / BM));
     if (grid.y > 65535) return cudaErrorInvalidConfiguration; // > 1M rows: the arena never holds that many
@@ -88,11 +94,34 @@ cudaError_t matmul_bi_forward(O *out, const T *inp, const T *weight, const T *bi
     return cudaGetLastError();
 }
 
-template cudaError_t matmul_bi_forward<float, float>(float *, const float *, const float *, const float *, size_t,
-                                                     int, int, bool, cudaStream_t);
-template cudaError_t matmul_bi_forward<bf16, bf16>(bf16 *, const bf16 *, const bf16 *, const bf16 *, size_t, int,
-                                                   int, bool, cudaStream_t);
-template cudaError_t matmul_bi_forward<bf16, float>(float *, const bf16 *, const bf16 *, const bf16 *, size_t, int,
-                                                    int, bool, cudaStream_t);
+// PIC_CUDA_BI=simt: bf16 on the CUDA cores too (the CPU's result, rounded),
+// should the tensor-core kernel ever need to be ruled out.
+static bool bf16_on_simt(void) {
+    static int simt = -1;
+    if (simt < 0) {
+        const char *e = getenv("PIC_CUDA_BI");
+        simt = e && !strcmp(e, "simt");
+    }
+    return simt;
+}
+
+template <typename T, typename O>
+cudaError_t matmul_bi_forward(O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
+                              bool accumulate, cudaStream_t s) {
+    if constexpr (std::is_same<T, bf16>::value)
+        if (!bf16_on_simt())
+            return matmul_bi_tc_forward<O>(out, inp, weight, bias, N, IC, OC, accumulate, BI_TILES_AUTO, s);
+    return matmul_bi_simt_forward<T, O>(out, inp, weight, bias, N, IC, OC, accumulate, s);
+}
+
+#define PIC_BI_INSTANCES(name)                                                                                      \
+    template cudaError_t name<float, float>(float *, const float *, const float *, const float *, size_t, int, int, \
+                                            bool, cudaStream_t);                                                    \
+    template cudaError_t name<bf16, bf16>(bf16 *, const bf16 *, const bf16 *, const bf16 *, size_t, int, int, bool, \
+                                          cudaStream_t);                                                            \
+    template cudaError_t name<bf16, float>(float *, const bf16 *, const bf16 *, const bf16 *, size_t, int, int,     \
+                                           bool, cudaStream_t);
+PIC_BI_INSTANCES(matmul_bi_simt_forward)
+PIC_BI_INSTANCES(matmul_bi_forward)
 
 }  // namespace pic_cuda

@@ -1,7 +1,8 @@
 // The CUDA twin of matmul_bi.h: nn.Linear in one fixed order of float
 // operations per output element, whatever the number of rows, the tile an
 // element falls in or the launch that computes it: the batch-invariant
-// product generation and scoring use on a GPU (docs/gpu.md, Generation).
+// product generation, scoring and pic-update's forward use on a GPU
+// (docs/gpu.md, Generation).
 // matmul.cu's cuBLASLt product stays beside it for --fast and training.
 #ifndef PIC_MODEL_CUDA_MATMUL_BI_CUH
 #define PIC_MODEL_CUDA_MATMUL_BI_CUH
@@ -10,15 +11,36 @@
 
 namespace pic_cuda {
 
+// out[N, OC] (+)= inp[N, IC] . weight[OC, IC]^T + bias, each element in one
+// fixed sequence of operations whatever N; out's type O is T, or float for
+// the lm_head's logits. Float32 runs matmul_bi_simt_forward (the CPU's
+// bits); bf16 runs matmul_bi_tc_forward, or the SIMT kernel when the
+// environment has PIC_CUDA_BI=simt (read once; "tc" or unset: tensor cores).
+template <typename T, typename O>
+cudaError_t matmul_bi_forward(O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
+                              bool accumulate, cudaStream_t s);
+
 // The contract of matmul_bi.h, element (n, j) exactly as the CPU computes
 // it: init + reduce16(lanes), lanes[l] the fused multiply-adds over
 // k = l (mod 16), ascending k, reduce16 the pairwise tree (+8, +4, +2, +1),
 // init = (accumulate ? out[n, j] : 0) + bias[j]. Inputs of type T are read
 // as float (bf16 converts exactly), so in float32 the GPU's products are
-// the CPU's bits; out's type O is T, or float for the lm_head's logits.
+// the CPU's bits. CUDA cores only.
 template <typename T, typename O>
-cudaError_t matmul_bi_forward(O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
-                              bool accumulate, cudaStream_t s);
+cudaError_t matmul_bi_simt_forward(O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
+                                   bool accumulate, cudaStream_t s);
+
+// bf16 on tensor cores (matmul_bi_tc.cu): element (n, j) is init + acc,
+// acc = 0 followed by one 16 x 16 x 16 tensor-core product per 16-wide
+// slice of k, ascending (the last slices zero-padded to a multiple of 32),
+// init as above. Not the CPU's bits (the hardware sums each slice's 16
+// products its own way), but the same bits for a row whatever the batch:
+// every tiling runs the same chain. `tiles` picks the block shape (AUTO: by
+// N and OC); the tests run each on the same inputs.
+typedef enum { BI_TILES_AUTO, BI_TILES_SMALL, BI_TILES_MEDIUM, BI_TILES_LARGE } bi_tiles;
+template <typename O>
+cudaError_t matmul_bi_tc_forward(O *out, const bf16 *inp, const bf16 *weight, const bf16 *bias, size_t N, int IC,
+                                 int OC, bool accumulate, bi_tiles tiles, cudaStream_t s);
 
 }  // namespace pic_cuda
 
