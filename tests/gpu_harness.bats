@@ -174,11 +174,13 @@ EOF
 
 @test "bench section: gpu_score.sh's measurements reach the table and the summary" {
     mkdir fake py
-    # pic at 2x transformers' tokens/s on every config
+    # pic at 2x transformers' tokens/s on every config; a quarter of that with --exact
     cat >fake/pic-model-bench <<'EOF'
 #!/usr/bin/env bash
 echo "loading $*" >&2
-echo '{"device": "cuda", "dtype": "bf16", "seq": 2048, "tokens": 32768, "tokens_per_s": 200000, "peak_bytes": 1073741824}'
+tps=200000
+case "$*" in *--exact*) tps=50000 ;; esac
+echo '{"device": "cuda", "dtype": "bf16", "seq": 2048, "tokens": 32768, "tokens_per_s": '$tps', "peak_bytes": 1073741824}'
 EOF
     cat >py/python3 <<EOF
 #!/usr/bin/env bash
@@ -196,8 +198,12 @@ EOF
     [ "$(row 'bench qwen2.5-7b')" = FAIL ] # 200000 tokens/s of 7B would be 364% of the matrix rate
     [ "$(row 'bench qwen2.5-0.5b')" = INFO ]
     [ "$(row 'bench matmul bf16')" = INFO ]
-    [[ "$output" == *"| qwen2.5-7b.json | 200,000 | 100,000 | 2.00 | "*"| 1.0 | 2.0 |"*"checks: "* ]]
+    [[ "$output" == *"| qwen2.5-7b.json | 200,000 | 100,000 | 2.00 | "*"| 1.0 | 2.0 | 50,000 | 0.25 |"*"checks: "* ]]
     section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-7b.json --score 16x2048'
+    # the fixed-order products the programs use by default, measured after the rest and reported
+    section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-7b.json --score 16x2048 --exact'
+    grep -q $'bench exact qwen2.5-1.5b\tINFO\t50,000 tok/s = 0.25x cuBLASLt\'s, 20% of matmul' out/summary.tsv
+    [ "$(row 'bench exact qwen2.5-7b')" = INFO ] # 91% of the matrix rate: plausible
 }
 
 @test "golden.py: records score every position; errors pool them per quantity" {
@@ -374,6 +380,23 @@ EOF
     rm -r out
     OUT=out PIC_GPU_FORCE=0 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=unit run "$G/run.sh"
     [ "$(row 'unit test_cuda_cublaslt')" = PASS ]
+}
+
+@test "a CUDA unit test with tensor-core kernels that fails runs again on the CUDA cores, in a row of its own" {
+    mkdir tests
+    # fails unless bf16 products and attention are on the CUDA cores
+    printf '#!/bin/sh\n[ "$PIC_CUDA_BI$PIC_CUDA_ATTN" = simtsimt ] && echo "ok 1 - x" || echo "not ok 1 - x"\necho "1..1"\n' \
+        >tests/test_cuda_backward
+    printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
+    printf '#!/bin/sh\necho "not ok 1 - z"\necho "1..1"\n' >tests/test_cuda_dist_nccl
+    chmod +x tests/*
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=unit run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    [ "$(row 'unit test_cuda_backward')" = FAIL ]
+    grep -q $'unit test_cuda_backward simt\tPASS\t1/1 ok\tPASS: the tensor-core kernels are the failure' out/summary.tsv
+    [ "$(row 'unit test_cuda_dist_nccl')" = FAIL ]
+    [ -z "$(row 'unit test_cuda_dist_nccl simt')" ] # no tensor-core kernels there: no second run
+    [ -z "$(row 'unit test_cuda_logits simt')" ]
 }
 
 @test "a canary that sees no device or times out skips the GPU sections instead of spending the budget" {

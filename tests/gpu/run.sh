@@ -350,6 +350,16 @@ if wanted unit && ! canary_failed "unit test_cuda_*"; then
         st=$?
         log unit "$f" $st "$t"
         tap "unit $(basename "$t")" "$f" $st "$UNIT_GOAL"
+        # a failure where bf16 runs tensor cores: again with the products and
+        # attention on the CUDA cores, to tell whether those kernels are why
+        case $(basename "$t") in test_cuda_layers | test_cuda_invariance | test_cuda_backward)
+            if { [ $st -ne 0 ] || grep -q '^not ok' "$f"; } && ! timed_out $st && [ "$HAVE_GPU" = 1 ]; then
+                within $UNIT_CAP "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PIC_CUDA_BI=simt PIC_CUDA_ATTN=simt "$t"
+                st=$?
+                log unit "$f" $st "PIC_CUDA_BI=simt PIC_CUDA_ATTN=simt $t"
+                tap "unit $(basename "$t") simt" "$f" $st "PASS: the tensor-core kernels are the failure"
+            fi ;;
+        esac
     done
     # the GPU run needs them; elsewhere a CUDA=0 build is a choice
     [ $n -eq 0 ] && row "unit test_cuda_*" "$([ "$HAVE_GPU" = 1 ] && echo FAIL || echo SKIP)" \

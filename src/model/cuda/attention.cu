@@ -13,6 +13,9 @@
 // float in shared memory and rescaled per row.
 #include <math.h>
 #include <mma.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <type_traits>
 
 #include "model/cuda/layers.cuh"
@@ -147,14 +150,65 @@ template <int HD> static size_t tc_smem_bytes() {
 }
 
 // rows x HD bf16 from src (row stride `stride` elements) into dst, zero past `valid` rows; 16-byte pieces.
-template <int HD>
+template <int HD, int THREADS = TC_WARPS * 32>
 __device__ void load_rows(bf16 *dst, const bf16 *src, size_t stride, int rows, int valid) {
-    for (int i = threadIdx.x; i < rows * HD / 8; i += TC_WARPS * 32) {
+    for (int i = threadIdx.x; i < rows * HD / 8; i += THREADS) {
         int r = i / (HD / 8), c = i % (HD / 8) * 8;
         uint4 v = make_uint4(0, 0, 0, 0);
         if (r < valid) v = *(const uint4 *)(src + (size_t)r * stride + c);
         *(uint4 *)(dst + r * HD + c) = v;
     }
+}
+
+// dst[16, 16 NB] (float, row stride ldd) = a[16, HD] . b[16 NB, HD]^T; a and b rows of HD bf16.
+template <int HD, int NB>
+__device__ __forceinline__ void warp_abt(float *dst, int ldd, const bf16 *a, const bf16 *b) {
+    for (int jb = 0; jb < NB; jb++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.0f);
+        for (int kk = 0; kk < HD / 16; kk++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+            wmma::load_matrix_sync(fa, a + kk * 16, HD);
+            wmma::load_matrix_sync(fb, b + jb * 16 * HD + kk * 16, HD);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(dst + jb * 16, acc, ldd, wmma::mem_row_major);
+    }
+}
+
+// acc[16, HD] (float, row stride HD + 4) += p[16, 16 KB] (bf16, row stride ldp) . b[16 KB, HD] (bf16 rows of HD).
+template <int HD, int KB>
+__device__ __forceinline__ void warp_acc_ab(float *acc, const bf16 *p, int ldp, const bf16 *b) {
+    for (int db = 0; db < HD / 16; db++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+        wmma::load_matrix_sync(c, acc + db * 16, HD + 4, wmma::mem_row_major);
+        for (int kk = 0; kk < KB; kk++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+            wmma::load_matrix_sync(fa, p + kk * 16, ldp);
+            wmma::load_matrix_sync(fb, b + kk * 16 * HD + db * 16, HD);
+            wmma::mma_sync(c, fa, fb, c);
+        }
+        wmma::store_matrix_sync(acc + db * 16, c, HD + 4, wmma::mem_row_major);
+    }
+}
+
+// A forward query tile's block (grid: tiles x query heads): its tokens,
+// its head, and the keys and values of its sequence's kv head.
+struct tc_tile {
+    size_t t0, qstride;
+    int nt, h, n_keys;
+    const bf16 *K, *V;
+};
+template <int HD> __device__ __forceinline__ tc_tile tc_tile_of(const attn_input<bf16> &in, int nh, int nkv) {
+    int2 tile = in.tiles[blockIdx.x];
+    tc_tile t;
+    t.t0 = (size_t)tile.x, t.qstride = (size_t)nh * HD, t.nt = tile.y, t.h = blockIdx.y;
+    int seq = in.tok_seq[t.t0], g = t.h / (nh / nkv);
+    t.n_keys = in.tok_pos[t.t0 + t.nt - 1] + 1; // positions run consecutively within a tile
+    t.K = in.k + in.seq_off[seq] + (size_t)g * HD, t.V = in.v + in.seq_off[seq] + (size_t)g * HD;
+    return t;
 }
 
 template <int HD>
@@ -167,11 +221,10 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, 
     float *Sf = (float *)(Vs + TC_KEYS * HD);
     bf16 *Pb = (bf16 *)(Sf + ATTN_TILE * SLD);
     float *Of = (float *)(Pb + ATTN_TILE * TC_KEYS);
-    int2 tile = in.tiles[blockIdx.x];
-    int h = blockIdx.y, g = h / (nh / nkv), warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    size_t t0 = (size_t)tile.x, qstride = (size_t)nh * HD;
-    int nt = tile.y, seq = in.tok_seq[t0], n_keys = in.tok_pos[t0 + nt - 1] + 1;
-    const bf16 *K = in.k + in.seq_off[seq] + (size_t)g * HD, *V = in.v + in.seq_off[seq] + (size_t)g * HD;
+    tc_tile tt = tc_tile_of<HD>(in, nh, nkv);
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, h = tt.h, nt = tt.nt, n_keys = tt.n_keys;
+    size_t t0 = tt.t0, qstride = tt.qstride;
+    const bf16 *K = tt.K, *V = tt.V;
     load_rows<HD>(Qs, q + t0 * qstride + (size_t)h * HD, qstride, ATTN_TILE, nt);
     for (int i = threadIdx.x; i < ATTN_TILE * OLD; i += TC_WARPS * 32) Of[i] = 0;
     // lanes 2r and 2r + 1 of a warp own row 16 warp + r, each every other column
@@ -185,18 +238,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, 
         load_rows<HD>(Vs, V + (size_t)kb * in.kv_stride, in.kv_stride, TC_KEYS, valid);
         __syncthreads();
         // S[16 rows, 64 keys] = Q K^T for this warp's rows
-        for (int jb = 0; jb < TC_KEYS / 16; jb++) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::fill_fragment(acc, 0.0f);
-            for (int kk = 0; kk < HD / 16; kk++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b;
-                wmma::load_matrix_sync(a, Qs + warp * 16 * HD + kk * 16, HD);
-                wmma::load_matrix_sync(b, Ks + jb * 16 * HD + kk * 16, HD);
-                wmma::mma_sync(acc, a, b, acc);
-            }
-            wmma::store_matrix_sync(Sf + warp * 16 * SLD + jb * 16, acc, SLD, wmma::mem_row_major);
-        }
+        warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, Qs + warp * 16 * HD, Ks);
         __syncwarp();
         // the online softmax of this lane's columns (half, half + 2, ...)
         float *srow = Sf + row * SLD;
@@ -221,18 +263,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, 
         for (int d = half; d < HD; d += 2) orow[d] *= corr;
         __syncwarp();
         // O += P V for this warp's rows
-        for (int db = 0; db < HD / 16; db++) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::load_matrix_sync(acc, Of + warp * 16 * OLD + db * 16, OLD, wmma::mem_row_major);
-            for (int kk = 0; kk < TC_KEYS / 16; kk++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> b;
-                wmma::load_matrix_sync(a, Pb + warp * 16 * TC_KEYS + kk * 16, TC_KEYS);
-                wmma::load_matrix_sync(b, Vs + kk * 16 * HD + db * 16, HD);
-                wmma::mma_sync(acc, a, b, acc);
-            }
-            wmma::store_matrix_sync(Of + warp * 16 * OLD + db * 16, acc, OLD, wmma::mem_row_major);
-        }
+        warp_acc_ab<HD, TC_KEYS / 16>(Of + warp * 16 * OLD, Pb + warp * 16 * TC_KEYS, TC_KEYS, Vs);
         __syncwarp();
     }
     if (row >= nt) return;
@@ -259,13 +290,25 @@ static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_in
     return cudaGetLastError();
 }
 
+// PIC_CUDA_ATTN=simt: bf16 attention (forward and backward) on the CUDA
+// cores at every head size, should the tensor-core kernels need ruling out.
+static bool tensor_cores(int head_dim) {
+    static int simt = -1;
+    if (simt < 0) {
+        const char *e = getenv("PIC_CUDA_ATTN");
+        simt = e && !strcmp(e, "simt");
+    }
+    return !simt && (head_dim == 64 || head_dim == 128);
+}
+
 template <typename T>
 cudaError_t attention_forward(T *out, float *lse, const T *q, const attn_input<T> &in, int n_heads,
                               int n_kv_heads, int head_dim, cudaStream_t s) {
     if (!in.N || !in.n_tiles) return cudaSuccess;
     if constexpr (std::is_same<T, bf16>::value) {
-        if (head_dim == 64) return launch_tc<64>(out, lse, q, in, n_heads, n_kv_heads, s);
-        if (head_dim == 128) return launch_tc<128>(out, lse, q, in, n_heads, n_kv_heads, s);
+        if (tensor_cores(head_dim))
+            return head_dim == 64 ? launch_tc<64>(out, lse, q, in, n_heads, n_kv_heads, s)
+                                  : launch_tc<128>(out, lse, q, in, n_heads, n_kv_heads, s);
     }
     if (head_dim <= 32) return launch<T, 32>(out, lse, q, in, n_heads, n_kv_heads, head_dim, s);
     if (head_dim <= 64) return launch<T, 64>(out, lse, q, in, n_heads, n_kv_heads, head_dim, s);
@@ -504,6 +547,156 @@ static cudaError_t launch_backward(T *dq, T *dk, T *dv, const T *dout, const flo
     return cudaGetLastError();
 }
 
+// ---- backward on tensor cores (bf16, head_dim HD = 64 or 128) ------------
+//
+// The same two passes, each score block's three products on tensor cores:
+// S = q K^T and dP = dout V^T from wmma into float, P = exp(S scale - lse)
+// and dS = P (dP - D) scale in float, both rounded to bf16 for the products
+// that take them (dV += P^T dout, dK += dS^T q, dq += dS K), as flash
+// attention's backward does; the sums stay in float in shared memory, each
+// warp's rows its own. Still no atomics: the one block that owns an output
+// writes it, its products in a fixed order.
+
+// Pass A: a block per key tile (ATTN_KTILE = 32 keys: 2 warps of 16) and kv
+// head, against the queries of its sequence 64 at a time; pass B: a block
+// per forward query tile (64 rows: 4 warps) and head, keys 64 at a time.
+enum { TCA_WARPS = ATTN_KTILE / 16, TCA_Q = 64, TCA_LD = TCA_Q + 4 };
+
+template <int HD> static size_t tc_kv_smem_bytes() {
+    return 2 * (size_t)ATTN_KTILE * HD * 2 + 2 * (size_t)TCA_Q * HD * 2 + 2 * (size_t)ATTN_KTILE * TCA_LD * 4 +
+           2 * (size_t)ATTN_KTILE * TCA_Q * 2 + 2 * (size_t)ATTN_KTILE * (HD + 4) * 4 + 2 * (size_t)TCA_Q * 4;
+}
+
+template <int HD>
+__global__ void __launch_bounds__(TCA_WARPS * 32)
+    attention_kv_tc_kernel(bf16 *dk, bf16 *dv, const bf16 *dout, const float *lse, const float *D, const bf16 *q,
+                           attn_input<bf16> in, const int4 *ktiles, int nh, int nkv, float scale) {
+    constexpr int OLD = HD + 4, THREADS = TCA_WARPS * 32;
+    extern __shared__ __align__(128) unsigned char tc_smem[];
+    bf16 *Ks = (bf16 *)tc_smem, *Vs = Ks + ATTN_KTILE * HD, *Qs = Vs + ATTN_KTILE * HD, *Os = Qs + TCA_Q * HD;
+    float *Sf = (float *)(Os + TCA_Q * HD), *dPf = Sf + ATTN_KTILE * TCA_LD;
+    bf16 *Pb = (bf16 *)(dPf + ATTN_KTILE * TCA_LD), *dSb = Pb + ATTN_KTILE * TCA_Q;
+    float *dKf = (float *)(dSb + ATTN_KTILE * TCA_Q), *dVf = dKf + ATTN_KTILE * OLD, *Ls = dVf + ATTN_KTILE * OLD,
+          *Dq = Ls + TCA_Q;
+    int4 kt = ktiles[blockIdx.x];
+    int g = blockIdx.y, group = nh / nkv, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    size_t k0 = (size_t)kt.x, first = (size_t)kt.z, qstride = (size_t)nh * HD;
+    int nk = kt.y, len = kt.w, seq = in.tok_seq[k0], j0 = (int)(k0 - first); // the tile's first key position
+    size_t off = in.seq_off[seq] + (size_t)g * HD;
+    load_rows<HD, THREADS>(Ks, in.k + off + (size_t)j0 * in.kv_stride, in.kv_stride, ATTN_KTILE, nk);
+    load_rows<HD, THREADS>(Vs, in.v + off + (size_t)j0 * in.kv_stride, in.kv_stride, ATTN_KTILE, nk);
+    for (int i = threadIdx.x; i < 2 * ATTN_KTILE * OLD; i += THREADS) dKf[i] = 0; // dKf and dVf
+    // lanes 2r and 2r + 1 of a warp own key row 16 warp + r, each every other query
+    int key = warp * 16 + lane / 2, half = lane % 2, kpos = j0 + key;
+    for (int hh = 0; hh < group; hh++) {
+        int h = g * group + hh;
+        for (int qb = j0; qb < len; qb += TCA_Q) {
+            int nq = len - qb < TCA_Q ? len - qb : TCA_Q;
+            __syncthreads();
+            size_t at = (first + qb) * qstride + (size_t)h * HD;
+            load_rows<HD, THREADS>(Qs, q + at, qstride, TCA_Q, nq);
+            load_rows<HD, THREADS>(Os, dout + at, qstride, TCA_Q, nq);
+            for (int i = threadIdx.x; i < TCA_Q; i += THREADS) {
+                size_t row = (first + qb + i) * nh + h;
+                Ls[i] = i < nq ? lse[row] : 0.0f;
+                Dq[i] = i < nq ? D[row] : 0.0f;
+            }
+            __syncthreads();
+            // this warp's 16 keys against the 64 queries: S^T = K q^T, dP^T = V dout^T
+            warp_abt<HD, TCA_Q / 16>(Sf + warp * 16 * TCA_LD, TCA_LD, Ks + warp * 16 * HD, Qs);
+            warp_abt<HD, TCA_Q / 16>(dPf + warp * 16 * TCA_LD, TCA_LD, Vs + warp * 16 * HD, Os);
+            __syncwarp();
+            for (int i = half; i < TCA_Q; i += 2) {
+                bool live = key < nk && i < nq && kpos <= qb + i;
+                float p = live ? expf(Sf[key * TCA_LD + i] * scale - Ls[i]) : 0.0f;
+                Pb[key * TCA_Q + i] = __float2bfloat16_rn(p);
+                dSb[key * TCA_Q + i] = __float2bfloat16_rn(p * (dPf[key * TCA_LD + i] - Dq[i]) * scale);
+            }
+            __syncwarp();
+            warp_acc_ab<HD, TCA_Q / 16>(dVf + warp * 16 * OLD, Pb + warp * 16 * TCA_Q, TCA_Q, Os);
+            warp_acc_ab<HD, TCA_Q / 16>(dKf + warp * 16 * OLD, dSb + warp * 16 * TCA_Q, TCA_Q, Qs);
+        }
+    }
+    __syncwarp();
+    if (key >= nk) return;
+    size_t at = off + (size_t)(j0 + key) * in.kv_stride;
+    for (int d = half; d < HD; d += 2) {
+        dk[at + d] = __float2bfloat16_rn(__bfloat162float(dk[at + d]) + dKf[key * OLD + d]);
+        dv[at + d] = __float2bfloat16_rn(__bfloat162float(dv[at + d]) + dVf[key * OLD + d]);
+    }
+}
+
+template <int HD> static size_t tc_q_smem_bytes() {
+    return 2 * (size_t)ATTN_TILE * HD * 2 + 2 * (size_t)TC_KEYS * HD * 2 + 2 * (size_t)ATTN_TILE * SLD * 4 +
+           (size_t)ATTN_TILE * TC_KEYS * 2 + (size_t)ATTN_TILE * (HD + 4) * 4;
+}
+
+template <int HD>
+__global__ void __launch_bounds__(TC_WARPS * 32)
+    attention_q_tc_kernel(bf16 *dq, const bf16 *dout, const float *lse, const float *D, const bf16 *q,
+                          attn_input<bf16> in, int nh, int nkv, float scale) {
+    constexpr int OLD = HD + 4;
+    extern __shared__ __align__(128) unsigned char tc_smem[];
+    bf16 *Qs = (bf16 *)tc_smem, *Os = Qs + ATTN_TILE * HD, *Ks = Os + ATTN_TILE * HD, *Vs = Ks + TC_KEYS * HD;
+    float *Sf = (float *)(Vs + TC_KEYS * HD), *dPf = Sf + ATTN_TILE * SLD;
+    bf16 *dSb = (bf16 *)(dPf + ATTN_TILE * SLD);
+    float *dQf = (float *)(dSb + ATTN_TILE * TC_KEYS);
+    const tc_tile t = tc_tile_of<HD>(in, nh, nkv);
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    size_t q0 = t.t0 * t.qstride + (size_t)t.h * HD; // the tile's first row of head h
+    load_rows<HD>(Qs, q + q0, t.qstride, ATTN_TILE, t.nt);
+    load_rows<HD>(Os, dout + q0, t.qstride, ATTN_TILE, t.nt);
+    for (int i = threadIdx.x; i < ATTN_TILE * OLD; i += TC_WARPS * 32) dQf[i] = 0;
+    int row = warp * 16 + lane / 2, half = lane % 2;
+    bool mine = row < t.nt;
+    size_t stat = (t.t0 + row) * nh + t.h; // the row's lse and D
+    int my_pos = mine ? in.tok_pos[t.t0 + row] : -1;
+    float my_lse = mine ? lse[stat] : 0.0f, my_D = mine ? D[stat] : 0.0f;
+    for (int kb = 0; kb < t.n_keys; kb += TC_KEYS) {
+        __syncthreads();
+        int valid = t.n_keys - kb < TC_KEYS ? t.n_keys - kb : TC_KEYS;
+        load_rows<HD>(Ks, t.K + (size_t)kb * in.kv_stride, in.kv_stride, TC_KEYS, valid);
+        load_rows<HD>(Vs, t.V + (size_t)kb * in.kv_stride, in.kv_stride, TC_KEYS, valid);
+        __syncthreads();
+        warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, Qs + warp * 16 * HD, Ks);
+        warp_abt<HD, TC_KEYS / 16>(dPf + warp * 16 * SLD, SLD, Os + warp * 16 * HD, Vs);
+        __syncwarp();
+        for (int j = half; j < TC_KEYS; j += 2) {
+            float p = kb + j <= my_pos ? expf(Sf[row * SLD + j] * scale - my_lse) : 0.0f;
+            dSb[row * TC_KEYS + j] = __float2bfloat16_rn(p * (dPf[row * SLD + j] - my_D) * scale);
+        }
+        __syncwarp();
+        warp_acc_ab<HD, TC_KEYS / 16>(dQf + warp * 16 * OLD, dSb + warp * 16 * TC_KEYS, TC_KEYS, Ks);
+    }
+    __syncwarp();
+    if (!mine) return;
+    bf16 *o = dq + q0 + (size_t)row * t.qstride;
+    for (int d = half; d < HD; d += 2) o[d] = __float2bfloat16_rn(__bfloat162float(o[d]) + dQf[row * OLD + d]);
+}
+
+// false (and the error cleared) when the GPU cannot give the kernels their
+// shared memory (an A100 has 164 KB a block): the caller runs the SIMT passes
+template <int HD>
+static bool launch_backward_tc(bf16 *dq, bf16 *dk, bf16 *dv, const bf16 *dout, const float *lse, const float *D,
+                               const bf16 *q, const attn_input<bf16> &in, const int4 *ktiles, int n_ktiles, int nh,
+                               int nkv, cudaStream_t s, cudaError_t *e) {
+    static bool raised_kv, raised_q;
+    size_t kvb = tc_kv_smem_bytes<HD>(), qb = tc_q_smem_bytes<HD>();
+    if (raise_smem(attention_kv_tc_kernel<HD>, kvb, &raised_kv) != cudaSuccess ||
+        raise_smem(attention_q_tc_kernel<HD>, qb, &raised_q) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    float scale = (float)(1.0 / sqrt(HD));
+    attention_kv_tc_kernel<HD><<<dim3((unsigned)n_ktiles, (unsigned)nkv), TCA_WARPS * 32, kvb, s>>>(
+        dk, dv, dout, lse, D, q, in, ktiles, nh, nkv, scale);
+    if ((*e = cudaGetLastError()) == cudaSuccess)
+        attention_q_tc_kernel<HD><<<dim3((unsigned)in.n_tiles, (unsigned)nh), TC_WARPS * 32, qb, s>>>(
+            dq, dout, lse, D, q, in, nh, nkv, scale);
+    if (*e == cudaSuccess) *e = cudaGetLastError();
+    return true;
+}
+
 template <typename T>
 cudaError_t attention_backward(T *dq, T *dk, T *dv, const T *dout, const T *out, const float *lse, const T *q,
                                const attn_input<T> &in, const int4 *ktiles, int n_ktiles, int n_heads,
@@ -513,6 +706,14 @@ cudaError_t attention_backward(T *dq, T *dk, T *dv, const T *dout, const T *out,
     attention_d_kernel<<<blocks_for(rows, 8), 256, 0, s>>>(D, dout, out, rows, head_dim);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
+    if constexpr (std::is_same<T, bf16>::value) {
+        if (tensor_cores(head_dim) &&
+            (head_dim == 64 ? launch_backward_tc<64>(dq, dk, dv, dout, lse, D, q, in, ktiles, n_ktiles, n_heads,
+                                                     n_kv_heads, s, &e)
+                            : launch_backward_tc<128>(dq, dk, dv, dout, lse, D, q, in, ktiles, n_ktiles, n_heads,
+                                                      n_kv_heads, s, &e)))
+            return e;
+    }
 #define LB(DM) launch_backward<T, DM>(dq, dk, dv, dout, lse, D, q, in, ktiles, n_ktiles, n_heads, n_kv_heads, head_dim, s)
     if (head_dim <= 32) return LB(32);
     if (head_dim <= 64) return LB(64);
