@@ -399,6 +399,35 @@ EOF
     [ -z "$(row 'unit test_cuda_logits simt')" ]
 }
 
+@test "pipe section: tests/gpu/pipeline.sh's 20 train.sh steps make a row with the device, speed and logp_diff_max" {
+    # on the CPU, 3 steps: the real programs, the row as a GPU run makes it
+    mkdir tests
+    printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
+    chmod +x tests/*
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=pipe PIC_GPU_PIPE_DEVICE=cpu \
+        PIC_GPU_PIPE_STEPS=3 run "$G/run.sh"
+    grep -q $'pipe train.sh --device cuda\tPASS\t3 steps, [0-9.]* s a step, cpu f32; entropy 0.774 -> [0-9.]* (target 0.3), reward .*, logp_diff_max 0\t3 steps' \
+        out/summary.tsv
+    section_log pipe | grep -q '"trained_on":"cpu"'
+    # a device it cannot use: a FAIL row that says how far it got
+    rm -r out
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=pipe PIC_GPU_PIPE_STEPS=3 run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    grep -q $'pipe train.sh --device cuda\tFAIL\texit 1: pipeline.sh: pic-rollout --score --device cuda failed; 0 steps done' out/summary.tsv
+}
+
+@test "pipeline.sh refuses a DIR that exists and a missing program, before running anything" {
+    mkdir there
+    run "$G/pipeline.sh" there --device cpu
+    fails_with 1 "there exists"
+    # train.sh's jq: neither on PATH nor in bin/
+    mkdir p
+    for c in bash dirname mkdir zstdcat; do ln -s "$(command -v $c)" p/; done
+    PATH="$T/p" run "$G/pipeline.sh" new --device cpu
+    fails_with 1 "jq is not on PATH \\(nor in bin/\\)"
+    [ ! -e new/init ]
+}
+
 @test "a canary that sees no device or times out skips the GPU sections instead of spending the budget" {
     mkdir tests
     printf '#!/bin/sh\necho "1..0 # SKIP no CUDA device"\n' >tests/test_cuda_logits
@@ -429,7 +458,9 @@ EOF
 fake_build() {
     rm -rf b bin
     mkdir -p b/tests bin fake
-    for p in pic-rollout pic-model-bench pic-init pic-update; do printf '#!/bin/sh\n' >"bin/$p"; done
+    for p in pic-rollout pic-model-bench pic-init pic-update pic-task pic-reward pictl pic-batch; do
+        printf '#!/bin/sh\n' >"bin/$p"
+    done
     for t in test_model test_backward $(grep -ho 'UNIT,test_cuda_[a-z_]*' "$PIC_ROOT"/src/*/module.mk | sed 's/.*,//'); do
         printf '#!/bin/sh\n' >"b/tests/$t"
     done
@@ -459,6 +490,10 @@ fake_build() {
     rm b/tests/test_cuda_backward
     PATH="$T/fake:$PATH" run "$G/prepare.sh"
     fails_with 1 "test_cuda_backward is missing"
+    fake_build 1
+    rm bin/pictl # train.sh's CPU programs travel too (tests/gpu/pipeline.sh)
+    PATH="$T/fake:$PATH" run "$G/prepare.sh"
+    fails_with 1 "pictl is missing"
     printf '#!/bin/sh\nexit 2\n' >fake/make
     PATH="$T/fake:$PATH" run "$G/prepare.sh"
     fails_with 1 "the CUDA build failed"

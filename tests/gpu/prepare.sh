@@ -9,7 +9,9 @@
 #
 #   carry/bin.tar.xz holds bin/ and tests/:
 #   carry/bin/    pic-rollout, pic-model-bench, pic-init, pic-update (stripped
-#                 copies; pic-init for bench/gpu_generate.sh)
+#                 copies; pic-init for bench/gpu_generate.sh), and for
+#                 tests/gpu/pipeline.sh pic-task, pic-reward, pictl, pic-batch,
+#                 jq and zstd
 #   carry/tests/  test_model, test_backward, test_cuda_*     (stripped copies)
 #   carry/lib.tar.xz  the shared libraries they load from this machine
 #                 (jansson, OpenBLAS, zstd, ...), not glibc, libstdc++ or CUDA's
@@ -39,6 +41,15 @@ make -j2 all CUDA=1 NVCC="$NVCC" BUILD="$BUILD" BIN="$BIN" >&2 || die "the CUDA 
     die "$BUILD/cuda.setting does not say 1 after make CUDA=1: refusing to pack a build without CUDA"
 
 programs=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$BIN/pic-init" "$BIN/pic-update")
+# what pipelines/train.sh calls beside them (tests/gpu/pipeline.sh): pic's
+# CPU programs, and jq and zstd from this machine (the GPU machine may have
+# neither; their libraries travel with the rest)
+cpu_programs=("$BIN/pic-task" "$BIN/pic-reward" "$BIN/pictl" "$BIN/pic-batch")
+tools=()
+for t in jq zstd; do
+    p=$(command -v "$t") || die "no $t here: pipelines/train.sh on the GPU machine needs one to carry"
+    tools+=("$p")
+done
 tests=("$TESTS/test_model" "$TESTS/test_backward")
 # the CUDA tests the makefiles declare, not whatever test_cuda_* lies in
 # build/tests (a test since removed would travel as a stale binary)
@@ -46,6 +57,7 @@ while read -r t; do
     tests+=("$TESTS/$t")
 done < <(grep -ho 'call UNIT,test_cuda_[A-Za-z0-9_]*' src/*/module.mk tests/unit/module.mk | sed 's/.*,//' | sort -u)
 [ ${#tests[@]} -gt 2 ] || die "no test_cuda_* in src/*/module.mk: is this pic's tree?"
+for b in "${cpu_programs[@]}"; do [ -x "$b" ] || die "$b is missing after make -j2 all CUDA=1"; done
 for b in "${programs[@]}" "${tests[@]}"; do
     [ -x "$b" ] || die "$b is missing after make -j2 all CUDA=1"
     # cuda_none.c's message: a CPU-only object in a binary meant for the GPU
@@ -63,7 +75,7 @@ trap 'rm -rf "$stage"' EXIT
 copy() { # stripped when strip is there: the debug info is most of the size
     if command -v strip >/dev/null; then strip -o "$2/$(basename "$1")" "$1"; else cp "$1" "$2/"; fi
 }
-for b in "${programs[@]}"; do copy "$b" "$CARRY/bin"; done
+for b in "${programs[@]}" "${cpu_programs[@]}" "${tools[@]}"; do copy "$b" "$CARRY/bin"; done
 for b in "${tests[@]}"; do copy "$b" "$CARRY/tests"; done
 # Each binary embeds the same CUDA kernels (~7 MiB of fatbin for sm_80 and
 # sm_90): eleven copies overflow the 64 MiB that travels. One xz stream with
@@ -76,7 +88,7 @@ rm -rf "${CARRY:?}/bin" "${CARRY:?}/tests"
 # machine's is at least as new), libstdc++/libgcc_s (likewise) and CUDA's own
 # (too big; run.sh finds them there).
 mkdir "$stage/lib"
-ldd "${programs[@]}" "${tests[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
+ldd "${programs[@]}" "${cpu_programs[@]}" "${tools[@]}" "${tests[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
     while read -r name path; do
         case $name in
         linux-vdso* | ld-linux* | libc.so* | libm.so* | libpthread.so* | libdl.so* | librt.so* | libresolv.so* | \
@@ -85,13 +97,13 @@ ldd "${programs[@]}" "${tests[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3
         esac
     done
 tar -cJf "$CARRY/lib.tar.xz" -C "$stage" lib
-glibc=$(objdump -T "${programs[@]}" "${tests[@]}" "$stage"/lib/* 2>/dev/null |
+glibc=$(objdump -T "${programs[@]}" "${cpu_programs[@]}" "${tools[@]}" "${tests[@]}" "$stage"/lib/* 2>/dev/null |
     grep -o 'GLIBC_[0-9.]*' | sort -t. -k2,2n -k3,3n -u | tail -1)
 {
     echo "commit: $(git describe --always --dirty 2>/dev/null || echo unknown)"
     echo "built: $(date -u +%FT%TZ) on $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release), needs ${glibc:-?} or newer"
     echo "libraries: $(find "$stage/lib" -type f -printf '%f ')"
-    echo "programs and tests: $(basename -a "${programs[@]}" "${tests[@]}" | tr '\n' ' ')"
+    echo "programs and tests: $(basename -a "${programs[@]}" "${cpu_programs[@]}" "${tools[@]}" "${tests[@]}" | tr '\n' ' ')"
 } >"$CARRY/VERSION"
 
 # The fixtures run.sh reads are tracked; say so if ../shared has moved on.
@@ -113,9 +125,9 @@ echo "working tree $(mib "$tree") + $CARRY $(mib "$carry") = $(mib "$total") of 
 [ "$total" -le "$LIMIT" ] || die "over the device's 64 MiB: remove untracked files or build less"
 cat <<EOF
 
-The device call (one, at most 7 minutes: run.sh's budget is 380 s, and the
+The device call (one, at most 8 minutes: run.sh's budget is 440 s, and the
 machine's start, a few minutes, counts against the session's device time too):
-  run  carry: ["$CARRY"]  timeout_s: 420
+  run  carry: ["$CARRY"]  timeout_s: 480
        command: tests/gpu/run.sh
 Then paste the summary table it prints last into docs/gpu.md (with the date,
 the card and the driver from info.log), and give_back.

@@ -5,9 +5,10 @@
 # fixtures in fp32 and in bf16 beside PyTorch's own bf16 error, generation
 # on the GPU (greedy = golden, batch and shard invariance, generation's
 # log-probs = --score's), training (golden gradients and AdamW on the GPU,
-# resume bit for bit, GPU against CPU over 50 steps; ~60 s), and
-# bench/gpu_score.sh. Each step runs under `timeout` inside one budget
-# (PIC_GPU_BUDGET seconds, default 380: with the machine's start, a few
+# resume bit for bit, GPU against CPU over 50 steps; ~60 s), 20 steps of
+# pipelines/train.sh --device cuda on the demo's model (tests/gpu/pipeline.sh,
+# ~60 s), and bench/gpu_score.sh. Each step runs under `timeout` inside one budget
+# (PIC_GPU_BUDGET seconds, default 440: with the machine's start, a few
 # minutes, the call fits a 10-minute share of device time); each CUDA unit
 # test gets 45 s of it. One small CUDA test runs first as a canary: when it
 # times out, or sees no CUDA device on a GPU machine, the GPU sections are
@@ -20,7 +21,7 @@
 # last. Exit 1 when a check FAILs, else 0.
 #
 # PIC_GPU_SECTIONS picks sections for a rerun (default "unit sample fp32
-# bf16 gen train bench"; GPU, libraries and binaries are always checked). "genbench"
+# bf16 gen train pipe bench"; GPU, libraries and binaries are always checked). "genbench"
 # and "trainbench", never in the default, run bench/gpu_generate.sh and
 # bench/gpu_train.sh with this setup (each its own call:
 # PIC_GPU_SECTIONS=genbench PIC_GPU_BUDGET=560 tests/gpu/run.sh,
@@ -46,9 +47,9 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 # a machine without network its search for an interface can hang: loopback,
 # and no InfiniBand.
 export NCCL_SOCKET_IFNAME=lo NCCL_IB_DISABLE=1
-BUDGET=${PIC_GPU_BUDGET:-380}
+BUDGET=${PIC_GPU_BUDGET:-440}
 RESERVE=10 # seconds kept for the summary
-SECTIONS=" ${PIC_GPU_SECTIONS:-unit sample fp32 bf16 gen train bench} "
+SECTIONS=" ${PIC_GPU_SECTIONS:-unit sample fp32 bf16 gen train pipe bench} "
 MODELS=(qwen2-tiny qwen3-tiny llama-tiny)
 # not FIXTURES: test_model reads that one as the fixtures' parent folder
 GPU_FIXTURES=tests/fixtures/models
@@ -314,7 +315,7 @@ fi
 UNIT_CAP=45
 UNIT_GOAL="all ok (rel. err <= 1e-5 f32, 1e-2 bf16)"
 CANARY='' CANARY_FAILED=''
-gpu_wanted() { local s; for s in unit sample fp32 bf16 gen train bench genbench trainbench; do wanted $s && return 0; done; return 1; }
+gpu_wanted() { local s; for s in unit sample fp32 bf16 gen train pipe bench genbench trainbench; do wanted $s && return 0; done; return 1; }
 if [ "$HAVE_GPU" = 1 ] && gpu_wanted; then
     # test_cuda_logits: three logits heads against a double reference, ~1 s
     for t in test_cuda_logits test_cuda_layers; do [ -x "$TESTS/$t" ] && { CANARY=$t; break; }; done
@@ -600,6 +601,40 @@ elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_backward" ] && [ -x "$BIN/pic-upda
     done
 else
     row "train" SKIP "no GPU (or no test_backward / pic-update)" "golden gradients, resume, GPU vs CPU"
+fi
+
+# ---- train.sh --device cuda end to end (issues 11, 12): ~60 s ----------------
+# tests/gpu/pipeline.sh: the demo's model (pic-init's tokenizer and weights,
+# an SFT warm-up on the GPU), then 20 RL steps of pipelines/train.sh with
+# generation and training on the GPU. The carry's programs and tools (jq,
+# zstd) come first on PATH.
+# (PIC_GPU_PIPE_DEVICE and PIC_GPU_PIPE_STEPS: the harness's tests, on a CPU)
+PIPE_DEVICE=${PIC_GPU_PIPE_DEVICE:-cuda} PIPE_STEPS=${PIC_GPU_PIPE_STEPS:-20}
+PIPE_GOAL="$PIPE_STEPS steps, generated and trained on the GPU; logp_diff_max 0 (exact on-policy)"
+if ! wanted pipe || canary_failed "pipe train.sh --device cuda"; then
+    :
+elif [ "$HAVE_GPU" = 1 ] && [ -x "$BIN/pic-rollout" ] && [ -x "$BIN/pic-update" ]; then
+    within 120 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PATH="$BIN:$PATH" tests/gpu/pipeline.sh "$WORK/pipe" \
+        --device "$PIPE_DEVICE" --steps "$PIPE_STEPS"
+    st=$?
+    log pipe "$f" $st tests/gpu/pipeline.sh "$WORK/pipe" --device "$PIPE_DEVICE" --steps "$PIPE_STEPS"
+    { echo "# tests/gpu/pipeline.sh --device $PIPE_DEVICE"; cat "$f"; echo; } >>"$RESULTS"
+    line=$(grep '^{' "$f" | tail -1)
+    if [ $st -eq 0 ] && [ -n "$line" ]; then
+        number=$(python3 -c 'import json, sys
+r = json.loads(sys.argv[1])
+print("%d steps, %.1f s a step, %s %s; entropy %.3f -> %.3f (target %s), reward %.3f -> %.3f, logp_diff_max %g" % (
+    r["steps"], r["seconds_per_step"], r["trained_on"], r["dtype"], r["entropy_first"], r["entropy_last"],
+    r["target"], r["reward_first"], r["reward_last"], r["logp_diff_max"]))
+sys.exit(0 if r["logp_diff_max"] == 0 else 1)' "$line")
+        exact=$?
+        row "pipe train.sh --device cuda" "$([ $exact -eq 0 ] && echo PASS || echo FAIL)" "$number" "$PIPE_GOAL"
+    else
+        done_steps=$(cat "$WORK/pipe/run/log.jsonl" 2>/dev/null | wc -l)
+        row "pipe train.sh --device cuda" FAIL "$(why $st "$f"); $done_steps steps done" "$PIPE_GOAL"
+    fi
+else
+    row "pipe train.sh --device cuda" SKIP "no GPU (or no pic-rollout / pic-update)" "$PIPE_GOAL"
 fi
 
 # ---- bench/gpu_score.sh ----------------------------------------------------
