@@ -49,6 +49,21 @@ load helpers
     [ "$(jq -c .model.merges n/tokenizer.json)" = '[["Ġ","z"],["Ġz","q"]]' ]
 }
 
+@test "the weights are a fixed stream of the seed: the same bits on 1, 2 or 3 threads" {
+    # 262144-element products: several of the draw's 65536-element pieces,
+    # each started where the one-thread loop would be (splitmix64 skips);
+    # (a hash of the bytes would pin libm's log and cos, which differ by CPU)
+    for t in 1 2 3; do pic-init -q -o w$t --hidden 256 --layers 1 --intermediate 1024 --seed 3 --threads $t; done
+    cmp w1/model.safetensors w2/model.safetensors
+    cmp w1/model.safetensors w3/model.safetensors
+    pic-init -q -o l1 --model-type llama --untied --seed 7 --bf16 --hidden 64 --layers 2 --threads 1
+    pic-init -q -o l3 --model-type llama --untied --seed 7 --bf16 --hidden 64 --layers 2 --threads 3
+    cmp l1/model.safetensors l3/model.safetensors
+    run pic-init -q -o z --threads 0
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--threads: 0 is outside"* ]]
+}
+
 @test "memory: thousands of merges need no (256 + merges)^2 table" {
     [ -x /usr/bin/time ] || skip "no GNU time"
     ! ldd "$(command -v pic-init)" | grep -q libasan || skip "memory is not measured under AddressSanitizer"

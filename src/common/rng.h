@@ -11,12 +11,18 @@ typedef struct {
     uint64_t s[4];
 } pic_rng;
 
+#define PIC_SPLITMIX64_GAMMA 0x9e3779b97f4a7c15ull
+
 static inline uint64_t pic_splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    uint64_t z = (*x += PIC_SPLITMIX64_GAMMA);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+
+/* The state k draws after x: splitmix64's state only steps by its gamma,
+ * so a stream can be cut into pieces drawn in any order (or in parallel). */
+static inline uint64_t pic_splitmix64_skip(uint64_t x, uint64_t k) { return x + k * PIC_SPLITMIX64_GAMMA; }
 
 /* The stream for (seed, a, b): each key is mixed in turn, so (1,2,3) and
  * (1,3,2) give unrelated streams. */

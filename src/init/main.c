@@ -12,6 +12,7 @@
 #include "common/stream.h"
 #include "init/bytelevel.h"
 #include "model/model.h"
+#include "model/parallel.h"
 #include "tokenizer/tokenizer.h"
 
 static const char usage[] =
@@ -48,6 +49,8 @@ static const char usage[] =
     "whose ids name its tokens.\n"
     "\n"
     "      --seed S           random seed of the weights (default 1)\n"
+    "      --threads N        threads drawing the weights (default: one per CPU;\n"
+    "                         the weights are the same bits on any number)\n"
     "      --std X            standard deviation of the weights (default 0.02)\n"
     "      --bf16             store the weights in bfloat16 (default float32)\n"
     "  -o, --output DIR       the checkpoint to create (a checkpoint there is\n"
@@ -108,11 +111,13 @@ typedef struct {
     bool tied, bf16;
     long long seed;
     double std;
+    int threads; /* 0: one per CPU */
 } options;
 
 static void parse_options(options *o, int argc, char **argv) {
     enum { OPT_CONFIG = 256, OPT_TYPE, OPT_HIDDEN, OPT_LAYERS, OPT_HEADS, OPT_KV, OPT_FFN, OPT_MAXPOS,
-           OPT_UNTIED, OPT_CORPUS, OPT_MERGES, OPT_TOKENIZER, OPT_SEED, OPT_STD, OPT_BF16, OPT_VERSION };
+           OPT_UNTIED, OPT_CORPUS, OPT_MERGES, OPT_TOKENIZER, OPT_SEED, OPT_STD, OPT_BF16, OPT_VERSION,
+           OPT_THREADS };
     static const struct option opts[] = {
         {"config", required_argument, 0, OPT_CONFIG}, {"model-type", required_argument, 0, OPT_TYPE},
         {"hidden", required_argument, 0, OPT_HIDDEN}, {"layers", required_argument, 0, OPT_LAYERS},
@@ -123,7 +128,8 @@ static void parse_options(options *o, int argc, char **argv) {
         {"seed", required_argument, 0, OPT_SEED}, {"std", required_argument, 0, OPT_STD},
         {"bf16", no_argument, 0, OPT_BF16}, {"output", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
+        {"version", no_argument, 0, OPT_VERSION}, {"threads", required_argument, 0, OPT_THREADS},
+        {0, 0, 0, 0}};
     int c, idx;
     while ((c = pic_getopt(argc, argv, "o:qh", opts, &idx)) != -1) {
         if (c >= OPT_TYPE && c <= OPT_UNTIED && !o->shape_opt) o->shape_opt = opts[idx].name;
@@ -146,6 +152,7 @@ static void parse_options(options *o, int argc, char **argv) {
         case OPT_TOKENIZER: o->tokenizer_file = optarg; break;
         case OPT_SEED: o->seed = pic_parse_int("--seed", optarg, 0, 1LL << 62); break;
         case OPT_STD: o->std = pic_parse_double("--std", optarg, 0, 10); break;
+        case OPT_THREADS: o->threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
         case OPT_BF16: o->bf16 = true; break;
         case 'o': o->out = optarg; break;
         case 'q': pic_quiet = 1; break;
@@ -339,6 +346,7 @@ int main(int argc, char **argv) {
 
     pic_params params;
     pic_params_alloc(&params, &cfg);
+    pic_set_threads(o.threads);
     pic_params_init_random(&params, (uint64_t)o.seed, (float)o.std);
     write_checkpoint(&o, &cfg, tok_json, &params);
     pic_info("%s: %s, %zu parameters, vocabulary %d", o.out, cfg.model_type, params.numel, cfg.vocab_size);

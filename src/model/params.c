@@ -8,6 +8,7 @@
 
 #include "common/cli.h"
 #include "common/rng.h"
+#include "model/parallel.h"
 
 typedef struct {
     pic_param_desc *desc; /* NULL when only counting */
@@ -200,20 +201,41 @@ int pic_params_save(const pic_params *p, const char *path, pic_dtype dtype, pic_
 /* splitmix64 + Box-Muller: reproducible across platforms for a given seed */
 static uint64_t next(uint64_t *s) { return pic_splitmix64(s); }
 
+/* One tensor's normal draws: element j takes the stream's draws 2 (first +
+ * j) and 2 (first + j) + 1, so a range of elements starts where the
+ * sequential loop would have been (pic_splitmix64_skip) and the weights are
+ * the same bits on any number of threads. */
+typedef struct {
+    float *x;
+    uint64_t seed;
+    size_t first;
+    float std;
+} draw_job;
+
+static void draw_normals(void *ctx, size_t begin, size_t end, int tid) {
+    (void)tid;
+    const draw_job *J = ctx;
+    uint64_t s = pic_splitmix64_skip(J->seed, 2 * (uint64_t)(J->first + begin));
+    for (size_t j = begin; j < end; j++) {
+        double u1 = ((next(&s) >> 11) + 1.0) / 9007199254740993.0, u2 = (next(&s) >> 11) / 9007199254740992.0;
+        J->x[j] = (float)(J->std * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+    }
+}
+
 void pic_params_init_random(pic_params *p, uint64_t seed, float std) {
+    size_t drawn = 0; /* elements drawn so far: biases and norms draw nothing */
     for (size_t i = 0; i < p->n_desc; i++) {
         const pic_param_desc *d = &p->desc[i];
         float *x = p->data + d->offset;
         const char *tail = strrchr(d->name, '.');
         bool bias = tail && !strcmp(tail, ".bias");
         bool norm = strstr(d->name, "norm") != NULL;
-        for (size_t j = 0; j < d->numel; j++) {
-            if (bias || norm) {
-                x[j] = norm ? 1.0f : 0.0f;
-                continue;
-            }
-            double u1 = ((next(&seed) >> 11) + 1.0) / 9007199254740993.0, u2 = (next(&seed) >> 11) / 9007199254740992.0;
-            x[j] = (float)(std * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+        if (bias || norm) {
+            for (size_t j = 0; j < d->numel; j++) x[j] = norm ? 1.0f : 0.0f;
+            continue;
         }
+        draw_job J = {x, seed, drawn, std};
+        pic_parallel_for(d->numel, 1 << 16, draw_normals, &J);
+        drawn += d->numel;
     }
 }
