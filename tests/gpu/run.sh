@@ -21,11 +21,12 @@
 # last. Exit 1 when a check FAILs, else 0.
 #
 # PIC_GPU_SECTIONS picks sections for a rerun (default "unit sample fp32
-# bf16 gen train pipe bench"; GPU, libraries and binaries are always checked). "genbench"
-# and "trainbench", never in the default, run bench/gpu_generate.sh and
-# bench/gpu_train.sh with this setup (each its own call:
+# bf16 gen train pipe bench"; GPU, libraries and binaries are always checked). "genbench",
+# "trainbench" and "stepcost", never in the default, run bench/gpu_generate.sh,
+# bench/gpu_train.sh and bench/gpu_rlstep.sh with this setup (each its own call:
 # PIC_GPU_SECTIONS=genbench PIC_GPU_BUDGET=560 tests/gpu/run.sh,
-# PIC_GPU_SECTIONS=trainbench PIC_GPU_BUDGET=300 tests/gpu/run.sh).
+# PIC_GPU_SECTIONS=trainbench PIC_GPU_BUDGET=300 tests/gpu/run.sh,
+# PIC_GPU_SECTIONS=stepcost PIC_GPU_BUDGET=240 tests/gpu/run.sh).
 #
 # Without a GPU every GPU step is a SKIP row and the script still runs to the
 # end. PIC_GPU_FORCE=1 runs them anyway and PIC_GPU_FORCE=0 skips them on a
@@ -315,7 +316,7 @@ fi
 UNIT_CAP=45
 UNIT_GOAL="all ok (rel. err <= 1e-5 f32, 1e-2 bf16)"
 CANARY='' CANARY_FAILED=''
-gpu_wanted() { local s; for s in unit sample fp32 bf16 gen train pipe bench genbench trainbench; do wanted $s && return 0; done; return 1; }
+gpu_wanted() { local s; for s in unit sample fp32 bf16 gen train pipe bench genbench trainbench stepcost; do wanted $s && return 0; done; return 1; }
 if [ "$HAVE_GPU" = 1 ] && gpu_wanted; then
     # test_cuda_logits: three logits heads against a double reference, ~1 s
     for t in test_cuda_logits test_cuda_layers; do [ -x "$TESTS/$t" ] && { CANARY=$t; break; }; done
@@ -687,6 +688,28 @@ elif wanted trainbench && [ "$HAVE_GPU" = 1 ]; then
     [ $st -ne 0 ] && row "bench/gpu_train.sh" FAIL "exit $st$(timed_out $st && echo ' (timed out)')" "runs to the end"
 elif wanted trainbench; then
     row "bench/gpu_train.sh" SKIP "no GPU" ">= 50% of matmul and 2x transformers on 0.5B, >= 45% on 1.5B"
+fi
+
+# ---- bench/gpu_rlstep.sh (asked for by name) --------------------------------
+# one RL step's cost outside the arithmetic at 1.5B: two pic-update processes
+STEP_GOAL="outside the arithmetic < 10% of a paper-sized step (docs/gpu.md)"
+if wanted stepcost && canary_failed bench/gpu_rlstep.sh; then
+    :
+elif wanted stepcost && [ "$HAVE_GPU" = 1 ]; then
+    left=$((BUDGET - RESERVE - (SECONDS - START)))
+    # shellcheck disable=SC2086 # PIC_GPU_RLSTEP_ARGS: more options (the harness's tests: --device cpu)
+    PIC_BIN=$BIN timeout -k 5 $((left + 5)) bench/gpu_rlstep.sh --budget "$left" --results "$WORK/stepcost" \
+        ${PIC_GPU_RLSTEP_ARGS:-} >"$f" 2>&1
+    st=$?
+    log bench "$f" $st bench/gpu_rlstep.sh --budget "$left"
+    { echo "# bench/gpu_rlstep.sh"; sed -n '/^| run/,$p' "$f"; echo "# raw"; cat "$WORK/stepcost" 2>/dev/null; } >>"$RESULTS"
+    if [ $st -ne 0 ] || [ "$(grep -c '^| first\|^| steady' "$f")" -ne 2 ]; then
+        row "bench/gpu_rlstep.sh" FAIL "$(why $st "$f")" "$STEP_GOAL"
+    else
+        row "bench/gpu_rlstep.sh" INFO "$(grep '^| steady' "$f" | awk -F' *[|] *' '{ print "steady step: wall " $3 " s, start and exit " $4 " s, load " $5 " s, save " $7 " s; outside the arithmetic at 2e7 tokens " $10 }')" "$STEP_GOAL"
+    fi
+elif wanted stepcost; then
+    row "bench/gpu_rlstep.sh" SKIP "no GPU" "$STEP_GOAL"
 fi
 
 # ---- the summary, last -----------------------------------------------------
