@@ -111,6 +111,19 @@ fake_lib_test() {
     [ "$(row 'unit test_cuda_fake')" = SKIP ]
 }
 
+@test "the carry's glibc against this machine's: an older one is a FAIL row that says so, first" {
+    mkdir carry
+    have=$(getconf GNU_LIBC_VERSION | awk '{ print $2 }')
+    printf 'commit: x\nglibc: 99.1\n' >carry/VERSION
+    PIC_GPU_CARRY="$T/carry" OUT=out PIC_GPU_FORCE=0 PIC_GPU_SECTIONS=unit run "$G/run.sh"
+    grep -q $'^glibc\tFAIL\tthis machine has '"$have"', the carry needs 99.1: build the carry on an older system' out/summary.tsv
+    rm -r out
+    printf 'commit: x\nglibc: 2.2.5\n' >carry/VERSION
+    PIC_GPU_CARRY="$T/carry" OUT=out PIC_GPU_FORCE=0 PIC_GPU_SECTIONS=unit run "$G/run.sh"
+    [ "$status" -eq 0 ]
+    grep -q $'^glibc\tPASS\t'"$have"' (the carry needs 2.2.5)' out/summary.tsv
+}
+
 @test "the machine's own LD_LIBRARY_PATH reaches the binaries after the found folders" {
     fake_lib_test
     LD_LIBRARY_PATH="$T/lib" PIC_GPU_TESTS="$T/tests" OUT=out PIC_GPU_FORCE=0 PIC_GPU_SECTIONS=none run "$G/run.sh"
@@ -495,7 +508,7 @@ fake_build() {
     fake_build 0
     PATH="$T/fake:$PATH" run "$G/prepare.sh"
     fails_with 1 "cuda.setting does not say 1"
-    grep -qx "make -j2 all CUDA=1 NVCC=$T/fake/nvcc BUILD=$T/b BIN=$T/bin" make.args
+    grep -qx "make -j2 all CUDA=1 MPI=0 NVCC=$T/fake/nvcc BUILD=$T/b BIN=$T/bin" make.args
     fake_build 1
     echo 'this pic was built without CUDA (nvcc not found, or make CUDA=0): use --device cpu' >>b/tests/test_cuda_layers
     PATH="$T/fake:$PATH" run "$G/prepare.sh"
@@ -520,7 +533,7 @@ fake_build() {
     rm fake/nvcc
     NVCC=nvcc PATH="$T/fake:/usr/bin:/bin" run "$G/prepare.sh"
     if [ -x /usr/local/cuda/bin/nvcc ]; then
-        [ "$(tail -1 make.args)" = "make -j2 all CUDA=1 NVCC=/usr/local/cuda/bin/nvcc BUILD=$T/b BIN=$T/bin" ]
+        [ "$(tail -1 make.args)" = "make -j2 all CUDA=1 MPI=0 NVCC=/usr/local/cuda/bin/nvcc BUILD=$T/b BIN=$T/bin" ]
     else
         fails_with 1 "no nvcc"
     fi

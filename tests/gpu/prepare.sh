@@ -2,7 +2,8 @@
 # Makes tests/gpu/carry/, everything tests/gpu/run.sh needs on a GPU machine
 # that the working tree does not hold, and prints the device call that
 # carries it (docs/gpu-checks.md). Run it here, where nvcc is: it builds
-# first (`make -j2 all CUDA=1`; NVCC names another nvcc), then refuses to
+# first (`make -j2 all CUDA=1 MPI=0` into build/gpu; NVCC names another
+# nvcc; PIC_BUILD and PIC_BIN other folders), then refuses to
 # pack a CPU-only build: build/cuda.setting must say 1, no binary may hold
 # cuda_none.c's "built without CUDA", and none may predate the switch to
 # CUDA=1 (a stale test_cuda_* from before a `make CUDA=0`).
@@ -23,7 +24,11 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-BIN=${PIC_BIN:-bin} BUILD=${PIC_BUILD:-build}
+# A build of its own, without MPI: OpenMPI's libevent needs glibc 2.36
+# (arc4random) where pic's binaries need 2.34, and a GPU machine on Ubuntu
+# 22.04 has 2.35; one process per GPU check needs no MPI. Its own folders
+# leave the tree's build (MPI on, for dist.bats) as it is.
+BIN=${PIC_BIN:-build/gpu/bin} BUILD=${PIC_BUILD:-build/gpu}
 TESTS=$BUILD/tests
 CARRY=tests/gpu/carry
 LIMIT=$((64 * 1024 * 1024))
@@ -35,8 +40,8 @@ die() { echo "prepare.sh: $*" >&2; exit 1; }
 # checks nothing. make rebuilds whatever the switch to CUDA=1 touches.
 NVCC=$(command -v "${NVCC:-nvcc}" || command -v /usr/local/cuda/bin/nvcc) ||
     die "no nvcc (${NVCC:-nvcc} not found, nor /usr/local/cuda/bin/nvcc; NVCC=... names one): the GPU checks need a CUDA build"
-echo "prepare.sh: make -j2 all CUDA=1 NVCC=$NVCC BUILD=$BUILD BIN=$BIN" >&2
-make -j2 all CUDA=1 NVCC="$NVCC" BUILD="$BUILD" BIN="$BIN" >&2 || die "the CUDA build failed (make -j2 all CUDA=1)"
+echo "prepare.sh: make -j2 all CUDA=1 MPI=0 NVCC=$NVCC BUILD=$BUILD BIN=$BIN" >&2
+make -j2 all CUDA=1 MPI=0 NVCC="$NVCC" BUILD="$BUILD" BIN="$BIN" >&2 || die "the CUDA build failed (make -j2 all CUDA=1 MPI=0)"
 [ "$(cat "$BUILD/cuda.setting" 2>/dev/null)" = 1 ] ||
     die "$BUILD/cuda.setting does not say 1 after make CUDA=1: refusing to pack a build without CUDA"
 
@@ -102,6 +107,7 @@ glibc=$(objdump -T "${programs[@]}" "${cpu_programs[@]}" "${tools[@]}" "${tests[
 {
     echo "commit: $(git describe --always --dirty 2>/dev/null || echo unknown)"
     echo "built: $(date -u +%FT%TZ) on $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release), needs ${glibc:-?} or newer"
+    echo "glibc: ${glibc#GLIBC_}"
     echo "libraries: $(find "$stage/lib" -type f -printf '%f ')"
     echo "programs and tests: $(basename -a "${programs[@]}" "${cpu_programs[@]}" "${tools[@]}" "${tests[@]}" | tr '\n' ' ')"
 } >"$CARRY/VERSION"

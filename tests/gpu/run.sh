@@ -207,6 +207,18 @@ f=$WORK/step
     echo "this machine: $(ldd --version 2>&1 | head -1)"
     echo "inherited LD_LIBRARY_PATH: ${LD_LIBRARY_PATH:-(unset)}"
 } >>"$OUT/info.log"
+# The carry's binaries and libraries need the glibc prepare.sh found in them
+# (its VERSION's "glibc:" line); an older one fails every step, so say so first.
+need=$(sed -n 's/^glibc: *\([0-9][0-9.]*\)$/\1/p' "$CARRY/VERSION" 2>/dev/null)
+have=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ print $2 }')
+if [ -n "$need" ] && [ -n "$have" ]; then
+    if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -1)" = "$need" ]; then
+        row glibc PASS "$have (the carry needs $need)" "the carry's glibc or newer"
+    else
+        row glibc FAIL "this machine has $have, the carry needs $need: build the carry on an older system" \
+            "the carry's glibc or newer"
+    fi
+fi
 cp "$WORK/gpus" "$f"
 st=1
 if command -v nvidia-smi >/dev/null; then
