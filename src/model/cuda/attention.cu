@@ -13,8 +13,6 @@
 // float in shared memory and rescaled per row.
 #include <math.h>
 #include <mma.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <type_traits>
 
@@ -293,11 +291,7 @@ static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_in
 // PIC_CUDA_ATTN=simt: bf16 attention (forward and backward) on the CUDA
 // cores at every head size, should the tensor-core kernels need ruling out.
 static bool tensor_cores(int head_dim) {
-    static int simt = -1;
-    if (simt < 0) {
-        const char *e = getenv("PIC_CUDA_ATTN");
-        simt = e && !strcmp(e, "simt");
-    }
+    static const bool simt = env_says_simt("PIC_CUDA_ATTN");
     return !simt && (head_dim == 64 || head_dim == 128);
 }
 

@@ -11,6 +11,8 @@
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 extern "C" {
 #include "model/error.h"
@@ -32,6 +34,14 @@ template <> constexpr cudaDataType_t data_type<float>() { return CUDA_R_32F; }
 template <> constexpr cudaDataType_t data_type<bf16>() { return CUDA_R_16BF; }
 
 inline unsigned blocks_for(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
+
+// PIC_CUDA_BI=simt, PIC_CUDA_ATTN=simt: a bf16 path back on the CUDA cores,
+// to rule the tensor-core kernels out on a GPU run (callers keep the answer
+// in a function-local static: read once).
+inline bool env_says_simt(const char *var) {
+    const char *e = getenv(var);
+    return e && !strcmp(e, "simt");
+}
 
 }  // namespace pic_cuda
 

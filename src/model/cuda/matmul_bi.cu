@@ -12,9 +12,6 @@
 // per 16 rows; a large prefill or a scoring pass is compute-bound at the
 // CUDA cores' float rate. bf16 goes to tensor cores (matmul_bi_tc.cu),
 // whose fixed order is their own, not the CPU's.
-#include <stdlib.h>
-#include <string.h>
-
 #include <type_traits>
 
 #include "model/cuda/matmul_bi.cuh"
@@ -94,22 +91,13 @@ cudaError_t matmul_bi_simt_forward(O *out, const T *inp, const T *weight, const 
     return cudaGetLastError();
 }
 
-// PIC_CUDA_BI=simt: bf16 on the CUDA cores too (the CPU's result, rounded),
-// should the tensor-core kernel ever need to be ruled out.
-static bool bf16_on_simt(void) {
-    static int simt = -1;
-    if (simt < 0) {
-        const char *e = getenv("PIC_CUDA_BI");
-        simt = e && !strcmp(e, "simt");
-    }
-    return simt;
-}
-
+// PIC_CUDA_BI=simt: bf16 on the CUDA cores too (the CPU's result, rounded).
 template <typename T, typename O>
 cudaError_t matmul_bi_forward(O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
                               bool accumulate, cudaStream_t s) {
+    static const bool simt = env_says_simt("PIC_CUDA_BI");
     if constexpr (std::is_same<T, bf16>::value)
-        if (!bf16_on_simt())
+        if (!simt)
             return matmul_bi_tc_forward<O>(out, inp, weight, bias, N, IC, OC, accumulate, BI_TILES_AUTO, s);
     return matmul_bi_simt_forward<T, O>(out, inp, weight, bias, N, IC, OC, accumulate, s);
 }
