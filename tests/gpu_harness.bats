@@ -7,8 +7,10 @@
 load helpers
 
 G="$PIC_ROOT/tests/gpu"
-# the binaries under test (make asan's too), not tests/gpu/carry's
+# the binaries under test (make asan's too), not tests/gpu/carry's, and no
+# carry at all (its VERSION would add a glibc row) unless a test makes one
 export PIC_GPU_BIN="$PIC_BIN" PIC_GPU_TESTS="${PIC_BUILD:-$PIC_ROOT/build}/tests"
+export PIC_GPU_CARRY=/nonexistent/pic-gpu-carry
 
 # row CHECK: the result column of the summary row CHECK
 row() { awk -F'\t' -v c="$1" '$1 == c { print $2 }' out/summary.tsv; }
