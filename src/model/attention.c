@@ -48,6 +48,7 @@ void qkv_split_backward(float *dqkv, const float *dq, const float *dk, const flo
 }
 
 enum { BQ_ROWS = 64, BK = 64 };
+_Static_assert(PIC_KV_PAGE % BK == 0 && PIC_KV_PAGE % 16 == 0, "a key block and a score tile lie in one page");
 
 /* ---- kernels ---------------------------------------------------------- */
 
@@ -160,29 +161,35 @@ VEC_INLINE void scores(vec_isa o, float *S, int ldS, const float *const *A, int 
 
 /* pv's tile: rows (4, 2 or 1, a constant once inlined) rows x 32 columns,
  * for the rows from C[0], P, n[0] and rs[0]. */
-VEC_INLINE void pv_tile(vec_isa o, int rows, float *const *C, const float *P, int ldP, const int *n, const float *B,
-                        size_t ldb, int hd, const float *rs, bool accumulate) {
+VEC_INLINE void pv_tile(vec_isa o, int rows, float *const *C, const float *P, int ldP, const int *n,
+                        const float *const *Bp, size_t ldb, int hd, const float *rs, bool accumulate) {
     int jn = 0;
     _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) jn = n[i] > jn ? n[i] : jn;
     for (int d = 0; d < hd; d += 32) {
         int w0 = hd - d < 16 ? hd - d : 16, w1 = hd - d - 16 < 0 ? 0 : hd - d - 16 < 16 ? hd - d - 16 : 16;
         v16 acc[4][2] = {{{0}}};
         if (w0 == 16 && w1 == 16) {
-            for (int j = 0; j < jn; j++) {
-                const float *b = B + (size_t)j * ldb + d;
-                v16 y0 = v16_load(b), y1 = v16_load(b + 16);
-                _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
-                    v16 p = o.splat(P[(size_t)i * ldP + j]);
-                    acc[i][0] = o.fma(p, y0, acc[i][0]), acc[i][1] = o.fma(p, y1, acc[i][1]);
+            for (int j0 = 0; j0 < jn; j0 += PIC_KV_PAGE) { /* a page of keys at a time, j ascending throughout */
+                const float *B = Bp[j0 / PIC_KV_PAGE];
+                for (int j = j0, je = jn - j0 < PIC_KV_PAGE ? jn : j0 + PIC_KV_PAGE; j < je; j++) {
+                    const float *b = B + (size_t)(j - j0) * ldb + d;
+                    v16 y0 = v16_load(b), y1 = v16_load(b + 16);
+                    _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
+                        v16 p = o.splat(P[(size_t)i * ldP + j]);
+                        acc[i][0] = o.fma(p, y0, acc[i][0]), acc[i][1] = o.fma(p, y1, acc[i][1]);
+                    }
                 }
             }
         } else {
-            for (int j = 0; j < jn; j++) {
-                const float *b = B + (size_t)j * ldb + d;
-                v16 y0 = v16_loadn(b, w0), y1 = v16_loadn(b + w0, w1);
-                _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
-                    v16 p = o.splat(P[(size_t)i * ldP + j]);
-                    acc[i][0] = o.fma(p, y0, acc[i][0]), acc[i][1] = o.fma(p, y1, acc[i][1]);
+            for (int j0 = 0; j0 < jn; j0 += PIC_KV_PAGE) { /* a page of keys at a time, j ascending throughout */
+                const float *B = Bp[j0 / PIC_KV_PAGE];
+                for (int j = j0, je = jn - j0 < PIC_KV_PAGE ? jn : j0 + PIC_KV_PAGE; j < je; j++) {
+                    const float *b = B + (size_t)(j - j0) * ldb + d;
+                    v16 y0 = v16_loadn(b, w0), y1 = v16_loadn(b + w0, w1);
+                    _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
+                        v16 p = o.splat(P[(size_t)i * ldP + j]);
+                        acc[i][0] = o.fma(p, y0, acc[i][0]), acc[i][1] = o.fma(p, y1, acc[i][1]);
+                    }
                 }
             }
         }
@@ -197,20 +204,23 @@ VEC_INLINE void pv_tile(vec_isa o, int rows, float *const *C, const float *P, in
 }
 
 /* The same at eight lanes: rows (2 or 1) x 32 columns in four v8 each. */
-VEC_INLINE void pv_tile8(vec_isa o, int rows, float *const *C, const float *P, int ldP, const int *n, const float *B,
-                         size_t ldb, int hd, const float *rs, bool accumulate) {
+VEC_INLINE void pv_tile8(vec_isa o, int rows, float *const *C, const float *P, int ldP, const int *n,
+                         const float *const *Bp, size_t ldb, int hd, const float *rs, bool accumulate) {
     int jn = 0;
     _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) jn = n[i] > jn ? n[i] : jn;
     for (int d = 0; d < hd; d += 32) {
         v8 acc[2][4] = {{{0}}};
         bool whole = hd - d >= 32;
-        for (int j = 0; j < jn; j++) {
-            const float *b = B + (size_t)j * ldb;
-            v8 y[4];
-            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) y[q] = whole ? v8_load(b + d + 8 * q) : v8_load_to(b, d + 8 * q, hd);
-            _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) {
-                v8 p = o.splat8(P[(size_t)i * ldP + j]);
-                _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) acc[i][q] = o.fma8(p, y[q], acc[i][q]);
+        for (int j0 = 0; j0 < jn; j0 += PIC_KV_PAGE) { /* a page of keys at a time, j ascending throughout */
+            const float *B = Bp[j0 / PIC_KV_PAGE];
+            for (int j = j0, je = jn - j0 < PIC_KV_PAGE ? jn : j0 + PIC_KV_PAGE; j < je; j++) {
+                const float *b = B + (size_t)(j - j0) * ldb;
+                v8 y[4];
+                _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) y[q] = whole ? v8_load(b + d + 8 * q) : v8_load_to(b, d + 8 * q, hd);
+                _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++) {
+                    v8 p = o.splat8(P[(size_t)i * ldP + j]);
+                    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) acc[i][q] = o.fma8(p, y[q], acc[i][q]);
+                }
             }
         }
         _Pragma("GCC unroll 2") for (int i = 0; i < rows; i++)
@@ -226,14 +236,15 @@ VEC_INLINE void pv_tile8(vec_isa o, int rows, float *const *C, const float *P, i
 }
 
 /* C[r] (+)= (sum over j < n[r] of P[r * ldP + j] B[j]) * (rs ? rs[r] : 1),
+ * key j at Bp[j / PIC_KV_PAGE] + (j % PIC_KV_PAGE) * ldb,
  * a chain of FMAs in ascending j for every element; P must be 0 from n[r]
  * to the tile's largest n. Tiles of 4 rows, then 2 and 1 (a decode step's
  * two query heads per kv head take one 2-row tile, no FMA thrown away); at
  * eight lanes 2 and 1. */
-VEC_INLINE void pv(vec_isa o, float *const *C, const float *P, int ldP, int R, const int *n, const float *B, size_t ldb,
-                   int hd, const float *rs, bool accumulate) {
+VEC_INLINE void pv(vec_isa o, float *const *C, const float *P, int ldP, int R, const int *n, const float *const *Bp,
+                   size_t ldb, int hd, const float *rs, bool accumulate) {
     int r = 0;
-#define PV_ROWS C + r, P + (size_t)r * ldP, ldP, n + r, B, ldb, hd, rs ? rs + r : NULL, accumulate
+#define PV_ROWS C + r, P + (size_t)r * ldP, ldP, n + r, Bp, ldb, hd, rs ? rs + r : NULL, accumulate
     if (o.halves) {
         for (; r + 2 <= R; r += 2) pv_tile8(o, 2, PV_ROWS);
         if (r < R) pv_tile8(o, 1, PV_ROWS);
@@ -401,6 +412,9 @@ VEC_INLINE float softmax_row(vec_isa o, float *s, int T, int Tb, float *inv, int
     return m + logf(tot);
 }
 
+/* Pages of keys a row of ldS scores reaches. */
+static int pages(int ldS) { return (ldS + PIC_KV_PAGE - 1) / PIC_KV_PAGE; }
+
 VEC_INLINE void items(vec_isa o, void *ctx, size_t begin, size_t end, int tid) {
     const args *a = ctx;
     const pic_attn_input *in = a->in;
@@ -411,23 +425,32 @@ VEC_INLINE void items(vec_isa o, void *ctx, size_t begin, size_t end, int tid) {
         int g = (int)(it % a->nkv), R = b->nt * group, seq = in->tok_seq[b->t0];
         float *inv = S + (size_t)R * ldS;
         int *n = (int *)(inv + R);
-        const float **qr = (const float **)(n + R), **orow = qr + R;
+        const float **qr = (const float **)(n + R), **orow = qr + R, **kp = orow + R, **vp = kp + pages(ldS);
         row_ptrs(qr, a->q, b, g, group, a->nh, hd);
         row_ptrs(orow, a->out, b, g, group, a->nh, hd);
-        const float *K = in->k + in->seq_off[seq] + (size_t)g * hd, *V = in->v + in->seq_off[seq] + (size_t)g * hd;
-        scores(o, S, ldS, qr, R, K, in->kv_stride, b->T, hd, a->scale, b->nt == 1 ? V : NULL);
+        /* the keys a page at a time (a packed sequence's pages are just its
+         * runs of PIC_KV_PAGE positions): each score is its own dot
+         * product, so the pages change no bit */
+        for (int j0 = 0; j0 < b->T; j0 += PIC_KV_PAGE) {
+            size_t at = pic_attn_key(in, seq, j0) + (size_t)g * hd;
+            int p = j0 / PIC_KV_PAGE, W = b->T - j0 < PIC_KV_PAGE ? b->T - j0 : PIC_KV_PAGE;
+            kp[p] = in->k + at, vp[p] = in->v + at;
+            scores(o, S + j0, ldS, qr, R, kp[p], in->kv_stride, W, hd, a->scale, b->nt == 1 ? vp[p] : NULL);
+        }
         for (int r = 0; r < R; r++) {
             size_t t = b->t0 + (size_t)(r / group);
             float lse = softmax_row(o, S + (size_t)r * ldS, in->tok_pos[t] + 1, b->T, &inv[r], &n[r]);
             if (a->lse) a->lse[t * a->nh + (size_t)g * group + r % group] = lse;
         }
-        pv(o, (float *const *)orow, S, ldS, R, n, V, in->kv_stride, hd, inv, false);
+        pv(o, (float *const *)orow, S, ldS, R, n, vp, in->kv_stride, hd, inv, false);
     }
 }
 
-/* Per thread: S [R, ldS] padded by a vector, inv [R], n [R], two row-pointer arrays. */
+/* Per thread: S [R, ldS] padded by a vector, inv [R], n [R], two row-pointer
+ * arrays, two page-pointer arrays. */
 static size_t scratch_floats(int R, int ldS) {
-    return (size_t)R * ldS + 16 + 2 * (size_t)R + 4 * (size_t)R * sizeof(float *) / sizeof(float) + 16;
+    size_t pointers = 4 * (size_t)R + 2 * (size_t)pages(ldS);
+    return (size_t)R * ldS + 16 + 2 * (size_t)R + pointers * sizeof(float *) / sizeof(float) + 16;
 }
 
 static int rows_per_block(int group) { return BQ_ROWS / group > 0 ? BQ_ROWS / group : 1; }
@@ -490,8 +513,8 @@ static bscratch bscratch_at(const bargs *a, int tid) {
 VEC_INLINE void p_ds(vec_isa o, const bargs *a, const bscratch *s, const block *b, int g, int j0, int W) {
     const pic_attn_input *in = a->in;
     int R = b->nt * a->group, hd = a->hd, seq = in->tok_seq[b->t0];
-    const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-    const float *V = in->v + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+    const float *K = in->k + pic_attn_key(in, seq, j0) + (size_t)g * hd;
+    const float *V = in->v + pic_attn_key(in, seq, j0) + (size_t)g * hd;
     scores(o, s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale, NULL);
     scores(o, s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f, NULL);
     for (int r = 0; r < R; r++) {
@@ -542,8 +565,8 @@ VEC_INLINE void kv_items(vec_isa o, void *ctx, size_t begin, size_t end, int tid
         int g = (int)(it % a->nkv), seq = in->tok_seq[kb->t0];
         size_t first = a->first[seq];
         int j0 = (int)(kb->t0 - first), W = kb->nt, len = kb->T; /* T: the sequence's length */
-        float *dK = a->dk + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-        float *dV = a->dv + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
+        float *dK = a->dk + pic_attn_key(in, seq, j0) + (size_t)g * hd;
+        float *dV = a->dv + pic_attn_key(in, seq, j0) + (size_t)g * hd;
         for (int t = j0; t < len; t += bq) {
             block b = {first + (size_t)t, len - t < bq ? len - t : bq, 0};
             brows_setup(a, &s, &b, g);
@@ -567,8 +590,8 @@ VEC_INLINE void q_items(vec_isa o, void *ctx, size_t begin, size_t end, int tid)
         for (int j0 = 0; j0 < b->T; j0 += BK) {
             int W = b->T - j0 < BK ? b->T - j0 : BK;
             p_ds(o, a, &s, b, g, j0, W);
-            const float *K = in->k + in->seq_off[seq] + (size_t)j0 * in->kv_stride + (size_t)g * hd;
-            pv(o, s.dqr, s.dS, BK, R, s.n, K, in->kv_stride, hd, NULL, true);
+            const float *K = in->k + pic_attn_key(in, seq, j0) + (size_t)g * hd; /* BK keys: one page */
+            pv(o, s.dqr, s.dS, BK, R, s.n, &K, in->kv_stride, hd, NULL, true);
         }
     }
 }

@@ -102,7 +102,7 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
             seq_off[q] = n * kvd;
             n += (size_t)b->len[q];
         }
-        pic_attn_input ai = {N, a->tok_seq, a->tok_pos, la->k, la->v, seq_off, (size_t)kvd};
+        pic_attn_input ai = {N, a->tok_seq, a->tok_pos, la->k, la->v, seq_off, (size_t)kvd, NULL};
         attention_backward(s.dq, s.dk, s.dv, s.datt, la->att, la->att_lse, la->q, &ai, b->n_seq, nh, nkv, hd);
         rope_backward(s.dq, N, nh, hd, a->cos, a->sin);
         rope_backward(s.dk, N, nkv, hd, a->cos, a->sin);

@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
 
     for (int i = 0; i < nb; i++) {
         int B = bs[i];
-        pic_kvcache *kv = pic_kvcache_new(&cfg, B, prompt + decode);
+        pic_kvcache *kv = pic_kvcache_new(&cfg, B, prompt + decode, 0);
         for (int s = 0; s < B; s++) len[s] = prompt;
         pic_batch pre = {B, len, tok, NULL};
         /* a warm-up pass pages the buffers in and starts the threads */

@@ -37,8 +37,8 @@ int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err) {
 
 void pic_kvcache_free_cuda(pic_kvcache *kv) { (void)kv; }
 
-int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, int n, pic_err *err) {
-    (void)dst, (void)ds, (void)src, (void)ss, (void)n;
+int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err) {
+    (void)kv, (void)dst, (void)src;
     return pic_err_set(err, "%s", no_cuda);
 }
 

@@ -42,6 +42,28 @@ static int check_batch(const pic_model *m, const pic_kvcache *kv, const pic_batc
     return 0;
 }
 
+/* Pages for every position the batch writes into the cache: all or none
+ * (the count of a page two slots share and both write is taken twice, a
+ * margin of one page). */
+static int grow_cache(pic_kvcache *kv, const pic_batch *b, pic_err *err) {
+    if (!kv) return 0;
+    long need = 0;
+    for (int s = 0; s < b->n_seq; s++) {
+        int slot = b->slot ? b->slot[s] : s;
+        need += pic_kvcache_pages_needed(kv, slot, kv->len[slot] + b->len[s]);
+    }
+    if (need > kv->n_free)
+        return pic_err_set(err,
+                           "the kv cache has %d free pages of %d positions and the batch needs %ld "
+                           "(raise --kv-cache-tokens, or lower --max-batch-size)",
+                           kv->n_free, PIC_KV_PAGE, need);
+    for (int s = 0; s < b->n_seq; s++) {
+        int slot = b->slot ? b->slot[s] : s;
+        if (pic_kvcache_grow(kv, slot, kv->len[slot] + b->len[s], err)) return -1;
+    }
+    return 0;
+}
+
 /* nn.Linear through the model's kind of matrix product. */
 static void linear(const pic_model *m, float *out, const float *inp, const float *weight, const float *bias,
                    size_t N, int IC, int OC, bool accumulate) {
@@ -112,10 +134,11 @@ static void qkv_tokens(void *ctx, size_t begin, size_t end, int tid) {
     rope_forward(k, nt, nkv, hd, a->cos + begin * half, a->sin + begin * half);
     if (!x->kv) return;
     for (size_t t = begin; t < end; t++) {
-        int s = a->tok_seq[t], slot = x->b->slot ? x->b->slot[s] : s;
-        size_t at = (size_t)a->tok_pos[t] * kvd;
-        memcpy(pic_kvcache_k(x->kv, x->l, slot) + at, la->k + t * kvd, kvd * sizeof(float));
-        memcpy(pic_kvcache_v(x->kv, x->l, slot) + at, la->v + t * kvd, kvd * sizeof(float));
+        int s = a->tok_seq[t], slot = x->b->slot ? x->b->slot[s] : s, pos = a->tok_pos[t];
+        int page = pic_kvcache_page(x->kv, slot, pos);
+        size_t at = (size_t)(pos % PIC_KV_PAGE) * kvd;
+        memcpy(pic_kvcache_k(x->kv, x->l, page) + at, la->k + t * kvd, kvd * sizeof(float));
+        memcpy(pic_kvcache_v(x->kv, x->l, page) + at, la->v + t * kvd, kvd * sizeof(float));
     }
 }
 
@@ -135,14 +158,15 @@ static void layer_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, int
     qkv_args x = {m, kv, b, la, l};
     pic_parallel_for(N, 1 + 4096 / ((size_t)qd + 2 * (size_t)kvd), qkv_tokens, &x);
 
-    /* keys: the cache's slots (this batch's appended), or the batch's own */
-    pic_attn_input ai = {N, a->tok_seq, a->tok_pos, la->k, la->v, a->seq_off, (size_t)kvd};
+    /* keys: the pages of the cache's slots (this batch's appended), or the batch's own */
+    pic_attn_input ai = {N, a->tok_seq, a->tok_pos, la->k, la->v, a->seq_off, (size_t)kvd, NULL};
     if (kv) {
         ai.k = pic_kvcache_k(kv, l, 0);
         ai.v = pic_kvcache_v(kv, l, 0);
+        ai.page = kv->table;
     }
     for (int s = 0; s < b->n_seq; s++)
-        a->seq_off[s] = kv ? (size_t)(pic_kvcache_k(kv, l, b->slot ? b->slot[s] : s) - ai.k) : a->first[s] * kvd;
+        a->seq_off[s] = kv ? (size_t)(b->slot ? b->slot[s] : s) * kv->slot_pages : a->first[s] * kvd;
     attention_forward(la->att, la->att_lse, la->q, &ai, nh, nkv, hd, a->attn_work, a->attn_work_bytes);
 
     memcpy(la->res1, in, N * C * sizeof(float));
@@ -168,6 +192,7 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
     if (check_batch(m, kv, b, &N, &ctx, err)) return -1;
     if (kv && !kv->dev_k != (m->device != PIC_DEVICE_CUDA))
         return pic_err_set(err, "pic_forward: the KV cache is not on the model's device (pic_kvcache_for)");
+    if (grow_cache(kv, b, err)) return -1;
     if (m->device == PIC_DEVICE_CUDA) return pic_forward_cuda(m, kv, b, N, which, logits, NULL, NULL, err);
     pic_acts *a = &m->acts;
     pic_acts_reserve(a, c, N, b->n_seq, ctx);
@@ -218,6 +243,7 @@ int pic_forward_head(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logi
     if (check_batch(m, kv, b, &N, &max_ctx, err)) return -1;
     if (kv && !kv->dev_k)
         return pic_err_set(err, "pic_forward_head: the KV cache is not on the model's device (pic_kvcache_for)");
+    if (grow_cache(kv, b, err)) return -1;
     return pic_forward_cuda(m, kv, b, N, which, NULL, fn, ctx, err);
 }
 

@@ -109,7 +109,7 @@ static void bench_attention(int B, int T, int reps) {
     for (int r = 0; r < reps; r++) {
         double t = 0;
         for (int l = 0; l < LAYERS; l++) {
-            pic_attn_input in = {(size_t)B, seq, pos, k + l * per_layer, v + l * per_layer, off, kvd};
+            pic_attn_input in = {(size_t)B, seq, pos, k + l * per_layer, v + l * per_layer, off, kvd, NULL};
             double t0 = pic_now();
             attention_forward(out, NULL, q, &in, NH, NKV, HD, work, work_bytes);
             t += pic_now() - t0;

@@ -7,13 +7,30 @@
 #include "model/cuda/entry.h"
 #include "model/model.h"
 
-pic_kvcache *pic_kvcache_new(const pic_config *c, int n_slots, int max_len) {
-    pic_kvcache *kv = pic_calloc(1, sizeof *kv);
+/* The host side, the same for both devices: lengths, table, counts, the
+ * free list. */
+static void init_pages(pic_kvcache *kv, const pic_config *c, int n_slots, int max_len, int n_pages) {
     kv->n_layers = c->n_layers;
     kv->n_slots = n_slots;
     kv->max_len = max_len;
     kv->kv_dim = c->n_kv_heads * c->head_dim;
-    size_t n = (size_t)c->n_layers * n_slots * max_len * kv->kv_dim, bytes = (n * sizeof(float) + 63) / 64 * 64;
+    kv->slot_pages = (max_len + PIC_KV_PAGE - 1) / PIC_KV_PAGE;
+    kv->n_pages = n_pages > 0 ? n_pages : pic_kvcache_full_pages(n_slots, max_len);
+    kv->len = pic_calloc((size_t)n_slots, sizeof(int));
+    kv->table = pic_malloc(((size_t)n_slots * kv->slot_pages + 1) * sizeof(int));
+    for (size_t i = 0; i < (size_t)n_slots * kv->slot_pages; i++) kv->table[i] = -1;
+    kv->refs = pic_calloc((size_t)kv->n_pages, sizeof(int));
+    kv->free_list = pic_malloc((size_t)kv->n_pages * sizeof(int));
+    /* the lowest pages on top: a small run touches only the start of the pool */
+    for (int p = 0; p < kv->n_pages; p++) kv->free_list[p] = kv->n_pages - 1 - p;
+    kv->n_free = kv->n_pages;
+    kv->dirty = pic_calloc((size_t)n_slots, sizeof(bool));
+}
+
+pic_kvcache *pic_kvcache_new(const pic_config *c, int n_slots, int max_len, int n_pages) {
+    pic_kvcache *kv = pic_calloc(1, sizeof *kv);
+    init_pages(kv, c, n_slots, max_len, n_pages);
+    size_t n = (size_t)c->n_layers * kv->n_pages * PIC_KV_PAGE * kv->kv_dim, bytes = (n * sizeof(float) + 63) / 64 * 64;
     /* Untouched pages cost nothing until a slot grows into them. Aligned to
      * a cache line, so that a head's row (a multiple of 64 bytes in every
      * model pic knows) is whole lines: malloc's 16-byte offset split every
@@ -21,23 +38,19 @@ pic_kvcache *pic_kvcache_new(const pic_config *c, int n_slots, int max_len) {
      * time at batch 8, docs/model.md). */
     kv->k = pic_alloc_pages(bytes);
     kv->v = pic_alloc_pages(bytes);
-    if (!kv->k || !kv->v) pic_die("out of memory for a KV cache of %d slots x %d positions (%zu bytes)", n_slots, max_len, 2 * bytes);
-    kv->len = pic_calloc((size_t)n_slots, sizeof(int));
+    if (!kv->k || !kv->v)
+        pic_die("out of memory for a KV cache of %d pages of %d positions (%zu bytes)", kv->n_pages, PIC_KV_PAGE,
+                2 * bytes);
     kv->elem_bytes = sizeof(float);
     return kv;
 }
 
-pic_kvcache *pic_kvcache_for(const pic_model *m, int n_slots, int max_len, pic_err *err) {
-    if (m->device != PIC_DEVICE_CUDA) return pic_kvcache_new(&m->cfg, n_slots, max_len);
+pic_kvcache *pic_kvcache_for(const pic_model *m, int n_slots, int max_len, int n_pages, pic_err *err) {
+    if (m->device != PIC_DEVICE_CUDA) return pic_kvcache_new(&m->cfg, n_slots, max_len, n_pages);
     pic_kvcache *kv = pic_calloc(1, sizeof *kv);
-    kv->n_layers = m->cfg.n_layers;
-    kv->n_slots = n_slots;
-    kv->max_len = max_len;
-    kv->kv_dim = m->cfg.n_kv_heads * m->cfg.head_dim;
-    kv->len = pic_calloc((size_t)n_slots, sizeof(int));
+    init_pages(kv, &m->cfg, n_slots, max_len, n_pages);
     if (pic_kvcache_alloc_cuda(kv, m, err)) {
-        free(kv->len);
-        free(kv);
+        pic_kvcache_free(kv);
         return NULL;
     }
     return kv;
@@ -45,43 +58,113 @@ pic_kvcache *pic_kvcache_for(const pic_model *m, int n_slots, int max_len, pic_e
 
 void pic_kvcache_free(pic_kvcache *kv) {
     if (!kv) return;
-    if (kv->dev_k) pic_kvcache_free_cuda(kv);
+    if (kv->dev_k || kv->dev_table) pic_kvcache_free_cuda(kv);
     free(kv->k);
     free(kv->v);
     free(kv->len);
+    free(kv->table);
+    free(kv->refs);
+    free(kv->free_list);
+    free(kv->dirty);
     free(kv);
+}
+
+static int *row(const pic_kvcache *kv, int slot) { return kv->table + (size_t)slot * kv->slot_pages; }
+
+static int pages_for(int len) { return (len + PIC_KV_PAGE - 1) / PIC_KV_PAGE; }
+
+static void release(pic_kvcache *kv, int page) {
+    if (--kv->refs[page] == 0) kv->free_list[kv->n_free++] = page;
+}
+
+/* The page a write at the slot's length falls in when the slot shares it
+ * (-1: none, or the slot's own). */
+static int shared_tail(const pic_kvcache *kv, int slot) {
+    int at = kv->len[slot];
+    if (at % PIC_KV_PAGE == 0) return -1;
+    int p = row(kv, slot)[at / PIC_KV_PAGE];
+    return kv->refs[p] > 1 ? p : -1;
+}
+
+/* Table entries are the truth of what a slot holds: a forward that took
+ * pages and then failed leaves them there, past the slot's length, for
+ * the next grow to use or truncate to give back. */
+int pic_kvcache_pages_needed(const pic_kvcache *kv, int slot, int len) {
+    if (len <= kv->len[slot]) return 0;
+    const int *r = row(kv, slot);
+    int need = shared_tail(kv, slot) >= 0;
+    for (int i = kv->len[slot] / PIC_KV_PAGE; i < pages_for(len); i++) need += r[i] < 0;
+    return need;
+}
+
+/* All layers' rows of page src into page dst. */
+static void copy_page(pic_kvcache *kv, int dst, int src) {
+    if (kv->dev_k) {
+        pic_err err;
+        if (pic_kvcache_copy_page_cuda(kv, dst, src, &err)) pic_die("%s", err.msg);
+        return;
+    }
+    size_t bytes = (size_t)PIC_KV_PAGE * kv->kv_dim * sizeof(float);
+    for (int l = 0; l < kv->n_layers; l++) {
+        memcpy(pic_kvcache_k(kv, l, dst), pic_kvcache_k(kv, l, src), bytes);
+        memcpy(pic_kvcache_v(kv, l, dst), pic_kvcache_v(kv, l, src), bytes);
+    }
+}
+
+int pic_kvcache_grow(pic_kvcache *kv, int slot, int len, pic_err *err) {
+    if (slot < 0 || slot >= kv->n_slots) return pic_err_set(err, "kv cache slot %d does not exist", slot);
+    if (len > kv->max_len)
+        return pic_err_set(err, "slot %d: %d positions overflow the kv cache (%d positions a slot)", slot, len,
+                           kv->max_len);
+    int need = pic_kvcache_pages_needed(kv, slot, len);
+    if (need > kv->n_free)
+        return pic_err_set(err,
+                           "the kv cache has %d free pages of %d positions and slot %d needs %d "
+                           "(raise --kv-cache-tokens, or lower --max-batch-size)",
+                           kv->n_free, PIC_KV_PAGE, slot, need);
+    if (!need) return 0;
+    int *r = row(kv, slot), shared = shared_tail(kv, slot);
+    if (shared >= 0 && len > kv->len[slot]) { /* copy on write */
+        int p = kv->free_list[--kv->n_free];
+        kv->refs[p] = 1;
+        copy_page(kv, p, shared);
+        release(kv, shared);
+        r[kv->len[slot] / PIC_KV_PAGE] = p;
+    }
+    for (int i = kv->len[slot] / PIC_KV_PAGE; i < pages_for(len); i++)
+        if (r[i] < 0) {
+            r[i] = kv->free_list[--kv->n_free];
+            kv->refs[r[i]] = 1;
+        }
+    kv->dirty[slot] = true;
+    return 0;
 }
 
 void pic_kvcache_truncate(pic_kvcache *kv, int slot, int len) {
     if (slot < 0 || slot >= kv->n_slots || len < 0 || len > kv->len[slot])
         pic_die("kv cache: cannot truncate slot %d to %d", slot, len);
+    int *r = row(kv, slot);
+    for (int i = pages_for(len); i < kv->slot_pages && r[i] >= 0; i++) {
+        release(kv, r[i]);
+        r[i] = -1;
+    }
     kv->len[slot] = len;
+    kv->dirty[slot] = true;
 }
 
-/* Slot ds of dst gets the first n positions of slot ss of src. */
-static void copy_positions(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, int n) {
-    if (n < 0 || n > src->len[ss] || n > dst->max_len || !dst->dev_k != !src->dev_k || dst->n_layers != src->n_layers ||
-        dst->kv_dim != src->kv_dim)
-        pic_die("kv cache: %d positions of slot %d (%d held) do not fit slot %d", n, ss, src->len[ss], ds);
-    if (dst == src && ds == ss) {
-        dst->len[ds] = n;
+void pic_kvcache_copy(pic_kvcache *kv, int dst, int src, int n) {
+    if (dst < 0 || dst >= kv->n_slots || src < 0 || src >= kv->n_slots || n < 0 || n > kv->len[src])
+        pic_die("kv cache: %d positions of slot %d (%d held) do not fit slot %d", n, src,
+                src >= 0 && src < kv->n_slots ? kv->len[src] : 0, dst);
+    if (dst == src) {
+        pic_kvcache_truncate(kv, dst, n);
         return;
     }
-    if (src->dev_k) {
-        pic_err err;
-        if (pic_kvcache_fork_cuda(dst, ds, src, ss, n, &err)) pic_die("%s", err.msg);
-    } else {
-        size_t bytes = (size_t)n * src->kv_dim * sizeof(float);
-        for (int l = 0; l < src->n_layers; l++) {
-            memcpy(pic_kvcache_k(dst, l, ds), pic_kvcache_k(src, l, ss), bytes);
-            memcpy(pic_kvcache_v(dst, l, ds), pic_kvcache_v(src, l, ss), bytes);
-        }
+    pic_kvcache_truncate(kv, dst, 0);
+    int *d = row(kv, dst), *s = row(kv, src);
+    for (int i = 0; i < pages_for(n); i++) {
+        d[i] = s[i];
+        kv->refs[d[i]]++;
     }
-    dst->len[ds] = n;
+    kv->len[dst] = n;
 }
-
-void pic_kvcache_fork(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss) {
-    copy_positions(dst, ds, src, ss, src->len[ss]);
-}
-
-void pic_kvcache_copy(pic_kvcache *kv, int dst, int src, int n) { copy_positions(kv, dst, kv, src, n); }

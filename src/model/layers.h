@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "model/config.h"
+#include "model/kvcache.h"
 
 /* out[N, C] = embed[tokens[n], :] */
 void embedding_forward(float *out, const int32_t *tokens, const float *embed, size_t N, int C);
@@ -42,17 +43,30 @@ void rope_forward(float *x, size_t N, int n_heads, int head_dim, const float *co
 void qkv_split_forward(float *q, float *k, float *v, const float *qkv, size_t N, int qd, int kvd);
 
 /* Where attention finds each new token's sequence, position and keys: one
- * base address and an offset per sequence, no table of pointers, so the
- * same description serves host and device memory (the KV cache's slots or
- * the batch's own keys, packed). */
+ * base address and an offset per sequence, or a page table (a KV cache's,
+ * kvcache.h), no table of pointers, so the same description serves host
+ * and device memory (the cache's pages or the batch's own keys, packed). */
 typedef struct {
     size_t N;
     const int *tok_seq;      /* [N] sequence of each new token */
     const int *tok_pos;      /* [N] absolute position of each new token */
     const float *k, *v;      /* the base of keys and of values (after RoPE) */
-    const size_t *seq_off;   /* [n_seq] elements from k (and v) to position 0 of sequence s */
+    const size_t *seq_off;   /* [n_seq] packed keys: elements from k (and v) to position 0 of sequence s;
+                              * paged: where s's row of the page table starts */
     size_t kv_stride;        /* elements between consecutive positions */
+    const int *page;         /* NULL (packed), or the page table: position j of s is row j % PIC_KV_PAGE
+                              * of page page[seq_off[s] + j / PIC_KV_PAGE], whose rows start at
+                              * k + page * PIC_KV_PAGE * kv_stride */
 } pic_attn_input;
+
+/* Elements from in->k (and in->v) to position j of sequence s. Positions
+ * j .. j + n - 1 are kv_stride apart when they lie in one page (j a
+ * multiple of n, n dividing PIC_KV_PAGE): every kernel reads keys so. */
+static inline size_t pic_attn_key(const pic_attn_input *in, int s, int j) {
+    if (!in->page) return in->seq_off[s] + (size_t)j * in->kv_stride;
+    size_t page = (size_t)in->page[in->seq_off[s] + (size_t)(j / PIC_KV_PAGE)];
+    return (page * PIC_KV_PAGE + (size_t)(j % PIC_KV_PAGE)) * in->kv_stride;
+}
 
 /* The workspace attention_forward needs for N tokens whose sequences hold up
  * to max_ctx positions, in bytes (the caller keeps it, so a forward pass

@@ -13,6 +13,7 @@ $(eval $(call UNIT,test_safetensors,tests/unit/test_safetensors.c,model common,-
 $(eval $(call UNIT,test_matmul_split,tests/unit/test_matmul_split.c,model common,-lopenblas))
 $(eval $(call UNIT,test_parallel,tests/unit/test_parallel.c,model common,-lopenblas))
 $(eval $(call UNIT,test_logits,tests/unit/test_logits.c,model common,-lopenblas))
+$(eval $(call UNIT,test_kvcache,tests/unit/test_kvcache.c,model common,-lopenblas))
 $(eval $(call UNIT,test_rows,tests/unit/test_rows.c,model common,-lopenblas))
 $(eval $(call PROG,pic-model-bench,src/model/bench.c,update model common,-lopenblas))
 $(eval $(call PROG,pic-kernel-bench,src/model/kernel_bench.c,model common,-lopenblas))

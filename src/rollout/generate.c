@@ -313,7 +313,7 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         long max_len = (long)pmax + run->max_new_tokens;
         if (max_len > g.ctx) max_len = g.ctx;
         pic_err err;
-        if (!(g.kv = pic_kvcache_for(&run->model, B, (int)max_len, &err))) pic_die("%s", err.msg);
+        if (!(g.kv = pic_kvcache_for(&run->model, B, (int)max_len, 0, &err))) pic_die("%s", err.msg);
         g.open = pic_malloc(g.np * sizeof *g.open);
         g.seq = pic_calloc((size_t)B, sizeof *g.seq);
         g.pinned = pic_calloc((size_t)B, sizeof *g.pinned);

@@ -138,7 +138,7 @@ static void test_swiglu(void) {
 enum { AN = 8, NH = 4, NKV = 2, HD = 8 };
 typedef struct { float *q, *k, *v, *out, *lse, *R; int seq[AN], pos[AN]; } at_ctx;
 static const size_t at_seq_off[2] = {0, 3 * NKV * HD};
-static pic_attn_input at_input(at_ctx *c) { return (pic_attn_input){AN, c->seq, c->pos, c->k, c->v, at_seq_off, NKV * HD}; }
+static pic_attn_input at_input(at_ctx *c) { return (pic_attn_input){AN, c->seq, c->pos, c->k, c->v, at_seq_off, NKV * HD, NULL}; }
 static double at_f(void *ctx) {
     at_ctx *c = ctx;
     pic_attn_input in = at_input(c);

@@ -179,7 +179,7 @@ template <typename T> static void test_attention(const int *len, int n_seq, int 
     T *dq = up<T>(q, N * qd), *dk = up<T>(k, N * kvd), *dv = up<T>(v, N * kvd), *ddout = up<T>(dout, N * qd);
     T *dout_f = up<T>(out, N * qd), *gq = up<T>(dq0, N * qd), *gk = up<T>(dk0, N * kvd), *gv = up<T>(dv0, N * kvd);
     float *dl = up<float>(lse, N * nh), *D = poisoned<float>(N * nh);
-    pic_cuda::attn_input<T> din = {N, dseq, dpos, dk, dv, doff, (size_t)kvd, dtiles, nt};
+    pic_cuda::attn_input<T> din = {N, dseq, dpos, dk, dv, doff, (size_t)kvd, dtiles, nt, nullptr};
     cudaError_t e = pic_cuda::attention_backward(gq, gk, gv, ddout, dout_f, dl, dq, din, dkt, nk, nh, nkv, hd, D, 0);
     CHECK(e == cudaSuccess, "attention backward launches: %s", cudaGetErrorString(e));
     float *hq = down(gq, N * qd), *hk = down(gk, N * kvd), *hv = down(gv, N * kvd);

@@ -6,10 +6,12 @@
 // (matmul_bi_tc.cu): every tiling the same bits, a row alone the batch's
 // bits, within a float sum's rounding of the CPU's exact-input result. A whole model with batch_invariant set: a sequence gets the same
 // logits and log-probs alone and packed with others; and decoded token by
-// token through the device KV cache (prefilled, forked to another slot,
+// token through the device KV cache (prefilled, shared with another slot,
 // decoded beside another sequence) it gets the logits and log-probs of
 // scoring it whole, bit for bit: what makes generation's log-probs equal
-// --score's and pic-update's. TAP skip without a GPU.
+// --score's and pic-update's; so do two sequences sharing a prefix's pages,
+// copied on write, in a pool of just the pages they need, taken out of
+// order. TAP skip without a GPU.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -187,23 +189,32 @@ static void test_model_invariance(pic_model_dtype dtype) {
     free(a), free(p);
 }
 
-// Prefill 17 tokens into slot 1, fork it to slot 2, decode the rest there
-// one token a step beside a sequence in slot 0; every step's logits and the
-// sampled-token stats equal scoring the whole sequence without a cache.
-static void test_kv_decode(pic_model_dtype dtype) {
+// A small qwen3 (head size 64, two layers) with random weights on the GPU
+// in dtype, batch-invariant; false, with a failed check, when it cannot be.
+static bool small_model(pic_model *m, pic_model_dtype dtype, uint64_t seed, pic_err *err) {
     static const char cfg_json[] =
         "{\"model_type\":\"qwen3\",\"vocab_size\":203,\"hidden_size\":128,\"intermediate_size\":160,"
         "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":64,"
         "\"max_position_embeddings\":256,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":false}";
     pic_config cfg;
-    pic_err err = {""};
-    if (!CHECK(pic_config_parse(&cfg, cfg_json, "test config", &err) == 0, "test config parses %s", err.msg)) return;
-    pic_model m;
-    pic_model_init(&m, &cfg);
-    pic_params_init_random(&m.params, 9, 0.05f);
+    if (!CHECK(pic_config_parse(&cfg, cfg_json, "test config", err) == 0, "test config parses %s", err->msg))
+        return false;
+    pic_model_init(m, &cfg);
+    pic_params_init_random(&m->params, seed, 0.05f);
     pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 256};
-    if (!CHECK(pic_model_to_device(&m, &o, &err) == 0, "model on the GPU: %s", err.msg)) return;
-    m.batch_invariant = true;
+    if (!CHECK(pic_model_to_device(m, &o, err) == 0, "model on the GPU: %s", err->msg)) return false;
+    m->batch_invariant = true;
+    return true;
+}
+
+// Prefill 17 tokens into slot 1, share it with slot 2, decode the rest there
+// one token a step beside a sequence in slot 0; every step's logits and the
+// sampled-token stats equal scoring the whole sequence without a cache.
+static void test_kv_decode(pic_model_dtype dtype) {
+    pic_model m;
+    pic_err err = {""};
+    if (!small_model(&m, dtype, 9, &err)) return;
+    const pic_config &cfg = m.cfg;
     enum { L = 90, P = 17 };
     int V = cfg.vocab_size;
     int32_t tok[L], other[L];
@@ -216,7 +227,7 @@ static void test_kv_decode(pic_model_dtype dtype) {
     pic_batch bw = {1, &len_whole, tok, NULL};
     bool ok = pic_forward(&m, NULL, &bw, PIC_LOGITS_ALL, whole, &err) == 0 &&
               pic_forward_stats(&m, rows, L - 1, tok + 1, 0.6f, lw, hw, &err) == 0;
-    pic_kvcache *kv = ok ? pic_kvcache_for(&m, 3, L, &err) : NULL;
+    pic_kvcache *kv = ok ? pic_kvcache_for(&m, 3, L, 0, &err) : NULL;
     if (!CHECK(ok && kv, "%s: scoring runs and the device KV cache is made: %s", pic_model_dtype_name(dtype), err.msg))
         return;
     // prefill: ours into slot 1, the other's first 30 tokens into slot 0
@@ -228,7 +239,7 @@ static void test_kv_decode(pic_model_dtype dtype) {
     pic_batch bp = {2, plen, ptok, pslot};
     ok = pic_forward(&m, kv, &bp, PIC_LOGITS_LAST, plog, &err) == 0;
     size_t bad = ok && memcmp(plog, whole + (size_t)(P - 1) * V, (size_t)V * 4) != 0, bad_stats = 0;
-    pic_kvcache_fork(kv, 2, kv, 1);
+    pic_kvcache_copy(kv, 2, 1, kv->len[1]);
     for (int t = P; t < L - 1 && ok; t++) {
         int one[2] = {1, 1}, slots[2] = {0, 2};
         int32_t in[2] = {other[30 + (t - P) % (L - 30)], tok[t]};
@@ -243,12 +254,85 @@ static void test_kv_decode(pic_model_dtype dtype) {
     }
     if (CHECK(ok, "%s: prefill and decode through the KV cache run: %s", pic_model_dtype_name(dtype), err.msg))
         CHECK(bad == 0 && bad_stats == 0,
-              "%s: decoding through the KV cache (forked slot, a neighbour) = scoring whole, bit for bit "
+              "%s: decoding through the KV cache (a shared slot, a neighbour) = scoring whole, bit for bit "
               "(%zu logits rows, %zu log-prob/entropy pairs differ)",
               pic_model_dtype_name(dtype), bad, bad_stats);
     pic_kvcache_free(kv);
     pic_model_free(&m);
     free(whole), free(step), free(plog);
+}
+
+// Rows of a pass's PIC_LOGITS_ALL logits (from row) that differ from rows
+// pos.. of a sequence scored whole.
+static size_t rows_differ(const float *got, size_t row, const float *whole, int pos, int n, int V) {
+    size_t bad = 0;
+    for (int i = 0; i < n; i++)
+        bad += memcmp(got + (row + i) * (size_t)V, whole + (size_t)(pos + i) * V, (size_t)V * 4) != 0;
+    return bad;
+}
+
+// The paged cache on the GPU: a pool of exactly the 6 pages the run ends
+// with, its pages taken out of order (a sequence prefilled into slot 2 and
+// dropped first); sequences a and b share a prefix of P tokens (mid-page)
+// by pic_kvcache_copy, then both write into the shared page (a token of a,
+// and C tokens of b across a page boundary, in one pass: the first copies
+// the page) and go on a token a step past a second boundary. Every row's
+// logits are those of scoring a, or b, whole.
+static void test_kv_paged(pic_model_dtype dtype) {
+    pic_model m;
+    pic_err err = {""};
+    if (!small_model(&m, dtype, 11, &err)) return;
+    const pic_config &cfg = m.cfg;
+    enum { L = 150, P = 40, C = 30, J = 100 };
+    int V = cfg.vocab_size;
+    int32_t a[L], b[L], junk[J];
+    for (int i = 0; i < L; i++) a[i] = (int32_t)(rand() % V), b[i] = i < P ? a[i] : (int32_t)(rand() % V);
+    for (int i = 0; i < J; i++) junk[i] = (int32_t)(rand() % V);
+    float *wa = (float *)malloc((size_t)L * V * 4), *wb = (float *)malloc((size_t)L * V * 4);
+    float *got = (float *)malloc((size_t)(C + 1) * V * 4);
+    int len = L;
+    pic_batch ba = {1, &len, a, NULL}, bb = {1, &len, b, NULL};
+    bool ok = pic_forward(&m, NULL, &ba, PIC_LOGITS_ALL, wa, &err) == 0 &&
+              pic_forward(&m, NULL, &bb, PIC_LOGITS_ALL, wb, &err) == 0;
+    pic_kvcache *kv = ok ? pic_kvcache_for(&m, 3, L, 6, &err) : NULL;
+    if (!CHECK(ok && kv, "%s: scoring runs and a paged KV cache of 6 pages is made: %s", pic_model_dtype_name(dtype),
+               err.msg))
+        return;
+    size_t bad = 0;
+    // the junk takes the first two pages and gives them back: a's and b's come in another order
+    int jl = J, js = 2, pl = P, ps = 0;
+    pic_batch bj = {1, &jl, junk, &js}, bp = {1, &pl, a, &ps};
+    ok = pic_forward(&m, kv, &bj, PIC_LOGITS_NONE, NULL, &err) == 0 &&
+         pic_forward(&m, kv, &bp, PIC_LOGITS_ALL, got, &err) == 0;
+    bad += ok ? rows_differ(got, 0, wa, 0, P, V) : 0;
+    pic_kvcache_truncate(kv, 2, 0);
+    pic_kvcache_copy(kv, 1, 0, P);
+    int two[2] = {1, C}, slots[2] = {0, 1};
+    int32_t in[1 + C];
+    in[0] = a[P];
+    memcpy(in + 1, b + P, C * sizeof(int32_t));
+    pic_batch both = {2, two, in, slots};
+    ok = ok && pic_forward(&m, kv, &both, PIC_LOGITS_ALL, got, &err) == 0;
+    bad += ok ? rows_differ(got, 0, wa, P, 1, V) + rows_differ(got, 1, wb, P, C, V) : 0;
+    while (ok && kv->len[0] < L) { // a token a step each, b while it has tokens left
+        int one[2] = {1, 1}, pa = kv->len[0], pb = kv->len[1];
+        int32_t step[2] = {a[pa], pb < L ? b[pb] : 0};
+        pic_batch bd = {pb < L ? 2 : 1, one, step, slots};
+        ok = pic_forward(&m, kv, &bd, PIC_LOGITS_ALL, got, &err) == 0;
+        bad += ok ? rows_differ(got, 0, wa, pa, 1, V) + (pb < L ? rows_differ(got, 1, wb, pb, 1, V) : 0) : 0;
+    }
+    if (CHECK(ok, "%s: paged prefill, copy on write and decode run: %s", pic_model_dtype_name(dtype), err.msg)) {
+        CHECK(bad == 0,
+              "%s: two sequences through shared, copied-on-write, out-of-order pages = each scored whole, bit for "
+              "bit (%zu logits rows differ)",
+              pic_model_dtype_name(dtype), bad);
+        CHECK(kv->n_free == 0 && kv->len[0] == L && kv->len[1] == L,
+              "%s: the pool's 6 pages hold both sequences (%d free, lengths %d and %d)", pic_model_dtype_name(dtype),
+              kv->n_free, kv->len[0], kv->len[1]);
+    }
+    pic_kvcache_free(kv);
+    pic_model_free(&m);
+    free(wa), free(wb), free(got);
 }
 
 int main(void) {
@@ -272,5 +356,7 @@ int main(void) {
     test_model_invariance(PIC_DTYPE_BF16);
     test_kv_decode(PIC_DTYPE_F32);
     test_kv_decode(PIC_DTYPE_BF16);
+    test_kv_paged(PIC_DTYPE_F32);
+    test_kv_paged(PIC_DTYPE_BF16);
     return check_done();
 }

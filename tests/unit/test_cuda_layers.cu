@@ -6,7 +6,8 @@
 // in bf16 (inputs rounded to bf16 for both sides; the GPU also rounds its
 // outputs and intermediates to bf16, 2^-9 relative each). Attention at head
 // sizes 64 and 128 in bf16 exercises the tensor-core kernel, the other sizes
-// and f32 the float one. TAP skip without a GPU.
+// and f32 the float one; attention through a page table (a KV cache's
+// pages) gives packed's bits. TAP skip without a GPU.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -125,6 +126,50 @@ template <typename T> static void test_qkv_split(size_t N, int qd, int kvd) {
     free(x), free(q), free(k), free(v), free(gq), free(gk), free(gv);
 }
 
+// The keys and values of packed's sequences moved into a pool of pages (a KV
+// cache's layout, kvcache.h), the pages in reverse order and every row no
+// sequence holds NaN: the output and log-sum-exp are packed's, bit for bit
+// (want, wl), since the kernels read the same chunks of keys either way.
+template <typename T>
+static void test_attention_paged(const pic_cuda::attn_input<T> &packed, const T *dq, const int *len, int n_seq,
+                                 int nh, int nkv, int hd, const float *want, const float *wl) {
+    size_t N = packed.N, kvd = packed.kv_stride, qd = (size_t)nh * hd;
+    int max_len = 0;
+    for (int s = 0; s < n_seq; s++) max_len = len[s] > max_len ? len[s] : max_len;
+    int slot_pages = (max_len + PIC_KV_PAGE - 1) / PIC_KV_PAGE, n_pages = n_seq * slot_pages, taken = 0;
+    int *table = (int *)malloc((size_t)n_pages * sizeof(int));
+    size_t *off = (size_t *)malloc(n_seq * sizeof(size_t)), pool = (size_t)n_pages * PIC_KV_PAGE * kvd;
+    for (int i = 0; i < n_pages; i++) table[i] = -1;
+    T *pk = poisoned<T>(pool), *pv = poisoned<T>(pool);
+    for (int s = 0, n = 0; s < n_seq; s++) {
+        off[s] = (size_t)s * slot_pages;
+        for (int t = 0; t < len[s]; t++, n++) {
+            int *page = &table[off[s] + t / PIC_KV_PAGE];
+            if (*page < 0) *page = n_pages - 1 - taken++;
+            size_t at = ((size_t)*page * PIC_KV_PAGE + t % PIC_KV_PAGE) * kvd;
+            cudaMemcpy(pk + at, packed.k + (size_t)n * kvd, kvd * sizeof(T), cudaMemcpyDeviceToDevice);
+            cudaMemcpy(pv + at, packed.v + (size_t)n * kvd, kvd * sizeof(T), cudaMemcpyDeviceToDevice);
+        }
+    }
+    int *dtable;
+    size_t *doff;
+    cudaMalloc(&dtable, (size_t)n_pages * sizeof(int)), cudaMalloc(&doff, n_seq * sizeof(size_t));
+    cudaMemcpy(dtable, table, (size_t)n_pages * sizeof(int), cudaMemcpyHostToDevice);
+    cudaMemcpy(doff, off, n_seq * sizeof(size_t), cudaMemcpyHostToDevice);
+    pic_cuda::attn_input<T> in = packed;
+    in.k = pk, in.v = pv, in.seq_off = doff, in.page = dtable;
+    T *dout = poisoned<T>(N * qd);
+    float *dl = poisoned<float>(N * nh);
+    cudaError_t e = pic_cuda::attention_forward(dout, dl, dq, in, nh, nkv, hd, 0);
+    CHECK(e == cudaSuccess, "paged attention launches: %s", cudaGetErrorString(e));
+    float *got = down(dout, N * qd), *gl = down(dl, N * nh);
+    CHECK(!memcmp(got, want, N * qd * 4) && !memcmp(gl, wl, N * nh * 4),
+          "%s attention through a page table = packed, bit for bit (%d sequences, %d pages, heads of %d)", tname<T>(),
+          n_seq, n_pages, hd);
+    cudaFree(pk), cudaFree(pv), cudaFree(dtable), cudaFree(doff), cudaFree(dout), cudaFree(dl);
+    free(table), free(off), free(got), free(gl);
+}
+
 // Packed sequences of lengths len[], keys of the batch itself (no cache).
 template <typename T> static void test_attention(const int *len, int n_seq, int nh, int nkv, int hd) {
     size_t N = 0;
@@ -142,7 +187,7 @@ template <typename T> static void test_attention(const int *len, int n_seq, int 
     }
     float *q = rnd<T>(N * qd, 1.5), *k = rnd<T>(N * kvd, 1.5), *v = rnd<T>(N * kvd, 1.0);
     float *want = (float *)malloc(N * qd * 4), *wl = (float *)malloc(N * nh * 4);
-    pic_attn_input in = {N, seq, pos, k, v, off, (size_t)kvd};
+    pic_attn_input in = {N, seq, pos, k, v, off, (size_t)kvd, NULL};
     size_t wb = attention_workspace_size(N, max_len, nh, nkv);
     void *work = malloc(wb);
     attention_forward(want, wl, q, &in, nh, nkv, hd, work, wb);
@@ -157,13 +202,14 @@ template <typename T> static void test_attention(const int *len, int n_seq, int 
     cudaMemcpy(dtiles, tiles, nt * sizeof(int2), cudaMemcpyHostToDevice);
     T *dq = up<T>(q, N * qd), *dk = up<T>(k, N * kvd), *dv = up<T>(v, N * kvd), *dout = poisoned<T>(N * qd);
     float *dl = poisoned<float>(N * nh);
-    pic_cuda::attn_input<T> din = {N, dseq, dpos, dk, dv, doff, (size_t)kvd, dtiles, nt};
+    pic_cuda::attn_input<T> din = {N, dseq, dpos, dk, dv, doff, (size_t)kvd, dtiles, nt, nullptr};
     cudaError_t e = pic_cuda::attention_forward(dout, dl, dq, din, nh, nkv, hd, 0);
     CHECK(e == cudaSuccess, "attention launches: %s", cudaGetErrorString(e));
     float *got = down(dout, N * qd), *gl = down(dl, N * nh);
     SAME(T, got, want, N * qd, "attention %d sequences (%zu tokens, longest %d), %d/%d heads of %d", n_seq, N,
          max_len, nh, nkv, hd);
     SAME(T, gl, wl, N * nh, "attention log-sum-exp, heads of %d", hd);
+    test_attention_paged<T>(din, dq, len, n_seq, nh, nkv, hd, got, gl);
     cudaFree(dseq), cudaFree(dpos), cudaFree(doff), cudaFree(dtiles), cudaFree(dq), cudaFree(dk), cudaFree(dv);
     cudaFree(dout), cudaFree(dl);
     free(seq), free(pos), free(off), free(tiles), free(q), free(k), free(v), free(want), free(wl), free(work);

@@ -230,7 +230,7 @@ static void test_tiny(const char *name) {
 
     /* incremental decoding through the cache: all sequences in one batch,
      * prefill of 5 tokens, then one token per step per live sequence */
-    pic_kvcache *kv = pic_kvcache_new(&m.cfg, n_seq, 64);
+    pic_kvcache *kv = pic_kvcache_new(&m.cfg, n_seq, 64, 0);
     float *inc = pic_malloc((size_t)total * V * sizeof(float));
     int *offs = pic_malloc((size_t)n_seq * sizeof *offs), *done = pic_calloc((size_t)n_seq, sizeof *done);
     for (int s = 0, off = 0; s < n_seq; off += lens[s], s++) offs[s] = off;
@@ -287,7 +287,7 @@ static void test_tiny(const char *name) {
         int32_t *p = ids_of(json_object_get(gv, "prompt_ids"), &np);
         int32_t *nw = ids_of(json_object_get(gv, "new_ids"), &nn);
         json_t *gap = json_object_get(gv, "top2_gap");
-        pic_kvcache *c1 = pic_kvcache_new(&m.cfg, 1, np + nn);
+        pic_kvcache *c1 = pic_kvcache_new(&m.cfg, 1, np + nn, 0);
         float *lg = pic_malloc((size_t)V * sizeof(float));
         pic_batch gb = {1, &np, p, NULL};
         pic_forward(&m, c1, &gb, PIC_LOGITS_LAST, lg, &err);
@@ -372,7 +372,7 @@ static void test_stories(void) {
     }
 
     /* greedy, as run.c: BOS, then 200 argmax tokens through the cache */
-    pic_kvcache *kv = pic_kvcache_new(&m.cfg, 1, 256);
+    pic_kvcache *kv = pic_kvcache_new(&m.cfg, 1, 256, 0);
     int32_t tok = ids[0];
     int one = 1, same = 1;
     for (int t = 1; t < n && same; t++) {

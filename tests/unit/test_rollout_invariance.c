@@ -153,7 +153,7 @@ static void test_attention(void) {
             float scale = (float)(1.0 / sqrt(hd));
             for (int threads = 1; threads <= 2; threads++) {
                 pic_set_threads(threads);
-                pic_attn_input in = {(size_t)N, seq, pos, k, v, off, ld};
+                pic_attn_input in = {(size_t)N, seq, pos, k, v, off, ld, NULL};
                 attention_forward(o, lse, q, &in, nh, NKV, hd, w, wb);
                 for (int n = 0; n < N; n++)
                     for (int h = 0; h < nh; h++) {
@@ -173,7 +173,7 @@ static void test_attention(void) {
                 last_seq[s] = s, last_pos[s] = lens[s] - 1;
                 memcpy(q1 + s * qw, q + (size_t)(n + lens[s] - 1) * qw, qw * sizeof(float));
             }
-            pic_attn_input step = {NS, last_seq, last_pos, k, v, off, ld};
+            pic_attn_input step = {NS, last_seq, last_pos, k, v, off, ld, NULL};
             attention_forward(o1, NULL, q1, &step, nh, NKV, hd, w, wb);
             for (int s = 0, n = 0; s < NS; n += lens[s], s++)
                 if (memcmp(o1 + s * qw, o + (size_t)(n + lens[s] - 1) * qw, qw * sizeof(float))) bad_decode++;
@@ -188,7 +188,7 @@ static void test_attention(void) {
  * (the argmax of each step), keeping target's logits of every step. */
 static void decode(pic_model *m, int n, int *const *prompts, const int *plen, int target, int steps, float *keep) {
     int V = m->cfg.vocab_size;
-    pic_kvcache *kv = pic_kvcache_new(&m->cfg, n, 64);
+    pic_kvcache *kv = pic_kvcache_new(&m->cfg, n, 64, 0);
     size_t total = 0;
     for (int s = 0; s < n; s++) total += (size_t)plen[s];
     int32_t *tok = pic_malloc(total * sizeof *tok);

@@ -11,6 +11,12 @@
 // online softmax between them: S = Q K^T per 16-row warp slice, P = exp(S -
 // m) rounded to bf16 for P V as flash attention does, the output kept in
 // float in shared memory and rescaled per row.
+//
+// Keys come packed (the batch's own) or from a KV cache's pages. Every
+// kernel reads them in chunks of 32 or 64 positions starting at multiples
+// of the chunk, which divide PIC_KV_PAGE: a chunk lies in one page, so its
+// first row is found once (attn_key) and the rest are kv_stride apart. The
+// chunks, and so every sum, are the same paged or packed: the same bits.
 #include <math.h>
 #include <mma.h>
 
@@ -40,6 +46,7 @@ cudaError_t qkv_split_forward(T *q, T *k, T *v, const T *qkv, size_t N, int qd, 
 }
 
 enum { ROWS = ATTN_TILE, KEYS = 32, THREADS = 4 * ROWS };
+static_assert(PIC_KV_PAGE % KEYS == 0, "a chunk of keys must not straddle two pages");
 
 static size_t smem_bytes(int dmax) { return ((size_t)(ROWS + 2 * KEYS) * (dmax + 1) + (size_t)ROWS * (KEYS + 1)) * sizeof(float); }
 
@@ -55,7 +62,6 @@ __global__ void __launch_bounds__(THREADS) attention_kernel(T *out, float *lse, 
     size_t t0 = (size_t)tile.x;
     int nt = tile.y, seq = in.tok_seq[t0];
     int n_keys = in.tok_pos[t0 + nt - 1] + 1; // positions run consecutively within a tile
-    const T *K = in.k + in.seq_off[seq] + (size_t)g * hd, *V = in.v + in.seq_off[seq] + (size_t)g * hd;
     size_t qstride = (size_t)nh * hd;
     for (int i = t; i < ROWS * hd; i += THREADS) {
         int rr = i / hd, d = i % hd;
@@ -67,12 +73,13 @@ __global__ void __launch_bounds__(THREADS) attention_kernel(T *out, float *lse, 
     for (int i = 0; i < DMAX / 4; i++) acc[i] = 0;
     for (int kb = 0; kb < n_keys; kb += KEYS) {
         __syncthreads();
+        size_t base = attn_key(in, seq, kb) + (size_t)g * hd; // KEYS | PIC_KV_PAGE: the chunk is in one page
         for (int i = t; i < KEYS * hd; i += THREADS) {
             int j = i / hd, d = i % hd;
             bool ok = kb + j < n_keys;
-            size_t at = (size_t)(kb + j) * in.kv_stride + d;
-            Ks[j * LD + d] = ok ? to_f(K[at]) : 0.0f;
-            Vs[j * LD + d] = ok ? to_f(V[at]) : 0.0f;
+            size_t at = base + (size_t)j * in.kv_stride + d;
+            Ks[j * LD + d] = ok ? to_f(in.k[at]) : 0.0f;
+            Vs[j * LD + d] = ok ? to_f(in.v[at]) : 0.0f;
         }
         __syncthreads();
         float s[KEYS / 4], mt = -INFINITY;
@@ -141,6 +148,7 @@ namespace wmma = nvcuda::wmma;
 // floats longer than their data (and a row's two lanes take alternate
 // columns) so that the lanes of a warp fall in different banks.
 enum { TC_WARPS = 4, TC_KEYS = 64, SLD = TC_KEYS + 4 };
+static_assert(PIC_KV_PAGE % TC_KEYS == 0, "a chunk of keys must not straddle two pages");
 
 template <int HD> static size_t tc_smem_bytes() {
     return (size_t)ATTN_TILE * HD * 2 + 2 * (size_t)TC_KEYS * HD * 2 + (size_t)ATTN_TILE * SLD * 4 +
@@ -193,20 +201,29 @@ __device__ __forceinline__ void warp_acc_ab(float *acc, const bf16 *p, int ldp, 
 }
 
 // A forward query tile's block (grid: tiles x query heads): its tokens,
-// its head, and the keys and values of its sequence's kv head.
+// its head, and its sequence and kv head (whose keys and values it reads).
 struct tc_tile {
-    size_t t0, qstride;
-    int nt, h, n_keys;
-    const bf16 *K, *V;
+    size_t t0, qstride, head;
+    int nt, h, n_keys, seq;
 };
 template <int HD> __device__ __forceinline__ tc_tile tc_tile_of(const attn_input<bf16> &in, int nh, int nkv) {
     int2 tile = in.tiles[blockIdx.x];
     tc_tile t;
     t.t0 = (size_t)tile.x, t.qstride = (size_t)nh * HD, t.nt = tile.y, t.h = blockIdx.y;
-    int seq = in.tok_seq[t.t0], g = t.h / (nh / nkv);
+    t.seq = in.tok_seq[t.t0], t.head = (size_t)(t.h / (nh / nkv)) * HD;
     t.n_keys = in.tok_pos[t.t0 + t.nt - 1] + 1; // positions run consecutively within a tile
-    t.K = in.k + in.seq_off[seq] + (size_t)g * HD, t.V = in.v + in.seq_off[seq] + (size_t)g * HD;
     return t;
+}
+
+// The TC_KEYS keys and values from position kb (a multiple of TC_KEYS, which
+// divides PIC_KV_PAGE: one page, rows kv_stride apart) into Ks, Vs.
+template <int HD>
+__device__ __forceinline__ void tc_load_keys(bf16 *Ks, bf16 *Vs, const attn_input<bf16> &in, const tc_tile &t,
+                                             int kb) {
+    int valid = t.n_keys - kb < TC_KEYS ? t.n_keys - kb : TC_KEYS;
+    size_t at = attn_key(in, t.seq, kb) + t.head;
+    load_rows<HD>(Ks, in.k + at, in.kv_stride, TC_KEYS, valid);
+    load_rows<HD>(Vs, in.v + at, in.kv_stride, TC_KEYS, valid);
 }
 
 template <int HD>
@@ -222,7 +239,6 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, 
     tc_tile tt = tc_tile_of<HD>(in, nh, nkv);
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, h = tt.h, nt = tt.nt, n_keys = tt.n_keys;
     size_t t0 = tt.t0, qstride = tt.qstride;
-    const bf16 *K = tt.K, *V = tt.V;
     load_rows<HD>(Qs, q + t0 * qstride + (size_t)h * HD, qstride, ATTN_TILE, nt);
     for (int i = threadIdx.x; i < ATTN_TILE * OLD; i += TC_WARPS * 32) Of[i] = 0;
     // lanes 2r and 2r + 1 of a warp own row 16 warp + r, each every other column
@@ -231,9 +247,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, 
     float m = -INFINITY, l = 0;
     for (int kb = 0; kb < n_keys; kb += TC_KEYS) {
         __syncthreads();
-        int valid = n_keys - kb < TC_KEYS ? n_keys - kb : TC_KEYS;
-        load_rows<HD>(Ks, K + (size_t)kb * in.kv_stride, in.kv_stride, TC_KEYS, valid);
-        load_rows<HD>(Vs, V + (size_t)kb * in.kv_stride, in.kv_stride, TC_KEYS, valid);
+        tc_load_keys<HD>(Ks, Vs, in, tt, kb);
         __syncthreads();
         // S[16 rows, 64 keys] = Q K^T for this warp's rows
         warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, Qs + warp * 16 * HD, Ks);
@@ -340,6 +354,9 @@ __global__ void attention_d_kernel(float *D, const T *dout, const T *out, size_t
 }
 
 enum { BK_Q = 32 }; // queries per step of pass A
+// Pass A's key tiles start at multiples of ATTN_KTILE (positions from 0:
+// backward sees no cache, and in.page is nullptr there).
+static_assert(PIC_KV_PAGE % ATTN_KTILE == 0, "a key tile must not straddle two pages");
 
 // A query's score against a key (unscaled) and its dout against the value, from shared rows.
 __device__ __forceinline__ void score_dp(const float *qr, const float *dor, const float *kr, const float *vr, int hd,
@@ -373,10 +390,10 @@ __global__ void __launch_bounds__(4 * ATTN_KTILE)
     int g = blockIdx.y, group = nh / nkv, t = threadIdx.x, r = t / 4, qt = t % 4;
     size_t k0 = (size_t)kt.x, first = (size_t)kt.z;
     int nk = kt.y, len = kt.w, seq = in.tok_seq[k0], j0 = (int)(k0 - first); // the tile's first key position
-    size_t off = in.seq_off[seq] + (size_t)g * hd;
+    size_t off = attn_key(in, seq, j0) + (size_t)g * hd;                        // j0: a multiple of ATTN_KTILE
     for (int i = t; i < ATTN_KTILE * hd; i += blockDim.x) {
         int j = i / hd, d = i % hd;
-        size_t at = off + (size_t)(j0 + j) * in.kv_stride + d;
+        size_t at = off + (size_t)j * in.kv_stride + d;
         Ks[j * LD + d] = j < nk ? to_f(in.k[at]) : 0.0f;
         Vs[j * LD + d] = j < nk ? to_f(in.v[at]) : 0.0f;
     }
@@ -428,7 +445,7 @@ __global__ void __launch_bounds__(4 * ATTN_KTILE)
         }
     }
     if (r >= nk) return;
-    size_t at = off + (size_t)(j0 + r) * in.kv_stride;
+    size_t at = off + (size_t)r * in.kv_stride;
 #pragma unroll
     for (int c = 0; c < DMAX / 4; c++) {
         int d = qt + 4 * c;
@@ -457,7 +474,6 @@ __global__ void __launch_bounds__(4 * q_rows<DMAX>())
     int2 tile = in.tiles[blockIdx.x];
     int h = blockIdx.y, g = h / (nh / nkv), t = threadIdx.x, r = t / 4, qt = t % 4;
     int seq = in.tok_seq[tile.x];
-    const T *K = in.k + in.seq_off[seq] + (size_t)g * hd, *V = in.v + in.seq_off[seq] + (size_t)g * hd;
     size_t qstride = (size_t)nh * hd;
     for (int sub = 0; sub < tile.y; sub += RB) {
         size_t t0 = (size_t)tile.x + sub;
@@ -477,12 +493,13 @@ __global__ void __launch_bounds__(4 * q_rows<DMAX>())
         for (int i = 0; i < DMAX / 4; i++) acc[i] = 0;
         for (int kb = 0; kb < n_keys; kb += KEYS) {
             __syncthreads();
+            size_t base = attn_key(in, seq, kb) + (size_t)g * hd; // as the forward's chunks
             for (int i = t; i < KEYS * hd; i += blockDim.x) {
                 int j = i / hd, d = i % hd;
                 bool ok = kb + j < n_keys;
-                size_t at = (size_t)(kb + j) * in.kv_stride + d;
-                Ks[j * LD + d] = ok ? to_f(K[at]) : 0.0f;
-                Vs[j * LD + d] = ok ? to_f(V[at]) : 0.0f;
+                size_t at = base + (size_t)j * in.kv_stride + d;
+                Ks[j * LD + d] = ok ? to_f(in.k[at]) : 0.0f;
+                Vs[j * LD + d] = ok ? to_f(in.v[at]) : 0.0f;
             }
             __syncthreads();
 #pragma unroll
@@ -576,9 +593,9 @@ __global__ void __launch_bounds__(TCA_WARPS * 32)
     int g = blockIdx.y, group = nh / nkv, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     size_t k0 = (size_t)kt.x, first = (size_t)kt.z, qstride = (size_t)nh * HD;
     int nk = kt.y, len = kt.w, seq = in.tok_seq[k0], j0 = (int)(k0 - first); // the tile's first key position
-    size_t off = in.seq_off[seq] + (size_t)g * HD;
-    load_rows<HD, THREADS>(Ks, in.k + off + (size_t)j0 * in.kv_stride, in.kv_stride, ATTN_KTILE, nk);
-    load_rows<HD, THREADS>(Vs, in.v + off + (size_t)j0 * in.kv_stride, in.kv_stride, ATTN_KTILE, nk);
+    size_t off = attn_key(in, seq, j0) + (size_t)g * HD;                        // j0: a multiple of ATTN_KTILE
+    load_rows<HD, THREADS>(Ks, in.k + off, in.kv_stride, ATTN_KTILE, nk);
+    load_rows<HD, THREADS>(Vs, in.v + off, in.kv_stride, ATTN_KTILE, nk);
     for (int i = threadIdx.x; i < 2 * ATTN_KTILE * OLD; i += THREADS) dKf[i] = 0; // dKf and dVf
     // lanes 2r and 2r + 1 of a warp own key row 16 warp + r, each every other query
     int key = warp * 16 + lane / 2, half = lane % 2, kpos = j0 + key;
@@ -613,7 +630,7 @@ __global__ void __launch_bounds__(TCA_WARPS * 32)
     }
     __syncwarp();
     if (key >= nk) return;
-    size_t at = off + (size_t)(j0 + key) * in.kv_stride;
+    size_t at = off + (size_t)key * in.kv_stride;
     for (int d = half; d < HD; d += 2) {
         dk[at + d] = __float2bfloat16_rn(__bfloat162float(dk[at + d]) + dKf[key * OLD + d]);
         dv[at + d] = __float2bfloat16_rn(__bfloat162float(dv[at + d]) + dVf[key * OLD + d]);
@@ -648,9 +665,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32)
     float my_lse = mine ? lse[stat] : 0.0f, my_D = mine ? D[stat] : 0.0f;
     for (int kb = 0; kb < t.n_keys; kb += TC_KEYS) {
         __syncthreads();
-        int valid = t.n_keys - kb < TC_KEYS ? t.n_keys - kb : TC_KEYS;
-        load_rows<HD>(Ks, t.K + (size_t)kb * in.kv_stride, in.kv_stride, TC_KEYS, valid);
-        load_rows<HD>(Vs, t.V + (size_t)kb * in.kv_stride, in.kv_stride, TC_KEYS, valid);
+        tc_load_keys<HD>(Ks, Vs, in, t, kb);
         __syncthreads();
         warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, Qs + warp * 16 * HD, Ks);
         warp_abt<HD, TC_KEYS / 16>(dPf + warp * 16 * SLD, SLD, Os + warp * 16 * HD, Vs);

@@ -96,7 +96,8 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
         PIC_CU(cudaMemsetAsync(dq, 0, N * qd * sizeof(T), s));
         PIC_CU(cudaMemsetAsync(dk, 0, N * kvd * sizeof(T), s));
         PIC_CU(cudaMemsetAsync(dv, 0, N * kvd * sizeof(T), s));
-        attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, a.k, a.v, cm->seq_off, (size_t)kvd, cm->tiles, cm->n_tiles};
+        attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, a.k, a.v, cm->seq_off, (size_t)kvd, cm->tiles, cm->n_tiles,
+                            nullptr}; // no cache: the batch's own keys
         PIC_CU(attention_backward(dq, dk, dv, datt, a.att, a.lse, a.q, ai, tr->ktiles, n_kt, nh, nkv, hd, tr->D, s));
         PIC_CU(rope_backward(dq, N, nh, hd, cm->cos, cm->sin, s));
         PIC_CU(rope_backward(dk, N, nkv, hd, cm->cos, cm->sin, s));

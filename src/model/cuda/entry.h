@@ -36,12 +36,14 @@ int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N
                      pic_head_fn fn, void *ctx, pic_err *err);
 int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                            float *logp, float *ent, pic_err *err);
-/* A KV cache on m's GPU (kv's sizes and len set by the caller): device
- * buffers in m's storage type; fails with a message naming what lowers it. */
+/* A KV cache on m's GPU (kv's sizes and host table set by the caller): the
+ * pool of pages in m's storage type and the page table on the device; fails
+ * with a message naming what lowers it. */
 int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err);
 void pic_kvcache_free_cuda(pic_kvcache *kv);
-/* Copies the first n positions of slot ss into slot ds of dst. */
-int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, int n, pic_err *err);
+/* Copies page src into page dst in every layer, keys and values, in order
+ * with the model's forwards (copy on write). */
+int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err);
 /* Training (issue 11, backward.cu, adamw.cu, model.cu). pic_train_init_cuda
  * allocates the training state of a model on a GPU: fp32 gradient, AdamW
  * moments and (bf16) master weights, every layer's activations for

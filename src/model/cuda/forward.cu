@@ -1,10 +1,13 @@
 // The twin of forward.c: the same calls in the same order, on the GPU, in
 // the storage type T (bf16 or float) with float statistics. The batch's
-// layout (each token's sequence and position, each sequence's key offset,
-// the attention tiles) is built on the host into pinned staging and copied
-// once per forward; everything else stays on the device, and nothing is
-// allocated. Log-probs and entropies come back a block of rows at a time:
-// the full-vocabulary logits of all tokens never exist.
+// layout (each token's sequence and position, each sequence's keys: an
+// offset into the batch's own, or with a KV cache where its slot's row of
+// the page table starts; the attention tiles) is built on the host into
+// pinned staging and copied once per forward, with the table rows the host
+// changed (pic_forward grew the slots before calling here); everything else
+// stays on the device, and nothing is allocated. Log-probs and entropies
+// come back a block of rows at a time: the full-vocabulary logits of all
+// tokens never exist.
 #include <string.h>
 
 #include "model/cuda/entry.h"
@@ -29,16 +32,39 @@ int linear(pic_model *m, O *out, const T *inp, const T *w, const T *bias, size_t
     return matmul_forward<T, O>(m->cuda->blas, out, inp, w, bias, N, IC, OC, acc, err);
 }
 
-// Where each token sits, the keys of each sequence (packed, or its slot of
-// the KV cache, continuing from the slot's length), and the attention
-// tiles: up to ATTN_TILE tokens of one sequence each.
-int upload_layout(pic_model *m, const pic_kvcache *kv, const pic_batch *b, size_t N, int *n_tiles, pic_err *err) {
+// The rows of the page table the host changed since the last upload, a run
+// of consecutive dirty rows per copy (a decode step's rows are usually one
+// run). Copied straight from the host table, which is pageable: the copy
+// is staged before cudaMemcpyAsync returns, and in any case the host
+// changes the table only between forwards, which end in a synchronize.
+// Simpler than pinned staging sized per cache, for a few KB a step.
+int upload_table(pic_kvcache *kv, pic_err *err) {
+    size_t row = (size_t)kv->slot_pages;
+    for (int i = 0; i < kv->n_slots;) {
+        if (!kv->dirty[i]) {
+            i++;
+            continue;
+        }
+        int j = i;
+        while (j < kv->n_slots && kv->dirty[j]) kv->dirty[j++] = false;
+        PIC_CU(cudaMemcpyAsync(kv->dev_table + i * row, kv->table + i * row, (size_t)(j - i) * row * sizeof(int),
+                               cudaMemcpyHostToDevice, (cudaStream_t)kv->stream));
+        i = j;
+    }
+    return 0;
+}
+
+// Where each token sits, the keys of each sequence (packed, or its slot's
+// pages in the KV cache, continuing from the slot's length), and the
+// attention tiles: up to ATTN_TILE tokens of one sequence each.
+int upload_layout(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, int *n_tiles, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     size_t kvd = (size_t)m->cfg.n_kv_heads * m->cfg.head_dim, n = 0;
     int nt = 0;
+    if (kv && upload_table(kv, err)) return -1;
     for (int s = 0; s < b->n_seq; s++) {
         int slot = b->slot ? b->slot[s] : s, start = kv ? kv->len[slot] : 0;
-        cm->h_seq_off[s] = kv ? (size_t)slot * kv->max_len * kvd : n * kvd;
+        cm->h_seq_off[s] = kv ? (size_t)slot * kv->slot_pages : n * kvd;
         for (int t = 0; t < b->len[s]; t += ATTN_TILE, nt++)
             cm->h_tiles[nt] = make_int2((int)(n + t), b->len[s] - t < ATTN_TILE ? b->len[s] - t : ATTN_TILE);
         for (int t = 0; t < b->len[s]; t++, n++) cm->h_tok_seq[n] = s, cm->h_tok_pos[n] = start + t;
@@ -59,8 +85,8 @@ int upload_layout(pic_model *m, const pic_kvcache *kv, const pic_batch *b, size_
 namespace pic_cuda {
 
 // One decoder layer: layer_in(l) to layer_in(l + 1), its activations in
-// layer_at(l); with a KV cache, the keys of this layer's cache (the batch's
-// appended to their slots).
+// layer_at(l); with a KV cache, the keys of this layer's pool of pages (the
+// batch's appended to their slots' pages), found through the page table.
 template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, size_t N, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     const pic_config *c = &m->cfg;
@@ -82,12 +108,13 @@ template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, si
     PIC_CU(rope_forward(a.q, N, nh, hd, cm->cos, cm->sin, s));
     PIC_CU(rope_forward(a.k, N, nkv, hd, cm->cos, cm->sin, s));
 
-    attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, a.k, a.v, cm->seq_off, (size_t)kvd, cm->tiles, cm->n_tiles};
-    if (kv) { // the keys: this layer's cache, the batch's appended to their slots
-        size_t layer = (size_t)l * kv->n_slots * kv->max_len * kvd;
+    attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, a.k, a.v, cm->seq_off, (size_t)kvd, cm->tiles, cm->n_tiles,
+                        nullptr};
+    if (kv) { // the keys: this layer's pool, the batch's appended to their slots' pages
+        size_t layer = (size_t)l * kv->n_pages * PIC_KV_PAGE * kvd;
         T *ck = (T *)kv->dev_k + layer, *cv = (T *)kv->dev_v + layer;
-        PIC_CU(kvcache_append(ck, cv, a.k, a.v, cm->tok_seq, cm->tok_pos, cm->seq_off, N, kvd, s));
-        ai.k = ck, ai.v = cv;
+        PIC_CU(kvcache_append(ck, cv, a.k, a.v, cm->tok_seq, cm->tok_pos, cm->seq_off, kv->dev_table, N, kvd, s));
+        ai.k = ck, ai.v = cv, ai.page = kv->dev_table;
     }
     PIC_CU(attention_forward(a.att, a.lse, a.q, ai, nh, nkv, hd, s));
 

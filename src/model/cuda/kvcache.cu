@@ -1,8 +1,11 @@
-// The twin of kvcache.c: the cache of a model on a GPU, the CPU's layout
-// ([L][n_slots][max_len][kv_dim]) in the model's storage type, so that the
-// attention kernel reads a slot as it reads a packed sequence (a base and an
-// offset per sequence, docs/gpu.md). Slots are contiguous: a slot holds
-// max_len positions whatever its sequence uses.
+// The twin of kvcache.c: the cache of a model on a GPU, the CPU's paged
+// layout ([L][n_pages][PIC_KV_PAGE][kv_dim]) in the model's storage type,
+// and the page table ([n_slots][slot_pages]) mirrored in device memory, so
+// that attention reads a slot through the table (attn_input's page) in the
+// same chunks as a packed sequence. The host owns the table, the counts
+// and the free list (kvcache.c); the device copy of the table is brought up
+// to date by each forward (the rows kvcache.c marked dirty, forward.cu),
+// and a shared page written into is copied here (copy on write).
 #include "model/cuda/entry.h"
 #include "model/cuda/kvcache.cuh"
 #include "model/cuda/model.cuh"
@@ -11,71 +14,96 @@ namespace pic_cuda {
 
 template <typename T>
 __global__ void kvcache_append_kernel(T *ck, T *cv, const T *k, const T *v, const int *tok_seq, const int *tok_pos,
-                                      const size_t *seq_off, size_t N, int kvd) {
+                                      const size_t *seq_off, const int *page, size_t N, int kvd) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= N * (size_t)kvd) return;
-    size_t n = i / kvd, d = i % kvd, at = seq_off[tok_seq[n]] + (size_t)tok_pos[n] * kvd + d;
+    size_t n = i / kvd, d = i % kvd, at = page_key(page, seq_off[tok_seq[n]], tok_pos[n], (size_t)kvd) + d;
     ck[at] = k[i];
     cv[at] = v[i];
 }
 
 template <typename T>
 cudaError_t kvcache_append(T *ck, T *cv, const T *k, const T *v, const int *tok_seq, const int *tok_pos,
-                           const size_t *seq_off, size_t N, int kvd, cudaStream_t s) {
+                           const size_t *seq_off, const int *page, size_t N, int kvd, cudaStream_t s) {
     if (!N) return cudaSuccess;
     kvcache_append_kernel<<<blocks_for(N * (size_t)kvd, 256), 256, 0, s>>>(ck, cv, k, v, tok_seq, tok_pos, seq_off,
-                                                                           N, kvd);
+                                                                           page, N, kvd);
     return cudaGetLastError();
 }
 
 template cudaError_t kvcache_append<float>(float *, float *, const float *, const float *, const int *, const int *,
-                                           const size_t *, size_t, int, cudaStream_t);
+                                           const size_t *, const int *, size_t, int, cudaStream_t);
 template cudaError_t kvcache_append<bf16>(bf16 *, bf16 *, const bf16 *, const bf16 *, const int *, const int *,
-                                          const size_t *, size_t, int, cudaStream_t);
+                                          const size_t *, const int *, size_t, int, cudaStream_t);
 
 }  // namespace pic_cuda
+
+namespace {
+
+// Bytes of one page of one layer (k or v alone), and of one layer's pool.
+size_t page_bytes(const pic_kvcache *kv) { return (size_t)PIC_KV_PAGE * kv->kv_dim * kv->elem_bytes; }
+size_t layer_bytes(const pic_kvcache *kv) { return (size_t)kv->n_pages * page_bytes(kv); }
+
+// Page src into page dst (offsets in 16-byte pieces) in every layer of k and of v.
+__global__ void copy_page_kernel(uint4 *k, uint4 *v, size_t dst, size_t src, size_t piece, size_t layer,
+                                 int n_layers) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x, per = (size_t)n_layers * piece;
+    if (i >= 2 * per) return;
+    uint4 *base = i < per ? k : v;
+    size_t j = i % per, at = j / piece * layer + j % piece;
+    base[dst + at] = base[src + at];
+}
+
+}  // namespace
 
 extern "C" int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err) {
     kv->elem_bytes = m->dtype == PIC_DTYPE_BF16 ? 2 : 4;
     kv->stream = m->cuda->s;
-    size_t bytes = (size_t)kv->n_layers * kv->n_slots * kv->max_len * kv->kv_dim * kv->elem_bytes;
+    size_t bytes = (size_t)kv->n_layers * layer_bytes(kv), table = (size_t)kv->n_slots * kv->slot_pages * sizeof(int);
     // cudaMalloc of 0 bytes may give NULL, which pic_forward would read as "not on the device"
-    if (!bytes)
-        return pic_err_set(err, "a KV cache of %d slots x %d positions holds nothing", kv->n_slots, kv->max_len);
+    if (!bytes || !table)
+        return pic_err_set(err, "a KV cache of %d pages for %d slots x %d positions holds nothing", kv->n_pages,
+                           kv->n_slots, kv->max_len);
     cudaError_t e = cudaMalloc(&kv->dev_k, bytes);
     if (e == cudaSuccess) e = cudaMalloc(&kv->dev_v, bytes);
+    if (e == cudaSuccess) e = cudaMalloc((void **)&kv->dev_table, table);
     if (e != cudaSuccess) {
-        cudaFree(kv->dev_k);
-        kv->dev_k = kv->dev_v = NULL;
+        pic_kvcache_free_cuda(kv);
         cudaGetLastError();
         return pic_err_set(err,
-                           "the KV cache (%d slots x %d positions, %.2f GiB) does not fit in the GPU's memory: "
-                           "lower --max-batch-size or --max-new-tokens (%s)",
-                           kv->n_slots, kv->max_len, 2.0 * (double)bytes / (1u << 30), cudaGetErrorString(e));
+                           "the KV cache (%d pages of %d positions: %zu positions, %.2f GiB) does not fit in the "
+                           "GPU's memory: lower --max-batch-size or --max-new-tokens or --kv-cache-tokens (%s)",
+                           kv->n_pages, PIC_KV_PAGE, (size_t)kv->n_pages * PIC_KV_PAGE,
+                           (2.0 * (double)bytes + (double)table) / (1u << 30), cudaGetErrorString(e));
     }
+    // the whole table once (no page yet); from here on forward.cu uploads the dirty rows
+    PIC_CU(cudaMemcpyAsync(kv->dev_table, kv->table, table, cudaMemcpyHostToDevice, (cudaStream_t)kv->stream));
     return 0;
 }
 
 extern "C" void pic_kvcache_free_cuda(pic_kvcache *kv) {
     cudaFree(kv->dev_k);
     cudaFree(kv->dev_v);
+    cudaFree(kv->dev_table);
     kv->dev_k = kv->dev_v = NULL;
+    kv->dev_table = NULL;
 }
 
-// Two copies per layer (a 2-D copy over the layers would be one call, but
-// its pitch, a layer's whole cache, passes cudaMemcpy2D's limit of 2^31
-// bytes for large models and batches).
-// The first n positions of slot ss of src into slot ds of dst.
-extern "C" int pic_kvcache_fork_cuda(pic_kvcache *dst, int ds, const pic_kvcache *src, int ss, int n, pic_err *err) {
-    size_t row = (size_t)src->kv_dim * src->elem_bytes, width = (size_t)n * row;
-    size_t dlayer = (size_t)dst->n_slots * dst->max_len * row, slayer = (size_t)src->n_slots * src->max_len * row;
-    size_t doff = (size_t)ds * dst->max_len * row, soff = (size_t)ss * src->max_len * row;
-    cudaStream_t s = (cudaStream_t)dst->stream;
-    for (int l = 0; l < src->n_layers && width; l++) {
-        PIC_CU(cudaMemcpyAsync((char *)dst->dev_k + l * dlayer + doff, (const char *)src->dev_k + l * slayer + soff,
-                               width, cudaMemcpyDeviceToDevice, s));
-        PIC_CU(cudaMemcpyAsync((char *)dst->dev_v + l * dlayer + doff, (const char *)src->dev_v + l * slayer + soff,
-                               width, cudaMemcpyDeviceToDevice, s));
-    }
+// One launch for all layers, k and v, on the model's stream, so that it
+// lands after the forwards that wrote page src and before the one that
+// writes page dst: a prompt's n samples copy n - 1 pages in their first
+// step, which would be 2 L copies each (a 2-D copy over the layers would
+// need a layer's pool as its pitch, past cudaMemcpy2D's 2^31 bytes for
+// large models and pools). A page is PIC_KV_PAGE rows: a multiple of 16
+// bytes, copied 16 at a time.
+extern "C" int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err) {
+    if (dst < 0 || dst >= kv->n_pages || src < 0 || src >= kv->n_pages)
+        return pic_err_set(err, "kv cache: no page %d or %d in a pool of %d", src, dst, kv->n_pages);
+    static_assert(PIC_KV_PAGE * 2 % sizeof(uint4) == 0, "a page is whole 16-byte pieces");
+    size_t piece = page_bytes(kv) / sizeof(uint4), layer = layer_bytes(kv) / sizeof(uint4);
+    size_t n = 2 * (size_t)kv->n_layers * piece;
+    copy_page_kernel<<<pic_cuda::blocks_for(n, 256), 256, 0, (cudaStream_t)kv->stream>>>(
+        (uint4 *)kv->dev_k, (uint4 *)kv->dev_v, (size_t)dst * piece, (size_t)src * piece, piece, layer, kv->n_layers);
+    PIC_LAUNCHED();
     return 0;
 }

@@ -10,6 +10,10 @@
 
 #include "model/cuda/common.cuh"
 
+extern "C" {
+#include "model/kvcache.h" // PIC_KV_PAGE, the page a chunk of keys lies in
+}
+
 namespace pic_cuda {
 
 // out[N, C] = embed[tokens[n], :]
@@ -50,11 +54,28 @@ template <typename T> struct attn_input {
     size_t N;
     const int *tok_seq, *tok_pos; // [N]
     const T *k, *v;               // bases
-    const size_t *seq_off;        // [n_seq] elements from k (and v) to position 0 of sequence s
+    const size_t *seq_off;        // [n_seq] packed: elements from k (and v) to position 0 of sequence s;
+                                  // paged: where s's row of the page table starts
     size_t kv_stride;
     const int2 *tiles;            // [n_tiles]: (first token, tokens) runs of one sequence, <= ATTN_TILE each
     int n_tiles;
+    const int *page;              // nullptr (packed), or a KV cache's page table (kvcache.h)
 };
+
+// Elements from a layer's pool of pages to position j of the slot whose
+// row of the page table starts at page + row (positions stride apart).
+__device__ __forceinline__ size_t page_key(const int *page, size_t row, int j, size_t stride) {
+    return ((size_t)page[row + (size_t)(j / PIC_KV_PAGE)] * PIC_KV_PAGE + (size_t)(j % PIC_KV_PAGE)) * stride;
+}
+
+// pic_attn_key: elements from in.k (and in.v) to position j of sequence s.
+// A kernel reads keys in chunks of n positions starting at a multiple of n,
+// n dividing PIC_KV_PAGE, so a chunk lies in one page: it asks for the
+// chunk's first position and steps kv_stride from there, paged or not.
+template <typename T> __device__ __forceinline__ size_t attn_key(const attn_input<T> &in, int s, int j) {
+    return in.page ? page_key(in.page, in.seq_off[s], j, in.kv_stride) : in.seq_off[s] + (size_t)j * in.kv_stride;
+}
+
 enum { ATTN_TILE = 64 };
 // Causal GQA, flash style: each block takes a tile of queries of one
 // sequence and one head, streams the keys through shared memory with an
@@ -116,7 +137,8 @@ cudaError_t qkv_split_backward(T *dqkv, const T *dq, const T *dk, const T *dv, s
 // token, its length); up to ATTN_KTILE keys of one sequence each.
 enum { ATTN_KTILE = 32 };
 // Flash-style backward of attention_forward over packed sequences without a
-// cache: the probabilities recomputed from lse, never stored. D[N, n_heads]
+// cache (in.page nullptr: key tiles count positions from each sequence's
+// first token, and dk, dv are the batch's own): the probabilities recomputed from lse, never stored. D[N, n_heads]
 // is scratch (rowsum(dout * out)). One pass per key tile writes dk, dv;
 // one per query tile writes dq: each output has one owner, sums in a fixed
 // order. dq, dk, dv accumulate; dk, dv in the layout of in.k, in.v.
