@@ -85,6 +85,31 @@ problems() {
     [ "$status" -ne 0 ]
 }
 
+@test "--kv-cache-tokens: a cache short of pages preempts and recomputes sequences, and the bytes stay the same" {
+    problems >p
+    pic-rollout -m "$M/llama-tiny" -n 4 --max-new-tokens 100 --ignore-eos --top-p 0.95 --seed 7 --max-batch-size 16 \
+        --plain p >full 2>err
+    ! grep -q preemptions err
+    # 192 positions: the longest sequence (64 + 100) alone
+    for t in 192 700; do
+        pic-rollout -m "$M/llama-tiny" -n 4 --max-new-tokens 100 --ignore-eos --top-p 0.95 --seed 7 --max-batch-size 16 \
+            --kv-cache-tokens "$t" --plain p >"short$t" 2>err
+        grep -Eq ', [0-9]+ preemptions' err
+        cmp full "short$t"
+    done
+    # samples that end at different steps, few slots: idle homes give up their prompts too
+    pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 1 --plain -q p >s1
+    for b in 1 2 7; do
+        pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size "$b" \
+            --kv-cache-tokens 128 --plain -q p >"s$b.short"
+        cmp s1 "s$b.short"
+    done
+    run pic-rollout -m "$M/llama-tiny" --max-new-tokens 100 --kv-cache-tokens 120 --plain -q p
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"--kv-cache-tokens 120 holds less than one sequence at its longest (164 positions"* ]]
+    pic-rollout --help | grep -q -- --kv-cache-tokens
+}
+
 @test "--shard I/N outputs concatenate to the unsharded output" {
     problems >p
     pic-rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 12 --seed 11 --plain -q p >all

@@ -38,6 +38,7 @@ typedef struct {
     int32_t *ids;
     float *lp, *ent;
     int len, cap;
+    unsigned long order; /* when it started, among all samples: the latest are preempted first */
     const char *finish;
     bool on_string;  /* ended on a --stop string */
 } gen_seq;

@@ -46,6 +46,7 @@ typedef struct {
     sampler_cuda *dev;      /* the device sampler, when the model is on a GPU */
     int V, ctx;
     size_t tokens;
+    unsigned long n_started;
 } gen_state;
 
 /* The temperature of the recorded numbers (greedy records T = 1's). */
@@ -119,6 +120,7 @@ static void start_sample(gen_state *g, gen_prompt *pr, int slot) {
     gen_first f = pr->first[pr->started];
     gen_seq_start(s, pr, pr->started++, run->seed);
     s->rng = f.rng;
+    s->order = g->n_started++;
     if (pr->started == run->n) {
         free(pr->first);
         pr->first = NULL;
@@ -138,12 +140,15 @@ static void fork_samples(gen_state *g) {
     for (int slot = 0; slot < run->max_batch_size && g->open_head < g->n_open; slot++) {
         gen_prompt *pr = g->open[g->open_head];
         if (g->seq[slot].pr) continue;
+        /* the prompt's positions the home still holds (all, unless the
+         * cache was short of pages: the sample refills the rest) */
+        int held = g->kv->len[pr->home] < pr->P ? g->kv->len[pr->home] : pr->P;
         if (g->pinned[slot]) {
             if (slot != pr->home) continue;
             g->pinned[slot] = false;
-            pic_kvcache_truncate(g->kv, slot, pr->P); /* the prompt is still there */
+            pic_kvcache_truncate(g->kv, slot, held);
         } else {
-            pic_kvcache_copy(g->kv, slot, pr->home, pr->P);
+            pic_kvcache_copy(g->kv, slot, pr->home, held);
         }
         start_sample(g, pr, slot);
         if (!pr->first) g->open_head++;
@@ -156,7 +161,15 @@ static double next_uniform(const rollout_run *run, pic_rng *rng) {
     return run->sp.temperature > 0 ? pic_rng_uniform(rng) : 0;
 }
 
-/* One forward pass: n_dec sequences in flight (slots dec), one token each,
+/* The positions the cache of the sequence in slot lacks: its last token in
+ * a decode step; after a preemption, all it dropped (a refill). */
+static int to_feed(const gen_state *g, int slot) {
+    const gen_seq *s = &g->seq[slot];
+    return s->pr->P + s->len - g->kv->len[slot];
+}
+
+/* One forward pass: n_dec sequences in flight (slots dec), each fed what
+ * its cache lacks (one token, or a refill after a preemption),
  * and n_pre prompts prefilled into their homes (pre), then the draws of
  * its last logits: one for each sequence in flight, and the first token of
  * each of a prompt's samples, each from the sample's own stream. */
@@ -190,7 +203,8 @@ static void pass(gen_state *g, const int *dec, int n_dec, gen_prompt **pre, int 
     int rows = n_dec + n_pre;
     if (!rows) return;
     int *len = pic_malloc((size_t)rows * sizeof *len), *slot = pic_malloc((size_t)rows * sizeof *slot);
-    size_t tokens = (size_t)n_dec;
+    size_t tokens = 0;
+    for (int r = 0; r < n_dec; r++) tokens += (size_t)to_feed(g, dec[r]);
     for (int i = 0; i < n_pre; i++) tokens += (size_t)pre[i]->P;
     int32_t *tok = pic_malloc(tokens * sizeof *tok);
     draws d = {.g = g, .n_draws = (size_t)n_dec + (size_t)n_pre * (size_t)run->n};
@@ -204,8 +218,9 @@ static void pass(gen_state *g, const int *dec, int n_dec, gen_prompt **pre, int 
     size_t at = 0, nd = 0;
     for (int r = 0; r < n_dec; r++) {
         gen_seq *s = &g->seq[dec[r]];
-        len[r] = 1, slot[r] = dec[r];
-        tok[at++] = s->ids[s->len - 1];
+        int P = s->pr->P;
+        len[r] = to_feed(g, dec[r]), slot[r] = dec[r];
+        for (int pos = g->kv->len[dec[r]]; pos < P + s->len; pos++) tok[at++] = pos < P ? s->pr->ids[pos] : s->ids[pos - P];
         d.first_draw[r] = nd;
         d.row[nd] = (size_t)r, d.rng[nd++] = &s->rng;
     }
@@ -247,34 +262,124 @@ static void pass(gen_state *g, const int *dec, int n_dec, gen_prompt **pre, int 
     free(d.row), free(d.rng), free(d.u), free(d.tok), free(d.lp), free(d.ent), free(d.first_draw);
 }
 
+/* Room for the sequence in slot is taken back: its cache is dropped, the
+ * sequence stays in its slot, and a later pass refills the cache from its
+ * tokens (samples still to start from its prompt refill theirs too).
+ * Every row's numbers being independent of the batch (the batch-invariant
+ * products), a refill computes the very keys, values and logits that were
+ * dropped: the output does not change. */
+static void preempt(gen_state *g, int slot) {
+    pic_kvcache_truncate(g->kv, slot, 0);
+    g->run->preemptions++;
+}
+
+/* The last resort for room: the prompts idle homes keep for samples still
+ * to start are dropped (those samples refill them). Whether any was. */
+static bool empty_pinned(gen_state *g) {
+    bool any = false;
+    for (int i = 0; i < g->run->max_batch_size; i++)
+        if (g->pinned[i] && g->kv->len[i]) pic_kvcache_truncate(g->kv, i, 0), any = true;
+    return any;
+}
+
+typedef struct {
+    unsigned long order;
+    int slot;
+} in_flight;
+
+/* The pages the decode rows among the first n in flight will take. */
+static long decode_pages(const gen_state *g, const in_flight *live, int n) {
+    long need = 0;
+    for (int i = 0; i < n; i++) {
+        int slot = live[i].slot;
+        if (to_feed(g, slot) == 1) need += pic_kvcache_pages_needed(g->kv, slot, g->kv->len[slot] + 1);
+    }
+    return need;
+}
+
+static int earlier(const void *x, const void *y) {
+    const in_flight *a = x, *b = y;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
 /* One step: a token for every sequence in flight and, in the same forward
  * pass, the prefill of the next prompts, each into a free slot where its
  * first sample will run, as many as the free slots can take with their
  * samples (one slot each), up to --max-batch-tokens rows in all. A prompt
  * that does not fit beside the sequences in flight (but alone would) is
- * prefilled in a pass of its own, with the prompts after it that fit. */
+ * prefilled in a pass of its own, with the prompts after it that fit.
+ *
+ * The cache's pages bound it too (--kv-cache-tokens): when the sequences
+ * in flight need more pages than are free, the latest started give theirs
+ * up (preempt); those are refilled, earliest first, as pages and tokens
+ * allow, and no new prompt starts while one waits. With every sequence's
+ * pages in the pool (the default) none of this ever happens. */
 static void step(gen_state *g, sampler_scratch *scratch) {
     rollout_run *run = g->run;
-    int B = run->max_batch_size, n_dec = 0, n_pre = 0, free_slots = 0;
+    pic_kvcache *kv = g->kv;
+    int B = run->max_batch_size, n_dec = 0, n_pre = 0, free_slots = 0, n_live = 0;
     int *dec = pic_malloc((size_t)B * sizeof *dec);
     gen_prompt **pre = pic_malloc((size_t)B * sizeof *pre);
+    in_flight *live = pic_malloc((size_t)B * sizeof *live);
     for (int i = 0; i < B; i++) {
-        if (g->seq[i].pr) dec[n_dec++] = i;
+        if (g->seq[i].pr) live[n_live++] = (in_flight){g->seq[i].order, i};
         else free_slots += !g->pinned[i];
     }
+    qsort(live, (size_t)n_live, sizeof *live, earlier);
+    long need = decode_pages(g, live, n_live); /* pages the pass will take */
+    for (int i = n_live - 1; i > 0 && need > kv->n_free; i--)
+        if (to_feed(g, live[i].slot) == 1) {
+            preempt(g, live[i].slot);
+            need = decode_pages(g, live, i); /* a page it shared may now be another's alone */
+        }
+    if (need > kv->n_free) empty_pinned(g);
+    if (need > kv->n_free) /* cannot be: the pool holds the earliest sequence at its longest */
+        pic_die("the kv cache's %d pages of %d positions hold too little to go on (%d free, %ld needed by the "
+                "earliest sequence): raise --kv-cache-tokens",
+                kv->n_pages, PIC_KV_PAGE, kv->n_free, need);
+    for (int i = 0; i < B; i++) /* the decode rows, in slot order as without preemption */
+        if (g->seq[i].pr && to_feed(g, i) == 1) dec[n_dec++] = i;
+    size_t tokens = (size_t)n_dec;
+    bool refill_waits = false;
+refills:
+    for (int i = 0; i < n_live; i++) { /* refills, earliest first */
+        int slot = live[i].slot, f = to_feed(g, slot);
+        if (f == 1) continue;
+        int pages = pic_kvcache_pages_needed(kv, slot, kv->len[slot] + f);
+        if (need + pages <= kv->n_free && (tokens + (size_t)f <= run->batch_tokens || !tokens)) {
+            dec[n_dec++] = slot;
+            need += pages, tokens += (size_t)f;
+        } else {
+            refill_waits = true;
+        }
+    }
+    if (!n_dec && refill_waits && empty_pinned(g)) { /* nothing would run: idle homes give way */
+        refill_waits = false;
+        goto refills;
+    }
+    free(live);
     long waiting = 0;
     for (size_t i = g->open_head; i < g->n_open; i++) waiting += run->n - g->open[i]->started;
     bool alone = false; /* the prompts go in a pass without the decode rows */
-    size_t tokens = (size_t)n_dec;
-    while (g->next_prefill < g->np && waiting < free_slots) {
+    while (!refill_waits && g->next_prefill < g->np && waiting < free_slots) {
         gen_prompt *pr = &g->pr[g->next_prefill];
+        long pages = (pr->P + PIC_KV_PAGE - 1) / PIC_KV_PAGE;
+        if (need + pages > kv->n_free) break;
         if (!n_pre && n_dec && tokens + (size_t)pr->P > run->batch_tokens) alone = true, tokens = 0;
         if (n_pre && tokens + (size_t)pr->P > run->batch_tokens) break;
         tokens += (size_t)pr->P;
+        need += pages;
         waiting += run->n;
         pre[n_pre++] = pr;
         g->next_prefill++;
     }
+    /* Nothing to run is a wait for fork_samples (a sample that ended on its
+     * first token leaves its siblings to the next step) unless sequences in
+     * flight wait for pages (cannot be: all but the earliest and idle homes
+     * gave theirs up). */
+    if (!n_dec && !n_pre && n_live)
+        pic_die("the kv cache's %d pages of %d positions hold too little to go on (%d free): raise --kv-cache-tokens",
+                kv->n_pages, PIC_KV_PAGE, kv->n_free);
     for (int i = 0, slot = 0; i < n_pre; i++, slot++) { /* each a free slot, lowest first */
         while (g->seq[slot].pr || g->pinned[slot]) slot++;
         pre[i]->home = slot;
@@ -313,7 +418,15 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         long max_len = (long)pmax + run->max_new_tokens;
         if (max_len > g.ctx) max_len = g.ctx;
         pic_err err;
-        if (!(g.kv = pic_kvcache_for(&run->model, B, (int)max_len, 0, &err))) pic_die("%s", err.msg);
+        long full = pic_kvcache_full_pages(B, (int)max_len), pages = full, longest = (max_len + PIC_KV_PAGE - 1) / PIC_KV_PAGE;
+        if (run->kv_cache_tokens) {
+            pages = (run->kv_cache_tokens + PIC_KV_PAGE - 1) / PIC_KV_PAGE;
+            if (pages < longest)
+                pic_die("--kv-cache-tokens %ld holds less than one sequence at its longest (%ld positions: the "
+                        "longest prompt and --max-new-tokens)", run->kv_cache_tokens, max_len);
+            if (pages > full) pages = full;
+        }
+        if (!(g.kv = pic_kvcache_for(&run->model, B, (int)max_len, (int)pages, &err))) pic_die("%s", err.msg);
         g.open = pic_malloc(g.np * sizeof *g.open);
         g.seq = pic_calloc((size_t)B, sizeof *g.seq);
         g.pinned = pic_calloc((size_t)B, sizeof *g.pinned);

@@ -62,6 +62,12 @@ static const char usage[] =
     "                            the new prompts prefilled beside them, up to N (a\n"
     "                            longer prompt alone), so at most N sequences in\n"
     "                            flight (default 4096)\n"
+    "      --kv-cache-tokens N   positions of keys and values the cache holds for all\n"
+    "                            sequences together, in pages of 64 (default: every\n"
+    "                            sequence in flight at its longest). With fewer,\n"
+    "                            prompts wait and the latest sequences are preempted\n"
+    "                            and recomputed later: the same output, bit for bit\n"
+    "                            (not with --fast)\n"
     "Scoring:\n"
     "      --score               teacher-forced scoring of given responses\n"
     "  -t, --temperature T       score at T > 0 (default: each record's 'temperature',\n"
@@ -118,6 +124,7 @@ enum {
     OPT_SEED,
     OPT_SHARD,
     OPT_MAX_BATCH_SIZE,
+    OPT_KV_CACHE_TOKENS,
     OPT_MAX_BATCH_TOKENS,
     OPT_DEVICE,
     OPT_DTYPE,
@@ -170,6 +177,7 @@ static void parse_options(options *o, int argc, char **argv) {
         {"seed", required_argument, 0, OPT_SEED},
         {"shard", required_argument, 0, OPT_SHARD},
         {"max-batch-size", required_argument, 0, OPT_MAX_BATCH_SIZE},
+        {"kv-cache-tokens", required_argument, 0, OPT_KV_CACHE_TOKENS},
         {"max-batch-tokens", required_argument, 0, OPT_MAX_BATCH_TOKENS},
         {"device", required_argument, 0, OPT_DEVICE},
         {"dtype", required_argument, 0, OPT_DTYPE},
@@ -216,6 +224,9 @@ static void parse_options(options *o, int argc, char **argv) {
         case OPT_SHARD: parse_shard(optarg, &run->shard, &run->shards), o->gen_only = true; break;
         case OPT_MAX_BATCH_SIZE:
             run->max_batch_size = (int)pic_parse_int("--max-batch-size", optarg, 1, 1 << 16), o->gen_only = true;
+            break;
+        case OPT_KV_CACHE_TOKENS:
+            run->kv_cache_tokens = pic_parse_int("--kv-cache-tokens", optarg, 1, 1L << 40), o->gen_only = true;
             break;
         case OPT_MAX_BATCH_TOKENS: /* both modes: generation's, and --batch-tokens's other name */
             o->max_batch_tokens = run->batch_tokens = (size_t)pic_parse_int("--max-batch-tokens", optarg, 1, 1 << 24);
@@ -339,13 +350,15 @@ static void summary(const options *o, double dt) {
     char skipped[64] = "";
     if (pic_bad_records) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", pic_bad_records);
     const char *dev = pic_device_name(run->model.device), *dtn = pic_model_dtype_name(run->model.dtype);
+    char preempted[64] = "";
+    if (run->preemptions) snprintf(preempted, sizeof preempted, ", %zu preemptions", run->preemptions);
     if (o->score)
         pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s) on %s (%s)%s", run->records,
                  run->tokens, dt, dt > 0 ? run->tokens / dt : 0.0, dev, dtn, skipped);
     else
-        pic_info("generated %zu samples, %zu tokens, mean entropy %.4f, in %.2f s (%.0f tokens/s) on %s (%s)%s",
+        pic_info("generated %zu samples, %zu tokens, mean entropy %.4f, in %.2f s (%.0f tokens/s) on %s (%s)%s%s",
                  run->samples, run->tokens, run->tokens ? run->entropy_sum / (double)run->tokens : 0.0, dt,
-                 dt > 0 ? run->tokens / dt : 0.0, dev, dtn, skipped);
+                 dt > 0 ? run->tokens / dt : 0.0, dev, dtn, preempted, skipped);
 }
 
 int main(int argc, char **argv) {
@@ -380,10 +393,11 @@ int main(int argc, char **argv) {
     run_streams(&o, argv + optind, argc - optind);
     if (me > 0) send_shard(shard_path);
     if (ranks > 1) {
-        double tot[4] = {(double)run->samples, (double)run->tokens, run->entropy_sum, (double)pic_bad_records};
-        pic_dist_sum_double(tot, 4);
+        double tot[5] = {(double)run->samples, (double)run->tokens, run->entropy_sum, (double)pic_bad_records,
+                         (double)run->preemptions};
+        pic_dist_sum_double(tot, 5);
         run->samples = (size_t)tot[0], run->tokens = (size_t)tot[1], run->entropy_sum = tot[2];
-        pic_bad_records = (size_t)tot[3];
+        pic_bad_records = (size_t)tot[3], run->preemptions = (size_t)tot[4];
     }
     summary(&o, pic_now() - t0);
     prompt_builder_free(&run->prompts);

@@ -30,6 +30,8 @@ typedef struct {
     int n;                  /* samples per prompt */
     int max_new_tokens;
     int max_batch_size;     /* sequences in flight */
+    long kv_cache_tokens;   /* the KV cache's pool in positions (0: every sequence at its longest) */
+    size_t preemptions;     /* sequences whose cache was dropped for room, recomputed later */
     unsigned long long seed;
     int shard, shards;      /* --shard I/N */
     size_t samples;         /* written */

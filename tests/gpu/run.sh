@@ -510,9 +510,11 @@ elif [ "$HAVE_GPU" = 1 ]; then
     for b in 64 7 1; do gen 40 "sample.b$b" "${S[@]}" --max-batch-size $b "$WORK/prompts.in" || ok=0; done
     gen 30 sample.s0 "${S[@]}" --shard 0/2 "$WORK/prompts.in" || ok=0
     gen 30 sample.s1 "${S[@]}" --shard 1/2 "$WORK/prompts.in" || ok=0
+    # a pool of 8 pages for 36 sequences: preempted and recomputed on the device, the same bytes
+    gen 40 sample.kv "${S[@]}" --kv-cache-tokens 512 "$WORK/prompts.in" || ok=0
     if [ $ok = 1 ]; then
         cat "$WORK/sample.s0" "$WORK/sample.s1" >"$WORK/sample.shards"
-        for v in b7 b1 shards; do
+        for v in b7 b1 shards kv; do
             if cmp -s "$WORK/sample.b64" "$WORK/sample.$v"; then
                 row "gen bf16 same bytes: batch 64 = $v" PASS "$(wc -l <"$WORK/sample.b64") samples" "byte-identical"
             else
@@ -536,7 +538,7 @@ elif [ "$HAVE_GPU" = 1 ]; then
             row "gen bf16 --fast" FAIL "pic-rollout $(why $? "$f")" "runs"
         fi
     else
-        row "gen bf16 sampling" FAIL "pic-rollout $(why 1 "$f")" "byte-identical at batch 1, 7, 64 and --shard"
+        row "gen bf16 sampling" FAIL "pic-rollout $(why 1 "$f")" "byte-identical at batch 1, 7, 64, --shard and a short cache"
     fi
 else
     row "gen greedy, sampling, logprobs" SKIP "no GPU" "= golden; byte-identical; = --score"
