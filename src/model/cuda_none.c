@@ -89,3 +89,5 @@ size_t pic_cuda_peak_bytes(const pic_model *m) {
     (void)m;
     return 0;
 }
+
+size_t pic_cuda_free_bytes(void) { return 0; }

@@ -45,8 +45,25 @@ pic_kvcache *pic_kvcache_new(const pic_config *c, int n_slots, int max_len, int 
     return kv;
 }
 
+/* What a GPU leaves the cache by default: its free memory less a margin
+ * for what generation allocates after the cache (the device sampler's
+ * sort buffers, 16 bytes a logit of 64 rows: 155 MB for a 152k
+ * vocabulary, and CUB's scratch), in whole pages, at most every slot at
+ * its longest and at least one slot at its longest (which then fails to
+ * allocate, with the message that says what to lower). */
+static int pages_that_fit(const pic_model *m, int n_slots, int max_len) {
+    int full = pic_kvcache_full_pages(n_slots, max_len), one = pic_kvcache_full_pages(1, max_len);
+    size_t elem = m->dtype == PIC_DTYPE_BF16 ? 2 : 4, free_b = pic_cuda_free_bytes();
+    size_t page = 2 * (size_t)m->cfg.n_layers * PIC_KV_PAGE * m->cfg.n_kv_heads * m->cfg.head_dim * elem;
+    size_t margin = ((size_t)1 << 30) + 64 * 16 * (size_t)m->cfg.vocab_size;
+    if (!free_b) return full;
+    size_t fit = free_b > margin ? (free_b - margin) / page : 0;
+    return fit >= (size_t)full ? full : fit > (size_t)one ? (int)fit : one;
+}
+
 pic_kvcache *pic_kvcache_for(const pic_model *m, int n_slots, int max_len, int n_pages, pic_err *err) {
     if (m->device != PIC_DEVICE_CUDA) return pic_kvcache_new(&m->cfg, n_slots, max_len, n_pages);
+    if (!n_pages) n_pages = pages_that_fit(m, n_slots, max_len);
     pic_kvcache *kv = pic_calloc(1, sizeof *kv);
     init_pages(kv, &m->cfg, n_slots, max_len, n_pages);
     if (pic_kvcache_alloc_cuda(kv, m, err)) {

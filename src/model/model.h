@@ -116,9 +116,11 @@ int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err);
 int pic_model_random(pic_model *m, const pic_config *c, const pic_model_opts *opts, uint64_t seed, float std,
                      pic_err *err);
 void pic_model_free(pic_model *m);
-/* A KV cache of n_pages pages (0: enough for every slot at max_len) for
- * generating with m, on m's device (model's storage type on a GPU); NULL
- * with a message when the GPU's memory does not hold it. */
+/* A KV cache of n_pages pages for generating with m, on m's device
+ * (model's storage type on a GPU); n_pages 0: enough for every slot at
+ * max_len, or on a GPU as many as its free memory holds when that is
+ * fewer (kvcache.c). NULL with a message when the GPU's memory does not
+ * hold it. */
 pic_kvcache *pic_kvcache_for(const pic_model *m, int n_slots, int max_len, int n_pages, pic_err *err);
 /* Keep all layers' activations after a forward (for a backward pass; CPU). */
 void pic_model_retain(pic_model *m, bool retain);

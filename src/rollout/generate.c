@@ -418,15 +418,19 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         long max_len = (long)pmax + run->max_new_tokens;
         if (max_len > g.ctx) max_len = g.ctx;
         pic_err err;
-        long full = pic_kvcache_full_pages(B, (int)max_len), pages = full, longest = (max_len + PIC_KV_PAGE - 1) / PIC_KV_PAGE;
+        long full = pic_kvcache_full_pages(B, (int)max_len), pages = 0; /* 0: the library's default */
         if (run->kv_cache_tokens) {
             pages = (run->kv_cache_tokens + PIC_KV_PAGE - 1) / PIC_KV_PAGE;
-            if (pages < longest)
+            if (pages < pic_kvcache_full_pages(1, (int)max_len))
                 pic_die("--kv-cache-tokens %ld holds less than one sequence at its longest (%ld positions: the "
                         "longest prompt and --max-new-tokens)", run->kv_cache_tokens, max_len);
             if (pages > full) pages = full;
         }
         if (!(g.kv = pic_kvcache_for(&run->model, B, (int)max_len, (int)pages, &err))) pic_die("%s", err.msg);
+        if (!pages && g.kv->n_pages < full)
+            pic_info("the KV cache holds %d of the %ld pages of %d positions that every sequence at its longest "
+                     "would take (the GPU's free memory): sequences may be preempted and recomputed",
+                     g.kv->n_pages, full, PIC_KV_PAGE);
         g.open = pic_malloc(g.np * sizeof *g.open);
         g.seq = pic_calloc((size_t)B, sizeof *g.seq);
         g.pinned = pic_calloc((size_t)B, sizeof *g.pinned);

@@ -72,6 +72,8 @@ int pic_train_state_up_cuda(pic_model *m, const float *params, const float *grad
 int pic_train_state_down_cuda(pic_model *m, float *params, float *grad, float *mom1, float *mom2, pic_err *err);
 /* Peak device memory this process allocated (bytes). */
 size_t pic_cuda_peak_bytes(const pic_model *m);
+/* Device memory free now (bytes; 0 when it cannot be asked). */
+size_t pic_cuda_free_bytes(void);
 
 #ifdef __cplusplus
 }

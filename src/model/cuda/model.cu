@@ -305,6 +305,11 @@ extern "C" size_t pic_cuda_peak_bytes(const pic_model *m) {
     return used > m->cuda->used_before ? used - m->cuda->used_before : 0;
 }
 
+extern "C" size_t pic_cuda_free_bytes(void) {
+    size_t free_b = 0, total_b = 0;
+    return cudaMemGetInfo(&free_b, &total_b) == cudaSuccess ? free_b : 0;
+}
+
 // ---- training (issue 11) ----------------------------------------------------
 
 // The pinned staging, zeroed state and master weights of a new training
