@@ -132,9 +132,98 @@ template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, si
 template int layer_forward<float>(pic_model *, pic_kvcache *, int, size_t, pic_err *);
 template int layer_forward<bf16>(pic_model *, pic_kvcache *, int, size_t, pic_err *);
 
+void graphs_reset(pic_cuda_model *cm) {
+    pic_cuda_graphs &g = cm->graphs;
+    for (size_t i = 0; i < g.n; i++)
+        if (g.exec[i]) cudaGraphExecDestroy(g.exec[i]);
+    delete[] g.exec;
+    delete[] g.warm;
+    bool off = g.off;
+    g = pic_cuda_graphs();
+    g.off = off;
+}
+
 }  // namespace pic_cuda
 
 namespace {
+
+// The layers of a forward pass on the batch upload_layout laid out: RoPE
+// tables, embeddings, every decoder layer, the final norm into cm->lnf.
+// Device work only, on the model's stream: what a graph can hold.
+template <typename T> int body(pic_model *m, pic_kvcache *kv, size_t N, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    const pic_config *c = &m->cfg;
+    cudaStream_t s = cm->s;
+    int C = c->hidden_size, hd = c->head_dim;
+    PIC_CU(rope_tables(cm->cos, cm->sin, cm->tok_pos, N, cm->inv_freq, hd, (float)c->rope.attention_factor, s));
+    PIC_CU(embedding_forward(layer_in<T>(cm, 0), cm->tokens, param<T>(m, m->params.off.embed), N, C, s));
+    for (int l = 0; l < c->n_layers; l++)
+        if (layer_forward<T>(m, kv, l, N, err)) return -1;
+    const T *in = layer_in<T>(cm, c->n_layers);
+    PIC_CU(rmsnorm_forward((T *)cm->lnf, cm->lnf_rstd, in, param<T>(m, m->params.off.norm), N, C, c->rms_eps, s));
+    return 0;
+}
+
+// Batch sizes up to this have their decode graphs.
+enum { GRAPH_MAX_BATCH = 1024 };
+
+// A decode step (one new token per sequence, through a cache, on the
+// inference arena) of N sequences launches ~12 kernels a layer: at small
+// batches their launch costs more than the arithmetic (0.5B at batch 1:
+// ~300 launches, ~1 ms, against a 0.25 ms floor of weight reads). So its
+// body runs as a CUDA graph, one per N, captured the second time N comes
+// (the first runs directly: one-time attribute settings and cuBLASLt plans
+// happen outside the capture) and replayed from then on. Every kernel's
+// arguments are fixed for a given N and cache: what changes per step
+// (tokens, positions, the page table) is in device buffers upload_layout
+// fills before the launch. A replay runs the captured kernels, so it gives
+// the same bits. A capture that fails turns graphs off for the model and
+// the step runs directly; PIC_CUDA_GRAPHS=0 turns them off.
+bool graphable(pic_model *m, const pic_kvcache *kv, const pic_batch *b, size_t N) {
+    const pic_cuda_graphs &g = m->cuda->graphs;
+    static const bool refused = [] {
+        const char *e = getenv("PIC_CUDA_GRAPHS");
+        return e && !strcmp(e, "0");
+    }();
+    return kv && !m->cuda->train && N == (size_t)b->n_seq && N <= GRAPH_MAX_BATCH && !g.off && !refused;
+}
+
+template <typename T> int run_body(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    if (!graphable(m, kv, b, N)) return body<T>(m, kv, N, err);
+    pic_cuda_graphs &g = cm->graphs;
+    const void *key[3] = {kv->dev_k, kv->dev_v, kv->dev_table};
+    if (g.n && (memcmp(g.key, key, sizeof key) || g.key_pages != kv->n_pages || g.bi != m->batch_invariant))
+        graphs_reset(cm);
+    if (!g.n) {
+        g.n = GRAPH_MAX_BATCH + 1;
+        g.exec = new cudaGraphExec_t[g.n]();
+        g.warm = new unsigned char[g.n]();
+        memcpy(g.key, key, sizeof key), g.key_pages = kv->n_pages, g.bi = m->batch_invariant;
+    }
+    if (g.exec[N]) {
+        PIC_CU(cudaGraphLaunch(g.exec[N], cm->s));
+        return 0;
+    }
+    if (!g.warm[N]) {
+        g.warm[N] = 1;
+        return body<T>(m, kv, N, err);
+    }
+    cudaGraph_t graph = NULL;
+    PIC_CU(cudaStreamBeginCapture(cm->s, cudaStreamCaptureModeRelaxed));
+    int rc = body<T>(m, kv, N, err);
+    cudaError_t e = cudaStreamEndCapture(cm->s, &graph);
+    if (!rc && e == cudaSuccess) e = cudaGraphInstantiate(&g.exec[N], graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (rc || e != cudaSuccess) { // nothing ran: run it directly, without graphs from now on
+        g.exec[N] = NULL;
+        g.off = true;
+        cudaGetLastError();
+        return body<T>(m, kv, N, err);
+    }
+    PIC_CU(cudaGraphLaunch(g.exec[N], cm->s));
+    return 0;
+}
 
 template <typename T>
 int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
@@ -142,17 +231,11 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
     pic_cuda_model *cm = m->cuda;
     const pic_config *c = &m->cfg;
     cudaStream_t s = cm->s;
-    int C = c->hidden_size, hd = c->head_dim;
+    int C = c->hidden_size;
     if (kv && kv->elem_bytes != sizeof(T)) return pic_err_set(err, "the KV cache's type is not the model's");
     if (upload_layout(m, kv, b, N, &cm->n_tiles, err)) return -1;
     T *lnf = (T *)cm->lnf;
-
-    PIC_CU(rope_tables(cm->cos, cm->sin, cm->tok_pos, N, cm->inv_freq, hd, (float)c->rope.attention_factor, s));
-    PIC_CU(embedding_forward(layer_in<T>(cm, 0), cm->tokens, param<T>(m, m->params.off.embed), N, C, s));
-    for (int l = 0; l < c->n_layers; l++)
-        if (layer_forward<T>(m, kv, l, N, err)) return -1;
-    const T *in = layer_in<T>(cm, c->n_layers);
-    PIC_CU(rmsnorm_forward(lnf, cm->lnf_rstd, in, param<T>(m, m->params.off.norm), N, C, c->rms_eps, s));
+    if (run_body<T>(m, kv, b, N, err)) return -1;
 
     if (which != PIC_LOGITS_NONE) {
         /* the rows wanted, a block at a time through lm_head, logits to the

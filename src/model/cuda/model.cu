@@ -259,6 +259,7 @@ extern "C" void pic_model_free_cuda(pic_model *m) {
     if (!cm) return;
     if (cm->s) cudaStreamSynchronize(cm->s);
     free_train(cm);
+    pic_cuda::graphs_reset(cm);
     pic_cuda::blas_destroy(cm->blas);
     if (cm->s) cudaStreamDestroy(cm->s);
     cudaFree(cm->arena);

@@ -39,6 +39,17 @@ struct pic_cuda_train {
     double *h_norm;
 };
 
+// CUDA graphs of a decode step's layers (forward.cu): one per batch size,
+// replayed with the cache they were captured with.
+struct pic_cuda_graphs {
+    cudaGraphExec_t *exec;  // [n] by batch size, NULL until captured
+    unsigned char *warm;    // [n] that size ran once without a graph
+    size_t n;
+    const void *key[3];     // the cache's pools and table the graphs read
+    int key_pages;
+    bool bi, off;           // captured with batch_invariant; graphs refused (off)
+};
+
 struct pic_cuda_model {
     int device;
     cudaStream_t s;
@@ -67,6 +78,7 @@ struct pic_cuda_model {
     float *h_head_lp, *h_head_ent;
     int n_tiles;            // of the last forward (its layout stays on the device for a backward)
     pic_cuda_train *train;  // NULL unless training
+    pic_cuda_graphs graphs; // decode steps' (forward.cu)
 };
 
 namespace pic_cuda {
@@ -106,6 +118,9 @@ template <typename T> T *layer_in(const pic_cuda_model *cm, int l) {
     if (cm->train) return (T *)cm->train->xs[l];
     return (T *)(l ? cm->res2 : cm->x);
 }
+
+// forward.cu: drops the decode graphs (a new cache, a freed model).
+void graphs_reset(pic_cuda_model *cm);
 
 // forward.cu: layer l of the last batch's layout (kv: generation's cache, or
 // NULL; backward.cu recomputes a layer under --recompute with NULL).
