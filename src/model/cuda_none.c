@@ -16,6 +16,16 @@ int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, 
     return pic_err_set(err, "%s", no_cuda);
 }
 
+int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
+    (void)m, (void)max_batch_tokens;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n, pic_err *err) {
+    (void)m, (void)offset, (void)src, (void)n;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
 void pic_model_free_cuda(pic_model *m) { (void)m; }
 
 int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,

@@ -304,6 +304,10 @@ const pic_st_tensor *pic_st_find(const pic_safetensors *st, const char *name) {
     return NULL;
 }
 
+static int not_finite(const pic_st_tensor *t, size_t i, float f, pic_err *err) {
+    return pic_err_set(err, "%s: tensor '%s': element %zu is %s", t->file, t->name, i, isnan(f) ? "NaN" : "infinite");
+}
+
 int pic_st_read_f32(const pic_st_tensor *t, float *out, pic_err *err) {
     const unsigned char *d = t->data;
     switch (t->dtype) {
@@ -322,8 +326,35 @@ int pic_st_read_f32(const pic_st_tensor *t, float *out, pic_err *err) {
                            t->name, t->dtype_name);
     }
     for (size_t i = 0; i < t->numel; i++)
-        if (!isfinite(out[i]))
-            return pic_err_set(err, "%s: tensor '%s': element %zu is %s", t->file, t->name, i,
-                               isnan(out[i]) ? "NaN" : "infinite");
+        if (!isfinite(out[i])) return not_finite(t, i, out[i], err);
     return 0;
+}
+
+int pic_st_read_bf16(const pic_st_tensor *t, uint16_t *out, pic_err *err) {
+    const unsigned char *d = t->data;
+    switch (t->dtype) {
+    case PIC_DT_F32:
+        for (size_t i = 0; i < t->numel; i++) {
+            float f;
+            memcpy(&f, d + 4 * i, 4);
+            if (!isfinite(f)) return not_finite(t, i, f, err);
+            out[i] = pic_f32_to_bf16(f);
+        }
+        return 0;
+    case PIC_DT_BF16:
+        memcpy(out, d, t->numel * 2);
+        for (size_t i = 0; i < t->numel; i++) /* exponent all ones: inf or NaN */
+            if ((out[i] & 0x7f80) == 0x7f80) return not_finite(t, i, pic_bf16_to_f32(out[i]), err);
+        return 0;
+    case PIC_DT_F16:
+        for (size_t i = 0; i < t->numel; i++) {
+            float f = pic_f16_to_f32((uint16_t)(d[2 * i] | d[2 * i + 1] << 8));
+            if (!isfinite(f)) return not_finite(t, i, f, err);
+            out[i] = pic_f32_to_bf16(f);
+        }
+        return 0;
+    default:
+        return pic_err_set(err, "%s: tensor '%s': dtype %s is not a float type (F32, BF16, F16)", t->file,
+                           t->name, t->dtype_name);
+    }
 }

@@ -59,6 +59,10 @@ const pic_st_tensor *pic_st_find(const pic_safetensors *st, const char *name);
 /* Converts F32/BF16/F16 to float32 into out (numel floats) and checks that
  * every value is finite; -1 with "FILE: tensor 'NAME': ..." otherwise. */
 int pic_st_read_f32(const pic_st_tensor *t, float *out, pic_err *err);
+/* The same into bfloat16 (numel values), as pic_st_read_f32 then
+ * pic_f32_to_bf16 would give, without the floats: a BF16 tensor is its
+ * own bytes (a model loaded onto a GPU in bf16, model.c). */
+int pic_st_read_bf16(const pic_st_tensor *t, uint16_t *out, pic_err *err);
 
 /* Scalar conversions, shared with the writer and later the GPU code. */
 static inline float pic_bf16_to_f32(uint16_t h) {

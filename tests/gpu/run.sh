@@ -527,6 +527,14 @@ elif [ "$HAVE_GPU" = 1 ]; then
         if gen 30 sample.rescored --score --device cuda -m "$GPU_FIXTURES/qwen2-tiny" --logprobs-field rescored \
             "$WORK/sample.b64"; then
             gen_row "gen bf16 logprobs = --score" "max |diff| 0" logp "$WORK/sample.b64" "$WORK/sample.rescored" rescored 0
+            # the weights loaded straight onto the GPU (the default) = through host floats
+            if (export PIC_LOAD_VIA_HOST=1 && gen 30 sample.rescored.host --score --device cuda \
+                -m "$GPU_FIXTURES/qwen2-tiny" --logprobs-field rescored "$WORK/sample.b64") &&
+                cmp -s "$WORK/sample.rescored" "$WORK/sample.rescored.host"; then
+                row "gen bf16 direct load = via host floats" PASS "--score's output byte-identical" "byte-identical"
+            else
+                row "gen bf16 direct load = via host floats" FAIL "outputs differ, or the run failed" "byte-identical"
+            fi
         else
             row "gen bf16 logprobs = --score" FAIL "pic-rollout --score $(why $? "$f")" "max |diff| 0"
         fi

@@ -139,6 +139,86 @@ static void test_writer(void) {
           "bf16 rounds half to even");
 }
 
+/* pic_st_read_bf16 (a model loaded straight onto a GPU in bf16) gives what
+ * pic_st_read_f32 then pic_f32_to_bf16 give, from F32, BF16 and F16, and
+ * refuses what pic_st_read_f32 refuses with the same message. */
+static void test_read_bf16(void) {
+    enum { N = 12 };
+    /* ties both ways, subnormals, -0, the largest f16, odd mantissas */
+    float v[N] = {1.00390625f, 1.01171875f, -2.5f, 3.14159265f, 1e-3f, 65504.0f, -0.0f, 1e-40f, -7.77e-39f,
+                  0.333333343f, 1234.5678f, -6.1035156e-05f};
+    uint16_t h[N]; /* the same values as f16 bits, of which the f16 reader makes floats */
+    for (int i = 0; i < N; i++) h[i] = (uint16_t)(0x3c00 + 97 * i) ^ (i % 3 ? 0x8000 : 0);
+    h[N - 1] = 0x0001; /* the smallest f16 subnormal */
+    char header[512];
+    int hl = snprintf(header, sizeof header,
+                      "{\"f\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[0,%d]},"
+                      "\"h\":{\"dtype\":\"F16\",\"shape\":[%d],\"data_offsets\":[%d,%d]}}",
+                      N, 4 * N, N, 4 * N, 6 * N);
+    unsigned char *b = pic_calloc(8 + (size_t)hl + 6 * N, 1);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, header, (size_t)hl);
+    memcpy(b + 8 + hl, v, sizeof v);
+    memcpy(b + 8 + hl + sizeof v, h, sizeof h);
+    put("r.safetensors", b, 8 + (size_t)hl + 6 * N);
+    free(b);
+    int64_t shape[1] = {N};
+    pic_st_writer *w = pic_st_writer_new();
+    pic_st_writer_add(w, "b", PIC_DT_BF16, 1, shape, v);
+    char *pw = path("rb.safetensors"), *p = path("r.safetensors");
+    pic_err err = {""};
+    pic_st_write(w, pw, &err);
+    pic_st_writer_free(w);
+    pic_safetensors st, sb;
+    if (!CHECK(pic_st_open(&st, p, &err) == 0 && pic_st_open(&sb, pw, &err) == 0, "bf16 reader: files open %s",
+               err.msg))
+        return;
+    const pic_st_tensor *ts[3] = {pic_st_find(&st, "f"), pic_st_find(&st, "h"), pic_st_find(&sb, "b")};
+    int same = 0;
+    for (int k = 0; k < 3; k++) {
+        float f[N];
+        uint16_t got[N];
+        if (pic_st_read_f32(ts[k], f, &err) || pic_st_read_bf16(ts[k], got, &err)) continue;
+        int all = 1;
+        for (int i = 0; i < N; i++) all &= got[i] == pic_f32_to_bf16(f[i]);
+        same += all;
+    }
+    CHECK(same == 3, "bf16 reader: F32, F16 and BF16 tensors give read_f32's values rounded to bf16, bit for bit");
+    pic_st_close(&st);
+    pic_st_close(&sb);
+
+    /* a NaN in a BF16 tensor and an infinity in an F32 one: named, as read_f32 names them */
+    static const char *hb = "{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]}}";
+    static const char *hf = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    uint16_t nan3[3] = {0x3f80, 0x3f80, 0x7fc1};
+    float inf2[2] = {1.0f, INFINITY};
+    const char *hs[2] = {hb, hf};
+    const void *data[2] = {nan3, inf2};
+    size_t bytes[2] = {6, 8};
+    const char *what[2] = {"element 2 is NaN", "element 1 is infinite"};
+    for (int k = 0; k < 2; k++) {
+        size_t l = strlen(hs[k]);
+        unsigned char *q = pic_calloc(8 + l + bytes[k], 1);
+        for (int i = 0; i < 8; i++) q[i] = (unsigned char)((uint64_t)l >> (8 * i));
+        memcpy(q + 8, hs[k], l);
+        memcpy(q + 8 + l, data[k], bytes[k]);
+        put("bad.safetensors", q, 8 + l + bytes[k]);
+        free(q);
+        char *pb = path("bad.safetensors");
+        pic_st_open(&st, pb, &err);
+        uint16_t out[3];
+        float fo[3];
+        pic_err e2;
+        int rc = pic_st_read_bf16(pic_st_find(&st, "a"), out, &err), rc2 = pic_st_read_f32(pic_st_find(&st, "a"), fo, &e2);
+        CHECK(rc && rc2 && strstr(err.msg, pb) && strstr(err.msg, "'a'") && strstr(err.msg, what[k]) &&
+                  !strcmp(err.msg, e2.msg),
+              "bf16 reader refuses as read_f32 does: %s", err.msg);
+        pic_st_close(&st);
+        free(pb);
+    }
+    free(p), free(pw);
+}
+
 static void config_fails(const char *what, const char *json, const char *word) {
     pic_config c;
     pic_err err = {""};
@@ -596,6 +676,7 @@ int main(void) {
     if (!tmp) pic_die("mkdtemp failed");
     test_reader();
     test_writer();
+    test_read_bf16();
     test_config();
     test_model_files();
     test_json_files();

@@ -28,6 +28,11 @@ int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err);
  * numbers than the CPU's), so a benchmark of a 7B model needs no 30 GB of
  * host memory and no minutes of host arithmetic. */
 int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err);
+/* The same with the weights left for pic_model_upload_cuda to fill. */
+int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err);
+/* n values of the storage type from host memory into the device buffer at
+ * offset (elements), finished when it returns. */
+int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n, pic_err *err);
 void pic_model_free_cuda(pic_model *m);
 /* pic_forward and pic_forward_stats (model.h) on the GPU; the batch is
  * checked (N tokens), host arrays in and out. With fn set, the logits go to

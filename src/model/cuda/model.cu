@@ -136,8 +136,12 @@ template <typename T> int init_params(pic_cuda_model *cm, const pic_params *p, u
     return 0;
 }
 
-// Allocates everything; fills the weights from the host's (p->data), or draws them (seed, std).
-int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, uint64_t seed, float std, pic_err *err) {
+// Where the weights come from: the host's floats (p->data), drawn (seed,
+// std), or later, tensor by tensor (pic_model_upload_cuda).
+enum weights { FROM_HOST, DRAWN, LATER };
+
+// Allocates everything and fills the weights as w says.
+int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, weights w, uint64_t seed, float std, pic_err *err) {
     const pic_config *c = &m->cfg;
     bool bf = m->dtype == PIC_DTYPE_BF16;
     size_t es = bf ? 2 : 4, free_b = 0, total_b = 0;
@@ -179,9 +183,10 @@ int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, uint64_t seed, fl
     carver pk = {(char *)cm->pinned, 0};
     carve_pinned(pk, cm);
 
-    if (m->params.data ? upload_params(cm, &m->params, bf, err)
-                       : bf ? init_params<bf16>(cm, &m->params, seed, std, err)
-                            : init_params<float>(cm, &m->params, seed, std, err))
+    if (w == FROM_HOST ? upload_params(cm, &m->params, bf, err)
+        : w == DRAWN   ? bf ? init_params<bf16>(cm, &m->params, seed, std, err)
+                            : init_params<float>(cm, &m->params, seed, std, err)
+                       : 0)
         return -1;
     PIC_CU(cudaMemcpy(cm->inv_freq, m->inv_freq, (size_t)c->head_dim / 2 * sizeof(float), cudaMemcpyHostToDevice));
     // A copy from pageable memory may return before its DMA lands, and cm->s
@@ -270,7 +275,7 @@ extern "C" void pic_model_free_cuda(pic_model *m) {
     m->cuda = NULL;
 }
 
-static int load(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
+static int load(pic_model *m, size_t max_batch_tokens, weights w, uint64_t seed, float std, pic_err *err) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
@@ -282,7 +287,7 @@ static int load(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std,
         return pic_err_set(err, "head_dim %d: the GPU's attention serves heads of up to 256 (--device cpu runs it)",
                            m->cfg.head_dim);
     m->cuda = new pic_cuda_model();
-    if (setup(m, m->cuda, max_batch_tokens, seed, std, err)) {
+    if (setup(m, m->cuda, max_batch_tokens, w, seed, std, err)) {
         pic_model_free_cuda(m);
         return -1;
     }
@@ -291,12 +296,29 @@ static int load(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std,
 
 extern "C" int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
     if (!m->params.data) return pic_err_set(err, "pic_model_load_cuda: the model has no host weights");
-    return load(m, max_batch_tokens, 0, 0, err);
+    return load(m, max_batch_tokens, FROM_HOST, 0, 0, err);
 }
 
 extern "C" int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
     if (m->params.data) return pic_err_set(err, "pic_model_random_cuda: the model has host weights");
-    return load(m, max_batch_tokens, seed, std, err);
+    return load(m, max_batch_tokens, DRAWN, seed, std, err);
+}
+
+extern "C" int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
+    if (m->params.data) return pic_err_set(err, "pic_model_alloc_cuda: the model has host weights");
+    return load(m, max_batch_tokens, LATER, 0, 0, err);
+}
+
+// A synchronous copy from pageable memory may return before its DMA lands,
+// and the model's stream is not ordered after the legacy one: wait for it.
+extern "C" int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n, pic_err *err) {
+    size_t es = m->dtype == PIC_DTYPE_BF16 ? 2 : 4;
+    if (!m->cuda || offset + n > m->params.numel)
+        return pic_err_set(err, "pic_model_upload_cuda: %zu values at %zu pass the %zu parameters", n, offset,
+                           m->params.numel);
+    PIC_CU(cudaMemcpy((char *)m->cuda->params + offset * es, src, n * es, cudaMemcpyHostToDevice));
+    PIC_CU(cudaDeviceSynchronize());
+    return 0;
 }
 
 extern "C" size_t pic_cuda_peak_bytes(const pic_model *m) {
