@@ -3,7 +3,8 @@
 # tokens after 128 random prompt tokens at T 0.6 (--ignore-eos: every sample
 # runs to the end), B = 1, 64, 256, for the Qwen2.5-0.5B and 1.5B
 # architectures with random bf16 weights (bench/configs). Beside pic-rollout
-# (exact, the default, and --fast): transformers' generate and a static-cache
+# (exact, the default, and --fast; at batch 1 also without the decode
+# step's CUDA graphs): transformers' generate and a static-cache
 # CUDA-graph PyTorch decode loop (tests/gpu/torch_generate.py), and the
 # memory floor: weights plus the KV cache read once per step at the copy rate
 # measured in the same run (tests/gpu/gen_table.py, docs/gpu.md). Times
@@ -74,6 +75,8 @@ for config in "$@"; do
     for b in 1 64 256; do
         measure "pic"$'\t'"$name"$'\t'$b 120 bash -c 'pic "$@"' _ $b "$ck"
         measure "pic-fast"$'\t'"$name"$'\t'$b 120 bash -c 'pic "$@"' _ $b "$ck" --fast
+        # what the decode step's CUDA graphs save, where launches cost most
+        [ $b = 1 ] && measure "pic-nograph"$'\t'"$name"$'\t'$b 120 env PIC_CUDA_GRAPHS=0 bash -c 'pic "$@"' _ $b "$ck"
         measure "torch-graph"$'\t'"$name"$'\t'$b 90 python3 tests/gpu/torch_generate.py graph "$config" --batch $b \
             --prompt $PROMPT --new $NEW --temperature $TEMP
         measure "transformers"$'\t'"$name"$'\t'$b 120 python3 tests/gpu/torch_generate.py hf "$config" --batch $b \

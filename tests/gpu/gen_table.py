@@ -3,7 +3,9 @@
 
     gen_table.py RESULTS CONFIG_DIR PROMPT NEW
 
-RESULTS holds lines "impl<TAB>config<TAB>batch<TAB>JSON or a message"; the
+RESULTS holds lines "impl<TAB>config<TAB>batch<TAB>JSON or a message"
+(pic-nograph: the exact mode without the decode step's CUDA graphs,
+measured at batch 1 only, where launches cost most; "-" elsewhere); the
 "copy" line's copy_tbps (tests/gpu/torch_bench.py matmul) is the bandwidth of
 the floor. The floor of a decode step reads every weight that multiplies an
 activation once (a tied lm_head once: tests/gpu/flops.py's count) and every
@@ -17,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flops  # noqa: E402
 
-IMPLS = ("pic", "pic-fast", "torch-graph", "transformers")
+IMPLS = ("pic", "pic-fast", "pic-nograph", "torch-graph", "transformers")
 
 
 def main(argv):
