@@ -70,16 +70,23 @@ template <typename T, typename O> static void test_simt(size_t N, int IC, int OC
     free(x), free(w), free(b), free(init), free(want), free(got), free(alone), free(prefix);
 }
 
-// One tensor-core product into a fresh copy of init (NaN where not accumulating).
+// One tensor-core product into a fresh copy of init (NaN where not
+// accumulating), its segments' scratch poisoned with NaN.
 template <typename O>
 static float *tc_run(const float *init, const bf16 *dx, const bf16 *dw, const bf16 *db, size_t N, int IC, int OC,
-                     bool acc, pic_cuda::bi_tiles tiles, cudaError_t *e) {
+                     bool acc, pic_cuda::bi_tiles tiles, cudaError_t *e,
+                     pic_cuda::bi_split split = pic_cuda::BI_SPLIT_NEVER) {
     O *d = up<O>(init, N * OC);
     if (!acc) cudaMemset(d, 0xff, N * OC * sizeof(O));
-    cudaError_t r = pic_cuda::matmul_bi_tc_forward<O>(d, dx, dw, db, N, IC, OC, acc, tiles, 0);
+    size_t segs = (IC + pic_cuda::BI_KSEG - 1) / pic_cuda::BI_KSEG, bytes = segs * N * OC * sizeof(float);
+    pic_cuda::bi_work work = {NULL, bytes};
+    cudaMalloc(&work.buf, bytes);
+    cudaMemset(work.buf, 0xff, bytes);
+    cudaError_t r = pic_cuda::matmul_bi_tc_forward<O>(d, dx, dw, db, N, IC, OC, acc, tiles, split, work, 0);
     if (r != cudaSuccess) *e = r;
     float *h = down(d, N * OC);
     cudaFree(d);
+    cudaFree(work.buf);
     return h;
 }
 
@@ -88,8 +95,10 @@ static float *tc_run(const float *init, const bf16 *dx, const bf16 *dw, const bf
 // product is exact, only the K sums and the adds of init and bias round, so
 // |err| <= (K + 2) 2^-23 (sum |x w| + |init| + |bias|), twice float's
 // sequential bound for hardware that truncates, plus one bf16 rounding of
-// the output); the small, medium, large and automatic tilings the same
-// bits; each row alone, the first half of the rows, and the operands read
+// the output; the segments' S adds stay inside that bound: K + S <= 2 K);
+// the small, medium, large and automatic tilings the same bits, each with a
+// block per segment of k or one for all; each row alone, the first half of
+// the rows, and the operands read
 // element by element (misaligned copies) the batch's bits.
 template <typename O> static void test_tc(size_t N, int IC, int OC, bool bias, bool acc) {
     float *x = rnd<bf16>(N * IC, 1.0), *w = rnd<bf16>((size_t)OC * IC, 0.2), *b = bias ? rnd<bf16>(OC, 1.0) : NULL;
@@ -115,20 +124,28 @@ template <typename O> static void test_tc(size_t N, int IC, int OC, bool bias, b
     CHECK(bad == 0, "%s tensor cores [%zu x %d] . [%d x %d]^T%s%s: within a float sum's rounding of the CPU's "
           "(%zu outside; worst error / sum |x w| %.2g)", what, N, IC, OC, IC, bias ? " + bias" : "",
           acc ? " accumulated" : "", bad, worst);
-    size_t diff[6] = {0};
-    pic_cuda::bi_tiles other[3] = {pic_cuda::BI_TILES_SMALL, pic_cuda::BI_TILES_MEDIUM, pic_cuda::BI_TILES_AUTO};
+    size_t diff[7] = {0};
+    pic_cuda::bi_tiles other[4] = {pic_cuda::BI_TILES_SMALL, pic_cuda::BI_TILES_MEDIUM, pic_cuda::BI_TILES_AUTO,
+                                   pic_cuda::BI_TILES_LARGE};
     for (int i = 0; i < 3; i++) {
         float *o = tc_run<O>(init, dx, dw, db, N, IC, OC, acc, other[i], &e);
         diff[i] = memcmp(o, got, N * OC * 4) != 0;
         free(o);
     }
-    for (size_t n = 0; n < N; n++) { // alone: the automatic tiling picks the small one
-        float *o = tc_run<O>(init + n * OC, dx + n * IC, dw, db, 1, IC, OC, acc, pic_cuda::BI_TILES_AUTO, &e);
+    bool segments = IC > pic_cuda::BI_KSEG;
+    for (int i = 0; i < 4 && segments; i++) { // a block per segment, the partials added by a second kernel
+        float *o = tc_run<O>(init, dx, dw, db, N, IC, OC, acc, other[i], &e, pic_cuda::BI_SPLIT_ALWAYS);
+        diff[6] += memcmp(o, got, N * OC * 4) != 0;
+        free(o);
+    }
+    for (size_t n = 0; n < N; n++) { // alone: the automatic tiling picks the small one, and splits when it may
+        float *o = tc_run<O>(init + n * OC, dx + n * IC, dw, db, 1, IC, OC, acc, pic_cuda::BI_TILES_AUTO, &e,
+                             pic_cuda::BI_SPLIT_AUTO);
         diff[3] += memcmp(o, got + n * OC, OC * 4) != 0;
         free(o);
     }
     size_t half = N / 2 ? N / 2 : 1;
-    float *o = tc_run<O>(init, dx, dw, db, half, IC, OC, acc, pic_cuda::BI_TILES_AUTO, &e);
+    float *o = tc_run<O>(init, dx, dw, db, half, IC, OC, acc, pic_cuda::BI_TILES_AUTO, &e, pic_cuda::BI_SPLIT_AUTO);
     diff[4] = memcmp(o, got, half * OC * 4) != 0;
     free(o);
     bf16 *mx = up<bf16>(x, N * IC + 1), *mw = up<bf16>(w, (size_t)OC * IC + 1);
@@ -137,10 +154,12 @@ template <typename O> static void test_tc(size_t N, int IC, int OC, bool bias, b
     o = tc_run<O>(init, mx + 1, mw + 1, db, N, IC, OC, acc, pic_cuda::BI_TILES_LARGE, &e);
     diff[5] = memcmp(o, got, N * OC * 4) != 0;
     free(o);
-    CHECK(e == cudaSuccess && !diff[0] && !diff[1] && !diff[2] && !diff[3] && !diff[4] && !diff[5],
-          "%s tensor cores [%zu x %d x %d]: the same bits in small/medium/auto tiles (%zu %zu %zu), each row alone "
-          "(%zu rows differ), the first %zu rows (%zu), operands misaligned (%zu)",
-          what, N, IC, OC, diff[0], diff[1], diff[2], diff[3], half, diff[4], diff[5]);
+    CHECK(e == cudaSuccess && !diff[0] && !diff[1] && !diff[2] && !diff[3] && !diff[4] && !diff[5] && !diff[6],
+          "%s tensor cores [%zu x %d x %d]: the same bits in small/medium/auto tiles (%zu %zu %zu), %s, each row "
+          "alone (%zu rows differ), the first %zu rows (%zu), operands misaligned (%zu)",
+          what, N, IC, OC, diff[0], diff[1], diff[2],
+          segments ? (diff[6] ? "NOT with a block per segment" : "with a block per segment of k") : "one segment",
+          diff[3], half, diff[4], diff[5]);
     cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(mx), cudaFree(mw);
     free(x), free(w), free(b), free(init), free(want), free(got);
 }
@@ -352,6 +371,8 @@ int main(void) {
     test_tc<bf16>(33, 130, 70, true, true);
     test_tc<bf16>(45, 72, 200, true, false);
     test_tc<float>(300, 896, 1003, true, true);
+    test_tc<bf16>(3, 1000, 96, true, true);       // four segments, the last short, decode-sized
+    test_tc<float>(17, 4864, 136, false, false);  // 0.5B's down projection's k: 19 segments
     test_model_invariance(PIC_DTYPE_F32);
     test_model_invariance(PIC_DTYPE_BF16);
     test_kv_decode(PIC_DTYPE_F32);

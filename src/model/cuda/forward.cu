@@ -25,8 +25,9 @@ namespace {
 template <typename T, typename O>
 int linear(pic_model *m, O *out, const T *inp, const T *w, const T *bias, size_t N, int IC, int OC, bool acc,
            pic_err *err) {
-    if (m->batch_invariant) {
-        PIC_CU((matmul_bi_forward<T, O>(out, inp, w, bias, N, IC, OC, acc, m->cuda->s)));
+    if (m->batch_invariant) { // its segments' partials in cuBLASLt's workspace, which it leaves unused
+        bi_work work = {(float *)m->cuda->workspace, m->cuda->workspace_bytes};
+        PIC_CU((matmul_bi_forward<T, O>(out, inp, w, bias, N, IC, OC, acc, m->cuda->s, work)));
         return 0;
     }
     return matmul_forward<T, O>(m->cuda->blas, out, inp, w, bias, N, IC, OC, acc, err);

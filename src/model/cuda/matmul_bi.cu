@@ -94,22 +94,23 @@ cudaError_t matmul_bi_simt_forward(O *out, const T *inp, const T *weight, const 
 // PIC_CUDA_BI=simt: bf16 on the CUDA cores too (the CPU's result, rounded).
 template <typename T, typename O>
 cudaError_t matmul_bi_forward(O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
-                              bool accumulate, cudaStream_t s) {
+                              bool accumulate, cudaStream_t s, bi_work work) {
     static const bool simt = env_says_simt("PIC_CUDA_BI");
     if constexpr (std::is_same<T, bf16>::value)
         if (!simt)
-            return matmul_bi_tc_forward<O>(out, inp, weight, bias, N, IC, OC, accumulate, BI_TILES_AUTO, s);
+            return matmul_bi_tc_forward<O>(out, inp, weight, bias, N, IC, OC, accumulate, BI_TILES_AUTO,
+                                           BI_SPLIT_AUTO, work, s);
     return matmul_bi_simt_forward<T, O>(out, inp, weight, bias, N, IC, OC, accumulate, s);
 }
 
-#define PIC_BI_INSTANCES(name)                                                                                      \
+#define PIC_BI_INSTANCES(name, ...)                                                                                 \
     template cudaError_t name<float, float>(float *, const float *, const float *, const float *, size_t, int, int, \
-                                            bool, cudaStream_t);                                                    \
+                                            bool, __VA_ARGS__);                                                     \
     template cudaError_t name<bf16, bf16>(bf16 *, const bf16 *, const bf16 *, const bf16 *, size_t, int, int, bool, \
-                                          cudaStream_t);                                                            \
+                                          __VA_ARGS__);                                                             \
     template cudaError_t name<bf16, float>(float *, const bf16 *, const bf16 *, const bf16 *, size_t, int, int,     \
-                                           bool, cudaStream_t);
-PIC_BI_INSTANCES(matmul_bi_simt_forward)
-PIC_BI_INSTANCES(matmul_bi_forward)
+                                           bool, __VA_ARGS__);
+PIC_BI_INSTANCES(matmul_bi_simt_forward, cudaStream_t)
+PIC_BI_INSTANCES(matmul_bi_forward, cudaStream_t, bi_work)
 
 }  // namespace pic_cuda

@@ -11,14 +11,21 @@
 
 namespace pic_cuda {
 
+// Device scratch a product may use (none: buf NULL).
+struct bi_work {
+    float *buf;
+    size_t bytes;
+};
+
 // out[N, OC] (+)= inp[N, IC] . weight[OC, IC]^T + bias, each element in one
 // fixed sequence of operations whatever N; out's type O is T, or float for
 // the lm_head's logits. Float32 runs matmul_bi_simt_forward (the CPU's
 // bits); bf16 runs matmul_bi_tc_forward, or the SIMT kernel when the
 // environment has PIC_CUDA_BI=simt (read once; "tc" or unset: tensor cores).
+// work: scratch for the tensor-core product's segments (matmul_bi_tc_forward).
 template <typename T, typename O>
 cudaError_t matmul_bi_forward(O *out, const T *inp, const T *weight, const T *bias, size_t N, int IC, int OC,
-                              bool accumulate, cudaStream_t s);
+                              bool accumulate, cudaStream_t s, struct bi_work work);
 
 // The contract of matmul_bi.h, element (n, j) exactly as the CPU computes
 // it: init + reduce16(lanes), lanes[l] the fused multiply-adds over
@@ -31,16 +38,24 @@ cudaError_t matmul_bi_simt_forward(O *out, const T *inp, const T *weight, const 
                                    bool accumulate, cudaStream_t s);
 
 // bf16 on tensor cores (matmul_bi_tc.cu): element (n, j) is init + acc,
-// acc = 0 followed by one 16 x 16 x 16 tensor-core product per 16-wide
-// slice of k, ascending (the last slices zero-padded to a multiple of 32),
-// init as above. Not the CPU's bits (the hardware sums each slice's 16
-// products its own way), but the same bits for a row whatever the batch:
-// every tiling runs the same chain. `tiles` picks the block shape (AUTO: by
-// N and OC); the tests run each on the same inputs.
+// init as above; k is cut into segments of BI_KSEG (the last one shorter;
+// the slices past IC zero-padded to a multiple of 32); segment z's partial
+// p_z is 0 followed by one 16 x 16 x 16 tensor-core product per 16-wide
+// slice of k in it, ascending; acc = ((0 + p_0) + p_1) + ... Not the CPU's
+// bits (the hardware sums each slice's 16 products its own way), but the
+// same bits for a row whatever the batch: every tiling, and a block per
+// segment or one for all, runs the same chains and the same adds. `tiles`
+// picks the block shape (AUTO: by N and OC), `split` whether each segment
+// gets its own blocks (AUTO: when the blocks would be few, in `work`, which
+// must hold segments x N x OC floats: without it, never); the tests run each
+// on the same inputs.
+enum { BI_KSEG = 256 };
 typedef enum { BI_TILES_AUTO, BI_TILES_SMALL, BI_TILES_MEDIUM, BI_TILES_LARGE } bi_tiles;
+typedef enum { BI_SPLIT_AUTO, BI_SPLIT_NEVER, BI_SPLIT_ALWAYS } bi_split;
 template <typename O>
 cudaError_t matmul_bi_tc_forward(O *out, const bf16 *inp, const bf16 *weight, const bf16 *bias, size_t N, int IC,
-                                 int OC, bool accumulate, bi_tiles tiles, cudaStream_t s);
+                                 int OC, bool accumulate, bi_tiles tiles, bi_split split, bi_work work,
+                                 cudaStream_t s);
 
 }  // namespace pic_cuda
 

@@ -1,20 +1,30 @@
-// The batch-invariant product in bf16 on tensor cores (matmul_bi.cuh). An
-// output element is the float accumulator of one chain of 16 x 16 x 16
-// bf16 tensor-core products, one per 16-wide slice of k in ascending order
-// (the slice past IC zero-padded), then init + bias + that sum. A tensor-
-// core product computes each element from its own row of A, column of B and
+// The batch-invariant product in bf16 on tensor cores (matmul_bi.cuh). k
+// is cut into segments of KSEG; a segment's partial sum is the float
+// accumulator of one chain of 16 x 16 x 16 bf16 tensor-core products, one
+// per 16-wide slice of k in ascending order (the slices past IC
+// zero-padded), from zero; an output element is init + bias + the
+// partials added in ascending order from zero. A tensor-core product
+// computes each element from its own row of A, column of B and
 // accumulator: the other rows of a tile never enter it. So the tile shape
-// (16, 64 or 128 rows), the row's place in the batch and the number of rows
-// choose only which elements are computed together, never how, and a row
-// decoded alone gets the bits it gets among 32k scoring tokens, as with the
-// SIMT kernel. What it does not give is the CPU's bits: the tensor core's
-// internal sum of 16 products is not the CPU's lane order; exactness is
-// per device and dtype, which is what on-policy needs.
+// (16, 64 or 128 rows), the row's place in the batch, the number of rows,
+// and whether one block runs every segment or each segment has a block of
+// its own (the partials then added by a second kernel, in the same order)
+// choose only which elements are computed together and where, never how:
+// a row decoded alone gets the bits it gets among 32k scoring tokens, as
+// with the SIMT kernel. What it does not give is the CPU's bits: the
+// tensor core's internal sum of 16 products is not the CPU's lane order;
+// exactness is per device and dtype, which is what on-policy needs.
+//
+// Why segments: a decode step's narrow products (0.5B's o and down
+// projections: 896 columns, 14 blocks of 64) would otherwise keep a handful
+// of the GPU's ~130 multiprocessors reading their weights; a block per
+// segment multiplies that by K / KSEG (down: 19) without changing a bit.
 //
 // The kernel is the plain shape of a tiled tensor-core product: 32-wide
 // slices of k staged in shared memory in two buffers (cp.async, 16 bytes a
 // copy, when the rows are 16-byte aligned; element by element otherwise),
-// each warp holding a WM x WN block of float accumulators.
+// each warp holding a WM x WN block of float accumulators (and, when the
+// block runs every segment, as many running totals).
 #include <cuda_pipeline_primitives.h>
 #include <mma.h>
 
@@ -29,6 +39,7 @@ namespace wmma = nvcuda::wmma;
 // A staged row: 32 k and 8 of padding (80 bytes: 16-byte aligned, and the
 // 16 rows a fragment reads start on different banks).
 enum { BK = 32, LDS = BK + 8 };
+static_assert(BI_KSEG % BK == 0, "a segment is whole staged slices");
 
 template <int BM_, int BN_, int WM_, int WN_> struct tiling {
     enum { BM = BM_, BN = BN_, WM = WM_, WN = WN_, WARPS_N = BN / WN, WARPS = (BM / WM) * WARPS_N,
@@ -62,29 +73,37 @@ __device__ __forceinline__ void stage(bf16 *s, const bf16 *g, size_t rows, int K
     }
 }
 
-template <typename TL, bool VEC, typename O>
+// SPLIT: this block's segment is blockIdx.z, and its partial goes to
+// part[z][N][OC] (the sum is matmul_bi_add's); else the block runs every
+// segment and writes init + bias + their sum.
+template <typename TL, bool VEC, bool SPLIT, typename O>
 __global__ void __launch_bounds__(TL::THREADS)
-    matmul_bi_tc_kernel(O *out, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int K, int OC,
-                        bool accumulate) {
+    matmul_bi_tc_kernel(O *out, float *part, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int K,
+                        int OC, bool accumulate) {
     __shared__ __align__(128) unsigned char smem[TL::smem];
     bf16 *xs = reinterpret_cast<bf16 *>(smem), *ws = xs + 2 * TL::BM * LDS; // [2][BM][LDS], [2][BN][LDS]
     int t = threadIdx.x, warp = t / 32, lane = t % 32, wm = warp / TL::WARPS_N, wn = warp % TL::WARPS_N;
     size_t n0 = (size_t)blockIdx.y * TL::BM;
     int j0 = blockIdx.x * TL::BN;
 
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[TL::FM][TL::FN];
+    typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> accum;
+    accum acc[TL::FM][TL::FN], tot[SPLIT ? 1 : TL::FM][SPLIT ? 1 : TL::FN];
 #pragma unroll
     for (int i = 0; i < TL::FM; i++)
 #pragma unroll
-        for (int j = 0; j < TL::FN; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+        for (int j = 0; j < TL::FN; j++) {
+            wmma::fill_fragment(acc[i][j], 0.0f);
+            if constexpr (!SPLIT) wmma::fill_fragment(tot[i][j], 0.0f);
+        }
 
-    int steps = (K + BK - 1) / BK;
-    stage<TL::BM, TL::THREADS, VEC>(xs, inp, N, K, n0, 0, t);
-    stage<TL::BN, TL::THREADS, VEC>(ws, w, (size_t)OC, K, (size_t)j0, 0, t);
+    enum { SEG = BI_KSEG / BK }; // staged slices a segment
+    int all = (K + BK - 1) / BK, s0 = SPLIT ? (int)blockIdx.z * SEG : 0, s1 = SPLIT && s0 + SEG < all ? s0 + SEG : all;
+    stage<TL::BM, TL::THREADS, VEC>(xs, inp, N, K, n0, s0 * BK, t);
+    stage<TL::BN, TL::THREADS, VEC>(ws, w, (size_t)OC, K, (size_t)j0, s0 * BK, t);
     __pipeline_commit();
-    for (int s = 0; s < steps; s++) {
-        int cur = s & 1;
-        if (s + 1 < steps) { // the next slice streams in while this one is multiplied
+    for (int s = s0; s < s1; s++) {
+        int cur = (s - s0) & 1;
+        if (s + 1 < s1) { // the next slice streams in while this one is multiplied
             stage<TL::BM, TL::THREADS, VEC>(xs + (cur ^ 1) * TL::BM * LDS, inp, N, K, n0, (s + 1) * BK, t);
             stage<TL::BN, TL::THREADS, VEC>(ws + (cur ^ 1) * TL::BN * LDS, w, (size_t)OC, K, (size_t)j0,
                                             (s + 1) * BK, t);
@@ -107,21 +126,37 @@ __global__ void __launch_bounds__(TL::THREADS)
                 for (int j = 0; j < TL::FN; j++) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
         }
         __syncthreads(); // the buffer just read is the one the next step fills
+        if constexpr (!SPLIT)
+            if ((s + 1) % SEG == 0 || s + 1 == s1) // a segment ends: into the total, in order
+#pragma unroll
+                for (int i = 0; i < TL::FM; i++)
+#pragma unroll
+                    for (int j = 0; j < TL::FN; j++) {
+                        // the same element of both fragments: they share one layout
+                        for (int e = 0; e < acc[i][j].num_elements; e++)
+                            tot[i][j].x[e] = __fadd_rn(tot[i][j].x[e], acc[i][j].x[e]);
+                        wmma::fill_fragment(acc[i][j], 0.0f);
+                    }
     }
 
     // Each warp's 16 x 16 blocks through 1 KB of the (now free) staging
-    // memory: init + bias + sum, in that order, as the SIMT kernel.
+    // memory: the segment's partial, or init + bias + sum, in that order,
+    // as the SIMT kernel.
     float *cs = reinterpret_cast<float *>(smem) + warp * 256;
 #pragma unroll
     for (int i = 0; i < TL::FM; i++)
 #pragma unroll
         for (int j = 0; j < TL::FN; j++) {
-            wmma::store_matrix_sync(cs, acc[i][j], 16, wmma::mem_row_major);
+            wmma::store_matrix_sync(cs, SPLIT ? acc[i][j] : tot[SPLIT ? 0 : i][SPLIT ? 0 : j], 16, wmma::mem_row_major);
             __syncwarp();
             for (int e = lane; e < 256; e += 32) {
                 size_t n = n0 + wm * TL::WM + i * 16 + e / 16;
                 int col = j0 + wn * TL::WN + j * 16 + e % 16;
                 if (n >= N || col >= OC) continue;
+                if (SPLIT) {
+                    part[((size_t)blockIdx.z * N + n) * OC + col] = cs[e];
+                    continue;
+                }
                 O *o = out + n * OC + col;
                 float init = accumulate ? to_f(*o) : 0.0f;
                 if (bias) init = __fadd_rn(init, to_f(bias[col]));
@@ -131,18 +166,59 @@ __global__ void __launch_bounds__(TL::THREADS)
         }
 }
 
+// The segments' partials part[S][N][OC] added in order from zero, then
+// init + bias + that sum: what one block running every segment writes.
+template <typename O>
+__global__ void matmul_bi_add(O *out, const float *part, const bf16 *bias, size_t N, int OC, int S, bool accumulate) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N * (size_t)OC) return;
+    float sum = 0.0f;
+    for (int z = 0; z < S; z++) sum = __fadd_rn(sum, part[(size_t)z * N * OC + i]);
+    O *o = out + i;
+    float init = accumulate ? to_f(*o) : 0.0f;
+    if (bias) init = __fadd_rn(init, to_f(bias[i % OC]));
+    *o = from_f<O>(__fadd_rn(init, sum));
+}
+
+// Multiprocessors of the current device (read once).
+int multiprocessors() {
+    static const int n = [] {
+        int d = 0, c = 0;
+        cudaGetDevice(&d);
+        cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, d);
+        return c > 0 ? c : 100;
+    }();
+    return n;
+}
+
 template <typename TL, typename O>
 cudaError_t launch(O *out, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int IC, int OC, bool acc,
-                   cudaStream_t s) {
+                   bi_split split, bi_work work, cudaStream_t s) {
     static_assert(TL::smem + 0 <= 48 * 1024, "static shared memory");
     static_assert(TL::WARPS * 256 * sizeof(float) <= TL::smem, "the epilogue's staging fits");
     dim3 grid((unsigned)((OC + TL::BN - 1) / TL::BN), (unsigned)((N + TL::BM - 1) / TL::BM));
     if (grid.y > 65535) return cudaErrorInvalidConfiguration; // > 1M rows: the arena never holds that many
     bool vec = IC % 8 == 0 && (uintptr_t)inp % 16 == 0 && (uintptr_t)w % 16 == 0;
+    // a block per segment when the blocks would not fill the GPU twice and the partials fit
+    int S = (IC + BI_KSEG - 1) / BI_KSEG;
+    bool fits = work.buf && (size_t)S * N * OC * sizeof(float) <= work.bytes;
+    bool few = (size_t)grid.x * grid.y < 2 * (size_t)multiprocessors();
+    if (S > 1 && fits && (split == BI_SPLIT_ALWAYS || (split == BI_SPLIT_AUTO && few))) {
+        grid.z = (unsigned)S;
+        if (vec)
+            matmul_bi_tc_kernel<TL, true, true, O><<<grid, TL::THREADS, 0, s>>>(out, work.buf, inp, w, bias, N, IC,
+                                                                                 OC, acc);
+        else
+            matmul_bi_tc_kernel<TL, false, true, O><<<grid, TL::THREADS, 0, s>>>(out, work.buf, inp, w, bias, N, IC,
+                                                                                  OC, acc);
+        matmul_bi_add<O><<<blocks_for(N * (size_t)OC, 256), 256, 0, s>>>(out, work.buf, bias, N, OC, S, acc);
+        return cudaGetLastError();
+    }
+    if (split == BI_SPLIT_ALWAYS && S > 1) return cudaErrorInvalidValue; // asked, and the partials do not fit
     if (vec)
-        matmul_bi_tc_kernel<TL, true, O><<<grid, TL::THREADS, 0, s>>>(out, inp, w, bias, N, IC, OC, acc);
+        matmul_bi_tc_kernel<TL, true, false, O><<<grid, TL::THREADS, 0, s>>>(out, NULL, inp, w, bias, N, IC, OC, acc);
     else
-        matmul_bi_tc_kernel<TL, false, O><<<grid, TL::THREADS, 0, s>>>(out, inp, w, bias, N, IC, OC, acc);
+        matmul_bi_tc_kernel<TL, false, false, O><<<grid, TL::THREADS, 0, s>>>(out, NULL, inp, w, bias, N, IC, OC, acc);
     return cudaGetLastError();
 }
 
@@ -150,22 +226,25 @@ cudaError_t launch(O *out, const bf16 *inp, const bf16 *w, const bf16 *bias, siz
 
 template <typename O>
 cudaError_t matmul_bi_tc_forward(O *out, const bf16 *inp, const bf16 *weight, const bf16 *bias, size_t N, int IC,
-                                 int OC, bool accumulate, bi_tiles tiles, cudaStream_t s) {
+                                 int OC, bool accumulate, bi_tiles tiles, bi_split split, bi_work work,
+                                 cudaStream_t s) {
     if (!N || OC <= 0) return cudaSuccess;
     if (tiles == BI_TILES_AUTO) { // a guess until a GPU measures it: enough blocks to fill ~130 SMs twice
         size_t large = (N + 127) / 128 * (size_t)((OC + 127) / 128);
         tiles = N <= 64 ? BI_TILES_SMALL : large >= 256 ? BI_TILES_LARGE : BI_TILES_MEDIUM;
     }
     switch (tiles) {
-    case BI_TILES_SMALL: return launch<small_tiles, O>(out, inp, weight, bias, N, IC, OC, accumulate, s);
-    case BI_TILES_MEDIUM: return launch<medium_tiles, O>(out, inp, weight, bias, N, IC, OC, accumulate, s);
-    default: return launch<large_tiles, O>(out, inp, weight, bias, N, IC, OC, accumulate, s);
+    case BI_TILES_SMALL:
+        return launch<small_tiles, O>(out, inp, weight, bias, N, IC, OC, accumulate, split, work, s);
+    case BI_TILES_MEDIUM:
+        return launch<medium_tiles, O>(out, inp, weight, bias, N, IC, OC, accumulate, split, work, s);
+    default: return launch<large_tiles, O>(out, inp, weight, bias, N, IC, OC, accumulate, split, work, s);
     }
 }
 
 template cudaError_t matmul_bi_tc_forward<bf16>(bf16 *, const bf16 *, const bf16 *, const bf16 *, size_t, int, int,
-                                                bool, bi_tiles, cudaStream_t);
+                                                bool, bi_tiles, bi_split, bi_work, cudaStream_t);
 template cudaError_t matmul_bi_tc_forward<float>(float *, const bf16 *, const bf16 *, const bf16 *, size_t, int, int,
-                                                 bool, bi_tiles, cudaStream_t);
+                                                 bool, bi_tiles, bi_split, bi_work, cudaStream_t);
 
 }  // namespace pic_cuda
