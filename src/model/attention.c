@@ -62,12 +62,19 @@ VEC_INLINE v16 mask_to(bool halves, v16 e, int j0, int n, float x) {
     return (v16)(((i16)e & k) | ((i16)((v16){0} + x) & ~k));
 }
 
+/* Key j of a sequence whose keys lie a page at a time at Bp[0], Bp[1], ...
+ * (PIC_KV_PAGE rows of ldb floats each: a KV cache's pages, or a packed
+ * sequence's runs of PIC_KV_PAGE positions). */
+VEC_INLINE const float *key_row(const float *const *Bp, int j, size_t ldb) {
+    return Bp[j / PIC_KV_PAGE] + (size_t)(j % PIC_KV_PAGE) * ldb;
+}
+
 /* One tile of scores: S[r + i][j + c] for i < rows, c < cols (rows x cols
  * = 16), lane l of each sum a chain of FMAs over d = l mod 16. */
-VEC_INLINE void score_tile(vec_isa o, int rows, int cols, float *S, int ldS, const float *const *A, int r, const float *B,
-                           size_t ldb, int j, int W, int hd, float scale) {
+VEC_INLINE void score_tile(vec_isa o, int rows, int cols, float *S, int ldS, const float *const *A, int r,
+                           const float *const *Bp, size_t ldb, int j, int W, int hd, float scale) {
     const float *b[16];
-    _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
+    _Pragma("GCC unroll 16") for (int c = 0; c < cols; c++) b[c] = key_row(Bp, j + c < W ? j + c : W - 1, ldb);
     v16 acc[16] = {0};
     for (int d = 0; d < hd; d += 16) {
         v16 x[4];
@@ -84,10 +91,10 @@ VEC_INLINE void score_tile(vec_isa o, int rows, int cols, float *S, int ldS, con
 
 /* The same at eight lanes (rows x cols = 8): lanes 0-7 of every sum in one
  * pass over d, lanes 8-15 in a second, their sum the tree's first step. */
-VEC_INLINE void score_tile8(vec_isa o, int rows, int cols, float *S, int ldS, const float *const *A, int r, const float *B,
-                            size_t ldb, int j, int W, int hd, float scale) {
+VEC_INLINE void score_tile8(vec_isa o, int rows, int cols, float *S, int ldS, const float *const *A, int r,
+                            const float *const *Bp, size_t ldb, int j, int W, int hd, float scale) {
     const float *b[8];
-    _Pragma("GCC unroll 8") for (int c = 0; c < cols; c++) b[c] = B + (size_t)(j + c < W ? j + c : W - 1) * ldb;
+    _Pragma("GCC unroll 8") for (int c = 0; c < cols; c++) b[c] = key_row(Bp, j + c < W ? j + c : W - 1, ldb);
     v8 half[2][8];
     bool whole = hd % 16 == 0; /* no partial load anywhere: 32, 64, 128 */
     _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
@@ -121,32 +128,33 @@ VEC_INLINE void prefetch_row(const float *p, int hd) {
     for (int d = 0; d < hd; d += 16) __builtin_prefetch(p + d, 0, 3);
 }
 
-/* Before the tile of keys [j, j + cols): V NULL asks for nothing. */
-VEC_INLINE void prefetch_kv(const float *B, const float *V, size_t ldb, int j, int cols, int W, int hd) {
-    if (!V) return;
+/* Before the tile of keys [j, j + cols): Vp NULL asks for nothing. */
+VEC_INLINE void prefetch_kv(const float *const *Bp, const float *const *Vp, size_t ldb, int j, int cols, int W,
+                            int hd) {
+    if (!Vp) return;
     for (int c = 0; c < cols; c++) {
-        if (j + PREFETCH_KEYS + c < W) prefetch_row(B + (size_t)(j + PREFETCH_KEYS + c) * ldb, hd);
-        if (j + c < W) prefetch_row(V + (size_t)(j + c) * ldb, hd);
+        if (j + PREFETCH_KEYS + c < W) prefetch_row(key_row(Bp, j + PREFETCH_KEYS + c, ldb), hd);
+        if (j + c < W) prefetch_row(key_row(Vp, j + c, ldb), hd);
     }
 }
 
 /* S[r * ldS + j] = scale * (A[r] . B[j]) for r < R, j < W rounded up to 16
- * (keys from W on reuse key W - 1; those columns are masked later). B's
- * keys are ldb floats apart. Tiles of 4 x 4, then 2 x 8 and 1 x 16 for the
+ * (keys from W on reuse key W - 1; those columns are masked later), key j
+ * at key_row(Bp, j, ldb). Tiles of 4 x 4, then 2 x 8 and 1 x 16 for the
  * last rows (a decode step's two query heads per kv head take 2 x 8); at
  * eight lanes (AVX2) 2 x 4 and 1 x 8. Every tile ends in the same tree, so
- * a score never depends on its tile. With V (a decode step's), the first
- * row tiles prefetch keys ahead and the values (prefetch_kv). */
-VEC_INLINE void scores(vec_isa o, float *S, int ldS, const float *const *A, int R, const float *B, size_t ldb, int W, int hd,
-                       float scale, const float *V) {
+ * a score never depends on its tile. With Vp (a decode step's values), the
+ * first row tiles prefetch keys ahead and the values (prefetch_kv). */
+VEC_INLINE void scores(vec_isa o, float *S, int ldS, const float *const *A, int R, const float *const *Bp, size_t ldb,
+                       int W, int hd, float scale, const float *const *Vp) {
     int Wp = (W + 15) & ~15, r = 0;
-    if (V)
-        for (int j = 0; j < PREFETCH_KEYS && j < W; j++) prefetch_row(B + (size_t)j * ldb, hd);
+    if (Vp)
+        for (int j = 0; j < PREFETCH_KEYS && j < W; j++) prefetch_row(key_row(Bp, j, ldb), hd);
 #define TILES(ROWS, COLS, TILE)                                                                                    \
-    for (; r + ROWS <= R; r += ROWS, V = NULL)                                                                     \
+    for (; r + ROWS <= R; r += ROWS, Vp = NULL)                                                                    \
         for (int j = 0; j < Wp; j += COLS) {                                                                       \
-            prefetch_kv(B, V, ldb, j, COLS, W, hd);                                                                \
-            TILE(o, ROWS, COLS, S, ldS, A, r, B, ldb, j, W, hd, scale);                                            \
+            prefetch_kv(Bp, Vp, ldb, j, COLS, W, hd);                                                              \
+            TILE(o, ROWS, COLS, S, ldS, A, r, Bp, ldb, j, W, hd, scale);                                           \
         }
     if (o.halves) {
         TILES(2, 4, score_tile8)
@@ -428,15 +436,14 @@ VEC_INLINE void items(vec_isa o, void *ctx, size_t begin, size_t end, int tid) {
         const float **qr = (const float **)(n + R), **orow = qr + R, **kp = orow + R, **vp = kp + pages(ldS);
         row_ptrs(qr, a->q, b, g, group, a->nh, hd);
         row_ptrs(orow, a->out, b, g, group, a->nh, hd);
-        /* the keys a page at a time (a packed sequence's pages are just its
-         * runs of PIC_KV_PAGE positions): each score is its own dot
-         * product, so the pages change no bit */
+        /* where each page of keys and values starts (a packed sequence's
+         * pages are its runs of PIC_KV_PAGE positions): the kernels read
+         * keys through these, and the pages change no bit */
         for (int j0 = 0; j0 < b->T; j0 += PIC_KV_PAGE) {
             size_t at = pic_attn_key(in, seq, j0) + (size_t)g * hd;
-            int p = j0 / PIC_KV_PAGE, W = b->T - j0 < PIC_KV_PAGE ? b->T - j0 : PIC_KV_PAGE;
-            kp[p] = in->k + at, vp[p] = in->v + at;
-            scores(o, S + j0, ldS, qr, R, kp[p], in->kv_stride, W, hd, a->scale, b->nt == 1 ? vp[p] : NULL);
+            kp[j0 / PIC_KV_PAGE] = in->k + at, vp[j0 / PIC_KV_PAGE] = in->v + at;
         }
+        scores(o, S, ldS, qr, R, kp, in->kv_stride, b->T, hd, a->scale, b->nt == 1 ? vp : NULL);
         for (int r = 0; r < R; r++) {
             size_t t = b->t0 + (size_t)(r / group);
             float lse = softmax_row(o, S + (size_t)r * ldS, in->tok_pos[t] + 1, b->T, &inv[r], &n[r]);
@@ -515,8 +522,8 @@ VEC_INLINE void p_ds(vec_isa o, const bargs *a, const bscratch *s, const block *
     int R = b->nt * a->group, hd = a->hd, seq = in->tok_seq[b->t0];
     const float *K = in->k + pic_attn_key(in, seq, j0) + (size_t)g * hd;
     const float *V = in->v + pic_attn_key(in, seq, j0) + (size_t)g * hd;
-    scores(o, s->S, BK, s->qr, R, K, in->kv_stride, W, hd, a->scale, NULL);
-    scores(o, s->dS, BK, s->dor, R, V, in->kv_stride, W, hd, 1.0f, NULL);
+    scores(o, s->S, BK, s->qr, R, &K, in->kv_stride, W, hd, a->scale, NULL); /* BK keys: one page */
+    scores(o, s->dS, BK, s->dor, R, &V, in->kv_stride, W, hd, 1.0f, NULL);
     for (int r = 0; r < R; r++) {
         size_t qh = (b->t0 + (size_t)(r / a->group)) * a->nh + (size_t)g * a->group + r % a->group;
         int n = in->tok_pos[b->t0 + (size_t)(r / a->group)] - j0 + 1;
