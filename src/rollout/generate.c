@@ -220,7 +220,8 @@ static void pass(gen_state *g, const int *dec, int n_dec, gen_prompt **pre, int 
         gen_seq *s = &g->seq[dec[r]];
         int P = s->pr->P;
         len[r] = to_feed(g, dec[r]), slot[r] = dec[r];
-        for (int pos = g->kv->len[dec[r]]; pos < P + s->len; pos++) tok[at++] = pos < P ? s->pr->ids[pos] : s->ids[pos - P];
+        for (int pos = g->kv->len[dec[r]]; pos < P + s->len; pos++)
+            tok[at++] = pos < P ? s->pr->ids[pos] : s->ids[pos - P];
         d.first_draw[r] = nd;
         d.row[nd] = (size_t)r, d.rng[nd++] = &s->rng;
     }
@@ -302,6 +303,27 @@ static int earlier(const void *x, const void *y) {
     return a->order < b->order ? -1 : a->order > b->order;
 }
 
+/* Adds to the pass the sequences whose cache a preemption dropped, earliest
+ * first, as the free pages (need: those already promised) and the token
+ * budget allow; one longer than the budget goes when nothing else runs.
+ * Returns whether one has to wait. */
+static bool add_refills(gen_state *g, const in_flight *live, int n_live, int *dec, int *n_dec, long *need,
+                        size_t *tokens) {
+    bool waits = false;
+    for (int i = 0; i < n_live; i++) {
+        int slot = live[i].slot, f = to_feed(g, slot);
+        if (f == 1) continue;
+        int pages = pic_kvcache_pages_needed(g->kv, slot, g->kv->len[slot] + f);
+        if (*need + pages <= g->kv->n_free && (*tokens + (size_t)f <= g->run->batch_tokens || !*tokens)) {
+            dec[(*n_dec)++] = slot;
+            *need += pages, *tokens += (size_t)f;
+        } else {
+            waits = true;
+        }
+    }
+    return waits;
+}
+
 /* One step: a token for every sequence in flight and, in the same forward
  * pass, the prefill of the next prompts, each into a free slot where its
  * first sample will run, as many as the free slots can take with their
@@ -340,23 +362,9 @@ static void step(gen_state *g, sampler_scratch *scratch) {
     for (int i = 0; i < B; i++) /* the decode rows, in slot order as without preemption */
         if (g->seq[i].pr && to_feed(g, i) == 1) dec[n_dec++] = i;
     size_t tokens = (size_t)n_dec;
-    bool refill_waits = false;
-refills:
-    for (int i = 0; i < n_live; i++) { /* refills, earliest first */
-        int slot = live[i].slot, f = to_feed(g, slot);
-        if (f == 1) continue;
-        int pages = pic_kvcache_pages_needed(kv, slot, kv->len[slot] + f);
-        if (need + pages <= kv->n_free && (tokens + (size_t)f <= run->batch_tokens || !tokens)) {
-            dec[n_dec++] = slot;
-            need += pages, tokens += (size_t)f;
-        } else {
-            refill_waits = true;
-        }
-    }
-    if (!n_dec && refill_waits && empty_pinned(g)) { /* nothing would run: idle homes give way */
-        refill_waits = false;
-        goto refills;
-    }
+    bool refill_waits = add_refills(g, live, n_live, dec, &n_dec, &need, &tokens);
+    if (!n_dec && refill_waits && empty_pinned(g)) /* nothing would run: idle homes give way */
+        refill_waits = add_refills(g, live, n_live, dec, &n_dec, &need, &tokens);
     free(live);
     long waiting = 0;
     for (size_t i = g->open_head; i < g->n_open; i++) waiting += run->n - g->open[i]->started;
