@@ -90,11 +90,13 @@ problems() {
     pic-rollout -m "$M/llama-tiny" -n 4 --max-new-tokens 100 --ignore-eos --top-p 0.95 --seed 7 --max-batch-size 16 \
         --plain p >full 2>err
     ! grep -q preemptions err
-    # 192 positions: the longest sequence (64 + 100) alone
+    # the pool, whole pages: 16 slots x 3 pages of 64 by default, all of it used (--ignore-eos)
+    grep -q 'KV cache peak 3072 of 3072 positions' err
+    # 192 positions: the longest sequence (64 + 100) alone; 700 rounds up to 11 pages
     for t in 192 700; do
         pic-rollout -m "$M/llama-tiny" -n 4 --max-new-tokens 100 --ignore-eos --top-p 0.95 --seed 7 --max-batch-size 16 \
             --kv-cache-tokens "$t" --plain p >"short$t" 2>err
-        grep -Eq ', [0-9]+ preemptions' err
+        grep -Eq "KV cache peak [0-9]+ of $(( (t + 63) / 64 * 64 )) positions, [0-9]+ preemptions" err
         cmp full "short$t"
     done
     # samples that end at different steps, few slots: idle homes give up their prompts too

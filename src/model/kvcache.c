@@ -154,6 +154,7 @@ int pic_kvcache_grow(pic_kvcache *kv, int slot, int len, pic_err *err) {
             kv->refs[r[i]] = 1;
         }
     kv->dirty[slot] = true;
+    if (kv->n_pages - kv->n_free > kv->peak) kv->peak = kv->n_pages - kv->n_free;
     return 0;
 }
 

@@ -39,6 +39,7 @@ typedef struct {
     int *refs;           /* [n_pages] table entries naming the page */
     int *free_list;      /* [n_pages] a stack of the unused pages, n_free of them */
     int n_free;
+    int peak;            /* the most pages in use at once (what --kv-cache-tokens could be) */
     bool *dirty;         /* [n_slots] table rows changed since the device copy (GPU) */
     void *dev_k, *dev_v; /* GPU: the same layout, elem_bytes per value */
     int *dev_table;      /* GPU: the table */

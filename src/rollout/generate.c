@@ -471,6 +471,7 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     sampler_cuda_free(g.dev);
     free(g.open);
     free(g.pr);
+    if (g.kv) run->kv_peak = g.kv->peak, run->kv_pages = g.kv->n_pages;
     pic_kvcache_free(g.kv);
     run->model.batch_invariant = false;
 }

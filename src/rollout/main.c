@@ -351,8 +351,13 @@ static void summary(const options *o, double dt) {
     char skipped[64] = "";
     if (pic_bad_records) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", pic_bad_records);
     const char *dev = pic_device_name(run->model.device), *dtn = pic_model_dtype_name(run->model.dtype);
-    char preempted[64] = "";
-    if (run->preemptions) snprintf(preempted, sizeof preempted, ", %zu preemptions", run->preemptions);
+    char preempted[128] = "";
+    if (run->kv_pages) /* positions, as --kv-cache-tokens counts them */
+        snprintf(preempted, sizeof preempted, ", KV cache peak %ld of %ld positions", run->kv_peak * PIC_KV_PAGE,
+                 run->kv_pages * PIC_KV_PAGE);
+    if (run->preemptions)
+        snprintf(preempted + strlen(preempted), sizeof preempted - strlen(preempted), ", %zu preemptions",
+                 run->preemptions);
     if (o->score)
         pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s) on %s (%s)%s", run->records,
                  run->tokens, dt, dt > 0 ? run->tokens / dt : 0.0, dev, dtn, skipped);
@@ -394,11 +399,13 @@ int main(int argc, char **argv) {
     run_streams(&o, argv + optind, argc - optind);
     if (me > 0) send_shard(shard_path);
     if (ranks > 1) {
-        double tot[5] = {(double)run->samples, (double)run->tokens, run->entropy_sum, (double)pic_bad_records,
-                         (double)run->preemptions};
-        pic_dist_sum_double(tot, 5);
+        /* the KV cache's figures summed over the ranks' caches */
+        double tot[7] = {(double)run->samples, (double)run->tokens, run->entropy_sum, (double)pic_bad_records,
+                         (double)run->preemptions, (double)run->kv_peak, (double)run->kv_pages};
+        pic_dist_sum_double(tot, 7);
         run->samples = (size_t)tot[0], run->tokens = (size_t)tot[1], run->entropy_sum = tot[2];
         pic_bad_records = (size_t)tot[3], run->preemptions = (size_t)tot[4];
+        run->kv_peak = (long)tot[5], run->kv_pages = (long)tot[6];
     }
     summary(&o, pic_now() - t0);
     prompt_builder_free(&run->prompts);

@@ -32,6 +32,7 @@ typedef struct {
     int max_batch_size;     /* sequences in flight */
     long kv_cache_tokens;   /* the KV cache's pool in positions (0: every sequence at its longest) */
     size_t preemptions;     /* sequences whose cache was dropped for room, recomputed later */
+    long kv_peak, kv_pages; /* the KV cache's pages: the most in use at once, and the pool */
     unsigned long long seed;
     int shard, shards;      /* --shard I/N */
     size_t samples;         /* written */
