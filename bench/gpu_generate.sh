@@ -77,6 +77,8 @@ for config in "$@"; do
         measure "pic-fast"$'\t'"$name"$'\t'$b 120 bash -c 'pic "$@"' _ $b "$ck" --fast
         # what the decode step's CUDA graphs save, where launches cost most
         [ $b = 1 ] && measure "pic-nograph"$'\t'"$name"$'\t'$b 120 env PIC_CUDA_GRAPHS=0 bash -c 'pic "$@"' _ $b "$ck"
+        # what reading a kv head's keys once per query group (not per head) saves, where the cache is read most
+        [ $b != 1 ] && measure "pic-head"$'\t'"$name"$'\t'$b 120 env PIC_CUDA_DECODE_ATTN=head bash -c 'pic "$@"' _ $b "$ck"
         measure "torch-graph"$'\t'"$name"$'\t'$b 90 python3 tests/gpu/torch_generate.py graph "$config" --batch $b \
             --prompt $PROMPT --new $NEW --temperature $TEMP
         measure "transformers"$'\t'"$name"$'\t'$b 120 python3 tests/gpu/torch_generate.py hf "$config" --batch $b \

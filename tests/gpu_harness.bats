@@ -282,18 +282,20 @@ EOF
     [ "$(grep -c ' ok$' <<<"$output")" -eq 12 ]
 }
 
-@test "generation table: tokens/s against the memory floor, and the decode graphs' worth at batch 1" {
+@test "generation table: tokens/s against the memory floor, the decode graphs' worth at batch 1, per-head attention's" {
     {
         printf 'copy\t-\t-\t{"copy_tbps": 4.0}\n'
         printf 'pic\tqwen2.5-0.5b.json\t1\t{"tokens_per_s": 1500}\n'
         printf 'pic-nograph\tqwen2.5-0.5b.json\t1\t{"tokens_per_s": 600}\n'
         printf 'pic\tqwen2.5-0.5b.json\t64\tpic-rollout: out of memory\n'
+        printf 'pic-head\tqwen2.5-0.5b.json\t64\t{"tokens_per_s": 90000}\n'
     } >results
     run python3 "$G/gen_table.py" results "$PIC_ROOT/bench/configs" 128 256
     [ "$status" -eq 0 ]
+    [[ "$output" == *"| config | batch | pic | pic-fast | pic-nograph | pic-head | torch-graph | transformers | floor |"* ]]
     # 0.5B: 0.988 GB of weights (tied lm_head once) + 12 KB of KV a position x 256.5 at 4 TB/s
-    [[ "$output" == *"| qwen2.5-0.5b.json | 1 | 1,500 | - | 600 | - | - | 4,036 | 0.37 | - |"* ]]
-    [[ "$output" == *"| qwen2.5-0.5b.json | 64 | pic-rollout: out of memory | - | - | - | - | 215,191 | - | - |"* ]]
+    [[ "$output" == *"| qwen2.5-0.5b.json | 1 | 1,500 | - | 600 | - | - | - | 4,036 | 0.37 | - |"* ]]
+    [[ "$output" == *"| qwen2.5-0.5b.json | 64 | pic-rollout: out of memory | - | - | 90,000 | - | - | 215,191 | - | - |"* ]]
 }
 
 @test "bench table: ratios against transformers and the matmul rate, goals on 1.5B and 7B" {

@@ -47,6 +47,11 @@ int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err) {
 
 void pic_kvcache_free_cuda(pic_kvcache *kv) { (void)kv; }
 
+size_t pic_kvcache_extra_bytes_cuda(const pic_model *m, int n_slots, int max_len) {
+    (void)m, (void)n_slots, (void)max_len;
+    return 0;
+}
+
 int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err) {
     (void)kv, (void)dst, (void)src;
     return pic_err_set(err, "%s", no_cuda);

@@ -55,7 +55,8 @@ static int pages_that_fit(const pic_model *m, int n_slots, int max_len) {
     int full = pic_kvcache_full_pages(n_slots, max_len), one = pic_kvcache_full_pages(1, max_len);
     size_t elem = m->dtype == PIC_DTYPE_BF16 ? 2 : 4, free_b = pic_cuda_free_bytes();
     size_t page = 2 * (size_t)m->cfg.n_layers * PIC_KV_PAGE * m->cfg.n_kv_heads * m->cfg.head_dim * elem;
-    size_t margin = ((size_t)1 << 30) + 64 * 16 * (size_t)m->cfg.vocab_size;
+    size_t margin = ((size_t)1 << 30) + 64 * 16 * (size_t)m->cfg.vocab_size +
+                    pic_kvcache_extra_bytes_cuda(m, n_slots, max_len);
     if (!free_b) return full;
     size_t fit = free_b > margin ? (free_b - margin) / page : 0;
     return fit >= (size_t)full ? full : fit > (size_t)one ? (int)fit : one;

@@ -45,6 +45,12 @@ typedef struct {
     int *dev_table;      /* GPU: the table */
     size_t elem_bytes;
     void *stream;        /* GPU: the model's stream (copies stay in order with its forwards) */
+    /* GPU decode attention (cuda/attention.cu): a step's work items, pairs
+     * (row, segment), staged on the host and copied each step; and the
+     * partial sums of rows split over segments (NULL when not split) */
+    int seg_cap;         /* segments of a slot at max_len */
+    int *work, *dev_work; /* [1 + n_slots * seg_cap][2] */
+    float *dev_part;     /* [n_slots * seg_cap][n_heads][head_dim + 2] */
 } pic_kvcache;
 
 /* Pages for every slot at max_len: the most the slots can ever hold. */

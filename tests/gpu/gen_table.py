@@ -5,7 +5,9 @@
 
 RESULTS holds lines "impl<TAB>config<TAB>batch<TAB>JSON or a message"
 (pic-nograph: the exact mode without the decode step's CUDA graphs,
-measured at batch 1 only, where launches cost most; "-" elsewhere); the
+measured at batch 1 only, where launches cost most; pic-head: the decode
+attention a block per query head, reading a kv head's keys once per head
+of its group, at batch 64 and 256; "-" elsewhere); the
 "copy" line's copy_tbps (tests/gpu/torch_bench.py matmul) is the bandwidth of
 the floor. The floor of a decode step reads every weight that multiplies an
 activation once (a tied lm_head once: tests/gpu/flops.py's count) and every
@@ -19,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flops  # noqa: E402
 
-IMPLS = ("pic", "pic-fast", "pic-nograph", "torch-graph", "transformers")
+IMPLS = ("pic", "pic-fast", "pic-nograph", "pic-head", "torch-graph", "transformers")
 
 
 def main(argv):

@@ -550,6 +550,51 @@ elif [ "$HAVE_GPU" = 1 ]; then
     else
         row "gen bf16 sampling" FAIL "pic-rollout $(why 1 "$f")" "byte-identical at batch 1, 7, 64, --shard, a short cache and no graphs"
     fi
+    # The tensor-core decode attention (heads of 64 and 128; the fixtures' are
+    # smaller, so nothing above reaches it): random 2-layer models, prompts of
+    # 20 to 1000 ids, so that decode rows cross segments of 512 positions. A
+    # block per head, a query group per block, the split (the default) and
+    # batch 1 give the same bytes, and --score the generator's log-probs.
+    python3 -c 'import json, random
+r = random.Random(7)
+for i, n in enumerate((20, 300, 500, 505, 700, 1000)):
+    print(json.dumps({"id": i, "prompt_ids": [r.randrange(3, 250) for _ in range(n)]}))' >"$WORK/long.in"
+    for hd in 64 128; do
+        shape=(--hidden 896 --heads 14 --kv-heads 2)
+        [ $hd = 128 ] && shape=(--hidden 768 --heads 6 --kv-heads 2)
+        ck=$WORK/tc$hd
+        within 60 "$f" "$BIN/pic-init" -q "${shape[@]}" --layers 2 --intermediate 512 --max-position 2048 --bf16 -o "$ck"
+        st=$?
+        log gen "$f" $st pic-init "${shape[@]}"
+        if [ $st != 0 ]; then
+            row "gen bf16 decode attention, heads of $hd" FAIL "pic-init $(why $st "$f")" "byte-identical; = --score"
+            continue
+        fi
+        D=(--device cuda -m "$ck" -n 3 -t 0.8 --max-new-tokens 48 --ignore-eos --seed 5)
+        ok=1
+        gen 40 "tc$hd.split" "${D[@]}" "$WORK/long.in" || ok=0
+        (export PIC_CUDA_DECODE_ATTN=group && gen 40 "tc$hd.group" "${D[@]}" "$WORK/long.in") || ok=0
+        (export PIC_CUDA_DECODE_ATTN=head && gen 40 "tc$hd.head" "${D[@]}" "$WORK/long.in") || ok=0
+        gen 40 "tc$hd.b1" "${D[@]}" --max-batch-size 1 "$WORK/long.in" || ok=0
+        if [ $ok = 0 ]; then
+            row "gen bf16 decode attention, heads of $hd" FAIL "pic-rollout $(why 1 "$f")" "byte-identical; = --score"
+            continue
+        fi
+        for v in group head b1; do
+            if cmp -s "$WORK/tc$hd.split" "$WORK/tc$hd.$v"; then
+                row "gen bf16 decode attention, heads of $hd: split = $v" PASS "$(wc -l <"$WORK/tc$hd.split") samples" \
+                    "byte-identical"
+            else
+                row "gen bf16 decode attention, heads of $hd: split = $v" FAIL "outputs differ" "byte-identical"
+            fi
+        done
+        if gen 30 "tc$hd.rescored" --score --device cuda -m "$ck" --logprobs-field rescored "$WORK/tc$hd.split"; then
+            gen_row "gen bf16 heads of $hd logprobs = --score" "max |diff| 0" logp "$WORK/tc$hd.split" \
+                "$WORK/tc$hd.rescored" rescored 0
+        else
+            row "gen bf16 heads of $hd logprobs = --score" FAIL "pic-rollout --score $(why $? "$f")" "max |diff| 0"
+        fi
+    done
 else
     row "gen greedy, sampling, logprobs" SKIP "no GPU" "= golden; byte-identical; = --score"
 fi

@@ -7,7 +7,9 @@
 // outputs and intermediates to bf16, 2^-9 relative each). Attention at head
 // sizes 64 and 128 in bf16 exercises the tensor-core kernel, the other sizes
 // and f32 the float one; attention through a page table (a KV cache's
-// pages) gives packed's bits. TAP skip without a GPU.
+// pages) gives packed's bits, and so does a decode step's attention in
+// every mode (a block per head, a query group per block, split over
+// segments). TAP skip without a GPU.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -126,38 +128,51 @@ template <typename T> static void test_qkv_split(size_t N, int qd, int kvd) {
     free(x), free(q), free(k), free(v), free(gq), free(gk), free(gv);
 }
 
-// The keys and values of packed's sequences moved into a pool of pages (a KV
-// cache's layout, kvcache.h), the pages in reverse order and every row no
-// sequence holds NaN: the output and log-sum-exp are packed's, bit for bit
-// (want, wl), since the kernels read the same chunks of keys either way.
-template <typename T>
-static void test_attention_paged(const pic_cuda::attn_input<T> &packed, const T *dq, const int *len, int n_seq,
-                                 int nh, int nkv, int hd, const float *want, const float *wl) {
-    size_t N = packed.N, kvd = packed.kv_stride, qd = (size_t)nh * hd;
+// Packed keys and values ([N, kvd], sequences of len[] one after another)
+// moved into a pool of pages (a KV cache's layout, kvcache.h), the pages in
+// reverse order and every row no sequence holds NaN.
+template <typename T> struct pool {
+    T *k, *v;
+    int *table;  // device: [n_seq][slot_pages]
+    size_t *off; // device: each sequence's row of the table
+    int n_pages;
+};
+template <typename T> static pool<T> to_pages(const T *k, const T *v, size_t kvd, const int *len, int n_seq) {
     int max_len = 0;
     for (int s = 0; s < n_seq; s++) max_len = len[s] > max_len ? len[s] : max_len;
     int slot_pages = (max_len + PIC_KV_PAGE - 1) / PIC_KV_PAGE, n_pages = n_seq * slot_pages, taken = 0;
     int *table = (int *)malloc((size_t)n_pages * sizeof(int));
-    size_t *off = (size_t *)malloc(n_seq * sizeof(size_t)), pool = (size_t)n_pages * PIC_KV_PAGE * kvd;
+    size_t *off = (size_t *)malloc(n_seq * sizeof(size_t)), size = (size_t)n_pages * PIC_KV_PAGE * kvd;
     for (int i = 0; i < n_pages; i++) table[i] = -1;
-    T *pk = poisoned<T>(pool), *pv = poisoned<T>(pool);
+    pool<T> p = {poisoned<T>(size), poisoned<T>(size), NULL, NULL, n_pages};
     for (int s = 0, n = 0; s < n_seq; s++) {
         off[s] = (size_t)s * slot_pages;
         for (int t = 0; t < len[s]; t++, n++) {
             int *page = &table[off[s] + t / PIC_KV_PAGE];
             if (*page < 0) *page = n_pages - 1 - taken++;
             size_t at = ((size_t)*page * PIC_KV_PAGE + t % PIC_KV_PAGE) * kvd;
-            cudaMemcpy(pk + at, packed.k + (size_t)n * kvd, kvd * sizeof(T), cudaMemcpyDeviceToDevice);
-            cudaMemcpy(pv + at, packed.v + (size_t)n * kvd, kvd * sizeof(T), cudaMemcpyDeviceToDevice);
+            cudaMemcpy(p.k + at, k + (size_t)n * kvd, kvd * sizeof(T), cudaMemcpyDeviceToDevice);
+            cudaMemcpy(p.v + at, v + (size_t)n * kvd, kvd * sizeof(T), cudaMemcpyDeviceToDevice);
         }
     }
-    int *dtable;
-    size_t *doff;
-    cudaMalloc(&dtable, (size_t)n_pages * sizeof(int)), cudaMalloc(&doff, n_seq * sizeof(size_t));
-    cudaMemcpy(dtable, table, (size_t)n_pages * sizeof(int), cudaMemcpyHostToDevice);
-    cudaMemcpy(doff, off, n_seq * sizeof(size_t), cudaMemcpyHostToDevice);
+    cudaMalloc(&p.table, (size_t)n_pages * sizeof(int)), cudaMalloc(&p.off, n_seq * sizeof(size_t));
+    cudaMemcpy(p.table, table, (size_t)n_pages * sizeof(int), cudaMemcpyHostToDevice);
+    cudaMemcpy(p.off, off, n_seq * sizeof(size_t), cudaMemcpyHostToDevice);
+    free(table), free(off);
+    return p;
+}
+template <typename T> static void free_pages(pool<T> &p) { cudaFree(p.k), cudaFree(p.v), cudaFree(p.table), cudaFree(p.off); }
+
+// packed's keys through a page table: the output and log-sum-exp are
+// packed's (want, wl), bit for bit, since the kernels read the same chunks
+// of keys either way.
+template <typename T>
+static void test_attention_paged(const pic_cuda::attn_input<T> &packed, const T *dq, const int *len, int n_seq,
+                                 int nh, int nkv, int hd, const float *want, const float *wl) {
+    size_t N = packed.N, kvd = packed.kv_stride, qd = (size_t)nh * hd;
+    pool<T> p = to_pages(packed.k, packed.v, kvd, len, n_seq);
     pic_cuda::attn_input<T> in = packed;
-    in.k = pk, in.v = pv, in.seq_off = doff, in.page = dtable;
+    in.k = p.k, in.v = p.v, in.seq_off = p.off, in.page = p.table;
     T *dout = poisoned<T>(N * qd);
     float *dl = poisoned<float>(N * nh);
     cudaError_t e = pic_cuda::attention_forward(dout, dl, dq, in, nh, nkv, hd, 0);
@@ -165,55 +180,158 @@ static void test_attention_paged(const pic_cuda::attn_input<T> &packed, const T 
     float *got = down(dout, N * qd), *gl = down(dl, N * nh);
     CHECK(!memcmp(got, want, N * qd * 4) && !memcmp(gl, wl, N * nh * 4),
           "%s attention through a page table = packed, bit for bit (%d sequences, %d pages, heads of %d)", tname<T>(),
-          n_seq, n_pages, hd);
-    cudaFree(pk), cudaFree(pv), cudaFree(dtable), cudaFree(doff), cudaFree(dout), cudaFree(dl);
-    free(table), free(off), free(got), free(gl);
+          n_seq, p.n_pages, hd);
+    free_pages(p);
+    cudaFree(dout), cudaFree(dl);
+    free(got), free(gl);
+}
+
+// Sequences of lengths len[] packed one after another: each token's
+// sequence and position, each sequence's first key row (kv_dim apart) and
+// the attention tiles, on the host and on the device.
+struct packed {
+    size_t N;
+    int n_tiles, max_len;
+    int *seq, *pos, *dseq, *dpos;
+    size_t *off, *doff;
+    int2 *tiles, *dtiles;
+};
+static packed pack(const int *len, int n_seq, int kvd) {
+    packed p = {0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    for (int s = 0; s < n_seq; s++) p.N += (size_t)len[s];
+    p.seq = (int *)malloc(p.N * sizeof(int)), p.pos = (int *)malloc(p.N * sizeof(int));
+    p.off = (size_t *)malloc(n_seq * sizeof(size_t));
+    p.tiles = (int2 *)malloc(p.N * sizeof(int2));
+    for (int s = 0, n = 0; s < n_seq; s++) {
+        p.off[s] = (size_t)n * kvd;
+        for (int t = 0; t < len[s]; t += pic_cuda::ATTN_TILE)
+            p.tiles[p.n_tiles++] =
+                make_int2(n + t, len[s] - t < pic_cuda::ATTN_TILE ? len[s] - t : pic_cuda::ATTN_TILE);
+        for (int t = 0; t < len[s]; t++, n++) p.seq[n] = s, p.pos[n] = t;
+        if (len[s] > p.max_len) p.max_len = len[s];
+    }
+    cudaMalloc(&p.dseq, p.N * sizeof(int)), cudaMalloc(&p.dpos, p.N * sizeof(int));
+    cudaMalloc(&p.doff, n_seq * sizeof(size_t)), cudaMalloc(&p.dtiles, p.n_tiles * sizeof(int2));
+    cudaMemcpy(p.dseq, p.seq, p.N * sizeof(int), cudaMemcpyHostToDevice);
+    cudaMemcpy(p.dpos, p.pos, p.N * sizeof(int), cudaMemcpyHostToDevice);
+    cudaMemcpy(p.doff, p.off, n_seq * sizeof(size_t), cudaMemcpyHostToDevice);
+    cudaMemcpy(p.dtiles, p.tiles, p.n_tiles * sizeof(int2), cudaMemcpyHostToDevice);
+    return p;
+}
+static void free_packed(packed &p) {
+    cudaFree(p.dseq), cudaFree(p.dpos), cudaFree(p.doff), cudaFree(p.dtiles);
+    free(p.seq), free(p.pos), free(p.off), free(p.tiles);
 }
 
 // Packed sequences of lengths len[], keys of the batch itself (no cache).
 template <typename T> static void test_attention(const int *len, int n_seq, int nh, int nkv, int hd) {
-    size_t N = 0;
-    for (int s = 0; s < n_seq; s++) N += (size_t)len[s];
-    int qd = nh * hd, kvd = nkv * hd, max_len = 0, nt = 0;
-    int *seq = (int *)malloc(N * sizeof(int)), *pos = (int *)malloc(N * sizeof(int));
-    size_t *off = (size_t *)malloc(n_seq * sizeof(size_t));
-    int2 *tiles = (int2 *)malloc(N * sizeof(int2));
-    for (int s = 0, n = 0; s < n_seq; s++) {
-        off[s] = (size_t)n * kvd;
-        for (int t = 0; t < len[s]; t += pic_cuda::ATTN_TILE)
-            tiles[nt++] = make_int2(n + t, len[s] - t < pic_cuda::ATTN_TILE ? len[s] - t : pic_cuda::ATTN_TILE);
-        for (int t = 0; t < len[s]; t++, n++) seq[n] = s, pos[n] = t;
-        if (len[s] > max_len) max_len = len[s];
-    }
+    int qd = nh * hd, kvd = nkv * hd;
+    packed p = pack(len, n_seq, kvd);
+    size_t N = p.N;
     float *q = rnd<T>(N * qd, 1.5), *k = rnd<T>(N * kvd, 1.5), *v = rnd<T>(N * kvd, 1.0);
     float *want = (float *)malloc(N * qd * 4), *wl = (float *)malloc(N * nh * 4);
-    pic_attn_input in = {N, seq, pos, k, v, off, (size_t)kvd, NULL};
-    size_t wb = attention_workspace_size(N, max_len, nh, nkv);
+    pic_attn_input in = {N, p.seq, p.pos, k, v, p.off, (size_t)kvd, NULL};
+    size_t wb = attention_workspace_size(N, p.max_len, nh, nkv);
     void *work = malloc(wb);
     attention_forward(want, wl, q, &in, nh, nkv, hd, work, wb);
-    int *dseq, *dpos;
-    size_t *doff;
-    int2 *dtiles;
-    cudaMalloc(&dseq, N * sizeof(int)), cudaMalloc(&dpos, N * sizeof(int)), cudaMalloc(&doff, n_seq * sizeof(size_t));
-    cudaMalloc(&dtiles, nt * sizeof(int2));
-    cudaMemcpy(dseq, seq, N * sizeof(int), cudaMemcpyHostToDevice);
-    cudaMemcpy(dpos, pos, N * sizeof(int), cudaMemcpyHostToDevice);
-    cudaMemcpy(doff, off, n_seq * sizeof(size_t), cudaMemcpyHostToDevice);
-    cudaMemcpy(dtiles, tiles, nt * sizeof(int2), cudaMemcpyHostToDevice);
     T *dq = up<T>(q, N * qd), *dk = up<T>(k, N * kvd), *dv = up<T>(v, N * kvd), *dout = poisoned<T>(N * qd);
     float *dl = poisoned<float>(N * nh);
-    pic_cuda::attn_input<T> din = {N, dseq, dpos, dk, dv, doff, (size_t)kvd, dtiles, nt, nullptr};
+    pic_cuda::attn_input<T> din = {N, p.dseq, p.dpos, dk, dv, p.doff, (size_t)kvd, p.dtiles, p.n_tiles, nullptr};
     cudaError_t e = pic_cuda::attention_forward(dout, dl, dq, din, nh, nkv, hd, 0);
     CHECK(e == cudaSuccess, "attention launches: %s", cudaGetErrorString(e));
     float *got = down(dout, N * qd), *gl = down(dl, N * nh);
     SAME(T, got, want, N * qd, "attention %d sequences (%zu tokens, longest %d), %d/%d heads of %d", n_seq, N,
-         max_len, nh, nkv, hd);
+         p.max_len, nh, nkv, hd);
     SAME(T, gl, wl, N * nh, "attention log-sum-exp, heads of %d", hd);
     test_attention_paged<T>(din, dq, len, n_seq, nh, nkv, hd, got, gl);
-    cudaFree(dseq), cudaFree(dpos), cudaFree(doff), cudaFree(dtiles), cudaFree(dq), cudaFree(dk), cudaFree(dv);
-    cudaFree(dout), cudaFree(dl);
-    free(seq), free(pos), free(off), free(tiles), free(q), free(k), free(v), free(want), free(wl), free(work);
-    free(got), free(gl);
+    free_packed(p);
+    cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dout), cudaFree(dl);
+    free(q), free(k), free(v), free(want), free(wl), free(work), free(got), free(gl);
+}
+
+// A decode step through a KV cache's pages in bf16 on tensor cores: the
+// last token of every sequence but the last as a one-token tile, beside the
+// last sequence's final 70 tokens as prefill tiles (64 and 6). Whichever
+// way the one-token tiles run (a block per query head, a query group per
+// block, or that split into segments of ATTN_SEG positions and merged),
+// every row is the tile kernel's row for that token of the packed
+// sequences, bit for bit: the exact on-policy property's attention part.
+// The lengths put decode rows on both sides of segment boundaries.
+static void test_attention_decode(int nh, int nkv, int hd) {
+    static const int len[] = {1, 64, 65, 511, 512, 513, 1025, 1100, 1600};
+    const int n_seq = 9, tail = 70, n_single = n_seq - 1;
+    int qd = nh * hd, kvd = nkv * hd;
+    // the packed sequences, scored by the tile kernel: what each row must be
+    packed pk = pack(len, n_seq, kvd);
+    size_t N = pk.N, last[n_seq];
+    for (int s = 0, n = 0; s < n_seq; s++) n += len[s], last[s] = (size_t)n - 1;
+    float *q = rnd<bf16>(N * qd, 1.5), *k = rnd<bf16>(N * kvd, 1.5), *v = rnd<bf16>(N * kvd, 1.0);
+    bf16 *dq = up<bf16>(q, N * qd), *dk = up<bf16>(k, N * kvd), *dv = up<bf16>(v, N * kvd);
+    bf16 *dout = poisoned<bf16>(N * qd);
+    float *dl = poisoned<float>(N * nh);
+    pic_cuda::attn_input<bf16> packed_in = {N, pk.dseq, pk.dpos, dk, dv, pk.doff, (size_t)kvd, pk.dtiles, pk.n_tiles,
+                                            nullptr};
+    cudaError_t e = pic_cuda::attention_forward(dout, dl, dq, packed_in, nh, nkv, hd, 0);
+    float *want = down(dout, N * qd), *wl = down(dl, N * nh);
+
+    // the step: its tokens' rows of q, positions, sequences; prefill tiles first
+    size_t M = (size_t)n_single + tail;
+    size_t *row = (size_t *)malloc(M * sizeof(size_t)); // the packed token of each step token
+    int *sseq = (int *)malloc(M * sizeof(int)), *spos = (int *)malloc(M * sizeof(int));
+    int2 stiles[2 + n_single];
+    for (int t = 0; t < tail; t++) row[t] = last[n_seq - 1] - (tail - 1) + t;
+    for (int s = 0; s < n_single; s++) row[tail + s] = last[s];
+    for (size_t i = 0; i < M; i++) sseq[i] = pk.seq[row[i]], spos[i] = pk.pos[row[i]];
+    stiles[0] = make_int2(0, 64), stiles[1] = make_int2(64, tail - 64);
+    for (int s = 0; s < n_single; s++) stiles[2 + s] = make_int2(tail + s, 1);
+    bf16 *sq = poisoned<bf16>(M * qd);
+    for (size_t i = 0; i < M; i++)
+        cudaMemcpy(sq + i * qd, dq + row[i] * qd, qd * sizeof(bf16), cudaMemcpyDeviceToDevice);
+    int *dsseq = NULL, *dspos = NULL;
+    int2 *dstiles = NULL, *dwork = NULL;
+    cudaMalloc(&dsseq, M * sizeof(int)), cudaMalloc(&dspos, M * sizeof(int)), cudaMalloc(&dstiles, sizeof stiles);
+    cudaMemcpy(dsseq, sseq, M * sizeof(int), cudaMemcpyHostToDevice);
+    cudaMemcpy(dspos, spos, M * sizeof(int), cudaMemcpyHostToDevice);
+    cudaMemcpy(dstiles, stiles, sizeof stiles, cudaMemcpyHostToDevice);
+    pool<bf16> p = to_pages(dk, dv, (size_t)kvd, len, n_seq);
+    int seg_cap = pic_cuda::attention_segments(len[n_seq - 1]);
+    int2 *work = (int2 *)malloc((1 + (size_t)n_single * seg_cap) * sizeof(int2));
+    float *dpart = poisoned<float>((size_t)n_single * seg_cap * nh * (hd + 2));
+    cudaMalloc(&dwork, (1 + (size_t)n_single * seg_cap) * sizeof(int2));
+    // the last: the split's items all in one block (work_cap bounds the grid), one after another
+    static const char *names[] = {"a block per head", "a query group per block", "split over segments",
+                                  "split, every item in one block"};
+    for (int variant = 0; variant < 4; variant++) {
+        pic_cuda::attn_decode mode = variant < 3 ? (pic_cuda::attn_decode)variant : pic_cuda::ATTN_DECODE_SPLIT;
+        pic_cuda::attn_input<bf16> in = {M, dsseq, dspos, p.k, p.v, p.off, (size_t)kvd, dstiles, 2 + n_single, p.table};
+        if (mode != pic_cuda::ATTN_DECODE_HEAD) {
+            int items = pic_cuda::attention_decode_work(work, stiles + 2, spos, n_single, mode);
+            cudaMemcpy(dwork, work, (1 + (size_t)items) * sizeof(int2), cudaMemcpyHostToDevice);
+            in.n_single = n_single, in.work = dwork, in.seg_cap = seg_cap;
+            in.work_cap = variant == 3 ? 1 : n_single * (mode == pic_cuda::ATTN_DECODE_SPLIT ? seg_cap : 1);
+            in.part = mode == pic_cuda::ATTN_DECODE_SPLIT ? dpart : nullptr;
+        }
+        bf16 *sout = poisoned<bf16>(M * qd);
+        float *sl = poisoned<float>(M * nh);
+        cudaError_t es = pic_cuda::attention_forward(sout, sl, sq, in, nh, nkv, hd, 0);
+        float *got = down(sout, M * qd), *gl = down(sl, M * nh);
+        es = es == cudaSuccess ? cudaGetLastError() : es;
+        int bad = -1;
+        for (size_t i = 0; i < M && bad < 0; i++)
+            if (memcmp(got + i * qd, want + row[i] * qd, qd * 4) || memcmp(gl + i * nh, wl + row[i] * nh, nh * 4))
+                bad = (int)i;
+        CHECK(e == cudaSuccess && es == cudaSuccess && bad < 0,
+              "bf16 decode attention, %s, = the tile kernel's rows, bit for bit (%d/%d heads of %d; first differing "
+              "step row %d; %s)",
+              names[variant], nh, nkv, hd, bad, cudaGetErrorString(es));
+        cudaFree(sout), cudaFree(sl);
+        free(got), free(gl);
+    }
+    free_pages(p);
+    free_packed(pk);
+    cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dout), cudaFree(dl), cudaFree(sq), cudaFree(dsseq);
+    cudaFree(dspos), cudaFree(dstiles), cudaFree(dwork), cudaFree(dpart);
+    free(q), free(k), free(v), free(want), free(wl), free(row), free(sseq), free(spos), free(work);
 }
 
 template <typename T> static void test_swiglu(size_t N, int F) {
@@ -266,6 +384,9 @@ template <typename T> static void all_layers(bool pedantic) {
     static const int hds[] = {8, 16, 32, 64, 80, 128};
     for (int i = 0; i < 6; i++) test_attention<T>(lens, 5, 6, 2, hds[i]);
     test_attention<T>(lens + 3, 1, 4, 4, 64); // one sequence, no grouping
+    static const int longer[] = {1100, 513};   // several segments of ATTN_SEG keys
+    test_attention<T>(longer, 2, 6, 2, 64);
+    test_attention<T>(longer, 2, 4, 1, 128);
     pic_cuda::blas_destroy(bl);
     cudaFree(ws);
 }
@@ -348,6 +469,10 @@ int main(void) {
     srand(11);
     all_layers<float>(true);
     all_layers<bf16>(false);
+    test_attention_decode(14, 2, 64); // Qwen2.5-0.5B's group of 7
+    test_attention_decode(12, 2, 128); // 1.5B's 6
+    test_attention_decode(4, 4, 128);  // no grouping
+    test_attention_decode(16, 1, 64);  // the largest group a slice holds
     test_logits(9, 1001, 1.0f);
     test_logits(5, 4099, 0.6f);
     test_model(PIC_DTYPE_F32);

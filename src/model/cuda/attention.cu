@@ -125,17 +125,21 @@ __global__ void __launch_bounds__(THREADS) attention_kernel(T *out, float *lse, 
     if (lse && qt == 0) lse[(t0 + r) * nh + h] = m + logf(l);
 }
 
+// Once per kernel instance: the opt-in above 48 KB of shared memory.
+template <typename Kern> static cudaError_t raise_smem(Kern k, size_t bytes, bool *raised) {
+    if (*raised) return cudaSuccess;
+    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    *raised = e == cudaSuccess;
+    return e;
+}
+
 template <typename T, int DMAX>
 static cudaError_t launch(T *out, float *lse, const T *q, const attn_input<T> &in, int nh, int nkv, int hd,
                           cudaStream_t s) {
     size_t bytes = smem_bytes(DMAX);
-    static bool raised; // once per instance: the opt-in above 48 KB of shared memory
-    if (!raised) {
-        cudaError_t e = cudaFuncSetAttribute(attention_kernel<T, DMAX>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             (int)bytes);
-        if (e != cudaSuccess) return e;
-        raised = true;
-    }
+    static bool raised;
+    cudaError_t e = raise_smem(attention_kernel<T, DMAX>, bytes, &raised);
+    if (e != cudaSuccess) return e;
     dim3 grid((unsigned)in.n_tiles, (unsigned)nh);
     attention_kernel<T, DMAX><<<grid, THREADS, bytes, s>>>(out, lse, q, in, nh, nkv, hd, (float)(1.0 / sqrt(hd)));
     return cudaGetLastError();
@@ -149,10 +153,12 @@ namespace wmma = nvcuda::wmma;
 // columns) so that the lanes of a warp fall in different banks.
 enum { TC_WARPS = 4, TC_KEYS = 64, SLD = TC_KEYS + 4 };
 static_assert(PIC_KV_PAGE % TC_KEYS == 0, "a chunk of keys must not straddle two pages");
+static_assert(ATTN_SEG % TC_KEYS == 0, "a segment must be whole chunks of keys");
 
-template <int HD> static size_t tc_smem_bytes() {
-    return (size_t)ATTN_TILE * HD * 2 + 2 * (size_t)TC_KEYS * HD * 2 + (size_t)ATTN_TILE * SLD * 4 +
-           (size_t)ATTN_TILE * TC_KEYS * 2 + (size_t)ATTN_TILE * (HD + 4) * 4;
+// ROWS query rows: a tile's 64, or a query group's 16 (the decode kernel).
+template <int HD, int ROWS = ATTN_TILE> static size_t tc_smem_bytes() {
+    return (size_t)ROWS * HD * 2 + 2 * (size_t)TC_KEYS * HD * 2 + (size_t)ROWS * SLD * 4 + (size_t)ROWS * TC_KEYS * 2 +
+           (size_t)ROWS * (HD + 4) * 4;
 }
 
 // rows x HD bf16 from src (row stride `stride` elements) into dst, zero past `valid` rows; 16-byte pieces.
@@ -200,105 +206,263 @@ __device__ __forceinline__ void warp_acc_ab(float *acc, const bf16 *p, int ldp, 
     }
 }
 
-// A forward query tile's block (grid: tiles x query heads): its tokens,
-// its head, and its sequence and kv head (whose keys and values it reads).
-struct tc_tile {
-    size_t t0, qstride, head;
-    int nt, h, n_keys, seq;
+// The rows one block computes: queries that share a sequence and a kv
+// head. A tile's tokens for one query head (the tile kernel: scoring,
+// prefill, training), or one token's query heads of one kv head's group
+// (decode: the group's heads read the keys once, as the rows of warp 0's
+// slice). Row r is token t0 + r of head h0, or token t0 of head h0 + r.
+struct tc_rows {
+    size_t t0, qstride, kv; // kv: the kv head's offset in a key row
+    int rows, h0, seq, n_keys;
+    bool heads;
+    __device__ size_t token(int r) const { return t0 + (heads ? 0 : r); }
+    __device__ int head(int r) const { return h0 + (heads ? r : 0); }
 };
-template <int HD> __device__ __forceinline__ tc_tile tc_tile_of(const attn_input<bf16> &in, int nh, int nkv) {
+
+// A forward query tile's rows (grid: tiles x query heads): its tokens, its
+// head, and its sequence and kv head (whose keys and values it reads).
+template <int HD> __device__ __forceinline__ tc_rows tile_rows(const attn_input<bf16> &in, int nh, int nkv) {
     int2 tile = in.tiles[blockIdx.x];
-    tc_tile t;
-    t.t0 = (size_t)tile.x, t.qstride = (size_t)nh * HD, t.nt = tile.y, t.h = blockIdx.y;
-    t.seq = in.tok_seq[t.t0], t.head = (size_t)(t.h / (nh / nkv)) * HD;
-    t.n_keys = in.tok_pos[t.t0 + t.nt - 1] + 1; // positions run consecutively within a tile
+    tc_rows t;
+    t.t0 = (size_t)tile.x, t.qstride = (size_t)nh * HD, t.rows = tile.y, t.h0 = blockIdx.y, t.heads = false;
+    t.seq = in.tok_seq[t.t0], t.kv = (size_t)(t.h0 / (nh / nkv)) * HD;
+    t.n_keys = in.tok_pos[t.t0 + t.rows - 1] + 1; // positions run consecutively within a tile
     return t;
 }
 
 // The TC_KEYS keys and values from position kb (a multiple of TC_KEYS, which
 // divides PIC_KV_PAGE: one page, rows kv_stride apart) into Ks, Vs.
 template <int HD>
-__device__ __forceinline__ void tc_load_keys(bf16 *Ks, bf16 *Vs, const attn_input<bf16> &in, const tc_tile &t,
+__device__ __forceinline__ void tc_load_keys(bf16 *Ks, bf16 *Vs, const attn_input<bf16> &in, const tc_rows &t,
                                              int kb) {
     int valid = t.n_keys - kb < TC_KEYS ? t.n_keys - kb : TC_KEYS;
-    size_t at = attn_key(in, t.seq, kb) + t.head;
+    size_t at = attn_key(in, t.seq, kb) + t.kv;
     load_rows<HD>(Ks, in.k + at, in.kv_stride, TC_KEYS, valid);
     load_rows<HD>(Vs, in.v + at, in.kv_stride, TC_KEYS, valid);
 }
 
+// A row's softmax sums over some of its segments, merged, held by the two
+// lanes of the row: each has the output's columns half, half + 2, ...
+template <int HD> struct tc_sums {
+    float m, l, o[HD / 2];
+};
+
+// Merging sums (tm, tl, t.) with a segment's (sm, sl, s.): both rescaled to
+// the larger maximum. Every merge, in a block or in attention_merge_kernel,
+// is these operations in this order (explicitly rounded, never contracted),
+// which is why a row's bits do not depend on where its segments ran.
+__device__ __forceinline__ void merge_scales(float tm, float sm, float *m, float *a, float *b) {
+    *m = fmaxf(tm, sm);
+    *a = tm == -INFINITY ? 0.0f : expf(__fsub_rn(tm, *m));
+    *b = sm == -INFINITY ? 0.0f : expf(__fsub_rn(sm, *m));
+}
+__device__ __forceinline__ float merged(float t, float a, float s, float b) {
+    return __fadd_rn(__fmul_rn(t, a), __fmul_rn(s, b));
+}
+
+// Segments [s0, s1) of rows t (ATTN_SEG positions each, from fresh sums,
+// then merged in order) into each lane's sums. Block-wide: every thread
+// calls it; the warps holding rows compute, the others help load the keys.
+// ROWS: the rows the shared memory holds, 64 for a tile (every warp's 16)
+// or 16 for a query group (warp 0's), which leaves room for more blocks.
+template <int HD, int ROWS>
+__device__ void tc_attend(const tc_rows &t, int s0, int s1, const bf16 *q, const attn_input<bf16> &in, float scale,
+                          unsigned char *smem, tc_sums<HD> &sum) {
+    constexpr int OLD = HD + 4;
+    bf16 *Qs = (bf16 *)smem, *Ks = Qs + ROWS * HD, *Vs = Ks + TC_KEYS * HD;
+    float *Sf = (float *)(Vs + TC_KEYS * HD);
+    bf16 *Pb = (bf16 *)(Sf + ROWS * SLD);
+    float *Of = (float *)(Pb + ROWS * TC_KEYS);
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    // lanes 2r and 2r + 1 of a warp own row 16 warp + r, each every other column
+    int row = warp * 16 + lane / 2, half = lane % 2;
+    bool computes = warp * 16 < t.rows && warp * 16 < ROWS;
+    __syncthreads(); // the block's previous rows are done with the buffers
+    load_rows<HD>(Qs, q + t.t0 * t.qstride + (size_t)t.h0 * HD, t.heads ? HD : t.qstride, ROWS, t.rows);
+    for (int i = threadIdx.x; i < ROWS * OLD; i += TC_WARPS * 32) Of[i] = 0;
+    int my_pos = computes && row < t.rows ? in.tok_pos[t.token(row)] : -1;
+    int mine = computes ? row : 0; // (rows of warps that do not compute are past the buffers)
+    float *srow = Sf + mine * SLD, *orow = Of + mine * OLD;
+    bf16 *prow = Pb + mine * TC_KEYS;
+    for (int sg = s0; sg < s1; sg++) {
+        int k1 = (sg + 1) * ATTN_SEG < t.n_keys ? (sg + 1) * ATTN_SEG : t.n_keys;
+        float m = -INFINITY, l = 0;
+        for (int kb = sg * ATTN_SEG; kb < k1; kb += TC_KEYS) {
+            __syncthreads();
+            tc_load_keys<HD>(Ks, Vs, in, t, kb);
+            __syncthreads();
+            if (!computes) continue;
+            // S[16 rows, 64 keys] = Q K^T for this warp's rows
+            warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, Qs + warp * 16 * HD, Ks);
+            __syncwarp();
+            // the online softmax of this lane's columns (half, half + 2, ...)
+            float mt = -INFINITY;
+            for (int j = half; j < TC_KEYS; j += 2) {
+                float sc = kb + j <= my_pos ? __fmul_rn(srow[j], scale) : -INFINITY;
+                srow[j] = sc;
+                mt = fmaxf(mt, sc);
+            }
+            mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
+            float m_new = fmaxf(m, mt), corr = m_new == -INFINITY ? 1.0f : expf(__fsub_rn(m, m_new)), ps = 0;
+            for (int j = half; j < TC_KEYS; j += 2) {
+                float p = srow[j] == -INFINITY ? 0.0f : expf(__fsub_rn(srow[j], m_new));
+                prow[j] = __float2bfloat16_rn(p);
+                ps = __fadd_rn(ps, p);
+            }
+            ps = __fadd_rn(ps, __shfl_xor_sync(0xffffffffu, ps, 1));
+            l = __fadd_rn(__fmul_rn(l, corr), ps);
+            m = m_new;
+            for (int d = half; d < HD; d += 2) orow[d] = __fmul_rn(orow[d], corr);
+            __syncwarp();
+            // O += P V for this warp's rows
+            warp_acc_ab<HD, TC_KEYS / 16>(Of + warp * 16 * OLD, Pb + warp * 16 * TC_KEYS, TC_KEYS, Vs);
+            __syncwarp();
+        }
+        if (!computes) continue;
+        // this segment into the row's sums: the first as it is, later ones merged
+        float nm = m, a = 0, b = 1;
+        if (sg > s0) merge_scales(sum.m, m, &nm, &a, &b);
+#pragma unroll
+        for (int i = 0; i < HD / 2; i++) {
+            float o = orow[half + 2 * i];
+            sum.o[i] = sg > s0 ? merged(sum.o[i], a, o, b) : o;
+            orow[half + 2 * i] = 0;
+        }
+        sum.l = sg > s0 ? merged(sum.l, a, l, b) : l;
+        sum.m = nm;
+        __syncwarp();
+    }
+}
+
+// out and lse of a row from its merged sums.
+template <int HD>
+__device__ __forceinline__ void tc_finish(bf16 *out, float *lse, const tc_rows &t, int r, int half,
+                                          const tc_sums<HD> &sum, int nh) {
+    float inv = 1.0f / sum.l;
+    size_t n = t.token(r);
+    int h = t.head(r);
+    bf16 *o = out + n * t.qstride + (size_t)h * HD;
+#pragma unroll
+    for (int i = 0; i < HD / 2; i++) o[half + 2 * i] = __float2bfloat16_rn(__fmul_rn(sum.o[i], inv));
+    if (lse && !half) lse[n * nh + h] = __fadd_rn(sum.m, logf(sum.l));
+}
+
+// The tile kernel (grid: tiles x query heads): every segment of the tile's
+// 64 query rows in one block.
 template <int HD>
 __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, float *lse, const bf16 *q,
                                                                      attn_input<bf16> in, int nh, int nkv,
                                                                      float scale) {
-    constexpr int OLD = HD + 4;
     extern __shared__ __align__(128) unsigned char tc_smem[];
-    bf16 *Qs = (bf16 *)tc_smem, *Ks = Qs + ATTN_TILE * HD, *Vs = Ks + TC_KEYS * HD;
-    float *Sf = (float *)(Vs + TC_KEYS * HD);
-    bf16 *Pb = (bf16 *)(Sf + ATTN_TILE * SLD);
-    float *Of = (float *)(Pb + ATTN_TILE * TC_KEYS);
-    tc_tile tt = tc_tile_of<HD>(in, nh, nkv);
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, h = tt.h, nt = tt.nt, n_keys = tt.n_keys;
-    size_t t0 = tt.t0, qstride = tt.qstride;
-    load_rows<HD>(Qs, q + t0 * qstride + (size_t)h * HD, qstride, ATTN_TILE, nt);
-    for (int i = threadIdx.x; i < ATTN_TILE * OLD; i += TC_WARPS * 32) Of[i] = 0;
-    // lanes 2r and 2r + 1 of a warp own row 16 warp + r, each every other column
-    int row = warp * 16 + lane / 2, half = lane % 2;
-    int my_pos = row < nt ? in.tok_pos[t0 + row] : -1;
-    float m = -INFINITY, l = 0;
-    for (int kb = 0; kb < n_keys; kb += TC_KEYS) {
-        __syncthreads();
-        tc_load_keys<HD>(Ks, Vs, in, tt, kb);
-        __syncthreads();
-        // S[16 rows, 64 keys] = Q K^T for this warp's rows
-        warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, Qs + warp * 16 * HD, Ks);
-        __syncwarp();
-        // the online softmax of this lane's columns (half, half + 2, ...)
-        float *srow = Sf + row * SLD;
-        float mt = -INFINITY;
-        for (int j = half; j < TC_KEYS; j += 2) {
-            float sc = kb + j <= my_pos ? srow[j] * scale : -INFINITY;
-            srow[j] = sc;
-            mt = fmaxf(mt, sc);
+    tc_rows t = tile_rows<HD>(in, nh, nkv);
+    tc_sums<HD> sum;
+    tc_attend<HD, ATTN_TILE>(t, 0, attention_segments(t.n_keys), q, in, scale, tc_smem, sum);
+    int row = threadIdx.x / 32 * 16 + threadIdx.x % 32 / 2;
+    if (row < t.rows) tc_finish<HD>(out, lse, t, row, threadIdx.x % 2, sum, nh);
+}
+
+// The decode kernel (grid: a share of the work items x kv heads): a one-
+// token tile's query group, all its segments or one of them. A row whose
+// context is one segment, or that ran all of them, is finished here; one
+// segment of several leaves its partial sums for attention_merge_kernel.
+template <int HD>
+__global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *out, float *lse, const bf16 *q,
+                                                                         attn_input<bf16> in, int nh, int nkv,
+                                                                         float scale) {
+    extern __shared__ __align__(128) unsigned char tc_smem[];
+    int G = nh / nkv, first = in.n_tiles - in.n_single, n_work = in.work[0].x;
+    int row = threadIdx.x / 32 * 16 + threadIdx.x % 32 / 2, half = threadIdx.x % 2;
+    for (int w = blockIdx.x; w < n_work; w += gridDim.x) {
+        int2 job = in.work[1 + w];
+        tc_rows t;
+        t.t0 = (size_t)in.tiles[first + job.x].x, t.qstride = (size_t)nh * HD, t.rows = G, t.heads = true;
+        t.h0 = blockIdx.y * G, t.seq = in.tok_seq[t.t0], t.kv = (size_t)blockIdx.y * HD;
+        t.n_keys = in.tok_pos[t.t0] + 1;
+        int n_seg = attention_segments(t.n_keys), s0 = job.y < 0 ? 0 : job.y, s1 = job.y < 0 ? n_seg : job.y + 1;
+        tc_sums<HD> sum;
+        tc_attend<HD, 16>(t, s0, s1, q, in, scale, tc_smem, sum);
+        if (row >= t.rows) continue;
+        if (job.y < 0 || n_seg == 1) {
+            tc_finish<HD>(out, lse, t, row, half, sum, nh);
+            continue;
         }
-        mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
-        float m_new = fmaxf(m, mt), corr = m_new == -INFINITY ? 1.0f : expf(m - m_new), sum = 0;
-        bf16 *prow = Pb + row * TC_KEYS;
-        for (int j = half; j < TC_KEYS; j += 2) {
-            float p = srow[j] == -INFINITY ? 0.0f : expf(srow[j] - m_new);
-            prow[j] = __float2bfloat16_rn(p);
-            sum += p;
-        }
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        l = l * corr + sum;
-        m = m_new;
-        float *orow = Of + row * OLD;
-        for (int d = half; d < HD; d += 2) orow[d] *= corr;
-        __syncwarp();
-        // O += P V for this warp's rows
-        warp_acc_ab<HD, TC_KEYS / 16>(Of + warp * 16 * OLD, Pb + warp * 16 * TC_KEYS, TC_KEYS, Vs);
-        __syncwarp();
+        float *p = in.part + (((size_t)job.x * in.seg_cap + job.y) * nh + t.head(row)) * (HD + 2);
+#pragma unroll
+        for (int i = 0; i < HD / 2; i++) p[half + 2 * i] = sum.o[i];
+        if (!half) p[HD] = sum.m, p[HD + 1] = sum.l;
     }
-    if (row >= nt) return;
+}
+
+// A split row's segments merged in order (grid: one-token tiles x groups of
+// 8 query heads, a warp per head, each lane a column of every 32), finished
+// as tc_finish does. Rows of one segment were finished by the decode kernel.
+template <int HD>
+__global__ void __launch_bounds__(256) attention_merge_kernel(bf16 *out, float *lse, attn_input<bf16> in, int nh) {
+    int i = blockIdx.x, h = blockIdx.y * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
+    size_t n = (size_t)in.tiles[in.n_tiles - in.n_single + i].x;
+    int n_seg = attention_segments(in.tok_pos[n] + 1);
+    if (h >= nh || n_seg < 2) return;
+    size_t seg = (size_t)nh * (HD + 2);
+    const float *p = in.part + ((size_t)i * in.seg_cap * nh + h) * (HD + 2);
+    float m = p[HD], l = p[HD + 1], o[HD / 32];
+#pragma unroll
+    for (int j = 0; j < HD / 32; j++) o[j] = p[lane + 32 * j];
+    for (int sg = 1; sg < n_seg; sg++) {
+        const float *ps = p + sg * seg;
+        float nm, a, b;
+        merge_scales(m, ps[HD], &nm, &a, &b);
+#pragma unroll
+        for (int j = 0; j < HD / 32; j++) o[j] = merged(o[j], a, ps[lane + 32 * j], b);
+        l = merged(l, a, ps[HD + 1], b);
+        m = nm;
+    }
     float inv = 1.0f / l;
-    const float *orow = Of + row * OLD;
-    bf16 *o = out + (t0 + row) * qstride + (size_t)h * HD;
-    for (int d = half; d < HD; d += 2) o[d] = __float2bfloat16_rn(orow[d] * inv);
-    if (lse && !half) lse[(t0 + row) * nh + h] = m + logf(l);
+    bf16 *dst = out + n * nh * HD + (size_t)h * HD;
+#pragma unroll
+    for (int j = 0; j < HD / 32; j++) dst[lane + 32 * j] = __float2bfloat16_rn(__fmul_rn(o[j], inv));
+    if (lse && !lane) lse[n * nh + h] = __fadd_rn(m, logf(l));
+}
+
+
+// The decode kernel's grid: the work items (at most work_cap), a share each
+// for as many blocks as the GPU holds at once; fixed for a given batch and
+// cache, as a captured graph needs.
+template <int HD> static unsigned decode_blocks(const attn_input<bf16> &in, int nkv, size_t bytes) {
+    static int resident = 0;
+    if (!resident) {
+        int dev = 0, sms = 0, per_sm = 0;
+        cudaGetDevice(&dev);
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_decode_kernel<HD>, TC_WARPS * 32, bytes);
+        resident = sms * (per_sm > 0 ? per_sm : 1);
+    }
+    int fill = (resident + nkv - 1) / nkv;
+    int n = in.work_cap < fill ? in.work_cap : fill;
+    return (unsigned)(n > 0 ? n : 1);
 }
 
 template <int HD>
 static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_input<bf16> &in, int nh, int nkv,
                              cudaStream_t s) {
-    size_t bytes = tc_smem_bytes<HD>();
-    static bool raised;
-    if (!raised) {
-        cudaError_t e = cudaFuncSetAttribute(attention_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             (int)bytes);
+    size_t bytes = tc_smem_bytes<HD>(), decode_bytes = tc_smem_bytes<HD, 16>();
+    float scale = (float)(1.0 / sqrt(HD));
+    static bool raised, raised_decode;
+    int singles = in.work ? in.n_single : 0, tiles = in.n_tiles - singles;
+    if (tiles) {
+        cudaError_t e = raise_smem(attention_tc_kernel<HD>, bytes, &raised);
         if (e != cudaSuccess) return e;
-        raised = true;
+        attention_tc_kernel<HD><<<dim3((unsigned)tiles, (unsigned)nh), TC_WARPS * 32, bytes, s>>>(out, lse, q, in, nh,
+                                                                                                  nkv, scale);
     }
-    dim3 grid((unsigned)in.n_tiles, (unsigned)nh);
-    attention_tc_kernel<HD><<<grid, TC_WARPS * 32, bytes, s>>>(out, lse, q, in, nh, nkv, (float)(1.0 / sqrt(HD)));
+    if (singles) {
+        cudaError_t e = raise_smem(attention_decode_kernel<HD>, decode_bytes, &raised_decode);
+        if (e != cudaSuccess) return e;
+        attention_decode_kernel<HD><<<dim3(decode_blocks<HD>(in, nkv, decode_bytes), (unsigned)nkv), TC_WARPS * 32,
+                                      decode_bytes, s>>>(out, lse, q, in, nh, nkv, scale);
+        if (in.part)
+            attention_merge_kernel<HD><<<dim3((unsigned)singles, (unsigned)(nh + 7) / 8), 256, 0, s>>>(out, lse, in,
+                                                                                                       nh);
+    }
     return cudaGetLastError();
 }
 
@@ -307,6 +471,26 @@ static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_in
 static bool tensor_cores(int head_dim) {
     static const bool simt = env_says_simt("PIC_CUDA_ATTN");
     return !simt && (head_dim == 64 || head_dim == 128);
+}
+
+attn_decode attention_decode_mode(bool bf16, int n_heads, int n_kv_heads, int head_dim) {
+    static const char *e = getenv("PIC_CUDA_DECODE_ATTN");
+    if (!bf16 || !tensor_cores(head_dim) || n_heads / n_kv_heads > 16 || (e && !strcmp(e, "head")))
+        return ATTN_DECODE_HEAD;
+    return e && !strcmp(e, "group") ? ATTN_DECODE_GROUP : ATTN_DECODE_SPLIT;
+}
+
+int attention_decode_work(int2 *work, const int2 *tiles, const int *tok_pos, int n, attn_decode mode) {
+    int w = 0;
+    for (int i = 0; i < n; i++) {
+        if (mode != ATTN_DECODE_SPLIT) {
+            work[1 + w++] = make_int2(i, -1);
+            continue;
+        }
+        for (int sg = 0; sg < attention_segments(tok_pos[tiles[i].x] + 1); sg++) work[1 + w++] = make_int2(i, sg);
+    }
+    work[0] = make_int2(w, 0);
+    return w;
 }
 
 template <typename T>
@@ -533,13 +717,6 @@ __global__ void __launch_bounds__(4 * q_rows<DMAX>())
     }
 }
 
-template <typename Kern> static cudaError_t raise_smem(Kern k, size_t bytes, bool *raised) {
-    if (*raised) return cudaSuccess;
-    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-    *raised = e == cudaSuccess;
-    return e;
-}
-
 template <typename T, int DMAX>
 static cudaError_t launch_backward(T *dq, T *dk, T *dv, const T *dout, const float *lse, const float *D, const T *q,
                                    const attn_input<T> &in, const int4 *ktiles, int n_ktiles, int nh, int nkv, int hd,
@@ -652,15 +829,15 @@ __global__ void __launch_bounds__(TC_WARPS * 32)
     float *Sf = (float *)(Vs + TC_KEYS * HD), *dPf = Sf + ATTN_TILE * SLD;
     bf16 *dSb = (bf16 *)(dPf + ATTN_TILE * SLD);
     float *dQf = (float *)(dSb + ATTN_TILE * TC_KEYS);
-    const tc_tile t = tc_tile_of<HD>(in, nh, nkv);
+    const tc_rows t = tile_rows<HD>(in, nh, nkv);
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    size_t q0 = t.t0 * t.qstride + (size_t)t.h * HD; // the tile's first row of head h
-    load_rows<HD>(Qs, q + q0, t.qstride, ATTN_TILE, t.nt);
-    load_rows<HD>(Os, dout + q0, t.qstride, ATTN_TILE, t.nt);
+    size_t q0 = t.t0 * t.qstride + (size_t)t.h0 * HD; // the tile's first row of head h
+    load_rows<HD>(Qs, q + q0, t.qstride, ATTN_TILE, t.rows);
+    load_rows<HD>(Os, dout + q0, t.qstride, ATTN_TILE, t.rows);
     for (int i = threadIdx.x; i < ATTN_TILE * OLD; i += TC_WARPS * 32) dQf[i] = 0;
     int row = warp * 16 + lane / 2, half = lane % 2;
-    bool mine = row < t.nt;
-    size_t stat = (t.t0 + row) * nh + t.h; // the row's lse and D
+    bool mine = row < t.rows;
+    size_t stat = (t.t0 + row) * nh + t.h0; // the row's lse and D
     int my_pos = mine ? in.tok_pos[t.t0 + row] : -1;
     float my_lse = mine ? lse[stat] : 0.0f, my_D = mine ? D[stat] : 0.0f;
     for (int kb = 0; kb < t.n_keys; kb += TC_KEYS) {

@@ -46,6 +46,9 @@ int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int
  * with a message naming what lowers it. */
 int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err);
 void pic_kvcache_free_cuda(pic_kvcache *kv);
+/* Bytes such a cache of n_slots x max_len needs beside its pages: the
+ * decode attention's work list and partial sums. */
+size_t pic_kvcache_extra_bytes_cuda(const pic_model *m, int n_slots, int max_len);
 /* Copies page src into page dst in every layer, keys and values, in order
  * with the model's forwards (copy on write). */
 int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err);

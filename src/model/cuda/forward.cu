@@ -57,27 +57,45 @@ int upload_table(pic_kvcache *kv, pic_err *err) {
 
 // Where each token sits, the keys of each sequence (packed, or its slot's
 // pages in the KV cache, continuing from the slot's length), and the
-// attention tiles: up to ATTN_TILE tokens of one sequence each.
-int upload_layout(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, int *n_tiles, pic_err *err) {
+// attention tiles: up to ATTN_TILE tokens of one sequence each. Through a
+// cache with a decode work list (kvcache.cu), the tiles of one token come
+// last, with their work items: decode attention computes them a query
+// group at a time (attention.cu); the order of tiles changes no result.
+int upload_layout(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
-    size_t kvd = (size_t)m->cfg.n_kv_heads * m->cfg.head_dim, n = 0;
+    const pic_config *c = &m->cfg;
+    size_t kvd = (size_t)c->n_kv_heads * c->head_dim, n = 0;
+    bool decode = kv && kv->work;
     int nt = 0;
     if (kv && upload_table(kv, err)) return -1;
     for (int s = 0; s < b->n_seq; s++) {
         int slot = b->slot ? b->slot[s] : s, start = kv ? kv->len[slot] : 0;
         cm->h_seq_off[s] = kv ? (size_t)slot * kv->slot_pages : n * kvd;
-        for (int t = 0; t < b->len[s]; t += ATTN_TILE, nt++)
-            cm->h_tiles[nt] = make_int2((int)(n + t), b->len[s] - t < ATTN_TILE ? b->len[s] - t : ATTN_TILE);
+        for (int t = 0; t < b->len[s]; t += ATTN_TILE)
+            if (!decode || b->len[s] - t > 1)
+                cm->h_tiles[nt++] = make_int2((int)(n + t), b->len[s] - t < ATTN_TILE ? b->len[s] - t : ATTN_TILE);
         for (int t = 0; t < b->len[s]; t++, n++) cm->h_tok_seq[n] = s, cm->h_tok_pos[n] = start + t;
     }
-    memcpy(cm->h_tokens, b->tokens, N * sizeof(int32_t));
+    cm->n_single = cm->work_cap = 0;
     cudaStream_t s = cm->s;
+    if (decode) {
+        int first = nt;
+        for (int q = 0, n0 = 0; q < b->n_seq; n0 += b->len[q++])
+            if (b->len[q] % ATTN_TILE == 1) cm->h_tiles[nt++] = make_int2(n0 + b->len[q] - 1, 1);
+        cm->n_single = nt - first;
+        attn_decode mode = attention_decode_mode(m->dtype == PIC_DTYPE_BF16, c->n_heads, c->n_kv_heads, c->head_dim);
+        int items = attention_decode_work((int2 *)kv->work, cm->h_tiles + first, cm->h_tok_pos, cm->n_single, mode);
+        cm->work_cap = cm->n_single * (mode == ATTN_DECODE_SPLIT ? kv->seg_cap : 1);
+        // pageable, as the table: staged before the call returns
+        PIC_CU(cudaMemcpyAsync(kv->dev_work, kv->work, (1 + (size_t)items) * sizeof(int2), cudaMemcpyHostToDevice, s));
+    }
+    memcpy(cm->h_tokens, b->tokens, N * sizeof(int32_t));
     PIC_CU(cudaMemcpyAsync(cm->tok_seq, cm->h_tok_seq, N * sizeof(int), cudaMemcpyHostToDevice, s));
     PIC_CU(cudaMemcpyAsync(cm->tok_pos, cm->h_tok_pos, N * sizeof(int), cudaMemcpyHostToDevice, s));
     PIC_CU(cudaMemcpyAsync(cm->seq_off, cm->h_seq_off, (size_t)b->n_seq * sizeof(size_t), cudaMemcpyHostToDevice, s));
     PIC_CU(cudaMemcpyAsync(cm->tiles, cm->h_tiles, (size_t)nt * sizeof(int2), cudaMemcpyHostToDevice, s));
     PIC_CU(cudaMemcpyAsync(cm->tokens, cm->h_tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice, s));
-    *n_tiles = nt;
+    cm->n_tiles = nt;
     return 0;
 }
 
@@ -116,6 +134,10 @@ template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, si
         T *ck = (T *)kv->dev_k + layer, *cv = (T *)kv->dev_v + layer;
         PIC_CU(kvcache_append(ck, cv, a.k, a.v, cm->tok_seq, cm->tok_pos, cm->seq_off, kv->dev_table, N, kvd, s));
         ai.k = ck, ai.v = cv, ai.page = kv->dev_table;
+        if (kv->work) { // the one-token tiles (last) a query group at a time
+            ai.n_single = cm->n_single, ai.work = (const int2 *)kv->dev_work, ai.work_cap = cm->work_cap;
+            ai.part = kv->dev_part, ai.seg_cap = kv->seg_cap;
+        }
     }
     PIC_CU(attention_forward(a.att, a.lse, a.q, ai, nh, nkv, hd, s));
 
@@ -193,14 +215,16 @@ template <typename T> int run_body(pic_model *m, pic_kvcache *kv, const pic_batc
     pic_cuda_model *cm = m->cuda;
     if (!graphable(m, kv, b, N)) return body<T>(m, kv, N, err);
     pic_cuda_graphs &g = cm->graphs;
-    const void *key[3] = {kv->dev_k, kv->dev_v, kv->dev_table};
-    if (g.n && (memcmp(g.key, key, sizeof key) || g.key_pages != kv->n_pages || g.bi != m->batch_invariant))
+    const void *key[5] = {kv->dev_k, kv->dev_v, kv->dev_table, kv->dev_work, kv->dev_part};
+    if (g.n && (memcmp(g.key, key, sizeof key) || g.key_pages != kv->n_pages || g.key_segs != kv->seg_cap ||
+                g.bi != m->batch_invariant))
         graphs_reset(cm);
     if (!g.n) {
         g.n = GRAPH_MAX_BATCH + 1;
         g.exec = new cudaGraphExec_t[g.n]();
         g.warm = new unsigned char[g.n]();
-        memcpy(g.key, key, sizeof key), g.key_pages = kv->n_pages, g.bi = m->batch_invariant;
+        memcpy(g.key, key, sizeof key), g.key_pages = kv->n_pages, g.key_segs = kv->seg_cap;
+        g.bi = m->batch_invariant;
     }
     if (g.exec[N]) {
         PIC_CU(cudaGraphLaunch(g.exec[N], cm->s));
@@ -234,7 +258,7 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
     cudaStream_t s = cm->s;
     int C = c->hidden_size;
     if (kv && kv->elem_bytes != sizeof(T)) return pic_err_set(err, "the KV cache's type is not the model's");
-    if (upload_layout(m, kv, b, N, &cm->n_tiles, err)) return -1;
+    if (upload_layout(m, kv, b, N, err)) return -1;
     T *lnf = (T *)cm->lnf;
     if (run_body<T>(m, kv, b, N, err)) return -1;
 

@@ -54,6 +54,43 @@ __global__ void copy_page_kernel(uint4 *k, uint4 *v, size_t dst, size_t src, siz
     base[dst + at] = base[src + at];
 }
 
+// The decode attention's work list and, when rows are split over
+// segments, their partial sums (attention.cu): at most every slot's every
+// segment in a step.
+struct decode_sizes {
+    int seg_cap;
+    size_t work, part; // bytes
+};
+decode_sizes decode_sizes_of(const pic_model *m, int n_slots, int max_len) {
+    using namespace pic_cuda;
+    const pic_config *c = &m->cfg;
+    attn_decode mode = attention_decode_mode(m->dtype == PIC_DTYPE_BF16, c->n_heads, c->n_kv_heads, c->head_dim);
+    decode_sizes z = {0, 0, 0};
+    if (mode == ATTN_DECODE_HEAD) return z;
+    z.seg_cap = attention_segments(max_len);
+    size_t items = (size_t)n_slots * z.seg_cap;
+    z.work = (1 + items) * sizeof(int2);
+    if (mode == ATTN_DECODE_SPLIT) z.part = items * c->n_heads * ((size_t)c->head_dim + 2) * sizeof(float);
+    return z;
+}
+
+int decode_buffers(pic_kvcache *kv, const pic_model *m, pic_err *err) {
+    decode_sizes z = decode_sizes_of(m, kv->n_slots, kv->slot_pages * PIC_KV_PAGE);
+    if (!z.work) return 0;
+    kv->seg_cap = z.seg_cap;
+    kv->work = (int *)malloc(z.work);
+    cudaError_t e = kv->work ? cudaMalloc((void **)&kv->dev_work, z.work) : cudaErrorMemoryAllocation;
+    if (e == cudaSuccess && z.part) e = cudaMalloc((void **)&kv->dev_part, z.part);
+    if (e == cudaSuccess) return 0;
+    pic_kvcache_free_cuda(kv);
+    cudaGetLastError();
+    return pic_err_set(err,
+                       "the decode attention's partial sums (%d slots x %d segments of %d positions: %.2f GiB) do "
+                       "not fit in the GPU's memory: lower --max-batch-size or --max-new-tokens (%s)",
+                       kv->n_slots, z.seg_cap, pic_cuda::ATTN_SEG, (double)(z.work + z.part) / (1u << 30),
+                       cudaGetErrorString(e));
+}
+
 }  // namespace
 
 extern "C" int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err) {
@@ -76,17 +113,27 @@ extern "C" int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_e
                            kv->n_pages, PIC_KV_PAGE, (size_t)kv->n_pages * PIC_KV_PAGE,
                            (2.0 * (double)bytes + (double)table) / (1u << 30), cudaGetErrorString(e));
     }
+    if (decode_buffers(kv, m, err)) return -1;
     // the whole table once (no page yet); from here on forward.cu uploads the dirty rows
     PIC_CU(cudaMemcpyAsync(kv->dev_table, kv->table, table, cudaMemcpyHostToDevice, (cudaStream_t)kv->stream));
     return 0;
+}
+
+extern "C" size_t pic_kvcache_extra_bytes_cuda(const pic_model *m, int n_slots, int max_len) {
+    decode_sizes z = decode_sizes_of(m, n_slots, max_len);
+    return z.work + z.part;
 }
 
 extern "C" void pic_kvcache_free_cuda(pic_kvcache *kv) {
     cudaFree(kv->dev_k);
     cudaFree(kv->dev_v);
     cudaFree(kv->dev_table);
+    cudaFree(kv->dev_work);
+    cudaFree(kv->dev_part);
+    free(kv->work);
     kv->dev_k = kv->dev_v = NULL;
-    kv->dev_table = NULL;
+    kv->dev_table = kv->work = kv->dev_work = NULL;
+    kv->dev_part = NULL;
 }
 
 // One launch for all layers, k and v, on the model's stream, so that it

@@ -60,6 +60,20 @@ template <typename T> struct attn_input {
     const int2 *tiles;            // [n_tiles]: (first token, tokens) runs of one sequence, <= ATTN_TILE each
     int n_tiles;
     const int *page;              // nullptr (packed), or a KV cache's page table (kvcache.h)
+    // Decode attention (bf16 on tensor cores, attention_decode_mode): with
+    // work set, the last n_single tiles hold one token each (a decode row,
+    // or a prompt of one token) and are computed a kv head's query group at
+    // a time, by the work items attention_decode_work lists: work[0].x is
+    // their count, work[1 + w] = (single tile i, segment s, or -1 for all).
+    // With part set, a row whose keys span several segments has one item
+    // per segment, which writes its partial sums to part (row i, segment s:
+    // [(i seg_cap + s) n_heads + head][head_dim + 2], the output then m and
+    // l), and attention_forward merges them in order afterwards.
+    int n_single;
+    const int2 *work;
+    int work_cap;                 // the most items work can list (the launch's size)
+    float *part;
+    int seg_cap;
 };
 
 // Elements from a layer's pool of pages to position j of the slot whose
@@ -76,7 +90,13 @@ template <typename T> __device__ __forceinline__ size_t attn_key(const attn_inpu
     return in.page ? page_key(in.page, in.seq_off[s], j, in.kv_stride) : in.seq_off[s] + (size_t)j * in.kv_stride;
 }
 
-enum { ATTN_TILE = 64 };
+// ATTN_SEG: in bf16 on tensor cores a row's softmax is defined over
+// segments of this many key positions (from position 0): each segment's
+// sums from a fresh start, the segments merged in order. Any kernel may
+// then compute a row's segments in one block or in many and get the same
+// bits, which is what lets decode split a long context over blocks and
+// still equal scoring (docs/gpu.md, "Decode attention").
+enum { ATTN_TILE = 64, ATTN_SEG = 512 };
 // Causal GQA, flash style: each block takes a tile of queries of one
 // sequence and one head, streams the keys through shared memory with an
 // online softmax (no [T, T] matrix anywhere), and saves the log-sum-exp
@@ -84,6 +104,24 @@ enum { ATTN_TILE = 64 };
 template <typename T>
 cudaError_t attention_forward(T *out, float *lse, const T *q, const attn_input<T> &in, int n_heads,
                               int n_kv_heads, int head_dim, cudaStream_t s);
+
+// How a step's one-token tiles are computed: a block per query head
+// (HEAD: the tile kernel, reading a kv head's keys once per head of its
+// group), a block per kv head with the group's heads as its rows (GROUP:
+// the keys read once), or that split into a block per ATTN_SEG positions
+// (SPLIT, the default where it applies: a long context no longer runs in
+// one block). Every mode gives the same bits. GROUP and SPLIT need bf16 on
+// tensor cores and groups of at most 16 heads; PIC_CUDA_DECODE_ATTN=head
+// or group picks the others, for the benchmark.
+enum attn_decode { ATTN_DECODE_HEAD, ATTN_DECODE_GROUP, ATTN_DECODE_SPLIT };
+attn_decode attention_decode_mode(bool bf16, int n_heads, int n_kv_heads, int head_dim);
+// The work items of the one-token tiles[0..n) (host copies of the tiles
+// and of each token's position) into work (work[0].x their count,
+// attn_input's format); returns the count. A SPLIT row at position p has
+// p / ATTN_SEG + 1 items.
+int attention_decode_work(int2 *work, const int2 *tiles, const int *tok_pos, int n, attn_decode mode);
+// Segments of a sequence of max_len positions (attn_input's seg_cap).
+__host__ __device__ inline int attention_segments(int max_len) { return (max_len + ATTN_SEG - 1) / ATTN_SEG; }
 
 // out[N, F] = silu(gu[:, :F]) * gu[:, F:]
 template <typename T> cudaError_t swiglu_forward(T *out, const T *gu, size_t N, int F, cudaStream_t s);

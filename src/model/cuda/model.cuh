@@ -45,8 +45,8 @@ struct pic_cuda_graphs {
     cudaGraphExec_t *exec;  // [n] by batch size, NULL until captured
     unsigned char *warm;    // [n] that size ran once without a graph
     size_t n;
-    const void *key[3];     // the cache's pools and table the graphs read
-    int key_pages;
+    const void *key[5];     // the cache's pools, table and decode buffers the graphs read
+    int key_pages, key_segs;
     bool bi, off;           // captured with batch_invariant; graphs refused (off)
 };
 
@@ -77,6 +77,7 @@ struct pic_cuda_model {
     int32_t *h_tokens, *h_head_target;
     float *h_head_lp, *h_head_ent;
     int n_tiles;            // of the last forward (its layout stays on the device for a backward)
+    int n_single, work_cap; // its one-token tiles, last, for the decode attention (when kv has a work list)
     pic_cuda_train *train;  // NULL unless training
     pic_cuda_graphs graphs; // decode steps' (forward.cu)
 };
