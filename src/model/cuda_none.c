@@ -106,3 +106,8 @@ size_t pic_cuda_peak_bytes(const pic_model *m) {
 }
 
 size_t pic_cuda_free_bytes(void) { return 0; }
+
+const char *pic_cuda_graphs_off(const pic_model *m) {
+    (void)m;
+    return NULL;
+}

@@ -25,6 +25,7 @@
 
 #include "common/cli.h"
 #include "common/json.h"
+#include "model/cuda/entry.h"
 #include "model/layers.h"
 #include "model/matmul_bi.h"
 #include "model/parallel.h"
@@ -472,6 +473,8 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     free(g.open);
     free(g.pr);
     if (g.kv) run->kv_peak = g.kv->peak, run->kv_pages = g.kv->n_pages;
+    const char *no_graphs = pic_cuda_graphs_off(&run->model);
+    if (no_graphs) pic_warn("decode steps ran without CUDA graphs from a failed capture on (%s)", no_graphs);
     pic_kvcache_free(g.kv);
     run->model.batch_invariant = false;
 }

@@ -82,6 +82,9 @@ int pic_train_state_down_cuda(pic_model *m, float *params, float *grad, float *m
 size_t pic_cuda_peak_bytes(const pic_model *m);
 /* Device memory free now (bytes; 0 when it cannot be asked). */
 size_t pic_cuda_free_bytes(void);
+/* Why the decode steps' CUDA graphs were turned off (a capture failed, and
+ * the steps ran directly), or NULL. */
+const char *pic_cuda_graphs_off(const pic_model *m);
 
 #ifdef __cplusplus
 }

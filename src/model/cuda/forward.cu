@@ -8,6 +8,7 @@
 // stays on the device, and nothing is allocated. Log-probs and entropies
 // come back a block of rows at a time: the full-vocabulary logits of all
 // tokens never exist.
+#include <stdio.h>
 #include <string.h>
 
 #include "model/cuda/entry.h"
@@ -161,9 +162,10 @@ void graphs_reset(pic_cuda_model *cm) {
         if (g.exec[i]) cudaGraphExecDestroy(g.exec[i]);
     delete[] g.exec;
     delete[] g.warm;
-    bool off = g.off;
+    pic_cuda_graphs kept = g;
     g = pic_cuda_graphs();
-    g.off = off;
+    g.off = kept.off;
+    memcpy(g.why, kept.why, sizeof g.why);
 }
 
 }  // namespace pic_cuda
@@ -235,12 +237,16 @@ template <typename T> int run_body(pic_model *m, pic_kvcache *kv, const pic_batc
         return body<T>(m, kv, N, err);
     }
     cudaGraph_t graph = NULL;
-    PIC_CU(cudaStreamBeginCapture(cm->s, cudaStreamCaptureModeRelaxed));
-    int rc = body<T>(m, kv, N, err);
-    cudaError_t e = cudaStreamEndCapture(cm->s, &graph);
-    if (!rc && e == cudaSuccess) e = cudaGraphInstantiate(&g.exec[N], graph, 0);
+    cudaError_t e = cudaStreamBeginCapture(cm->s, cudaStreamCaptureModeRelaxed);
+    int rc = 0;
+    if (e == cudaSuccess) {
+        rc = body<T>(m, kv, N, err);
+        e = cudaStreamEndCapture(cm->s, &graph);
+        if (!rc && e == cudaSuccess) e = cudaGraphInstantiate(&g.exec[N], graph, 0);
+    }
     if (graph) cudaGraphDestroy(graph);
-    if (rc || e != cudaSuccess) { // nothing ran: run it directly, without graphs from now on
+    if (rc || e != cudaSuccess) { // nothing ran: run it directly, without graphs from now on, and say why
+        snprintf(g.why, sizeof g.why, "capturing a step of %zu: %.100s", N, rc ? err->msg : cudaGetErrorString(e));
         g.exec[N] = NULL;
         g.off = true;
         cudaGetLastError();
@@ -338,6 +344,10 @@ extern "C" int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *
                            N, m->cuda->max_tokens);
     return m->dtype == PIC_DTYPE_BF16 ? forward<bf16>(m, kv, b, N, which, logits, fn, ctx, err)
                                       : forward<float>(m, kv, b, N, which, logits, fn, ctx, err);
+}
+
+extern "C" const char *pic_cuda_graphs_off(const pic_model *m) {
+    return m->cuda && m->cuda->graphs.off && m->cuda->graphs.why[0] ? m->cuda->graphs.why : NULL;
 }
 
 extern "C" int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,

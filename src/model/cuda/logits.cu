@@ -63,7 +63,9 @@ __global__ void logprob_entropy_kernel(float *logp, float *entropy, const float 
     Sz = block_sum(Sz, ssum);
     if (threadIdx.x == 0) {
         double lse = log(S);
-        if (logp && targets) logp[blockIdx.x] = (float)((double)(x[targets[blockIdx.x]] / T - m) - lse);
+        int32_t t = targets ? targets[blockIdx.x] : 0;
+        if (logp && targets) // a target outside the row (the sampler's -1 for non-finite logits) has none
+            logp[blockIdx.x] = t >= 0 && t < V ? (float)((double)(x[t] / T - m) - lse) : NAN;
         if (entropy) entropy[blockIdx.x] = (float)(lse - Sz / S);
     }
 }

@@ -48,6 +48,7 @@ struct pic_cuda_graphs {
     const void *key[5];     // the cache's pools, table and decode buffers the graphs read
     int key_pages, key_segs;
     bool bi, off;           // captured with batch_invariant; graphs refused (off)
+    char why[160];          // why a capture failed and turned them off
 };
 
 struct pic_cuda_model {

@@ -49,6 +49,7 @@ __host__ __device__ int32_t sampler_draw(B &b, const float *x, const int32_t *so
     // p_i >= min_p * p_max <=> exp(z_i - m) >= min_p, whatever the
     // normalization; w falls along the sorted order, so this keeps a prefix
     if (min_p > 0.0f) n = b.count(n, [&](int j) { return w(j) >= (double)min_p; });
+    if (n < 1) n = 1; // only NaN logits keep nothing (the first weight is exp(0) otherwise)
     double S = b.sum(n, w);
     int at = b.first_where(n, [&](int j) { return w(j) / S; },
                            [&](int, double, double through, double) { return through > u; });

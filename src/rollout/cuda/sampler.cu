@@ -154,7 +154,8 @@ __global__ void draw_kernel(int32_t *tok, const float *z, const int32_t *sorted,
     int d = blockIdx.x;
     const int32_t *s = sorted ? sorted + (size_t)(row[d] - row0) * V : NULL;
     int32_t t = sampler_draw(b, z + (size_t)row[d] * V, s, V, T, top_k, top_p, min_p, u[d]);
-    if (threadIdx.x == 0) tok[d] = t;
+    // NaN logits draw no token (the argmax and every weight are NaN): -1, which the host reports
+    if (threadIdx.x == 0) tok[d] = t >= 0 && t < V ? t : -1;
 }
 
 }  // namespace
@@ -271,5 +272,8 @@ extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int 
     PIC_CU(cudaMemcpyAsync(logp, s->lp, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
     PIC_CU(cudaMemcpyAsync(ent, s->ent, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
     PIC_CU(cudaStreamSynchronize(st));
+    for (size_t d = 0; d < n_draws; d++)
+        if (tok[d] < 0)
+            return pic_err_set(err, "the model's logits of row %d are not finite: no token to draw", row[d]);
     return 0;
 }
