@@ -99,6 +99,11 @@ problems() {
         grep -Eq "KV cache peak [0-9]+ of $(( (t + 63) / 64 * 64 )) positions, [0-9]+ preemptions" err
         cmp full "short$t"
     done
+    # refills of up to 164 positions through passes of 64 tokens: fed in pieces, the same bytes
+    pic-rollout -m "$M/llama-tiny" -n 4 --max-new-tokens 100 --ignore-eos --top-p 0.95 --seed 7 --max-batch-size 16 \
+        --kv-cache-tokens 192 --max-batch-tokens 64 --plain p >pieces 2>err
+    grep -Eq "KV cache peak 192 of 192 positions, [0-9]+ preemptions" err
+    cmp full pieces
     # samples that end at different steps, few slots: idle homes give up their prompts too
     pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 1 --plain -q p >s1
     for b in 1 2 7; do
@@ -106,6 +111,9 @@ problems() {
             --kv-cache-tokens 128 --plain -q p >"s$b.short"
         cmp s1 "s$b.short"
     done
+    pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 7 \
+        --kv-cache-tokens 128 --max-batch-tokens 16 --plain -q p >s7.pieces
+    cmp s1 s7.pieces
     run pic-rollout -m "$M/llama-tiny" --max-new-tokens 100 --kv-cache-tokens 120 --plain -q p
     [ "$status" -eq 1 ]
     [[ "$output" == *"--kv-cache-tokens 120 holds less than one sequence at its longest (164 positions"* ]]

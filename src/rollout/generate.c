@@ -169,11 +169,14 @@ static int to_feed(const gen_state *g, int slot) {
     return s->pr->P + s->len - g->kv->len[slot];
 }
 
-/* One forward pass: n_dec sequences in flight (slots dec), each fed what
- * its cache lacks (one token, or a refill after a preemption),
- * and n_pre prompts prefilled into their homes (pre), then the draws of
- * its last logits: one for each sequence in flight, and the first token of
- * each of a prompt's samples, each from the sample's own stream. */
+/* One forward pass: n_dec sequences in flight (slots dec), each fed
+ * feed[r] of the positions its cache lacks (its last token in a decode
+ * step; after a preemption, all it dropped or, for a refill longer than
+ * --max-batch-tokens, the next of its pieces), and n_pre prompts
+ * prefilled into their homes (pre), then the draws of its last logits:
+ * one for each sequence in flight whose cache is then whole, and the
+ * first token of each of a prompt's samples, each from the sample's own
+ * stream. */
 typedef struct {
     gen_state *g;
     size_t n_draws;
@@ -199,13 +202,14 @@ static int draw_device(void *ctx, size_t i, size_t k, const float *z, void *stre
     return rc;
 }
 
-static void pass(gen_state *g, const int *dec, int n_dec, gen_prompt **pre, int n_pre, sampler_scratch *scratch) {
+static void pass(gen_state *g, const int *dec, const int *feed, int n_dec, gen_prompt **pre, int n_pre,
+                 sampler_scratch *scratch) {
     rollout_run *run = g->run;
     int rows = n_dec + n_pre;
     if (!rows) return;
     int *len = pic_malloc((size_t)rows * sizeof *len), *slot = pic_malloc((size_t)rows * sizeof *slot);
     size_t tokens = 0;
-    for (int r = 0; r < n_dec; r++) tokens += (size_t)to_feed(g, dec[r]);
+    for (int r = 0; r < n_dec; r++) tokens += (size_t)feed[r];
     for (int i = 0; i < n_pre; i++) tokens += (size_t)pre[i]->P;
     int32_t *tok = pic_malloc(tokens * sizeof *tok);
     draws d = {.g = g, .n_draws = (size_t)n_dec + (size_t)n_pre * (size_t)run->n};
@@ -219,12 +223,12 @@ static void pass(gen_state *g, const int *dec, int n_dec, gen_prompt **pre, int 
     size_t at = 0, nd = 0;
     for (int r = 0; r < n_dec; r++) {
         gen_seq *s = &g->seq[dec[r]];
-        int P = s->pr->P;
-        len[r] = to_feed(g, dec[r]), slot[r] = dec[r];
-        for (int pos = g->kv->len[dec[r]]; pos < P + s->len; pos++)
-            tok[at++] = pos < P ? s->pr->ids[pos] : s->ids[pos - P];
+        int P = s->pr->P, from = g->kv->len[dec[r]];
+        len[r] = feed[r], slot[r] = dec[r];
+        for (int pos = from; pos < from + feed[r]; pos++) tok[at++] = pos < P ? s->pr->ids[pos] : s->ids[pos - P];
         d.first_draw[r] = nd;
-        d.row[nd] = (size_t)r, d.rng[nd++] = &s->rng;
+        if (feed[r] == to_feed(g, dec[r])) /* the cache whole after the pass: its next token */
+            d.row[nd] = (size_t)r, d.rng[nd++] = &s->rng;
     }
     for (int i = 0; i < n_pre; i++) {
         gen_prompt *pr = pre[i];
@@ -249,8 +253,11 @@ static void pass(gen_state *g, const int *dec, int n_dec, gen_prompt **pre, int 
         if (pic_forward(&run->model, g->kv, &b, PIC_LOGITS_LAST, g->logits, &err)) pic_die("%s", err.msg);
         sample_rows(g, g->logits, d.row, nd, d.rng, d.tok, d.lp, d.ent, scratch);
     }
-    for (int r = 0; r < n_dec; r++)
-        if (!take_token(g, &g->seq[dec[r]], d.tok[r], d.lp[r], d.ent[r])) complete(g, dec[r]);
+    for (int r = 0; r < n_dec; r++) {
+        size_t k = d.first_draw[r];
+        if (k < d.first_draw[r + 1] && !take_token(g, &g->seq[dec[r]], d.tok[k], d.lp[k], d.ent[k]))
+            complete(g, dec[r]);
+    }
     for (int i = 0; i < n_pre; i++) {
         gen_prompt *pr = pre[i];
         for (int j = 0; j < run->n; j++) {
@@ -306,18 +313,26 @@ static int earlier(const void *x, const void *y) {
 
 /* Adds to the pass the sequences whose cache a preemption dropped, earliest
  * first, as the free pages (need: those already promised) and the token
- * budget allow; one longer than the budget goes when nothing else runs.
+ * budget allow; one longer than the budget goes when nothing else runs,
+ * a budget's worth of its positions a pass (a GPU's activations hold no
+ * more), and draws its next token when the last piece is in. Every
+ * position's numbers are the same fed in one pass or in pieces (each
+ * attends to the keys before it, cached or not, in the same chunks).
  * Returns whether one has to wait. */
-static bool add_refills(gen_state *g, const in_flight *live, int n_live, int *dec, int *n_dec, long *need,
-                        size_t *tokens) {
+static bool add_refills(gen_state *g, const in_flight *live, int n_live, int *dec, int *feed, int *n_dec,
+                        long *need, size_t *tokens) {
     bool waits = false;
+    size_t budget = g->run->batch_tokens;
     for (int i = 0; i < n_live; i++) {
         int slot = live[i].slot, f = to_feed(g, slot);
         if (f == 1) continue;
+        bool piece = !*tokens && (size_t)f > budget;
+        if (piece) f = (int)budget;
         int pages = pic_kvcache_pages_needed(g->kv, slot, g->kv->len[slot] + f);
-        if (*need + pages <= g->kv->n_free && (*tokens + (size_t)f <= g->run->batch_tokens || !*tokens)) {
-            dec[(*n_dec)++] = slot;
+        if (*need + pages <= g->kv->n_free && *tokens + (size_t)f <= budget) {
+            dec[*n_dec] = slot, feed[(*n_dec)++] = f;
             *need += pages, *tokens += (size_t)f;
+            waits |= piece; /* the rest of it still waits */
         } else {
             waits = true;
         }
@@ -341,7 +356,7 @@ static void step(gen_state *g, sampler_scratch *scratch) {
     rollout_run *run = g->run;
     pic_kvcache *kv = g->kv;
     int B = run->max_batch_size, n_dec = 0, n_pre = 0, free_slots = 0, n_live = 0;
-    int *dec = pic_malloc((size_t)B * sizeof *dec);
+    int *dec = pic_malloc((size_t)B * sizeof *dec), *feed = pic_malloc((size_t)B * sizeof *feed);
     gen_prompt **pre = pic_malloc((size_t)B * sizeof *pre);
     in_flight *live = pic_malloc((size_t)B * sizeof *live);
     for (int i = 0; i < B; i++) {
@@ -361,11 +376,11 @@ static void step(gen_state *g, sampler_scratch *scratch) {
                 "earliest sequence): raise --kv-cache-tokens",
                 kv->n_pages, PIC_KV_PAGE, kv->n_free, need);
     for (int i = 0; i < B; i++) /* the decode rows, in slot order as without preemption */
-        if (g->seq[i].pr && to_feed(g, i) == 1) dec[n_dec++] = i;
+        if (g->seq[i].pr && to_feed(g, i) == 1) dec[n_dec] = i, feed[n_dec++] = 1;
     size_t tokens = (size_t)n_dec;
-    bool refill_waits = add_refills(g, live, n_live, dec, &n_dec, &need, &tokens);
+    bool refill_waits = add_refills(g, live, n_live, dec, feed, &n_dec, &need, &tokens);
     if (!n_dec && refill_waits && empty_pinned(g)) /* nothing would run: idle homes give way */
-        refill_waits = add_refills(g, live, n_live, dec, &n_dec, &need, &tokens);
+        refill_waits = add_refills(g, live, n_live, dec, feed, &n_dec, &need, &tokens);
     free(live);
     long waiting = 0;
     for (size_t i = g->open_head; i < g->n_open; i++) waiting += run->n - g->open[i]->started;
@@ -394,12 +409,12 @@ static void step(gen_state *g, sampler_scratch *scratch) {
         pre[i]->home = slot;
     }
     if (alone) {
-        pass(g, NULL, 0, pre, n_pre, scratch);
-        pass(g, dec, n_dec, NULL, 0, scratch);
+        pass(g, NULL, NULL, 0, pre, n_pre, scratch);
+        pass(g, dec, feed, n_dec, NULL, 0, scratch);
     } else {
-        pass(g, dec, n_dec, pre, n_pre, scratch);
+        pass(g, dec, feed, n_dec, pre, n_pre, scratch);
     }
-    free(dec), free(pre);
+    free(dec), free(feed), free(pre);
 }
 
 static void write_ready(gen_state *g) {
@@ -424,6 +439,12 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
     pic_matmul_bi_isa(); /* resolves PIC_ISA now: a bad value fails before any work */
     if (g.np) {
         int B = run->max_batch_size;
+        /* a prompt is prefilled in one pass, which a GPU's activations, sized
+         * at load by --max-batch-tokens, must hold (refills go in pieces) */
+        if (run->model.device == PIC_DEVICE_CUDA && (size_t)pmax > run->batch_tokens)
+            pic_die("the longest prompt has %d tokens, more than --max-batch-tokens %zu, which sizes the GPU's "
+                    "activations: raise --max-batch-tokens to at least %d",
+                    pmax, run->batch_tokens, pmax);
         long max_len = (long)pmax + run->max_new_tokens;
         if (max_len > g.ctx) max_len = g.ctx;
         pic_err err;
