@@ -147,9 +147,10 @@ torch_errors() {
 
 # tap CHECK FILE STATUS GOAL: one row from a TAP test's output. On a GPU
 # machine a test that saw no device FAILs, however its host-only checks went:
-# test_cuda_sampler prints "# no CUDA device: ..." and still passes those,
-# the others plan "1..0 # SKIP no CUDA device"; either means the runtime
-# could not reach the driver, and every GPU row after it is hollow.
+# test_cuda_sampler and test_cuda_layers print "# no CUDA device: ..." and
+# still pass those, the others plan "1..0 # SKIP no CUDA device"; either
+# means the runtime could not reach the driver, and every GPU row after it
+# is hollow.
 tap() {
     local check=$1 file=$2 status=$3 goal=$4 counts ok bad plan skipped
     counts=$(awk '/^ok /{ok++} /^not ok /{bad++}
