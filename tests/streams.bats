@@ -136,9 +136,9 @@ reap() {
     printf '{"old":1}\n' >out.jsonl
     mkfifo in.fifo
     for sig in TERM INT HUP; do
-        # a background job of a script starts with SIGINT ignored: env puts
-        # the default back, as a terminal's Ctrl-C would find it
-        start_writer --default-signal=INT
+        # a background job of a script starts with SIGINT ignored, and under
+        # nohup SIGHUP is: env puts the defaults back, as a terminal would have them
+        start_writer --default-signal=INT,HUP,TERM
         kill -"$sig" "$pid"
         reap
         # died of the signal (128 + its number), having removed its temporary
