@@ -154,6 +154,11 @@ template <typename O> static void test_tc(size_t N, int IC, int OC, bool bias, b
     o = tc_run<O>(init, mx + 1, mw + 1, db, N, IC, OC, acc, pic_cuda::BI_TILES_LARGE, &e);
     diff[5] = memcmp(o, got, N * OC * 4) != 0;
     free(o);
+    if (segments) { // element by element and a block per segment together
+        o = tc_run<O>(init, mx + 1, mw + 1, db, N, IC, OC, acc, pic_cuda::BI_TILES_SMALL, &e, pic_cuda::BI_SPLIT_ALWAYS);
+        diff[5] += memcmp(o, got, N * OC * 4) != 0;
+        free(o);
+    }
     CHECK(e == cudaSuccess && !diff[0] && !diff[1] && !diff[2] && !diff[3] && !diff[4] && !diff[5] && !diff[6],
           "%s tensor cores [%zu x %d x %d]: the same bits in small/medium/auto tiles (%zu %zu %zu), %s, each row "
           "alone (%zu rows differ), the first %zu rows (%zu), operands misaligned (%zu)",
