@@ -468,7 +468,7 @@ int main(int argc, char **argv) {
     }
     if (tr.alpha_cmd) pic_coproc_finish(&co);
     double t_trained = pic_now();
-    pic_trainer_sync(&tr);
+    pic_trainer_sync(&tr, o.grads && me == 0);
     if (o.grads && me == 0) pic_grads_save(&tr, o.grads);
     char *next = pic_ckpt_write(&tr, o.model, o.output, ckpt_dtype, o.max_shard);
 

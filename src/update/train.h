@@ -47,7 +47,7 @@ typedef struct {
     pic_model *model;
     pic_model *ref;        /* reference model for the KL term, or NULL */
     pic_train_cfg cfg;
-    float *grad;           /* the parameters' layout (on a GPU: a host copy, filled by pic_trainer_sync) */
+    float *grad;           /* the parameters' layout (on a GPU: NULL, or a host copy pic_trainer_sync made) */
     float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it (likewise) */
     size_t own_lo, own_hi;
     float *params_host;    /* on a GPU: the master weights' host copy (pic_trainer_sync), else NULL */
@@ -86,9 +86,10 @@ void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *
  * gradient and moments); recompute keeps each layer's input only. Call
  * after pic_optstate_load. Returns 0, or -1 with a message. */
 int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recompute, pic_err *err);
-/* On a GPU: copies the master weights, gradient and moments to the host
- * arrays (params_host, grad, m, v) for a checkpoint; a no-op on the CPU. */
-void pic_trainer_sync(pic_trainer *t);
+/* On a GPU: copies the master weights and moments to the host arrays
+ * (params_host, m, v) for a checkpoint, and with_grad the gradient to
+ * grad (made then); a no-op on the CPU. */
+void pic_trainer_sync(pic_trainer *t, bool with_grad);
 /* The master weights on the host (after pic_trainer_sync on a GPU). */
 const float *pic_trainer_params(const pic_trainer *t);
 /* One optimizer step over samples s[0..n) (every rank passes the same
