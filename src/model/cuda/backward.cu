@@ -173,6 +173,13 @@ int need_training(const pic_model *m, pic_err *err) {
 
 extern "C" int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err) {
     if (need_training(m, err)) return -1;
+    // the backward reads the last forward's layout (offsets of packed keys,
+    // positions, tiles): that forward must have been of this batch, packed
+    size_t n = 0;
+    for (int q = 0; q < b->n_seq; q++) n += (size_t)b->len[q];
+    if (m->cuda->cached || n != m->n_tokens)
+        return pic_err_set(err, "pic_backward: the last forward was not of this batch without a KV cache (%zu tokens, "
+                           "the batch %zu%s)", m->n_tokens, n, m->cuda->cached ? ", through a cache" : "");
     return m->dtype == PIC_DTYPE_BF16 ? backward<bf16>(m, b, err) : backward<float>(m, b, err);
 }
 

@@ -265,6 +265,7 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
     int C = c->hidden_size;
     if (kv && kv->elem_bytes != sizeof(T)) return pic_err_set(err, "the KV cache's type is not the model's");
     if (upload_layout(m, kv, b, N, err)) return -1;
+    cm->cached = kv != NULL;
     T *lnf = (T *)cm->lnf;
     if (run_body<T>(m, kv, b, N, err)) return -1;
 

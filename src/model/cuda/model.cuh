@@ -78,6 +78,7 @@ struct pic_cuda_model {
     int32_t *h_tokens, *h_head_target;
     float *h_head_lp, *h_head_ent;
     int n_tiles;            // of the last forward (its layout stays on the device for a backward)
+    bool cached;            // the last forward went through a KV cache (no backward from it)
     int n_single, work_cap; // its one-token tiles, last, for the decode attention (when kv has a work list)
     pic_cuda_train *train;  // NULL unless training
     pic_cuda_graphs graphs; // decode steps' (forward.cu)
