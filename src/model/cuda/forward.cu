@@ -84,7 +84,8 @@ int upload_layout(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, p
         for (int q = 0, n0 = 0; q < b->n_seq; n0 += b->len[q++])
             if (b->len[q] % ATTN_TILE == 1) cm->h_tiles[nt++] = make_int2(n0 + b->len[q] - 1, 1);
         cm->n_single = nt - first;
-        attn_decode mode = attention_decode_mode(m->dtype == PIC_DTYPE_BF16, c->n_heads, c->n_kv_heads, c->head_dim);
+        // the cache was made for its mode (kvcache.cu): partial sums when split
+        attn_decode mode = kv->dev_part ? ATTN_DECODE_SPLIT : ATTN_DECODE_GROUP;
         int items = attention_decode_work((int2 *)kv->work, cm->h_tiles + first, cm->h_tok_pos, cm->n_single, mode);
         cm->work_cap = cm->n_single * (mode == ATTN_DECODE_SPLIT ? kv->seg_cap : 1);
         // pageable, as the table: staged before the call returns
