@@ -11,7 +11,12 @@
 #   start and exit = wall - seconds, arithmetic = seconds - load - save,
 # and the share of a step outside the arithmetic at the paper's batch (512
 # prompts x 8 samples x ~5k tokens, 2e7 tokens) at the arithmetic's
-# tokens/s measured here. docs/gpu.md, Training, has the proposal the
+# tokens/s measured here. Then the same step as requests to one
+# `pic-update --serve` (docs/update.md) started from the second's output:
+# its second request, weights only ("state": false), is the `serve` row,
+# what a step of `train.sh --serve --state-every K` costs between its
+# states (no process start, no checkpoint or optimizer state read, the
+# weights alone written). docs/gpu.md, Training, has the proposal the
 # numbers are for.
 #
 #   bench/gpu_rlstep.sh [--budget S] [--results FILE] [--seqs B] [--len T] [--device D] [CONFIG]
@@ -108,14 +113,42 @@ s["wall"] = float(sys.argv[3]) - float(sys.argv[2])
 s["bytes"] = int(sys.argv[4])
 print(json.dumps(s))' "$work/stats" "$t0" "$t1" "$(du -sb "$out" | cut -f1)")" >>"$results"
 }
+# serve IN: two requests to one pic-update --serve from IN, weights only;
+# the second's stats line is the row (its wall: the request's seconds)
+serve() {
+    local in=$1 cap
+    cap=$((deadline - SECONDS))
+    if [ "$cap" -lt 5 ]; then
+        printf '%s\t%s\t%s\n' serve "$name" "not run: out of time" >>"$results"
+        return 1
+    fi
+    echo "== serve: pic-update -m $(basename "$in") --serve --device $device, two requests (at most ${cap}s)"
+    printf '{"samples": "%s", "output": "%s", "state": false}\n' "$work/step.jsonl" "$work/s1" \
+        "$work/step.jsonl" "$work/s2" >"$work/requests"
+    timeout -k 5 "$cap" env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-update" -q -m "$in" --serve \
+        --device "$device" --micro-tokens $((seqs * len)) --lr 1e-6 <"$work/requests" >"$work/stats" 2>"$work/err"
+    local rc=$?
+    cat "$work/err"
+    if [ $rc -ne 0 ] || [ "$(wc -l <"$work/stats")" -ne 2 ]; then
+        printf '%s\t%s\t%s\n' serve "$name" "exit $rc: $(tail -1 "$work/err")" >>"$results"
+        return 1
+    fi
+    printf '%s\t%s\t%s\n' serve "$name" "$(python3 -c 'import json, sys
+s = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+s["wall"] = s["seconds"]
+s["bytes"] = int(sys.argv[2])
+print(json.dumps(s))' "$work/stats" "$(du -sb "$work/s1" | cut -f1)")" >>"$results"
+}
 status=0
 if step first "$work/m0" "$work/m1"; then
     rm -rf "$work/m0"
     step steady "$work/m1" "$work/m2" || status=1
+    rm -rf "$work/m2"
+    serve "$work/m1" || status=1
 else
     status=1
 fi
-rm -rf "$work/m1" "$work/m2"
+rm -rf "$work/m1" "$work/m2" "$work/s1" "$work/s2"
 echo
 python3 - "$results" <<'EOF'
 import json, sys

@@ -91,6 +91,17 @@ Update:
                            paper's off-policy setting is 4: then pictl runs
                            inside pic-update, once per optimizer step)
       --update-args ARGS   more options for pic-update (word-split)
+      --serve              one pic-update --serve for the whole run
+                           (docs/update.md): the weights and AdamW's state
+                           stay in memory, on the GPU with one, between steps,
+                           instead of a pic-update loading and writing them
+                           each step; the same checkpoints, bit for bit. On a
+                           GPU it needs --update-args '--micro-tokens N'
+      --state-every K      with --serve: AdamW's state in the checkpoints of
+                           every K-th step and of the last (default 1); the
+                           others hold the weights only, and a run killed
+                           and started again takes the steps since the last
+                           state again (from their rollouts, saved)
 Validation (as the paper: T 0.6, top-p 0.95, N samples per problem):
       --val-every K        evaluate every K steps (default 0: never; paper 20)
       --val-data FILE      prompt records, one dataset per file; repeat for
@@ -128,7 +139,7 @@ target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args= entropic_tokens=high control_from=1
 method=entropic entropy_coef=0.001 aec_target=0.2 dmmpt_target= mask_quadrant=
 lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
 val_every=0 val_n=8 val_temperature=0.6 val_top_p=0.95 QUIET=
-ranks=1 launcher=mpirun launcher_args= check=
+ranks=1 launcher=mpirun launcher_args= check= serve= state_every=
 val_data=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -166,6 +177,8 @@ while [ $# -gt 0 ]; do
     --clip-high) need "$@"; clip_high=$2; shift ;;
     --mini-batches) need "$@"; mini_batches=$2; shift ;;
     --update-args) need "$@"; update_args=$2; shift ;;
+    --serve) serve=1 ;;
+    --state-every) need "$@"; state_every=$2; shift ;;
     --val-every) need "$@"; val_every=$2; shift ;;
     --val-data) need "$@"; val_data+=("$2"); shift ;;
     --val-n) need "$@"; val_n=$2; shift ;;
@@ -186,6 +199,9 @@ done
 case "$launcher" in mpirun|srun) ;; *) usage_error "--launcher: '$launcher' is not mpirun or srun" ;; esac
 [ "$ranks" -eq 1 ] || command -v "$launcher" > /dev/null || die "--ranks $ranks: $launcher is not installed"
 [ -n "$model" ] || usage_error "--model DIR is required"
+[ -z "$state_every" ] || [ -n "$serve" ] || usage_error "--state-every needs --serve (pic-update alone writes the state every step)"
+state_every=${state_every:-1}
+[[ $state_every =~ ^[1-9][0-9]*$ ]] || usage_error "--state-every: '$state_every' is not a positive integer"
 for v in steps prompts n keep val_every mini_batches difficulty seed control_from; do
     [[ ${!v} =~ ^[0-9]+$ ]] || usage_error "--${v//_/-}: '${!v}' is not a non-negative integer"
 done
@@ -275,12 +291,16 @@ usage_check pic-rollout --model "$nomodel" "${rollout_opts[@]}"
 [ "$val_every" -eq 0 ] || usage_check pic-rollout --model "$nomodel" --n 1 --temperature "$val_temperature" \
     --top-p "$val_top_p" --max-new-tokens "$max_new" ${template:+--template "$template"}
 usage_check pic-reward ${reward_opts[@]+"${reward_opts[@]}"}
-if [ -n "$entropic" ]; then
-    usage_check pictl "${pictl_opts[@]}"
-    usage_check pic-update --model "$nomodel" --output "$nomodel" "${update_opts[@]}" --alpha 0 \
-        --entropic-tokens "$entropic_tokens" /dev/null
+# with EntroPIC, the term's options beside an alpha: pic-update refuses them
+# alone (they would do nothing), --update-args '--entropic-norm all' included
+term_opts=()
+[ -z "$entropic" ] || term_opts=(--alpha 0 --entropic-tokens "$entropic_tokens")
+[ -z "$entropic" ] || usage_check pictl "${pictl_opts[@]}"
+if [ -n "$serve" ]; then
+    usage_check pic-update --model "$nomodel" --serve "${update_opts[@]}" ${term_opts[@]+"${term_opts[@]}"}
 else
-    usage_check pic-update --model "$nomodel" --output "$nomodel" "${update_opts[@]}" /dev/null
+    usage_check pic-update --model "$nomodel" --output "$nomodel" "${update_opts[@]}" \
+        ${term_opts[@]+"${term_opts[@]}"} /dev/null
 fi
 
 # The settings that decide the result; a resumed run must use the same ones
@@ -331,6 +351,47 @@ launch() {
         # shellcheck disable=SC2086
         mpirun -np "$ranks" $launcher_args "$@" < /dev/null
     fi
+}
+
+# The run's pic-update --serve (--serve): started at the first update, from
+# the checkpoint before it, which holds AdamW's state; each step a request
+# line to it and its stats line back.
+server_pid=
+serve_start() { # CKPT
+    # two named pipes, opened in the same order on both sides (requests,
+    # then answers), in the run's directory: the lock keeps it to one writer
+    local pipes="$run/.serve"
+    { rm -rf "$pipes" && mkdir "$pipes" && mkfifo "$pipes/requests" "$pipes/answers"; } || die "$pipes: cannot make pipes"
+    # the launcher forwards standard input to rank 0, which reads the requests
+    if [ "$ranks" -eq 1 ]; then
+        pic-update -q --model "$1" --serve "${update_opts[@]}" ${term_opts[@]+"${term_opts[@]}"} \
+            < "$pipes/requests" > "$pipes/answers" &
+    elif [ "$launcher" = srun ]; then
+        # shellcheck disable=SC2086
+        srun --ntasks "$ranks" --input=0 $launcher_args pic-update -q --model "$1" --serve \
+            "${update_opts[@]}" ${term_opts[@]+"${term_opts[@]}"} < "$pipes/requests" > "$pipes/answers" &
+    else
+        # shellcheck disable=SC2086
+        mpirun -np "$ranks" $launcher_args pic-update -q --model "$1" --serve \
+            "${update_opts[@]}" ${term_opts[@]+"${term_opts[@]}"} < "$pipes/requests" > "$pipes/answers" &
+    fi
+    server_pid=$!
+    exec {server_in}> "$pipes/requests" {server_out}< "$pipes/answers"
+    rm -rf "$pipes" # open on both sides: the names are no longer needed
+}
+serve_died() { # STEP
+    local st=0
+    wait "$server_pid" || st=$?
+    die "step $1: pic-update --serve ended (exit $st; its message is above)"
+}
+# serve_stop: the end of the requests; the server writes what is left and exits
+serve_stop() {
+    [ -n "$server_pid" ] || return 0
+    local st=0
+    exec {server_in}>&-
+    wait "$server_pid" || st=$?
+    server_pid=
+    [ "$st" -eq 0 ] || die "pic-update --serve failed at the end of the run (exit $st)"
 }
 
 # ckpt_to VAR N: step N's checkpoint (0: the starting model) into VAR
@@ -395,13 +456,18 @@ derive() {
     # Every older one goes, not only step - keep: a kill between the step
     # record and this, or a smaller --keep on resume, left some behind.
     if [ "$keep" -gt 0 ]; then
+        # and the newest with AdamW's state stays, which a resume starts from
+        # when the ones after it hold the weights only (--state-every)
+        local resumable
+        resumable=$(resumable_before $((step + 1)))
         for d in "$run"/ckpt/step-[0-9]*; do
             [ -d "$d" ] || continue
             k=${d##*/step-}
             case $k in *[!0-9]*) continue ;; esac # a temporary (step-N.tmp.*) is pic-update's to clear
             k=$((10#$k))
             step_name_to kname "$k"
-            [ "$k" -le $((step - keep)) ] && [ "$k" -gt 0 ] && [ ! -f "$run/val/$kname.json" ] && rm -rf "$d"
+            [ "$k" -le $((step - keep)) ] && [ "$k" -gt 0 ] && [ "$k" -ne "$resumable" ] &&
+                [ ! -f "$run/val/$kname.json" ] && rm -rf "$d"
         done
     fi
     if [ -s "$run/val.jsonl" ] && { [ -n "$all" ] || [ -f "$run/val/$name.json" ]; }; then
@@ -412,11 +478,93 @@ derive() {
     fi
 }
 
+# resumable_before N: the newest step before N whose checkpoint holds
+# AdamW's state (0: the starting model)
+resumable_before() {
+    local k d
+    for ((k = $1 - 1; k > 0; k--)); do
+        ckpt_to d "$k"
+        [ -f "$d/optimizer.safetensors" ] && [ ! -e "$d/optimizer-not-saved.json" ] && break
+    done
+    echo "$k"
+}
+
+# update_step STEP ROLLOUTS ENTROPY STATE: the controller's alpha, then the
+# update of step STEP's checkpoint (STATE false: the weights only, with
+# --serve), then the controller's snapshot. Sets update, alpha, controlled,
+# logged_target.
+update_step() {
+    local step=$1 rollouts=$2 entropy=$3 with_state=$4 name prev next state prev_state req
+    step_name_to name "$step"
+    ckpt_to prev $((step - 1))
+    ckpt_to next "$step"
+    [ -d "$prev" ] || die "$prev: missing (was it pruned? raise --keep)"
+    # The controller's state before this step is the snapshot of the step
+    # before, so redoing a step never integrates its error twice.
+    state="$run/pictl/$name.json"
+    step_name_to prev_state $((step - 1))
+    prev_state="$run/pictl/$prev_state.json"
+    alpha=0
+    local alpha_opts=() alpha_json=null alpha_cmd=
+    controlled= logged_target=off
+    if [ -n "$entropic" ] && [ "$step" -ge "$control_from" ]; then controlled=1 logged_target=$target; fi
+    if [ -n "$controlled" ]; then
+        if [ -f "$prev_state" ]; then cp "$prev_state" "$state.tmp"; else rm -f "$state.tmp"; fi
+        if [ "$mini_batches" -gt 1 ]; then
+            alpha_cmd="pictl --state '$state.tmp' ${pictl_opts[*]}"
+        elif [ "$entropy" = null ]; then
+            # not one response token (every sample ended at once): nothing
+            # measured and nothing for the term to weight. The controller
+            # holds (its state carries over, as pic-update does off-policy)
+            [ -f "$state.tmp" ] || pictl --state "$state.tmp" --reset < /dev/null
+            alpha_json=0
+        else
+            alpha=$(echo "$entropy" | pictl --state "$state.tmp" "${pictl_opts[@]}")
+            alpha_json=$alpha
+        fi
+    elif [ -n "$entropic" ]; then
+        alpha_json=0 # the term is off before --control-from
+    fi
+    if [ -n "$serve" ]; then
+        [ -n "$server_pid" ] || serve_start "$prev"
+        req=$(jq -cn --arg s "$rollouts" --arg o "$next" --argjson state "$with_state" --argjson a "$alpha_json" \
+            --arg c "$alpha_cmd" '{samples: $s, output: $o, state: $state}
+                + (if $a != null then {alpha: $a} else {} end) + (if $c != "" then {alpha_cmd: $c} else {} end)')
+        # in a subshell: a server gone would end train.sh by SIGPIPE, unsaid
+        (printf '%s\n' "$req" 1>&"$server_in") 2>/dev/null || serve_died "$step"
+        IFS= read -r update <&"$server_out" || serve_died "$step"
+    else
+        if [ -n "$alpha_cmd" ]; then alpha_opts=(--alpha-cmd "$alpha_cmd")
+        elif [ "$alpha_json" != null ]; then alpha_opts=(--alpha "$alpha_json"); fi
+        [ -z "$entropic" ] || alpha_opts+=(--entropic-tokens "$entropic_tokens")
+        update=$(launch pic-update -q --model "$prev" --output "$next" "${update_opts[@]}" \
+            ${alpha_opts[@]+"${alpha_opts[@]}"} "$rollouts")
+    fi
+    [ -z "$controlled" ] || publish "$state.tmp" "$state"
+    # off-policy, alpha is pic-update's (its last optimizer step's): the record's jq takes it
+    [ "$mini_batches" -eq 1 ] || alpha=null
+}
+
 # Resume after the last complete step.
 last=0
 while [ -f "$run/steps/$(step_name $((last + 1))).json" ]; do last=$((last + 1)); done
 [ "$last" -eq 0 ] || { say "resuming $run after step $last"; derive "$last" all; }
 [ "$last" -lt "$steps" ] || say "$run already has $last steps"
+# Steps whose checkpoints hold the weights only (--state-every, a killed
+# --serve) cannot be trained on: their updates are taken again from the
+# newest checkpoint with AdamW's state, on their saved rollouts, which gives
+# the same checkpoints bit for bit (docs/pipelines.md).
+if [ "$last" -lt "$steps" ] && [ "$last" -gt 0 ]; then
+    from=$(resumable_before $((last + 1)))
+    [ "$from" -eq "$last" ] || say "taking the updates of steps $((from + 1))-$last again from step $from's state"
+    for ((step = from + 1; step <= last; step++)); do
+        rollouts="$run/rollouts/$(step_name "$step").jsonl.zst"
+        [ -s "$rollouts" ] || die "$rollouts: missing, and step $step's checkpoint holds no optimizer state"
+        stats=$(batch_stats "$rollouts")
+        [[ $stats =~ ^\{\"entropy\":([^,]*), ]] || die "$rollouts: no entropy in its stats ($stats)"
+        update_step "$step" "$rollouts" "${BASH_REMATCH[1]}" "$([ "$step" -eq "$last" ] && echo true || echo false)"
+    done
+fi
 
 for ((step = last + 1; step <= steps; step++)); do
     # the step's names without a fork each (docs/pipelines.md, "Per step")
@@ -438,40 +586,11 @@ for ((step = last + 1; step <= steps; step++)); do
     [[ $stats =~ ^\{\"entropy\":([^,]*), ]] || die "$rollouts: no entropy in its stats ($stats)"
     entropy=${BASH_REMATCH[1]}
 
-    # The controller's state before this step is the snapshot of the step
-    # before, so redoing a step never integrates its error twice.
-    state="$run/pictl/$name.json"
-    step_name_to prev_state $((step - 1))
-    prev_state="$run/pictl/$prev_state.json"
-    alpha=0 alpha_opts=()
-    controlled= logged_target=off
-    if [ -n "$entropic" ] && [ "$step" -ge "$control_from" ]; then controlled=1 logged_target=$target; fi
-    if [ -n "$controlled" ]; then
-        if [ -f "$prev_state" ]; then cp "$prev_state" "$state.tmp"; else rm -f "$state.tmp"; fi
-        if [ "$mini_batches" -gt 1 ]; then
-            alpha_opts=(--alpha-cmd "pictl --state '$state.tmp' ${pictl_opts[*]}")
-        elif [ "$entropy" = null ]; then
-            # not one response token (every sample ended at once): nothing
-            # measured and nothing for the term to weight. The controller
-            # holds (its state carries over, as pic-update does off-policy)
-            [ -f "$state.tmp" ] || pictl --state "$state.tmp" --reset < /dev/null
-            alpha_opts=(--alpha 0)
-        else
-            alpha=$(echo "$entropy" | pictl --state "$state.tmp" "${pictl_opts[@]}")
-            alpha_opts=(--alpha "$alpha")
-        fi
-    elif [ -n "$entropic" ]; then
-        alpha_opts=(--alpha 0) # the term is off before --control-from
-    fi
-    # the term's options go beside an alpha: pic-update refuses them alone (they
-    # would do nothing), --update-args '--entropic-norm all' included
-    [ -z "$entropic" ] || alpha_opts+=(--entropic-tokens "$entropic_tokens")
-
+    # AdamW's state every --state-every steps and at the last
+    with_state=false
+    [ $((step % state_every)) -ne 0 ] && [ "$step" -ne "$steps" ] || with_state=true
+    update_step "$step" "$rollouts" "$entropy" "$with_state"
     next="$run/ckpt/$name"
-    update=$(launch pic-update -q --model "$prev" --output "$next" "${update_opts[@]}" "${alpha_opts[@]}" "$rollouts")
-    [ -z "$controlled" ] || publish "$state.tmp" "$state"
-    # off-policy, alpha is pic-update's (its last optimizer step's): the record's jq takes it
-    [ "$mini_batches" -eq 1 ] || alpha=null
 
     val=null
     if [ "$val_every" -gt 0 ] && [ $((step % val_every)) -eq 0 ]; then
@@ -496,5 +615,6 @@ for ((step = last + 1; step <= steps; step++)); do
     [ -n "${QUIET:-}" ] || say "$(jq -r 'def r(k): if . == null then "-" else . * k | round / k end;
         "step \(.step): entropy \(.entropy | r(1e4)) alpha \(.alpha | r(1e4)) reward \(.reward | r(1e3))"' <<<"$record")"
 done
+serve_stop
 # the run's last step, also when --steps asks for fewer than it already has
 ln -sfn "ckpt/$(step_name $((last > steps ? last : steps)))" "$run/final"

@@ -115,6 +115,19 @@ same() {
     "$H/st_close.py" b1/optimizer.safetensors b2/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 2 * t }')"
 }
 
+@test "pic-update --serve as 2 ranks: rank 0 reads the requests, every rank takes their steps, bit for bit" {
+    "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o a1 --alpha 0.3 six.jsonl > a.jsonl
+    "${MPIRUN[@]}" pic-update "${SPEC[@]}" -m a1 -o a2 --alpha 0.1 six.jsonl >> a.jsonl
+    printf '{"samples": "six.jsonl", "output": "b1", "state": false}\n{"samples": ["six.jsonl"], "output": "b2", "alpha": 0.1}\n' > requests
+    timeout 120 "${MPIRUN[@]}" pic-update "${SPEC[@]}" --serve --alpha 0.3 < requests > b.jsonl
+    strip='del(.seconds, .tokens_per_s, .comm_seconds, .wait_seconds, .load_seconds, .save_seconds, .optimizer_state)'
+    cmp <(jq -c "$strip" a.jsonl) <(jq -c "$strip" b.jsonl)
+    [ "$(jq -r .ranks b.jsonl | tr -d '\n')" = 22 ]
+    cmp a1/model.safetensors b1/model.safetensors
+    [ -f b1/optimizer-not-saved.json ]
+    cmp a2/model.safetensors b2/model.safetensors && cmp a2/optimizer.safetensors b2/optimizer.safetensors
+}
+
 @test "a failing rank ends the job with its message, never a hang" {
     # only rank 0 writes: it fails, rank 1 waits at the end for it
     run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o /proc/no/such/dir six.jsonl

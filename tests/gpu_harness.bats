@@ -459,15 +459,16 @@ EOF
     [ ! -e new/init ]
 }
 
-@test "stepcost section: bench/gpu_rlstep.sh's two pic-update processes make a table and a row" {
+@test "stepcost section: bench/gpu_rlstep.sh's two pic-update processes and a server make a table and a row" {
     mkdir tests
     printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
     chmod +x tests/*
     OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=stepcost \
         PIC_GPU_RLSTEP_ARGS="--device cpu --seqs 8 --len 96 $FIXTURES/models/qwen2-tiny/config.json" run "$G/run.sh"
-    grep -q $'bench/gpu_rlstep.sh\tINFO\tsteady step: wall [0-9.]* s, start and exit [0-9.]* s, load [0-9.]* s, save [0-9.]* s; outside the arithmetic at 2e7 tokens [0-9.]*%' \
+    grep -q $'bench/gpu_rlstep.sh\tINFO\tsteady step: wall [0-9.]* s, start and exit [0-9.]* s, load [0-9.]* s, save [0-9.]* s; outside the arithmetic at 2e7 tokens [0-9.]*%; serve step: wall [0-9.]* s, start and exit 0.0 s, load [0-9.]* s, save [0-9.]* s; outside the arithmetic at 2e7 tokens [0-9.]*%' \
         out/summary.tsv
     grep -q '^| first (config, cpu f32) |' out/results.tsv
+    grep -q '^| serve (config, cpu f32) |' out/results.tsv
     grep -q '"load_seconds"' out/results.tsv # the raw stats lines
     # the GPU it asks for by default is refused on this machine: a FAIL row
     rm -r out

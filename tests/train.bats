@@ -109,6 +109,56 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 1 'started with other settings'
 }
 
+@test "--serve: one pic-update for the run, the same run bit for bit; weights-only steps are taken again on resume" {
+    S=(--method nsr --with-entropic --target 2.0 "${TRAIN[@]}" --keep 0)
+    train.sh -q --run one --steps 5 "${S[@]}"
+    train.sh -q --run srv --steps 5 --serve --state-every 2 "${S[@]}"
+    cmp <(timeless one/log.jsonl) <(jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds, .optimizer_state)' srv/log.jsonl)
+    [ "$(jq -c .optimizer_state srv/log.jsonl | tr -d '\n')" = falsetruefalsetruetrue ]
+    for i in 1 2 3 4 5; do cmp "one/ckpt/step-00000$i/model.safetensors" "srv/ckpt/step-00000$i/model.safetensors"; done
+    for i in 2 4 5; do cmp "one/ckpt/step-00000$i/optimizer.safetensors" "srv/ckpt/step-00000$i/optimizer.safetensors"; done
+    [ -f srv/ckpt/step-000003/optimizer-not-saved.json ]
+    cmp one/pictl/step-000005.json srv/pictl/step-000005.json
+    # stopped after step 3, whose checkpoint holds the weights only: step 3's
+    # update is taken again from step 2's state, on its saved rollouts, with
+    # or without --serve
+    for how in "--serve --state-every 1" ""; do
+        rm -rf cut && cp -r srv cut
+        rm cut/steps/step-00000[45].json && rm -r cut/ckpt/step-00000[45]
+        # shellcheck disable=SC2086 # word-split on purpose
+        run train.sh --run cut --steps 5 $how "${S[@]}"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"taking the updates of steps 3-3 again from step 2's state"* ]]
+        cmp <(timeless one/log.jsonl) <(jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds, .optimizer_state)' cut/log.jsonl)
+        for i in 3 4 5; do cmp "one/ckpt/step-00000$i/model.safetensors" "cut/ckpt/step-00000$i/model.safetensors"; done
+        cmp one/ckpt/step-000005/optimizer.safetensors cut/ckpt/step-000005/optimizer.safetensors
+        [ ! -e cut/ckpt/step-000003/optimizer-not-saved.json ]
+    done
+    # killed at any moment: the server goes with train.sh, and the run ends as if never killed
+    for delay in 0.4 1.3; do
+        rm -rf cut
+        setsid train.sh -q --run cut --steps 5 --serve --state-every 2 "${S[@]}" &
+        pid=$!
+        sleep "$delay"
+        kill -9 -- -"$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        train.sh -q --run cut --steps 5 --serve --state-every 2 "${S[@]}"
+        [ -z "$(find cut -name '*.tmp*' -o -name .serve)" ]
+        cmp one/ckpt/step-000005/model.safetensors cut/ckpt/step-000005/model.safetensors
+        cmp one/ckpt/step-000005/optimizer.safetensors cut/ckpt/step-000005/optimizer.safetensors
+        cmp <(timeless one/log.jsonl) <(jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds, .optimizer_state)' cut/log.jsonl)
+    done
+    # pruning keeps the newest checkpoint with state, which a resume needs
+    rm -rf p && cp -r srv p
+    rm p/steps/step-00000[45].json && rm -r p/ckpt/step-00000[45]
+    train.sh -q --run p --steps 3 --serve --state-every 2 "${S[@]}" --keep 1
+    [ "$(ls p/ckpt | tr '\n' ' ')" = "step-000002 step-000003 " ]
+    run train.sh --run bad --steps 1 --state-every 2 "${S[@]}"
+    fails_with 2 "--state-every needs --serve"
+    run train.sh --run bad --steps 1 --serve --state-every 0 "${S[@]}"
+    fails_with 2 "--state-every: '0'"
+}
+
 @test "a template file named relatively: the run records its absolute path and resumes from another directory" {
     printf 'Q: {problem}\nA:' >tmpl
     T=(--model m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 --template tmpl --seed 5 --target 2.0 -q)

@@ -610,3 +610,96 @@ st_edit() {
     run pic-update -m "$M/qwen2-tiny" -o x --max-shard-size 5XB "$s"
     fails_with 2 -- "--max-shard-size"
 }
+
+# request FILE OUTPUT [EXTRA JSON FIELDS]: one --serve request line
+request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}"; }
+
+@test "--serve: a step a request, each checkpoint pic-update's one step at a time, bit for bit" {
+    s="$U/qwen2-tiny-step.jsonl"
+    S0=("${SPEC[@]}" --tau "$(tau qwen2-tiny)" --mini-batches 2)
+    S=("${S0[@]}" --alpha 0.1)
+    ctl="pictl --state ctl.json --target 1.5"
+    # one process a step, as train.sh has run them: alpha as given, then a
+    # controller inside the step, then gradients saved
+    pic-update -m "$M/qwen2-tiny" -o a1 "${S[@]}" "$s" > a.jsonl
+    pic-update -m a1 -o a2 "${S[@]}" --alpha 0.4 "$s" >> a.jsonl
+    rm -f ctl.json
+    pic-update -m a2 -o a3 "${S0[@]}" --alpha-cmd "$ctl" "$s" >> a.jsonl
+    cp ctl.json ctl-a.json
+    pic-update -m a3 -o a4 "${S[@]}" --save-grads ga.safetensors "$s" >> a.jsonl
+    # one process for all, the optimizer state in memory; b2 and b4 ask for
+    # the weights alone (b4, the last, gets its state at the end all the same)
+    rm -f ctl.json
+    { request "$s" b1
+      request "$s" b2 '"alpha": 0.4, "state": false'
+      echo
+      request "$s" b3 "\"alpha_cmd\": \"$ctl\""
+      request "$s" b4 '"save_grads": "gb.safetensors", "state": false'
+    } > requests
+    pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < requests > b.jsonl
+    cmp ctl.json ctl-a.json
+    [ "$(wc -l < b.jsonl)" -eq 4 ]
+    [ "$(jq -c '[.step, .optimizer_state]' b.jsonl | tr -d '\n')" = "[2,true][4,false][6,true][8,false]" ]
+    # the same stats but for the clocks
+    strip='del(.seconds, .load_seconds, .save_seconds, .tokens_per_s, .optimizer_state)'
+    cmp <(jq -c "$strip" a.jsonl) <(jq -c "$strip" b.jsonl)
+    for i in 1 2 3 4; do cmp "a$i/model.safetensors" "b$i/model.safetensors"; done
+    for i in 1 3 4; do cmp "a$i/optimizer.safetensors" "b$i/optimizer.safetensors"; done
+    cmp ga.safetensors gb.safetensors
+    cmp "$M/qwen2-tiny/tokenizer.json" b2/tokenizer.json
+    # the weights alone: rollout loads them, training refuses to resume from them
+    [ ! -e b2/optimizer.safetensors ]
+    [ -f b2/optimizer-not-saved.json ]
+    printf '{"prompt_ids":[1,2,3],"response_ids":[4,5,6]}\n' > in.jsonl
+    cmp <(pic-rollout --score -m a2 --plain in.jsonl) <(pic-rollout --score -m b2 --plain in.jsonl)
+    run pic-update -m b2 -o c "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: b2: a checkpoint written without its optimizer state .*--reset-optimizer"
+    [ ! -e c ]
+    pic-update -m b2 -o c "${SPEC[@]}" --reset-optimizer "$s" > /dev/null
+    [ -f c/optimizer.safetensors ]
+    [ ! -e c/optimizer-not-saved.json ]
+    # no request, no step: nothing written, exit 0
+    run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < /dev/null
+    [ "$status" -eq 0 ] && [ -z "$output" ]
+}
+
+@test "--serve: a bad request ends the server naming its line and field; the steps before it stay" {
+    s="$U/qwen2-tiny-step.jsonl"
+    while IFS='|' read -r line msg; do
+        rm -rf ok
+        run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < <(request "$s" ok; printf '%s\n' "${line//@S/$s}")
+        fails_with 1 "^pic-update: standard input, request on line 2: $msg"
+        [ -f ok/optimizer.safetensors ]
+        [ "$(grep -c '^{' <<<"$output")" -eq 1 ] # ok's stats line came out
+    done <<'EOF2'
+{"samples": "@S"|malformed JSON
+[1, 2]|expected a JSON object
+{"output": "o"|malformed JSON
+{"output": "o"}|field 'samples': missing
+{"samples": "@S"}|field 'output': missing
+{"samples": [], "output": "o"}|field 'samples': expected a file name or a non-empty array
+{"samples": "@S", "output": "o", "ouput": "p"}|field 'ouput': not a request field
+{"samples": "@S", "output": "o", "alpha": 0.1, "alpha_cmd": "pictl"}|field 'alpha_cmd': alpha and alpha_cmd exclude
+{"samples": "-", "output": "o"}|field 'samples': '-' is standard input
+{"samples": "@S", "output": "o", "state": 1}|field 'state': expected true or false
+{"samples": "@S", "output": "o", "alpha": "big"}|field 'alpha': expected a number
+{"samples": "@S", "output": "o", "output": "p"}|malformed JSON
+{"samples": "@S", "output": ""}|field 'output': expected a non-empty path
+EOF2
+    # a sample file that is not there, or holds a bad record, as pic-update says it
+    run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < <(request "$s" ok; request nothere o)
+    fails_with 1 "^pic-update: nothere: "
+    head -c 100 "$s" > cut.jsonl
+    run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < <(request "$s" ok; request cut.jsonl o)
+    fails_with 1 "^pic-update: cut.jsonl:1: "
+    [ ! -e o ]
+    # what --serve takes from its requests is not on its command line
+    run pic-update -m "$M/qwen2-tiny" --serve -o x < /dev/null
+    fails_with 2 "--serve takes each checkpoint's DIR from its request"
+    run pic-update -m "$M/qwen2-tiny" --serve "$s" < /dev/null
+    fails_with 2 "--serve reads the samples' FILEs from its requests"
+    run pic-update -m "$M/qwen2-tiny" --serve --save-grads g < /dev/null
+    fails_with 2 "--serve takes --save-grads from a request"
+    run pic-update -m "$M/qwen2-tiny" --serve --loss sft < <(request "$s" o '"alpha": 1')
+    fails_with 1 "field 'alpha': --loss sft takes no alpha"
+}

@@ -18,6 +18,11 @@ static const char *const copied[] = {"config.json", "generation_config.json", "t
                                      "merges.txt", "chat_template.jinja", NULL};
 
 static const char *const STATE = "optimizer.safetensors";
+/* In a checkpoint written without its optimizer state (pic-update --serve's
+ * "state": false): training cannot resume from it exactly, and this file
+ * says so, where a missing optimizer.safetensors alone would read as a
+ * fresh HuggingFace model and resume with AdamW reset, silently. */
+static const char *const NO_STATE = "optimizer-not-saved.json";
 
 /* "[a, b]" into buf. */
 static const char *shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
@@ -41,6 +46,12 @@ static void check_state(const char *path, const pic_st_tensor *x, const pic_para
 }
 
 bool pic_optstate_load(pic_trainer *t, const char *dir) {
+    char *marker = pic_asprintf("%s/%s", dir, NO_STATE);
+    if (access(marker, F_OK) == 0)
+        pic_die("%s: a checkpoint written without its optimizer state (%s): resume from one that has %s, or "
+                "--reset-optimizer to train from its weights with AdamW reset",
+                dir, NO_STATE, STATE);
+    free(marker);
     char *path = pic_asprintf("%s/%s", dir, STATE);
     if (access(path, F_OK) != 0) {
         free(path);
@@ -96,12 +107,34 @@ bool pic_optstate_load(pic_trainer *t, const char *dir) {
     return true;
 }
 
-static void copy_file(const char *from, const char *to) {
-    size_t n;
-    char *data = pic_read_file(from, &n);
-    FILE *f = fopen(to, "wb");
-    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) pic_die("%s: %s", to, strerror(errno));
-    free(data);
+struct pic_ckpt_src {
+    char *dir;
+    char *data[sizeof copied / sizeof *copied];
+    size_t len[sizeof copied / sizeof *copied];
+    bool present[sizeof copied / sizeof *copied];
+};
+
+pic_ckpt_src *pic_ckpt_src_read(const char *dir) {
+    pic_ckpt_src *s = pic_calloc(1, sizeof *s);
+    s->dir = pic_strdup(dir);
+    for (int i = 0; copied[i]; i++) {
+        char *from = pic_asprintf("%s/%s", dir, copied[i]);
+        if (access(from, F_OK) == 0) s->data[i] = pic_read_file(from, &s->len[i]), s->present[i] = true;
+        free(from);
+    }
+    return s;
+}
+
+void pic_ckpt_src_free(pic_ckpt_src *s) {
+    if (!s) return;
+    for (int i = 0; copied[i]; i++) free(s->data[i]);
+    free(s->dir);
+    free(s);
+}
+
+static void write_whole(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) pic_die("%s: %s", path, strerror(errno));
 }
 
 static void add_state(pic_st_writer *w, const pic_params *p, const float *buf, const char *prefix, char **names) {
@@ -111,26 +144,26 @@ static void add_state(pic_st_writer *w, const pic_params *p, const float *buf, c
     }
 }
 
-char *pic_ckpt_write(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard) {
+char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *out, pic_dtype dtype,
+                     size_t max_shard, bool with_state) {
     /* AdamW's state is written whole, whatever the number of ranks that
      * kept it in slices, so that a run resumes on any number of them */
-    float *moment[2] = {pic_trainer_moment(t, 0), pic_trainer_moment(t, 1)};
+    float *moment[2] = {NULL, NULL};
+    if (with_state) moment[0] = pic_trainer_moment(t, 0), moment[1] = pic_trainer_moment(t, 1);
     if (pic_dist_rank() != 0) return NULL;
     char *tmp = pic_atomic_dir_begin(out);
     pic_err err;
     for (int i = 0; copied[i]; i++) {
-        char *from = pic_asprintf("%s/%s", in_dir, copied[i]);
-        if (access(from, F_OK) == 0) {
+        if (src->present[i]) {
             char *to = pic_asprintf("%s/%s", tmp, copied[i]);
-            copy_file(from, to);
+            write_whole(to, src->data[i], src->len[i]);
             free(to);
         } else if (!strcmp(copied[i], "tokenizer.json")) {
             /* the weights are still a transformers checkpoint, but no pic
              * program can generate from it: a run goes on, said once */
             pic_warn("%s has no tokenizer.json, so neither has %s: pic-rollout cannot load it (copy one in)",
-                     in_dir, out);
+                     src->dir, out);
         }
-        free(from);
     }
     const pic_params *p = &t->model->params;
     const float *master = pic_trainer_params(t);
@@ -139,9 +172,16 @@ char *pic_ckpt_write(const pic_trainer *t, const char *in_dir, const char *out, 
         pic_st_writer_add(w, p->desc[i].name, dtype, p->desc[i].ndim, p->desc[i].shape, master + p->desc[i].offset);
     if (pic_st_write_model(w, tmp, max_shard, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
+    char *path;
+    if (!with_state) {
+        static const char note[] = "{\"optimizer_state\": false, \"written_by\": \"pic-update --serve\"}\n";
+        path = pic_asprintf("%s/%s", tmp, NO_STATE);
+        write_whole(path, note, sizeof note - 1);
+        free(path);
+        return tmp;
+    }
 
     w = pic_st_writer_new();
-    char *path;
     char **names = pic_calloc(3 * p->n_desc + 1, sizeof *names);
     add_state(w, p, moment[0], "m", names);
     add_state(w, p, moment[1], "v", names + p->n_desc);

@@ -13,17 +13,28 @@
 #include "model/safetensors.h"
 #include "update/train.h"
 
+/* The files a checkpoint takes from its input beside the weights (config,
+ * tokenizer, templates), read once: a long-lived trainer writes many
+ * checkpoints, and its input directory may be pruned meanwhile. */
+typedef struct pic_ckpt_src pic_ckpt_src;
+pic_ckpt_src *pic_ckpt_src_read(const char *dir);
+void pic_ckpt_src_free(pic_ckpt_src *s);
+
 /* Loads dir/optimizer.safetensors into t (and its master weights, when
  * there, into the host model) when it exists (returns true);
- * a file that does not fit the model dies naming it and the tensor. */
+ * a file that does not fit the model dies naming it and the tensor, and so
+ * does a checkpoint written without its state (with_state false below). */
 bool pic_optstate_load(pic_trainer *t, const char *dir);
-/* Writes the checkpoint of t's model (pic_trainer_params) for out, from the
- * input checkpoint in_dir, into a temporary directory beside out, which it
- * returns (NULL on ranks but 0); weights beyond max_shard bytes go in shards
- * (pic_st_write_model). Every rank calls it (the optimizer state is
+/* Writes the checkpoint of t's model (pic_trainer_params) for out, with
+ * src's files, into a temporary directory beside out, which it returns
+ * (NULL on ranks but 0); weights beyond max_shard bytes go in shards
+ * (pic_st_write_model). Without with_state, no optimizer.safetensors:
+ * the weights for the next rollout only, and a file that makes
+ * pic_optstate_load refuse the directory. Every rank calls it (the optimizer state is
  * gathered); rank 0 writes. A process that exits before pic_ckpt_commit
  * leaves no trace of it (common/atomic.h). */
-char *pic_ckpt_write(const pic_trainer *t, const char *in_dir, const char *out, pic_dtype dtype, size_t max_shard);
+char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *out, pic_dtype dtype,
+                     size_t max_shard, bool with_state);
 /* Renames what pic_ckpt_write wrote into place as out (and frees tmp); NULL
  * does nothing. */
 void pic_ckpt_commit(char *tmp, const char *out);

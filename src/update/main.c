@@ -1,6 +1,7 @@
 /* pic-update: one training step (or K off-policy optimizer steps) of a
  * checkpoint on a scored sample stream; writes the next checkpoint and one
  * JSON stats line (docs/update.md). */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -16,10 +17,12 @@
 #include "tokenizer/tokenizer.h"
 #include "update/batch.h"
 #include "update/ckpt.h"
+#include "update/request.h"
 #include "update/train.h"
 
 static const char usage[] =
     "Usage: pic-update --model DIR --output DIR [OPTION]... [FILE]...\n"
+    "  or:  pic-update --model DIR --serve [OPTION]... < REQUESTS\n"
     "Trains the checkpoint DIR on the scored samples in the FILEs (JSON Lines,\n"
     "plain or zstd; none or '-' reads standard input): advantages, the policy\n"
     "loss, backward, AdamW. Writes the next checkpoint atomically and one JSON\n"
@@ -121,6 +124,19 @@ static const char usage[] =
     "                           group they leave with one sample is dropped too\n"
     "  -q, --quiet              no summary on standard error\n"
     "\n"
+    "A long-lived trainer:\n"
+    "      --serve              no FILE and no --output: read one JSON request a\n"
+    "                           line on standard input, {\"samples\": FILE or\n"
+    "                           [FILE, ...], \"output\": DIR}, optionally \"alpha\",\n"
+    "                           \"alpha_cmd\", \"save_grads\" and \"state\": false (the\n"
+    "                           weights without AdamW's state, which cannot be\n"
+    "                           resumed from); take the step from the weights,\n"
+    "                           moments and master weights in memory, write DIR,\n"
+    "                           then its stats line; the last DIR always gets the\n"
+    "                           state. On a GPU it needs --micro-tokens (the arena\n"
+    "                           is sized at start). The checkpoints are pic-update's\n"
+    "                           one step at a time, bit for bit\n"
+    "\n"
     "Started by mpirun or srun as R ranks, each rank reads the same FILEs, trains\n"
     "on its share of the sequences and the ranks sum their gradients, so that the\n"
     "step is the one-process step; rank 0 writes the outputs (docs/distributed.md).\n"
@@ -132,7 +148,7 @@ enum {
     O_TAU, O_ENORM, O_ECOEF, O_AECT, O_AECD, O_REF, O_KL, O_KLCOEF, O_COVR, O_CCLB, O_CCUB, O_KLCC, O_SEED, O_ADV,
     O_ADVNORM, O_WL, O_MB, O_MICRO, O_LR, O_WD, O_B1, O_B2, O_EPS, O_WARM, O_SCHED, O_TOTAL, O_MINLR, O_MAXGN,
     O_GRADS, O_THREADS, O_SKIP, O_ETOK, O_AECMAX, O_AECINIT, O_DMMPT, O_MPTP, O_QUAD, O_VERSION, O_SHARD, O_FAST,
-    O_DEVICE, O_RECOMPUTE, O_END,
+    O_DEVICE, O_RECOMPUTE, O_SERVE, O_END,
 };
 
 static const struct option opts[] = {
@@ -149,6 +165,7 @@ static const struct option opts[] = {
     {"warmup", 1, 0, O_WARM}, {"schedule", 1, 0, O_SCHED}, {"total-steps", 1, 0, O_TOTAL},
     {"min-lr-ratio", 1, 0, O_MINLR}, {"max-grad-norm", 1, 0, O_MAXGN}, {"save-grads", 1, 0, O_GRADS},
     {"max-shard-size", 1, 0, O_SHARD}, {"device", 1, 0, O_DEVICE}, {"recompute", 0, 0, O_RECOMPUTE},
+    {"serve", 0, 0, O_SERVE},
     {"threads", 1, 0, O_THREADS}, {"skip-bad", 0, 0, O_SKIP},
     {"entropic-tokens", 1, 0, O_ETOK}, {"aec-max", 1, 0, O_AECMAX}, {"aec-init", 1, 0, O_AECINIT},
     {"dmmpt-target", 1, 0, O_DMMPT}, {"mpt-prob", 1, 0, O_MPTP}, {"mask-quadrant", 1, 0, O_QUAD},
@@ -190,7 +207,7 @@ static int choice(const char *opt, const char *s, const char *const *names) {
 
 typedef struct {
     const char *model, *output, *alpha_cmd, *ref, *grads;
-    bool reset, sft, alpha_set, kl_set, fast, recompute;
+    bool reset, sft, alpha_set, kl_set, fast, recompute, serve;
     pic_device device;
     pic_model_dtype dtype;
     int mini_batches, threads;
@@ -233,6 +250,7 @@ static void parse(options *o, int argc, char **argv) {
         case O_DTYPE: o->dtype = choice(opt, a, dtypes) ? PIC_DTYPE_BF16 : PIC_DTYPE_F32; break;
         case O_DEVICE: o->device = (pic_device)choice("--device", a, devices); break;
         case O_RECOMPUTE: o->recompute = true; break;
+        case O_SERVE: o->serve = true; break;
         case O_LOSS: o->sft = choice(opt, a, losses) == 1; break;
         case O_PG: l->kind = (pic_pg_kind)choice(opt, a, pgs); break;
         case O_TEMP: o->temperature = pic_parse_double(opt, a, 1e-3, 1e3); break;
@@ -286,7 +304,9 @@ static void parse(options *o, int argc, char **argv) {
         }
     }
     if (!o->model) pic_usage_error("--model DIR is required");
-    if (!o->output) pic_usage_error("--output DIR is required");
+    if (o->serve && o->output) pic_usage_error("--serve takes each checkpoint's DIR from its request, not --output");
+    if (o->serve && o->grads) pic_usage_error("--serve takes --save-grads from a request (save_grads), not the command line");
+    if (!o->output && !o->serve) pic_usage_error("--output DIR is required");
     if (o->alpha_cmd && o->alpha_set) pic_usage_error("--alpha and --alpha-cmd exclude each other");
     bool cov = l->kind == PIC_PG_CLIP_COV || l->kind == PIC_PG_KL_COV;
     needs(given, O_KLCOEF, o->ref, "--ref DIR");
@@ -368,79 +388,119 @@ static void check_tokenizer(const char *dir) {
 static void put(json_t *o, const char *k, double v) { json_object_set_new(o, k, json_real(v)); }
 static void puti(json_t *o, const char *k, long long v) { json_object_set_new(o, k, json_integer(v)); }
 
-int main(int argc, char **argv) {
-    pic_init("pic-update");
-    options o = {.mini_batches = 1, .adv = {PIC_ADV_GRPO, true, 0.1}, .max_shard = (size_t)5e9};
-    pic_loss_defaults(&o.tc.loss);
-    pic_adamw_defaults(&o.tc.opt);
-    o.tc.max_grad_norm = 1.0;
-    /* Skywork-OR1's published AEC recipe */
-    o.tc.aec_delta = 1e-4, o.tc.aec_max = 0.005, o.tc.aec_init = 0;
-    parse(&o, argc, argv);
-    pic_dist_init(NULL, NULL);
-    int R = pic_dist_size(), me = pic_dist_rank();
-    if (R > 1 && (optind >= argc || !strcmp(argv[argc - 1], "-")))
-        pic_usage_error("%d ranks need the sample FILEs: the launcher gives standard input to rank 0 only", R);
-    if (me > 0) pic_quiet = 1;
-    /* AUTO resolves here (several ranks train on the CPU: the gradient's
-     * all-reduce is on the host), so that what the CPU cannot do is a usage error */
-    if (o.device == PIC_DEVICE_AUTO) o.device = R > 1 ? PIC_DEVICE_CPU : pic_device_resolve(PIC_DEVICE_AUTO);
-    if (o.device == PIC_DEVICE_CPU && o.dtype == PIC_DTYPE_BF16)
-        pic_usage_error("--dtype bf16: the CPU computes in f32 only");
-    if (R > 1 && o.device == PIC_DEVICE_CUDA)
-        pic_die("--device cuda with %d ranks: training on GPUs runs one rank for now (the GPU gradient's "
-                "all-reduce is not wired in); run one rank, or --device cpu", R);
-    pic_set_threads(o.threads ? o.threads : pic_dist_threads());
-    double t0 = pic_now();
-
+/* What lives across the steps of a run: one step for pic-update, one a
+ * request for --serve. */
+typedef struct {
+    const options *o;
     pic_model model, ref;
+    pic_trainer tr;
+    pic_ckpt_src *src;   /* the input's config and tokenizer files */
+    pic_dtype ckpt_dtype;
+    int R, me;
+    size_t arena;        /* on a GPU: the tokens its arena holds (0: not there yet) */
+} session;
+
+/* Moves the model and the trainer to the GPU with an arena of tokens. */
+static void to_device(session *s, size_t tokens) {
+    const options *o = s->o;
     pic_err err;
-    pic_atomic_dir_recover(o.model); /* a run killed while replacing it in place */
-    pic_atomic_dir_check(o.output);  /* before the step, not at its end */
-    check_tokenizer(o.model);
-    if (pic_model_load(&model, o.model, NULL, &err)) pic_die("%s", err.msg);
+    pic_model_opts mo = {PIC_DEVICE_CUDA, o->dtype, tokens};
+    if (pic_trainer_to_device(&s->tr, &mo, o->recompute, &err)) pic_die("%s", err.msg);
+    if (o->ref && pic_model_to_device(&s->ref, &mo, &err)) pic_die("--ref: %s", err.msg);
+    s->arena = tokens;
+}
+
+static void open_session(session *s, const options *o) {
+    memset(s, 0, sizeof *s);
+    s->o = o;
+    s->R = pic_dist_size(), s->me = pic_dist_rank();
+    pic_err err;
+    pic_atomic_dir_recover(o->model); /* a run killed while replacing it in place */
+    check_tokenizer(o->model);
+    if (pic_model_load(&s->model, o->model, NULL, &err)) pic_die("%s", err.msg);
     /* the generator's forward: exactly on-policy (docs/update.md); the
      * backward stays on OpenBLAS either way */
-    model.batch_invariant = !o.fast;
-    if (o.ref) {
-        if (pic_model_load(&ref, o.ref, NULL, &err)) pic_die("--ref: %s", err.msg);
-        ref.batch_invariant = !o.fast;
-        if (ref.cfg.vocab_size != model.cfg.vocab_size)
-            pic_die("--ref %s: vocabulary %d differs from the model's %d", o.ref, ref.cfg.vocab_size,
-                    model.cfg.vocab_size);
+    s->model.batch_invariant = !o->fast;
+    if (o->ref) {
+        if (pic_model_load(&s->ref, o->ref, NULL, &err)) pic_die("--ref: %s", err.msg);
+        s->ref.batch_invariant = !o->fast;
+        if (s->ref.cfg.vocab_size != s->model.cfg.vocab_size)
+            pic_die("--ref %s: vocabulary %d differs from the model's %d", o->ref, s->ref.cfg.vocab_size,
+                    s->model.cfg.vocab_size);
     }
+    pic_trainer_init(&s->tr, &s->model, &o->tc);
+    s->tr.ref = o->ref ? &s->ref : NULL;
+    if (!o->reset) pic_optstate_load(&s->tr, o->model);
+    s->ckpt_dtype = weights_dtype(o->model, &s->model.params);
+    s->src = pic_ckpt_src_read(o->model);
+    if (o->recompute && o->device == PIC_DEVICE_CPU) pic_model_recompute(&s->model, true);
+}
+
+static void close_session(session *s) {
+    pic_trainer_free(&s->tr);
+    pic_ckpt_src_free(s->src);
+    if (s->o->ref) pic_model_free(&s->ref);
+    pic_model_free(&s->model);
+}
+
+/* The longest sample of b, for the message of one the GPU's arena cannot hold. */
+static const pic_sample *longest_sample(const pic_samples *b) {
+    const pic_sample *x = b->s;
+    for (size_t i = 1; i < b->n; i++)
+        if (b->s[i].n_prompt + b->s[i].n_resp > x->n_prompt + x->n_resp) x = &b->s[i];
+    return x;
+}
+
+/* One training step (K optimizer steps) on the request's samples: writes its
+ * checkpoint and prints its stats line. For pic-update (serve false) the
+ * line comes before the checkpoint is renamed into place: a run that could
+ * not write it (a full disk, a closed pipe) dies and commits no checkpoint,
+ * so that a driver never finds a NEXT whose step it has no record of. For
+ * --serve, whose process goes on, the line is the answer that the
+ * checkpoint is in place, so it comes after. */
+static void train_request(session *s, const pic_request *rq, bool serve) {
+    const options *o = s->o;
+    int me = s->me;
+    pic_trainer *tr = &s->tr;
+    double t0 = pic_now();
+    pic_atomic_dir_check(rq->output); /* before the step, not at its end */
     pic_samples b = {0};
-    pic_read_opts ro = {!o.sft, !o.sft, model.cfg.vocab_size, model.cfg.max_position, !o.sft && !o.temperature};
-    if (optind >= argc) pic_samples_read(&b, NULL, &ro);
-    for (int i = optind; i < argc; i++) pic_samples_read(&b, argv[i], &ro);
-    size_t lone = o.sft ? 0 : pic_samples_drop_lone(&b, &o.adv, me == 0);
-    if (b.n == 0) pic_die_no_records(argc - optind, argv + optind, "samples to train on");
-    if (!o.sft) pic_samples_advantages(&b, &o.adv);
+    pic_read_opts ro = {!o->sft, !o->sft, s->model.cfg.vocab_size, s->model.cfg.max_position,
+                        !o->sft && !o->temperature};
+    if (rq->n_samples == 0) pic_samples_read(&b, NULL, &ro);
+    for (int i = 0; i < rq->n_samples; i++) pic_samples_read(&b, rq->samples[i], &ro);
+    size_t lone = o->sft ? 0 : pic_samples_drop_lone(&b, &o->adv, me == 0);
+    if (b.n == 0) pic_die_no_records(rq->n_samples, rq->samples, "samples to train on");
+    if (!o->sft) pic_samples_advantages(&b, &o->adv);
     size_t n_read = b.n;
-    if (o.adv.mode == PIC_ADV_NSR || o.adv.mode == PIC_ADV_PSR) pic_samples_keep_class(&b, o.adv.mode == PIC_ADV_PSR);
-    o.tc.temperature = (float)(o.temperature ? o.temperature : o.sft || !b.temperature ? 1.0 : b.temperature);
-    if ((size_t)o.mini_batches > n_read) pic_die("--mini-batches %d: only %zu samples", o.mini_batches, n_read);
+    if (o->adv.mode == PIC_ADV_NSR || o->adv.mode == PIC_ADV_PSR) pic_samples_keep_class(&b, o->adv.mode == PIC_ADV_PSR);
+    tr->cfg.temperature = (float)(o->temperature ? o->temperature : o->sft || !b.temperature ? 1.0 : b.temperature);
+    if ((size_t)o->mini_batches > n_read) pic_die("--mini-batches %d: only %zu samples", o->mini_batches, n_read);
     /* NSR / PSR keep one class: a step may have fewer samples than K, or none
      * (then no optimizer step is taken and NEXT is DIR's state) */
-    int K_steps = (size_t)o.mini_batches > b.n ? (int)b.n : o.mini_batches;
-    if (b.n < n_read) pic_info("%s: %zu of %zu samples kept", o.adv.mode == PIC_ADV_NSR ? "nsr" : "psr", b.n, n_read);
-
-    pic_trainer tr;
-    pic_trainer_init(&tr, &model, &o.tc);
-    tr.ref = o.ref ? &ref : NULL;
-    if (!o.reset) pic_optstate_load(&tr, o.model);
-    pic_dtype ckpt_dtype = weights_dtype(o.model, &model.params);
-    if (o.recompute && o.device == PIC_DEVICE_CPU) pic_model_recompute(&model, true);
-    if (o.device == PIC_DEVICE_CUDA) {
-        pic_model_opts mo = {PIC_DEVICE_CUDA, o.dtype, batch_tokens(&b, o.tc.micro_tokens, K_steps ? K_steps : 1)};
-        if (pic_trainer_to_device(&tr, &mo, o.recompute, &err)) pic_die("%s", err.msg);
-        if (o.ref && pic_model_to_device(&ref, &mo, &err)) pic_die("--ref: %s", err.msg);
+    int K_steps = (size_t)o->mini_batches > b.n ? (int)b.n : o->mini_batches;
+    if (b.n < n_read) pic_info("%s: %zu of %zu samples kept", o->adv.mode == PIC_ADV_NSR ? "nsr" : "psr", b.n, n_read);
+    if (o->device == PIC_DEVICE_CUDA) {
+        size_t need = batch_tokens(&b, o->tc.micro_tokens, K_steps ? K_steps : 1);
+        if (!s->arena) {
+            to_device(s, need);
+        } else if (need > s->arena) {
+            const pic_sample *x = longest_sample(&b);
+            pic_die("%s:%zu: a sample of %d tokens, longer than the %zu-token micro-batch (--micro-tokens) that the "
+                    "GPU's arena holds; --serve sizes it once, at start: raise --micro-tokens",
+                    x->file, x->line, x->n_prompt + x->n_resp, s->arena);
+        }
     }
-    pic_trainer_reserve(&tr, b.s, b.n, K_steps);
+    pic_trainer_reserve(tr, b.s, b.n, K_steps);
     double t_loaded = pic_now(); /* weights, samples and optimizer state in place */
+
+    /* the request's alpha (or command) replaces the command line's */
+    tr->cfg.loss.alpha = rq->alpha_set ? rq->alpha : o->tc.loss.alpha;
+    const char *alpha_cmd = rq->alpha_cmd ? rq->alpha_cmd : rq->alpha_set ? NULL : o->alpha_cmd;
     pic_coproc co;
-    tr.ask_alpha = o.alpha_cmd != NULL;
-    if (o.alpha_cmd && me == 0) pic_coproc_start(&co, o.alpha_cmd), tr.alpha_cmd = &co;
+    tr->ask_alpha = alpha_cmd != NULL;
+    tr->alpha_cmd = NULL;
+    if (alpha_cmd && me == 0) pic_coproc_start(&co, alpha_cmd), tr->alpha_cmd = &co;
 
     /* K slices of the samples in stream order, as equal as can be */
     pic_step_stats tot = {0};
@@ -452,31 +512,33 @@ int main(int argc, char **argv) {
         size_t a, e;
         pic_step_slice(b.n, k, K_steps, &a, &e);
         pic_step_stats st;
-        pic_train_step(&tr, b.s + a, e - a, true, &st);
+        pic_train_step(tr, b.s + a, e - a, true, &st);
         pic_loss_stats_add(&tot.ls, &st.ls);
         sum_loss += st.ls.loss, sum_gn += st.grad_norm, sum_alpha += st.alpha, sum_lr += st.lr;
         sum_ec += st.entropy_coef, mpt_steps += st.mpt_masking;
         tot.n_micro += st.n_micro, tot.prepass |= st.prepass;
         if (k == 0) first_diff = st.logp_diff_max;
-        json_t *s = json_object();
-        put(s, "loss", st.ls.loss);
-        put(s, "alpha", st.alpha);
-        put(s, "entropy", st.ls.tokens ? st.ls.entropy_sum / (double)st.ls.tokens : 0);
-        put(s, "grad_norm", st.grad_norm);
-        put(s, "lr", st.lr);
-        json_array_append_new(steps, s);
+        json_t *j = json_object();
+        put(j, "loss", st.ls.loss);
+        put(j, "alpha", st.alpha);
+        put(j, "entropy", st.ls.tokens ? st.ls.entropy_sum / (double)st.ls.tokens : 0);
+        put(j, "grad_norm", st.grad_norm);
+        put(j, "lr", st.lr);
+        json_array_append_new(steps, j);
     }
-    if (tr.alpha_cmd) pic_coproc_finish(&co);
+    if (tr->alpha_cmd) pic_coproc_finish(&co);
+    tr->alpha_cmd = NULL;
     double t_trained = pic_now();
-    pic_trainer_sync(&tr, o.grads && me == 0);
-    if (o.grads && me == 0) pic_grads_save(&tr, o.grads);
-    char *next = pic_ckpt_write(&tr, o.model, o.output, ckpt_dtype, o.max_shard);
+    bool grads = rq->save_grads && me == 0;
+    pic_trainer_sync(tr, grads, rq->state);
+    if (grads) pic_grads_save(tr, rq->save_grads);
+    char *next = pic_ckpt_write(tr, s->src, rq->output, s->ckpt_dtype, o->max_shard, rq->state);
 
     double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
     size_t all_tokens = 0;
     for (size_t i = 0; i < b.n; i++) all_tokens += (size_t)(b.s[i].n_prompt + b.s[i].n_resp);
     json_t *j = json_object();
-    puti(j, "step", tr.step);
+    puti(j, "step", tr->step);
     put(j, "loss", sum_loss / K);
     put(j, "pg_loss", tot.ls.pg_loss / K);
     put(j, "entropy", tot.ls.entropy_sum / nt);
@@ -489,12 +551,13 @@ int main(int argc, char **argv) {
     put(j, "approx_kl", tot.ls.approx_kl_sum / nt);
     put(j, "grad_norm", sum_gn / K);
     put(j, "lr", sum_lr / K);
-    if (o.ref) put(j, "kl_loss", tot.ls.kl_loss / K);
-    if (o.tc.aec || o.tc.loss.entropy_coef) put(j, "entropy_coef", sum_ec / K);
-    if (o.tc.loss.kind == PIC_PG_CLIP_COV || o.tc.loss.kind == PIC_PG_KL_COV) puti(j, "cov_selected", (long long)tot.ls.selected);
-    if (o.tc.aec) put(j, "aec_next_coef", tr.aec_coef);
-    if (o.tc.dmmpt) puti(j, "mpt_masked", (long long)tot.ls.masked), puti(j, "mpt_masking_steps", (long long)mpt_steps);
-    if (o.tc.loss.mask_quadrant) puti(j, "quadrant_masked", (long long)tot.ls.masked);
+    if (o->ref) put(j, "kl_loss", tot.ls.kl_loss / K);
+    if (o->tc.aec || o->tc.loss.entropy_coef) put(j, "entropy_coef", sum_ec / K);
+    if (o->tc.loss.kind == PIC_PG_CLIP_COV || o->tc.loss.kind == PIC_PG_KL_COV)
+        puti(j, "cov_selected", (long long)tot.ls.selected);
+    if (o->tc.aec) put(j, "aec_next_coef", tr->aec_coef);
+    if (o->tc.dmmpt) puti(j, "mpt_masked", (long long)tot.ls.masked), puti(j, "mpt_masking_steps", (long long)mpt_steps);
+    if (o->tc.loss.mask_quadrant) puti(j, "quadrant_masked", (long long)tot.ls.masked);
     if (b.n < n_read) puti(j, "sequences_dropped", (long long)(n_read - b.n));
     if (lone) puti(j, "groups_dropped", (long long)lone);
     if (first_diff >= 0) put(j, "logp_diff_max", first_diff);
@@ -509,36 +572,108 @@ int main(int argc, char **argv) {
      * writing the next */
     put(j, "load_seconds", t_loaded - t0);
     put(j, "save_seconds", secs - (t_trained - t0));
-    json_object_set_new(j, "device", json_string(pic_device_name(model.device)));
-    json_object_set_new(j, "dtype", json_string(pic_model_dtype_name(model.dtype)));
-    json_object_set_new(j, "loss_agg", json_string(o.sft ? "sft" : agg_names[o.tc.loss.agg]));
-    if (R > 1) {
-        puti(j, "ranks", R);
+    json_object_set_new(j, "device", json_string(pic_device_name(s->model.device)));
+    json_object_set_new(j, "dtype", json_string(pic_model_dtype_name(s->model.dtype)));
+    json_object_set_new(j, "loss_agg", json_string(o->sft ? "sft" : agg_names[o->tc.loss.agg]));
+    if (serve) json_object_set_new(j, "optimizer_state", json_boolean(rq->state));
+    if (s->R > 1) {
+        puti(j, "ranks", s->R);
         put(j, "comm_seconds", pic_dist_comm_seconds());
         put(j, "wait_seconds", pic_dist_wait_seconds());
     }
     if (K_steps > 1) json_object_set_new(j, "steps", steps);
     else json_decref(steps);
+    if (serve) pic_ckpt_commit(next, rq->output);
     if (me == 0) { /* one stats line for the job */
         pic_print_json_line(j);
-        pic_stdout_close();
+        if (serve && fflush(stdout) != 0) pic_die("standard output: %s", strerror(errno));
+        if (!serve) pic_stdout_close();
         pic_note_bad_records();
+        pic_bad_records = 0;
         if (lone)
             pic_info("%zu GRPO group%s dropped, left with one sample by skipped records (--skip-bad)", lone,
                      lone == 1 ? "" : "s");
     }
     json_decref(j);
-    /* after the stats line is out: a run that could not write it (a full
-     * disk, a closed pipe) dies above and commits no checkpoint, so that a
-     * driver never finds a NEXT whose step it has no record of */
-    pic_ckpt_commit(next, o.output);
-    pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld on %s (%s), %.2f s -> %s", b.n,
-             (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr.step, pic_device_name(model.device),
-             pic_model_dtype_name(model.dtype), secs, o.output);
-    pic_trainer_free(&tr);
+    if (!serve) pic_ckpt_commit(next, rq->output);
+    pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld on %s (%s), %.2f s -> %s%s", b.n,
+             (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr->step, pic_device_name(s->model.device),
+             pic_model_dtype_name(s->model.dtype), secs, rq->output, rq->state ? "" : " (weights only)");
     pic_samples_free(&b);
-    if (o.ref) pic_model_free(&ref);
-    pic_model_free(&model);
+}
+
+/* --serve: a step a request until the end of standard input. The last
+ * checkpoint always gets the optimizer state: when its request asked for
+ * the weights only, it is written again, whole, at the end. */
+static void serve(session *s) {
+    const options *o = s->o;
+    if (o->device == PIC_DEVICE_CUDA) to_device(s, o->tc.micro_tokens);
+    pic_info("serving: a JSON request a line on standard input (docs/update.md)");
+    pic_request rq, last = {0};
+    while (pic_request_next(&rq)) {
+        for (int i = 0; i < rq.n_samples; i++)
+            if (!strcmp(rq.samples[i], "-"))
+                pic_die("standard input, request on line %zu: field 'samples': '-' is standard input, which carries "
+                        "the requests: name a file",
+                        rq.line);
+        if (o->sft && (rq.alpha_set || rq.alpha_cmd))
+            pic_die("standard input, request on line %zu: field '%s': --loss sft takes no alpha", rq.line,
+                    rq.alpha_set ? "alpha" : "alpha_cmd");
+        train_request(s, &rq, true);
+        pic_request_free(&last);
+        last = rq;
+    }
+    if (last.output && !last.state) {
+        pic_trainer_sync(&s->tr, false, true);
+        pic_ckpt_commit(pic_ckpt_write(&s->tr, s->src, last.output, s->ckpt_dtype, o->max_shard, true), last.output);
+        pic_info("end of requests: %s written again with its optimizer state", last.output);
+    }
+    pic_request_free(&last);
+    if (s->me == 0) pic_stdout_close();
+}
+
+int main(int argc, char **argv) {
+    pic_init("pic-update");
+    options o = {.mini_batches = 1, .adv = {PIC_ADV_GRPO, true, 0.1}, .max_shard = (size_t)5e9};
+    pic_loss_defaults(&o.tc.loss);
+    pic_adamw_defaults(&o.tc.opt);
+    o.tc.max_grad_norm = 1.0;
+    /* Skywork-OR1's published AEC recipe */
+    o.tc.aec_delta = 1e-4, o.tc.aec_max = 0.005, o.tc.aec_init = 0;
+    parse(&o, argc, argv);
+    if (o.serve && optind < argc)
+        pic_usage_error("--serve reads the samples' FILEs from its requests on standard input, not from arguments");
+    pic_dist_init(NULL, NULL);
+    int R = pic_dist_size(), me = pic_dist_rank();
+    if (!o.serve && R > 1 && (optind >= argc || !strcmp(argv[argc - 1], "-")))
+        pic_usage_error("%d ranks need the sample FILEs: the launcher gives standard input to rank 0 only", R);
+    if (me > 0) pic_quiet = 1;
+    /* AUTO resolves here (several ranks train on the CPU: the gradient's
+     * all-reduce is on the host), so that what the CPU cannot do is a usage error */
+    if (o.device == PIC_DEVICE_AUTO) o.device = R > 1 ? PIC_DEVICE_CPU : pic_device_resolve(PIC_DEVICE_AUTO);
+    if (o.device == PIC_DEVICE_CPU && o.dtype == PIC_DTYPE_BF16)
+        pic_usage_error("--dtype bf16: the CPU computes in f32 only");
+    if (R > 1 && o.device == PIC_DEVICE_CUDA)
+        pic_die("--device cuda with %d ranks: training on GPUs runs one rank for now (the GPU gradient's "
+                "all-reduce is not wired in); run one rank, or --device cpu", R);
+    if (o.serve && o.device == PIC_DEVICE_CUDA && !o.tc.micro_tokens)
+        pic_usage_error("--serve on a GPU needs --micro-tokens N: the GPU's arena is sized once, at start, for a "
+                        "micro-batch of N tokens");
+    pic_set_threads(o.threads ? o.threads : pic_dist_threads());
+
+    session s;
+    if (!o.serve) pic_atomic_dir_check(o.output); /* before loading, not after it */
+    open_session(&s, &o);
+    if (o.serve) {
+        serve(&s);
+    } else {
+        pic_request rq = {.samples = argv + optind, .n_samples = argc - optind, .output = (char *)o.output,
+                          .state = true, .save_grads = (char *)o.grads};
+        /* "-" alone is standard input, as no FILE is */
+        if (rq.n_samples == 1 && !strcmp(rq.samples[0], "-")) rq.n_samples = 0;
+        train_request(&s, &rq, false);
+    }
+    close_session(&s);
     pic_dist_finish();
     return 0;
 }

@@ -56,13 +56,14 @@ int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recom
     return rc;
 }
 
-void pic_trainer_sync(pic_trainer *t, bool with_grad) {
+void pic_trainer_sync(pic_trainer *t, bool with_grad, bool with_moments) {
     if (!t->gpu) return;
     pic_err err;
     size_t n = t->model->params.numel;
     if (!t->params_host) t->params_host = pic_malloc(n * sizeof(float) + 1);
     if (with_grad && !t->grad) t->grad = zeros(n);
-    if (pic_train_state_down_cuda(t->model, t->params_host, with_grad ? t->grad : NULL, t->m, t->v, &err))
+    if (pic_train_state_down_cuda(t->model, t->params_host, with_grad ? t->grad : NULL, with_moments ? t->m : NULL,
+                                  with_moments ? t->v : NULL, &err))
         pic_die("%s", err.msg);
 }
 

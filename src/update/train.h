@@ -86,10 +86,10 @@ void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *
  * gradient and moments); recompute keeps each layer's input only. Call
  * after pic_optstate_load. Returns 0, or -1 with a message. */
 int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recompute, pic_err *err);
-/* On a GPU: copies the master weights and moments to the host arrays
- * (params_host, m, v) for a checkpoint, and with_grad the gradient to
+/* On a GPU: copies the master weights to params_host for a checkpoint,
+ * with_moments AdamW's moments to m and v, and with_grad the gradient to
  * grad (made then); a no-op on the CPU. */
-void pic_trainer_sync(pic_trainer *t, bool with_grad);
+void pic_trainer_sync(pic_trainer *t, bool with_grad, bool with_moments);
 /* The master weights on the host (after pic_trainer_sync on a GPU). */
 const float *pic_trainer_params(const pic_trainer *t);
 /* One optimizer step over samples s[0..n) (every rank passes the same

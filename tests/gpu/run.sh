@@ -781,10 +781,10 @@ elif wanted stepcost && [ "$HAVE_GPU" = 1 ]; then
     st=$?
     log bench "$f" $st bench/gpu_rlstep.sh --budget "$left"
     { echo "# bench/gpu_rlstep.sh"; sed -n '/^| run/,$p' "$f"; echo "# raw"; cat "$WORK/stepcost" 2>/dev/null; } >>"$RESULTS"
-    if [ $st -ne 0 ] || [ "$(grep -c '^| first\|^| steady' "$f")" -ne 2 ]; then
+    if [ $st -ne 0 ] || [ "$(grep -c '^| first\|^| steady\|^| serve' "$f")" -ne 3 ]; then
         row "bench/gpu_rlstep.sh" FAIL "$(why $st "$f")" "$STEP_GOAL"
     else
-        row "bench/gpu_rlstep.sh" INFO "$(grep '^| steady' "$f" | awk -F' *[|] *' '{ print "steady step: wall " $3 " s, start and exit " $4 " s, load " $5 " s, save " $7 " s; outside the arithmetic at 2e7 tokens " $10 }')" "$STEP_GOAL"
+        row "bench/gpu_rlstep.sh" INFO "$(grep '^| steady\|^| serve' "$f" | awk -F' *[|] *' '{ sub(/ .*/, "", $2); printf "%s%s step: wall %s s, start and exit %s s, load %s s, save %s s; outside the arithmetic at 2e7 tokens %s", (NR > 1 ? "; " : ""), $2, $3, $4, $5, $7, $10 }')" "$STEP_GOAL"
     fi
 elif wanted stepcost; then
     row "bench/gpu_rlstep.sh" SKIP "no GPU" "$STEP_GOAL"
