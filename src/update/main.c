@@ -533,6 +533,7 @@ static void train_request(session *s, const pic_request *rq, bool serve) {
     pic_trainer_sync(tr, grads, rq->state);
     if (grads) pic_grads_save(tr, rq->save_grads);
     char *next = pic_ckpt_write(tr, s->src, rq->output, s->ckpt_dtype, o->max_shard, rq->state);
+    pic_trainer_drop_host(tr);
 
     double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
     size_t all_tokens = 0;
@@ -626,6 +627,7 @@ static void serve(session *s) {
     if (last.output && !last.state) {
         pic_trainer_sync(&s->tr, false, true);
         pic_ckpt_commit(pic_ckpt_write(&s->tr, s->src, last.output, s->ckpt_dtype, o->max_shard, true), last.output);
+        pic_trainer_drop_host(&s->tr);
         pic_info("end of requests: %s written again with its optimizer state", last.output);
     }
     pic_request_free(&last);

@@ -51,9 +51,21 @@ int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recom
         pic_params_views_free(&t->gview);
         free(t->grad);
         t->grad = NULL;
+        /* so do the moments: host copies only while a checkpoint is written
+         * (pic_trainer_sync, pic_trainer_drop_host), 8 bytes a parameter
+         * less between steps, which a --serve trainer holds for the run
+         * beside the rollouts' own process */
+        free(t->m), free(t->v);
+        t->m = t->v = NULL;
     }
     free(master);
     return rc;
+}
+
+void pic_trainer_drop_host(pic_trainer *t) {
+    if (!t->gpu) return;
+    free(t->params_host), free(t->grad), free(t->m), free(t->v);
+    t->params_host = t->grad = t->m = t->v = NULL;
 }
 
 void pic_trainer_sync(pic_trainer *t, bool with_grad, bool with_moments) {
@@ -62,6 +74,7 @@ void pic_trainer_sync(pic_trainer *t, bool with_grad, bool with_moments) {
     size_t n = t->model->params.numel;
     if (!t->params_host) t->params_host = pic_malloc(n * sizeof(float) + 1);
     if (with_grad && !t->grad) t->grad = zeros(n);
+    if (with_moments && !t->m) t->m = pic_malloc(n * sizeof(float) + 1), t->v = pic_malloc(n * sizeof(float) + 1);
     if (pic_train_state_down_cuda(t->model, t->params_host, with_grad ? t->grad : NULL, with_moments ? t->m : NULL,
                                   with_moments ? t->v : NULL, &err))
         pic_die("%s", err.msg);

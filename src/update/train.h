@@ -48,7 +48,8 @@ typedef struct {
     pic_model *ref;        /* reference model for the KL term, or NULL */
     pic_train_cfg cfg;
     float *grad;           /* the parameters' layout (on a GPU: NULL, or a host copy pic_trainer_sync made) */
-    float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it (likewise) */
+    float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it (on a GPU
+                              likewise, made by pic_trainer_sync) */
     size_t own_lo, own_hi;
     float *params_host;    /* on a GPU: the master weights' host copy (pic_trainer_sync), else NULL */
     bool gpu;              /* the model and this state live on a GPU (pic_trainer_to_device; one rank) */
@@ -90,6 +91,8 @@ int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recom
  * with_moments AdamW's moments to m and v, and with_grad the gradient to
  * grad (made then); a no-op on the CPU. */
 void pic_trainer_sync(pic_trainer *t, bool with_grad, bool with_moments);
+/* On a GPU: frees what pic_trainer_sync copied to the host, once written. */
+void pic_trainer_drop_host(pic_trainer *t);
 /* The master weights on the host (after pic_trainer_sync on a GPU). */
 const float *pic_trainer_params(const pic_trainer *t);
 /* One optimizer step over samples s[0..n) (every rank passes the same
