@@ -436,8 +436,8 @@ EOF
     printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
     chmod +x tests/*
     OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=pipe PIC_GPU_PIPE_DEVICE=cpu \
-        PIC_GPU_PIPE_STEPS=3 run "$G/run.sh"
-    grep -q $'pipe train.sh --device cuda\tPASS\t3 steps, [0-9.]* s a step, cpu f32; entropy 0.774 -> [0-9.]* (target 0.3), reward .*, logp_diff_max 0\t3 steps' \
+        PIC_GPU_PIPE_STEPS=3 PIC_GPU_PIPE_SERVE=2 run "$G/run.sh"
+    grep -q $'pipe train.sh --device cuda\tPASS\t3 steps, [0-9.]* s a step, cpu f32; entropy 0.774 -> [0-9.]* (target 0.3), reward .*, logp_diff_max 0; --serve the same, [0-9.]* s a step\t3 steps' \
         out/summary.tsv
     section_log pipe | grep -q '"trained_on":"cpu"'
     # a device it cannot use: a FAIL row that says how far it got

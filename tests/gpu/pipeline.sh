@@ -9,9 +9,13 @@
 # time) and seconds_per_step, the first and last steps' entropy and reward,
 # the target, and the largest logp_diff_max of any step: 0 when the
 # log-probs pic-update recomputes are the rollout's bit for bit (exact
-# on-policy, issue 12).
+# on-policy, issue 12). With --serve-steps M, the first M steps again as
+# `train.sh --serve --state-every 3` (one pic-update holding its state on
+# the device, docs/update.md): serve_same is whether their records equal
+# the first run's but for the clocks (bit for bit, printed to 17 digits),
+# and serve_seconds_per_step their pace.
 #
-#   tests/gpu/pipeline.sh DIR [--device D] [--steps N]
+#   tests/gpu/pipeline.sh DIR [--device D] [--steps N] [--serve-steps M]
 #
 # DIR is made (it must not exist). --device as train.sh's (default cuda),
 # --steps the RL steps (default 20). Exit 0 when train.sh ran to the end and
@@ -22,12 +26,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 die() { echo "pipeline.sh: $*" >&2; exit 1; }
 [ $# -ge 1 ] || die "usage: tests/gpu/pipeline.sh DIR [--device D] [--steps N]"
-dir=$1 device=cuda steps=20
+dir=$1 device=cuda steps=20 serve_steps=0
 shift
 while [ $# -gt 0 ]; do
     case $1 in
     --device) device=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
+    --serve-steps) serve_steps=$2; shift 2 ;;
     *) die "unknown option $1" ;;
     esac
 done
@@ -57,17 +62,34 @@ pic-update -q -m "$dir/init" -o "$dir/sft" --loss sft --lr 3e-3 --warmup 10 --mi
     "$dir/sft.jsonl.zst" >"$dir/sft.stats.json" || die "pic-update --loss sft --device $device failed"
 
 # RL at the demo's settings (tau 0.5, Kp 20, Ki 0.5, lr 5e-4), fewer prompts.
+# A step is ~4k tokens: one micro-batch of 8192, the arena --serve needs on a GPU.
+TRAIN=(--model "$dir/sft" --device "$device" --prompts 16 --n 4 --max-new-tokens 32 --template chatml
+       --tau 0.5 --kp 20 --ki 0.5 --lr 5e-4 --target 0.3 --seed 1 --update-args '--micro-tokens 8192')
 t0=$(date +%s.%N)
-"$ROOT/pipelines/train.sh" -q --run "$dir/run" --model "$dir/sft" --device "$device" --steps "$steps" \
-    --prompts 16 --n 4 --max-new-tokens 32 --template chatml --tau 0.5 --kp 20 --ki 0.5 --lr 5e-4 \
-    --target 0.3 --seed 1 >"$dir/train.log" 2>&1 || die "train.sh --device $device failed: $(tail -3 "$dir/train.log")"
+"$ROOT/pipelines/train.sh" -q --run "$dir/run" --steps "$steps" "${TRAIN[@]}" >"$dir/train.log" 2>&1 ||
+    die "train.sh --device $device failed: $(tail -3 "$dir/train.log")"
 t1=$(date +%s.%N)
-jq -sc --arg device "$device" --argjson steps "$steps" --argjson secs "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" '
+serve_same=null serve_secs=0
+if [ "$serve_steps" -gt 0 ]; then
+    "$ROOT/pipelines/train.sh" -q --run "$dir/serve" --steps "$serve_steps" --serve --state-every 3 "${TRAIN[@]}" \
+        >"$dir/serve.log" 2>&1 || die "train.sh --serve --device $device failed: $(tail -3 "$dir/serve.log")"
+    t2=$(date +%s.%N)
+    serve_secs=$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')
+    clockless='del(.tokens_per_s, .seconds, .load_seconds, .save_seconds, .optimizer_state)'
+    serve_same=false
+    cmp -s <(head -n "$serve_steps" "$dir/run/log.jsonl" | jq -c "$clockless") \
+        <(jq -c "$clockless" "$dir/serve/log.jsonl") && serve_same=true
+fi
+jq -sc --arg device "$device" --argjson steps "$steps" --argjson secs "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+    --argjson serve_same "$serve_same" --argjson serve_steps "$serve_steps" --argjson serve_secs "$serve_secs" '
     {device: $device, trained_on: .[-1].device, dtype: .[-1].dtype, steps: length, seconds: $secs,
      seconds_per_step: ($secs / ([length, 1] | max)),
      entropy_first: .[0].entropy, entropy_last: .[-1].entropy, target: .[-1].target,
-     reward_first: .[0].reward, reward_last: .[-1].reward, logp_diff_max: (map(.logp_diff_max) | max),
-     ok: (length == $steps and all(.[]; (.entropy | isnormal or . == 0) and (.alpha | type) == "number")
-          and .[-1].device == $device)}' \
+     reward_first: .[0].reward, reward_last: .[-1].reward, logp_diff_max: (map(.logp_diff_max) | max)}
+    + (if $serve_steps > 0 then {serve_steps: $serve_steps, serve_same: $serve_same,
+                                  serve_seconds_per_step: ($serve_secs / $serve_steps)} else {} end)
+    + {ok: (length == $steps and all(.[]; (.entropy | isnormal or . == 0) and (.alpha | type) == "number")
+            and .[-1].device == $device and $serve_same != false)}' \
     "$dir/run/log.jsonl" | tee "$dir/summary.json"
-jq -e .ok "$dir/summary.json" >/dev/null || die "log.jsonl: not $steps records with finite entropy and alpha"
+jq -e .ok "$dir/summary.json" >/dev/null ||
+    die "log.jsonl: not $steps records with finite entropy and alpha$([ "$serve_same" != false ] || echo ", or --serve's records differ")"
