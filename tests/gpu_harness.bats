@@ -557,3 +557,37 @@ fake_build() {
         fails_with 1 "no nvcc"
     fi
 }
+
+@test "sanitize section: a row per tool and test, PASS on 0 errors, FAIL naming the first error" {
+    mkdir tests
+    printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
+    cp tests/test_cuda_logits tests/test_cuda_backward
+    chmod +x tests/*
+    # a stand-in for compute-sanitizer: runs the test, then its verdict
+    # (an error for racecheck on test_cuda_backward), as the tool prints it
+    cat >san <<'EOF2'
+#!/bin/sh
+tool=$2; shift 6
+"$@"
+case "$tool $(basename "$1")" in
+"racecheck test_cuda_backward")
+    echo "========= Error: Race reported between Write access at attn_bwd+0x10 and Read access"
+    echo "========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)"
+    echo "========= ERROR SUMMARY: 1 error"; exit 99 ;;
+*) echo "========= ERROR SUMMARY: 0 errors" ;;
+esac
+EOF2
+    chmod +x san
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=sanitize PIC_GPU_SANITIZER="$T/san" run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    [ "$(row 'sanitize test_cuda_backward attn simt')" = PASS ]
+    [ "$(row 'sanitize memcheck test_cuda_logits')" = PASS ]
+    [ "$(row 'sanitize memcheck test_cuda_backward')" = PASS ]
+    [ "$(row 'sanitize racecheck test_cuda_logits')" = PASS ]
+    grep -q $'^sanitize racecheck test_cuda_backward\tFAIL\texit 99: ERROR SUMMARY: 1 error; Error: Race reported between Write access' out/summary.tsv
+    section_log sanitize | grep -q 'RACECHECK SUMMARY'
+    # no sanitizer where it looks: one FAIL row that says so
+    rm -r out
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=sanitize PIC_GPU_SANITIZER=/no/sanitizer run "$G/run.sh"
+    grep -q $'^sanitize compute-sanitizer\tFAIL\tnot found (/no/sanitizer)' out/summary.tsv
+}

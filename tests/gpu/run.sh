@@ -26,7 +26,10 @@
 # bench/gpu_train.sh and bench/gpu_rlstep.sh with this setup (each its own call:
 # PIC_GPU_SECTIONS=genbench PIC_GPU_BUDGET=560 tests/gpu/run.sh,
 # PIC_GPU_SECTIONS=trainbench PIC_GPU_BUDGET=300 tests/gpu/run.sh,
-# PIC_GPU_SECTIONS=stepcost PIC_GPU_BUDGET=240 tests/gpu/run.sh).
+# PIC_GPU_SECTIONS=stepcost PIC_GPU_BUDGET=240 tests/gpu/run.sh). "sanitize",
+# also by name, runs the CUDA unit tests under compute-sanitizer (memcheck,
+# racecheck) and test_cuda_backward with attention on the CUDA cores
+# (PIC_GPU_SECTIONS=sanitize PIC_GPU_BUDGET=300 tests/gpu/run.sh).
 #
 # Without a GPU every GPU step is a SKIP row and the script still runs to the
 # end. PIC_GPU_FORCE=1 runs them anyway and PIC_GPU_FORCE=0 skips them on a
@@ -329,7 +332,7 @@ fi
 UNIT_CAP=45
 UNIT_GOAL="all ok (rel. err <= 1e-5 f32, 1e-2 bf16)"
 CANARY='' CANARY_FAILED=''
-gpu_wanted() { local s; for s in unit sample fp32 bf16 gen train pipe bench genbench trainbench stepcost; do wanted $s && return 0; done; return 1; }
+gpu_wanted() { local s; for s in unit sample fp32 bf16 gen train pipe bench genbench trainbench stepcost sanitize; do wanted $s && return 0; done; return 1; }
 if [ "$HAVE_GPU" = 1 ] && gpu_wanted; then
     # test_cuda_logits: three logits heads against a double reference, ~1 s
     for t in test_cuda_logits test_cuda_layers; do [ -x "$TESTS/$t" ] && { CANARY=$t; break; }; done
@@ -793,6 +796,50 @@ elif wanted stepcost && [ "$HAVE_GPU" = 1 ]; then
     fi
 elif wanted stepcost; then
     row "bench/gpu_rlstep.sh" SKIP "no GPU" "$STEP_GOAL"
+fi
+
+# ---- compute-sanitizer (asked for by name) ---------------------------------
+# The kernels' memory accesses (memcheck: out of bounds, misaligned, reads of
+# uninitialised device memory with initcheck left out) and shared-memory
+# races (racecheck) on the unit tests' shapes, which run 10-100x slower under
+# it; and test_cuda_backward with attention on the CUDA cores (its simt
+# variant runs only after a failure in the unit section). A row per tool and
+# test: PASS when the test passes and the tool reports 0 errors.
+SAN_GOAL="0 errors, the test passing under the tool"
+SANITIZER=${PIC_GPU_SANITIZER:-}
+[ -n "$SANITIZER" ] || SANITIZER=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+if ! wanted sanitize || canary_failed "sanitize"; then
+    :
+elif [ "$HAVE_GPU" != 1 ]; then
+    row "sanitize" SKIP "no GPU" "$SAN_GOAL"
+else
+    if [ -x "$TESTS/test_cuda_backward" ]; then
+        within 60 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" PIC_CUDA_ATTN=simt "$TESTS/test_cuda_backward"
+        st=$?
+        log sanitize "$f" $st "PIC_CUDA_ATTN=simt $TESTS/test_cuda_backward"
+        tap "sanitize test_cuda_backward attn simt" "$f" $st "$UNIT_GOAL"
+    fi
+    if [ ! -x "$SANITIZER" ]; then
+        row "sanitize compute-sanitizer" FAIL "not found ($SANITIZER)" "$SAN_GOAL"
+    else
+        for tool in memcheck racecheck; do
+            for t in test_cuda_logits test_cuda_sampler test_cuda_layers test_cuda_backward test_cuda_invariance; do
+                [ -x "$TESTS/$t" ] || continue
+                within 90 "$f" env LD_LIBRARY_PATH="$PIC_LD_PATH" "$SANITIZER" --tool "$tool" --error-exitcode 99 \
+                    --print-limit 20 "$TESTS/$t"
+                st=$?
+                log sanitize "$f" $st "$SANITIZER --tool $tool $TESTS/$t"
+                summary=$(grep -m1 'ERROR SUMMARY' "$f" | sed 's/^=* *//')
+                if timed_out $st; then
+                    row "sanitize $tool $t" FAIL "timed out" "$SAN_GOAL"
+                elif [ $st -eq 0 ] && [[ $summary == *" 0 errors"* ]] && ! grep -q '^not ok' "$f"; then
+                    row "sanitize $tool $t" PASS "$summary" "$SAN_GOAL"
+                else
+                    row "sanitize $tool $t" FAIL "exit $st: ${summary:-no error summary}; $(grep -m1 -E '^=+ (Invalid|Error|Race|Warning)|^not ok' "$f" | sed 's/^=* *//' | cut -c1-120)" "$SAN_GOAL"
+                fi
+            done
+        done
+    fi
 fi
 
 # ---- the summary, last -----------------------------------------------------
