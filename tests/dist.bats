@@ -181,6 +181,21 @@ same() {
     "$H/st_close.py" u/final/optimizer.safetensors k/final/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 2 * t }')"
 }
 
+@test "train.sh --ranks 2 --serve: one 2-rank pic-update --serve for the run, the 2-rank steps bit for bit" {
+    pic-init -q -o m --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --seed 3
+    TRAIN=(--model m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 --template chatml --seed 5 -q
+           --method w-reinforce --update-args "--eps 1 --threads 1" --ranks 2
+           --launcher-args "--allow-run-as-root --oversubscribe")
+    export ASAN_OPTIONS=detect_leaks=0
+    train.sh --run u --steps 3 "${TRAIN[@]}"
+    timeout 300 train.sh --run s --steps 3 --serve --state-every 2 "${TRAIN[@]}"
+    cmp <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds, .wait_seconds, .load_seconds, .save_seconds)' u/log.jsonl) \
+        <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds, .wait_seconds, .load_seconds, .save_seconds, .optimizer_state)' s/log.jsonl)
+    jq -se 'all(.[]; .ranks == 2)' s/log.jsonl > /dev/null
+    cmp u/final/model.safetensors s/final/model.safetensors
+    cmp u/final/optimizer.safetensors s/final/optimizer.safetensors
+}
+
 @test "train.sh refuses bad --ranks and --launcher values" {
     pic-init -q -o m --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --seed 3
     run train.sh --run r --model m --ranks 0
