@@ -31,13 +31,27 @@ static void reserve(sampler_scratch *s, int V) {
     s->cap = V;
 }
 
+/* A logit's sort key: ascending keys are descending logits. The IEEE bits
+ * made monotone as unsigned (negatives flipped, positives above them),
+ * -0 taken as +0, complemented; the device's sort_key.cuh is the same. A
+ * total order even with NaN logits (a positive NaN before +inf, a negative
+ * one after -inf), where comparing floats is none and quickselect ran off
+ * the end of its array. */
+static inline uint32_t logit_key(float x) {
+    float f = x == 0.0f ? 0.0f : x;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u = u & 0x80000000u ? ~u : u | 0x80000000u; /* ascending as the floats */
+    return ~u;
+}
+
 /* Sorting by logit (ties: lower id first) through a file-scope pointer,
  * since qsort has no context argument; the weights are sorted with it. */
 static _Thread_local const float *sort_logits;
 static int by_logit(const void *a, const void *b) {
     int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
-    float x = sort_logits[i], y = sort_logits[j];
-    if (x != y) return x > y ? -1 : 1;
+    uint32_t x = logit_key(sort_logits[i]), y = logit_key(sort_logits[j]);
+    if (x != y) return x < y ? -1 : 1;
     return (i > j) - (i < j);
 }
 
@@ -70,18 +84,11 @@ static void select_top(int32_t *idx, int n, int k) {
 }
 
 /* s->idx[0..n) = 0..n-1 in by_logit order: a stable LSD radix sort (11,
- * 11, 10 bits) of keys that order the logits descending (IEEE bits made
- * monotone, -0 taken as +0 as by_logit's comparison does, complemented),
- * so equal logits keep their ids ascending. Linear in n: qsort with a
+ * 11, 10 bits) of logit_key's keys, so equal logits keep their ids
+ * ascending. Linear in n: qsort with a
  * comparator took 20 ms over 152k logits, this about 1. */
 static void sort_all_by_logit(const float *z, int n, sampler_scratch *s) {
-    for (int i = 0; i < n; i++) {
-        float f = z[i] == 0.0f ? 0.0f : z[i];
-        uint32_t u;
-        memcpy(&u, &f, sizeof u);
-        u = u & 0x80000000u ? ~u : u | 0x80000000u; /* ascending as the floats */
-        s->key[i] = ~u, s->idx[i] = i;
-    }
+    for (int i = 0; i < n; i++) s->key[i] = logit_key(z[i]), s->idx[i] = i;
     static const int shift[3] = {0, 11, 22}, bits[3] = {11, 11, 10};
     int32_t *idx = s->idx, *tmp = s->tmp;
     uint32_t *key = s->key, *key_tmp = s->key_tmp;
@@ -175,7 +182,10 @@ void sampler_dist(const float *logits, int V, const sampler_params *sp, sampler_
                 s->idx[keep] = s->idx[i];
                 s->w[keep++] = s->w[i];
             }
-        n = keep;
+        /* only NaN logits keep nothing (the first weight is exp(0) otherwise):
+         * the first token stays, as on the GPU (draw.cuh), and its NaN
+         * log-prob is reported with the record (record.c) */
+        n = keep ? keep : 1;
     }
     if (!sorted) {
         /* the same order as the sorted path: the draw walks it */

@@ -198,6 +198,23 @@ int main(void) {
     }
     CHECK(out == 0, "draws over 50000 tokens stay in range");
     nucleus_cases();
+    /* NaN logits (a broken model): every setting still draws a token in
+     * range, whose NaN log-prob the record's writer reports; min-p once
+     * kept nothing and read before its buffer (ASan caught it) */
+    float bad[V];
+    memcpy(bad, logits, sizeof bad);
+    bad[0] = NAN, bad[5] = NAN;
+    float all_nan[V];
+    for (int i = 0; i < V; i++) all_nan[i] = NAN;
+    sampler_params settings[] = {{1.0f, 0, 1.0f, 0.0f}, {1.0f, 0, 1.0f, 0.2f}, {1.0f, 4, 0.9f, 0.1f},
+                                 {0.7f, 0, 0.5f, 0.0f}, {0.0f, 0, 1.0f, 0.0f}};
+    int stray = 0;
+    for (size_t k = 0; k < sizeof settings / sizeof *settings; k++)
+        for (int d = 0; d < 50; d++) {
+            int t = sampler_next(bad, V, &settings[k], &s, &a), u = sampler_next(all_nan, V, &settings[k], &s, &a);
+            stray += t < 0 || t >= V || u < 0 || u >= V;
+        }
+    CHECK(stray == 0, "NaN logits, whatever the settings, draw a token in range");
     free(big);
     sampler_free(&s);
     return check_done();
