@@ -6,8 +6,8 @@ static const char no_cuda[] = "this pic was built without CUDA (nvcc not found, 
 
 bool pic_cuda_visible(void) { return false; }
 
-int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
-    (void)m, (void)max_batch_tokens;
+int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, bool training, pic_err *err) {
+    (void)m, (void)max_batch_tokens, (void)training;
     return pic_err_set(err, "%s", no_cuda);
 }
 

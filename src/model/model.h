@@ -79,6 +79,11 @@ typedef struct {
     /* tokens one forward may hold on a GPU (the arena allocated at load);
      * 0: PIC_DEFAULT_BATCH_TOKENS. The CPU's arena grows instead. */
     size_t max_batch_tokens;
+    /* on a GPU, a model to train: its forward's activations will live in
+     * the training state (pic_train_init_cuda, which must follow), so the
+     * arena holds no layer activations of its own (5.5 GB at 7B for 32k
+     * tokens); a forward before that state exists is refused */
+    bool training;
 } pic_model_opts;
 
 enum { PIC_DEFAULT_BATCH_TOKENS = 32768 };

@@ -404,9 +404,9 @@ typedef struct {
 static void to_device(session *s, size_t tokens) {
     const options *o = s->o;
     pic_err err;
-    pic_model_opts mo = {PIC_DEVICE_CUDA, o->dtype, tokens};
+    pic_model_opts mo = {PIC_DEVICE_CUDA, o->dtype, tokens, true}, ref = {PIC_DEVICE_CUDA, o->dtype, tokens, false};
     if (pic_trainer_to_device(&s->tr, &mo, o->recompute, &err)) pic_die("%s", err.msg);
-    if (o->ref && pic_model_to_device(&s->ref, &mo, &err)) pic_die("--ref: %s", err.msg);
+    if (o->ref && pic_model_to_device(&s->ref, &ref, &err)) pic_die("--ref: %s", err.msg);
     s->arena = tokens;
 }
 

@@ -54,8 +54,10 @@ template <typename T, typename G> static void test_rmsnorm(size_t N, int C) {
     rmsnorm_backward(wdx, wdw, dy, x, w, r, N, C);
     T *dxin = up<T>(x, N * C), *dw = up<T>(w, C);
     G *ddy = up<G>(dy, N * C), *ddx = up<G>(dx0, N * C);
-    float *ddw = up<float>(dw0, C), *dr = up<float>(r, N), *scratch = poisoned<float>(pic_cuda::COL_CHUNKS * C);
-    cudaError_t e = pic_cuda::rmsnorm_backward<T, G>(ddx, ddw, ddy, dxin, dw, dr, N, C, scratch, 0);
+    float *ddw = up<float>(dw0, C), *dr = up<float>(r, N), *scratch = poisoned<float>(pic_cuda::COL_CHUNKS * 3 * C);
+    // the q/k norms' chunk count (heads times a layer's) on some shapes
+    int chunks = C < 64 ? pic_cuda::COL_CHUNKS * 3 : pic_cuda::COL_CHUNKS;
+    cudaError_t e = pic_cuda::rmsnorm_backward<T, G>(ddx, ddw, ddy, dxin, dw, dr, N, C, scratch, chunks, 0);
     CHECK(e == cudaSuccess, "rmsnorm backward launches");
     float *gdx = down(ddx, N * C), *gdw = down(ddw, C);
     SAME(T, gdx, wdx, N * C, "rmsnorm backward dinp [%zu x %d] (%s gradients)", N, C, tname<G>());
@@ -298,7 +300,7 @@ static void test_model_grad(pic_model_dtype dtype, bool qk_norm) {
                 all[i]->params.data[j] = pic_bf16_to_f32(pic_f32_to_bf16(all[i]->params.data[j]));
     }
     pic_model_retain(&cpu, true);
-    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 1024};
+    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 1024, false};
     for (int i = 0; i < 2; i++) {
         // the first runs its head 64 rows at a time (111 rows: two blocks),
         // as a real vocabulary's does; the second in one block

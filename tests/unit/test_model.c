@@ -394,10 +394,10 @@ static void test_api(void) {
     char *dir = pic_asprintf("%s/models/qwen2-tiny", fixtures());
     pic_model m;
     pic_err err;
-    pic_model_opts bf16 = {PIC_DEVICE_CPU, PIC_DTYPE_BF16, 0};
+    pic_model_opts bf16 = {PIC_DEVICE_CPU, PIC_DTYPE_BF16, 0, false};
     CHECK(pic_model_load(&m, dir, &bf16, &err) != 0 && strstr(err.msg, "f32"), "cpu + bf16 is refused");
     if (!pic_cuda_available()) {
-        pic_model_opts cuda = {PIC_DEVICE_CUDA, PIC_DTYPE_AUTO, 0};
+        pic_model_opts cuda = {PIC_DEVICE_CUDA, PIC_DTYPE_AUTO, 0, false};
         CHECK(pic_model_load(&m, dir, &cuda, &err) != 0 && strstr(err.msg, "cpu"),
               "cuda without a GPU is refused");
         CHECK(pic_device_resolve(PIC_DEVICE_AUTO) == PIC_DEVICE_CPU, "auto resolves to the cpu without a GPU");
@@ -406,7 +406,7 @@ static void test_api(void) {
               pic_model_dtype_resolve(PIC_DTYPE_AUTO, PIC_DEVICE_CPU) == PIC_DTYPE_F32,
           "default dtypes: bf16 on a GPU, f32 on the cpu");
     if (!pic_cuda_available()) {
-        pic_model_opts any = {PIC_DEVICE_AUTO, PIC_DTYPE_AUTO, 0};
+        pic_model_opts any = {PIC_DEVICE_AUTO, PIC_DTYPE_AUTO, 0, false};
         CHECK(pic_model_load(&m, dir, &any, &err) == 0 && m.device == PIC_DEVICE_CPU && m.dtype == PIC_DTYPE_F32,
               "auto loads on the cpu in f32 without a GPU");
         pic_model_free(&m);

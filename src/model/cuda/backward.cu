@@ -64,7 +64,7 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
 
     PIC_CU(cudaMemsetAsync(tr->dres, 0, N * C * sizeof(float), s));
     PIC_CU((rmsnorm_backward<T, float>(tr->dres, grad(m, m->params.off.norm), tr->dlnf, layer_in<T>(cm, L),
-                                      param<T>(m, m->params.off.norm), cm->lnf_rstd, N, C, part, s)));
+                                      param<T>(m, m->params.off.norm), cm->lnf_rstd, N, C, part, COL_CHUNKS, s)));
     for (int l = L - 1; l >= 0; l--) {
         const pic_layer_offsets *o = &m->params.off.layer[l];
         if (tr->recompute && layer_forward<T>(m, NULL, l, N, err)) return -1;
@@ -84,7 +84,7 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
                                       N, C, 2 * F, part, err))
             return -1;
         PIC_CU((rmsnorm_backward<T, float>(tr->dres, grad(m, o->ln2), tr->dln, a.res1, param<T>(m, o->ln2), a.rstd2, N,
-                                          C, part, s)));
+                                          C, part, COL_CHUNKS, s)));
 
         // res1 = in + o_proj(att)
         dr = as_storage<T>(tr, N * C, s, &e);
@@ -106,11 +106,11 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
             PIC_CU(qkv_split_forward(qpre, kpre, vpre, a.qkv, N, qd, kvd, s));
             PIC_CU(cudaMemsetAsync(datt, 0, N * qd * sizeof(T), s));
             PIC_CU((rmsnorm_backward<T, T>(datt, grad(m, o->q_norm), dq, qpre, param<T>(m, o->q_norm), a.qn_rstd,
-                                          N * nh, hd, part, s)));
+                                          N * nh, hd, part, COL_CHUNKS * nh, s)));
             PIC_CU(cudaMemcpyAsync(dq, datt, N * qd * sizeof(T), cudaMemcpyDeviceToDevice, s));
             PIC_CU(cudaMemsetAsync(vpre, 0, N * kvd * sizeof(T), s));
             PIC_CU((rmsnorm_backward<T, T>(vpre, grad(m, o->k_norm), dk, kpre, param<T>(m, o->k_norm), a.kn_rstd,
-                                          N * nkv, hd, part, s)));
+                                          N * nkv, hd, part, COL_CHUNKS * nkv, s)));
             PIC_CU(cudaMemcpyAsync(dk, vpre, N * kvd * sizeof(T), cudaMemcpyDeviceToDevice, s));
         }
         PIC_CU(qkv_split_backward(dqkv, dq, dk, dv, N, qd, kvd, s));
@@ -119,7 +119,7 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
                                       param<T>(m, o->wqkv), N, C, qd + 2 * kvd, part, err))
             return -1;
         PIC_CU((rmsnorm_backward<T, float>(tr->dres, grad(m, o->ln1), tr->dln, layer_in<T>(cm, l), param<T>(m, o->ln1),
-                                          a.rstd1, N, C, part, s)));
+                                          a.rstd1, N, C, part, COL_CHUNKS, s)));
     }
     PIC_CU(embedding_backward(grad(m, m->params.off.embed), tr->dres, cm->tokens, N, C, s));
     // dlnf is consumed: zero for the next micro-batch's head

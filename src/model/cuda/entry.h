@@ -21,7 +21,7 @@ bool pic_cuda_visible(void);
  * arena for max_batch_tokens tokens and sets m->cuda; the host copy stays
  * the caller's to free. Returns 0, or -1 with a message that names what did
  * not fit and the option that lowers it. */
-int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err);
+int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, bool training, pic_err *err);
 /* The same for a model whose host parameters were never filled (data
  * NULL, the layout only): the weights are drawn on the GPU, Normal(0, std)
  * from seed with norms 1 and biases 0 as pic_params_init_random does (other

@@ -344,6 +344,9 @@ extern "C" int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *
     if (N > m->cuda->max_tokens)
         return pic_err_set(err, "a batch of %zu tokens is more than the GPU's arena holds (%zu): raise --max-batch-tokens",
                            N, m->cuda->max_tokens);
+    if (m->cuda->for_training && !m->cuda->train)
+        return pic_err_set(err, "pic_forward_cuda: a model loaded for training has no training state yet "
+                                "(pic_train_init_cuda): its arena holds no activations");
     return m->dtype == PIC_DTYPE_BF16 ? forward<bf16>(m, kv, b, N, which, logits, fn, ctx, err)
                                       : forward<float>(m, kv, b, N, which, logits, fn, ctx, err);
 }

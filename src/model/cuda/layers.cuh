@@ -127,9 +127,11 @@ __host__ __device__ inline int attention_segments(int max_len) { return (max_len
 template <typename T> cudaError_t swiglu_forward(T *out, const T *gu, size_t N, int F, cudaStream_t s);
 
 // Rows of logits[N, V] (float): log p of targets (may be NULL) and entropy
-// at temperature T; logp or entropy may be NULL.
+// at temperature T; logp or entropy may be NULL. With rows (device, [N]),
+// output i is the row rows[i] of logits (a row drawn from several times);
+// each output is one block's, so the bits do not depend on it.
 cudaError_t logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
-                                    size_t N, int V, float temperature, cudaStream_t s);
+                                    size_t N, int V, float temperature, cudaStream_t s, const int *rows = nullptr);
 
 
 // ---- backward (issue 11): one beside each forward, the CPU's names ------
@@ -153,10 +155,13 @@ template <typename D, typename S> cudaError_t convert(D *dst, const S *src, size
 // dembed[tokens[n], :] += dout[n, :], n ascending (one thread per column).
 cudaError_t embedding_backward(float *dembed, const float *dout, const int32_t *tokens, size_t N, int C,
                                cudaStream_t s);
-// dinp (G) += ..., dweight (may be NULL) += ... through scratch (COL_CHUNKS * C floats).
+// dinp (G) += ..., dweight (may be NULL) += ... through scratch (chunks * C
+// floats): the rows in chunks, summed in order. COL_CHUNKS for a layer's
+// norm; the q/k norms, whose rows are the N x heads of width head_dim, take
+// COL_CHUNKS * heads, so that as many threads work as for a layer's norm.
 template <typename T, typename G>
 cudaError_t rmsnorm_backward(G *dinp, float *dweight, const G *dout, const T *inp, const T *weight,
-                             const float *rstd, size_t N, int C, float *scratch, cudaStream_t s);
+                             const float *rstd, size_t N, int C, float *scratch, int chunks, cudaStream_t s);
 // dinp[N, IC] (D: T or float) += dout . W; dweight[OC, IC] += dout^T . inp
 // (float); dbias[OC] += column sums of dout (through scratch). Any of
 // dinp, dweight, dbias may be NULL. Returns 0, or -1 with a message.

@@ -45,10 +45,10 @@ __device__ double block_sum(double v, double *shared) {
 }
 
 __global__ void logprob_entropy_kernel(float *logp, float *entropy, const float *logits,
-                                       const int32_t *targets, int V, float T) {
+                                       const int32_t *targets, const int *rows, int V, float T) {
     __shared__ float smax[kThreads / 32];
     __shared__ double ssum[kThreads / 32];
-    const float *x = logits + (size_t)blockIdx.x * V;
+    const float *x = logits + (size_t)(rows ? rows[blockIdx.x] : blockIdx.x) * V;
     float m = -INFINITY;
     for (int i = threadIdx.x; i < V; i += kThreads) m = fmaxf(m, x[i] / T);
     m = block_max(m, smax);
@@ -71,9 +71,9 @@ __global__ void logprob_entropy_kernel(float *logp, float *entropy, const float 
 }
 
 cudaError_t logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
-                                    size_t N, int V, float temperature, cudaStream_t s) {
+                                    size_t N, int V, float temperature, cudaStream_t s, const int *rows) {
     if (N == 0) return cudaSuccess;
-    logprob_entropy_kernel<<<(unsigned)N, kThreads, 0, s>>>(logp, entropy, logits, targets, V, temperature);
+    logprob_entropy_kernel<<<(unsigned)N, kThreads, 0, s>>>(logp, entropy, logits, targets, rows, V, temperature);
     return cudaGetLastError();
 }
 

@@ -46,6 +46,10 @@ void carve_device(carver &k, pic_cuda_model *cm, const pic_config *c, size_t es)
                     &cm->h, &cm->lnf, &cm->head_x};
     size_t act_n[] = {N * C, N * C, N * (qd + 2 * kvd), N * qd, N * kvd, N * kvd, N * qd, N * C, N * C, N * 2 * F,
                       N * F, N * C, HR * C};
+    // training: layer_at and layer_in give the training state's sets; the
+    // final norm's output and the head's rows are the arena's still
+    if (cm->for_training)
+        for (size_t i = 0; i + 2 < sizeof act_n / sizeof *act_n; i++) act_n[i] = 0; // all but lnf and head_x
     for (size_t i = 0; i < sizeof act / sizeof *act; i++) *act[i] = k.take<char>(act_n[i] * es);
     cm->rstd = k.take<float>(N);
     cm->qn_rstd = k.take<float>(N * nh);
@@ -141,7 +145,8 @@ template <typename T> int init_params(pic_cuda_model *cm, const pic_params *p, u
 enum weights { FROM_HOST, DRAWN, LATER };
 
 // Allocates everything and fills the weights as w says.
-int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, weights w, uint64_t seed, float std, pic_err *err) {
+int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, bool training, weights w, uint64_t seed, float std,
+          pic_err *err) {
     const pic_config *c = &m->cfg;
     bool bf = m->dtype == PIC_DTYPE_BF16;
     size_t es = bf ? 2 : 4, free_b = 0, total_b = 0;
@@ -149,6 +154,7 @@ int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, weights w, uint64
     PIC_CU(cudaMemGetInfo(&free_b, &total_b));
     cm->used_before = total_b - free_b;
     cm->max_tokens = max_tokens;
+    cm->for_training = training;
     size_t hr = ((size_t)512 << 20) / (4 * (size_t)c->vocab_size) / 64 * 64;
     cm->head_rows = hr < 64 ? 64 : hr > 4096 ? 4096 : hr;
     // A test's small vocabulary fits all its rows in one block; it sets this
@@ -275,7 +281,7 @@ extern "C" void pic_model_free_cuda(pic_model *m) {
     m->cuda = NULL;
 }
 
-static int load(pic_model *m, size_t max_batch_tokens, weights w, uint64_t seed, float std, pic_err *err) {
+static int load(pic_model *m, size_t max_batch_tokens, bool training, weights w, uint64_t seed, float std, pic_err *err) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
@@ -287,26 +293,26 @@ static int load(pic_model *m, size_t max_batch_tokens, weights w, uint64_t seed,
         return pic_err_set(err, "head_dim %d: the GPU's attention serves heads of up to 256 (--device cpu runs it)",
                            m->cfg.head_dim);
     m->cuda = new pic_cuda_model();
-    if (setup(m, m->cuda, max_batch_tokens, w, seed, std, err)) {
+    if (setup(m, m->cuda, max_batch_tokens, training, w, seed, std, err)) {
         pic_model_free_cuda(m);
         return -1;
     }
     return 0;
 }
 
-extern "C" int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
+extern "C" int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, bool training, pic_err *err) {
     if (!m->params.data) return pic_err_set(err, "pic_model_load_cuda: the model has no host weights");
-    return load(m, max_batch_tokens, FROM_HOST, 0, 0, err);
+    return load(m, max_batch_tokens, training, FROM_HOST, 0, 0, err);
 }
 
 extern "C" int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
     if (m->params.data) return pic_err_set(err, "pic_model_random_cuda: the model has host weights");
-    return load(m, max_batch_tokens, DRAWN, seed, std, err);
+    return load(m, max_batch_tokens, false, DRAWN, seed, std, err);
 }
 
 extern "C" int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
     if (m->params.data) return pic_err_set(err, "pic_model_alloc_cuda: the model has host weights");
-    return load(m, max_batch_tokens, LATER, 0, 0, err);
+    return load(m, max_batch_tokens, false, LATER, 0, 0, err);
 }
 
 // A synchronous copy from pageable memory may return before its DMA lands,

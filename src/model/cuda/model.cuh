@@ -57,6 +57,7 @@ struct pic_cuda_model {
     pic_cuda::blas *blas;
     void *params; // numel elements of the storage type
     size_t max_tokens, head_rows;
+    bool for_training; // the arena holds no layer activations: the training state's sets do
     void *arena;
     size_t arena_bytes, used_before; // device memory in use before load (for peak_bytes)
     // activations, storage type (one layer's set, reused)

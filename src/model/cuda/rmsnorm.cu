@@ -55,16 +55,18 @@ __global__ void rmsnorm_backward_kernel(G *dinp, const G *dout, const T *inp, co
     for (int i = lane; i < C; i += 32) dot += to_f(weight[i]) * to_f(dy[i]) * to_f(x[i]);
     for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
     float k = dot * r * r * r / C;
-    for (int i = lane; i < C; i += 32) dx[i] = from_f<G>(to_f(dx[i]) + r * (to_f(weight[i]) * to_f(dy[i])) - to_f(x[i]) * k);
+    // dx + (...) as the CPU's dx[i] += ...: dx is the residual stream's
+    // gradient, which the two terms' near cancellation should not round twice
+    for (int i = lane; i < C; i += 32) dx[i] = from_f<G>(to_f(dx[i]) + (r * (to_f(weight[i]) * to_f(dy[i])) - to_f(x[i]) * k));
 }
 
-// partial[chunk, c] = sum over the chunk's rows of dy * (x * r)
+// partial[chunk, c] = sum over the chunk's rows of dy * (x * r), gridDim.y chunks
 template <typename T, typename G>
 __global__ void rmsnorm_dweight_kernel(float *partial, const G *dout, const T *inp, const float *rstd, size_t N,
                                        int C) {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
-    size_t per = (N + COL_CHUNKS - 1) / COL_CHUNKS, n0 = blockIdx.y * per, n1 = n0 + per < N ? n0 + per : N;
+    size_t per = (N + gridDim.y - 1) / gridDim.y, n0 = blockIdx.y * per, n1 = n0 + per < N ? n0 + per : N;
     float acc = 0;
     for (size_t n = n0; n < n1; n++) acc += to_f(dout[n * C + c]) * (to_f(inp[n * C + c]) * rstd[n]);
     partial[(size_t)blockIdx.y * C + c] = acc;
@@ -72,19 +74,19 @@ __global__ void rmsnorm_dweight_kernel(float *partial, const G *dout, const T *i
 
 template <typename T, typename G>
 cudaError_t rmsnorm_backward(G *dinp, float *dweight, const G *dout, const T *inp, const T *weight,
-                             const float *rstd, size_t N, int C, float *scratch, cudaStream_t s) {
+                             const float *rstd, size_t N, int C, float *scratch, int chunks, cudaStream_t s) {
     if (!N) return cudaSuccess;
     rmsnorm_backward_kernel<<<blocks_for(N, 8), 256, 0, s>>>(dinp, dout, inp, weight, rstd, N, C);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess || !dweight) return e;
-    rmsnorm_dweight_kernel<<<dim3(blocks_for((size_t)C, 128), COL_CHUNKS), 128, 0, s>>>(scratch, dout, inp, rstd, N, C);
+    rmsnorm_dweight_kernel<<<dim3(blocks_for((size_t)C, 128), chunks), 128, 0, s>>>(scratch, dout, inp, rstd, N, C);
     e = cudaGetLastError();
-    return e != cudaSuccess ? e : sum_partials(dweight, scratch, COL_CHUNKS, C, s);
+    return e != cudaSuccess ? e : sum_partials(dweight, scratch, chunks, C, s);
 }
 
 #define RMS_BW(T, G)                                                                                              \
     template cudaError_t rmsnorm_backward<T, G>(G *, float *, const G *, const T *, const T *, const float *, size_t, \
-                                                int, float *, cudaStream_t);
+                                                int, float *, int, cudaStream_t);
 RMS_BW(float, float)
 RMS_BW(bf16, float)
 RMS_BW(bf16, bf16)

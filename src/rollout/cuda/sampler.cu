@@ -154,7 +154,9 @@ __global__ void draw_kernel(int32_t *tok, const float *z, const int32_t *sorted,
     int d = blockIdx.x;
     const int32_t *s = sorted ? sorted + (size_t)(row[d] - row0) * V : NULL;
     int32_t t = sampler_draw(b, z + (size_t)row[d] * V, s, V, T, top_k, top_p, min_p, u[d]);
-    // NaN logits draw no token (the argmax and every weight are NaN): -1, which the host reports
+    // the draw keeps at least one token, so t is in range whatever the
+    // logits; NaN ones give a NaN log-prob, which the record's writer
+    // reports as on the CPU (record.c). -1 only if that ever fails.
     if (threadIdx.x == 0) tok[d] = t >= 0 && t < V ? t : -1;
 }
 
@@ -235,7 +237,10 @@ extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int 
     cudaStream_t st = (cudaStream_t)stream;
     bool greedy = sp->temperature == 0.0f, truncated = sp->top_k > 0 || sp->top_p < 1.0f || sp->min_p > 0.0f;
     bool sort = !greedy && truncated;
-    if (reserve(s, sort ? (k < kSortRows ? k : kSortRows) : 0, sort ? (size_t)V : s->V, n_draws, err)) return -1;
+    // the sort's buffers at their size from the first: grown with the head's
+    // blocks they would be freed and made again, beside a KV pool sized to
+    // the free memory (whose margin counts them whole)
+    if (reserve(s, sort ? kSortRows : 0, sort ? (size_t)V : s->V, n_draws, err)) return -1;
     PIC_CU(cudaMemcpyAsync(s->row, row, n_draws * sizeof(int), cudaMemcpyHostToDevice, st));
     PIC_CU(cudaMemcpyAsync(s->u, u, n_draws * sizeof(double), cudaMemcpyHostToDevice, st));
     size_t d0 = 0;
@@ -258,16 +263,12 @@ extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int 
         d0 = d1;
     }
     // The log-probs and entropies of the model's head kernel, as --score gets
-    // them: at once when draw d is row d, else one row per launch.
+    // them, one launch for every draw: a block per draw reads its row
+    // (several draws share a prompt's row after its prefill)
     bool one_each = n_draws == k;
     for (size_t d = 0; one_each && d < n_draws; d++) one_each = (size_t)row[d] == d;
-    if (one_each) {
-        PIC_CU(pic_cuda::logprob_entropy_forward(s->lp, s->ent, z, s->tok, k, V, stats_T, st));
-    } else {
-        for (size_t d = 0; d < n_draws; d++)
-            PIC_CU(pic_cuda::logprob_entropy_forward(s->lp + d, s->ent + d, z + (size_t)row[d] * V, s->tok + d, 1, V,
-                                                     stats_T, st));
-    }
+    PIC_CU(pic_cuda::logprob_entropy_forward(s->lp, s->ent, z, s->tok, n_draws, V, stats_T, st,
+                                             one_each ? nullptr : s->row));
     PIC_CU(cudaMemcpyAsync(tok, s->tok, n_draws * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
     PIC_CU(cudaMemcpyAsync(logp, s->lp, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
     PIC_CU(cudaMemcpyAsync(ent, s->ent, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
