@@ -121,7 +121,8 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
         PIC_CU((rmsnorm_backward<T, float>(tr->dres, grad(m, o->ln1), tr->dln, layer_in<T>(cm, l), param<T>(m, o->ln1),
                                           a.rstd1, N, C, part, COL_CHUNKS, s)));
     }
-    PIC_CU(embedding_backward(grad(m, m->params.off.embed), tr->dres, cm->tokens, N, C, s));
+    PIC_CU(embedding_backward(grad(m, m->params.off.embed), tr->dres, cm->tokens, N, C, m->cfg.vocab_size,
+                              tr->embed_scratch, tr->embed_scratch_bytes, s));
     // dlnf is consumed: zero for the next micro-batch's head
     PIC_CU(cudaMemsetAsync(tr->dlnf, 0, N * C * sizeof(float), s));
     PIC_CU(cudaStreamSynchronize(s));

@@ -243,6 +243,8 @@ void carve_train(carver &k, pic_cuda_model *cm, pic_cuda_train *tr, const pic_mo
                     N * kvd, N * kvd, bf ? HR * V : 0, HR * C};
     for (size_t j = 0; j < sizeof g / sizeof *g; j++) *g[j] = k.take<char>(g_n[j] * es);
     tr->ktiles = k.take<int4>(N);
+    tr->embed_scratch_bytes = pic_cuda::embedding_backward_scratch(N, c->vocab_size);
+    tr->embed_scratch = k.take<char>(tr->embed_scratch_bytes);
 }
 
 void carve_train_pinned(carver &k, pic_cuda_model *cm, pic_cuda_train *tr) {

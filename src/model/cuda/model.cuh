@@ -33,6 +33,8 @@ struct pic_cuda_train {
     double *norm_part, *norm;
     void *dres_t, *dh, *dgu, *datt, *dq, *dk, *dv, *dqkv, *qpre, *kpre, *vpre, *head_dz, *head_dx;
     int4 *ktiles;
+    void *embed_scratch; // embedding_backward's sort
+    size_t embed_scratch_bytes;
     void *pinned;
     float *h_dlogp, *h_dent;
     int4 *h_ktiles;
