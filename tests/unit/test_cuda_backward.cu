@@ -74,18 +74,24 @@ template <typename T, typename G> static void test_rmsnorm(size_t N, int C) {
     free(x), free(w), free(dy), free(r), free(y), free(dx0), free(dw0), free(wdx), free(wdw), free(gdx), free(gdw);
 }
 
-template <typename T, typename D> static void test_matmul(pic_cuda::blas *bl, size_t N, int IC, int OC, bool bias) {
+// fresh: dinp is overwritten (its start poisoned here), not added to
+template <typename T, typename D>
+static void test_matmul(pic_cuda::blas *bl, size_t N, int IC, int OC, bool bias, bool fresh = false) {
     float *x = rnd<T>(N * IC, 1.0), *w = rnd<T>((size_t)OC * IC, 0.1), *dy = rnd<T>(N * OC, 1.0);
     float *dx0 = rnd<D>(N * IC, 1.0), *dw0 = rnd<float>((size_t)OC * IC, 1.0), *db0 = rnd<float>(OC, 1.0);
     float *wdx = copy(dx0, N * IC), *wdw = copy(dw0, (size_t)OC * IC), *wdb = copy(db0, OC);
+    if (fresh) memset(wdx, 0, N * IC * sizeof(float));
     matmul_backward(wdx, wdw, bias ? wdb : NULL, dy, x, w, N, IC, OC);
+    if (fresh)
+        for (size_t i = 0; i < N * IC; i++) dx0[i] = NAN;
     T *dx = up<T>(x, N * IC), *dw = up<T>(w, (size_t)OC * IC), *ddy = up<T>(dy, N * OC);
     D *ddx = up<D>(dx0, N * IC);
     float *ddw = up<float>(dw0, (size_t)OC * IC), *ddb = up<float>(db0, OC);
     float *scratch = poisoned<float>(pic_cuda::COL_CHUNKS * OC);
     pic_err err = {""};
-    int rc = pic_cuda::matmul_backward<T, D>(bl, ddx, ddw, bias ? ddb : NULL, ddy, dx, dw, N, IC, OC, scratch, &err);
-    CHECK(rc == 0, "matmul backward runs %s", err.msg);
+    int rc = pic_cuda::matmul_backward<T, D>(bl, ddx, ddw, bias ? ddb : NULL, ddy, dx, dw, N, IC, OC, scratch, &err,
+                                             fresh);
+    CHECK(rc == 0, "matmul backward runs%s %s", fresh ? " (fresh dinp)" : "", err.msg);
     float *gdx = down(ddx, N * IC), *gdw = down(ddw, (size_t)OC * IC), *gdb = down(ddb, OC);
     SAME(T, gdx, wdx, N * IC, "matmul backward dinp [%zu x %d] . [%d x %d] -> %s", N, OC, OC, IC, tname<D>());
     SAME(T, gdw, wdw, (size_t)OC * IC, "matmul backward dweight [%d x %zu] . [%zu x %d]", OC, N, N, IC);
@@ -214,6 +220,8 @@ template <typename T> static void all_layers(bool pedantic) {
     test_matmul<T, T>(bl, 37, 67, 131, true);
     test_matmul<T, float>(bl, 130, 257, 75, true);
     test_matmul<T, T>(bl, 29, 64, 1003, false); // the lm_head
+    test_matmul<T, float>(bl, 130, 257, 75, true, true); // a fresh dinp: the layers' scratch gradients
+    test_matmul<T, T>(bl, 29, 64, 1003, false, true);
     test_rope<T>(29, 3, 10);
     test_rope<T>(17, 2, 128);
     test_qkv_split<T>(23, 48, 16);

@@ -74,14 +74,13 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
         // res2 = res1 + down(h): dres passes through to res1 unchanged
         const T *dr = as_storage<T>(tr, N * C, s, &e);
         PIC_CU(e);
-        PIC_CU(cudaMemsetAsync(dh, 0, N * F * sizeof(T), s));
+        // fresh: the products below write their input gradients whole
         if (matmul_backward<T, T>(bl, dh, grad(m, o->wd), grad(m, o->bd), dr, a.h, param<T>(m, o->wd), N, F, C, part,
-                                  err))
+                                  err, true))
             return -1;
         PIC_CU(swiglu_backward(dgu, dh, a.gu, N, F, s));
-        PIC_CU(cudaMemsetAsync(tr->dln, 0, N * C * sizeof(float), s));
         if (matmul_backward<T, float>(bl, tr->dln, grad(m, o->wgu), grad(m, o->bgu), dgu, a.ln2, param<T>(m, o->wgu),
-                                      N, C, 2 * F, part, err))
+                                      N, C, 2 * F, part, err, true))
             return -1;
         PIC_CU((rmsnorm_backward<T, float>(tr->dres, grad(m, o->ln2), tr->dln, a.res1, param<T>(m, o->ln2), a.rstd2, N,
                                           C, part, COL_CHUNKS, s)));
@@ -89,9 +88,8 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
         // res1 = in + o_proj(att)
         dr = as_storage<T>(tr, N * C, s, &e);
         PIC_CU(e);
-        PIC_CU(cudaMemsetAsync(datt, 0, N * qd * sizeof(T), s));
         if (matmul_backward<T, T>(bl, datt, grad(m, o->wo), grad(m, o->bo), dr, a.att, param<T>(m, o->wo), N, qd, C,
-                                  part, err))
+                                  part, err, true))
             return -1;
         PIC_CU(cudaMemsetAsync(dq, 0, N * qd * sizeof(T), s));
         PIC_CU(cudaMemsetAsync(dk, 0, N * kvd * sizeof(T), s));
@@ -114,9 +112,8 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
             PIC_CU(cudaMemcpyAsync(dk, vpre, N * kvd * sizeof(T), cudaMemcpyDeviceToDevice, s));
         }
         PIC_CU(qkv_split_backward(dqkv, dq, dk, dv, N, qd, kvd, s));
-        PIC_CU(cudaMemsetAsync(tr->dln, 0, N * C * sizeof(float), s));
         if (matmul_backward<T, float>(bl, tr->dln, grad(m, o->wqkv), grad(m, o->bqkv), dqkv, a.ln1,
-                                      param<T>(m, o->wqkv), N, C, qd + 2 * kvd, part, err))
+                                      param<T>(m, o->wqkv), N, C, qd + 2 * kvd, part, err, true))
             return -1;
         PIC_CU((rmsnorm_backward<T, float>(tr->dres, grad(m, o->ln1), tr->dln, layer_in<T>(cm, l), param<T>(m, o->ln1),
                                           a.rstd1, N, C, part, COL_CHUNKS, s)));
@@ -155,9 +152,8 @@ int head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t *tar
         if (matmul_forward<T, float>(cm->blas, cm->head_z, x, w, NULL, k, C, V, false, err)) return -1;
         PIC_CU(logprob_entropy_backward<T>(dz, cm->head_z, cm->head_target, dlogp ? tr->head_dlogp : NULL,
                                            dent ? tr->head_dent : NULL, k, V, temp, s));
-        PIC_CU(cudaMemsetAsync(dx, 0, k * C * sizeof(T), s));
         if (matmul_backward<T, T>(cm->blas, dx, grad(m, m->params.off.lm_head), NULL, dz, x, w, k, C, V, tr->partial,
-                                  err))
+                                  err, true))
             return -1;
         scatter_add_rows<<<blocks_for(k * C, 256), 256, 0, s>>>(tr->dlnf, dx, cm->head_row, k, C);
         PIC_LAUNCHED();

@@ -167,10 +167,13 @@ cudaError_t rmsnorm_backward(G *dinp, float *dweight, const G *dout, const T *in
                              const float *rstd, size_t N, int C, float *scratch, int chunks, cudaStream_t s);
 // dinp[N, IC] (D: T or float) += dout . W; dweight[OC, IC] += dout^T . inp
 // (float); dbias[OC] += column sums of dout (through scratch). Any of
-// dinp, dweight, dbias may be NULL. Returns 0, or -1 with a message.
+// dinp, dweight, dbias may be NULL. fresh: dinp = dout . W (beta 0), for a
+// scratch gradient that a memset would otherwise zero first (a write and
+// a read of it less); the weights' gradients always accumulate. Returns 0,
+// or -1 with a message.
 template <typename T, typename D>
 int matmul_backward(blas *b, D *dinp, float *dweight, float *dbias, const T *dout, const T *inp, const T *weight,
-                    size_t N, int IC, int OC, float *scratch, pic_err *err);
+                    size_t N, int IC, int OC, float *scratch, pic_err *err, bool fresh = false);
 // In place: the rotation's transpose.
 template <typename T>
 cudaError_t rope_backward(T *dx, size_t N, int n_heads, int head_dim, const float *cos, const float *sin,

@@ -208,23 +208,23 @@ template int matmul_forward<bf16, float>(blas *, float *, const bf16 *, const bf
 
 
 // The gradient of nn.Linear, as the CPU's matmul_backward: two products
-// with beta = 1 (everything accumulates) and the bias's column sums in a
+// with beta = 1 (everything accumulates; a fresh dinp takes beta = 0) and the bias's column sums in a
 // fixed order (col_sums). cuBLASLt keeps one algorithm per shape (the
 // plan), and its result for a given algorithm and shape is the same bits
 // every run.
 static int gemm_acc(blas *bl, plan_kind kind, void *out, cudaDataType_t ot, const void *a, const void *b,
-                    cudaDataType_t it, size_t N, int IC, int OC, pic_err *err) {
+                    cudaDataType_t it, size_t N, int IC, int OC, pic_err *err, bool accumulate = true) {
     unsigned al = alignment(out) < alignment(a) ? alignment(out) : alignment(a);
     al = alignment(b) < al ? alignment(b) : al;
     plan want;
     memset(&want, 0, sizeof want);
-    want.kind = kind, want.N = N, want.IC = IC, want.OC = OC, want.in = it, want.out = ot, want.accumulate = true;
+    want.kind = kind, want.N = N, want.IC = IC, want.OC = OC, want.in = it, want.out = ot, want.accumulate = accumulate;
     want.align = al, want.pedantic = bl->pedantic;
     plan *p;
     int rc = get_plan(bl, want, &p, err);
     if (rc && want.pedantic) want.pedantic = false, rc = get_plan(bl, want, &p, err);
     if (rc) return -1;
-    float alpha = 1.0f, beta = 1.0f;
+    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     PIC_BLAS(cublasLtMatmul(bl->h, p->desc, &alpha, a, p->a, b, p->b, &beta, out, p->c, out, p->c, &p->algo, bl->ws,
                             bl->ws_bytes, bl->s));
     return 0;
@@ -232,9 +232,10 @@ static int gemm_acc(blas *bl, plan_kind kind, void *out, cudaDataType_t ot, cons
 
 template <typename T, typename D>
 int matmul_backward(blas *bl, D *dinp, float *dweight, float *dbias, const T *dout, const T *inp, const T *weight,
-                    size_t N, int IC, int OC, float *scratch, pic_err *err) {
+                    size_t N, int IC, int OC, float *scratch, pic_err *err, bool fresh) {
     if (!N) return 0;
-    if (dinp && gemm_acc(bl, DINP, dinp, data_type<D>(), weight, dout, data_type<T>(), N, IC, OC, err)) return -1;
+    if (dinp && gemm_acc(bl, DINP, dinp, data_type<D>(), weight, dout, data_type<T>(), N, IC, OC, err, !fresh))
+        return -1;
     if (dweight && gemm_acc(bl, DW, dweight, CUDA_R_32F, inp, dout, data_type<T>(), N, IC, OC, err)) return -1;
     if (dbias) PIC_CU(col_sums(dbias, dout, N, OC, scratch, bl->s));
     return 0;
@@ -242,7 +243,7 @@ int matmul_backward(blas *bl, D *dinp, float *dweight, float *dbias, const T *do
 
 #define MM_BW(T, D)                                                                                               \
     template int matmul_backward<T, D>(blas *, D *, float *, float *, const T *, const T *, const T *, size_t, int, \
-                                       int, float *, pic_err *);
+                                       int, float *, pic_err *, bool);
 MM_BW(float, float)
 MM_BW(bf16, bf16)
 MM_BW(bf16, float)
