@@ -398,6 +398,8 @@ typedef struct {
     pic_dtype ckpt_dtype;
     int R, me;
     size_t arena;        /* on a GPU: the tokens its arena holds (0: not there yet) */
+    double t_open;       /* before the checkpoint and optimizer state were read: the first step's
+                            load_seconds count them */
 } session;
 
 /* Moves the model and the trainer to the GPU with an arena of tokens. */
@@ -412,6 +414,7 @@ static void to_device(session *s, size_t tokens) {
 
 static void open_session(session *s, const options *o) {
     memset(s, 0, sizeof *s);
+    s->t_open = pic_now();
     s->o = o;
     s->R = pic_dist_size(), s->me = pic_dist_rank();
     pic_err err;
@@ -462,7 +465,8 @@ static void train_request(session *s, const pic_request *rq, bool serve) {
     const options *o = s->o;
     int me = s->me;
     pic_trainer *tr = &s->tr;
-    double t0 = pic_now();
+    double t0 = s->t_open ? s->t_open : pic_now();
+    s->t_open = 0;
     pic_atomic_dir_check(rq->output); /* before the step, not at its end */
     pic_samples b = {0};
     pic_read_opts ro = {!o->sft, !o->sft, s->model.cfg.vocab_size, s->model.cfg.max_position,
