@@ -376,8 +376,22 @@ serve_start() { # CKPT
             "${update_opts[@]}" ${term_opts[@]+"${term_opts[@]}"} < "$pipes/requests" > "$pipes/answers" &
     fi
     server_pid=$!
+    # A background job of a script ignores SIGINT: without these, Ctrl-C
+    # ended train.sh and left the server to finish its step, holding the
+    # run's lock and the GPU. It is ended with train.sh, which then dies by
+    # its signal; its weights-only steps are taken again on resume.
+    trap serve_kill EXIT
+    trap 'serve_kill; trap - INT; kill -INT $$' INT
+    trap 'serve_kill; trap - TERM; kill -TERM $$' TERM
     exec {server_in}> "$pipes/requests" {server_out}< "$pipes/answers"
     rm -rf "$pipes" # open on both sides: the names are no longer needed
+}
+# serve_kill: the server ends now, with train.sh (a signal, an error)
+serve_kill() {
+    [ -n "$server_pid" ] || return 0
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
 }
 serve_died() { # STEP
     local st=0
@@ -391,6 +405,7 @@ serve_stop() {
     exec {server_in}>&-
     wait "$server_pid" || st=$?
     server_pid=
+    trap - EXIT INT TERM
     [ "$st" -eq 0 ] || die "pic-update --serve failed at the end of the run (exit $st)"
 }
 
@@ -553,8 +568,9 @@ while [ -f "$run/steps/$(step_name $((last + 1))).json" ]; do last=$((last + 1))
 # Steps whose checkpoints hold the weights only (--state-every, a killed
 # --serve) cannot be trained on: their updates are taken again from the
 # newest checkpoint with AdamW's state, on their saved rollouts, which gives
-# the same checkpoints bit for bit (docs/pipelines.md).
-if [ "$last" -lt "$steps" ] && [ "$last" -gt 0 ]; then
+# the same checkpoints bit for bit (docs/pipelines.md). Also when no step
+# is left to take: the run's last checkpoint is one it can resume from.
+if [ "$last" -gt 0 ]; then
     from=$(resumable_before $((last + 1)))
     [ "$from" -eq "$last" ] || say "taking the updates of steps $((from + 1))-$last again from step $from's state"
     for ((step = from + 1; step <= last; step++)); do

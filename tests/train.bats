@@ -148,6 +148,30 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         cmp one/ckpt/step-000005/optimizer.safetensors cut/ckpt/step-000005/optimizer.safetensors
         cmp <(timeless one/log.jsonl) <(jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds, .optimizer_state)' cut/log.jsonl)
     done
+    # a run that has all its steps but ends on a weights-only checkpoint (its
+    # last step taken by a run asked for more) takes that update again: the
+    # run ends resumable
+    rm -rf fin && cp -r srv fin
+    rm fin/ckpt/step-000005/optimizer.safetensors && echo '{}' > fin/ckpt/step-000005/optimizer-not-saved.json
+    train.sh -q --run fin --steps 5 --serve "${S[@]}"
+    cmp one/ckpt/step-000005/optimizer.safetensors fin/ckpt/step-000005/optimizer.safetensors
+    [ ! -e fin/ckpt/step-000005/optimizer-not-saved.json ]
+    # Ctrl-C (SIGINT to the group) ends the server with train.sh: as a
+    # script's background job it ignores SIGINT, and went on (its step, then
+    # the state at the end of its input) holding the run's lock. train.sh
+    # here gets SIGINT's default, as from a terminal (a job started with &
+    # inherits it ignored); when it has died of it, nothing of it is left.
+    rm -rf int
+    env --default-signal=INT setsid train.sh -q --run int --steps 5 --serve --state-every 2 "${S[@]}" &
+    pid=$!
+    while [ ! -e int/ckpt/step-000002 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    kill -INT -- -"$pid"
+    st=0
+    wait "$pid" || st=$?
+    [ "$st" -eq 130 ]
+    [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ]
+    train.sh -q --run int --steps 5 --serve --state-every 2 "${S[@]}"
+    cmp one/ckpt/step-000005/model.safetensors int/ckpt/step-000005/model.safetensors
     # pruning keeps the newest checkpoint with state, which a resume needs
     rm -rf p && cp -r srv p
     rm p/steps/step-00000[45].json && rm -r p/ckpt/step-00000[45]

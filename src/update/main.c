@@ -323,8 +323,9 @@ static void parse(options *o, int argc, char **argv) {
     needs(given, O_MPTP, t->dmmpt, "--dmmpt-target");
     needs(given, O_TOTAL, t->opt.sched == PIC_SCHED_COSINE, "--schedule cosine");
     needs(given, O_MINLR, t->opt.sched == PIC_SCHED_COSINE, "--schedule cosine");
-    needs(given, O_ENORM, o->alpha_set || o->alpha_cmd, "--alpha or --alpha-cmd");
-    needs(given, O_ETOK, o->alpha_set || o->alpha_cmd, "--alpha or --alpha-cmd");
+    /* --serve's requests may carry alpha */
+    needs(given, O_ENORM, o->alpha_set || o->alpha_cmd || o->serve, "--alpha, --alpha-cmd or --serve");
+    needs(given, O_ETOK, o->alpha_set || o->alpha_cmd || o->serve, "--alpha, --alpha-cmd or --serve");
     if (o->kl_set && !o->ref) pic_usage_error("--kl needs --ref DIR");
     if (o->ref && !o->kl_set) l->kl = PIC_KL_K3;
     if (t->aec && l->entropy_coef != 0) pic_usage_error("--aec-target and --entropy-coef exclude each other");
@@ -398,8 +399,8 @@ typedef struct {
     pic_dtype ckpt_dtype;
     int R, me;
     size_t arena;        /* on a GPU: the tokens its arena holds (0: not there yet) */
-    double t_open;       /* before the checkpoint and optimizer state were read: the first step's
-                            load_seconds count them */
+    double opened;       /* seconds reading the checkpoint and optimizer state (onto the GPU):
+                            the first step's load_seconds count them */
 } session;
 
 /* Moves the model and the trainer to the GPU with an arena of tokens. */
@@ -414,7 +415,7 @@ static void to_device(session *s, size_t tokens) {
 
 static void open_session(session *s, const options *o) {
     memset(s, 0, sizeof *s);
-    s->t_open = pic_now();
+    double t = pic_now();
     s->o = o;
     s->R = pic_dist_size(), s->me = pic_dist_rank();
     pic_err err;
@@ -437,6 +438,7 @@ static void open_session(session *s, const options *o) {
     s->ckpt_dtype = weights_dtype(o->model, &s->model.params);
     s->src = pic_ckpt_src_read(o->model);
     if (o->recompute && o->device == PIC_DEVICE_CPU) pic_model_recompute(&s->model, true);
+    s->opened = pic_now() - t;
 }
 
 static void close_session(session *s) {
@@ -465,8 +467,9 @@ static void train_request(session *s, const pic_request *rq, bool serve) {
     const options *o = s->o;
     int me = s->me;
     pic_trainer *tr = &s->tr;
-    double t0 = s->t_open ? s->t_open : pic_now();
-    s->t_open = 0;
+    /* a server's wait for its first request is no step's time */
+    double t0 = pic_now() - s->opened;
+    s->opened = 0;
     pic_atomic_dir_check(rq->output); /* before the step, not at its end */
     pic_samples b = {0};
     pic_read_opts ro = {!o->sft, !o->sft, s->model.cfg.vocab_size, s->model.cfg.max_position,
@@ -594,12 +597,12 @@ static void train_request(session *s, const pic_request *rq, bool serve) {
         if (serve && fflush(stdout) != 0) pic_die("standard output: %s", strerror(errno));
         if (!serve) pic_stdout_close();
         pic_note_bad_records();
-        pic_bad_records = 0;
         if (lone)
             pic_info("%zu GRPO group%s dropped, left with one sample by skipped records (--skip-bad)", lone,
                      lone == 1 ? "" : "s");
     }
     json_decref(j);
+    pic_bad_records = 0; /* a server's next request counts its own */
     if (!serve) pic_ckpt_commit(next, rq->output);
     pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld on %s (%s), %.2f s -> %s%s", b.n,
              (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr->step, pic_device_name(s->model.device),
@@ -612,7 +615,9 @@ static void train_request(session *s, const pic_request *rq, bool serve) {
  * the weights only, it is written again, whole, at the end. */
 static void serve(session *s) {
     const options *o = s->o;
+    double t = pic_now();
     if (o->device == PIC_DEVICE_CUDA) to_device(s, o->tc.micro_tokens);
+    s->opened += pic_now() - t;
     pic_info("serving: a JSON request a line on standard input (docs/update.md)");
     pic_request rq, last = {0};
     while (pic_request_next(&rq)) {

@@ -43,7 +43,7 @@ _Noreturn static void bad(size_t line, const char *field, const char *msg) {
 static char *string_of(size_t line, const char *key, json_t *v) {
     if (!json_is_string(v)) bad(line, key, "expected a string");
     const char *s = json_string_value(v);
-    if (!*s || strlen(s) != json_string_length(v)) bad(line, key, "expected a non-empty path without NUL bytes");
+    if (!*s || strlen(s) != json_string_length(v)) bad(line, key, "expected a non-empty string without NUL bytes");
     return pic_strdup(s);
 }
 

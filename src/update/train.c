@@ -393,8 +393,11 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
     if (t->cfg.aec) {
         double H = st->ls.tokens ? st->ls.entropy_sum / (double)st->ls.tokens : 0, tg = t->cfg.aec_target;
         double c = t->aec_coef + (H < tg ? t->cfg.aec_delta : H > tg ? -t->cfg.aec_delta : 0);
-        t->aec_coef = c < 0 ? 0 : c > t->cfg.aec_max ? t->cfg.aec_max : c;
-        t->aec_entropy = H;
+        /* as optimizer.safetensors holds them (f32): the next step is the same
+         * whether it reads them back from a checkpoint or finds them here
+         * (pic-update --serve, or the next of --mini-batches) */
+        t->aec_coef = (float)(c < 0 ? 0 : c > t->cfg.aec_max ? t->cfg.aec_max : c);
+        t->aec_entropy = (float)H;
     }
     if (!t->gpu) st->grad_norm = clip_grad(t);
     else if (pic_clip_grad_norm_cuda(m, t->cfg.max_grad_norm, &st->grad_norm, &err)) pic_die("%s", err.msg);
