@@ -470,7 +470,7 @@ static void train_request(session *s, const pic_request *rq, bool serve) {
     /* a server's wait for its first request is no step's time */
     double t0 = pic_now() - s->opened;
     s->opened = 0;
-    pic_atomic_dir_check(rq->output); /* before the step, not at its end */
+    if (serve) pic_atomic_dir_check(rq->output); /* before the step, not at its end (main checks --output) */
     pic_samples b = {0};
     pic_read_opts ro = {!o->sft, !o->sft, s->model.cfg.vocab_size, s->model.cfg.max_position,
                         !o->sft && !o->temperature};
