@@ -5,7 +5,8 @@
 # `pic-update --device cuda` runs in a row, each its own process as
 # pipelines/train.sh runs them: the first starts from weights alone (a
 # fresh run), the second from weights and optimizer state (every later
-# step). For each: the process's wall time and its stats line's seconds,
+# step). For each: the process's wall time, its peak host memory (resident
+# set, getrusage) and its stats line's seconds,
 # load_seconds (checkpoint, samples and optimizer state onto the device)
 # and save_seconds (the next checkpoint and optimizer state), so that
 #   start and exit = wall - seconds, arithmetic = seconds - load - save,
@@ -88,6 +89,14 @@ for i in range(seqs):
                       "logprobs": [-2.0] * (n - 64), "temperature": 1.0, "advantage": 1.0 if i % 2 else -1.0}))' \
     "$seqs" "$len" >"$work/step.jsonl"
 
+# peak FILE CMD...: runs CMD and writes to FILE the largest resident set
+# (kB, getrusage) of it and its children: pic-update's host memory at its peak
+peak() {
+    python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(rc if rc >= 0 else 128 - rc)' "$@"
+}
 # step LABEL IN OUT: one pic-update process, its wall time beside its stats
 step() {
     local label=$1 in=$2 out=$3 t0 t1 cap
@@ -98,8 +107,8 @@ step() {
     fi
     echo "== $label: pic-update -m $(basename "$in") -o $(basename "$out") --device $device (at most ${cap}s)"
     t0=$(date +%s.%N)
-    timeout -k 5 "$cap" env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-update" -q -m "$in" -o "$out" \
-        --device "$device" --lr 1e-6 "$work/step.jsonl" >"$work/stats" 2>"$work/err"
+    peak "$work/rss" timeout -k 5 "$cap" env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-update" -q \
+        -m "$in" -o "$out" --device "$device" --lr 1e-6 "$work/step.jsonl" >"$work/stats" 2>"$work/err"
     local rc=$?
     t1=$(date +%s.%N)
     cat "$work/err"
@@ -111,7 +120,8 @@ step() {
 s = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 s["wall"] = float(sys.argv[3]) - float(sys.argv[2])
 s["bytes"] = int(sys.argv[4])
-print(json.dumps(s))' "$work/stats" "$t0" "$t1" "$(du -sb "$out" | cut -f1)")" >>"$results"
+s["host_peak"] = int(sys.argv[5]) * 1024
+print(json.dumps(s))' "$work/stats" "$t0" "$t1" "$(du -sb "$out" | cut -f1)" "$(cat "$work/rss")")" >>"$results"
 }
 # serve IN: two requests to one pic-update --serve from IN, weights only;
 # the second's stats line is the row (its wall: the request's seconds)
@@ -125,8 +135,9 @@ serve() {
     echo "== serve: pic-update -m $(basename "$in") --serve --device $device, two requests (at most ${cap}s)"
     printf '{"samples": "%s", "output": "%s", "state": false}\n' "$work/step.jsonl" "$work/s1" \
         "$work/step.jsonl" "$work/s2" >"$work/requests"
-    timeout -k 5 "$cap" env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-update" -q -m "$in" --serve \
-        --device "$device" --micro-tokens $((seqs * len)) --lr 1e-6 <"$work/requests" >"$work/stats" 2>"$work/err"
+    peak "$work/rss" timeout -k 5 "$cap" env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-update" -q \
+        -m "$in" --serve --device "$device" --micro-tokens $((seqs * len)) --lr 1e-6 <"$work/requests" \
+        >"$work/stats" 2>"$work/err"
     local rc=$?
     cat "$work/err"
     if [ $rc -ne 0 ] || [ "$(wc -l <"$work/stats")" -ne 2 ]; then
@@ -137,7 +148,8 @@ serve() {
 s = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 s["wall"] = s["seconds"]
 s["bytes"] = int(sys.argv[2])
-print(json.dumps(s))' "$work/stats" "$(du -sb "$work/s1" | cut -f1)")" >>"$results"
+s["host_peak"] = int(sys.argv[3]) * 1024
+print(json.dumps(s))' "$work/stats" "$(du -sb "$work/s1" | cut -f1)" "$(cat "$work/rss")")" >>"$results"
 }
 status=0
 if step first "$work/m0" "$work/m1"; then
@@ -154,8 +166,8 @@ python3 - "$results" <<'EOF'
 import json, sys
 PAPER = 2e7  # tokens of one step at the paper's batch: 512 prompts x 8 samples x ~5k tokens
 print("| run | wall s | start and exit s | load s | arithmetic s | save s | written GB | arithmetic tokens/s "
-      "| outside the arithmetic at 2e7 tokens |")
-print("|---|---|---|---|---|---|---|---|---|")
+      "| outside the arithmetic at 2e7 tokens | host peak GB |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for line in open(sys.argv[1]):
     label, name, payload = line.rstrip("\n").split("\t", 2)
     try:
@@ -169,6 +181,6 @@ for line in open(sys.argv[1]):
     share = outside / (outside + PAPER / tps) if arith > 0 else float("nan")
     print(f"| {label} ({name}, {s['device']} {s['dtype']}) | {s['wall']:.1f} | {s['wall'] - s['seconds']:.1f} "
           f"| {s['load_seconds']:.1f} | {arith:.1f} | {s['save_seconds']:.1f} | {s['bytes'] / 1e9:.1f} "
-          f"| {tps:,.0f} | {100 * share:.1f}% |")
+          f"| {tps:,.0f} | {100 * share:.1f}% | {s['host_peak'] / 1e9:.1f} |")
 EOF
 exit $status

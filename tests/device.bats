@@ -165,6 +165,13 @@ dtypes() { st_header "$1" | jq -r '[to_entries[] | select(.key != "__metadata__"
     pic-update -m "$M/qwen3-tiny" -o u "${S[@]}" --mini-batches 2 six.jsonl >/dev/null
     cmp s2/model.safetensors u/model.safetensors
     cmp s2/optimizer.safetensors u/optimizer.safetensors
+    # master weights for some parameters only: the file is refused whole
+    cp -r s1 part
+    st_edit part/optimizer.safetensors \
+        'with_entries(if .key == "master.model.norm.weight" then .key = "other.model.norm.weight" else . end)'
+    run pic-update -m part -o p2 "${S[@]}" b.jsonl
+    fails_with 1 "^pic-update: part/optimizer.safetensors: master weights for [0-9]+ of the [0-9]+ parameters: a file has all of them or none"
+    [ ! -e p2 ]
     # an f32 checkpoint stays f32, and is its own master copy
     pic-update -m "$M/qwen2-tiny" -o f1 "${S[@]}" "$U/qwen2-tiny-step.jsonl" >/dev/null
     [ "$(dtypes f1/model.safetensors)" = F32 ]

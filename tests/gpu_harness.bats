@@ -465,7 +465,7 @@ EOF
     chmod +x tests/*
     OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=stepcost \
         PIC_GPU_RLSTEP_ARGS="--device cpu --seqs 8 --len 96 $FIXTURES/models/qwen2-tiny/config.json" run "$G/run.sh"
-    grep -q $'bench/gpu_rlstep.sh\tINFO\tsteady step: wall [0-9.]* s, start and exit [0-9.]* s, load [0-9.]* s, save [0-9.]* s; outside the arithmetic at 2e7 tokens [0-9.]*%; serve step: wall [0-9.]* s, start and exit 0.0 s, load [0-9.]* s, save [0-9.]* s; outside the arithmetic at 2e7 tokens [0-9.]*%' \
+    grep -q $'bench/gpu_rlstep.sh\tINFO\tsteady step: wall [0-9.]* s, start and exit [0-9.]* s, load [0-9.]* s, save [0-9.]* s; outside the arithmetic at 2e7 tokens [0-9.]*%; host peak [0-9.]* GB; serve step: wall [0-9.]* s, start and exit 0.0 s, load [0-9.]* s, save [0-9.]* s; outside the arithmetic at 2e7 tokens [0-9.]*%; host peak [0-9.]* GB' \
         out/summary.tsv
     grep -q '^| first (config, cpu f32) |' out/results.tsv
     grep -q '^| serve (config, cpu f32) |' out/results.tsv

@@ -28,3 +28,13 @@ near() {
     awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }' ||
         { echo "not near: $1 vs $2 (tol $3)" >&2; return 1; }
 }
+
+# st_edit FILE JQ: the safetensors FILE with its JSON header put through JQ
+# (the data as it was; shapes may change where the counts stay)
+st_edit() {
+    local n h
+    n=$(head -c 8 "$1" | od -An -tu8 | tr -d ' ')
+    h=$(head -c $((8 + n)) "$1" | tail -c +9 | jq -c "$2")
+    { perl -e 'print pack("Q<", length($ARGV[0]))' "$h"; printf '%s' "$h"; tail -c +$((9 + n)) "$1"; } >"$1.new"
+    mv "$1.new" "$1"
+}

@@ -539,16 +539,6 @@ EOF
     cmp "$M/qwen2-tiny/tokenizer.json" next/tokenizer.json
 }
 
-# st_edit FILE JQ: the safetensors FILE with its JSON header put through JQ
-# (the data as it was; shapes may change where the counts stay)
-st_edit() {
-    local n h
-    n=$(head -c 8 "$1" | od -An -tu8 | tr -d ' ')
-    h=$(head -c $((8 + n)) "$1" | tail -c +9 | jq -c "$2")
-    { perl -e 'print pack("Q<", length($ARGV[0]))' "$h"; printf '%s' "$h"; tail -c +$((9 + n)) "$1"; } >"$1.new"
-    mv "$1.new" "$1"
-}
-
 @test "optimizer state of another shape than its parameter's, with as many values, is refused naming the tensor" {
     s="$U/qwen2-tiny-step.jsonl"
     pic-update -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s" >/dev/null

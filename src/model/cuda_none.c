@@ -89,14 +89,14 @@ int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, dou
     return pic_err_set(err, "%s", no_cuda);
 }
 
-int pic_train_state_up_cuda(pic_model *m, const float *params, const float *grad, const float *mom1,
-                            const float *mom2, pic_err *err) {
-    (void)m, (void)params, (void)grad, (void)mom1, (void)mom2;
+int pic_train_state_put_cuda(pic_model *m, pic_state_array a, size_t offset, const float *x, size_t n,
+                             pic_err *err) {
+    (void)m, (void)a, (void)offset, (void)x, (void)n;
     return pic_err_set(err, "%s", no_cuda);
 }
 
-int pic_train_state_down_cuda(pic_model *m, float *params, float *grad, float *mom1, float *mom2, pic_err *err) {
-    (void)m, (void)params, (void)grad, (void)mom1, (void)mom2;
+int pic_train_state_get_cuda(pic_model *m, pic_state_array a, size_t offset, float *x, size_t n, pic_err *err) {
+    (void)m, (void)a, (void)offset, (void)x, (void)n;
     return pic_err_set(err, "%s", no_cuda);
 }
 

@@ -73,7 +73,15 @@ int pic_model_random(pic_model *m, const pic_config *c, const pic_model_opts *op
 }
 
 int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) {
+    float *host = NULL;
+    int rc = pic_model_to_device_keep(m, opts, &host, err);
+    free(host);
+    return rc;
+}
+
+int pic_model_to_device_keep(pic_model *m, const pic_model_opts *opts, float **host, pic_err *err) {
     pic_model_opts o;
+    *host = NULL;
     if (resolve(opts, &o, err)) return -1;
     if (o.device == PIC_DEVICE_CPU) return 0;
     if (m->device != PIC_DEVICE_CPU) return pic_err_set(err, "pic_model_to_device: the model is already on a GPU");
@@ -82,10 +90,10 @@ int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) 
         m->dtype = PIC_DTYPE_F32;
         return -1;
     }
-    /* the GPU holds the weights now: keep the layout, drop the host copy */
+    /* the GPU holds the weights now: keep the layout, hand the host copy over */
     m->device = PIC_DEVICE_CUDA;
     pic_acts_free(&m->acts);
-    free(m->params.data);
+    *host = m->params.data;
     pic_params views = m->params;
     pic_params_views(&m->params, &m->cfg, NULL);
     pic_params_views_free(&views);

@@ -86,6 +86,10 @@ typedef struct {
     bool training;
 } pic_model_opts;
 
+/* The arrays of a training state (pic-update's), each in the parameters'
+ * layout: the fp32 master weights, the gradient, AdamW's two moments. */
+typedef enum { PIC_STATE_MASTER, PIC_STATE_GRAD, PIC_STATE_M, PIC_STATE_V } pic_state_array;
+
 enum { PIC_DEFAULT_BATCH_TOKENS = 32768 };
 
 typedef struct pic_cuda_model pic_cuda_model; /* cuda/model.cu */
@@ -115,6 +119,10 @@ void pic_model_init(pic_model *m, const pic_config *c);
  * freed when that is a GPU). Fails with a message when the device is not
  * available or its memory does not hold the weights and the arena. */
 int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err);
+/* The same, but the host weights go to *host (the caller's to free; NULL
+ * when the model stays on the CPU) instead of being freed: a trainer's
+ * master weights. */
+int pic_model_to_device_keep(pic_model *m, const pic_model_opts *opts, float **host, pic_err *err);
 /* A model of config c with random weights (pic_params_init_random's
  * distribution) on the device of opts: on a GPU they are drawn there, and
  * the host never holds them (benchmarks of large models). */

@@ -78,6 +78,14 @@ typedef struct pic_st_writer pic_st_writer;
 pic_st_writer *pic_st_writer_new(void);
 void pic_st_writer_add(pic_st_writer *w, const char *name, pic_dtype dtype, int ndim,
                        const int64_t *shape, const float *data);
+/* Where a tensor's values come from when they are not in host memory (a
+ * GPU's training state): n values from element at of the tensor into dst.
+ * Returns 0, or -1 with a message. */
+typedef int (*pic_st_fill)(void *ctx, size_t at, float *dst, size_t n, pic_err *err);
+/* A tensor whose values fill gives, a chunk at a time, while the file is
+ * written: the host holds a chunk, never the tensor. */
+void pic_st_writer_add_fill(pic_st_writer *w, const char *name, pic_dtype dtype, int ndim,
+                            const int64_t *shape, pic_st_fill fill, void *ctx);
 int pic_st_write(pic_st_writer *w, const char *path, pic_err *err);
 /* A model's weights into dir as transformers writes them: model.safetensors,
  * or beyond max_shard bytes model-0000K-of-0000N.safetensors files and

@@ -17,7 +17,8 @@ typedef struct {
     int ndim;
     int64_t shape[PIC_ST_MAX_DIMS];
     size_t numel;
-    const float *data;
+    pic_st_fill fill;
+    void *ctx;
 } entry;
 
 struct pic_st_writer {
@@ -27,8 +28,8 @@ struct pic_st_writer {
 
 pic_st_writer *pic_st_writer_new(void) { return pic_calloc(1, sizeof(pic_st_writer)); }
 
-void pic_st_writer_add(pic_st_writer *w, const char *name, pic_dtype dtype, int ndim,
-                       const int64_t *shape, const float *data) {
+void pic_st_writer_add_fill(pic_st_writer *w, const char *name, pic_dtype dtype, int ndim, const int64_t *shape,
+                            pic_st_fill fill, void *ctx) {
     if (dtype != PIC_DT_F32 && dtype != PIC_DT_BF16) pic_die("safetensors writer: F32 or BF16 only");
     if (ndim < 0 || ndim > PIC_ST_MAX_DIMS) pic_die("safetensors writer: tensor '%s': %d dims", name, ndim);
     if (w->n == w->cap) w->e = pic_realloc(w->e, (w->cap = w->cap * 2 + 16) * sizeof *w->e);
@@ -38,7 +39,20 @@ void pic_st_writer_add(pic_st_writer *w, const char *name, pic_dtype dtype, int 
     e->ndim = ndim;
     e->numel = 1;
     for (int i = 0; i < ndim; i++) e->numel *= (size_t)(e->shape[i] = shape[i]);
-    e->data = data;
+    e->fill = fill;
+    e->ctx = ctx;
+}
+
+/* A tensor in host memory is one whose fill copies. */
+static int from_memory(void *ctx, size_t at, float *dst, size_t n, pic_err *err) {
+    (void)err;
+    memcpy(dst, (const float *)ctx + at, n * sizeof *dst);
+    return 0;
+}
+
+void pic_st_writer_add(pic_st_writer *w, const char *name, pic_dtype dtype, int ndim,
+                       const int64_t *shape, const float *data) {
+    pic_st_writer_add_fill(w, name, dtype, ndim, shape, from_memory, (void *)data);
 }
 
 static size_t esize(pic_dtype d) { return d == PIC_DT_F32 ? 4 : 2; }
@@ -70,25 +84,39 @@ static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path,
     fwrite(text, 1, hlen, fp);
     for (size_t i = hlen; i < padded; i++) fputc(' ', fp);
     free(text);
-    enum { CHUNK = 1 << 14 };
-    unsigned char *buf = pic_malloc(CHUNK * 4);
-    for (size_t i = lo; i < hi; i++) {
+    /* a chunk large enough that a fill from a GPU is a copy of 4 MB, not
+     * a copy a few microseconds long, and small beside any tensor's host copy */
+    enum { CHUNK = 1 << 20 };
+    float *vals = pic_malloc(CHUNK * sizeof *vals);
+    unsigned char *buf = pic_malloc(CHUNK * 2);
+    int rc = 0;
+    for (size_t i = lo; i < hi && !rc; i++) {
         entry *e = &w->e[i];
-        for (size_t at = 0; at < e->numel; at += CHUNK) {
+        for (size_t at = 0; at < e->numel && !rc; at += CHUNK) {
             size_t n = e->numel - at < CHUNK ? e->numel - at : CHUNK;
-            if (e->dtype == PIC_DT_F32) {
-                memcpy(buf, e->data + at, n * 4);
-            } else {
-                for (size_t j = 0; j < n; j++) {
-                    uint16_t b = pic_f32_to_bf16(e->data[at + j]);
-                    buf[2 * j] = (unsigned char)b;
-                    buf[2 * j + 1] = (unsigned char)(b >> 8);
-                }
+            pic_err why;
+            if ((rc = e->fill(e->ctx, at, vals, n, &why))) {
+                pic_err_set(err, "%s: tensor '%s': %s", path, e->name, why.msg);
+                break;
             }
-            fwrite(buf, 1, n * esize(e->dtype), fp);
+            if (e->dtype == PIC_DT_F32) {
+                fwrite(vals, 1, n * 4, fp);
+                continue;
+            }
+            for (size_t j = 0; j < n; j++) {
+                uint16_t b = pic_f32_to_bf16(vals[j]);
+                buf[2 * j] = (unsigned char)b;
+                buf[2 * j + 1] = (unsigned char)(b >> 8);
+            }
+            fwrite(buf, 1, n * 2, fp);
         }
     }
+    free(vals);
     free(buf);
+    if (rc) {
+        pic_atomic_abort(&af);
+        return -1;
+    }
     if (ferror(fp)) {
         pic_atomic_abort(&af);
         return pic_err_set(err, "%s: write error", path);

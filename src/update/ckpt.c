@@ -45,63 +45,101 @@ static void check_state(const char *path, const pic_st_tensor *x, const pic_para
             shape_text(got, sizeof got, x->ndim, x->shape), shape_text(want, sizeof want, d->ndim, d->shape), d->name);
 }
 
-bool pic_optstate_load(pic_trainer *t, const char *dir) {
+/* Opens dir's optimizer state into *st (false: there is none) and checks
+ * all of it against the layout p before a value is taken: a file that does
+ * not fit dies naming it and the tensor, whole, not half loaded. */
+static bool state_open(pic_safetensors *st, char **path, const pic_params *p, const char *dir) {
     char *marker = pic_asprintf("%s/%s", dir, NO_STATE);
     if (access(marker, F_OK) == 0)
         pic_die("%s: a checkpoint written without its optimizer state (%s): resume from one that has %s, or "
                 "--reset-optimizer to train from its weights with AdamW reset",
                 dir, NO_STATE, STATE);
     free(marker);
-    char *path = pic_asprintf("%s/%s", dir, STATE);
-    if (access(path, F_OK) != 0) {
-        free(path);
+    *path = pic_asprintf("%s/%s", dir, STATE);
+    if (access(*path, F_OK) != 0) {
+        free(*path);
         return false;
     }
-    pic_safetensors st;
     pic_err err;
-    if (pic_st_open(&st, path, &err)) pic_die("%s", err.msg);
-    const pic_params *p = &t->model->params;
+    if (pic_st_open(st, *path, &err)) pic_die("%s", err.msg);
+    /* m and v of every parameter; the master weights of all or of none */
+    size_t masters = 0;
     for (size_t i = 0; i < p->n_desc; i++)
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             char name[128];
-            snprintf(name, sizeof name, "%s.%s", k ? "v" : "m", p->desc[i].name);
-            const pic_st_tensor *x = pic_st_find(&st, name);
-            if (!x) pic_die("%s: tensor '%s' is missing", path, name);
-            check_state(path, x, &p->desc[i]);
-            /* the file holds the whole state; this rank keeps its slice */
-            float *all = pic_malloc((x->numel + 1) * sizeof *all);
-            if (pic_st_read_f32(x, all, &err)) pic_die("%s", err.msg);
-            pic_trainer_set_moment(t, k, p->desc[i].offset, all, x->numel);
-            free(all);
+            snprintf(name, sizeof name, "%s.%s", k == 0 ? "m" : k == 1 ? "v" : "master", p->desc[i].name);
+            const pic_st_tensor *x = pic_st_find(st, name);
+            if (!x && k < 2) pic_die("%s: tensor '%s' is missing", *path, name);
+            if (!x) continue;
+            check_state(*path, x, &p->desc[i]);
+            masters += k == 2;
         }
-    /* a checkpoint in bf16 keeps its fp32 master weights here: they, not
-     * the rounded weights, are what training resumes from */
-    for (size_t i = 0; i < p->n_desc; i++) {
-        char name[128];
-        snprintf(name, sizeof name, "master.%s", p->desc[i].name);
-        const pic_st_tensor *x = pic_st_find(&st, name);
-        if (!x) break;
-        check_state(path, x, &p->desc[i]);
-        if (pic_st_read_f32(x, p->data + p->desc[i].offset, &err)) pic_die("%s", err.msg);
-    }
+    if (masters && masters != p->n_desc)
+        pic_die("%s: master weights for %zu of the %zu parameters: a file has all of them or none", *path, masters,
+                p->n_desc);
     /* AEC's state is there only when the run that wrote it used AEC */
     const char *scalars[3] = {"step", "aec_coef", "aec_entropy"};
     for (int k = 0; k < 3; k++) {
-        const pic_st_tensor *x = pic_st_find(&st, scalars[k]);
+        const pic_st_tensor *x = pic_st_find(st, scalars[k]);
         float v = 0;
-        if (!x && k == 0) pic_die("%s: tensor 'step' is missing", path);
-        if (!x && k > 0) continue;
+        if (!x && k == 0) pic_die("%s: tensor 'step' is missing", *path);
+        if (!x) continue;
         if (x->numel != 1 || pic_st_read_f32(x, &v, &err) || !isfinite(v))
-            pic_die("%s: tensor '%s' is not one finite number", path, scalars[k]);
-        if (k == 0) {
-            if (v < 0 || v != (float)(long)v) pic_die("%s: tensor 'step' is %g, not a step count", path, v);
-            t->step = (long)v;
-        } else if (k == 1) {
-            t->aec_coef = v;
-        } else {
-            t->aec_entropy = v;
-        }
+            pic_die("%s: tensor '%s' is not one finite number", *path, scalars[k]);
+        if (k == 0 && (v < 0 || v != (float)(long)v))
+            pic_die("%s: tensor 'step' is %g, not a step count", *path, v);
     }
+    return true;
+}
+
+bool pic_optstate_check(const pic_params *p, const char *dir) {
+    pic_safetensors st;
+    char *path;
+    if (!state_open(&st, &path, p, dir)) return false;
+    pic_st_close(&st);
+    free(path);
+    return true;
+}
+
+/* The scalar name of st, checked by state_open; missing: fallback. */
+static double scalar(const pic_safetensors *st, const char *name, double fallback) {
+    const pic_st_tensor *x = pic_st_find(st, name);
+    float v = 0;
+    pic_err err;
+    if (!x) return fallback;
+    if (pic_st_read_f32(x, &v, &err)) pic_die("%s", err.msg);
+    return v;
+}
+
+bool pic_optstate_load(pic_trainer *t, const char *dir) {
+    const pic_params *p = &t->model->params;
+    pic_safetensors st;
+    char *path;
+    if (!state_open(&st, &path, p, dir)) return false;
+    /* a tensor at a time through one buffer: the file holds the whole
+     * state, this rank keeps its slice, and a GPU takes it from there */
+    size_t most = 1;
+    for (size_t i = 0; i < p->n_desc; i++) most = p->desc[i].numel > most ? p->desc[i].numel : most;
+    float *stage = pic_malloc(most * sizeof *stage);
+    pic_err err;
+    for (size_t i = 0; i < p->n_desc; i++)
+        for (int k = 0; k < 3; k++) {
+            char name[128];
+            snprintf(name, sizeof name, "%s.%s", k == 0 ? "m" : k == 1 ? "v" : "master", p->desc[i].name);
+            const pic_st_tensor *x = pic_st_find(&st, name);
+            /* a checkpoint in bf16 keeps its fp32 master weights here: they,
+             * not the rounded weights, are what training resumes from */
+            if (!x) continue;
+            if (pic_st_read_f32(x, stage, &err)) pic_die("%s", err.msg);
+            if (k < 2)
+                pic_trainer_set_moment(t, k, p->desc[i].offset, stage, x->numel);
+            else
+                pic_trainer_set_master(t, p->desc[i].offset, stage, x->numel);
+        }
+    free(stage);
+    t->step = (long)scalar(&st, "step", 0);
+    t->aec_coef = scalar(&st, "aec_coef", t->aec_coef);
+    t->aec_entropy = scalar(&st, "aec_entropy", t->aec_entropy);
     pic_st_close(&st);
     free(path);
     return true;
@@ -137,19 +175,60 @@ static void write_whole(const char *path, const void *data, size_t n) {
     if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) pic_die("%s: %s", path, strerror(errno));
 }
 
-static void add_state(pic_st_writer *w, const pic_params *p, const float *buf, const char *prefix, char **names) {
+/* A tensor of the trainer's state, filled from wherever it lives (the
+ * host, or a GPU a chunk at a time) as the writer asks. */
+typedef struct {
+    const pic_trainer *t;
+    pic_state_array a;
+    size_t offset;
+} span;
+
+static int fill_span(void *ctx, size_t at, float *dst, size_t n, pic_err *err) {
+    const span *s = ctx;
+    return pic_trainer_read(s->t, s->a, s->offset + at, dst, n, err);
+}
+
+/* Array a of t (or its copy whole, when gathered from the ranks) as
+ * tensors "prefix.name" (no prefix: the names alone) in dtype; names and
+ * spans keep what the writer refers to until it has written. */
+static void add_state(pic_st_writer *w, const pic_trainer *t, pic_state_array a, const float *whole,
+                      const char *prefix, pic_dtype dtype, char **names, span *spans) {
+    const pic_params *p = &t->model->params;
     for (size_t i = 0; i < p->n_desc; i++) {
-        names[i] = pic_asprintf("%s.%s", prefix, p->desc[i].name);
-        pic_st_writer_add(w, names[i], PIC_DT_F32, p->desc[i].ndim, p->desc[i].shape, buf + p->desc[i].offset);
+        const pic_param_desc *d = &p->desc[i];
+        names[i] = prefix ? pic_asprintf("%s.%s", prefix, d->name) : pic_strdup(d->name);
+        spans[i] = (span){t, a, d->offset};
+        if (whole)
+            pic_st_writer_add(w, names[i], dtype, d->ndim, d->shape, whole + d->offset);
+        else
+            pic_st_writer_add_fill(w, names[i], dtype, d->ndim, d->shape, fill_span, &spans[i]);
     }
+}
+
+/* What a writer of up to k arrays of t's state refers to. */
+typedef struct {
+    size_t n;
+    char **names;
+    span *spans;
+} refs;
+
+static refs refs_new(const pic_trainer *t, int k) {
+    size_t n = (size_t)k * t->model->params.n_desc;
+    return (refs){n, pic_calloc(n + 1, sizeof(char *)), pic_calloc(n + 1, sizeof(span))};
+}
+
+static void refs_free(refs *r) {
+    for (size_t i = 0; i < r->n; i++) free(r->names[i]);
+    free(r->names), free(r->spans);
 }
 
 char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *out, pic_dtype dtype,
                      size_t max_shard, bool with_state) {
     /* AdamW's state is written whole, whatever the number of ranks that
-     * kept it in slices, so that a run resumes on any number of them */
+     * kept it in slices, so that a run resumes on any number of them: with
+     * more than one, rank 0 gathers it */
     float *moment[2] = {NULL, NULL};
-    if (with_state) moment[0] = pic_trainer_moment(t, 0), moment[1] = pic_trainer_moment(t, 1);
+    if (with_state && pic_dist_size() > 1) moment[0] = pic_trainer_moment(t, 0), moment[1] = pic_trainer_moment(t, 1);
     if (pic_dist_rank() != 0) return NULL;
     char *tmp = pic_atomic_dir_begin(out);
     pic_err err;
@@ -166,12 +245,12 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
         }
     }
     const pic_params *p = &t->model->params;
-    const float *master = pic_trainer_params(t);
     pic_st_writer *w = pic_st_writer_new();
-    for (size_t i = 0; i < p->n_desc; i++)
-        pic_st_writer_add(w, p->desc[i].name, dtype, p->desc[i].ndim, p->desc[i].shape, master + p->desc[i].offset);
+    refs r = refs_new(t, 1);
+    add_state(w, t, PIC_STATE_MASTER, NULL, NULL, dtype, r.names, r.spans);
     if (pic_st_write_model(w, tmp, max_shard, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
+    refs_free(&r);
     char *path;
     if (!with_state) {
         static const char note[] = "{\"optimizer_state\": false, \"written_by\": \"pic-update --serve\"}\n";
@@ -182,11 +261,11 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
     }
 
     w = pic_st_writer_new();
-    char **names = pic_calloc(3 * p->n_desc + 1, sizeof *names);
-    add_state(w, p, moment[0], "m", names);
-    add_state(w, p, moment[1], "v", names + p->n_desc);
-    bool rounded = dtype != PIC_DT_F32;
-    if (rounded) add_state(w, p, master, "master", names + 2 * p->n_desc);
+    r = refs_new(t, 3);
+    size_t nd = p->n_desc;
+    add_state(w, t, PIC_STATE_M, moment[0], "m", PIC_DT_F32, r.names, r.spans);
+    add_state(w, t, PIC_STATE_V, moment[1], "v", PIC_DT_F32, r.names + nd, r.spans + nd);
+    if (dtype != PIC_DT_F32) add_state(w, t, PIC_STATE_MASTER, NULL, "master", PIC_DT_F32, r.names + 2 * nd, r.spans + 2 * nd);
     float step = (float)t->step, aec = (float)t->aec_coef, aec_h = (float)t->aec_entropy;
     int64_t one = 1;
     pic_st_writer_add(w, "step", PIC_DT_F32, 1, &one, &step);
@@ -197,8 +276,7 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
     path = pic_asprintf("%s/%s", tmp, STATE);
     if (pic_st_write(w, path, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
-    for (size_t i = 0; i < (rounded ? 3 : 2) * p->n_desc; i++) free(names[i]);
-    free(names);
+    refs_free(&r);
     free(path);
     free(moment[0]), free(moment[1]);
     return tmp;
@@ -211,12 +289,11 @@ void pic_ckpt_commit(char *tmp, const char *out) {
 }
 
 void pic_grads_save(const pic_trainer *t, const char *path) {
-    const pic_params *p = &t->model->params;
     pic_st_writer *w = pic_st_writer_new();
-    for (size_t i = 0; i < p->n_desc; i++)
-        pic_st_writer_add(w, p->desc[i].name, PIC_DT_F32, p->desc[i].ndim, p->desc[i].shape,
-                          t->grad + p->desc[i].offset);
+    refs r = refs_new(t, 1);
+    add_state(w, t, PIC_STATE_GRAD, NULL, NULL, PIC_DT_F32, r.names, r.spans);
     pic_err err;
     if (pic_st_write(w, path, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
+    refs_free(&r);
 }

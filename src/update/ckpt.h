@@ -20,18 +20,24 @@ typedef struct pic_ckpt_src pic_ckpt_src;
 pic_ckpt_src *pic_ckpt_src_read(const char *dir);
 void pic_ckpt_src_free(pic_ckpt_src *s);
 
-/* Loads dir/optimizer.safetensors into t (and its master weights, when
- * there, into the host model) when it exists (returns true);
- * a file that does not fit the model dies naming it and the tensor, and so
- * does a checkpoint written without its state (with_state false below). */
+/* Loads dir/optimizer.safetensors into t (its moments, step and AEC
+ * state, and its master weights when there), a tensor at a time, when it
+ * exists (returns true); a file that does not fit the model dies naming it
+ * and the tensor before a value is taken, and so does a checkpoint written
+ * without its state (with_state false below). A GPU trainer loads it once
+ * on the GPU (pic_trainer_to_device). */
 bool pic_optstate_load(pic_trainer *t, const char *dir);
-/* Writes the checkpoint of t's model (pic_trainer_params) for out, with
+/* The checks of pic_optstate_load alone, against the layout p: a GPU
+ * trainer refuses a bad file at start, before it reads the samples. */
+bool pic_optstate_check(const pic_params *p, const char *dir);
+/* Writes the checkpoint of t's model (its master weights) for out, with
  * src's files, into a temporary directory beside out, which it returns
  * (NULL on ranks but 0); weights beyond max_shard bytes go in shards
  * (pic_st_write_model). Without with_state, no optimizer.safetensors:
  * the weights for the next rollout only, and a file that makes
  * pic_optstate_load refuse the directory. Every rank calls it (the optimizer state is
- * gathered); rank 0 writes. A process that exits before pic_ckpt_commit
+ * gathered); rank 0 writes, the state a chunk at a time from where it
+ * lives (a GPU's never whole on the host). A process that exits before pic_ckpt_commit
  * leaves no trace of it (common/atomic.h). */
 char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *out, pic_dtype dtype,
                      size_t max_shard, bool with_state);

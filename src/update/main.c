@@ -409,6 +409,7 @@ static void to_device(session *s, size_t tokens) {
     pic_err err;
     pic_model_opts mo = {PIC_DEVICE_CUDA, o->dtype, tokens, true}, ref = {PIC_DEVICE_CUDA, o->dtype, tokens, false};
     if (pic_trainer_to_device(&s->tr, &mo, o->recompute, &err)) pic_die("%s", err.msg);
+    if (!o->reset) pic_optstate_load(&s->tr, o->model); /* onto the GPU, a tensor at a time */
     if (o->ref && pic_model_to_device(&s->ref, &ref, &err)) pic_die("--ref: %s", err.msg);
     s->arena = tokens;
 }
@@ -434,7 +435,10 @@ static void open_session(session *s, const options *o) {
     }
     pic_trainer_init(&s->tr, &s->model, &o->tc);
     s->tr.ref = o->ref ? &s->ref : NULL;
-    if (!o->reset) pic_optstate_load(&s->tr, o->model);
+    /* on a GPU the state is loaded once the model is there (to_device); a
+     * bad file is refused now, before the samples are read */
+    if (!o->reset && o->device == PIC_DEVICE_CUDA) pic_optstate_check(&s->model.params, o->model);
+    if (!o->reset && o->device != PIC_DEVICE_CUDA) pic_optstate_load(&s->tr, o->model);
     s->ckpt_dtype = weights_dtype(o->model, &s->model.params);
     s->src = pic_ckpt_src_read(o->model);
     if (o->recompute && o->device == PIC_DEVICE_CPU) pic_model_recompute(&s->model, true);
@@ -536,11 +540,8 @@ static void train_request(session *s, const pic_request *rq, bool serve) {
     if (tr->alpha_cmd) pic_coproc_finish(&co);
     tr->alpha_cmd = NULL;
     double t_trained = pic_now();
-    bool grads = rq->save_grads && me == 0;
-    pic_trainer_sync(tr, grads, rq->state);
-    if (grads) pic_grads_save(tr, rq->save_grads);
+    if (rq->save_grads && me == 0) pic_grads_save(tr, rq->save_grads);
     char *next = pic_ckpt_write(tr, s->src, rq->output, s->ckpt_dtype, o->max_shard, rq->state);
-    pic_trainer_drop_host(tr);
 
     double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
     size_t all_tokens = 0;
@@ -634,9 +635,7 @@ static void serve(session *s) {
         last = rq;
     }
     if (last.output && !last.state) {
-        pic_trainer_sync(&s->tr, false, true);
         pic_ckpt_commit(pic_ckpt_write(&s->tr, s->src, last.output, s->ckpt_dtype, o->max_shard, true), last.output);
-        pic_trainer_drop_host(&s->tr);
         pic_info("end of requests: %s written again with its optimizer state", last.output);
     }
     pic_request_free(&last);
@@ -662,6 +661,7 @@ int main(int argc, char **argv) {
     /* AUTO resolves here (several ranks train on the CPU: the gradient's
      * all-reduce is on the host), so that what the CPU cannot do is a usage error */
     if (o.device == PIC_DEVICE_AUTO) o.device = R > 1 ? PIC_DEVICE_CPU : pic_device_resolve(PIC_DEVICE_AUTO);
+    o.tc.device = o.device;
     if (o.device == PIC_DEVICE_CPU && o.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only");
     if (R > 1 && o.device == PIC_DEVICE_CUDA)

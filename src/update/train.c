@@ -29,61 +29,49 @@ void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c) {
     size_t n = m->params.numel;
     int R = pic_dist_size(), me = pic_dist_rank();
     t->own_lo = even_cut(n, me, R), t->own_hi = even_cut(n, me + 1, R);
+    pic_model_retain(m, true);
+    if (c->device == PIC_DEVICE_CUDA) return; /* 12 bytes a parameter the host never holds (91 GB at 7B) */
     t->grad = zeros(n);
     t->m = zeros(t->own_hi - t->own_lo + 1);
     t->v = zeros(t->own_hi - t->own_lo + 1);
     pic_params_views(&t->gview, &m->cfg, t->grad);
-    pic_model_retain(m, true);
 }
 
 int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recompute, pic_err *err) {
+    if (t->cfg.device != PIC_DEVICE_CUDA || t->gpu)
+        return pic_err_set(err, "pic_trainer_to_device: a trainer made for the CPU, or already on the GPU");
     pic_model *m = t->model;
-    size_t n = m->params.numel;
-    /* the host weights are freed by the move: keep them as the master weights */
-    float *master = pic_malloc(n * sizeof(float) + 1);
-    memcpy(master, m->params.data, n * sizeof(float));
-    int rc = pic_model_to_device(m, opts, err);
-    if (!rc && m->device == PIC_DEVICE_CUDA) {
-        rc = pic_train_init_cuda(m, recompute, err) || pic_train_state_up_cuda(m, master, NULL, t->m, t->v, err) ? -1 : 0;
+    float *master = NULL;
+    int rc = pic_model_to_device_keep(m, opts, &master, err);
+    if (!rc && m->device != PIC_DEVICE_CUDA) rc = pic_err_set(err, "pic_trainer_to_device: options of no GPU");
+    if (!rc) {
         t->gpu = true;
-        /* the gradient lives on the GPU: a host copy only when one is asked
-         * for (pic_trainer_sync), 4 bytes a parameter less (30 GB at 7B) */
-        pic_params_views_free(&t->gview);
-        free(t->grad);
-        t->grad = NULL;
-        /* so do the moments: host copies only while a checkpoint is written
-         * (pic_trainer_sync, pic_trainer_drop_host), 8 bytes a parameter
-         * less between steps, which a --serve trainer holds for the run
-         * beside the rollouts' own process */
-        free(t->m), free(t->v);
-        t->m = t->v = NULL;
+        rc = pic_train_init_cuda(m, recompute, err) ||
+                     pic_train_state_put_cuda(m, PIC_STATE_MASTER, 0, master, m->params.numel, err)
+                 ? -1
+                 : 0;
     }
     free(master);
     return rc;
 }
 
-void pic_trainer_drop_host(pic_trainer *t) {
-    if (!t->gpu) return;
-    free(t->params_host), free(t->grad), free(t->m), free(t->v);
-    t->params_host = t->grad = t->m = t->v = NULL;
+int pic_trainer_read(const pic_trainer *t, pic_state_array a, size_t offset, float *dst, size_t n, pic_err *err) {
+    if (t->gpu) return pic_train_state_get_cuda(t->model, a, offset, dst, n, err);
+    const float *src = NULL;
+    if (a == PIC_STATE_MASTER) src = t->model->params.data + offset;
+    if (a == PIC_STATE_GRAD) src = t->grad + offset;
+    if (a == PIC_STATE_M || a == PIC_STATE_V) {
+        if (offset < t->own_lo || offset + n > t->own_hi)
+            return pic_err_set(err, "pic_trainer_read: moments [%zu, %zu) outside this rank's [%zu, %zu)", offset,
+                               offset + n, t->own_lo, t->own_hi);
+        src = (a == PIC_STATE_M ? t->m : t->v) + (offset - t->own_lo);
+    }
+    if (!src) return pic_err_set(err, "pic_trainer_read: no state array %d", (int)a);
+    memcpy(dst, src, n * sizeof *dst);
+    return 0;
 }
-
-void pic_trainer_sync(pic_trainer *t, bool with_grad, bool with_moments) {
-    if (!t->gpu) return;
-    pic_err err;
-    size_t n = t->model->params.numel;
-    if (!t->params_host) t->params_host = pic_malloc(n * sizeof(float) + 1);
-    if (with_grad && !t->grad) t->grad = zeros(n);
-    if (with_moments && !t->m) t->m = pic_malloc(n * sizeof(float) + 1), t->v = pic_malloc(n * sizeof(float) + 1);
-    if (pic_train_state_down_cuda(t->model, t->params_host, with_grad ? t->grad : NULL, with_moments ? t->m : NULL,
-                                  with_moments ? t->v : NULL, &err))
-        pic_die("%s", err.msg);
-}
-
-const float *pic_trainer_params(const pic_trainer *t) { return t->gpu ? t->params_host : t->model->params.data; }
 
 void pic_trainer_free(pic_trainer *t) {
-    free(t->params_host);
     free(t->grad);
     free(t->m);
     free(t->v);
@@ -109,8 +97,22 @@ float *pic_trainer_moment(const pic_trainer *t, int which) {
 }
 
 void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *x, size_t n) {
+    if (t->gpu) {
+        pic_err err;
+        if (pic_train_state_put_cuda(t->model, which ? PIC_STATE_V : PIC_STATE_M, off, x, n, &err))
+            pic_die("%s", err.msg);
+        return;
+    }
     size_t lo = off > t->own_lo ? off : t->own_lo, hi = off + n < t->own_hi ? off + n : t->own_hi;
     if (lo < hi) memcpy((which ? t->v : t->m) + (lo - t->own_lo), x + (lo - off), (hi - lo) * sizeof *x);
+}
+
+void pic_trainer_set_master(pic_trainer *t, size_t off, const float *x, size_t n) {
+    pic_err err;
+    if (!t->gpu)
+        memcpy(t->model->params.data + off, x, n * sizeof *x);
+    else if (pic_train_state_put_cuda(t->model, PIC_STATE_MASTER, off, x, n, &err))
+        pic_die("%s", err.msg);
 }
 
 /* The step's token layout and a micro-batch's slice of it. */

@@ -41,17 +41,17 @@ typedef struct {
     double aec_target, aec_delta, aec_max, aec_init;
     bool dmmpt;            /* UloRL's dynamic masking of well-mastered positive tokens */
     double dmmpt_target;   /* ... while the step's entropy is below this */
+    pic_device device;     /* CUDA: the state will live on the GPU (pic_trainer_to_device), and
+                              the host never holds it; else the CPU */
 } pic_train_cfg;
 
 typedef struct {
     pic_model *model;
     pic_model *ref;        /* reference model for the KL term, or NULL */
     pic_train_cfg cfg;
-    float *grad;           /* the parameters' layout (on a GPU: NULL, or a host copy pic_trainer_sync made) */
-    float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it (on a GPU
-                              likewise, made by pic_trainer_sync) */
+    float *grad;           /* the parameters' layout (NULL for a GPU's state) */
+    float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it (likewise) */
     size_t own_lo, own_hi;
-    float *params_host;    /* on a GPU: the master weights' host copy (pic_trainer_sync), else NULL */
     bool gpu;              /* the model and this state live on a GPU (pic_trainer_to_device; one rank) */
     pic_params gview;
     long step;             /* optimizer steps taken so far */
@@ -80,21 +80,21 @@ void pic_trainer_free(pic_trainer *t);
  * caller frees it. */
 float *pic_trainer_moment(const pic_trainer *t, int which);
 /* Takes a tensor's moment values x[0..n) at buffer offset off: the part of
- * them in this rank's slice. */
+ * them in this rank's slice (on a GPU, all of them, onto it). */
 void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *x, size_t n);
-/* Moves the model (its host weights as master weights), AdamW's moments and
- * the gradient to the GPU of opts (docs/gpu.md: bf16 products, fp32 master,
- * gradient and moments); recompute keeps each layer's input only. Call
- * after pic_optstate_load. Returns 0, or -1 with a message. */
+/* Takes master weights x[0..n) at buffer offset off (on a GPU, with their
+ * bf16 rounding into the weights the products read). */
+void pic_trainer_set_master(pic_trainer *t, size_t off, const float *x, size_t n);
+/* n values at offset of state array a into dst, from the host or the GPU;
+ * on the CPU a moment's values must be in this rank's slice. Returns 0, or
+ * -1 with a message. */
+int pic_trainer_read(const pic_trainer *t, pic_state_array a, size_t offset, float *dst, size_t n, pic_err *err);
+/* Moves the model to the GPU of opts, its host weights becoming the fp32
+ * master weights there (docs/gpu.md: bf16 products, fp32 master, gradient
+ * and moments; recompute keeps each layer's input only), for a trainer
+ * made with cfg.device CUDA; then pic_optstate_load puts the saved state
+ * there a tensor at a time. Returns 0, or -1 with a message. */
 int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recompute, pic_err *err);
-/* On a GPU: copies the master weights to params_host for a checkpoint,
- * with_moments AdamW's moments to m and v, and with_grad the gradient to
- * grad (made then); a no-op on the CPU. */
-void pic_trainer_sync(pic_trainer *t, bool with_grad, bool with_moments);
-/* On a GPU: frees what pic_trainer_sync copied to the host, once written. */
-void pic_trainer_drop_host(pic_trainer *t);
-/* The master weights on the host (after pic_trainer_sync on a GPU). */
-const float *pic_trainer_params(const pic_trainer *t);
 /* One optimizer step over samples s[0..n) (every rank passes the same
  * ones): gradients in t->grad (clipped, the whole step's on every rank),
  * then AdamW unless !apply. */

@@ -325,10 +325,14 @@ static void check_adamw(const char *model, pic_model *m, const float *weights, c
     memcpy(p, weights, n * sizeof(float));
     double max_norm = json_number_value(json_object_get(aj, "max_grad_norm"));
     if (m->device == PIC_DEVICE_CUDA) {
-        bool ok = !pic_train_state_up_cuda(m, p, g, mm, vv, &err) && !pic_clip_grad_norm_cuda(m, max_norm, &norm, &err) &&
+        bool ok = !pic_train_state_put_cuda(m, PIC_STATE_MASTER, 0, p, n, &err) &&
+                  !pic_train_state_put_cuda(m, PIC_STATE_GRAD, 0, g, n, &err) &&
+                  !pic_train_state_put_cuda(m, PIC_STATE_M, 0, mm, n, &err) &&
+                  !pic_train_state_put_cuda(m, PIC_STATE_V, 0, vv, n, &err) &&
+                  !pic_clip_grad_norm_cuda(m, max_norm, &norm, &err) &&
                   !pic_adamw_step_cuda(m, c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, 1, &err) &&
-                  !pic_train_state_down_cuda(m, p, NULL, NULL, NULL, &err) &&
-                  !pic_train_state_up_cuda(m, weights, NULL, NULL, NULL, &err); /* the next losses' weights */
+                  !pic_train_state_get_cuda(m, PIC_STATE_MASTER, 0, p, n, &err) &&
+                  !pic_train_state_put_cuda(m, PIC_STATE_MASTER, 0, weights, n, &err); /* the next losses' weights */
         if (!ok) pic_die("%s", err.msg);
     } else {
         norm = pic_clip_grad_norm(g, n, max_norm);
@@ -427,7 +431,7 @@ static void test_golden(const char *model) {
             if (pic_grad_zero_cuda(&m, &err)) pic_die("%s", err.msg);
             pic_head_backward(&m, rows, n, tg, T, dl, NULL, NULL, NULL);
             pic_backward(&m, &b, NULL, NULL);
-            if (pic_train_state_down_cuda(&m, NULL, g, NULL, NULL, &err)) pic_die("%s", err.msg);
+            if (pic_train_state_get_cuda(&m, PIC_STATE_GRAD, 0, g, m.params.numel, &err)) pic_die("%s", err.msg);
         } else {
             memset(g, 0, m.params.numel * sizeof(float));
             memset(dlnf, 0, nt * m.cfg.hidden_size * sizeof(float));

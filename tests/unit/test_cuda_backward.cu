@@ -293,7 +293,7 @@ static void model_grad(pic_model *m, const pic_batch *b, size_t n_rows, const si
     if (pic_grad_zero_cuda(m, &err)) fail(err);
     pic_head_backward(m, rows, n_rows, tg, 0.8f, dlogp, dent, NULL, NULL);
     pic_backward(m, b, NULL, NULL);
-    if (pic_train_state_down_cuda(m, NULL, grad, NULL, NULL, &err)) fail(err);
+    if (pic_train_state_get_cuda(m, PIC_STATE_GRAD, 0, grad, m->params.numel, &err)) fail(err);
 }
 
 static void test_model_grad(pic_model_dtype dtype, bool qk_norm) {

@@ -1,5 +1,6 @@
 /* Loading what is malformed must fail with a message naming the file and the
  * tensor or key; what is written must read back. */
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,77 @@ static void test_writer(void) {
           "f16 conversion: normal, negative, subnormal, infinity");
     CHECK(pic_f32_to_bf16(1.00390625f) == 0x3f80 && pic_f32_to_bf16(1.01171875f) == 0x3f82,
           "bf16 rounds half to even");
+}
+
+/* A tensor filled a chunk at a time (a GPU's training state, which the
+ * host never holds whole) is written as the same values in memory would
+ * be; a fill that fails leaves no file, not half of one. */
+typedef struct {
+    size_t calls, most;
+} fill_log;
+
+static float ramp(size_t i) { return (float)(i % 1001) * 0.37f - 100.0f; }
+
+static int fill_ramp(void *ctx, size_t at, float *dst, size_t n, pic_err *err) {
+    (void)err;
+    fill_log *log = ctx;
+    log->calls++;
+    log->most = n > log->most ? n : log->most;
+    for (size_t i = 0; i < n; i++) dst[i] = ramp(at + i);
+    return 0;
+}
+
+static int fill_fails(void *ctx, size_t at, float *dst, size_t n, pic_err *err) {
+    (void)ctx;
+    if (at > 0) return pic_err_set(err, "the device's copy at element %zu failed", at);
+    memset(dst, 0, n * sizeof *dst);
+    return 0;
+}
+
+static void test_writer_fill(void) {
+    enum { N = 2500003 }; /* more than two of the writer's chunks, and not a multiple of one */
+    float *v = pic_malloc(N * sizeof *v), *got = pic_malloc(N * sizeof *got);
+    for (size_t i = 0; i < N; i++) v[i] = ramp(i);
+    int64_t shape[2] = {N, 1};
+    fill_log log = {0, 0};
+    pic_st_writer *w = pic_st_writer_new();
+    pic_st_writer_add(w, "mem", PIC_DT_F32, 2, shape, v);
+    pic_st_writer_add_fill(w, "fill", PIC_DT_F32, 2, shape, fill_ramp, &log);
+    pic_st_writer_add(w, "memb", PIC_DT_BF16, 2, shape, v);
+    pic_st_writer_add_fill(w, "fillb", PIC_DT_BF16, 2, shape, fill_ramp, &log);
+    char *p = path("fill.safetensors");
+    pic_err err = {""};
+    CHECK(pic_st_write(w, p, &err) == 0, "writer fill: writes %s", err.msg);
+    pic_st_writer_free(w);
+    CHECK(log.calls >= 6 && log.most < N, "writer fill: %zu calls of at most %zu values for 2 x %d", log.calls,
+          log.most, N);
+    pic_safetensors st;
+    if (CHECK(pic_st_open(&st, p, &err) == 0, "writer fill: its file validates %s", err.msg)) {
+        const char *names[4] = {"mem", "fill", "memb", "fillb"};
+        int same = 1;
+        for (int k = 0; k < 4; k++) {
+            const pic_st_tensor *t = pic_st_find(&st, names[k]);
+            same &= t && !pic_st_read_f32(t, got, &err);
+            for (size_t i = 0; same && i < N; i++)
+                same &= k < 2 ? got[i] == v[i] : pic_f32_to_bf16(got[i]) == pic_f32_to_bf16(v[i]);
+        }
+        CHECK(same, "writer fill: filled tensors equal the same values from memory, in f32 and bf16");
+        pic_st_close(&st);
+    }
+    w = pic_st_writer_new();
+    pic_st_writer_add_fill(w, "broken", PIC_DT_F32, 2, shape, fill_fails, NULL);
+    char *pf = path("failed.safetensors");
+    int rc = pic_st_write(w, pf, &err);
+    pic_st_writer_free(w);
+    size_t left = 0;
+    DIR *d = opendir(tmp);
+    for (struct dirent *e; d && (e = readdir(d));) left += strstr(e->d_name, "failed") != NULL;
+    if (d) closedir(d);
+    CHECK(rc && strstr(err.msg, pf) && strstr(err.msg, "tensor 'broken': the device's copy at element") && left == 0,
+          "writer fill: a failed fill is an error (%s) and leaves no file (%zu left)", err.msg, left);
+    free(pf);
+    free(p);
+    free(v), free(got);
 }
 
 /* pic_st_read_bf16 (a model loaded straight onto a GPU in bf16) gives what
@@ -676,6 +748,7 @@ int main(void) {
     if (!tmp) pic_die("mkdtemp failed");
     test_reader();
     test_writer();
+    test_writer_fill();
     test_read_bf16();
     test_config();
     test_model_files();

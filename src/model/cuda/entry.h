@@ -59,7 +59,7 @@ int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err);
  * recomputed in backward), the backward's scratch; then pic_forward keeps
  * what backward needs. The gradient and moments start at zero, the master
  * weights as the device's weights (in bf16 their rounding: put the exact
- * ones with pic_train_state_up_cuda). */
+ * ones with pic_train_state_put_cuda). */
 int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err);
 int pic_grad_zero_cuda(pic_model *m, pic_err *err);
 /* pic_head_backward and pic_backward (backward.h) with the device's own
@@ -73,11 +73,15 @@ int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err
  * (and their bf16 rounding, in bf16). */
 int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, double eps, double weight_decay, long t,
                         pic_err *err);
-/* Host float arrays of numel values to the training state (master weights,
- * gradient, moments; NULL skips one) and back. */
-int pic_train_state_up_cuda(pic_model *m, const float *params, const float *grad, const float *mom1,
-                            const float *mom2, pic_err *err);
-int pic_train_state_down_cuda(pic_model *m, float *params, float *grad, float *mom1, float *mom2, pic_err *err);
+/* n host floats into array a (model.h) at offset (elements), finished when it
+ * returns; the master weights in bf16 also put their rounding into the
+ * weights. A tensor at a time, so that the host never holds a whole array
+ * (a 7B model's moments are 61 GB). */
+int pic_train_state_put_cuda(pic_model *m, pic_state_array a, size_t offset, const float *x, size_t n,
+                             pic_err *err);
+/* n floats of array a at offset into host memory, once the model's queued
+ * work is done. */
+int pic_train_state_get_cuda(pic_model *m, pic_state_array a, size_t offset, float *x, size_t n, pic_err *err);
 /* Peak device memory this process allocated (bytes). */
 size_t pic_cuda_peak_bytes(const pic_model *m);
 /* Device memory free now (bytes; 0 when it cannot be asked). */

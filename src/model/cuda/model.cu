@@ -352,7 +352,7 @@ static int train_start(pic_model *m, pic_cuda_model *cm, pic_cuda_train *tr, siz
     carver pk = {(char *)tr->pinned, 0};
     carve_train_pinned(pk, cm, tr);
     PIC_CU(cudaMemsetAsync(tr->arena, 0, tr->arena_bytes, cm->s)); // gradient, moments and dlnf start at zero
-    if (es == 2) // master weights from the weights (pic_train_state_up_cuda puts exact ones)
+    if (es == 2) // master weights from the weights (pic_train_state_put_cuda puts exact ones)
         PIC_CU(pic_cuda::convert(tr->master, (const bf16 *)cm->params, m->params.numel, cm->s));
     PIC_CU(cudaStreamSynchronize(cm->s));
     return 0;
@@ -403,38 +403,52 @@ extern "C" int pic_grad_zero_cuda(pic_model *m, pic_err *err) {
     return 0;
 }
 
-static int up_f32(float *dst, const float *src, size_t n, pic_err *err) {
-    PIC_CU(cudaMemcpy(dst, src, n * sizeof(float), cudaMemcpyHostToDevice));
+// Array a of the training state on the device, or NULL (with a message)
+// when n values at offset do not fit in it.
+static float *state_array(pic_model *m, pic_state_array a, size_t offset, size_t n, const char *fn, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    if (!cm || !cm->train) return pic_err_set(err, "%s: no training state", fn), nullptr;
+    if (offset > m->params.numel || n > m->params.numel - offset)
+        return pic_err_set(err, "%s: %zu values at %zu pass the %zu parameters", fn, n, offset, m->params.numel),
+               nullptr;
+    pic_cuda_train *tr = cm->train;
+    float *arrays[] = {tr->master, tr->grad, tr->m, tr->v};
+    if ((unsigned)a >= sizeof arrays / sizeof *arrays) return pic_err_set(err, "%s: no array %d", fn, (int)a), nullptr;
+    return arrays[a] + offset;
+}
+
+// A copy from pageable memory may return before its DMA lands, and cm->s is
+// not ordered after the legacy stream: the device is synchronized after it,
+// and the model's stream before (its steps may still read or write the array).
+extern "C" int pic_train_state_put_cuda(pic_model *m, pic_state_array a, size_t offset, const float *x, size_t n,
+                                        pic_err *err) {
+    float *dst = state_array(m, a, offset, n, "pic_train_state_put_cuda", err);
+    if (!dst) return -1;
+    pic_cuda_model *cm = m->cuda;
+    PIC_CU(cudaStreamSynchronize(cm->s));
+    PIC_CU(cudaMemcpy(dst, x, n * sizeof(float), cudaMemcpyHostToDevice));
+    if (a == PIC_STATE_MASTER && m->dtype == PIC_DTYPE_BF16) { // the weights the products read: their rounding
+        const size_t chunk = (size_t)1 << 22;
+        uint16_t *stage = (uint16_t *)malloc((n < chunk ? n : chunk) * sizeof *stage + 1);
+        if (!stage) return pic_err_set(err, "out of host memory staging the master weights' rounding");
+        cudaError_t e = cudaSuccess;
+        for (size_t i = 0; i < n && e == cudaSuccess; i += chunk) {
+            size_t k = n - i < chunk ? n - i : chunk;
+            for (size_t j = 0; j < k; j++) stage[j] = pic_f32_to_bf16(x[i + j]);
+            e = cudaMemcpy((uint16_t *)cm->params + offset + i, stage, k * sizeof *stage, cudaMemcpyHostToDevice);
+        }
+        free(stage);
+        PIC_CU(e);
+    }
+    PIC_CU(cudaDeviceSynchronize());
     return 0;
 }
 
-extern "C" int pic_train_state_up_cuda(pic_model *m, const float *params, const float *grad, const float *mom1,
-                                       const float *mom2, pic_err *err) {
-    pic_cuda_model *cm = m->cuda;
-    if (!cm || !cm->train) return pic_err_set(err, "pic_train_state_up_cuda: no training state");
-    pic_cuda_train *tr = cm->train;
-    size_t n = m->params.numel;
-    PIC_CU(cudaStreamSynchronize(cm->s));
-    if (params && up_f32(tr->master, params, n, err)) return -1;
-    pic_params host = {};
-    host.data = (float *)params, host.numel = n;
-    if (params && m->dtype == PIC_DTYPE_BF16 && upload_params(cm, &host, true, err)) return -1; // their bf16 rounding
-    if (grad && up_f32(tr->grad, grad, n, err)) return -1;
-    if (mom1 && up_f32(tr->m, mom1, n, err)) return -1;
-    if (mom2 && up_f32(tr->v, mom2, n, err)) return -1;
-    PIC_CU(cudaDeviceSynchronize()); // as in setup: the copies land before cm->s reads them
-    return 0;
-}
-
-extern "C" int pic_train_state_down_cuda(pic_model *m, float *params, float *grad, float *mom1, float *mom2,
-                                         pic_err *err) {
-    pic_cuda_model *cm = m->cuda;
-    if (!cm || !cm->train) return pic_err_set(err, "pic_train_state_down_cuda: no training state");
-    pic_cuda_train *tr = cm->train;
-    size_t bytes = m->params.numel * sizeof(float);
-    PIC_CU(cudaStreamSynchronize(cm->s));
-    float *src[4] = {tr->master, tr->grad, tr->m, tr->v}, *dst[4] = {params, grad, mom1, mom2};
-    for (int i = 0; i < 4; i++)
-        if (dst[i]) PIC_CU(cudaMemcpy(dst[i], src[i], bytes, cudaMemcpyDeviceToHost));
+extern "C" int pic_train_state_get_cuda(pic_model *m, pic_state_array a, size_t offset, float *x, size_t n,
+                                        pic_err *err) {
+    const float *src = state_array(m, a, offset, n, "pic_train_state_get_cuda", err);
+    if (!src) return -1;
+    PIC_CU(cudaStreamSynchronize(m->cuda->s));
+    PIC_CU(cudaMemcpy(x, src, n * sizeof(float), cudaMemcpyDeviceToHost));
     return 0;
 }
