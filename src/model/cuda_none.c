@@ -34,6 +34,11 @@ int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N
     return pic_err_set(err, "%s", no_cuda);
 }
 
+int pic_forward_check_cuda(const pic_model *m, size_t N, pic_err *err) {
+    (void)m, (void)N;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
 int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                            float *logp, float *ent, pic_err *err) {
     (void)m, (void)rows, (void)n, (void)targets, (void)T, (void)logp, (void)ent;

@@ -192,6 +192,8 @@ int pic_forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logits wh
     if (check_batch(m, kv, b, &N, &ctx, err)) return -1;
     if (kv && !kv->dev_k != (m->device != PIC_DEVICE_CUDA))
         return pic_err_set(err, "pic_forward: the KV cache is not on the model's device (pic_kvcache_for)");
+    /* a batch the GPU refuses takes no pages of the cache */
+    if (m->device == PIC_DEVICE_CUDA && pic_forward_check_cuda(m, N, err)) return -1;
     if (grow_cache(kv, b, err)) return -1;
     if (m->device == PIC_DEVICE_CUDA) return pic_forward_cuda(m, kv, b, N, which, logits, NULL, NULL, err);
     pic_acts *a = &m->acts;
@@ -243,7 +245,7 @@ int pic_forward_head(pic_model *m, pic_kvcache *kv, const pic_batch *b, pic_logi
     if (check_batch(m, kv, b, &N, &max_ctx, err)) return -1;
     if (kv && !kv->dev_k)
         return pic_err_set(err, "pic_forward_head: the KV cache is not on the model's device (pic_kvcache_for)");
-    if (grow_cache(kv, b, err)) return -1;
+    if (pic_forward_check_cuda(m, N, err) || grow_cache(kv, b, err)) return -1;
     return pic_forward_cuda(m, kv, b, N, which, NULL, fn, ctx, err);
 }
 

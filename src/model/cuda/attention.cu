@@ -18,6 +18,7 @@
 // first row is found once (attn_key) and the rest are kv_stride apart. The
 // chunks, and so every sum, are the same paged or packed: the same bits.
 #include <math.h>
+#include <stdint.h>
 #include <mma.h>
 
 #include <type_traits>
@@ -466,12 +467,38 @@ static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_in
     return cudaGetLastError();
 }
 
+// The shared memory a block of this process's GPU may opt in to: 227 KB on
+// an H100, 163 KB on an A100, 99 KB on the sm_86 / sm_89 GPUs (A10, L4,
+// L40S) that run the sm_80 build.
+static size_t smem_optin() {
+    static const size_t optin = [] {
+        int d = 0, v = 0;
+        if (cudaGetDevice(&d) == cudaSuccess &&
+            cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, d) == cudaSuccess)
+            return (size_t)v;
+        cudaGetLastError();
+        return SIZE_MAX; // unknown: the launch will say
+    }();
+    return optin;
+}
+
 // PIC_CUDA_ATTN=simt: bf16 attention (forward and backward) on the CUDA
 // cores at every head size, should the tensor-core kernels need ruling out.
+// A GPU whose blocks cannot hold the tile kernel's shared memory (106 KB at
+// head size 128) takes the CUDA cores too, decided once a process so that
+// scoring, training and generation take the same path and give the same bits.
 static bool tensor_cores(int head_dim) {
     static const bool simt = env_says_simt("PIC_CUDA_ATTN");
-    return !simt && (head_dim == 64 || head_dim == 128);
+    if (simt || (head_dim != 64 && head_dim != 128)) return false;
+    return smem_optin() >= (head_dim == 64 ? tc_smem_bytes<64>() : tc_smem_bytes<128>());
 }
+
+size_t attention_smem_bytes(bool bf16, int head_dim) {
+    if (bf16 && tensor_cores(head_dim)) return head_dim == 64 ? tc_smem_bytes<64>() : tc_smem_bytes<128>();
+    return smem_bytes(head_dim <= 32 ? 32 : head_dim <= 64 ? 64 : head_dim <= 128 ? 128 : 256);
+}
+
+size_t attention_smem_limit() { return smem_optin(); }
 
 attn_decode attention_decode_mode(bool bf16, int n_heads, int n_kv_heads, int head_dim) {
     static const char *e = getenv("PIC_CUDA_DECODE_ATTN");

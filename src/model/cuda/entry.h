@@ -39,6 +39,9 @@ void pic_model_free_cuda(pic_model *m);
  * fn block by block on the device instead (pic_forward_head). */
 int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
                      pic_head_fn fn, void *ctx, pic_err *err);
+/* Whether the GPU takes a forward of N tokens (its arena; a model loaded
+ * for training, its training state): asked before the KV cache grows for it. */
+int pic_forward_check_cuda(const pic_model *m, size_t N, pic_err *err);
 int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                            float *logp, float *ent, pic_err *err);
 /* A KV cache on m's GPU (kv's sizes and host table set by the caller): the

@@ -339,14 +339,19 @@ int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, fl
 
 }  // namespace
 
-extern "C" int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which,
-                                float *logits, pic_head_fn fn, void *ctx, pic_err *err) {
+extern "C" int pic_forward_check_cuda(const pic_model *m, size_t N, pic_err *err) {
     if (N > m->cuda->max_tokens)
         return pic_err_set(err, "a batch of %zu tokens is more than the GPU's arena holds (%zu): raise --max-batch-tokens",
                            N, m->cuda->max_tokens);
     if (m->cuda->for_training && !m->cuda->train)
         return pic_err_set(err, "pic_forward_cuda: a model loaded for training has no training state yet "
                                 "(pic_train_init_cuda): its arena holds no activations");
+    return 0;
+}
+
+extern "C" int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which,
+                                float *logits, pic_head_fn fn, void *ctx, pic_err *err) {
+    if (pic_forward_check_cuda(m, N, err)) return -1;
     return m->dtype == PIC_DTYPE_BF16 ? forward<bf16>(m, kv, b, N, which, logits, fn, ctx, err)
                                       : forward<float>(m, kv, b, N, which, logits, fn, ctx, err);
 }

@@ -115,6 +115,11 @@ cudaError_t attention_forward(T *out, float *lse, const T *q, const attn_input<T
 // or group picks the others, for the benchmark.
 enum attn_decode { ATTN_DECODE_HEAD, ATTN_DECODE_GROUP, ATTN_DECODE_SPLIT };
 attn_decode attention_decode_mode(bool bf16, int n_heads, int n_kv_heads, int head_dim);
+// The shared memory a block of attention_forward needs at head_dim (bf16 or
+// float), and what a block of this process's GPU may have: a model whose
+// heads need more is refused at load (model.cu), not at its first pass.
+size_t attention_smem_bytes(bool bf16, int head_dim);
+size_t attention_smem_limit();
 // The work items of the one-token tiles[0..n) (host copies of the tiles
 // and of each token's position) into work (work[0].x their count,
 // attn_input's format); returns the count. A SPLIT row at position p has

@@ -294,6 +294,13 @@ static int load(pic_model *m, size_t max_batch_tokens, bool training, weights w,
     if (m->cfg.head_dim > 256)
         return pic_err_set(err, "head_dim %d: the GPU's attention serves heads of up to 256 (--device cpu runs it)",
                            m->cfg.head_dim);
+    size_t smem = pic_cuda::attention_smem_bytes(m->dtype == PIC_DTYPE_BF16, m->cfg.head_dim),
+           limit = pic_cuda::attention_smem_limit();
+    if (smem > limit)
+        return pic_err_set(err,
+                           "head_dim %d: the GPU's attention needs %zu bytes of shared memory a block, this GPU "
+                           "gives %zu (--device cpu runs it)",
+                           m->cfg.head_dim, smem, limit);
     m->cuda = new pic_cuda_model();
     if (setup(m, m->cuda, max_batch_tokens, training, w, seed, std, err)) {
         pic_model_free_cuda(m);
