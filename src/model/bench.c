@@ -18,7 +18,7 @@
 #include "model/floor.h"
 #include "model/model.h"
 #include "model/parallel.h"
-#include "update/adamw.h"
+#include "model/adamw.h"
 
 static const char usage[] =
     "Usage: pic-model-bench [OPTION]...\n"

@@ -5,7 +5,7 @@ MODEL_CUDA_SRC := $(addprefix src/model/cuda/,cublaslt.cu embedding.cu rmsnorm.c
   logits.cu kvcache.cu model.cu forward.cu reduce.cu backward.cu adamw.cu)
 MODEL_SRC := $(addprefix src/model/,error.c config.c dtype.c safetensors.c st_write.c params.c \
   parallel.c embedding.c rmsnorm.c matmul.c matmul_bi.c rope.c attention.c swiglu.c logits.c \
-  kvcache.c acts.c model.c forward.c backward.c floor.c) \
+  kvcache.c acts.c model.c forward.c backward.c adamw.c floor.c) \
   $(if $(filter 1,$(CUDA)),$(MODEL_CUDA_SRC),src/model/cuda_none.c)
 $(eval $(call LIB,model,$(MODEL_SRC)))
 $(eval $(call UNIT,test_model,tests/unit/test_model.c,model common,-lopenblas))
@@ -15,7 +15,7 @@ $(eval $(call UNIT,test_parallel,tests/unit/test_parallel.c,model common,-lopenb
 $(eval $(call UNIT,test_logits,tests/unit/test_logits.c,model common,-lopenblas))
 $(eval $(call UNIT,test_kvcache,tests/unit/test_kvcache.c,model common,-lopenblas))
 $(eval $(call UNIT,test_rows,tests/unit/test_rows.c,model common,-lopenblas))
-$(eval $(call PROG,pic-model-bench,src/model/bench.c,update model common,-lopenblas))
+$(eval $(call PROG,pic-model-bench,src/model/bench.c,model common,-lopenblas))
 $(eval $(call PROG,pic-kernel-bench,src/model/kernel_bench.c,model common,-lopenblas))
 
 # The CUDA backend's unit tests, built when nvcc is found (make CUDA=0 skips

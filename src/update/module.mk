@@ -1,5 +1,5 @@
 # src/update: pic-update, the trainer (docs/update.md).
-$(eval $(call LIB,update,src/update/loss.c src/update/advantage.c src/update/adamw.c src/update/batch.c \
+$(eval $(call LIB,update,src/update/loss.c src/update/advantage.c src/update/batch.c \
   src/update/coproc.c src/update/train.c src/update/ckpt.c src/update/request.c))
 $(eval $(call PROG,pic-update,src/update/main.c,update model tokenizer $(DIST_LIB) common,-lopenblas -lpcre2-8 -lutf8proc $(DIST_LDLIBS)))
 $(eval $(call UNIT,test_loss,tests/unit/test_loss.c,update common))

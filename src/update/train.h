@@ -26,7 +26,7 @@
 #include <stddef.h>
 
 #include "model/model.h"
-#include "update/adamw.h"
+#include "model/adamw.h"
 #include "update/batch.h"
 #include "update/coproc.h"
 #include "update/loss.h"

@@ -26,7 +26,7 @@
 #include "model/cuda/entry.h"
 #include "model/layers.h"
 #include "model/model.h"
-#include "update/adamw.h"
+#include "model/adamw.h"
 #include "update/loss.h"
 
 /* The layer tests' buffers, freed together at the end (LeakSanitizer). */

@@ -15,7 +15,7 @@ extern "C" {
 #include "model/backward.h"
 #include "model/layers.h"
 #include "model/parallel.h"
-#include "update/adamw.h"
+#include "model/adamw.h"
 }
 
 // A device copy of a host array of another type (ints, layouts).

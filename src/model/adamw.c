@@ -3,7 +3,7 @@
  * (sqrt(v) / sqrt(bc2) + eps). Every operation stays in float32 like torch's,
  * with the scalars (bias corrections, step size) in double as torch's Python
  * scalars are before they meet the tensors. */
-#include "update/adamw.h"
+#include "model/adamw.h"
 
 #include <math.h>
 

@@ -3,8 +3,8 @@
  * in float32 and in torch's order of operations so that one step matches
  * the reference to rounding; the learning-rate schedule by optimizer step;
  * and torch.nn.utils.clip_grad_norm_'s global-norm clipping. */
-#ifndef PIC_UPDATE_ADAMW_H
-#define PIC_UPDATE_ADAMW_H
+#ifndef PIC_MODEL_ADAMW_H
+#define PIC_MODEL_ADAMW_H
 
 #include <stddef.h>
 
