@@ -83,7 +83,7 @@ $(BUILD)/cuda.setting: FORCE
 	@echo $(CUDA) | cmp -s - $@ || echo $(CUDA) > $@
 FORCE:
 
-.PHONY: all deps test test-blas unit asan bench demo clean FORCE
+.PHONY: all deps test test-blas host-cuda unit asan bench demo clean FORCE
 .DEFAULT_GOAL := all
 all: $(PROGRAMS) $(UNITS)
 
@@ -107,8 +107,15 @@ TEST_FILES ?= $(UNITS) $(sort $(wildcard tests/*.bats))
 PROVE_SHOW := --failures --comments
 test: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory host-cuda
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
 	  prove --exec tests/run-one $(PROVE_SHOW) $(PROVE_FLAGS) $(TEST_FILES)
+
+# pic-update with the CUDA backend's host stand-in (src/model/cuda_host.c),
+# for tests/host_cuda.bats: the GPU path of the trainer run without a GPU.
+HOST_CUDA := $(BUILD)/host-cuda
+host-cuda:
+	@$(MAKE) --no-print-directory CUDA=host BUILD=$(HOST_CUDA) BIN=$(HOST_CUDA)/bin $(HOST_CUDA)/bin/pic-update
 
 # The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
 test-blas: deps all

@@ -1,12 +1,15 @@
 # The model library: HF configs, safetensors, parameters, the CPU forward
 # pass, and with CUDA=1 the CUDA backend (src/model/cuda/, docs/gpu.md),
-# which forward.c and model.c call for a model loaded onto a GPU.
+# which forward.c and model.c call for a model loaded onto a GPU; with
+# CUDA=host its stand-in made of the CPU's layers (cuda_host.c), which runs
+# the programs' GPU paths without a GPU (tests/host_cuda.bats); else
+# cuda_none.c, which says that there is no GPU.
 MODEL_CUDA_SRC := $(addprefix src/model/cuda/,cublaslt.cu embedding.cu rmsnorm.cu matmul.cu matmul_bi.cu matmul_bi_tc.cu rope.cu attention.cu swiglu.cu \
   logits.cu kvcache.cu model.cu forward.cu reduce.cu backward.cu adamw.cu)
 MODEL_SRC := $(addprefix src/model/,error.c config.c dtype.c safetensors.c st_write.c params.c \
   parallel.c embedding.c rmsnorm.c matmul.c matmul_bi.c rope.c attention.c swiglu.c logits.c \
   kvcache.c acts.c model.c forward.c backward.c adamw.c floor.c) \
-  $(if $(filter 1,$(CUDA)),$(MODEL_CUDA_SRC),src/model/cuda_none.c)
+  $(if $(filter 1,$(CUDA)),$(MODEL_CUDA_SRC),$(if $(filter host,$(CUDA)),src/model/cuda_host.c,src/model/cuda_none.c))
 $(eval $(call LIB,model,$(MODEL_SRC)))
 $(eval $(call UNIT,test_model,tests/unit/test_model.c,model common,-lopenblas))
 $(eval $(call UNIT,test_safetensors,tests/unit/test_safetensors.c,model common,-lopenblas))

@@ -1,0 +1,248 @@
+/* A stand-in for the CUDA backend made of the CPU's layers (make
+ * CUDA=host), so that the programs' GPU paths run on a machine without a
+ * GPU: what pic-update moves to the device and back, when, and in what
+ * order (the trainer made for the GPU, its state put and read a tensor at a
+ * time, the arena sized once, the checkpoints written from the device).
+ * Not an emulator of the GPU's arithmetic: its "device" is host memory and
+ * its kernels are the CPU's, so in f32 a run equals the CPU's bit for bit,
+ * and in bf16 the weights the forward reads are the fp32 master weights'
+ * bf16 rounding, as on the GPU. It does not generate (no KV cache, no
+ * device sampler). tests/host_cuda.bats runs pic-update built with it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "model/adamw.h"
+#include "model/backward.h"
+#include "model/cuda/entry.h"
+#include "model/safetensors.h"
+
+static const char no_generation[] =
+    "the host stand-in of the CUDA backend (make CUDA=host) does not generate: build with CUDA, or --device cpu";
+
+/* The "device" of a model: a CPU model over its weights, and for training
+ * the state the GPU would hold. */
+struct pic_cuda_model {
+    pic_model cpu;       /* the weights as the device's products read them */
+    size_t max_tokens;   /* the arena's */
+    bool for_training;
+    bool trains;         /* the training state exists (pic_train_init_cuda) */
+    bool recompute;
+    float *master;       /* bf16: the fp32 master weights; f32: the weights themselves */
+    float *grad, *m, *v;
+    pic_params gview;    /* views of grad */
+    float *dlnf;         /* [max_tokens, C]: the head's gradient, zero between backwards */
+};
+
+bool pic_cuda_visible(void) { return true; }
+
+/* The device's weights from floats: in bf16, their rounding. */
+static void store(pic_model *m, size_t offset, const float *x, size_t n) {
+    float *w = m->cuda->cpu.params.data + offset;
+    for (size_t i = 0; i < n; i++) w[i] = m->dtype == PIC_DTYPE_BF16 ? pic_bf16_to_f32(pic_f32_to_bf16(x[i])) : x[i];
+}
+
+static int make(pic_model *m, size_t max_batch_tokens, bool training) {
+    pic_cuda_model *cm = pic_calloc(1, sizeof *cm);
+    pic_model_init(&cm->cpu, &m->cfg);
+    cm->max_tokens = max_batch_tokens;
+    cm->for_training = training;
+    m->cuda = cm;
+    return 0;
+}
+
+int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, bool training, pic_err *err) {
+    if (!m->params.data) return pic_err_set(err, "pic_model_load_cuda: the model has no host weights");
+    make(m, max_batch_tokens, training);
+    store(m, 0, m->params.data, m->params.numel);
+    return 0;
+}
+
+int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
+    if (m->params.data) return pic_err_set(err, "pic_model_random_cuda: the model has host weights");
+    make(m, max_batch_tokens, false);
+    pic_params_init_random(&m->cuda->cpu.params, seed, std);
+    store(m, 0, m->cuda->cpu.params.data, m->params.numel);
+    return 0;
+}
+
+int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
+    if (m->params.data) return pic_err_set(err, "pic_model_alloc_cuda: the model has host weights");
+    return make(m, max_batch_tokens, false);
+}
+
+int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n, pic_err *err) {
+    if (!m->cuda || offset + n > m->params.numel)
+        return pic_err_set(err, "pic_model_upload_cuda: %zu values at %zu pass the %zu parameters", n, offset,
+                           m->params.numel);
+    float *w = m->cuda->cpu.params.data + offset;
+    if (m->dtype == PIC_DTYPE_BF16)
+        for (size_t i = 0; i < n; i++) w[i] = pic_bf16_to_f32(((const uint16_t *)src)[i]);
+    else
+        memcpy(w, src, n * sizeof *w);
+    return 0;
+}
+
+void pic_model_free_cuda(pic_model *m) {
+    pic_cuda_model *cm = m->cuda;
+    if (!cm) return;
+    if (cm->master != cm->cpu.params.data) free(cm->master);
+    free(cm->grad), free(cm->m), free(cm->v), free(cm->dlnf);
+    pic_params_views_free(&cm->gview);
+    pic_model_free(&cm->cpu);
+    free(cm);
+    m->cuda = NULL;
+}
+
+int pic_forward_check_cuda(const pic_model *m, size_t N, pic_err *err) {
+    if (N > m->cuda->max_tokens)
+        return pic_err_set(err, "a batch of %zu tokens is more than the GPU's arena holds (%zu): raise --max-batch-tokens",
+                           N, m->cuda->max_tokens);
+    if (m->cuda->for_training && !m->cuda->trains)
+        return pic_err_set(err, "pic_forward_cuda: a model loaded for training has no training state yet "
+                                "(pic_train_init_cuda): its arena holds no activations");
+    return 0;
+}
+
+int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
+                     pic_head_fn fn, void *ctx, pic_err *err) {
+    (void)ctx;
+    if (pic_forward_check_cuda(m, N, err)) return -1;
+    if (kv || fn) return pic_err_set(err, "%s", no_generation);
+    pic_cuda_model *cm = m->cuda;
+    cm->cpu.batch_invariant = m->batch_invariant;
+    int rc = pic_forward(&cm->cpu, NULL, b, which, logits, err);
+    m->n_tokens = cm->cpu.n_tokens;
+    return rc;
+}
+
+int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
+                           float *logp, float *ent, pic_err *err) {
+    return pic_forward_stats(&m->cuda->cpu, rows, n, targets, T, logp, ent, err);
+}
+
+int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err) {
+    (void)kv, (void)m;
+    return pic_err_set(err, "%s", no_generation);
+}
+
+void pic_kvcache_free_cuda(pic_kvcache *kv) { (void)kv; }
+
+size_t pic_kvcache_extra_bytes_cuda(const pic_model *m, int n_slots, int max_len) {
+    (void)m, (void)n_slots, (void)max_len;
+    return 0;
+}
+
+int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err) {
+    (void)kv, (void)dst, (void)src;
+    return pic_err_set(err, "%s", no_generation);
+}
+
+/* As the GPU's: gradient and moments at zero, the master weights the
+ * device's weights (in bf16 their rounding) until put exactly. */
+int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    if (!cm) return pic_err_set(err, "pic_train_init_cuda: the model is not on a GPU");
+    if (cm->trains && cm->recompute != recompute)
+        return pic_err_set(err, "pic_train_init_cuda: the training state was made %s --recompute",
+                           cm->recompute ? "with" : "without");
+    if (cm->trains) return 0;
+    size_t n = m->params.numel;
+    cm->trains = true;
+    cm->recompute = recompute;
+    cm->grad = pic_calloc(n + 1, sizeof(float));
+    cm->m = pic_calloc(n + 1, sizeof(float));
+    cm->v = pic_calloc(n + 1, sizeof(float));
+    cm->master = cm->cpu.params.data;
+    if (m->dtype == PIC_DTYPE_BF16) cm->master = memcpy(pic_malloc(n * sizeof(float) + 1), cm->master, n * sizeof(float));
+    pic_params_views(&cm->gview, &m->cfg, cm->grad);
+    cm->dlnf = pic_calloc(cm->max_tokens * (size_t)m->cfg.hidden_size + 1, sizeof(float));
+    if (recompute)
+        pic_model_recompute(&cm->cpu, true);
+    else
+        pic_model_retain(&cm->cpu, true);
+    return 0;
+}
+
+static int training(const pic_model *m, const char *fn, pic_err *err) {
+    return m->cuda && m->cuda->trains ? 0 : pic_err_set(err, "%s: no training state", fn);
+}
+
+int pic_grad_zero_cuda(pic_model *m, pic_err *err) {
+    if (training(m, "pic_grad_zero_cuda", err)) return -1;
+    memset(m->cuda->grad, 0, m->params.numel * sizeof(float));
+    return 0;
+}
+
+int pic_head_backward_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
+                           const float *dlogp, const float *dent, pic_err *err) {
+    if (training(m, "pic_head_backward_cuda", err)) return -1;
+    pic_cuda_model *cm = m->cuda;
+    pic_head_backward(&cm->cpu, rows, n, targets, T, dlogp, dent, cm->dlnf, &cm->gview);
+    return 0;
+}
+
+int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err) {
+    if (training(m, "pic_backward_cuda", err)) return -1;
+    pic_cuda_model *cm = m->cuda;
+    pic_backward(&cm->cpu, b, cm->dlnf, &cm->gview);
+    /* consumed: zero for the next micro-batch's head, as the GPU does */
+    memset(cm->dlnf, 0, cm->cpu.n_tokens * (size_t)m->cfg.hidden_size * sizeof(float));
+    return 0;
+}
+
+int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err *err) {
+    if (training(m, "pic_clip_grad_norm_cuda", err)) return -1;
+    *norm = pic_clip_grad_norm(m->cuda->grad, m->params.numel, max_norm);
+    return 0;
+}
+
+int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, double eps, double weight_decay, long t,
+                        pic_err *err) {
+    if (training(m, "pic_adamw_step_cuda", err)) return -1;
+    pic_cuda_model *cm = m->cuda;
+    pic_adamw_cfg c;
+    pic_adamw_defaults(&c);
+    c.beta1 = beta1, c.beta2 = beta2, c.eps = eps, c.weight_decay = weight_decay;
+    pic_adamw_step(cm->master, cm->grad, cm->m, cm->v, m->params.numel, lr, &c, t);
+    if (m->dtype == PIC_DTYPE_BF16) store(m, 0, cm->master, m->params.numel);
+    return 0;
+}
+
+static float *state_array(pic_model *m, pic_state_array a, size_t offset, size_t n, const char *fn, pic_err *err) {
+    if (training(m, fn, err)) return NULL;
+    if (offset > m->params.numel || n > m->params.numel - offset)
+        return pic_err_set(err, "%s: %zu values at %zu pass the %zu parameters", fn, n, offset, m->params.numel), NULL;
+    pic_cuda_model *cm = m->cuda;
+    float *arrays[] = {cm->master, cm->grad, cm->m, cm->v};
+    if ((unsigned)a >= sizeof arrays / sizeof *arrays) return pic_err_set(err, "%s: no array %d", fn, (int)a), NULL;
+    return arrays[a] + offset;
+}
+
+int pic_train_state_put_cuda(pic_model *m, pic_state_array a, size_t offset, const float *x, size_t n,
+                             pic_err *err) {
+    float *dst = state_array(m, a, offset, n, "pic_train_state_put_cuda", err);
+    if (!dst) return -1;
+    memcpy(dst, x, n * sizeof *x);
+    if (a == PIC_STATE_MASTER && m->dtype == PIC_DTYPE_BF16) store(m, offset, x, n);
+    return 0;
+}
+
+int pic_train_state_get_cuda(pic_model *m, pic_state_array a, size_t offset, float *x, size_t n, pic_err *err) {
+    const float *src = state_array(m, a, offset, n, "pic_train_state_get_cuda", err);
+    if (!src) return -1;
+    memcpy(x, src, n * sizeof *x);
+    return 0;
+}
+
+size_t pic_cuda_peak_bytes(const pic_model *m) {
+    (void)m;
+    return 0;
+}
+
+size_t pic_cuda_free_bytes(void) { return 0; }
+
+const char *pic_cuda_graphs_off(const pic_model *m) {
+    (void)m;
+    return NULL;
+}
