@@ -1,29 +1,40 @@
 #!/usr/bin/env bats
-# pic-update's GPU path on a machine without a GPU: pic-update built with
-# the CUDA backend's host stand-in (make CUDA=host, src/model/cuda_host.c),
-# whose "device" is host memory and whose kernels are the CPU's. What the
-# GPU path does beside the arithmetic runs here as it will on a GPU: a
-# trainer with no host state, the optimizer state checked at start and put
-# on the device a tensor at a time once the model is there, the arena sized
-# once, checkpoints and gradients written from the device in chunks. In f32
-# every byte must be the CPU's.
+# The programs' GPU paths on a machine without a GPU: pic-update and
+# pic-rollout built with the CUDA backend's host stand-in (make host-cuda:
+# src/model/cuda_host.c, src/rollout/cuda_host.c), whose "device" is host
+# memory and whose kernels are the CPU's. What the GPU paths do beside the
+# arithmetic runs here as it will on a GPU: a trainer with no host state,
+# the optimizer state checked at start and put on the device a tensor at a
+# time once the model is there, the arena sized once, checkpoints and
+# gradients written from the device in chunks; generation through the
+# device's cache pages, with uniforms drawn before the pass and rows handed
+# to the device sampler a block at a time. In f32 every byte must be the
+# CPU's.
 load helpers
 
 M="$FIXTURES/models"
 U="$FIXTURES/update"
-HOST_CUDA="${PIC_BUILD:-$PIC_ROOT/build}/host-cuda/bin/pic-update"
+HOST_BIN="${PIC_BUILD:-$PIC_ROOT/build}/host-cuda/bin"
+HOST_CUDA="$HOST_BIN/pic-update"
 S=(--lr 1e-2 --threads 1 -q)
 
 setup() {
     T="$BATS_TEST_TMPDIR"
     cd "$T" || return 1
-    if [ ! -x "$HOST_CUDA" ]; then
-        echo "no $HOST_CUDA: make test builds it (make CUDA=host BUILD=build/host-cuda BIN=build/host-cuda/bin build/host-cuda/bin/pic-update)" >&2
+    if [ ! -x "$HOST_CUDA" ] || [ ! -x "$HOST_BIN/pic-rollout" ]; then
+        echo "no $HOST_BIN/pic-update or pic-rollout: make test builds them (make host-cuda)" >&2
         return 1
     fi
 }
 
 gpu() { "$HOST_CUDA" "$@"; }
+gpu_rollout() { "$HOST_BIN/pic-rollout" "$@"; }
+# ten problems of different lengths
+problems() {
+    for i in 0 1 2 3 4 5 6 7 8 9; do
+        jq -nc --arg i "$i" '{id: ($i | tonumber), problem: ("What is " + $i + " + " + ($i | tonumber * 7 | tostring) + "? " + ("Think. " * ($i | tonumber))), answer: "x"}'
+    done
+}
 same() { cmp "$1/model.safetensors" "$2/model.safetensors" && cmp "$1/optimizer.safetensors" "$2/optimizer.safetensors"; }
 # a stats line without what measures time or names the device
 timeless() { jq -c 'del(.seconds, .load_seconds, .save_seconds, .tokens_per_s, .device)' "$@"; }
@@ -119,7 +130,39 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     [ ! -e h1 ] && [ ! -e h2 ]
 }
 
-@test "train.sh with its trainer on the GPU path: the run is the CPU's, with and without --serve, and resumes exactly" {
+@test "pic-rollout's GPU path: the CPU's bytes at batch sizes 1, 7 and 64, through a short cache (preemptions) and small passes" {
+    problems >p
+    G=(--device cuda --dtype f32 --plain -q)
+    pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 7 --plain -q p >cpu
+    for b in 1 7 64; do
+        gpu_rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size "$b" "${G[@]}" p >"g$b"
+        cmp cpu "g$b"
+    done
+    # a prompt's pages shared by its samples, copied on write, given up and refilled
+    gpu_rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 7 --kv-cache-tokens 128 \
+        --max-batch-tokens 64 --device cuda --dtype f32 --plain p >short 2>err
+    grep -Eq "on cuda \(f32\), KV cache peak 128 of 128 positions, [1-9][0-9]* preemptions" err
+    cmp cpu short
+    pic-rollout -m "$M/llama-tiny" -n 3 --max-new-tokens 30 --top-p 0.95 --seed 7 --plain -q p >cpu2
+    gpu_rollout -m "$M/llama-tiny" -n 3 --max-new-tokens 30 --top-p 0.95 --seed 7 --threads 1 "${G[@]}" p >g2
+    cmp cpu2 g2
+    # the arena holds a pass of --max-batch-tokens, so a longer prompt is refused at start
+    run gpu_rollout -m "$M/qwen2-tiny" --max-new-tokens 4 --max-batch-tokens 16 "${G[@]}" p
+    fails_with 1 "the longest prompt has 64 tokens, more than --max-batch-tokens 16"
+}
+
+@test "exactly on-policy on the GPU path in bf16: generation's log-probs are --score's and pic-update's, bit for bit" {
+    problems >p
+    gpu_rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 20 --seed 3 --device cuda --dtype bf16 --plain -q p >gen
+    gpu_rollout -m "$M/qwen3-tiny" --score --device cuda --dtype bf16 --plain -q gen >scored
+    cmp <(jq -c '[.logprobs, .entropy]' gen) <(jq -c '[.logprobs, .entropy]' scored)
+    jq -c '.reward = (.sample % 2)' gen >step
+    gpu -m "$M/qwen3-tiny" -o next --dtype bf16 "${S[@]}" step >stats
+    [ "$(jq .logp_diff_max stats)" = 0 ]
+    [ "$(jq -r .device stats)" = cuda ]
+}
+
+@test "train.sh with its trainer (and then its rollouts) on the GPU path: the run is the CPU's, with and without --serve, and resumes exactly" {
     pic-init -q -o m --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --seed 3
     TRAIN=(--model m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 --template chatml --seed 5 --keep 0
            --method nsr --with-entropic --target 2.0)
@@ -137,6 +180,12 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
         cmp cpu/ckpt/step-000004/optimizer.safetensors $r/ckpt/step-000004/optimizer.safetensors
     done
     [ "$(jq -c .optimizer_state srv/log.jsonl | tr -d '\n')" = falsefalsetruetrue ]
+    # both programs on the GPU path
+    ln -sf "$HOST_BIN/pic-rollout" bin/pic-rollout
+    PATH="$T/bin:$PATH" train.sh -q --run all --steps 4 "${TRAIN[@]}" --device cuda --rollout-args '--dtype f32' \
+        --update-args '--dtype f32 --micro-tokens 64'
+    cmp <(log cpu/log.jsonl) <(log all/log.jsonl)
+    cmp cpu/ckpt/step-000004/optimizer.safetensors all/ckpt/step-000004/optimizer.safetensors
     # stopped after step 2, a weights-only checkpoint: steps 1-2 are taken again from step 0's state on the GPU
     rm -rf cut && cp -r srv cut
     rm cut/steps/step-00000[34].json && rm -r cut/ckpt/step-00000[34]

@@ -1,13 +1,16 @@
 /* A stand-in for the CUDA backend made of the CPU's layers (make
  * CUDA=host), so that the programs' GPU paths run on a machine without a
- * GPU: what pic-update moves to the device and back, when, and in what
- * order (the trainer made for the GPU, its state put and read a tensor at a
- * time, the arena sized once, the checkpoints written from the device).
+ * GPU: what the programs move to the device and back, when, and in what
+ * order (pic-update's trainer made for the GPU, its state put and read a
+ * tensor at a time, the arena sized once, the checkpoints written from the
+ * device; pic-rollout's cache pages, uniforms drawn before the pass, rows
+ * handed to the sampler a block at a time).
  * Not an emulator of the GPU's arithmetic: its "device" is host memory and
  * its kernels are the CPU's, so in f32 a run equals the CPU's bit for bit,
  * and in bf16 the weights the forward reads are the fp32 master weights'
- * bf16 rounding, as on the GPU. It does not generate (no KV cache, no
- * device sampler). tests/host_cuda.bats runs pic-update built with it. */
+ * bf16 rounding, as on the GPU. Its KV cache is the CPU's layout in host
+ * memory, and src/rollout/cuda_host.c is the device sampler's stand-in.
+ * tests/host_cuda.bats runs pic-update and pic-rollout built with it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,10 +18,8 @@
 #include "model/adamw.h"
 #include "model/backward.h"
 #include "model/cuda/entry.h"
+#include "model/kvcache.h"
 #include "model/safetensors.h"
-
-static const char no_generation[] =
-    "the host stand-in of the CUDA backend (make CUDA=host) does not generate: build with CUDA, or --device cpu";
 
 /* The "device" of a model: a CPU model over its weights, and for training
  * the state the GPU would hold. */
@@ -104,15 +105,34 @@ int pic_forward_check_cuda(const pic_model *m, size_t N, pic_err *err) {
     return 0;
 }
 
+/* The rows of a head block (PIC_CUDA_HEAD_ROWS, as the GPU's test knob):
+ * a few, so that a small vocabulary's rows still come in several blocks. */
+static size_t head_rows(void) {
+    const char *e = getenv("PIC_CUDA_HEAD_ROWS");
+    return e && atol(e) > 0 ? (size_t)atol(e) : 3;
+}
+
+/* The CPU forward of the device's model through the device's cache (the
+ * same pages, in the CPU's layout: pic_kvcache_alloc_cuda below), with
+ * fn given the wanted rows' logits a block at a time, as the GPU's head
+ * gives them. */
 int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
                      pic_head_fn fn, void *ctx, pic_err *err) {
-    (void)ctx;
     if (pic_forward_check_cuda(m, N, err)) return -1;
-    if (kv || fn) return pic_err_set(err, "%s", no_generation);
     pic_cuda_model *cm = m->cuda;
     cm->cpu.batch_invariant = m->batch_invariant;
-    int rc = pic_forward(&cm->cpu, NULL, b, which, logits, err);
+    size_t rows = which == PIC_LOGITS_ALL ? N : which == PIC_LOGITS_LAST ? (size_t)b->n_seq : 0, V = m->cfg.vocab_size;
+    float *z = fn && rows ? pic_malloc(rows * V * sizeof *z) : NULL;
+    void *dev_k = kv ? kv->dev_k : NULL;
+    if (kv) kv->dev_k = NULL; /* a CPU cache to the CPU's forward, for the call */
+    int rc = pic_forward(&cm->cpu, kv, b, which, fn ? z : logits, err);
+    if (kv) kv->dev_k = dev_k;
     m->n_tokens = cm->cpu.n_tokens;
+    for (size_t i = 0, k; !rc && fn && i < rows; i += k) {
+        k = rows - i < head_rows() ? rows - i : head_rows();
+        rc = fn(ctx, i, k, z + i * V, NULL, err);
+    }
+    free(z);
     return rc;
 }
 
@@ -121,12 +141,21 @@ int pic_forward_stats_cuda(pic_model *m, const size_t *rows, size_t n, const int
     return pic_forward_stats(&m->cuda->cpu, rows, n, targets, T, logp, ent, err);
 }
 
+/* The device's pool is the CPU's layout in host floats (whatever the
+ * dtype), so that the CPU forward reads and writes it; dev_k marks it as
+ * the device's, and pic_kvcache_free frees k and v. */
 int pic_kvcache_alloc_cuda(pic_kvcache *kv, const pic_model *m, pic_err *err) {
-    (void)kv, (void)m;
-    return pic_err_set(err, "%s", no_generation);
+    (void)m;
+    size_t n = (size_t)kv->n_layers * kv->n_pages * PIC_KV_PAGE * kv->kv_dim;
+    kv->k = pic_calloc(n + 1, sizeof(float));
+    kv->v = pic_calloc(n + 1, sizeof(float));
+    if (!kv->k || !kv->v) return pic_err_set(err, "out of memory for the stand-in's KV cache");
+    kv->dev_k = kv->k, kv->dev_v = kv->v;
+    kv->elem_bytes = sizeof(float);
+    return 0;
 }
 
-void pic_kvcache_free_cuda(pic_kvcache *kv) { (void)kv; }
+void pic_kvcache_free_cuda(pic_kvcache *kv) { kv->dev_k = kv->dev_v = NULL; }
 
 size_t pic_kvcache_extra_bytes_cuda(const pic_model *m, int n_slots, int max_len) {
     (void)m, (void)n_slots, (void)max_len;
@@ -134,8 +163,13 @@ size_t pic_kvcache_extra_bytes_cuda(const pic_model *m, int n_slots, int max_len
 }
 
 int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err) {
-    (void)kv, (void)dst, (void)src;
-    return pic_err_set(err, "%s", no_generation);
+    (void)err;
+    size_t bytes = (size_t)PIC_KV_PAGE * kv->kv_dim * sizeof(float);
+    for (int l = 0; l < kv->n_layers; l++) {
+        memcpy(pic_kvcache_k(kv, l, dst), pic_kvcache_k(kv, l, src), bytes);
+        memcpy(pic_kvcache_v(kv, l, dst), pic_kvcache_v(kv, l, src), bytes);
+    }
+    return 0;
 }
 
 /* As the GPU's: gradient and moments at zero, the master weights the

@@ -201,8 +201,11 @@ void sampler_dist(const float *logits, int V, const sampler_params *sp, sampler_
 }
 
 int32_t sampler_next(const float *logits, int V, const sampler_params *sp, sampler_scratch *s, pic_rng *rng) {
+    return sampler_pick(logits, V, sp, s, sp->temperature == 0.0f ? 0 : pic_rng_uniform(rng));
+}
+
+int32_t sampler_pick(const float *logits, int V, const sampler_params *sp, sampler_scratch *s, double u) {
     if (sp->temperature == 0.0f) return argmax(logits, V);
-    double u = pic_rng_uniform(rng);
     bool truncated = sp->top_k > 0 || sp->top_p < 1.0f || sp->min_p > 0.0f;
     if (!truncated) {
         /* no sort: walk the ids in order against u times the total mass */

@@ -35,5 +35,8 @@ void sampler_dist(const float *logits, int V, const sampler_params *sp, sampler_
 
 /* The next token (greedy when temperature is 0, drawing nothing). */
 int32_t sampler_next(const float *logits, int V, const sampler_params *sp, sampler_scratch *s, pic_rng *rng);
+/* The token sampler_next chooses when its draw is u (unused when greedy):
+ * what a device sampler is given instead of the stream (cuda/sampler.h). */
+int32_t sampler_pick(const float *logits, int V, const sampler_params *sp, sampler_scratch *s, double u);
 
 #endif
