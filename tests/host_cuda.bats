@@ -195,3 +195,13 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     cmp <(log cpu/log.jsonl) <(log cut/log.jsonl)
     cmp cpu/ckpt/step-000004/optimizer.safetensors cut/ckpt/step-000004/optimizer.safetensors
 }
+
+@test "tests/gpu/pipeline.sh --device cuda, as run.sh's pipe section runs it, on the stand-in: exact on-policy, --serve the same" {
+    mkdir bin
+    for p in "$PIC_BIN"/*; do ln -s "$p" bin/; done
+    ln -sf "$HOST_BIN/pic-update" bin/pic-update
+    ln -sf "$HOST_BIN/pic-rollout" bin/pic-rollout
+    PATH="$T/bin:$PATH" "$PIC_ROOT/tests/gpu/pipeline.sh" pipe --device cuda --steps 3 --serve-steps 3 >line
+    jq -e '.ok and .device == "cuda" and .trained_on == "cuda" and .dtype == "bf16" and .steps == 3
+        and .logp_diff_max == 0 and .serve_same' line
+}
