@@ -163,6 +163,7 @@ void graphs_reset(pic_cuda_model *cm) {
         if (g.exec[i]) cudaGraphExecDestroy(g.exec[i]);
     delete[] g.exec;
     delete[] g.warm;
+    delete[] g.used;
     pic_cuda_graphs kept = g;
     g = pic_cuda_graphs();
     g.off = kept.off;
@@ -190,8 +191,12 @@ template <typename T> int body(pic_model *m, pic_kvcache *kv, size_t N, pic_err 
     return 0;
 }
 
-// Batch sizes up to this have their decode graphs.
-enum { GRAPH_MAX_BATCH = 1024 };
+// Batch sizes up to GRAPH_MAX_BATCH have their decode graphs; GRAPH_KEEP
+// of them are held at once: continuous batching's batch sizes
+// wander over every value up to --max-batch-size, and a 7B step's graph is
+// ~400 nodes, so the least recently launched is dropped (and captured again
+// should its size come back) rather than one kept per size ever seen.
+enum { GRAPH_MAX_BATCH = 1024, GRAPH_KEEP = 64 };
 
 // A decode step (one new token per sequence, through a cache, on the
 // inference arena) of N sequences launches ~12 kernels a layer: at small
@@ -226,9 +231,11 @@ template <typename T> int run_body(pic_model *m, pic_kvcache *kv, const pic_batc
         g.n = GRAPH_MAX_BATCH + 1;
         g.exec = new cudaGraphExec_t[g.n]();
         g.warm = new unsigned char[g.n]();
+        g.used = new unsigned long[g.n]();
         memcpy(g.key, key, sizeof key), g.key_pages = kv->n_pages, g.key_segs = kv->seg_cap;
         g.bi = m->batch_invariant;
     }
+    g.used[N] = ++g.step;
     if (g.exec[N]) {
         PIC_CU(cudaGraphLaunch(g.exec[N], cm->s));
         return 0;
@@ -236,6 +243,14 @@ template <typename T> int run_body(pic_model *m, pic_kvcache *kv, const pic_batc
     if (!g.warm[N]) {
         g.warm[N] = 1;
         return body<T>(m, kv, N, err);
+    }
+    if (g.live == GRAPH_KEEP) { // the least recently launched makes room
+        size_t old = 0;
+        for (size_t i = 1; i < g.n; i++)
+            if (g.exec[i] && (!g.exec[old] || g.used[i] < g.used[old])) old = i;
+        PIC_CU(cudaGraphExecDestroy(g.exec[old]));
+        g.exec[old] = NULL;
+        g.live--;
     }
     cudaGraph_t graph = NULL;
     cudaError_t e = cudaStreamBeginCapture(cm->s, cudaStreamCaptureModeRelaxed);
@@ -253,6 +268,7 @@ template <typename T> int run_body(pic_model *m, pic_kvcache *kv, const pic_batc
         cudaGetLastError();
         return body<T>(m, kv, N, err);
     }
+    g.live++;
     PIC_CU(cudaGraphLaunch(g.exec[N], cm->s));
     return 0;
 }

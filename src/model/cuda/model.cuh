@@ -46,7 +46,9 @@ struct pic_cuda_train {
 struct pic_cuda_graphs {
     cudaGraphExec_t *exec;  // [n] by batch size, NULL until captured
     unsigned char *warm;    // [n] that size ran once without a graph
-    size_t n;
+    unsigned long *used;    // [n] the step that last launched it (least recent goes first)
+    unsigned long step;
+    size_t n, live;         // live: graphs held
     const void *key[5];     // the cache's pools, table and decode buffers the graphs read
     int key_pages, key_segs;
     bool bi, off;           // captured with batch_invariant; graphs refused (off)
