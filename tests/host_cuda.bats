@@ -29,6 +29,18 @@ setup() {
 
 gpu() { "$HOST_CUDA" "$@"; }
 gpu_rollout() { "$HOST_BIN/pic-rollout" "$@"; }
+# home DIR PROGRAM...: a copy of the pipelines (and tests/gpu/pipeline.sh)
+# whose bin/, which pipelines/lib.sh puts first on PATH, holds the programs
+# under test with the stand-in's PROGRAMs in their place
+home() {
+    local h=$1 p
+    shift
+    mkdir -p "$h/bin" "$h/tests/gpu"
+    cp -r "$PIC_ROOT/pipelines" "$h/"
+    cp "$PIC_ROOT/tests/gpu/pipeline.sh" "$h/tests/gpu/"
+    for p in "$PIC_BIN"/*; do ln -s "$p" "$h/bin/"; done
+    for p in "$@"; do ln -sf "$HOST_BIN/$p" "$h/bin/$p"; done
+}
 # ten problems of different lengths
 problems() {
     for i in 0 1 2 3 4 5 6 7 8 9; do
@@ -86,6 +98,11 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     same c1 s1
     pic-update -m c1 -o c2 "${S[@]}" --device cpu b.jsonl >/dev/null
     ! cmp -s c2/optimizer.safetensors s2/optimizer.safetensors
+    # an f32 checkpoint trained in bf16: its master weights are its exact
+    # values, not their rounding (a step of lr 0 gives them back whole)
+    pic-update -m "$M/qwen2-tiny" -o z-cpu --lr 0 -q --device cpu "$U/qwen2-tiny-step.jsonl" >/dev/null
+    gpu -m "$M/qwen2-tiny" -o z-gpu --lr 0 -q --dtype bf16 "$U/qwen2-tiny-step.jsonl" >/dev/null
+    cmp z-cpu/model.safetensors z-gpu/model.safetensors
 }
 
 @test "a bad optimizer state is refused at start, before the samples are read; --reset-optimizer does not read it" {
@@ -167,12 +184,10 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     TRAIN=(--model m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 --template chatml --seed 5 --keep 0
            --method nsr --with-entropic --target 2.0)
     train.sh -q --run cpu --steps 4 "${TRAIN[@]}" --update-args '--micro-tokens 64'
-    mkdir bin
-    for p in "$PIC_BIN"/*; do ln -s "$p" bin/; done
-    ln -sf "$HOST_CUDA" bin/pic-update
+    home h pic-update
     G=(--update-args '--device cuda --dtype f32 --micro-tokens 64')
-    PATH="$T/bin:$PATH" train.sh -q --run one --steps 4 "${TRAIN[@]}" "${G[@]}"
-    PATH="$T/bin:$PATH" train.sh -q --run srv --steps 4 --serve --state-every 3 "${TRAIN[@]}" "${G[@]}"
+    h/pipelines/train.sh -q --run one --steps 4 "${TRAIN[@]}" "${G[@]}"
+    h/pipelines/train.sh -q --run srv --steps 4 --serve --state-every 3 "${TRAIN[@]}" "${G[@]}"
     log() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds, .optimizer_state, .device)' "$1"; }
     for r in one srv; do
         cmp <(log cpu/log.jsonl) <(log $r/log.jsonl)
@@ -181,15 +196,15 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     done
     [ "$(jq -c .optimizer_state srv/log.jsonl | tr -d '\n')" = falsefalsetruetrue ]
     # both programs on the GPU path
-    ln -sf "$HOST_BIN/pic-rollout" bin/pic-rollout
-    PATH="$T/bin:$PATH" train.sh -q --run all --steps 4 "${TRAIN[@]}" --device cuda --rollout-args '--dtype f32' \
+    home h2 pic-update pic-rollout
+    h2/pipelines/train.sh -q --run all --steps 4 "${TRAIN[@]}" --device cuda --rollout-args '--dtype f32' \
         --update-args '--dtype f32 --micro-tokens 64'
     cmp <(log cpu/log.jsonl) <(log all/log.jsonl)
     cmp cpu/ckpt/step-000004/optimizer.safetensors all/ckpt/step-000004/optimizer.safetensors
     # stopped after step 2, a weights-only checkpoint: steps 1-2 are taken again from step 0's state on the GPU
     rm -rf cut && cp -r srv cut
     rm cut/steps/step-00000[34].json && rm -r cut/ckpt/step-00000[34]
-    PATH="$T/bin:$PATH" run train.sh --run cut --steps 4 --serve --state-every 3 "${TRAIN[@]}" "${G[@]}"
+    run h/pipelines/train.sh --run cut --steps 4 --serve --state-every 3 "${TRAIN[@]}" "${G[@]}"
     [ "$status" -eq 0 ]
     [[ "$output" == *"taking the updates of steps 1-2 again"* ]]
     cmp <(log cpu/log.jsonl) <(log cut/log.jsonl)
@@ -197,11 +212,8 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
 }
 
 @test "tests/gpu/pipeline.sh --device cuda, as run.sh's pipe section runs it, on the stand-in: exact on-policy, --serve the same" {
-    mkdir bin
-    for p in "$PIC_BIN"/*; do ln -s "$p" bin/; done
-    ln -sf "$HOST_BIN/pic-update" bin/pic-update
-    ln -sf "$HOST_BIN/pic-rollout" bin/pic-rollout
-    PATH="$T/bin:$PATH" "$PIC_ROOT/tests/gpu/pipeline.sh" pipe --device cuda --steps 3 --serve-steps 3 >line
+    home h pic-update pic-rollout
+    PATH="$T/h/bin:$PATH" h/tests/gpu/pipeline.sh pipe --device cuda --steps 3 --serve-steps 3 >line
     jq -e '.ok and .device == "cuda" and .trained_on == "cuda" and .dtype == "bf16" and .steps == 3
         and .logp_diff_max == 0 and .serve_same' line
 }

@@ -73,15 +73,7 @@ int pic_model_random(pic_model *m, const pic_config *c, const pic_model_opts *op
 }
 
 int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) {
-    float *host = NULL;
-    int rc = pic_model_to_device_keep(m, opts, &host, err);
-    free(host);
-    return rc;
-}
-
-int pic_model_to_device_keep(pic_model *m, const pic_model_opts *opts, float **host, pic_err *err) {
     pic_model_opts o;
-    *host = NULL;
     if (resolve(opts, &o, err)) return -1;
     if (o.device == PIC_DEVICE_CPU) return 0;
     if (m->device != PIC_DEVICE_CPU) return pic_err_set(err, "pic_model_to_device: the model is already on a GPU");
@@ -90,10 +82,10 @@ int pic_model_to_device_keep(pic_model *m, const pic_model_opts *opts, float **h
         m->dtype = PIC_DTYPE_F32;
         return -1;
     }
-    /* the GPU holds the weights now: keep the layout, hand the host copy over */
+    /* the GPU holds the weights now: keep the layout, drop the host copy */
     m->device = PIC_DEVICE_CUDA;
     pic_acts_free(&m->acts);
-    *host = m->params.data;
+    free(m->params.data);
     pic_params views = m->params;
     pic_params_views(&m->params, &m->cfg, NULL);
     pic_params_views_free(&views);
@@ -123,6 +115,16 @@ static int load_onto_gpu(pic_model *m, const pic_config *c, const pic_safetensor
         if (!rc) rc = pic_model_upload_cuda(m, d->offset, stage, d->numel, err);
     }
     free(stage);
+    return rc;
+}
+
+int pic_model_layout(pic_model *m, const char *dir, pic_err *err) {
+    pic_config c;
+    pic_safetensors st;
+    if (pic_config_load(&c, dir, err) || pic_st_open(&st, dir, err)) return -1;
+    int rc = pic_params_check(&c, &st, err);
+    pic_st_close(&st);
+    if (!rc) init_layout(m, &c, PIC_DTYPE_F32);
     return rc;
 }
 

@@ -119,10 +119,11 @@ void pic_model_init(pic_model *m, const pic_config *c);
  * freed when that is a GPU). Fails with a message when the device is not
  * available or its memory does not hold the weights and the arena. */
 int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err);
-/* The same, but the host weights go to *host (the caller's to free; NULL
- * when the model stays on the CPU) instead of being freed: a trainer's
- * master weights. */
-int pic_model_to_device_keep(pic_model *m, const pic_model_opts *opts, float **host, pic_err *err);
+/* The model of dir's config.json with its weights' names, shapes and
+ * dtypes checked, the layout only (params.data NULL, the CPU's device):
+ * for one whose weights go straight onto a GPU later (pic_model_load with
+ * the device's options), never whole on the host. */
+int pic_model_layout(pic_model *m, const char *dir, pic_err *err);
 /* A model of config c with random weights (pic_params_init_random's
  * distribution) on the device of opts: on a GPU they are drawn there, and
  * the host never holds them (benchmarks of large models). */

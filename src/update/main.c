@@ -408,9 +408,14 @@ static void to_device(session *s, size_t tokens) {
     const options *o = s->o;
     pic_err err;
     pic_model_opts mo = {PIC_DEVICE_CUDA, o->dtype, tokens, true}, ref = {PIC_DEVICE_CUDA, o->dtype, tokens, false};
-    if (pic_trainer_to_device(&s->tr, &mo, o->recompute, &err)) pic_die("%s", err.msg);
+    if (pic_trainer_to_device(&s->tr, o->model, &mo, o->recompute, &err)) pic_die("%s", err.msg);
     if (!o->reset) pic_optstate_load(&s->tr, o->model); /* onto the GPU, a tensor at a time */
-    if (o->ref && pic_model_to_device(&s->ref, &ref, &err)) pic_die("--ref: %s", err.msg);
+    if (o->ref) {
+        bool invariant = s->ref.batch_invariant;
+        pic_model_free(&s->ref);
+        if (pic_model_load(&s->ref, o->ref, &ref, &err)) pic_die("--ref: %s", err.msg);
+        s->ref.batch_invariant = invariant;
+    }
     s->arena = tokens;
 }
 
@@ -422,12 +427,17 @@ static void open_session(session *s, const options *o) {
     pic_err err;
     pic_atomic_dir_recover(o->model); /* a run killed while replacing it in place */
     check_tokenizer(o->model);
-    if (pic_model_load(&s->model, o->model, NULL, &err)) pic_die("%s", err.msg);
+    /* on a GPU the weights go there once its arena's size is known
+     * (to_device), a tensor at a time: here the layout, checked */
+    bool gpu = o->device == PIC_DEVICE_CUDA;
+    if (gpu ? pic_model_layout(&s->model, o->model, &err) : pic_model_load(&s->model, o->model, NULL, &err))
+        pic_die("%s", err.msg);
     /* the generator's forward: exactly on-policy (docs/update.md); the
      * backward stays on OpenBLAS either way */
     s->model.batch_invariant = !o->fast;
     if (o->ref) {
-        if (pic_model_load(&s->ref, o->ref, NULL, &err)) pic_die("--ref: %s", err.msg);
+        if (gpu ? pic_model_layout(&s->ref, o->ref, &err) : pic_model_load(&s->ref, o->ref, NULL, &err))
+            pic_die("--ref: %s", err.msg);
         s->ref.batch_invariant = !o->fast;
         if (s->ref.cfg.vocab_size != s->model.cfg.vocab_size)
             pic_die("--ref %s: vocabulary %d differs from the model's %d", o->ref, s->ref.cfg.vocab_size,

@@ -8,6 +8,7 @@
 #include "common/cli.h"
 #include "common/dist.h"
 #include "model/backward.h"
+#include "model/safetensors.h"
 #include "model/cuda/entry.h"
 
 /* Rank r's part [cut(r), cut(r + 1)) of n items split into R contiguous
@@ -37,22 +38,40 @@ void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c) {
     pic_params_views(&t->gview, &m->cfg, t->grad);
 }
 
-int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recompute, pic_err *err) {
-    if (t->cfg.device != PIC_DEVICE_CUDA || t->gpu)
-        return pic_err_set(err, "pic_trainer_to_device: a trainer made for the CPU, or already on the GPU");
-    pic_model *m = t->model;
-    float *master = NULL;
-    int rc = pic_model_to_device_keep(m, opts, &master, err);
-    if (!rc && m->device != PIC_DEVICE_CUDA) rc = pic_err_set(err, "pic_trainer_to_device: options of no GPU");
-    if (!rc) {
-        t->gpu = true;
-        rc = pic_train_init_cuda(m, recompute, err) ||
-                     pic_train_state_put_cuda(m, PIC_STATE_MASTER, 0, master, m->params.numel, err)
-                 ? -1
-                 : 0;
+/* In bf16, the master weights where the checkpoint's weights are not bf16
+ * already: their exact values, a tensor at a time (bf16 ones are their
+ * own master weights, which pic_train_init_cuda made). */
+static int master_from_weights(pic_trainer *t, const char *dir, pic_err *err) {
+    const pic_params *p = &t->model->params;
+    pic_safetensors st;
+    if (pic_st_open(&st, dir, err)) return -1;
+    size_t most = 1;
+    for (size_t i = 0; i < p->n_desc; i++) most = p->desc[i].numel > most ? p->desc[i].numel : most;
+    float *stage = pic_malloc(most * sizeof *stage);
+    int rc = 0;
+    for (size_t i = 0; i < p->n_desc && !rc; i++) {
+        const pic_st_tensor *x = pic_st_find(&st, p->desc[i].name);
+        if (x->dtype == PIC_DT_BF16) continue;
+        rc = pic_st_read_f32(x, stage, err) ||
+             pic_train_state_put_cuda(t->model, PIC_STATE_MASTER, p->desc[i].offset, stage, x->numel, err);
     }
-    free(master);
-    return rc;
+    free(stage);
+    pic_st_close(&st);
+    return rc ? -1 : 0;
+}
+
+int pic_trainer_to_device(pic_trainer *t, const char *dir, const pic_model_opts *opts, bool recompute, pic_err *err) {
+    pic_model *m = t->model;
+    if (t->cfg.device != PIC_DEVICE_CUDA || t->gpu || m->params.data || opts->device != PIC_DEVICE_CUDA)
+        return pic_err_set(err, "pic_trainer_to_device: a trainer made for the GPU, of a model's layout, "
+                                "onto a GPU, once");
+    bool invariant = m->batch_invariant;
+    pic_model_free(m); /* the layout, made again by the load */
+    if (pic_model_load(m, dir, opts, err)) return -1;
+    m->batch_invariant = invariant;
+    t->gpu = true;
+    if (pic_train_init_cuda(m, recompute, err)) return -1;
+    return m->dtype == PIC_DTYPE_BF16 ? master_from_weights(t, dir, err) : 0;
 }
 
 int pic_trainer_read(const pic_trainer *t, pic_state_array a, size_t offset, float *dst, size_t n, pic_err *err) {

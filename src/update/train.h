@@ -89,12 +89,14 @@ void pic_trainer_set_master(pic_trainer *t, size_t off, const float *x, size_t n
  * on the CPU a moment's values must be in this rank's slice. Returns 0, or
  * -1 with a message. */
 int pic_trainer_read(const pic_trainer *t, pic_state_array a, size_t offset, float *dst, size_t n, pic_err *err);
-/* Moves the model to the GPU of opts, its host weights becoming the fp32
- * master weights there (docs/gpu.md: bf16 products, fp32 master, gradient
- * and moments; recompute keeps each layer's input only), for a trainer
- * made with cfg.device CUDA; then pic_optstate_load puts the saved state
- * there a tensor at a time. Returns 0, or -1 with a message. */
-int pic_trainer_to_device(pic_trainer *t, const pic_model_opts *opts, bool recompute, pic_err *err);
+/* For a trainer made with cfg.device CUDA of a model's layout
+ * (pic_model_layout): loads dir's weights onto the GPU of opts a tensor at
+ * a time, and makes the training state there (docs/gpu.md: bf16 products
+ * over fp32 master weights, gradient and moments; recompute keeps each
+ * layer's input only), the master weights the checkpoint's exact values;
+ * then pic_optstate_load puts the saved state there a tensor at a time.
+ * The host never holds the weights whole. Returns 0, or -1 with a message. */
+int pic_trainer_to_device(pic_trainer *t, const char *dir, const pic_model_opts *opts, bool recompute, pic_err *err);
 /* One optimizer step over samples s[0..n) (every rank passes the same
  * ones): gradients in t->grad (clipped, the whole step's on every rank),
  * then AdamW unless !apply. */
