@@ -111,13 +111,13 @@ test: deps
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
 	  prove --exec tests/run-one $(PROVE_SHOW) $(PROVE_FLAGS) $(TEST_FILES)
 
-# pic-update and pic-rollout with the CUDA backend's host stand-in
+# The programs with a --device, built with the CUDA backend's host stand-in
 # (src/model/cuda_host.c, src/rollout/cuda_host.c), for tests/host_cuda.bats:
-# the programs' GPU paths run without a GPU.
+# their GPU paths run without a GPU.
 HOST_CUDA := $(BUILD)/host-cuda
 host-cuda:
 	@$(MAKE) --no-print-directory CUDA=host BUILD=$(HOST_CUDA) BIN=$(HOST_CUDA)/bin \
-	  $(HOST_CUDA)/bin/pic-update $(HOST_CUDA)/bin/pic-rollout
+	  $(addprefix $(HOST_CUDA)/bin/,pic-update pic-rollout pic-model-bench)
 
 # The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
 test-blas: deps all

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# The programs' GPU paths on a machine without a GPU: pic-update and
-# pic-rollout built with the CUDA backend's host stand-in (make host-cuda:
+# The programs' GPU paths on a machine without a GPU: pic-update,
+# pic-rollout and pic-model-bench built with the CUDA backend's host
+# stand-in (make host-cuda:
 # src/model/cuda_host.c, src/rollout/cuda_host.c), whose "device" is host
 # memory and whose kernels are the CPU's. What the GPU paths do beside the
 # arithmetic runs here as it will on a GPU: a trainer with no host state,
@@ -21,8 +22,8 @@ S=(--lr 1e-2 --threads 1 -q)
 setup() {
     T="$BATS_TEST_TMPDIR"
     cd "$T" || return 1
-    if [ ! -x "$HOST_CUDA" ] || [ ! -x "$HOST_BIN/pic-rollout" ]; then
-        echo "no $HOST_BIN/pic-update or pic-rollout: make test builds them (make host-cuda)" >&2
+    if [ ! -x "$HOST_CUDA" ] || [ ! -x "$HOST_BIN/pic-rollout" ] || [ ! -x "$HOST_BIN/pic-model-bench" ]; then
+        echo "no $HOST_BIN/pic-update, pic-rollout or pic-model-bench: make test builds them (make host-cuda)" >&2
         return 1
     fi
 }
@@ -217,3 +218,17 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     jq -e '.ok and .device == "cuda" and .trained_on == "cuda" and .dtype == "bf16" and .steps == 3
         and .logp_diff_max == 0 and .serve_same' line
 }
+
+@test "pic-model-bench --score and --train on the GPU path: the JSON line the GPU benchmarks read, the weights drawn on the device" {
+    cfg="$M/qwen2-tiny/config.json"
+    for mode in --score --train; do
+        c=$(pic-model-bench "$mode" 3x17 --device cpu --config "$cfg" --threads 1)
+        for exact in "" --exact; do
+            # shellcheck disable=SC2086 # an empty $exact is no word
+            g=$("$HOST_BIN/pic-model-bench" "$mode" 3x17 --device cuda --config "$cfg" $exact)
+            jq -e --argjson c "$c" '(keys_unsorted == ($c | keys_unsorted)) and .device == "cuda"
+                and .dtype == "bf16" and .tokens == 51 and .model_flops == $c.model_flops and .seconds > 0' <<<"$g"
+        done
+    done
+}
+
