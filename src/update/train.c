@@ -51,6 +51,10 @@ static int master_from_weights(pic_trainer *t, const char *dir, pic_err *err) {
     int rc = 0;
     for (size_t i = 0; i < p->n_desc && !rc; i++) {
         const pic_st_tensor *x = pic_st_find(&st, p->desc[i].name);
+        if (!x) {
+            rc = pic_err_set(err, "%s: tensor '%s' is missing", dir, p->desc[i].name);
+            break;
+        }
         if (x->dtype == PIC_DT_BF16) continue;
         rc = pic_st_read_f32(x, stage, err) ||
              pic_train_state_put_cuda(t->model, PIC_STATE_MASTER, p->desc[i].offset, stage, x->numel, err);
