@@ -103,6 +103,7 @@ static int bench_score(const pic_config *cfg, const char *config, int B, int T, 
     pic_model model, *m = &model;
     size_t N = (size_t)B * T;
     o->max_batch_tokens = N;
+    o->training = train; /* its arena without a layer's activations, as pic-update's */
     if (pic_model_random(m, cfg, o, 42, 0.02f, &err)) pic_die("%s", err.msg);
     m->batch_invariant = exact;
     size_t numel = m->params.numel;

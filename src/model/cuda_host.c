@@ -29,6 +29,7 @@ struct pic_cuda_model {
     bool for_training;
     bool trains;         /* the training state exists (pic_train_init_cuda) */
     bool recompute;
+    bool cached;         /* the last forward went through a KV cache */
     float *master;       /* bf16: the fp32 master weights; f32: the weights themselves */
     float *grad, *m, *v;
     pic_params gview;    /* views of grad */
@@ -59,17 +60,18 @@ int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, bool training, pi
     return 0;
 }
 
-int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
+int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, bool training, uint64_t seed, float std,
+                          pic_err *err) {
     if (m->params.data) return pic_err_set(err, "pic_model_random_cuda: the model has host weights");
-    make(m, max_batch_tokens, false);
+    make(m, max_batch_tokens, training);
     pic_params_init_random(&m->cuda->cpu.params, seed, std);
     store(m, 0, m->cuda->cpu.params.data, m->params.numel);
     return 0;
 }
 
-int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
+int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, bool training, pic_err *err) {
     if (m->params.data) return pic_err_set(err, "pic_model_alloc_cuda: the model has host weights");
-    return make(m, max_batch_tokens, false);
+    return make(m, max_batch_tokens, training);
 }
 
 int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n, pic_err *err) {
@@ -121,6 +123,7 @@ int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N
     if (pic_forward_check_cuda(m, N, err)) return -1;
     pic_cuda_model *cm = m->cuda;
     cm->cpu.batch_invariant = m->batch_invariant;
+    cm->cached = kv != NULL;
     size_t rows = which == PIC_LOGITS_ALL ? N : which == PIC_LOGITS_LAST ? (size_t)b->n_seq : 0, V = m->cfg.vocab_size;
     float *z = fn && rows ? pic_malloc(rows * V * sizeof *z) : NULL;
     void *dev_k = kv ? kv->dev_k : NULL;
@@ -177,6 +180,9 @@ int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err) 
 int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     if (!cm) return pic_err_set(err, "pic_train_init_cuda: the model is not on a GPU");
+    if (!cm->for_training)
+        return pic_err_set(err, "pic_train_init_cuda: the model was loaded for inference (pic_model_opts.training): "
+                                "its arena holds a layer's activations that training never uses");
     if (cm->trains && cm->recompute != recompute)
         return pic_err_set(err, "pic_train_init_cuda: the training state was made %s --recompute",
                            cm->recompute ? "with" : "without");
@@ -208,10 +214,24 @@ int pic_grad_zero_cuda(pic_model *m, pic_err *err) {
     return 0;
 }
 
+/* The GPU's refusals, so that a caller the GPU would refuse fails here too:
+ * its head backward adds a block's rows with a thread per element, so a row
+ * given twice would race; its backward reads the last forward's layout. */
 int pic_head_backward_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                            const float *dlogp, const float *dent, pic_err *err) {
     if (training(m, "pic_head_backward_cuda", err)) return -1;
     pic_cuda_model *cm = m->cuda;
+    unsigned char *seen = pic_calloc(m->n_tokens + 1, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i] >= m->n_tokens || seen[rows[i]]) {
+            int twice = rows[i] < m->n_tokens;
+            free(seen);
+            return twice ? pic_err_set(err, "pic_head_backward: row %zu given twice (the GPU needs distinct rows)", rows[i])
+                         : pic_err_set(err, "pic_head_backward: row %zu of %zu", rows[i], m->n_tokens);
+        }
+        seen[rows[i]] = 1;
+    }
+    free(seen);
     pic_head_backward(&cm->cpu, rows, n, targets, T, dlogp, dent, cm->dlnf, &cm->gview);
     return 0;
 }
@@ -219,6 +239,11 @@ int pic_head_backward_cuda(pic_model *m, const size_t *rows, size_t n, const int
 int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err) {
     if (training(m, "pic_backward_cuda", err)) return -1;
     pic_cuda_model *cm = m->cuda;
+    size_t n = 0;
+    for (int q = 0; q < b->n_seq; q++) n += (size_t)b->len[q];
+    if (cm->cached || n != m->n_tokens)
+        return pic_err_set(err, "pic_backward: the last forward was not of this batch without a KV cache (%zu tokens, "
+                           "the batch %zu%s)", m->n_tokens, n, cm->cached ? ", through a cache" : "");
     pic_backward(&cm->cpu, b, cm->dlnf, &cm->gview);
     /* consumed: zero for the next micro-batch's head, as the GPU does */
     memset(cm->dlnf, 0, cm->cpu.n_tokens * (size_t)m->cfg.hidden_size * sizeof(float));

@@ -11,13 +11,14 @@ int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, bool training, pi
     return pic_err_set(err, "%s", no_cuda);
 }
 
-int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
-    (void)m, (void)max_batch_tokens, (void)seed, (void)std;
+int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, bool training, uint64_t seed, float std,
+                          pic_err *err) {
+    (void)m, (void)max_batch_tokens, (void)training, (void)seed, (void)std;
     return pic_err_set(err, "%s", no_cuda);
 }
 
-int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
-    (void)m, (void)max_batch_tokens;
+int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, bool training, pic_err *err) {
+    (void)m, (void)max_batch_tokens, (void)training;
     return pic_err_set(err, "%s", no_cuda);
 }
 

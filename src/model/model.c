@@ -64,7 +64,7 @@ int pic_model_random(pic_model *m, const pic_config *c, const pic_model_opts *op
         return 0;
     }
     init_layout(m, c, o.dtype); /* the weights are drawn on the GPU */
-    if (pic_model_random_cuda(m, o.max_batch_tokens, seed, std, err)) {
+    if (pic_model_random_cuda(m, o.max_batch_tokens, o.training, seed, std, err)) {
         pic_model_free(m);
         return -1;
     }
@@ -101,7 +101,7 @@ int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) 
 static int load_onto_gpu(pic_model *m, const pic_config *c, const pic_safetensors *st, const pic_model_opts *o,
                          pic_err *err) {
     init_layout(m, c, o->dtype);
-    if (pic_model_alloc_cuda(m, o->max_batch_tokens, err)) return -1;
+    if (pic_model_alloc_cuda(m, o->max_batch_tokens, o->training, err)) return -1;
     m->device = PIC_DEVICE_CUDA;
     bool bf = o->dtype == PIC_DTYPE_BF16;
     size_t most = 1;

@@ -27,8 +27,9 @@ int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int V, const sa
                       void *stream, pic_err *err) {
     (void)stream;
     for (size_t d = 0; d < n_draws; d++) {
-        if (row[d] < 0 || (size_t)row[d] >= k)
-            return pic_err_set(err, "sampler_next_cuda: draw %zu reads row %d of a block of %zu", d, row[d], k);
+        if (row[d] < 0 || (size_t)row[d] >= k || (d && row[d] < row[d - 1]))
+            return pic_err_set(err, "sampler_next_cuda: draw %zu reads row %d of a block of %zu (rows ascend)", d,
+                               row[d], k);
         const float *r = z + (size_t)row[d] * (size_t)V;
         tok[d] = sampler_pick(r, V, sp, &s->scratch, u[d]);
         logprob_entropy_forward(logp + d, ent + d, r, tok + d, 1, V, stats_T);

@@ -368,6 +368,7 @@ static void test_golden(const char *model) {
     float *weights = pic_malloc(m.params.numel * sizeof(float));
     memcpy(weights, m.params.data, m.params.numel * sizeof(float));
     pic_model_opts o = device_opts();
+    o.training = true;
     bool gpu = o.device == PIC_DEVICE_CUDA, bf16 = o.dtype == PIC_DTYPE_BF16;
     if (gpu && (pic_model_to_device(&m, &o, &err) || pic_train_init_cuda(&m, false, &err)))
         pic_die("%s", err.msg);

@@ -316,7 +316,7 @@ static void test_model_grad(pic_model_dtype dtype, bool qk_norm) {
                 all[i]->params.data[j] = pic_bf16_to_f32(pic_f32_to_bf16(all[i]->params.data[j]));
     }
     pic_model_retain(&cpu, true);
-    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 1024, false};
+    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 1024, true};
     for (int i = 0; i < 2; i++) {
         // the first runs its head 64 rows at a time (111 rows: two blocks),
         // as a real vocabulary's does; the second in one block

@@ -1,4 +1,4 @@
-// The CUDA twin of src/update/adamw.c: torch's AdamW in float32 with the
+// The CUDA twin of src/model/adamw.c: torch's AdamW in float32 with the
 // scalars (bias corrections, step size) in double on the host, one fused
 // kernel over the contiguous fp32 master buffer (the parameters' layout),
 // and the global gradient norm for clipping, reduced in a fixed order.

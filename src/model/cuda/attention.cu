@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <mma.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "model/cuda/layers.cuh"
@@ -908,6 +909,20 @@ static bool launch_backward_tc(bf16 *dq, bf16 *dk, bf16 *dv, const bf16 *dout, c
             dq, dout, lse, D, q, in, nh, nkv, scale);
     if (*e == cudaSuccess) *e = cudaGetLastError();
     return true;
+}
+
+// What attention_backward's blocks need: the tensor-core pair where it runs
+// and fits, else the SIMT passes it falls back to.
+size_t attention_backward_smem_bytes(bool bf16, int head_dim) {
+    if (bf16 && tensor_cores(head_dim)) {
+        size_t tc = head_dim == 64 ? std::max(tc_kv_smem_bytes<64>(), tc_q_smem_bytes<64>())
+                                   : std::max(tc_kv_smem_bytes<128>(), tc_q_smem_bytes<128>());
+        if (tc <= smem_optin()) return tc;
+    }
+    if (head_dim <= 32) return std::max(kv_smem_bytes<32>(), q_smem_bytes<32>());
+    if (head_dim <= 64) return std::max(kv_smem_bytes<64>(), q_smem_bytes<64>());
+    if (head_dim <= 128) return std::max(kv_smem_bytes<128>(), q_smem_bytes<128>());
+    return std::max(kv_smem_bytes<256>(), q_smem_bytes<256>());
 }
 
 template <typename T>

@@ -27,9 +27,10 @@ int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, bool training, pi
  * from seed with norms 1 and biases 0 as pic_params_init_random does (other
  * numbers than the CPU's), so a benchmark of a 7B model needs no 30 GB of
  * host memory and no minutes of host arithmetic. */
-int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err);
+int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, bool training, uint64_t seed, float std,
+                          pic_err *err);
 /* The same with the weights left for pic_model_upload_cuda to fill. */
-int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err);
+int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, bool training, pic_err *err);
 /* n values of the storage type from host memory into the device buffer at
  * offset (elements), finished when it returns. */
 int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n, pic_err *err);
@@ -62,7 +63,8 @@ int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err);
  * recomputed in backward), the backward's scratch; then pic_forward keeps
  * what backward needs. The gradient and moments start at zero, the master
  * weights as the device's weights (in bf16 their rounding: put the exact
- * ones with pic_train_state_put_cuda). */
+ * ones with pic_train_state_put_cuda). The model must have been loaded
+ * with training set (its arena then holds no layer's activations). */
 int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err);
 int pic_grad_zero_cuda(pic_model *m, pic_err *err);
 /* pic_head_backward and pic_backward (backward.h) with the device's own

@@ -120,6 +120,9 @@ attn_decode attention_decode_mode(bool bf16, int n_heads, int n_kv_heads, int he
 // heads need more is refused at load (model.cu), not at its first pass.
 size_t attention_smem_bytes(bool bf16, int head_dim);
 size_t attention_smem_limit();
+// The same for attention_backward (pic_train_init_cuda refuses a model
+// whose backward the GPU cannot run).
+size_t attention_backward_smem_bytes(bool bf16, int head_dim);
 // The work items of the one-token tiles[0..n) (host copies of the tiles
 // and of each token's position) into work (work[0].x their count,
 // attn_input's format); returns the count. A SPLIT row at position p has
@@ -208,7 +211,7 @@ template <typename O>
 cudaError_t logprob_entropy_backward(O *dlogits, const float *logits, const int32_t *targets, const float *dlogp,
                                      const float *dent, size_t N, int V, float temperature, cudaStream_t s);
 
-// ---- the optimizer (twins of src/update/adamw.c) ------------------------
+// ---- the optimizer (twins of src/model/adamw.c) ------------------------
 // The global L2 norm of g[n] (squares summed in double, fixed blocks then a
 // fixed tree) into *norm (device); scratch holds NORM_BLOCKS doubles.
 enum { NORM_BLOCKS = 1024 };

@@ -314,14 +314,15 @@ extern "C" int pic_model_load_cuda(pic_model *m, size_t max_batch_tokens, bool t
     return load(m, max_batch_tokens, training, FROM_HOST, 0, 0, err);
 }
 
-extern "C" int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, uint64_t seed, float std, pic_err *err) {
+extern "C" int pic_model_random_cuda(pic_model *m, size_t max_batch_tokens, bool training, uint64_t seed, float std,
+                                     pic_err *err) {
     if (m->params.data) return pic_err_set(err, "pic_model_random_cuda: the model has host weights");
-    return load(m, max_batch_tokens, false, DRAWN, seed, std, err);
+    return load(m, max_batch_tokens, training, DRAWN, seed, std, err);
 }
 
-extern "C" int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, pic_err *err) {
+extern "C" int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, bool training, pic_err *err) {
     if (m->params.data) return pic_err_set(err, "pic_model_alloc_cuda: the model has host weights");
-    return load(m, max_batch_tokens, false, LATER, 0, 0, err);
+    return load(m, max_batch_tokens, training, LATER, 0, 0, err);
 }
 
 // A synchronous copy from pageable memory may return before its DMA lands,
@@ -368,6 +369,16 @@ static int train_start(pic_model *m, pic_cuda_model *cm, pic_cuda_train *tr, siz
 extern "C" int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     if (!cm) return pic_err_set(err, "pic_train_init_cuda: the model is not on a GPU");
+    if (!cm->for_training)
+        return pic_err_set(err, "pic_train_init_cuda: the model was loaded for inference (pic_model_opts.training): "
+                                "its arena holds a layer's activations that training never uses");
+    size_t smem = pic_cuda::attention_backward_smem_bytes(m->dtype == PIC_DTYPE_BF16, m->cfg.head_dim),
+           limit = pic_cuda::attention_smem_limit();
+    if (smem > limit)
+        return pic_err_set(err,
+                           "head_dim %d: training's attention backward needs %zu bytes of shared memory a block, "
+                           "this GPU gives %zu (an A100, H100 or H200 gives enough; --device cpu trains anywhere)",
+                           m->cfg.head_dim, smem, limit);
     if (cm->train && cm->train->recompute != recompute)
         return pic_err_set(err, "pic_train_init_cuda: the training state was made %s --recompute",
                            cm->train->recompute ? "with" : "without");
