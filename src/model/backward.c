@@ -132,6 +132,14 @@ void pic_head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t
                        const float *dlogp, const float *dent, float *dlnf, pic_params *grad) {
     pic_err err;
     if (m->device == PIC_DEVICE_CUDA) {
+        /* the GPU adds a block's rows into dlnf with a thread per element:
+         * a row given twice would race, where the CPU adds it twice */
+        unsigned char *seen = pic_calloc(m->n_tokens + 1, 1);
+        for (size_t i = 0; i < n; i++) {
+            if (rows[i] >= m->n_tokens) pic_die("pic_head_backward: row %zu of %zu", rows[i], m->n_tokens);
+            if (seen[rows[i]]++) pic_die("pic_head_backward: row %zu given twice (the GPU needs distinct rows)", rows[i]);
+        }
+        free(seen);
         if (pic_head_backward_cuda(m, rows, n, targets, T, dlogp, dent, &err)) pic_die("%s", err.msg);
         return;
     }

@@ -214,28 +214,16 @@ int pic_grad_zero_cuda(pic_model *m, pic_err *err) {
     return 0;
 }
 
-/* The GPU's refusals, so that a caller the GPU would refuse fails here too:
- * its head backward adds a block's rows with a thread per element, so a row
- * given twice would race; its backward reads the last forward's layout. */
 int pic_head_backward_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                            const float *dlogp, const float *dent, pic_err *err) {
     if (training(m, "pic_head_backward_cuda", err)) return -1;
     pic_cuda_model *cm = m->cuda;
-    unsigned char *seen = pic_calloc(m->n_tokens + 1, 1);
-    for (size_t i = 0; i < n; i++) {
-        if (rows[i] >= m->n_tokens || seen[rows[i]]) {
-            int twice = rows[i] < m->n_tokens;
-            free(seen);
-            return twice ? pic_err_set(err, "pic_head_backward: row %zu given twice (the GPU needs distinct rows)", rows[i])
-                         : pic_err_set(err, "pic_head_backward: row %zu of %zu", rows[i], m->n_tokens);
-        }
-        seen[rows[i]] = 1;
-    }
-    free(seen);
     pic_head_backward(&cm->cpu, rows, n, targets, T, dlogp, dent, cm->dlnf, &cm->gview);
     return 0;
 }
 
+/* As the GPU's, which reads the last forward's layout: refused after a
+ * forward of another batch or through a cache. */
 int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err) {
     if (training(m, "pic_backward_cuda", err)) return -1;
     pic_cuda_model *cm = m->cuda;

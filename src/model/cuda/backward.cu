@@ -183,20 +183,8 @@ extern "C" int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err)
 extern "C" int pic_head_backward_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                                       const float *dlogp, const float *dent, pic_err *err) {
     if (need_training(m, err)) return -1;
-    // scatter_add_rows adds a block's rows with one thread per element: a
-    // row given twice would race, where the CPU adds it twice
-    unsigned char *seen = (unsigned char *)calloc(m->n_tokens ? m->n_tokens : 1, 1);
-    if (!seen) return pic_err_set(err, "pic_head_backward: out of host memory");
-    for (size_t i = 0; i < n; i++) {
-        if (rows[i] >= m->n_tokens || seen[rows[i]]) {
-            int twice = rows[i] < m->n_tokens;
-            free(seen);
-            return twice ? pic_err_set(err, "pic_head_backward: row %zu given twice (the GPU needs distinct rows)", rows[i])
-                         : pic_err_set(err, "pic_head_backward: row %zu of %zu", rows[i], m->n_tokens);
-        }
-        seen[rows[i]] = 1;
-    }
-    free(seen);
+    // rows are distinct and of the last forward (pic_head_backward checked):
+    // scatter_add_rows adds a block's rows with one thread per element
     return m->dtype == PIC_DTYPE_BF16 ? head_backward<bf16>(m, rows, n, targets, T, dlogp, dent, err)
                                       : head_backward<float>(m, rows, n, targets, T, dlogp, dent, err);
 }
