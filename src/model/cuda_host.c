@@ -131,8 +131,8 @@ int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N
     int rc = pic_forward(&cm->cpu, kv, b, which, fn ? z : logits, err);
     if (kv) kv->dev_k = dev_k;
     m->n_tokens = cm->cpu.n_tokens;
-    for (size_t i = 0, k; !rc && fn && i < rows; i += k) {
-        k = rows - i < head_rows() ? rows - i : head_rows();
+    for (size_t i = 0, k, block = head_rows(); !rc && fn && i < rows; i += k) {
+        k = rows - i < block ? rows - i : block;
         rc = fn(ctx, i, k, z + i * V, NULL, err);
     }
     free(z);

@@ -283,6 +283,17 @@ extern "C" void pic_model_free_cuda(pic_model *m) {
     m->cuda = NULL;
 }
 
+// -1 with a message naming the head size, when what (the forward's or the
+// backward's attention) needs more shared memory a block than this GPU gives.
+static int attention_fits(const pic_model *m, const char *what, size_t need, pic_err *err) {
+    size_t limit = pic_cuda::attention_smem_limit();
+    if (need <= limit) return 0;
+    return pic_err_set(err,
+                       "head_dim %d: %s needs %zu bytes of shared memory a block, this GPU gives %zu (an A100, "
+                       "H100 or H200 gives enough; --device cpu runs it anywhere)",
+                       m->cfg.head_dim, what, need, limit);
+}
+
 static int load(pic_model *m, size_t max_batch_tokens, bool training, weights w, uint64_t seed, float std, pic_err *err) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -294,13 +305,8 @@ static int load(pic_model *m, size_t max_batch_tokens, bool training, weights w,
     if (m->cfg.head_dim > 256)
         return pic_err_set(err, "head_dim %d: the GPU's attention serves heads of up to 256 (--device cpu runs it)",
                            m->cfg.head_dim);
-    size_t smem = pic_cuda::attention_smem_bytes(m->dtype == PIC_DTYPE_BF16, m->cfg.head_dim),
-           limit = pic_cuda::attention_smem_limit();
-    if (smem > limit)
-        return pic_err_set(err,
-                           "head_dim %d: the GPU's attention needs %zu bytes of shared memory a block, this GPU "
-                           "gives %zu (--device cpu runs it)",
-                           m->cfg.head_dim, smem, limit);
+    bool bf = m->dtype == PIC_DTYPE_BF16;
+    if (attention_fits(m, "the GPU's attention", pic_cuda::attention_smem_bytes(bf, m->cfg.head_dim), err)) return -1;
     m->cuda = new pic_cuda_model();
     if (setup(m, m->cuda, max_batch_tokens, training, w, seed, std, err)) {
         pic_model_free_cuda(m);
@@ -372,13 +378,9 @@ extern "C" int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
     if (!cm->for_training)
         return pic_err_set(err, "pic_train_init_cuda: the model was loaded for inference (pic_model_opts.training): "
                                 "its arena holds a layer's activations that training never uses");
-    size_t smem = pic_cuda::attention_backward_smem_bytes(m->dtype == PIC_DTYPE_BF16, m->cfg.head_dim),
-           limit = pic_cuda::attention_smem_limit();
-    if (smem > limit)
-        return pic_err_set(err,
-                           "head_dim %d: training's attention backward needs %zu bytes of shared memory a block, "
-                           "this GPU gives %zu (an A100, H100 or H200 gives enough; --device cpu trains anywhere)",
-                           m->cfg.head_dim, smem, limit);
+    if (attention_fits(m, "training's attention backward",
+                       pic_cuda::attention_backward_smem_bytes(m->dtype == PIC_DTYPE_BF16, m->cfg.head_dim), err))
+        return -1;
     if (cm->train && cm->train->recompute != recompute)
         return pic_err_set(err, "pic_train_init_cuda: the training state was made %s --recompute",
                            cm->train->recompute ? "with" : "without");
