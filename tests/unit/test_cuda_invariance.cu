@@ -315,7 +315,7 @@ static void test_kv_paged(pic_model_dtype dtype) {
     for (int i = 0; i < L; i++) a[i] = (int32_t)(rand() % V), b[i] = i < P ? a[i] : (int32_t)(rand() % V);
     for (int i = 0; i < J; i++) junk[i] = (int32_t)(rand() % V);
     float *wa = (float *)malloc((size_t)L * V * 4), *wb = (float *)malloc((size_t)L * V * 4);
-    float *got = (float *)malloc((size_t)(C + 1) * V * 4);
+    float *got = (float *)malloc((size_t)(P > C + 1 ? P : C + 1) * V * 4); // the prefix's rows, or a pass's
     int len = L;
     pic_batch ba = {1, &len, a, NULL}, bb = {1, &len, b, NULL};
     bool ok = pic_forward(&m, NULL, &ba, PIC_LOGITS_ALL, wa, &err) == 0 &&
