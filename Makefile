@@ -31,7 +31,8 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter %.c,$(1))) \
-      $(if $(filter 1,$(CUDA)),$(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(filter %.cu,$(1))))
+      $(if $(filter 1 emu,$(CUDA)),$(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(filter %.cu,$(1)))) \
+      $(patsubst %.cpp,$(BUILD)/obj/%.cpp.o,$(filter %.cpp,$(1)))
 
 PROGRAMS :=
 UNITS    :=
@@ -73,7 +74,7 @@ endef
 # (tests/gpu/run.sh points it at the GPU machine's copy). A CUDA=1 binary
 # runs --device cpu without any GPU, and without cuBLASLt.
 CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
-MODEL_LDLIBS := $(if $(filter 1,$(CUDA)),$(CUDA_LDLIBS))
+MODEL_LDLIBS := $(if $(filter 1,$(CUDA)),$(CUDA_LDLIBS),$(if $(filter emu,$(CUDA)),-lstdc++))
 
 include $(sort $(wildcard src/*/module.mk)) tests/unit/module.mk
 
@@ -83,7 +84,7 @@ $(BUILD)/cuda.setting: FORCE
 	@echo $(CUDA) | cmp -s - $@ || echo $(CUDA) > $@
 FORCE:
 
-.PHONY: all deps test test-blas host-cuda unit asan bench demo clean FORCE
+.PHONY: all deps test test-blas host-cuda cuda-emu unit asan bench demo clean FORCE
 .DEFAULT_GOAL := all
 all: $(PROGRAMS) $(UNITS)
 
@@ -94,12 +95,40 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+ifneq ($(CUDA),emu)
 $(BUILD)/obj/%.cu.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVFLAGS) -MMD -MP -c -o $@ $<
+else
+# CUDA=emu: the CUDA files as C++ over tests/cudaemu (the emulator), each
+# .cu and .cuh rewritten by cu2cpp.pl into $(BUILD)/emu/ first.
+EMU_DIR     := $(BUILD)/cu2cpp
+EMU_HEADERS := $(patsubst %,$(EMU_DIR)/%,$(wildcard src/*/cuda/*.cuh src/*/cuda/*.h tests/unit/*.cuh))
+EMU_FLAGS   := -std=c++17 $(OPT) -g -Wall -Werror -Wno-unused-function -Wno-unknown-pragmas -pthread \
+               -ffp-contract=off -U_FORTIFY_SOURCE -I$(EMU_DIR)/src -I$(EMU_DIR)/tests/unit -Itests/cudaemu/include \
+               -Isrc -Itests/unit -D_GNU_SOURCE -DPIC_VERSION='"$(VERSION)"'
+$(EMU_DIR)/%: % tests/cudaemu/cu2cpp.pl
+	@mkdir -p $(@D)
+	perl tests/cudaemu/cu2cpp.pl $< > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/%.cu.o: $(EMU_DIR)/%.cu $(EMU_HEADERS)
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_FLAGS) -MMD -MP -c -x c++ -o $@ $<
+endif
+$(BUILD)/obj/%.cpp.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_FLAGS) -MMD -MP -c -o $@ $<
+
+# The CUDA backend's twin tests, run over the emulator (tests/cudaemu) by
+# `make cuda-emu`: every kernel against its CPU twin, without a GPU.
+# (test_cuda_cublaslt checks how the real library is opened: GPU only.)
+CUDA_EMU  := $(BUILD)/cuda-emu
+EMU_UNITS := $(addprefix $(CUDA_EMU)/tests/,test_cudaemu test_cuda_logits test_cuda_layers test_cuda_invariance \
+               test_cuda_backward test_cuda_sampler)
 
 # Everything under tests/ goes through prove, which prints the closing summary.
-TEST_FILES ?= $(UNITS) $(sort $(wildcard tests/*.bats))
+# Under the sanitizers (SAN=1) the emulator's fibers are left out: ASan
+# does not follow a stack switched by longjmp.
+TEST_FILES ?= $(UNITS) $(if $(filter 1,$(SAN)),,$(EMU_UNITS)) $(sort $(wildcard tests/*.bats))
 # `all` runs after deps in a make of its own: what deps installs (mpicc) is
 # found when the build is configured.
 # --failures --comments: a failing test's line and message in the log (CI
@@ -108,6 +137,7 @@ PROVE_SHOW := --failures --comments
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory host-cuda
+	$(if $(filter 1,$(SAN)),,@$(MAKE) --no-print-directory cuda-emu)
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
 	  prove --exec tests/run-one $(PROVE_SHOW) $(PROVE_FLAGS) $(TEST_FILES)
 
@@ -118,6 +148,11 @@ HOST_CUDA := $(BUILD)/host-cuda
 host-cuda:
 	@$(MAKE) --no-print-directory CUDA=host BUILD=$(HOST_CUDA) BIN=$(HOST_CUDA)/bin \
 	  $(addprefix $(HOST_CUDA)/bin/,pic-update pic-rollout pic-model-bench)
+
+# The CUDA backend's own files built over the emulator (CUDA=emu, see
+# tests/cudaemu/include/cudaemu.h) and its twin tests, for `make test`.
+cuda-emu:
+	@$(MAKE) --no-print-directory CUDA=emu BUILD=$(CUDA_EMU) BIN=$(CUDA_EMU)/bin $(EMU_UNITS)
 
 # The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
 test-blas: deps all

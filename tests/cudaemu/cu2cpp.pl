@@ -1,0 +1,55 @@
+#!/usr/bin/perl
+# cu2cpp.pl FILE.cu: the C++ that cudaemu compiles in place of a CUDA file
+# (tests/cudaemu/include/cudaemu.h says what it emulates). Three rewrites,
+# each keeping the file's line count so that errors and backtraces point at
+# the .cu file's own lines:
+#   k<T><<<grid, block, smem, stream>>>(args)
+#       -> emu::launch(emu::launch_cfg(grid, block, smem, stream), "k<T>",
+#                      [=](auto... a) { k<T>(a...); }, args)
+#   extern __shared__ __align__(16) T name[];
+#       -> T *name = (T *)emu::dynamic_smem();
+#   __host__ __device__ inline (any mix of the qualifiers)
+#       -> inline (static kept), so that a header's functions are inline once
+use strict;
+use warnings;
+
+my $path = shift @ARGV or die "usage: cu2cpp.pl FILE.cu\n";
+open my $in, '<', $path or die "cu2cpp.pl: $path: $!\n";
+my $src = do { local $/; <$in> };
+close $in;
+
+my $parens = qr/(\((?:[^()]++|(?-1))*+\))/;
+my $targs = qr/<(?:[^<>;()]|<(?:[^<>;()]|<[^<>;()]*>)*>)*>/;
+
+sub keep_lines {
+    my ($old, $new) = @_;
+    my $lost = ($old =~ tr/\n//) - ($new =~ tr/\n//);
+    return $new . ("\n" x ($lost > 0 ? $lost : 0));
+}
+
+sub launch {
+    my ($all, $name, $cfg, $call) = @_;
+    my $args = substr($call, 1, -1);
+    $args =~ s/\bNULL\b/nullptr/g; # a NULL through the generic lambda would be a long
+    (my $label = $name) =~ s/\s+/ /g;
+    $label =~ s/"/\\"/g;
+    my $rest = $args =~ /\S/ ? ", $args" : '';
+    return keep_lines($all,
+        "emu::launch(emu::launch_cfg($cfg), \"$label\", [=](auto... emu_a) { $name(emu_a...); }$rest)");
+}
+
+$src =~ s{(([A-Za-z_][\w:]*(?:\s*$targs)?)\s*<<<(.*?)>>>\s*$parens)}{launch($1, $2, $3, $4)}gse;
+
+$src =~ s{extern\s+__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?([A-Za-z_][\w:\s]*?)\s+(\w+)\s*\[\s*\]\s*;}
+         {$1 *$2 = ($1 *)emu::dynamic_smem();}g;
+
+sub qualifiers {
+    my ($q) = @_;
+    return $q unless $q =~ /\b__(?:host|device)__\b/;
+    my $static = $q =~ /\bstatic\b/ ? 'static ' : '';
+    my $constexpr = $q =~ /\bconstexpr\b/ ? 'constexpr ' : '';
+    return "${static}${constexpr}inline ";
+}
+$src =~ s{\b((?:(?:__host__|__device__|__forceinline__|__noinline__|inline|static|constexpr)\s+)+)}{qualifiers($1)}ge;
+
+print "#line 1 \"$path\"\n", $src;

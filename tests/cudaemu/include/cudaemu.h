@@ -1,0 +1,423 @@
+// cudaemu: the CUDA backend's own .cu files run on the CPU, so that every
+// kernel is checked against its CPU twin in every `make test`, on machines
+// without a GPU (docs/gpu.md, "The emulator").
+//
+// tests/cudaemu/cu2cpp.pl rewrites a .cu file into C++ (a launch
+// `k<<<grid, block, smem, stream>>>(args)` becomes emu::launch(...), an
+// `extern __shared__` array a pointer to the block's dynamic shared memory),
+// and this header, found in place of the toolkit's cuda_runtime.h,
+// cuda_bf16.h, mma.h and cuda_pipeline.h, supplies the rest:
+//
+// - A block's threads are fibers on one host thread, run in turn; each runs
+//   until it waits at a barrier (__syncthreads, __syncwarp, a shuffle, a
+//   wmma call) or ends. A barrier opens when every thread it waits for that
+//   has not ended waits at it. Threads that never meet are a deadlock that
+//   the GPU would hang on: it is an error that names the kernel.
+// - Blocks run one after another, so a `__shared__` variable is a static.
+// - Device memory is host memory: cudaMalloc gives each buffer an
+//   inaccessible page right after its end, so a kernel that runs past a
+//   buffer stops at once (SIGSEGV) instead of reading the neighbour.
+// - Streams run their work at once, in order; while a stream is captured
+//   into a graph its launches, copies and sets are recorded with their
+//   arguments (as the GPU records them) and run at each cudaGraphLaunch.
+// - wmma fragments hold 8 elements a lane, a lane's share of the tile
+//   (element e of lane l is the tile's row-major element 8 l + e); an
+//   mma_sync adds up k in increasing order in float.
+//
+// What it cannot tell: timing, the memory model (a missing fence that the
+// GPU's scheduling would expose), the tensor cores' own rounding, and
+// anything about performance. PIC_EMU_ORDER=reverse runs a block's threads
+// last to first, which exposes a read before a barrier of what a later
+// thread writes.
+#ifndef PIC_CUDAEMU_H
+#define PIC_CUDAEMU_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <algorithm>
+#include <functional>
+#include <type_traits>
+
+// ---- declarations of the dialect ---------------------------------------------
+#define __global__
+#define __host__
+#define __device__ inline
+#define __forceinline__
+#define __noinline__
+#define __shared__ static
+#define __constant__ static
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+#define __CUDA_ARCH_EMU__ 1
+
+struct uint3 {
+    unsigned x, y, z;
+};
+struct __attribute__((aligned(8))) int2 {
+    int x, y;
+};
+struct __attribute__((aligned(16))) int4 {
+    int x, y, z, w;
+};
+struct __attribute__((aligned(16))) uint4 {
+    unsigned x, y, z, w;
+};
+struct __attribute__((aligned(8))) float2 {
+    float x, y;
+};
+struct __attribute__((aligned(16))) float4 {
+    float x, y, z, w;
+};
+inline int2 make_int2(int x, int y) { return int2{x, y}; }
+inline int4 make_int4(int x, int y, int z, int w) { return int4{x, y, z, w}; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+struct dim3 {
+    unsigned x, y, z;
+    constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+    constexpr dim3(uint3 u) : x(u.x), y(u.y), z(u.z) {}
+};
+
+// ---- the runtime API ----------------------------------------------------------
+typedef enum cudaError {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorInvalidDevicePointer = 17,
+    cudaErrorInvalidMemcpyDirection = 21,
+    cudaErrorNoDevice = 100,
+    cudaErrorInvalidResourceHandle = 400,
+    cudaErrorIllegalAddress = 700,
+    cudaErrorLaunchFailure = 719,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901,
+    cudaErrorStreamCaptureUnmatched = 903,
+} cudaError_t;
+
+typedef enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4,
+} cudaMemcpyKind;
+
+typedef enum cudaDataType_t {
+    CUDA_R_32F = 0,
+    CUDA_R_64F = 1,
+    CUDA_R_16F = 2,
+    CUDA_R_16BF = 14,
+} cudaDataType_t;
+typedef cudaDataType_t cudaDataType;
+
+enum cudaDeviceAttr {
+    cudaDevAttrMaxThreadsPerBlock = 1,
+    cudaDevAttrMaxSharedMemoryPerBlock = 8,
+    cudaDevAttrMultiProcessorCount = 16,
+    cudaDevAttrComputeCapabilityMajor = 75,
+    cudaDevAttrComputeCapabilityMinor = 76,
+    cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
+};
+enum cudaFuncAttribute {
+    cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
+};
+enum cudaStreamCaptureMode {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2,
+};
+#define cudaStreamDefault 0x00
+#define cudaStreamNonBlocking 0x01
+
+typedef struct emu_stream *cudaStream_t;
+typedef struct emu_graph *cudaGraph_t;
+typedef struct emu_graph *cudaGraphExec_t;
+typedef struct emu_event *cudaEvent_t;
+
+cudaError_t cudaGetDeviceCount(int *n);
+cudaError_t cudaGetDevice(int *d);
+cudaError_t cudaSetDevice(int d);
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int device);
+cudaError_t cudaDeviceSynchronize(void);
+cudaError_t cudaGetLastError(void);
+cudaError_t cudaPeekAtLastError(void);
+const char *cudaGetErrorString(cudaError_t e);
+const char *cudaGetErrorName(cudaError_t e);
+cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b);
+
+cudaError_t cudaMalloc(void **p, size_t n);
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMallocHost(void **p, size_t n);
+cudaError_t cudaFreeHost(void *p);
+template <typename T> cudaError_t cudaMalloc(T **p, size_t n) { return cudaMalloc((void **)p, n); }
+template <typename T> cudaError_t cudaMallocHost(T **p, size_t n) { return cudaMallocHost((void **)p, n); }
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind kind, cudaStream_t s = 0);
+cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
+                         cudaMemcpyKind kind);
+cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                              size_t height, cudaMemcpyKind kind, cudaStream_t s = 0);
+cudaError_t cudaMemset(void *p, int v, size_t n);
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s = 0);
+
+cudaError_t cudaStreamCreate(cudaStream_t *s);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s);
+cudaError_t cudaGraphDestroy(cudaGraph_t g);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e);
+cudaError_t cudaEventCreate(cudaEvent_t *e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = 0);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b);
+
+// Work on a stream: now, or into the graph the stream is being captured
+// into (the emulated cuBLASLt enqueues its products here too).
+void emu_enqueue(cudaStream_t s, std::function<void()> work);
+
+// The kernel attributes the backend sets and asks: a kernel is a function
+// here, so these record the largest dynamic shared memory asked for and
+// answer occupancy from the emulated device's shared memory.
+namespace emu {
+cudaError_t func_set_max_smem(const void *f, int bytes);
+int occupancy(int threads, size_t smem);
+}
+template <typename F> cudaError_t cudaFuncSetAttribute(F *f, cudaFuncAttribute attr, int v) {
+    return attr == cudaFuncAttributeMaxDynamicSharedMemorySize ? emu::func_set_max_smem((const void *)f, v)
+                                                               : cudaSuccess;
+}
+template <typename F>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, F *, int threads, size_t smem) {
+    *n = emu::occupancy(threads, smem);
+    return cudaSuccess;
+}
+
+// ---- bf16 ------------------------------------------------------------------------
+struct __nv_bfloat16 {
+    unsigned short __x;
+    __nv_bfloat16() = default;
+    __nv_bfloat16(float f) { __x = from(f); }
+    operator float() const {
+        uint32_t u = (uint32_t)__x << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    static unsigned short from(float f) { // round to nearest even, NaN stays NaN
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40);
+        return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+    }
+};
+typedef __nv_bfloat16 nv_bfloat16;
+inline float __bfloat162float(__nv_bfloat16 x) { return (float)x; }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __nv_bfloat16(f); }
+inline __nv_bfloat16 __float2bfloat16(float f) { return __nv_bfloat16(f); }
+inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) {
+    __nv_bfloat16 b;
+    b.__x = u;
+    return b;
+}
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.__x; }
+
+// ---- device arithmetic ---------------------------------------------------------
+// The _rn forms are the plain IEEE operations; this file is built with
+// -ffp-contract=off so that no product is fused where the GPU's is not.
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return sqrtf(a); }
+inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline float __expf(float a) { return expf(a); }
+inline float __logf(float a) { return logf(a); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float rsqrtf(float a) { return 1.0f / sqrtf(a); }
+inline float cospif(float x) { return (float)cos(3.141592653589793 * (double)x); }
+inline float sinpif(float x) { return (float)sin(3.141592653589793 * (double)x); }
+inline float __saturatef(float a) { return a < 0 ? 0 : a > 1 ? 1 : a; }
+inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+inline float __uint_as_float(unsigned u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+inline int __float_as_int(float f) { return (int)__float_as_uint(f); }
+inline float __int_as_float(int i) { return __uint_as_float((unsigned)i); }
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __clz(int x) { return x ? __builtin_clz((unsigned)x) : 32; }
+using std::max;
+using std::min;
+
+// ---- the fibers: thread indices, barriers, shuffles ------------------------------
+namespace emu {
+
+struct thread_state;
+extern thread_state *cur;    // the running GPU thread
+extern uint3 block_idx;      // of the running block
+extern dim3 block_dim, grid_dim;
+const uint3 &thread_idx();
+int lane();
+void wait_block();             // __syncthreads
+void wait_warp();              // __syncwarp and the warp-wide operations
+float *warp_scratch(size_t n); // n floats that the running warp shares
+void *dynamic_smem();          // the running block's extern __shared__ array
+
+struct launch_cfg {
+    dim3 grid, block;
+    size_t smem;
+    cudaStream_t stream;
+    launch_cfg(dim3 g, dim3 b, size_t s = 0, cudaStream_t st = 0) : grid(g), block(b), smem(s), stream(st) {}
+};
+// Runs body once for each thread of each block (or records that, when the
+// stream is captured); a bad configuration is the launch's error, as on a GPU.
+void run_grid(const launch_cfg &c, const char *name, std::function<void()> body);
+
+template <typename F, typename... A> void launch(const launch_cfg &c, const char *name, F f, A... args) {
+    run_grid(c, name, [=]() { f(args...); });
+}
+
+// A value that every lane of the warp deposits, then reads another's.
+template <typename T> T shuffle(T v, int from) {
+    static_assert(sizeof(T) <= sizeof(double) * 2, "a shuffled value fits the scratch");
+    enum { W = (sizeof(T) + sizeof(float) - 1) / sizeof(float) };
+    float *s = warp_scratch(32 * W);
+    wait_warp(); // no lane still reads the scratch of a previous operation
+    memcpy(s + lane() * W, &v, sizeof(T));
+    wait_warp();
+    T r;
+    memcpy(&r, s + (from & 31) * W, sizeof(T));
+    return r;
+}
+
+}  // namespace emu
+
+#define threadIdx (emu::thread_idx())
+#define blockIdx (emu::block_idx)
+#define blockDim (emu::block_dim)
+#define gridDim (emu::grid_dim)
+#define warpSize 32
+
+inline void __syncthreads(void) { emu::wait_block(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { emu::wait_warp(); }
+inline void __threadfence_block(void) {}
+inline void __threadfence(void) {}
+template <typename T> T __shfl_xor_sync(unsigned, T v, int mask, int width = 32) {
+    int l = emu::lane();
+    return emu::shuffle(v, (l & ~(width - 1)) | ((l ^ mask) & (width - 1)));
+}
+template <typename T> T __shfl_sync(unsigned, T v, int src, int width = 32) {
+    int l = emu::lane();
+    return emu::shuffle(v, (l & ~(width - 1)) | (src & (width - 1)));
+}
+template <typename T> T __shfl_down_sync(unsigned, T v, unsigned d, int width = 32) {
+    int l = emu::lane(), in = (l & (width - 1)) + (int)d;
+    return emu::shuffle(v, in < width ? l + (int)d : l);
+}
+
+// ---- cp.async as a plain copy: the emulated memory has no latency to hide ----------
+inline void __pipeline_memcpy_async(void *dst, const void *src, size_t n, size_t zfill = 0) {
+    memcpy(dst, src, n - zfill);
+    if (zfill) memset((char *)dst + n - zfill, 0, zfill);
+}
+inline void __pipeline_commit(void) {}
+inline void __pipeline_wait_prior(size_t) {}
+
+// ---- wmma on the CUDA cores ---------------------------------------------------------
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <typename Use, int M, int N, int K, typename T, typename Layout = void> struct fragment {
+    static_assert(M == 16 && N == 16 && K == 16, "the emulator has the 16 x 16 x 16 shape");
+    enum { num_elements = 8 };
+    typedef T element_type;
+    T x[8];
+};
+
+template <typename F> void fill_fragment(F &f, float v) {
+    for (int e = 0; e < 8; e++) f.x[e] = v;
+}
+
+namespace detail {
+// (row, col) of a lane's element e in the row-major tile
+inline int row(int e) { return (emu::lane() * 8 + e) / 16; }
+inline int col(int e) { return (emu::lane() * 8 + e) % 16; }
+}  // namespace detail
+
+template <typename Use, typename T, typename L>
+void load_matrix_sync(fragment<Use, 16, 16, 16, T, L> &f, const T *p, unsigned ld) {
+    emu::wait_warp();
+    for (int e = 0; e < 8; e++) {
+        int r = detail::row(e), c = detail::col(e);
+        // matrix_a is [m][k], matrix_b [k][n]; col_major stores the transpose
+        f.x[e] = std::is_same<L, col_major>::value ? p[(size_t)c * ld + r] : p[(size_t)r * ld + c];
+    }
+}
+template <typename T>
+void load_matrix_sync(fragment<accumulator, 16, 16, 16, T> &f, const T *p, unsigned ld, layout_t l) {
+    emu::wait_warp();
+    for (int e = 0; e < 8; e++) {
+        int r = detail::row(e), c = detail::col(e);
+        f.x[e] = l == mem_col_major ? p[(size_t)c * ld + r] : p[(size_t)r * ld + c];
+    }
+}
+template <typename T>
+void store_matrix_sync(T *p, const fragment<accumulator, 16, 16, 16, T> &f, unsigned ld, layout_t l) {
+    emu::wait_warp();
+    for (int e = 0; e < 8; e++) {
+        int r = detail::row(e), c = detail::col(e);
+        (l == mem_col_major ? p[(size_t)c * ld + r] : p[(size_t)r * ld + c]) = f.x[e];
+    }
+}
+
+// D = A B + C over the warp: each lane puts its shares of A, B and C in the
+// warp's scratch, then makes its own share of D.
+template <typename TA, typename LA, typename TB, typename LB, typename TC>
+void mma_sync(fragment<accumulator, 16, 16, 16, TC> &d, const fragment<matrix_a, 16, 16, 16, TA, LA> &a,
+              const fragment<matrix_b, 16, 16, 16, TB, LB> &b, const fragment<accumulator, 16, 16, 16, TC> &c) {
+    float *s = emu::warp_scratch(3 * 256), *sa = s, *sb = s + 256, *sc = s + 512;
+    emu::wait_warp();
+    int l = emu::lane();
+    for (int e = 0; e < 8; e++) {
+        sa[l * 8 + e] = (float)a.x[e];
+        sb[l * 8 + e] = (float)b.x[e];
+        sc[l * 8 + e] = (float)c.x[e];
+    }
+    emu::wait_warp();
+    float out[8];
+    for (int e = 0; e < 8; e++) {
+        int r = detail::row(e), col = detail::col(e);
+        float sum = sc[r * 16 + col];
+        for (int k = 0; k < 16; k++) sum += sa[r * 16 + k] * sb[k * 16 + col];
+        out[e] = sum;
+    }
+    emu::wait_warp(); // every lane has read the scratch before any lane writes it again
+    for (int e = 0; e < 8; e++) d.x[e] = out[e];
+}
+}  // namespace wmma
+}  // namespace nvcuda
+
+#endif

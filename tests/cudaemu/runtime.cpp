@@ -1,0 +1,471 @@
+// cudaemu's runtime: the emulated device (its memory, streams, graphs and
+// attributes) and the scheduler that runs a kernel's threads as fibers.
+// include/cudaemu.h says what is emulated and what is not.
+#include "cudaemu.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+// ---- the emulated device's figures (an H100's, unless the environment says) ----
+static long env_long(const char *name, long dflt) {
+    const char *e = getenv(name);
+    return e && *e ? atol(e) : dflt;
+}
+// PIC_EMU_DEVICES=0: no GPU. PIC_EMU_SMEM_OPTIN=101376: an sm_86/89 GPU's
+// shared memory, for the fallbacks it takes. PIC_EMU_MEM_MB: its memory.
+static int devices() { return (int)env_long("PIC_EMU_DEVICES", 1); }
+static long smem_optin() { return env_long("PIC_EMU_SMEM_OPTIN", 232448); }
+static long sms() { return env_long("PIC_EMU_SMS", 132); }
+static size_t total_mem() { return (size_t)env_long("PIC_EMU_MEM_MB", 16384) << 20; }
+
+static cudaError_t last_error = cudaSuccess;
+static cudaError_t fail(cudaError_t e) {
+    if (e != cudaSuccess) last_error = e;
+    return e;
+}
+static std::recursive_mutex device_lock; // one host thread on the device at a time
+
+cudaError_t cudaGetDeviceCount(int *n) {
+    *n = devices();
+    return *n ? cudaSuccess : fail(cudaErrorNoDevice);
+}
+cudaError_t cudaGetDevice(int *d) {
+    *d = 0;
+    return devices() ? cudaSuccess : fail(cudaErrorNoDevice);
+}
+cudaError_t cudaSetDevice(int d) { return d >= 0 && d < devices() ? cudaSuccess : fail(cudaErrorInvalidValue); }
+
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int device) {
+    if (device < 0 || device >= devices()) return fail(cudaErrorInvalidValue);
+    switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *v = 1024; break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *v = 49152; break;
+    case cudaDevAttrMultiProcessorCount: *v = (int)sms(); break;
+    case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)smem_optin(); break;
+    default: return fail(cudaErrorInvalidValue);
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetLastError(void) {
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+cudaError_t cudaPeekAtLastError(void) { return last_error; }
+
+const char *cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+#define NAME(x)                                                                                                        \
+    case x: return #x;
+        NAME(cudaSuccess) NAME(cudaErrorInvalidValue) NAME(cudaErrorMemoryAllocation)
+        NAME(cudaErrorInvalidConfiguration) NAME(cudaErrorInvalidDevicePointer) NAME(cudaErrorInvalidMemcpyDirection)
+        NAME(cudaErrorNoDevice) NAME(cudaErrorInvalidResourceHandle) NAME(cudaErrorIllegalAddress)
+        NAME(cudaErrorLaunchFailure) NAME(cudaErrorStreamCaptureUnsupported) NAME(cudaErrorStreamCaptureInvalidated)
+        NAME(cudaErrorStreamCaptureUnmatched)
+#undef NAME
+    }
+    return "cudaErrorUnknown";
+}
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    default: return cudaGetErrorName(e);
+    }
+}
+
+// ---- memory -------------------------------------------------------------------------
+// A buffer ends where an inaccessible page begins: a kernel that reads or
+// writes past it faults at once.
+struct mapping {
+    char *base;
+    size_t len, bytes;
+};
+static std::map<void *, mapping> buffers;
+static size_t used_bytes;
+
+cudaError_t cudaMalloc(void **p, size_t n) {
+    std::lock_guard<std::recursive_mutex> g(device_lock);
+    *p = NULL;
+    if (!devices()) return fail(cudaErrorNoDevice);
+    if (n == 0) return cudaSuccess;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), rounded = (n + 255) / 256 * 256;
+    size_t body = (rounded + page - 1) / page * page;
+    if (used_bytes + rounded > total_mem()) return fail(cudaErrorMemoryAllocation);
+    void *base = mmap(NULL, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) return fail(cudaErrorMemoryAllocation);
+    mprotect((char *)base + body, page, PROT_NONE);
+    *p = (char *)base + body - rounded;
+    buffers[*p] = mapping{(char *)base, body + page, rounded};
+    used_bytes += rounded;
+    return cudaSuccess;
+}
+cudaError_t cudaFree(void *p) {
+    std::lock_guard<std::recursive_mutex> g(device_lock);
+    if (!p) return cudaSuccess;
+    auto it = buffers.find(p);
+    if (it == buffers.end()) return fail(cudaErrorInvalidDevicePointer);
+    used_bytes -= it->second.bytes;
+    munmap(it->second.base, it->second.len);
+    buffers.erase(it);
+    return cudaSuccess;
+}
+// Pinned host memory is guarded the same way: the backend's staging
+// buffers are written by its own host code.
+cudaError_t cudaMallocHost(void **p, size_t n) { return cudaMalloc(p, n); }
+cudaError_t cudaFreeHost(void *p) { return cudaFree(p); }
+cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
+    std::lock_guard<std::recursive_mutex> g(device_lock);
+    *total_b = total_mem();
+    *free_b = total_mem() - used_bytes;
+    return cudaSuccess;
+}
+
+// ---- streams and graphs ---------------------------------------------------------------
+struct emu_graph {
+    std::vector<std::function<void()>> nodes;
+};
+struct emu_stream {
+    emu_graph *capture; // the graph being recorded, or NULL
+    bool invalidated;   // a call during the capture that a GPU refuses
+};
+struct emu_event {
+    double t;
+};
+
+static bool capturing(cudaStream_t s) { return s && s->capture; }
+static int captures; // streams being captured now
+
+void emu_enqueue(cudaStream_t s, std::function<void()> work) {
+    std::lock_guard<std::recursive_mutex> g(device_lock);
+    if (capturing(s))
+        s->capture->nodes.push_back(std::move(work));
+    else
+        work();
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind) {
+    std::lock_guard<std::recursive_mutex> g(device_lock);
+    if (n) memmove(dst, src, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind, cudaStream_t s) {
+    if (n) emu_enqueue(s, [=]() { memmove(dst, src, n); });
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind, cudaStream_t s) {
+    if (width > dpitch || width > spitch) return fail(cudaErrorInvalidValue);
+    emu_enqueue(s, [=]() {
+        for (size_t r = 0; r < height; r++) memmove((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
+    });
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
+                         cudaMemcpyKind kind) {
+    return cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, 0);
+}
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
+    if (n) emu_enqueue(s, [=]() { memset(p, v, n); });
+    return cudaSuccess;
+}
+cudaError_t cudaMemset(void *p, int v, size_t n) { return cudaMemsetAsync(p, v, n, 0); }
+
+cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, 0); }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
+    *s = new emu_stream{NULL, false};
+    return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    if (s) delete s->capture;
+    delete s;
+    return cudaSuccess;
+}
+// A wait for a stream that is being captured: the GPU refuses it and
+// spoils the capture.
+static cudaError_t sync_refused(cudaStream_t s) {
+    if (s) s->invalidated = true;
+    return fail(cudaErrorStreamCaptureUnsupported);
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) { return capturing(s) ? sync_refused(s) : cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) { return captures ? sync_refused(NULL) : cudaSuccess; }
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+    if (!s || s->capture) return fail(cudaErrorInvalidValue); // the legacy stream cannot be captured
+    s->capture = new emu_graph;
+    s->invalidated = false;
+    captures++;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
+    *g = NULL;
+    if (!capturing(s)) return fail(cudaErrorStreamCaptureUnmatched);
+    captures--;
+    emu_graph *graph = s->capture;
+    s->capture = NULL;
+    if (s->invalidated) {
+        delete graph;
+        return fail(cudaErrorStreamCaptureInvalidated);
+    }
+    *g = graph;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) {
+    if (!g) return fail(cudaErrorInvalidValue);
+    *e = new emu_graph(*g);
+    return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) {
+    if (!e) return fail(cudaErrorInvalidValue);
+    for (auto &node : e->nodes) emu_enqueue(s, node);
+    return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    delete g;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+    delete e;
+    return cudaSuccess;
+}
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+cudaError_t cudaEventCreate(cudaEvent_t *e) {
+    *e = new emu_event{0};
+    return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    emu_enqueue(s, [=]() { e->t = now_ms(); });
+    return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
+    *ms = (float)(b->t - a->t);
+    return cudaSuccess;
+}
+
+// ---- kernel attributes ------------------------------------------------------------------
+static std::map<const void *, int> max_smem;
+cudaError_t emu::func_set_max_smem(const void *f, int bytes) {
+    if (bytes < 0 || bytes > smem_optin()) return fail(cudaErrorInvalidValue);
+    max_smem[f] = bytes;
+    return cudaSuccess;
+}
+int emu::occupancy(int threads, size_t smem) {
+    int by_threads = 2048 / (threads > 0 ? threads : 1), by_smem = (int)((233472) / (smem + 1024));
+    int n = by_threads < by_smem ? by_threads : by_smem;
+    return n < 32 ? n : 32;
+}
+
+// ---- the scheduler -------------------------------------------------------------------------
+namespace emu {
+
+enum fiber_state { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, ENDED };
+
+struct thread_state {
+    uint3 tid;
+    int lane, warp;
+    fiber_state state;
+    bool started;
+    jmp_buf resume;
+    ucontext_t start;
+    char *stack;
+};
+
+thread_state *cur;
+uint3 block_idx;
+dim3 block_dim, grid_dim;
+
+static const size_t kStack = 256 << 10;
+static std::vector<thread_state> threads;
+static std::vector<float> scratch;         // per warp: the operands of a warp-wide operation
+static size_t scratch_per_warp = 3 * 256;
+static char *dyn_smem;                     // the block's extern __shared__ array
+static size_t dyn_smem_bytes;
+static jmp_buf scheduler;
+static const std::function<void()> *kernel_body;
+static const char *kernel_name;
+
+const uint3 &thread_idx() { return cur->tid; }
+int lane() { return cur->lane; }
+void *dynamic_smem() { return dyn_smem; }
+float *warp_scratch(size_t n) {
+    if (n > scratch_per_warp) {
+        fprintf(stderr, "cudaemu: %s: a warp operation wants %zu floats of scratch\n", kernel_name, n);
+        abort();
+    }
+    return scratch.data() + (size_t)cur->warp * scratch_per_warp;
+}
+
+static void yield(fiber_state s) {
+    cur->state = s;
+    if (!_setjmp(cur->resume)) _longjmp(scheduler, 1);
+}
+void wait_block() { yield(AT_BLOCK_BARRIER); }
+void wait_warp() { yield(AT_WARP_BARRIER); }
+
+static void fiber_main() {
+    (*kernel_body)();
+    cur->state = ENDED;
+    _longjmp(scheduler, 1);
+}
+
+static void resume(thread_state *t) {
+    cur = t;
+    if (_setjmp(scheduler)) return; // the fiber waits or has ended
+    if (t->started) _longjmp(t->resume, 1);
+    t->started = true;
+    setcontext(&t->start);
+}
+
+// Stacks for n threads, each with a guard page below it.
+static void make_threads(size_t n) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    while (threads.size() < n) {
+        thread_state t = {};
+        char *m = (char *)mmap(NULL, kStack + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                               -1, 0);
+        if (m == MAP_FAILED) {
+            perror("cudaemu: a fiber's stack");
+            abort();
+        }
+        mprotect(m, page, PROT_NONE);
+        t.stack = m + page;
+        threads.push_back(t);
+    }
+}
+
+static void deadlock(const uint3 &b) {
+    fprintf(stderr, "cudaemu: %s, block (%u, %u, %u): its threads wait at different barriers (", kernel_name, b.x,
+            b.y, b.z);
+    const char *what[] = {"running", "__syncthreads", "a warp-wide operation", "ended"};
+    size_t n = (size_t)block_dim.x * block_dim.y * block_dim.z;
+    for (size_t i = 0, j; i < n; i = j) { // runs of threads in the same state
+        for (j = i + 1; j < n && threads[j].state == threads[i].state;) j++;
+        fprintf(stderr, "%sthreads %zu-%zu: %s", i ? ", " : "", i, j - 1, what[threads[i].state]);
+    }
+    fprintf(stderr, "): the GPU would hang\n");
+    abort();
+}
+
+static void run_block(size_t n, bool reverse) {
+    static ucontext_t base;
+    static bool have_base;
+    if (!have_base) getcontext(&base), have_base = true;
+    for (size_t i = 0; i < n; i++) {
+        thread_state &t = threads[i];
+        t.tid = uint3{(unsigned)(i % block_dim.x), (unsigned)(i / block_dim.x % block_dim.y),
+                      (unsigned)(i / ((size_t)block_dim.x * block_dim.y))};
+        t.lane = (int)(i % 32);
+        t.warp = (int)(i / 32);
+        t.state = RUNNABLE;
+        t.started = false;
+        t.start = base;
+        t.start.uc_stack.ss_sp = t.stack;
+        t.start.uc_stack.ss_size = kStack;
+        t.start.uc_link = NULL;
+        makecontext(&t.start, fiber_main, 0);
+    }
+    if (dyn_smem_bytes) memset(dyn_smem, 0xff, dyn_smem_bytes); // NaN in f32 and bf16: read before written shows
+    size_t warps = (n + 31) / 32;
+    std::vector<int> live(warps), waiting(warps);
+    for (;;) {
+        for (size_t k = 0; k < n; k++) {
+            thread_state *t = &threads[reverse ? n - 1 - k : k];
+            if (t->state == RUNNABLE) resume(t);
+        }
+        size_t ended = 0, at_block = 0;
+        std::fill(live.begin(), live.end(), 0);
+        std::fill(waiting.begin(), waiting.end(), 0);
+        for (size_t i = 0; i < n; i++) {
+            fiber_state s = threads[i].state;
+            ended += s == ENDED;
+            at_block += s == AT_BLOCK_BARRIER;
+            live[i / 32] += s != ENDED;
+            waiting[i / 32] += s == AT_WARP_BARRIER;
+        }
+        if (ended == n) return;
+        bool opened = false;
+        if (at_block == n - ended) { // every thread still running is at __syncthreads
+            for (size_t i = 0; i < n; i++)
+                if (threads[i].state == AT_BLOCK_BARRIER) threads[i].state = RUNNABLE;
+            opened = true;
+        }
+        for (size_t w = 0; w < warps; w++)
+            if (waiting[w] && waiting[w] == live[w]) {
+                for (size_t i = w * 32; i < n && i < w * 32 + 32; i++) threads[i].state = RUNNABLE;
+                opened = true;
+            }
+        if (!opened) deadlock(block_idx);
+    }
+}
+
+static cudaError_t check_config(const launch_cfg &c) {
+    size_t threads_n = (size_t)c.block.x * c.block.y * c.block.z;
+    if (threads_n == 0 || threads_n > 1024 || c.block.z > 64) return cudaErrorInvalidConfiguration;
+    if (c.grid.x == 0 || c.grid.y == 0 || c.grid.z == 0 || c.grid.y > 65535 || c.grid.z > 65535)
+        return cudaErrorInvalidConfiguration;
+    if ((long)c.smem > smem_optin()) return cudaErrorInvalidValue;
+    return cudaSuccess;
+}
+
+static void run_now(const launch_cfg &c, const char *name, const std::function<void()> &body) {
+    size_t n = (size_t)c.block.x * c.block.y * c.block.z;
+    make_threads(n);
+    scratch.assign(((n + 31) / 32) * scratch_per_warp, 0.0f);
+    static std::vector<char> smem_store;
+    smem_store.resize(c.smem + 128);
+    dyn_smem = (char *)(((uintptr_t)smem_store.data() + 127) & ~(uintptr_t)127);
+    dyn_smem_bytes = c.smem;
+    kernel_body = &body;
+    kernel_name = name;
+    block_dim = c.block;
+    grid_dim = c.grid;
+    const char *order = getenv("PIC_EMU_ORDER");
+    bool reverse = order && !strcmp(order, "reverse");
+    for (unsigned z = 0; z < c.grid.z; z++)
+        for (unsigned y = 0; y < c.grid.y; y++)
+            for (unsigned x = 0; x < c.grid.x; x++) {
+                block_idx = uint3{x, y, z};
+                run_block(n, reverse);
+            }
+    cur = NULL;
+}
+
+void run_grid(const launch_cfg &c, const char *name, std::function<void()> body) {
+    std::lock_guard<std::recursive_mutex> g(device_lock);
+    cudaError_t e = check_config(c);
+    if (e != cudaSuccess) {
+        fail(e);
+        return;
+    }
+    launch_cfg cfg = c;
+    emu_enqueue(c.stream, [cfg, name, body]() { run_now(cfg, name, body); });
+}
+
+}  // namespace emu

@@ -1,0 +1,227 @@
+// The emulator's own tests (built with CUDA=emu only, tests/cudaemu): the
+// CUDA semantics the backend's twin tests lean on, each against a plain
+// host loop, and the faults it turns into a stop (a hang, a buffer overrun).
+#include <cub/cub.cuh>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <mma.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+namespace wmma = nvcuda::wmma;
+
+// A block's sum through warp shuffles and shared memory: every barrier kind.
+__global__ void block_sum(const float *x, float *out, int n) {
+    __shared__ float part[32];
+    float v = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) v += x[(size_t)blockIdx.x * n + i];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        v = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : 0;
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (threadIdx.x == 0) out[blockIdx.x] = v;
+    }
+}
+
+// One warp's 16 x 16 product over K, through dynamic shared memory.
+__global__ void tile_product(const __nv_bfloat16 *a, const __nv_bfloat16 *b, float *c, int K) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    float *cs = reinterpret_cast<float *>(smem);
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+    for (int k = 0; k < K; k += 16) {
+        wmma::load_matrix_sync(fa, a + k, K);
+        wmma::load_matrix_sync(fb, b + k, K);
+        wmma::mma_sync(acc, fa, fb, acc);
+    }
+    wmma::store_matrix_sync(cs, acc, 16, wmma::mem_row_major);
+    __syncwarp();
+    for (int e = threadIdx.x; e < 256; e += 32) c[e] = cs[e];
+}
+
+__global__ void scale(float *x, float s, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= s;
+}
+
+// Half a warp shuffles with the full mask while the other half waits at
+// __syncthreads: neither can complete, and the GPU hangs.
+__global__ void divergent_barrier(float *x) {
+    float v = (float)threadIdx.x;
+    if (threadIdx.x < 16)
+        v = __shfl_xor_sync(0xffffffffu, v, 1);
+    else
+        __syncthreads();
+    x[threadIdx.x] = v;
+}
+
+__global__ void write_past(float *x, int n) { x[n + threadIdx.x] = 1; }
+
+__global__ void block_scan(const int *x, int *before, int *total) {
+    typedef cub::BlockScan<int, 64> scan;
+    __shared__ scan::TempStorage tmp;
+    int b, t;
+    scan(tmp).ExclusiveSum(x[threadIdx.x], b, t);
+    before[threadIdx.x] = b;
+    if (threadIdx.x == 0) *total = t;
+}
+
+static void test_sums(void) {
+    enum { B = 3, N = 1000 };
+    float h[B * N], *x, *out, got[B];
+    for (int i = 0; i < B * N; i++) h[i] = (float)(i % 17) - 8;
+    cudaMalloc(&x, sizeof h), cudaMalloc(&out, sizeof got);
+    cudaMemcpy(x, h, sizeof h, cudaMemcpyHostToDevice);
+    block_sum<<<B, 256>>>(x, out, N);
+    cudaMemcpy(got, out, sizeof got, cudaMemcpyDeviceToHost);
+    bool ok = cudaGetLastError() == cudaSuccess;
+    for (int b = 0; b < B; b++) {
+        double want = 0;
+        for (int i = 0; i < N; i++) want += h[b * N + i];
+        ok = ok && got[b] == (float)want;
+    }
+    CHECK(ok, "shuffles, shared memory and __syncthreads: three blocks' sums (%g %g %g)", got[0], got[1], got[2]);
+    block_sum<<<1, 2048>>>(x, out, N);
+    CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration && cudaGetLastError() == cudaSuccess,
+          "a block of 2048 threads is the launch's error, read once");
+    cudaFree(x), cudaFree(out);
+}
+
+static void test_wmma(void) {
+    enum { K = 48 };
+    __nv_bfloat16 ha[16 * K], hb[16 * K], *a, *b;
+    float *c, got[256];
+    for (int i = 0; i < 16 * K; i++) ha[i] = (float)((i * 7) % 5 - 2), hb[i] = (float)((i * 3) % 7 - 3);
+    cudaMalloc(&a, sizeof ha), cudaMalloc(&b, sizeof hb), cudaMalloc(&c, sizeof got);
+    cudaMemcpy(a, ha, sizeof ha, cudaMemcpyHostToDevice);
+    cudaMemcpy(b, hb, sizeof hb, cudaMemcpyHostToDevice);
+    tile_product<<<1, 32, 1024>>>(a, b, c, K);
+    cudaMemcpy(got, c, sizeof got, cudaMemcpyDeviceToHost);
+    int bad = 0;
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) {
+            float want = 0;
+            for (int k = 0; k < K; k++) want += (float)ha[i * K + k] * (float)hb[j * K + k];
+            bad += got[i * 16 + j] != want;
+        }
+    CHECK(bad == 0, "wmma: a 16 x 16 x %d product of row-major A and column-major B (%d elements differ)", K, bad);
+    cudaFree(a), cudaFree(b), cudaFree(c);
+}
+
+static void test_graph(void) {
+    float h[100], *x;
+    for (int i = 0; i < 100; i++) h[i] = 1;
+    cudaMalloc(&x, sizeof h);
+    cudaMemcpy(x, h, sizeof h, cudaMemcpyHostToDevice);
+    cudaStream_t s;
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    cudaGraph_t g;
+    cudaGraphExec_t e;
+    float factor = 2;
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+    scale<<<1, 128, 0, s>>>(x, factor, 100);
+    factor = 10; // the graph keeps the argument it was captured with
+    CHECK(cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported,
+          "waiting for a stream being captured is refused");
+    CHECK(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated && !g, "and spoils the capture");
+    cudaGetLastError();
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+    scale<<<1, 128, 0, s>>>(x, factor, 100);
+    factor = 3;
+    bool ended = cudaStreamEndCapture(s, &g) == cudaSuccess && cudaGraphInstantiate(&e, g, 0) == cudaSuccess;
+    cudaMemcpy(h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(ended && h[0] == 1 && h[99] == 1, "a captured launch does not run at capture");
+    cudaGraphLaunch(e, s);
+    cudaGraphLaunch(e, s);
+    cudaStreamSynchronize(s);
+    cudaMemcpy(h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(h[0] == 100 && h[99] == 100, "each graph launch runs it with its captured arguments (%g)", h[0]);
+    cudaGraphExecDestroy(e), cudaGraphDestroy(g), cudaStreamDestroy(s), cudaFree(x);
+}
+
+static void test_cub(void) {
+    int hx[64], *x, *before, *total, hb[64], ht = 0;
+    for (int i = 0; i < 64; i++) hx[i] = i % 5;
+    cudaMalloc(&x, sizeof hx), cudaMalloc(&before, sizeof hb), cudaMalloc(&total, sizeof ht);
+    cudaMemcpy(x, hx, sizeof hx, cudaMemcpyHostToDevice);
+    block_scan<<<1, 64>>>(x, before, total);
+    cudaMemcpy(hb, before, sizeof hb, cudaMemcpyDeviceToHost);
+    cudaMemcpy(&ht, total, sizeof ht, cudaMemcpyDeviceToHost);
+    bool ok = true;
+    int run = 0;
+    for (int i = 0; i < 64; run += hx[i], i++) ok = ok && hb[i] == run;
+    CHECK(ok && ht == run, "BlockScan: exclusive sums and the total (%d of %d)", ht, run);
+    // radix sort: keys by bits [0, 8), equal keys keep their order
+    int keys[6] = {0x105, 3, 0x203, 5, 1, 3}, vals[6] = {0, 1, 2, 3, 4, 5}, ko[6], vo[6];
+    size_t bytes = 0;
+    cub::DeviceRadixSort::SortPairs(NULL, bytes, keys, ko, vals, vo, 6, 0, 8);
+    void *tmp;
+    cudaMalloc(&tmp, bytes);
+    cub::DeviceRadixSort::SortPairs(tmp, bytes, keys, ko, vals, vo, 6, 0, 8);
+    int want[6] = {4, 1, 2, 5, 0, 3};
+    CHECK(!memcmp(vo, want, sizeof want), "radix sort on the low 8 bits is stable: %d %d %d %d %d %d", vo[0], vo[1],
+          vo[2], vo[3], vo[4], vo[5]);
+    cudaFree(tmp), cudaFree(x), cudaFree(before), cudaFree(total);
+}
+
+// Runs f in a child; its exit status and the first bytes of its stderr.
+template <typename F> static int in_child(F f, char *err, size_t n) {
+    int fd[2];
+    if (pipe(fd)) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        close(fd[0]);
+        f();
+        _exit(0);
+    }
+    close(fd[1]);
+    size_t have = 0;
+    for (ssize_t got; have < n - 1 && (got = read(fd[0], err + have, n - 1 - have)) > 0;) have += (size_t)got;
+    while (have && err[have - 1] == '\n') have--; // one TAP line
+    err[have] = 0;
+    close(fd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+static void test_faults(void) {
+    char err[512];
+    int st = in_child(
+        [] {
+            float *x;
+            cudaMalloc(&x, 64 * sizeof(float));
+            divergent_barrier<<<1, 32>>>(x);
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "divergent_barrier") &&
+              strstr(err, "the GPU would hang"),
+          "a barrier some threads never reach stops the run, naming the kernel: %s", err);
+    st = in_child(
+        [] {
+            float *x;
+            cudaMalloc(&x, 1000 * sizeof(float));
+            write_past<<<1, 64>>>(x, 1024); // past the buffer's 256-byte rounding
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "a kernel writing past its buffer faults there");
+}
+
+int main(void) {
+    test_sums();
+    test_wmma();
+    test_graph();
+    test_cub();
+    test_faults();
+    return check_done();
+}
