@@ -151,8 +151,10 @@ host-cuda:
 
 # The CUDA backend's own files built over the emulator (CUDA=emu, see
 # tests/cudaemu/include/cudaemu.h) and its twin tests, for `make test`.
+# Its pic-rollout, pic-update and golden tests serve tests/cuda_emu.bats.
 cuda-emu:
-	@$(MAKE) --no-print-directory CUDA=emu BUILD=$(CUDA_EMU) BIN=$(CUDA_EMU)/bin $(EMU_UNITS)
+	@$(MAKE) --no-print-directory CUDA=emu BUILD=$(CUDA_EMU) BIN=$(CUDA_EMU)/bin $(EMU_UNITS) \
+	  $(addprefix $(CUDA_EMU)/bin/,pic-rollout pic-update) $(addprefix $(CUDA_EMU)/tests/,test_model test_backward)
 
 # The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
 test-blas: deps all

@@ -38,3 +38,13 @@ st_edit() {
     { perl -e 'print pack("Q<", length($ARGV[0]))' "$h"; printf '%s' "$h"; tail -c +$((9 + n)) "$1"; } >"$1.new"
     mv "$1.new" "$1"
 }
+
+# same DIR DIR: two checkpoints' weights and optimizer states are the same bytes
+same_ckpt() { cmp "$1/model.safetensors" "$2/model.safetensors" && cmp "$1/optimizer.safetensors" "$2/optimizer.safetensors"; }
+# prompts [N]: N (default 10) problems of different lengths
+prompts() {
+    local i
+    for ((i = 0; i < ${1:-10}; i++)); do
+        jq -nc --arg i "$i" '{id: ($i | tonumber), problem: ("What is " + $i + " + " + ($i | tonumber * 7 | tostring) + "? " + ("Think. " * ($i | tonumber))), answer: "x"}'
+    done
+}

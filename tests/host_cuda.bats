@@ -42,13 +42,6 @@ home() {
     for p in "$PIC_BIN"/*; do ln -s "$p" "$h/bin/"; done
     for p in "$@"; do ln -sf "$HOST_BIN/$p" "$h/bin/$p"; done
 }
-# ten problems of different lengths
-problems() {
-    for i in 0 1 2 3 4 5 6 7 8 9; do
-        jq -nc --arg i "$i" '{id: ($i | tonumber), problem: ("What is " + $i + " + " + ($i | tonumber * 7 | tostring) + "? " + ("Think. " * ($i | tonumber))), answer: "x"}'
-    done
-}
-same() { cmp "$1/model.safetensors" "$2/model.safetensors" && cmp "$1/optimizer.safetensors" "$2/optimizer.safetensors"; }
 # a stats line without what measures time or names the device
 timeless() { jq -c 'del(.seconds, .load_seconds, .save_seconds, .tokens_per_s, .device)' "$@"; }
 st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9; }
@@ -65,20 +58,20 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     s="$U/qwen2-tiny-step.jsonl"
     pic-update -m "$M/qwen2-tiny" -o c1 "${S[@]}" --device cpu "$s" >c1.json
     gpu -m "$M/qwen2-tiny" -o g1 "${S[@]}" --device cuda --dtype f32 "$s" >g1.json
-    same c1 g1
+    same_ckpt c1 g1
     [ "$(timeless c1.json)" = "$(timeless g1.json)" ]
     # resumed (the optimizer state goes onto the device after the model), in
     # two optimizer steps of micro-batches, the gradients saved from the device
     M2=(--mini-batches 2 --micro-tokens 40)
     pic-update -m c1 -o c2 "${S[@]}" --device cpu "${M2[@]}" --save-grads cg.safetensors "$s" >c2.json
     gpu -m g1 -o g2 "${S[@]}" --device cuda --dtype f32 "${M2[@]}" --save-grads gg.safetensors "$s" >g2.json
-    same c2 g2
+    same_ckpt c2 g2
     cmp cg.safetensors gg.safetensors
     [ "$(timeless c2.json)" = "$(timeless g2.json)" ]
     [ "$(jq .micro_batches g2.json)" -gt 2 ]
     # --recompute keeps each layer's input only: the same bits
     gpu -m g1 -o g3 "${S[@]}" --device cuda --dtype f32 "${M2[@]}" --recompute "$s" >/dev/null
-    same c2 g3
+    same_ckpt c2 g3
 }
 
 @test "bf16 on the GPU path: a bf16 checkpoint stays bf16 with fp32 master weights, and resuming is exact" {
@@ -92,11 +85,11 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     st_header s1/optimizer.safetensors | jq -e 'has("master.model.embed_tokens.weight")'
     gpu -m s1 -o s2 "${S[@]}" --dtype bf16 b.jsonl >/dev/null
     gpu -m "$M/qwen3-tiny" -o u "${S[@]}" --dtype bf16 --mini-batches 2 six.jsonl >/dev/null
-    same s2 u
+    same_ckpt s2 u
     # the first step reads the checkpoint's bf16 weights, as the CPU does;
     # the second reads the master weights' rounding, where the CPU reads them whole
     pic-update -m "$M/qwen3-tiny" -o c1 "${S[@]}" --device cpu a.jsonl >/dev/null
-    same c1 s1
+    same_ckpt c1 s1
     pic-update -m c1 -o c2 "${S[@]}" --device cpu b.jsonl >/dev/null
     ! cmp -s c2/optimizer.safetensors s2/optimizer.safetensors
     # an f32 checkpoint trained in bf16: its master weights are its exact
@@ -136,10 +129,10 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     printf '{"samples": "%s", "output": "g%d", "state": %s}\n' "$s" 1 true "$s" 2 false "$s" 3 false >req
     gpu -m "$M/qwen2-tiny" --serve --micro-tokens 64 "${S[@]}" --dtype f32 <req >g.jsonl
     [ "$(jq -c '[.step, .optimizer_state]' g.jsonl | tr -d '\n')" = "[1,true][2,false][3,false]" ]
-    same c1 g1
+    same_ckpt c1 g1
     cmp c2/model.safetensors g2/model.safetensors
     [ -f g2/optimizer-not-saved.json ]
-    same c3 g3 # the last request's checkpoint is written again, with its state, at the end
+    same_ckpt c3 g3 # the last request's checkpoint is written again, with its state, at the end
     # a sample longer than the arena: refused naming it, the earlier checkpoints kept
     printf '{"samples": "%s", "output": "h1"}\n' "$s" "$s" >req2
     sed -i '2s/h1/h2/' req2
@@ -149,7 +142,7 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
 }
 
 @test "pic-rollout's GPU path: the CPU's bytes at batch sizes 1, 7 and 64, through a short cache (preemptions) and small passes" {
-    problems >p
+    prompts >p
     G=(--device cuda --dtype f32 --plain -q)
     pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 7 --plain -q p >cpu
     for b in 1 7 64; do
@@ -170,7 +163,7 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
 }
 
 @test "exactly on-policy on the GPU path in bf16: generation's log-probs are --score's and pic-update's, bit for bit" {
-    problems >p
+    prompts >p
     gpu_rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 20 --seed 3 --device cuda --dtype bf16 --plain -q p >gen
     gpu_rollout -m "$M/qwen3-tiny" --score --device cuda --dtype bf16 --plain -q gen >scored
     cmp <(jq -c '[.logprobs, .entropy]' gen) <(jq -c '[.logprobs, .entropy]' scored)

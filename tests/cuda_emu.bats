@@ -1,0 +1,89 @@
+#!/usr/bin/env bats
+# The CUDA backend's own kernels, CUDA graphs and device sampler, run on the
+# CPU by the emulator (make cuda-emu: tests/cudaemu, docs/gpu.md), through
+# the golden fixtures and the programs. Where tests/host_cuda.bats checks
+# the GPU paths' host code around the CPU's arithmetic, this checks the
+# GPU's arithmetic itself: its numbers are not the CPU's bits (other
+# summation orders) but must agree with golden and the CPU within float
+# rounding, and must agree with themselves bit for bit wherever the design
+# says so (batch sizes, generation against scoring and training, resume).
+load helpers
+
+M="$FIXTURES/models"
+U="$FIXTURES/update"
+EMU="${PIC_BUILD:-$PIC_ROOT/build}/cuda-emu"
+S=(--lr 1e-2 --threads 1 -q)
+
+setup() {
+    T="$BATS_TEST_TMPDIR"
+    cd "$T" || return 1
+    if [ ! -x "$EMU/bin/pic-rollout" ] || [ ! -x "$EMU/bin/pic-update" ] || [ ! -x "$EMU/tests/test_backward" ]; then
+        echo "no $EMU/bin/pic-rollout, pic-update or tests/test_backward: make test builds them (make cuda-emu)" >&2
+        return 1
+    fi
+}
+
+emu_rollout() { "$EMU/bin/pic-rollout" "$@"; }
+emu_update() { "$EMU/bin/pic-update" "$@"; }
+
+@test "golden logits, log-probs, entropies, gradients and AdamW steps of every fixture model on the emulated GPU, f32 and bf16" {
+    for d in f32 bf16; do # from the repository's root, as prove runs them
+        (cd "$PIC_ROOT" && PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=$d "$EMU/tests/test_model") >"model-$d"
+        (cd "$PIC_ROOT" && PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=$d "$EMU/tests/test_backward") >"backward-$d"
+        ! grep -h "^not ok" "model-$d" "backward-$d" || false
+        # they ran on the device, not a skip
+        [ "$(grep -c "^ok" "model-$d")" -ge 30 ]
+        [ "$(grep -c "^ok" "backward-$d")" -ge 60 ]
+    done
+    grep -q "qwen3-tiny" backward-f32
+}
+
+@test "pic-rollout on the emulated GPU: the same bytes at batch sizes 1, 7 and 64 and through preemptions; in f32 the CPU's tokens, log-probs within 1e-5" {
+    prompts 6 >p
+    for d in f32 bf16; do
+        G=(-m "$M/qwen2-tiny" -n 3 --max-new-tokens 24 --stop j --seed 3 --device cuda --dtype "$d" --plain -q)
+        emu_rollout "${G[@]}" --max-batch-size 7 p >"g7-$d"
+        for b in 1 64; do
+            emu_rollout "${G[@]}" --max-batch-size "$b" p >"g$b-$d"
+            cmp "g7-$d" "g$b-$d"
+        done
+    done
+    # a prompt's pages shared by its samples, copied on write, given up and refilled
+    emu_rollout -m "$M/qwen2-tiny" -n 3 --max-new-tokens 24 --stop j --seed 3 --device cuda --dtype f32 --plain \
+        --max-batch-size 7 --kv-cache-tokens 128 --max-batch-tokens 64 p >short 2>err
+    grep -Eq "on cuda \(f32\), KV cache peak 128 of 128 positions, [1-9][0-9]* preemptions" err
+    cmp g7-f32 short
+    pic-rollout -m "$M/qwen2-tiny" -n 3 --max-new-tokens 24 --stop j --seed 3 --max-batch-size 7 --plain -q p >cpu
+    [ "$(jq -c .response_ids cpu)" = "$(jq -c .response_ids g7-f32)" ]
+    jq -n --slurpfile a <(jq -c '.logprobs + .entropy' cpu) --slurpfile b <(jq -c '.logprobs + .entropy' g7-f32) -e '
+        [range($a | length) as $r | range($a[$r] | length) as $i
+         | (($a[$r][$i] - $b[$r][$i]) | fabs) / ([($a[$r][$i] | fabs), 1] | max)] | max <= 1e-5'
+}
+
+@test "exactly on-policy on the emulated GPU, f32 and bf16: generation's log-probs are --score's and pic-update's, bit for bit" {
+    prompts 6 >p
+    for d in f32 bf16; do
+        emu_rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 16 --seed 3 --device cuda --dtype "$d" --plain -q p >"gen-$d"
+        emu_rollout -m "$M/qwen3-tiny" --score --device cuda --dtype "$d" --plain -q "gen-$d" >"scored-$d"
+        cmp <(jq -c '[.logprobs, .entropy]' "gen-$d") <(jq -c '[.logprobs, .entropy]' "scored-$d")
+        jq -c '.reward = (.sample % 2)' "gen-$d" >"step-$d"
+        emu_update -m "$M/qwen3-tiny" -o "next-$d" --device cuda --dtype "$d" "${S[@]}" "step-$d" >"stats-$d"
+        [ "$(jq .logp_diff_max "stats-$d")" = 0 ]
+        [ "$(jq -r .device "stats-$d")" = cuda ]
+    done
+}
+
+@test "pic-update on the emulated GPU in bf16: two steps resumed from the checkpoint and optimizer state equal one process, bit for bit" {
+    s="$U/qwen3-tiny-step.jsonl"
+    { cat "$s"; sed 's/"golden-/"again-/' "$s"; } >six.jsonl
+    n=$(wc -l <"$s")
+    head -"$n" six.jsonl >a.jsonl
+    tail -"$n" six.jsonl >b.jsonl
+    emu_update -m "$M/qwen3-tiny" -o s1 "${S[@]}" --device cuda --dtype bf16 a.jsonl >/dev/null
+    emu_update -m s1 -o s2 "${S[@]}" --device cuda --dtype bf16 b.jsonl >/dev/null
+    emu_update -m "$M/qwen3-tiny" -o u "${S[@]}" --device cuda --dtype bf16 --mini-batches 2 six.jsonl >/dev/null
+    same_ckpt s2 u
+    # --recompute keeps each layer's input only: the same bits
+    emu_update -m "$M/qwen3-tiny" -o r "${S[@]}" --device cuda --dtype bf16 --mini-batches 2 --recompute six.jsonl >/dev/null
+    same_ckpt u r
+}
