@@ -26,7 +26,7 @@ setup() {
 emu_rollout() { "$EMU/bin/pic-rollout" "$@"; }
 emu_update() { "$EMU/bin/pic-update" "$@"; }
 
-@test "golden logits, log-probs, entropies, gradients and AdamW steps of every fixture model on the emulated GPU, f32 and bf16" {
+@test "golden logits, log-probs, entropies, greedy tokens, gradients and AdamW steps of every fixture model on the emulated GPU, f32 and bf16" {
     for d in f32 bf16; do # from the repository's root, as prove runs them
         (cd "$PIC_ROOT" && PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=$d "$EMU/tests/test_model") >"model-$d"
         (cd "$PIC_ROOT" && PIC_TEST_DEVICE=cuda PIC_TEST_DTYPE=$d "$EMU/tests/test_backward") >"backward-$d"
@@ -36,6 +36,9 @@ emu_update() { "$EMU/bin/pic-update" "$@"; }
         [ "$(grep -c "^ok" "backward-$d")" -ge 60 ]
     done
     grep -q "qwen3-tiny" backward-f32
+    # generation through the device's KV cache: the full forward's bits, and run.c's greedy ids
+    grep -q "^ok .* llama-tiny: incremental decoding == full forward (relative 0 " model-bf16
+    grep -q "^ok .* stories260K: 200 greedy ids equal run.c's" model-f32
 }
 
 @test "pic-rollout on the emulated GPU: the same bytes at batch sizes 1, 7 and 64 and through preemptions; in f32 the CPU's tokens, log-probs within 1e-5" {

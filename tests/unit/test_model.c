@@ -7,7 +7,7 @@
  * errors are printed as "# bf16 <model> <quantity> max_abs_err <x>" for the
  * harness to hold against PyTorch's own bf16 errors on the same inputs, and
  * checked here only against a sanity bound. The KV-cache checks (generation,
- * issue 12) run on the CPU only. */
+ * issue 12) run through the device's cache. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -20,7 +20,6 @@
 #include "model/parallel.h"
 #include "model/safetensors.h"
 
-static bool on_cpu(void) { return device_opts().device == PIC_DEVICE_CPU; }
 static bool in_bf16(void) { return device_opts().dtype == PIC_DTYPE_BF16; }
 
 /* A golden comparison: in f32 a check of err <= bound; in bf16 a line for
@@ -223,14 +222,11 @@ static void test_tiny(const char *name) {
     for (int s = 0, off = 0; s < n_seq; off += lens[s], s++)
         lw = fmax(lw, relerr(last + (size_t)s * V, packed + (size_t)(off + lens[s] - 1) * V, (size_t)V));
     CHECK(lw <= 1e-6, "%s: PIC_LOGITS_LAST rows equal PIC_LOGITS_ALL's (%.3g)", name, lw);
-    if (!on_cpu()) {
-        printf("# %s: the KV-cache checks need generation on the GPU (issue 12): not run here\n", name);
-        goto done;
-    }
-
-    /* incremental decoding through the cache: all sequences in one batch,
-     * prefill of 5 tokens, then one token per step per live sequence */
-    pic_kvcache *kv = pic_kvcache_new(&m.cfg, n_seq, 64, 0);
+    /* incremental decoding through the cache (the model's device's):
+     * all sequences in one batch, prefill of 5 tokens, then one token per
+     * step per live sequence */
+    pic_kvcache *kv = pic_kvcache_for(&m, n_seq, 64, 0, &err);
+    if (!kv) pic_die("%s", err.msg);
     float *inc = pic_malloc((size_t)total * V * sizeof(float));
     int *offs = pic_malloc((size_t)n_seq * sizeof *offs), *done = pic_calloc((size_t)n_seq, sizeof *done);
     for (int s = 0, off = 0; s < n_seq; off += lens[s], s++) offs[s] = off;
@@ -277,7 +273,9 @@ static void test_tiny(const char *name) {
     pic_kvcache_free(kv);
 
     /* greedy continuations, teacher-forced on the golden tokens so that one
-     * near-tie does not hide every later position */
+     * near-tie does not hide every later position; in bf16 only where the
+     * top-2 gap is past the logits' bf16 error (up to ~0.4 on these models) */
+    double clear_gap = in_bf16() ? 1.0 : 1e-4;
     json_t *greedy = json_object_get(gj, "greedy");
     const char *gk;
     json_t *gv;
@@ -287,12 +285,13 @@ static void test_tiny(const char *name) {
         int32_t *p = ids_of(json_object_get(gv, "prompt_ids"), &np);
         int32_t *nw = ids_of(json_object_get(gv, "new_ids"), &nn);
         json_t *gap = json_object_get(gv, "top2_gap");
-        pic_kvcache *c1 = pic_kvcache_new(&m.cfg, 1, np + nn, 0);
+        pic_kvcache *c1 = pic_kvcache_for(&m, 1, np + nn, 0, &err);
+        if (!c1) pic_die("%s", err.msg);
         float *lg = pic_malloc((size_t)V * sizeof(float));
         pic_batch gb = {1, &np, p, NULL};
         pic_forward(&m, c1, &gb, PIC_LOGITS_LAST, lg, &err);
         for (int t = 0; t < nn; t++) {
-            if (json_real_value(json_array_get(gap, t)) > 1e-4) {
+            if (json_real_value(json_array_get(gap, t)) > clear_gap) {
                 compared++;
                 agree += argmax(lg, V) == nw[t];
             }
@@ -305,9 +304,8 @@ static void test_tiny(const char *name) {
         free(nw);
         pic_kvcache_free(c1);
     }
-    CHECK(compared > 0 && agree == compared, "%s: greedy tokens equal golden's at %d/%d positions with gap > 1e-4",
-          name, agree, compared);
-done:
+    CHECK(compared > 0 && agree == compared, "%s: greedy tokens equal golden's at %d/%d positions with gap > %g",
+          name, agree, compared, clear_gap);
 
     free(packed);
     free(last);
@@ -363,16 +361,9 @@ static void test_stories(void) {
     golden_check("stories260K", "logits", d, 1e-5, maxabs(logits, ref, (size_t)T * V));
     free(ref);
     free(p);
-    if (!on_cpu()) {
-        printf("# stories260K: greedy decoding through the KV cache is generation (issue 12): not run on the GPU\n");
-        free(logits);
-        pic_model_free(&m);
-        free(dir);
-        return;
-    }
-
     /* greedy, as run.c: BOS, then 200 argmax tokens through the cache */
-    pic_kvcache *kv = pic_kvcache_new(&m.cfg, 1, 256, 0);
+    pic_kvcache *kv = pic_kvcache_for(&m, 1, 256, 0, &err);
+    if (!kv) pic_die("%s", err.msg);
     int32_t tok = ids[0];
     int one = 1, same = 1;
     for (int t = 1; t < n && same; t++) {
