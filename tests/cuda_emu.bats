@@ -90,3 +90,11 @@ emu_update() { "$EMU/bin/pic-update" "$@"; }
     emu_update -m "$M/qwen3-tiny" -o r "${S[@]}" --device cuda --dtype bf16 --mini-batches 2 --recompute six.jsonl >/dev/null
     same_ckpt u r
 }
+
+@test "on a GPU with 99 KB of shared memory a block (sm_86, sm_89: A10, L4, L40S) the layers take the CUDA-core attention and match their twins" {
+    PIC_EMU_SMEM_OPTIN=101376 "$EMU/tests/test_cuda_layers" >layers
+    ! grep "^not ok" layers || false
+    [ "$(grep -c "^ok" layers)" -ge 190 ]
+    # the head-128 decode takes a block a head there, as the tile kernel does not fit
+    grep -q "^ok 2 - decode modes" layers
+}

@@ -329,10 +329,14 @@ static void yield(fiber_state s) {
 void wait_block() { yield(AT_BLOCK_BARRIER); }
 void wait_warp() { yield(AT_WARP_BARRIER); }
 
+// A fiber runs one GPU thread after another on its stack: between two it
+// waits here, so that starting a thread is a jump, not a setcontext (whose
+// signal-mask system call cost more than most threads' work).
 static void fiber_main() {
-    (*kernel_body)();
-    cur->state = ENDED;
-    _longjmp(scheduler, 1);
+    for (;;) {
+        (*kernel_body)();
+        yield(ENDED);
+    }
 }
 
 static void resume(thread_state *t) {
@@ -384,12 +388,13 @@ static void run_block(size_t n, bool reverse) {
         t.lane = (int)(i % 32);
         t.warp = (int)(i / 32);
         t.state = RUNNABLE;
-        t.started = false;
-        t.start = base;
-        t.start.uc_stack.ss_sp = t.stack;
-        t.start.uc_stack.ss_size = kStack;
-        t.start.uc_link = NULL;
-        makecontext(&t.start, fiber_main, 0);
+        if (!t.started) {
+            t.start = base;
+            t.start.uc_stack.ss_sp = t.stack;
+            t.start.uc_stack.ss_size = kStack;
+            t.start.uc_link = NULL;
+            makecontext(&t.start, fiber_main, 0);
+        }
     }
     if (dyn_smem_bytes) memset(dyn_smem, 0xff, dyn_smem_bytes); // NaN in f32 and bf16: read before written shows
     size_t warps = (n + 31) / 32;

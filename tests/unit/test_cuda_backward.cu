@@ -161,6 +161,12 @@ template <typename O> static void test_logits(size_t N, int V, float temp, bool 
 
 // Packed sequences of lengths len[] without a cache, as training runs them.
 template <typename T> static void test_attention(const int *len, int n_seq, int nh, int nkv, int hd) {
+    size_t need = pic_cuda::attention_backward_smem_bytes(sizeof(T) == 2, hd);
+    if (need > pic_cuda::attention_smem_limit()) { // pic_train_init_cuda refuses such a model on this GPU
+        printf("# %s attention backward at heads of %d: %zu bytes of shared memory a block, this GPU has %zu: "
+               "not run\n", tname<T>(), hd, need, pic_cuda::attention_smem_limit());
+        return;
+    }
     size_t N = 0;
     for (int s = 0; s < n_seq; s++) N += (size_t)len[s];
     int qd = nh * hd, kvd = nkv * hd, max_len = 0, nt = 0, nk = 0;

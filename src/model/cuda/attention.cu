@@ -127,11 +127,14 @@ __global__ void __launch_bounds__(THREADS) attention_kernel(T *out, float *lse, 
     if (lse && qt == 0) lse[(t0 + r) * nh + h] = m + logf(l);
 }
 
-// Once per kernel instance: the opt-in above 48 KB of shared memory.
+// Once per kernel instance: the opt-in above 48 KB of shared memory. A
+// refusal is returned, and taken out of the runtime's last error, where the
+// next launch's check would find it and blame itself.
 template <typename Kern> static cudaError_t raise_smem(Kern k, size_t bytes, bool *raised) {
     if (*raised) return cudaSuccess;
     cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
     *raised = e == cudaSuccess;
+    if (e != cudaSuccess) cudaGetLastError();
     return e;
 }
 
@@ -500,6 +503,8 @@ size_t attention_smem_bytes(bool bf16, int head_dim) {
 }
 
 size_t attention_smem_limit() { return smem_optin(); }
+
+bool attention_tensor_cores(int head_dim) { return tensor_cores(head_dim); }
 
 attn_decode attention_decode_mode(bool bf16, int n_heads, int n_kv_heads, int head_dim) {
     static const char *e = getenv("PIC_CUDA_DECODE_ATTN");
@@ -897,10 +902,8 @@ static bool launch_backward_tc(bf16 *dq, bf16 *dk, bf16 *dv, const bf16 *dout, c
     static bool raised_kv, raised_q;
     size_t kvb = tc_kv_smem_bytes<HD>(), qb = tc_q_smem_bytes<HD>();
     if (raise_smem(attention_kv_tc_kernel<HD>, kvb, &raised_kv) != cudaSuccess ||
-        raise_smem(attention_q_tc_kernel<HD>, qb, &raised_q) != cudaSuccess) {
-        cudaGetLastError();
+        raise_smem(attention_q_tc_kernel<HD>, qb, &raised_q) != cudaSuccess)
         return false;
-    }
     float scale = (float)(1.0 / sqrt(HD));
     attention_kv_tc_kernel<HD><<<dim3((unsigned)n_ktiles, (unsigned)nkv), TCA_WARPS * 32, kvb, s>>>(
         dk, dv, dout, lse, D, q, in, ktiles, nh, nkv, scale);

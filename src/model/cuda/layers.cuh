@@ -115,6 +115,10 @@ cudaError_t attention_forward(T *out, float *lse, const T *q, const attn_input<T
 // or group picks the others, for the benchmark.
 enum attn_decode { ATTN_DECODE_HEAD, ATTN_DECODE_GROUP, ATTN_DECODE_SPLIT };
 attn_decode attention_decode_mode(bool bf16, int n_heads, int n_kv_heads, int head_dim);
+// Whether bf16 attention at head_dim runs on tensor cores in this process
+// (heads of 64 and 128, where the GPU's blocks hold the tile kernel's
+// shared memory, unless PIC_CUDA_ATTN=simt).
+bool attention_tensor_cores(int head_dim);
 // The shared memory a block of attention_forward needs at head_dim (bf16 or
 // float), and what a block of this process's GPU may have: a model whose
 // heads need more is refused at load (model.cu), not at its first pass.
