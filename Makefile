@@ -128,7 +128,8 @@ EMU_UNITS := $(addprefix $(CUDA_EMU)/tests/,test_cudaemu test_cuda_logits test_c
 # Everything under tests/ goes through prove, which prints the closing summary.
 # Under the sanitizers (SAN=1) the emulator's fibers are left out: ASan
 # does not follow a stack switched by longjmp.
-TEST_FILES ?= $(UNITS) $(if $(filter 1,$(SAN)),,$(EMU_UNITS)) $(sort $(wildcard tests/*.bats))
+EMU_TESTS  := $(EMU_UNITS) tests/cuda_emu.bats
+TEST_FILES ?= $(filter-out $(if $(filter 1,$(SAN)),$(EMU_TESTS)),$(UNITS) $(EMU_UNITS) $(sort $(wildcard tests/*.bats)))
 # `all` runs after deps in a make of its own: what deps installs (mpicc) is
 # found when the build is configured.
 # --failures --comments: a failing test's line and message in the log (CI

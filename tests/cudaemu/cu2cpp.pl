@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # cu2cpp.pl FILE.cu: the C++ that cudaemu compiles in place of a CUDA file
-# (tests/cudaemu/include/cudaemu.h says what it emulates). Three rewrites,
+# (tests/cudaemu/include/cudaemu.h says what it emulates). Four rewrites,
 # each keeping the file's line count so that errors and backtraces point at
 # the .cu file's own lines:
 #   k<T><<<grid, block, smem, stream>>>(args)
@@ -8,6 +8,8 @@
 #                      [=](auto... a) { k<T>(a...); }, args)
 #   extern __shared__ __align__(16) T name[];
 #       -> T *name = (T *)emu::dynamic_smem();
+#   __global__ void __launch_bounds__(N) k(params) {
+#       -> __global__ void k(params) { emu::launch_bounds("k", N);
 #   __host__ __device__ inline (any mix of the qualifiers)
 #       -> inline (static kept), so that a header's functions are inline once
 use strict;
@@ -42,6 +44,15 @@ $src =~ s{(([A-Za-z_][\w:]*(?:\s*$targs)?)\s*<<<(.*?)>>>\s*$parens)}{launch($1, 
 
 $src =~ s{extern\s+__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?([A-Za-z_][\w:\s]*?)\s+(\w+)\s*\[\s*\]\s*;}
          {$1 *$2 = ($1 *)emu::dynamic_smem();}g;
+
+# __launch_bounds__(N) as a check at the kernel's start: a launch of more
+# threads a block than its bounds fails on the GPU.
+sub bounds {
+    my ($all, $args, $decl) = @_;
+    my ($name) = $decl =~ /(\w+)\s*(?:<[^()]*>)?\s*\(/;
+    return keep_lines($all, "$decl { emu::launch_bounds(\"$name\", " . substr($args, 1, -1) . ");");
+}
+$src =~ s!(__launch_bounds__\s*$parens(\s*[^{;]*?\))\s*\{)!bounds($1, $2, $3)!gse;
 
 sub qualifiers {
     my ($q) = @_;

@@ -430,6 +430,12 @@ static void run_block(size_t n, bool reverse) {
     }
 }
 
+void launch_bounds_exceeded(const char *kernel, long max_threads) {
+    fprintf(stderr, "cudaemu: %s launched with %u x %u x %u threads a block, past its __launch_bounds__ of %ld: the GPU "
+                    "refuses the launch\n", kernel, block_dim.x, block_dim.y, block_dim.z, max_threads);
+    abort();
+}
+
 static cudaError_t check_config(const launch_cfg &c) {
     size_t threads_n = (size_t)c.block.x * c.block.y * c.block.z;
     if (threads_n == 0 || threads_n > 1024 || c.block.z > 64) return cudaErrorInvalidConfiguration;

@@ -66,6 +66,8 @@ __global__ void divergent_barrier(float *x) {
 
 __global__ void write_past(float *x, int n) { x[n + threadIdx.x] = 1; }
 
+__global__ void __launch_bounds__(64) bounded(float *x) { x[threadIdx.x] = 1; }
+
 __global__ void block_scan(const int *x, int *before, int *total) {
     typedef cub::BlockScan<int, 64> scan;
     __shared__ scan::TempStorage tmp;
@@ -215,6 +217,19 @@ static void test_faults(void) {
         },
         err, sizeof err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "a kernel writing past its buffer faults there");
+    st = in_child(
+        [] {
+            float *x;
+            cudaMalloc(&x, 128 * sizeof(float));
+            bounded<<<1, 64>>>(x); // within its bounds: runs
+            cudaDeviceSynchronize();
+            fprintf(stderr, "64 ran; ");
+            bounded<<<1, 128>>>(x);
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "64 ran; ") &&
+              strstr(err, "bounded launched with 128 x 1 x 1 threads a block, past its __launch_bounds__ of 64"),
+          "a launch past the kernel's __launch_bounds__ stops the run: %s", err);
 }
 
 int main(void) {

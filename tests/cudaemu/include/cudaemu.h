@@ -294,6 +294,14 @@ template <typename F, typename... A> void launch(const launch_cfg &c, const char
     run_grid(c, name, [=]() { f(args...); });
 }
 
+// A kernel's __launch_bounds__, checked by each of its threads (cu2cpp.pl
+// puts the call first in its body): more threads a block is a failed
+// launch on the GPU, a stop here.
+void launch_bounds_exceeded(const char *kernel, long max_threads);
+template <typename... R> void launch_bounds(const char *kernel, long max_threads, R...) {
+    if ((long)block_dim.x * block_dim.y * block_dim.z > max_threads) launch_bounds_exceeded(kernel, max_threads);
+}
+
 // A value that every lane of the warp deposits, then reads another's.
 template <typename T> T shuffle(T v, int from) {
     static_assert(sizeof(T) <= sizeof(double) * 2, "a shuffled value fits the scratch");
