@@ -98,6 +98,19 @@ static void test_sums(void) {
     cudaFree(x), cudaFree(out);
 }
 
+// Shared memory past the device's opt-in: refused, to the launch and to
+// the attribute that would raise a kernel to it.
+static void test_smem_limit(void) {
+    float *x;
+    cudaMalloc(&x, 64 * sizeof(float));
+    scale<<<1, 64, 300 << 10>>>(x, 2, 64);
+    CHECK(cudaGetLastError() == cudaErrorInvalidValue, "a launch with 300 KB of dynamic shared memory is refused");
+    CHECK(cudaFuncSetAttribute(scale, cudaFuncAttributeMaxDynamicSharedMemorySize, 300 << 10) == cudaErrorInvalidValue &&
+              cudaGetLastError() == cudaErrorInvalidValue,
+          "and so is raising a kernel to it");
+    cudaFree(x);
+}
+
 static void test_wmma(void) {
     enum { K = 48 };
     __nv_bfloat16 ha[16 * K], hb[16 * K], *a, *b;
@@ -234,6 +247,7 @@ static void test_faults(void) {
 
 int main(void) {
     test_sums();
+    test_smem_limit();
     test_wmma();
     test_graph();
     test_cub();
