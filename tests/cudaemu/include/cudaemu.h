@@ -26,9 +26,9 @@
 //
 // What it cannot tell: timing, the memory model (a missing fence that the
 // GPU's scheduling would expose), the tensor cores' own rounding, and
-// anything about performance. PIC_EMU_ORDER=reverse runs a block's threads
-// last to first, which exposes a read before a barrier of what a later
-// thread writes.
+// anything about performance. Every other block runs its threads last to
+// first, which exposes a read before a barrier of what a later thread
+// writes (PIC_EMU_ORDER=forward or reverse: every block one way).
 #ifndef PIC_CUDAEMU_H
 #define PIC_CUDAEMU_H
 
