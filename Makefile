@@ -110,6 +110,8 @@ EMU_FLAGS   := -std=c++17 $(OPT) -g -Wall -Werror -Wno-unused-function -Wno-unkn
 $(EMU_DIR)/%: % tests/cudaemu/cu2cpp.pl
 	@mkdir -p $(@D)
 	perl tests/cudaemu/cu2cpp.pl $< > $@.tmp && mv $@.tmp $@
+# kept, not removed as intermediates: the next build finds them up to date
+.PRECIOUS: $(EMU_DIR)/%
 $(BUILD)/obj/%.cu.o: $(EMU_DIR)/%.cu $(EMU_HEADERS)
 	@mkdir -p $(@D)
 	$(CXX) $(EMU_FLAGS) -MMD -MP -c -x c++ -o $@ $<
