@@ -101,7 +101,8 @@ $(BUILD)/obj/%.cu.o: %.cu
 	$(NVCC) $(NVFLAGS) -MMD -MP -c -o $@ $<
 else
 # CUDA=emu: the CUDA files as C++ over tests/cudaemu (the emulator), each
-# .cu and .cuh rewritten by cu2cpp.pl into $(BUILD)/emu/ first.
+# .cu and .cuh rewritten by cu2cpp.pl into $(BUILD)/cu2cpp/ first; the
+# emulator's own .cpp files with the same flags.
 EMU_DIR     := $(BUILD)/cu2cpp
 EMU_HEADERS := $(patsubst %,$(EMU_DIR)/%,$(wildcard src/*/cuda/*.cuh src/*/cuda/*.h tests/unit/*.cuh))
 EMU_FLAGS   := -std=c++17 $(OPT) -g -Wall -Werror -Wno-unused-function -Wno-unknown-pragmas -pthread \
@@ -115,10 +116,10 @@ $(EMU_DIR)/%: % tests/cudaemu/cu2cpp.pl
 $(BUILD)/obj/%.cu.o: $(EMU_DIR)/%.cu $(EMU_HEADERS)
 	@mkdir -p $(@D)
 	$(CXX) $(EMU_FLAGS) -MMD -MP -c -x c++ -o $@ $<
-endif
 $(BUILD)/obj/%.cpp.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(EMU_FLAGS) -MMD -MP -c -o $@ $<
+endif
 
 # The CUDA backend's twin tests, run over the emulator (tests/cudaemu) by
 # `make cuda-emu`: every kernel against its CPU twin, without a GPU.

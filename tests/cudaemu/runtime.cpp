@@ -304,7 +304,7 @@ dim3 block_dim, grid_dim;
 static const size_t kStack = 256 << 10;
 static std::vector<thread_state> threads;
 static std::vector<float> scratch;         // per warp: the operands of a warp-wide operation
-static size_t scratch_per_warp = 3 * 256;
+static const size_t scratch_per_warp = 3 * 256; // an mma_sync's A, B and C
 static char *dyn_smem;                     // the block's extern __shared__ array
 static size_t dyn_smem_bytes;
 static jmp_buf scheduler;
