@@ -379,14 +379,17 @@ serve_start() { # CKPT
     # A background job of a script ignores SIGINT: without these, Ctrl-C
     # ended train.sh and left the server to finish its step, holding the
     # run's lock and the GPU. It is ended with train.sh, which then dies by
-    # its signal; its weights-only steps are taken again on resume.
+    # its signal: SIGTERM, on which the server gives up a step not yet
+    # taken and saves AdamW's state with its last checkpoint (a SIGKILL
+    # leaves weights-only steps, taken again on resume).
     trap serve_kill EXIT
     trap 'serve_kill; trap - INT; kill -INT $$' INT
     trap 'serve_kill; trap - TERM; kill -TERM $$' TERM
     exec {server_in}> "$pipes/requests" {server_out}< "$pipes/answers"
     rm -rf "$pipes" # open on both sides: the names are no longer needed
 }
-# serve_kill: the server ends now, with train.sh (a signal, an error)
+# serve_kill: the server ends now, with train.sh (a signal, an error),
+# once it has saved its state
 serve_kill() {
     [ -n "$server_pid" ] || return 0
     kill -TERM "$server_pid" 2>/dev/null || true

@@ -161,17 +161,24 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     # the state at the end of its input) holding the run's lock. train.sh
     # here gets SIGINT's default, as from a terminal (a job started with &
     # inherits it ignored); when it has died of it, nothing of it is left.
-    rm -rf int
-    env --default-signal=INT setsid train.sh -q --run int --steps 5 --serve --state-every 2 "${S[@]}" &
-    pid=$!
-    while [ ! -e int/ckpt/step-000002 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-    kill -INT -- -"$pid"
-    st=0
-    wait "$pid" || st=$?
-    [ "$st" -eq 130 ]
-    [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ]
-    train.sh -q --run int --steps 5 --serve --state-every 2 "${S[@]}"
-    cmp one/ckpt/step-000005/model.safetensors int/ckpt/step-000005/model.safetensors
+    # It sends the server SIGTERM, which saves AdamW's state with its last
+    # checkpoint (weights only, with --state-every 5) before it dies. A
+    # SIGTERM to the group (timeout, scancel) reaches the server twice.
+    for sig in INT TERM; do
+        rm -rf int
+        env --default-signal=INT setsid train.sh -q --run int --steps 5 --serve --state-every 5 "${S[@]}" &
+        pid=$!
+        while [ ! -e int/ckpt/step-000002 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+        kill "-$sig" -- -"$pid"
+        st=0
+        wait "$pid" || st=$?
+        [ "$st" -eq $((128 + $(kill -l "$sig"))) ]
+        [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ]
+        newest=$(find int/ckpt -maxdepth 1 -name 'step-*' | sort | tail -1)
+        [ -f "$newest/optimizer.safetensors" ] && [ ! -e "$newest/optimizer-not-saved.json" ]
+        train.sh -q --run int --steps 5 --serve --state-every 5 "${S[@]}"
+        cmp one/ckpt/step-000005/model.safetensors int/ckpt/step-000005/model.safetensors
+    done
     # pruning keeps the newest checkpoint with state, which a resume needs
     rm -rf p && cp -r srv p
     rm p/steps/step-00000[45].json && rm -r p/ckpt/step-00000[45]

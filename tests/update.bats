@@ -656,9 +656,64 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     for i in 1 2 3 4; do request "$s" "f$i" '"state": false'; done | pic-update -m "$M/qwen2-tiny" --serve "${A[@]}" > f.jsonl
     cmp <(jq -c "$strip" e.jsonl) <(jq -c "$strip" f.jsonl)
     cmp e4/model.safetensors f4/model.safetensors && cmp e4/optimizer.safetensors f4/optimizer.safetensors
+    # CRLF line ends, a blank line, a last line without its newline
+    printf '%s\r\n \n%s' "$(request "$s" g1)" "$(request "$s" g2)" | pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" > g.jsonl
+    [ "$(jq -c .step g.jsonl | tr -d '\n')" = 12 ] && [ -f g2/optimizer.safetensors ]
     # no request, no step: nothing written, exit 0
     run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < /dev/null
     [ "$status" -eq 0 ] && [ -z "$output" ]
+}
+
+@test "--serve: a stop signal saves AdamW's state with the last checkpoint, gives up a step not yet taken, then dies of the signal" {
+    s="$U/qwen2-tiny-step.jsonl"
+    S=(--clip-high 0.28 --lr 1e-3 --threads 1 --micro-tokens 20 --mini-batches 3) # not -q: its messages are checked
+    answer='while read -r e; do echo 0.1; done' # a controller that says 0.1
+    # what the server's checkpoints must be: served to the end of its input
+    { request "$s" r1 '"state": false'; request "$s" r2 "\"alpha_cmd\": \"$answer\""; } |
+        pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" > /dev/null
+    request "$s" r0 | pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" > /dev/null # r1, with its state
+    # waiting for a request, the weights-only checkpoint just written gets
+    # its state; the server dies of the signal (a background job ignores
+    # SIGINT: given its default, as from a terminal)
+    for sig in TERM INT HUP; do
+        rm -rf b1 req out.jsonl && mkfifo req
+        env --default-signal=INT pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < req > out.jsonl 2> err &
+        pid=$!
+        exec 7> req
+        request "$s" b1 '"state": false' >&7
+        while [ ! -s out.jsonl ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+        [ -f b1/optimizer-not-saved.json ]
+        kill "-$sig" "$pid"
+        st=0 && wait "$pid" || st=$?
+        exec 7>&-
+        [ "$st" -eq $((128 + $(kill -l "$sig"))) ]
+        grep -q "^pic-update: SIG$sig: b1 written again with its optimizer state" err
+        same_ckpt r0 b1
+        [ ! -e b1/optimizer-not-saved.json ]
+    done
+    # a signal in a step before its first optimizer step (the controller
+    # sends it when first asked, after the first micro-batches): the step
+    # is given up, its checkpoint never written, and the one before gets
+    # its state; the requests after it are not read. A second SIGTERM (the
+    # group's and train.sh's) changes nothing.
+    kill_first="kill -TERM \$PPID; sleep 0.1; kill -TERM \$PPID; $answer"
+    rm -rf b1 && run pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(request "$s" b1 '"state": false'
+        request "$s" b2 "\"alpha_cmd\": \"$kill_first\""; request "$s" b3)
+    [ "$status" -eq 143 ]
+    [ "$(grep -c '^{' <<<"$output")" -eq 1 ]
+    [[ "$output" == *"SIGTERM: the step of the request on line 2 given up (b2 not written)"* ]]
+    same_ckpt r0 b1
+    [ ! -e b2 ] && [ ! -e b3 ] && [ -z "$(find . -name '*.tmp*')" ]
+    # after its first optimizer step the request is taken to its end (its
+    # weights have moved): its checkpoint is written, with its state
+    kill_second="read -r e; echo 0.1; read -r e; kill -TERM \$PPID; echo 0.1; $answer"
+    rm -rf b1 b2 && run pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(request "$s" b1 '"state": false'
+        request "$s" b2 "\"alpha_cmd\": \"$kill_second\""; request "$s" b3)
+    [ "$status" -eq 143 ]
+    [ "$(grep -c '^{' <<<"$output")" -eq 2 ]
+    [[ "$output" == *"SIGTERM: stopped; the last checkpoint, with its state: b2"* ]]
+    same_ckpt r2 b2
+    [ -f b1/optimizer-not-saved.json ] && [ ! -e b3 ]
 }
 
 @test "--serve: a bad request ends the server naming its line and field; the steps before it stay" {

@@ -40,7 +40,7 @@ static void remove_pending(void) {
  * handler unlinks the pending temporaries (unlink is async-signal-safe; a
  * directory's unlink fails, and pic_atomic_dir_recover finds it later),
  * then dies of the same signal, so the exit status says what happened. */
-static void remove_pending_and_die(int sig) {
+void pic_atomic_die_of(int sig) {
     int saved = errno;
     for (int i = 0; i < MAX_PENDING; i++) {
         const char *p = pending[i];
@@ -49,6 +49,12 @@ static void remove_pending_and_die(int sig) {
     errno = saved;
     signal(sig, SIG_DFL);
     raise(sig);
+    /* in sig's handler sig is blocked: unblocked, it is delivered now */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    _exit(128 + sig);
 }
 
 static void catch_fatal_signals(void) {
@@ -57,7 +63,7 @@ static void catch_fatal_signals(void) {
         struct sigaction old, sa = {0};
         /* a signal the caller ignores (nohup's SIGHUP) stays ignored */
         if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;
-        sa.sa_handler = remove_pending_and_die;
+        sa.sa_handler = pic_atomic_die_of;
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }

@@ -47,6 +47,11 @@ void pic_atomic_dir_recover(const char *final);
 void pic_atomic_dir_abort(const char *tmp);
 /* A program that dies (pic_die, exit) before committing leaves no temporary
  * behind: uncommitted temporaries are removed at exit. */
+/* Dies of sig (its default action) after unlinking the temporary files
+ * not yet committed: the handler of SIGINT, SIGTERM, SIGHUP and SIGPIPE
+ * from the first write on, unless the program ignores or catches them
+ * (stop.h calls it for a second signal). Async-signal-safe. */
+_Noreturn void pic_atomic_die_of(int sig);
 /* Removes a directory tree (for aborts and cleanup); returns 0 or -1. */
 int pic_rmtree(const char *path);
 

@@ -13,6 +13,7 @@
 #include "common/dist.h"
 #include "common/json.h"
 #include "common/progress.h"
+#include "common/stop.h"
 #include "model/parallel.h"
 #include "tokenizer/tokenizer.h"
 #include "update/batch.h"
@@ -133,9 +134,11 @@ static const char usage[] =
     "                           resumed from); take the step from the weights,\n"
     "                           moments and master weights in memory, write DIR,\n"
     "                           then its stats line; the last DIR always gets the\n"
-    "                           state. On a GPU it needs --micro-tokens (the arena\n"
-    "                           is sized at start). The checkpoints are pic-update's\n"
-    "                           one step at a time, bit for bit\n"
+    "                           state, also on SIGTERM, SIGINT or SIGHUP, which give\n"
+    "                           up a step not yet taken and end the server. On a GPU\n"
+    "                           it needs --micro-tokens (the arena is sized at\n"
+    "                           start). The checkpoints are pic-update's one step\n"
+    "                           at a time, bit for bit\n"
     "\n"
     "Started by mpirun or srun as R ranks, each rank reads the same FILEs, trains\n"
     "on its share of the sequences and the ranks sum their gradients, so that the\n"
@@ -476,8 +479,9 @@ static const pic_sample *longest_sample(const pic_samples *b) {
  * not write it (a full disk, a closed pipe) dies and commits no checkpoint,
  * so that a driver never finds a NEXT whose step it has no record of. For
  * --serve, whose process goes on, the line is the answer that the
- * checkpoint is in place, so it comes after. */
-static void train_request(session *s, const pic_request *rq, bool serve) {
+ * checkpoint is in place, so it comes after. False when a stop signal gave
+ * the step up before it changed anything (--serve): no checkpoint, no line. */
+static bool train_request(session *s, const pic_request *rq, bool serve) {
     const options *o = s->o;
     int me = s->me;
     pic_trainer *tr = &s->tr;
@@ -533,7 +537,19 @@ static void train_request(session *s, const pic_request *rq, bool serve) {
         size_t a, e;
         pic_step_slice(b.n, k, K_steps, &a, &e);
         pic_step_stats st;
+        /* a stop signal may give the request up until its first optimizer step */
+        tr->stoppable = serve && s->R == 1 && k == 0;
         pic_train_step(tr, b.s + a, e - a, true, &st);
+        tr->stoppable = false;
+        if (st.stopped) {
+            if (tr->alpha_cmd) pic_coproc_finish(&co);
+            tr->alpha_cmd = NULL;
+            json_decref(steps);
+            pic_samples_free(&b);
+            pic_info("%s: the step of the request on line %zu given up (%s not written)",
+                     pic_stop_name(pic_stop_signal()), rq->line, rq->output);
+            return false;
+        }
         pic_loss_stats_add(&tot.ls, &st.ls);
         sum_loss += st.ls.loss, sum_gn += st.grad_norm, sum_alpha += st.alpha, sum_lr += st.lr;
         sum_ec += st.entropy_coef, mpt_steps += st.mpt_masking;
@@ -619,16 +635,20 @@ static void train_request(session *s, const pic_request *rq, bool serve) {
              (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr->step, pic_device_name(s->model.device),
              pic_model_dtype_name(s->model.dtype), secs, rq->output, rq->state ? "" : " (weights only)");
     pic_samples_free(&b);
+    return true;
 }
 
-/* --serve: a step a request until the end of standard input. The last
- * checkpoint always gets the optimizer state: when its request asked for
- * the weights only, it is written again, whole, at the end. */
-static void serve(session *s) {
+/* --serve: a step a request until the end of standard input, or a stop
+ * signal (SIGINT, SIGTERM, SIGHUP: common/stop.h), which also gives up a
+ * step not yet past its first optimizer step. Either way the last
+ * checkpoint gets the optimizer state: when its request asked for the
+ * weights only, it is written again, whole. Returns the signal, or 0. */
+static int serve(session *s) {
     const options *o = s->o;
     double t = pic_now();
     if (o->device == PIC_DEVICE_CUDA) to_device(s, o->tc.micro_tokens);
     s->opened += pic_now() - t;
+    pic_stop_catch(); /* loaded: from now on a signal lets the state be saved */
     pic_info("serving: a JSON request a line on standard input (docs/update.md)");
     pic_request rq, last = {0};
     while (pic_request_next(&rq)) {
@@ -640,16 +660,26 @@ static void serve(session *s) {
         if (o->sft && (rq.alpha_set || rq.alpha_cmd))
             pic_die("standard input, request on line %zu: field '%s': --loss sft takes no alpha", rq.line,
                     rq.alpha_set ? "alpha" : "alpha_cmd");
-        train_request(s, &rq, true);
+        if (!train_request(s, &rq, true)) {
+            pic_request_free(&rq);
+            break;
+        }
         pic_request_free(&last);
         last = rq;
     }
+    int sig = pic_stop_signal();
+    pic_dist_broadcast(&sig, sizeof sig, 0); /* the job stops as rank 0 does */
+    const char *why = sig ? pic_stop_name(sig) : "end of requests";
     if (last.output && !last.state) {
         pic_ckpt_commit(pic_ckpt_write(&s->tr, s->src, last.output, s->ckpt_dtype, o->max_shard, true), last.output);
-        pic_info("end of requests: %s written again with its optimizer state", last.output);
+        pic_info("%s: %s written again with its optimizer state", why, last.output);
+    } else if (sig) {
+        pic_info("%s: stopped%s%s", why, last.output ? "; the last checkpoint, with its state: " : "",
+                 last.output ? last.output : "");
     }
     pic_request_free(&last);
     if (s->me == 0) pic_stdout_close();
+    return sig;
 }
 
 int main(int argc, char **argv) {
@@ -683,10 +713,11 @@ int main(int argc, char **argv) {
     pic_set_threads(o.threads ? o.threads : pic_dist_threads());
 
     session s;
+    int stopped_by = 0;
     if (!o.serve) pic_atomic_dir_check(o.output); /* before loading, not after it */
     open_session(&s, &o);
     if (o.serve) {
-        serve(&s);
+        stopped_by = serve(&s);
     } else {
         pic_request rq = {.samples = argv + optind, .n_samples = argc - optind, .output = (char *)o.output,
                           .state = true, .save_grads = (char *)o.grads};
@@ -696,5 +727,7 @@ int main(int argc, char **argv) {
     }
     close_session(&s);
     pic_dist_finish();
+    /* its state saved, a server told to stop dies of the signal, as told */
+    if (stopped_by) pic_stop_die(stopped_by);
     return 0;
 }

@@ -3,34 +3,53 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cli.h"
 #include "common/dist.h"
 #include "common/json.h"
+#include "common/stop.h"
 
-/* getline, not a pic_reader: a driver writes a request and waits for its
- * answer, so nothing may be read ahead of the line's end. */
+/* Standard input's next non-blank line, without its end; NULL at the end
+ * of input or when a stop signal comes while waiting (stop.h). read(2),
+ * not stdio: a driver writes a request and waits for its answer, and the
+ * wait must end at a signal, which a restarted read would sleep through. */
 static char *read_line(size_t *len, size_t *lineno) {
     static char *buf;
-    static size_t cap;
+    static size_t cap = 4096, have, used; /* buf[used, have): read, not yet returned */
+    static bool at_end;
+    if (!buf) buf = pic_malloc(cap);
     for (;;) {
-        errno = 0;
-        ssize_t n = getline(&buf, &cap, stdin);
-        if (n < 0) {
-            if (errno) pic_die("standard input: %s", strerror(errno));
-            return NULL;
+        char *nl = memchr(buf + used, '\n', have - used);
+        if (!nl && !at_end) {
+            /* the rest to the front, and room for a read and a NUL */
+            memmove(buf, buf + used, have - used);
+            have -= used, used = 0;
+            if (have + 1 >= cap) buf = pic_realloc(buf, cap *= 2);
+            if (!pic_stop_wait_input(STDIN_FILENO)) return NULL;
+            ssize_t n = read(STDIN_FILENO, buf + have, cap - 1 - have);
+            if (n < 0 && errno != EINTR) pic_die("standard input: %s", strerror(errno));
+            if (n > 0) have += (size_t)n;
+            at_end = n == 0;
+            continue;
         }
+        if (!nl && used == have) return NULL;
+        char *line = buf + used;
+        size_t n = (nl ? (size_t)(nl - buf) : have) - used; /* the last line may lack its newline */
+        used += n + (nl != NULL);
         ++*lineno;
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = 0;
+        while (n > 0 && line[n - 1] == '\r') n--;
+        line[n] = 0;
         size_t i = 0;
-        while (i < (size_t)n && (buf[i] == ' ' || buf[i] == '\t')) i++;
-        if (i < (size_t)n) {
-            *len = (size_t)n;
-            return buf;
+        while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+        if (i < n) {
+            *len = n;
+            return line;
         }
     }
 }
@@ -100,7 +119,8 @@ bool pic_request_next(pic_request *r) {
     memset(r, 0, sizeof *r);
     size_t len = 0;
     char *text = NULL;
-    if (pic_dist_rank() == 0) text = read_line(&len, &lineno);
+    /* a stop signal (stop.h) ends the requests as their end does */
+    if (pic_dist_rank() == 0 && !pic_stop_signal()) text = read_line(&len, &lineno);
     /* the line's length (SIZE_MAX at the end) and its number, then the text */
     uint64_t head[2] = {text ? len : UINT64_MAX, lineno};
     pic_dist_broadcast(head, sizeof head, 0);

@@ -26,9 +26,10 @@ typedef struct {
     char *save_grads;  /* or NULL */
 } pic_request;
 
-/* The next request into r; false at the end of standard input. Rank 0
- * reads and every other rank of a job gets the same text, so that all take
- * the same step. A line that is not such an object dies naming its line
+/* The next request into r; false at the end of standard input, or once
+ * rank 0 has caught a stop signal (common/stop.h), also while it waits for
+ * a line. Rank 0 reads and every other rank of a job gets the same text,
+ * so that all take the same step. A line that is not such an object dies naming its line
  * and field (requests are not records: --skip-bad does not pass over them). */
 bool pic_request_next(pic_request *r);
 void pic_request_free(pic_request *r);

@@ -7,6 +7,7 @@
 
 #include "common/cli.h"
 #include "common/dist.h"
+#include "common/stop.h"
 #include "model/backward.h"
 #include "model/safetensors.h"
 #include "model/cuda/entry.h"
@@ -307,6 +308,12 @@ static void apply_step(pic_trainer *t, double lr) {
     free(counts);
 }
 
+/* pic-update --serve's stop (common/stop.h): a step may be given up until
+ * it changes anything, when the trainer allows it (stoppable) */
+static bool told_to_stop(const pic_trainer *t, pic_step_stats *st) {
+    return st->stopped = t->stoppable && pic_stop_signal();
+}
+
 void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, pic_step_stats *st) {
     memset(st, 0, sizeof *st);
     pic_model *m = t->model;
@@ -337,8 +344,10 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
     st->n_micro = n_micro, st->n_seq = n;
     pic_batch b;
     size_t *rows;
+    float *dlogp = NULL, *dent = NULL;
     if (st->prepass)
         for (size_t k = 0; k < n_micro; k++) {
+            if (told_to_stop(t, st)) goto done;
             forward_micro(t, &d, mbs[k], &b, &rows);
             free_batch(&b, rows);
         }
@@ -382,9 +391,11 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
     pic_err err;
     if (!t->gpu) memset(t->grad, 0, m->params.numel * sizeof(float));
     else if (pic_grad_zero_cuda(m, &err)) pic_die("%s", err.msg);
-    float *dlogp = pic_malloc((nt + 1) * sizeof(float)), *dent = pic_malloc((nt + 1) * sizeof(float));
+    dlogp = pic_malloc((nt + 1) * sizeof(float)), dent = pic_malloc((nt + 1) * sizeof(float));
     bool need_dent = lc.entropy_coef != 0;
     for (size_t k = 0; k < n_micro; k++) {
+        /* (one micro-batch: its forward is done, and it is the step) */
+        if (n_micro > 1 && told_to_stop(t, st)) break;
         if (n_micro > 1) forward_micro(t, &d, mbs[k], &b, &rows);
         size_t t0 = d.seq_start[mbs[k].first], t1 = d.seq_start[mbs[k].first + mbs[k].count];
         pic_loss_in in = {d.logp, lc.kind == PIC_PG_SFT ? NULL : d.old, d.adv, d.ent, t->ref ? d.ref : NULL};
@@ -398,6 +409,9 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         free_batch(&b, rows);
     }
     pic_loss_plan_free(&plan);
+    /* the last moment before the step changes the trainer's state (AEC's
+     * coefficient first, then the weights) */
+    if (st->stopped || told_to_stop(t, st)) goto done;
     /* this rank's tokens; the job's maximum across ranks */
     st->logp_diff_max = -1;
     for (size_t k = d.seq_start[cut[me]]; k < d.seq_start[cut[me + 1]] && lc.kind != PIC_PG_SFT; k++)
@@ -436,6 +450,7 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         else if (pic_adamw_step_cuda(m, st->lr, o->beta1, o->beta2, o->eps, o->weight_decay, t->step, &err))
             pic_die("%s", err.msg);
     }
+done:
     free(dlogp);
     free(dent);
     free(mbs);

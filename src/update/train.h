@@ -59,6 +59,10 @@ typedef struct {
     double aec_entropy;    /* the entropy the last step measured; < 0: none yet */
     pic_coproc *alpha_cmd; /* or NULL; on rank 0 only in a job of several ranks */
     bool ask_alpha;        /* every rank: alpha comes from rank 0's alpha_cmd */
+    /* a stop signal (common/stop.h) gives up the step before it changes the
+     * weights or AdamW's state: one rank (ranks might see the signal at
+     * different micro-batches), and no optimizer step taken in the request yet */
+    bool stoppable;
 } pic_trainer;
 
 typedef struct {
@@ -71,6 +75,7 @@ typedef struct {
      * log-probs): 0 on a first step whose forward is the generator's
      * (docs/update.md, on-policy exactly) */
     double logp_diff_max;
+    bool stopped;          /* given up on a stop signal (stoppable): nothing changed */
 } pic_step_stats;
 
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c);
@@ -99,7 +104,8 @@ int pic_trainer_read(const pic_trainer *t, pic_state_array a, size_t offset, flo
 int pic_trainer_to_device(pic_trainer *t, const char *dir, const pic_model_opts *opts, bool recompute, pic_err *err);
 /* One optimizer step over samples s[0..n) (every rank passes the same
  * ones): gradients in t->grad (clipped, the whole step's on every rank),
- * then AdamW unless !apply. */
+ * then AdamW unless !apply. A stoppable trainer told to stop gives it up
+ * between micro-batches (st->stopped), its weights and state unchanged. */
 void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, pic_step_stats *st);
 /* Optimizer step k of K over n samples takes samples [*first, *end): K
  * slices in stream order, as equal as can be. */
