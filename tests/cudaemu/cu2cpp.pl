@@ -8,8 +8,9 @@
 #                      [=](auto... a) { k<T>(a...); }, args)
 #   extern __shared__ __align__(16) T name[];
 #       -> T *name = (T *)emu::dynamic_smem();
-#   __global__ void __launch_bounds__(N) k(params) {
-#       -> __global__ void k(params) { emu::launch_bounds("k", N);
+#   template <typename T> __global__ void __launch_bounds__(N) k(params) {
+#       -> template <typename T> __global__ void k(params) {
+#              emu::kernel_entry((const void *)&k<T>); emu::launch_bounds("k", N);
 #   __host__ __device__ inline (any mix of the qualifiers)
 #       -> inline (static kept), so that a header's functions are inline once
 use strict;
@@ -45,14 +46,33 @@ $src =~ s{(([A-Za-z_][\w:]*(?:\s*$targs)?)\s*<<<(.*?)>>>\s*$parens)}{launch($1, 
 $src =~ s{extern\s+__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?([A-Za-z_][\w:\s]*?)\s+(\w+)\s*\[\s*\]\s*;}
          {$1 *$2 = ($1 *)emu::dynamic_smem();}g;
 
-# __launch_bounds__(N) as a check at the kernel's start: a launch of more
+# Each kernel's first statement names the kernel to the emulator by its
+# address, the one cudaFuncSetAttribute is given: its dynamic shared memory
+# past 48 KB wants that opt-in, or the GPU refuses the launch. A template
+# kernel names its own instance (k<T, N>, from its template's parameters).
+# Its __launch_bounds__(N) becomes a check there too: a launch of more
 # threads a block than its bounds fails on the GPU.
-sub bounds {
-    my ($all, $args, $decl) = @_;
-    my ($name) = $decl =~ /(\w+)\s*(?:<[^()]*>)?\s*\(/;
-    return keep_lines($all, "$decl { emu::launch_bounds(\"$name\", " . substr($args, 1, -1) . ");");
+sub template_args {
+    my ($params) = @_;
+    return '' unless defined $params;
+    my @names;
+    for my $p (split /,/, $params) {
+        $p =~ s/=.*//s;
+        my ($dots, $name) = $p =~ /(\.\.\.)?\s*(\w+)\s*$/ or die "cu2cpp.pl: $path: template parameter '$p'\n";
+        push @names, $name . ($dots ? '...' : '');
+    }
+    return '<' . join(', ', @names) . '>';
 }
-$src =~ s!(__launch_bounds__\s*$parens(\s*[^{;]*?\))\s*\{)!bounds($1, $2, $3)!gse;
+sub kernel {
+    my ($all, $params, $bounds, $name) = @_;
+    (my $head = $all) =~ s/\{\z//;
+    my $bounds_args = defined $bounds ? ($bounds =~ /$parens/ and substr($1, 1, -1)) : undef;
+    $head =~ s/__launch_bounds__\s*$parens//;
+    my $entry = "emu::kernel_entry((const void *)&$name" . template_args($params) . ");";
+    $entry .= " emu::launch_bounds(\"$name\", $bounds_args);" if defined $bounds_args;
+    return keep_lines($all, "$head { $entry");
+}
+$src =~ s!((?:template\s*<([^;{}]*?)>\s*)?__global__\s+void\s+(__launch_bounds__\s*\((?:[^()]++|\((?:[^()]++|\([^()]*\))*\))*\)\s*)?(\w+)\s*$parens\s*\{)!kernel($1, $2, $3, $4)!gse;
 
 sub qualifiers {
     my ($q) = @_;

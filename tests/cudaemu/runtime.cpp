@@ -430,6 +430,25 @@ static void run_block(size_t n, bool reverse) {
     }
 }
 
+// A block's dynamic shared memory past 48 KB needs the kernel's opt-in
+// (cudaFuncSetAttribute, MaxDynamicSharedMemorySize at least as much);
+// without it the GPU refuses the launch. Checked once a launch, by its
+// first thread to start.
+static bool entry_checked;
+void kernel_entry(const void *kernel) {
+    if (entry_checked) return;
+    entry_checked = true;
+    const size_t default_max = 48 << 10;
+    if (dyn_smem_bytes <= default_max) return;
+    auto it = max_smem.find(kernel);
+    if (it != max_smem.end() && (size_t)it->second >= dyn_smem_bytes) return;
+    fprintf(stderr, "cudaemu: %s launched with %zu bytes of dynamic shared memory, past the 48 KB a kernel gets "
+                    "without cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize) of as much (its "
+                    "attribute: %d): the GPU refuses the launch\n",
+            kernel_name, dyn_smem_bytes, it == max_smem.end() ? (int)default_max : it->second);
+    abort();
+}
+
 void launch_bounds_exceeded(const char *kernel, long max_threads) {
     fprintf(stderr, "cudaemu: %s launched with %u x %u x %u threads a block, past its __launch_bounds__ of %ld: the GPU "
                     "refuses the launch\n", kernel, block_dim.x, block_dim.y, block_dim.z, max_threads);
@@ -453,6 +472,7 @@ static void run_now(const launch_cfg &c, const char *name, const std::function<v
     smem_store.resize(c.smem + 128);
     dyn_smem = (char *)(((uintptr_t)smem_store.data() + 127) & ~(uintptr_t)127);
     dyn_smem_bytes = c.smem;
+    entry_checked = false;
     kernel_body = &body;
     kernel_name = name;
     block_dim = c.block;

@@ -68,6 +68,17 @@ __global__ void write_past(float *x, int n) { x[n + threadIdx.x] = 1; }
 
 __global__ void __launch_bounds__(64) bounded(float *x) { x[threadIdx.x] = 1; }
 
+// Fills n floats of dynamic shared memory, then sums them in thread 0.
+template <int STRIDE> __global__ void smem_sum(float *out, int n) {
+    extern __shared__ float buf[];
+    for (int i = threadIdx.x; i < n; i += STRIDE) buf[i] = 1;
+    __syncthreads();
+    if (threadIdx.x) return;
+    float s = 0;
+    for (int i = 0; i < n; i++) s += buf[i];
+    *out = s;
+}
+
 __global__ void block_scan(const int *x, int *before, int *total) {
     typedef cub::BlockScan<int, 64> scan;
     __shared__ scan::TempStorage tmp;
@@ -243,6 +254,34 @@ static void test_faults(void) {
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "64 ran; ") &&
               strstr(err, "bounded launched with 128 x 1 x 1 threads a block, past its __launch_bounds__ of 64"),
           "a launch past the kernel's __launch_bounds__ stops the run: %s", err);
+    // past 48 KB of dynamic shared memory only with the kernel's opt-in, as
+    // large as the launch's: another instance's opt-in is not its own
+    st = in_child(
+        [] {
+            float *sum, got = 0;
+            cudaMalloc(&sum, sizeof(float));
+            smem_sum<64><<<1, 64, 48 << 10>>>(sum, 12 << 10); // the default's 48 KB: runs
+            cudaMemcpy(&got, sum, sizeof got, cudaMemcpyDeviceToHost);
+            cudaFuncSetAttribute(smem_sum<64>, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 << 10);
+            smem_sum<64><<<1, 64, 64 << 10>>>(sum, 16 << 10);
+            cudaMemcpy(&got + 0, sum, sizeof got, cudaMemcpyDeviceToHost);
+            fprintf(stderr, "opted in: %g; ", got);
+            smem_sum<32><<<1, 32, 64 << 10>>>(sum, 16 << 10);
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "opted in: 16384; ") &&
+              strstr(err, "smem_sum<32> launched with 65536 bytes of dynamic shared memory, past the 48 KB"),
+          "a launch past 48 KB of dynamic shared memory without its kernel's opt-in stops the run: %s", err);
+    st = in_child(
+        [] {
+            float *sum;
+            cudaMalloc(&sum, sizeof(float));
+            cudaFuncSetAttribute(smem_sum<64>, cudaFuncAttributeMaxDynamicSharedMemorySize, 56 << 10);
+            smem_sum<64><<<1, 64, 64 << 10>>>(sum, 16 << 10);
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "(its attribute: 57344)"),
+          "and with an opt-in smaller than the launch's: %s", err);
 }
 
 int main(void) {

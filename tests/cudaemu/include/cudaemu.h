@@ -4,7 +4,10 @@
 //
 // tests/cudaemu/cu2cpp.pl rewrites a .cu file into C++ (a launch
 // `k<<<grid, block, smem, stream>>>(args)` becomes emu::launch(...), an
-// `extern __shared__` array a pointer to the block's dynamic shared memory),
+// `extern __shared__` array a pointer to the block's dynamic shared memory,
+// a kernel's first statement a check of its launch: more than 48 KB of
+// dynamic shared memory without the kernel's opt-in, or more threads than
+// its __launch_bounds__, stop the run as the GPU refuses the launch),
 // and this header, found in place of the toolkit's cuda_runtime.h,
 // cuda_bf16.h, mma.h and cuda_pipeline.h, supplies the rest:
 //
@@ -293,6 +296,11 @@ void run_grid(const launch_cfg &c, const char *name, std::function<void()> body)
 template <typename F, typename... A> void launch(const launch_cfg &c, const char *name, F f, A... args) {
     run_grid(c, name, [=]() { f(args...); });
 }
+
+// Each kernel's first statement (cu2cpp.pl puts it there): the kernel by
+// its address, whose dynamic shared memory past 48 KB is checked against
+// what cudaFuncSetAttribute raised it to.
+void kernel_entry(const void *kernel);
 
 // A kernel's __launch_bounds__, checked by each of its threads (cu2cpp.pl
 // puts the call first in its body): more threads a block is a failed
