@@ -132,6 +132,24 @@ problems() {
     for i in 0 1 2 3; do pic-rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 12 --seed 11 --shard "$i/4" --plain -q two; done | cmp - all2
 }
 
+@test "--skip N: the output of the records from N on, as the whole run writes them, also in shards" {
+    problems >p
+    pic-rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 12 --seed 11 --plain -q p >all
+    pic-rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 12 --seed 11 --skip 2 --plain -q p >rest
+    [ -s rest ]
+    cat <(head -n 4 all) rest | cmp - all
+    # the shards split what is left
+    for i in 0 1; do pic-rollout -m "$M/qwen3-tiny" -n 2 --max-new-tokens 12 --seed 11 --skip 2 --shard "$i/2" --plain -q p; done |
+        cmp - rest
+    # past the end: nothing to do
+    pic-rollout -m "$M/qwen3-tiny" -n 2 --skip 99 --plain -q p >none
+    [ ! -s none ]
+    run pic-rollout -m "$M/qwen3-tiny" --skip -1 p
+    fails_with 2 "--skip"
+    run pic-rollout --score -m "$M/qwen3-tiny" --skip 1 p
+    fails_with 2 "--score takes no generation option"
+}
+
 @test "--score of a sample stream returns its own log-probs and entropies (within 1e-5; in fact exactly)" {
     problems >p
     for m in qwen2-tiny llama-tiny; do

@@ -109,6 +109,44 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 1 'started with other settings'
 }
 
+@test "killed in its rollout, a run takes it up after the last whole prompt: the same samples, the same run" {
+    S=(--method nsr --with-entropic --target 2.0 "${TRAIN[@]}")
+    train.sh -q --run whole --steps 2 "${S[@]}"
+    zstdcat whole/rollouts/step-000002.jsonl.zst > all.jsonl # 4 prompts x 2 samples
+    # cut_at LINES BYTES: step 2 killed in its rollout, which had written
+    # LINES samples and BYTES of the next
+    cut_at() {
+        rm -rf cut && cp -r whole cut
+        rm cut/steps/step-000002.json cut/rollouts/step-000002.jsonl.zst cut/log.jsonl && rm -r cut/ckpt/step-000002
+        { head -n "$1" all.jsonl; sed -n "$(($1 + 1))p" all.jsonl | head -c "$2"; } > cut/rollouts/step-000002.jsonl.zst.partial
+    }
+    # LINES BYTES:PROMPTS taken up
+    for at in "5 40:2" "4 0:2" "3 0:1" "8 0:4" "1 7:0" "0 3:0"; do
+        # shellcheck disable=SC2086 # two numbers
+        cut_at ${at%:*}
+        run train.sh --run cut --steps 2 "${S[@]}"
+        [ "$status" -eq 0 ]
+        if [ "${at#*:}" -gt 0 ]; then
+            [[ "$output" == *"step 2: the rollout resumes after the ${at#*:} prompt"* ]]
+        else
+            [[ "$output" != *"resumes after"* ]]
+        fi
+        cmp <(zstdcat whole/rollouts/step-000002.jsonl.zst) <(zstdcat cut/rollouts/step-000002.jsonl.zst)
+        cmp whole/ckpt/step-000002/model.safetensors cut/ckpt/step-000002/model.safetensors
+        cmp <(timeless whole/log.jsonl) <(timeless cut/log.jsonl)
+        [ -z "$(find cut -name '*.partial*' -o -name '*.tmp*')" ]
+    done
+    # samples of other prompts (a foreign file, a prompt --skip-bad passed
+    # over) are not taken up: from the first one that is not the batch's
+    cut_at 6 0
+    jq -c 'if input_line_number > 2 then .id = "elsewhere" else . end' cut/rollouts/step-000002.jsonl.zst.partial > p.tmp
+    mv p.tmp cut/rollouts/step-000002.jsonl.zst.partial
+    run train.sh --run cut --steps 2 "${S[@]}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"step 2: the rollout resumes after the 1 prompt it had finished"* ]]
+    cmp <(zstdcat whole/rollouts/step-000002.jsonl.zst) <(zstdcat cut/rollouts/step-000002.jsonl.zst)
+}
+
 @test "--serve: one pic-update for the run, the same run bit for bit; weights-only steps are taken again on resume" {
     S=(--method nsr --with-entropic --target 2.0 "${TRAIN[@]}" --keep 0)
     train.sh -q --run one --steps 5 "${S[@]}"

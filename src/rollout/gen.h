@@ -43,8 +43,8 @@ typedef struct {
     bool on_string;  /* ended on a --stop string */
 } gen_seq;
 
-/* Reads every record of the readers, keeps this run's --shard of them (a
- * contiguous block, so that the shards' outputs concatenate to the whole),
+/* Reads every record of the readers, keeps this run's --shard of those from
+ * --skip on (a contiguous block, so that the outputs concatenate to the whole),
  * and builds their prompts; bad ones die or are skipped. *pmax gets the
  * longest prompt. */
 gen_prompt *gen_read_prompts(rollout_run *run, pic_reader **readers, int n_readers, size_t *np, int *pmax);

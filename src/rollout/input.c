@@ -2,7 +2,8 @@
  * prompts are small, and knowing their count lets --shard I/N take a
  * contiguous block, so `cat` of the shards' outputs is the unsharded output
  * byte for byte. A record's index in the whole input keys its samples'
- * random streams, so a shard draws what the whole run would. */
+ * random streams, so a shard draws what the whole run would, and so does a
+ * run resumed with --skip N after the records before N. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,10 @@ gen_prompt *gen_read_prompts(rollout_run *run, pic_reader **readers, int n_reade
             all[n++] = (raw){obj, pic_reader_name(readers[i]), pic_reader_lineno(readers[i])};
         }
     }
-    size_t lo = n * (size_t)run->shard / (size_t)run->shards, hi = n * (size_t)(run->shard + 1) / (size_t)run->shards;
+    /* the shards split what --skip leaves */
+    size_t first = run->skip < n ? run->skip : n, left = n - first;
+    size_t lo = first + left * (size_t)run->shard / (size_t)run->shards,
+           hi = first + left * (size_t)(run->shard + 1) / (size_t)run->shards;
     gen_prompt *pr = pic_calloc(hi - lo + 1, sizeof *pr);
     int ctx = run->model.cfg.max_position;
     *np = 0;

@@ -57,6 +57,10 @@ static const char usage[] =
     "                            to the unsharded output. Started by mpirun or srun\n"
     "                            as R ranks without --shard, rank I takes shard I/R\n"
     "                            and rank 0 writes all of them, in order\n"
+    "      --skip N              start at input record N (from 0), the records before\n"
+    "                            it read and dropped: appended to the output of those,\n"
+    "                            the output is the whole run's (a killed run resumed;\n"
+    "                            --shard splits what is left)\n"
     "      --max-batch-size N    sequences in flight (default 64)\n"
     "      --max-batch-tokens N  tokens per forward pass: each step's decode rows and\n"
     "                            the new prompts prefilled beside them, up to N (a\n"
@@ -131,6 +135,7 @@ enum {
     OPT_DEVICE,
     OPT_DTYPE,
     OPT_FAST,
+    OPT_SKIP,
 };
 
 static void parse_shard(const char *s, int *i, int *n) {
@@ -178,6 +183,7 @@ static void parse_options(options *o, int argc, char **argv) {
         {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS},
         {"seed", required_argument, 0, OPT_SEED},
         {"shard", required_argument, 0, OPT_SHARD},
+        {"skip", required_argument, 0, OPT_SKIP},
         {"max-batch-size", required_argument, 0, OPT_MAX_BATCH_SIZE},
         {"kv-cache-tokens", required_argument, 0, OPT_KV_CACHE_TOKENS},
         {"max-batch-tokens", required_argument, 0, OPT_MAX_BATCH_TOKENS},
@@ -224,6 +230,7 @@ static void parse_options(options *o, int argc, char **argv) {
             run->seed = (unsigned long long)pic_parse_int("--seed", optarg, 0, (1LL << 62)), o->gen_only = true;
             break;
         case OPT_SHARD: parse_shard(optarg, &run->shard, &run->shards), o->gen_only = true; break;
+        case OPT_SKIP: run->skip = (size_t)pic_parse_int("--skip", optarg, 0, 1LL << 62), o->gen_only = true; break;
         case OPT_MAX_BATCH_SIZE:
             run->max_batch_size = (int)pic_parse_int("--max-batch-size", optarg, 1, 1 << 16), o->gen_only = true;
             break;

@@ -35,6 +35,7 @@ typedef struct {
     long kv_peak, kv_pages; /* the KV cache's pages: the most in use at once, and the pool */
     unsigned long long seed;
     int shard, shards;      /* --shard I/N */
+    size_t skip;            /* --skip N: input records before N are dropped */
     size_t samples;         /* written */
     double entropy_sum;     /* over every generated token */
 } rollout_run;
@@ -43,7 +44,8 @@ typedef struct {
 void score_stream(rollout_run *run, pic_reader *r);
 
 /* Generates run->n samples for each prompt record of the readers (all read
- * first, then this run's --shard of them) and writes them in input order. */
+ * first, then this run's --shard of those from --skip on) and writes them in
+ * input order. */
 void generate(rollout_run *run, pic_reader **readers, int n_readers);
 
 #endif
