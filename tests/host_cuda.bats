@@ -133,6 +133,20 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     cmp c2/model.safetensors g2/model.safetensors
     [ -f g2/optimizer-not-saved.json ]
     same_ckpt c3 g3 # the last request's checkpoint is written again, with its state, at the end
+    # stopped by SIGTERM while it waits, the server writes its last
+    # weights-only checkpoint again with the state it holds on the device
+    rm -rf g2 && mkfifo fifo && : >t.jsonl
+    "$HOST_CUDA" -m "$M/qwen2-tiny" --serve --micro-tokens 64 "${S[@]}" --dtype f32 <fifo >t.jsonl &
+    pid=$!
+    exec 7>fifo
+    head -n 2 req >&7
+    while [ "$(wc -l < t.jsonl)" -lt 2 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    [ -f g2/optimizer-not-saved.json ]
+    kill -TERM "$pid"
+    st=0 && wait "$pid" || st=$?
+    exec 7>&-
+    [ "$st" -eq 143 ]
+    same_ckpt c2 g2
     # a sample longer than the arena: refused naming it, the earlier checkpoints kept
     printf '{"samples": "%s", "output": "h1"}\n' "$s" "$s" >req2
     sed -i '2s/h1/h2/' req2
