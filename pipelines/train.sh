@@ -433,17 +433,16 @@ batch() {
 # their prefix (another run's, a prompt --skip-bad passed over) go.
 resume_partial() {
     local part=$1 prompts=$2 whole=0 lines
-    if [ -s "$part" ]; then
-        lines=$(wc -l < "$part") # whole lines: a record cut short has no newline
-        whole=$(head -n "$lines" "$part" | jq -n --slurpfile p <(zstdcat -f "$prompts") --argjson n "$n" '
-            reduce inputs as $r ({i: 0, ok: true};
-                if .ok and ($p[.i / $n | floor] as $q | $q != null and $r.sample == .i % $n
-                            and ([$q | keys[] as $k | $r[$k] == $q[$k]] | all))
-                then .i += 1 else .ok = false end)
-            | .i / $n | floor') || whole=0
-    fi
-    head -n $((whole * n)) "$part" 2>/dev/null > "$part.tmp" || true
-    mv -f "$part.tmp" "$part"
+    [ -s "$part" ] || { : > "$part" && echo 0; return; } # a fresh step: no fork
+    lines=$(wc -l < "$part") # whole lines: a record cut short has no newline
+    whole=$(head -n "$lines" "$part" | jq -n --slurpfile p <(zstdcat -f "$prompts") --argjson n "$n" '
+        reduce inputs as $r ({i: 0, ok: true};
+            if .ok and ($p[.i / $n | floor] as $q | $q != null and $r.sample == .i % $n
+                        and ([$q | keys[] as $k | $r[$k] == $q[$k]] | all))
+            then .i += 1 else .ok = false end)
+        | .i / $n | floor') || whole=0
+    # (a failure here dies: the rollout would append to samples not cut)
+    { head -n $((whole * n)) "$part" > "$part.tmp" && mv -f "$part.tmp" "$part"; } || die "$part: cannot cut it"
     echo "$whole"
 }
 
