@@ -4,6 +4,7 @@
 #include "cudaemu.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -11,7 +12,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -71,7 +74,7 @@ const char *cudaGetErrorName(cudaError_t e) {
     case x: return #x;
         NAME(cudaSuccess) NAME(cudaErrorInvalidValue) NAME(cudaErrorMemoryAllocation)
         NAME(cudaErrorInvalidConfiguration) NAME(cudaErrorInvalidDevicePointer) NAME(cudaErrorInvalidMemcpyDirection)
-        NAME(cudaErrorNoDevice) NAME(cudaErrorInvalidResourceHandle) NAME(cudaErrorIllegalAddress)
+        NAME(cudaErrorNoDevice) NAME(cudaErrorInvalidResourceHandle) NAME(cudaErrorNotReady) NAME(cudaErrorIllegalAddress)
         NAME(cudaErrorLaunchFailure) NAME(cudaErrorStreamCaptureUnsupported) NAME(cudaErrorStreamCaptureInvalidated)
         NAME(cudaErrorStreamCaptureUnmatched)
 #undef NAME
@@ -85,6 +88,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorNotReady: return "device not ready";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     default: return cudaGetErrorName(e);
@@ -93,15 +97,87 @@ const char *cudaGetErrorString(cudaError_t e) {
 
 // ---- memory -------------------------------------------------------------------------
 // A buffer ends where an inaccessible page begins: a kernel that reads or
-// writes past it faults at once.
+// writes past it faults at once. Device memory (cudaMalloc, not pinned host
+// memory) is also inaccessible to the host while no device work runs, so
+// host code that touches it, which a GPU would not allow, faults there.
 struct mapping {
     char *base;
     size_t len, bytes;
+    bool device;
 };
 static std::map<void *, mapping> buffers;
 static size_t used_bytes;
+// > 0 while device work (or a copy) runs; the fault handler reads it, so
+// the compiler must keep each change where it is (volatile, and fenced)
+static volatile int device_open_depth;
 
-cudaError_t cudaMalloc(void **p, size_t n) {
+// Device buffers rest inaccessible; while device work runs, the first touch
+// of one faults, and the handler opens that buffer (its body, never its
+// guard page) until the work ends. Opening every buffer at every wait cost
+// test_cuda_layers two minutes of mprotect. A fault anywhere else, or with
+// no device work running, is the program's: it dies of it.
+static bool protecting() {
+    static int on = (int)env_long("PIC_EMU_PROTECT", 1);
+    return on;
+}
+enum { MAX_OPEN = 4096 };
+static char *opened[MAX_OPEN];
+static size_t opened_len[MAX_OPEN];
+static int n_opened;
+static bool open_overflow; // more than MAX_OPEN: close every buffer
+
+static void on_fault(int sig, siginfo_t *si, void *) {
+    char *a = (char *)si->si_addr;
+    if (device_open_depth > 0) {
+        auto it = buffers.upper_bound(a);
+        if (it != buffers.begin()) {
+            --it;
+            const mapping &m = it->second;
+            size_t page = (size_t)sysconf(_SC_PAGESIZE), body = m.len - page;
+            if (m.device && a >= m.base && a < m.base + body) {
+                mprotect(m.base, body, PROT_READ | PROT_WRITE);
+                if (n_opened < MAX_OPEN) opened[n_opened] = m.base, opened_len[n_opened++] = body;
+                else open_overflow = true;
+                return;
+            }
+        }
+    }
+    signal(sig, SIG_DFL); // the instruction runs again and faults for good
+}
+static void catch_faults() {
+    static bool done;
+    if (done) return;
+    done = true;
+    struct sigaction sa = {};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+}
+static void close_device() {
+    if (open_overflow) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        for (auto &b : buffers)
+            if (b.second.device) mprotect(b.second.base, b.second.len - page, PROT_NONE);
+    } else {
+        for (int i = 0; i < n_opened; i++) mprotect(opened[i], opened_len[i], PROT_NONE);
+    }
+    n_opened = 0, open_overflow = false;
+}
+// The device's side of the emulator runs inside one: kernels, copies, sets.
+struct device_access {
+    device_access() {
+        device_open_depth = device_open_depth + 1;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    }
+    ~device_access() {
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        device_open_depth = device_open_depth - 1;
+        if (device_open_depth == 0 && protecting()) close_device();
+    }
+};
+
+static cudaError_t allocate(void **p, size_t n, bool device) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
     *p = NULL;
     if (!devices()) return fail(cudaErrorNoDevice);
@@ -112,62 +188,142 @@ cudaError_t cudaMalloc(void **p, size_t n) {
     void *base = mmap(NULL, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) return fail(cudaErrorMemoryAllocation);
     mprotect((char *)base + body, page, PROT_NONE);
+    if (device && protecting()) mprotect(base, body, PROT_NONE), catch_faults();
     *p = (char *)base + body - rounded;
-    buffers[*p] = mapping{(char *)base, body + page, rounded};
+    buffers[*p] = mapping{(char *)base, body + page, rounded, device};
     used_bytes += rounded;
     return cudaSuccess;
 }
-cudaError_t cudaFree(void *p) {
+static void drain_all();
+static cudaError_t release(void *p, bool device) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
     if (!p) return cudaSuccess;
+    drain_all(); // cudaFree waits for the device: work queued may still use the buffer
     auto it = buffers.find(p);
-    if (it == buffers.end()) return fail(cudaErrorInvalidDevicePointer);
+    if (it == buffers.end() || it->second.device != device) return fail(cudaErrorInvalidDevicePointer);
     used_bytes -= it->second.bytes;
     munmap(it->second.base, it->second.len);
     buffers.erase(it);
     return cudaSuccess;
 }
-// Pinned host memory is guarded the same way: the backend's staging
-// buffers are written by its own host code.
-cudaError_t cudaMallocHost(void **p, size_t n) { return cudaMalloc(p, n); }
-cudaError_t cudaFreeHost(void *p) { return cudaFree(p); }
+cudaError_t cudaMalloc(void **p, size_t n) { return allocate(p, n, true); }
+cudaError_t cudaFree(void *p) { return release(p, true); }
+cudaError_t cudaMallocHost(void **p, size_t n) { return allocate(p, n, false); }
+cudaError_t cudaFreeHost(void *p) { return release(p, false); }
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
     *total_b = total_mem();
     *free_b = total_mem() - used_bytes;
     return cudaSuccess;
 }
+// Pinned or device memory (a buffer cudaMalloc or cudaMallocHost gave), not
+// the host's pageable memory.
+static bool registered(const void *p) {
+    auto it = buffers.upper_bound((void *)p);
+    if (it == buffers.begin()) return false;
+    --it;
+    return (const char *)p < (const char *)it->first + it->second.bytes;
+}
 
 // ---- streams and graphs ---------------------------------------------------------------
+// Work on a stream is queued and runs only when the host waits for it, as
+// late as a GPU may run it: a wait for a stream (cudaStreamSynchronize, an
+// event of it), for the device (cudaDeviceSynchronize, cudaFree), or a
+// blocking copy, which waits for the legacy stream and the streams that
+// sync with it, not for those made cudaStreamNonBlocking. A host read of
+// results it did not wait for finds them not yet written.
 struct emu_graph {
     std::vector<std::function<void()>> nodes;
 };
 struct emu_stream {
     emu_graph *capture; // the graph being recorded, or NULL
     bool invalidated;   // a call during the capture that a GPU refuses
+    bool nonblocking;   // cudaStreamNonBlocking: not ordered with the legacy stream
 };
 struct emu_event {
     double t;
+    bool done;
+    bool nonblocking;
+    cudaStream_t s;
 };
+struct queued {
+    cudaStream_t s; // NULL: the legacy stream
+    bool nonblocking;
+    std::function<void()> work;
+    bool done;
+};
+static std::vector<queued> queue;
+static bool draining;
 
 static bool capturing(cudaStream_t s) { return s && s->capture; }
 static int captures; // streams being captured now
+
+// Runs, in the order they were queued, the queued work that wait_for picks.
+template <typename F> static void drain(F wait_for) {
+    std::lock_guard<std::recursive_mutex> g(device_lock);
+    if (draining) return;
+    draining = true;
+    {
+        device_access open;
+        for (size_t i = 0; i < queue.size(); i++)
+            if (!queue[i].done && wait_for(queue[i])) {
+                queue[i].done = true;
+                std::function<void()> w = std::move(queue[i].work);
+                w();
+            }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < queue.size(); i++)
+        if (!queue[i].done) queue[k++] = std::move(queue[i]);
+    queue.resize(k);
+    draining = false;
+}
+static void drain_all() {
+    drain([](const queued &) { return true; });
+}
+// the legacy stream's wait: its own work and that of every blocking stream
+static void drain_legacy() {
+    drain([](const queued &q) { return !q.nonblocking; });
+}
+static void drain_stream(cudaStream_t s) {
+    if (!s || !s->nonblocking) drain_legacy();
+    else drain([s](const queued &q) { return q.s == s; });
+}
 
 void emu_enqueue(cudaStream_t s, std::function<void()> work) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
     if (capturing(s))
         s->capture->nodes.push_back(std::move(work));
-    else
+    else if (draining) // work that queues more (a sort of segments): it runs in its place
         work();
+    else
+        queue.push_back(queued{s, s && s->nonblocking, std::move(work), false});
 }
 
+// A blocking copy waits for the legacy stream, then copies. One from the
+// host's pageable memory, even cudaMemcpyAsync, reads it at once (the GPU
+// stages it before returning); one into it returns when it has landed.
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
+    drain_legacy();
+    device_access open;
     if (n) memmove(dst, src, n);
     return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind, cudaStream_t s) {
-    if (n) emu_enqueue(s, [=]() { memmove(dst, src, n); });
+    std::lock_guard<std::recursive_mutex> g(device_lock);
+    if (!n) return cudaSuccess;
+    if (!registered(dst) && !capturing(s)) { // into pageable memory: synchronous
+        drain_stream(s);
+        device_access open;
+        memmove(dst, src, n);
+    } else if (!registered(src) && !capturing(s)) { // from pageable memory: staged now
+        std::shared_ptr<std::vector<char>> staged = std::make_shared<std::vector<char>>((const char *)src,
+                                                                                        (const char *)src + n);
+        emu_enqueue(s, [=]() { memmove(dst, staged->data(), n); });
+    } else {
+        emu_enqueue(s, [=]() { memmove(dst, src, n); });
+    }
     return cudaSuccess;
 }
 cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
@@ -180,20 +336,24 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
 }
 cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
                          cudaMemcpyKind kind) {
-    return cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, 0);
+    cudaError_t e = cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, 0);
+    drain_legacy();
+    return e;
 }
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
     if (n) emu_enqueue(s, [=]() { memset(p, v, n); });
     return cudaSuccess;
 }
+// asynchronous to the host, on the legacy stream, as on a GPU
 cudaError_t cudaMemset(void *p, int v, size_t n) { return cudaMemsetAsync(p, v, n, 0); }
 
 cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, 0); }
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
-    *s = new emu_stream{NULL, false};
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+    *s = new emu_stream{NULL, false, (flags & cudaStreamNonBlocking) != 0};
     return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    drain_stream(s); // its work completes, as on a GPU, and the queue forgets it
     if (s) delete s->capture;
     delete s;
     return cudaSuccess;
@@ -204,8 +364,16 @@ static cudaError_t sync_refused(cudaStream_t s) {
     if (s) s->invalidated = true;
     return fail(cudaErrorStreamCaptureUnsupported);
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t s) { return capturing(s) ? sync_refused(s) : cudaSuccess; }
-cudaError_t cudaDeviceSynchronize(void) { return captures ? sync_refused(NULL) : cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    if (capturing(s)) return sync_refused(s);
+    drain_stream(s);
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize(void) {
+    if (captures) return sync_refused(NULL);
+    drain_all();
+    return cudaSuccess;
+}
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
     if (!s || s->capture) return fail(cudaErrorInvalidValue); // the legacy stream cannot be captured
@@ -252,7 +420,7 @@ static double now_ms(void) {
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 cudaError_t cudaEventCreate(cudaEvent_t *e) {
-    *e = new emu_event{0};
+    *e = new emu_event{0, false, false, NULL};
     return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
@@ -260,11 +428,18 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
     return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
-    emu_enqueue(s, [=]() { e->t = now_ms(); });
+    e->done = false, e->s = s, e->nonblocking = s && s->nonblocking;
+    emu_enqueue(s, [=]() { e->t = now_ms(), e->done = true; });
     return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    if (e->nonblocking) drain([e](const queued &q) { return q.s == e->s; });
+    else drain_legacy();
+    return cudaSuccess;
+}
+// the GPU's answer while either event has not happened yet
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
+    if (!a->done || !b->done) return fail(cudaErrorNotReady);
     *ms = (float)(b->t - a->t);
     return cudaSuccess;
 }

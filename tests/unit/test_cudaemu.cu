@@ -48,6 +48,10 @@ __global__ void tile_product(const __nv_bfloat16 *a, const __nv_bfloat16 *b, flo
     for (int e = threadIdx.x; e < 256; e += 32) c[e] = cs[e];
 }
 
+__global__ void fill(float *x, float v, int n) {
+    if ((int)threadIdx.x < n) x[threadIdx.x] = v;
+}
+
 __global__ void scale(float *x, float s, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] *= s;
@@ -187,16 +191,44 @@ static void test_cub(void) {
     for (int i = 0; i < 64; run += hx[i], i++) ok = ok && hb[i] == run;
     CHECK(ok && ht == run, "BlockScan: exclusive sums and the total (%d of %d)", ht, run);
     // radix sort: keys by bits [0, 8), equal keys keep their order
-    int keys[6] = {0x105, 3, 0x203, 5, 1, 3}, vals[6] = {0, 1, 2, 3, 4, 5}, ko[6], vo[6];
+    int keys[6] = {0x105, 3, 0x203, 5, 1, 3}, vals[6] = {0, 1, 2, 3, 4, 5}, vo[6], *d;
+    cudaMalloc(&d, 4 * sizeof keys);
+    cudaMemcpy(d, keys, sizeof keys, cudaMemcpyHostToDevice);
+    cudaMemcpy(d + 6, vals, sizeof vals, cudaMemcpyHostToDevice);
     size_t bytes = 0;
-    cub::DeviceRadixSort::SortPairs(NULL, bytes, keys, ko, vals, vo, 6, 0, 8);
+    cub::DeviceRadixSort::SortPairs(NULL, bytes, d, d + 12, d + 6, d + 18, 6, 0, 8);
     void *tmp;
     cudaMalloc(&tmp, bytes);
-    cub::DeviceRadixSort::SortPairs(tmp, bytes, keys, ko, vals, vo, 6, 0, 8);
+    cub::DeviceRadixSort::SortPairs(tmp, bytes, d, d + 12, d + 6, d + 18, 6, 0, 8);
+    cudaMemcpy(vo, d + 18, sizeof vo, cudaMemcpyDeviceToHost);
     int want[6] = {4, 1, 2, 5, 0, 3};
     CHECK(!memcmp(vo, want, sizeof want), "radix sort on the low 8 bits is stable: %d %d %d %d %d %d", vo[0], vo[1],
           vo[2], vo[3], vo[4], vo[5]);
-    cudaFree(tmp), cudaFree(x), cudaFree(before), cudaFree(total);
+    cudaFree(tmp), cudaFree(d), cudaFree(x), cudaFree(before), cudaFree(total);
+}
+
+// Work on a stream runs when the host waits for it, as late as a GPU may:
+// results read without the wait are not there yet.
+static void test_async(void) {
+    float *x, *pinned, h = -1;
+    cudaStream_t s;
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    cudaMalloc(&x, 64 * sizeof(float));
+    cudaMallocHost(&pinned, sizeof(float));
+    cudaMemset(x, 0, 64 * sizeof(float));
+    *pinned = -1;
+    scale<<<1, 64, 0, s>>>(x, 2, 64); // 0 * 2
+    cudaMemcpyAsync(pinned, x, sizeof(float), cudaMemcpyDeviceToHost, s);
+    CHECK(*pinned == -1, "a copy into pinned memory has not landed before the host waits for its stream (%g)", *pinned);
+    cudaStreamSynchronize(s);
+    CHECK(*pinned == 0, "and has after cudaStreamSynchronize (%g)", *pinned);
+    fill<<<1, 64, 0, s>>>(x, 7, 64);
+    cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(h == 0, "a blocking copy does not wait for a cudaStreamNonBlocking stream's kernel (%g)", h);
+    cudaStreamSynchronize(s);
+    cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(h == 7, "it sees the kernel's result once the stream is waited for (%g)", h);
+    cudaFreeHost(pinned), cudaFree(x), cudaStreamDestroy(s);
 }
 
 // Runs f in a child; its exit status and the first bytes of its stderr.
@@ -228,6 +260,7 @@ static void test_faults(void) {
             float *x;
             cudaMalloc(&x, 64 * sizeof(float));
             divergent_barrier<<<1, 32>>>(x);
+            cudaDeviceSynchronize();
         },
         err, sizeof err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "divergent_barrier") &&
@@ -238,9 +271,20 @@ static void test_faults(void) {
             float *x;
             cudaMalloc(&x, 1000 * sizeof(float));
             write_past<<<1, 64>>>(x, 1024); // past the buffer's 256-byte rounding
+            cudaDeviceSynchronize();
         },
         err, sizeof err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "a kernel writing past its buffer faults there");
+    st = in_child(
+        [] {
+            float *x;
+            cudaMalloc(&x, 64 * sizeof(float));
+            fprintf(stderr, "allocated; ");
+            x[3] = 1; // the host writing device memory
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV && strstr(err, "allocated; "),
+          "the host touching device memory faults there: %s", err);
     st = in_child(
         [] {
             float *x;
@@ -249,6 +293,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
             fprintf(stderr, "64 ran; ");
             bounded<<<1, 128>>>(x);
+            cudaDeviceSynchronize();
         },
         err, sizeof err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "64 ran; ") &&
@@ -267,6 +312,7 @@ static void test_faults(void) {
             cudaMemcpy(&got + 0, sum, sizeof got, cudaMemcpyDeviceToHost);
             fprintf(stderr, "opted in: %g; ", got);
             smem_sum<32><<<1, 32, 64 << 10>>>(sum, 16 << 10);
+            cudaDeviceSynchronize();
         },
         err, sizeof err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "opted in: 16384; ") &&
@@ -278,6 +324,7 @@ static void test_faults(void) {
             cudaMalloc(&sum, sizeof(float));
             cudaFuncSetAttribute(smem_sum<64>, cudaFuncAttributeMaxDynamicSharedMemorySize, 56 << 10);
             smem_sum<64><<<1, 64, 64 << 10>>>(sum, 16 << 10);
+            cudaDeviceSynchronize();
         },
         err, sizeof err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "(its attribute: 57344)"),
@@ -290,6 +337,7 @@ int main(void) {
     test_wmma();
     test_graph();
     test_cub();
+    test_async();
     test_faults();
     return check_done();
 }

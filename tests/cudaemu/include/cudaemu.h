@@ -19,10 +19,20 @@
 // - Blocks run one after another, so a `__shared__` variable is a static.
 // - Device memory is host memory: cudaMalloc gives each buffer an
 //   inaccessible page right after its end, so a kernel that runs past a
-//   buffer stops at once (SIGSEGV) instead of reading the neighbour.
-// - Streams run their work at once, in order; while a stream is captured
-//   into a graph its launches, copies and sets are recorded with their
-//   arguments (as the GPU records them) and run at each cudaGraphLaunch.
+//   buffer stops at once (SIGSEGV) instead of reading the neighbour. While
+//   no device work runs, device memory (not cudaMallocHost's) is
+//   inaccessible to the host too: host code that touches it faults
+//   (PIC_EMU_PROTECT=0: not).
+// - Work on a stream is queued, in order, and runs only when the host waits
+//   for it: cudaStreamSynchronize, cudaEventSynchronize,
+//   cudaDeviceSynchronize, cudaFree, or a blocking copy, which waits for
+//   the legacy stream and the blocking streams but not for those made
+//   cudaStreamNonBlocking. So a result read without the wait a GPU needs is
+//   not there yet. Copies from pageable host memory read it at once, and
+//   into it complete before returning, as on a GPU. While a stream is
+//   captured into a graph its launches, copies and sets are recorded with
+//   their arguments (as the GPU records them) and queued at each
+//   cudaGraphLaunch.
 // - wmma fragments hold 8 elements a lane, a lane's share of the tile
 //   (element e of lane l is the tile's row-major element 8 l + e); an
 //   mma_sync adds up k in increasing order in float.
@@ -95,6 +105,7 @@ typedef enum cudaError {
     cudaErrorInvalidMemcpyDirection = 21,
     cudaErrorNoDevice = 100,
     cudaErrorInvalidResourceHandle = 400,
+    cudaErrorNotReady = 600,
     cudaErrorIllegalAddress = 700,
     cudaErrorLaunchFailure = 719,
     cudaErrorStreamCaptureUnsupported = 900,
