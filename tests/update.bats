@@ -704,6 +704,15 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     [[ "$output" == *"SIGTERM: the step of the request on line 2 given up (b2 not written)"* ]]
     same_ckpt r0 b1
     [ ! -e b2 ] && [ ! -e b3 ] && [ -z "$(find . -name '*.tmp*')" ]
+    # a SIGTERM to the process group (scancel) ends the controller too: the
+    # step it could not answer is given up all the same
+    kill_both="kill -TERM \$PPID \$\$"
+    rm -rf b1 && run pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(request "$s" b1 '"state": false'
+        request "$s" b2 "\"alpha_cmd\": \"$kill_both\"")
+    [ "$status" -eq 143 ]
+    [[ "$output" == *"SIGTERM: the step of the request on line 2 given up (b2 not written)"* ]]
+    same_ckpt r0 b1
+    [ ! -e b2 ]
     # after its first optimizer step the request is taken to its end (its
     # weights have moved): its checkpoint is written, with its state
     kill_second="read -r e; echo 0.1; read -r e; kill -TERM \$PPID; echo 0.1; $answer"

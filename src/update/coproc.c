@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/stop.h"
 #include "common/stream.h"
 
 void pic_coproc_start(pic_coproc *c, const char *cmd) {
@@ -44,6 +45,10 @@ double pic_coproc_ask(pic_coproc *c, double x) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t n = getline(&line, &cap, c->from);
+    if (n <= 0 && pic_stop_signal()) { /* the stop reached the controller too */
+        free(line);
+        return NAN;
+    }
     if (n <= 0)
         pic_die("--alpha-cmd '%s': ended without answering entropy %.9g%s%s", c->cmd, x, werr ? ": " : "",
                 werr ? strerror(werr) : "");
@@ -69,6 +74,10 @@ void pic_coproc_finish(pic_coproc *c) {
     int st;
     while (waitpid(c->pid, &st, 0) < 0)
         if (errno != EINTR) pic_die("--alpha-cmd: waitpid: %s", strerror(errno));
+    if (WIFSIGNALED(st) && pic_stop_signal()) { /* the stop's signal, to the process group */
+        free(c->cmd);
+        return;
+    }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         pic_die("--alpha-cmd '%s' failed (%s %d)", c->cmd, WIFEXITED(st) ? "exit" : "signal",
                 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));

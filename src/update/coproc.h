@@ -15,10 +15,11 @@ typedef struct {
 } pic_coproc;
 
 void pic_coproc_start(pic_coproc *c, const char *cmd);
-/* Writes x, reads the answer: a finite number on a line; dies otherwise. */
+/* Writes x, reads the answer: a finite number on a line; dies otherwise,
+ * but for a controller gone after a stop signal (common/stop.h): NAN. */
 double pic_coproc_ask(pic_coproc *c, double x);
 /* Closes its input and waits: a controller that fails (say, it could not
- * save its state) fails pic-update. */
+ * save its state) fails pic-update, unless a stop signal ended both. */
 void pic_coproc_finish(pic_coproc *c);
 
 #endif

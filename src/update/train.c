@@ -376,6 +376,12 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
             alpha = me == 0 ? pic_coproc_ask(t->alpha_cmd, token_mean(d.ent, nt)) : 0;
             pic_dist_broadcast(&alpha, sizeof alpha, 0);
         }
+        /* the controller went with a stop signal (scancel's SIGTERM reaches
+         * the whole group): the step is given up, or cannot go on */
+        if (isnan(alpha) && told_to_stop(t, st)) goto done;
+        if (isnan(alpha))
+            pic_die("--alpha-cmd: the controller ended with the stop signal, in a step that cannot be given up "
+                    "(past its first optimizer step, or a job of several ranks)");
         lc.alpha = alpha;
     }
     if (known && t->cfg.dmmpt) lc.mask_mpt = token_mean(d.ent, nt) < t->cfg.dmmpt_target;
