@@ -2,6 +2,7 @@
 # train.sh: one RL run with EntroPIC entropy control, as a pipeline of pic's
 # programs. Each step:
 #   prompts -> pic-rollout | pic-reward        RUN/rollouts/step-N.jsonl.zst
+#                                              (.partial while it runs)
 #   token-mean entropy -> pictl                alpha (RUN/pictl/step-N.json)
 #   pic-update --alpha                         RUN/ckpt/step-N, stats
 #   step record                                RUN/steps/step-N.json -> RUN/log.jsonl
@@ -25,7 +26,8 @@ top-p 0.95) with three settings SCALED DOWN so that a run fits one machine:
 (paper every 20 steps). --paper-scale uses the paper's three.
 
 Run:
-      --run DIR            the run's directory (created; resumed if it exists)
+      --run DIR            the run's directory (created; resumed if it exists,
+                           a step's rollout from its last finished prompt)
       --model DIR          the initial HF checkpoint
       --data FILE          prompt records (id, problem, answer); default: the
                            synthetic tasks of pic-task
