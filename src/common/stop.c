@@ -50,10 +50,5 @@ bool pic_stop_wait_input(int fd) {
     return !caught;
 }
 
-void pic_stop_die(int sig) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-    pic_atomic_die_of(sig);
-}
+/* pic_atomic_die_of unblocks sig after raising it: also right outside a handler */
+void pic_stop_die(int sig) { pic_atomic_die_of(sig); }
