@@ -15,8 +15,8 @@ extensions), so each file is one dataset of the table.
 
       --model DIR          the checkpoint to evaluate
       --out DIR            where samples and tables go (created):
-                           NAME.jsonl.zst per dataset, table.txt, table.md,
-                           table.json
+                           NAME.jsonl.zst and NAME.settings.json per
+                           dataset, table.txt, table.md, table.json
       --n N|SPEC           samples per problem: N, or NAME=N,...,N to give
                            some datasets (by file name) their own N and the
                            rest the last N; the paper samples 8 or 32 per
@@ -33,6 +33,12 @@ extensions), so each file is one dataset of the table.
   -q, --quiet              only errors
   -h, --help               this help
 The table (text) is also printed on standard output.
+
+Started again with the same --out, it keeps what it can: a dataset sampled
+before with the same settings (model files, dataset file, options) is not
+sampled again, and one whose sampling was killed is taken up after its last
+problem with all its samples (pic-rollout --skip: the same samples). A
+dataset whose settings changed is sampled anew.
 EOF2
 }
 
@@ -65,6 +71,8 @@ done
 model_dir "$model" || die "$model: not a model directory (no config.json)"
 for d in "${datasets[@]}"; do [ -r "$d" ] || die "$d: cannot read"; done
 distinct_datasets "${datasets[@]}"
+case "$template" in ''|raw|chatml|qwen2.5|qwen3|llama3) ;;
+*) [ -r "$template" ] || die "--template $template: not a template name, and no file to read" ;; esac
 mkdir -p "$out"
 
 # n_for NAME: the dataset's samples per problem from the --n spec
@@ -82,13 +90,60 @@ opts+=($rollout_args)
 # shellcheck disable=SC2206
 reward_opts=($reward_args)
 
+# fingerprint DIR: the model files' names, sizes and times, which change
+# when a checkpoint is written again in place (also one caught between
+# pic-update's two renames, which pic-rollout restores as it was)
+fingerprint() {
+    local d
+    for d in "$1" "$1".old.*; do
+        [ -f "$d/config.json" ] || continue
+        find "$d/" -maxdepth 1 -type f -printf '%f %s %T@\n' | sort
+        return
+    done
+}
+model_key=$(fingerprint "$model")
+model_abs=$(realpath -m "$model")
+# a template file by its path and its text
+template_key=$template
+case "$template" in ''|raw|chatml|qwen2.5|qwen3|llama3) ;; *) template_key="$(realpath "$template") $(cksum < "$template")" ;; esac
+# One eval.sh an --out: two would append to the same samples.
+exec {lock}>>"$out/.lock"
+flock -n "$lock" || die "$out: in use by another eval.sh"
+
 scored=()
 for d in "${datasets[@]}"; do
     name=$(dataset_name "$d")
-    say "$name: sampling $(n_for "$name") per problem"
-    pic-cat -q --plain "$d" | jq -c --arg s "$name" '.source //= $s' |
-        pic-rollout -q --model "$model" --n "$(n_for "$name")" "${opts[@]}" | pic-reward -q ${reward_opts[@]+"${reward_opts[@]}"} -o "$out/$name.jsonl.zst"
-    scored+=("$out/$name.jsonl.zst")
+    dn=$(n_for "$name")
+    final="$out/$name.jsonl.zst" prompts="$out/$name.prompts.jsonl" partial="$out/$name.jsonl.partial"
+    scored+=("$final")
+    # the records as sampled (read once: DATASET may be a pipe)
+    pic-cat -q --plain "$d" | jq -c --arg s "$name" '.source //= $s' > "$prompts"
+    # what decides this dataset's samples; samples made with others go
+    key=$(jq -cn --arg model "$model_abs" --arg files "$model_key" \
+        --arg prompts "$(cksum < "$prompts")" --arg n "$dn" --arg temperature "$temperature" --arg top_p "$top_p" \
+        --arg max_new "$max_new" --arg template "$template_key" --arg seed "$seed" \
+        --arg rollout_args "$rollout_args" --arg reward_args "$reward_args" '$ARGS.named')
+    if [ "$(cat "$out/$name.settings.json" 2>/dev/null)" != "$key" ]; then
+        [ ! -e "$final" ] && [ ! -s "$partial" ] || say "$name: its samples were made with other settings: sampling again"
+        rm -f "$final" "$partial"
+        printf '%s\n' "$key" > "$out/$name.settings.json.tmp" && publish "$out/$name.settings.json.tmp" "$out/$name.settings.json"
+    elif [ -s "$final" ]; then
+        say "$name: kept ($final, sampled before with these settings)"
+        rm -f "$prompts"
+        continue
+    fi
+    finished=$(resume_partial "$partial" "$prompts" "$dn")
+    if [ "$finished" -gt 0 ]; then
+        say "$name: sampling $dn per problem, after the $finished problem$([ "$finished" -eq 1 ] || echo s) it had finished"
+    else
+        say "$name: sampling $dn per problem"
+    fi
+    # the samples go to a plain file as they come (see resume_partial)
+    pic-rollout -q --model "$model" --n "$dn" --skip "$finished" "${opts[@]}" "$prompts" |
+        pic-reward -q --plain ${reward_opts[@]+"${reward_opts[@]}"} >> "$partial"
+    zstd -q -c "$partial" > "$final.tmp"
+    publish "$final.tmp" "$final"
+    rm -f "$partial" "$prompts"
 done
 kopt=(); [ -z "$k" ] || kopt=(--k "$k")
 for fmt in json markdown table; do

@@ -37,6 +37,27 @@ distinct_datasets() {
     done
 }
 
+# resume_partial PARTIAL PROMPTS N: how many of PROMPTS' records a killed
+# rollout's samples in PARTIAL (plain) hold whole: each prompt's N samples
+# in order, with the prompt's fields. PARTIAL is cut to them: a record cut
+# short, the samples of an unfinished prompt, or anything that is not
+# their prefix (another run's, a prompt --skip-bad passed over) go.
+# pic-rollout --skip (that many) then appends the rest: the same samples.
+resume_partial() {
+    local part=$1 prompts=$2 n=$3 whole=0 lines
+    [ -s "$part" ] || { : > "$part" && echo 0; return; } # a fresh start: no fork
+    lines=$(wc -l < "$part") # whole lines: a record cut short has no newline
+    whole=$(head -n "$lines" "$part" | jq -n --slurpfile p <(zstdcat -f "$prompts") --argjson n "$n" '
+        reduce inputs as $r ({i: 0, ok: true};
+            if .ok and ($p[.i / $n | floor] as $q | $q != null and $r.sample == .i % $n
+                        and ([$q | keys[] as $k | $r[$k] == $q[$k]] | all))
+            then .i += 1 else .ok = false end)
+        | .i / $n | floor') || whole=0
+    # (a failure here dies: the rollout would append to samples not cut)
+    { head -n $((whole * n)) "$part" > "$part.tmp" && mv -f "$part.tmp" "$part"; } || die "$part: cannot cut it"
+    echo "$whole"
+}
+
 # step_name N: step-000042
 step_name() { printf 'step-%06d' "$1"; }
 # The same into variable $1, without the fork of a $(...) (a loop's hot path:

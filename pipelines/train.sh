@@ -428,26 +428,6 @@ batch() {
     fi
 }
 
-# resume_partial PARTIAL PROMPTS: how many of PROMPTS' records a killed
-# rollout's samples in PARTIAL (plain) hold whole: each prompt's --n samples
-# in order, with the prompt's fields. PARTIAL is cut to them: a record cut
-# short, the samples of an unfinished prompt, or anything that is not
-# their prefix (another run's, a prompt --skip-bad passed over) go.
-resume_partial() {
-    local part=$1 prompts=$2 whole=0 lines
-    [ -s "$part" ] || { : > "$part" && echo 0; return; } # a fresh step: no fork
-    lines=$(wc -l < "$part") # whole lines: a record cut short has no newline
-    whole=$(head -n "$lines" "$part" | jq -n --slurpfile p <(zstdcat -f "$prompts") --argjson n "$n" '
-        reduce inputs as $r ({i: 0, ok: true};
-            if .ok and ($p[.i / $n | floor] as $q | $q != null and $r.sample == .i % $n
-                        and ([$q | keys[] as $k | $r[$k] == $q[$k]] | all))
-            then .i += 1 else .ok = false end)
-        | .i / $n | floor') || whole=0
-    # (a failure here dies: the rollout would append to samples not cut)
-    { head -n $((whole * n)) "$part" > "$part.tmp" && mv -f "$part.tmp" "$part"; } || die "$part: cannot cut it"
-    echo "$whole"
-}
-
 # Token-mean entropy and mean reward of a scored stream, in one pass.
 batch_stats() {
     zstdcat -f "$1" | jq -cn 'reduce inputs as $r ({h: 0, t: 0, r: 0, s: 0};
@@ -621,7 +601,7 @@ for ((step = last + 1; step <= steps; step++)); do
         # in its rollout takes it up after the last prompt it had finished
         # (--skip keeps each prompt's random streams: the same samples)
         partial="$rollouts.partial"
-        resumed=$(resume_partial "$partial" "$rollouts.prompts")
+        resumed=$(resume_partial "$partial" "$rollouts.prompts" "$n")
         [ "$resumed" -eq 0 ] || say "step $step: the rollout resumes after the $resumed prompt$([ "$resumed" -eq 1 ] || echo s) it had finished"
         launch pic-rollout -q --model "$prev" --seed "$((seed * 1000003 + step))" --skip "$resumed" \
             "${rollout_opts[@]}" "$rollouts.prompts" | pic-reward -q --plain ${reward_opts[@]+"${reward_opts[@]}"} >> "$partial"

@@ -1,0 +1,91 @@
+#!/usr/bin/env bats
+# eval.sh started again with the same --out: what was sampled with the same
+# settings is kept, a dataset killed mid-way is taken up after its last
+# whole problem, and changed settings sample anew.
+load helpers
+
+setup() {
+    cd "$BATS_TEST_TMPDIR"
+    pic-init -q -o m --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --seed 3
+    # without their source, each file is one dataset of the table
+    pic-task -q --plain -n 4 --seed 1 | jq -c 'del(.source)' >a.jsonl
+    pic-task -q --plain -n 3 --seed 2 --start 50 | jq -c 'del(.source)' >b.jsonl
+    E=(--model m --n 3 --max-new-tokens 6 --template chatml --seed 7)
+}
+
+@test "killed mid-way, eval.sh takes a dataset up after its last whole problem: the same samples" {
+    eval.sh -q "${E[@]}" --out whole a.jsonl b.jsonl >/dev/null
+    zstdcat whole/a.jsonl.zst >all.jsonl # 4 problems x 3 samples
+    # LINES BYTES:PROBLEMS taken up: a.jsonl killed after LINES samples and
+    # BYTES of the next; b.jsonl not begun
+    for at in "7 30:2" "3 0:1" "12 0:4" "2 5:0" "0 0:0"; do
+        set -- ${at%:*}
+        rm -rf cut && mkdir cut && cp whole/a.settings.json cut/
+        { head -n "$1" all.jsonl; sed -n "$(($1 + 1))p" all.jsonl | head -c "$2"; } >cut/a.jsonl.partial
+        run eval.sh "${E[@]}" --out cut a.jsonl b.jsonl
+        [ "$status" -eq 0 ]
+        if [ "${at#*:}" -gt 0 ]; then
+            [[ "$output" == *"a: sampling 3 per problem, after the ${at#*:} problem"*"it had finished"* ]]
+        else
+            [[ "$output" != *"it had finished"* ]]
+        fi
+        for f in a b; do cmp <(zstdcat whole/$f.jsonl.zst) <(zstdcat cut/$f.jsonl.zst); done
+        cmp whole/table.json cut/table.json
+        [ -z "$(find cut -name '*.partial' -o -name '*.prompts.jsonl' -o -name '*.tmp')" ]
+    done
+}
+
+@test "eval.sh again with the same settings keeps every dataset; other settings sample anew" {
+    eval.sh -q "${E[@]}" --out e a.jsonl b.jsonl >first.txt
+    cp e/a.jsonl.zst a.keep
+    run eval.sh "${E[@]}" --out e a.jsonl b.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"a: kept"* && "$output" == *"b: kept"* ]]
+    [[ "$output" != *"sampling"* ]]
+    # its table is made again from the kept samples
+    [ "$(grep -v '^eval.sh:' <<<"$output")" = "$(cat first.txt)" ]
+    # one dataset more: only it is sampled
+    pic-task -q --plain -n 2 --seed 3 --start 90 | jq -c 'del(.source)' >c.jsonl
+    run eval.sh "${E[@]}" --out e a.jsonl b.jsonl c.jsonl
+    [[ "$output" == *"a: kept"* && "$output" == *"c: sampling 3 per problem"* ]]
+    jq -e '[.datasets[].dataset] == ["a", "b", "c"]' e/table.json >/dev/null
+    # another seed: every dataset again
+    run eval.sh "${E[@]}" --seed 8 --out e a.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"a: its samples were made with other settings: sampling again"* ]]
+    ! cmp -s <(zstdcat a.keep) <(zstdcat e/a.jsonl.zst)
+    # a dataset whose problems changed
+    pic-task -q --plain -n 4 --seed 9 | jq -c 'del(.source)' >a.jsonl
+    run eval.sh "${E[@]}" --seed 8 --out e a.jsonl
+    [[ "$output" == *"a: its samples were made with other settings"* ]]
+    # a checkpoint written again in place (the same path, new weights)
+    touch -d '2001-01-01' m/model.safetensors
+    run eval.sh "${E[@]}" --seed 8 --out e a.jsonl
+    [[ "$output" == *"a: its samples were made with other settings"* ]]
+    # the same settings through a symbolic link to the model
+    ln -s m final
+    run eval.sh "${E[@]}" --seed 8 --model final --out e a.jsonl
+    [[ "$output" == *"a: kept"* ]]
+}
+
+@test "eval.sh: a dataset read from a pipe is read once; a template file by its text; one eval.sh an --out" {
+    run eval.sh "${E[@]}" --out p <(cat a.jsonl)
+    [ "$status" -eq 0 ]
+    [ "$(zstdcat p/*.jsonl.zst | wc -l)" -eq 12 ]
+    printf 'Q: {problem}\nA:' >tmpl
+    E2=(--model m --n 1 --max-new-tokens 4 --template tmpl --out t a.jsonl)
+    eval.sh -q "${E2[@]}" >/dev/null
+    run eval.sh "${E2[@]}"
+    [[ "$output" == *"a: kept"* ]]
+    printf 'Problem: {problem}\nAnswer:' >tmpl
+    run eval.sh "${E2[@]}"
+    [[ "$output" == *"a: its samples were made with other settings"* ]]
+    run eval.sh "${E[@]}" --template nope.txt --out t a.jsonl
+    fails_with 1 "--template nope.txt: not a template name, and no file to read"
+    # a second eval.sh on the same --out is refused while the first holds it
+    exec 7>>t/.lock
+    flock -n 7
+    run eval.sh "${E[@]}" --out t a.jsonl
+    exec 7>&-
+    fails_with 1 "t: in use by another eval.sh"
+}
