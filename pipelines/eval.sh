@@ -71,8 +71,7 @@ done
 model_dir "$model" || die "$model: not a model directory (no config.json)"
 for d in "${datasets[@]}"; do [ -r "$d" ] || die "$d: cannot read"; done
 distinct_datasets "${datasets[@]}"
-case "$template" in ''|raw|chatml|qwen2.5|qwen3|llama3) ;;
-*) [ -r "$template" ] || die "--template $template: not a template name, and no file to read" ;; esac
+check_template "$template"
 mkdir -p "$out"
 
 # n_for NAME: the dataset's samples per problem from the --n spec
@@ -90,22 +89,8 @@ opts+=($rollout_args)
 # shellcheck disable=SC2206
 reward_opts=($reward_args)
 
-# fingerprint DIR: the model files' names, sizes and times, which change
-# when a checkpoint is written again in place (also one caught between
-# pic-update's two renames, which pic-rollout restores as it was)
-fingerprint() {
-    local d
-    for d in "$1" "$1".old.*; do
-        [ -f "$d/config.json" ] || continue
-        find "$d/" -maxdepth 1 -type f -printf '%f %s %T@\n' | sort
-        return
-    done
-}
-model_key=$(fingerprint "$model")
-model_abs=$(realpath -m "$model")
-# a template file by its path and its text
-template_key=$template
-case "$template" in ''|raw|chatml|qwen2.5|qwen3|llama3) ;; *) template_key="$(realpath "$template") $(cksum < "$template")" ;; esac
+model_key=$(model_fingerprint "$model")
+template_key=$(template_key "$template")
 # One eval.sh an --out: two would append to the same samples.
 exec {lock}>>"$out/.lock"
 flock -n "$lock" || die "$out: in use by another eval.sh"
@@ -119,7 +104,7 @@ for d in "${datasets[@]}"; do
     # the records as sampled (read once: DATASET may be a pipe)
     pic-cat -q --plain "$d" | jq -c --arg s "$name" '.source //= $s' > "$prompts"
     # what decides this dataset's samples; samples made with others go
-    key=$(jq -cn --arg model "$model_abs" --arg files "$model_key" \
+    key=$(jq -cn --arg model "$model_key" \
         --arg prompts "$(cksum < "$prompts")" --arg n "$dn" --arg temperature "$temperature" --arg top_p "$top_p" \
         --arg max_new "$max_new" --arg template "$template_key" --arg seed "$seed" \
         --arg rollout_args "$rollout_args" --arg reward_args "$reward_args" '$ARGS.named')

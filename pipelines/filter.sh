@@ -29,6 +29,10 @@ samples, prompts solved 8/8 or 0/8 dropped). Counts go to standard error.
                            (e.g. an earlier --samples; --model is then unused)
   -q, --quiet              only errors
   -h, --help               this help
+The samples go to OUT.partial as they come (OUT.partial.settings.json holds
+what made them), and are removed with OUT written. Started again with the
+same settings, a killed filter.sh samples only the prompts it had not
+finished: the same samples as an uninterrupted run.
 EOF2
 }
 
@@ -68,14 +72,36 @@ pic-cat -q --plain "${data[@]}" > "$tmp/prompts.jsonl"
 dup=$(jq -rs 'group_by(.id | tostring) | map(select(length > 1) | .[0].id) | first // empty' "$tmp/prompts.jsonl")
 [ -z "$dup" ] || die "id $dup appears more than once in the prompts; the filter needs one record per id"
 
+# Sampling is the long part (the paper's 17k prompts x 8): its samples go
+# to OUT.partial as they come, so that a filter.sh killed and started again
+# with the same settings samples only the prompts it had not finished.
+partial="$out.partial"
 if [ -z "$scored" ]; then
-    opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new" --seed "$seed")
+    check_template "$template"
+    exec {lock}>>"$partial.lock"
+    flock -n "$lock" || die "$out: in use by another filter.sh"
+    key=$(jq -cn --arg model "$(model_fingerprint "$model")" --arg prompts "$(cksum < "$tmp/prompts.jsonl")" \
+        --arg n "$n" --arg temperature "$temperature" --arg max_new "$max_new" \
+        --arg template "$(template_key "$template")" --arg seed "$seed" --arg reward_args "$reward_args" '$ARGS.named')
+    if [ "$(cat "$partial.settings.json" 2>/dev/null)" != "$key" ]; then
+        [ ! -s "$partial" ] || say "$partial: its samples were made with other settings: sampling again"
+        rm -f "$partial"
+        printf '%s\n' "$key" > "$partial.settings.json.tmp" && publish "$partial.settings.json.tmp" "$partial.settings.json"
+    fi
+    finished=$(resume_partial "$partial" "$tmp/prompts.jsonl" "$n")
+    total=$(wc -l < "$tmp/prompts.jsonl")
+    if [ "$finished" -gt 0 ]; then
+        say "sampling $total prompts x $n, after the $finished it had finished ($partial)"
+    else
+        say "sampling $total prompts x $n"
+    fi
+    opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new" --seed "$seed" --skip "$finished")
     [ -z "$template" ] || opts+=(--template "$template")
-    say "sampling $(wc -l < "$tmp/prompts.jsonl") prompts x $n"
-    scored="$tmp/scored.jsonl.zst"
     # shellcheck disable=SC2086
-    pic-rollout -q --model "$model" "${opts[@]}" "$tmp/prompts.jsonl" | pic-reward -q $reward_args -o "$scored"
-    [ -z "$samples" ] || cp "$scored" "$samples"
+    pic-rollout -q --model "$model" "${opts[@]}" "$tmp/prompts.jsonl" | pic-reward -q --plain $reward_args >> "$partial"
+    scored="$tmp/scored.jsonl.zst"
+    zstd -q -c "$partial" > "$scored"
+    [ -z "$samples" ] || { cp "$scored" "$samples.tmp" && publish "$samples.tmp" "$samples"; }
 fi
 
 # Correct samples per id; a prompt without exactly N samples is an error,
@@ -90,6 +116,7 @@ jq -c --slurpfile c "$tmp/counts.json" --argjson n "$n" '
     ($c[0][.id | tostring]) as $x | select($x != null and $x.c > 0 and $x.c < $n)' \
     "$tmp/prompts.jsonl" > "$out.tmp"
 publish "$out.tmp" "$out"
+rm -f "$partial" "$partial.settings.json" "$partial.lock"
 jq -n --slurpfile c "$tmp/counts.json" --argjson n "$n" --argjson kept "$(wc -l < "$out")" '
     $c[0] | [.[]] | {prompts: length, kept: $kept,
     always_solved: map(select(.c == $n)) | length, never_solved: map(select(.c == 0)) | length,

@@ -58,6 +58,31 @@ resume_partial() {
     echo "$whole"
 }
 
+# model_fingerprint DIR: the model's path and its files' names, sizes and
+# times, which change when a checkpoint is written again in place (also one
+# caught between pic-update's two renames, which the programs restore as it
+# was): what a resumed sampling holds its samples' model to
+model_fingerprint() {
+    local d
+    realpath -m "$1"
+    for d in "$1" "$1".old.*; do
+        [ -f "$d/config.json" ] || continue
+        find "$d/" -maxdepth 1 -type f -printf '%f %s %T@\n' | sort
+        return
+    done
+}
+
+# check_template T: a template name, or a file to read
+check_template() {
+    case "$1" in ''|raw|chatml|qwen2.5|qwen3|llama3) ;;
+    *) [ -r "$1" ] || die "--template $1: not a template name, and no file to read" ;; esac
+}
+# template_key T: a template name, or a file by its path and its text
+template_key() {
+    case "$1" in ''|raw|chatml|qwen2.5|qwen3|llama3) echo "$1" ;;
+    *) echo "$(realpath "$1") $(cksum < "$1")" ;; esac
+}
+
 # step_name N: step-000042
 step_name() { printf 'step-%06d' "$1"; }
 # The same into variable $1, without the fork of a $(...) (a loop's hot path:

@@ -240,8 +240,7 @@ done
     usage_error "--dmmpt-target: '$dmmpt_target' is not a decimal number"
 model_dir "$model" || die "$model: not a model directory (no config.json)"
 [ -z "$data" ] || [ -r "$data" ] || die "$data: cannot read"
-case "$template" in ''|raw|chatml|qwen2.5|qwen3|llama3) ;;
-*) [ -r "$template" ] || die "--template $template: not a template name, and no file to read" ;; esac
+check_template "$template"
 for f in ${val_data[@]+"${val_data[@]}"}; do [ -r "$f" ] || die "$f: cannot read"; done
 distinct_datasets ${val_data[@]+"${val_data[@]}"} # eval.sh's rule, checked before the first validation
 model=$(cd "$model" && pwd)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# eval.sh started again with the same --out: what was sampled with the same
-# settings is kept, a dataset killed mid-way is taken up after its last
-# whole problem, and changed settings sample anew.
+# eval.sh and filter.sh started again: what was sampled with the same
+# settings is kept, sampling killed mid-way is taken up after its last whole
+# problem (the same samples), and changed settings sample anew.
 load helpers
 
 setup() {
@@ -88,4 +88,35 @@ setup() {
     run eval.sh "${E[@]}" --out t a.jsonl
     exec 7>&-
     fails_with 1 "t: in use by another eval.sh"
+}
+
+@test "filter.sh killed in its sampling samples only the prompts it had not finished" {
+    pic-task -q --plain -n 5 --seed 2 >p.jsonl
+    F=(--model m --n 2 --max-new-tokens 4 --template chatml --seed 3)
+    filter.sh -q "${F[@]}" --samples whole.zst -o whole.jsonl p.jsonl
+    # a pic-reward that dies after 5 records (the pipelines take their
+    # programs from bin/ beside them: a copy of both)
+    mkdir -p fake/bin
+    cp -r "$PIC_ROOT/pipelines" fake/
+    for p in "$PIC_BIN"/*; do ln -s "$p" fake/bin/; done
+    rm fake/bin/pic-reward
+    printf '#!/bin/sh\n"%s" -q --plain | head -n 5 | "%s" "$@"\nexit 1\n' "$PIC_BIN/pic-cat" "$PIC_BIN/pic-reward" \
+        >fake/bin/pic-reward
+    chmod +x fake/bin/pic-reward
+    run fake/pipelines/filter.sh -q "${F[@]}" --samples cut.zst -o cut.jsonl p.jsonl
+    [ "$status" -ne 0 ]
+    [ ! -e cut.jsonl ] && [ ! -e cut.zst ]
+    [ "$(wc -l <cut.jsonl.partial)" -eq 5 ]
+    run filter.sh "${F[@]}" --samples cut.zst -o cut.jsonl p.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"sampling 5 prompts x 2, after the 2 it had finished"* ]]
+    cmp <(zstdcat whole.zst) <(zstdcat cut.zst)
+    cmp whole.jsonl cut.jsonl
+    [ -z "$(find . -maxdepth 1 -name 'cut.jsonl.*')" ]
+    # killed again, then started with another seed: sampled anew
+    run fake/pipelines/filter.sh -q "${F[@]}" -o cut.jsonl p.jsonl
+    run filter.sh "${F[@]}" --seed 4 -o cut.jsonl p.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"cut.jsonl.partial: its samples were made with other settings: sampling again"* ]]
+    [[ "$output" != *"it had finished"* ]]
 }
