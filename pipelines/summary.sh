@@ -10,10 +10,13 @@ usage() {
     cat <<'EOF2'
 Usage: summary.sh [--format table|markdown|json] RUN...
 For each run (a train.sh directory): steps, target, and the means over the
-last third of the steps of entropy, alpha and reward, the relative entropy
-error (entropy - target) / target (none for a target of 0 or no
-target), and the best validation accuracy (with
-its step: RUN/best names that checkpoint) and the last.
+last third of the steps of entropy, alpha and reward; the relative entropy
+error (entropy - target) / target (none for a target of 0 or no target);
+the best validation accuracy, with its step (RUN/best names that
+checkpoint), and the last.
+
+      --format F           table (default), markdown or json
+  -h, --help               this help
 EOF2
 }
 format=table

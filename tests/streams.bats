@@ -196,6 +196,44 @@ reap() {
     fails_with 1 'missing.jsonl: No such file'
 }
 
+@test "every program's and pipeline's --help names each option it takes" {
+    # the long names of a getopt table, with cli.h's PIC_OUTPUT_OPTIONS spelled out
+    std=$(sed -n '/^#define PIC_OUTPUT_OPTIONS/,/[^\\]$/p' "$PIC_ROOT/src/common/cli.h" | grep -oE '\{"[a-z0-9-]+"' | tr -d '{"')
+    [ "$(wc -w <<<"$std")" -eq 6 ]
+    long_names() {
+        awk '/struct option [a-z_]+\[\] = \{/ { on = 1 } on { print } on && /\};/ { on = 0 }' "$1" |
+            sed "s/PIC_OUTPUT_OPTIONS/$(printf '{"%s" ' $std)/" | grep -oE '\{"[a-z0-9-]+"' | tr -d '{"'
+    }
+    check() { # PROGRAM NAMES...
+        local p=$1 help n
+        shift
+        help=$("$p" --help 2>&1) || { echo "$p --help failed" >&2; return 1; }
+        for n in "$@"; do
+            grep -qE -- "$n([^a-z0-9-]|\$)" <<<"$help" || { echo "$p: $n is not in --help" >&2; return 1; }
+        done
+    }
+    total=0
+    for pair in batch/main.c:pic-batch cat/main.c:pic-cat eval/main.c:pic-eval init/main.c:pic-init \
+                pictl/main.c:pictl reward/main.c:pic-reward rollout/main.c:pic-rollout task/main.c:pic-task \
+                tok/main.c:pic-tok update/main.c:pic-update model/bench.c:pic-model-bench \
+                model/kernel_bench.c:pic-kernel-bench update/bench.c:pic-update-bench rollout/floor.c:pic-rollout-floor; do
+        names=$(long_names "$PIC_ROOT/src/${pair%%:*}")
+        [ -n "$names" ] || { echo "no option table in ${pair%%:*}" >&2; false; }
+        # shellcheck disable=SC2046 # one name a word
+        check "$PIC_BIN/${pair#*:}" $(printf -- '--%s ' $names)
+        total=$((total + $(wc -w <<<"$names")))
+    done
+    [ "$total" -gt 200 ]
+    # the pipelines: each option of their case arms
+    for s in "$PIC_ROOT"/pipelines/*.sh; do
+        [ "${s##*/}" != lib.sh ] || continue
+        names=$(grep -oE '^ +(-[a-zA-Z]\|)?--[a-z0-9-]+(\|-[a-zA-Z])?\)' "$s" | grep -oE -- '--[a-z0-9-]+')
+        [ -n "$names" ] || { echo "no options in $s" >&2; false; }
+        # shellcheck disable=SC2086
+        check "$s" $names
+    done
+}
+
 @test "a bad option is one line under the program's name that says what is wrong, then the hint" {
     for p in pic-cat pic-batch pic-eval pic-init pic-reward pic-rollout pic-task pic-tok pic-update pictl; do
         run "$PIC_BIN/$p" --bogus

@@ -42,17 +42,6 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     fails_with 2 "--kl needs --ref"
 }
 
-@test "--help names every option of the getopt table" {
-    names=$(sed -n '/^static const struct option opts\[\] = {$/,/^};$/p' "$PIC_ROOT/src/update/main.c" |
-        grep -oE '\{"[a-z0-9-]+"' | tr -d '{"')
-    [ "$(wc -w <<<"$names")" -gt 50 ]
-    run pic-update --help
-    [ "$status" -eq 0 ]
-    for n in $names; do
-        grep -qE -- "--$n([^a-z0-9-]|\$)" <<<"$output" || { echo "--$n is not in --help" >&2; false; }
-    done
-}
-
 @test "an option that would do nothing without its controlling option is a usage error" {
     # OPTION VALUE | what it needs; with that it runs, so a default never trips it
     while IFS='|' read -r ov with; do
