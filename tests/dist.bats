@@ -128,6 +128,47 @@ same() {
     cmp a2/model.safetensors b2/model.safetensors && cmp a2/optimizer.safetensors b2/optimizer.safetensors
 }
 
+@test "2 ranks on the GPU path (the host stand-in): the CPU's 2-rank step, each rank's GPU holding the whole state" {
+    HOST_BIN="${PIC_BUILD:-$PIC_ROOT/build}/host-cuda/bin"
+    [ -x "$HOST_BIN/pic-update" ] || { echo "no $HOST_BIN/pic-update: make test builds it (make host-cuda)" >&2; false; }
+    G=(--device cuda --dtype f32)
+    gpu_two() { local s=$1 g=$2 d=$3; shift 3; "${MPIRUN[@]}" "$HOST_BIN/pic-update" "${SPEC[@]}" "${G[@]}" --save-grads "$g" -o "$d" "$@" six.jsonl > "$s"; }
+    for extra in "--alpha 0.3" "--mini-batches 2 --micro-tokens 40"; do
+        # shellcheck disable=SC2086
+        two a.json a.grads a $extra
+        # shellcheck disable=SC2086
+        gpu_two b.json b.grads b $extra
+        jq -e '.ranks == 2 and .device == "cuda"' b.json > /dev/null
+        jq -c '.device = "cpu"' b.json > b.tmp && mv b.tmp b.json
+        # the gradient's sum and AdamW are the CPU ranks' own; the global
+        # norm alone is summed in another order (each rank's slice there,
+        # the whole buffer here)
+        same "$(jq '.steps // [1] | length' a.json)"
+        rm -r a b
+    done
+    # the same run twice, bit for bit; resumed on 1 rank as from a 1-rank run
+    gpu_two b.json b.grads b --alpha 0.3
+    gpu_two c.json c.grads c --alpha 0.3
+    cmp b.grads c.grads && cmp b/model.safetensors c/model.safetensors && cmp b/optimizer.safetensors c/optimizer.safetensors
+    "$HOST_BIN/pic-update" "${SPEC[@]}" "${G[@]}" -m b -o b1 --alpha 0.3 six.jsonl > b1.json
+    [ "$(jq .step b1.json)" = 2 ]
+}
+
+@test "2 ranks on the emulated GPU (the CUDA backend's own code), a GPU each: the CPU's 2-rank step within the bound" {
+    EMU="${PIC_BUILD:-$PIC_ROOT/build}/cuda-emu/bin/pic-update"
+    [ -x "$EMU" ] || skip "no $EMU (make cuda-emu; make asan does not build it)"
+    two a.json a.grads a --alpha 0.3
+    # each rank takes the GPU of its rank on the machine; with one GPU, both take it
+    for gpus in 2 1; do
+        PIC_EMU_DEVICES=$gpus "${MPIRUN[@]}" "$EMU" "${SPEC[@]}" --device cuda --dtype f32 --save-grads "b$gpus.grads" \
+            -o "b$gpus" --alpha 0.3 six.jsonl > "b$gpus.json"
+    done
+    cmp b1.grads b2.grads && cmp b1/model.safetensors b2/model.safetensors
+    jq -e '.ranks == 2 and .device == "cuda"' b2.json > /dev/null
+    jq -c '.device = "cpu"' b2.json > b.json && mv b2.grads b.grads && mv b2 b
+    same 1
+}
+
 @test "a failing rank ends the job with its message, never a hang" {
     # only rank 0 writes: it fails, rank 1 waits at the end for it
     run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o /proc/no/such/dir six.jsonl

@@ -3,9 +3,11 @@
  * NVLink and GPUDirect RDMA). Rank and size are dist.h's; the NCCL unique id
  * is made on rank 0 and broadcast with pic_dist_broadcast, so the same code
  * runs as one process without MPI. Each rank takes the GPU of its rank on
- * its machine (pic_dist_local_rank) modulo the GPUs it sees. Built when CUDA
- * is (docs/distributed.md); calls are synchronous on the communicator's
- * stream. */
+ * its machine (pic_dist_local_rank) modulo the GPUs it sees, as the model
+ * does (model.h, pic_model_opts.gpu). NCCL itself (libnccl.so.2) is opened
+ * at the first pic_nccl_init, not linked. A build without CUDA has
+ * dist_nccl_none.c, where there is never a communicator (docs/distributed.md);
+ * calls are synchronous on the communicator's stream. */
 #ifndef PIC_DIST_NCCL_H
 #define PIC_DIST_NCCL_H
 
@@ -13,9 +15,12 @@
 
 typedef struct pic_nccl pic_nccl;
 
-/* A collective: every rank calls it after pic_dist_init. Dies (and so ends
- * the job) when there is no GPU or NCCL fails, naming the rank. */
+/* A collective: every rank calls it after pic_dist_init. NULL when some
+ * rank cannot open NCCL (or PIC_NCCL=0 is set, or the build has no CUDA):
+ * pic_nccl_why says why, and the caller takes another road. Dies (and so
+ * ends the job) when there is no GPU or NCCL fails, naming the rank. */
 pic_nccl *pic_nccl_init(void);
+const char *pic_nccl_why(void);
 void pic_nccl_free(pic_nccl *c);
 int pic_nccl_device(const pic_nccl *c);
 

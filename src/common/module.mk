@@ -22,11 +22,16 @@ DIST_LDLIBS  :=
 $(eval $(call LIB,dist_single,src/common/dist_single.c))
 endif
 
-# The GPU side (dist_nccl.h): NCCL over the same ranks, built with CUDA.
+# The GPU side (dist_nccl.h): NCCL over the same ranks, opened at run time
+# in a CUDA build; a build without CUDA has no communicator. Programs link
+# $(NCCL_LIB) before $(DIST_LIB) (two names, as above).
 ifeq ($(CUDA),1)
+NCCL_LIB      := dist_nccl
 NCCL_CPPFLAGS ?= -I/usr/local/cuda/include
-NCCL_LDLIBS   ?= -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64 -lnccl $(CUDA_LDLIBS)
 $(BUILD)/obj/src/common/dist_nccl.o $(BUILD)/obj/tests/unit/test_cuda_dist_nccl.o: CPPFLAGS += $(NCCL_CPPFLAGS)
 $(eval $(call LIB,dist_nccl,src/common/dist_nccl.c))
-$(eval $(call UNIT,test_cuda_dist_nccl,tests/unit/test_cuda_dist_nccl.c,dist_nccl $(DIST_LIB) common,$(NCCL_LDLIBS) $(DIST_LDLIBS)))
+$(eval $(call UNIT,test_cuda_dist_nccl,tests/unit/test_cuda_dist_nccl.c,dist_nccl $(DIST_LIB) common,$(CUDA_LDLIBS) $(DIST_LDLIBS)))
+else
+NCCL_LIB      := dist_nccl_none
+$(eval $(call LIB,dist_nccl_none,src/common/dist_nccl_none.c))
 endif

@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
     const char *config = NULL, *batches = "1,32";
     int prompt = 128, decode = 32, threads = 0, c, score_b = 0, score_t = 0, d;
     bool device_given = false, train = false, exact = false;
-    pic_model_opts mo = {PIC_DEVICE_AUTO, PIC_DTYPE_AUTO, 0, false};
+    pic_model_opts mo = {.device = PIC_DEVICE_AUTO, .dtype = PIC_DTYPE_AUTO};
     while ((c = pic_getopt(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_CONFIG: config = optarg; break;

@@ -275,6 +275,10 @@ int pic_train_state_put_cuda(pic_model *m, pic_state_array a, size_t offset, con
     return 0;
 }
 
+float *pic_train_array_cuda(pic_model *m, pic_state_array a, pic_err *err) {
+    return state_array(m, a, 0, m->params.numel, "pic_train_array_cuda", err);
+}
+
 int pic_train_state_get_cuda(pic_model *m, pic_state_array a, size_t offset, float *x, size_t n, pic_err *err) {
     const float *src = state_array(m, a, offset, n, "pic_train_state_get_cuda", err);
     if (!src) return -1;

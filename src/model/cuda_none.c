@@ -106,6 +106,12 @@ int pic_train_state_get_cuda(pic_model *m, pic_state_array a, size_t offset, flo
     return pic_err_set(err, "%s", no_cuda);
 }
 
+float *pic_train_array_cuda(pic_model *m, pic_state_array a, pic_err *err) {
+    (void)m, (void)a;
+    pic_err_set(err, "%s", no_cuda);
+    return NULL;
+}
+
 size_t pic_cuda_peak_bytes(const pic_model *m) {
     (void)m;
     return 0;

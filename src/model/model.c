@@ -33,7 +33,7 @@ pic_model_dtype pic_model_dtype_resolve(pic_model_dtype t, pic_device d) {
 /* opts resolved: device and dtype never AUTO, a token budget; -1 for bf16 on the CPU. */
 static int resolve(const pic_model_opts *opts, pic_model_opts *o, pic_err *err) {
     /* no options: the CPU, whatever is visible (the trainer's models) */
-    *o = opts ? *opts : (pic_model_opts){PIC_DEVICE_CPU, PIC_DTYPE_F32, 0, false};
+    *o = opts ? *opts : (pic_model_opts){.device = PIC_DEVICE_CPU, .dtype = PIC_DTYPE_F32};
     o->device = pic_device_resolve(o->device);
     o->dtype = pic_model_dtype_resolve(o->dtype, o->device);
     if (!o->max_batch_tokens) o->max_batch_tokens = PIC_DEFAULT_BATCH_TOKENS;
@@ -64,6 +64,7 @@ int pic_model_random(pic_model *m, const pic_config *c, const pic_model_opts *op
         return 0;
     }
     init_layout(m, c, o.dtype); /* the weights are drawn on the GPU */
+    m->gpu = o.gpu;
     if (pic_model_random_cuda(m, o.max_batch_tokens, o.training, seed, std, err)) {
         pic_model_free(m);
         return -1;
@@ -78,6 +79,7 @@ int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) 
     if (o.device == PIC_DEVICE_CPU) return 0;
     if (m->device != PIC_DEVICE_CPU) return pic_err_set(err, "pic_model_to_device: the model is already on a GPU");
     m->dtype = o.dtype;
+    m->gpu = o.gpu;
     if (pic_model_load_cuda(m, o.max_batch_tokens, o.training, err)) {
         m->dtype = PIC_DTYPE_F32;
         return -1;
@@ -101,6 +103,7 @@ int pic_model_to_device(pic_model *m, const pic_model_opts *opts, pic_err *err) 
 static int load_onto_gpu(pic_model *m, const pic_config *c, const pic_safetensors *st, const pic_model_opts *o,
                          pic_err *err) {
     init_layout(m, c, o->dtype);
+    m->gpu = o->gpu;
     if (pic_model_alloc_cuda(m, o->max_batch_tokens, o->training, err)) return -1;
     m->device = PIC_DEVICE_CUDA;
     bool bf = o->dtype == PIC_DTYPE_BF16;

@@ -84,6 +84,10 @@ typedef struct {
      * arena holds no layer activations of its own (5.5 GB at 7B for 32k
      * tokens); a forward before that state exists is refused */
     bool training;
+    /* which of the visible GPUs, modulo their count: the ranks of a job
+     * pass their rank on their machine (pic_dist_local_rank), so that each
+     * takes its own, as pic_nccl_init does */
+    int gpu;
 } pic_model_opts;
 
 /* The arrays of a training state (pic-update's), each in the parameters'
@@ -97,6 +101,7 @@ typedef struct pic_cuda_model pic_cuda_model; /* cuda/model.cu */
 typedef struct {
     pic_config cfg;
     pic_device device;      /* CPU or CUDA, never AUTO once loaded */
+    int gpu;                /* on a GPU: pic_model_opts.gpu */
     pic_model_dtype dtype;  /* F32 or BF16 */
     /* Matrix products in one fixed order whatever the batch (matmul_bi.h),
      * for this model's forward passes: generation and scoring set it, so

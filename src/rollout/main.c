@@ -387,6 +387,7 @@ int main(int argc, char **argv) {
     rollout_run *run = &o.run;
     pic_dist_init(NULL, NULL);
     int ranks = pic_dist_size(), me = pic_dist_rank();
+    o.mo.gpu = pic_dist_local_rank(); /* each rank of a machine its own GPU */
     char shard_path[4096] = "";
     if (ranks > 1) {
         if (o.score) pic_usage_error("--score runs as one process, not as %d ranks", ranks);

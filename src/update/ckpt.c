@@ -226,9 +226,9 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
                      size_t max_shard, bool with_state) {
     /* AdamW's state is written whole, whatever the number of ranks that
      * kept it in slices, so that a run resumes on any number of them: with
-     * more than one, rank 0 gathers it */
+     * more than one, rank 0 gathers it (on GPUs each rank holds it whole) */
     float *moment[2] = {NULL, NULL};
-    if (with_state && pic_dist_size() > 1) moment[0] = pic_trainer_moment(t, 0), moment[1] = pic_trainer_moment(t, 1);
+    if (with_state && pic_dist_size() > 1 && !t->gpu) moment[0] = pic_trainer_moment(t, 0), moment[1] = pic_trainer_moment(t, 1);
     if (pic_dist_rank() != 0) return NULL;
     char *tmp = pic_atomic_dir_begin(out);
     pic_err err;

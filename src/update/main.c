@@ -35,7 +35,9 @@ static const char usage[] =
     "                           absent, empty or a checkpoint)\n"
     "      --reset-optimizer    ignore DIR's optimizer state\n"
     "      --device cpu|cuda|auto  where to train (default auto: a GPU when the\n"
-    "                           build has CUDA and one is visible)\n"
+    "                           build has CUDA and one is visible, and the CPU\n"
+    "                           for several ranks; with cuda each rank takes a GPU\n"
+    "                           of its machine)\n"
     "      --dtype f32|bf16     the compute dtype: on a GPU, bf16 (its default)\n"
     "                           matrix products over fp32 master weights, or f32\n"
     "                           throughout; the CPU computes in f32 only (its\n"
@@ -410,7 +412,10 @@ typedef struct {
 static void to_device(session *s, size_t tokens) {
     const options *o = s->o;
     pic_err err;
-    pic_model_opts mo = {PIC_DEVICE_CUDA, o->dtype, tokens, true}, ref = {PIC_DEVICE_CUDA, o->dtype, tokens, false};
+    int gpu = pic_dist_local_rank(); /* each rank of a machine its own GPU */
+    pic_model_opts mo = {.device = PIC_DEVICE_CUDA, .dtype = o->dtype, .max_batch_tokens = tokens, .training = true, .gpu = gpu};
+    pic_model_opts ref = mo;
+    ref.training = false;
     if (pic_trainer_to_device(&s->tr, o->model, &mo, o->recompute, &err)) pic_die("%s", err.msg);
     if (!o->reset) pic_optstate_load(&s->tr, o->model); /* onto the GPU, a tensor at a time */
     if (o->ref) {
@@ -698,15 +703,13 @@ int main(int argc, char **argv) {
     if (!o.serve && R > 1 && (optind >= argc || !strcmp(argv[argc - 1], "-")))
         pic_usage_error("%d ranks need the sample FILEs: the launcher gives standard input to rank 0 only", R);
     if (me > 0) pic_quiet = 1;
-    /* AUTO resolves here (several ranks train on the CPU: the gradient's
-     * all-reduce is on the host), so that what the CPU cannot do is a usage error */
+    /* AUTO resolves here, so that what the CPU cannot do is a usage error
+     * (several ranks train on the CPU unless --device cuda says otherwise:
+     * their GPU path has not yet run on GPUs) */
     if (o.device == PIC_DEVICE_AUTO) o.device = R > 1 ? PIC_DEVICE_CPU : pic_device_resolve(PIC_DEVICE_AUTO);
     o.tc.device = o.device;
     if (o.device == PIC_DEVICE_CPU && o.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only");
-    if (R > 1 && o.device == PIC_DEVICE_CUDA)
-        pic_die("--device cuda with %d ranks: training on GPUs runs one rank for now (the GPU gradient's "
-                "all-reduce is not wired in); run one rank, or --device cpu", R);
     if (o.serve && o.device == PIC_DEVICE_CUDA && !o.tc.micro_tokens)
         pic_usage_error("--serve on a GPU needs --micro-tokens N: the GPU's arena is sized once, at start, for a "
                         "micro-batch of N tokens");

@@ -76,6 +76,13 @@ int pic_trainer_to_device(pic_trainer *t, const char *dir, const pic_model_opts 
     m->batch_invariant = invariant;
     t->gpu = true;
     if (pic_train_init_cuda(m, recompute, err)) return -1;
+    if (pic_dist_size() > 1) {
+        t->nccl = pic_nccl_init();
+        const char *why = pic_nccl_why();
+        /* (a build without CUDA, or PIC_NCCL=0: the road is known) */
+        if (!t->nccl && pic_dist_rank() == 0 && strcmp(why, "PIC_NCCL=0") && strcmp(why, "this build has no CUDA"))
+            pic_warn("no NCCL (%s): the ranks' gradients are summed through host memory, slower", why);
+    }
     return m->dtype == PIC_DTYPE_BF16 ? master_from_weights(t, dir, err) : 0;
 }
 
@@ -96,6 +103,7 @@ int pic_trainer_read(const pic_trainer *t, pic_state_array a, size_t offset, flo
 }
 
 void pic_trainer_free(pic_trainer *t) {
+    pic_nccl_free(t->nccl);
     free(t->grad);
     free(t->m);
     free(t->v);
@@ -295,6 +303,30 @@ static double clip_grad(pic_trainer *t) {
     return norm;
 }
 
+/* The gradient on the GPU summed over the ranks, by NCCL from device to
+ * device, or without it through host memory a piece at a time (64 MiB):
+ * every rank then holds the same sum, clips it and takes the same AdamW
+ * step on its own copy of the state. */
+static void sum_grad_gpu(pic_trainer *t) {
+    pic_model *m = t->model;
+    size_t n = m->params.numel, piece = (size_t)1 << 24;
+    pic_err err;
+    if (t->nccl) {
+        float *grad = pic_train_array_cuda(m, PIC_STATE_GRAD, &err);
+        if (!grad) pic_die("%s", err.msg);
+        pic_nccl_sum_float(t->nccl, grad, n);
+        return;
+    }
+    float *stage = pic_malloc((n < piece ? n : piece) * sizeof *stage + 1);
+    for (size_t at = 0; at < n; at += piece) {
+        size_t k = n - at < piece ? n - at : piece;
+        if (pic_train_state_get_cuda(m, PIC_STATE_GRAD, at, stage, k, &err)) pic_die("%s", err.msg);
+        pic_dist_sum_float(stage, k);
+        if (pic_train_state_put_cuda(m, PIC_STATE_GRAD, at, stage, k, &err)) pic_die("%s", err.msg);
+    }
+    free(stage);
+}
+
 /* AdamW on this rank's slice, then every rank's slice to every rank. */
 static void apply_step(pic_trainer *t, double lr) {
     pic_params *p = &t->model->params;
@@ -424,7 +456,10 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         if (fabs((double)d.logp[k] - d.old[k]) > st->logp_diff_max) st->logp_diff_max = fabs((double)d.logp[k] - d.old[k]);
     if (R > 1) {
         /* the one all-reduce of the step's gradient buffer */
-        pic_dist_sum_float(t->grad, m->params.numel);
+        if (!t->gpu)
+            pic_dist_sum_float(t->grad, m->params.numel);
+        else
+            sum_grad_gpu(t);
         sum_stats(st);
         float *each = pic_malloc((size_t)R * sizeof *each);
         size_t *ones = pic_malloc((size_t)R * sizeof *ones);

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/dist_nccl.h"
 #include "model/model.h"
 #include "model/adamw.h"
 #include "update/batch.h"
@@ -52,7 +53,9 @@ typedef struct {
     float *grad;           /* the parameters' layout (NULL for a GPU's state) */
     float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it (likewise) */
     size_t own_lo, own_hi;
-    bool gpu;              /* the model and this state live on a GPU (pic_trainer_to_device; one rank) */
+    bool gpu;              /* the model and this state live on a GPU (pic_trainer_to_device); each
+                              rank's GPU holds the whole state, not a slice */
+    pic_nccl *nccl;        /* GPUs of several ranks: NCCL sums their gradients (NULL: host memory does) */
     pic_params gview;
     long step;             /* optimizer steps taken so far */
     double aec_coef;       /* c_k, the coefficient of the next step */

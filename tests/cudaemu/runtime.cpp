@@ -41,11 +41,16 @@ cudaError_t cudaGetDeviceCount(int *n) {
     *n = devices();
     return *n ? cudaSuccess : fail(cudaErrorNoDevice);
 }
+static thread_local int current_device; // as the runtime keeps it: a host thread's own
 cudaError_t cudaGetDevice(int *d) {
-    *d = 0;
+    *d = current_device;
     return devices() ? cudaSuccess : fail(cudaErrorNoDevice);
 }
-cudaError_t cudaSetDevice(int d) { return d >= 0 && d < devices() ? cudaSuccess : fail(cudaErrorInvalidValue); }
+cudaError_t cudaSetDevice(int d) {
+    if (d < 0 || d >= devices()) return fail(cudaErrorInvalidValue);
+    current_device = d;
+    return cudaSuccess;
+}
 
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int device) {
     if (device < 0 || device >= devices()) return fail(cudaErrorInvalidValue);

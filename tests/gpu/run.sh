@@ -269,13 +269,14 @@ lib_dirs() {
 }
 lib_dirs >"$WORK/libdirs"
 { echo "library folders searched:"; sed 's/^/  /' "$WORK/libdirs"; } >>"$OUT/info.log"
-# cuBLASLt is opened on first use (src/model/cuda/cublaslt.cu), and the
-# static CUDA runtime opens the driver's libcuda.so.1, where ldd sees
-# neither: a binary that names one needs it as if linked (libcuda only on
-# a GPU machine: elsewhere there is no driver to find).
+# cuBLASLt and NCCL are opened on first use (src/model/cuda/cublaslt.cu,
+# src/common/dist_nccl.c), and the static CUDA runtime opens the driver's
+# libcuda.so.1, where ldd sees none of them: a binary that names one needs
+# it as if linked (libcuda only on a GPU machine: elsewhere there is no
+# driver to find).
 dlopened_missing() { # such sonames that neither PIC_LD_PATH, the rpath nor ld.so's cache holds
     local lib d
-    for lib in $(grep -aho 'libcublasLt\.so\.[0-9]*' "$@" 2>/dev/null | sort -u) \
+    for lib in $(grep -aho 'lib\(cublasLt\|nccl\)\.so\.[0-9]*' "$@" 2>/dev/null | sort -u) \
         $([ "$HAVE_GPU" = 1 ] && echo libcuda.so.1); do
         for d in ${PIC_LD_PATH//:/ } /usr/local/cuda/lib64; do [ -e "$d/$lib" ] && continue 2; done
         ldconfig -p 2>/dev/null | grep -q "[[:space:]]$lib " && continue

@@ -10,7 +10,7 @@
 #include "model/model.h"
 
 static inline pic_model_opts device_opts(void) {
-    pic_model_opts o = {PIC_DEVICE_CPU, PIC_DTYPE_F32, 0, false};
+    pic_model_opts o = {.device = PIC_DEVICE_CPU, .dtype = PIC_DTYPE_F32};
     const char *d = getenv("PIC_TEST_DEVICE"), *t = getenv("PIC_TEST_DTYPE");
     if (d && pic_device_parse(d) < 0) pic_die("PIC_TEST_DEVICE=%s: expected cpu, cuda or auto", d);
     if (t && pic_model_dtype_parse(t) < 0) pic_die("PIC_TEST_DTYPE=%s: expected f32 or bf16", t);

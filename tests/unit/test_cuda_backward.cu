@@ -322,7 +322,7 @@ static void test_model_grad(pic_model_dtype dtype, bool qk_norm) {
                 all[i]->params.data[j] = pic_bf16_to_f32(pic_f32_to_bf16(all[i]->params.data[j]));
     }
     pic_model_retain(&cpu, true);
-    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 1024, true};
+    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 1024, true, 0};
     for (int i = 0; i < 2; i++) {
         // both run their heads 64 rows at a time (336 rows: six blocks), as
         // a real vocabulary's does: blocks of another size sum the lm_head's

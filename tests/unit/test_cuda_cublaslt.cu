@@ -24,7 +24,7 @@ static bool mapped(void) {
 int main(void) {
     pic_model m;
     pic_err err;
-    pic_model_opts cpu = {PIC_DEVICE_CPU, PIC_DTYPE_AUTO, 0, false};
+    pic_model_opts cpu = {PIC_DEVICE_CPU, PIC_DTYPE_AUTO, 0, false, 0};
     if (pic_model_load(&m, "tests/fixtures/models/qwen2-tiny", &cpu, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;

@@ -3,7 +3,8 @@
  * (mpirun -np 2 build/tests/test_cuda_dist_nccl). Every rank puts the same
  * values in, so a sum is exactly R times them (small integers: exact in
  * fp32); each rank's block of a gather is its rank + 1. Skips (TAP) where
- * there is no GPU. */
+ * there is no GPU; fails where NCCL cannot be opened (pic-update would
+ * then sum through host memory). */
 #include <cuda_runtime.h>
 #include <stdlib.h>
 
@@ -20,6 +21,11 @@ int main(void) {
     pic_dist_init(NULL, NULL);
     int R = pic_dist_size(), me = pic_dist_rank();
     pic_nccl *c = pic_nccl_init();
+    CHECK(c != NULL, "NCCL opened (libnccl.so.2; %s)", c ? "found" : pic_nccl_why());
+    if (!c) {
+        pic_dist_finish();
+        return check_done();
+    }
     CHECK(pic_nccl_device(c) == pic_dist_local_rank() % devices, "rank %d of %d on GPU %d", me, R, pic_nccl_device(c));
 
     size_t n = (size_t)3 << 20; /* 12 MiB: more than one of NCCL's chunks */

@@ -182,7 +182,7 @@ static void test_model_invariance(pic_model_dtype dtype) {
     pic_model gpu;
     pic_model_init(&gpu, &cfg);
     pic_params_init_random(&gpu.params, 7, 0.05f);
-    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 512, false};
+    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 512, false, 0};
     if (!CHECK(pic_model_to_device(&gpu, &o, &err) == 0, "model on the GPU: %s", err.msg)) return;
     gpu.batch_invariant = true;
     int V = cfg.vocab_size, L = 41;
@@ -225,7 +225,7 @@ static bool small_model(pic_model *m, pic_model_dtype dtype, uint64_t seed, pic_
         return false;
     pic_model_init(m, &cfg);
     pic_params_init_random(&m->params, seed, 0.05f);
-    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 1024, false};
+    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 1024, false, 0};
     if (!CHECK(pic_model_to_device(m, &o, err) == 0, "model on the GPU: %s", err->msg)) return false;
     m->batch_invariant = true;
     return true;

@@ -450,7 +450,7 @@ static void test_model(pic_model_dtype dtype) {
     if (dtype == PIC_DTYPE_BF16) // both sides from the same bf16 weights
         for (size_t i = 0; i < cpu.params.numel; i++)
             cpu.params.data[i] = gpu.params.data[i] = pic_bf16_to_f32(pic_f32_to_bf16(cpu.params.data[i]));
-    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 512, false};
+    pic_model_opts o = {PIC_DEVICE_CUDA, dtype, 512, false, 0};
     if (!CHECK(pic_model_to_device(&gpu, &o, &err) == 0, "%s model on the GPU: %s", pic_model_dtype_name(dtype),
                err.msg))
         return;

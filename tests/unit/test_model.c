@@ -385,10 +385,10 @@ static void test_api(void) {
     char *dir = pic_asprintf("%s/models/qwen2-tiny", fixtures());
     pic_model m;
     pic_err err;
-    pic_model_opts bf16 = {PIC_DEVICE_CPU, PIC_DTYPE_BF16, 0, false};
+    pic_model_opts bf16 = {.device = PIC_DEVICE_CPU, .dtype = PIC_DTYPE_BF16};
     CHECK(pic_model_load(&m, dir, &bf16, &err) != 0 && strstr(err.msg, "f32"), "cpu + bf16 is refused");
     if (!pic_cuda_available()) {
-        pic_model_opts cuda = {PIC_DEVICE_CUDA, PIC_DTYPE_AUTO, 0, false};
+        pic_model_opts cuda = {.device = PIC_DEVICE_CUDA, .dtype = PIC_DTYPE_AUTO};
         CHECK(pic_model_load(&m, dir, &cuda, &err) != 0 && strstr(err.msg, "cpu"),
               "cuda without a GPU is refused");
         CHECK(pic_device_resolve(PIC_DEVICE_AUTO) == PIC_DEVICE_CPU, "auto resolves to the cpu without a GPU");
@@ -397,7 +397,7 @@ static void test_api(void) {
               pic_model_dtype_resolve(PIC_DTYPE_AUTO, PIC_DEVICE_CPU) == PIC_DTYPE_F32,
           "default dtypes: bf16 on a GPU, f32 on the cpu");
     if (!pic_cuda_available()) {
-        pic_model_opts any = {PIC_DEVICE_AUTO, PIC_DTYPE_AUTO, 0, false};
+        pic_model_opts any = {.device = PIC_DEVICE_AUTO, .dtype = PIC_DTYPE_AUTO};
         CHECK(pic_model_load(&m, dir, &any, &err) == 0 && m.device == PIC_DEVICE_CPU && m.dtype == PIC_DTYPE_F32,
               "auto loads on the cpu in f32 without a GPU");
         pic_model_free(&m);

@@ -87,6 +87,9 @@ int pic_train_state_put_cuda(pic_model *m, pic_state_array a, size_t offset, con
 /* n floats of array a at offset into host memory, once the model's queued
  * work is done. */
 int pic_train_state_get_cuda(pic_model *m, pic_state_array a, size_t offset, float *x, size_t n, pic_err *err);
+/* The device address of array a, once the model's queued work is done:
+ * for NCCL, which sums it across the ranks on a stream of its own. */
+float *pic_train_array_cuda(pic_model *m, pic_state_array a, pic_err *err);
 /* Peak device memory this process allocated (bytes). */
 size_t pic_cuda_peak_bytes(const pic_model *m);
 /* Device memory free now (bytes; 0 when it cannot be asked). */

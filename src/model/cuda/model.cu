@@ -302,6 +302,8 @@ static int load(pic_model *m, size_t max_batch_tokens, bool training, weights w,
         return pic_err_set(err, "no CUDA GPU is visible (%s; --device cpu runs on the CPU)",
                            e != cudaSuccess ? cudaGetErrorString(e) : "no device");
     }
+    // the ranks of a job on one machine take a GPU each (model.h)
+    PIC_CU(cudaSetDevice(m->gpu % n));
     if (m->cfg.head_dim > 256)
         return pic_err_set(err, "head_dim %d: the GPU's attention serves heads of up to 256 (--device cpu runs it)",
                            m->cfg.head_dim);
@@ -462,6 +464,14 @@ extern "C" int pic_train_state_put_cuda(pic_model *m, pic_state_array a, size_t 
     }
     PIC_CU(cudaDeviceSynchronize());
     return 0;
+}
+
+extern "C" float *pic_train_array_cuda(pic_model *m, pic_state_array a, pic_err *err) {
+    float *x = state_array(m, a, 0, m->params.numel, "pic_train_array_cuda", err);
+    if (!x) return nullptr;
+    cudaError_t e = cudaStreamSynchronize(m->cuda->s);
+    if (e != cudaSuccess) return pic_err_set(err, "pic_train_array_cuda: %s", cudaGetErrorString(e)), nullptr;
+    return x;
 }
 
 extern "C" int pic_train_state_get_cuda(pic_model *m, pic_state_array a, size_t offset, float *x, size_t n,
