@@ -154,7 +154,7 @@ same() {
     [ "$(jq .step b1.json)" = 2 ]
 }
 
-@test "2 ranks on the emulated GPU (the CUDA backend's own code), a GPU each: the CPU's 2-rank step within the bound" {
+@test "2 ranks on the emulated GPU (the CUDA backend's own code), a GPU each: the CPU's 2-rank step within the bound; rollouts the one-process stream" {
     EMU="${PIC_BUILD:-$PIC_ROOT/build}/cuda-emu/bin/pic-update"
     [ -x "$EMU" ] || skip "no $EMU (make cuda-emu; make asan does not build it)"
     two a.json a.grads a --alpha 0.3
@@ -167,6 +167,12 @@ same() {
     jq -e '.ranks == 2 and .device == "cuda"' b2.json > /dev/null
     jq -c '.device = "cpu"' b2.json > b.json && mv b2.grads b.grads && mv b2 b
     same 1
+    # pic-rollout's ranks on a GPU each write the one-process stream
+    pic-task -q --plain -n 5 --seed 1 > p.jsonl
+    R=(-m "$M/qwen2-tiny" --n 2 --max-new-tokens 6 --seed 3 --threads 1 -q --device cuda --dtype f32)
+    "${EMU%/*}/pic-rollout" "${R[@]}" --plain p.jsonl > one.jsonl
+    PIC_EMU_DEVICES=2 "${MPIRUN[@]}" "${EMU%/*}/pic-rollout" "${R[@]}" -o two.jsonl.zst p.jsonl
+    zstdcat two.jsonl.zst | cmp - one.jsonl
 }
 
 @test "a failing rank ends the job with its message, never a hang" {
