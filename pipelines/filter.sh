@@ -75,8 +75,9 @@ dup=$(jq -rs 'group_by(.id | tostring) | map(select(length > 1) | .[0].id) | fir
 # Sampling is the long part (the paper's 17k prompts x 8): its samples go
 # to OUT.partial as they come, so that a filter.sh killed and started again
 # with the same settings samples only the prompts it had not finished.
-partial="$out.partial"
+partial="$out.partial" sampled=
 if [ -z "$scored" ]; then
+    sampled=1
     check_template "$template"
     exec {lock}>>"$partial.lock"
     flock -n "$lock" || die "$out: in use by another filter.sh"
@@ -116,7 +117,8 @@ jq -c --slurpfile c "$tmp/counts.json" --argjson n "$n" '
     ($c[0][.id | tostring]) as $x | select($x != null and $x.c > 0 and $x.c < $n)' \
     "$tmp/prompts.jsonl" > "$out.tmp"
 publish "$out.tmp" "$out"
-rm -f "$partial" "$partial.settings.json" "$partial.lock"
+# (the samples of a --scored run are not its own to remove)
+[ -z "$sampled" ] || rm -f "$partial" "$partial.settings.json" "$partial.lock"
 jq -n --slurpfile c "$tmp/counts.json" --argjson n "$n" --argjson kept "$(wc -l < "$out")" '
     $c[0] | [.[]] | {prompts: length, kept: $kept,
     always_solved: map(select(.c == $n)) | length, never_solved: map(select(.c == 0)) | length,

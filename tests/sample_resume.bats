@@ -113,8 +113,11 @@ setup() {
     cmp <(zstdcat whole.zst) <(zstdcat cut.zst)
     cmp whole.jsonl cut.jsonl
     [ -z "$(find . -maxdepth 1 -name 'cut.jsonl.*')" ]
-    # killed again, then started with another seed: sampled anew
+    # killed again; a --scored run to the same OUT leaves its samples alone
     run fake/pipelines/filter.sh -q "${F[@]}" -o cut.jsonl p.jsonl
+    filter.sh -q --scored whole.zst --n 2 -o cut.jsonl p.jsonl
+    [ "$(wc -l <cut.jsonl.partial)" -eq 5 ]
+    # then started with another seed: sampled anew
     run filter.sh "${F[@]}" --seed 4 -o cut.jsonl p.jsonl
     [ "$status" -eq 0 ]
     [[ "$output" == *"cut.jsonl.partial: its samples were made with other settings: sampling again"* ]]
