@@ -115,7 +115,8 @@ Validation (as the paper: T 0.6, top-p 0.95, N samples per problem):
 Ranks (docs/distributed.md):
       --ranks R            run pic-rollout and pic-update as R ranks of an MPI
                            job (default 1: plain processes); the result is
-                           R's within rounding, so a run may resume on another R
+                           R's within rounding, so a run may resume on another R;
+                           with --device cuda, one GPU a rank
       --launcher mpirun|srun  how the ranks start (default mpirun; srun inside a
                            Slurm allocation, see pipelines/slurm.sbatch)
       --launcher-args ARGS more options for the launcher (word-split), e.g.
