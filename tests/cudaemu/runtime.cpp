@@ -109,6 +109,7 @@ struct mapping {
     char *base;
     size_t len, bytes;
     bool device;
+    int dev; // the GPU current when it was allocated
 };
 static std::map<void *, mapping> buffers;
 static size_t used_bytes;
@@ -130,6 +131,13 @@ static char *opened[MAX_OPEN];
 static size_t opened_len[MAX_OPEN];
 static int n_opened;
 static bool open_overflow; // more than MAX_OPEN: close every buffer
+// The kernel running now and its GPU (running_dev -1: none). A kernel may touch only
+// its own GPU's memory (pic enables no peer access): with more than one GPU
+// in use, each kernel starts with every buffer closed, so that its first
+// touch of another GPU's buffer is caught.
+static const char *volatile running_kernel;
+static volatile int running_dev = -1;
+static unsigned devices_used; // a bit per GPU that holds a buffer
 
 static void on_fault(int sig, siginfo_t *si, void *) {
     char *a = (char *)si->si_addr;
@@ -140,6 +148,13 @@ static void on_fault(int sig, siginfo_t *si, void *) {
             const mapping &m = it->second;
             size_t page = (size_t)sysconf(_SC_PAGESIZE), body = m.len - page;
             if (m.device && a >= m.base && a < m.base + body) {
+                if (running_dev >= 0 && m.dev != running_dev) {
+                    char msg[256];
+                    int k = snprintf(msg, sizeof msg, "cudaemu: %s on GPU %d touched a buffer of GPU %d: a GPU "
+                                     "reads only its own memory without peer access\n", running_kernel, running_dev, m.dev);
+                    if (write(2, msg, k > 0 && k < (int)sizeof msg ? (size_t)k : sizeof msg - 1) < 0) abort();
+                    abort();
+                }
                 mprotect(m.base, body, PROT_READ | PROT_WRITE);
                 if (n_opened < MAX_OPEN) opened[n_opened] = m.base, opened_len[n_opened++] = body;
                 else open_overflow = true;
@@ -195,7 +210,8 @@ static cudaError_t allocate(void **p, size_t n, bool device) {
     mprotect((char *)base + body, page, PROT_NONE);
     if (device && protecting()) mprotect(base, body, PROT_NONE), catch_faults();
     *p = (char *)base + body - rounded;
-    buffers[*p] = mapping{(char *)base, body + page, rounded, device};
+    buffers[*p] = mapping{(char *)base, body + page, rounded, device, current_device};
+    if (device) devices_used |= 1u << (current_device & 31);
     used_bytes += rounded;
     return cudaSuccess;
 }
@@ -244,6 +260,7 @@ struct emu_stream {
     emu_graph *capture; // the graph being recorded, or NULL
     bool invalidated;   // a call during the capture that a GPU refuses
     bool nonblocking;   // cudaStreamNonBlocking: not ordered with the legacy stream
+    int dev;            // the GPU current when it was made
 };
 struct emu_event {
     double t;
@@ -354,7 +371,7 @@ cudaError_t cudaMemset(void *p, int v, size_t n) { return cudaMemsetAsync(p, v, 
 
 cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, 0); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
-    *s = new emu_stream{NULL, false, (flags & cudaStreamNonBlocking) != 0};
+    *s = new emu_stream{NULL, false, (flags & cudaStreamNonBlocking) != 0, current_device};
     return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
@@ -679,8 +696,19 @@ void run_grid(const launch_cfg &c, const char *name, std::function<void()> body)
         fail(e);
         return;
     }
+    int dev = current_device;
+    if (c.stream && c.stream->dev != dev) {
+        fprintf(stderr, "cudaemu: %s launched on a stream of GPU %d while GPU %d is current: a GPU refuses it\n",
+                name, c.stream->dev, dev);
+        abort();
+    }
     launch_cfg cfg = c;
-    emu_enqueue(c.stream, [cfg, name, body]() { run_now(cfg, name, body); });
+    emu_enqueue(c.stream, [cfg, name, body, dev]() {
+        if (devices_used & (devices_used - 1)) close_device(); // more than one GPU: see running_dev
+        running_kernel = name, running_dev = dev;
+        run_now(cfg, name, body);
+        running_dev = -1;
+    });
 }
 
 }  // namespace emu

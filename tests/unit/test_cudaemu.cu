@@ -329,6 +329,41 @@ static void test_faults(void) {
         err, sizeof err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "(its attribute: 57344)"),
           "and with an opt-in smaller than the launch's: %s", err);
+    // two GPUs: a kernel reads its own GPU's memory, and runs on its own streams
+    st = in_child(
+        [] {
+            setenv("PIC_EMU_DEVICES", "2", 1);
+            float *x, *y;
+            cudaSetDevice(0);
+            cudaMalloc(&x, 128 * sizeof(float));
+            cudaSetDevice(1);
+            cudaMalloc(&y, 128 * sizeof(float));
+            bounded<<<1, 64>>>(y);
+            cudaDeviceSynchronize();
+            fprintf(stderr, "its own ran; ");
+            bounded<<<1, 64>>>(x);
+            cudaDeviceSynchronize();
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "its own ran; ") &&
+              strstr(err, "bounded on GPU 1 touched a buffer of GPU 0"),
+          "a kernel touching another GPU's buffer stops the run: %s", err);
+    st = in_child(
+        [] {
+            setenv("PIC_EMU_DEVICES", "2", 1);
+            float *x;
+            cudaStream_t s;
+            cudaSetDevice(1);
+            cudaMalloc(&x, 128 * sizeof(float));
+            cudaStreamCreate(&s);
+            cudaSetDevice(0);
+            bounded<<<1, 64, 0, s>>>(x);
+            cudaDeviceSynchronize();
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
+              strstr(err, "bounded launched on a stream of GPU 1 while GPU 0 is current"),
+          "and a launch on another GPU's stream: %s", err);
 }
 
 int main(void) {

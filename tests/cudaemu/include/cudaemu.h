@@ -22,7 +22,10 @@
 //   buffer stops at once (SIGSEGV) instead of reading the neighbour. While
 //   no device work runs, device memory (not cudaMallocHost's) is
 //   inaccessible to the host too: host code that touches it faults
-//   (PIC_EMU_PROTECT=0: not).
+//   (PIC_EMU_PROTECT=0: not). With several GPUs (PIC_EMU_DEVICES), a
+//   buffer and a stream belong to the GPU current when they were made: a
+//   kernel that touches another GPU's buffer, or is launched on its
+//   stream, stops the run.
 // - Work on a stream is queued, in order, and runs only when the host waits
 //   for it: cudaStreamSynchronize, cudaEventSynchronize,
 //   cudaDeviceSynchronize, cudaFree, or a blocking copy, which waits for
