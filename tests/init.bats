@@ -29,7 +29,7 @@ load helpers
     cmp a/model.safetensors b/model.safetensors
     cmp a/tokenizer.json b/tokenizer.json
     pic-init -q -o c --corpus corpus.zst --merges 100 --seed 4
-    ! cmp -s a/model.safetensors c/model.safetensors
+    ! cmp -s a/model.safetensors c/model.safetensors || false
     merges=$(jq '.model.merges | length' a/tokenizer.json)
     [ "$merges" -gt 5 ]
     [ "$(jq .vocab_size a/config.json)" = $((256 + merges + 3)) ]

@@ -89,7 +89,7 @@ problems() {
     problems >p
     pic-rollout -m "$M/llama-tiny" -n 4 --max-new-tokens 100 --ignore-eos --top-p 0.95 --seed 7 --max-batch-size 16 \
         --plain p >full 2>err
-    ! grep -q preemptions err
+    ! grep -q preemptions err || false
     # the pool, whole pages: 16 slots x 3 pages of 64 by default, all of it used (--ignore-eos)
     grep -q 'KV cache peak 3072 of 3072 positions' err
     # 192 positions: the longest sequence (64 + 100) alone; 700 rounds up to 11 pages

@@ -5,7 +5,7 @@
 load helpers
 
 setup() {
-    cd "$BATS_TEST_TMPDIR"
+    cd "$BATS_TEST_TMPDIR" || return 1
     pic-init -q -o m --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --seed 3
     # without their source, each file is one dataset of the table
     pic-task -q --plain -n 4 --seed 1 | jq -c 'del(.source)' >a.jsonl
@@ -19,6 +19,7 @@ setup() {
     # LINES BYTES:PROBLEMS taken up: a.jsonl killed after LINES samples and
     # BYTES of the next; b.jsonl not begun
     for at in "7 30:2" "3 0:1" "12 0:4" "2 5:0" "0 0:0"; do
+        # shellcheck disable=SC2086 # two numbers
         set -- ${at%:*}
         rm -rf cut && mkdir cut && cp whole/a.settings.json cut/
         { head -n "$1" all.jsonl; sed -n "$(($1 + 1))p" all.jsonl | head -c "$2"; } >cut/a.jsonl.partial
@@ -53,7 +54,8 @@ setup() {
     run eval.sh "${E[@]}" --seed 8 --out e a.jsonl
     [ "$status" -eq 0 ]
     [[ "$output" == *"a: its samples were made with other settings: sampling again"* ]]
-    ! cmp -s <(zstdcat a.keep) <(zstdcat e/a.jsonl.zst)
+    run cmp -s <(zstdcat a.keep) <(zstdcat e/a.jsonl.zst)
+    [ "$status" -eq 1 ]
     # a dataset whose problems changed
     pic-task -q --plain -n 4 --seed 9 | jq -c 'del(.source)' >a.jsonl
     run eval.sh "${E[@]}" --seed 8 --out e a.jsonl
