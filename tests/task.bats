@@ -9,7 +9,7 @@ load helpers
     pic-task -q --plain -n 4 --start 6 --seed 7 -d 3 > tail.jsonl
     cmp <(tail -n 4 a.jsonl) tail.jsonl
     pic-task -q --plain -n 10 --seed 8 -d 3 > c.jsonl
-    ! cmp -s a.jsonl c.jsonl
+    ! cmp -s a.jsonl c.jsonl || false
 }
 
 @test "every answer is right: recompute each problem with jq" {
