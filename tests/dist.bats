@@ -128,7 +128,7 @@ same() {
     cmp a2/model.safetensors b2/model.safetensors && cmp a2/optimizer.safetensors b2/optimizer.safetensors
 }
 
-@test "2 ranks on the GPU path (the host stand-in): the CPU's 2-rank step, each rank's GPU holding the whole state" {
+@test "2 ranks on the GPU path (the host stand-in): the CPU's 2-rank step, each GPU stepping its slice (ZeRO-1), f32 and bf16" {
     HOST_BIN="${PIC_BUILD:-$PIC_ROOT/build}/host-cuda/bin"
     [ -x "$HOST_BIN/pic-update" ] || { echo "no $HOST_BIN/pic-update: make test builds it (make host-cuda)" >&2; false; }
     G=(--device cuda --dtype f32)
@@ -152,6 +152,25 @@ same() {
     cmp b.grads c.grads && cmp b/model.safetensors c/model.safetensors && cmp b/optimizer.safetensors c/optimizer.safetensors
     "$HOST_BIN/pic-update" "${SPEC[@]}" "${G[@]}" -m b -o b1 --alpha 0.3 six.jsonl > b1.json
     [ "$(jq .step b1.json)" = 2 ]
+    # bf16 (a bf16 checkpoint): each rank steps its slice of the fp32 master
+    # weights and sends its weights' rounding; rank 0 gathers the master
+    # weights for the checkpoint. One rank and two agree within the bound.
+    # (two optimizer steps: the second's forward reads the gathered weights)
+    q=(-m "$M/qwen3-tiny" --lr 1e-3 --eps 1 --threads 1 -q --device cuda --dtype bf16 --alpha 0.3 --mini-batches 2)
+    { cat "$U/qwen3-tiny-step.jsonl"; sed 's/"golden-/"again-/' "$U/qwen3-tiny-step.jsonl"; } > q.jsonl
+    "$HOST_BIN/pic-update" "${q[@]}" -o q1 q.jsonl > q1.json
+    "${MPIRUN[@]}" "$HOST_BIN/pic-update" "${q[@]}" -o q2 q.jsonl > q2.json
+    st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9; }
+    st_header q2/model.safetensors | jq -e '[to_entries[] | select(.key != "__metadata__") | .value.dtype] | unique == ["BF16"]'
+    st_header q2/optimizer.safetensors | jq -e 'has("master.model.embed_tokens.weight")'
+    t=$(tol "$(jq .tokens_total q1.json)" "$M/qwen3-tiny")
+    # (the master weights are in the optimizer file; the bf16 weights are their rounding)
+    "$H/st_close.py" q1/optimizer.safetensors q2/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 4 * t }')"
+    # resumed as 2 ranks from the 2-rank state, and as 1 rank: the same within the bound
+    "${MPIRUN[@]}" "$HOST_BIN/pic-update" "${q[@]}" -m q2 -o q22 q.jsonl > q22.json
+    "$HOST_BIN/pic-update" "${q[@]}" -m q2 -o q21 q.jsonl > q21.json
+    [ "$(jq .step q22.json)" = 4 ] && [ "$(jq .step q21.json)" = 4 ]
+    "$H/st_close.py" q21/optimizer.safetensors q22/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 8 * t }')"
 }
 
 @test "2 ranks on the emulated GPU (the CUDA backend's own code), a GPU each: the CPU's 2-rank step within the bound; rollouts the one-process stream" {
@@ -167,6 +186,14 @@ same() {
     jq -e '.ranks == 2 and .device == "cuda"' b2.json > /dev/null
     jq -c '.device = "cpu"' b2.json > b.json && mv b2.grads b.grads && mv b2 b
     same 1
+    # bf16 in two optimizer steps: each GPU steps its slice of the master
+    # weights and the second forward reads the gathered bf16 weights
+    q=(-m "$M/qwen3-tiny" --lr 1e-3 --eps 1 --threads 1 -q --device cuda --dtype bf16 --alpha 0.3 --mini-batches 2)
+    { cat "$U/qwen3-tiny-step.jsonl"; sed 's/"golden-/"again-/' "$U/qwen3-tiny-step.jsonl"; } > q.jsonl
+    "$EMU" "${q[@]}" -o q1 q.jsonl > q1.json
+    PIC_EMU_DEVICES=2 "${MPIRUN[@]}" "$EMU" "${q[@]}" -o q2 q.jsonl > q2.json
+    t=$(tol "$(jq .tokens_total q1.json)" "$M/qwen3-tiny")
+    "$H/st_close.py" q1/optimizer.safetensors q2/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 4 * t }')"
     # pic-rollout's ranks on a GPU each write the one-process stream
     pic-task -q --plain -n 5 --seed 1 > p.jsonl
     R=(-m "$M/qwen2-tiny" --n 2 --max-new-tokens 6 --seed 3 --threads 1 -q --device cuda --dtype f32)

@@ -117,13 +117,20 @@ void pic_nccl_sum_float(pic_nccl *c, float *x, size_t n) {
 
 /* Blocks of unequal sizes: one broadcast from each owner, grouped so that
  * NCCL runs them as one operation. */
-void pic_nccl_allgather_float(pic_nccl *c, float *x, const size_t *counts) {
+static void allgather(pic_nccl *c, char *x, const size_t *counts, ncclDataType_t type, size_t size) {
     size_t off = 0;
     nccl_check(nccl.group_start(), "ncclGroupStart");
     for (int r = 0; r < c->size; r++) {
-        nccl_check(nccl.broadcast(x + off, x + off, counts[r], ncclFloat32, r, c->comm, c->stream), "ncclBroadcast");
+        nccl_check(nccl.broadcast(x + off * size, x + off * size, counts[r], type, r, c->comm, c->stream),
+                   "ncclBroadcast");
         off += counts[r];
     }
     nccl_check(nccl.group_end(), "ncclGroupEnd");
     cuda_check(cudaStreamSynchronize(c->stream), "ncclBroadcast");
 }
+
+void pic_nccl_allgather_float(pic_nccl *c, float *x, const size_t *counts) {
+    allgather(c, (char *)x, counts, ncclFloat32, sizeof *x);
+}
+
+void pic_nccl_allgather_bytes(pic_nccl *c, void *x, const size_t *bytes) { allgather(c, x, bytes, ncclUint8, 1); }

@@ -29,5 +29,8 @@ void pic_nccl_sum_float(pic_nccl *c, float *x, size_t n);
 /* x[counts[0] + ... + counts[R-1]] in device memory: each rank's block to
  * every rank (as pic_dist_allgather_float). */
 void pic_nccl_allgather_float(pic_nccl *c, float *x, const size_t *counts);
+/* The same in bytes: x holds bytes[0] + ... + bytes[R-1] (weights of any
+ * storage type, each rank's slice). */
+void pic_nccl_allgather_bytes(pic_nccl *c, void *x, const size_t *bytes);
 
 #endif

@@ -108,7 +108,8 @@ static int bench_score(const pic_config *cfg, const char *config, int B, int T, 
     m->batch_invariant = exact;
     size_t numel = m->params.numel;
     float *grad = NULL, *mom1 = NULL, *mom2 = NULL, *dlogp = pic_malloc(N * sizeof *dlogp);
-    if (train && m->device == PIC_DEVICE_CUDA && pic_train_init_cuda(m, false, &err)) pic_die("%s", err.msg);
+    if (train && m->device == PIC_DEVICE_CUDA && pic_train_init_cuda(m, false, 0, m->params.numel, &err))
+        pic_die("%s", err.msg);
     if (train && m->device == PIC_DEVICE_CPU) {
         pic_model_retain(m, true);
         grad = pic_malloc(numel * sizeof *grad), mom1 = pic_calloc(numel, sizeof *mom1), mom2 = pic_calloc(numel, sizeof *mom2);

@@ -30,8 +30,9 @@ struct pic_cuda_model {
     bool trains;         /* the training state exists (pic_train_init_cuda) */
     bool recompute;
     bool cached;         /* the last forward went through a KV cache */
-    float *master;       /* bf16: the fp32 master weights; f32: the weights themselves */
-    float *grad, *m, *v;
+    size_t lo, hi;       /* the slice whose moments and (bf16) master weights it keeps */
+    float *master;       /* bf16: the slice's fp32 master weights; f32: the weights themselves */
+    float *grad, *m, *v; /* m, v: the slice's */
     pic_params gview;    /* views of grad */
     float *dlnf;         /* [max_tokens, C]: the head's gradient, zero between backwards */
 };
@@ -84,6 +85,26 @@ int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n
     else
         memcpy(w, src, n * sizeof *w);
     return 0;
+}
+
+int pic_model_download_cuda(pic_model *m, size_t offset, void *dst, size_t n, pic_err *err) {
+    if (!m->cuda || offset + n > m->params.numel)
+        return pic_err_set(err, "pic_model_download_cuda: %zu values at %zu pass the %zu parameters", n, offset,
+                           m->params.numel);
+    const float *w = m->cuda->cpu.params.data + offset;
+    if (m->dtype == PIC_DTYPE_BF16) /* exact: the weights are bf16 roundings */
+        for (size_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = pic_f32_to_bf16(w[i]);
+    else
+        memcpy(dst, w, n * sizeof *w);
+    return 0;
+}
+
+/* The stand-in's weights are floats whatever the dtype: no device address
+ * of the storage type to hand out (its programs sum through host memory). */
+void *pic_model_weights_cuda(pic_model *m, pic_err *err) {
+    (void)m;
+    pic_err_set(err, "pic_model_weights_cuda: the host stand-in has no device weights");
+    return NULL;
 }
 
 void pic_model_free_cuda(pic_model *m) {
@@ -177,24 +198,32 @@ int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err) 
 
 /* As the GPU's: gradient and moments at zero, the master weights the
  * device's weights (in bf16 their rounding) until put exactly. */
-int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
+int pic_train_init_cuda(pic_model *m, bool recompute, size_t lo, size_t hi, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     if (!cm) return pic_err_set(err, "pic_train_init_cuda: the model is not on a GPU");
+    if (lo > hi || hi > m->params.numel)
+        return pic_err_set(err, "pic_train_init_cuda: the slice [%zu, %zu) of %zu parameters", lo, hi,
+                           m->params.numel);
     if (!cm->for_training)
         return pic_err_set(err, "pic_train_init_cuda: the model was loaded for inference (pic_model_opts.training): "
                                 "its arena holds a layer's activations that training never uses");
     if (cm->trains && cm->recompute != recompute)
         return pic_err_set(err, "pic_train_init_cuda: the training state was made %s --recompute",
                            cm->recompute ? "with" : "without");
+    if (cm->trains && (cm->lo != lo || cm->hi != hi))
+        return pic_err_set(err, "pic_train_init_cuda: the training state was made for the slice [%zu, %zu)", cm->lo,
+                           cm->hi);
     if (cm->trains) return 0;
-    size_t n = m->params.numel;
+    size_t n = m->params.numel, own = hi - lo;
     cm->trains = true;
     cm->recompute = recompute;
+    cm->lo = lo, cm->hi = hi;
     cm->grad = pic_calloc(n + 1, sizeof(float));
-    cm->m = pic_calloc(n + 1, sizeof(float));
-    cm->v = pic_calloc(n + 1, sizeof(float));
+    cm->m = pic_calloc(own + 1, sizeof(float));
+    cm->v = pic_calloc(own + 1, sizeof(float));
     cm->master = cm->cpu.params.data;
-    if (m->dtype == PIC_DTYPE_BF16) cm->master = memcpy(pic_malloc(n * sizeof(float) + 1), cm->master, n * sizeof(float));
+    if (m->dtype == PIC_DTYPE_BF16)
+        cm->master = memcpy(pic_malloc(own * sizeof(float) + 1), cm->master + lo, own * sizeof(float));
     pic_params_views(&cm->gview, &m->cfg, cm->grad);
     cm->dlnf = pic_calloc(cm->max_tokens * (size_t)m->cfg.hidden_size + 1, sizeof(float));
     if (recompute)
@@ -251,26 +280,43 @@ int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, dou
     pic_adamw_cfg c;
     pic_adamw_defaults(&c);
     c.beta1 = beta1, c.beta2 = beta2, c.eps = eps, c.weight_decay = weight_decay;
-    pic_adamw_step(cm->master, cm->grad, cm->m, cm->v, m->params.numel, lr, &c, t);
-    if (m->dtype == PIC_DTYPE_BF16) store(m, 0, cm->master, m->params.numel);
+    size_t lo = cm->lo, own = cm->hi - cm->lo;
+    bool bf = m->dtype == PIC_DTYPE_BF16;
+    pic_adamw_step(bf ? cm->master : cm->master + lo, cm->grad + lo, cm->m, cm->v, own, lr, &c, t);
+    if (bf) store(m, lo, cm->master, own);
     return 0;
 }
 
+/* As the GPU's (cuda/model.cu): the moments, and the master weights in
+ * bf16, hold the slice [lo, hi) only. */
 static float *state_array(pic_model *m, pic_state_array a, size_t offset, size_t n, const char *fn, pic_err *err) {
     if (training(m, fn, err)) return NULL;
     if (offset > m->params.numel || n > m->params.numel - offset)
         return pic_err_set(err, "%s: %zu values at %zu pass the %zu parameters", fn, n, offset, m->params.numel), NULL;
     pic_cuda_model *cm = m->cuda;
-    float *arrays[] = {cm->master, cm->grad, cm->m, cm->v};
-    if ((unsigned)a >= sizeof arrays / sizeof *arrays) return pic_err_set(err, "%s: no array %d", fn, (int)a), NULL;
-    return arrays[a] + offset;
+    if (a == PIC_STATE_GRAD) return cm->grad + offset;
+    if (a == PIC_STATE_MASTER && m->dtype != PIC_DTYPE_BF16) return cm->master + offset;
+    if (a != PIC_STATE_MASTER && a != PIC_STATE_M && a != PIC_STATE_V)
+        return pic_err_set(err, "%s: no array %d", fn, (int)a), NULL;
+    if (offset < cm->lo || offset + n > cm->hi)
+        return pic_err_set(err, "%s: %zu values at %zu outside this GPU's slice [%zu, %zu)", fn, n, offset, cm->lo,
+                           cm->hi),
+               NULL;
+    return (a == PIC_STATE_M ? cm->m : a == PIC_STATE_V ? cm->v : cm->master) + (offset - cm->lo);
 }
 
 int pic_train_state_put_cuda(pic_model *m, pic_state_array a, size_t offset, const float *x, size_t n,
                              pic_err *err) {
-    float *dst = state_array(m, a, offset, n, "pic_train_state_put_cuda", err);
-    if (!dst) return -1;
-    memcpy(dst, x, n * sizeof *x);
+    if (!state_array(m, PIC_STATE_GRAD, offset, n, "pic_train_state_put_cuda", err)) return -1; /* the bounds */
+    pic_cuda_model *cm = m->cuda;
+    size_t lo = offset, hi = offset + n;
+    if (a == PIC_STATE_M || a == PIC_STATE_V || (a == PIC_STATE_MASTER && m->dtype == PIC_DTYPE_BF16))
+        lo = lo > cm->lo ? lo : cm->lo, hi = hi < cm->hi ? hi : cm->hi;
+    if (lo < hi) {
+        float *dst = state_array(m, a, lo, hi - lo, "pic_train_state_put_cuda", err);
+        if (!dst) return -1;
+        memcpy(dst, x + (lo - offset), (hi - lo) * sizeof *x);
+    }
     if (a == PIC_STATE_MASTER && m->dtype == PIC_DTYPE_BF16) store(m, offset, x, n);
     return 0;
 }

@@ -27,6 +27,17 @@ int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n
     return pic_err_set(err, "%s", no_cuda);
 }
 
+int pic_model_download_cuda(pic_model *m, size_t offset, void *dst, size_t n, pic_err *err) {
+    (void)m, (void)offset, (void)dst, (void)n;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+void *pic_model_weights_cuda(pic_model *m, pic_err *err) {
+    (void)m;
+    pic_err_set(err, "%s", no_cuda);
+    return NULL;
+}
+
 void pic_model_free_cuda(pic_model *m) { (void)m; }
 
 int pic_forward_cuda(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
@@ -63,8 +74,8 @@ int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err) 
     return pic_err_set(err, "%s", no_cuda);
 }
 
-int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
-    (void)m, (void)recompute;
+int pic_train_init_cuda(pic_model *m, bool recompute, size_t lo, size_t hi, pic_err *err) {
+    (void)m, (void)recompute, (void)lo, (void)hi;
     return pic_err_set(err, "%s", no_cuda);
 }
 

@@ -226,9 +226,14 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
                      size_t max_shard, bool with_state) {
     /* AdamW's state is written whole, whatever the number of ranks that
      * kept it in slices, so that a run resumes on any number of them: with
-     * more than one, rank 0 gathers it (on GPUs each rank holds it whole) */
-    float *moment[2] = {NULL, NULL};
-    if (with_state && pic_dist_size() > 1 && !t->gpu) moment[0] = pic_trainer_moment(t, 0), moment[1] = pic_trainer_moment(t, 1);
+     * more than one, rank 0 gathers it, and on GPUs in bf16 the master
+     * weights too (the weights' source; in f32 they are the weights, which
+     * every rank holds whole) */
+    float *moment[2] = {NULL, NULL}, *master = NULL;
+    if (with_state && pic_dist_size() > 1)
+        moment[0] = pic_trainer_gather(t, PIC_STATE_M), moment[1] = pic_trainer_gather(t, PIC_STATE_V);
+    if (pic_dist_size() > 1 && t->gpu && t->model->dtype == PIC_DTYPE_BF16)
+        master = pic_trainer_gather(t, PIC_STATE_MASTER);
     if (pic_dist_rank() != 0) return NULL;
     char *tmp = pic_atomic_dir_begin(out);
     pic_err err;
@@ -247,7 +252,7 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
     const pic_params *p = &t->model->params;
     pic_st_writer *w = pic_st_writer_new();
     refs r = refs_new(t, 1);
-    add_state(w, t, PIC_STATE_MASTER, NULL, NULL, dtype, r.names, r.spans);
+    add_state(w, t, PIC_STATE_MASTER, master, NULL, dtype, r.names, r.spans);
     if (pic_st_write_model(w, tmp, max_shard, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
     refs_free(&r);
@@ -257,6 +262,7 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
         path = pic_asprintf("%s/%s", tmp, NO_STATE);
         write_whole(path, note, sizeof note - 1);
         free(path);
+        free(master);
         return tmp;
     }
 
@@ -265,7 +271,8 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
     size_t nd = p->n_desc;
     add_state(w, t, PIC_STATE_M, moment[0], "m", PIC_DT_F32, r.names, r.spans);
     add_state(w, t, PIC_STATE_V, moment[1], "v", PIC_DT_F32, r.names + nd, r.spans + nd);
-    if (dtype != PIC_DT_F32) add_state(w, t, PIC_STATE_MASTER, NULL, "master", PIC_DT_F32, r.names + 2 * nd, r.spans + 2 * nd);
+    if (dtype != PIC_DT_F32)
+        add_state(w, t, PIC_STATE_MASTER, master, "master", PIC_DT_F32, r.names + 2 * nd, r.spans + 2 * nd);
     float step = (float)t->step, aec = (float)t->aec_coef, aec_h = (float)t->aec_entropy;
     int64_t one = 1;
     pic_st_writer_add(w, "step", PIC_DT_F32, 1, &one, &step);
@@ -278,7 +285,7 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
     pic_st_writer_free(w);
     refs_free(&r);
     free(path);
-    free(moment[0]), free(moment[1]);
+    free(moment[0]), free(moment[1]), free(master);
     return tmp;
 }
 

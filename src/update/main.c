@@ -145,8 +145,9 @@ static const char usage[] =
     "Started by mpirun or srun as R ranks, each rank reads the same FILEs, trains\n"
     "on its share of the sequences and the ranks sum their gradients, so that the\n"
     "step is the one-process step; rank 0 writes the outputs (docs/distributed.md).\n"
-    "With --device cuda each rank takes a GPU of its machine and holds the whole\n"
-    "state, and NCCL sums the gradients (PIC_NCCL=0: host memory does).\n"
+    "With --device cuda each rank takes a GPU of its machine and steps its slice\n"
+    "of AdamW's state; NCCL sums the gradients and gathers the weights\n"
+    "(PIC_NCCL=0: host memory does).\n"
     "  -h, --help               this help\n"
     "      --version            the version\n";
 

@@ -75,7 +75,9 @@ int pic_trainer_to_device(pic_trainer *t, const char *dir, const pic_model_opts 
     if (pic_model_load(m, dir, opts, err)) return -1;
     m->batch_invariant = invariant;
     t->gpu = true;
-    if (pic_train_init_cuda(m, recompute, err)) return -1;
+    /* ZeRO-1 as on the CPU: this rank's GPU keeps its slice's moments and
+     * master weights (all of them with one rank) */
+    if (pic_train_init_cuda(m, recompute, t->own_lo, t->own_hi, err)) return -1;
     if (pic_dist_size() > 1) {
         t->nccl = pic_nccl_init();
         const char *why = pic_nccl_why();
@@ -111,16 +113,25 @@ void pic_trainer_free(pic_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
-float *pic_trainer_moment(const pic_trainer *t, int which) {
-    size_t n = t->model->params.numel;
-    const float *mine = which ? t->v : t->m;
+float *pic_trainer_gather(const pic_trainer *t, pic_state_array a) {
+    size_t n = t->model->params.numel, own = t->own_hi - t->own_lo;
     int R = pic_dist_size(), me = pic_dist_rank();
+    float *staged = NULL; /* a GPU's slice, down on the host */
+    const float *mine = a == PIC_STATE_V ? t->v : a == PIC_STATE_M ? t->m : t->model->params.data + t->own_lo;
+    if (t->gpu) {
+        pic_err err;
+        staged = pic_malloc((own + 1) * sizeof *staged);
+        if (pic_trainer_read(t, a, t->own_lo, staged, own, &err)) pic_die("%s", err.msg);
+        mine = staged;
+    }
     if (me > 0) { /* rank 0 alone holds the whole state, and only to write it */
-        pic_dist_send(mine, (t->own_hi - t->own_lo) * sizeof *mine, 0);
+        pic_dist_send(mine, own * sizeof *mine, 0);
+        free(staged);
         return NULL;
     }
     float *all = pic_malloc((n + 1) * sizeof *all);
-    memcpy(all, mine, (t->own_hi - t->own_lo) * sizeof *all);
+    memcpy(all, mine, own * sizeof *all);
+    free(staged);
     for (int r = 1; r < R; r++) {
         size_t lo = even_cut(n, r, R), hi = even_cut(n, r + 1, R);
         pic_dist_recv(all + lo, (hi - lo) * sizeof *all, r);
@@ -305,8 +316,7 @@ static double clip_grad(pic_trainer *t) {
 
 /* The gradient on the GPU summed over the ranks, by NCCL from device to
  * device, or without it through host memory a piece at a time (64 MiB):
- * every rank then holds the same sum, clips it and takes the same AdamW
- * step on its own copy of the state. */
+ * every rank then holds the same sum and clips it, and steps its slice. */
 static void sum_grad_gpu(pic_trainer *t) {
     pic_model *m = t->model;
     size_t n = m->params.numel, piece = (size_t)1 << 24;
@@ -324,6 +334,35 @@ static void sum_grad_gpu(pic_trainer *t) {
         pic_dist_sum_float(stage, k);
         if (pic_train_state_put_cuda(m, PIC_STATE_GRAD, at, stage, k, &err)) pic_die("%s", err.msg);
     }
+    free(stage);
+}
+
+/* Every rank's slice of the weights a GPU step changed to every rank, in
+ * the storage type: by NCCL on the device, or through host memory a piece
+ * of one rank's slice at a time (64 MiB). */
+static void gather_weights_gpu(pic_trainer *t) {
+    pic_model *m = t->model;
+    int R = pic_dist_size(), me = pic_dist_rank();
+    size_t n = m->params.numel, es = m->dtype == PIC_DTYPE_BF16 ? 2 : 4;
+    pic_err err;
+    if (t->nccl) {
+        void *w = pic_model_weights_cuda(m, &err);
+        if (!w) pic_die("%s", err.msg);
+        size_t *bytes = pic_malloc((size_t)R * sizeof *bytes);
+        for (int r = 0; r < R; r++) bytes[r] = (even_cut(n, r + 1, R) - even_cut(n, r, R)) * es;
+        pic_nccl_allgather_bytes(t->nccl, w, bytes);
+        free(bytes);
+        return;
+    }
+    size_t piece = ((size_t)64 << 20) / es;
+    void *stage = pic_malloc(piece * es);
+    for (int r = 0; r < R; r++)
+        for (size_t at = even_cut(n, r, R), hi = even_cut(n, r + 1, R); at < hi; at += piece) {
+            size_t k = hi - at < piece ? hi - at : piece;
+            if (me == r && pic_model_download_cuda(m, at, stage, k, &err)) pic_die("%s", err.msg);
+            pic_dist_broadcast(stage, k * es, r);
+            if (me != r && pic_model_upload_cuda(m, at, stage, k, &err)) pic_die("%s", err.msg);
+        }
     free(stage);
 }
 
@@ -490,6 +529,7 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
             apply_step(t, st->lr);
         else if (pic_adamw_step_cuda(m, st->lr, o->beta1, o->beta2, o->eps, o->weight_decay, t->step, &err))
             pic_die("%s", err.msg);
+        if (t->gpu && R > 1) gather_weights_gpu(t);
     }
 done:
     free(dlogp);

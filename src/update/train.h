@@ -54,7 +54,7 @@ typedef struct {
     float *m, *v;          /* AdamW's moments of this rank's slice [own_lo, own_hi) of it (likewise) */
     size_t own_lo, own_hi;
     bool gpu;              /* the model and this state live on a GPU (pic_trainer_to_device); each
-                              rank's GPU holds the whole state, not a slice */
+                              rank's GPU holds the moments and (bf16) master weights of its slice */
     pic_nccl *nccl;        /* GPUs of several ranks: NCCL sums their gradients (NULL: host memory does) */
     pic_params gview;
     long step;             /* optimizer steps taken so far */
@@ -83,10 +83,10 @@ typedef struct {
 
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c);
 void pic_trainer_free(pic_trainer *t);
-/* AdamW's moment (0: m, 1: v) of the whole buffer, gathered from every
- * rank's slice on rank 0 (every rank calls it; the others get NULL); the
- * caller frees it. */
-float *pic_trainer_moment(const pic_trainer *t, int which);
+/* Array a of the whole buffer (AdamW's moments; on GPUs also the master
+ * weights), gathered from every rank's slice on rank 0 (every rank calls it;
+ * the others get NULL); the caller frees it. */
+float *pic_trainer_gather(const pic_trainer *t, pic_state_array a);
 /* Takes a tensor's moment values x[0..n) at buffer offset off: the part of
  * them in this rank's slice (on a GPU, all of them, onto it). */
 void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *x, size_t n);

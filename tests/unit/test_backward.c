@@ -376,7 +376,7 @@ static void test_golden(const char *model) {
     pic_model_opts o = device_opts();
     o.training = true;
     bool gpu = o.device == PIC_DEVICE_CUDA, bf16 = o.dtype == PIC_DTYPE_BF16;
-    if (gpu && (pic_model_to_device(&m, &o, &err) || pic_train_init_cuda(&m, false, &err)))
+    if (gpu && (pic_model_to_device(&m, &o, &err) || pic_train_init_cuda(&m, false, 0, m.params.numel, &err)))
         pic_die("%s", err.msg);
     snprintf(path, sizeof path, "%s/golden.json", dir);
     json_error_t je;

@@ -329,7 +329,7 @@ static void test_model_grad(pic_model_dtype dtype, bool qk_norm) {
         // gradient in another order (cuBLASLt adds each block's product to
         // it), so only the same blocks can give the same bits
         setenv("PIC_CUDA_HEAD_ROWS", "64", 1);
-        int rc = pic_model_to_device(&gpu[i], &o, &err) || pic_train_init_cuda(&gpu[i], i == 1, &err);
+        int rc = pic_model_to_device(&gpu[i], &o, &err) || pic_train_init_cuda(&gpu[i], i == 1, 0, gpu[i].params.numel, &err);
         unsetenv("PIC_CUDA_HEAD_ROWS");
         if (!CHECK(rc == 0, "%s model on the GPU for training%s: %s", pic_model_dtype_name(dtype),
                    i ? " (recompute)" : "", err.msg))

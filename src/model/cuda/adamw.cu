@@ -110,13 +110,14 @@ extern "C" int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double
     pic_cuda_model *cm = m->cuda;
     pic_cuda_train *tr = cm ? cm->train : NULL;
     if (!tr) return pic_err_set(err, "pic_adamw_step_cuda: no training state");
-    size_t n = m->params.numel;
+    size_t lo = tr->lo, n = tr->hi - tr->lo; // this GPU's slice (model.cuh)
     // bf16: the master weights step, and the bf16 weights the products read are their rounding
     if (m->dtype == PIC_DTYPE_BF16)
-        PIC_CU(pic_cuda::pic_adamw_step<pic_cuda::bf16>(tr->master, tr->grad, tr->m, tr->v, n, lr, beta1, beta2, eps,
-                                                        weight_decay, t, (pic_cuda::bf16 *)cm->params, cm->s));
+        PIC_CU(pic_cuda::pic_adamw_step<pic_cuda::bf16>(tr->master, tr->grad + lo, tr->m, tr->v, n, lr, beta1, beta2,
+                                                        eps, weight_decay, t, (pic_cuda::bf16 *)cm->params + lo,
+                                                        cm->s));
     else
-        PIC_CU(pic_cuda::pic_adamw_step<float>(tr->master, tr->grad, tr->m, tr->v, n, lr, beta1, beta2, eps,
+        PIC_CU(pic_cuda::pic_adamw_step<float>(tr->master + lo, tr->grad + lo, tr->m, tr->v, n, lr, beta1, beta2, eps,
                                                weight_decay, t, (float *)NULL, cm->s));
     PIC_CU(cudaStreamSynchronize(cm->s));
     return 0;

@@ -34,6 +34,12 @@ int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, bool training, p
 /* n values of the storage type from host memory into the device buffer at
  * offset (elements), finished when it returns. */
 int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n, pic_err *err);
+/* The other way: n values of the storage type at offset into host memory,
+ * once the model's queued work is done. */
+int pic_model_download_cuda(pic_model *m, size_t offset, void *dst, size_t n, pic_err *err);
+/* The device address of the weights (the storage type), once the model's
+ * queued work is done: for NCCL to gather the ranks' slices. */
+void *pic_model_weights_cuda(pic_model *m, pic_err *err);
 void pic_model_free_cuda(pic_model *m);
 /* pic_forward and pic_forward_stats (model.h) on the GPU; the batch is
  * checked (N tokens), host arrays in and out. With fn set, the logits go to
@@ -64,8 +70,13 @@ int pic_kvcache_copy_page_cuda(pic_kvcache *kv, int dst, int src, pic_err *err);
  * what backward needs. The gradient and moments start at zero, the master
  * weights as the device's weights (in bf16 their rounding: put the exact
  * ones with pic_train_state_put_cuda). The model must have been loaded
- * with training set (its arena then holds no layer's activations). */
-int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err);
+ * with training set (its arena then holds no layer's activations).
+ * [lo, hi) is the slice of the parameters whose AdamW moments and (bf16)
+ * master weights this GPU keeps and steps (ZeRO-1 across ranks; [0,
+ * numel) alone): the state arrays M and V, and MASTER in bf16, are read
+ * within it only, and what is put into them outside it is dropped (the
+ * master's bf16 rounding still goes into the weights, every element). */
+int pic_train_init_cuda(pic_model *m, bool recompute, size_t lo, size_t hi, pic_err *err);
 int pic_grad_zero_cuda(pic_model *m, pic_err *err);
 /* pic_head_backward and pic_backward (backward.h) with the device's own
  * dlnf and gradient buffers; host arrays in. */
@@ -75,7 +86,8 @@ int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err);
 /* The gradient's global norm into *norm, and the CPU's clipping to max_norm (<= 0: none). */
 int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err *err);
 /* One AdamW step (t counts steps including this one) on the master weights
- * (and their bf16 rounding, in bf16). */
+ * of the slice (and their bf16 rounding, in bf16); the weights outside it
+ * are the other ranks' to step and to send (pic_model_upload_cuda). */
 int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, double eps, double weight_decay, long t,
                         pic_err *err);
 /* n host floats into array a (model.h) at offset (elements), finished when it

@@ -210,10 +210,11 @@ void carve_train(carver &k, pic_cuda_model *cm, pic_cuda_train *tr, const pic_mo
     size_t hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads, qd = nh * hd, kvd = nkv * hd, V = c->vocab_size;
     size_t numel = m->params.numel, L = c->n_layers;
     bool bf = es == 2;
+    size_t own = tr->hi - tr->lo;
     tr->grad = k.take<float>(numel);
-    tr->m = k.take<float>(numel);
-    tr->v = k.take<float>(numel);
-    tr->master = bf ? k.take<float>(numel) : (float *)cm->params;
+    tr->m = k.take<float>(own);
+    tr->v = k.take<float>(own);
+    tr->master = bf ? k.take<float>(own) : (float *)cm->params;
     for (size_t l = 0; l <= L; l++) tr->xs[l] = k.take<char>(N * C * es);
     for (int i = 0; i < (tr->recompute ? 1 : (int)L); i++) {
         pic_cuda_acts *a = &tr->sets[i];
@@ -334,15 +335,34 @@ extern "C" int pic_model_alloc_cuda(pic_model *m, size_t max_batch_tokens, bool 
 }
 
 // A synchronous copy from pageable memory may return before its DMA lands,
-// and the model's stream is not ordered after the legacy one: wait for it.
+// and the model's stream is not ordered after the legacy one: wait for it,
+// before (its forwards read the weights) and after.
 extern "C" int pic_model_upload_cuda(pic_model *m, size_t offset, const void *src, size_t n, pic_err *err) {
     size_t es = m->dtype == PIC_DTYPE_BF16 ? 2 : 4;
     if (!m->cuda || offset + n > m->params.numel)
         return pic_err_set(err, "pic_model_upload_cuda: %zu values at %zu pass the %zu parameters", n, offset,
                            m->params.numel);
+    PIC_CU(cudaStreamSynchronize(m->cuda->s));
     PIC_CU(cudaMemcpy((char *)m->cuda->params + offset * es, src, n * es, cudaMemcpyHostToDevice));
     PIC_CU(cudaDeviceSynchronize());
     return 0;
+}
+
+extern "C" int pic_model_download_cuda(pic_model *m, size_t offset, void *dst, size_t n, pic_err *err) {
+    size_t es = m->dtype == PIC_DTYPE_BF16 ? 2 : 4;
+    if (!m->cuda || offset + n > m->params.numel)
+        return pic_err_set(err, "pic_model_download_cuda: %zu values at %zu pass the %zu parameters", n, offset,
+                           m->params.numel);
+    PIC_CU(cudaStreamSynchronize(m->cuda->s));
+    PIC_CU(cudaMemcpy(dst, (const char *)m->cuda->params + offset * es, n * es, cudaMemcpyDeviceToHost));
+    return 0;
+}
+
+extern "C" void *pic_model_weights_cuda(pic_model *m, pic_err *err) {
+    if (!m->cuda) return pic_err_set(err, "pic_model_weights_cuda: the model is not on a GPU"), nullptr;
+    cudaError_t e = cudaStreamSynchronize(m->cuda->s);
+    if (e != cudaSuccess) return pic_err_set(err, "pic_model_weights_cuda: %s", cudaGetErrorString(e)), nullptr;
+    return m->cuda->params;
 }
 
 extern "C" size_t pic_cuda_peak_bytes(const pic_model *m) {
@@ -369,14 +389,17 @@ static int train_start(pic_model *m, pic_cuda_model *cm, pic_cuda_train *tr, siz
     carve_train_pinned(pk, cm, tr);
     PIC_CU(cudaMemsetAsync(tr->arena, 0, tr->arena_bytes, cm->s)); // gradient, moments and dlnf start at zero
     if (es == 2) // master weights from the weights (pic_train_state_put_cuda puts exact ones)
-        PIC_CU(pic_cuda::convert(tr->master, (const bf16 *)cm->params, m->params.numel, cm->s));
+        PIC_CU(pic_cuda::convert(tr->master, (const bf16 *)cm->params + tr->lo, tr->hi - tr->lo, cm->s));
     PIC_CU(cudaStreamSynchronize(cm->s));
     return 0;
 }
 
-extern "C" int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
+extern "C" int pic_train_init_cuda(pic_model *m, bool recompute, size_t lo, size_t hi, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     if (!cm) return pic_err_set(err, "pic_train_init_cuda: the model is not on a GPU");
+    if (lo > hi || hi > m->params.numel)
+        return pic_err_set(err, "pic_train_init_cuda: the slice [%zu, %zu) of %zu parameters", lo, hi,
+                           m->params.numel);
     if (!cm->for_training)
         return pic_err_set(err, "pic_train_init_cuda: the model was loaded for inference (pic_model_opts.training): "
                                 "its arena holds a layer's activations that training never uses");
@@ -386,10 +409,14 @@ extern "C" int pic_train_init_cuda(pic_model *m, bool recompute, pic_err *err) {
     if (cm->train && cm->train->recompute != recompute)
         return pic_err_set(err, "pic_train_init_cuda: the training state was made %s --recompute",
                            cm->train->recompute ? "with" : "without");
+    if (cm->train && (cm->train->lo != lo || cm->train->hi != hi))
+        return pic_err_set(err, "pic_train_init_cuda: the training state was made for the slice [%zu, %zu)",
+                           cm->train->lo, cm->train->hi);
     if (cm->train) return 0;
     size_t es = m->dtype == PIC_DTYPE_BF16 ? 2 : 4, L = (size_t)m->cfg.n_layers;
     pic_cuda_train *tr = cm->train = new pic_cuda_train();
     tr->recompute = recompute;
+    tr->lo = lo, tr->hi = hi;
     tr->xs = new void *[L + 1];
     tr->sets = new pic_cuda_acts[recompute || !L ? 1 : L]();
     carver count = {NULL, 0};
@@ -425,8 +452,9 @@ extern "C" int pic_grad_zero_cuda(pic_model *m, pic_err *err) {
     return 0;
 }
 
-// Array a of the training state on the device, or NULL (with a message)
-// when n values at offset do not fit in it.
+// Array a of the training state on the device at offset, or NULL (with a
+// message) when n values there do not fit in it: the moments, and the
+// master weights in bf16, hold the slice [lo, hi) only.
 static float *state_array(pic_model *m, pic_state_array a, size_t offset, size_t n, const char *fn, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     if (!cm || !cm->train) return pic_err_set(err, "%s: no training state", fn), nullptr;
@@ -434,9 +462,21 @@ static float *state_array(pic_model *m, pic_state_array a, size_t offset, size_t
         return pic_err_set(err, "%s: %zu values at %zu pass the %zu parameters", fn, n, offset, m->params.numel),
                nullptr;
     pic_cuda_train *tr = cm->train;
-    float *arrays[] = {tr->master, tr->grad, tr->m, tr->v};
-    if ((unsigned)a >= sizeof arrays / sizeof *arrays) return pic_err_set(err, "%s: no array %d", fn, (int)a), nullptr;
-    return arrays[a] + offset;
+    if (a == PIC_STATE_GRAD) return tr->grad + offset;
+    if (a == PIC_STATE_MASTER && m->dtype != PIC_DTYPE_BF16) return tr->master + offset; // the weights
+    if (a != PIC_STATE_MASTER && a != PIC_STATE_M && a != PIC_STATE_V)
+        return pic_err_set(err, "%s: no array %d", fn, (int)a), nullptr;
+    if (offset < tr->lo || offset + n > tr->hi)
+        return pic_err_set(err, "%s: %zu values at %zu outside this GPU's slice [%zu, %zu)", fn, n, offset, tr->lo,
+                           tr->hi),
+               nullptr;
+    float *arr = a == PIC_STATE_M ? tr->m : a == PIC_STATE_V ? tr->v : tr->master;
+    return arr + (offset - tr->lo);
+}
+
+// Whether array a holds only this GPU's slice (the rest of what is put is dropped).
+static bool sliced(const pic_model *m, pic_state_array a) {
+    return a == PIC_STATE_M || a == PIC_STATE_V || (a == PIC_STATE_MASTER && m->dtype == PIC_DTYPE_BF16);
 }
 
 // A copy from pageable memory may return before its DMA lands, and cm->s is
@@ -444,11 +484,16 @@ static float *state_array(pic_model *m, pic_state_array a, size_t offset, size_t
 // and the model's stream before (its steps may still read or write the array).
 extern "C" int pic_train_state_put_cuda(pic_model *m, pic_state_array a, size_t offset, const float *x, size_t n,
                                         pic_err *err) {
-    float *dst = state_array(m, a, offset, n, "pic_train_state_put_cuda", err);
-    if (!dst) return -1;
+    if (!state_array(m, PIC_STATE_GRAD, offset, n, "pic_train_state_put_cuda", err)) return -1; // the bounds
     pic_cuda_model *cm = m->cuda;
+    size_t lo = offset, hi = offset + n;
+    if (sliced(m, a)) lo = lo > cm->train->lo ? lo : cm->train->lo, hi = hi < cm->train->hi ? hi : cm->train->hi;
     PIC_CU(cudaStreamSynchronize(cm->s));
-    PIC_CU(cudaMemcpy(dst, x, n * sizeof(float), cudaMemcpyHostToDevice));
+    if (lo < hi) {
+        float *dst = state_array(m, a, lo, hi - lo, "pic_train_state_put_cuda", err);
+        if (!dst) return -1;
+        PIC_CU(cudaMemcpy(dst, x + (lo - offset), (hi - lo) * sizeof(float), cudaMemcpyHostToDevice));
+    }
     if (a == PIC_STATE_MASTER && m->dtype == PIC_DTYPE_BF16) { // the weights the products read: their rounding
         const size_t chunk = (size_t)1 << 22;
         uint16_t *stage = (uint16_t *)malloc((n < chunk ? n : chunk) * sizeof *stage + 1);

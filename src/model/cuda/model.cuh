@@ -26,7 +26,8 @@ struct pic_cuda_train {
     bool recompute;
     void *arena;
     size_t arena_bytes;
-    float *grad, *m, *v, *master; // master is the weights themselves in f32
+    size_t lo, hi;                // the slice whose moments and (bf16) master weights this GPU keeps
+    float *grad, *m, *v, *master; // m, v (and master in bf16) hold the slice; master is the weights in f32
     void **xs;                    // [L + 1] (host array of device pointers)
     pic_cuda_acts *sets;          // [L], or [1] with recompute (host array)
     float *dres, *dln, *dlnf, *D, *partial, *head_dlogp, *head_dent;
