@@ -117,12 +117,14 @@ float *pic_trainer_gather(const pic_trainer *t, pic_state_array a) {
     size_t n = t->model->params.numel, own = t->own_hi - t->own_lo;
     int R = pic_dist_size(), me = pic_dist_rank();
     float *staged = NULL; /* a GPU's slice, down on the host */
-    const float *mine = a == PIC_STATE_V ? t->v : a == PIC_STATE_M ? t->m : t->model->params.data + t->own_lo;
+    const float *mine;
     if (t->gpu) {
         pic_err err;
         staged = pic_malloc((own + 1) * sizeof *staged);
         if (pic_trainer_read(t, a, t->own_lo, staged, own, &err)) pic_die("%s", err.msg);
         mine = staged;
+    } else {
+        mine = a == PIC_STATE_V ? t->v : a == PIC_STATE_M ? t->m : t->model->params.data + t->own_lo;
     }
     if (me > 0) { /* rank 0 alone holds the whole state, and only to write it */
         pic_dist_send(mine, own * sizeof *mine, 0);
