@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The all-reduce's share of a data-parallel training step on the CPU: the
+# The collectives' share (the gradient's reduce-scatter, the weights'
+# gather) of a data-parallel training step on the CPU: the
 # update benchmark's ~9.4M-parameter model as 2 MPI ranks on this machine,
 # one thread each, against the same step in one process with 2 threads
 # (docs/distributed.md). Extra arguments go to pic-update-bench.

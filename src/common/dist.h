@@ -34,10 +34,16 @@ int pic_dist_threads(void);
 /* This rank's index among the job's ranks on its machine (its GPU). */
 int pic_dist_local_rank(void);
 
-/* In-place sums over the ranks. Floats: one all-reduce (the gradient); the
- * result is the same on every rank. Doubles: summed in rank order. */
-void pic_dist_sum_float(float *x, size_t n);
+/* In-place sums over the ranks, summed in rank order: the same bits on
+ * every rank (a step's statistics). */
 void pic_dist_sum_double(double *x, size_t n);
+/* In place on root: the sum over the ranks of x[0..n); the others' x as it was. */
+void pic_dist_reduce_float(float *x, size_t n, int root);
+/* x[counts[0] + ... + counts[R-1]] of floats: rank r's block (at the sum of
+ * the counts before r) becomes the sum over the ranks of that block; the
+ * rest of x keeps this rank's own values. Half an all-reduce's traffic, for
+ * a buffer of which each rank uses only its block (ZeRO-1's gradient). */
+void pic_dist_reduce_scatter_float(float *x, const size_t *counts);
 /* x[counts[0] + ... + counts[R-1]] of floats: rank r's block (at the sum of
  * the counts before r) goes to every rank. */
 void pic_dist_allgather_float(float *x, const size_t *counts);
@@ -49,7 +55,7 @@ void pic_dist_recv(void *buf, size_t n, int from);
 void pic_dist_barrier(void);
 
 /* Seconds spent inside collectives since pic_dist_init, and apart from
- * those, waiting for the slowest rank to reach the gradient's all-reduce
+ * those, waiting for the slowest rank to reach the gradient's reduce-scatter
  * (for the stats and bench/dist.sh). */
 double pic_dist_comm_seconds(void);
 double pic_dist_wait_seconds(void);

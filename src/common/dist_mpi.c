@@ -87,18 +87,38 @@ int pic_dist_threads(void) {
     return cpus / local_size > 1 ? (int)(cpus / local_size) : 1;
 }
 
-/* The barrier first splits the time into waiting for the slowest rank and
- * the transfer itself (a barrier costs one latency; this is the step's one
- * large collective). */
-void pic_dist_sum_float(float *x, size_t n) {
+static void reduce(float *x, size_t n, int root) {
+    for (size_t o = 0; o < n; o += PIECE) {
+        size_t k = n - o < PIECE ? n - o : PIECE;
+        if (rank_ == root)
+            check(MPI_Reduce(MPI_IN_PLACE, x + o, (int)k, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD), "MPI_Reduce");
+        else
+            check(MPI_Reduce(x + o, NULL, (int)k, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD), "MPI_Reduce");
+    }
+}
+
+void pic_dist_reduce_float(float *x, size_t n, int root) {
+    if (size_ == 1) return;
+    double t0 = pic_now();
+    reduce(x, n, root);
+    comm_s += pic_now() - t0;
+}
+
+/* A reduce to each block's owner: MPI_Reduce_scatter's counts are ints,
+ * and so are its displacements' sums, which a 7B model's gradient passes.
+ * The barrier first splits the time into waiting for the slowest rank and
+ * the transfer itself (a barrier costs one latency; this is the step's
+ * largest collective). */
+void pic_dist_reduce_scatter_float(float *x, const size_t *counts) {
     if (size_ == 1) return;
     double tw = pic_now();
     pic_dist_barrier();
     double t0 = pic_now();
     wait_s += t0 - tw;
-    for (size_t o = 0; o < n; o += PIECE) {
-        size_t k = n - o < PIECE ? n - o : PIECE;
-        check(MPI_Allreduce(MPI_IN_PLACE, x + o, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    size_t off = 0;
+    for (int r = 0; r < size_; r++) {
+        reduce(x + off, counts[r], r);
+        off += counts[r];
     }
     comm_s += pic_now() - t0;
 }

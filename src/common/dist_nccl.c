@@ -25,6 +25,7 @@ static struct {
     ncclResult_t (*comm_destroy)(ncclComm_t);
     ncclResult_t (*all_reduce)(const void *, void *, size_t, ncclDataType_t, ncclRedOp_t, ncclComm_t, cudaStream_t);
     ncclResult_t (*broadcast)(const void *, void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
+    ncclResult_t (*reduce)(const void *, void *, size_t, ncclDataType_t, ncclRedOp_t, int, ncclComm_t, cudaStream_t);
     ncclResult_t (*group_start)(void);
     ncclResult_t (*group_end)(void);
     const char *(*error_string)(ncclResult_t);
@@ -47,11 +48,12 @@ static bool open_nccl(void) {
         snprintf(why, sizeof why, "%s", dlerror());
         return false;
     }
-    static const char *names[] = {"ncclGetUniqueId", "ncclCommInitRank", "ncclCommDestroy", "ncclAllReduce",
-                                  "ncclBroadcast",   "ncclGroupStart",   "ncclGroupEnd",    "ncclGetErrorString"};
+    static const char *names[] = {"ncclGetUniqueId", "ncclCommInitRank", "ncclCommDestroy",
+                                  "ncclAllReduce",   "ncclBroadcast",    "ncclReduce",
+                                  "ncclGroupStart",  "ncclGroupEnd",     "ncclGetErrorString"};
     void **slots[] = {(void **)&nccl.get_unique_id, (void **)&nccl.comm_init_rank, (void **)&nccl.comm_destroy,
-                      (void **)&nccl.all_reduce,    (void **)&nccl.broadcast,      (void **)&nccl.group_start,
-                      (void **)&nccl.group_end,     (void **)&nccl.error_string};
+                      (void **)&nccl.all_reduce,    (void **)&nccl.broadcast,      (void **)&nccl.reduce,
+                      (void **)&nccl.group_start,   (void **)&nccl.group_end,      (void **)&nccl.error_string};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!(*slots[i] = dlsym(lib, names[i]))) {
             snprintf(why, sizeof why, "%s has no %s", soname, names[i]);
@@ -113,6 +115,20 @@ void pic_nccl_sum_float(pic_nccl *c, float *x, size_t n) {
     if (n == 0) return;
     nccl_check(nccl.all_reduce(x, x, n, ncclFloat32, ncclSum, c->comm, c->stream), "ncclAllReduce");
     cuda_check(cudaStreamSynchronize(c->stream), "ncclAllReduce");
+}
+
+/* Blocks of unequal sizes (ncclReduceScatter's are equal): one reduce to
+ * each owner, grouped so that NCCL runs them as one operation; in place on
+ * the owner, the others' blocks as they were. */
+void pic_nccl_reduce_scatter_float(pic_nccl *c, float *x, const size_t *counts) {
+    size_t off = 0;
+    nccl_check(nccl.group_start(), "ncclGroupStart");
+    for (int r = 0; r < c->size; r++) {
+        nccl_check(nccl.reduce(x + off, x + off, counts[r], ncclFloat32, ncclSum, r, c->comm, c->stream), "ncclReduce");
+        off += counts[r];
+    }
+    nccl_check(nccl.group_end(), "ncclGroupEnd");
+    cuda_check(cudaStreamSynchronize(c->stream), "ncclReduce");
 }
 
 /* Blocks of unequal sizes: one broadcast from each owner, grouped so that

@@ -26,6 +26,10 @@ int pic_nccl_device(const pic_nccl *c);
 
 /* In place, device memory: the sum over the ranks of x[0..n). */
 void pic_nccl_sum_float(pic_nccl *c, float *x, size_t n);
+/* x[counts[0] + ... + counts[R-1]] in device memory: each rank's block
+ * summed over the ranks, on that rank (as pic_dist_reduce_scatter_float);
+ * the other blocks are left undefined. */
+void pic_nccl_reduce_scatter_float(pic_nccl *c, float *x, const size_t *counts);
 /* x[counts[0] + ... + counts[R-1]] in device memory: each rank's block to
  * every rank (as pic_dist_allgather_float). */
 void pic_nccl_allgather_float(pic_nccl *c, float *x, const size_t *counts);

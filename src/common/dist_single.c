@@ -24,8 +24,9 @@ int pic_dist_rank(void) { return 0; }
 int pic_dist_size(void) { return 1; }
 int pic_dist_threads(void) { return 0; }
 int pic_dist_local_rank(void) { return 0; }
-void pic_dist_sum_float(float *x, size_t n) { (void)x, (void)n; }
 void pic_dist_sum_double(double *x, size_t n) { (void)x, (void)n; }
+void pic_dist_reduce_float(float *x, size_t n, int root) { (void)x, (void)n, (void)root; }
+void pic_dist_reduce_scatter_float(float *x, const size_t *counts) { (void)x, (void)counts; }
 void pic_dist_allgather_float(float *x, const size_t *counts) { (void)x, (void)counts; }
 void pic_dist_broadcast(void *buf, size_t n, int root) { (void)buf, (void)n, (void)root; }
 /* With one rank there is no one to talk to: a caller that tries is wrong. */

@@ -267,9 +267,26 @@ int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err) {
     return 0;
 }
 
+/* The three on the slice, as the GPU's (cuda/adamw.cu). */
 int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err *err) {
     if (training(m, "pic_clip_grad_norm_cuda", err)) return -1;
-    *norm = pic_clip_grad_norm(m->cuda->grad, m->params.numel, max_norm);
+    pic_cuda_model *cm = m->cuda;
+    *norm = pic_clip_grad_norm(cm->grad + cm->lo, cm->hi - cm->lo, max_norm);
+    return 0;
+}
+
+int pic_grad_sumsq_cuda(pic_model *m, double *ss, pic_err *err) {
+    if (training(m, "pic_grad_sumsq_cuda", err)) return -1;
+    pic_cuda_model *cm = m->cuda;
+    *ss = 0;
+    for (size_t i = cm->lo; i < cm->hi; i++) *ss += (double)cm->grad[i] * cm->grad[i];
+    return 0;
+}
+
+int pic_scale_grad_cuda(pic_model *m, double norm, double max_norm, pic_err *err) {
+    if (training(m, "pic_scale_grad_cuda", err)) return -1;
+    pic_cuda_model *cm = m->cuda;
+    pic_scale_grad(cm->grad + cm->lo, cm->hi - cm->lo, norm, max_norm);
     return 0;
 }
 

@@ -100,6 +100,16 @@ int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err
     return pic_err_set(err, "%s", no_cuda);
 }
 
+int pic_grad_sumsq_cuda(pic_model *m, double *ss, pic_err *err) {
+    (void)m, (void)ss;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
+int pic_scale_grad_cuda(pic_model *m, double norm, double max_norm, pic_err *err) {
+    (void)m, (void)norm, (void)max_norm;
+    return pic_err_set(err, "%s", no_cuda);
+}
+
 int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, double eps, double weight_decay, long t,
                         pic_err *err) {
     (void)m, (void)lr, (void)beta1, (void)beta2, (void)eps, (void)weight_decay, (void)t;

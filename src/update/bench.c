@@ -33,7 +33,7 @@ static const char usage[] =
     "  -h, --help          this help\n"
     "      --version       the version\n"
     "Under mpirun as R ranks, each takes its share of the step and the stats\n"
-    "add the all-reduce's share of the step's time (bench/dist.sh).\n";
+    "add the collectives' share of the step's time (bench/dist.sh).\n";
 
 
 /* GFLOP/s of sgemm over the forward's weight products for N tokens, the
@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
     double tps = (double)tokens / secs, floor_tps = rate * 1e9 / (6.0 * params);
     printf("{\"params\":%.0f,\"threads\":%d,\"seqs\":%d,\"tokens_per_step\":%d,\"steps\":%d,\"seconds\":%.3f,"
            "\"tokens_per_s\":%.1f,\"sgemm_gflops\":%.2f,\"floor_tokens_per_s\":%.1f,\"fraction_of_floor\":%.3f,"
-           "\"ranks\":%d,\"allreduce_bytes_per_step\":%.0f,\"comm_seconds\":%.4f,\"comm_share\":%.4f,"
+           "\"ranks\":%d,\"grad_bytes_per_step\":%.0f,\"comm_seconds\":%.4f,\"comm_share\":%.4f,"
            "\"wait_seconds\":%.4f,\"forward\":\"%s\"}\n",
            params, pic_threads(), seqs, seqs * (prompt + response), steps, secs, tps, rate, floor_tps,
            tps / floor_tps, pic_dist_size(), 4 * params, comm, comm / secs, wait, fast ? "fast" : "exact");

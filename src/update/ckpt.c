@@ -296,11 +296,15 @@ void pic_ckpt_commit(char *tmp, const char *out) {
 }
 
 void pic_grads_save(const pic_trainer *t, const char *path) {
+    /* each rank holds its slice of the sum (the reduce-scatter) */
+    float *whole = pic_dist_size() > 1 ? pic_trainer_gather(t, PIC_STATE_GRAD) : NULL;
+    if (pic_dist_rank() != 0) return;
     pic_st_writer *w = pic_st_writer_new();
     refs r = refs_new(t, 1);
-    add_state(w, t, PIC_STATE_GRAD, NULL, NULL, PIC_DT_F32, r.names, r.spans);
+    add_state(w, t, PIC_STATE_GRAD, whole, NULL, PIC_DT_F32, r.names, r.spans);
     pic_err err;
     if (pic_st_write(w, path, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
     refs_free(&r);
+    free(whole);
 }

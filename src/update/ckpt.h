@@ -45,7 +45,8 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
  * does nothing. */
 void pic_ckpt_commit(char *tmp, const char *out);
 /* Gradients as safetensors under the parameters' names (--save-grads);
- * rank 0 alone calls it (every rank holds the whole step's gradient). */
+ * every rank calls it (each holds its slice of the step's sum), rank 0
+ * writes. */
 void pic_grads_save(const pic_trainer *t, const char *path);
 
 #endif

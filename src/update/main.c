@@ -574,7 +574,7 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     if (tr->alpha_cmd) pic_coproc_finish(&co);
     tr->alpha_cmd = NULL;
     double t_trained = pic_now();
-    if (rq->save_grads && me == 0) pic_grads_save(tr, rq->save_grads);
+    if (rq->save_grads) pic_grads_save(tr, rq->save_grads);
     char *next = pic_ckpt_write(tr, s->src, rq->output, s->ckpt_dtype, o->max_shard, rq->state);
 
     double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);

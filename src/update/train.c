@@ -124,7 +124,10 @@ float *pic_trainer_gather(const pic_trainer *t, pic_state_array a) {
         if (pic_trainer_read(t, a, t->own_lo, staged, own, &err)) pic_die("%s", err.msg);
         mine = staged;
     } else {
-        mine = a == PIC_STATE_V ? t->v : a == PIC_STATE_M ? t->m : t->model->params.data + t->own_lo;
+        mine = a == PIC_STATE_V      ? t->v
+               : a == PIC_STATE_M    ? t->m
+               : a == PIC_STATE_GRAD ? t->grad + t->own_lo
+                                     : t->model->params.data + t->own_lo;
     }
     if (me > 0) { /* rank 0 alone holds the whole state, and only to write it */
         pic_dist_send(mine, own * sizeof *mine, 0);
@@ -304,39 +307,68 @@ static void sum_stats(pic_step_stats *st) {
 }
 
 /* torch's clip_grad_norm_ over the whole buffer; across ranks, each sums
- * the squares of its own slice, so that every rank gets the same norm. */
+ * the squares of its own slice, the only part it holds summed, so that
+ * every rank gets the same norm, and scales that slice. */
 static double clip_grad(pic_trainer *t) {
-    size_t n = t->model->params.numel;
-    if (pic_dist_size() == 1) return pic_clip_grad_norm(t->grad, n, t->cfg.max_grad_norm);
+    size_t n = t->model->params.numel, lo = t->own_lo, own = t->own_hi - t->own_lo;
+    pic_err err;
+    if (pic_dist_size() == 1) {
+        if (!t->gpu) return pic_clip_grad_norm(t->grad, n, t->cfg.max_grad_norm);
+        double norm;
+        if (pic_clip_grad_norm_cuda(t->model, t->cfg.max_grad_norm, &norm, &err)) pic_die("%s", err.msg);
+        return norm;
+    }
     double ss = 0;
-    for (size_t i = t->own_lo; i < t->own_hi; i++) ss += (double)t->grad[i] * t->grad[i];
+    if (!t->gpu)
+        for (size_t i = lo; i < lo + own; i++) ss += (double)t->grad[i] * t->grad[i];
+    else if (pic_grad_sumsq_cuda(t->model, &ss, &err))
+        pic_die("%s", err.msg);
     pic_dist_sum_double(&ss, 1);
     double norm = sqrt(ss);
-    pic_scale_grad(t->grad, n, norm, t->cfg.max_grad_norm);
+    if (!t->gpu)
+        pic_scale_grad(t->grad + lo, own, norm, t->cfg.max_grad_norm);
+    else if (pic_scale_grad_cuda(t->model, norm, t->cfg.max_grad_norm, &err))
+        pic_die("%s", err.msg);
     return norm;
 }
 
-/* The gradient on the GPU summed over the ranks, by NCCL from device to
- * device, or without it through host memory a piece at a time (64 MiB):
- * every rank then holds the same sum and clips it, and steps its slice. */
-static void sum_grad_gpu(pic_trainer *t) {
+/* The sizes of the ranks' slices of n parameters. */
+static size_t *slice_counts(size_t n) {
+    int R = pic_dist_size();
+    size_t *counts = pic_malloc((size_t)R * sizeof *counts);
+    for (int r = 0; r < R; r++) counts[r] = even_cut(n, r + 1, R) - even_cut(n, r, R);
+    return counts;
+}
+
+/* The step's gradient summed over the ranks, each rank's slice on that
+ * rank (ZeRO-1 steps only the slice): a reduce-scatter, half the traffic
+ * of an all-reduce. On the host by MPI; on the GPU by NCCL from device to
+ * device, or without it through host memory a piece of one slice at a time
+ * (64 MiB). */
+static void sum_grad(pic_trainer *t) {
     pic_model *m = t->model;
-    size_t n = m->params.numel, piece = (size_t)1 << 24;
+    size_t n = m->params.numel, *counts = slice_counts(n), piece = (size_t)1 << 24;
     pic_err err;
-    if (t->nccl) {
+    if (!t->gpu) {
+        pic_dist_reduce_scatter_float(t->grad, counts);
+    } else if (t->nccl) {
         float *grad = pic_train_array_cuda(m, PIC_STATE_GRAD, &err);
         if (!grad) pic_die("%s", err.msg);
-        pic_nccl_sum_float(t->nccl, grad, n);
-        return;
+        pic_nccl_reduce_scatter_float(t->nccl, grad, counts);
+    } else {
+        int R = pic_dist_size(), me = pic_dist_rank();
+        float *stage = pic_malloc((n < piece ? n : piece) * sizeof *stage + 1);
+        for (int r = 0; r < R; r++)
+            for (size_t at = even_cut(n, r, R), hi = even_cut(n, r + 1, R); at < hi; at += piece) {
+                size_t k = hi - at < piece ? hi - at : piece;
+                if (pic_train_state_get_cuda(m, PIC_STATE_GRAD, at, stage, k, &err)) pic_die("%s", err.msg);
+                pic_dist_reduce_float(stage, k, r);
+                if (me == r && pic_train_state_put_cuda(m, PIC_STATE_GRAD, at, stage, k, &err))
+                    pic_die("%s", err.msg);
+            }
+        free(stage);
     }
-    float *stage = pic_malloc((n < piece ? n : piece) * sizeof *stage + 1);
-    for (size_t at = 0; at < n; at += piece) {
-        size_t k = n - at < piece ? n - at : piece;
-        if (pic_train_state_get_cuda(m, PIC_STATE_GRAD, at, stage, k, &err)) pic_die("%s", err.msg);
-        pic_dist_sum_float(stage, k);
-        if (pic_train_state_put_cuda(m, PIC_STATE_GRAD, at, stage, k, &err)) pic_die("%s", err.msg);
-    }
-    free(stage);
+    free(counts);
 }
 
 /* Every rank's slice of the weights a GPU step changed to every rank, in
@@ -350,8 +382,8 @@ static void gather_weights_gpu(pic_trainer *t) {
     if (t->nccl) {
         void *w = pic_model_weights_cuda(m, &err);
         if (!w) pic_die("%s", err.msg);
-        size_t *bytes = pic_malloc((size_t)R * sizeof *bytes);
-        for (int r = 0; r < R; r++) bytes[r] = (even_cut(n, r + 1, R) - even_cut(n, r, R)) * es;
+        size_t *bytes = slice_counts(n);
+        for (int r = 0; r < R; r++) bytes[r] *= es;
         pic_nccl_allgather_bytes(t->nccl, w, bytes);
         free(bytes);
         return;
@@ -373,10 +405,8 @@ static void apply_step(pic_trainer *t, double lr) {
     pic_params *p = &t->model->params;
     size_t lo = t->own_lo, hi = t->own_hi;
     pic_adamw_step(p->data + lo, t->grad + lo, t->m, t->v, hi - lo, lr, &t->cfg.opt, t->step);
-    int R = pic_dist_size();
-    if (R == 1) return;
-    size_t *counts = pic_malloc((size_t)R * sizeof *counts);
-    for (int r = 0; r < R; r++) counts[r] = even_cut(p->numel, r + 1, R) - even_cut(p->numel, r, R);
+    if (pic_dist_size() == 1) return;
+    size_t *counts = slice_counts(p->numel);
     pic_dist_allgather_float(p->data, counts);
     free(counts);
 }
@@ -496,11 +526,7 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
     for (size_t k = d.seq_start[cut[me]]; k < d.seq_start[cut[me + 1]] && lc.kind != PIC_PG_SFT; k++)
         if (fabs((double)d.logp[k] - d.old[k]) > st->logp_diff_max) st->logp_diff_max = fabs((double)d.logp[k] - d.old[k]);
     if (R > 1) {
-        /* the one all-reduce of the step's gradient buffer */
-        if (!t->gpu)
-            pic_dist_sum_float(t->grad, m->params.numel);
-        else
-            sum_grad_gpu(t);
+        sum_grad(t); /* the step's one large collective but the weights' gather */
         sum_stats(st);
         float *each = pic_malloc((size_t)R * sizeof *each);
         size_t *ones = pic_malloc((size_t)R * sizeof *ones);
@@ -520,8 +546,7 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         t->aec_coef = (float)(c < 0 ? 0 : c > t->cfg.aec_max ? t->cfg.aec_max : c);
         t->aec_entropy = (float)H;
     }
-    if (!t->gpu) st->grad_norm = clip_grad(t);
-    else if (pic_clip_grad_norm_cuda(m, t->cfg.max_grad_norm, &st->grad_norm, &err)) pic_die("%s", err.msg);
+    st->grad_norm = clip_grad(t);
     st->lr = pic_adamw_lr(&t->cfg.opt, t->step);
     if (apply) {
         if (!isfinite(st->grad_norm)) pic_die("the gradient is not finite (norm %g); no step taken", st->grad_norm);

@@ -83,8 +83,8 @@ typedef struct {
 
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c);
 void pic_trainer_free(pic_trainer *t);
-/* Array a of the whole buffer (AdamW's moments; on GPUs also the master
- * weights), gathered from every rank's slice on rank 0 (every rank calls it;
+/* Array a of the whole buffer (AdamW's moments, the summed gradient; on
+ * GPUs also the master weights), gathered from every rank's slice on rank 0 (every rank calls it;
  * the others get NULL); the caller frees it. */
 float *pic_trainer_gather(const pic_trainer *t, pic_state_array a);
 /* Takes a tensor's moment values x[0..n) at buffer offset off: the part of

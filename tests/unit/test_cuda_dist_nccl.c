@@ -2,7 +2,8 @@
  * in: as one process, or as R ranks under mpirun on R GPUs
  * (mpirun -np 2 build/tests/test_cuda_dist_nccl). Every rank puts the same
  * values in, so a sum is exactly R times them (small integers: exact in
- * fp32); each rank's block of a gather is its rank + 1. Skips (TAP) where
+ * fp32); each rank's block of a gather is its rank + 1, and of a
+ * reduce-scatter R times its rank + 1 on its owner. Skips (TAP) where
  * there is no GPU; fails where NCCL cannot be opened (pic-update would
  * then sum through host memory). */
 #include <cuda_runtime.h>
@@ -52,6 +53,20 @@ int main(void) {
     for (int r = 0; r < R; r++)
         for (size_t i = 0; i < counts[r]; i++) bad += g[off++] != (float)(r + 1);
     CHECK(bad == 0, "gather of %d unequal blocks: %zu wrong", R, bad);
+
+    /* reduce-scatter of the same unequal blocks: each rank's block the sum,
+     * R (r + 1) at every element of block r on rank r (the others' blocks
+     * are not the caller's to read) */
+    off = 0;
+    for (int r = 0; r < R; r++)
+        for (size_t i = 0; i < counts[r]; i++) g[off++] = (float)(r + 1);
+    cudaMemcpy(dg, g, total * sizeof *dg, cudaMemcpyHostToDevice);
+    pic_nccl_reduce_scatter_float(c, dg, counts);
+    cudaMemcpy(g, dg, total * sizeof *dg, cudaMemcpyDeviceToHost);
+    bad = 0, off = 0;
+    for (int r = 0; r < R; r++)
+        for (size_t i = 0; i < counts[r]; i++, off++) bad += r == me && g[off] != (float)(R * (r + 1));
+    CHECK(bad == 0, "reduce-scatter of %d unequal blocks: %zu wrong", R, bad);
 
     cudaFree(d), cudaFree(dg);
     free(h), free(g), free(counts);

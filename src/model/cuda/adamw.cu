@@ -24,17 +24,18 @@ __global__ void norm_partials_kernel(double *part, const float *g, size_t n) {
     if (!threadIdx.x) part[blockIdx.x] = sh[0];
 }
 
-__global__ void norm_final_kernel(double *norm, const double *part) {
+__global__ void norm_final_kernel(double *ss, const double *part) {
     double s = 0;
     for (int b = 0; b < NORM_BLOCKS; b++) s += part[b];
-    *norm = sqrt(s);
+    *ss = s;
 }
 
-cudaError_t grad_norm(double *norm, const float *g, size_t n, double *scratch, cudaStream_t s) {
+// The sum of squares (the norm's square: across ranks these add up).
+cudaError_t grad_sumsq(double *ss, const float *g, size_t n, double *scratch, cudaStream_t s) {
     norm_partials_kernel<<<NORM_BLOCKS, 256, 0, s>>>(scratch, g, n);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
-    norm_final_kernel<<<1, 1, 0, s>>>(norm, scratch);
+    norm_final_kernel<<<1, 1, 0, s>>>(ss, scratch);
     return cudaGetLastError();
 }
 
@@ -89,20 +90,36 @@ template cudaError_t pic_adamw_step<bf16>(float *, const float *, float *, float
 #include "model/cuda/entry.h"
 #include "model/cuda/model.cuh"
 
-extern "C" int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err *err) {
+// The three work on this GPU's slice of the gradient (model.cuh's [lo, hi):
+// the whole buffer with one rank), which is all a rank holds summed after
+// the ranks' reduce-scatter.
+extern "C" int pic_grad_sumsq_cuda(pic_model *m, double *ss, pic_err *err) {
     pic_cuda_model *cm = m->cuda;
     pic_cuda_train *tr = cm ? cm->train : NULL;
-    if (!tr) return pic_err_set(err, "pic_clip_grad_norm_cuda: no training state");
-    size_t n = m->params.numel;
-    PIC_CU(pic_cuda::grad_norm(tr->norm, tr->grad, n, tr->norm_part, cm->s));
+    if (!tr) return pic_err_set(err, "pic_grad_sumsq_cuda: no training state");
+    PIC_CU(pic_cuda::grad_sumsq(tr->norm, tr->grad + tr->lo, tr->hi - tr->lo, tr->norm_part, cm->s));
     PIC_CU(cudaMemcpyAsync(tr->h_norm, tr->norm, sizeof(double), cudaMemcpyDeviceToHost, cm->s));
     PIC_CU(cudaStreamSynchronize(cm->s));
-    *norm = *tr->h_norm;
+    *ss = *tr->h_norm;
+    return 0;
+}
+
+extern "C" int pic_scale_grad_cuda(pic_model *m, double norm, double max_norm, pic_err *err) {
+    pic_cuda_model *cm = m->cuda;
+    pic_cuda_train *tr = cm ? cm->train : NULL;
+    if (!tr) return pic_err_set(err, "pic_scale_grad_cuda: no training state");
     if (max_norm > 0) { // the CPU's clip: the coefficient rounded to float, applied when below 1
-        float coef = (float)(max_norm / (*norm + 1e-6));
-        if (coef < 1) PIC_CU(pic_cuda::scale(tr->grad, n, coef, cm->s));
+        float coef = (float)(max_norm / (norm + 1e-6));
+        if (coef < 1) PIC_CU(pic_cuda::scale(tr->grad + tr->lo, tr->hi - tr->lo, coef, cm->s));
     }
     return 0;
+}
+
+extern "C" int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err *err) {
+    double ss;
+    if (pic_grad_sumsq_cuda(m, &ss, err)) return -1;
+    *norm = sqrt(ss);
+    return pic_scale_grad_cuda(m, *norm, max_norm, err);
 }
 
 extern "C" int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double beta2, double eps,

@@ -83,8 +83,13 @@ int pic_grad_zero_cuda(pic_model *m, pic_err *err);
 int pic_head_backward_cuda(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float T,
                            const float *dlogp, const float *dent, pic_err *err);
 int pic_backward_cuda(pic_model *m, const pic_batch *b, pic_err *err);
-/* The gradient's global norm into *norm, and the CPU's clipping to max_norm (<= 0: none). */
+/* The gradient of this GPU's slice (pic_train_init_cuda's; the whole with
+ * one rank): its norm into *norm and the CPU's clipping to max_norm (<= 0:
+ * none). With several ranks, each sums the squares of its slice, the
+ * ranks add them up, and each scales its slice by the global norm. */
 int pic_clip_grad_norm_cuda(pic_model *m, double max_norm, double *norm, pic_err *err);
+int pic_grad_sumsq_cuda(pic_model *m, double *ss, pic_err *err);
+int pic_scale_grad_cuda(pic_model *m, double norm, double max_norm, pic_err *err);
 /* One AdamW step (t counts steps including this one) on the master weights
  * of the slice (and their bf16 rounding, in bf16); the weights outside it
  * are the other ranks' to step and to send (pic_model_upload_cuda). */

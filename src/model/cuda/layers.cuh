@@ -216,10 +216,11 @@ cudaError_t logprob_entropy_backward(O *dlogits, const float *logits, const int3
                                      const float *dent, size_t N, int V, float temperature, cudaStream_t s);
 
 // ---- the optimizer (twins of src/model/adamw.c) ------------------------
-// The global L2 norm of g[n] (squares summed in double, fixed blocks then a
-// fixed tree) into *norm (device); scratch holds NORM_BLOCKS doubles.
+// The sum of the squares of g[n], the global L2 norm's square (in double,
+// fixed blocks then a fixed tree), into *ss (device); scratch holds
+// NORM_BLOCKS doubles.
 enum { NORM_BLOCKS = 1024 };
-cudaError_t grad_norm(double *norm, const float *g, size_t n, double *scratch, cudaStream_t s);
+cudaError_t grad_sumsq(double *ss, const float *g, size_t n, double *scratch, cudaStream_t s);
 // g *= coef
 cudaError_t scale(float *g, size_t n, float coef, cudaStream_t s);
 // torch's AdamW in float32, as pic_adamw_step; with weights (bf16, or NULL)
