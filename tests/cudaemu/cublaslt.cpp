@@ -44,13 +44,17 @@ struct cublasLtMatrixLayoutOpaque_t {
 };
 struct cublasLtMatmulPreferenceOpaque_t {
     uint64_t max_workspace;
-    uint32_t align[4]; // A, B, C, D
+    uint32_t align[4];    // A, B, C, D
+    uint32_t reductions;  // cublasLtReductionScheme_t bits (this one never splits k: NONE always meets them)
 };
 
 namespace {
 
 // An algorithm from this heuristic: data[0] says so, data[1..4] keep the
-// alignments of A, B, C and D that the caller promised when asking for it.
+// alignments of A, B, C and D that the caller promised when asking for it,
+// data[5] the bias's: NVIDIA's heuristic reads it from the bias pointer set
+// then (unset, NULL, it is any alignment: 256), and a call with a bias less
+// aligned may fail.
 const uint64_t ALGO_MAGIC = 0x706963656d756c74ull; // "picemult"
 
 // The attribute setters' rule: a value of exactly the attribute's size.
@@ -150,6 +154,13 @@ struct product {
 
 bool aligned(const void *ptr, uint64_t to) { return !to || (uintptr_t)ptr % to == 0; }
 
+// The largest power of two up to 256 that divides the address.
+uint64_t alignment_of(const void *ptr) {
+    uint64_t k = 1;
+    while (k < 256 && (uintptr_t)ptr % (2 * k) == 0) k <<= 1;
+    return k;
+}
+
 }  // namespace
 
 extern "C" {
@@ -223,7 +234,7 @@ cublasStatus_t CUBLASWINAPI cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l
 
 cublasStatus_t CUBLASWINAPI cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p) {
     if (!p) return CUBLAS_STATUS_INVALID_VALUE;
-    *p = new cublasLtMatmulPreferenceOpaque_t{0, {256, 256, 256, 256}}; // NVIDIA's defaults
+    *p = new cublasLtMatmulPreferenceOpaque_t{0, {256, 256, 256, 256}, CUBLASLT_REDUCTION_SCHEME_MASK}; // NVIDIA's defaults
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -242,6 +253,13 @@ cublasStatus_t CUBLASWINAPI cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulP
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES: return set(&p->align[1], buf, n);
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES: return set(&p->align[2], buf, n);
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES: return set(&p->align[3], buf, n);
+    case CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK: {
+        uint32_t m;
+        cublasStatus_t st = set(&m, buf, n);
+        if (st == CUBLAS_STATUS_SUCCESS && (m & ~(uint32_t)CUBLASLT_REDUCTION_SCHEME_MASK)) return CUBLAS_STATUS_INVALID_VALUE;
+        if (st == CUBLAS_STATUS_SUCCESS) p->reductions = m;
+        return st;
+    }
     }
     return CUBLAS_STATUS_NOT_SUPPORTED;
 }
@@ -262,6 +280,7 @@ cublasStatus_t CUBLASWINAPI cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, c
     memset(&results[0], 0, sizeof results[0]);
     results[0].algo.data[0] = ALGO_MAGIC;
     for (int i = 0; i < 4; i++) results[0].algo.data[1 + i] = pref->align[i];
+    results[0].algo.data[5] = p.bias ? (desc->bias ? alignment_of(desc->bias) : 256) : 0;
     results[0].workspaceSize = 0;
     results[0].state = CUBLAS_STATUS_SUCCESS;
     results[0].wavesCount = 1.0f;
@@ -294,6 +313,7 @@ cublasStatus_t CUBLASWINAPI cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDes
         const void *ptrs[4] = {A, B, C, D};
         for (int i = 0; i < 4; i++)
             if (!aligned(ptrs[i], algo->data[1 + i])) return CUBLAS_STATUS_INVALID_VALUE;
+        if (p.bias && !aligned(w.bias, algo->data[5])) return CUBLAS_STATUS_INVALID_VALUE;
     }
     if (empty) return CUBLAS_STATUS_SUCCESS;
     emu_enqueue(stream, std::function<void()>(w));

@@ -3,6 +3,7 @@
 // host loop, and the faults it turns into a stop (a hang, a buffer overrun).
 #include <cub/cub.cuh>
 #include <cuda_bf16.h>
+#include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <mma.h>
 #include <signal.h>
@@ -366,6 +367,55 @@ static void test_faults(void) {
           "and a launch on another GPU's stream: %s", err);
 }
 
+// cuBLASLt's promises: NVIDIA's heuristic chooses for the alignments it is
+// told, the bias's read from the bias pointer set at the time (unset: any
+// alignment), and a call whose bias is less aligned may fail. Here it does.
+static void test_cublaslt(void) {
+    cublasLtHandle_t h;
+    cublasLtCreate(&h);
+    float *buf;
+    cudaMalloc((void **)&buf, 4096);
+    float *A = buf, *B = buf + 256, *D = buf + 512, *bias = buf + 768 + 4; // the bias 16-byte aligned only
+    cudaMemset(buf, 0, 4096);
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BIAS;
+    cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep);
+    cublasLtMatrixLayout_t a, b, d;
+    cublasLtMatrixLayoutCreate(&a, CUDA_R_32F, 4, 8, 4);
+    cublasLtMatrixLayoutCreate(&b, CUDA_R_32F, 8, 2, 8);
+    cublasLtMatrixLayoutCreate(&d, CUDA_R_32F, 4, 2, 4);
+    cublasLtMatmulPreference_t pref;
+    cublasLtMatmulPreferenceCreate(&pref);
+    uint32_t al = 16, bad_mask = 8, mask = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    cublasLtMatmulPreferenceAttributes_t aligns[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    for (int i = 0; i < 4; i++) cublasLtMatmulPreferenceSetAttribute(pref, aligns[i], &al, sizeof al);
+    CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &bad_mask,
+                                               sizeof bad_mask) == CUBLAS_STATUS_INVALID_VALUE &&
+              cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &mask,
+                                                   sizeof mask) == CUBLAS_STATUS_SUCCESS,
+          "cuBLASLt: a reduction-scheme mask past the schemes is refused, a scheme's taken");
+    float one = 1, zero = 0;
+    cublasLtMatmulHeuristicResult_t r[2];
+    int found = 0;
+    cublasLtMatmulAlgoGetHeuristic(h, desc, a, b, d, d, pref, 1, &r[0], &found); // the bias pointer unset
+    cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+    cublasStatus_t late = cublasLtMatmul(h, desc, &one, A, a, B, b, &zero, D, d, D, d, &r[0].algo, NULL, 0, 0);
+    cublasLtMatmulAlgoGetHeuristic(h, desc, a, b, d, d, pref, 1, &r[1], &found); // the bias shown
+    cublasStatus_t shown = cublasLtMatmul(h, desc, &one, A, a, B, b, &zero, D, d, D, d, &r[1].algo, NULL, 0, 0);
+    cudaDeviceSynchronize();
+    CHECK(found == 1 && late == CUBLAS_STATUS_INVALID_VALUE && shown == CUBLAS_STATUS_SUCCESS,
+          "cuBLASLt: a bias 16-byte aligned fails an algorithm chosen with the bias pointer unset, not one chosen "
+          "with it set");
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(a), cublasLtMatrixLayoutDestroy(b), cublasLtMatrixLayoutDestroy(d);
+    cublasLtMatmulDescDestroy(desc);
+    cublasLtDestroy(h);
+    cudaFree(buf);
+}
+
 int main(void) {
     test_sums();
     test_smem_limit();
@@ -373,6 +423,7 @@ int main(void) {
     test_graph();
     test_cub();
     test_async();
+    test_cublaslt();
     test_faults();
     return check_done();
 }

@@ -30,8 +30,10 @@ struct plan {
     size_t N;
     int IC, OC;
     cudaDataType_t in, out;
-    bool bias, accumulate, pedantic;
-    unsigned align; // the pointers' common alignment, bytes (<= 256)
+    bool accumulate, pedantic;
+    unsigned align;      // the pointers' common alignment, bytes (<= 256)
+    unsigned bias_align; // 0: no bias epilogue; else the bias's alignment (<= 256), which the heuristic reads
+    const void *bias;    // the first such bias (not part of the key): shown to the heuristic
     bool ok;        // false: cuBLASLt had no algorithm (remembered, not asked again)
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t a, b, c;
@@ -96,11 +98,15 @@ static int make_plan(blas *bl, plan *p, pic_err *err) {
     cublasOperation_t ta = p->kind == FWD ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p->kind == DW ? CUBLAS_OP_T : CUBLAS_OP_N;
     PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    if (p->bias) {
+    if (p->bias_align) {
         cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BIAS;
         PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep));
         cudaDataType_t bt = p->in;
         PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+        // the heuristic reads the bias's alignment from this pointer (unset,
+        // NULL would promise 256 bytes): every bias of this plan's key has
+        // the same alignment
+        PIC_BLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p->bias, sizeof p->bias));
     }
     uint64_t N = p->N, IC = (uint64_t)p->IC, OC = (uint64_t)p->OC;
     uint64_t ar = IC, ac = p->kind == DW ? N : OC, br = p->kind == FWD ? IC : OC, cr = p->kind == FWD ? OC : IC,
@@ -121,6 +127,14 @@ static int make_plan(blas *bl, plan *p, pic_err *err) {
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
     for (int i = 0; i < 4 && st == CUBLAS_STATUS_SUCCESS; i++)
         st = cublasLtMatmulPreferenceSetAttribute(pref, aligns[i], &al, sizeof al);
+    /* split-K only with float partials in the workspace, summed in a fixed
+     * step: not the output type's (bf16 partials would round the sums the
+     * CPU keeps in float), not in place (its counters live in the
+     * workspace, which matmul_bi's split path also writes between calls) */
+    uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+                                                  sizeof schemes);
     if (st != CUBLAS_STATUS_SUCCESS) {
         cublasLtMatmulPreferenceDestroy(pref);
         return pic_err_set(err, "cuBLASLt: setting a matmul preference: %s", cublasLtGetStatusString(st));
@@ -141,7 +155,7 @@ static int get_plan(blas *bl, const plan &want, plan **out, pic_err *err) {
         plan *p = &bl->plans[i];
         if (p->kind == want.kind && p->N == want.N && p->IC == want.IC && p->OC == want.OC && p->in == want.in &&
             p->out == want.out &&
-            p->bias == want.bias && p->accumulate == want.accumulate && p->align == want.align &&
+            p->bias_align == want.bias_align && p->accumulate == want.accumulate && p->align == want.align &&
             p->pedantic == want.pedantic) {
             *out = p;
             return p->ok ? 0 : pic_err_set(err, "cuBLASLt has no algorithm for [%zu x %d] . [%d x %d]^T", p->N,
@@ -179,14 +193,14 @@ int matmul_forward(blas *bl, O *out, const T *inp, const T *weight, const T *bia
     plan want;
     memset(&want, 0, sizeof want);
     want.N = N, want.IC = IC, want.OC = OC, want.in = data_type<T>(), want.out = data_type<O>();
-    want.bias = bias && alignment(bias) >= 16, want.accumulate = accumulate, want.align = al;
-    want.pedantic = bl->pedantic;
+    want.bias_align = bias && alignment(bias) >= 16 ? alignment(bias) : 0, want.bias = bias;
+    want.accumulate = accumulate, want.align = al, want.pedantic = bl->pedantic;
     plan *p;
     int rc = get_plan(bl, want, &p, err);
-    if (rc && want.bias) want.bias = false, rc = get_plan(bl, want, &p, err);
+    if (rc && want.bias_align) want.bias_align = 0, rc = get_plan(bl, want, &p, err);
     if (rc && want.pedantic) want.pedantic = false, rc = get_plan(bl, want, &p, err);
     if (rc) return -1;
-    if (bias && !want.bias) {
+    if (bias && !want.bias_align) {
         bias_first_kernel<T, O><<<blocks_for(N * OC, 256), 256, 0, bl->s>>>(out, bias, N, OC, accumulate);
         PIC_LAUNCHED();
         accumulate = true;
