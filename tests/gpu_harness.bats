@@ -23,6 +23,13 @@ section_log() { tar -xzOf out/sections.tar.gz "$1.log"; }
     done
 }
 
+@test "every pic program and CUDA test run.sh starts gets the carried libraries (the GPU machine has no jansson)" {
+    # here the system's libraries hide a call without them; there it exits 127
+    grep -n 'within .*"\$\(BIN\|TESTS\)/' "$G/run.sh" > calls
+    [ -s calls ]
+    if grep -v 'LD_LIBRARY_PATH="\$PIC_LD_PATH"' calls; then false; fi
+}
+
 @test "without a GPU: every GPU row is SKIP, the summary comes last, exit 0" {
     OUT=out PIC_GPU_FORCE=0 run "$G/run.sh"
     [ "$status" -eq 0 ]

@@ -439,6 +439,7 @@ template <int HD> static unsigned decode_blocks(const attn_input<bf16> &in, int 
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_decode_kernel<HD>, TC_WARPS * 32, bytes);
+        (void)cudaGetLastError(); // a failed query only sizes the grid: not the next launch's error
         resident = sms * (per_sm > 0 ? per_sm : 1);
     }
     int fill = (resident + nkv - 1) / nkv;
