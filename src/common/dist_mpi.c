@@ -1,5 +1,6 @@
 /* The job over MPI (dist.h). Large buffers go in pieces of at most 2^30
- * elements, since MPI counts are ints. */
+ * bytes, since MPI counts are ints (and some MPI builds mishandle a
+ * collective past 2 GiB). */
 #include "common/dist.h"
 
 #include <limits.h>
@@ -88,8 +89,9 @@ int pic_dist_threads(void) {
 }
 
 static void reduce(float *x, size_t n, int root) {
-    for (size_t o = 0; o < n; o += PIECE) {
-        size_t k = n - o < PIECE ? n - o : PIECE;
+    const size_t piece = PIECE / sizeof *x;
+    for (size_t o = 0; o < n; o += piece) {
+        size_t k = n - o < piece ? n - o : piece;
         if (rank_ == root)
             check(MPI_Reduce(MPI_IN_PLACE, x + o, (int)k, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD), "MPI_Reduce");
         else
