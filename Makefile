@@ -156,9 +156,11 @@ host-cuda:
 # The CUDA backend's own files built over the emulator (CUDA=emu, see
 # tests/cudaemu/include/cudaemu.h) and its twin tests, for `make test`.
 # Its pic-rollout, pic-update and golden tests serve tests/cuda_emu.bats.
+# Its NCCL (lib/libnccl.so.2) and test_cuda_dist_nccl serve tests/dist.bats.
 cuda-emu:
 	@$(MAKE) --no-print-directory CUDA=emu BUILD=$(CUDA_EMU) BIN=$(CUDA_EMU)/bin $(EMU_UNITS) \
-	  $(addprefix $(CUDA_EMU)/bin/,pic-rollout pic-update) $(addprefix $(CUDA_EMU)/tests/,test_model test_backward)
+	  $(addprefix $(CUDA_EMU)/bin/,pic-rollout pic-update) \
+	  $(addprefix $(CUDA_EMU)/tests/,test_model test_backward test_cuda_dist_nccl) $(CUDA_EMU)/lib/libnccl.so.2
 
 # The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
 test-blas: deps all

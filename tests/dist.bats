@@ -173,7 +173,7 @@ same() {
     "$H/st_close.py" q21/optimizer.safetensors q22/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 8 * t }')"
 }
 
-@test "2 ranks on the emulated GPU (the CUDA backend's own code), a GPU each: the CPU's 2-rank step within the bound; rollouts the one-process stream" {
+@test "2 ranks on the emulated GPU (the CUDA backend's own code), a GPU each: the CPU's 2-rank step within the bound, NCCL's road and host memory's the same bits; rollouts the one-process stream" {
     EMU="${PIC_BUILD:-$PIC_ROOT/build}/cuda-emu/bin/pic-update"
     [ -x "$EMU" ] || skip "no $EMU (make cuda-emu; make asan does not build it)"
     two a.json a.grads a --alpha 0.3
@@ -184,6 +184,16 @@ same() {
     done
     cmp b1.grads b2.grads && cmp b1/model.safetensors b2/model.safetensors
     jq -e '.ranks == 2 and .device == "cuda"' b2.json > /dev/null
+    # that was NCCL's road (the emulated build's libnccl.so.2, collectives
+    # over MPI): the gradient's grouped reduces and the weights' broadcasts;
+    # host memory's road (PIC_NCCL=0) gives the same bits
+    PIC_EMU_NCCL_TRACE=1 PIC_EMU_DEVICES=2 "${MPIRUN[@]}" -x PIC_EMU_NCCL_TRACE "$EMU" "${SPEC[@]}" --device cuda \
+        --dtype f32 --save-grads n.grads -o n --alpha 0.3 six.jsonl > n.json 2> n.err
+    for r in 0 1; do grep -q "cudaemu nccl: rank $r of 2: 0 all-reduce, 2 broadcast, 2 reduce" n.err; done
+    PIC_NCCL=0 PIC_EMU_NCCL_TRACE=1 PIC_EMU_DEVICES=2 "${MPIRUN[@]}" -x PIC_NCCL -x PIC_EMU_NCCL_TRACE "$EMU" \
+        "${SPEC[@]}" --device cuda --dtype f32 --save-grads h.grads -o h --alpha 0.3 six.jsonl > h.json 2> h.err
+    if grep -q "cudaemu nccl" h.err; then false; fi
+    cmp n.grads h.grads && cmp n/model.safetensors h/model.safetensors && cmp n.grads b2.grads
     jq -c '.device = "cpu"' b2.json > b.json && mv b2.grads b.grads && mv b2 b
     same 1
     # bf16 in two optimizer steps: each GPU steps its slice of the master
@@ -200,6 +210,17 @@ same() {
     "${EMU%/*}/pic-rollout" "${R[@]}" --plain p.jsonl > one.jsonl
     PIC_EMU_DEVICES=2 "${MPIRUN[@]}" "${EMU%/*}/pic-rollout" "${R[@]}" -o two.jsonl.zst p.jsonl
     zstdcat two.jsonl.zst | cmp - one.jsonl
+}
+
+@test "the NCCL communicator over the emulator: sums, gathers and reduce-scatters of unequal blocks, as 1 rank and as 3 on a GPU each" {
+    T="${PIC_BUILD:-$PIC_ROOT/build}/cuda-emu/tests/test_cuda_dist_nccl"
+    [ -x "$T" ] || skip "no $T (make cuda-emu; make asan does not build it)"
+    "$T" > one.tap
+    grep -q '^ok 5 - reduce-scatter of 1 unequal blocks' one.tap
+    PIC_EMU_DEVICES=3 env ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe -np 3 "$T" > three.tap
+    [ "$(grep -c '^ok 5 - reduce-scatter of 3 unequal blocks' three.tap)" -eq 3 ]
+    for r in 0 1 2; do grep -q "^ok 2 - rank $r of 3 on GPU $r" three.tap; done
+    if grep -q '^not ok' one.tap three.tap; then false; fi
 }
 
 @test "a failing rank ends the job with its message, never a hang" {

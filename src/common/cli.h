@@ -14,15 +14,23 @@ enum { PIC_EXIT_OK = 0, PIC_EXIT_FAIL = 1, PIC_EXIT_USAGE = 2 };
 #define PIC_VERSION "0.1"
 #endif
 
+/* C11's _Noreturn, which C++ (the .cu files that include this) spells as
+ * an attribute */
+#ifdef __cplusplus
+#define PIC_NORETURN [[noreturn]]
+#else
+#define PIC_NORETURN _Noreturn
+#endif
+
 extern const char *pic_prog; /* set by pic_init; "pic" before */
 extern int pic_quiet;        /* --quiet: no progress, no summary */
 
 void pic_init(const char *prog);
 
 /* "PROG: message" on stderr, then exit 1 (runtime failure). */
-_Noreturn void pic_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+PIC_NORETURN void pic_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "PROG: message" and "Try 'PROG --help'." on stderr, then exit 2. */
-_Noreturn void pic_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+PIC_NORETURN void pic_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct option;
 /* getopt_long, except that an unknown option, a missing argument or an
@@ -36,9 +44,9 @@ void pic_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pic_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints "PROG (pic) VERSION" on stdout and exits 0. */
-_Noreturn void pic_print_version(void);
+PIC_NORETURN void pic_print_version(void);
 /* Prints text on stdout and exits 0 (the --help convention). */
-_Noreturn void pic_print_help(const char *text);
+PIC_NORETURN void pic_print_help(const char *text);
 
 /* Option values: the whole string must parse, and lie in [min, max];
  * otherwise a usage error naming the option ("--temperature"). */

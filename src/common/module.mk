@@ -24,14 +24,28 @@ endif
 
 # The GPU side (dist_nccl.h): NCCL over the same ranks, opened at run time
 # in a CUDA build; a build without CUDA has no communicator. Programs link
-# $(NCCL_LIB) before $(DIST_LIB) (two names, as above).
-ifeq ($(CUDA),1)
+# $(NCCL_LIB) before $(DIST_LIB) (two names, as above). The emulated build
+# (CUDA=emu) compiles the same file over the emulator and makes the
+# libnccl.so.2 it opens there (tests/cudaemu/nccl.cpp, collectives over MPI),
+# which needs the programs' own symbols (the emulated runtime): -rdynamic;
+# an RPATH (searched before LD_LIBRARY_PATH and the system's, which may
+# hold NVIDIA's NCCL) makes it the one they open.
+ifneq ($(filter 1 emu,$(CUDA)),)
 NCCL_LIB      := dist_nccl
-NCCL_CPPFLAGS ?= -I/usr/local/cuda/include
-$(BUILD)/obj/src/common/dist_nccl.o $(BUILD)/obj/tests/unit/test_cuda_dist_nccl.o: CPPFLAGS += $(NCCL_CPPFLAGS)
-$(eval $(call LIB,dist_nccl,src/common/dist_nccl.c))
-$(eval $(call UNIT,test_cuda_dist_nccl,tests/unit/test_cuda_dist_nccl.c,dist_nccl $(DIST_LIB) common,$(CUDA_LDLIBS) $(DIST_LDLIBS)))
-else
+$(eval $(call LIB,dist_nccl,src/common/dist_nccl.cu))
+$(eval $(call UNIT,test_cuda_dist_nccl,tests/unit/test_cuda_dist_nccl.cu,dist_nccl $(DIST_LIB) model common,-lopenblas $(DIST_LDLIBS)))
+endif
+ifeq ($(CUDA),emu)
+EMU_NCCL   := $(BUILD)/lib/libnccl.so.2
+LDFLAGS    += -rdynamic -Wl,--disable-new-dtags,-rpath,$(abspath $(dir $(EMU_NCCL)))
+# (MPI's C interface only: its C++ bindings are another library)
+$(EMU_NCCL): tests/cudaemu/nccl.cpp tests/cudaemu/include/nccl.h
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_FLAGS) -fPIC -shared \
+	  $(if $(filter 1,$(MPI)),-DPIC_EMU_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(MPI_CPPFLAGS)) -o $@ $< \
+	  $(if $(filter 1,$(MPI)),$(MPI_LDLIBS))
+endif
+ifeq ($(filter 1 emu,$(CUDA)),)
 NCCL_LIB      := dist_nccl_none
 $(eval $(call LIB,dist_nccl_none,src/common/dist_nccl_none.c))
 endif

@@ -270,7 +270,7 @@ lib_dirs() {
 lib_dirs >"$WORK/libdirs"
 { echo "library folders searched:"; sed 's/^/  /' "$WORK/libdirs"; } >>"$OUT/info.log"
 # cuBLASLt and NCCL are opened on first use (src/model/cuda/cublaslt.cu,
-# src/common/dist_nccl.c), and the static CUDA runtime opens the driver's
+# src/common/dist_nccl.cu), and the static CUDA runtime opens the driver's
 # libcuda.so.1, where ldd sees none of them: a binary that names one needs
 # it as if linked (libcuda only on a GPU machine: elsewhere there is no
 # driver to find).

@@ -1,9 +1,9 @@
 /* The NCCL communicator (dist_nccl.h). NCCL is opened on first use, as
  * cuBLASLt is (model/cuda/cublaslt.cu): a CUDA build's programs start
  * without it, a job of one GPU never loads it, and a machine without it
- * still trains, through host memory. */
-#include "common/dist_nccl.h"
-
+ * still trains, through host memory. Host code only; a .cu file so that
+ * the emulated build (tests/cudaemu) compiles it over its runtime, where
+ * tests/cudaemu/nccl.cpp is the libnccl.so.2 it opens. */
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 #include <nccl.h>
@@ -11,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern "C" {
 #include "common/cli.h"
 #include "common/dist.h"
+#include "common/dist_nccl.h"
+}
 
 #define PIC_NCCL_STR2(x) #x
 #define PIC_NCCL_STR(x) PIC_NCCL_STR2(x)
@@ -85,7 +88,7 @@ pic_nccl *pic_nccl_init(void) {
         if (!why[0]) snprintf(why, sizeof why, "%g of the job's ranks could not open %s", missing, soname);
         return NULL;
     }
-    pic_nccl *c = pic_calloc(1, sizeof *c);
+    pic_nccl *c = (pic_nccl *)pic_calloc(1, sizeof *c);
     c->rank = pic_dist_rank(), c->size = pic_dist_size();
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) pic_die("NCCL: no CUDA device is visible");
@@ -149,4 +152,4 @@ void pic_nccl_allgather_float(pic_nccl *c, float *x, const size_t *counts) {
     allgather(c, (char *)x, counts, ncclFloat32, sizeof *x);
 }
 
-void pic_nccl_allgather_bytes(pic_nccl *c, void *x, const size_t *bytes) { allgather(c, x, bytes, ncclUint8, 1); }
+void pic_nccl_allgather_bytes(pic_nccl *c, void *x, const size_t *bytes) { allgather(c, (char *)x, bytes, ncclUint8, 1); }

@@ -5,13 +5,16 @@
  * fp32); each rank's block of a gather is its rank + 1, and of a
  * reduce-scatter R times its rank + 1 on its owner. Skips (TAP) where
  * there is no GPU; fails where NCCL cannot be opened (pic-update would
- * then sum through host memory). */
+ * then sum through host memory). Over the emulator (make cuda-emu) it runs
+ * against tests/cudaemu/nccl.cpp, MPI's collectives queued on the streams. */
 #include <cuda_runtime.h>
 #include <stdlib.h>
 
 #include "check.h"
+extern "C" {
 #include "common/dist.h"
 #include "common/dist_nccl.h"
+}
 
 int main(void) {
     int devices = 0;
@@ -30,7 +33,7 @@ int main(void) {
     CHECK(pic_nccl_device(c) == pic_dist_local_rank() % devices, "rank %d of %d on GPU %d", me, R, pic_nccl_device(c));
 
     size_t n = (size_t)3 << 20; /* 12 MiB: more than one of NCCL's chunks */
-    float *h = malloc(n * sizeof *h), *d;
+    float *h = (float *)malloc(n * sizeof *h), *d;
     for (size_t i = 0; i < n; i++) h[i] = (float)(i % 1000);
     cudaMalloc((void **)&d, n * sizeof *d);
     cudaMemcpy(d, h, n * sizeof *d, cudaMemcpyHostToDevice);
@@ -40,9 +43,9 @@ int main(void) {
     for (size_t i = 0; i < n; i++) bad += h[i] != (float)(R * (int)(i % 1000));
     CHECK(bad == 0, "sum over %d ranks of %zu floats: %zu wrong", R, n, bad);
 
-    size_t *counts = malloc((size_t)R * sizeof *counts), total = 0, off = 0;
+    size_t *counts = (size_t *)malloc((size_t)R * sizeof *counts), total = 0, off = 0;
     for (int r = 0; r < R; r++) total += counts[r] = 1000 + (size_t)r * 7; /* unequal blocks */
-    float *g = calloc(total, sizeof *g), *dg;
+    float *g = (float *)calloc(total, sizeof *g), *dg;
     for (int r = 0; r < me; r++) off += counts[r];
     for (size_t i = 0; i < counts[me]; i++) g[off + i] = (float)(me + 1);
     cudaMalloc((void **)&dg, total * sizeof *dg);
