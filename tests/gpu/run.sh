@@ -292,7 +292,7 @@ missing_libs() { # the sonames ldd cannot find for the given binaries under PIC_
         dlopened_missing "$@"
     } | sort -u
 }
-bins=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$BIN/pic-init" "$TESTS/test_model")
+bins=("$BIN/pic-rollout" "$BIN/pic-model-bench" "$TESTS/test_model" "$BIN/pic-init") # the first 3: the binaries row
 for t in "$TESTS"/test_cuda_* "$BIN/pic-update" "$TESTS/test_backward"; do [ -e "$t" ] && bins+=("$t"); done
 used=
 for lib in $(missing_libs "${bins[@]}"); do
