@@ -68,7 +68,7 @@ export BIN PIC_LD_PATH TEMP NEW work
 for config in "$@"; do
     name=$(basename "$config")
     ck=$work/ckpt.$name
-    if ! "$BIN/pic-init" -q --config "$config" --tokenizer "$work/tokenizer.json" --bf16 -o "$ck" >"$work/out" 2>&1; then
+    if ! env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-init" -q --config "$config" --tokenizer "$work/tokenizer.json" --bf16 -o "$ck" >"$work/out" 2>&1; then
         printf '%s\t%s\t%s\t%s\n' pic "$name" - "pic-init: $(tail -1 "$work/out")" >>"$results"
         continue
     fi

@@ -23,11 +23,17 @@ section_log() { tar -xzOf out/sections.tar.gz "$1.log"; }
     done
 }
 
-@test "every pic program and CUDA test run.sh starts gets the carried libraries (the GPU machine has no jansson)" {
+@test "every pic program and CUDA test that run.sh and the GPU benchmarks start gets the carried libraries (the GPU machine has no jansson)" {
     # here the system's libraries hide a call without them; there it exits 127
     grep -n 'within .*"\$\(BIN\|TESTS\)/' "$G/run.sh" > calls
     [ -s calls ]
     if grep -v 'LD_LIBRARY_PATH="\$PIC_LD_PATH"' calls; then false; fi
+    # and the GPU benchmarks: a pic binary started on a line (or the
+    # continuation of one) that sets the path, or through their run()
+    for b in "$PIC_ROOT"/bench/gpu_*.sh; do
+        awk -v f="${b##*/}" '/"\$BIN\/pic-/ && !/^ *#/ && !/LD_LIBRARY_PATH/ && !/(^| )run "\$BIN/ &&
+            !(prev ~ /LD_LIBRARY_PATH.*\\$/) { print f ":" NR ": " $0; bad = 1 } { prev = $0 } END { exit bad }' "$b"
+    done
 }
 
 @test "without a GPU: every GPU row is SKIP, the summary comes last, exit 0" {

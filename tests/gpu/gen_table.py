@@ -42,7 +42,10 @@ def main(argv):
     print("| config | batch | " + " | ".join(IMPLS) + " | floor | pic / floor | graph / floor |")
     print("|---" * (len(IMPLS) + 5) + "|")
     for config, batch in sorted({(c, b) for _, c, b in cell}, key=lambda x: (x[0], int(x[1]) if x[1].isdigit() else 0)):
-        if not batch.isdigit():
+        if not batch.isdigit():  # a config that failed before any batch (pic-init): its error, not nothing
+            for i in IMPLS:
+                if (i, config, batch) in cell:
+                    print(f"| {config} | - | {i}: {(cell[(i, config, batch)].get('error') or '-')[:80]} |")
             continue
         with open(os.path.join(cdir, config)) as f:
             cfg = json.load(f)
