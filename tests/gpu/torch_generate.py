@@ -92,7 +92,14 @@ class Loop:
             q, k = self.rope(q, pos), self.rope(k, pos)
             self.k[l].index_copy_(2, pos, k)
             self.v[l].index_copy_(2, pos, v)
-            a = F.scaled_dot_product_attention(q, self.k[l], self.v[l], attn_mask=mask[None, None], enable_gqa=True)
+            # each kv head's G query heads as one head of G T rows (head h
+            # reads kv head h // G, as HF's repeat_kv): SDPA's memory-efficient
+            # kernel takes an explicit mask but not enable_gqa, and without it
+            # a GQA call with a mask may fall back to the math kernel
+            G = H // KV
+            qg = q.reshape(B, KV, G * T, D)
+            a = F.scaled_dot_product_attention(qg, self.k[l], self.v[l], attn_mask=mask.repeat(G, 1)[None, None])
+            a = a.view(B, H, T, D)
             x = x + F.linear(a.transpose(1, 2).reshape(B, T, H * D), p["wo"])
             gate, up = F.linear(self.norm(x), p["wgu"]).chunk(2, -1)
             x = x + F.linear(F.silu(gate) * up, p["wd"])
