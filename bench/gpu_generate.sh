@@ -8,7 +8,9 @@
 # CUDA-graph PyTorch decode loop (tests/gpu/torch_generate.py), and the
 # memory floor: weights plus the KV cache read once per step at the copy rate
 # measured in the same run (tests/gpu/gen_table.py, docs/gpu.md). Times
-# cover prefill and decode.
+# cover prefill and decode, and pic-rollout's its setup too (KV cache, graph
+# captures), which the PyTorch loop times outside: pic's exact run again
+# with 32 new tokens gives, by difference, the steady decode rate.
 #
 #   bench/gpu_generate.sh [--budget SECONDS] [--results FILE] [CONFIG...]
 #
@@ -75,6 +77,8 @@ for config in "$@"; do
     for b in 1 64 256; do
         measure "pic"$'\t'"$name"$'\t'$b 120 bash -c 'pic "$@"' _ $b "$ck"
         measure "pic-fast"$'\t'"$name"$'\t'$b 120 bash -c 'pic "$@"' _ $b "$ck" --fast
+        # the same with 32 new tokens (the later option wins): the difference is the steady decode rate
+        measure "pic-short"$'\t'"$name"$'\t'$b 120 bash -c 'pic "$@"' _ $b "$ck" --max-new-tokens 32
         # what the decode step's CUDA graphs save, where launches cost most
         [ $b = 1 ] && measure "pic-nograph"$'\t'"$name"$'\t'$b 120 env PIC_CUDA_GRAPHS=0 bash -c 'pic "$@"' _ $b "$ck"
         # what reading a kv head's keys once per query group (not per head) saves, where the cache is read most

@@ -311,6 +311,22 @@ EOF
     [[ "$output" == *"| qwen2.5-0.5b.json | 64 | pic-rollout: out of memory | - | - | 90,000 | - | - | 215,191 | - | - |"* ]]
 }
 
+@test "generation table: the steady decode rate, pic's run less pic-short's, against the floor over the same steps" {
+    {
+        printf 'copy\t-\t-\t{"copy_tbps": 4.0}\n'
+        printf 'pic\tqwen2.5-0.5b.json\t1\t{"samples":1,"tokens":256,"seconds":1.0,"tokens_per_s":256}\n'
+        printf 'pic-short\tqwen2.5-0.5b.json\t1\t{"samples":1,"tokens":32,"seconds":0.3,"tokens_per_s":107}\n'
+        printf 'pic\tqwen2.5-1.5b.json\t64\t{"samples":64,"tokens":16384,"seconds":3.0,"tokens_per_s":5461}\n'
+        printf 'pic-short\tqwen2.5-1.5b.json\t64\ttimed out after 120s\n'
+    } >results
+    run python3 "$G/gen_table.py" results "$PIC_ROOT/bench/configs" 128 256
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"| pic steady | steady / floor |"* ]]
+    # 224 tokens in 0.7 s = 320/s; the floor over steps 32-256 (mean context 272.5): 0.988 GB + 272.5 x 12 KB at 4 TB/s
+    [[ "$output" == *"| qwen2.5-0.5b.json | 1 | 256 | - | - | - | - | - | 4,036 | 0.06 | - | 320 | 0.08 |"* ]]
+    [[ "$output" == *"| pic-short: timed out after 120s | - |"* ]]
+}
+
 @test "bench table: ratios against transformers and the matmul rate, goals on 1.5B and 7B" {
     {
         printf 'matmul\t-\t{"tflops": 800.0, "n": 8192, "copy_tbps": 4.3}\n'

@@ -7,13 +7,17 @@ RESULTS holds lines "impl<TAB>config<TAB>batch<TAB>JSON or a message"
 (pic-nograph: the exact mode without the decode step's CUDA graphs,
 measured at batch 1 only, where launches cost most; pic-head: the decode
 attention a block per query head, reading a kv head's keys once per head
-of its group, at batch 64 and 256; "-" elsewhere); the
+of its group, at batch 64 and 256; pic-short: the exact mode again with
+fewer new tokens, whose difference from pic's run is the steady decode
+rate, free of what pic-rollout's seconds also hold (the KV cache's
+allocation, graph captures, the prefill); "-" elsewhere); the
 "copy" line's copy_tbps (tests/gpu/torch_bench.py matmul) is the bandwidth of
 the floor. The floor of a decode step reads every weight that multiplies an
 activation once (a tied lm_head once: tests/gpu/flops.py's count) and every
 sequence's keys and values once, in bf16; over NEW steps after PROMPT tokens
 the mean context is PROMPT + (NEW + 1) / 2 positions. floor tokens/s =
-B / ((weights + B x context x kv bytes per position) / bandwidth)."""
+B / ((weights + B x context x kv bytes per position) / bandwidth). The
+steady rate's floor is the same over the steps it covers (short to NEW)."""
 import json
 import os
 import sys
@@ -39,8 +43,9 @@ def main(argv):
             else:
                 cell[(impl, config, batch)] = j
     print(f"copy rate {rate} TB/s (the floor's bandwidth)" if rate else "copy rate: not measured (no floor)")
-    print("| config | batch | " + " | ".join(IMPLS) + " | floor | pic / floor | graph / floor |")
-    print("|---" * (len(IMPLS) + 5) + "|")
+    print("| config | batch | " + " | ".join(IMPLS) + " | floor | pic / floor | graph / floor "
+          "| pic steady | steady / floor |")
+    print("|---" * (len(IMPLS) + 7) + "|")
     for config, batch in sorted({(c, b) for _, c, b in cell}, key=lambda x: (x[0], int(x[1]) if x[1].isdigit() else 0)):
         if not batch.isdigit():  # a config that failed before any batch (pic-init): its error, not nothing
             for i in IMPLS:
@@ -58,9 +63,23 @@ def main(argv):
         shown = [f"{tps[i]:,.0f}" if tps[i] else (cell.get((i, config, batch), {}).get("error") or "-")[:40]
                  for i in IMPLS]
         ratio = lambda x: f"{x / floor:.2f}" if x and floor else "-"  # noqa: E731
+        # the steady rate: the tokens and seconds pic's run has beyond pic-short's
+        full, short = cell.get(("pic", config, batch), {}), cell.get(("pic-short", config, batch), {})
+        steady, steady_cell, steady_ratio = None, "-", "-"
+        if all(k in j for j in (full, short) for k in ("tokens", "seconds")):
+            dt, dn = full["seconds"] - short["seconds"], full["tokens"] - short["tokens"]
+            steady = dn / dt if dt > 0 and dn > 0 else None
+            steady_cell = f"{steady:,.0f}" if steady else "-"
+            S = short["tokens"] / B  # new tokens a sequence in the short run
+            if steady and rate:
+                steady_floor = B / ((weights + B * (P + (S + N + 1) / 2) * kv_pos) / (rate * 1e12))
+                steady_ratio = f"{steady / steady_floor:.2f}"
+        elif short.get("error"):
+            steady_cell = "pic-short: " + short["error"][:40]
+        tail = f" | {steady_cell} | {steady_ratio} |"
         print(f"| {config} | {B} | " + " | ".join(shown) +
-              f" | {floor:,.0f} | {ratio(tps['pic'])} | {ratio(tps['torch-graph'])} |" if floor else
-              f"| {config} | {B} | " + " | ".join(shown) + " | - | - | - |")
+              f" | {floor:,.0f} | {ratio(tps['pic'])} | {ratio(tps['torch-graph'])}" + tail if floor else
+              f"| {config} | {B} | " + " | ".join(shown) + " | - | - | -" + tail)
     return 0
 
 
