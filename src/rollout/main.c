@@ -86,9 +86,8 @@ static const char usage[] =
     "                            on a GPU is an error that names --max-batch-tokens)\n"
     "      --max-batch-tokens N  the same as --batch-tokens; on a GPU it also sizes\n"
     "                            the activations allocated at load\n"
-    "      --device D            cpu, cuda or auto (the default: for --score a GPU when\n"
-    "                            this build has CUDA and one is visible, else the CPU;\n"
-    "                            generation goes to a GPU only with --device cuda)\n"
+    "      --device D            cpu, cuda or auto (the default: a GPU when this build\n"
+    "                            has CUDA and one is visible, else the CPU)\n"
     "      --dtype T             f32 or bf16: the GPU's weights, activations and KV\n"
     "                            cache (default bf16 on a GPU; the CPU computes in f32)\n"
     "      --fast                matrix products by OpenBLAS / cuBLASLt instead of the\n"
@@ -274,7 +273,7 @@ static void check_options(options *o) {
     if (o->score && run->temperature == 0) pic_usage_error("--temperature: --score needs T > 0");
     /* generation takes a GPU only when asked: it has not yet been through
      * tests/gpu/run.sh on one (docs/gpu.md, Generation) */
-    o->mo.device = o->score || o->mo.device == PIC_DEVICE_CUDA ? pic_device_resolve(o->mo.device) : PIC_DEVICE_CPU;
+    o->mo.device = pic_device_resolve(o->mo.device);
     if (o->mo.device == PIC_DEVICE_CPU && o->mo.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only (bf16 runs on a GPU: --device cuda)");
     if (o->mo.device == PIC_DEVICE_CUDA && !o->batch_tokens_given)
