@@ -163,7 +163,7 @@ static_assert(ATTN_SEG % TC_KEYS == 0, "a segment must be whole chunks of keys")
 // ROWS query rows: a tile's 64, or a query group's 16 (the decode kernel).
 template <int HD, int ROWS = ATTN_TILE> static size_t tc_smem_bytes() {
     return (size_t)ROWS * HD * 2 + 2 * (size_t)TC_KEYS * HD * 2 + (size_t)ROWS * SLD * 4 + (size_t)ROWS * TC_KEYS * 2 +
-           (size_t)ROWS * (HD + 4) * 4;
+           (size_t)ROWS * (HD + 4) * 4 + (size_t)ROWS * 4;
 }
 
 // rows x HD bf16 from src (row stride `stride` elements) into dst, zero past `valid` rows; 16-byte pieces.
@@ -177,38 +177,86 @@ __device__ void load_rows(bf16 *dst, const bf16 *src, size_t stride, int rows, i
     }
 }
 
-// dst[16, 16 NB] (float, row stride ldd) = a[16, HD] . b[16 NB, HD]^T; a and b rows of HD bf16.
+typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> frag_a;
+typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> frag_acc;
+
+// A warp's 16 rows of K bf16 (row stride ld) as K / 16 fragments, loaded once for every product they enter:
+// each fragment load is a pass over shared memory, and the product's other side is the one that changes.
+template <int K> __device__ __forceinline__ void load_a(frag_a (&fa)[K / 16], const bf16 *a, int ld) {
+#pragma unroll
+    for (int kk = 0; kk < K / 16; kk++) wmma::load_matrix_sync(fa[kk], a + kk * 16, ld);
+}
+
+// dst[16, 16 NB] (float, row stride ldd) = a[16, HD] . b[16 NB, HD]^T; a (as fragments) and b rows of HD bf16.
 template <int HD, int NB>
-__device__ __forceinline__ void warp_abt(float *dst, int ldd, const bf16 *a, const bf16 *b) {
+__device__ __forceinline__ void warp_abt(float *dst, int ldd, const frag_a (&fa)[HD / 16], const bf16 *b) {
+#pragma unroll
     for (int jb = 0; jb < NB; jb++) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        frag_acc acc;
         wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
         for (int kk = 0; kk < HD / 16; kk++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
             wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
-            wmma::load_matrix_sync(fa, a + kk * 16, HD);
             wmma::load_matrix_sync(fb, b + jb * 16 * HD + kk * 16, HD);
-            wmma::mma_sync(acc, fa, fb, acc);
+            wmma::mma_sync(acc, fa[kk], fb, acc);
         }
         wmma::store_matrix_sync(dst + jb * 16, acc, ldd, wmma::mem_row_major);
     }
+}
+template <int HD, int NB>
+__device__ __forceinline__ void warp_abt(float *dst, int ldd, const bf16 *a, const bf16 *b) {
+    frag_a fa[HD / 16];
+    load_a<HD>(fa, a, HD);
+    warp_abt<HD, NB>(dst, ldd, fa, b);
+}
+
+// c[HD / 16] (the warp's [16, HD] in fragments) += p[16, 16 KB] (bf16, row stride ldp) . b[16 KB, HD] (bf16
+// rows of HD): each output's k in increasing order, as one product.
+template <int HD, int KB>
+__device__ __forceinline__ void warp_acc_ab(frag_acc (&c)[HD / 16], const bf16 *p, int ldp, const bf16 *b) {
+    frag_a fa[KB];
+    load_a<16 * KB>(fa, p, ldp);
+#pragma unroll
+    for (int db = 0; db < HD / 16; db++)
+#pragma unroll
+        for (int kk = 0; kk < KB; kk++) {
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+            wmma::load_matrix_sync(fb, b + kk * 16 * HD + db * 16, HD);
+            wmma::mma_sync(c[db], fa[kk], fb, c[db]);
+        }
 }
 
 // acc[16, HD] (float, row stride HD + 4) += p[16, 16 KB] (bf16, row stride ldp) . b[16 KB, HD] (bf16 rows of HD).
 template <int HD, int KB>
 __device__ __forceinline__ void warp_acc_ab(float *acc, const bf16 *p, int ldp, const bf16 *b) {
+    frag_a fa[KB];
+    load_a<16 * KB>(fa, p, ldp);
+#pragma unroll
     for (int db = 0; db < HD / 16; db++) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+        frag_acc c;
         wmma::load_matrix_sync(c, acc + db * 16, HD + 4, wmma::mem_row_major);
+#pragma unroll
         for (int kk = 0; kk < KB; kk++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
             wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
-            wmma::load_matrix_sync(fa, p + kk * 16, ldp);
             wmma::load_matrix_sync(fb, b + kk * 16 * HD + db * 16, HD);
-            wmma::mma_sync(c, fa, fb, c);
+            wmma::mma_sync(c, fa[kk], fb, c);
         }
         wmma::store_matrix_sync(acc + db * 16, c, HD + 4, wmma::mem_row_major);
     }
+}
+
+// The row (0-15) of each of this lane's elements of an accumulator fragment. wmma leaves the layout to the
+// GPU, so it is read from the GPU: a tile whose every element is its row, loaded as a fragment. scratch:
+// 16 rows of ld floats, which the warp may overwrite.
+__device__ __forceinline__ void acc_rows(int (&rows)[frag_acc::num_elements], float *scratch, int ld) {
+    int lane = threadIdx.x % 32;
+    for (int i = lane; i < 256; i += 32) scratch[i / 16 * ld + i % 16] = (float)(i / 16);
+    __syncwarp();
+    frag_acc f;
+    wmma::load_matrix_sync(f, scratch, ld, wmma::mem_row_major);
+#pragma unroll
+    for (int e = 0; e < frag_acc::num_elements; e++) rows[e] = (int)f.x[e];
+    __syncwarp();
 }
 
 // The rows one block computes: queries that share a sequence and a kv
@@ -277,28 +325,40 @@ __device__ void tc_attend(const tc_rows &t, int s0, int s1, const bf16 *q, const
     bf16 *Qs = (bf16 *)smem, *Ks = Qs + ROWS * HD, *Vs = Ks + TC_KEYS * HD;
     float *Sf = (float *)(Vs + TC_KEYS * HD);
     bf16 *Pb = (bf16 *)(Sf + ROWS * SLD);
-    float *Of = (float *)(Pb + ROWS * TC_KEYS);
+    float *Of = (float *)(Pb + ROWS * TC_KEYS), *Cr = Of + ROWS * OLD;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     // lanes 2r and 2r + 1 of a warp own row 16 warp + r, each every other column
     int row = warp * 16 + lane / 2, half = lane % 2;
     bool computes = warp * 16 < t.rows && warp * 16 < ROWS;
     __syncthreads(); // the block's previous rows are done with the buffers
     load_rows<HD>(Qs, q + t.t0 * t.qstride + (size_t)t.h0 * HD, t.heads ? HD : t.qstride, ROWS, t.rows);
-    for (int i = threadIdx.x; i < ROWS * OLD; i += TC_WARPS * 32) Of[i] = 0;
     int my_pos = computes && row < t.rows ? in.tok_pos[t.token(row)] : -1;
     int mine = computes ? row : 0; // (rows of warps that do not compute are past the buffers)
     float *srow = Sf + mine * SLD, *orow = Of + mine * OLD;
     bf16 *prow = Pb + mine * TC_KEYS;
+    // The warp's output rows stay in registers, as fragments, over a segment's keys (not in shared memory,
+    // which each chunk of keys would load and store whole), its query rows too; a row's rescaling reaches
+    // its elements through their rows in the fragment's layout.
+    int frow[frag_acc::num_elements];
+    frag_a qf[HD / 16];
+    frag_acc of[HD / 16];
+    __syncthreads(); // Qs
+    if (computes) {
+        acc_rows(frow, Sf + warp * 16 * SLD, SLD);
+        load_a<HD>(qf, Qs + warp * 16 * HD, HD);
+    }
     for (int sg = s0; sg < s1; sg++) {
         int k1 = (sg + 1) * ATTN_SEG < t.n_keys ? (sg + 1) * ATTN_SEG : t.n_keys;
         float m = -INFINITY, l = 0;
+#pragma unroll
+        for (int db = 0; db < HD / 16; db++) wmma::fill_fragment(of[db], 0.0f);
         for (int kb = sg * ATTN_SEG; kb < k1; kb += TC_KEYS) {
             __syncthreads();
             tc_load_keys<HD>(Ks, Vs, in, t, kb);
             __syncthreads();
             if (!computes) continue;
             // S[16 rows, 64 keys] = Q K^T for this warp's rows
-            warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, Qs + warp * 16 * HD, Ks);
+            warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, qf, Ks);
             __syncwarp();
             // the online softmax of this lane's columns (half, half + 2, ...)
             float mt = -INFINITY;
@@ -317,13 +377,22 @@ __device__ void tc_attend(const tc_rows &t, int s0, int s1, const bf16 *q, const
             ps = __fadd_rn(ps, __shfl_xor_sync(0xffffffffu, ps, 1));
             l = __fadd_rn(__fmul_rn(l, corr), ps);
             m = m_new;
-            for (int d = half; d < HD; d += 2) orow[d] = __fmul_rn(orow[d], corr);
+            if (!half) Cr[row] = corr;
             __syncwarp();
-            // O += P V for this warp's rows
-            warp_acc_ab<HD, TC_KEYS / 16>(Of + warp * 16 * OLD, Pb + warp * 16 * TC_KEYS, TC_KEYS, Vs);
+            // O = O corr + P V for this warp's rows
+#pragma unroll
+            for (int db = 0; db < HD / 16; db++)
+#pragma unroll
+                for (int e = 0; e < frag_acc::num_elements; e++)
+                    of[db].x[e] = __fmul_rn(of[db].x[e], Cr[warp * 16 + frow[e]]);
+            warp_acc_ab<HD, TC_KEYS / 16>(of, Pb + warp * 16 * TC_KEYS, TC_KEYS, Vs);
             __syncwarp();
         }
         if (!computes) continue;
+#pragma unroll
+        for (int db = 0; db < HD / 16; db++)
+            wmma::store_matrix_sync(Of + warp * 16 * OLD + db * 16, of[db], OLD, wmma::mem_row_major);
+        __syncwarp();
         // this segment into the row's sums: the first as it is, later ones merged
         float nm = m, a = 0, b = 1;
         if (sg > s0) merge_scales(sum.m, m, &nm, &a, &b);
@@ -331,7 +400,6 @@ __device__ void tc_attend(const tc_rows &t, int s0, int s1, const bf16 *q, const
         for (int i = 0; i < HD / 2; i++) {
             float o = orow[half + 2 * i];
             sum.o[i] = sg > s0 ? merged(sum.o[i], a, o, b) : o;
-            orow[half + 2 * i] = 0;
         }
         sum.l = sg > s0 ? merged(sum.l, a, l, b) : l;
         sum.m = nm;
@@ -807,9 +875,16 @@ __global__ void __launch_bounds__(TCA_WARPS * 32)
     size_t off = attn_key(in, seq, j0) + (size_t)g * HD;                        // j0: a multiple of ATTN_KTILE
     load_rows<HD, THREADS>(Ks, in.k + off, in.kv_stride, ATTN_KTILE, nk);
     load_rows<HD, THREADS>(Vs, in.v + off, in.kv_stride, ATTN_KTILE, nk);
-    for (int i = threadIdx.x; i < 2 * ATTN_KTILE * OLD; i += THREADS) dKf[i] = 0; // dKf and dVf
     // lanes 2r and 2r + 1 of a warp own key row 16 warp + r, each every other query
     int key = warp * 16 + lane / 2, half = lane % 2, kpos = j0 + key;
+    // the warp's dK and dV rows in registers over every query (as forward's output), and its keys and values
+    frag_acc dkf[HD / 16], dvf[HD / 16];
+#pragma unroll
+    for (int db = 0; db < HD / 16; db++) wmma::fill_fragment(dkf[db], 0.0f), wmma::fill_fragment(dvf[db], 0.0f);
+    frag_a kf[HD / 16], vf[HD / 16];
+    __syncthreads(); // Ks, Vs
+    load_a<HD>(kf, Ks + warp * 16 * HD, HD);
+    load_a<HD>(vf, Vs + warp * 16 * HD, HD);
     for (int hh = 0; hh < group; hh++) {
         int h = g * group + hh;
         for (int qb = j0; qb < len; qb += TCA_Q) {
@@ -825,8 +900,8 @@ __global__ void __launch_bounds__(TCA_WARPS * 32)
             }
             __syncthreads();
             // this warp's 16 keys against the 64 queries: S^T = K q^T, dP^T = V dout^T
-            warp_abt<HD, TCA_Q / 16>(Sf + warp * 16 * TCA_LD, TCA_LD, Ks + warp * 16 * HD, Qs);
-            warp_abt<HD, TCA_Q / 16>(dPf + warp * 16 * TCA_LD, TCA_LD, Vs + warp * 16 * HD, Os);
+            warp_abt<HD, TCA_Q / 16>(Sf + warp * 16 * TCA_LD, TCA_LD, kf, Qs);
+            warp_abt<HD, TCA_Q / 16>(dPf + warp * 16 * TCA_LD, TCA_LD, vf, Os);
             __syncwarp();
             for (int i = half; i < TCA_Q; i += 2) {
                 bool live = key < nk && i < nq && kpos <= qb + i;
@@ -835,9 +910,14 @@ __global__ void __launch_bounds__(TCA_WARPS * 32)
                 dSb[key * TCA_Q + i] = __float2bfloat16_rn(p * (dPf[key * TCA_LD + i] - Dq[i]) * scale);
             }
             __syncwarp();
-            warp_acc_ab<HD, TCA_Q / 16>(dVf + warp * 16 * OLD, Pb + warp * 16 * TCA_Q, TCA_Q, Os);
-            warp_acc_ab<HD, TCA_Q / 16>(dKf + warp * 16 * OLD, dSb + warp * 16 * TCA_Q, TCA_Q, Qs);
+            warp_acc_ab<HD, TCA_Q / 16>(dvf, Pb + warp * 16 * TCA_Q, TCA_Q, Os);
+            warp_acc_ab<HD, TCA_Q / 16>(dkf, dSb + warp * 16 * TCA_Q, TCA_Q, Qs);
         }
+    }
+#pragma unroll
+    for (int db = 0; db < HD / 16; db++) {
+        wmma::store_matrix_sync(dKf + warp * 16 * OLD + db * 16, dkf[db], OLD, wmma::mem_row_major);
+        wmma::store_matrix_sync(dVf + warp * 16 * OLD + db * 16, dvf[db], OLD, wmma::mem_row_major);
     }
     __syncwarp();
     if (key >= nk) return;
@@ -868,8 +948,15 @@ __global__ void __launch_bounds__(TC_WARPS * 32)
     size_t q0 = t.t0 * t.qstride + (size_t)t.h0 * HD; // the tile's first row of head h
     load_rows<HD>(Qs, q + q0, t.qstride, ATTN_TILE, t.rows);
     load_rows<HD>(Os, dout + q0, t.qstride, ATTN_TILE, t.rows);
-    for (int i = threadIdx.x; i < ATTN_TILE * OLD; i += TC_WARPS * 32) dQf[i] = 0;
     int row = warp * 16 + lane / 2, half = lane % 2;
+    // the warp's dQ rows in registers over every key (as forward's output), and its queries and dout rows
+    frag_acc dqf[HD / 16];
+#pragma unroll
+    for (int db = 0; db < HD / 16; db++) wmma::fill_fragment(dqf[db], 0.0f);
+    frag_a qf[HD / 16], of[HD / 16];
+    __syncthreads(); // Qs, Os
+    load_a<HD>(qf, Qs + warp * 16 * HD, HD);
+    load_a<HD>(of, Os + warp * 16 * HD, HD);
     bool mine = row < t.rows;
     size_t stat = (t.t0 + row) * nh + t.h0; // the row's lse and D
     int my_pos = mine ? in.tok_pos[t.t0 + row] : -1;
@@ -878,16 +965,19 @@ __global__ void __launch_bounds__(TC_WARPS * 32)
         __syncthreads();
         tc_load_keys<HD>(Ks, Vs, in, t, kb);
         __syncthreads();
-        warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, Qs + warp * 16 * HD, Ks);
-        warp_abt<HD, TC_KEYS / 16>(dPf + warp * 16 * SLD, SLD, Os + warp * 16 * HD, Vs);
+        warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, qf, Ks);
+        warp_abt<HD, TC_KEYS / 16>(dPf + warp * 16 * SLD, SLD, of, Vs);
         __syncwarp();
         for (int j = half; j < TC_KEYS; j += 2) {
             float p = kb + j <= my_pos ? expf(Sf[row * SLD + j] * scale - my_lse) : 0.0f;
             dSb[row * TC_KEYS + j] = __float2bfloat16_rn(p * (dPf[row * SLD + j] - my_D) * scale);
         }
         __syncwarp();
-        warp_acc_ab<HD, TC_KEYS / 16>(dQf + warp * 16 * OLD, dSb + warp * 16 * TC_KEYS, TC_KEYS, Ks);
+        warp_acc_ab<HD, TC_KEYS / 16>(dqf, dSb + warp * 16 * TC_KEYS, TC_KEYS, Ks);
     }
+#pragma unroll
+    for (int db = 0; db < HD / 16; db++)
+        wmma::store_matrix_sync(dQf + warp * 16 * OLD + db * 16, dqf[db], OLD, wmma::mem_row_major);
     __syncwarp();
     if (!mine) return;
     bf16 *o = dq + q0 + (size_t)row * t.qstride;
