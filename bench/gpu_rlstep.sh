@@ -79,6 +79,17 @@ echo "== pic-init --config $config --bf16"
 t=$SECONDS
 run "$BIN/pic-init" -q --config "$config" --bf16 -o "$work/m0" || { echo "gpu_rlstep.sh: pic-init failed"; exit 1; }
 echo "   $((SECONDS - t)) s"
+# The floor of a save: the scratch disk's own write rate, 4 GiB of random
+# bytes (not zeros, which a filesystem may store as holes) written and
+# flushed as pic's atomic writer does (fsync before the rename)
+echo "== the disk: 4 GiB written with dd conv=fsync"
+head -c $((64 << 20)) /dev/urandom >"$work/block"
+t0=$(date +%s.%N)
+if for _ in $(seq 64); do cat "$work/block"; done | dd of="$work/probe" bs=64M iflag=fullblock conv=fsync status=none; then
+    t1=$(date +%s.%N)
+    printf 'disk\t-\t{"write_gbps": %s}\n' "$(python3 -c 'import sys; print(4 * 2**30 / 1e9 / (float(sys.argv[2]) - float(sys.argv[1])))' "$t0" "$t1")" >>"$results"
+fi
+rm -f "$work/block" "$work/probe"
 python3 -c 'import json, random, sys
 seqs, n, vocab = int(sys.argv[1]), int(sys.argv[2]), 256  # byte ids: every config has them
 rng = random.Random(1)
@@ -164,11 +175,14 @@ echo
 python3 - "$results" <<'EOF'
 import json, sys
 PAPER = 2e7  # tokens of one step at the paper's batch: 512 prompts x 8 samples x ~5k tokens
-print("| run | wall s | start and exit s | load s | arithmetic s | save s | written GB | arithmetic tokens/s "
-      "| outside the arithmetic at 2e7 tokens | host peak GB |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-for line in open(sys.argv[1]):
-    label, name, payload = line.rstrip("\n").split("\t", 2)
+lines = [line.rstrip("\n").split("\t", 2) for line in open(sys.argv[1])]
+disk = next((json.loads(p)["write_gbps"] for label, _, p in lines if label == "disk"), None)
+print("| run | wall s | start and exit s | load s | arithmetic s | save s | written GB | save at the disk's rate s "
+      "| arithmetic tokens/s | outside the arithmetic at 2e7 tokens | host peak GB |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for label, name, payload in lines:
+    if label == "disk":
+        continue
     try:
         s = json.loads(payload)
     except ValueError:
@@ -180,7 +194,9 @@ for line in open(sys.argv[1]):
     share = outside / (outside + PAPER / tps) if arith > 0 else float("nan")
     print(f"| {label} ({name}, {s['device']} {s['dtype']}) | {s['wall']:.1f} | {s['wall'] - s['seconds']:.1f} "
           f"| {s['load_seconds']:.1f} | {arith:.1f} | {s['save_seconds']:.1f} | {s['bytes'] / 1e9:.1f} "
+          f"| {s['bytes'] / 1e9 / disk if disk else float('nan'):.1f} "
           f"| {tps:,.0f} | {100 * share:.1f}% | {s['host_peak'] / 1e9:.1f} |")
+print(f"the disk writes {disk:.2f} GB/s (dd, fsync): a save's floor" if disk else "the disk: not measured")
 EOF
 # after the table: on the H200 (2026-12-04) removing these 40 GB outlasted
 # the budget and took the table with it

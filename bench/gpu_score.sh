@@ -4,7 +4,9 @@
 # (bench/configs): pic-model-bench beside transformers (bf16, sdpa) and beside
 # the bf16 matrix rate, all measured in this run (docs/gpu-checks.md); pic with
 # cuBLASLt (the programs' --fast) first, then with the fixed-order products
-# the programs use by default (--exact), whose cost the table shows.
+# the programs use by default (--exact), whose cost the table shows; after the
+# table, as the budget allows, the second config's GPU time by phase in both
+# (PIC_CUDA_PROFILE=1, src/model/cuda/prof.cuh).
 #
 #   bench/gpu_score.sh [--train] [--budget SECONDS] [--rows FILE] [--results FILE] [CONFIG...]
 #
@@ -64,3 +66,18 @@ for config in "$@"; do
 done
 echo
 python3 tests/gpu/bench_table.py $([ $mode = train ] && echo --train) "$results" "$(dirname "$1")" ${rows:+"$rows"}
+status=$?
+# After the table, with what the budget leaves: where pic's time goes, GPU
+# time by phase (PIC_CUDA_PROFILE, src/model/cuda/prof.cuh), in the fast and
+# the exact products, for the second config (1.5B by default), the first
+# when there is one.
+config=${2:-$1}
+for exact in "" --exact; do
+    left=$((deadline - SECONDS))
+    [ "$left" -lt 20 ] && break
+    echo
+    echo "# profile: pic-model-bench --$mode $shape ${exact:-(fast)} $(basename "$config"), GPU time by phase (both passes)"
+    timeout -k 5 "$left" env PIC_CUDA_PROFILE=1 ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-model-bench" \
+        --device cuda --dtype bf16 --config "$config" --$mode $shape $exact 2>&1 | grep -v '^{'
+done
+exit $status

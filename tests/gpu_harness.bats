@@ -205,7 +205,7 @@ EOF
     # pic at 2x transformers' tokens/s on every config; a quarter of that with --exact
     cat >fake/pic-model-bench <<'EOF'
 #!/usr/bin/env bash
-echo "loading $*" >&2
+echo "loading $* profile=${PIC_CUDA_PROFILE:-}" >&2
 tps=200000
 case "$*" in *--exact*) tps=50000 ;; esac
 echo '{"device": "cuda", "dtype": "bf16", "seq": 2048, "tokens": 32768, "tokens_per_s": '$tps', "peak_bytes": 1073741824}'
@@ -232,6 +232,11 @@ EOF
     section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-7b.json --score 16x2048 --exact'
     grep -q $'bench exact qwen2.5-1.5b\tINFO\t50,000 tok/s = 0.25x cuBLASLt\'s, 20% of matmul' out/summary.tsv
     [ "$(row 'bench exact qwen2.5-7b')" = INFO ] # 91% of the matrix rate: plausible
+    # then, after the table, the second config's GPU time by phase in both products
+    section_log bench | grep -q '^# profile: pic-model-bench --score 16x2048 --exact qwen2.5-1.5b.json'
+    section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-1.5b.json --score 16x2048 profile=1'
+    section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-1.5b.json --score 16x2048 --exact profile=1'
+    [ "$(section_log bench | grep -c 'profile=1')" -eq 2 ]
 }
 
 @test "golden.py: records score every position; errors pool them per quantity" {
@@ -499,6 +504,9 @@ EOF
     grep -q '^| first (config, cpu f32) |' out/results.tsv
     grep -q '^| serve (config, cpu f32) |' out/results.tsv
     grep -q '"load_seconds"' out/results.tsv # the raw stats lines
+    # the scratch disk's write rate, and each save at it: the save's floor
+    grep -q '^the disk writes [0-9.]* GB/s (dd, fsync)' out/results.tsv
+    grep -q $'^disk\t-\t{"write_gbps": [0-9.]*}' out/results.tsv
     # the GPU it asks for by default is refused on this machine: a FAIL row
     rm -r out
     OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=stepcost \

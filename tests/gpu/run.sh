@@ -805,7 +805,7 @@ elif wanted stepcost && [ "$HAVE_GPU" = 1 ]; then
     if [ $st -ne 0 ] || [ "$(grep -c '^| first\|^| steady\|^| serve' "$f")" -ne 3 ]; then
         row "bench/gpu_rlstep.sh" FAIL "$(why $st "$f")" "$STEP_GOAL"
     else
-        row "bench/gpu_rlstep.sh" INFO "$(grep '^| steady\|^| serve' "$f" | awk -F' *[|] *' '{ sub(/ .*/, "", $2); printf "%s%s step: wall %s s, start and exit %s s, load %s s, save %s s; outside the arithmetic at 2e7 tokens %s; host peak %s GB", (NR > 1 ? "; " : ""), $2, $3, $4, $5, $7, $10, $11 }')" "$STEP_GOAL"
+        row "bench/gpu_rlstep.sh" INFO "$(grep '^| steady\|^| serve' "$f" | awk -F' *[|] *' '{ sub(/ .*/, "", $2); printf "%s%s step: wall %s s, start and exit %s s, load %s s, save %s s; outside the arithmetic at 2e7 tokens %s; host peak %s GB", (NR > 1 ? "; " : ""), $2, $3, $4, $5, $7, $11, $12 }')" "$STEP_GOAL"
     fi
 elif wanted stepcost; then
     row "bench/gpu_rlstep.sh" SKIP "no GPU" "$STEP_GOAL"

@@ -62,6 +62,7 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
     T *dv = (T *)tr->dv, *dqkv = (T *)tr->dqkv, *qpre = (T *)tr->qpre, *kpre = (T *)tr->kpre, *vpre = (T *)tr->vpre;
     if (upload_ktiles(m, b, &n_kt, err)) return -1;
 
+    prof_mark(cm, PROF_BWD_OTHER);
     PIC_CU(cudaMemsetAsync(tr->dres, 0, N * C * sizeof(float), s));
     PIC_CU((rmsnorm_backward<T, float>(tr->dres, grad(m, m->params.off.norm), tr->dlnf, layer_in<T>(cm, L),
                                       param<T>(m, m->params.off.norm), cm->lnf_rstd, N, C, part, COL_CHUNKS, s)));
@@ -72,31 +73,39 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
         cudaError_t e = cudaSuccess;
 
         // res2 = res1 + down(h): dres passes through to res1 unchanged
+        prof_mark(cm, PROF_BWD_OTHER);
         const T *dr = as_storage<T>(tr, N * C, s, &e);
         PIC_CU(e);
         // fresh: the products below write their input gradients whole
+        prof_mark(cm, PROF_BWD_LINEAR);
         if (matmul_backward<T, T>(bl, dh, grad(m, o->wd), grad(m, o->bd), dr, a.h, param<T>(m, o->wd), N, F, C, part,
                                   err, true))
             return -1;
+        prof_mark(cm, PROF_BWD_OTHER);
         PIC_CU(swiglu_backward(dgu, dh, a.gu, N, F, s));
+        prof_mark(cm, PROF_BWD_LINEAR);
         if (matmul_backward<T, float>(bl, tr->dln, grad(m, o->wgu), grad(m, o->bgu), dgu, a.ln2, param<T>(m, o->wgu),
                                       N, C, 2 * F, part, err, true))
             return -1;
+        prof_mark(cm, PROF_BWD_OTHER);
         PIC_CU((rmsnorm_backward<T, float>(tr->dres, grad(m, o->ln2), tr->dln, a.res1, param<T>(m, o->ln2), a.rstd2, N,
                                           C, part, COL_CHUNKS, s)));
 
         // res1 = in + o_proj(att)
         dr = as_storage<T>(tr, N * C, s, &e);
         PIC_CU(e);
+        prof_mark(cm, PROF_BWD_LINEAR);
         if (matmul_backward<T, T>(bl, datt, grad(m, o->wo), grad(m, o->bo), dr, a.att, param<T>(m, o->wo), N, qd, C,
                                   part, err, true))
             return -1;
+        prof_mark(cm, PROF_BWD_ATTN);
         PIC_CU(cudaMemsetAsync(dq, 0, N * qd * sizeof(T), s));
         PIC_CU(cudaMemsetAsync(dk, 0, N * kvd * sizeof(T), s));
         PIC_CU(cudaMemsetAsync(dv, 0, N * kvd * sizeof(T), s));
         attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, a.k, a.v, cm->seq_off, (size_t)kvd, cm->tiles, cm->n_tiles,
                             nullptr}; // no cache: the batch's own keys
         PIC_CU(attention_backward(dq, dk, dv, datt, a.att, a.lse, a.q, ai, tr->ktiles, n_kt, nh, nkv, hd, tr->D, s));
+        prof_mark(cm, PROF_BWD_OTHER);
         PIC_CU(rope_backward(dq, N, nh, hd, cm->cos, cm->sin, s));
         PIC_CU(rope_backward(dk, N, nkv, hd, cm->cos, cm->sin, s));
         if (c->qk_norm) {
@@ -112,9 +121,11 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
             PIC_CU(cudaMemcpyAsync(dk, vpre, N * kvd * sizeof(T), cudaMemcpyDeviceToDevice, s));
         }
         PIC_CU(qkv_split_backward(dqkv, dq, dk, dv, N, qd, kvd, s));
+        prof_mark(cm, PROF_BWD_LINEAR);
         if (matmul_backward<T, float>(bl, tr->dln, grad(m, o->wqkv), grad(m, o->bqkv), dqkv, a.ln1,
                                       param<T>(m, o->wqkv), N, C, qd + 2 * kvd, part, err, true))
             return -1;
+        prof_mark(cm, PROF_BWD_OTHER);
         PIC_CU((rmsnorm_backward<T, float>(tr->dres, grad(m, o->ln1), tr->dln, layer_in<T>(cm, l), param<T>(m, o->ln1),
                                           a.rstd1, N, C, part, COL_CHUNKS, s)));
     }
@@ -122,6 +133,7 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
                               tr->embed_scratch, tr->embed_scratch_bytes, s));
     // dlnf is consumed: zero for the next micro-batch's head
     PIC_CU(cudaMemsetAsync(tr->dlnf, 0, N * C * sizeof(float), s));
+    prof_mark(cm, PROF_HOST);
     PIC_CU(cudaStreamSynchronize(s));
     return 0;
 }
@@ -138,6 +150,7 @@ int head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t *tar
     T *dz = sizeof(T) == sizeof(float) ? (T *)cm->head_z : (T *)tr->head_dz;
     for (size_t i = 0; i < n; i += cm->head_rows) {
         size_t k = n - i < cm->head_rows ? n - i : cm->head_rows;
+        prof_mark(cm, PROF_BWD_HEAD);
         memcpy(cm->h_head_row, rows + i, k * sizeof(size_t));
         memcpy(cm->h_head_target, targets + i, k * sizeof(int32_t));
         if (dlogp) memcpy(tr->h_dlogp, dlogp + i, k * sizeof(float));
@@ -157,6 +170,7 @@ int head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t *tar
             return -1;
         scatter_add_rows<<<blocks_for(k * C, 256), 256, 0, s>>>(tr->dlnf, dx, cm->head_row, k, C);
         PIC_LAUNCHED();
+        prof_mark(cm, PROF_HOST);
         PIC_CU(cudaStreamSynchronize(s)); // the pinned staging is reused by the next block
     }
     return 0;

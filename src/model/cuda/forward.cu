@@ -119,8 +119,11 @@ template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, si
     const T *in = layer_in<T>(cm, l);
     T *out = layer_in<T>(cm, l + 1);
 
+    prof_mark(cm, PROF_NORM);
     PIC_CU(rmsnorm_forward(a.ln1, a.rstd1, in, param<T>(m, o->ln1), N, C, c->rms_eps, s));
+    prof_mark(cm, PROF_QKV);
     if (linear(m, a.qkv, a.ln1, param<T>(m, o->wqkv), param<T>(m, o->bqkv), N, C, qd + 2 * kvd, false, err)) return -1;
+    prof_mark(cm, PROF_ROPE);
     PIC_CU(qkv_split_forward(a.q, a.k, a.v, a.qkv, N, qd, kvd, s));
     if (c->qk_norm) {
         PIC_CU(rmsnorm_forward(a.q, a.qn_rstd, a.q, param<T>(m, o->q_norm), N * nh, hd, c->rms_eps, s));
@@ -141,14 +144,20 @@ template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, si
             ai.part = kv->dev_part, ai.seg_cap = kv->seg_cap;
         }
     }
+    prof_mark(cm, PROF_ATTN);
     PIC_CU(attention_forward(a.att, a.lse, a.q, ai, nh, nkv, hd, s));
 
+    prof_mark(cm, PROF_OPROJ);
     PIC_CU(cudaMemcpyAsync(a.res1, in, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
     if (linear(m, a.res1, a.att, param<T>(m, o->wo), param<T>(m, o->bo), N, qd, C, true, err)) return -1;
 
+    prof_mark(cm, PROF_NORM);
     PIC_CU(rmsnorm_forward(a.ln2, a.rstd2, a.res1, param<T>(m, o->ln2), N, C, c->rms_eps, s));
+    prof_mark(cm, PROF_MLP_UP);
     if (linear(m, a.gu, a.ln2, param<T>(m, o->wgu), param<T>(m, o->bgu), N, C, 2 * F, false, err)) return -1;
+    prof_mark(cm, PROF_SWIGLU);
     PIC_CU(swiglu_forward(a.h, a.gu, N, F, s));
+    prof_mark(cm, PROF_MLP_DOWN);
     if (out != a.res1) PIC_CU(cudaMemcpyAsync(out, a.res1, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
     if (linear(m, out, a.h, param<T>(m, o->wd), param<T>(m, o->bd), N, F, C, true, err)) return -1;
     return 0;
@@ -182,11 +191,13 @@ template <typename T> int body(pic_model *m, pic_kvcache *kv, size_t N, pic_err 
     const pic_config *c = &m->cfg;
     cudaStream_t s = cm->s;
     int C = c->hidden_size, hd = c->head_dim;
+    prof_mark(cm, PROF_EMBED);
     PIC_CU(rope_tables(cm->cos, cm->sin, cm->tok_pos, N, cm->inv_freq, hd, (float)c->rope.attention_factor, s));
     PIC_CU(embedding_forward(layer_in<T>(cm, 0), cm->tokens, param<T>(m, m->params.off.embed), N, C, s));
     for (int l = 0; l < c->n_layers; l++)
         if (layer_forward<T>(m, kv, l, N, err)) return -1;
     const T *in = layer_in<T>(cm, c->n_layers);
+    prof_mark(cm, PROF_NORM);
     PIC_CU(rmsnorm_forward((T *)cm->lnf, cm->lnf_rstd, in, param<T>(m, m->params.off.norm), N, C, c->rms_eps, s));
     return 0;
 }
@@ -216,7 +227,8 @@ bool graphable(pic_model *m, const pic_kvcache *kv, const pic_batch *b, size_t N
         const char *e = getenv("PIC_CUDA_GRAPHS");
         return e && !strcmp(e, "0");
     }();
-    return kv && !m->cuda->train && N == (size_t)b->n_seq && N <= GRAPH_MAX_BATCH && !g.off && !refused;
+    return kv && !m->cuda->train && N == (size_t)b->n_seq && N <= GRAPH_MAX_BATCH && !g.off && !refused &&
+           !m->cuda->prof; // (a profile's events are not timed inside a graph)
 }
 
 template <typename T> int run_body(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_err *err) {
@@ -287,6 +299,7 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
     if (run_body<T>(m, kv, b, N, err)) return -1;
 
     if (which != PIC_LOGITS_NONE) {
+        prof_mark(cm, PROF_HEAD);
         /* the rows wanted, a block at a time through lm_head, logits to the
          * host or to fn on the device */
         size_t n = which == PIC_LOGITS_ALL ? N : (size_t)b->n_seq, V = (size_t)c->vocab_size;
@@ -317,6 +330,7 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
             PIC_CU(cudaStreamSynchronize(s)); // the pinned row list is reused by the next block
         }
     }
+    prof_mark(cm, PROF_HOST);
     PIC_CU(cudaStreamSynchronize(s));
     m->n_tokens = N;
     if (kv)
@@ -332,6 +346,7 @@ int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, fl
     int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     for (size_t i = 0; i < n; i += cm->head_rows) {
         size_t k = n - i < cm->head_rows ? n - i : cm->head_rows;
+        prof_mark(cm, PROF_HEAD);
         memcpy(cm->h_head_row, rows + i, k * sizeof(size_t));
         if (targets) memcpy(cm->h_head_target, targets + i, k * sizeof(int32_t));
         PIC_CU(cudaMemcpyAsync(cm->head_row, cm->h_head_row, k * sizeof(size_t), cudaMemcpyHostToDevice, s));
@@ -346,6 +361,7 @@ int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, fl
                                        temp, s));
         PIC_CU(cudaMemcpyAsync(cm->h_head_lp, cm->head_lp, k * sizeof(float), cudaMemcpyDeviceToHost, s));
         PIC_CU(cudaMemcpyAsync(cm->h_head_ent, cm->head_ent, k * sizeof(float), cudaMemcpyDeviceToHost, s));
+        prof_mark(cm, PROF_HOST);
         PIC_CU(cudaStreamSynchronize(s));
         if (logp && targets) memcpy(logp + i, cm->h_head_lp, k * sizeof(float));
         if (ent) memcpy(ent + i, cm->h_head_ent, k * sizeof(float));

@@ -272,6 +272,8 @@ extern "C" void pic_model_free_cuda(pic_model *m) {
     pic_cuda_model *cm = m->cuda;
     if (!cm) return;
     if (cm->s) cudaStreamSynchronize(cm->s);
+    pic_cuda::prof_report(cm, stderr);
+    pic_cuda::prof_free(cm->prof);
     free_train(cm);
     pic_cuda::graphs_reset(cm);
     pic_cuda::blas_destroy(cm->blas);
@@ -315,6 +317,7 @@ static int load(pic_model *m, size_t max_batch_tokens, bool training, weights w,
         pic_model_free_cuda(m);
         return -1;
     }
+    m->cuda->prof = pic_cuda::prof_new();
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #define PIC_MODEL_CUDA_MODEL_CUH
 
 #include "model/cuda/layers.cuh"
+#include "model/cuda/prof.cuh"
 
 extern "C" {
 #include "model/model.h"
@@ -88,6 +89,7 @@ struct pic_cuda_model {
     int n_single, work_cap; // its one-token tiles, last, for the decode attention (when kv has a work list)
     pic_cuda_train *train;  // NULL unless training
     pic_cuda_graphs graphs; // decode steps' (forward.cu)
+    pic_cuda::prof_state *prof; // PIC_CUDA_PROFILE's (prof.cu), else NULL
 };
 
 namespace pic_cuda {
