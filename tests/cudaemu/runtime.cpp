@@ -484,6 +484,13 @@ namespace emu {
 
 enum fiber_state { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, ENDED };
 
+struct pending_copy {
+    void *dst;
+    unsigned char bytes[16];
+    size_t n;
+    long batch;
+};
+
 struct thread_state {
     uint3 tid;
     int lane, warp;
@@ -492,6 +499,8 @@ struct thread_state {
     jmp_buf resume;
     ucontext_t start;
     char *stack;
+    std::vector<pending_copy> copies; // cp.async's, not yet landed
+    long committed;                   // batches closed by __pipeline_commit
 };
 
 thread_state *cur;
@@ -519,6 +528,31 @@ float *warp_scratch(size_t n) {
     return scratch.data() + (size_t)cur->warp * scratch_per_warp;
 }
 
+void async_copy(void *dst, const void *src, size_t n, size_t zfill) {
+    if (n > 16 || zfill > n) {
+        fprintf(stderr, "cudaemu: __pipeline_memcpy_async of %zu bytes (zero-fill %zu): at most 16\n", n, zfill);
+        abort();
+    }
+    pending_copy c = {dst, {0}, n, cur->committed};
+    memcpy(c.bytes, src, n - zfill);
+    cur->copies.push_back(c);
+}
+void async_commit() { cur->committed++; }
+// Lands the copies of every batch but the newest `keep` committed ones (all, with keep < 0).
+static void land(long keep) {
+    std::vector<pending_copy> &v = cur->copies;
+    size_t kept = 0;
+    for (size_t i = 0; i < v.size(); i++) {
+        if (keep >= 0 && v[i].batch >= cur->committed - keep) {
+            v[kept++] = v[i];
+            continue;
+        }
+        memcpy(v[i].dst, v[i].bytes, v[i].n);
+    }
+    v.resize(kept);
+}
+void async_wait(size_t newest_pending) { land((long)newest_pending); }
+
 static void yield(fiber_state s) {
     cur->state = s;
     if (!_setjmp(cur->resume)) _longjmp(scheduler, 1);
@@ -532,6 +566,7 @@ void wait_warp() { yield(AT_WARP_BARRIER); }
 static void fiber_main() {
     for (;;) {
         (*kernel_body)();
+        land(-1); // a thread's copies complete by its end
         yield(ENDED);
     }
 }
@@ -585,6 +620,8 @@ static void run_block(size_t n, bool reverse) {
         t.lane = (int)(i % 32);
         t.warp = (int)(i / 32);
         t.state = RUNNABLE;
+        t.copies.clear();
+        t.committed = 0;
         if (!t.started) {
             t.start = base;
             t.start.uc_stack.ss_sp = t.stack;

@@ -3,6 +3,7 @@
 // host loop, and the faults it turns into a stop (a hang, a buffer overrun).
 #include <cub/cub.cuh>
 #include <cuda_bf16.h>
+#include <cuda_pipeline_primitives.h>
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <mma.h>
@@ -82,6 +83,25 @@ template <int STRIDE> __global__ void smem_sum(float *out, int n) {
     float s = 0;
     for (int i = 0; i < n; i++) s += buf[i];
     *out = s;
+}
+
+// Two batches of cp.async, each thread 16 bytes of each, read before and
+// after waiting for them: out[4 t + i], i = the first batch's value before
+// any wait, after waiting for all but the newest batch, and the second
+// batch's then, and after waiting for every batch.
+__global__ void async_batches(const float *a, const float *b, float *out) {
+    __shared__ __align__(16) float sa[32 * 4], sb[32 * 4];
+    int t = threadIdx.x;
+    for (int i = 0; i < 4; i++) sa[4 * t + i] = sb[4 * t + i] = -1;
+    __pipeline_memcpy_async(sa + 4 * t, a + 4 * t, 16);
+    __pipeline_commit();
+    __pipeline_memcpy_async(sb + 4 * t, b + 4 * t, 16);
+    __pipeline_commit();
+    out[4 * t] = sa[4 * t];
+    __pipeline_wait_prior(1);
+    out[4 * t + 1] = sa[4 * t], out[4 * t + 2] = sb[4 * t];
+    __pipeline_wait_prior(0);
+    out[4 * t + 3] = sb[4 * t];
 }
 
 __global__ void block_scan(const int *x, int *before, int *total) {
@@ -230,6 +250,24 @@ static void test_async(void) {
     cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
     CHECK(h == 7, "it sees the kernel's result once the stream is waited for (%g)", h);
     cudaFreeHost(pinned), cudaFree(x), cudaStreamDestroy(s);
+
+    // cp.async lands when waited for, as on a GPU, so a kernel that reads too soon reads the old bytes
+    float ha[128], *a, *b, *out, got[128];
+    for (int i = 0; i < 128; i++) ha[i] = (float)i;
+    cudaMalloc(&a, sizeof ha), cudaMalloc(&b, sizeof ha), cudaMalloc(&out, sizeof got);
+    cudaMemcpy(a, ha, sizeof ha, cudaMemcpyHostToDevice);
+    cudaMemcpy(b, ha, sizeof ha, cudaMemcpyHostToDevice);
+    async_batches<<<1, 32>>>(a, b, out);
+    cudaMemcpy(got, out, sizeof got, cudaMemcpyDeviceToHost);
+    int early = 0, first = 0, second_early = 0, second = 0;
+    for (int t = 0; t < 32; t++) {
+        early += got[4 * t] == -1, first += got[4 * t + 1] == 4 * t;
+        second_early += got[4 * t + 2] == -1, second += got[4 * t + 3] == 4 * t;
+    }
+    CHECK(early == 32 && first == 32 && second_early == 32 && second == 32,
+          "cp.async: a batch lands at __pipeline_wait_prior, not before, the newest N left pending "
+          "(%d, %d, %d, %d of 32)", early, first, second_early, second);
+    cudaFree(a), cudaFree(b), cudaFree(out);
 }
 
 // Runs f in a child; its exit status and the first bytes of its stderr.

@@ -293,6 +293,14 @@ extern dim3 block_dim, grid_dim;
 const uint3 &thread_idx();
 int lane();
 void wait_block();             // __syncthreads
+// cp.async (cuda_pipeline_primitives.h) as the GPU does it: the source read
+// when asked for, the destination written only when the thread waits for
+// its batch (or ends), so that reading a buffer before
+// __pipeline_wait_prior, or another thread's copy before the barrier after
+// it, finds the old bytes
+void async_copy(void *dst, const void *src, size_t n, size_t zfill);
+void async_commit();
+void async_wait(size_t newest_pending);
 void wait_warp();              // __syncwarp and the warp-wide operations
 float *warp_scratch(size_t n); // n floats that the running warp shares
 void *dynamic_smem();          // the running block's extern __shared__ array
@@ -364,11 +372,10 @@ template <typename T> T __shfl_down_sync(unsigned, T v, unsigned d, int width = 
 
 // ---- cp.async as a plain copy: the emulated memory has no latency to hide ----------
 inline void __pipeline_memcpy_async(void *dst, const void *src, size_t n, size_t zfill = 0) {
-    memcpy(dst, src, n - zfill);
-    if (zfill) memset((char *)dst + n - zfill, 0, zfill);
+    emu::async_copy(dst, src, n, zfill);
 }
-inline void __pipeline_commit(void) {}
-inline void __pipeline_wait_prior(size_t) {}
+inline void __pipeline_commit(void) { emu::async_commit(); }
+inline void __pipeline_wait_prior(size_t n) { emu::async_wait(n); }
 
 // ---- wmma on the CUDA cores ---------------------------------------------------------
 namespace nvcuda {
