@@ -19,6 +19,7 @@
 // chunks, and so every sum, are the same paged or packed: the same bits.
 #include <math.h>
 #include <stdint.h>
+#include <cuda_pipeline_primitives.h>
 #include <mma.h>
 
 #include <algorithm>
@@ -294,6 +295,23 @@ __device__ __forceinline__ void tc_load_keys(bf16 *Ks, bf16 *Vs, const attn_inpu
     load_rows<HD>(Vs, in.v + at, in.kv_stride, TC_KEYS, valid);
 }
 
+// The same rows of keys or values (src: in.k or in.v) into dst without waiting for them: cp.async, 16 bytes a
+// piece, the rows past the sequence's keys zeroed by plain stores. The caller commits the group, waits for it
+// (__pipeline_wait_prior) and then for the block, before it reads dst.
+template <int HD>
+__device__ __forceinline__ void tc_load_async(bf16 *dst, const bf16 *src, const attn_input<bf16> &in,
+                                              const tc_rows &t, int kb) {
+    int valid = t.n_keys - kb < TC_KEYS ? t.n_keys - kb : TC_KEYS;
+    const bf16 *g = src + attn_key(in, t.seq, kb) + t.kv;
+    for (int i = threadIdx.x; i < TC_KEYS * HD / 8; i += TC_WARPS * 32) {
+        int r = i / (HD / 8), c = i % (HD / 8) * 8;
+        if (r < valid)
+            __pipeline_memcpy_async(dst + r * HD + c, g + (size_t)r * in.kv_stride + c, 16);
+        else
+            *(uint4 *)(dst + r * HD + c) = make_uint4(0, 0, 0, 0);
+    }
+}
+
 // A row's softmax sums over some of its segments, merged, held by the two
 // lanes of the row: each has the output's columns half, half + 2, ...
 template <int HD> struct tc_sums {
@@ -347,46 +365,65 @@ __device__ void tc_attend(const tc_rows &t, int s0, int s1, const bf16 *q, const
         acc_rows(frow, Sf + warp * 16 * SLD, SLD);
         load_a<HD>(qf, Qs + warp * 16 * HD, HD);
     }
+    // Keys and values arrive while the block computes: a chunk's keys are asked for as soon as every warp
+    // is done with the last chunk's (after S), its values as soon as every warp is done with the last
+    // values (after P V), each a group of cp.async copies; waiting for all groups but the newest is waiting
+    // for the one about to be read. The arithmetic is the synchronous loads' exactly.
+    int kend = s1 * ATTN_SEG < t.n_keys ? s1 * ATTN_SEG : t.n_keys;
+    tc_load_async<HD>(Ks, in.k, in, t, s0 * ATTN_SEG);
+    __pipeline_commit();
+    tc_load_async<HD>(Vs, in.v, in, t, s0 * ATTN_SEG);
+    __pipeline_commit();
     for (int sg = s0; sg < s1; sg++) {
         int k1 = (sg + 1) * ATTN_SEG < t.n_keys ? (sg + 1) * ATTN_SEG : t.n_keys;
         float m = -INFINITY, l = 0;
 #pragma unroll
         for (int db = 0; db < HD / 16; db++) wmma::fill_fragment(of[db], 0.0f);
         for (int kb = sg * ATTN_SEG; kb < k1; kb += TC_KEYS) {
+            bool more = kb + TC_KEYS < kend;
+            __pipeline_wait_prior(1); // this chunk's keys (its values may still be coming)
             __syncthreads();
-            tc_load_keys<HD>(Ks, Vs, in, t, kb);
-            __syncthreads();
-            if (!computes) continue;
             // S[16 rows, 64 keys] = Q K^T for this warp's rows
-            warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, qf, Ks);
-            __syncwarp();
-            // the online softmax of this lane's columns (half, half + 2, ...)
-            float mt = -INFINITY;
-            for (int j = half; j < TC_KEYS; j += 2) {
-                float sc = kb + j <= my_pos ? __fmul_rn(srow[j], scale) : -INFINITY;
-                srow[j] = sc;
-                mt = fmaxf(mt, sc);
+            if (computes) warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, qf, Ks);
+            __syncthreads(); // every warp is done with the keys: the next chunk's may come
+            if (more) tc_load_async<HD>(Ks, in.k, in, t, kb + TC_KEYS);
+            __pipeline_commit();
+            float corr = 1.0f;
+            if (computes) {
+                // the online softmax of this lane's columns (half, half + 2, ...)
+                float mt = -INFINITY;
+                for (int j = half; j < TC_KEYS; j += 2) {
+                    float sc = kb + j <= my_pos ? __fmul_rn(srow[j], scale) : -INFINITY;
+                    srow[j] = sc;
+                    mt = fmaxf(mt, sc);
+                }
+                mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
+                float m_new = fmaxf(m, mt), ps = 0;
+                corr = m_new == -INFINITY ? 1.0f : expf(__fsub_rn(m, m_new));
+                for (int j = half; j < TC_KEYS; j += 2) {
+                    float p = srow[j] == -INFINITY ? 0.0f : expf(__fsub_rn(srow[j], m_new));
+                    prow[j] = __float2bfloat16_rn(p);
+                    ps = __fadd_rn(ps, p);
+                }
+                ps = __fadd_rn(ps, __shfl_xor_sync(0xffffffffu, ps, 1));
+                l = __fadd_rn(__fmul_rn(l, corr), ps);
+                m = m_new;
+                if (!half) Cr[row] = corr;
             }
-            mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
-            float m_new = fmaxf(m, mt), corr = m_new == -INFINITY ? 1.0f : expf(__fsub_rn(m, m_new)), ps = 0;
-            for (int j = half; j < TC_KEYS; j += 2) {
-                float p = srow[j] == -INFINITY ? 0.0f : expf(__fsub_rn(srow[j], m_new));
-                prow[j] = __float2bfloat16_rn(p);
-                ps = __fadd_rn(ps, p);
+            __pipeline_wait_prior(1); // this chunk's values (the next keys may still be coming)
+            __syncthreads();
+            if (computes) {
+                // O = O corr + P V for this warp's rows
+#pragma unroll
+                for (int db = 0; db < HD / 16; db++)
+#pragma unroll
+                    for (int e = 0; e < frag_acc::num_elements; e++)
+                        of[db].x[e] = __fmul_rn(of[db].x[e], Cr[warp * 16 + frow[e]]);
+                warp_acc_ab<HD, TC_KEYS / 16>(of, Pb + warp * 16 * TC_KEYS, TC_KEYS, Vs);
             }
-            ps = __fadd_rn(ps, __shfl_xor_sync(0xffffffffu, ps, 1));
-            l = __fadd_rn(__fmul_rn(l, corr), ps);
-            m = m_new;
-            if (!half) Cr[row] = corr;
-            __syncwarp();
-            // O = O corr + P V for this warp's rows
-#pragma unroll
-            for (int db = 0; db < HD / 16; db++)
-#pragma unroll
-                for (int e = 0; e < frag_acc::num_elements; e++)
-                    of[db].x[e] = __fmul_rn(of[db].x[e], Cr[warp * 16 + frow[e]]);
-            warp_acc_ab<HD, TC_KEYS / 16>(of, Pb + warp * 16 * TC_KEYS, TC_KEYS, Vs);
-            __syncwarp();
+            __syncthreads(); // every warp is done with the values: the next chunk's may come
+            if (more) tc_load_async<HD>(Vs, in.v, in, t, kb + TC_KEYS);
+            __pipeline_commit();
         }
         if (!computes) continue;
 #pragma unroll
