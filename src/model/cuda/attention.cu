@@ -284,32 +284,25 @@ template <int HD> __device__ __forceinline__ tc_rows tile_rows(const attn_input<
     return t;
 }
 
-// The TC_KEYS keys and values from position kb (a multiple of TC_KEYS, which
-// divides PIC_KV_PAGE: one page, rows kv_stride apart) into Ks, Vs.
-template <int HD>
-__device__ __forceinline__ void tc_load_keys(bf16 *Ks, bf16 *Vs, const attn_input<bf16> &in, const tc_rows &t,
-                                             int kb) {
-    int valid = t.n_keys - kb < TC_KEYS ? t.n_keys - kb : TC_KEYS;
-    size_t at = attn_key(in, t.seq, kb) + t.kv;
-    load_rows<HD>(Ks, in.k + at, in.kv_stride, TC_KEYS, valid);
-    load_rows<HD>(Vs, in.v + at, in.kv_stride, TC_KEYS, valid);
-}
-
-// The same rows of keys or values (src: in.k or in.v) into dst without waiting for them: cp.async, 16 bytes a
+// The TC_KEYS keys or values (src: in.k or in.v) from position kb (a multiple of TC_KEYS, which divides
+// PIC_KV_PAGE: one page, rows kv_stride apart) into dst without waiting for them: cp.async, 16 bytes a
 // piece, the rows past the sequence's keys zeroed by plain stores. The caller commits the group, waits for it
 // (__pipeline_wait_prior) and then for the block, before it reads dst.
+template <int HD, int THREADS = TC_WARPS * 32>
+__device__ __forceinline__ void load_rows_async(bf16 *dst, const bf16 *src, size_t stride, int rows, int valid) {
+    for (int i = threadIdx.x; i < rows * HD / 8; i += THREADS) {
+        int r = i / (HD / 8), c = i % (HD / 8) * 8;
+        if (r < valid)
+            __pipeline_memcpy_async(dst + r * HD + c, src + (size_t)r * stride + c, 16);
+        else
+            *(uint4 *)(dst + r * HD + c) = make_uint4(0, 0, 0, 0);
+    }
+}
 template <int HD>
 __device__ __forceinline__ void tc_load_async(bf16 *dst, const bf16 *src, const attn_input<bf16> &in,
                                               const tc_rows &t, int kb) {
     int valid = t.n_keys - kb < TC_KEYS ? t.n_keys - kb : TC_KEYS;
-    const bf16 *g = src + attn_key(in, t.seq, kb) + t.kv;
-    for (int i = threadIdx.x; i < TC_KEYS * HD / 8; i += TC_WARPS * 32) {
-        int r = i / (HD / 8), c = i % (HD / 8) * 8;
-        if (r < valid)
-            __pipeline_memcpy_async(dst + r * HD + c, g + (size_t)r * in.kv_stride + c, 16);
-        else
-            *(uint4 *)(dst + r * HD + c) = make_uint4(0, 0, 0, 0);
-    }
+    load_rows_async<HD>(dst, src + attn_key(in, t.seq, kb) + t.kv, in.kv_stride, TC_KEYS, valid);
 }
 
 // A row's softmax sums over some of its segments, merged, held by the two
@@ -910,6 +903,16 @@ __global__ void __launch_bounds__(TCA_WARPS * 32)
     size_t k0 = (size_t)kt.x, first = (size_t)kt.z, qstride = (size_t)nh * HD;
     int nk = kt.y, len = kt.w, seq = in.tok_seq[k0], j0 = (int)(k0 - first); // the tile's first key position
     size_t off = attn_key(in, seq, j0) + (size_t)g * HD;                        // j0: a multiple of ATTN_KTILE
+    // The queries and dout rows by cp.async behind the work, as tc_attend's keys: dout first (dP needs it
+    // first, and dV is done with it before dK is done with the queries).
+    {
+        int nq = len - j0 < TCA_Q ? len - j0 : TCA_Q;
+        size_t at = (first + j0) * qstride + (size_t)(g * group) * HD;
+        load_rows_async<HD, THREADS>(Os, dout + at, qstride, TCA_Q, nq);
+        __pipeline_commit();
+        load_rows_async<HD, THREADS>(Qs, q + at, qstride, TCA_Q, nq);
+        __pipeline_commit();
+    }
     load_rows<HD, THREADS>(Ks, in.k + off, in.kv_stride, ATTN_KTILE, nk);
     load_rows<HD, THREADS>(Vs, in.v + off, in.kv_stride, ATTN_KTILE, nk);
     // lanes 2r and 2r + 1 of a warp own key row 16 warp + r, each every other query
@@ -926,19 +929,24 @@ __global__ void __launch_bounds__(TCA_WARPS * 32)
         int h = g * group + hh;
         for (int qb = j0; qb < len; qb += TCA_Q) {
             int nq = len - qb < TCA_Q ? len - qb : TCA_Q;
-            __syncthreads();
-            size_t at = (first + qb) * qstride + (size_t)h * HD;
-            load_rows<HD, THREADS>(Qs, q + at, qstride, TCA_Q, nq);
-            load_rows<HD, THREADS>(Os, dout + at, qstride, TCA_Q, nq);
+            // the chunk after this one: the next queries, or the next head's first
+            int next_qb = qb + TCA_Q < len ? qb + TCA_Q : j0, next_h = qb + TCA_Q < len ? h : h + 1;
+            int next_nq = len - next_qb < TCA_Q ? len - next_qb : TCA_Q;
+            bool more = next_h < (g + 1) * group;
+            size_t next_at = (first + next_qb) * qstride + (size_t)next_h * HD;
+            // (the last chunk's reads of these ended before the barrier that let its dout go)
             for (int i = threadIdx.x; i < TCA_Q; i += THREADS) {
                 size_t row = (first + qb + i) * nh + h;
                 Ls[i] = i < nq ? lse[row] : 0.0f;
                 Dq[i] = i < nq ? D[row] : 0.0f;
             }
+            __pipeline_wait_prior(1); // this chunk's dout (its queries may still be coming)
             __syncthreads();
-            // this warp's 16 keys against the 64 queries: S^T = K q^T, dP^T = V dout^T
-            warp_abt<HD, TCA_Q / 16>(Sf + warp * 16 * TCA_LD, TCA_LD, kf, Qs);
+            // this warp's 16 keys against the 64 queries: dP^T = V dout^T, S^T = K q^T
             warp_abt<HD, TCA_Q / 16>(dPf + warp * 16 * TCA_LD, TCA_LD, vf, Os);
+            __pipeline_wait_prior(0); // its queries
+            __syncthreads();
+            warp_abt<HD, TCA_Q / 16>(Sf + warp * 16 * TCA_LD, TCA_LD, kf, Qs);
             __syncwarp();
             for (int i = half; i < TCA_Q; i += 2) {
                 bool live = key < nk && i < nq && kpos <= qb + i;
@@ -948,7 +956,13 @@ __global__ void __launch_bounds__(TCA_WARPS * 32)
             }
             __syncwarp();
             warp_acc_ab<HD, TCA_Q / 16>(dvf, Pb + warp * 16 * TCA_Q, TCA_Q, Os);
+            __syncthreads(); // every warp is done with dout: the next chunk's may come
+            if (more) load_rows_async<HD, THREADS>(Os, dout + next_at, qstride, TCA_Q, next_nq);
+            __pipeline_commit();
             warp_acc_ab<HD, TCA_Q / 16>(dkf, dSb + warp * 16 * TCA_Q, TCA_Q, Qs);
+            __syncthreads(); // every warp is done with the queries
+            if (more) load_rows_async<HD, THREADS>(Qs, q + next_at, qstride, TCA_Q, next_nq);
+            __pipeline_commit();
         }
     }
 #pragma unroll
@@ -983,6 +997,12 @@ __global__ void __launch_bounds__(TC_WARPS * 32)
     const tc_rows t = tile_rows<HD>(in, nh, nkv);
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     size_t q0 = t.t0 * t.qstride + (size_t)t.h0 * HD; // the tile's first row of head h
+    // Values and keys by cp.async behind the work, as tc_attend's: the values first (dP needs them first and
+    // lets them go after it), the keys after dq += dS K.
+    tc_load_async<HD>(Vs, in.v, in, t, 0);
+    __pipeline_commit();
+    tc_load_async<HD>(Ks, in.k, in, t, 0);
+    __pipeline_commit();
     load_rows<HD>(Qs, q + q0, t.qstride, ATTN_TILE, t.rows);
     load_rows<HD>(Os, dout + q0, t.qstride, ATTN_TILE, t.rows);
     int row = warp * 16 + lane / 2, half = lane % 2;
@@ -999,11 +1019,16 @@ __global__ void __launch_bounds__(TC_WARPS * 32)
     int my_pos = mine ? in.tok_pos[t.t0 + row] : -1;
     float my_lse = mine ? lse[stat] : 0.0f, my_D = mine ? D[stat] : 0.0f;
     for (int kb = 0; kb < t.n_keys; kb += TC_KEYS) {
+        bool more = kb + TC_KEYS < t.n_keys;
+        __pipeline_wait_prior(1); // this chunk's values (its keys may still be coming)
         __syncthreads();
-        tc_load_keys<HD>(Ks, Vs, in, t, kb);
+        warp_abt<HD, TC_KEYS / 16>(dPf + warp * 16 * SLD, SLD, of, Vs);
+        __syncthreads(); // every warp is done with the values: the next chunk's may come
+        if (more) tc_load_async<HD>(Vs, in.v, in, t, kb + TC_KEYS);
+        __pipeline_commit();
+        __pipeline_wait_prior(1); // this chunk's keys (the next values may still be coming)
         __syncthreads();
         warp_abt<HD, TC_KEYS / 16>(Sf + warp * 16 * SLD, SLD, qf, Ks);
-        warp_abt<HD, TC_KEYS / 16>(dPf + warp * 16 * SLD, SLD, of, Vs);
         __syncwarp();
         for (int j = half; j < TC_KEYS; j += 2) {
             float p = kb + j <= my_pos ? expf(Sf[row * SLD + j] * scale - my_lse) : 0.0f;
@@ -1011,6 +1036,9 @@ __global__ void __launch_bounds__(TC_WARPS * 32)
         }
         __syncwarp();
         warp_acc_ab<HD, TC_KEYS / 16>(dqf, dSb + warp * 16 * TC_KEYS, TC_KEYS, Ks);
+        __syncthreads(); // every warp is done with the keys: the next chunk's may come
+        if (more) tc_load_async<HD>(Ks, in.k, in, t, kb + TC_KEYS);
+        __pipeline_commit();
     }
 #pragma unroll
     for (int db = 0; db < HD / 16; db++)
