@@ -515,6 +515,18 @@ EOF
     grep -q 'first.*exit 1: pic-update: ' out/results.tsv
 }
 
+@test "benchmarks asked for by name with under 45 s of the budget left are SKIP rows, not a refused --budget" {
+    mkdir tests
+    printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
+    chmod +x tests/*
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS="genbench trainbench stepcost" PIC_GPU_BUDGET=50 \
+        run "$G/run.sh"
+    for b in gpu_generate gpu_train gpu_rlstep; do
+        [ "$(row bench/$b.sh)" = SKIP ]
+        grep -q "^bench/$b.sh"$'\tSKIP\tbudget spent (' out/summary.tsv
+    done
+}
+
 @test "a canary that sees no device or times out skips the GPU sections instead of spending the budget" {
     mkdir tests
     printf '#!/bin/sh\necho "1..0 # SKIP no CUDA device"\n' >tests/test_cuda_logits

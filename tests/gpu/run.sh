@@ -757,7 +757,19 @@ else
 fi
 
 # ---- bench/gpu_generate.sh (asked for by name) ------------------------------
+# spent NAME GOAL: true, after a SKIP row, when under 45 s of the budget is
+# left for a benchmark asked for by name (each needs that much to measure
+# anything; a budget spent is a skip, not the script's refusal of a
+# negative --budget)
+spent() {
+    local left=$((BUDGET - RESERVE - (SECONDS - START)))
+    [ $left -ge 45 ] && return 1
+    row "$1" SKIP "budget spent (${left}s left)" "$2"
+}
+
 if wanted genbench && canary_failed bench/gpu_generate.sh; then
+    :
+elif wanted genbench && [ "$HAVE_GPU" = 1 ] && spent bench/gpu_generate.sh "pic >= 50% of the floor"; then
     :
 elif wanted genbench && [ "$HAVE_GPU" = 1 ]; then
     left=$((BUDGET - RESERVE - (SECONDS - START)))
@@ -777,6 +789,8 @@ fi
 # ---- bench/gpu_train.sh (asked for by name) ---------------------------------
 if wanted trainbench && canary_failed bench/gpu_train.sh; then
     :
+elif wanted trainbench && [ "$HAVE_GPU" = 1 ] && spent bench/gpu_train.sh ">= 50% of matmul and 2x transformers on 0.5B"; then
+    :
 elif wanted trainbench && [ "$HAVE_GPU" = 1 ]; then
     left=$((BUDGET - RESERVE - (SECONDS - START)))
     PIC_BIN=$BIN timeout -k 5 $((left + 5)) bench/gpu_train.sh --budget "$left" --rows "$SUMMARY" \
@@ -793,6 +807,8 @@ fi
 # one RL step's cost outside the arithmetic at 1.5B: two pic-update processes
 STEP_GOAL="outside the arithmetic < 10% of a paper-sized step (docs/gpu.md)"
 if wanted stepcost && canary_failed bench/gpu_rlstep.sh; then
+    :
+elif wanted stepcost && [ "$HAVE_GPU" = 1 ] && spent bench/gpu_rlstep.sh "$STEP_GOAL"; then
     :
 elif wanted stepcost && [ "$HAVE_GPU" = 1 ]; then
     left=$((BUDGET - RESERVE - (SECONDS - START)))
