@@ -10,7 +10,8 @@
 // on tensor cores instead (wmma, bf16 in, float accumulate), the same
 // online softmax between them: S = Q K^T per 16-row warp slice, P = exp(S -
 // m) rounded to bf16 for P V as flash attention does, the output kept in
-// float in shared memory and rescaled per row.
+// float in registers (wmma fragments) and rescaled per row; the next keys
+// and values arrive by cp.async while a chunk is computed.
 //
 // Keys come packed (the batch's own) or from a KV cache's pages. Every
 // kernel reads them in chunks of 32 or 64 positions starting at multiples
@@ -873,9 +874,10 @@ static cudaError_t launch_backward(T *dq, T *dk, T *dv, const T *dout, const flo
 // S = q K^T and dP = dout V^T from wmma into float, P = exp(S scale - lse)
 // and dS = P (dP - D) scale in float, both rounded to bf16 for the products
 // that take them (dV += P^T dout, dK += dS^T q, dq += dS K), as flash
-// attention's backward does; the sums stay in float in shared memory, each
-// warp's rows its own. Still no atomics: the one block that owns an output
-// writes it, its products in a fixed order.
+// attention's backward does; the sums stay in float in registers (wmma
+// fragments), each warp's rows its own, and the streamed rows arrive by
+// cp.async behind the work. Still no atomics: the one block that owns an
+// output writes it, its products in a fixed order.
 
 // Pass A: a block per key tile (ATTN_KTILE = 32 keys: 2 warps of 16) and kv
 // head, against the queries of its sequence 64 at a time; pass B: a block
