@@ -129,17 +129,6 @@ __global__ void __launch_bounds__(THREADS) attention_kernel(T *out, float *lse, 
     if (lse && qt == 0) lse[(t0 + r) * nh + h] = m + logf(l);
 }
 
-// Once per kernel instance: the opt-in above 48 KB of shared memory. A
-// refusal is returned, and taken out of the runtime's last error, where the
-// next launch's check would find it and blame itself.
-template <typename Kern> static cudaError_t raise_smem(Kern k, size_t bytes, bool *raised) {
-    if (*raised) return cudaSuccess;
-    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-    *raised = e == cudaSuccess;
-    if (e != cudaSuccess) cudaGetLastError();
-    return e;
-}
-
 template <typename T, int DMAX>
 static cudaError_t launch(T *out, float *lse, const T *q, const attn_input<T> &in, int nh, int nkv, int hd,
                           cudaStream_t s) {

@@ -43,6 +43,17 @@ inline bool env_says_simt(const char *var) {
     return e && !strcmp(e, "simt");
 }
 
+// Once per kernel instance: the opt-in above 48 KB of shared memory. A
+// refusal is returned, and taken out of the runtime's last error, where the
+// next launch's check would find it and blame itself.
+template <typename Kern> cudaError_t raise_smem(Kern k, size_t bytes, bool *raised) {
+    if (*raised) return cudaSuccess;
+    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    *raised = e == cudaSuccess;
+    if (e != cudaSuccess) cudaGetLastError();
+    return e;
+}
+
 }  // namespace pic_cuda
 
 // Inside a function that has a pic_err *err and returns int: a failed call

@@ -20,11 +20,17 @@
 // of the GPU's ~130 multiprocessors reading their weights; a block per
 // segment multiplies that by K / KSEG (down: 19) without changing a bit.
 //
-// The kernel is the plain shape of a tiled tensor-core product: 32-wide
-// slices of k staged in shared memory in two buffers (cp.async, 16 bytes a
-// copy, when the rows are 16-byte aligned; element by element otherwise),
-// each warp holding a WM x WN block of float accumulators (and, when the
-// block runs every segment, as many running totals).
+// The kernel is the multistage shape of a tiled tensor-core product
+// (CUTLASS's sm80 pipeline): 32-wide slices of k staged in shared memory in
+// STAGES buffers (cp.async, 16 bytes a copy, when the rows are 16-byte
+// aligned; element by element otherwise), STAGES - 1 slices in flight while
+// one is multiplied, one barrier a slice; each warp holds a WM x WN block of
+// float accumulators (and, when the block runs every segment, as many
+// running totals). The depth is what the GPU's first run asked for: with
+// two buffers a block had one 16 KB slice in flight, and the large tiles,
+// one block an SM by their registers, ran at ~14% of the tensor cores'
+// rate (docs/gpu.md, Measured); a decode step's small tiles, whose weights
+// are read once, want a whole segment's worth of bytes in flight per block.
 #include <cuda_pipeline_primitives.h>
 #include <mma.h>
 
@@ -41,14 +47,15 @@ namespace wmma = nvcuda::wmma;
 enum { BK = 32, LDS = BK + 8 };
 static_assert(BI_KSEG % BK == 0, "a segment is whole staged slices");
 
-template <int BM_, int BN_, int WM_, int WN_> struct tiling {
-    enum { BM = BM_, BN = BN_, WM = WM_, WN = WN_, WARPS_N = BN / WN, WARPS = (BM / WM) * WARPS_N,
+template <int BM_, int BN_, int WM_, int WN_, int STAGES_> struct tiling {
+    enum { BM = BM_, BN = BN_, WM = WM_, WN = WN_, STAGES = STAGES_, WARPS_N = BN / WN, WARPS = (BM / WM) * WARPS_N,
            THREADS = 32 * WARPS, FM = WM / 16, FN = WN / 16 };
-    static constexpr size_t smem = 2 * (size_t)(BM + BN) * LDS * sizeof(bf16);
+    static constexpr size_t stage = (size_t)(BM + BN) * LDS; // elements: BM rows of x, then BN of w
+    static constexpr size_t smem = STAGES * stage * sizeof(bf16);
 };
-typedef tiling<16, 64, 16, 16> small_tiles;    // decode: few rows
-typedef tiling<64, 64, 32, 32> medium_tiles;   // a few hundred rows, or few columns
-typedef tiling<128, 128, 64, 32> large_tiles;  // prefill, scoring, training
+typedef tiling<16, 64, 16, 16, 8> small_tiles;    // decode: few rows; a segment's 32 KB of weights in flight
+typedef tiling<64, 64, 32, 32, 4> medium_tiles;   // a few hundred rows, or few columns
+typedef tiling<128, 128, 64, 32, 4> large_tiles;  // prefill, scoring, training
 
 // Rows [r0, r0 + R) x k [k0, k0 + BK) of a row-major [rows, K] matrix into
 // s[R][LDS]; zeros outside the matrix. VEC: K % 8 == 0 and the matrix
@@ -80,8 +87,8 @@ template <typename TL, bool VEC, bool SPLIT, typename O>
 __global__ void __launch_bounds__(TL::THREADS)
     matmul_bi_tc_kernel(O *out, float *part, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int K,
                         int OC, bool accumulate) {
-    __shared__ __align__(128) unsigned char smem[TL::smem];
-    bf16 *xs = reinterpret_cast<bf16 *>(smem), *ws = xs + 2 * TL::BM * LDS; // [2][BM][LDS], [2][BN][LDS]
+    extern __shared__ __align__(128) unsigned char smem[];
+    bf16 *stages = reinterpret_cast<bf16 *>(smem); // [STAGES][BM + BN][LDS]
     int t = threadIdx.x, warp = t / 32, lane = t % 32, wm = warp / TL::WARPS_N, wn = warp % TL::WARPS_N;
     size_t n0 = (size_t)blockIdx.y * TL::BM;
     int j0 = blockIdx.x * TL::BN;
@@ -98,20 +105,23 @@ __global__ void __launch_bounds__(TL::THREADS)
 
     enum { SEG = BI_KSEG / BK }; // staged slices a segment
     int all = (K + BK - 1) / BK, s0 = SPLIT ? (int)blockIdx.z * SEG : 0, s1 = SPLIT && s0 + SEG < all ? s0 + SEG : all;
-    stage<TL::BM, TL::THREADS, VEC>(xs, inp, N, K, n0, s0 * BK, t);
-    stage<TL::BN, TL::THREADS, VEC>(ws, w, (size_t)OC, K, (size_t)j0, s0 * BK, t);
-    __pipeline_commit();
-    for (int s = s0; s < s1; s++) {
-        int cur = (s - s0) & 1;
-        if (s + 1 < s1) { // the next slice streams in while this one is multiplied
-            stage<TL::BM, TL::THREADS, VEC>(xs + (cur ^ 1) * TL::BM * LDS, inp, N, K, n0, (s + 1) * BK, t);
-            stage<TL::BN, TL::THREADS, VEC>(ws + (cur ^ 1) * TL::BN * LDS, w, (size_t)OC, K, (size_t)j0,
-                                            (s + 1) * BK, t);
+    auto fill = [&](int i) { // slice s0 + i into its buffer, as one commit group (empty past the end)
+        if (s0 + i < s1) {
+            bf16 *buf = stages + (size_t)(i % TL::STAGES) * TL::stage;
+            stage<TL::BM, TL::THREADS, VEC>(buf, inp, N, K, n0, (s0 + i) * BK, t);
+            stage<TL::BN, TL::THREADS, VEC>(buf + TL::BM * LDS, w, (size_t)OC, K, (size_t)j0, (s0 + i) * BK, t);
         }
         __pipeline_commit();
-        __pipeline_wait_prior(1);
+    };
+    for (int i = 0; i < TL::STAGES - 1; i++) fill(i);
+    for (int s = s0; s < s1; s++) {
+        // this slice's group has landed once at most STAGES - 2 later ones are pending; the barrier makes
+        // every thread's copies visible, and frees the buffer the previous slice was read from
+        __pipeline_wait_prior(TL::STAGES - 2);
         __syncthreads();
-        const bf16 *xc = xs + cur * TL::BM * LDS + wm * TL::WM * LDS, *wc = ws + cur * TL::BN * LDS + wn * TL::WN * LDS;
+        fill(s - s0 + TL::STAGES - 1);
+        const bf16 *buf = stages + (size_t)((s - s0) % TL::STAGES) * TL::stage;
+        const bf16 *xc = buf + wm * TL::WM * LDS, *wc = buf + TL::BM * LDS + wn * TL::WN * LDS;
 #pragma unroll
         for (int kk = 0; kk < BK; kk += 16) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a[TL::FM];
@@ -125,7 +135,6 @@ __global__ void __launch_bounds__(TL::THREADS)
 #pragma unroll
                 for (int j = 0; j < TL::FN; j++) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
         }
-        __syncthreads(); // the buffer just read is the one the next step fills
         if constexpr (!SPLIT)
             if ((s + 1) % SEG == 0 || s + 1 == s1) // a segment ends: into the total, in order
 #pragma unroll
@@ -138,6 +147,7 @@ __global__ void __launch_bounds__(TL::THREADS)
                         wmma::fill_fragment(acc[i][j], 0.0f);
                     }
     }
+    __syncthreads(); // every warp done reading the stages (the last real copies landed at their slice's wait)
 
     // Each warp's 16 x 16 blocks through 1 KB of the (now free) staging
     // memory: the segment's partial, or init + bias + sum, in that order,
@@ -191,10 +201,22 @@ int multiprocessors() {
     return n;
 }
 
+// One kernel instance on grid, its shared memory raised past 48 KB once.
+template <typename TL, bool VEC, bool SPLIT, typename O>
+cudaError_t run(dim3 grid, O *out, float *part, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int IC,
+                int OC, bool acc, cudaStream_t s) {
+    static bool raised;
+    cudaError_t e = raise_smem(matmul_bi_tc_kernel<TL, VEC, SPLIT, O>, TL::smem, &raised);
+    if (e != cudaSuccess) return e;
+    matmul_bi_tc_kernel<TL, VEC, SPLIT, O><<<grid, TL::THREADS, TL::smem, s>>>(out, part, inp, w, bias, N, IC, OC,
+                                                                              acc);
+    return cudaGetLastError();
+}
+
 template <typename TL, typename O>
 cudaError_t launch(O *out, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int IC, int OC, bool acc,
                    bi_split split, bi_work work, cudaStream_t s) {
-    static_assert(TL::smem + 0 <= 48 * 1024, "static shared memory");
+    static_assert(TL::smem <= 227 * 1024, "an sm_80/sm_90 block's shared memory");
     static_assert(TL::WARPS * 256 * sizeof(float) <= TL::smem, "the epilogue's staging fits");
     dim3 grid((unsigned)((OC + TL::BN - 1) / TL::BN), (unsigned)((N + TL::BM - 1) / TL::BM));
     if (grid.y > 65535) return cudaErrorInvalidConfiguration; // > 1M rows: the arena never holds that many
@@ -203,23 +225,16 @@ cudaError_t launch(O *out, const bf16 *inp, const bf16 *w, const bf16 *bias, siz
     int S = (IC + BI_KSEG - 1) / BI_KSEG;
     bool fits = work.buf && (size_t)S * N * OC * sizeof(float) <= work.bytes;
     bool few = (size_t)grid.x * grid.y < 2 * (size_t)multiprocessors();
-    if (S > 1 && fits && (split == BI_SPLIT_ALWAYS || (split == BI_SPLIT_AUTO && few))) {
-        grid.z = (unsigned)S;
-        if (vec)
-            matmul_bi_tc_kernel<TL, true, true, O><<<grid, TL::THREADS, 0, s>>>(out, work.buf, inp, w, bias, N, IC,
-                                                                                 OC, acc);
-        else
-            matmul_bi_tc_kernel<TL, false, true, O><<<grid, TL::THREADS, 0, s>>>(out, work.buf, inp, w, bias, N, IC,
-                                                                                  OC, acc);
+    bool split_k = S > 1 && fits && (split == BI_SPLIT_ALWAYS || (split == BI_SPLIT_AUTO && few));
+    if (split == BI_SPLIT_ALWAYS && S > 1 && !split_k) return cudaErrorInvalidValue; // asked; the partials do not fit
+    if (split_k) grid.z = (unsigned)S;
+    cudaError_t e = vec ? split_k ? run<TL, true, true>(grid, out, work.buf, inp, w, bias, N, IC, OC, acc, s)
+                                  : run<TL, true, false>(grid, out, NULL, inp, w, bias, N, IC, OC, acc, s)
+                        : split_k ? run<TL, false, true>(grid, out, work.buf, inp, w, bias, N, IC, OC, acc, s)
+                                  : run<TL, false, false>(grid, out, NULL, inp, w, bias, N, IC, OC, acc, s);
+    if (e == cudaSuccess && split_k)
         matmul_bi_add<O><<<blocks_for(N * (size_t)OC, 256), 256, 0, s>>>(out, work.buf, bias, N, OC, S, acc);
-        return cudaGetLastError();
-    }
-    if (split == BI_SPLIT_ALWAYS && S > 1) return cudaErrorInvalidValue; // asked, and the partials do not fit
-    if (vec)
-        matmul_bi_tc_kernel<TL, true, false, O><<<grid, TL::THREADS, 0, s>>>(out, NULL, inp, w, bias, N, IC, OC, acc);
-    else
-        matmul_bi_tc_kernel<TL, false, false, O><<<grid, TL::THREADS, 0, s>>>(out, NULL, inp, w, bias, N, IC, OC, acc);
-    return cudaGetLastError();
+    return e == cudaSuccess ? cudaGetLastError() : e;
 }
 
 }  // namespace
