@@ -154,7 +154,7 @@ static_assert(ATTN_SEG % TC_KEYS == 0, "a segment must be whole chunks of keys")
 // ROWS query rows: a tile's 64, or a query group's 16 (the decode kernel).
 template <int HD, int ROWS = ATTN_TILE> static size_t tc_smem_bytes() {
     return (size_t)ROWS * HD * 2 + 2 * (size_t)TC_KEYS * HD * 2 + (size_t)ROWS * SLD * 4 + (size_t)ROWS * TC_KEYS * 2 +
-           (size_t)ROWS * (HD + 4) * 4 + (size_t)ROWS * 4;
+           (size_t)ROWS * (HD + 4) * 4 + 2 * (size_t)ROWS * 4;
 }
 
 // rows x HD bf16 from src (row stride `stride` elements) into dst, zero past `valid` rows; 16-byte pieces.
@@ -295,10 +295,14 @@ __device__ __forceinline__ void tc_load_async(bf16 *dst, const bf16 *src, const 
     load_rows_async<HD>(dst, src + attn_key(in, t.seq, kb) + t.kv, in.kv_stride, TC_KEYS, valid);
 }
 
-// A row's softmax sums over some of its segments, merged, held by the two
-// lanes of the row: each has the output's columns half, half + 2, ...
-template <int HD> struct tc_sums {
-    float m, l, o[HD / 2];
+// A row's softmax sums over some of its segments, merged: m and l held by
+// both lanes of the row, the output's columns in shared memory (o, the
+// row's line of the block's float output tile; each lane reads its columns
+// half, half + 2, ...). In registers they would hold HD / 2 floats a lane
+// through every chunk of keys, the registers the fragments need.
+struct tc_sums {
+    float m, l;
+    const float *o;
 };
 
 // Merging sums (tm, tl, t.) with a segment's (sm, sl, s.): both rescaled to
@@ -321,12 +325,12 @@ __device__ __forceinline__ float merged(float t, float a, float s, float b) {
 // or 16 for a query group (warp 0's), which leaves room for more blocks.
 template <int HD, int ROWS>
 __device__ void tc_attend(const tc_rows &t, int s0, int s1, const bf16 *q, const attn_input<bf16> &in, float scale,
-                          unsigned char *smem, tc_sums<HD> &sum) {
+                          unsigned char *smem, tc_sums &sum) {
     constexpr int OLD = HD + 4;
     bf16 *Qs = (bf16 *)smem, *Ks = Qs + ROWS * HD, *Vs = Ks + TC_KEYS * HD;
     float *Sf = (float *)(Vs + TC_KEYS * HD);
     bf16 *Pb = (bf16 *)(Sf + ROWS * SLD);
-    float *Of = (float *)(Pb + ROWS * TC_KEYS), *Cr = Of + ROWS * OLD;
+    float *Of = (float *)(Pb + ROWS * TC_KEYS), *Cr = Of + ROWS * OLD, *Cb = Cr + ROWS;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     // lanes 2r and 2r + 1 of a warp own row 16 warp + r, each every other column
     int row = warp * 16 + lane / 2, half = lane % 2;
@@ -409,34 +413,46 @@ __device__ void tc_attend(const tc_rows &t, int s0, int s1, const bf16 *q, const
             __pipeline_commit();
         }
         if (!computes) continue;
+        // this segment into the row's sums: the first as it is, later ones merged into the warp's rows of Of
+        // (each element merged(Of, a, O, b) of its row's scales, which reach it through frow as corr does)
+        if (sg == s0) {
 #pragma unroll
-        for (int db = 0; db < HD / 16; db++)
-            wmma::store_matrix_sync(Of + warp * 16 * OLD + db * 16, of[db], OLD, wmma::mem_row_major);
-        __syncwarp();
-        // this segment into the row's sums: the first as it is, later ones merged
-        float nm = m, a = 0, b = 1;
-        if (sg > s0) merge_scales(sum.m, m, &nm, &a, &b);
-#pragma unroll
-        for (int i = 0; i < HD / 2; i++) {
-            float o = orow[half + 2 * i];
-            sum.o[i] = sg > s0 ? merged(sum.o[i], a, o, b) : o;
+            for (int db = 0; db < HD / 16; db++)
+                wmma::store_matrix_sync(Of + warp * 16 * OLD + db * 16, of[db], OLD, wmma::mem_row_major);
+            sum.m = m, sum.l = l;
+            continue;
         }
-        sum.l = sg > s0 ? merged(sum.l, a, l, b) : l;
-        sum.m = nm;
+        float nm, a, b;
+        merge_scales(sum.m, m, &nm, &a, &b);
+        if (!half) Cr[row] = a, Cb[row] = b;
         __syncwarp();
+#pragma unroll
+        for (int db = 0; db < HD / 16; db++) {
+            frag_acc f;
+            wmma::load_matrix_sync(f, Of + warp * 16 * OLD + db * 16, OLD, wmma::mem_row_major);
+#pragma unroll
+            for (int e = 0; e < frag_acc::num_elements; e++)
+                f.x[e] = merged(f.x[e], Cr[warp * 16 + frow[e]], of[db].x[e], Cb[warp * 16 + frow[e]]);
+            wmma::store_matrix_sync(Of + warp * 16 * OLD + db * 16, f, OLD, wmma::mem_row_major);
+        }
+        sum.l = merged(sum.l, a, l, b);
+        sum.m = nm;
+        __syncwarp(); // Cr and Cb read before the next segment's first corr
     }
+    sum.o = orow;
+    __syncwarp(); // the warp's rows of Of stored before their lanes read them
 }
 
 // out and lse of a row from its merged sums.
 template <int HD>
 __device__ __forceinline__ void tc_finish(bf16 *out, float *lse, const tc_rows &t, int r, int half,
-                                          const tc_sums<HD> &sum, int nh) {
+                                          const tc_sums &sum, int nh) {
     float inv = 1.0f / sum.l;
     size_t n = t.token(r);
     int h = t.head(r);
     bf16 *o = out + n * t.qstride + (size_t)h * HD;
 #pragma unroll
-    for (int i = 0; i < HD / 2; i++) o[half + 2 * i] = __float2bfloat16_rn(__fmul_rn(sum.o[i], inv));
+    for (int i = 0; i < HD / 2; i++) o[half + 2 * i] = __float2bfloat16_rn(__fmul_rn(sum.o[half + 2 * i], inv));
     if (lse && !half) lse[n * nh + h] = __fadd_rn(sum.m, logf(sum.l));
 }
 
@@ -448,7 +464,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, 
                                                                      float scale) {
     extern __shared__ __align__(128) unsigned char tc_smem[];
     tc_rows t = tile_rows<HD>(in, nh, nkv);
-    tc_sums<HD> sum;
+    tc_sums sum;
     tc_attend<HD, ATTN_TILE>(t, 0, attention_segments(t.n_keys), q, in, scale, tc_smem, sum);
     int row = threadIdx.x / 32 * 16 + threadIdx.x % 32 / 2;
     if (row < t.rows) tc_finish<HD>(out, lse, t, row, threadIdx.x % 2, sum, nh);
@@ -472,7 +488,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *o
         t.h0 = blockIdx.y * G, t.seq = in.tok_seq[t.t0], t.kv = (size_t)blockIdx.y * HD;
         t.n_keys = in.tok_pos[t.t0] + 1;
         int n_seg = attention_segments(t.n_keys), s0 = job.y < 0 ? 0 : job.y, s1 = job.y < 0 ? n_seg : job.y + 1;
-        tc_sums<HD> sum;
+        tc_sums sum;
         tc_attend<HD, 16>(t, s0, s1, q, in, scale, tc_smem, sum);
         if (row >= t.rows) continue;
         if (job.y < 0 || n_seg == 1) {
@@ -481,7 +497,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *o
         }
         float *p = in.part + (((size_t)job.x * in.seg_cap + job.y) * nh + t.head(row)) * (HD + 2);
 #pragma unroll
-        for (int i = 0; i < HD / 2; i++) p[half + 2 * i] = sum.o[i];
+        for (int i = 0; i < HD / 2; i++) p[half + 2 * i] = sum.o[half + 2 * i];
         if (!half) p[HD] = sum.m, p[HD + 1] = sum.l;
     }
 }
@@ -553,7 +569,7 @@ static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_in
         if (e != cudaSuccess) return e;
         attention_decode_kernel<HD><<<dim3(decode_blocks<HD>(in, nkv, decode_bytes), (unsigned)nkv), TC_WARPS * 32,
                                       decode_bytes, s>>>(out, lse, q, in, nh, nkv, scale);
-        if (in.part)
+        if (in.part && in.seg_cap > 1) // a cache of one segment a row never splits: no launch a layer for nothing
             attention_merge_kernel<HD><<<dim3((unsigned)singles, (unsigned)(nh + 7) / 8), 256, 0, s>>>(out, lse, in,
                                                                                                        nh);
     }
