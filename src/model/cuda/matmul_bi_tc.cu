@@ -82,16 +82,19 @@ __device__ __forceinline__ void stage(bf16 *s, const bf16 *g, size_t rows, int K
 
 // SPLIT: this block's segment is blockIdx.z, and its partial goes to
 // part[z][N][OC] (the sum is matmul_bi_add's); else the block runs every
-// segment and writes init + bias + their sum.
+// segment and writes init + bias + their sum. rows_x: blockIdx.x counts row
+// tiles and blockIdx.y column tiles (else the other way round): the GPU
+// starts blocks x first, so the tiles that share the larger operand's slice
+// run together and read it from L2, not from memory once each.
 template <typename TL, bool VEC, bool SPLIT, typename O>
 __global__ void __launch_bounds__(TL::THREADS)
     matmul_bi_tc_kernel(O *out, float *part, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int K,
-                        int OC, bool accumulate) {
+                        int OC, bool accumulate, bool rows_x) {
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *stages = reinterpret_cast<bf16 *>(smem); // [STAGES][BM + BN][LDS]
     int t = threadIdx.x, warp = t / 32, lane = t % 32, wm = warp / TL::WARPS_N, wn = warp % TL::WARPS_N;
-    size_t n0 = (size_t)blockIdx.y * TL::BM;
-    int j0 = blockIdx.x * TL::BN;
+    size_t n0 = (size_t)(rows_x ? blockIdx.x : blockIdx.y) * TL::BM;
+    int j0 = (rows_x ? blockIdx.y : blockIdx.x) * TL::BN;
 
     typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> accum;
     accum acc[TL::FM][TL::FN], tot[SPLIT ? 1 : TL::FM][SPLIT ? 1 : TL::FN];
@@ -204,12 +207,12 @@ int multiprocessors() {
 // One kernel instance on grid, its shared memory raised past 48 KB once.
 template <typename TL, bool VEC, bool SPLIT, typename O>
 cudaError_t run(dim3 grid, O *out, float *part, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int IC,
-                int OC, bool acc, cudaStream_t s) {
+                int OC, bool acc, bool rows_x, cudaStream_t s) {
     static bool raised;
     cudaError_t e = raise_smem(matmul_bi_tc_kernel<TL, VEC, SPLIT, O>, TL::smem, &raised);
     if (e != cudaSuccess) return e;
     matmul_bi_tc_kernel<TL, VEC, SPLIT, O><<<grid, TL::THREADS, TL::smem, s>>>(out, part, inp, w, bias, N, IC, OC,
-                                                                              acc);
+                                                                              acc, rows_x);
     return cudaGetLastError();
 }
 
@@ -218,8 +221,12 @@ cudaError_t launch(O *out, const bf16 *inp, const bf16 *w, const bf16 *bias, siz
                    bi_split split, bi_work work, cudaStream_t s) {
     static_assert(TL::smem <= 227 * 1024, "an sm_80/sm_90 block's shared memory");
     static_assert(TL::WARPS * 256 * sizeof(float) <= TL::smem, "the epilogue's staging fits");
-    dim3 grid((unsigned)((OC + TL::BN - 1) / TL::BN), (unsigned)((N + TL::BM - 1) / TL::BM));
-    if (grid.y > 65535) return cudaErrorInvalidConfiguration; // > 1M rows: the arena never holds that many
+    size_t col_tiles = ((size_t)OC + TL::BN - 1) / TL::BN, row_tiles = (N + TL::BM - 1) / TL::BM;
+    // the weights larger than the rows (the head; decode): a column tile's row tiles side by side, so its
+    // weights come from memory once (the head's 272 MB at 0.5B, 4 row tiles at batch 64: 4 times before)
+    bool rows_x = (size_t)OC > N;
+    dim3 grid((unsigned)(rows_x ? row_tiles : col_tiles), (unsigned)(rows_x ? col_tiles : row_tiles));
+    if (grid.y > 65535) return cudaErrorInvalidConfiguration; // > 1M rows or columns: never in an arena
     bool vec = IC % 8 == 0 && (uintptr_t)inp % 16 == 0 && (uintptr_t)w % 16 == 0;
     // a block per segment when the blocks would not fill the GPU twice and the partials fit
     int S = (IC + BI_KSEG - 1) / BI_KSEG;
@@ -228,10 +235,10 @@ cudaError_t launch(O *out, const bf16 *inp, const bf16 *w, const bf16 *bias, siz
     bool split_k = S > 1 && fits && (split == BI_SPLIT_ALWAYS || (split == BI_SPLIT_AUTO && few));
     if (split == BI_SPLIT_ALWAYS && S > 1 && !split_k) return cudaErrorInvalidValue; // asked; the partials do not fit
     if (split_k) grid.z = (unsigned)S;
-    cudaError_t e = vec ? split_k ? run<TL, true, true>(grid, out, work.buf, inp, w, bias, N, IC, OC, acc, s)
-                                  : run<TL, true, false>(grid, out, NULL, inp, w, bias, N, IC, OC, acc, s)
-                        : split_k ? run<TL, false, true>(grid, out, work.buf, inp, w, bias, N, IC, OC, acc, s)
-                                  : run<TL, false, false>(grid, out, NULL, inp, w, bias, N, IC, OC, acc, s);
+    cudaError_t e = vec ? split_k ? run<TL, true, true>(grid, out, work.buf, inp, w, bias, N, IC, OC, acc, rows_x, s)
+                                  : run<TL, true, false>(grid, out, NULL, inp, w, bias, N, IC, OC, acc, rows_x, s)
+                        : split_k ? run<TL, false, true>(grid, out, work.buf, inp, w, bias, N, IC, OC, acc, rows_x, s)
+                                  : run<TL, false, false>(grid, out, NULL, inp, w, bias, N, IC, OC, acc, rows_x, s);
     if (e == cudaSuccess && split_k)
         matmul_bi_add<O><<<blocks_for(N * (size_t)OC, 256), 256, 0, s>>>(out, work.buf, bias, N, OC, S, acc);
     return e == cudaSuccess ? cudaGetLastError() : e;
