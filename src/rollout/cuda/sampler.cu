@@ -170,6 +170,14 @@ struct sampler_cuda {
     void *temp;
     double *u;
     float *lp, *ent;
+    // pinned twins of row, u, tok, lp and ent: copies from pageable memory
+    // would each wait for the stream, three round trips a step before one
+    struct {
+        int *row;
+        double *u;
+        int32_t *tok;
+        float *lp, *ent;
+    } h;
 };
 
 namespace {
@@ -204,13 +212,19 @@ int reserve(sampler_cuda *s, size_t rows, size_t V, size_t n, pic_err *err) {
     }
     if (n > s->draws_cap) {
         cudaFree(s->tok), cudaFree(s->row), cudaFree(s->u), cudaFree(s->lp), cudaFree(s->ent);
+        cudaFreeHost(s->h.u);
         s->tok = NULL, s->row = NULL, s->u = NULL, s->lp = s->ent = NULL;
+        s->h = {};
         s->draws_cap = 0;
         PIC_CU(cudaMalloc(&s->tok, n * sizeof(int32_t)));
         PIC_CU(cudaMalloc(&s->row, n * sizeof(int)));
         PIC_CU(cudaMalloc(&s->u, n * sizeof(double)));
         PIC_CU(cudaMalloc(&s->lp, n * sizeof(float)));
         PIC_CU(cudaMalloc(&s->ent, n * sizeof(float)));
+        // one pinned block, the doubles first: [u][row][tok][lp][ent]
+        PIC_CU(cudaMallocHost(&s->h.u, n * (sizeof(double) + sizeof(int) + sizeof(int32_t) + 2 * sizeof(float))));
+        s->h.row = (int *)(s->h.u + n), s->h.tok = (int32_t *)(s->h.row + n);
+        s->h.lp = (float *)(s->h.tok + n), s->h.ent = s->h.lp + n;
         s->draws_cap = n;
     }
     return 0;
@@ -224,6 +238,7 @@ extern "C" void sampler_cuda_free(sampler_cuda *s) {
     if (!s) return;
     cudaFree(s->key_in), cudaFree(s->key_out), cudaFree(s->id_in), cudaFree(s->id_out), cudaFree(s->off);
     cudaFree(s->temp), cudaFree(s->tok), cudaFree(s->row), cudaFree(s->u), cudaFree(s->lp), cudaFree(s->ent);
+    cudaFreeHost(s->h.u);
     free(s);
 }
 
@@ -241,8 +256,10 @@ extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int 
     // blocks they would be freed and made again, beside a KV pool sized to
     // the free memory (whose margin counts them whole)
     if (reserve(s, sort ? kSortRows : 0, sort ? (size_t)V : s->V, n_draws, err)) return -1;
-    PIC_CU(cudaMemcpyAsync(s->row, row, n_draws * sizeof(int), cudaMemcpyHostToDevice, st));
-    PIC_CU(cudaMemcpyAsync(s->u, u, n_draws * sizeof(double), cudaMemcpyHostToDevice, st));
+    memcpy(s->h.row, row, n_draws * sizeof(int)); // the last step's copies are done: it ended in a sync
+    memcpy(s->h.u, u, n_draws * sizeof(double));
+    PIC_CU(cudaMemcpyAsync(s->row, s->h.row, n_draws * sizeof(int), cudaMemcpyHostToDevice, st));
+    PIC_CU(cudaMemcpyAsync(s->u, s->h.u, n_draws * sizeof(double), cudaMemcpyHostToDevice, st));
     size_t d0 = 0;
     for (size_t r0 = 0; r0 < k && d0 < n_draws; r0 += kSortRows) {
         size_t rows = k - r0 < kSortRows ? k - r0 : kSortRows, d1 = d0;
@@ -269,10 +286,13 @@ extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int 
     for (size_t d = 0; one_each && d < n_draws; d++) one_each = (size_t)row[d] == d;
     PIC_CU(pic_cuda::logprob_entropy_forward(s->lp, s->ent, z, s->tok, n_draws, V, stats_T, st,
                                              one_each ? nullptr : s->row));
-    PIC_CU(cudaMemcpyAsync(tok, s->tok, n_draws * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
-    PIC_CU(cudaMemcpyAsync(logp, s->lp, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
-    PIC_CU(cudaMemcpyAsync(ent, s->ent, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
+    PIC_CU(cudaMemcpyAsync(s->h.tok, s->tok, n_draws * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
+    PIC_CU(cudaMemcpyAsync(s->h.lp, s->lp, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
+    PIC_CU(cudaMemcpyAsync(s->h.ent, s->ent, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
     PIC_CU(cudaStreamSynchronize(st));
+    memcpy(tok, s->h.tok, n_draws * sizeof(int32_t));
+    memcpy(logp, s->h.lp, n_draws * sizeof(float));
+    memcpy(ent, s->h.ent, n_draws * sizeof(float));
     for (size_t d = 0; d < n_draws; d++)
         if (tok[d] < 0)
             return pic_err_set(err, "the model's logits of row %d are not finite: no token to draw", row[d]);
