@@ -10,7 +10,10 @@
 # measured in the same run (tests/gpu/gen_table.py, docs/gpu.md). Times
 # cover prefill and decode, and pic-rollout's its setup too (KV cache, graph
 # captures), which the PyTorch loop times outside: pic's exact run again
-# with 32 new tokens gives, by difference, the steady decode rate.
+# with 32 new tokens gives, by difference, the steady decode rate. After
+# the table, as the budget allows, the last config's GPU time by phase at
+# batch 1 and 256 (PIC_CUDA_PROFILE=1, src/model/cuda/prof.cuh; without the
+# decode step's graphs, so each phase holds its launch gaps too).
 #
 #   bench/gpu_generate.sh [--budget SECONDS] [--results FILE] [CONFIG...]
 #
@@ -88,7 +91,20 @@ for config in "$@"; do
         measure "transformers"$'\t'"$name"$'\t'$b 120 python3 tests/gpu/torch_generate.py hf "$config" --batch $b \
             --prompt $PROMPT --new $NEW --temperature $TEMP
     done
-    rm -rf "$ck"
+    [ "$config" = "${*: -1}" ] || rm -rf "$ck" # the last one stays for the profile
 done
 echo
 python3 tests/gpu/gen_table.py "$results" "$(dirname "$1")" $PROMPT $NEW
+status=$?
+last=$work/ckpt.$(basename "${*: -1}")
+for b in 1 256; do
+    left=$((deadline - SECONDS))
+    [ "$left" -lt 30 ] && break
+    [ -d "$last" ] || break
+    echo
+    echo "# profile: pic-rollout --max-batch-size $b $(basename "$last" | sed 's/^ckpt\.//'), GPU time by phase"
+    timeout -k 5 "$left" env PIC_CUDA_PROFILE=1 ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-rollout" \
+        --device cuda --dtype bf16 -m "$last" -n 1 -t $TEMP --max-new-tokens $NEW --ignore-eos --max-batch-size "$b" \
+        --plain -o /dev/null "$work/prompts.$b" 2>&1 | grep -v '^{'
+done
+exit $status
