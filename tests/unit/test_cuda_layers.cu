@@ -298,17 +298,16 @@ static void test_attention_decode(int nh, int nkv, int hd) {
     int2 *work = (int2 *)malloc((1 + (size_t)n_single * seg_cap) * sizeof(int2));
     float *dpart = poisoned<float>((size_t)n_single * seg_cap * nh * (hd + 2));
     cudaMalloc(&dwork, (1 + (size_t)n_single * seg_cap) * sizeof(int2));
-    // the last: the split's items all in one block (work_cap bounds the grid), one after another
-    static const char *names[] = {"a block per head", "a query group per block", "split over segments",
-                                  "split, every item in one block"};
-    for (int variant = 0; variant < 4; variant++) {
-        pic_cuda::attn_decode mode = variant < 3 ? (pic_cuda::attn_decode)variant : pic_cuda::ATTN_DECODE_SPLIT;
+    // a block an item, the grid work_cap long: split, the rows' items are fewer than that (lengths differ)
+    static const char *names[] = {"a block per head", "a query group per block", "split over segments"};
+    for (int variant = 0; variant < 3; variant++) {
+        pic_cuda::attn_decode mode = (pic_cuda::attn_decode)variant;
         pic_cuda::attn_input<bf16> in = {M, dsseq, dspos, p.k, p.v, p.off, (size_t)kvd, dstiles, 2 + n_single, p.table};
         if (mode != pic_cuda::ATTN_DECODE_HEAD) {
             int items = pic_cuda::attention_decode_work(work, stiles + 2, spos, n_single, mode);
             cudaMemcpy(dwork, work, (1 + (size_t)items) * sizeof(int2), cudaMemcpyHostToDevice);
             in.n_single = n_single, in.work = dwork, in.seg_cap = seg_cap;
-            in.work_cap = variant == 3 ? 1 : n_single * (mode == pic_cuda::ATTN_DECODE_SPLIT ? seg_cap : 1);
+            in.work_cap = n_single * (mode == pic_cuda::ATTN_DECODE_SPLIT ? seg_cap : 1);
             in.part = mode == pic_cuda::ATTN_DECODE_SPLIT ? dpart : nullptr;
         }
         bf16 *sout = poisoned<bf16>(M * qd);

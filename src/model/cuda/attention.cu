@@ -470,10 +470,13 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, 
     if (row < t.rows) tc_finish<HD>(out, lse, t, row, threadIdx.x % 2, sum, nh);
 }
 
-// The decode kernel (grid: a share of the work items x kv heads): a one-
-// token tile's query group, all its segments or one of them. A row whose
-// context is one segment, or that ran all of them, is finished here; one
-// segment of several leaves its partial sums for attention_merge_kernel.
+// The decode kernel (grid: the work list's capacity x kv heads, a block an
+// item; the blocks past this step's items return): a one-token tile's query
+// group, all its segments or one of them. A row whose context is one
+// segment, or that ran all of them, is finished here; one segment of several
+// leaves its partial sums for attention_merge_kernel. Not a loop over items
+// per block: the compiler kept the loop's state beside the fragments, 255
+// registers at head size 128 against 168 without it.
 template <int HD>
 __global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *out, float *lse, const bf16 *q,
                                                                          attn_input<bf16> in, int nh, int nkv,
@@ -481,25 +484,24 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *o
     extern __shared__ __align__(128) unsigned char tc_smem[];
     int G = nh / nkv, first = in.n_tiles - in.n_single, n_work = in.work[0].x;
     int row = threadIdx.x / 32 * 16 + threadIdx.x % 32 / 2, half = threadIdx.x % 2;
-    for (int w = blockIdx.x; w < n_work; w += gridDim.x) {
-        int2 job = in.work[1 + w];
-        tc_rows t;
-        t.t0 = (size_t)in.tiles[first + job.x].x, t.qstride = (size_t)nh * HD, t.rows = G, t.heads = true;
-        t.h0 = blockIdx.y * G, t.seq = in.tok_seq[t.t0], t.kv = (size_t)blockIdx.y * HD;
-        t.n_keys = in.tok_pos[t.t0] + 1;
-        int n_seg = attention_segments(t.n_keys), s0 = job.y < 0 ? 0 : job.y, s1 = job.y < 0 ? n_seg : job.y + 1;
-        tc_sums sum;
-        tc_attend<HD, 16>(t, s0, s1, q, in, scale, tc_smem, sum);
-        if (row >= t.rows) continue;
-        if (job.y < 0 || n_seg == 1) {
-            tc_finish<HD>(out, lse, t, row, half, sum, nh);
-            continue;
-        }
-        float *p = in.part + (((size_t)job.x * in.seg_cap + job.y) * nh + t.head(row)) * (HD + 2);
-#pragma unroll
-        for (int i = 0; i < HD / 2; i++) p[half + 2 * i] = sum.o[half + 2 * i];
-        if (!half) p[HD] = sum.m, p[HD + 1] = sum.l;
+    if ((int)blockIdx.x >= n_work) return;
+    int2 job = in.work[1 + blockIdx.x];
+    tc_rows t;
+    t.t0 = (size_t)in.tiles[first + job.x].x, t.qstride = (size_t)nh * HD, t.rows = G, t.heads = true;
+    t.h0 = blockIdx.y * G, t.seq = in.tok_seq[t.t0], t.kv = (size_t)blockIdx.y * HD;
+    t.n_keys = in.tok_pos[t.t0] + 1;
+    int n_seg = attention_segments(t.n_keys), s0 = job.y < 0 ? 0 : job.y, s1 = job.y < 0 ? n_seg : job.y + 1;
+    tc_sums sum;
+    tc_attend<HD, 16>(t, s0, s1, q, in, scale, tc_smem, sum);
+    if (row >= t.rows) return;
+    if (job.y < 0 || n_seg == 1) {
+        tc_finish<HD>(out, lse, t, row, half, sum, nh);
+        return;
     }
+    float *p = in.part + (((size_t)job.x * in.seg_cap + job.y) * nh + t.head(row)) * (HD + 2);
+#pragma unroll
+    for (int i = 0; i < HD / 2; i++) p[half + 2 * i] = sum.o[half + 2 * i];
+    if (!half) p[HD] = sum.m, p[HD + 1] = sum.l;
 }
 
 // A split row's segments merged in order (grid: one-token tiles x groups of
@@ -533,24 +535,6 @@ __global__ void __launch_bounds__(256) attention_merge_kernel(bf16 *out, float *
 }
 
 
-// The decode kernel's grid: the work items (at most work_cap), a share each
-// for as many blocks as the GPU holds at once; fixed for a given batch and
-// cache, as a captured graph needs.
-template <int HD> static unsigned decode_blocks(const attn_input<bf16> &in, int nkv, size_t bytes) {
-    static int resident = 0;
-    if (!resident) {
-        int dev = 0, sms = 0, per_sm = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_decode_kernel<HD>, TC_WARPS * 32, bytes);
-        (void)cudaGetLastError(); // a failed query only sizes the grid: not the next launch's error
-        resident = sms * (per_sm > 0 ? per_sm : 1);
-    }
-    int fill = (resident + nkv - 1) / nkv;
-    int n = in.work_cap < fill ? in.work_cap : fill;
-    return (unsigned)(n > 0 ? n : 1);
-}
-
 template <int HD>
 static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_input<bf16> &in, int nh, int nkv,
                              cudaStream_t s) {
@@ -567,8 +551,9 @@ static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_in
     if (singles) {
         cudaError_t e = raise_smem(attention_decode_kernel<HD>, decode_bytes, &raised_decode);
         if (e != cudaSuccess) return e;
-        attention_decode_kernel<HD><<<dim3(decode_blocks<HD>(in, nkv, decode_bytes), (unsigned)nkv), TC_WARPS * 32,
-                                      decode_bytes, s>>>(out, lse, q, in, nh, nkv, scale);
+        // the grid fixed for a batch and a cache, as a captured graph needs
+        attention_decode_kernel<HD><<<dim3((unsigned)in.work_cap, (unsigned)nkv), TC_WARPS * 32, decode_bytes, s>>>(
+            out, lse, q, in, nh, nkv, scale);
         if (in.part && in.seg_cap > 1) // a cache of one segment a row never splits: no launch a layer for nothing
             attention_merge_kernel<HD><<<dim3((unsigned)singles, (unsigned)(nh + 7) / 8), 256, 0, s>>>(out, lse, in,
                                                                                                        nh);
