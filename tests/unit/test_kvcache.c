@@ -128,6 +128,16 @@ static void test_model(const char *name) {
     pic_batch ob = {1, &sixty, seq[0], &zero};
     CHECK(pic_forward(&m, kv, &ob, PIC_LOGITS_NONE, NULL, &err) != 0 && strstr(err.msg, "--kv-cache-tokens"),
           "%s: a batch the pool cannot hold is an error: %s", name, err.msg);
+    /* a batch that names its slots badly is refused before anything is written */
+    int ones[3] = {1, 1, 1}, twice[3] = {1, 2, 1}, absent[2] = {0, 3}, len0 = kv->len[0];
+    int32_t toks[3] = {seq[0][0], seq[0][1], seq[0][2]};
+    pic_batch sb = {3, ones, toks, twice}, ab = {2, ones, toks, absent};
+    CHECK(pic_forward(&m, kv, &sb, PIC_LOGITS_NONE, NULL, &err) != 0 &&
+              strstr(err.msg, "sequences 0 and 2 share kv cache slot 1") && kv->len[0] == len0,
+          "%s: two sequences of a batch in one slot: %s", name, err.msg);
+    CHECK(pic_forward(&m, kv, &ab, PIC_LOGITS_NONE, NULL, &err) != 0 &&
+              strstr(err.msg, "sequence 1: kv cache slot 3 does not exist"),
+          "%s: a slot past the cache's: %s", name, err.msg);
     pic_kvcache_free(kv);
     free(whole), free(step), free(last), free(dir);
     pic_model_free(&m);
