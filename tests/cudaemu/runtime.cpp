@@ -528,6 +528,11 @@ float *warp_scratch(size_t n) {
     return scratch.data() + (size_t)cur->warp * scratch_per_warp;
 }
 
+void bad_ldmatrix(const void *p) {
+    fprintf(stderr, "cudaemu: %s: ldmatrix of a row at %p, not aligned to 16 bytes\n", kernel_name, p);
+    abort();
+}
+
 void async_copy(void *dst, const void *src, size_t n, size_t zfill) {
     if (n > 16 || zfill > n) {
         fprintf(stderr, "cudaemu: __pipeline_memcpy_async of %zu bytes (zero-fill %zu): at most 16\n", n, zfill);

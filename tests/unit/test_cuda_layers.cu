@@ -17,6 +17,8 @@
 
 #include "check.h"
 #include "cuda_check.cuh"
+#include "model/cuda/attention_tc.cuh"
+#include "model/cuda/mma.cuh"
 
 extern "C" {
 #include "model/layers.h"
@@ -26,6 +28,70 @@ extern "C" {
 }
 
 using pic_cuda::bf16;
+
+// mma.cuh's layouts, as attention_tc.cu uses them: Q K^T with K's rows by
+// ldmatrix, then P V with P the product packed from the accumulators and V
+// by ldmatrix.trans. One warp; 16 rows, 16 keys, 16 columns; integers, so
+// every product and sum is exact in float and any order gives the same bits.
+__global__ void mma_layouts(float *s_out, float *o_out, const bf16 *q, const bf16 *k, const bf16 *v) {
+    __shared__ __align__(16) bf16 qs[16 * 24], ks[16 * 24], vs[16 * 24]; // rows of 16, padded to 24
+    int lane = threadIdx.x, g = lane / 4, t = lane % 4;
+    for (int i = lane; i < 256; i += 32)
+        qs[i / 16 * 24 + i % 16] = q[i], ks[i / 16 * 24 + i % 16] = k[i], vs[i / 16 * 24 + i % 16] = v[i];
+    __syncwarp();
+    uint32_t a[4], b[4], bv[4];
+    pic_cuda::ldmatrix_x4(a, qs + (lane % 8 + 8 * (lane / 8 % 2)) * 24 + 8 * (lane / 16));
+    pic_cuda::ldmatrix_x4(b, ks + (lane % 8 + 8 * (lane / 16)) * 24 + 8 * (lane / 8 % 2));
+    float sc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    pic_cuda::mma_bf16_16816(sc[0], a, b[0], b[1]); // keys 0-7
+    pic_cuda::mma_bf16_16816(sc[1], a, b[2], b[3]); // keys 8-15
+    for (int j = 0; j < 2; j++)
+        for (int e = 0; e < 4; e++) s_out[(g + 8 * (e / 2)) * 16 + 8 * j + 2 * t + e % 2] = sc[j][e];
+    uint32_t p[4] = {pic_cuda::pack_bf16(sc[0][0], sc[0][1]), pic_cuda::pack_bf16(sc[0][2], sc[0][3]),
+                     pic_cuda::pack_bf16(sc[1][0], sc[1][1]), pic_cuda::pack_bf16(sc[1][2], sc[1][3])};
+    pic_cuda::ldmatrix_x4_trans(bv, vs + (lane % 8 + 8 * (lane / 8 % 2)) * 24 + 8 * (lane / 16));
+    float o[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    pic_cuda::mma_bf16_16816(o[0], p, bv[0], bv[1]); // columns 0-7
+    pic_cuda::mma_bf16_16816(o[1], p, bv[2], bv[3]); // columns 8-15
+    for (int j = 0; j < 2; j++)
+        for (int e = 0; e < 4; e++) o_out[(g + 8 * (e / 2)) * 16 + 8 * j + 2 * t + e % 2] = o[j][e];
+}
+
+static void test_mma_layouts(void) {
+    bf16 hq[256], hk[256], hv[256], *dq, *dk, *dv;
+    float s[256], o[256], *ds, *dO;
+    for (int i = 0; i < 256; i++) // distinct in every row and column, so a swapped index shows
+        hq[i] = (float)(i % 16 - i / 16 % 5), hk[i] = (float)((i * 7) % 5 - 2 + (i / 16 == i % 16)),
+        hv[i] = (float)((i * 3) % 7 - 3);
+    cudaMalloc(&dq, sizeof hq), cudaMalloc(&dk, sizeof hk), cudaMalloc(&dv, sizeof hv);
+    cudaMalloc(&ds, sizeof s), cudaMalloc(&dO, sizeof o);
+    cudaMemcpy(dq, hq, sizeof hq, cudaMemcpyHostToDevice);
+    cudaMemcpy(dk, hk, sizeof hk, cudaMemcpyHostToDevice);
+    cudaMemcpy(dv, hv, sizeof hv, cudaMemcpyHostToDevice);
+    mma_layouts<<<1, 32>>>(ds, dO, dq, dk, dv);
+    cudaError_t e = cudaDeviceSynchronize();
+    cudaMemcpy(s, ds, sizeof s, cudaMemcpyDeviceToHost);
+    cudaMemcpy(o, dO, sizeof o, cudaMemcpyDeviceToHost);
+    int bad_s = 0, bad_o = 0;
+    float ws[256];
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) {
+            float w = 0;
+            for (int d = 0; d < 16; d++) w += (float)hq[r * 16 + d] * (float)hk[c * 16 + d];
+            ws[r * 16 + c] = (float)bf16(w); // P: the scores rounded to bf16, as pack_bf16 does
+            bad_s += s[r * 16 + c] != w;
+        }
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) {
+            float w = 0;
+            for (int j = 0; j < 16; j++) w += ws[r * 16 + j] * (float)hv[j * 16 + c];
+            bad_o += o[r * 16 + c] != w;
+        }
+    CHECK(e == cudaSuccess && bad_s == 0 && bad_o == 0,
+          "mma.cuh: Q K^T by ldmatrix and mma.sync, then P V from the accumulators by ldmatrix.trans (%d, %d of 256 "
+          "elements differ; %s)", bad_s, bad_o, cudaGetErrorString(e));
+    cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(ds), cudaFree(dO);
+}
 
 template <typename T> static void test_embedding(size_t N, int C, int V) {
     float *embed = rnd<T>((size_t)V * C, 1.0), *want = (float *)malloc(N * C * sizeof(float));
@@ -341,15 +407,21 @@ static void test_decode_work(void) {
     CHECK(attention_segments(1) == 1 && attention_segments(512) == 1 && attention_segments(513) == 2 &&
               attention_segments(8448) == 17,
           "segments of 512 positions: 1, 512, 513 and 8448 positions make 1, 1, 2 and 17");
-    // a GPU whose blocks cannot hold the head-128 tile kernel (sm_86, sm_89) runs those heads a block each
-    attn_decode split128 = attention_tensor_cores(128) ? ATTN_DECODE_SPLIT : ATTN_DECODE_HEAD;
-    CHECK(attention_decode_mode(true, 14, 2, 64) == ATTN_DECODE_SPLIT &&
-              attention_decode_mode(true, 12, 2, 128) == split128 &&
+    // without the tensor-core kernels (PIC_CUDA_ATTN=simt, or a GPU whose blocks cannot hold them) a
+    // decode step runs a block a head
+    attn_decode split64 = attention_tensor_cores(64) ? ATTN_DECODE_SPLIT : ATTN_DECODE_HEAD,
+                split128 = attention_tensor_cores(128) ? ATTN_DECODE_SPLIT : ATTN_DECODE_HEAD;
+    CHECK(attention_decode_mode(true, 14, 2, 64) == split64 && attention_decode_mode(true, 12, 2, 128) == split128 &&
               attention_decode_mode(false, 14, 2, 64) == ATTN_DECODE_HEAD &&
               attention_decode_mode(true, 8, 2, 80) == ATTN_DECODE_HEAD &&
               attention_decode_mode(true, 17, 1, 64) == ATTN_DECODE_HEAD &&
-              attention_decode_mode(true, 16, 1, 64) == ATTN_DECODE_SPLIT,
+              attention_decode_mode(true, 16, 1, 64) == split64,
           "decode modes: split in bf16 at heads of 64 and 128 with groups up to 16; else a block per head");
+    // sm_86 and sm_89 (A10, L4, L40S) give a block 99 KB
+    size_t f128 = attention_tc_smem_bytes(128), b128 = attention_tc_backward_smem_bytes(128);
+    CHECK(f128 <= 101376 && b128 <= 101376,
+          "the tensor-core attention at heads of 128 fits the 99 KB a block of sm_86 and sm_89 (forward %zu bytes, "
+          "backward %zu)", f128, b128);
     int pos[5] = {0, 511, 512, 1023, 1024};
     int2 tiles[5], work[1 + 5 * 3];
     for (int i = 0; i < 5; i++) tiles[i] = make_int2(4 - i, 1); // tile i's token is 4 - i, at pos[i]
@@ -497,6 +569,7 @@ int main(void) {
     }
     pic_set_threads(2);
     srand(11);
+    test_mma_layouts();
     all_layers<float>(true);
     all_layers<bf16>(false);
     test_attention_decode(14, 2, 64); // Qwen2.5-0.5B's group of 7

@@ -152,9 +152,10 @@ static size_t smem_optin() {
 
 // PIC_CUDA_ATTN=simt: bf16 attention (forward and backward) on the CUDA
 // cores at every head size, should the tensor-core kernels need ruling out.
-// A GPU whose blocks cannot hold the tile kernel's shared memory (106 KB at
-// head size 128) takes the CUDA cores too, decided once a process so that
-// scoring, training and generation take the same path and give the same bits.
+// A GPU whose blocks cannot hold the tile kernel's shared memory (68 KB at
+// head size 128: every GPU of the sm_80 and sm_90 builds can) would take the
+// CUDA cores too, decided once a process so that scoring, training and
+// generation take the same path and give the same bits.
 static bool tensor_cores(int head_dim) {
     static const bool simt = env_says_simt("PIC_CUDA_ATTN");
     if (simt || (head_dim != 64 && head_dim != 128)) return false;

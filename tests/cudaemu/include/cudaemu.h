@@ -345,6 +345,78 @@ template <typename T> T shuffle(T v, int from) {
     return r;
 }
 
+// The PTX warp instructions of src/model/cuda/mma.cuh, with the register
+// layouts the PTX ISA documents ("Matrix Fragments for mma.m16n8k16";
+// "ldmatrix"). Lane l = 4 g + t. A 32-bit register holds two 16-bit
+// elements, the first (lower column, or lower k) in its low half.
+//
+// ldmatrix .x4: lane 8 i + j gives the address of row j of 8 x 8 matrix i
+// (8 elements, 16 bytes, aligned to 16); register i of lane l holds matrix
+// i's elements (g, 2t), (g, 2t + 1), or with .trans (2t, g), (2t + 1, g).
+void bad_ldmatrix(const void *p);
+inline void ldmatrix_x4(uint32_t (&r)[4], const void *p, bool trans) {
+    if ((uintptr_t)p % 16) bad_ldmatrix(p);
+    float *s = warp_scratch(2 * 32);
+    wait_warp();
+    memcpy(s + 2 * lane(), &p, sizeof p);
+    wait_warp();
+    int g = lane() / 4, t = lane() % 4;
+    for (int i = 0; i < 4; i++) {
+        const uint16_t *row;
+        uint32_t lo, hi;
+        if (!trans) {
+            memcpy(&row, s + 2 * (8 * i + g), sizeof row);
+            lo = row[2 * t], hi = row[2 * t + 1];
+        } else {
+            memcpy(&row, s + 2 * (8 * i + 2 * t), sizeof row);
+            lo = row[g];
+            memcpy(&row, s + 2 * (8 * i + 2 * t + 1), sizeof row);
+            hi = row[g];
+        }
+        r[i] = lo | hi << 16;
+    }
+    wait_warp();
+}
+
+// mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32: d = a b + c, A 16 x 16
+// (register 0: (g, 2t..), 1: (g + 8, 2t..), 2: (g, 8 + 2t..),
+// 3: (g + 8, 8 + 2t..)), B 16 x 8 (b0: (2t.., g), b1: (8 + 2t.., g), the
+// pair down k), C and D 16 x 8 (0, 1: (g, 2t), (g, 2t + 1); 2, 3: row
+// g + 8). k is added up in increasing order in float after c, as wmma's.
+inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    enum { W = 10 }; // a lane's a[4], b0, b1, c[4]
+    float *s = warp_scratch(32 * W);
+    wait_warp();
+    float *mine = s + W * lane();
+    memcpy(mine, a, 16);
+    memcpy(mine + 4, &b0, 4);
+    memcpy(mine + 5, &b1, 4);
+    memcpy(mine + 6, d, 16);
+    wait_warp();
+    auto half = [](const float *reg, int k) { // the element of a register pair down k or along a row
+        uint32_t u;
+        memcpy(&u, reg, 4);
+        uint32_t bits = (k % 2 ? u >> 16 : u & 0xffffu) << 16;
+        float f;
+        memcpy(&f, &bits, 4);
+        return f;
+    };
+    int g = lane() / 4, t = lane() % 4;
+    float out[4];
+    for (int e = 0; e < 4; e++) {
+        int row = g + 8 * (e / 2), col = 2 * t + e % 2;
+        float sum = mine[6 + e];
+        for (int k = 0; k < 16; k++) {
+            const float *al = s + W * (4 * (row % 8) + k % 8 / 2), *bl = s + W * (4 * col + k % 8 / 2);
+            float av = half(al + (row >= 8) + 2 * (k >= 8), k), bv = half(bl + 4 + (k >= 8), k);
+            sum += av * bv;
+        }
+        out[e] = sum;
+    }
+    wait_warp(); // every lane has read the scratch before any lane writes it again
+    memcpy(d, out, 16);
+}
+
 }  // namespace emu
 
 #define threadIdx (emu::thread_idx())
