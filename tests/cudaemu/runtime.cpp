@@ -533,10 +533,21 @@ void bad_ldmatrix(const void *p) {
     abort();
 }
 
+// Whether the running block's cp.async copies land when asked for (as a
+// GPU may land them at once) rather than when waited for (as it may land
+// them last): the first shows a copy into a buffer that another thread
+// still reads, the second a read that did not wait.
+static bool copies_early;
+
 void async_copy(void *dst, const void *src, size_t n, size_t zfill) {
     if (n > 16 || zfill > n) {
         fprintf(stderr, "cudaemu: __pipeline_memcpy_async of %zu bytes (zero-fill %zu): at most 16\n", n, zfill);
         abort();
+    }
+    if (copies_early) {
+        memcpy(dst, src, n - zfill);
+        memset((char *)dst + (n - zfill), 0, zfill);
+        return;
     }
     pending_copy c = {dst, {0}, n, cur->committed};
     memcpy(c.bytes, src, n - zfill);
@@ -614,7 +625,11 @@ static void deadlock(const uint3 &b) {
     abort();
 }
 
-static void run_block(size_t n, bool reverse) {
+// reverse: threads (and warps) last to first. by_warp: a warp at a time,
+// each until all its threads wait at __syncthreads or end, so that one
+// warp is a whole phase ahead of the next (a GPU may schedule so), rather
+// than every warp a step at a time.
+static void run_block(size_t n, bool reverse, bool by_warp) {
     static ucontext_t base;
     static bool have_base;
     if (!have_base) getcontext(&base), have_base = true;
@@ -639,16 +654,19 @@ static void run_block(size_t n, bool reverse) {
     size_t warps = (n + 31) / 32;
     std::vector<int> live(warps), waiting(warps);
     for (;;) {
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0, warp = SIZE_MAX; k < n; k++) {
             thread_state *t = &threads[reverse ? n - 1 - k : k];
-            if (t->state == RUNNABLE) resume(t);
+            if (t->state != RUNNABLE || (by_warp && warp != SIZE_MAX && (size_t)t->warp != warp)) continue;
+            warp = (size_t)t->warp;
+            resume(t);
         }
-        size_t ended = 0, at_block = 0;
+        size_t ended = 0, at_block = 0, runnable = 0;
         std::fill(live.begin(), live.end(), 0);
         std::fill(waiting.begin(), waiting.end(), 0);
         for (size_t i = 0; i < n; i++) {
             fiber_state s = threads[i].state;
             ended += s == ENDED;
+            runnable += s == RUNNABLE;
             at_block += s == AT_BLOCK_BARRIER;
             live[i / 32] += s != ENDED;
             waiting[i / 32] += s == AT_WARP_BARRIER;
@@ -665,7 +683,7 @@ static void run_block(size_t n, bool reverse) {
                 for (size_t i = w * 32; i < n && i < w * 32 + 32; i++) threads[i].state = RUNNABLE;
                 opened = true;
             }
-        if (!opened) deadlock(block_idx);
+        if (!opened && !runnable) deadlock(block_idx);
     }
 }
 
@@ -716,18 +734,25 @@ static void run_now(const launch_cfg &c, const char *name, const std::function<v
     kernel_name = name;
     block_dim = c.block;
     grid_dim = c.grid;
-    // A correct kernel gives the same result in any order of its threads;
-    // by default every other block runs last to first, so that a read that
-    // wants a barrier before it shows without a run of its own.
-    const char *order = getenv("PIC_EMU_ORDER");
+    // A correct kernel gives the same result in any order of its threads
+    // and whenever its cp.async copies land between ask and wait; by
+    // default every other block runs last to first, and every other pair
+    // of blocks runs a warp at a time to each barrier and lands its copies
+    // at once (the four combinations in turn), so that a read that wants a
+    // barrier before it, or a write (a copy) that wants one after the
+    // reads it overwrites, shows without a run of its own.
+    const char *order = getenv("PIC_EMU_ORDER"), *ahead = getenv("PIC_EMU_AHEAD");
     bool forward = order && !strcmp(order, "forward"), reverse = order && !strcmp(order, "reverse");
+    bool early = ahead && !strcmp(ahead, "1"), late = ahead && !strcmp(ahead, "0");
     size_t b = 0;
     for (unsigned z = 0; z < c.grid.z; z++)
         for (unsigned y = 0; y < c.grid.y; y++)
             for (unsigned x = 0; x < c.grid.x; x++, b++) {
                 block_idx = uint3{x, y, z};
-                run_block(n, reverse || (!forward && b % 2 == 1));
+                copies_early = early || (!late && b / 2 % 2 == 1);
+                run_block(n, reverse || (!forward && b % 2 == 1), !late && (early || b / 2 % 2 == 1));
             }
+    copies_early = false;
     cur = NULL;
 }
 

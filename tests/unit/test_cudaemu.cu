@@ -104,6 +104,25 @@ __global__ void async_batches(const float *a, const float *b, float *out) {
     out[4 * t + 3] = sb[4 * t];
 }
 
+// Two warps, and writes with no barrier after another warp's reads: warp
+// 0 asks for a cp.async into c and then stores into p, each after a warp
+// operation; warp 1 reads both. out[2 b], out[2 b + 1]: what block b's
+// warp 1 read.
+__global__ void run_ahead(const float *src, float *out) {
+    __shared__ __align__(16) float c[4], p[4];
+    if (threadIdx.x < 4) c[threadIdx.x] = -1, p[threadIdx.x] = -1;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        if (threadIdx.x < 4) __pipeline_memcpy_async(c + threadIdx.x, src + threadIdx.x, 4);
+        __pipeline_commit();
+        __syncwarp();
+        if (threadIdx.x < 4) p[threadIdx.x] = 7;
+        __pipeline_wait_prior(0);
+    } else if (threadIdx.x == 32) {
+        out[2 * blockIdx.x] = c[0], out[2 * blockIdx.x + 1] = p[0];
+    }
+}
+
 __global__ void block_scan(const int *x, int *before, int *total) {
     typedef cub::BlockScan<int, 64> scan;
     __shared__ scan::TempStorage tmp;
@@ -268,6 +287,22 @@ static void test_async(void) {
           "cp.async: a batch lands at __pipeline_wait_prior, not before, the newest N left pending "
           "(%d, %d, %d, %d of 32)", early, first, second_early, second);
     cudaFree(a), cudaFree(b), cudaFree(out);
+
+    // Every other pair of blocks runs a warp at a time to its barriers and lands copies when asked for, so
+    // that a write into what another warp still reads shows: blocks 0 and 1 (warps in step, copies at the
+    // wait, forward and reversed) read the old values, block 2 (a warp at a time, warp 0 first) the new
+    // ones, block 3 (warp 1 first) the old.
+    float src[4] = {5, 6, 7, 8}, *dsrc, seen[8], *dseen;
+    cudaMalloc(&dsrc, sizeof src), cudaMalloc(&dseen, sizeof seen);
+    cudaMemcpy(dsrc, src, sizeof src, cudaMemcpyHostToDevice);
+    run_ahead<<<4, 64>>>(dsrc, dseen);
+    cudaMemcpy(seen, dseen, sizeof seen, cudaMemcpyDeviceToHost);
+    float want[8] = {-1, -1, -1, -1, 5, 7, -1, -1};
+    CHECK(!memcmp(seen, want, sizeof want),
+          "a warp runs ahead to its barrier, its copies landing when asked for, in every other pair of blocks "
+          "(block 0: %g %g, 1: %g %g, 2: %g %g, 3: %g %g)", seen[0], seen[1], seen[2], seen[3], seen[4], seen[5],
+          seen[6], seen[7]);
+    cudaFree(dsrc), cudaFree(dseen);
 }
 
 // Runs f in a child; its exit status and the first bytes of its stderr.

@@ -44,7 +44,11 @@
 // GPU's scheduling would expose), the tensor cores' own rounding, and
 // anything about performance. Every other block runs its threads last to
 // first, which exposes a read before a barrier of what a later thread
-// writes (PIC_EMU_ORDER=forward or reverse: every block one way).
+// writes (PIC_EMU_ORDER=forward or reverse: every block one way); and
+// every other pair of blocks runs a warp at a time, each to its next
+// __syncthreads, and lands its cp.async copies when they are asked for,
+// not waited for, which exposes a write (a copy) into a buffer that
+// another warp may still be reading (PIC_EMU_AHEAD=1 or 0: every block).
 #ifndef PIC_CUDAEMU_H
 #define PIC_CUDAEMU_H
 
