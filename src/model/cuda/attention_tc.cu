@@ -151,8 +151,11 @@ struct tc_rows {
 
 // A forward query tile's rows (grid: tiles x query heads): its tokens, its
 // head, and its sequence and kv head (whose keys and values it reads).
+// Blocks take the tiles last to first: a sequence's tiles are listed from
+// its start, and a tile's work grows with its position (causal), so the
+// longest start first and the grid's last wave is of short ones.
 template <int HD> __device__ __forceinline__ tc_rows tile_rows(const attn_input<bf16> &in, int nh, int nkv) {
-    int2 tile = in.tiles[blockIdx.x];
+    int2 tile = in.tiles[gridDim.x - 1 - blockIdx.x];
     tc_rows t;
     t.t0 = (size_t)tile.x, t.qstride = (size_t)nh * HD, t.rows = tile.y, t.h0 = blockIdx.y, t.heads = false;
     t.seq = in.tok_seq[t.t0], t.kv = (size_t)(t.h0 / (nh / nkv)) * HD;
