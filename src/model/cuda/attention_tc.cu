@@ -418,8 +418,8 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, 
 // group, all its segments or one of them. A row whose context is one
 // segment, or that ran all of them, is finished here; one segment of several
 // leaves its partial sums for attention_merge_kernel. Not a loop over items
-// per block: the compiler kept the loop's state beside the fragments, 255
-// registers at head size 128 against 168 without it.
+// per block: the compiler kept the loop's state beside the accumulators (in
+// the wmma kernel before, 255 registers at head size 128 against 168).
 template <int HD>
 __global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *out, float *lse, const bf16 *q,
                                                                          attn_input<bf16> in, int nh, int nkv,
