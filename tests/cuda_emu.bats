@@ -98,3 +98,22 @@ emu_update() { "$EMU/bin/pic-update" "$@"; }
     # the decode step then takes a block a head
     grep -q "^ok 2 - decode modes" layers
 }
+
+@test "a decode step's host calls on the emulated GPU (PIC_EMU_TRACE): one graph launch, six launches for the head and sampler, no copy into pageable memory" {
+    prompts 1 >p
+    for n in 8 16; do
+        PIC_EMU_TRACE="t$n" emu_rollout -m "$M/qwen2-tiny" -n 1 --max-new-tokens "$n" --ignore-eos --device cuda \
+            --dtype bf16 --plain -q p >"o$n"
+        [ "$(jq '.response_ids | length' "o$n")" -eq "$n" ]
+    done
+    # 8 more steps in t16 than in t8: a step's count times 8
+    more() { echo $(($(grep -c "$1" t16) - $(grep -c "$1" t8))); }
+    [ "$(more '^cudaGraphLaunch')" -eq 8 ]
+    # the graph holds the layers; outside it the head's row gather and product, the sampler's three, the statistics
+    grep -v captured t8 >t8.direct && grep -v captured t16 >t16.direct
+    [ $(($(grep -c '^launch\|^cublasLt' t16.direct) - $(grep -c '^launch\|^cublasLt' t8.direct))) -eq 48 ]
+    grep -q '^launch part_mass_kernel' t16
+    [ "$(more '^cudaStreamSynchronize')" -le 24 ]
+    [ "$(more 'into pageable memory')" -eq 0 ]
+    [ "$(more '^cudaMalloc\|^cudaFree')" -eq 0 ]
+}

@@ -316,6 +316,7 @@ cublasStatus_t CUBLASWINAPI cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDes
         if (p.bias && !aligned(w.bias, algo->data[5])) return CUBLAS_STATUS_INVALID_VALUE;
     }
     if (empty) return CUBLAS_STATUS_SUCCESS;
+    emu_trace(stream, "cublasLtMatmul %d x %d x %d", (int)p.m, (int)p.n, (int)p.k);
     emu_enqueue(stream, std::function<void()>(w));
     return CUBLAS_STATUS_SUCCESS;
 }

@@ -4,6 +4,7 @@
 #include "cudaemu.h"
 
 #include <setjmp.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +202,7 @@ static cudaError_t allocate(void **p, size_t n, bool device) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
     *p = NULL;
     if (!devices()) return fail(cudaErrorNoDevice);
+    emu_trace(NULL, "%s %zu", device ? "cudaMalloc" : "cudaMallocHost", n);
     if (n == 0) return cudaSuccess;
     size_t page = (size_t)sysconf(_SC_PAGESIZE), rounded = (n + 255) / 256 * 256;
     size_t body = (rounded + page - 1) / page * page;
@@ -219,6 +221,7 @@ static void drain_all();
 static cudaError_t release(void *p, bool device) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
     if (!p) return cudaSuccess;
+    emu_trace(NULL, "%s", device ? "cudaFree" : "cudaFreeHost");
     drain_all(); // cudaFree waits for the device: work queued may still use the buffer
     auto it = buffers.find(p);
     if (it == buffers.end() || it->second.device != device) return fail(cudaErrorInvalidDevicePointer);
@@ -280,6 +283,23 @@ static bool draining;
 static bool capturing(cudaStream_t s) { return s && s->capture; }
 static int captures; // streams being captured now
 
+void emu_trace(cudaStream_t s, const char *fmt, ...) {
+    static FILE *f;
+    static bool opened;
+    if (!opened) {
+        opened = true;
+        const char *path = getenv("PIC_EMU_TRACE");
+        if (path && *path && !(f = fopen(path, "w"))) fprintf(stderr, "cudaemu: cannot write PIC_EMU_TRACE %s\n", path);
+    }
+    if (!f) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fputs(capturing(s) ? " captured\n" : "\n", f);
+    fflush(f);
+}
+
 // Runs, in the order they were queued, the queued work that wait_for picks.
 template <typename F> static void drain(F wait_for) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
@@ -327,6 +347,7 @@ void emu_enqueue(cudaStream_t s, std::function<void()> work) {
 // stages it before returning); one into it returns when it has landed.
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
+    emu_trace(NULL, "cudaMemcpy %zu (waits)", n);
     drain_legacy();
     device_access open;
     if (n) memmove(dst, src, n);
@@ -335,6 +356,8 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind) {
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind, cudaStream_t s) {
     std::lock_guard<std::recursive_mutex> g(device_lock);
     if (!n) return cudaSuccess;
+    emu_trace(s, "cudaMemcpyAsync %zu%s", n,
+              !registered(dst) ? " into pageable memory (waits)" : !registered(src) ? " from pageable memory" : "");
     if (!registered(dst) && !capturing(s)) { // into pageable memory: synchronous
         drain_stream(s);
         device_access open;
@@ -351,6 +374,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
 cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
                               cudaMemcpyKind, cudaStream_t s) {
     if (width > dpitch || width > spitch) return fail(cudaErrorInvalidValue);
+    emu_trace(s, "cudaMemcpy2DAsync %zu x %zu", width, height);
     emu_enqueue(s, [=]() {
         for (size_t r = 0; r < height; r++) memmove((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
     });
@@ -363,6 +387,7 @@ cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitc
     return e;
 }
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
+    emu_trace(s, "cudaMemsetAsync %zu", n);
     if (n) emu_enqueue(s, [=]() { memset(p, v, n); });
     return cudaSuccess;
 }
@@ -387,17 +412,20 @@ static cudaError_t sync_refused(cudaStream_t s) {
     return fail(cudaErrorStreamCaptureUnsupported);
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    emu_trace(s, "cudaStreamSynchronize");
     if (capturing(s)) return sync_refused(s);
     drain_stream(s);
     return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize(void) {
+    emu_trace(NULL, "cudaDeviceSynchronize");
     if (captures) return sync_refused(NULL);
     drain_all();
     return cudaSuccess;
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+    emu_trace(s, "cudaStreamBeginCapture");
     if (!s || s->capture) return fail(cudaErrorInvalidValue); // the legacy stream cannot be captured
     s->capture = new emu_graph;
     s->invalidated = false;
@@ -406,6 +434,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
     *g = NULL;
+    emu_trace(s, "cudaStreamEndCapture");
     if (!capturing(s)) return fail(cudaErrorStreamCaptureUnmatched);
     captures--;
     emu_graph *graph = s->capture;
@@ -419,11 +448,13 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
 }
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) {
     if (!g) return fail(cudaErrorInvalidValue);
+    emu_trace(NULL, "cudaGraphInstantiate %zu nodes", g->nodes.size());
     *e = new emu_graph(*g);
     return cudaSuccess;
 }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) {
     if (!e) return fail(cudaErrorInvalidValue);
+    emu_trace(s, "cudaGraphLaunch %zu nodes", e->nodes.size());
     for (auto &node : e->nodes) emu_enqueue(s, node);
     return cudaSuccess;
 }
@@ -450,11 +481,13 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
     return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    emu_trace(s, "cudaEventRecord");
     e->done = false, e->s = s, e->nonblocking = s && s->nonblocking;
     emu_enqueue(s, [=]() { e->t = now_ms(), e->done = true; });
     return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    emu_trace(NULL, "cudaEventSynchronize");
     if (e->nonblocking) drain([e](const queued &q) { return q.s == e->s; });
     else drain_legacy();
     return cudaSuccess;
@@ -769,6 +802,8 @@ void run_grid(const launch_cfg &c, const char *name, std::function<void()> body)
                 name, c.stream->dev, dev);
         abort();
     }
+    emu_trace(c.stream, "launch %s %u,%u,%u x %u smem %zu", name, c.grid.x, c.grid.y, c.grid.z,
+              c.block.x * c.block.y * c.block.z, (size_t)c.smem);
     launch_cfg cfg = c;
     emu_enqueue(c.stream, [cfg, name, body, dev]() {
         if (devices_used & (devices_used - 1)) close_device(); // more than one GPU: see running_dev

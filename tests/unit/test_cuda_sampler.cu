@@ -6,8 +6,9 @@
 //
 //  - greedy: the same token, always;
 //  - sampling: the same token, except where the two sides' cumulative sums
-//    (the same terms, associated differently: a sequential sum on the CPU, a
-//    block scan on the GPU) put u or the top-p cut on different sides of a
+//    (the same terms, associated differently: a sequential sum on the CPU;
+//    block reductions and scans, over parts of 4096 ids without truncation,
+//    on the GPU) put u or the top-p cut on different sides of a
 //    boundary. Each sum of n terms in [0, 1] is within n * 2^-53 of the
 //    exact one, so such a draw has u (or top_p) within EPS(n) = 4 n 2^-53 of
 //    a cumulative mass; those are counted ("boundary") and may be at most 1
@@ -21,7 +22,7 @@
 // Prints a "# boundary ..." line that tests/gpu/run.sh puts in its table.
 // First, on the host (so also without a GPU): the sort key orders logits
 // as the CPU sampler does, special values included; and the draw's steps
-// (draw.cuh, the kernel's own code over a one-thread block) give exactly
+// (draw.cuh, the kernels' own code over a one-thread block) give exactly
 // sampler_next's token on every draw, ties and all.
 #include <math.h>
 #include <stdint.h>
@@ -191,13 +192,16 @@ static void host_sort(int32_t *ids, const float *x, int V) {
 }
 
 // draw.cuh over host_block against sampler_next: the same token on every
-// draw (the same sums in the same order, so bit for bit), on rows with many
-// tied logits (rounded to halves) and without.
+// draw, on rows with many tied logits (rounded to halves) and without. Up
+// to 4096 ids the sums are sampler_next's, in its order; past it, over
+// several parts (4099: a part of 3; 9000: three), the total is the parts'
+// sums added, sampler_next's terms associated otherwise, so a draw could
+// differ only with u within ~V 2^-53 of a boundary: never, in these draws.
 static void test_host_draw(const sampler_params *sp, const char *what) {
-    static const int Vs[] = {7, 1000, 4099};
+    static const int Vs[] = {7, 1000, 4099, 9000};
     long draws = 0, same = 0;
     sampler_scratch scr = {0};
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < 4; v++) {
         int V = Vs[v];
         float *x = (float *)malloc((size_t)V * sizeof *x);
         int32_t *ids = (int32_t *)malloc((size_t)V * sizeof *ids);
@@ -213,11 +217,17 @@ static void test_host_draw(const sampler_params *sp, const char *what) {
                 pic_rng_seed(&rng, 9, (uint64_t)(V * 8 + r), (uint64_t)d);
                 copy = rng;
                 double u = sp->temperature > 0 ? pic_rng_uniform(&copy) : 0;
-                host_block hb;
-                int32_t got = sampler_draw(hb, x, truncated ? ids : NULL, V, sp->temperature, sp->top_k, sp->top_p,
-                                           sp->min_p, u);
+                int32_t got = sampler_draw_host(x, truncated ? ids : NULL, V, sp->temperature, sp->top_k,
+                                                sp->top_p, sp->min_p, u);
                 same += got == sampler_next(x, V, sp, &scr, &rng);
             }
+            // the ends of u, where rounding takes the fallbacks (the last token of any weight)
+            if (sp->temperature > 0)
+                for (double u : {0.0, nextafter(1.0, 0.0)}) {
+                    same += sampler_draw_host(x, truncated ? ids : NULL, V, sp->temperature, sp->top_k, sp->top_p,
+                                              sp->min_p, u) == sampler_pick(x, V, sp, &scr, u);
+                    draws++;
+                }
         }
         free(x), free(ids);
     }

@@ -1,8 +1,10 @@
 // The sampler on the GPU (sampler.h here; the CPU's is src/rollout/sampler.c,
-// whose semantics this follows line for line): one thread block per draw,
-// weights exp(z / T - m) in double, never normalized until the draw, the
-// kept set cut in HuggingFace's order (top-k, top-p, min-p) on the tokens
-// sorted by logit, ids ascending on ties.
+// whose semantics this follows line for line): weights exp(z / T - m) in
+// double, never normalized until the draw, the kept set cut in
+// HuggingFace's order (top-k, top-p, min-p) on the tokens sorted by logit,
+// ids ascending on ties. A draw at temperature alone (or greedy) runs over
+// the row's parts of 4096 ids side by side, three kernels (draw.cuh); a
+// truncated one is a block's walk of its sorted row.
 //
 // The sort: when anything truncates, each row is sorted whole by CUB's
 // segmented radix sort (header-only, in the toolkit) on a key that orders
@@ -34,13 +36,9 @@ constexpr int kThreads = 256, kItems = 4;
 // for 64 rows of Qwen's 151936), whatever the model's head block is.
 constexpr size_t kSortRows = 64;
 
-struct best_t {
-    float v;
-    int i;
-};
-// The larger logit, the lower id on ties: the CPU's argmax.
+typedef draw_best best_t;
 struct better {
-    __device__ best_t operator()(best_t a, best_t b) const { return b.v > a.v || (b.v == a.v && b.i < a.i) ? b : a; }
+    __device__ best_t operator()(best_t a, best_t b) const { return draw_better(a, b); }
 };
 
 struct lower {
@@ -82,9 +80,9 @@ __global__ void segment_offsets(int *off, int rows, int V) {
 struct device_block {
     shared_t &sh;
 
-    __device__ int argmax(const float *x, int V) {
+    __device__ int argmax(const float *x, int n) {
         best_t b = {-INFINITY, INT_MAX};
-        for (int i = threadIdx.x; i < V; i += kThreads)
+        for (int i = threadIdx.x; i < n; i += kThreads)
             if (x[i] > b.v || b.i == INT_MAX) b = {x[i], i};
         b = best_reduce_t(sh.tmp.best).Reduce(b, better());
         return broadcast(b.i);
@@ -109,8 +107,7 @@ struct device_block {
 
     // Chunks of kThreads * kItems in order, each thread kItems consecutive
     // items, an exclusive scan of the threads' partials, the chunks' carry.
-    template <class F, class H> __device__ int first_where(int n, F value, H hit) {
-        double carry = 0;
+    template <class F, class H> __device__ int first_where(int n, F value, H hit, double carry) {
         for (int base = 0; base < n; base += kThreads * kItems) {
             int j0 = base + threadIdx.x * kItems;
             double v[kItems], local = 0;
@@ -145,18 +142,51 @@ struct device_block {
     }
 };
 
-// One draw per block: z the logits, sorted the chunk's rows sorted (NULL
-// when nothing truncates), row[d] draw d's row (row0 the chunk's first).
-__global__ void draw_kernel(int32_t *tok, const float *z, const int32_t *sorted, const int *row, const double *u,
-                            int row0, int V, float T, int top_k, float top_p, float min_p) {
+// A truncated draw per block: z the logits, sorted the chunk's rows sorted,
+// row[d] draw d's row (row0 the chunk's first).
+__global__ void __launch_bounds__(kThreads) draw_sorted_kernel(int32_t *tok, const float *z, const int32_t *sorted,
+                                                                const int *row, const double *u, int row0, int V,
+                                                                float T, int top_k, float top_p, float min_p) {
     __shared__ shared_t sh;
     device_block b = {sh};
     int d = blockIdx.x;
-    const int32_t *s = sorted ? sorted + (size_t)(row[d] - row0) * V : NULL;
-    int32_t t = sampler_draw(b, z + (size_t)row[d] * V, s, V, T, top_k, top_p, min_p, u[d]);
+    int32_t t = draw_sorted(b, z + (size_t)row[d] * V, sorted + (size_t)(row[d] - row0) * V, V, T, top_k, top_p,
+                            min_p, u[d]);
     // the draw keeps at least one token, so t is in range whatever the
     // logits; NaN ones give a NaN log-prob, which the record's writer
     // reports as on the CPU (record.c). -1 only if that ever fails.
+    if (threadIdx.x == 0) tok[d] = t >= 0 && t < V ? t : -1;
+}
+
+// Untruncated draws (draw.cuh), grid draws x parts: each part's best
+// logit, then each part's mass (every block combines the bests for m),
+// then, a block a draw, the pick.
+__global__ void __launch_bounds__(kThreads) part_best_kernel(best_t *best, const float *z, const int *row, int V) {
+    __shared__ shared_t sh;
+    device_block b = {sh};
+    int d = blockIdx.x, p = blockIdx.y, P = draw_parts(V);
+    best_t r = draw_part_best(b, z + (size_t)row[d] * V, V, p);
+    if (threadIdx.x == 0) best[(size_t)d * P + p] = r;
+}
+
+__global__ void __launch_bounds__(kThreads) part_mass_kernel(double *mass, const best_t *best, const float *z,
+                                                              const int *row, int V, float T) {
+    __shared__ shared_t sh;
+    device_block b = {sh};
+    int d = blockIdx.x, p = blockIdx.y, P = draw_parts(V);
+    const float *x = z + (size_t)row[d] * V;
+    double r = draw_part_mass(b, x, V, p, T, x[draw_argmax(best + (size_t)d * P, P)] / T);
+    if (threadIdx.x == 0) mass[(size_t)d * P + p] = r;
+}
+
+__global__ void __launch_bounds__(kThreads) pick_kernel(int32_t *tok, const best_t *best, const double *mass,
+                                                         const float *z, const int *row, const double *u, int V,
+                                                         float T) {
+    __shared__ shared_t sh;
+    device_block b = {sh};
+    int d = blockIdx.x, P = draw_parts(V);
+    int argmax = draw_argmax(best + (size_t)d * P, P);
+    int32_t t = T == 0.0f ? argmax : draw_pick(b, z + (size_t)row[d] * V, V, T, argmax, mass + (size_t)d * P, P, u[d]);
     if (threadIdx.x == 0) tok[d] = t >= 0 && t < V ? t : -1;
 }
 
@@ -170,6 +200,10 @@ struct sampler_cuda {
     void *temp;
     double *u;
     float *lp, *ent;
+    // the untruncated draws' parts: parts_cap of each
+    size_t parts_cap;
+    best_t *best;
+    double *mass;
     // pinned twins of row, u, tok, lp and ent: copies from pageable memory
     // would each wait for the stream, three round trips a step before one
     struct {
@@ -182,8 +216,9 @@ struct sampler_cuda {
 
 namespace {
 
-// Sort buffers for rows x V logits and arrays for n draws, grown when short.
-int reserve(sampler_cuda *s, size_t rows, size_t V, size_t n, pic_err *err) {
+// Sort buffers for rows x V logits, arrays for n draws and their parts of
+// rows of V (parts), grown when short.
+int reserve(sampler_cuda *s, size_t rows, size_t V, size_t n, size_t parts, pic_err *err) {
     if (rows > s->rows_cap || V != s->V) {
         cudaFree(s->key_in), cudaFree(s->key_out), cudaFree(s->id_in), cudaFree(s->id_out), cudaFree(s->off);
         cudaFree(s->temp);
@@ -227,6 +262,13 @@ int reserve(sampler_cuda *s, size_t rows, size_t V, size_t n, pic_err *err) {
         s->h.lp = (float *)(s->h.tok + n), s->h.ent = s->h.lp + n;
         s->draws_cap = n;
     }
+    if (n * parts > s->parts_cap) {
+        cudaFree(s->best), cudaFree(s->mass);
+        s->best = NULL, s->mass = NULL, s->parts_cap = 0;
+        PIC_CU(cudaMalloc(&s->best, n * parts * sizeof(best_t)));
+        PIC_CU(cudaMalloc(&s->mass, n * parts * sizeof(double)));
+        s->parts_cap = n * parts;
+    }
     return 0;
 }
 
@@ -238,6 +280,7 @@ extern "C" void sampler_cuda_free(sampler_cuda *s) {
     if (!s) return;
     cudaFree(s->key_in), cudaFree(s->key_out), cudaFree(s->id_in), cudaFree(s->id_out), cudaFree(s->off);
     cudaFree(s->temp), cudaFree(s->tok), cudaFree(s->row), cudaFree(s->u), cudaFree(s->lp), cudaFree(s->ent);
+    cudaFree(s->best), cudaFree(s->mass);
     cudaFreeHost(s->h.u);
     free(s);
 }
@@ -255,27 +298,36 @@ extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int 
     // the sort's buffers at their size from the first: grown with the head's
     // blocks they would be freed and made again, beside a KV pool sized to
     // the free memory (whose margin counts them whole)
-    if (reserve(s, sort ? kSortRows : 0, sort ? (size_t)V : s->V, n_draws, err)) return -1;
+    int P = draw_parts(V);
+    if (reserve(s, sort ? kSortRows : 0, sort ? (size_t)V : s->V, n_draws, sort ? 0 : (size_t)P, err)) return -1;
     memcpy(s->h.row, row, n_draws * sizeof(int)); // the last step's copies are done: it ended in a sync
     memcpy(s->h.u, u, n_draws * sizeof(double));
     PIC_CU(cudaMemcpyAsync(s->row, s->h.row, n_draws * sizeof(int), cudaMemcpyHostToDevice, st));
     PIC_CU(cudaMemcpyAsync(s->u, s->h.u, n_draws * sizeof(double), cudaMemcpyHostToDevice, st));
-    size_t d0 = 0;
-    for (size_t r0 = 0; r0 < k && d0 < n_draws; r0 += kSortRows) {
+    if (!sort) {
+        dim3 parts((unsigned)n_draws, (unsigned)P);
+        part_best_kernel<<<parts, kThreads, 0, st>>>(s->best, z, s->row, V);
+        PIC_LAUNCHED();
+        if (!greedy) {
+            part_mass_kernel<<<parts, kThreads, 0, st>>>(s->mass, s->best, z, s->row, V, sp->temperature);
+            PIC_LAUNCHED();
+        }
+        pick_kernel<<<(unsigned)n_draws, kThreads, 0, st>>>(s->tok, s->best, s->mass, z, s->row, s->u, V,
+                                                            sp->temperature);
+        PIC_LAUNCHED();
+    }
+    for (size_t r0 = 0, d0 = 0; sort && r0 < k && d0 < n_draws; r0 += kSortRows) {
         size_t rows = k - r0 < kSortRows ? k - r0 : kSortRows, d1 = d0;
         while (d1 < n_draws && (size_t)row[d1] < r0 + rows) d1++;
         if (d1 == d0) continue;
-        if (sort) {
-            size_t e = rows * (size_t)V;
-            sort_keys<<<pic_cuda::blocks_for(e, 256), 256, 0, st>>>(s->key_in, s->id_in, z + r0 * V, e, V);
-            PIC_LAUNCHED();
-            PIC_CU(cub::DeviceSegmentedRadixSort::SortPairs(s->temp, s->temp_bytes, s->key_in, s->key_out, s->id_in,
-                                                            s->id_out, (int)e, (int)rows, s->off, s->off + 1, 0, 32,
-                                                            st));
-        }
-        draw_kernel<<<(unsigned)(d1 - d0), kThreads, 0, st>>>(s->tok + d0, z, sort ? s->id_out : NULL, s->row + d0,
-                                                             s->u + d0, (int)r0, V, sp->temperature, sp->top_k,
-                                                             sp->top_p, sp->min_p);
+        size_t e = rows * (size_t)V;
+        sort_keys<<<pic_cuda::blocks_for(e, 256), 256, 0, st>>>(s->key_in, s->id_in, z + r0 * V, e, V);
+        PIC_LAUNCHED();
+        PIC_CU(cub::DeviceSegmentedRadixSort::SortPairs(s->temp, s->temp_bytes, s->key_in, s->key_out, s->id_in,
+                                                        s->id_out, (int)e, (int)rows, s->off, s->off + 1, 0, 32, st));
+        draw_sorted_kernel<<<(unsigned)(d1 - d0), kThreads, 0, st>>>(s->tok + d0, z, s->id_out, s->row + d0,
+                                                                     s->u + d0, (int)r0, V, sp->temperature,
+                                                                     sp->top_k, sp->top_p, sp->min_p);
         PIC_LAUNCHED();
         d0 = d1;
     }

@@ -2,9 +2,11 @@
  * next token, made on the GPU from logits that never leave it, so that a
  * decode step brings back a few numbers per sequence instead of a row of
  * the whole vocabulary. The host still draws each sample's uniform from its
- * own stream (seed, record, sample), exactly as sampler_next does, and one
- * thread block works on one row with sums in a fixed order, so a sample's
- * token depends on its row and its u only, never on the batch. The token
+ * own stream (seed, record, sample), exactly as sampler_next does, and a
+ * row's sums are in an order fixed by V alone (over parts of the row side
+ * by side when nothing truncates, one block over the sorted row when
+ * something does), so a sample's token depends on its row and its u only,
+ * never on the batch. The token
  * equals sampler_next's for the same u except where u falls within
  * rounding of a cumulative-mass boundary (the sums are associated
  * differently; docs/gpu.md, tests/unit/test_cuda_sampler.cu). */

@@ -207,6 +207,11 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b);
 // into (the emulated cuBLASLt enqueues its products here too).
 void emu_enqueue(cudaStream_t s, std::function<void()> work);
 
+// PIC_EMU_TRACE=FILE: one line a host call that costs on a GPU (a launch,
+// a copy, a wait, an allocation), as the host makes it, "captured" when
+// it goes into a graph (docs/gpu.md, "Tests": a decode step's calls).
+void emu_trace(cudaStream_t s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 // The kernel attributes the backend sets and asks: a kernel is a function
 // here, so these record the largest dynamic shared memory asked for and
 // answer occupancy from the emulated device's shared memory.
