@@ -99,7 +99,7 @@ emu_update() { "$EMU/bin/pic-update" "$@"; }
     grep -q "^ok 2 - decode modes" layers
 }
 
-@test "a decode step's host calls on the emulated GPU (PIC_EMU_TRACE): one graph launch, six launches for the head and sampler, no copy into pageable memory" {
+@test "a decode step's host calls on the emulated GPU (PIC_EMU_TRACE): one graph launch of 9 nodes a layer, six launches for the head and sampler, no copy into pageable memory" {
     prompts 1 >p
     for n in 8 16; do
         PIC_EMU_TRACE="t$n" emu_rollout -m "$M/qwen2-tiny" -n 1 --max-new-tokens "$n" --ignore-eos --device cuda \
@@ -109,6 +109,9 @@ emu_update() { "$EMU/bin/pic-update" "$@"; }
     # 8 more steps in t16 than in t8: a step's count times 8
     more() { echo $(($(grep -c "$1" t16) - $(grep -c "$1" t8))); }
     [ "$(more '^cudaGraphLaunch')" -eq 8 ]
+    # the graph: RoPE tables, embeddings, the final norm, and 9 nodes in each of the two layers (norm, qkv,
+    # split-rotate-append, attention, o, norm, gate/up, swiglu, down: no residual copies)
+    grep -q '^cudaGraphLaunch 21 nodes$' t16
     # the graph holds the layers; outside it the head's row gather and product, the sampler's three, the statistics
     grep -v captured t8 >t8.direct && grep -v captured t16 >t16.direct
     [ $(($(grep -c '^launch\|^cublasLt' t16.direct) - $(grep -c '^launch\|^cublasLt' t8.direct))) -eq 48 ]

@@ -229,6 +229,63 @@ template <typename T> static pool<T> to_pages(const T *k, const T *v, size_t kvd
 }
 template <typename T> static void free_pages(pool<T> &p) { cudaFree(p.k), cudaFree(p.v), cudaFree(p.table), cudaFree(p.off); }
 
+// qkv_rope_forward against the calls it fuses: qkv_split_forward, then
+// rope_forward on q and on k (and, for the cache, the rows copied into a
+// pool of pages by to_pages), bit for bit; from qkv, and in place after a
+// split (Qwen3's path, its q/k norms between).
+template <typename T> static void test_qkv_rope(const int *len, int n_seq, int nh, int nkv, int hd) {
+    size_t N = 0, qd = (size_t)nh * hd, kvd = (size_t)nkv * hd, w = qd + 2 * kvd, half = hd / 2;
+    for (int s = 0; s < n_seq; s++) N += len[s];
+    int *seq = (int *)malloc(N * sizeof(int)), *pos = (int *)malloc(N * sizeof(int));
+    for (int s = 0, n = 0; s < n_seq; s++)
+        for (int t = 0; t < len[s]; t++, n++) seq[n] = s, pos[n] = t;
+    pic_rope_config r;
+    memset(&r, 0, sizeof r);
+    r.theta = 1e4;
+    r.type = PIC_ROPE_DEFAULT;
+    float *inv = (float *)malloc(half * 4), *x = rnd<T>(N * w, 1.0);
+    rope_inv_freq(inv, &r, hd);
+    int *dseq, *dpos;
+    cudaMalloc(&dseq, N * sizeof(int)), cudaMalloc(&dpos, N * sizeof(int));
+    cudaMemcpy(dseq, seq, N * sizeof(int), cudaMemcpyHostToDevice);
+    cudaMemcpy(dpos, pos, N * sizeof(int), cudaMemcpyHostToDevice);
+    float *dinv = up<float>(inv, half), *dc = poisoned<float>(N * half), *ds = poisoned<float>(N * half);
+    T *dqkv = up<T>(x, N * w), *rq = poisoned<T>(N * qd), *rk = poisoned<T>(N * kvd), *rv = poisoned<T>(N * kvd);
+    T *fq = poisoned<T>(N * qd), *fk = poisoned<T>(N * kvd), *fv = poisoned<T>(N * kvd), *pk = poisoned<T>(N * kvd);
+    pic_cuda::kv_dest<T> none = {};
+    bool ran = pic_cuda::rope_tables(dc, ds, dpos, N, dinv, hd, 1.0f, 0) == cudaSuccess &&
+               pic_cuda::qkv_split_forward(rq, rk, rv, dqkv, N, (int)qd, (int)kvd, 0) == cudaSuccess &&
+               pic_cuda::rope_forward(rq, N, nh, hd, dc, ds, 0) == cudaSuccess &&
+               pic_cuda::rope_forward(rk, N, nkv, hd, dc, ds, 0) == cudaSuccess &&
+               pic_cuda::qkv_rope_forward(fq, fk, fv, dqkv, N, nh, nkv, hd, dc, ds, none, 0) == cudaSuccess;
+    pool<T> want = to_pages(rk, rv, kvd, len, n_seq), got = to_pages(pk, pk, kvd, len, n_seq);
+    pic_cuda::kv_dest<T> cache = {got.k, got.v, dseq, dpos, got.off, got.table};
+    T *iq = poisoned<T>(N * qd), *ik = poisoned<T>(N * kvd), *iv = poisoned<T>(N * kvd);
+    ran = ran && pic_cuda::qkv_split_forward(iq, ik, iv, dqkv, N, (int)qd, (int)kvd, 0) == cudaSuccess &&
+          pic_cuda::qkv_rope_forward(iq, ik, iv, (const T *)NULL, N, nh, nkv, hd, dc, ds, cache, 0) == cudaSuccess;
+    CHECK(ran, "qkv_rope_forward and the calls it fuses launch");
+    size_t pool_n = (size_t)want.n_pages * PIC_KV_PAGE * kvd;
+    float *a[5] = {down(rq, N * qd), down(rk, N * kvd), down(rv, N * kvd), down(want.k, pool_n), down(want.v, pool_n)};
+    float *b[5] = {down(fq, N * qd), down(fk, N * kvd), down(fv, N * kvd), down(got.k, pool_n), down(got.v, pool_n)};
+    float *c[3] = {down(iq, N * qd), down(ik, N * kvd), down(iv, N * kvd)};
+    size_t n[5] = {N * qd, N * kvd, N * kvd, pool_n, pool_n};
+    bool split = true, in_place = true, cached = true;
+    for (int i = 0; i < 3; i++) split = split && !memcmp(a[i], b[i], n[i] * 4);
+    for (int i = 0; i < 3; i++) in_place = in_place && !memcmp(a[i], c[i], n[i] * 4);
+    for (int i = 3; i < 5; i++) cached = cached && !memcmp(a[i], b[i], n[i] * 4);
+    CHECK(split && in_place && cached,
+          "%s qkv_rope_forward [%zu tokens, %d + 2 x %d heads of %d] = split, rope of q and k, append, bit for bit "
+          "(from qkv %d, in place %d, the cache's %d pages %d)",
+          tname<T>(), N, nh, nkv, hd, split, in_place, want.n_pages, cached);
+    for (int i = 0; i < 5; i++) free(a[i]), free(b[i]);
+    for (int i = 0; i < 3; i++) free(c[i]);
+    free_pages(want), free_pages(got);
+    cudaFree(dseq), cudaFree(dpos), cudaFree(dinv), cudaFree(dc), cudaFree(ds), cudaFree(dqkv);
+    cudaFree(rq), cudaFree(rk), cudaFree(rv), cudaFree(fq), cudaFree(fk), cudaFree(fv), cudaFree(pk);
+    cudaFree(iq), cudaFree(ik), cudaFree(iv);
+    free(seq), free(pos), free(inv), free(x);
+}
+
 // packed's keys through a page table: the output and log-sum-exp are
 // packed's (want, wl), bit for bit, since the kernels read the same chunks
 // of keys either way.
@@ -480,6 +537,9 @@ template <typename T> static void all_layers(bool pedantic) {
     test_rope<T>(29, 3, 10);
     test_rope<T>(17, 2, 128);
     test_qkv_split<T>(23, 48, 16);
+    static const int rope_lens[] = {1, 70, 5, 130};
+    test_qkv_rope<T>(rope_lens, 4, 6, 2, 64);
+    test_qkv_rope<T>(rope_lens + 1, 2, 3, 3, 10);
     test_swiglu<T>(19, 77);
     static const int lens[] = {1, 70, 5, 130, 64};
     static const int hds[] = {8, 16, 32, 64, 80, 128};

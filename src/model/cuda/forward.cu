@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "model/cuda/entry.h"
-#include "model/cuda/kvcache.cuh"
 #include "model/cuda/matmul_bi.cuh"
 #include "model/cuda/model.cuh"
 
@@ -124,21 +123,26 @@ template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, si
     prof_mark(cm, PROF_QKV);
     if (linear(m, a.qkv, a.ln1, param<T>(m, o->wqkv), param<T>(m, o->bqkv), N, C, qd + 2 * kvd, false, err)) return -1;
     prof_mark(cm, PROF_ROPE);
-    PIC_CU(qkv_split_forward(a.q, a.k, a.v, a.qkv, N, qd, kvd, s));
+    // split, rotate and (with a cache) append in one pass; Qwen3's q/k norms come between split and rotation
+    kv_dest<T> cache = {};
+    if (kv) { // this layer's pool of pages
+        size_t layer = (size_t)l * kv->n_pages * PIC_KV_PAGE * kvd;
+        cache = {(T *)kv->dev_k + layer, (T *)kv->dev_v + layer, cm->tok_seq, cm->tok_pos, cm->seq_off,
+                 kv->dev_table};
+    }
+    const T *qkv = a.qkv;
     if (c->qk_norm) {
+        PIC_CU(qkv_split_forward(a.q, a.k, a.v, a.qkv, N, qd, kvd, s));
         PIC_CU(rmsnorm_forward(a.q, a.qn_rstd, a.q, param<T>(m, o->q_norm), N * nh, hd, c->rms_eps, s));
         PIC_CU(rmsnorm_forward(a.k, a.kn_rstd, a.k, param<T>(m, o->k_norm), N * nkv, hd, c->rms_eps, s));
+        qkv = nullptr;
     }
-    PIC_CU(rope_forward(a.q, N, nh, hd, cm->cos, cm->sin, s));
-    PIC_CU(rope_forward(a.k, N, nkv, hd, cm->cos, cm->sin, s));
+    PIC_CU(qkv_rope_forward(a.q, a.k, a.v, qkv, N, nh, nkv, hd, cm->cos, cm->sin, cache, s));
 
     attn_input<T> ai = {N, cm->tok_seq, cm->tok_pos, a.k, a.v, cm->seq_off, (size_t)kvd, cm->tiles, cm->n_tiles,
                         nullptr};
     if (kv) { // the keys: this layer's pool, the batch's appended to their slots' pages
-        size_t layer = (size_t)l * kv->n_pages * PIC_KV_PAGE * kvd;
-        T *ck = (T *)kv->dev_k + layer, *cv = (T *)kv->dev_v + layer;
-        PIC_CU(kvcache_append(ck, cv, a.k, a.v, cm->tok_seq, cm->tok_pos, cm->seq_off, kv->dev_table, N, kvd, s));
-        ai.k = ck, ai.v = cv, ai.page = kv->dev_table;
+        ai.k = cache.k, ai.v = cache.v, ai.page = kv->dev_table;
         if (kv->work) { // the one-token tiles (last) a query group at a time
             ai.n_single = cm->n_single, ai.work = (const int2 *)kv->dev_work, ai.work_cap = cm->work_cap;
             ai.part = kv->dev_part, ai.seg_cap = kv->seg_cap;
@@ -148,7 +152,7 @@ template <typename T> int layer_forward(pic_model *m, pic_kvcache *kv, int l, si
     PIC_CU(attention_forward(a.att, a.lse, a.q, ai, nh, nkv, hd, s));
 
     prof_mark(cm, PROF_OPROJ);
-    PIC_CU(cudaMemcpyAsync(a.res1, in, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
+    if (a.res1 != in) PIC_CU(cudaMemcpyAsync(a.res1, in, N * C * sizeof(T), cudaMemcpyDeviceToDevice, s));
     if (linear(m, a.res1, a.att, param<T>(m, o->wo), param<T>(m, o->bo), N, qd, C, true, err)) return -1;
 
     prof_mark(cm, PROF_NORM);

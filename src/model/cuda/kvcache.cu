@@ -5,38 +5,11 @@
 // same chunks as a packed sequence. The host owns the table, the counts
 // and the free list (kvcache.c); the device copy of the table is brought up
 // to date by each forward (the rows kvcache.c marked dirty, forward.cu),
-// and a shared page written into is copied here (copy on write).
+// and a shared page written into is copied here (copy on write). A
+// forward's keys and values go into their pages as RoPE is applied
+// (qkv_rope_forward, rope.cu).
 #include "model/cuda/entry.h"
-#include "model/cuda/kvcache.cuh"
 #include "model/cuda/model.cuh"
-
-namespace pic_cuda {
-
-template <typename T>
-__global__ void kvcache_append_kernel(T *ck, T *cv, const T *k, const T *v, const int *tok_seq, const int *tok_pos,
-                                      const size_t *seq_off, const int *page, size_t N, int kvd) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N * (size_t)kvd) return;
-    size_t n = i / kvd, d = i % kvd, at = page_key(page, seq_off[tok_seq[n]], tok_pos[n], (size_t)kvd) + d;
-    ck[at] = k[i];
-    cv[at] = v[i];
-}
-
-template <typename T>
-cudaError_t kvcache_append(T *ck, T *cv, const T *k, const T *v, const int *tok_seq, const int *tok_pos,
-                           const size_t *seq_off, const int *page, size_t N, int kvd, cudaStream_t s) {
-    if (!N) return cudaSuccess;
-    kvcache_append_kernel<<<blocks_for(N * (size_t)kvd, 256), 256, 0, s>>>(ck, cv, k, v, tok_seq, tok_pos, seq_off,
-                                                                           page, N, kvd);
-    return cudaGetLastError();
-}
-
-template cudaError_t kvcache_append<float>(float *, float *, const float *, const float *, const int *, const int *,
-                                           const size_t *, const int *, size_t, int, cudaStream_t);
-template cudaError_t kvcache_append<bf16>(bf16 *, bf16 *, const bf16 *, const bf16 *, const int *, const int *,
-                                          const size_t *, const int *, size_t, int, cudaStream_t);
-
-}  // namespace pic_cuda
 
 namespace {
 

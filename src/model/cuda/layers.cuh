@@ -49,6 +49,27 @@ cudaError_t rope_forward(T *x, size_t N, int n_heads, int head_dim, const float 
 template <typename T>
 cudaError_t qkv_split_forward(T *q, T *k, T *v, const T *qkv, size_t N, int qd, int kvd, cudaStream_t s);
 
+// Where qkv_rope_forward appends the keys and values (k NULL: nowhere): a
+// layer's pool of pages of a KV cache, and the batch's layout: token n's
+// row goes to position tok_pos[n] of its sequence, through the page table
+// row at seq_off[tok_seq[n]], where attention reads it (attn_key).
+template <typename T> struct kv_dest {
+    T *k, *v;
+    const int *tok_seq, *tok_pos;
+    const size_t *seq_off;
+    const int *page;
+};
+// The attention's inputs from the qkv product in one pass: q, k and v split
+// out of qkv[N, (nh + 2 nkv) head_dim] (qkv NULL: already split into q, k
+// and v, as after Qwen3's q/k norms), q and k rotated, k and v appended to
+// cache. The operations of qkv_split_forward and rope_forward on q and on
+// k, so the same bits, in one launch where there were four (the append was
+// a kernel of its own): at batch 1 a decode step's kernels are latency,
+// each launch in its graph costing about what its work does.
+template <typename T>
+cudaError_t qkv_rope_forward(T *q, T *k, T *v, const T *qkv, size_t N, int nh, int nkv, int head_dim,
+                             const float *cos, const float *sin, kv_dest<T> cache, cudaStream_t s);
+
 // pic_attn_input in device memory, keys of type T.
 template <typename T> struct attn_input {
     size_t N;

@@ -42,10 +42,10 @@ struct carver {
 void carve_device(carver &k, pic_cuda_model *cm, const pic_config *c, size_t es) {
     size_t N = cm->max_tokens, HR = cm->head_rows, C = c->hidden_size, F = c->intermediate_size;
     size_t hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads, qd = nh * hd, kvd = nkv * hd, V = c->vocab_size;
-    void **act[] = {&cm->x, &cm->ln, &cm->qkv, &cm->q, &cm->k, &cm->v, &cm->att, &cm->res1, &cm->res2, &cm->gu,
-                    &cm->h, &cm->lnf, &cm->head_x};
-    size_t act_n[] = {N * C, N * C, N * (qd + 2 * kvd), N * qd, N * kvd, N * kvd, N * qd, N * C, N * C, N * 2 * F,
-                      N * F, N * C, HR * C};
+    void **act[] = {&cm->x, &cm->ln, &cm->qkv, &cm->q, &cm->k, &cm->v, &cm->att, &cm->gu, &cm->h, &cm->lnf,
+                    &cm->head_x};
+    size_t act_n[] = {N * C, N * C, N * (qd + 2 * kvd), N * qd, N * kvd, N * kvd, N * qd, N * 2 * F, N * F, N * C,
+                      HR * C};
     // training: layer_at and layer_in give the training state's sets; the
     // final norm's output and the head's rows are the arena's still
     if (cm->for_training)

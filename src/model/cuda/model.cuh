@@ -66,8 +66,9 @@ struct pic_cuda_model {
     bool for_training; // the arena holds no layer activations: the training state's sets do
     void *arena;
     size_t arena_bytes, used_before; // device memory in use before load (for peak_bytes)
-    // activations, storage type (one layer's set, reused)
-    void *x, *ln, *qkv, *q, *k, *v, *att, *res1, *res2, *gu, *h, *lnf, *head_x;
+    // activations, storage type (one layer's set, reused); x is the
+    // residual stream, each block's output added onto it in place
+    void *x, *ln, *qkv, *q, *k, *v, *att, *gu, *h, *lnf, *head_x;
     // float statistics and tables
     float *rstd, *qn_rstd, *kn_rstd, *lse, *lnf_rstd, *cos, *sin, *inv_freq, *head_z, *head_lp, *head_ent;
     // the batch's layout, uploaded per forward from the pinned copies below
@@ -120,14 +121,20 @@ template <typename T> layer_bufs<T> layer_at(const pic_cuda_model *cm, int l) {
         return {(T *)a.ln1, (T *)a.qkv, (T *)a.q, (T *)a.k, (T *)a.v, (T *)a.att, (T *)a.res1, (T *)a.ln2,
                 (T *)a.gu, (T *)a.h, a.rstd1, a.rstd2, a.qn_rstd, a.kn_rstd, a.lse};
     }
-    return {(T *)cm->ln, (T *)cm->qkv, (T *)cm->q, (T *)cm->k, (T *)cm->v, (T *)cm->att, (T *)cm->res1,
+    return {(T *)cm->ln, (T *)cm->qkv, (T *)cm->q, (T *)cm->k, (T *)cm->v, (T *)cm->att, (T *)cm->x,
             (T *)cm->ln, (T *)cm->gu, (T *)cm->h, cm->rstd, cm->rstd, cm->qn_rstd, cm->kn_rstd, cm->lse};
 }
 
-// The input of layer l (l = n_layers: the final norm's); layer l writes layer_in(l + 1).
+// The input of layer l (l = n_layers: the final norm's); layer l writes
+// layer_in(l + 1). Training keeps each layer's input for the backward;
+// inference has one residual stream (x, also each layer's res1), which the
+// layers' attention and MLP outputs are added onto in place: no copy of it
+// a layer (two graph nodes a layer of a decode step, where each node's
+// latency costs as much as its work).
 template <typename T> T *layer_in(const pic_cuda_model *cm, int l) {
     if (cm->train) return (T *)cm->train->xs[l];
-    return (T *)(l ? cm->res2 : cm->x);
+    (void)l;
+    return (T *)cm->x;
 }
 
 // forward.cu: drops the decode graphs (a new cache, a freed model).
