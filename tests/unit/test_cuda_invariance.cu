@@ -70,23 +70,36 @@ template <typename T, typename O> static void test_simt(size_t N, int IC, int OC
     free(x), free(w), free(b), free(init), free(want), free(got), free(alone), free(prefix);
 }
 
+// Tile counters a split product left other than zero (tc_run with counters).
+static size_t counters_left;
+
 // One tensor-core product into a fresh copy of init (NaN where not
-// accumulating), its segments' scratch poisoned with NaN.
+// accumulating), its segments' scratch poisoned with NaN; with counters,
+// a split's partials added by the last block of each tile (else by
+// matmul_bi_add), the counters checked back at zero.
 template <typename O>
 static float *tc_run(const float *init, const bf16 *dx, const bf16 *dw, const bf16 *db, size_t N, int IC, int OC,
                      bool acc, pic_cuda::bi_tiles tiles, cudaError_t *e,
-                     pic_cuda::bi_split split = pic_cuda::BI_SPLIT_NEVER) {
+                     pic_cuda::bi_split split = pic_cuda::BI_SPLIT_NEVER, bool counters = false) {
     O *d = up<O>(init, N * OC);
     if (!acc) cudaMemset(d, 0xff, N * OC * sizeof(O));
     size_t segs = (IC + pic_cuda::BI_KSEG - 1) / pic_cuda::BI_KSEG, bytes = segs * N * OC * sizeof(float);
-    pic_cuda::bi_work work = {NULL, bytes};
+    enum { COUNTERS = 4096 };
+    pic_cuda::bi_work work = {NULL, bytes, NULL, counters ? (size_t)COUNTERS : 0};
     cudaMalloc(&work.buf, bytes);
     cudaMemset(work.buf, 0xff, bytes);
+    if (counters) cudaMalloc(&work.count, COUNTERS * sizeof(int)), cudaMemset(work.count, 0, COUNTERS * sizeof(int));
     cudaError_t r = pic_cuda::matmul_bi_tc_forward<O>(d, dx, dw, db, N, IC, OC, acc, tiles, split, work, 0);
     if (r != cudaSuccess) *e = r;
     float *h = down(d, N * OC);
+    if (counters) {
+        int left[COUNTERS];
+        cudaMemcpy(left, work.count, sizeof left, cudaMemcpyDeviceToHost);
+        for (int i = 0; i < COUNTERS; i++) counters_left += left[i] != 0;
+    }
     cudaFree(d);
     cudaFree(work.buf);
+    cudaFree(work.count);
     return h;
 }
 
@@ -133,14 +146,15 @@ template <typename O> static void test_tc(size_t N, int IC, int OC, bool bias, b
         free(o);
     }
     bool segments = IC > pic_cuda::BI_KSEG;
-    for (int i = 0; i < 4 && segments; i++) { // a block per segment, the partials added by a second kernel
-        float *o = tc_run<O>(init, dx, dw, db, N, IC, OC, acc, other[i], &e, pic_cuda::BI_SPLIT_ALWAYS);
-        diff[6] += memcmp(o, got, N * OC * 4) != 0;
-        free(o);
-    }
+    for (int i = 0; i < 4 && segments; i++) // a block per segment, the partials added by a second kernel
+        for (bool counters : {false, true}) {  // or by each tile's last block
+            float *o = tc_run<O>(init, dx, dw, db, N, IC, OC, acc, other[i], &e, pic_cuda::BI_SPLIT_ALWAYS, counters);
+            diff[6] += memcmp(o, got, N * OC * 4) != 0;
+            free(o);
+        }
     for (size_t n = 0; n < N; n++) { // alone: the automatic tiling picks the small one, and splits when it may
         float *o = tc_run<O>(init + n * OC, dx + n * IC, dw, db, 1, IC, OC, acc, pic_cuda::BI_TILES_AUTO, &e,
-                             pic_cuda::BI_SPLIT_AUTO);
+                             pic_cuda::BI_SPLIT_AUTO, n % 2 == 1);
         diff[3] += memcmp(o, got + n * OC, OC * 4) != 0;
         free(o);
     }
@@ -159,12 +173,18 @@ template <typename O> static void test_tc(size_t N, int IC, int OC, bool bias, b
         diff[5] += memcmp(o, got, N * OC * 4) != 0;
         free(o);
     }
-    CHECK(e == cudaSuccess && !diff[0] && !diff[1] && !diff[2] && !diff[3] && !diff[4] && !diff[5] && !diff[6],
+    CHECK(e == cudaSuccess && !diff[0] && !diff[1] && !diff[2] && !diff[3] && !diff[4] && !diff[5] && !diff[6] &&
+              !counters_left,
           "%s tensor cores [%zu x %d x %d]: the same bits in small/medium/auto tiles (%zu %zu %zu), %s, each row "
-          "alone (%zu rows differ), the first %zu rows (%zu), operands misaligned (%zu)",
+          "alone (%zu rows differ), the first %zu rows (%zu), operands misaligned (%zu); tile counters left "
+          "non-zero: %zu",
           what, N, IC, OC, diff[0], diff[1], diff[2],
-          segments ? (diff[6] ? "NOT with a block per segment" : "with a block per segment of k") : "one segment",
-          diff[3], half, diff[4], diff[5]);
+          segments ? (diff[6] ? "NOT with a block per segment (partials added by a kernel and by each tile's last "
+                                "block)"
+                              : "with a block per segment of k (partials added by a kernel and by each tile's last "
+                                "block)")
+                   : "one segment",
+          diff[3], half, diff[4], diff[5], counters_left);
     cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(mx), cudaFree(mw);
     free(x), free(w), free(b), free(init), free(want), free(got);
 }

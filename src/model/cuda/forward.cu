@@ -26,7 +26,8 @@ template <typename T, typename O>
 int linear(pic_model *m, O *out, const T *inp, const T *w, const T *bias, size_t N, int IC, int OC, bool acc,
            pic_err *err) {
     if (m->batch_invariant) { // its segments' partials in cuBLASLt's workspace, which it leaves unused
-        bi_work work = {(float *)m->cuda->workspace, m->cuda->workspace_bytes};
+        bi_work work = {(float *)m->cuda->workspace, m->cuda->workspace_bytes, m->cuda->bi_count,
+                        m->cuda->bi_count_n};
         PIC_CU((matmul_bi_forward<T, O>(out, inp, w, bias, N, IC, OC, acc, m->cuda->s, work)));
         return 0;
     }

@@ -11,10 +11,14 @@
 
 namespace pic_cuda {
 
-// Device scratch a product may use (none: buf NULL).
+// Device scratch a product may use (none: buf NULL), and counters (zero
+// between products; none: count NULL) by which the last block of a tile's
+// segments to finish adds the partials itself, where a second kernel would.
 struct bi_work {
     float *buf;
     size_t bytes;
+    int *count;
+    size_t count_n;
 };
 
 // out[N, OC] (+)= inp[N, IC] . weight[OC, IC]^T + bias, each element in one
@@ -48,7 +52,10 @@ cudaError_t matmul_bi_simt_forward(O *out, const T *inp, const T *weight, const 
 // picks the block shape (AUTO: by N and OC), `split` whether each segment
 // gets its own blocks (AUTO: when the blocks would be few, in `work`, which
 // must hold segments x N x OC floats: without it, never); the tests run each
-// on the same inputs.
+// on the same inputs. The split's partials are added, in order, by the last
+// block of each tile to arrive when `work` has a counter for every tile,
+// else by a second kernel: the same operations (a decode step's graph has
+// one node a product, not two).
 enum { BI_KSEG = 256 };
 typedef enum { BI_TILES_AUTO, BI_TILES_SMALL, BI_TILES_MEDIUM, BI_TILES_LARGE } bi_tiles;
 typedef enum { BI_SPLIT_AUTO, BI_SPLIT_NEVER, BI_SPLIT_ALWAYS } bi_split;

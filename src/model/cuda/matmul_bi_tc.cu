@@ -8,7 +8,8 @@
 // accumulator: the other rows of a tile never enter it. So the tile shape
 // (16, 64 or 128 rows), the row's place in the batch, the number of rows,
 // and whether one block runs every segment or each segment has a block of
-// its own (the partials then added by a second kernel, in the same order)
+// its own (the partials then added in the same order by the last of them,
+// or by a second kernel)
 // choose only which elements are computed together and where, never how:
 // a row decoded alone gets the bits it gets among 32k scoring tokens, as
 // with the SIMT kernel. What it does not give is the CPU's bits: the
@@ -80,16 +81,32 @@ __device__ __forceinline__ void stage(bf16 *s, const bf16 *g, size_t rows, int K
     }
 }
 
+// The partials of element (n, col), part[S][N][OC], added in order from
+// zero, then init + bias + that sum: what one block running every segment
+// writes.
+template <typename O>
+__device__ __forceinline__ void add_partials(O *out, const float *part, const bf16 *bias, size_t N, int OC, int S,
+                                             bool accumulate, size_t n, int col) {
+    float sum = 0.0f;
+    for (int z = 0; z < S; z++) sum = __fadd_rn(sum, __ldcg(part + ((size_t)z * N + n) * OC + col));
+    O *o = out + n * OC + col;
+    float init = accumulate ? to_f(*o) : 0.0f;
+    if (bias) init = __fadd_rn(init, to_f(bias[col]));
+    *o = from_f<O>(__fadd_rn(init, sum));
+}
+
 // SPLIT: this block's segment is blockIdx.z, and its partial goes to
-// part[z][N][OC] (the sum is matmul_bi_add's); else the block runs every
-// segment and writes init + bias + their sum. rows_x: blockIdx.x counts row
+// part[z][N][OC]; the tile's last block to finish (count: a counter a
+// tile, zero before and after) adds the partials, or, count NULL,
+// matmul_bi_add does. Else the block runs every segment and writes
+// init + bias + their sum. rows_x: blockIdx.x counts row
 // tiles and blockIdx.y column tiles (else the other way round): the GPU
 // starts blocks x first, so the tiles that share the larger operand's slice
 // run together and read it from L2, not from memory once each.
 template <typename TL, bool VEC, bool SPLIT, typename O>
 __global__ void __launch_bounds__(TL::THREADS)
-    matmul_bi_tc_kernel(O *out, float *part, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int K,
-                        int OC, bool accumulate, bool rows_x) {
+    matmul_bi_tc_kernel(O *out, float *part, int *count, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N,
+                        int K, int OC, bool accumulate, bool rows_x) {
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *stages = reinterpret_cast<bf16 *>(smem); // [STAGES][BM + BN][LDS]
     int t = threadIdx.x, warp = t / 32, lane = t % 32, wm = warp / TL::WARPS_N, wn = warp % TL::WARPS_N;
@@ -177,20 +194,35 @@ __global__ void __launch_bounds__(TL::THREADS)
             }
             __syncwarp();
         }
+    if constexpr (SPLIT) {
+        if (!count) return;
+        // The threadFenceReduction pattern: every thread's partials visible
+        // to the whole GPU before the block counts itself in; the block that
+        // counts last sees them all. Which block that is varies, the sums do
+        // not: each element adds the S partials in order.
+        __shared__ bool last;
+        __threadfence();
+        __syncthreads();
+        unsigned tile = blockIdx.x + gridDim.x * blockIdx.y;
+        if (t == 0) last = atomicAdd(&count[tile], 1) == (int)gridDim.z - 1;
+        __syncthreads();
+        if (!last) return;
+        __threadfence();
+        for (int e = t; e < TL::BM * TL::BN; e += TL::THREADS) {
+            size_t n = n0 + e / TL::BN;
+            int col = j0 + e % TL::BN;
+            if (n < N && col < OC) add_partials(out, part, bias, N, OC, (int)gridDim.z, accumulate, n, col);
+        }
+        if (t == 0) count[tile] = 0; // for the next product, which the stream runs after this one
+    }
 }
 
-// The segments' partials part[S][N][OC] added in order from zero, then
-// init + bias + that sum: what one block running every segment writes.
+// The segments' partials added by a kernel of their own (no counters).
 template <typename O>
 __global__ void matmul_bi_add(O *out, const float *part, const bf16 *bias, size_t N, int OC, int S, bool accumulate) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= N * (size_t)OC) return;
-    float sum = 0.0f;
-    for (int z = 0; z < S; z++) sum = __fadd_rn(sum, part[(size_t)z * N * OC + i]);
-    O *o = out + i;
-    float init = accumulate ? to_f(*o) : 0.0f;
-    if (bias) init = __fadd_rn(init, to_f(bias[i % OC]));
-    *o = from_f<O>(__fadd_rn(init, sum));
+    add_partials(out, part, bias, N, OC, S, accumulate, i / OC, (int)(i % OC));
 }
 
 // Multiprocessors of the current device (read once).
@@ -206,13 +238,13 @@ int multiprocessors() {
 
 // One kernel instance on grid, its shared memory raised past 48 KB once.
 template <typename TL, bool VEC, bool SPLIT, typename O>
-cudaError_t run(dim3 grid, O *out, float *part, const bf16 *inp, const bf16 *w, const bf16 *bias, size_t N, int IC,
-                int OC, bool acc, bool rows_x, cudaStream_t s) {
+cudaError_t run(dim3 grid, O *out, float *part, int *count, const bf16 *inp, const bf16 *w, const bf16 *bias,
+                size_t N, int IC, int OC, bool acc, bool rows_x, cudaStream_t s) {
     static bool raised;
     cudaError_t e = raise_smem(matmul_bi_tc_kernel<TL, VEC, SPLIT, O>, TL::smem, &raised);
     if (e != cudaSuccess) return e;
-    matmul_bi_tc_kernel<TL, VEC, SPLIT, O><<<grid, TL::THREADS, TL::smem, s>>>(out, part, inp, w, bias, N, IC, OC,
-                                                                              acc, rows_x);
+    matmul_bi_tc_kernel<TL, VEC, SPLIT, O><<<grid, TL::THREADS, TL::smem, s>>>(out, part, count, inp, w, bias, N, IC,
+                                                                              OC, acc, rows_x);
     return cudaGetLastError();
 }
 
@@ -235,11 +267,13 @@ cudaError_t launch(O *out, const bf16 *inp, const bf16 *w, const bf16 *bias, siz
     bool split_k = S > 1 && fits && (split == BI_SPLIT_ALWAYS || (split == BI_SPLIT_AUTO && few));
     if (split == BI_SPLIT_ALWAYS && S > 1 && !split_k) return cudaErrorInvalidValue; // asked; the partials do not fit
     if (split_k) grid.z = (unsigned)S;
-    cudaError_t e = vec ? split_k ? run<TL, true, true>(grid, out, work.buf, inp, w, bias, N, IC, OC, acc, rows_x, s)
-                                  : run<TL, true, false>(grid, out, NULL, inp, w, bias, N, IC, OC, acc, rows_x, s)
-                        : split_k ? run<TL, false, true>(grid, out, work.buf, inp, w, bias, N, IC, OC, acc, rows_x, s)
-                                  : run<TL, false, false>(grid, out, NULL, inp, w, bias, N, IC, OC, acc, rows_x, s);
-    if (e == cudaSuccess && split_k)
+    int *count = split_k && work.count && (size_t)grid.x * grid.y <= work.count_n ? work.count : NULL;
+    float *part = split_k ? work.buf : NULL;
+    cudaError_t e = vec ? split_k ? run<TL, true, true>(grid, out, part, count, inp, w, bias, N, IC, OC, acc, rows_x, s)
+                                  : run<TL, true, false>(grid, out, part, count, inp, w, bias, N, IC, OC, acc, rows_x, s)
+                        : split_k ? run<TL, false, true>(grid, out, part, count, inp, w, bias, N, IC, OC, acc, rows_x, s)
+                                  : run<TL, false, false>(grid, out, part, count, inp, w, bias, N, IC, OC, acc, rows_x, s);
+    if (e == cudaSuccess && split_k && !count)
         matmul_bi_add<O><<<blocks_for(N * (size_t)OC, 256), 256, 0, s>>>(out, work.buf, bias, N, OC, S, acc);
     return e == cudaSuccess ? cudaGetLastError() : e;
 }

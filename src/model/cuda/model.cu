@@ -26,6 +26,9 @@ extern "C" bool pic_cuda_visible(void) {
 namespace {
 
 const size_t kWorkspace = 32u << 20;
+// The fixed-order product's tile counters (matmul_bi.cuh): it splits only
+// when its tiles are fewer than twice the multiprocessors.
+const size_t kBiCounters = 4096;
 const double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 struct carver {
@@ -71,6 +74,8 @@ void carve_device(carver &k, pic_cuda_model *cm, const pic_config *c, size_t es)
     cm->head_target = k.take<int32_t>(HR);
     cm->workspace = k.take<char>(kWorkspace);
     cm->workspace_bytes = kWorkspace;
+    cm->bi_count = k.take<int>(kBiCounters);
+    cm->bi_count_n = kBiCounters;
 }
 
 void carve_pinned(carver &k, pic_cuda_model *cm) {
@@ -195,6 +200,7 @@ int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, bool training, we
                        : 0)
         return -1;
     PIC_CU(cudaMemcpy(cm->inv_freq, m->inv_freq, (size_t)c->head_dim / 2 * sizeof(float), cudaMemcpyHostToDevice));
+    PIC_CU(cudaMemset(cm->bi_count, 0, cm->bi_count_n * sizeof(int))); // each product leaves them so
     // A copy from pageable memory may return before its DMA lands, and cm->s
     // is non-blocking (not ordered after the legacy stream): wait for them.
     PIC_CU(cudaDeviceSynchronize());

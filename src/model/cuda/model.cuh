@@ -78,6 +78,8 @@ struct pic_cuda_model {
     int32_t *tokens, *head_target;
     void *workspace; // cuBLASLt's
     size_t workspace_bytes;
+    int *bi_count; // the fixed-order product's tile counters, zero between products
+    size_t bi_count_n;
     // pinned host staging of the same
     void *pinned;
     int *h_tok_seq, *h_tok_pos;

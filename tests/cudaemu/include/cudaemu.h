@@ -438,6 +438,14 @@ inline void __syncthreads(void) { emu::wait_block(); }
 inline void __syncwarp(unsigned = 0xffffffffu) { emu::wait_warp(); }
 inline void __threadfence_block(void) {}
 inline void __threadfence(void) {}
+// One host thread runs the device and a fiber yields only at a barrier, so
+// a read-modify-write is atomic as it stands.
+inline int atomicAdd(int *p, int v) {
+    int old = *p;
+    *p = old + v;
+    return old;
+}
+template <typename T> T __ldcg(const T *p) { return *p; }
 template <typename T> T __shfl_xor_sync(unsigned, T v, int mask, int width = 32) {
     int l = emu::lane();
     return emu::shuffle(v, (l & ~(width - 1)) | ((l ^ mask) & (width - 1)));
