@@ -105,7 +105,8 @@ same() {
     cmp <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds, .wait_seconds, .load_seconds, .save_seconds)' b.json) \
         <(jq -c 'del(.seconds, .tokens_per_s, .comm_seconds, .wait_seconds, .load_seconds, .save_seconds)' c.json)
     cmp b.grads c.grads
-    cmp b/model.safetensors c/model.safetensors && cmp b/optimizer.safetensors c/optimizer.safetensors
+    cmp b/model.safetensors c/model.safetensors
+    cmp b/optimizer.safetensors c/optimizer.safetensors
     # ZeRO-1 slices, written whole: resuming b on 1 rank and on 2 ranks agree
     pic-update "${SPEC[@]}" -m b -o b1 --alpha 0.3 six.jsonl > a.json
     "${MPIRUN[@]}" pic-update "${SPEC[@]}" -m b -o b2 --alpha 0.3 six.jsonl > b2.json
@@ -149,7 +150,9 @@ same() {
     # the same run twice, bit for bit; resumed on 1 rank as from a 1-rank run
     gpu_two b.json b.grads b --alpha 0.3
     gpu_two c.json c.grads c --alpha 0.3
-    cmp b.grads c.grads && cmp b/model.safetensors c/model.safetensors && cmp b/optimizer.safetensors c/optimizer.safetensors
+    cmp b.grads c.grads
+    cmp b/model.safetensors c/model.safetensors
+    cmp b/optimizer.safetensors c/optimizer.safetensors
     "$HOST_BIN/pic-update" "${SPEC[@]}" "${G[@]}" -m b -o b1 --alpha 0.3 six.jsonl > b1.json
     [ "$(jq .step b1.json)" = 2 ]
     # bf16 (a bf16 checkpoint): each rank steps its slice of the fp32 master
@@ -169,7 +172,8 @@ same() {
     # resumed as 2 ranks from the 2-rank state, and as 1 rank: the same within the bound
     "${MPIRUN[@]}" "$HOST_BIN/pic-update" "${q[@]}" -m q2 -o q22 q.jsonl > q22.json
     "$HOST_BIN/pic-update" "${q[@]}" -m q2 -o q21 q.jsonl > q21.json
-    [ "$(jq .step q22.json)" = 4 ] && [ "$(jq .step q21.json)" = 4 ]
+    [ "$(jq .step q22.json)" = 4 ]
+    [ "$(jq .step q21.json)" = 4 ]
     "$H/st_close.py" q21/optimizer.safetensors q22/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 8 * t }')"
 }
 
@@ -182,7 +186,8 @@ same() {
         PIC_EMU_DEVICES=$gpus "${MPIRUN[@]}" "$EMU" "${SPEC[@]}" --device cuda --dtype f32 --save-grads "b$gpus.grads" \
             -o "b$gpus" --alpha 0.3 six.jsonl > "b$gpus.json"
     done
-    cmp b1.grads b2.grads && cmp b1/model.safetensors b2/model.safetensors
+    cmp b1.grads b2.grads
+    cmp b1/model.safetensors b2/model.safetensors
     jq -e '.ranks == 2 and .device == "cuda"' b2.json > /dev/null
     # that was NCCL's road (the emulated build's libnccl.so.2, collectives
     # over MPI): the gradient's grouped reduces and the weights' broadcasts;
@@ -193,7 +198,9 @@ same() {
     PIC_NCCL=0 PIC_EMU_NCCL_TRACE=1 PIC_EMU_DEVICES=2 "${MPIRUN[@]}" -x PIC_NCCL -x PIC_EMU_NCCL_TRACE "$EMU" \
         "${SPEC[@]}" --device cuda --dtype f32 --save-grads h.grads -o h --alpha 0.3 six.jsonl > h.json 2> h.err
     if grep -q "cudaemu nccl" h.err; then false; fi
-    cmp n.grads h.grads && cmp n/model.safetensors h/model.safetensors && cmp n.grads b2.grads
+    cmp n.grads h.grads
+    cmp n/model.safetensors h/model.safetensors
+    cmp n.grads b2.grads
     jq -c '.device = "cpu"' b2.json > b.json && mv b2.grads b.grads && mv b2 b
     same 1
     # bf16 in two optimizer steps: each GPU steps its slice of the master

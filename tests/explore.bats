@@ -10,9 +10,9 @@ load helpers
     [ -f x/init/model.safetensors ]
     [ -f x/sft/model.safetensors ]
     # the exploration block the demo's summary is to gain
-    run jq -e '.exploration | (.entropic, .grpo) | (.pass_at_k | keys_unsorted) == ["1","2","4"]
+    run jq -e '[.exploration | (.entropic, .grpo) | (.pass_at_k | keys_unsorted) == ["1","2","4"]
         and (.pass_at_k | all(.[]; type == "number" and . >= 0 and . <= 1))
-        and (.accuracy_greedy | type == "number")' x/summary.json
+        and (.accuracy_greedy | type == "number")] | all' x/summary.json
     [ "$status" -eq 0 ]
     # pass@k never falls as k grows
     jq -e '[.methods[] | (.final, .best)[] | .pass_at_k | [.[]] | . == sort] | all' x/summary.json
@@ -40,7 +40,7 @@ load helpers
     [ "$(zstdcat x/sft.jsonl.zst | wc -l)" -eq 128 ]
     [ "$(jq -r '.numbers | length' x/heldout/same.jsonl | sort -u)" = 3 ]
     [ "$(jq -r '.numbers | length' x/heldout/harder.jsonl | sort -u)" = 3 ]
-    jq -e 'all(.numbers[]; . <= 50) and .target <= 500' x/heldout/harder.jsonl
+    jq -se 'all(.[]; all(.numbers[]; . <= 50) and .target <= 500)' x/heldout/harder.jsonl
     [ "$(jq -r .harder_args x/summary.json)" = "--max-number 50 --max-target 500" ]
     # evaluation too scores with the countdown reward, greedy with one sample per problem
     [ "$(zstdcat x/eval/sft/t06/same.jsonl.zst | jq -r 'has("verdict")' | sort -u)" = true ]

@@ -23,9 +23,11 @@ fails_with() {
     fi
 }
 
-# near A B TOL: |A - B| <= TOL
+# near A B TOL: |A - B| <= TOL, all three numbers (awk reads "", null or a
+# whole JSON line as 0, which made a missing field "near" 0)
 near() {
-    awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }' ||
+    awk -v a="$1" -v b="$2" -v t="$3" 'function num(x) { return x ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }
+        BEGIN { if (!num(a) || !num(b) || !num(t)) exit 1; d = a - b; if (d < 0) d = -d; exit !(d <= t) }' ||
         { echo "not near: $1 vs $2 (tol $3)" >&2; return 1; }
 }
 

@@ -46,7 +46,8 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
         read -t 5 -r a <&"${CTL[0]}" || true
         exec {CTL[1]}>&-
         wait "$pid" 2>/dev/null || true
-        [ -n "$a" ] && [ "$a" = "$(echo "$first" | pictl)" ]
+        [ -n "$a" ]
+        [ "$a" = "$(echo "$first" | pictl)" ]
     done
 }
 
@@ -235,10 +236,10 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
 
 @test "--state: a corrupt file is an error, not a reset; --reset starts over" {
     echo '{"pictl_state":1,"step":' >s.json
+    cp s.json before.json
     run pictl --state s.json <<<'0.2'
     fails_with 1 "s.json: corrupt state file"
-    cp s.json after.json
-    cmp s.json after.json
+    cmp s.json before.json
     echo '' >s.json
     run pictl --state s.json <<<'0.2'
     fails_with 1 "corrupt state file"

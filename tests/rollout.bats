@@ -45,8 +45,8 @@ problems() {
     [ "$(wc -l <out)" -eq 6 ]
     [ "$(jq -c '[.id, .sample]' out | tr -d '\n')" = "[0,0][0,1][1,0][1,1][2,0][2,1]" ]
     [ "$(head -1 out | jq -c 'keys_unsorted')" = '["id","problem","answer","sample","prompt_ids","response","response_ids","logprobs","entropy","finish","temperature"]' ]
-    jq -e '(.response_ids | length) == 5 and (.logprobs | length) == 5 and (.entropy | length) == 5
-           and .finish == "length" and .temperature == 1 and all(.logprobs[]; . <= 0) and all(.entropy[]; . >= 0)' out
+    jq -se 'all(.[]; (.response_ids | length) == 5 and (.logprobs | length) == 5 and (.entropy | length) == 5
+           and .finish == "length" and .temperature == 1 and all(.logprobs[]; . <= 0) and all(.entropy[]; . >= 0))' out
     # zstd unless --plain
     pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 -q p >z
     [ "$(head -c 4 z | od -An -tx1 | tr -d ' ')" = 28b52ffd ]

@@ -107,7 +107,8 @@ setup() {
     chmod +x fake/bin/pic-reward
     run fake/pipelines/filter.sh -q "${F[@]}" --samples cut.zst -o cut.jsonl p.jsonl
     [ "$status" -ne 0 ]
-    [ ! -e cut.jsonl ] && [ ! -e cut.zst ]
+    [ ! -e cut.jsonl ]
+    [ ! -e cut.zst ]
     [ "$(wc -l <cut.jsonl.partial)" -eq 5 ]
     run filter.sh "${F[@]}" --samples cut.zst -o cut.jsonl p.jsonl
     [ "$status" -eq 0 ]

@@ -165,7 +165,8 @@ reap() {
     [ -L out ]
     [ "$(cat data/out.jsonl)" = '{"a":1}' ]
     printf '{"a":2}\n' | pic-cat -q --plain -o chain
-    [ -L chain ] && [ -L out ]
+    [ -L chain ]
+    [ -L out ]
     [ "$(cat data/out.jsonl)" = '{"a":2}' ]
     printf '{"a":3}\n' | pic-cat -q --plain -o dangling
     [ -L dangling ]

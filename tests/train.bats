@@ -20,8 +20,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ -f r/ckpt/step-000002/model.safetensors ]
     [ "$(readlink r/final)" = ckpt/step-000002 ]
     [ "$(zstdcat r/rollouts/step-000001.jsonl.zst | wc -l)" -eq 8 ]
-    zstdcat r/rollouts/step-000001.jsonl.zst | jq -e 'has("reward") and has("logprobs") and has("pred")' > /dev/null
-    jq -e '.step and .entropy and (.target == 2) and has("alpha") and has("reward") and .grad_norm != null' r/log.jsonl > /dev/null
+    zstdcat r/rollouts/step-000001.jsonl.zst | jq -se 'all(.[]; has("reward") and has("logprobs") and has("pred"))' > /dev/null
+    jq -se 'all(.[]; .step and .entropy and (.target == 2) and has("alpha") and has("reward") and .grad_norm != null)' r/log.jsonl > /dev/null
     # alpha is pictl's answer to the measured entropy: step 1 is Kp * (H - target)
     h=$(jq -s '.[0].entropy' r/log.jsonl)
     want=$(echo "$h" | pictl --target 2.0)
@@ -213,7 +213,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         [ "$st" -eq $((128 + $(kill -l "$sig"))) ]
         [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ]
         newest=$(find int/ckpt -maxdepth 1 -name 'step-*' | sort | tail -1)
-        [ -f "$newest/optimizer.safetensors" ] && [ ! -e "$newest/optimizer-not-saved.json" ]
+        [ -f "$newest/optimizer.safetensors" ]
+        [ ! -e "$newest/optimizer-not-saved.json" ]
         train.sh -q --run int --steps 5 --serve --state-every 5 "${S[@]}"
         cmp one/ckpt/step-000005/model.safetensors int/ckpt/step-000005/model.safetensors
     done
@@ -319,11 +320,11 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         [ ! -e "$m/pictl/step-000001.json" ]
     done
     jq -e '.loss_agg == "seq-mean-token-sum-norm"' dr-grpo/log.jsonl > /dev/null
-    jq -e 'has("cov_selected")' clip-cov/log.jsonl kl-cov/log.jsonl > /dev/null
+    jq -se 'all(.[]; has("cov_selected"))' clip-cov/log.jsonl kl-cov/log.jsonl > /dev/null
     jq -e 'has("aec_next_coef") and .entropy_coef == 0' aec/log.jsonl > /dev/null
     jq -e '.entropy_coef == 0.001' entropy-bonus/log.jsonl > /dev/null
     jq -e '.mpt_masking_steps == 1' dmmpt/log.jsonl > /dev/null
-    jq -e '.sequences + (.sequences_dropped // 0) == 8' nsr/log.jsonl psr/log.jsonl > /dev/null
+    jq -se 'all(.[]; .sequences + (.sequences_dropped // 0) == 8)' nsr/log.jsonl psr/log.jsonl > /dev/null
     # combined only when asked
     run train.sh -q --run nsr-e --steps 1 --method nsr --with-entropic --target 2.0 "${TRAIN[@]}"
     [ "$status" -eq 0 ]
@@ -368,7 +369,7 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     jq -e '.last_step == 3 and .best_accuracy >= .last_accuracy and .best_step >= 1' v/best.json > /dev/null
     [ "$(readlink v/best)" = "ckpt/step-00000$(jq .best_step v/best.json)" ]
     # reflective words at each validation, in the log too
-    jq -e 'has("reflect") and ([.datasets[].n] == [3, 2])' v/val.jsonl > /dev/null
+    jq -se 'all(.[]; has("reflect") and ([.datasets[].n] == [3, 2]))' v/val.jsonl > /dev/null
     [ "$(jq -s 'map(select(has("reflect"))) | length' v/log.jsonl)" = 3 ]
 }
 
@@ -399,7 +400,7 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$status" -eq 0 ]
     for q in hi-pos hi-neg lo-pos lo-neg; do
         [ "$(jq -r .mask_quadrant f/$q/settings.json)" = "$q" ]
-        jq -e 'has("quadrant_masked") and .target == null' "f/$q/log.jsonl" > /dev/null
+        jq -se 'all(.[]; has("quadrant_masked") and .target == null)' "f/$q/log.jsonl" > /dev/null
     done
     # the quadrants split the tokens with an advantage: the four counts of
     # step 1 (same model, same rollouts) add up to the tokens of the groups
@@ -422,7 +423,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(jq -r .temperature s/t1/settings.json)" = 1.0 ]
     [ "$(jq -r .mini_batches s/off/settings.json)" = 2 ]
     [ ! -e s/grpo ]
-    grep -q '^| nsr |' s/summary.md && grep -q '^| t1 |' s/summary.md
+    grep -q '^| nsr |' s/summary.md
+    grep -q '^| t1 |' s/summary.md
     run sweep.sh --out s --variant 'a=--steps 1' --variant 'a=--steps 2' -- --model m
     fails_with 2 "same name"
 }

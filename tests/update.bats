@@ -644,10 +644,12 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     for i in 2 3 4; do pic-update -m "e$((i - 1))" -o "e$i" "${A[@]}" "$s" >> e.jsonl; done
     for i in 1 2 3 4; do request "$s" "f$i" '"state": false'; done | pic-update -m "$M/qwen2-tiny" --serve "${A[@]}" > f.jsonl
     cmp <(jq -c "$strip" e.jsonl) <(jq -c "$strip" f.jsonl)
-    cmp e4/model.safetensors f4/model.safetensors && cmp e4/optimizer.safetensors f4/optimizer.safetensors
+    cmp e4/model.safetensors f4/model.safetensors
+    cmp e4/optimizer.safetensors f4/optimizer.safetensors
     # CRLF line ends, a blank line, a last line without its newline
     printf '%s\r\n \n%s' "$(request "$s" g1)" "$(request "$s" g2)" | pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" > g.jsonl
-    [ "$(jq -c .step g.jsonl | tr -d '\n')" = 12 ] && [ -f g2/optimizer.safetensors ]
+    [ "$(jq -c .step g.jsonl | tr -d '\n')" = 12 ]
+    [ -f g2/optimizer.safetensors ]
     # no request, no step: nothing written, exit 0
     run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < /dev/null
     [ "$status" -eq 0 ] && [ -z "$output" ]
@@ -692,7 +694,9 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     [ "$(grep -c '^{' <<<"$output")" -eq 1 ]
     [[ "$output" == *"SIGTERM: the step of the request on line 2 given up (b2 not written)"* ]]
     same_ckpt r0 b1
-    [ ! -e b2 ] && [ ! -e b3 ] && [ -z "$(find . -name '*.tmp*')" ]
+    [ ! -e b2 ]
+    [ ! -e b3 ]
+    [ -z "$(find . -name '*.tmp*')" ]
     # a SIGTERM to the process group (scancel) ends the controller too: the
     # step it could not answer is given up all the same
     kill_both="kill -TERM \$PPID \$\$"
