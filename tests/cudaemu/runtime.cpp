@@ -573,8 +573,16 @@ void bad_ldmatrix(const void *p) {
 static bool copies_early;
 
 void async_copy(void *dst, const void *src, size_t n, size_t zfill) {
-    if (n > 16 || zfill > n) {
-        fprintf(stderr, "cudaemu: __pipeline_memcpy_async of %zu bytes (zero-fill %zu): at most 16\n", n, zfill);
+    // cp.async copies 4, 8 or 16 bytes, both addresses aligned to the size:
+    // a GPU faults ("misaligned address") where a host memcpy would not
+    if ((n != 4 && n != 8 && n != 16) || zfill > n) {
+        fprintf(stderr, "cudaemu: %s: __pipeline_memcpy_async of %zu bytes (zero-fill %zu): 4, 8 or 16\n",
+                kernel_name, n, zfill);
+        abort();
+    }
+    if (((uintptr_t)dst | (uintptr_t)src) % n) {
+        fprintf(stderr, "cudaemu: %s: __pipeline_memcpy_async of %zu bytes from %p to %p, not aligned to %zu\n",
+                kernel_name, n, src, dst, n);
         abort();
     }
     if (copies_early) {

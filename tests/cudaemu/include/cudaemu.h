@@ -459,7 +459,7 @@ template <typename T> T __shfl_down_sync(unsigned, T v, unsigned d, int width = 
     return emu::shuffle(v, in < width ? l + (int)d : l);
 }
 
-// ---- cp.async as a plain copy: the emulated memory has no latency to hide ----------
+// ---- cp.async: landed when waited for (runtime.cpp), size and alignment checked ----------
 inline void __pipeline_memcpy_async(void *dst, const void *src, size_t n, size_t zfill = 0) {
     emu::async_copy(dst, src, n, zfill);
 }
