@@ -69,6 +69,7 @@ int upload_layout(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, p
     bool decode = kv && kv->work;
     int nt = 0;
     if (kv && upload_table(kv, err)) return -1;
+    layout_views(cm, N);
     for (int s = 0; s < b->n_seq; s++) {
         int slot = b->slot ? b->slot[s] : s, start = kv ? kv->len[slot] : 0;
         cm->h_seq_off[s] = kv ? (size_t)slot * kv->slot_pages : n * kvd;
@@ -92,11 +93,7 @@ int upload_layout(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, p
         PIC_CU(cudaMemcpyAsync(kv->dev_work, kv->work, (1 + (size_t)items) * sizeof(int2), cudaMemcpyHostToDevice, s));
     }
     memcpy(cm->h_tokens, b->tokens, N * sizeof(int32_t));
-    PIC_CU(cudaMemcpyAsync(cm->tok_seq, cm->h_tok_seq, N * sizeof(int), cudaMemcpyHostToDevice, s));
-    PIC_CU(cudaMemcpyAsync(cm->tok_pos, cm->h_tok_pos, N * sizeof(int), cudaMemcpyHostToDevice, s));
-    PIC_CU(cudaMemcpyAsync(cm->seq_off, cm->h_seq_off, (size_t)b->n_seq * sizeof(size_t), cudaMemcpyHostToDevice, s));
-    PIC_CU(cudaMemcpyAsync(cm->tiles, cm->h_tiles, (size_t)nt * sizeof(int2), cudaMemcpyHostToDevice, s));
-    PIC_CU(cudaMemcpyAsync(cm->tokens, cm->h_tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+    PIC_CU(cudaMemcpyAsync(cm->layout, cm->h_layout, layout_bytes(N), cudaMemcpyHostToDevice, s));
     cm->n_tiles = nt;
     return 0;
 }
@@ -290,6 +287,23 @@ template <typename T> int run_body(pic_model *m, pic_kvcache *kv, const pic_batc
     return 0;
 }
 
+// The head's input, rows h_head_row[0..k) of the final norm's output lnf:
+// where they lie in order (every row, or a decode step's, each sequence's
+// one token), lnf itself, aligned as cuBLASLt likes it; else gathered into
+// head_x. The product reads the same values either way.
+template <typename T>
+int head_rows_of(const T **rows, pic_cuda_model *cm, const T *lnf, size_t k, int C, cudaStream_t s, pic_err *err) {
+    size_t first = cm->h_head_row[0];
+    bool in_order = first * C * sizeof(T) % 256 == 0;
+    for (size_t j = 1; j < k && in_order; j++) in_order = cm->h_head_row[j] == first + j;
+    *rows = in_order ? lnf + first * C : (const T *)cm->head_x;
+    if (in_order) return 0;
+    PIC_CU(cudaMemcpyAsync(cm->head_row, cm->h_head_row, k * sizeof(size_t), cudaMemcpyHostToDevice, s));
+    gather_rows<<<blocks_for(k * C, 256), 256, 0, s>>>((T *)cm->head_x, lnf, cm->head_row, k, C);
+    PIC_LAUNCHED();
+    return 0;
+}
+
 template <typename T>
 int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_logits which, float *logits,
             pic_head_fn fn, void *ctx, pic_err *err) {
@@ -318,11 +332,10 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
                     cm->h_head_row[j] = last - 1;
                 }
             }
-            PIC_CU(cudaMemcpyAsync(cm->head_row, cm->h_head_row, kk * sizeof(size_t), cudaMemcpyHostToDevice, s));
-            gather_rows<<<blocks_for(kk * C, 256), 256, 0, s>>>((T *)cm->head_x, lnf, cm->head_row, kk, C);
-            PIC_LAUNCHED();
-            if (linear<T, float>(m, cm->head_z, (const T *)cm->head_x, param<T>(m, m->params.off.lm_head), NULL, kk, C,
-                                 (int)V, false, err))
+            const T *rows;
+            if (head_rows_of<T>(&rows, cm, lnf, kk, C, s, err)) return -1;
+            if (linear<T, float>(m, cm->head_z, rows, param<T>(m, m->params.off.lm_head), NULL, kk, C, (int)V, false,
+                                 err))
                 return -1;
             if (fn) {
                 if (fn(ctx, i, kk, cm->head_z, (void *)s, err)) return -1;
@@ -354,13 +367,11 @@ int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, fl
         prof_mark(cm, PROF_HEAD);
         memcpy(cm->h_head_row, rows + i, k * sizeof(size_t));
         if (targets) memcpy(cm->h_head_target, targets + i, k * sizeof(int32_t));
-        PIC_CU(cudaMemcpyAsync(cm->head_row, cm->h_head_row, k * sizeof(size_t), cudaMemcpyHostToDevice, s));
         if (targets)
             PIC_CU(cudaMemcpyAsync(cm->head_target, cm->h_head_target, k * sizeof(int32_t), cudaMemcpyHostToDevice, s));
-        gather_rows<<<blocks_for(k * C, 256), 256, 0, s>>>((T *)cm->head_x, (const T *)cm->lnf, cm->head_row, k, C);
-        PIC_LAUNCHED();
-        if (linear<T, float>(m, cm->head_z, (const T *)cm->head_x, param<T>(m, m->params.off.lm_head), NULL, k, C, V,
-                             false, err))
+        const T *x;
+        if (head_rows_of<T>(&x, cm, (const T *)cm->lnf, k, C, s, err)) return -1;
+        if (linear<T, float>(m, cm->head_z, x, param<T>(m, m->params.off.lm_head), NULL, k, C, V, false, err))
             return -1;
         PIC_CU(logprob_entropy_forward(cm->head_lp, cm->head_ent, cm->head_z, targets ? cm->head_target : NULL, k, V,
                                        temp, s));

@@ -65,12 +65,8 @@ void carve_device(carver &k, pic_cuda_model *cm, const pic_config *c, size_t es)
     cm->head_z = k.take<float>(HR * V);
     cm->head_lp = k.take<float>(HR);
     cm->head_ent = k.take<float>(HR);
-    cm->tok_seq = k.take<int>(N);
-    cm->tok_pos = k.take<int>(N);
-    cm->seq_off = k.take<size_t>(N);
+    cm->layout = k.take<char>(pic_cuda::layout_bytes(N));
     cm->head_row = k.take<size_t>(HR);
-    cm->tiles = k.take<int2>(N);
-    cm->tokens = k.take<int32_t>(N);
     cm->head_target = k.take<int32_t>(HR);
     cm->workspace = k.take<char>(kWorkspace);
     cm->workspace_bytes = kWorkspace;
@@ -80,12 +76,8 @@ void carve_device(carver &k, pic_cuda_model *cm, const pic_config *c, size_t es)
 
 void carve_pinned(carver &k, pic_cuda_model *cm) {
     size_t N = cm->max_tokens, HR = cm->head_rows;
-    cm->h_tok_seq = k.take<int>(N);
-    cm->h_tok_pos = k.take<int>(N);
-    cm->h_seq_off = k.take<size_t>(N);
+    cm->h_layout = k.take<char>(pic_cuda::layout_bytes(N));
     cm->h_head_row = k.take<size_t>(HR);
-    cm->h_tiles = k.take<int2>(N);
-    cm->h_tokens = k.take<int32_t>(N);
     cm->h_head_target = k.take<int32_t>(HR);
     cm->h_head_lp = k.take<float>(HR);
     cm->h_head_ent = k.take<float>(HR);

@@ -71,21 +71,30 @@ struct pic_cuda_model {
     void *x, *ln, *qkv, *q, *k, *v, *att, *gu, *h, *lnf, *head_x;
     // float statistics and tables
     float *rstd, *qn_rstd, *kn_rstd, *lse, *lnf_rstd, *cos, *sin, *inv_freq, *head_z, *head_lp, *head_ent;
-    // the batch's layout, uploaded per forward from the pinned copies below
+    // the batch's layout: one block, copied up per forward from its pinned
+    // twin in one call; the arrays are views into it at offsets that depend
+    // on the forward's token count alone (pic_cuda::layout_views), so a
+    // decode step's graph, kept per count, finds them where it captured them
+    char *layout;
     int *tok_seq, *tok_pos;
-    size_t *seq_off, *head_row;
+    size_t *seq_off;
     int2 *tiles;
-    int32_t *tokens, *head_target;
+    int32_t *tokens;
+    size_t *head_row;
+    int32_t *head_target;
     void *workspace; // cuBLASLt's
     size_t workspace_bytes;
     int *bi_count; // the fixed-order product's tile counters, zero between products
     size_t bi_count_n;
     // pinned host staging of the same
     void *pinned;
+    char *h_layout;
     int *h_tok_seq, *h_tok_pos;
-    size_t *h_seq_off, *h_head_row;
+    size_t *h_seq_off;
     int2 *h_tiles;
-    int32_t *h_tokens, *h_head_target;
+    int32_t *h_tokens;
+    size_t *h_head_row;
+    int32_t *h_head_target;
     float *h_head_lp, *h_head_ent;
     int n_tiles;            // of the last forward (its layout stays on the device for a backward)
     bool cached;            // the last forward went through a KV cache (no backward from it)
@@ -100,6 +109,25 @@ namespace pic_cuda {
 // Parameters of the device buffer at an offset of the layout (NULL when absent).
 template <typename T> const T *param(const pic_model *m, size_t off) {
     return off == PIC_PARAM_ABSENT ? NULL : (const T *)m->cuda->params + off;
+}
+
+// The layout block of a forward of N tokens, at most N sequences and N
+// tiles: [seq_off: N][tiles: N][tok_seq: N][tok_pos: N][tokens: N], the
+// 8-byte arrays first.
+inline size_t layout_bytes(size_t N) {
+    return N * (sizeof(size_t) + sizeof(int2) + sizeof(int) + sizeof(int) + sizeof(int32_t));
+}
+// Points the layout's arrays, on the device and pinned, at their places for N tokens.
+inline void layout_views(pic_cuda_model *cm, size_t N) {
+    char *base[2] = {cm->layout, cm->h_layout};
+    for (int i = 0; i < 2; i++) {
+        size_t *seq_off = (size_t *)base[i];
+        int2 *tiles = (int2 *)(seq_off + N);
+        int *tok_seq = (int *)(tiles + N), *tok_pos = tok_seq + N;
+        int32_t *tokens = (int32_t *)(tok_pos + N);
+        if (i == 0) cm->seq_off = seq_off, cm->tiles = tiles, cm->tok_seq = tok_seq, cm->tok_pos = tok_pos, cm->tokens = tokens;
+        else cm->h_seq_off = seq_off, cm->h_tiles = tiles, cm->h_tok_seq = tok_seq, cm->h_tok_pos = tok_pos, cm->h_tokens = tokens;
+    }
 }
 
 // rows[i] of src[., C] into dst[i, C]

@@ -205,7 +205,9 @@ struct sampler_cuda {
     best_t *best;
     double *mass;
     // pinned twins of row, u, tok, lp and ent: copies from pageable memory
-    // would each wait for the stream, three round trips a step before one
+    // would each wait for the stream, three round trips a step before one.
+    // Both are one block, [u][row][tok][lp][ent] of draws_cap each, so that
+    // a step's draws go up in one copy and its results come back in another
     struct {
         int *row;
         double *u;
@@ -246,18 +248,15 @@ int reserve(sampler_cuda *s, size_t rows, size_t V, size_t n, size_t parts, pic_
         s->rows_cap = rows, s->V = V;
     }
     if (n > s->draws_cap) {
-        cudaFree(s->tok), cudaFree(s->row), cudaFree(s->u), cudaFree(s->lp), cudaFree(s->ent);
+        cudaFree(s->u);
         cudaFreeHost(s->h.u);
         s->tok = NULL, s->row = NULL, s->u = NULL, s->lp = s->ent = NULL;
         s->h = {};
         s->draws_cap = 0;
-        PIC_CU(cudaMalloc(&s->tok, n * sizeof(int32_t)));
-        PIC_CU(cudaMalloc(&s->row, n * sizeof(int)));
-        PIC_CU(cudaMalloc(&s->u, n * sizeof(double)));
-        PIC_CU(cudaMalloc(&s->lp, n * sizeof(float)));
-        PIC_CU(cudaMalloc(&s->ent, n * sizeof(float)));
-        // one pinned block, the doubles first: [u][row][tok][lp][ent]
-        PIC_CU(cudaMallocHost(&s->h.u, n * (sizeof(double) + sizeof(int) + sizeof(int32_t) + 2 * sizeof(float))));
+        size_t bytes = n * (sizeof(double) + sizeof(int) + sizeof(int32_t) + 2 * sizeof(float));
+        PIC_CU(cudaMalloc(&s->u, bytes));
+        PIC_CU(cudaMallocHost(&s->h.u, bytes));
+        s->row = (int *)(s->u + n), s->tok = (int32_t *)(s->row + n), s->lp = (float *)(s->tok + n), s->ent = s->lp + n;
         s->h.row = (int *)(s->h.u + n), s->h.tok = (int32_t *)(s->h.row + n);
         s->h.lp = (float *)(s->h.tok + n), s->h.ent = s->h.lp + n;
         s->draws_cap = n;
@@ -279,7 +278,7 @@ extern "C" sampler_cuda *sampler_cuda_new(void) { return (sampler_cuda *)calloc(
 extern "C" void sampler_cuda_free(sampler_cuda *s) {
     if (!s) return;
     cudaFree(s->key_in), cudaFree(s->key_out), cudaFree(s->id_in), cudaFree(s->id_out), cudaFree(s->off);
-    cudaFree(s->temp), cudaFree(s->tok), cudaFree(s->row), cudaFree(s->u), cudaFree(s->lp), cudaFree(s->ent);
+    cudaFree(s->temp), cudaFree(s->u); // u's block holds row, tok, lp and ent too
     cudaFree(s->best), cudaFree(s->mass);
     cudaFreeHost(s->h.u);
     free(s);
@@ -302,8 +301,9 @@ extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int 
     if (reserve(s, sort ? kSortRows : 0, sort ? (size_t)V : s->V, n_draws, sort ? 0 : (size_t)P, err)) return -1;
     memcpy(s->h.row, row, n_draws * sizeof(int)); // the last step's copies are done: it ended in a sync
     memcpy(s->h.u, u, n_draws * sizeof(double));
-    PIC_CU(cudaMemcpyAsync(s->row, s->h.row, n_draws * sizeof(int), cudaMemcpyHostToDevice, st));
-    PIC_CU(cudaMemcpyAsync(s->u, s->h.u, n_draws * sizeof(double), cudaMemcpyHostToDevice, st));
+    // u and row in one copy: u's whole span, then row's first n_draws
+    size_t up = (char *)(s->h.row + n_draws) - (char *)s->h.u;
+    PIC_CU(cudaMemcpyAsync(s->u, s->h.u, up, cudaMemcpyHostToDevice, st));
     if (!sort) {
         dim3 parts((unsigned)n_draws, (unsigned)P);
         part_best_kernel<<<parts, kThreads, 0, st>>>(s->best, z, s->row, V);
@@ -338,9 +338,9 @@ extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int 
     for (size_t d = 0; one_each && d < n_draws; d++) one_each = (size_t)row[d] == d;
     PIC_CU(pic_cuda::logprob_entropy_forward(s->lp, s->ent, z, s->tok, n_draws, V, stats_T, st,
                                              one_each ? nullptr : s->row));
-    PIC_CU(cudaMemcpyAsync(s->h.tok, s->tok, n_draws * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
-    PIC_CU(cudaMemcpyAsync(s->h.lp, s->lp, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
-    PIC_CU(cudaMemcpyAsync(s->h.ent, s->ent, n_draws * sizeof(float), cudaMemcpyDeviceToHost, st));
+    // tok, lp and ent in one copy, from tok's start to ent's n_draws-th
+    size_t down = (char *)(s->h.ent + n_draws) - (char *)s->h.tok;
+    PIC_CU(cudaMemcpyAsync(s->h.tok, s->tok, down, cudaMemcpyDeviceToHost, st));
     PIC_CU(cudaStreamSynchronize(st));
     memcpy(tok, s->h.tok, n_draws * sizeof(int32_t));
     memcpy(logp, s->h.lp, n_draws * sizeof(float));
