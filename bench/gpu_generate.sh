@@ -4,8 +4,9 @@
 # runs to the end), B = 1, 64, 256, for the Qwen2.5-0.5B and 1.5B
 # architectures with random bf16 weights (bench/configs). Beside pic-rollout
 # (exact, the default, and --fast; at batch 1 also without the decode
-# step's CUDA graphs): transformers' generate and a static-cache
-# CUDA-graph PyTorch decode loop (tests/gpu/torch_generate.py), and the
+# step's CUDA graphs, and without programmatic dependent launch):
+# transformers' generate and a static-cache CUDA-graph PyTorch decode loop
+# (tests/gpu/torch_generate.py), and the
 # memory floor: weights plus the KV cache read once per step at the copy rate
 # measured in the same run (tests/gpu/gen_table.py, docs/gpu.md). Times
 # cover prefill and decode, and pic-rollout's its setup too (KV cache, graph
@@ -84,6 +85,8 @@ for config in "$@"; do
         measure "pic-short"$'\t'"$name"$'\t'$b 120 bash -c 'pic "$@"' _ $b "$ck" --max-new-tokens 32
         # what the decode step's CUDA graphs save, where launches cost most
         [ $b = 1 ] && measure "pic-nograph"$'\t'"$name"$'\t'$b 120 env PIC_CUDA_GRAPHS=0 bash -c 'pic "$@"' _ $b "$ck"
+        # what programmatic dependent launch saves (common.cuh's launch_pdl), where kernels are smallest
+        [ $b = 1 ] && measure "pic-nopdl"$'\t'"$name"$'\t'$b 120 env PIC_CUDA_PDL=0 bash -c 'pic "$@"' _ $b "$ck"
         # what reading a kv head's keys once per query group (not per head) saves, where the cache is read most
         [ $b != 1 ] && measure "pic-head"$'\t'"$name"$'\t'$b 120 env PIC_CUDA_DECODE_ATTN=head bash -c 'pic "$@"' _ $b "$ck"
         measure "torch-graph"$'\t'"$name"$'\t'$b 90 python3 tests/gpu/torch_generate.py graph "$config" --batch $b \

@@ -99,7 +99,7 @@ emu_update() { "$EMU/bin/pic-update" "$@"; }
     grep -q "^ok 2 - decode modes" layers
 }
 
-@test "a decode step's host calls on the emulated GPU (PIC_EMU_TRACE): one graph launch of 9 nodes a layer, five launches for the head and sampler, three copies, none into pageable memory" {
+@test "a decode step's host calls on the emulated GPU (PIC_EMU_TRACE): one graph launch of 9 nodes a layer, five launches for the head and sampler, three copies, none into pageable memory, every kernel a programmatic dependent launch" {
     prompts 1 >p
     for n in 8 16; do
         PIC_EMU_TRACE="t$n" emu_rollout -m "$M/qwen2-tiny" -n 1 --max-new-tokens "$n" --ignore-eos --device cuda \
@@ -117,6 +117,9 @@ emu_update() { "$EMU/bin/pic-update" "$@"; }
     grep -v captured t8 >t8.direct && grep -v captured t16 >t16.direct
     [ $(($(grep -c '^launch\|^cublasLt' t16.direct) - $(grep -c '^launch\|^cublasLt' t8.direct))) -eq 40 ]
     ! grep -q '^launch gather_rows' t16.direct || false
+    # every kernel of the step launched for programmatic dependent launch (common.cuh's launch_pdl), so that on
+    # a Hopper GPU each gets ready while the one before it runs
+    [ "$(grep '^launch' t16 | grep -vc ' pdl\b')" -eq 0 ]
     # copies: the layout up, the sampler's draws up and results down, one each; the page table's row when a
     # sequence takes a new page (at most once in these 8 steps: a page holds 64 positions)
     [ "$(more '^cudaMemcpyAsync')" -ge 24 ]

@@ -1,11 +1,13 @@
 #!/usr/bin/perl
 # cu2cpp.pl FILE.cu: the C++ that cudaemu compiles in place of a CUDA file
-# (tests/cudaemu/include/cudaemu.h says what it emulates). Four rewrites,
+# (tests/cudaemu/include/cudaemu.h says what it emulates). Five rewrites,
 # each keeping the file's line count so that errors and backtraces point at
 # the .cu file's own lines:
 #   k<T><<<grid, block, smem, stream>>>(args)
 #       -> emu::launch(emu::launch_cfg(grid, block, smem, stream), "k<T>",
 #                      [=](auto... a) { k<T>(a...); }, args)
+#   launch_pdl(k<T>, grid, block, smem, stream, args)
+#       -> emu::launch_pdl("k<T>", k<T>, grid, block, smem, stream, args)
 #   extern __shared__ __align__(16) T name[];
 #       -> T *name = (T *)emu::dynamic_smem();
 #   template <typename T> __global__ void __launch_bounds__(N) k(params) {
@@ -42,6 +44,16 @@ sub launch {
 }
 
 $src =~ s{(([A-Za-z_][\w:]*(?:\s*$targs)?)\s*<<<(.*?)>>>\s*$parens)}{launch($1, $2, $3, $4)}gse;
+
+# launch_pdl(k<T>, grid, block, smem, stream, args) (common.cuh) names its
+# kernel to the emulator as a launch does:
+#   -> emu::launch_pdl("k<T>", k<T>, grid, block, smem, stream, args)
+sub launch_pdl {
+    my ($name) = @_;
+    (my $label = $name) =~ s/\s+/ /g;
+    return "emu::launch_pdl(\"$label\", $name,";
+}
+$src =~ s{\b(?:pic_cuda::)?launch_pdl\(\s*([A-Za-z_][\w:]*(?:\s*$targs)?)\s*,}{launch_pdl($1)}ge;
 
 $src =~ s{extern\s+__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?([A-Za-z_][\w:\s]*?)\s+(\w+)\s*\[\s*\]\s*;}
          {$1 *$2 = ($1 *)emu::dynamic_smem();}g;

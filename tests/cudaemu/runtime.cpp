@@ -534,6 +534,7 @@ struct thread_state {
     char *stack;
     std::vector<pending_copy> copies; // cp.async's, not yet landed
     long committed;                   // batches closed by __pipeline_commit
+    bool dep_waited;                  // passed cudaGridDependencySynchronize
 };
 
 thread_state *cur;
@@ -620,9 +621,20 @@ void wait_warp() { yield(AT_WARP_BARRIER); }
 // A fiber runs one GPU thread after another on its stack: between two it
 // waits here, so that starting a thread is a jump, not a setcontext (whose
 // signal-mask system call cost more than most threads' work).
+static bool pdl_launch; // the running kernel came by launch_pdl
+void grid_dependency_wait() {
+    if (cur) cur->dep_waited = true;
+}
 static void fiber_main() {
     for (;;) {
         (*kernel_body)();
+        if (pdl_launch && !cur->dep_waited) {
+            fprintf(stderr, "cudaemu: %s, launched by launch_pdl: thread (%u, %u, %u) of block (%u, %u, %u) ended "
+                            "without cudaGridDependencySynchronize (pdl_begin): on a GPU it may run before the "
+                            "kernel it follows has written its input\n",
+                    kernel_name, cur->tid.x, cur->tid.y, cur->tid.z, block_idx.x, block_idx.y, block_idx.z);
+            abort();
+        }
         land(-1); // a thread's copies complete by its end
         yield(ENDED);
     }
@@ -683,6 +695,7 @@ static void run_block(size_t n, bool reverse, bool by_warp) {
         t.state = RUNNABLE;
         t.copies.clear();
         t.committed = 0;
+        t.dep_waited = false;
         if (!t.started) {
             t.start = base;
             t.start.uc_stack.ss_sp = t.stack;
@@ -771,6 +784,7 @@ static void run_now(const launch_cfg &c, const char *name, const std::function<v
     dyn_smem = (char *)(((uintptr_t)smem_store.data() + 127) & ~(uintptr_t)127);
     dyn_smem_bytes = c.smem;
     entry_checked = false;
+    pdl_launch = c.pdl;
     kernel_body = &body;
     kernel_name = name;
     block_dim = c.block;
@@ -810,8 +824,8 @@ void run_grid(const launch_cfg &c, const char *name, std::function<void()> body)
                 name, c.stream->dev, dev);
         abort();
     }
-    emu_trace(c.stream, "launch %s %u,%u,%u x %u smem %zu", name, c.grid.x, c.grid.y, c.grid.z,
-              c.block.x * c.block.y * c.block.z, (size_t)c.smem);
+    emu_trace(c.stream, "launch %s %u,%u,%u x %u smem %zu%s", name, c.grid.x, c.grid.y, c.grid.z,
+              c.block.x * c.block.y * c.block.z, (size_t)c.smem, c.pdl ? " pdl" : "");
     launch_cfg cfg = c;
     emu_enqueue(c.stream, [cfg, name, body, dev]() {
         if (devices_used & (devices_used - 1)) close_device(); // more than one GPU: see running_dev

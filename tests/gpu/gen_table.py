@@ -5,7 +5,9 @@
 
 RESULTS holds lines "impl<TAB>config<TAB>batch<TAB>JSON or a message"
 (pic-nograph: the exact mode without the decode step's CUDA graphs,
-measured at batch 1 only, where launches cost most; pic-head: the decode
+measured at batch 1 only, where launches cost most; pic-nopdl: the same
+without programmatic dependent launch (PIC_CUDA_PDL=0), batch 1 only;
+pic-head: the decode
 attention a block per query head, reading a kv head's keys once per head
 of its group, at batch 64 and 256; pic-short: the exact mode again with
 fewer new tokens, whose difference from pic's run is the steady decode
@@ -25,7 +27,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flops  # noqa: E402
 
-IMPLS = ("pic", "pic-fast", "pic-nograph", "pic-head", "torch-graph", "transformers")
+IMPLS = ("pic", "pic-fast", "pic-nograph", "pic-nopdl", "pic-head", "torch-graph", "transformers")
 
 
 def main(argv):

@@ -523,9 +523,11 @@ elif [ "$HAVE_GPU" = 1 ]; then
     gen 40 sample.kv "${S[@]}" --kv-cache-tokens 512 "$WORK/prompts.in" || ok=0
     # decode steps without their CUDA graphs: the same kernels, the same bytes
     (export PIC_CUDA_GRAPHS=0 && gen 40 sample.nograph "${S[@]}" "$WORK/prompts.in") || ok=0
+    # kernels launched without programmatic dependent launch (common.cuh): the same kernels, the same bytes
+    (export PIC_CUDA_PDL=0 && gen 40 sample.nopdl "${S[@]}" "$WORK/prompts.in") || ok=0
     if [ $ok = 1 ]; then
         cat "$WORK/sample.s0" "$WORK/sample.s1" >"$WORK/sample.shards"
-        for v in b7 b1 shards kv nograph; do
+        for v in b7 b1 shards kv nograph nopdl; do
             if [ $v = nograph ] && [ -s "$WORK/graphs.off" ]; then
                 # both sides ran without graphs: the row would prove nothing
                 row "gen bf16 same bytes: batch 64 = $v" FAIL "$(head -1 "$WORK/graphs.off" | cut -c1-160)" \
@@ -561,7 +563,7 @@ elif [ "$HAVE_GPU" = 1 ]; then
             row "gen bf16 --fast" FAIL "pic-rollout $(why $? "$f")" "runs"
         fi
     else
-        row "gen bf16 sampling" FAIL "pic-rollout $(why 1 "$f")" "byte-identical at batch 1, 7, 64, --shard, a short cache and no graphs"
+        row "gen bf16 sampling" FAIL "pic-rollout $(why 1 "$f")" "byte-identical at batch 1, 7, 64, --shard, a short cache, no graphs and no PDL"
     fi
     # The tensor-core decode attention (heads of 64 and 128; the fixtures' are
     # smaller, so nothing above reaches it): random 2-layer models, prompts of

@@ -52,6 +52,7 @@ static size_t smem_bytes(int dmax) { return ((size_t)(ROWS + 2 * KEYS) * (dmax +
 template <typename T, int DMAX>
 __global__ void __launch_bounds__(THREADS) attention_kernel(T *out, float *lse, const T *q, attn_input<T> in,
                                                             int nh, int nkv, int hd, float scale) {
+    pdl_begin();
     extern __shared__ float smem[];
     const int LD = DMAX + 1; // odd strides: rows fall in different banks
     float *Qs = smem, *Ks = Qs + ROWS * LD, *Vs = Ks + KEYS * LD, *Ss = Vs + KEYS * LD;
@@ -131,8 +132,8 @@ static cudaError_t launch(T *out, float *lse, const T *q, const attn_input<T> &i
     cudaError_t e = raise_smem(attention_kernel<T, DMAX>, bytes, &raised);
     if (e != cudaSuccess) return e;
     dim3 grid((unsigned)in.n_tiles, (unsigned)nh);
-    attention_kernel<T, DMAX><<<grid, THREADS, bytes, s>>>(out, lse, q, in, nh, nkv, hd, (float)(1.0 / sqrt(hd)));
-    return cudaGetLastError();
+    return launch_pdl(attention_kernel<T, DMAX>, grid, THREADS, bytes, s, out, lse, q, in, nh, nkv, hd,
+                      (float)(1.0 / sqrt(hd)));
 }
 
 // The shared memory a block of this process's GPU may opt in to: 227 KB on

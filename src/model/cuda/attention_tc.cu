@@ -406,6 +406,7 @@ template <int HD>
 __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, float *lse, const bf16 *q,
                                                                      attn_input<bf16> in, int nh, int nkv,
                                                                      float scale) {
+    pdl_begin();
     extern __shared__ __align__(128) unsigned char tc_smem[];
     tc_rows t = tile_rows<HD>(in, nh, nkv);
     tc_sums<HD> sum;
@@ -424,6 +425,7 @@ template <int HD>
 __global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *out, float *lse, const bf16 *q,
                                                                          attn_input<bf16> in, int nh, int nkv,
                                                                          float scale) {
+    pdl_begin();
     extern __shared__ __align__(128) unsigned char tc_smem[];
     int G = nh / nkv, first = in.n_tiles - in.n_single, n_work = in.work[0].x;
     if ((int)blockIdx.x >= n_work) return;
@@ -457,6 +459,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *o
 // as tc_finish does. Rows of one segment were finished by the decode kernel.
 template <int HD>
 __global__ void __launch_bounds__(256) attention_merge_kernel(bf16 *out, float *lse, attn_input<bf16> in, int nh) {
+    pdl_begin();
     int i = blockIdx.x, h = blockIdx.y * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
     size_t n = (size_t)in.tiles[in.n_tiles - in.n_single + i].x;
     int n_seg = attention_segments(in.tok_pos[n] + 1);
@@ -493,20 +496,22 @@ static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_in
     if (tiles) {
         cudaError_t e = raise_smem(attention_tc_kernel<HD>, bytes, &raised);
         if (e != cudaSuccess) return e;
-        attention_tc_kernel<HD><<<dim3((unsigned)tiles, (unsigned)nh), TC_WARPS * 32, bytes, s>>>(out, lse, q, in, nh,
-                                                                                                  nkv, scale);
+        e = launch_pdl(attention_tc_kernel<HD>, dim3((unsigned)tiles, (unsigned)nh), TC_WARPS * 32, bytes, s, out, lse,
+                       q, in, nh, nkv, scale);
+        if (e != cudaSuccess) return e;
     }
     if (singles) {
         cudaError_t e = raise_smem(attention_decode_kernel<HD>, decode_bytes, &raised_decode);
         if (e != cudaSuccess) return e;
         // the grid fixed for a batch and a cache, as a captured graph needs
-        attention_decode_kernel<HD><<<dim3((unsigned)in.work_cap, (unsigned)nkv), TC_WARPS * 32, decode_bytes, s>>>(
-            out, lse, q, in, nh, nkv, scale);
+        e = launch_pdl(attention_decode_kernel<HD>, dim3((unsigned)in.work_cap, (unsigned)nkv), TC_WARPS * 32,
+                       decode_bytes, s, out, lse, q, in, nh, nkv, scale);
+        if (e != cudaSuccess) return e;
         if (in.part && in.seg_cap > 1) // a cache of one segment a row never splits: no launch a layer for nothing
-            attention_merge_kernel<HD><<<dim3((unsigned)singles, (unsigned)(nh + 7) / 8), 256, 0, s>>>(out, lse, in,
-                                                                                                       nh);
+            return launch_pdl(attention_merge_kernel<HD>, dim3((unsigned)singles, (unsigned)(nh + 7) / 8), 256, 0, s,
+                              out, lse, in, nh);
     }
-    return cudaGetLastError();
+    return cudaSuccess;
 }
 
 // ---- backward on tensor cores (bf16, head_dim HD = 64 or 128) ------------

@@ -54,6 +54,56 @@ template <typename Kern> cudaError_t raise_smem(Kern k, size_t bytes, bool *rais
     return e;
 }
 
+// Programmatic dependent launch (Hopper on). A decode step is ~200 small
+// kernels in a row, each a few microseconds, and between two of them the
+// GPU launches the next one's blocks only once the last has drained. A
+// kernel launched by launch_pdl may be scheduled while the kernel before it
+// in the stream still runs: its blocks get ready on the idle SMs, and each
+// thread waits in pdl_begin, its first statement, for that kernel's end
+// and writes (griddepcontrol.wait: the whole grid done, its memory
+// visible, so that a kernel's inputs from further back are done too), then
+// lets the next kernel get ready. The arithmetic is the same, so the bits
+// are. Every thread must call it, before any return: a kernel whose blocks
+// all returned early could end before its predecessor, and the next one
+// would wait only for it.
+__device__ __forceinline__ void pdl_begin() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+    cudaGridDependencySynchronize();
+    cudaTriggerProgrammaticLaunchCompletion();
+#endif
+}
+
+// A hint that brings the 128-byte line of p into L2 (nothing on the
+// emulator). Safe before pdl_begin's wait, unlike a load: L2 is where
+// every SM's writes meet, so a line there is never stale.
+__device__ __forceinline__ void prefetch_l2(const void *p) {
+#ifdef __CUDA_ARCH__
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#endif
+}
+
+// Whether launch_pdl asks for the overlap: a GPU of compute capability 9
+// or later, no PIC_CUDA_PDL=0 (the A/B switch), and no PIC_CUDA_PROFILE
+// (whose events time each phase alone). Read once.
+bool pdl_on();
+
+#ifndef PIC_CUDAEMU // the emulator's cu2cpp.pl turns these calls into emu::launch_pdl
+// k<<<grid, block, smem, s>>>(args) for a kernel that begins with
+// pdl_begin, with the overlap above where pdl_on().
+template <typename... P, typename... A>
+cudaError_t launch_pdl(void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, A &&...args) {
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = s;
+    cfg.attrs = at, cfg.numAttrs = pdl_on() && s ? 1 : 0; // (not on the legacy stream, which syncs with all)
+    cudaError_t e = cudaLaunchKernelEx(&cfg, k, static_cast<A &&>(args)...);
+    if (e != cudaSuccess) cudaGetLastError(); // returned here, not left for the next launch's check to blame itself
+    return e;
+}
+#endif
+
 }  // namespace pic_cuda
 
 // Inside a function that has a pic_err *err and returns int: a failed call

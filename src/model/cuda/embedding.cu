@@ -6,6 +6,7 @@
 namespace pic_cuda {
 
 template <typename T> __global__ void embedding_kernel(T *out, const int32_t *tokens, const T *embed, size_t N, int C) {
+    pdl_begin();
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= N * (size_t)C) return;
     size_t n = i / C;
@@ -15,8 +16,7 @@ template <typename T> __global__ void embedding_kernel(T *out, const int32_t *to
 template <typename T>
 cudaError_t embedding_forward(T *out, const int32_t *tokens, const T *embed, size_t N, int C, cudaStream_t s) {
     if (!N) return cudaSuccess;
-    embedding_kernel<<<blocks_for(N * C, 256), 256, 0, s>>>(out, tokens, embed, N, C);
-    return cudaGetLastError();
+    return launch_pdl(embedding_kernel<T>, blocks_for(N * C, 256), 256, 0, s, out, tokens, embed, N, C);
 }
 
 template cudaError_t embedding_forward<float>(float *, const int32_t *, const float *, size_t, int, cudaStream_t);

@@ -68,6 +68,7 @@ template <class F> __device__ __forceinline__ void each_scaled(const float *x, i
 __global__ void __launch_bounds__(kFwdThreads) logprob_entropy_kernel(float *logp, float *entropy,
                                                                       const float *logits, const int32_t *targets,
                                                                       const int *rows, int V, float T) {
+    pdl_begin();
     __shared__ float smax[kFwdThreads / 32];
     __shared__ double ssum[kFwdThreads / 32];
     const float *x = logits + (size_t)(rows ? rows[blockIdx.x] : blockIdx.x) * V;
@@ -95,8 +96,8 @@ __global__ void __launch_bounds__(kFwdThreads) logprob_entropy_kernel(float *log
 cudaError_t logprob_entropy_forward(float *logp, float *entropy, const float *logits, const int32_t *targets,
                                     size_t N, int V, float temperature, cudaStream_t s, const int *rows) {
     if (N == 0) return cudaSuccess;
-    logprob_entropy_kernel<<<(unsigned)N, kFwdThreads, 0, s>>>(logp, entropy, logits, targets, rows, V, temperature);
-    return cudaGetLastError();
+    return launch_pdl(logprob_entropy_kernel, (unsigned)N, kFwdThreads, 0, s, logp, entropy, logits, targets, rows, V,
+                      temperature);
 }
 
 

@@ -112,6 +112,17 @@ __global__ void __launch_bounds__(TL::THREADS)
     int t = threadIdx.x, warp = t / 32, lane = t % 32, wm = warp / TL::WARPS_N, wn = warp % TL::WARPS_N;
     size_t n0 = (size_t)(rows_x ? blockIdx.x : blockIdx.y) * TL::BM;
     int j0 = (rows_x ? blockIdx.y : blockIdx.x) * TL::BN;
+    enum { SEG = BI_KSEG / BK }; // staged slices a segment
+    int all = (K + BK - 1) / BK, s0 = SPLIT ? (int)blockIdx.z * SEG : 0, s1 = SPLIT && s0 + SEG < all ? s0 + SEG : all;
+    // A decode step's few rows: the product is its weights' bytes. While the kernel before this one still
+    // runs (pdl_begin), ask for the block's weights, a forward's constants, into L2: a hint, so it may
+    // come before the wait that any read of the rows needs.
+    if constexpr (TL::BM == 16)
+        for (int i = t; i < TL::BN * (s1 - s0); i += TL::THREADS) {
+            int r = i / (s1 - s0), k = (s0 + i % (s1 - s0)) * BK; // a slice: 64 bytes of the row
+            if (j0 + r < OC) prefetch_l2(w + (size_t)(j0 + r) * K + k);
+        }
+    pdl_begin();
 
     typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> accum;
     accum acc[TL::FM][TL::FN], tot[SPLIT ? 1 : TL::FM][SPLIT ? 1 : TL::FN];
@@ -123,8 +134,6 @@ __global__ void __launch_bounds__(TL::THREADS)
             if constexpr (!SPLIT) wmma::fill_fragment(tot[i][j], 0.0f);
         }
 
-    enum { SEG = BI_KSEG / BK }; // staged slices a segment
-    int all = (K + BK - 1) / BK, s0 = SPLIT ? (int)blockIdx.z * SEG : 0, s1 = SPLIT && s0 + SEG < all ? s0 + SEG : all;
     auto fill = [&](int i) { // slice s0 + i into its buffer, as one commit group (empty past the end)
         if (s0 + i < s1) {
             bf16 *buf = stages + (size_t)(i % TL::STAGES) * TL::stage;
@@ -243,9 +252,8 @@ cudaError_t run(dim3 grid, O *out, float *part, int *count, const bf16 *inp, con
     static bool raised;
     cudaError_t e = raise_smem(matmul_bi_tc_kernel<TL, VEC, SPLIT, O>, TL::smem, &raised);
     if (e != cudaSuccess) return e;
-    matmul_bi_tc_kernel<TL, VEC, SPLIT, O><<<grid, TL::THREADS, TL::smem, s>>>(out, part, count, inp, w, bias, N, IC,
-                                                                              OC, acc, rows_x);
-    return cudaGetLastError();
+    return launch_pdl(matmul_bi_tc_kernel<TL, VEC, SPLIT, O>, grid, TL::THREADS, TL::smem, s, out, part, count, inp, w,
+                      bias, N, IC, OC, acc, rows_x);
 }
 
 template <typename TL, typename O>

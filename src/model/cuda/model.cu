@@ -23,6 +23,19 @@ extern "C" bool pic_cuda_visible(void) {
     return ok;
 }
 
+bool pic_cuda::pdl_on() {
+    static const bool on = [] {
+        const char *e = getenv("PIC_CUDA_PDL"), *prof = getenv("PIC_CUDA_PROFILE");
+        if ((e && !strcmp(e, "0")) || (prof && *prof && strcmp(prof, "0"))) return false;
+        int dev = 0, major = 0;
+        bool ok = cudaGetDevice(&dev) == cudaSuccess &&
+                  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess;
+        cudaGetLastError();
+        return ok && major >= 9;
+    }();
+    return on;
+}
+
 namespace {
 
 const size_t kWorkspace = 32u << 20;

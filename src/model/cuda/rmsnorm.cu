@@ -8,6 +8,7 @@ namespace pic_cuda {
 
 template <typename T>
 __global__ void rmsnorm_kernel(T *out, float *rstd, const T *inp, const T *weight, size_t N, int C, float eps) {
+    pdl_begin();
     size_t row = (size_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (row >= N) return;
@@ -28,8 +29,7 @@ template <typename T>
 cudaError_t rmsnorm_forward(T *out, float *rstd, const T *inp, const T *weight, size_t N, int C, float eps,
                             cudaStream_t s) {
     if (!N) return cudaSuccess;
-    rmsnorm_kernel<<<blocks_for(N, 8), 256, 0, s>>>(out, rstd, inp, weight, N, C, eps);
-    return cudaGetLastError();
+    return launch_pdl(rmsnorm_kernel<T>, blocks_for(N, 8), 256, 0, s, out, rstd, inp, weight, N, C, eps);
 }
 
 template cudaError_t rmsnorm_forward<float>(float *, float *, const float *, const float *, size_t, int, float,

@@ -6,6 +6,7 @@ namespace pic_cuda {
 
 __global__ void rope_tables_kernel(float *cos_t, float *sin_t, const int *pos, size_t N, const float *inv, int half,
                                    float factor) {
+    pdl_begin();
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= N * (size_t)half) return;
     float a = (float)pos[i / half] * inv[i % half];
@@ -17,9 +18,8 @@ cudaError_t rope_tables(float *cos_t, float *sin_t, const int *pos, size_t N, co
                         float attention_factor, cudaStream_t s) {
     if (!N) return cudaSuccess;
     int half = head_dim / 2;
-    rope_tables_kernel<<<blocks_for(N * half, 256), 256, 0, s>>>(cos_t, sin_t, pos, N, inv_freq, half,
-                                                                 attention_factor);
-    return cudaGetLastError();
+    return launch_pdl(rope_tables_kernel, blocks_for(N * half, 256), 256, 0, s, cos_t, sin_t, pos, N, inv_freq, half,
+                      attention_factor);
 }
 
 // The pair (x0, x1) = (x[i], x[i + half]) rotated by the angle whose
@@ -52,6 +52,7 @@ __global__ void rope_kernel(T *x, size_t N, int n_heads, int hd, const float *co
 template <typename T>
 __global__ void qkv_rope_kernel(T *q, T *k, T *v, const T *qkv, size_t N, int nh, int nkv, int hd,
                                 const float *cos_t, const float *sin_t, kv_dest<T> cache) {
+    pdl_begin();
     int half = hd / 2, heads = nh + 2 * nkv;
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= N * heads * (size_t)half) return;
@@ -77,8 +78,8 @@ cudaError_t qkv_rope_forward(T *q, T *k, T *v, const T *qkv, size_t N, int nh, i
                              const float *cos_t, const float *sin_t, kv_dest<T> cache, cudaStream_t s) {
     if (!N) return cudaSuccess;
     size_t n = N * (size_t)(nh + 2 * nkv) * (head_dim / 2);
-    qkv_rope_kernel<<<blocks_for(n, 256), 256, 0, s>>>(q, k, v, qkv, N, nh, nkv, head_dim, cos_t, sin_t, cache);
-    return cudaGetLastError();
+    return launch_pdl(qkv_rope_kernel<T>, blocks_for(n, 256), 256, 0, s, q, k, v, qkv, N, nh, nkv, head_dim, cos_t,
+                      sin_t, cache);
 }
 
 template <typename T>

@@ -4,6 +4,7 @@
 namespace pic_cuda {
 
 template <typename T> __global__ void swiglu_kernel(T *out, const T *gu, size_t N, int F) {
+    pdl_begin();
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= N * (size_t)F) return;
     size_t n = i / F, j = i % F;
@@ -13,8 +14,7 @@ template <typename T> __global__ void swiglu_kernel(T *out, const T *gu, size_t 
 
 template <typename T> cudaError_t swiglu_forward(T *out, const T *gu, size_t N, int F, cudaStream_t s) {
     if (!N) return cudaSuccess;
-    swiglu_kernel<<<blocks_for(N * F, 256), 256, 0, s>>>(out, gu, N, F);
-    return cudaGetLastError();
+    return launch_pdl(swiglu_kernel<T>, blocks_for(N * F, 256), 256, 0, s, out, gu, N, F);
 }
 
 template cudaError_t swiglu_forward<float>(float *, const float *, size_t, int, cudaStream_t);

@@ -162,6 +162,7 @@ __global__ void __launch_bounds__(kThreads) draw_sorted_kernel(int32_t *tok, con
 // logit, then each part's mass (every block combines the bests for m),
 // then, a block a draw, the pick.
 __global__ void __launch_bounds__(kThreads) part_best_kernel(best_t *best, const float *z, const int *row, int V) {
+    pic_cuda::pdl_begin();
     __shared__ shared_t sh;
     device_block b = {sh};
     int d = blockIdx.x, p = blockIdx.y, P = draw_parts(V);
@@ -171,6 +172,7 @@ __global__ void __launch_bounds__(kThreads) part_best_kernel(best_t *best, const
 
 __global__ void __launch_bounds__(kThreads) part_mass_kernel(double *mass, const best_t *best, const float *z,
                                                               const int *row, int V, float T) {
+    pic_cuda::pdl_begin();
     __shared__ shared_t sh;
     device_block b = {sh};
     int d = blockIdx.x, p = blockIdx.y, P = draw_parts(V);
@@ -182,6 +184,7 @@ __global__ void __launch_bounds__(kThreads) part_mass_kernel(double *mass, const
 __global__ void __launch_bounds__(kThreads) pick_kernel(int32_t *tok, const best_t *best, const double *mass,
                                                          const float *z, const int *row, const double *u, int V,
                                                          float T) {
+    pic_cuda::pdl_begin();
     __shared__ shared_t sh;
     device_block b = {sh};
     int d = blockIdx.x, P = draw_parts(V);
@@ -306,15 +309,12 @@ extern "C" int sampler_next_cuda(sampler_cuda *s, const float *z, size_t k, int 
     PIC_CU(cudaMemcpyAsync(s->u, s->h.u, up, cudaMemcpyHostToDevice, st));
     if (!sort) {
         dim3 parts((unsigned)n_draws, (unsigned)P);
-        part_best_kernel<<<parts, kThreads, 0, st>>>(s->best, z, s->row, V);
-        PIC_LAUNCHED();
-        if (!greedy) {
-            part_mass_kernel<<<parts, kThreads, 0, st>>>(s->mass, s->best, z, s->row, V, sp->temperature);
-            PIC_LAUNCHED();
-        }
-        pick_kernel<<<(unsigned)n_draws, kThreads, 0, st>>>(s->tok, s->best, s->mass, z, s->row, s->u, V,
-                                                            sp->temperature);
-        PIC_LAUNCHED();
+        PIC_CU(pic_cuda::launch_pdl(part_best_kernel, parts, kThreads, 0, st, s->best, z, s->row, V));
+        if (!greedy)
+            PIC_CU(pic_cuda::launch_pdl(part_mass_kernel, parts, kThreads, 0, st, s->mass, s->best, z, s->row, V,
+                                        sp->temperature));
+        PIC_CU(pic_cuda::launch_pdl(pick_kernel, (unsigned)n_draws, kThreads, 0, st, s->tok, s->best, s->mass, z,
+                                    s->row, s->u, V, sp->temperature));
     }
     for (size_t r0 = 0, d0 = 0; sort && r0 < k && d0 < n_draws; r0 += kSortRows) {
         size_t rows = k - r0 < kSortRows ? k - r0 : kSortRows, d1 = d0;

@@ -51,6 +51,7 @@
 // another warp may still be reading (PIC_EMU_AHEAD=1 or 0: every block).
 #ifndef PIC_CUDAEMU_H
 #define PIC_CUDAEMU_H
+#define PIC_CUDAEMU 1 // for the few lines of the CUDA files that differ here (common.cuh's launch_pdl)
 
 #include <math.h>
 #include <stddef.h>
@@ -318,7 +319,9 @@ struct launch_cfg {
     dim3 grid, block;
     size_t smem;
     cudaStream_t stream;
-    launch_cfg(dim3 g, dim3 b, size_t s = 0, cudaStream_t st = 0) : grid(g), block(b), smem(s), stream(st) {}
+    bool pdl; // a programmatic dependent launch (launch_pdl below)
+    launch_cfg(dim3 g, dim3 b, size_t s = 0, cudaStream_t st = 0, bool p = false)
+        : grid(g), block(b), smem(s), stream(st), pdl(p) {}
 };
 // Runs body once for each thread of each block (or records that, when the
 // stream is captured); a bad configuration is the launch's error, as on a GPU.
@@ -327,6 +330,19 @@ void run_grid(const launch_cfg &c, const char *name, std::function<void()> body)
 template <typename F, typename... A> void launch(const launch_cfg &c, const char *name, F f, A... args) {
     run_grid(c, name, [=]() { f(args...); });
 }
+
+// common.cuh's launch_pdl (cu2cpp.pl adds the kernel's name): the kernels
+// run one after another here, as ever, so the overlap is nothing to
+// emulate; what is checked is the kernel's side of it: every thread of
+// such a kernel must pass cudaGridDependencySynchronize (pdl_begin) before
+// it ends, or the GPU could run it before the kernel whose output it reads.
+template <typename... P, typename... A>
+cudaError_t launch_pdl(const char *name, void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                       A... args) {
+    run_grid(launch_cfg(grid, block, smem, s, true), name, [=]() { k(args...); });
+    return cudaGetLastError();
+}
+void grid_dependency_wait();
 
 // Each kernel's first statement (cu2cpp.pl puts it there): the kernel by
 // its address, whose dynamic shared memory past 48 KB is checked against
@@ -464,6 +480,10 @@ inline void __pipeline_memcpy_async(void *dst, const void *src, size_t n, size_t
     emu::async_copy(dst, src, n, zfill);
 }
 inline void __pipeline_commit(void) { emu::async_commit(); }
+
+// ---- programmatic dependent launch: the wait is recorded (launch_pdl), the trigger nothing ----
+inline void cudaGridDependencySynchronize(void) { emu::grid_dependency_wait(); }
+inline void cudaTriggerProgrammaticLaunchCompletion(void) {}
 inline void __pipeline_wait_prior(size_t n) { emu::async_wait(n); }
 
 // ---- wmma on the CUDA cores ---------------------------------------------------------
