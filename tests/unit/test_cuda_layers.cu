@@ -117,7 +117,16 @@ template <typename T> static void test_rmsnorm(size_t N, int C, bool in_place) {
     float *got = down(dout, N * C), *gr = down(dr, N);
     SAME(T, got, want, N * C, "rmsnorm [%zu x %d]%s", N, C, in_place ? " in place" : "");
     SAME(float, gr, wr, N, "rmsnorm 1/rms of %s rows [%zu x %d]", tname<T>(), N, C);
-    if (!in_place) cudaFree(dout);
+    if (!in_place) { // a row's bits do not depend on the rows beside it: the last one alone
+        T *alone = poisoned<T>(C);
+        CHECK(pic_cuda::rmsnorm_forward(alone, (float *)NULL, dx + (N - 1) * C, dw, 1, C, 1e-6f, 0) == cudaSuccess,
+              "rmsnorm launches");
+        float *one = down(alone, C);
+        CHECK(!memcmp(one, got + (N - 1) * C, C * sizeof(float)),
+              "rmsnorm [%zu x %d]: row %zu alone = among %zu, bit for bit", N, C, N - 1, N);
+        cudaFree(alone), free(one);
+        cudaFree(dout);
+    }
     cudaFree(dx), cudaFree(dw), cudaFree(dr);
     free(x), free(w), free(want), free(wr), free(got), free(gr);
 }
@@ -526,7 +535,10 @@ template <typename T> static void all_layers(bool pedantic) {
     pic_err err = {""};
     if (!CHECK(pic_cuda::blas_create(&bl, 0, ws, 32u << 20, pedantic, &err) == 0, "cuBLASLt handle %s", err.msg)) return;
     test_embedding<T>(37, 67, 101);
+    // rows of 64, 128 and 256 threads (norm_lanes: C over 4, a warp to a block), the last block part-full
     test_rmsnorm<T>(33, 129, false);
+    test_rmsnorm<T>(7, 500, true);
+    test_rmsnorm<T>(3, 1100, false);
     test_rmsnorm<T>(45, 16, true); // a q/k norm: rows of one head, in place
     test_matmul<T, T>(bl, 37, 67, 131, true, false);
     test_matmul<T, T>(bl, 1, 64, 96, false, true);
