@@ -84,8 +84,10 @@ __device__ __forceinline__ void prefetch_l2(const void *p) {
 
 // Whether launch_pdl asks for the overlap: a GPU of compute capability 9
 // or later, no PIC_CUDA_PDL=0 (the A/B switch), and no PIC_CUDA_PROFILE
-// (whose events time each phase alone). Read once.
+// (whose events time each phase alone). Read once; pdl_refused turns it
+// off for the process, saying so once on stderr.
 bool pdl_on();
+void pdl_refused(cudaError_t why);
 
 #ifndef PIC_CUDAEMU // the emulator's cu2cpp.pl turns these calls into emu::launch_pdl
 // k<<<grid, block, smem, s>>>(args) for a kernel that begins with
@@ -98,7 +100,13 @@ cudaError_t launch_pdl(void (*k)(P...), dim3 grid, dim3 block, size_t smem, cuda
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = s;
     cfg.attrs = at, cfg.numAttrs = pdl_on() && s ? 1 : 0; // (not on the legacy stream, which syncs with all)
-    cudaError_t e = cudaLaunchKernelEx(&cfg, k, static_cast<A &&>(args)...);
+    cudaError_t e = cudaLaunchKernelEx(&cfg, k, args...);
+    if (e != cudaSuccess && cfg.numAttrs) { // a driver that refuses the attribute: without it from now on
+        cudaGetLastError();
+        pdl_refused(e);
+        cfg.numAttrs = 0;
+        e = cudaLaunchKernelEx(&cfg, k, args...);
+    }
     if (e != cudaSuccess) cudaGetLastError(); // returned here, not left for the next launch's check to blame itself
     return e;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <atomic>
+
 #include "model/cuda/entry.h"
 #include "model/cuda/model.cuh"
 
@@ -23,17 +25,25 @@ extern "C" bool pic_cuda_visible(void) {
     return ok;
 }
 
+static std::atomic<int> pdl_state{-1}; // unknown, off, on (a process's every thread and GPU alike)
+
 bool pic_cuda::pdl_on() {
-    static const bool on = [] {
+    if (pdl_state < 0) {
         const char *e = getenv("PIC_CUDA_PDL"), *prof = getenv("PIC_CUDA_PROFILE");
-        if ((e && !strcmp(e, "0")) || (prof && *prof && strcmp(prof, "0"))) return false;
         int dev = 0, major = 0;
         bool ok = cudaGetDevice(&dev) == cudaSuccess &&
                   cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess;
         cudaGetLastError();
-        return ok && major >= 9;
-    }();
-    return on;
+        pdl_state = ok && major >= 9 && !(e && !strcmp(e, "0")) && !(prof && *prof && strcmp(prof, "0"));
+    }
+    return pdl_state == 1;
+}
+
+void pic_cuda::pdl_refused(cudaError_t why) {
+    if (pdl_state == 1)
+        fprintf(stderr, "pic: the GPU refused a programmatic dependent launch (%s): kernels launch without it\n",
+                cudaGetErrorString(why));
+    pdl_state = 0;
 }
 
 namespace {
