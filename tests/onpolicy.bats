@@ -47,6 +47,7 @@ samples() {
     pic-update --help | grep -q -- "--fast"
     # pic-rollout --fast (OpenBLAS's products) scores within the same rounding
     pic-rollout --score --fast -q --plain -m "$M/qwen2-tiny" --logprobs-field rescored s.jsonl >f.jsonl
+    [ "$(wc -l <f.jsonl)" -eq "$(wc -l <s.jsonl)" ]
     jq -r '[.logprobs, .rescored] | transpose[] | @tsv' f.jsonl |
         awk '{ d = $1 - $2; if (d < 0) d = -d; if (d >= 1e-4) bad = 1 } END { exit bad }'
     pic-rollout -q --plain -m "$M/qwen2-tiny" --fast -n 2 -t 0.7 --max-new-tokens 8 p.jsonl >g.jsonl

@@ -40,6 +40,11 @@ def main():
         (sa, a), (sb, b) = A[name], B[name]
         if sa != sb:
             sys.exit(f"{name}: shape {sa} against {sb}")
+        # a NaN compares false with everything, so max() would pass it by
+        for side, x in (("A", a), ("B", b)):
+            if any(v != v for v in x):
+                print(f"{name}: NaN in {side}")
+                sys.exit(1)
         scale = max((abs(v) for v in a), default=0.0)
         diff = max((abs(u - v) for u, v in zip(a, b)), default=0.0)
         r = diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
