@@ -14,10 +14,11 @@ namespace pic_cuda {
 // flight: a decode step at batch 1 has one row, so one block on one SM
 // makes the pass, and there the time is the memory latency over the bytes
 // in flight (256 threads with a load each: ~45 us a pass over Qwen's
-// 151936 logits; 1024 with four each, 16 times the bytes in flight). Each
-// thread still adds its elements in index order, i, i + kFwdThreads, ...:
-// the sums are those of the plain strided loop over kFwdThreads threads.
-constexpr int kFwdThreads = 1024, kInFlight = 4, kThreads = 256;
+// 151936 logits, 594 rounds of loads a thread; 1024 threads with 16 each:
+// 10 rounds). Each thread still adds its elements in index order, i,
+// i + kFwdThreads, ...: the sums are those of the plain strided loop over
+// kFwdThreads threads.
+constexpr int kFwdThreads = 1024, kInFlight = 16, kThreads = 256;
 
 template <int THREADS> __device__ float block_max(float v, float *shared) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
@@ -51,18 +52,18 @@ template <int THREADS> __device__ double block_sum(double v, double *shared) {
     return r;
 }
 
-// f(x[i] / T) for this thread's i in order, kInFlight loads issued at a time.
+// f(x[i] / T) for this thread's i in order, kInFlight loads issued at a
+// time (the row's end too: the loads past it are not made, nor their f).
 template <class F> __device__ __forceinline__ void each_scaled(const float *x, int V, float T, F f) {
     constexpr int STEP = kFwdThreads * kInFlight;
-    int i = threadIdx.x;
-    for (; i + (kInFlight - 1) * kFwdThreads < V; i += STEP) {
+    for (int i = threadIdx.x; i < V; i += STEP) {
         float v[kInFlight];
 #pragma unroll
-        for (int q = 0; q < kInFlight; q++) v[q] = x[i + q * kFwdThreads];
+        for (int q = 0; q < kInFlight; q++) v[q] = i + q * kFwdThreads < V ? x[i + q * kFwdThreads] : 0.0f;
 #pragma unroll
-        for (int q = 0; q < kInFlight; q++) f(v[q] / T);
+        for (int q = 0; q < kInFlight; q++)
+            if (i + q * kFwdThreads < V) f(v[q] / T);
     }
-    for (; i < V; i += kFwdThreads) f(x[i] / T);
 }
 
 __global__ void __launch_bounds__(kFwdThreads) logprob_entropy_kernel(float *logp, float *entropy,
