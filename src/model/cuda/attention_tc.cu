@@ -380,6 +380,123 @@ __device__ void tc_attend(const tc_rows &t, int s0, int s1, const bf16 *q, const
     if (computes && s1 - s0 > 1) tc_merge<HD, OLD, true>(of, pm, pl, o, m, l);
 }
 
+// ---- a decode block's one segment, its columns over the four warps ----------
+//
+// A query group's 16 rows are one warp's mma slice, so in tc_attend warp 0
+// computes and the others only load: at batch 1 a layer's attention is
+// that one warp's chain of chunks. Here the four warps split each chunk's
+// columns and get the same bits: S's 64 keys a quarter each (an element's
+// k runs as in tc_attend), its row maxima combined through shared memory
+// (a maximum in any order is the same number), P and its bf16 operand
+// fragments shared there, each row's sum added in tc_attend's order (the
+// lane's own elements key by key, then the quad) by every warp alike, and
+// O's head columns a quarter each (an element's keys again in order).
+
+enum { DC_KB = TC_KEYS / 16 / TC_WARPS * 2 }; // key blocks of 8 a warp: 2
+// Past tc_fwd_smem<HD, 16>: each warp's row maxima, P by key block in the accumulator layout, P's bf16
+// A operands by k block.
+struct dc_smem {
+    float mx[TC_WARPS][32][2];
+    float p[TC_KEYS / 8][32][4];
+    uint32_t pf[TC_KEYS / 16][32][4];
+};
+template <int HD> static size_t dc_smem_bytes() { return tc_fwd_smem<HD, 16>::bytes + sizeof(dc_smem); }
+
+// One segment s0 of a query group's rows t (at most 16, the decode kernel's); each warp ends with its
+// HD / 4 columns of o (oc: warp w's are columns 8 (w NC + c) + 2 tq, + 1), and m, l as in tc_attend.
+template <int HD>
+__device__ void tc_attend_cols(const tc_rows &t, int s0, const bf16 *q, const attn_input<bf16> &in, float scale,
+                               unsigned char *smem, float (&oc)[HD / 32][4], float (&m)[2], float (&l)[2]) {
+    typedef tc_fwd_smem<HD, 16> L;
+    constexpr int LD = L::LD, NC = HD / 32;
+    bf16 *Qs = (bf16 *)smem, *Ks = (bf16 *)(smem + L::kv_at), *Vs = Ks + TC_KEYS * LD;
+    dc_smem &sh = *(dc_smem *)(smem + L::bytes);
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tq = lane % 4;
+    load_rows<HD, TC_WARPS * 32, LD>(Qs, q + t.t0 * t.qstride + (size_t)t.h0 * HD, t.heads ? HD : t.qstride, 16,
+                                     t.rows);
+    int pos[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) pos[r] = g + 8 * r < t.rows ? in.tok_pos[t.token(g + 8 * r)] : -1;
+    uint32_t qf[HD / 16][4];
+    __syncthreads(); // Qs
+    load_a<HD, LD>(qf, Qs);
+    int k0 = s0 * ATTN_SEG, k1 = (s0 + 1) * ATTN_SEG < t.n_keys ? (s0 + 1) * ATTN_SEG : t.n_keys;
+    tc_load_async<HD, LD>(Ks, in.k, in, t, k0);
+    __pipeline_commit();
+    tc_load_async<HD, LD>(Vs, in.v, in, t, k0);
+    __pipeline_commit();
+#pragma unroll
+    for (int r = 0; r < 2; r++) m[r] = -INFINITY, l[r] = 0.0f;
+    zero(oc);
+    for (int kb = k0; kb < k1; kb += TC_KEYS) {
+        bool more = kb + TC_KEYS < k1;
+        __pipeline_wait_prior(1); // this chunk's keys
+        __syncthreads();
+        float sc[DC_KB][4]; // S[16 rows, this warp's 16 keys]
+        zero(sc);
+        mma_abt<HD, DC_KB, LD>(sc, qf, Ks + warp * DC_KB * 8 * LD);
+        float mt[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int j = 0; j < DC_KB; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int key = kb + 8 * (warp * DC_KB + j) + 2 * tq + e % 2;
+                float v = key <= pos[e / 2] ? __fmul_rn(sc[j][e], scale) : -INFINITY;
+                sc[j][e] = v;
+                mt[e / 2] = fmaxf(mt[e / 2], v);
+            }
+#pragma unroll
+        for (int r = 0; r < 2; r++) sh.mx[warp][lane][r] = quad_max(mt[r]);
+        __syncthreads(); // the maxima; every warp is done with the keys: the next chunk's may come
+        if (more) tc_load_async<HD, LD>(Ks, in.k, in, t, kb + TC_KEYS);
+        __pipeline_commit();
+        float corr[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float row = sh.mx[0][lane][r];
+#pragma unroll
+            for (int w = 1; w < TC_WARPS; w++) row = fmaxf(row, sh.mx[w][lane][r]);
+            float m_new = fmaxf(m[r], row);
+            corr[r] = m_new == -INFINITY ? 1.0f : expf(__fsub_rn(m[r], m_new));
+            m[r] = m_new;
+        }
+#pragma unroll
+        for (int j = 0; j < DC_KB; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float p = sc[j][e] == -INFINITY ? 0.0f : expf(__fsub_rn(sc[j][e], m[e / 2]));
+                sc[j][e] = p;
+                sh.p[warp * DC_KB + j][lane][e] = p;
+            }
+        uint32_t mine[1][4];
+        pack_a<1>(mine, sc);
+#pragma unroll
+        for (int i = 0; i < 4; i++) sh.pf[warp][lane][i] = mine[0][i];
+        __pipeline_wait_prior(1); // this chunk's values (the next keys may still be coming)
+        __syncthreads();          // P, its operands and the values
+        float ps[2] = {0, 0};     // the row sums in tc_attend's order: key block by key block, e in order
+#pragma unroll
+        for (int j = 0; j < TC_KEYS / 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) ps[e / 2] = __fadd_rn(ps[e / 2], sh.p[j][lane][e]);
+#pragma unroll
+        for (int r = 0; r < 2; r++) l[r] = __fadd_rn(__fmul_rn(l[r], corr[r]), quad_sum(ps[r]));
+        uint32_t pf[TC_KEYS / 16][4];
+#pragma unroll
+        for (int kk = 0; kk < TC_KEYS / 16; kk++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) pf[kk][i] = sh.pf[kk][lane][i];
+#pragma unroll
+        for (int n = 0; n < NC; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) oc[n][e] = __fmul_rn(oc[n][e], corr[e / 2]);
+        mma_ab<TC_KEYS / 16, NC, LD>(oc, pf, Vs + warp * NC * 8);
+        __syncthreads(); // every warp is done with the values, P and the maxima: the next chunk's may come
+        if (more) tc_load_async<HD, LD>(Vs, in.v, in, t, kb + TC_KEYS);
+        __pipeline_commit();
+    }
+}
+
 // out and lse of a warp's rows from their merged sums: this lane's columns of its two rows, the rows past
 // t.rows left alone.
 template <int HD>
@@ -421,7 +538,10 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_tc_kernel(bf16 *out, 
 // leaves its partial sums for attention_merge_kernel. Not a loop over items
 // per block: the compiler kept the loop's state beside the accumulators (in
 // the wmma kernel before, 255 registers at head size 128 against 168).
-template <int HD>
+// COLS: every item one segment (the split mode's work list), each run by
+// tc_attend_cols; else tc_attend's warp 0 (an instance a path, so that
+// neither holds the other's registers).
+template <int HD, bool COLS>
 __global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *out, float *lse, const bf16 *q,
                                                                          attn_input<bf16> in, int nh, int nkv,
                                                                          float scale) {
@@ -435,6 +555,35 @@ __global__ void __launch_bounds__(TC_WARPS * 32) attention_decode_kernel(bf16 *o
     t.h0 = blockIdx.y * G, t.seq = in.tok_seq[t.t0], t.kv = (size_t)blockIdx.y * HD;
     t.n_keys = in.tok_pos[t.t0] + 1;
     int n_seg = attention_segments(t.n_keys), s0 = job.y < 0 ? 0 : job.y, s1 = job.y < 0 ? n_seg : job.y + 1;
+    if constexpr (COLS) { // one segment: the four warps split its columns, the same bits
+        constexpr int NC = HD / 32;
+        float oc[NC][4], m[2], l[2];
+        tc_attend_cols<HD>(t, s0, q, in, scale, tc_smem, oc, m, l);
+        int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, tq = threadIdx.x % 4;
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            int row = g + 8 * r;
+            if (row >= t.rows) continue;
+            size_t n = t.token(row);
+            int h = t.head(row);
+            if (n_seg == 1) { // finished here, as tc_finish does
+                float inv = 1.0f / l[r];
+                bf16 *o = out + n * t.qstride + (size_t)h * HD + 2 * tq;
+#pragma unroll
+                for (int c = 0; c < NC; c++)
+                    *(uint32_t *)(o + 8 * (warp * NC + c)) =
+                        pack_bf16(__fmul_rn(oc[c][2 * r], inv), __fmul_rn(oc[c][2 * r + 1], inv));
+                if (lse && !tq && !warp) lse[n * nh + h] = __fadd_rn(m[r], logf(l[r]));
+                continue;
+            }
+            float *p = in.part + (((size_t)job.x * in.seg_cap + job.y) * nh + h) * (HD + 2);
+#pragma unroll
+            for (int c = 0; c < NC; c++)
+                *(float2 *)(p + 8 * (warp * NC + c) + 2 * tq) = make_float2(oc[c][2 * r], oc[c][2 * r + 1]);
+            if (!tq && !warp) p[HD] = m[r], p[HD + 1] = l[r];
+        }
+        return;
+    }
     tc_sums<HD> sum;
     tc_attend<HD, 16>(t, s0, s1, q, in, scale, tc_smem, sum);
     if (threadIdx.x >= 32) return; // the rows are warp 0's
@@ -489,9 +638,9 @@ __global__ void __launch_bounds__(256) attention_merge_kernel(bf16 *out, float *
 template <int HD>
 static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_input<bf16> &in, int nh, int nkv,
                              cudaStream_t s) {
-    size_t bytes = tc_smem_bytes<HD>(), decode_bytes = tc_smem_bytes<HD, 16>();
+    size_t bytes = tc_smem_bytes<HD>(), decode_bytes = dc_smem_bytes<HD>();
     float scale = (float)(1.0 / sqrt(HD));
-    static bool raised, raised_decode;
+    static bool raised, raised_decode, raised_cols;
     int singles = in.work ? in.n_single : 0, tiles = in.n_tiles - singles;
     if (tiles) {
         cudaError_t e = raise_smem(attention_tc_kernel<HD>, bytes, &raised);
@@ -501,11 +650,17 @@ static cudaError_t launch_tc(bf16 *out, float *lse, const bf16 *q, const attn_in
         if (e != cudaSuccess) return e;
     }
     if (singles) {
-        cudaError_t e = raise_smem(attention_decode_kernel<HD>, decode_bytes, &raised_decode);
+        // the split mode's items are one segment each: the four warps share each (tc_attend_cols)
+        bool cols = in.part != nullptr;
+        cudaError_t e = cols ? raise_smem(attention_decode_kernel<HD, true>, decode_bytes, &raised_cols)
+                             : raise_smem(attention_decode_kernel<HD, false>, decode_bytes, &raised_decode);
         if (e != cudaSuccess) return e;
         // the grid fixed for a batch and a cache, as a captured graph needs
-        e = launch_pdl(attention_decode_kernel<HD>, dim3((unsigned)in.work_cap, (unsigned)nkv), TC_WARPS * 32,
-                       decode_bytes, s, out, lse, q, in, nh, nkv, scale);
+        dim3 grid((unsigned)in.work_cap, (unsigned)nkv);
+        e = cols ? launch_pdl(attention_decode_kernel<HD, true>, grid, TC_WARPS * 32, decode_bytes, s, out, lse, q, in,
+                              nh, nkv, scale)
+                 : launch_pdl(attention_decode_kernel<HD, false>, grid, TC_WARPS * 32, decode_bytes, s, out, lse, q,
+                              in, nh, nkv, scale);
         if (e != cudaSuccess) return e;
         if (in.part && in.seg_cap > 1) // a cache of one segment a row never splits: no launch a layer for nothing
             return launch_pdl(attention_merge_kernel<HD>, dim3((unsigned)singles, (unsigned)(nh + 7) / 8), 256, 0, s,
