@@ -392,7 +392,8 @@ __device__ void tc_attend(const tc_rows &t, int s0, int s1, const bf16 *q, const
 // lane's own elements key by key, then the quad) by every warp alike, and
 // O's head columns a quarter each (an element's keys again in order).
 
-enum { DC_KB = TC_KEYS / 16 / TC_WARPS * 2 }; // key blocks of 8 a warp: 2
+enum { DC_KB = TC_KEYS / 8 / TC_WARPS }; // a warp's blocks of 8 keys: 2
+static_assert(DC_KB == 2, "a warp's keys are one k block of P V: pack_a<1>");
 // Past tc_fwd_smem<HD, 16>: each warp's row maxima, P by key block in the accumulator layout, P's bf16
 // A operands by k block.
 struct dc_smem {
