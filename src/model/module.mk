@@ -4,7 +4,7 @@
 # CUDA=host its stand-in made of the CPU's layers (cuda_host.c), which runs
 # the programs' GPU paths without a GPU (tests/host_cuda.bats); else
 # cuda_none.c, which says that there is no GPU.
-MODEL_CUDA_SRC := $(addprefix src/model/cuda/,cublaslt.cu embedding.cu rmsnorm.cu matmul.cu matmul_bi.cu matmul_bi_tc.cu rope.cu attention.cu attention_tc.cu swiglu.cu \
+MODEL_CUDA_SRC := $(addprefix src/model/cuda/,cublaslt.cu embedding.cu rmsnorm.cu matmul.cu matmul_bi.cu matmul_bi_tc.cu rope.cu attention.cu attention_tc.cu attention_decode.cu swiglu.cu \
   logits.cu kvcache.cu model.cu forward.cu reduce.cu backward.cu adamw.cu prof.cu)
 # CUDA=emu: the CUDA backend itself over the emulator (tests/cudaemu), its
 # cuBLASLt a reference product on the CPU.

@@ -29,7 +29,7 @@ extern "C" {
 
 using pic_cuda::bf16;
 
-// mma.cuh's layouts, as attention_tc.cu uses them: Q K^T with K's rows by
+// mma.cuh's layouts, as flash_tc.cuh uses them: Q K^T with K's rows by
 // ldmatrix, then P V with P the product packed from the accumulators and V
 // by ldmatrix.trans. One warp; 16 rows, 16 keys, 16 columns; integers, so
 // every product and sum is exact in float and any order gives the same bits.

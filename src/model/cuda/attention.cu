@@ -7,8 +7,9 @@
 // sums are float whatever the storage type.
 //
 // In bf16 at head sizes 64 and 128 (the real models') the tensor-core
-// kernels of attention_tc.cu run instead, forward and backward, where the
-// GPU's blocks hold their shared memory; this file chooses, once a process.
+// kernels of attention_tc.cu and attention_decode.cu run instead, forward
+// and backward, where the GPU's blocks hold their shared memory; this file
+// chooses, once a process.
 //
 // Keys come packed (the batch's own) or from a KV cache's pages. Every
 // kernel reads them in chunks of 32 or 64 positions starting at multiples

@@ -1,5 +1,5 @@
-// The tensor-core attention kernels (attention_tc.cu) as attention.cu
-// calls them: bf16, head_dim 64 or 128 only.
+// The tensor-core attention kernels (attention_tc.cu, attention_decode.cu)
+// as attention.cu calls them: bf16, head_dim 64 or 128 only.
 #ifndef PIC_MODEL_CUDA_ATTENTION_TC_CUH
 #define PIC_MODEL_CUDA_ATTENTION_TC_CUH
 
@@ -15,6 +15,11 @@ size_t attention_tc_backward_smem_bytes(int head_dim);
 // attention_forward's contract (layers.cuh) on tensor cores.
 cudaError_t attention_tc_forward(bf16 *out, float *lse, const bf16 *q, const attn_input<bf16> &in, int nh, int nkv,
                                  int head_dim, cudaStream_t s);
+
+// The decode kernels' part of attention_tc_forward: in's one-token rows
+// (its work list), as attention_decode.cu runs them.
+cudaError_t attention_decode_tc(bf16 *out, float *lse, const bf16 *q, const attn_input<bf16> &in, int nh, int nkv,
+                                int head_dim, cudaStream_t s);
 
 // attention_backward's two passes after D (layers.cuh), *e their launch's
 // error; false, and nothing launched, when the GPU cannot give the kernels
