@@ -29,6 +29,15 @@ ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
+# SAN=ub: UndefinedBehaviorSanitizer alone, for the emulated CUDA kernels
+# under `make asan`: ASan does not follow the emulator's fibers, UBSan
+# needs nothing of the stack, and finds there what a GPU would show as a
+# wrong result or a fault (a misaligned vector access, an index overflow).
+ifeq ($(SAN),ub)
+UBSAN   := -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+CFLAGS  += $(UBSAN)
+LDFLAGS += -fsanitize=undefined
+endif
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter %.c,$(1))) \
       $(if $(filter 1 emu,$(CUDA)),$(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(filter %.cu,$(1)))) \
@@ -84,7 +93,7 @@ $(BUILD)/cuda.setting: FORCE
 	@echo $(CUDA) | cmp -s - $@ || echo $(CUDA) > $@
 FORCE:
 
-.PHONY: all deps test test-blas host-cuda cuda-emu unit asan bench demo clean FORCE
+.PHONY: all deps test test-blas host-cuda cuda-emu ubsan-emu unit asan bench demo clean FORCE
 .DEFAULT_GOAL := all
 all: $(PROGRAMS) $(UNITS)
 
@@ -107,7 +116,7 @@ EMU_DIR     := $(BUILD)/cu2cpp
 EMU_HEADERS := $(patsubst %,$(EMU_DIR)/%,$(wildcard src/*/cuda/*.cuh src/*/cuda/*.h tests/unit/*.cuh))
 EMU_FLAGS   := -std=c++17 $(OPT) -g -Wall -Werror -Wno-unused-function -Wno-unknown-pragmas -pthread \
                -ffp-contract=off -U_FORTIFY_SOURCE -I$(EMU_DIR)/src -I$(EMU_DIR)/tests/unit -Itests/cudaemu/include \
-               -Isrc -Itests/unit -D_GNU_SOURCE -DPIC_VERSION='"$(VERSION)"'
+               -Isrc -Itests/unit -D_GNU_SOURCE -DPIC_VERSION='"$(VERSION)"' $(UBSAN)
 $(EMU_DIR)/%: % tests/cudaemu/cu2cpp.pl
 	@mkdir -p $(@D)
 	perl tests/cudaemu/cu2cpp.pl $< > $@.tmp && mv $@.tmp $@
@@ -129,10 +138,10 @@ EMU_UNITS := $(addprefix $(CUDA_EMU)/tests/,test_cudaemu test_cuda_logits test_c
                test_cuda_backward test_cuda_sampler)
 
 # Everything under tests/ goes through prove, which prints the closing summary.
-# Under the sanitizers (SAN=1) the emulator's fibers are left out: ASan
-# does not follow a stack switched by longjmp.
-EMU_TESTS  := $(EMU_UNITS) tests/cuda_emu.bats
-TEST_FILES ?= $(filter-out $(if $(filter 1,$(SAN)),$(EMU_TESTS)),$(UNITS) $(EMU_UNITS) $(sort $(wildcard tests/*.bats)))
+# Under the sanitizers (SAN=1) the emulator's twin tests run built with
+# UBSan alone (SAN=ub: ASan does not follow a stack switched by longjmp),
+# and its programs' tests (cuda_emu.bats) are left out.
+TEST_FILES ?= $(filter-out $(if $(filter 1,$(SAN)),tests/cuda_emu.bats),$(UNITS) $(EMU_UNITS) $(sort $(wildcard tests/*.bats)))
 # `all` runs after deps in a make of its own: what deps installs (mpicc) is
 # found when the build is configured.
 # --failures --comments: a failing test's line and message in the log (CI
@@ -141,7 +150,7 @@ PROVE_SHOW := --failures --comments
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory host-cuda
-	$(if $(filter 1,$(SAN)),,@$(MAKE) --no-print-directory cuda-emu)
+	@$(MAKE) --no-print-directory $(if $(filter 1,$(SAN)),ubsan-emu,cuda-emu)
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
 	  prove --exec tests/run-one $(PROVE_SHOW) $(PROVE_FLAGS) $(TEST_FILES)
 
@@ -161,6 +170,11 @@ cuda-emu:
 	@$(MAKE) --no-print-directory CUDA=emu BUILD=$(CUDA_EMU) BIN=$(CUDA_EMU)/bin $(EMU_UNITS) \
 	  $(addprefix $(CUDA_EMU)/bin/,pic-rollout pic-update) \
 	  $(addprefix $(CUDA_EMU)/tests/,test_model test_backward test_cuda_dist_nccl) $(CUDA_EMU)/lib/libnccl.so.2
+
+# The emulator's twin tests alone, built with UBSan (for `make asan`), at -O2:
+# they run for minutes, and UBSan needs no -O1 to report well.
+ubsan-emu:
+	@$(MAKE) --no-print-directory CUDA=emu SAN=ub OPT=-O2 BUILD=$(CUDA_EMU) BIN=$(CUDA_EMU)/bin $(EMU_UNITS)
 
 # The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
 test-blas: deps all

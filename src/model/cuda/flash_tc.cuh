@@ -22,7 +22,7 @@
 
 namespace pic_cuda {
 
-// ---- tensor cores (bf16, head_dim HD = 64 or 128) ------------------------
+// ---- sizes, and rows into shared memory -----------------------------------
 
 // A warp owns 16 query rows (or keys, in the backward's pass A).
 enum { TC_WARPS = 4, TC_KEYS = 64 };
