@@ -25,8 +25,9 @@ CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=s
 NVFLAGS  += -O2 -std=c++17 -Isrc -Itests/unit $(CUDA_ARCH) --compiler-options -Wall,-Werror
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
+SAN_RECOVER := -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ifeq ($(SAN),1)
-CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+CFLAGS  += -fsanitize=address,undefined $(SAN_RECOVER)
 LDFLAGS += -fsanitize=address,undefined
 endif
 # SAN=ub: UndefinedBehaviorSanitizer alone, for the emulated CUDA kernels
@@ -34,7 +35,7 @@ endif
 # needs nothing of the stack, and finds there what a GPU would show as a
 # wrong result or a fault (a misaligned vector access, an index overflow).
 ifeq ($(SAN),ub)
-UBSAN   := -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+UBSAN   := -fsanitize=undefined $(SAN_RECOVER)
 CFLAGS  += $(UBSAN)
 LDFLAGS += -fsanitize=undefined
 endif
@@ -134,14 +135,20 @@ endif
 # `make cuda-emu`: every kernel against its CPU twin, without a GPU.
 # (test_cuda_cublaslt checks how the real library is opened: GPU only.)
 CUDA_EMU  := $(BUILD)/cuda-emu
-EMU_UNITS := $(addprefix $(CUDA_EMU)/tests/,test_cudaemu test_cuda_logits test_cuda_layers test_cuda_invariance \
-               test_cuda_backward test_cuda_sampler)
+EMU_UNIT_NAMES := test_cudaemu test_cuda_logits test_cuda_layers test_cuda_invariance test_cuda_backward \
+                  test_cuda_sampler
+EMU_UNITS := $(addprefix $(CUDA_EMU)/tests/,$(EMU_UNIT_NAMES))
+# the same built with UBSan (make ubsan-emu), in a folder of their own: the
+# objects of the two builds must not meet in one link
+UBSAN_EMU   := $(BUILD)/ubsan-emu
+UBSAN_UNITS := $(addprefix $(UBSAN_EMU)/tests/,$(EMU_UNIT_NAMES))
 
 # Everything under tests/ goes through prove, which prints the closing summary.
 # Under the sanitizers (SAN=1) the emulator's twin tests run built with
 # UBSan alone (SAN=ub: ASan does not follow a stack switched by longjmp),
 # and its programs' tests (cuda_emu.bats) are left out.
-TEST_FILES ?= $(filter-out $(if $(filter 1,$(SAN)),tests/cuda_emu.bats),$(UNITS) $(EMU_UNITS) $(sort $(wildcard tests/*.bats)))
+TEST_FILES ?= $(UNITS) $(if $(filter 1,$(SAN)),$(UBSAN_UNITS) $(filter-out tests/cuda_emu.bats,$(sort $(wildcard tests/*.bats))),\
+                $(EMU_UNITS) $(sort $(wildcard tests/*.bats)))
 # `all` runs after deps in a make of its own: what deps installs (mpicc) is
 # found when the build is configured.
 # --failures --comments: a failing test's line and message in the log (CI
@@ -174,7 +181,7 @@ cuda-emu:
 # The emulator's twin tests alone, built with UBSan (for `make asan`), at -O2:
 # they run for minutes, and UBSan needs no -O1 to report well.
 ubsan-emu:
-	@$(MAKE) --no-print-directory CUDA=emu SAN=ub OPT=-O2 BUILD=$(CUDA_EMU) BIN=$(CUDA_EMU)/bin $(EMU_UNITS)
+	@$(MAKE) --no-print-directory CUDA=emu SAN=ub OPT=-O2 BUILD=$(UBSAN_EMU) BIN=$(UBSAN_EMU)/bin $(UBSAN_UNITS)
 
 # The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
 test-blas: deps all
