@@ -35,9 +35,19 @@ endif
 # needs nothing of the stack, and finds there what a GPU would show as a
 # wrong result or a fault (a misaligned vector access, an index overflow).
 ifeq ($(SAN),ub)
-UBSAN   := -fsanitize=undefined $(SAN_RECOVER)
-CFLAGS  += $(UBSAN)
+EMU_SAN := -fsanitize=undefined $(SAN_RECOVER)
+CFLAGS  += $(EMU_SAN)
 LDFLAGS += -fsanitize=undefined
+endif
+# SAN=thread: ThreadSanitizer, for the emulated CUDA kernels (make tsan-emu):
+# each GPU thread is a TSan fiber and only the GPU's barriers order them
+# (tests/cudaemu/runtime.cpp), so a read or write that wants a
+# __syncthreads or __syncwarp before it is a report, in whatever order the
+# emulator ran the threads.
+ifeq ($(SAN),thread)
+EMU_SAN := -fsanitize=thread -fno-omit-frame-pointer
+CFLAGS  += $(EMU_SAN)
+LDFLAGS += -fsanitize=thread
 endif
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter %.c,$(1))) \
@@ -94,7 +104,7 @@ $(BUILD)/cuda.setting: FORCE
 	@echo $(CUDA) | cmp -s - $@ || echo $(CUDA) > $@
 FORCE:
 
-.PHONY: all deps test test-blas host-cuda cuda-emu ubsan-emu unit asan bench demo clean FORCE
+.PHONY: all deps test test-blas host-cuda cuda-emu ubsan-emu tsan-emu test-tsan unit asan bench demo clean FORCE
 .DEFAULT_GOAL := all
 all: $(PROGRAMS) $(UNITS)
 
@@ -117,7 +127,7 @@ EMU_DIR     := $(BUILD)/cu2cpp
 EMU_HEADERS := $(patsubst %,$(EMU_DIR)/%,$(wildcard src/*/cuda/*.cuh src/*/cuda/*.h tests/unit/*.cuh))
 EMU_FLAGS   := -std=c++17 $(OPT) -g -Wall -Werror -Wno-unused-function -Wno-unknown-pragmas -pthread \
                -ffp-contract=off -U_FORTIFY_SOURCE -I$(EMU_DIR)/src -I$(EMU_DIR)/tests/unit -Itests/cudaemu/include \
-               -Isrc -Itests/unit -D_GNU_SOURCE -DPIC_VERSION='"$(VERSION)"' $(UBSAN)
+               -Isrc -Itests/unit -D_GNU_SOURCE -DPIC_VERSION='"$(VERSION)"' $(EMU_SAN)
 $(EMU_DIR)/%: % tests/cudaemu/cu2cpp.pl
 	@mkdir -p $(@D)
 	perl tests/cudaemu/cu2cpp.pl $< > $@.tmp && mv $@.tmp $@
@@ -142,12 +152,18 @@ EMU_UNITS := $(addprefix $(CUDA_EMU)/tests/,$(EMU_UNIT_NAMES))
 # objects of the two builds must not meet in one link
 UBSAN_EMU   := $(BUILD)/ubsan-emu
 UBSAN_UNITS := $(addprefix $(UBSAN_EMU)/tests/,$(EMU_UNIT_NAMES))
+# and with ThreadSanitizer (make tsan-emu, make test-tsan): a kernel's
+# missing barrier is a report. `make asan` runs the emulator's own test of
+# it (test_cudaemu: the races it must report and those it must not).
+TSAN_EMU   := $(BUILD)/tsan-emu
+TSAN_UNITS := $(addprefix $(TSAN_EMU)/tests/,$(EMU_UNIT_NAMES))
 
 # Everything under tests/ goes through prove, which prints the closing summary.
 # Under the sanitizers (SAN=1) the emulator's twin tests run built with
 # UBSan alone (SAN=ub: ASan does not follow a stack switched by longjmp),
 # and its programs' tests (cuda_emu.bats) are left out.
-TEST_FILES ?= $(UNITS) $(if $(filter 1,$(SAN)),$(UBSAN_UNITS) $(filter-out tests/cuda_emu.bats,$(sort $(wildcard tests/*.bats))),\
+TEST_FILES ?= $(UNITS) $(if $(filter 1,$(SAN)),$(UBSAN_UNITS) $(TSAN_EMU)/tests/test_cudaemu \
+                $(filter-out tests/cuda_emu.bats,$(sort $(wildcard tests/*.bats))),\
                 $(EMU_UNITS) $(sort $(wildcard tests/*.bats)))
 # `all` runs after deps in a make of its own: what deps installs (mpicc) is
 # found when the build is configured.
@@ -157,7 +173,7 @@ PROVE_SHOW := --failures --comments
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory host-cuda
-	@$(MAKE) --no-print-directory $(if $(filter 1,$(SAN)),ubsan-emu,cuda-emu)
+	@$(MAKE) --no-print-directory $(if $(filter 1,$(SAN)),ubsan-emu $(TSAN_EMU)/tests/test_cudaemu,cuda-emu)
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
 	  prove --exec tests/run-one $(PROVE_SHOW) $(PROVE_FLAGS) $(TEST_FILES)
 
@@ -182,6 +198,18 @@ cuda-emu:
 # they run for minutes, and UBSan needs no -O1 to report well.
 ubsan-emu:
 	@$(MAKE) --no-print-directory CUDA=emu SAN=ub OPT=-O2 BUILD=$(UBSAN_EMU) BIN=$(UBSAN_EMU)/bin $(UBSAN_UNITS)
+
+# The emulator's twin tests built with ThreadSanitizer (SAN=thread), and
+# `make test-tsan` runs them: every kernel's accesses checked against the
+# GPU's barriers (tests/cudaemu/runtime.cpp). It takes about an hour on
+# two cores, so it is not part of `make test`: run it after changing a
+# kernel's barriers, before a GPU session.
+tsan-emu:
+	@$(MAKE) --no-print-directory CUDA=emu SAN=thread OPT=-O2 BUILD=$(TSAN_EMU) BIN=$(TSAN_EMU)/bin $(TSAN_UNITS)
+$(TSAN_EMU)/tests/%: FORCE
+	@$(MAKE) --no-print-directory CUDA=emu SAN=thread OPT=-O2 BUILD=$(TSAN_EMU) BIN=$(TSAN_EMU)/bin $@
+test-tsan: tsan-emu
+	PIC_BUILD=$(abspath $(BUILD)) prove --exec tests/run-one $(PROVE_SHOW) $(PROVE_FLAGS) $(TSAN_UNITS)
 
 # The BLAS-sensitive tests under each OpenBLAS kernel family (part of `test`).
 test-blas: deps all

@@ -37,5 +37,6 @@ $(eval $(call UNIT,test_cuda_cublaslt,tests/unit/test_cuda_cublaslt.cu,model com
 endif
 # The emulator's own checks (tests/cudaemu): only with CUDA=emu.
 ifeq ($(CUDA),emu)
-$(eval $(call UNIT,test_cudaemu,tests/unit/test_cudaemu.cu,model common,-lopenblas))
+# (the emulator alone: `make asan` builds it under TSan without the backend)
+$(eval $(call UNIT,test_cudaemu,tests/unit/test_cudaemu.cu $(CUDA_EMU_SRC),common,-lstdc++))
 endif

@@ -3,6 +3,7 @@
 // include/cudaemu.h says what is emulated and what is not.
 #include "cudaemu.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -18,6 +19,58 @@
 #include <memory>
 #include <mutex>
 #include <vector>
+
+// ---- ThreadSanitizer's view of the fibers (make tsan-emu) --------------------------------
+// Built with -fsanitize=thread, each GPU thread's fiber is a TSan fiber,
+// switched without an edge between the two, so that the only orderings
+// TSan knows between a block's threads are the GPU's own: __syncthreads,
+// __syncwarp, and a block's start after the host's work before it ran
+// (and its end before the host's work after it; a queued launch runs when
+// the host waits, so a host write into pinned memory that a kernel
+// launched before it reads does not show). A read of what
+// another thread wrote, or two writes, with no such barrier between them
+// is then a report naming both lines, whatever order the emulator ran
+// them in. The warp-wide operations (shuffles, ldmatrix, mma, wmma) wait
+// for their lanes without an edge: they order no memory on a GPU. The
+// scheduler's own bookkeeping, and the warp operations' scratch, are not
+// the kernel's memory: TSan ignores them (quiet). Blocks run one after
+// another, ordered for TSan too: a race between two blocks of a kernel
+// does not show.
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+extern "C" void AnnotateIgnoreReadsBegin(const char *, int);
+extern "C" void AnnotateIgnoreReadsEnd(const char *, int);
+extern "C" void AnnotateIgnoreWritesBegin(const char *, int);
+extern "C" void AnnotateIgnoreWritesEnd(const char *, int);
+namespace emu {
+static void *tsan_fiber() { return __tsan_create_fiber(0); }
+static void *tsan_current() { return __tsan_get_current_fiber(); }
+static void tsan_switch(void *f) { __tsan_switch_to_fiber(f, __tsan_switch_to_fiber_no_sync); }
+static void tsan_release(void *a) { __tsan_release(a); }
+static void tsan_acquire(void *a) { __tsan_acquire(a); }
+void quiet_begin() { AnnotateIgnoreReadsBegin(__FILE__, __LINE__), AnnotateIgnoreWritesBegin(__FILE__, __LINE__); }
+void quiet_end() { AnnotateIgnoreWritesEnd(__FILE__, __LINE__), AnnotateIgnoreReadsEnd(__FILE__, __LINE__); }
+}  // namespace emu
+// The CPU twins' products may run on OpenBLAS's own threads, which TSan
+// cannot see synchronize (the library is not instrumented): what its
+// threads write is not the kernels' business.
+extern "C" const char *__tsan_default_suppressions() { return "called_from_lib:libopenblas\n"; }
+namespace emu {
+#else
+namespace emu {
+static void *tsan_fiber() { return NULL; }
+static void *tsan_current() { return NULL; }
+static void tsan_switch(void *) {}
+static void tsan_release(void *) {}
+static void tsan_acquire(void *) {}
+void quiet_begin() {}
+void quiet_end() {}
+#endif
+// The addresses TSan's edges go through: a barrier's by its generation
+// modulo 2 (a thread can be one barrier ahead of another, not two), so
+// that one thread's arrival at the next barrier is not taken for this one's.
+static char sync_block[2], sync_warp[32][2], sync_grid_in, sync_grid_out;
+}  // namespace emu
 
 // ---- the emulated device's figures (an H100's, unless the environment says) ----
 static long env_long(const char *name, long dflt) {
@@ -141,6 +194,10 @@ static volatile int running_dev = -1;
 static unsigned devices_used; // a bit per GPU that holds a buffer
 
 static void on_fault(int sig, siginfo_t *si, void *) {
+    emu::quiet_begin(); // the emulator's bookkeeping, in a kernel's thread
+    struct quiet_until_return {
+        ~quiet_until_return() { emu::quiet_end(); }
+    } q;
     char *a = (char *)si->si_addr;
     if (device_open_depth > 0) {
         auto it = buffers.upper_bound(a);
@@ -535,6 +592,8 @@ struct thread_state {
     std::vector<pending_copy> copies; // cp.async's, not yet landed
     long committed;                   // batches closed by __pipeline_commit
     bool dep_waited;                  // passed cudaGridDependencySynchronize
+    void *fiber;                      // TSan's (above)
+    unsigned block_gen, warp_gen;     // barriers passed, for TSan's edges
 };
 
 thread_state *cur;
@@ -611,12 +670,26 @@ static void land(long keep) {
 }
 void async_wait(size_t newest_pending) { land((long)newest_pending); }
 
-static void yield(fiber_state s) {
+static void *host_fiber; // TSan's fiber of the scheduler
+// sync: whether the barrier orders memory for TSan (see above)
+// (No quiet region spans a switch: a forked child's new fibers start with none.)
+static void yield(fiber_state s, bool sync = true) {
+    quiet_begin();
     cur->state = s;
+    void *edge = !sync ? NULL
+                 : s == AT_BLOCK_BARRIER ? (void *)&sync_block[cur->block_gen++ % 2]
+                 : s == AT_WARP_BARRIER  ? (void *)&sync_warp[cur->warp % 32][cur->warp_gen++ % 2]
+                                         : (void *)&sync_grid_out;
+    void *to = host_fiber;
+    quiet_end();
+    if (edge) tsan_release(edge);
+    tsan_switch(to);
     if (!_setjmp(cur->resume)) _longjmp(scheduler, 1);
+    if (edge && s != ENDED) tsan_acquire(edge);
 }
 void wait_block() { yield(AT_BLOCK_BARRIER); }
 void wait_warp() { yield(AT_WARP_BARRIER); }
+void wait_lanes() { yield(AT_WARP_BARRIER, false); }
 
 // A fiber runs one GPU thread after another on its stack: between two it
 // waits here, so that starting a thread is a jump, not a setcontext (whose
@@ -627,6 +700,7 @@ void grid_dependency_wait() {
 }
 static void fiber_main() {
     for (;;) {
+        tsan_acquire(&sync_grid_in);
         (*kernel_body)();
         if (pdl_launch && !cur->dep_waited) {
             fprintf(stderr, "cudaemu: %s, launched by launch_pdl: thread (%u, %u, %u) of block (%u, %u, %u) ended "
@@ -643,13 +717,23 @@ static void fiber_main() {
 static void resume(thread_state *t) {
     cur = t;
     if (_setjmp(scheduler)) return; // the fiber waits or has ended
-    if (t->started) _longjmp(t->resume, 1);
+    bool started = t->started;
     t->started = true;
+    tsan_switch(t->fiber); // the host's accesses end here
+    if (started) _longjmp(t->resume, 1);
     setcontext(&t->start);
+}
+
+// A forked child starts with TSan fibers of its own: the parent's do not
+// order the child's accesses (a test runs kernels that must fail in one).
+static void new_fibers_in_child() {
+    for (thread_state &t : threads) t.fiber = tsan_fiber();
 }
 
 // Stacks for n threads, each with a guard page below it.
 static void make_threads(size_t n) {
+    static bool at_fork = (pthread_atfork(NULL, NULL, new_fibers_in_child), true);
+    (void)at_fork;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     while (threads.size() < n) {
         thread_state t = {};
@@ -661,6 +745,7 @@ static void make_threads(size_t n) {
         }
         mprotect(m, page, PROT_NONE);
         t.stack = m + page;
+        t.fiber = tsan_fiber();
         threads.push_back(t);
     }
 }
@@ -696,6 +781,7 @@ static void run_block(size_t n, bool reverse, bool by_warp) {
         t.copies.clear();
         t.committed = 0;
         t.dep_waited = false;
+        t.block_gen = t.warp_gen = 0;
         if (!t.started) {
             t.start = base;
             t.start.uc_stack.ss_sp = t.stack;
@@ -747,8 +833,11 @@ static void run_block(size_t n, bool reverse, bool by_warp) {
 // first thread to start.
 static bool entry_checked;
 void kernel_entry(const void *kernel) {
-    if (entry_checked) return;
+    quiet_begin(); // the emulator's flag, not the kernel's memory
+    bool checked = entry_checked;
     entry_checked = true;
+    quiet_end();
+    if (checked) return;
     const size_t default_max = 48 << 10;
     if (dyn_smem_bytes <= default_max) return;
     auto it = max_smem.find(kernel);
@@ -799,13 +888,19 @@ static void run_now(const launch_cfg &c, const char *name, const std::function<v
     const char *order = getenv("PIC_EMU_ORDER"), *ahead = getenv("PIC_EMU_AHEAD");
     bool forward = order && !strcmp(order, "forward"), reverse = order && !strcmp(order, "reverse");
     bool early = ahead && !strcmp(ahead, "1"), late = ahead && !strcmp(ahead, "0");
+    host_fiber = tsan_current();
     size_t b = 0;
     for (unsigned z = 0; z < c.grid.z; z++)
         for (unsigned y = 0; y < c.grid.y; y++)
             for (unsigned x = 0; x < c.grid.x; x++, b++) {
+                // for TSan: the host's work so far before the block, the block before what follows
+                tsan_release(&sync_grid_in);
+                quiet_begin();
                 block_idx = uint3{x, y, z};
                 copies_early = early || (!late && b / 2 % 2 == 1);
                 run_block(n, reverse || (!forward && b % 2 == 1), !late && (early || b / 2 % 2 == 1));
+                quiet_end();
+                tsan_acquire(&sync_grid_out);
             }
     copies_early = false;
     cur = NULL;

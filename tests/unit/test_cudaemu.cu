@@ -9,6 +9,7 @@
 #include <mma.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -107,7 +108,10 @@ __global__ void async_batches(const float *a, const float *b, float *out) {
 // Two warps, and writes with no barrier after another warp's reads: warp
 // 0 asks for a cp.async into c and then stores into p, each after a warp
 // operation; warp 1 reads both. out[2 b], out[2 b + 1]: what block b's
-// warp 1 read.
+// warp 1 read. It races on purpose: ThreadSanitizer is told not to look.
+#if defined(__SANITIZE_THREAD__)
+__attribute__((no_sanitize_thread))
+#endif
 __global__ void run_ahead(const float *src, float *out) {
     __shared__ __align__(16) float c[4], p[4];
     if (threadIdx.x < 4) c[threadIdx.x] = -1, p[threadIdx.x] = -1;
@@ -131,6 +135,23 @@ __global__ void block_scan(const int *x, int *before, int *total) {
     before[threadIdx.x] = b;
     if (threadIdx.x == 0) *total = t;
 }
+
+#if defined(__SANITIZE_THREAD__)
+// Thread 0 writes shared memory that thread `reader` reads, with what
+// stands between them (make tsan-emu: only a barrier that orders memory
+// on a GPU orders it for ThreadSanitizer).
+enum handoff_by { NOTHING, SYNCTHREADS, SYNCWARP, SHUFFLE, NEXT_PHASE };
+template <handoff_by BY> __global__ void handoff(float *out, int reader) {
+    __shared__ float v[1];
+    if (BY == NEXT_PHASE) __syncthreads(); // both in the phase after it, with no barrier between them
+    if (threadIdx.x == 0) v[0] = 1;
+    if (BY == SYNCTHREADS) __syncthreads();
+    if (BY == SYNCWARP && threadIdx.x / 32 == 0) __syncwarp();
+    if (BY == SHUFFLE && threadIdx.x / 32 == 0) (void)__shfl_sync(0xffffffffu, 0.0f, 0);
+    if ((int)threadIdx.x == reader) out[0] = v[0];
+    if (BY == NEXT_PHASE) __syncthreads();
+}
+#endif
 
 static void test_sums(void) {
     enum { B = 3, N = 1000 };
@@ -327,6 +348,48 @@ template <typename F> static int in_child(F f, char *err, size_t n) {
     return st;
 }
 
+#if defined(__SANITIZE_THREAD__)
+// The fibers under ThreadSanitizer: a read of another thread's write with
+// no barrier between them is reported, naming the kernel, whichever order
+// the emulator ran them in; a barrier that orders memory on a GPU stops it.
+// Each case runs in a process of its own (this program, `race BY READER`):
+// TSan reports nothing in a child forked after the fibers were made.
+static void run_handoff(int by, int reader) {
+    float *out;
+    cudaMalloc(&out, sizeof(float));
+    switch (by) {
+    case NOTHING: handoff<NOTHING><<<1, 64>>>(out, reader); break;
+    case SYNCTHREADS: handoff<SYNCTHREADS><<<1, 64>>>(out, reader); break;
+    case SYNCWARP: handoff<SYNCWARP><<<1, 64>>>(out, reader); break;
+    case SHUFFLE: handoff<SHUFFLE><<<1, 64>>>(out, reader); break;
+    case NEXT_PHASE: handoff<NEXT_PHASE><<<1, 64>>>(out, reader); break;
+    }
+    cudaDeviceSynchronize();
+    fprintf(stderr, "ran\n");
+}
+static void race_case(handoff_by by, int reader, bool race, const char *what) {
+    char cmd[128], err[8192];
+    snprintf(cmd, sizeof cmd, "/proc/%d/exe race %d %d 2>&1", (int)getpid(), (int)by, reader);
+    FILE *p = popen(cmd, "r");
+    size_t have = p ? fread(err, 1, sizeof err - 1, p) : 0;
+    err[have] = 0;
+    while (p && fgetc(p) != EOF) {
+    }
+    int st = p ? pclose(p) : -1;
+    bool reported = strstr(err, "ThreadSanitizer: data race") && strstr(err, "handoff");
+    CHECK(st != -1 && strstr(err, "ran") && reported == race, "ThreadSanitizer %s %s",
+          race ? "reports" : "does not report", what);
+}
+static void test_races(void) {
+    race_case(NOTHING, 1, true, "a read of another thread's write with nothing between them");
+    race_case(NEXT_PHASE, 1, true, "two threads in the same phase, one a barrier ahead of the other");
+    race_case(SHUFFLE, 1, true, "a read after a shuffle, which orders no memory");
+    race_case(SYNCWARP, 33, true, "a read in another warp after __syncwarp");
+    race_case(SYNCTHREADS, 33, false, "a read after __syncthreads");
+    race_case(SYNCWARP, 1, false, "a read in the same warp after __syncwarp");
+}
+#endif
+
 static void test_faults(void) {
     char err[512];
     int st = in_child(
@@ -489,7 +552,14 @@ static void test_cublaslt(void) {
     cudaFree(buf);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+#if defined(__SANITIZE_THREAD__)
+    if (argc == 4 && !strcmp(argv[1], "race")) { // one of test_races' cases
+        run_handoff(atoi(argv[2]), atoi(argv[3]));
+        return 0;
+    }
+#endif
+    (void)argc, (void)argv;
     test_sums();
     test_smem_limit();
     test_wmma();
@@ -498,5 +568,8 @@ int main(void) {
     test_async();
     test_cublaslt();
     test_faults();
+#if defined(__SANITIZE_THREAD__)
+    test_races();
+#endif
     return check_done();
 }

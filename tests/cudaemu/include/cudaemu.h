@@ -49,6 +49,11 @@
 // __syncthreads, and lands its cp.async copies when they are asked for,
 // not waited for, which exposes a write (a copy) into a buffer that
 // another warp may still be reading (PIC_EMU_AHEAD=1 or 0: every block).
+// Those orders show a missing barrier only where they change a result;
+// built with ThreadSanitizer (make tsan-emu) every access is checked: the
+// fibers are TSan's, ordered only by the barriers that order memory on a
+// GPU (runtime.cpp), so a read or write that wants one before it is a
+// report naming both lines, whatever order the threads ran in.
 #ifndef PIC_CUDAEMU_H
 #define PIC_CUDAEMU_H
 #define PIC_CUDAEMU 1 // for the few lines of the CUDA files that differ here (common.cuh's launch_pdl)
@@ -311,8 +316,11 @@ void wait_block();             // __syncthreads
 void async_copy(void *dst, const void *src, size_t n, size_t zfill);
 void async_commit();
 void async_wait(size_t newest_pending);
-void wait_warp();              // __syncwarp and the warp-wide operations
+void wait_warp();              // __syncwarp
+void wait_lanes();             // a warp-wide operation's: the lanes meet, no memory ordered (for TSan)
 float *warp_scratch(size_t n); // n floats that the running warp shares
+void quiet_begin();            // the emulator's own accesses follow: not the kernel's memory (for TSan)
+void quiet_end();
 void *dynamic_smem();          // the running block's extern __shared__ array
 
 struct launch_cfg {
@@ -362,11 +370,15 @@ template <typename T> T shuffle(T v, int from) {
     static_assert(sizeof(T) <= sizeof(double) * 2, "a shuffled value fits the scratch");
     enum { W = (sizeof(T) + sizeof(float) - 1) / sizeof(float) };
     float *s = warp_scratch(32 * W);
-    wait_warp(); // no lane still reads the scratch of a previous operation
+    wait_lanes(); // no lane still reads the scratch of a previous operation
+    quiet_begin();
     memcpy(s + lane() * W, &v, sizeof(T));
-    wait_warp();
+    quiet_end();
+    wait_lanes();
     T r;
+    quiet_begin();
     memcpy(&r, s + (from & 31) * W, sizeof(T));
+    quiet_end();
     return r;
 }
 
@@ -382,25 +394,28 @@ void bad_ldmatrix(const void *p);
 inline void ldmatrix_x4(uint32_t (&r)[4], const void *p, bool trans) {
     if ((uintptr_t)p % 16) bad_ldmatrix(p);
     float *s = warp_scratch(2 * 32);
-    wait_warp();
+    wait_lanes();
+    quiet_begin();
     memcpy(s + 2 * lane(), &p, sizeof p);
-    wait_warp();
+    quiet_end();
+    wait_lanes();
     int g = lane() / 4, t = lane() % 4;
     for (int i = 0; i < 4; i++) {
-        const uint16_t *row;
+        const uint16_t *row, *row2;
         uint32_t lo, hi;
+        quiet_begin(); // the addresses in the scratch; the rows themselves are the kernel's
+        memcpy(&row, s + 2 * (8 * i + (trans ? 2 * t : g)), sizeof row);
+        memcpy(&row2, s + 2 * (8 * i + 2 * t + 1), sizeof row2);
+        quiet_end();
         if (!trans) {
-            memcpy(&row, s + 2 * (8 * i + g), sizeof row);
             lo = row[2 * t], hi = row[2 * t + 1];
         } else {
-            memcpy(&row, s + 2 * (8 * i + 2 * t), sizeof row);
             lo = row[g];
-            memcpy(&row, s + 2 * (8 * i + 2 * t + 1), sizeof row);
-            hi = row[g];
+            hi = row2[g];
         }
         r[i] = lo | hi << 16;
     }
-    wait_warp();
+    wait_lanes();
 }
 
 // mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32: d = a b + c, A 16 x 16
@@ -411,13 +426,16 @@ inline void ldmatrix_x4(uint32_t (&r)[4], const void *p, bool trans) {
 inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     enum { W = 10 }; // a lane's a[4], b0, b1, c[4]
     float *s = warp_scratch(32 * W);
-    wait_warp();
+    wait_lanes();
+    quiet_begin(); // registers only: the scratch is the emulator's
     float *mine = s + W * lane();
     memcpy(mine, a, 16);
     memcpy(mine + 4, &b0, 4);
     memcpy(mine + 5, &b1, 4);
     memcpy(mine + 6, d, 16);
-    wait_warp();
+    quiet_end();
+    wait_lanes();
+    quiet_begin();
     auto half = [](const float *reg, int k) { // the element of a register pair down k or along a row
         uint32_t u;
         memcpy(&u, reg, 4);
@@ -438,7 +456,8 @@ inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, u
         }
         out[e] = sum;
     }
-    wait_warp(); // every lane has read the scratch before any lane writes it again
+    quiet_end();
+    wait_lanes(); // every lane has read the scratch before any lane writes it again
     memcpy(d, out, 16);
 }
 
@@ -455,12 +474,8 @@ inline void __syncwarp(unsigned = 0xffffffffu) { emu::wait_warp(); }
 inline void __threadfence_block(void) {}
 inline void __threadfence(void) {}
 // One host thread runs the device and a fiber yields only at a barrier, so
-// a read-modify-write is atomic as it stands.
-inline int atomicAdd(int *p, int v) {
-    int old = *p;
-    *p = old + v;
-    return old;
-}
+// a read-modify-write is atomic as it stands; written as one for TSan.
+inline int atomicAdd(int *p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 template <typename T> T __ldcg(const T *p) { return *p; }
 template <typename T> T __shfl_xor_sync(unsigned, T v, int mask, int width = 32) {
     int l = emu::lane();
@@ -515,7 +530,7 @@ inline int col(int e) { return (emu::lane() * 8 + e) % 16; }
 
 template <typename Use, typename T, typename L>
 void load_matrix_sync(fragment<Use, 16, 16, 16, T, L> &f, const T *p, unsigned ld) {
-    emu::wait_warp();
+    emu::wait_lanes();
     for (int e = 0; e < 8; e++) {
         int r = detail::row(e), c = detail::col(e);
         // matrix_a is [m][k], matrix_b [k][n]; col_major stores the transpose
@@ -524,7 +539,7 @@ void load_matrix_sync(fragment<Use, 16, 16, 16, T, L> &f, const T *p, unsigned l
 }
 template <typename T>
 void load_matrix_sync(fragment<accumulator, 16, 16, 16, T> &f, const T *p, unsigned ld, layout_t l) {
-    emu::wait_warp();
+    emu::wait_lanes();
     for (int e = 0; e < 8; e++) {
         int r = detail::row(e), c = detail::col(e);
         f.x[e] = l == mem_col_major ? p[(size_t)c * ld + r] : p[(size_t)r * ld + c];
@@ -532,7 +547,7 @@ void load_matrix_sync(fragment<accumulator, 16, 16, 16, T> &f, const T *p, unsig
 }
 template <typename T>
 void store_matrix_sync(T *p, const fragment<accumulator, 16, 16, 16, T> &f, unsigned ld, layout_t l) {
-    emu::wait_warp();
+    emu::wait_lanes();
     for (int e = 0; e < 8; e++) {
         int r = detail::row(e), c = detail::col(e);
         (l == mem_col_major ? p[(size_t)c * ld + r] : p[(size_t)r * ld + c]) = f.x[e];
@@ -545,14 +560,17 @@ template <typename TA, typename LA, typename TB, typename LB, typename TC>
 void mma_sync(fragment<accumulator, 16, 16, 16, TC> &d, const fragment<matrix_a, 16, 16, 16, TA, LA> &a,
               const fragment<matrix_b, 16, 16, 16, TB, LB> &b, const fragment<accumulator, 16, 16, 16, TC> &c) {
     float *s = emu::warp_scratch(3 * 256), *sa = s, *sb = s + 256, *sc = s + 512;
-    emu::wait_warp();
+    emu::wait_lanes();
+    emu::quiet_begin(); // fragments only: the scratch is the emulator's
     int l = emu::lane();
     for (int e = 0; e < 8; e++) {
         sa[l * 8 + e] = (float)a.x[e];
         sb[l * 8 + e] = (float)b.x[e];
         sc[l * 8 + e] = (float)c.x[e];
     }
-    emu::wait_warp();
+    emu::quiet_end();
+    emu::wait_lanes();
+    emu::quiet_begin();
     float out[8];
     for (int e = 0; e < 8; e++) {
         int r = detail::row(e), col = detail::col(e);
@@ -560,7 +578,8 @@ void mma_sync(fragment<accumulator, 16, 16, 16, TC> &d, const fragment<matrix_a,
         for (int k = 0; k < 16; k++) sum += sa[r * 16 + k] * sb[k * 16 + col];
         out[e] = sum;
     }
-    emu::wait_warp(); // every lane has read the scratch before any lane writes it again
+    emu::quiet_end();
+    emu::wait_lanes(); // every lane has read the scratch before any lane writes it again
     for (int e = 0; e < 8; e++) d.x[e] = out[e];
 }
 }  // namespace wmma
