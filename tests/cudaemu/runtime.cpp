@@ -52,9 +52,9 @@ void quiet_begin() { AnnotateIgnoreReadsBegin(__FILE__, __LINE__), AnnotateIgnor
 void quiet_end() { AnnotateIgnoreWritesEnd(__FILE__, __LINE__), AnnotateIgnoreReadsEnd(__FILE__, __LINE__); }
 }  // namespace emu
 // The CPU twins' products may run on OpenBLAS's own threads, which TSan
-// cannot see synchronize (the library is not instrumented): what its
-// threads write is not the kernels' business.
-extern "C" const char *__tsan_default_suppressions() { return "called_from_lib:libopenblas\n"; }
+// cannot see synchronize (the library is not instrumented): a race with
+// a stack in OpenBLAS is not the kernels' business.
+extern "C" const char *__tsan_default_suppressions() { return "called_from_lib:libopenblas\nrace:libopenblas\n"; }
 namespace emu {
 #else
 namespace emu {
