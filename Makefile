@@ -201,7 +201,7 @@ ubsan-emu:
 
 # The emulator's twin tests built with ThreadSanitizer (SAN=thread), and
 # `make test-tsan` runs them: every kernel's accesses checked against the
-# GPU's barriers (tests/cudaemu/runtime.cpp). It takes about an hour on
+# GPU's barriers (tests/cudaemu/runtime.cpp). It takes well over an hour on
 # two cores, so it is not part of `make test`: run it after changing a
 # kernel's barriers, before a GPU session.
 tsan-emu:
