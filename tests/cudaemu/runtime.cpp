@@ -63,8 +63,6 @@ static void *tsan_current() { return NULL; }
 static void tsan_switch(void *) {}
 static void tsan_release(void *) {}
 static void tsan_acquire(void *) {}
-void quiet_begin() {}
-void quiet_end() {}
 #endif
 // The addresses TSan's edges go through: a barrier's by its generation
 // modulo 2 (a thread can be one barrier ahead of another, not two), so

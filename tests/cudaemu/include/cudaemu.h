@@ -319,8 +319,13 @@ void async_wait(size_t newest_pending);
 void wait_warp();              // __syncwarp
 void wait_lanes();             // a warp-wide operation's: the lanes meet, no memory ordered (for TSan)
 float *warp_scratch(size_t n); // n floats that the running warp shares
-void quiet_begin();            // the emulator's own accesses follow: not the kernel's memory (for TSan)
+#if defined(__SANITIZE_THREAD__)
+void quiet_begin(); // the emulator's own accesses follow: not the kernel's memory (runtime.cpp)
 void quiet_end();
+#else
+inline void quiet_begin() {} // nothing to hide without TSan: no call in the warp operations
+inline void quiet_end() {}
+#endif
 void *dynamic_smem();          // the running block's extern __shared__ array
 
 struct launch_cfg {
