@@ -190,6 +190,13 @@ static bool open_overflow; // more than MAX_OPEN: close every buffer
 static const char *volatile running_kernel;
 static volatile int running_dev = -1;
 static unsigned devices_used; // a bit per GPU that holds a buffer
+// A thread of a launch_pdl kernel runs before its cudaGridDependencySynchronize:
+// on a GPU the kernel before it may still be writing, so a touch of device
+// memory here is the kernel's fault (pdl_touch, below), not a buffer to open.
+static volatile bool pdl_before_wait;
+namespace emu {
+[[noreturn]] static void pdl_touch(const void *a);
+}
 
 static void on_fault(int sig, siginfo_t *si, void *) {
     emu::quiet_begin(); // the emulator's bookkeeping, in a kernel's thread
@@ -204,6 +211,7 @@ static void on_fault(int sig, siginfo_t *si, void *) {
             const mapping &m = it->second;
             size_t page = (size_t)sysconf(_SC_PAGESIZE), body = m.len - page;
             if (m.device && a >= m.base && a < m.base + body) {
+                if (pdl_before_wait) emu::pdl_touch(a);
                 if (running_dev >= 0 && m.dev != running_dev) {
                     char msg[256];
                     int k = snprintf(msg, sizeof msg, "cudaemu: %s on GPU %d touched a buffer of GPU %d: a GPU "
@@ -694,7 +702,21 @@ void wait_lanes() { yield(AT_WARP_BARRIER, false); }
 // signal-mask system call cost more than most threads' work).
 static bool pdl_launch; // the running kernel came by launch_pdl
 void grid_dependency_wait() {
+    quiet_begin(); // the emulator's flags, not the kernel's memory
+    pdl_before_wait = false;
     if (cur) cur->dep_waited = true;
+    quiet_end();
+}
+// Which thread touched what, in the fault handler: a write(2) of one line.
+static void pdl_touch(const void *a) {
+    char msg[512];
+    int k = snprintf(msg, sizeof msg,
+                     "cudaemu: %s, launched by launch_pdl: thread (%u, %u, %u) of block (%u, %u, %u) touched device "
+                     "memory at %p before cudaGridDependencySynchronize (pdl_begin): on a GPU the kernel before it "
+                     "may still be writing there\n",
+                     kernel_name, cur->tid.x, cur->tid.y, cur->tid.z, block_idx.x, block_idx.y, block_idx.z, a);
+    if (write(2, msg, k > 0 && k < (int)sizeof msg ? (size_t)k : sizeof msg - 1) < 0) abort();
+    abort();
 }
 static void fiber_main() {
     for (;;) {
@@ -717,6 +739,7 @@ static void resume(thread_state *t) {
     if (_setjmp(scheduler)) return; // the fiber waits or has ended
     bool started = t->started;
     t->started = true;
+    pdl_before_wait = pdl_launch && !t->dep_waited;
     tsan_switch(t->fiber); // the host's accesses end here
     if (started) _longjmp(t->resume, 1);
     setcontext(&t->start);
@@ -896,11 +919,16 @@ static void run_now(const launch_cfg &c, const char *name, const std::function<v
                 quiet_begin();
                 block_idx = uint3{x, y, z};
                 copies_early = early || (!late && b / 2 % 2 == 1);
+                // A launch_pdl kernel's first two blocks (one forward, one reversed) start with every
+                // buffer closed, so that a touch before the dependency wait faults (pdl_touch) unless
+                // an earlier thread already opened that buffer after its own wait.
+                if (c.pdl && b < 2 && protecting()) close_device();
                 run_block(n, reverse || (!forward && b % 2 == 1), !late && (early || b / 2 % 2 == 1));
                 quiet_end();
                 tsan_acquire(&sync_grid_out);
             }
     copies_early = false;
+    pdl_before_wait = false;
     cur = NULL;
 }
 

@@ -75,6 +75,19 @@ __global__ void write_past(float *x, int n) { x[n + threadIdx.x] = 1; }
 
 __global__ void __launch_bounds__(64) bounded(float *x) { x[threadIdx.x] = 1; }
 
+// Kernels for launch_pdl: a thread may touch device memory only after its
+// dependency wait (common.cuh's pdl_begin), the kernel before it done.
+__global__ void copy_after_wait(const float *x, float *out) {
+    cudaGridDependencySynchronize();
+    out[threadIdx.x] = x[threadIdx.x];
+}
+__global__ void read_before_wait(const float *x, float *out, int reader) {
+    float v = (int)threadIdx.x == reader ? x[0] : 0; // one thread reads its input early
+    cudaGridDependencySynchronize();
+    out[threadIdx.x] = v;
+}
+__global__ void no_wait(float *out) { out[threadIdx.x] = 1; }
+
 // Fills n floats of dynamic shared memory, then sums them in thread 0.
 template <int STRIDE> __global__ void smem_sum(float *out, int n) {
     extern __shared__ float buf[];
@@ -466,6 +479,35 @@ static void test_faults(void) {
         err, sizeof err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "(its attribute: 57344)"),
           "and with an opt-in smaller than the launch's: %s", err);
+    // launch_pdl: every thread waits for the kernel before it, and touches device memory only after
+    st = in_child(
+        [] {
+            float *x, *out, got[64];
+            cudaMalloc(&x, 64 * sizeof(float)), cudaMalloc(&out, 64 * sizeof(float));
+            cudaMemset(x, 0, 64 * sizeof(float));
+            launch_pdl(copy_after_wait, dim3(4), dim3(64), 0, 0, x, out);
+            cudaMemcpy(got, out, sizeof got, cudaMemcpyDeviceToHost);
+            fprintf(stderr, "after the wait ran; ");
+            launch_pdl(read_before_wait, dim3(4), dim3(64), 0, 0, x, out, 17);
+            cudaDeviceSynchronize();
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "after the wait ran; ") &&
+              strstr(err, "read_before_wait, launched by launch_pdl: thread (17, 0, 0) of block (0, 0, 0) touched "
+                          "device memory"),
+          "a launch_pdl kernel's thread touching device memory before its dependency wait stops the run, after "
+          "other threads of its block opened other buffers: %s", err);
+    st = in_child(
+        [] {
+            float *out;
+            cudaMalloc(&out, 64 * sizeof(float));
+            launch_pdl(no_wait, dim3(1), dim3(64), 0, 0, out);
+            cudaDeviceSynchronize();
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
+              strstr(err, "no_wait, launched by launch_pdl: thread (0, 0, 0) of block (0, 0, 0) touched device memory"),
+          "and one that never waits, at its first touch: %s", err);
     // two GPUs: a kernel reads its own GPU's memory, and runs on its own streams
     st = in_child(
         [] {

@@ -348,7 +348,8 @@ template <typename F, typename... A> void launch(const launch_cfg &c, const char
 // run one after another here, as ever, so the overlap is nothing to
 // emulate; what is checked is the kernel's side of it: every thread of
 // such a kernel must pass cudaGridDependencySynchronize (pdl_begin) before
-// it ends, or the GPU could run it before the kernel whose output it reads.
+// it ends, or the GPU could run it before the kernel whose output it reads,
+// and must not touch device memory before it (runtime.cpp, pdl_touch).
 template <typename... P, typename... A>
 cudaError_t launch_pdl(const char *name, void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
                        A... args) {
