@@ -14,6 +14,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -194,8 +195,13 @@ static unsigned devices_used; // a bit per GPU that holds a buffer
 // on a GPU the kernel before it may still be writing, so a touch of device
 // memory here is the kernel's fault (pdl_touch, below), not a buffer to open.
 static volatile bool pdl_before_wait;
+// The block's dynamic shared memory ends where a guard page begins
+// (place_dynamic_smem, below), as a GPU's window of it ends with what the
+// launch asked for: an access past it is the kernel's fault (smem_past).
+static char *volatile smem_guard;
 namespace emu {
 [[noreturn]] static void pdl_touch(const void *a);
+[[noreturn]] static void smem_past(const void *a);
 }
 
 static void on_fault(int sig, siginfo_t *si, void *) {
@@ -204,6 +210,7 @@ static void on_fault(int sig, siginfo_t *si, void *) {
         ~quiet_until_return() { emu::quiet_end(); }
     } q;
     char *a = (char *)si->si_addr;
+    if (smem_guard && a >= smem_guard && a < smem_guard + sysconf(_SC_PAGESIZE)) emu::smem_past(a);
     if (device_open_depth > 0) {
         auto it = buffers.upper_bound(a);
         if (it != buffers.begin()) {
@@ -619,6 +626,37 @@ static const char *kernel_name;
 const uint3 &thread_idx() { return cur->tid; }
 int lane() { return cur->lane; }
 void *dynamic_smem() { return dyn_smem; }
+
+// The launch's bytes, rounded to the 128 the kernels align them to, end at
+// a guard page; the region is made once, as large as any launch may ask.
+static void place_dynamic_smem(size_t bytes) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (!smem_guard) {
+        size_t most = std::max((size_t)smem_optin(), (size_t)256 << 10), body = (most + 127 + page - 1) / page * page;
+        char *m = (char *)mmap(NULL, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                               -1, 0);
+        if (m == MAP_FAILED) {
+            perror("cudaemu: shared memory");
+            abort();
+        }
+        mprotect(m + body, page, PROT_NONE);
+        catch_faults();
+        smem_guard = m + body;
+    }
+    dyn_smem = smem_guard - (bytes + 127) / 128 * 128;
+    dyn_smem_bytes = bytes;
+}
+static void smem_past(const void *a) {
+    char msg[512];
+    size_t rounded = (dyn_smem_bytes + 127) / 128 * 128;
+    int k = snprintf(msg, sizeof msg,
+                     "cudaemu: %s: thread (%u, %u, %u) of block (%u, %u, %u) touched byte %zu of its dynamic shared "
+                     "memory, which the launch made %zu bytes: the GPU faults (out of range shared address)\n",
+                     kernel_name, cur ? cur->tid.x : 0, cur ? cur->tid.y : 0, cur ? cur->tid.z : 0, block_idx.x,
+                     block_idx.y, block_idx.z, rounded + (size_t)((const char *)a - smem_guard), dyn_smem_bytes);
+    if (write(2, msg, k > 0 && k < (int)sizeof msg ? (size_t)k : sizeof msg - 1) < 0) abort();
+    abort();
+}
 float *warp_scratch(size_t n) {
     if (n > scratch_per_warp) {
         fprintf(stderr, "cudaemu: %s: a warp operation wants %zu floats of scratch\n", kernel_name, n);
@@ -889,10 +927,7 @@ static void run_now(const launch_cfg &c, const char *name, const std::function<v
     size_t n = (size_t)c.block.x * c.block.y * c.block.z;
     make_threads(n);
     scratch.assign(((n + 31) / 32) * scratch_per_warp, 0.0f);
-    static std::vector<char> smem_store;
-    smem_store.resize(c.smem + 128);
-    dyn_smem = (char *)(((uintptr_t)smem_store.data() + 127) & ~(uintptr_t)127);
-    dyn_smem_bytes = c.smem;
+    place_dynamic_smem(c.smem);
     entry_checked = false;
     pdl_launch = c.pdl;
     kernel_body = &body;

@@ -88,6 +88,12 @@ __global__ void read_before_wait(const float *x, float *out, int reader) {
 }
 __global__ void no_wait(float *out) { out[threadIdx.x] = 1; }
 
+// Writes floats from (dynamic shared memory's) index `from`, a thread each.
+__global__ void smem_from(int from) {
+    extern __shared__ float buf[];
+    buf[from + threadIdx.x] = 1;
+}
+
 // Fills n floats of dynamic shared memory, then sums them in thread 0.
 template <int STRIDE> __global__ void smem_sum(float *out, int n) {
     extern __shared__ float buf[];
@@ -508,6 +514,20 @@ static void test_faults(void) {
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
               strstr(err, "no_wait, launched by launch_pdl: thread (0, 0, 0) of block (0, 0, 0) touched device memory"),
           "and one that never waits, at its first touch: %s", err);
+    // dynamic shared memory ends where the launch said, as a GPU's window of it
+    st = in_child(
+        [] {
+            smem_from<<<1, 32, 1024>>>(224); // its last 32 floats
+            cudaDeviceSynchronize();
+            fprintf(stderr, "within ran; ");
+            smem_from<<<2, 32, 1024>>>(240); // 16 past its end
+            cudaDeviceSynchronize();
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "within ran; ") &&
+              strstr(err, "smem_from: thread (16, 0, 0) of block (0, 0, 0) touched byte 1024 of its dynamic shared "
+                          "memory, which the launch made 1024 bytes"),
+          "a kernel touching dynamic shared memory past the launch's bytes stops the run: %s", err);
     // two GPUs: a kernel reads its own GPU's memory, and runs on its own streams
     st = in_child(
         [] {
