@@ -607,6 +607,7 @@ struct thread_state {
     bool dep_waited;                  // passed cudaGridDependencySynchronize
     void *fiber;                      // TSan's (above)
     unsigned block_gen, warp_gen;     // barriers passed, for TSan's edges
+    const char *aligned_op;           // the .aligned warp operation it waits at (whole_warp)
 };
 
 thread_state *cur;
@@ -735,6 +736,49 @@ void wait_block() { yield(AT_BLOCK_BARRIER); }
 void wait_warp() { yield(AT_WARP_BARRIER); }
 void wait_lanes() { yield(AT_WARP_BARRIER, false); }
 
+static size_t block_threads; // the running block's
+// Whether lane `from` of the running thread's warp still runs (every lane
+// still running is at this operation: wait_lanes released them together).
+static const char *lane_absence(size_t from) {
+    size_t i = (size_t)cur->warp * 32 + from;
+    if (i >= block_threads) return "is past the block's threads";
+    quiet_begin(); // the scheduler's states
+    bool ended = threads[i].state == ENDED;
+    quiet_end();
+    return ended ? "has ended" : NULL;
+}
+void whole_warp(const char *op) {
+    quiet_begin(); // the scheduler's, read when it releases the warp
+    cur->aligned_op = op;
+    quiet_end();
+}
+// The lanes of warp w waiting at a warp operation go on (the ended stay
+// ended); an .aligned one (whole_warp) wants all 32 there.
+static void release_warp(size_t w, size_t n) {
+    const char *op = NULL;
+    for (size_t i = w * 32; i < n && i < w * 32 + 32; i++)
+        if (threads[i].state == AT_WARP_BARRIER && threads[i].aligned_op) op = threads[i].aligned_op;
+    for (size_t l = 0; op && l < 32; l++) {
+        size_t i = w * 32 + l;
+        if (i < n && threads[i].state != ENDED) continue;
+        fprintf(stderr, "cudaemu: %s, block (%u, %u, %u): %s in warp %zu, whose lane %zu %s: every lane of the "
+                        "warp must execute it on a GPU\n",
+                kernel_name, block_idx.x, block_idx.y, block_idx.z, op, w, l,
+                i < n ? "has ended" : "is past the block's threads");
+        abort();
+    }
+    for (size_t i = w * 32; i < n && i < w * 32 + 32; i++)
+        if (threads[i].state == AT_WARP_BARRIER) threads[i].state = RUNNABLE, threads[i].aligned_op = NULL;
+}
+void source_lane(int from) {
+    if (const char *why = lane_absence((size_t)from)) {
+        fprintf(stderr, "cudaemu: %s: thread (%u, %u, %u) of block (%u, %u, %u) shuffles from lane %d, which %s: "
+                        "its value is undefined on a GPU\n",
+                kernel_name, cur->tid.x, cur->tid.y, cur->tid.z, block_idx.x, block_idx.y, block_idx.z, from, why);
+        abort();
+    }
+}
+
 // A fiber runs one GPU thread after another on its stack: between two it
 // waits here, so that starting a thread is a jump, not a setcontext (whose
 // signal-mask system call cost more than most threads' work).
@@ -827,6 +871,7 @@ static void deadlock(const uint3 &b) {
 // warp is a whole phase ahead of the next (a GPU may schedule so), rather
 // than every warp a step at a time.
 static void run_block(size_t n, bool reverse, bool by_warp) {
+    block_threads = n;
     static ucontext_t base;
     static bool have_base;
     if (!have_base) getcontext(&base), have_base = true;
@@ -841,6 +886,7 @@ static void run_block(size_t n, bool reverse, bool by_warp) {
         t.committed = 0;
         t.dep_waited = false;
         t.block_gen = t.warp_gen = 0;
+        t.aligned_op = NULL;
         if (!t.started) {
             t.start = base;
             t.start.uc_stack.ss_sp = t.stack;
@@ -879,7 +925,7 @@ static void run_block(size_t n, bool reverse, bool by_warp) {
         }
         for (size_t w = 0; w < warps; w++)
             if (waiting[w] && waiting[w] == live[w]) {
-                for (size_t i = w * 32; i < n && i < w * 32 + 32; i++) threads[i].state = RUNNABLE;
+                release_warp(w, n);
                 opened = true;
             }
         if (!opened && !runnable) deadlock(block_idx);

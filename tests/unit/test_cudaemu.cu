@@ -88,6 +88,29 @@ __global__ void read_before_wait(const float *x, float *out, int reader) {
 }
 __global__ void no_wait(float *out) { out[threadIdx.x] = 1; }
 
+// Lanes 16 and up end at once; the rest take lane (their own ^ o)'s value,
+// an ended lane's when o >= 16, which a GPU leaves undefined.
+__global__ void half_warp_shuffle(float *out, int o) {
+    if (threadIdx.x >= 16) return;
+    out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, (float)threadIdx.x, o);
+}
+
+// Every thread counts itself in, the odd lanes end, the even ones shuffle
+// among themselves: a lane that ended stays ended while its warp goes on.
+__global__ void odd_lanes_end(int *count, float *out) {
+    atomicAdd(count, 1);
+    if (threadIdx.x % 2) return;
+    out[threadIdx.x / 2] = __shfl_xor_sync(0xffffffffu, (float)threadIdx.x, 2);
+}
+
+// A wmma store that lane 31 of the warp does not execute.
+__global__ void wmma_short(float *c) {
+    if (threadIdx.x == 31) return;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+    wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+}
+
 // Writes floats from (dynamic shared memory's) index `from`, a thread each.
 __global__ void smem_from(int from) {
     extern __shared__ float buf[];
@@ -345,6 +368,22 @@ static void test_async(void) {
     cudaFree(dsrc), cudaFree(dseen);
 }
 
+static void test_ended_lanes(void) {
+    int *count, n = 0;
+    float *out, got[32];
+    cudaMalloc(&count, sizeof(int)), cudaMalloc(&out, sizeof got);
+    cudaMemset(count, 0, sizeof(int));
+    odd_lanes_end<<<1, 64>>>(count, out);
+    cudaMemcpy(&n, count, sizeof n, cudaMemcpyDeviceToHost);
+    cudaMemcpy(got, out, sizeof got, cudaMemcpyDeviceToHost);
+    int right = 0;
+    for (int i = 0; i < 32; i++) right += got[i] == (float)((2 * i) ^ 2);
+    CHECK(n == 64 && right == 32,
+          "lanes that end while their warp waits at a shuffle are not run again (%d of 64 counted, %d of 32 values)",
+          n, right);
+    cudaFree(count), cudaFree(out);
+}
+
 // Runs f in a child; its exit status and the first bytes of its stderr.
 template <typename F> static int in_child(F f, char *err, size_t n) {
     int fd[2];
@@ -514,6 +553,46 @@ static void test_faults(void) {
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
               strstr(err, "no_wait, launched by launch_pdl: thread (0, 0, 0) of block (0, 0, 0) touched device memory"),
           "and one that never waits, at its first touch: %s", err);
+    // a warp operation takes nothing from a lane that has ended or that the block does not have
+    st = in_child(
+        [] {
+            float *out, got[16];
+            cudaMalloc(&out, 16 * sizeof(float));
+            half_warp_shuffle<<<1, 32>>>(out, 8); // sources among the running lanes
+            cudaMemcpy(got, out, sizeof got, cudaMemcpyDeviceToHost);
+            int right = 0;
+            for (int i = 0; i < 16; i++) right += got[i] == (float)(i ^ 8);
+            fprintf(stderr, "%d right; ", right);
+            half_warp_shuffle<<<1, 32>>>(out, 16);
+            cudaDeviceSynchronize();
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "16 right; ") &&
+              strstr(err, "half_warp_shuffle: thread (0, 0, 0) of block (0, 0, 0) shuffles from lane 16, which has "
+                          "ended"),
+          "a shuffle from a lane that has ended stops the run: %s", err);
+    st = in_child(
+        [] {
+            float *out;
+            cudaMalloc(&out, 16 * sizeof(float));
+            half_warp_shuffle<<<1, 16>>>(out, 16);
+            cudaDeviceSynchronize();
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
+              strstr(err, "shuffles from lane 16, which is past the block's threads"),
+          "and one from a lane past a short block's threads: %s", err);
+    st = in_child(
+        [] {
+            float *c;
+            cudaMalloc(&c, 256 * sizeof(float));
+            wmma_short<<<1, 32>>>(c);
+            cudaDeviceSynchronize();
+        },
+        err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
+              strstr(err, "wmma_short, block (0, 0, 0): wmma::store_matrix_sync in warp 0, whose lane 31 has ended"),
+          "a wmma operation that a lane of the warp does not execute stops the run: %s", err);
     // dynamic shared memory ends where the launch said, as a GPU's window of it
     st = in_child(
         [] {
@@ -628,6 +707,7 @@ int main(int argc, char **argv) {
     test_graph();
     test_cub();
     test_async();
+    test_ended_lanes();
     test_cublaslt();
     test_faults();
 #if defined(__SANITIZE_THREAD__)

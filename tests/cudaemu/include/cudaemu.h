@@ -318,6 +318,14 @@ void async_commit();
 void async_wait(size_t newest_pending);
 void wait_warp();              // __syncwarp
 void wait_lanes();             // a warp-wide operation's: the lanes meet, no memory ordered (for TSan)
+// What a GPU leaves undefined stops the run: an .aligned operation (wmma,
+// ldmatrix, mma.sync) that a lane of the warp does not execute, having ended
+// or being past the block's threads (whole_warp names it before the
+// operation's first wait_lanes; the scheduler checks when it lets the warp
+// go on), and a shuffle from such a lane (source_lane, after the first
+// wait_lanes: every lane still running is there, none past it).
+void whole_warp(const char *op);
+void source_lane(int from);
 float *warp_scratch(size_t n); // n floats that the running warp shares
 #if defined(__SANITIZE_THREAD__)
 void quiet_begin(); // the emulator's own accesses follow: not the kernel's memory (runtime.cpp)
@@ -377,6 +385,7 @@ template <typename T> T shuffle(T v, int from) {
     enum { W = (sizeof(T) + sizeof(float) - 1) / sizeof(float) };
     float *s = warp_scratch(32 * W);
     wait_lanes(); // no lane still reads the scratch of a previous operation
+    source_lane(from & 31);
     quiet_begin();
     memcpy(s + lane() * W, &v, sizeof(T));
     quiet_end();
@@ -400,6 +409,7 @@ void bad_ldmatrix(const void *p);
 inline void ldmatrix_x4(uint32_t (&r)[4], const void *p, bool trans) {
     if ((uintptr_t)p % 16) bad_ldmatrix(p);
     float *s = warp_scratch(2 * 32);
+    whole_warp("ldmatrix");
     wait_lanes();
     quiet_begin();
     memcpy(s + 2 * lane(), &p, sizeof p);
@@ -432,6 +442,7 @@ inline void ldmatrix_x4(uint32_t (&r)[4], const void *p, bool trans) {
 inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     enum { W = 10 }; // a lane's a[4], b0, b1, c[4]
     float *s = warp_scratch(32 * W);
+    whole_warp("mma.sync");
     wait_lanes();
     quiet_begin(); // registers only: the scratch is the emulator's
     float *mine = s + W * lane();
@@ -536,6 +547,7 @@ inline int col(int e) { return (emu::lane() * 8 + e) % 16; }
 
 template <typename Use, typename T, typename L>
 void load_matrix_sync(fragment<Use, 16, 16, 16, T, L> &f, const T *p, unsigned ld) {
+    emu::whole_warp("wmma::load_matrix_sync");
     emu::wait_lanes();
     for (int e = 0; e < 8; e++) {
         int r = detail::row(e), c = detail::col(e);
@@ -545,6 +557,7 @@ void load_matrix_sync(fragment<Use, 16, 16, 16, T, L> &f, const T *p, unsigned l
 }
 template <typename T>
 void load_matrix_sync(fragment<accumulator, 16, 16, 16, T> &f, const T *p, unsigned ld, layout_t l) {
+    emu::whole_warp("wmma::load_matrix_sync");
     emu::wait_lanes();
     for (int e = 0; e < 8; e++) {
         int r = detail::row(e), c = detail::col(e);
@@ -553,6 +566,7 @@ void load_matrix_sync(fragment<accumulator, 16, 16, 16, T> &f, const T *p, unsig
 }
 template <typename T>
 void store_matrix_sync(T *p, const fragment<accumulator, 16, 16, 16, T> &f, unsigned ld, layout_t l) {
+    emu::whole_warp("wmma::store_matrix_sync");
     emu::wait_lanes();
     for (int e = 0; e < 8; e++) {
         int r = detail::row(e), c = detail::col(e);
@@ -566,6 +580,7 @@ template <typename TA, typename LA, typename TB, typename LB, typename TC>
 void mma_sync(fragment<accumulator, 16, 16, 16, TC> &d, const fragment<matrix_a, 16, 16, 16, TA, LA> &a,
               const fragment<matrix_b, 16, 16, 16, TB, LB> &b, const fragment<accumulator, 16, 16, 16, TC> &c) {
     float *s = emu::warp_scratch(3 * 256), *sa = s, *sb = s + 256, *sc = s + 512;
+    emu::whole_warp("wmma::mma_sync");
     emu::wait_lanes();
     emu::quiet_begin(); // fragments only: the scratch is the emulator's
     int l = emu::lane();
