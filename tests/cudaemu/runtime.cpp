@@ -203,6 +203,17 @@ namespace emu {
 [[noreturn]] static void pdl_touch(const void *a);
 [[noreturn]] static void smem_past(const void *a);
 }
+// A kernel's fault that the handler below turns into a stop: one line to
+// stderr by write(2), then abort.
+[[noreturn]] __attribute__((format(printf, 1, 2))) static void stop_in_handler(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (write(2, msg, k > 0 && k < (int)sizeof msg ? (size_t)k : sizeof msg - 1) < 0) abort();
+    abort();
+}
 
 static void on_fault(int sig, siginfo_t *si, void *) {
     emu::quiet_begin(); // the emulator's bookkeeping, in a kernel's thread
@@ -219,13 +230,9 @@ static void on_fault(int sig, siginfo_t *si, void *) {
             size_t page = (size_t)sysconf(_SC_PAGESIZE), body = m.len - page;
             if (m.device && a >= m.base && a < m.base + body) {
                 if (pdl_before_wait) emu::pdl_touch(a);
-                if (running_dev >= 0 && m.dev != running_dev) {
-                    char msg[256];
-                    int k = snprintf(msg, sizeof msg, "cudaemu: %s on GPU %d touched a buffer of GPU %d: a GPU "
-                                     "reads only its own memory without peer access\n", running_kernel, running_dev, m.dev);
-                    if (write(2, msg, k > 0 && k < (int)sizeof msg ? (size_t)k : sizeof msg - 1) < 0) abort();
-                    abort();
-                }
+                if (running_dev >= 0 && m.dev != running_dev)
+                    stop_in_handler("cudaemu: %s on GPU %d touched a buffer of GPU %d: a GPU reads only its own "
+                                    "memory without peer access\n", running_kernel, running_dev, m.dev);
                 mprotect(m.base, body, PROT_READ | PROT_WRITE);
                 if (n_opened < MAX_OPEN) opened[n_opened] = m.base, opened_len[n_opened++] = body;
                 else open_overflow = true;
@@ -648,15 +655,11 @@ static void place_dynamic_smem(size_t bytes) {
     dyn_smem_bytes = bytes;
 }
 static void smem_past(const void *a) {
-    char msg[512];
     size_t rounded = (dyn_smem_bytes + 127) / 128 * 128;
-    int k = snprintf(msg, sizeof msg,
-                     "cudaemu: %s: thread (%u, %u, %u) of block (%u, %u, %u) touched byte %zu of its dynamic shared "
-                     "memory, which the launch made %zu bytes: the GPU faults (out of range shared address)\n",
-                     kernel_name, cur ? cur->tid.x : 0, cur ? cur->tid.y : 0, cur ? cur->tid.z : 0, block_idx.x,
-                     block_idx.y, block_idx.z, rounded + (size_t)((const char *)a - smem_guard), dyn_smem_bytes);
-    if (write(2, msg, k > 0 && k < (int)sizeof msg ? (size_t)k : sizeof msg - 1) < 0) abort();
-    abort();
+    stop_in_handler("cudaemu: %s: thread (%u, %u, %u) of block (%u, %u, %u) touched byte %zu of its dynamic shared "
+                    "memory, which the launch made %zu bytes: the GPU faults (out of range shared address)\n",
+                    kernel_name, cur ? cur->tid.x : 0, cur ? cur->tid.y : 0, cur ? cur->tid.z : 0, block_idx.x,
+                    block_idx.y, block_idx.z, rounded + (size_t)((const char *)a - smem_guard), dyn_smem_bytes);
 }
 float *warp_scratch(size_t n) {
     if (n > scratch_per_warp) {
@@ -737,10 +740,10 @@ void wait_warp() { yield(AT_WARP_BARRIER); }
 void wait_lanes() { yield(AT_WARP_BARRIER, false); }
 
 static size_t block_threads; // the running block's
-// Whether lane `from` of the running thread's warp still runs (every lane
-// still running is at this operation: wait_lanes released them together).
-static const char *lane_absence(size_t from) {
-    size_t i = (size_t)cur->warp * 32 + from;
+// Why lane l of warp w is not at a warp operation (NULL: it is; every lane
+// still running is there once wait_lanes has released them together).
+static const char *lane_absence(size_t w, size_t l) {
+    size_t i = w * 32 + l;
     if (i >= block_threads) return "is past the block's threads";
     quiet_begin(); // the scheduler's states
     bool ended = threads[i].state == ENDED;
@@ -758,20 +761,18 @@ static void release_warp(size_t w, size_t n) {
     const char *op = NULL;
     for (size_t i = w * 32; i < n && i < w * 32 + 32; i++)
         if (threads[i].state == AT_WARP_BARRIER && threads[i].aligned_op) op = threads[i].aligned_op;
-    for (size_t l = 0; op && l < 32; l++) {
-        size_t i = w * 32 + l;
-        if (i < n && threads[i].state != ENDED) continue;
-        fprintf(stderr, "cudaemu: %s, block (%u, %u, %u): %s in warp %zu, whose lane %zu %s: every lane of the "
-                        "warp must execute it on a GPU\n",
-                kernel_name, block_idx.x, block_idx.y, block_idx.z, op, w, l,
-                i < n ? "has ended" : "is past the block's threads");
-        abort();
-    }
+    for (size_t l = 0; op && l < 32; l++)
+        if (const char *why = lane_absence(w, l)) {
+            fprintf(stderr, "cudaemu: %s, block (%u, %u, %u): %s in warp %zu, whose lane %zu %s: every lane of "
+                            "the warp must execute it on a GPU\n",
+                    kernel_name, block_idx.x, block_idx.y, block_idx.z, op, w, l, why);
+            abort();
+        }
     for (size_t i = w * 32; i < n && i < w * 32 + 32; i++)
         if (threads[i].state == AT_WARP_BARRIER) threads[i].state = RUNNABLE, threads[i].aligned_op = NULL;
 }
 void source_lane(int from) {
-    if (const char *why = lane_absence((size_t)from)) {
+    if (const char *why = lane_absence((size_t)cur->warp, (size_t)from)) {
         fprintf(stderr, "cudaemu: %s: thread (%u, %u, %u) of block (%u, %u, %u) shuffles from lane %d, which %s: "
                         "its value is undefined on a GPU\n",
                 kernel_name, cur->tid.x, cur->tid.y, cur->tid.z, block_idx.x, block_idx.y, block_idx.z, from, why);
@@ -789,16 +790,11 @@ void grid_dependency_wait() {
     if (cur) cur->dep_waited = true;
     quiet_end();
 }
-// Which thread touched what, in the fault handler: a write(2) of one line.
 static void pdl_touch(const void *a) {
-    char msg[512];
-    int k = snprintf(msg, sizeof msg,
-                     "cudaemu: %s, launched by launch_pdl: thread (%u, %u, %u) of block (%u, %u, %u) touched device "
-                     "memory at %p before cudaGridDependencySynchronize (pdl_begin): on a GPU the kernel before it "
-                     "may still be writing there\n",
-                     kernel_name, cur->tid.x, cur->tid.y, cur->tid.z, block_idx.x, block_idx.y, block_idx.z, a);
-    if (write(2, msg, k > 0 && k < (int)sizeof msg ? (size_t)k : sizeof msg - 1) < 0) abort();
-    abort();
+    stop_in_handler("cudaemu: %s, launched by launch_pdl: thread (%u, %u, %u) of block (%u, %u, %u) touched device "
+                    "memory at %p before cudaGridDependencySynchronize (pdl_begin): on a GPU the kernel before it "
+                    "may still be writing there\n",
+                    kernel_name, cur->tid.x, cur->tid.y, cur->tid.z, block_idx.x, block_idx.y, block_idx.z, a);
 }
 static void fiber_main() {
     for (;;) {

@@ -384,6 +384,11 @@ static void test_ended_lanes(void) {
     cudaFree(count), cudaFree(out);
 }
 
+// Whether a child (in_child) stopped by abort() with `want` in its stderr.
+static bool aborted_with(int st, const char *err, const char *want) {
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, want);
+}
+
 // Runs f in a child; its exit status and the first bytes of its stderr.
 template <typename F> static int in_child(F f, char *err, size_t n) {
     int fd[2];
@@ -458,8 +463,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "divergent_barrier") &&
-              strstr(err, "the GPU would hang"),
+    CHECK(aborted_with(st, err, "divergent_barrier") && strstr(err, "the GPU would hang"),
           "a barrier some threads never reach stops the run, naming the kernel: %s", err);
     st = in_child(
         [] {
@@ -491,7 +495,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "64 ran; ") &&
+    CHECK(aborted_with(st, err, "64 ran; ") &&
               strstr(err, "bounded launched with 128 x 1 x 1 threads a block, past its __launch_bounds__ of 64"),
           "a launch past the kernel's __launch_bounds__ stops the run: %s", err);
     // past 48 KB of dynamic shared memory only with the kernel's opt-in, as
@@ -510,7 +514,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "opted in: 16384; ") &&
+    CHECK(aborted_with(st, err, "opted in: 16384; ") &&
               strstr(err, "smem_sum<32> launched with 65536 bytes of dynamic shared memory, past the 48 KB"),
           "a launch past 48 KB of dynamic shared memory without its kernel's opt-in stops the run: %s", err);
     st = in_child(
@@ -522,7 +526,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "(its attribute: 57344)"),
+    CHECK(aborted_with(st, err, "(its attribute: 57344)"),
           "and with an opt-in smaller than the launch's: %s", err);
     // launch_pdl: every thread waits for the kernel before it, and touches device memory only after
     st = in_child(
@@ -537,7 +541,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "after the wait ran; ") &&
+    CHECK(aborted_with(st, err, "after the wait ran; ") &&
               strstr(err, "read_before_wait, launched by launch_pdl: thread (17, 0, 0) of block (0, 0, 0) touched "
                           "device memory"),
           "a launch_pdl kernel's thread touching device memory before its dependency wait stops the run, after "
@@ -550,8 +554,8 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
-              strstr(err, "no_wait, launched by launch_pdl: thread (0, 0, 0) of block (0, 0, 0) touched device memory"),
+    CHECK(aborted_with(st, err,
+                       "no_wait, launched by launch_pdl: thread (0, 0, 0) of block (0, 0, 0) touched device memory"),
           "and one that never waits, at its first touch: %s", err);
     // a warp operation takes nothing from a lane that has ended or that the block does not have
     st = in_child(
@@ -567,7 +571,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "16 right; ") &&
+    CHECK(aborted_with(st, err, "16 right; ") &&
               strstr(err, "half_warp_shuffle: thread (0, 0, 0) of block (0, 0, 0) shuffles from lane 16, which has "
                           "ended"),
           "a shuffle from a lane that has ended stops the run: %s", err);
@@ -579,8 +583,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
-              strstr(err, "shuffles from lane 16, which is past the block's threads"),
+    CHECK(aborted_with(st, err, "shuffles from lane 16, which is past the block's threads"),
           "and one from a lane past a short block's threads: %s", err);
     st = in_child(
         [] {
@@ -590,8 +593,8 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
-              strstr(err, "wmma_short, block (0, 0, 0): wmma::store_matrix_sync in warp 0, whose lane 31 has ended"),
+    CHECK(aborted_with(st, err,
+                       "wmma_short, block (0, 0, 0): wmma::store_matrix_sync in warp 0, whose lane 31 has ended"),
           "a wmma operation that a lane of the warp does not execute stops the run: %s", err);
     // dynamic shared memory ends where the launch said, as a GPU's window of it
     st = in_child(
@@ -603,7 +606,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "within ran; ") &&
+    CHECK(aborted_with(st, err, "within ran; ") &&
               strstr(err, "smem_from: thread (16, 0, 0) of block (0, 0, 0) touched byte 1024 of its dynamic shared "
                           "memory, which the launch made 1024 bytes"),
           "a kernel touching dynamic shared memory past the launch's bytes stops the run: %s", err);
@@ -623,8 +626,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "its own ran; ") &&
-              strstr(err, "bounded on GPU 1 touched a buffer of GPU 0"),
+    CHECK(aborted_with(st, err, "its own ran; ") && strstr(err, "bounded on GPU 1 touched a buffer of GPU 0"),
           "a kernel touching another GPU's buffer stops the run: %s", err);
     st = in_child(
         [] {
@@ -639,8 +641,7 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
-              strstr(err, "bounded launched on a stream of GPU 1 while GPU 0 is current"),
+    CHECK(aborted_with(st, err, "bounded launched on a stream of GPU 1 while GPU 0 is current"),
           "and a launch on another GPU's stream: %s", err);
 }
 
