@@ -987,23 +987,32 @@ static void run_now(const launch_cfg &c, const char *name, const std::function<v
     bool forward = order && !strcmp(order, "forward"), reverse = order && !strcmp(order, "reverse");
     bool early = ahead && !strcmp(ahead, "1"), late = ahead && !strcmp(ahead, "0");
     host_fiber = tsan_current();
-    size_t b = 0;
-    for (unsigned z = 0; z < c.grid.z; z++)
-        for (unsigned y = 0; y < c.grid.y; y++)
-            for (unsigned x = 0; x < c.grid.x; x++, b++) {
-                // for TSan: the host's work so far before the block, the block before what follows
-                tsan_release(&sync_grid_in);
-                quiet_begin();
-                block_idx = uint3{x, y, z};
-                copies_early = early || (!late && b / 2 % 2 == 1);
-                // A launch_pdl kernel's first two blocks (one forward, one reversed) start with every
-                // buffer closed, so that a touch before the dependency wait faults (pdl_touch) unless
-                // an earlier thread already opened that buffer after its own wait.
-                if (c.pdl && b < 2 && protecting()) close_device();
-                run_block(n, reverse || (!forward && b % 2 == 1), !late && (early || b / 2 % 2 == 1));
-                quiet_end();
-                tsan_acquire(&sync_grid_out);
-            }
+    // Blocks are independent on a GPU, in any order or at once: every other
+    // launch runs its grid last block first, so that two blocks writing one
+    // element, or a block reading what another writes, changes a result
+    // from one launch to the next (PIC_EMU_BLOCKS=forward or reverse: every
+    // launch one way).
+    static unsigned long launches;
+    const char *blocks = getenv("PIC_EMU_BLOCKS");
+    bool last_first = blocks ? !strcmp(blocks, "reverse") : launches++ % 2 == 1;
+    size_t grid_n = (size_t)c.grid.x * c.grid.y * c.grid.z;
+    for (size_t b = 0; b < grid_n; b++) {
+        size_t g = last_first ? grid_n - 1 - b : b;
+        unsigned x = (unsigned)(g % c.grid.x), y = (unsigned)(g / c.grid.x % c.grid.y),
+                 z = (unsigned)(g / c.grid.x / c.grid.y);
+        // for TSan: the host's work so far before the block, the block before what follows
+        tsan_release(&sync_grid_in);
+        quiet_begin();
+        block_idx = uint3{x, y, z};
+        copies_early = early || (!late && b / 2 % 2 == 1);
+        // A launch_pdl kernel's first two blocks (one forward, one reversed) start with every
+        // buffer closed, so that a touch before the dependency wait faults (pdl_touch) unless
+        // an earlier thread already opened that buffer after its own wait.
+        if (c.pdl && b < 2 && protecting()) close_device();
+        run_block(n, reverse || (!forward && b % 2 == 1), !late && (early || b / 2 % 2 == 1));
+        quiet_end();
+        tsan_acquire(&sync_grid_out);
+    }
     copies_early = false;
     pdl_before_wait = false;
     cur = NULL;

@@ -73,6 +73,13 @@ __global__ void divergent_barrier(float *x) {
 
 __global__ void write_past(float *x, int n) { x[n + threadIdx.x] = 1; }
 
+// Every block writes one cell (a race between blocks: the last wins) and
+// marks its own.
+__global__ void last_writer(int *cell, int *seen) {
+    int g = (int)(blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z));
+    if (threadIdx.x == 0) *cell = g, seen[g]++;
+}
+
 __global__ void __launch_bounds__(64) bounded(float *x) { x[threadIdx.x] = 1; }
 
 // Kernels for launch_pdl: a thread may touch device memory only after its
@@ -453,6 +460,34 @@ static void test_races(void) {
 }
 #endif
 
+// Blocks run last first every other launch, so a race between blocks
+// gives a different result from one launch to the next; every block runs
+// once either way.
+static void test_block_order(void) {
+    const int n = 3 * 2 * 2;
+    int *d, h[2][1 + n];
+    CHECK(cudaMalloc(&d, sizeof h[0]) == cudaSuccess, "cudaMalloc");
+    for (int run = 0; run < 2; run++) {
+        cudaMemset(d, 0, sizeof h[0]);
+        last_writer<<<dim3(3, 2, 2), 32>>>(d, d + 1);
+        cudaMemcpy(h[run], d, sizeof h[0], cudaMemcpyDeviceToHost);
+        int once = 0;
+        for (int g = 0; g < n; g++) once += h[run][1 + g] == 1;
+        CHECK(once == n, "launch %d: every block of 12 ran once (%d did)", run, once);
+    }
+    CHECK(h[0][0] + h[1][0] == n - 1 && h[0][0] * h[1][0] == 0,
+          "two launches' last blocks are the first and the last (%d, %d)", h[0][0], h[1][0]);
+    setenv("PIC_EMU_BLOCKS", "reverse", 1);
+    for (int run = 0; run < 2; run++) {
+        last_writer<<<dim3(3, 2, 2), 32>>>(d, d + 1);
+        cudaMemcpy(h[run], d, sizeof(int), cudaMemcpyDeviceToHost);
+    }
+    unsetenv("PIC_EMU_BLOCKS");
+    CHECK(h[0][0] == 0 && h[1][0] == 0, "PIC_EMU_BLOCKS=reverse: block 0 last in both launches (%d, %d)", h[0][0],
+          h[1][0]);
+    cudaFree(d);
+}
+
 static void test_faults(void) {
     char err[512];
     int st = in_child(
@@ -542,8 +577,8 @@ static void test_faults(void) {
         },
         err, sizeof err);
     CHECK(aborted_with(st, err, "after the wait ran; ") &&
-              strstr(err, "read_before_wait, launched by launch_pdl: thread (17, 0, 0) of block (0, 0, 0) touched "
-                          "device memory"),
+              strstr(err, "read_before_wait, launched by launch_pdl: thread (17, 0, 0) of block (") &&
+              strstr(err, ") touched device memory"),
           "a launch_pdl kernel's thread touching device memory before its dependency wait stops the run, after "
           "other threads of its block opened other buffers: %s", err);
     st = in_child(
@@ -606,9 +641,8 @@ static void test_faults(void) {
             cudaDeviceSynchronize();
         },
         err, sizeof err);
-    CHECK(aborted_with(st, err, "within ran; ") &&
-              strstr(err, "smem_from: thread (16, 0, 0) of block (0, 0, 0) touched byte 1024 of its dynamic shared "
-                          "memory, which the launch made 1024 bytes"),
+    CHECK(aborted_with(st, err, "within ran; ") && strstr(err, "smem_from: thread (16, 0, 0) of block (") &&
+              strstr(err, "touched byte 1024 of its dynamic shared memory, which the launch made 1024 bytes"),
           "a kernel touching dynamic shared memory past the launch's bytes stops the run: %s", err);
     // two GPUs: a kernel reads its own GPU's memory, and runs on its own streams
     st = in_child(
@@ -709,6 +743,7 @@ int main(int argc, char **argv) {
     test_cub();
     test_async();
     test_ended_lanes();
+    test_block_order();
     test_cublaslt();
     test_faults();
 #if defined(__SANITIZE_THREAD__)

@@ -49,6 +49,9 @@
 // __syncthreads, and lands its cp.async copies when they are asked for,
 // not waited for, which exposes a write (a copy) into a buffer that
 // another warp may still be reading (PIC_EMU_AHEAD=1 or 0: every block).
+// Every other launch runs its blocks last to first, which exposes two
+// blocks writing one element, or one reading what another writes
+// (PIC_EMU_BLOCKS=forward or reverse: every launch).
 // Those orders show a missing barrier only where they change a result;
 // built with ThreadSanitizer (make tsan-emu) every access is checked: the
 // fibers are TSan's, ordered only by the barriers that order memory on a
