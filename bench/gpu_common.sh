@@ -37,3 +37,22 @@ measure() {
     fi
     printf '%s\t%s\n' "$label" "$line" >>"$results"
 }
+
+# profile_rates: "TFLOPS,TBPS" for PIC_CUDA_PROFILE_RATES, the bf16 matrix
+# rate and the copy bandwidth of this run's torch_bench.py matmul line in
+# $results (its first JSON object with both), so that the profile's floor
+# is this GPU's; nothing when it did not run
+profile_rates() {
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    j = line[line.find("{"):] if "{" in line else ""
+    try:
+        r = json.loads(j)
+    except ValueError:
+        continue
+    if r.get("tflops") and r.get("copy_tbps"):
+        print("%.1f,%.3f" % (r["tflops"], r["copy_tbps"]))
+        break
+' "$results" 2>/dev/null
+}

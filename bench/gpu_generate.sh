@@ -100,13 +100,15 @@ echo
 python3 tests/gpu/gen_table.py "$results" "$(dirname "$1")" $PROMPT $NEW
 status=$?
 last=$work/ckpt.$(basename "${*: -1}")
+rates=$(profile_rates)
 for b in 1 256; do
     left=$((deadline - SECONDS))
     [ "$left" -lt 30 ] && break
     [ -d "$last" ] || break
     echo
     echo "# profile: pic-rollout --max-batch-size $b $(basename "$last" | sed 's/^ckpt\.//'), GPU time by phase"
-    timeout -k 5 "$left" env PIC_CUDA_PROFILE=1 ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-rollout" \
+    timeout -k 5 "$left" env PIC_CUDA_PROFILE=1 ${rates:+PIC_CUDA_PROFILE_RATES="$rates"} \
+        ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-rollout" \
         --device cuda --dtype bf16 -m "$last" -n 1 -t $TEMP --max-new-tokens $NEW --ignore-eos --max-batch-size "$b" \
         --plain -o /dev/null "$work/prompts.$b" 2>&1 | grep -v '^{'
 done

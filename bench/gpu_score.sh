@@ -72,12 +72,14 @@ status=$?
 # the exact products, for the second config (1.5B by default), the first
 # when there is one.
 config=${2:-$1}
+rates=$(profile_rates)
 for exact in "" --exact; do
     left=$((deadline - SECONDS))
     [ "$left" -lt 20 ] && break
     echo
     echo "# profile: pic-model-bench --$mode $shape ${exact:-(fast)} $(basename "$config"), GPU time by phase (both passes)"
-    timeout -k 5 "$left" env PIC_CUDA_PROFILE=1 ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-model-bench" \
+    timeout -k 5 "$left" env PIC_CUDA_PROFILE=1 ${rates:+PIC_CUDA_PROFILE_RATES="$rates"} \
+        ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-model-bench" \
         --device cuda --dtype bf16 --config "$config" --$mode $shape $exact 2>&1 | grep -v '^{'
 done
 exit $status

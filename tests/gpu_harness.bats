@@ -205,7 +205,7 @@ EOF
     # pic at 2x transformers' tokens/s on every config; a quarter of that with --exact
     cat >fake/pic-model-bench <<'EOF'
 #!/usr/bin/env bash
-echo "loading $* profile=${PIC_CUDA_PROFILE:-}" >&2
+echo "loading $* profile=${PIC_CUDA_PROFILE:-} rates=${PIC_CUDA_PROFILE_RATES:-}" >&2
 tps=200000
 case "$*" in *--exact*) tps=50000 ;; esac
 echo '{"device": "cuda", "dtype": "bf16", "seq": 2048, "tokens": 32768, "tokens_per_s": '$tps', "peak_bytes": 1073741824}'
@@ -234,9 +234,11 @@ EOF
     [ "$(row 'bench exact qwen2.5-7b')" = INFO ] # 91% of the matrix rate: plausible
     # then, after the table, the second config's GPU time by phase in both products
     section_log bench | grep -q '^# profile: pic-model-bench --score 16x2048 --exact qwen2.5-1.5b.json'
-    section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-1.5b.json --score 16x2048 profile=1'
-    section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-1.5b.json --score 16x2048 --exact profile=1'
+    # each phase beside its floor at the rates this run measured
+    section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-1.5b.json --score 16x2048 profile=1 rates=800.0,4.300'
+    section_log bench | grep -q 'loading --device cuda --dtype bf16 --config bench/configs/qwen2.5-1.5b.json --score 16x2048 --exact profile=1 rates=800.0,4.300'
     [ "$(section_log bench | grep -c 'profile=1')" -eq 2 ]
+    [ "$(section_log bench | grep -c 'profile= rates=$')" -eq 6 ] # the timed runs: no profile
 }
 
 @test "golden.py: records score every position; errors pool them per quantity" {

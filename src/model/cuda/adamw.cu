@@ -98,6 +98,7 @@ extern "C" int pic_grad_sumsq_cuda(pic_model *m, double *ss, pic_err *err) {
     pic_cuda_train *tr = cm ? cm->train : NULL;
     if (!tr) return pic_err_set(err, "pic_grad_sumsq_cuda: no training state");
     pic_cuda::prof_mark(cm, pic_cuda::PROF_OPTIM);
+    pic_cuda::prof_work(cm, pic_cuda::PROF_OPTIM, 0, 4.0 * (double)(tr->hi - tr->lo)); // the gradient read
     PIC_CU(pic_cuda::grad_sumsq(tr->norm, tr->grad + tr->lo, tr->hi - tr->lo, tr->norm_part, cm->s));
     PIC_CU(cudaMemcpyAsync(tr->h_norm, tr->norm, sizeof(double), cudaMemcpyDeviceToHost, cm->s));
     pic_cuda::prof_mark(cm, pic_cuda::PROF_HOST);
@@ -113,7 +114,10 @@ extern "C" int pic_scale_grad_cuda(pic_model *m, double norm, double max_norm, p
     if (max_norm > 0) { // the CPU's clip: the coefficient rounded to float, applied when below 1
         float coef = (float)(max_norm / (norm + 1e-6));
         pic_cuda::prof_mark(cm, pic_cuda::PROF_OPTIM);
-        if (coef < 1) PIC_CU(pic_cuda::scale(tr->grad + tr->lo, tr->hi - tr->lo, coef, cm->s));
+        if (coef < 1) {
+            pic_cuda::prof_work(cm, pic_cuda::PROF_OPTIM, 0, 8.0 * (double)(tr->hi - tr->lo)); // read, written
+            PIC_CU(pic_cuda::scale(tr->grad + tr->lo, tr->hi - tr->lo, coef, cm->s));
+        }
         pic_cuda::prof_mark(cm, pic_cuda::PROF_HOST);
     }
     return 0;
@@ -133,6 +137,8 @@ extern "C" int pic_adamw_step_cuda(pic_model *m, double lr, double beta1, double
     if (!tr) return pic_err_set(err, "pic_adamw_step_cuda: no training state");
     size_t lo = tr->lo, n = tr->hi - tr->lo; // this GPU's slice (model.cuh)
     pic_cuda::prof_mark(cm, pic_cuda::PROF_OPTIM);
+    // the gradient, master weights and moments in; the last three out (and in bf16 the weights' rounding)
+    pic_cuda::prof_work(cm, pic_cuda::PROF_OPTIM, 0, (m->dtype == PIC_DTYPE_BF16 ? 30.0 : 28.0) * (double)n);
     // bf16: the master weights step, and the bf16 weights the products read are their rounding
     if (m->dtype == PIC_DTYPE_BF16)
         PIC_CU(pic_cuda::pic_adamw_step<pic_cuda::bf16>(tr->master, tr->grad + lo, tr->m, tr->v, n, lr, beta1, beta2,

@@ -61,6 +61,7 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
     T *dh = (T *)tr->dh, *dgu = (T *)tr->dgu, *datt = (T *)tr->datt, *dq = (T *)tr->dq, *dk = (T *)tr->dk;
     T *dv = (T *)tr->dv, *dqkv = (T *)tr->dqkv, *qpre = (T *)tr->qpre, *kpre = (T *)tr->kpre, *vpre = (T *)tr->vpre;
     if (upload_ktiles(m, b, &n_kt, err)) return -1;
+    prof_backward(m);
 
     prof_mark(cm, PROF_BWD_OTHER);
     PIC_CU(cudaMemsetAsync(tr->dres, 0, N * C * sizeof(float), s));
@@ -148,6 +149,7 @@ int head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t *tar
     T *x = (T *)cm->head_x, *dx = (T *)tr->head_dx;
     // in f32 the gradient overwrites the logits; in bf16 it is rounded into its own buffer for the product
     T *dz = sizeof(T) == sizeof(float) ? (T *)cm->head_z : (T *)tr->head_dz;
+    prof_head_backward(m, n);
     for (size_t i = 0; i < n; i += cm->head_rows) {
         size_t k = n - i < cm->head_rows ? n - i : cm->head_rows;
         prof_mark(cm, PROF_BWD_HEAD);

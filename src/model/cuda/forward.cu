@@ -314,6 +314,14 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
     if (kv && kv->elem_bytes != sizeof(T)) return pic_err_set(err, "the KV cache's type is not the model's");
     if (upload_layout(m, kv, b, N, err)) return -1;
     cm->cached = kv != NULL;
+    if (cm->prof) { // the pass's least work (PIC_CUDA_PROFILE's floor): its causal pairs, its key rows read
+        double pairs = 0, keys = 0;
+        for (int q = 0; q < b->n_seq; q++) {
+            double start = kv ? kv->len[b->slot ? b->slot[q] : q] : 0, len = b->len[q];
+            pairs += len * start + len * (len + 1) / 2, keys += start + len;
+        }
+        prof_forward(m, N, pairs, keys);
+    }
     T *lnf = (T *)cm->lnf;
     if (run_body<T>(m, kv, b, N, err)) return -1;
 
@@ -322,6 +330,7 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
         /* the rows wanted, a block at a time through lm_head, logits to the
          * host or to fn on the device */
         size_t n = which == PIC_LOGITS_ALL ? N : (size_t)b->n_seq, V = (size_t)c->vocab_size;
+        prof_head(m, n, fn ? 0 : (double)n * V * sizeof(float));
         for (size_t i = 0, last = 0, seq = 0; i < n; i += cm->head_rows) {
             size_t kk = n - i < cm->head_rows ? n - i : cm->head_rows;
             for (size_t j = 0; j < kk; j++) {
@@ -362,6 +371,7 @@ int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, fl
     pic_cuda_model *cm = m->cuda;
     cudaStream_t s = cm->s;
     int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    prof_head(m, n, 0);
     for (size_t i = 0; i < n; i += cm->head_rows) {
         size_t k = n - i < cm->head_rows ? n - i : cm->head_rows;
         prof_mark(cm, PROF_HEAD);

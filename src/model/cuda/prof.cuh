@@ -13,7 +13,7 @@
 
 #include <stdio.h>
 
-struct pic_cuda_model;
+#include "model/model.h"
 
 namespace pic_cuda {
 
@@ -39,6 +39,28 @@ enum prof_phase {
 
 // Starts phase p on the model's stream (nothing unless PIC_CUDA_PROFILE is set).
 void prof_mark(pic_cuda_model *cm, prof_phase p);
+
+// The least work of each phase, counted by the host from the shapes of
+// what it asks for: the FLOPs of the matrix products (and attention's),
+// and the bytes that must cross device memory, each tensor once (weights
+// once a call, activations once, the KV cache's keys once a step). The
+// table divides them by PIC_CUDA_PROFILE_RATES ("TFLOPS,TBPS", the bf16
+// matrix rate and copy bandwidth the benchmark measured in the same run)
+// into the phase's floor, the larger of the two times. What pic does
+// beyond it (a product's inputs read again per tile, recomputation, the
+// logits of a block of rows written and read back) is the gap to it.
+void prof_work(pic_cuda_model *cm, prof_phase p, double flops, double bytes);
+// A forward pass of N tokens whose queries see `pairs` causal query-key
+// pairs and read `keys` rows of keys and values (a cache's included):
+// every phase from the embedding to the final norm.
+void prof_forward(const pic_model *m, size_t N, double pairs, double keys);
+// The head over `rows` rows: lm_head's product and the statistics, plus
+// `out` bytes the caller takes (logits to the host).
+void prof_head(const pic_model *m, size_t rows, double out);
+// The backward of the last forward (its pairs and keys), and of the head
+// over `rows` rows (logits recomputed, both products).
+void prof_backward(const pic_model *m);
+void prof_head_backward(const pic_model *m, size_t rows);
 // The table of the phases' times (at the model's free).
 void prof_report(pic_cuda_model *cm, FILE *f);
 // The profile's state, made at load when PIC_CUDA_PROFILE=1, else NULL.
