@@ -251,6 +251,41 @@ static bool small_model(pic_model *m, pic_model_dtype dtype, uint64_t seed, pic_
     return true;
 }
 
+// The head's log-probs and entropies of 1100 rows (each of 300 tokens'
+// rows, in a scattered order, some more than once) in blocks of 64 and two
+// stages (a stage holds the 1024 tokens the model was loaded for): each row's
+// are its own, so they equal that row's alone, bit for bit. The blocks run
+// back to back with one wait a stage, each reading its rows, targets and
+// result slots at its own offset: a block that read another's would differ.
+static void test_head_stages(pic_model_dtype dtype) {
+    pic_model m;
+    pic_err err = {""};
+    setenv("PIC_CUDA_HEAD_ROWS", "64", 1);
+    bool made = small_model(&m, dtype, 11, &err);
+    unsetenv("PIC_CUDA_HEAD_ROWS");
+    if (!made) return;
+    enum { T = 300, N = 1100 };
+    int V = m.cfg.vocab_size, len = T;
+    int32_t tok[T + 1], tg[N];
+    size_t rows[N];
+    static float lp[N], h[N], lp1[T], h1[T];
+    for (int i = 0; i <= T; i++) tok[i] = (int32_t)(rand() % V);
+    for (int i = 0; i < N; i++) rows[i] = (size_t)(i * 7) % T, tg[i] = tok[rows[i] + 1];
+    pic_batch b = {1, &len, tok, NULL};
+    bool ok = pic_forward(&m, NULL, &b, PIC_LOGITS_NONE, NULL, &err) == 0 &&
+              pic_forward_stats(&m, rows, N, tg, 0.8f, lp, h, &err) == 0;
+    for (size_t r = 0; r < T && ok; r++) ok = pic_forward_stats(&m, &r, 1, tok + r + 1, 0.8f, &lp1[r], &h1[r], &err) == 0;
+    if (CHECK(ok, "%s: the head's statistics run: %s", pic_model_dtype_name(dtype), err.msg)) {
+        int bad = 0;
+        for (int i = 0; i < N; i++) bad += memcmp(&lp[i], &lp1[rows[i]], 4) || memcmp(&h[i], &h1[rows[i]], 4);
+        CHECK(bad == 0,
+              "%s: 1100 rows' log-probs and entropies in blocks of 64 and two stages = each row's alone, bit for "
+              "bit (%d differ)",
+              pic_model_dtype_name(dtype), bad);
+    }
+    pic_model_free(&m);
+}
+
 // Prefill 17 tokens into slot 1, share it with slot 2, decode the rest there
 // one token a step beside a sequence in slot 0; every step's logits and the
 // sampled-token stats equal scoring the whole sequence without a cache. 600
@@ -402,6 +437,8 @@ int main(void) {
     test_tc<float>(17, 4864, 136, false, false);  // 0.5B's down projection's k: 19 segments
     test_model_invariance(PIC_DTYPE_F32);
     test_model_invariance(PIC_DTYPE_BF16);
+    test_head_stages(PIC_DTYPE_F32);
+    test_head_stages(PIC_DTYPE_BF16);
     test_kv_decode(PIC_DTYPE_F32);
     test_kv_decode(PIC_DTYPE_BF16);
     test_kv_paged(PIC_DTYPE_F32);

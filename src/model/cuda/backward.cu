@@ -150,30 +150,35 @@ int head_backward(pic_model *m, const size_t *rows, size_t n, const int32_t *tar
     // in f32 the gradient overwrites the logits; in bf16 it is rounded into its own buffer for the product
     T *dz = sizeof(T) == sizeof(float) ? (T *)cm->head_z : (T *)tr->head_dz;
     prof_head_backward(m, n);
-    for (size_t i = 0; i < n; i += cm->head_rows) {
-        size_t k = n - i < cm->head_rows ? n - i : cm->head_rows;
+    // a stage of rows at a time, its blocks back to back, as stats (forward.cu)
+    for (size_t at = 0; at < n; at += cm->stage_rows) {
+        size_t sn = n - at < cm->stage_rows ? n - at : cm->stage_rows;
         prof_mark(cm, PROF_BWD_HEAD);
-        memcpy(cm->h_head_row, rows + i, k * sizeof(size_t));
-        memcpy(cm->h_head_target, targets + i, k * sizeof(int32_t));
-        if (dlogp) memcpy(tr->h_dlogp, dlogp + i, k * sizeof(float));
-        if (dent) memcpy(tr->h_dent, dent + i, k * sizeof(float));
-        PIC_CU(cudaMemcpyAsync(cm->head_row, cm->h_head_row, k * sizeof(size_t), cudaMemcpyHostToDevice, s));
-        PIC_CU(cudaMemcpyAsync(cm->head_target, cm->h_head_target, k * sizeof(int32_t), cudaMemcpyHostToDevice, s));
-        if (dlogp) PIC_CU(cudaMemcpyAsync(tr->head_dlogp, tr->h_dlogp, k * sizeof(float), cudaMemcpyHostToDevice, s));
-        if (dent) PIC_CU(cudaMemcpyAsync(tr->head_dent, tr->h_dent, k * sizeof(float), cudaMemcpyHostToDevice, s));
-        gather_rows<<<blocks_for(k * C, 256), 256, 0, s>>>(x, (const T *)cm->lnf, cm->head_row, k, C);
-        PIC_LAUNCHED();
-        const T *w = param<T>(m, m->params.off.lm_head);
-        if (matmul_forward<T, float>(cm->blas, cm->head_z, x, w, NULL, k, C, V, false, err)) return -1;
-        PIC_CU(logprob_entropy_backward<T>(dz, cm->head_z, cm->head_target, dlogp ? tr->head_dlogp : NULL,
-                                           dent ? tr->head_dent : NULL, k, V, temp, s));
-        if (matmul_backward<T, T>(cm->blas, dx, grad(m, m->params.off.lm_head), NULL, dz, x, w, k, C, V, tr->partial,
-                                  err, true))
-            return -1;
-        scatter_add_rows<<<blocks_for(k * C, 256), 256, 0, s>>>(tr->dlnf, dx, cm->head_row, k, C);
-        PIC_LAUNCHED();
+        memcpy(cm->h_head_row, rows + at, sn * sizeof(size_t));
+        memcpy(cm->h_head_target, targets + at, sn * sizeof(int32_t));
+        if (dlogp) memcpy(tr->h_dlogp, dlogp + at, sn * sizeof(float));
+        if (dent) memcpy(tr->h_dent, dent + at, sn * sizeof(float));
+        PIC_CU(cudaMemcpyAsync(cm->head_row, cm->h_head_row, sn * sizeof(size_t), cudaMemcpyHostToDevice, s));
+        PIC_CU(cudaMemcpyAsync(cm->head_target, cm->h_head_target, sn * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+        if (dlogp) PIC_CU(cudaMemcpyAsync(tr->head_dlogp, tr->h_dlogp, sn * sizeof(float), cudaMemcpyHostToDevice, s));
+        if (dent) PIC_CU(cudaMemcpyAsync(tr->head_dent, tr->h_dent, sn * sizeof(float), cudaMemcpyHostToDevice, s));
+        for (size_t i = 0; i < sn; i += cm->head_rows) {
+            size_t k = sn - i < cm->head_rows ? sn - i : cm->head_rows;
+            const size_t *row = cm->head_row + i;
+            gather_rows<<<blocks_for(k * C, 256), 256, 0, s>>>(x, (const T *)cm->lnf, row, k, C);
+            PIC_LAUNCHED();
+            const T *w = param<T>(m, m->params.off.lm_head);
+            if (matmul_forward<T, float>(cm->blas, cm->head_z, x, w, NULL, k, C, V, false, err)) return -1;
+            PIC_CU(logprob_entropy_backward<T>(dz, cm->head_z, cm->head_target + i, dlogp ? tr->head_dlogp + i : NULL,
+                                               dent ? tr->head_dent + i : NULL, k, V, temp, s));
+            if (matmul_backward<T, T>(cm->blas, dx, grad(m, m->params.off.lm_head), NULL, dz, x, w, k, C, V,
+                                      tr->partial, err, true))
+                return -1;
+            scatter_add_rows<<<blocks_for(k * C, 256), 256, 0, s>>>(tr->dlnf, dx, row, k, C);
+            PIC_LAUNCHED();
+        }
         prof_mark(cm, PROF_HOST);
-        PIC_CU(cudaStreamSynchronize(s)); // the pinned staging is reused by the next block
+        PIC_CU(cudaStreamSynchronize(s)); // the pinned staging is reused by the next stage
     }
     return 0;
 }

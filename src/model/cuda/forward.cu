@@ -287,19 +287,22 @@ template <typename T> int run_body(pic_model *m, pic_kvcache *kv, const pic_batc
     return 0;
 }
 
-// The head's input, rows h_head_row[0..k) of the final norm's output lnf:
-// where they lie in order (every row, or a decode step's, each sequence's
-// one token), lnf itself, aligned as cuBLASLt likes it; else gathered into
-// head_x. The product reads the same values either way.
+// The head's input, rows h_head_row[at..at + k) of the final norm's
+// output lnf: where they lie in order (every row, or a decode step's, each
+// sequence's one token), lnf itself, aligned as cuBLASLt likes it; else
+// gathered into head_x through head_row[at..at + k). The product reads the
+// same values either way.
 template <typename T>
-int head_rows_of(const T **rows, pic_cuda_model *cm, const T *lnf, size_t k, int C, cudaStream_t s, pic_err *err) {
-    size_t first = cm->h_head_row[0];
+int head_rows_of(const T **rows, pic_cuda_model *cm, const T *lnf, size_t at, size_t k, int C, cudaStream_t s,
+                 pic_err *err) {
+    const size_t *want = cm->h_head_row + at;
+    size_t first = want[0];
     bool in_order = first * C * sizeof(T) % 256 == 0;
-    for (size_t j = 1; j < k && in_order; j++) in_order = cm->h_head_row[j] == first + j;
+    for (size_t j = 1; j < k && in_order; j++) in_order = want[j] == first + j;
     *rows = in_order ? lnf + first * C : (const T *)cm->head_x;
     if (in_order) return 0;
-    PIC_CU(cudaMemcpyAsync(cm->head_row, cm->h_head_row, k * sizeof(size_t), cudaMemcpyHostToDevice, s));
-    gather_rows<<<blocks_for(k * C, 256), 256, 0, s>>>((T *)cm->head_x, lnf, cm->head_row, k, C);
+    PIC_CU(cudaMemcpyAsync(cm->head_row + at, want, k * sizeof(size_t), cudaMemcpyHostToDevice, s));
+    gather_rows<<<blocks_for(k * C, 256), 256, 0, s>>>((T *)cm->head_x, lnf, cm->head_row + at, k, C);
     PIC_LAUNCHED();
     return 0;
 }
@@ -342,7 +345,7 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
                 }
             }
             const T *rows;
-            if (head_rows_of<T>(&rows, cm, lnf, kk, C, s, err)) return -1;
+            if (head_rows_of<T>(&rows, cm, lnf, 0, kk, C, s, err)) return -1;
             if (linear<T, float>(m, cm->head_z, rows, param<T>(m, m->params.off.lm_head), NULL, kk, C, (int)V, false,
                                  err))
                 return -1;
@@ -365,6 +368,12 @@ int forward(pic_model *m, pic_kvcache *kv, const pic_batch *b, size_t N, pic_log
     return 0;
 }
 
+// A stage of rows at a time (every token of a batch: one stage, as a
+// rule), its blocks back to back on the stream: each block's rows and
+// targets were copied up with the stage, its log-probs and entropies land
+// at their places in the stage's arrays, and the host waits once, for all
+// of them. A block's product and statistics are those of a call with that
+// block alone, so the bits are too.
 template <typename T>
 int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, float temp, float *logp, float *ent,
           pic_err *err) {
@@ -372,25 +381,30 @@ int stats(pic_model *m, const size_t *rows, size_t n, const int32_t *targets, fl
     cudaStream_t s = cm->s;
     int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     prof_head(m, n, 0);
-    for (size_t i = 0; i < n; i += cm->head_rows) {
-        size_t k = n - i < cm->head_rows ? n - i : cm->head_rows;
+    for (size_t at = 0; at < n; at += cm->stage_rows) {
+        size_t sn = n - at < cm->stage_rows ? n - at : cm->stage_rows;
         prof_mark(cm, PROF_HEAD);
-        memcpy(cm->h_head_row, rows + i, k * sizeof(size_t));
-        if (targets) memcpy(cm->h_head_target, targets + i, k * sizeof(int32_t));
-        if (targets)
-            PIC_CU(cudaMemcpyAsync(cm->head_target, cm->h_head_target, k * sizeof(int32_t), cudaMemcpyHostToDevice, s));
-        const T *x;
-        if (head_rows_of<T>(&x, cm, (const T *)cm->lnf, k, C, s, err)) return -1;
-        if (linear<T, float>(m, cm->head_z, x, param<T>(m, m->params.off.lm_head), NULL, k, C, V, false, err))
-            return -1;
-        PIC_CU(logprob_entropy_forward(cm->head_lp, cm->head_ent, cm->head_z, targets ? cm->head_target : NULL, k, V,
-                                       temp, s));
-        PIC_CU(cudaMemcpyAsync(cm->h_head_lp, cm->head_lp, k * sizeof(float), cudaMemcpyDeviceToHost, s));
-        PIC_CU(cudaMemcpyAsync(cm->h_head_ent, cm->head_ent, k * sizeof(float), cudaMemcpyDeviceToHost, s));
+        memcpy(cm->h_head_row, rows + at, sn * sizeof(size_t));
+        if (targets) {
+            memcpy(cm->h_head_target, targets + at, sn * sizeof(int32_t));
+            PIC_CU(cudaMemcpyAsync(cm->head_target, cm->h_head_target, sn * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                   s));
+        }
+        for (size_t i = 0; i < sn; i += cm->head_rows) {
+            size_t k = sn - i < cm->head_rows ? sn - i : cm->head_rows;
+            const T *x;
+            if (head_rows_of<T>(&x, cm, (const T *)cm->lnf, i, k, C, s, err)) return -1;
+            if (linear<T, float>(m, cm->head_z, x, param<T>(m, m->params.off.lm_head), NULL, k, C, V, false, err))
+                return -1;
+            PIC_CU(logprob_entropy_forward(cm->head_lp + i, cm->head_ent + i, cm->head_z,
+                                           targets ? cm->head_target + i : NULL, k, V, temp, s));
+        }
+        PIC_CU(cudaMemcpyAsync(cm->h_head_lp, cm->head_lp, sn * sizeof(float), cudaMemcpyDeviceToHost, s));
+        PIC_CU(cudaMemcpyAsync(cm->h_head_ent, cm->head_ent, sn * sizeof(float), cudaMemcpyDeviceToHost, s));
         prof_mark(cm, PROF_HOST);
-        PIC_CU(cudaStreamSynchronize(s));
-        if (logp && targets) memcpy(logp + i, cm->h_head_lp, k * sizeof(float));
-        if (ent) memcpy(ent + i, cm->h_head_ent, k * sizeof(float));
+        PIC_CU(cudaStreamSynchronize(s)); // the stage's results, and its pinned rows free for the next
+        if (logp && targets) memcpy(logp + at, cm->h_head_lp, sn * sizeof(float));
+        if (ent) memcpy(ent + at, cm->h_head_ent, sn * sizeof(float));
     }
     return 0;
 }

@@ -66,7 +66,7 @@ struct carver {
 
 // One layout for counting and for carving: device arena, then pinned host.
 void carve_device(carver &k, pic_cuda_model *cm, const pic_config *c, size_t es) {
-    size_t N = cm->max_tokens, HR = cm->head_rows, C = c->hidden_size, F = c->intermediate_size;
+    size_t N = cm->max_tokens, HR = cm->head_rows, SR = cm->stage_rows, C = c->hidden_size, F = c->intermediate_size;
     size_t hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads, qd = nh * hd, kvd = nkv * hd, V = c->vocab_size;
     void **act[] = {&cm->x, &cm->ln, &cm->qkv, &cm->q, &cm->k, &cm->v, &cm->att, &cm->gu, &cm->h, &cm->lnf,
                     &cm->head_x};
@@ -86,11 +86,11 @@ void carve_device(carver &k, pic_cuda_model *cm, const pic_config *c, size_t es)
     cm->sin = k.take<float>(N * hd / 2);
     cm->inv_freq = k.take<float>(hd / 2);
     cm->head_z = k.take<float>(HR * V);
-    cm->head_lp = k.take<float>(HR);
-    cm->head_ent = k.take<float>(HR);
+    cm->head_lp = k.take<float>(SR);
+    cm->head_ent = k.take<float>(SR);
     cm->layout = k.take<char>(pic_cuda::layout_bytes(N));
-    cm->head_row = k.take<size_t>(HR);
-    cm->head_target = k.take<int32_t>(HR);
+    cm->head_row = k.take<size_t>(SR);
+    cm->head_target = k.take<int32_t>(SR);
     cm->workspace = k.take<char>(kWorkspace);
     cm->workspace_bytes = kWorkspace;
     cm->bi_count = k.take<int>(kBiCounters);
@@ -98,12 +98,12 @@ void carve_device(carver &k, pic_cuda_model *cm, const pic_config *c, size_t es)
 }
 
 void carve_pinned(carver &k, pic_cuda_model *cm) {
-    size_t N = cm->max_tokens, HR = cm->head_rows;
+    size_t N = cm->max_tokens, SR = cm->stage_rows;
     cm->h_layout = k.take<char>(pic_cuda::layout_bytes(N));
-    cm->h_head_row = k.take<size_t>(HR);
-    cm->h_head_target = k.take<int32_t>(HR);
-    cm->h_head_lp = k.take<float>(HR);
-    cm->h_head_ent = k.take<float>(HR);
+    cm->h_head_row = k.take<size_t>(SR);
+    cm->h_head_target = k.take<int32_t>(SR);
+    cm->h_head_lp = k.take<float>(SR);
+    cm->h_head_ent = k.take<float>(SR);
 }
 
 // The host's float parameters into the device buffer, converted a chunk at a time.
@@ -181,6 +181,7 @@ int setup(pic_model *m, pic_cuda_model *cm, size_t max_tokens, bool training, we
     // to run the head's block after block path (tests/unit/test_cuda_backward.cu).
     const char *test_rows = getenv("PIC_CUDA_HEAD_ROWS");
     if (test_rows && atol(test_rows) > 0) cm->head_rows = (size_t)atol(test_rows);
+    cm->stage_rows = max_tokens > cm->head_rows ? max_tokens : cm->head_rows;
 
     size_t pbytes = m->params.numel * es;
     if (cudaMalloc(&cm->params, pbytes) != cudaSuccess) {
@@ -255,8 +256,8 @@ void carve_train(carver &k, pic_cuda_model *cm, pic_cuda_train *tr, const pic_mo
     size_t widest = C > 2 * F ? C : 2 * F;
     widest = widest > qd + 2 * kvd ? widest : qd + 2 * kvd;
     tr->partial = k.take<float>(pic_cuda::COL_CHUNKS * widest);
-    tr->head_dlogp = k.take<float>(HR);
-    tr->head_dent = k.take<float>(HR);
+    tr->head_dlogp = k.take<float>(cm->stage_rows);
+    tr->head_dent = k.take<float>(cm->stage_rows);
     tr->norm_part = k.take<double>(pic_cuda::NORM_BLOCKS);
     tr->norm = k.take<double>(1);
     void **g[] = {&tr->dres_t, &tr->dh, &tr->dgu, &tr->datt, &tr->dq, &tr->dk, &tr->dv, &tr->dqkv, &tr->qpre,
@@ -270,8 +271,8 @@ void carve_train(carver &k, pic_cuda_model *cm, pic_cuda_train *tr, const pic_mo
 }
 
 void carve_train_pinned(carver &k, pic_cuda_model *cm, pic_cuda_train *tr) {
-    tr->h_dlogp = k.take<float>(cm->head_rows);
-    tr->h_dent = k.take<float>(cm->head_rows);
+    tr->h_dlogp = k.take<float>(cm->stage_rows);
+    tr->h_dent = k.take<float>(cm->stage_rows);
     tr->h_ktiles = k.take<int4>(cm->max_tokens);
     tr->h_norm = k.take<double>(1);
 }

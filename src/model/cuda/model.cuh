@@ -63,6 +63,10 @@ struct pic_cuda_model {
     pic_cuda::blas *blas;
     void *params; // numel elements of the storage type
     size_t max_tokens, head_rows;
+    // the rows of a head call staged at once (its row list, targets,
+    // upstream gradients, log-probs and entropies): every token of a batch,
+    // so that a call's blocks run back to back with one wait at the end
+    size_t stage_rows;
     bool for_training; // the arena holds no layer activations: the training state's sets do
     void *arena;
     size_t arena_bytes, used_before; // device memory in use before load (for peak_bytes)
