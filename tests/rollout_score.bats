@@ -59,6 +59,23 @@ agrees() {
     agrees c
 }
 
+@test "records at different temperatures in one batch score as each would alone" {
+    # the head runs once per stretch of one temperature: 0.6, 0.6, then 1.3, 0.6, greedy (T 1), 0.6
+    jq -c --argjson t '[0.6, 0.6, 1.3, 0.6, 0, 0.6]' --slurp '. + . | to_entries[] | .value + {temperature: $t[.key]}' \
+        "$M/derived/score_qwen2-tiny.jsonl" >in
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q in >together
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q --batch-tokens 1 in >alone
+    cmp together alone
+    # and each at its own temperature: the 0.6 records agree with transformers, the others differ
+    jq -c 'select(.temperature == 0.6)' together >at06
+    [ "$(wc -l <at06)" -eq 4 ]
+    agrees at06
+    [ "$(jq -s '[.[] | select(.temperature != 0.6) | .logprobs[0] != .expect_logprobs[0]] | all' together)" = true ]
+    # a greedy record's log-probs are those at T 1
+    sed -n 5p in | pic-rollout --score -m "$M/qwen2-tiny" --plain -q -t 1 >t1
+    [ "$(sed -n 5p together | jq -c .logprobs)" = "$(jq -c .logprobs t1)" ]
+}
+
 @test "--temperature overrides the records'; without either T is 1" {
     pic-rollout --score -m "$M/qwen2-tiny" --plain -q -t 0.6 <(jq -c 'del(.temperature)' "$M/derived/score_qwen2-tiny.jsonl") >out
     agrees out

@@ -93,36 +93,52 @@ static void flush(rollout_run *run, batch *b) {
     pic_batch pb = {ns, len, tokens, NULL};
     if (ns && pic_forward(&run->model, NULL, &pb, PIC_LOGITS_NONE, NULL, &err))
         pic_die("%s", err.msg); /* records were validated: this is an internal error */
-    for (size_t i = 0; i < b->n; i++) {
-        item *it = &b->it[i];
-        size_t R = (size_t)it->R;
-        size_t *rows = pic_malloc((R + 1) * sizeof *rows);
-        float *lp = pic_malloc((R + 1) * sizeof *lp), *h = pic_malloc((R + 1) * sizeof *h);
-        for (size_t t = 0; t < R; t++) rows[t] = first[i] + (size_t)it->P - 1 + t;
-        if (R && pic_forward_stats(&run->model, rows, R, it->ids + it->P, it->T, lp, h, &err)) pic_die("%s", err.msg);
-        /* Text in, ids out too: the trainer reads token ids, so a record
-         * scored from text (an SFT set, a re-templated problem) is ready
-         * for pic-update. Ids the record brought are left as they are. */
-        if (!json_object_get(it->obj, "prompt_ids"))
-            json_object_set_new(it->obj, "prompt_ids", pic_json_ints(it->ids, (size_t)it->P));
-        if (!json_object_get(it->obj, "response_ids"))
-            json_object_set_new(it->obj, "response_ids", pic_json_ints(it->ids + it->P, R));
-        for (size_t t = 0; t < R; t++)
-            if (!isfinite(lp[t]) || !isfinite(h[t]))
-                pic_die("%s: field '%s': response token %zu scored %g (entropy %g): the model's numbers overflow "
-                        "float (%s)", it->where, run->logprobs_field, t, lp[t], h[t], run->model_dir);
-        json_object_set_new(it->obj, run->logprobs_field, pic_json_floats(lp, R));
-        if (run->entropy_field) json_object_set_new(it->obj, run->entropy_field, pic_json_floats(h, R));
-        pic_writer_json(run->w, it->obj);
-        run->records++;
-        run->tokens += R;
-        free(rows);
-        free(lp);
-        free(h);
-        json_decref(it->obj);
-        free(it->ids);
-        free(it->where);
+    /* The head runs once per stretch of records at one temperature (all
+     * of them, as a rule): each row's statistics are its own, so a record
+     * scores as it would alone, and on a GPU the stretch costs one wait. */
+    size_t *rows = pic_malloc((b->tokens + 1) * sizeof *rows);
+    int32_t *targets = pic_malloc((b->tokens + 1) * sizeof *targets);
+    float *lp_all = pic_malloc((b->tokens + 1) * sizeof *lp_all), *h_all = pic_malloc((b->tokens + 1) * sizeof *h_all);
+    for (size_t i = 0, end; i < b->n; i = end) {
+        size_t n = 0;
+        for (end = i; end < b->n && b->it[end].T == b->it[i].T; end++) {
+            item *it = &b->it[end];
+            for (size_t t = 0; t < (size_t)it->R; t++, n++) {
+                rows[n] = first[end] + (size_t)it->P - 1 + t;
+                targets[n] = it->ids[it->P + t];
+            }
+        }
+        if (n && pic_forward_stats(&run->model, rows, n, targets, b->it[i].T, lp_all, h_all, &err))
+            pic_die("%s", err.msg);
+        for (size_t j = i, at = 0; j < end; at += (size_t)b->it[j].R, j++) {
+            item *it = &b->it[j];
+            size_t R = (size_t)it->R;
+            const float *lp = lp_all + at, *h = h_all + at;
+            /* Text in, ids out too: the trainer reads token ids, so a record
+             * scored from text (an SFT set, a re-templated problem) is ready
+             * for pic-update. Ids the record brought are left as they are. */
+            if (!json_object_get(it->obj, "prompt_ids"))
+                json_object_set_new(it->obj, "prompt_ids", pic_json_ints(it->ids, (size_t)it->P));
+            if (!json_object_get(it->obj, "response_ids"))
+                json_object_set_new(it->obj, "response_ids", pic_json_ints(it->ids + it->P, R));
+            for (size_t t = 0; t < R; t++)
+                if (!isfinite(lp[t]) || !isfinite(h[t]))
+                    pic_die("%s: field '%s': response token %zu scored %g (entropy %g): the model's numbers overflow "
+                            "float (%s)", it->where, run->logprobs_field, t, lp[t], h[t], run->model_dir);
+            json_object_set_new(it->obj, run->logprobs_field, pic_json_floats(lp, R));
+            if (run->entropy_field) json_object_set_new(it->obj, run->entropy_field, pic_json_floats(h, R));
+            pic_writer_json(run->w, it->obj);
+            run->records++;
+            run->tokens += R;
+            json_decref(it->obj);
+            free(it->ids);
+            free(it->where);
+        }
     }
+    free(rows);
+    free(targets);
+    free(lp_all);
+    free(h_all);
     free(len);
     free(tokens);
     free(first);
