@@ -1,7 +1,11 @@
-// The logits head on the GPU: one block per row, two passes over the row
-// (max, then the sums S = sum e^(z-m) and Sz = sum e^(z-m) (z-m)), as the
-// CPU version does. The sums are accumulated in double, as on the CPU: the
-// entropy is a difference of two numbers of the size of log V.
+// The logits head on the GPU: one block per row. Each thread makes one pass
+// over its elements of the row, keeping its running max m and the sums
+// S = sum e^(z-m) and Sz = sum e^(z-m) (z-m) relative to it, rebased when m
+// rises; the block then rebases every thread's sums to the row's max and
+// adds them. The CPU version makes two passes (max, then the sums); one pass
+// reads the float logits, the head's largest traffic, once instead of twice.
+// The sums are accumulated in double, as on the CPU: the entropy is a
+// difference of two numbers of the size of log V.
 #include <cuda_runtime.h>
 #include <math.h>
 
@@ -15,10 +19,10 @@ namespace pic_cuda {
 // makes the pass, and there the time is the memory latency over the bytes
 // in flight (256 threads with a load each: ~45 us a pass over Qwen's
 // 151936 logits, 594 rounds of loads a thread; 1024 threads with 16 each:
-// 10 rounds). Each thread still adds its elements in index order, i,
-// i + kFwdThreads, ...: the sums are those of the plain strided loop over
-// kFwdThreads threads.
-constexpr int kFwdThreads = 1024, kInFlight = 16, kThreads = 256;
+// 10 rounds). Each thread adds its elements in index order, i,
+// i + kFwdThreads, ..., so the bits depend on the row alone. The backward's
+// blocks are narrower (many rows at once), 8 loads a thread in flight.
+constexpr int kFwdThreads = 1024, kInFlight = 16, kThreads = 256, kBwdInFlight = 8;
 
 template <int THREADS> __device__ float block_max(float v, float *shared) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
@@ -52,18 +56,56 @@ template <int THREADS> __device__ double block_sum(double v, double *shared) {
     return r;
 }
 
-// f(x[i] / T) for this thread's i in order, kInFlight loads issued at a
-// time (the row's end too: the loads past it are not made, nor their f).
-template <class F> __device__ __forceinline__ void each_scaled(const float *x, int V, float T, F f) {
-    constexpr int STEP = kFwdThreads * kInFlight;
-    for (int i = threadIdx.x; i < V; i += STEP) {
-        float v[kInFlight];
-#pragma unroll
-        for (int q = 0; q < kInFlight; q++) v[q] = i + q * kFwdThreads < V ? x[i + q * kFwdThreads] : 0.0f;
-#pragma unroll
-        for (int q = 0; q < kInFlight; q++)
-            if (i + q * kFwdThreads < V) f(v[q] / T);
+// The sums S and Sz, kept relative to m, made relative to m2 >= m:
+// e^(z-m2) = r e^(z-m) with r = e^(m-m2), and (z-m2) = (z-m) - (m2-m). A
+// thread with no sums yet only takes m2 (m may be -inf there).
+__device__ __forceinline__ void rebase(float &m, double &S, double &Sz, float m2) {
+    if (!(m2 > m)) return;
+    if (S > 0) {
+        double d = (double)m2 - (double)m, r = exp(-d);
+        Sz = r * (Sz - d * S);
+        S *= r;
     }
+    m = m2;
+}
+
+// This thread's pass over the row x / T: elements i, i + THREADS, ..., a
+// round of IN_FLIGHT loads at a time (the row's end too: the loads past it
+// are not made), each round's max taken before its sums, so that every
+// e^(z-m) is at most 1. Returns the thread's m, S and Sz.
+template <int THREADS, int IN_FLIGHT>
+__device__ __forceinline__ void row_pass(const float *x, int V, float T, float &m, double &S, double &Sz) {
+    constexpr int STEP = THREADS * IN_FLIGHT;
+    m = -INFINITY, S = 0, Sz = 0;
+    for (int i = threadIdx.x; i < V; i += STEP) {
+        float v[IN_FLIGHT], top = -INFINITY;
+#pragma unroll
+        for (int q = 0; q < IN_FLIGHT; q++) {
+            v[q] = i + q * THREADS < V ? x[i + q * THREADS] / T : -INFINITY;
+            top = fmaxf(top, v[q]);
+        }
+        rebase(m, S, Sz, top);
+#pragma unroll
+        for (int q = 0; q < IN_FLIGHT; q++)
+            if (i + q * THREADS < V) {
+                float z = v[q] - m;
+                double e = expf(z);
+                S += e;
+                Sz += e * z;
+            }
+    }
+}
+
+// The row's max, and S and Sz relative to it, the same in every thread.
+template <int THREADS, int IN_FLIGHT>
+__device__ __forceinline__ void row_sums(const float *x, int V, float T, float *smax, double *ssum, float &m,
+                                         double &S, double &Sz) {
+    float mine;
+    row_pass<THREADS, IN_FLIGHT>(x, V, T, mine, S, Sz);
+    m = block_max<THREADS>(mine, smax);
+    rebase(mine, S, Sz, m);
+    S = block_sum<THREADS>(S, ssum);
+    Sz = block_sum<THREADS>(Sz, ssum);
 }
 
 __global__ void __launch_bounds__(kFwdThreads) logprob_entropy_kernel(float *logp, float *entropy,
@@ -73,18 +115,9 @@ __global__ void __launch_bounds__(kFwdThreads) logprob_entropy_kernel(float *log
     __shared__ float smax[kFwdThreads / 32];
     __shared__ double ssum[kFwdThreads / 32];
     const float *x = logits + (size_t)(rows ? rows[blockIdx.x] : blockIdx.x) * V;
-    float m = -INFINITY;
-    each_scaled(x, V, T, [&](float z) { m = fmaxf(m, z); });
-    m = block_max<kFwdThreads>(m, smax);
-    double S = 0, Sz = 0;
-    each_scaled(x, V, T, [&](float zt) {
-        float z = zt - m;
-        double e = expf(z);
-        S += e;
-        Sz += e * z;
-    });
-    S = block_sum<kFwdThreads>(S, ssum);
-    Sz = block_sum<kFwdThreads>(Sz, ssum);
+    float m;
+    double S, Sz;
+    row_sums<kFwdThreads, kInFlight>(x, V, T, smax, ssum, m, S, Sz);
     if (threadIdx.x == 0) {
         double lse = log(S);
         int32_t t = targets ? targets[blockIdx.x] : 0;
@@ -105,7 +138,8 @@ cudaError_t logprob_entropy_forward(float *logp, float *entropy, const float *lo
 // With z = logits / T, p = softmax(z), E = sum p z: d logp(y) / dz_j = [j = y]
 // - p_j, dH / dz_j = -p_j (z_j - E), d/dlogits = d/dz / T, as the CPU's
 // logprob_entropy_backward; the row's two sums first, then each element
-// read and written by the same thread (so O = float may be in place).
+// read and written by the same thread (so O = float may be in place): the
+// row read twice, where three passes (max, sums, gradient) read it thrice.
 template <typename O>
 __global__ void logprob_entropy_backward_kernel(O *dlogits, const float *logits, const int32_t *targets,
                                                 const float *dlogp, const float *dent, int V, float T) {
@@ -114,18 +148,9 @@ __global__ void logprob_entropy_backward_kernel(O *dlogits, const float *logits,
     size_t row = blockIdx.x;
     const float *x = logits + row * V;
     O *dx = dlogits + row * V;
-    float m = -INFINITY;
-    for (int i = threadIdx.x; i < V; i += kThreads) m = fmaxf(m, x[i] / T);
-    m = block_max<kThreads>(m, smax);
-    double S = 0, Sz = 0;
-    for (int i = threadIdx.x; i < V; i += kThreads) {
-        float z = x[i] / T;
-        double e = expf(z - m);
-        S += e;
-        Sz += e * (z - m);
-    }
-    S = block_sum<kThreads>(S, ssum);
-    Sz = block_sum<kThreads>(Sz, ssum);
+    float m;
+    double S, Sz;
+    row_sums<kThreads, kBwdInFlight>(x, V, T, smax, ssum, m, S, Sz);
     float gl = dlogp ? dlogp[row] : 0, ge = dent ? dent[row] : 0;
     float E = (float)(Sz / S), invS = (float)(1.0 / S), invT = 1.0f / T;
     int y = targets ? targets[row] : -1;
