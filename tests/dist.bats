@@ -230,6 +230,29 @@ same() {
     if grep -q '^not ok' one.tap three.tap; then false; fi
 }
 
+@test "3 ranks write AdamW's state whole without holding it: rank 0's peak memory is the others', the file the one-process run's" {
+    # 12.7M parameters: gathered on rank 0, the moments would be 8 bytes a
+    # parameter (100 MB) beside what every rank holds; asked for a writer's
+    # chunk at a time from the rank that keeps them, a few MB. Three ranks,
+    # so that a chunk can span two slices. (ASan's quarantine would keep the
+    # writer's freed chunks resident: off.)
+    pic-init -q -o big --hidden 512 --layers 4 --heads 8 --kv-heads 4 --intermediate 1536
+    jq -c '.prompt_ids |= map(. % 256) | .response_ids |= map(. % 256)' "$U/qwen2-tiny-step.jsonl" > s.jsonl
+    B=(-m big --lr 1e-3 --eps 1 --threads 1 -q --alpha 0.3 s.jsonl)
+    pic-update "${B[@]}" --save-grads a.grads -o a > a.json
+    env ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=0 mpirun --allow-run-as-root --oversubscribe -np 3 \
+        "$H/peak.py" rss pic-update "${B[@]}" --save-grads b.grads -o b > b.json
+    jq -e '.ranks == 3' b.json > /dev/null
+    params=$(($(stat -c %s big/model.safetensors) / 4))
+    rss0=$(cat rss.0) rss1=$(cat rss.1) rss2=$(cat rss.2)
+    echo "peak kB: $rss0 $rss1 $rss2; a quarter of the moments: $((params * 2 / 1024)) kB" >&2
+    [ "$rss0" -lt $(((rss1 > rss2 ? rss1 : rss2) + params * 2 / 1024)) ]
+    t=$(tol "$(jq .tokens_total a.json)" big)
+    "$H/st_close.py" a.grads b.grads "$t"
+    "$H/st_close.py" a/optimizer.safetensors b/optimizer.safetensors "$(awk -v t="$t" 'BEGIN { print 2 * t }')"
+    "$H/st_close.py" a/model.safetensors b/model.safetensors "$(awk 'BEGIN { print 2 ^ -22 }')" "$(awk -v t="$t" 'BEGIN { print 2e-3 * t }')"
+}
+
 @test "a failing rank ends the job with its message, never a hang" {
     # only rank 0 writes: it fails, rank 1 waits at the end for it
     run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o /proc/no/such/dir six.jsonl

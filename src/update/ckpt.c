@@ -176,7 +176,7 @@ static void write_whole(const char *path, const void *data, size_t n) {
 }
 
 /* A tensor of the trainer's state, filled from wherever it lives (the
- * host, or a GPU a chunk at a time) as the writer asks. */
+ * host, a GPU, another rank's slice) a chunk at a time as the writer asks. */
 typedef struct {
     const pic_trainer *t;
     pic_state_array a;
@@ -185,23 +185,20 @@ typedef struct {
 
 static int fill_span(void *ctx, size_t at, float *dst, size_t n, pic_err *err) {
     const span *s = ctx;
-    return pic_trainer_read(s->t, s->a, s->offset + at, dst, n, err);
+    return pic_trainer_read_any(s->t, s->a, s->offset + at, dst, n, err);
 }
 
-/* Array a of t (or its copy whole, when gathered from the ranks) as
- * tensors "prefix.name" (no prefix: the names alone) in dtype; names and
- * spans keep what the writer refers to until it has written. */
-static void add_state(pic_st_writer *w, const pic_trainer *t, pic_state_array a, const float *whole,
-                      const char *prefix, pic_dtype dtype, char **names, span *spans) {
+/* Array a of t as tensors "prefix.name" (no prefix: the names alone) in
+ * dtype; names and spans keep what the writer refers to until it has
+ * written. */
+static void add_state(pic_st_writer *w, const pic_trainer *t, pic_state_array a, const char *prefix,
+                      pic_dtype dtype, char **names, span *spans) {
     const pic_params *p = &t->model->params;
     for (size_t i = 0; i < p->n_desc; i++) {
         const pic_param_desc *d = &p->desc[i];
         names[i] = prefix ? pic_asprintf("%s.%s", prefix, d->name) : pic_strdup(d->name);
         spans[i] = (span){t, a, d->offset};
-        if (whole)
-            pic_st_writer_add(w, names[i], dtype, d->ndim, d->shape, whole + d->offset);
-        else
-            pic_st_writer_add_fill(w, names[i], dtype, d->ndim, d->shape, fill_span, &spans[i]);
+        pic_st_writer_add_fill(w, names[i], dtype, d->ndim, d->shape, fill_span, &spans[i]);
     }
 }
 
@@ -225,16 +222,15 @@ static void refs_free(refs *r) {
 char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *out, pic_dtype dtype,
                      size_t max_shard, bool with_state) {
     /* AdamW's state is written whole, whatever the number of ranks that
-     * kept it in slices, so that a run resumes on any number of them: with
-     * more than one, rank 0 gathers it, and on GPUs in bf16 the master
-     * weights too (the weights' source; in f32 they are the weights, which
-     * every rank holds whole) */
-    float *moment[2] = {NULL, NULL}, *master = NULL;
-    if (with_state && pic_dist_size() > 1)
-        moment[0] = pic_trainer_gather(t, PIC_STATE_M), moment[1] = pic_trainer_gather(t, PIC_STATE_V);
-    if (pic_dist_size() > 1 && t->gpu && t->model->dtype == PIC_DTYPE_BF16)
-        master = pic_trainer_gather(t, PIC_STATE_MASTER);
-    if (pic_dist_rank() != 0) return NULL;
+     * kept it in slices, so that a run resumes on any number of them: rank
+     * 0 writes, asking the others for their slices as it goes (the moments,
+     * and on GPUs in bf16 the master weights: the weights' source; in f32
+     * they are the weights, which every rank holds whole) */
+    bool asks = with_state || pic_trainer_spread(t, PIC_STATE_MASTER);
+    if (pic_dist_rank() != 0) {
+        if (asks) pic_trainer_answer_reads(t);
+        return NULL;
+    }
     char *tmp = pic_atomic_dir_begin(out);
     pic_err err;
     for (int i = 0; copied[i]; i++) {
@@ -252,7 +248,7 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
     const pic_params *p = &t->model->params;
     pic_st_writer *w = pic_st_writer_new();
     refs r = refs_new(t, 1);
-    add_state(w, t, PIC_STATE_MASTER, master, NULL, dtype, r.names, r.spans);
+    add_state(w, t, PIC_STATE_MASTER, NULL, dtype, r.names, r.spans);
     if (pic_st_write_model(w, tmp, max_shard, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
     refs_free(&r);
@@ -262,17 +258,17 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
         path = pic_asprintf("%s/%s", tmp, NO_STATE);
         write_whole(path, note, sizeof note - 1);
         free(path);
-        free(master);
+        if (asks) pic_trainer_reads_done();
         return tmp;
     }
 
     w = pic_st_writer_new();
     r = refs_new(t, 3);
     size_t nd = p->n_desc;
-    add_state(w, t, PIC_STATE_M, moment[0], "m", PIC_DT_F32, r.names, r.spans);
-    add_state(w, t, PIC_STATE_V, moment[1], "v", PIC_DT_F32, r.names + nd, r.spans + nd);
+    add_state(w, t, PIC_STATE_M, "m", PIC_DT_F32, r.names, r.spans);
+    add_state(w, t, PIC_STATE_V, "v", PIC_DT_F32, r.names + nd, r.spans + nd);
     if (dtype != PIC_DT_F32)
-        add_state(w, t, PIC_STATE_MASTER, master, "master", PIC_DT_F32, r.names + 2 * nd, r.spans + 2 * nd);
+        add_state(w, t, PIC_STATE_MASTER, "master", PIC_DT_F32, r.names + 2 * nd, r.spans + 2 * nd);
     float step = (float)t->step, aec = (float)t->aec_coef, aec_h = (float)t->aec_entropy;
     int64_t one = 1;
     pic_st_writer_add(w, "step", PIC_DT_F32, 1, &one, &step);
@@ -285,7 +281,7 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
     pic_st_writer_free(w);
     refs_free(&r);
     free(path);
-    free(moment[0]), free(moment[1]), free(master);
+    pic_trainer_reads_done();
     return tmp;
 }
 
@@ -297,14 +293,16 @@ void pic_ckpt_commit(char *tmp, const char *out) {
 
 void pic_grads_save(const pic_trainer *t, const char *path) {
     /* each rank holds its slice of the sum (the reduce-scatter) */
-    float *whole = pic_dist_size() > 1 ? pic_trainer_gather(t, PIC_STATE_GRAD) : NULL;
-    if (pic_dist_rank() != 0) return;
+    if (pic_dist_rank() != 0) {
+        pic_trainer_answer_reads(t);
+        return;
+    }
     pic_st_writer *w = pic_st_writer_new();
     refs r = refs_new(t, 1);
-    add_state(w, t, PIC_STATE_GRAD, whole, NULL, PIC_DT_F32, r.names, r.spans);
+    add_state(w, t, PIC_STATE_GRAD, NULL, PIC_DT_F32, r.names, r.spans);
     pic_err err;
     if (pic_st_write(w, path, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
     refs_free(&r);
-    free(whole);
+    pic_trainer_reads_done();
 }

@@ -35,9 +35,9 @@ bool pic_optstate_check(const pic_params *p, const char *dir);
  * (NULL on ranks but 0); weights beyond max_shard bytes go in shards
  * (pic_st_write_model). Without with_state, no optimizer.safetensors:
  * the weights for the next rollout only, and a file that makes
- * pic_optstate_load refuse the directory. Every rank calls it (the optimizer state is
- * gathered); rank 0 writes, the state a chunk at a time from where it
- * lives (a GPU's never whole on the host). A process that exits before pic_ckpt_commit
+ * pic_optstate_load refuse the directory. Every rank calls it: rank 0 writes,
+ * the state a chunk at a time from where it lives (a GPU, or another
+ * rank's slice: never whole in any host's memory). A process that exits before pic_ckpt_commit
  * leaves no trace of it (common/atomic.h). */
 char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *out, pic_dtype dtype,
                      size_t max_shard, bool with_state);

@@ -113,35 +113,62 @@ void pic_trainer_free(pic_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
-float *pic_trainer_gather(const pic_trainer *t, pic_state_array a) {
-    size_t n = t->model->params.numel, own = t->own_hi - t->own_lo;
-    int R = pic_dist_size(), me = pic_dist_rank();
-    float *staged = NULL; /* a GPU's slice, down on the host */
-    const float *mine;
-    if (t->gpu) {
+bool pic_trainer_spread(const pic_trainer *t, pic_state_array a) {
+    return pic_dist_size() > 1 && (a == PIC_STATE_M || a == PIC_STATE_V || a == PIC_STATE_GRAD ||
+                                   (a == PIC_STATE_MASTER && t->gpu && t->model->dtype == PIC_DTYPE_BF16));
+}
+
+/* Rank 0's request for n values of array a at offset, from the rank that
+ * keeps them; a of READS_DONE ends the answers. */
+enum { READS_DONE = -1 };
+typedef struct {
+    int64_t a;
+    uint64_t offset, n;
+} read_request;
+
+int pic_trainer_read_any(const pic_trainer *t, pic_state_array a, size_t offset, float *dst, size_t n,
+                         pic_err *err) {
+    if (!pic_trainer_spread(t, a)) return pic_trainer_read(t, a, offset, dst, n, err);
+    size_t N = t->model->params.numel;
+    int R = pic_dist_size(), r = 0;
+    while (n) {
+        while (r + 1 < R && offset >= even_cut(N, r + 1, R)) r++;
+        size_t hi = even_cut(N, r + 1, R), k = n < hi - offset ? n : hi - offset;
+        if (!k)
+            return pic_err_set(err, "pic_trainer_read_any: %zu values at %zu pass the %zu parameters", n, offset, N);
+        if (r == 0) {
+            if (pic_trainer_read(t, a, offset, dst, k, err)) return -1;
+        } else {
+            read_request q = {a, offset, k};
+            pic_dist_send(&q, sizeof q, r);
+            pic_dist_recv(dst, k * sizeof *dst, r);
+        }
+        offset += k, dst += k, n -= k;
+    }
+    return 0;
+}
+
+void pic_trainer_answer_reads(const pic_trainer *t) {
+    float *buf = NULL;
+    size_t cap = 0;
+    for (;;) {
+        read_request q;
+        pic_dist_recv(&q, sizeof q, 0);
+        if (q.a == READS_DONE) break;
+        if (q.offset < t->own_lo || q.offset > t->own_hi || q.n > t->own_hi - q.offset)
+            pic_die("rank %d: asked for %llu values at %llu, outside its slice [%zu, %zu)", pic_dist_rank(),
+                    (unsigned long long)q.n, (unsigned long long)q.offset, t->own_lo, t->own_hi);
+        if (q.n > cap) buf = pic_realloc(buf, (cap = q.n) * sizeof *buf);
         pic_err err;
-        staged = pic_malloc((own + 1) * sizeof *staged);
-        if (pic_trainer_read(t, a, t->own_lo, staged, own, &err)) pic_die("%s", err.msg);
-        mine = staged;
-    } else {
-        mine = a == PIC_STATE_V      ? t->v
-               : a == PIC_STATE_M    ? t->m
-               : a == PIC_STATE_GRAD ? t->grad + t->own_lo
-                                     : t->model->params.data + t->own_lo;
+        if (pic_trainer_read(t, (pic_state_array)q.a, q.offset, buf, q.n, &err)) pic_die("%s", err.msg);
+        pic_dist_send(buf, q.n * sizeof *buf, 0);
     }
-    if (me > 0) { /* rank 0 alone holds the whole state, and only to write it */
-        pic_dist_send(mine, own * sizeof *mine, 0);
-        free(staged);
-        return NULL;
-    }
-    float *all = pic_malloc((n + 1) * sizeof *all);
-    memcpy(all, mine, own * sizeof *all);
-    free(staged);
-    for (int r = 1; r < R; r++) {
-        size_t lo = even_cut(n, r, R), hi = even_cut(n, r + 1, R);
-        pic_dist_recv(all + lo, (hi - lo) * sizeof *all, r);
-    }
-    return all;
+    free(buf);
+}
+
+void pic_trainer_reads_done(void) {
+    read_request q = {READS_DONE, 0, 0};
+    for (int r = 1; r < pic_dist_size(); r++) pic_dist_send(&q, sizeof q, r);
 }
 
 void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *x, size_t n) {

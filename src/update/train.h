@@ -83,10 +83,20 @@ typedef struct {
 
 void pic_trainer_init(pic_trainer *t, pic_model *m, const pic_train_cfg *c);
 void pic_trainer_free(pic_trainer *t);
-/* Array a of the whole buffer (AdamW's moments, the summed gradient; on
- * GPUs also the master weights), gathered from every rank's slice on rank 0 (every rank calls it;
- * the others get NULL); the caller frees it. */
-float *pic_trainer_gather(const pic_trainer *t, pic_state_array a);
+/* Writing the state whole while the ranks keep it in slices (ZeRO-1): rank
+ * 0 reads any part of an array through pic_trainer_read_any, which asks the
+ * rank that keeps it, while each other rank answers in
+ * pic_trainer_answer_reads until rank 0 calls pic_trainer_reads_done. So no
+ * rank holds a whole array, only a writer's chunk (rank 0 gathering 7B's
+ * moments whole took 61 GB of its host memory).
+ * Whether array a is kept in slices: AdamW's moments and the summed
+ * gradient across ranks, and on GPUs in bf16 the master weights too. */
+bool pic_trainer_spread(const pic_trainer *t, pic_state_array a);
+/* As pic_trainer_read, on rank 0, for any offset of array a. */
+int pic_trainer_read_any(const pic_trainer *t, pic_state_array a, size_t offset, float *dst, size_t n,
+                         pic_err *err);
+void pic_trainer_answer_reads(const pic_trainer *t);
+void pic_trainer_reads_done(void);
 /* Takes a tensor's moment values x[0..n) at buffer offset off: the part of
  * them in this rank's slice (on a GPU, all of them, onto it). */
 void pic_trainer_set_moment(pic_trainer *t, int which, size_t off, const float *x, size_t n);
