@@ -16,7 +16,10 @@ endif
 CPPFLAGS += -Isrc -D_GNU_SOURCE -DPIC_VERSION='"$(VERSION)"'
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -pthread -fno-strict-aliasing
 LDFLAGS  += -pthread
-LDLIBS   += -ljansson -lzstd -lm
+CXXFLAGS += -std=c++17 $(OPT) -g -Wall -Wextra -Werror -pthread
+# double-conversion (src/common/dtoa.cc) links statically, with the C++
+# runtime of its one-time statics (libsupc++): no shared library more
+LDLIBS   += -ljansson -lzstd -l:libdouble-conversion.a -lsupc++ -lm
 # CUDA objects for H100/H200 (sm_90) and A100 (sm_80), plus sm_90 PTX that
 # newer GPUs compile at load.
 CUDA_HOME ?= /usr/local/cuda
@@ -28,6 +31,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 SAN_RECOVER := -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined $(SAN_RECOVER)
+CXXFLAGS += -fsanitize=address,undefined $(SAN_RECOVER)
 LDFLAGS += -fsanitize=address,undefined
 endif
 # SAN=ub: UndefinedBehaviorSanitizer alone, for the emulated CUDA kernels
@@ -37,6 +41,7 @@ endif
 ifeq ($(SAN),ub)
 EMU_SAN := -fsanitize=undefined $(SAN_RECOVER)
 CFLAGS  += $(EMU_SAN)
+CXXFLAGS += $(EMU_SAN)
 LDFLAGS += -fsanitize=undefined
 endif
 # SAN=thread: ThreadSanitizer, for the emulated CUDA kernels (make tsan-emu):
@@ -47,10 +52,12 @@ endif
 ifeq ($(SAN),thread)
 EMU_SAN := -fsanitize=thread -fno-omit-frame-pointer
 CFLAGS  += $(EMU_SAN)
+CXXFLAGS += $(EMU_SAN)
 LDFLAGS += -fsanitize=thread
 endif
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter %.c,$(1))) \
+      $(patsubst %.cc,$(BUILD)/obj/%.cc.o,$(filter %.cc,$(1))) \
       $(if $(filter 1 emu,$(CUDA)),$(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(filter %.cu,$(1)))) \
       $(patsubst %.cpp,$(BUILD)/obj/%.cpp.o,$(filter %.cpp,$(1)))
 
@@ -114,6 +121,10 @@ deps:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+# C++ where a library has only a C++ face (src/common/dtoa.cc)
+$(BUILD)/obj/%.cc.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c -o $@ $<
 
 ifneq ($(CUDA),emu)
 $(BUILD)/obj/%.cu.o: %.cu

@@ -7,6 +7,7 @@ packages=(
   build-essential pkg-config
   libzstd-dev zstd          # streams: zstd-compressed JSON Lines
   libjansson-dev jq         # JSON records; jq for scripts and tests
+  libdouble-conversion-dev  # the shortest text of each real the streams write
   bats                      # program tests (TAP), run through prove (perl)
   libpcre2-dev              # tokenizer pre-split regex, JIT-compiled
   libutf8proc-dev           # NFC normalisation in the tokenizer

@@ -1,5 +1,5 @@
 # src/common: streams, JSON, command line, atomic writes, progress, graceful stop.
-$(eval $(call LIB,common,src/common/cli.c src/common/stream.c src/common/json.c \
+$(eval $(call LIB,common,src/common/cli.c src/common/stream.c src/common/json.c src/common/dtoa.cc \
     src/common/atomic.c src/common/progress.c src/common/stop.c))
 
 # The job's processes (dist.h): over MPI when mpicc is found (`make MPI=0`

@@ -1,5 +1,7 @@
 /* Unit tests of src/common: the real formatter, the serializer, atomic files. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +13,45 @@
 #include "../../src/common/cli.h"
 #include "../../src/common/json.h"
 #include "check.h"
+
+/* Significant digits of a real's text: from the first nonzero digit to the
+ * exponent, less the ".0" that keeps an integral real a real. */
+static int sig_digits(const char *s) {
+    int dig = 0, seen = 0;
+    size_t len = strlen(s);
+    if (len > 2 && strcmp(s + len - 2, ".0") == 0 && !strchr(s, 'e')) len -= 2;
+    for (size_t i = 0; i < len && s[i] != 'e'; i++) {
+        seen |= (s[i] >= '1' && s[i] <= '9');
+        dig += seen && (s[i] >= '0' && s[i] <= '9');
+    }
+    return dig;
+}
+
+/* The text pic_format_real must give or beat: %.*g with the fewest digits
+ * that read back as x (as a float when single). */
+static void fewest_g(char ref[40], double x, bool single) {
+    for (int p = 1; p <= 17; p++) {
+        snprintf(ref, 40, "%.*g", p, x);
+        if (single ? strtof(ref, NULL) == (float)x : strtod(ref, NULL) == x) return;
+    }
+}
+
+/* Its text beside the fewest-digit %.*g: reads back, in no more digits, and
+ * where as many, the same text (the nearest decimal of that length). A
+ * shorter one is another decimal of the rounding interval than the nearest:
+ * at a power of two, whose interval is wider above. */
+static void against_g(double x, bool single, int *bad, int *longer, int *other, int *shorter) {
+    char s[40], ref[40];
+    pic_format_real(s, x);
+    fewest_g(ref, x, single);
+    *bad += single ? strtof(s, NULL) != (float)x : strtod(s, NULL) != x;
+    int ds = sig_digits(s), dr = sig_digits(ref);
+    size_t len = strlen(s);
+    if (len > 2 && strcmp(s + len - 2, ".0") == 0 && !strchr(ref, '.')) s[len - 2] = '\0';
+    *longer += ds > dr;
+    *other += ds == dr && strcmp(s, ref) != 0;
+    *shorter += ds < dr;
+}
 
 static void test_format_real(void) {
     char s[40];
@@ -24,6 +65,18 @@ static void test_format_real(void) {
     CHECK(strtod(s, NULL) == -2.5e-7, "-2.5e-7 round-trips (%s)", s);
     pic_format_real(s, 1.0 / 3.0);
     CHECK(strtod(s, NULL) == 1.0 / 3.0, "double 1/3 round-trips (%s)", s);
+    /* %g's layout: fixed from 1e-4 to below 10^digits, else an exponent of
+     * at least two digits */
+    static const struct {
+        double x;
+        const char *text;
+    } layout[] = {{0.0, "0.0"},      {-0.0, "-0.0"},    {100.0, "1e+02"},   {123.0, "123.0"},    {1e-4, "0.0001"},
+                  {1e-5, "1e-05"},   {-0.000123, "-0.000123"}, {1.5e300, "1.5e+300"}, {2.5e-300, "2.5e-300"},
+                  {1234567.0, "1234567.0"}, {12345678.0, "12345678.0"}, {0.1f, "0.1"}, {-3.25, "-3.25"}};
+    for (size_t i = 0; i < sizeof layout / sizeof *layout; i++) {
+        pic_format_real(s, layout[i].x);
+        CHECK(strcmp(s, layout[i].text) == 0, "%g prints as %s (%s)", layout[i].x, layout[i].text, s);
+    }
 
     /* Every float32 of a sweep round-trips, in at most 9 significant digits. */
     int bad = 0, maxdig = 0;
@@ -35,20 +88,15 @@ static void test_format_real(void) {
         if (!isfinite(f)) continue;
         pic_format_real(s, (double)f);
         if (strtof(s, NULL) != f) bad++;
-        size_t len = strlen(s); /* the ".0" that keeps an integral real a real is not a digit */
-        if (len > 2 && strcmp(s + len - 2, ".0") == 0) s[len - 2] = '\0';
-        int dig = 0, seen = 0; /* significant digits: from the first nonzero one */
-        for (const char *p = s; *p && *p != 'e'; p++) {
-            seen |= (*p >= '1' && *p <= '9');
-            dig += seen && (*p >= '0' && *p <= '9');
-        }
+        int dig = sig_digits(s);
         if (dig > maxdig) maxdig = dig;
     }
     CHECK(bad == 0, "100000 random float32 round-trip (%d failed)", bad);
     CHECK(maxdig <= 9, "float32 needs at most 9 significant digits (%d)", maxdig);
 
-    /* ... and in the fewest digits that do: those of counting up from 1 */
-    int longer = 0;
+    /* ... and in the fewest digits that do */
+    int longer = 0, other = 0, shorter = 0;
+    bad = 0;
     for (int i = 0; i < 20000; i++) {
         uint32_t bits = (uint32_t)rand() * 2654435761u ^ (uint32_t)rand();
         float f;
@@ -56,17 +104,27 @@ static void test_format_real(void) {
         if (i % 4 == 0) f = ldexpf(1.0f, i % 250 - 125); /* powers of two: an interval wider above */
         if (i % 4 == 1) f = (float)(i % 1000) / 64.0f;    /* short decimals */
         if (!isfinite(f)) continue;
-        char ref[40];
-        for (int p = 1; p <= 9; p++) {
-            snprintf(ref, sizeof ref, "%.*g", p, (double)f);
-            if (strtof(ref, NULL) == f) break;
-        }
-        pic_format_real(s, (double)f);
-        size_t len = strlen(s);
-        if (len > 2 && strcmp(s + len - 2, ".0") == 0 && !strchr(ref, '.')) s[len - 2] = '\0';
-        longer += strcmp(s, ref) != 0;
+        against_g((double)f, true, &bad, &longer, &other, &shorter);
     }
-    CHECK(longer == 0, "20000 float32 print in their fewest digits (%d longer)", longer);
+    CHECK(bad == 0 && longer == 0 && other == 0,
+          "20000 float32 read back, in the fewest digits, the nearest such decimal (%d, %d longer, %d other)", bad,
+          longer, other);
+    CHECK(shorter > 0, "some powers of two print shorter than %%.*g can (%d)", shorter);
+
+    /* doubles the same, in up to 17 digits */
+    longer = other = shorter = bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t bits = (uint64_t)rand() << 42 ^ (uint64_t)rand() << 21 ^ (uint64_t)rand();
+        double x;
+        memcpy(&x, &bits, 8);
+        if (i % 4 == 0) x = ldexp(1.0, i % 2000 - 1000);
+        if (i % 4 == 1) x = (double)(i % 1000) / 1000.0;
+        if (!isfinite(x) || (double)(float)x == x) continue;
+        against_g(x, false, &bad, &longer, &other, &shorter);
+    }
+    CHECK(bad == 0 && longer == 0 && other == 0,
+          "20000 doubles read back, in the fewest digits, the nearest such decimal (%d, %d longer, %d other)", bad,
+          longer, other);
 }
 
 static void test_dump(void) {

@@ -7,8 +7,8 @@ out=build/fuzz
 mkdir -p "$out/tokenizer-new" tests/fuzz/tokenizer/regress
 clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -Wl,--wrap=exit \
   tests/fuzz/tokenizer/fuzz_tokenizer.c src/tokenizer/*.c \
-  src/common/cli.c src/common/json.c src/common/stream.c src/common/atomic.c src/common/progress.c \
-  -lpcre2-8 -lutf8proc -ljansson -lzstd -lm -o "$out/fuzz_tokenizer"
+  src/common/cli.c src/common/json.c src/common/dtoa.cc src/common/stream.c src/common/atomic.c src/common/progress.c \
+  -lpcre2-8 -lutf8proc -ljansson -lzstd -l:libdouble-conversion.a -lsupc++ -lm -o "$out/fuzz_tokenizer"
 # the seeds: every small tokenizer.json of the fixtures
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
