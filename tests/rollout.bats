@@ -296,6 +296,21 @@ problems() {
     [ -z "$output" ]
 }
 
+@test "a failed write (a full disk) ends generation and scoring with the output's name and exit 1" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    problems >p
+    # records are written on a thread of the writer's own: its error is the run's
+    for plain in --plain ""; do
+        run bash -c "pic-rollout -m '$M/qwen2-tiny' -n 2 --max-new-tokens 8 -q $plain p >/dev/full"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"<stdout>: write error: No space left on device"* ]]
+    done
+    pic-rollout -m "$M/qwen2-tiny" -n 2 --max-new-tokens 8 -q --plain -o s p
+    run bash -c "pic-rollout -m '$M/qwen2-tiny' --score -q --plain s >/dev/full"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"<stdout>: write error: No space left on device"* ]]
+}
+
 @test "usage errors exit 2 and name the option" {
     run pic-rollout -m "$M/qwen2-tiny" --top-p 0
     fails_with 2 "--top-p"

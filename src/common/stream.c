@@ -2,6 +2,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -293,6 +294,17 @@ json_t *pic_reader_json(pic_reader *r) {
     }
 }
 
+/* A job queued for the writer's own thread (pic_writer_background). */
+typedef struct {
+    pic_writer_job *fn;
+    void *ctx;
+} job;
+
+/* Jobs the caller may run ahead of the writer's thread before it waits:
+ * enough to ride over one slow write, few enough that a consumer that
+ * stops reading stops the producer soon. */
+enum { QUEUE_DEPTH = 64 };
+
 struct pic_writer {
     FILE *fp;
     char *name;
@@ -303,6 +315,15 @@ struct pic_writer {
     size_t out_cap;
     pic_buf line;
     double last_flush;
+
+    /* background mode: a ring of jobs [head, head + count) */
+    bool background;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t changed; /* a job queued or taken, or the end asked for */
+    job queue[QUEUE_DEPTH];
+    int head, count;
+    bool ending;            /* asked to end once the queue is empty */
 };
 
 pic_writer *pic_writer_open(const char *path, pic_compress mode, int level) {
@@ -340,16 +361,96 @@ static void compress(pic_writer *w, const char *data, size_t n, ZSTD_EndDirectiv
     }
 }
 
-void pic_writer_write(pic_writer *w, const char *data, size_t n) {
+/* Whether a call queues its work: in background mode, unless it comes from
+ * the writer's own thread (a job), where it goes straight through. */
+static bool queued(const pic_writer *w) { return w->background && !pthread_equal(pthread_self(), w->thread); }
+
+static void *run_jobs(void *arg) {
+    pic_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->count && !w->ending) pthread_cond_wait(&w->changed, &w->mu);
+        if (!w->count) break;
+        job j = w->queue[w->head];
+        w->head = (w->head + 1) % QUEUE_DEPTH;
+        w->count--;
+        pthread_cond_broadcast(&w->changed); /* room for a caller that waits */
+        pthread_mutex_unlock(&w->mu);
+        j.fn(w, j.ctx);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+void pic_writer_background(pic_writer *w) {
+    if (w->background) return;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->changed, NULL);
+    w->head = w->count = 0;
+    w->ending = false;
+    int rc = pthread_create(&w->thread, NULL, run_jobs, w);
+    if (rc) pic_die("%s: cannot start its writer thread: %s", w->name, strerror(rc));
+    w->background = true;
+}
+
+void pic_writer_foreground(pic_writer *w) {
+    if (!w->background) return;
+    pthread_mutex_lock(&w->mu);
+    w->ending = true;
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->changed);
+    pthread_mutex_destroy(&w->mu);
+    w->background = false;
+}
+
+void pic_writer_defer(pic_writer *w, pic_writer_job *fn, void *ctx) {
+    if (!queued(w)) {
+        fn(w, ctx);
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (w->count == QUEUE_DEPTH) pthread_cond_wait(&w->changed, &w->mu);
+    w->queue[(w->head + w->count) % QUEUE_DEPTH] = (job){fn, ctx};
+    w->count++;
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void write_bytes(pic_writer *w, const char *data, size_t n) {
     if (w->cs) compress(w, data, n, ZSTD_e_continue);
     else put(w, data, n);
 }
 
-void pic_writer_json(pic_writer *w, const json_t *obj) {
+typedef struct {
+    size_t n;
+    char data[];
+} bytes;
+
+static void write_bytes_job(pic_writer *w, void *ctx) {
+    bytes *b = ctx;
+    write_bytes(w, b->data, b->n);
+    free(b);
+}
+
+void pic_writer_write(pic_writer *w, const char *data, size_t n) {
+    if (!queued(w)) {
+        write_bytes(w, data, n);
+        return;
+    }
+    bytes *b = pic_malloc(sizeof *b + n);
+    b->n = n;
+    memcpy(b->data, data, n);
+    pic_writer_defer(w, write_bytes_job, b);
+}
+
+static void write_json(pic_writer *w, const json_t *obj) {
     w->line.len = 0;
     pic_json_dump(&w->line, obj);
     pic_buf_append(&w->line, "\n", 1);
-    pic_writer_write(w, w->line.data, w->line.len);
+    write_bytes(w, w->line.data, w->line.len);
     /* A slow producer (generation) should not leave its reader waiting on a
      * half-full compression block: flush at most once a second. Plain output
      * is for people and co-processes: every record goes out at once. */
@@ -361,7 +462,18 @@ void pic_writer_json(pic_writer *w, const json_t *obj) {
     }
 }
 
+static void write_json_job(pic_writer *w, void *ctx) {
+    write_json(w, ctx);
+    json_decref(ctx);
+}
+
+void pic_writer_json(pic_writer *w, const json_t *obj) {
+    if (!queued(w)) write_json(w, obj);
+    else pic_writer_defer(w, write_json_job, json_incref((json_t *)obj));
+}
+
 void pic_writer_close(pic_writer *w) {
+    pic_writer_foreground(w);
     if (w->cs) compress(w, "", 0, ZSTD_e_end);
     if (fflush(w->fp) != 0 || ferror(w->fp))
         pic_die("%s: write error: %s", w->name, strerror(errno));

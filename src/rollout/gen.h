@@ -19,6 +19,15 @@ typedef struct {
     pic_rng rng;
 } gen_first;
 
+/* A finished sample, until its record is written. */
+typedef struct {
+    int32_t *ids;
+    float *lp, *ent;
+    int len;
+    const char *finish;
+    bool on_string;  /* ended on a --stop string */
+} gen_sample;
+
 typedef struct {
     json_t *obj;     /* the input record */
     size_t index;    /* its place in the whole input, from 0: the key of its random streams */
@@ -28,7 +37,7 @@ typedef struct {
                       * its later samples copy the prompt's positions from there */
     gen_first *first; /* [n], from prefill until every sample started */
     int started, done;
-    json_t **out;    /* [n] finished sample records */
+    gen_sample *out; /* [n] finished samples */
 } gen_prompt;
 
 typedef struct {
@@ -53,11 +62,15 @@ void gen_prompt_free(gen_prompt *pr);
 void gen_seq_start(gen_seq *s, gen_prompt *pr, int sample, unsigned long long seed);
 void gen_seq_push(gen_seq *s, int32_t id, float logprob, float entropy);
 void gen_seq_finish(gen_seq *s, const char *finish, bool on_string);
-/* Frees the slot for the next sample (keeps the buffers). */
-void gen_seq_reset(gen_seq *s);
+/* Hands the finished sequence's tokens to its prompt's out[sample] and
+ * frees the slot for the next sample. */
+void gen_seq_complete(gen_seq *s);
 void gen_seq_free(gen_seq *s);
 
-/* The input record with the sample's fields added (a new reference). */
-json_t *gen_sample_record(rollout_run *run, const gen_seq *s);
+/* The record of sample i of pr: the input record with the sample's fields
+ * added (a new reference). Reads only what generation no longer changes,
+ * so the writer's thread can make it. */
+json_t *gen_sample_record(const rollout_run *run, const gen_prompt *pr, int i);
+void gen_sample_free(gen_sample *s);
 
 #endif

@@ -20,6 +20,7 @@
  * the CPU's would, and takes its log-prob and entropy with the model's own
  * head kernel, the numbers --score and pic-update compute there, bit for
  * bit; only the tokens and those two numbers per row come back. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,11 +105,20 @@ static bool take_token(gen_state *g, gen_seq *s, int32_t t, float lp, float h) {
  * unless it is its prompt's home with samples still to start, which copy
  * the prompt's keys and values from there: then the slot waits, pinned. */
 static void complete(gen_state *g, int slot) {
+    rollout_run *run = g->run;
     gen_seq *s = &g->seq[slot];
     gen_prompt *pr = s->pr;
-    pr->out[s->sample] = gen_sample_record(g->run, s);
+    for (int i = 0; i < s->len; i++) {
+        if (!isfinite(s->lp[i]) || !isfinite(s->ent[i])) {
+            char *id = json_dumps(json_object_get(pr->obj, "id"), JSON_ENCODE_ANY);
+            pic_die("prompt %zu of the input (id %s), sample %d, response token %d: log-prob %g, entropy %g: the "
+                    "model's numbers overflow float (%s)", pr->index + 1, id ? id : "none", s->sample, i,
+                    s->lp[i], s->ent[i], run->model_dir);
+        }
+        run->entropy_sum += s->ent[i];
+    }
     pr->done++;
-    gen_seq_reset(s);
+    gen_seq_complete(s);
     if (pr->home == slot && pr->started < g->run->n) g->pinned[slot] = true;
     else pic_kvcache_truncate(g->kv, slot, 0);
 }
@@ -417,16 +427,34 @@ static void step(gen_state *g, sampler_scratch *scratch) {
     free(dec), free(feed), free(pre);
 }
 
+typedef struct {
+    const rollout_run *run;
+    gen_prompt *pr;
+} prompt_job;
+
+/* On the writer's thread (run_streams): the records of a prompt whose
+ * samples are all done, in sample order. */
+static void write_prompt(pic_writer *w, void *ctx) {
+    prompt_job *j = ctx;
+    for (int i = 0; i < j->run->n; i++) {
+        json_t *o = gen_sample_record(j->run, j->pr, i);
+        pic_writer_json(w, o);
+        json_decref(o);
+        gen_sample_free(&j->pr->out[i]);
+    }
+    gen_prompt_free(j->pr);
+    free(j);
+}
+
+/* Hands the prompts whose samples are all done, in input order, to the
+ * writer. */
 static void write_ready(gen_state *g) {
     rollout_run *run = g->run;
     while (g->write_at < g->np && g->pr[g->write_at].done == run->n) {
-        gen_prompt *pr = &g->pr[g->write_at++];
-        for (int i = 0; i < run->n; i++) {
-            pic_writer_json(run->w, pr->out[i]);
-            json_decref(pr->out[i]);
-            run->samples++;
-        }
-        gen_prompt_free(pr);
+        prompt_job *j = pic_malloc(sizeof *j);
+        *j = (prompt_job){run, &g->pr[g->write_at++]};
+        run->samples += (size_t)run->n;
+        pic_writer_defer(run->w, write_prompt, j);
     }
 }
 
@@ -483,6 +511,7 @@ void generate(rollout_run *run, pic_reader **readers, int n_readers) {
         pic_progress_update(&run->progress, (double)done, (double)g.total_samples, extra);
     }
     run->tokens += g.tokens;
+    pic_writer_foreground(run->w); /* its jobs read the prompts */
     for (int t = 0; t < pic_threads(); t++) sampler_free(&scratch[t]);
     free(scratch);
     if (g.seq)

@@ -332,6 +332,9 @@ static void append_shards(pic_writer *w) {
 static void run_streams(options *o, char **files, int nfiles) {
     rollout_run *run = &o->run;
     run->w = pic_writer_open(o->out.output, o->out.plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO, o->out.level);
+    /* records are made, printed and compressed beside the model's passes
+     * (on a GPU, in the time its thread would wait) */
+    pic_writer_background(run->w);
     pic_progress_start(&run->progress, o->score ? "records" : "samples");
     int nr = nfiles ? nfiles : 1;
     pic_reader **readers = pic_malloc((size_t)nr * sizeof *readers);
@@ -348,6 +351,7 @@ static void run_streams(options *o, char **files, int nfiles) {
         for (int i = 0; i < nr; i++) pic_reader_close(readers[i]);
     }
     free(readers);
+    pic_writer_foreground(run->w);
     pic_progress_end(&run->progress);
     if (pic_dist_rank() == 0) append_shards(run->w);
     pic_writer_close(run->w);

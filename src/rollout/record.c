@@ -1,7 +1,6 @@
 /* Sequences in flight and the sample records they become (DESIGN.md): the
  * input record's fields in their order, then sample, prompt_ids, response,
  * response_ids, logprobs, entropy, finish and temperature. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +34,12 @@ void gen_seq_finish(gen_seq *s, const char *finish, bool on_string) {
     s->on_string = on_string;
 }
 
-void gen_seq_reset(gen_seq *s) { s->pr = NULL; }
+void gen_seq_complete(gen_seq *s) {
+    s->pr->out[s->sample] = (gen_sample){s->ids, s->lp, s->ent, s->len, s->finish, s->on_string};
+    s->ids = NULL, s->lp = s->ent = NULL;
+    s->len = s->cap = 0;
+    s->pr = NULL;
+}
 
 void gen_seq_free(gen_seq *s) {
     free(s->ids);
@@ -44,27 +48,27 @@ void gen_seq_free(gen_seq *s) {
     memset(s, 0, sizeof *s);
 }
 
-json_t *gen_sample_record(rollout_run *run, const gen_seq *s) {
-    for (int i = 0; i < s->len; i++)
-        if (!isfinite(s->lp[i]) || !isfinite(s->ent[i])) {
-            char *id = json_dumps(json_object_get(s->pr->obj, "id"), JSON_ENCODE_ANY);
-            pic_die("prompt %zu of the input (id %s), sample %d, response token %d: log-prob %g, entropy %g: the "
-                    "model's numbers overflow float (%s)", s->pr->index + 1, id ? id : "none", s->sample, i,
-                    s->lp[i], s->ent[i], run->model_dir);
-        }
-    json_t *o = json_copy(s->pr->obj);
+void gen_sample_free(gen_sample *s) {
+    free(s->ids);
+    free(s->lp);
+    free(s->ent);
+    memset(s, 0, sizeof *s);
+}
+
+json_t *gen_sample_record(const rollout_run *run, const gen_prompt *pr, int i) {
+    const gen_sample *s = &pr->out[i];
+    json_t *o = json_copy(pr->obj);
     size_t len;
-    char *text = stop_response_text(&run->stops, prompt_tokenizer(&run->prompts), s->ids, (size_t)s->len,
-                                    s->on_string, &len);
-    json_object_set_new(o, "sample", json_integer(s->sample));
-    json_object_set_new(o, "prompt_ids", pic_json_ints(s->pr->ids, (size_t)s->pr->P));
+    /* the tokenizer generation loaded to decode its stop strings */
+    char *text = stop_response_text(&run->stops, run->prompts.tok, s->ids, (size_t)s->len, s->on_string, &len);
+    json_object_set_new(o, "sample", json_integer(i));
+    json_object_set_new(o, "prompt_ids", pic_json_ints(pr->ids, (size_t)pr->P));
     json_object_set_new(o, "response", json_stringn(text, len));
     json_object_set_new(o, "response_ids", pic_json_ints(s->ids, (size_t)s->len));
     json_object_set_new(o, "logprobs", pic_json_floats(s->lp, (size_t)s->len));
     json_object_set_new(o, "entropy", pic_json_floats(s->ent, (size_t)s->len));
     json_object_set_new(o, "finish", json_string(s->finish));
     json_object_set_new(o, "temperature", json_real(run->sp.temperature));
-    for (int i = 0; i < s->len; i++) run->entropy_sum += s->ent[i];
     free(text);
     return o;
 }

@@ -1,5 +1,7 @@
-/* Unit tests of src/common: the real formatter, the serializer, atomic files. */
+/* Unit tests of src/common: the real formatter, the serializer, atomic files,
+ * the stream writer's background mode. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 #include "../../src/common/atomic.h"
 #include "../../src/common/cli.h"
 #include "../../src/common/json.h"
+#include "../../src/common/stream.h"
 #include "check.h"
 
 /* Significant digits of a real's text: from the first nonzero digit to the
@@ -211,10 +214,97 @@ static void test_alloc_pages(void) {
     CHECK(pic_alloc_pages(SIZE_MAX - (1u << 20)) == NULL, "SIZE_MAX - 1 MB: NULL");
 }
 
+/* A deferred job: notes the thread it ran on, and writes a record from
+ * there (straight through: a job's own calls do not queue). */
+typedef struct {
+    pthread_t ran_on;
+    int index, ran;
+} deferred;
+
+static void deferred_job(pic_writer *w, void *ctx) {
+    deferred *d = ctx;
+    d->ran_on = pthread_self();
+    d->ran++;
+    json_t *o = json_pack("{s:s, s:i}", "job", "deferred", "i", d->index);
+    pic_writer_json(w, o);
+    json_decref(o);
+}
+
+/* pic_writer_background: records, bytes and jobs come out in the order
+ * given, the jobs on another thread, each object written as it was handed
+ * over though the caller dropped it; pic_writer_foreground leaves the
+ * writer as it was, and a compressed and a plain output read back alike. */
+static void test_writer_background(void) {
+    char dir[] = "/tmp/pic-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "scratch dir");
+    for (int compressed = 0; compressed < 2; compressed++) {
+        char *path = pic_asprintf("%s/out%d.jsonl", dir, compressed);
+        pic_writer *w = pic_writer_open(path, compressed ? PIC_COMPRESS_ALWAYS : PIC_COMPRESS_NEVER, 0);
+        enum { N = 1000 };
+        static deferred jobs[N / 100];
+        pic_writer_background(w);
+        for (int i = 0; i < N; i++) {
+            json_t *o = json_pack("{s:i, s:[f, f]}", "i", i, "x", i * 0.5, -1.0 / (i + 1));
+            pic_writer_json(w, o);
+            json_decref(o); /* the writer holds its own reference */
+            if (i % 100 == 99) {
+                char line[64];
+                int n = snprintf(line, sizeof line, "{\"bytes\":%d}\n", i);
+                pic_writer_write(w, line, (size_t)n);
+                jobs[i / 100] = (deferred){.index = i};
+                pic_writer_defer(w, deferred_job, &jobs[i / 100]);
+            }
+        }
+        pic_writer_foreground(w);
+        int ran = 0, elsewhere = 0;
+        for (int k = 0; k < N / 100; k++)
+            ran += jobs[k].ran, elsewhere += jobs[k].ran == 1 && !pthread_equal(jobs[k].ran_on, pthread_self());
+        CHECK(ran == N / 100 && elsewhere == N / 100, "compressed %d: every job ran once, on the writer's thread "
+              "(%d ran, %d elsewhere)", compressed, ran, elsewhere);
+        deferred now = {.index = -1};
+        pic_writer_defer(w, deferred_job, &now); /* in the foreground again: at once, here */
+        CHECK(now.ran == 1 && pthread_equal(now.ran_on, pthread_self()), "compressed %d: after foreground a job "
+              "runs at once on the caller's thread", compressed);
+        pic_writer_close(w);
+
+        pic_reader *r = pic_reader_open(path);
+        int at = 0, bad = 0, lines = 0;
+        json_t *o;
+        while ((o = pic_reader_json(r))) {
+            lines++;
+            if (at < N) {
+                double x0 = json_real_value(json_array_get(json_object_get(o, "x"), 0));
+                double x1 = json_real_value(json_array_get(json_object_get(o, "x"), 1));
+                bad += json_integer_value(json_object_get(o, "i")) != at || x0 != at * 0.5 || x1 != -1.0 / (at + 1);
+                if (at % 100 == 99) { /* then the bytes, then the job's record */
+                    json_decref(o);
+                    o = pic_reader_json(r);
+                    bad += !o || json_integer_value(json_object_get(o, "bytes")) != at;
+                    json_decref(o);
+                    o = pic_reader_json(r);
+                    bad += !o || json_integer_value(json_object_get(o, "i")) != at ||
+                           !json_object_get(o, "job");
+                    lines += 2;
+                }
+            } else {
+                bad += json_integer_value(json_object_get(o, "i")) != -1;
+            }
+            at++;
+            json_decref(o);
+        }
+        pic_reader_close(r);
+        CHECK(bad == 0 && lines == N + N / 100 * 2 + 1, "compressed %d: %d lines read back in the order written, "
+              "%d out of place", compressed, lines, bad);
+        free(path);
+    }
+    CHECK(pic_rmtree(dir) == 0, "rmtree");
+}
+
 int main(void) {
     test_alloc_pages();
     test_format_real();
     test_dump();
     test_atomic();
+    test_writer_background();
     return check_done();
 }
