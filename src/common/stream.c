@@ -424,36 +424,11 @@ static void write_bytes(pic_writer *w, const char *data, size_t n) {
     else put(w, data, n);
 }
 
-typedef struct {
-    size_t n;
-    char data[];
-} bytes;
-
-static void write_bytes_job(pic_writer *w, void *ctx) {
-    bytes *b = ctx;
-    write_bytes(w, b->data, b->n);
-    free(b);
-}
-
-void pic_writer_write(pic_writer *w, const char *data, size_t n) {
-    if (!queued(w)) {
-        write_bytes(w, data, n);
-        return;
-    }
-    bytes *b = pic_malloc(sizeof *b + n);
-    b->n = n;
-    memcpy(b->data, data, n);
-    pic_writer_defer(w, write_bytes_job, b);
-}
-
-static void write_json(pic_writer *w, const json_t *obj) {
-    w->line.len = 0;
-    pic_json_dump(&w->line, obj);
-    pic_buf_append(&w->line, "\n", 1);
-    write_bytes(w, w->line.data, w->line.len);
-    /* A slow producer (generation) should not leave its reader waiting on a
-     * half-full compression block: flush at most once a second. Plain output
-     * is for people and co-processes: every record goes out at once. */
+/* A record's line is out: a slow producer (generation) should not leave
+ * its reader waiting on a half-full compression block, so flush at most
+ * once a second. Plain output is for people and co-processes: every
+ * record goes out at once. */
+static void line_written(pic_writer *w) {
     double now = pic_now();
     if (!w->cs || now - w->last_flush > 1.0) {
         if (w->cs) compress(w, "", 0, ZSTD_e_flush);
@@ -462,14 +437,68 @@ static void write_json(pic_writer *w, const json_t *obj) {
     }
 }
 
-static void write_json_job(pic_writer *w, void *ctx) {
-    write_json(w, ctx);
+typedef struct {
+    bool line; /* a record's line (flushed as one), or bytes as given */
+    size_t n;
+    char data[];
+} bytes;
+
+static void write_bytes_job(pic_writer *w, void *ctx) {
+    bytes *b = ctx;
+    write_bytes(w, b->data, b->n);
+    if (b->line) line_written(w);
+    free(b);
+}
+
+static void queue_bytes(pic_writer *w, const char *data, size_t n, bool line) {
+    bytes *b = pic_malloc(sizeof *b + n);
+    b->line = line;
+    b->n = n;
+    memcpy(b->data, data, n);
+    pic_writer_defer(w, write_bytes_job, b);
+}
+
+void pic_writer_write(pic_writer *w, const char *data, size_t n) {
+    if (queued(w)) queue_bytes(w, data, n, false);
+    else write_bytes(w, data, n);
+}
+
+static void print_line(pic_buf *line, const json_t *obj) {
+    line->len = 0;
+    pic_json_dump(line, obj);
+    pic_buf_append(line, "\n", 1);
+}
+
+/* The caller keeps its object, and may change or drop it at once: it is
+ * printed here, on the caller's thread. (A reference handed to the
+ * writer's thread instead would race with the caller's json_decref:
+ * jansson drops its references with release ordering alone, so the
+ * caller freeing it would not be ordered after that thread's reads.) */
+void pic_writer_json(pic_writer *w, const json_t *obj) {
+    if (queued(w)) {
+        pic_buf line = {0};
+        print_line(&line, obj);
+        queue_bytes(w, line.data, line.len, true);
+        pic_buf_free(&line);
+        return;
+    }
+    print_line(&w->line, obj);
+    write_bytes(w, w->line.data, w->line.len);
+    line_written(w);
+}
+
+static void write_json_new_job(pic_writer *w, void *ctx) {
+    pic_writer_json(w, ctx);
     json_decref(ctx);
 }
 
-void pic_writer_json(pic_writer *w, const json_t *obj) {
-    if (!queued(w)) write_json(w, obj);
-    else pic_writer_defer(w, write_json_job, json_incref((json_t *)obj));
+void pic_writer_json_new(pic_writer *w, json_t *obj) {
+    if (queued(w)) {
+        pic_writer_defer(w, write_json_new_job, obj);
+        return;
+    }
+    pic_writer_json(w, obj);
+    json_decref(obj);
 }
 
 void pic_writer_close(pic_writer *w) {

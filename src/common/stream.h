@@ -81,17 +81,20 @@ pic_writer *pic_writer_open(const char *path, pic_compress mode, int level);
 void pic_writer_write(pic_writer *w, const char *data, size_t n);
 /* One record: the object as compact JSON (docs/streams.md, pic_json_dump) and a newline. */
 void pic_writer_json(pic_writer *w, const json_t *obj);
+/* The same, taking the caller's reference to obj, as jansson's _new
+ * functions do: the caller must not touch obj again. */
+void pic_writer_json_new(pic_writer *w, json_t *obj);
 /* Background mode, for a caller whose time is worth more than the writing
  * (pic-rollout's thread that drives a GPU waits for nothing else):
  * pic_writer_background starts a thread of the writer's own, after which
- * pic_writer_json takes a reference to the object, pic_writer_write a copy
- * of the bytes and pic_writer_defer the job fn(w, ctx), and the thread
- * formats, compresses and writes them, and runs the jobs, in the order they
- * came. A caller more than a few dozen jobs ahead waits for it. A job's own
- * calls go straight through. An error on that thread dies as it would on
- * the caller's. pic_writer_foreground (and pic_writer_close) waits until
- * everything queued is done and ends the thread. Outside background mode
- * pic_writer_defer runs fn at once. */
+ * pic_writer_json_new hands it the object, pic_writer_json its printed
+ * line, pic_writer_write a copy of the bytes and pic_writer_defer the job
+ * fn(w, ctx), and the thread prints, compresses and writes them, and runs
+ * the jobs, in the order they came. A caller more than a few dozen jobs
+ * ahead waits for it. A job's own calls go straight through. An error on
+ * that thread dies as it would on the caller's. pic_writer_foreground (and
+ * pic_writer_close) waits until everything queued is done and ends the
+ * thread. Outside background mode pic_writer_defer runs fn at once. */
 typedef void pic_writer_job(pic_writer *w, void *ctx);
 void pic_writer_background(pic_writer *w);
 void pic_writer_defer(pic_writer *w, pic_writer_job *fn, void *ctx);

@@ -437,9 +437,7 @@ typedef struct {
 static void write_prompt(pic_writer *w, void *ctx) {
     prompt_job *j = ctx;
     for (int i = 0; i < j->run->n; i++) {
-        json_t *o = gen_sample_record(j->run, j->pr, i);
-        pic_writer_json(w, o);
-        json_decref(o);
+        pic_writer_json_new(w, gen_sample_record(j->run, j->pr, i));
         gen_sample_free(&j->pr->out[i]);
     }
     gen_prompt_free(j->pr);

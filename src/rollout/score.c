@@ -127,10 +127,9 @@ static void flush(rollout_run *run, batch *b) {
                             "float (%s)", it->where, run->logprobs_field, t, lp[t], h[t], run->model_dir);
             json_object_set_new(it->obj, run->logprobs_field, pic_json_floats(lp, R));
             if (run->entropy_field) json_object_set_new(it->obj, run->entropy_field, pic_json_floats(h, R));
-            pic_writer_json(run->w, it->obj);
+            pic_writer_json_new(run->w, it->obj); /* printed on the writer's thread */
             run->records++;
             run->tokens += R;
-            json_decref(it->obj);
             free(it->ids);
             free(it->where);
         }

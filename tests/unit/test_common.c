@@ -232,8 +232,9 @@ static void deferred_job(pic_writer *w, void *ctx) {
 
 /* pic_writer_background: records, bytes and jobs come out in the order
  * given, the jobs on another thread, each object written as it was handed
- * over though the caller dropped it; pic_writer_foreground leaves the
- * writer as it was, and a compressed and a plain output read back alike. */
+ * over though the caller changed or dropped it, or gave it away
+ * (pic_writer_json_new); pic_writer_foreground leaves the writer as it
+ * was, and a compressed and a plain output read back alike. */
 static void test_writer_background(void) {
     char dir[] = "/tmp/pic-test-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "scratch dir");
@@ -245,8 +246,13 @@ static void test_writer_background(void) {
         pic_writer_background(w);
         for (int i = 0; i < N; i++) {
             json_t *o = json_pack("{s:i, s:[f, f]}", "i", i, "x", i * 0.5, -1.0 / (i + 1));
-            pic_writer_json(w, o);
-            json_decref(o); /* the writer holds its own reference */
+            if (i % 2) {
+                pic_writer_json_new(w, o); /* the writer's thread prints and drops it */
+            } else {
+                pic_writer_json(w, o);
+                json_object_set_new(o, "i", json_integer(-7)); /* printed already: changing it changes nothing */
+                json_decref(o);
+            }
             if (i % 100 == 99) {
                 char line[64];
                 int n = snprintf(line, sizeof line, "{\"bytes\":%d}\n", i);
