@@ -85,6 +85,17 @@ problems() {
     [ "$status" -ne 0 ]
 }
 
+@test "a prompt's samples sharing its last page fit the default cache: no preemption, the bytes of one at a time" {
+    # 40 + 10 positions: one page a sequence, 8 in the pool; the 8 samples share the prompt's page, and their
+    # first writes copy it 7 times, the last writing in place (counting 8 copies preempted one and recomputed it)
+    jq -nc '{id: 0, prompt_ids: [range(40) | . * 3 + 5]}' >p
+    pic-rollout -m "$M/qwen2-tiny" -n 8 --max-batch-size 8 --max-new-tokens 10 --ignore-eos --seed 3 --plain p >b8 2>err
+    grep -q 'KV cache peak 512 of 512 positions$' err
+    pic-rollout -m "$M/qwen2-tiny" -n 8 --max-batch-size 1 --max-new-tokens 10 --ignore-eos --seed 3 --plain -q p >b1
+    [ "$(wc -l <b8)" -eq 8 ]
+    cmp b1 b8
+}
+
 @test "--kv-cache-tokens: a cache short of pages preempts and recomputes sequences, and the bytes stay the same" {
     problems >p
     pic-rollout -m "$M/llama-tiny" -n 4 --max-new-tokens 100 --ignore-eos --top-p 0.95 --seed 7 --max-batch-size 16 \

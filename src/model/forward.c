@@ -56,16 +56,16 @@ static int check_batch(const pic_model *m, const pic_kvcache *kv, const pic_batc
     return 0;
 }
 
-/* Pages for every position the batch writes into the cache: all or none
- * (the count of a page two slots share and both write is taken twice, a
- * margin of one page). */
+/* Pages for every position the batch writes into the cache: all or none. */
 static int grow_cache(pic_kvcache *kv, const pic_batch *b, pic_err *err) {
     if (!kv) return 0;
-    long need = 0;
+    int *slots = pic_malloc((size_t)b->n_seq * sizeof *slots), *lens = pic_malloc((size_t)b->n_seq * sizeof *lens);
     for (int s = 0; s < b->n_seq; s++) {
-        int slot = b->slot ? b->slot[s] : s;
-        need += pic_kvcache_pages_needed(kv, slot, kv->len[slot] + b->len[s]);
+        slots[s] = b->slot ? b->slot[s] : s;
+        lens[s] = kv->len[slots[s]] + b->len[s];
     }
+    long need = pic_kvcache_batch_pages(kv, b->n_seq, slots, lens);
+    free(slots), free(lens);
     if (need > kv->n_free)
         return pic_err_set(err,
                            "the kv cache has %d free pages of %d positions and the batch needs %ld "

@@ -115,6 +115,34 @@ int pic_kvcache_pages_needed(const pic_kvcache *kv, int slot, int len) {
     return need;
 }
 
+static int by_value(const void *x, const void *y) {
+    int a = *(const int *)x, b = *(const int *)y;
+    return (a > b) - (a < b);
+}
+
+long pic_kvcache_batch_pages(const pic_kvcache *kv, int n, const int *slots, const int *lens) {
+    long need = 0;
+    int n_tails = 0, *tails = NULL;
+    for (int i = 0; i < n; i++) {
+        int slot = slots[i], p = lens[i] > kv->len[slot] ? shared_tail(kv, slot) : -1;
+        need += pic_kvcache_pages_needed(kv, slot, lens[i]);
+        if (p < 0) continue;
+        if (!tails) tails = pic_malloc((size_t)n * sizeof *tails);
+        tails[n_tails++] = p;
+    }
+    /* A shared page is copied by each holder that writes into it but the
+     * last: by then the others have let it go, and it writes in place. */
+    if (n_tails > 1) { /* one holder alone never holds all of a shared page's references */
+        qsort(tails, (size_t)n_tails, sizeof *tails, by_value);
+        for (int i = 0, j; i < n_tails; i = j) {
+            for (j = i; j < n_tails && tails[j] == tails[i]; j++) continue;
+            if (j - i == kv->refs[tails[i]]) need--;
+        }
+    }
+    free(tails);
+    return need;
+}
+
 /* All layers' rows of page src into page dst. */
 static void copy_page(pic_kvcache *kv, int dst, int src) {
     if (kv->dev_k) {

@@ -78,6 +78,12 @@ static inline int pic_kvcache_page(const pic_kvcache *kv, int slot, int pos) {
 /* The free pages slot would take to be written from its length up to len
  * (new pages, and a copy of a shared page it writes into). */
 int pic_kvcache_pages_needed(const pic_kvcache *kv, int slot, int len);
+/* The free pages that growing slots[i] to lens[i], for each i (distinct
+ * slots) in one batch, takes: pic_kvcache_pages_needed's sum, less the
+ * copy the last writer of a shared page does not make when every holder
+ * of the page writes into it in the batch (n samples decoding their first
+ * token after a prompt whose last page they share take n - 1 copies). */
+long pic_kvcache_batch_pages(const pic_kvcache *kv, int n, const int *slots, const int *lens);
 /* Makes positions len[slot] .. len - 1 of slot writable: pages from the
  * pool, and a private copy of a shared page they fall in. Fails, taking
  * nothing, when the pool has too few free pages or len passes max_len. */

@@ -308,11 +308,13 @@ typedef struct {
 
 /* The pages the decode rows among the first n in flight will take. */
 static long decode_pages(const gen_state *g, const in_flight *live, int n) {
-    long need = 0;
+    int *slots = pic_malloc(((size_t)n + 1) * sizeof *slots), *lens = pic_malloc(((size_t)n + 1) * sizeof *lens), k = 0;
     for (int i = 0; i < n; i++) {
         int slot = live[i].slot;
-        if (to_feed(g, slot) == 1) need += pic_kvcache_pages_needed(g->kv, slot, g->kv->len[slot] + 1);
+        if (to_feed(g, slot) == 1) slots[k] = slot, lens[k++] = g->kv->len[slot] + 1;
     }
+    long need = pic_kvcache_batch_pages(g->kv, k, slots, lens);
+    free(slots), free(lens);
     return need;
 }
 

@@ -75,6 +75,40 @@ static void test_accounting(void) {
     pic_kvcache_free(kv);
 }
 
+/* A prompt's samples writing their first tokens together: the page they
+ * all share is copied by every one but the last, which finds it its own
+ * and writes in place. The default pool (every slot at its longest) holds
+ * exactly that, so a count of one copy a sample would preempt one. */
+static void test_batch_pages(void) {
+    pic_config c = {.n_layers = 1, .n_kv_heads = 1, .head_dim = 4};
+    enum { N = 4 };
+    pic_kvcache *kv = pic_kvcache_new(&c, N + 1, 200, 0); /* 4 pages a slot, 20 in all */
+    pic_err err;
+    CHECK(pic_kvcache_grow(kv, 0, 80, &err) == 0, "a prompt of 80 positions in slot 0");
+    kv->len[0] = 80;
+    int slots[N + 1], lens[N + 1];
+    for (int i = 0; i < N; i++) {
+        if (i) pic_kvcache_copy(kv, i, 0, 80);
+        slots[i] = i, lens[i] = 81;
+    }
+    int tail = pic_kvcache_page(kv, 0, 79), full = pic_kvcache_page(kv, 0, 0);
+    CHECK(kv->refs[tail] == N && kv->n_free == 18, "%d slots share the prompt's 2 pages", N);
+    CHECK(pic_kvcache_batch_pages(kv, N, slots, lens) == N - 1, "all %d writing the shared page: %d copies", N,
+          N - 1);
+    CHECK(pic_kvcache_batch_pages(kv, N - 1, slots, lens) == N - 1, "%d of its %d holders: a copy each", N - 1, N);
+    CHECK(pic_kvcache_batch_pages(kv, 1, slots, lens) == 1, "one of them alone: one copy");
+    lens[1] = 129;
+    CHECK(pic_kvcache_batch_pages(kv, N, slots, lens) == N, "one writing past the page: a page more");
+    lens[1] = 81;
+    slots[N] = N, lens[N] = 10;
+    CHECK(pic_kvcache_batch_pages(kv, N + 1, slots, lens) == N, "an empty slot beside them: its own new page");
+    int free0 = kv->n_free;
+    for (int i = 0; i < N; i++) CHECK(pic_kvcache_grow(kv, i, 81, &err) == 0, "slot %d grows: %s", i, err.msg);
+    CHECK(free0 - kv->n_free == N - 1 && kv->refs[tail] == 1 && kv->refs[full] == N && refs_match_table(kv),
+          "growing them took %d pages (%d): the last writes the shared page in place", N - 1, free0 - kv->n_free);
+    pic_kvcache_free(kv);
+}
+
 /* On model name: a prompt of 70 tokens (past a page) is prefilled in slot
  * 0, shared into slots 1 and 2 mid-page, and three different continuations
  * are decoded a token a step, each slot's logits compared with its whole
@@ -146,6 +180,7 @@ static void test_model(const char *name) {
 int main(void) {
     pic_init("test_kvcache");
     test_accounting();
+    test_batch_pages();
     test_model("qwen2-tiny");
     test_model("qwen3-tiny");
     test_model("llama-tiny");
