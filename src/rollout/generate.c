@@ -308,7 +308,7 @@ typedef struct {
 
 /* The pages the decode rows among the first n in flight will take. */
 static long decode_pages(const gen_state *g, const in_flight *live, int n) {
-    int *slots = pic_malloc(((size_t)n + 1) * sizeof *slots), *lens = pic_malloc(((size_t)n + 1) * sizeof *lens), k = 0;
+    int *slots = pic_malloc((size_t)n * sizeof *slots), *lens = pic_malloc((size_t)n * sizeof *lens), k = 0;
     for (int i = 0; i < n; i++) {
         int slot = live[i].slot;
         if (to_feed(g, slot) == 1) slots[k] = slot, lens[k++] = g->kv->len[slot] + 1;
