@@ -225,7 +225,16 @@ node *rwp_postfix(parser *P) {
             node *e = tk(P) == TK_NUM && peek(P)->id == 0 ? parse_num_token(P, &P->t[P->i++]) : rwp_single(P);
             b = mk2(P, N_POW, b, e);
         } else if (k == '_') {
+            bool number = (P->i > 0 && P->t[P->i - 1].k == TK_NUM && b->kind == N_NUM) ||
+                          (b->kind == N_POW && b->n == 2 && b->kid[0]->kind == N_NUM);
             P->i++;
+            /* "1011_2" is 1011: latex2sympy ignores a number's subscript (its
+             * grammar's number_subexpr), so a base-2 answer matches its digits */
+            if (number) {
+                if (tk(P) == TK_NUM) P->i++; /* the whole "23" of "1011_23" */
+                else if (!sub_text(P)) return NULL;
+                continue;
+            }
             /* "x^2_{1}" is x_1 squared */
             if (b->kind == N_POW && b->n == 2) {
                 node *base = rename_sub(P, b->kid[0]);
