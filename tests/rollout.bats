@@ -129,6 +129,8 @@ problems() {
     [ "$status" -eq 1 ]
     [[ "$output" == *"--kv-cache-tokens 120 holds less than one sequence at its longest (164 positions"* ]]
     pic-rollout --help | grep -q -- --kv-cache-tokens
+    # and --help's closing line on identical bytes names it, as docs/rollout.md does
+    pic-rollout --help | tr '\n' ' ' | grep -q -- 'same bytes whatever .*--kv-cache-tokens or --shard'
 }
 
 @test "--shard I/N outputs concatenate to the unsharded output" {
@@ -293,6 +295,10 @@ problems() {
     [ "$status" -eq 0 ]
     [ ! -s empty ]
     [[ "$output" == *"generated 0 samples, 0 tokens"* ]]
+    # compressed: an empty zstd frame, which reads as nothing
+    pic-rollout -m "$M/qwen2-tiny" -q -o empty.zst /dev/null
+    [ "$(wc -c <empty.zst)" -eq 9 ]
+    [ -z "$(zstdcat empty.zst)" ]
 }
 
 @test "summary line: samples, tokens, mean entropy, tokens/s; --quiet silences it" {
@@ -339,8 +345,15 @@ problems() {
     fails_with 2 "--stop"
     run pic-rollout -m "$M/qwen2-tiny" -t 0.0001
     fails_with 2 "--temperature"
-    run pic-rollout -m "$M/qwen2-tiny" --template nowhere.txt </dev/null
-    fails_with 1 "nowhere.txt"
+    # neither a format nor a file (a typo of a name): a usage error listing the
+    # formats, found before the model loads (this model is not there)
+    run pic-rollout -m no-model --template chatm1 </dev/null
+    fails_with 2 "^pic-rollout: --template: 'chatm1' is neither a format \\(raw, chatml, qwen2.5, qwen3, llama3\\) nor a file"
+    run pic-rollout -m "$M/qwen2-tiny" --score --template nowhere.txt </dev/null
+    fails_with 2 "--template: 'nowhere.txt' is neither a format"
+    # a file that is there but cannot be read stays a runtime failure
+    run pic-rollout -m "$M/qwen2-tiny" --template . </dev/null
+    fails_with 1 "^pic-rollout: \\.: Is a directory"
 }
 
 @test "a model with more embedding rows than tokens (as Qwen2.5's 151936 for 151665): such ids are kept, decode to no text, score and train" {

@@ -126,8 +126,15 @@ llamacpp() {
     printf 'Q: {problem}\nA:' > tmpl.txt
     echo '{"text": "1+1"}' | pic-tok -q -t "$TF/tiny" --chat tmpl.txt encode --plain > out
     [ "$(jq -r .prompt out)" = "$(printf 'Q: 1+1\nA:')" ]
-    run pic-tok -t "$TF/tiny" --chat nothing-here.txt encode
-    fails_with 1 "nothing-here.txt"
+    # neither a format nor a file: a usage error listing the formats, before the
+    # tokenizer loads (this one is not there)
+    run pic-tok -t no-tokenizer --chat nothing-here.txt encode
+    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen3, llama3, auto\\) nor a file"
+    run pic-tok -t "$TF/tiny" --chat chatm1 count
+    fails_with 2 "--chat: 'chatm1' is neither a format"
+    # a file that is there but cannot be read stays a runtime failure
+    run pic-tok -t "$TF/tiny" --chat . encode </dev/null
+    fails_with 1 "^pic-tok: \\.: Is a directory"
     # the file's fault, not the record's
     printf '\xff{problem}' > bad.txt
     run pic-tok -q -t "$TF/tiny" --chat bad.txt encode --plain <<<'{"text": "1+1"}'

@@ -105,7 +105,7 @@ static const char usage[] =
     "      --version             the version\n"
     "\n"
     "The same seed gives the same bytes whatever --max-batch-size, --threads,\n"
-    "--max-batch-tokens or --shard (docs/rollout.md).\n"
+    "--max-batch-tokens, --kv-cache-tokens or --shard (docs/rollout.md).\n"
     "\n"
     "Exit status: 0 success, 1 bad input, bad model files or I/O error (the message\n"
     "names the file and the record's line and field, or the tensor), 2 usage error.\n";
@@ -271,8 +271,11 @@ static void check_options(options *o) {
         pic_usage_error("--logprobs-field, --entropy-field and --batch-tokens belong to --score "
                         "(generation has --max-batch-tokens)");
     if (o->score && run->temperature == 0) pic_usage_error("--temperature: --score needs T > 0");
-    /* generation takes a GPU only when asked: it has not yet been through
-     * tests/gpu/run.sh on one (docs/gpu.md, Generation) */
+    if (strcmp(o->tmpl, "raw") && !pic_chat_spec_known(o->tmpl))
+        pic_usage_error("--template: '%s' is neither a format (raw, " PIC_CHAT_FORMATS ") nor a file", o->tmpl);
+    /* auto takes a GPU when there is one, for generation as for scoring
+     * (generation passed tests/gpu/run.sh on an H200: docs/gpu.md,
+     * Measured); resolved here, as the checks below depend on the device */
     o->mo.device = pic_device_resolve(o->mo.device);
     if (o->mo.device == PIC_DEVICE_CPU && o->mo.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only (bf16 runs on a GPU: --device cuda)");

@@ -238,6 +238,8 @@ int main(int argc, char **argv) {
     if (run.special && run.cmd == CMD_DECODE) pic_usage_error("--special is for encode and count (decode has --skip-special)");
     if (run.skip_special && run.cmd != CMD_DECODE) pic_usage_error("--skip-special is for decode");
     if (run.cmd == CMD_INFO && optind < argc) pic_usage_error("info reads no input");
+    if (chat && strcmp(chat, "auto") && !pic_chat_spec_known(chat))
+        pic_usage_error("--chat: '%s' is neither a format (" PIC_CHAT_FORMATS ", auto) nor a file", chat);
 
     run.tok = pic_tokenizer_load(tokenizer);
     if (chat && !strcmp(chat, "auto")) {

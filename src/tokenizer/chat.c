@@ -3,8 +3,10 @@
  * assistant messages is out of scope (messages carry text only). */
 #include "tokenizer/chat.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/cli.h"
 #include "common/stream.h"
@@ -39,23 +41,38 @@ static void check_template_text(const char *path, const char *text, size_t len) 
                 ok - bol + 1, (unsigned char)text[ok]);
     }
     if (!strstr(text, "{problem}"))
-        pic_die("%s: not a chat template: no {problem} in it (or use chatml, qwen2.5, qwen3, llama3)", path);
+        pic_die("%s: not a chat template: no {problem} in it (or use " PIC_CHAT_FORMATS ")", path);
+}
+
+/* The built-in formats, as PIC_CHAT_FORMATS names them. */
+static const struct {
+    const char *name;
+    pic_chat_kind kind;
+} formats[] = {{"chatml", PIC_CHAT_CHATML}, {"qwen2.5", PIC_CHAT_QWEN2_5}, {"qwen3", PIC_CHAT_QWEN3},
+               {"llama3", PIC_CHAT_LLAMA3}};
+
+static pic_chat_kind format_kind(const char *spec) {
+    for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
+        if (!strcmp(spec, formats[i].name)) return formats[i].kind;
+    return PIC_CHAT_FILE;
 }
 
 pic_chat *pic_chat_new(const char *spec) {
     pic_chat *c = pic_calloc(1, sizeof *c);
     c->name = pic_strdup(spec);
-    if (!strcmp(spec, "chatml")) c->kind = PIC_CHAT_CHATML;
-    else if (!strcmp(spec, "qwen2.5")) c->kind = PIC_CHAT_QWEN2_5;
-    else if (!strcmp(spec, "qwen3")) c->kind = PIC_CHAT_QWEN3;
-    else if (!strcmp(spec, "llama3")) c->kind = PIC_CHAT_LLAMA3;
-    else {
+    c->kind = format_kind(spec);
+    if (c->kind == PIC_CHAT_FILE) {
         size_t len;
-        c->kind = PIC_CHAT_FILE;
         c->tmpl = pic_read_file(spec, &len);
         check_template_text(spec, c->tmpl, len);
     }
     return c;
+}
+
+bool pic_chat_spec_known(const char *spec) {
+    if (format_kind(spec) != PIC_CHAT_FILE) return true;
+    struct stat st;
+    return stat(spec, &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
 }
 
 pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t) {

@@ -45,6 +45,12 @@ typedef struct {
  * unreadable file, one without {problem}, or one that is not UTF-8 text
  * (a NUL byte, an invalid sequence: its line and byte). */
 pic_chat *pic_chat_new(const char *spec);
+/* The formats pic_chat_new knows, for messages. */
+#define PIC_CHAT_FORMATS "chatml, qwen2.5, qwen3, llama3"
+/* Whether spec is one of them or a path that is there (readable or not:
+ * pic_chat_new reports that one). Anything else, a mistyped name most
+ * likely, is the caller's usage error, found before a model loads. */
+bool pic_chat_spec_known(const char *spec);
 /* The format a model's tokenizer_config.json chat_template is (recognised
  * by its markers), else by its special tokens (<|im_start|> -> chatml,
  * <|start_header_id|> -> llama3); NULL when neither tells. */
