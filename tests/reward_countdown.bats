@@ -89,6 +89,11 @@ sample() { # response -> one sample record for numbers [3,5,2], target 16
     fails_with 2 "streams only"
     run pic-reward --task countdown --set-relation
     fails_with 2 "streams only"
+    # given at all, even with the default's value: an error, not ignored
+    run pic-reward --task countdown --float-precision 6
+    fails_with 2 "streams only"
+    run pic-reward --task countdown --gold-field answer
+    fails_with 2 "streams only"
     # --task math is the default: the answer's value against the gold one,
     # which is why countdown needs its own mode (16 alone uses no numbers)
     sample '\boxed{16}' > m.jsonl

@@ -217,6 +217,7 @@ int main(int argc, char **argv) {
     config cf = {1, 0, 0, "answer", "response", false, rw_default_opts()};
     const char *gold = NULL, *pred = NULL, *extract = NULL;
     bool explain = false, countdown = false;
+    bool math_only = false; /* an option of math answers given, even with its default value */
     pic_output_opts out = {.level = 3};
     static const struct option opts[] = {
         {"correct", required_argument, 0, OPT_CORRECT}, {"wrong", required_argument, 0, OPT_WRONG},
@@ -245,12 +246,15 @@ int main(int argc, char **argv) {
         case OPT_CORRECT: cf.r_correct = pic_parse_double("--correct", optarg, -1e9, 1e9); break;
         case OPT_WRONG: cf.r_wrong = pic_parse_double("--wrong", optarg, -1e9, 1e9); break;
         case OPT_UNPARSABLE: cf.r_unparsable = pic_parse_double("--unparsable", optarg, -1e9, 1e9); break;
-        case OPT_FLOATP: cf.o.eq.float_places = (int)pic_parse_int("--float-precision", optarg, 0, 100); break;
-        case OPT_NOSTRICT: cf.o.eq.strict = false; break;
-        case OPT_SETREL: cf.o.eq.set_relation = true; break;
+        case OPT_FLOATP:
+            cf.o.eq.float_places = (int)pic_parse_int("--float-precision", optarg, 0, 100);
+            math_only = true;
+            break;
+        case OPT_NOSTRICT: cf.o.eq.strict = false, math_only = true; break;
+        case OPT_SETREL: cf.o.eq.set_relation = true, math_only = true; break;
         case OPT_NOBOXED: cf.o.pred.boxed = cf.o.gold.boxed = false; break;
         case OPT_KEEPTHINK: cf.o.pred.after_think = false; break;
-        case OPT_GOLDFIELD: cf.gold_field = optarg; break;
+        case OPT_GOLDFIELD: cf.gold_field = optarg, math_only = true; break;
         case OPT_RESPFIELD: cf.resp_field = optarg; break;
         case OPT_GOLD: gold = optarg; break;
         case OPT_PRED: pred = optarg; break;
@@ -275,9 +279,7 @@ int main(int argc, char **argv) {
         pic_usage_error("--%s is an option of the stream mode, not of --gold/--pred or --extract (they print to "
                         "standard output)", stream_only);
     if (countdown) {
-        rw_opts d = rw_default_opts();
-        if (gold || extract || cf.timing || strcmp(cf.gold_field, "answer") != 0 || !cf.o.eq.strict ||
-            cf.o.eq.float_places != d.eq.float_places || cf.o.eq.set_relation != d.eq.set_relation)
+        if (gold || extract || cf.timing || math_only)
             pic_usage_error("--task countdown reads streams only, and takes no --gold/--pred, --extract, "
                             "--timing, --gold-field, --no-strict, --set-relation or --float-precision");
         cd_stream_opts so = {cf.r_correct, cf.r_wrong, cf.r_unparsable, cf.resp_field,
