@@ -33,12 +33,26 @@ setup() {
 
 @test "errors: missing options, empty input, bad records" {
     run pic-batch --size 4 p.jsonl
-    fails_with 2 -- '--step is required'
+    fails_with 2 '--step is required'
     # step x size past 2^64 wrapped: an empty batch, or another step's, with exit 0
     run pic-batch --plain --step 1099511627776 --size 1073741824 p.jsonl
-    fails_with 2 -- '--step 1099511627776 with --size 1073741824: .* past 2\^64'
+    fails_with 2 '--step 1099511627776 with --size 1073741824: .* past 2\^64'
     run pic-batch --plain --step 17179869184 --size 1073741824 p.jsonl
-    fails_with 2 -- 'past 2\^64'
+    fails_with 2 'past 2\^64'
+    # past the caps, and past what a 64-bit integer holds: out of range, not "not an integer"
+    run pic-batch --step 1099511627777 --size 1 p.jsonl
+    fails_with 2 '^pic-batch: --step: 1099511627777 is outside \[1, 1099511627776\]$'
+    run pic-batch --step 1 --size 1073741825 p.jsonl
+    fails_with 2 '^pic-batch: --size: 1073741825 is outside \[1, 1073741824\]$'
+    run pic-batch --step 18446744073709551615 --size 1 p.jsonl
+    fails_with 2 '^pic-batch: --step: 18446744073709551615 is outside \[1, 1099511627776\]$'
+    run pic-batch --step 1 --size -99999999999999999999 p.jsonl
+    fails_with 2 '^pic-batch: --size: -99999999999999999999 is outside \[1, 1073741824\]$'
+    run pic-batch --step 1x --size 1 p.jsonl
+    fails_with 2 "--step: '1x' is not an integer"
+    # the caps are in --help
+    pic-batch --help | grep -q 'from 1, at most 2^40'
+    pic-batch --help | grep -q 'at most 2^30'
     # the largest step is served: position 2^40 - 1 is record 5 of 10
     [ "$(pic-batch -q --plain --no-shuffle --step 1099511627776 --size 1 p.jsonl | jq .id)" = 5 ]
     run pic-batch --step 1 --size 4 /dev/null

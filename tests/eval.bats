@@ -366,5 +366,5 @@ js() { pic-eval -q --format json "$@"; }
 @test "a write error is a failure" {
     [ -w /dev/full ] || skip "no /dev/full"
     run bash -c "pic-eval -q '$A' >/dev/full"
-    fails_with 1 "write error"
+    fails_with 1 "^pic-eval: standard output: write error$"
 }

@@ -205,7 +205,7 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     run pictl <<<'{"entropy":-0.5}'
     fails_with 1 "<stdin>:1: field 'entropy': entropy -0.5 is negative"
     run pictl <<<'{"entropy":0.1,"entropy":0.5}'
-    fails_with 1 "<stdin>:1: malformed JSON: duplicate"
+    fails_with 1 "<stdin>:1: malformed JSON at column 24: duplicate"
 }
 
 @test "values below DBL_MIN read as their nearest double, plain as in JSON; an overflow is an error" {
@@ -274,6 +274,12 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     cmp s.json before.json
     run pictl --state s.json <<<'0.15'
     near "$output" 0.051 1e-12
+    # a failed first call leaves an empty file (the lock's), which is step 0
+    run pictl --state new.json <<<'oops'
+    fails_with 1 "<stdin>:1"
+    [ -f new.json ]
+    [ ! -s new.json ]
+    [ "$(pictl --state new.json <<<'0.2')" = "$(pictl <<<'0.2')" ]
 }
 
 @test "--state: an unreadable state path is an error" {
@@ -292,7 +298,10 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     run pictl <<<$'0.2 0.3'
     fails_with 1 "<stdin>:1"
     run pictl <<<$'0.1\n{"entropy": 0.2'
-    fails_with 1 "<stdin>:2: malformed JSON"
+    fails_with 1 "<stdin>:2: malformed JSON at column 15: "
+    # the column on the line as read, as every reader's: leading blanks count
+    run pictl <<<$'  {"entropy": x}'
+    fails_with 1 "<stdin>:1: malformed JSON at column 15: "
     run pictl <<<'{"loss":1}'
     fails_with 1 "<stdin>:1: field 'entropy': missing"
     run pictl <<<'{"entropy":"high"}'
@@ -334,6 +343,13 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 2 "--target: ' 0.5' is not a number"
     run pictl --target inf
     fails_with 2 "--target: 'inf' is not a number"
+    # a number past what a double holds is out of range, one below DBL_MIN
+    # its nearest double (as in the entropies read)
+    run pictl --kp 1e999
+    fails_with 2 "--kp: 1e999 is outside \\[0, 1e\\+06\\]"
+    run pictl --target -1e999
+    fails_with 2 "--target: -1e999 is outside"
+    [ "$(pictl --kp 1e-400 <<<0.5)" = "$(pictl --kp 0 <<<0.5)" ]
     run pictl --alpha-min 1 --alpha-max 0
     fails_with 2 "alpha-min"
     run pictl --reset
@@ -371,9 +387,16 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
 @test "a write error is a failure" {
     [ -w /dev/full ] || skip "no /dev/full"
     run bash -c 'echo 0.2 | pictl >/dev/full'
-    fails_with 1 "write error"
+    fails_with 1 "^pictl: standard output: write error$"
+    run bash -c 'echo 0.2 | pictl --json >/dev/full'
+    fails_with 1 "^pictl: standard output: write error$"
     run bash -c 'pictl simulate >/dev/full'
-    fails_with 1 "write error"
+    fails_with 1 "^pictl: standard output: write error$"
+    run bash -c 'pictl simulate --summary >/dev/full'
+    fails_with 1 "^pictl: standard output: write error$"
+    # --help too, as every program's
+    run bash -c 'pictl --help >/dev/full'
+    fails_with 1 "^pictl: standard output: write error$"
 }
 
 # ---- simulate ----

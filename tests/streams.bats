@@ -180,6 +180,9 @@ reap() {
     [ "$status" -eq 1 ]
     run sh -c 'pic-cat -q --plain many.jsonl > /dev/full'
     fails_with 1 'write error'
+    # the count of -n too, in the shared words (docs/conventions.md)
+    run sh -c 'pic-cat -q -n many.jsonl > /dev/full'
+    fails_with 1 '^pic-cat: standard output: write error$'
 }
 
 @test "--help, --version and usage errors follow the conventions" {

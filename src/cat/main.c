@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
         if (pic_atomic_commit(&af) != 0) pic_die("%s: %s", out.output, strerror(errno));
     } else if (count_only) {
         printf("%zu\n", records);
-        if (fflush(stdout) != 0) pic_die("write error on standard output");
+        pic_stdout_close();
     }
     if (pic_bad_records) pic_info("%zu records, %zu bad records skipped", records, pic_bad_records);
     else pic_info("%zu records", records);

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -79,10 +80,7 @@ void pic_info(const char *fmt, ...) {
 
 /* stdout is checked like any output: --help into a full pipe is a failure. */
 static _Noreturn void exit_checking_stdout(void) {
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "%s: write error on standard output: %s\n", pic_prog, strerror(errno));
-        exit(PIC_EXIT_FAIL);
-    }
+    pic_stdout_close();
     exit(PIC_EXIT_OK);
 }
 
@@ -104,13 +102,17 @@ static bool is_decimal(const char *s) {
     return strspn(s, "0123456789.eE+-") == strlen(s);
 }
 
+/* A number too large for its type is a number still: past the range, as
+ * one that fits would be ("1e999", "18446744073709551615"). strtod's
+ * ERANGE also flags a value below DBL_MIN, which reads as its nearest
+ * double (0 at worst), as it does in JSON. */
 double pic_parse_double(const char *opt, const char *s, double min, double max) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (!is_decimal(s) || end == s || *end != '\0' || errno == ERANGE || isnan(v))
-        pic_usage_error("%s: '%s' is not a number", opt, s);
-    if (v < min || v > max) pic_usage_error("%s: %s is outside [%g, %g]", opt, s, min, max);
+    if (!is_decimal(s) || end == s || *end != '\0' || isnan(v)) pic_usage_error("%s: '%s' is not a number", opt, s);
+    bool overflow = errno == ERANGE && fabs(v) > DBL_MIN;
+    if (overflow || v < min || v > max) pic_usage_error("%s: %s is outside [%g, %g]", opt, s, min, max);
     return v;
 }
 
@@ -118,9 +120,8 @@ long long pic_parse_int(const char *opt, const char *s, long long min, long long
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE)
-        pic_usage_error("%s: '%s' is not an integer", opt, s);
-    if (v < min || v > max) pic_usage_error("%s: %s is outside [%lld, %lld]", opt, s, min, max);
+    if (end == s || *end != '\0') pic_usage_error("%s: '%s' is not an integer", opt, s);
+    if (errno == ERANGE || v < min || v > max) pic_usage_error("%s: %s is outside [%lld, %lld]", opt, s, min, max);
     return v;
 }
 

@@ -843,8 +843,8 @@ int main(int argc, char **argv) {
     print_report(out, &e);
     if (output) {
         if (pic_atomic_commit(&af) != 0) pic_die("%s: %s", output, strerror(errno));
-    } else if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
-        pic_die("write error on standard output: %s", strerror(errno));
+    } else {
+        pic_stdout_close();
     }
     pic_note_bad_records();
     pic_info("%lld samples, %zu problems, %zu datasets", e.records, e.nproblems, e.ndatasets);

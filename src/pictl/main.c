@@ -238,17 +238,19 @@ static json_t *lookup(json_t *obj, const char *field) {
     return v;
 }
 
-/* Parses one non-blank line into an entropy; dies naming file and line.
- * A number is decimal, as JSON writes it: strtod alone would also read
- * "0x10" as 16 and "infinity". An entropy is never negative. */
-static double parse_value(char *s, const char *name, size_t lineno, const char *field) {
+/* Parses one non-blank line into an entropy; dies naming file and line
+ * (malformed JSON also the column on the line as read, as every reader
+ * does: s starts after column0 blanks). A number is decimal, as JSON
+ * writes it: strtod alone would also read "0x10" as 16 and "infinity".
+ * An entropy is never negative. */
+static double parse_value(char *s, int column0, const char *name, size_t lineno, const char *field) {
     double x;
     if (*s == '{') {
         json_error_t jerr;
         /* as every record reader: \u0000 in a string is text (a sample's
          * response may hold one), a raw NUL byte was refused above */
         json_t *obj = pic_json_loadb(s, strlen(s), JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
-        if (!obj) pic_die("%s:%zu: malformed JSON: %s", name, lineno, jerr.text);
+        if (!obj) pic_die("%s:%zu: malformed JSON at column %d: %s", name, lineno, jerr.column + column0, jerr.text);
         json_t *v = lookup(obj, field);
         if (!v) pic_die("%s:%zu: field '%s': missing", name, lineno, field);
         if (!json_is_number(v) || !isfinite(json_number_value(v)))
@@ -299,11 +301,6 @@ void pictl_print_json(const pic_ctl_out *o, bool with_d) {
     json_decref(obj);
 }
 
-static void check_stdout(void) {
-    if (fflush(stdout) != 0 || ferror(stdout))
-        pic_die("write error on standard output: %s", strerror(errno));
-}
-
 /* Reads every value of one input, stepping the controller. */
 static void run_input(const char *path, const pic_ctl_params *p, pic_ctl_state *st,
                       const char *field, bool json, pic_ctl_out *last, bool *any) {
@@ -318,13 +315,13 @@ static void run_input(const char *path, const pic_ctl_params *p, pic_ctl_state *
         if (nul) pic_die("%s:%zu: a raw NUL byte at column %zu", name, lineno, nul);
         char *s = trim(line);
         if (!*s) continue;
-        double h = parse_value(s, name, lineno, field);
+        double h = parse_value(s, (int)(s - line), name, lineno, field);
         pic_ctl_out o;
         if (pic_ctl_step(p, st, h, &o) != 0)
             pic_die("%s:%zu: entropy %g makes the controller's values overflow", name, lineno, h);
         if (json) pictl_print_json(&o, p->kd != 0);
         else print_double(o.alpha);
-        check_stdout(); /* flushed per value: a coprocess waits for each answer */
+        pic_stdout_close(); /* flushed per value: a coprocess waits for each answer */
         *last = o;
         *any = true;
     }
@@ -446,7 +443,7 @@ int main(int argc, char **argv) {
      * state as it was, so the pipeline can retry the step. --reset with no
      * input still writes the fresh state: that is how one resets a run. */
     if (state_path && (any || reset)) save_state(state_path, &st, any ? &last : NULL);
-    if (fclose(stdout) != 0) pic_die("write error on standard output: %s", strerror(errno));
+    pic_stdout_close();
     pic_schedule_free(&sched);
     return 0;
 }
