@@ -150,24 +150,24 @@ st_dtypes() {
 
 @test "bad options and inputs are errors; a failed run leaves nothing behind" {
     run pic-init
-    fails_with 2 -- '-o DIR is required'
+    fails_with 2 '-o DIR is required'
     run pic-init -o x --merges 10
-    fails_with 2 -- '--merges needs --corpus'
+    fails_with 2 '--merges needs --corpus'
     echo '{}' >tok.json
     run pic-init -o x --tokenizer tok.json --merges 0
-    fails_with 2 -- '--tokenizer excludes --corpus and --merges'
+    fails_with 2 '--tokenizer excludes --corpus and --merges'
     rm tok.json
     run pic-init -o x --heads 3
-    fails_with 2 -- '--kv-heads 2 does not divide --heads 3'
+    fails_with 2 '--kv-heads 2 does not divide --heads 3'
     run pic-init -o x --heads 5
-    fails_with 2 -- '--heads 5: --hidden 96 must be an even multiple'
+    fails_with 2 '--heads 5: --hidden 96 must be an even multiple'
     run pic-init -o x --hidden 8 --heads 8 --kv-heads 1
-    fails_with 2 -- '--heads 8: --hidden 8'
+    fails_with 2 '--heads 8: --hidden 8'
     # --config gives the whole architecture: a shape option beside it would be ignored
     for opt in "--model-type qwen3" "--hidden 32" "--layers 1" "--heads 2" "--kv-heads 1" \
         "--intermediate 64" "--max-position 64" "--untied"; do
         run pic-init -o x --config "$FIXTURES/models/llama-tiny/config.json" $opt
-        fails_with 2 -- "${opt%% *} cannot be combined with --config"
+        fails_with 2 "${opt%% *} cannot be combined with --config"
     done
     [ ! -e x ]
     [ -z "$(ls)" ]

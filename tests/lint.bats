@@ -14,3 +14,14 @@ load helpers
     run grep -nE '^[[:space:]]*! [^|]*$' t.bats
     [ "$status" -eq 0 ]
 }
+
+@test "fails_with takes its pattern second: 'fails_with N -- PATTERN' checks only for '--'" {
+    # fails_with STATUS PATTERN hands PATTERN to grep -E after its own --,
+    # so a -- written before the pattern became the pattern: any output
+    # holding "--" passed.
+    run grep -nE 'fails_with [0-9]+ --( |$)' "$PIC_ROOT"/tests/*.bats
+    [ "$status" -eq 1 ] || { echo "fails_with calls whose pattern is '--': $output" >&2; false; }
+    printf '    fails_with 2 %s "-o DIR is required"\n' -- > t.bats
+    run grep -nE 'fails_with [0-9]+ --( |$)' t.bats
+    [ "$status" -eq 0 ]
+}

@@ -431,7 +431,7 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
 
 @test "bad settings are refused with a clear message" {
     run train.sh --model m --steps 1
-    fails_with 2 -- '--run DIR is required'
+    fails_with 2 '--run DIR is required'
     run train.sh --run r --model nowhere
     fails_with 1 'nowhere: not a model directory'
     run train.sh --run r --model m --method magic

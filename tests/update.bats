@@ -587,7 +587,7 @@ EOF
     [ -f sh/model.safetensors ]
     [ ! -e sh/model.safetensors.index.json ]
     run pic-update -m "$M/qwen2-tiny" -o x --max-shard-size 5XB "$s"
-    fails_with 2 -- "--max-shard-size"
+    fails_with 2 "--max-shard-size"
 }
 
 # request FILE OUTPUT [EXTRA JSON FIELDS]: one --serve request line
