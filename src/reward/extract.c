@@ -245,6 +245,21 @@ static size_t percent_group(const char *s, size_t n, size_t i, bool *pct) {
 
 enum { MAX_CHAIN = 6 };
 
+/* Math-Verify's join of two math environments, \s*(?:,?and|,?or|,)\s*
+ * (",and" but not ", and", whose comma is taken alone): the index after it
+ * at k, or n when there is none; *sep_end where its whitespace begins. */
+static size_t chain_sep(const char *s, size_t n, size_t k, size_t *sep_end) {
+    while (k < n && isspace((unsigned char)s[k])) k++;
+    bool comma = k < n && s[k] == ',';
+    size_t w = k + comma;
+    if (w + 3 <= n && !memcmp(s + w, "and", 3)) w += 3;
+    else if (w + 2 <= n && !memcmp(s + w, "or", 2)) w += 2;
+    else if (!comma) return n;
+    *sep_end = w;
+    while (w < n && isspace((unsigned char)s[w])) w++;
+    return w;
+}
+
 /* One match of Math-Verify's boxed-environment pattern: an environment
  * holding a box and up to five more after ",", "and", "or" (",and", ",or"). */
 typedef struct {
@@ -261,15 +276,7 @@ static bool box_match_at(const char *s, size_t n, size_t i, size_t until[ENV_TYP
     m->n = 1;
     m->end = percent_group(s, n, e, &m->pct[0]);
     while (m->n < MAX_CHAIN) {
-        size_t k = m->end;
-        while (k < n && isspace((unsigned char)s[k])) k++;
-        bool comma = k < n && s[k] == ',';
-        size_t w = k + comma;
-        if (w + 3 <= n && !memcmp(s + w, "and", 3)) w += 3;
-        else if (w + 2 <= n && !memcmp(s + w, "or", 2)) w += 2;
-        else if (!comma) break;
-        size_t v = w;
-        while (v < n && isspace((unsigned char)s[v])) v++;
+        size_t w, v = chain_sep(s, n, m->end, &w);
         if (v >= n) break;
         /* " [..] " takes its leading space from the gap */
         size_t at = v > w && s[v] == '[' ? v - 1 : v;
@@ -393,6 +400,46 @@ static bool percent_after(const char *s, size_t n, size_t i) {
     size_t w = memcmp(s + i + 1, "ct", 2) == 0 ? 3 : i + 7 <= n && memcmp(s + i + 1, "ercent", 6) == 0 ? 7 : 0;
     return w && (i + w >= n || !isalpha((unsigned char)s[i + w]) ||
                  (i + w + 3 <= n && memcmp(s + i + w, "age", 3) == 0));
+}
+
+/* The environments chained to c[0] (Math-Verify's latex_envs_re: up to
+ * five more after chain_sep), into c[1..]; their count. */
+static int env_chain(const char *s, size_t n, cand c[MAX_CHAIN]) {
+    int m = 1;
+    while (m < MAX_CHAIN) {
+        size_t w, v = chain_sep(s, n, c[m - 1].end, &w);
+        if (v >= n || !env_at(s, n, v, &c[m])) break;
+        m++;
+    }
+    return m;
+}
+
+/* Joined environments as the answer: one list when each parses, else the
+ * first alone (Math-Verify's extract_latex); a percent word after each
+ * counts. A formula that fails is remembered, so no number is taken out of
+ * it. */
+static bool try_env_list(ex *X, const cand *c, int m, const char *how) {
+    const char *s = X->s;
+    size_t total = 0;
+    for (int k = 0; k < m; k++) total += c[k].c1 - c[k].c0 + 2;
+    if (total > RW_MAX_ANSWER) return false;
+    char *buf = rw_alloc(X->a, total + 1);
+    if (!buf) return false;
+    size_t at = 0, first_len = 0;
+    bool all_parse = true;
+    for (int k = 0; k < m; k++) {
+        size_t from = at;
+        memcpy(buf + at, s + c[k].c0, c[k].c1 - c[k].c0);
+        at += c[k].c1 - c[k].c0;
+        if (percent_after(s, X->n, c[k].end)) buf[at++] = '%';
+        if (k == 0) first_len = at;
+        if (m > 1 && all_parse) all_parse = parses(X, buf + from, at - from);
+        if (k + 1 < m) buf[at++] = ',';
+    }
+    if (m > 1 && all_parse && try_text(X, buf, at, how)) return true;
+    if (try_text(X, buf, first_len, how)) return true;
+    note_failed(X, c[0].start, c[0].end);
+    return false;
 }
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -531,15 +578,28 @@ arithmetic:;
     /* "1/3", "2^10": arithmetic directly after the number; an operator
      * after the first digit when a parenthesis opens it */
     size_t k = j;
-    bool op = false;
-    while (k < n && strchr("0123456789.+-*/^() \t\r\n", s[k]) && s[k]) {
-        if (strchr("+-*/^", s[k]) && (!lead || k > lead)) op = true;
-        k++;
+    bool op = false, python = true; /* whether Python's parser (parse_expr) reads it */
+    for (;;) {
+        /* Math-Verify's operators: + - * / ^ ( ) and the signs x and / */
+        size_t w = k + 1 < n && (unsigned char)s[k] == 0xc3 &&
+                           ((unsigned char)s[k + 1] == 0x97 || (unsigned char)s[k + 1] == 0xb7)
+                       ? 2
+                       : 0;
+        if (w) python = false;
+        else if (k < n && s[k] && strchr("0123456789.+-*/^() \t\r\n", s[k])) w = 1;
+        else break;
+        k += w;
     }
     while (k > j && (isspace((unsigned char)s[k - 1]) || strchr("+-*/^(", s[k - 1]))) k--;
+    /* an operator with something after it ("5)" alone is no expression);
+     * "(-3)." takes its period, which Python's parser rejects after ')' */
+    for (size_t o = lead ? lead + 1 : j; o + 1 < k; o++) {
+        op = op || strchr("+-*/^()", s[o]) || (unsigned char)s[o] == 0xc3;
+        if (s[o] == ')' && s[o + 1] == '.') python = false;
+    }
     if (op && k > j && (k >= n || strchr(".,:) $*\n", s[k]) || isspace((unsigned char)s[k])) && k - i < cap - 8) {
         if (span) *span = k;
-        if (juxtaposed(s, i, k)) return lead ? 0 : j;
+        if (!python || juxtaposed(s, i, k)) return lead ? 0 : j;
         int depth = 0;
         bool bal = true;
         for (size_t q = i; q < k; q++) {
@@ -563,36 +623,37 @@ arithmetic:;
     return lead ? 0 : j;
 }
 
-static bool anchored(const char *s, size_t i) {
-    if (i == 0) return true;
-    unsigned char p = (unsigned char)s[i - 1];
-    if (isspace(p) || p == '=' || p == '*' || p == '$') return true;
-    /* currency signs and other UTF-8 symbols right before the number */
-    return p >= 0x80;
+/* The bytes of a currency sign of Math-Verify's list ($, pound, yen, baht,
+ * U+20A1..U+20BF) ending at s[i], or 0. */
+static size_t currency_before(const char *s, size_t i) {
+    const unsigned char *u = (const unsigned char *)s;
+    if (i >= 1 && u[i - 1] == '$') return 1;
+    if (i >= 2 && u[i - 2] == 0xc2 && (u[i - 1] == 0xa3 || u[i - 1] == 0xa5)) return 2;
+    if (i >= 3 && u[i - 3] == 0xe2 && u[i - 2] == 0x82 && u[i - 1] >= 0xa1 && u[i - 1] <= 0xbf) return 3;
+    if (i >= 3 && u[i - 3] == 0xe0 && u[i - 2] == 0xb8 && u[i - 1] == 0xbf) return 3;
+    return 0;
 }
 
-static bool try_plain(ex *X, size_t i, bool arith, const char *how) {
+/* What may stand right before a plain number: Math-Verify's prefix
+ * (?:^|\s|=)(?:\*\*)?[currency]?. A Unicode minus ("\u2212 7") or an
+ * escaped dollar ("\\$100") does not, so no number is read there. */
+static bool anchored(const char *s, size_t i) {
+    size_t k = i - currency_before(s, i);
+    if (k >= 2 && s[k - 1] == '*' && s[k - 2] == '*') k -= 2;
+    return k == 0 || isspace((unsigned char)s[k - 1]) || s[k - 1] == '=';
+}
+
+/* A plain value; with whole, arithmetic after the number that Math-Verify's
+ * expression pattern takes but cannot parse ("12 (3 rows", "3 \u00d7 4")
+ * gives nothing, as at its anchored priorities the pattern's match is the
+ * expression, not the number in it. */
+static bool try_plain(ex *X, size_t i, bool arith, bool whole, const char *how) {
     char buf[512];
-    size_t blen = 0;
-    size_t e = plain_at(X->s, X->n, i, buf, sizeof buf - 8, &blen, arith, NULL);
-    if (!e) return false;
+    size_t blen = 0, span;
+    size_t e = plain_at(X->s, X->n, i, buf, sizeof buf - 8, &blen, arith, &span);
+    if (!e || (whole && span > e)) return false;
     if (percent_after(X->s, X->n, e)) buf[blen++] = '%';
     return try_text(X, buf, blen, how);
-}
-
-/* One math environment as the answer (a percent word after it counts);
- * a formula that fails is remembered, so no number is taken out of it. */
-static bool try_env_cand(ex *X, const cand *c, const char *how) {
-    const char *s = X->s;
-    if (c->c1 - c->c0 > RW_MAX_ANSWER) return false;
-    size_t len = c->c1 - c->c0;
-    char *t = rw_alloc(X->a, len + 2);
-    if (!t) return false;
-    memcpy(t, s + c->c0, len);
-    if (percent_after(s, X->n, c->end)) t[len++] = '%';
-    if (try_text(X, t, len, how)) return true;
-    note_failed(X, c->start, c->end);
-    return false;
 }
 
 static bool number_start(const ex *X, size_t j) {
@@ -601,16 +662,49 @@ static bool number_start(const ex *X, size_t j) {
            anchored(s, j);
 }
 
-/* The value after an anchor phrase: a math environment or a plain number
- * within `window` bytes. */
-static bool value_after(ex *X, size_t i, size_t window, const char *how) {
+/* The number after a prefix character at q (Math-Verify's
+ * (?:^|\s|=)(?:\*\*)?[currency]?): its start, or -1. */
+static size_t number_after_prefix(const ex *X, size_t q) {
+    const char *s = X->s;
+    size_t n = X->n, j = q + 1;
+    if (q >= n || !(isspace((unsigned char)s[q]) || s[q] == '=')) return (size_t)-1;
+    if (j + 1 < n && s[j] == '*' && s[j + 1] == '*') j += 2;
+    if (j < n && number_start(X, j)) return j;
+    /* a currency sign of 1 to 3 bytes (anchored() knows which) */
+    for (size_t c = 1; c <= 3 && j + c < n; c++)
+        if (currency_before(s, j + c) == c && number_start(X, j + c)) return j + c;
+    return (size_t)-1;
+}
+
+/* Whether "\s*=" follows s[e]: Math-Verify's (?!\s*=) after an answer's
+ * value, which is then no answer ("the answer is 2x = 10"). */
+static bool equals_after(const ex *X, size_t e) {
+    while (e < X->n && isspace((unsigned char)X->s[e])) e++;
+    return e < X->n && X->s[e] == '=';
+}
+
+/* A plain value at j and where it ends (the expression Math-Verify's
+ * pattern takes, when longer), or 0. */
+static size_t plain_end(const ex *X, size_t j) {
+    char buf[512];
+    size_t blen, span, e = plain_at(X->s, X->n, j, buf, sizeof buf - 8, &blen, true, &span);
+    return e && span > e ? span : e;
+}
+
+/* The value after an anchor phrase: a math environment (with those chained
+ * to it) or a plain number within `window` bytes; plain only when the
+ * phrase stood on the value's line (Math-Verify's expression patterns are
+ * compiled without DOTALL). */
+static bool value_after(ex *X, size_t i, size_t window, bool plain, const char *how) {
     const char *s = X->s;
     size_t lim = i + window < X->n ? i + window : X->n;
     for (size_t j = i; j < lim; j++) {
-        cand c;
-        if (X->latex && (s[j] == '$' || s[j] == '\\') && env_at(s, X->n, j, &c)) return try_env_cand(X, &c, how);
+        cand c[MAX_CHAIN];
+        if (X->latex && (s[j] == '$' || s[j] == '\\') && env_at(s, X->n, j, &c[0]))
+            return try_env_list(X, c, env_chain(s, X->n, c), how);
         /* a plain number only where plain expressions are extracted at all */
-        if (X->plain && number_start(X, j) && !in_failed(X, j, j + 1)) return try_plain(X, j, true, how);
+        if (plain && X->plain && number_start(X, j) && !in_failed(X, j, j + 1))
+            return !equals_after(X, plain_end(X, j)) && try_plain(X, j, true, true, how);
     }
     return false;
 }
@@ -623,12 +717,20 @@ static bool try_final(ex *X) {
     if (p == (size_t)-1) return false;
     size_t i = p + 12;
     size_t lim = i + 100 < X->n ? i + 100 : X->n;
+    bool same_line = true;
     for (size_t j = i; j < lim; j++) {
         if (isspace((unsigned char)s_at(X, j)) && s_at(X, j + 1) == 'i' && s_at(X, j + 2) == 's') {
             size_t k = j + 3;
             if (k < X->n && s_at(X, k) == ':') k++;
             while (k < X->n && isspace((unsigned char)s_at(X, k))) k++;
-            return value_after(X, k, 2, "final answer");
+            return value_after(X, k, 2, same_line, "final answer");
+        }
+        /* "final answer.{0,100}?\s+is": the '.' of the expression pattern
+         * stops at a line break, its \s+ does not */
+        if (s_at(X, j) == '\n') {
+            size_t k = j;
+            while (k < X->n && isspace((unsigned char)s_at(X, k))) k++;
+            if (!(s_at(X, k) == 'i' && s_at(X, k + 1) == 's')) same_line = false;
         }
     }
     return false;
@@ -659,78 +761,61 @@ static size_t rfind_answer_word(const char *s, size_t n, bool colon, size_t *wl)
 }
 
 /* "Answer: ... X" (Math-Verify's priority 100) before "answer ... X" (200).
- * At each priority Math-Verify has two patterns: the LaTeX one takes the
- * first math environment starting within 50 bytes (across lines), the
- * expression one the value after the last '=' within 100 bytes of the line,
- * else the first anchored number within 50 bytes of the line (its '.' stops
- * at a line break). Both are tried, the one that ends later first, so
- * "Answer: 2\nSome note $5$" is 5. */
+ * At each priority Math-Verify has two patterns. The LaTeX one takes the
+ * first math environment starting within 50 bytes (across lines), with
+ * those chained to it. The expression one,
+ * answer(?:.{0,100}=\s*|.{0,50}?)VALUE(?!\s*=) without DOTALL, takes the
+ * value after an '=' within 100 bytes of the line, the last first, when
+ * whitespace stands between them (the '=' is taken, and VALUE needs a
+ * space or '=' before it: "x=5" has none), else the first value within 50
+ * bytes of the line after a space or '='; a value followed by '=' is none.
+ * Both are tried, the one that ends later first, so "Answer: 2\nSome note
+ * $5$" is 5. */
 static bool try_answer(ex *X, bool colon) {
     size_t wl = 0, p = rfind_answer_word(X->s, X->n, colon, &wl);
     if (p == (size_t)-1) return false;
     const char *s = X->s;
     size_t n = X->n, i = p + wl;
     if (i < n && s[i] == ':') i++;
-    cand env;
-    bool have_env = false;
-    for (size_t j = i; X->latex && j < n && j <= i + 50 && !have_env; j++)
-        have_env = (s[j] == '$' || s[j] == '\\') && env_at(s, n, j, &env);
-    size_t num = (size_t)-1, num_end = 0;
-    if (X->plain) {
-        size_t eq = (size_t)-1;
-        for (size_t j = i; j < n && j < i + 100 && s[j] != '\n'; j++)
-            if (s[j] == '=') eq = j;
-        if (eq != (size_t)-1) {
-            size_t k = eq + 1;
-            while (k < n && s[k] == ' ') k++;
-            if (k < n && number_start(X, k)) num = k;
-        }
-        for (size_t j = i; num == (size_t)-1 && j < n && j <= i + 51; j++) {
-            if (number_start(X, j)) num = j;
-            else if (j > i && s[j - 1] == '\n') break; /* a number may only start the next line */
-        }
-        if (num != (size_t)-1) {
-            char buf[512];
-            size_t blen;
-            num_end = plain_at(s, n, num, buf, sizeof buf - 8, &blen, true, NULL);
-        }
+    cand env[MAX_CHAIN];
+    int nenv = 0;
+    for (size_t j = i; X->latex && j < n && j <= i + 50 && !nenv; j++)
+        if ((s[j] == '$' || s[j] == '\\') && env_at(s, n, j, &env[0])) nenv = env_chain(s, n, env);
+    size_t num = (size_t)-1, num_end = 0, line = i;
+    while (line < n && line < i + 101 && s[line] != '\n') line++;
+    for (size_t eq = line; X->plain && num == (size_t)-1 && eq-- > i;) {
+        if (s[eq] != '=' || eq + 1 >= n || !isspace((unsigned char)s[eq + 1])) continue;
+        size_t q = eq + 1;
+        while (q + 1 < n && isspace((unsigned char)s[q + 1])) q++;
+        size_t v = number_after_prefix(X, q);
+        if (v != (size_t)-1 && !equals_after(X, plain_end(X, v))) num = v;
     }
-    bool env_first = have_env && (num == (size_t)-1 || env.end > num_end || (env.end == num_end && env.start < num));
-    if (env_first && try_env_cand(X, &env, "answer")) return true;
-    if (num != (size_t)-1 && !in_failed(X, num, num + 1) && try_plain(X, num, true, "answer")) return true;
-    return have_env && !env_first && try_env_cand(X, &env, "answer");
+    for (size_t q = i; X->plain && num == (size_t)-1 && q < n && q <= i + 50; q++) {
+        size_t v = number_after_prefix(X, q);
+        if (v != (size_t)-1 && !equals_after(X, plain_end(X, v))) num = v;
+        if (s[q] == '\n') break; /* the '.' before the prefix stops at a line break */
+    }
+    if (num != (size_t)-1) num_end = plain_end(X, num);
+    const cand *last = nenv ? &env[nenv - 1] : NULL;
+    bool env_first = last && (num == (size_t)-1 || last->end > num_end || (last->end == num_end && env[0].start < num));
+    if (env_first && try_env_list(X, env, nenv, "answer")) return true;
+    if (num != (size_t)-1 && !in_failed(X, num, num + 1) && try_plain(X, num, true, true, "answer")) return true;
+    return nenv && !env_first && try_env_list(X, env, nenv, "answer");
 }
 
-static bool sep_between(const char *s, size_t a, size_t b) {
-    size_t i = a;
-    while (i < b && isspace((unsigned char)s[i])) i++;
-    if (i < b && s[i] == ',') i++;
-    while (i < b && isspace((unsigned char)s[i])) i++;
-    if (i + 3 <= b && memcmp(s + i, "and", 3) == 0) i += 3;
-    else if (i + 2 <= b && memcmp(s + i, "or", 2) == 0) i += 2;
-    while (i < b && isspace((unsigned char)s[i])) i++;
-    return i == b && b > a;
-}
-
+/* "$21, 16$ or $11$": environments joined by Math-Verify's separators are
+ * one match, which starts at the first of them. */
 static bool try_env(ex *X, const cand *c, int k) {
-    /* "$21, 16$ or $11$": environments joined by and/or/commas are one list */
     int first = k;
-    while (first > 0 && k - first < 5 && c[first - 1].latex && c[first - 1].end <= c[first].start &&
-           sep_between(X->s, c[first - 1].end, c[first].start))
+    while (first > 0 && k - first < MAX_CHAIN - 1 && c[first - 1].latex && c[first - 1].end <= c[first].start) {
+        size_t w;
+        if (chain_sep(X->s, X->n, c[first - 1].end, &w) != c[first].start) break;
         first--;
-    size_t total = 0;
-    for (int j = first; j <= k; j++) total += c[j].c1 - c[j].c0 + 2;
-    if (total > RW_MAX_ANSWER) return false;
-    char *buf = rw_alloc(X->a, total + 1);
-    if (!buf) return false;
-    size_t m = 0;
-    for (int j = first; j <= k; j++) {
-        memcpy(buf + m, X->s + c[j].c0, c[j].c1 - c[j].c0);
-        m += c[j].c1 - c[j].c0;
-        if (c[j].percent || (j == k && percent_after(X->s, X->n, c[j].end))) buf[m++] = '%';
-        if (j < k) buf[m++] = ',';
     }
-    if (try_text(X, buf, m, "latex")) return true;
+    if (try_env_list(X, c + first, k - first + 1, "latex")) return true;
+    /* the list failed with its first formula: the number of a later one
+     * (" $42$") is still a match of the expression pattern, which ends
+     * before the list does (test_same_priority_and_multiple_latex_groups) */
     return first < k && try_text(X, X->s + c[k].c0, c[k].c1 - c[k].c0, "latex");
 }
 
@@ -830,10 +915,10 @@ static bool try_rightmost(ex *X) {
             a--;
         } else {
             bool inside = in_failed(X, n2[b].start, n2[b].end);
-            if (!inside && X->plain && try_plain(X, n2[b].start, n2[b].arith, "number")) return true;
+            if (!inside && X->plain && try_plain(X, n2[b].start, n2[b].arith, false, "number")) return true;
             /* arithmetic that does not parse ("3**." of "**3**."): its
              * number alone, which Math-Verify's number pattern also found */
-            if (!inside && X->plain && n2[b].arith && try_plain(X, n2[b].start, false, "number")) return true;
+            if (!inside && X->plain && n2[b].arith && try_plain(X, n2[b].start, false, false, "number")) return true;
             b--;
         }
     }
@@ -861,7 +946,7 @@ bool rw_extract(rw_arena *a, const char *s, size_t n, const rw_extract_opts *o, 
     }
     if (o->boxed && try_boxed(&X)) return true;
     if (try_final(&X) || try_answer(&X, true) || try_answer(&X, false) || try_rightmost(&X)) return true;
-    if (o->whole && n <= RW_MAX_ANSWER && !memchr(s, '$', n)) {
+    if (o->whole && n <= RW_MAX_ANSWER && !rw_has_dollar(s, n)) {
         if (try_text(&X, s, n, "whole")) return true;
     }
     return out->text != NULL;

@@ -8,6 +8,7 @@
 
 #include "reward/lex.h"
 #include "reward/parse.h"
+#include "reward/textsearch.h"
 
 /* Room for two parsed answers and the comparison's temporaries. */
 enum { ARENA_BYTES = 8u << 20 };
@@ -26,7 +27,7 @@ void rw_checker_init(rw_checker *c) { rw_arena_init(&c->arena, ARENA_BYTES); }
 void rw_checker_free(rw_checker *c) { rw_arena_free(&c->arena); }
 
 static bool plain_text(const char *s, size_t n) {
-    return !memchr(s, '$', n) && !memmem(s, n, "\\boxed", 6) && !memmem(s, n, "\\fbox", 5) &&
+    return !rw_has_dollar(s, n) && !memmem(s, n, "\\boxed", 6) && !memmem(s, n, "\\fbox", 5) &&
            !memmem(s, n, "\\(", 2) && !memmem(s, n, "\\[", 2);
 }
 

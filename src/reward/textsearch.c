@@ -22,3 +22,11 @@ size_t rw_rfind_ci(const char *s, size_t end, const char *w) {
     }
     return (size_t)-1;
 }
+
+bool rw_has_dollar(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\') i++;
+        else if (s[i] == '$') return true;
+    }
+    return false;
+}
