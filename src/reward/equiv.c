@@ -55,17 +55,21 @@ static bool is_setlike(const node *x) {
 
 static bool is_percent(const node *x) { return x->kind == N_DIV && x->percent; }
 
-/* A float literal, possibly as a percentage or in scientific notation
- * ("2.6 \cdot 10^{-31}", "1.5E-3", one Float for SymPy): Math-Verify
- * rounds only then. */
-static bool atomic_float(const node *x) {
+/* A number literal, possibly negative or a percentage: SymPy's atomic
+ * Number (is_atomic_or_pct_atomic in Math-Verify's grader). "1.5E-3" is
+ * one; "2.6 \cdot 10^{-31}" is a product, which latex2sympy leaves
+ * unevaluated (mul_flat). */
+static const node *atomic_number(const node *x) {
     if (x->kind == N_NEG) x = x->kid[0];
     if (x->kind == N_DIV && x->percent) x = x->kid[0];
     if (x->kind == N_NEG) x = x->kid[0];
-    if (x->kind == N_MUL && x->n == 2 && x->kid[1]->kind == N_POW && x->kid[1]->kid[0]->kind == N_NUM &&
-        strcmp(x->kid[1]->kid[0]->name, "10") == 0 && x->kid[1]->kid[0]->scale == 0)
-        x = x->kid[0];
-    return x->kind == N_NUM && x->floaty;
+    return x->kind == N_NUM ? x : NULL;
+}
+
+/* A float literal: Math-Verify rounds only then. */
+static bool atomic_float(const node *x) {
+    const node *v = atomic_number(x);
+    return v && v->floaty;
 }
 
 static bool compare_values(ctx *c, const node *g, const node *p) {
@@ -77,10 +81,16 @@ static bool compare_values(ctx *c, const node *g, const node *p) {
         rw_eval(g, 0, &a);
         rw_eval(p, 0, &b);
         if (a.ok && b.ok) {
-            /* a float meets anything: both rounded, as Math-Verify's
-             * Float.round (so 3.141593 is \pi and 0.333333 is 1/3) */
+            /* Math-Verify's sympy_numeric_eq: a float literal meets
+             * anything: both rounded, as Float.round (so 3.141593 is \pi
+             * and 0.333333 is 1/3); another number literal: exactly; two
+             * other values: their difference to 15 digits with chop,
+             * which takes one below 2^-50 for 0 ("10^{-20}" is
+             * "3 \times 10^{-20}", "3.2 \times 10^{-8}" is not
+             * "5 \times 10^{-8}") */
             if (atomic_float(g) || atomic_float(p)) eq = rw_num_equal_rounded(&a, &b, c->o->float_places);
-            else eq = rw_num_equal(&a, &b);
+            else if (atomic_number(g) || atomic_number(p)) eq = rw_num_equal(&a, &b);
+            else eq = rw_num_equal(&a, &b) || rw_num_chopped_equal(&a, &b);
         }
     } else {
         int agreed = 0;

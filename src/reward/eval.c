@@ -615,6 +615,20 @@ bool rw_num_equal(const rw_num *a, const rw_num *b) {
     return rw_mpfr_close(a->re, b->re) && rw_mpfr_close(a->im, b->im);
 }
 
+static bool chopped_close(mpfr_srcptr a, mpfr_srcptr b) {
+    if (mpfr_inf_p(a) || mpfr_inf_p(b)) return mpfr_equal_p(a, b);
+    mpfr_t d;
+    mpfr_init2(d, RW_PREC);
+    mpfr_sub(d, a, b, MPFR_RNDN);
+    bool eq = mpfr_zero_p(d) || mpfr_get_exp(d) <= -50; /* |d| < 2^-50 */
+    mpfr_clear(d);
+    return eq;
+}
+
+bool rw_num_chopped_equal(const rw_num *a, const rw_num *b) {
+    return chopped_close(a->re, b->re) && chopped_close(a->im, b->im);
+}
+
 bool rw_num_equal_rounded(const rw_num *a, const rw_num *b, int places) {
     if (!is_real(a) || !is_real(b)) return false;
     if (mpfr_inf_p(a->re) || mpfr_inf_p(b->re)) return mpfr_equal_p(a->re, b->re);

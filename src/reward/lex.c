@@ -147,8 +147,8 @@ static size_t brace_comma(const char *s, size_t n, size_t i) {
     return i < n && is_digit(s[i]) ? i : 0;
 }
 
-/* Digits, an optional fraction, thousands groups ("1,000", "1{,}000",
- * "1 000") and a scientific exponent "1.5E-3". The digits are copied without
+/* Digits, an optional fraction, thousands groups ("1,000", "1{,}000")
+ * and a scientific exponent "1.5E-3". The digits are copied without
  * separators. */
 static bool lex_number(lexer *L) {
     const char *s = L->s;
@@ -184,11 +184,13 @@ static bool lex_number(lexer *L) {
             seps++;
             continue;
         }
-        /* "1,000" and "1 000": a 1-3 digit head not starting with 0, then
-         * groups of exactly three, and only outside brackets, where a comma
-         * would otherwise separate list elements */
+        /* "1,000": a 1-3 digit head not starting with 0, then groups of
+         * exactly three, and only outside brackets, where a comma would
+         * otherwise separate list elements. A space is no separator in
+         * LaTeX (latex2sympy's NUMBER holds none: "1 000" is 1 times 000);
+         * plain text's "1 000" is read by the extractor. */
         bool head_ok = seps == 0 ? (since >= 1 && since <= 3 && buf[0] != '0') : since == 3;
-        if ((c == ',' || c == ' ') && head_ok && L->depth == 0 && i + 3 < n && is_digit(s[i + 1]) &&
+        if (c == ',' && head_ok && L->depth == 0 && i + 3 < n && is_digit(s[i + 1]) &&
             is_digit(s[i + 2]) && is_digit(s[i + 3]) && (i + 4 >= n || !is_digit(s[i + 4]))) {
             i++;
             since = 0;
