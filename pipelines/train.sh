@@ -336,10 +336,13 @@ exec 9>>"$run/.lock"
 flock -n 9 || die "$run: in use by another train.sh (or by the programs of one that was killed)"
 # No other writer now: what killed ones left under temporary names goes (a
 # checkpoint caught mid-replacement, *.old.*, is the programs' to restore)
-find "$run" -depth \( -name '*.tmp' -o -name '*.tmp.*' \) ! -name '*.old.*' -exec rm -rf {} + 2>/dev/null || true
+# (inside the run only: a run named like one, "keep.tmp", is not removed)
+find "$run" -mindepth 1 -depth \( -name '*.tmp' -o -name '*.tmp.*' \) ! -name '*.old.*' -exec rm -rf {} + 2>/dev/null || true
 same_settings
+# (set -e does not stop a failure inside an || list: say it)
 [ -f "$run/settings.json" ] ||
-    { printf '%s\n' "$settings" > "$run/settings.json.tmp" && publish "$run/settings.json.tmp" "$run/settings.json"; }
+    { printf '%s\n' "$settings" > "$run/settings.json.tmp" && publish "$run/settings.json.tmp" "$run/settings.json"; } ||
+    die "$run/settings.json: cannot write it"
 
 # launch PROGRAM ARGS...: the program as --ranks ranks (the launcher's
 # stdin is /dev/null: it would forward the script's own to rank 0).
@@ -468,7 +471,8 @@ derive() {
     # Logs are rebuilt from the step records: always whole, never doubled.
     cat "$run"/steps/step-*.json > "$run/log.jsonl.tmp" && publish "$run/log.jsonl.tmp" "$run/log.jsonl"
     step_name_to name "$step"
-    if [ -n "$all" ] || [ -f "$run/val/$name.json" ]; then
+    # (a run that never validated has no val.jsonl, resumed or not)
+    if { [ -n "$all" ] && compgen -G "$run/val/step-*.json" > /dev/null; } || [ -f "$run/val/$name.json" ]; then
         cat "$run"/val/step-*.json 2>/dev/null > "$run/val.jsonl.tmp" || true
         publish "$run/val.jsonl.tmp" "$run/val.jsonl"
     fi
@@ -609,7 +613,7 @@ for ((step = last + 1; step <= steps; step++)); do
         publish "$rollouts.tmp" "$rollouts"
         rm -f "$rollouts.prompts" "$partial"
     fi
-    rm -f "$rollouts.partial" # a kill between the publish and the rm left it
+    rm -f "$rollouts.partial" "$rollouts.prompts" # a kill between the publish and the rm left them
     stats=$(batch_stats "$rollouts")
     # batch_stats writes entropy first: read here rather than by one more jq
     [[ $stats =~ ^\{\"entropy\":([^,]*), ]] || die "$rollouts: no entropy in its stats ($stats)"

@@ -109,6 +109,27 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 1 'started with other settings'
 }
 
+@test "a resume clears what a kill left and nothing more: a stray prompts file, no val.jsonl unvalidated, a run named like a temporary" {
+    S=(--method nsr --target 2.0 "${TRAIN[@]}")
+    train.sh -q --run whole --steps 2 "${S[@]}"
+    # killed after step 2's rollout was published but before its prompts
+    # file went: the step goes on from the published rollout, and the
+    # prompts file goes with it
+    train.sh -q --run cut --steps 1 "${S[@]}"
+    cp whole/rollouts/step-000002.jsonl.zst cut/rollouts/
+    printf '{"problem":"x"}\n' >cut/rollouts/step-000002.jsonl.zst.prompts
+    train.sh -q --run cut --steps 2 "${S[@]}"
+    [ -z "$(find cut/rollouts -name '*.prompts' -o -name '*.partial')" ]
+    cmp whole/ckpt/step-000002/model.safetensors cut/ckpt/step-000002/model.safetensors
+    # a run that never validated has no val.jsonl, started again or not
+    [ ! -e whole/val.jsonl ] && [ ! -e cut/val.jsonl ]
+    # a run named like a temporary is the run, not what a killed writer left
+    run train.sh -q --run keep.tmp --steps 1 "${S[@]}"
+    [ "$status" -eq 0 ]
+    train.sh -q --run keep.tmp --steps 2 "${S[@]}"
+    cmp whole/ckpt/step-000002/model.safetensors keep.tmp/ckpt/step-000002/model.safetensors
+}
+
 @test "killed in its rollout, a run takes it up after the last whole prompt: the same samples, the same run" {
     S=(--method nsr --with-entropic --target 2.0 "${TRAIN[@]}")
     train.sh -q --run whole --steps 2 "${S[@]}"
