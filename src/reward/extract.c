@@ -293,33 +293,39 @@ static bool parses(ex *X, const char *t, size_t len) {
     return copy && rw_parse(X->a, copy, len, &err);
 }
 
-/* A boxed environment's answer: its boxes, all of them; several
- * environments are one list when each parses, else the first alone
- * (Math-Verify's extract_latex). */
-static bool try_box_match(ex *X, const box_match *m) {
-    char *t[MAX_CHAIN];
-    size_t len[MAX_CHAIN], total = 0;
-    bool all_parse = true;
-    for (int k = 0; k < m->n; k++) {
-        char *b = box_contents(X->a, X->s + m->c0[k], m->c1[k] - m->c0[k], true, &len[k]);
-        if (!b) return false;
-        if (m->pct[k]) b[len[k]++] = '%';
-        t[k] = b;
+/* The parts of one match (chained environments) as the answer: one list
+ * when each parses, else the first alone (Math-Verify's extract_latex). */
+static bool try_parts(ex *X, char *const t[], const size_t len[], int m, const char *how) {
+    size_t total = 0;
+    bool all_parse = m > 1;
+    for (int k = 0; k < m; k++) {
         total += len[k] + 1;
-        if (m->n > 1 && all_parse) all_parse = parses(X, b, len[k]);
+        if (all_parse) all_parse = parses(X, t[k], len[k]);
     }
-    if (m->n > 1 && all_parse && total <= RW_MAX_ANSWER) {
+    if (all_parse && total <= RW_MAX_ANSWER) {
         char *buf = rw_alloc(X->a, total);
         if (!buf) return false;
         size_t at = 0;
-        for (int k = 0; k < m->n; k++) {
+        for (int k = 0; k < m; k++) {
             memcpy(buf + at, t[k], len[k]);
             at += len[k];
-            if (k + 1 < m->n) buf[at++] = ',';
+            if (k + 1 < m) buf[at++] = ',';
         }
-        if (try_text(X, buf, at, "boxed")) return true;
+        if (try_text(X, buf, at, how)) return true;
     }
-    return try_text(X, t[0], len[0], "boxed");
+    return try_text(X, t[0], len[0], how);
+}
+
+/* A boxed environment's answer: its boxes, all of them. */
+static bool try_box_match(ex *X, const box_match *m) {
+    char *t[MAX_CHAIN];
+    size_t len[MAX_CHAIN];
+    for (int k = 0; k < m->n; k++) {
+        t[k] = box_contents(X->a, X->s + m->c0[k], m->c1[k] - m->c0[k], true, &len[k]);
+        if (!t[k]) return false;
+        if (m->pct[k]) t[k][len[k]++] = '%';
+    }
+    return try_parts(X, t, len, m->n, "boxed");
 }
 
 /* Math-Verify's boxed priority has two patterns, and their matches are
@@ -419,25 +425,15 @@ static int env_chain(const char *s, size_t n, cand c[MAX_CHAIN]) {
  * counts. A formula that fails is remembered, so no number is taken out of
  * it. */
 static bool try_env_list(ex *X, const cand *c, int m, const char *how) {
-    const char *s = X->s;
-    size_t total = 0;
-    for (int k = 0; k < m; k++) total += c[k].c1 - c[k].c0 + 2;
-    if (total > RW_MAX_ANSWER) return false;
-    char *buf = rw_alloc(X->a, total + 1);
-    if (!buf) return false;
-    size_t at = 0, first_len = 0;
-    bool all_parse = true;
+    char *t[MAX_CHAIN];
+    size_t len[MAX_CHAIN];
     for (int k = 0; k < m; k++) {
-        size_t from = at;
-        memcpy(buf + at, s + c[k].c0, c[k].c1 - c[k].c0);
-        at += c[k].c1 - c[k].c0;
-        if (percent_after(s, X->n, c[k].end)) buf[at++] = '%';
-        if (k == 0) first_len = at;
-        if (m > 1 && all_parse) all_parse = parses(X, buf + from, at - from);
-        if (k + 1 < m) buf[at++] = ',';
+        len[k] = c[k].c1 - c[k].c0;
+        if (len[k] > RW_MAX_ANSWER || !(t[k] = rw_alloc(X->a, len[k] + 1))) return false;
+        memcpy(t[k], X->s + c[k].c0, len[k]);
+        if (percent_after(X->s, X->n, c[k].end)) t[k][len[k]++] = '%';
     }
-    if (m > 1 && all_parse && try_text(X, buf, at, how)) return true;
-    if (try_text(X, buf, first_len, how)) return true;
+    if (try_parts(X, t, len, m, how)) return true;
     note_failed(X, c[0].start, c[0].end);
     return false;
 }
