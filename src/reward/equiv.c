@@ -72,6 +72,22 @@ static bool atomic_float(const node *x) {
     return v && v->floaty;
 }
 
+static bool has_float(const node *x) {
+    if (!x) return false;
+    if (x->kind == N_NUM) return x->floaty;
+    for (int i = 0; i < x->n; i++)
+        if (has_float(x->kid[i])) return true;
+    return false;
+}
+
+/* What SymPy's doit() makes an Integer: an exact integral value with no
+ * Float in it. Integer.round() stays an Integer, and since SymPy 1.13 an
+ * Integer never equals a Float, so only simplify's exact difference of 0
+ * can make "3" equal "3.0"; "2.9999999" is not 3. */
+static bool sympy_integer(const node *x, const rw_num *v) {
+    return v->exact && mpz_cmp_ui(mpq_denref(v->q), 1) == 0 && !has_float(x);
+}
+
 static bool compare_values(ctx *c, const node *g, const node *p) {
     rw_num a, b;
     rw_num_init(&a);
@@ -82,13 +98,16 @@ static bool compare_values(ctx *c, const node *g, const node *p) {
         rw_eval(p, 0, &b);
         if (a.ok && b.ok) {
             /* Math-Verify's sympy_numeric_eq: a float literal meets
-             * anything: both rounded, as Float.round (so 3.141593 is \pi
-             * and 0.333333 is 1/3); another number literal: exactly; two
+             * anything but an Integer: both rounded, as Float.round (so
+             * 3.141593 is \pi and 0.333333 is 1/3); an Integer or another
+             * number literal: exactly; two
              * other values: their difference to 15 digits with chop,
              * which takes one below 2^-50 for 0 ("10^{-20}" is
              * "3 \times 10^{-20}", "3.2 \times 10^{-8}" is not
              * "5 \times 10^{-8}") */
-            if (atomic_float(g) || atomic_float(p)) eq = rw_num_equal_rounded(&a, &b, c->o->float_places);
+            if (atomic_float(g) || atomic_float(p))
+                eq = sympy_integer(g, &a) || sympy_integer(p, &b) ? rw_num_equal(&a, &b)
+                                                                  : rw_num_equal_rounded(&a, &b, c->o->float_places);
             else if (atomic_number(g) || atomic_number(p)) eq = rw_num_equal(&a, &b);
             else eq = rw_num_equal(&a, &b) || rw_num_chopped_equal(&a, &b);
         }
