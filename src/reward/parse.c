@@ -173,6 +173,15 @@ static const char *sub_text(parser *P) {
     return rw_strndup(P->a, buf, m);
 }
 
+/* latex2sympy2_extended's default ConversionConfig (Math-Verify's call)
+ * has lowercase_symbols on: get_symbol folds a symbol's whole name, its
+ * subscript included, so A is a, x_A is x_a and \Pi is \pi. Function
+ * names keep their case (sympy.Function of the text). */
+static char *fold_case(char *nm) {
+    for (char *c = nm; c && *c; c++) *c = (char)tolower((unsigned char)*c);
+    return nm;
+}
+
 static node *rename_sub(parser *P, node *b) {
     const char *sub = sub_text(P);
     if (!sub || !b) return NULL;
@@ -185,6 +194,7 @@ static node *rename_sub(parser *P, node *b) {
     memcpy(nm, base, lb);
     nm[lb] = '_';
     memcpy(nm + lb + 1, sub, ls + 1);
+    fold_case(nm);
     node *r = rw_node(P->a, N_SYM, 0);
     if (!r) return fail(P, "too large");
     r->name = nm;
@@ -576,7 +586,8 @@ static node *parse_frac(parser *P) {
 }
 
 /* A letter or named symbol: e, i and SymPy's I as constants (latex2sympy
- * reads I as the imaginary unit), f(x) as an unknown function. */
+ * reads I as the imaginary unit before it folds the case), f(x) as an
+ * unknown function. */
 static node *parse_symbol(parser *P, const token *t) {
     bool sub = tk(P) == '_';
     if (t->len == 1 && (t->s[0] == 'e' || t->s[0] == 'i' || t->s[0] == 'I') && !sub && t->id == 0) {
@@ -596,23 +607,26 @@ static node *parse_symbol(parser *P, const token *t) {
         if (!parse_args(P, &xs) || (braced && !accept(P, '}'))) return fail(P, "bad function call");
         node *f = from_list(P, N_UFUNC, &xs);
         if (f) f->name = r->name;
-        r = f;
+        return f;
+    }
+    if (!fold_case((char *)r->name)) return fail(P, "too large");
+    if (strcmp(r->name, "pi") == 0) {
+        r->kind = N_CONST;
+        r->fn = C_PI;
+        r->name = NULL;
     }
     return r;
 }
 
-/* \text{word}: a word, compared case-insensitively when longer than a
- * letter (as Math-Verify compares multi-letter names). latex2sympy drops a
+/* \text{word}: a word, its case folded as every name's. latex2sympy drops a
  * text command around a name (convert_atom_expr), so \textbf{i} is the
  * letter i and \text{e} the letter e: the constants parse_symbol reads. */
 static node *parse_word(parser *P, const token *t) {
     if (t->len == 1 && (t->s[0] == 'i' || t->s[0] == 'e') && tk(P) != '_') return parse_symbol(P, t);
     node *r = rw_node(P->a, N_SYM, 0);
     if (!r) return NULL;
-    char *nm = rw_strndup(P->a, t->s, (size_t)t->len);
+    char *nm = fold_case(rw_strndup(P->a, t->s, (size_t)t->len));
     if (!nm) return fail(P, "too large");
-    if (t->len > 1)
-        for (char *c = nm; *c; c++) *c = (char)tolower((unsigned char)*c);
     r->name = nm;
     r->text = true;
     return r;
