@@ -530,11 +530,15 @@ static node *parse_matrix(parser *P) {
     return r;
 }
 
-/* One numeric token: digits with a decimal point or an E exponent. */
+/* One numeric token: digits with a decimal point or an E exponent. An E
+ * exponent is part of the literal, as latex2sympy's E_NOTATION token makes
+ * one sympy.Number of "6.7E-11": a Float, which Math-Verify rounds. Only
+ * an exponent that would need more than RW_MAX_DIGITS zeros stays a
+ * product with a power of 10. */
 static node *parse_num_token(parser *P, token *t) {
     node *x = rw_node(P->a, N_NUM, 0);
     if (!x) return fail(P, "too large");
-    char *d = rw_alloc(P->a, (size_t)t->len + 1);
+    char *d = rw_alloc(P->a, (size_t)t->len + RW_MAX_DIGITS + 1);
     if (!d) return fail(P, "too large");
     int m = 0;
     for (int j = 0; j < t->len; j++) {
@@ -545,12 +549,21 @@ static node *parse_num_token(parser *P, token *t) {
             d[m++] = t->s[j];
         }
     }
-    d[m] = 0;
-    x->name = d;
     if (t->id != 0) {
         x->floaty = true;
-        x = join(P, N_MUL, x, mk2(P, N_POW, rw_num_int(P->a, 10), rw_num_int(P->a, t->id)));
+        if (x->scale - t->id >= 0) {
+            x->scale -= t->id;
+        } else if (t->id - x->scale <= RW_MAX_DIGITS) {
+            for (int z = x->scale; z < t->id; z++) d[m++] = '0';
+            x->scale = 0;
+        } else {
+            d[m] = 0;
+            x->name = d;
+            return join(P, N_MUL, x, mk2(P, N_POW, rw_num_int(P->a, 10), rw_num_int(P->a, t->id)));
+        }
     }
+    d[m] = 0;
+    x->name = d;
     return x;
 }
 
