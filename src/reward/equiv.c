@@ -102,14 +102,14 @@ static bool compare_values(ctx *c, const node *g, const node *p) {
              * 3.141593 is \pi and 0.333333 is 1/3); an Integer or another
              * number literal: exactly; two
              * other values: their difference to 15 digits with chop,
-             * which takes one below 2^-50 for 0 ("10^{-20}" is
+             * which takes one below 2^-54 for 0 ("10^{-20}" is
              * "3 \times 10^{-20}", "3.2 \times 10^{-8}" is not
              * "5 \times 10^{-8}") */
             if (atomic_float(g) || atomic_float(p))
                 eq = sympy_integer(g, &a) || sympy_integer(p, &b) ? rw_num_equal(&a, &b)
                                                                   : rw_num_equal_rounded(&a, &b, c->o->float_places);
             else if (atomic_number(g) || atomic_number(p)) eq = rw_num_equal(&a, &b);
-            else eq = rw_num_equal(&a, &b) || rw_num_chopped_equal(&a, &b);
+            else eq = rw_num_chopped_equal(&a, &b);
         }
     } else {
         int agreed = 0;

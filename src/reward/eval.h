@@ -39,8 +39,8 @@ bool rw_has_vars(const node *x);
 bool rw_num_equal(const rw_num *a, const rw_num *b);
 /* Two reals equal within that relative 1e-30 (infinities exactly). */
 bool rw_mpfr_close(mpfr_srcptr a, mpfr_srcptr b);
-/* |a - b| below 2^-50 in each part: SymPy's evalf(chop=True) at 15 digits
- * (53 bits) takes such a difference for 0. */
+/* |a - b| below 2^-54 in each part (exactly when both are exact): SymPy's
+ * evalf(chop=True) at 15 digits takes such a difference for 0. */
 bool rw_num_chopped_equal(const rw_num *a, const rw_num *b);
 /* Equal after rounding both real values to `places` decimals. */
 bool rw_num_equal_rounded(const rw_num *a, const rw_num *b, int places);
