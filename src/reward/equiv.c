@@ -166,6 +166,21 @@ static bool constant_ratio(ctx *c, const node *dg, const node *dp, bool positive
 
 /* One relation a op b against another, both normalized to "d op 0" with op
  * among =, !=, <, <=. */
+static int collect_syms(const node *x, const char **names, int n, int cap);
+
+static int count_vars(const node *x) {
+    const char *names[16];
+    return collect_syms(x, names, 0, 16);
+}
+
+/* Math-Verify's sympy_compare_relational: two relations of one kind are
+ * equal when their sides' differences are (an inequality's sides swapped
+ * with its direction; an equation's also negated, INVERSE_RELATIONS[Eq]
+ * being Eq; none for \ne, which that table lacks). Beyond that only
+ * equations of two or more variables meet, through solve(), whose solution
+ * dicts make 2x + 4y = 6 equal x + 2y = 3. For one variable solve()
+ * returns bare values, and for an inequality a relation, which the grader
+ * cannot read, so 2x = 4 is not x = 2 and 2x < 4 is not x < 2. */
 static bool compare_relation(ctx *c, const node *ga, rel_id gop, const node *gb, const node *pa, rel_id pop,
                              const node *pb) {
     if (gop == R_GT || gop == R_GE) {
@@ -180,11 +195,13 @@ static bool compare_relation(ctx *c, const node *ga, rel_id gop, const node *gb,
     if (pop == R_IN) pop = R_EQ;
     if (gop != pop) return false;
     if (equiv(c, ga, pa) && equiv(c, gb, pb)) return true;
-    if ((gop == R_EQ || gop == R_NE) && equiv(c, ga, pb) && equiv(c, gb, pa)) return true;
+    if (gop == R_EQ && equiv(c, ga, pb) && equiv(c, gb, pa)) return true;
     node *dg = tmp2(c, N_ADD, ga, negate(c, gb)), *dp = tmp2(c, N_ADD, pa, negate(c, pb));
     if (!dg || !dp) return false;
     if (compare_values(c, dg, dp)) return true;
-    return constant_ratio(c, dg, dp, gop == R_LT || gop == R_LE);
+    if (gop != R_EQ) return false;
+    if (compare_values(c, dg, negate(c, dp))) return true;
+    return count_vars(dg) >= 2 && count_vars(dp) >= 2 && constant_ratio(c, dg, dp, false);
 }
 
 static bool compare_relations(ctx *c, const node *g, const node *p) {
