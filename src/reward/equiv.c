@@ -326,11 +326,13 @@ static bool unordered(ctx *c, node *const *g, node *const *p, int n) {
     return true;
 }
 
-/* Union chains as element lists, so that unions compare in any order. */
-static int flatten_union(const node *x, const node **out, int n, int cap) {
-    if (x->kind == N_SETOP && x->fn == F_UNION) {
-        n = flatten_union(x->kid[0], out, n, cap);
-        return n < 0 ? n : flatten_union(x->kid[1], out, n, cap);
+/* Chains of one commutative operation (union, intersection) as operand
+ * lists, so that they compare in any order and bracketing, as SymPy's
+ * LatticeOp sorts its arguments even unevaluated. */
+static int flatten_op(const node *x, int fn, const node **out, int n, int cap) {
+    if (x->kind == N_SETOP && x->fn == fn) {
+        n = flatten_op(x->kid[0], fn, out, n, cap);
+        return n < 0 ? n : flatten_op(x->kid[1], fn, out, n, cap);
     }
     if (n >= cap) return -1;
     out[n] = x;
@@ -345,12 +347,15 @@ static bool member(ctx *c, const node *x, const node *set) {
     return false;
 }
 
-/* A union, intersection or difference of finite sets, computed: the
- * elements as a set, or NULL when an operand is not finite ("{1,2} \cap
- * {2,3} \cap {2,4}" is {2}, however it is bracketed). */
+/* A union of finite sets, computed: the elements as a set, or NULL when an
+ * operand is not finite ("{1,2} \cup {2,3}" is {1,2,3}, however it is
+ * bracketed). Intersections and differences stay as written: latex2sympy
+ * builds them with evaluate=False, and SymPy 1.14's symmetric_difference,
+ * which Math-Verify asks, cannot tell that "{1,2,3} \setminus {2}" is
+ * {1,3} (is_empty is None). */
 static node *finite_set(ctx *c, const node *x, int depth) {
     if (x->kind == N_SET) return (node *)x;
-    if (x->kind != N_SETOP || depth > 16) return NULL;
+    if (x->kind != N_SETOP || x->fn != F_UNION || depth > 16) return NULL;
     node *a = finite_set(c, x->kid[0], depth + 1), *b = a ? finite_set(c, x->kid[1], depth + 1) : NULL;
     if (!b || a->n + b->n > 64) return NULL;
     node *r = rw_node(c->a, N_SET, a->n + b->n);
@@ -397,9 +402,9 @@ static bool compare_sets(ctx *c, const node *g, const node *p) {
         node *gf = finite_set(c, gs, 0), *pf = gf ? finite_set(c, ps, 0) : NULL;
         if (pf) return same_set(c, gf, pf);
         if (gk != pk || gs->fn != ps->fn) return false;
-        if (gs->fn != F_UNION) return ordered(c, gs->kid, ps->kid, 2);
+        if (gs->fn == F_MINUS) return ordered(c, gs->kid, ps->kid, 2);
         const node *ge[32], *pe[32];
-        int ng = flatten_union(gs, ge, 0, 32), np = flatten_union(ps, pe, 0, 32);
+        int ng = flatten_op(gs, gs->fn, ge, 0, 32), np = flatten_op(ps, ps->fn, pe, 0, 32);
         return ng > 0 && ng == np && unordered(c, (node *const *)ge, (node *const *)pe, ng);
     }
     /* (a, b) written with parentheses is also the pair a, b */

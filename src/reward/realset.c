@@ -1,6 +1,7 @@
 /* Sets of reals as sorted disjoint pieces (realset.h). Each piece is an
  * interval with numeric bounds, a number being the closed piece [a, a];
- * unions, intersections and differences are computed on these lists, so
+ * unions, and differences from an interval or R, are computed on these
+ * lists (what SymPy resolves of them unevaluated), so
  * that "(-\infty, 1) \cup [1, \infty)" is R and "[1, 3] \cup [3, 5]" is
  * [1, 5], as SymPy's set arithmetic finds them. Bounded: at most
  * MAX_PIECES pieces and MAX_DEPTH nested operations. */
@@ -196,11 +197,14 @@ static bool build(const node *x, rset *s, int depth) {
                 if (!build(ops[k], s, depth + 1)) return false;
             break;
         }
+        /* what SymPy 1.14 resolves of an unevaluated operation (Math-Verify
+         * asks symmetric_difference(...).is_empty): a difference from an
+         * interval or R ("\mathbb{R} \setminus \{1\}"), not one from a
+         * finite set, nor any intersection (is_empty is None) */
+        if (x->fn != F_MINUS || x->kid[0]->kind == N_SET) return false;
         rset a = {0}, b = {0}, t = {0};
         bool ok = build(x->kid[0], &a, depth + 1) && build(x->kid[1], &b, depth + 1);
-        if (ok && x->fn == F_INTER) {
-            ok = intersect(&a, &b, &t);
-        } else if (ok && x->fn == F_MINUS) {
+        if (ok && x->fn == F_MINUS) {
             rset nb = {0};
             ok = complement(&b, &nb) && intersect(&a, &nb, &t);
             rs_clear(&nb);
