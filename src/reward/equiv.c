@@ -374,6 +374,43 @@ static bool infinite(const node *x) {
     return x->kind == N_CONST && x->fn == C_INF;
 }
 
+/* "(2, 1)", "(2, 2)" and "[2, 1]": latex2sympy's convert_interval makes
+ * an interval that would be empty a Tuple (a half-open one stays). */
+static bool reversed_interval(const node *x) {
+    if (x->kind != N_INTERVAL || x->lopen != x->ropen || rw_has_vars(x)) return false;
+    rw_num lo, hi;
+    rw_num_init(&lo);
+    rw_num_init(&hi);
+    rw_eval(x->kid[0], 0, &lo);
+    rw_eval(x->kid[1], 0, &hi);
+    bool r = false;
+    if (lo.ok && hi.ok && mpfr_zero_p(lo.im) && mpfr_zero_p(hi.im)) {
+        int cmp = mpfr_cmp(hi.re, lo.re);
+        r = x->lopen ? cmp <= 0 : cmp < 0;
+    }
+    rw_num_clear(&lo);
+    rw_num_clear(&hi);
+    return r;
+}
+
+/* The set without its repeated elements: x itself when it has none. */
+static node *distinct(ctx *c, node *x) {
+    if (x->kind != N_SET || x->n > 64) return x;
+    node *r = NULL;
+    for (int k = 0; k < x->n; k++) {
+        bool seen = false;
+        for (int j = 0; j < k && !seen; j++) seen = equiv(c, x->kid[j], x->kid[k]);
+        if (seen && !r) {
+            if (!(r = rw_node(c->a, N_SET, x->n))) return NULL;
+            r->n = 0;
+            for (int j = 0; j < k; j++) r->kid[r->n++] = x->kid[j];
+        } else if (!seen && r) {
+            r->kid[r->n++] = x->kid[k];
+        }
+    }
+    return r ? r : x;
+}
+
 static bool compare_sets(ctx *c, const node *g, const node *p) {
     node *gs = (node *)g, *ps = (node *)p;
     if (!is_setlike(g)) {
@@ -384,7 +421,7 @@ static bool compare_sets(ctx *c, const node *g, const node *p) {
         if (!(ps = rw_node(c->a, N_SET, 1))) return false;
         ps->kid[0] = (node *)p;
     }
-    node_kind gk = gs->kind, pk = ps->kind;
+    node_kind gk = reversed_interval(gs) ? N_TUPLE : gs->kind, pk = reversed_interval(ps) ? N_TUPLE : ps->kind;
     /* an infinite end is open, as SymPy's Interval makes it: [-\infty, 3] is (-\infty, 3] */
     if (gk == N_INTERVAL && pk == N_INTERVAL)
         return (gs->lopen || infinite(gs->kid[0])) == (ps->lopen || infinite(ps->kid[0])) &&
@@ -411,9 +448,14 @@ static bool compare_sets(ctx *c, const node *g, const node *p) {
     bool gpair = gk == N_INTERVAL && gs->paren, ppair = pk == N_INTERVAL && ps->paren;
     if ((gk == N_INTERVAL && !gpair) || (pk == N_INTERVAL && !ppair)) return false;
     if (gk == N_SET && pk == N_SET && gs->n <= 64 && ps->n <= 64) return same_set(c, gs, ps);
-    if (gs->n != ps->n) return false;
     bool gord = gk == N_TUPLE || gpair, pord = pk == N_TUPLE || ppair;
-    if (gord && pord) return ordered(c, gs->kid, ps->kid, gs->n);
+    /* a set's length counts each element once (sympy_deep_compare_set_and_tuple
+     * checks the lengths first), and a gold tuple then meets the set's
+     * written elements, zipped strictly: a set with a repeated element never
+     * equals a gold tuple, and a gold set meets a tuple without its repeats */
+    if (!gord && pord && !(gs = distinct(c, gs))) return false;
+    if (gord && !pord && distinct(c, ps) != ps) return false;
+    if (gs->n != ps->n) return false;
     if (gord) return ordered(c, gs->kid, ps->kid, gs->n); /* the set as written */
     return unordered(c, gs->kid, ps->kid, gs->n);
 }
