@@ -9,6 +9,7 @@
 #include "reward/extract_ex.h"
 #include "reward/parse.h"
 #include "reward/textsearch.h"
+#include "reward/units.h"
 
 typedef struct {
     size_t start, end;  /* the whole match, for ordering and overlap */
@@ -56,6 +57,7 @@ bool ex_try_text(ex *X, const char *t, size_t len, const char *how) {
     len = trim_end(t, len);
     len = drop_sentence_end(t, len);
     if (len == 0 || len > RW_MAX_ANSWER) return false;
+    if (X->units) len = trim_end(t, rw_strip_units(t, len));
     const char *err;
     char *copy = rw_strndup(X->a, t, len);
     if (!copy) return false;
@@ -678,7 +680,7 @@ bool rw_extract(rw_arena *a, const char *s, size_t n, const rw_extract_opts *o, 
             return false; /* still thinking: no answer yet */
         }
     }
-    ex X = {.a = a, .s = s, .n = n, .out = out, .plain = o->plain, .latex = o->latex};
+    ex X = {.a = a, .s = s, .n = n, .out = out, .plain = o->plain, .latex = o->latex, .units = o->units};
     /* "final answer is X. I hope..." ranks with \\boxed{}: the later one wins */
     size_t fa = rw_rfind_ci(s, n, "final answer is");
     if (o->boxed && fa != (size_t)-1 && memmem(s + fa, n - fa < 300 ? n - fa : 300, "I hope", 6)) {

@@ -13,6 +13,7 @@ typedef struct {
     bool plain;       /* plain numbers and arithmetic, outside LaTeX (ExprExtractionConfig) */
     bool latex;       /* math environments and bare \frac{1}{2} (LatexExtractionConfig) */
     bool whole_first; /* parse the whole text first when it has no math delimiters (gold answers) */
+    bool units;       /* drop trailing units as Math-Verify's normalization does (units.h) */
 } rw_extract_opts;
 
 typedef struct {

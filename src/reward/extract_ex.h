@@ -19,7 +19,7 @@ typedef struct {
     const char *s;
     size_t n;
     rw_answer *out;
-    bool plain, latex;
+    bool plain, latex, units;
     /* formulas that failed to parse: no rule takes a number out of them
      * (Math-Verify's failed_latex_spans) */
     size_t failed_lo[MAX_CANDIDATES], failed_hi[MAX_CANDIDATES];

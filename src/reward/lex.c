@@ -564,14 +564,15 @@ static bool lex_utf8(lexer *L) {
 }
 
 /* A unit written as a word after a value ("5 cm", "90 degrees", "3s"),
- * which latex2sympy's normalization removes: singular or plural. */
+ * singular or plural: the common words of latex2sympy's list, which
+ * units.c drops at the end of an answer as Math-Verify does; here also
+ * before a separator ("5 cm, 6 cm"). Words its list lacks ("dollars",
+ * "centimeters", "weeks") stay letters, as they do there. */
 static bool unit_word(const char *w, size_t len) {
     static const char *const units[] = {
-        "m", "s", "cm", "mm", "km", "meter", "metre", "centimeter", "centimetre", "millimeter", "millimetre",
-        "kilometer", "kilometre", "inch", "inche", "ft", "feet", "foot", "yard", "yd", "mile", "mph", "kmh",
-        "kg", "gram", "kilogram", "lb", "pound", "ounce", "oz", "liter", "litre", "ml", "sec", "second", "min",
-        "minute", "hr", "hour", "day", "week", "month", "year", "yr", "degree", "deg", "radian", "dollar",
-        "cent", "unit", "square", "sq", "cubic",
+        "m", "s", "cm", "mm", "km", "meter", "metre", "inch", "inche", "ft", "feet", "yard", "mile", "mph",
+        "kmh", "kg", "lb", "pound", "liter", "litre", "sec", "second", "min", "minute", "hr", "hour", "day",
+        "month", "year", "yr", "degree", "deg", "cent", "unit", "square", "sq", "cubic",
     };
     for (size_t k = 0; k < sizeof units / sizeof *units; k++) {
         size_t u = strlen(units[k]);

@@ -16,9 +16,9 @@ enum { ARENA_BYTES = 8u << 20 };
 rw_opts rw_default_opts(void) {
     rw_opts o;
     o.pred = (rw_extract_opts){.boxed = true, .after_think = true, .whole = false, .plain = true,
-                              .latex = true};
+                              .latex = true, .units = true};
     o.gold = (rw_extract_opts){.boxed = true, .after_think = false, .whole = true, .plain = true,
-                              .latex = true, .whole_first = true};
+                              .latex = true, .whole_first = true, .units = true};
     o.eq = (rw_equiv_opts){.float_places = 6, .strict = true, .set_relation = false};
     return o;
 }

@@ -73,6 +73,10 @@ static void check_case(json_t *r, int line, void *arg) {
     json_t *gj = json_object_get(r, "gold"), *pj = json_object_get(r, "pred");
     const char *family = json_string_value(json_object_get(r, "family"));
     rw_opts o = case_opts(r);
+    /* latex2sympy's own tests parse with its default NormalizationConfig,
+     * whose units step is off ("- c" keeps its c) */
+    const char *src = json_string_value(json_object_get(r, "source"));
+    if (src && strncmp(src, "latex2sympy2_extended tests/", 28) == 0) o.pred.units = o.gold.units = false;
     rw_result res;
     rw_check(&R->c, json_string_value(gj), json_string_length(gj), json_string_value(pj), json_string_length(pj), &o,
              &res);

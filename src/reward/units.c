@@ -1,0 +1,125 @@
+/* Math-Verify's unit removal (units.h): latex2sympy2_extended's
+ * math_normalization.py, its units step, after the basic step has made
+ * \textbf, \textit, \textrm, \textnormal, \mathrm, \mathit and \mathbf
+ * into \text. Two rules, each keeping the text when it would vanish:
+ * - from the first \text{ or \mbox{ to the end, when the text ends with
+ *   '}' and maybe ^d or {^d} ("12 \text{ apples}" is 12, "6 \text{ cm}^2"
+ *   is 6), its unit_superscript_regex;
+ * - twice, a word of its list (with s or es) closing the text after a
+ *   digit, '}' or a space ("5 apples", "2h", "3 feet"), its units_regex.
+ * Its list has odd members ("t", "c", "ab", "by", "more") and lacks
+ * common ones ("dollar", "centimeter", "week"): both are kept, as the
+ * answers Math-Verify reads. Linear in the text for each word. */
+#include "reward/units.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* math_normalization.py's `units`, in its order ("integer" "point" is one
+ * string there, two literals joined by Python) */
+static const char *const units[] = {
+    "integerpoint", "feet", "sue", "digit", "pound", "meal", "edge", "student", "children ticket",
+    "multiple", "east", "degree", "mph", "kmph", "ft", "m square", " m east", "sq m", "deg", "mile",
+    "q .", "monkey", "prime", "ratio", "profit of rs", "rd", "o", "gm", "p . m", "lb", "tile", "per",
+    "dm", "lt", "gain", "ab", "way", "west", "a .", "b .", "c .", "d .", "e .", "f .", "g .", "h .", "t",
+    "h", "no change", "men", "soldier", "pie", "bc", "excess", "st", "inches", "noon", "cent", "by",
+    "gal", "kmh", "c", "acre", "rise", "a . m", "th", "\xcf\x80 r 2", "sq", "mark", "l", "toy", "coin",
+    "sq . m", "gallon", "\xc2\xb0 f", "profit", "minw", "yr", "women", "am", "pm", "hr", "cu cm",
+    "square", "v \xc3\xa2 \xe2\x82\xac \xe2\x84\xa2", "are", "rupee", "rounds", "cubic", "cc", "mtr", "s",
+    "ohm", "number", "day", "hour", "minute", "min", "second", "man", "woman", "sec", "cube", "mt",
+    "sq inch", "mp", "\xe2\x88\x8f cm \xc2\xb3", "hectare", "more", "unit", "cu . m", "cm 2", "rs .", "rs",
+    "kg", "g", "month", "km", "m", "cm", "mm", "apple", "liter", "loss", "yard", "pure", "year",
+    "increase", "decrease", "d", "less", "Surface", "litre", "pi sq m", "s .", "metre", "meter", "inch",
+};
+
+static bool space(char c) { return isspace((unsigned char)c); }
+
+static bool starts(const char *t, size_t n, size_t i, const char *w) {
+    size_t l = strlen(w);
+    return i + l <= n && memcmp(t + i, w, l) == 0;
+}
+
+/* Whether t[b+1, ...) up to its '}' is only a word the basic step
+ * replaced before the units step: "and" and "or" (a comma), "percent",
+ * "pct" and "percentage" (a '%'), or nothing (removed). */
+static bool replaced_word(const char *t, size_t n, size_t b) {
+    static const char *const words[] = {"", "and", "or", "percent", "pct", "percentage"};
+    size_t i = b + 1, j;
+    while (i < n && space(t[i])) i++;
+    for (j = i; j < n && isalpha((unsigned char)t[j]); j++) {}
+    size_t w = j - i;
+    while (j < n && space(t[j])) j++;
+    if (j >= n || t[j] != '}') return false;
+    for (size_t k = 0; k < sizeof words / sizeof *words; k++)
+        if (strlen(words[k]) == w && memcmp(t + i, words[k], w) == 0) return k <= 2 || (i == b + 1 && j == i + w);
+    return false;
+}
+
+/* \text{...} (or a command the basic step turns into it) opening at i:
+ * the index of its '{', or 0. */
+static size_t text_open(const char *t, size_t n, size_t i) {
+    static const char *const cmds[] = {"\\text{", "\\mbox{", "\\textbf{", "\\textit{", "\\textrm{",
+                                       "\\textnormal{", "\\mathrm{", "\\mathit{", "\\mathbf{"};
+    for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++) {
+        if (!starts(t, n, i, cmds[k])) continue;
+        size_t b = i + strlen(cmds[k]) - 1;
+        return replaced_word(t, n, b) ? 0 : b;
+    }
+    return 0;
+}
+
+/* unit_superscript_regex, (\\(?:text|mbox){.*?})(\^\d|\{\^\d\})?$: its
+ * leftmost match starts at the first \text{ that a '}' after its brace
+ * closes at the end (or before a final ^d). */
+static size_t strip_text(const char *t, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] != '\\') continue;
+        size_t b = text_open(t, n, i);
+        if (!b) continue;
+        bool closes = (n - 1 > b && t[n - 1] == '}') ||
+                      (n >= 3 && n - 3 > b && t[n - 3] == '}' && t[n - 2] == '^' && isdigit((unsigned char)t[n - 1]));
+        if (!closes) return n;
+        size_t k = i;
+        while (k > 0 && space(t[k - 1])) k--;
+        return k > 0 ? k : n;
+    }
+    return n;
+}
+
+/* units_regex, (\d|\}|\s)\s*(?:UNIT)(?:s|es)?\s*$, replaced by its first
+ * group: the text up to the leftmost such group. */
+static size_t strip_unit_word(const char *t, size_t n) {
+    size_t e = n;
+    while (e > 0 && space(t[e - 1])) e--;
+    size_t best = n;
+    for (size_t k = 0; k < sizeof units / sizeof *units; k++) {
+        size_t u = strlen(units[k]);
+        for (int suf = 0; suf < 3; suf++) {
+            size_t sl = suf == 0 ? 0 : suf == 1 ? 1 : 2;
+            if (e < u + sl || memcmp(t + e - sl, suf == 0 ? "" : suf == 1 ? "s" : "es", sl) != 0 ||
+                memcmp(t + e - sl - u, units[k], u) != 0)
+                continue;
+            size_t q = e - sl - u, p = q;
+            while (p > 0 && space(t[p - 1])) p--;
+            size_t at;
+            if (p > 0 && (isdigit((unsigned char)t[p - 1]) || t[p - 1] == '}')) at = p - 1;
+            else if (p < q) at = p; /* a space is the group itself */
+            else continue;
+            if (at < best) best = at;
+        }
+    }
+    return best < n && best + 1 < n ? best + 1 : n;
+}
+
+size_t rw_strip_units(const char *t, size_t len) {
+    size_t n = strip_text(t, len);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t m = strip_unit_word(t, n);
+        /* a group that is only spaces leaves nothing: the text stays */
+        size_t k = m;
+        while (k > 0 && space(t[k - 1])) k--;
+        if (k > 0) n = m;
+    }
+    return n;
+}
