@@ -1,5 +1,6 @@
-/* Integrals, sums, products and limits. They are not evaluated; they are
- * kept as N_OPAQUE trees whose parts are compared one by one (equiv.c):
+/* Integrals, sums, products and limits, kept as N_OPAQUE trees whose
+ * parts are compared one by one (equiv.c); a sum or product with integer
+ * bounds is also evaluated (eval.c), as SymPy's doit() would:
  *   int:  body, lower, upper, variable of integration (x when none)
  *   sum, prod: body, lower ("k = 1"), upper
  *   lim:  body, variable, point, side (+1, -1; 0 at infinity)

@@ -9,6 +9,8 @@ typedef struct {
     int float_places; /* decimals kept when a float is compared with a rational (6) */
     bool strict;      /* variables must match by name (Math-Verify's strict=True) */
     bool set_relation; /* a gold relation may match a pred set (allow_set_relation_comp) */
+    bool symbol_names; /* a lone symbol meets only names, as the grader's sympy_compare_symbols
+                          (off to ask only whether two parses are one value) */
 } rw_equiv_opts;
 
 /* Temporary nodes (differences, unwrapped relations) go to a. */

@@ -68,11 +68,13 @@ static uint64_t hash_name(const char *s, uint64_t h) {
 }
 
 /* A value in [0.5, 2.5) at trials 0 and 1 (positive, away from poles of
- * the usual functions), in [-2.5, 2.5) at trial 2 (to tell x from |x|). */
+ * the usual functions), in [-2.5, 2.5) at trial 2 (to tell x from |x|),
+ * and in [4, 12) and (-12, -4] at trials 3 and 4, so that an identity that
+ * holds only near 0 fails (sqrt((x-3)^2) is not 3 - x). */
 static void random_value(rw_num *v, uint64_t h, int trial) {
     uint64_t r = mix(h ^ (uint64_t)(trial + 1) * 0x51ed27ULL);
     double u = (double)(r >> 11) / 9007199254740992.0;
-    double x = trial < 2 ? 0.5 + 2.0 * u : -2.5 + 5.0 * u;
+    double x = trial < 2 ? 0.5 + 2.0 * u : trial == 2 ? -2.5 + 5.0 * u : (trial == 3 ? 1 : -1) * (4.0 + 8.0 * u);
     mpfr_set_d(v->re, x, MPFR_RNDN);
     set_real(v);
 }
@@ -296,6 +298,82 @@ static void c_pow(rw_num *r, const rw_num *a, const rw_num *b) {
 
 static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b);
 
+/* Arguments that must be exact integers (gcd, binomial, factorial). */
+static bool exact_int(const rw_num *a) { return a->ok && a->exact && mpz_cmp_ui(mpq_denref(a->q), 1) == 0; }
+
+/* The index of the sums and products being evaluated, innermost last:
+ * a symbol of that name takes the index's value instead of a random one. */
+enum { MAX_BOUND = 4, MAX_TERMS = 10000 };
+static _Thread_local struct {
+    const char *name;
+    mpz_t k;
+} bound[MAX_BOUND];
+static _Thread_local int nbound;
+
+static bool bound_value(const char *name, rw_num *v) {
+    for (int j = nbound; j-- > 0;)
+        if (strcmp(bound[j].name, name) == 0) {
+            mpq_set_z(v->q, bound[j].k);
+            set_exact(v);
+            return true;
+        }
+    return false;
+}
+
+/* The index "k = 1" of a sum or product: its name, or NULL. An index i
+ * is the letter, not the imaginary unit the parser reads elsewhere. */
+static const char *index_name(const node *lo) {
+    if (!lo || lo->kind != N_REL || lo->n != 2 || lo->rel[0] != R_EQ) return NULL;
+    const node *k = lo->kid[0];
+    if (k->kind == N_CONST && k->fn == C_I) return "i";
+    return k->kind == N_SYM ? k->name : NULL;
+}
+
+/* \sum_{k=a}^{b} and \prod_{k=a}^{b} with integer bounds, term by term,
+ * as SymPy's doit() on latex2sympy's Sum and Product finds them (exactly
+ * while the terms are exact); at most MAX_TERMS terms. An empty range
+ * (b = a - 1) is 0 or 1; a reversed one is left undefined (SymPy's Karr
+ * convention). */
+static void eval_bigop(const node *x, int trial, rw_num *v) {
+    bool sum = strcmp(x->name, "sum") == 0;
+    if ((!sum && strcmp(x->name, "prod") != 0) || x->n != 3 || nbound == MAX_BOUND) return;
+    const char *k = index_name(x->kid[1]);
+    if (!k) return;
+    rw_num a, b, t;
+    rw_num_init(&a);
+    rw_num_init(&b);
+    rw_num_init(&t);
+    rw_eval(x->kid[1]->kid[1], trial, &a);
+    rw_eval(x->kid[2], trial, &b);
+    mpz_t n;
+    mpz_init(n);
+    bool ok = exact_int(&a) && exact_int(&b);
+    if (ok) {
+        mpz_sub(n, mpq_numref(b.q), mpq_numref(a.q));
+        mpz_add_ui(n, n, 1);
+        ok = mpz_sgn(n) >= 0 && mpz_cmp_ui(n, MAX_TERMS) <= 0;
+    }
+    if (ok) {
+        mpq_set_ui(v->q, sum ? 0 : 1, 1);
+        set_exact(v);
+        int j = nbound++;
+        bound[j].name = k;
+        mpz_init_set(bound[j].k, mpq_numref(a.q));
+        for (unsigned long i = mpz_get_ui(n); i-- > 0 && v->ok; mpz_add_ui(bound[j].k, bound[j].k, 1)) {
+            rw_eval(x->kid[0], trial, &t);
+            if (!t.ok) v->ok = false;
+            else if (sum) c_add(v, v, &t, false);
+            else c_mul(v, v, &t);
+        }
+        mpz_clear(bound[j].k);
+        nbound--;
+    }
+    mpz_clear(n);
+    rw_num_clear(&a);
+    rw_num_clear(&b);
+    rw_num_clear(&t);
+}
+
 void rw_eval(const node *x, int trial, rw_num *v) {
     v->ok = false;
     v->exact = false;
@@ -305,7 +383,10 @@ void rw_eval(const node *x, int trial, rw_num *v) {
         eval_num(x, v);
         return;
     case N_SYM:
-        random_value(v, hash_name(x->name, 0x5eed), trial);
+        if (!bound_value(x->name, v)) random_value(v, hash_name(x->name, 0x5eed), trial);
+        return;
+    case N_OPAQUE:
+        eval_bigop(x, trial, v);
         return;
     case N_CONST:
         switch (x->fn) {
@@ -313,6 +394,7 @@ void rw_eval(const node *x, int trial, rw_num *v) {
         case C_E: mpfr_set_ui(v->re, 1, MPFR_RNDN); mpfr_exp(v->re, v->re, MPFR_RNDN); set_real(v); return;
         case C_INF: mpfr_set_inf(v->re, 1); set_real(v); return;
         case C_I:
+            if (bound_value("i", v)) return;
             mpfr_set_zero(v->re, 1);
             mpfr_set_ui(v->im, 1, MPFR_RNDN);
             v->ok = true;
@@ -393,8 +475,6 @@ void rw_eval(const node *x, int trial, rw_num *v) {
     }
 }
 
-/* Arguments that must be exact integers (gcd, binomial, factorial). */
-static bool exact_int(const rw_num *a) { return a->ok && a->exact && mpz_cmp_ui(mpq_denref(a->q), 1) == 0; }
 
 static void real_fn(int fn, rw_num *v, const rw_num *a) {
     static int (*const fns[])(mpfr_ptr, mpfr_srcptr, mpfr_rnd_t) = {
@@ -587,13 +667,36 @@ static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b)
     }
 }
 
-bool rw_has_vars(const node *x) {
-    if (!x) return false;
-    if (x->kind == N_SYM || x->kind == N_UFUNC) return true;
-    for (int k = 0; k < x->n; k++)
-        if (rw_has_vars(x->kid[k])) return true;
+/* Free variables of x: not the indices of the sums and products around. */
+typedef struct names {
+    const char *name;
+    const struct names *up;
+} names;
+
+static bool is_bound(const names *b, const char *name) {
+    for (; b; b = b->up)
+        if (strcmp(b->name, name) == 0) return true;
     return false;
 }
+
+static bool has_vars_but(const node *x, const names *b) {
+    if (!x) return false;
+    if (x->kind == N_SYM) return !is_bound(b, x->name);
+    if (x->kind == N_UFUNC) return true;
+    if (x->kind == N_OPAQUE) {
+        const char *k = x->n == 3 && (strcmp(x->name, "sum") == 0 || strcmp(x->name, "prod") == 0)
+                            ? index_name(x->kid[1])
+                            : NULL;
+        if (!k) return true; /* integrals, limits: not evaluated */
+        names in = {k, b};
+        return has_vars_but(x->kid[0], &in) || has_vars_but(x->kid[1]->kid[1], b) || has_vars_but(x->kid[2], b);
+    }
+    for (int j = 0; j < x->n; j++)
+        if (has_vars_but(x->kid[j], b)) return true;
+    return false;
+}
+
+bool rw_has_vars(const node *x) { return has_vars_but(x, NULL); }
 
 bool rw_mpfr_close(mpfr_srcptr a, mpfr_srcptr b) {
     if (mpfr_inf_p(a) || mpfr_inf_p(b)) return mpfr_equal_p(a, b);

@@ -14,7 +14,7 @@
 enum {
     RW_PREC = 200,          /* bits of every numeric value */
     RW_MAX_EXACT_BITS = 1 << 17, /* larger rationals are only numeric */
-    RW_TRIALS = 3,          /* random points for expressions with variables */
+    RW_TRIALS = 5,          /* random points for expressions with variables */
 };
 
 typedef struct {

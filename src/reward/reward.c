@@ -19,7 +19,7 @@ rw_opts rw_default_opts(void) {
                               .latex = true, .units = true};
     o.gold = (rw_extract_opts){.boxed = true, .after_think = false, .whole = true, .plain = true,
                               .latex = true, .whole_first = true, .units = true};
-    o.eq = (rw_equiv_opts){.float_places = 6, .strict = true, .set_relation = false};
+    o.eq = (rw_equiv_opts){.float_places = 6, .strict = true, .set_relation = false, .symbol_names = true};
     return o;
 }
 

@@ -123,7 +123,7 @@ static void check_case(json_t *r, int line, void *arg) {
         const char *e;
         node *g = rw_parse(&cp->arena, json_string_value(gj), json_string_length(gj), &e);
         node *p = rw_parse(&cp->arena, json_string_value(pj), json_string_length(pj), &e);
-        rw_equiv_opts eo = {6, true, false};
+        rw_equiv_opts eo = {6, true, false, false}; /* one value, not the grader's name rule */
         agree = g && p && rw_equiv(&cp->arena, g, p, &eo);
     } else if (strcmp(kind, "verify") == 0 && json_is_boolean(exp)) {
         bool cs = api && (strstr(api, "compare_strings") || strstr(api, "parse(gold)"));
