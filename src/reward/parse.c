@@ -111,6 +111,8 @@ bool rwp_starts_primary(parser *P) {
 
 /* The argument of ^ _ \frac \sqrt written without braces: one token, and of
  * a number only its first digit ("\frac12", "x^23" is x^2 * 3). */
+static node *parse_num_token(parser *P, token *t);
+
 node *rwp_single(parser *P) {
     token *t = peek(P);
     if (t->k == '{') return parse_primary(P);
@@ -126,8 +128,13 @@ node *rwp_single(parser *P) {
         t->len--;
         return x->name ? x : fail(P, "too large");
     }
-    if (t->k == TK_NUM || t->k == TK_ID || t->k == TK_CONST || t->k == TK_TEXT || t->k == TK_FRAC ||
-        t->k == TK_SQRT || t->k == '(' || t->k == TK_LSET || t->k == '|' || t->k == TK_FN)
+    /* a number alone: "\log_3 \frac{1}{9}" is no mixed number 3 1/9 */
+    if (t->k == TK_NUM) {
+        P->i++;
+        return parse_num_token(P, t);
+    }
+    if (t->k == TK_ID || t->k == TK_CONST || t->k == TK_TEXT || t->k == TK_FRAC || t->k == TK_SQRT || t->k == '(' ||
+        t->k == TK_LSET || t->k == '|' || t->k == TK_FN)
         return parse_primary(P);
     return fail(P, "missing argument");
 }
