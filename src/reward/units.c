@@ -18,20 +18,29 @@
 
 /* math_normalization.py's `units`, in its order ("integer" "point" is one
  * string there, two literals joined by Python) */
-static const char *const units[] = {
-    "integerpoint", "feet", "sue", "digit", "pound", "meal", "edge", "student", "children ticket",
-    "multiple", "east", "degree", "mph", "kmph", "ft", "m square", " m east", "sq m", "deg", "mile",
-    "q .", "monkey", "prime", "ratio", "profit of rs", "rd", "o", "gm", "p . m", "lb", "tile", "per",
-    "dm", "lt", "gain", "ab", "way", "west", "a .", "b .", "c .", "d .", "e .", "f .", "g .", "h .", "t",
-    "h", "no change", "men", "soldier", "pie", "bc", "excess", "st", "inches", "noon", "cent", "by",
-    "gal", "kmh", "c", "acre", "rise", "a . m", "th", "\xcf\x80 r 2", "sq", "mark", "l", "toy", "coin",
-    "sq . m", "gallon", "\xc2\xb0 f", "profit", "minw", "yr", "women", "am", "pm", "hr", "cu cm",
-    "square", "v \xc3\xa2 \xe2\x82\xac \xe2\x84\xa2", "are", "rupee", "rounds", "cubic", "cc", "mtr", "s",
-    "ohm", "number", "day", "hour", "minute", "min", "second", "man", "woman", "sec", "cube", "mt",
-    "sq inch", "mp", "\xe2\x88\x8f cm \xc2\xb3", "hectare", "more", "unit", "cu . m", "cm 2", "rs .", "rs",
-    "kg", "g", "month", "km", "m", "cm", "mm", "apple", "liter", "loss", "yard", "pure", "year",
-    "increase", "decrease", "d", "less", "Surface", "litre", "pi sq m", "s .", "metre", "meter", "inch",
+#define U(w) {w, sizeof w - 1}
+static const struct {
+    const char *w;
+    size_t len;
+} units[] = {
+    U("integerpoint"), U("feet"), U("sue"), U("digit"), U("pound"), U("meal"), U("edge"), U("student"),
+    U("children ticket"), U("multiple"), U("east"), U("degree"), U("mph"), U("kmph"), U("ft"), U("m square"),
+    U(" m east"), U("sq m"), U("deg"), U("mile"), U("q ."), U("monkey"), U("prime"), U("ratio"),
+    U("profit of rs"), U("rd"), U("o"), U("gm"), U("p . m"), U("lb"), U("tile"), U("per"), U("dm"), U("lt"),
+    U("gain"), U("ab"), U("way"), U("west"), U("a ."), U("b ."), U("c ."), U("d ."), U("e ."), U("f ."),
+    U("g ."), U("h ."), U("t"), U("h"), U("no change"), U("men"), U("soldier"), U("pie"), U("bc"), U("excess"),
+    U("st"), U("inches"), U("noon"), U("cent"), U("by"), U("gal"), U("kmh"), U("c"), U("acre"), U("rise"),
+    U("a . m"), U("th"), U("\xcf\x80 r 2"), U("sq"), U("mark"), U("l"), U("toy"), U("coin"), U("sq . m"),
+    U("gallon"), U("\xc2\xb0 f"), U("profit"), U("minw"), U("yr"), U("women"), U("am"), U("pm"), U("hr"),
+    U("cu cm"), U("square"), U("v \xc3\xa2 \xe2\x82\xac \xe2\x84\xa2"), U("are"), U("rupee"), U("rounds"),
+    U("cubic"), U("cc"), U("mtr"), U("s"), U("ohm"), U("number"), U("day"), U("hour"), U("minute"), U("min"),
+    U("second"), U("man"), U("woman"), U("sec"), U("cube"), U("mt"), U("sq inch"), U("mp"),
+    U("\xe2\x88\x8f cm \xc2\xb3"), U("hectare"), U("more"), U("unit"), U("cu . m"), U("cm 2"), U("rs ."),
+    U("rs"), U("kg"), U("g"), U("month"), U("km"), U("m"), U("cm"), U("mm"), U("apple"), U("liter"), U("loss"),
+    U("yard"), U("pure"), U("year"), U("increase"), U("decrease"), U("d"), U("less"), U("Surface"), U("litre"),
+    U("pi sq m"), U("s ."), U("metre"), U("meter"), U("inch"),
 };
+#undef U
 
 static bool space(char c) { return isspace((unsigned char)c); }
 
@@ -93,12 +102,16 @@ static size_t strip_unit_word(const char *t, size_t n) {
     size_t e = n;
     while (e > 0 && space(t[e - 1])) e--;
     size_t best = n;
+    /* the suffixes that can close the text: none, "s", "es" */
+    size_t sufs[3], ns = 0;
+    sufs[ns++] = 0;
+    if (e >= 1 && t[e - 1] == 's') sufs[ns++] = 1;
+    if (e >= 2 && t[e - 1] == 's' && t[e - 2] == 'e') sufs[ns++] = 2;
     for (size_t k = 0; k < sizeof units / sizeof *units; k++) {
-        size_t u = strlen(units[k]);
-        for (int suf = 0; suf < 3; suf++) {
-            size_t sl = suf == 0 ? 0 : suf == 1 ? 1 : 2;
-            if (e < u + sl || memcmp(t + e - sl, suf == 0 ? "" : suf == 1 ? "s" : "es", sl) != 0 ||
-                memcmp(t + e - sl - u, units[k], u) != 0)
+        size_t u = units[k].len;
+        for (size_t j = 0; j < ns; j++) {
+            size_t sl = sufs[j];
+            if (e < u + sl || t[e - sl - 1] != units[k].w[u - 1] || memcmp(t + e - sl - u, units[k].w, u) != 0)
                 continue;
             size_t q = e - sl - u, p = q;
             while (p > 0 && space(t[p - 1])) p--;
