@@ -454,6 +454,52 @@ static bool parse_args(parser *P, nlist *xs) {
     return true;
 }
 
+static node *parse_function(parser *P, int fn);
+
+/* A function's argument without parentheses, latex2sympy's mp_nofunc:
+ * factors side by side ("\sin 2x", "\ln xy") up to the next function, and
+ * on through '*', '/', '\cdot', '\times', '\div', ':' and \mod, after which
+ * a function may stand ("\sin x/2" is sin(x/2), "\sin x \cdot \cos x" is
+ * sin(x cos x): the grammar takes the longest argument); + and - end it. */
+static node *factor_run(parser *P) {
+    node *arg;
+    if (tk(P) == '-' || tk(P) == '+') {
+        bool neg = tk(P) == '-';
+        P->i++;
+        arg = factor_run(P);
+        return neg ? mk1(P, N_NEG, arg) : arg;
+    }
+    if (tk(P) == TK_FN) {
+        P->i++;
+        arg = parse_function(P, P->t[P->i - 1].id);
+    } else {
+        arg = rwp_postfix(P);
+    }
+    while (arg && (tk(P) == TK_NUM || tk(P) == TK_ID || tk(P) == TK_CONST)) arg = join(P, N_MUL, arg, rwp_postfix(P));
+    return arg;
+}
+
+static node *bare_argument(parser *P) {
+    node *arg = rwp_postfix(P);
+    while (arg && (tk(P) == TK_NUM || tk(P) == TK_ID || tk(P) == TK_CONST)) arg = join(P, N_MUL, arg, rwp_postfix(P));
+    while (arg) {
+        int k = tk(P);
+        if (k == '*' || k == TK_TIMES) {
+            P->i++;
+            arg = join(P, N_MUL, arg, factor_run(P));
+        } else if (k == '/' || k == TK_DIV || k == ':') {
+            P->i++;
+            arg = mk2(P, N_DIV, arg, factor_run(P));
+        } else if (k == TK_MOD) {
+            P->i++;
+            arg = mkfn(P, F_MOD, arg, factor_run(P));
+        } else {
+            break;
+        }
+    }
+    return arg;
+}
+
 static node *parse_function(parser *P, int fn) {
     node *power = NULL, *base = NULL;
     bool inverse = false;
@@ -478,10 +524,7 @@ static node *parse_function(parser *P, int fn) {
         P->i++;
         if (!nl_push(P, &xs, parse_function(P, P->t[P->i - 1].id))) return NULL;
     } else {
-        /* "\sin 2x", "\ln xy": the argument runs to the next function or operator */
-        node *arg = rwp_postfix(P);
-        while (arg && (tk(P) == TK_NUM || tk(P) == TK_ID || tk(P) == TK_CONST)) arg = join(P, N_MUL, arg, rwp_postfix(P));
-        if (!nl_push(P, &xs, arg)) return NULL;
+        if (!nl_push(P, &xs, bare_argument(P))) return NULL;
     }
     bool multi = fn == F_GCD || fn == F_LCM || fn == F_MAX || fn == F_MIN;
     if (!multi && xs.n != 1) return fail(P, "wrong number of arguments");
