@@ -335,24 +335,30 @@ static node *parse_product(parser *P) {
     return l;
 }
 
-node *rwp_term(parser *P) {
-    if (!enter(P)) return NULL;
-    node *l = parse_product(P);
+/* latex2sympy's mp: l followed by *, \times, \cdot (products), /, \div,
+ * : ("A:B" is a ratio) and \mod, each right operand read by next. */
+static node *mul_chain(parser *P, node *l, node *(*next)(parser *)) {
     while (l) {
         int k = tk(P);
         if (k == '*' || k == TK_TIMES) {
             P->i++;
-            l = join(P, N_MUL, l, parse_product(P));
-        } else if (k == '/' || k == TK_DIV || k == ':') { /* "A:B" is a ratio */
+            l = join(P, N_MUL, l, next(P));
+        } else if (k == '/' || k == TK_DIV || k == ':') {
             P->i++;
-            l = mk2(P, N_DIV, l, parse_product(P));
+            l = mk2(P, N_DIV, l, next(P));
         } else if (k == TK_MOD) {
             P->i++;
-            l = mkfn(P, F_MOD, l, parse_product(P));
+            l = mkfn(P, F_MOD, l, next(P));
         } else {
             break;
         }
     }
+    return l;
+}
+
+node *rwp_term(parser *P) {
+    if (!enter(P)) return NULL;
+    node *l = mul_chain(P, parse_product(P), parse_product);
     P->depth--;
     return l;
 }
@@ -479,26 +485,7 @@ static node *factor_run(parser *P) {
     return arg;
 }
 
-static node *bare_argument(parser *P) {
-    node *arg = rwp_postfix(P);
-    while (arg && (tk(P) == TK_NUM || tk(P) == TK_ID || tk(P) == TK_CONST)) arg = join(P, N_MUL, arg, rwp_postfix(P));
-    while (arg) {
-        int k = tk(P);
-        if (k == '*' || k == TK_TIMES) {
-            P->i++;
-            arg = join(P, N_MUL, arg, factor_run(P));
-        } else if (k == '/' || k == TK_DIV || k == ':') {
-            P->i++;
-            arg = mk2(P, N_DIV, arg, factor_run(P));
-        } else if (k == TK_MOD) {
-            P->i++;
-            arg = mkfn(P, F_MOD, arg, factor_run(P));
-        } else {
-            break;
-        }
-    }
-    return arg;
-}
+static node *bare_argument(parser *P) { return mul_chain(P, factor_run(P), factor_run); }
 
 static node *parse_function(parser *P, int fn) {
     node *power = NULL, *base = NULL;
