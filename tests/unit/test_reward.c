@@ -10,6 +10,7 @@
 #include "reward/choice.h"
 #include "reward/parse.h"
 #include "reward/reward.h"
+#include "reward/units.h"
 
 static rw_checker C;
 
@@ -83,8 +84,31 @@ static void choices(void) {
     CHECK(!rw_choice_boxed("Bx", 2, &l), "Bx in a box is no letter");
 }
 
+/* rw_strip_units keeps t[0, want): Math-Verify's two unit rules. */
+static void strips(const char *t, const char *want) {
+    size_t n = rw_strip_units(t, strlen(t));
+    CHECK(n == strlen(want) && memcmp(t, want, n) == 0, "units of [%s] leave [%.*s], want [%s]", t, (int)n, t, want);
+}
+
+static void units(void) {
+    strips("5 apples", "5");
+    strips("12 \\text{ apples}", "12");
+    strips("6 \\text{ cm}^2", "6");
+    strips("4 square feet", "4");       /* twice: "feet", then "square" */
+    strips("2h", "2");                  /* after a digit */
+    strips("\\frac{1}{2}t", "\\frac{1}{2}"); /* after a '}' */
+    strips("xt", "xt");                 /* after a letter: a name */
+    strips("5 dollars", "5 dollars");   /* not in the list */
+    strips("\\text{5 cm}", "\\text{5 cm}"); /* would vanish: kept */
+    strips("cm", "cm");
+    strips("p = -1 \\text{ and } p = 2", "p = -1 \\text{ and } p = 2"); /* \\text{and} is a comma first */
+    strips("x \\text{ if } x > 0", "x \\text{ if } x > 0"); /* no '}' at the end */
+    strips("3 m, 4 m", "3 m, 4");        /* only the end */
+}
+
 int main(void) {
     rw_checker_init(&C);
+    units();
     /* exact rationals, decimals, rounding */
     equal("\\frac{1}{2}", "0.5", 1);
     equal("\\frac{1}{3}", "0.333333", 1);
