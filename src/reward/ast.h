@@ -50,6 +50,7 @@ typedef enum {
     F_SINH, F_COSH, F_TANH, F_COTH, F_SECH, F_CSCH,
     F_ASINH, F_ACOSH, F_ATANH,
     F_ABS, F_FLOOR, F_CEIL, F_FACT, F_BINOM, F_GCD, F_LCM, F_MAX, F_MIN, F_MOD,
+    F_DET,    /* \det of a matrix, or a vmatrix: latex2sympy computes it while parsing */
     F_PM,     /* a \pm b (kid 0 NULL for unary); expanded into a set after parsing */
     F_UNION, F_INTER, F_MINUS, /* for N_SETOP */
     F_COUNT

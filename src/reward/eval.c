@@ -297,6 +297,7 @@ static void c_pow(rw_num *r, const rw_num *a, const rw_num *b) {
 }
 
 static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b);
+static void eval_det(const node *m, int trial, rw_num *v);
 
 /* Arguments that must be exact integers (gcd, binomial, factorial). */
 static bool exact_int(const rw_num *a) { return a->ok && a->exact && mpz_cmp_ui(mpq_denref(a->q), 1) == 0; }
@@ -441,6 +442,10 @@ void rw_eval(const node *x, int trial, rw_num *v) {
         return;
     }
     case N_FUNC: {
+        if (x->fn == F_DET) {
+            eval_det(x->kid[0], trial, v);
+            return;
+        }
         rw_num a, b;
         rw_num_init(&a);
         rw_num_init(&b);
@@ -665,6 +670,66 @@ static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b)
         if (fn <= F_ATANH) real_fn(fn, v, a);
         return;
     }
+}
+
+/* The determinant of an entry list (n x n, row-major, n <= MAX_DET) by
+ * expansion along the first row: exact while the entries are. */
+enum { MAX_DET = 6 };
+
+static void det_of(rw_num *e, int n, rw_num *v) {
+    if (n == 1) {
+        mpq_set(v->q, e[0].q);
+        mpfr_set(v->re, e[0].re, MPFR_RNDN);
+        mpfr_set(v->im, e[0].im, MPFR_RNDN);
+        v->ok = e[0].ok;
+        v->exact = e[0].exact;
+        return;
+    }
+    rw_num minor[(MAX_DET - 1) * (MAX_DET - 1)], d, t;
+    int m = (n - 1) * (n - 1);
+    for (int j = 0; j < m; j++) rw_num_init(&minor[j]);
+    rw_num_init(&d);
+    rw_num_init(&t);
+    mpq_set_ui(v->q, 0, 1);
+    set_exact(v);
+    for (int c = 0; c < n && v->ok; c++) {
+        int k = 0;
+        for (int r = 1; r < n; r++)
+            for (int cc = 0; cc < n; cc++)
+                if (cc != c) {
+                    rw_num *src = &e[r * n + cc];
+                    mpq_set(minor[k].q, src->q);
+                    mpfr_set(minor[k].re, src->re, MPFR_RNDN);
+                    mpfr_set(minor[k].im, src->im, MPFR_RNDN);
+                    minor[k].ok = src->ok;
+                    minor[k++].exact = src->exact;
+                }
+        det_of(minor, n - 1, &d);
+        if (!d.ok) {
+            v->ok = false;
+            break;
+        }
+        c_mul(&t, &e[c], &d);
+        c_add(v, v, &t, c % 2 == 1);
+    }
+    for (int j = 0; j < m; j++) rw_num_clear(&minor[j]);
+    rw_num_clear(&d);
+    rw_num_clear(&t);
+}
+
+static void eval_det(const node *m, int trial, rw_num *v) {
+    v->ok = false;
+    if (!m || m->kind != N_MATRIX || m->rows != m->cols || m->rows < 1 || m->rows > MAX_DET) return;
+    int n = m->rows;
+    rw_num e[MAX_DET * MAX_DET];
+    bool ok = true;
+    for (int j = 0; j < n * n; j++) {
+        rw_num_init(&e[j]);
+        if (ok) rw_eval(m->kid[j], trial, &e[j]);
+        ok = ok && e[j].ok;
+    }
+    if (ok) det_of(e, n, v);
+    for (int j = 0; j < n * n; j++) rw_num_clear(&e[j]);
 }
 
 /* Free variables of x: not the indices of the sums and products around. */

@@ -62,7 +62,7 @@ static const cmd cmds[] = {
     {"artanh", TK_FN, F_ATANH}, {"arctanh", TK_FN, F_ATANH}, {"asin", TK_FN, F_ASIN},
     {"acos", TK_FN, F_ACOS}, {"atan", TK_FN, F_ATAN}, {"asinh", TK_FN, F_ASINH},
     {"acosh", TK_FN, F_ACOSH}, {"atanh", TK_FN, F_ATANH},
-    {"floor", TK_FN, F_FLOOR}, {"ceil", TK_FN, F_CEIL}, {"gcd", TK_FN, F_GCD},
+    {"floor", TK_FN, F_FLOOR}, {"ceil", TK_FN, F_CEIL}, {"gcd", TK_FN, F_GCD}, {"det", TK_FN, F_DET},
     {"lcm", TK_FN, F_LCM}, {"max", TK_FN, F_MAX}, {"min", TK_FN, F_MIN}, {"abs", TK_FN, F_ABS},
     {"alpha", TK_ID, 0}, {"beta", TK_ID, 0}, {"gamma", TK_ID, 0}, {"delta", TK_ID, 0},
     {"epsilon", TK_ID, 0}, {"varepsilon", TK_ID, 0}, {"zeta", TK_ID, 0}, {"eta", TK_ID, 0},
@@ -496,12 +496,14 @@ static bool lex_command(lexer *L) {
         size_t bl = el && env[el - 1] == '*' ? el - 1 : el;
         bool mat = bl >= 6 && memcmp(env + bl - 6, "matrix", 6) == 0;
         mat = mat || (el == 5 && memcmp(env, "array", 5) == 0);
+        /* a vmatrix is its determinant (latex2sympy's det rule) */
+        int id = mat ? (el == 7 && memcmp(env, "vmatrix", 7) == 0 ? 2 : 1) : 0;
         L->i = e + 1;
         if (name[0] == 'b' && el == 5 && memcmp(env, "array", 5) == 0 && L->i < n && s[L->i] == '{') {
             size_t e2 = group_end(s, n, L->i);
             L->i = e2 < n ? e2 + 1 : n;
         }
-        return push(L, name[0] == 'b' ? TK_BEGIN : TK_ENDENV, mat, env, (int)el);
+        return push(L, name[0] == 'b' ? TK_BEGIN : TK_ENDENV, id, env, (int)el);
     }
     const cmd *c = find_cmd(name, len);
     /* "\vertx", "\lgroupx": a known command glued to the letters after it,

@@ -769,6 +769,7 @@ static node *parse_primary(parser *P) {
     case TK_BEGIN:
         if (!t->id) return fail(P, "unsupported environment");
         r = parse_matrix(P);
+        if (r && t->id == 2) r = mkfn(P, F_DET, r, NULL);
         break;
     default: return fail(P, "unexpected token");
     }
