@@ -572,14 +572,56 @@ static void eval_factorial(rw_num *v, const rw_num *a) {
     check(v, false);
 }
 
-/* binom(a, b) of integers to 10^5. */
+/* binom(a, b): of naturals to 10^5 by GMP; for a natural b up to 1000 and
+ * any a, the falling factorial a (a-1) ... (a-b+1) / b!, the polynomial
+ * SymPy's simplify makes of \binom{n}{2}; for other reals
+ * Gamma(a+1) / (Gamma(b+1) Gamma(a-b+1)), as of \binom{2n}{n}. */
 static void eval_binomial(rw_num *v, const rw_num *a, const rw_num *b) {
     if (exact_int(a) && exact_int(b) && mpz_cmp_ui(mpq_numref(a->q), 100000) <= 0 && mpz_sgn(mpq_numref(a->q)) >= 0 &&
         mpz_sgn(mpq_numref(b->q)) >= 0 && mpz_cmp_ui(mpq_numref(b->q), 100000) <= 0) {
         mpz_bin_uiui(mpq_numref(v->q), mpz_get_ui(mpq_numref(a->q)), mpz_get_ui(mpq_numref(b->q)));
         mpz_set_ui(mpq_denref(v->q), 1);
         set_exact(v);
+        return;
     }
+    if (exact_int(b) && mpz_sgn(mpq_numref(b->q)) >= 0 && mpz_cmp_ui(mpq_numref(b->q), 1000) <= 0) {
+        unsigned long k = mpz_get_ui(mpq_numref(b->q));
+        rw_num t, j;
+        rw_num_init(&t);
+        rw_num_init(&j);
+        mpq_set_ui(v->q, 1, 1);
+        set_exact(v);
+        for (unsigned long i = 0; i < k && v->ok; i++) {
+            mpq_set_ui(j.q, i, 1);
+            set_exact(&j);
+            c_add(&t, a, &j, true);
+            c_mul(v, v, &t);
+            mpq_set_ui(j.q, i + 1, 1);
+            set_exact(&j);
+            c_div(v, v, &j);
+        }
+        rw_num_clear(&t);
+        rw_num_clear(&j);
+        return;
+    }
+    if (!is_real(a) || !is_real(b)) return;
+    mpfr_t x, y, z;
+    mpfr_inits2(RW_PREC, x, y, z, (mpfr_ptr)0);
+    mpfr_add_ui(x, a->re, 1, MPFR_RNDN);
+    mpfr_add_ui(y, b->re, 1, MPFR_RNDN);
+    mpfr_sub(z, x, b->re, MPFR_RNDN);
+    bool pole = (mpfr_integer_p(x) && mpfr_sgn(x) <= 0) || (mpfr_integer_p(y) && mpfr_sgn(y) <= 0) ||
+                (mpfr_integer_p(z) && mpfr_sgn(z) <= 0);
+    if (!pole) {
+        mpfr_gamma(x, x, MPFR_RNDN);
+        mpfr_gamma(y, y, MPFR_RNDN);
+        mpfr_gamma(z, z, MPFR_RNDN);
+        mpfr_mul(y, y, z, MPFR_RNDN);
+        mpfr_div(v->re, x, y, MPFR_RNDN);
+        set_real(v);
+        check(v, false);
+    }
+    mpfr_clears(x, y, z, (mpfr_ptr)0);
 }
 
 /* gcd and lcm of rationals, as SymPy: gcd(a/b, c/d) = gcd(a, c) / lcm(b, d)
