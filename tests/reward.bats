@@ -200,3 +200,11 @@ verdicts() {
   # MATH-500's "Enter all the integer roots, separated by commas": -2,1
   verdicts '-2,1' 'The roots are $\boxed{-2, 1}$.' 1 '1,3' '\boxed{1, 3}' 1 '1,5' '\boxed{1.5}' 0
 }
+
+@test "reward: a plain percentage answers a gold of its digits, as Math-Verify's fallback strings compare; a bare gold 1 000 is one number" {
+  # "50%" falls back to "50" (the number pattern's number_str); a boxed 50\% falls back to "50\%"
+  verdicts 50 'The answer is 50%.' 1 25 '#### 25%' 1 12.5 'The answer is 12.5 percent' 1 0.5 'The answer is 50%.' 1
+  verdicts 50 'The answer is 51%.' 0 50 '$\boxed{50\%}$' 0
+  # thousands grouped by spaces: Math-Verify's number pattern, not a LaTeX product
+  verdicts '1 000' 1000 1 '1 000 000' 'so it is 1000000' 1 '-1 234' '-1234' 1
+}

@@ -64,14 +64,14 @@ bool ex_try_text(ex *X, const char *t, size_t len, const char *how) {
     if (!X->out->text) {
         /* the first text found is what Math-Verify falls back to comparing */
         X->out->text = copy;
-        X->out->len = len;
+        X->out->len = X->out->fblen = len;
         X->out->how = how;
     }
     node *r = rw_parse(X->a, copy, len, &err);
     if (!r) return false;
     X->out->tree = r;
     X->out->text = copy;
-    X->out->len = len;
+    X->out->len = X->out->fblen = len;
     X->out->how = how;
     return true;
 }
@@ -396,8 +396,14 @@ static bool try_plain(ex *X, size_t i, bool arith, bool whole, const char *how) 
     size_t blen = 0, span;
     size_t e = plain_at(X->s, X->n, i, buf, sizeof buf - 8, &blen, arith, &span);
     if (!e || (whole && span > e)) return false;
-    if (percent_after(X->s, X->n, e)) buf[blen++] = '%';
-    return ex_try_text(X, buf, blen, how);
+    bool pct = percent_after(X->s, X->n, e);
+    if (pct) buf[blen++] = '%';
+    const char *before = X->out->text;
+    bool ok = ex_try_text(X, buf, blen, how);
+    /* Math-Verify's fallback string for a number is its number_str, the
+     * digits without the percent sign: "50%" falls back to "50" */
+    if (pct && X->out->text != before && X->out->fblen > 0) X->out->fblen--;
+    return ok;
 }
 
 static bool number_start(const ex *X, size_t j) {

@@ -21,6 +21,8 @@ typedef struct {
     const char *text; /* the extracted text (NUL-terminated, in the arena), or NULL */
     size_t len;
     const char *how;  /* which rule found it: "boxed", "final answer", ... */
+    size_t fblen;     /* of text, what Math-Verify's fallback string holds: a plain
+                         number's digits without its percent sign */
 } rw_answer;
 
 /* Reads s[0..n) (any bytes; bounded work for any n). Returns true when some

@@ -3,6 +3,7 @@
 
 #include "reward/choice.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -70,24 +71,60 @@ static bool looks_like_prose(const char *s, size_t n) {
     return false;
 }
 
+/* A whole answer that is a number and a percent sign ("50%", "50\\%"):
+ * Math-Verify reads it with its number pattern, whose fallback string is
+ * the digits alone. Else n. */
+static size_t number_str_len(const char *s, size_t n) {
+    size_t j = 0;
+    if (j < n && s[j] == '-') j++;
+    size_t d = j;
+    while (j < n && (isdigit((unsigned char)s[j]) || s[j] == '.')) j++;
+    if (j == d) return n;
+    size_t k = j;
+    while (k < n && s[k] == ' ') k++;
+    if (k < n && s[k] == '\\') k++;
+    return k + 1 == n && s[k] == '%' ? j : n;
+}
+
+/* "1 000 000": thousands grouped by spaces, which Math-Verify's number
+ * pattern reads as one number and LaTeX as a product; read by the
+ * extractor, not whole. */
+static bool space_grouped(const char *s, size_t n) {
+    size_t j = s[0] == '-' ? 1 : 0, d = j;
+    while (j < n && isdigit((unsigned char)s[j])) j++;
+    if (j == d || j - d > 3 || s[d] == '0') return false;
+    size_t groups = 0;
+    while (j + 3 < n && s[j] == ' ' && isdigit((unsigned char)s[j + 1]) && isdigit((unsigned char)s[j + 2]) &&
+           isdigit((unsigned char)s[j + 3]))
+        j += 4, groups++;
+    if (groups && j < n && s[j] == '.') {
+        j++;
+        while (j < n && isdigit((unsigned char)s[j])) j++;
+    }
+    return groups && j == n;
+}
+
 /* A gold answer (or a one-shot --pred) is usually bare LaTeX ("\frac{1}{2}"): read it whole first,
  * and extract only when it is written like a response. */
 static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {
     *out = (rw_answer){0};
-    if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n) && !looks_like_prose(s, n)) {
+    if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n) && !looks_like_prose(s, n) && !space_grouped(s, n)) {
         const char *err;
         char *copy = rw_strndup(&c->arena, s, n);
         node *t = copy ? rw_parse(&c->arena, copy, n, &err) : NULL;
         if (t) {
-            *out = (rw_answer){t, copy, n, "whole"};
+            *out = (rw_answer){t, copy, n, "whole", number_str_len(copy, n)};
             return;
         }
     }
     rw_extract(&c->arena, s, n, o, out);
 }
 
+/* Math-Verify's verify also compares the two sides' fallback strings: the
+ * first text each extraction found, a plain number's without its percent
+ * sign (so "50%" answers a gold 50, as "50" == "50"). */
 static bool same_fallback(const rw_answer *a, const rw_answer *b) {
-    return a->text && b->text && a->len == b->len && a->len > 0 && memcmp(a->text, b->text, a->len) == 0;
+    return a->text && b->text && a->fblen == b->fblen && a->fblen > 0 && memcmp(a->text, b->text, a->fblen) == 0;
 }
 
 /* The letter a response chooses: the boxed answer's when there is a box
