@@ -341,6 +341,14 @@ arithmetic:;
         op = op || strchr("+-*/^()", s[o]) || (unsigned char)s[o] == 0xc3;
         if (s[o] == ')' && s[o + 1] == '.') python = false;
     }
+    /* "3(4)", "(1+2)(3)": Python reads a call of a number, which SymPy's
+     * parse_expr rejects (no implicit multiplication) */
+    for (size_t o = i + 1; o < k; o++) {
+        if (s[o] != '(') continue;
+        size_t q = o;
+        while (q > i && s[q - 1] == ' ') q--;
+        if (q > i && (is_digit(s[q - 1]) || s[q - 1] == ')' || s[q - 1] == '.')) python = false;
+    }
     if (op && k > j && (k >= n || strchr(".,:) $*\n", s[k]) || isspace((unsigned char)s[k])) && k - i < cap - 8) {
         if (span) *span = k;
         if (!python || juxtaposed(s, i, k)) return lead ? 0 : j;
