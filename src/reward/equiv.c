@@ -665,6 +665,7 @@ static node *rename(rw_arena *a, const node *x, const char **from, const char **
 
 bool rw_equiv(rw_arena *a, const node *gold, const node *pred, const rw_equiv_opts *o) {
     ctx c = {a, o, 4096};
+    rw_eval_budget(RW_MAX_TERMS);
     if (!o->strict) {
         const char *gn[16], *pn[16];
         int ng = collect_syms(gold, gn, 0, 16), np = collect_syms(pred, pn, 0, 16);

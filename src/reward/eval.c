@@ -310,6 +310,16 @@ static _Thread_local struct {
     mpz_t k;
 } bound[MAX_BOUND];
 static _Thread_local int nbound;
+static _Thread_local long terms_left = RW_MAX_TERMS;
+
+void rw_eval_budget(long terms) { terms_left = terms; }
+
+/* Takes n terms from the comparison's budget: false when it has run out. */
+static bool spend_terms(unsigned long n) {
+    if (terms_left < (long)n) return terms_left = 0, false;
+    terms_left -= (long)n;
+    return true;
+}
 
 static bool bound_value(const char *name, rw_num *v) {
     for (int j = nbound; j-- > 0;)
@@ -352,7 +362,7 @@ static void eval_bigop(const node *x, int trial, rw_num *v) {
     if (ok) {
         mpz_sub(n, mpq_numref(b.q), mpq_numref(a.q));
         mpz_add_ui(n, n, 1);
-        ok = mpz_sgn(n) >= 0 && mpz_cmp_ui(n, MAX_TERMS) <= 0;
+        ok = mpz_sgn(n) >= 0 && mpz_cmp_ui(n, MAX_TERMS) <= 0 && spend_terms(mpz_get_ui(n));
     }
     if (ok) {
         mpq_set_ui(v->q, sum ? 0 : 1, 1);
@@ -763,6 +773,9 @@ static void eval_det(const node *m, int trial, rw_num *v) {
     v->ok = false;
     if (!m || m->kind != N_MATRIX || m->rows != m->cols || m->rows < 1 || m->rows > MAX_DET) return;
     int n = m->rows;
+    unsigned long perms = 1;
+    for (int k = 2; k <= n; k++) perms *= (unsigned long)k;
+    if (!spend_terms(perms)) return;
     rw_num e[MAX_DET * MAX_DET];
     bool ok = true;
     for (int j = 0; j < n * n; j++) {

@@ -15,6 +15,7 @@ enum {
     RW_PREC = 200,          /* bits of every numeric value */
     RW_MAX_EXACT_BITS = 1 << 17, /* larger rationals are only numeric */
     RW_TRIALS = 5,          /* random points for expressions with variables */
+    RW_MAX_TERMS = 50000,   /* terms of sums, products and determinants in one comparison */
 };
 
 typedef struct {
@@ -30,6 +31,12 @@ void rw_num_clear(rw_num *v);
 /* Evaluates x at trial t (0 .. RW_TRIALS-1). Sets v->ok; never fails
  * otherwise. Sets and relations are not scalars: not ok. */
 void rw_eval(const node *x, int trial, rw_num *v);
+
+/* Sets how many terms of sums, products and determinants the evaluations
+ * of one comparison may expand in all (RW_MAX_TERMS), so that nested
+ * operators and repeated comparisons stay bounded; past it they are
+ * undefined. */
+void rw_eval_budget(long terms);
 
 /* Whether x has free variables (symbols, unknown functions). */
 bool rw_has_vars(const node *x);

@@ -241,6 +241,13 @@ int main(void) {
         double dt = now() - t0;
         CHECK(dt < 0.05, "%s vs %s: verdict %d in %.3f ms", huge[i][0], huge[i][1], v, dt * 1e3);
     }
+    /* nested sums would be 10^12 terms: one comparison's term budget stops
+     * them (a loose bound: this is about ending, under sanitizers too) */
+    double t1 = now();
+    int nested = verdict("1", "\\sum_{i=1}^{10000}\\sum_{j=1}^{10000}\\sum_{k=1}^{10000} 1");
+    CHECK(nested == 0 && now() - t1 < 2.0, "nested sums of 10^12 terms: verdict %d in %.0f ms", nested,
+          (now() - t1) * 1e3);
+    CHECK(verdict("50005000", "\\sum_{k=1}^{10000} k") == 1, "a sum of 10^4 terms within the budget");
     CHECK(verdict("2^{10^{100}}", "2^{10^{100}}") == 1, "a huge power equals itself (by structure)");
     CHECK(verdict("10^{10^{10}}", "10^{10^{10}}+1") == 0, "a huge power is not declared equal to its successor");
 
