@@ -232,6 +232,12 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         st=0
         wait "$pid" || st=$?
         [ "$st" -eq $((128 + $(kill -l "$sig"))) ]
+        # nothing of the group is left: a member that got the group's signal
+        # may still be in its exit for a moment after train.sh's (seen once
+        # in CI under load), so allow 2 s; a server left holding the run's
+        # lock would outlast that, and the resume below would fail
+        for _ in $(seq 40); do [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ] && break; sleep 0.05; done
+        pgrep -a -g "$pid" || true
         [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ]
         newest=$(find int/ckpt -maxdepth 1 -name 'step-*' | sort | tail -1)
         [ -f "$newest/optimizer.safetensors" ]
