@@ -1,7 +1,10 @@
-/* The parser's state and the helpers that parse.c shares with bigop.c
- * (integrals, sums, products, limits). Internal to src/reward. */
+/* The parser's state and the helpers shared by parse.c (operators),
+ * primary.c (operands) and bigop.c (integrals, sums, products, limits).
+ * Internal to src/reward. */
 #ifndef PIC_REWARD_PARSER_H
 #define PIC_REWARD_PARSER_H
+
+#include <ctype.h>
 
 #include "reward/ast.h"
 #include "reward/lex.h"
@@ -54,12 +57,41 @@ static inline node *mk2(parser *P, node_kind k, node *x, node *y) {
     return r ? r : fail(P, "too large");
 }
 
-/* parse.c */
+static inline bool rwp_is_int(const node *x) { return x && x->kind == N_NUM && x->scale == 0 && !x->floaty; }
+
+/* latex2sympy2_extended's default ConversionConfig (Math-Verify's call)
+ * has lowercase_symbols on: get_symbol folds a symbol's whole name, its
+ * subscript included, so A is a, x_A is x_a and \Pi is \pi. Function
+ * names keep their case (sympy.Function of the text). */
+static inline char *rwp_fold_case(char *nm) {
+    for (char *c = nm; c && *c; c++) *c = (char)tolower((unsigned char)*c);
+    return nm;
+}
+
+/* A growable list of nodes in the arena. */
+typedef struct {
+    node **v;
+    int n, cap;
+} nlist;
+
+/* parse.c: operators, loosest first, and the building blocks of nodes */
+bool rwp_push(parser *P, nlist *l, node *x);
+node *rwp_from_list(parser *P, node_kind k, nlist *l);
+node *rwp_fn(parser *P, int fn, node *x, node *y);         /* N_FUNC fn of x (and y) */
+node *rwp_join(parser *P, node_kind k, node *x, node *y);  /* x + y or x * y, flattened */
+bool rwp_elems(parser *P, nlist *out, bool semicolons);    /* a, b and c */
+node *rwp_list_elem(parser *P);                            /* one element: a relation chain */
+node *rwp_mul_chain(parser *P, node *l, node *(*next)(parser *)); /* l * b / c \mod d */
 node *rwp_expr(parser *P);    /* a + b - c */
 node *rwp_term(parser *P);    /* a * b / c, with juxtaposed factors */
 node *rwp_postfix(parser *P); /* a primary with ^ _ ! % after it */
-node *rwp_single(parser *P);  /* the argument of ^ _ \frac \sqrt, braced or one token */
 bool rwp_starts_primary(parser *P);
+
+/* primary.c: numbers, names, words, functions, fractions, roots, groups,
+ * sets, matrices, |x|, floors and ceilings */
+node *rwp_primary(parser *P);
+node *rwp_single(parser *P);  /* the argument of ^ _ \frac \sqrt, braced or one token */
+node *rwp_num_token(parser *P, token *t); /* one numeric token, E exponent included */
 
 /* bigop.c: \int, \sum, \prod, \lim after their token t */
 node *rwp_bigop(parser *P, token *t);

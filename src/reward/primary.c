@@ -1,0 +1,398 @@
+/* The parser's operands (latex2sympy's atoms and their arguments): numbers,
+ * symbols, \text words, functions with or without parentheses, fractions,
+ * roots, binomials, brackets (groups, intervals, tuples), braces, sets and
+ * set-builder notation, matrices, |x|, floors and ceilings. The operators
+ * between them are parse.c's. */
+#include <string.h>
+
+#include "reward/parser.h"
+
+static node *parse_frac(parser *P);
+
+/* The argument of ^ _ \frac \sqrt written without braces: one token, and of
+ * a number only its first digit ("\frac12", "x^23" is x^2 * 3). */
+
+node *rwp_single(parser *P) {
+    token *t = peek(P);
+    if (t->k == '{') return rwp_primary(P);
+    if (t->k == '-') {
+        P->i++;
+        return mk1(P, N_NEG, rwp_single(P));
+    }
+    if (t->k == TK_NUM && t->len > 1 && t->id == 0 && t->s[1] != '.') {
+        node *x = rw_node(P->a, N_NUM, 0);
+        if (!x) return fail(P, "too large");
+        x->name = rw_strndup(P->a, t->s, 1);
+        t->s++;
+        t->len--;
+        return x->name ? x : fail(P, "too large");
+    }
+    /* a number alone: "\log_3 \frac{1}{9}" is no mixed number 3 1/9 */
+    if (t->k == TK_NUM) {
+        P->i++;
+        return rwp_num_token(P, t);
+    }
+    if (t->k == TK_ID || t->k == TK_CONST || t->k == TK_TEXT || t->k == TK_FRAC || t->k == TK_SQRT || t->k == '(' ||
+        t->k == TK_LSET || t->k == '|' || t->k == TK_FN)
+        return rwp_primary(P);
+    return fail(P, "missing argument");
+}
+
+/* "x \mid", "x :", "x \in \mathbb{R} \mid" after "\{": set-builder notation,
+ * whose condition follows; consumes the head. */
+static bool builder_head(parser *P) {
+    int i = P->i;
+    if (P->t[i].k != TK_ID) return false;
+    i++;
+    if (P->t[i].k == TK_REL && P->t[i].id == R_IN && P->t[i + 1].k == TK_CONST) i += 2;
+    if (P->t[i].k != '|' && P->t[i].k != ':') return false;
+    P->i = i + 1;
+    return true;
+}
+
+/* ( [ opened: a group, an interval, or a tuple, by the count of elements. */
+static node *parse_bracket(parser *P, int open) {
+    nlist xs = {0};
+    if (!rwp_elems(P, &xs, true)) return NULL;
+    int close = tk(P);
+    if (close != ')' && close != ']') return fail(P, "unclosed bracket");
+    P->i++;
+    if (xs.n == 1) return xs.v[0];
+    if (xs.n == 2) {
+        node *r = rwp_from_list(P, N_INTERVAL, &xs);
+        if (!r) return NULL;
+        r->lopen = open == '(';
+        r->ropen = close == ')';
+        r->paren = r->lopen && r->ropen;
+        return r;
+    }
+    return rwp_from_list(P, N_TUPLE, &xs);
+}
+
+/* A braced or bracketed argument list f(a, b) / f{a}. */
+static bool parse_args(parser *P, nlist *xs) {
+    int open = tk(P);
+    int close = open == '(' ? ')' : open == '[' ? ']' : open == '{' ? '}' : TK_RSET;
+    P->i++;
+    if (!rwp_elems(P, xs, false)) return false;
+    if (!accept(P, close)) return fail(P, "unclosed argument"), false;
+    return true;
+}
+
+static node *parse_function(parser *P, int fn);
+
+/* A function's argument without parentheses, latex2sympy's mp_nofunc:
+ * factors side by side ("\sin 2x", "\ln xy") up to the next function, and
+ * on through '*', '/', '\cdot', '\times', '\div', ':' and \mod, after which
+ * a function may stand ("\sin x/2" is sin(x/2), "\sin x \cdot \cos x" is
+ * sin(x cos x): the grammar takes the longest argument); + and - end it. */
+static node *factor_run(parser *P) {
+    node *arg;
+    if (tk(P) == '-' || tk(P) == '+') {
+        bool neg = tk(P) == '-';
+        P->i++;
+        arg = factor_run(P);
+        return neg ? mk1(P, N_NEG, arg) : arg;
+    }
+    if (tk(P) == TK_FN) {
+        P->i++;
+        arg = parse_function(P, P->t[P->i - 1].id);
+    } else {
+        arg = rwp_postfix(P);
+    }
+    while (arg && (tk(P) == TK_NUM || tk(P) == TK_ID || tk(P) == TK_CONST)) arg = rwp_join(P, N_MUL, arg, rwp_postfix(P));
+    return arg;
+}
+
+static node *bare_argument(parser *P) { return rwp_mul_chain(P, factor_run(P), factor_run); }
+
+static node *parse_function(parser *P, int fn) {
+    node *power = NULL, *base = NULL;
+    bool inverse = false;
+    for (;;) {
+        if (accept(P, '^')) {
+            node *e = rwp_single(P);
+            if (!e) return NULL;
+            if (e->kind == N_NEG && rwp_is_int(e->kid[0]) && strcmp(e->kid[0]->name, "1") == 0)
+                inverse = true;
+            else power = e;
+        } else if (accept(P, '_')) {
+            if (!(base = rwp_single(P))) return NULL;
+        } else {
+            break;
+        }
+    }
+    nlist xs = {0};
+    int k = tk(P);
+    if (k == '(' || k == '[' || k == '{' || k == TK_LSET) {
+        if (!parse_args(P, &xs)) return NULL;
+    } else if (k == TK_FN) {
+        P->i++;
+        if (!rwp_push(P, &xs, parse_function(P, P->t[P->i - 1].id))) return NULL;
+    } else {
+        if (!rwp_push(P, &xs, bare_argument(P))) return NULL;
+    }
+    bool multi = fn == F_GCD || fn == F_LCM || fn == F_MAX || fn == F_MIN;
+    if (!multi && xs.n != 1) return fail(P, "wrong number of arguments");
+    if (inverse) {
+        static const struct { int f, inv; } invs[] = {
+            {F_SIN, F_ASIN}, {F_COS, F_ACOS}, {F_TAN, F_ATAN}, {F_COT, F_ACOT}, {F_SEC, F_ASEC},
+            {F_CSC, F_ACSC}, {F_SINH, F_ASINH}, {F_COSH, F_ACOSH}, {F_TANH, F_ATANH},
+        };
+        bool found = false;
+        for (size_t j = 0; j < sizeof invs / sizeof invs[0]; j++)
+            if (invs[j].f == fn) fn = invs[j].inv, found = true;
+        if (!found) power = mk1(P, N_NEG, rw_num_int(P->a, 1));
+    }
+    node *r;
+    if (fn == F_EXP) {
+        node *e = rw_node(P->a, N_CONST, 0);
+        if (!e) return fail(P, "too large");
+        e->fn = C_E;
+        r = mk2(P, N_POW, e, xs.v[0]);
+    } else if (fn == F_LN) {
+        r = rwp_fn(P, F_LOG, xs.v[0], NULL);
+        if (r) r->fn = F_LN;
+    } else if (fn == F_LOG) {
+        r = rwp_fn(P, F_LOG, xs.v[0], base ? base : rw_num_int(P->a, 10));
+    } else {
+        r = rwp_from_list(P, N_FUNC, &xs);
+        if (r) r->fn = fn;
+    }
+    return power ? mk2(P, N_POW, r, power) : r;
+}
+
+static node *parse_matrix(parser *P) {
+    nlist cells = {0};
+    int rows = 0, cols = -1, c = 0;
+    for (;;) {
+        if (tk(P) == TK_ENDENV) break;
+        if (!rwp_push(P, &cells, rwp_expr(P))) return NULL;
+        c++;
+        if (accept(P, '&')) continue;
+        bool end_row = accept(P, TK_ROWSEP);
+        if (!end_row && tk(P) != TK_ENDENV) return fail(P, "bad matrix");
+        if (cols >= 0 && c != cols) return fail(P, "ragged matrix");
+        cols = c;
+        rows++;
+        c = 0;
+    }
+    P->i++;
+    if (rows == 0 || c != 0) return fail(P, "bad matrix");
+    node *r = rwp_from_list(P, N_MATRIX, &cells);
+    if (!r) return NULL;
+    r->rows = rows;
+    r->cols = cols;
+    return r;
+}
+
+/* One numeric token: digits with a decimal point or an E exponent. An E
+ * exponent is part of the literal, as latex2sympy's E_NOTATION token makes
+ * one sympy.Number of "6.7E-11": a Float, which Math-Verify rounds. Only
+ * an exponent that would need more than RW_MAX_DIGITS zeros stays a
+ * product with a power of 10. */
+node *rwp_num_token(parser *P, token *t) {
+    node *x = rw_node(P->a, N_NUM, 0);
+    if (!x) return fail(P, "too large");
+    char *d = rw_alloc(P->a, (size_t)t->len + RW_MAX_DIGITS + 1);
+    if (!d) return fail(P, "too large");
+    int m = 0;
+    for (int j = 0; j < t->len; j++) {
+        if (t->s[j] == '.') {
+            x->floaty = true;
+            x->scale = t->len - j - 1;
+        } else {
+            d[m++] = t->s[j];
+        }
+    }
+    if (t->id != 0) {
+        x->floaty = true;
+        if (x->scale - t->id >= 0) {
+            x->scale -= t->id;
+        } else if (t->id - x->scale <= RW_MAX_DIGITS) {
+            for (int z = x->scale; z < t->id; z++) d[m++] = '0';
+            x->scale = 0;
+        } else {
+            d[m] = 0;
+            x->name = d;
+            return rwp_join(P, N_MUL, x, mk2(P, N_POW, rw_num_int(P->a, 10), rw_num_int(P->a, t->id)));
+        }
+    }
+    d[m] = 0;
+    x->name = d;
+    return x;
+}
+
+static node *parse_number(parser *P, token *t) {
+    node *x = rwp_num_token(P, t);
+    /* "3\frac{1}{2}" is a mixed number */
+    if (x && rwp_is_int(x) && tk(P) == TK_FRAC) {
+        P->i++;
+        node *f = parse_frac(P);
+        if (!f) return NULL;
+        if (f->kind == N_DIV && rwp_is_int(f->kid[0]) && rwp_is_int(f->kid[1])) return rwp_join(P, N_ADD, x, f);
+        return rwp_join(P, N_MUL, x, f);
+    }
+    return x;
+}
+
+static node *parse_frac(parser *P) {
+    node *num = rwp_single(P);
+    node *den = num ? rwp_single(P) : NULL;
+    if (!den) return NULL;
+    /* \frac{d}{dx} f: a derivative, kept opaque */
+    if (num->kind == N_SYM && strcmp(num->name, "d") == 0 && den->kind == N_MUL && den->n == 2 &&
+        den->kid[0]->kind == N_SYM && strcmp(den->kid[0]->name, "d") == 0) {
+        if (!rwp_starts_primary(P)) return fail(P, "derivative of nothing");
+        node *r = rw_node(P->a, N_OPAQUE, 2);
+        if (!r) return fail(P, "too large");
+        r->name = "d/d";
+        r->kid[0] = den->kid[1];
+        r->kid[1] = rwp_postfix(P);
+        return r->kid[1] ? r : NULL;
+    }
+    return mk2(P, N_DIV, num, den);
+}
+
+/* A letter or named symbol: e, i and SymPy's I as constants (latex2sympy
+ * reads I as the imaginary unit before it folds the case), f(x) as an
+ * unknown function. */
+static node *parse_symbol(parser *P, const token *t) {
+    bool sub = tk(P) == '_';
+    if (t->len == 1 && (t->s[0] == 'e' || t->s[0] == 'i' || t->s[0] == 'I') && !sub && t->id == 0) {
+        node *r = rw_node(P->a, N_CONST, 0);
+        if (r) r->fn = t->s[0] == 'e' ? C_E : C_I;
+        return r;
+    }
+    node *r = rw_node(P->a, N_SYM, 0);
+    if (!r) return NULL;
+    r->name = rw_strndup(P->a, t->s, (size_t)t->len);
+    /* f(x): single letters conventionally naming functions; SymPy prints
+     * f(x) as f{\left(x \right)}: the braces are no group */
+    bool braced = tk(P) == '{' && P->t[P->i + 1].k == '(';
+    if (t->len == 1 && strchr("fghFGHPQW", t->s[0]) && (braced || (tk(P) == '(' && !peek(P)->space_before))) {
+        nlist xs = {0};
+        if (braced) P->i++;
+        if (!parse_args(P, &xs) || (braced && !accept(P, '}'))) return fail(P, "bad function call");
+        node *f = rwp_from_list(P, N_UFUNC, &xs);
+        if (f) f->name = r->name;
+        return f;
+    }
+    if (!rwp_fold_case((char *)r->name)) return fail(P, "too large");
+    if (strcmp(r->name, "pi") == 0) {
+        r->kind = N_CONST;
+        r->fn = C_PI;
+        r->name = NULL;
+    }
+    return r;
+}
+
+/* \text{word}: a word, its case folded as every name's. latex2sympy drops a
+ * text command around a name (convert_atom_expr), so \textbf{i} is the
+ * letter i and \text{e} the letter e: the constants parse_symbol reads. */
+static node *parse_word(parser *P, const token *t) {
+    if (t->len == 1 && (t->s[0] == 'i' || t->s[0] == 'e') && tk(P) != '_') return parse_symbol(P, t);
+    node *r = rw_node(P->a, N_SYM, 0);
+    if (!r) return NULL;
+    char *nm = rwp_fold_case(rw_strndup(P->a, t->s, (size_t)t->len));
+    if (!nm) return fail(P, "too large");
+    r->name = nm;
+    r->text = true;
+    return r;
+}
+
+/* After "{": a group, a list read as a set, or {n \choose k}. */
+static node *parse_brace(parser *P) {
+    nlist xs = {0};
+    if (!rwp_elems(P, &xs, false)) return NULL;
+    node *r;
+    if (xs.n == 1 && accept(P, TK_CHOOSE)) r = rwp_fn(P, F_BINOM, xs.v[0], rwp_expr(P));
+    else r = xs.n == 1 ? xs.v[0] : rwp_from_list(P, N_SET, &xs);
+    if (r && !accept(P, '}')) r = fail(P, "unclosed brace");
+    return r;
+}
+
+/* After "\{": the empty set, set-builder notation, or the listed elements. */
+static node *parse_set(parser *P) {
+    if (accept(P, TK_RSET)) {
+        node *r = rw_node(P->a, N_SPECIAL, 0);
+        if (r) r->fn = C_EMPTY;
+        return r;
+    }
+    node *r;
+    if (builder_head(P)) {
+        r = rwp_list_elem(P);
+        if (r && r->kind != N_REL) r = fail(P, "set-builder without a condition");
+        if (r) r->builder = true;
+    } else {
+        nlist xs = {0};
+        if (!rwp_elems(P, &xs, true)) return NULL;
+        r = rwp_from_list(P, N_SET, &xs);
+    }
+    if (r && !accept(P, TK_RSET)) r = fail(P, "unclosed set");
+    return r;
+}
+
+/* After "\sqrt": an optional [index], then the radicand. */
+static node *parse_root(parser *P) {
+    node *idx = NULL;
+    if (accept(P, '[')) {
+        idx = rwp_expr(P);
+        if (!idx || !accept(P, ']')) return fail(P, "bad root index");
+    }
+    node *x = rwp_single(P);
+    return idx ? rwp_fn(P, F_ROOT, x, idx) : rwp_fn(P, F_SQRT, x, NULL);
+}
+
+/* After an opening floor, ceiling or "|": the expression and its closer. */
+static node *parse_delimited(parser *P, int open) {
+    if (open == '|') {
+        P->abs_depth++;
+        node *x = rwp_expr(P);
+        P->abs_depth--;
+        if (x && !accept(P, '|')) return fail(P, "unclosed |");
+        return rwp_fn(P, F_ABS, x, NULL);
+    }
+    node *x = rwp_expr(P);
+    if (x && !accept(P, open == TK_LFLOOR ? TK_RFLOOR : TK_RCEIL)) return fail(P, "unclosed floor");
+    return rwp_fn(P, open == TK_LFLOOR ? F_FLOOR : F_CEIL, x, NULL);
+}
+
+node *rwp_primary(parser *P) {
+    if (!enter(P)) return NULL;
+    token *t = peek(P);
+    node *r = NULL;
+    if (t->k == TK_END) return fail(P, "missing operand");
+    P->i++;
+    switch (t->k) {
+    case TK_NUM: r = parse_number(P, t); break;
+    case TK_ID: r = parse_symbol(P, t); break;
+    case TK_TEXT: r = parse_word(P, t); break;
+    case TK_FN: r = parse_function(P, t->id); break;
+    case TK_CONST:
+        r = rw_node(P->a, t->id >= C_REALS ? N_SPECIAL : N_CONST, 0);
+        if (r) r->fn = t->id;
+        break;
+    case '(': case '[': r = parse_bracket(P, t->k); break;
+    case '{': r = parse_brace(P); break;
+    case TK_LSET: r = parse_set(P); break;
+    case TK_FRAC: r = parse_frac(P); break;
+    case TK_BINOM: {
+        node *a = rwp_single(P);
+        r = a ? rwp_fn(P, F_BINOM, a, rwp_single(P)) : NULL;
+        break;
+    }
+    case TK_SQRT: r = parse_root(P); break;
+    case TK_OPAQUE: r = rwp_bigop(P, t); break;
+    case TK_LFLOOR: case TK_LCEIL: case '|': r = parse_delimited(P, t->k); break;
+    case TK_BEGIN:
+        if (!t->id) return fail(P, "unsupported environment");
+        r = parse_matrix(P);
+        if (r && t->id == 2) r = rwp_fn(P, F_DET, r, NULL);
+        break;
+    default: return fail(P, "unexpected token");
+    }
+    if (!r) return fail(P, "too large");
+    P->depth--;
+    return r;
+}
