@@ -476,17 +476,48 @@ static bool same_set(ctx *c, const node *g, const node *p) {
     return true;
 }
 
-/* Matrix sums and products, done on trees so entries may hold variables. */
+static bool matrix_op(const node *x) {
+    return x->kind == N_MATRIX || x->kind == N_ADD || x->kind == N_MUL || x->kind == N_NEG || x->kind == N_DIV ||
+           x->kind == N_POW;
+}
+
+/* Each entry of m put in place of `at` in the tree op (-at, at / d). */
+static node *entrywise(ctx *c, const node *m, node_kind k, const node *other) {
+    node *r = rw_node(c->a, N_MATRIX, m->n);
+    if (!r) return NULL;
+    r->rows = m->rows, r->cols = m->cols;
+    for (int e = 0; e < m->n; e++)
+        if (!(r->kid[e] = k == N_NEG ? negate(c, m->kid[e]) : tmp2(c, k, m->kid[e], other))) return NULL;
+    return r;
+}
+
+/* Matrix sums, products, negations, divisions by a scalar and transposes
+ * (M^T, latex2sympy's transpose postfix), done on trees so entries may
+ * hold variables. */
 static node *as_matrix(ctx *c, const node *x, int depth) {
     if (depth > 16) return NULL;
     if (x->kind == N_MATRIX) return (node *)x;
+    if (x->kind == N_NEG || x->kind == N_DIV) {
+        node *m = matrix_op(x->kid[0]) ? as_matrix(c, x->kid[0], depth + 1) : NULL;
+        if (!m || (x->kind == N_DIV && as_matrix(c, x->kid[1], depth + 1))) return NULL;
+        return entrywise(c, m, x->kind, x->kind == N_DIV ? x->kid[1] : NULL);
+    }
+    if (x->kind == N_POW) {
+        const node *e = x->kid[1];
+        node *m = matrix_op(x->kid[0]) ? as_matrix(c, x->kid[0], depth + 1) : NULL;
+        if (!m || e->kind != N_SYM || strcmp(e->name, "t") != 0) return NULL;
+        node *r = rw_node(c->a, N_MATRIX, m->n);
+        if (!r) return NULL;
+        r->rows = m->cols, r->cols = m->rows;
+        for (int i = 0; i < m->rows; i++)
+            for (int j = 0; j < m->cols; j++) r->kid[j * m->rows + i] = m->kid[i * m->cols + j];
+        return r;
+    }
     if ((x->kind == N_ADD || x->kind == N_MUL) && x->n >= 2) {
         node *acc = NULL;
         node *scalar = NULL;
         for (int k = 0; k < x->n; k++) {
-            node *m = x->kid[k]->kind == N_MATRIX || x->kid[k]->kind == N_ADD || x->kid[k]->kind == N_MUL
-                          ? as_matrix(c, x->kid[k], depth + 1)
-                          : NULL;
+            node *m = matrix_op(x->kid[k]) ? as_matrix(c, x->kid[k], depth + 1) : NULL;
             if (!m) {
                 if (x->kind == N_ADD) return NULL;
                 scalar = scalar ? tmp2(c, N_MUL, scalar, x->kid[k]) : x->kid[k];
@@ -614,7 +645,7 @@ static bool equiv(ctx *c, const node *g, const node *p) {
         /* a sum or product with integer bounds has a value (doit) */
         return compare_values(c, g, p);
     }
-    if (g->kind == N_MATRIX || p->kind == N_MATRIX || g->kind == N_ADD || g->kind == N_MUL) {
+    if (matrix_op(g) || matrix_op(p)) {
         node *gm = as_matrix(c, g, 0), *pm = as_matrix(c, p, 0);
         if (gm || pm) {
             if (!gm || !pm || gm->rows != pm->rows || gm->cols != pm->cols) return false;

@@ -74,6 +74,8 @@ static const cmd cmds[] = {
     {"Delta", TK_ID, 0}, {"Theta", TK_ID, 0}, {"Lambda", TK_ID, 0}, {"Xi", TK_ID, 0},
     {"Pi", TK_ID, 0}, {"Sigma", TK_ID, 0}, {"Upsilon", TK_ID, 0}, {"Phi", TK_ID, 0},
     {"Psi", TK_ID, 0}, {"Omega", TK_ID, 0}, {"ell", TK_ID, 0},
+    /* latex2sympy's OTHER_SYMBOL_CMD names: "\angle ABC = 30" assigns 30 */
+    {"angle", TK_ID, 0}, {"measuredangle", TK_ID, 0}, {"sphericalangle", TK_ID, 0},
 };
 
 /* Commands whose braced argument is a word or a label: the content decides. */

@@ -44,6 +44,17 @@ static const struct {
 
 static bool space(char c) { return isspace((unsigned char)c); }
 
+/* k moved back over whitespace and "\ " (a backslash before a space, not
+ * a row's "\\" before one), which the basic step has made a space before
+ * the units step runs: "5\ \text{cm}" is 5. */
+static size_t back_over_space(const char *t, size_t n, size_t k) {
+    for (;;) {
+        if (k > 0 && space(t[k - 1])) k--;
+        else if (k > 0 && k < n && t[k - 1] == '\\' && space(t[k]) && !(k >= 2 && t[k - 2] == '\\')) k--;
+        else return k;
+    }
+}
+
 static bool starts(const char *t, size_t n, size_t i, const char *w) {
     size_t l = strlen(w);
     return i + l <= n && memcmp(t + i, w, l) == 0;
@@ -89,8 +100,7 @@ static size_t strip_text(const char *t, size_t n) {
         bool closes = (n - 1 > b && t[n - 1] == '}') ||
                       (n >= 3 && n - 3 > b && t[n - 3] == '}' && t[n - 2] == '^' && isdigit((unsigned char)t[n - 1]));
         if (!closes) return n;
-        size_t k = i;
-        while (k > 0 && space(t[k - 1])) k--;
+        size_t k = back_over_space(t, n, i);
         return k > 0 ? k : n;
     }
     return n;
@@ -113,8 +123,7 @@ static size_t strip_unit_word(const char *t, size_t n) {
             size_t sl = sufs[j];
             if (e < u + sl || t[e - sl - 1] != units[k].w[u - 1] || memcmp(t + e - sl - u, units[k].w, u) != 0)
                 continue;
-            size_t q = e - sl - u, p = q;
-            while (p > 0 && space(t[p - 1])) p--;
+            size_t q = e - sl - u, p = back_over_space(t, n, q);
             size_t at;
             if (p > 0 && (isdigit((unsigned char)t[p - 1]) || t[p - 1] == '}')) at = p - 1;
             else if (p < q) at = p; /* a space is the group itself */
@@ -130,9 +139,7 @@ size_t rw_strip_units(const char *t, size_t len) {
     for (int pass = 0; pass < 2; pass++) {
         size_t m = strip_unit_word(t, n);
         /* a group that is only spaces leaves nothing: the text stays */
-        size_t k = m;
-        while (k > 0 && space(t[k - 1])) k--;
-        if (k > 0) n = m;
+        if (back_over_space(t, n, m) > 0) n = m;
     }
     return n;
 }
