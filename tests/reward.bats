@@ -179,8 +179,8 @@ load helpers
 }
 
 @test "reward: a NUL in a gold answer does not cut it, as in a response" {
-  # "1\u0000 2" is read to its end: its last number is 2, not the 1 before the NUL
-  printf '%s\n' '{"answer":"1\u0000 2","response":"\\boxed{1}"}' '{"answer":"1\u0000 2","response":"\\boxed{2}"}' >in.jsonl
+  # "so 1\u0000 2" is read to its end: its last number is 2, not the 1 before the NUL
+  printf '%s\n' '{"answer":"so 1\u0000 2","response":"\\boxed{1}"}' '{"answer":"so 1\u0000 2","response":"\\boxed{2}"}' >in.jsonl
   run pic-reward -q --plain in.jsonl
   [ "$status" -eq 0 ]
   [ "$(jq -c .correct <<<"$output" | tr '\n' ' ')" = 'false true ' ]
@@ -207,4 +207,13 @@ verdicts() {
   verdicts 50 'The answer is 51%.' 0 50 '$\boxed{50\%}$' 0
   # thousands grouped by spaces: Math-Verify's number pattern, not a LaTeX product
   verdicts '1 000' 1000 1 '1 000 000' 'so it is 1000000' 1 '-1 234' '-1234' 1
+}
+
+@test "reward: a bare gold that does not parse is its text, as Math-Verify reads a boxed gold; no number is taken out of it" {
+  # latex2sympy's numbers have digits after the point, so 0.\overline{3} fails and stays a string
+  verdicts '0.\overline{3}' '\boxed{0}' 0 '0.\overline{3}' '\boxed{0.\overline{3}}' 1 '1.\overline{27}' 'so it is 1' 0
+  printf '%s\n' '{"answer":"0.\\overline{3}","response":"\\boxed{0}"}' >in.jsonl
+  run pic-reward -q --plain in.jsonl
+  [ "$status" -eq 0 ]
+  [ "$(jq -c .correct <<<"$output")" = false ]
 }

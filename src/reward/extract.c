@@ -120,11 +120,42 @@ bool ex_try_parts(ex *X, char *const t[], const size_t len[], int m, const char 
     return ex_try_text(X, t[0], len[0], how);
 }
 
-/* A math environment starting exactly at i: $..$, $$..$$, \(..\), \[..\]. */
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* The end of "\frac{-1}{2.5}" at s[i] (an optional '-' first): a fraction of
+ * two plain numbers, which Math-Verify takes as LaTeX without delimiters;
+ * else 0. */
+static size_t bare_frac(const char *s, size_t n, size_t i) {
+    if (s[i] == '-') i++;
+    if (i + 6 > n || memcmp(s + i, "\\frac{", 6) != 0) return 0;
+    i += 6;
+    for (int part = 0; part < 2; part++) {
+        if (part && (i >= n || s[i++] != '{')) return 0;
+        if (i < n && s[i] == '-') i++;
+        size_t d = i;
+        while (i < n && is_digit(s[i])) i++;
+        if (i == d) return 0;
+        if (i + 1 < n && (s[i] == '.' || s[i] == ',') && is_digit(s[i + 1])) {
+            i++;
+            while (i < n && is_digit(s[i])) i++;
+        }
+        if (i >= n || s[i++] != '}') return 0;
+    }
+    return i;
+}
+
+/* A math environment starting exactly at i: $..$, $$..$$, \(..\), \[..\],
+ * or a bare fraction of plain numbers, which Math-Verify's LaTeX pattern
+ * takes as one more environment (its latexFraction). */
 static bool env_at(const char *s, size_t n, size_t i, cand *c) {
     const char *close;
     size_t open;
     bool line = false;
+    size_t fe = s[i] == '\\' || s[i] == '-' ? bare_frac(s, n, i) : 0;
+    if (fe) {
+        *c = (cand){i, fe, i, fe, true, false, false};
+        return true;
+    }
     if (i + 1 < n && s[i] == '$' && s[i + 1] == '$') open = 2, close = "$$";
     else if (s[i] == '$') open = 1, close = "$", line = true;
     else if (i + 1 < n && s[i] == '\\' && s[i + 1] == '[') open = 2, close = "\\]";
@@ -185,8 +216,6 @@ static bool try_env_list(ex *X, const cand *c, int m, const char *how) {
     ex_note_failed(X, c[0].start, c[0].end);
     return false;
 }
-
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* "4 4/9", "-1 000 4/9", "+11 5/6" at i: a whole number, one space and a
  * fraction, as Math-Verify's expression extraction reads mixed numbers. A
@@ -280,6 +309,13 @@ static size_t paren_start(const char *s, size_t n, size_t i) {
     return j < n && is_digit(s[j]) ? j : 0;
 }
 
+/* Whether Math-Verify's expression suffix (?:\*\*)?(?:\.|,|:|\s|\)|\$|$)
+ * can start at s[k]. */
+static bool expr_suffix_at(const char *s, size_t n, size_t k) {
+    if (k + 1 < n && s[k] == '*' && s[k + 1] == '*') k += 2;
+    return k >= n || (s[k] && strchr(".,:)$", s[k])) || isspace((unsigned char)s[k]);
+}
+
 static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap, size_t *blen, bool arith,
                        size_t *span) {
     size_t j = i, m = 0;
@@ -334,13 +370,20 @@ arithmetic:;
         else break;
         k += w;
     }
-    while (k > j && (isspace((unsigned char)s[k - 1]) || strchr("+-*/^(", s[k - 1]))) k--;
+    /* the pattern's expression ends where its suffix can follow: the
+     * longest run of its characters before ".,:)$", a space or the end,
+     * maybe after "**" ("7**" of a bold "**7**" is the expression, which
+     * Python's parser rejects) */
+    while (k > j && !expr_suffix_at(s, n, k)) k--;
     /* an operator with something after it ("5)" alone is no expression);
      * "(-3)." takes its period, which Python's parser rejects after ')' */
     for (size_t o = lead ? lead + 1 : j; o + 1 < k; o++) {
         op = op || strchr("+-*/^()", s[o]) || (unsigned char)s[o] == 0xc3;
         if (s[o] == ')' && s[o + 1] == '.') python = false;
     }
+    /* a trailing operator ("7 +", "7**") is no Python expression */
+    while (k > j && isspace((unsigned char)s[k - 1])) k--;
+    if (k > j && (strchr("+-*/^(", s[k - 1]) || (k >= 2 && (unsigned char)s[k - 2] == 0xc3))) python = false;
     /* "3(4)", "(1+2)(3)": Python reads a call of a number, which SymPy's
      * parse_expr rejects (no implicit multiplication) */
     for (size_t o = i + 1; o < k; o++) {
@@ -458,7 +501,7 @@ static bool value_after(ex *X, size_t i, size_t window, bool plain, const char *
     size_t lim = i + window < X->n ? i + window : X->n;
     for (size_t j = i; j < lim; j++) {
         cand c[MAX_CHAIN];
-        if (X->latex && (s[j] == '$' || s[j] == '\\') && env_at(s, X->n, j, &c[0]))
+        if (X->latex && (s[j] == '$' || s[j] == '\\' || s[j] == '-') && env_at(s, X->n, j, &c[0]))
             return try_env_list(X, c, env_chain(s, X->n, c), how);
         /* a plain number only where plain expressions are extracted at all */
         if (plain && X->plain && number_start(X, j) && !in_failed(X, j, j + 1))
@@ -538,7 +581,7 @@ static bool try_answer(ex *X, bool colon) {
     cand env[MAX_CHAIN];
     int nenv = 0;
     for (size_t j = i; X->latex && j < n && j <= i + 50 && !nenv; j++)
-        if ((s[j] == '$' || s[j] == '\\') && env_at(s, n, j, &env[0])) nenv = env_chain(s, n, env);
+        if ((s[j] == '$' || s[j] == '\\' || s[j] == '-') && env_at(s, n, j, &env[0])) nenv = env_chain(s, n, env);
     size_t num = (size_t)-1, num_end = 0, line = i;
     while (line < n && line < i + 101 && s[line] != '\n') line++;
     for (size_t eq = line; X->plain && num == (size_t)-1 && eq-- > i;) {
@@ -575,28 +618,6 @@ static bool try_env(ex *X, const cand *c, int k) {
      * (" $42$") is still a match of the expression pattern, which ends
      * before the list does (test_same_priority_and_multiple_latex_groups) */
     return first < k && ex_try_text(X, X->s + c[k].c0, c[k].c1 - c[k].c0, "latex");
-}
-
-/* The end of "\frac{-1}{2.5}" at s[i] (an optional '-' first): a fraction of
- * two plain numbers, which Math-Verify takes as LaTeX without delimiters;
- * else 0. */
-static size_t bare_frac(const char *s, size_t n, size_t i) {
-    if (s[i] == '-') i++;
-    if (i + 6 > n || memcmp(s + i, "\\frac{", 6) != 0) return 0;
-    i += 6;
-    for (int part = 0; part < 2; part++) {
-        if (part && (i >= n || s[i++] != '{')) return 0;
-        if (i < n && s[i] == '-') i++;
-        size_t d = i;
-        while (i < n && is_digit(s[i])) i++;
-        if (i == d) return 0;
-        if (i + 1 < n && (s[i] == '.' || s[i] == ',') && is_digit(s[i + 1])) {
-            i++;
-            while (i < n && is_digit(s[i])) i++;
-        }
-        if (i >= n || s[i++] != '}') return 0;
-    }
-    return i;
 }
 
 /* The rightmost math environment or plain number that parses. One forward

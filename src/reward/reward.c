@@ -105,8 +105,9 @@ static bool space_grouped(const char *s, size_t n) {
 }
 
 /* A gold answer (or a one-shot --pred) is usually bare LaTeX ("\frac{1}{2}"): read it whole first,
- * and extract only when it is written like a response. */
-static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {
+ * and extract only when it is written like a response. A gold that fails
+ * to parse whole is its text alone. */
+static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, bool gold, rw_answer *out) {
     *out = (rw_answer){0};
     if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n) && !looks_like_prose(s, n) && !space_grouped(s, n)) {
         const char *err;
@@ -114,6 +115,13 @@ static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_o
         node *t = copy ? rw_parse(&c->arena, copy, n, &err) : NULL;
         if (t) {
             *out = (rw_answer){t, copy, n, "whole", number_str_len(copy, n)};
+            return;
+        }
+        /* Math-Verify reads a gold as one formula (verl boxes it): when
+         * that fails, no number inside it is the answer ("0.\overline{3}"
+         * is not 0), only its text */
+        if (copy && gold) {
+            *out = (rw_answer){NULL, copy, n, "whole", n};
             return;
         }
     }
@@ -157,8 +165,8 @@ static char choice_of(const char *s, size_t n, const rw_answer *found, const rw_
 void rw_check(rw_checker *c, const char *gold, size_t gn, const char *pred, size_t pn, const rw_opts *o,
               rw_result *r) {
     rw_arena_reset(&c->arena);
-    read_side(c, gold, gn, &o->gold, &r->gold);
-    read_side(c, pred, pn, &o->pred, &r->pred);
+    read_side(c, gold, gn, &o->gold, true, &r->gold);
+    read_side(c, pred, pn, &o->pred, false, &r->pred);
     r->correct = false;
     if (r->gold.tree && r->pred.tree) r->correct = rw_equiv(&c->arena, r->gold.tree, r->pred.tree, &o->eq);
     /* Math-Verify also compares the extracted texts when parsing failed */
