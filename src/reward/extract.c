@@ -4,7 +4,9 @@
 #include "reward/extract.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "reward/extract_ex.h"
 #include "reward/parse.h"
@@ -492,73 +494,153 @@ static size_t plain_end(const ex *X, size_t j) {
     return e && span > e ? span : e;
 }
 
-/* The value after an anchor phrase: a math environment (with those chained
- * to it) or a plain number within `window` bytes; plain only when the
- * phrase stood on the value's line (Math-Verify's expression patterns are
- * compiled without DOTALL). */
-static bool value_after(ex *X, size_t i, size_t window, bool plain, const char *how) {
+/* One match of an anchored pattern: the LaTeX one's environments (nenv of
+ * them, chained) or the expression one's plain value at num. */
+typedef struct {
+    size_t start, end;
+    cand env[MAX_CHAIN];
+    int nenv;
+    size_t num;
+} amatch;
+
+/* The matches of one priority, the last MAX_CANDIDATES kept. Each pattern's
+ * matches do not overlap (Python's finditer): `next` is where its last one
+ * ended. */
+typedef struct {
+    amatch m[MAX_CANDIDATES];
+    size_t n;
+    size_t latex_next, expr_next;
+} amatches;
+
+static void am_env(amatches *A, size_t start, const cand *c, int nenv) {
+    amatch *m = &A->m[A->n++ % MAX_CANDIDATES];
+    *m = (amatch){.start = start, .end = c[nenv - 1].end, .nenv = nenv};
+    memcpy(m->env, c, sizeof(cand) * (size_t)nenv);
+    A->latex_next = m->end;
+}
+
+static void am_num(amatches *A, const ex *X, size_t start, size_t num) {
+    amatch *m = &A->m[A->n++ % MAX_CANDIDATES];
+    *m = (amatch){.start = start, .end = plain_end(X, num), .num = num};
+    A->expr_next = m->end;
+}
+
+/* Math-Verify's order within a priority: the match ending last first, then
+ * the one starting first; the two patterns' matches of one anchor that end
+ * together, the one whose value starts first. */
+static int am_order(const void *pa, const void *pb) {
+    const amatch *a = *(const amatch *const *)pa, *b = *(const amatch *const *)pb;
+    if (a->end != b->end) return a->end > b->end ? -1 : 1;
+    if (a->start != b->start) return a->start < b->start ? -1 : 1;
+    size_t va = a->nenv ? a->env[0].start : a->num, vb = b->nenv ? b->env[0].start : b->num;
+    return va < vb ? -1 : va > vb;
+}
+
+/* Tries the matches in that order: the first that parses is the answer.
+ * A formula that fails is remembered, so no plain value inside it counts. */
+static bool am_try(ex *X, amatches *A, const char *how) {
+    const amatch *order[MAX_CANDIDATES];
+    size_t k = A->n < MAX_CANDIDATES ? A->n : MAX_CANDIDATES;
+    for (size_t j = 0; j < k; j++) order[j] = &A->m[(A->n - k + j) % MAX_CANDIDATES];
+    qsort(order, k, sizeof *order, am_order);
+    for (size_t j = 0; j < k; j++) {
+        const amatch *m = order[j];
+        if (m->nenv ? try_env_list(X, m->env, m->nenv, how)
+                    : !in_failed(X, m->num, m->num + 1) && try_plain(X, m->num, true, true, how))
+            return true;
+    }
+    return false;
+}
+
+/* Where an opener of each kind ($$, \[, $, \( ) was last found unclosed:
+ * no other opener of its kind in [from, until) closes either (until is the
+ * end of the text, or of the line for $ and \(, which close on their
+ * line), so a text full of anchors and openers is read in linear time. */
+typedef struct {
+    size_t from, until;
+} unclosed;
+typedef struct {
+    unclosed display, bracket, inline_, paren;
+} openers;
+
+static bool env_at_seen(const ex *X, openers *o, size_t j, cand *c) {
     const char *s = X->s;
-    size_t lim = i + window < X->n ? i + window : X->n;
-    for (size_t j = i; j < lim; j++) {
-        cand c[MAX_CHAIN];
-        if (X->latex && (s[j] == '$' || s[j] == '\\' || s[j] == '-') && env_at(s, X->n, j, &c[0]))
-            return try_env_list(X, c, env_chain(s, X->n, c), how);
-        /* a plain number only where plain expressions are extracted at all */
-        if (plain && X->plain && number_start(X, j) && !in_failed(X, j, j + 1))
-            return !equals_after(X, plain_end(X, j)) && try_plain(X, j, true, true, how);
-    }
+    size_t n = X->n;
+    unclosed *u;
+    if (j + 1 < n && s[j] == '$' && s[j + 1] == '$') u = &o->display;
+    else if (s[j] == '$') u = &o->inline_;
+    else if (j + 1 < n && s[j] == '\\' && s[j + 1] == '[') u = &o->bracket;
+    else if (j + 1 < n && s[j] == '\\' && s[j + 1] == '(') u = &o->paren;
+    else return env_at(s, n, j, c); /* a bare fraction: as long as its digits */
+    if (u->from <= j && j < u->until) return false;
+    if (env_at(s, n, j, c)) return true;
+    const char *eol = u == &o->inline_ || u == &o->paren ? memchr(s + j, '\n', n - j) : NULL;
+    *u = (unclosed){j, eol ? (size_t)(eol - s) : n};
     return false;
 }
 
-static char s_at(const ex *X, size_t i) { return i < X->n ? X->s[i] : 0; }
+/* A math environment (with those chained to it) starting in s[from..to]. */
+static int env_within(const ex *X, openers *o, size_t from, size_t to, cand c[MAX_CHAIN]) {
+    const char *s = X->s;
+    for (size_t j = from; X->latex && j < X->n && j <= to; j++)
+        if ((s[j] == '$' || s[j] == '\\' || s[j] == '-') && env_at_seen(X, o, j, &c[0])) return env_chain(s, X->n, c);
+    return 0;
+}
 
-/* "The final answer is $X$", "final answer: ... is X". */
+/* "final answer.{0,100}?\s+is\:?" then a value (Math-Verify's priority 50).
+ * The LaTeX pattern (DOTALL) takes, after the first "is" that has one, a
+ * math environment behind any whitespace; the expression pattern's '.'
+ * stops at a line break, and its value needs one space or '=' before it.
+ * Every "final answer" is tried, the match ending last first. */
 static bool try_final(ex *X) {
-    size_t p = rw_rfind_ci(X->s, X->n, "final answer");
-    if (p == (size_t)-1) return false;
-    size_t i = p + 12;
-    size_t lim = i + 100 < X->n ? i + 100 : X->n;
-    bool same_line = true;
-    for (size_t j = i; j < lim; j++) {
-        if (isspace((unsigned char)s_at(X, j)) && s_at(X, j + 1) == 'i' && s_at(X, j + 2) == 's') {
-            size_t k = j + 3;
-            if (k < X->n && s_at(X, k) == ':') k++;
-            while (k < X->n && isspace((unsigned char)s_at(X, k))) k++;
-            return value_after(X, k, 2, same_line, "final answer");
-        }
-        /* "final answer.{0,100}?\s+is": the '.' of the expression pattern
-         * stops at a line break, its \s+ does not */
-        if (s_at(X, j) == '\n') {
-            size_t k = j;
-            while (k < X->n && isspace((unsigned char)s_at(X, k))) k++;
-            if (!(s_at(X, k) == 'i' && s_at(X, k + 1) == 's')) same_line = false;
-        }
-    }
-    return false;
-}
-
-/* "Answer: ... X": after the last '=' within 100 bytes, else the first value
- * within 50. */
-/* The last of the answer words (any case) in s[0..n), followed by a colon
- * when colon is set: its index, or -1; *wl is set to its length. One
- * backward pass. */
-static size_t rfind_answer_word(const char *s, size_t n, bool colon, size_t *wl) {
-    /* the word in the languages lighteval's multilingual tests use */
-    static const char *const words[] = {"answer", "r\xc3\xa9ponse", "respuesta", "antwort"};
-    for (size_t i = n; i-- > 0;) {
-        char c = (char)tolower((unsigned char)s[i]);
-        if (c != 'a' && c != 'r') continue;
-        for (size_t w = 0; w < sizeof words / sizeof *words; w++) {
-            size_t l = strlen(words[w]), k = 0;
-            if (i + l > n) continue;
-            while (k < l && tolower((unsigned char)s[i + k]) == (unsigned char)words[w][k]) k++;
-            if (k == l && (!colon || (i + l < n && s[i + l] == ':'))) {
-                *wl = l;
-                return i;
+    const char *s = X->s;
+    size_t n = X->n;
+    amatches A = {0};
+    openers o = {0};
+    for (size_t p = 0; p + 12 <= n; p++) {
+        if (strncasecmp(s + p, "final answer", 12) != 0) continue;
+        size_t i = p + 12, lim = i + 100 < n ? i + 100 : n, eol = i;
+        while (eol < lim && s[eol] != '\n') eol++;
+        bool latex = X->latex && p >= A.latex_next, plain = X->plain && p >= A.expr_next;
+        for (size_t j = i; j <= lim && j < n && (latex || plain); j++) {
+            if (!isspace((unsigned char)s[j])) continue;
+            size_t w = j;
+            while (w < n && isspace((unsigned char)s[w])) w++;
+            if (!(w + 2 <= n && s[w] == 'i' && s[w + 1] == 's')) {
+                j = w - 1; /* the run's other spaces reach the same w */
+                continue;
+            }
+            size_t k = w + 2;
+            if (k < n && s[k] == ':') k++;
+            cand c[MAX_CHAIN];
+            size_t v = k;
+            while (v < n && isspace((unsigned char)s[v])) v++;
+            int nenv = latex ? env_within(X, &o, v, v, c) : 0;
+            if (nenv) {
+                am_env(&A, p, c, nenv);
+                latex = false;
+            }
+            size_t num = plain && j <= eol ? number_after_prefix(X, k) : (size_t)-1;
+            if (num != (size_t)-1) {
+                am_num(&A, X, p, num);
+                plain = false;
             }
         }
     }
-    return (size_t)-1;
+    return am_try(X, &A, "final answer");
+}
+
+/* An answer word (any case) at s[i], followed by a colon when colon is
+ * set: its length, or 0. */
+static size_t answer_word_at(const char *s, size_t n, size_t i, bool colon) {
+    /* the word in the languages lighteval's multilingual tests use */
+    static const char *const words[] = {"answer", "r\xc3\xa9ponse", "respuesta", "antwort"};
+    for (size_t w = 0; w < sizeof words / sizeof *words; w++) {
+        size_t l = strlen(words[w]);
+        if (i + l <= n && strncasecmp(s + i, words[w], l) == 0 && (!colon || (i + l < n && s[i + l] == ':')))
+            return l;
+    }
+    return 0;
 }
 
 /* "Answer: ... X" (Math-Verify's priority 100) before "answer ... X" (200).
@@ -570,38 +652,40 @@ static size_t rfind_answer_word(const char *s, size_t n, bool colon, size_t *wl)
  * whitespace stands between them (the '=' is taken, and VALUE needs a
  * space or '=' before it: "x=5" has none), else the first value within 50
  * bytes of the line after a space or '='; a value followed by '=' is none.
- * Both are tried, the one that ends later first, so "Answer: 2\nSome note
- * $5$" is 5. */
+ * Every answer word is tried, the match ending last first, so "Answer: 2\nSome
+ * note $5$" is 5 and "The answer is 12. ... I hope this answer helps" 12. */
 static bool try_answer(ex *X, bool colon) {
-    size_t wl = 0, p = rfind_answer_word(X->s, X->n, colon, &wl);
-    if (p == (size_t)-1) return false;
     const char *s = X->s;
-    size_t n = X->n, i = p + wl;
-    if (i < n && s[i] == ':') i++;
-    cand env[MAX_CHAIN];
-    int nenv = 0;
-    for (size_t j = i; X->latex && j < n && j <= i + 50 && !nenv; j++)
-        if ((s[j] == '$' || s[j] == '\\' || s[j] == '-') && env_at(s, n, j, &env[0])) nenv = env_chain(s, n, env);
-    size_t num = (size_t)-1, num_end = 0, line = i;
-    while (line < n && line < i + 101 && s[line] != '\n') line++;
-    for (size_t eq = line; X->plain && num == (size_t)-1 && eq-- > i;) {
-        if (s[eq] != '=' || eq + 1 >= n || !isspace((unsigned char)s[eq + 1])) continue;
-        size_t q = eq + 1;
-        while (q + 1 < n && isspace((unsigned char)s[q + 1])) q++;
-        size_t v = number_after_prefix(X, q);
-        if (v != (size_t)-1 && !equals_after(X, plain_end(X, v))) num = v;
+    size_t n = X->n;
+    amatches A = {0};
+    openers o = {0};
+    for (size_t p = 0; p < n; p++) {
+        char c0 = (char)tolower((unsigned char)s[p]);
+        size_t wl = c0 == 'a' || c0 == 'r' ? answer_word_at(s, n, p, colon) : 0;
+        if (!wl) continue;
+        size_t i = p + wl;
+        if (i < n && s[i] == ':') i++;
+        cand env[MAX_CHAIN];
+        int nenv = p >= A.latex_next ? env_within(X, &o, i, i + 50, env) : 0;
+        if (nenv) am_env(&A, p, env, nenv);
+        if (!X->plain || p < A.expr_next) continue;
+        size_t num = (size_t)-1, line = i;
+        while (line < n && line < i + 101 && s[line] != '\n') line++;
+        for (size_t eq = line; num == (size_t)-1 && eq-- > i;) {
+            if (s[eq] != '=' || eq + 1 >= n || !isspace((unsigned char)s[eq + 1])) continue;
+            size_t q = eq + 1;
+            while (q + 1 < n && isspace((unsigned char)s[q + 1])) q++;
+            size_t v = number_after_prefix(X, q);
+            if (v != (size_t)-1 && !equals_after(X, plain_end(X, v))) num = v;
+        }
+        for (size_t q = i; num == (size_t)-1 && q < n && q <= i + 50; q++) {
+            size_t v = number_after_prefix(X, q);
+            if (v != (size_t)-1 && !equals_after(X, plain_end(X, v))) num = v;
+            if (s[q] == '\n') break; /* the '.' before the prefix stops at a line break */
+        }
+        if (num != (size_t)-1) am_num(&A, X, p, num);
     }
-    for (size_t q = i; X->plain && num == (size_t)-1 && q < n && q <= i + 50; q++) {
-        size_t v = number_after_prefix(X, q);
-        if (v != (size_t)-1 && !equals_after(X, plain_end(X, v))) num = v;
-        if (s[q] == '\n') break; /* the '.' before the prefix stops at a line break */
-    }
-    if (num != (size_t)-1) num_end = plain_end(X, num);
-    const cand *last = nenv ? &env[nenv - 1] : NULL;
-    bool env_first = last && (num == (size_t)-1 || last->end > num_end || (last->end == num_end && env[0].start < num));
-    if (env_first && try_env_list(X, env, nenv, "answer")) return true;
-    if (num != (size_t)-1 && !in_failed(X, num, num + 1) && try_plain(X, num, true, true, "answer")) return true;
-    return nenv && !env_first && try_env_list(X, env, nenv, "answer");
+    return am_try(X, &A, "answer");
 }
 
 /* "$21, 16$ or $11$": environments joined by Math-Verify's separators are
