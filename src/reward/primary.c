@@ -81,6 +81,13 @@ static bool parse_args(parser *P, nlist *xs) {
 
 static node *parse_function(parser *P, int fn);
 
+/* The letter e, which latex2sympy's grammar reads as a function (EXP_E)
+ * and so never inside a function's bare argument: "\ln 2e" is e ln 2. */
+static bool euler_e(parser *P) {
+    const token *t = peek(P);
+    return t->len == 1 && t->s[0] == 'e' && t->id == 0 && P->t[P->i + 1].k != '_';
+}
+
 /* A function's argument without parentheses, latex2sympy's mp_nofunc:
  * factors side by side ("\sin 2x", "\ln xy") up to the next function, and
  * on through '*', '/', '\cdot', '\times', '\div', ':' and \mod, after which
@@ -100,7 +107,8 @@ static node *factor_run(parser *P) {
     } else {
         arg = rwp_postfix(P);
     }
-    while (arg && (tk(P) == TK_NUM || tk(P) == TK_ID || tk(P) == TK_CONST)) arg = rwp_join(P, N_MUL, arg, rwp_postfix(P));
+    while (arg && (tk(P) == TK_NUM || (tk(P) == TK_ID && !euler_e(P)) || tk(P) == TK_CONST))
+        arg = rwp_join(P, N_MUL, arg, rwp_postfix(P));
     return arg;
 }
 
