@@ -146,7 +146,19 @@ static size_t bare_frac(const char *s, size_t n, size_t i) {
     return i;
 }
 
-/* A math environment starting exactly at i: $..$, $$..$$, \(..\), \[..\],
+/* " [2, 5] ": Math-Verify's fifth environment, \s\[([^\n\]\[]+?)\]\s, square
+ * brackets with whitespace on both sides and neither bracket nor line break
+ * inside. */
+static bool inline_bracket_at(const char *s, size_t n, size_t i, cand *c) {
+    if (i == 0 || !isspace((unsigned char)s[i - 1])) return false;
+    size_t k = i + 1;
+    while (k < n && s[k] != ']' && s[k] != '[' && s[k] != '\n') k++;
+    if (k >= n || s[k] != ']' || k == i + 1 || k + 1 >= n || !isspace((unsigned char)s[k + 1])) return false;
+    *c = (cand){i, k + 1, i + 1, k, true, false, false};
+    return true;
+}
+
+/* A math environment starting exactly at i: $..$, $$..$$, \(..\), \[..\], " [..] ",
  * or a bare fraction of plain numbers, which Math-Verify's LaTeX pattern
  * takes as one more environment (its latexFraction). */
 static bool env_at(const char *s, size_t n, size_t i, cand *c) {
@@ -162,6 +174,7 @@ static bool env_at(const char *s, size_t n, size_t i, cand *c) {
     else if (s[i] == '$') open = 1, close = "$", line = true;
     else if (i + 1 < n && s[i] == '\\' && s[i + 1] == '[') open = 2, close = "\\]";
     else if (i + 1 < n && s[i] == '\\' && s[i + 1] == '(') open = 2, close = "\\)", line = true;
+    else if (s[i] == '[') return inline_bracket_at(s, n, i, c);
     else return false;
     size_t cl = strlen(close);
     for (size_t j = i + open; j + cl <= n; j++) {
@@ -583,7 +596,8 @@ static bool env_at_seen(const ex *X, openers *o, size_t j, cand *c) {
 static int env_within(const ex *X, openers *o, size_t from, size_t to, cand c[MAX_CHAIN]) {
     const char *s = X->s;
     for (size_t j = from; X->latex && j < X->n && j <= to; j++)
-        if ((s[j] == '$' || s[j] == '\\' || s[j] == '-') && env_at_seen(X, o, j, &c[0])) return env_chain(s, X->n, c);
+        if ((s[j] == '$' || s[j] == '\\' || s[j] == '-' || s[j] == '[') && env_at_seen(X, o, j, &c[0]))
+            return env_chain(s, X->n, c);
     return 0;
 }
 
@@ -721,6 +735,11 @@ static bool try_rightmost(ex *X) {
         bool bracket = X->latex && s[i] == '\\' && i + 1 < n && s[i + 1] == '[';
         bool paren = X->latex && s[i] == '\\' && i + 1 < n && s[i + 1] == '(';
         size_t fe = X->latex && (s[i] == '\\' || s[i] == '-') ? bare_frac(s, n, i) : 0;
+        if (X->latex && s[i] == '[' && inline_bracket_at(s, n, i, &c)) {
+            envs[ne++ % MAX_CANDIDATES] = c;
+            i = c.end;
+            continue;
+        }
         if (fe) {
             envs[ne++ % MAX_CANDIDATES] = (cand){i, fe, i, fe, true, false, false};
             i = fe;
