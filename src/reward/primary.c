@@ -11,7 +11,6 @@ static node *parse_frac(parser *P);
 
 /* The argument of ^ _ \frac \sqrt written without braces: one token, and of
  * a number only its first digit ("\frac12", "x^23" is x^2 * 3). */
-
 node *rwp_single(parser *P) {
     token *t = peek(P);
     if (t->k == '{') return rwp_primary(P);
@@ -244,9 +243,27 @@ static node *parse_number(parser *P, token *t) {
     return x;
 }
 
+static bool digit_at(const token *t, int j) { return j < t->len && t->s[j] >= '0' && t->s[j] <= '9'; }
+
+/* After "\frac" with a digit for numerator: a denominator of digits
+ * alone is taken whole, as Math-Verify's normalization rewrites
+ * \frac\s?(\d)\s?(\d+) to \frac{\1}{\2} before latex2sympy reads it:
+ * "\frac123" and "\frac1 23" are 1/23 (TeX's reading is 3/2). */
+static node *digits_denominator(parser *P) {
+    token *d = peek(P);
+    if (d->k != TK_NUM || d->id != 0 || !digit_at(d, 0)) return NULL;
+    for (int j = 0; j < d->len; j++)
+        if (!digit_at(d, j)) return NULL;
+    P->i++;
+    return rwp_num_token(P, d);
+}
+
 static node *parse_frac(parser *P) {
+    const token *t = peek(P);
+    bool digit = t->k == TK_NUM && t->id == 0 && digit_at(t, 0) && (t->len == 1 || digit_at(t, 1));
     node *num = rwp_single(P);
-    node *den = num ? rwp_single(P) : NULL;
+    node *den = num && digit ? digits_denominator(P) : NULL;
+    if (!den && !P->err) den = num ? rwp_single(P) : NULL;
     if (!den) return NULL;
     /* \frac{d}{dx} f: a derivative, kept opaque */
     if (num->kind == N_SYM && strcmp(num->name, "d") == 0 && den->kind == N_MUL && den->n == 2 &&
