@@ -56,10 +56,11 @@ static size_t drop_sentence_end(const char *t, size_t len) {
 
 bool ex_try_text(ex *X, const char *t, size_t len, const char *how) {
     while (len && isspace((unsigned char)*t)) t++, len--;
+    bool padded = len && isspace((unsigned char)t[len - 1]);
     len = trim_end(t, len);
     len = drop_sentence_end(t, len);
     if (len == 0 || len > RW_MAX_ANSWER) return false;
-    if (X->units) len = trim_end(t, rw_strip_units(t, len));
+    if (X->units) len = trim_end(t, rw_strip_units(t, len, padded));
     const char *err;
     char *copy = rw_strndup(X->a, t, len);
     if (!copy) return false;
@@ -191,11 +192,13 @@ static bool env_at(const char *s, size_t n, size_t i, cand *c) {
     return false;
 }
 
-/* "%", "\%", "percent", "percentage", "pct" (any first-letter case, as
- * Math-Verify's [Pp]ercent) right after an answer make it a percentage. */
-static bool percent_after(const char *s, size_t n, size_t i) {
+/* "%", "\%" (after a math environment only: the number pattern's percent
+ * group has no backslash), "percent", "percentage", "pct" (any
+ * first-letter case, as Math-Verify's [Pp]ercent) right after an answer
+ * make it a percentage. */
+static bool percent_after(const char *s, size_t n, size_t i, bool latex) {
     while (i < n && s[i] == ' ') i++;
-    if ((i < n && s[i] == '%') || (i + 1 < n && s[i] == '\\' && s[i + 1] == '%')) return true;
+    if ((i < n && s[i] == '%') || (latex && i + 1 < n && s[i] == '\\' && s[i + 1] == '%')) return true;
     if (i + 3 > n || (s[i] != 'p' && s[i] != 'P')) return false;
     size_t w = memcmp(s + i + 1, "ct", 2) == 0 ? 3 : i + 7 <= n && memcmp(s + i + 1, "ercent", 6) == 0 ? 7 : 0;
     return w && (i + w >= n || !isalpha((unsigned char)s[i + w]) ||
@@ -225,7 +228,7 @@ static bool try_env_list(ex *X, const cand *c, int m, const char *how) {
         len[k] = c[k].c1 - c[k].c0;
         if (len[k] > RW_MAX_ANSWER || !(t[k] = rw_alloc(X->a, len[k] + 1))) return false;
         memcpy(t[k], X->s + c[k].c0, len[k]);
-        if (percent_after(X->s, X->n, c[k].end)) t[k][len[k]++] = '%';
+        if (percent_after(X->s, X->n, c[k].end, true)) t[k][len[k]++] = '%';
     }
     if (ex_try_parts(X, t, len, m, how)) return true;
     ex_note_failed(X, c[0].start, c[0].end);
@@ -324,6 +327,17 @@ static size_t paren_start(const char *s, size_t n, size_t i) {
     return j < n && is_digit(s[j]) ? j : 0;
 }
 
+/* The bytes of a currency sign of Math-Verify's list ($, pound, yen, baht,
+ * U+20A1..U+20BF) ending at s[i], or 0. */
+static size_t currency_before(const char *s, size_t i) {
+    const unsigned char *u = (const unsigned char *)s;
+    if (i >= 1 && u[i - 1] == '$') return 1;
+    if (i >= 2 && u[i - 2] == 0xc2 && (u[i - 1] == 0xa3 || u[i - 1] == 0xa5)) return 2;
+    if (i >= 3 && u[i - 3] == 0xe2 && u[i - 2] == 0x82 && u[i - 1] >= 0xa1 && u[i - 1] <= 0xbf) return 3;
+    if (i >= 3 && u[i - 3] == 0xe0 && u[i - 2] == 0xb8 && u[i - 1] == 0xbf) return 3;
+    return 0;
+}
+
 /* Whether Math-Verify's expression suffix (?:\*\*)?(?:\.|,|:|\s|\)|\$|$)
  * can start at s[k]. */
 static bool expr_suffix_at(const char *s, size_t n, size_t k) {
@@ -362,13 +376,17 @@ static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap,
             groups = true;
         }
     }
+    bool comma = false;
     if (j + 1 < n && (s[j] == '.' || (s[j] == ',' && !groups)) && is_digit(s[j + 1])) {
+        comma = s[j] == ',';
         buf[m++] = '.';
         j++;
         while (j < n && is_digit(s[j]) && m < cap - 8) buf[m++] = s[j++];
     }
     *blen = m;
-    if (!arith) return j;
+    /* Math-Verify's expression starts at a digit after a space, '=' or
+     * "**" and holds no comma: "$18**", "1,200**" are its number pattern's */
+    if (!arith || groups || comma || currency_before(s, i)) return j;
 arithmetic:;
     /* "1/3", "2^10": arithmetic directly after the number; an operator
      * after the first digit when a parenthesis opens it */
@@ -433,17 +451,6 @@ arithmetic:;
     return lead ? 0 : j;
 }
 
-/* The bytes of a currency sign of Math-Verify's list ($, pound, yen, baht,
- * U+20A1..U+20BF) ending at s[i], or 0. */
-static size_t currency_before(const char *s, size_t i) {
-    const unsigned char *u = (const unsigned char *)s;
-    if (i >= 1 && u[i - 1] == '$') return 1;
-    if (i >= 2 && u[i - 2] == 0xc2 && (u[i - 1] == 0xa3 || u[i - 1] == 0xa5)) return 2;
-    if (i >= 3 && u[i - 3] == 0xe2 && u[i - 2] == 0x82 && u[i - 1] >= 0xa1 && u[i - 1] <= 0xbf) return 3;
-    if (i >= 3 && u[i - 3] == 0xe0 && u[i - 2] == 0xb8 && u[i - 1] == 0xbf) return 3;
-    return 0;
-}
-
 /* What may stand right before a plain number: Math-Verify's prefix
  * (?:^|\s|=)(?:\*\*)?[currency]?. A Unicode minus ("\u2212 7") or an
  * escaped dollar ("\\$100") does not, so no number is read there. */
@@ -462,7 +469,7 @@ static bool try_plain(ex *X, size_t i, bool arith, bool whole, const char *how) 
     size_t blen = 0, span;
     size_t e = plain_at(X->s, X->n, i, buf, sizeof buf - 8, &blen, arith, &span);
     if (!e || (whole && span > e)) return false;
-    bool pct = percent_after(X->s, X->n, e);
+    bool pct = percent_after(X->s, X->n, e, false);
     if (pct) buf[blen++] = '%';
     const char *before = X->out->text;
     bool ok = ex_try_text(X, buf, blen, how);

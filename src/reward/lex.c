@@ -567,11 +567,10 @@ static bool lex_utf8(lexer *L) {
     return false;
 }
 
-/* A unit written as a word after a value ("5 cm", "90 degrees", "3s"),
- * singular or plural: the common words of latex2sympy's list, which
- * units.c drops at the end of an answer as Math-Verify does; here also
- * before a separator ("5 cm, 6 cm"). Words its list lacks ("dollars",
- * "centimeters", "weeks") stay letters, as they do there. */
+/* A unit written as a word ("cm", "degrees", "s"), singular or plural: the
+ * common words of latex2sympy's list, which units.c drops at the end of an
+ * answer as Math-Verify does; a text holding them is no prose ("90
+ * degrees" is read whole). */
 static bool unit_word(const char *w, size_t len) {
     static const char *const units[] = {
         "m", "s", "cm", "mm", "km", "meter", "metre", "inch", "inche", "ft", "feet", "yard", "mile", "mph",
@@ -585,25 +584,6 @@ static bool unit_word(const char *w, size_t len) {
             return true;
     }
     return false;
-}
-
-/* After a value, a unit word followed by no argument (not "5 sec(x)") and
- * its power ("cm^2", "m^{3}") are dropped. Returns the bytes to skip, or 0. */
-static size_t unit_after_value(const lexer *L, const char *s, size_t len) {
-    if (L->nt == 0) return 0;
-    int prev = L->t[L->nt - 1].k;
-    if (prev != TK_NUM && prev != '}' && prev != ')') return 0;
-    if (!unit_word(s, len)) return 0;
-    size_t rest = L->n - L->i, end = len;
-    if (end + 1 < rest && s[end] == '^' && (s[end + 1] == '2' || s[end + 1] == '3')) end += 2;
-    else if (end + 3 < rest && s[end] == '^' && s[end + 1] == '{' && (s[end + 2] == '2' || s[end + 2] == '3') &&
-             s[end + 3] == '}')
-        end += 4;
-    /* the unit ends the value: "2m+1" and "3s(x)" keep their letters */
-    size_t k = end;
-    while (k < rest && s[k] == ' ') k++;
-    if (k < rest && !strchr(",;)]}$.\\", s[k]) && !is_alpha(s[k])) return 0;
-    return end;
 }
 
 /* Words the lexer reads as what they name, not as letters. */
@@ -630,11 +610,6 @@ static bool lex_word(lexer *L) {
     const char *s = L->s + L->i;
     size_t len = 0;
     while (L->i + len < L->n && is_alpha(s[len])) len++;
-    size_t unit = unit_after_value(L, s, len);
-    if (unit) {
-        L->i += unit;
-        return true;
-    }
     for (size_t k = 0; k < sizeof words / sizeof words[0]; k++) {
         if (strlen(words[k].w) == len && memcmp(words[k].w, s, len) == 0) {
             L->i += len;

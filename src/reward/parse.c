@@ -72,12 +72,6 @@ bool rwp_elems(parser *P, nlist *out, bool semicolons) {
     }
 }
 
-static bool is_texty(const node *x) {
-    if (!x) return false;
-    if (x->kind == N_POW) x = x->kid[0];
-    return x->kind == N_SYM && x->text;
-}
-
 /* A token that begins an operand other than a bar. */
 static bool starts_operand(int k) {
     switch (k) {
@@ -272,12 +266,6 @@ static node *parse_product(parser *P) {
         /* "\{1+2\}\{3-4\}": braces multiplied together group, as in latex2sympy */
         if (r->kind == N_SET && r->n == 1) r = r->kid[0];
         if (l->kind == N_SET && l->n == 1) l = l->kid[0];
-        /* "15 \text{ cm}^2": a word after a quantity is its unit */
-        if (is_texty(r) && !is_texty(l)) continue;
-        if (is_texty(l) && !is_texty(r) && l->kind == N_SYM) {
-            l = r;
-            continue;
-        }
         l = rwp_join(P, N_MUL, l, r);
     }
     P->depth--;

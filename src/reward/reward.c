@@ -1,5 +1,6 @@
 /* One check: extract both sides, then compare (reward.h). */
 #include "reward/reward.h"
+#include "reward/units.h"
 
 #include "reward/choice.h"
 
@@ -111,6 +112,11 @@ static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_o
     *out = (rw_answer){0};
     if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n) && !looks_like_prose(s, n) && !space_grouped(s, n)) {
         const char *err;
+        /* Math-Verify's normalization drops units from the boxed gold too */
+        size_t m = o->units ? rw_strip_units(s, n, n > 0 && isspace((unsigned char)s[n - 1])) : n;
+        while (m > 0 && isspace((unsigned char)s[m - 1])) m--;
+        if (m == 0) m = n;
+        n = m;
         char *copy = rw_strndup(&c->arena, s, n);
         node *t = copy ? rw_parse(&c->arena, copy, n, &err) : NULL;
         if (t) {

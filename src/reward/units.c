@@ -134,8 +134,8 @@ static size_t strip_unit_word(const char *t, size_t n) {
     return best < n && best + 1 < n ? best + 1 : n;
 }
 
-size_t rw_strip_units(const char *t, size_t len) {
-    size_t n = strip_text(t, len);
+size_t rw_strip_units(const char *t, size_t len, bool padded) {
+    size_t n = padded ? len : strip_text(t, len);
     for (int pass = 0; pass < 2; pass++) {
         size_t m = strip_unit_word(t, n);
         /* a group that is only spaces leaves nothing: the text stays */
