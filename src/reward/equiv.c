@@ -25,14 +25,6 @@ static bool same_text(const node *x, const node *y) {
     return rw_print(x, bx, sizeof bx) && rw_print(y, by, sizeof by) && strcmp(bx, by) == 0;
 }
 
-static bool has_number(const node *x) {
-    if (!x) return false;
-    if (x->kind == N_NUM) return true;
-    for (int k = 0; k < x->n; k++)
-        if (has_number(x->kid[k])) return true;
-    return false;
-}
-
 static bool all_ops(const node *x, rel_id a, rel_id b) {
     if (x->kind != N_REL) return false;
     for (int k = 0; k < x->n - 1; k++)
@@ -42,8 +34,21 @@ static bool all_ops(const node *x, rel_id a, rel_id b) {
 
 /* "x = 3", "f(x) = 3", "|AB| = 1": the left side names, the right side is
  * the value. A left side with a number in it ("a + 3z = 0") is an equation. */
+/* The name on an assignment's left, as latex2sympy's
+ * is_expr_of_only_symbols finds it: symbols and functions of them, no
+ * number or constant (pi), but an inverse's -1 ("f^{-1}(x)", "x^{-1}"). */
+static bool names_only(const node *x) {
+    if (x->kind == N_POW && x->kid[1]->kind == N_NEG && x->kid[1]->kid[0]->kind == N_NUM &&
+        strcmp(x->kid[1]->kid[0]->name, "1") == 0)
+        return names_only(x->kid[0]);
+    if (x->kind == N_NUM || x->kind == N_CONST || x->kind == N_SPECIAL) return false;
+    for (int k = 0; k < x->n; k++)
+        if (!names_only(x->kid[k])) return false;
+    return true;
+}
+
 static bool is_assignment(const node *x) {
-    return x && all_ops(x, R_EQ, R_IN) && !has_number(x->kid[0]) && x->kid[0]->kind != N_CONST;
+    return x && all_ops(x, R_EQ, R_IN) && names_only(x->kid[0]);
 }
 
 static bool is_equation(const node *x) { return x && all_ops(x, R_EQ, R_EQ); }

@@ -4,6 +4,7 @@
  * set-builder notation, matrices, |x|, floors and ceilings. The operators
  * between them are parse.c's. */
 #include <string.h>
+#include <strings.h>
 
 #include "reward/parser.h"
 
@@ -38,15 +39,30 @@ node *rwp_single(parser *P) {
 }
 
 /* "x \mid", "x :", "x \in \mathbb{R} \mid" after "\{": set-builder notation,
- * whose condition follows; consumes the head. */
-static bool builder_head(parser *P) {
+ * whose condition follows; consumes the head and returns its token, or
+ * NULL. A domain other than R ("x \in \mathbb{Z}") is an error: the set is
+ * no union of intervals. */
+static const token *builder_head(parser *P) {
     int i = P->i;
-    if (P->t[i].k != TK_ID) return false;
+    const token *head = &P->t[i];
+    if (head->k != TK_ID) return NULL;
     i++;
-    if (P->t[i].k == TK_REL && P->t[i].id == R_IN && P->t[i + 1].k == TK_CONST) i += 2;
-    if (P->t[i].k != '|' && P->t[i].k != ':') return false;
-    P->i = i + 1;
-    return true;
+    bool domain = P->t[i].k == TK_REL && P->t[i].id == R_IN && P->t[i + 1].k == TK_CONST;
+    int j = domain ? i + 2 : i;
+    if (P->t[j].k != '|' && P->t[j].k != ':') return NULL;
+    if (domain && P->t[i + 1].id != C_REALS) return fail(P, "set-builder over a domain other than R"), NULL;
+    P->i = j + 1;
+    return head;
+}
+
+/* Whether x holds the symbol named (case folded) as token t. */
+static bool mentions(const node *x, const token *t) {
+    if (!x) return false;
+    if (x->kind == N_SYM && x->name && strlen(x->name) == (size_t)t->len && strncasecmp(x->name, t->s, (size_t)t->len) == 0)
+        return true;
+    for (int k = 0; k < x->n; k++)
+        if (mentions(x->kid[k], t)) return true;
+    return false;
 }
 
 /* ( [ opened: a group, an interval, or a tuple, by the count of elements. */
@@ -345,9 +361,12 @@ static node *parse_set(parser *P) {
         return r;
     }
     node *r;
-    if (builder_head(P)) {
+    const token *head = builder_head(P);
+    if (P->err) return NULL;
+    if (head) {
         r = rwp_list_elem(P);
         if (r && r->kind != N_REL) r = fail(P, "set-builder without a condition");
+        if (r && !mentions(r, head)) r = fail(P, "set-builder whose condition is not on its variable");
         if (r) r->builder = true;
     } else {
         nlist xs = {0};
