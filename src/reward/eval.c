@@ -874,17 +874,44 @@ bool rw_num_chopped_equal(const rw_num *a, const rw_num *b) {
     return chopped_close(a->re, b->re) && chopped_close(a->im, b->im);
 }
 
+/* v * 10^places rounded to an integer into r, half to even as SymPy's
+ * Expr.round breaks a tie: exactly for an exact value (a decimal literal
+ * "0.0636175" is a tie, as its 15 digits are in SymPy), else at 200 bits. */
+static void scaled_round(mpfr_t r, const rw_num *v, int places) {
+    if (v->exact) {
+        mpq_t q;
+        mpz_t t, rem;
+        mpq_init(q);
+        mpz_inits(t, rem, NULL);
+        mpz_ui_pow_ui(t, 10, (unsigned long)places);
+        mpq_set_z(q, t);
+        mpq_mul(q, q, v->q);
+        /* floor, then up when the remainder is over half, or half and odd */
+        mpz_fdiv_qr(t, rem, mpq_numref(q), mpq_denref(q));
+        mpz_mul_2exp(rem, rem, 1);
+        int c = mpz_cmp(rem, mpq_denref(q));
+        if (c > 0 || (c == 0 && mpz_odd_p(t))) mpz_add_ui(t, t, 1);
+        mpfr_set_z(r, t, MPFR_RNDN);
+        mpq_clear(q);
+        mpz_clears(t, rem, NULL);
+        return;
+    }
+    mpfr_t s;
+    mpfr_init2(s, RW_PREC);
+    mpfr_ui_pow_ui(s, 10, (unsigned long)places, MPFR_RNDN);
+    mpfr_mul(r, v->re, s, MPFR_RNDN);
+    mpfr_rint(r, r, MPFR_RNDN);
+    mpfr_clear(s);
+}
+
 bool rw_num_equal_rounded(const rw_num *a, const rw_num *b, int places) {
     if (!is_real(a) || !is_real(b)) return false;
     if (mpfr_inf_p(a->re) || mpfr_inf_p(b->re)) return mpfr_equal_p(a->re, b->re);
-    mpfr_t x, y, s;
-    mpfr_inits2(RW_PREC, x, y, s, (mpfr_ptr)0);
-    mpfr_ui_pow_ui(s, 10, (unsigned long)places, MPFR_RNDN);
-    mpfr_mul(x, a->re, s, MPFR_RNDN);
-    mpfr_mul(y, b->re, s, MPFR_RNDN);
-    mpfr_rint(x, x, MPFR_RNDN);
-    mpfr_rint(y, y, MPFR_RNDN);
+    mpfr_t x, y;
+    mpfr_inits2(RW_PREC, x, y, (mpfr_ptr)0);
+    scaled_round(x, a, places);
+    scaled_round(y, b, places);
     bool eq = mpfr_equal_p(x, y);
-    mpfr_clears(x, y, s, (mpfr_ptr)0);
+    mpfr_clears(x, y, (mpfr_ptr)0);
     return eq;
 }
