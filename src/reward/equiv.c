@@ -398,13 +398,31 @@ static bool reversed_interval(const node *x) {
     return r;
 }
 
+/* Elements SymPy's FiniteSet keeps once: the same text, or the same exact
+ * number with decimal literals on both sides or on neither (since SymPy
+ * 1.13 a Float never equals a Rational: {1/2, 0.5} has two elements, and
+ * {1/3, 0.333333} is no answer to 1/3). */
+static bool same_element(const node *a, const node *b) {
+    if (same_text(a, b)) return true;
+    if (rw_has_vars(a) || rw_has_vars(b) || has_float(a) != has_float(b)) return false;
+    rw_num x, y;
+    rw_num_init(&x);
+    rw_num_init(&y);
+    rw_eval(a, 0, &x);
+    rw_eval(b, 0, &y);
+    bool eq = x.ok && y.ok && x.exact && y.exact && mpq_equal(x.q, y.q);
+    rw_num_clear(&x);
+    rw_num_clear(&y);
+    return eq;
+}
+
 /* The set without its repeated elements: x itself when it has none. */
 static node *distinct(ctx *c, node *x) {
     if (x->kind != N_SET || x->n > 64) return x;
     node *r = NULL;
     for (int k = 0; k < x->n; k++) {
         bool seen = false;
-        for (int j = 0; j < k && !seen; j++) seen = equiv(c, x->kid[j], x->kid[k]);
+        for (int j = 0; j < k && !seen; j++) seen = same_element(x->kid[j], x->kid[k]);
         if (seen && !r) {
             if (!(r = rw_node(c->a, N_SET, x->n))) return NULL;
             r->n = 0;
@@ -465,20 +483,13 @@ static bool compare_sets(ctx *c, const node *g, const node *p) {
     return unordered(c, gs->kid, ps->kid, gs->n);
 }
 
-/* Set equality: every element of each side is in the other (duplicates, as
- * in "(3,17), (3,17)", count once). */
+/* Set equality as Math-Verify's finite-set comparison: as many elements
+ * once SymPy has merged the repeated ones ("(3,17), (3,17)" is one), then
+ * each matched to an equal one of the other. */
 static bool same_set(ctx *c, const node *g, const node *p) {
-    for (int k = 0; k < g->n; k++) {
-        bool found = false;
-        for (int j = 0; j < p->n && !found; j++) found = equiv(c, g->kid[k], p->kid[j]);
-        if (!found) return false;
-    }
-    for (int j = 0; j < p->n; j++) {
-        bool found = false;
-        for (int k = 0; k < g->n && !found; k++) found = equiv(c, g->kid[k], p->kid[j]);
-        if (!found) return false;
-    }
-    return true;
+    node *gd = distinct(c, (node *)g), *pd = gd ? distinct(c, (node *)p) : NULL;
+    if (!pd || gd->n != pd->n) return false;
+    return unordered(c, gd->kid, pd->kid, gd->n);
 }
 
 static bool matrix_op(const node *x) {

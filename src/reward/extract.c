@@ -102,10 +102,17 @@ static bool parses(ex *X, const char *t, size_t len) {
 
 /* The parts of one match (chained environments) as the answer: one list
  * when each parses, else the first alone (Math-Verify's extract_latex). */
-bool ex_try_parts(ex *X, char *const t[], const size_t len[], int m, const char *how) {
-    size_t total = 0;
+bool ex_try_parts(ex *X, char *const t[], const size_t len_in[], int m, const char *how) {
+    size_t total = 0, len[MAX_CHAIN];
     bool all_parse = m > 1;
     for (int k = 0; k < m; k++) {
+        len[k] = len_in[k];
+        /* each environment is normalized alone, its units dropped before
+         * the list is joined ("$5 \text{ cm}$ and $7 \text{ cm}$" is 5, 7) */
+        if (m > 1 && X->units) {
+            bool padded = len[k] && isspace((unsigned char)t[k][len[k] - 1]);
+            len[k] = trim_end(t[k], rw_strip_units(t[k], trim_end(t[k], len[k]), padded));
+        }
         total += len[k] + 1;
         if (all_parse) all_parse = parses(X, t[k], len[k]);
     }
@@ -120,7 +127,18 @@ bool ex_try_parts(ex *X, char *const t[], const size_t len[], int m, const char 
         }
         if (ex_try_text(X, buf, at, how)) return true;
     }
-    return ex_try_text(X, t[0], len[0], how);
+    return ex_try_text(X, t[0], len_in[0], how);
+}
+
+/* ex_try_parts for math environments, a percent sign after the first
+ * appended to its text: Math-Verify's fallback string is the environment's
+ * text alone ("$\boxed{25}$%" is 25% and falls back to "25"). */
+bool ex_try_env_parts(ex *X, char *const t[], const size_t len[], int m, bool pct0, const char *how) {
+    const char *before = X->out->text;
+    bool ok = ex_try_parts(X, t, len, m, how);
+    if (pct0 && !before && X->out->text && X->out->fblen > 0 && X->out->text[X->out->fblen - 1] == '%')
+        X->out->fblen--;
+    return ok;
 }
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -222,15 +240,18 @@ static int env_chain(const char *s, size_t n, cand c[MAX_CHAIN]) {
  * counts. A formula that fails is remembered, so no number is taken out of
  * it. */
 static bool try_env_list(ex *X, const cand *c, int m, const char *how) {
-    char *t[MAX_CHAIN];
-    size_t len[MAX_CHAIN];
+    char *t[MAX_CHAIN] = {0};
+    size_t len[MAX_CHAIN] = {0};
+    bool pct0 = false;
     for (int k = 0; k < m; k++) {
         len[k] = c[k].c1 - c[k].c0;
         if (len[k] > RW_MAX_ANSWER || !(t[k] = rw_alloc(X->a, len[k] + 1))) return false;
         memcpy(t[k], X->s + c[k].c0, len[k]);
-        if (percent_after(X->s, X->n, c[k].end, true)) t[k][len[k]++] = '%';
+        bool pct = percent_after(X->s, X->n, c[k].end, true);
+        if (pct) t[k][len[k]++] = '%';
+        if (k == 0) pct0 = pct;
     }
-    if (ex_try_parts(X, t, len, m, how)) return true;
+    if (ex_try_env_parts(X, t, len, m, pct0, how)) return true;
     ex_note_failed(X, c[0].start, c[0].end);
     return false;
 }

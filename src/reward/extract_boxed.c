@@ -42,6 +42,14 @@ static void strip(const char *s, size_t *lo, size_t *hi) {
  * ("\boxed{1} and \boxed{2}" is 1,2; the rule of the bare \boxed{.+}
  * match). A box that does not close before the next one ends the list;
  * when it is the last, its unbalanced rest is the answer, which fails. */
+/* Characters, not bytes, in s[0, n): Python's len() of the text between
+ * boxes, which extract_boxed_content measures ("，所以答案为" is 6). */
+static size_t utf8_chars(const char *s, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
 static char *box_contents(rw_arena *a, const char *s, size_t n, bool all, size_t *len) {
     enum { MAX_LISTED = 64 };
     size_t lo[MAX_LISTED], hi[MAX_LISTED];
@@ -64,8 +72,8 @@ static char *box_contents(rw_arena *a, const char *s, size_t n, bool all, size_t
         strip(s, &c0, &c1);
         bool same = k && c1 - c0 == hi[k - 1] - lo[k - 1] && memcmp(s + c0, s + lo[k - 1], c1 - c0) == 0;
         if (!all && k) {
-            size_t gap = next_at - e - 1;
-            if (!(gap < 10 || (!same && gap < 70 && has_separator(s + e + 1, gap)))) break;
+            size_t gap = next_at - e - 1, chars = utf8_chars(s + e + 1, gap);
+            if (!(chars < 10 || (!same && chars < 70 && has_separator(s + e + 1, gap)))) break;
         }
         if (!same) {
             if (k == MAX_LISTED) return NULL;
@@ -193,14 +201,14 @@ static bool box_match_at(const char *s, size_t n, size_t i, size_t until[ENV_TYP
 
 /* A boxed environment's answer: its boxes, all of them. */
 static bool try_box_match(ex *X, const box_match *m) {
-    char *t[MAX_CHAIN];
-    size_t len[MAX_CHAIN];
+    char *t[MAX_CHAIN] = {0};
+    size_t len[MAX_CHAIN] = {0};
     for (int k = 0; k < m->n; k++) {
         t[k] = box_contents(X->a, X->s + m->c0[k], m->c1[k] - m->c0[k], true, &len[k]);
         if (!t[k]) return false;
         if (m->pct[k]) t[k][len[k]++] = '%';
     }
-    return ex_try_parts(X, t, len, m->n, "boxed");
+    return ex_try_env_parts(X, t, len, m->n, m->pct[0], "boxed");
 }
 
 /* Math-Verify's boxed priority has two patterns, and their matches are

@@ -35,6 +35,9 @@ bool ex_try_text(ex *X, const char *t, size_t len, const char *how);
 /* The parts of one match (chained environments) as the answer: one list
  * when each parses, else the first alone (Math-Verify's extract_latex). */
 bool ex_try_parts(ex *X, char *const t[], const size_t len[], int m, const char *how);
+/* The same for math environments whose first had a percent sign after it,
+ * appended to its text: the fallback string leaves it out. */
+bool ex_try_env_parts(ex *X, char *const t[], const size_t len[], int m, bool pct0, const char *how);
 /* Math-Verify's join of two math environments at s[k]: the index after it,
  * or n when there is none; *sep_end where its trailing whitespace begins. */
 size_t ex_chain_sep(const char *s, size_t n, size_t k, size_t *sep_end);

@@ -134,8 +134,7 @@ static size_t group_end(const char *s, size_t n, size_t i) {
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-/* The end of "{,}" at s[i] (spaces allowed before and inside) when a digit
- * follows it, else 0. */
+/* The end of "{,}" at s[i] (spaces allowed before and inside), else 0. */
 static size_t brace_comma(const char *s, size_t n, size_t i) {
     while (i < n && s[i] == ' ') i++;
     if (i >= n || s[i] != '{') return 0;
@@ -145,18 +144,18 @@ static size_t brace_comma(const char *s, size_t n, size_t i) {
     i++;
     while (i < n && s[i] == ' ') i++;
     if (i >= n || s[i] != '}') return 0;
-    i++;
-    return i < n && is_digit(s[i]) ? i : 0;
+    return i + 1;
 }
 
-/* Digits, an optional fraction, thousands groups ("1,000", "1{,}000")
- * and a scientific exponent "1.5E-3". The digits are copied without
- * separators. */
+/* Digits, an optional fraction and a scientific exponent "1.5E-3". A
+ * comma is no part of a number here, as latex2sympy's NUMBER holds none:
+ * a whole answer with thousands commas is rw_parse's ("1,000"), and
+ * inside a formula "12,000" is the list 12, 000. */
 static bool lex_number(lexer *L) {
     const char *s = L->s;
     size_t n = L->n, i = L->i;
     char buf[RW_MAX_DIGITS + 2];
-    int len = 0, since = 0, seps = 0;
+    int len = 0;
     bool dot = false;
     while (i < n) {
         char c = s[i];
@@ -166,37 +165,13 @@ static bool lex_number(lexer *L) {
                 return false;
             }
             buf[len++] = c;
-            since++;
             i++;
             continue;
         }
-        if (c == '.' && !dot && i + 1 < n && is_digit(s[i + 1]) && (seps == 0 || since == 3)) {
+        if (c == '.' && !dot && i + 1 < n && is_digit(s[i + 1])) {
             dot = true;
             buf[len++] = '.';
             i++;
-            continue;
-        }
-        if (dot) break;
-        /* "14{,}916" is LaTeX's thousands separator, also spaced out as
-         * "14 {, }916" (Math-Verify's normalization allows the spaces) */
-        size_t after = brace_comma(s, n, i);
-        if (after) {
-            i = after;
-            since = 0;
-            seps++;
-            continue;
-        }
-        /* "1,000": a 1-3 digit head not starting with 0, then groups of
-         * exactly three, and only outside brackets, where a comma would
-         * otherwise separate list elements. A space is no separator in
-         * LaTeX (latex2sympy's NUMBER holds none: "1 000" is 1 times 000);
-         * plain text's "1 000" is read by the extractor. */
-        bool head_ok = seps == 0 ? (since >= 1 && since <= 3 && buf[0] != '0') : since == 3;
-        if (c == ',' && head_ok && L->depth == 0 && i + 3 < n && is_digit(s[i + 1]) &&
-            is_digit(s[i + 2]) && is_digit(s[i + 3]) && (i + 4 >= n || !is_digit(s[i + 4]))) {
-            i++;
-            since = 0;
-            seps++;
             continue;
         }
         break;
@@ -666,6 +641,11 @@ static bool lex_range(lexer *L, size_t from, size_t to) {
                     (L->n - i >= 8 && memcmp(s + i + 1, "{\\circ}", 7) == 0))) {
             L->i += s[i + 1] == '{' ? 8 : 6;
             ok = push(L, TK_DEGREE, 0, s + i, 1);
+        } else if (c == '{' && brace_comma(s, L->n, i)) {
+            /* "{,}" (spaced too) is a comma, as Math-Verify's normalization
+             * makes it: "14{,}916" is then one number only as a whole answer */
+            L->i = brace_comma(s, L->n, i);
+            ok = push(L, ',', 0, s + i, 1);
         } else if (strchr("+-*/^_!%'=,;|&()[]{}:?", (int)c)) {
             L->i++;
             ok = push(L, c, 0, s + i, 1);

@@ -438,41 +438,76 @@ static node *parse_once(rw_arena *a, const char *s, size_t n, bool bars_nest, co
 }
 
 /* latex2sympy's parse: a whole answer that is a number with thousands
- * commas (^\s*-?\d{1,3}(,\d{3})+(\.\d+)?\s*$) is that number, and one
+ * commas (^\s*-?\d{1,3}(,\d{3})+(\.\d+)?\s*$, after the normalization has
+ * made "{,}" a comma and dropped "$" and "\!") is that number, and one
  * starting with 0 has decimal commas (convert_number: "0,500" is 0.5; a
  * second comma makes it no number). Returns the text to parse instead, or
  * s when the rule does not apply. */
-static const char *decimal_comma(rw_arena *a, const char *s, size_t *n) {
-    size_t i = 0, e = *n;
-    while (i < e && isspace((unsigned char)s[i])) i++;
-    while (e > i && isspace((unsigned char)s[e - 1])) e--;
-    if (i >= e || s[i] != '0') return s;
-    size_t j = i, head = 0, groups = 0;
-    while (j < e && isdigit((unsigned char)s[j]) && head < 4) j++, head++;
-    if (head > 3) return s;
-    while (j + 3 < e && s[j] == ',' && isdigit((unsigned char)s[j + 1]) && isdigit((unsigned char)s[j + 2]) &&
-           isdigit((unsigned char)s[j + 3]) && (j + 4 == e || !isdigit((unsigned char)s[j + 4])))
+static const char *comma_number(rw_arena *a, const char *s, size_t *n) {
+    char *c = rw_alloc(a, *n + 1);
+    if (!c) return s;
+    size_t m = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (s[i] == '$' || (s[i] == '\\' && i + 1 < *n && s[i + 1] == '$')) {
+            i += s[i] == '\\';
+            continue;
+        }
+        if (s[i] == '\\' && i + 1 < *n && s[i + 1] == '!') { /* and the spaces after it */
+            i++;
+            while (i + 1 < *n && isspace((unsigned char)s[i + 1])) i++;
+            continue;
+        }
+        if (s[i] == '{') { /* "{,}", spaced or not */
+            size_t j = i + 1;
+            while (j < *n && s[j] == ' ') j++;
+            if (j < *n && s[j] == ',') {
+                size_t k = j + 1;
+                while (k < *n && s[k] == ' ') k++;
+                if (k < *n && s[k] == '}') {
+                    while (m > 0 && c[m - 1] == ' ') m--;
+                    c[m++] = ',';
+                    i = k;
+                    continue;
+                }
+            }
+        }
+        c[m++] = s[i];
+    }
+    size_t i = 0, e = m;
+    while (i < e && isspace((unsigned char)c[i])) i++;
+    while (e > i && isspace((unsigned char)c[e - 1])) e--;
+    size_t j = i;
+    if (j < e && c[j] == '-') j++;
+    size_t head = j;
+    while (j < e && isdigit((unsigned char)c[j]) && j - head < 4) j++;
+    if (j == head || j - head > 3) return s;
+    size_t groups = 0;
+    while (j + 3 < e && c[j] == ',' && isdigit((unsigned char)c[j + 1]) && isdigit((unsigned char)c[j + 2]) &&
+           isdigit((unsigned char)c[j + 3]) && (j + 4 == e || !isdigit((unsigned char)c[j + 4])))
         j += 4, groups++;
     if (groups == 0) return s;
-    if (j < e && s[j] == '.') {
+    if (j < e && c[j] == '.') {
         size_t k = j + 1;
-        while (k < e && isdigit((unsigned char)s[k])) k++;
+        while (k < e && isdigit((unsigned char)c[k])) k++;
         if (k == j + 1) return s;
         j = k;
     }
     if (j != e) return s;
-    if (groups > 1) return NULL; /* "0.500.000" is no number */
-    char *c = rw_strndup(a, s + i, e - i);
-    if (!c) return NULL;
-    for (char *p = c; *p; p++)
-        if (*p == ',') *p = '.';
-    *n = e - i;
+    bool zero = c[head] == '0';
+    if (zero && groups > 1) return NULL; /* "0,500,000" is no number */
+    size_t w = 0;
+    for (size_t k = i; k < e; k++) {
+        if (c[k] != ',') c[w++] = c[k];
+        else if (zero) c[w++] = '.';
+    }
+    c[w] = 0;
+    *n = w;
     return c;
 }
 
 node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
     *err = NULL;
-    s = decimal_comma(a, s, &n);
+    s = comma_number(a, s, &n);
     if (!s) return *err = "a number with two decimal commas", NULL;
     /* "11,\\! 111": negative thin spaces vanish with the space after them */
     if (memmem(s, n, "\\!", 2)) {

@@ -151,7 +151,11 @@ int main(void) {
     response("9", "Answer $ \n 9 \n $", true, false, 0); /* no inline math across lines */
     response("14916", "The final answer is $14 {, }916$. I hope it is correct.", true, false, 1);
     response("0.2", "or $\\boxed{20}$ percent.", true, true, 1);
-    response("20", "or $\\boxed{20}$ Percent.", true, true, 0);
+    /* 20% against 20: unequal values, but the box's fallback string is "20",
+     * without the percent word after the environment, and verify compares
+     * the fallback strings too */
+    response("20", "or $\\boxed{20}$ Percent.", true, true, 1);
+    response("21", "or $\\boxed{20}$ Percent.", true, true, 0);
     response("-1", "\\boxed{W(n) = 1 \\text{ and } W(n) = -1", true, true, 1); /* unclosed box */
     equal("0", "So the os then when we 9/3 we get 8 so the answer is 0", 1); /* prose is not math */
 
