@@ -6,6 +6,7 @@
 #include "reward/parse.h"
 
 #include <ctype.h>
+#include <gmp.h>
 #include <string.h>
 
 #include "reward/gcd.h"
@@ -255,21 +256,84 @@ static node *parse_unary(parser *P) {
     return r;
 }
 
+/* An integer literal's value into v. */
+static bool int_literal(const node *x, mpq_t v) {
+    if (x->kind != N_NUM || x->floaty || x->scale != 0 || mpz_set_str(mpq_numref(v), x->name, 10) != 0) return false;
+    mpz_set_ui(mpq_denref(v), 1);
+    return true;
+}
+
+/* A factor SymPy holds as a Rational once latex2sympy has read it: an
+ * integer, a fraction or a binomial of integer literals, maybe negated
+ * ("(-3)"); not a sum in parentheses, a power or a root, which stay
+ * unevaluated. Its value into v. */
+static bool rational_factor(const node *x, mpq_t v) {
+    if (x->kind == N_NEG) {
+        if (!rational_factor(x->kid[0], v)) return false;
+        mpq_neg(v, v);
+        return true;
+    }
+    if (int_literal(x, v)) return true;
+    if ((x->kind == N_DIV && !x->percent) || (x->kind == N_FUNC && x->fn == F_BINOM && x->n == 2)) {
+        mpq_t d;
+        mpq_init(d);
+        bool ok = int_literal(x->kid[0], v) && int_literal(x->kid[1], d) && mpq_sgn(d) != 0;
+        if (ok && x->kind == N_DIV) {
+            mpq_div(v, v, d);
+        } else if (ok) { /* a binomial of small nonnegative integers */
+            ok = mpz_sgn(mpq_numref(v)) >= 0 && mpz_cmp_ui(mpq_numref(v), 100000) <= 0 && mpz_sgn(mpq_numref(d)) >= 0 &&
+                 mpz_cmp(mpq_numref(d), mpq_numref(v)) <= 0;
+            if (ok) mpz_bin_uiui(mpq_numref(v), mpz_get_ui(mpq_numref(v)), mpz_get_ui(mpq_numref(d)));
+        }
+        mpq_clear(d);
+        return ok;
+    }
+    return false;
+}
+
 /* Juxtaposed factors "2x \sin y": for latex2sympy they bind tighter than
- * '*' and '/', so "1/2x" is 1/(2x) and "a \bmod 9x" is a mod 9x. */
+ * '*' and '/', so "1/2x" is 1/(2x) and "a \bmod 9x" is a mod 9x. Its
+ * convert_postfix_list reads them from the right, and an integer before a
+ * positive Rational is a mixed number, added: "2\frac{1}{2}" is 5/2, and
+ * so are "2(3)" 5, "1\,500" 501 and "\frac{4}{2}(3)" 5, while "2(3+4)",
+ * "2\sqrt{4}" and "2(-3)" are products. */
 static node *parse_product(parser *P) {
     if (!enter(P)) return NULL;
+    enum { MAX_FACTORS = 64 };
+    node *f[MAX_FACTORS];
+    int k = 0;
     node *l = parse_unary(P);
-    while (l && rwp_starts_primary(P)) {
+    if (!l) return NULL;
+    f[k++] = l;
+    while (rwp_starts_primary(P)) {
         node *r = rwp_postfix(P);
         if (!r) return NULL;
         /* "\{1+2\}\{3-4\}": braces multiplied together group, as in latex2sympy */
         if (r->kind == N_SET && r->n == 1) r = r->kid[0];
-        if (l->kind == N_SET && l->n == 1) l = l->kid[0];
-        l = rwp_join(P, N_MUL, l, r);
+        if (k == MAX_FACTORS) return fail(P, "too many factors side by side");
+        f[k++] = r;
     }
+    if (k > 1 && f[0]->kind == N_SET && f[0]->n == 1) f[0] = f[0]->kid[0];
+    node *acc = f[k - 1];
+    mpq_t av, fv;
+    mpq_inits(av, fv, NULL);
+    bool rational = rational_factor(acc, av);
+    for (int i = k - 2; i >= 0 && acc; i--) {
+        bool integer = rational_factor(f[i], fv) && mpz_cmp_ui(mpq_denref(fv), 1) == 0;
+        if (integer && rational && mpq_sgn(av) > 0) {
+            /* latex2sympy: Rational(res*q + p, q), or - p for a negative res */
+            bool neg = mpq_sgn(fv) < 0;
+            acc = rwp_join(P, N_ADD, f[i], neg ? mk1(P, N_NEG, acc) : acc);
+            if (neg) mpq_sub(av, fv, av);
+            else mpq_add(av, fv, av);
+        } else {
+            acc = rwp_join(P, N_MUL, f[i], acc);
+            rational = false;
+        }
+    }
+    mpq_clears(av, fv, NULL);
     P->depth--;
-    return l;
+    return acc;
 }
 
 /* latex2sympy's mp: l followed by *, \times, \cdot (products), /, \div,

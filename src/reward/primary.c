@@ -147,7 +147,11 @@ static node *parse_function(parser *P, int fn) {
     }
     nlist xs = {0};
     int k = tk(P);
-    if (k == '(' || k == '[' || k == '{' || k == TK_LSET) {
+    bool multi = fn == F_GCD || fn == F_LCM || fn == F_MAX || fn == F_MIN;
+    /* a braced argument is a group like any other factor of a bare one, so
+     * "\ln{x} \cdot 2" is ln(2x) and "\sin{x} y" sin(xy), as latex2sympy's
+     * grammar reads them; "\sin{\left(x\right)} \cos{...}" stops at \cos */
+    if (k == '(' || k == '[' || k == TK_LSET || (k == '{' && multi)) {
         if (!parse_args(P, &xs)) return NULL;
     } else if (k == TK_FN) {
         P->i++;
@@ -155,7 +159,6 @@ static node *parse_function(parser *P, int fn) {
     } else {
         if (!rwp_push(P, &xs, bare_argument(P))) return NULL;
     }
-    bool multi = fn == F_GCD || fn == F_LCM || fn == F_MAX || fn == F_MIN;
     if (!multi && xs.n != 1) return fail(P, "wrong number of arguments");
     if (inverse) {
         static const struct { int f, inv; } invs[] = {
@@ -243,19 +246,6 @@ node *rwp_num_token(parser *P, token *t) {
     }
     d[m] = 0;
     x->name = d;
-    return x;
-}
-
-static node *parse_number(parser *P, token *t) {
-    node *x = rwp_num_token(P, t);
-    /* "3\frac{1}{2}" is a mixed number */
-    if (x && rwp_is_int(x) && tk(P) == TK_FRAC) {
-        P->i++;
-        node *f = parse_frac(P);
-        if (!f) return NULL;
-        if (f->kind == N_DIV && rwp_is_int(f->kid[0]) && rwp_is_int(f->kid[1])) return rwp_join(P, N_ADD, x, f);
-        return rwp_join(P, N_MUL, x, f);
-    }
     return x;
 }
 
@@ -409,7 +399,7 @@ node *rwp_primary(parser *P) {
     if (t->k == TK_END) return fail(P, "missing operand");
     P->i++;
     switch (t->k) {
-    case TK_NUM: r = parse_number(P, t); break;
+    case TK_NUM: r = rwp_num_token(P, t); break; /* "3\frac{1}{2}" is parse_product's */
     case TK_ID: r = parse_symbol(P, t); break;
     case TK_TEXT: r = parse_word(P, t); break;
     case TK_FN: r = parse_function(P, t->id); break;
