@@ -110,10 +110,39 @@ rw_choice_kind rw_choice(const char *s, size_t n, char *letter) {
     return RW_CHOICE_NONE;
 }
 
+/* A choice letter standing alone at s[i]: not part of a word or a
+ * command's name ("\Delta", "Alice"). */
+static bool lone_key(const char *s, size_t n, size_t i) {
+    return is_key(s[i]) && (i == 0 || !(isalnum((unsigned char)s[i - 1]) || s[i - 1] == '\\')) &&
+           (i + 1 >= n || !isalnum((unsigned char)s[i + 1]));
+}
+
+/* Several letters listed ("A, C, D", "(A) and (C)", "A C D", "A;C"): only
+ * letters, brackets, separators and "and"/"or", two letters or more. No
+ * single choice, so neither a gold letter nor a response's. */
+static bool lists_letters(const char *s, size_t n) {
+    int letters = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lone_key(s, n, i)) {
+            letters++;
+        } else if (i + 3 <= n && !strncmp(s + i, "and", 3) && (i == 0 || !isalpha((unsigned char)s[i - 1])) &&
+                   (i + 3 == n || !isalpha((unsigned char)s[i + 3]))) {
+            i += 2;
+        } else if (i + 2 <= n && !strncmp(s + i, "or", 2) && (i == 0 || !isalpha((unsigned char)s[i - 1])) &&
+                   (i + 2 == n || !isalpha((unsigned char)s[i + 2]))) {
+            i += 1;
+        } else if (!strchr(" \t()[],;.&", s[i])) {
+            return false;
+        }
+    }
+    return letters >= 2;
+}
+
 bool rw_choice_gold(const char *s, size_t n, char *letter) {
     if (n > 200) return false;
     while (n && isspace((unsigned char)*s)) s++, n--;
     while (n && isspace((unsigned char)s[n - 1])) n--;
+    if (lists_letters(s, n)) return false;
     /* "(A) 5", "B. 12 cm", "C": a marked option, whatever its text */
     size_t end = 0;
     char c = letter_at(s, n, 0, &end);
@@ -139,6 +168,9 @@ bool rw_choice_boxed(const char *s, size_t n, char *letter) {
     }
     if (i >= n || !is_key(s[i])) return false;
     if (i + 1 < n && isalnum((unsigned char)s[i + 1])) return false;
+    /* "\boxed{A, B}", "\boxed{A \text{ or } B}": a hedge, no single choice */
+    for (size_t k = i + 1; k < n; k++)
+        if (lone_key(s, n, k)) return false;
     *letter = s[i];
     return true;
 }

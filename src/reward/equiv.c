@@ -583,7 +583,10 @@ static bool letters_concat(const node *x, char *out, size_t cap) {
     size_t m = 0;
     for (int k = 0; k < x->n; k++) {
         const node *y = x->kid[k];
-        const char *nm = y->kind == N_CONST && y->fn == C_E ? "e" : y->kind == N_SYM ? y->name : NULL;
+        const char *nm = y->kind == N_CONST && y->fn == C_E   ? "e"
+                         : y->kind == N_CONST && y->fn == C_I ? "i"
+                         : y->kind == N_SYM                   ? y->name
+                                                              : NULL;
         if (!nm || strlen(nm) != 1 || m + 2 > cap) return false;
         out[m++] = (char)tolower((unsigned char)nm[0]);
     }
@@ -591,16 +594,34 @@ static bool letters_concat(const node *x, char *out, size_t cap) {
     return true;
 }
 
+/* A \text{} word as latex2sympy names its symbol: spaces and parentheses
+ * dropped ("no solution" is "nosolution"). */
+static bool squeezed(const char *name, char *out, size_t cap) {
+    size_t m = 0;
+    for (const char *c = name; *c; c++) {
+        if (*c == ' ' || *c == '(' || *c == ')') continue;
+        if (m + 1 >= cap) return false;
+        out[m++] = *c;
+    }
+    out[m] = 0;
+    return true;
+}
+
 /* Math-Verify's word rules: \text{odd} is the product o*d*d as parsed from
- * "odd", and a symbol e is Euler's number. */
+ * "odd" (its letters joined in order, any case, the imaginary i an i), a
+ * symbol e is Euler's number, and two words are equal without their spaces. */
 static int compare_words(const node *g, const node *p) {
+    char sq[128], sq2[128];
+    if (g->kind == N_SYM && p->kind == N_SYM && (g->text || p->text) && squeezed(g->name, sq, sizeof sq) &&
+        squeezed(p->name, sq2, sizeof sq2) && strcasecmp(sq, sq2) == 0)
+        return 1;
     for (int swap = 0; swap < 2; swap++) {
         const node *s = swap ? p : g, *o = swap ? g : p;
         if (s->kind != N_SYM) continue;
         if (o->kind == N_MUL) {
             char buf[128];
-            if (!letters_concat(o, buf, sizeof buf)) continue;
-            return strcasecmp(buf, s->name) == 0;
+            if (!letters_concat(o, buf, sizeof buf) || !squeezed(s->name, sq, sizeof sq)) continue;
+            return strcasecmp(buf, sq) == 0;
         }
         if (o->kind == N_CONST && o->fn == C_E && (strcmp(s->name, "e") == 0 || strcmp(s->name, "E") == 0))
             return 1;
