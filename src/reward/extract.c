@@ -102,9 +102,12 @@ static bool parses(ex *X, const char *t, size_t len) {
 
 /* The parts of one match (chained environments) as the answer: one list
  * when each parses, else the first alone (Math-Verify's extract_latex). */
-bool ex_try_parts(ex *X, char *const t[], const size_t len_in[], int m, const char *how) {
+bool ex_try_parts(ex *X, char *const t_in[], const size_t len_in[], int m, const char *how) {
     size_t total = 0, len[MAX_CHAIN];
+    char *t2[MAX_CHAIN];
+    char *const *t = t2;
     bool all_parse = m > 1;
+    for (int k = 0; k < m; k++) t2[k] = t_in[k];
     for (int k = 0; k < m; k++) {
         len[k] = len_in[k];
         /* each environment is normalized alone, its units dropped before
@@ -112,6 +115,12 @@ bool ex_try_parts(ex *X, char *const t[], const size_t len_in[], int m, const ch
         if (m > 1 && X->units) {
             bool padded = len[k] && isspace((unsigned char)t[k][len[k] - 1]);
             len[k] = trim_end(t[k], rw_strip_units(t[k], trim_end(t[k], len[k]), padded));
+        }
+        /* and read alone, so "$1,000$ and $2$" is 1000, 2 */
+        if (m > 1) {
+            size_t l = len[k];
+            const char *w = rw_comma_number(X->a, t[k], &l);
+            if (w && w != t[k]) t2[k] = (char *)w, len[k] = l;
         }
         total += len[k] + 1;
         if (all_parse) all_parse = parses(X, t[k], len[k]);
@@ -127,7 +136,7 @@ bool ex_try_parts(ex *X, char *const t[], const size_t len_in[], int m, const ch
         }
         if (ex_try_text(X, buf, at, how)) return true;
     }
-    return ex_try_text(X, t[0], len_in[0], how);
+    return ex_try_text(X, t_in[0], len_in[0], how);
 }
 
 /* ex_try_parts for math environments, a percent sign after the first

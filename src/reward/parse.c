@@ -458,12 +458,39 @@ static bool expand_pm(parser *P, node *x, nlist *out) {
     return xp && xm && expand_pm(P, xp, out) && expand_pm(P, xm, out);
 }
 
+/* "x = 2, 3": latex2sympy's set_elements_relation, a name assigned (or
+ * "\in") the set of the elements after it, Eq(x, {2, 3}), so "x = 2, 2"
+ * is x = {2}. Only when no other element is a relation ("x = 1, y = 2" is
+ * a list of two). */
+static node *assigned_set(parser *P, nlist *xs) {
+    node *first = xs->v[0];
+    if (first->kind != N_REL || first->n != 2 || (first->rel[0] != R_EQ && first->rel[0] != R_IN) ||
+        first->kid[0]->kind != N_SYM)
+        return NULL;
+    for (int k = 1; k < xs->n; k++)
+        if (xs->v[k]->kind == N_REL) return NULL;
+    node *set = rw_node(P->a, N_SET, xs->n);
+    node *r = set ? rw_node(P->a, N_REL, 2) : NULL;
+    if (!r) return fail(P, "too large");
+    set->kid[0] = first->kid[1];
+    for (int k = 1; k < xs->n; k++) set->kid[k] = xs->v[k];
+    node **kids = r->kid;
+    *r = *first;
+    r->kid = kids;
+    r->kid[0] = first->kid[0];
+    r->kid[1] = set;
+    return r;
+}
+
 static node *parse_top(parser *P) {
     nlist parts = {0};
     for (;;) {
         nlist xs = {0};
         if (!rwp_elems(P, &xs, false)) return NULL;
-        node *part = xs.n == 1 ? xs.v[0] : rwp_from_list(P, parts.n || tk(P) == ';' ? N_TUPLE : N_SET, &xs);
+        bool tuple = parts.n || tk(P) == ';';
+        node *part = xs.n == 1 ? xs.v[0] : !tuple ? assigned_set(P, &xs) : NULL;
+        if (P->err) return NULL;
+        if (!part) part = rwp_from_list(P, tuple ? N_TUPLE : N_SET, &xs);
         if (!rwp_push(P, &parts, part)) return NULL;
         if (!accept(P, ';')) break;
         while (accept(P, ';')) {}
@@ -507,7 +534,7 @@ static node *parse_once(rw_arena *a, const char *s, size_t n, bool bars_nest, co
  * starting with 0 has decimal commas (convert_number: "0,500" is 0.5; a
  * second comma makes it no number). Returns the text to parse instead, or
  * s when the rule does not apply. */
-static const char *comma_number(rw_arena *a, const char *s, size_t *n) {
+const char *rw_comma_number(rw_arena *a, const char *s, size_t *n) {
     char *c = rw_alloc(a, *n + 1);
     if (!c) return s;
     size_t m = 0;
@@ -571,7 +598,7 @@ static const char *comma_number(rw_arena *a, const char *s, size_t *n) {
 
 node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
     *err = NULL;
-    s = comma_number(a, s, &n);
+    s = rw_comma_number(a, s, &n);
     if (!s) return *err = "a number with two decimal commas", NULL;
     /* "11,\\! 111": negative thin spaces vanish with the space after them */
     if (memmem(s, n, "\\!", 2)) {

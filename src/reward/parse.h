@@ -9,4 +9,10 @@
  * bound (ast.h). Never reads past s+n; NUL bytes and invalid UTF-8 fail. */
 node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err);
 
+/* A whole answer that is a number with thousands commas ("1,000",
+ * "\$12{,}000"; "0,500" with a decimal comma), as latex2sympy reads it
+ * before its grammar: its digits in the arena, *n updated. s itself when
+ * it is no such number; NULL for a malformed one ("0,500,000"). */
+const char *rw_comma_number(rw_arena *a, const char *s, size_t *n);
+
 #endif
