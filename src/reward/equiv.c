@@ -77,6 +77,14 @@ static bool atomic_float(const node *x) {
     return v && v->floaty;
 }
 
+static bool has_percent(const node *x) {
+    if (!x) return false;
+    if (x->kind == N_DIV && x->percent) return true;
+    for (int i = 0; i < x->n; i++)
+        if (has_percent(x->kid[i])) return true;
+    return false;
+}
+
 static bool has_float(const node *x) {
     if (!x) return false;
     if (x->kind == N_NUM) return x->floaty;
@@ -484,13 +492,14 @@ static bool compare_sets(ctx *c, const node *g, const node *p) {
 }
 
 /* SymPy's Eq of two elements, as set membership decides it: the same
- * text, or the same constant value, where a decimal literal is its binary
+ * text (only, for a percentage), or the same constant value, where a decimal literal is its binary
  * float (2.0 is 2 and 0.5 is 1/2, while 0.1 is not 1/10); irrational
  * constants equal to 2^-54 ("\sqrt{8}" is "2\sqrt{2}", which SymPy makes
  * of it). Elements with variables only by their text. */
 static bool eq_member(const node *a, const node *b) {
     if (same_text(a, b)) return true;
-    if (rw_has_vars(a) || rw_has_vars(b)) return false;
+    /* a percentage stays unevaluated there (UnevaluatedExpr): text only */
+    if (rw_has_vars(a) || rw_has_vars(b) || has_percent(a) || has_percent(b)) return false;
     rw_num x, y;
     rw_num_init(&x);
     rw_num_init(&y);

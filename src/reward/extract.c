@@ -70,7 +70,7 @@ bool ex_try_text(ex *X, const char *t, size_t len, const char *how) {
         X->out->len = X->out->fblen = len;
         X->out->how = how;
     }
-    node *r = rw_parse(X->a, copy, len, &err);
+    node *r = X->joined ? rw_parse_parts(X->a, copy, len, &err) : rw_parse(X->a, copy, len, &err);
     if (!r) return false;
     X->out->tree = r;
     X->out->text = copy;
@@ -134,7 +134,10 @@ bool ex_try_parts(ex *X, char *const t_in[], const size_t len_in[], int m, const
             at += len[k];
             if (k + 1 < m) buf[at++] = ',';
         }
-        if (ex_try_text(X, buf, at, how)) return true;
+        X->joined = true;
+        bool ok = ex_try_text(X, buf, at, how);
+        X->joined = false;
+        if (ok) return true;
     }
     return ex_try_text(X, t_in[0], len_in[0], how);
 }

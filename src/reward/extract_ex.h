@@ -20,6 +20,7 @@ typedef struct {
     size_t n;
     rw_answer *out;
     bool plain, latex, units;
+    bool joined; /* the text tried is chained parts joined by commas (rw_parse_parts) */
     /* formulas that failed to parse: no rule takes a number out of them
      * (Math-Verify's failed_latex_spans) */
     size_t failed_lo[MAX_CANDIDATES], failed_hi[MAX_CANDIDATES];

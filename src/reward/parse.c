@@ -464,6 +464,7 @@ static bool expand_pm(parser *P, node *x, nlist *out) {
  * a list of two). */
 static node *assigned_set(parser *P, nlist *xs) {
     node *first = xs->v[0];
+    if (P->parts) return NULL;
     if (first->kind != N_REL || first->n != 2 || (first->rel[0] != R_EQ && first->rel[0] != R_IN) ||
         first->kid[0]->kind != N_SYM)
         return NULL;
@@ -515,10 +516,10 @@ static node *parse_top(parser *P) {
     return rwp_from_list(P, N_SET, &flat);
 }
 
-static node *parse_once(rw_arena *a, const char *s, size_t n, bool bars_nest, const char **err) {
+static node *parse_once(rw_arena *a, const char *s, size_t n, bool bars_nest, bool parts, const char **err) {
     tokens ts;
     if (!rw_lex(a, s, n, &ts, err)) return NULL;
-    parser P = {.a = a, .t = ts.t, .n = ts.n, .bars_nest = bars_nest};
+    parser P = {.a = a, .t = ts.t, .n = ts.n, .bars_nest = bars_nest, .parts = parts};
     if (ts.n <= 1) {
         *err = "empty";
         return NULL;
@@ -596,7 +597,7 @@ const char *rw_comma_number(rw_arena *a, const char *s, size_t *n) {
     return c;
 }
 
-node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
+static node *parse_answer(rw_arena *a, const char *s, size_t n, bool parts, const char **err) {
     *err = NULL;
     s = rw_comma_number(a, s, &n);
     if (!s) return *err = "a number with two decimal commas", NULL;
@@ -617,14 +618,14 @@ node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
         s = c;
         n = m;
     }
-    node *r = parse_once(a, s, n, false, err);
+    node *r = parse_once(a, s, n, false, parts, err);
     if (r) return r;
     /* "||x||y||": a bar inside |...| first closes it; when that reads
      * nothing, a bar before an operand opens a factor instead, the reading
      * latex2sympy's grammar finds (|(|x| |y|)|) */
     if (memchr(s, '|', n)) {
         const char *err2;
-        r = parse_once(a, s, n, true, &err2);
+        r = parse_once(a, s, n, true, parts, &err2);
         if (r) {
             *err = NULL;
             return r;
@@ -639,7 +640,13 @@ node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) {
     }
     if (eqs < 2) return NULL;
     const char *err2;
-    r = parse_once(a, s + last + 1, n - last - 1, false, &err2);
+    r = parse_once(a, s + last + 1, n - last - 1, false, parts, &err2);
     if (r) *err = NULL;
     return r;
+}
+
+node *rw_parse(rw_arena *a, const char *s, size_t n, const char **err) { return parse_answer(a, s, n, false, err); }
+
+node *rw_parse_parts(rw_arena *a, const char *s, size_t n, const char **err) {
+    return parse_answer(a, s, n, true, err);
 }

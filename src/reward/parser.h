@@ -17,6 +17,7 @@ typedef struct {
     bool in_limit; /* inside \lim_{...}: "^+" is a side, not a power */
     int lim_side;  /* the side found there: +1, -1, or 0 for none */
     bool bars_nest; /* inside |...|, a bar before an operand opens |...| */
+    bool parts;     /* a list joined from separately read parts (rw_parse_parts) */
     const char *err;
 } parser;
 
