@@ -774,15 +774,11 @@ static bool try_rightmost(ex *X) {
         bool display = dollar && i + 1 < n && s[i + 1] == '$';
         bool bracket = X->latex && s[i] == '\\' && i + 1 < n && s[i + 1] == '[';
         bool paren = X->latex && s[i] == '\\' && i + 1 < n && s[i + 1] == '(';
-        size_t fe = X->latex && (s[i] == '\\' || s[i] == '-') ? bare_frac(s, n, i) : 0;
-        if (X->latex && s[i] == '[' && inline_bracket_at(s, n, i, &c)) {
+        /* a bare fraction or " [..] ", each bounded by its own text */
+        bool short_env = X->latex && (s[i] == '[' || ((s[i] == '\\' || s[i] == '-') && bare_frac(s, n, i)));
+        if (short_env && env_at(s, n, i, &c)) {
             envs[ne++ % MAX_CANDIDATES] = c;
             i = c.end;
-            continue;
-        }
-        if (fe) {
-            envs[ne++ % MAX_CANDIDATES] = (cand){i, fe, i, fe, true, false, false};
-            i = fe;
             continue;
         }
         if ((dollar && !(display && no_display)) || (bracket && !no_bracket) || (paren && !no_paren)) {
