@@ -209,6 +209,13 @@ verdicts() {
   verdicts '1 000' 1000 1 '1 000 000' 'so it is 1000000' 1 '-1 234' '-1234' 1
 }
 
+@test "reward: a bare gold is normalized as a boxed answer is: its final period dropped, a doubled backslash one, \\mathrm{d} a d" {
+  # DeepScaleR's MATH golds end some answers with a period ("-\frac{5}{3}.")
+  verdicts '-\frac{5}{3}.' '$\boxed{-\frac53}$' 1 '30^\circ.' '\boxed{30^\circ}' 1 '\frac{5}{3}.' '\boxed{2}' 0
+  # Omni-MATH's "108^{\\circ}"; latex2sympy2_extended's command_slash_fix, except in a matrix
+  verdicts '108^{\\circ}' '$\boxed{108}$' 1 '\int_0^1 x \mathrm{d} x' '$\boxed{\int_0^1 x dx}$' 1
+}
+
 @test "reward: a bare gold that does not parse is its text, as Math-Verify reads a boxed gold; no number is taken out of it" {
   # latex2sympy's numbers have digits after the point, so 0.\overline{3} fails and stays a string
   verdicts '0.\overline{3}' '\boxed{0}' 0 '0.\overline{3}' '\boxed{0.\overline{3}}' 1 '1.\overline{27}' 'so it is 1' 0

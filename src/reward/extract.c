@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "reward/extract_ex.h"
+#include "reward/normalize.h"
 #include "reward/parse.h"
 #include "reward/textsearch.h"
 #include "reward/units.h"
@@ -48,7 +49,7 @@ static size_t trim_end(const char *t, size_t len) {
 /* Sentence punctuation written inside the delimiters ("$\frac{1}{3}.$",
  * "$x,$") ends the sentence, not the answer; an ellipsis ("1, 2, ...")
  * is part of it, and so is the comma of the thin space "\,". */
-static size_t drop_sentence_end(const char *t, size_t len) {
+size_t rw_drop_sentence_end(const char *t, size_t len) {
     if (len >= 2 && (t[len - 1] == '.' || t[len - 1] == ',') && t[len - 2] != '.' && !escaped(t, len))
         len = trim_end(t, len - 1);
     return len;
@@ -58,12 +59,24 @@ bool ex_try_text(ex *X, const char *t, size_t len, const char *how) {
     while (len && isspace((unsigned char)*t)) t++, len--;
     bool padded = len && isspace((unsigned char)t[len - 1]);
     len = trim_end(t, len);
-    len = drop_sentence_end(t, len);
+    len = rw_drop_sentence_end(t, len);
     if (len == 0 || len > RW_MAX_ANSWER) return false;
-    if (X->units) len = trim_end(t, rw_strip_units(t, len, padded));
+    /* normalize_latex takes a formula's boxes out first ("$\boxed{a + b + c}$"
+     * is normalized, units and all, as its box is) */
+    if (memmem(t, len, "\\boxed", 6) || memmem(t, len, "\\fbox", 5)) {
+        size_t bl;
+        const char *b = ex_box_contents(X->a, t, len, true, &bl);
+        if (b) t = b, len = bl;
+        if (len == 0) return false;
+    }
     const char *err;
     char *copy = rw_strndup(X->a, t, len);
     if (!copy) return false;
+    len = rw_normalize_basic(copy, len);
+    padded = padded || (len && isspace((unsigned char)copy[len - 1]));
+    len = trim_end(copy, len);
+    if (X->units) len = trim_end(copy, rw_strip_units(copy, len, padded));
+    copy[len] = 0;
     if (!X->out->text) {
         /* the first text found is what Math-Verify falls back to comparing */
         X->out->text = copy;
@@ -112,9 +125,13 @@ bool ex_try_parts(ex *X, char *const t_in[], const size_t len_in[], int m, const
         len[k] = len_in[k];
         /* each environment is normalized alone, its units dropped before
          * the list is joined ("$5 \text{ cm}$ and $7 \text{ cm}$" is 5, 7) */
-        if (m > 1 && X->units) {
+        if (m > 1) {
             bool padded = len[k] && isspace((unsigned char)t[k][len[k] - 1]);
-            len[k] = trim_end(t[k], rw_strip_units(t[k], trim_end(t[k], len[k]), padded));
+            if (!(t2[k] = rw_strndup(X->a, t[k], len[k]))) return false;
+            len[k] = rw_normalize_basic(t2[k], len[k]);
+            padded = padded || (len[k] && isspace((unsigned char)t[k][len[k] - 1]));
+            len[k] = trim_end(t[k], len[k]);
+            if (X->units) len[k] = trim_end(t[k], rw_strip_units(t[k], len[k], padded));
         }
         /* and read alone, so "$1,000$ and $2$" is 1000, 2 */
         if (m > 1) {

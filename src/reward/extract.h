@@ -29,4 +29,9 @@ typedef struct {
  * text was extracted; out->tree is set when it also parsed. */
 bool rw_extract(rw_arena *a, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out);
 
+/* t[0, len) without the sentence's end written inside the delimiters
+ * ("$\frac{1}{3}.$", "$x,$"), as Math-Verify reads a trailing period; an
+ * ellipsis ("1, 2, ...") stays. */
+size_t rw_drop_sentence_end(const char *t, size_t len);
+
 #endif

@@ -50,7 +50,7 @@ static size_t utf8_chars(const char *s, size_t n) {
     return c;
 }
 
-static char *box_contents(rw_arena *a, const char *s, size_t n, bool all, size_t *len) {
+char *ex_box_contents(rw_arena *a, const char *s, size_t n, bool all, size_t *len) {
     enum { MAX_LISTED = 64 };
     size_t lo[MAX_LISTED], hi[MAX_LISTED];
     int k = 0;
@@ -204,7 +204,7 @@ static bool try_box_match(ex *X, const box_match *m) {
     char *t[MAX_CHAIN] = {0};
     size_t len[MAX_CHAIN] = {0};
     for (int k = 0; k < m->n; k++) {
-        t[k] = box_contents(X->a, X->s + m->c0[k], m->c1[k] - m->c0[k], true, &len[k]);
+        t[k] = ex_box_contents(X->a, X->s + m->c0[k], m->c1[k] - m->c0[k], true, &len[k]);
         if (!t[k]) return false;
         if (m->pct[k]) t[k][len[k]++] = '%';
     }
@@ -245,7 +245,7 @@ bool ex_try_boxed(ex *X) {
         if (have_bare && (!m || last > m->end || (last == m->end && bare <= m->start))) {
             have_bare = false;
             size_t len;
-            char *t = box_contents(X->a, s + bare, last - bare, false, &len);
+            char *t = ex_box_contents(X->a, s + bare, last - bare, false, &len);
             if (t && ex_try_text(X, t, len, "boxed")) return true;
             ex_note_failed(X, bare, last);
         }

@@ -42,6 +42,10 @@ bool ex_try_env_parts(ex *X, char *const t[], const size_t len[], int m, bool pc
 /* Math-Verify's join of two math environments at s[k]: the index after it,
  * or n when there is none; *sep_end where its trailing whitespace begins. */
 size_t ex_chain_sep(const char *s, size_t n, size_t k, size_t *sep_end);
+/* latex2sympy2_extended's extract_boxed_content over s[0, n): the boxes'
+ * contents, joined by commas, in the arena (NULL when there is no box);
+ * all: every box, else the last and those close before it. */
+char *ex_box_contents(rw_arena *a, const char *s, size_t n, bool all, size_t *len);
 /* Math-Verify's boxed priority (extract_boxed.c). */
 bool ex_try_boxed(ex *X);
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "reward/lex.h"
+#include "reward/normalize.h"
 #include "reward/parse.h"
 #include "reward/textsearch.h"
 
@@ -112,13 +113,20 @@ static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_o
     *out = (rw_answer){0};
     if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n) && !looks_like_prose(s, n) && !space_grouped(s, n)) {
         const char *err;
-        /* Math-Verify's normalization drops units from the boxed gold too */
-        size_t m = o->units ? rw_strip_units(s, n, n > 0 && isspace((unsigned char)s[n - 1])) : n;
-        while (m > 0 && isspace((unsigned char)s[m - 1])) m--;
-        if (m == 0) m = n;
-        n = m;
         char *copy = rw_strndup(&c->arena, s, n);
-        node *t = copy ? rw_parse(&c->arena, copy, n, &err) : NULL;
+        if (!copy) return;
+        /* the gold is normalized as a response's answer is: a final
+         * period dropped, then Math-Verify's basic step and its units */
+        bool padded = n > 0 && isspace((unsigned char)s[n - 1]);
+        size_t m = n;
+        while (m > 0 && isspace((unsigned char)copy[m - 1])) m--;
+        m = rw_normalize_basic(copy, rw_drop_sentence_end(copy, m));
+        padded = padded || (m > 0 && isspace((unsigned char)copy[m - 1]));
+        if (o->units) m = rw_strip_units(copy, m, padded);
+        while (m > 0 && isspace((unsigned char)copy[m - 1])) m--;
+        if (m > 0) n = m;
+        copy[n] = 0;
+        node *t = rw_parse(&c->arena, copy, n, &err);
         if (t) {
             *out = (rw_answer){t, copy, n, "whole", number_str_len(copy, n)};
             return;
