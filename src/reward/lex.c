@@ -14,14 +14,19 @@ typedef struct {
     int k, id;
 } cmd;
 
-/* id -1: skip the command; TK_ID entries: id unused, the name is the symbol. */
+/* k -1: skip the command; TK_ID entries: the name is the symbol, with its
+ * backslash when id is 1 (latex2sympy's OTHER_SYMBOL_CMD: "\triangle" is
+ * one symbol, never the letters of "triangle"). */
 static const cmd cmds[] = {
     {",", -1, 0}, {";", -1, 0}, {":", -1, 0}, {"!", -1, 0}, {">", -1, 0}, {" ", -1, 0},
     {"quad", -1, 0}, {"qquad", -1, 0}, {"displaystyle", -1, 0}, {"textstyle", -1, 0},
     {"left", -1, 0}, {"right", -1, 0}, {"mleft", -1, 0}, {"mright", -1, 0},
     {"big", -1, 0}, {"Big", -1, 0}, {"bigg", -1, 0}, {"Bigg", -1, 0},
     {"limits", -1, 0}, {"nolimits", -1, 0}, {"boxed", -1, 0}, {"fbox", -1, 0},
-    {"ldots", -1, 0}, {"cdots", -1, 0}, {"dots", -1, 0}, {"dotsc", -1, 0}, {"$", -1, 0},
+    /* "\ldots" is what Math-Verify's normalization turns into a space
+     * (normalize.c); latex2sympy has no "\dots", and reads "\cdots" as
+     * "\cdot s" (the longest known command, below) */
+    {"ldots", -1, 0}, {"$", -1, 0},
     {"middle", -1, 0}, {"rm", -1, 0}, {"mathrm", -1, 0}, {"ensuremath", -1, 0},
     {"cdot", TK_TIMES, 0}, {"times", TK_TIMES, 0}, {"ast", '*', 0}, {"div", TK_DIV, 0},
     {"mod", TK_MOD, 0}, {"bmod", TK_MOD, 0}, {"pm", TK_PM, 0}, {"mp", TK_MP, 0},
@@ -40,11 +45,10 @@ static const cmd cmds[] = {
     {"llcorner", TK_LFLOOR, 0}, {"lrcorner", TK_RFLOOR, 0},
     {"to", TK_ARROW, 0}, {"rightarrow", TK_ARROW, 0}, {"Rightarrow", TK_ARROW, 0},
     {"longrightarrow", TK_ARROW, 0}, {"Longrightarrow", TK_ARROW, 0}, {"%", '%', 0}, {"circ", TK_DEGREE, 0}, {"degree", TK_DEGREE, 0},
-    {"prime", '\'', 0},
     {"le", TK_REL, R_LE}, {"leq", TK_REL, R_LE}, {"leqslant", TK_REL, R_LE}, {"leqq", TK_REL, R_LE},
     {"ge", TK_REL, R_GE}, {"geq", TK_REL, R_GE}, {"geqslant", TK_REL, R_GE}, {"geqq", TK_REL, R_GE},
     {"ne", TK_REL, R_NE}, {"neq", TK_REL, R_NE}, {"lt", TK_REL, R_LT}, {"gt", TK_REL, R_GT},
-    {"in", TK_REL, R_IN},
+    {"in", TK_REL, R_IN}, {"equiv", TK_REL, R_EQ},
     {"cup", TK_SETOP, F_UNION}, {"cap", TK_SETOP, F_INTER}, {"setminus", TK_SETOP, F_MINUS},
     {"pi", TK_CONST, C_PI}, {"infty", TK_CONST, C_INF}, {"infin", TK_CONST, C_INF},
     {"infinity", TK_CONST, C_INF},
@@ -76,6 +80,15 @@ static const cmd cmds[] = {
     {"Psi", TK_ID, 0}, {"Omega", TK_ID, 0}, {"ell", TK_ID, 0},
     /* latex2sympy's OTHER_SYMBOL_CMD names: "\angle ABC = 30" assigns 30 */
     {"angle", TK_ID, 0}, {"measuredangle", TK_ID, 0}, {"sphericalangle", TK_ID, 0},
+    {"Bbbk", TK_ID, 1}, {"wp", TK_ID, 1}, {"nabla", TK_ID, 1}, {"bigstar", TK_ID, 1}, {"nexists", TK_ID, 1},
+    {"diagdown", TK_ID, 1}, {"eth", TK_ID, 1}, {"diagup", TK_ID, 1}, {"clubsuit", TK_ID, 1},
+    {"Diamond", TK_ID, 1}, {"complement", TK_ID, 1}, {"diamondsuit", TK_ID, 1}, {"Finv", TK_ID, 1},
+    {"triangledown", TK_ID, 1}, {"heartsuit", TK_ID, 1}, {"jmath", TK_ID, 1}, {"Game", TK_ID, 1},
+    {"triangle", TK_ID, 1}, {"spadesuit", TK_ID, 1}, {"hbar", TK_ID, 1}, {"vartriangle", TK_ID, 1},
+    {"hslash", TK_ID, 1}, {"blacklozenge", TK_ID, 1}, {"lozenge", TK_ID, 1}, {"blacksquare", TK_ID, 1},
+    {"mho", TK_ID, 1}, {"blacktriangle", TK_ID, 1}, {"sharp", TK_ID, 1}, {"prime", TK_ID, 1}, {"Im", TK_ID, 1},
+    {"flat", TK_ID, 1}, {"square", TK_ID, 1}, {"backprime", TK_ID, 1}, {"Re", TK_ID, 1}, {"natural", TK_ID, 1},
+    {"surd", TK_ID, 1}, {"circledS", TK_ID, 1},
 };
 
 /* Commands whose braced argument is a word or a label: the content decides. */
@@ -502,6 +515,7 @@ static bool lex_command(lexer *L) {
         L->space = true;
         return true;
     }
+    if (c->k == TK_ID && c->id == 1) return push(L, TK_ID, 0, name - 1, (int)len + 1);
     return push(L, c->k, c->id, name, (int)len);
 }
 

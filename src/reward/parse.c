@@ -57,19 +57,26 @@ node *rwp_join(parser *P, node_kind k, node *x, node *y) {
 }
 
 /* Elements separated by ',' or "and"/"or" (and ';' inside brackets) up to a
- * token that cannot continue the list. */
+ * token that cannot continue the list. Math-Verify's normalization makes
+ * each "and"/"or" (with a comma before it) one comma, and latex2sympy has
+ * no empty element: "1,,2", "1, 2," and "1, 2, \ldots, 9" fail. */
 bool rwp_elems(parser *P, nlist *out, bool semicolons) {
     for (;;) {
-        while (tk(P) == TK_SEP) P->i++;
         if (!rwp_push(P, out, rwp_list_elem(P))) return false;
-        bool sep = false;
-        while (tk(P) == ',' || tk(P) == TK_SEP || (semicolons && tk(P) == ';')) {
-            P->i++;
-            sep = true;
-        }
-        if (!sep) return true;
         int k = tk(P);
-        if (k == TK_END || k == ')' || k == ']' || k == '}' || k == TK_RSET || k == ';') return true;
+        if (k == ',' && P->t[P->i + 1].k == TK_SEP) P->i++;
+        else if (k == ';' && semicolons) {
+            while (tk(P) == ';') P->i++;
+            k = tk(P);
+            if (k == TK_END || k == ')' || k == ']' || k == '}' || k == TK_RSET) return true;
+            continue;
+        } else if (k != ',' && k != TK_SEP) {
+            return true;
+        }
+        P->i++;
+        k = tk(P);
+        if (k == TK_END || k == ')' || k == ']' || k == '}' || k == TK_RSET || k == ';' || k == ',' || k == TK_SEP)
+            return fail(P, "empty list element"), false;
     }
 }
 
@@ -458,6 +465,28 @@ static bool expand_pm(parser *P, node *x, nlist *out) {
     return xp && xm && expand_pm(P, xp, out) && expand_pm(P, xm, out);
 }
 
+/* latex2sympy expands a \pm where it stands in a list of elements, so a
+ * set's element gives the set both values ("x = \{1 \pm 2, 5\}" is
+ * x = {3, -1, 5}); sets inside out, each \pm of an element that is not
+ * inside a deeper set. Other \pm are expanded at the top (parse_top). */
+static node *expand_pm_in_sets(parser *P, node *x) {
+    if (!x || x->n == 0) return x;
+    node *r = rw_node(P->a, x->kind, x->n);
+    if (!r) return fail(P, "too large");
+    node **kids = r->kid;
+    *r = *x;
+    r->kid = kids;
+    for (int j = 0; j < x->n; j++)
+        if (!(r->kid[j] = expand_pm_in_sets(P, x->kid[j])) && x->kid[j]) return NULL;
+    if (r->kind != N_SET || !find_pm(r)) return r;
+    nlist all = {0};
+    for (int j = 0; j < r->n; j++)
+        if (!expand_pm(P, r->kid[j], &all)) return NULL;
+    node *set = rwp_from_list(P, N_SET, &all);
+    if (set) set->percent = r->percent;
+    return set;
+}
+
 /* "x = 2, 3": latex2sympy's set_elements_relation, a name assigned (or
  * "\in") the set of the elements after it, Eq(x, {2, 3}), so "x = 2, 2"
  * is x = {2}. Only when no other element is a relation ("x = 1, y = 2" is
@@ -499,6 +528,7 @@ static node *parse_top(parser *P) {
     }
     if (tk(P) != TK_END) return fail(P, "unexpected token");
     node *r = parts.n == 1 ? parts.v[0] : rwp_from_list(P, N_SET, &parts);
+    if (r && find_pm(r)) r = expand_pm_in_sets(P, r);
     if (!r || !find_pm(r)) return r;
     nlist all = {0};
     if (!expand_pm(P, r, &all)) return NULL;

@@ -264,7 +264,38 @@ static node *digits_denominator(parser *P) {
     return rwp_num_token(P, d);
 }
 
+static bool is_d(const token *t) { return t->k == TK_ID && t->len == 1 && t->s[0] == 'd' && t->id == 0; }
+
+/* latex2sympy's convert_frac: a denominator that is one differential
+ * token ("dt", "d t", "d\theta") under a numerator whose text starts with
+ * d is Derivative(the rest of the numerator, t), so "\frac{dv}{dt}" is no
+ * quotient v/t; when the rest fails to parse, the fraction fails. NULL
+ * (P->err unset) when the fraction is no such derivative. */
+static node *frac_derivative(parser *P) {
+    const token *t = P->t;
+    int i = P->i, j = i, depth = 0;
+    if (t[i].k != '{' || !is_d(&t[i + 1]) || t[i + 2].k == '}') return NULL;
+    for (;; j++) {
+        if (t[j].k == TK_END) return NULL;
+        if (t[j].k == '{') depth++;
+        if (t[j].k == '}' && --depth == 0) break;
+    }
+    if (t[j + 1].k != '{' || !is_d(&t[j + 2]) || t[j + 3].k != TK_ID || t[j + 4].k != '}') return NULL;
+    P->i = i + 2;
+    node *body = rwp_expr(P);
+    if (!body || P->i != j) return fail(P, "bad derivative");
+    node *r = rw_node(P->a, N_OPAQUE, 2), *var = rw_node(P->a, N_SYM, 0);
+    if (!r || !var || !(var->name = rw_strndup(P->a, t[j + 3].s, (size_t)t[j + 3].len))) return fail(P, "too large");
+    r->name = "d/d";
+    r->kid[0] = var;
+    r->kid[1] = body;
+    P->i = j + 5;
+    return r;
+}
+
 static node *parse_frac(parser *P) {
+    node *deriv = frac_derivative(P);
+    if (deriv || P->err) return deriv;
     const token *t = peek(P);
     bool digit = t->k == TK_NUM && t->id == 0 && digit_at(t, 0) && (t->len == 1 || digit_at(t, 1));
     node *num = rwp_single(P);
@@ -290,6 +321,9 @@ static node *parse_frac(parser *P) {
  * unknown function. */
 static node *parse_symbol(parser *P, const token *t) {
     bool sub = tk(P) == '_';
+    /* latex2sympy lexes a lone E as E_NOTATION_E, an atom that takes no
+     * subscript: "E_1" fails to parse there */
+    if (sub && t->len == 1 && t->s[0] == 'E' && t->id == 0) return fail(P, "E takes no subscript");
     if (t->len == 1 && (t->s[0] == 'e' || t->s[0] == 'i' || t->s[0] == 'I') && !sub && t->id == 0) {
         node *r = rw_node(P->a, N_CONST, 0);
         if (r) r->fn = t->s[0] == 'e' ? C_E : C_I;
