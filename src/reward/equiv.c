@@ -33,11 +33,14 @@ static bool all_ops(const node *x, rel_id a, rel_id b) {
 }
 
 /* "x = 3", "f(x) = 3", "|AB| = 1": the left side names, the right side is
- * the value. A left side with a number in it ("a + 3z = 0") is an equation. */
-/* The name on an assignment's left, as latex2sympy's
+ * the value. A left side with a number in it ("a + 3z = 0") is an equation.
+ * The name on an assignment's left, as latex2sympy's
  * is_expr_of_only_symbols finds it: symbols and functions of them, no
- * number or constant (pi), but an inverse's -1 ("f^{-1}(x)", "x^{-1}"). */
+ * number or constant (pi), but an inverse's -1 ("f^{-1}(x)", "x^{-1}");
+ * a minus sign is SymPy's factor -1, a number ("x - y = 3" is an equation),
+ * and a derivative holds its count 1 ("m \frac{dv}{dt} = F" too). */
 static bool names_only(const node *x) {
+    if (x->kind == N_NEG || (x->kind == N_OPAQUE && strcmp(x->name, "d/d") == 0)) return false;
     if (x->kind == N_POW && x->kid[1]->kind == N_NEG && x->kid[1]->kid[0]->kind == N_NUM &&
         strcmp(x->kid[1]->kid[0]->name, "1") == 0)
         return names_only(x->kid[0]);
@@ -700,7 +703,8 @@ static bool equiv(ctx *c, const node *g, const node *p) {
      * (gold always; pred only with allow_set_relation_comp, as Math-Verify) */
     if (describes_set(g) && is_setlike(p) && !describes_set(p)) {
         node *gs = relation_as_set(c, g);
-        return gs && compare_sets(c, gs, p);
+        if (gs && compare_sets(c, gs, p)) return true;
+        if (p->kind != N_SET) return false; /* else {x <= 3} is tried as a set of one relation, below */
     }
     if (c->o->set_relation && describes_set(p) && is_setlike(g) && !describes_set(g)) {
         node *ps = relation_as_set(c, p);
@@ -720,6 +724,14 @@ static bool equiv(ctx *c, const node *g, const node *p) {
     if (pa && !(g->kind == N_REL)) return equiv(c, g, p->kid[p->n - 1]);
     if (is_equation(p) && !is_equation(g)) return equiv(c, g, p->kid[p->n - 1]);
     if (g->kind == N_REL && p->kind == N_REL) return compare_relations(c, g, p);
+    /* a listed set against a relation: sympy_compare_sets wraps the side
+     * that is no set in a FiniteSet, so {x <= 3} is x <= 3 */
+    if ((g->kind == N_SET && p->kind == N_REL) || (g->kind == N_REL && p->kind == N_SET)) {
+        node *one = rw_node(c->a, N_SET, 1);
+        if (!one) return false;
+        one->kid[0] = (node *)(g->kind == N_REL ? g : p);
+        return g->kind == N_REL ? compare_sets(c, one, p) : compare_sets(c, g, one);
+    }
     if (g->kind == N_REL && is_setlike(p)) {
         node *gs = relation_as_set(c, g);
         return gs && compare_sets(c, gs, p);
