@@ -113,7 +113,21 @@ static int parse_file(pic_st_file *f, pic_err *err) {
     const char *key;
     json_t *v;
     json_object_foreach(h, key, v) {
-        if (!strcmp(key, "__metadata__")) continue;
+        if (!strcmp(key, "__metadata__")) {
+            /* the reference reads it as a map of strings to strings and
+             * refuses a file whose metadata is anything else */
+            const char *mk;
+            json_t *mv;
+            if (!json_is_object(v)) {
+                pic_err_set(err, "%s: header '__metadata__' is not an object", p);
+                goto out;
+            }
+            json_object_foreach(v, mk, mv) if (!json_is_string(mv)) {
+                pic_err_set(err, "%s: header '__metadata__' entry '%s' is not a string", p, mk);
+                goto out;
+            }
+            continue;
+        }
         if (parse_entry(&f->tensors[f->n++], p, key, v, base, data_size, err)) goto out;
     }
     /* Coverage: sorted by offset, each tensor must start where the last ended. */

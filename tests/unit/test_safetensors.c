@@ -94,6 +94,12 @@ static void test_reader(void) {
     put_st("dtype.safetensors", "{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1);
     st_fails("dtype.safetensors", "an unknown dtype", "'a'", "unknown dtype Q4");
 
+    /* the reference reads __metadata__ as a map of strings to strings */
+    put_st("meta.safetensors", "{\"__metadata__\":{\"format\":5},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+    st_fails("meta.safetensors", "metadata that is not all strings", "__metadata__", "'format' is not a string");
+    put_st("meta2.safetensors", "{\"__metadata__\":[],\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+    st_fails("meta2.safetensors", "metadata that is not an object", "__metadata__", "not an object");
+
     put_st("int.safetensors", "{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
     p = path("int.safetensors");
     pic_st_open(&st, p, &err);
