@@ -107,4 +107,7 @@ under_isa() {
     fails_with 1 "PIC_SPIN_US=fast: expected microseconds"
     PIC_SPIN_US=-5 run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q --threads 2 p
     fails_with 1 "PIC_SPIN_US=-5"
+    # checked when the pool is sized, also when it starts no worker
+    PIC_SPIN_US=abc run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q --threads 1 p
+    fails_with 1 "PIC_SPIN_US=abc"
 }

@@ -149,7 +149,22 @@ void pic_blas_one_thread(void) {
     if (blas_thread_shutdown_) blas_thread_shutdown_();
 }
 
+/* PIC_SPIN_US in seconds, checked when the pool is sized: a bad value is an
+ * error whether or not a worker ever starts (--threads 1 starts none). */
+static double spin_seconds(void) {
+    const char *spin = getenv("PIC_SPIN_US");
+    double us = DEFAULT_SPIN_US;
+    if (spin && *spin) {
+        char *end;
+        us = strtod(spin, &end);
+        if (*end || !(us >= 0 && us <= 1e6))
+            pic_die("PIC_SPIN_US=%s: expected microseconds to poll before sleeping, 0 to 1000000", spin);
+    }
+    return us * 1e-6;
+}
+
 void pic_set_threads(int n) {
+    P.spin_s = spin_seconds();
     if (n <= 0) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (int)c : 1;
@@ -169,15 +184,6 @@ int pic_threads(void) {
 }
 
 static void start_workers(void) {
-    const char *spin = getenv("PIC_SPIN_US");
-    double us = DEFAULT_SPIN_US;
-    if (spin && *spin) {
-        char *end;
-        us = strtod(spin, &end);
-        if (*end || !(us >= 0 && us <= 1e6))
-            pic_die("PIC_SPIN_US=%s: expected microseconds to poll before sleeping, 0 to 1000000", spin);
-    }
-    P.spin_s = us * 1e-6;
     P.start_gen = atomic_load(&P.gen); /* the caller bumps gen after we return */
     P.th = pic_calloc((size_t)P.n_threads, sizeof *P.th);
     for (int i = 1; i < P.n_threads; i++) {
