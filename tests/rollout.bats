@@ -345,6 +345,11 @@ problems() {
     fails_with 2 "--stop"
     run pic-rollout -m "$M/qwen2-tiny" -t 0.0001
     fails_with 2 "--temperature"
+    # checked as given: as a float these were 0, and sampled greedily
+    for t in 1e-46 1e-300 0.0009999999999; do
+        run pic-rollout -m "$M/qwen2-tiny" -t $t </dev/null
+        fails_with 2 "^pic-rollout: --temperature: use 0 \(greedy\) or at least 0.001"
+    done
     # neither a format nor a file (a typo of a name): a usage error listing the
     # formats, found before the model loads (this model is not there)
     run pic-rollout -m no-model --template chatm1 </dev/null

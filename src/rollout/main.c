@@ -42,7 +42,8 @@ static const char usage[] =
     "  -n, --n N                 samples per prompt (default 1)\n"
     "      --max-new-tokens N    response length limit (default 512; the model's\n"
     "                            context also ends a response: finish 'length')\n"
-    "  -t, --temperature T       sampling temperature (default 1; 0 is greedy)\n"
+    "  -t, --temperature T       sampling temperature (default 1; 0 is greedy, else\n"
+    "                            at least 0.001)\n"
     "      --top-k K             keep the K most likely tokens (default 0: all)\n"
     "      --top-p P             keep the most likely tokens up to mass P (default 1)\n"
     "      --min-p P             keep tokens at least P times the most likely (default 0)\n"
@@ -287,9 +288,9 @@ static void check_options(options *o) {
     if (run->entropy_field && !strcmp(run->entropy_field, run->logprobs_field))
         pic_usage_error("--entropy-field and --logprobs-field name the same field");
     if (!o->score) {
-        if (run->temperature >= 0) run->sp.temperature = (float)run->temperature;
-        if (!(run->sp.temperature == 0 || run->sp.temperature >= 1e-3))
+        if (run->temperature > 0 && run->temperature < ROLLOUT_MIN_TEMPERATURE)
             pic_usage_error("--temperature: use 0 (greedy) or at least 0.001");
+        if (run->temperature >= 0) run->sp.temperature = (float)run->temperature;
         run->batch_tokens = o->max_batch_tokens;
         if ((size_t)run->max_batch_size > o->max_batch_tokens) run->max_batch_size = (int)o->max_batch_tokens;
         run->stops.strings = o->stops;

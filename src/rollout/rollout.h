@@ -12,6 +12,11 @@
 #include "rollout/sampler.h"
 #include "rollout/stop.h"
 
+/* The least temperature above 0 (greedy) that pic-rollout samples or scores
+ * at: below it logits / T overflow float. It is checked on the value as
+ * given, a double: as a float, 1e-46 and less round to 0, greedy. */
+#define ROLLOUT_MIN_TEMPERATURE 1e-3
+
 typedef struct {
     const char *model_dir;
     pic_model model;
