@@ -131,6 +131,13 @@ agrees() {
     sed -n 4p in >one
     run pic-rollout --score -m "$M/qwen2-tiny" --plain one
     fails_with 1 "one:1: field 'problem': missing"
+    # generation's temperatures: below 0.001 the numbers overflowed float
+    # (1e-300, a float 0, was blamed on the model), beyond 1e6 are no use
+    for t in 1e-30 1e-300 0.0009 1e39 -1 '"1"'; do
+        echo "{\"prompt_ids\": [1], \"response_ids\": [2], \"temperature\": $t}" >one
+        run pic-rollout --score -m "$M/qwen2-tiny" --plain one
+        fails_with 1 "^pic-rollout: one:1: field 'temperature': expected 0 \(greedy\) or a number from 0.001 to 1e6$"
+    done
 }
 
 @test "broken model files name the file and the tensor" {
@@ -158,6 +165,11 @@ agrees() {
     fails_with 2 "--score takes no generation option"
     run pic-rollout --score -m "$M/qwen2-tiny" -t 0
     fails_with 2 "--temperature"
+    # generation's rule: 1e-30 scored -8e30, 1e-300 blamed the model
+    for t in 1e-30 1e-300 0.0009999999999; do
+        run pic-rollout --score -m "$M/qwen2-tiny" -t $t </dev/null
+        fails_with 2 "^pic-rollout: --temperature: --score needs T >= 0.001"
+    done
     run pic-rollout --score -m "$M/qwen2-tiny" --batch-tokens x
     fails_with 2 "--batch-tokens"
     run pic-rollout --help

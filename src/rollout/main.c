@@ -77,8 +77,9 @@ static const char usage[] =
     "                            (not with --fast)\n"
     "Scoring:\n"
     "      --score               teacher-forced scoring of given responses\n"
-    "  -t, --temperature T       score at T > 0 (default: each record's 'temperature',\n"
-    "                            1 when absent or 0)\n"
+    "  -t, --temperature T       score at T >= 0.001 (default: each record's\n"
+    "                            'temperature', 0 or from 0.001 to 1e6; 1 when\n"
+    "                            absent or 0)\n"
     "      --logprobs-field NAME  where the log-probs go (default 'logprobs')\n"
     "      --entropy-field NAME  where the entropies go (default 'entropy'; '' to\n"
     "                            leave them out)\n"
@@ -201,7 +202,7 @@ static void parse_options(options *o, int argc, char **argv) {
         switch (c) {
         case OPT_SCORE: o->score = true; break;
         case 'm': run->model_dir = optarg; break;
-        case 't': run->temperature = pic_parse_double("--temperature", optarg, 0, 1e6); break;
+        case 't': run->temperature = pic_parse_double("--temperature", optarg, 0, ROLLOUT_MAX_TEMPERATURE); break;
         case OPT_LOGPROBS_FIELD: run->logprobs_field = optarg, o->score_only = true; break;
         case OPT_ENTROPY_FIELD: run->entropy_field = optarg, o->score_only = true; break;
         case OPT_ADD_SPECIAL: o->add_special = true; break;
@@ -271,7 +272,8 @@ static void check_options(options *o) {
     if (!o->score && o->score_only)
         pic_usage_error("--logprobs-field, --entropy-field and --batch-tokens belong to --score "
                         "(generation has --max-batch-tokens)");
-    if (o->score && run->temperature == 0) pic_usage_error("--temperature: --score needs T > 0");
+    if (o->score && run->temperature >= 0 && run->temperature < ROLLOUT_MIN_TEMPERATURE)
+        pic_usage_error("--temperature: --score needs T >= 0.001, as generation does above 0");
     if (strcmp(o->tmpl, "raw") && !pic_chat_spec_known(o->tmpl))
         pic_usage_error("--template: '%s' is neither a format (raw, " PIC_CHAT_FORMATS ") nor a file", o->tmpl);
     /* auto takes a GPU when there is one, for generation as for scoring

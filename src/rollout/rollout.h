@@ -14,8 +14,10 @@
 
 /* The least temperature above 0 (greedy) that pic-rollout samples or scores
  * at: below it logits / T overflow float. It is checked on the value as
- * given, a double: as a float, 1e-46 and less round to 0, greedy. */
+ * given, a double: as a float, 1e-46 and less round to 0, greedy. The
+ * most: beyond FLT_MAX a record's T was infinite, every token alike. */
 #define ROLLOUT_MIN_TEMPERATURE 1e-3
+#define ROLLOUT_MAX_TEMPERATURE 1e6
 
 typedef struct {
     const char *model_dir;

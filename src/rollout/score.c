@@ -56,12 +56,16 @@ static bool parse(rollout_run *run, pic_reader *r, json_t *obj, item *it) {
         json_t *t = json_object_get(obj, "temperature");
         it->T = 1.0f;
         if (t && !json_is_null(t)) {
-            if (!json_is_number(t) || !(json_number_value(t) >= 0) || !isfinite(json_number_value(t))) {
+            /* generation's --temperature: below 0.001 the numbers overflow
+             * float (and from about 1e-46 down T is a float 0), which was
+             * then blamed on the model */
+            double v = json_is_number(t) ? json_number_value(t) : -1;
+            if (!(v == 0 || (v >= ROLLOUT_MIN_TEMPERATURE && v <= ROLLOUT_MAX_TEMPERATURE))) {
                 free(p);
                 free(q);
-                return BAD(run, r, "temperature", "expected a number >= 0");
+                return BAD(run, r, "temperature", "expected 0 (greedy) or a number from 0.001 to 1e6");
             }
-            if (json_number_value(t) > 0) it->T = (float)json_number_value(t);
+            if (v > 0) it->T = (float)v;
         }
     }
     it->ids = pic_realloc(p, (np + nq + 1) * sizeof *p);
