@@ -343,6 +343,9 @@ problems() {
     fails_with 2 "--max-new-tokens"
     run pic-rollout -m "$M/qwen2-tiny" --stop ''
     fails_with 2 "--stop"
+    # nothing to cut: it was accepted and did nothing
+    run pic-rollout -m "$M/qwen2-tiny" --stop-cut </dev/null
+    fails_with 2 "^pic-rollout: --stop-cut: no --stop string to cut at"
     run pic-rollout -m "$M/qwen2-tiny" -t 0.0001
     fails_with 2 "--temperature"
     # checked as given: as a float these were 0, and sampled greedily

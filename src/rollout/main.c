@@ -49,7 +49,7 @@ static const char usage[] =
     "      --min-p P             keep tokens at least P times the most likely (default 0)\n"
     "      --stop STR            end a response when its text contains STR (repeatable);\n"
     "                            the text keeps STR unless --stop-cut\n"
-    "      --stop-cut            cut the text before the stop string (ids keep its token)\n"
+    "      --stop-cut            cut the text before the --stop string (ids keep its token)\n"
     "      --ignore-eos          do not stop on the model's eos ids\n"
     "      --seed S              random seed (default 0); sample j of the i-th input\n"
     "                            record draws from the stream (S, i, j)\n"
@@ -292,6 +292,8 @@ static void check_options(options *o) {
     if (!o->score) {
         if (run->temperature > 0 && run->temperature < ROLLOUT_MIN_TEMPERATURE)
             pic_usage_error("--temperature: use 0 (greedy) or at least 0.001");
+        /* eos tokens are special, never in the text: only a --stop string is cut */
+        if (run->stops.cut && !run->stops.n_strings) pic_usage_error("--stop-cut: no --stop string to cut at");
         if (run->temperature >= 0) run->sp.temperature = (float)run->temperature;
         run->batch_tokens = o->max_batch_tokens;
         if ((size_t)run->max_batch_size > o->max_batch_tokens) run->max_batch_size = (int)o->max_batch_tokens;
