@@ -62,6 +62,16 @@ gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | 
     fails_with 2 "f32 only"
     run pic-model-bench --score 16-2048
     fails_with 2 "--score: expected BxT"
+    # one of the two: --train silently replaced --score
+    run pic-model-bench --score 2x8 --train 2x8 --device cpu
+    fails_with 2 "^pic-model-bench: --score and --train: choose one"
+    run pic-model-bench --train 2x8 --score 2x8 --device cpu
+    fails_with 2 "^pic-model-bench: --score and --train: choose one"
+    # an empty list ran nothing and exited 0, as "," did not
+    for b in '' 1, ,1 1,,2; do
+        run pic-model-bench --batch "$b" --prompt 1 --decode 1
+        fails_with 2 "^pic-model-bench: --batch: bad list '$b'"
+    done
 }
 
 @test "--score takes --max-batch-tokens as --batch-tokens: same records, whatever the packing" {

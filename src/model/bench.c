@@ -39,10 +39,11 @@ static const char usage[] =
     "                      tokens, seconds, tokens_per_s, model_flops (the matrix\n"
     "                      products of the forward, lm_head and attention included),\n"
     "                      peak_bytes (GPU: device memory the run holds; CPU: peak RSS)\n"
-    "      --train BxT     instead: one training step on B sequences of T random\n"
-    "                      tokens (forward, the mean NLL's head backward and\n"
-    "                      backward, clipping, AdamW), the same JSON line, with\n"
-    "                      model_flops three times the forward's (issue 11)\n"
+    "      --train BxT     instead, not with --score: one training step on B\n"
+    "                      sequences of T random tokens (forward, the mean NLL's\n"
+    "                      head backward and backward, clipping, AdamW), the same\n"
+    "                      JSON line, with model_flops three times the forward's\n"
+    "                      (issue 11)\n"
     "      --device D      with --score or --train: cpu, cuda or auto (default auto)\n"
     "      --dtype T       with --score or --train: f32 or bf16 (default: bf16 on a\n"
     "                      GPU, f32 on the CPU)\n"
@@ -189,6 +190,8 @@ int main(int argc, char **argv) {
         case OPT_TRAIN: {
             char *e, *f;
             long bb = strtol(optarg, &e, 10), tt = *e == 'x' ? strtol(e + 1, &f, 10) : 0;
+            /* the two are one slot: the later silently replaced the other */
+            if (score_b && train != (c == OPT_TRAIN)) pic_usage_error("--score and --train: choose one");
             train = c == OPT_TRAIN;
             if (*e != 'x' || *f || bb < 1 || bb > 65536 || tt < 1 || tt > 1 << 20)
                 pic_usage_error("--%s: expected BxT (e.g. 16x2048), got '%s'", train ? "train" : "score", optarg);
@@ -216,13 +219,15 @@ int main(int argc, char **argv) {
     if (pic_device_resolve(mo.device) == PIC_DEVICE_CPU && mo.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only");
     int bs[16], nb = 0;
-    for (const char *s = batches; *s;) {
+    /* a size before the end and after every comma: "" ran nothing, "1," one */
+    for (const char *s = batches;;) {
         if (nb == 16) pic_usage_error("--batch: at most 16 sizes, got more in '%s'", batches);
         char *e;
         long v = strtol(s, &e, 10);
         if (e == s || v < 1 || v > 4096 || (*e && *e != ',')) pic_usage_error("--batch: bad list '%s'", batches);
         bs[nb++] = (int)v;
-        s = *e ? e + 1 : e;
+        if (!*e) break;
+        s = e + 1;
     }
 
     pic_config cfg;
