@@ -153,6 +153,12 @@ llamacpp() {
     [ "$(jq -c '[.vocab_size, .bos_id, .eos, .chat]' <<<"$output")" = '[128256,128000,"<|eot_id|>","llama3"]' ]
     run pic-tok -t "$TF/tiny/tokenizer.json" info
     [ "$(jq -c '[.eos_id, .chat]' <<<"$output")" = '[null,"chatml"]' ]
+    # -o writes the line there, plain, as count's (it printed to stdout and
+    # never made the file)
+    run pic-tok -t "$TF/tiny/tokenizer.json" info -o info.json
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
+    [ "$(jq -c '[.eos_id, .chat]' info.json)" = '[null,"chatml"]' ]
 }
 
 @test "a megabyte of spaces, digits or one word: linear time through pic-tok" {
@@ -263,6 +269,18 @@ llamacpp() {
     fails_with 2 "--level"
     run pic-tok -t "$TF/tiny" --skip-special encode
     fails_with 2 "--skip-special is for decode"
+    # options a command would quietly ignore: info reads no records, count
+    # writes plain numbers, count --raw reads lines
+    for o in '--field x' '--ids-field x' --skip-bad '--level 5' --special; do
+        run pic-tok -t "$TF/tiny" $o info
+        fails_with 2 "^pic-tok: ${o% *} is for "
+    done
+    run pic-tok -t "$TF/tiny" --ids-field x count </dev/null
+    fails_with 2 "^pic-tok: --ids-field is for encode and decode"
+    run pic-tok -t "$TF/tiny" --level 5 count </dev/null
+    fails_with 2 "^pic-tok: --level is for encode and decode"
+    run pic-tok -t "$TF/tiny" --raw --field x count </dev/null
+    fails_with 2 "^pic-tok: --field is for encode, decode and count of JSON records"
     run pic-tok --help
     [ "$status" -eq 0 ]
     [[ "$output" == Usage:* ]]

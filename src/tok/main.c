@@ -25,7 +25,7 @@ static const char usage[] =
     "           (--field and --ids-field rename both, in either direction)\n"
     "  count    print each record's token count, one per line\n"
     "  info     print the tokenizer's vocabulary size, special ids and chat\n"
-    "           format as one JSON object (reads no input)\n"
+    "           format as one JSON object (reads no input; -o writes it there)\n"
     "\n"
     "Options:\n"
     "  -t, --tokenizer PATH  tokenizer.json, or a model directory holding it (its\n"
@@ -42,13 +42,15 @@ static const char usage[] =
     "                        rendered 'prompt'. FORMAT: chatml, qwen2.5, qwen3,\n"
     "                        llama3, auto (the model directory's chat template), or a\n"
     "                        template file containing {problem}\n"
-    "      --field NAME      the text field (default 'text'; e.g. 'problem')\n"
-    "      --ids-field NAME  the ids field (default 'ids')\n"
+    "      --field NAME      encode/decode/count: the text field (default 'text';\n"
+    "                        e.g. 'problem'; count --raw has none)\n"
+    "      --ids-field NAME  encode/decode: the ids field (default 'ids')\n"
     "  -o, --output FILE     write there (atomically) instead of standard output\n"
     "      --plain           do not compress (the default when stdout is a terminal)\n"
-    "      --level N         zstd level, 1..19 (default 3)\n"
-    "      --skip-bad        skip malformed records (counted at the end) instead of\n"
-    "                        failing\n"
+    "      --level N         encode/decode: zstd level, 1..19 (default 3; count and\n"
+    "                        info write plain text)\n"
+    "      --skip-bad        encode/decode/count: skip malformed records (counted at\n"
+    "                        the end) instead of failing\n"
     "  -q, --quiet           no progress, no summary line\n"
     "  -h, --help            this help\n"
     "      --version         the version\n"
@@ -174,7 +176,7 @@ static void json_rec(tok_run *run, pic_reader *r, json_t *obj) {
     json_decref(obj);
 }
 
-static void print_info(const tok_run *run) {
+static void print_info(tok_run *run) {
     json_t *o = json_object();
     json_object_set_new(o, "tokenizer", json_string(pic_tokenizer_path(run->tok)));
     json_object_set_new(o, "vocab_size", json_integer(pic_tokenizer_vocab_size(run->tok)));
@@ -189,8 +191,7 @@ static void print_info(const tok_run *run) {
     pic_chat *c = pic_chat_for_tokenizer(run->tok);
     json_object_set_new(o, "chat", c ? json_string(pic_chat_name(c)) : json_null());
     pic_chat_free(c);
-    pic_print_json_line(o);
-    pic_stdout_close();
+    pic_writer_json(run->w, o);
     json_decref(o);
 }
 
@@ -213,6 +214,7 @@ int main(int argc, char **argv) {
         PIC_OUTPUT_OPTIONS, {0, 0, 0, 0}};
     tok_run run = {.out = {.level = 3}, .field = "text", .ids_field = "ids"};
     const char *tokenizer = NULL, *chat = NULL;
+    bool field = false, ids_field = false, level = false;
     int c;
     while ((c = pic_getopt(argc, argv, "t:o:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -221,10 +223,11 @@ int main(int argc, char **argv) {
         case OPT_SPECIAL: run.special = true; break;
         case OPT_SKIP_SPECIAL: run.skip_special = true; break;
         case OPT_CHAT: chat = optarg; break;
-        case OPT_FIELD: run.field = optarg; break;
-        case OPT_IDS_FIELD: run.ids_field = optarg; break;
+        case OPT_FIELD: run.field = optarg, field = true; break;
+        case OPT_IDS_FIELD: run.ids_field = optarg, ids_field = true; break;
         case OPT_SKIP_BAD: pic_skip_bad = true; break;
         default:
+            level |= c == PIC_OPT_LEVEL;
             if (!pic_output_option(c, optarg, &run.out, usage)) pic_usage_error("unknown option");
         }
     }
@@ -235,8 +238,17 @@ int main(int argc, char **argv) {
     if (!*run.ids_field) pic_usage_error("--ids-field: empty name");
     if (run.raw && (run.cmd == CMD_DECODE || run.cmd == CMD_INFO)) pic_usage_error("--raw is for encode and count");
     if (chat && (run.cmd == CMD_DECODE || run.cmd == CMD_INFO)) pic_usage_error("--chat is for encode and count");
-    if (run.special && run.cmd == CMD_DECODE) pic_usage_error("--special is for encode and count (decode has --skip-special)");
+    if (run.special && (run.cmd == CMD_DECODE || run.cmd == CMD_INFO))
+        pic_usage_error("--special is for encode and count (decode has --skip-special)");
     if (run.skip_special && run.cmd != CMD_DECODE) pic_usage_error("--skip-special is for decode");
+    /* options that would do nothing: info reads no records, count --raw
+     * takes lines and count writes numbers, neither compressed */
+    if (field && (run.cmd == CMD_INFO || (run.cmd == CMD_COUNT && run.raw)))
+        pic_usage_error("--field is for encode, decode and count of JSON records");
+    if (ids_field && (run.cmd == CMD_INFO || run.cmd == CMD_COUNT)) pic_usage_error("--ids-field is for encode and decode");
+    if (level && (run.cmd == CMD_INFO || run.cmd == CMD_COUNT))
+        pic_usage_error("--level is for encode and decode (count and info write plain text)");
+    if (pic_skip_bad && run.cmd == CMD_INFO) pic_usage_error("--skip-bad is for encode, decode and count (info reads no records)");
     if (run.cmd == CMD_INFO && optind < argc) pic_usage_error("info reads no input");
     if (chat && strcmp(chat, "auto") && !pic_chat_spec_known(chat))
         pic_usage_error("--chat: '%s' is neither a format (" PIC_CHAT_FORMATS ", auto) nor a file", chat);
@@ -250,14 +262,16 @@ int main(int argc, char **argv) {
         const char *m = pic_chat_missing_marker(run.chat, run.tok);
         if (m) pic_warn("--chat %s: the tokenizer has no token %s, so prompts carry it as plain text", chat, m);
     }
+    /* counts and info are for people and the shell: plain text, never compressed */
+    bool text = run.cmd == CMD_COUNT || run.cmd == CMD_INFO;
+    run.w = pic_writer_open(run.out.output, run.out.plain || text ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO,
+                            run.out.level);
     if (run.cmd == CMD_INFO) {
         print_info(&run);
+        pic_writer_close(run.w);
         pic_tokenizer_free(run.tok);
         return 0;
     }
-    /* counts are for people and the shell: plain text, never compressed */
-    pic_compress mode = run.out.plain || run.cmd == CMD_COUNT ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO;
-    run.w = pic_writer_open(run.out.output, mode, run.out.level);
 
     pic_progress prog;
     pic_progress_start(&prog, "records");
