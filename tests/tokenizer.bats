@@ -147,6 +147,26 @@ llamacpp() {
     ! grep -q 'has no token' <<<"$output" || false
 }
 
+@test "--chat auto: a chat_template that is there but is none of the formats is refused, not ChatML from the tokens" {
+    mkdir m
+    cp "$TF/tiny/tokenizer.json" m/
+    # no template: the special tokens tell (the tiny tokenizer has <|im_start|>)
+    echo '{}' >m/tokenizer_config.json
+    pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}' >out
+    [ "$(jq -r .prompt out | head -n 1)" = "<|im_start|>user" ]
+    # an unknown (or broken) Jinja template, no string, a list without "default"
+    for ct in '"{% for m in messages %}{{ m.content }}{% endfor %"' 7 '[{"name": "tool_use", "template": "x"}]'; do
+        echo "{\"chat_template\": $ct}" >m/tokenizer_config.json
+        run pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}'
+        fails_with 1 "^pic-tok: --chat auto: m/tokenizer_config.json: field 'chat_template': (none of the formats|neither a string)"
+        [ "${#lines[@]}" -eq 1 ]
+        run pic-tok -t m info
+        [ "$status" -eq 0 ]
+        grep -q "^pic-tok: m/tokenizer_config.json: field 'chat_template': .*--chat auto refuses it" <<<"$output"
+        [ "$(grep '^{' <<<"$output" | jq -c .chat)" = null ]
+    done
+}
+
 @test "info: vocabulary size, special ids, chat format" {
     run pic-tok -t "$BATS_FILE_TMPDIR/llama3" info
     [ "$status" -eq 0 ]

@@ -40,8 +40,10 @@ static const char usage[] =
     "      --chat FORMAT     encode/count: first format the text as one user turn\n"
     "                        with the generation prompt; encode also adds the\n"
     "                        rendered 'prompt'. FORMAT: chatml, qwen2.5, qwen3,\n"
-    "                        llama3, auto (the model directory's chat template), or a\n"
-    "                        template file containing {problem}\n"
+    "                        llama3, auto (the model directory's chat template, an\n"
+    "                        error when it is none of these; its special tokens\n"
+    "                        when it has none), or a template file containing\n"
+    "                        {problem}\n"
     "      --field NAME      encode/decode/count: the text field (default 'text';\n"
     "                        e.g. 'problem'; count --raw has none)\n"
     "      --ids-field NAME  encode/decode: the ids field (default 'ids')\n"
@@ -188,7 +190,9 @@ static void print_info(tok_run *run) {
         snprintf(key, sizeof key, "%s_id", names[k]);
         json_object_set_new(o, key, ids[k] < 0 ? json_null() : json_integer(ids[k]));
     }
-    pic_chat *c = pic_chat_for_tokenizer(run->tok);
+    char why[4096];
+    pic_chat *c = pic_chat_for_tokenizer(run->tok, why, sizeof why);
+    if (*why) pic_warn("%s (so 'chat' is null: --chat auto refuses it)", why);
     json_object_set_new(o, "chat", c ? json_string(pic_chat_name(c)) : json_null());
     pic_chat_free(c);
     pic_writer_json(run->w, o);
@@ -255,7 +259,9 @@ int main(int argc, char **argv) {
 
     run.tok = pic_tokenizer_load(tokenizer);
     if (chat && !strcmp(chat, "auto")) {
-        run.chat = pic_chat_for_tokenizer(run.tok);
+        char why[4096];
+        run.chat = pic_chat_for_tokenizer(run.tok, why, sizeof why);
+        if (*why) pic_die("--chat auto: %s (give --chat FORMAT or a template file)", why);
         if (!run.chat) pic_die("%s: --chat auto: no chat template or chat tokens to tell the format", tokenizer);
     } else if (chat) {
         run.chat = pic_chat_new(chat);

@@ -75,13 +75,23 @@ bool pic_chat_spec_known(const char *spec) {
     return stat(spec, &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
 }
 
-pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t) {
+pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
     const char *tmpl = pic_tokenizer_chat_template(t);
+    if (n) *why = 0;
     if (tmpl) {
         if (strstr(tmpl, "You are Qwen, created by Alibaba Cloud")) return pic_chat_new("qwen2.5");
         if (strstr(tmpl, "<|im_start|>") && strstr(tmpl, "<think>")) return pic_chat_new("qwen3");
         if (strstr(tmpl, "<|im_start|>")) return pic_chat_new("chatml");
         if (strstr(tmpl, "<|start_header_id|>")) return pic_chat_new("llama3");
+    }
+    if (t->chat_template_file) {
+        if (tmpl)
+            snprintf(why, n, "%s: field 'chat_template': none of the formats pic renders (" PIC_CHAT_FORMATS
+                             "): it holds none of their markers", t->chat_template_file);
+        else
+            snprintf(why, n, "%s: field 'chat_template': neither a string nor a list holding a \"default\" template",
+                     t->chat_template_file);
+        return NULL;
     }
     if (pic_tokenizer_token_to_id(t, "<|im_start|>") >= 0) return pic_chat_new("chatml");
     if (pic_tokenizer_token_to_id(t, "<|start_header_id|>") >= 0) return pic_chat_new("llama3");

@@ -52,9 +52,13 @@ pic_chat *pic_chat_new(const char *spec);
  * likely, is the caller's usage error, found before a model loads. */
 bool pic_chat_spec_known(const char *spec);
 /* The format a model's tokenizer_config.json chat_template is (recognised
- * by its markers), else by its special tokens (<|im_start|> -> chatml,
- * <|start_header_id|> -> llama3); NULL when neither tells. */
-pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t);
+ * by its markers), else, when it has none, by its special tokens
+ * (<|im_start|> -> chatml, <|start_header_id|> -> llama3); NULL when
+ * neither tells. A chat_template that is there but is no string, or none of
+ * the formats, is NULL too, with why[0..n) saying so and naming the file
+ * (else why is ""): the model was given that template, and a format guessed
+ * from its tokens would be another. */
+pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n);
 void pic_chat_free(pic_chat *c);
 pic_chat_kind pic_chat_kind_of(const pic_chat *c);
 const char *pic_chat_name(const pic_chat *c); /* "qwen2.5", ..., or the file's path */

@@ -118,6 +118,7 @@ struct pic_tokenizer {
 
     int32_t bos, eos, pad;
     char *chat_template;
+    char *chat_template_file; /* the tokenizer_config.json with a 'chat_template', usable or not */
 
     pthread_mutex_t mu;
     tk_state *state;

@@ -239,6 +239,7 @@ static void load_model_dir(pic_tokenizer *t, const char *dir) {
         t->eos = config_token(t, path, cfg, "eos_token");
         t->pad = config_token(t, path, cfg, "pad_token");
         const json_t *ct = json_object_get(cfg, "chat_template");
+        if (ct && !json_is_null(ct)) t->chat_template_file = pic_strdup(path);
         if (json_is_array(ct)) /* named templates: the "default" one */
             for (size_t i = 0; i < json_array_size(ct); i++) {
                 const json_t *e = json_array_get(ct, i);
@@ -332,6 +333,7 @@ void pic_tokenizer_free(pic_tokenizer *t) {
     free(t->prefix);
     free(t->suffix);
     free(t->chat_template);
+    free(t->chat_template_file);
     tk_state_free(t->state);
     pthread_mutex_destroy(&t->mu);
     free(t->path);

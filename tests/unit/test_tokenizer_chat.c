@@ -132,7 +132,8 @@ int main(void) {
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
     pic_tokenizer *q25 = unpack("qwen2.5"), *q3 = unpack("qwen3");
     golden_cases(q25, q3);
-    pic_chat *c25 = pic_chat_for_tokenizer(q25), *c3 = pic_chat_for_tokenizer(q3);
+    char why[512];
+    pic_chat *c25 = pic_chat_for_tokenizer(q25, why, sizeof why), *c3 = pic_chat_for_tokenizer(q3, why, sizeof why);
     CHECK(c25 && pic_chat_kind_of(c25) == PIC_CHAT_QWEN2_5, "qwen2.5 recognised from its chat template");
     CHECK(c3 && pic_chat_kind_of(c3) == PIC_CHAT_QWEN3, "qwen3 recognised from its chat template");
     pic_chat_free(c25);
