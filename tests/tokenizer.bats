@@ -167,6 +167,20 @@ llamacpp() {
     done
 }
 
+@test "--chat auto: a chat_template.jinja beside the config wins over its chat_template, as in transformers" {
+    mkdir m
+    cp "$TF/tiny/tokenizer.json" m/
+    echo '{"chat_template": "{% for m in messages %}{{ m.content }}{% endfor %}"}' >m/tokenizer_config.json
+    jq -r '.chat_template' "$BATS_FILE_TMPDIR/qwen2.5/tokenizer_config.json" >m/chat_template.jinja
+    pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}' >out
+    [ "$(jq -r .prompt out | sed -n 2p)" = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>" ]
+    [ "$(pic-tok -t m info | jq -r .chat)" = qwen2.5 ]
+    # a file of none of the formats is refused by its name
+    echo '{{ messages[0].content }}' >m/chat_template.jinja
+    run pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}'
+    fails_with 1 "^pic-tok: --chat auto: m/chat_template.jinja: none of the formats"
+}
+
 @test "info: vocabulary size, special ids, chat format" {
     run pic-tok -t "$BATS_FILE_TMPDIR/llama3" info
     [ "$status" -eq 0 ]

@@ -85,9 +85,13 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
         if (strstr(tmpl, "<|start_header_id|>")) return pic_chat_new("llama3");
     }
     if (t->chat_template_file) {
+        size_t fl = strlen(t->chat_template_file);
+        bool jinja = fl >= 6 && !strcmp(t->chat_template_file + fl - 6, ".jinja");
         if (tmpl)
-            snprintf(why, n, "%s: field 'chat_template': none of the formats pic renders (" PIC_CHAT_FORMATS
-                             "): it holds none of their markers", t->chat_template_file);
+            snprintf(why, n, "%s%s: none of the formats pic renders (" PIC_CHAT_FORMATS "): it holds none of their markers",
+                     t->chat_template_file, jinja ? "" : ": field 'chat_template'");
+        else if (jinja)
+            snprintf(why, n, "%s: holds a NUL byte: not a template", t->chat_template_file);
         else
             snprintf(why, n, "%s: field 'chat_template': neither a string nor a list holding a \"default\" template",
                      t->chat_template_file);

@@ -118,7 +118,8 @@ struct pic_tokenizer {
 
     int32_t bos, eos, pad;
     char *chat_template;
-    char *chat_template_file; /* the tokenizer_config.json with a 'chat_template', usable or not */
+    char *chat_template_file; /* where the template came from (chat_template.jinja, else the
+                                 tokenizer_config.json with a 'chat_template'), usable or not */
 
     pthread_mutex_t mu;
     tk_state *state;

@@ -251,6 +251,19 @@ static void load_model_dir(pic_tokenizer *t, const char *dir) {
         json_decref(cfg);
     }
     free(path);
+    /* transformers (4.47 on) saves the template beside it, and a
+     * chat_template.jinja wins over the config's */
+    path = pic_asprintf("%s/chat_template.jinja", dir);
+    size_t len;
+    char *jinja = stat(path, &sb) == 0 ? pic_read_file(path, &len) : NULL;
+    if (jinja) {
+        free(t->chat_template), free(t->chat_template_file);
+        t->chat_template = memchr(jinja, 0, len) ? NULL : jinja;
+        if (!t->chat_template) free(jinja);
+        t->chat_template_file = path;
+    } else {
+        free(path);
+    }
     path = pic_asprintf("%s/config.json", dir);
     if (stat(path, &sb) == 0) {
         json_t *cfg = read_json(path, true);
