@@ -292,6 +292,11 @@ js() { pic-eval -q --format json "$@"; }
     check '{"id":1,"reward":1,"response_ids":[1,"a"]}' "field 'response_ids': not an array of integers"
     check '{"id":1,"reward":1,"response_ids":5}' "field 'response_ids': not an array"
     check '{"id":1,"reward":1,"entropy":[0.1,null]}' "field 'entropy': not an array of finite numbers"
+    # pictl refuses a negative entropy; here it pulled the mean below 0
+    check '{"id":1,"reward":1,"entropy":[0.1,-0.5]}' "field 'entropy': element 1: -0.5 is negative, not an entropy"
+    # one entropy per response token: other counts are two different responses
+    check '{"id":1,"reward":1,"response_ids":[1,2],"entropy":[0.5]}' "field 'entropy': 1 values for 2 response tokens"
+    check '{"id":1,"reward":1,"response_ids":[],"entropy":[0.5]}' "field 'entropy': 1 values for 0 response tokens"
     check '{"id":1,"reward":1,"response":["x"]}' "field 'response': not a string"
     check '{"id":1,"reward":1,"sample":-1}' "field 'sample': not an integer >= 0"
     check '{"id":1,"reward":1' "malformed JSON"

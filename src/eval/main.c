@@ -29,10 +29,10 @@ static const char usage[] =
     "Each record is one sample: 'id' (string or integer) names its problem,\n"
     "'source' (optional) its dataset, 'correct' (bool) or else 'reward' (number,\n"
     "correct when >= --threshold) scores it. Optional: 'response_ids' (its length in\n"
-    "tokens; else the length of 'entropy'), 'entropy' (per-token array), 'response'\n"
-    "(text, for the reflective words), 'sample' (index; a repeated index of a problem\n"
-    "is an error, which catches a file given twice); with --maj 'pred' (the\n"
-    "extracted answer). Other fields are ignored.\n"
+    "tokens; else the length of 'entropy'), 'entropy' (one number >= 0 per response\n"
+    "token), 'response' (text, for the reflective words), 'sample' (index; a repeated\n"
+    "index of a problem is an error, which catches a file given twice); with --maj\n"
+    "'pred' (the extracted answer). Other fields are ignored.\n"
     "\n"
     "Per dataset (in order of first appearance), with n the samples of a problem\n"
     "and c the correct ones:\n"
@@ -178,6 +178,7 @@ typedef struct {
     const char *pred; /* --maj: the answer voted for, trimmed; NULL when none */
     size_t pred_len;
     char predbuf[40];
+    char msg[96]; /* a message parse_record formats */
 } sample_rec;
 
 /* Fills rec from obj; returns NULL or the message of the first problem, with
@@ -237,9 +238,22 @@ static const char *parse_record(const eval_ctx *e, json_t *obj, sample_rec *rec,
             json_t *x = json_array_get(v, i);
             if (!json_is_number(x) || !isfinite(json_number_value(x)))
                 return "not an array of finite numbers";
+            /* a negative one would pull the mean below what was sampled */
+            if (json_number_value(x) < 0) {
+                snprintf(rec->msg, sizeof rec->msg, "element %zu: %g is negative, not an entropy", i,
+                         json_number_value(x));
+                return rec->msg;
+            }
             rec->ent_sum += json_number_value(x);
         }
         rec->ent_n = (long long)json_array_size(v);
+        /* one entropy per response token (docs/DESIGN.md): another count
+         * means the two fields describe different responses */
+        if (rec->has_len && rec->ent_n != rec->len) {
+            snprintf(rec->msg, sizeof rec->msg, "%lld values for %lld response tokens ('response_ids')", rec->ent_n,
+                     rec->len);
+            return rec->msg;
+        }
         if (!rec->has_len) {
             /* one entropy per response token: its length is the length */
             rec->has_len = true;
