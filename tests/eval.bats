@@ -285,6 +285,11 @@ js() { pic-eval -q --format json "$@"; }
     # ids compare as C strings: "p\u0000one" and "p\u0000two" would be one problem
     check '{"id":"p\u0000one","correct":true}' "field 'id': contains a NUL character"
     check '{"id":1}' "field 'reward': missing \(and no 'correct'\)"
+    # present but null is not "missing", which sent one looking for a field that was there
+    check '{"id":null,"correct":true}' "field 'id': null"
+    check '{"id":1,"reward":null}' "field 'reward': null \(and no 'correct'\)"
+    check '{"id":1,"correct":null,"reward":null}' "field 'reward': null \(and 'correct' is null\)"
+    check '{"id":1,"correct":null}' "field 'reward': missing \(and 'correct' is null\)"
     check '{"id":1,"reward":"1"}' "field 'reward': not a finite number"
     check '{"id":1,"reward":1,"source":3}' "field 'source': not a string"
     # so are sources: "math\u0000x" was dataset "math"

@@ -189,7 +189,8 @@ static const char *parse_record(const eval_ctx *e, json_t *obj, sample_rec *rec,
     json_t *v;
     *field = "id";
     v = json_object_get(obj, "id");
-    if (!v || json_is_null(v)) return "missing";
+    if (!v) return "missing";
+    if (json_is_null(v)) return "null (a sample needs its problem's id)";
     if (json_is_string(v)) {
         rec->id = json_string_value(v);
         if (strlen(rec->id) != json_string_length(v)) return "contains a NUL character (\\u0000)";
@@ -215,9 +216,15 @@ static const char *parse_record(const eval_ctx *e, json_t *obj, sample_rec *rec,
         if (!json_is_boolean(v)) return "not a boolean";
         rec->correct = json_is_true(v);
     } else {
+        /* which of the two is null and which absent: "missing" sent people
+         * looking for a field that was there */
+        const char *correct = v ? "'correct' is null" : "no 'correct'";
         *field = "reward";
         v = json_object_get(obj, "reward");
-        if (!v || json_is_null(v)) return "missing (and no 'correct')";
+        if (!v || json_is_null(v)) {
+            snprintf(rec->msg, sizeof rec->msg, "%s (and %s)", v ? "null" : "missing", correct);
+            return rec->msg;
+        }
         if (!json_is_number(v) || !isfinite(json_number_value(v))) return "not a finite number";
         rec->correct = json_number_value(v) >= e->threshold;
     }
