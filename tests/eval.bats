@@ -201,6 +201,13 @@ js() { pic-eval -q --format json "$@"; }
     fails_with 2 "given twice"
     run pic-eval --k ,
     fails_with 2 "--k"
+    # an empty item was passed over, so a slip went unnoticed while '' was an error
+    run pic-eval --k 1,,2
+    fails_with 2 "^pic-eval: --k: an empty item in '1,,2'"
+    run pic-eval --k 1,
+    fails_with 2 "^pic-eval: --k: an empty item in '1,'"
+    run pic-eval --k ''
+    fails_with 2 "^pic-eval: --k: empty list"
 }
 
 @test "--maj: majority vote over all the samples of a problem (vote.jsonl, by hand)" {
@@ -248,6 +255,14 @@ js() { pic-eval -q --format json "$@"; }
     [[ "${lines[1]}" =~ \ -$ ]]
     run pic-eval --reflect-words ',-bad'
     fails_with 2 "--reflect-words"
+    # '' is the empty list; ',' and 'a,,b' hold an empty word, a slip
+    run pic-eval --reflect-words ','
+    fails_with 2 "^pic-eval: --reflect-words: an empty word"
+    run pic-eval --reflect-words 'wait,,hmm'
+    fails_with 2 "^pic-eval: --reflect-words: an empty word"
+    printf 'wait,\nhmm\n' >comma.txt
+    run pic-eval --reflect-words @comma.txt "$A"
+    fails_with 1 "^pic-eval: comma.txt: reflective words: an empty word"
     run pic-eval --reflect-words @nope.txt "$A"
     fails_with 1 "nope.txt"
     # a NUL byte ended the text: the words after it were dropped, silently

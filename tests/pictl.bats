@@ -162,6 +162,14 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 2 "target-schedule: step 2 after step 5"
     run pictl --target-schedule 'abc'
     fails_with 2 "target-schedule"
+    # an empty point was passed over, so a slip (a point left out?) went unnoticed
+    run pictl --target-schedule '0:0.5,'
+    fails_with 2 "^pictl: --target-schedule: an empty point"
+    run pictl --target-schedule '0:0.5,,9:0.1'
+    fails_with 2 "^pictl: --target-schedule: an empty point"
+    printf '0 0.5\n\n# blank lines are no points\n9 0.1;\n' >semi.txt
+    run pictl --target-schedule @semi.txt </dev/null
+    fails_with 1 "^pictl: semi.txt: target schedule: an empty point"
     echo "1 nope" >bad.txt
     run pictl --target-schedule @bad.txt </dev/null
     fails_with 1 "bad.txt: target schedule: value 'nope'"

@@ -52,6 +52,13 @@ load helpers
     fails_with 2 'difficulty: 9 is outside'
     run pic-task --kinds add,pow
     fails_with 2 "unknown kind 'pow'"
+    # an empty item was passed over ('add,,sub' ran as 'add,sub') while '' was an error
+    run pic-task --kinds add,,sub
+    fails_with 2 "^pic-task: --kinds: an empty item in 'add,,sub'"
+    run pic-task --kinds add,
+    fails_with 2 "^pic-task: --kinds: an empty item"
+    run pic-task --kinds ''
+    fails_with 2 "^pic-task: --kinds: empty list"
     run pic-task extra
     fails_with 2 "unexpected operand"
     run pic-task --help

@@ -1,6 +1,7 @@
 /* Messages, exit codes and option parsing shared by every program. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <getopt.h>
@@ -123,6 +124,52 @@ long long pic_parse_int(const char *opt, const char *s, long long min, long long
     if (end == s || *end != '\0') pic_usage_error("%s: '%s' is not an integer", opt, s);
     if (errno == ERANGE || v < min || v > max) pic_usage_error("%s: %s is outside [%lld, %lld]", opt, s, min, max);
     return v;
+}
+
+char *pic_trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+int pic_list_split(pic_list *l, const char *s, const char *seps) {
+    bool lines = strchr(seps, '\n') != NULL;
+    size_t cap = 1;
+    for (const char *p = s; *p; p++) cap += strchr(seps, *p) != NULL;
+    l->n = 0;
+    l->items = pic_malloc(cap * sizeof *l->items);
+    l->text = pic_strdup(s);
+    if (lines)
+        for (char *c = l->text; (c = strchr(c, '#'));)
+            while (*c && *c != '\n') *c++ = ' ';
+    for (char *line = l->text, *next; line; line = next) {
+        next = lines ? strchr(line, '\n') : NULL;
+        if (next) *next++ = '\0';
+        if (lines && !*pic_trim(line)) continue;
+        for (char *item = line, *end; item; item = end) {
+            end = strpbrk(item, seps);
+            if (end) *end++ = '\0';
+            item = pic_trim(item);
+            if (!*item) {
+                pic_list_free(l);
+                return -1;
+            }
+            l->items[l->n++] = item;
+        }
+    }
+    return 0;
+}
+
+void pic_list_free(pic_list *l) {
+    free(l->items);
+    free(l->text);
+    *l = (pic_list){0};
+}
+
+void pic_option_list(pic_list *l, const char *opt, const char *arg) {
+    if (!*arg) pic_usage_error("%s: empty list", opt);
+    if (pic_list_split(l, arg, ",")) pic_usage_error("%s: an empty item in '%s'", opt, arg);
 }
 
 bool pic_output_option(int c, const char *arg, pic_output_opts *o, const char *usage) {

@@ -53,6 +53,27 @@ PIC_NORETURN void pic_print_help(const char *text);
 double pic_parse_double(const char *opt, const char *s, double min, double max);
 long long pic_parse_int(const char *opt, const char *s, long long min, long long max);
 
+/* s without its leading and trailing whitespace (cut off in place). */
+char *pic_trim(char *s);
+
+/* A list as an option or a list file gives one: items separated by any
+ * byte of seps, each trimmed of whitespace. When seps holds '\n', '#'
+ * starts a comment to the end of its line, and a line of nothing but
+ * whitespace and comment holds no item (a file's blank lines). */
+typedef struct {
+    size_t n;
+    char **items; /* pointing into text */
+    char *text;
+} pic_list;
+/* Splits s into l. An empty item ("1,,2", "1,", ",") is refused with -1
+ * (l then empty): strtok_r passed over one, so a slip in a list went
+ * unnoticed while an empty list was an error. */
+int pic_list_split(pic_list *l, const char *s, const char *seps);
+void pic_list_free(pic_list *l);
+/* A comma-separated option value ("--k 1,4,16"): an empty value or an empty
+ * item is a usage error naming opt. */
+void pic_option_list(pic_list *l, const char *opt, const char *arg);
+
 /* The options every program that writes a record stream shares
  * (docs/conventions.md): -o/--output, --plain, --level, -q/--quiet, -h/--help
  * and --version. Put PIC_OUTPUT_OPTIONS in the struct option table, "o:qh"

@@ -762,16 +762,16 @@ static void print_report(FILE *out, const eval_ctx *e) {
 /* ---- options ---- */
 
 static void parse_ks(eval_ctx *e, const char *arg) {
-    char *copy = pic_strdup(arg), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        long long k = pic_parse_int("--k", t, 1, 1LL << 40);
+    pic_list l;
+    pic_option_list(&l, "--k", arg);
+    for (size_t j = 0; j < l.n; j++) {
+        long long k = pic_parse_int("--k", l.items[j], 1, 1LL << 40);
         for (size_t i = 0; i < e->nk; i++)
             if (e->ks[i] == k) pic_usage_error("--k: %lld given twice", k);
         e->ks = pic_realloc(e->ks, (e->nk + 1) * sizeof *e->ks);
         e->ks[e->nk++] = k;
     }
-    free(copy);
-    if (!e->nk) pic_usage_error("--k: no values in '%s'", arg);
+    pic_list_free(&l);
 }
 
 static void parse_words(eval_ctx *e, const char *arg) {

@@ -44,16 +44,15 @@ static bool word_byte(unsigned char c) { return isalnum(c) || c == '_' || c >= 0
 
 int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errsize) {
     memset(w, 0, sizeof *w);
-    size_t len = strlen(spec), cap = 0;
-    char *buf = malloc(len + 1);
-    if (!buf) return pic_errf(err, errsize, "out of memory");
-    memcpy(buf, spec, len + 1);
-    for (char *c = buf; (c = strchr(c, '#'));)
-        while (*c && *c != '\n') *c++ = ' ';
+    pic_list l;
+    if (pic_list_split(&l, spec, ",\n"))
+        return pic_errf(err, errsize, "an empty word (two commas together, or one at an end)");
+    size_t cap = 0;
     int rc = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save)) {
-        /* Lowercase, collapse whitespace runs to one space, trim. */
+    for (size_t i = 0; i < l.n; i++) {
+        const char *tok = l.items[i];
+        /* Lowercase, collapse whitespace runs to one space (the ends are
+         * trimmed already). */
         char *out = malloc(strlen(tok) + 1), *o = out;
         if (!out) {
             rc = pic_errf(err, errsize, "out of memory");
@@ -67,12 +66,7 @@ int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errs
                 *o++ = (char)tolower(ch);
             }
         }
-        if (o > out && o[-1] == ' ') o--;
         *o = '\0';
-        if (!*out) {
-            free(out);
-            continue;
-        }
         if (!word_byte((unsigned char)out[0]) || !word_byte((unsigned char)o[-1])) {
             rc = pic_errf(err, errsize, "'%s': a word must begin and end with a letter or digit", out);
             free(out);
@@ -90,7 +84,7 @@ int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errs
         }
         w->words[w->n++] = out;
     }
-    free(buf);
+    pic_list_free(&l);
     if (rc) pic_wordlist_free(w);
     return rc;
 }

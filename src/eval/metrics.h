@@ -27,8 +27,9 @@ typedef struct {
 extern const char *const pic_reflect_default;
 
 /* Parses a comma- or newline-separated list ('#' comments to the end of a
- * line in the newline form). Empty entries are skipped; an empty list is
- * valid (no counting). Returns 0, or -1 with a message in err. */
+ * line), as pic_list_split: blank lines are skipped, an empty entry beside
+ * others (",", "a,,b") is an error; an empty list is valid (no counting).
+ * Returns 0, or -1 with a message in err. */
 int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errsize);
 void pic_wordlist_free(pic_wordlist *w);
 

@@ -15,13 +15,6 @@
 #include "common/cli.h"
 
 
-static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
-    return s;
-}
-
 static int parse_point(char *pt, long long *step, double *value, char *err, size_t errsize) {
     char *a = pt, *b = strchr(pt, ':');
     if (b) {
@@ -33,8 +26,8 @@ static int parse_point(char *pt, long long *step, double *value, char *err, size
         if (!*b) return pic_errf(err, errsize, "point '%s': expected STEP:VALUE", pt);
         *b++ = '\0';
     }
-    a = trim(a);
-    b = trim(b);
+    a = pic_trim(a);
+    b = pic_trim(b);
     char *end;
     errno = 0;
     long long s = strtoll(a, &end, 10);
@@ -51,19 +44,13 @@ static int parse_point(char *pt, long long *step, double *value, char *err, size
 
 int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errsize) {
     memset(s, 0, sizeof *s);
-    size_t len = strlen(spec);
-    char *buf = malloc(len + 1);
-    if (!buf) return pic_errf(err, errsize, "out of memory");
-    memcpy(buf, spec, len + 1);
-    /* Comments run to the end of their line: blank them before splitting. */
-    for (char *c = buf; (c = strchr(c, '#'));)
-        while (*c && *c != '\n') *c++ = ' ';
+    pic_list l;
+    if (pic_list_split(&l, spec, ",;\n"))
+        return pic_errf(err, errsize, "an empty point (two separators together, or one at an end)");
     size_t cap = 0;
     int rc = 0;
-    char *save = NULL;
-    for (char *pt = strtok_r(buf, ",;\n", &save); pt; pt = strtok_r(NULL, ",;\n", &save)) {
-        pt = trim(pt);
-        if (!*pt) continue;
+    for (size_t i = 0; i < l.n; i++) {
+        char *pt = l.items[i];
         long long st = 0;
         double v = 0;
         if ((rc = parse_point(pt, &st, &v, err, errsize))) break;
@@ -87,7 +74,7 @@ int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errs
         s->value[s->n] = v;
         s->n++;
     }
-    free(buf);
+    pic_list_free(&l);
     if (!rc && !s->n) rc = pic_errf(err, errsize, "no points (expected STEP:VALUE,...)");
     if (rc) pic_schedule_free(s);
     return rc;

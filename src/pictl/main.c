@@ -218,13 +218,6 @@ static void save_state(const char *path, const pic_ctl_state *st, const pic_ctl_
 
 /* ---- input ---- */
 
-static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
-    return s;
-}
-
 /* The field, or with dots in the name (and no such literal key) the path
  * through nested objects. */
 static json_t *lookup(json_t *obj, const char *field) {
@@ -313,7 +306,7 @@ static void run_input(const char *path, const pic_ctl_params *p, pic_ctl_state *
         size_t lineno = pic_reader_lineno(r);
         size_t nul = pic_nul_column(line, n);
         if (nul) pic_die("%s:%zu: a raw NUL byte at column %zu", name, lineno, nul);
-        char *s = trim(line);
+        char *s = pic_trim(line);
         if (!*s) continue;
         double h = parse_value(s, (int)(s - line), name, lineno, field);
         pic_ctl_out o;

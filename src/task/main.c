@@ -49,16 +49,16 @@ static const char usage[] =
 
 static unsigned parse_kinds(const char *list) {
     unsigned mask = 0;
-    char *copy = pic_strdup(list), *save = NULL;
-    for (char *k = strtok_r(copy, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+    pic_list l;
+    pic_option_list(&l, "--kinds", list);
+    for (size_t j = 0; j < l.n; j++) {
         int found = -1;
         for (int i = 0; i < TASK_KINDS; i++)
-            if (strcmp(k, task_kind_names[i]) == 0) found = i;
-        if (found < 0) pic_usage_error("--kinds: unknown kind '%s' (add, sub, mul, div, eq)", k);
+            if (strcmp(l.items[j], task_kind_names[i]) == 0) found = i;
+        if (found < 0) pic_usage_error("--kinds: unknown kind '%s' (add, sub, mul, div, eq)", l.items[j]);
         mask |= 1u << found;
     }
-    free(copy);
-    if (!mask) pic_usage_error("--kinds: empty list");
+    pic_list_free(&l);
     return mask;
 }
 

@@ -306,7 +306,30 @@ static void test_writer_background(void) {
     CHECK(pic_rmtree(dir) == 0, "rmtree");
 }
 
+static void test_list_split(void) {
+    pic_list l;
+    CHECK(pic_list_split(&l, " 1, 4 ,16", ",") == 0 && l.n == 3 && !strcmp(l.items[0], "1") &&
+              !strcmp(l.items[1], "4") && !strcmp(l.items[2], "16"),
+          "items, trimmed");
+    pic_list_free(&l);
+    const char *empty[] = {"", ",", "1,,2", "1,", ",1", "1, ,2"};
+    for (size_t k = 0; k < sizeof empty / sizeof *empty; k++)
+        CHECK(pic_list_split(&l, empty[k], ",") == -1 && l.n == 0 && !l.items,
+              "an empty item is refused: '%s'", empty[k]);
+    CHECK(pic_list_split(&l, "a#b", ",") == 0 && l.n == 1 && !strcmp(l.items[0], "a#b"),
+          "without lines, '#' is text");
+    pic_list_free(&l);
+    CHECK(pic_list_split(&l, "# head\n\na, b # c\n  \nd\n", ",\n") == 0 && l.n == 3 &&
+              !strcmp(l.items[0], "a") && !strcmp(l.items[1], "b") && !strcmp(l.items[2], "d"),
+          "lines: comments and blank lines hold no item");
+    pic_list_free(&l);
+    CHECK(pic_list_split(&l, "", ",\n") == 0 && l.n == 0, "lines: nothing is an empty list");
+    pic_list_free(&l);
+    CHECK(pic_list_split(&l, "a,\nb", ",\n") == -1, "lines: a line ending in a separator");
+}
+
 int main(void) {
+    test_list_split();
     test_alloc_pages();
     test_format_real();
     test_dump();

@@ -77,13 +77,17 @@ static void test_reflect(void) {
 
     pic_wordlist w;
     char err[128];
-    CHECK(pic_wordlist_parse(" Wait ,Let's   Reconsider,,\n# note\nhmm\n", &w, err, sizeof err) == 0,
+    CHECK(pic_wordlist_parse(" Wait ,Let's   Reconsider\n\n# note\nhmm\n", &w, err, sizeof err) == 0,
           "parse a list");
     CHECK(w.n == 3 && !strcmp(w.words[0], "wait") && !strcmp(w.words[1], "let's reconsider") &&
               !strcmp(w.words[2], "hmm"),
-          "lowercased, whitespace collapsed, comments and empties dropped");
+          "lowercased, whitespace collapsed, comments and blank lines dropped");
     pic_wordlist_free(&w);
     CHECK(pic_wordlist_parse("", &w, err, sizeof err) == 0 && w.n == 0, "empty list is valid");
+    const char *empty_item[] = {",", "wait,,hmm", "wait,", " ,wait", "wait, # x"};
+    for (size_t k = 0; k < sizeof empty_item / sizeof *empty_item; k++)
+        CHECK(pic_wordlist_parse(empty_item[k], &w, err, sizeof err) == -1 && strstr(err, "empty word"),
+              "an empty item is an error: '%s'", empty_item[k]);
     CHECK(pic_wordlist_parse("wait,-x", &w, err, sizeof err) == -1, "a word must start with a letter");
     int rc = pic_wordlist_parse(pic_reflect_default, &w, err, sizeof err);
     CHECK(rc == 0 && w.n == 9, "the default list parses (%zu words)", w.n);

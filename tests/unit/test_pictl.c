@@ -126,7 +126,8 @@ static void test_schedule(void) {
           "constant before the first point");
     pic_schedule_free(&s);
     const char *bad[] = {"", "# only a comment", "0:0.1,0:0.2", "5:1,3:1", "-1:0.1", "x:1",
-                         "1:abc", "1:inf", "0.5:1", "0.3", "1:2:3"};
+                         "1:abc", "1:inf", "0.5:1", "0.3", "1:2:3", "0:0.5,", "0:0.5,,1:0.1", ";0:0.5",
+                         "0 0.5\n1 0.2,\n"};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         err[0] = 0;
         CHECK(pic_schedule_parse(bad[k], &s, err, sizeof err) == -1 && err[0],
