@@ -269,6 +269,21 @@ js() { pic-eval -q --format json "$@"; }
     printf 'wait\nhmm\0\nx\n' >nul.txt
     run pic-eval --reflect-words @nul.txt "$A"
     fails_with 1 "^pic-eval: nul.txt:2: reflective words: a raw NUL byte at column 4$"
+    # a word that is not UTF-8 was counted, then dropped from the JSON (jansson
+    # refuses such a key), silently
+    printf 'wait\n\xff\xfeabc\nhmm\n' >latin.txt
+    run pic-eval --reflect-words @latin.txt "$A"
+    fails_with 1 "^pic-eval: latin.txt:2: reflective words: invalid UTF-8 \(0xff\) at byte 1$"
+    # an overlong form (U+0000 in three bytes) is no UTF-8 either
+    printf 'wait\nab\xe0\x80\x80\n' >overlong.txt
+    run pic-eval --reflect-words @overlong.txt "$A"
+    fails_with 1 "^pic-eval: overlong.txt:2: reflective words: invalid UTF-8 \(0xe0\) at byte 3$"
+    run pic-eval --reflect-words $'wait,h\xc3(m' "$A"
+    fails_with 2 "^pic-eval: --reflect-words: invalid UTF-8 \(0xc3\) at byte 7$"
+    printf 'na\xc3\xafve\n\xe6\x95\xb0\xe5\xad\xa6\n' >utf8.txt
+    run js --reflect-words @utf8.txt "$A"
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '.overall.reflect_words | keys_unsorted | length' <<<"$output")" = 2 ]
 }
 
 @test "-o writes the file atomically; the summary line and --quiet" {

@@ -148,9 +148,12 @@ size_t pic_count_phrase(const char *text, size_t len, const char *phrase) {
     return count;
 }
 
-/* Decodes one UTF-8 character at s; returns its length (1 for a malformed
- * byte, with *cp = -1). */
+/* Decodes one UTF-8 character at s (NUL-terminated); returns its length (1
+ * for a malformed byte, with *cp = -1). Well-formed is RFC 3629's, no
+ * overlong form, surrogate or code point above U+10FFFF, as jansson, which
+ * writes the words as keys, has it. */
 static size_t utf8_next(const unsigned char *s, long *cp) {
+    static const long least[] = {0, 0, 0x80, 0x800, 0x10000};
     unsigned char b = s[0];
     size_t len = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
     if (len <= 1) {
@@ -165,8 +168,20 @@ static size_t utf8_next(const unsigned char *s, long *cp) {
         }
         v = v << 6 | (s[i] & 0x3f);
     }
+    if (v < least[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
+        *cp = -1;
+        return 1;
+    }
     *cp = v;
     return len;
+}
+
+size_t pic_utf8_valid_prefix(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    long cp;
+    for (size_t n; *p; p += n)
+        if ((n = utf8_next(p, &cp)), cp < 0) break;
+    return (size_t)(p - (const unsigned char *)s);
 }
 
 static bool in_ranges(long cp, const long (*r)[2], size_t n) {
