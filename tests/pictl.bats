@@ -137,8 +137,13 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
 @test "--target sets the setpoint" {
     run pictl --target 0.3 <<<'0.2'
     near "$output" -0.1 1e-12
-    run pictl --json --target -1 <<<'0'
-    [ "$(jq .target <<<"$output")" = -1 ]
+    run pictl --json --target 0 <<<'0'
+    [ "$(jq .target <<<"$output")" = 0 ]
+    # no entropy is below 0: alpha saturated and the integral drifted for ever
+    run pictl --target -1 <<<'0'
+    fails_with 2 "^pictl: --target: -1 is outside \\[0, "
+    run pictl simulate --target -0.5
+    fails_with 2 "^pictl: --target: -0.5 is outside"
 }
 
 @test "--target-schedule: piecewise linear over steps, from a spec" {
@@ -162,6 +167,12 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 2 "target-schedule: step 2 after step 5"
     run pictl --target-schedule 'abc'
     fails_with 2 "target-schedule"
+    # its values are targets, so entropies, as --target's
+    run pictl --target-schedule '0:0.5,10:-0.1'
+    fails_with 2 "^pictl: --target-schedule: value '-0.1' at step 10: expected a finite number >= 0"
+    printf '0 0.5\n9 -1\n' >neg.txt
+    run pictl --target-schedule @neg.txt </dev/null
+    fails_with 1 "^pictl: neg.txt: target schedule: value '-1' at step 9: expected a finite number >= 0"
     # an empty point was passed over, so a slip (a point left out?) went unnoticed
     run pictl --target-schedule '0:0.5,'
     fails_with 2 "^pictl: --target-schedule: an empty point"

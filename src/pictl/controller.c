@@ -35,8 +35,9 @@ static int parse_point(char *pt, long long *step, double *value, char *err, size
         return pic_errf(err, errsize, "step '%s': expected an integer >= 0", a);
     errno = 0;
     double v = strtod(b, &end);
-    if (!*b || *end || errno == ERANGE || !isfinite(v))
-        return pic_errf(err, errsize, "value '%s' at step %lld: expected a finite number", b, s);
+    /* the values are entropies, as --target's */
+    if (!*b || *end || errno == ERANGE || !isfinite(v) || v < 0)
+        return pic_errf(err, errsize, "value '%s' at step %lld: expected a finite number >= 0 (an entropy)", b, s);
     *step = s;
     *value = v;
     return 0;

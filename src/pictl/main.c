@@ -38,11 +38,12 @@ static const char usage[] =
     "      --ki X               integral gain (default 0.01; 0 is the P controller)\n"
     "      --kd X               derivative gain on the measured entropy, not the\n"
     "                           error, so target changes do not kick (default 0)\n"
-    "      --target H           constant entropy target (default 0.1)\n"
+    "      --target H           constant entropy target, >= 0 (default 0.1)\n"
     "      --target-schedule S  piecewise-linear target over steps, constant before\n"
     "                           the first and after the last point:\n"
     "                           'STEP:VALUE,STEP:VALUE,...', or @FILE with one\n"
-    "                           'STEP VALUE' (or STEP:VALUE) per line, '#' comments\n"
+    "                           'STEP VALUE' (or STEP:VALUE) per line, '#' comments;\n"
+    "                           values >= 0\n"
     "      --alpha-min X        lower clip of alpha (default -1)\n"
     "      --alpha-max X        upper clip of alpha (default 1)\n"
     "      --anti-windup        conditional integration: do not add e_t to the\n"
@@ -369,7 +370,9 @@ int main(int argc, char **argv) {
         case OPT_KI: p.ki = pic_parse_double("--ki", optarg, 0, big); break;
         case OPT_KD: p.kd = pic_parse_double("--kd", optarg, 0, big); break;
         case OPT_TARGET:
-            target = pic_parse_double("--target", optarg, -big, big);
+            /* an entropy is never below 0: alpha would saturate chasing it
+             * and the integral drift on for ever */
+            target = pic_parse_double("--target", optarg, 0, big);
             target_given = true;
             break;
         case OPT_SCHEDULE: schedule_arg = optarg; break;

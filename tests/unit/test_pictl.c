@@ -127,7 +127,7 @@ static void test_schedule(void) {
     pic_schedule_free(&s);
     const char *bad[] = {"", "# only a comment", "0:0.1,0:0.2", "5:1,3:1", "-1:0.1", "x:1",
                          "1:abc", "1:inf", "0.5:1", "0.3", "1:2:3", "0:0.5,", "0:0.5,,1:0.1", ";0:0.5",
-                         "0 0.5\n1 0.2,\n"};
+                         "0 0.5\n1 0.2,\n", "0:0.5,9:-0.1"};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         err[0] = 0;
         CHECK(pic_schedule_parse(bad[k], &s, err, sizeof err) == -1 && err[0],
