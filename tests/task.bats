@@ -45,6 +45,16 @@ load helpers
     pic-task -q --plain -n 50 -d 3 --kinds eq --source mine > p.jsonl
     [ "$(jq -r .kind p.jsonl | sort -u)" = eq ]
     [ "$(jq -r .source p.jsonl | sort -u)" = mine ]
+    # --kinds overrides the difficulty's kinds (difficulty 1 offers only + and
+    # -), at the difficulty's operand sizes: one-digit products
+    pic-task -q --plain -n 20 -d 1 --kinds mul > m.jsonl
+    [ "$(jq -r .kind m.jsonl | sort -u)" = mul ]
+    run jq -r 'select(.problem | test("^What is [0-9] \\* [0-9]\\?$") | not) | .id' m.jsonl
+    [ -z "$output" ]
+    # and the help says so, where it said difficulty 1 had + and - only
+    run pic-task --help
+    [[ "$output" == *"kinds unless --kinds"* ]]
+    [[ "$output" == *"any of them at any difficulty"* ]]
 }
 
 @test "bad options are usage errors" {
