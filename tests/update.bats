@@ -271,6 +271,29 @@ EOF
     [ ! -e c.tmp ] || false
 }
 
+@test "--alpha-cmd: a step that fails after the controller answered says that its state moved" {
+    # pictl saves its state at the end of its input, which a pic-update that
+    # dies gives it: a retry from that state would integrate the step's
+    # error twice (train.sh retries from its copy of the step before). An
+    # advantage within float32 that overflows the gradient of a token sum:
+    jq -c '.advantage = 1e38' "$U/qwen2-tiny-step.jsonl" >big.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --loss-agg seq-mean-token-sum \
+        --alpha-cmd 'pictl --state pi.json --target 0.1' big.jsonl
+    fails_with 1 "the gradient is not finite .*no step taken; the controller \(--alpha-cmd\) already took this step's entropy: restore its state before retrying$"
+    [ ! -e c ]
+    [ "$(jq .step pi.json)" = 1 ]
+    # any failure after the answer says it (a stats line that cannot be written)
+    if [ -w /dev/full ]; then
+        run bash -c 'pic-update "$@" >/dev/full' _ -m "$M/qwen2-tiny" -o c "${SPEC[@]}" \
+            --alpha-cmd 'pictl --state pi.json --target 0.1' "$U/qwen2-tiny-step.jsonl"
+        fails_with 1 "standard output: write error; the controller \(--alpha-cmd\) already took"
+        [ "$(jq .step pi.json)" = 2 ]
+    fi
+    # a controller that never answered took nothing
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'exit 3' "$U/qwen2-tiny-step.jsonl"
+    fails_with 1 "ended without answering entropy [0-9.e+-]*$"
+}
+
 @test "baselines: GRPO from rewards, W-REINFORCE, NSR, Clip-Cov, KL-Cov, KL to a reference, AEC" {
     # drop the advantages: rewards 1, 0 in one group, 1 alone in another
     jq -c 'del(.advantage) | .reward = (if .id == "golden-1" then 0 else 1 end) | .id = (if .id == "golden-2" then "g2" else "g" end)' \
@@ -692,7 +715,7 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
         request "$s" b2 "\"alpha_cmd\": \"$kill_first\""; request "$s" b3)
     [ "$status" -eq 143 ]
     [ "$(grep -c '^{' <<<"$output")" -eq 1 ]
-    [[ "$output" == *"SIGTERM: the step of the request on line 2 given up (b2 not written)"* ]]
+    [[ "$output" == *"SIGTERM: the step of the request on line 2 given up (b2 not written); the controller (--alpha-cmd) already took this step's entropy"* ]]
     same_ckpt r0 b1
     [ ! -e b2 ]
     [ ! -e b3 ]
@@ -704,6 +727,7 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
         request "$s" b2 "\"alpha_cmd\": \"$kill_both\"")
     [ "$status" -eq 143 ]
     [[ "$output" == *"SIGTERM: the step of the request on line 2 given up (b2 not written)"* ]]
+    [[ "$output" != *"already took"* ]] # (it never answered)
     same_ckpt r0 b1
     [ ! -e b2 ]
     # after its first optimizer step the request is taken to its end (its

@@ -19,17 +19,19 @@ void pic_init(const char *prog) { pic_prog = prog; }
 
 /* The line goes out in one write: under mpirun every rank's stderr and
  * mpirun's own banners share one stream, and pieces would interleave. */
-static void vmessage(const char *fmt, va_list ap) {
+static void vmessage(const char *note, const char *fmt, va_list ap) {
     char *body = NULL;
     if (vasprintf(&body, fmt, ap) < 0) body = NULL;
-    fprintf(stderr, "%s: %s\n", pic_prog, body ? body : fmt);
+    fprintf(stderr, "%s: %s%s%s\n", pic_prog, body ? body : fmt, note ? "; " : "", note ? note : "");
     free(body);
 }
+
+const char *pic_die_note;
 
 void pic_die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vmessage(fmt, ap);
+    vmessage(pic_die_note, fmt, ap);
     va_end(ap);
     exit(PIC_EXIT_FAIL);
 }
@@ -37,7 +39,7 @@ void pic_die(const char *fmt, ...) {
 void pic_usage_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vmessage(fmt, ap);
+    vmessage(NULL, fmt, ap);
     va_end(ap);
     fprintf(stderr, "Try '%s --help' for more information.\n", pic_prog);
     exit(PIC_EXIT_USAGE);
@@ -67,7 +69,7 @@ int pic_getopt(int argc, char **argv, const char *shortopts, const struct option
 void pic_warn(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vmessage(fmt, ap);
+    vmessage(NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -75,7 +77,7 @@ void pic_info(const char *fmt, ...) {
     if (pic_quiet) return;
     va_list ap;
     va_start(ap, fmt);
-    vmessage(fmt, ap);
+    vmessage(NULL, fmt, ap);
     va_end(ap);
 }
 

@@ -29,6 +29,10 @@ void pic_init(const char *prog);
 
 /* "PROG: message" on stderr, then exit 1 (runtime failure). */
 PIC_NORETURN void pic_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* While set, pic_die adds "; NOTE" to its message: what a failure leaves
+ * behind that the failing code cannot know of (pic-update: a controller
+ * that has already taken the step's entropy). */
+extern const char *pic_die_note;
 /* "PROG: message" and "Try 'PROG --help'." on stderr, then exit 2. */
 PIC_NORETURN void pic_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

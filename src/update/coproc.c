@@ -62,6 +62,10 @@ double pic_coproc_ask(pic_coproc *c, double x) {
     if (end == line || *end || errno || !isfinite(a))
         pic_die("--alpha-cmd '%s': answered '%s', not a number", c->cmd, line);
     free(line);
+    /* an answer: it has taken x into its state (pictl saves it at the end of
+     * its input, which a pic-update that dies gives it too), so a retry of a
+     * step that fails from here on would give it x twice */
+    pic_die_note = "the controller (--alpha-cmd) already took this step's entropy: restore its state before retrying";
     return a;
 }
 

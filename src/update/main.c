@@ -554,8 +554,10 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
             tr->alpha_cmd = NULL;
             json_decref(steps);
             pic_samples_free(&b);
-            pic_info("%s: the step of the request on line %zu given up (%s not written)",
-                     pic_stop_name(pic_stop_signal()), rq->line, rq->output);
+            pic_info("%s: the step of the request on line %zu given up (%s not written)%s%s",
+                     pic_stop_name(pic_stop_signal()), rq->line, rq->output, pic_die_note ? "; " : "",
+                     pic_die_note ? pic_die_note : "");
+            pic_die_note = NULL;
             return false;
         }
         pic_loss_stats_add(&tot.ls, &st.ls);
@@ -643,6 +645,7 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
              (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr->step, pic_device_name(s->model.device),
              pic_model_dtype_name(s->model.dtype), secs, rq->output, rq->state ? "" : " (weights only)");
     pic_samples_free(&b);
+    pic_die_note = NULL; /* the step is whole: a failure from here on is not its */
     return true;
 }
 
