@@ -410,6 +410,15 @@ EOF
     jq -c 'del(.advantage) | .reward = (if .sample == 0 then 1e308 else 0 end)' "$s" >huge.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o huge.jsonl
     fails_with 1 "huge.jsonl:1: field 'reward': 1e\+308: above 1e150 in size"
+    # an advantage is a float32 in the loss: beyond its range, the gradient
+    # was not finite and no record was named
+    jq -c 'if .id == "golden-1" then .advantage = 1e39 else . end' "$s" >bigadv.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o bigadv.jsonl
+    fails_with 1 "^pic-update: bigadv.jsonl:2: field 'advantage': 1e\+39: above 3.40282e\+38 in size"
+    jq -c '.advantage = -1e300' "$s" >bigadv.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o bigadv.jsonl
+    fails_with 1 "^pic-update: bigadv.jsonl:1: field 'advantage': -1e\+300: above 3.40282e\+38 in size"
+    [ ! -e o ]
     sed 's/"advantage":[^,]*/"reward":NaN/' "$s" >nanlit.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o nanlit.jsonl
     fails_with 1 "nanlit.jsonl:1"

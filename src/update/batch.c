@@ -3,6 +3,7 @@
  * with the record's file, line and field. */
 #include "update/batch.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,12 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
     if (adv && !json_is_null(adv)) {
         if (!json_is_number(adv) || !isfinite(json_number_value(adv)))
             return free(old), pic_reader_bad(r, "advantage", "not a finite number"), false;
+        /* the loss takes each token's advantage as a float32: one beyond its
+         * range became inf there, and the step's gradient not finite,
+         * naming no record */
+        if (isinf((float)json_number_value(adv)))
+            return free(old), pic_reader_bad(r, "advantage", "%g: above %g in size, the largest float32 (the loss's type)",
+                                             json_number_value(adv), FLT_MAX), false;
         ai.has_adv = true, ai.adv = json_number_value(adv);
     }
     if (rw && !json_is_null(rw)) {
