@@ -438,6 +438,12 @@ EOF
     jq -c '.logprobs[2] = 0.5' "$s" >pos.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o pos.jsonl
     fails_with 1 "pos.jsonl:1: field 'logprobs': element 2: 0.5 is above 0"
+    # a log-probability that is -inf as a float32: the stats line lost
+    # approx_kl and logp_diff_max, silently
+    jq -c 'if .id == "golden-2" then .logprobs[3] = -1e308 else . end' "$s" >neginf.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o neginf.jsonl
+    fails_with 1 "^pic-update: neginf.jsonl:3: field 'logprobs': element 3: -1e\+308 is below -3.40282e\+38"
+    [ ! -e o ]
     # a key given twice: which value would count?
     head -1 "$s" | sed 's/^{/{"logprobs":[0],/' >dup.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o dup.jsonl

@@ -59,6 +59,13 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
                 return pic_reader_bad(r, "logprobs", "element %zu: %g is above 0, not a log-probability", i, x), false;
             }
             old[i] = (float)x;
+            /* -1e308 is finite, but -inf as a float32: every ratio against
+             * it, approx_kl and logp_diff_max would be inf or NaN */
+            if (isinf(old[i])) {
+                free(old);
+                return pic_reader_bad(r, "logprobs", "element %zu: %g is below %g, the lowest float32", i, x, -FLT_MAX),
+                       false;
+            }
         }
     }
     pic_adv_in ai = {0};
