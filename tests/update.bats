@@ -624,8 +624,14 @@ EOF
     pic-update -m sh -o sh "${SPEC[@]}" --lr 0 "$s" >/dev/null
     [ -f sh/model.safetensors ]
     [ ! -e sh/model.safetensors.index.json ]
-    run pic-update -m "$M/qwen2-tiny" -o x --max-shard-size 5XB "$s"
-    fails_with 2 "--max-shard-size"
+    # a bad size is quoted as typed, suffix and all (10TB was '10T')
+    for v in 5XB 10TB 5.5GB.; do
+        run pic-update -m "$M/qwen2-tiny" -o x --max-shard-size "$v" "$s"
+        fails_with 2 "^pic-update: --max-shard-size: '$v' is not "
+    done
+    run pic-update -m "$M/qwen2-tiny" -o x --max-shard-size 2000000GB "$s"
+    fails_with 2 "^pic-update: --max-shard-size: 2000000GB is outside \[1, 1e15\] bytes"
+    [ ! -e x ]
 }
 
 # request FILE OUTPUT [EXTRA JSON FIELDS]: one --serve request line

@@ -181,18 +181,25 @@ static const struct option opts[] = {
     {"version", 0, 0, O_VERSION}, {"fast", 0, 0, O_FAST}, {0, 0, 0, 0},
 };
 
-/* A size in bytes as transformers' max_shard_size takes it: "5GB", "200MB", "4096". */
+/* A size in bytes as transformers' max_shard_size takes it: "5GB", "200MB",
+ * "4096". The number before a suffix is read here rather than by
+ * pic_parse_double, whose messages would quote it without its suffix
+ * ("'10T' is not a number" for 10TB, a range in GB for "2000000GB"). */
 static size_t parse_size(const char *opt, const char *s) {
     static const struct { const char *suffix; double scale; } units[] = {{"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}};
     size_t n = strlen(s);
     for (size_t u = 0; u < sizeof units / sizeof *units; u++) {
         size_t k = strlen(units[u].suffix);
         if (n > k && !strcmp(s + n - k, units[u].suffix)) {
-            char *num = pic_strdup(s);
-            num[n - k] = 0;
-            double x = pic_parse_double(opt, num, 1, 1e15 / units[u].scale);
-            free(num);
-            return (size_t)(x * units[u].scale);
+            /* a decimal as typed: strtod alone would take " 5", "0x5" and "inf" */
+            char *end = NULL;
+            errno = 0;
+            double x = strchr("0123456789.", s[0]) && strspn(s, "0123456789.eE+-") == n - k ? strtod(s, &end) : NAN;
+            if (isnan(x) || end != s + n - k)
+                pic_usage_error("%s: '%s' is not a size (a number of bytes, or of KB, MB or GB)", opt, s);
+            x *= units[u].scale;
+            if (errno == ERANGE || x < 1 || x > 1e15) pic_usage_error("%s: %s is outside [1, 1e15] bytes", opt, s);
+            return (size_t)x;
         }
     }
     return (size_t)pic_parse_int(opt, s, 1, (long long)1e15);
