@@ -545,10 +545,16 @@ EOF
     done
     jq -c '.temperature = -1' g.jsonl >neg.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --temperature 0.6 neg.jsonl
-    fails_with 1 "neg.jsonl:1: field 'temperature': not a number >= 0"
+    fails_with 1 "neg.jsonl:1: field 'temperature': -1: expected 0 \(greedy\) or a number from 0.001 to 1e6"
     jq -c '.temperature = "hot"' g.jsonl >str.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" str.jsonl
-    fails_with 1 "str.jsonl:1: field 'temperature': not a number >= 0"
+    fails_with 1 "str.jsonl:1: field 'temperature': not a number"
+    # pic-rollout's range: a float 0 below 1e-46, an infinite T above float's
+    for t in 1e-50 1e-4 1e39; do
+        jq -c ".temperature = $t" g.jsonl >odd.jsonl
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" odd.jsonl
+        fails_with 1 "odd.jsonl:1: field 'temperature': .*expected 0 \(greedy\) or a number from 0.001 to 1e6"
+    done
 }
 
 @test "a checkpoint without tokenizer.json trains on, with a warning naming it" {

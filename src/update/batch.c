@@ -105,9 +105,14 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
     const char *key = id && (json_is_string(id) || json_is_integer(id)) ? pic_id_key((pic_rec){r, rec}, tmp, sizeof tmp) : "";
     json_t *te = json_object_get(rec, "temperature");
     if (te && !json_is_null(te)) {
-        double t = json_is_number(te) ? json_number_value(te) : -1;
-        if (!(t >= 0) || !isfinite(t))
-            return free(old), pic_reader_bad(r, "temperature", "not a number >= 0 (0: greedy)"), false;
+        if (!json_is_number(te))
+            return free(old), pic_reader_bad(r, "temperature", "not a number (0: greedy)"), false;
+        double t = json_number_value(te);
+        /* pic-rollout's range: below 0.001 the numbers overflow float (and
+         * from about 1e-46 down T is a float 0), above 1e6 it is all flat */
+        if (!(t == 0 || (t >= 1e-3 && t <= 1e6)))
+            return free(old), pic_reader_bad(r, "temperature", "%g: expected 0 (greedy) or a number from 0.001 to 1e6", t),
+                   false;
         /* a greedy record's numbers are T = 1's, as pic-rollout --score reads 0 */
         if (t == 0) t = 1;
         if (o->agree_temperature && b->temperature && t != b->temperature)
