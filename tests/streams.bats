@@ -194,6 +194,13 @@ reap() {
     [[ "$output" == "pic-cat (pic) "* ]]
     run pic-cat --level 99
     fails_with 2 'level: 99 is outside'
+    # an option that would do nothing is refused, in either order
+    for o in "--plain --level 5" "--level 5 --plain"; do
+        run pic-cat $o /dev/null
+        fails_with 2 '^pic-cat: --level: --plain writes no compression'
+        run pic-reward $o /dev/null
+        fails_with 2 '^pic-reward: --level: --plain writes no compression'
+    done
     run pic-cat --bogus
     fails_with 2 'Try .pic-cat --help.'
     run pic-cat missing.jsonl

@@ -177,8 +177,13 @@ void pic_option_list(pic_list *l, const char *opt, const char *arg) {
 bool pic_output_option(int c, const char *arg, pic_output_opts *o, const char *usage) {
     switch (c) {
     case 'o': o->output = arg; return true;
-    case PIC_OPT_PLAIN: o->plain = true; return true;
-    case PIC_OPT_LEVEL: o->level = (int)pic_parse_int("--level", arg, 1, 19); return true;
+    case PIC_OPT_PLAIN:
+    case PIC_OPT_LEVEL:
+        if (c == PIC_OPT_PLAIN) o->plain = true;
+        else o->level = (int)pic_parse_int("--level", arg, 1, 19), o->level_given = true;
+        /* an accepted option works: a level of no compression is a mistake */
+        if (o->plain && o->level_given) pic_usage_error("--level: --plain writes no compression");
+        return true;
     case 'q': pic_quiet = 1; return true;
     case 'h': pic_print_help(usage);
     case PIC_OPT_VERSION: pic_print_version();

@@ -87,6 +87,7 @@ typedef struct {
     const char *output; /* NULL: standard output */
     bool plain;
     int level;          /* zstd level, 3 unless --level */
+    bool level_given;   /* --level, which --plain leaves nothing to apply to */
 } pic_output_opts;
 
 enum { PIC_OPT_PLAIN = 0x1000, PIC_OPT_LEVEL, PIC_OPT_VERSION };
