@@ -67,6 +67,11 @@ gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | 
     fails_with 2 "^pic-model-bench: --score and --train: choose one"
     run pic-model-bench --train 2x8 --score 2x8 --device cpu
     fails_with 2 "^pic-model-bench: --score and --train: choose one"
+    # the decode run's options do nothing to a --score or --train run
+    for o in "--batch 2" "--prompt 9" "--decode 9"; do
+        run pic-model-bench --score 2x8 --device cpu $o
+        fails_with 2 "^pic-model-bench: ${o% *} belongs to the prefill and decode run"
+    done
     # an empty list ran nothing and exited 0, as "," did not
     for b in '' 1, ,1 1,,2; do
         run pic-model-bench --batch "$b" --prompt 1 --decode 1

@@ -178,13 +178,14 @@ int main(int argc, char **argv) {
     const char *config = NULL, *batches = "1,32";
     int prompt = 128, decode = 32, threads = 0, c, score_b = 0, score_t = 0, d;
     bool device_given = false, train = false, exact = false;
+    const char *decode_opt = NULL; /* the last of --batch, --prompt, --decode given */
     pic_model_opts mo = {.device = PIC_DEVICE_AUTO, .dtype = PIC_DTYPE_AUTO};
     while ((c = pic_getopt(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_CONFIG: config = optarg; break;
-        case OPT_BATCH: batches = optarg; break;
-        case OPT_PROMPT: prompt = (int)pic_parse_int("--prompt", optarg, 1, 1 << 16); break;
-        case OPT_DECODE: decode = (int)pic_parse_int("--decode", optarg, 1, 1 << 16); break;
+        case OPT_BATCH: batches = optarg, decode_opt = "--batch"; break;
+        case OPT_PROMPT: prompt = (int)pic_parse_int("--prompt", optarg, 1, 1 << 16), decode_opt = "--prompt"; break;
+        case OPT_DECODE: decode = (int)pic_parse_int("--decode", optarg, 1, 1 << 16), decode_opt = "--decode"; break;
         case OPT_THREADS: threads = (int)pic_parse_int("--threads", optarg, 1, 1024); break;
         case OPT_SCORE:
         case OPT_TRAIN: {
@@ -216,6 +217,7 @@ int main(int argc, char **argv) {
     if (device_given && !score_b)
         pic_usage_error("--device and --dtype belong to --score and --train (prefill and decode run on the CPU)");
     if (exact && !score_b) pic_usage_error("--exact belongs to --score and --train");
+    if (decode_opt && score_b) pic_usage_error("%s belongs to the prefill and decode run, not --score or --train", decode_opt);
     if (pic_device_resolve(mo.device) == PIC_DEVICE_CPU && mo.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only");
     int bs[16], nb = 0;
