@@ -81,6 +81,11 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     # a literal key with a dot wins over the path
     run pictl --field a.b <<<'{"a.b":0.3,"a":{"b":0.2}}'
     near "$output" 0.2 1e-12
+    # a path with an empty part names nothing: a..b is not a.b
+    for f in a..b .a.b a.b.; do
+        run pictl --field "$f" <<<'{"a":{"b":0.2}}'
+        fails_with 1 "<stdin>:1: field '$f': missing"
+    done
     # \u0000 in a string is text, as every record reader reads it (a
     # sample's response may hold one)
     run pictl <<<'{"entropy":0.2,"response":"a\u0000b"}'
@@ -475,6 +480,8 @@ summary() { pictl simulate -q --summary "$@"; }
 }
 
 @test "simulate: the trajectory is JSON lines then the summary" {
+    run pictl simulate -q --steps 1 --h0 -1
+    fails_with 2 "^pictl: --h0: -1 is outside \[0,"
     run pictl simulate -q --steps 5 --h0 0.3
     [ "$status" -eq 0 ]
     [ "${#lines[@]}" -eq 6 ]

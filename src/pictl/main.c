@@ -220,14 +220,15 @@ static void save_state(const char *path, const pic_ctl_state *st, const pic_ctl_
 /* ---- input ---- */
 
 /* The field, or with dots in the name (and no such literal key) the path
- * through nested objects. */
+ * through nested objects; a path with an empty part ("a..b", ".a") names
+ * nothing, not the path without it. */
 static json_t *lookup(json_t *obj, const char *field) {
     json_t *v = json_object_get(obj, field);
     if (v || !strchr(field, '.')) return v;
-    char *copy = pic_strdup(field), *save = NULL;
+    char *copy = pic_strdup(field), *rest = copy;
     v = obj;
-    for (char *part = strtok_r(copy, ".", &save); part && v; part = strtok_r(NULL, ".", &save))
-        v = json_is_object(v) ? json_object_get(v, part) : NULL;
+    for (char *part; v && (part = strsep(&rest, "."));)
+        v = *part && json_is_object(v) ? json_object_get(v, part) : NULL;
     free(copy);
     return v;
 }
@@ -394,7 +395,7 @@ int main(int argc, char **argv) {
             if (so.c0 <= 0) pic_usage_error("--c0: the plant gain must be > 0");
             break;
         case OPT_DRIFT: so.drift = pic_parse_double("--drift", optarg, -big, big); break;
-        case OPT_H0: so.h0 = pic_parse_double("--h0", optarg, -big, big); break;
+        case OPT_H0: so.h0 = pic_parse_double("--h0", optarg, 0, big); break; /* an entropy */
         case OPT_STEPS: so.steps = pic_parse_int("--steps", optarg, 1, 100000000); break;
         case OPT_NOISE: so.noise = pic_parse_double("--noise", optarg, 0, big); break;
         case OPT_SEED:
