@@ -68,6 +68,12 @@ load helpers
     [[ "$output" == *"--rows: 0 is outside [1, 4096]"* ]]
     run pic-kernel-bench --rows 1,x
     [ "$status" -eq 2 ]
+    # an empty item is a slip, not passed over
+    for r in 1,,8 1, ''; do
+        run pic-kernel-bench --rows "$r"
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"--rows: "*"empty"* ]]
+    done
     run pic-kernel-bench --positions 0
     [ "$status" -eq 2 ]
     run pic-kernel-bench --bogus

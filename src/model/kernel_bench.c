@@ -205,14 +205,13 @@ int main(int argc, char **argv) {
     }
     if (optind < argc) pic_usage_error("unexpected argument '%s'", argv[optind]);
     int list[16], n = 0;
-    char *dup = pic_malloc(strlen(rows) + 1), *save = NULL;
-    strcpy(dup, rows);
-    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    pic_list l;
+    pic_option_list(&l, "--rows", rows); /* an empty item is an error, not passed over */
+    for (size_t i = 0; i < l.n; i++) {
         if (n == 16) pic_usage_error("--rows: at most 16 sizes");
-        list[n++] = (int)pic_parse_int("--rows", t, 1, 4096);
+        list[n++] = (int)pic_parse_int("--rows", l.items[i], 1, 4096);
     }
-    free(dup);
-    if (!n) pic_usage_error("--rows: expected a comma-separated list of sizes, got '%s'", rows);
+    pic_list_free(&l);
     pic_set_threads(threads);
     printf("kernels: %s, %d threads\n", pic_matmul_bi_isa(), pic_threads());
     if (V && glue) pic_usage_error("--logits and --glue: choose one");
