@@ -291,7 +291,8 @@ EOF
     fi
     # a controller that never answered took nothing
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'exit 3' "$U/qwen2-tiny-step.jsonl"
-    fails_with 1 "ended without answering entropy [0-9.e+-]*$"
+    # (a controller gone before pic-update wrote its entropy also gives the write's error)
+    fails_with 1 "ended without answering entropy [0-9.e+-]*(: Broken pipe)?$"
 }
 
 @test "baselines: GRPO from rewards, W-REINFORCE, NSR, Clip-Cov, KL-Cov, KL to a reference, AEC" {
