@@ -70,11 +70,15 @@ static uint64_t hash_name(const char *s, uint64_t h) {
 /* A value in [0.5, 2.5) at trials 0 and 1 (positive, away from poles of
  * the usual functions), in [-2.5, 2.5) at trial 2 (to tell x from |x|),
  * and in [4, 12) and (-12, -4] at trials 3 and 4, so that an identity that
- * holds only near 0 fails (sqrt((x-3)^2) is not 3 - x). */
+ * holds only near 0 fails (sqrt((x-3)^2) is not 3 - x); in [-20, 20) at
+ * the trials a step function gets beyond those (equiv.c). */
 static void random_value(rw_num *v, uint64_t h, int trial) {
     uint64_t r = mix(h ^ (uint64_t)(trial + 1) * 0x51ed27ULL);
     double u = (double)(r >> 11) / 9007199254740992.0;
-    double x = trial < 2 ? 0.5 + 2.0 * u : trial == 2 ? -2.5 + 5.0 * u : (trial == 3 ? 1 : -1) * (4.0 + 8.0 * u);
+    double x = trial < 2    ? 0.5 + 2.0 * u
+               : trial == 2 ? -2.5 + 5.0 * u
+               : trial < 5  ? (trial == 3 ? 1 : -1) * (4.0 + 8.0 * u)
+                            : -20.0 + 40.0 * u;
     mpfr_set_d(v->re, x, MPFR_RNDN);
     set_real(v);
 }

@@ -15,6 +15,7 @@ enum {
     RW_PREC = 200,          /* bits of every numeric value */
     RW_MAX_EXACT_BITS = 1 << 17, /* larger rationals are only numeric */
     RW_TRIALS = 5,          /* random points for expressions with variables */
+    RW_STEP_TRIALS = 48,    /* more of them where a floor, ceiling, mod, max or min is */
     RW_MAX_TERMS = 50000,   /* terms of sums, products and determinants in one comparison */
 };
 
@@ -28,7 +29,7 @@ typedef struct {
 void rw_num_init(rw_num *v);
 void rw_num_clear(rw_num *v);
 
-/* Evaluates x at trial t (0 .. RW_TRIALS-1). Sets v->ok; never fails
+/* Evaluates x at trial t (0 .. RW_TRIALS + RW_STEP_TRIALS - 1). Sets v->ok; never fails
  * otherwise. Sets and relations are not scalars: not ok. */
 void rw_eval(const node *x, int trial, rw_num *v);
 
