@@ -328,8 +328,9 @@ static node *parse_product(parser *P) {
     for (int i = k - 2; i >= 0 && acc; i--) {
         bool integer = rational_factor(f[i], fv) && mpz_cmp_ui(mpq_denref(fv), 1) == 0;
         if (integer && rational && mpq_sgn(av) > 0) {
-            /* latex2sympy: Rational(res*q + p, q), or - p for a negative res */
-            bool neg = mpq_sgn(fv) < 0;
+            /* latex2sympy: Rational(res*q + p, q), or - p for a negative res;
+             * its minus is the whole list's, so "-0\frac{1}{16}" is -1/16 */
+            bool neg = mpq_sgn(fv) < 0 || (mpq_sgn(fv) == 0 && f[i]->kind == N_NEG);
             acc = rwp_join(P, N_ADD, f[i], neg ? mk1(P, N_NEG, acc) : acc);
             if (neg) mpq_sub(av, fv, av);
             else mpq_add(av, fv, av);
