@@ -37,3 +37,43 @@ size_t rw_normalize_basic(char *t, size_t len) {
     }
     return o;
 }
+
+/* r_left and r_right's delimiters, after "\\left" or "\\right" ("\\mleft" too) */
+static size_t delimiter_at(const char *t, size_t len, size_t i) {
+    static const char *const d[] = {"\\{", "{", "\\|", "|", "[", "(", "\\}", "}", "]", ")", "\\rbracl", "\\lgroup",
+                                    "\\rgroup", "\\lbrace", "\\rbrace", "\\lbrack", "\\rbrack", "\\vert", "\\lvert",
+                                    "\\rvert", "\\lceil", "\\rceil", "\\lfloor", "\\rfloor", "\\langle", "\\rangle",
+                                    "\\llcorner", "\\lrcorner", "\\ulcorner", "\\urcorner"};
+    for (size_t k = 0; k < sizeof d / sizeof *d; k++)
+        if (at(t, len, i, d[k])) return strlen(d[k]);
+    return 0;
+}
+
+size_t rw_normalize_text(char *t, size_t len) {
+    static const struct {
+        const char *from, *to;
+    } words[] = {{"\\dfrac", "\\frac"},   {"\\tfrac", "\\frac"},   {"\\cfrac", "\\frac"},
+                 {"\\mathrm", "\\text"},  {"\\mathit", "\\text"},  {"\\mathbf", "\\text"},
+                 {"\\textnormal", "\\text"}, {"\\textbf", "\\text"}, {"\\textit", "\\text"},
+                 {"\\textrm", "\\text"},  {"\\displaystyle", ""}};
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t w = 0, k;
+        for (k = 0; k < sizeof words / sizeof *words && !w; k++)
+            if (at(t, len, i, words[k].from)) w = strlen(words[k].from);
+        if (w) {
+            const char *to = words[k - 1].to;
+            memcpy(t + o, to, strlen(to));
+            o += strlen(to), i += w;
+            continue;
+        }
+        size_t lr = at(t, len, i, "\\left") ? 5 : at(t, len, i, "\\mleft") ? 6 : at(t, len, i, "\\right") ? 6
+                  : at(t, len, i, "\\mright") ? 7 : 0;
+        if (lr && delimiter_at(t, len, i + lr)) {
+            i += lr; /* the delimiter is copied as it stands */
+            continue;
+        }
+        t[o++] = t[i++];
+    }
+    return o;
+}

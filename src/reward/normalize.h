@@ -15,4 +15,12 @@
  *   backslash), unless the text holds "matrix", whose rows end in "\\". */
 size_t rw_normalize_basic(char *t, size_t len);
 
+/* The rest of that step's rewrites that leave a formula's text otherwise
+ * alone, for comparing two answers that did not parse as Math-Verify
+ * compares its normalized strings: \dfrac, \tfrac and \cfrac are \frac,
+ * \left and \right before a delimiter vanish, so does \displaystyle, and
+ * \mathrm, \mathit, \mathbf, \textnormal, \textbf, \textit, \textrm are
+ * \text. In place; returns the new length. */
+size_t rw_normalize_text(char *t, size_t len);
+
 #endif

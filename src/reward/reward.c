@@ -145,8 +145,14 @@ static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_o
 /* Math-Verify's verify also compares the two sides' fallback strings: the
  * first text each extraction found, a plain number's without its percent
  * sign (so "50%" answers a gold 50, as "50" == "50"). */
-static bool same_fallback(const rw_answer *a, const rw_answer *b) {
-    return a->text && b->text && a->fblen == b->fblen && a->fblen > 0 && memcmp(a->text, b->text, a->fblen) == 0;
+static bool same_fallback(rw_arena *arena, const rw_answer *a, const rw_answer *b) {
+    if (!a->text || !b->text || !a->fblen || !b->fblen) return false;
+    if (a->fblen == b->fblen && memcmp(a->text, b->text, a->fblen) == 0) return true;
+    /* Math-Verify's strings are normalized: "\dfrac{a}{b} \odot" is "\frac{a}{b} \odot" */
+    char *x = rw_strndup(arena, a->text, a->fblen), *y = rw_strndup(arena, b->text, b->fblen);
+    if (!x || !y) return false;
+    size_t nx = rw_normalize_text(x, a->fblen), ny = rw_normalize_text(y, b->fblen);
+    return nx == ny && memcmp(x, y, nx) == 0;
 }
 
 /* The letter a response chooses: the boxed answer's when there is a box
@@ -184,7 +190,7 @@ void rw_check(rw_checker *c, const char *gold, size_t gn, const char *pred, size
     r->correct = false;
     if (r->gold.tree && r->pred.tree) r->correct = rw_equiv(&c->arena, r->gold.tree, r->pred.tree, &o->eq);
     /* Math-Verify also compares the extracted texts when parsing failed */
-    if (!r->correct && same_fallback(&r->gold, &r->pred)) r->correct = true;
+    if (!r->correct && same_fallback(&c->arena, &r->gold, &r->pred)) r->correct = true;
     char gl;
     if (!r->correct && rw_choice_gold(gold, gn, &gl)) r->correct = choice_of(pred, pn, &r->pred, &o->pred) == gl;
 }
