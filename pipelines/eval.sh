@@ -24,7 +24,8 @@ extensions), so each file is one dataset of the table.
       --temperature T      (default 0.6, the paper's)
       --top-p P            (default 0.95, the paper's)
       --max-new-tokens N   (default 1024)
-      --template T         prompt template (default: the model's chat format)
+      --template T         prompt template as in train.sh (default raw: the
+                           problem as is; auto: the model's chat template)
       --seed S             sampling seed (default 1)
       --k LIST             pass@k columns, e.g. 1,4 (default: none)
       --rollout-args ARGS  more options for pic-rollout (word-split)

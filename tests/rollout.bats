@@ -356,12 +356,31 @@ problems() {
     # neither a format nor a file (a typo of a name): a usage error listing the
     # formats, found before the model loads (this model is not there)
     run pic-rollout -m no-model --template chatm1 </dev/null
-    fails_with 2 "^pic-rollout: --template: 'chatm1' is neither a format \\(raw, chatml, qwen2.5, qwen3, llama3\\) nor a file"
+    fails_with 2 "^pic-rollout: --template: 'chatm1' is neither a format \\(raw, chatml, qwen2.5, qwen3, llama3, deepseek-r1, auto\\) nor a file"
     run pic-rollout -m "$M/qwen2-tiny" --score --template nowhere.txt </dev/null
     fails_with 2 "--template: 'nowhere.txt' is neither a format"
     # a file that is there but cannot be read stays a runtime failure
     run pic-rollout -m "$M/qwen2-tiny" --template . </dev/null
     fails_with 1 "^pic-rollout: \\.: Is a directory"
+}
+
+@test "--template auto: the model's own chat format, or a clear refusal" {
+    echo '{"id": 1, "problem": "1+1"}' >p.jsonl
+    # the tiny models have no template; their <|im_start|> tells ChatML
+    pic-rollout -q --plain -m "$M/qwen2-tiny" --template auto --max-new-tokens 2 -t 0 p.jsonl >auto
+    pic-rollout -q --plain -m "$M/qwen2-tiny" --template chatml --max-new-tokens 2 -t 0 p.jsonl >named
+    [ "$(jq -c .prompt_ids auto)" = "$(jq -c .prompt_ids named)" ]
+    pic-rollout -q --plain -m "$M/qwen2-tiny" --max-new-tokens 2 -t 0 p.jsonl >raw
+    [ "$(jq -c .prompt_ids auto)" != "$(jq -c .prompt_ids raw)" ]
+    # a template pic cannot render is the model's all the same: refused
+    mkdir m
+    cp "$M/qwen2-tiny/config.json" "$M/qwen2-tiny/model.safetensors" "$M/qwen2-tiny/tokenizer.json" m/
+    echo '{"chat_template": "{{ messages[0].content }}"}' >m/tokenizer_config.json
+    run pic-rollout -q --plain -m m --template auto p.jsonl
+    fails_with 1 "^pic-rollout: --template auto: m/tokenizer_config.json: field 'chat_template': none of the formats"
+    # neither a template nor chat tokens (llama2.c's stories260K)
+    run pic-rollout -q --plain -m "$M/stories260K/hf" --template auto p.jsonl
+    fails_with 1 "stories260K/hf: --template auto: no chat template or chat tokens to tell the format"
 }
 
 @test "a model with more embedding rows than tokens (as Qwen2.5's 151936 for 151665): such ids are kept, decode to no text, score and train" {

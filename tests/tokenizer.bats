@@ -129,7 +129,7 @@ llamacpp() {
     # neither a format nor a file: a usage error listing the formats, before the
     # tokenizer loads (this one is not there)
     run pic-tok -t no-tokenizer --chat nothing-here.txt encode
-    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen3, llama3, auto\\) nor a file"
+    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen3, llama3, deepseek-r1, auto\\) nor a file"
     run pic-tok -t "$TF/tiny" --chat chatm1 count
     fails_with 2 "--chat: 'chatm1' is neither a format"
     # a file that is there but cannot be read stays a runtime failure
@@ -179,6 +179,31 @@ llamacpp() {
     echo '{{ messages[0].content }}' >m/chat_template.jinja
     run pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}'
     fails_with 1 "^pic-tok: --chat auto: m/chat_template.jinja: none of the formats"
+}
+
+@test "--chat auto: DeepSeek-R1's distilled models are deepseek-r1, each marker one token, a think block opened" {
+    # DeepSeek-R1-Distill's template and added tokens (tests/fixtures/tokenizers/deepseek-r1)
+    pic-tok -q -t "$TF/deepseek-r1" --chat auto --field problem encode --plain <<<'{"problem": "1+1?"}' >out
+    [ "$(jq -c .prompt out)" = '"<｜begin▁of▁sentence｜><｜User｜>1+1?<｜Assistant｜><think>\n"' ]
+    # BOS, User ... Assistant, <think>: the ids of the added tokens, not their text
+    [ "$(jq -c '.ids[0:2]' out)" = '[515,513]' ]
+    [ "$(jq -c '.ids | index([514,516]) > 1' out)" = true ]
+    # the same as the format named
+    pic-tok -q -t "$TF/deepseek-r1" --chat deepseek-r1 --field problem encode --plain <<<'{"problem": "1+1?"}' >named
+    cmp out named
+    [ "$(pic-tok -t "$TF/deepseek-r1" info | jq -c '[.chat, .bos, .eos]')" = '["deepseek-r1","<｜begin▁of▁sentence｜>","<｜end▁of▁sentence｜>"]' ]
+    # on a vocabulary without its markers: warned, as the other formats
+    run pic-tok -q -t "$BATS_FILE_TMPDIR/qwen2.5" --chat deepseek-r1 encode --plain <<<'{"text": "hi"}'
+    [ "$status" -eq 0 ]
+    grep -q 'the tokenizer has no token <｜begin▁of▁sentence｜>' <<<"$output"
+    # R1-0528's template (the user turn ends with <｜Assistant｜>, no think
+    # block) renders another prompt: refused, not taken for deepseek-r1
+    mkdir m
+    cp "$TF/deepseek-r1/tokenizer.json" m/
+    jq '.chat_template |= sub("<｜User｜>\u0027 \\+ message\\[\u0027content\u0027\\]"; "<｜User｜>\u0027 + message[\u0027content\u0027] + \u0027<｜Assistant｜>\u0027") + "{% set ns.is_last_user = true %}"' \
+        "$TF/deepseek-r1/tokenizer_config.json" >m/tokenizer_config.json
+    run pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}'
+    fails_with 1 "^pic-tok: --chat auto: m/tokenizer_config.json: field 'chat_template': none of the formats"
 }
 
 @test "info: vocabulary size, special ids, chat format" {

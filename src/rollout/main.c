@@ -35,7 +35,9 @@ static const char usage[] =
     "Model and prompts:\n"
     "  -m, --model DIR           config.json, model.safetensors (or shards), tokenizer.json\n"
     "      --template T          for 'problem': raw (as is, the default), chatml,\n"
-    "                            qwen2.5, qwen3, llama3, or a file with {problem}\n"
+    "                            qwen2.5, qwen3, llama3, deepseek-r1, auto (the\n"
+    "                            model's chat template, an error when it is none of\n"
+    "                            these), or a file with {problem}\n"
     "      --add-special         encode prompt text with the tokenizer's special tokens\n"
     "                            (e.g. a BOS); off: chat templates write their own\n"
     "Generation:\n"
@@ -274,8 +276,8 @@ static void check_options(options *o) {
                         "(generation has --max-batch-tokens)");
     if (o->score && run->temperature >= 0 && run->temperature < ROLLOUT_MIN_TEMPERATURE)
         pic_usage_error("--temperature: --score needs T >= 0.001, as generation does above 0");
-    if (strcmp(o->tmpl, "raw") && !pic_chat_spec_known(o->tmpl))
-        pic_usage_error("--template: '%s' is neither a format (raw, " PIC_CHAT_FORMATS ") nor a file", o->tmpl);
+    if (strcmp(o->tmpl, "raw") && strcmp(o->tmpl, "auto") && !pic_chat_spec_known(o->tmpl))
+        pic_usage_error("--template: '%s' is neither a format (raw, " PIC_CHAT_FORMATS ", auto) nor a file", o->tmpl);
     /* auto takes a GPU when there is one, for generation as for scoring
      * (generation passed tests/gpu/run.sh on an H200: docs/gpu.md,
      * Measured); resolved here, as the checks below depend on the device */

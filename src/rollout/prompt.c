@@ -12,7 +12,19 @@ void prompt_builder_init(prompt_builder *b, const char *model_dir, const char *t
     b->model_dir = model_dir;
     b->add_special = add_special;
     b->vocab = vocab;
-    if (tmpl && strcmp(tmpl, "raw")) b->chat = pic_chat_new(tmpl);
+    if (tmpl && !strcmp(tmpl, "auto")) {
+        /* as pic-tok --chat auto: a template pic cannot tell is the model's
+         * all the same, so it is refused rather than replaced by a guess */
+        char why[4096];
+        b->chat = pic_chat_for_tokenizer(prompt_tokenizer(b), why, sizeof why);
+        if (*why) pic_die("--template auto: %s (give --template FORMAT or a template file)", why);
+        if (!b->chat)
+            pic_die("%s: --template auto: no chat template or chat tokens to tell the format (give --template raw, "
+                    "a format or a template file)", model_dir);
+        b->checked = true; /* the format was read off this tokenizer */
+    } else if (tmpl && strcmp(tmpl, "raw")) {
+        b->chat = pic_chat_new(tmpl);
+    }
 }
 
 void prompt_builder_free(prompt_builder *b) {

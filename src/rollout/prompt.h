@@ -1,7 +1,7 @@
 /* The prompt of a record, as token ids: 'prompt_ids' as given, else the
  * 'prompt' text as is (already templated), else the 'problem' text through
- * the --template (raw: as is; chatml, qwen2.5, qwen3, llama3; or a file with
- * {problem}). Text is encoded with the model's tokenizer, with the
+ * the --template (raw: as is; chatml, qwen2.5, qwen3, llama3, deepseek-r1;
+ * auto: the one the model's chat template is; or a file with {problem}). Text is encoded with the model's tokenizer, with the
  * post-processor's special tokens (a BOS) only under --add-special, since a
  * chat template writes its own. */
 #ifndef PIC_ROLLOUT_PROMPT_H
@@ -24,7 +24,8 @@ typedef struct {
     int vocab;          /* the model's: every id must lie below it */
 } prompt_builder;
 
-/* "raw" or a pic_chat_new spec (dies on a bad template file). */
+/* "raw", "auto" (the model directory's format: dies when it has none pic
+ * can tell) or a pic_chat_new spec (dies on a bad template file). */
 void prompt_builder_init(prompt_builder *b, const char *model_dir, const char *tmpl, bool add_special, int vocab);
 void prompt_builder_free(prompt_builder *b);
 pic_tokenizer *prompt_tokenizer(prompt_builder *b);

@@ -49,7 +49,7 @@ static const struct {
     const char *name;
     pic_chat_kind kind;
 } formats[] = {{"chatml", PIC_CHAT_CHATML}, {"qwen2.5", PIC_CHAT_QWEN2_5}, {"qwen3", PIC_CHAT_QWEN3},
-               {"llama3", PIC_CHAT_LLAMA3}};
+               {"llama3", PIC_CHAT_LLAMA3}, {"deepseek-r1", PIC_CHAT_DEEPSEEK_R1}};
 
 static pic_chat_kind format_kind(const char *spec) {
     for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
@@ -83,6 +83,15 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
         if (strstr(tmpl, "<|im_start|>") && strstr(tmpl, "<think>")) return pic_chat_new("qwen3");
         if (strstr(tmpl, "<|im_start|>")) return pic_chat_new("chatml");
         if (strstr(tmpl, "<|start_header_id|>")) return pic_chat_new("llama3");
+        /* DeepSeek-R1's templates differ in what follows a user turn: the
+         * distilled models' open a think block in the generation prompt (the
+         * Jinja literal's \n is a backslash and an n here); R1-0528's
+         * Qwen3 distill ends the user turn with <｜Assistant｜> and opens
+         * none, and one with enable_thinking closes it again. Only the
+         * first is deepseek-r1. */
+        if (strstr(tmpl, "<｜User｜>") && strstr(tmpl, "<｜Assistant｜><think>\\n'") && !strstr(tmpl, "is_last_user") &&
+            !strstr(tmpl, "enable_thinking"))
+            return pic_chat_new("deepseek-r1");
     }
     if (t->chat_template_file) {
         size_t fl = strlen(t->chat_template_file);
@@ -99,6 +108,7 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
     }
     if (pic_tokenizer_token_to_id(t, "<|im_start|>") >= 0) return pic_chat_new("chatml");
     if (pic_tokenizer_token_to_id(t, "<|start_header_id|>") >= 0) return pic_chat_new("llama3");
+    if (pic_tokenizer_token_to_id(t, "<｜User｜>") >= 0) return pic_chat_new("deepseek-r1");
     return NULL;
 }
 
@@ -116,7 +126,12 @@ const char *pic_chat_missing_marker(const pic_chat *c, const pic_tokenizer *t) {
     static const char *const chatml[] = {"<|im_start|>", "<|im_end|>", NULL};
     static const char *const llama3[] = {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
                                          "<|eot_id|>", NULL};
-    const char *const *m = c->kind == PIC_CHAT_LLAMA3 ? llama3 : c->kind == PIC_CHAT_FILE ? NULL : chatml;
+    static const char *const deepseek[] = {"<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>",
+                                           "<｜end▁of▁sentence｜>", NULL};
+    const char *const *m = c->kind == PIC_CHAT_LLAMA3        ? llama3
+                           : c->kind == PIC_CHAT_DEEPSEEK_R1 ? deepseek
+                           : c->kind == PIC_CHAT_FILE        ? NULL
+                                                             : chatml;
     for (; m && *m; m++)
         if (pic_tokenizer_token_to_id(t, *m) < 0) return *m;
     return NULL;
@@ -272,6 +287,31 @@ static const char *render_llama3(tk_str *b, const pic_chat_msg *m, size_t n, con
     return NULL;
 }
 
+/* DeepSeek-R1's distilled models: the system prompt is the last system
+ * message's, wherever it stands, written bare after the BOS; an assistant
+ * turn keeps only what follows its last </think>, as the template's
+ * content.split('</think>')[-1]. */
+static const char *render_deepseek_r1(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o) {
+    const char *system = "";
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(m[i].role, "system")) system = m[i].content;
+        else if (strcmp(m[i].role, "user") && strcmp(m[i].role, "assistant"))
+            return "a role other than system, user or assistant";
+    }
+    add3(b, "<｜begin▁of▁sentence｜>", system, "");
+    for (size_t i = 0; i < n; i++) {
+        const char *s = m[i].content;
+        if (!strcmp(m[i].role, "user")) {
+            add3(b, "<｜User｜>", s, "");
+        } else if (!strcmp(m[i].role, "assistant")) {
+            for (const char *p = strstr(s, "</think>"); p; p = strstr(p + 1, "</think>")) s = p + 8;
+            add3(b, "<｜Assistant｜>", s, "<｜end▁of▁sentence｜>");
+        }
+    }
+    if (o->add_generation_prompt) add(b, "<｜Assistant｜><think>\n");
+    return NULL;
+}
+
 static const char *render_file(tk_str *b, const pic_chat *c, const pic_chat_msg *m, size_t n) {
     if (n != 1 || strcmp(m[0].role, "user")) return "a template file takes exactly one user message";
     const char *p = c->tmpl, *q;
@@ -304,6 +344,7 @@ char *pic_chat_render(const pic_chat *c, const pic_chat_msg *msgs, size_t n, con
     case PIC_CHAT_QWEN2_5: e = render_qwen25(&b, msgs, n, opts, true); break;
     case PIC_CHAT_QWEN3: e = render_qwen3(&b, msgs, n, opts); break;
     case PIC_CHAT_LLAMA3: e = render_llama3(&b, msgs, n, opts); break;
+    case PIC_CHAT_DEEPSEEK_R1: e = render_deepseek_r1(&b, msgs, n, opts); break;
     case PIC_CHAT_FILE: e = render_file(&b, c, msgs, n); break;
     }
     if (e) {

@@ -9,6 +9,10 @@
  *   llama3   <|begin_of_text|> then <|start_header_id|>ROLE<|end_header_id|>\n\n
  *            CONTENT(trimmed)<|eot_id|> per message (Llama 3 Instruct; 3.1's
  *            date lines in the system turn are not produced)
+ *   deepseek-r1  DeepSeek-R1's distilled Qwen and Llama models: <｜begin▁of▁sentence｜>,
+ *            the last system message, <｜User｜>CONTENT per user turn,
+ *            <｜Assistant｜>CONTENT<｜end▁of▁sentence｜> per assistant turn (what
+ *            follows its last </think>), and <｜Assistant｜><think>\n to generate
  *   FILE     a template file holding {problem}: a single user turn; every
  *            {problem} is replaced by the user's text, nothing else changes
  *
@@ -23,12 +27,20 @@
 
 #include "tokenizer/tokenizer.h"
 
-typedef enum { PIC_CHAT_CHATML, PIC_CHAT_QWEN2_5, PIC_CHAT_QWEN3, PIC_CHAT_LLAMA3, PIC_CHAT_FILE } pic_chat_kind;
+typedef enum {
+    PIC_CHAT_CHATML,
+    PIC_CHAT_QWEN2_5,
+    PIC_CHAT_QWEN3,
+    PIC_CHAT_LLAMA3,
+    PIC_CHAT_DEEPSEEK_R1,
+    PIC_CHAT_FILE
+} pic_chat_kind;
 
 typedef struct pic_chat pic_chat;
 
 /* One message; role is "system", "user", "assistant" or "tool" ("tool"
- * only for the Qwen formats; llama3 writes any role into its header). */
+ * only for the Qwen formats; llama3 writes any role into its header;
+ * deepseek-r1 takes no tool messages). */
 typedef struct {
     const char *role;
     const char *content;
@@ -40,21 +52,21 @@ typedef struct {
     const json_t *tools;        /* qwen formats: a JSON array of tool definitions, or NULL */
 } pic_chat_opts;
 
-/* spec: "chatml", "qwen2.5", "qwen3", "llama3", or the path of a template
+/* spec: "chatml", "qwen2.5", "qwen3", "llama3", "deepseek-r1", or the path of a template
  * file containing {problem}. Dies (exit 1), naming the file, on an
  * unreadable file, one without {problem}, or one that is not UTF-8 text
  * (a NUL byte, an invalid sequence: its line and byte). */
 pic_chat *pic_chat_new(const char *spec);
 /* The formats pic_chat_new knows, for messages. */
-#define PIC_CHAT_FORMATS "chatml, qwen2.5, qwen3, llama3"
+#define PIC_CHAT_FORMATS "chatml, qwen2.5, qwen3, llama3, deepseek-r1"
 /* Whether spec is one of them or a path that is there (readable or not:
  * pic_chat_new reports that one). Anything else, a mistyped name most
  * likely, is the caller's usage error, found before a model loads. */
 bool pic_chat_spec_known(const char *spec);
 /* The format a model's tokenizer_config.json chat_template is (recognised
  * by its markers), else, when it has none, by its special tokens
- * (<|im_start|> -> chatml, <|start_header_id|> -> llama3); NULL when
- * neither tells. A chat_template that is there but is no string, or none of
+ * (<|im_start|> -> chatml, <|start_header_id|> -> llama3, <｜User｜> ->
+ * deepseek-r1); NULL when none tells. A chat_template that is there but is no string, or none of
  * the formats, is NULL too, with why[0..n) saying so and naming the file
  * (else why is ""): the model was given that template, and a format guessed
  * from its tokens would be another. */

@@ -35,6 +35,18 @@ static bool text_is(const char *got, const char *want) {
     return ok;
 }
 
+/* A case's 'messages' (pointing into c). */
+static pic_chat_msg *messages_of(const json_t *c, size_t *n) {
+    const json_t *msgs = json_object_get(c, "messages");
+    *n = json_array_size(msgs);
+    pic_chat_msg *m = pic_calloc(*n ? *n : 1, sizeof *m);
+    for (size_t i = 0; i < *n; i++) {
+        m[i].role = json_string_value(json_object_get(json_array_get(msgs, i), "role"));
+        m[i].content = json_string_value(json_object_get(json_array_get(msgs, i), "content"));
+    }
+    return m;
+}
+
 static void golden_cases(pic_tokenizer *q25, pic_tokenizer *q3) {
     json_error_t err;
     json_t *all = json_load_file(FIX "qwen2.5/chat_templates.json", 0, &err);
@@ -44,13 +56,8 @@ static void golden_cases(pic_tokenizer *q25, pic_tokenizer *q3) {
     json_object_foreach(all, name, c) {
         bool qwen3 = !strncmp(name, "qwen3/", 6);
         pic_chat *chat = pic_chat_new(qwen3 ? "qwen3" : "qwen2.5");
-        json_t *msgs = json_object_get(c, "messages");
-        size_t n = json_array_size(msgs);
-        pic_chat_msg *m = pic_calloc(n, sizeof *m);
-        for (size_t i = 0; i < n; i++) {
-            m[i].role = json_string_value(json_object_get(json_array_get(msgs, i), "role"));
-            m[i].content = json_string_value(json_object_get(json_array_get(msgs, i), "content"));
-        }
+        size_t n;
+        pic_chat_msg *m = messages_of(c, &n);
         json_t *think = json_object_get(c, "enable_thinking");
         pic_chat_opts o = {json_is_true(json_object_get(c, "add_generation_prompt")),
                            think ? json_is_true(think) : -1, json_object_get(c, "tools")};
@@ -127,6 +134,89 @@ static void rules(void) {
     pic_chat_free(c);
 }
 
+/* s with its first `from` replaced by `to` (malloc'd). */
+static char *replaced(const char *s, const char *from, const char *to) {
+    const char *at = strstr(s, from);
+    if (!at) pic_die("'%s' is not in the template", from);
+    return pic_asprintf("%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+}
+
+/* --chat auto on a directory with DeepSeek-R1's added tokens over the tiny
+ * vocabulary and its tokenizer_config.json, its template changed by `from` -> `to` (none when
+ * from is NULL): the format it finds, or NULL. */
+static pic_chat *auto_deepseek(const char *from, const char *to, pic_tokenizer **tok) {
+    json_error_t err;
+    json_t *cfg = json_load_file(FIX "deepseek-r1/tokenizer_config.json", 0, &err);
+    if (!cfg) pic_die("deepseek-r1/tokenizer_config.json: %s", err.text);
+    if (from) {
+        char *t = replaced(json_string_value(json_object_get(cfg, "chat_template")), from, to);
+        json_object_set_new(cfg, "chat_template", json_string(t));
+        free(t);
+    }
+    char *cmd = pic_asprintf("mkdir -p '%s/ds' && cp " FIX "deepseek-r1/tokenizer.json '%s/ds/'", tmpdir, tmpdir);
+    if (system(cmd) != 0) pic_die("failed: %s", cmd);
+    char *dir = pic_asprintf("%s/ds", tmpdir), *path = pic_asprintf("%s/tokenizer_config.json", dir);
+    if (json_dump_file(cfg, path, 0)) pic_die("cannot write %s", path);
+    *tok = pic_tokenizer_load(dir);
+    char why[512];
+    pic_chat *c = pic_chat_for_tokenizer(*tok, why, sizeof why);
+    json_decref(cfg);
+    free(cmd), free(dir), free(path);
+    return c;
+}
+
+/* DeepSeek-R1's distilled models: jinja2's renderings of their template
+ * (tests/fixtures/tokenizers/deepseek-r1/make_cases.py), and which variants
+ * of it --chat auto takes for that format. */
+static void deepseek_cases(const pic_tokenizer *q25) {
+    json_error_t err;
+    json_t *all = json_load_file(FIX "deepseek-r1/chat_templates.json", 0, &err);
+    if (!all) pic_die("deepseek-r1/chat_templates.json: %s", err.text);
+    pic_chat *chat = pic_chat_new("deepseek-r1");
+    const char *name;
+    json_t *c;
+    json_object_foreach(all, name, c) {
+        size_t n;
+        pic_chat_msg *m = messages_of(c, &n);
+        pic_chat_opts o = {json_is_true(json_object_get(c, "add_generation_prompt")), -1, NULL};
+        const char *e = NULL;
+        char *text = pic_chat_render(chat, m, n, &o, &e);
+        CHECK(text_is(text, json_string_value(json_object_get(c, "text"))), "deepseek-r1: %s", name);
+        free(text);
+        free(m);
+    }
+    json_decref(all);
+    char *s = pic_chat_prompt(chat, "1+1?");
+    CHECK(text_is(s, "<｜begin▁of▁sentence｜><｜User｜>1+1?<｜Assistant｜><think>\n"), "deepseek-r1: the prompt");
+    free(s);
+    pic_chat_msg tool[] = {{"user", "q"}, {"tool", "r"}};
+    const char *e = NULL;
+    CHECK(!pic_chat_render(chat, tool, 2, NULL, &e) && e && strstr(e, "role"), "deepseek-r1 takes no tool message");
+    pic_chat_free(chat);
+
+    pic_tokenizer *t;
+    chat = auto_deepseek(NULL, NULL, &t);
+    CHECK(chat && pic_chat_kind_of(chat) == PIC_CHAT_DEEPSEEK_R1, "deepseek-r1 recognised from its chat template");
+    CHECK(chat && !pic_chat_missing_marker(chat, t), "deepseek-r1's markers are in its vocabulary");
+    const char *miss = chat ? pic_chat_missing_marker(chat, q25) : NULL;
+    CHECK(miss && !strcmp(miss, "<｜begin▁of▁sentence｜>"), "deepseek-r1's markers are missing from Qwen2.5's");
+    pic_chat_free(chat);
+    pic_tokenizer_free(t);
+    /* the first distilled models' template, before a think block opened
+     * their generation prompt: another prompt, so another format */
+    chat = auto_deepseek("{{'<｜Assistant｜><think>\\n'}}", "{{'<｜Assistant｜>'}}", &t);
+    CHECK(!chat, "a DeepSeek template whose generation prompt opens no think block is not deepseek-r1");
+    pic_tokenizer_free(t);
+    chat = auto_deepseek("{{'<｜Assistant｜><think>\\n'}}",
+                         "{{'<｜Assistant｜><think>\\n'}}{% if not enable_thinking %}{{'</think>'}}{% endif %}", &t);
+    CHECK(!chat, "a DeepSeek template that closes the think block unless asked is not deepseek-r1");
+    pic_tokenizer_free(t);
+    chat = auto_deepseek("{{'<｜User｜>' + message['content']}}",
+                         "{%- set ns.is_last_user = true -%}{{'<｜User｜>' + message['content'] + '<｜Assistant｜>'}}", &t);
+    CHECK(!chat, "R1-0528's template (the user turn ends with <｜Assistant｜>) is not deepseek-r1");
+    pic_tokenizer_free(t);
+}
+
 int main(void) {
     pic_init("test_tokenizer_chat");
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
@@ -139,6 +229,7 @@ int main(void) {
     pic_chat_free(c25);
     pic_chat_free(c3);
     rules();
+    deepseek_cases(q25);
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
     char *rm = pic_asprintf("rm -rf '%s'", tmpdir);
