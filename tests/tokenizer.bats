@@ -129,7 +129,7 @@ llamacpp() {
     # neither a format nor a file: a usage error listing the formats, before the
     # tokenizer loads (this one is not there)
     run pic-tok -t no-tokenizer --chat nothing-here.txt encode
-    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen3, llama3, deepseek-r1, auto\\) nor a file"
+    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen2.5-math, qwen3, llama3, deepseek-r1, auto\\) nor a file"
     run pic-tok -t "$TF/tiny" --chat chatm1 count
     fails_with 2 "--chat: 'chatm1' is neither a format"
     # a file that is there but cannot be read stays a runtime failure
@@ -179,6 +179,24 @@ llamacpp() {
     echo '{{ messages[0].content }}' >m/chat_template.jinja
     run pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}'
     fails_with 1 "^pic-tok: --chat auto: m/chat_template.jinja: none of the formats"
+}
+
+@test "--chat auto: a ChatML template is told by its default system prompt (Qwen2.5-Math's), or refused" {
+    mkdir m
+    cp "$BATS_FILE_TMPDIR/qwen2.5/tokenizer.json" m/
+    jq --rawfile t "$TF/qwen2.5-math/chat_template.jinja" '.chat_template = $t' \
+        "$BATS_FILE_TMPDIR/qwen2.5/tokenizer_config.json" >m/tokenizer_config.json
+    pic-tok -q -t m --chat auto --field problem encode --plain <<<'{"problem": "2+2?"}' >out
+    want=$(jq -c '.["one user turn"].text' "$TF/qwen2.5-math/chat_templates.json" | sed 's/What is 2+2?/2+2?/')
+    [ "$(jq -c .prompt out)" = "$want" ]
+    [ "$(pic-tok -t m info | jq -r .chat)" = qwen2.5-math ]
+    # Qwen2-Instruct's default: ChatML would drop it, so auto refuses
+    jq --rawfile t "$TF/qwen2.5-math/chat_template.jinja" \
+        '.chat_template = ($t | sub("Please reason step by step, and put your final answer within \\\\\\\\boxed\\{\\}.<"; "You are a helpful assistant.<"))' \
+        "$BATS_FILE_TMPDIR/qwen2.5/tokenizer_config.json" >m/tokenizer_config.json
+    grep -q "You are a helpful assistant.<" m/tokenizer_config.json
+    run pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}'
+    fails_with 1 "^pic-tok: --chat auto: m/tokenizer_config.json: field 'chat_template': a ChatML template with the default system prompt 'You are a helpful assistant.'"
 }
 
 @test "--chat auto: DeepSeek-R1's distilled models are deepseek-r1, each marker one token, a think block opened" {

@@ -19,6 +19,7 @@ struct pic_chat {
 };
 
 static const char qwen25_system[] = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+static const char qwen25_math_system[] = "Please reason step by step, and put your final answer within \\boxed{}.";
 static const char tools_intro[] =
     "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
     "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
@@ -49,7 +50,8 @@ static const struct {
     const char *name;
     pic_chat_kind kind;
 } formats[] = {{"chatml", PIC_CHAT_CHATML}, {"qwen2.5", PIC_CHAT_QWEN2_5}, {"qwen3", PIC_CHAT_QWEN3},
-               {"llama3", PIC_CHAT_LLAMA3}, {"deepseek-r1", PIC_CHAT_DEEPSEEK_R1}};
+               {"qwen2.5-math", PIC_CHAT_QWEN2_5_MATH}, {"llama3", PIC_CHAT_LLAMA3},
+               {"deepseek-r1", PIC_CHAT_DEEPSEEK_R1}};
 
 static pic_chat_kind format_kind(const char *spec) {
     for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
@@ -75,40 +77,79 @@ bool pic_chat_spec_known(const char *spec) {
     return stat(spec, &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
 }
 
-pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
-    const char *tmpl = pic_tokenizer_chat_template(t);
-    if (n) *why = 0;
-    if (tmpl) {
-        if (strstr(tmpl, "You are Qwen, created by Alibaba Cloud")) return pic_chat_new("qwen2.5");
-        if (strstr(tmpl, "<|im_start|>") && strstr(tmpl, "<think>")) return pic_chat_new("qwen3");
-        if (strstr(tmpl, "<|im_start|>")) return pic_chat_new("chatml");
-        if (strstr(tmpl, "<|start_header_id|>")) return pic_chat_new("llama3");
-        /* DeepSeek-R1's templates differ in what follows a user turn: the
-         * distilled models' open a think block in the generation prompt (the
-         * Jinja literal's \n is a backslash and an n here); R1-0528's
-         * Qwen3 distill ends the user turn with <｜Assistant｜> and opens
-         * none, and one with enable_thinking closes it again. Only the
-         * first is deepseek-r1. */
-        if (strstr(tmpl, "<｜User｜>") && strstr(tmpl, "<｜Assistant｜><think>\\n'") && !strstr(tmpl, "is_last_user") &&
-            !strstr(tmpl, "enable_thinking"))
-            return pic_chat_new("deepseek-r1");
+/* The system prompt a ChatML template writes when a conversation brings
+ * none: the literal text after a "<|im_start|>system" line that is not an
+ * expression ({{ ... }}) or the end of a string literal, up to its
+ * <|im_end|>, as written in the template (Jinja escapes and all); NULL when
+ * the template has none. */
+static const char *chatml_default_system(const char *tmpl, size_t *len) {
+    static const char head[] = "<|im_start|>system";
+    for (const char *p = strstr(tmpl, head); p; p = strstr(p + 1, head)) {
+        const char *q = p + sizeof head - 1;
+        if (!strncmp(q, "\\n", 2)) q += 2; /* "\n" in a literal */
+        else if (*q == '\n') q++;
+        else continue;
+        if (*q == '\'' || *q == '"' || *q == '{' || *q == '\0') continue;
+        const char *end = strstr(q, "<|im_end|>");
+        if (!end) continue;
+        *len = (size_t)(end - q);
+        return q;
     }
-    if (t->chat_template_file) {
-        size_t fl = strlen(t->chat_template_file);
-        bool jinja = fl >= 6 && !strcmp(t->chat_template_file + fl - 6, ".jinja");
-        if (tmpl)
-            snprintf(why, n, "%s%s: none of the formats pic renders (" PIC_CHAT_FORMATS "): it holds none of their markers",
-                     t->chat_template_file, jinja ? "" : ": field 'chat_template'");
-        else if (jinja)
-            snprintf(why, n, "%s: holds a NUL byte: not a template", t->chat_template_file);
-        else
-            snprintf(why, n, "%s: field 'chat_template': neither a string nor a list holding a \"default\" template",
-                     t->chat_template_file);
+    return NULL;
+}
+
+static bool span_is(const char *s, size_t len, const char *want) { return len == strlen(want) && !memcmp(s, want, len); }
+
+/* A ChatML template's format: the Qwen formats are told by the system
+ * prompt they default to (Qwen2.5-Math's template is Qwen2.5's with
+ * another one), Qwen3 by its think blocks. A default system prompt none of
+ * them writes, or one beside a think block, would be dropped or misplaced:
+ * NULL, with why saying so. */
+static pic_chat *chatml_format(const char *tmpl, const char *where, char *why, size_t n) {
+    size_t len = 0;
+    const char *dflt = chatml_default_system(tmpl, &len);
+    bool think = strstr(tmpl, "<think>") != NULL;
+    if (!dflt) return pic_chat_new(think ? "qwen3" : "chatml");
+    /* qwen25_math_system's backslash is doubled in the template's literal */
+    if (!think && span_is(dflt, len, qwen25_system)) return pic_chat_new("qwen2.5");
+    if (!think && span_is(dflt, len, "Please reason step by step, and put your final answer within \\\\boxed{}."))
+        return pic_chat_new("qwen2.5-math");
+    int shown = len > 80 ? 80 : (int)len;
+    snprintf(why, n, "%s: a ChatML template with the default system prompt '%.*s%s'%s, which none of the formats pic "
+             "renders (" PIC_CHAT_FORMATS ") writes", where, shown, dflt, len > 80 ? "..." : "",
+             think ? " and a think block" : "");
+    return NULL;
+}
+
+pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
+    const char *tmpl = pic_tokenizer_chat_template(t), *file = t->chat_template_file;
+    if (n) *why = 0;
+    if (!file) { /* no template: the special tokens tell */
+        if (pic_tokenizer_token_to_id(t, "<|im_start|>") >= 0) return pic_chat_new("chatml");
+        if (pic_tokenizer_token_to_id(t, "<|start_header_id|>") >= 0) return pic_chat_new("llama3");
+        if (pic_tokenizer_token_to_id(t, "<｜User｜>") >= 0) return pic_chat_new("deepseek-r1");
         return NULL;
     }
-    if (pic_tokenizer_token_to_id(t, "<|im_start|>") >= 0) return pic_chat_new("chatml");
-    if (pic_tokenizer_token_to_id(t, "<|start_header_id|>") >= 0) return pic_chat_new("llama3");
-    if (pic_tokenizer_token_to_id(t, "<｜User｜>") >= 0) return pic_chat_new("deepseek-r1");
+    size_t fl = strlen(file);
+    bool jinja = fl >= 6 && !strcmp(file + fl - 6, ".jinja");
+    char where[2048];
+    snprintf(where, sizeof where, "%s%s", file, jinja ? "" : ": field 'chat_template'");
+    if (!tmpl) {
+        if (jinja) snprintf(why, n, "%s: holds a NUL byte: not a template", file);
+        else snprintf(why, n, "%s: neither a string nor a list holding a \"default\" template", where);
+        return NULL;
+    }
+    if (strstr(tmpl, "<|im_start|>")) return chatml_format(tmpl, where, why, n);
+    if (strstr(tmpl, "<|start_header_id|>")) return pic_chat_new("llama3");
+    /* DeepSeek-R1's templates differ in what follows a user turn: the
+     * distilled models' open a think block in the generation prompt (the
+     * Jinja literal's \n is a backslash and an n here); R1-0528's Qwen3
+     * distill ends the user turn with <｜Assistant｜> and opens none, and one
+     * with enable_thinking closes it again. Only the first is deepseek-r1. */
+    if (strstr(tmpl, "<｜User｜>") && strstr(tmpl, "<｜Assistant｜><think>\\n'") && !strstr(tmpl, "is_last_user") &&
+        !strstr(tmpl, "enable_thinking"))
+        return pic_chat_new("deepseek-r1");
+    snprintf(why, n, "%s: none of the formats pic renders (" PIC_CHAT_FORMATS "): it holds none of their markers", where);
     return NULL;
 }
 
@@ -191,16 +232,18 @@ static void add_tool_msg(tk_str *b, const pic_chat_msg *m, size_t n, size_t i) {
     if (i + 1 == n || strcmp(m[i + 1].role, "tool")) add(b, "<|im_end|>\n");
 }
 
+/* ChatML as Qwen2.5's template writes it; default_system is the system
+ * prompt of a conversation without one (NULL: none; with tools, Qwen2.5's). */
 static const char *render_qwen25(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o,
-                                 bool default_system) {
+                                 const char *default_system) {
     bool first_sys = !strcmp(m[0].role, "system");
     if (o->tools && json_array_size(o->tools)) {
         add(b, "<|im_start|>system\n");
-        add(b, first_sys ? m[0].content : qwen25_system);
+        add(b, first_sys ? m[0].content : default_system ? default_system : qwen25_system);
         add(b, "\n\n");
         add_tools(b, o->tools);
     } else if (first_sys) add3(b, "<|im_start|>system\n", m[0].content, "<|im_end|>\n");
-    else if (default_system) add3(b, "<|im_start|>system\n", qwen25_system, "<|im_end|>\n");
+    else if (default_system) add3(b, "<|im_start|>system\n", default_system, "<|im_end|>\n");
     for (size_t i = first_sys ? 1 : 0; i < n; i++) {
         const char *r = m[i].role;
         if (!strcmp(r, "user") || !strcmp(r, "system") || !strcmp(r, "assistant")) {
@@ -340,8 +383,9 @@ char *pic_chat_render(const pic_chat *c, const pic_chat_msg *msgs, size_t n, con
     tk_str b = {0};
     const char *e = NULL;
     switch (c->kind) {
-    case PIC_CHAT_CHATML: e = render_qwen25(&b, msgs, n, opts, false); break;
-    case PIC_CHAT_QWEN2_5: e = render_qwen25(&b, msgs, n, opts, true); break;
+    case PIC_CHAT_CHATML: e = render_qwen25(&b, msgs, n, opts, NULL); break;
+    case PIC_CHAT_QWEN2_5: e = render_qwen25(&b, msgs, n, opts, qwen25_system); break;
+    case PIC_CHAT_QWEN2_5_MATH: e = render_qwen25(&b, msgs, n, opts, qwen25_math_system); break;
     case PIC_CHAT_QWEN3: e = render_qwen3(&b, msgs, n, opts); break;
     case PIC_CHAT_LLAMA3: e = render_llama3(&b, msgs, n, opts); break;
     case PIC_CHAT_DEEPSEEK_R1: e = render_deepseek_r1(&b, msgs, n, opts); break;

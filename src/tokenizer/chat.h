@@ -4,6 +4,8 @@
  *
  *   chatml   <|im_start|>ROLE\nCONTENT<|im_end|>\n per message, no default system
  *   qwen2.5  ChatML with Qwen2.5-Instruct's default system prompt and tools block
+ *   qwen2.5-math  the same with Qwen2.5-Math's default system prompt ("Please
+ *            reason step by step, and put your final answer within \boxed{}.")
  *   qwen3    ChatML with Qwen3's rules: no default system, <think> handling of
  *            assistant turns, enable_thinking=false adds an empty think block
  *   llama3   <|begin_of_text|> then <|start_header_id|>ROLE<|end_header_id|>\n\n
@@ -30,6 +32,7 @@
 typedef enum {
     PIC_CHAT_CHATML,
     PIC_CHAT_QWEN2_5,
+    PIC_CHAT_QWEN2_5_MATH,
     PIC_CHAT_QWEN3,
     PIC_CHAT_LLAMA3,
     PIC_CHAT_DEEPSEEK_R1,
@@ -52,22 +55,24 @@ typedef struct {
     const json_t *tools;        /* qwen formats: a JSON array of tool definitions, or NULL */
 } pic_chat_opts;
 
-/* spec: "chatml", "qwen2.5", "qwen3", "llama3", "deepseek-r1", or the path of a template
- * file containing {problem}. Dies (exit 1), naming the file, on an
- * unreadable file, one without {problem}, or one that is not UTF-8 text
- * (a NUL byte, an invalid sequence: its line and byte). */
+/* spec: "chatml", "qwen2.5", "qwen2.5-math", "qwen3", "llama3",
+ * "deepseek-r1", or the path of a template file containing {problem}. Dies
+ * (exit 1), naming the file, on an unreadable file, one without {problem},
+ * or one that is not UTF-8 text (a NUL byte, an invalid sequence: its line
+ * and byte). */
 pic_chat *pic_chat_new(const char *spec);
 /* The formats pic_chat_new knows, for messages. */
-#define PIC_CHAT_FORMATS "chatml, qwen2.5, qwen3, llama3, deepseek-r1"
+#define PIC_CHAT_FORMATS "chatml, qwen2.5, qwen2.5-math, qwen3, llama3, deepseek-r1"
 /* Whether spec is one of them or a path that is there (readable or not:
  * pic_chat_new reports that one). Anything else, a mistyped name most
  * likely, is the caller's usage error, found before a model loads. */
 bool pic_chat_spec_known(const char *spec);
-/* The format a model's tokenizer_config.json chat_template is (recognised
- * by its markers), else, when it has none, by its special tokens
- * (<|im_start|> -> chatml, <|start_header_id|> -> llama3, <｜User｜> ->
- * deepseek-r1); NULL when none tells. A chat_template that is there but is no string, or none of
- * the formats, is NULL too, with why[0..n) saying so and naming the file
+/* The format a model's chat template is (chat_template.jinja, else
+ * tokenizer_config.json's chat_template; recognised by its markers and, for
+ * ChatML, the system prompt it defaults to), else, when it has none, by its
+ * special tokens (<|im_start|> -> chatml, <|start_header_id|> -> llama3,
+ * <｜User｜> -> deepseek-r1); NULL when none tells. A chat_template that is
+ * there but is no string, or none of the formats, is NULL too, with why[0..n) saying so and naming the file
  * (else why is ""): the model was given that template, and a format guessed
  * from its tokens would be another. */
 pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n);

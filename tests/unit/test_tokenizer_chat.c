@@ -141,51 +141,73 @@ static char *replaced(const char *s, const char *from, const char *to) {
     return pic_asprintf("%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
 }
 
-/* --chat auto on a directory with DeepSeek-R1's added tokens over the tiny
- * vocabulary and its tokenizer_config.json, its template changed by `from` -> `to` (none when
- * from is NULL): the format it finds, or NULL. */
-static pic_chat *auto_deepseek(const char *from, const char *to, pic_tokenizer **tok) {
-    json_error_t err;
-    json_t *cfg = json_load_file(FIX "deepseek-r1/tokenizer_config.json", 0, &err);
-    if (!cfg) pic_die("deepseek-r1/tokenizer_config.json: %s", err.text);
-    if (from) {
-        char *t = replaced(json_string_value(json_object_get(cfg, "chat_template")), from, to);
-        json_object_set_new(cfg, "chat_template", json_string(t));
-        free(t);
-    }
-    char *cmd = pic_asprintf("mkdir -p '%s/ds' && cp " FIX "deepseek-r1/tokenizer.json '%s/ds/'", tmpdir, tmpdir);
+static char *read_text(const char *path) {
+    size_t len;
+    return pic_read_file(path, &len);
+}
+
+/* --chat auto on a model directory in tmpdir: the tokenizer.json at
+ * `tokenizer`, and a tokenizer_config.json with bos and eos (NULL: none) and
+ * the template tmpl with its first `from` replaced by `to` (none when from
+ * is NULL). The format found, or NULL; *tok is the loaded tokenizer. */
+static pic_chat *auto_format(const char *tokenizer, const char *bos, const char *eos, const char *tmpl,
+                             const char *from, const char *to, pic_tokenizer **tok) {
+    char *t = from ? replaced(tmpl, from, to) : pic_strdup(tmpl);
+    json_t *cfg = json_pack("{s:s}", "chat_template", t);
+    if (bos) json_object_set_new(cfg, "bos_token", json_string(bos));
+    if (eos) json_object_set_new(cfg, "eos_token", json_string(eos));
+    char *cmd = pic_asprintf("rm -rf '%s/auto' && mkdir '%s/auto' && cp '%s' '%s/auto/'", tmpdir, tmpdir, tokenizer, tmpdir);
     if (system(cmd) != 0) pic_die("failed: %s", cmd);
-    char *dir = pic_asprintf("%s/ds", tmpdir), *path = pic_asprintf("%s/tokenizer_config.json", dir);
+    char *dir = pic_asprintf("%s/auto", tmpdir), *path = pic_asprintf("%s/tokenizer_config.json", dir);
     if (json_dump_file(cfg, path, 0)) pic_die("cannot write %s", path);
     *tok = pic_tokenizer_load(dir);
     char why[512];
     pic_chat *c = pic_chat_for_tokenizer(*tok, why, sizeof why);
     json_decref(cfg);
-    free(cmd), free(dir), free(path);
+    free(t), free(cmd), free(dir), free(path);
     return c;
 }
 
-/* DeepSeek-R1's distilled models: jinja2's renderings of their template
- * (tests/fixtures/tokenizers/deepseek-r1/make_cases.py), and which variants
- * of it --chat auto takes for that format. */
-static void deepseek_cases(const pic_tokenizer *q25) {
+/* auto_format's template edit must be refused (no format). */
+static void check_refused(const char *tokenizer, const char *bos, const char *eos, const char *tmpl, const char *from,
+                          const char *to, const char *what) {
+    pic_tokenizer *t;
+    pic_chat *chat = auto_format(tokenizer, bos, eos, tmpl, from, to, &t);
+    CHECK(!chat, "%s", what);
+    pic_chat_free(chat);
+    pic_tokenizer_free(t);
+}
+
+/* A format against jinja2's renderings of its template
+ * (tests/fixtures/tokenizers/render_chat.py: FIX DIR/chat_templates.json). */
+static void rendered_cases(const char *dir, const char *spec) {
+    char *file = pic_asprintf(FIX "%s/chat_templates.json", dir);
     json_error_t err;
-    json_t *all = json_load_file(FIX "deepseek-r1/chat_templates.json", 0, &err);
-    if (!all) pic_die("deepseek-r1/chat_templates.json: %s", err.text);
-    pic_chat *chat = pic_chat_new("deepseek-r1");
+    json_t *all = json_load_file(file, 0, &err);
+    if (!all) pic_die("%s: %s", file, err.text);
+    pic_chat *chat = pic_chat_new(spec);
     const char *name;
     json_t *c;
     json_object_foreach(all, name, c) {
         size_t n;
         pic_chat_msg *m = messages_of(c, &n);
-        pic_chat_opts o = {json_is_true(json_object_get(c, "add_generation_prompt")), -1, NULL};
+        pic_chat_opts o = {json_is_true(json_object_get(c, "add_generation_prompt")), -1, json_object_get(c, "tools")};
         const char *e = NULL;
         char *text = pic_chat_render(chat, m, n, &o, &e);
-        CHECK(text_is(text, json_string_value(json_object_get(c, "text"))), "deepseek-r1: %s", name);
+        CHECK(text_is(text, json_string_value(json_object_get(c, "text"))), "%s: %s", spec, name);
         free(text);
         free(m);
     }
     json_decref(all);
+    pic_chat_free(chat);
+    free(file);
+}
+
+/* DeepSeek-R1's distilled models: the renderings, and which variants of
+ * their template --chat auto takes for the format. */
+static void deepseek_cases(const pic_tokenizer *q25) {
+    rendered_cases("deepseek-r1", "deepseek-r1");
+    pic_chat *chat = pic_chat_new("deepseek-r1");
     char *s = pic_chat_prompt(chat, "1+1?");
     CHECK(text_is(s, "<｜begin▁of▁sentence｜><｜User｜>1+1?<｜Assistant｜><think>\n"), "deepseek-r1: the prompt");
     free(s);
@@ -194,8 +216,11 @@ static void deepseek_cases(const pic_tokenizer *q25) {
     CHECK(!pic_chat_render(chat, tool, 2, NULL, &e) && e && strstr(e, "role"), "deepseek-r1 takes no tool message");
     pic_chat_free(chat);
 
+    const char *tokenizer = FIX "deepseek-r1/tokenizer.json", *bos = "<｜begin▁of▁sentence｜>",
+               *eos = "<｜end▁of▁sentence｜>";
+    char *tmpl = read_text(FIX "deepseek-r1/chat_template.jinja");
     pic_tokenizer *t;
-    chat = auto_deepseek(NULL, NULL, &t);
+    chat = auto_format(tokenizer, bos, eos, tmpl, NULL, NULL, &t);
     CHECK(chat && pic_chat_kind_of(chat) == PIC_CHAT_DEEPSEEK_R1, "deepseek-r1 recognised from its chat template");
     CHECK(chat && !pic_chat_missing_marker(chat, t), "deepseek-r1's markers are in its vocabulary");
     const char *miss = chat ? pic_chat_missing_marker(chat, q25) : NULL;
@@ -204,17 +229,46 @@ static void deepseek_cases(const pic_tokenizer *q25) {
     pic_tokenizer_free(t);
     /* the first distilled models' template, before a think block opened
      * their generation prompt: another prompt, so another format */
-    chat = auto_deepseek("{{'<｜Assistant｜><think>\\n'}}", "{{'<｜Assistant｜>'}}", &t);
-    CHECK(!chat, "a DeepSeek template whose generation prompt opens no think block is not deepseek-r1");
+    check_refused(tokenizer, bos, eos, tmpl, "{{'<｜Assistant｜><think>\\n'}}", "{{'<｜Assistant｜>'}}",
+                  "a DeepSeek template whose generation prompt opens no think block is not deepseek-r1");
+    check_refused(tokenizer, bos, eos, tmpl, "{{'<｜Assistant｜><think>\\n'}}",
+                  "{{'<｜Assistant｜><think>\\n'}}{% if not enable_thinking %}{{'</think>'}}{% endif %}",
+                  "a DeepSeek template that closes the think block unless asked is not deepseek-r1");
+    check_refused(tokenizer, bos, eos, tmpl, "{{'<｜User｜>' + message['content']}}",
+                  "{%- set ns.is_last_user = true -%}{{'<｜User｜>' + message['content'] + '<｜Assistant｜>'}}",
+                  "R1-0528's template (the user turn ends with <｜Assistant｜>) is not deepseek-r1");
+    free(tmpl);
+}
+
+/* Qwen2.5-Math: Qwen2.5's template with another default system prompt;
+ * ChatML templates are told apart by theirs. */
+static void qwen25_math_cases(void) {
+    rendered_cases("qwen2.5-math", "qwen2.5-math");
+    char *tokenizer = pic_asprintf("%s/qwen2.5/tokenizer.json", tmpdir);
+    char *tmpl = read_text(FIX "qwen2.5-math/chat_template.jinja");
+    pic_tokenizer *t;
+    pic_chat *chat = auto_format(tokenizer, NULL, "<|endoftext|>", tmpl, NULL, NULL, &t);
+    CHECK(chat && pic_chat_kind_of(chat) == PIC_CHAT_QWEN2_5_MATH, "qwen2.5-math recognised from its chat template");
+    pic_chat_free(chat);
     pic_tokenizer_free(t);
-    chat = auto_deepseek("{{'<｜Assistant｜><think>\\n'}}",
-                         "{{'<｜Assistant｜><think>\\n'}}{% if not enable_thinking %}{{'</think>'}}{% endif %}", &t);
-    CHECK(!chat, "a DeepSeek template that closes the think block unless asked is not deepseek-r1");
+    /* Qwen2's default ("You are a helpful assistant."): no format writes it,
+     * and ChatML would drop it */
+    const char *math = "Please reason step by step, and put your final answer within \\\\boxed{}.<|im_end|>";
+    check_refused(tokenizer, NULL, NULL, tmpl, math, "You are a helpful assistant.<|im_end|>",
+                  "a ChatML template with a default system prompt no format writes is refused");
+    /* a think block opened after Qwen2.5-Math's prompt (forks that force
+     * reasoning): neither qwen2.5-math nor qwen3 */
+    check_refused(tokenizer, NULL, NULL, tmpl, "{{- '<|im_start|>assistant\\n' }}",
+                  "{{- '<|im_start|>assistant\\n<think>\\n' }}",
+                  "Qwen2.5-Math's template with a think block is refused");
+    /* a system header whose content is an expression is no default */
+    chat = auto_format(tokenizer, NULL, NULL, "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+                       "{% endfor %}<|im_start|>system\n{{ extra }}<|im_end|>\n", NULL, NULL, &t);
+    CHECK(chat && pic_chat_kind_of(chat) == PIC_CHAT_CHATML, "a system header followed by an expression is ChatML");
+    pic_chat_free(chat);
     pic_tokenizer_free(t);
-    chat = auto_deepseek("{{'<｜User｜>' + message['content']}}",
-                         "{%- set ns.is_last_user = true -%}{{'<｜User｜>' + message['content'] + '<｜Assistant｜>'}}", &t);
-    CHECK(!chat, "R1-0528's template (the user turn ends with <｜Assistant｜>) is not deepseek-r1");
-    pic_tokenizer_free(t);
+    free(tmpl);
+    free(tokenizer);
 }
 
 int main(void) {
@@ -230,6 +284,7 @@ int main(void) {
     pic_chat_free(c3);
     rules();
     deepseek_cases(q25);
+    qwen25_math_cases();
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
     char *rm = pic_asprintf("rm -rf '%s'", tmpdir);
