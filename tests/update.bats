@@ -770,6 +770,31 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     [ -f b1/optimizer-not-saved.json ] && [ ! -e b3 ]
 }
 
+@test "--serve: a failed request still gives the last checkpoint its state, when the weights are still its own" {
+    s="$U/qwen2-tiny-step.jsonl"
+    S=(--clip-high 0.28 --lr 1e-3 --threads 1 --micro-tokens 20 --mini-batches 3) # not -q: its messages are checked
+    request "$s" r0 | pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" > /dev/null # b1, with its state
+    # a missing samples file, a bad request: the step had not begun
+    for bad in "$(request nothere o)" '{"samples": "x"'; do
+        rm -rf b1
+        run pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(request "$s" b1 '"state": false'; printf '%s\n' "$bad")
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"b1 written again with its optimizer state before the exit"* ]]
+        same_ckpt r0 b1
+        [ ! -e b1/optimizer-not-saved.json ] && [ ! -e o ]
+        [ -z "$(find . -name '*.tmp*')" ]
+    done
+    # a controller that fails in the step's second mini-batch, after its
+    # first optimizer step moved the weights: b1 cannot get this state, and
+    # the server says so
+    rm -rf b1
+    run pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(request "$s" b1 '"state": false'
+        request "$s" b2 '"alpha_cmd": "read -r e; echo 0.1"')
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"b1 keeps no optimizer state (the failed step had changed the weights): resume from it with --reset-optimizer"* ]]
+    [ -f b1/optimizer-not-saved.json ] && [ ! -e b2 ]
+}
+
 @test "--serve: a bad request ends the server naming its line and field; the steps before it stay" {
     s="$U/qwen2-tiny-step.jsonl"
     while IFS='|' read -r line msg; do

@@ -27,12 +27,17 @@ static void vmessage(const char *note, const char *fmt, va_list ap) {
 }
 
 const char *pic_die_note;
+void (*pic_die_hook)(void);
 
 void pic_die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vmessage(pic_die_note, fmt, ap);
     va_end(ap);
+    void (*hook)(void) = pic_die_hook;
+    pic_die_hook = NULL; /* once: a failure inside it exits */
+    pic_die_note = NULL;
+    if (hook) hook();
     exit(PIC_EXIT_FAIL);
 }
 

@@ -33,6 +33,10 @@ PIC_NORETURN void pic_die(const char *fmt, ...) __attribute__((format(printf, 1,
  * behind that the failing code cannot know of (pic-update: a controller
  * that has already taken the step's entropy). */
 extern const char *pic_die_note;
+/* When set, pic_die calls it once, after its message and before the exit
+ * (usage errors do not): a server's chance to leave what it holds
+ * consistent. It may itself die; that exit is plain. */
+extern void (*pic_die_hook)(void);
 /* "PROG: message" and "Try 'PROG --help'." on stderr, then exit 2. */
 PIC_NORETURN void pic_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -137,7 +138,9 @@ static const char usage[] =
     "                           moments and master weights in memory, write DIR,\n"
     "                           then its stats line; the last DIR always gets the\n"
     "                           state, also on SIGTERM, SIGINT or SIGHUP, which give\n"
-    "                           up a step not yet taken and end the server. On a GPU\n"
+    "                           up a step not yet taken and end the server, and on\n"
+    "                           a request that fails before its first optimizer\n"
+    "                           step (a missing file, a bad line). On a GPU\n"
     "                           it needs --micro-tokens (the arena is sized at\n"
     "                           start). The checkpoints are pic-update's one step\n"
     "                           at a time, bit for bit\n"
@@ -656,6 +659,34 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     return true;
 }
 
+/* --serve's last checkpoint, for a failure's exit (serve_die). */
+static struct {
+    session *s;
+    const pic_request *last;
+    long step; /* the trainer's optimizer steps when `last` was written */
+    pthread_t thread; /* the server's: a worker's failure leaves it mid-step */
+} served;
+
+/* pic_die's hook under --serve: a request that fails ends the server, and
+ * the last checkpoint, written without its optimizer state, gets it as at
+ * the end of the requests, if the failure came before the request's first
+ * optimizer step (the weights are still that checkpoint's). */
+static void serve_die(void) {
+    session *s = served.s;
+    const pic_request *last = served.last;
+    if (!last->output || last->state || !pthread_equal(pthread_self(), served.thread)) return;
+    if (s->R == 1 && s->tr.step == served.step) {
+        pic_ckpt_commit(pic_ckpt_write(&s->tr, s->src, last->output, s->ckpt_dtype, s->o->max_shard, true),
+                        last->output);
+        pic_info("%s written again with its optimizer state before the exit", last->output);
+    } else {
+        pic_warn("%s keeps no optimizer state (%s): resume from it with --reset-optimizer, or from the last checkpoint "
+                 "with its state",
+                 last->output,
+                 s->R > 1 ? "ranks cannot wait for each other in a failure" : "the failed step had changed the weights");
+    }
+}
+
 /* --serve: a step a request until the end of standard input, or a stop
  * signal (SIGINT, SIGTERM, SIGHUP: common/stop.h), which also gives up a
  * step not yet past its first optimizer step. Either way the last
@@ -669,6 +700,11 @@ static int serve(session *s) {
     pic_stop_catch(); /* loaded: from now on a signal lets the state be saved */
     pic_info("serving: a JSON request a line on standard input (docs/update.md)");
     pic_request rq, last = {0};
+    served.s = s;
+    served.last = &last;
+    served.step = s->tr.step;
+    served.thread = pthread_self();
+    pic_die_hook = serve_die;
     while (pic_request_next(&rq)) {
         for (int i = 0; i < rq.n_samples; i++)
             if (!strcmp(rq.samples[i], "-"))
@@ -684,7 +720,9 @@ static int serve(session *s) {
         }
         pic_request_free(&last);
         last = rq;
+        served.step = s->tr.step;
     }
+    pic_die_hook = NULL;
     int sig = pic_stop_signal();
     pic_dist_broadcast(&sig, sizeof sig, 0); /* the job stops as rank 0 does */
     const char *why = sig ? pic_stop_name(sig) : "end of requests";
