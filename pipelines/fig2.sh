@@ -76,7 +76,9 @@ if command -v gnuplot > /dev/null; then
         png) setterm="set terminal pngcairo size 900,600 font ',11' noenhanced" ;;
         svg) setterm="set terminal svg size 900,600 font 'sans,11' noenhanced" ;;
         esac
-        gnuplot <<EOF2
+        # its warnings (an empty y range when every change is the same) are
+        # noise under -q; a failure is not
+        gnuplot <<EOF2 2>"$out/gnuplot.err" || { cat "$out/gnuplot.err" >&2; rm -f "$out/fig2.$term.tmp"; exit 1; }
 $setterm
 set output "$out/fig2.$term.tmp"
 set datafile separator "\t"
@@ -88,6 +90,8 @@ set grid ytics
 set xzeroaxis
 plot "$out/fig2.tsv" every ::1 using 0:4:xtic(1) with boxes notitle
 EOF2
+        [ -n "$QUIET" ] || cat "$out/gnuplot.err" >&2
+        rm -f "$out/gnuplot.err"
         mv "$out/fig2.$term.tmp" "$out/fig2.$term"
     done
 else

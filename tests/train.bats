@@ -440,6 +440,13 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ -s f/plot.png ]
     grep -q '| none (GRPO) |' f/fig2.md
     [[ "$output" == *"| hi-pos |"* ]]
+    # -q is quiet, gnuplot's warnings too (every change here is the same, an
+    # empty y range to gnuplot): the runs are done, the table and plots again
+    run fig2.sh -q --out f --model m --steps 2 --tau 0.5 -j 2 -- --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 \
+        --template chatml --seed 5
+    [ "$status" -eq 0 ]
+    [[ "$output" != *"Warning"* ]]
+    [[ "$output" == *"| hi-pos |"* ]]
 }
 
 @test "sweep.sh: baselines alone with --methods, named variants (the T = 1.0 and off-policy settings)" {
