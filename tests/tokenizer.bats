@@ -129,7 +129,7 @@ llamacpp() {
     # neither a format nor a file: a usage error listing the formats, before the
     # tokenizer loads (this one is not there)
     run pic-tok -t no-tokenizer --chat nothing-here.txt encode
-    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen2.5-math, qwen3, llama3, deepseek-r1, auto\\) nor a file"
+    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen2.5-math, qwen3, llama3, llama3.1, deepseek-r1, auto\\) nor a file"
     run pic-tok -t "$TF/tiny" --chat chatm1 count
     fails_with 2 "--chat: 'chatm1' is neither a format"
     # a file that is there but cannot be read stays a runtime failure
@@ -181,11 +181,16 @@ llamacpp() {
     fails_with 1 "^pic-tok: --chat auto: m/chat_template.jinja: none of the formats"
 }
 
+# with_template NAME FILE: a model directory m with the NAME tokenizer and
+# its tokenizer_config.json, the chat template FILE's text in it
+with_template() {
+    mkdir -p m
+    cp "$BATS_FILE_TMPDIR/$1/tokenizer.json" m/
+    jq --rawfile t "$2" '.chat_template = $t' "$BATS_FILE_TMPDIR/$1/tokenizer_config.json" >m/tokenizer_config.json
+}
+
 @test "--chat auto: a ChatML template is told by its default system prompt (Qwen2.5-Math's), or refused" {
-    mkdir m
-    cp "$BATS_FILE_TMPDIR/qwen2.5/tokenizer.json" m/
-    jq --rawfile t "$TF/qwen2.5-math/chat_template.jinja" '.chat_template = $t' \
-        "$BATS_FILE_TMPDIR/qwen2.5/tokenizer_config.json" >m/tokenizer_config.json
+    with_template qwen2.5 "$TF/qwen2.5-math/chat_template.jinja"
     pic-tok -q -t m --chat auto --field problem encode --plain <<<'{"problem": "2+2?"}' >out
     want=$(jq -c '.["one user turn"].text' "$TF/qwen2.5-math/chat_templates.json" | sed 's/What is 2+2?/2+2?/')
     [ "$(jq -c .prompt out)" = "$want" ]
@@ -197,6 +202,17 @@ llamacpp() {
     grep -q "You are a helpful assistant.<" m/tokenizer_config.json
     run pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}'
     fails_with 1 "^pic-tok: --chat auto: m/tokenizer_config.json: field 'chat_template': a ChatML template with the default system prompt 'You are a helpful assistant.'"
+}
+
+@test "--chat auto: Llama 3.2's template is llama3.1, its system turn of date lines always there" {
+    with_template llama3 "$TF/llama3.1/chat_template.jinja"
+    pic-tok -q -t m --chat auto --field problem encode --plain <<<'{"problem": "What is 2+2?"}' >out
+    [ "$(jq -c .prompt out)" = "$(jq -c '.["one user turn"].text' "$TF/llama3.1/chat_templates.json")" ]
+    # <|begin_of_text|> <|start_header_id|> system <|end_header_id|>
+    [ "$(jq -c '.ids[0:4]' out)" = '[128000,128006,9125,128007]' ]
+    [ "$(pic-tok -t m info | jq -r .chat)" = llama3.1 ]
+    # Llama 3's own template (no date lines) stays llama3
+    [ "$(pic-tok -t "$BATS_FILE_TMPDIR/llama3" info | jq -r .chat)" = llama3 ]
 }
 
 @test "--chat auto: DeepSeek-R1's distilled models are deepseek-r1, each marker one token, a think block opened" {

@@ -51,7 +51,7 @@ static const struct {
     pic_chat_kind kind;
 } formats[] = {{"chatml", PIC_CHAT_CHATML}, {"qwen2.5", PIC_CHAT_QWEN2_5}, {"qwen3", PIC_CHAT_QWEN3},
                {"qwen2.5-math", PIC_CHAT_QWEN2_5_MATH}, {"llama3", PIC_CHAT_LLAMA3},
-               {"deepseek-r1", PIC_CHAT_DEEPSEEK_R1}};
+               {"llama3.1", PIC_CHAT_LLAMA3_1}, {"deepseek-r1", PIC_CHAT_DEEPSEEK_R1}};
 
 static pic_chat_kind format_kind(const char *spec) {
     for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
@@ -140,7 +140,10 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
         return NULL;
     }
     if (strstr(tmpl, "<|im_start|>")) return chatml_format(tmpl, where, why, n);
-    if (strstr(tmpl, "<|start_header_id|>")) return pic_chat_new("llama3");
+    /* Llama 3.1, 3.2 and 3.3 open every conversation with a system turn of
+     * date lines; Llama 3 has none */
+    if (strstr(tmpl, "<|start_header_id|>"))
+        return pic_chat_new(strstr(tmpl, "Cutting Knowledge Date: December 2023") ? "llama3.1" : "llama3");
     /* DeepSeek-R1's templates differ in what follows a user turn: the
      * distilled models' open a think block in the generation prompt (the
      * Jinja literal's \n is a backslash and an n here); R1-0528's Qwen3
@@ -169,7 +172,7 @@ const char *pic_chat_missing_marker(const pic_chat *c, const pic_tokenizer *t) {
                                          "<|eot_id|>", NULL};
     static const char *const deepseek[] = {"<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>",
                                            "<｜end▁of▁sentence｜>", NULL};
-    const char *const *m = c->kind == PIC_CHAT_LLAMA3        ? llama3
+    const char *const *m = c->kind == PIC_CHAT_LLAMA3 || c->kind == PIC_CHAT_LLAMA3_1 ? llama3
                            : c->kind == PIC_CHAT_DEEPSEEK_R1 ? deepseek
                            : c->kind == PIC_CHAT_FILE        ? NULL
                                                              : chatml;
@@ -317,14 +320,52 @@ static const char *render_qwen3(tk_str *b, const pic_chat_msg *m, size_t n, cons
     return NULL;
 }
 
+/* s without Python's whitespace at either end (Jinja's trim). */
+static void add_trimmed(tk_str *b, const char *s) {
+    size_t a = 0, z = strlen(s);
+    strip(s, &a, &z, true, true, false);
+    add_span(b, s, a, z);
+}
+
+/* A Llama 3 turn: the role's header, the content trimmed. */
+static void add_llama_turn(tk_str *b, const char *role, const char *content) {
+    add3(b, "<|start_header_id|>", role, "<|end_header_id|>\n\n");
+    add_trimmed(b, content);
+    add(b, "<|eot_id|>");
+}
+
 static const char *render_llama3(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o) {
+    if (o->tools && json_array_size(o->tools)) return "tools, which only the Qwen formats render";
     add(b, "<|begin_of_text|>");
-    for (size_t i = 0; i < n; i++) {
-        size_t a = 0, z = strlen(m[i].content);
-        strip(m[i].content, &a, &z, true, true, false);
-        add3(b, "<|start_header_id|>", m[i].role, "<|end_header_id|>\n\n");
-        add_span(b, m[i].content, a, z);
-        add(b, "<|eot_id|>");
+    for (size_t i = 0; i < n; i++) add_llama_turn(b, m[i].role, m[i].content);
+    if (o->add_generation_prompt) add(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    return NULL;
+}
+
+/* Llama 3.1 to 3.3 Instruct: a system turn always, its date lines before
+ * the system message (trimmed); a tool's output in an ipython turn, as
+ * JSON, since the template's 'is iterable' holds for a string. The date is
+ * the one Llama 3.1's template writes and 3.2's falls back to; 3.2's writes
+ * the day's date where the renderer gives it a clock (transformers does):
+ * pic keeps a run's prompts the same from one day to the next. */
+static const char *render_llama31(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o) {
+    if (o->tools && json_array_size(o->tools)) return "tools, which only the Qwen formats render";
+    add(b, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+           "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n");
+    size_t first = !strcmp(m[0].role, "system");
+    if (first) add_trimmed(b, m[0].content);
+    add(b, "<|eot_id|>");
+    for (size_t i = first; i < n; i++) {
+        if (!strcmp(m[i].role, "tool") || !strcmp(m[i].role, "ipython")) {
+            json_t *js = json_string(m[i].content);
+            char *text = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+            json_decref(js);
+            if (!text) return "a tool message that is not UTF-8";
+            add3(b, "<|start_header_id|>ipython<|end_header_id|>\n\n", text, "<|eot_id|>");
+            free(text);
+        } else {
+            add_llama_turn(b, m[i].role, m[i].content);
+        }
     }
     if (o->add_generation_prompt) add(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
     return NULL;
@@ -388,6 +429,7 @@ char *pic_chat_render(const pic_chat *c, const pic_chat_msg *msgs, size_t n, con
     case PIC_CHAT_QWEN2_5_MATH: e = render_qwen25(&b, msgs, n, opts, qwen25_math_system); break;
     case PIC_CHAT_QWEN3: e = render_qwen3(&b, msgs, n, opts); break;
     case PIC_CHAT_LLAMA3: e = render_llama3(&b, msgs, n, opts); break;
+    case PIC_CHAT_LLAMA3_1: e = render_llama31(&b, msgs, n, opts); break;
     case PIC_CHAT_DEEPSEEK_R1: e = render_deepseek_r1(&b, msgs, n, opts); break;
     case PIC_CHAT_FILE: e = render_file(&b, c, msgs, n); break;
     }

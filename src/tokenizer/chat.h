@@ -11,6 +11,9 @@
  *   llama3   <|begin_of_text|> then <|start_header_id|>ROLE<|end_header_id|>\n\n
  *            CONTENT(trimmed)<|eot_id|> per message (Llama 3 Instruct; 3.1's
  *            date lines in the system turn are not produced)
+ *   llama3.1 Llama 3.1 to 3.3 Instruct: a system turn first, always, with the
+ *            date lines ("Today Date: 26 Jul 2024", the date of 3.1's template
+ *            and of 3.2's without a clock), then the system message trimmed
  *   deepseek-r1  DeepSeek-R1's distilled Qwen and Llama models: <｜begin▁of▁sentence｜>,
  *            the last system message, <｜User｜>CONTENT per user turn,
  *            <｜Assistant｜>CONTENT<｜end▁of▁sentence｜> per assistant turn (what
@@ -35,6 +38,7 @@ typedef enum {
     PIC_CHAT_QWEN2_5_MATH,
     PIC_CHAT_QWEN3,
     PIC_CHAT_LLAMA3,
+    PIC_CHAT_LLAMA3_1,
     PIC_CHAT_DEEPSEEK_R1,
     PIC_CHAT_FILE
 } pic_chat_kind;
@@ -42,8 +46,9 @@ typedef enum {
 typedef struct pic_chat pic_chat;
 
 /* One message; role is "system", "user", "assistant" or "tool" ("tool"
- * only for the Qwen formats; llama3 writes any role into its header;
- * deepseek-r1 takes no tool messages). */
+ * only for the Qwen formats and llama3.1, which writes it, or "ipython", as
+ * an ipython turn; llama3 writes any role into its header; deepseek-r1
+ * takes no tool messages). Tools (pic_chat_opts) are the Qwen formats'. */
 typedef struct {
     const char *role;
     const char *content;
@@ -55,14 +60,14 @@ typedef struct {
     const json_t *tools;        /* qwen formats: a JSON array of tool definitions, or NULL */
 } pic_chat_opts;
 
-/* spec: "chatml", "qwen2.5", "qwen2.5-math", "qwen3", "llama3",
+/* spec: "chatml", "qwen2.5", "qwen2.5-math", "qwen3", "llama3", "llama3.1",
  * "deepseek-r1", or the path of a template file containing {problem}. Dies
  * (exit 1), naming the file, on an unreadable file, one without {problem},
  * or one that is not UTF-8 text (a NUL byte, an invalid sequence: its line
  * and byte). */
 pic_chat *pic_chat_new(const char *spec);
 /* The formats pic_chat_new knows, for messages. */
-#define PIC_CHAT_FORMATS "chatml, qwen2.5, qwen2.5-math, qwen3, llama3, deepseek-r1"
+#define PIC_CHAT_FORMATS "chatml, qwen2.5, qwen2.5-math, qwen3, llama3, llama3.1, deepseek-r1"
 /* Whether spec is one of them or a path that is there (readable or not:
  * pic_chat_new reports that one). Anything else, a mistyped name most
  * likely, is the caller's usage error, found before a model loads. */

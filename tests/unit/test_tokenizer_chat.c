@@ -271,10 +271,42 @@ static void qwen25_math_cases(void) {
     free(tokenizer);
 }
 
+/* Llama 3.1 to 3.3: a system turn of date lines first, always. */
+static void llama31_cases(void) {
+    rendered_cases("llama3.1", "llama3.1");
+    char *tokenizer = pic_asprintf("%s/llama3/tokenizer.json", tmpdir);
+    char *tmpl = read_text(FIX "llama3.1/chat_template.jinja");
+    pic_tokenizer *t;
+    pic_chat *chat = auto_format(tokenizer, "<|begin_of_text|>", "<|eot_id|>", tmpl, NULL, NULL, &t);
+    CHECK(chat && pic_chat_kind_of(chat) == PIC_CHAT_LLAMA3_1, "llama3.1 recognised from Llama 3.2's chat template");
+    CHECK(chat && !pic_chat_missing_marker(chat, t), "llama3.1's markers are Llama 3's tokens");
+    pic_chat_free(chat);
+    pic_tokenizer_free(t);
+    json_error_t err;
+    json_t *cfg = json_load_file(FIX "llama3/tokenizer_config.json", JSON_DECODE_INT_AS_REAL, &err);
+    if (!cfg) pic_die("llama3/tokenizer_config.json: %s", err.text);
+    chat = auto_format(tokenizer, "<|begin_of_text|>", "<|eot_id|>",
+                       json_string_value(json_object_get(cfg, "chat_template")), NULL, NULL, &t);
+    CHECK(chat && pic_chat_kind_of(chat) == PIC_CHAT_LLAMA3, "Llama 3's template (no date lines) stays llama3");
+    pic_chat_free(chat);
+    pic_tokenizer_free(t);
+    json_decref(cfg);
+    chat = pic_chat_new("llama3.1");
+    pic_chat_msg m = {"user", "q"};
+    json_t *tools = json_pack("[{s:s}]", "type", "function");
+    pic_chat_opts o = {true, -1, tools};
+    const char *e = NULL;
+    CHECK(!pic_chat_render(chat, &m, 1, &o, &e) && e && strstr(e, "tools"), "llama3.1 refuses tools, not drops them");
+    json_decref(tools);
+    pic_chat_free(chat);
+    free(tmpl);
+    free(tokenizer);
+}
+
 int main(void) {
     pic_init("test_tokenizer_chat");
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
-    pic_tokenizer *q25 = unpack("qwen2.5"), *q3 = unpack("qwen3");
+    pic_tokenizer *q25 = unpack("qwen2.5"), *q3 = unpack("qwen3"), *l3 = unpack("llama3");
     golden_cases(q25, q3);
     char why[512];
     pic_chat *c25 = pic_chat_for_tokenizer(q25, why, sizeof why), *c3 = pic_chat_for_tokenizer(q3, why, sizeof why);
@@ -285,8 +317,10 @@ int main(void) {
     rules();
     deepseek_cases(q25);
     qwen25_math_cases();
+    llama31_cases();
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
+    pic_tokenizer_free(l3);
     char *rm = pic_asprintf("rm -rf '%s'", tmpdir);
     if (system(rm) != 0) printf("# could not remove %s\n", tmpdir);
     free(rm);
