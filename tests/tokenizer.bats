@@ -129,7 +129,7 @@ llamacpp() {
     # neither a format nor a file: a usage error listing the formats, before the
     # tokenizer loads (this one is not there)
     run pic-tok -t no-tokenizer --chat nothing-here.txt encode
-    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen2.5-math, qwen3, llama3, llama3.1, deepseek-r1, auto\\) nor a file"
+    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen2.5-math, qwen3, qwen3-thinking, llama3, llama3.1, deepseek-r1, auto\\) nor a file"
     run pic-tok -t "$TF/tiny" --chat chatm1 count
     fails_with 2 "--chat: 'chatm1' is neither a format"
     # a file that is there but cannot be read stays a runtime failure
@@ -189,7 +189,7 @@ with_template() {
     jq --rawfile t "$2" '.chat_template = $t' "$BATS_FILE_TMPDIR/$1/tokenizer_config.json" >m/tokenizer_config.json
 }
 
-@test "--chat auto: a ChatML template is told by its default system prompt (Qwen2.5-Math's), or refused" {
+@test "--chat auto: a ChatML template is told by its default system prompt (Qwen2.5-Math's) and its think block, or refused" {
     with_template qwen2.5 "$TF/qwen2.5-math/chat_template.jinja"
     pic-tok -q -t m --chat auto --field problem encode --plain <<<'{"problem": "2+2?"}' >out
     want=$(jq -c '.["one user turn"].text' "$TF/qwen2.5-math/chat_templates.json" | sed 's/What is 2+2?/2+2?/')
@@ -202,6 +202,11 @@ with_template() {
     grep -q "You are a helpful assistant.<" m/tokenizer_config.json
     run pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}'
     fails_with 1 "^pic-tok: --chat auto: m/tokenizer_config.json: field 'chat_template': a ChatML template with the default system prompt 'You are a helpful assistant.'"
+    # Qwen3's thinking models: the generation prompt opens the think block
+    with_template qwen3 "$TF/qwen3-thinking/chat_template.jinja"
+    [ "$(pic-tok -t m info | jq -r .chat)" = qwen3-thinking ]
+    pic-tok -q -t m --chat auto encode --plain <<<'{"text": "What is 2+2?"}' >out
+    [ "$(jq -c .prompt out)" = "$(jq -c '.["one user turn"].text' "$TF/qwen3-thinking/chat_templates.json")" ]
 }
 
 @test "--chat auto: Llama 3.2's template is llama3.1, its system turn of date lines always there" {

@@ -50,6 +50,7 @@ static const struct {
     const char *name;
     pic_chat_kind kind;
 } formats[] = {{"chatml", PIC_CHAT_CHATML}, {"qwen2.5", PIC_CHAT_QWEN2_5}, {"qwen3", PIC_CHAT_QWEN3},
+               {"qwen3-thinking", PIC_CHAT_QWEN3_THINKING},
                {"qwen2.5-math", PIC_CHAT_QWEN2_5_MATH}, {"llama3", PIC_CHAT_LLAMA3},
                {"llama3.1", PIC_CHAT_LLAMA3_1}, {"deepseek-r1", PIC_CHAT_DEEPSEEK_R1}};
 
@@ -109,11 +110,20 @@ static pic_chat *chatml_format(const char *tmpl, const char *where, char *why, s
     size_t len = 0;
     const char *dflt = chatml_default_system(tmpl, &len);
     bool think = strstr(tmpl, "<think>") != NULL;
-    if (!dflt) return pic_chat_new(think ? "qwen3" : "chatml");
+    /* the generation prompt opens the think block (Qwen3's 2507 thinking
+     * models, QwQ), unless a switch decides (enable_thinking: NULL below) */
+    bool opens = strstr(tmpl, "'<|im_start|>assistant\\n<think>\\n'") != NULL;
+    bool switched = strstr(tmpl, "enable_thinking") != NULL;
+    if (!dflt && !(opens && switched)) return pic_chat_new(opens ? "qwen3-thinking" : think ? "qwen3" : "chatml");
     /* qwen25_math_system's backslash is doubled in the template's literal */
     if (!think && span_is(dflt, len, qwen25_system)) return pic_chat_new("qwen2.5");
     if (!think && span_is(dflt, len, "Please reason step by step, and put your final answer within \\\\boxed{}."))
         return pic_chat_new("qwen2.5-math");
+    if (!dflt) {
+        snprintf(why, n, "%s: a ChatML template whose generation prompt opens a think block as enable_thinking says, "
+                 "which none of the formats pic renders (" PIC_CHAT_FORMATS ") does", where);
+        return NULL;
+    }
     int shown = len > 80 ? 80 : (int)len;
     snprintf(why, n, "%s: a ChatML template with the default system prompt '%.*s%s'%s, which none of the formats pic "
              "renders (" PIC_CHAT_FORMATS ") writes", where, shown, dflt, len > 80 ? "..." : "",
@@ -291,7 +301,9 @@ static void qwen3_assistant(tk_str *b, const char *s, bool after_query, bool las
     add(b, "<|im_end|>\n");
 }
 
-static const char *render_qwen3(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o) {
+/* Qwen3; opens: the generation prompt opens the think block, whatever
+ * enable_thinking says (qwen3-thinking). */
+static const char *render_qwen3(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o, bool opens) {
     bool first_sys = !strcmp(m[0].role, "system");
     if (o->tools && json_array_size(o->tools)) {
         add(b, "<|im_start|>system\n");
@@ -315,7 +327,8 @@ static const char *render_qwen3(tk_str *b, const pic_chat_msg *m, size_t n, cons
     }
     if (o->add_generation_prompt) {
         add(b, "<|im_start|>assistant\n");
-        if (o->enable_thinking == 0) add(b, "<think>\n\n</think>\n\n");
+        if (opens) add(b, "<think>\n");
+        else if (o->enable_thinking == 0) add(b, "<think>\n\n</think>\n\n");
     }
     return NULL;
 }
@@ -427,7 +440,8 @@ char *pic_chat_render(const pic_chat *c, const pic_chat_msg *msgs, size_t n, con
     case PIC_CHAT_CHATML: e = render_qwen25(&b, msgs, n, opts, NULL); break;
     case PIC_CHAT_QWEN2_5: e = render_qwen25(&b, msgs, n, opts, qwen25_system); break;
     case PIC_CHAT_QWEN2_5_MATH: e = render_qwen25(&b, msgs, n, opts, qwen25_math_system); break;
-    case PIC_CHAT_QWEN3: e = render_qwen3(&b, msgs, n, opts); break;
+    case PIC_CHAT_QWEN3: e = render_qwen3(&b, msgs, n, opts, false); break;
+    case PIC_CHAT_QWEN3_THINKING: e = render_qwen3(&b, msgs, n, opts, true); break;
     case PIC_CHAT_LLAMA3: e = render_llama3(&b, msgs, n, opts); break;
     case PIC_CHAT_LLAMA3_1: e = render_llama31(&b, msgs, n, opts); break;
     case PIC_CHAT_DEEPSEEK_R1: e = render_deepseek_r1(&b, msgs, n, opts); break;

@@ -168,6 +168,16 @@ static pic_chat *auto_format(const char *tokenizer, const char *bos, const char 
     return c;
 }
 
+/* auto_format's template (edited) must be the format kind. */
+static void check_found(const char *tokenizer, const char *bos, const char *eos, const char *tmpl, pic_chat_kind kind,
+                        const char *what) {
+    pic_tokenizer *t;
+    pic_chat *chat = auto_format(tokenizer, bos, eos, tmpl, NULL, NULL, &t);
+    CHECK(chat && pic_chat_kind_of(chat) == kind, "%s", what);
+    pic_chat_free(chat);
+    pic_tokenizer_free(t);
+}
+
 /* auto_format's template edit must be refused (no format). */
 static void check_refused(const char *tokenizer, const char *bos, const char *eos, const char *tmpl, const char *from,
                           const char *to, const char *what) {
@@ -246,11 +256,7 @@ static void qwen25_math_cases(void) {
     rendered_cases("qwen2.5-math", "qwen2.5-math");
     char *tokenizer = pic_asprintf("%s/qwen2.5/tokenizer.json", tmpdir);
     char *tmpl = read_text(FIX "qwen2.5-math/chat_template.jinja");
-    pic_tokenizer *t;
-    pic_chat *chat = auto_format(tokenizer, NULL, "<|endoftext|>", tmpl, NULL, NULL, &t);
-    CHECK(chat && pic_chat_kind_of(chat) == PIC_CHAT_QWEN2_5_MATH, "qwen2.5-math recognised from its chat template");
-    pic_chat_free(chat);
-    pic_tokenizer_free(t);
+    check_found(tokenizer, NULL, "<|endoftext|>", tmpl, PIC_CHAT_QWEN2_5_MATH, "qwen2.5-math recognised from its chat template");
     /* Qwen2's default ("You are a helpful assistant."): no format writes it,
      * and ChatML would drop it */
     const char *math = "Please reason step by step, and put your final answer within \\\\boxed{}.<|im_end|>";
@@ -262,11 +268,10 @@ static void qwen25_math_cases(void) {
                   "{{- '<|im_start|>assistant\\n<think>\\n' }}",
                   "Qwen2.5-Math's template with a think block is refused");
     /* a system header whose content is an expression is no default */
-    chat = auto_format(tokenizer, NULL, NULL, "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
-                       "{% endfor %}<|im_start|>system\n{{ extra }}<|im_end|>\n", NULL, NULL, &t);
-    CHECK(chat && pic_chat_kind_of(chat) == PIC_CHAT_CHATML, "a system header followed by an expression is ChatML");
-    pic_chat_free(chat);
-    pic_tokenizer_free(t);
+    check_found(tokenizer, NULL, NULL,
+                "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+                "{% endfor %}<|im_start|>system\n{{ extra }}<|im_end|>\n",
+                PIC_CHAT_CHATML, "a system header followed by an expression is ChatML");
     free(tmpl);
     free(tokenizer);
 }
@@ -303,6 +308,21 @@ static void llama31_cases(void) {
     free(tokenizer);
 }
 
+/* Qwen3's thinking models from 2507 on (and QwQ): the generation prompt
+ * opens the think block itself. */
+static void qwen3_thinking_cases(void) {
+    rendered_cases("qwen3-thinking", "qwen3-thinking");
+    char *tokenizer = pic_asprintf("%s/qwen3/tokenizer.json", tmpdir);
+    char *tmpl = read_text(FIX "qwen3-thinking/chat_template.jinja");
+    check_found(tokenizer, NULL, "<|im_end|>", tmpl, PIC_CHAT_QWEN3_THINKING, "qwen3-thinking recognised from its template");
+    /* opened only when a switch says so (Nemotron's): neither format */
+    check_refused(tokenizer, NULL, NULL, tmpl, "{{- '<|im_start|>assistant\\n<think>\\n' }}",
+                  "{%- if enable_thinking %}{{- '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}",
+                  "a think block opened as enable_thinking says is refused");
+    free(tmpl);
+    free(tokenizer);
+}
+
 int main(void) {
     pic_init("test_tokenizer_chat");
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
@@ -318,6 +338,7 @@ int main(void) {
     deepseek_cases(q25);
     qwen25_math_cases();
     llama31_cases();
+    qwen3_thinking_cases();
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
     pic_tokenizer_free(l3);
