@@ -26,6 +26,8 @@ extensions), so each file is one dataset of the table.
       --max-new-tokens N   (default 1024)
       --template T         prompt template as in train.sh (default raw: the
                            problem as is; auto: the model's chat template)
+      --eos TOKEN          one more token that ends a response (pic-rollout
+                           --eos; repeatable)
       --seed S             sampling seed (default 1)
       --k LIST             pass@k columns, e.g. 1,4 (default: none)
       --rollout-args ARGS  more options for pic-rollout (word-split)
@@ -44,7 +46,7 @@ EOF2
 }
 
 model= out= n=8 temperature=0.6 top_p=0.95 max_new=1024 template= seed=1 k= rollout_args= reward_args= QUIET=
-datasets=()
+datasets=() eos=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --model) need "$@"; model=$2; shift ;;
@@ -54,6 +56,7 @@ while [ $# -gt 0 ]; do
     --top-p) need "$@"; top_p=$2; shift ;;
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
     --template) need "$@"; template=$2; shift ;;
+    --eos) need "$@"; eos+=("$2"); shift ;;
     --seed) need "$@"; seed=$2; shift ;;
     --k) need "$@"; k=$2; shift ;;
     --rollout-args) need "$@"; rollout_args=$2; shift ;;
@@ -85,12 +88,15 @@ n_for() {
 }
 opts=(--temperature "$temperature" --top-p "$top_p" --max-new-tokens "$max_new" --seed "$seed")
 [ -z "$template" ] || opts+=(--template "$template")
+for e in ${eos[@]+"${eos[@]}"}; do opts+=(--eos "$e"); done
 # shellcheck disable=SC2206
 opts+=($rollout_args)
 # shellcheck disable=SC2206
 reward_opts=($reward_args)
 
 model_key=$(model_fingerprint "$model")
+# (--eos only when given: samples from before it keep their settings' key)
+eos_json=$([ ${#eos[@]} -eq 0 ] || jq -cn '$ARGS.positional' --args "${eos[@]}")
 template_key=$(template_key "$template")
 # One eval.sh an --out: two would append to the same samples.
 exec {lock}>>"$out/.lock"
@@ -108,7 +114,8 @@ for d in "${datasets[@]}"; do
     key=$(jq -cn --arg model "$model_key" \
         --arg prompts "$(cksum < "$prompts")" --arg n "$dn" --arg temperature "$temperature" --arg top_p "$top_p" \
         --arg max_new "$max_new" --arg template "$template_key" --arg seed "$seed" \
-        --arg rollout_args "$rollout_args" --arg reward_args "$reward_args" '$ARGS.named')
+        --arg rollout_args "$rollout_args" --arg reward_args "$reward_args" \
+        ${eos_json:+--argjson eos "$eos_json"} '$ARGS.named')
     if [ "$(cat "$out/$name.settings.json" 2>/dev/null)" != "$key" ]; then
         [ ! -e "$final" ] && [ ! -s "$partial" ] || say "$name: its samples were made with other settings: sampling again"
         rm -f "$final" "$partial"

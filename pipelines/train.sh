@@ -49,6 +49,9 @@ Rollout:
                            chatml, qwen2.5, qwen2.5-math, qwen3,
                            qwen3-thinking, llama3, llama3.1, deepseek-r1, auto
                            (the model's chat template) or a file with {problem}
+      --eos TOKEN          one more token that ends a response (pic-rollout
+                           --eos; repeatable), in training and validation:
+                           <|im_end|> for a base model prompted in ChatML
       --rollout-args ARGS  more options for pic-rollout (word-split), for the
                            training rollouts only (validation samples with
                            --val-n, --val-temperature, --val-top-p)
@@ -145,7 +148,7 @@ method=entropic entropy_coef=0.001 aec_target=0.2 dmmpt_target= mask_quadrant=
 lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
 val_every=0 val_n=8 val_temperature=0.6 val_top_p=0.95 QUIET=
 ranks=1 launcher=mpirun launcher_args= check= serve= state_every=
-val_data=()
+val_data=() eos=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --run) need "$@"; run=$2; shift ;;
@@ -162,6 +165,7 @@ while [ $# -gt 0 ]; do
     --temperature) need "$@"; temperature=$2; shift ;;
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
     --template) need "$@"; template=$2; shift ;;
+    --eos) need "$@"; eos+=("$2"); shift ;;
     --rollout-args) need "$@"; rollout_args=$2; shift ;;
     --reward-args) need "$@"; reward_args=$2; shift ;;
     --method) need "$@"; method=$2; shift ;;
@@ -260,6 +264,9 @@ entropic=$({ [ "$method" = entropic ] || [ -n "$with_entropic" ]; } && [ "$targe
 rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new"
               --device "$device")
 [ -z "$template" ] || rollout_opts+=(--template "$template")
+eos_opts=()
+for e in ${eos[@]+"${eos[@]}"}; do eos_opts+=(--eos "$e"); done
+rollout_opts+=(${eos_opts[@]+"${eos_opts[@]}"})
 # shellcheck disable=SC2206
 rollout_opts+=($rollout_args)
 # shellcheck disable=SC2206
@@ -293,7 +300,8 @@ usage_check() { # PROGRAM ARGS...
 }
 usage_check pic-rollout --model "$nomodel" "${rollout_opts[@]}"
 [ "$val_every" -eq 0 ] || usage_check pic-rollout --model "$nomodel" --n 1 --temperature "$val_temperature" \
-    --top-p "$val_top_p" --max-new-tokens "$max_new" ${template:+--template "$template"}
+    --top-p "$val_top_p" --max-new-tokens "$max_new" ${template:+--template "$template"} \
+    ${eos_opts[@]+"${eos_opts[@]}"}
 usage_check pic-reward ${reward_opts[@]+"${reward_opts[@]}"}
 # with EntroPIC, the term's options beside an alpha: pic-update refuses them
 # alone (they would do nothing), --update-args '--entropic-norm all' included
@@ -309,10 +317,12 @@ fi
 
 # The settings that decide the result; a resumed run must use the same ones
 # (only --steps may grow, --keep and --quiet change nothing learned).
+# (--eos only when given: a run from before it resumes with the settings it has)
+eos_json=$([ ${#eos[@]} -eq 0 ] || jq -cn '$ARGS.positional' --args "${eos[@]}")
 settings=$(jq -n --arg model "$model" --arg data "$data" --arg difficulty "$difficulty" \
     --arg prompts "$prompts" --arg seed "$seed" --arg n "$n" --arg temperature "$temperature" \
     --arg max_new "$max_new" --arg template "$template" --arg rollout_args "$rollout_args" \
-    ${reward_args:+--arg reward_args "$reward_args"} \
+    ${reward_args:+--arg reward_args "$reward_args"} ${eos_json:+--argjson eos "$eos_json"} \
     --arg target "$target" --arg kp "$kp" --arg ki "$ki" --arg tau "$tau" \
     --arg pictl_args "$pictl_args" --arg method "$method" --arg with_entropic "$with_entropic" \
     --arg entropy_coef "$entropy_coef" --arg aec_target "$aec_target" --arg dmmpt_target "$dmmpt_target" \
@@ -454,7 +464,7 @@ validate() { # step ckpt
     fi
     eval.sh -q --model "$2" --n "$val_n" --temperature "$val_temperature" --top-p "$val_top_p" \
         --max-new-tokens "$max_new" ${template:+--template "$template"} --seed "$seed" --out "$out.tmp" \
-        ${reward_args:+--reward-args "$reward_args"} \
+        ${reward_args:+--reward-args "$reward_args"} ${eos_opts[@]+"${eos_opts[@]}"} \
         "${vd[@]}" > /dev/null || return 1
     rm -rf "$out" && mv "$out.tmp" "$out" || return 1
     jq -c --argjson step "$1" '{step: $step, accuracy: .overall.avg, pass: .overall.pass_n,

@@ -238,11 +238,16 @@ problems() {
     [ "$status" -eq 0 ]
     [ "$(grep -c 'the tokenizer has no token <|begin_of_text|>' <<<"$output")" -eq 1 ]
     [ "$(wc -l <out)" -eq 2 ]
+    # the format's end of turn, <|im_end|>, is not this model's eos (509,
+    # <|endoftext|>): its responses would run past it, so it says how to stop
     run pic-rollout -m "$M/qwen2-tiny" --template chatml --max-new-tokens 2 --plain -q -o out p
-    [ -z "$output" ]
+    [ "$status" -eq 0 ]
+    [[ "$output" == "pic-rollout: --template chatml: <|im_end|> ends the assistant's turn but is none of the model's eos ids"*"--eos '<|im_end|>' stops there" ]]
+    run pic-rollout -m "$M/qwen2-tiny" --template chatml --eos '<|im_end|>' --max-new-tokens 2 --plain -q -o out p
+    [ "$status" -eq 0 ] && [ -z "$output" ]
 }
 
-@test "stops: eos ids (kept in the ids, not in the text), --stop kept or cut, --ignore-eos" {
+@test "stops: eos ids (kept in the ids, not in the text), --eos, --stop kept or cut, --ignore-eos" {
     golden_prompts qwen2-tiny | head -1 >p
     # greedy gives 73 x 7, 175, 465...: make 175 the eos
     cp -r "$M/qwen2-tiny" m && chmod -R u+w m
@@ -251,6 +256,20 @@ problems() {
     [ "$(jq -c '[.response_ids, .finish]' out)" = '[[73,73,73,73,73,73,73,175],"stop"]' ]
     pic-rollout -m m -t 0 --max-new-tokens 24 --ignore-eos --plain -q p >out
     [ "$(jq -r '.finish' out)" = length ]
+    # --eos: one more token to stop on, by its id or by its text
+    pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --eos 175 --plain -q p >out
+    [ "$(jq -c '[.response_ids, .finish]' out)" = '[[73,73,73,73,73,73,73,175],"stop"]' ]
+    tok=$(jq -r '.model.vocab | to_entries[] | select(.value == 175) | .key' "$M/qwen2-tiny/tokenizer.json")
+    pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --eos "$tok" --plain -q p >by_text
+    cmp out by_text
+    run pic-rollout -m "$M/qwen2-tiny" -t 0 --eos nothere p
+    fails_with 2 "^pic-rollout: --eos: 'nothere' is neither a token of the tokenizer nor an id below 512"
+    run pic-rollout -m "$M/qwen2-tiny" -t 0 --eos 512 p
+    fails_with 2 "--eos: '512' is neither"
+    run pic-rollout -m "$M/qwen2-tiny" --eos 175 --ignore-eos p
+    fails_with 2 "^pic-rollout: --eos and --ignore-eos"
+    run pic-rollout -m "$M/qwen2-tiny" --score --eos 175 p
+    fails_with 2 "^pic-rollout: --score takes no generation option"
     # text stops: "jjj" is three of token 73 ("j")
     pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --stop jjj --plain -q p >keep
     [ "$(jq -c '[.response, .response_ids, .finish]' keep)" = '["jjj",[73,73,73],"stop"]' ]

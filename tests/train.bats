@@ -421,6 +421,33 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(jq -s 'length' k2.jsonl)" = "$(zstdcat all.zst | jq -s 'group_by(.id) | map(map(select(.correct)) | length | select(. > 0 and . < 2)) | length')" ]
 }
 
+@test "--eos: one more token ends the rollouts, in training and validation; the run keeps it" {
+    run train.sh -q --run a --steps 1 --target 2.0 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    # the first sample's first token, drawn the same with any eos: made one
+    tok=$(zstdcat a/rollouts/step-000001.jsonl.zst | jq -s '.[0].response_ids[0]')
+    run train.sh -q --run b --steps 1 --target 2.0 --eos "$tok" --val-every 1 --val-n 2 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(zstdcat b/rollouts/step-000001.jsonl.zst | jq -sc '.[0] | [.response_ids, .finish]')" = "[[$tok],\"stop\"]" ]
+    [ "$(jq -c .eos b/settings.json)" = "[\"$tok\"]" ]
+    # validation stops there too: no response goes on past the token
+    zstdcat b/val/step-000001/*.jsonl.zst | jq -se --argjson t "$tok" \
+        'length > 0 and all(.[]; (.response_ids | index($t)) as $i | $i == null or $i == (.response_ids | length) - 1)'
+    [ "$(jq -c .eos b/val/step-000001/*.settings.json)" = "[\"$tok\"]" ]
+    # a run keeps its eos: resumed without it, it is another run's settings
+    run train.sh -q --run b --steps 2 --target 2.0 --val-every 1 --val-n 2 "${TRAIN[@]}"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"b was started with other settings"* ]]
+    # a run from before --eos resumes: no eos key in its settings
+    [ "$(jq 'has("eos")' a/settings.json)" = false ]
+    run train.sh -q --run a --steps 2 --target 2.0 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    # a token the tokenizer lacks: pic-rollout says so, and the run stops
+    run train.sh -q --run c --steps 1 --target 2.0 --eos nothere "${TRAIN[@]}"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"--eos: 'nothere' is neither a token of the tokenizer nor an id"* ]]
+}
+
 @test "fig2.sh: the paper's Figure 2, one quadrant masked per run, on a tiny model" {
     run fig2.sh --out f --model m --steps 2 --tau 0.5 -j 2 -- --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 \
         --template chatml --seed 5

@@ -54,6 +54,10 @@ static const char usage[] =
     "                            the text keeps STR unless --stop-cut\n"
     "      --stop-cut            cut the text before the --stop string (ids keep its token)\n"
     "      --ignore-eos          do not stop on the model's eos ids\n"
+    "      --eos TOKEN           stop on TOKEN too (a token of the vocabulary, as\n"
+    "                            <|im_end|>, or an id; repeatable): a base model\n"
+    "                            prompted with a chat format ends its turn with a\n"
+    "                            token its eos ids may lack\n"
     "      --seed S              random seed (default 0); sample j of the i-th input\n"
     "                            record draws from the stream (S, i, j)\n"
     "      --shard I/N           this process's part: the I-th of N contiguous blocks of\n"
@@ -131,6 +135,7 @@ enum {
     OPT_STOP,
     OPT_STOP_CUT,
     OPT_IGNORE_EOS,
+    OPT_EOS,
     OPT_SEED,
     OPT_SHARD,
     OPT_MAX_BATCH_SIZE,
@@ -164,6 +169,8 @@ typedef struct {
     pic_model_opts mo; /* where the model runs */
     const char *tmpl;
     const char **stops;
+    const char **eos; /* --eos, resolved to ids once the tokenizer is there */
+    int n_eos;
     pic_output_opts out;
 } options;
 
@@ -185,6 +192,7 @@ static void parse_options(options *o, int argc, char **argv) {
         {"stop", required_argument, 0, OPT_STOP},
         {"stop-cut", no_argument, 0, OPT_STOP_CUT},
         {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS},
+        {"eos", required_argument, 0, OPT_EOS},
         {"seed", required_argument, 0, OPT_SEED},
         {"shard", required_argument, 0, OPT_SHARD},
         {"skip", required_argument, 0, OPT_SKIP},
@@ -230,6 +238,12 @@ static void parse_options(options *o, int argc, char **argv) {
             break;
         case OPT_STOP_CUT: run->stops.cut = true, o->gen_only = true; break;
         case OPT_IGNORE_EOS: run->stops.ignore_eos = true, o->gen_only = true; break;
+        case OPT_EOS:
+            if (!*optarg) pic_usage_error("--eos: empty token");
+            o->eos = pic_realloc(o->eos, (size_t)(o->n_eos + 1) * sizeof *o->eos);
+            o->eos[o->n_eos++] = optarg;
+            o->gen_only = true;
+            break;
         case OPT_SEED:
             run->seed = (unsigned long long)pic_parse_int("--seed", optarg, 0, (1LL << 62)), o->gen_only = true;
             break;
@@ -297,11 +311,39 @@ static void check_options(options *o) {
             pic_usage_error("--temperature: use 0 (greedy) or at least 0.001");
         /* eos tokens are special, never in the text: only a --stop string is cut */
         if (run->stops.cut && !run->stops.n_strings) pic_usage_error("--stop-cut: no --stop string to cut at");
+        if (run->stops.ignore_eos && o->n_eos) pic_usage_error("--eos and --ignore-eos: stop on a token or on none");
         if (run->temperature >= 0) run->sp.temperature = (float)run->temperature;
         run->batch_tokens = o->max_batch_tokens;
         if ((size_t)run->max_batch_size > o->max_batch_tokens) run->max_batch_size = (int)o->max_batch_tokens;
         run->stops.strings = o->stops;
     }
+}
+
+/* --eos: each TOKEN as the tokenizer's id (or as an id), into the stop
+ * rules; then, for a chat format whose end of turn is none of the eos ids,
+ * a warning, since its responses would run on into the next turn. */
+static void resolve_eos(options *o) {
+    rollout_run *run = &o->run;
+    const pic_tokenizer *t = prompt_tokenizer(&run->prompts);
+    int vocab = run->model.cfg.vocab_size;
+    run->stops.eos = pic_calloc(o->n_eos ? (size_t)o->n_eos : 1, sizeof *run->stops.eos);
+    for (int i = 0; i < o->n_eos; i++) {
+        int32_t id = pic_tokenizer_token_to_id(t, o->eos[i]);
+        if (id < 0) {
+            char *end;
+            long v = strtol(o->eos[i], &end, 10);
+            if (*end || end == o->eos[i] || v < 0 || v >= vocab)
+                pic_usage_error("--eos: '%s' is neither a token of the tokenizer nor an id below %d", o->eos[i], vocab);
+            id = (int32_t)v;
+        }
+        run->stops.eos[run->stops.n_eos++] = id;
+    }
+    const char *turn = run->prompts.chat ? pic_chat_turn_end(run->prompts.chat) : NULL;
+    int32_t id = turn ? pic_tokenizer_token_to_id(t, turn) : -1;
+    if (id >= 0 && pic_dist_rank() == 0 && !run->stops.ignore_eos && !stop_is_eos(&run->stops, id))
+        pic_warn("--template %s: %s ends the assistant's turn but is none of the model's eos ids (config.json, "
+                 "generation_config.json): responses go on past it; --eos '%s' stops there",
+                 pic_chat_name(run->prompts.chat), turn, turn);
 }
 
 /* A job of several ranks (docs/distributed.md): rank I > 0 writes its shard
@@ -420,7 +462,7 @@ int main(int argc, char **argv) {
     /* generation decodes every response: its tokenizer loads with the model,
      * outside the summary's seconds (Qwen's takes ~0.5 s, a quarter of some
      * runs' generation) */
-    if (!o.score) prompt_tokenizer(&run->prompts);
+    if (!o.score) resolve_eos(&o);
 
     double t0 = pic_now();
     run_streams(&o, argv + optind, argc - optind);
@@ -437,6 +479,8 @@ int main(int argc, char **argv) {
     summary(&o, pic_now() - t0);
     prompt_builder_free(&run->prompts);
     free(o.stops);
+    free(o.eos);
+    free(run->stops.eos);
     pic_model_free(&run->model);
     pic_dist_finish();
     return 0;

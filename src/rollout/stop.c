@@ -8,7 +8,12 @@
 
 #include "common/cli.h"
 
-bool stop_is_eos(const stop_rules *r, int32_t id) { return !r->ignore_eos && pic_config_is_eos(r->cfg, id); }
+bool stop_is_eos(const stop_rules *r, int32_t id) {
+    if (r->ignore_eos) return false;
+    for (int i = 0; i < r->n_eos; i++)
+        if (r->eos[i] == id) return true;
+    return pic_config_is_eos(r->cfg, id);
+}
 
 static char *decode(const pic_tokenizer *t, const int32_t *ids, size_t n, size_t *len) {
     char *text;

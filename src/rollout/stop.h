@@ -1,5 +1,6 @@
 /* When a response ends: on one of the model's eos ids (config.json and
- * generation_config.json; kept in response_ids, left out of the text), or
+ * generation_config.json, and --eos's; kept in response_ids, left out of the
+ * text when special), or
  * when its decoded text contains a --stop string. The stop string's token
  * stays in response_ids (the model did sample it, and the trainer scores
  * it); the text keeps it, or with --stop-cut ends just before it. */
@@ -16,6 +17,8 @@
 typedef struct {
     const pic_config *cfg;
     bool ignore_eos;
+    int32_t *eos;         /* --eos: ids that stop a response besides the model's */
+    int n_eos;
     const char **strings; /* --stop */
     int n_strings;
     size_t longest;       /* bytes of the longest stop string */

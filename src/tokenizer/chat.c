@@ -176,6 +176,16 @@ void pic_chat_free(pic_chat *c) {
 pic_chat_kind pic_chat_kind_of(const pic_chat *c) { return c->kind; }
 const char *pic_chat_name(const pic_chat *c) { return c->name; }
 
+const char *pic_chat_turn_end(const pic_chat *c) {
+    switch (c->kind) {
+    case PIC_CHAT_LLAMA3:
+    case PIC_CHAT_LLAMA3_1: return "<|eot_id|>";
+    case PIC_CHAT_DEEPSEEK_R1: return "<｜end▁of▁sentence｜>";
+    case PIC_CHAT_FILE: return NULL;
+    default: return "<|im_end|>";
+    }
+}
+
 const char *pic_chat_missing_marker(const pic_chat *c, const pic_tokenizer *t) {
     static const char *const chatml[] = {"<|im_start|>", "<|im_end|>", NULL};
     static const char *const llama3[] = {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",

@@ -87,6 +87,9 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n);
 void pic_chat_free(pic_chat *c);
 pic_chat_kind pic_chat_kind_of(const pic_chat *c);
 const char *pic_chat_name(const pic_chat *c); /* "qwen2.5", ..., or the file's path */
+/* The token that ends an assistant turn in the format (<|im_end|>,
+ * <|eot_id|>, <｜end▁of▁sentence｜>), or NULL for a template file. */
+const char *pic_chat_turn_end(const pic_chat *c);
 /* The first of the format's marker tokens (<|im_start|>, <|start_header_id|>,
  * ...) that t lacks, or NULL (a template file's text is its own business):
  * such a marker would be encoded as plain text, not as the token the model
