@@ -389,6 +389,9 @@ problems() {
     pic-rollout -q --plain -m "$M/qwen2-tiny" --template auto --max-new-tokens 2 -t 0 p.jsonl >auto
     pic-rollout -q --plain -m "$M/qwen2-tiny" --template chatml --max-new-tokens 2 -t 0 p.jsonl >named
     [ "$(jq -c .prompt_ids auto)" = "$(jq -c .prompt_ids named)" ]
+    # which format it took, unless -q
+    pic-rollout --plain -m "$M/qwen2-tiny" --template auto --eos '<|im_end|>' --max-new-tokens 2 p.jsonl 2>err >/dev/null
+    grep -q "^pic-rollout: --template auto: chatml, the model's chat format$" err
     pic-rollout -q --plain -m "$M/qwen2-tiny" --max-new-tokens 2 -t 0 p.jsonl >raw
     [ "$(jq -c .prompt_ids auto)" != "$(jq -c .prompt_ids raw)" ]
     # a template pic cannot render is the model's all the same: refused

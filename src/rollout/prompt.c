@@ -22,6 +22,7 @@ void prompt_builder_init(prompt_builder *b, const char *model_dir, const char *t
             pic_die("%s: --template auto: no chat template or chat tokens to tell the format (give --template raw, "
                     "a format or a template file)", model_dir);
         b->checked = true; /* the format was read off this tokenizer */
+        pic_info("--template auto: %s, the model's chat format", pic_chat_name(b->chat));
     } else if (tmpl && strcmp(tmpl, "raw")) {
         b->chat = pic_chat_new(tmpl);
     }
