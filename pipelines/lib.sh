@@ -74,12 +74,12 @@ model_fingerprint() {
 
 # check_template T: a template name, or a file to read
 check_template() {
-    case "$1" in ''|raw|chatml|qwen2.5|qwen2.5-math|qwen3|qwen3-thinking|llama3|llama3.1|deepseek-r1|auto) ;;
+    case "$1" in ''|raw|chatml|qwen2.5|qwen2.5-math|qwen3|qwen3-thinking|qwen3-nothink|llama3|llama3.1|deepseek-r1|auto) ;;
     *) [ -r "$1" ] || die "--template $1: not a template name, and no file to read" ;; esac
 }
 # template_key T: a template name, or a file by its path and its text
 template_key() {
-    case "$1" in ''|raw|chatml|qwen2.5|qwen2.5-math|qwen3|qwen3-thinking|llama3|llama3.1|deepseek-r1|auto) echo "$1" ;;
+    case "$1" in ''|raw|chatml|qwen2.5|qwen2.5-math|qwen3|qwen3-thinking|qwen3-nothink|llama3|llama3.1|deepseek-r1|auto) echo "$1" ;;
     *) echo "$(realpath "$1") $(cksum < "$1")" ;; esac
 }
 

@@ -47,8 +47,9 @@ Rollout:
       --max-new-tokens N   maximum response length (default 1024; paper 8192)
       --template T         prompt template: raw (the problem as is, the default),
                            chatml, qwen2.5, qwen2.5-math, qwen3,
-                           qwen3-thinking, llama3, llama3.1, deepseek-r1, auto
-                           (the model's chat template) or a file with {problem}
+                           qwen3-thinking, qwen3-nothink, llama3, llama3.1,
+                           deepseek-r1, auto (the model's chat template) or a
+                           file with {problem}
       --eos TOKEN          one more token that ends a response (pic-rollout
                            --eos; repeatable), in training and validation:
                            <|im_end|> for a base model prompted in ChatML
@@ -254,7 +255,7 @@ model=$(cd "$model" && pwd)
 [ -z "$data" ] || data=$(realpath "$data")
 # a template file, like the data, by its absolute path: the settings a
 # resumed run is held to name the same file from any directory
-case "$template" in ''|raw|chatml|qwen2.5|qwen2.5-math|qwen3|qwen3-thinking|llama3|llama3.1|deepseek-r1|auto) ;; *) template=$(realpath "$template") ;; esac
+case "$template" in ''|raw|chatml|qwen2.5|qwen2.5-math|qwen3|qwen3-thinking|qwen3-nothink|llama3|llama3.1|deepseek-r1|auto) ;; *) template=$(realpath "$template") ;; esac
 val_files=()
 for f in ${val_data[@]+"${val_data[@]}"}; do val_files+=("$(realpath "$f")"); done
 # EntroPIC is on for --method entropic (unless --target off) and for a

@@ -123,13 +123,18 @@ llamacpp() {
     want=$(jq -c '.["qwen2.5/user_only/agp=True"].ids' "$TF/qwen2.5/chat_templates.json")
     [ "$(jq -c .ids out)" = "$want" ]
     [ "$(jq -r .prompt out | head -n 1)" = "<|im_start|>system" ]
+    # qwen3-nothink: Qwen3's non-thinking mode, HF's enable_thinking=False ids
+    echo '{"problem": "What is 2+2?"}' |
+        pic-tok -q -t "$BATS_FILE_TMPDIR/qwen3" --chat qwen3-nothink --field problem encode --plain > out
+    want=$(jq -c '.["qwen3/user_only/enable_thinking=False"].ids' "$TF/qwen2.5/chat_templates.json")
+    [ "$(jq -c .ids out)" = "$want" ]
     printf 'Q: {problem}\nA:' > tmpl.txt
     echo '{"text": "1+1"}' | pic-tok -q -t "$TF/tiny" --chat tmpl.txt encode --plain > out
     [ "$(jq -r .prompt out)" = "$(printf 'Q: 1+1\nA:')" ]
     # neither a format nor a file: a usage error listing the formats, before the
     # tokenizer loads (this one is not there)
     run pic-tok -t no-tokenizer --chat nothing-here.txt encode
-    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen2.5-math, qwen3, qwen3-thinking, llama3, llama3.1, deepseek-r1, auto\\) nor a file"
+    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen2.5-math, qwen3, qwen3-thinking, qwen3-nothink, llama3, llama3.1, deepseek-r1, auto\\) nor a file"
     run pic-tok -t "$TF/tiny" --chat chatm1 count
     fails_with 2 "--chat: 'chatm1' is neither a format"
     # a file that is there but cannot be read stays a runtime failure

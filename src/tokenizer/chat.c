@@ -50,7 +50,7 @@ static const struct {
     const char *name;
     pic_chat_kind kind;
 } formats[] = {{"chatml", PIC_CHAT_CHATML}, {"qwen2.5", PIC_CHAT_QWEN2_5}, {"qwen3", PIC_CHAT_QWEN3},
-               {"qwen3-thinking", PIC_CHAT_QWEN3_THINKING},
+               {"qwen3-thinking", PIC_CHAT_QWEN3_THINKING}, {"qwen3-nothink", PIC_CHAT_QWEN3_NOTHINK},
                {"qwen2.5-math", PIC_CHAT_QWEN2_5_MATH}, {"llama3", PIC_CHAT_LLAMA3},
                {"llama3.1", PIC_CHAT_LLAMA3_1}, {"deepseek-r1", PIC_CHAT_DEEPSEEK_R1}};
 
@@ -452,6 +452,12 @@ char *pic_chat_render(const pic_chat *c, const pic_chat_msg *msgs, size_t n, con
     case PIC_CHAT_QWEN2_5_MATH: e = render_qwen25(&b, msgs, n, opts, qwen25_math_system); break;
     case PIC_CHAT_QWEN3: e = render_qwen3(&b, msgs, n, opts, false); break;
     case PIC_CHAT_QWEN3_THINKING: e = render_qwen3(&b, msgs, n, opts, true); break;
+    case PIC_CHAT_QWEN3_NOTHINK: {
+        pic_chat_opts off = *opts; /* Qwen3 with enable_thinking=False */
+        off.enable_thinking = 0;
+        e = render_qwen3(&b, msgs, n, &off, false);
+        break;
+    }
     case PIC_CHAT_LLAMA3: e = render_llama3(&b, msgs, n, opts); break;
     case PIC_CHAT_LLAMA3_1: e = render_llama31(&b, msgs, n, opts); break;
     case PIC_CHAT_DEEPSEEK_R1: e = render_deepseek_r1(&b, msgs, n, opts); break;

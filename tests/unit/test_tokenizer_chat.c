@@ -47,6 +47,37 @@ static pic_chat_msg *messages_of(const json_t *c, size_t *n) {
     return m;
 }
 
+/* qwen3-nothink is Qwen3 with enable_thinking=False: HF's renderings of
+ * that (qwen3/.../enable_thinking=False), with no option set. */
+static void qwen3_nothink_cases(void) {
+    json_error_t err;
+    json_t *all = json_load_file(FIX "qwen2.5/chat_templates.json", 0, &err);
+    if (!all) pic_die("chat_templates.json: %s", err.text);
+    pic_chat *chat = pic_chat_new("qwen3-nothink");
+    const char *name;
+    json_t *c;
+    int n_cases = 0;
+    json_object_foreach(all, name, c) {
+        if (strncmp(name, "qwen3/", 6) || !strstr(name, "enable_thinking=False")) continue;
+        size_t n;
+        pic_chat_msg *m = messages_of(c, &n);
+        pic_chat_opts o = {json_is_true(json_object_get(c, "add_generation_prompt")), -1, NULL};
+        const char *e = NULL;
+        char *text = pic_chat_render(chat, m, n, &o, &e);
+        CHECK(text_is(text, json_string_value(json_object_get(c, "text"))), "qwen3-nothink: %s", name);
+        free(text);
+        free(m);
+        n_cases++;
+    }
+    CHECK(n_cases == 2, "qwen3-nothink: HF's two enable_thinking=False renderings");
+    char *s = pic_chat_prompt(chat, "1+1?");
+    CHECK(text_is(s, "<|im_start|>user\n1+1?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"),
+          "qwen3-nothink: the prompt closes an empty think block");
+    free(s);
+    pic_chat_free(chat);
+    json_decref(all);
+}
+
 static void golden_cases(pic_tokenizer *q25, pic_tokenizer *q3) {
     json_error_t err;
     json_t *all = json_load_file(FIX "qwen2.5/chat_templates.json", 0, &err);
@@ -339,6 +370,7 @@ int main(void) {
     qwen25_math_cases();
     llama31_cases();
     qwen3_thinking_cases();
+    qwen3_nothink_cases();
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
     pic_tokenizer_free(l3);
