@@ -1,10 +1,10 @@
 /* The prompt of a record, as token ids: 'prompt_ids' as given, else the
  * 'prompt' text as is (already templated), else the 'problem' text through
- * the --template (raw: as is; chatml, qwen2.5, qwen2.5-math, qwen3,
- * qwen3-thinking, qwen3-nothink, llama3, llama3.1, deepseek-r1; auto: the one the model's chat template is; or a file with
- * {problem}). Text is encoded with the model's tokenizer, with the
- * post-processor's special tokens (a BOS) only under --add-special, since a
- * chat template writes its own. */
+ * the --template (raw: as is; a chat format of tokenizer/chat.h; auto: the
+ * one the model's chat template is; or a file with {problem}). Text is
+ * encoded with the model's tokenizer, with the post-processor's special
+ * tokens (a BOS) only under --add-special, since a chat template writes its
+ * own. */
 #ifndef PIC_ROLLOUT_PROMPT_H
 #define PIC_ROLLOUT_PROMPT_H
 
