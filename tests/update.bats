@@ -175,6 +175,27 @@ EOF
     [ "$(ls)" = "$(printf 'before\nck')" ]
 }
 
+@test "a full disk: the file that could not be written and why, exit 1, the previous checkpoint whole" {
+    # a file system of its own, a little larger than the weights and too
+    # small for AdamW's state beside them (root may mount one; else skip)
+    mkdir fs
+    mount -t tmpfs -o size=1400k tmpfs fs 2>/dev/null || skip "cannot mount a tmpfs here"
+    s="$U/qwen2-tiny-step.jsonl"
+    mkdir fs/ck && cp "$M"/qwen2-tiny/{config.json,model.safetensors,tokenizer.json} fs/ck/
+    cp -r fs/ck before
+    run pic-update -m fs/ck -o fs/next "${SPEC[@]}" "$s"
+    st=$status out=$output
+    run pic-update -m fs/ck -o fs/ck "${SPEC[@]}" "$s"
+    left=$(ls -a fs | tr '\n' ' ')
+    same=$(diff -r before fs/ck && echo same)
+    umount fs
+    [ "$left" = ". .. ck " ] # no temporary, no half-written output
+    [ "$same" = same ]
+    fails_with 1 "^pic-update: fs/ck\.tmp\.[0-9]+\.[A-Za-z0-9]+/optimizer\.safetensors: write error: No space left on device$"
+    status=$st output=$out
+    fails_with 1 "^pic-update: fs/next\.tmp\.[0-9]+\.[A-Za-z0-9]+/optimizer\.safetensors: write error: No space left on device$"
+}
+
 @test "--output replaces only a checkpoint or an empty directory; ck/ is ck" {
     s="$U/qwen2-tiny-step.jsonl"
     # a file, or someone's folder, would have been moved aside and deleted

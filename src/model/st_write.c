@@ -57,6 +57,11 @@ void pic_st_writer_add(pic_st_writer *w, const char *name, pic_dtype dtype, int 
 
 static size_t esize(pic_dtype d) { return d == PIC_DT_F32 ? 4 : 2; }
 
+/* fwrite that keeps the errno of the first short write in *werr. */
+static void put(FILE *fp, const void *p, size_t n, int *werr) {
+    if (!*werr && fwrite(p, 1, n, fp) != n) *werr = errno ? errno : EIO;
+}
+
 /* One file of the tensors [lo, hi). */
 static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path, pic_err *err) {
     json_t *h = json_object();
@@ -80,9 +85,12 @@ static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path,
     FILE *fp = pic_atomic_open(&af, path);
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-    fwrite(len8, 1, 8, fp);
-    fwrite(text, 1, hlen, fp);
-    for (size_t i = hlen; i < padded; i++) fputc(' ', fp);
+    /* The first failed write ends the file: on a full disk the rest of a
+     * model's gigabytes would fail too, slowly. Its errno says why. */
+    int werr = 0;
+    put(fp, len8, 8, &werr);
+    put(fp, text, hlen, &werr);
+    for (size_t i = hlen; i < padded && !werr; i++) put(fp, " ", 1, &werr);
     free(text);
     /* a chunk large enough that a fill from a GPU is a copy of 4 MB, not
      * a copy a few microseconds long, and small beside any tensor's host copy */
@@ -90,9 +98,9 @@ static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path,
     float *vals = pic_malloc(CHUNK * sizeof *vals);
     unsigned char *buf = pic_malloc(CHUNK * 2);
     int rc = 0;
-    for (size_t i = lo; i < hi && !rc; i++) {
+    for (size_t i = lo; i < hi && !rc && !werr; i++) {
         entry *e = &w->e[i];
-        for (size_t at = 0; at < e->numel && !rc; at += CHUNK) {
+        for (size_t at = 0; at < e->numel && !rc && !werr; at += CHUNK) {
             size_t n = e->numel - at < CHUNK ? e->numel - at : CHUNK;
             pic_err why;
             if ((rc = e->fill(e->ctx, at, vals, n, &why))) {
@@ -100,7 +108,7 @@ static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path,
                 break;
             }
             if (e->dtype == PIC_DT_F32) {
-                fwrite(vals, 1, n * 4, fp);
+                put(fp, vals, n * 4, &werr);
                 continue;
             }
             for (size_t j = 0; j < n; j++) {
@@ -108,7 +116,7 @@ static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path,
                 buf[2 * j] = (unsigned char)b;
                 buf[2 * j + 1] = (unsigned char)(b >> 8);
             }
-            fwrite(buf, 1, n * 2, fp);
+            put(fp, buf, n * 2, &werr);
         }
     }
     free(vals);
@@ -117,9 +125,9 @@ static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path,
         pic_atomic_abort(&af);
         return -1;
     }
-    if (ferror(fp)) {
+    if (werr || ferror(fp)) {
         pic_atomic_abort(&af);
-        return pic_err_set(err, "%s: write error", path);
+        return pic_err_set(err, "%s: write error: %s", path, strerror(werr ? werr : EIO));
     }
     if (pic_atomic_commit(&af) != 0) return pic_err_set(err, "%s: %s", path, strerror(errno));
     return 0;
