@@ -109,6 +109,28 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 1 'started with other settings'
 }
 
+@test "a disk that fills up stops the run naming why; with room again it resumes as if never stopped" {
+    S=(--method nsr --with-entropic --target 2.0 "${TRAIN[@]}")
+    train.sh -q --run whole --steps 4 "${S[@]}"
+    # a file system of its own, room for a step or two (root may mount one)
+    mkdir fs
+    mount -t tmpfs -o size=450k tmpfs fs 2>/dev/null || skip "cannot mount a tmpfs here"
+    run train.sh -q --run fs/r --steps 4 "${S[@]}"
+    st=$status out=$output
+    mount -o remount,size=2m fs
+    run train.sh -q --run fs/r --steps 4 "${S[@]}"
+    st2=$status
+    same=$(cmp <(timeless whole/log.jsonl) <(timeless fs/r/log.jsonl) &&
+        cmp whole/ckpt/step-000004/model.safetensors fs/r/ckpt/step-000004/model.safetensors && echo same)
+    tmps=$(find fs -name '*.tmp*')
+    umount fs
+    status=$st output=$out
+    fails_with 1 "No space left on device"
+    [ "$st2" -eq 0 ]
+    [ "$same" = same ]
+    [ -z "$tmps" ]
+}
+
 @test "a resume clears what a kill left and nothing more: a stray prompts file, no val.jsonl unvalidated, a run named like a temporary" {
     S=(--method nsr --target 2.0 "${TRAIN[@]}")
     train.sh -q --run whole --steps 2 "${S[@]}"
