@@ -191,6 +191,14 @@ agrees() {
     jq -c '.response_ids' s.jsonl > before
     pic-rollout --score -m "$m" --plain -q s.jsonl | jq -c .response_ids > after
     cmp before after
+    # a null id field (pandas writes one for a missing column) is absent: the
+    # text is scored, and the ids it tokenized replace the null in its place
+    echo '{"id":1,"prompt_ids":null,"prompt":"What is 2","response_ids":null,"response":" + 3?"}' |
+        pic-rollout --score -m "$m" --plain -q > n.jsonl
+    [ "$(jq -c .prompt_ids n.jsonl)" = "$(jq -c .ids p.jsonl)" ]
+    [ "$(jq -c .response_ids n.jsonl)" = "$(jq -c .ids r.jsonl)" ]
+    [ "$(jq -c 'keys_unsorted' n.jsonl)" = '["id","prompt_ids","prompt","response_ids","response","logprobs","entropy"]' ]
+    [ "$(jq -c .logprobs n.jsonl)" = "$(jq -c .logprobs s.jsonl)" ]
 }
 
 @test "a model whose numbers overflow float: an error naming the record, the field and the model" {

@@ -78,6 +78,13 @@ static bool parse(rollout_run *run, pic_reader *r, json_t *obj, item *it) {
     return true;
 }
 
+/* Whether obj lacks key as prompt_field_ids reads it: a null is no ids (the
+ * text was scored), and the ids that were are written in its place. */
+static bool absent(const json_t *obj, const char *key) {
+    const json_t *v = json_object_get(obj, key);
+    return !v || json_is_null(v);
+}
+
 static void flush(rollout_run *run, batch *b) {
     /* records with an empty response need no forward pass */
     int *len = pic_malloc((b->n + 1) * sizeof *len);
@@ -121,9 +128,9 @@ static void flush(rollout_run *run, batch *b) {
             /* Text in, ids out too: the trainer reads token ids, so a record
              * scored from text (an SFT set, a re-templated problem) is ready
              * for pic-update. Ids the record brought are left as they are. */
-            if (!json_object_get(it->obj, "prompt_ids"))
+            if (absent(it->obj, "prompt_ids"))
                 json_object_set_new(it->obj, "prompt_ids", pic_json_ints(it->ids, (size_t)it->P));
-            if (!json_object_get(it->obj, "response_ids"))
+            if (absent(it->obj, "response_ids"))
                 json_object_set_new(it->obj, "response_ids", pic_json_ints(it->ids + it->P, R));
             for (size_t t = 0; t < R; t++)
                 if (!isfinite(lp[t]) || !isfinite(h[t]))
