@@ -277,6 +277,12 @@ problems() {
     [ "$(jq -c '[.response, .response_ids, .finish]' cut)" = '["",[73,73,73],"stop"]' ]
     pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --stop zzz --stop jj --stop-cut --plain -q p >two
     [ "$(jq -c '[.response, .response_ids]' two)" = '["",[73,73]]' ]
+    # a token that is an --eos and completes a --stop string too (one not
+    # special, in the text): the text is cut all the same
+    pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --eos 73 --stop j --stop-cut --plain -q p >eos_cut
+    [ "$(jq -c '[.response, .response_ids, .finish]' eos_cut)" = '["",[73],"stop"]' ]
+    pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --eos 73 --stop j --plain -q p >eos_keep
+    [ "$(jq -c '[.response, .response_ids, .finish]' eos_keep)" = '["j",[73],"stop"]' ]
 }
 
 @test "bad prompts: missing fields, too long for the context, empty, bad ids; --skip-bad counts them" {

@@ -94,9 +94,11 @@ static bool take_token(gen_state *g, gen_seq *s, int32_t t, float lp, float h) {
     rollout_run *run = g->run;
     gen_seq_push(s, t, lp, h);
     g->tokens++;
-    if (stop_is_eos(&run->stops, t)) return gen_seq_finish(s, "stop", false), false;
+    /* the string first: an --eos token need not be special, and one whose
+     * text completes a --stop string is cut there too (--stop-cut) */
     if (stop_string_hit(&run->stops, prompt_tokenizer(&run->prompts), s->ids, (size_t)s->len))
         return gen_seq_finish(s, "stop", true), false;
+    if (stop_is_eos(&run->stops, t)) return gen_seq_finish(s, "stop", false), false;
     if (s->len >= run->max_new_tokens || s->pr->P + s->len >= g->ctx) return gen_seq_finish(s, "length", false), false;
     return true;
 }
