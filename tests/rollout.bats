@@ -283,6 +283,11 @@ problems() {
     [ "$(jq -c '[.response, .response_ids, .finish]' eos_cut)" = '["",[73],"stop"]' ]
     pic-rollout -m "$M/qwen2-tiny" -t 0 --max-new-tokens 24 --eos 73 --stop j --plain -q p >eos_keep
     [ "$(jq -c '[.response, .response_ids, .finish]' eos_keep)" = '["j",[73],"stop"]' ]
+    # the text is UTF-8: a stop string that is not could only match inside a
+    # character ("\xb2" inside "в"), and cut there the record lost its
+    # response (invalid UTF-8 is no JSON string)
+    run pic-rollout -m "$M/qwen2-tiny" --stop $'\xb2' --stop-cut p
+    fails_with 2 "^pic-rollout: --stop: not valid UTF-8"
 }
 
 @test "bad prompts: missing fields, too long for the context, empty, bad ids; --skip-bad counts them" {
