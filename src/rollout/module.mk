@@ -9,6 +9,7 @@ $(eval $(call LIB,rollout,$(ROLLOUT_SRC)))
 $(eval $(call PROG,pic-rollout,src/rollout/main.c,rollout model tokenizer $(DIST_LIB) common,-lopenblas -lpcre2-8 -lutf8proc $(DIST_LDLIBS)))
 $(eval $(call UNIT,test_rollout_invariance,tests/unit/test_rollout_invariance.c,model common,-lopenblas))
 $(eval $(call UNIT,test_sampler,tests/unit/test_sampler.c,rollout model common,-lopenblas))
+$(eval $(call UNIT,test_stop,tests/unit/test_stop.c,rollout model tokenizer common,-lopenblas -lpcre2-8 -lutf8proc))
 $(eval $(call UNIT,test_sampler_exp,tests/unit/test_sampler_exp.c,rollout model common,-lopenblas))
 $(eval $(call PROG,pic-rollout-floor,src/rollout/floor.c,model common,-lopenblas))
 # The device sampler against the CPU's, where a GPU exists (a TAP skip

@@ -27,11 +27,13 @@ bool stop_string_hit(const stop_rules *r, const pic_tokenizer *t, const int32_t 
     /* A match ending in the new token starts at most longest - 1 bytes
      * before it. Every token but a special one decodes to at least one
      * byte; four more cover a character split at the window's start (it
-     * decodes to U+FFFD there, but lies before any possible match). */
+     * decodes to U+FFFD there, but lies before any possible match). An id
+     * without a token (a model's row beyond the tokenizer) decodes to
+     * nothing, as a special one: neither counts. */
     size_t need = r->longest + 4, have = 0, start = n - 1;
     while (start > 0 && have < need) {
         start--;
-        if (!pic_tokenizer_is_special(t, ids[start])) have++;
+        if (pic_tokenizer_id_to_token(t, ids[start]) && !pic_tokenizer_is_special(t, ids[start])) have++;
     }
     size_t len;
     char *text = decode(t, ids + start, n - start, &len);

@@ -1,0 +1,61 @@
+/* --stop strings (stop.c): a match that ends in the new token is found
+ * however the tokens before it decode, including ids that decode to no
+ * text at all (special tokens, and a model's embedding rows beyond the
+ * tokenizer, which a model can sample: docs/rollout.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/atomic.h"
+#include "common/cli.h"
+#include "rollout/stop.h"
+
+#define TINY "tests/fixtures/models/qwen2-tiny/"
+
+/* Whether the whole text of ids contains the stop string, and whether the
+ * windowed check, run at every token as generation does, first finds it at
+ * the last one. */
+static void both(const stop_rules *r, const pic_tokenizer *t, const int32_t *ids, size_t n, const char *what) {
+    size_t len;
+    char *text = stop_response_text(r, t, ids, n, false, &len);
+    bool whole = memmem(text, len, r->strings[0], strlen(r->strings[0])) != NULL;
+    free(text);
+    bool first_at_end = stop_string_hit(r, t, ids, n);
+    for (size_t k = 1; k < n; k++) first_at_end &= !stop_string_hit(r, t, ids, k);
+    CHECK(whole && first_at_end, "%s: in the text, and found at the token that completes it", what);
+}
+
+int main(void) {
+    pic_init("test_stop");
+    /* qwen2-tiny's 512-token tokenizer under a 600-row model */
+    char dir[] = "/tmp/test_stop.XXXXXX";
+    if (!mkdtemp(dir)) pic_die("mkdtemp: cannot make a scratch directory");
+    size_t n;
+    char *json = pic_read_file(TINY "tokenizer.json", &n);
+    char *tok = pic_asprintf("%s/tokenizer.json", dir), *cfg = pic_asprintf("%s/config.json", dir);
+    pic_write_file_atomic(tok, json, n);
+    pic_write_file_atomic(cfg, "{\"vocab_size\": 600}\n", 19);
+    free(json);
+    pic_tokenizer *t = pic_tokenizer_load(dir);
+
+    const char *jj[] = {"jj"}; /* token 73 is "j" */
+    stop_rules r = {.strings = jj, .n_strings = 1, .longest = 2};
+    int32_t plain[] = {73, 73};
+    both(&r, t, plain, 2, "j j");
+    /* special tokens between the two decode to nothing */
+    int32_t special[] = {73, 509, 510, 511, 509, 510, 511, 509, 73};
+    both(&r, t, special, 9, "j, seven special tokens, j");
+    /* so do rows without a token: six of them pushed the first j out of
+     * the window of longest + 4 tokens, and the stop was never seen */
+    int32_t rows[] = {73, 512, 530, 555, 580, 599, 513, 73};
+    both(&r, t, rows, 8, "j, six ids beyond the tokenizer, j");
+    int32_t mixed[] = {73, 512, 509, 599, 510, 520, 521, 522, 523, 524, 525, 73};
+    both(&r, t, mixed, 12, "j, special tokens and ids beyond the tokenizer, j");
+
+    pic_tokenizer_free(t);
+    unlink(tok), unlink(cfg), rmdir(dir);
+    free(tok), free(cfg);
+    return check_done();
+}
