@@ -266,6 +266,11 @@ problems() {
     fails_with 2 "^pic-rollout: --eos: 'nothere' is neither a token of the tokenizer nor an id below 512"
     run pic-rollout -m "$M/qwen2-tiny" -t 0 --eos 512 p
     fails_with 2 "--eos: '512' is neither"
+    # digits are an id, though "0" is a token too (id 15): it took the
+    # token, and the id 0 could not be named (samples 5 to 7 of seed 1 hold it)
+    pic-rollout -m "$M/qwen2-tiny" -n 16 --max-new-tokens 30 --seed 1 --eos 0 --plain -q p >id0
+    jq -se '[.[] | select(.response_ids | index([0]))] | length > 0 and
+            all(.response_ids[-1] == 0 and (.response_ids | index([0])) == (.response_ids | length) - 1 and .finish == "stop")' id0
     run pic-rollout -m "$M/qwen2-tiny" --eos 175 --ignore-eos p
     fails_with 2 "^pic-rollout: --eos and --ignore-eos"
     run pic-rollout -m "$M/qwen2-tiny" --score --eos 175 p

@@ -56,7 +56,8 @@ static const char usage[] =
     "      --stop-cut            cut the text before the --stop string (ids keep its token)\n"
     "      --ignore-eos          do not stop on the model's eos ids\n"
     "      --eos TOKEN           stop on TOKEN too (a token of the vocabulary, as\n"
-    "                            <|im_end|>, or an id; repeatable): a base model\n"
+    "                            <|im_end|>, or an id, which digits always are;\n"
+    "                            repeatable): a base model\n"
     "                            prompted with a chat format ends its turn with a\n"
     "                            token its eos ids may lack\n"
     "      --seed S              random seed (default 0); sample j of the i-th input\n"
@@ -344,14 +345,13 @@ static void resolve_eos(options *o) {
     int vocab = run->model.cfg.vocab_size;
     run->stops.eos = pic_calloc(o->n_eos ? (size_t)o->n_eos : 1, sizeof *run->stops.eos);
     for (int i = 0; i < o->n_eos; i++) {
-        int32_t id = pic_tokenizer_token_to_id(t, o->eos[i]);
-        if (id < 0) {
-            char *end;
-            long v = strtol(o->eos[i], &end, 10);
-            if (*end || end == o->eos[i] || v < 0 || v >= vocab)
-                pic_usage_error("--eos: '%s' is neither a token of the tokenizer nor an id below %d", o->eos[i], vocab);
-            id = (int32_t)v;
-        }
+        /* digits are an id first: byte-level vocabularies have tokens "0"
+         * to "9" (Llama 3's up to "999"), which took --eos 2 for the token
+         * "2" and left the id 2 no name; any token has its id for a name */
+        const char *s = o->eos[i];
+        long v = strspn(s, "0123456789") == strlen(s) && strlen(s) < 10 ? strtol(s, NULL, 10) : -1;
+        int32_t id = v >= 0 && v < vocab ? (int32_t)v : pic_tokenizer_token_to_id(t, s);
+        if (id < 0) pic_usage_error("--eos: '%s' is neither a token of the tokenizer nor an id below %d", s, vocab);
         run->stops.eos[run->stops.n_eos++] = id;
     }
     const char *turn = run->prompts.chat ? pic_chat_turn_end(run->prompts.chat) : NULL;
