@@ -47,6 +47,12 @@ problems() {
     [ "$(head -1 out | jq -c 'keys_unsorted')" = '["id","problem","answer","sample","prompt_ids","response","response_ids","logprobs","entropy","finish","temperature"]' ]
     jq -se 'all(.[]; (.response_ids | length) == 5 and (.logprobs | length) == 5 and (.entropy | length) == 5
            and .finish == "length" and .temperature == 1 and all(.logprobs[]; . <= 0) and all(.entropy[]; . >= 0))' out
+    # a top-k of the whole vocabulary (512) or more is no top-k: the same draws
+    for k in 512 100000; do
+        pic-rollout -m "$M/qwen2-tiny" -n 2 --max-new-tokens 5 --seed 1 --top-k $k --plain -q p | cmp - out
+    done
+    pic-rollout -m "$M/qwen2-tiny" -n 2 --max-new-tokens 5 --seed 1 --top-k 511 --plain -q p >k511
+    ! cmp -s k511 out # a k below it truncates, and draws in sorted order
     # zstd unless --plain
     pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 -q p >z
     [ "$(head -c 4 z | od -An -tx1 | tr -d ' ')" = 28b52ffd ]

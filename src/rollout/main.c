@@ -48,7 +48,8 @@ static const char usage[] =
     "                            context also ends a response: finish 'length')\n"
     "  -t, --temperature T       sampling temperature (default 1; 0 is greedy, else\n"
     "                            at least 0.001)\n"
-    "      --top-k K             keep the K most likely tokens (default 0: all)\n"
+    "      --top-k K             keep the K most likely tokens (default 0, or K at\n"
+    "                            least the vocabulary's size: all)\n"
     "      --top-p P             keep the most likely tokens up to mass P (default 1)\n"
     "      --min-p P             keep tokens at least P times the most likely (default 0)\n"
     "      --stop STR            end a response when its text contains STR (repeatable);\n"
@@ -479,6 +480,10 @@ int main(int argc, char **argv) {
      * outside the summary's seconds (Qwen's takes ~0.5 s, a quarter of some
      * runs' generation) */
     if (!o.score) resolve_eos(&o);
+    /* a k that keeps every row of the logits truncates nothing: drawn as
+     * no top-k (in id order, not sorted), so that --top-k V samples what
+     * its absence does */
+    if (run->sp.top_k >= run->model.cfg.vocab_size) run->sp.top_k = 0;
 
     double t0 = pic_now();
     run_streams(&o, argv + optind, argc - optind);
