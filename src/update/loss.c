@@ -109,13 +109,19 @@ static void select_masked(pic_loss_plan *p, const pic_loss_cfg *c, const float *
     }
 }
 
+/* A token of the step that a mask (DMMPT, a quadrant) left in the loss. */
+static inline bool kept(const pic_loss_plan *p, size_t t) { return !p->masked || !p->masked[t]; }
+
 /* Covariance of each token's advantage and current log-probability with
- * the step's means, as both Cov methods define it. */
-static double *token_cov(size_t n, const float *logp, const float *adv) {
+ * the step's means, as both Cov methods define it; the means over the
+ * tokens a mask left in, as verl's masked_mean over the response mask. */
+static double *token_cov(const pic_loss_plan *p, const float *logp, const float *adv) {
+    size_t n = p->n_tok, k = 0;
     double ma = 0, ml = 0;
-    for (size_t t = 0; t < n; t++) ma += adv[t], ml += logp[t];
-    ma /= (double)n, ml /= (double)n;
-    double *cov = pic_malloc(n * sizeof *cov);
+    for (size_t t = 0; t < n; t++)
+        if (kept(p, t)) ma += adv[t], ml += logp[t], k++;
+    if (k) ma /= (double)k, ml /= (double)k;
+    double *cov = pic_malloc((n + 1) * sizeof *cov);
     for (size_t t = 0; t < n; t++) cov[t] = ((double)adv[t] - ma) * ((double)logp[t] - ml);
     return cov;
 }
@@ -125,14 +131,14 @@ static double *token_cov(size_t n, const float *logp, const float *adv) {
 static void select_clip_cov(pic_loss_plan *p, const pic_loss_cfg *c, const float *logp, const float *old,
                             const float *adv) {
     size_t n = p->n_tok, nc = 0;
-    double *cov = token_cov(n, logp, adv);
-    size_t *cand = pic_malloc(n * sizeof *cand);
+    double *cov = token_cov(p, logp, adv);
+    size_t *cand = pic_malloc((n + 1) * sizeof *cand);
     for (size_t t = 0; t < n; t++) {
         double pg1, pg2;
         surrogate(c, adv[t], exp((double)logp[t] - old[t]), &pg1, &pg2);
-        if (!(pg2 > pg1) && cov[t] > c->cov_lb && cov[t] < c->cov_ub) cand[nc++] = t;
+        if (kept(p, t) && !(pg2 > pg1) && cov[t] > c->cov_lb && cov[t] < c->cov_ub) cand[nc++] = t;
     }
-    size_t k = (size_t)(c->cov_ratio * (double)n);
+    size_t k = (size_t)(c->cov_ratio * (double)(n - p->n_masked));
     if (k < 1) k = 1;
     if (k > nc) k = nc;
     pic_rng rng;
@@ -157,14 +163,16 @@ static int by_cov_desc(const void *a, const void *b) {
 /* KL-Cov: the max(1, ratio * n) tokens of largest covariance get the
  * |logp - old_logp| penalty. */
 static void select_kl_cov(pic_loss_plan *p, const pic_loss_cfg *c, const float *logp, const float *adv) {
-    size_t n = p->n_tok;
-    double *cov = token_cov(n, logp, adv);
-    size_t *idx = pic_malloc(n * sizeof *idx);
-    for (size_t t = 0; t < n; t++) idx[t] = t;
+    size_t n = 0;
+    double *cov = token_cov(p, logp, adv);
+    size_t *idx = pic_malloc((p->n_tok + 1) * sizeof *idx);
+    for (size_t t = 0; t < p->n_tok; t++)
+        if (kept(p, t)) idx[n++] = t; /* a masked token is padding: never picked */
     cmp_cov = cov;
     qsort(idx, n, sizeof *idx, by_cov_desc);
     size_t k = (size_t)((double)n * c->cov_ratio);
     if (k < 1) k = 1;
+    if (k > n) k = n;
     for (size_t i = 0; i < k; i++) p->sel[idx[i]] = 1;
     p->n_sel = k;
     free(idx);
@@ -183,7 +191,7 @@ void pic_loss_plan_build(pic_loss_plan *p, const pic_loss_cfg *c, size_t n_seq, 
     set_weights(p, c);
     if (has_entropic(c) && !c->entropic_all) {
         float lt = log_tau(c);
-        for (size_t t = 0; t < p->n_tok; t++) p->n_hi += entropic_token(c, logp[t], lt);
+        for (size_t t = 0; t < p->n_tok; t++) p->n_hi += kept(p, t) && entropic_token(c, logp[t], lt);
     }
     /* float32 as in the official code: the 1e-8 only matters for a count of 0 */
     p->hi_weight = 1.0 / (double)((float)p->n_hi + 1e-8f);
@@ -278,7 +286,8 @@ double pic_loss_eval(const pic_loss_plan *p, const pic_loss_cfg *c, const pic_lo
         double dl = w * g, sum = w * l;
         st->pg_loss += w * l;
         st->hi += in->logp[t] > lt;
-        if (has_entropic(c) && entropic_token(c, in->logp[t], lt)) {
+        /* a masked token is out of this term too, as out of its count */
+        if (has_entropic(c) && kept(p, t) && entropic_token(c, in->logp[t], lt)) {
             /* raising a low-probability token raises the entropy: the
              * variant's sign is reversed so that alpha > 0 still lowers it */
             double r = exp(lp - old), k = c->alpha * (c->entropic_all ? w : p->hi_weight);

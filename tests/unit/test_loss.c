@@ -300,6 +300,28 @@ static void check_variants(void) {
               fabs(d[0] - (-0.2)) < 1e-7,
           "the low-probability variant: the 2 tokens at or below tau, sign reversed (loss %.9g)", l);
     pic_loss_plan_free(&p);
+    c.entropic_low = false;
+
+    /* A mask takes its tokens out of the EntroPIC term and its count too,
+     * as padding (train.sh --method dmmpt --with-entropic): with hi-pos
+     * masked, token 3 is the only one above tau left, so it gets
+     * -alpha r|A| / 1 and tokens 0 and 2 no gradient at all. The masked
+     * tokens were in the term and its count (d[0] = -0.5 / 3). */
+    c.mask_quadrant = PIC_QUAD_HI_POS;
+    pic_loss_plan_build(&p, &c, 2, start, lp, lp, adv);
+    memset(&st, 0, sizeof st);
+    l = pic_loss_eval(&p, &c, &in, 0, 5, d, NULL, &st);
+    CHECK(p.n_hi == 1 && d[0] == 0 && d[2] == 0 && fabs(d[3] - (1.0 / 3.0 - 0.5)) < 1e-7 &&
+              fabs(l - (1.0 / 3.0 - 0.5)) < 1e-7 && fabs(st.entropic + 0.5) < 1e-7,
+          "EntroPIC leaves the masked tokens out (n_hi %zu, d[0] %.9g, d[3] %.9g)", p.n_hi, d[0], d[3]);
+    pic_loss_plan_free(&p);
+    /* and KL-Cov picks among the tokens left: all 3 of them at ratio 1 */
+    c.alpha = 0, c.kind = PIC_PG_KL_COV, c.cov_ratio = 1;
+    pic_loss_plan_build(&p, &c, 2, start, lp, lp, adv);
+    CHECK(p.n_sel == 3 && !p.sel[0] && !p.sel[2] && p.sel[1] && p.sel[3] && p.sel[4],
+          "KL-Cov never picks a masked token (n_sel %zu)", p.n_sel);
+    pic_loss_plan_free(&p);
+    c.kind = PIC_PG_CLIP, c.mask_quadrant = PIC_QUAD_NONE;
 
     /* Dr. GRPO (Liu et al. 2025, understand-r1-zero; verl core_algos.agg_loss
      * "seq-mean-token-sum-norm"): every token's weight is 1 / a constant, the
