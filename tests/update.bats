@@ -40,6 +40,11 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     fails_with 2 "--loss-agg: 'token-sum'"
     run pic-update -m "$M/qwen2-tiny" -o out --kl k2 "$U/qwen2-tiny-step.jsonl"
     fails_with 2 "--kl needs --ref"
+    # SFT has no advantage to sign a quadrant: the mask was taken, did
+    # nothing and said "quadrant_masked":0
+    run pic-update -m "$M/qwen2-tiny" -o out --loss sft --mask-quadrant hi-pos "$U/qwen2-tiny-step.jsonl"
+    fails_with 2 "--loss sft takes none of .*--mask-quadrant"
+    [ ! -e out ]
 }
 
 @test "an option that would do nothing without its controlling option is a usage error" {

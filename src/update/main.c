@@ -353,9 +353,12 @@ static void parse(options *o, int argc, char **argv) {
     if (t->opt.sched == PIC_SCHED_COSINE && t->opt.total <= t->opt.warmup)
         pic_usage_error("--schedule cosine needs --total-steps greater than --warmup");
     if (o->sft) {
-        if (l->kind != PIC_PG_CLIP || o->alpha_set || o->alpha_cmd || o->ref || t->aec || l->entropy_coef || t->dmmpt)
+        /* (a mask too: SFT has no advantage to sign a quadrant, and the
+         * option was taken and did nothing, its stat saying 0) */
+        if (l->kind != PIC_PG_CLIP || o->alpha_set || o->alpha_cmd || o->ref || t->aec || l->entropy_coef || t->dmmpt ||
+            l->mask_quadrant != PIC_QUAD_NONE)
             pic_usage_error("--loss sft takes none of --pg, --alpha, --alpha-cmd, --ref, --aec-target, --entropy-coef, "
-                            "--dmmpt-target");
+                            "--dmmpt-target, --mask-quadrant");
         l->kind = PIC_PG_SFT;
     }
 }
