@@ -111,6 +111,16 @@ EOF
     [ "$(jq .step <<<"$output")" = 1 ]
     [ "$(jq .tokens <<<"$output")" = 34 ]
     [ "$(jq .hi_frac <<<"$output")" = 0.5 ]
+    # SFT takes --loss-agg; the stats line said "loss_agg":"sft" whatever it
+    # was. Per sequence: the mean over sequences of each one's mean NLL (T = 1)
+    run pic-update -m "$M/qwen2-tiny" -o s --loss sft --loss-agg seq-mean-token-mean -q "$U/qwen2-tiny-step.jsonl"
+    [ "$(jq -r .loss_agg <<<"$output")" = seq-mean-token-mean ]
+    got=$(jq .loss <<<"$output")
+    want=$(pic-rollout --score -m "$M/qwen2-tiny" --temperature 1 --threads 1 --plain -q "$U/qwen2-tiny-step.jsonl" |
+        jq -s 'map(.logprobs | map(-.) | add / length) | add / length')
+    near "$got" "$want" 1e-5
+    run pic-update -m "$M/qwen2-tiny" -o s --loss sft -q "$U/qwen2-tiny-step.jsonl"
+    [ "$(jq -r .loss_agg <<<"$output")" = token-mean ]
 }
 
 @test "a checkpoint loads back bit for bit and resuming equals an uninterrupted run" {

@@ -51,7 +51,8 @@ static const char usage[] =
     "\n"
     "Loss:\n"
     "      --loss pg|sft        policy loss (default) or the mean NLL of the\n"
-    "                           response tokens (SFT warm-up; T = 1 by default)\n"
+    "                           response tokens (SFT warm-up; T = 1 by default;\n"
+    "                           the mean as --loss-agg says)\n"
     "      --pg clip|clip-cov|kl-cov  PPO clip with clip-higher and dual clip\n"
     "                           (default), or Cui et al.'s Clip-Cov / KL-Cov\n"
     "      --temperature T      of the log-probabilities, whatever the records say\n"
@@ -632,7 +633,9 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     put(j, "save_seconds", secs - (t_trained - t0));
     json_object_set_new(j, "device", json_string(pic_device_name(s->model.device)));
     json_object_set_new(j, "dtype", json_string(pic_model_dtype_name(s->model.dtype)));
-    json_object_set_new(j, "loss_agg", json_string(o->sft ? "sft" : agg_names[o->tc.loss.agg]));
+    /* the aggregation used, SFT's too: "sft" there hid a --loss-agg that
+     * made its loss a mean over sequences, not the token-mean NLL */
+    json_object_set_new(j, "loss_agg", json_string(agg_names[o->tc.loss.agg]));
     if (serve) json_object_set_new(j, "optimizer_state", json_boolean(rq->state));
     if (s->R > 1) {
         puti(j, "ranks", s->R);
