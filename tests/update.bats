@@ -431,6 +431,12 @@ EOF
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --dmmpt-target 0.1 pm.jsonl
     [ "$(jq .mpt_masking_steps <<<"$output")" = 0 ]
     [ "$(jq .mpt_masked <<<"$output")" = 0 ]
+    # with a quadrant mask beside it, each stat counts its own mask's tokens
+    # (both said the union): DMMPT the positive samples' tokens, lo-neg
+    # (tau 1: every token is low) the negative sample's
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --dmmpt-target 5 --mpt-prob 1e-9 --mask-quadrant lo-neg --tau 1 pm.jsonl
+    [ "$(jq .mpt_masked <<<"$output")" = "$(jq -s '[.[] | select(.id != "golden-1") | .response_ids | length] | add' "$s")" ]
+    [ "$(jq .quadrant_masked <<<"$output")" = "$(jq -s '[.[] | select(.id == "golden-1") | .response_ids | length] | add' "$s")" ]
 }
 
 @test "bad streams get errors naming file, line and field" {

@@ -58,7 +58,7 @@ static inline void surrogate(const pic_loss_cfg *c, double A, double r, double *
 static size_t kept_in(const pic_loss_plan *p, size_t s, size_t e) {
     size_t k = e - s;
     if (p->masked)
-        for (size_t t = s; t < e; t++) k -= p->masked[t];
+        for (size_t t = s; t < e; t++) k -= p->masked[t] != 0;
     return k;
 }
 
@@ -96,16 +96,17 @@ static void select_masked(pic_loss_plan *p, const pic_loss_cfg *c, const float *
     float lp = (float)log(c->mpt_prob), lt = log_tau(c);
     p->masked = pic_calloc(p->n_tok + 1, 1);
     for (size_t t = 0; t < p->n_tok; t++) {
-        bool hi = logp[t] > lt, m = c->mask_mpt && adv[t] > 0 && logp[t] >= lp;
+        bool hi = logp[t] > lt, mpt = c->mask_mpt && adv[t] > 0 && logp[t] >= lp, q = false;
         switch (c->mask_quadrant) {
-        case PIC_QUAD_HI_POS: m |= hi && adv[t] > 0; break;
-        case PIC_QUAD_HI_NEG: m |= hi && adv[t] < 0; break;
-        case PIC_QUAD_LO_POS: m |= !hi && adv[t] > 0; break;
-        case PIC_QUAD_LO_NEG: m |= !hi && adv[t] < 0; break;
+        case PIC_QUAD_HI_POS: q = hi && adv[t] > 0; break;
+        case PIC_QUAD_HI_NEG: q = hi && adv[t] < 0; break;
+        case PIC_QUAD_LO_POS: q = !hi && adv[t] > 0; break;
+        case PIC_QUAD_LO_NEG: q = !hi && adv[t] < 0; break;
         default: break;
         }
-        p->masked[t] = m;
-        p->n_masked += m;
+        /* which mask took it, so that each one's stat counts its own */
+        p->masked[t] = (unsigned char)(mpt * PIC_MASK_MPT | q * PIC_MASK_QUADRANT);
+        p->n_masked += p->masked[t] != 0;
     }
 }
 
@@ -281,7 +282,11 @@ double pic_loss_eval(const pic_loss_plan *p, const pic_loss_cfg *c, const pic_lo
     for (size_t t = begin; t < end; t++) {
         double w = p->w[t], lp = in->logp[t], A = in->adv ? in->adv[t] : 0;
         double old = in->old_logp ? in->old_logp[t] : lp, g = 0, l = 0;
-        if (p->masked && p->masked[t]) st->masked++;
+        if (p->masked && p->masked[t]) {
+            st->masked++;
+            st->masked_mpt += (p->masked[t] & PIC_MASK_MPT) != 0;
+            st->masked_quadrant += (p->masked[t] & PIC_MASK_QUADRANT) != 0;
+        }
         else l = pg_token(p, c, t, lp, old, A, &g, st);
         double dl = w * g, sum = w * l;
         st->pg_loss += w * l;
@@ -326,4 +331,5 @@ void pic_loss_stats_add(pic_loss_stats *a, const pic_loss_stats *b) {
     a->tokens += b->tokens, a->clipped += b->clipped, a->clipped_low += b->clipped_low;
     a->clipped_high += b->clipped_high, a->dual_clipped += b->dual_clipped, a->hi += b->hi;
     a->selected += b->selected, a->masked += b->masked;
+    a->masked_mpt += b->masked_mpt, a->masked_quadrant += b->masked_quadrant;
 }

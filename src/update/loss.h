@@ -72,6 +72,8 @@ typedef struct {
     const float *ref_logp; /* reference model; needed for kl, else may be NULL */
 } pic_loss_in;
 
+enum { PIC_MASK_MPT = 1, PIC_MASK_QUADRANT = 2 }; /* pic_loss_plan.masked's bits */
+
 typedef struct {
     size_t n_tok, n_seq;
     const size_t *seq_start; /* [n_seq + 1], borrowed */
@@ -81,7 +83,8 @@ typedef struct {
     size_t n_hi;
     unsigned char *sel;      /* [n_tok] Clip-Cov: excluded; KL-Cov: penalised; else NULL */
     size_t n_sel;
-    unsigned char *masked;   /* [n_tok] DMMPT, quadrant: out of the loss and its normalisers; else NULL */
+    unsigned char *masked;   /* [n_tok] DMMPT, quadrant: out of the loss and its normalisers (the
+                                PIC_MASK_* bits of the masks that took it, 0: kept); else NULL */
     size_t n_masked;
 } pic_loss_plan;
 
@@ -100,6 +103,7 @@ typedef struct {
     double loss, pg_loss, entropic, entropy_bonus, kl_loss; /* each term's weighted sum */
     double entropy_sum, approx_kl_sum, ratio_sum;
     size_t tokens, clipped, clipped_low, clipped_high, dual_clipped, hi, selected, masked;
+    size_t masked_mpt, masked_quadrant; /* by each mask (a token both took counts in both) */
 } pic_loss_stats;
 
 /* Evaluates tokens [begin, end): adds to *st and writes dlogp[t] (and

@@ -615,8 +615,10 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     if (o->tc.loss.kind == PIC_PG_CLIP_COV || o->tc.loss.kind == PIC_PG_KL_COV)
         puti(j, "cov_selected", (long long)tot.ls.selected);
     if (o->tc.aec) put(j, "aec_next_coef", tr->aec_coef);
-    if (o->tc.dmmpt) puti(j, "mpt_masked", (long long)tot.ls.masked), puti(j, "mpt_masking_steps", (long long)mpt_steps);
-    if (o->tc.loss.mask_quadrant) puti(j, "quadrant_masked", (long long)tot.ls.masked);
+    /* each mask's own count: both said the union when both were on */
+    if (o->tc.dmmpt)
+        puti(j, "mpt_masked", (long long)tot.ls.masked_mpt), puti(j, "mpt_masking_steps", (long long)mpt_steps);
+    if (o->tc.loss.mask_quadrant) puti(j, "quadrant_masked", (long long)tot.ls.masked_quadrant);
     if (b.n < n_read) puti(j, "sequences_dropped", (long long)(n_read - b.n));
     if (lone) puti(j, "groups_dropped", (long long)lone);
     if (first_diff >= 0) put(j, "logp_diff_max", first_diff);

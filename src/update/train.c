@@ -321,7 +321,7 @@ static void sum_stats(pic_step_stats *st) {
     double *d[] = {&l->loss, &l->pg_loss, &l->entropic, &l->entropy_bonus, &l->kl_loss, &l->entropy_sum,
                    &l->approx_kl_sum, &l->ratio_sum};
     size_t *z[] = {&l->tokens, &l->clipped, &l->clipped_low, &l->clipped_high, &l->dual_clipped, &l->hi,
-                   &l->selected, &l->masked, &st->n_micro};
+                   &l->selected, &l->masked, &l->masked_mpt, &l->masked_quadrant, &st->n_micro};
     enum { ND = sizeof d / sizeof *d, NZ = sizeof z / sizeof *z };
     double v[ND + NZ + 1];
     for (int i = 0; i < ND; i++) v[i] = *d[i];
