@@ -286,8 +286,9 @@ double pic_loss_eval(const pic_loss_plan *p, const pic_loss_cfg *c, const pic_lo
             st->masked++;
             st->masked_mpt += (p->masked[t] & PIC_MASK_MPT) != 0;
             st->masked_quadrant += (p->masked[t] & PIC_MASK_QUADRANT) != 0;
+        } else {
+            l = pg_token(p, c, t, lp, old, A, &g, st);
         }
-        else l = pg_token(p, c, t, lp, old, A, &g, st);
         double dl = w * g, sum = w * l;
         st->pg_loss += w * l;
         st->hi += in->logp[t] > lt;
