@@ -101,6 +101,13 @@ llamacpp() {
     pic-tok -q -t "$TF/tiny" --raw encode --plain in.txt > out.jsonl
     [ "$(jq -c .text out.jsonl | tr '\n' ' ')" = '"hello world" "" "What is 2+2?" ' ]
     [ "$(jq -c .ids out.jsonl | head -n 1)" = "[294,75,75,78,436,470,75,67]" ]
+    # only the line end's CR goes (the reader drops it): a CR of the text
+    # stays, where a second one was dropped too
+    printf 'a\r\r\nb\r' > cr.txt
+    pic-tok -q -t "$TF/tiny" --raw encode --plain cr.txt > cr.jsonl
+    [ "$(jq -c .text cr.jsonl | tr '\n' ' ')" = '"a\r" "b" ' ]
+    run pic-tok -q -t "$TF/tiny" --raw count cr.txt
+    [ "$output" = "$(printf '2\n1')" ]
 }
 
 @test "encode keeps every other field in order; decode adds text; zstd unless --plain" {

@@ -119,7 +119,7 @@ static void encode_into(tok_run *run, pic_reader *r, json_t *obj, const char *te
 }
 
 static void raw_line(tok_run *run, pic_reader *r, const char *line, size_t len) {
-    if (len && line[len - 1] == '\r') len--; /* CRLF files: the line is the text */
+    /* the reader has dropped a CRLF line's CR: one left is the text's */
     json_t *obj = NULL;
     if (run->cmd == CMD_ENCODE) {
         obj = json_object();
