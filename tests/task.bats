@@ -71,6 +71,9 @@ load helpers
     fails_with 2 "^pic-task: --kinds: empty list"
     run pic-task extra
     fails_with 2 "unexpected operand"
+    # a source that is not UTF-8 cannot be a JSON string: records went without one
+    run pic-task -n 1 --plain --source $'d\xff'
+    fails_with 2 "^pic-task: --source: the name is not UTF-8"
     run pic-task --help
     [ "$status" -eq 0 ]
     [[ "$output" == Usage:* ]]

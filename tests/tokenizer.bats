@@ -122,6 +122,11 @@ llamacpp() {
     [ "$(cat d2)" = '{"tok":[294,75,75,78,436,470,75,67],"back":"hello world"}' ]
     echo 'hello world' | pic-tok -q -t "$TF/tiny" encode --raw --plain --field t >r.jsonl
     [ "$(jq -c 'keys_unsorted' r.jsonl)" = '["t","ids"]' ]
+    # a name that is not UTF-8 cannot be a JSON key: the field was left out, exit 0
+    run pic-tok -t "$TF/tiny" encode --plain --field problem --ids-field $'\xff' p.jsonl
+    fails_with 2 "^pic-tok: --ids-field: the name is not UTF-8"
+    run pic-tok -t "$TF/tiny" decode --plain --field $'t\xe9' d2
+    fails_with 2 "^pic-tok: --field: the name is not UTF-8"
 }
 
 @test "--chat formats the text as a user turn and adds the prompt" {

@@ -139,6 +139,11 @@ int main(int argc, char **argv) {
         }
     }
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
+    /* jansson refuses a string that is not UTF-8: every record went out
+     * without its source, exit 0 */
+    json_t *src = source ? json_string(source) : json_null();
+    if (!src) pic_usage_error("--source: the name is not UTF-8");
+    json_decref(src);
     if (is_countdown && kinds) pic_usage_error("--kinds is for --task math");
     if (!is_countdown && (numbers || max_number || max_target))
         pic_usage_error("--numbers, --max-number and --max-target are for --task countdown");

@@ -200,6 +200,14 @@ static void print_info(tok_run *run) {
     json_decref(o);
 }
 
+/* A field name must be a JSON string: jansson refuses one that is not
+ * UTF-8, and the field it names was left out of every record, exit 0. */
+static bool is_json_text(const char *s) {
+    json_t *v = json_string(s);
+    json_decref(v);
+    return v != NULL;
+}
+
 static int parse_command(const char *s) {
     if (!strcmp(s, "encode")) return CMD_ENCODE;
     if (!strcmp(s, "decode")) return CMD_DECODE;
@@ -241,6 +249,8 @@ int main(int argc, char **argv) {
     if (!tokenizer) pic_usage_error("--tokenizer is required");
     if (!*run.field) pic_usage_error("--field: empty name");
     if (!*run.ids_field) pic_usage_error("--ids-field: empty name");
+    if (!is_json_text(run.field)) pic_usage_error("--field: the name is not UTF-8");
+    if (!is_json_text(run.ids_field)) pic_usage_error("--ids-field: the name is not UTF-8");
     if (run.raw && (run.cmd == CMD_DECODE || run.cmd == CMD_INFO)) pic_usage_error("--raw is for encode and count");
     if (chat && (run.cmd == CMD_DECODE || run.cmd == CMD_INFO)) pic_usage_error("--chat is for encode and count");
     if (run.special && (run.cmd == CMD_DECODE || run.cmd == CMD_INFO))
