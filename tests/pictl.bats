@@ -197,6 +197,14 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 1 "^pictl: nul.txt:2: target schedule: a raw NUL byte at column 6$"
     run pictl --target 0.2 --target-schedule 0:0.1
     fails_with 2 "exclude each other"
+    # values read as --target's: 0x10 was 16, 1e-400 refused, 2e6 taken
+    run pictl --target-schedule '0:0.5,9:0x10' </dev/null
+    fails_with 2 "^pictl: --target-schedule: value '0x10' at step 9: expected a finite number >= 0, at most 1e\+06"
+    run pictl --target-schedule '0:2e6' </dev/null
+    fails_with 2 "^pictl: --target-schedule: value '2e6' at step 0: expected a finite number >= 0, at most 1e\+06"
+    run pictl --json --ki 0 --target-schedule '0:1e-400' <<<0.5
+    [ "$status" -eq 0 ]
+    [ "$(jq .target <<<"$output")" = 0 ]
 }
 
 @test "--state: once per step gives exactly what one run gives" {

@@ -114,13 +114,19 @@ static bool is_decimal(const char *s) {
  * one that fits would be ("1e999", "18446744073709551615"). strtod's
  * ERANGE also flags a value below DBL_MIN, which reads as its nearest
  * double (0 at worst), as it does in JSON. */
-double pic_parse_double(const char *opt, const char *s, double min, double max) {
+int pic_decimal(const char *s, double *v) {
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
-    if (!is_decimal(s) || end == s || *end != '\0' || isnan(v)) pic_usage_error("%s: '%s' is not a number", opt, s);
-    bool overflow = errno == ERANGE && fabs(v) > DBL_MIN;
-    if (overflow || v < min || v > max) pic_usage_error("%s: %s is outside [%g, %g]", opt, s, min, max);
+    *v = strtod(s, &end);
+    if (!is_decimal(s) || end == s || *end != '\0' || isnan(*v)) return -1;
+    return errno == ERANGE && fabs(*v) > DBL_MIN ? 1 : 0;
+}
+
+double pic_parse_double(const char *opt, const char *s, double min, double max) {
+    double v;
+    int rc = pic_decimal(s, &v);
+    if (rc < 0) pic_usage_error("%s: '%s' is not a number", opt, s);
+    if (rc > 0 || v < min || v > max) pic_usage_error("%s: %s is outside [%g, %g]", opt, s, min, max);
     return v;
 }
 

@@ -59,6 +59,11 @@ PIC_NORETURN void pic_print_help(const char *text);
 /* Option values: the whole string must parse, and lie in [min, max];
  * otherwise a usage error naming the option ("--temperature"). */
 double pic_parse_double(const char *opt, const char *s, double min, double max);
+/* The same number without the exit, for values read from files: 0 when s
+ * is a decimal number (no blanks, hexadecimal, inf or nan) into *v, one
+ * below DBL_MIN as its nearest double; 1 when it is past a double's range;
+ * -1 when it is no number. */
+int pic_decimal(const char *s, double *v);
 long long pic_parse_int(const char *opt, const char *s, long long min, long long max);
 
 /* s without its leading and trailing whitespace (cut off in place). */

@@ -33,11 +33,12 @@ static int parse_point(char *pt, long long *step, double *value, char *err, size
     long long s = strtoll(a, &end, 10);
     if (!*a || *end || errno || s < 0)
         return pic_errf(err, errsize, "step '%s': expected an integer >= 0", a);
-    errno = 0;
-    double v = strtod(b, &end);
-    /* the values are entropies, as --target's */
-    if (!*b || *end || errno == ERANGE || !isfinite(v) || v < 0)
-        return pic_errf(err, errsize, "value '%s' at step %lld: expected a finite number >= 0 (an entropy)", b, s);
+    double v;
+    /* the values are entropies, read as --target's: strtod alone took
+     * 0x10 for 16, refused 1e-400 and had no upper limit */
+    if (pic_decimal(b, &v) != 0 || v < 0 || v > PIC_TARGET_MAX)
+        return pic_errf(err, errsize, "value '%s' at step %lld: expected a finite number >= 0, at most %g (an entropy, as --target)",
+                        b, s, PIC_TARGET_MAX);
     *step = s;
     *value = v;
     return 0;

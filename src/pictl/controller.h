@@ -21,6 +21,9 @@ typedef struct {
  * line; the format of a schedule file). Returns 0, or -1 with a message in
  * err. On success s owns malloc'd arrays (pic_schedule_free). */
 int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errsize);
+/* The largest target, of --target and of a schedule's values alike: an
+ * entropy beyond it is a typo. */
+#define PIC_TARGET_MAX 1e6
 /* One point at step 0: the constant target. */
 void pic_schedule_constant(pic_schedule *s, double value);
 double pic_schedule_at(const pic_schedule *s, long long step);

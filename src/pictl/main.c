@@ -373,7 +373,7 @@ int main(int argc, char **argv) {
         case OPT_TARGET:
             /* an entropy is never below 0: alpha would saturate chasing it
              * and the integral drift on for ever */
-            target = pic_parse_double("--target", optarg, 0, big);
+            target = pic_parse_double("--target", optarg, 0, PIC_TARGET_MAX);
             target_given = true;
             break;
         case OPT_SCHEDULE: schedule_arg = optarg; break;
