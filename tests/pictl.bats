@@ -19,6 +19,13 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     # 0.05 + 0.01*0.1 in double is 0.05099999999999999; float32 rounding would lose it
     run pictl <<<$'0.2\n0.15'
     [ "${lines[1]}" = "0.05099999999999999" ]
+    # and so do --json's values: one that is exactly a float32 (an entropy
+    # a float32 gave) printed in float32's shortest form, another double
+    run pictl --json --ki 0 --target 0 <<<0.30000001192092896
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '[.entropy, .alpha]' <<<"$output")" = "[0.30000001192092896,0.30000001192092896]" ]
+    [[ "$output" == *'"entropy":0.30000001192092896,'* ]]
+    [ "$(pictl --ki 0 --target 0 <<<0.30000001192092896)" = 0.30000001192092896 ]
 }
 
 @test "each alpha is written at once (pictl works as a coprocess)" {

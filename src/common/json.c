@@ -51,10 +51,13 @@ void pic_buf_free(pic_buf *b) {
  * shortest text has, and ".0" after an integral value, so that it reads
  * back a real: the same text as the fewest-digit %.*g that reads back as x
  * (as a float when x is one), found ten times faster (dtoa.h). */
+bool pic_json_doubles = false;
+
 int pic_format_real(char *out, double x) {
     if (!isfinite(x)) return snprintf(out, 32, "%g", x);
     char d[PIC_DTOA_DIGITS];
-    int point, n = pic_shortest_digits(fabs(x), (double)(float)x == x, d, &point), k = 0;
+    bool as_float = !pic_json_doubles && (double)(float)x == x;
+    int point, n = pic_shortest_digits(fabs(x), as_float, d, &point), k = 0;
     int e = point - 1; /* the first digit's power of ten */
     if (signbit(x)) out[k++] = '-';
     if (e < -4 || e >= n) { /* d.ddde+XX */

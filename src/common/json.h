@@ -28,6 +28,11 @@ void pic_json_dump(pic_buf *b, const json_t *v);
 void pic_print_json_line(const json_t *obj);
 /* Shortest round-trip text of a real (see above) into out (>= 32 bytes). */
 int pic_format_real(char *out, double x);
+/* Set by a program whose reals are computed doubles, none from a float32
+ * (pictl): each prints as the shortest that round-trips through double,
+ * also one that happens to be exactly a float32, whose float32 form would
+ * read back as another double. */
+extern bool pic_json_doubles;
 
 /* json_loadb, except that a raw NUL byte anywhere in text is malformed
  * JSON: jansson drops one that follows a number or a literal ({"a": 1\0}

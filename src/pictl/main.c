@@ -340,6 +340,8 @@ static void load_schedule(const char *arg, pic_schedule *s) {
 
 int main(int argc, char **argv) {
     pic_init("pictl");
+    /* entropies, errors, alphas: doubles, printed so that they read back */
+    pic_json_doubles = true;
     bool simulate = argc > 1 && !strcmp(argv[1], "simulate");
     if (simulate) {
         /* getopt sees "simulate" as argv[0]: the options follow it. */
