@@ -47,12 +47,12 @@ void pic_buf_free(pic_buf *b) {
     *b = (pic_buf){0};
 }
 
+bool pic_json_doubles = false; /* json.h */
+
 /* x as printf's %.*g prints it with as many significant digits as its
  * shortest text has, and ".0" after an integral value, so that it reads
  * back a real: the same text as the fewest-digit %.*g that reads back as x
  * (as a float when x is one), found ten times faster (dtoa.h). */
-bool pic_json_doubles = false;
-
 int pic_format_real(char *out, double x) {
     if (!isfinite(x)) return snprintf(out, 32, "%g", x);
     char d[PIC_DTOA_DIGITS];

@@ -37,7 +37,9 @@ static int parse_point(char *pt, long long *step, double *value, char *err, size
     /* the values are entropies, read as --target's: strtod alone took
      * 0x10 for 16, refused 1e-400 and had no upper limit */
     if (pic_decimal(b, &v) != 0 || v < 0 || v > PIC_TARGET_MAX)
-        return pic_errf(err, errsize, "value '%s' at step %lld: expected a finite number >= 0, at most %g (an entropy, as --target)",
+        return pic_errf(err, errsize,
+                        "value '%s' at step %lld: expected a finite number >= 0, at most %g "
+                        "(an entropy, as --target)",
                         b, s, PIC_TARGET_MAX);
     *step = s;
     *value = v;
