@@ -1,6 +1,6 @@
-# src/common: streams, JSON, command line, atomic writes, progress, graceful stop.
+# src/common: streams, JSON, command line, atomic writes, progress, graceful stop, UTF-8.
 $(eval $(call LIB,common,src/common/cli.c src/common/stream.c src/common/json.c src/common/dtoa.cc \
-    src/common/atomic.c src/common/progress.c src/common/stop.c))
+    src/common/atomic.c src/common/progress.c src/common/stop.c src/common/utf8.c))
 
 # The job's processes (dist.h): over MPI when mpicc is found (`make MPI=0`
 # builds the single-process one). Programs that use it link $(DIST_LIB)

@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/progress.h"
 #include "common/stream.h"
+#include "common/utf8.h"
 #include "eval/eval.h"
 
 static const char usage[] =
@@ -98,18 +99,7 @@ static void parse_ks(eval_ctx *e, const char *arg) {
 
 /* The words are keys of --format json's reflect_words, which jansson
  * refuses unless they are UTF-8: a word of Latin-1 was counted in the table
- * and missing from the JSON, silently. The line of its first bad byte, and
- * in *byte and *at where on it and which (0 when the text is UTF-8). */
-static size_t bad_utf8(const char *text, size_t *byte, unsigned char *at) {
-    size_t ok = pic_utf8_valid_prefix(text), line = 1, bol = 0;
-    if (!text[ok]) return 0;
-    for (size_t i = 0; i < ok; i++)
-        if (text[i] == '\n') line++, bol = i + 1;
-    *byte = ok - bol + 1;
-    *at = (unsigned char)text[ok];
-    return line;
-}
-
+ * and missing from the JSON, silently. */
 static void parse_words(eval_ctx *e, const char *arg) {
     char err[256];
     size_t byte;
@@ -120,12 +110,12 @@ static void parse_words(eval_ctx *e, const char *arg) {
         char *text = pic_read_file(arg + 1, &len);
         if ((line = pic_nul_line(text, len, &col)))
             pic_die("%s:%zu: reflective words: a raw NUL byte at column %zu", arg + 1, line, col);
-        if ((line = bad_utf8(text, &byte, &at)))
+        if ((line = pic_utf8_bad_line(text, len, &byte, &at)))
             pic_die("%s:%zu: reflective words: invalid UTF-8 (0x%02x) at byte %zu", arg + 1, line, at, byte);
         if (pic_wordlist_parse(text, &e->words, err, sizeof err))
             pic_die("%s: reflective words: %s", arg + 1, err);
         free(text);
-    } else if (bad_utf8(arg, &byte, &at)) {
+    } else if (pic_utf8_bad_line(arg, strlen(arg), &byte, &at)) {
         pic_usage_error("--reflect-words: invalid UTF-8 (0x%02x) at byte %zu", at, byte);
     } else if (pic_wordlist_parse(arg, &e->words, err, sizeof err)) {
         pic_usage_error("--reflect-words: %s", err);

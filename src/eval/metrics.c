@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "common/utf8.h"
 
 double pic_pass_at_k(long long n, long long c, long long k) {
     if (k < 1 || k > n || c < 0 || c > n) return NAN;
@@ -148,42 +149,6 @@ size_t pic_count_phrase(const char *text, size_t len, const char *phrase) {
     return count;
 }
 
-/* Decodes one UTF-8 character at s (NUL-terminated); returns its length (1
- * for a malformed byte, with *cp = -1). Well-formed is RFC 3629's, no
- * overlong form, surrogate or code point above U+10FFFF, as jansson, which
- * writes the words as keys, has it. */
-static size_t utf8_next(const unsigned char *s, long *cp) {
-    static const long least[] = {0, 0, 0x80, 0x800, 0x10000};
-    unsigned char b = s[0];
-    size_t len = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
-    if (len <= 1) {
-        *cp = len ? b : -1;
-        return 1;
-    }
-    long v = b & (0x7f >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            *cp = -1;
-            return 1;
-        }
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < least[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
-        *cp = -1;
-        return 1;
-    }
-    *cp = v;
-    return len;
-}
-
-size_t pic_utf8_valid_prefix(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    long cp;
-    for (size_t n; *p; p += n)
-        if ((n = utf8_next(p, &cp)), cp < 0) break;
-    return (size_t)(p - (const unsigned char *)s);
-}
-
 static bool in_ranges(long cp, const long (*r)[2], size_t n) {
     for (size_t i = 0; i < n; i++)
         if (cp >= r[i][0] && cp <= r[i][1]) return true;
@@ -205,13 +170,14 @@ size_t pic_display_width(const char *s) {
         {0xff00, 0xff60}, {0xffe0, 0xffe6}, {0x1f004, 0x1f004}, {0x1f300, 0x1f64f}, {0x1f680, 0x1f6ff},
         {0x1f900, 0x1f9ff}, {0x20000, 0x2fffd}, {0x30000, 0x3fffd},
     };
-    size_t w = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        long cp;
-        p += utf8_next(p, &cp);
-        if (cp >= 0 && in_ranges(cp, zero, sizeof zero / sizeof *zero)) continue;
-        w += cp >= 0 && in_ranges(cp, wide, sizeof wide / sizeof *wide) ? 2 : 1;
+    size_t w = 0, n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int len = pic_utf8_next(s, n, i, &cp);
+        i += len ? (size_t)len : 1;
+        if (!len) w++; /* a stray byte: one column, as a terminal's U+FFFD */
+        else if (!in_ranges(cp, zero, sizeof zero / sizeof *zero))
+            w += in_ranges(cp, wide, sizeof wide / sizeof *wide) ? 2 : 1;
     }
     return w;
 }

@@ -36,10 +36,6 @@ void pic_wordlist_free(pic_wordlist *w);
 /* Non-overlapping occurrences of one word or phrase in text. */
 size_t pic_count_phrase(const char *text, size_t len, const char *phrase);
 
-/* The length of the longest prefix of s that is well-formed UTF-8: the
- * whole string, or where the first malformed byte is. */
-size_t pic_utf8_valid_prefix(const char *s);
-
 /* Columns a terminal gives the UTF-8 text s: 2 for East Asian wide and
  * fullwidth characters and the emoji blocks, 0 for combining marks,
  * variation selectors and zero-width characters, 1 for everything else

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <utf8proc.h>
 
 #include "common/atomic.h"
 #include "common/cli.h"
 #include "common/dist.h"
 #include "common/json.h"
+#include "common/utf8.h"
 #include "model/parallel.h"
 #include "rollout/rollout.h"
 
@@ -150,20 +150,6 @@ enum {
     OPT_SKIP,
 };
 
-/* Whether s is UTF-8 as the decoded text always is (U+FFFD for what was
- * not): a stop string that is not could only match inside a character. */
-static bool utf8_valid(const char *s) {
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    utf8proc_ssize_t n = (utf8proc_ssize_t)strlen(s);
-    while (n > 0) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t k = utf8proc_iterate(p, n, &c);
-        if (k <= 0) return false;
-        p += k, n -= k;
-    }
-    return true;
-}
-
 static void parse_shard(const char *s, int *i, int *n) {
     char *end;
     long a = strtol(s, &end, 10), b;
@@ -248,7 +234,10 @@ static void parse_options(options *o, int argc, char **argv) {
         case OPT_MIN_P: run->sp.min_p = (float)pic_parse_double("--min-p", optarg, 0, 1), o->gen_only = true; break;
         case OPT_STOP:
             if (!*optarg) pic_usage_error("--stop: empty string");
-            if (!utf8_valid(optarg)) pic_usage_error("--stop: not valid UTF-8 (the text it is looked for in is)");
+            /* the decoded text is UTF-8 (U+FFFD for what was not): such a string could only match inside a
+             * character */
+            if (pic_utf8_valid_prefix(optarg, strlen(optarg)) < strlen(optarg))
+                pic_usage_error("--stop: not valid UTF-8 (the text it is looked for in is)");
             o->stops = pic_realloc(o->stops, (size_t)(run->stops.n_strings + 1) * sizeof *o->stops);
             o->stops[run->stops.n_strings++] = optarg;
             if (strlen(optarg) > run->stops.longest) run->stops.longest = strlen(optarg);

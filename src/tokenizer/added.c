@@ -92,7 +92,7 @@ static uint32_t char_before(const char *s, size_t i, size_t *start) {
     size_t k = i - 1;
     while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
     uint32_t cp = 0;
-    tk_utf8_next(s, i, k, &cp);
+    pic_utf8_next(s, i, k, &cp);
     if (start) *start = k;
     return cp;
 }
@@ -126,7 +126,7 @@ void tk_added_split(const tk_added *a, const char *s, size_t n, tk_segment **seg
         if (t->single_word) {
             uint32_t cp;
             bool left_ok = start == 0 || !is_word_char(char_before(s, start, NULL));
-            bool right_ok = end == n || (tk_utf8_next(s, n, end, &cp), !is_word_char(cp));
+            bool right_ok = end == n || (pic_utf8_next(s, n, end, &cp), !is_word_char(cp));
             if (!left_ok || !right_ok) continue;
         }
         if (t->lstrip) {
@@ -137,7 +137,7 @@ void tk_added_split(const tk_added *a, const char *s, size_t n, tk_segment **seg
         if (t->rstrip) {
             uint32_t cp;
             int l;
-            while (end < n && (l = tk_utf8_next(s, n, end, &cp)) > 0 && tk_is_whitespace(cp)) end += (size_t)l;
+            while (end < n && (l = pic_utf8_next(s, n, end, &cp)) > 0 && tk_is_whitespace(cp)) end += (size_t)l;
             i = end;
         }
         if (start > done) push(segs, n_segs, cap_segs, done, start - done, -1);

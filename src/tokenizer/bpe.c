@@ -93,7 +93,7 @@ static void initial_symbols(const pic_tokenizer *t, word *wd, const char *w, siz
     size_t i = 0;
     while (i < n) {
         uint32_t cp;
-        int l = tk_utf8_next(w, n, i, &cp);
+        int l = pic_utf8_next(w, n, i, &cp);
         if (l <= 0) l = 1; /* pieces are valid UTF-8; this only guards the loop */
         int32_t id = pic_strmap_get(&t->vocab, w + i, (size_t)l);
         if (id >= 0) {

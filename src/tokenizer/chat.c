@@ -34,13 +34,11 @@ static const char tools_outro[] =
 static void check_template_text(const char *path, const char *text, size_t len) {
     size_t col, at = pic_nul_line(text, len, &col);
     if (at) pic_die("%s: line %zu, column %zu: a chat template file must not contain NUL bytes", path, at, col);
-    size_t ok = tk_utf8_valid_prefix(text, len), line = 1, bol = 0;
-    if (ok < len) {
-        for (size_t i = 0; i < ok; i++)
-            if (text[i] == '\n') line++, bol = i + 1;
-        pic_die("%s: line %zu, byte %zu: invalid UTF-8 (0x%02x): a chat template file is UTF-8 text", path, line,
-                ok - bol + 1, (unsigned char)text[ok]);
-    }
+    size_t byte;
+    unsigned char value;
+    if ((at = pic_utf8_bad_line(text, len, &byte, &value)))
+        pic_die("%s: line %zu, byte %zu: invalid UTF-8 (0x%02x): a chat template file is UTF-8 text", path, at, byte,
+                value);
     if (!strstr(text, "{problem}"))
         pic_die("%s: not a chat template: no {problem} in it (or use " PIC_CHAT_FORMATS ")", path);
 }
@@ -216,7 +214,7 @@ static uint32_t char_before(const char *s, size_t i, size_t *start) {
     size_t k = i - 1;
     while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
     uint32_t cp = 0;
-    tk_utf8_next(s, i, k, &cp);
+    pic_utf8_next(s, i, k, &cp);
     *start = k;
     return cp;
 }
@@ -226,7 +224,7 @@ static uint32_t char_before(const char *s, size_t i, size_t *start) {
 static void strip(const char *s, size_t *a, size_t *b, bool lead, bool trail, bool only_nl) {
     uint32_t cp;
     int l;
-    while (lead && *a < *b && (l = tk_utf8_next(s, *b, *a, &cp)) > 0 && (only_nl ? cp == '\n' : py_space(cp)))
+    while (lead && *a < *b && (l = pic_utf8_next(s, *b, *a, &cp)) > 0 && (only_nl ? cp == '\n' : py_space(cp)))
         *a += (size_t)l;
     size_t k;
     while (trail && *b > *a && ((cp = char_before(s, *b, &k)), only_nl ? cp == '\n' : py_space(cp))) *b = k;

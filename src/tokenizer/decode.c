@@ -38,7 +38,7 @@ static void dec_bytelevel(toks *l) {
         bool all = true;
         while (k < n) {
             uint32_t cp;
-            int len = tk_utf8_next(s, n, k, &cp);
+            int len = pic_utf8_next(s, n, k, &cp);
             int b = len > 0 ? tk_char_byte(cp) : -1;
             if (b < 0) {
                 all = false;
@@ -106,7 +106,7 @@ static void dec_bytefallback(toks *l) {
             continue;
         }
         if (run_n) {
-            if (tk_utf8_valid_prefix(run.s, run.len) == run.len) toks_push(&out, run.s, run.len);
+            if (pic_utf8_valid_prefix(run.s, run.len) == run.len) toks_push(&out, run.s, run.len);
             else
                 for (size_t k = 0; k < run_n; k++) toks_push(&out, "\xEF\xBF\xBD", 3);
             run.len = 0;

@@ -63,7 +63,7 @@ static void encode_all(const pic_tokenizer *t, tk_state *st, const char *text, s
 
 int pic_tokenizer_encode(const pic_tokenizer *t, const char *text, size_t len, bool add_special,
                          int32_t **ids, size_t *n) {
-    size_t ok = tk_utf8_valid_prefix(text, len);
+    size_t ok = pic_utf8_valid_prefix(text, len);
     if (ok != len) {
         *ids = NULL;
         *n = ok;

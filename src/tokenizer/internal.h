@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/utf8.h"
 #include "tokenizer/added.h"
 #include "tokenizer/strmap.h"
 #include "tokenizer/tokenizer.h"
@@ -131,9 +132,7 @@ extern char tk_byte_char[256][3]; /* UTF-8 of the character for each byte (1 or 
 extern uint8_t tk_byte_char_len[256];
 int tk_char_byte(uint32_t cp); /* the byte a character stands for, or -1 */
 
-/* UTF-8 helpers. */
-size_t tk_utf8_valid_prefix(const char *s, size_t n); /* length of the valid prefix */
-int tk_utf8_next(const char *s, size_t n, size_t i, uint32_t *cp); /* length of the char at i */
+/* UTF-8 helpers (validity and decoding: common/utf8.h). */
 /* Appends s with each maximal invalid subsequence replaced by U+FFFD, as Rust's
  * String::from_utf8_lossy does. */
 void tk_utf8_lossy(tk_str *out, const char *s, size_t n);

@@ -86,7 +86,7 @@ static void metaspace_opts(const tk_load *c, const json_t *v, const char *field,
     const char *r = tk_get_str(c, v, field, "replacement", &len);
     if (!r) r = "\xE2\x96\x81", len = 3;
     uint32_t cp;
-    if (len == 0 || len > 4 || tk_utf8_next(r, len, 0, &cp) != (int)len)
+    if (len == 0 || len > 4 || pic_utf8_next(r, len, 0, &cp) != (int)len)
         tk_bad(c, field, "'replacement' must be one character");
     memcpy(repl, r, len);
     *repl_len = len;
@@ -327,7 +327,7 @@ static void add_dec(const tk_load *c, const json_t *v, const char *field) {
         d.kind = DEC_STRIP;
         const char *content = tk_get_str(c, v, field, "content", &d.content_len);
         uint32_t cp;
-        if (!content || !d.content_len || tk_utf8_next(content, d.content_len, 0, &cp) != (int)d.content_len)
+        if (!content || !d.content_len || pic_utf8_next(content, d.content_len, 0, &cp) != (int)d.content_len)
             tk_bad(c, field, "Strip needs a one-character 'content'");
         d.content = dup_n(content, d.content_len);
         long long a = tk_get_int(c, v, field, "start", 0), b = tk_get_int(c, v, field, "stop", 0);

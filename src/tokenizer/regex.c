@@ -48,7 +48,7 @@ int tk_regex_iter_next(const tk_regex *re, pcre2_match_data *md, const char *s, 
             return 1;
         }
         uint32_t cp;
-        int l = *me < n ? tk_utf8_next(s, n, *me, &cp) : 1;
+        int l = *me < n ? pic_utf8_next(s, n, *me, &cp) : 1;
         it->last_end += (size_t)(l > 0 ? l : 1);
         if (!it->skip_empty) return 1;
         it->skip_empty = false;

@@ -25,46 +25,6 @@ void tk_ids_add(tk_ids *a, int32_t id) {
     a->v[a->n++] = id;
 }
 
-/* Length of the well-formed UTF-8 sequence at s[i], or 0 (RFC 3629: no
- * overlongs, no surrogates, nothing above U+10FFFF). */
-int tk_utf8_next(const char *str, size_t n, size_t i, uint32_t *cp) {
-    const unsigned char *s = (const unsigned char *)str;
-    unsigned c = s[i];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    int len;
-    uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, v = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, v = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, v = c & 0x07, min = 0x10000;
-    else return 0;
-    if (i + (size_t)len > n) return 0;
-    for (int k = 1; k < len; k++) {
-        if ((s[i + k] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (s[i + k] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return len;
-}
-
-size_t tk_utf8_valid_prefix(const char *s, size_t n) {
-    size_t i = 0;
-    uint32_t cp;
-    while (i < n) {
-        if ((unsigned char)s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        int l = tk_utf8_next(s, n, i, &cp);
-        if (!l) break;
-        i += (size_t)l;
-    }
-    return i;
-}
-
 /* How many bytes of an ill-formed sequence at s[i] form one "maximal
  * subpart" (Unicode 3.9, U+FFFD substitution), which is what Rust replaces
  * with a single U+FFFD. */
@@ -95,7 +55,7 @@ void tk_utf8_lossy(tk_str *out, const char *str, size_t n) {
     size_t i = 0, run = 0;
     while (i < n) {
         uint32_t cp;
-        int l = s[i] < 0x80 ? 1 : tk_utf8_next(str, n, i, &cp);
+        int l = s[i] < 0x80 ? 1 : pic_utf8_next(str, n, i, &cp);
         if (l) {
             i += (size_t)l;
             continue;

@@ -1,5 +1,5 @@
 /* Unit tests of src/common: the real formatter, the serializer, atomic files,
- * the stream writer's background mode. */
+ * the stream writer's background mode, UTF-8. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,6 +15,7 @@
 #include "../../src/common/cli.h"
 #include "../../src/common/json.h"
 #include "../../src/common/stream.h"
+#include "../../src/common/utf8.h"
 #include "check.h"
 
 /* Significant digits of a real's text: from the first nonzero digit to the
@@ -328,7 +329,28 @@ static void test_list_split(void) {
     CHECK(pic_list_split(&l, "a,\nb", ",\n") == -1, "lines: a line ending in a separator");
 }
 
+static size_t valid(const char *s) { return pic_utf8_valid_prefix(s, strlen(s)); }
+
+static void test_utf8(void) {
+    CHECK(valid("na\xc3\xafve \xe6\x95\xb0 \xf0\x9f\x98\x80") == 15, "valid UTF-8 whole");
+    CHECK(valid("ab\xff") == 2 && valid("a\xc3(") == 1, "a stray or cut byte");
+    CHECK(pic_utf8_valid_prefix("a\xc3\xaf", 2) == 1, "a character cut by the length");
+    CHECK(valid("\xe0\x80\x80") == 0 && valid("\xc0\x80") == 0, "overlong forms");
+    CHECK(valid("\xed\xa0\x80") == 0 && valid("\xed\x9f\xbf") == 3, "a surrogate, and the character below them");
+    CHECK(valid("\xf4\x90\x80\x80") == 0 && valid("\xf4\x8f\xbf\xbf") == 4, "above U+10FFFF, and U+10FFFF");
+    CHECK(pic_utf8_valid_prefix("a\0b", 3) == 3, "a NUL byte is text (its own checks name it)");
+    uint32_t cp = 0;
+    CHECK(pic_utf8_next("x\xe2\x82\xac", 4, 1, &cp) == 3 && cp == 0x20ac, "decodes U+20AC (%x)", (unsigned)cp);
+    CHECK(pic_utf8_next("\x80", 1, 0, &cp) == 0, "a continuation byte alone is no character");
+    size_t byte = 0;
+    unsigned char value = 0;
+    CHECK(pic_utf8_bad_line("ok\n\xc3\xa9t\xe9\n", 8, &byte, &value) == 2 && byte == 4 && value == 0xe9,
+          "the line, byte on it and value of the first bad byte (line 2, byte %zu, 0x%02x)", byte, value);
+    CHECK(pic_utf8_bad_line("ok\n\xc3\xa9", 5, &byte, &value) == 0, "UTF-8 text has no bad line");
+}
+
 int main(void) {
+    test_utf8();
     test_list_split();
     test_alloc_pages();
     test_format_real();

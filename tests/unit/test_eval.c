@@ -94,14 +94,6 @@ static void test_reflect(void) {
     pic_wordlist_free(&w);
 }
 
-static void test_utf8(void) {
-    CHECK(pic_utf8_valid_prefix("na\xc3\xafve \xe6\x95\xb0 \xf0\x9f\x98\x80") == 15, "valid UTF-8 whole");
-    CHECK(pic_utf8_valid_prefix("ab\xff") == 2 && pic_utf8_valid_prefix("a\xc3(") == 1, "a stray or cut byte");
-    CHECK(pic_utf8_valid_prefix("\xe0\x80\x80") == 0 && pic_utf8_valid_prefix("\xc0\x80") == 0, "overlong forms");
-    CHECK(pic_utf8_valid_prefix("\xed\xa0\x80") == 0, "a surrogate");
-    CHECK(pic_utf8_valid_prefix("\xf4\x90\x80\x80") == 0, "above U+10FFFF");
-}
-
 static void test_width(void) {
     CHECK(pic_display_width("") == 0 && pic_display_width("aime24") == 6, "ASCII: one column a byte");
     CHECK(pic_display_width("\xe6\x95\xb0\xe5\xad\xa6") == 4, "CJK: two columns a character (6 bytes)");
@@ -115,7 +107,6 @@ static void test_width(void) {
 int main(void) {
     test_pass_at_k();
     test_reflect();
-    test_utf8();
     test_width();
     return check_done();
 }

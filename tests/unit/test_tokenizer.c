@@ -111,7 +111,7 @@ static void test_utf8(void) {
     CHECK(lossy_is("\xE0\x80\x80", 3, FFFD FFFD FFFD), "lossy: overlong E0 80 80 is three");
     CHECK(lossy_is("\xED\xA0\x80", 3, FFFD FFFD FFFD), "lossy: a surrogate is three");
     CHECK(lossy_is("\xF0\x9F\x98" "a", 4, FFFD "a"), "lossy: F0 9F 98 before 'a' is one");
-    CHECK(tk_utf8_valid_prefix("ok\xC3\x28", 4) == 2, "valid prefix stops at a bad sequence");
+    CHECK(pic_utf8_valid_prefix("ok\xC3\x28", 4) == 2, "valid prefix stops at a bad sequence");
 }
 
 static void no_merges_shortcut(json_t *root, const void *arg) {
