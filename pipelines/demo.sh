@@ -136,8 +136,9 @@ say "off-policy: P and PI control, --mini-batches 4, in parallel"
 pids=()
 for run in p pi; do
     gains=(--kp "$kp" --ki "$ki_off"); [ "$run" = pi ] || gains=(--kp "$kp" --ki 0)
-    train.sh -q --run "$out/offpolicy/$run" --model "$out/sft" --steps "$steps" --target "$target" \
-        --mini-batches 4 --lr "$lr_off" "${gains[@]}" "${rl[@]}" > "$out/offpolicy-$run.log" 2>&1 &
+    # (SIGINT taken back: a background job ignores it, and Ctrl-C left both runs training)
+    (trap - INT; exec train.sh -q --run "$out/offpolicy/$run" --model "$out/sft" --steps "$steps" --target "$target" \
+        --mini-batches 4 --lr "$lr_off" "${gains[@]}" "${rl[@]}") > "$out/offpolicy-$run.log" 2>&1 &
     pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid" || die "an off-policy run failed: see $out/offpolicy-*.log"; done

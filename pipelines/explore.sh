@@ -256,7 +256,9 @@ done
 # table, which the check after the loop turns into an error.
 for i in "${!models[@]}"; do
     mkdir -p "$out/eval/${names[i]}"
-    evaluate "${models[i]}" "${names[i]}" 2> "$out/eval/${names[i]}/log" &
+    # (SIGINT taken back: a background job ignores it, and Ctrl-C left the
+    # evaluations sampling, holding their --out for a restart)
+    (trap - INT; evaluate "${models[i]}" "${names[i]}") 2> "$out/eval/${names[i]}/log" &
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
 done
 wait

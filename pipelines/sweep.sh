@@ -98,8 +98,11 @@ for i in "${!names[@]}"; do
     dir="$out/${names[$i]}"
     mkdir -p "$dir"
     say "start ${names[$i]}"
+    # A script's background job ignores SIGINT, and so would train.sh and
+    # the programs it starts: Ctrl-C left every run training. The subshell
+    # takes SIGINT back before it becomes train.sh.
     # shellcheck disable=SC2086
-    train.sh --run "$dir" ${args[$i]} "$@" > "$dir/train.log" 2>&1 &
+    (trap - INT; exec train.sh --run "$dir" ${args[$i]} "$@") > "$dir/train.log" 2>&1 &
     name_of[$!]=${names[$i]}
 done
 while [ "${#name_of[@]}" -gt 0 ]; do reap; done

@@ -359,6 +359,25 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     grep -q '^grpo ' <<<"$output"
 }
 
+@test "Ctrl-C ends a sweep with its runs, and the sweep started again resumes them" {
+    # sweep.sh's runs are its background jobs, which ignore SIGINT: Ctrl-C
+    # ended sweep.sh and left every run training, holding its lock. Here
+    # sweep.sh gets SIGINT's default, as from a terminal (see the --serve test)
+    env --default-signal=INT setsid sweep.sh -q --out s --targets 1.0 -j 2 -- --steps 200 "${TRAIN[@]}" &
+    pid=$!
+    while [ ! -e s/grpo/steps/step-000001.json ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    kill -INT -- -"$pid"
+    st=0
+    wait "$pid" || st=$?
+    [ "$st" -eq 130 ]
+    for _ in $(seq 40); do [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ] && break; sleep 0.05; done
+    pgrep -a -g "$pid" || true
+    [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ]
+    run sweep.sh -q --out s --targets 1.0 -j 2 -- --steps 2 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ -s s/summary.md ]
+}
+
 @test "each baseline runs alone with its defaults; --with-entropic adds EntroPIC" {
     for m in grpo dr-grpo nsr psr w-reinforce clip-cov kl-cov aec entropy-bonus dmmpt; do
         extra=(); [ "$m" != dmmpt ] || extra=(--dmmpt-target 100)
