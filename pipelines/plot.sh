@@ -19,7 +19,8 @@ per response, the paper's Figure 12) with gnuplot.
       --title TEXT   title above the figure (default "pic training runs")
   -h, --help         show this help
 Each run is labelled with its directory name. A run without val.jsonl gets no
-validation curve; a run without a target (the GRPO baseline) no target line.
+validation curve; a run without a target (the GRPO baseline) no target line;
+a curve of one value (a run of one step) is a point.
 EOF2
 }
 
@@ -62,24 +63,30 @@ for run in "${runs[@]}"; do
     i=$((i + 1))
 done
 
+# values FILE COL: how many rows of FILE have a value in column COL
+values() { awk -F'\t' -v c="$2" '$c != "NaN" && $c != "" { n++ } END { print n + 0 }' "$1"; }
 # A gnuplot 'plot' clause per run for column COL of FILE, leaving out runs
-# that have no value in that column.
+# that have no value in that column. A line through one value draws
+# nothing (a run of one step): that run's value gets a point too.
 clauses() { # file col style
-    local k sep=""
+    local k sep="" v style
     for ((k = 0; k < ${#runs[@]}; k++)); do
-        awk -F'\t' -v c="$2" '$c != "NaN" && $c != "" { found = 1 } END { exit !found }' \
-            "$tmp/$1$k.tsv" || continue
+        v=$(values "$tmp/$1$k.tsv" "$2")
+        [ "$v" -gt 0 ] || continue
+        style=${3:-lines}; [ "$v" -gt 1 ] || style=linespoints
         printf '%s%s using 1:%s with %s lw 2 lc %d title %s' \
-            "$sep" "$(gq "$tmp/$1$k.tsv")" "$2" "${3:-lines}" "$((k + 1))" "$(gq "$(cat "$tmp/name$k")")"
+            "$sep" "$(gq "$tmp/$1$k.tsv")" "$2" "$style" "$((k + 1))" "$(gq "$(cat "$tmp/name$k")")"
         sep=", "
     done
 }
 targets() {
-    local k
+    local k v style
     for ((k = 0; k < ${#runs[@]}; k++)); do
-        awk -F'\t' '$3 != "NaN" { found = 1 } END { exit !found }' "$tmp/log$k.tsv" || continue
-        printf ', %s using 1:3 with lines dt 2 lw 1.5 lc %d title %s' \
-            "$(gq "$tmp/log$k.tsv")" "$((k + 1))" "$(gq "$(cat "$tmp/name$k") target")"
+        v=$(values "$tmp/log$k.tsv" 3)
+        [ "$v" -gt 0 ] || continue
+        style=lines; [ "$v" -gt 1 ] || style=linespoints
+        printf ', %s using 1:3 with %s dt 2 lw 1.5 lc %d title %s' \
+            "$(gq "$tmp/log$k.tsv")" "$style" "$((k + 1))" "$(gq "$(cat "$tmp/name$k") target")"
     done
 }
 # gnuplot refuses a plot with no point at all: an empty, labelled panel instead.

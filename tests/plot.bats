@@ -36,6 +36,15 @@ make_run() { # dir with_target
     grep -q 'no reflective-word data' a/plot.svg
 }
 
+@test "a run of one step is drawn: its values get points, which a line through one value lacks" {
+    mkdir a
+    echo '{"step":1,"entropy":0.5,"target":0.3,"alpha":0.2,"reward":0.25}' > a/log.jsonl
+    run plot.sh a
+    [ "$status" -eq 0 ]
+    # entropy, its target, alpha and reward, each a point and a key sample
+    [ "$(grep -c "<use xlink:href='#gpPt[0-9]*' transform='translate" a/plot.svg)" -ge 4 ]
+}
+
 @test "several runs in one figure; a run without target or validation is fine" {
     make_run entropic yes
     make_run grpo no
