@@ -80,7 +80,7 @@ if command -v gnuplot > /dev/null; then
         # noise under -q; a failure is not
         gnuplot <<EOF2 2>"$out/gnuplot.err" || { cat "$out/gnuplot.err" >&2; rm -f "$out/fig2.$term.tmp"; exit 1; }
 $setterm
-set output "$out/fig2.$term.tmp"
+set output $(gq "$out/fig2.$term.tmp")
 set datafile separator "\t"
 set title "Entropy change over $steps steps with one quadrant masked (tau $tau)"
 set ylabel "entropy change (last - first step)"
@@ -88,7 +88,7 @@ set style fill solid 0.6
 set boxwidth 0.6
 set grid ytics
 set xzeroaxis
-plot "$out/fig2.tsv" every ::1 using 0:4:xtic(1) with boxes notitle
+plot $(gq "$out/fig2.tsv") every ::1 using 0:4:xtic(1) with boxes notitle
 EOF2
         [ -n "$QUIET" ] || cat "$out/gnuplot.err" >&2
         rm -f "$out/gnuplot.err"

@@ -83,6 +83,12 @@ template_key() {
     *) echo "$(realpath "$1") $(cksum < "$1")" ;; esac
 }
 
+# gq TEXT: TEXT as a gnuplot string (plot.sh, fig2.sh). Single-quoted,
+# gnuplot takes it as it is but for '' (one quote), so a title, a path or
+# a run's name with a double quote or a backslash is drawn and written as
+# given.
+gq() { printf "'%s'" "${1//\'/\'\'}"; }
+
 # step_name N: step-000042
 step_name() { printf 'step-%06d' "$1"; }
 # The same into variable $1, without the fork of a $(...) (a loop's hot path:

@@ -42,11 +42,6 @@ command -v gnuplot >/dev/null || die "gnuplot not found (scripts/deps.sh install
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# gq TEXT: TEXT as a gnuplot string. Single-quoted, gnuplot takes it as it
-# is but for '' (one quote), so a title, a path or a run's name with a
-# double quote or a backslash is drawn and written as given.
-gq() { printf "'%s'" "${1//\'/\'\'}"; }
-
 # One TSV per run and curve; gnuplot reads columns, jq reads the logs.
 i=0
 for run in "${runs[@]}"; do

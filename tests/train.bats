@@ -517,6 +517,17 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [[ "$output" == *"| hi-pos |"* ]]
 }
 
+@test "fig2.sh: an --out with a backslash or a double quote gets its figure" {
+    # (gnuplot read the path double-quoted: "f\new" was f, a newline, ew)
+    for out in 'f\new' 'f"q'; do
+        run fig2.sh -q --out "$out" --model m --steps 1 --tau 0.5 -j 2 -- --prompts 4 --n 2 --max-new-tokens 8 \
+            --template chatml --seed 5
+        [ "$status" -eq 0 ]
+        [ -s "$out/fig2.png" ]
+        grep -q '<svg' "$out/fig2.svg"
+    done
+}
+
 @test "sweep.sh: baselines alone with --methods, named variants (the T = 1.0 and off-policy settings)" {
     run sweep.sh -q --out s --methods nsr --variant 't1=--target off --temperature 1.0' \
         --variant 'off=--target off --mini-batches 2' --no-baseline -j 2 -- --steps 1 "${TRAIN[@]}"
