@@ -548,7 +548,8 @@ update_step() {
     if [ -n "$controlled" ]; then
         if [ -f "$prev_state" ]; then cp "$prev_state" "$state.tmp"; else rm -f "$state.tmp"; fi
         if [ "$mini_batches" -gt 1 ]; then
-            alpha_cmd="pictl --state '$state.tmp' ${pictl_opts[*]}"
+            # a word of sh, which runs the command: the run's path may hold a quote
+            alpha_cmd="pictl --state '${state//\'/\'\\\'\'}.tmp' ${pictl_opts[*]}"
         elif [ "$entropy" = null ]; then
             # not one response token (every sample ended at once): nothing
             # measured and nothing for the term to weight. The controller

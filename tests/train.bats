@@ -349,6 +349,18 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(jq .step v/pictl/step-000002.json)" = 4 ]
 }
 
+@test "off-policy in a run whose path holds a quote: pic-update's --alpha-cmd finds the controller's state" {
+    # (the command is sh's, and the path went into it single-quoted as it was)
+    train.sh -q --run plain --steps 2 --target 2.0 --mini-batches 2 "${TRAIN[@]}"
+    for r in "it's \$x" "srv'"; do
+        extra=(); [ "$r" = "it's \$x" ] || extra=(--serve)
+        run train.sh -q --run "$r" --steps 2 --target 2.0 --mini-batches 2 "${extra[@]}" "${TRAIN[@]}"
+        [ "$status" -eq 0 ]
+        cmp plain/pictl/step-000002.json "$r/pictl/step-000002.json"
+        cmp plain/ckpt/step-000002/model.safetensors "$r/ckpt/step-000002/model.safetensors"
+    done
+}
+
 @test "a sweep of two targets and the baseline: runs, figure, table" {
     run sweep.sh --out s --targets 1.0,2.0 -j 2 -- --steps 2 "${TRAIN[@]}"
     [ "$status" -eq 0 ]
