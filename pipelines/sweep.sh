@@ -11,10 +11,11 @@ usage() {
 Usage: sweep.sh --out DIR [--targets "H1 H2 ..."] [OPTION]... -- TRAIN_OPTION...
 Runs train.sh once per target (DIR/target-H), once per --methods entry
 (DIR/M, the baseline alone), once per --variant (DIR/NAME) and once with
---target off (DIR/grpo), up to -j at a time, then plot.sh and summary.sh over
-all runs: DIR/plot.png, DIR/plot.svg, DIR/summary.md. Everything after -- goes
-to every train.sh (at least --model). Rerunning resumes every run. Every
-run's options are checked (train.sh --check) before the first one starts.
+--target off (DIR/grpo), up to -j at a time, then plot.sh (where gnuplot is
+installed) and summary.sh over all runs: DIR/plot.png, DIR/plot.svg,
+DIR/summary.md. Everything after -- goes to every train.sh (at least
+--model). Rerunning resumes every run. Every run's options are checked
+(train.sh --check) before the first one starts.
 
       --out DIR          the sweep's directory
       --targets LIST     target entropies, space- or comma-separated
@@ -110,7 +111,14 @@ while [ "${#name_of[@]}" -gt 0 ]; do reap; done
 
 dirs=()
 for name in "${names[@]}"; do dirs+=("$out/$name"); done
-plot.sh -o "$out/plot" --title "sweep: ${names[*]}" "${dirs[@]}" > /dev/null
+# The figure is optional, as fig2.sh's: a cluster's node without gnuplot
+# failed the sweep here, after its runs, without the table.
+figures="$out/plot.png $out/plot.svg"
+if command -v gnuplot > /dev/null; then
+    plot.sh -o "$out/plot" --title "sweep: ${names[*]}" "${dirs[@]}" > /dev/null
+else
+    figures="none (gnuplot not found; scripts/deps.sh installs it)"
+fi
 summary.sh --format markdown "${dirs[@]}" > "$out/summary.md.tmp" && publish "$out/summary.md.tmp" "$out/summary.md"
 summary.sh "${dirs[@]}"
-say "figures: $out/plot.png $out/plot.svg; table: $out/summary.md"
+say "figures: $figures; table: $out/summary.md"

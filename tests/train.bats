@@ -371,6 +371,18 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     grep -q '^grpo ' <<<"$output"
 }
 
+@test "a sweep where gnuplot is not installed: its runs, the table, no figure, success" {
+    # (plot.sh's failure ended the sweep, after its runs, without the table)
+    mkdir nognu
+    for f in /usr/local/bin/* /usr/bin/* /bin/*; do [ -e "nognu/${f##*/}" ] || ln -s "$f" nognu/; done
+    rm -f nognu/gnuplot
+    PATH="$PIC_BIN:$PIC_ROOT/pipelines:$PWD/nognu" run sweep.sh --out s --targets 1.0 -- --steps 1 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"gnuplot not found"* ]]
+    grep -q '| target-1.0 | 1 | 1 |' s/summary.md
+    [ ! -e s/plot.png ]
+}
+
 @test "Ctrl-C ends a sweep with its runs, and the sweep started again resumes them" {
     # sweep.sh's runs are its background jobs, which ignore SIGINT: Ctrl-C
     # ended sweep.sh and left every run training, holding its lock. Here
