@@ -20,7 +20,8 @@ samples, prompts solved 8/8 or 0/8 dropped). Counts go to standard error.
       --n N                samples per prompt (default 8, the paper's)
       --temperature T      (default 0.6, the paper's rollout temperature)
       --max-new-tokens N   (default 1024)
-      --template T         prompt template (default: the model's chat format)
+      --template T         prompt template as in train.sh (default raw: the
+                           problem as is; auto: the model's chat template)
       --seed S             sampling seed (default 1)
       --reward-args ARGS   more options for pic-reward (word-split), e.g.
                            '--task countdown'

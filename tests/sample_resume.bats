@@ -92,6 +92,17 @@ setup() {
     fails_with 1 "t: in use by another eval.sh"
 }
 
+@test "filter.sh samples with the template its help says is the default: raw, as train.sh" {
+    # (its help said the model's chat format, as train.sh's and eval.sh's
+    # once did: pic-rollout's default, raw, is what all three give)
+    run filter.sh --help
+    [[ "$output" == *"default raw"* ]]
+    pic-task -q --plain -n 2 --seed 2 >p.jsonl
+    filter.sh -q --model m --n 1 --max-new-tokens 2 --samples default.zst -o a.jsonl p.jsonl
+    filter.sh -q --model m --n 1 --max-new-tokens 2 --template raw --samples raw.zst -o b.jsonl p.jsonl
+    cmp <(zstdcat default.zst) <(zstdcat raw.zst)
+}
+
 @test "filter.sh killed in its sampling samples only the prompts it had not finished" {
     pic-task -q --plain -n 5 --seed 2 >p.jsonl
     F=(--model m --n 2 --max-new-tokens 4 --template chatml --seed 3)
