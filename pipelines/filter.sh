@@ -22,6 +22,8 @@ samples, prompts solved 8/8 or 0/8 dropped). Counts go to standard error.
       --max-new-tokens N   (default 1024)
       --template T         prompt template as in train.sh (default raw: the
                            problem as is; auto: the model's chat template)
+      --eos TOKEN          one more token that ends a response (pic-rollout
+                           --eos; repeatable), as the run's train.sh --eos
       --seed S             sampling seed (default 1)
       --reward-args ARGS   more options for pic-reward (word-split), e.g.
                            '--task countdown'
@@ -38,7 +40,7 @@ EOF2
 }
 
 model= out= n=8 temperature=0.6 max_new=1024 template= seed=1 reward_args= samples= scored= QUIET=
-data=()
+data=() eos=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --model) need "$@"; model=$2; shift ;;
@@ -48,6 +50,7 @@ while [ $# -gt 0 ]; do
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
     --template) need "$@"; template=$2; shift ;;
     --seed) need "$@"; seed=$2; shift ;;
+    --eos) need "$@"; eos+=("$2"); shift ;;
     --reward-args) need "$@"; reward_args=$2; shift ;;
     --samples) need "$@"; samples=$2; shift ;;
     --scored) need "$@"; scored=$2; shift ;;
@@ -82,9 +85,12 @@ if [ -z "$scored" ]; then
     check_template "$template"
     exec {lock}>>"$partial.lock"
     flock -n "$lock" || die "$out: in use by another filter.sh"
+    # (--eos only when given: samples from before it keep their settings' key)
+    eos_json=$([ ${#eos[@]} -eq 0 ] || jq -cn '$ARGS.positional' --args "${eos[@]}")
     key=$(jq -cn --arg model "$(model_fingerprint "$model")" --arg prompts "$(cksum < "$tmp/prompts.jsonl")" \
         --arg n "$n" --arg temperature "$temperature" --arg max_new "$max_new" \
-        --arg template "$(template_key "$template")" --arg seed "$seed" --arg reward_args "$reward_args" '$ARGS.named')
+        --arg template "$(template_key "$template")" --arg seed "$seed" --arg reward_args "$reward_args" \
+        ${eos_json:+--argjson eos "$eos_json"} '$ARGS.named')
     if [ "$(cat "$partial.settings.json" 2>/dev/null)" != "$key" ]; then
         [ ! -s "$partial" ] || say "$partial: its samples were made with other settings: sampling again"
         rm -f "$partial"
@@ -99,6 +105,7 @@ if [ -z "$scored" ]; then
     fi
     opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new" --seed "$seed" --skip "$finished")
     [ -z "$template" ] || opts+=(--template "$template")
+    for e in ${eos[@]+"${eos[@]}"}; do opts+=(--eos "$e"); done
     # shellcheck disable=SC2086
     pic-rollout -q --model "$model" "${opts[@]}" "$tmp/prompts.jsonl" | pic-reward -q --plain $reward_args >> "$partial"
     scored="$tmp/scored.jsonl.zst"

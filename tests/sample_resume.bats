@@ -103,6 +103,20 @@ setup() {
     cmp <(zstdcat default.zst) <(zstdcat raw.zst)
 }
 
+@test "filter.sh --eos: one more token ends its samples, as in the run it filters for" {
+    # (pic-rollout tells a base model in ChatML to take --eos '<|im_end|>',
+    # and filter.sh refused the option: its samples went on past the turn)
+    pic-task -q --plain -n 2 --seed 2 >p.jsonl
+    F=(--model m --n 2 --max-new-tokens 8 --template chatml --seed 3)
+    filter.sh -q "${F[@]}" --samples a.zst -o a.jsonl p.jsonl
+    tok=$(zstdcat a.zst | jq -s '.[0].response_ids[0]')
+    run filter.sh -q "${F[@]}" --eos "$tok" --samples b.zst -o b.jsonl p.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(zstdcat b.zst | jq -sc '.[0] | [.response_ids, .finish]')" = "[[$tok],\"stop\"]" ]
+    cmp <(zstdcat b.zst) <(pic-rollout -q --plain -m m --n 2 -t 0.6 --max-new-tokens 8 --template chatml --seed 3 \
+        --eos "$tok" p.jsonl | pic-reward -q --plain)
+}
+
 @test "filter.sh killed in its sampling samples only the prompts it had not finished" {
     pic-task -q --plain -n 5 --seed 2 >p.jsonl
     F=(--model m --n 2 --max-new-tokens 4 --template chatml --seed 3)
