@@ -50,6 +50,16 @@ done
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ -n "$targets$methods" ] || [ -n "$baseline" ] || [ ${#variants[@]} -gt 0 ] || usage_error "nothing to run"
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || usage_error "--jobs: '$jobs' is not a positive integer"
+# The options after -- come last on each train.sh's line, so one the sweep
+# sets per run would win over it: every run trained into one --run folder
+# (the others failing on its settings), or at one --target.
+for a in "$@"; do
+    case "$a" in
+    --run) usage_error "--run after --: the sweep names each run's folder (DIR/NAME)" ;;
+    --target) [ -z "$targets$baseline" ] || usage_error "--target after --: --targets and the baseline set each run's" ;;
+    --method) [ -z "$methods" ] || usage_error "--method after --: --methods sets each run's" ;;
+    esac
+done
 mkdir -p "$out"
 
 names=() args=()

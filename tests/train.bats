@@ -643,4 +643,17 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ ! -e s/target-2.0/settings.json ]
     run sweep.sh --out s --targets 2.0 --no-baseline -- --steps 1 --tau 3 "${TRAIN[@]}"
     fails_with 2 'target-2.0: .*pic-update: --tau'
+    # what the sweep sets per run, given again after --, would win over it
+    # in every run: one folder for all, or one target
+    run sweep.sh --out s2 --targets 2.0 -- --run x --steps 1 "${TRAIN[@]}"
+    fails_with 2 "sweep.sh: --run after --: the sweep names each run's folder"
+    run sweep.sh --out s2 --targets 2.0 --no-baseline -- --target 1 --steps 1 "${TRAIN[@]}"
+    fails_with 2 "sweep.sh: --target after --"
+    run sweep.sh --out s2 --methods nsr --no-baseline -- --method grpo --steps 1 "${TRAIN[@]}"
+    fails_with 2 "sweep.sh: --method after --: --methods sets each run's"
+    [ ! -e x ] && [ ! -e s2/target-2.0 ]
+    # a common target for named variants is no clash
+    run sweep.sh --out s3 --no-baseline --variant a='--kp 1' -- --target 1 --steps 1 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    jq -e '.target == 1' s3/a/log.jsonl > /dev/null
 }
