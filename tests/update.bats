@@ -342,8 +342,19 @@ EOF
         run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv $a g.jsonl
         [ "$status" -eq 0 ]
     done
-    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv nsr --adv-norm none g.jsonl
+    # the fixed-sign estimators have no std to divide by: --adv-norm did nothing
+    for a in w-reinforce nsr psr; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv $a --adv-norm none g.jsonl
+        fails_with 2 "^pic-update: --adv-norm needs --adv grpo"
+    done
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv grpo --adv-norm none g.jsonl
     [ "$status" -eq 0 ]
+    # SFT takes no advantage at all
+    for a in "--adv nsr" "--adv grpo --adv-norm none" "--adv w-reinforce --w-lambda 0.5"; do
+        # shellcheck disable=SC2086
+        run pic-update -m "$M/qwen2-tiny" -o o --lr 1e-3 --threads 1 -q --loss sft $a g.jsonl
+        fails_with 2 "^pic-update: --loss sft takes none of .*--adv"
+    done
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --pg clip-cov --cov-ratio 0.1 --clip-cov-lb -100 --clip-cov-ub 100 g.jsonl
     [ "$(jq .cov_selected <<<"$output")" = 3 ]
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --pg kl-cov --cov-ratio 0.1 g.jsonl

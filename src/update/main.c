@@ -100,7 +100,8 @@ static const char usage[] =
     "Advantages (a record's own `advantage` always wins):\n"
     "      --adv grpo|nsr|psr|w-reinforce  (default grpo: (r - mean) / (std + 1e-6)\n"
     "                           over the samples of each `id`, unbiased std)\n"
-    "      --adv-norm std|none  std (default), or none: r - mean (Dr. GRPO)\n"
+    "      --adv-norm std|none  grpo's divisor: std (default), or none: r - mean\n"
+    "                           (Dr. GRPO)\n"
     "      --w-lambda X         W-REINFORCE's weight of positive samples (0.1)\n"
     "\n"
     "Optimization:\n"
@@ -336,6 +337,8 @@ static void parse(options *o, int argc, char **argv) {
     needs(given, O_SEED, l->kind == PIC_PG_CLIP_COV, "--pg clip-cov");
     needs(given, O_KLCC, l->kind == PIC_PG_KL_COV, "--pg kl-cov");
     needs(given, O_WL, o->adv.mode == PIC_ADV_W_REINFORCE, "--adv w-reinforce");
+    /* NSR, PSR and W-REINFORCE give fixed values: no group std to divide by */
+    needs(given, O_ADVNORM, o->adv.mode == PIC_ADV_GRPO, "--adv grpo");
     needs(given, O_AECD, t->aec, "--aec-target");
     needs(given, O_AECMAX, t->aec, "--aec-target");
     needs(given, O_AECINIT, t->aec, "--aec-target");
@@ -355,11 +358,12 @@ static void parse(options *o, int argc, char **argv) {
         pic_usage_error("--schedule cosine needs --total-steps greater than --warmup");
     if (o->sft) {
         /* (a mask too: SFT has no advantage to sign a quadrant, and the
-         * option was taken and did nothing, its stat saying 0) */
+         * option was taken and did nothing, its stat saying 0; and --adv,
+         * --adv-norm: SFT reads no reward and computes no advantage) */
         if (l->kind != PIC_PG_CLIP || o->alpha_set || o->alpha_cmd || o->ref || t->aec || l->entropy_coef || t->dmmpt ||
-            l->mask_quadrant != PIC_QUAD_NONE)
+            l->mask_quadrant != PIC_QUAD_NONE || given[O_ADV] || given[O_ADVNORM])
             pic_usage_error("--loss sft takes none of --pg, --alpha, --alpha-cmd, --ref, --aec-target, --entropy-coef, "
-                            "--dmmpt-target, --mask-quadrant");
+                            "--dmmpt-target, --mask-quadrant, --adv, --adv-norm");
         l->kind = PIC_PG_SFT;
     }
 }
