@@ -656,4 +656,9 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     run sweep.sh --out s3 --no-baseline --variant a='--kp 1' -- --target 1 --steps 1 "${TRAIN[@]}"
     [ "$status" -eq 0 ]
     jq -e '.target == 1' s3/a/log.jsonl > /dev/null
+    # KL-Cov clips no ratio: train.sh passes it no clip, and refuses one given
+    run train.sh --check --run r2 --steps 1 --method kl-cov "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    run train.sh --check --run r2 --steps 1 --method kl-cov --clip-high 0.28 "${TRAIN[@]}"
+    fails_with 2 'clip-high do nothing with --method kl-cov'
 }

@@ -7,7 +7,8 @@ load helpers
 
 M="$FIXTURES/models"
 U="$FIXTURES/update"
-SPEC=(--clip-high 0.28 --lr 1e-3 --threads 1 -q)
+BASE=(--lr 1e-3 --threads 1 -q)
+SPEC=(--clip-high 0.28 "${BASE[@]}") # BASE for the losses that clip nothing (KL-Cov, SFT)
 # golden's tau for model $1 (chosen so that half the response tokens pass it)
 tau() { jq .pg_spec.tau "$M/$1/golden.json"; }
 
@@ -52,11 +53,11 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
     while IFS='|' read -r ov with; do
         o=${ov%% *}
         # shellcheck disable=SC2086 # word-split on purpose
-        run pic-update -m "$M/qwen2-tiny" -o out "${SPEC[@]}" $ov "$U/qwen2-tiny-step.jsonl"
+        run pic-update -m "$M/qwen2-tiny" -o out "${BASE[@]}" $ov "$U/qwen2-tiny-step.jsonl"
         fails_with 2 "^pic-update: $o needs ${with%% *}"
         [ ! -e out ]
         # shellcheck disable=SC2086
-        run pic-update -m "$M/qwen2-tiny" -o out "${SPEC[@]}" $ov ${with//REF/$M/qwen2-tiny} "$U/qwen2-tiny-step.jsonl"
+        run pic-update -m "$M/qwen2-tiny" -o out "${BASE[@]}" $ov ${with//REF/$M/qwen2-tiny} "$U/qwen2-tiny-step.jsonl"
         [ "$status" -eq 0 ] || { echo "$ov $with: $output" >&2; false; }
         rm -r out
     done <<'EOF'
@@ -77,6 +78,27 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
 --entropic-norm all|--alpha 0.1
 --entropic-tokens low|--alpha 0.1
 EOF
+}
+
+@test "the clip options need a loss that clips: KL-Cov clips nothing, Clip-Cov has no dual clip, SFT no ratio" {
+    # verl's compute_policy_loss_kl_cov takes -A r unclipped, _clip_cov the
+    # clip without clip_ratio_c: each option was taken there and did nothing
+    for o in "--clip-low 0.1" "--clip-high 0.28" "--clip-ratio-c 2"; do
+        # shellcheck disable=SC2086
+        run pic-update -m "$M/qwen2-tiny" -o out "${BASE[@]}" --pg kl-cov $o "$U/qwen2-tiny-step.jsonl"
+        fails_with 2 "^pic-update: ${o% *} needs --pg clip"
+        # shellcheck disable=SC2086
+        run pic-update -m "$M/qwen2-tiny" -o out "${BASE[@]}" --loss sft $o "$U/qwen2-tiny-step.jsonl"
+        fails_with 2 "^pic-update: --loss sft takes none of .*${o% *}"
+        [ ! -e out ]
+    done
+    run pic-update -m "$M/qwen2-tiny" -o out "${BASE[@]}" --pg clip-cov --clip-ratio-c 2 "$U/qwen2-tiny-step.jsonl"
+    fails_with 2 "^pic-update: --clip-ratio-c needs --pg clip "
+    run pic-update -m "$M/qwen2-tiny" -o out "${BASE[@]}" --pg clip-cov --clip-low 0.1 --clip-high 0.28 \
+        "$U/qwen2-tiny-step.jsonl"
+    [ "$status" -eq 0 ]
+    run pic-update -m "$M/qwen2-tiny" -o out "${BASE[@]}" --pg clip --clip-ratio-c 2 "$U/qwen2-tiny-step.jsonl"
+    [ "$status" -eq 0 ]
 }
 
 @test "golden losses and grad norm through the command line, all three models" {
@@ -152,9 +174,11 @@ EOF
     for extra in "" "--tau $t --alpha 0.3" "--tau $t --alpha 0.3 --loss-agg seq-mean-token-mean" "--pg kl-cov --cov-ratio 0.05"; do
         tol=1e-6
         if [[ $extra == *kl-cov* ]]; then tol=1.5e-5; fi
-        run pic-update -m "$M/llama-tiny" -o one "${SPEC[@]}" $extra "$LLAMA_STEP"
+        spec=("${SPEC[@]}")
+        if [[ $extra == *kl-cov* ]]; then spec=("${BASE[@]}"); fi
+        run pic-update -m "$M/llama-tiny" -o one "${spec[@]}" $extra "$LLAMA_STEP"
         one=$output
-        run pic-update -m "$M/llama-tiny" -o many "${SPEC[@]}" $extra --micro-tokens 20 "$LLAMA_STEP"
+        run pic-update -m "$M/llama-tiny" -o many "${spec[@]}" $extra --micro-tokens 20 "$LLAMA_STEP"
         [ "$(jq .micro_batches <<<"$output")" = 3 ]
         near "$(field loss "$output")" "$(field loss "$one")" "$tol"
         near "$(field grad_norm "$output")" "$(field grad_norm "$one")" 1e-3 # 1e-5 relative
@@ -352,12 +376,12 @@ EOF
     # SFT takes no advantage at all
     for a in "--adv nsr" "--adv grpo --adv-norm none" "--adv w-reinforce --w-lambda 0.5"; do
         # shellcheck disable=SC2086
-        run pic-update -m "$M/qwen2-tiny" -o o --lr 1e-3 --threads 1 -q --loss sft $a g.jsonl
+        run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" --loss sft $a g.jsonl
         fails_with 2 "^pic-update: --loss sft takes none of .*--adv"
     done
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --pg clip-cov --cov-ratio 0.1 --clip-cov-lb -100 --clip-cov-ub 100 g.jsonl
     [ "$(jq .cov_selected <<<"$output")" = 3 ]
-    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --pg kl-cov --cov-ratio 0.1 g.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" --pg kl-cov --cov-ratio 0.1 g.jsonl
     [ "$(jq .cov_selected <<<"$output")" = 3 ]
     # the model as its own reference: every estimator is 0
     for k in k1 k2 k3; do
@@ -593,7 +617,7 @@ EOF
     done
     # SFT trains at T = 1 whatever the records say
     for f in g mixed six; do
-        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss sft $f.jsonl
+        run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" --loss sft $f.jsonl
         [ "$status" -eq 0 ]
         [ "$(jq .entropy <<<"$output")" = "$h1" ]
     done

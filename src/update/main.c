@@ -59,7 +59,9 @@ static const char usage[] =
     "                           (default: the records' `temperature`, which must\n"
     "                           agree, greedy's 0 read as 1; else 1)\n"
     "      --clip-low X         (default 0.2)     --clip-high X  (default 0.2)\n"
-    "      --clip-ratio-c X     dual clip for A < 0 (default 3; <= 1 turns it off)\n"
+    "                           (clip and clip-cov: KL-Cov clips nothing)\n"
+    "      --clip-ratio-c X     dual clip for A < 0 (default 3; <= 1 turns it off;\n"
+    "                           clip only)\n"
     "      --loss-agg MODE      token-mean (default, over all response tokens of\n"
     "                           the optimizer step), seq-mean-token-mean,\n"
     "                           seq-mean-token-sum, seq-mean-token-sum-norm\n"
@@ -336,6 +338,11 @@ static void parse(options *o, int argc, char **argv) {
     needs(given, O_CCUB, l->kind == PIC_PG_CLIP_COV, "--pg clip-cov");
     needs(given, O_SEED, l->kind == PIC_PG_CLIP_COV, "--pg clip-cov");
     needs(given, O_KLCC, l->kind == PIC_PG_KL_COV, "--pg kl-cov");
+    /* KL-Cov's loss is the unclipped ratio and Clip-Cov has no dual clip,
+     * as verl's compute_policy_loss_kl_cov / _clip_cov (SFT: below) */
+    needs(given, O_CLOW, l->kind != PIC_PG_KL_COV, "--pg clip or clip-cov");
+    needs(given, O_CHIGH, l->kind != PIC_PG_KL_COV, "--pg clip or clip-cov");
+    needs(given, O_CC, l->kind == PIC_PG_CLIP, "--pg clip");
     needs(given, O_WL, o->adv.mode == PIC_ADV_W_REINFORCE, "--adv w-reinforce");
     /* NSR, PSR and W-REINFORCE give fixed values: no group std to divide by */
     needs(given, O_ADVNORM, o->adv.mode == PIC_ADV_GRPO, "--adv grpo");
@@ -359,11 +366,14 @@ static void parse(options *o, int argc, char **argv) {
     if (o->sft) {
         /* (a mask too: SFT has no advantage to sign a quadrant, and the
          * option was taken and did nothing, its stat saying 0; and --adv,
-         * --adv-norm: SFT reads no reward and computes no advantage) */
+         * --adv-norm: SFT reads no reward and computes no advantage; the
+         * clip options: it has no ratio to clip) */
         if (l->kind != PIC_PG_CLIP || o->alpha_set || o->alpha_cmd || o->ref || t->aec || l->entropy_coef || t->dmmpt ||
-            l->mask_quadrant != PIC_QUAD_NONE || given[O_ADV] || given[O_ADVNORM])
+            l->mask_quadrant != PIC_QUAD_NONE || given[O_ADV] || given[O_ADVNORM] || given[O_CLOW] ||
+            given[O_CHIGH] || given[O_CC])
             pic_usage_error("--loss sft takes none of --pg, --alpha, --alpha-cmd, --ref, --aec-target, --entropy-coef, "
-                            "--dmmpt-target, --mask-quadrant, --adv, --adv-norm");
+                            "--dmmpt-target, --mask-quadrant, --adv, --adv-norm, --clip-low, --clip-high, "
+                            "--clip-ratio-c");
         l->kind = PIC_PG_SFT;
     }
 }
