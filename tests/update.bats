@@ -615,6 +615,18 @@ EOF
         [ "$status" -eq 0 ]
         [ "$(jq .entropy <<<"$output")" = "$h6" ]
     done
+    # --skip-bad: the records that differ from most records are the bad ones;
+    # a stray first record made every record after it bad (and here its
+    # group one sample: no samples to train on)
+    { jq -c '.temperature = 0.5' g.jsonl | head -n 1; cat six.jsonl; } >stray.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o --clip-high 0.28 --lr 1e-3 --threads 1 --skip-bad stray.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"pic-update: 1 bad records skipped"* ]]
+    [ "$(jq .entropy <<<"${lines[0]}")" = "$h6" ]
+    [ "$(jq .sequences <<<"${lines[0]}")" = 2 ]
+    # ... and when two values are as common, nothing tells the stray ones
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --skip-bad mixed.jsonl
+    fails_with 1 "^pic-update: mixed.jsonl:1: field 'temperature': 0.7 is as common as 0.5 \(1 record each\)"
     # SFT trains at T = 1 whatever the records say
     for f in g mixed six; do
         run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" --loss sft $f.jsonl

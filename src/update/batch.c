@@ -104,6 +104,7 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
         return free(old), pic_reader_bad(r, "id", "contains a NUL character (\\u0000)"), false;
     const char *key = id && (json_is_string(id) || json_is_integer(id)) ? pic_id_key((pic_rec){r, rec}, tmp, sizeof tmp) : "";
     json_t *te = json_object_get(rec, "temperature");
+    double temperature = 0;
     if (te && !json_is_null(te)) {
         if (!json_is_number(te))
             return free(old), pic_reader_bad(r, "temperature", "not a number (0: greedy)"), false;
@@ -115,12 +116,15 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
                    false;
         /* a greedy record's numbers are T = 1's, as pic-rollout --score reads 0 */
         if (t == 0) t = 1;
-        if (o->agree_temperature && b->temperature && t != b->temperature)
+        /* (under --skip-bad the majority decides, once all are read:
+         * pic_samples_agree_temperature) */
+        if (o->agree_temperature && !pic_skip_bad && b->temperature && t != b->temperature)
             return free(old),
                    pic_reader_bad(r, "temperature", "%g differs from the %g of earlier records (give --temperature)", t,
                        b->temperature),
                    false;
         b->temperature = t;
+        temperature = t;
     }
     if (b->n == b->cap) {
         b->cap = b->cap ? 2 * b->cap : 64;
@@ -131,7 +135,7 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
     s->ids = pic_malloc((np + nr) * sizeof(int32_t));
     for (size_t i = 0; i < np; i++) s->ids[i] = (int32_t)json_integer_value(json_array_get(pi, i));
     for (size_t i = 0; i < nr; i++) s->ids[np + i] = (int32_t)json_integer_value(json_array_get(ri, i));
-    s->n_prompt = (int)np, s->n_resp = (int)nr, s->old_logp = old, s->adv = 0;
+    s->n_prompt = (int)np, s->n_resp = (int)nr, s->old_logp = old, s->adv = 0, s->temperature = temperature;
     s->file = pic_strdup(pic_reader_name(r)), s->line = pic_reader_lineno(r);
     ai.group = pic_strdup(key);
     b->adv_in[b->n++] = ai;
@@ -162,6 +166,62 @@ void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o) 
 }
 
 static void sample_free(pic_sample *s, pic_adv_in *a);
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The temperature most records carry (0 when none carries one), by *count
+ * records; *tie another carried as often (0 when none is). */
+static double most_common_temperature(const pic_samples *b, size_t *count, double *tie) {
+    double *t = pic_malloc((b->n + 1) * sizeof *t), best = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->s[i].temperature) t[n++] = b->s[i].temperature;
+    qsort(t, n, sizeof *t, cmp_double);
+    *count = 0, *tie = 0;
+    for (size_t i = 0, e; i < n; i = e) {
+        for (e = i + 1; e < n && t[e] == t[i]; e++) {}
+        if (e - i == *count) *tie = t[i];
+        if (e - i > *count) best = t[i], *count = e - i, *tie = 0;
+    }
+    free(t);
+    return best;
+}
+
+void pic_samples_agree_temperature(pic_samples *b) {
+    size_t count;
+    double tie;
+    b->temperature = most_common_temperature(b, &count, &tie);
+    if (!pic_skip_bad || !b->temperature) return; /* the reader checked each record against the first */
+    if (tie) {
+        const pic_sample *x = b->s; /* the first record of the other value */
+        while (x->temperature != tie) x++;
+        pic_die("%s:%zu: field 'temperature': %g is as common as %g (%zu record%s each): --skip-bad cannot tell "
+                "the stray ones (give --temperature)",
+                x->file, x->line, tie, b->temperature, count, count == 1 ? "" : "s");
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        pic_sample *s = &b->s[i];
+        if (!s->temperature || s->temperature == b->temperature) {
+            b->s[kept] = *s, b->adv_in[kept] = b->adv_in[i];
+            kept++;
+            continue;
+        }
+        pic_bad_record(s->file, s->line, "temperature", "%g differs from the %g of most records (give --temperature)",
+                       s->temperature, b->temperature);
+        /* its id, as a record the reader skipped: a GRPO group it leaves
+         * alone says why (pic_samples_drop_lone) */
+        if (*b->adv_in[i].group) {
+            b->skipped = pic_realloc(b->skipped, (b->n_skipped + 1) * sizeof *b->skipped);
+            b->skipped[b->n_skipped++] = pic_strdup(b->adv_in[i].group);
+        }
+        sample_free(s, &b->adv_in[i]);
+    }
+    b->n = kept;
+}
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 

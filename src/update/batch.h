@@ -17,12 +17,13 @@ typedef struct {
     double adv;        /* filled by pic_batch_advantages */
     char *file;        /* where it came from, for messages */
     size_t line;
+    double temperature; /* its `temperature` (greedy's 0 read as 1), or 0 when it has none */
 } pic_sample;
 
 typedef struct {
     pic_sample *s;
     size_t n, cap;
-    double temperature; /* the records' common `temperature` (greedy's 0 read as 1), or 0 when none has one */
+    double temperature; /* the records' common `temperature` (pic_samples_agree_temperature), or 0 */
     pic_adv_in *adv_in; /* [n], for pic_batch_advantages */
     char **skipped;     /* [n_skipped]: the id key of each record --skip-bad dropped, when it had one */
     size_t n_skipped;
@@ -39,6 +40,14 @@ typedef struct {
 
 /* Appends the records of path (NULL or "-": stdin). */
 void pic_samples_read(pic_samples *b, const char *path, const pic_read_opts *o);
+/* With agree_temperature, after every file is read: b->temperature is the
+ * temperature most records carry. Without --skip-bad the reader has already
+ * died on a record that differs from the first; under it, each record that
+ * differs from the majority is the bad one, counted and dropped (its id kept
+ * for pic_samples_drop_lone's message), rather than every record after a
+ * stray first one; a tie for the most common value dies (exit 1), nothing
+ * telling which records are stray. */
+void pic_samples_agree_temperature(pic_samples *b);
 /* Under --skip-bad, GRPO: drops each sample that skipped records left alone
  * in its group (no baseline), with a warning naming it, its id and how many
  * of the group were skipped (when say: one rank speaks for the job), and

@@ -129,7 +129,9 @@ static const char usage[] =
     "                           makes them differ by rounding, ~1e-5)\n"
     "      --threads N          (default: one per CPU)\n"
     "      --skip-bad           skip malformed records and count them; a GRPO\n"
-    "                           group they leave with one sample is dropped too\n"
+    "                           group they leave with one sample is dropped too;\n"
+    "                           a record whose `temperature` differs from most\n"
+    "                           records' is one (a tie for most is an error)\n"
     "  -q, --quiet              no summary on standard error\n"
     "\n"
     "A long-lived trainer:\n"
@@ -530,6 +532,7 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
                         !o->sft && !o->temperature};
     if (rq->n_samples == 0) pic_samples_read(&b, NULL, &ro);
     for (int i = 0; i < rq->n_samples; i++) pic_samples_read(&b, rq->samples[i], &ro);
+    if (ro.agree_temperature) pic_samples_agree_temperature(&b);
     size_t lone = o->sft ? 0 : pic_samples_drop_lone(&b, &o->adv, me == 0);
     if (b.n == 0) pic_die_no_records(rq->n_samples, rq->samples, "samples to train on");
     if (!o->sft) pic_samples_advantages(&b, &o->adv);

@@ -53,6 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (setjmp(dying) == 0) {
         armed = 1;
         pic_samples_read(b, path, &o);
+        if (o.agree_temperature) pic_samples_agree_temperature(b);
         if (o.need_labels) {
             (void)pic_samples_drop_lone(b, &c, false);
             pic_samples_advantages(b, &c);
