@@ -88,6 +88,11 @@ load helpers
     [ "$(cat count.txt)" = 3 ]
     [ ! -s stdout.txt ]
     [ -z "$(ls -A | grep -v -e '^in.jsonl$' -e '^count.txt$' -e '^stdout.txt$')" ]
+    # the count is never compressed: --plain and --level would do nothing
+    run pic-cat -n --plain in.jsonl
+    fails_with 2 "^pic-cat: --plain does nothing with -n"
+    run pic-cat -n --level 9 -o count.txt in.jsonl
+    fails_with 2 "^pic-cat: --level does nothing with -n"
 }
 
 @test "--skip-bad skips malformed lines and reports their count" {

@@ -20,7 +20,8 @@ static const char usage[] =
     "  -o, --output FILE  write to FILE (atomically) instead of standard output\n"
     "      --plain        do not compress (the default when stdout is a terminal)\n"
     "      --level N      zstd compression level, 1..19 (default 3)\n"
-    "  -n, --count        print only the number of records (to -o's FILE if given)\n"
+    "  -n, --count        print only the number of records (to -o's FILE if given),\n"
+    "                     as plain text: --plain and --level do not go with it\n"
     "      --skip-bad     skip malformed lines and report how many at the end\n"
     "  -q, --quiet        no summary line\n"
     "  -h, --help         show this help and exit\n"
@@ -45,6 +46,9 @@ int main(int argc, char **argv) {
             if (!pic_output_option(c, optarg, &out, usage)) pic_usage_error("unknown option");
         }
     }
+    /* -n writes no stream: there is nothing to compress or leave plain */
+    if (count_only && (out.plain || out.level_given))
+        pic_usage_error("%s does nothing with -n (the count is plain text)", out.plain ? "--plain" : "--level");
 
     pic_writer *w = count_only ? NULL
                                : pic_writer_open(out.output, out.plain ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO,
