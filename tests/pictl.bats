@@ -184,7 +184,7 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 2 "^pictl: --target-schedule: value '-0.1' at step 10: expected a finite number >= 0"
     printf '0 0.5\n9 -1\n' >neg.txt
     run pictl --target-schedule @neg.txt </dev/null
-    fails_with 1 "^pictl: neg.txt: target schedule: value '-1' at step 9: expected a finite number >= 0"
+    fails_with 1 "^pictl: neg.txt:2: target schedule: value '-1' at step 9: expected a finite number >= 0"
     # an empty point was passed over, so a slip (a point left out?) went unnoticed
     run pictl --target-schedule '0:0.5,'
     fails_with 2 "^pictl: --target-schedule: an empty point"
@@ -192,10 +192,18 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 2 "^pictl: --target-schedule: an empty point"
     printf '0 0.5\n\n# blank lines are no points\n9 0.1;\n' >semi.txt
     run pictl --target-schedule @semi.txt </dev/null
-    fails_with 1 "^pictl: semi.txt: target schedule: an empty point"
+    fails_with 1 "^pictl: semi.txt:4: target schedule: an empty point"
     echo "1 nope" >bad.txt
     run pictl --target-schedule @bad.txt </dev/null
-    fails_with 1 "bad.txt: target schedule: value 'nope'"
+    fails_with 1 "^pictl: bad.txt:1: target schedule: value 'nope'"
+    # an error in a file names its line, not only the step
+    printf '# warm-up\n0 0.5\n20 0.3\n\n10 0.1\n' >order.txt
+    run pictl --target-schedule @order.txt </dev/null
+    fails_with 1 "^pictl: order.txt:5: target schedule: step 10 after step 20: steps must increase$"
+    # no points is no line's fault
+    printf '# nothing yet\n\n' >none.txt
+    run pictl --target-schedule @none.txt </dev/null
+    fails_with 1 "^pictl: none.txt: target schedule: no points"
     run pictl --target-schedule @missing.txt </dev/null
     fails_with 1 "missing.txt"
     # a NUL byte ended the text: the points after it were dropped, silently

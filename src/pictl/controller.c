@@ -46,12 +46,12 @@ static int parse_point(char *pt, long long *step, double *value, char *err, size
     return 0;
 }
 
-int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errsize) {
-    memset(s, 0, sizeof *s);
+/* Appends the points of one line of a schedule to s (cap: its arrays' room). */
+static int add_points(const char *line, pic_schedule *s, size_t *cap, char *err, size_t errsize) {
     pic_list l;
-    if (pic_list_split(&l, spec, ",;\n"))
+    /* '\n' among the separators: '#' comments and blank lines, as a file's */
+    if (pic_list_split(&l, line, ",;\n"))
         return pic_errf(err, errsize, "an empty point (two separators together, or one at an end)");
-    size_t cap = 0;
     int rc = 0;
     for (size_t i = 0; i < l.n; i++) {
         char *pt = l.items[i];
@@ -63,11 +63,11 @@ int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errs
                       s->step[s->n - 1]);
             break;
         }
-        if (s->n == cap) {
-            cap = cap ? 2 * cap : 8;
-            long long *ns = realloc(s->step, cap * sizeof *ns);
+        if (s->n == *cap) {
+            *cap = *cap ? 2 * *cap : 8;
+            long long *ns = realloc(s->step, *cap * sizeof *ns);
             if (ns) s->step = ns;
-            double *nv = realloc(s->value, cap * sizeof *nv);
+            double *nv = realloc(s->value, *cap * sizeof *nv);
             if (nv) s->value = nv;
             if (!ns || !nv) {
                 rc = pic_errf(err, errsize, "out of memory");
@@ -79,9 +79,31 @@ int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errs
         s->n++;
     }
     pic_list_free(&l);
-    if (!rc && !s->n) rc = pic_errf(err, errsize, "no points (expected STEP:VALUE,...)");
+    return rc;
+}
+
+/* A line at a time, so that an error in a file can name its line. */
+int pic_schedule_parse_lines(const char *text, pic_schedule *s, size_t *line, char *err, size_t errsize) {
+    memset(s, 0, sizeof *s);
+    char *copy = strdup(text);
+    if (!copy) return pic_errf(err, errsize, "out of memory");
+    size_t cap = 0, at = 0;
+    int rc = 0;
+    for (char *p = copy, *next; p && !rc; p = next) {
+        next = strchr(p, '\n');
+        if (next) *next++ = '\0';
+        at++;
+        rc = add_points(p, s, &cap, err, errsize);
+    }
+    free(copy);
+    if (!rc && !s->n) at = 0, rc = pic_errf(err, errsize, "no points (expected STEP:VALUE,...)");
+    if (line) *line = rc ? at : 0;
     if (rc) pic_schedule_free(s);
     return rc;
+}
+
+int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errsize) {
+    return pic_schedule_parse_lines(spec, s, NULL, err, errsize);
 }
 
 void pic_schedule_constant(pic_schedule *s, double value) {

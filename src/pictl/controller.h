@@ -21,6 +21,10 @@ typedef struct {
  * line; the format of a schedule file). Returns 0, or -1 with a message in
  * err. On success s owns malloc'd arrays (pic_schedule_free). */
 int pic_schedule_parse(const char *spec, pic_schedule *s, char *err, size_t errsize);
+/* The same, and on failure *line is the line (from 1) of the point at fault,
+ * or 0 when the fault is no line's (no points at all): a file's errors name
+ * FILE:LINE. */
+int pic_schedule_parse_lines(const char *text, pic_schedule *s, size_t *line, char *err, size_t errsize);
 /* The largest target, of --target and of a schedule's values alike: an
  * entropy beyond it is a typo. */
 #define PIC_TARGET_MAX 1e6

@@ -330,8 +330,10 @@ static void load_schedule(const char *arg, pic_schedule *s) {
         char *text = pic_read_file(arg + 1, &len);
         if ((line = pic_nul_line(text, len, &col)))
             pic_die("%s:%zu: target schedule: a raw NUL byte at column %zu", arg + 1, line, col);
-        if (pic_schedule_parse(text, s, err, sizeof err) != 0)
+        if (pic_schedule_parse_lines(text, s, &line, err, sizeof err) != 0) {
+            if (line) pic_die("%s:%zu: target schedule: %s", arg + 1, line, err);
             pic_die("%s: target schedule: %s", arg + 1, err);
+        }
         free(text);
     } else if (pic_schedule_parse(arg, s, err, sizeof err) != 0) {
         pic_usage_error("--target-schedule: %s", err);

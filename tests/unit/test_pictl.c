@@ -133,6 +133,14 @@ static void test_schedule(void) {
         CHECK(pic_schedule_parse(bad[k], &s, err, sizeof err) == -1 && err[0],
               "reject '%s' (%s)", bad[k], err);
     }
+    /* a file's errors name the line of the point at fault */
+    const struct { const char *text; size_t line; } at[] = {
+        {"0 0.5\n1 0.2,\n", 2}, {"# a\n\n0 0.5\n\n0 0.1\n", 5}, {"0 x", 1}, {"# none\n\n", 0}};
+    for (size_t k = 0; k < sizeof at / sizeof *at; k++) {
+        size_t line = 99;
+        int rc = pic_schedule_parse_lines(at[k].text, &s, &line, err, sizeof err);
+        CHECK(rc == -1 && line == at[k].line, "error of case %zu on line %zu (got %zu: %s)", k, at[k].line, line, err);
+    }
 }
 
 static int has_root(const pic_complex *r, int n, double re, double im) {
