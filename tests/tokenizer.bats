@@ -274,6 +274,13 @@ with_template() {
     [ "$status" -eq 0 ]
     [ -z "$output" ]
     [ "$(jq -c '[.eos_id, .chat]' info.json)" = '[null,"chatml"]' ]
+    # a path that is not UTF-8 is still reported (the field was left out):
+    # its stray bytes as U+FFFD, its characters as they are
+    mkdir "$(printf 'd\377\303\251')"
+    cp "$TF/tiny/tokenizer.json" "$(printf 'd\377\303\251')/"
+    run pic-tok -t "$(printf 'd\377\303\251')" info
+    [ "$status" -eq 0 ]
+    [ "$(jq -r .tokenizer <<<"$output")" = "$(printf 'd\357\277\275\303\251/tokenizer.json')" ]
 }
 
 @test "a megabyte of spaces, digits or one word: linear time through pic-tok" {

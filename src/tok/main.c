@@ -24,8 +24,9 @@ static const char usage[] =
     "  decode   add 'text' (the decoded 'ids' field) to each record\n"
     "           (--field and --ids-field rename both, in either direction)\n"
     "  count    print each record's token count, one per line\n"
-    "  info     print the tokenizer's vocabulary size, special ids and chat\n"
-    "           format as one JSON object (reads no input; -o writes it there)\n"
+    "  info     print the tokenizer's path, vocabulary size, special ids and chat\n"
+    "           format as one JSON object (reads no input; -o writes it there;\n"
+    "           a byte of the path that is not UTF-8 shows as U+FFFD)\n"
     "\n"
     "Options:\n"
     "  -t, --tokenizer PATH  tokenizer.json, or a model directory holding it (its\n"
@@ -179,9 +180,34 @@ static void json_rec(tok_run *run, pic_reader *r, json_t *obj) {
     json_decref(obj);
 }
 
+/* s as a JSON string: jansson refuses one that is not UTF-8 (a path may be
+ * any bytes), and the field was left out of the line. Each byte that starts
+ * no UTF-8 character becomes U+FFFD, as Python's errors='replace' shows it;
+ * jansson tells the characters, so there is one notion of valid UTF-8. */
+static json_t *lossy_string(const char *s) {
+    json_t *v = json_string(s);
+    if (v) return v;
+    size_t n = strlen(s), len = 0;
+    char *out = pic_malloc(3 * n + 1);
+    for (size_t i = 0; i < n;) {
+        json_t *c = NULL;
+        size_t k = 1;
+        for (; k <= 4 && i + k <= n && !(c = json_stringn(s + i, k)); k++) {}
+        if (c) {
+            memcpy(out + len, s + i, k), len += k, i += k;
+            json_decref(c);
+        } else {
+            memcpy(out + len, "\xef\xbf\xbd", 3), len += 3, i++;
+        }
+    }
+    v = json_stringn(out, len);
+    free(out);
+    return v;
+}
+
 static void print_info(tok_run *run) {
     json_t *o = json_object();
-    json_object_set_new(o, "tokenizer", json_string(pic_tokenizer_path(run->tok)));
+    json_object_set_new(o, "tokenizer", lossy_string(pic_tokenizer_path(run->tok)));
     json_object_set_new(o, "vocab_size", json_integer(pic_tokenizer_vocab_size(run->tok)));
     int32_t ids[3] = {pic_tokenizer_bos_id(run->tok), pic_tokenizer_eos_id(run->tok), pic_tokenizer_pad_id(run->tok)};
     const char *names[3] = {"bos", "eos", "pad"};
