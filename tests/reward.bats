@@ -178,6 +178,12 @@ load helpers
   [ "$output" = 0 ]
 }
 
+@test "reward: a choice gold in a text command, as MATH writes it, takes a letter as a bare one does" {
+  verdicts '\text{(C)}' 'The answer is (C).' 1 '\mathrm{(B)}' '**Answer: B**' 1 \
+    '\text{C}' 'Thus \boxed{\textbf{(C)}\ 12}' 1 '\text{(C)}' 'The answer is (D).' 0 \
+    '\textbf{(E)}' 'Thus \boxed{\textbf{(D)}\ 12}' 0
+}
+
 @test "reward: a NUL in a gold answer does not cut it, as in a response" {
   # "so 1\u0000 2" is read to its end: its last number is 2, not the 1 before the NUL
   printf '%s\n' '{"answer":"so 1\u0000 2","response":"\\boxed{1}"}' '{"answer":"so 1\u0000 2","response":"\\boxed{2}"}' >in.jsonl

@@ -138,10 +138,33 @@ static bool lists_letters(const char *s, size_t n) {
     return letters >= 2;
 }
 
+/* A gold opening with a text command, as MATH writes its choices
+ * ("\text{(C)}", "\textbf{(B)}\ 7", "\mathrm{(D)}"): its braces' content
+ * then the rest, into buf (of at least n bytes); 0 for none. */
+static size_t unwrap_text(const char *s, size_t n, char *buf) {
+    static const char *const cmds[] = {"\\text", "\\textbf", "\\textrm", "\\mathrm", "\\mathbf"};
+    for (size_t c = 0; c < sizeof cmds / sizeof *cmds; c++) {
+        size_t i = strlen(cmds[c]);
+        if (n < i || memcmp(s, cmds[c], i) != 0) continue;
+        while (i < n && s[i] == ' ') i++;
+        if (i >= n || s[i] != '{') continue;
+        const char *close = memchr(s + i + 1, '}', n - i - 1);
+        if (!close || memchr(s + i + 1, '{', (size_t)(close - s) - i - 1)) return 0;
+        size_t k = (size_t)(close - s) - i - 1;
+        memcpy(buf, s + i + 1, k);
+        memcpy(buf + k, close + 1, n - (size_t)(close - s) - 1);
+        return n - i - 2;
+    }
+    return 0;
+}
+
 bool rw_choice_gold(const char *s, size_t n, char *letter) {
     if (n > 200) return false;
     while (n && isspace((unsigned char)*s)) s++, n--;
     while (n && isspace((unsigned char)s[n - 1])) n--;
+    char buf[200];
+    size_t m = unwrap_text(s, n, buf);
+    if (m) return rw_choice_gold(buf, m, letter);
     if (lists_letters(s, n)) return false;
     /* "(A) 5", "B. 12 cm", "C": a marked option, whatever its text */
     size_t end = 0;

@@ -80,6 +80,12 @@ static void choices(void) {
     CHECK(rw_choice_gold("C Cecile", 8, &l) && l == 'C', "C Cecile is the choice C");
     CHECK(!rw_choice_gold("A 5", 3, &l), "A 5 is math, not a choice");
     CHECK(!rw_choice_gold("\\frac{1}{2}", 10, &l), "LaTeX is not a choice");
+    /* MATH's choices: a text command around the letter */
+    CHECK(rw_choice_gold("\\text{(C)}", 10, &l) && l == 'C', "\\text{(C)} is the choice C");
+    CHECK(rw_choice_gold("\\mathrm{E}", 10, &l) && l == 'E', "\\mathrm{E} is the choice E");
+    CHECK(rw_choice_gold("\\textbf{(B) }12", 15, &l) && l == 'B', "\\textbf{(B) }12 is the choice B");
+    CHECK(!rw_choice_gold("\\text{(A) and (C)}", 18, &l), "\\text{(A) and (C)} lists two letters");
+    CHECK(!rw_choice_gold("\\text{Devon}", 12, &l), "\\text{Devon} is a word");
     CHECK(rw_choice_boxed("\\textbf{(B)}\\ 7", 15, &l) && l == 'B', "\\textbf{(B)} 7 in a box is B");
     CHECK(!rw_choice_boxed("Bx", 2, &l), "Bx in a box is no letter");
 }
