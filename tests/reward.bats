@@ -100,6 +100,16 @@ load helpers
   [ "$(jq -r .correct <<<"$output")" = true ]
 }
 
+@test "reward: a numeric gold with an exponent is that number, not e times it" {
+  # a JSON real prints as 1e-06: read as LaTeX, that is 1 times Euler's e, minus 6
+  printf '%s\n' '{"answer":1e-6,"response":"\\boxed{0.000001}"}' '{"answer":1e21,"response":"\\boxed{10^{21}}"}' \
+    '{"answer":2.5e-5,"response":"\\boxed{2.5 \\times 10^{-5}}"}' \
+    '{"answer":2.5e-5,"response":"\\boxed{3 \\times 10^{-5}}"}' >in.jsonl
+  run pic-reward -q --plain in.jsonl
+  [ "$status" -eq 0 ]
+  [ "$(jq -c .correct <<<"$output" | tr '\n' ' ')" = 'true true true false ' ]
+}
+
 @test "reward: a bad record names file, line and field" {
   printf '%s\n' '{"answer":"1","response":"\\boxed{1}"}' '{"answer":"1"}' >in.jsonl
   run pic-reward -q --plain in.jsonl

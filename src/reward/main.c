@@ -168,7 +168,10 @@ static int stream(char **files, int nfiles, const pic_output_opts *out, const co
                 snprintf(num, sizeof num, "%lld", (long long)json_integer_value(gv));
                 gold = num;
             } else if (json_is_real(gv)) {
+                /* its exponent as latex2sympy's E notation: "1e-06" would be 1 times e, minus 6 */
                 pic_format_real(num, json_real_value(gv));
+                char *e = strchr(num, 'e');
+                if (e) *e = 'E';
                 gold = num;
             } else if (resp) {
                 gold = string_field(rd, rec, cf->gold_field);
