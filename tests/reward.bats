@@ -110,6 +110,15 @@ load helpers
   [ "$(jq -c .correct <<<"$output" | tr '\n' ' ')" = 'true true true false ' ]
 }
 
+@test "reward: a response of many plain numbers is read in linear time" {
+  # a degenerate sample ("1 2 3 ..."): each number's arithmetic scan ran to the text's end, 8,000 numbers took 1.5 s
+  seq 60000 | paste -sd' ' | jq -Rc '{answer: "60000", response: .}' >big.jsonl
+  seq 60000 | paste -sd'+' | sed 's/+/ + /g' | jq -Rc '{answer: "1", response: .}' >>big.jsonl
+  run timeout 10 pic-reward -q --plain big.jsonl
+  [ "$status" -eq 0 ]
+  [ "$(jq -c .correct <<<"$output" | paste -sd,)" = true,false ]
+}
+
 @test "reward: a bad record names file, line and field" {
   printf '%s\n' '{"answer":"1","response":"\\boxed{1}"}' '{"answer":"1"}' >in.jsonl
   run pic-reward -q --plain in.jsonl

@@ -452,6 +452,11 @@ arithmetic:;
         else if (k < n && s[k] && strchr("0123456789.+-*/^() \t\r\n", s[k])) w = 1;
         else break;
         k += w;
+        /* where the suffix can follow a character this far on, the
+         * expression ends there or later: too long for buf, so no
+         * expression (and "1 2 3 ..." is not read to its end from each
+         * of its numbers) */
+        if (k - i >= cap - 8 && !isspace((unsigned char)s[k - 1]) && expr_suffix_at(s, n, k)) return lead ? 0 : j;
     }
     /* the pattern's expression ends where its suffix can follow: the
      * longest run of its characters before ".,:)$", a space or the end,
