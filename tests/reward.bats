@@ -201,6 +201,9 @@ load helpers
   verdicts '\text{(C)}' 'The answer is (C).' 1 '\mathrm{(B)}' '**Answer: B**' 1 \
     '\text{C}' 'Thus \boxed{\textbf{(C)}\ 12}' 1 '\text{(C)}' 'The answer is (D).' 0 \
     '\textbf{(E)}' 'Thus \boxed{\textbf{(D)}\ 12}' 0
+  # a list of letters, some past E (MATH's "graphs that have inverses"), is no choice: A alone is wrong
+  verdicts 'A, D, F, G, H' '\boxed{A}' 0 '\text{A, D, F, G, H}' 'The answer is A.' 0 'B and G' '\boxed{B}' 0 \
+    'A, D, F, G, H' '\boxed{A, D, F, G, H}' 1
 }
 
 @test "reward: a NUL in a gold answer does not cut it, as in a response" {

@@ -110,20 +110,24 @@ rw_choice_kind rw_choice(const char *s, size_t n, char *letter) {
     return RW_CHOICE_NONE;
 }
 
-/* A choice letter standing alone at s[i]: not part of a word or a
- * command's name ("\Delta", "Alice"). */
-static bool lone_key(const char *s, size_t n, size_t i) {
-    return is_key(s[i]) && (i == 0 || !(isalnum((unsigned char)s[i - 1]) || s[i - 1] == '\\')) &&
+/* s[i] standing alone: not part of a word or a command's name ("\Delta",
+ * "Alice"). */
+static bool alone(const char *s, size_t n, size_t i) {
+    return (i == 0 || !(isalnum((unsigned char)s[i - 1]) || s[i - 1] == '\\')) &&
            (i + 1 >= n || !isalnum((unsigned char)s[i + 1]));
 }
 
-/* Several letters listed ("A, C, D", "(A) and (C)", "A C D", "A;C"): only
- * letters, brackets, separators and "and"/"or", two letters or more. No
- * single choice, so neither a gold letter nor a response's. */
+/* A choice letter standing alone at s[i]. */
+static bool lone_key(const char *s, size_t n, size_t i) { return is_key(s[i]) && alone(s, n, i); }
+
+/* Several letters listed ("A, C, D", "(A) and (C)", "A C D", "A;C", and
+ * letters past E: "A, D, F, G, H", the graphs that have an inverse): only
+ * capital letters, brackets, separators and "and"/"or", two letters or
+ * more. No single choice, so neither a gold letter nor a response's. */
 static bool lists_letters(const char *s, size_t n) {
     int letters = 0;
     for (size_t i = 0; i < n; i++) {
-        if (lone_key(s, n, i)) {
+        if (isupper((unsigned char)s[i]) && alone(s, n, i)) {
             letters++;
         } else if (i + 3 <= n && !strncmp(s + i, "and", 3) && (i == 0 || !isalpha((unsigned char)s[i - 1])) &&
                    (i + 3 == n || !isalpha((unsigned char)s[i + 3]))) {

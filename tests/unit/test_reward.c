@@ -86,6 +86,8 @@ static void choices(void) {
     CHECK(rw_choice_gold("\\textbf{(B) }12", 15, &l) && l == 'B', "\\textbf{(B) }12 is the choice B");
     CHECK(!rw_choice_gold("\\text{(A) and (C)}", 18, &l), "\\text{(A) and (C)} lists two letters");
     CHECK(!rw_choice_gold("\\text{Devon}", 12, &l), "\\text{Devon} is a word");
+    CHECK(!rw_choice_gold("A, D, F, G, H", 13, &l), "A, D, F, G, H lists letters, some past E");
+    CHECK(!rw_choice_gold("\\text{A, D, F, G, H}", 20, &l), "\\text{A, D, F, G, H} lists letters");
     CHECK(rw_choice_boxed("\\textbf{(B)}\\ 7", 15, &l) && l == 'B', "\\textbf{(B)} 7 in a box is B");
     CHECK(!rw_choice_boxed("Bx", 2, &l), "Bx in a box is no letter");
 }
