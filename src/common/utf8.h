@@ -17,5 +17,9 @@ size_t pic_utf8_valid_prefix(const char *s, size_t n);
  * *byte where on that line it is (from 1) and in *value the byte; 0 when s
  * is UTF-8. For messages about text, which name a line as an editor does. */
 size_t pic_utf8_bad_line(const char *s, size_t n, size_t *byte, unsigned char *value);
+/* s[0, n) made UTF-8: each maximal subpart of an ill-formed sequence
+ * (Unicode 3.9) becomes one U+FFFD, as Rust's String::from_utf8_lossy and
+ * Python's errors="replace" do. Malloc'd, NUL-ended, its length in *len. */
+char *pic_utf8_lossy(const char *s, size_t n, size_t *len);
 
 #endif

@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/progress.h"
 #include "common/stream.h"
+#include "common/utf8.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
 
@@ -26,7 +27,7 @@ static const char usage[] =
     "  count    print each record's token count, one per line\n"
     "  info     print the tokenizer's path, vocabulary size, special ids and chat\n"
     "           format as one JSON object (reads no input; -o writes it there;\n"
-    "           a byte of the path that is not UTF-8 shows as U+FFFD)\n"
+    "           bytes of the path that are not UTF-8 show as U+FFFD)\n"
     "\n"
     "Options:\n"
     "  -t, --tokenizer PATH  tokenizer.json, or a model directory holding it (its\n"
@@ -181,27 +182,12 @@ static void json_rec(tok_run *run, pic_reader *r, json_t *obj) {
 }
 
 /* s as a JSON string: jansson refuses one that is not UTF-8 (a path may be
- * any bytes), and the field was left out of the line. Each byte that starts
- * no UTF-8 character becomes U+FFFD, as Python's errors='replace' shows it;
- * jansson tells the characters, so there is one notion of valid UTF-8. */
+ * any bytes), and the field was left out of the line. */
 static json_t *lossy_string(const char *s) {
-    json_t *v = json_string(s);
-    if (v) return v;
-    size_t n = strlen(s), len = 0;
-    char *out = pic_malloc(3 * n + 1);
-    for (size_t i = 0; i < n;) {
-        json_t *c = NULL;
-        size_t k = 1;
-        for (; k <= 4 && i + k <= n && !(c = json_stringn(s + i, k)); k++) {}
-        if (c) {
-            memcpy(out + len, s + i, k), len += k, i += k;
-            json_decref(c);
-        } else {
-            memcpy(out + len, "\xef\xbf\xbd", 3), len += 3, i++;
-        }
-    }
-    v = json_stringn(out, len);
-    free(out);
+    size_t len;
+    char *text = pic_utf8_lossy(s, strlen(s), &len);
+    json_t *v = json_stringn(text, len);
+    free(text);
     return v;
 }
 

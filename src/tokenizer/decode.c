@@ -31,7 +31,7 @@ static void toks_free(toks *l) {
  * outside the alphabet, such as an added token, contributes its own UTF-8),
  * then the whole byte string read as UTF-8 with U+FFFD for bad sequences. */
 static void dec_bytelevel(toks *l) {
-    tk_str bytes = {0}, out = {0};
+    tk_str bytes = {0};
     for (size_t i = 0; i < l->n; i++) {
         const char *s = l->v[i].s;
         size_t n = l->v[i].len, start = bytes.len, k = 0;
@@ -52,11 +52,12 @@ static void dec_bytelevel(toks *l) {
             tk_str_add(&bytes, s, n);
         }
     }
-    tk_utf8_lossy(&out, bytes.s ? bytes.s : "", bytes.len);
+    size_t len;
+    char *text = pic_utf8_lossy(bytes.s ? bytes.s : "", bytes.len, &len);
     toks_free(l);
-    toks_push(l, out.s ? out.s : "", out.len);
+    toks_push(l, text, len);
     free(bytes.s);
-    free(out.s);
+    free(text);
 }
 
 static void replace_all(tk_str *t, const char *pat, size_t plen, const char *with, size_t wlen) {

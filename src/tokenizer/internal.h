@@ -132,10 +132,7 @@ extern char tk_byte_char[256][3]; /* UTF-8 of the character for each byte (1 or 
 extern uint8_t tk_byte_char_len[256];
 int tk_char_byte(uint32_t cp); /* the byte a character stands for, or -1 */
 
-/* UTF-8 helpers (validity and decoding: common/utf8.h). */
-/* Appends s with each maximal invalid subsequence replaced by U+FFFD, as Rust's
- * String::from_utf8_lossy does. */
-void tk_utf8_lossy(tk_str *out, const char *s, size_t n);
+/* (UTF-8's validity, decoding and U+FFFD substitution: common/utf8.h) */
 bool tk_is_whitespace(uint32_t cp); /* Unicode White_Space, Rust char::is_whitespace */
 
 /* Pipeline stages (normalize.c, pretok.c, bpe.c, decode.c). */

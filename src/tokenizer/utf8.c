@@ -25,49 +25,6 @@ void tk_ids_add(tk_ids *a, int32_t id) {
     a->v[a->n++] = id;
 }
 
-/* How many bytes of an ill-formed sequence at s[i] form one "maximal
- * subpart" (Unicode 3.9, U+FFFD substitution), which is what Rust replaces
- * with a single U+FFFD. */
-static size_t maximal_subpart(const unsigned char *s, size_t n, size_t i) {
-    unsigned c = s[i];
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) need = 1;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else return 1;
-    size_t k = 1;
-    if (i + 1 < n && s[i + 1] >= lo && s[i + 1] <= hi) {
-        k = 2;
-        while (k <= need && i + k < n && (s[i + k] & 0xC0) == 0x80) k++;
-    }
-    return k;
-}
-
-void tk_utf8_lossy(tk_str *out, const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0, run = 0;
-    while (i < n) {
-        uint32_t cp;
-        int l = s[i] < 0x80 ? 1 : pic_utf8_next(str, n, i, &cp);
-        if (l) {
-            i += (size_t)l;
-            continue;
-        }
-        tk_str_add(out, str + run, i - run);
-        tk_str_add(out, "\xEF\xBF\xBD", 3);
-        i += maximal_subpart(s, n, i);
-        run = i;
-    }
-    tk_str_add(out, str + run, n - run);
-}
-
 bool tk_is_whitespace(uint32_t c) {
     return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||

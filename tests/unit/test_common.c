@@ -329,6 +329,14 @@ static void test_list_split(void) {
     CHECK(pic_list_split(&l, "a,\nb", ",\n") == -1, "lines: a line ending in a separator");
 }
 
+static bool lossy_is(const char *in, size_t n, const char *want) {
+    size_t len;
+    char *out = pic_utf8_lossy(in, n, &len);
+    bool ok = len == strlen(want) && memcmp(out, want, len) == 0 && !out[len];
+    free(out);
+    return ok;
+}
+
 static size_t valid(const char *s) { return pic_utf8_valid_prefix(s, strlen(s)); }
 
 static void test_utf8(void) {
@@ -347,6 +355,16 @@ static void test_utf8(void) {
     CHECK(pic_utf8_bad_line("ok\n\xc3\xa9t\xe9\n", 8, &byte, &value) == 2 && byte == 4 && value == 0xe9,
           "the line, byte on it and value of the first bad byte (line 2, byte %zu, 0x%02x)", byte, value);
     CHECK(pic_utf8_bad_line("ok\n\xc3\xa9", 5, &byte, &value) == 0, "UTF-8 text has no bad line");
+#define FFFD "\xEF\xBF\xBD"
+    /* U+FFFD for each maximal subpart, as Python's errors="replace" gives */
+    CHECK(lossy_is("ab", 2, "ab") && lossy_is("", 0, ""), "lossy: valid text unchanged");
+    CHECK(lossy_is("a\xFF" "b", 3, "a" FFFD "b"), "lossy: a stray byte");
+    CHECK(lossy_is("a\xE2\x82", 3, "a" FFFD), "lossy: a truncated sequence is one U+FFFD");
+    CHECK(lossy_is("\xE0\x80\x80", 3, FFFD FFFD FFFD), "lossy: overlong E0 80 80 is three");
+    CHECK(lossy_is("\xED\xA0\x80", 3, FFFD FFFD FFFD), "lossy: a surrogate is three");
+    CHECK(lossy_is("\xF0\x9F\x98" "a", 4, FFFD "a"), "lossy: F0 9F 98 before 'a' is one");
+    CHECK(lossy_is("a\xFF\xC3", 3, "a" FFFD FFFD), "lossy: a stray byte, then a cut one");
+#undef FFFD
 }
 
 int main(void) {

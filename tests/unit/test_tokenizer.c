@@ -1,4 +1,4 @@
-/* The tokenizer library: hash maps, UTF-8 repair, BPE merge order, added
+/* The tokenizer library: hash maps, BPE merge order, added
  * tokens, split behaviours, Metaspace, unknown tokens, post-processing,
  * decoding, linear time on pathological input, and concurrent encoding.
  * The real tokenizers' golden vectors run through pic-tok in
@@ -21,6 +21,7 @@
 #include "tokenizer/tokenizer.h"
 
 #define FIX "tests/fixtures/tokenizers/"
+#define FFFD "\xEF\xBF\xBD" /* U+FFFD */
 
 static char tmpdir[] = "/tmp/pic-test-tokenizer-XXXXXX";
 
@@ -93,25 +94,6 @@ static void test_maps(void) {
     CHECK(pic_pairmap_put(&p, 5, 6, 9, 9) == 0 && pic_pairmap_get(&p, 5, 6, &rank, &merged) && rank == 9,
           "pairmap: a repeated pair takes the later rank");
     pic_pairmap_free(&p);
-}
-
-static bool lossy_is(const char *in, size_t n, const char *want) {
-    tk_str out = {0};
-    tk_utf8_lossy(&out, in, n);
-    bool ok = out.len == strlen(want) && memcmp(out.s, want, out.len) == 0;
-    free(out.s);
-    return ok;
-}
-
-static void test_utf8(void) {
-#define FFFD "\xEF\xBF\xBD"
-    CHECK(lossy_is("ab", 2, "ab"), "lossy: valid text unchanged");
-    CHECK(lossy_is("a\xFF" "b", 3, "a" FFFD "b"), "lossy: a stray byte");
-    CHECK(lossy_is("a\xE2\x82", 3, "a" FFFD), "lossy: a truncated sequence is one U+FFFD");
-    CHECK(lossy_is("\xE0\x80\x80", 3, FFFD FFFD FFFD), "lossy: overlong E0 80 80 is three");
-    CHECK(lossy_is("\xED\xA0\x80", 3, FFFD FFFD FFFD), "lossy: a surrogate is three");
-    CHECK(lossy_is("\xF0\x9F\x98" "a", 4, FFFD "a"), "lossy: F0 9F 98 before 'a' is one");
-    CHECK(pic_utf8_valid_prefix("ok\xC3\x28", 4) == 2, "valid prefix stops at a bad sequence");
 }
 
 static void no_merges_shortcut(json_t *root, const void *arg) {
@@ -424,7 +406,6 @@ int main(void) {
     pic_init("test_tokenizer");
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp: cannot create %s", tmpdir);
     test_maps();
-    test_utf8();
     test_bpe();
     test_split();
     test_metaspace();
