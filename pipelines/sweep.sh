@@ -14,8 +14,10 @@ Runs train.sh once per target (DIR/target-H), once per --methods entry
 --target off (DIR/grpo), up to -j at a time, then plot.sh (where gnuplot is
 installed) and summary.sh over all runs: DIR/plot.png, DIR/plot.svg,
 DIR/summary.md. Everything after -- goes to every train.sh (at least
---model). Rerunning resumes every run. Every run's options are checked
-(train.sh --check) before the first one starts.
+--model; not what the sweep sets: --run, and --target or --method where
+--targets, the baseline or --methods set them). Rerunning resumes every
+run. Every run's options are checked (train.sh --check) before the first
+one starts.
 
       --out DIR          the sweep's directory
       --targets LIST     target entropies, space- or comma-separated

@@ -258,7 +258,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         # may still be in its exit for a moment after train.sh's (seen once
         # in CI under load), so allow 2 s; a server left holding the run's
         # lock would outlast that, and the resume below would fail
-        for _ in $(seq 40); do [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ] && break; sleep 0.05; done
+        # (a run stopping ends its step's work first: on a loaded machine, seconds)
+    for _ in $(seq 600); do [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ] && break; sleep 0.05; done
         pgrep -a -g "$pid" || true
         [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ]
         newest=$(find int/ckpt -maxdepth 1 -name 'step-*' | sort | tail -1)
@@ -394,7 +395,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     st=0
     wait "$pid" || st=$?
     [ "$st" -eq 130 ]
-    for _ in $(seq 40); do [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ] && break; sleep 0.05; done
+    # (a run stopping ends its step's work first: on a loaded machine, seconds)
+    for _ in $(seq 600); do [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ] && break; sleep 0.05; done
     pgrep -a -g "$pid" || true
     [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ]
     run sweep.sh -q --out s --targets 1.0 -j 2 -- --steps 2 "${TRAIN[@]}"
