@@ -15,7 +15,10 @@ Runs train.sh once per target (DIR/target-H), once per --methods entry
 installed) and summary.sh over all runs: DIR/plot.png, DIR/plot.svg,
 DIR/summary.md. Everything after -- goes to every train.sh (at least
 --model; not what the sweep sets: --run, and --target or --method where
---targets, the baseline or --methods set them). Rerunning resumes every
+--targets, the baseline or --methods set them); a run passes over an option
+there that it does not use (--kp in the GRPO baseline, --aec-target beside
+--methods aec in every run but aec's), and an option that no run uses is a
+usage error. Rerunning resumes every
 run. Every run's options are checked (train.sh --check) before the first
 one starts.
 
@@ -82,14 +85,23 @@ done
 
 # Every run's options first (train.sh --check writes nothing): a typo, or
 # a run that could not start (the baseline with --with-entropic), is found
-# now, not after the runs before it have trained.
+# now, not after the runs before it have trained. The options after -- go
+# to train.sh as --shared: each run passes over those it does not use (the
+# baseline's --target off, --kp), and lists them; one that no run uses
+# would do nothing in the sweep, and is refused as train.sh refuses it.
+unused=$(mktemp)
+trap 'rm -f "$unused"' EXIT
 for i in "${!names[@]}"; do
     # shellcheck disable=SC2086
-    err=$(train.sh --check --run "$out/${names[$i]}" ${args[$i]} "$@" 2>&1) && continue
+    err=$(train.sh --check --run "$out/${names[$i]}" ${args[$i]} --shared "$@" 2>&1 >>"$unused") && continue
     st=$?
     echo "$PROG: ${names[$i]}: $err" >&2
     exit "$st"
 done
+err=$(awk -F'\t' -v n="${#names[@]}" '++c[$1] == n { print $2; exit }' "$unused")
+rm -f "$unused"
+trap - EXIT
+[ -z "$err" ] || usage_error "after --, in none of the runs: $err (without it the option does nothing)"
 
 failed=0
 declare -A name_of=()
@@ -115,7 +127,7 @@ for i in "${!names[@]}"; do
     # the programs it starts: Ctrl-C left every run training. The subshell
     # takes SIGINT back before it becomes train.sh.
     # shellcheck disable=SC2086
-    (trap - INT; exec train.sh --run "$dir" ${args[$i]} "$@") > "$dir/train.log" 2>&1 &
+    (trap - INT; exec train.sh --run "$dir" ${args[$i]} --shared "$@") > "$dir/train.log" 2>&1 &
     name_of[$!]=${names[$i]}
 done
 while [ "${#name_of[@]}" -gt 0 ]; do reap; done

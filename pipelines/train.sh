@@ -132,6 +132,10 @@ Ranks (docs/distributed.md):
       --check              check the options (and, for a run that exists,
                            that they are its settings), then exit: nothing
                            is written (sweep.sh checks every run so first)
+      --shared             the options after it are a sweep's, given to all
+                           of its runs: one that does nothing in this run is
+                           passed over (with --check: listed on stdout, as
+                           OPTION, a tab, why) instead of refused
   -q, --quiet              only errors
   -h, --help               this help
 
@@ -151,7 +155,11 @@ lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args= clip_given=
 val_every=0 val_n=8 val_temperature=0.6 val_top_p=0.95 QUIET=
 ranks=1 launcher=mpirun launcher_args= check= serve= state_every=
 val_data=() eos=()
+# The options given, by name: those of the run itself, and a sweep's shared
+# ones (after --shared), checked by only_with below
+given=" " shared=" " in_shared=
 while [ $# -gt 0 ]; do
+    case "$1" in --shared) ;; -*) if [ -n "$in_shared" ]; then shared+="$1 "; else given+="$1 "; fi ;; esac
     case "$1" in
     --run) need "$@"; run=$2; shift ;;
     --model) need "$@"; model=$2; shift ;;
@@ -199,6 +207,7 @@ while [ $# -gt 0 ]; do
     --launcher) need "$@"; launcher=$2; shift ;;
     --launcher-args) need "$@"; launcher_args=$2; shift ;;
     --check) check=1 ;;
+    --shared) in_shared=1 ;;
     -q|--quiet) QUIET=1 ;;
     -h|--help) usage; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
@@ -250,6 +259,42 @@ done
 [ "$target" = off ] || [[ $target =~ $decimal ]] || usage_error "--target: '$target' is not a decimal number or off"
 [ -z "$dmmpt_target" ] || [[ $dmmpt_target =~ $decimal ]] ||
     usage_error "--dmmpt-target: '$dmmpt_target' is not a decimal number"
+# EntroPIC is on for --method entropic (unless --target off) and for a
+# baseline only with --with-entropic.
+entropic=$({ [ "$method" = entropic ] || [ -n "$with_entropic" ]; } && [ "$target" != off ] && echo 1 || true)
+# An option given that would do nothing here is a usage error, as in
+# pic-update (needs()): the run would be the one without it, silently. A
+# sweep's shared option (--shared) goes to every run, the GRPO baseline's
+# --target off included: one run's unused one is passed over, and listed
+# for sweep.sh, which refuses one that none of its runs uses.
+unused=()
+only_with() { # OPTION ACTIVE WHAT: OPTION does nothing unless ACTIVE is non-empty
+    [ -z "$2" ] || return 0
+    case "$given" in *" $1 "*) usage_error "$1 needs $3 (without it the option does nothing)" ;; esac
+    case "$shared" in *" $1 "*) unused+=("$1"$'\t'"$1 needs $3") ;; esac
+}
+only_with --target "$([[ $target = off || $method = entropic || -n $with_entropic ]] && echo 1)" \
+    "--method entropic or --with-entropic"
+for o in --kp --ki --pictl-args --entropic-tokens --control-from; do
+    only_with "$o" "$entropic" "EntroPIC: --method entropic or --with-entropic, with a --target other than off"
+done
+only_with --tau "$entropic$mask_quadrant" "EntroPIC or --mask-quadrant, the two that split tokens at tau"
+only_with --entropy-coef "$([[ $method = entropy-bonus ]] && echo 1)" "--method entropy-bonus"
+only_with --aec-target "$([[ $method = aec ]] && echo 1)" "--method aec"
+only_with --dmmpt-target "$([[ $method = dmmpt ]] && echo 1)" "--method dmmpt"
+# NSR's samples all have a negative advantage, PSR's a positive one
+q=$method:$mask_quadrant
+only_with --mask-quadrant "$([[ $q != nsr:*-pos && $q != psr:*-neg ]] && echo 1)" \
+    "tokens of its advantage's sign, which --method $method leaves none of"
+validating=$([[ $val_every =~ [1-9] ]] && echo 1 || true) # (digits: K above 0)
+only_with --difficulty "$([[ -z $data || (-n $validating && ${#val_data[@]} -eq 0) ]] && echo 1)" \
+    "synthetic prompts: no --data, or --val-every without --val-data"
+for o in --val-data --val-n --val-temperature --val-top-p; do
+    only_with "$o" "$validating" "--val-every K"
+done
+for o in --launcher --launcher-args; do
+    only_with "$o" "$([[ $ranks -gt 1 ]] && echo 1)" "--ranks R above 1"
+done
 model_dir "$model" || die "$model: not a model directory (no config.json)"
 [ -z "$data" ] || [ -r "$data" ] || die "$data: cannot read"
 check_template "$template"
@@ -262,10 +307,6 @@ model=$(cd "$model" && pwd)
 case "$template" in ''|raw|chatml|qwen2.5|qwen2.5-math|qwen3|qwen3-thinking|qwen3-nothink|llama3|llama3.1|deepseek-r1|auto) ;; *) template=$(realpath "$template") ;; esac
 val_files=()
 for f in ${val_data[@]+"${val_data[@]}"}; do val_files+=("$(realpath "$f")"); done
-# EntroPIC is on for --method entropic (unless --target off) and for a
-# baseline only with --with-entropic.
-entropic=$({ [ "$method" = entropic ] || [ -n "$with_entropic" ]; } && [ "$target" != off ] && echo 1 || true)
-
 rollout_opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new"
               --device "$device")
 [ -z "$template" ] || rollout_opts+=(--template "$template")
@@ -344,7 +385,7 @@ same_settings() {
     diff <(jq -S . "$run/settings.json") <(jq -S . <<<"$settings") >&2 || true
     die "$run was started with other settings (above: < saved, > now); use a new --run"
 }
-if [ -n "$check" ]; then same_settings; exit 0; fi
+if [ -n "$check" ]; then same_settings; [ ${#unused[@]} -eq 0 ] || printf '%s\n' "${unused[@]}"; exit 0; fi
 mkdir -p "$run"/{rollouts,ckpt,steps,pictl,val}
 # One train.sh a run: the lock is held by it and by every program it starts
 # (they inherit the descriptor), so a second start, or one while the

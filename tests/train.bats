@@ -132,7 +132,7 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
 }
 
 @test "a resume clears what a kill left and nothing more: a stray prompts file, no val.jsonl unvalidated, a run named like a temporary" {
-    S=(--method nsr --target 2.0 "${TRAIN[@]}")
+    S=(--method nsr "${TRAIN[@]}")
     train.sh -q --run whole --steps 2 "${S[@]}"
     # killed after step 2's rollout was published but before its prompts
     # file went: the step goes on from the published rollout, and the
@@ -605,6 +605,55 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ ! -e e ]
     run train.sh --run r --model m --val-every 1 --val-data a/test.jsonl --val-data b/test.jsonl
     fails_with 2 "two datasets named 'test'"
+}
+
+@test "an option that would do nothing in the run is refused; a sweep passes over those a run does not use" {
+    # each was taken and did nothing: the run was the one without it
+    for bad in "--method nsr --target 0.2|--target needs --method entropic or --with-entropic" \
+               "--target off --kp 2|--kp needs EntroPIC" "--method grpo --ki 0|--ki needs EntroPIC" \
+               "--target off --pictl-args --anti-windup|--pictl-args needs EntroPIC" \
+               "--method aec --entropic-tokens low|--entropic-tokens needs EntroPIC" \
+               "--target off --control-from 3|--control-from needs EntroPIC" \
+               "--target off --tau 0.5|--tau needs EntroPIC or --mask-quadrant" \
+               "--aec-target 0.3|--aec-target needs --method aec" \
+               "--method aec --entropy-coef 0.01|--entropy-coef needs --method entropy-bonus" \
+               "--dmmpt-target 1|--dmmpt-target needs --method dmmpt" \
+               "--method nsr --mask-quadrant lo-pos|--mask-quadrant needs tokens of its advantage's sign" \
+               "--method psr --mask-quadrant hi-neg|--mask-quadrant needs tokens of its advantage's sign" \
+               "--data m/config.json --difficulty 2|--difficulty needs synthetic prompts" \
+               "--val-data m/config.json|--val-data needs --val-every K" "--val-n 4|--val-n needs --val-every K" \
+               "--val-temperature 1|--val-temperature needs --val-every K" \
+               "--val-top-p 1|--val-top-p needs --val-every K" \
+               "--launcher srun|--launcher needs --ranks R above 1" \
+               "--launcher-args -v|--launcher-args needs --ranks R above 1"; do
+        # shellcheck disable=SC2086
+        run train.sh --check --run r ${bad%%|*} "${TRAIN[@]}"
+        fails_with 2 "train.sh: ${bad#*|}.*does nothing"
+    done
+    # where they do something
+    for good in "--method nsr --with-entropic --target 0.2 --kp 2 --control-from 2" "--target off" \
+                "--method grpo --target off" "--target off --tau 0.5 --mask-quadrant hi-pos" \
+                "--method nsr --mask-quadrant lo-neg" "--difficulty 2" "--paper-scale --val-n 4" \
+                "--data m/config.json --difficulty 2 --val-every 1" "--ranks 2 --launcher-args -v"; do
+        # shellcheck disable=SC2086
+        train.sh --check --run r $good "${TRAIN[@]}"
+    done
+    [ ! -e r ]
+    # a sweep's options go to every run: its GRPO baseline (--target off)
+    # passes over the controller's, which the target runs use
+    run sweep.sh -q --out s --targets 2.0 -- --steps 1 --kp 2 --ki 0 --tau 0.9 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ -s s/grpo/log.jsonl ]
+    jq -e '.kp == "2" and .ki == "0" and .tau == "0.9"' s/target-2.0/settings.json > /dev/null
+    # but one that none of them uses is refused, before any run starts
+    run sweep.sh -q --out s2 --targets 2.0 -- --steps 1 --aec-target 0.3 "${TRAIN[@]}"
+    fails_with 2 "sweep.sh: after --, in none of the runs: --aec-target needs --method aec"
+    [ ! -e s2/target-2.0 ]
+    # (what train.sh tells it: each shared option the run passes over)
+    run train.sh --check --run r --target off "${TRAIN[@]}" --shared --kp 2 --aec-target 0.3 --lr 1
+    [ "$status" -eq 0 ]
+    [ "$(cut -f1 <<<"$output" | tr '\n' ' ')" = "--kp --aec-target " ]
+    [[ "$output" == *$'--aec-target\t--aec-target needs --method aec' ]]
 }
 
 @test "a typo in any program's options is refused before the first rollout, and the run takes the corrected ones" {
