@@ -11,7 +11,9 @@ Usage: eval.sh --model DIR --out DIR [OPTION]... DATASET...
 Sample each problem of each DATASET (prompt records: id, problem, answer;
 plain or zstd) N times with pic-rollout, score with pic-reward, and tabulate
 with pic-eval. A record without `source` is given its file's name (without
-extensions), so each file is one dataset of the table.
+extensions), so each file is one dataset of the table. pic-eval tells the
+problems apart by source and id: files whose records share both (pic-task's
+of two seeds) are refused before anything is sampled.
 
       --model DIR          the checkpoint to evaluate
       --out DIR            where samples and tables go (created):
@@ -102,14 +104,21 @@ template_key=$(template_key "$template")
 exec {lock}>>"$out/.lock"
 flock -n "$lock" || die "$out: in use by another eval.sh"
 
+# the records as sampled (read once: DATASET may be a pipe)
+all_prompts=()
+for d in "${datasets[@]}"; do
+    prompts="$out/$(dataset_name "$d").prompts.jsonl"
+    all_prompts+=("$prompts")
+    pic-cat -q --plain "$d" | jq -c --arg s "$(dataset_name "$d")" '.source //= $s' > "$prompts"
+done
+distinct_problems "${all_prompts[@]}" || { rm -f "${all_prompts[@]}"; exit 1; }
+
 scored=()
 for d in "${datasets[@]}"; do
     name=$(dataset_name "$d")
     dn=$(n_for "$name")
     final="$out/$name.jsonl.zst" prompts="$out/$name.prompts.jsonl" partial="$out/$name.jsonl.partial"
     scored+=("$final")
-    # the records as sampled (read once: DATASET may be a pipe)
-    pic-cat -q --plain "$d" | jq -c --arg s "$name" '.source //= $s' > "$prompts"
     # what decides this dataset's samples; samples made with others go
     key=$(jq -cn --arg model "$model_key" \
         --arg prompts "$(cksum < "$prompts")" --arg n "$dn" --arg temperature "$temperature" --arg top_p "$top_p" \

@@ -37,6 +37,24 @@ distinct_datasets() {
     done
 }
 
+# distinct_problems FILE...: an error when two records of the files are one
+# problem to pic-eval, which tells them apart by source and id (a record
+# without source is its file's dataset, as eval.sh gives it): two files of
+# one source with the same ids (pic-task's of two seeds, ids from 0 in
+# each) were sampled whole, and then pic-eval stopped on the second's.
+# (An id 0 and an id "0" are one to pic-eval.)
+distinct_problems() {
+    local f clash
+    clash=$(for f in "$@"; do
+        pic-cat -q --plain "$f" | jq -c --arg d "$(dataset_name "$f")" '{d: $d, s: (.source // $d), id}' || exit 1
+    done | jq -rs 'group_by([.s, (.id | tostring)]) | map(select(length > 1)) | first // empty
+        | "problem \(.[0].id | tojson) of source \(.[0].s | tojson) is "
+          + if .[0].d == .[1].d then "twice in dataset \(.[0].d)" else "in datasets \(.[0].d) and \(.[1].d)" end') ||
+        return 1
+    [ -z "$clash" ] || { echo "$PROG: $clash (pic-eval tells problems apart by source and id: give one dataset's" \
+        "records other ids, or another source)" >&2; return 1; }
+}
+
 # resume_partial PARTIAL PROMPTS N: how many of PROMPTS' records a killed
 # rollout's samples in PARTIAL (plain) hold whole: each prompt's N samples
 # in order, with the prompt's fields. PARTIAL is cut to them: a record cut

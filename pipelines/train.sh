@@ -299,7 +299,8 @@ model_dir "$model" || die "$model: not a model directory (no config.json)"
 [ -z "$data" ] || [ -r "$data" ] || die "$data: cannot read"
 check_template "$template"
 for f in ${val_data[@]+"${val_data[@]}"}; do [ -r "$f" ] || die "$f: cannot read"; done
-distinct_datasets ${val_data[@]+"${val_data[@]}"} # eval.sh's rule, checked before the first validation
+distinct_datasets ${val_data[@]+"${val_data[@]}"} # eval.sh's rules, checked before the first validation
+[ ${#val_data[@]} -eq 0 ] || distinct_problems "${val_data[@]}" || exit 1
 model=$(cd "$model" && pwd)
 [ -z "$data" ] || data=$(realpath "$data")
 # a template file, like the data, by its absolute path: the settings a

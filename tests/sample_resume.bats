@@ -151,3 +151,26 @@ setup() {
     [[ "$output" == *"cut.jsonl.partial: its samples were made with other settings: sampling again"* ]]
     [[ "$output" != *"it had finished"* ]]
 }
+
+@test "two datasets with one problem (the same source and id) are refused before any sampling" {
+    # pic-task's files of two seeds: source synthetic-d1 in both, ids from
+    # 0 in each. Both were sampled whole, then pic-eval stopped on the
+    # second's samples as repeats of the first's
+    pic-task -q --plain -n 3 --seed 2 >s2.jsonl
+    pic-task -q --plain -n 3 --seed 3 | zstd -q >s3.jsonl.zst
+    run eval.sh "${E[@]}" --out e s2.jsonl s3.jsonl.zst
+    fails_with 1 '^eval.sh: problem 0 of source "synthetic-d1" is in datasets s2 and s3 \(pic-eval tells'
+    [ -z "$(ls e)" ]
+    # one file holding a problem twice; an id "1" is pic-eval's id 1
+    jq -c 'if .id == 2 then .id = "1" else . end' a.jsonl >dup.jsonl
+    run eval.sh "${E[@]}" --out e dup.jsonl
+    fails_with 1 'problem 1 of source "dup" is twice in dataset dup'
+    # train.sh finds it before its first step, not at the first validation
+    run train.sh --check --run r --model m --val-every 1 --val-data s2.jsonl --val-data s3.jsonl.zst
+    fails_with 1 '^train.sh: problem 0 of source "synthetic-d1" is in datasets s2 and s3'
+    # other sources, or other ids, are other problems
+    jq -c '.source = "other"' s2.jsonl >o.jsonl
+    eval.sh -q "${E[@]}" --out e s2.jsonl o.jsonl >/dev/null
+    jq -e '[.datasets[].dataset] == ["other", "synthetic-d1"] or [.datasets[].dataset] == ["synthetic-d1", "other"]' \
+        e/table.json >/dev/null
+}
