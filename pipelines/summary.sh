@@ -15,7 +15,11 @@ error (entropy - target) / target (none for a target of 0 or no target);
 the best validation accuracy, with its step (RUN/best names that
 checkpoint), and the last.
 
-      --format F           table (default), markdown or json
+      --format F           table (default), markdown or json; a run is
+                           named by its directory, as pic-eval names a
+                           dataset: a tab, a newline or another control
+                           character as \t, \n, \xHH, and in markdown '|'
+                           as \| (json: the name as it is)
   -h, --help               this help
 EOF2
 }
@@ -47,18 +51,25 @@ rows=$(for run in "${runs[@]}"; do
         | .error = (if .target != null and .target != 0 and .entropy != null
                      then (.entropy - .target) / .target else null end)' "$run/log.jsonl"
 done)
+# A run's name as a cell, as pic-eval writes a dataset's: a tab or a newline
+# in it broke the row apart (\t, \n, \r, \xHH instead), and in markdown a
+# '|' ended the cell (\|). JSON keeps the name as it is.
+cell='def cell: gsub("\t"; "\\t") | gsub("\n"; "\\n") | gsub("\r"; "\\r")
+    | gsub("(?<c>[\u0000-\u001f\u007f])"; .c | explode[0] | "\\x" + ([(. / 16 | floor), . % 16]
+        | map("0123456789abcdef"[.:. + 1]) | add))
+    | if $md then gsub("\\|"; "\\|") else . end;'
 case "$format" in
 json) jq -s . <<<"$rows" ;;
 markdown)
     echo "| run | steps | target | entropy | rel. error | alpha | reward | best acc. (step) | last acc. |"
     echo "|---|---|---|---|---|---|---|---|---|"
-    jq -r 'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
-        "| \(.run) | \(.steps) | \(.target | f) | \(.entropy | f) | \(.error | f) | \(.alpha | f) | \(.reward | f) | \(.best | f) (\(.best_step // "-")) | \(.accuracy | f) |"' <<<"$rows" ;;
+    jq -r --argjson md true "$cell"'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
+        "| \(.run | cell) | \(.steps) | \(.target | f) | \(.entropy | f) | \(.error | f) | \(.alpha | f) | \(.reward | f) | \(.best | f) (\(.best_step // "-")) | \(.accuracy | f) |"' <<<"$rows" ;;
 table)
     # tab-separated for column: a run's name may hold spaces
     { printf 'run\tsteps\ttarget\tentropy\trel.error\talpha\treward\tbest(step)\tlast\n'
-      jq -r 'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
-          [.run, .steps, (.target | f), (.entropy | f), (.error | f), (.alpha | f), (.reward | f),
+      jq -r --argjson md false "$cell"'def f: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
+          [(.run | cell), .steps, (.target | f), (.entropy | f), (.error | f), (.alpha | f), (.reward | f),
            "\(.best | f)(\(.best_step // "-"))", (.accuracy | f)] | map(tostring | gsub("\t"; " ")) | join("\t")' <<<"$rows"
     } | column -t -s $'\t' ;;
 esac

@@ -110,3 +110,25 @@ make_run() { # dir with_target
     run summary.sh --format json z
     [ "$(jq -c '.[0].entropy' <<<"$output")" = 0.7 ] # the last third: steps 3 and 4
 }
+
+@test "summary.sh: a run's name with '|' keeps its markdown cell; a newline or a tab keeps the row whole" {
+    # (a run is named by its directory: a '|' there ended the markdown cell,
+    # and a newline split the row in both formats)
+    mkdir 'a|b' "$(printf 'n\nl')" "$(printf 't\td\001')"
+    printf '{"step":1,"entropy":0.5,"target":0.3,"alpha":0.1,"reward":0.2}\n' |
+        tee 'a|b/log.jsonl' "$(printf 'n\nl')/log.jsonl" > "$(printf 't\td\001')/log.jsonl"
+    run summary.sh --format markdown 'a|b' "$(printf 'n\nl')" "$(printf 't\td\001')"
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 5 ]
+    [[ "${lines[2]}" == '| a\|b | 1 | 0.3 |'* ]]
+    [[ "${lines[3]}" == '| n\nl | 1 |'* ]]
+    [[ "${lines[4]}" == '| t\td\x01 | 1 |'* ]]
+    for i in 2 3 4; do [ "$(tr -cd '|' <<<"${lines[$i]//\\|/}" | wc -c)" -eq 10 ]; done
+    run summary.sh 'a|b' "$(printf 'n\nl')"
+    [ "${#lines[@]}" -eq 3 ]
+    [[ "${lines[1]}" =~ ^a\|b\ +1\ +0\.3 ]]
+    [[ "${lines[2]}" =~ ^n\\nl\ +1\ +0\.3 ]]
+    # JSON keeps the name as it is
+    run summary.sh --format json "$(printf 'n\nl')"
+    [ "$(jq -r '.[0].run' <<<"$output")" = "$(printf 'n\nl')" ]
+}
