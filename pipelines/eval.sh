@@ -37,7 +37,8 @@ of two seeds) are refused before anything is sampled.
                            '--task countdown'
   -q, --quiet              only errors
   -h, --help               this help
-The table (text) is also printed on standard output.
+The table (text) is also printed on standard output. Each program is asked
+about its options (a usage error, exit 2) before anything is sampled.
 
 Started again with the same --out, it keeps what it can: a dataset sampled
 before with the same settings (model files, dataset file, options) is not
@@ -78,7 +79,6 @@ model_dir "$model" || die "$model: not a model directory (no config.json)"
 for d in "${datasets[@]}"; do [ -r "$d" ] || die "$d: cannot read"; done
 distinct_datasets "${datasets[@]}"
 check_template "$template"
-mkdir -p "$out"
 
 # n_for NAME: the dataset's samples per problem from the --n spec
 n_for() {
@@ -96,11 +96,28 @@ opts+=($rollout_args)
 # shellcheck disable=SC2206
 reward_opts=($reward_args)
 
+# Every program's options before anything is sampled or removed, as in
+# train.sh: a usage error (exit 2) comes before any work, so pic-rollout is
+# asked with a model that does not exist. A typo found at a dataset's
+# sampling came after its earlier samples were removed as made with other
+# settings (the corrected command sampled them again), and a bad --k after
+# everything was sampled.
+nomodel=$(mktemp -u -d)
+usage_check() { # PROGRAM ARGS...
+    local err st=0
+    err=$("$@" 2>&1 < /dev/null > /dev/null) || st=$?
+    [ "$st" -ne 2 ] || usage_error "$1 refuses the options: ${err%%$'\n'*}"
+}
+usage_check pic-rollout --model "$nomodel" --n 1 "${opts[@]}"
+usage_check pic-reward ${reward_opts[@]+"${reward_opts[@]}"}
+[ -z "$k" ] || usage_check pic-eval -q --k "$k" /dev/null
+
 model_key=$(model_fingerprint "$model")
 # (--eos only when given: samples from before it keep their settings' key)
 eos_json=$([ ${#eos[@]} -eq 0 ] || jq -cn '$ARGS.positional' --args "${eos[@]}")
 template_key=$(template_key "$template")
 # One eval.sh an --out: two would append to the same samples.
+mkdir -p "$out"
 exec {lock}>>"$out/.lock"
 flock -n "$lock" || die "$out: in use by another eval.sh"
 

@@ -174,3 +174,25 @@ setup() {
     jq -e '[.datasets[].dataset] == ["other", "synthetic-d1"] or [.datasets[].dataset] == ["synthetic-d1", "other"]' \
         e/table.json >/dev/null
 }
+
+@test "eval.sh: a typo in a program's options is refused before anything is sampled or removed" {
+    eval.sh -q "${E[@]}" --out e a.jsonl b.jsonl >/dev/null
+    # the typo's settings differ: a's samples were removed before
+    # pic-rollout refused them, and the corrected command sampled a again;
+    # a bad --k came after every dataset was sampled
+    for bad in "--temperature 0,6|pic-rollout refuses the options: pic-rollout: --temperature" \
+               "--rollout-args --top-k=x|pic-rollout refuses the options: pic-rollout: --top-k" \
+               "--reward-args --bogus|pic-reward refuses the options: pic-reward: unknown" \
+               "--k abc|pic-eval refuses the options: pic-eval: --k"; do
+        # shellcheck disable=SC2086
+        run eval.sh "${E[@]}" ${bad%%|*} --out e a.jsonl b.jsonl
+        fails_with 2 "^eval.sh: ${bad#*|}"
+        [[ "$output" != *sampling* ]]
+        run eval.sh "${E[@]}" ${bad%%|*} --out new a.jsonl
+        [ "$status" -eq 2 ]
+        [ ! -e new ]
+    done
+    run eval.sh "${E[@]}" --out e a.jsonl b.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"a: kept"* && "$output" == *"b: kept"* ]]
+}
