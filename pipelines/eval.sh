@@ -22,7 +22,7 @@ of two seeds) are refused before anything is sampled.
       --n N|SPEC           samples per problem: N, or NAME=N,...,N to give
                            some datasets (by file name) their own N and the
                            rest the last N; the paper samples 8 or 32 per
-                           dataset (default 8)
+                           dataset (default 8); a NAME must be a dataset's
       --temperature T      (default 0.6, the paper's)
       --top-p P            (default 0.95, the paper's)
       --max-new-tokens N   (default 1024)
@@ -78,6 +78,9 @@ done
 model_dir "$model" || die "$model: not a model directory (no config.json)"
 for d in "${datasets[@]}"; do [ -r "$d" ] || die "$d: cannot read"; done
 distinct_datasets "${datasets[@]}"
+names=()
+for d in "${datasets[@]}"; do names+=("$(dataset_name "$d")"); done
+n_names --n "$n" "${names[@]}"
 check_template "$template"
 
 # n_for NAME: the dataset's samples per problem from the --n spec

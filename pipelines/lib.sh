@@ -37,6 +37,19 @@ distinct_datasets() {
     done
 }
 
+# n_names OPTION SPEC NAME...: a usage error when SPEC (N or NAME=N,...,N)
+# gives an N to a name that is none of the datasets NAME...: a typo there
+# (aime24 for the file aime_24.jsonl) sampled that dataset at the rest's N
+n_names() {
+    local opt=$1 spec=$2 item d
+    shift 2
+    for item in ${spec//,/ }; do
+        [[ $item == *=* ]] || continue
+        for d in "$@"; do [ "$d" != "${item%%=*}" ] || continue 2; done
+        usage_error "$opt: no dataset named '${item%%=*}' (the datasets: $*)"
+    done
+}
+
 # distinct_problems FILE...: an error when two records of the files are one
 # problem to pic-eval, which tells them apart by source and id (a record
 # without source is its file's dataset, as eval.sh gives it): two files of

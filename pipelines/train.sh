@@ -116,7 +116,8 @@ Validation (as the paper: T 0.6, top-p 0.95, N samples per problem):
       --val-data FILE      prompt records, one dataset per file; repeat for
                            more (default: 64 held-out pic-task problems)
       --val-n N|SPEC       samples per problem: N, or NAME=N,...,N for some
-                           datasets (by file name) and N for the rest
+                           datasets (by file name; without --val-data the
+                           held-out set is 'prompts') and N for the rest
                            (default 8; the paper uses 8 or 32 per dataset)
       --val-temperature T  (default 0.6)     --val-top-p P (default 0.95)
 Ranks (docs/distributed.md):
@@ -301,6 +302,9 @@ check_template "$template"
 for f in ${val_data[@]+"${val_data[@]}"}; do [ -r "$f" ] || die "$f: cannot read"; done
 distinct_datasets ${val_data[@]+"${val_data[@]}"} # eval.sh's rules, checked before the first validation
 [ ${#val_data[@]} -eq 0 ] || distinct_problems "${val_data[@]}" || exit 1
+val_names=(prompts) # the held-out problems' file, RUN/val/prompts.jsonl
+[ ${#val_data[@]} -eq 0 ] || { val_names=(); for f in "${val_data[@]}"; do val_names+=("$(dataset_name "$f")"); done; }
+n_names --val-n "$val_n" "${val_names[@]}"
 model=$(cd "$model" && pwd)
 [ -z "$data" ] || data=$(realpath "$data")
 # a template file, like the data, by its absolute path: the settings a

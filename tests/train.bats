@@ -605,6 +605,18 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ ! -e e ]
     run train.sh --run r --model m --val-every 1 --val-data a/test.jsonl --val-data b/test.jsonl
     fails_with 2 "two datasets named 'test'"
+    # an N for a name that is no dataset (a typo: aime24 for aime_24.jsonl)
+    # sampled that dataset at the rest's N, silently
+    cp a/test.jsonl aime_24.jsonl
+    run eval.sh --model m --out e --n aime24=32,8 aime_24.jsonl
+    fails_with 2 "^eval.sh: --n: no dataset named 'aime24' \(the datasets: aime_24\)"
+    [ ! -e e ]
+    run train.sh --run r --model m --val-every 1 --val-n aime24=32,8 --val-data aime_24.jsonl
+    fails_with 2 "^train.sh: --val-n: no dataset named 'aime24'"
+    run train.sh --run r --model m --val-every 1 --val-n aime_24=32,8
+    fails_with 2 "no dataset named 'aime_24' \(the datasets: prompts\)" # the held-out problems' file
+    train.sh --check --run r --model m --val-every 1 --val-n aime_24=32,8 --val-data aime_24.jsonl
+    [ ! -e r ]
 }
 
 @test "an option that would do nothing in the run is refused; a sweep passes over those a run does not use" {
