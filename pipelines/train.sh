@@ -279,7 +279,7 @@ only_with --target "$([[ $target = off || $method = entropic || -n $with_entropi
 for o in --kp --ki --pictl-args --entropic-tokens --control-from; do
     only_with "$o" "$entropic" "EntroPIC: --method entropic or --with-entropic, with a --target other than off"
 done
-only_with --tau "$entropic$mask_quadrant" "EntroPIC or --mask-quadrant, the two that split tokens at tau"
+# (--tau is no such option: every run's log has hi_frac, its tokens above tau)
 only_with --entropy-coef "$([[ $method = entropy-bonus ]] && echo 1)" "--method entropy-bonus"
 only_with --aec-target "$([[ $method = aec ]] && echo 1)" "--method aec"
 only_with --dmmpt-target "$([[ $method = dmmpt ]] && echo 1)" "--method dmmpt"

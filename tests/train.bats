@@ -626,7 +626,6 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
                "--target off --pictl-args --anti-windup|--pictl-args needs EntroPIC" \
                "--method aec --entropic-tokens low|--entropic-tokens needs EntroPIC" \
                "--target off --control-from 3|--control-from needs EntroPIC" \
-               "--target off --tau 0.5|--tau needs EntroPIC or --mask-quadrant" \
                "--aec-target 0.3|--aec-target needs --method aec" \
                "--method aec --entropy-coef 0.01|--entropy-coef needs --method entropy-bonus" \
                "--dmmpt-target 1|--dmmpt-target needs --method dmmpt" \
@@ -644,7 +643,7 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     done
     # where they do something
     for good in "--method nsr --with-entropic --target 0.2 --kp 2 --control-from 2" "--target off" \
-                "--method grpo --target off" "--target off --tau 0.5 --mask-quadrant hi-pos" \
+                "--method grpo --target off" "--target off --tau 0.5" \
                 "--method nsr --mask-quadrant lo-neg" "--difficulty 2" "--paper-scale --val-n 4" \
                 "--data m/config.json --difficulty 2 --val-every 1" "--ranks 2 --launcher-args -v"; do
         # shellcheck disable=SC2086
