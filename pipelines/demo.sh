@@ -29,7 +29,8 @@ Usage: demo.sh [--out DIR] [--steps N] [--explore-steps N] [--full] [--quick]
                     per level (hours on 2 cores: docs/demo.md); without
                     it, one seed and one target, 100 problems per level,
                     no off-policy leg
-      --quick       a smoke run: tiny SFT, 3 RL steps, no checks
+      --quick       a smoke run: tiny SFT, 3 RL steps (2 exploring), no
+                    checks; --steps and --explore-steps given win
   -q, --quiet       only the results
   -h, --help        this help
 Stages: DIR/init (model), DIR/sft, DIR/onpolicy/{target-H,grpo},
@@ -40,11 +41,11 @@ and DIR/summary.json (the checks, the runs' means and `exploration`).
 EOF2
 }
 
-out= steps=200 explore_steps= full= quick= QUIET=
+out= steps=200 steps_given= explore_steps= full= quick= QUIET=
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) need "$@"; out=$2; shift ;;
-    --steps) need "$@"; steps=$2; shift ;;
+    --steps) need "$@"; steps=$2; steps_given=1; shift ;;
     --explore-steps) need "$@"; explore_steps=$2; shift ;;
     --full) full=1 ;;
     --quick) quick=1 ;;
@@ -57,6 +58,7 @@ done
 [[ $steps =~ ^[1-9][0-9]*$ ]] || usage_error "--steps: '$steps' is not a positive integer"
 [ -z "$full" ] || [ -z "$quick" ] || usage_error "--full and --quick exclude each other"
 [ -n "$out" ] || out=runs/demo${full:+-full}
+explore_steps_given=$explore_steps
 [ -n "$explore_steps" ] || explore_steps=$([ -n "$full" ] && echo 200 || echo 30)
 [[ $explore_steps =~ ^[1-9][0-9]*$ ]] || usage_error "--explore-steps: '$explore_steps' is not a positive integer"
 
@@ -74,7 +76,8 @@ sft_samples=8192 sft_steps=128 sft_lr=3e-3
 rl=(--prompts 32 --n 8 --max-new-tokens 32 --template chatml --tau "$tau" --seed 1
     --val-every 25 --val-n 4 --update-args --threads=1 --rollout-args --threads=1)
 if [ -n "$quick" ]; then
-    steps=3 sft_samples=256 sft_steps=4
+    [ -n "$steps_given" ] || steps=3 # (--steps given wins: it was overridden, silently)
+    sft_samples=256 sft_steps=4
     rl=(--prompts 4 --n 4 --max-new-tokens 32 --template chatml --tau "$tau" --seed 1 --val-every 3 --val-n 1)
 fi
 export OPENBLAS_NUM_THREADS=1
@@ -90,6 +93,7 @@ if [ -n "$full" ]; then
     explore=(--steps "$explore_steps")
 elif [ -n "$quick" ]; then
     explore=(--quick)
+    [ -z "$explore_steps_given" ] || explore+=(--steps "$explore_steps")
 else
     explore=(--seeds 1 --targets 1 --steps "$explore_steps" --eval-problems 100 --off-policy 0)
 fi

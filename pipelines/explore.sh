@@ -42,9 +42,10 @@ Usage: explore.sh [--out DIR] [OPTION]...
                          settings)
   -j, --jobs N           RL runs at a time (default 2)
       --quick            a smoke run in well under a minute: tiny model
-                         training, 2 RL steps, 1 seed, 1 target, eval-n 4;
-                         the filter falls back to the unfiltered pool when it
-                         keeps too few prompts (recorded in the summary)
+                         training, 2 RL steps, 1 seed, 1 target, eval-n 4
+                         (each of these options given wins); the filter
+                         falls back to the unfiltered pool when it keeps
+                         too few prompts (recorded in the summary)
   -q, --quiet            only errors
   -h, --help             this help
 Fixed: tau 0.95 (the paper's), T 0.6 and top-p 0.95 for rollouts and
@@ -60,7 +61,9 @@ EOF2
 
 out=runs/explore steps=200 seeds=1,2,3 targets=1,0.75,0.5 difficulty=1 harder_args= pool=1024
 eval_n=64 eval_problems=200 kp=20 ki=0.5 lr=5e-4 jobs=2 off_policy=1 quick= QUIET=
+given=" " # the options given, which --quick's presets leave as they are
 while [ $# -gt 0 ]; do
+    given+="$1 "
     case "$1" in
     --out) need "$@"; out=$2; shift ;;
     --steps) need "$@"; steps=$2; shift ;;
@@ -110,7 +113,15 @@ tau=0.95 temperature=0.6 max_new=64 prompts=32 n=8 filter_n=8 lr_off=1.5e-4 ki_o
 sft_samples=24576 sft_steps=768 sft_lr=3e-3 corpus=4000 entropy_prompts=64 val_problems=64
 val_every=$(( steps / 8 > 0 ? steps / 8 : 1 ))
 if [ -n "$quick" ]; then
-    steps=2 seeds=${seeds%% *} targets=${targets%% *} off_policy=$(( off_policy > 0 )) pool=16 eval_n=4 eval_problems=4
+    # (each option given wins: it was overridden, silently)
+    quick_set() { case "$given" in *" $1 "*) ;; *) printf -v "$2" '%s' "$3" ;; esac; }
+    quick_set --steps steps 2
+    quick_set --seeds seeds "${seeds%% *}"
+    quick_set --targets targets "${targets%% *}"
+    quick_set --off-policy off_policy $(( off_policy > 0 ))
+    quick_set --pool pool 16
+    quick_set --eval-n eval_n 4
+    quick_set --eval-problems eval_problems 4
     prompts=4 n=4 filter_n=4 sft_samples=128 sft_steps=4 corpus=300 entropy_prompts=4 val_problems=4 val_every=1
 fi
 reward_args="--task countdown"

@@ -4,7 +4,8 @@
 load helpers
 
 @test "demo.sh --quick: model, SFT, on- and off-policy runs, evaluation, figures, table" {
-    run demo.sh --quick -q --out d
+    # (--explore-steps given wins over --quick's preset of 2; it was left out)
+    run demo.sh --quick -q --out d --explore-steps 3
     [ "$status" -eq 0 ]
     [ -f d/init/model.safetensors ]
     [ -f d/sft/model.safetensors ]
@@ -20,7 +21,7 @@ load helpers
     [ "$(tail -n 1 d/offpolicy/pi/log.jsonl | jq '.steps | length')" = 4 ]
     # one seed of the exploration comparison ran beside them, on Countdown
     [ "$(jq -r '.numbers | length' d/explore/heldout/same.jsonl | sort -u)" = 3 ]
-    grep -q '^Exploration on Countdown (1 seed(s), 2 steps' d/results.md
+    grep -q '^Exploration on Countdown (1 seed(s), 3 steps' d/results.md
     # summary.json: the control result and `exploration` as explore.sh wrote it
     jq -e --argjson t "$t" '.quick and .target == $t and .steps == 3 and .checks == []
         and (.onpolicy.entropy_last_third.grpo | type == "number")
@@ -29,7 +30,7 @@ load helpers
         and (.exploration.grpo.pass_at_k | keys_unsorted) == ["1", "2", "4"]
         and (.exploration.grpo.accuracy_greedy | type == "number") and .exploration.seeds == 1' d/summary.json
     # rerunning resumes: nothing is redone
-    run demo.sh --quick -q --out d
+    run demo.sh --quick -q --out d --explore-steps 3
     [ "$status" -eq 0 ]
 }
 

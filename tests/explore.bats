@@ -5,7 +5,8 @@
 load helpers
 
 @test "explore.sh --quick: every stage runs and summary.json holds the comparison" {
-    run explore.sh --quick -q --out x
+    # (an option given wins over --quick's preset: --pool was overridden)
+    run explore.sh --quick -q --out x --pool 20
     [ "$status" -eq 0 ]
     [ -f x/init/model.safetensors ]
     [ -f x/sft/model.safetensors ]
@@ -66,10 +67,10 @@ load helpers
     [ "$(grep -c '^| grpo | 1 | ' x/results.md)" -eq 4 ]
     jq -e '.sft.same.accuracy_greedy != null and .sft.harder.pass_at_k["4"] != null' x/summary.json
     # the filter's outcome is recorded (the quick model solves nothing: the pool is used)
-    jq -e '.filter.pool == 16 and .filter.n == 4 and (.filter.applied | type == "boolean")' x/summary.json
+    jq -e '.filter.pool == 20 and .filter.n == 4 and (.filter.applied | type == "boolean")' x/summary.json
     # rerunning resumes: nothing is redone, the summary is the same
     cp x/summary.json s1.json
-    run explore.sh --quick -q --out x
+    run explore.sh --quick -q --out x --pool 20
     [ "$status" -eq 0 ]
     cmp s1.json x/summary.json
 }
