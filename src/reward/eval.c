@@ -90,6 +90,14 @@ static void eval_num(const node *x, rw_num *v) {
     set_exact(v);
 }
 
+/* One of two nonzero terms lies wholly below the other's last bit: their
+ * sum is the larger one, and the smaller term is lost. */
+static bool absorbed(mpfr_srcptr a, mpfr_srcptr b) {
+    if (!mpfr_regular_p(a) || !mpfr_regular_p(b)) return false;
+    mpfr_exp_t d = mpfr_get_exp(a) - mpfr_get_exp(b);
+    return d > RW_PREC || d < -RW_PREC;
+}
+
 static void c_add(rw_num *r, const rw_num *a, const rw_num *b, bool sub) {
     if (a->exact && b->exact) {
         (sub ? mpq_sub : mpq_add)(r->q, a->q, b->q);
@@ -97,9 +105,13 @@ static void c_add(rw_num *r, const rw_num *a, const rw_num *b, bool sub) {
         check(r, false);
         return;
     }
+    /* a sum that lost a term is undefined there, as a value out of range
+     * is: else x^{3 \cdot 10^8} + 1 would equal x^{3 \cdot 10^8} at every
+     * point where it is defined at all */
+    bool lost = absorbed(a->re, b->re) || absorbed(a->im, b->im);
     (sub ? mpfr_sub : mpfr_add)(r->re, a->re, b->re, MPFR_RNDN);
     (sub ? mpfr_sub : mpfr_add)(r->im, a->im, b->im, MPFR_RNDN);
-    r->ok = true;
+    r->ok = !lost;
     r->exact = false;
     check(r, true);
 }
@@ -300,6 +312,7 @@ static void c_pow(rw_num *r, const rw_num *a, const rw_num *b) {
     check(r, mpfr_inf_p(a->re) || mpfr_inf_p(b->re));
 }
 
+static void eval_node(const node *x, int trial, rw_num *v);
 static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b);
 static void eval_det(const node *m, int trial, rw_num *v);
 
@@ -358,8 +371,8 @@ static void eval_bigop(const node *x, int trial, rw_num *v) {
     rw_num_init(&a);
     rw_num_init(&b);
     rw_num_init(&t);
-    rw_eval(x->kid[1]->kid[1], trial, &a);
-    rw_eval(x->kid[2], trial, &b);
+    eval_node(x->kid[1]->kid[1], trial, &a);
+    eval_node(x->kid[2], trial, &b);
     mpz_t n;
     mpz_init(n);
     bool ok = exact_int(&a) && exact_int(&b);
@@ -375,7 +388,7 @@ static void eval_bigop(const node *x, int trial, rw_num *v) {
         bound[j].name = k;
         mpz_init_set(bound[j].k, mpq_numref(a.q));
         for (unsigned long i = mpz_get_ui(n); i-- > 0 && v->ok; mpz_add_ui(bound[j].k, bound[j].k, 1)) {
-            rw_eval(x->kid[0], trial, &t);
+            eval_node(x->kid[0], trial, &t);
             if (!t.ok) v->ok = false;
             else if (sum) c_add(v, v, &t, false);
             else c_mul(v, v, &t);
@@ -389,7 +402,7 @@ static void eval_bigop(const node *x, int trial, rw_num *v) {
     rw_num_clear(&t);
 }
 
-void rw_eval(const node *x, int trial, rw_num *v) {
+static void eval_node(const node *x, int trial, rw_num *v) {
     v->ok = false;
     v->exact = false;
     if (!x) return;
@@ -417,7 +430,7 @@ void rw_eval(const node *x, int trial, rw_num *v) {
         default: return;
         }
     case N_NEG:
-        rw_eval(x->kid[0], trial, v);
+        eval_node(x->kid[0], trial, v);
         if (!v->ok) return;
         mpq_neg(v->q, v->q);
         mpfr_neg(v->re, v->re, MPFR_RNDN);
@@ -427,9 +440,9 @@ void rw_eval(const node *x, int trial, rw_num *v) {
     case N_MUL: {
         rw_num t;
         rw_num_init(&t);
-        rw_eval(x->kid[0], trial, v);
+        eval_node(x->kid[0], trial, v);
         for (int k = 1; k < x->n && v->ok; k++) {
-            rw_eval(x->kid[k], trial, &t);
+            eval_node(x->kid[k], trial, &t);
             if (!t.ok) {
                 v->ok = false;
                 break;
@@ -445,8 +458,8 @@ void rw_eval(const node *x, int trial, rw_num *v) {
         rw_num a, b;
         rw_num_init(&a);
         rw_num_init(&b);
-        rw_eval(x->kid[0], trial, &a);
-        if (a.ok) rw_eval(x->kid[1], trial, &b);
+        eval_node(x->kid[0], trial, &a);
+        if (a.ok) eval_node(x->kid[1], trial, &b);
         if (a.ok && b.ok) {
             if (x->kind == N_DIV) c_div(v, &a, &b);
             else c_pow(v, &a, &b);
@@ -475,7 +488,7 @@ void rw_eval(const node *x, int trial, rw_num *v) {
         rw_num_init(&a);
         bool ok = true;
         for (int k = 0; k < x->n && ok; k++) {
-            rw_eval(x->kid[k], trial, &a);
+            eval_node(x->kid[k], trial, &a);
             ok = a.ok;
             double re = mpfr_get_d(a.re, MPFR_RNDN), im = mpfr_get_d(a.im, MPFR_RNDN);
             uint64_t bits[2];
@@ -646,7 +659,7 @@ static void eval_gcd_lcm(const node *x, int trial, rw_num *v, const rw_num *a, r
     if (!a->ok || !a->exact) return;
     mpq_abs(v->q, a->q);
     for (int k = 1; k < x->n; k++) {
-        rw_eval(x->kid[k], trial, b);
+        eval_node(x->kid[k], trial, b);
         if (!b->ok || !b->exact) return;
         (fn == F_GCD ? mpz_gcd : mpz_lcm)(mpq_numref(v->q), mpq_numref(v->q), mpq_numref(b->q));
         (fn == F_GCD ? mpz_lcm : mpz_gcd)(mpq_denref(v->q), mpq_denref(v->q), mpq_denref(b->q));
@@ -664,7 +677,7 @@ static void eval_extremum(const node *x, int trial, rw_num *v, const rw_num *a, 
     mpfr_set(v->re, a->re, MPFR_RNDN);
     v->exact = a->exact;
     for (int k = 1; k < x->n; k++) {
-        rw_eval(x->kid[k], trial, b);
+        eval_node(x->kid[k], trial, b);
         if (!b->ok || !is_real(b)) return;
         int c = mpfr_cmp(b->re, v->re);
         if ((fn == F_MAX && c > 0) || (fn == F_MIN && c < 0)) {
@@ -706,10 +719,10 @@ static void eval_mod(rw_num *v, const rw_num *a, const rw_num *b) {
 static void eval_func(const node *x, int trial, rw_num *v, rw_num *a, rw_num *b) {
     int fn = x->fn;
     if (x->n < 1) return;
-    rw_eval(x->kid[0], trial, a);
+    eval_node(x->kid[0], trial, a);
     if (!a->ok) return;
     if (x->n >= 2 && fn != F_GCD && fn != F_LCM && fn != F_MAX && fn != F_MIN) {
-        rw_eval(x->kid[1], trial, b);
+        eval_node(x->kid[1], trial, b);
         if (!b->ok) return;
     }
     switch (fn) {
@@ -784,11 +797,21 @@ static void eval_det(const node *m, int trial, rw_num *v) {
     bool ok = true;
     for (int j = 0; j < n * n; j++) {
         rw_num_init(&e[j]);
-        if (ok) rw_eval(m->kid[j], trial, &e[j]);
+        if (ok) eval_node(m->kid[j], trial, &e[j]);
         ok = ok && e[j].ok;
     }
     if (ok) det_of(e, n, v);
     for (int j = 0; j < n * n; j++) rw_num_clear(&e[j]);
+}
+
+/* A value whose computation underflowed anywhere (x^{10^9} at x = 0.04,
+ * e^{-10^{10}}) lies below MPFR's exponent range, as an overflow lies
+ * above it: it is undefined there, not the 0 MPFR rounds it to, or
+ * x^{10^9} would equal 2x^{10^9} wherever both are that small. */
+void rw_eval(const node *x, int trial, rw_num *v) {
+    mpfr_clear_underflow();
+    eval_node(x, trial, v);
+    if (mpfr_underflow_p()) v->ok = false;
 }
 
 /* Free variables of x: not the indices of the sums and products around. */

@@ -20,7 +20,7 @@ enum {
 };
 
 typedef struct {
-    bool ok;    /* defined (no division by zero, overflow, domain error) */
+    bool ok;    /* defined (no division by zero, overflow, underflow, domain error) */
     bool exact; /* q holds the exact value (then im == 0) */
     mpq_t q;
     mpfr_t re, im;

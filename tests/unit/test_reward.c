@@ -265,6 +265,18 @@ int main(void) {
     CHECK(verdict("50005000", "\\sum_{k=1}^{10000} k") == 1, "a sum of 10^4 terms within the budget");
     CHECK(verdict("2^{10^{100}}", "2^{10^{100}}") == 1, "a huge power equals itself (by structure)");
     CHECK(verdict("10^{10^{10}}", "10^{10^{10}}+1") == 0, "a huge power is not declared equal to its successor");
+    /* below the exponent range a value is undefined, not the 0 MPFR rounds
+     * it to: x^{10^9} overflows at |x| > 2.1 and underflowed to 0 on both
+     * sides at |x| < 1, so every point of x's agreed */
+    equal("x^{10^9}", "2x^{10^9}", 0);
+    equal("x^{10^9}", "x^{10^9+1}", 0);
+    equal("x^{-10^9}", "2x^{-10^9}", 0);
+    equal("0", "e^{-10^{10}}", 0);
+    equal("1", "1+e^{-10^{10}}", 0);
+    equal("x^{10^9}", "x^{10^9}", 1); /* by structure */
+    /* nor is a sum that lost a term: at the points left, x^{3 \cdot 10^8}
+     * is too large for the 1 to change it */
+    equal("x^{3\\cdot 10^8}", "x^{3\\cdot 10^8}+1", 0);
 
     size_t big = 10u << 20;
     char *s = malloc(big + 64);
