@@ -198,6 +198,16 @@ static bool exact_root(mpq_t out, const mpq_t q, unsigned long k) {
     return ok;
 }
 
+/* The sine, cosine or other periodic function of a real whose exponent is
+ * above RW_PREC - 64: its 200 bits keep less than 2^-64 of its fractional
+ * part, so the value would be noise (\sin(10^{100}) equal to
+ * \sin(10^{100}+1)), and MPFR's argument reduction takes time and memory in
+ * proportion to the exponent (minutes and gigabytes for \sin(x^{10^9})):
+ * undefined instead. */
+enum { PERIODIC_MAX_EXP = RW_PREC - 64 };
+
+static bool periodic_arg(mpfr_srcptr t) { return !mpfr_regular_p(t) || mpfr_get_exp(t) <= PERIODIC_MAX_EXP; }
+
 /* A complex exponent: the principal value exp(b log a), as SymPy takes it
  * (e^{I\pi} = -1); 0 to such a power is left undefined. */
 static void c_pow_principal(rw_num *r, const rw_num *a, const rw_num *b) {
@@ -213,6 +223,10 @@ static void c_pow_principal(rw_num *r, const rw_num *a, const rw_num *b) {
     mpfr_mul(y, b->re, th, MPFR_RNDN);               /* im(b log a) */
     mpfr_mul(t, b->im, lr, MPFR_RNDN);
     mpfr_add(y, y, t, MPFR_RNDN);
+    if (!periodic_arg(y)) {
+        mpfr_clears(lr, th, x, y, t, (mpfr_ptr)0);
+        return;
+    }
     mpfr_exp(x, x, MPFR_RNDN);
     mpfr_sin_cos(r->im, r->re, y, MPFR_RNDN);
     mpfr_mul(r->re, r->re, x, MPFR_RNDN);
@@ -517,6 +531,7 @@ static void real_fn(int fn, rw_num *v, const rw_num *a) {
         [F_ACOSH] = mpfr_acosh, [F_ATANH] = mpfr_atanh, [F_LN] = mpfr_log,
     };
     if (!is_real(a)) return;
+    if (fn >= F_SIN && fn <= F_CSC && !periodic_arg(a->re)) return;
     if (fn == F_ACOT || fn == F_ASEC || fn == F_ACSC) {
         /* acot x = atan(1/x), asec x = acos(1/x), acsc x = asin(1/x) */
         mpfr_ui_div(v->re, 1, a->re, MPFR_RNDN);

@@ -249,6 +249,8 @@ int main(void) {
         {"\\binom{10^{9}}{5}", "1"},          {"1E99999", "1E99999"},
         {"x", "\\lcm((((x^{64})^{64})^{64})^{64}, x)"}, {"1", "\\gcd(2^{10^{9}}, 3x)"},
         {"\\int x dx", "\\int \\int \\int \\int x dx dx dx dx"},
+        {"\\sin(x^{10^7})", "\\sin(x^{10^7}+1)"}, {"e^{I x^{10^7}}", "1"},
+        {"\\cos(10^{10^6})", "1"},
     };
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         double t0 = now();
@@ -277,6 +279,11 @@ int main(void) {
     /* nor is a sum that lost a term: at the points left, x^{3 \cdot 10^8}
      * is too large for the 1 to change it */
     equal("x^{3\\cdot 10^8}", "x^{3\\cdot 10^8}+1", 0);
+    /* a periodic function of a real with no bits left below its point is
+     * undefined: its value would be noise, the same for 10^{100} and
+     * 10^{100}+1 */
+    equal("\\sin(10^{100})", "\\sin(10^{100}+1)", 0);
+    equal("\\sin(10^{30})", "-\\sin(-10^{30})", 1);
 
     size_t big = 10u << 20;
     char *s = malloc(big + 64);
