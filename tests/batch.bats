@@ -67,7 +67,7 @@ setup() {
     run pic-batch --step 1 --size 2 --no-shuffle --plain --skip-bad bad.jsonl
     [ "$status" -eq 0 ]
     [ "$(grep -c '^{' <<<"$output")" -eq 2 ]
-    grep -q '2 prompts from 2 (epoch 0), 1 bad records skipped' <<<"$output"
+    grep -q '2 prompts from 2 (epoch 0), 1 bad record skipped' <<<"$output"
 }
 
 @test "memory: about the input's size, not nine times it" {

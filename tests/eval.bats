@@ -350,7 +350,7 @@ js() { pic-eval -q --format json "$@"; }
     fails_with 1 "^pic-eval: e1.jsonl, e2.jsonl, e1.jsonl, e2.jsonl and 2 more files: no records$"
     printf 'not json\n' >bad.jsonl
     run pic-eval --skip-bad bad.jsonl
-    fails_with 1 "^pic-eval: bad.jsonl: no records \(1 bad records skipped, --skip-bad\)$"
+    fails_with 1 "^pic-eval: bad.jsonl: no records \(1 bad record skipped, --skip-bad\)$"
 }
 
 @test "JSON: every field is there, null where a value is not finite" {

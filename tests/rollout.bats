@@ -234,7 +234,7 @@ problems() {
     printf '{"id":2,"problem":"2+2"}\n' >>p
     run pic-rollout -m "$M/qwen2-tiny" --template chatml --max-new-tokens 2 --plain --skip-bad -o out p
     [ "$status" -eq 0 ]
-    [[ "$output" == *"1 bad records skipped"* ]]
+    [[ "$output" == *"1 bad record skipped"* ]]
     [ "$(jq -c .id out)" = 2 ]
 }
 

@@ -101,7 +101,7 @@ load helpers
     [ "$status" -eq 0 ]
     [ "${lines[0]}" = '{"a":1}' ]
     [ "${lines[1]}" = '{"b":2}' ]
-    grep -q '2 records, 1 bad records skipped' <<<"$output"
+    grep -q '2 records, 1 bad record skipped' <<<"$output"
 }
 
 @test "-o writes atomically: a failing run leaves the previous file intact" {
@@ -303,5 +303,27 @@ reap() {
     run pic-cat --skip-bad --plain mixed.jsonl
     [ "$status" -eq 0 ]
     [ "$(grep -c '^{' <<<"$output")" = 2 ]
-    [[ "$output" == *"1 bad records skipped"* ]]
+    [[ "$output" == *"1 bad record skipped"* ]]
+}
+
+@test "summaries and messages count one in the singular: 1 record, 1 bad record, 1 more file" {
+    printf '{"answer":"1","response":"\\\\boxed{1}"}\nnot json\n' > one.jsonl
+    run pic-cat --plain --skip-bad one.jsonl
+    grep -qx 'pic-cat: 1 record, 1 bad record skipped' <<<"$output"
+    run pic-reward --plain --skip-bad one.jsonl
+    grep -qx 'pic-reward: 1 record, 1 correct, 0 without an answer' <<<"$output"
+    grep -qx 'pic-reward: 1 bad record skipped (--skip-bad)' <<<"$output"
+    printf '{"numbers":[1,2],"target":3,"response":"1+2"}\n' > cd.jsonl
+    run pic-reward --task countdown --plain cd.jsonl
+    grep -qx 'pic-reward: 1 record, 1 correct, 0 without an expression' <<<"$output"
+    run pic-batch --step 1 --size 1 --plain --skip-bad one.jsonl
+    grep -qx 'pic-batch: step 1: 1 prompt from 1 (epoch 0), 1 bad record skipped' <<<"$output"
+    run pic-task --count 1 --plain
+    grep -qx 'pic-task: 1 math problem (difficulty 1, seed 1)' <<<"$output"
+    printf 'not json\n' > bad.jsonl
+    run pic-batch --step 1 --size 1 --skip-bad bad.jsonl
+    fails_with 1 '^pic-batch: bad.jsonl: no prompt records \(1 bad record skipped, --skip-bad\)$'
+    : > e.jsonl
+    run pic-batch --step 1 --size 1 e.jsonl e.jsonl e.jsonl e.jsonl e.jsonl
+    fails_with 1 '^pic-batch: e.jsonl, e.jsonl, e.jsonl, e.jsonl and 1 more file: no prompt records$'
 }

@@ -540,7 +540,7 @@ EOF
     fails_with 1 "^pic-update: empty.jsonl: no samples to train on$"
     printf 'not json\n' >bad.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o --skip-bad empty.jsonl bad.jsonl
-    fails_with 1 "^pic-update: empty.jsonl, bad.jsonl: no samples to train on \(1 bad records skipped, --skip-bad\)$"
+    fails_with 1 "^pic-update: empty.jsonl, bad.jsonl: no samples to train on \(1 bad record skipped, --skip-bad\)$"
     run pic-update -m nowhere -o o "$s"
     fails_with 1 "nowhere"
 }
@@ -621,7 +621,7 @@ EOF
     { jq -c '.temperature = 0.5' g.jsonl | head -n 1; cat six.jsonl; } >stray.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o --clip-high 0.28 --lr 1e-3 --threads 1 --skip-bad stray.jsonl
     [ "$status" -eq 0 ]
-    [[ "$output" == *"pic-update: 1 bad records skipped"* ]]
+    [[ "$output" == *"pic-update: 1 bad record skipped"* ]]
     [ "$(jq .entropy <<<"${lines[0]}")" = "$h6" ]
     [ "$(jq .sequences <<<"${lines[0]}")" = 2 ]
     # ... and when two values are as common, nothing tells the stray ones

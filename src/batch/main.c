@@ -104,10 +104,12 @@ int main(int argc, char **argv) {
     }
     pic_writer_close(w);
     if (pic_bad_records)
-        pic_info("step %lld: %lld prompts from %zu (epoch %llu), %zu bad records skipped", step, size, n,
-                 (unsigned long long)(first / n), pic_bad_records);
+        pic_info("step %lld: %lld prompt%s from %zu (epoch %llu), %zu bad record%s skipped", step, size,
+                 pic_plural(size), n, (unsigned long long)(first / n), pic_bad_records,
+                 pic_plural((long long)pic_bad_records));
     else
-        pic_info("step %lld: %lld prompts from %zu (epoch %llu)", step, size, n, (unsigned long long)(first / n));
+        pic_info("step %lld: %lld prompt%s from %zu (epoch %llu)", step, size, pic_plural(size), n,
+                 (unsigned long long)(first / n));
     for (size_t i = 0; i < n; i++) pic_buf_free(&recs[i]);
     free(recs);
     free(perm);

@@ -75,7 +75,9 @@ int main(int argc, char **argv) {
         printf("%zu\n", records);
         pic_stdout_close();
     }
-    if (pic_bad_records) pic_info("%zu records, %zu bad records skipped", records, pic_bad_records);
-    else pic_info("%zu records", records);
+    if (pic_bad_records)
+        pic_info("%zu record%s, %zu bad record%s skipped", records, pic_plural((long long)records), pic_bad_records,
+                 pic_plural((long long)pic_bad_records));
+    else pic_info("%zu record%s", records, pic_plural((long long)records));
     return 0;
 }

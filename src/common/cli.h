@@ -50,6 +50,8 @@ int pic_getopt(int argc, char **argv, const char *shortopts, const struct option
 void pic_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A line on stderr unless --quiet: the summary a program prints at its end. */
 void pic_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "s" unless n is 1, for a count's noun: "%zu record%s", n, pic_plural(n). */
+static inline const char *pic_plural(long long n) { return n == 1 ? "" : "s"; }
 
 /* Prints "PROG (pic) VERSION" on stdout and exits 0. */
 PIC_NORETURN void pic_print_version(void);

@@ -147,16 +147,19 @@ void pic_die_no_records(int n, char *const *paths, const char *what) {
     pic_buf b = {0};
     for (int i = 0; i < (n ? n : 1) && i < SHOWN; i++)
         pic_buf_printf(&b, "%s%s", i ? ", " : "", n && strcmp(paths[i], "-") ? paths[i] : "<stdin>");
-    if (n > SHOWN) pic_buf_printf(&b, " and %d more files", n - SHOWN);
+    if (n > SHOWN) pic_buf_printf(&b, " and %d more file%s", n - SHOWN, pic_plural(n - SHOWN));
     char files[1024]; /* on the stack: the exit below leaks nothing */
     snprintf(files, sizeof files, "%s", b.data);
     pic_buf_free(&b);
-    if (pic_bad_records) pic_die("%s: no %s (%zu bad records skipped, --skip-bad)", files, what, pic_bad_records);
+    if (pic_bad_records)
+        pic_die("%s: no %s (%zu bad record%s skipped, --skip-bad)", files, what, pic_bad_records,
+                pic_plural((long long)pic_bad_records));
     pic_die("%s: no %s", files, what);
 }
 
 void pic_note_bad_records(void) {
-    if (pic_bad_records) pic_info("%zu bad records skipped (--skip-bad)", pic_bad_records);
+    if (pic_bad_records)
+        pic_info("%zu bad record%s skipped (--skip-bad)", pic_bad_records, pic_plural((long long)pic_bad_records));
 }
 
 /* Makes room for more bytes after len: drops what was returned, grows if full. */

@@ -84,7 +84,7 @@ int cd_stream(char **files, int nfiles, const pic_output_opts *out, const cd_str
     }
     pic_progress_end(&pr);
     pic_writer_close(w);
-    pic_info("%lld records, %lld correct, %lld without an expression", n, correct, unparsed);
+    pic_info("%lld record%s, %lld correct, %lld without an expression", n, pic_plural(n), correct, unparsed);
     pic_note_bad_records();
     return PIC_EXIT_OK;
 }

@@ -208,7 +208,7 @@ static int stream(char **files, int nfiles, const pic_output_opts *out, const co
     pic_progress_end(&pr);
     pic_writer_close(w);
     rw_checker_free(&c);
-    pic_info("%lld records, %lld correct, %lld without an answer", n, correct, unparsed);
+    pic_info("%lld record%s, %lld correct, %lld without an answer", n, pic_plural(n), correct, unparsed);
     pic_note_bad_records();
     if (cf->timing) report_timing(times, ntimes);
     free(times);

@@ -419,7 +419,9 @@ static void run_streams(options *o, char **files, int nfiles) {
 static void summary(const options *o, double dt) {
     const rollout_run *run = &o->run;
     char skipped[64] = "";
-    if (pic_bad_records) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", pic_bad_records);
+    if (pic_bad_records)
+        snprintf(skipped, sizeof skipped, ", %zu bad record%s skipped", pic_bad_records,
+                 pic_plural((long long)pic_bad_records));
     const char *dev = pic_device_name(run->model.device), *dtn = pic_model_dtype_name(run->model.dtype);
     char preempted[128] = "";
     if (run->kv_pages) /* positions, as --kv-cache-tokens counts them */

@@ -167,7 +167,7 @@ int main(int argc, char **argv) {
         json_decref(rec);
     }
     pic_writer_close(w);
-    pic_info("%lld %s problems (difficulty %d, seed %lld)", count, is_countdown ? "countdown" : "math", difficulty,
-             seed);
+    pic_info("%lld %s problem%s (difficulty %d, seed %lld)", count, is_countdown ? "countdown" : "math",
+             pic_plural(count), difficulty, seed);
     return 0;
 }

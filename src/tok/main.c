@@ -327,7 +327,9 @@ int main(int argc, char **argv) {
     pic_writer_close(run.w);
     double dt = pic_now() - t0;
     char skipped[64] = "";
-    if (pic_bad_records) snprintf(skipped, sizeof skipped, ", %zu bad records skipped", pic_bad_records);
+    if (pic_bad_records)
+        snprintf(skipped, sizeof skipped, ", %zu bad record%s skipped", pic_bad_records,
+                 pic_plural((long long)pic_bad_records));
     pic_info("%zu records, %zu tokens, %.2f MB of text in %.3f s%s", run.records, run.tokens, run.bytes / 1e6, dt,
              skipped);
     pic_chat_free(run.chat);
