@@ -55,7 +55,7 @@ pic() {
     env ${PIC_LD_PATH:+LD_LIBRARY_PATH="$PIC_LD_PATH"} "$BIN/pic-rollout" --device cuda --dtype bf16 -m "$ck" \
         -n 1 -t $TEMP --max-new-tokens $NEW --ignore-eos --max-batch-size "$b" --plain -o /dev/null "$@" \
         "$work/prompts.$b" 2>&1 |
-        sed -n 's/.*generated \([0-9]*\) samples, \([0-9]*\) tokens.* in \([0-9.]*\) s (\([0-9]*\) tokens\/s).*/{"samples":\1,"tokens":\2,"seconds":\3,"tokens_per_s":\4}/p;/error\|pic-rollout:/p'
+        sed -n 's/.*generated \([0-9]*\) samples*, \([0-9]*\) tokens*,.* in \([0-9.]*\) s (\([0-9]*\) tokens\/s).*/{"samples":\1,"tokens":\2,"seconds":\3,"tokens_per_s":\4}/p;/error\|pic-rollout:/p'
 }
 
 measure $'copy\t-\t-' 60 python3 tests/gpu/torch_bench.py matmul

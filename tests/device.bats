@@ -46,7 +46,7 @@ gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | 
     fi
     run pic-rollout -m "$M/qwen2-tiny" --device auto --max-new-tokens 2 --plain p
     [ "$status" -eq 0 ]
-    [[ "$output" == *"generated 1 samples"*"on cpu (f32)"* ]]
+    [[ "$output" == *"generated 1 sample, "*"on cpu (f32)"* ]]
 }
 
 @test "--dtype bf16 on the CPU and unknown devices or dtypes are usage errors" {

@@ -116,7 +116,7 @@ agrees() {
     fails_with 1 "^pic-rollout: in:2: field 'response_ids': element 1: expected a token id in \[0, 512\)"
     run pic-rollout --score -m "$M/qwen2-tiny" --plain --skip-bad -o out in
     [ "$status" -eq 0 ]
-    [[ "$output" == *"scored 1 records"*"6 bad records skipped"* ]]
+    [[ "$output" == *"scored 1 record, "*"6 bad records skipped"* ]]
     # longer than the context (512), as generation refuses
     sed -n 7p in >one
     run pic-rollout --score -m "$M/qwen2-tiny" --plain one

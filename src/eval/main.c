@@ -200,7 +200,8 @@ int main(int argc, char **argv) {
         pic_stdout_close();
     }
     pic_note_bad_records();
-    pic_info("%lld samples, %zu problems, %zu datasets", e.records, e.nproblems, e.ndatasets);
+    pic_info("%lld sample%s, %zu problem%s, %zu dataset%s", e.records, pic_plural(e.records), e.nproblems,
+             pic_plural((long long)e.nproblems), e.ndatasets, pic_plural((long long)e.ndatasets));
 
     eval_free(&e);
     return 0;

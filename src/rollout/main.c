@@ -428,15 +428,17 @@ static void summary(const options *o, double dt) {
         snprintf(preempted, sizeof preempted, ", KV cache peak %ld of %ld positions", run->kv_peak * PIC_KV_PAGE,
                  run->kv_pages * PIC_KV_PAGE);
     if (run->preemptions)
-        snprintf(preempted + strlen(preempted), sizeof preempted - strlen(preempted), ", %zu preemptions",
-                 run->preemptions);
+        snprintf(preempted + strlen(preempted), sizeof preempted - strlen(preempted), ", %zu preemption%s",
+                 run->preemptions, pic_plural((long long)run->preemptions));
     if (o->score)
-        pic_info("scored %zu records, %zu response tokens in %.2f s (%.0f tokens/s) on %s (%s)%s", run->records,
-                 run->tokens, dt, dt > 0 ? run->tokens / dt : 0.0, dev, dtn, skipped);
+        pic_info("scored %zu record%s, %zu response token%s in %.2f s (%.0f tokens/s) on %s (%s)%s", run->records,
+                 pic_plural((long long)run->records), run->tokens, pic_plural((long long)run->tokens), dt,
+                 dt > 0 ? run->tokens / dt : 0.0, dev, dtn, skipped);
     else
-        pic_info("generated %zu samples, %zu tokens, mean entropy %.4f, in %.2f s (%.0f tokens/s) on %s (%s)%s%s",
-                 run->samples, run->tokens, run->tokens ? run->entropy_sum / (double)run->tokens : 0.0, dt,
-                 dt > 0 ? run->tokens / dt : 0.0, dev, dtn, preempted, skipped);
+        pic_info("generated %zu sample%s, %zu token%s, mean entropy %.4f, in %.2f s (%.0f tokens/s) on %s (%s)%s%s",
+                 run->samples, pic_plural((long long)run->samples), run->tokens, pic_plural((long long)run->tokens),
+                 run->tokens ? run->entropy_sum / (double)run->tokens : 0.0, dt, dt > 0 ? run->tokens / dt : 0.0, dev,
+                 dtn, preempted, skipped);
 }
 
 int main(int argc, char **argv) {

@@ -330,8 +330,8 @@ int main(int argc, char **argv) {
     if (pic_bad_records)
         snprintf(skipped, sizeof skipped, ", %zu bad record%s skipped", pic_bad_records,
                  pic_plural((long long)pic_bad_records));
-    pic_info("%zu records, %zu tokens, %.2f MB of text in %.3f s%s", run.records, run.tokens, run.bytes / 1e6, dt,
-             skipped);
+    pic_info("%zu record%s, %zu token%s, %.2f MB of text in %.3f s%s", run.records, pic_plural((long long)run.records),
+             run.tokens, pic_plural((long long)run.tokens), run.bytes / 1e6, dt, skipped);
     pic_chat_free(run.chat);
     pic_tokenizer_free(run.tok);
     return 0;
