@@ -262,6 +262,15 @@ same() {
     [ "$status" -ne 124 ]
     [ "$status" -ne 0 ]
     [[ "$output" == *"pic-update[0/2]: /proc/no/such/dir"* ]]
+    # a bad record, which every rank reads: exit 1, and each rank's message
+    # that got out before the abort is a whole line (they came in pieces, one
+    # rank's between the other's)
+    { head -5 six.jsonl; jq -c '.logprobs[0] = 0.5' <(tail -1 six.jsonl); } > bad.jsonl
+    run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o x bad.jsonl
+    [ "$status" -eq 1 ]
+    msg="bad.jsonl:6: field 'logprobs': element 0: 0.5 is above 0, not a log-probability"
+    grep -q "^pic-update\[[01]/2\]: $msg\$" <<<"$output"
+    [ -z "$(grep 'bad.jsonl' <<<"$output" | grep -v "^pic-update\[[01]/2\]: $msg\$")" ]
     run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o x < six.jsonl
     [ "$status" -eq 2 ]
     [[ "$output" == *"2 ranks need the sample FILEs"* ]]
