@@ -439,8 +439,13 @@ serve_start() { # CKPT
         srun --ntasks "$ranks" --input=0 $launcher_args pic-update -q --model "$1" --serve \
             "${update_opts[@]}" ${term_opts[@]+"${term_opts[@]}"} < "$pipes/requests" > "$pipes/answers" &
     else
+        # in a session of its own: mpirun answers a SIGTERM or SIGINT by
+        # killing its ranks (SIGCONT, a second later SIGTERM, a second later
+        # SIGKILL), too soon for a step to end or AdamW's state to be
+        # written; the process group's signal reaches train.sh, and
+        # serve_kill ends the requests instead
         # shellcheck disable=SC2086
-        mpirun -np "$ranks" $launcher_args pic-update -q --model "$1" --serve \
+        setsid -w mpirun -np "$ranks" $launcher_args pic-update -q --model "$1" --serve \
             "${update_opts[@]}" ${term_opts[@]+"${term_opts[@]}"} < "$pipes/requests" > "$pipes/answers" &
     fi
     server_pid=$!
@@ -460,7 +465,15 @@ serve_start() { # CKPT
 # once it has saved its state
 serve_kill() {
     [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
+    if [ "$ranks" -gt 1 ] && [ "$launcher" = mpirun ] && [ -n "${server_in:-}" ]; then
+        # the end of its requests, which mpirun passes on to rank 0: the
+        # step in flight ends (a job of several ranks gives none up) and the
+        # last checkpoint gets its state, however long that takes
+        exec {server_in}>&-
+        server_in=
+    else
+        kill -TERM "$server_pid" 2>/dev/null || true
+    fi
     wait "$server_pid" 2>/dev/null || true
     server_pid=
 }
@@ -474,6 +487,7 @@ serve_stop() {
     [ -n "$server_pid" ] || return 0
     local st=0
     exec {server_in}>&-
+    server_in=
     wait "$server_pid" || st=$?
     server_pid=
     trap - EXIT INT TERM

@@ -333,6 +333,41 @@ same() {
     cmp u/final/optimizer.safetensors s/final/optimizer.safetensors
 }
 
+@test "train.sh --ranks 2 --serve stopped by SIGTERM mid-step: the server ends its step with the state, not killed" {
+    # mpirun kills its ranks a second or two after a SIGTERM, too soon for a
+    # step to end or a state to be written. The step is made slow: rank 0's
+    # controller (--mini-batches 2 runs it inside pic-update) sleeps, through
+    # a PIC_HOME of the same programs but pictl
+    mkdir -p h/bin h/pipelines
+    ln -s "$PIC_BIN"/* h/bin/ && rm h/bin/pictl && ln -s "$PIC_ROOT"/pipelines/* h/pipelines/
+    printf '#!/bin/sh\nif [ -n "${OMPI_COMM_WORLD_RANK:-}" ] && [ -e %s/slow.on ]; then touch %s/slow.in; sleep 4; fi\n%s\n' \
+        "$T" "$T" "exec $PIC_BIN/pictl \"\$@\"" > h/bin/pictl
+    chmod +x h/bin/pictl
+    pic-init -q -o m --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --seed 3
+    TRAIN=(--model m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 --template chatml --seed 5 -q --mini-batches 2
+           --update-args "--eps 1 --threads 1" --ranks 2 --launcher-args "--allow-run-as-root --oversubscribe"
+           --serve --state-every 4)
+    export ASAN_OPTIONS=detect_leaks=0
+    h/pipelines/train.sh --run u --steps 3 "${TRAIN[@]}"
+    setsid h/pipelines/train.sh --run k --steps 3 "${TRAIN[@]}" &
+    pid=$!
+    while [ ! -e k/steps/step-000001.json ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    touch slow.on
+    while [ ! -e slow.in ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    kill -TERM -- "-$pid"
+    st=0
+    wait "$pid" || st=$?
+    rm slow.on
+    [ "$st" -eq 143 ]
+    # step 2's request ended (the server gives up no step of several ranks)
+    # and its checkpoint, the last, got the state; it had been killed in it
+    [ -f k/ckpt/step-000002/optimizer.safetensors ]
+    [ ! -e k/steps/step-000002.json ]
+    timeout 120 h/pipelines/train.sh --run k --steps 3 "${TRAIN[@]}"
+    cmp u/final/model.safetensors k/final/model.safetensors
+    cmp u/final/optimizer.safetensors k/final/optimizer.safetensors
+}
+
 @test "train.sh refuses bad --ranks and --launcher values" {
     pic-init -q -o m --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --seed 3
     run train.sh --run r --model m --ranks 0
