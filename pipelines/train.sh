@@ -23,7 +23,9 @@ Defaults: the paper's algorithm settings (clip 0.2/0.2, lr 1e-6, 8 samples per
 prompt at T 0.6, target 0.1, Kp 1, Ki 0.01, tau 0.95, validation at T 0.6 and
 top-p 0.95) with three settings SCALED DOWN so that a run fits one machine:
 64 prompts a step (paper 512), 1024 new tokens (paper 8192) and no validation
-(paper every 20 steps). --paper-scale uses the paper's three.
+(paper every 20 steps). --paper-scale uses the paper's three. An option that
+would do nothing in the run (--kp with --target off, a method's own option
+without that method) is a usage error that says what it needs.
 
 Run:
       --run DIR            the run's directory (created; resumed if it exists,
@@ -31,7 +33,9 @@ Run:
       --model DIR          the initial HF checkpoint
       --data FILE          prompt records (id, problem, answer); default: the
                            synthetic tasks of pic-task
-      --difficulty D       pic-task's difficulty when no --data (default 1)
+      --difficulty D       pic-task's difficulty (default 1) of the synthetic
+                           prompts: training's without --data, validation's
+                           without --val-data
       --steps N            training steps (default 100)
       --prompts B          prompts per step (default 64; paper 512)
       --seed S             seed of batches and sampling (default 1)
@@ -84,7 +88,9 @@ Method (each baseline runs alone; --with-entropic adds EntroPIC to it):
 Control (EntroPIC):
       --target H|off       target entropy (default 0.1); off: no EntroPIC
       --kp X  --ki X       PI gains (default 1, 0.01); --ki 0 is P control
-      --tau X              high-probability threshold (default 0.95)
+      --tau X              high-probability threshold (default 0.95); every
+                           run takes it: the log's hi_frac counts the tokens
+                           above it
       --entropic-tokens high|low  the tokens above tau (default) or at or
                            below it (the low-probability variant, sec. 4.3)
       --control-from N     EntroPIC from step N on (default 1); the steps
@@ -112,7 +118,8 @@ Update:
                            and started again takes the steps since the last
                            state again (from their rollouts, saved)
 Validation (as the paper: T 0.6, top-p 0.95, N samples per problem):
-      --val-every K        evaluate every K steps (default 0: never; paper 20)
+      --val-every K        evaluate every K steps (default 0: never; paper 20);
+                           the other --val-* options need it
       --val-data FILE      prompt records, one dataset per file; repeat for
                            more (default: 64 held-out pic-task problems)
       --val-n N|SPEC       samples per problem: N, or NAME=N,...,N for some
@@ -125,8 +132,9 @@ Ranks (docs/distributed.md):
                            job (default 1: plain processes); the result is
                            R's within rounding, so a run may resume on another R;
                            with --device cuda, one GPU a rank
-      --launcher mpirun|srun  how the ranks start (default mpirun; srun inside a
-                           Slurm allocation, see pipelines/slurm.sbatch)
+      --launcher mpirun|srun  how the ranks start, with R above 1 (default
+                           mpirun; srun inside a Slurm allocation, see
+                           pipelines/slurm.sbatch)
       --launcher-args ARGS more options for the launcher (word-split), e.g.
                            '--hostfile hosts' or '--allow-run-as-root'
 
