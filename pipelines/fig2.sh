@@ -25,7 +25,8 @@ DIR/plot.png (the entropy curves). Rerunning resumes every run.
   -j, --jobs N           runs at a time (default 1)
   -q, --quiet            only errors and the table
   -h, --help             this help
-Options after -- go to every train.sh (e.g. --prompts 16 --template chatml).
+Options after -- go to every train.sh (e.g. --prompts 16 --template chatml),
+through sweep.sh: not --run or --target, which the sweep sets per run.
 EOF2
 }
 out= model= steps=10 tau=0.95 jobs=1 QUIET=
