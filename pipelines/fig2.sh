@@ -26,7 +26,8 @@ DIR/plot.png (the entropy curves). Rerunning resumes every run.
   -q, --quiet            only errors and the table
   -h, --help             this help
 Options after -- go to every train.sh (e.g. --prompts 16 --template chatml),
-through sweep.sh: not --run or --target, which the sweep sets per run.
+through sweep.sh: not --run, --target or --mask-quadrant, which the sweep
+sets per run, nor --model, --steps or --tau, which are fig2.sh's own.
 EOF2
 }
 out= model= steps=10 tau=0.95 jobs=1 QUIET=
@@ -47,6 +48,11 @@ done
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ -n "$model" ] || usage_error "--model DIR is required"
 [[ $steps =~ ^[1-9][0-9]*$ ]] || usage_error "--steps: '$steps' is not a positive integer"
+# fig2.sh's own options given again after -- would win in every run (they
+# come last), and the figure's title would name the ones they replaced
+for a in "$@"; do
+    case "$a" in --model|--steps|--tau) usage_error "$a after --: give fig2.sh's own $a" ;; esac
+done
 
 quadrants=(hi-pos hi-neg lo-pos lo-neg)
 variants=()

@@ -78,6 +78,12 @@ for m in $methods; do
 done
 for v in ${variants[@]+"${variants[@]}"}; do
     [[ $v =~ ^[A-Za-z0-9_.-]+= ]] || usage_error "--variant: '$v' is not NAME=ARGS"
+    # an option of the variant's given after -- too would win over it (it comes last)
+    for w in ${v#*=}; do
+        case "$w" in --*) for a in "$@"; do
+            [ "$a" != "$w" ] || usage_error "$w is in --variant ${v%%=*} and after --: the one after -- would win"
+        done ;; esac
+    done
     names+=("${v%%=*}"); args+=("${v#*=}")
 done
 [ -z "$baseline" ] || { names+=(grpo); args+=("--target off"); }

@@ -160,7 +160,7 @@ run= model= data= difficulty=1 steps=100 prompts=64 seed=1 keep=2 device=auto
 n=8 temperature=0.6 max_new=1024 template= rollout_args= reward_args=
 target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args= entropic_tokens=high control_from=1 with_entropic=
 method=entropic entropy_coef=0.001 aec_target=0.2 dmmpt_target= mask_quadrant=
-lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args= clip_given=
+lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
 val_every=0 val_n=8 val_temperature=0.6 val_top_p=0.95 QUIET=
 ranks=1 launcher=mpirun launcher_args= check= serve= state_every=
 val_data=() eos=()
@@ -201,8 +201,8 @@ while [ $# -gt 0 ]; do
     --control-from) need "$@"; control_from=$2; shift ;;
     --pictl-args) need "$@"; pictl_args=$2; shift ;;
     --lr) need "$@"; lr=$2; shift ;;
-    --clip-low) need "$@"; clip_low=$2; clip_given=1; shift ;;
-    --clip-high) need "$@"; clip_high=$2; clip_given=1; shift ;;
+    --clip-low) need "$@"; clip_low=$2; shift ;;
+    --clip-high) need "$@"; clip_high=$2; shift ;;
     --mini-batches) need "$@"; mini_batches=$2; shift ;;
     --update-args) need "$@"; update_args=$2; shift ;;
     --serve) serve=1 ;;
@@ -247,9 +247,6 @@ case "$entropic_tokens" in high|low) ;; *) usage_error "--entropic-tokens: '$ent
 case "$mask_quadrant" in ''|hi-pos|hi-neg|lo-pos|lo-neg) ;;
 *) usage_error "--mask-quadrant: '$mask_quadrant' is not hi-pos, hi-neg, lo-pos or lo-neg" ;; esac
 [ "$method" != dmmpt ] || [ -n "$dmmpt_target" ] || usage_error "--method dmmpt needs --dmmpt-target H"
-# KL-Cov's loss is the unclipped ratio (verl's): pic-update refuses a clip beside it
-[ -z "$clip_given" ] || [ "$method" != kl-cov ] ||
-    usage_error "--clip-low and --clip-high do nothing with --method kl-cov (its loss clips no ratio)"
 [ -z "$with_entropic" ] || [ "$method" != entropic ] || usage_error "--with-entropic goes with a baseline --method"
 [ -z "$with_entropic" ] || [ "$target" != off ] || usage_error "--with-entropic needs a --target"
 # train.sh passes pictl --target and logs it as each step's target: a
@@ -291,6 +288,10 @@ done
 only_with --entropy-coef "$([[ $method = entropy-bonus ]] && echo 1)" "--method entropy-bonus"
 only_with --aec-target "$([[ $method = aec ]] && echo 1)" "--method aec"
 only_with --dmmpt-target "$([[ $method = dmmpt ]] && echo 1)" "--method dmmpt"
+# KL-Cov's loss is the unclipped ratio (verl's): pic-update refuses a clip beside it
+for o in --clip-low --clip-high; do
+    only_with "$o" "$([[ $method != kl-cov ]] && echo 1)" "a loss that clips a ratio: any --method but kl-cov"
+done
 # NSR's samples all have a negative advantage, PSR's a positive one
 q=$method:$mask_quadrant
 only_with --mask-quadrant "$([[ $q != nsr:*-pos && $q != psr:*-neg ]] && echo 1)" \

@@ -714,6 +714,17 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     run sweep.sh --out s2 --methods nsr --no-baseline -- --method grpo --steps 1 "${TRAIN[@]}"
     fails_with 2 "sweep.sh: --method after --: --methods sets each run's"
     [ ! -e x ] && [ ! -e s2/target-2.0 ]
+    # so would an option of a variant, and fig2.sh's own (its quadrant masks
+    # the unmasked run too; its figure named the steps and tau replaced)
+    run sweep.sh --out s2 --no-baseline --variant 'a=--kp 1' -- --kp 2 --steps 1 "${TRAIN[@]}"
+    fails_with 2 "sweep.sh: --kp is in --variant a and after --"
+    run fig2.sh --out f2 --model m -- --mask-quadrant lo-neg --prompts 4
+    fails_with 2 "sweep.sh: --mask-quadrant is in --variant hi-pos and after --"
+    for o in --steps --tau --model; do
+        run fig2.sh --out f2 --model m -- "$o" 5
+        fails_with 2 "fig2.sh: $o after --: give fig2.sh's own $o"
+    done
+    [ ! -e s2/a ] && [ ! -e f2/grpo ]
     # a common target for named variants is no clash
     run sweep.sh --out s3 --no-baseline --variant a='--kp 1' -- --target 1 --steps 1 "${TRAIN[@]}"
     [ "$status" -eq 0 ]
@@ -722,5 +733,9 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     run train.sh --check --run r2 --steps 1 --method kl-cov "${TRAIN[@]}"
     [ "$status" -eq 0 ]
     run train.sh --check --run r2 --steps 1 --method kl-cov --clip-high 0.28 "${TRAIN[@]}"
-    fails_with 2 'clip-high do nothing with --method kl-cov'
+    fails_with 2 'train.sh: --clip-high needs a loss that clips a ratio'
+    # a sweep's shared clip is passed over by its KL-Cov run, as any unused option
+    run train.sh --check --run r2 --steps 1 --method kl-cov --shared --clip-high 0.28 "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == "--clip-high"$'\t'* ]]
 }
