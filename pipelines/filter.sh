@@ -29,7 +29,8 @@ samples, prompts solved 8/8 or 0/8 dropped). Counts go to standard error.
                            '--task countdown'
       --samples FILE       keep the scored samples there (zstd)
       --scored FILE        filter on these scored samples instead of sampling
-                           (e.g. an earlier --samples; --model is then unused)
+                           (e.g. an earlier --samples; the options of
+                           sampling, --model to --reward-args, are refused)
   -q, --quiet              only errors
   -h, --help               this help
 The samples go to OUT.partial as they come (OUT.partial.settings.json holds
@@ -40,8 +41,12 @@ EOF2
 }
 
 model= out= n=8 temperature=0.6 max_new=1024 template= seed=1 reward_args= samples= scored= QUIET=
-data=() eos=()
+data=() eos=() sampling_opts=()
 while [ $# -gt 0 ]; do
+    # (the options of sampling, which --scored does without)
+    case "$1" in
+    --model|--temperature|--max-new-tokens|--template|--seed|--eos|--reward-args) sampling_opts+=("$1") ;;
+    esac
     case "$1" in
     --model) need "$@"; model=$2; shift ;;
     -o|--output) need "$@"; out=$2; shift ;;
@@ -67,6 +72,8 @@ done
 [ -n "$scored" ] || [ -n "$model" ] || usage_error "--model DIR is required (or --scored FILE)"
 for f in "${data[@]}"; do [ -r "$f" ] || die "$f: cannot read"; done
 [ -z "$scored" ] || [ -z "$samples" ] || usage_error "--samples keeps what filter.sh samples: not with --scored"
+[ -z "$scored" ] || [ ${#sampling_opts[@]} -eq 0 ] ||
+    usage_error "${sampling_opts[0]} is for sampling: --scored samples nothing (without it the option does nothing)"
 [ -z "$scored" ] || [ -r "$scored" ] || die "$scored: cannot read"
 [ -n "$scored" ] || model_dir "$model" || die "$model: not a model directory (no config.json)"
 
@@ -118,8 +125,10 @@ fi
 zstdcat -f "$scored" | jq -cn --argjson n "$n" '
     reduce inputs as $s ({}; .[$s.id | tostring] += [($s.correct // ($s.reward >= 0.5)) | if . then 1 else 0 end])
     | with_entries(.value = {c: (.value | add), k: (.value | length)})' > "$tmp/counts.json"
-bad=$(jq -r --argjson n "$n" 'to_entries | map(select(.value.k != $n)) | first | if . then "\(.key) has \(.value.k)" else empty end' "$tmp/counts.json")
-[ -z "$bad" ] || die "$scored: id $bad samples, not $n"
+bad=$(jq -r --argjson n "$n" 'to_entries | map(select(.value.k != $n)) | first
+    | if . then "\(.key) has \(.value.k) sample\(if .value.k == 1 then "" else "s" end)" else empty end' \
+    "$tmp/counts.json")
+[ -z "$bad" ] || die "$scored: id $bad, not $n"
 
 jq -c --slurpfile c "$tmp/counts.json" --argjson n "$n" '
     ($c[0][.id | tostring]) as $x | select($x != null and $x.c > 0 and $x.c < $n)' \

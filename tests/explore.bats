@@ -88,6 +88,13 @@ load helpers
     [ "$(jq -r .id kept.jsonl)" = 2 ]
     run filter.sh -q --scored scored.jsonl.zst --samples again.zst --n 2 -o kept.jsonl prompts.jsonl
     fails_with 2 "not with --scored"
+    # nor the options of sampling, which did nothing there
+    for o in "--model m" "--temperature 1" "--max-new-tokens 8" "--template chatml" "--seed 2" "--eos x" \
+             "--reward-args --strict"; do
+        # shellcheck disable=SC2086
+        run filter.sh -q --scored scored.jsonl.zst $o --n 2 -o kept.jsonl prompts.jsonl
+        fails_with 2 "filter.sh: ${o%% *} is for sampling: --scored samples nothing"
+    done
     # sampling with a model: the reward arguments reach pic-reward
     pic-task -q --plain --task countdown --solutions -n 50 > corpus.jsonl
     pic-init -q -o m --corpus corpus.jsonl --merges 8
