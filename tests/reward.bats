@@ -195,6 +195,17 @@ load helpers
   [ "$output" = 1 ]
   run pic-reward --gold 'B' --pred 'The answer is \boxed{C}. B is wrong'
   [ "$output" = 0 ]
+  # the letter chosen is the record's pred, right or wrong: a wrong letter is
+  # an answer (--wrong), not a missing one (--unparsable)
+  for r in 'The answer is (C).' 'The answer is (B).' 'no letter here'; do
+    jq -cn --arg r "$r" '{answer: "C", response: $r}'
+  done > in.jsonl
+  run pic-reward -q --plain --unparsable -1 in.jsonl
+  [ "$(jq -c '[.pred, .correct, .reward]' <<<"$output" | tr '\n' ' ')" = '["C",true,1] ["B",false,0] [null,false,-1] ' ]
+  run pic-reward --plain --unparsable -1 in.jsonl
+  [[ "$output" == *"3 records, 1 correct, 1 without an answer" ]]
+  run pic-reward --gold C --pred 'The answer is (B).' --explain
+  [[ "$output" == *"verdict: not equal"* ]]
 }
 
 @test "reward: a choice gold in a text command, as MATH writes it, takes a letter as a bare one does" {

@@ -93,7 +93,7 @@ static int one_pair(const char *gold, const char *pred, bool explain, const conf
     if (explain) {
         explain_side("gold", &r.gold);
         explain_side("pred", &r.pred);
-        printf("verdict: %s\n", r.correct ? "equal" : !r.pred.text ? "no answer in pred" : !r.gold.text ? "no gold answer" : "not equal");
+        printf("verdict: %s\n", r.correct ? "equal" : !r.pred.text && !r.choice ? "no answer in pred" : !r.gold.text ? "no gold answer" : "not equal");
     }
     printf("%d\n", r.correct ? 1 : 0);
     rw_checker_free(&c);
@@ -191,8 +191,12 @@ static int stream(char **files, int nfiles, const pic_output_opts *out, const co
                 if (ntimes == tcap) times = pic_realloc(times, (tcap = tcap ? 2 * tcap : 1024) * sizeof *times);
                 times[ntimes++] = pic_now() - t0;
             }
-            bool found = r.pred.tree != NULL || (r.correct && r.pred.text);
-            json_object_set_new(rec, "pred", found ? json_stringn(r.pred.text, r.pred.len) : json_null());
+            /* a letter chosen is an answer, right or wrong: "The answer is (B)." was
+             * pred null, counted without an answer and, wrong, given --unparsable */
+            bool letter = r.choice && !r.pred.tree && !(r.correct && r.pred.text);
+            bool found = r.pred.tree != NULL || (r.correct && r.pred.text) || letter;
+            json_object_set_new(rec, "pred", letter ? json_stringn(&r.choice, 1)
+                                             : found ? json_stringn(r.pred.text, r.pred.len) : json_null());
             json_object_set_new(rec, "correct", json_boolean(r.correct));
             double reward = r.correct ? cf->r_correct : found ? cf->r_wrong : cf->r_unparsable;
             json_object_set_new(rec, "reward", reward_json(reward));

@@ -192,7 +192,11 @@ void rw_check(rw_checker *c, const char *gold, size_t gn, const char *pred, size
     /* Math-Verify also compares the extracted texts when parsing failed */
     if (!r->correct && same_fallback(&c->arena, &r->gold, &r->pred)) r->correct = true;
     char gl;
-    if (!r->correct && rw_choice_gold(gold, gn, &gl)) r->correct = choice_of(pred, pn, &r->pred, &o->pred) == gl;
+    r->choice = 0;
+    if (!r->correct && rw_choice_gold(gold, gn, &gl)) {
+        r->choice = choice_of(pred, pn, &r->pred, &o->pred);
+        r->correct = r->choice == gl;
+    }
 }
 
 void rw_extract_only(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, rw_answer *out) {

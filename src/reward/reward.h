@@ -22,6 +22,7 @@ rw_opts rw_default_opts(void);
 typedef struct {
     rw_answer gold, pred;
     bool correct;
+    char choice; /* when the gold is a choice letter, the one the response chose (0: none) */
 } rw_result;
 
 typedef struct {
