@@ -238,13 +238,32 @@ static const char *not_replaceable(const char *final) {
     return empty ? NULL : "is a directory with no config.json in it: not a checkpoint";
 }
 
-void pic_atomic_dir_check(const char *final) {
+static void check_replaceable(const char *final) {
     char *name = dir_name(final);
     const char *why = not_replaceable(name);
     free(name);
     if (why)
         pic_die("%s: %s; pic writes a checkpoint only where there is none, or an empty directory, or a "
                 "checkpoint (config.json) to replace", final, why);
+}
+
+/* The temporary directory of pic_atomic_dir_begin, made and removed, so
+ * that a folder that is not there or not writable fails now, not after
+ * the work (pic-update --serve: after a step that moved the weights, the
+ * last checkpoint kept without its state could no longer get it). */
+static void probe_tmp_dir(const char *final_arg) {
+    char *final = dir_name(final_arg);
+    char *tmp = pic_asprintf("%s.tmp.%ld.XXXXXX", final, (long)getpid());
+    free(final);
+    if (!mkdtemp(tmp)) pic_die("%s: cannot create a temporary directory beside it: %s", final_arg,
+                               strerror(errno));
+    rmdir(tmp);
+    free(tmp);
+}
+
+void pic_atomic_dir_check(const char *final) {
+    check_replaceable(final);
+    probe_tmp_dir(final);
 }
 
 void pic_atomic_dir_recover(const char *final_arg) {
@@ -283,7 +302,7 @@ void pic_atomic_dir_recover(const char *final_arg) {
 }
 
 char *pic_atomic_dir_begin(const char *final_arg) {
-    pic_atomic_dir_check(final_arg);
+    check_replaceable(final_arg);
     pic_atomic_dir_recover(final_arg);
     char *final = dir_name(final_arg);
     char *tmp = pic_asprintf("%s.tmp.%ld.XXXXXX", final, (long)getpid());

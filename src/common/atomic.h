@@ -33,9 +33,11 @@ int pic_atomic_dir_commit(const char *tmp, const char *final);
 /* Dies, naming final, unless it may take a checkpoint: absent, an empty
  * directory, or a directory holding config.json (a checkpoint, replaced
  * whole). Anything else (a file, a device, a folder of other things) the
- * commit would move aside and delete. pic_atomic_dir_begin and _commit check
- * too; a program calls this before its work, so that a long run does not end
- * in the refusal. A trailing '/' is ignored ("ck/" is ck). */
+ * commit would move aside and delete; also unless a temporary can be made
+ * beside it (made and removed: its folder is there and writable).
+ * pic_atomic_dir_begin and _commit check too; a program calls this before its
+ * work, so that a long run does not end in the refusal. A trailing '/' is
+ * ignored ("ck/" is ck). */
 void pic_atomic_dir_check(const char *final);
 /* Cleans up after a writer of final that was killed (kill -9, power loss)
  * and is no longer running: removes its temporary directories, and when it
