@@ -864,11 +864,14 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     S=(--clip-high 0.28 --lr 1e-3 --threads 1 --micro-tokens 20 --mini-batches 3) # not -q: its messages are checked
     request "$s" r0 | pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" > /dev/null # b1, with its state
     # a missing samples file, a bad record in one (its message went out
-    # without the hook that saves the state), a bad request, an output in a
-    # folder that is not there (found when the checkpoint was written, after
-    # the step): the step had not begun
+    # without the hook that saves the state), a bad request, an output or
+    # gradients' file in a folder that is not there or a gradients' file
+    # that is a folder (each found when written, after the step): the step
+    # had not begun
     head -c 100 "$s" > cut.jsonl
-    for bad in "$(request nothere o)" "$(request cut.jsonl o)" '{"samples": "x"' "$(request "$s" nodir/o)"; do
+    mkdir -p adir
+    for bad in "$(request nothere o)" "$(request cut.jsonl o)" '{"samples": "x"' "$(request "$s" nodir/o)" \
+        "$(request "$s" o '"save_grads": "nodir/g"')" "$(request "$s" o '"save_grads": "adir"')"; do
         rm -rf b1
         run pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(request "$s" b1 '"state": false'; printf '%s\n' "$bad")
         [ "$status" -eq 1 ]

@@ -130,6 +130,17 @@ FILE *pic_atomic_open(pic_atomic_file *a, const char *path) {
     return a->fp;
 }
 
+void pic_atomic_check(const char *path) {
+    pic_atomic_file a;
+    struct stat st;
+    /* a folder: pic_atomic_open's fopen fails on it; a device or a pipe is
+     * written directly, and opening a FIFO would wait for its reader */
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) pic_die("%s: %s", path, strerror(EISDIR));
+    if (stat(path, &st) == 0) return;
+    pic_atomic_open(&a, path);
+    pic_atomic_abort(&a);
+}
+
 static void atomic_free(pic_atomic_file *a) {
     untrack(a->tmp);
     free(a->path);

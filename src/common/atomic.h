@@ -16,6 +16,11 @@ typedef struct {
  * that exists and is not a regular file (a device, a pipe) is written
  * directly, since it cannot be replaced by a rename. */
 FILE *pic_atomic_open(pic_atomic_file *a, const char *path);
+/* Dies, naming path, unless pic_atomic_open can take it: a folder cannot
+ * be, nor a file in a folder that is not there or cannot be written (its
+ * temporary is made and removed). For a program to call before its work,
+ * so that the work does not end in the failure. */
+void pic_atomic_check(const char *path);
 /* Flushes, fsyncs, closes and renames into place (then fsyncs the
  * directory). Returns 0, or -1 with errno set and the temporary removed. */
 int pic_atomic_commit(pic_atomic_file *a);

@@ -527,6 +527,9 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     double t0 = pic_now() - s->opened;
     s->opened = 0;
     if (serve) pic_atomic_dir_check(rq->output); /* before the step, not at its end (main checks --output) */
+    /* and the gradients' file: under --serve a step that moved the weights
+     * and then failed there left the last weights-only checkpoint unresumable */
+    if (rq->save_grads && me == 0) pic_atomic_check(rq->save_grads);
     pic_samples b = {0};
     pic_read_opts ro = {!o->sft, !o->sft, s->model.cfg.vocab_size, s->model.cfg.max_position,
                         !o->sft && !o->temperature};
