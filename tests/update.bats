@@ -880,6 +880,23 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
         [ ! -e b1/optimizer-not-saved.json ] && [ ! -e o ]
         [ -z "$(find . -name '*.tmp*')" ]
     done
+    # an answer that cannot be written (a full disk; a driver gone, whose
+    # closed pipe killed the server with SIGPIPE) fails after b1 is in
+    # place, with the weights still its own: it gets its state all the same
+    rm -rf b1
+    st=0 && pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(request "$s" b1 '"state": false') \
+        > /dev/full 2> err || st=$?
+    [ "$st" -eq 1 ]
+    grep -q "^pic-update: standard output: No space left on device" err
+    grep -q "b1 written again with its optimizer state before the exit" err
+    same_ckpt r0 b1
+    rm -rf b1
+    # (the request comes once the reader is gone)
+    pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(sleep 0.5; request "$s" b1 '"state": false'; sleep 1) \
+        2> err | true
+    [ "${PIPESTATUS[0]}" -eq 1 ]
+    grep -q "^pic-update: standard output: Broken pipe" err
+    same_ckpt r0 b1
     # a controller that fails in the step's second mini-batch, after its
     # first optimizer step moved the weights: b1 cannot get this state, and
     # the server says so

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -511,6 +512,14 @@ static const pic_sample *longest_sample(const pic_samples *b) {
     return x;
 }
 
+/* --serve's last checkpoint, for a failure's exit (serve_die). */
+static struct {
+    session *s;
+    const pic_request *last;
+    long step; /* the trainer's optimizer steps when `last` was written */
+    pthread_t thread; /* the server's: a worker's failure leaves it mid-step */
+} served;
+
 /* One training step (K optimizer steps) on the request's samples: writes its
  * checkpoint and prints its stats line. For pic-update (serve false) the
  * line comes before the checkpoint is renamed into place: a run that could
@@ -666,7 +675,13 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     }
     if (K_steps > 1) json_object_set_new(j, "steps", steps);
     else json_decref(steps);
-    if (serve) pic_ckpt_commit(next, rq->output);
+    if (serve) {
+        pic_ckpt_commit(next, rq->output);
+        /* in place, it is the last checkpoint: an answer that cannot be
+         * written (a full disk, a driver gone) fails with the weights its
+         * own, so a weights-only one gets its state before the exit */
+        served.last = rq, served.step = tr->step;
+    }
     if (me == 0) { /* one stats line for the job */
         pic_print_json_line(j);
         if (serve && fflush(stdout) != 0) pic_die("standard output: %s", strerror(errno));
@@ -686,14 +701,6 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     pic_die_note = NULL; /* the step is whole: a failure from here on is not its */
     return true;
 }
-
-/* --serve's last checkpoint, for a failure's exit (serve_die). */
-static struct {
-    session *s;
-    const pic_request *last;
-    long step; /* the trainer's optimizer steps when `last` was written */
-    pthread_t thread; /* the server's: a worker's failure leaves it mid-step */
-} served;
 
 /* pic_die's hook under --serve: a request that fails ends the server, and
  * the last checkpoint, written without its optimizer state, gets it as at
@@ -726,6 +733,9 @@ static int serve(session *s) {
     if (o->device == PIC_DEVICE_CUDA) to_device(s, o->tc.micro_tokens);
     s->opened += pic_now() - t;
     pic_stop_catch(); /* loaded: from now on a signal lets the state be saved */
+    /* an answer to a closed pipe fails as a full disk does (serve_die
+     * saves the state), instead of killing the server without it */
+    signal(SIGPIPE, SIG_IGN);
     pic_info("serving: a JSON request a line on standard input (docs/update.md)");
     pic_request rq, last = {0};
     served.s = s;
@@ -748,7 +758,7 @@ static int serve(session *s) {
         }
         pic_request_free(&last);
         last = rq;
-        served.step = s->tr.step;
+        served.last = &last;
     }
     pic_die_hook = NULL;
     int sig = pic_stop_signal();
