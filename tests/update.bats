@@ -678,6 +678,27 @@ EOF
     st_edit sq/optimizer.safetensors '.["m.model.norm.weight"].shape = [8, 8]'
     run pic-update -m sq -o next2 "${SPEC[@]}" "$s"
     fails_with 1 "tensor 'm.model.norm.weight' is F32 \[8, 8\]; the model needs F32 \[64\]"
+    # a tensor of no parameter (here a third layer's, as a deeper model of
+    # the same width has): the file is another model's, whose other moments
+    # fitted by shape and were taken
+    cp -r ck deep
+    n=$(head -c 8 deep/optimizer.safetensors | od -An -tu8 | tr -d ' ')
+    end=$(($(stat -c %s deep/optimizer.safetensors) - 8 - n))
+    x=m.model.layers.2.input_layernorm.weight
+    st_edit deep/optimizer.safetensors ".[\"$x\"] = {dtype: \"F32\", shape: [64], data_offsets: [$end, $end + 256]}"
+    head -c 256 /dev/zero >> deep/optimizer.safetensors
+    run pic-update -m deep -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: deep/optimizer.safetensors: tensor '$x' is the state of no parameter of the model"
+    [ ! -e next2 ]
+    # a negative second moment (a corrupt file): AdamW's sqrt made a NaN
+    # weight, written into next2 with exit 0
+    cp -r ck neg
+    n=$(head -c 8 neg/optimizer.safetensors | od -An -tu8 | tr -d ' ')
+    at=$((8 + n + $(head -c $((8 + n)) neg/optimizer.safetensors | tail -c +9 | jq ".[\"v.$w\"].data_offsets[0] + 8")))
+    printf '\x00\x00\x80\xbf' | dd of=neg/optimizer.safetensors bs=1 seek="$at" conv=notrunc status=none
+    run pic-update -m neg -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: neg/optimizer.safetensors: tensor 'v.$w': element 2 is -1; a second moment is at least 0"
+    [ ! -e next2 ]
     # --reset-optimizer does not read it
     pic-update -m tr -o next2 "${SPEC[@]}" --reset-optimizer "$s" >/dev/null
 }

@@ -79,6 +79,19 @@ static bool state_open(pic_safetensors *st, char **path, const pic_params *p, co
                 p->n_desc);
     /* AEC's state is there only when the run that wrote it used AEC */
     const char *scalars[3] = {"step", "aec_coef", "aec_entropy"};
+    /* and nothing else: a tensor of no parameter (a deeper model's layer,
+     * an untied head) says the file is another model's, whose moments of
+     * the layers this one has fitted by shape and would have been taken */
+    for (size_t j = 0; j < st->n; j++) {
+        const char *name = st->sorted[j]->name, *dot = strchr(name, '.');
+        bool known = !strcmp(name, scalars[0]) || !strcmp(name, scalars[1]) || !strcmp(name, scalars[2]);
+        if (dot && (!strncmp(name, "m.", 2) || !strncmp(name, "v.", 2) || !strncmp(name, "master.", 7)))
+            for (size_t i = 0; !known && i < p->n_desc; i++) known = !strcmp(dot + 1, p->desc[i].name);
+        if (!known)
+            pic_die("%s: tensor '%s' is the state of no parameter of the model (its m., v. and master. tensors, "
+                    "step, aec_coef, aec_entropy): another model's optimizer state",
+                    *path, name);
+    }
     for (int k = 0; k < 3; k++) {
         const pic_st_tensor *x = pic_st_find(st, scalars[k]);
         float v = 0;
@@ -131,6 +144,12 @@ bool pic_optstate_load(pic_trainer *t, const char *dir) {
              * not the rounded weights, are what training resumes from */
             if (!x) continue;
             if (pic_st_read_f32(x, stage, &err)) pic_die("%s", err.msg);
+            /* AdamW divides by sqrt(v): a negative one (a corrupt file) made
+             * a NaN weight, written into the next checkpoint with exit 0 */
+            for (size_t j = 0; k == 1 && j < x->numel; j++)
+                if (stage[j] < 0)
+                    pic_die("%s: tensor '%s': element %zu is %g; a second moment is at least 0", path, name, j,
+                            stage[j]);
             if (k < 2)
                 pic_trainer_set_moment(t, k, p->desc[i].offset, stage, x->numel);
             else
