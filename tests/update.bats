@@ -703,6 +703,25 @@ EOF
     pic-update -m tr -o next2 "${SPEC[@]}" --reset-optimizer "$s" >/dev/null
 }
 
+@test "--save-grads inside the checkpoint written is refused before the step: that folder is replaced whole" {
+    s="$U/qwen2-tiny-step.jsonl"
+    pic-update -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s" >/dev/null
+    cp -r ck ck0
+    # the file went into the old ck, then away with it, and the run said nothing (exit 0)
+    for g in ck/grads.safetensors ./ck/../ck/g; do
+        run pic-update -m ck -o ck/ "${SPEC[@]}" --save-grads "$g" "$s"
+        fails_with 1 "^pic-update: $g: the gradients' file is inside ck/, the checkpoint written whole"
+        same_ckpt ck0 ck
+        [ ! -e "$g" ]
+    done
+    run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < <(request "$s" ck '"save_grads": "ck/g"')
+    fails_with 1 "^pic-update: ck/g: the gradients' file is inside ck, "
+    same_ckpt ck0 ck
+    # beside it, it stays
+    pic-update -m ck -o ck "${SPEC[@]}" --save-grads ck.grads "$s" >/dev/null
+    [ -s ck.grads ]
+}
+
 @test "a tokenizer pic-rollout would refuse is refused before the step, naming its file" {
     s="$U/qwen2-tiny-step.jsonl"
     # a truncated tokenizer.json was copied into the new checkpoint as it was

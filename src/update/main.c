@@ -3,6 +3,7 @@
  * JSON stats line (docs/update.md). */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -520,6 +521,21 @@ static struct {
     pthread_t thread; /* the server's: a worker's failure leaves it mid-step */
 } served;
 
+/* Dies unless the gradients' file grads can be written and kept: the
+ * checkpoint output replaces the directory there whole, so a file inside it
+ * (written first, into the old one) went with it, the run saying nothing. */
+static void check_grads_path(const char *grads, const char *output) {
+    pic_atomic_check(grads);
+    char *copy = pic_strdup(grads);
+    char *dir = realpath(dirname(copy), NULL), *out = realpath(output, NULL);
+    size_t n = out ? strlen(out) : 0;
+    if (dir && out && !strncmp(dir, out, n) && (dir[n] == '/' || !dir[n]))
+        pic_die("%s: the gradients' file is inside %s, the checkpoint written whole in place of the one there: it "
+                "would go with the one replaced; save it outside",
+                grads, output);
+    free(copy), free(dir), free(out);
+}
+
 /* One training step (K optimizer steps) on the request's samples: writes its
  * checkpoint and prints its stats line. For pic-update (serve false) the
  * line comes before the checkpoint is renamed into place: a run that could
@@ -538,7 +554,7 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     if (serve) pic_atomic_dir_check(rq->output); /* before the step, not at its end (main checks --output) */
     /* and the gradients' file: under --serve a step that moved the weights
      * and then failed there left the last weights-only checkpoint unresumable */
-    if (rq->save_grads && me == 0) pic_atomic_check(rq->save_grads);
+    if (rq->save_grads && me == 0) check_grads_path(rq->save_grads, rq->output);
     pic_samples b = {0};
     pic_read_opts ro = {!o->sft, !o->sft, s->model.cfg.vocab_size, s->model.cfg.max_position,
                         !o->sft && !o->temperature};
