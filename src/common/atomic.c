@@ -258,23 +258,26 @@ static void check_replaceable(const char *final) {
                 "checkpoint (config.json) to replace", final, why);
 }
 
-/* The temporary directory of pic_atomic_dir_begin, made and removed, so
- * that a folder that is not there or not writable fails now, not after
- * the work (pic-update --serve: after a step that moved the weights, the
- * last checkpoint kept without its state could no longer get it). */
-static void probe_tmp_dir(const char *final_arg) {
+/* A new temporary directory beside final (mode 0700), named for this
+ * process as pic_atomic_dir_recover reads it; dies when it cannot be made. */
+static char *make_tmp_dir(const char *final_arg) {
     char *final = dir_name(final_arg);
     char *tmp = pic_asprintf("%s.tmp.%ld.XXXXXX", final, (long)getpid());
     free(final);
     if (!mkdtemp(tmp)) pic_die("%s: cannot create a temporary directory beside it: %s", final_arg,
                                strerror(errno));
-    rmdir(tmp);
-    free(tmp);
+    return tmp;
 }
 
 void pic_atomic_dir_check(const char *final) {
     check_replaceable(final);
-    probe_tmp_dir(final);
+    /* the temporary made and removed, so that a folder that is not there or
+     * not writable fails now, not after the work (pic-update --serve: after
+     * a step that moved the weights, the last checkpoint kept without its
+     * state could no longer get it) */
+    char *tmp = make_tmp_dir(final);
+    rmdir(tmp);
+    free(tmp);
 }
 
 void pic_atomic_dir_recover(const char *final_arg) {
@@ -315,11 +318,7 @@ void pic_atomic_dir_recover(const char *final_arg) {
 char *pic_atomic_dir_begin(const char *final_arg) {
     check_replaceable(final_arg);
     pic_atomic_dir_recover(final_arg);
-    char *final = dir_name(final_arg);
-    char *tmp = pic_asprintf("%s.tmp.%ld.XXXXXX", final, (long)getpid());
-    free(final);
-    if (!mkdtemp(tmp)) pic_die("%s: cannot create a temporary directory beside it: %s", final_arg,
-                               strerror(errno));
+    char *tmp = make_tmp_dir(final_arg);
     track(tmp);
     /* mkdtemp makes 0700; a checkpoint should get the usual umask mode. */
     mode_t mask = umask(0);
