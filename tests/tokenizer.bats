@@ -401,6 +401,12 @@ with_template() {
     fails_with 2 "^pic-tok: --ids-field is for encode and decode"
     run pic-tok -t "$TF/tiny" --level 5 count </dev/null
     fails_with 2 "^pic-tok: --level is for encode and decode"
+    # --plain too: the counts and the info line are plain text anyway (it
+    # was taken and ignored, as pic-cat -n refuses it)
+    for cmd in count info; do
+        run pic-tok -t "$TF/tiny" --plain $cmd </dev/null
+        fails_with 2 "^pic-tok: --plain is for encode and decode"
+    done
     run pic-tok -t "$TF/tiny" --raw --field x count </dev/null
     fails_with 2 "^pic-tok: --field is for encode, decode and count of JSON records"
     run pic-tok --help

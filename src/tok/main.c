@@ -51,7 +51,8 @@ static const char usage[] =
     "                        e.g. 'problem'; count --raw has none)\n"
     "      --ids-field NAME  encode/decode: the ids field (default 'ids')\n"
     "  -o, --output FILE     write there (atomically) instead of standard output\n"
-    "      --plain           do not compress (the default when stdout is a terminal)\n"
+    "      --plain           encode/decode: do not compress (the default when stdout is\n"
+    "                        a terminal)\n"
     "      --level N         encode/decode: zstd level, 1..19 (default 3; count and\n"
     "                        info write plain text)\n"
     "      --skip-bad        encode/decode/count: skip malformed records (counted at\n"
@@ -275,6 +276,9 @@ int main(int argc, char **argv) {
     if (ids_field && (run.cmd == CMD_INFO || run.cmd == CMD_COUNT)) pic_usage_error("--ids-field is for encode and decode");
     if (level && (run.cmd == CMD_INFO || run.cmd == CMD_COUNT))
         pic_usage_error("--level is for encode and decode (count and info write plain text)");
+    /* as pic-cat's -n --plain: count and info write plain text anyway */
+    if (run.out.plain && (run.cmd == CMD_INFO || run.cmd == CMD_COUNT))
+        pic_usage_error("--plain is for encode and decode (count and info write plain text)");
     if (pic_skip_bad && run.cmd == CMD_INFO) pic_usage_error("--skip-bad is for encode, decode and count (info reads no records)");
     if (run.cmd == CMD_INFO && optind < argc) pic_usage_error("info reads no input");
     if (chat && strcmp(chat, "auto") && !pic_chat_spec_known(chat))
