@@ -376,6 +376,10 @@ with_template() {
     printf 'fine\nbad \xff byte\n' > raw.txt
     run pic-tok -t "$TF/tiny" --raw count raw.txt
     fails_with 1 "raw.txt:2: invalid UTF-8 at byte 4"
+    # through --chat the byte is still the line's, not the rendered prompt's
+    # (it said byte 21: 17 bytes of ChatML before the text)
+    run pic-tok -t "$TF/tiny" --raw --chat chatml count raw.txt
+    fails_with 1 "raw.txt:2: invalid UTF-8 at byte 4$"
 }
 
 @test "usage errors exit 2" {

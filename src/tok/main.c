@@ -98,6 +98,10 @@ static void encode_into(tok_run *run, pic_reader *r, json_t *obj, const char *te
     char *prompt = NULL;
     if (run->chat) {
         if (strlen(text) != len) BAD(run, r, run->raw ? NULL : run->field, "a NUL character cannot go into a chat prompt");
+        /* checked here, not by the encoder: its offset would be into the
+         * rendered prompt, past the template's text before the line's */
+        size_t ok = pic_utf8_valid_prefix(text, len);
+        if (ok < len) BAD(run, r, run->raw ? NULL : run->field, "invalid UTF-8 at byte %zu", ok);
         prompt = pic_chat_prompt(run->chat, text);
         text = prompt;
         len = strlen(prompt);
