@@ -29,6 +29,9 @@ setup() {
 
 @test "--no-shuffle walks the file in order" {
     [ "$(pic-batch -q --plain --no-shuffle --step 3 --size 4 p.jsonl | jq .id | tr '\n' ' ')" = "8 9 0 1 " ]
+    # the seed draws only the permutations: beside --no-shuffle it did nothing, exit 0
+    run pic-batch -q --plain --no-shuffle --seed 7 --step 3 --size 4 p.jsonl
+    fails_with 2 '^pic-batch: --seed does nothing with --no-shuffle'
 }
 
 @test "errors: missing options, empty input, bad records" {

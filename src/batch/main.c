@@ -20,7 +20,7 @@ static const char usage[] =
     "      --step N       training step, from 1, at most 2^40\n"
     "      --size B       prompts per step, at most 2^30 (N x B below 2^64)\n"
     "      --seed S       random seed, 0..2^62 (default 1)\n"
-    "      --no-shuffle   keep the file order in every epoch\n"
+    "      --no-shuffle   keep the file order in every epoch (no --seed)\n"
     "      --skip-bad     skip malformed records (the dataset is what remains) and\n"
     "                     report how many at the end\n"
     "  -o, --output FILE  write to FILE (atomically) instead of standard output\n"
@@ -51,14 +51,14 @@ int main(int argc, char **argv) {
         {"seed", required_argument, 0, OPT_SEED}, {"no-shuffle", no_argument, 0, OPT_NO_SHUFFLE},
         {"skip-bad", no_argument, 0, OPT_SKIP_BAD}, PIC_OUTPUT_OPTIONS, {0, 0, 0, 0}};
     long long step = 0, size = 0, seed = 1;
-    bool shuffle = true;
+    bool shuffle = true, seed_given = false;
     int c;
     pic_output_opts out = {.level = 3};
     while ((c = pic_getopt(argc, argv, "o:qh", opts, NULL)) != -1) {
         switch (c) {
         case OPT_STEP: step = pic_parse_int("--step", optarg, 1, 1LL << 40); break;
         case OPT_SIZE: size = pic_parse_int("--size", optarg, 1, 1LL << 30); break;
-        case OPT_SEED: seed = pic_parse_int("--seed", optarg, 0, 1LL << 62); break;
+        case OPT_SEED: seed = pic_parse_int("--seed", optarg, 0, 1LL << 62), seed_given = true; break;
         case OPT_NO_SHUFFLE: shuffle = false; break;
         case OPT_SKIP_BAD: pic_skip_bad = true; break;
         default:
@@ -67,6 +67,9 @@ int main(int argc, char **argv) {
     }
     if (!step) pic_usage_error("--step is required");
     if (!size) pic_usage_error("--size is required");
+    /* the seed only draws the permutations: beside --no-shuffle it was
+     * taken and ignored, every seed giving the file's order */
+    if (seed_given && !shuffle) pic_usage_error("--seed does nothing with --no-shuffle (every epoch is in file order)");
     /* Positions are 64-bit: past the last one, (N-1)*B wrapped and the run
      * wrote an empty or a wrong batch with exit 0. */
     if ((uint64_t)step > UINT64_MAX / (uint64_t)size)
