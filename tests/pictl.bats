@@ -415,6 +415,11 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 2 "--c0"
     run pictl simulate --steps 0
     fails_with 2 "--steps"
+    # the seed draws only the noise: without it every seed ran one loop, exit 0
+    run pictl simulate --seed 5
+    fails_with 2 "^pictl: --seed needs --noise"
+    run pictl simulate --noise 0 --seed 5
+    fails_with 2 "^pictl: --seed needs --noise"
 }
 
 @test "--help and --version" {

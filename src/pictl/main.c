@@ -77,7 +77,7 @@ static const char usage[] =
     "      --steps N            steps to run (default 200)\n"
     "      --noise S            add Gaussian noise of standard deviation S per step\n"
     "                           (default 0)\n"
-    "      --seed N             seed of the noise (default 1)\n"
+    "      --seed N             seed of the noise (default 1; needs --noise)\n"
     "      --summary            print only the summary object\n"
     "  -q, --quiet              no verdict on standard error\n"
     "\n"
@@ -356,7 +356,7 @@ int main(int argc, char **argv) {
     pictl_sim_opts so = {.c0 = 0.5, .drift = 0, .h0 = 0.5, .noise = 0, .steps = 200, .seed = 1};
     double target = 0.1;
     const char *schedule_arg = NULL, *field = "entropy", *state_path = NULL;
-    bool target_given = false, json = false, reset = false;
+    bool target_given = false, json = false, reset = false, seed_given = false;
     const double big = 1e6; /* gains and entropies beyond this are typos */
 
     int c, idx;
@@ -404,6 +404,7 @@ int main(int argc, char **argv) {
         case OPT_NOISE: so.noise = pic_parse_double("--noise", optarg, 0, big); break;
         case OPT_SEED:
             so.seed = (unsigned long long)pic_parse_int("--seed", optarg, 0, 0x7fffffffffffffffLL);
+            seed_given = true;
             break;
         case OPT_SUMMARY: so.summary_only = true; break;
         case 'q': pic_quiet = 1; break;
@@ -417,6 +418,8 @@ int main(int argc, char **argv) {
     if (schedule_arg && target_given)
         pic_usage_error("--target and --target-schedule exclude each other");
     if (reset && !state_path) pic_usage_error("--reset needs --state");
+    /* the seed draws only the noise: without it every seed ran the same loop */
+    if (seed_given && so.noise == 0) pic_usage_error("--seed needs --noise above 0 (it seeds only the noise)");
     if (simulate && optind < argc) pic_usage_error("'pictl simulate' reads no files: '%s'", argv[optind]);
 
     pic_schedule sched;
