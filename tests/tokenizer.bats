@@ -110,6 +110,20 @@ llamacpp() {
     [ "$output" = "$(printf '2\n1')" ]
 }
 
+@test "count answers each line at once (a co-process), as encode --plain does" {
+    # its numbers waited in stdio's buffer until the input ended
+    for cmd in count "encode --plain"; do
+        coproc TOK { pic-tok -q -t "$TF/tiny" --raw $cmd; }
+        pid=$TOK_PID
+        echo 'hello world' >&"${TOK[1]}"
+        a=
+        read -t 5 -r a <&"${TOK[0]}" || true
+        exec {TOK[1]}>&-
+        wait "$pid" 2>/dev/null || true
+        [ "$a" = "$(echo 'hello world' | pic-tok -q -t "$TF/tiny" --raw $cmd)" ]
+    done
+}
+
 @test "encode keeps every other field in order; decode adds text; zstd unless --plain" {
     echo '{"id": 7, "problem": "hello world", "z": [1]}' > p.jsonl
     pic-tok -q -t "$TF/tiny" --field problem encode p.jsonl > out.zst

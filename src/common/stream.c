@@ -468,6 +468,15 @@ void pic_writer_write(pic_writer *w, const char *data, size_t n) {
     else write_bytes(w, data, n);
 }
 
+void pic_writer_line(pic_writer *w, const char *data, size_t n) {
+    if (queued(w)) {
+        queue_bytes(w, data, n, true);
+        return;
+    }
+    write_bytes(w, data, n);
+    line_written(w);
+}
+
 static void print_line(pic_buf *line, const json_t *obj) {
     line->len = 0;
     pic_json_dump(line, obj);

@@ -79,6 +79,9 @@ typedef enum {
 /* path NULL or "-" writes stdout; level is zstd's (1..19, 0 for its default). */
 pic_writer *pic_writer_open(const char *path, pic_compress mode, int level);
 void pic_writer_write(pic_writer *w, const char *data, size_t n);
+/* A whole line of text (its newline included), out as a record's is: at
+ * once when plain (a co-process waits for it), within a second when zstd. */
+void pic_writer_line(pic_writer *w, const char *data, size_t n);
 /* One record: the object as compact JSON (docs/streams.md, pic_json_dump) and a newline. */
 void pic_writer_json(pic_writer *w, const json_t *obj);
 /* The same, taking the caller's reference to obj, as jansson's _new

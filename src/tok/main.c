@@ -89,7 +89,8 @@ typedef struct {
 
 static void emit_count(tok_run *run, size_t n) {
     char line[32];
-    pic_writer_write(run->w, line, (size_t)snprintf(line, sizeof line, "%zu\n", n));
+    /* a line, flushed: --raw count can answer a co-process, as encode --plain does */
+    pic_writer_line(run->w, line, (size_t)snprintf(line, sizeof line, "%zu\n", n));
     run->tokens += n;
 }
 
