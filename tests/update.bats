@@ -320,6 +320,8 @@ EOF
     [ "$(jq .step pi.json)" = 2 ]
     [ "$(wc -l <asked.txt)" -eq 2 ]
     ! grep -qx 0 asked.txt || false
+    # the controller is given the entropy the stats line records, every digit
+    [ "$(jq -sc . asked.txt)" = "$(jq -c '[.steps[1:][].entropy]' <<<"$output")" ]
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'echo not-a-number' "$U/qwen2-tiny-step.jsonl"
     fails_with 1 "answered 'not-a-number'"
     # strtod stops at a NUL byte: "0.3\0junk" was read as 0.3

@@ -41,7 +41,10 @@ void pic_coproc_start(pic_coproc *c, const char *cmd) {
 double pic_coproc_ask(pic_coproc *c, double x) {
     /* a failed write is not yet the error: whatever the command did say
      * before it went away tells more */
-    int werr = fprintf(c->to, "%.9g\n", x) < 0 || fflush(c->to) != 0 ? errno : 0;
+    /* 17 digits: the controller integrates the entropy the stats line
+     * records, not one rounded to 9 digits (rerun offline, pictl on the
+     * logged entropies then gives the same alphas) */
+    int werr = fprintf(c->to, "%.17g\n", x) < 0 || fflush(c->to) != 0 ? errno : 0;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n = getline(&line, &cap, c->from);
