@@ -82,6 +82,18 @@ load helpers
     printf '[1,2]\n' | { run pic-cat -n; fails_with 1 '<stdin>:1: expected a JSON object'; }
 }
 
+@test "a byte-order mark before the first record is skipped, as jq skips it; one further on is malformed" {
+    printf '\xef\xbb\xbf{"a":1}\n{"a":2}\n' > bom.jsonl
+    [ "$(pic-cat -q --plain bom.jsonl)" = "$(jq -c . bom.jsonl)" ]
+    zstd -q bom.jsonl -o bom.jsonl.zst
+    [ "$(pic-cat -q --plain bom.jsonl.zst)" = "$(jq -c . bom.jsonl)" ]
+    printf '{"a":0}\n' > first.jsonl
+    [ "$(pic-cat -q -n first.jsonl bom.jsonl)" = 3 ]
+    printf '{"a":1}\n\xef\xbb\xbf{"a":2}\n' > mid.jsonl
+    run pic-cat -n mid.jsonl
+    fails_with 1 '^pic-cat: mid.jsonl:2: malformed JSON'
+}
+
 @test "--count goes to -o's file when given, atomically, as plain text" {
     printf '{"a":1}\n{"a":2}\n{"a":3}\n' >in.jsonl
     pic-cat -q -n -o count.txt in.jsonl >stdout.txt

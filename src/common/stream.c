@@ -273,7 +273,12 @@ json_t *pic_reader_json(pic_reader *r) {
     for (;;) {
         size_t n;
         char *line;
-        while ((line = pic_reader_line(r, &n)) && is_blank(line, n)) {}
+        while ((line = pic_reader_line(r, &n))) {
+            /* a byte-order mark before the first record (Windows editors
+             * write one) is skipped, as jq does */
+            if (r->lineno == 1 && n >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) line += 3, n -= 3;
+            if (!is_blank(line, n)) break;
+        }
         if (!line) return NULL;
         json_error_t err;
         /* NUL characters (\u0000) are text like any other, a raw NUL byte
