@@ -22,21 +22,39 @@ static char *decode(const pic_tokenizer *t, const int32_t *ids, size_t n, size_t
     return text;
 }
 
+/* Whether id decodes to text: neither a special token nor a model's row
+ * beyond the tokenizer. */
+static bool has_text(const pic_tokenizer *t, int32_t id) {
+    return pic_tokenizer_id_to_token(t, id) && !pic_tokenizer_is_special(t, id);
+}
+
 bool stop_string_hit(const stop_rules *r, const pic_tokenizer *t, const int32_t *ids, size_t n) {
     if (!r->n_strings || !n) return false;
     /* A match ending in the new token starts at most longest - 1 bytes
      * before it. Every token but a special one decodes to at least one
-     * byte; four more cover a character split at the window's start (it
-     * decodes to U+FFFD there, but lies before any possible match). An id
+     * byte; four more cover a character split at the window's start
+     * (taken whole below). An id
      * without a token (a model's row beyond the tokenizer) decodes to
      * nothing, as a special one: neither counts. */
     size_t need = r->longest + 4, have = 0, start = n - 1;
     while (start > 0 && have < need) {
         start--;
-        if (pic_tokenizer_id_to_token(t, ids[start]) && !pic_tokenizer_is_special(t, ids[start])) have++;
+        if (has_text(t, ids[start])) have++;
     }
     size_t len;
     char *text = decode(t, ids + start, n - start, &len);
+    /* A window that begins inside a character is not the whole text's
+     * tail: its first bytes decode to U+FFFD, which a stop string may
+     * hold, and in a run of byte-fallback tokens (<0xE6><0x97>...) the
+     * whole run does, since one that is not valid UTF-8 is one U+FFFD a
+     * byte (HF's ByteFallback), the characters a match ends in included.
+     * A character's lead byte is at most three tokens of text back. */
+    for (int back = 0; back < 3 && start > 0 && len >= 3 && !memcmp(text, "\xEF\xBF\xBD", 3); back++) {
+        free(text);
+        do start--;
+        while (start > 0 && !has_text(t, ids[start]));
+        text = decode(t, ids + start, n - start, &len);
+    }
     bool hit = false;
     for (int i = 0; i < r->n_strings && !hit; i++) hit = memmem(text, len, r->strings[i], strlen(r->strings[i]));
     free(text);

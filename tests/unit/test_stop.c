@@ -54,6 +54,28 @@ int main(void) {
     int32_t mixed[] = {73, 512, 509, 599, 510, 520, 521, 522, 523, 524, 525, 73};
     both(&r, t, mixed, 12, "j, special tokens and ids beyond the tokenizer, j");
 
+    /* a window that begins inside a character: its first byte, alone,
+     * decoded to U+FFFD, a stop string the text never held (token 127 is
+     * the byte C3, 102 is A9: "é") */
+    const char *fffd[] = {"\xEF\xBF\xBD"};
+    stop_rules rf = {.strings = fffd, .n_strings = 1, .longest = 3};
+    int32_t split[] = {127, 102, 73, 73, 73, 73, 73, 73, 73, 73};
+    for (size_t k = 2; k <= 10; k++) CHECK(!stop_string_hit(&rf, t, split, k), "\"éjj...\" holds no U+FFFD (%zu)", k);
+    pic_tokenizer_free(t);
+
+    /* byte-fallback tokens (SentencePiece's <0xE6>): a run that is not
+     * valid UTF-8 decodes to one U+FFFD a byte, so a window that began
+     * inside a character lost every character of the run, "語" among them */
+    t = pic_tokenizer_load("tests/fixtures/tokenizers/stories260K/tokenizer.json");
+    const char *go[] = {"\xE8\xAA\x9E"}, *text = "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E"; /* 日本語 */
+    stop_rules rg = {.strings = go, .n_strings = 1, .longest = 3};
+    int32_t run[9];
+    for (int i = 0; i < 9; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", (unsigned char)text[i]);
+        run[i] = pic_tokenizer_token_to_id(t, name);
+    }
+    both(&rg, t, run, 9, "a run of nine byte tokens ending in the stop string's three");
     pic_tokenizer_free(t);
     unlink(tok), unlink(cfg), rmdir(dir);
     free(tok), free(cfg);
