@@ -193,6 +193,36 @@ dtypes() { st_header "$1" | jq -r '[to_entries[] | select(.key != "__metadata__"
     st_header f1/optimizer.safetensors | jq -e 'has("master.model.embed_tokens.weight") | not'
 }
 
+@test "pic-update keeps an f16 checkpoint f16 (Llama 2's dtype), with fp32 master weights, as transformers keeps it" {
+    # qwen2-tiny's f32 weights as F16 (float16 has the range and 11 bits for them)
+    cp -r "$M/qwen2-tiny" h && chmod -R u+w h
+    python3 - h/model.safetensors <<'EOF'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h, data, out, at = json.loads(b[8:8 + n]), b[8 + n:], b'', 0
+for k, v in h.items():
+    if k == '__metadata__': continue
+    lo, hi = v['data_offsets']
+    x = struct.unpack('<%df' % ((hi - lo) // 4), data[lo:hi])
+    raw = struct.pack('<%de' % len(x), *x)
+    v.update(dtype='F16', data_offsets=[at, at + len(raw)])
+    out, at = out + raw, at + len(raw)
+s = json.dumps(h).encode()
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(s)) + s + out)
+EOF
+    jq '.torch_dtype = "float16"' "$M/qwen2-tiny/config.json" >h/config.json
+    S=(--lr 1e-2 --threads 1 -q)
+    pic-update -m h -o h1 "${S[@]}" "$U/qwen2-tiny-step.jsonl" >/dev/null
+    [ "$(dtypes h1/model.safetensors)" = F16 ]
+    st_header h1/optimizer.safetensors | jq -e 'has("master.model.embed_tokens.weight")'
+    # the master weights, not the rounded weights, are what a resumed run starts from
+    pic-update -m h1 -o h2 "${S[@]}" "$U/qwen2-tiny-step.jsonl" >/dev/null
+    [ "$(dtypes h2/model.safetensors)" = F16 ]
+    printf '{"prompt_ids":[1,2,3],"response_ids":[4,5,6]}\n' >in.jsonl
+    pic-rollout --score -m h2 --plain in.jsonl | jq -e '.logprobs | length == 3'
+}
+
 @test "pic-model-bench --train BxT: one training step, the same JSON keys, three times the forward's FLOPs" {
     cfg="$M/qwen2-tiny/config.json"
     s=$(pic-model-bench --score 3x17 --device cpu --config "$cfg" --threads 1)

@@ -1,5 +1,5 @@
 /* safetensors files: read memory-mapped and validated (single files and
- * shards under model.safetensors.index.json), and written (f32 or bf16) for
+ * shards under model.safetensors.index.json), and written (f32, bf16 or f16) for
  * checkpoints. Format: an 8-byte little-endian header length N, N bytes of
  * JSON {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {}},
  * then the data, which the tensors must cover exactly, without overlap. */
@@ -71,6 +71,7 @@ static inline float pic_bf16_to_f32(uint16_t h) {
 }
 uint16_t pic_f32_to_bf16(float f); /* round to nearest even; NaN stays NaN */
 float pic_f16_to_f32(uint16_t h);
+uint16_t pic_f32_to_f16(float f); /* round to nearest even; past 65504 infinity, NaN stays NaN */
 
 /* A writer: tensors are referenced (not copied) until pic_st_write, which
  * converts to the requested dtype and writes the file atomically. */

@@ -4,6 +4,7 @@
  * because transformers refuses files without it. */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +31,8 @@ pic_st_writer *pic_st_writer_new(void) { return pic_calloc(1, sizeof(pic_st_writ
 
 void pic_st_writer_add_fill(pic_st_writer *w, const char *name, pic_dtype dtype, int ndim, const int64_t *shape,
                             pic_st_fill fill, void *ctx) {
-    if (dtype != PIC_DT_F32 && dtype != PIC_DT_BF16) pic_die("safetensors writer: F32 or BF16 only");
+    if (dtype != PIC_DT_F32 && dtype != PIC_DT_BF16 && dtype != PIC_DT_F16)
+        pic_die("safetensors writer: F32, BF16 or F16 only");
     if (ndim < 0 || ndim > PIC_ST_MAX_DIMS) pic_die("safetensors writer: tensor '%s': %d dims", name, ndim);
     if (w->n == w->cap) w->e = pic_realloc(w->e, (w->cap = w->cap * 2 + 16) * sizeof *w->e);
     entry *e = &w->e[w->n++];
@@ -73,7 +75,8 @@ static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path,
         for (int d = 0; d < e->ndim; d++) json_array_append_new(shape, json_integer(e->shape[d]));
         size_t nb = e->numel * esize(e->dtype);
         json_object_set_new(h, e->name,
-                            json_pack("{s:s,s:o,s:[I,I]}", "dtype", e->dtype == PIC_DT_F32 ? "F32" : "BF16",
+                            json_pack("{s:s,s:o,s:[I,I]}", "dtype",
+                                      e->dtype == PIC_DT_F32 ? "F32" : e->dtype == PIC_DT_BF16 ? "BF16" : "F16",
                                       "shape", shape, "data_offsets", (json_int_t)off, (json_int_t)(off + nb)));
         off += nb;
     }
@@ -111,12 +114,17 @@ static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path,
                 put(fp, vals, n * 4, &werr);
                 continue;
             }
-            for (size_t j = 0; j < n; j++) {
-                uint16_t b = pic_f32_to_bf16(vals[j]);
+            for (size_t j = 0; j < n && !rc; j++) {
+                uint16_t b = e->dtype == PIC_DT_BF16 ? pic_f32_to_bf16(vals[j]) : pic_f32_to_f16(vals[j]);
+                /* a finite weight past f16's range would be written as an
+                 * infinity, which no reader of the checkpoint accepts */
+                if (e->dtype == PIC_DT_F16 && (b & 0x7fff) == 0x7c00 && isfinite(vals[j]))
+                    rc = pic_err_set(err, "%s: tensor '%s': element %zu is %g, beyond float16's range (65504)",
+                                     path, e->name, at + j, vals[j]);
                 buf[2 * j] = (unsigned char)b;
                 buf[2 * j + 1] = (unsigned char)(b >> 8);
             }
-            put(fp, buf, n * 2, &werr);
+            if (!rc) put(fp, buf, n * 2, &werr);
         }
     }
     free(vals);

@@ -45,7 +45,7 @@ static const char usage[] =
     "                           matrix products over fp32 master weights, or f32\n"
     "                           throughout; the CPU computes in f32 only (its\n"
     "                           default). The new checkpoint's weights keep DIR's\n"
-    "                           dtype (bf16 ones with their fp32 master weights in\n"
+    "                           dtype (bf16 and f16 ones with their fp32 master weights in\n"
     "                           optimizer.safetensors, so that resuming is exact)\n"
     "      --recompute          keep each layer's input only and recompute the\n"
     "                           rest before its backward (less memory, a third\n"
@@ -392,7 +392,7 @@ static pic_dtype weights_dtype(const char *dir, const pic_params *p) {
     pic_err err;
     if (pic_st_open(&st, dir, &err)) pic_die("%s", err.msg);
     const pic_st_tensor *x = p->n_desc ? pic_st_find(&st, p->desc[0].name) : NULL;
-    pic_dtype d = x && x->dtype == PIC_DT_BF16 ? PIC_DT_BF16 : PIC_DT_F32;
+    pic_dtype d = x && (x->dtype == PIC_DT_BF16 || x->dtype == PIC_DT_F16) ? x->dtype : PIC_DT_F32;
     pic_st_close(&st);
     return d;
 }

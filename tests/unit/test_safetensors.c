@@ -144,6 +144,51 @@ static void test_writer(void) {
           "f16 conversion: normal, negative, subnormal, infinity");
     CHECK(pic_f32_to_bf16(1.00390625f) == 0x3f80 && pic_f32_to_bf16(1.01171875f) == 0x3f82,
           "bf16 rounds half to even");
+
+    /* f16, the dtype of Llama 2's checkpoints, which pic-update keeps:
+     * every f16 value round-trips, and each midpoint between two of them
+     * (exact in f32) goes to the even one, subnormals and the overflow to
+     * infinity included */
+    int back = 1, even = 1;
+    for (uint32_t i = 0; i < 0x7c00; i++) {
+        uint16_t hb = (uint16_t)i, nb = (uint16_t)(i + 1);
+        back &= pic_f32_to_f16(pic_f16_to_f32(hb)) == hb && pic_f32_to_f16(-pic_f16_to_f32(hb)) == (hb | 0x8000);
+        if (nb == 0x7c00) break; /* the last finite one: its overflow is checked below */
+        float mid = (pic_f16_to_f32(hb) + pic_f16_to_f32(nb)) / 2;
+        uint16_t want = hb & 1 ? nb : hb;
+        even &= pic_f32_to_f16(mid) == want && pic_f32_to_f16(nextafterf(mid, 0)) == hb &&
+                pic_f32_to_f16(nextafterf(mid, INFINITY)) == nb;
+    }
+    CHECK(back && even, "f16: every value round-trips, midpoints round half to even");
+    CHECK(pic_f32_to_f16(65504.0f) == 0x7bff && pic_f32_to_f16(65519.99f) == 0x7bff &&
+              pic_f32_to_f16(65520.0f) == 0x7c00 && pic_f32_to_f16(-1e10f) == 0xfc00 && pic_f32_to_f16(ldexpf(1, -25)) == 0 &&
+              pic_f32_to_f16(nextafterf(ldexpf(1, -25), 1)) == 1 && (pic_f32_to_f16(NAN) & 0x7e00) == 0x7e00,
+          "f16: the largest value, overflow, underflow, NaN");
+
+    pic_st_writer *w16 = pic_st_writer_new();
+    pic_st_writer_add(w16, "h", PIC_DT_F16, 2, shape, v);
+    char *p16 = path("w16.safetensors");
+    float h16[6];
+    const pic_st_tensor *th = NULL;
+    CHECK(pic_st_write(w16, p16, &err) == 0 && pic_st_open(&st, p16, &err) == 0 &&
+              (th = pic_st_find(&st, "h")) && th->dtype == PIC_DT_F16 && pic_st_read_f32(th, h16, &err) == 0,
+          "writer: f16 writes and reads back");
+    ok = 1;
+    for (int i = 0; i < 6; i++) ok &= h16[i] == pic_f16_to_f32(pic_f32_to_f16(v[i]));
+    CHECK(ok && h16[4] == 65504.0f, "writer: f16 is f32 rounded to 11 bits");
+    pic_st_close(&st);
+    pic_st_writer_free(w16);
+    /* a weight past f16's range is refused, not written as an infinity no reader takes */
+    float big[6] = {1, 2, 3, 4, 7e4f, 6};
+    w16 = pic_st_writer_new();
+    pic_st_writer_add(w16, "big", PIC_DT_F16, 2, shape, big);
+    unlink(p16);
+    pic_err e16 = {""};
+    CHECK(pic_st_write(w16, p16, &e16) != 0 && strstr(e16.msg, "tensor 'big': element 4 is 70000") &&
+              access(p16, F_OK) != 0,
+          "writer: an f16 overflow is an error naming the tensor and the element, no file");
+    pic_st_writer_free(w16);
+    free(p16);
 }
 
 /* A tensor filled a chunk at a time (a GPU's training state, which the
