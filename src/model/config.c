@@ -445,6 +445,9 @@ char *pic_config_to_json(const pic_config *c) {
     json_object_set_new(o, "rms_norm_eps", json_real(c->rms_eps));
     json_object_set_new(o, "hidden_act", json_string("silu"));
     json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_embeddings));
+    /* a Mistral config without the key has a window of 4096; pic loads
+     * only those whose window never binds, which none says as well */
+    if (!strcmp(c->model_type, "mistral")) json_object_set_new(o, "sliding_window", json_null());
     if (strcmp(c->model_type, "qwen2")) {
         json_object_set_new(o, "attention_bias", json_boolean(c->qkv_bias));
         if (strcmp(c->model_type, "qwen3")) json_object_set_new(o, "mlp_bias", json_boolean(c->mlp_bias));

@@ -415,6 +415,16 @@ static void test_config_classes(void) {
           "config: mistral's default window of 4096 covers a 4096 context");
     CHECK(pic_config_parse(&c, "{" QWEN("mistral") ",\"sliding_window\":null}", "cfg.json", &err) == 0,
           "config: mistral with sliding_window null");
+    {
+        /* written back (pic-init --config), the window stays none: an
+         * absent key is MistralConfig's 4096, a window transformers would
+         * apply and pic refuses for this 131072-long context */
+        char *js = pic_config_to_json(&c);
+        pic_config back;
+        CHECK(js && pic_config_parse(&back, js, "written", &err) == 0,
+              "config: mistral without a window round-trips through config.json");
+        free(js);
+    }
     CHECK(pic_config_parse(&c, "{" BASE ",\"use_sliding_window\":true}", "cfg.json", &err) == 0,
           "config: llama does not read use_sliding_window");
     config_fails("layer_types with a sliding layer",
