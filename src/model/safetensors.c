@@ -275,10 +275,12 @@ int pic_st_open(pic_safetensors *st, const char *path, pic_err *err) {
     if (S_ISDIR(sb.st_mode)) {
         char *index = pic_asprintf("%s/model.safetensors.index.json", path);
         char *single = pic_asprintf("%s/model.safetensors", path);
-        if (access(index, F_OK) == 0)
-            rc = open_index(st, index, err);
-        else if (access(single, F_OK) == 0)
+        /* transformers' order: the single file first. A sharded model saved
+         * again unsharded keeps its old index, whose shards are gone */
+        if (access(single, F_OK) == 0)
             rc = map_file(add_file(st), single, err) || build_index(st, err) ? -1 : 0;
+        else if (access(index, F_OK) == 0)
+            rc = open_index(st, index, err);
         else
             rc = pic_err_set(err, "%s: no model.safetensors or model.safetensors.index.json", path);
         free(index);

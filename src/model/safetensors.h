@@ -50,7 +50,7 @@ typedef struct {
 } pic_safetensors;
 
 /* path: a .safetensors file, a model.safetensors.index.json, or a directory
- * holding either (the index wins). Returns 0, or -1 with a message naming the
+ * holding either (model.safetensors wins, as in transformers). Returns 0, or -1 with a message naming the
  * file and, where it applies, the tensor. */
 int pic_st_open(pic_safetensors *st, const char *path, pic_err *err);
 void pic_st_close(pic_safetensors *st);

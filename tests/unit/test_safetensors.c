@@ -694,6 +694,18 @@ static void test_model_files(void) {
     d = path("shards");
     model_fails("a shard holding another shard's tensors", d, "model-00001-of-00003.safetensors", "is also in");
     free(d);
+
+    /* a sharded model saved again in one file keeps its old index, whose
+     * shards are gone: model.safetensors is read, as transformers reads it */
+    d = make_model("stale-index", cfg, NULL, NULL);
+    cmd = pic_asprintf("cp %s/models/llama-tiny/model.safetensors.index.json %s", fixtures(), d);
+    if (system(cmd)) pic_die("%s failed", cmd);
+    free(cmd);
+    if (!CHECK(pic_model_load(&m, d, NULL, &err) == 0, "model: model.safetensors before a stale index"))
+        printf("#   message: %s\n", err.msg);
+    else
+        pic_model_free(&m);
+    free(d);
 }
 
 /* name in dir (made if need be) holds the n bytes of text. */
