@@ -23,7 +23,8 @@ of two seeds) are refused before anything is sampled.
                            some datasets (by file name) their own N and the
                            rest the last N; the paper samples 8 or 32 per
                            dataset (default 8); a NAME must be a dataset's
-      --temperature T      (default 0.6, the paper's)
+      --temperature T      (default 0.6, the paper's; 0 is greedy, which takes
+                           no --top-p or --seed)
       --top-p P            (default 0.95, the paper's)
       --max-new-tokens N   (default 1024)
       --template T         prompt template as in train.sh (default raw: the
@@ -49,6 +50,7 @@ EOF2
 }
 
 model= out= n=8 temperature=0.6 top_p=0.95 max_new=1024 template= seed=1 k= rollout_args= reward_args= QUIET=
+top_p_given= seed_given=
 datasets=() eos=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,11 +58,11 @@ while [ $# -gt 0 ]; do
     --out) need "$@"; out=$2; shift ;;
     --n) need "$@"; n=$2; shift ;;
     --temperature) need "$@"; temperature=$2; shift ;;
-    --top-p) need "$@"; top_p=$2; shift ;;
+    --top-p) need "$@"; top_p=$2; top_p_given=1; shift ;;
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
     --template) need "$@"; template=$2; shift ;;
     --eos) need "$@"; eos+=("$2"); shift ;;
-    --seed) need "$@"; seed=$2; shift ;;
+    --seed) need "$@"; seed=$2; seed_given=1; shift ;;
     --k) need "$@"; k=$2; shift ;;
     --rollout-args) need "$@"; rollout_args=$2; shift ;;
     --reward-args) need "$@"; reward_args=$2; shift ;;
@@ -91,7 +93,16 @@ n_for() {
     done
     echo "${n##*,}"
 }
-opts=(--temperature "$temperature" --top-p "$top_p" --max-new-tokens "$max_new" --seed "$seed")
+opts=(--temperature "$temperature" --max-new-tokens "$max_new")
+# greedy decoding draws nothing: pic-rollout refuses --top-p and --seed
+# there, so their defaults stay out, and given ones go in to be refused
+if greedy "$temperature"; then
+    [ -z "$top_p_given" ] || opts+=(--top-p "$top_p")
+    [ -z "$seed_given" ] || opts+=(--seed "$seed")
+    top_p= seed= # nor do they decide its samples
+else
+    opts+=(--top-p "$top_p" --seed "$seed")
+fi
 [ -z "$template" ] || opts+=(--template "$template")
 for e in ${eos[@]+"${eos[@]}"}; do opts+=(--eos "$e"); done
 # shellcheck disable=SC2206

@@ -245,7 +245,7 @@ evaluate() { # model dir, output name
         --temperature "$temperature" --top-p 0.95 --max-new-tokens "$max_new" --template chatml --seed 17 \
         --reward-args "$reward_args" --rollout-args --threads=1 "$out/heldout/same.jsonl" "$out/heldout/harder.jsonl" > /dev/null
     [ -s "$dir/greedy/table.json" ] || eval.sh -q --model "$1" --out "$dir/greedy" --n 1 --temperature 0 \
-        --top-p 1 --max-new-tokens "$max_new" --template chatml --reward-args "$reward_args" \
+        --max-new-tokens "$max_new" --template chatml --reward-args "$reward_args" \
         --rollout-args --threads=1 "$out/heldout/same.jsonl" "$out/heldout/harder.jsonl" > /dev/null
 }
 say "eval: pass@k for k = $ks and greedy accuracy on $eval_problems problems of level $difficulty, and harder ($harder_args)"

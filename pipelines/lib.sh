@@ -11,6 +11,10 @@ need() { [ $# -ge 2 ] && [ -n "$2" ] || usage_error "$1 needs a value"; }
 # publish TMP FINAL: rename a finished temporary into place
 publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
 
+# greedy T: true for a temperature of 0 (any spelling), where pic-rollout
+# draws nothing and refuses --top-p and --seed
+greedy() { awk -v t="$1" 'BEGIN { exit !(t + 0 == 0) }'; }
+
 # model_dir DIR: true for a checkpoint directory, also one caught between
 # pic-update's two renames (DIR gone, DIR.old.* whole), which the programs
 # restore when they load it

@@ -302,6 +302,10 @@ only_with --difficulty "$([[ -z $data || (-n $validating && ${#val_data[@]} -eq 
 for o in --val-data --val-n --val-temperature --val-top-p; do
     only_with "$o" "$validating" "--val-every K"
 done
+only_with --val-top-p "$(greedy "$val_temperature" || echo 1)" "a --val-temperature above 0 (greedy draws nothing)"
+# validation's sampling options: none for greedy, which pic-rollout refuses them at
+val_sampling=()
+greedy "$val_temperature" || val_sampling=(--top-p "$val_top_p" --seed "$seed")
 for o in --launcher --launcher-args; do
     only_with "$o" "$([[ $ranks -gt 1 ]] && echo 1)" "--ranks R above 1"
 done
@@ -360,7 +364,7 @@ usage_check() { # PROGRAM ARGS...
 }
 usage_check pic-rollout --model "$nomodel" "${rollout_opts[@]}"
 [ "$val_every" -eq 0 ] || usage_check pic-rollout --model "$nomodel" --n 1 --temperature "$val_temperature" \
-    --top-p "$val_top_p" --max-new-tokens "$max_new" ${template:+--template "$template"} \
+    ${val_sampling[@]+"${val_sampling[@]}"} --max-new-tokens "$max_new" ${template:+--template "$template"} \
     ${eos_opts[@]+"${eos_opts[@]}"}
 usage_check pic-reward ${reward_opts[@]+"${reward_opts[@]}"}
 # with EntroPIC, the term's options beside an alpha: pic-update refuses them
@@ -536,8 +540,8 @@ validate() { # step ckpt
                 publish "${vd[0]}.tmp" "${vd[0]}" || return 1
         fi
     fi
-    eval.sh -q --model "$2" --n "$val_n" --temperature "$val_temperature" --top-p "$val_top_p" \
-        --max-new-tokens "$max_new" ${template:+--template "$template"} --seed "$seed" --out "$out.tmp" \
+    eval.sh -q --model "$2" --n "$val_n" --temperature "$val_temperature" ${val_sampling[@]+"${val_sampling[@]}"} \
+        --max-new-tokens "$max_new" ${template:+--template "$template"} --out "$out.tmp" \
         ${reward_args:+--reward-args "$reward_args"} ${eos_opts[@]+"${eos_opts[@]}"} \
         "${vd[@]}" > /dev/null || return 1
     rm -rf "$out" && mv "$out.tmp" "$out" || return 1

@@ -389,6 +389,12 @@ problems() {
     fails_with 2 "^pic-rollout: --stop-cut: no --stop string to cut at"
     run pic-rollout -m "$M/qwen2-tiny" -t 0.0001
     fails_with 2 "--temperature"
+    # greedy decoding draws nothing: these were taken and ignored
+    for o in "--top-k 5" "--top-p 0.9" "--min-p 0.1" "--seed 3"; do
+        # shellcheck disable=SC2086
+        run pic-rollout -m "$M/qwen2-tiny" -t 0 $o </dev/null
+        fails_with 2 "^pic-rollout: ${o% *} does nothing at --temperature 0 \(greedy"
+    done
     # checked as given: as a float these were 0, and sampled greedily
     for t in 1e-46 1e-300 0.0009999999999; do
         run pic-rollout -m "$M/qwen2-tiny" -t $t </dev/null

@@ -196,3 +196,17 @@ setup() {
     [ "$status" -eq 0 ]
     [[ "$output" == *"a: kept"* && "$output" == *"b: kept"* ]]
 }
+
+@test "eval.sh greedy: no --top-p or --seed goes to pic-rollout, and one given is refused" {
+    G=(--model m --n 1 --max-new-tokens 6 --template chatml --temperature 0)
+    eval.sh -q "${G[@]}" --out g a.jsonl >/dev/null
+    [ "$(pic-cat -q -n g/a.jsonl.zst)" -eq 4 ]
+    for o in "--seed 7" "--top-p 0.9"; do
+        # shellcheck disable=SC2086
+        run eval.sh "${G[@]}" $o --out g a.jsonl
+        fails_with 2 "^eval.sh: pic-rollout refuses the options: pic-rollout: ${o% *} does nothing at --temperature 0"
+    done
+    # any spelling of 0 is greedy
+    run eval.sh "${G[@]/#0/0.0}" --out g a.jsonl
+    [ "$status" -eq 0 ]
+}

@@ -635,6 +635,7 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
                "--val-data m/config.json|--val-data needs --val-every K" "--val-n 4|--val-n needs --val-every K" \
                "--val-temperature 1|--val-temperature needs --val-every K" \
                "--val-top-p 1|--val-top-p needs --val-every K" \
+               "--val-every 1 --val-temperature 0 --val-top-p 1|--val-top-p needs a --val-temperature above 0" \
                "--launcher srun|--launcher needs --ranks R above 1" \
                "--launcher-args -v|--launcher-args needs --ranks R above 1"; do
         # shellcheck disable=SC2086
@@ -645,7 +646,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     for good in "--method nsr --with-entropic --target 0.2 --kp 2 --control-from 2" "--target off" \
                 "--method grpo --target off" "--target off --tau 0.5" \
                 "--method nsr --mask-quadrant lo-neg" "--difficulty 2" "--paper-scale --val-n 4" \
-                "--data m/config.json --difficulty 2 --val-every 1" "--ranks 2 --launcher-args -v"; do
+                "--data m/config.json --difficulty 2 --val-every 1" "--ranks 2 --launcher-args -v" \
+                "--val-every 1 --val-temperature 0"; do
         # shellcheck disable=SC2086
         train.sh --check --run r $good "${TRAIN[@]}"
     done

@@ -47,7 +47,8 @@ static const char usage[] =
     "      --max-new-tokens N    response length limit (default 512; the model's\n"
     "                            context also ends a response: finish 'length')\n"
     "  -t, --temperature T       sampling temperature (default 1; 0 is greedy, else\n"
-    "                            at least 0.001)\n"
+    "                            at least 0.001); greedy takes none of --top-k,\n"
+    "                            --top-p, --min-p, --seed\n"
     "      --top-k K             keep the K most likely tokens (default 0, or K at\n"
     "                            least the vocabulary's size: all)\n"
     "      --top-p P             keep the most likely tokens up to mass P (default 1)\n"
@@ -166,6 +167,7 @@ static void parse_shard(const char *s, int *i, int *n) {
 typedef struct {
     rollout_run run;
     bool score, add_special, score_only, gen_only;
+    const char *sampling_opt; /* the last of --top-k, --top-p, --min-p, --seed given */
     int threads;
     size_t max_batch_tokens;
     bool batch_tokens_given;
@@ -229,9 +231,18 @@ static void parse_options(options *o, int argc, char **argv) {
         case OPT_MAX_NEW:
             run->max_new_tokens = (int)pic_parse_int("--max-new-tokens", optarg, 1, 1 << 24), o->gen_only = true;
             break;
-        case OPT_TOP_K: run->sp.top_k = (int)pic_parse_int("--top-k", optarg, 0, 1 << 30), o->gen_only = true; break;
-        case OPT_TOP_P: run->sp.top_p = (float)pic_parse_double("--top-p", optarg, 1e-9, 1), o->gen_only = true; break;
-        case OPT_MIN_P: run->sp.min_p = (float)pic_parse_double("--min-p", optarg, 0, 1), o->gen_only = true; break;
+        case OPT_TOP_K:
+            run->sp.top_k = (int)pic_parse_int("--top-k", optarg, 0, 1 << 30), o->gen_only = true;
+            o->sampling_opt = "--top-k";
+            break;
+        case OPT_TOP_P:
+            run->sp.top_p = (float)pic_parse_double("--top-p", optarg, 1e-9, 1), o->gen_only = true;
+            o->sampling_opt = "--top-p";
+            break;
+        case OPT_MIN_P:
+            run->sp.min_p = (float)pic_parse_double("--min-p", optarg, 0, 1), o->gen_only = true;
+            o->sampling_opt = "--min-p";
+            break;
         case OPT_STOP:
             if (!*optarg) pic_usage_error("--stop: empty string");
             /* the decoded text is UTF-8 (U+FFFD for what was not): such a string could only match inside a
@@ -253,6 +264,7 @@ static void parse_options(options *o, int argc, char **argv) {
             break;
         case OPT_SEED:
             run->seed = (unsigned long long)pic_parse_int("--seed", optarg, 0, (1LL << 62)), o->gen_only = true;
+            o->sampling_opt = "--seed";
             break;
         case OPT_SHARD: parse_shard(optarg, &run->shard, &run->shards), o->gen_only = true; break;
         case OPT_SKIP: run->skip = (size_t)pic_parse_int("--skip", optarg, 0, 1LL << 62), o->gen_only = true; break;
@@ -316,6 +328,9 @@ static void check_options(options *o) {
     if (!o->score) {
         if (run->temperature > 0 && run->temperature < ROLLOUT_MIN_TEMPERATURE)
             pic_usage_error("--temperature: use 0 (greedy) or at least 0.001");
+        /* greedy decoding draws nothing: these would be taken and ignored */
+        if (run->temperature == 0 && o->sampling_opt)
+            pic_usage_error("%s does nothing at --temperature 0 (greedy decoding draws no token)", o->sampling_opt);
         /* eos tokens are special, never in the text: only a --stop string is cut */
         if (run->stops.cut && !run->stops.n_strings) pic_usage_error("--stop-cut: no --stop string to cut at");
         if (run->stops.ignore_eos && o->n_eos) pic_usage_error("--eos and --ignore-eos: stop on a token or on none");
