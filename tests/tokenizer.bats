@@ -176,6 +176,17 @@ llamacpp() {
     grep -q 'the tokenizer has no token <|begin_of_text|>' <<<"$output"
     run pic-tok -q -t "$BATS_FILE_TMPDIR/qwen2.5" --chat chatml encode --plain <<<'{"text": "hi"}'
     ! grep -q 'has no token' <<<"$output" || false
+    # Llama 3's formats write <|begin_of_text|>: --special would add a second
+    for f in llama3 llama3.1; do
+        run pic-tok -q -t "$BATS_FILE_TMPDIR/llama3" --chat $f --special encode --plain <<<'{"text": "hi"}'
+        fails_with 2 "^pic-tok: --special: the $f format writes its own BOS, which the post-processor would add again"
+        pic-tok -q -t "$BATS_FILE_TMPDIR/llama3" --chat $f encode --plain <<<'{"text": "hi"}' > out
+        [ "$(jq '[.ids[] | select(. == 128000)] | length' out)" -eq 1 ]
+    done
+    # a post-processor that adds no BOS (Qwen's): nothing doubled
+    pic-tok -q -t "$BATS_FILE_TMPDIR/qwen2.5" --chat chatml --special encode --plain <<<'{"text": "hi"}' > out
+    [ "$(jq -c .ids out)" = "$(pic-tok -q -t "$BATS_FILE_TMPDIR/qwen2.5" --chat chatml encode --plain <<<'{"text": "hi"}' |
+        jq -c .ids)" ]
 }
 
 @test "--chat auto: a chat_template that is there but is none of the formats is refused, not ChatML from the tokens" {

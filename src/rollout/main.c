@@ -42,6 +42,7 @@ static const char usage[] =
     "                            none of these), or a file with {problem}\n"
     "      --add-special         encode prompt text with the tokenizer's special tokens\n"
     "                            (e.g. a BOS); off: chat templates write their own\n"
+    "                            (refused beside one that writes the BOS itself)\n"
     "Generation:\n"
     "  -n, --n N                 samples per prompt (default 1)\n"
     "      --max-new-tokens N    response length limit (default 512; the model's\n"
@@ -484,6 +485,9 @@ int main(int argc, char **argv) {
     if (pic_model_load(&run->model, run->model_dir, &o.mo, &err)) pic_die("%s", err.msg);
     run->stops.cfg = &run->model.cfg;
     prompt_builder_init(&run->prompts, run->model_dir, o.tmpl, o.add_special, run->model.cfg.vocab_size);
+    if (o.add_special && run->prompts.chat && pic_chat_doubles_bos(run->prompts.chat, prompt_tokenizer(&run->prompts)))
+        pic_usage_error("--add-special: the %s format writes its own BOS, which the post-processor would add again",
+                        pic_chat_name(run->prompts.chat));
     /* generation decodes every response: its tokenizer loads with the model,
      * outside the summary's seconds (Qwen's takes ~0.5 s, a quarter of some
      * runs' generation) */

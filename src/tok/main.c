@@ -300,6 +300,9 @@ int main(int argc, char **argv) {
         const char *m = pic_chat_missing_marker(run.chat, run.tok);
         if (m) pic_warn("--chat %s: the tokenizer has no token %s, so prompts carry it as plain text", chat, m);
     }
+    if (run.chat && run.special && pic_chat_doubles_bos(run.chat, run.tok))
+        pic_usage_error("--special: the %s format writes its own BOS, which the post-processor would add again",
+                        pic_chat_name(run.chat));
     /* counts and info are for people and the shell: plain text, never compressed */
     bool text = run.cmd == CMD_COUNT || run.cmd == CMD_INFO;
     run.w = pic_writer_open(run.out.output, run.out.plain || text ? PIC_COMPRESS_NEVER : PIC_COMPRESS_AUTO,

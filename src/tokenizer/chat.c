@@ -199,6 +199,17 @@ const char *pic_chat_missing_marker(const pic_chat *c, const pic_tokenizer *t) {
     return NULL;
 }
 
+bool pic_chat_doubles_bos(const pic_chat *c, const pic_tokenizer *t) {
+    int32_t bos = pic_tokenizer_bos_id(t), *ids = NULL;
+    size_t n = 0;
+    char *text = pic_chat_prompt(c, "x");
+    bool twice = bos >= 0 && pic_tokenizer_encode(t, text, strlen(text), true, &ids, &n) == 0 && n >= 2 &&
+                 ids[0] == bos && ids[1] == bos;
+    free(ids);
+    free(text);
+    return twice;
+}
+
 static void add(tk_str *b, const char *s) { tk_str_add(b, s, strlen(s)); }
 
 static void add3(tk_str *b, const char *a, const char *m, const char *z) {

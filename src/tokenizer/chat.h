@@ -99,6 +99,11 @@ const char *pic_chat_turn_end(const pic_chat *c);
  * was trained on. */
 const char *pic_chat_missing_marker(const pic_chat *c, const pic_tokenizer *t);
 
+/* Whether c's prompts begin with t's BOS, which t's post-processor
+ * (add_special, HF's add_special_tokens=True) prepends once more: Llama 3's
+ * formats write <|begin_of_text|> themselves. */
+bool pic_chat_doubles_bos(const pic_chat *c, const pic_tokenizer *t);
+
 /* The conversation as text (malloc'd, NUL-terminated). Returns NULL and
  * sets *err (a static message) when the messages do not fit the format:
  * an empty list, a role the format has no place for, or a template file
