@@ -73,6 +73,15 @@ int pic_wordlist_parse(const char *spec, pic_wordlist *w, char *err, size_t errs
             free(out);
             break;
         }
+        /* "wait,Wait" counted each "wait" twice in 'reflect', and the JSON,
+         * keyed by word, showed it once: a slip, as an empty word is */
+        size_t j = 0;
+        while (j < w->n && strcmp(w->words[j], out)) j++;
+        if (j < w->n) {
+            rc = pic_errf(err, errsize, "'%s' given twice", out);
+            free(out);
+            break;
+        }
         if (w->n == cap) {
             cap = cap ? 2 * cap : 16;
             char **nw = realloc(w->words, cap * sizeof *nw);
