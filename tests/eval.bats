@@ -388,6 +388,10 @@ js() { pic-eval -q --format json "$@"; }
     fails_with 2 "--format: 'html' is not table, markdown, tsv or json"
     run pic-eval --digits 99
     fails_with 2 "--digits"
+    for fmt in tsv json; do
+        run pic-eval --digits 3 --format "$fmt" "$A"
+        fails_with 2 "^pic-eval: --digits needs --format table or markdown"
+    done
     run pic-eval --threshold x
     fails_with 2 "--threshold"
     run pic-eval --default-source ''

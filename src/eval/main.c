@@ -146,6 +146,7 @@ int main(int argc, char **argv) {
     char err[256];
     if (pic_wordlist_parse(pic_reflect_default, &e.words, err, sizeof err)) pic_die("%s", err);
     const char *output = NULL;
+    bool digits_given = false;
     int c;
     while ((c = pic_getopt(argc, argv, "o:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -158,7 +159,10 @@ int main(int argc, char **argv) {
             else if (!strcmp(optarg, "json")) e.format = FMT_JSON;
             else pic_usage_error("--format: '%s' is not table, markdown, tsv or json", optarg);
             break;
-        case OPT_DIGITS: e.digits = (int)pic_parse_int("--digits", optarg, 0, 15); break;
+        case OPT_DIGITS:
+            e.digits = (int)pic_parse_int("--digits", optarg, 0, 15);
+            digits_given = true;
+            break;
         case OPT_THRESHOLD: e.threshold = pic_parse_double("--threshold", optarg, -1e300, 1e300); break;
         case OPT_WORDS: parse_words(&e, optarg); break;
         case OPT_DEFSRC:
@@ -176,6 +180,10 @@ int main(int argc, char **argv) {
         default: pic_usage_error("unknown option or missing argument");
         }
     }
+    /* tsv and json print fractions at full precision: --digits would do
+     * nothing, and the run would be the one without it */
+    if (digits_given && (e.format == FMT_TSV || e.format == FMT_JSON))
+        pic_usage_error("--digits needs --format table or markdown (tsv and json print every digit)");
 
     e.nfiles = optind < argc ? (size_t)(argc - optind) : 1;
     e.files = pic_malloc(e.nfiles * sizeof *e.files);
