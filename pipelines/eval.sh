@@ -32,7 +32,8 @@ of two seeds) are refused before anything is sampled.
       --eos TOKEN          one more token that ends a response (pic-rollout
                            --eos; repeatable)
       --seed S             sampling seed (default 1)
-      --k LIST             pass@k columns, e.g. 1,4 (default: none)
+      --k LIST             pass@k columns, e.g. 1,4, each k at most the
+                           largest N (default: none)
       --rollout-args ARGS  more options for pic-rollout (word-split)
       --reward-args ARGS   more options for pic-reward (word-split), e.g.
                            '--task countdown'
@@ -125,6 +126,16 @@ usage_check() { # PROGRAM ARGS...
 usage_check pic-rollout --model "$nomodel" --n 1 "${opts[@]}"
 usage_check pic-reward ${reward_opts[@]+"${reward_opts[@]}"}
 [ -z "$k" ] || usage_check pic-eval -q --k "$k" /dev/null
+# pass@k needs k samples of every problem: a k above every dataset's N was
+# a column of '-' after all the sampling, pic-eval's note on it quieted
+if [ -n "$k" ]; then
+    maxn=0
+    for name in "${names[@]}"; do dn=$(n_for "$name"); [ "$dn" -le "$maxn" ] || maxn=$dn; done
+    for kk in ${k//,/ }; do # (pic-eval took the list: integers)
+        [ $((10#${kk#+})) -le "$maxn" ] ||
+            usage_error "--k: pass@${kk#+} needs ${kk#+} samples per problem, and --n gives at most $maxn"
+    done
+fi
 
 model_key=$(model_fingerprint "$model")
 # (--eos only when given: samples from before it keep their settings' key)

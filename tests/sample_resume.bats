@@ -183,7 +183,8 @@ setup() {
     for bad in "--temperature 0,6|pic-rollout refuses the options: pic-rollout: --temperature" \
                "--rollout-args --top-k=x|pic-rollout refuses the options: pic-rollout: --top-k" \
                "--reward-args --bogus|pic-reward refuses the options: pic-reward: unknown" \
-               "--k abc|pic-eval refuses the options: pic-eval: --k"; do
+               "--k abc|pic-eval refuses the options: pic-eval: --k" \
+               "--k 1,4|--k: pass@4 needs 4 samples per problem, and --n gives at most 3"; do
         # shellcheck disable=SC2086
         run eval.sh "${E[@]}" ${bad%%|*} --out e a.jsonl b.jsonl
         fails_with 2 "^eval.sh: ${bad#*|}"
