@@ -43,12 +43,15 @@ distinct_datasets() {
 
 # n_names OPTION SPEC NAME...: a usage error when SPEC (N or NAME=N,...,N)
 # gives an N to a name that is none of the datasets NAME...: a typo there
-# (aime24 for the file aime_24.jsonl) sampled that dataset at the rest's N
+# (aime24 for the file aime_24.jsonl) sampled that dataset at the rest's N;
+# or names one twice (the first N was taken, the second did nothing)
 n_names() {
-    local opt=$1 spec=$2 item d
+    local opt=$1 spec=$2 item d seen=" "
     shift 2
     for item in ${spec//,/ }; do
         [[ $item == *=* ]] || continue
+        case "$seen" in *" ${item%%=*} "*) usage_error "$opt: '${item%%=*}' given twice" ;; esac
+        seen+="${item%%=*} "
         for d in "$@"; do [ "$d" != "${item%%=*}" ] || continue 2; done
         usage_error "$opt: no dataset named '${item%%=*}' (the datasets: $*)"
     done

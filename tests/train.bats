@@ -613,6 +613,12 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ ! -e e ]
     run train.sh --run r --model m --val-every 1 --val-n aime24=32,8 --val-data aime_24.jsonl
     fails_with 2 "^train.sh: --val-n: no dataset named 'aime24'"
+    # a name given twice: the first N was taken, the second did nothing
+    run eval.sh --model m --out e --n aime_24=32,aime_24=8,4 aime_24.jsonl
+    fails_with 2 "^eval.sh: --n: 'aime_24' given twice"
+    [ ! -e e ]
+    run train.sh --run r --model m --val-every 1 --val-n aime_24=32,aime_24=8,4 --val-data aime_24.jsonl
+    fails_with 2 "^train.sh: --val-n: 'aime_24' given twice"
     run train.sh --run r --model m --val-every 1 --val-n aime_24=32,8
     fails_with 2 "no dataset named 'aime_24' \(the datasets: prompts\)" # the held-out problems' file
     train.sh --check --run r --model m --val-every 1 --val-n aime_24=32,8 --val-data aime_24.jsonl
