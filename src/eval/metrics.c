@@ -126,21 +126,40 @@ static size_t match_at(const char *text, size_t len, size_t i, const char *phras
     return t - i;
 }
 
-/* U+2000..U+203F (dashes, curly quotes, ellipsis) are E2 80 80..bf
- * in UTF-8; treating them as punctuation lets "\u2018wait\u2019" match. */
-static bool punct3(const char *p) {
-    unsigned char a = (unsigned char)p[0], b = (unsigned char)p[1], c = (unsigned char)p[2];
-    return a == 0xe2 && b == 0x80 && c >= 0x80 && c <= 0xbf;
+static bool in_ranges(long cp, const long (*r)[2], size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (cp >= r[i][0] && cp <= r[i][1]) return true;
+    return false;
+}
+
+/* Spaces and punctuation beyond ASCII, none of them \w to Python's re, so
+ * a word boundary as \b finds it: Latin-1's (no-break space, guillemets,
+ * inverted marks), U+2000..206F (spaces, dashes, curly quotes, ellipsis),
+ * CJK's and the fullwidth forms. With only U+2000..203F a reply that
+ * switched languages, "5。Wait，" or "\u00a0wait", counted no wait. */
+static bool punct_char(uint32_t cp) {
+    static const long punct[][2] = {
+        {0x00a0, 0x00a9}, {0x00ab, 0x00b1}, {0x00b4, 0x00b4}, {0x00b6, 0x00b8}, {0x00bb, 0x00bb},
+        {0x00bf, 0x00bf}, {0x00d7, 0x00d7}, {0x00f7, 0x00f7}, {0x2000, 0x206f}, {0x3000, 0x3004},
+        {0x3008, 0x3020}, {0x3030, 0x3030}, {0x3036, 0x3037}, {0x303d, 0x303f}, {0xff01, 0xff0f},
+        {0xff1a, 0xff20}, {0xff3b, 0xff40}, {0xff5b, 0xff65},
+    };
+    return in_ranges((long)cp, punct, sizeof punct / sizeof *punct);
 }
 
 static bool boundary_before(const char *text, size_t i) {
     if (i == 0 || !word_byte((unsigned char)text[i - 1])) return true;
-    return i >= 3 && punct3(text + i - 3);
+    /* the character that ends at i: back over up to three continuation bytes */
+    size_t s = i - 1;
+    while (s > 0 && i - s < 4 && ((unsigned char)text[s] & 0xc0) == 0x80) s--;
+    uint32_t cp;
+    return pic_utf8_next(text, i, s, &cp) == (int)(i - s) && punct_char(cp);
 }
 
 static bool boundary_at(const char *text, size_t len, size_t i) {
     if (i >= len || !word_byte((unsigned char)text[i])) return true;
-    return i + 3 <= len && punct3(text + i);
+    uint32_t cp;
+    return pic_utf8_next(text, len, i, &cp) > 1 && punct_char(cp);
 }
 
 size_t pic_count_phrase(const char *text, size_t len, const char *phrase) {
@@ -156,12 +175,6 @@ size_t pic_count_phrase(const char *text, size_t len, const char *phrase) {
         }
     }
     return count;
-}
-
-static bool in_ranges(long cp, const long (*r)[2], size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (cp >= r[i][0] && cp <= r[i][1]) return true;
-    return false;
 }
 
 size_t pic_display_width(const char *s) {

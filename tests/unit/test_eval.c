@@ -71,6 +71,11 @@ static void test_reflect(void) {
           "whitespace runs and the typographic apostrophe");
     CHECK(count("\xe2\x80\x9cWait\xe2\x80\x9d", "wait") == 1, "curly quotes are punctuation");
     CHECK(count("caf\xc3\xa9wait wait\xc3\xa9", "wait") == 0, "UTF-8 letters are word bytes");
+    /* as Python's \b: "5\u3002Wait\uff0c", "\u00a0wait\u00a0", "\u00abhmm\u00bb", "\u00bfwait?" */
+    CHECK(count("5\xe3\x80\x82Wait\xef\xbc\x8c \xc2\xa0wait\xc2\xa0 \xc2\xabwait\xc2\xbb \xc2\xbfwait?", "wait") == 4,
+          "CJK, fullwidth and Latin-1 punctuation and spaces bound a word");
+    CHECK(count("\xe6\x89\x80wait \xc2\xb5wait wait\xc2\xb2", "wait") == 0,
+          "CJK letters, the micro sign and a superscript digit are word characters");
     CHECK(count("re-examine re examine", "re-examine") == 1, "hyphen is literal");
     CHECK(count("hmmm hmm", "hmm") == 1, "whole words only");
     CHECK(count("", "wait") == 0 && count("wait", "") == 0, "empty text or word");
