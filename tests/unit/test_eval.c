@@ -94,7 +94,7 @@ static void test_reflect(void) {
         CHECK(pic_wordlist_parse(empty_item[k], &w, err, sizeof err) == -1 && strstr(err, "empty word"),
               "an empty item is an error: '%s'", empty_item[k]);
     CHECK(pic_wordlist_parse("wait,-x", &w, err, sizeof err) == -1, "a word must start with a letter");
-    const char *twice[] = {"wait,Wait", "let's reconsider\nLet's   reconsider"};
+    const char *twice[] = {"wait,Wait", "let's reconsider,Let's   reconsider"};
     for (size_t k = 0; k < sizeof twice / sizeof *twice; k++)
         CHECK(pic_wordlist_parse(twice[k], &w, err, sizeof err) == -1 && strstr(err, "given twice"),
               "a word given twice is an error: '%s'", twice[k]);
