@@ -126,6 +126,10 @@ js() { pic-eval -q --format json "$@"; }
     run pic-eval -q --format markdown c.jsonl
     [[ "${lines[2]}" == '| a\|b\tc\nd\x01 |'* ]]
     [ "$(tr -cd '|' <<<"${lines[2]}" | wc -c)" -eq 10 ]
+    # a name's own backslash before '|' would escape the escape: doubled
+    printf '%s\n' '{"id":1,"correct":true,"source":"a\\|b"}' >s.jsonl
+    run pic-eval -q --format markdown s.jsonl
+    [[ "${lines[2]}" == '| a\\\|b  |'* ]]
     # JSON keeps the name as it is
     run pic-eval -q --format json c.jsonl
     [ "$(jq -r '.datasets[0].dataset' <<<"$output")" = "$(printf 'a|b\tc\nd\001')" ]

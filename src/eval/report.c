@@ -117,7 +117,8 @@ static char *fmt_n(const row *r) {
 
 /* A dataset name as a cell: control characters escaped (\t, \n, \r,
  * \xHH), since a tab or a newline in a 'source' broke the row apart, and in
- * markdown '|' as '\|', which would end the cell. */
+ * markdown '|' as '\|', which would end the cell, and '\' as '\\', else a
+ * name's own "\|" read as an escaped backslash and the cell's end. */
 static char *name_cell(const eval_ctx *e, const char *name) {
     pic_buf b = {0};
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
@@ -126,6 +127,7 @@ static char *name_cell(const eval_ctx *e, const char *name) {
         else if (*p == '\r') pic_buf_append(&b, "\\r", 2);
         else if (*p < 0x20 || *p == 0x7f) pic_buf_printf(&b, "\\x%02x", *p);
         else if (*p == '|' && e->format == FMT_MARKDOWN) pic_buf_append(&b, "\\|", 2);
+        else if (*p == '\\' && e->format == FMT_MARKDOWN) pic_buf_append(&b, "\\\\", 2);
         else pic_buf_append(&b, (const char *)p, 1);
     }
     char *cell = pic_strdup(b.data ? b.data : "");
