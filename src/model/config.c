@@ -314,19 +314,24 @@ int pic_config_parseb(pic_config *c, const char *text, size_t len, const char *n
     /* Sliding-window attention changes which keys a query sees. Qwen2/Qwen3
      * apply it only with use_sliding_window, on the layers layer_types marks
      * (sliding from max_window_layers on when layer_types is absent);
-     * Mistral on every layer, with a window of 4096 when the key is absent,
-     * which only matters when a sequence can be longer. */
+     * Mistral on every layer. Either way a window of 4096 when the key is
+     * absent, which only matters when a sequence can be longer. */
     bool swa = false;
-    if ((qwen2 || qwen3) && get_bool(&x, root, "use_sliding_window", false, &swa)) goto out;
+    int window_layers = 28; /* max_window_layers, transformers' default */
+    if ((qwen2 || qwen3) && (get_bool(&x, root, "use_sliding_window", false, &swa) ||
+                             get_int(&x, root, "max_window_layers", 28, 0, INT32_MAX, &window_layers)))
+        goto out;
     const json_t *sw = json_object_get(root, "sliding_window");
     long long window = !sw ? 4096 : json_is_integer(sw) ? json_integer_value(sw) : -1;
-    if (swa || (mistral && window >= 0 && window < c->max_position)) {
+    bool binds = window >= 0 && window < c->max_position;
+    const json_t *lt = json_object_get(root, "layer_types");
+    bool listed = lt && !json_is_null(lt); /* the layers are then layer_types' (checked below) */
+    if ((mistral && binds) || (swa && binds && !listed && window_layers < c->n_layers)) {
         pic_err_set(err, "%s: key '%s': sliding-window attention is not supported", name,
                     swa ? "use_sliding_window" : "sliding_window");
         goto out;
     }
-    const json_t *lt = json_object_get(root, "layer_types");
-    if ((qwen2 || qwen3) && lt && !json_is_null(lt)) {
+    if ((qwen2 || qwen3) && listed) {
         if (!json_is_array(lt)) {
             pic_err_set(err, "%s: key 'layer_types': expected a list", name);
             goto out;

@@ -434,6 +434,21 @@ static void test_config_classes(void) {
                                                   "\"layer_types\":[\"full_attention\"]}",
                            "cfg.json", &err) == 0,
           "config: a window without use_sliding_window, layer_types all full attention");
+    /* use_sliding_window where no layer slides: transformers' full attention */
+    CHECK(pic_config_parse(&c, "{" QWEN("qwen2") ",\"use_sliding_window\":true}", "cfg.json", &err) == 0,
+          "config: use_sliding_window, its one layer below max_window_layers' default 28");
+    CHECK(pic_config_parse(&c, "{" QWEN("qwen3") ",\"use_sliding_window\":true,\"max_window_layers\":0,"
+                                                  "\"sliding_window\":null}", "cfg.json", &err) == 0,
+          "config: use_sliding_window without a window");
+    CHECK(pic_config_parse(&c, "{" QWEN("qwen2") ",\"use_sliding_window\":true,\"max_window_layers\":0,"
+                                                  "\"max_position_embeddings\":4096}", "cfg.json", &err) == 0,
+          "config: use_sliding_window, the default window of 4096 covering a 4096 context");
+    CHECK(pic_config_parse(&c, "{" QWEN("qwen3") ",\"use_sliding_window\":true,\"max_window_layers\":0,"
+                                                  "\"layer_types\":[\"full_attention\"]}", "cfg.json", &err) == 0,
+          "config: use_sliding_window, layer_types all full attention");
+    config_fails("use_sliding_window on a layer from max_window_layers on",
+                 "{" QWEN("qwen3") ",\"use_sliding_window\":true,\"max_window_layers\":0}",
+                 "'use_sliding_window'");
 }
 
 static void test_config(void) {
@@ -564,7 +579,8 @@ static void test_config(void) {
     config_fails("eos outside the vocabulary", "{" BASE ",\"eos_token_id\":99}", "eos id 99");
     config_fails("activation", "{" BASE ",\"hidden_act\":\"gelu\"}", "hidden_act");
     config_fails("sliding window", "{\"model_type\":\"qwen2\",\"vocab_size\":16,\"hidden_size\":8,\"intermediate_size\":12,"
-                                   "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"use_sliding_window\":true}",
+                                   "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"use_sliding_window\":true,"
+                                   "\"max_window_layers\":0}",
                  "sliding-window");
     test_config_classes();
 
