@@ -453,12 +453,17 @@ EOF
     s="$U/qwen2-tiny-step.jsonl"
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss-agg seq-mean-token-sum-norm "$s"
     fails_with 2 "needs --norm-len"
-    # sum / 1000 against sum / n_seq (3 sequences), same tokens and losses
+    # sum / n_seq / 1000 against sum / n_seq (3 sequences), same tokens and losses
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss-agg seq-mean-token-sum-norm --norm-len 1000 "$s"
     a=$(jq .pg_loss <<<"$output")
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss-agg seq-mean-token-sum "$s"
     b=$(jq .pg_loss <<<"$output")
-    near "$(awk -v a="$a" 'BEGIN { print a * 1000 / 3 }')" "$b" "$(awk -v b="$b" 'BEGIN { print (b < 0 ? -b : b) * 1e-6 }')"
+    near "$(awk -v a="$a" 'BEGIN { print a * 1000 }')" "$b" "$(awk -v b="$b" 'BEGIN { print (b < 0 ? -b : b) * 1e-6 }')"
+    # a mean over the samples, as Dr. GRPO's 1/G: the same samples twice are
+    # the same loss (it was twice the loss and the gradient)
+    cat "$s" "$s" >s2.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss-agg seq-mean-token-sum-norm --norm-len 1000 s2.jsonl
+    near "$(jq .pg_loss <<<"$output")" "$a" "$(awk -v a="$a" 'BEGIN { print (a < 0 ? -a : a) * 1e-6 }')"
     # DMMPT: the entropy (~2.4) is below 5, so positive tokens with p >= 1e-9
     # (all of them) are masked; below 0.1 it is not, and nothing is
     jq -c '.advantage = (if .id == "golden-1" then -1 else 1 end)' "$s" >pm.jsonl

@@ -78,7 +78,10 @@ static void set_weights(pic_loss_plan *p, const pic_loss_cfg *c) {
             switch (c->agg) {
             case PIC_AGG_SEQ_MEAN_TOKEN_MEAN: w = 1.0 / ((double)n_nonempty * (double)len); break;
             case PIC_AGG_SEQ_MEAN_TOKEN_SUM: w = 1.0 / (double)n_nonempty; break;
-            case PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM: w = 1.0 / norm; break;
+            /* a mean over the sequences too, as Dr. GRPO's (1/G) sum_i sum_t / L (understand-r1-zero's
+             * oat: masked_sum / generate_max_length, then .mean()): without it the loss and gradient grew
+             * with the number of samples (verl issue 3741, since fixed there) */
+            case PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM: w = 1.0 / ((double)n_nonempty * norm); break;
             default: w = 1.0 / (double)n_kept; break;
             }
             p->w[t] = p->masked && p->masked[t] ? 0 : w;

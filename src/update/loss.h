@@ -23,7 +23,7 @@ typedef enum {
     PIC_AGG_TOKEN_MEAN,              /* sum / all response tokens of the step */
     PIC_AGG_SEQ_MEAN_TOKEN_MEAN,     /* mean over sequences of each one's token mean */
     PIC_AGG_SEQ_MEAN_TOKEN_SUM,      /* mean over sequences of each one's token sum */
-    PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM, /* sum / norm_len (Dr. GRPO; verl divides by the horizon) */
+    PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM, /* seq-mean-token-sum / norm_len (Dr. GRPO; verl: by the horizon) */
 } pic_agg;
 
 typedef enum {

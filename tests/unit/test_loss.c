@@ -324,13 +324,15 @@ static void check_variants(void) {
     c.kind = PIC_PG_CLIP, c.mask_quadrant = PIC_QUAD_NONE;
 
     /* Dr. GRPO (Liu et al. 2025, understand-r1-zero; verl core_algos.agg_loss
-     * "seq-mean-token-sum-norm"): every token's weight is 1 / a constant, the
-     * generation budget, whatever the responses' lengths */
+     * "seq-mean-token-sum-norm"): (1/G) sum_i sum_t / a constant, the
+     * generation budget: every token's weight 1 / (G * budget), whatever the
+     * responses' lengths (it was 1 / budget, a loss that grew with G) */
     c = (pic_loss_cfg){0};
     pic_loss_defaults(&c);
     c.agg = PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM, c.norm_len = 1024;
     pic_loss_plan_build(&p, &c, 2, start, lp, lp, adv);
-    CHECK(p.w[0] == 1.0 / 1024 && p.w[4] == 1.0 / 1024, "Dr. GRPO: weight 1 / the generation budget");
+    CHECK(p.w[0] == 1.0 / 2048 && p.w[4] == 1.0 / 2048,
+          "Dr. GRPO: weight 1 / (sequences x the generation budget) (%.9g)", p.w[0]);
     pic_loss_plan_free(&p);
 }
 
