@@ -263,3 +263,8 @@ verdicts() {
   [ "$status" -eq 0 ]
   [ "$(jq -c .correct <<<"$output")" = false ]
 }
+
+@test "reward: dollars inside a box go before its units, as latex2sympy2_extended's basic step removes them" {
+  verdicts 5 'The length is \boxed{$5\text{ cm}$}.' 1 12 '\boxed{$12 apples$}' 1 6 '\boxed{$6m$}' 1
+  verdicts 5 '\boxed{$6\text{ cm}$}' 0 12.5 '\boxed{\$12.50}' 1
+}

@@ -23,6 +23,12 @@ size_t rw_normalize_basic(char *t, size_t len) {
         else t[o++] = t[i++];
     }
     len = o, o = 0;
+    for (size_t i = 0; i < len;) { /* to_remove_regex's dollar signs, \\\$|\$ -> "" */
+        if (t[i] == '$') i++;
+        else if (t[i] == '\\' && i + 1 < len && t[i + 1] == '$') i += 2;
+        else t[o++] = t[i++];
+    }
+    len = o, o = 0;
     for (size_t i = 0; i < len;) { /* to_replace_regex's "dot": ,?(\\ldots) -> " " */
         size_t skip = at(t, len, i, ",\\ldots") ? 7 : at(t, len, i, "\\ldots") ? 6 : 0;
         if (skip) t[o++] = ' ', i += skip;
