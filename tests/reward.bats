@@ -268,3 +268,7 @@ verdicts() {
   verdicts 5 'The length is \boxed{$5\text{ cm}$}.' 1 12 '\boxed{$12 apples$}' 1 6 '\boxed{$6m$}' 1
   verdicts 5 '\boxed{$6\text{ cm}$}' 0 12.5 '\boxed{\$12.50}' 1
 }
+
+@test "reward: quotes go before the units, as latex2sympy2_extended's basic step removes them" {
+  verdicts 5 "\\boxed{5'}" 1 12 'The height is \boxed{12"}.' 1 5 "\\boxed{6'}" 0 5 "The answer is \$5'\$." 1
+}

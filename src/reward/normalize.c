@@ -23,8 +23,8 @@ size_t rw_normalize_basic(char *t, size_t len) {
         else t[o++] = t[i++];
     }
     len = o, o = 0;
-    for (size_t i = 0; i < len;) { /* to_remove_regex's dollar signs, \\\$|\$ -> "" */
-        if (t[i] == '$') i++;
+    for (size_t i = 0; i < len;) { /* to_remove_regex's dollar signs and quotes, \\\$|\$|(?<!\\)["'] -> "" */
+        if (t[i] == '$' || ((t[i] == '"' || t[i] == '\'') && !(i > 0 && t[i - 1] == '\\'))) i++;
         else if (t[i] == '\\' && i + 1 < len && t[i + 1] == '$') i += 2;
         else t[o++] = t[i++];
     }

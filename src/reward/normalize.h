@@ -9,8 +9,9 @@
 /* Rewrites t[0, len) in place and returns its new length (never longer):
  * - "\mathrm{d}" and "{\rm d}" become "d" (the differential of an integral,
  *   which the unit step would otherwise read as a unit);
- * - "$" and "\$" vanish (its to_remove_regex), so a box holding its own
- *   dollars loses its unit: "\boxed{$5\text{ cm}$}" is 5;
+ * - "$", "\$" and a quote not after a backslash vanish (its
+ *   to_remove_regex), so a box holding its own dollars loses its unit,
+ *   "\boxed{$5\text{ cm}$}" is 5, and feet are a number, "\boxed{5'}" 5;
  * - ",\ldots" and "\ldots" become a space, so "1, 2, \ldots, 9" keeps an
  *   empty element and fails to parse, while "1,2,\ldots,9" is 1, 2, 9;
  * - "\\" before a letter is one backslash ("108^{\\circ}", a doubled
