@@ -126,6 +126,10 @@ load helpers
   printf '%s\n' '{"answer":"1","response":7}' >bad.jsonl
   run pic-reward -q --plain bad.jsonl
   fails_with 1 "bad.jsonl:1: field 'response'.*string"
+  # a gold may be a number too, and the message says so
+  printf '%s\n' '{"answer":[1],"response":"\\boxed{1}"}' >bad.jsonl
+  run pic-reward -q --plain bad.jsonl
+  fails_with 1 "bad.jsonl:1: field 'answer': expected a string or a number"
 }
 
 @test "reward: --skip-bad skips and counts" {

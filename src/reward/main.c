@@ -127,12 +127,13 @@ static void report_timing(double *t, size_t n) {
             (double)n / sum, t[n / 2] * 1e6, t[(size_t)((double)(n - 1) * 0.99)] * 1e6, t[n - 1] * 1e6);
 }
 
-/* A field that must be a string, with the conventions' message, or NULL
+/* A field that must be a string (what else it may be, the caller has
+ * read: "expected" says it all), with the conventions' message, or NULL
  * (counted) under --skip-bad. */
-static const char *string_field(const pic_reader *rd, json_t *rec, const char *name) {
+static const char *string_field(const pic_reader *rd, json_t *rec, const char *name, const char *expected) {
     json_t *v = json_object_get(rec, name);
     if (json_is_string(v)) return json_string_value(v);
-    pic_reader_bad(rd, name, v ? "expected a string" : "missing");
+    pic_reader_bad(rd, name, "%s", v ? expected : "missing");
     return NULL;
 }
 
@@ -158,7 +159,7 @@ static int stream(char **files, int nfiles, const pic_output_opts *out, const co
         pic_reader *rd = pic_reader_open(files[f]);
         json_t *rec;
         while ((rec = pic_reader_json(rd))) {
-            const char *resp = string_field(rd, rec, cf->resp_field);
+            const char *resp = string_field(rd, rec, cf->resp_field, "expected a string");
             json_t *gv = json_object_get(rec, cf->gold_field);
             const char *gold = NULL;
             size_t gold_len = 0;
@@ -174,7 +175,7 @@ static int stream(char **files, int nfiles, const pic_output_opts *out, const co
                 if (e) *e = 'E';
                 gold = num;
             } else if (resp) {
-                gold = string_field(rd, rec, cf->gold_field);
+                gold = string_field(rd, rec, cf->gold_field, "expected a string or a number");
                 /* its length, as the response's: a "\u0000" does not cut it */
                 if (gold) gold_len = json_string_length(gv);
             }
