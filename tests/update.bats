@@ -622,6 +622,15 @@ EOF
         [ "$status" -eq 0 ]
         [ "$(jq .entropy <<<"$output")" = "$h6" ]
     done
+    # --temperature takes what a record may carry: up to 1e6, as pic-rollout
+    jq -c '.temperature = 5000' g.jsonl >hot.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" hot.jsonl
+    h5k=$(jq .entropy <<<"$output")
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --temperature 5000 g.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq .entropy <<<"$output")" = "$h5k" ]
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --temperature 2e6 g.jsonl
+    fails_with 2 "--temperature"
     # --skip-bad: the records that differ from most records are the bad ones;
     # a stray first record made every record after it bad (and here its
     # group one sample: no samples to train on)

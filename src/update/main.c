@@ -279,7 +279,8 @@ static void parse(options *o, int argc, char **argv) {
         case O_SERVE: o->serve = true; break;
         case O_LOSS: o->sft = choice(opt, a, losses) == 1; break;
         case O_PG: l->kind = (pic_pg_kind)choice(opt, a, pgs); break;
-        case O_TEMP: o->temperature = pic_parse_double(opt, a, 1e-3, 1e3); break;
+        /* as the records may carry and pic-rollout --score takes */
+        case O_TEMP: o->temperature = pic_parse_double(opt, a, 1e-3, 1e6); break;
         case O_CLOW: l->clip_low = pic_parse_double(opt, a, 0, 1); break;
         case O_CHIGH: l->clip_high = pic_parse_double(opt, a, 0, 100); break;
         case O_CC: l->clip_ratio_c = pic_parse_double(opt, a, 0, 1e6); break;
