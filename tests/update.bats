@@ -324,6 +324,12 @@ EOF
     [ "$(jq -sc . asked.txt)" = "$(jq -c '[.steps[1:][].entropy]' <<<"$output")" ]
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'echo not-a-number' "$U/qwen2-tiny-step.jsonl"
     fails_with 1 "answered 'not-a-number'"
+    # beyond --alpha's range: a controller gone wrong, not a step to take
+    rm -rf c
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'while read h; do echo -5e3; done' \
+        "$U/qwen2-tiny-step.jsonl"
+    fails_with 1 "answered -5e3, outside \[-1000, 1000\] \(as --alpha\)"
+    [ ! -e c ] || false
     # strtod stops at a NUL byte: "0.3\0junk" was read as 0.3
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd "while read h; do printf '0.3\\000junk\\n'; done" \
         "$U/qwen2-tiny-step.jsonl"

@@ -64,6 +64,9 @@ double pic_coproc_ask(pic_coproc *c, double x) {
     double a = strtod(line, &end);
     if (end == line || *end || errno || !isfinite(a))
         pic_die("--alpha-cmd '%s': answered '%s', not a number", c->cmd, line);
+    /* the range --alpha and a request's alpha have: beyond it, a typo or a
+     * controller gone wrong, whose step would be taken in silence */
+    if (fabs(a) > 1e3) pic_die("--alpha-cmd '%s': answered %s, outside [-1000, 1000] (as --alpha)", c->cmd, line);
     free(line);
     /* an answer: it has taken x into its state (pictl saves it at the end of
      * its input, which a pic-update that dies gives it too), so a retry of a
