@@ -425,6 +425,13 @@ EOF
     [ "$status" -eq 0 ]
     [ "$(jq .step <<<"$output")" = 0 ]
     [ "$(jq .sequences <<<"$output")" = 0 ]
+    # a record with its own advantage and neither reward nor correct is of
+    # its advantage's sign (it was counted negative: PSR dropped it always)
+    jq -c 'del(.reward, .correct)' pos.jsonl >own.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv psr own.jsonl
+    [ "$(jq .sequences <<<"$output")" = "$(wc -l <own.jsonl)" ]
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --adv nsr own.jsonl
+    [ "$(jq .sequences <<<"$output")" = 0 ]
 }
 
 @test "AEC with Skywork-OR1's recipe: step 1e-4, cap 0.005, gated on the previous step's entropy" {

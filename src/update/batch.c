@@ -93,7 +93,11 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
         ai.has_reward = true, ai.reward = json_number_value(rw);
     }
     if (co && !json_is_null(co) && !json_is_boolean(co)) return free(old), pic_reader_bad(r, "correct", "not a boolean"), false;
-    ai.positive = co && json_is_boolean(co) ? json_is_true(co) : ai.has_reward && ai.reward > 0;
+    /* the class NSR and PSR keep: by correct, else reward, else a record's
+     * own advantage (which wins, docs/update.md), that alone counted negative */
+    ai.positive = co && json_is_boolean(co) ? json_is_true(co)
+                  : ai.has_reward                ? ai.reward > 0
+                                                 : ai.has_adv && ai.adv > 0;
     if (o->need_labels && !ai.has_adv && !ai.has_reward && !(co && json_is_boolean(co)))
         return free(old), pic_reader_bad(r, "reward", "missing, and no advantage either"), false;
     char tmp[64];
