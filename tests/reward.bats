@@ -276,3 +276,13 @@ verdicts() {
 @test "reward: quotes go before the units, as latex2sympy2_extended's basic step removes them" {
   verdicts 5 "\\boxed{5'}" 1 12 'The height is \boxed{12"}.' 1 5 "\\boxed{6'}" 0 5 "The answer is \$5'\$." 1
 }
+
+@test "reward: Unicode spaces are spaces where Math-Verify's patterns read \\s, and no space inside a formula" {
+  verdicts 5 $'The answer is\u00a05.' 1 5 $'\\boxed{5\u00a0cm}' 1 5 $'\\boxed{5\u2009cm}' 1 C $'The answer is\u00a0C.' 1
+  # latex2sympy's lexer and Python's tokenizer take ASCII spaces only; its number pattern's groups too
+  verdicts 5 $'\\boxed{2\u2009+\u20093}' 0 1000 $'The answer is 1\u2009000.' 0 1 $'The answer is 1\u2009000.' 1
+  printf '{"answer":"5","response":"The answer is\\u00a05."}\n' >in.jsonl
+  run pic-reward -q --plain in.jsonl
+  [ "$status" -eq 0 ]
+  [ "$(jq -r .pred <<<"$output")" = $'5' ]
+}

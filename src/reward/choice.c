@@ -9,6 +9,8 @@
  * (Chinese punctuation and text: "B。", "B不是"). */
 #include "reward/choice.h"
 
+#include "reward/textsearch.h"
+
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
@@ -32,7 +34,7 @@ static char letter_at(const char *s, size_t n, size_t i, size_t *end) {
     return c;
 }
 
-static bool space_before(const char *s, size_t i) { return i == 0 || isspace((unsigned char)s[i - 1]); }
+static bool space_before(const char *s, size_t i) { return i == 0 || rw_space_before(s, i); }
 
 /* The first letter standing alone in s[from..to). */
 static char first_alone(const char *s, size_t n, size_t from, size_t to) {
@@ -59,10 +61,11 @@ static char after_final(const char *s, size_t n) {
         if (!word_at(s, n, p, "final answer")) continue;
         size_t lim = p + 112 < n ? p + 112 : n;
         for (size_t j = p + 12; j + 3 <= lim; j++) {
-            if (isspace((unsigned char)s[j]) && word_at(s, n, j + 1, "is")) {
-                size_t k = j + 3;
+            size_t sp = rw_space_at(s, n, j);
+            if (sp && word_at(s, n, j + sp, "is")) {
+                size_t k = j + sp + 2;
                 if (k < n && s[k] == ':') k++;
-                while (k < n && isspace((unsigned char)s[k])) k++;
+                for (size_t w; (w = rw_space_at(s, n, k));) k += w;
                 char c = letter_at(s, n, k, NULL);
                 if (c) return c;
                 break;
@@ -164,8 +167,8 @@ static size_t unwrap_text(const char *s, size_t n, char *buf) {
 
 bool rw_choice_gold(const char *s, size_t n, char *letter) {
     if (n > 200) return false;
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
+    for (size_t w; (w = rw_space_at(s, n, 0));) s += w, n -= w;
+    for (size_t w; (w = rw_space_before(s, n));) n -= w;
     char buf[200];
     size_t m = unwrap_text(s, n, buf);
     if (m) return rw_choice_gold(buf, m, letter);

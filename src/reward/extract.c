@@ -41,8 +41,8 @@ static bool escaped(const char *t, size_t len) {
 /* Trailing whitespace, except the space of a "\ " spacing command. */
 static size_t trim_end(const char *t, size_t len) {
     size_t orig = len;
-    while (len && isspace((unsigned char)t[len - 1])) len--;
-    if (len < orig && escaped(t, len + 1)) len++;
+    for (size_t w; (w = rw_space_before(t, len));) len -= w;
+    if (len < orig && escaped(t, len + 1)) len += rw_space_at(t, orig, len);
     return len;
 }
 
@@ -56,8 +56,8 @@ size_t rw_drop_sentence_end(const char *t, size_t len) {
 }
 
 bool ex_try_text(ex *X, const char *t, size_t len, const char *how) {
-    while (len && isspace((unsigned char)*t)) t++, len--;
-    bool padded = len && isspace((unsigned char)t[len - 1]);
+    for (size_t w; (w = rw_space_at(t, len, 0));) t += w, len -= w;
+    bool padded = rw_space_before(t, len);
     len = trim_end(t, len);
     len = rw_drop_sentence_end(t, len);
     if (len == 0 || len > RW_MAX_ANSWER) return false;
@@ -73,7 +73,7 @@ bool ex_try_text(ex *X, const char *t, size_t len, const char *how) {
     char *copy = rw_strndup(X->a, t, len);
     if (!copy) return false;
     len = rw_normalize_basic(copy, len);
-    padded = padded || (len && isspace((unsigned char)copy[len - 1]));
+    padded = padded || rw_space_before(copy, len);
     len = trim_end(copy, len);
     if (X->units) len = trim_end(copy, rw_strip_units(copy, len, padded));
     copy[len] = 0;
@@ -96,14 +96,14 @@ bool ex_try_text(ex *X, const char *t, size_t len, const char *how) {
  * (",and" but not ", and", whose comma is taken alone): the index after it
  * at k, or n when there is none; *sep_end where its whitespace begins. */
 size_t ex_chain_sep(const char *s, size_t n, size_t k, size_t *sep_end) {
-    while (k < n && isspace((unsigned char)s[k])) k++;
+    for (size_t w; (w = rw_space_at(s, n, k));) k += w;
     bool comma = k < n && s[k] == ',';
     size_t w = k + comma;
     if (w + 3 <= n && !memcmp(s + w, "and", 3)) w += 3;
     else if (w + 2 <= n && !memcmp(s + w, "or", 2)) w += 2;
     else if (!comma) return n;
     *sep_end = w;
-    while (w < n && isspace((unsigned char)s[w])) w++;
+    for (size_t l; (l = rw_space_at(s, n, w));) w += l;
     return w;
 }
 
@@ -126,10 +126,10 @@ bool ex_try_parts(ex *X, char *const t_in[], const size_t len_in[], int m, const
         /* each environment is normalized alone, its units dropped before
          * the list is joined ("$5 \text{ cm}$ and $7 \text{ cm}$" is 5, 7) */
         if (m > 1) {
-            bool padded = len[k] && isspace((unsigned char)t[k][len[k] - 1]);
+            bool padded = rw_space_before(t[k], len[k]);
             if (!(t2[k] = rw_strndup(X->a, t[k], len[k]))) return false;
             len[k] = rw_normalize_basic(t2[k], len[k]);
-            padded = padded || (len[k] && isspace((unsigned char)t[k][len[k] - 1]));
+            padded = padded || rw_space_before(t[k], len[k]);
             len[k] = trim_end(t[k], len[k]);
             if (X->units) len[k] = trim_end(t[k], rw_strip_units(t[k], len[k], padded));
         }
@@ -198,10 +198,10 @@ static size_t bare_frac(const char *s, size_t n, size_t i) {
  * brackets with whitespace on both sides and neither bracket nor line break
  * inside. */
 static bool inline_bracket_at(const char *s, size_t n, size_t i, cand *c) {
-    if (i == 0 || !isspace((unsigned char)s[i - 1])) return false;
+    if (!rw_space_before(s, i)) return false;
     size_t k = i + 1;
     while (k < n && s[k] != ']' && s[k] != '[' && s[k] != '\n') k++;
-    if (k >= n || s[k] != ']' || k == i + 1 || k + 1 >= n || !isspace((unsigned char)s[k + 1])) return false;
+    if (k >= n || s[k] != ']' || k == i + 1 || !rw_space_at(s, n, k + 1)) return false;
     *c = (cand){i, k + 1, i + 1, k, true, false, false};
     return true;
 }
@@ -392,7 +392,7 @@ static size_t currency_before(const char *s, size_t i) {
  * can start at s[k]. */
 static bool expr_suffix_at(const char *s, size_t n, size_t k) {
     if (k + 1 < n && s[k] == '*' && s[k + 1] == '*') k += 2;
-    return k >= n || (s[k] && strchr(".,:)$", s[k])) || isspace((unsigned char)s[k]);
+    return k >= n || (s[k] && strchr(".,:)$", s[k])) || rw_space_at(s, n, k);
 }
 
 static size_t plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap, size_t *blen, bool arith,
@@ -450,13 +450,14 @@ arithmetic:;
                        : 0;
         if (w) python = false;
         else if (k < n && s[k] && strchr("0123456789.+-*/^() \t\r\n", s[k])) w = 1;
+        else if ((w = rw_space_at(s, n, k))) python = false; /* \s, which Python's tokenizer rejects (U+00A0) */
         else break;
         k += w;
         /* where the suffix can follow a character this far on, the
          * expression ends there or later: too long for buf, so no
          * expression (and "1 2 3 ..." is not read to its end from each
          * of its numbers) */
-        if (k - i >= cap - 8 && !isspace((unsigned char)s[k - 1]) && expr_suffix_at(s, n, k)) return lead ? 0 : j;
+        if (k - i >= cap - 8 && !rw_space_before(s, k) && expr_suffix_at(s, n, k)) return lead ? 0 : j;
     }
     /* the pattern's expression ends where its suffix can follow: the
      * longest run of its characters before ".,:)$", a space or the end,
@@ -470,7 +471,7 @@ arithmetic:;
         if (s[o] == ')' && s[o + 1] == '.') python = false;
     }
     /* a trailing operator ("7 +", "7**") is no Python expression */
-    while (k > j && isspace((unsigned char)s[k - 1])) k--;
+    for (size_t w; k > j && (w = rw_space_before(s, k));) k -= w;
     if (k > j && (strchr("+-*/^(", s[k - 1]) || (k >= 2 && (unsigned char)s[k - 2] == 0xc3))) python = false;
     /* "3(4)", "(1+2)(3)": Python reads a call of a number, which SymPy's
      * parse_expr rejects (no implicit multiplication) */
@@ -480,7 +481,7 @@ arithmetic:;
         while (q > i && s[q - 1] == ' ') q--;
         if (q > i && (is_digit(s[q - 1]) || s[q - 1] == ')' || s[q - 1] == '.')) python = false;
     }
-    if (op && k > j && (k >= n || strchr(".,:) $*\n", s[k]) || isspace((unsigned char)s[k])) && k - i < cap - 8) {
+    if (op && k > j && (k >= n || strchr(".,:) $*\n", s[k]) || rw_space_at(s, n, k)) && k - i < cap - 8) {
         if (span) *span = k;
         if (!python || juxtaposed(s, i, k)) return lead ? 0 : j;
         int depth = 0;
@@ -512,7 +513,7 @@ arithmetic:;
 static bool anchored(const char *s, size_t i) {
     size_t k = i - currency_before(s, i);
     if (k >= 2 && s[k - 1] == '*' && s[k - 2] == '*') k -= 2;
-    return k == 0 || isspace((unsigned char)s[k - 1]) || s[k - 1] == '=';
+    return k == 0 || rw_space_before(s, k) || s[k - 1] == '=';
 }
 
 /* A plain value; with whole, arithmetic after the number that Math-Verify's
@@ -544,8 +545,8 @@ static bool number_start(const ex *X, size_t j) {
  * (?:^|\s|=)(?:\*\*)?[currency]?): its start, or -1. */
 static size_t number_after_prefix(const ex *X, size_t q) {
     const char *s = X->s;
-    size_t n = X->n, j = q + 1;
-    if (q >= n || !(isspace((unsigned char)s[q]) || s[q] == '=')) return (size_t)-1;
+    size_t n = X->n, j = q + (s[q] == '=' ? 1 : rw_space_at(s, n, q));
+    if (q >= n || j == q) return (size_t)-1;
     if (j + 1 < n && s[j] == '*' && s[j + 1] == '*') j += 2;
     if (j < n && number_start(X, j)) return j;
     /* a currency sign of 1 to 3 bytes (anchored() knows which) */
@@ -557,7 +558,7 @@ static size_t number_after_prefix(const ex *X, size_t q) {
 /* Whether "\s*=" follows s[e]: Math-Verify's (?!\s*=) after an answer's
  * value, which is then no answer ("the answer is 2x = 10"). */
 static bool equals_after(const ex *X, size_t e) {
-    while (e < X->n && isspace((unsigned char)X->s[e])) e++;
+    for (size_t w; (w = rw_space_at(X->s, X->n, e));) e += w;
     return e < X->n && X->s[e] == '=';
 }
 
@@ -679,9 +680,9 @@ static bool try_final(ex *X) {
         while (eol < lim && s[eol] != '\n') eol++;
         bool latex = X->latex && p >= A.latex_next, plain = X->plain && p >= A.expr_next;
         for (size_t j = i; j <= lim && j < n && (latex || plain); j++) {
-            if (!isspace((unsigned char)s[j])) continue;
+            if (!rw_space_at(s, n, j)) continue;
             size_t w = j;
-            while (w < n && isspace((unsigned char)s[w])) w++;
+            for (size_t l; (l = rw_space_at(s, n, w));) w += l;
             if (!(w + 2 <= n && s[w] == 'i' && s[w + 1] == 's')) {
                 j = w - 1; /* the run's other spaces reach the same w */
                 continue;
@@ -690,7 +691,7 @@ static bool try_final(ex *X) {
             if (k < n && s[k] == ':') k++;
             cand c[MAX_CHAIN];
             size_t v = k;
-            while (v < n && isspace((unsigned char)s[v])) v++;
+            for (size_t l; (l = rw_space_at(s, n, v));) v += l;
             int nenv = latex ? env_within(X, &o, v, v, c) : 0;
             if (nenv) {
                 am_env(&A, p, c, nenv);
@@ -748,9 +749,9 @@ static bool try_answer(ex *X, bool colon) {
         size_t num = (size_t)-1, line = i;
         while (line < n && line < i + 101 && s[line] != '\n') line++;
         for (size_t eq = line; num == (size_t)-1 && eq-- > i;) {
-            if (s[eq] != '=' || eq + 1 >= n || !isspace((unsigned char)s[eq + 1])) continue;
+            if (s[eq] != '=' || !rw_space_at(s, n, eq + 1)) continue;
             size_t q = eq + 1;
-            while (q + 1 < n && isspace((unsigned char)s[q + 1])) q++;
+            for (size_t l; (l = rw_space_at(s, n, q)) && rw_space_at(s, n, q + l);) q += l;
             size_t v = number_after_prefix(X, q);
             if (v != (size_t)-1 && !equals_after(X, plain_end(X, v))) num = v;
         }

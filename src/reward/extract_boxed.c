@@ -32,8 +32,8 @@ static bool has_separator(const char *s, size_t n) {
 }
 
 static void strip(const char *s, size_t *lo, size_t *hi) {
-    while (*lo < *hi && isspace((unsigned char)s[*lo])) ++*lo;
-    while (*hi > *lo && isspace((unsigned char)s[*hi - 1])) --*hi;
+    for (size_t w; *lo < *hi && (w = rw_space_at(s, *hi, *lo));) *lo += w;
+    for (size_t w; *hi > *lo && (w = rw_space_before(s, *hi));) *hi -= w;
 }
 
 /* latex2sympy2_extended's extract_boxed_content over s[0, n): the boxes'
@@ -61,7 +61,7 @@ char *ex_box_contents(rw_arena *a, const char *s, size_t n, bool all, size_t *le
         size_t p = b == (size_t)-1 ? f : f == (size_t)-1 ? b : (b > f ? b : f);
         if (p == (size_t)-1) break;
         size_t j = p + (p == b ? 6 : 5);
-        while (j < next_at && isspace((unsigned char)s[j])) j++;
+        for (size_t w; (w = rw_space_at(s, next_at, j));) j += w;
         if (j >= next_at) break;
         size_t e = s[j] == '{' ? close_brace(s, next_at, j) : next_at;
         if (e >= next_at) {
@@ -148,12 +148,14 @@ static bool box_env_at(const char *s, size_t n, size_t i, size_t until[ENV_TYPES
             return *c0 = i + 2, *c1 = j, *end = j + 2, true;
         until[ENV_PAREN] = j;
     }
-    if (isspace((unsigned char)s[i]) && i + 1 < n && s[i + 1] == '[' && i >= until[ENV_SQUARE]) {
-        size_t j = i + 2;
+    size_t sp = rw_space_at(s, n, i);
+    if (sp && i + sp < n && s[i + sp] == '[' && i >= until[ENV_SQUARE]) {
+        size_t j = i + sp + 1;
         while (j < n && s[j] != '\n' && s[j] != '[' && s[j] != ']') j++;
-        if (j + 1 < n && s[j] == ']' && isspace((unsigned char)s[j + 1]) && holds_box(s, i + 2, j))
-            return *c0 = i + 2, *c1 = j, *end = j + 2, true;
-        until[ENV_SQUARE] = j > 0 ? j - 1 : 0; /* a '[' at j opens from j - 1 */
+        if (j + 1 < n && s[j] == ']' && rw_space_at(s, n, j + 1) && holds_box(s, i + sp + 1, j))
+            return *c0 = i + sp + 1, *c1 = j, *end = j + 1 + rw_space_at(s, n, j + 1), true;
+        size_t b = rw_space_before(s, j);
+        until[ENV_SQUARE] = j - (b ? b : j > 0); /* a '[' at j opens from the space before it */
     }
     return false;
 }
@@ -162,7 +164,7 @@ static bool box_env_at(const char *s, size_t n, size_t i, size_t until[ENV_TYPES
  * group, so the answer is a percentage; the end of what it takes. */
 static size_t percent_group(const char *s, size_t n, size_t i, bool *pct) {
     size_t j = i;
-    while (j < n && isspace((unsigned char)s[j])) j++;
+    for (size_t l; (l = rw_space_at(s, n, j));) j += l;
     size_t w = j < n && s[j] == '%'                                                          ? 1
                : j + 1 < n && s[j] == '\\' && s[j + 1] == '%'                                ? 2
                : j + 7 <= n && (s[j] == 'p' || s[j] == 'P') && !memcmp(s + j + 1, "ercent", 6) ? 7
@@ -228,7 +230,7 @@ bool ex_try_boxed(ex *X) {
     size_t nm = 0, until[ENV_TYPES] = {0};
     for (size_t i = 0; i < n;) {
         box_match m;
-        if ((s[i] == '$' || s[i] == '\\' || isspace((unsigned char)s[i])) && box_match_at(s, n, i, until, &m)) {
+        if ((s[i] == '$' || s[i] == '\\' || rw_space_at(s, n, i)) && box_match_at(s, n, i, until, &m)) {
             ms[nm++ % MAX_CANDIDATES] = m;
             i = m.end;
         } else {

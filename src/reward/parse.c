@@ -11,6 +11,7 @@
 
 #include "reward/gcd.h"
 #include "reward/parser.h"
+#include "reward/textsearch.h"
 
 bool rwp_push(parser *P, nlist *l, node *x) {
     if (!x) return false;
@@ -577,7 +578,7 @@ const char *rw_comma_number(rw_arena *a, const char *s, size_t *n) {
         }
         if (s[i] == '\\' && i + 1 < *n && s[i + 1] == '!') { /* and the spaces after it */
             i++;
-            while (i + 1 < *n && isspace((unsigned char)s[i + 1])) i++;
+            for (size_t w; (w = rw_space_at(s, *n, i + 1));) i += w;
             continue;
         }
         if (s[i] == '{') { /* "{,}", spaced or not */
@@ -597,8 +598,8 @@ const char *rw_comma_number(rw_arena *a, const char *s, size_t *n) {
         c[m++] = s[i];
     }
     size_t i = 0, e = m;
-    while (i < e && isspace((unsigned char)c[i])) i++;
-    while (e > i && isspace((unsigned char)c[e - 1])) e--;
+    for (size_t w; i < e && (w = rw_space_at(c, e, i));) i += w;
+    for (size_t w; e > i && (w = rw_space_before(c, e));) e -= w;
     size_t j = i;
     if (j < e && c[j] == '-') j++;
     size_t head = j;

@@ -117,13 +117,13 @@ static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_o
         if (!copy) return;
         /* the gold is normalized as a response's answer is: a final
          * period dropped, then Math-Verify's basic step and its units */
-        bool padded = n > 0 && isspace((unsigned char)s[n - 1]);
+        bool padded = rw_space_before(s, n);
         size_t m = n;
-        while (m > 0 && isspace((unsigned char)copy[m - 1])) m--;
+        for (size_t w; (w = rw_space_before(copy, m));) m -= w;
         m = rw_normalize_basic(copy, rw_drop_sentence_end(copy, m));
-        padded = padded || (m > 0 && isspace((unsigned char)copy[m - 1]));
+        padded = padded || rw_space_before(copy, m);
         if (o->units) m = rw_strip_units(copy, m, padded);
-        while (m > 0 && isspace((unsigned char)copy[m - 1])) m--;
+        for (size_t w; (w = rw_space_before(copy, m));) m -= w;
         if (m > 0) n = m;
         copy[n] = 0;
         node *t = rw_parse(&c->arena, copy, n, &err);

@@ -12,6 +12,8 @@
  * answers Math-Verify reads. Linear in the text for each word. */
 #include "reward/units.h"
 
+#include "reward/textsearch.h"
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
@@ -42,15 +44,14 @@ static const struct {
 };
 #undef U
 
-static bool space(char c) { return isspace((unsigned char)c); }
-
 /* k moved back over whitespace and "\ " (a backslash before a space, not
  * a row's "\\" before one), which the basic step has made a space before
  * the units step runs: "5\ \text{cm}" is 5. */
 static size_t back_over_space(const char *t, size_t n, size_t k) {
     for (;;) {
-        if (k > 0 && space(t[k - 1])) k--;
-        else if (k > 0 && k < n && t[k - 1] == '\\' && space(t[k]) && !(k >= 2 && t[k - 2] == '\\')) k--;
+        size_t w = rw_space_before(t, k);
+        if (w) k -= w;
+        else if (k > 0 && t[k - 1] == '\\' && rw_space_at(t, n, k) && !(k >= 2 && t[k - 2] == '\\')) k--;
         else return k;
     }
 }
@@ -66,10 +67,10 @@ static bool starts(const char *t, size_t n, size_t i, const char *w) {
 static bool replaced_word(const char *t, size_t n, size_t b) {
     static const char *const words[] = {"", "and", "or", "percent", "pct", "percentage"};
     size_t i = b + 1, j;
-    while (i < n && space(t[i])) i++;
+    for (size_t l; (l = rw_space_at(t, n, i));) i += l;
     for (j = i; j < n && isalpha((unsigned char)t[j]); j++) {}
     size_t w = j - i;
-    while (j < n && space(t[j])) j++;
+    for (size_t l; (l = rw_space_at(t, n, j));) j += l;
     if (j >= n || t[j] != '}') return false;
     for (size_t k = 0; k < sizeof words / sizeof *words; k++)
         if (strlen(words[k]) == w && memcmp(t + i, words[k], w) == 0) return k <= 2 || (i == b + 1 && j == i + w);
@@ -110,8 +111,8 @@ static size_t strip_text(const char *t, size_t n) {
  * group: the text up to the leftmost such group. */
 static size_t strip_unit_word(const char *t, size_t n) {
     size_t e = n;
-    while (e > 0 && space(t[e - 1])) e--;
-    size_t best = n;
+    for (size_t w; (w = rw_space_before(t, e));) e -= w;
+    size_t best = n, keep = n;
     /* the suffixes that can close the text: none, "s", "es" */
     size_t sufs[3], ns = 0;
     sufs[ns++] = 0;
@@ -124,14 +125,14 @@ static size_t strip_unit_word(const char *t, size_t n) {
             if (e < u + sl || t[e - sl - 1] != units[k].w[u - 1] || memcmp(t + e - sl - u, units[k].w, u) != 0)
                 continue;
             size_t q = e - sl - u, p = back_over_space(t, n, q);
-            size_t at;
+            size_t at, w = 1;
             if (p > 0 && (isdigit((unsigned char)t[p - 1]) || t[p - 1] == '}')) at = p - 1;
-            else if (p < q) at = p; /* a space is the group itself */
+            else if (p < q) at = p, w = t[p] == '\\' ? 1 : rw_space_at(t, n, p); /* a space is the group itself */
             else continue;
-            if (at < best) best = at;
+            if (at < best) best = at, keep = at + w;
         }
     }
-    return best < n && best + 1 < n ? best + 1 : n;
+    return keep < n ? keep : n;
 }
 
 size_t rw_strip_units(const char *t, size_t len, bool padded) {
