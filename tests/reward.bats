@@ -286,3 +286,10 @@ verdicts() {
   [ "$status" -eq 0 ]
   [ "$(jq -r .pred <<<"$output")" = $'5' ]
 }
+
+@test "reward: (A)_{B} is a falling factorial, as latex2sympy2_extended's permutation_regex rewrites it" {
+  verdicts 20 '\boxed{(5)_{2}}' 1 5 '\boxed{(5)_{2}}' 0 20 '$\left(5\right)_{2}$' 1
+  verdicts '\frac{n!}{(n-k)!}' '\boxed{(n)_{k}}' 1
+  # without braces latex2sympy's grammar gives a group no subscript
+  verdicts '(5)_{2}' '\boxed{20}' 1 5 '\boxed{(5)_2}' 0
+}

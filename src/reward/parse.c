@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <gmp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "reward/gcd.h"
@@ -629,8 +630,55 @@ const char *rw_comma_number(rw_arena *a, const char *s, size_t *n) {
     return c;
 }
 
+/* A character of latex2sympy2_extended's permutation_regex classes. */
+static bool perm_char(char c) { return isalnum((unsigned char)c) || (c && strchr("+-*/\\ ", c)); }
+
+/* The length of w when s[i, n) starts with it, else 0. */
+static size_t starts_with(const char *s, size_t n, size_t i, const char *w) {
+    size_t l = strlen(w);
+    return i + l <= n && memcmp(s + i, w, l) == 0 ? l : 0;
+}
+
+/* latex2sympy2_extended's permutation_regex, which its normalization runs
+ * after making \left( and \right) plain parentheses: each leftmost
+ * (A)_{B} of its characters (letters, digits, + - * / \ and spaces) is the
+ * falling factorial \frac{(A)!}{((A)-(B))!}, so "(5)_{2}" is 20. Returns
+ * the rewritten copy, or s when there is none. */
+static const char *falling_factorials(rw_arena *a, const char *s, size_t *n) {
+    if (!memmem(s, *n, ")_{", 3)) return s;
+    char *c = rw_alloc(a, 4 * *n + 1);
+    if (!c) return s;
+    size_t m = 0, len = *n;
+    for (size_t i = 0; i < len;) {
+        size_t open = starts_with(s, len, i, "\\left(");
+        if (!open) open = starts_with(s, len, i, "\\mleft(");
+        if (!open && s[i] == '(') open = 1;
+        size_t j = i + open, k = j, e = 0;
+        while (open && k < len && perm_char(s[k])) k++;
+        size_t b = k; /* A is s[j, b): its \right or \mright goes with the parenthesis */
+        if (b - j >= 6 && memcmp(s + b - 6, "\\right", 6) == 0) b -= 6;
+        else if (b - j >= 7 && memcmp(s + b - 7, "\\mright", 7) == 0) b -= 7;
+        if (open && b > j && starts_with(s, len, k, ")_{")) {
+            e = k + 3;
+            while (e < len && perm_char(s[e])) e++;
+            if (e == k + 3 || e >= len || s[e] != '}') e = 0;
+        }
+        if (!e) {
+            c[m++] = s[i++];
+            continue;
+        }
+        m += (size_t)sprintf(c + m, "\\frac{(%.*s)!}{((%.*s)-(%.*s))!}", (int)(b - j), s + j, (int)(b - j), s + j,
+                             (int)(e - k - 3), s + k + 3);
+        i = e + 1;
+    }
+    c[m] = 0;
+    *n = m;
+    return c;
+}
+
 static node *parse_answer(rw_arena *a, const char *s, size_t n, bool parts, const char **err) {
     *err = NULL;
+    s = falling_factorials(a, s, &n);
     s = rw_comma_number(a, s, &n);
     if (!s) return *err = "a number with two decimal commas", NULL;
     /* "11,\\! 111": negative thin spaces vanish with the space after them */
