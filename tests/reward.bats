@@ -293,3 +293,13 @@ verdicts() {
   # without braces latex2sympy's grammar gives a group no subscript
   verdicts '(5)_{2}' '\boxed{20}' 1 5 '\boxed{(5)_2}' 0
 }
+
+@test "reward: a gold that is GSM8K's raw answer field is its number after ####, as verl reads it" {
+  verdicts $'1000-356=<<1000-356=644>>644 times\n644+865=<<644+865=1509>>1509 times\n#### 1509' '\boxed{1509}' 1
+  verdicts $'to convert the answer to weeks: 28 days / 7 = <<28/7=4>>4 weeks\n#### 4' '\boxed{4}' 1
+  verdicts $'3 * 400 = <<3*400=1200>>1200\n#### 1,200' '\boxed{1200}' 1 $'#### 18\n#### 19' '\boxed{18}' 0
+  printf '%s\n' '{"answer":"She makes 9 * 2 = $<<9*2=18>>18 a day.\n#### 18","response":"\\boxed{18}"}' >in.jsonl
+  run pic-reward -q --plain in.jsonl
+  [ "$status" -eq 0 ]
+  [ "$(jq -c .correct <<<"$output")" = true ]
+}

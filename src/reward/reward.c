@@ -106,11 +106,41 @@ static bool space_grouped(const char *s, size_t n) {
     return groups && j == n;
 }
 
+/* GSM8K's raw answer field, a worked solution ending "#### 18": verl's
+ * gsm8k scorer reads the last "#### (\-?[0-9\.\,]+)" without its commas,
+ * and its data preparation hands Math-Verify that number as the gold (for
+ * Math-Verify's parse() of the whole text it is usually the last number,
+ * but a number after the word "answer" comes first). That number into
+ * buf (cap bytes), its length; 0 when there is none. */
+static size_t gsm8k_answer(const char *s, size_t n, char *buf, size_t cap) {
+    size_t m = 0;
+    for (size_t p = 0; p + 5 < n; p++) {
+        if (memcmp(s + p, "#### ", 5) != 0) continue;
+        size_t j = p + 5, k = 0;
+        if (s[j] == '-') buf[k++] = s[j++];
+        size_t neg = k;
+        for (; j < n && (isdigit((unsigned char)s[j]) || s[j] == '.' || s[j] == ','); j++)
+            if (s[j] != ',' && k < cap - 1) buf[k++] = s[j];
+        /* a sentence's period ("#### 18."), which Math-Verify's number pattern leaves */
+        if (k > neg + 1 && buf[k - 1] == '.') k--;
+        if (k > neg) m = k, buf[m] = 0;
+    }
+    return m;
+}
+
 /* A gold answer (or a one-shot --pred) is usually bare LaTeX ("\frac{1}{2}"): read it whole first,
  * and extract only when it is written like a response. A gold that fails
  * to parse whole is its text alone. */
 static void read_side(rw_checker *c, const char *s, size_t n, const rw_extract_opts *o, bool gold, rw_answer *out) {
     *out = (rw_answer){0};
+    char num[64];
+    size_t nl = gold ? gsm8k_answer(s, n, num, sizeof num) : 0;
+    if (nl) {
+        const char *err;
+        char *copy = rw_strndup(&c->arena, num, nl);
+        if (copy) *out = (rw_answer){rw_parse(&c->arena, copy, nl, &err), copy, nl, "####", nl};
+        return;
+    }
     if (o->whole_first && n <= RW_MAX_ANSWER && plain_text(s, n) && !looks_like_prose(s, n) && !space_grouped(s, n)) {
         const char *err;
         char *copy = rw_strndup(&c->arena, s, n);
