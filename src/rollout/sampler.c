@@ -83,6 +83,24 @@ static void select_top(int32_t *idx, int n, int k) {
     }
 }
 
+/* After select_top: the tokens tied with the k-th best, scaled by T as HF's
+ * and vLLM's top-k compare them (scores < the k-th score are dropped), moved
+ * up behind the k best. Returns how many are kept. */
+static int keep_ties(const float *z, int32_t *idx, int n, int k, float T) {
+    int kth = 0;
+    for (int i = 1; i < k; i++)
+        if (by_logit(&idx[i], &idx[kth]) > 0) kth = i;
+    float edge = z[idx[kth]] / T;
+    int kept = k;
+    for (int i = k; i < n; i++)
+        if (z[idx[i]] / T == edge) {
+            int32_t t = idx[kept];
+            idx[kept++] = idx[i];
+            idx[i] = t;
+        }
+    return kept;
+}
+
 /* s->idx[0..n) = 0..n-1 in by_logit order: a stable LSD radix sort (11,
  * 11, 10 bits) of logit_key's keys, so equal logits keep their ids
  * ascending. Linear in n: qsort with a
@@ -155,7 +173,7 @@ void sampler_dist(const float *logits, int V, const sampler_params *sp, sampler_
     sort_logits = logits;
     if (sp->top_k > 0 && sp->top_k < n) {
         select_top(s->idx, n, sp->top_k);
-        n = sp->top_k;
+        n = keep_ties(logits, s->idx, n, sp->top_k, T);
     }
     bool sorted = false;
     if (sp->top_p < 1.0f && n == V) {

@@ -30,7 +30,10 @@ static void expected(const sampler_params *sp, double *p, bool *keep) {
                 order[j] = t;
             }
     int n = V;
-    if (sp->top_k > 0 && sp->top_k < n) n = sp->top_k;
+    if (sp->top_k > 0 && sp->top_k < n) { /* and the tokens tied with the k-th (HF: scores below it go) */
+        n = sp->top_k;
+        while (n < V && logits[order[n]] / sp->temperature == logits[order[n - 1]] / sp->temperature) n++;
+    }
     double S = 0;
     for (int i = 0; i < n; i++) S += w[i] = exp((double)logits[order[i]] / sp->temperature);
     if (sp->top_p < 1) { /* HF: remove where the ascending cumulative mass <= 1 - top_p */
@@ -158,7 +161,7 @@ int main(void) {
     chi_square("T=1", (sampler_params){1.0f, 0, 1.0f, 0.0f});
     chi_square("T=0.6", (sampler_params){0.6f, 0, 1.0f, 0.0f});
     chi_square("T=1.7", (sampler_params){1.7f, 0, 1.0f, 0.0f});
-    chi_square("top-k 4 (a tie at the edge kept by id)", (sampler_params){1.0f, 4, 1.0f, 0.0f});
+    chi_square("top-k 4 (the token tied with the 4th kept too)", (sampler_params){1.0f, 4, 1.0f, 0.0f});
     chi_square("top-k 3", (sampler_params){0.8f, 3, 1.0f, 0.0f});
     chi_square("top-p 0.7", (sampler_params){1.0f, 0, 0.7f, 0.0f});
     chi_square("top-p 0.95 T=0.6", (sampler_params){0.6f, 0, 0.95f, 0.0f});

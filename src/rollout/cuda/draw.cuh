@@ -106,6 +106,9 @@ __host__ __device__ int32_t draw_sorted(B &b, const float *x, const int32_t *sor
     float m = x[sorted[0]] / T;
     auto w = [&](int j) { return exp((double)(x[sorted[j]] / T - m)); };
     int n = top_k > 0 && top_k < V ? top_k : V;
+    // and every token tied with the k-th once scaled, as HF's and vLLM's
+    // top-k keep them (they drop scores below the k-th's): sorted, they follow
+    for (float edge = x[sorted[n - 1]] / T; n < V && x[sorted[n]] / T == edge;) n++;
     if (top_p < 1.0f) {
         // keep, in descending order, each token whose predecessors' mass is
         // still below top_p (the one crossing it stays; at least one)
