@@ -80,6 +80,9 @@ load helpers
 @test "architecture options and --config shape the model" {
     pic-init -q -o q3 --model-type qwen3 --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --untied --bf16
     jq -e '.model_type == "qwen3" and .hidden_size == 32 and .num_hidden_layers == 1 and .tie_word_embeddings == false and .dtype == "bfloat16"' q3/config.json
+    # the head size is --hidden over --heads for every type (Qwen3's class
+    # would take 128 if config.json left it out; the weights follow config.json)
+    jq -e '.head_dim == 16' q3/config.json
     printf '{"prompt_ids":[1,2],"response_ids":[3]}\n' | pic-rollout --score --model q3 --plain > s.jsonl
     [ "$(jq '.logprobs | length' s.jsonl)" = 1 ]
     pic-init -q -o fromcfg --config "$FIXTURES/models/llama-tiny/config.json"

@@ -285,14 +285,15 @@ static void make_config(const options *o, const tok_ids *ids, pic_config *cfg) {
             pic_die("%s: vocab_size %d is smaller than the tokenizer's %d", o->config_file, cfg->vocab_size,
                     ids->vocab);
     } else {
+        /* head_dim written out: absent, Qwen3 takes 128, not --hidden over --heads */
         char text[1024];
         snprintf(text, sizeof text,
                  "{\"model_type\":\"%s\",\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
-                 "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,"
+                 "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"num_key_value_heads\":%d,\"head_dim\":%d,"
                  "\"max_position_embeddings\":%d,\"rope_theta\":10000.0,\"rms_norm_eps\":1e-6,"
                  "\"tie_word_embeddings\":%s}",
-                 o->model_type, ids->vocab, o->hidden, o->ffn, o->layers, o->heads, o->kv_heads, o->max_pos,
-                 o->tied ? "true" : "false");
+                 o->model_type, ids->vocab, o->hidden, o->ffn, o->layers, o->heads, o->kv_heads,
+                 o->hidden / o->heads, o->max_pos, o->tied ? "true" : "false");
         if (pic_config_parse(cfg, text, "the built-in config", &err)) pic_die("%s", err.msg);
     }
     set_special_ids(o, ids, cfg);
