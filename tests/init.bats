@@ -156,6 +156,13 @@ st_dtypes() {
     fails_with 2 '-o DIR is required'
     run pic-init -o x --merges 10
     fails_with 2 '--merges needs --corpus'
+    run pic-init -o x --merges 0
+    fails_with 2 '--merges needs --corpus'
+    # a corpus with no merges to teach would be read and ignored
+    echo '{"text":"aa aa"}' >c.jsonl
+    run pic-init -o x --corpus c.jsonl --merges 0
+    fails_with 2 '--corpus with --merges 0 teaches nothing'
+    rm c.jsonl
     echo '{}' >tok.json
     run pic-init -o x --tokenizer tok.json --merges 0
     fails_with 2 '--tokenizer excludes --corpus and --merges'

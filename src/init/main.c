@@ -165,7 +165,8 @@ static void parse_options(options *o, int argc, char **argv) {
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
     if (o->tokenizer_file && (o->corpus || o->merges >= 0))
         pic_usage_error("--tokenizer excludes --corpus and --merges");
-    if (o->merges > 0 && !o->corpus) pic_usage_error("--merges needs --corpus");
+    if (o->merges >= 0 && !o->corpus) pic_usage_error("--merges needs --corpus");
+    if (o->merges == 0) pic_usage_error("--corpus with --merges 0 teaches nothing: leave both out");
     /* a corpus is read for its merges: with none it would be read and
      * ignored. 64 is the demo's count. */
     if (o->merges < 0) o->merges = o->corpus ? 64 : 0;
