@@ -42,8 +42,12 @@ static bool last_box(const char *s, size_t n, size_t *c0, size_t *c1) {
     return false;
 }
 
+/* The last closed <answer>...</answer>: an unclosed <answer> after it (a
+ * response cut off) is passed over, as the last \boxed{} passes over one. */
 static bool answer_tag(const char *s, size_t n, size_t *c0, size_t *c1) {
-    size_t p = rw_rfind(s, n, "<answer>");
+    size_t last = rw_rfind(s, n, "</answer>");
+    if (last == (size_t)-1) return false;
+    size_t p = rw_rfind(s, last, "<answer>");
     if (p == (size_t)-1) return false;
     const char *e = memmem(s + p + 8, n - p - 8, "</answer>", 9);
     if (!e) return false;

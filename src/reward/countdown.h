@@ -37,7 +37,7 @@ typedef struct {
 } cd_result;
 
 /* The final expression of s[0..n): the last \boxed{} (or \fbox{}), else the
- * last <answer>...</answer> (TinyZero's format), else what follows the last
+ * last closed <answer>...</answer> (TinyZero's format), else what follows the last
  * "answer is" / "answer:" on its line, else the last non-blank line; math
  * delimiters ($, \( \)) and a final period are trimmed. */
 bool cd_extract(const char *s, size_t n, const cd_opts *o, const char **text, size_t *len, const char **how);

@@ -129,6 +129,7 @@ int main(void) {
     extracts("\\fbox{3+5+2}", "3+5+2", "boxed");
     extracts("<answer> (1 + 2) / 3 </answer>", "(1 + 2) / 3", "answer tag");
     extracts("<answer>1</answer> <answer>(3+5)*2</answer>", "(3+5)*2", "answer tag");
+    extracts("<answer>(3+5)*2</answer> so <answer>(3+5", "(3+5)*2", "answer tag");
     extracts("The answer is $(3+5) \\times 2$.\nDone", "$(3+5) \\times 2$", "answer");
     extracts("Answer: 3 + 5 + 2", "3 + 5 + 2", "answer");
     extracts("3 + 5 = 8\n8 * 2 = 16\n", "8 * 2 = 16", "last line");
