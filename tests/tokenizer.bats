@@ -361,6 +361,10 @@ with_template() {
         "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "field 'pre_tokenizer': add_prefix_space false contradicts prepend_scheme 'first'"
+    # an absent prepend_scheme is "always" to tokenizers, so add_prefix_space false alone is refused too
+    jq '.decoder = {"type": "Metaspace", "replacement": "x", "add_prefix_space": false}' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'decoder': add_prefix_space false contradicts prepend_scheme 'always', its default"
     # padding, like truncation, is what transformers turns off unless asked
     jq '.padding = {"strategy": {"Fixed": 8}, "pad_id": 0, "pad_token": "!"}' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info

@@ -90,17 +90,19 @@ static void metaspace_opts(const tk_load *c, const json_t *v, const char *field,
         tk_bad(c, field, "'replacement' must be one character");
     memcpy(repl, r, len);
     *repl_len = len;
+    /* an absent prepend_scheme is "always" (serde's default), whatever
+     * add_prefix_space says */
     const char *scheme = tk_get_str(c, v, field, "prepend_scheme", NULL);
     bool aps = tk_get_bool(c, v, field, "add_prefix_space", true);
-    if (!scheme) *prepend = aps ? PREPEND_ALWAYS : PREPEND_NEVER;
-    else if (!strcmp(scheme, "always")) *prepend = PREPEND_ALWAYS;
+    if (!scheme || !strcmp(scheme, "always")) *prepend = PREPEND_ALWAYS;
     else if (!strcmp(scheme, "first")) *prepend = PREPEND_FIRST;
     else if (!strcmp(scheme, "never")) *prepend = PREPEND_NEVER;
     else tk_bad(c, field, "unknown prepend_scheme '%s'", scheme);
     /* tokenizers refuses the file too ("add_prefix_space does not match
-     * declared prepend_scheme") */
-    if (scheme && !aps && *prepend != PREPEND_NEVER)
-        tk_bad(c, field, "add_prefix_space false contradicts prepend_scheme '%s'", scheme);
+     * declared prepend_scheme"), add_prefix_space false alone included */
+    if (!aps && *prepend != PREPEND_NEVER)
+        tk_bad(c, field, "add_prefix_space false contradicts prepend_scheme '%s'%s", scheme ? scheme : "always",
+               scheme ? "" : ", its default");
 }
 
 static void add_norm(const tk_load *c, const json_t *v, const char *field) {
