@@ -376,9 +376,17 @@ with_template() {
     jq '.model.vocab.x = -3' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "field 'model.vocab': expected a token id"
+    # tokenizers numbers added tokens itself (the file's id draws a warning):
+    # a new one comes next after the vocabulary, one of the vocabulary keeps its id
     jq '.added_tokens[0].id = 600' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
-    [ "$status" -eq 0 ] # ids beyond the model vocabulary are fine: the table grows
+    fails_with 1 "field 'added_tokens\[0\]': id 600, but tokenizers gives '<.endoftext.>' id 509"
+    jq '.added_tokens[0].content = "a"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'added_tokens\[0\]': id 509, but tokenizers gives 'a' id $(jq '.model.vocab.a' m.json)"
+    jq '.added_tokens[1].content = "<|endoftext|>"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'added_tokens\[1\]': id 510, but tokenizers gives '<.endoftext.>' id 509"
     # but not without bound: a 3 KB file with id 1e9 took 7 s and 13 GB to load
     jq '.added_tokens[0].id = 1000000000' "$TF/tiny/tokenizer.json" > m.json
     run timeout 5 pic-tok -t m.json info

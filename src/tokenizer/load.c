@@ -175,6 +175,18 @@ static void load_model(const tk_load *c, const json_t *model) {
     if (unk && t->unk_id < 0) tk_bad(c, "model.unk_token", "'%s' is not in the vocabulary", unk);
 }
 
+/* The id tokenizers gives an added token, whatever the file says
+ * (AddedVocabulary::add_tokens): the one it has (an added token's, else the
+ * model vocabulary's), else the next after the vocabulary and the added
+ * tokens so far. The file's id only draws a warning there. */
+static int64_t tokenizers_added_id(const pic_tokenizer *t, const char *content, size_t n, int64_t max_added) {
+    int32_t id = pic_strmap_get(&t->added_ids, content, n);
+    if (id < 0) id = pic_strmap_get(&t->vocab, content, n);
+    if (id >= 0) return id;
+    int64_t vocab = (int64_t)t->vocab.n;
+    return max_added < 0 ? vocab : max_added >= vocab || vocab == 0 ? max_added + 1 : vocab;
+}
+
 static void load_added(const tk_load *c, const json_t *added) {
     pic_tokenizer *t = c->t;
     tk_added_init(&t->added_raw);
@@ -182,6 +194,7 @@ static void load_added(const tk_load *c, const json_t *added) {
     pic_strmap_init(&t->added_ids, json_array_size(added) + 1);
     tk_state *st = tk_state_new(t);
     tk_str norm = {0};
+    int64_t max_added = -1;
     for (size_t i = 0; i < json_array_size(added); i++) {
         const json_t *a = json_array_get(added, i);
         char field[64];
@@ -189,7 +202,14 @@ static void load_added(const tk_load *c, const json_t *added) {
         size_t n;
         const char *content = tk_get_str(c, a, field, "content", &n);
         if (!content) tk_bad(c, field, "has no 'content'");
+        if (!n) continue; /* tokenizers ignores an empty token: it gets no id */
         int32_t id = (int32_t)json_integer_value(json_object_get(a, "id"));
+        int64_t want = tokenizers_added_id(t, content, n, max_added);
+        if (id != want)
+            tk_bad(c, field, "id %d, but tokenizers gives '%s' id %lld (a token of the vocabulary or added before "
+                             "keeps its id, a new one comes next after the vocabulary and the added tokens)",
+                   (int)id, content, (long long)want);
+        if (id > max_added) max_added = id;
         bool special = tk_get_bool(c, a, field, "special", false);
         bool normalized = tk_get_bool(c, a, field, "normalized", !special);
         bool lstrip = tk_get_bool(c, a, field, "lstrip", false), rstrip = tk_get_bool(c, a, field, "rstrip", false);

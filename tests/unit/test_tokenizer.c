@@ -106,6 +106,14 @@ static void no_fuse(json_t *root, const void *arg) {
     json_object_set_new(json_object_get(root, "model"), "fuse_unk", json_false());
 }
 
+/* an empty added token, which tokenizers ignores: it gets no id */
+static void empty_added(json_t *root, const void *arg) {
+    (void)arg;
+    json_array_insert_new(json_object_get(root, "added_tokens"), 0,
+                          json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 3, "content", "", "special", 1,
+                                    "normalized", 0, "lstrip", 0, "rstrip", 0, "single_word", 0));
+}
+
 static void test_bpe(void) {
     pic_tokenizer *t = variant("bpe.json", NULL, NULL);
     IDS(t, "aaa", false, 2, 0);    /* equal ranks merge leftmost first */
@@ -147,6 +155,11 @@ static void test_bpe(void) {
     pic_tokenizer_free(t);
     t = variant("bpe.json", no_fuse, NULL);
     IDS(t, "axxa", false, 0, 6, 6, 0);
+    pic_tokenizer_free(t);
+    t = variant("bpe.json", empty_added, NULL);
+    const int32_t ab[] = {3};
+    CHECK(decodes_to(t, ab, 1, true, "ab") && !pic_tokenizer_is_special(t, 3),
+          "an empty added token is ignored: id 3 stays the vocabulary's 'ab'");
     pic_tokenizer_free(t);
 }
 
