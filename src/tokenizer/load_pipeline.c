@@ -206,12 +206,6 @@ void tk_load_pre_tokenizer(const tk_load *c, const json_t *v) {
     if (v && !json_is_null(v)) add_pre(c, v, "pre_tokenizer");
 }
 
-static int32_t token_id(const tk_load *c, const char *token, const char *field) {
-    int32_t id = pic_tokenizer_token_to_id(c->t, token);
-    if (id < 0) tk_bad(c, field, "token '%s' is not in the vocabulary", token);
-    return id;
-}
-
 static void push_ids(int32_t **v, size_t *n, const int32_t *ids, size_t k, bool front) {
     if (!k) return;
     *v = pic_realloc(*v, (*n + k + 1) * sizeof **v);
@@ -286,7 +280,11 @@ static void add_post(const tk_load *c, const json_t *v, const char *field, int32
             snprintf(sub, sizeof sub, "%s.%s", field, keys[k]);
             if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_string(json_array_get(pair, 0)))
                 tk_bad(c, sub, "expected [token, id]");
-            int32_t id = token_id(c, json_string_value(json_array_get(pair, 0)), sub);
+            /* tokenizers adds the pair's id, whatever token its string names */
+            const json_t *x = json_array_get(pair, 1);
+            if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= c->t->n_ids)
+                tk_bad(c, sub, "the id is not a token id");
+            int32_t id = (int32_t)json_integer_value(x);
             push_ids(k ? suf : pre, k ? nsuf : npre, &id, 1, false);
         }
     } else tk_bad(c, field, "unsupported post_processor type '%s'", type);

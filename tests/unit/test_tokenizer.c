@@ -114,6 +114,14 @@ static void empty_added(json_t *root, const void *arg) {
                                     "normalized", 0, "lstrip", 0, "rstrip", 0, "single_word", 0));
 }
 
+/* RobertaProcessing with ids that are not those of its strings */
+static void roberta(json_t *root, const void *arg) {
+    (void)arg;
+    json_object_set_new(root, "post_processor",
+                        json_pack("{s:s, s:[s,i], s:[s,i], s:b, s:b}", "type", "RobertaProcessing", "cls", "a", 9,
+                                  "sep", "b", 8, "trim_offsets", 1, "add_prefix_space", 0));
+}
+
 static void test_bpe(void) {
     pic_tokenizer *t = variant("bpe.json", NULL, NULL);
     IDS(t, "aaa", false, 2, 0);    /* equal ranks merge leftmost first */
@@ -155,6 +163,9 @@ static void test_bpe(void) {
     pic_tokenizer_free(t);
     t = variant("bpe.json", no_fuse, NULL);
     IDS(t, "axxa", false, 0, 6, 6, 0);
+    pic_tokenizer_free(t);
+    t = variant("bpe.json", roberta, NULL);
+    IDS(t, "ab", true, 9, 3, 8); /* tokenizers adds the ids of cls and sep, not those of their strings */
     pic_tokenizer_free(t);
     t = variant("bpe.json", empty_added, NULL);
     const int32_t ab[] = {3};
