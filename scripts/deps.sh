@@ -4,11 +4,12 @@
 set -euo pipefail
 
 packages=(
-  build-essential pkg-config
+  build-essential
   libzstd-dev zstd          # streams: zstd-compressed JSON Lines
   libjansson-dev jq         # JSON records; jq for scripts and tests
   libdouble-conversion-dev  # the shortest text of each real the streams write
   bats                      # program tests (TAP), run through prove (perl)
+  python3                   # tests that build their inputs with Python (no packages)
   libpcre2-dev              # tokenizer pre-split regex, JIT-compiled
   libutf8proc-dev           # NFC normalisation in the tokenizer
   libgmp-dev libmpfr-dev    # exact and high-precision math in pic-reward
