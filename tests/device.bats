@@ -134,6 +134,13 @@ dtypes() { st_header "$1" | jq -r '[to_entries[] | select(.key != "__metadata__"
     pic-update -m "$M/qwen2-tiny" -o a --device cpu --dtype f32 --lr 1e-3 --threads 1 -q "$U/qwen2-tiny-step.jsonl" >sa
     [ "$(jq -r .device sa)" = cpu ]
     [ "$(jq -r .dtype sa)" = f32 ]
+    [ "$(jq -r .products sa)" = exact ]
+    # --fast trades exact on-policy away, and says so (DESIGN.md)
+    run pic-update -m "$M/qwen2-tiny" -o f --device cpu --fast --lr 1e-3 --threads 1 "$U/qwen2-tiny-step.jsonl"
+    [[ "$output" == *"on cpu (f32, fast)"* ]]
+    [ "$(grep '^{' <<<"$output" | jq -r .products)" = fast ]
+    run pic-rollout -m "$M/qwen2-tiny" --device cpu --fast --max-new-tokens 2 --plain <<<'{"prompt_ids": [1, 2]}'
+    [[ "$output" == *"on cpu (f32, fast)"* ]]
     gpu_visible && skip "a GPU is visible here"
     run pic-update -m "$M/qwen2-tiny" -o b --lr 1e-3 --threads 1 "$U/qwen2-tiny-step.jsonl"
     [ "$status" -eq 0 ]

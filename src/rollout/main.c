@@ -439,6 +439,10 @@ static void summary(const options *o, double dt) {
         snprintf(skipped, sizeof skipped, ", %zu bad record%s skipped", pic_bad_records,
                  pic_plural((long long)pic_bad_records));
     const char *dev = pic_device_name(run->model.device), *dtn = pic_model_dtype_name(run->model.dtype);
+    /* --fast trades exact on-policy away, and says so (DESIGN.md) */
+    char dtf[32];
+    snprintf(dtf, sizeof dtf, "%s%s", dtn, run->fast ? ", fast" : "");
+    dtn = dtf;
     char preempted[128] = "";
     if (run->kv_pages) /* positions, as --kv-cache-tokens counts them */
         snprintf(preempted, sizeof preempted, ", KV cache peak %ld of %ld positions", run->kv_peak * PIC_KV_PAGE,

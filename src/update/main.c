@@ -681,6 +681,9 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     put(j, "save_seconds", secs - (t_trained - t0));
     json_object_set_new(j, "device", json_string(pic_device_name(s->model.device)));
     json_object_set_new(j, "dtype", json_string(pic_model_dtype_name(s->model.dtype)));
+    /* --fast trades exact on-policy away, and says so (DESIGN.md), with
+     * pic-model-bench's key */
+    json_object_set_new(j, "products", json_string(o->fast ? "fast" : "exact"));
     /* the aggregation used, SFT's too: "sft" there hid a --loss-agg that
      * made its loss a mean over sequences, not the token-mean NLL */
     json_object_set_new(j, "loss_agg", json_string(agg_names[o->tc.loss.agg]));
@@ -711,9 +714,10 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     json_decref(j);
     pic_bad_records = 0; /* a server's next request counts its own */
     if (!serve) pic_ckpt_commit(next, rq->output);
-    pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld on %s (%s), %.2f s -> %s%s", b.n,
+    pic_info("%zu samples, %zu response tokens, %d optimizer step%s to step %ld on %s (%s%s), %.2f s -> %s%s", b.n,
              (size_t)tot.ls.tokens, K_steps, K_steps != 1 ? "s" : "", tr->step, pic_device_name(s->model.device),
-             pic_model_dtype_name(s->model.dtype), secs, rq->output, rq->state ? "" : " (weights only)");
+             pic_model_dtype_name(s->model.dtype), o->fast ? ", fast" : "", secs, rq->output,
+             rq->state ? "" : " (weights only)");
     pic_samples_free(&b);
     pic_die_note = NULL; /* the step is whole: a failure from here on is not its */
     return true;
