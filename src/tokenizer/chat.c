@@ -97,6 +97,19 @@ static const char *chatml_default_system(const char *tmpl, size_t *len) {
     return NULL;
 }
 
+/* Whether Jinja text s holds an {% if %} or {% elif %} tag. */
+static bool has_if(const char *s) {
+    for (const char *p = strstr(s, "{%"); p; p = strstr(p + 2, "{%")) {
+        const char *q = p + 2;
+        q += strspn(q, "-+ \t\r\n");
+        if (!strncmp(q, "if", 2) || !strncmp(q, "elif", 4)) {
+            q += q[0] == 'e' ? 4 : 2;
+            if (strchr(" \t\r\n(", *q) && *q) return true;
+        }
+    }
+    return false;
+}
+
 static bool span_is(const char *s, size_t len, const char *want) { return len == strlen(want) && !memcmp(s, want, len); }
 
 /* A ChatML template's format: the Qwen formats are told by the system
@@ -108,18 +121,24 @@ static pic_chat *chatml_format(const char *tmpl, const char *where, char *why, s
     size_t len = 0;
     const char *dflt = chatml_default_system(tmpl, &len);
     bool think = strstr(tmpl, "<think>") != NULL;
-    /* the generation prompt opens the think block (Qwen3's 2507 thinking
-     * models, QwQ), unless a switch decides (enable_thinking: NULL below) */
-    bool opens = strstr(tmpl, "'<|im_start|>assistant\\n<think>\\n'") != NULL;
-    bool switched = strstr(tmpl, "enable_thinking") != NULL;
+    /* the generation prompt (what follows the last add_generation_prompt)
+     * opens the think block, a literal ending in <think>\n (Qwen3's 2507
+     * thinking models, QwQ), unless a switch decides: Qwen3.5's opens it
+     * unless enable_thinking is false, others as force_thinking says (NULL
+     * below). Qwen3's own closes an empty one there, which is no opening. */
+    const char *gen = tmpl;
+    for (const char *p = strstr(tmpl, "add_generation_prompt"); p; p = strstr(p + 1, "add_generation_prompt")) gen = p;
+    bool opens = strstr(gen, "<think>\\n'") || strstr(gen, "<think>\\n\"");
+    bool switched = has_if(gen);
     if (!dflt && !(opens && switched)) return pic_chat_new(opens ? "qwen3-thinking" : think ? "qwen3" : "chatml");
     /* qwen25_math_system's backslash is doubled in the template's literal */
     if (!think && span_is(dflt, len, qwen25_system)) return pic_chat_new("qwen2.5");
     if (!think && span_is(dflt, len, "Please reason step by step, and put your final answer within \\\\boxed{}."))
         return pic_chat_new("qwen2.5-math");
     if (!dflt) {
-        snprintf(why, n, "%s: a ChatML template whose generation prompt opens a think block as enable_thinking says, "
-                 "which none of the formats pic renders (" PIC_CHAT_FORMATS ") does", where);
+        snprintf(why, n, "%s: a ChatML template whose generation prompt opens a think block or not as a switch "
+                 "(enable_thinking, say) decides, which none of the formats pic renders (" PIC_CHAT_FORMATS ") does",
+                 where);
         return NULL;
     }
     int shown = len > 80 ? 80 : (int)len;

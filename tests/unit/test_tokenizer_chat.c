@@ -350,6 +350,17 @@ static void qwen3_thinking_cases(void) {
     check_refused(tokenizer, NULL, NULL, tmpl, "{{- '<|im_start|>assistant\\n<think>\\n' }}",
                   "{%- if enable_thinking %}{{- '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}",
                   "a think block opened as enable_thinking says is refused");
+    /* Qwen3.5's and 3.6's: <think>\n in a literal of its own, unless
+     * enable_thinking is false (it was taken for qwen3, no think block) */
+    char *q36 = read_text(FIX "qwen3.6/chat_template.jinja");
+    check_refused(tokenizer, NULL, NULL, q36, NULL, NULL, "Qwen3.6's generation prompt, opened unless switched off");
+    check_refused(tokenizer, NULL, NULL, q36, "enable_thinking is defined and enable_thinking is false",
+                  "force_thinking is not defined or force_thinking is false",
+                  "a think block opened or closed as another switch says is refused");
+    check_refused(tokenizer, NULL, NULL, tmpl, "{{- '<|im_start|>assistant\\n<think>\\n' }}",
+                  "{{- '<|im_start|>assistant\\n' }}{%- if force_thinking %}{{- \"<think>\\n\" }}{%- endif %}",
+                  "a think block opened in a literal of its own as a switch says is refused");
+    free(q36);
     free(tmpl);
     free(tokenizer);
 }
