@@ -117,7 +117,15 @@ static bool span_is(const char *s, size_t len, const char *want) { return len ==
  * another one), Qwen3 by its think blocks. A default system prompt none of
  * them writes, or one beside a think block, would be dropped or misplaced:
  * NULL, with why saying so. */
-static pic_chat *chatml_format(const char *tmpl, const char *where, char *why, size_t n) {
+static pic_chat *chatml_format(const pic_tokenizer *t, const char *tmpl, const char *where, char *why, size_t n) {
+    /* Hermes-2-Pro-Llama-3's (Llama 3 fine-tunes', LFM2's) write bos_token
+     * before the first turn: undefined, so nothing, for Qwen's tokenizers,
+     * which have none, else a token no ChatML format writes */
+    if (strstr(tmpl, "bos_token") && pic_tokenizer_bos_id(t) >= 0) {
+        snprintf(why, n, "%s: a ChatML template that writes the tokenizer's BOS (bos_token), which none of the "
+                 "formats pic renders (" PIC_CHAT_FORMATS ") does", where);
+        return NULL;
+    }
     size_t len = 0;
     const char *dflt = chatml_default_system(tmpl, &len);
     bool think = strstr(tmpl, "<think>") != NULL;
@@ -166,7 +174,7 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
         else snprintf(why, n, "%s: neither a string nor a list holding a \"default\" template", where);
         return NULL;
     }
-    if (strstr(tmpl, "<|im_start|>")) return chatml_format(tmpl, where, why, n);
+    if (strstr(tmpl, "<|im_start|>")) return chatml_format(t, tmpl, where, why, n);
     /* Llama 3.1, 3.2 and 3.3 open every conversation with a system turn of
      * date lines; Llama 3 has none */
     if (strstr(tmpl, "<|start_header_id|>"))

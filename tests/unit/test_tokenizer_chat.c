@@ -365,6 +365,20 @@ static void qwen3_thinking_cases(void) {
     free(tokenizer);
 }
 
+/* Hermes-2-Pro-Llama-3's ChatML template writes bos_token first: the
+ * tokenizer's <|begin_of_text|>, which chatml leaves out (it was taken for
+ * chatml), so refused; with a tokenizer without a BOS (Qwen's) it renders
+ * nothing there, and chatml is the template. */
+static void chatml_bos_cases(void) {
+    char *tmpl = read_text(FIX "hermes-llama3/chat_template.jinja");
+    char *l3 = pic_asprintf("%s/llama3/tokenizer.json", tmpdir);
+    char *q25 = pic_asprintf("%s/qwen2.5/tokenizer.json", tmpdir);
+    check_refused(l3, "<|begin_of_text|>", NULL, tmpl, NULL, NULL,
+                  "a ChatML template writing the tokenizer's BOS is refused");
+    check_found(q25, NULL, "<|im_end|>", tmpl, PIC_CHAT_CHATML, "a ChatML template's bos_token, none, is nothing");
+    free(l3), free(q25), free(tmpl);
+}
+
 int main(void) {
     pic_init("test_tokenizer_chat");
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
@@ -382,6 +396,7 @@ int main(void) {
     llama31_cases();
     qwen3_thinking_cases();
     qwen3_nothink_cases();
+    chatml_bos_cases();
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
     pic_tokenizer_free(l3);
