@@ -97,7 +97,8 @@ Control (EntroPIC):
                            before are the method alone, with the same data
                            and seeds: plug-and-play (Figure 7)
       --pictl-args ARGS    more options for pictl (e.g. --anti-windup; not --target
-                           or --target-schedule: the target is --target)
+                           or --target-schedule: the target is --target; not
+                           --state or --json, which train.sh sets)
 Update:
       --lr X               (default 1e-6)
       --clip-low X         (default 0.2)     --clip-high X (default 0.2)
@@ -253,6 +254,12 @@ case "$mask_quadrant" in ''|hi-pos|hi-neg|lo-pos|lo-neg) ;;
 # schedule there would be refused by pictl (and logged wrong)
 case " $pictl_args " in *" --target"[\ =]* | *" --target-schedule"*)
     usage_error "--pictl-args: the target is train.sh's --target, not pictl's" ;; esac
+# and the controller's state file and output are train.sh's: a --state there
+# won over the step's snapshot (pictl's state went to that file, and the run
+# stopped on 'mv: cannot stat'), --json answered an object where pic-update
+# reads alpha; both after step 1's rollout, with the settings already fixed
+case " $pictl_args " in *" --state"[\ =]* | *" --json "*)
+    usage_error "--pictl-args: --state and --json are train.sh's (a snapshot per step, alpha as a number)" ;; esac
 # Options are checked before settings.json and the first rollouts (here,
 # and by each program below): a typo a program found at step 1 came after
 # that step's generation, with the run's settings already fixed, so that a

@@ -580,6 +580,14 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 2 "the target is train.sh's --target"
     run train.sh --run r --model m --pictl-args '--anti-windup --target=0.3'
     fails_with 2 "the target is train.sh's --target"
+    # nor its state file or output: pictl's --state won over the step's
+    # snapshot, --json gave pic-update an object for alpha, after step 1's rollout
+    for a in '--state ctl.json' '--anti-windup --state=ctl.json' '--json'; do
+        run train.sh --run r --model m --steps 1 --prompts 1 --n 1 --max-new-tokens 4 --pictl-args "$a"
+        fails_with 2 "--pictl-args: --state and --json are train.sh's"
+        [ ! -e r ]
+        [ ! -e ctl.json ]
+    done
     run train.sh --run r --model m --steps two
     fails_with 2 "'two' is not a non-negative integer"
     run eval.sh --model m --out e
