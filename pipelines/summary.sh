@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ ${#runs[@]} -gt 0 ] || usage_error "no run given"
-case "$format" in table|markdown|json) ;; *) usage_error "--format: '$format'" ;; esac
+case "$format" in table|markdown|json) ;; *) usage_error "--format: '$format' is not table, markdown or json" ;; esac
 
 rows=$(for run in "${runs[@]}"; do
     [ -s "$run/log.jsonl" ] || die "$run/log.jsonl: missing or empty"

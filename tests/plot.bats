@@ -111,6 +111,13 @@ make_run() { # dir with_target
     [ "$(jq -c '.[0].entropy' <<<"$output")" = 0.7 ] # the last third: steps 3 and 4
 }
 
+@test "summary.sh: an unknown --format names the formats" {
+    mkdir z
+    printf '{"step":1,"entropy":0.5,"target":0.3,"alpha":0.1,"reward":0.2}\n' > z/log.jsonl
+    run summary.sh --format csv z
+    fails_with 2 "--format: 'csv' is not table, markdown or json"
+}
+
 @test "summary.sh: a run's name with '|' keeps its markdown cell; a newline or a tab keeps the row whole" {
     # (a run is named by its directory: a '|' there ended the markdown cell,
     # and a newline split the row in both formats)
