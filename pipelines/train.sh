@@ -408,7 +408,9 @@ same_settings() {
     [ -f "$run/settings.json" ] || return 0
     [ "$(jq -S . "$run/settings.json")" = "$(jq -S . <<<"$settings")" ] && return 0
     diff <(jq -S . "$run/settings.json") <(jq -S . <<<"$settings") >&2 || true
-    die "$run was started with other settings (above: < saved, > now); use a new --run"
+    # (a sweep names its runs' folders: its user gives a new --out)
+    die "$run was started with other settings (above: < saved, > now);" \
+        "use a new --run${in_shared:+ (a sweep: a new --out)}"
 }
 if [ -n "$check" ]; then same_settings; [ ${#unused[@]} -eq 0 ] || printf '%s\n' "${unused[@]}"; exit 0; fi
 mkdir -p "$run"/{rollouts,ckpt,steps,pictl,val}

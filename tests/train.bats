@@ -745,6 +745,9 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     run sweep.sh --out s3 --no-baseline --variant a='--kp 1' -- --target 1 --steps 1 "${TRAIN[@]}"
     [ "$status" -eq 0 ]
     jq -e '.target == 1' s3/a/log.jsonl > /dev/null
+    # started again with other settings: the sweep's user names a new --out, not a --run
+    run sweep.sh --out s3 --no-baseline --variant a='--kp 1' -- --target 2 --steps 1 "${TRAIN[@]}"
+    fails_with 1 "s3/a was started with other settings .*use a new --run \(a sweep: a new --out\)"
     # KL-Cov clips no ratio: train.sh passes it no clip, and refuses one given
     run train.sh --check --run r2 --steps 1 --method kl-cov "${TRAIN[@]}"
     [ "$status" -eq 0 ]
