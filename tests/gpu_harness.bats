@@ -542,7 +542,8 @@ EOF
     for c in 'unit test_cuda_\*' 'sample test_cuda_sampler' 'fp32 test_model, score' 'gen greedy, sampling, logprobs'; do
         grep -q "^$c"$'\tSKIP\tskipped: canary failed (test_cuda_logits saw no CUDA device)' out/summary.tsv
     done
-    [ ! -e tests/test_cuda_layers.ran ] && [ ! -e tests/test_cuda_sampler.ran ]
+    [ ! -e tests/test_cuda_layers.ran ]
+    [ ! -e tests/test_cuda_sampler.ran ]
     [ "$(grep -c . out/summary.tsv)" -eq 8 ] # gpu, libraries, binaries, the canary, four sections
     # a canary that hangs is cut at what the budget leaves (here less than its 30 s)
     printf '#!/bin/sh\nexec sleep 60\n' >tests/test_cuda_logits

@@ -152,7 +152,8 @@ st_header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8))) "$1" | tail -c +9
     sed -i '2s/h1/h2/' req2
     run gpu -m "$M/qwen2-tiny" --serve --micro-tokens 20 "${S[@]}" --dtype f32 <req2
     fails_with 1 "qwen2-tiny-step.jsonl:[0-9]+: a sample of [0-9]+ tokens, longer than the 20-token micro-batch"
-    [ ! -e h1 ] && [ ! -e h2 ]
+    [ ! -e h1 ]
+    [ ! -e h2 ]
 }
 
 @test "pic-rollout's GPU path: the CPU's bytes at batch sizes 1, 7 and 64, through a short cache (preemptions) and small passes" {

@@ -25,3 +25,16 @@ load helpers
     run grep -nE 'fails_with [0-9]+ --( |$)' t.bats
     [ "$status" -eq 0 ]
 }
+
+@test "every test joined by && in the bats files can fail: one test a line" {
+    # set -e ignores the failure of a command before && (bash: only the
+    # last of an && list stops the shell), so '[ ! -e a ] && [ ! -e b ]'
+    # checked only b unless it ended the test. One test a line checks both
+    # (a list ended by '|| ...', which handles the failure, is fine).
+    run grep -nE '^[[:space:]]*\[\[? [^|]*\]\]? && \[[^|]*$' "$PIC_ROOT"/tests/*.bats
+    [ "$status" -eq 1 ] || { echo "checks of which only the last can fail: $output" >&2; false; }
+    # the pattern finds one
+    printf '@test "x" {\n    [ ! -e a ] && [ ! -e b ]\n    true\n}\n' > t.bats
+    run grep -nE '^[[:space:]]*\[\[? [^|]*\]\]? && \[[^|]*$' t.bats
+    [ "$status" -eq 0 ]
+}

@@ -250,7 +250,8 @@ problems() {
     [ "$status" -eq 0 ]
     [[ "$output" == "pic-rollout: --template chatml: <|im_end|> ends the assistant's turn but is none of the model's eos ids"*"--eos '<|im_end|>' stops there" ]]
     run pic-rollout -m "$M/qwen2-tiny" --template chatml --eos '<|im_end|>' --max-new-tokens 2 --plain -q -o out p
-    [ "$status" -eq 0 ] && [ -z "$output" ]
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
 }
 
 @test "stops: eos ids (kept in the ids, not in the text), --eos, --stop kept or cut, --ignore-eos" {

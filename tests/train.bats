@@ -144,7 +144,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ -z "$(find cut/rollouts -name '*.prompts' -o -name '*.partial')" ]
     cmp whole/ckpt/step-000002/model.safetensors cut/ckpt/step-000002/model.safetensors
     # a run that never validated has no val.jsonl, started again or not
-    [ ! -e whole/val.jsonl ] && [ ! -e cut/val.jsonl ]
+    [ ! -e whole/val.jsonl ]
+    [ ! -e cut/val.jsonl ]
     # a run named like a temporary is the run, not what a killed writer left
     run train.sh -q --run keep.tmp --steps 1 "${S[@]}"
     [ "$status" -eq 0 ]
@@ -729,7 +730,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 2 "sweep.sh: --target after --"
     run sweep.sh --out s2 --methods nsr --no-baseline -- --method grpo --steps 1 "${TRAIN[@]}"
     fails_with 2 "sweep.sh: --method after --: --methods sets each run's"
-    [ ! -e x ] && [ ! -e s2/target-2.0 ]
+    [ ! -e x ]
+    [ ! -e s2/target-2.0 ]
     # so would an option of a variant, and fig2.sh's own (its quadrant masks
     # the unmasked run too; its figure named the steps and tau replaced)
     run sweep.sh --out s2 --no-baseline --variant 'a=--kp 1' -- --kp 2 --steps 1 "${TRAIN[@]}"
@@ -740,7 +742,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         run fig2.sh --out f2 --model m -- "$o" 5
         fails_with 2 "fig2.sh: $o after --: give fig2.sh's own $o"
     done
-    [ ! -e s2/a ] && [ ! -e f2/grpo ]
+    [ ! -e s2/a ]
+    [ ! -e f2/grpo ]
     # a common target for named variants is no clash
     run sweep.sh --out s3 --no-baseline --variant a='--kp 1' -- --target 1 --steps 1 "${TRAIN[@]}"
     [ "$status" -eq 0 ]

@@ -861,7 +861,8 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     [ -f g2/optimizer.safetensors ]
     # no request, no step: nothing written, exit 0
     run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < /dev/null
-    [ "$status" -eq 0 ] && [ -z "$output" ]
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
 }
 
 @test "--serve: a stop signal saves AdamW's state with the last checkpoint, gives up a step not yet taken, then dies of the signal" {
@@ -925,7 +926,8 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     [ "$(grep -c '^{' <<<"$output")" -eq 2 ]
     [[ "$output" == *"SIGTERM: stopped; the last checkpoint, with its state: b2"* ]]
     same_ckpt r2 b2
-    [ -f b1/optimizer-not-saved.json ] && [ ! -e b3 ]
+    [ -f b1/optimizer-not-saved.json ]
+    [ ! -e b3 ]
 }
 
 @test "--serve: a failed request still gives the last checkpoint its state, when the weights are still its own" {
@@ -946,7 +948,8 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
         [ "$status" -eq 1 ]
         [[ "$output" == *"b1 written again with its optimizer state before the exit"* ]]
         same_ckpt r0 b1
-        [ ! -e b1/optimizer-not-saved.json ] && [ ! -e o ]
+        [ ! -e b1/optimizer-not-saved.json ]
+        [ ! -e o ]
         [ -z "$(find . -name '*.tmp*')" ]
     done
     # an answer that cannot be written (a full disk; a driver gone, whose
@@ -974,7 +977,8 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
         request "$s" b2 '"alpha_cmd": "read -r e; echo 0.1"')
     [ "$status" -eq 1 ]
     [[ "$output" == *"b1 keeps no optimizer state (the failed step had changed the weights): resume from it with --reset-optimizer"* ]]
-    [ -f b1/optimizer-not-saved.json ] && [ ! -e b2 ]
+    [ -f b1/optimizer-not-saved.json ]
+    [ ! -e b2 ]
 }
 
 @test "--serve: a bad request ends the server naming its line and field; the steps before it stay" {
