@@ -210,6 +210,7 @@ if [ ! -s "$out/start_entropy" ]; then
 fi
 h0=$(cat "$out/start_entropy")
 abs_targets=$(for f in $targets; do jq -n "$h0 * $f * 10000 | round / 10000"; done | tr '\n' ' ')
+abs_targets=${abs_targets% } # (the messages and summary.json had its trailing space)
 say "starting entropy $h0; EntroPIC targets $abs_targets"
 
 # 5. RL: EntroPIC at each target beside GRPO, one sweep per seed.
@@ -368,7 +369,7 @@ table() { # level, checkpoint
 {
     echo "# explore.sh: EntroPIC against GRPO on Countdown"
     echo
-    echo "$steps RL steps, tau 0.95, starting entropy $h0, targets ${abs_targets% }; held-out problems: pass@k at T 0.6"
+    echo "$steps RL steps, tau 0.95, starting entropy $h0, targets $abs_targets; held-out problems: pass@k at T 0.6"
     echo "($eval_n samples each), greedy and T 0.6 accuracy in percent, mean ± standard deviation over seeds;"
     echo "entropy at the end: the training run's last eighth of steps."
     for lv in same harder; do for c in final best; do

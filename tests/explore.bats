@@ -19,7 +19,7 @@ load helpers
     jq -e '[.methods[] | (.final, .best)[] | .pass_at_k | [.[]] | . == sort] | all' x/summary.json
     # one target, at the SFT model's entropy; tau is the paper's
     h0=$(cat x/start_entropy)
-    [ "$(jq -r '.targets[0]' x/summary.json)" = "$h0" ]
+    [ "$(jq -c '.targets' x/summary.json)" = "[$h0]" ]
     [ "$(jq -r .tau "x/seed-1/target-$h0/settings.json")" = 0.95 ]
     [ "$(jq -r .reward_args "x/seed-1/grpo/settings.json")" = "--task countdown" ]
     # both runs trained 2 steps on the countdown reward, with best and final checkpoints
