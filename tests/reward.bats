@@ -298,6 +298,8 @@ verdicts() {
   verdicts $'1000-356=<<1000-356=644>>644 times\n644+865=<<644+865=1509>>1509 times\n#### 1509' '\boxed{1509}' 1
   verdicts $'to convert the answer to weeks: 28 days / 7 = <<28/7=4>>4 weeks\n#### 4' '\boxed{4}' 1
   verdicts $'3 * 400 = <<3*400=1200>>1200\n#### 1,200' '\boxed{1200}' 1 $'#### 18\n#### 19' '\boxed{18}' 0
+  # a later "####" with no number after it leaves the last one's (it overwrote its first byte)
+  verdicts $'#### 18\n#### -x' '\boxed{18}' 1
   printf '%s\n' '{"answer":"She makes 9 * 2 = $<<9*2=18>>18 a day.\n#### 18","response":"\\boxed{18}"}' >in.jsonl
   run pic-reward -q --plain in.jsonl
   [ "$status" -eq 0 ]

@@ -116,14 +116,16 @@ static size_t gsm8k_answer(const char *s, size_t n, char *buf, size_t cap) {
     size_t m = 0;
     for (size_t p = 0; p + 5 < n; p++) {
         if (memcmp(s + p, "#### ", 5) != 0) continue;
-        size_t j = p + 5, k = 0;
-        if (s[j] == '-') buf[k++] = s[j++];
+        /* read into t: a later "####" without a number keeps the last one's */
+        char t[64];
+        size_t j = p + 5, k = 0, room = cap < sizeof t ? cap : sizeof t;
+        if (s[j] == '-') t[k++] = s[j++];
         size_t neg = k;
         for (; j < n && (isdigit((unsigned char)s[j]) || s[j] == '.' || s[j] == ','); j++)
-            if (s[j] != ',' && k < cap - 1) buf[k++] = s[j];
+            if (s[j] != ',' && k < room - 1) t[k++] = s[j];
         /* a sentence's period ("#### 18."), which Math-Verify's number pattern leaves */
-        if (k > neg + 1 && buf[k - 1] == '.') k--;
-        if (k > neg) m = k, buf[m] = 0;
+        if (k > neg + 1 && t[k - 1] == '.') k--;
+        if (k > neg) m = k, memcpy(buf, t, k), buf[m] = 0;
     }
     return m;
 }
