@@ -127,7 +127,8 @@ Validation (as the paper: T 0.6, top-p 0.95, N samples per problem):
                            datasets (by file name; without --val-data the
                            held-out set is 'prompts') and N for the rest
                            (default 8; the paper uses 8 or 32 per dataset)
-      --val-temperature T  (default 0.6)     --val-top-p P (default 0.95)
+      --val-temperature T  (default 0.6; 0 is greedy, which takes no --val-top-p)
+                           --val-top-p P (default 0.95)
 Ranks (docs/distributed.md):
       --ranks R            run pic-rollout and pic-update as R ranks of an MPI
                            job (default 1: plain processes); the result is

@@ -41,7 +41,7 @@ static const char usage[] =
     "      --corpus FILE      learn merges from the text fields (problem, solution,\n"
     "                         prompt, response, text) of a JSON Lines file\n"
     "                         (default: none, one token per byte)\n"
-    "      --merges N         merges --corpus teaches, at most (default 64)\n"
+    "      --merges N         merges --corpus teaches, at most (1 or more; default 64)\n"
     "      --tokenizer FILE   use this tokenizer.json as it is instead\n"
     "The ids that end generation (eos_token_id) are those of the tokenizer's\n"
     "<|im_end|>, <|eot_id|>, <|endoftext|>, <|end_of_text|> and </s> that it has,\n"
