@@ -396,8 +396,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     st=0
     wait "$pid" || st=$?
     [ "$st" -eq 130 ]
-    # (a run stopping ends its step's work first: on a loaded machine, seconds)
-    for _ in $(seq 600); do [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ] && break; sleep 0.05; done
+    # (a run stopping ends its step's work first: on a loaded machine, many seconds)
+    for _ in $(seq 2400); do [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ] && break; sleep 0.05; done
     pgrep -a -g "$pid" || true
     [ "$(pgrep -g "$pid" | wc -l)" -eq 0 ]
     run sweep.sh -q --out s --targets 1.0 -j 2 -- --steps 2 "${TRAIN[@]}"
