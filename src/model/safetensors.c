@@ -96,9 +96,12 @@ static int parse_file(pic_st_file *f, pic_err *err) {
                            (unsigned long long)hlen, f->size);
     /* through pic's one JSON reader: a raw NUL byte in the header is
      * malformed, as the reference implementation finds it (jansson alone
-     * reads {"a": 1\0} as {"a": 1}) */
+     * reads {"a": 1\0} as {"a": 1}); and a name given twice too, which
+     * the format disallows (jansson alone keeps the last, so a file the
+     * reference refuses loaded, or was refused for "bytes that belong to
+     * no tensor") */
     json_error_t je;
-    json_t *h = pic_json_loadb((const char *)m + 8, hlen, 0, &je);
+    json_t *h = pic_json_loadb((const char *)m + 8, hlen, JSON_REJECT_DUPLICATES, &je);
     if (!h)
         return pic_err_set(err, "%s: header is not valid JSON (line %d, column %d of the header): %s", p, je.line,
                            je.column, je.text);

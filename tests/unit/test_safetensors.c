@@ -91,6 +91,12 @@ static void test_reader(void) {
     st_fails("gap.safetensors", "bytes that belong to no tensor", "'a'", "no tensor");
     put_st("size.safetensors", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8);
     st_fails("size.safetensors", "a size that is not shape x dtype", "'a'", "8 bytes for 3 elements of BF16");
+    /* the format disallows a name given twice: the last one was taken */
+    put_st("dup.safetensors",
+           "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
+           "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+           8);
+    st_fails("dup.safetensors", "a tensor named twice in the header", "not valid JSON", "duplicate object key");
     put_st("dtype.safetensors", "{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1);
     st_fails("dtype.safetensors", "an unknown dtype", "'a'", "unknown dtype Q4");
 
