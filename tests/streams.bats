@@ -22,6 +22,13 @@ load helpers
     [ "$(pic-cat -q --plain both.jsonl | jq -s -c 'map(.i)')" = "[1,2,3]" ]
 }
 
+@test "a frame of any window reads: zstd --long=31 from a pipe names a 2 GiB one" {
+    seq 1 1000 | sed 's/.*/{"n":&}/' | zstd -q --long=31 -c >long.zst
+    run pic-cat -n long.zst
+    [ "$status" -eq 0 ]
+    [ "${lines[0]}" = 1000 ]
+}
+
 @test "a truncated zstd stream is an error, not a short read" {
     seq 1 20000 | sed 's/.*/{"n":&}/' | zstd -q > full.zst
     head -c $(( $(stat -c %s full.zst) - 5 )) full.zst > cut.zst

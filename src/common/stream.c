@@ -86,6 +86,12 @@ pic_reader *pic_reader_open(const char *path) {
         r->zstd = true;
         r->ds = ZSTD_createDStream();
         if (!r->ds) pic_die("out of memory (zstd)");
+        /* any window a frame asks for: a dataset compressed with `zstd
+         * --long=31` from a pipe names a 2 GiB one, which the decoder's
+         * default limit (128 MiB) refused as a "corrupt zstd stream" */
+        ZSTD_bounds wl = ZSTD_dParam_getBounds(ZSTD_d_windowLogMax);
+        if (ZSTD_isError(wl.error) || ZSTD_isError(ZSTD_DCtx_setParameter(r->ds, ZSTD_d_windowLogMax, wl.upperBound)))
+            pic_die("%s: zstd: cannot raise the window limit", r->name);
         r->inb = (ZSTD_inBuffer){r->in, got, 0};
         r->frame_left = 1;
     } else {
