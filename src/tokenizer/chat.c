@@ -138,6 +138,14 @@ static pic_chat *chatml_format(const pic_tokenizer *t, const char *tmpl, const c
     for (const char *p = strstr(tmpl, "add_generation_prompt"); p; p = strstr(p + 1, "add_generation_prompt")) gen = p;
     bool opens = strstr(gen, "<think>\\n'") || strstr(gen, "<think>\\n\"");
     bool switched = has_if(gen);
+    /* Phi-4's (and Phi-4-reasoning's) turns are <|im_start|>ROLE<|im_sep|>
+     * with no newline after them: ChatML's markers, another format */
+    if (!strstr(gen, "<|im_start|>assistant\\n") && !strstr(gen, "<|im_start|>assistant\n")) {
+        snprintf(why, n, "%s: a ChatML template whose generation prompt is not '<|im_start|>assistant' and a newline "
+                 "(Phi-4's has <|im_sep|> there), which none of the formats pic renders (" PIC_CHAT_FORMATS ") writes",
+                 where);
+        return NULL;
+    }
     if (!dflt && !(opens && switched)) return pic_chat_new(opens ? "qwen3-thinking" : think ? "qwen3" : "chatml");
     /* qwen25_math_system's backslash is doubled in the template's literal */
     if (!think && span_is(dflt, len, qwen25_system)) return pic_chat_new("qwen2.5");

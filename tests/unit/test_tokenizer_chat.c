@@ -301,7 +301,8 @@ static void qwen25_math_cases(void) {
     /* a system header whose content is an expression is no default */
     check_found(tokenizer, NULL, NULL,
                 "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
-                "{% endfor %}<|im_start|>system\n{{ extra }}<|im_end|>\n",
+                "{% endfor %}<|im_start|>system\n{{ extra }}<|im_end|>\n"
+                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
                 PIC_CHAT_CHATML, "a system header followed by an expression is ChatML");
     free(tmpl);
     free(tokenizer);
@@ -379,6 +380,17 @@ static void chatml_bos_cases(void) {
     free(l3), free(q25), free(tmpl);
 }
 
+/* ChatML's markers in another format: Phi-4's turns are
+ * <|im_start|>ROLE<|im_sep|>, no newline (jinja2 renders
+ * <|im_start|>user<|im_sep|>Q<|im_end|><|im_start|>assistant<|im_sep|>),
+ * which pic took for chatml. */
+static void chatml_dialect_cases(void) {
+    char *q25 = pic_asprintf("%s/qwen2.5/tokenizer.json", tmpdir);
+    char *phi4 = read_text(FIX "phi4/chat_template.jinja");
+    check_refused(q25, NULL, "<|im_end|>", phi4, NULL, NULL, "Phi-4's template (<|im_sep|> after the role) is refused");
+    free(phi4), free(q25);
+}
+
 int main(void) {
     pic_init("test_tokenizer_chat");
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
@@ -397,6 +409,7 @@ int main(void) {
     qwen3_thinking_cases();
     qwen3_nothink_cases();
     chatml_bos_cases();
+    chatml_dialect_cases();
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
     pic_tokenizer_free(l3);
