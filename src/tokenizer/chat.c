@@ -110,6 +110,29 @@ static bool has_if(const char *s) {
     return false;
 }
 
+/* Whether `at` in Jinja text s stands outside every block ({% if %},
+ * {% for %}, ...): what is written there is in every conversation. */
+static bool top_level(const char *s, const char *at) {
+    static const char *const opens[] = {"if", "for", "macro", "call", "filter", "block", "with", "generation", "raw"};
+    int depth = 0;
+    for (const char *p = strstr(s, "{%"); p && p < at; p = strstr(p + 2, "{%")) {
+        const char *q = p + 2;
+        q += strspn(q, "-+ \t\r\n");
+        size_t w = strcspn(q, " \t\r\n-+%(");
+        if (w > 3 && !strncmp(q, "end", 3)) depth--;
+        for (size_t i = 0; i < sizeof opens / sizeof *opens; i++)
+            if (w == strlen(opens[i]) && !strncmp(q, opens[i], w)) depth++;
+    }
+    return depth <= 0;
+}
+
+/* The first `marker` in s that top_level says every conversation gets, or NULL. */
+static const char *always_written(const char *s, const char *marker) {
+    for (const char *p = strstr(s, marker); p; p = strstr(p + 1, marker))
+        if (top_level(s, p)) return p;
+    return NULL;
+}
+
 static bool span_is(const char *s, size_t len, const char *want) { return len == strlen(want) && !memcmp(s, want, len); }
 
 /* A ChatML template's format: the Qwen formats are told by the system
@@ -144,6 +167,13 @@ static pic_chat *chatml_format(const pic_tokenizer *t, const char *tmpl, const c
         snprintf(why, n, "%s: a ChatML template whose generation prompt is not '<|im_start|>assistant' and a newline "
                  "(Phi-4's has <|im_sep|> there), which none of the formats pic renders (" PIC_CHAT_FORMATS ") writes",
                  where);
+        return NULL;
+    }
+    /* SmolLM3's writes a system turn of its own (metadata, a date, its
+     * instructions) before every conversation, outside any {% if %} */
+    if (always_written(tmpl, "<|im_start|>system")) {
+        snprintf(why, n, "%s: a ChatML template that writes a system turn into every conversation (SmolLM3's "
+                 "metadata, say), which none of the formats pic renders (" PIC_CHAT_FORMATS ") writes", where);
         return NULL;
     }
     if (!dflt && !(opens && switched)) return pic_chat_new(opens ? "qwen3-thinking" : think ? "qwen3" : "chatml");

@@ -301,7 +301,7 @@ static void qwen25_math_cases(void) {
     /* a system header whose content is an expression is no default */
     check_found(tokenizer, NULL, NULL,
                 "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
-                "{% endfor %}<|im_start|>system\n{{ extra }}<|im_end|>\n"
+                "{% endfor %}{% if extra %}<|im_start|>system\n{{ extra }}<|im_end|>\n{% endif %}"
                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
                 PIC_CHAT_CHATML, "a system header followed by an expression is ChatML");
     free(tmpl);
@@ -388,7 +388,18 @@ static void chatml_dialect_cases(void) {
     char *q25 = pic_asprintf("%s/qwen2.5/tokenizer.json", tmpdir);
     char *phi4 = read_text(FIX "phi4/chat_template.jinja");
     check_refused(q25, NULL, "<|im_end|>", phi4, NULL, NULL, "Phi-4's template (<|im_sep|> after the role) is refused");
-    free(phi4), free(q25);
+    /* SmolLM3's writes a system turn of metadata into every conversation,
+     * outside any {% if %}: it was taken for qwen3 (a think block, no
+     * default system prompt), which writes none */
+    char *smol = read_text(FIX "smollm3/chat_template.jinja");
+    check_refused(q25, NULL, "<|im_end|>", smol, NULL, NULL, "SmolLM3's template (a system turn always) is refused");
+    pic_tokenizer *t;
+    pic_chat *c = auto_format(q25, NULL, "<|im_end|>", smol, "{{- \"<|im_start|>system\\n\" -}}",
+                              "{%- if false -%}{{- \"<|im_start|>system\\n\" -}}{%- endif -%}", &t);
+    CHECK(c && pic_chat_kind_of(c) == PIC_CHAT_QWEN3, "a system turn inside an {%% if %%} is no turn always there");
+    pic_chat_free(c);
+    pic_tokenizer_free(t);
+    free(smol), free(phi4), free(q25);
 }
 
 int main(void) {
