@@ -215,8 +215,19 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
     if (strstr(tmpl, "<|im_start|>")) return chatml_format(t, tmpl, where, why, n);
     /* Llama 3.1, 3.2 and 3.3 open every conversation with a system turn of
      * date lines; Llama 3 has none */
-    if (strstr(tmpl, "<|start_header_id|>"))
-        return pic_chat_new(strstr(tmpl, "Cutting Knowledge Date: December 2023") ? "llama3.1" : "llama3");
+    if (strstr(tmpl, "<|start_header_id|>")) {
+        if (strstr(tmpl, "Cutting Knowledge Date: December 2023")) return pic_chat_new("llama3.1");
+        /* Llama 3's writes a header per message; Nemotron's (Llama 3.3
+         * Nemotron Super) writes a system turn of its own, "detailed
+         * thinking on", before every conversation, which llama3 leaves out */
+        if (always_written(tmpl, "<|start_header_id|>system")) {
+            snprintf(why, n, "%s: a Llama 3 template that writes a system turn into every conversation without "
+                     "Llama 3.1's date lines (Nemotron's 'detailed thinking on', say), which none of the formats pic "
+                     "renders (" PIC_CHAT_FORMATS ") writes", where);
+            return NULL;
+        }
+        return pic_chat_new("llama3");
+    }
     /* DeepSeek-R1's templates differ in what follows a user turn: the
      * distilled models' open a think block in the generation prompt (the
      * Jinja literal's \n is a backslash and an n here); R1-0528's Qwen3

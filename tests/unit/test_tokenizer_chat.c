@@ -328,6 +328,12 @@ static void llama31_cases(void) {
     pic_chat_free(chat);
     pic_tokenizer_free(t);
     json_decref(cfg);
+    /* Llama 3.3 Nemotron Super's: a system turn, "detailed thinking on",
+     * before every conversation and no date lines; llama3 writes none */
+    char *nemo = read_text(FIX "nemotron-super/chat_template.jinja");
+    check_refused(tokenizer, "<|begin_of_text|>", "<|eot_id|>", nemo, NULL, NULL,
+                  "Nemotron's template (a system turn always, no dates) is refused");
+    free(nemo);
     chat = pic_chat_new("llama3.1");
     pic_chat_msg m = {"user", "q"};
     json_t *tools = json_pack("[{s:s}]", "type", "function");
