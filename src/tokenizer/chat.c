@@ -119,9 +119,12 @@ static bool top_level(const char *s, const char *at) {
         const char *q = p + 2;
         q += strspn(q, "-+ \t\r\n");
         size_t w = strcspn(q, " \t\r\n-+%(");
-        if (w > 3 && !strncmp(q, "end", 3)) depth--;
+        /* only the blocks in opens count: {% set x %}...{% endset %} does
+         * not open one here, so its end must not close one */
+        int step = 1;
+        if (w > 3 && !strncmp(q, "end", 3)) q += 3, w -= 3, step = -1;
         for (size_t i = 0; i < sizeof opens / sizeof *opens; i++)
-            if (w == strlen(opens[i]) && !strncmp(q, opens[i], w)) depth++;
+            if (w == strlen(opens[i]) && !strncmp(q, opens[i], w)) depth += step;
     }
     return depth <= 0;
 }

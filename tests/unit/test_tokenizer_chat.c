@@ -405,6 +405,12 @@ static void chatml_dialect_cases(void) {
     CHECK(c && pic_chat_kind_of(c) == PIC_CHAT_QWEN3, "a system turn inside an {%% if %%} is no turn always there");
     pic_chat_free(c);
     pic_tokenizer_free(t);
+    /* a block {% set %} before it opens no block, so its end closes none */
+    c = auto_format(q25, NULL, "<|im_end|>", smol, "{{- \"<|im_start|>system\\n\" -}}",
+                    "{%- set x -%}a{%- endset -%}{%- if false -%}{{- \"<|im_start|>system\\n\" -}}{%- endif -%}", &t);
+    CHECK(c && pic_chat_kind_of(c) == PIC_CHAT_QWEN3, "{%% endset %%} closes no {%% if %%}");
+    pic_chat_free(c);
+    pic_tokenizer_free(t);
     free(smol), free(phi4), free(q25);
 }
 
