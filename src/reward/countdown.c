@@ -115,6 +115,7 @@ typedef struct {
     tok_kind kind;
     char bracket;        /* which bracket, for T_OPEN / T_CLOSE */
     long long value;     /* for T_NUM; CD_MAX_VALUE + 1 when longer than any given number */
+    size_t start;        /* where the current token starts */
     int depth;
     /* the postfix program: a number (op 'n', its literal's index) or an operator */
     struct { char op; int lit; } prog[CD_MAX_TEXT];
@@ -170,6 +171,7 @@ static void next(parser *P) {
         }
         const unsigned char *u = (const unsigned char *)P->s + P->i;
         char c = P->s[P->i];
+        P->start = P->i;
         if (c >= '0' && c <= '9') {
             long long v = 0;
             while (P->i < P->n && P->s[P->i] >= '0' && P->s[P->i] <= '9') {
@@ -318,7 +320,7 @@ static bool same_numbers(const parser *P, const long long *numbers, int count) {
 }
 
 /* Runs the postfix program exactly; the stack holds at most count values. */
-static cd_verdict evaluate(const parser *P, long long target, long long claimed, bool has_claim) {
+static cd_verdict evaluate(const parser *P, long long target, bool claim_ok) {
     mpq_t st[CD_MAX_NUMBERS + 1];
     int sp = 0;
     cd_verdict v = CD_WRONG_VALUE;
@@ -346,11 +348,23 @@ static cd_verdict evaluate(const parser *P, long long target, long long claimed,
         mpq_t t;
         mpq_init(t);
         mpq_set_si(t, (long)target, 1);
-        if (sp == 1 && mpq_equal(st[0], t) && (!has_claim || claimed == target)) v = CD_CORRECT;
+        if (sp == 1 && mpq_equal(st[0], t) && claim_ok) v = CD_CORRECT;
         mpq_clear(t);
     }
     while (sp > 0) mpq_clear(st[--sp]);
     return v;
+}
+
+/* Whether the claimed value, the digits d[0, n) with a sign, is the target:
+ * read whole, not capped as a given number's literal is, since a value
+ * (and so a target) may pass CD_MAX_VALUE or be negative. */
+static bool claim_is(const char *d, size_t n, bool neg, long long target) {
+    while (n > 1 && *d == '0') d++, n--;
+    if (n > 19) return false; /* beyond any 64-bit target */
+    unsigned long long v = 0;
+    for (size_t k = 0; k < n; k++) v = v * 10 + (unsigned long long)(d[k] - '0');
+    unsigned long long mag = target < 0 ? (unsigned long long)(-(target + 1)) + 1 : (unsigned long long)target;
+    return v == mag && (v == 0 || neg == (target < 0));
 }
 
 cd_verdict cd_judge(const char *expr_text, size_t len, const long long *numbers, int count, long long target) {
@@ -360,20 +374,22 @@ cd_verdict cd_judge(const char *expr_text, size_t len, const long long *numbers,
     *P = (parser){.s = expr_text, .n = len};
     next(P);
     bool ok = expr(P);
-    /* "expr = N": the value it claims must be the target too */
-    long long claimed = 0;
-    bool has_claim = false;
+    /* "expr = N" (N maybe signed): the value it claims must be the target too */
+    bool claim_ok = true;
     if (ok && P->kind == T_EQ) {
         next(P);
+        bool neg = P->kind == T_SUB;
+        if (neg || P->kind == T_ADD) next(P);
         ok = P->kind == T_NUM;
-        claimed = P->value;
-        has_claim = true;
-        if (ok) next(P);
+        if (ok) {
+            claim_ok = claim_is(P->s + P->start, P->i - P->start, neg, target);
+            next(P);
+        }
     }
     cd_verdict v;
     if (!ok || P->kind != T_END) v = CD_UNPARSABLE;
     else if (count < 1 || count > CD_MAX_NUMBERS || !same_numbers(P, numbers, count)) v = CD_WRONG_NUMBERS;
-    else v = evaluate(P, target, claimed, has_claim);
+    else v = evaluate(P, target, claim_ok);
     free(P);
     return v;
 }

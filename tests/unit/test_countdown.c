@@ -62,6 +62,21 @@ int main(void) {
     verdict_is("3 + 5 + 2 = 10", 10, CD_CORRECT);        /* a claimed value that is the target */
     verdict_is("3 + 5 + 2 = 11", 10, CD_WRONG_VALUE);
     verdict_is("3 + 5 + 2 = 10", 11, CD_WRONG_VALUE);
+    verdict_is("3 - 5 - 2 = -4", -4, CD_CORRECT);        /* a claim is signed, as the target */
+    verdict_is("3 - 5 - 2 = 4", -4, CD_WRONG_VALUE);
+    verdict_is("3 - 5 + 2 = -0", 0, CD_CORRECT);
+    verdict_is("3 * 5 * 2 = 030", 30, CD_CORRECT);
+    /* a claim is read whole: beyond the cap of a given number's literal */
+    {
+        static const long long big[] = {50000, 40000};
+        CHECK(judge("50000 * 40000 = 2000000000", big, 2, 2000000000LL) == CD_CORRECT,
+              "a claim beyond 10^9 that is the target");
+        static const long long edge[] = {1000000000, 1};
+        CHECK(judge("1000000000 + 1 = 5000000000", edge, 2, 1000000001LL) == CD_WRONG_VALUE,
+              "a wrong claim beyond 10^9 is not capped to the target 10^9 + 1");
+        CHECK(judge("50000 * 40000 = 20000000000000000000000", big, 2, 2000000000LL) == CD_WRONG_VALUE,
+              "a claim beyond 64 bits is no target");
+    }
     /* the numbers: missing, repeated, foreign */
     verdict_is("3 + 5", 8, CD_WRONG_NUMBERS);
     verdict_is("3 + 5 + 2 + 2", 12, CD_WRONG_NUMBERS);
