@@ -305,3 +305,10 @@ verdicts() {
   [ "$status" -eq 0 ]
   [ "$(jq -c .correct <<<"$output")" = true ]
 }
+
+@test "reward: a Unicode Greek letter is the symbol its command names, as latex2sympy2_extended's lexer reads it" {
+  verdicts '\alpha' '\boxed{α}' 1 '2\alpha' '\boxed{2α}' 1 '2\beta' '\boxed{2α}' 0
+  verdicts '\frac{\pi}{4}' '\boxed{θ = \frac{π}{4}}' 1 '\theta' '\boxed{Θ}' 1 '\sin\theta' 'The answer is $\sin θ$.' 1
+  # symbols.py's GREEK_LETTER_MAP: ϵ is \varepsilon, not \epsilon
+  verdicts '\varepsilon' '\boxed{ϵ}' 1 '\epsilon' '\boxed{ϵ}' 0
+}

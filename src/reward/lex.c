@@ -534,8 +534,33 @@ static bool lex_utf8(lexer *L) {
         {"\xe2\x88\x88", TK_REL, R_IN}, {"\xc2\xb2", '2', 0}, {"\xc2\xb3", '3', 0},
         {"\xe2\x82\xac", -1, 0}, {"\xc2\xa3", -1, 0}, {"\xc2\xa5", -1, 0}, {"\xc2\xa0", -1, 0},
     };
+    /* latex2sympy's GREEK_LETTER: "α" is the symbol "\alpha" names
+     * (symbols.py's GREEK_LETTER_MAP); γ, ϖ and ς are left out, as pic reads
+     * no \gamma function, \varpi or \varsigma as latex2sympy does */
+    static const struct {
+        const char *u, *name;
+    } greek[] = {
+        {"\xce\xb1", "alpha"},   {"\xce\xb2", "beta"},   {"\xce\x93", "Gamma"},   {"\xce\xb4", "delta"},
+        {"\xce\x94", "Delta"},   {"\xce\xb5", "epsilon"}, {"\xcf\xb5", "varepsilon"}, {"\xce\xb6", "zeta"},
+        {"\xce\xb7", "eta"},     {"\xce\xb8", "theta"},  {"\xce\x98", "Theta"},   {"\xcf\x91", "vartheta"},
+        {"\xce\xb9", "iota"},    {"\xce\xba", "kappa"},  {"\xce\xbb", "lambda"},  {"\xce\x9b", "Lambda"},
+        {"\xce\xbc", "mu"},      {"\xce\xbd", "nu"},     {"\xce\xbe", "xi"},      {"\xce\x9e", "Xi"},
+        {"\xce\xbf", "omicron"}, {"\xce\xa0", "Pi"},     {"\xcf\x81", "rho"},     {"\xcf\xb1", "varrho"},
+        {"\xcf\x83", "sigma"},   {"\xce\xa3", "Sigma"},  {"\xcf\x84", "tau"},     {"\xcf\x85", "upsilon"},
+        {"\xce\xa5", "Upsilon"}, {"\xcf\x86", "phi"},    {"\xce\xa6", "Phi"},     {"\xcf\x95", "varphi"},
+        {"\xcf\x87", "chi"},     {"\xcf\x88", "psi"},    {"\xce\xa8", "Psi"},     {"\xcf\x89", "omega"},
+        {"\xce\xa9", "Omega"},
+    };
     const char *p = L->s + L->i;
     size_t left = L->n - L->i;
+    for (size_t k = 0; k < sizeof greek / sizeof greek[0]; k++) {
+        if (left < 2 || memcmp(p, greek[k].u, 2) != 0) continue;
+        const cmd *c = find_cmd(greek[k].name, strlen(greek[k].name));
+        if (c) {
+            L->i += 2;
+            return push(L, c->k, c->id, c->name, (int)strlen(c->name));
+        }
+    }
     for (size_t k = 0; k < sizeof u8 / sizeof u8[0]; k++) {
         size_t ul = strlen(u8[k].u);
         if (ul <= left && memcmp(p, u8[k].u, ul) == 0) {
