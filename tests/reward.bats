@@ -312,3 +312,9 @@ verdicts() {
   # symbols.py's GREEK_LETTER_MAP: ϵ is \varepsilon, not \epsilon
   verdicts '\varepsilon' '\boxed{ϵ}' 1 '\epsilon' '\boxed{ϵ}' 0
 }
+
+@test "reward: Unicode operators are latex2sympy2_extended's tokens: ≈ an approximation, ≡ an equation, ∙ a product, ℝ the reals" {
+  verdicts 3.14 '\boxed{x ≈ 3.14}' 1 '\frac{1}{3}' '\boxed{\frac{1}{3} ≈ 0.2}' 1 254 'We get $N ≡ 254$.' 1
+  verdicts 6 '\boxed{2∙3}' 1 6 '\boxed{2∗3}' 1 '\frac{1}{2}' '\boxed{1∕2}' 1
+  verdicts 'x \le 3' '\boxed{x ≦ 3}' 1 'x > 3' '\boxed{x ≧ 3}' 0 '\mathbb{R}' '\boxed{ℝ}' 1 '\mathbb{R}' '\boxed{ℚ}' 0
+}

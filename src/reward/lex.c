@@ -382,6 +382,17 @@ static bool lex_decorated(lexer *L, size_t k) {
     return push(L, TK_ID, 0, nm, (int)m);
 }
 
+/* \approx or ≈, just read: "x \approx 11" states the value of x, as
+ * "x = 11"; after a value ("1/3 \approx 0.33", "x = 1/3 \approx 0.33")
+ * what follows the approximation is not the answer. */
+static bool lex_approx(lexer *L, const char *s, int len) {
+    bool named = L->nt > 0;
+    for (int k = 0; k < L->nt; k++) named = named && L->t[k].k == TK_ID;
+    if (named) return push(L, TK_REL, R_EQ, s, len);
+    L->i = L->n;
+    return true;
+}
+
 /* A command at s[i] == '\\'. */
 static bool lex_command(lexer *L) {
     const char *s = L->s;
@@ -419,16 +430,7 @@ static bool lex_command(lexer *L) {
         L->err = "\\bigl and \\bigr are not read";
         return false;
     }
-    if (len == 6 && memcmp(name, "approx", 6) == 0) {
-        /* "x \approx 11" states the value of x, as "x = 11"; after a value
-         * ("1/3 \approx 0.33", "x = 1/3 \approx 0.33") what follows the
-         * approximation is not the answer */
-        bool named = L->nt > 0;
-        for (int k = 0; k < L->nt; k++) named = named && L->t[k].k == TK_ID;
-        if (named) return push(L, TK_REL, R_EQ, name, (int)len);
-        L->i = n;
-        return true;
-    }
+    if (len == 6 && memcmp(name, "approx", 6) == 0) return lex_approx(L, name, (int)len);
     size_t k = j;
     while (k < n && s[k] == ' ') k++;
     bool braced = k < n && s[k] == '{';
@@ -533,6 +535,29 @@ static bool lex_utf8(lexer *L) {
         {"\xe2\x88\x85", TK_CONST, C_EMPTY}, {"\xc2\xb0", TK_DEGREE, 0}, {"\xc2\xb1", TK_PM, 0},
         {"\xe2\x88\x88", TK_REL, R_IN}, {"\xc2\xb2", '2', 0}, {"\xc2\xb3", '3', 0},
         {"\xe2\x82\xac", -1, 0}, {"\xc2\xa3", -1, 0}, {"\xc2\xa5", -1, 0}, {"\xc2\xa0", -1, 0},
+        /* the other alternatives of latex2sympy's ADD, SUB, MUL, DIV,
+         * ASSIGNMENT, APPROX (-2), LT, LTE, GT, GTE, UNEQUAL and PLUS_MINUS
+         * tokens, and its SET_REALS, ... (∔ ∸ ∙ ∗ ∕ ≡ ≈ ≪ ≦ ≫ ≧ ≢ ∓ ℝ ...) */
+        {"\xe2\x88\x94", '+', 0}, {"\xe2\x8a\x95", '+', 0}, {"\xe2\x8a\x9e", '+', 0}, {"\xe2\x88\xb8", '-', 0},
+        {"\xe2\x8b\x84", TK_TIMES, 0}, {"\xe2\x8a\xa1", TK_TIMES, 0}, {"\xe2\x88\x97", TK_TIMES, 0},
+        {"\xe2\x8b\x86", TK_TIMES, 0}, {"\xe2\x88\x98", TK_TIMES, 0}, {"\xe2\x88\x99", TK_TIMES, 0},
+        {"\xe2\x8a\x97", TK_TIMES, 0}, {"\xe2\x8a\xa0", TK_TIMES, 0}, {"\xe2\x8b\x88", TK_TIMES, 0},
+        {"\xe2\x8b\x89", TK_TIMES, 0}, {"\xe2\x8b\x8a", TK_TIMES, 0}, {"\xe2\x88\x95", TK_DIV, 0},
+        {"\xe2\x89\xa1", TK_REL, R_EQ}, {"\xe2\x89\xa3", TK_REL, R_EQ}, {"\xe2\x89\x9f", TK_REL, R_EQ},
+        {"\xe2\x89\x8e", TK_REL, R_EQ}, {"\xe2\x89\x8f", TK_REL, R_EQ}, {"\xe2\x89\x90", TK_REL, R_EQ},
+        {"\xe2\x89\x91", TK_REL, R_EQ}, {"\xe2\x89\x92", TK_REL, R_EQ}, {"\xe2\x89\x93", TK_REL, R_EQ},
+        {"\xe2\x89\x94", TK_REL, R_EQ}, {"\xe2\x89\x95", TK_REL, R_EQ}, {"\xe2\x89\x96", TK_REL, R_EQ},
+        {"\xe2\x89\x97", TK_REL, R_EQ}, {"\xe2\x89\x88", -2, 0}, {"\xe2\x89\x8a", -2, 0},
+        {"\xe2\x89\x8b", -2, 0}, {"\xe2\x89\x83", -2, 0}, {"\xe2\x89\x85", -2, 0},
+        {"\xe2\x89\xaa", TK_REL, R_LT}, {"\xe2\x89\xba", TK_REL, R_LT}, {"\xe2\x8b\x96", TK_REL, R_LT},
+        {"\xe2\x89\xa6", TK_REL, R_LE}, {"\xe2\x89\xb2", TK_REL, R_LE}, {"\xe2\x89\xbe", TK_REL, R_LE},
+        {"\xe2\x89\xab", TK_REL, R_GT}, {"\xe2\x89\xbb", TK_REL, R_GT}, {"\xe2\x8b\x97", TK_REL, R_GT},
+        {"\xe2\x89\xa7", TK_REL, R_GE}, {"\xe2\x89\xb3", TK_REL, R_GE}, {"\xe2\x89\xbf", TK_REL, R_GE},
+        {"\xe2\x89\x81", TK_REL, R_NE}, {"\xe2\x89\x84", TK_REL, R_NE}, {"\xe2\x89\x87", TK_REL, R_NE},
+        {"\xe2\x89\x89", TK_REL, R_NE}, {"\xe2\x89\xa2", TK_REL, R_NE}, {"\xe2\x88\x93", TK_MP, 0},
+        {"\xe2\x84\x9d", TK_CONST, C_REALS}, {"\xe2\x84\x9a", TK_CONST, C_RATIONALS},
+        {"\xe2\x84\x82", TK_CONST, C_COMPLEXES}, {"\xe2\x84\xa4", TK_CONST, C_INTEGERS},
+        {"\xe2\x84\x95", TK_CONST, C_NATURALS},
     };
     /* latex2sympy's GREEK_LETTER: "α" is the symbol "\alpha" names
      * (symbols.py's GREEK_LETTER_MAP); γ, ϖ and ς are left out, as pic reads
@@ -569,6 +594,7 @@ static bool lex_utf8(lexer *L) {
                 L->space = true;
                 return true;
             }
+            if (u8[k].k == -2) return lex_approx(L, p, (int)ul);
             if (u8[k].k == '2' || u8[k].k == '3') {
                 static const char digits[] = "23";
                 return push(L, '^', 0, p, (int)ul) &&
