@@ -137,12 +137,13 @@ void tk_added_split(const tk_added *a, const char *s, size_t n, tk_segment **seg
         if (t->rstrip) {
             uint32_t cp;
             int l;
+            /* the matcher still resumes at the match's own end: a token
+             * that starts with whitespace is found in what this one took */
             while (end < n && (l = pic_utf8_next(s, n, end, &cp)) > 0 && tk_is_whitespace(cp)) end += (size_t)l;
-            i = end;
         }
         if (start > done) push(segs, n_segs, cap_segs, done, start - done, -1);
         push(segs, n_segs, cap_segs, start, end - start, t->id);
-        done = end;
+        done = end; /* back inside an earlier rstrip when the match was there, as in HF */
     }
     if (done < n) push(segs, n_segs, cap_segs, done, n - done, -1);
 }
