@@ -32,7 +32,8 @@ one starts.
   -j, --jobs N           runs at a time (default 1)
   -q, --quiet            only errors and the table
   -h, --help             this help
-Each run's output goes to DIR/NAME/train.log.
+Each run's output is appended to DIR/NAME/train.log: a rerun keeps the
+earlier output above its own.
 EOF2
 }
 out= targets= methods= baseline=1 jobs=1 QUIET=
@@ -132,8 +133,10 @@ for i in "${!names[@]}"; do
     # A script's background job ignores SIGINT, and so would train.sh and
     # the programs it starts: Ctrl-C left every run training. The subshell
     # takes SIGINT back before it becomes train.sh.
+    # Appended: a rerun resumes the run, and the output of the runs
+    # before it (a failure's message, the steps it had taken) stays above.
     # shellcheck disable=SC2086
-    (trap - INT; exec train.sh --run "$dir" ${args[$i]} --shared "$@") > "$dir/train.log" 2>&1 &
+    (trap - INT; exec train.sh --run "$dir" ${args[$i]} --shared "$@") >> "$dir/train.log" 2>&1 &
     name_of[$!]=${names[$i]}
 done
 while [ "${#name_of[@]}" -gt 0 ]; do reap; done

@@ -385,6 +385,17 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ ! -e s/plot.png ]
 }
 
+@test "a sweep started again resumes its runs, and each run's train.log keeps the output before" {
+    sweep.sh -q --out s --targets 2.0 --no-baseline -- --steps 1 "${TRAIN[@]}"
+    grep -q 'step 1: entropy' s/target-2.0/train.log
+    sweep.sh -q --out s --targets 2.0 --no-baseline -- --steps 2 "${TRAIN[@]}"
+    # (the rerun wrote over it: the first run's output, a failure's message
+    # among it, was gone)
+    grep -q 'step 1: entropy' s/target-2.0/train.log
+    grep -q 'resuming s/target-2.0 after step 1' s/target-2.0/train.log
+    grep -q 'step 2: entropy' s/target-2.0/train.log
+}
+
 @test "Ctrl-C ends a sweep with its runs, and the sweep started again resumes them" {
     # sweep.sh's runs are its background jobs, which ignore SIGINT: Ctrl-C
     # ended sweep.sh and left every run training, holding its lock. Here
