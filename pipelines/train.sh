@@ -29,7 +29,8 @@ without that method) is a usage error that says what it needs.
 
 Run:
       --run DIR            the run's directory (created; resumed if it exists,
-                           a step's rollout from its last finished prompt)
+                           a step's rollout from its last finished prompt,
+                           its validation from its last finished problem)
       --model DIR          the initial HF checkpoint
       --data FILE          prompt records (id, problem, answer); default: the
                            synthetic tasks of pic-task
@@ -414,7 +415,7 @@ same_settings() {
         "use a new --run${in_shared:+ (a sweep: a new --out)}"
 }
 if [ -n "$check" ]; then same_settings; [ ${#unused[@]} -eq 0 ] || printf '%s\n' "${unused[@]}"; exit 0; fi
-mkdir -p "$run"/{rollouts,ckpt,steps,pictl,val}
+mkdir -p "$run"/{rollouts,ckpt,steps,pictl,val,updates}
 # One train.sh a run: the lock is held by it and by every program it starts
 # (they inherit the descriptor), so a second start, or one while the
 # programs of a killed train.sh still run, is refused instead of racing them.
@@ -550,11 +551,14 @@ validate() { # step ckpt
                 publish "${vd[0]}.tmp" "${vd[0]}" || return 1
         fi
     fi
+    # into OUT.partial, which a start after a kill does not clear: eval.sh
+    # keeps the samples it had made of the same checkpoint (not written
+    # again: the step's update is kept), and samples the rest
     eval.sh -q --model "$2" --n "$val_n" --temperature "$val_temperature" ${val_sampling[@]+"${val_sampling[@]}"} \
-        --max-new-tokens "$max_new" ${template:+--template "$template"} --out "$out.tmp" \
+        --max-new-tokens "$max_new" ${template:+--template "$template"} --out "$out.partial" \
         ${reward_args:+--reward-args "$reward_args"} ${eos_opts[@]+"${eos_opts[@]}"} \
         "${vd[@]}" > /dev/null || return 1
-    rm -rf "$out" && mv "$out.tmp" "$out" || return 1
+    rm -rf "$out" && mv "$out.partial" "$out" || return 1
     jq -c --argjson step "$1" '{step: $step, accuracy: .overall.avg, pass: .overall.pass_n,
         reflect: .overall.reflect, length: .overall.length,
         datasets: [.datasets[] | {dataset, n: .n_max, avg, pass_n, reflect}]}' "$out/table.json"
@@ -723,15 +727,34 @@ for ((step = last + 1; step <= steps; step++)); do
     # AdamW's state every --state-every steps and at the last
     with_state=false
     [ $((step % state_every)) -ne 0 ] && [ "$step" -ne "$steps" ] || with_state=true
-    update_step "$step" "$rollouts" "$entropy" "$with_state"
     next="$run/ckpt/$name"
+    # the update's outcome, kept until the step's record: a run killed in
+    # the step's validation takes the update as it was (the checkpoint it
+    # validates not written again), then the validation's finished part.
+    # A checkpoint without AdamW's state (--state-every) is taken again, as
+    # is one a running server (the updates taken again above) is past.
+    kept= upd="$run/updates/$name.json"
+    if [ -f "$upd" ] && [ -z "$server_pid" ] && [ "$(resumable_before $((step + 1)))" -eq "$step" ]; then
+        saved_update=()
+        mapfile -t saved_update < <(jq -r '.alpha, .target, (.update | tojson)' "$upd")
+        alpha=${saved_update[0]} logged_target=${saved_update[1]} update=${saved_update[2]} kept=1
+        say "step $step: its update was done before (kept: $next)"
+    else
+        update_step "$step" "$rollouts" "$entropy" "$with_state"
+        printf '{"alpha":%s,"target":"%s","update":%s}\n' "$alpha" "$logged_target" "$update" > "$upd.tmp"
+        publish "$upd.tmp" "$upd"
+    fi
 
     val=null
     if [ "$val_every" -gt 0 ] && [ $((step % val_every)) -eq 0 ]; then
-        # a command substitution does not inherit set -e: its failure is checked here
-        val=$(validate "$step" "$next") || die "step $step: validation failed"
-        printf '%s\n' "$val" > "$run/val/$name.json.tmp"
-        publish "$run/val/$name.json.tmp" "$run/val/$name.json"
+        if [ -n "$kept" ] && [ -s "$run/val/$name.json" ]; then
+            val=$(< "$run/val/$name.json") # of this very checkpoint
+        else
+            # a command substitution does not inherit set -e: its failure is checked here
+            val=$(validate "$step" "$next") || die "step $step: validation failed"
+            printf '%s\n' "$val" > "$run/val/$name.json.tmp"
+            publish "$run/val/$name.json.tmp" "$run/val/$name.json"
+        fi
     fi
 
     record=$(jq -cn --argjson step "$step" --argjson rollout "$stats" --argjson update "$update" \

@@ -153,6 +153,36 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     cmp whole/ckpt/step-000002/model.safetensors keep.tmp/ckpt/step-000002/model.safetensors
 }
 
+@test "killed in a step's validation, a run keeps the step's update, and the validation done or its samples" {
+    S=(--method nsr --with-entropic --target 2.0 --val-every 2 --val-n 2 "${TRAIN[@]}")
+    train.sh -q --run r --steps 2 "${S[@]}"
+    timeless r/log.jsonl >log.whole
+    cp r/val.jsonl val.whole
+    # killed after step 2's validation, before its record: neither the
+    # update nor the validation is done again (the whole step was)
+    rm r/steps/step-000002.json
+    touch r/ckpt/step-000002/mark r/val/step-000002/mark
+    run train.sh --run r --steps 2 "${S[@]}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"step 2: its update was done before"* ]]
+    [ -e r/ckpt/step-000002/mark ]
+    [ -e r/val/step-000002/mark ]
+    cmp log.whole <(timeless r/log.jsonl)
+    cmp val.whole r/val.jsonl
+    # killed in the validation, half its problems sampled: eval.sh takes
+    # its samples up (each marked here) and samples the rest
+    rm r/steps/step-000002.json r/val/step-000002.json r/ckpt/step-000002/mark
+    mv r/val/step-000002 r/val/step-000002.partial
+    zstdcat r/val/step-000002.partial/prompts.jsonl.zst | head -n 64 | jq -c '.mark = 1' >r/val/step-000002.partial/prompts.jsonl.partial
+    rm r/val/step-000002.partial/prompts.jsonl.zst r/val/step-000002.partial/table.*
+    train.sh -q --run r --steps 2 "${S[@]}"
+    [ "$(zstdcat r/val/step-000002/prompts.jsonl.zst | jq -s 'map(select(.mark)) | length')" -eq 64 ]
+    [ "$(zstdcat r/val/step-000002/prompts.jsonl.zst | wc -l)" -eq 128 ]
+    cmp log.whole <(timeless r/log.jsonl)
+    cmp val.whole r/val.jsonl
+    [ -z "$(find r -name '*.partial')" ]
+}
+
 @test "killed in its rollout, a run takes it up after the last whole prompt: the same samples, the same run" {
     S=(--method nsr --with-entropic --target 2.0 "${TRAIN[@]}")
     train.sh -q --run whole --steps 2 "${S[@]}"
