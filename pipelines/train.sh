@@ -405,11 +405,21 @@ settings=$(jq -n --arg model "$model" --arg data "$data" --arg difficulty "$diff
     --arg mini_batches "$mini_batches" --arg update_args "$update_args" \
     --arg val_every "$val_every" --arg val_data "${val_files[*]+${val_files[*]}}" --arg val_n "$val_n" \
     --arg val_temperature "$val_temperature" --arg val_top_p "$val_top_p" '$ARGS.named')
+# settings_value: settings (stdin) as compared: a decimal by its value, as
+# the programs read it (--lr 1e-6 is --lr 0.000001), the rest as text
+# (the integers too: bash reads a leading 0 as octal, the programs not)
+settings_value() {
+    jq -S 'with_entries(if .key | IN("temperature", "target", "kp", "ki", "tau", "lr", "clip_low",
+        "clip_high", "entropy_coef", "aec_target", "dmmpt_target", "val_temperature", "val_top_p")
+        then .value = (.value | tonumber? // .) else . end)'
+}
 # same_settings: a run that exists was started with these settings
 same_settings() {
     [ -f "$run/settings.json" ] || return 0
-    [ "$(jq -S . "$run/settings.json")" = "$(jq -S . <<<"$settings")" ] && return 0
-    diff <(jq -S . "$run/settings.json") <(jq -S . <<<"$settings") >&2 || true
+    local saved now
+    saved=$(settings_value < "$run/settings.json") now=$(settings_value <<<"$settings")
+    [ "$saved" = "$now" ] && return 0
+    diff <(printf '%s\n' "$saved") <(printf '%s\n' "$now") >&2 || true
     # (a sweep names its runs' folders: its user gives a new --out)
     die "$run was started with other settings (above: < saved, > now);" \
         "use a new --run${in_shared:+ (a sweep: a new --out)}"

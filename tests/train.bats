@@ -321,6 +321,17 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(wc -l < r/log.jsonl)" -eq 2 ]
 }
 
+@test "a resume holds a decimal setting to its value, not its spelling: --lr 1e-3 is --lr 0.001" {
+    train.sh -q --run r --steps 1 --target 2.0 "${TRAIN[@]}"
+    # (the programs read the same number: a restart so spelled was refused)
+    run train.sh -q --run r --steps 2 --target 2 "${TRAIN[@]}" --lr 0.001
+    [ "$status" -eq 0 ]
+    [ "$(wc -l < r/log.jsonl)" -eq 2 ]
+    run train.sh --check --run r --steps 3 --target 2.0 "${TRAIN[@]}" --lr 0.0011
+    fails_with 1 'r was started with other settings'
+    [[ "$output" == *'"lr": 0.0011'* ]]
+}
+
 @test "one train.sh a run: a second start is refused while the first (or its programs) runs" {
     setsid train.sh -q --run busy --steps 50 --target 2.0 "${TRAIN[@]}" 3>&- &
     pid=$!
