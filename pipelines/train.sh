@@ -392,10 +392,19 @@ fi
 # (only --steps may grow, --keep and --quiet change nothing learned).
 # (--eos only when given: a run from before it resumes with the settings it has)
 eos_json=$([ ${#eos[@]} -eq 0 ] || jq -cn '$ARGS.positional' --args "${eos[@]}")
+# The files the run reads, by their contents too (path: cksum): one changed
+# under the same path (pic-batch draws each step's batch from --data anew)
+# made another run of the steps after a resume, silently
+sums=()
+for f in ${data:+"$data"} ${val_files[@]+"${val_files[@]}"}; do sums+=("$f" "$(cksum < "$f")"); done
+[[ $template != /* ]] || sums+=("$template" "$(cksum < "$template")") # (a file: its absolute path)
+sums_json=$([ ${#sums[@]} -eq 0 ] ||
+    jq -cn '$ARGS.positional | [range(0; length; 2) as $i | {(.[$i]): .[$i + 1]}] | add' --args "${sums[@]}")
 settings=$(jq -n --arg model "$model" --arg data "$data" --arg difficulty "$difficulty" \
     --arg prompts "$prompts" --arg seed "$seed" --arg n "$n" --arg temperature "$temperature" \
     --arg max_new "$max_new" --arg template "$template" --arg rollout_args "$rollout_args" \
     ${reward_args:+--arg reward_args "$reward_args"} ${eos_json:+--argjson eos "$eos_json"} \
+    ${sums_json:+--argjson file_sums "$sums_json"} \
     --arg target "$target" --arg kp "$kp" --arg ki "$ki" --arg tau "$tau" \
     --arg pictl_args "$pictl_args" --arg method "$method" --arg with_entropic "$with_entropic" \
     --arg entropy_coef "$entropy_coef" --arg aec_target "$aec_target" --arg dmmpt_target "$dmmpt_target" \
@@ -417,7 +426,10 @@ settings_value() {
 same_settings() {
     [ -f "$run/settings.json" ] || return 0
     local saved now
-    saved=$(settings_value < "$run/settings.json") now=$(settings_value <<<"$settings")
+    saved=$(settings_value < "$run/settings.json")
+    # (a run from before file_sums resumes as it was, held to its paths)
+    now=$(jq --argjson s "$saved" 'if $s | has("file_sums") then . else del(.file_sums) end' <<<"$settings" |
+        settings_value)
     [ "$saved" = "$now" ] && return 0
     diff <(printf '%s\n' "$saved") <(printf '%s\n' "$now") >&2 || true
     # (a sweep names its runs' folders: its user gives a new --out)

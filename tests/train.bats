@@ -332,6 +332,32 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [[ "$output" == *'"lr": 0.0011'* ]]
 }
 
+@test "a resume holds --data, --val-data and a template file to their contents, not their paths alone" {
+    pic-task -q --plain -n 8 --seed 1 >d.jsonl
+    pic-task -q --plain -n 4 --seed 1 --start 100 >v.jsonl
+    printf 'Q: {problem}\nA:' >tmpl
+    D=(--model m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 --seed 5 --target 2.0 --data d.jsonl
+       --template tmpl --val-every 1 --val-data v.jsonl --val-n 1)
+    train.sh -q --run r --steps 1 "${D[@]}"
+    touch d.jsonl v.jsonl tmpl # the same contents: the same run
+    run train.sh --check --run r --steps 2 "${D[@]}"
+    [ "$status" -eq 0 ]
+    # (each resumed silently: the steps after it drew other batches)
+    for f in d.jsonl v.jsonl tmpl; do
+        cp "$f" keep && echo '{"id":"x","problem":"1+1","answer":"2"}' >>"$f"
+        run train.sh --check --run r --steps 2 "${D[@]}"
+        fails_with 1 'r was started with other settings'
+        [[ "$output" == *"$PWD/$f"* ]]
+        mv keep "$f"
+    done
+    # a run from before the contents were kept resumes as it was
+    jq 'del(.file_sums)' r/settings.json >s && mv s r/settings.json
+    echo '{"id":"x","problem":"1+1","answer":"2"}' >>d.jsonl
+    run train.sh -q --run r --steps 2 "${D[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(wc -l < r/log.jsonl)" -eq 2 ]
+}
+
 @test "one train.sh a run: a second start is refused while the first (or its programs) runs" {
     setsid train.sh -q --run busy --steps 50 --target 2.0 "${TRAIN[@]}" 3>&- &
     pid=$!
