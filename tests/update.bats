@@ -391,6 +391,11 @@ EOF
     [ "$(jq .cov_selected <<<"$output")" = 3 ]
     run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" --pg kl-cov --cov-ratio 0.1 g.jsonl
     [ "$(jq .cov_selected <<<"$output")" = 3 ]
+    # max(1, ratio x n) picked a token at ratio 0 too (verl asserts ratio > 0)
+    for pg in clip-cov kl-cov; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" --pg $pg --cov-ratio 0 g.jsonl
+        fails_with 2 "^pic-update: --cov-ratio: 0 would still select one token"
+    done
     # the model as its own reference: every estimator is 0
     for k in k1 k2 k3; do
         run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --ref "$M/qwen2-tiny" --kl $k --kl-coef 1 g.jsonl

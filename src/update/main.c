@@ -96,7 +96,8 @@ static const char usage[] =
     "      --ref DIR            reference model for a KL penalty\n"
     "      --kl k1|k2|k3        its estimator (default k3, verl's low_var_kl)\n"
     "      --kl-coef X          (default 0.001)\n"
-    "      --cov-ratio X        Clip-Cov / KL-Cov fraction of tokens (default 2e-4)\n"
+    "      --cov-ratio X        Clip-Cov / KL-Cov fraction of tokens, in (0, 1]\n"
+    "                           (default 2e-4)\n"
     "      --clip-cov-lb X      (default 1)       --clip-cov-ub X (default 5)\n"
     "      --kl-cov-coef X      (default 1)\n"
     "      --seed N             Clip-Cov's random pick (default 1)\n"
@@ -296,7 +297,12 @@ static void parse(options *o, int argc, char **argv) {
         case O_REF: o->ref = a; break;
         case O_KL: l->kl = (pic_kl_kind)(PIC_KL_K1 + choice(opt, a, kls)), o->kl_set = true; break;
         case O_KLCOEF: l->kl_coef = pic_parse_double(opt, a, 0, 1e6); break;
-        case O_COVR: l->cov_ratio = pic_parse_double(opt, a, 0, 1); break;
+        case O_COVR:
+            l->cov_ratio = pic_parse_double(opt, a, 0, 1);
+            /* both methods take max(1, ratio x tokens): 0 still picked a
+             * token a step; verl asserts the ratio is above 0 */
+            if (l->cov_ratio == 0) pic_usage_error("%s: 0 would still select one token a step; give a ratio above 0", opt);
+            break;
         case O_CCLB: l->cov_lb = pic_parse_double(opt, a, -1e30, 1e30); break;
         case O_CCUB: l->cov_ub = pic_parse_double(opt, a, -1e30, 1e30); break;
         case O_KLCC: l->kl_cov_coef = pic_parse_double(opt, a, 0, 1e6); break;
