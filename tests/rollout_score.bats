@@ -40,6 +40,54 @@ agrees() {
     cmp out ref
 }
 
+# ref NAME CONFIG [DTYPE]: a model of config.json CONFIG (vocabulary 64)
+# with tests/model_ref.py's random weights, scored on records, against
+# model_ref.py's forward pass of transformers' code (1e-4 relative)
+ref() {
+    mkdir "$1"
+    echo "$2" >"$1/config.json"
+    python3 "$PIC_ROOT/tests/model_ref.py" weights "$1" 7 "${3:-F32}"
+    pic-rollout --score -m "$1" --plain -q records >"$1.scored"
+    python3 "$PIC_ROOT/tests/model_ref.py" check "$1" "$1.scored"
+}
+
+records() {
+    printf '%s\n' '{"prompt_ids":[1,5,9,33,2],"response_ids":[7,60,12,3,41],"temperature":0.7}' \
+        '{"prompt_ids":[63,0,17],"response_ids":[22,22,8,50,31,19,4],"temperature":1.3}' >records
+    # 50 positions: RoPE's scalings differ from the default's well before 64
+    python3 -c 'import json, random; r = random.Random(3)
+print(json.dumps({"prompt_ids": [r.randrange(64) for _ in range(30)], "response_ids": [r.randrange(64) for _ in range(20)]}))' >>records
+}
+
+S='"vocab_size": 64, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4'
+
+@test "architectures the fixtures lack agree with a transformers-faithful reference (model_ref.py)" {
+    records
+    # head_dim apart from hidden / heads, every bias Llama has, GQA
+    ref llama "{\"model_type\": \"llama\", $S, \"head_dim\": 12, \"num_key_value_heads\": 2, \"attention_bias\": true, \"mlp_bias\": true}"
+    # MQA, tied, an rms_norm_eps that matters, a small theta
+    ref mqa "{\"model_type\": \"llama\", $S, \"num_key_value_heads\": 1, \"tie_word_embeddings\": true, \"rms_norm_eps\": 0.3, \"rope_theta\": 37.5}"
+    # null key/value heads are the attention heads; swish is silu
+    ref mha "{\"model_type\": \"llama\", $S, \"num_key_value_heads\": null, \"hidden_act\": \"swish\"}" BF16
+    # Qwen2: q/k/v biases whatever attention_bias and mlp_bias say
+    ref qwen2 "{\"model_type\": \"qwen2\", $S, \"num_key_value_heads\": 2, \"head_dim\": 16, \"attention_bias\": false, \"mlp_bias\": true}"
+    # Qwen3: q/k norms, attention_bias on q/k/v/o, head_dim's default of 128
+    ref qwen3 "{\"model_type\": \"qwen3\", $S, \"num_key_value_heads\": 4, \"attention_bias\": true, \"rms_norm_eps\": 0.2}" F16
+    ref mistral "{\"model_type\": \"mistral\", $S, \"num_key_value_heads\": 2, \"head_dim\": 12, \"sliding_window\": null, \"attention_bias\": true, \"mlp_bias\": true}"
+}
+
+@test "every RoPE type pic loads agrees with the reference (model_ref.py)" {
+    records
+    local s="$S, \"num_key_value_heads\": 2, \"max_position_embeddings\": 64, \"rope_theta\": 100"
+    ref linear "{\"model_type\": \"llama\", $s, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 3.0}}"
+    ref dynamic "{\"model_type\": \"llama\", $s, \"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 3.0}}"
+    ref llama3 "{\"model_type\": \"llama\", $s, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 4.0, \"low_freq_factor\": 1, \"high_freq_factor\": 4, \"original_max_position_embeddings\": 16}}"
+    ref yarn "{\"model_type\": \"qwen2\", $s, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16}}"
+    ref yarn_af "{\"model_type\": \"qwen3\", $s, \"head_dim\": 16, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16, \"attention_factor\": 1.7, \"beta_fast\": 8, \"beta_slow\": 2, \"truncate\": false}}"
+    ref yarn_mscale "{\"model_type\": \"llama\", $s, \"rope_parameters\": {\"rope_type\": \"yarn\", \"rope_theta\": 50, \"factor\": null, \"original_max_position_embeddings\": 16, \"mscale\": 2, \"mscale_all_dim\": 0.5}}"
+    ref nested "{\"model_type\": \"qwen3\", $s, \"head_dim\": 16, \"rope_parameters\": {\"full_attention\": {\"rope_type\": \"linear\", \"factor\": 2.0, \"rope_theta\": 300}}}"
+}
+
 @test "the output is zstd unless --plain, unknown fields pass through in order" {
     head -1 "$M/derived/score_qwen2-tiny.jsonl" | jq -c '{z: 1} + . + {after: [1, "x"]}' >in
     pic-rollout --score -m "$M/qwen2-tiny" -q in >out.zst
