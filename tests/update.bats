@@ -164,6 +164,25 @@ EOF
     cmp s2/config.json same/config.json && cmp s2/tokenizer.json same/tokenizer.json
 }
 
+@test "pad_token_id's embedding row learns nothing from the tokens read, as nn.Embedding(padding_idx)" {
+    # untied: the pad token's row of embed_tokens has only its inputs' gradient
+    mkdir m
+    echo '{"model_type": "llama", "vocab_size": 64, "hidden_size": 32, "intermediate_size": 48,
+           "num_hidden_layers": 1, "num_attention_heads": 4, "pad_token_id": -59}' >m/config.json
+    python3 "$PIC_ROOT/tests/model_ref.py" weights m 3
+    echo '{"prompt_ids": [1, 5, 9, 5], "response_ids": [7, 5, 12], "logprobs": [-1, -1, -1], "advantage": 1}' >r.jsonl
+    pic-update -m m -o out "${SPEC[@]}" --lr 1e-2 --weight-decay 0 r.jsonl >/dev/null
+    # row 5 (-59 from the end of 64, as torch counts) as it was; row 9 trained
+    rows() { python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import model_ref as r
+w = r.read_st(sys.argv[2] + "/model.safetensors")["model.embed_tokens.weight"][1]
+print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors")["model.embed_tokens.weight"][1][i * 32:(i + 1) * 32]) for i in (5, 9)))' "$PIC_ROOT/tests" "$1"; }
+    [ "$(rows out)" = "True False" ]
+    # out of the vocabulary: nn.Embedding refuses the padding_idx
+    jq '.pad_token_id = 64' m/config.json >c && mv c m/config.json
+    run pic-update -m m -o out2 "${SPEC[@]}" r.jsonl
+    fails_with 1 "pad_token_id': 64 is out of range \\[-64, 63\\]"
+}
+
 @test "micro-batches give the unbatched loss and gradient, with and without the pre-pass" {
     t=$(tau llama-tiny)
     # Micro-batches change the matrix shapes, so each log-prob may round

@@ -124,7 +124,7 @@ void pic_backward(pic_model *m, const pic_batch *b, float *dlnf, pic_params *gra
     }
     /* dres is now the gradient of the embeddings' output; recover the
      * tokens from the batch */
-    embedding_backward(grad->embed, s.dres, b->tokens, N, C);
+    embedding_backward(grad->embed, s.dres, b->tokens, N, C, m->cfg.pad_id);
     free(seq_off);
 }
 

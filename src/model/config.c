@@ -357,6 +357,15 @@ int pic_config_parseb(pic_config *c, const char *text, size_t len, const char *n
     else if (!json_is_array(bos) && get_int(&x, root, "bos_token_id", -1, -1, INT32_MAX, &c->bos_id))
         goto out;
     if (add_eos(&x, c, json_object_get(root, "eos_token_id"), "eos_token_id")) goto out;
+    /* nn.Embedding(vocab, hidden, padding_idx=pad_token_id) in all four
+     * classes: that row gets no gradient from the tokens read (a negative
+     * index counts from the end, as torch's does) */
+    c->pad_id = -1;
+    const json_t *pad = json_object_get(root, "pad_token_id");
+    if (pad && !json_is_null(pad)) {
+        if (get_int(&x, root, "pad_token_id", -1, -(long long)c->vocab_size, c->vocab_size - 1LL, &c->pad_id)) goto out;
+        if (c->pad_id < 0) c->pad_id += c->vocab_size;
+    }
 
     const json_t *dt = json_object_get(root, "dtype");
     if (!dt || json_is_null(dt)) dt = json_object_get(root, "torch_dtype");

@@ -52,6 +52,7 @@ typedef struct {
     bool qk_norm;           /* qwen3 */
     pic_rope_config rope;
     int bos_id;             /* -1 when none */
+    int pad_id;             /* pad_token_id, the embedding's padding_idx: -1 when none */
     int n_eos;
     int eos_ids[PIC_MAX_EOS];
     char dtype[16];         /* the checkpoint's declared dtype ("float32", "bfloat16", ...) */

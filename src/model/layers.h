@@ -93,7 +93,8 @@ void logprob_entropy_forward(float *logp, float *entropy, const float *logits, c
 /* Backward passes (llm.c style), one beside each forward. Gradients of
  * inputs and of parameters ACCUMULATE (+=) unless said otherwise, so the
  * caller zeroes them once per optimizer step and micro-batches add up. */
-void embedding_backward(float *dembed, const float *dout, const int32_t *tokens, size_t N, int C);
+/* pad: the token whose row gets no gradient (padding_idx), -1 for none */
+void embedding_backward(float *dembed, const float *dout, const int32_t *tokens, size_t N, int C, int pad);
 /* inp is the forward's input (not its output); dinp may not alias dout. */
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                       const float *rstd, size_t N, int C);

@@ -32,21 +32,24 @@ static float *copy(const float *x, size_t n) {
     return y;
 }
 
-// distinct: the ids drawn (repeated tokens add up)
-static void test_embedding(size_t N, int C, int V, int distinct) {
+// distinct: the ids drawn (repeated tokens add up); pad: the row left alone (-1: none)
+static void test_embedding(size_t N, int C, int V, int distinct, int pad) {
     float *g0 = rnd<float>((size_t)V * C, 1.0), *dout = rnd<float>(N * C, 1.0), *want = copy(g0, (size_t)V * C);
     int32_t *tok = (int32_t *)malloc(N * sizeof(int32_t));
     for (size_t n = 0; n < N; n++) tok[n] = (int32_t)((rand() % distinct) * (V / distinct));
-    embedding_backward(want, dout, tok, N, C);
+    embedding_backward(want, dout, tok, N, C, pad);
     float *dg = up<float>(g0, (size_t)V * C), *dd = up<float>(dout, N * C);
     int32_t *dt = up_raw(tok, N);
     size_t sb = pic_cuda::embedding_backward_scratch(N, V);
     void *scratch = NULL;
     cudaMalloc(&scratch, sb);
-    CHECK(pic_cuda::embedding_backward(dg, dd, dt, N, C, V, scratch, sb, 0) == cudaSuccess, "embedding backward launches");
+    CHECK(pic_cuda::embedding_backward(dg, dd, dt, N, C, V, pad, scratch, sb, 0) == cudaSuccess, "embedding backward launches");
     cudaFree(scratch);
     float *got = down(dg, (size_t)V * C);
     SAME(float, got, want, (size_t)V * C, "embedding backward [%zu x %d], repeated tokens", N, C);
+    if (pad >= 0)
+        CHECK(!memcmp(got + (size_t)pad * C, g0 + (size_t)pad * C, C * sizeof(float)),
+              "embedding backward: the pad token's row %d is left as it was", pad);
     // the same adds in the same order: the CPU's bits
     CHECK(!memcmp(got, want, (size_t)V * C * sizeof(float)), "embedding backward [%zu x %d], %d ids of %d: the CPU's bits",
           N, C, distinct, V);
@@ -383,8 +386,9 @@ int main(void) {
     if (skip_without_gpu()) return 0;
     pic_set_threads(2);
     srand(12);
-    test_embedding(41, 67, 11, 7);
-    test_embedding(700, 300, 5000, 600); // columns past one block, runs of one and more
+    test_embedding(41, 67, 11, 7, -1);
+    test_embedding(41, 67, 11, 7, 0); // padding_idx: token 0, drawn often
+    test_embedding(700, 300, 5000, 600, -1); // columns past one block, runs of one and more
     all_layers<float>(true);
     all_layers<bf16>(false);
     test_logits<float>(9, 1001, 1.0f, true);

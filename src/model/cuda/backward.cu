@@ -131,7 +131,7 @@ template <typename T> int backward(pic_model *m, const pic_batch *b, pic_err *er
                                           a.rstd1, N, C, part, COL_CHUNKS, s)));
     }
     PIC_CU(embedding_backward(grad(m, m->params.off.embed), tr->dres, cm->tokens, N, C, m->cfg.vocab_size,
-                              tr->embed_scratch, tr->embed_scratch_bytes, s));
+                              m->cfg.pad_id, tr->embed_scratch, tr->embed_scratch_bytes, s));
     // dlnf is consumed: zero for the next micro-batch's head
     PIC_CU(cudaMemsetAsync(tr->dlnf, 0, N * C * sizeof(float), s));
     prof_mark(cm, PROF_HOST);

@@ -42,10 +42,11 @@ __global__ void iota_kernel(int *x, size_t n) {
 }
 
 __global__ void embedding_backward_runs(float *__restrict__ dembed, const float *__restrict__ dout,
-                                        const int32_t *__restrict__ tok, const int *__restrict__ pos, size_t N, int C) {
+                                        const int32_t *__restrict__ tok, const int *__restrict__ pos, size_t N, int C,
+                                        int pad) {
     size_t i = blockIdx.x;
     int c = blockIdx.y * blockDim.x + threadIdx.x;
-    if (c >= C || (i > 0 && tok[i - 1] == tok[i])) return;
+    if (c >= C || (i > 0 && tok[i - 1] == tok[i]) || tok[i] == pad) return;
     int32_t t = tok[i];
     float *g = dembed + (size_t)t * C + c;
     float acc = *g;
@@ -68,7 +69,7 @@ size_t embedding_backward_scratch(size_t N, int V) {
 }
 
 cudaError_t embedding_backward(float *dembed, const float *dout, const int32_t *tokens, size_t N, int C, int V,
-                               void *scratch, size_t scratch_bytes, cudaStream_t s) {
+                               int pad, void *scratch, size_t scratch_bytes, cudaStream_t s) {
     if (!N) return cudaSuccess;
     size_t a = (N * 4 + 255) / 256 * 256;
     int32_t *tok = (int32_t *)scratch;
@@ -80,7 +81,7 @@ cudaError_t embedding_backward(float *dembed, const float *dout, const int32_t *
     if (e != cudaSuccess) return e;
     e = cub::DeviceRadixSort::SortPairs(temp, temp_bytes, tokens, tok, pos_in, pos, (int)N, 0, id_bits(V), s);
     if (e != cudaSuccess) return e;
-    embedding_backward_runs<<<dim3((unsigned)N, (unsigned)((C + 127) / 128)), 128, 0, s>>>(dembed, dout, tok, pos, N, C);
+    embedding_backward_runs<<<dim3((unsigned)N, (unsigned)((C + 127) / 128)), 128, 0, s>>>(dembed, dout, tok, pos, N, C, pad);
     return cudaGetLastError();
 }
 

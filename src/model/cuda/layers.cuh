@@ -187,10 +187,11 @@ template <typename D, typename S> cudaError_t convert(D *dst, const S *src, size
 
 // dembed[tokens[n], :] += dout[n, :], n ascending for each row, as the CPU
 // adds (tokens below V; the positions sorted by token in scratch, of
-// embedding_backward_scratch(N, V) bytes or more).
+// embedding_backward_scratch(N, V) bytes or more), except the row of pad
+// (padding_idx; -1 for none).
 size_t embedding_backward_scratch(size_t N, int V);
 cudaError_t embedding_backward(float *dembed, const float *dout, const int32_t *tokens, size_t N, int C, int V,
-                               void *scratch, size_t scratch_bytes, cudaStream_t s);
+                               int pad, void *scratch, size_t scratch_bytes, cudaStream_t s);
 // dinp (G) += ..., dweight (may be NULL) += ... through scratch (chunks * C
 // floats): the rows in chunks, summed in order. COL_CHUNKS for a layer's
 // norm; the q/k norms, whose rows are the N x heads of width head_dim, take
