@@ -420,6 +420,12 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     fails_with 2 "^pictl: --seed needs --noise"
     run pictl simulate --noise 0 --seed 5
     fails_with 2 "^pictl: --seed needs --noise"
+    # with Ki 0 no integral reaches alpha (Ki*e_t is 0: nothing to hold
+    # back), so the run was the one without it, exit 0
+    run pictl --anti-windup --ki 0 <<<0.2
+    fails_with 2 "^pictl: --anti-windup needs --ki above 0"
+    run pictl simulate --anti-windup --ki 0
+    fails_with 2 "^pictl: --anti-windup needs --ki above 0"
 }
 
 @test "--help and --version" {

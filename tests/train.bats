@@ -659,6 +659,10 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     fails_with 2 "the target is train.sh's --target"
     run train.sh --run r --model m --pictl-args '--anti-windup --target=0.3'
     fails_with 2 "the target is train.sh's --target"
+    # P control has no integral for anti-windup to hold: pictl refuses it
+    run train.sh --run r --model m --steps 1 --prompts 1 --n 1 --max-new-tokens 4 --ki 0 --pictl-args --anti-windup
+    fails_with 2 "pictl refuses the run's options: pictl: --anti-windup needs --ki above 0"
+    [ ! -e r ]
     # nor its state file or output: pictl's --state won over the step's
     # snapshot, --json gave pic-update an object for alpha, after step 1's rollout
     for a in '--state ctl.json' '--anti-windup --state=ctl.json' '--json'; do

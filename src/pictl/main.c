@@ -48,7 +48,8 @@ static const char usage[] =
     "      --alpha-max X        upper clip of alpha (default 1)\n"
     "      --anti-windup        conditional integration: do not add e_t to the\n"
     "                           integral while alpha is clipped and e_t pushes further\n"
-    "                           into the clip (the paper has none; off by default)\n"
+    "                           into the clip (the paper has none; off by default;\n"
+    "                           needs --ki above 0)\n"
     "\n"
     "Streaming mode:\n"
     "      --field NAME         the JSON field holding the entropy (default\n"
@@ -418,6 +419,9 @@ int main(int argc, char **argv) {
     if (schedule_arg && target_given)
         pic_usage_error("--target and --target-schedule exclude each other");
     if (reset && !state_path) pic_usage_error("--reset needs --state");
+    /* with Ki 0 the integral reaches no alpha and Ki*e_t never pushes into
+     * the clip: the run would be the one without it */
+    if (p.anti_windup && p.ki == 0) pic_usage_error("--anti-windup needs --ki above 0 (it holds back the integral term)");
     /* the seed draws only the noise: without it every seed ran the same loop */
     if (seed_given && so.noise == 0) pic_usage_error("--seed needs --noise above 0 (it seeds only the noise)");
     if (simulate && optind < argc) pic_usage_error("'pictl simulate' reads no files: '%s'", argv[optind]);
