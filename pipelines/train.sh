@@ -259,8 +259,9 @@ case " $pictl_args " in *" --target"[\ =]* | *" --target-schedule"*)
 # and the controller's state file and output are train.sh's: a --state there
 # won over the step's snapshot (pictl's state went to that file, and the run
 # stopped on 'mv: cannot stat'), --json answered an object where pic-update
-# reads alpha; both after step 1's rollout, with the settings already fixed
-case " $pictl_args " in *" --state"[\ =]* | *" --json "*)
+# reads alpha; both after step 1's rollout, with the settings already fixed.
+# pictl's getopt_long takes a unique prefix too: --sta is --state, --j --json
+case " $pictl_args " in *" --sta"* | *" --j"*)
     usage_error "--pictl-args: --state and --json are train.sh's (a snapshot per step, alpha as a number)" ;; esac
 # Options are checked before settings.json and the first rollouts (here,
 # and by each program below): a typo a program found at step 1 came after

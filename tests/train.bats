@@ -665,7 +665,8 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ ! -e r ]
     # nor its state file or output: pictl's --state won over the step's
     # snapshot, --json gave pic-update an object for alpha, after step 1's rollout
-    for a in '--state ctl.json' '--anti-windup --state=ctl.json' '--json'; do
+    # (getopt_long takes a unique prefix: --stat is --state, --js --json)
+    for a in '--state ctl.json' '--anti-windup --state=ctl.json' '--json' '--stat ctl.json' '--sta=ctl.json' '--js'; do
         run train.sh --run r --model m --steps 1 --prompts 1 --n 1 --max-new-tokens 4 --pictl-args "$a"
         fails_with 2 "--pictl-args: --state and --json are train.sh's"
         [ ! -e r ]
