@@ -693,7 +693,8 @@ update_step() {
             ${alpha_opts[@]+"${alpha_opts[@]}"} "$rollouts")
     fi
     [ -z "$controlled" ] || publish "$state.tmp" "$state"
-    # off-policy, alpha is pic-update's (its last optimizer step's): the record's jq takes it
+    # off-policy, alpha is pic-update's (the mean over its optimizer steps, each one's in
+    # its stats line's steps): the record's jq takes it
     [ "$mini_batches" -eq 1 ] || alpha=null
 }
 
