@@ -300,6 +300,15 @@ problems() {
     # response (invalid UTF-8 is no JSON string)
     run pic-rollout -m "$M/qwen2-tiny" --stop $'\xb2' --stop-cut p
     fails_with 2 "^pic-rollout: --stop: not valid UTF-8"
+    # a special token is never in the text (decoded without them): as a
+    # --stop string it was taken, never met, and the response ran on past
+    # the token to --max-new-tokens; --eos is what stops there
+    run pic-rollout -m "$M/qwen2-tiny" --stop '<|im_end|>' p
+    fails_with 2 "^pic-rollout: --stop: '<\|im_end\|>' is a special token, never in the text .*--eos '<\|im_end\|>'"
+    # an added token that is not special is in the text: a stop string as any
+    jq '(.added_tokens[] | select(.content == "<|im_end|>") | .special) = false' \
+        "$M/qwen2-tiny/tokenizer.json" >m/tokenizer.json
+    pic-rollout -m m -t 0 --max-new-tokens 4 --stop '<|im_end|>' --plain -q p >/dev/null
 }
 
 @test "bad prompts: missing fields, too long for the context, empty, bad ids; --skip-bad counts them" {

@@ -55,7 +55,8 @@ static const char usage[] =
     "      --top-p P             keep the most likely tokens up to mass P (default 1)\n"
     "      --min-p P             keep tokens at least P times the most likely (default 0)\n"
     "      --stop STR            end a response when its text contains STR (repeatable);\n"
-    "                            the text keeps STR unless --stop-cut\n"
+    "                            the text keeps STR unless --stop-cut (a special\n"
+    "                            token is never in the text: --eos stops on it)\n"
     "      --stop-cut            cut the text before the --stop string (ids keep its token)\n"
     "      --ignore-eos          do not stop on the model's eos ids\n"
     "      --eos TOKEN           stop on TOKEN too (a token of the vocabulary, as\n"
@@ -368,6 +369,22 @@ static void resolve_eos(options *o) {
                  pic_chat_name(run->prompts.chat), turn, turn);
 }
 
+/* A --stop string that is a special token: the text it is looked for in is
+ * decoded without special tokens, so the model's emitting that token never
+ * met it and the response ran on to --max-new-tokens (vLLM's stop strings
+ * behave so: vllm-project/vllm#2123, "use the related token ids"). The
+ * token's id is what stops there: --eos. */
+static void check_stops(options *o) {
+    const pic_tokenizer *t = prompt_tokenizer(&o->run.prompts);
+    for (int i = 0; i < o->run.stops.n_strings; i++) {
+        int32_t id = pic_tokenizer_token_to_id(t, o->stops[i]);
+        if (id >= 0 && pic_tokenizer_is_special(t, id))
+            pic_usage_error("--stop: '%s' is a special token, never in the text (decoded without special tokens): "
+                            "--eos '%s' stops on it",
+                            o->stops[i], o->stops[i]);
+    }
+}
+
 /* A job of several ranks (docs/distributed.md): rank I > 0 writes its shard
  * through the ordinary writer, uncompressed, into a private temporary
  * directory (on its own machine) and sends it to rank 0, which writes its
@@ -495,7 +512,10 @@ int main(int argc, char **argv) {
     /* generation decodes every response: its tokenizer loads with the model,
      * outside the summary's seconds (Qwen's takes ~0.5 s, a quarter of some
      * runs' generation) */
-    if (!o.score) resolve_eos(&o);
+    if (!o.score) {
+        resolve_eos(&o);
+        check_stops(&o);
+    }
     /* a k that keeps every row of the logits truncates nothing: drawn as
      * no top-k (in id order, not sorted), so that --top-k V samples what
      * its absence does */
