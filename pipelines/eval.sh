@@ -46,7 +46,8 @@ Started again with the same --out, it keeps what it can: a dataset sampled
 before with the same settings (model files, dataset file, options) is not
 sampled again, and one whose sampling was killed is taken up after its last
 problem with all its samples (pic-rollout --skip: the same samples). A
-dataset whose settings changed is sampled anew.
+dataset whose settings changed is sampled anew. The tables are made at the
+end: a run that fails leaves none (the last run's are removed before sampling).
 EOF2
 }
 
@@ -154,6 +155,9 @@ for d in "${datasets[@]}"; do
     pic-cat -q --plain "$d" | jq -c --arg s "$(dataset_name "$d")" '.source //= $s' > "$prompts"
 done
 distinct_problems "${all_prompts[@]}" || { rm -f "${all_prompts[@]}"; exit 1; }
+# The tables are this run's or none: a run that failed (a dataset's
+# sampling, after a changed model) left the last run's, read as its results.
+rm -f "$out/table.json" "$out/table.md" "$out/table.txt"
 
 scored=()
 for d in "${datasets[@]}"; do

@@ -70,6 +70,22 @@ setup() {
     [[ "$output" == *"a: kept"* ]]
 }
 
+@test "eval.sh: a run that fails leaves no table, not the last run's" {
+    eval.sh -q "${E[@]}" --out e a.jsonl >/dev/null
+    [ -s e/table.json ]
+    # another seed samples a again, then bad's sampling fails (no problem)
+    echo '{"id": 1}' >bad.jsonl
+    run eval.sh "${E[@]}" --seed 8 --out e a.jsonl bad.jsonl
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"a: its samples were made with other settings"* ]]
+    [ -z "$(find e -name 'table.*')" ]
+    # without it, the tables are a's samples at seed 8, kept
+    run eval.sh "${E[@]}" --seed 8 --out e a.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"a: kept"* ]]
+    [ -s e/table.json ]
+}
+
 @test "eval.sh: a dataset read from a pipe is read once; a template file by its text; one eval.sh an --out" {
     run eval.sh "${E[@]}" --out p <(cat a.jsonl)
     [ "$status" -eq 0 ]
