@@ -33,7 +33,8 @@ of two seeds) are refused before anything is sampled.
                            --eos; repeatable)
       --seed S             sampling seed (default 1)
       --k LIST             pass@k columns, e.g. 1,4, each k at most the
-                           largest N (default: none)
+                           largest N (default: none); a second --k adds
+                           to the list, as pic-eval's
       --rollout-args ARGS  more options for pic-rollout (word-split)
       --reward-args ARGS   more options for pic-reward (word-split), e.g.
                            '--task countdown'
@@ -65,7 +66,7 @@ while [ $# -gt 0 ]; do
     --template) need "$@"; template=$2; shift ;;
     --eos) need "$@"; eos+=("$2"); shift ;;
     --seed) need "$@"; seed=$2; seed_given=1; shift ;;
-    --k) need "$@"; k=$2; shift ;;
+    --k) need "$@"; k=${k:+$k,}$2; shift ;; # a second adds, as pic-eval's
     --rollout-args) need "$@"; rollout_args=$2; shift ;;
     --reward-args) need "$@"; reward_args=$2; shift ;;
     -q|--quiet) QUIET=1 ;;

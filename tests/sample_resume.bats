@@ -214,6 +214,13 @@ setup() {
     [[ "$output" == *"a: kept"* && "$output" == *"b: kept"* ]]
 }
 
+@test "eval.sh --k given twice: the second adds to the list, as pic-eval's" {
+    eval.sh -q "${E[@]}" --k 1 --k 2,3 --out e a.jsonl >/dev/null
+    jq -e '.k == [1, 2, 3]' e/table.json >/dev/null
+    run eval.sh "${E[@]}" --k 1,2 --k 2 --out e a.jsonl
+    fails_with 2 "^eval.sh: pic-eval refuses the options: pic-eval: --k: 2 given twice"
+}
+
 @test "eval.sh greedy: no --top-p or --seed goes to pic-rollout, and one given is refused" {
     G=(--model m --n 1 --max-new-tokens 6 --template chatml --temperature 0)
     eval.sh -q "${G[@]}" --out g a.jsonl >/dev/null
