@@ -715,6 +715,21 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     cmp "$M/qwen2-tiny/tokenizer.json" next/tokenizer.json
 }
 
+@test "every tokenizer file transformers reads is carried to the checkpoint, byte for byte" {
+    # AutoTokenizer.from_pretrained reads these beside tokenizer.json: a
+    # slow tokenizer's vocabulary (tokenizer.model for Llama and Mistral,
+    # vocab.json and merges.txt for Qwen2) and the legacy added_tokens.json
+    mkdir in
+    cp "$M/qwen2-tiny/config.json" "$M/qwen2-tiny/model.safetensors" "$M/qwen2-tiny/tokenizer.json" in/
+    files=(tokenizer_config.json special_tokens_map.json generation_config.json chat_template.jinja vocab.json
+        merges.txt added_tokens.json tokenizer.model)
+    for f in "${files[@]}"; do printf '{"%s": 1}\n' "$f" >"in/$f"; done
+    printf 'not a tokenizer file\n' >in/README.md
+    pic-update -m in -o next "${SPEC[@]}" "$U/qwen2-tiny-step.jsonl" >/dev/null
+    for f in config.json tokenizer.json "${files[@]}"; do cmp "in/$f" "next/$f"; done
+    [ ! -e next/README.md ]
+}
+
 @test "optimizer state of another shape than its parameter's, with as many values, is refused naming the tensor" {
     s="$U/qwen2-tiny-step.jsonl"
     pic-update -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s" >/dev/null

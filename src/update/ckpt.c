@@ -12,10 +12,14 @@
 #include "common/cli.h"
 #include "common/dist.h"
 
-/* Everything but the weights that transformers reads from a model dir. */
+/* Everything but the weights that transformers reads from a model dir:
+ * AutoTokenizer reads added_tokens.json beside tokenizer.json, and a
+ * tokenizer's own vocabulary files (vocab.json and merges.txt for Qwen2,
+ * tokenizer.model for Llama and Mistral, which LlamaTokenizerFast needs
+ * when it converts from the slow tokenizer). */
 static const char *const copied[] = {"config.json", "generation_config.json", "tokenizer.json",
-                                     "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
-                                     "merges.txt", "chat_template.jinja", NULL};
+                                     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                                     "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja", NULL};
 
 static const char *const STATE = "optimizer.safetensors";
 /* In a checkpoint written without its optimizer state (pic-update --serve's
