@@ -17,6 +17,7 @@ packages=(
   gnuplot-nox               # plots of training runs
   xz-utils                  # tokenizer fixtures are stored xz-compressed
   openmpi-bin libopenmpi-dev # data-parallel jobs: mpirun, MPI collectives
+  procps time               # tests: pgrep (a stopped run leaves no process), GNU time (peak memory)
 )
 
 missing=()
