@@ -406,6 +406,14 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
         run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" --loss sft $a g.jsonl
         fails_with 2 "^pic-update: --loss sft takes none of .*--adv"
     done
+    # nor a policy loss or an entropy bonus, at their defaults too: they
+    # were checked by value, so '--pg clip' and '--entropy-coef 0' were
+    # taken and did nothing
+    for a in "--pg clip" "--entropy-coef 0"; do
+        # shellcheck disable=SC2086
+        run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" --loss sft $a g.jsonl
+        fails_with 2 "^pic-update: --loss sft takes none of .*${a% *}"
+    done
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --pg clip-cov --cov-ratio 0.1 --clip-cov-lb -100 --clip-cov-ub 100 g.jsonl
     [ "$(jq .cov_selected <<<"$output")" = 3 ]
     run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" --pg kl-cov --cov-ratio 0.1 g.jsonl

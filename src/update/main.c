@@ -378,8 +378,10 @@ static void parse(options *o, int argc, char **argv) {
         /* (a mask too: SFT has no advantage to sign a quadrant, and the
          * option was taken and did nothing, its stat saying 0; and --adv,
          * --adv-norm: SFT reads no reward and computes no advantage; the
-         * clip options: it has no ratio to clip) */
-        if (l->kind != PIC_PG_CLIP || o->alpha_set || o->alpha_cmd || o->ref || t->aec || l->entropy_coef || t->dmmpt ||
+         * clip options: it has no ratio to clip). --pg and --entropy-coef
+         * by being given: checked by value, '--pg clip' and
+         * '--entropy-coef 0' were taken and did nothing. */
+        if (given[O_PG] || o->alpha_set || o->alpha_cmd || o->ref || t->aec || given[O_ECOEF] || t->dmmpt ||
             l->mask_quadrant != PIC_QUAD_NONE || given[O_ADV] || given[O_ADVNORM] || given[O_CLOW] ||
             given[O_CHIGH] || given[O_CC])
             pic_usage_error("--loss sft takes none of --pg, --alpha, --alpha-cmd, --ref, --aec-target, --entropy-coef, "
