@@ -288,6 +288,18 @@ same() {
     fails_with 2 "the launcher's ranks are the shards"
 }
 
+@test "'-' anywhere among the FILEs of 2 ranks is a usage error: rank 0 alone would read standard input" {
+    # rank 1's standard input is empty: before, rank 0 trained on 12 samples
+    # and rank 1 on 6, and rank 0 generated for 10 prompts, rank 1 for 5
+    run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o x - six.jsonl < six.jsonl
+    fails_with 2 "2 ranks need the sample FILEs"
+    [ ! -e x ]
+    pic-task -q --plain -n 5 --seed 1 > p.jsonl
+    run timeout 60 "${MPIRUN[@]}" pic-rollout -m "$M/qwen2-tiny" --threads 1 -q -o y - p.jsonl < p.jsonl
+    fails_with 2 "2 ranks need the prompt FILEs"
+    [ ! -e y ]
+}
+
 @test "train.sh --ranks 2 killed during step 3 and resumed with 1 rank ends where the 2-rank run ends" {
     pic-init -q -o m --hidden 32 --layers 1 --heads 2 --kv-heads 1 --intermediate 64 --seed 3
     # W-REINFORCE: the tiny model earns no reward, and -1 for every negative

@@ -495,7 +495,10 @@ int main(int argc, char **argv) {
     if (ranks > 1) {
         if (o.score) pic_usage_error("--score runs as one process, not as %d ranks", ranks);
         if (run->shards > 1) pic_usage_error("--shard and %d ranks: the launcher's ranks are the shards", ranks);
-        if (optind >= argc || !strcmp(argv[argc - 1], "-"))
+        /* "-" anywhere among the FILEs: rank 0 alone would read its prompts */
+        bool stdin_file = optind >= argc;
+        for (int i = optind; i < argc; i++) stdin_file |= !strcmp(argv[i], "-");
+        if (stdin_file)
             pic_usage_error("%d ranks need the prompt FILEs: the launcher gives standard input to rank 0 only", ranks);
         run->shard = me, run->shards = ranks;
         if (me > 0) o.out.output = shard_file(shard_path, sizeof shard_path), o.out.plain = true, pic_quiet = 1;

@@ -818,7 +818,10 @@ int main(int argc, char **argv) {
         pic_usage_error("--serve reads the samples' FILEs from its requests on standard input, not from arguments");
     pic_dist_init(NULL, NULL);
     int R = pic_dist_size(), me = pic_dist_rank();
-    if (!o.serve && R > 1 && (optind >= argc || !strcmp(argv[argc - 1], "-")))
+    /* "-" anywhere among the FILEs: rank 0 alone would read its records */
+    bool stdin_file = optind >= argc;
+    for (int i = optind; i < argc; i++) stdin_file |= !strcmp(argv[i], "-");
+    if (!o.serve && R > 1 && stdin_file)
         pic_usage_error("%d ranks need the sample FILEs: the launcher gives standard input to rank 0 only", R);
     if (me > 0) pic_quiet = 1;
     /* AUTO resolves here, so that what the CPU cannot do is a usage error
