@@ -288,6 +288,26 @@ same() {
     fails_with 2 "the launcher's ranks are the shards"
 }
 
+@test "pic-rollout as 2 ranks: a rank that fails, or is killed for another's failure, leaves no shard file behind" {
+    pic-task -q --plain -n 5 --seed 1 > p.jsonl
+    mkdir tmp
+    export TMPDIR=$T/tmp # where rank 1 keeps its shard
+    R=(-m "$M/qwen2-tiny" --n 2 --max-new-tokens 6 --seed 3 --threads 1 -q --plain -o out.jsonl)
+    # a bad prompt in rank 1's block (it dies), then in rank 0's (rank 1 is
+    # killed by the abort): each left its folder pic-rollout-XXXXXX
+    { cat p.jsonl; echo '{"x":1}'; } > bad1.jsonl
+    run timeout 60 "${MPIRUN[@]}" pic-rollout "${R[@]}" bad1.jsonl
+    fails_with 1 "pic-rollout\[1/2\]: bad1.jsonl:6: field 'problem': missing"
+    { echo '{"x":1}'; cat p.jsonl; } > bad0.jsonl
+    run timeout 60 "${MPIRUN[@]}" pic-rollout "${R[@]}" bad0.jsonl
+    fails_with 1 "pic-rollout\[0/2\]: bad0.jsonl:1: field 'problem': missing"
+    [ ! -e out.jsonl ]
+    "${MPIRUN[@]}" pic-rollout "${R[@]}" p.jsonl
+    [ "$(wc -l < out.jsonl)" -eq 10 ]
+    # (OpenMPI's own session folder may be there too)
+    [ -z "$(find tmp -name 'pic-rollout-*')" ]
+}
+
 @test "'-' anywhere among the FILEs of 2 ranks is a usage error: rank 0 alone would read standard input" {
     # rank 1's standard input is empty: before, rank 0 trained on 12 samples
     # and rank 1 on 6, and rank 0 generated for 10 prompts, rank 1 for 5

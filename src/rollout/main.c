@@ -1,11 +1,13 @@
 /* pic-rollout: the model's side of RL. Generation samples responses with
  * continuous batching; --score recomputes log-probs and entropies of given
  * token sequences (teacher forcing). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/atomic.h"
@@ -386,27 +388,37 @@ static void check_stops(options *o) {
 }
 
 /* A job of several ranks (docs/distributed.md): rank I > 0 writes its shard
- * through the ordinary writer, uncompressed, into a private temporary
- * directory (on its own machine) and sends it to rank 0, which writes its
- * own, the first block, then appends the others' in rank order. */
-static const char *shard_file(char *path, size_t size) {
+ * through the ordinary writer, uncompressed, as its standard output, a
+ * temporary file (on its own machine) that has no name from the start, so
+ * that a rank that fails or is killed leaves nothing behind; it then sends
+ * it to rank 0, which writes its own, the first block, then appends the
+ * others' in rank order. Returns the file's descriptor. */
+static int shard_file(void) {
     const char *tmp = getenv("TMPDIR");
-    snprintf(path, size, "%s/pic-rollout-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(path)) pic_die("%s: cannot make a directory for this rank's shard", path);
-    strncat(path, "/shard.jsonl", size - strlen(path) - 1);
-    return path;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/pic-rollout-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) pic_die("%s: cannot make a file for this rank's shard: %s", path, strerror(errno));
+    unlink(path);
+    if (dup2(fd, STDOUT_FILENO) < 0) pic_die("%s: %s", path, strerror(errno));
+    return fd;
 }
 
-static void send_shard(char *path) {
-    size_t n;
-    char *data = pic_read_file(path, &n);
+static void send_shard(int fd) {
+    struct stat st;
+    if (fflush(stdout) != 0 || fstat(fd, &st) != 0) pic_die("this rank's shard: %s", strerror(errno));
+    size_t n = (size_t)st.st_size;
+    char *data = pic_malloc(n + 1);
+    for (size_t o = 0; o < n;) {
+        ssize_t k = pread(fd, data + o, n - o, (off_t)o);
+        if (k <= 0) pic_die("this rank's shard: read error: %s", k ? strerror(errno) : "end of file");
+        o += (size_t)k;
+    }
     uint64_t len = n;
     pic_dist_send(&len, sizeof len, 0);
     pic_dist_send(data, n, 0);
     free(data);
-    unlink(path);
-    *strrchr(path, '/') = 0;
-    rmdir(path);
+    close(fd);
 }
 
 static void append_shards(pic_writer *w) {
@@ -491,7 +503,7 @@ int main(int argc, char **argv) {
     pic_dist_init(NULL, NULL);
     int ranks = pic_dist_size(), me = pic_dist_rank();
     o.mo.gpu = pic_dist_local_rank(); /* each rank of a machine its own GPU */
-    char shard_path[4096] = "";
+    int shard_fd = -1;
     if (ranks > 1) {
         if (o.score) pic_usage_error("--score runs as one process, not as %d ranks", ranks);
         if (run->shards > 1) pic_usage_error("--shard and %d ranks: the launcher's ranks are the shards", ranks);
@@ -501,7 +513,7 @@ int main(int argc, char **argv) {
         if (stdin_file)
             pic_usage_error("%d ranks need the prompt FILEs: the launcher gives standard input to rank 0 only", ranks);
         run->shard = me, run->shards = ranks;
-        if (me > 0) o.out.output = shard_file(shard_path, sizeof shard_path), o.out.plain = true, pic_quiet = 1;
+        if (me > 0) shard_fd = shard_file(), o.out.output = NULL, o.out.plain = true, pic_quiet = 1;
     }
     pic_set_threads(o.threads ? o.threads : pic_dist_threads());
     pic_err err;
@@ -526,7 +538,7 @@ int main(int argc, char **argv) {
 
     double t0 = pic_now();
     run_streams(&o, argv + optind, argc - optind);
-    if (me > 0) send_shard(shard_path);
+    if (me > 0) send_shard(shard_fd);
     if (ranks > 1) {
         /* the KV cache's figures summed over the ranks' caches */
         double tot[7] = {(double)run->samples, (double)run->tokens, run->entropy_sum, (double)pic_bad_records,
