@@ -286,6 +286,12 @@ same() {
     [ "$(wc -l < one.jsonl)" -eq 10 ]
     run "${MPIRUN[@]}" pic-rollout "${R[@]}" --shard 0/2 p.jsonl
     fails_with 2 "the launcher's ranks are the shards"
+    # --skip-bad: a line that is no JSON, which every rank reads, counts once
+    # (it counted once a rank), a bad prompt in rank 1's block once
+    { head -2 p.jsonl; echo 'not json'; tail -3 p.jsonl; echo '{"x":1}'; } > mixed.jsonl
+    run "${MPIRUN[@]}" pic-rollout "${R[@]:0:10}" --skip-bad -o two.jsonl mixed.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"generated 10 samples"*", 2 bad records skipped"* ]]
 }
 
 @test "pic-rollout as 2 ranks: a rank that fails, or is killed for another's failure, leaves no shard file behind" {

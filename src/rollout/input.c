@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "common/dist.h"
 #include "rollout/gen.h"
 
 typedef struct {
@@ -19,7 +20,7 @@ typedef struct {
 
 gen_prompt *gen_read_prompts(rollout_run *run, pic_reader **readers, int n_readers, size_t *np, int *pmax) {
     raw *all = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, bad = pic_bad_records;
     for (int i = 0; i < n_readers; i++) {
         json_t *obj;
         while ((obj = pic_reader_json(readers[i]))) {
@@ -27,6 +28,9 @@ gen_prompt *gen_read_prompts(rollout_run *run, pic_reader **readers, int n_reade
             all[n++] = (raw){obj, pic_reader_name(readers[i]), pic_reader_lineno(readers[i])};
         }
     }
+    /* every rank reads every line: rank 0 alone counts the malformed ones
+     * (the ranks' counts are summed) */
+    if (pic_dist_rank() > 0) pic_bad_records = bad;
     /* the shards split what --skip leaves */
     size_t first = run->skip < n ? run->skip : n, left = n - first;
     size_t lo = first + left * (size_t)run->shard / (size_t)run->shards,
