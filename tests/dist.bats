@@ -314,6 +314,22 @@ same() {
     [ -z "$(find tmp -name 'pic-rollout-*')" ]
 }
 
+@test "a rank bound to fewer CPUs than its share runs no more threads than those; so does a process under taskset" {
+    [ "$(nproc)" -ge 2 ] || skip "one CPU: every default is one thread"
+    command -v taskset > /dev/null || skip "no taskset"
+    first=$(taskset -cp $$ | sed 's/.*: //; s/[-,].*//') # the first CPU this may run on
+    B=(pic-update-bench --config "$M/qwen2-tiny/config.json" --seqs 1 --prompt 4 --response 4 --steps 1)
+    # mpirun binds a job of 1 or 2 ranks to a core each (mpirun(1), "Bind
+    # to core: when the number of processes is <= 2"): before, 1 rank ran a
+    # thread per CPU of the machine on its one core
+    "${MPIRUN[@]:0:5}" --bind-to core -np 1 "${B[@]}" > b.json
+    [ "$(jq .threads b.json)" -eq 1 ]
+    taskset -c "$first" "${B[@]}" > t.json
+    [ "$(jq .threads t.json)" -eq 1 ]
+    "${B[@]}" > a.json
+    [ "$(jq .threads a.json)" -eq "$(nproc)" ]
+}
+
 @test "'-' anywhere among the FILEs of 2 ranks is a usage error: rank 0 alone would read standard input" {
     # rank 1's standard input is empty: before, rank 0 trained on 12 samples
     # and rank 1 on 6, and rank 0 generated for 10 prompts, rank 1 for 5

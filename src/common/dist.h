@@ -29,7 +29,8 @@ void pic_dist_finish(void);
 int pic_dist_rank(void);
 int pic_dist_size(void);
 /* The threads a rank uses when not told: the machine's CPUs shared among
- * the job's ranks on it (0, all of them, for a process alone). */
+ * the job's ranks on it, at most the CPUs it is bound to (0, all it may
+ * run on, for a process alone). */
 int pic_dist_threads(void);
 /* This rank's index among the job's ranks on its machine (its GPU). */
 int pic_dist_local_rank(void);

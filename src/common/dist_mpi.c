@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <mpi.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,10 +83,16 @@ int pic_dist_size(void) { return size_; }
 
 int pic_dist_local_rank(void) { return local_rank; }
 
+/* No more than the CPUs the launcher bound this rank to: mpirun binds each
+ * of 2 ranks to one core, srun a task to its --cpus-per-task. */
 int pic_dist_threads(void) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (local_size <= 1 || cpus < 1) return 0;
-    return cpus / local_size > 1 ? (int)(cpus / local_size) : 1;
+    long share = cpus / local_size > 1 ? cpus / local_size : 1;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 && CPU_COUNT(&set) < share)
+        share = CPU_COUNT(&set);
+    return (int)share;
 }
 
 static void reduce(float *x, size_t n, int root) {

@@ -166,7 +166,11 @@ static double spin_seconds(void) {
 void pic_set_threads(int n) {
     P.spin_s = spin_seconds();
     if (n <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        /* the CPUs this process may run on (taskset, a Slurm task's, a
+         * container's cpuset), not the machine's: threads beyond them
+         * would take turns on them */
+        cpu_set_t set;
+        long c = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (int)c : 1;
     }
     pthread_mutex_lock(&P.job);
