@@ -64,6 +64,16 @@ load helpers
     [[ "$output" == *"--threads: 0 is outside"* ]]
 }
 
+@test "merges are learned within the words encoding splits text into, so each can apply" {
+    # Qwen2's pattern splits "\n    y" as "\n", "   ", " y", and "l'sad" as
+    # "l", "'s", "ad": a word "\n   " or "'sad" taught merges never used
+    for i in $(seq 50); do printf '{"text":"if x:\\n    y = 1\\n    z = 2 l'"'"'sad"}\n'; done >ind.jsonl
+    pic-init -q -o t --corpus ind.jsonl --merges 20 --hidden 16 --layers 1
+    run jq -c '.model.merges[] | select(.[0] == "Ċ" or .[1] == "Ċ" and .[0] != ":" or .[0] == "s")' t/tokenizer.json
+    [ -z "$output" ]
+    jq -e '.model.merges | index([["\u0027", "s"]]) and index([["a", "d"]])' t/tokenizer.json
+}
+
 @test "memory: thousands of merges need no (256 + merges)^2 table" {
     [ -x /usr/bin/time ] || skip "no GNU time"
     ! ldd "$(command -v pic-init)" | grep -q libasan || skip "memory is not measured under AddressSanitizer"

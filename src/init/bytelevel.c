@@ -29,27 +29,48 @@ static void byte_symbols(char sym[256][4]) {
 
 static bool is_alpha(unsigned char c) { return (c | 32) >= 'a' && (c | 32) <= 'z'; }
 static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+/* \s on ASCII: \v and \f too */
+static bool is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static bool is_newline(unsigned char c) { return c == '\n' || c == '\r'; }
 
-/* The length of the next pre-token of s (an ASCII reading of the pattern
- * above; other bytes count as punctuation). Training only needs boundaries
- * that encoding also respects. */
+/* The length of the contraction ('s 't 're 've 'm 'll 'd, any case) that
+ * s starts with, or 0. */
+static size_t contraction(const unsigned char *s, size_t n) {
+    static const char *const tails[] = {"s", "t", "re", "ve", "m", "ll", "d"};
+    if (s[0] != '\'') return 0;
+    for (size_t t = 0; t < sizeof tails / sizeof *tails; t++) {
+        size_t k = strlen(tails[t]);
+        if (n < 1 + k) continue;
+        size_t j = 0;
+        while (j < k && (s[1 + j] | 32) == tails[t][j]) j++;
+        if (j == k) return 1 + k;
+    }
+    return 0;
+}
+
+/* The length of the next pre-token of s: the pattern above, alternative by
+ * alternative in its order, read over ASCII (other bytes count as
+ * punctuation). A word must not span a boundary that encoding draws: its
+ * merges would never apply (an indented line's "\n  " was one word). */
 static size_t next_word(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    if (is_digit(s[0])) return 1;
-    if (is_alpha(s[0]) || (n > 1 && !is_alpha(s[0]) && !is_digit(s[0]) && s[0] != '\n' &&
-                           s[0] != '\r' && is_alpha(s[1]))) {
+    size_t i = contraction(s, n);
+    if (i) return i;
+    if (is_alpha(s[0]) || (n > 1 && !is_alpha(s[0]) && !is_digit(s[0]) && !is_newline(s[0]) && is_alpha(s[1]))) {
         i = is_alpha(s[0]) ? 0 : 1;
         while (i < n && is_alpha(s[i])) i++;
         return i;
     }
+    if (is_digit(s[0])) return 1;
     if (!is_space(s[0]) || (s[0] == ' ' && n > 1 && !is_space(s[1]) && !is_alpha(s[1]) && !is_digit(s[1]))) {
         i = s[0] == ' ' ? 1 : 0;
         while (i < n && !is_space(s[i]) && !is_alpha(s[i]) && !is_digit(s[i])) i++;
-        while (i < n && (s[i] == '\n' || s[i] == '\r')) i++;
-        return i ? i : 1;
+        while (i < n && is_newline(s[i])) i++;
+        return i;
     }
     while (i < n && is_space(s[i])) i++;
+    /* \s*[\r\n]+: up to the run's last line break */
+    for (size_t k = i; k > 0; k--)
+        if (is_newline(s[k - 1])) return k;
     /* \s+(?!\S): leave the last space to prefix the word that follows. */
     if (i < n && i > 1) i--;
     return i;
