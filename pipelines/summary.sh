@@ -49,7 +49,8 @@ rows=$(for run in "${runs[@]}"; do
            best: (map(select(.accuracy != null)) | max_by(.accuracy) | .accuracy),
            best_step: (map(select(.accuracy != null)) | max_by(.accuracy) | .step)}
         | .error = (if .target != null and .target != 0 and .entropy != null
-                     then (.entropy - .target) / .target else null end)' "$run/log.jsonl"
+                     then (.entropy - .target) / .target else null end)' "$run/log.jsonl" ||
+        die "$run/log.jsonl: not JSON Lines" # (a loop's failure is its last run's alone)
 done)
 # A run's name as a cell, as pic-eval writes a dataset's: a tab or a newline
 # in it broke the row apart (\t, \n, \r, \xHH instead), and in markdown a

@@ -139,3 +139,11 @@ make_run() { # dir with_target
     run summary.sh --format json "$(printf 'n\nl')"
     [ "$(jq -r '.[0].run' <<<"$output")" = "$(printf 'n\nl')" ]
 }
+
+@test "summary.sh: a broken log among the runs is an error naming it, not a table without it" {
+    mkdir bad good
+    echo '{"step":' > bad/log.jsonl
+    printf '{"step":1,"entropy":0.5,"target":0.3,"alpha":0.1,"reward":0.2}\n' > good/log.jsonl
+    run summary.sh bad good
+    fails_with 1 'bad/log.jsonl: not JSON Lines'
+}
