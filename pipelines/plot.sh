@@ -50,7 +50,8 @@ for run in "${runs[@]}"; do
         "$run/log.jsonl" > "$tmp/log$i.tsv" ||
         { echo "plot.sh: $run/log.jsonl: not JSON Lines" >&2; exit 1; }
     if [ -s "$run/val.jsonl" ]; then
-        jq -r '[.step, .accuracy, (.reflect // "NaN")] | @tsv' "$run/val.jsonl" > "$tmp/val$i.tsv"
+        jq -r '[.step, .accuracy, (.reflect // "NaN")] | @tsv' "$run/val.jsonl" > "$tmp/val$i.tsv" ||
+            { echo "plot.sh: $run/val.jsonl: not JSON Lines" >&2; exit 1; }
     else
         : > "$tmp/val$i.tsv"
     fi

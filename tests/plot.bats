@@ -63,6 +63,10 @@ make_run() { # dir with_target
     mkdir bad && echo '{"step":' > bad/log.jsonl
     run plot.sh bad
     fails_with 1 'bad/log.jsonl: not JSON Lines'
+    make_run badval yes
+    echo '{"step":1,"accuracy":' > badval/val.jsonl
+    run plot.sh badval
+    fails_with 1 'badval/val.jsonl: not JSON Lines'
     run plot.sh
     fails_with 2 'no run given'
 }
@@ -146,4 +150,8 @@ make_run() { # dir with_target
     printf '{"step":1,"entropy":0.5,"target":0.3,"alpha":0.1,"reward":0.2}\n' > good/log.jsonl
     run summary.sh bad good
     fails_with 1 'bad/log.jsonl: not JSON Lines'
+    make_run badval yes
+    echo '{"step":1,"accuracy":' > badval/val.jsonl
+    run plot.sh badval
+    fails_with 1 'badval/val.jsonl: not JSON Lines'
 }
