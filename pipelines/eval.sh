@@ -120,11 +120,6 @@ reward_opts=($reward_args)
 # settings (the corrected command sampled them again), and a bad --k after
 # everything was sampled.
 nomodel=$(mktemp -u -d)
-usage_check() { # PROGRAM ARGS...
-    local err st=0
-    err=$("$@" 2>&1 < /dev/null > /dev/null) || st=$?
-    [ "$st" -ne 2 ] || usage_error "$1 refuses the options: ${err%%$'\n'*}"
-}
 usage_check pic-rollout --model "$nomodel" --n 1 "${opts[@]}"
 usage_check pic-reward ${reward_opts[@]+"${reward_opts[@]}"}
 [ -z "$k" ] || usage_check pic-eval -q --k "$k" /dev/null

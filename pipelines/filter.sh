@@ -90,6 +90,13 @@ partial="$out.partial" sampled=
 if [ -z "$scored" ]; then
     sampled=1
     check_template "$template"
+    opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new" --seed "$seed")
+    [ -z "$template" ] || opts+=(--template "$template")
+    for e in ${eos[@]+"${eos[@]}"}; do opts+=(--eos "$e"); done
+    # (before the samples of other settings are removed: a typo is not that)
+    usage_check pic-rollout --model "$(mktemp -u -d)" "${opts[@]}"
+    # shellcheck disable=SC2086
+    usage_check pic-reward $reward_args
     exec {lock}>>"$partial.lock"
     flock -n "$lock" || die "$out: in use by another filter.sh"
     # (--eos only when given: samples from before it keep their settings' key)
@@ -110,9 +117,7 @@ if [ -z "$scored" ]; then
     else
         say "sampling $total prompts x $n"
     fi
-    opts=(--n "$n" --temperature "$temperature" --max-new-tokens "$max_new" --seed "$seed" --skip "$finished")
-    [ -z "$template" ] || opts+=(--template "$template")
-    for e in ${eos[@]+"${eos[@]}"}; do opts+=(--eos "$e"); done
+    opts+=(--skip "$finished")
     # shellcheck disable=SC2086
     pic-rollout -q --model "$model" "${opts[@]}" "$tmp/prompts.jsonl" | pic-reward -q --plain $reward_args >> "$partial"
     scored="$tmp/scored.jsonl.zst"

@@ -110,6 +110,17 @@ model_fingerprint() {
     done
 }
 
+# usage_check PROGRAM ARGS...: a usage error when PROGRAM refuses its
+# options (exit 2), asked before any work with no input (eval.sh and
+# filter.sh give pic-rollout a model that does not exist): a typo found at
+# the sampling came after the samples of a killed run were removed as made
+# with other settings (the corrected command sampled them again)
+usage_check() {
+    local err st=0
+    err=$("$@" 2>&1 < /dev/null > /dev/null) || st=$?
+    [ "$st" -ne 2 ] || usage_error "$1 refuses the options: ${err%%$'\n'*}"
+}
+
 # check_template T: a template name, or a file to read
 check_template() {
     case "$1" in ''|raw|chatml|qwen2.5|qwen2.5-math|qwen3|qwen3-thinking|qwen3-nothink|llama3|llama3.1|deepseek-r1|auto) ;;

@@ -161,6 +161,12 @@ setup() {
     run fake/pipelines/filter.sh -q "${F[@]}" -o cut.jsonl p.jsonl
     filter.sh -q --scored whole.zst --n 2 -o cut.jsonl p.jsonl
     [ "$(wc -l <cut.jsonl.partial)" -eq 5 ]
+    # a typo in an option of sampling is refused before its samples go
+    run filter.sh -q "${F[@]}" --reward-args '--task countdwn' -o cut.jsonl p.jsonl
+    fails_with 2 "pic-reward refuses the options"
+    run filter.sh -q "${F[@]}" --temperature 0.6x -o cut.jsonl p.jsonl
+    fails_with 2 "pic-rollout refuses the options"
+    [ "$(wc -l <cut.jsonl.partial)" -eq 5 ]
     # then started with another seed: sampled anew
     run filter.sh "${F[@]}" --seed 4 -o cut.jsonl p.jsonl
     [ "$status" -eq 0 ]
