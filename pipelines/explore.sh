@@ -55,7 +55,10 @@ and grpo, each with pass_at_k, accuracy_greedy and accuracy_t06, means and
 standard deviations over seeds, final and best checkpoints, both held-out
 sets: same and harder; offpolicy: each off-policy run's entropy over
 the second half of its steps against the target), DIR/seed-S/ and
-DIR/offpolicy-seed-S/ (sweep.sh's runs), DIR/eval/.
+DIR/offpolicy-seed-S/ (sweep.sh's runs), DIR/eval/. Rerun with the same
+DIR, it resumes every stage; with another --difficulty, --harder-args,
+--pool, --eval-n, --eval-problems or --quick (DIR/settings.json), which
+its model, data and held-out sets were made with, it refuses.
 EOF2
 }
 
@@ -128,6 +131,20 @@ reward_args="--task countdown"
 threads=(--update-args --threads=1 --rollout-args --threads=1)
 export OPENBLAS_NUM_THREADS=1
 mkdir -p "$out"
+# The stages before RL are resumed by their files alone: a rerun with other
+# settings of theirs took the first run's model, training set, held-out
+# sets and evaluations, and its summary named the new settings. Refused.
+settings=$(jq -cn --argjson quick "$([ -n "$quick" ] && echo true || echo false)" \
+    --argjson difficulty "$difficulty" --arg harder_args "$harder_args" --argjson pool "$pool" \
+    --argjson eval_n "$eval_n" --argjson eval_problems "$eval_problems" '$ARGS.named')
+if [ -s "$out/settings.json" ]; then
+    changed=$(jq -r --argjson now "$settings" '. as $was | [$now | keys_unsorted[] | select($was[.] != $now[.])
+        | "--\(gsub("_"; "-")) \($was[.] | tojson) then, \($now[.] | tojson) now"] | join("; ")' "$out/settings.json") ||
+        die "$out/settings.json: not JSON"
+    [ -z "$changed" ] || die "$out was made with other settings ($changed): give another --out, or remove it"
+else
+    printf '%s\n' "$settings" > "$out/settings.json.tmp" && publish "$out/settings.json.tmp" "$out/settings.json"
+fi
 
 task() { pic-task -q --plain --task countdown "$@"; }
 

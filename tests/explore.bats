@@ -73,6 +73,13 @@ load helpers
     run explore.sh --quick -q --out x --pool 20
     [ "$status" -eq 0 ]
     cmp s1.json x/summary.json
+    # a rerun with other settings of the stages it would resume is refused,
+    # not given the first run's model, held-out sets and evaluations
+    run explore.sh --quick -q --out x --pool 20 --eval-problems 8
+    fails_with 1 'x was made with other settings \(--eval-problems 4 then, 8 now\)'
+    run explore.sh -q --out x --pool 20
+    fails_with 1 '--quick true then, false now'
+    cmp s1.json x/summary.json
 }
 
 @test "filter.sh --reward-args '--task countdown': scored by the countdown verdict, 0 < correct < n kept" {
