@@ -93,6 +93,12 @@ seeds=${seeds//,/ } targets=${targets//,/ }
 for v in steps pool eval_problems jobs; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || usage_error "--${v//_/-}: '${!v}' is not a positive integer"
 done
+# (train.sh refuses them too, but only at the RL stage: after the SFT,
+# the filter and the held-out sets, hours into a full run)
+for v in kp ki lr; do
+    [[ ${!v} =~ ^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] ||
+        usage_error "--$v: '${!v}' is not a decimal number"
+done
 [[ $off_policy =~ ^[0-9]+$ ]] || usage_error "--off-policy: '$off_policy' is not a non-negative integer"
 [[ $difficulty =~ ^[1-5]$ ]] || usage_error "--difficulty: '$difficulty' is not 1..5"
 if [ -z "$harder_args" ]; then

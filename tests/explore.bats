@@ -125,6 +125,12 @@ load helpers
     fails_with 2 "a seed appears twice"
     run explore.sh --off-policy -1
     fails_with 2 "not a non-negative integer"
+    # (refused at once, not by train.sh after the SFT and the filter)
+    run explore.sh --quick --out y --lr 5e-4x
+    fails_with 2 "--lr: '5e-4x' is not a decimal number"
+    run explore.sh --quick --out y --kp ''
+    fails_with 2 "--kp needs a value"
+    [ ! -e y ]
     run explore.sh --bogus
     fails_with 2 "unknown option"
     run explore.sh --help
