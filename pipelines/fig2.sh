@@ -61,11 +61,14 @@ sweep.sh ${QUIET:+-q} --out "$out" -j "$jobs" "${variants[@]}" -- --model "$mode
     --tau "$tau" "$@" > /dev/null
 
 # Entropy of the rollouts of the first step (the starting model) and of the
-# last (the model after steps - 1 updates).
+# last (the model after steps - 1 updates). A rerun with fewer --steps
+# leaves the runs longer (train.sh's smaller --steps does nothing): their
+# step N is the last, not the log's end, which the title's N did not name.
 {
     printf 'run\tfirst\tlast\tchange\n'
     for r in "${quadrants[@]}" grpo; do
-        jq -rs --arg r "$r" '[$r, .[0].entropy, .[-1].entropy, (.[-1].entropy - .[0].entropy)] | @tsv' \
+        jq -rs --arg r "$r" --argjson n "$steps" '.[:$n]
+            | [$r, .[0].entropy, .[-1].entropy, (.[-1].entropy - .[0].entropy)] | @tsv' \
             "$out/$r/log.jsonl"
     done
 } > "$out/fig2.tsv.tmp"

@@ -620,6 +620,12 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$status" -eq 0 ]
     [[ "$output" != *"Warning"* ]]
     [[ "$output" == *"| hi-pos |"* ]]
+    # again with fewer steps: the runs keep their 2, the table is of step 1
+    run fig2.sh -q --out f --model m --steps 1 --tau 0.5 -j 2 -- --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 \
+        --template chatml --seed 5
+    [ "$status" -eq 0 ]
+    [ "$(wc -l < f/grpo/log.jsonl)" -eq 2 ]
+    [ "$(awk -F'\t' '$1 == "grpo" { print $3 }' f/fig2.tsv)" = "$(jq -s '.[0].entropy' f/grpo/log.jsonl)" ]
 }
 
 @test "fig2.sh: an --out with a backslash or a double quote gets its figure" {
