@@ -141,9 +141,9 @@ jq -c --slurpfile c "$tmp/counts.json" --argjson n "$n" '
 publish "$out.tmp" "$out"
 # (the samples of a --scored run are not its own to remove)
 [ -z "$sampled" ] || rm -f "$partial" "$partial.settings.json" "$partial.lock"
-jq -n --slurpfile c "$tmp/counts.json" --argjson n "$n" --argjson kept "$(wc -l < "$out")" '
-    $c[0] | [.[]] | {prompts: length, kept: $kept,
+# (over the prompts: a --scored file's samples of other ids counted among
+# them, as prompts and as always or never solved)
+[ -n "$QUIET" ] || jq -cn --slurpfile c "$tmp/counts.json" --argjson n "$n" --argjson kept "$(wc -l < "$out")" '
+    [inputs | $c[0][.id | tostring]] | {prompts: length, kept: $kept,
     always_solved: map(select(.c == $n)) | length, never_solved: map(select(.c == 0)) | length,
-    unsampled: 0}' > "$tmp/stats.json"
-missing=$(jq -rn --slurpfile c "$tmp/counts.json" '[inputs | select($c[0][.id | tostring] == null)] | length' "$tmp/prompts.jsonl")
-[ -n "$QUIET" ] || jq -c --argjson m "$missing" '.prompts += $m | .unsampled = $m' "$tmp/stats.json" >&2
+    unsampled: map(select(. == null)) | length}' "$tmp/prompts.jsonl" >&2

@@ -560,6 +560,14 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [[ "$output" == *'"prompts":4,"kept":2,"always_solved":1,"never_solved":1'* ]]
     run filter.sh --scored s.jsonl --n 3 -o kept.jsonl p.jsonl
     fails_with 1 "id 0 has 2 samples, not 3"
+    # the counts are of the prompts given, not of every id the samples hold
+    head -n 2 p.jsonl > p2.jsonl
+    run filter.sh --scored s.jsonl --n 2 -o kept.jsonl p2.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'{"prompts":2,"kept":1,"always_solved":1,"never_solved":0,"unsampled":0}'* ]]
+    pic-cat -q --plain p.jsonl > p5.jsonl && jq -c '.id = 9' p2.jsonl | head -n 1 >> p5.jsonl
+    run filter.sh --scored s.jsonl --n 2 -o kept.jsonl p5.jsonl
+    [[ "$output" == *'{"prompts":5,"kept":2,"always_solved":1,"never_solved":1,"unsampled":1}'* ]]
     # end to end on the tiny model: every prompt sampled N times
     run filter.sh --model m --n 2 --max-new-tokens 4 --template chatml --samples all.zst -o k2.jsonl p.jsonl
     [ "$status" -eq 0 ]
