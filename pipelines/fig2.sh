@@ -67,8 +67,10 @@ sweep.sh ${QUIET:+-q} --out "$out" -j "$jobs" "${variants[@]}" -- --model "$mode
 {
     printf 'run\tfirst\tlast\tchange\n'
     for r in "${quadrants[@]}" grpo; do
-        jq -rs --arg r "$r" --argjson n "$steps" '.[:$n]
-            | [$r, .[0].entropy, .[-1].entropy, (.[-1].entropy - .[0].entropy)] | @tsv' \
+        # (a step without a response token has no entropy: null, an empty
+        # cell, no change; the subtraction stopped the table)
+        jq -rs --arg r "$r" --argjson n "$steps" '.[:$n] | [.[0].entropy, .[-1].entropy] as [$a, $b]
+            | [$r, $a, $b, (if $a != null and $b != null then $b - $a else null end)] | @tsv' \
             "$out/$r/log.jsonl"
     done
 } > "$out/fig2.tsv.tmp"
@@ -76,7 +78,8 @@ publish "$out/fig2.tsv.tmp" "$out/fig2.tsv"
 {
     echo "| masked quadrant | entropy, first step | entropy, last step | change |"
     echo "|---|---|---|---|"
-    tail -n +2 "$out/fig2.tsv" | awk -F'\t' '{ printf "| %s | %.4f | %.4f | %+.4f |\n", ($1 == "grpo" ? "none (GRPO)" : $1), $2, $3, $4 }'
+    tail -n +2 "$out/fig2.tsv" | awk -F'\t' 'function f(x, fmt) { return x == "" ? "-" : sprintf(fmt, x) }
+        { printf "| %s | %s | %s | %s |\n", ($1 == "grpo" ? "none (GRPO)" : $1), f($2, "%.4f"), f($3, "%.4f"), f($4, "%+.4f") }'
 } > "$out/fig2.md.tmp"
 publish "$out/fig2.md.tmp" "$out/fig2.md"
 

@@ -634,6 +634,16 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$status" -eq 0 ]
     [ "$(wc -l < f/grpo/log.jsonl)" -eq 2 ]
     [ "$(awk -F'\t' '$1 == "grpo" { print $3 }' f/fig2.tsv)" = "$(jq -s '.[0].entropy' f/grpo/log.jsonl)" ]
+    # a step whose samples all ended at once has no entropy (null in the
+    # log, which the run rebuilds from its step records): no change, not a
+    # jq error that stopped the table
+    jq -c '.entropy = null' f/hi-pos/steps/step-000002.json > e.json && mv e.json f/hi-pos/steps/step-000002.json
+    run fig2.sh -q --out f --model m --steps 2 --tau 0.5 -j 2 -- --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 \
+        --template chatml --seed 5
+    [ "$status" -eq 0 ]
+    [ "$(jq -s '.[1].entropy' f/hi-pos/log.jsonl)" = null ]
+    [[ "$output" == *"| hi-pos | "*" | - | - |"* ]]
+    [[ "$output" == *"| none (GRPO) | "*" | "*" | "[-+]* ]]
 }
 
 @test "fig2.sh: an --out with a backslash or a double quote gets its figure" {
