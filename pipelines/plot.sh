@@ -55,7 +55,9 @@ for run in "${runs[@]}"; do
     else
         : > "$tmp/val$i.tsv"
     fi
-    basename "$run" > "$tmp/name$i"
+    # (a newline in a run's name ended gnuplot's string, and the plot
+    # failed: \n instead, as summary.sh names it)
+    name=$(basename "$run") && name=${name//$'\n'/\\n} && printf '%s\n' "${name//$'\r'/\\r}" > "$tmp/name$i"
     i=$((i + 1))
 done
 

@@ -87,6 +87,11 @@ make_run() { # dir with_target
     [ -s "we\"i'rd/p.png" ]
     grep -qF "say \"hi\", it's a \\n" "we\"i'rd/p.svg"
     grep -qF "i'rd target" "we\"i'rd/p.svg"
+    # a newline in a run's name is drawn as \n, as summary.sh names it
+    make_run "$(printf 'n\nl')" yes
+    run plot.sh -o nl "$(printf 'n\nl')"
+    [ "$status" -eq 0 ]
+    grep -qF 'n\nl target' nl.svg
 }
 
 @test "an output that cannot be written and a missing option value are errors, not a PNG on stdout" {
