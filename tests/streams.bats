@@ -107,6 +107,9 @@ load helpers
     [ "$(cat count.txt)" = 3 ]
     [ ! -s stdout.txt ]
     [ -z "$(ls -A | grep -v -e '^in.jsonl$' -e '^count.txt$' -e '^stdout.txt$')" ]
+    # -o - is standard output, as for the stream (it made a file named -)
+    [ "$(pic-cat -q -n -o - in.jsonl)" = 3 ]
+    [ ! -e ./- ]
     # the count is never compressed: --plain and --level would do nothing
     run pic-cat -n --plain in.jsonl
     fails_with 2 "^pic-cat: --plain does nothing with -n"

@@ -66,7 +66,8 @@ int main(int argc, char **argv) {
         pic_reader_close(r);
     }
     if (w) pic_writer_close(w);
-    if (count_only && out.output) { /* the count, as plain text, where -o says */
+    /* the count, as plain text, where -o says ("-" is stdout, as for the stream) */
+    if (count_only && out.output && strcmp(out.output, "-")) {
         pic_atomic_file af;
         FILE *fp = pic_atomic_open(&af, out.output);
         fprintf(fp, "%zu\n", records);
