@@ -450,6 +450,17 @@ with_template() {
     done
     run pic-tok -t "$TF/tiny" --raw --field x count </dev/null
     fails_with 2 "^pic-tok: --field is for encode, decode and count of JSON records"
+    # two things under one key: the record lost its text, ids or prompt
+    run pic-tok -t "$TF/tiny" --ids-field text encode </dev/null
+    fails_with 2 "^pic-tok: --field and --ids-field both name 'text'"
+    run pic-tok -t "$TF/tiny" --field ids decode </dev/null
+    fails_with 2 "^pic-tok: --field and --ids-field both name 'ids'"
+    run pic-tok -t "$TF/tiny" --chat chatml --ids-field prompt encode </dev/null
+    fails_with 2 "^pic-tok: --ids-field: --chat encode writes the rendered prompt to 'prompt'"
+    run pic-tok -t "$TF/tiny" --chat chatml --raw --field prompt encode </dev/null
+    fails_with 2 "^pic-tok: --field: --chat encode writes the rendered prompt to 'prompt'"
+    # count writes no record: its --field may be 'prompt'
+    pic-tok -q -t "$TF/tiny" --chat chatml --field prompt count <<<'{"prompt": "hi"}' >/dev/null
     run pic-tok --help
     [ "$status" -eq 0 ]
     [[ "$output" == Usage:* ]]

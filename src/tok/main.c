@@ -286,6 +286,13 @@ int main(int argc, char **argv) {
         pic_usage_error("--plain is for encode and decode (count and info write plain text)");
     if (pic_skip_bad && run.cmd == CMD_INFO) pic_usage_error("--skip-bad is for encode, decode and count (info reads no records)");
     if (run.cmd == CMD_INFO && optind < argc) pic_usage_error("info reads no input");
+    /* one key for two things: the record would lose the text, its ids or the
+     * prompt, which every record keeps beside what is added */
+    if ((run.cmd == CMD_ENCODE || run.cmd == CMD_DECODE) && !strcmp(run.field, run.ids_field))
+        pic_usage_error("--field and --ids-field both name '%s'", run.field);
+    if (chat && run.cmd == CMD_ENCODE && (!strcmp(run.field, "prompt") || !strcmp(run.ids_field, "prompt")))
+        pic_usage_error("%s: --chat encode writes the rendered prompt to 'prompt'",
+                        strcmp(run.field, "prompt") ? "--ids-field" : "--field");
     if (chat && strcmp(chat, "auto") && !pic_chat_spec_known(chat))
         pic_usage_error("--chat: '%s' is neither a format (" PIC_CHAT_FORMATS ", auto) nor a file", chat);
 
