@@ -172,6 +172,16 @@ load helpers
   grep -q 'pic-reward (pic)' <<<"$output"
 }
 
+@test "reward: --extract refuses the options of the comparison, which it never makes" {
+  # --extract only extracts: --no-strict and the others were taken and did nothing
+  for opt in --no-strict --set-relation "--float-precision 2" "--float-precision 6"; do
+    run pic-reward --extract '\boxed{1}' $opt
+    fails_with 2 "^pic-reward: ${opt%% *}: .*--extract"
+  done
+  run pic-reward --extract '\boxed{1}' --no-boxed --keep-think
+  [ "$status" -eq 0 ]
+}
+
 @test "reward: grader outputs agree with the Qwen2.5-Math labels" {
   run bash -c "pic-reward -q --plain --gold-field gold '$FIXTURES/reward/qwen25math-math-cot-100.jsonl' |
     jq -s '[.[] | select(.correct == .qwen_score)] | length'"

@@ -242,6 +242,7 @@ int main(int argc, char **argv) {
     };
     int ch, at = -1;
     const char *stream_only = NULL; /* an option given that only the stream mode reads */
+    const char *compare_only = NULL; /* an option of the comparison, which --extract never makes */
     while ((ch = pic_getopt(argc, argv, "o:qh", opts, &at)) != -1) {
         switch (ch) {
         case OPT_CORRECT: case OPT_WRONG: case OPT_UNPARSABLE: case OPT_GOLDFIELD: case OPT_RESPFIELD:
@@ -256,10 +257,10 @@ int main(int argc, char **argv) {
         case OPT_UNPARSABLE: cf.r_unparsable = pic_parse_double("--unparsable", optarg, -1e9, 1e9); break;
         case OPT_FLOATP:
             cf.o.eq.float_places = (int)pic_parse_int("--float-precision", optarg, 0, 100);
-            math_only = true;
+            math_only = true, compare_only = "float-precision";
             break;
-        case OPT_NOSTRICT: cf.o.eq.strict = false, math_only = true; break;
-        case OPT_SETREL: cf.o.eq.set_relation = true, math_only = true; break;
+        case OPT_NOSTRICT: cf.o.eq.strict = false, math_only = true, compare_only = "no-strict"; break;
+        case OPT_SETREL: cf.o.eq.set_relation = true, math_only = true, compare_only = "set-relation"; break;
         case OPT_NOBOXED: cf.o.pred.boxed = cf.o.gold.boxed = false; break;
         case OPT_KEEPTHINK: cf.o.pred.after_think = false; break;
         case OPT_GOLDFIELD: cf.gold_field = optarg, math_only = true; break;
@@ -283,6 +284,8 @@ int main(int argc, char **argv) {
     if (explain && !gold) pic_usage_error("--explain needs --gold and --pred");
     if ((gold || extract) && optind < argc) pic_usage_error("no FILE operands with --gold/--pred or --extract");
     if (gold && extract) pic_usage_error("--extract and --gold/--pred are separate modes");
+    if (extract && compare_only)
+        pic_usage_error("--%s: an option of comparing answers; --extract only extracts one", compare_only);
     if ((gold || extract) && stream_only)
         pic_usage_error("--%s is an option of the stream mode, not of --gold/--pred or --extract (they print to "
                         "standard output)", stream_only);
