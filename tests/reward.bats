@@ -222,6 +222,15 @@ load helpers
   [[ "$output" == *"verdict: not equal"* ]]
 }
 
+@test "reward: a choice letter boxed inside <think> is scratch work, not the answer" {
+  # the letter after </think> decides; a box in the thinking neither answers nor overrides it
+  verdicts C '<think>maybe \boxed{B}? no.</think> The answer is C.' 1 \
+    C '<think>maybe \boxed{C}?</think> The answer is B.' 0 \
+    C '<think>so \boxed{C}</think>' 0 C '<think>so \boxed{C}' 0
+  run pic-reward --keep-think --gold C --pred '<think>so \boxed{C}</think>'
+  [ "$output" = 1 ]
+}
+
 @test "reward: a choice gold in a text command, as MATH writes it, takes a letter as a bare one does" {
   verdicts '\text{(C)}' 'The answer is (C).' 1 '\mathrm{(B)}' '**Answer: B**' 1 \
     '\text{C}' 'Thus \boxed{\textbf{(C)}\ 12}' 1 '\text{(C)}' 'The answer is (D).' 0 \

@@ -194,13 +194,8 @@ static char choice_of(const char *s, size_t n, const rw_answer *found, const rw_
     char l = 0;
     if (found->how && strcmp(found->how, "boxed") == 0)
         return found->text && rw_choice_boxed(found->text, found->len, &l) ? l : 0;
-    const char *box = NULL;
-    for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), "\\boxed{", 7)); p += 7) box = p + 7;
-    if (box) { /* a box whose content did not parse ("\boxed{C. 42}") */
-        size_t depth = 1, k = 0, left = n - (size_t)(box - s);
-        for (; k < left && depth; k++) depth += box[k] == '{' ? 1 : box[k] == '}' ? (size_t)-1 : 0;
-        return !depth && rw_choice_boxed(box, k - 1, &l) ? l : 0;
-    }
+    /* the scratch work is no answer, its boxes included ("<think>...
+     * \boxed{B}...</think> The answer is C" chooses C) */
     if (o->after_think) {
         const char *t = NULL;
         for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), "</think>", 8)); p += 8) t = p + 8;
@@ -210,6 +205,13 @@ static char choice_of(const char *s, size_t n, const rw_answer *found, const rw_
         } else if (memmem(s, n, "<think>", 7)) {
             return 0;
         }
+    }
+    const char *box = NULL;
+    for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), "\\boxed{", 7)); p += 7) box = p + 7;
+    if (box) { /* a box whose content did not parse ("\boxed{C. 42}") */
+        size_t depth = 1, k = 0, left = n - (size_t)(box - s);
+        for (; k < left && depth; k++) depth += box[k] == '{' ? 1 : box[k] == '}' ? (size_t)-1 : 0;
+        return !depth && rw_choice_boxed(box, k - 1, &l) ? l : 0;
     }
     return rw_choice(s, n, &l) != RW_CHOICE_NONE ? l : 0;
 }
