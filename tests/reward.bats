@@ -238,6 +238,9 @@ load helpers
   # a list of letters, some past E (MATH's "graphs that have inverses"), is no choice: A alone is wrong
   verdicts 'A, D, F, G, H' '\boxed{A}' 0 '\text{A, D, F, G, H}' 'The answer is A.' 0 'B and G' '\boxed{B}' 0 \
     'A, D, F, G, H' '\boxed{A, D, F, G, H}' 1
+  # a gold of capital letters and an operator is math, not the choice of its first letter
+  verdicts 'A + B' '\boxed{A}' 0 'B - A' 'The answer is B.' 0 'A + B' '\boxed{B + A}' 1 \
+    'C Mary-Jane' 'The answer is C.' 1
 }
 
 @test "reward: a NUL in a gold answer does not cut it, as in a response" {

@@ -180,8 +180,13 @@ bool rw_choice_gold(const char *s, size_t n, char *letter) {
         *letter = c;
         return true;
     }
-    for (size_t i = 0; i < n; i++)
-        if (isdigit((unsigned char)s[i]) || s[i] == '\\' || s[i] == '$' || s[i] == '=' || s[i] == '{') return false;
+    /* math, not an option's text: "A + B", "B - A" name no choice (a
+     * hyphen inside a word, "C Mary-Jane", is text) */
+    for (size_t i = 0; i < n; i++) {
+        if (isdigit((unsigned char)s[i]) || strchr("\\$={+*/^_<>|", s[i])) return false;
+        if (s[i] == '-' && !(i > 0 && isalpha((unsigned char)s[i - 1]) && i + 1 < n && isalpha((unsigned char)s[i + 1])))
+            return false;
+    }
     return rw_choice(s, n, letter) == RW_CHOICE_ANCHORED;
 }
 
