@@ -348,15 +348,21 @@ int pic_config_parseb(pic_config *c, const char *text, size_t len, const char *n
 
     if (parse_rope(&x, c, root)) goto out;
 
+    /* LlamaConfig and MistralConfig take bos_token_id 1 and eos_token_id 2
+     * when the key is absent (a null is none); Qwen2Config and Qwen3Config
+     * none. transformers' generate stops at that 2 (GenerationConfig
+     * from_model_config); an id the vocabulary lacks is never sampled */
+    const json_t *bos = json_object_get(root, "bos_token_id"), *eos = json_object_get(root, "eos_token_id");
+    int bos_default = llama && !bos && c->vocab_size > 1 ? 1 : -1;
     /* only pic-init writes it back; a list (as eos may be) gives its first */
     c->bos_id = -1;
-    const json_t *bos = json_object_get(root, "bos_token_id");
     if (json_is_array(bos) && json_array_size(bos) && json_is_integer(json_array_get(bos, 0)) &&
         json_integer_value(json_array_get(bos, 0)) >= 0 && json_integer_value(json_array_get(bos, 0)) <= INT32_MAX)
         c->bos_id = (int)json_integer_value(json_array_get(bos, 0));
-    else if (!json_is_array(bos) && get_int(&x, root, "bos_token_id", -1, -1, INT32_MAX, &c->bos_id))
+    else if (!json_is_array(bos) && get_int(&x, root, "bos_token_id", bos_default, -1, INT32_MAX, &c->bos_id))
         goto out;
-    if (add_eos(&x, c, json_object_get(root, "eos_token_id"), "eos_token_id")) goto out;
+    if (add_eos(&x, c, eos, "eos_token_id")) goto out;
+    if (llama && !eos && c->vocab_size > 2) c->eos_ids[c->n_eos++] = 2;
     /* nn.Embedding(vocab, hidden, padding_idx=pad_token_id) in all four
      * classes: that row gets no gradient from the tokens read (a negative
      * index counts from the end, as torch's does) */

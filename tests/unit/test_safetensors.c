@@ -388,7 +388,24 @@ static void test_config_classes(void) {
         CHECK(pic_config_parse(&c, js, "cfg.json", &err) == 0 && c.n_kv_heads == 64,
               "config: %s with num_key_value_heads null: the attention heads", dflt[i].type);
         free(js);
+        /* LlamaConfig and MistralConfig: bos 1 and eos 2 when the keys are
+         * absent (generate stops at 2); Qwen2Config and Qwen3Config none */
+        bool ids = i >= 2;
+        js = pic_asprintf("{\"model_type\":\"%s\"," HEADS64 ",\"sliding_window\":null}", dflt[i].type);
+        CHECK(pic_config_parse(&c, js, "cfg.json", &err) == 0 && c.bos_id == (ids ? 1 : -1) &&
+                  c.n_eos == (ids ? 1 : 0) && (!ids || c.eos_ids[0] == 2),
+              "config: %s without bos_token_id or eos_token_id: %s", dflt[i].type, ids ? "1 and 2" : "none");
+        free(js);
+        js = pic_asprintf("{\"model_type\":\"%s\"," HEADS64 ",\"sliding_window\":null,\"bos_token_id\":null,"
+                          "\"eos_token_id\":null}",
+                          dflt[i].type);
+        CHECK(pic_config_parse(&c, js, "cfg.json", &err) == 0 && c.bos_id == -1 && c.n_eos == 0,
+              "config: %s with bos_token_id and eos_token_id null: none", dflt[i].type);
+        free(js);
     }
+    CHECK(pic_config_parse(&c, "{" BASE ",\"eos_token_id\":[5,7]}", "cfg.json", &err) == 0 && c.n_eos == 2 &&
+              !pic_config_is_eos(&c, 2) && c.bos_id == 1,
+          "config: llama's eos list replaces the default 2; the absent bos is 1");
     config_fails("qwen2 without num_key_value_heads takes 32, not the heads",
                  "{\"model_type\":\"qwen2\",\"vocab_size\":16,\"hidden_size\":8,\"intermediate_size\":12,"
                  "\"num_hidden_layers\":1,\"num_attention_heads\":2}",
