@@ -1028,6 +1028,22 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     [ ! -e b2 ]
 }
 
+@test "--serve: a step that dies of a non-finite gradient leaves AEC's coefficient as the last checkpoint had it" {
+    # the step measured its entropy and moved AEC's coefficient before it
+    # found its gradient not finite: the last checkpoint, written again with
+    # its state, took that coefficient and entropy from a step never taken
+    s="$U/qwen2-tiny-step.jsonl"
+    jq -c '.advantage = 1e38' "$s" >big.jsonl # overflows the gradient of a token sum
+    S=(--clip-high 0.28 --lr 1e-3 --threads 1 --loss-agg seq-mean-token-sum --aec-target 100 --aec-init 0.001)
+    request "$s" r0 | pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" >/dev/null 2>&1
+    run pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(request "$s" b1 '"state": false'; request big.jsonl b2)
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"the gradient is not finite"* ]]
+    [[ "$output" == *"b1 written again with its optimizer state before the exit"* ]]
+    same_ckpt r0 b1
+    [ ! -e b2 ]
+}
+
 @test "--serve: a bad request ends the server naming its line and field; the steps before it stay" {
     s="$U/qwen2-tiny-step.jsonl"
     while IFS='|' read -r line msg; do

@@ -564,6 +564,12 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
             if (each[r] > st->logp_diff_max) st->logp_diff_max = each[r];
         free(each), free(ones);
     }
+    st->grad_norm = clip_grad(t);
+    st->lr = pic_adamw_lr(&t->cfg.opt, t->step);
+    /* before AEC's coefficient moves: a step that dies here leaves the
+     * trainer's state as it was, which --serve then writes with its last
+     * checkpoint (the coefficient and entropy of a step never taken) */
+    if (apply && !isfinite(st->grad_norm)) pic_die("the gradient is not finite (norm %g); no step taken", st->grad_norm);
     if (t->cfg.aec) {
         double H = st->ls.tokens ? st->ls.entropy_sum / (double)st->ls.tokens : 0, tg = t->cfg.aec_target;
         double c = t->aec_coef + (H < tg ? t->cfg.aec_delta : H > tg ? -t->cfg.aec_delta : 0);
@@ -573,10 +579,7 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         t->aec_coef = (float)(c < 0 ? 0 : c > t->cfg.aec_max ? t->cfg.aec_max : c);
         t->aec_entropy = (float)H;
     }
-    st->grad_norm = clip_grad(t);
-    st->lr = pic_adamw_lr(&t->cfg.opt, t->step);
     if (apply) {
-        if (!isfinite(st->grad_norm)) pic_die("the gradient is not finite (norm %g); no step taken", st->grad_norm);
         t->step++;
         const pic_adamw_cfg *o = &t->cfg.opt;
         if (!t->gpu)
