@@ -540,6 +540,15 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     jq -c 'del(.advantage) | .reward = (if .sample == 0 then 1e308 else 0 end)' "$s" >huge.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o huge.jsonl
     fails_with 1 "huge.jsonl:1: field 'reward': 1e\+308: above 1e150 in size"
+    # Dr. GRPO's r - mean is not divided by a std: below 1e150 but beyond
+    # float32's range, it became inf in the loss and the step died of a
+    # gradient not finite, naming no record
+    jq -c 'del(.advantage) | .id = "g" | .reward = (if (.prompt_ids | length) == 2 then 1e39 else 0 end)' "$s" >drbig.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o --adv-norm none drbig.jsonl
+    fails_with 1 "^pic-update: drbig.jsonl:1: field 'reward': its advantage r - mean, 6.66667e\+38, is above 3.40282e\+38 in size"
+    run pic-update -m "$M/qwen2-tiny" -o o drbig.jsonl # (divided by the std, it is within float32's range)
+    [ "$status" -eq 0 ]
+    rm -rf o
     # an advantage is a float32 in the loss: beyond its range, the gradient
     # was not finite and no record was named
     jq -c 'if .id == "golden-1" then .advantage = 1e39 else . end' "$s" >bigadv.jsonl

@@ -292,7 +292,17 @@ void pic_samples_advantages(pic_samples *b, const pic_adv_cfg *c) {
                     s->file, s->line, why, skipped, skipped == 1 ? "" : "s", group, skipped == 1 ? "was" : "were");
         pic_die("%s:%zu: field '%s': %s", s->file, s->line, strstr(why, "reward") ? "reward" : "id", why);
     }
-    for (size_t i = 0; i < b->n; i++) b->s[i].adv = adv[i];
+    for (size_t i = 0; i < b->n; i++) {
+        /* the loss takes it as a float32 (as a record's own, read above):
+         * Dr. GRPO's r - mean, divided by no std, can pass its range from
+         * rewards below 1e150, and became inf there, the step dying of a
+         * gradient not finite that named no record */
+        if (isinf((float)adv[i]))
+            pic_die("%s:%zu: field 'reward': its advantage r - mean, %g, is above %g in size, the largest float32 "
+                    "(the loss's type)",
+                    b->s[i].file, b->s[i].line, adv[i], FLT_MAX);
+        b->s[i].adv = adv[i];
+    }
     free(adv);
 }
 
