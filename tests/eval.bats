@@ -267,6 +267,11 @@ js() { pic-eval -q --format json "$@"; }
     printf 'wait,\nhmm\n' >comma.txt
     run pic-eval --reflect-words @comma.txt "$A"
     fails_with 1 "^pic-eval: comma.txt: reflective words: an empty word"
+    # a byte-order mark (Windows editors write one) is no part of the first
+    # word: "\ufeffawaiting" matched nothing, silently
+    printf '\xef\xbb\xbfawaiting\nx\n' >bom.txt
+    run js --reflect-words @bom.txt "$A"
+    [ "$(jq -c '.datasets[0].reflect_words' <<<"$output")" = '{"awaiting":1,"x":4}' ]
     run pic-eval --reflect-words @nope.txt "$A"
     fails_with 1 "nope.txt"
     # a NUL byte ended the text: the words after it were dropped, silently

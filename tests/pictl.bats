@@ -174,6 +174,29 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
     near "${t[2]}" 0.2 0
 }
 
+@test "a byte-order mark before the first line is skipped, in input and in a schedule file, as pic-cat skips it" {
+    # Windows editors write one; it made the first value malformed
+    printf '\xef\xbb\xbf0.3\n0.2\n' >bom.txt
+    run pictl bom.txt
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '0.3\n0.2\n' | pictl)" ]
+    printf '\xef\xbb\xbf{"entropy":0.3}\n' >bom.jsonl
+    run pictl bom.jsonl
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(pictl <<<0.3)" ]
+    printf '\xef\xbb\xbf0 0.4\n2 0.2\n' >bsched.txt
+    run pictl --json --target-schedule @bsched.txt <<<$'0\n0\n0'
+    [ "$status" -eq 0 ]
+    t=($(jq -r .target <<<"$output"))
+    near "${t[0]}" 0.4 0
+    near "${t[1]}" 0.3 1e-15
+    near "${t[2]}" 0.2 0
+    # anywhere else it is no number
+    printf '0.3\n\xef\xbb\xbf0.2\n' >bom2.txt
+    run pictl bom2.txt
+    fails_with 1 "^pictl: bom2.txt:2: expected a finite decimal number"
+}
+
 @test "--target-schedule errors: a bad spec is a usage error, a bad file a runtime one" {
     run pictl --target-schedule '5:0.1,2:0.2'
     fails_with 2 "target-schedule: step 2 after step 5"

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "json.h"
 #include "progress.h"
+#include "utf8.h"
 
 struct pic_reader {
     FILE *fp;
@@ -282,7 +283,10 @@ json_t *pic_reader_json(pic_reader *r) {
         while ((line = pic_reader_line(r, &n))) {
             /* a byte-order mark before the first record (Windows editors
              * write one) is skipped, as jq does */
-            if (r->lineno == 1 && n >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) line += 3, n -= 3;
+            if (r->lineno == 1) {
+                size_t bom = pic_utf8_bom(line, n);
+                line += bom, n -= bom;
+            }
             if (!is_blank(line, n)) break;
         }
         if (!line) return NULL;

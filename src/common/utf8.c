@@ -95,3 +95,5 @@ char *pic_utf8_lossy(const char *str, size_t n, size_t *len) {
     *len = m;
     return out;
 }
+
+size_t pic_utf8_bom(const char *s, size_t n) { return n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3) ? 3 : 0; }

@@ -21,5 +21,9 @@ size_t pic_utf8_bad_line(const char *s, size_t n, size_t *byte, unsigned char *v
  * (Unicode 3.9) becomes one U+FFFD, as Rust's String::from_utf8_lossy and
  * Python's errors="replace" do. Malloc'd, NUL-ended, its length in *len. */
 char *pic_utf8_lossy(const char *s, size_t n, size_t *len);
+/* 3 when s[0, n) starts with a UTF-8 byte-order mark (EF BB BF), else 0:
+ * what to skip at the start of a file, as jq does (Windows editors write
+ * one, and it is no part of the first record, value or word). */
+size_t pic_utf8_bom(const char *s, size_t n);
 
 #endif

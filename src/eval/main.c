@@ -112,7 +112,8 @@ static void parse_words(eval_ctx *e, const char *arg) {
             pic_die("%s:%zu: reflective words: a raw NUL byte at column %zu", arg + 1, line, col);
         if ((line = pic_utf8_bad_line(text, len, &byte, &at)))
             pic_die("%s:%zu: reflective words: invalid UTF-8 (0x%02x) at byte %zu", arg + 1, line, at, byte);
-        if (pic_wordlist_parse(text, &e->words, err, sizeof err))
+        /* a byte-order mark is no part of the first word */
+        if (pic_wordlist_parse(text + pic_utf8_bom(text, len), &e->words, err, sizeof err))
             pic_die("%s: reflective words: %s", arg + 1, err);
         free(text);
     } else if (pic_utf8_bad_line(arg, strlen(arg), &byte, &at)) {

@@ -18,6 +18,7 @@
 #include "common/cli.h"
 #include "common/json.h"
 #include "common/stream.h"
+#include "common/utf8.h"
 #include "pictl/pictl.h"
 
 static const char usage[] =
@@ -309,6 +310,9 @@ static void run_input(const char *path, const pic_ctl_params *p, pic_ctl_state *
         size_t lineno = pic_reader_lineno(r);
         size_t nul = pic_nul_column(line, n);
         if (nul) pic_die("%s:%zu: a raw NUL byte at column %zu", name, lineno, nul);
+        /* a byte-order mark before the first value, as every record reader
+         * skips it (pic_reader_json) */
+        if (lineno == 1) line += pic_utf8_bom(line, n);
         char *s = pic_trim(line);
         if (!*s) continue;
         double h = parse_value(s, (int)(s - line), name, lineno, field);
@@ -331,7 +335,7 @@ static void load_schedule(const char *arg, pic_schedule *s) {
         char *text = pic_read_file(arg + 1, &len);
         if ((line = pic_nul_line(text, len, &col)))
             pic_die("%s:%zu: target schedule: a raw NUL byte at column %zu", arg + 1, line, col);
-        if (pic_schedule_parse_lines(text, s, &line, err, sizeof err) != 0) {
+        if (pic_schedule_parse_lines(text + pic_utf8_bom(text, len), s, &line, err, sizeof err) != 0) {
             if (line) pic_die("%s:%zu: target schedule: %s", arg + 1, line, err);
             pic_die("%s: target schedule: %s", arg + 1, err);
         }
