@@ -109,6 +109,14 @@ include $(sort $(wildcard src/*/module.mk)) tests/unit/module.mk
 $(BUILD)/cuda.setting: FORCE
 	@mkdir -p $(@D)
 	@echo $(CUDA) | cmp -s - $@ || echo $(CUDA) > $@
+# Holds the version (git describe) of the last build; touched only when it
+# changes. cli.c alone prints it (--version), and make saw no reason to
+# rebuild cli.o after a commit: every program named the commit cli.c last
+# changed in.
+$(BUILD)/version.setting: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/obj/src/common/cli.o: $(BUILD)/version.setting
 FORCE:
 
 .PHONY: all deps test test-blas host-cuda cuda-emu ubsan-emu tsan-emu test-tsan unit asan bench demo clean FORCE

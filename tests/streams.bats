@@ -212,6 +212,21 @@ reap() {
     fails_with 1 '^pic-cat: standard output: write error$'
 }
 
+@test "--version names the source a rebuild came from, not the one cli.o was first built from" {
+    # PIC_VERSION (git describe) is compiled into cli.o alone, which make
+    # rebuilt only when cli.c changed: after a commit, every --version
+    # named an older one
+    b="$T/build"
+    make -s -C "$PIC_ROOT" BUILD="$b" CUDA=0 VERSION=pic-ver-one "$b/obj/src/common/cli.o"
+    grep -q pic-ver-one "$b/obj/src/common/cli.o"
+    make -s -C "$PIC_ROOT" BUILD="$b" CUDA=0 VERSION=pic-ver-two "$b/obj/src/common/cli.o"
+    grep -q pic-ver-two "$b/obj/src/common/cli.o"
+    # the same version builds nothing again
+    run make -C "$PIC_ROOT" BUILD="$b" CUDA=0 VERSION=pic-ver-two "$b/obj/src/common/cli.o"
+    [ "$status" -eq 0 ]
+    [[ "$output" != *cli.c* ]]
+}
+
 @test "--help, --version and usage errors follow the conventions" {
     run pic-cat --help
     [ "$status" -eq 0 ]
