@@ -201,6 +201,30 @@ reap() {
     [ "$(ls data)" = "$(printf 'new.jsonl\nout.jsonl')" ]
 }
 
+@test "-o /dev/stdout, /dev/fd/N and a process substitution write to that descriptor, as >&N would" {
+    printf '{"a":1}\n' > in.jsonl
+    # into a pipe: the link led to "pipe:[ID]", where no temporary can be made
+    [ "$(pic-cat -q --plain -o /dev/stdout in.jsonl | cat)" = '{"a":1}' ]
+    [ "$(pic-cat -q --plain -o /dev/fd/3 in.jsonl 3>&1 >/dev/null | cat)" = '{"a":1}' ]
+    [ "$(pic-cat -q --plain -o /proc/self/fd/1 in.jsonl | cat)" = '{"a":1}' ]
+    pic-cat -q --plain -o >(cat > sub.jsonl) in.jsonl
+    for _ in $(seq 100); do [ -s sub.jsonl ] && break; sleep 0.05; done
+    [ "$(cat sub.jsonl)" = '{"a":1}' ]
+    ln -s /dev/stdout mine
+    [ "$(pic-cat -q --plain -o mine in.jsonl | cat)" = '{"a":1}' ]
+    # into a file: a temporary renamed over it replaced what the shell had
+    # written there (>> lost the file's lines, a group its other output)
+    echo header > log
+    pic-cat -q --plain -o /dev/stdout in.jsonl >> log
+    [ "$(cat log)" = "$(printf 'header\n{"a":1}')" ]
+    { echo first; pic-cat -q --plain -o /dev/stdout in.jsonl; echo last; } > log2
+    [ "$(cat log2)" = "$(printf 'first\n{"a":1}\nlast')" ]
+    [ -z "$(ls -a | grep '\.tmp\.')" ]
+    # a descriptor that is not open
+    run pic-cat -q --plain -o /dev/fd/9 in.jsonl
+    fails_with 1 '^pic-cat: /dev/fd/9: '
+}
+
 @test "a full disk is an error, not a silent truncation" {
     seq 1 100000 | sed 's/.*/{"n":&}/' > many.jsonl
     run pic-cat -q --plain many.jsonl -o /dev/full

@@ -104,7 +104,64 @@ static char *link_target(const char *path) {
     return p; /* a loop: the rename will say so */
 }
 
+/* Whether the directory holding path is this process's descriptor table
+ * (/proc/PID/fd, or a thread's /proc/PID/task/TID/fd), which /dev/fd,
+ * /proc/self/fd and /proc/thread-self/fd lead to. */
+static bool in_own_fd_dir(const char *path) {
+    char *copy = pic_strdup(path), *dir = realpath(dirname(copy), NULL);
+    free(copy);
+    if (!dir) return false;
+    char own[64];
+    int n = snprintf(own, sizeof own, "/proc/%ld/", (long)getpid());
+    const char *rest = strncmp(dir, own, (size_t)n) ? NULL : dir + n;
+    bool yes = rest && (!strcmp(rest, "fd") || (!strncmp(rest, "task/", 5) && strchr(rest + 5, '/') &&
+                                                 !strcmp(strchr(rest + 5, '/'), "/fd")));
+    free(dir);
+    return yes;
+}
+
+/* The descriptor path names when it, or a link on its way, is an entry
+ * of this process's descriptor table (/dev/stdout, /dev/fd/N,
+ * /proc/self/fd/N, a process substitution's /dev/fd/63); -1 when none.
+ * Such an entry's link reads "pipe:[ID]" for a pipe, where no temporary
+ * can be made, and a rename over the file it shows would replace what the
+ * shell wrote there before (>> log) and leave its later writes in the
+ * replaced file. */
+static int own_fd(const char *path) {
+    char *p = pic_strdup(path);
+    int fd = -1;
+    for (int hops = 0; hops < 40 && fd < 0; hops++) {
+        const char *base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+        if (*base && strlen(base) < 10 && strspn(base, "0123456789") == strlen(base) && in_own_fd_dir(p)) {
+            fd = atoi(base);
+            break;
+        }
+        struct stat st;
+        char buf[4096];
+        ssize_t n;
+        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode) || (n = readlink(p, buf, sizeof buf - 1)) < 0) break;
+        buf[n] = '\0';
+        char *dir = pic_strdup(p), *next = buf[0] == '/' ? pic_strdup(buf) : pic_asprintf("%s/%s", dirname(dir), buf);
+        free(dir);
+        free(p);
+        p = next;
+    }
+    free(p);
+    return fd;
+}
+
 FILE *pic_atomic_open(pic_atomic_file *a, const char *path) {
+    /* A descriptor of this process is written through a duplicate, as
+     * bash redirects to /dev/stdout and /dev/fd/N: where the shell's own
+     * writes go, at its offset. */
+    int own = own_fd(path);
+    if (own >= 0) {
+        a->path = pic_strdup(path);
+        a->tmp = NULL;
+        int dupped = dup(own);
+        if (dupped < 0 || !(a->fp = fdopen(dupped, "wb"))) pic_die("%s: %s", path, strerror(errno));
+        return a->fp;
+    }
     /* -o through a symbolic link writes the file it points to, as a plain
      * open would: renaming onto the link would replace the link itself. */
     struct stat st;

@@ -14,7 +14,9 @@ typedef struct {
 
 /* Opens a temporary file beside path for writing; dies on failure. A path
  * that exists and is not a regular file (a device, a pipe) is written
- * directly, since it cannot be replaced by a rename. */
+ * directly, since it cannot be replaced by a rename; one that names a
+ * descriptor of this process (/dev/stdout, /dev/fd/N) is written through
+ * a duplicate of it. */
 FILE *pic_atomic_open(pic_atomic_file *a, const char *path);
 /* Dies, naming path, unless pic_atomic_open can take it: a folder cannot
  * be, nor a file in a folder that is not there or cannot be written (its
