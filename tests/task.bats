@@ -74,6 +74,13 @@ load helpers
     # a source that is not UTF-8 cannot be a JSON string: records went without one
     run pic-task -n 1 --plain --source $'d\xff'
     fails_with 2 "^pic-task: --source: the name is not UTF-8"
+    # the last id is what must stay exact: --start 2^53 -n 2 wrote 2^53+1,
+    # which jq reads back as 2^53
+    run pic-task -q --plain --start 9007199254740992 -n 2
+    fails_with 2 "^pic-task: --start 9007199254740992 with --count 2: the last id, 9007199254740993, is above 2\\^53"
+    run pic-task -q --plain --start 9007199254740991 -n 2
+    [ "$status" -eq 0 ]
+    [ "$(jq -c .id <<< "$output" | paste -sd' ')" = "9007199254740991 9007199254740992" ]
     run pic-task --help
     [ "$status" -eq 0 ]
     [[ "$output" == Usage:* ]]

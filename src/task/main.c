@@ -19,7 +19,7 @@ static const char usage[] =
     "the same stream, and --start lets several calls extend one sequence.\n"
     "\n"
     "  -n, --count N        number of problems (default 100)\n"
-    "      --start K        first id (default 0)\n"
+    "      --start K        first id (default 0; the last id at most 2^53)\n"
     "      --seed S         random seed (default 1)\n"
     "      --task T         math (default) or countdown: reach \"target\" from\n"
     "                       \"numbers\" with + - * / and parentheses, each number\n"
@@ -139,6 +139,12 @@ int main(int argc, char **argv) {
         }
     }
     if (optind < argc) pic_usage_error("unexpected operand '%s'", argv[optind]);
+    /* the last id, not the first, is what must stay exact as a double
+     * (jq reads 2^53 + 1 back as 2^53) */
+    if (count && start + count - 1 > 1LL << 53)
+        pic_usage_error("--start %lld with --count %lld: the last id, %lld, is above 2^53 (%lld), past which jq "
+                        "reads ids inexactly",
+                        start, count, start + count - 1, 1LL << 53);
     /* jansson refuses a string that is not UTF-8: every record went out
      * without its source, exit 0 */
     json_t *src = source ? json_string(source) : json_null();
