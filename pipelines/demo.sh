@@ -55,12 +55,12 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[[ $steps =~ ^[1-9][0-9]*$ ]] || usage_error "--steps: '$steps' is not a positive integer"
+int_opt --steps steps 1 $((1 << 40)) # (train.sh's bound)
 [ -z "$full" ] || [ -z "$quick" ] || usage_error "--full and --quick exclude each other"
 [ -n "$out" ] || out=runs/demo${full:+-full}
 explore_steps_given=$explore_steps
 [ -n "$explore_steps" ] || explore_steps=$([ -n "$full" ] && echo 200 || echo 30)
-[[ $explore_steps =~ ^[1-9][0-9]*$ ]] || usage_error "--explore-steps: '$explore_steps' is not a positive integer"
+int_opt --explore-steps explore_steps 1 $((1 << 40))
 
 # The demo's settings (docs/demo.md says how they were found). The target is
 # the entropy the SFT warm-up leaves, measured below: EntroPIC is to hold it

@@ -79,7 +79,9 @@ done
 [ -n "$model" ] || usage_error "--model DIR is required"
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ ${#datasets[@]} -gt 0 ] || usage_error "no dataset given"
-[[ $n =~ ^([A-Za-z0-9_.-]+=[1-9][0-9]*,)*[1-9][0-9]*$ ]] || usage_error "--n: '$n' is not N or NAME=N,...,N"
+n_spec --n n
+int_opt --max-new-tokens max_new 1 $((1 << 24))
+int_opt --seed seed 0
 model_dir "$model" || die "$model: not a model directory (no config.json)"
 for d in "${datasets[@]}"; do [ -r "$d" ] || die "$d: cannot read"; done
 distinct_datasets "${datasets[@]}"

@@ -90,25 +90,36 @@ while [ $# -gt 0 ]; do
     shift
 done
 seeds=${seeds//,/ } targets=${targets//,/ }
-for v in steps pool eval_problems jobs; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || usage_error "--${v//_/-}: '${!v}' is not a positive integer"
-done
+int_opt --steps steps 1 $((1 << 40)) # (train.sh's bound)
+int_opt --pool pool 1
+int_opt --eval-problems eval_problems 1
+int_opt --jobs jobs 1
 # (train.sh refuses them too, but only at the RL stage: after the SFT,
 # the filter and the held-out sets, hours into a full run)
 for v in kp ki lr; do
     [[ ${!v} =~ ^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] ||
         usage_error "--$v: '${!v}' is not a decimal number"
 done
-[[ $off_policy =~ ^[0-9]+$ ]] || usage_error "--off-policy: '$off_policy' is not a non-negative integer"
-[[ $difficulty =~ ^[1-5]$ ]] || usage_error "--difficulty: '$difficulty' is not 1..5"
+int_opt --off-policy off_policy 0
+int_opt --difficulty difficulty 1 5
 if [ -z "$harder_args" ]; then
     [ "$difficulty" = 1 ] || usage_error "--difficulty $difficulty needs --harder-args (its harder held-out set)"
     harder_args="--max-number 50 --max-target 500"
 fi
-[[ $eval_n =~ ^[1-9][0-9]*$ ]] && [ $((eval_n & (eval_n - 1))) -eq 0 ] ||
+int_opt --eval-n eval_n 1 $((1 << 20)) # (pic-rollout's --n)
+[ $((eval_n & (eval_n - 1))) -eq 0 ] ||
     usage_error "--eval-n: '$eval_n' is not a power of 2"
 [ -n "$seeds" ] || usage_error "--seeds: no seed"
-for s in $seeds; do [[ $s =~ ^[0-9]+$ ]] || usage_error "--seeds: '$s' is not a non-negative integer"; done
+s_list=
+for s in $seeds; do
+    int_opt --seeds s 0
+    # train.sh's bound (step N's rollout seed is S * 1000003 + N, at most
+    # 2^62), which it checks only at the RL stage, hours in
+    [ "$s" -le $(( ((1 << 62) - steps) / 1000003 )) ] ||
+        usage_error "--seeds: $s is too large: step $steps's rollout seed ($s * 1000003 + $steps) passes 2^62"
+    s_list+=${s_list:+ }$s
+done
+seeds=$s_list # (plain: 01 and 1 are one seed, and summary.json's numbers)
 [ -n "$targets" ] || usage_error "--targets: no target"
 for f in $targets; do
     [[ $f =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] && [ "$(jq -n "$f > 0")" = true ] ||

@@ -47,7 +47,8 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ -n "$model" ] || usage_error "--model DIR is required"
-[[ $steps =~ ^[1-9][0-9]*$ ]] || usage_error "--steps: '$steps' is not a positive integer"
+int_opt --steps steps 1 $((1 << 40)) # (train.sh's bound)
+int_opt --jobs jobs 1
 # fig2.sh's own options given again after -- would win in every run (they
 # come last), and the figure's title would name the ones they replaced
 for a in "$@"; do

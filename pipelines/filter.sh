@@ -68,7 +68,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$out" ] || usage_error "-o OUT is required"
 [ ${#data[@]} -gt 0 ] || usage_error "no prompt file given"
-[[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "--n: '$n' is not a positive integer"
+int_opt --n n 1 $((1 << 20))
+int_opt --max-new-tokens max_new 1 $((1 << 24))
+int_opt --seed seed 0
 [ -n "$scored" ] || [ -n "$model" ] || usage_error "--model DIR is required (or --scored FILE)"
 for f in "${data[@]}"; do [ -r "$f" ] || die "$f: cannot read"; done
 [ -z "$scored" ] || [ -z "$samples" ] || usage_error "--samples keeps what filter.sh samples: not with --scored"

@@ -8,6 +8,45 @@ usage_error() { echo "$PROG: $*" >&2; echo "Try '$PROG --help' for more informat
 # need VALUE-OF-OPTION: the option's value, or a usage error
 need() { [ $# -ge 2 ] && [ -n "$2" ] || usage_error "$1 needs a value"; }
 
+# int_opt OPTION VAR MIN [MAX]: the integer option OPTION, whose value is
+# in the variable VAR, read as the programs read one (strtol, base 10):
+# decimal digits after an optional +, leading zeros and all ("010" is ten).
+# VAR is set to its plain form (10), which bash's arithmetic reads as the
+# programs do: it took "010" for octal 8 and stopped on "08", and a number
+# past 2^63 wrapped. A usage error naming OPTION when the value is no such
+# integer or is outside [MIN, MAX] (MAX: default 2^62, the programs' seeds').
+int_opt() {
+    # (locals of names no caller's variable has: printf -v would set the local)
+    local _io_opt=$1 _io_min=$3 _io_max=${4:-4611686018427387904} _io_v=${!2} _io_d
+    _io_d=${_io_v#+}
+    [[ $_io_d =~ ^[0-9]+$ ]] || usage_error "$_io_opt: '$_io_v' is not $(int_kind "$_io_min")"
+    while [[ $_io_d == 0?* ]]; do _io_d=${_io_d#0}; done
+    # (by length first: bash's arithmetic would wrap a number past 2^63)
+    if [ ${#_io_d} -gt ${#_io_max} ] || { [ ${#_io_d} -eq ${#_io_max} ] && [[ $_io_d > $_io_max ]]; }; then
+        usage_error "$_io_opt: $_io_v is outside [$_io_min, $_io_max]"
+    elif [ "$_io_d" -lt "$_io_min" ]; then
+        [ "$_io_min" -gt 1 ] || usage_error "$_io_opt: '$_io_v' is not $(int_kind "$_io_min")"
+        usage_error "$_io_opt: $_io_v is outside [$_io_min, $_io_max]"
+    fi
+    printf -v "$2" '%s' "$_io_d"
+}
+# n_spec OPTION VAR: samples per problem as N or NAME=N,...,N (eval.sh --n,
+# train.sh --val-n): each N a positive integer as int_opt reads it, at most
+# pic-rollout's --n (2^20: a larger one was refused when that dataset's turn
+# came, after the others were sampled); VAR set with the Ns in plain form
+n_spec() {
+    local _ns_opt=$1 _ns_v=${!2} _ns_item _ns_n _ns_out=
+    [[ $_ns_v =~ ^([A-Za-z0-9_.-]+=\+?[0-9]+,)*\+?[0-9]+$ ]] || usage_error "$_ns_opt: '$_ns_v' is not N or NAME=N,...,N"
+    for _ns_item in ${_ns_v//,/ }; do
+        _ns_n=${_ns_item##*=}
+        int_opt "$_ns_opt" _ns_n 1 1048576
+        [[ $_ns_item != *=* ]] || _ns_n=${_ns_item%=*}=$_ns_n
+        _ns_out+=${_ns_out:+,}$_ns_n
+    done
+    printf -v "$2" '%s' "$_ns_out"
+}
+int_kind() { case $1 in 0) echo "a non-negative integer" ;; 1) echo "a positive integer" ;; *) echo "an integer" ;; esac; }
+
 # publish TMP FINAL: rename a finished temporary into place
 publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
 

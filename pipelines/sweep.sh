@@ -55,7 +55,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ -n "$targets$methods" ] || [ -n "$baseline" ] || [ ${#variants[@]} -gt 0 ] || usage_error "nothing to run"
-[[ $jobs =~ ^[1-9][0-9]*$ ]] || usage_error "--jobs: '$jobs' is not a positive integer"
+int_opt --jobs jobs 1
 # The options after -- come last on each train.sh's line, so one the sweep
 # sets per run would win over it: every run trained into one --run folder
 # (the others failing on its settings), or at one --target.

@@ -227,20 +227,32 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$run" ] || usage_error "--run DIR is required"
-[[ $ranks =~ ^[1-9][0-9]*$ ]] || usage_error "--ranks: '$ranks' is not a positive integer"
+int_opt --ranks ranks 1
 case "$launcher" in mpirun|srun) ;; *) usage_error "--launcher: '$launcher' is not mpirun or srun" ;; esac
 [ "$ranks" -eq 1 ] || command -v "$launcher" > /dev/null || die "--ranks $ranks: $launcher is not installed"
 [ -n "$model" ] || usage_error "--model DIR is required"
 [ -z "$state_every" ] || [ -n "$serve" ] || usage_error "--state-every needs --serve (pic-update alone writes the state every step)"
 state_every=${state_every:-1}
-[[ $state_every =~ ^[1-9][0-9]*$ ]] || usage_error "--state-every: '$state_every' is not a positive integer"
-for v in steps prompts n keep val_every mini_batches difficulty seed control_from; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || usage_error "--${v//_/-}: '${!v}' is not a non-negative integer"
-done
-[ "$steps" -ge 1 ] && [ "$prompts" -ge 1 ] && [ "$n" -ge 1 ] && [ "$mini_batches" -ge 1 ] ||
-    usage_error "--steps, --prompts, --n and --mini-batches must be at least 1"
-[[ $val_n =~ ^([A-Za-z0-9_.-]+=[1-9][0-9]*,)*[1-9][0-9]*$ ]] ||
-    usage_error "--val-n: '$val_n' is not N or NAME=N,...,N"
+# The integers as the programs read them (lib.sh's int_opt: 010 is ten),
+# within the programs' ranges that are checked only at a step's rollout,
+# batch or prompts: after the run's settings were written, which a
+# corrected command was then refused as other ones (pic-batch's --step and
+# --size, pic-task's --difficulty, pic-rollout's --seed below)
+int_opt --state-every state_every 1
+int_opt --steps steps 1 $((1 << 40))
+int_opt --prompts prompts 1 $((1 << 30))
+int_opt --n n 1 $((1 << 20))
+int_opt --max-new-tokens max_new 1 $((1 << 24))
+int_opt --mini-batches mini_batches 1 $((1 << 20))
+int_opt --difficulty difficulty 1 5
+int_opt --keep keep 0
+int_opt --val-every val_every 0
+int_opt --control-from control_from 0
+int_opt --seed seed 0
+# step N's rollout is pic-rollout --seed S * 1000003 + N, at most 2^62
+[ "$seed" -le $(( ((1 << 62) - steps) / 1000003 )) ] ||
+    usage_error "--seed: $seed is too large: step $steps's rollout seed ($seed * 1000003 + $steps) passes 2^62"
+n_spec --val-n val_n
 case "$method" in
 entropic|grpo|dr-grpo|nsr|psr|w-reinforce|clip-cov|kl-cov|aec|entropy-bonus|dmmpt) ;;
 *) usage_error "--method: unknown method '$method'" ;;
@@ -417,7 +429,7 @@ settings=$(jq -n --arg model "$model" --arg data "$data" --arg difficulty "$diff
     --arg val_temperature "$val_temperature" --arg val_top_p "$val_top_p" '$ARGS.named')
 # settings_value: settings (stdin) as compared: a decimal by its value, as
 # the programs read it (--lr 1e-6 is --lr 0.000001), the rest as text
-# (the integers too: bash reads a leading 0 as octal, the programs not)
+# (the integers in the plain form int_opt gave them: 064 is 64)
 settings_value() {
     jq -S 'with_entries(if .key | IN("temperature", "target", "kp", "ki", "tau", "lr", "clip_low",
         "clip_high", "entropy_coef", "aec_target", "dmmpt_target", "val_temperature", "val_top_p")

@@ -118,11 +118,18 @@ load helpers
     run explore.sh --eval-n 48
     fails_with 2 "not a power of 2"
     run explore.sh --difficulty 6
-    fails_with 2 "is not 1..5"
+    fails_with 2 "--difficulty: 6 is outside \\[1, 5\\]"
     run explore.sh --difficulty 2
     fails_with 2 "needs --harder-args"
     run explore.sh --seeds 1,1
     fails_with 2 "a seed appears twice"
+    # (decimal, as train.sh's --seed: 01 is seed 1, 010 no octal 8)
+    run explore.sh --seeds 01,1
+    fails_with 2 "a seed appears twice"
+    run explore.sh --seeds 99999999999999
+    fails_with 2 "--seeds: 99999999999999 is too large"
+    run explore.sh --steps 08 --pool 0
+    fails_with 2 "--pool: '0' is not a positive integer"
     run explore.sh --off-policy -1
     fails_with 2 "not a non-negative integer"
     # (refused at once, not by train.sh after the SFT and the filter)

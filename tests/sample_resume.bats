@@ -108,6 +108,26 @@ setup() {
     fails_with 1 "t: in use by another eval.sh"
 }
 
+@test "eval.sh and filter.sh read an integer as the programs do: leading zeros are the same setting" {
+    eval.sh -q "${E[@]}" --out e a.jsonl >/dev/null
+    # (--n refused a leading zero; the other integers were settings as written)
+    run eval.sh --model m --n a=03,1 --max-new-tokens 006 --template chatml --seed +07 --out e a.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"a: kept"* ]]
+    # an N past pic-rollout's --n: refused before any dataset is sampled
+    run eval.sh "${E[@]}" --n b=2000000,3 --out e2 a.jsonl b.jsonl
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--n: 2000000 is outside [1, 1048576]"* ]]
+    [ ! -e e2 ]
+    pic-task -q --plain -n 2 --seed 2 >p.jsonl
+    filter.sh -q --model m --n 2 --max-new-tokens 2 --seed 7 --samples plain.zst -o a.jsonl p.jsonl
+    filter.sh -q --model m --n 02 --max-new-tokens 002 --seed 007 --samples zeros.zst -o b.jsonl p.jsonl
+    cmp <(zstdcat plain.zst) <(zstdcat zeros.zst)
+    run filter.sh --model m --n 08x -o c.jsonl p.jsonl
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--n: '08x' is not a positive integer"* ]]
+}
+
 @test "filter.sh samples with the template its help says is the default: raw, as train.sh" {
     # (its help said the model's chat format, as train.sh's and eval.sh's
     # once did: pic-rollout's default, raw, is what all three give)

@@ -697,7 +697,7 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         [ ! -e ctl.json ]
     done
     run train.sh --run r --model m --steps two
-    fails_with 2 "'two' is not a non-negative integer"
+    fails_with 2 "--steps: 'two' is not a positive integer"
     run eval.sh --model m --out e
     fails_with 2 'no dataset given'
     run sweep.sh --out s --targets abc -- --model m
@@ -789,6 +789,37 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$status" -eq 0 ]
     [ "$(cut -f1 <<<"$output" | tr '\n' ' ')" = "--kp --aec-target " ]
     [[ "$output" == *$'--aec-target\t--aec-target needs --method aec' ]]
+}
+
+@test "integer options are decimal, as the programs read them: leading zeros are no octal" {
+    P=(--model m --lr 1e-3 --template chatml --target off)
+    # bash's arithmetic took 010 for octal 8 (the rollouts' seeds, beside
+    # pic-task's 10) and stopped on 08 (exit 0, no step taken)
+    train.sh -q --run r --steps 02 --prompts 04 --n +2 --max-new-tokens 08 --seed 010 "${P[@]}"
+    train.sh -q --run p --steps 2 --prompts 4 --n 2 --max-new-tokens 8 --seed 10 "${P[@]}"
+    [ "$(wc -l < r/log.jsonl)" -eq 2 ]
+    for s in 1 2; do
+        cmp <(zstdcat r/rollouts/step-00000$s.jsonl.zst) <(zstdcat p/rollouts/step-00000$s.jsonl.zst)
+    done
+    jq -e '.prompts == "4" and .n == "2" and .max_new == "8" and .seed == "10"' r/settings.json > /dev/null
+    # one run, however its numbers are written
+    run train.sh --run r --steps 3 --prompts 4 --n 2 --max-new-tokens 0008 --seed 10 "${P[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(wc -l < r/log.jsonl)" -eq 3 ]
+    # numbers the programs would refuse at a step, after the run's settings
+    # were written (a corrected command was then refused as other settings),
+    # and ones past bash's arithmetic, which wrapped: refused at once
+    for bad in "--difficulty 7|--difficulty: 7 is outside [1, 5]" \
+               "--steps 99999999999999999999|--steps: 99999999999999999999 is outside" \
+               "--n 08x|--n: '08x' is not a positive integer" \
+               "--val-every 1 --val-n prompts=0,1|--val-n: '0' is not a positive integer" \
+               "--seed 5000000000000|--seed: 5000000000000 is too large: step 1's rollout seed"; do
+        # shellcheck disable=SC2086
+        run train.sh --run q --steps 1 --prompts 4 --n 2 --max-new-tokens 8 "${P[@]}" ${bad%%|*}
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"${bad#*|}"* ]]
+        [ ! -e q ]
+    done
 }
 
 @test "a typo in any program's options is refused before the first rollout, and the run takes the corrected ones" {
