@@ -58,6 +58,7 @@ done
 int_opt --steps steps 1 $((1 << 40)) # (train.sh's bound)
 [ -z "$full" ] || [ -z "$quick" ] || usage_error "--full and --quick exclude each other"
 [ -n "$out" ] || out=runs/demo${full:+-full}
+dash_paths out
 explore_steps_given=$explore_steps
 [ -n "$explore_steps" ] || explore_steps=$([ -n "$full" ] && echo 200 || echo 30)
 int_opt --explore-steps explore_steps 1 $((1 << 40))

@@ -76,6 +76,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+dash_paths model out template
 [ -n "$model" ] || usage_error "--model DIR is required"
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ ${#datasets[@]} -gt 0 ] || usage_error "no dataset given"

@@ -90,6 +90,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 seeds=${seeds//,/ } targets=${targets//,/ }
+dash_paths out
 int_opt --steps steps 1 $((1 << 40)) # (train.sh's bound)
 int_opt --pool pool 1
 int_opt --eval-problems eval_problems 1

@@ -45,6 +45,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+dash_paths out model
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ -n "$model" ] || usage_error "--model DIR is required"
 int_opt --steps steps 1 $((1 << 40)) # (train.sh's bound)

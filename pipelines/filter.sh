@@ -66,6 +66,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+dash_paths model out template samples scored
 [ -n "$out" ] || usage_error "-o OUT is required"
 [ ${#data[@]} -gt 0 ] || usage_error "no prompt file given"
 int_opt --n n 1 $((1 << 20))

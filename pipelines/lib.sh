@@ -47,6 +47,20 @@ n_spec() {
 }
 int_kind() { case $1 in 0) echo "a non-negative integer" ;; 1) echo "a positive integer" ;; *) echo "an integer" ;; esac; }
 
+# dash_paths VAR...: each path in the variables (an array's each) that
+# begins with '-' gets ./ before it, the same file: the commands it went
+# to (mkdir, mv, rm, cd, realpath, find, the pipelines a script runs) took
+# a run directory "-r" or an --out "-e" for their options, and stopped
+# with their own message (mkdir: invalid option -- 'r')
+dash_paths() {
+    local _dp_v _dp_i
+    for _dp_v in "$@"; do
+        local -n _dp_r=$_dp_v
+        for _dp_i in "${!_dp_r[@]}"; do [[ ${_dp_r[_dp_i]} != -* ]] || _dp_r[_dp_i]=./${_dp_r[_dp_i]}; done
+        unset -n _dp_r
+    done
+}
+
 # publish TMP FINAL: rename a finished temporary into place
 publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
 

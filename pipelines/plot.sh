@@ -35,6 +35,7 @@ while [ $# -gt 0 ]; do
     *) runs+=("$1"); shift ;;
     esac
 done
+dash_paths out
 [ ${#runs[@]} -gt 0 ] || usage_error "no run given"
 command -v gnuplot >/dev/null || die "gnuplot not found (scripts/deps.sh installs it)"
 [ -n "$out" ] || { [ ${#runs[@]} -eq 1 ] && out="${runs[0]}/plot" || out=plot; }

@@ -53,6 +53,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+dash_paths out
 [ -n "$out" ] || usage_error "--out DIR is required"
 [ -n "$targets$methods" ] || [ -n "$baseline" ] || [ ${#variants[@]} -gt 0 ] || usage_error "nothing to run"
 int_opt --jobs jobs 1

@@ -226,6 +226,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+dash_paths run model data val_data template
 [ -n "$run" ] || usage_error "--run DIR is required"
 int_opt --ranks ranks 1
 case "$launcher" in mpirun|srun) ;; *) usage_error "--launcher: '$launcher' is not mpirun or srun" ;; esac
