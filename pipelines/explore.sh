@@ -275,12 +275,15 @@ done
 # 6. Evaluation: pass@k at T 0.6 (eval-n samples) and greedy accuracy, on
 # both held-out levels, for the SFT model and each run's best and final.
 ks=$(k=1; while [ "$k" -le "$eval_n" ]; do printf '%s%s' "${sep:-}" "$k"; sep=,; k=$((k * 2)); done)
+# eval.sh each time: it keeps what it sampled of the same checkpoint, and
+# samples one written since (a run's final and best after a rerun with more
+# --steps: a table kept as it was named step 2's checkpoint step 3's)
 evaluate() { # model dir, output name
     local dir=$out/eval/$2
-    [ -s "$dir/t06/table.json" ] || eval.sh -q --model "$1" --out "$dir/t06" --n "$eval_n" --k "$ks" \
+    eval.sh -q --model "$1" --out "$dir/t06" --n "$eval_n" --k "$ks" \
         --temperature "$temperature" --top-p 0.95 --max-new-tokens "$max_new" --template chatml --seed 17 \
         --reward-args "$reward_args" --rollout-args --threads=1 "$out/heldout/same.jsonl" "$out/heldout/harder.jsonl" > /dev/null
-    [ -s "$dir/greedy/table.json" ] || eval.sh -q --model "$1" --out "$dir/greedy" --n 1 --temperature 0 \
+    eval.sh -q --model "$1" --out "$dir/greedy" --n 1 --temperature 0 \
         --max-new-tokens "$max_new" --template chatml --reward-args "$reward_args" \
         --rollout-args --threads=1 "$out/heldout/same.jsonl" "$out/heldout/harder.jsonl" > /dev/null
 }

@@ -80,6 +80,14 @@ load helpers
     run explore.sh -q --out x --pool 20
     fails_with 1 '--quick true then, false now'
     cmp s1.json x/summary.json
+    # more --steps: the runs go on, and their final checkpoints are
+    # evaluated again (the tables of step 2's were kept as step 3's)
+    explore.sh --quick -q --out x --pool 20 --steps 3 > /dev/null
+    [ "$(wc -l < x/seed-1/grpo/log.jsonl)" -eq 3 ]
+    jq -e '.steps == 3' x/summary.json
+    for m in t06 greedy; do
+        jq -r .model "x/eval/seed-1/grpo-final/$m/same.settings.json" | head -n 1 | grep -q '/ckpt/step-000003$'
+    done
 }
 
 @test "filter.sh --reward-args '--task countdown': scored by the countdown verdict, 0 < correct < n kept" {
