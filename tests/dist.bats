@@ -102,6 +102,14 @@ same() {
     same 4
 }
 
+@test "2 ranks, Clip-Cov over 2 mini-batches: each step's draw is the whole step's, every rank's the same" {
+    C=(--pg clip-cov --cov-ratio 0.1 --clip-cov-lb -100 --clip-cov-ub 100 --mini-batches 2)
+    one a.json a.grads a "${C[@]}"
+    two b.json b.grads b "${C[@]}"
+    [ "$(jq .cov_selected b.json)" = 6 ]
+    same 2
+}
+
 @test "the same 2-rank run twice is bit-identical; a resumed optimizer state is rank-independent" {
     two b.json b.grads b --alpha 0.3
     two c.json c.grads c --alpha 0.3

@@ -164,6 +164,33 @@ EOF
     cmp s2/config.json same/config.json && cmp s2/tokenizer.json same/tokenizer.json
 }
 
+@test "Clip-Cov draws anew at each optimizer step, and a resumed run draws what one run does" {
+    # verl's compute_policy_loss_clip_cov takes torch.randperm from a generator
+    # that advances from step to step; the draw was a function of --seed and
+    # the step's token count only, so identical steps (pipelines/train.sh
+    # passes one seed) dropped the same positions of the candidate list.
+    { cat "$U/qwen2-tiny-step.jsonl"; sed 's/"golden-/"again-/' "$U/qwen2-tiny-step.jsonl"; } >six.jsonl
+    head -3 six.jsonl >a.jsonl
+    tail -3 six.jsonl >b.jsonl
+    # lr 0, so both steps see the same weights and tokens; 3 of 34 tokens
+    # picked a step, whose loss is 0
+    C=(--pg clip-cov --cov-ratio 0.1 --clip-cov-lb -100 --clip-cov-ub 100 --lr 0 --threads 1 -q)
+    pic-update -m "$M/qwen2-tiny" -o u "${C[@]}" --mini-batches 2 six.jsonl >stats
+    [ "$(jq .cov_selected stats)" = 6 ]
+    [ "$(jq '.steps[0].loss != .steps[1].loss' stats)" = true ]
+    # resumed: the second step from the first's checkpoint draws as the second mini-batch did
+    pic-update -m "$M/qwen2-tiny" -o s1 "${C[@]}" a.jsonl >one
+    [ "$(jq .loss one)" = "$(jq .steps[0].loss stats)" ]
+    pic-update -m s1 -o s2 "${C[@]}" b.jsonl >two
+    [ "$(jq .loss two)" = "$(jq .steps[1].loss stats)" ]
+    # and a step of the same checkpoint with --reset-optimizer draws as its first
+    pic-update -m s1 -o s3 "${C[@]}" --reset-optimizer a.jsonl >three
+    [ "$(jq .loss three)" = "$(jq .loss one)" ]
+    # the draw does not depend on the micro-batches (the sums' order does, by an ulp)
+    pic-update -m "$M/qwen2-tiny" -o m "${C[@]}" --mini-batches 2 --micro-tokens 20 six.jsonl >micro
+    for k in 0 1; do near "$(jq ".steps[$k].loss" micro)" "$(jq ".steps[$k].loss" stats)" 1e-12; done
+}
+
 @test "pad_token_id's embedding row learns nothing from the tokens read, as nn.Embedding(padding_idx)" {
     # untied: the pad token's row of embed_tokens has only its inputs' gradient
     mkdir m

@@ -145,8 +145,13 @@ static void select_clip_cov(pic_loss_plan *p, const pic_loss_cfg *c, const float
     size_t k = (size_t)(c->cov_ratio * (double)(n - p->n_masked));
     if (k < 1) k = 1;
     if (k > nc) k = nc;
-    pic_rng rng;
-    pic_rng_seed(&rng, c->seed, 0x636c6970636f76ull /* "clipcov" */, n);
+    /* a function of --seed, the optimizer step (optimizer.safetensors' count,
+     * so a resumed run draws as an uninterrupted one) and the step's token
+     * count: the whole step's, so neither micro-batches nor ranks change it.
+     * Without the step, identical steps dropped the same positions. */
+    pic_rng key, rng;
+    pic_rng_seed(&key, c->seed, 0x636c6970636f76ull /* "clipcov" */, c->step);
+    pic_rng_seed(&rng, pic_rng_u64(&key), n, 0);
     for (size_t i = 0; i < k; i++) { /* partial Fisher-Yates */
         size_t j = i + (size_t)pic_rng_below(&rng, nc - i), tmp = cand[i];
         cand[i] = cand[j], cand[j] = tmp;

@@ -56,6 +56,8 @@ typedef struct {
     double cov_lb, cov_ub;   /* Clip-Cov: covariance window of the candidates */
     double kl_cov_coef;      /* KL-Cov: coefficient of |logp - old_logp| */
     uint64_t seed;           /* Clip-Cov's random pick */
+    uint64_t step;           /* optimizer steps taken before this one: Clip-Cov's pick draws anew
+                                each step, as verl's randperm advances (the trainer sets it) */
 } pic_loss_cfg;
 
 /* The paper's and the baselines' defaults (token-mean, clip 0.2/0.2, c = 3,

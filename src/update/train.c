@@ -465,6 +465,7 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
         }
 
     pic_loss_cfg lc = t->cfg.loss;
+    lc.step = (uint64_t)t->step; /* Clip-Cov's draw: each optimizer step its own */
     size_t *cut = share_cuts(s, n, R), n_micro;
     micro *mbs = split(s + cut[me], cut[me + 1] - cut[me], t->cfg.micro_tokens, &n_micro);
     for (size_t k = 0; k < n_micro; k++) mbs[k].first += cut[me];

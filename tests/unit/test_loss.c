@@ -228,6 +228,23 @@ static void check_cov(void) {
         if (p.sel[t]) zero &= d[t] == 0;
     CHECK(zero && st.selected == 2, "Clip-Cov's picks get no gradient");
     pic_loss_plan_free(&p);
+
+    /* the draw is a function of (seed, optimizer step, tokens): the same
+     * step draws the same, the next one anew (verl's randperm advances) */
+    c.cov_ratio = 0.01;
+    unsigned char *first = malloc(N);
+    pic_loss_plan_build(&p, &c, 2, start, lp, old, adv);
+    memcpy(first, p.sel, N);
+    pic_loss_plan_free(&p);
+    pic_loss_plan_build(&p, &c, 2, start, lp, old, adv);
+    int same = memcmp(first, p.sel, N) == 0;
+    pic_loss_plan_free(&p);
+    c.step = 1;
+    pic_loss_plan_build(&p, &c, 2, start, lp, old, adv);
+    CHECK(same && p.n_sel == 100 && memcmp(first, p.sel, N) != 0,
+          "Clip-Cov draws the same picks for the same optimizer step and new ones for the next");
+    pic_loss_plan_free(&p);
+    free(first);
 }
 
 /* The variants the paper compares, on a hand-made step: sequence 0 is
