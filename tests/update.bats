@@ -191,6 +191,31 @@ EOF
     for k in 0 1; do near "$(jq ".steps[$k].loss" micro)" "$(jq ".steps[$k].loss" stats)" 1e-12; done
 }
 
+@test "--mini-batches K: the per-token rates are over all K steps' tokens, the per-step values means over K" {
+    # uneven slices: 3 samples of 11, 4 and 19 tokens in 2 steps (1 + 2).
+    # The entropy is the batch's token-mean, as verl's actor/entropy
+    # (ray_trainer: agg_loss over the whole batch's response mask), not the
+    # mean of the steps' entropies; loss, grad_norm, lr and alpha are the
+    # means of the steps' values, as verl's metrics over its mini-batches.
+    S=("${SPEC[@]}" --tau "$(tau qwen2-tiny)" --alpha 0.2 --lr 0)
+    pic-update -m "$M/qwen2-tiny" -o c1 "${S[@]}" "$U/qwen2-tiny-step.jsonl" >one
+    pic-update -m "$M/qwen2-tiny" -o c2 "${S[@]}" --mini-batches 2 "$U/qwen2-tiny-step.jsonl" >two
+    [ "$(jq -c "[.steps[].tokens]" two)" = "[11,23]" ]
+    [ "$(jq '.tokens == ([.steps[].tokens] | add)' two)" = true ]
+    # lr 0: both runs see the same weights, so the batch's numbers are one run's
+    for f in entropy hi_frac clipfrac_low clipfrac_high approx_kl; do
+        near "$(jq .$f two)" "$(jq .$f one)" 1e-12
+    done
+    # (a value that is exactly a float32 prints as its float32 shortest form)
+    near "$(jq .entropy two)" "$(jq '[.steps[] | .entropy * .tokens] | add / 34' two)" 1e-7
+    # (and the unweighted mean is another number: the test can fail)
+    run near "$(jq .entropy two)" "$(jq '[.steps[].entropy] | add / 2' two)" 1e-6
+    [ "$status" -ne 0 ]
+    for f in loss grad_norm lr alpha; do
+        near "$(jq .$f two)" "$(jq "[.steps[].$f] | add / 2" two)" 1e-12
+    done
+}
+
 @test "pad_token_id's embedding row learns nothing from the tokens read, as nn.Embedding(padding_idx)" {
     # untied: the pad token's row of embed_tokens has only its inputs' gradient
     mkdir m

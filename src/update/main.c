@@ -640,6 +640,8 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
         put(j, "entropy", st.ls.tokens ? st.ls.entropy_sum / (double)st.ls.tokens : 0);
         put(j, "grad_norm", st.grad_norm);
         put(j, "lr", st.lr);
+        /* the weight of its entropy and rates in the line's token-means */
+        puti(j, "tokens", (long long)st.ls.tokens);
         json_array_append_new(steps, j);
     }
     if (tr->alpha_cmd) pic_coproc_finish(&co);
