@@ -484,6 +484,37 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     [ "$status" -eq 0 ]
 }
 
+@test "GRPO reads a record's correct as reward 1 or 0 when it has no reward, as pic-reward's default" {
+    # docs/update.md's Input takes `correct` beside `reward`; GRPO died of
+    # "no reward and no advantage" on a stream that carried only correct
+    jq -c 'del(.advantage) | .reward = (if .id == "golden-1" then 0 else 1 end) | .id = "g"' \
+        "$U/qwen2-tiny-step.jsonl" >r.jsonl
+    jq -c '.correct = (.reward == 1) | del(.reward)' r.jsonl >c.jsonl
+    # and a group of both: one record's reward, the others' correct
+    jq -c 'if .response_ids | length == 4 then . else .correct = (.reward == 1) | del(.reward) end' r.jsonl >m.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o a "${SPEC[@]}" r.jsonl
+    [ "$status" -eq 0 ]
+    want=$(jq -c '{loss, grad_norm}' <<<"$output")
+    for f in c m; do
+        run pic-update -m "$M/qwen2-tiny" -o $f "${SPEC[@]}" $f.jsonl
+        [ "$status" -eq 0 ]
+        [ "$(jq -c '{loss, grad_norm}' <<<"$output")" = "$want" ]
+        cmp a/model.safetensors $f/model.safetensors
+    done
+    # a reward wins over correct (pic-reward's --correct 0.5 gives both)
+    jq -c '.correct = (.reward == 0)' r.jsonl >both.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o b "${SPEC[@]}" both.jsonl
+    [ "$(jq -c '{loss, grad_norm}' <<<"$output")" = "$want" ]
+    # a group of one is one, whichever label it carries
+    head -1 c.jsonl | jq -c '.id = "alone"' >>c.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" c.jsonl
+    fails_with 1 "c.jsonl:4: field 'id': a group of one sample"
+    # neither label nor advantage: the message names every way to give one
+    jq -c 'del(.correct)' m.jsonl >none.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" none.jsonl
+    fails_with 1 "none.jsonl:1: field 'reward': missing, and no correct or advantage either"
+}
+
 @test "NSR and PSR train on one class only, token-mean over its tokens (RLVR-Decomposed)" {
     # RLVR-Decomposed, verl/trainer/ppo/ray_trainer.py RayPPOTrainer.fit:
     # batch.subset(incorrect_idx) for NSR, batch.subset(correct_idx) for PSR,

@@ -75,7 +75,7 @@ int pic_advantages(const pic_adv_cfg *c, const pic_adv_in *in, size_t n, double 
                                             : (pos ? c->lambda : -1);
         } else if (!in[i].has_reward) {
             *bad = i;
-            *why = "no reward and no advantage";
+            *why = "no reward, correct or advantage";
             return -1;
         }
     }

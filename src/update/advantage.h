@@ -23,7 +23,7 @@ typedef struct {
 
 typedef struct {
     const char *group;  /* the id key */
-    double reward;      /* used when !has_adv */
+    double reward;      /* used when !has_adv: `reward`, else `correct` as 1 or 0 */
     bool has_reward;
     bool positive;      /* `correct`, or reward > 0 when absent */
     bool has_adv;

@@ -98,8 +98,11 @@ static bool read_one(pic_samples *b, pic_reader *r, json_t *rec, const pic_read_
     ai.positive = co && json_is_boolean(co) ? json_is_true(co)
                   : ai.has_reward                ? ai.reward > 0
                                                  : ai.has_adv && ai.adv > 0;
-    if (o->need_labels && !ai.has_adv && !ai.has_reward && !(co && json_is_boolean(co)))
-        return free(old), pic_reader_bad(r, "reward", "missing, and no advantage either"), false;
+    /* a record without a reward is rewarded by its correct, as pic-reward
+     * rewards by default (1 correct, 0 otherwise): GRPO's groups take it */
+    if (!ai.has_reward && co && json_is_boolean(co)) ai.has_reward = true, ai.reward = json_is_true(co) ? 1 : 0;
+    if (o->need_labels && !ai.has_adv && !ai.has_reward)
+        return free(old), pic_reader_bad(r, "reward", "missing, and no correct or advantage either"), false;
     char tmp[64];
     json_t *id = json_object_get(rec, "id");
     if (o->need_labels && !ai.has_adv && (!id || !(json_is_string(id) || json_is_integer(id))))
