@@ -506,9 +506,9 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     run pic-update -m "$M/qwen2-tiny" -o b "${SPEC[@]}" both.jsonl
     [ "$(jq -c '{loss, grad_norm}' <<<"$output")" = "$want" ]
     # a group of one is one, whichever label it carries
-    head -1 c.jsonl | jq -c '.id = "alone"' >>c.jsonl
-    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" c.jsonl
-    fails_with 1 "c.jsonl:4: field 'id': a group of one sample"
+    { cat c.jsonl; head -1 c.jsonl | jq -c '.id = "alone"'; } >c4.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" c4.jsonl
+    fails_with 1 "c4.jsonl:4: field 'id': a group of one sample"
     # neither label nor advantage: the message names every way to give one
     jq -c 'del(.correct)' m.jsonl >none.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" none.jsonl
