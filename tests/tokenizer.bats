@@ -79,6 +79,23 @@ llamacpp() {
     llamacpp "$BATS_FILE_TMPDIR/gpt2" gpt2/llamacpp-gpt-2
 }
 
+@test "split patterns: \\s is Oniguruma's White_Space, not PCRE2's (U+180E is no space)" {
+    # HF runs the patterns through Oniguruma, whose Unicode \s is White_Space;
+    # PCRE2's \s also matches U+180E MONGOLIAN VOWEL SEPARATOR (a space
+    # before Unicode 6.3). So " \u180Eb" is " \u180E" (punctuation after a
+    # space) then "b", not " " then "\u180Eb"; ids worked out by running
+    # each pattern with \s written as \p{White_Space}
+    printf '%s\n' '{"text":" \u180eb"}' '{"text":"x \u180eword"}' > in.jsonl
+    for t in qwen2.5:86089,254,236,65:87,86089,254,236,1158 llama3:87189,254,236,65:87,87189,254,236,1178 \
+             gpt2:28053,254,236,65:87,28053,254,236,4775; do
+        IFS=: read -r name a b <<< "$t"
+        run pic-tok -q -t "$BATS_FILE_TMPDIR/$name" --plain encode in.jsonl
+        [ "$status" -eq 0 ]
+        [ "$(jq -c .ids <<< "${lines[0]}")" = "[$a]" ]
+        [ "$(jq -c .ids <<< "${lines[1]}")" = "[$b]" ]
+    done
+}
+
 @test "tiny models' tokenizer cases, encode and decode" {
     golden_encode "$TF/tiny" "$TF/tiny/cases.jsonl"
     golden_decode "$TF/tiny" "$TF/tiny/cases.jsonl"

@@ -1,18 +1,73 @@
 /* Split patterns through PCRE2. The tokenizer.json patterns use \p{L} and
- * \p{N}, which need PCRE2_UTF|PCRE2_UCP (with UCP \s and \w are Unicode-aware
- * too, as in the Oniguruma engine HF uses). The JIT turns these patterns into
- * linear scans; std::regex-style backtracking is what made llama.cpp take
- * minutes on long runs of spaces. */
+ * \p{N}, which need PCRE2_UTF|PCRE2_UCP (with UCP \w is Unicode-aware too;
+ * \s is rewritten to mean what it means to the Oniguruma engine HF uses:
+ * onig_escapes). The JIT turns these patterns into linear scans;
+ * std::regex-style backtracking is what made llama.cpp take minutes on long
+ * runs of spaces. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/cli.h"
 #include "tokenizer/internal.h"
+
+/* Oniguruma's escapes where PCRE2's mean something else, as the property
+ * that means the same in and outside a character class:
+ *   \s \S  Oniguruma's Unicode space is White_Space (U+0009-000D, U+0085 and
+ *         the Zs, Zl, Zp characters); PCRE2's \s with UCP adds \h and \v,
+ *         and its \h holds U+180E MONGOLIAN VOWEL SEPARATOR (a space before
+ *         Unicode 6.3, a format character since): " \u180Eb" split apart
+ *         otherwise than HF splits it.
+ *   \h \H  a hexadecimal digit in Oniguruma, horizontal space in PCRE2.
+ * Everything else is copied, escapes whole (so "\\s" stays an escaped
+ * backslash and an s). */
+static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
+    size_t cap = n + 1, len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '\\') cap += 16;
+    char *out = pic_malloc(cap);
+    for (size_t i = 0; i < n; i++) {
+        const char *rep = NULL;
+        if (p[i] == '\\' && i + 1 < n) {
+            switch (p[i + 1]) {
+            case 's': rep = "\\p{White_Space}"; break;
+            case 'S': rep = "\\P{White_Space}"; break;
+            case 'h': rep = "\\p{ASCII_Hex_Digit}"; break;
+            case 'H': rep = "\\P{ASCII_Hex_Digit}"; break;
+            default:
+                out[len++] = p[i++]; /* the backslash, then what it escapes */
+                break;
+            }
+            if (rep) {
+                memcpy(out + len, rep, strlen(rep));
+                len += strlen(rep);
+                i++;
+                continue;
+            }
+        }
+        out[len++] = p[i];
+    }
+    out[len] = 0;
+    *out_len = len;
+    return out;
+}
 
 int tk_regex_compile(tk_regex *re, const char *pattern, size_t len, bool literal, char *err, size_t errsize) {
     int code;
     PCRE2_SIZE off;
     uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* UCP is refused with LITERAL */
-    re->code = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &off, NULL);
+    size_t tlen = len;
+    char *translated = literal ? NULL : onig_escapes(pattern, len, &tlen);
+    re->code = pcre2_compile((PCRE2_SPTR)(literal ? pattern : translated), tlen, opts, &code, &off, NULL);
+    free(translated);
+    /* an error's offset is the file's: the pattern as written says it */
+    if (!re->code && !literal) {
+        pcre2_code *orig = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &off, NULL);
+        if (orig) { /* only the rewritten one fails: name the pattern's start */
+            pcre2_code_free(orig);
+            off = 0;
+        }
+    }
     if (!re->code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);

@@ -303,6 +303,13 @@ static void version_line(json_t *root, const void *arg) {
     json_array_insert_new(json_object_get(json_object_get(root, "model"), "merges"), 0, json_string("#version: 0.2"));
 }
 
+/* a Split on the Regex arg, its matches removed */
+static void regex_removed(json_t *root, const void *arg) {
+    json_t *pre = json_object_get(root, "pre_tokenizer");
+    json_object_set_new(pre, "pattern", json_pack("{s:s}", "Regex", (const char *)arg));
+    json_object_set_new(pre, "behavior", json_string("Removed"));
+}
+
 static void test_pretokenizers(void) {
     pic_tokenizer *t = variant("split.json", digits, "individual");
     IDS(t, "a12b", false, 0, 9, 10, 1);
@@ -318,6 +325,20 @@ static void test_pretokenizers(void) {
     /* "b*" in "ab": (0,0) inserts "c", (1,2) becomes "c", (2,2) is skipped: "cac" */
     t = variant("bpe.json", empty_replace, NULL);
     IDS(t, "ab", false, 8, 0, 8);
+    pic_tokenizer_free(t);
+    /* HF's engine is Oniguruma: its \s is White_Space, which U+180E (a
+     * space before Unicode 6.3) is not, though PCRE2's \s matches it; "-",
+     * U+180E (no token: dropped) and "-" stay one piece, which merges */
+    t = variant("split.json", regex_removed, "\\s");
+    IDS(t, "-\xE1\xA0\x8E-", false, 8);
+    IDS(t, "- -", false, 3, 3);
+    pic_tokenizer_free(t);
+    t = variant("split.json", regex_removed, "[^\\S]");
+    IDS(t, "-\xE1\xA0\x8E-", false, 8);
+    pic_tokenizer_free(t);
+    /* Oniguruma's \h is a hexadecimal digit (PCRE2's: horizontal space) */
+    t = variant("split.json", regex_removed, "\\h");
+    IDS(t, "a-", false, 3); /* "a" removed; with PCRE2's \h the merge "a -" */
     pic_tokenizer_free(t);
     t = variant("bpe.json", version_line, NULL);
     IDS(t, "aaa", false, 2, 0); /* the ranks as without the line */
