@@ -19,6 +19,8 @@
  *         Unicode 6.3, a format character since): " \u180Eb" split apart
  *         otherwise than HF splits it.
  *   \h \H  a hexadecimal digit in Oniguruma, horizontal space in PCRE2.
+ *   \v     the vertical tab (U+000B) in Oniguruma; in PCRE2 any vertical
+ *         space (\n, \f, \r, U+0085, U+2028, U+2029 too).
  * Everything else is copied, escapes whole (so "\\s" stays an escaped
  * backslash and an s). */
 static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
@@ -34,6 +36,7 @@ static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
             case 'S': rep = "\\P{White_Space}"; break;
             case 'h': rep = "\\p{ASCII_Hex_Digit}"; break;
             case 'H': rep = "\\P{ASCII_Hex_Digit}"; break;
+            case 'v': rep = "\\x{0B}"; break;
             default:
                 out[len++] = p[i++]; /* the backslash, then what it escapes */
                 break;

@@ -340,6 +340,13 @@ static void test_pretokenizers(void) {
     t = variant("split.json", regex_removed, "\\h");
     IDS(t, "a-", false, 3); /* "a" removed; with PCRE2's \h the merge "a -" */
     pic_tokenizer_free(t);
+    /* and its \v the vertical tab alone (PCRE2's: \n, \f, \r... too): the
+     * newline (no token: dropped) stays, "a" and "-" merge */
+    t = variant("split.json", regex_removed, "\\v");
+    const int32_t nl[] = {4}, vt[] = {0, 3};
+    CHECK(ids_are(t, "a\n-", false, nl, 1), "\\v: a newline is no vertical tab");
+    CHECK(ids_are(t, "a\v-", false, vt, 2), "\\v: the vertical tab is");
+    pic_tokenizer_free(t);
     t = variant("bpe.json", version_line, NULL);
     IDS(t, "aaa", false, 2, 0); /* the ranks as without the line */
     IDS(t, "aab", false, 4);
