@@ -370,6 +370,14 @@ with_template() {
     jq '.pre_tokenizer.pretokenizers[0].pattern.Regex = "(unclosed"' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     fails_with 1 "field 'pre_tokenizer.pretokenizers\[0\].pattern': bad regex"
+    # Oniguruma's classes nest and intersect; PCRE2 would read the inner '['
+    # and '&&' as characters of the class and match other text, silently
+    jq '.pre_tokenizer.pretokenizers[0].pattern.Regex = "[a-z&&[^aeiou]]+|\\s+"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'pre_tokenizer.pretokenizers\[0\].pattern': a character class inside a class or '&&' .* at offset 4: not supported"
+    jq '.pre_tokenizer.pretokenizers[0].pattern.Regex = "[^\\]\\[[:alpha:]\\]]+| ?[\\[]"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    [ "$status" -eq 0 ] # escaped brackets and POSIX brackets are no nesting
     # tokenizers versions disagree on "$1" in a Regex Replace (literal, or a group)
     jq '.normalizer = {"type": "Replace", "pattern": {"Regex": "(a)"}, "content": "$1 "}' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info

@@ -55,7 +55,48 @@ static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
     return out;
 }
 
+/* Oniguruma's character classes nest ([a-z[0-9]]) and intersect
+ * ([\p{L}&&[^a-z]]); PCRE2 reads the inner '[' and the "&&" as characters of
+ * the class, so such a pattern would match other text than HF's, silently.
+ * The byte offset of the first one, or -1 when there is none. POSIX
+ * brackets ([[:alpha:]]) mean the same in both. */
+static long class_set_op(const char *p, size_t n) {
+    bool in = false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\') {
+            i++; /* what it escapes is no bracket */
+            continue;
+        }
+        if (!in) {
+            if (p[i] == '[') {
+                in = true;
+                if (i + 1 < n && p[i + 1] == '^') i++;
+                if (i + 1 < n && p[i + 1] == ']') i++; /* a ']' first is one of the class */
+            }
+            continue;
+        }
+        if (p[i] == ']') in = false;
+        else if (p[i] == '[' && i + 1 < n && p[i + 1] == ':') {
+            const char *end = NULL;
+            for (size_t k = i + 2; k + 1 < n && !end; k++)
+                if (p[k] == ':' && p[k + 1] == ']') end = p + k + 1;
+            if (!end) return (long)i;
+            i = (size_t)(end - p);
+        } else if (p[i] == '[' || (p[i] == '&' && i + 1 < n && p[i + 1] == '&')) return (long)i;
+    }
+    return -1;
+}
+
 int tk_regex_compile(tk_regex *re, const char *pattern, size_t len, bool literal, char *err, size_t errsize) {
+    long at = literal ? -1 : class_set_op(pattern, len);
+    if (at >= 0) {
+        snprintf(err, errsize,
+                 "a character class inside a class or '&&' (Oniguruma's class set operations) at offset %ld: "
+                 "not supported",
+                 at);
+        re->code = NULL;
+        return -1;
+    }
     int code;
     PCRE2_SIZE off;
     uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* UCP is refused with LITERAL */
