@@ -117,10 +117,13 @@ static int parse_file(pic_st_file *f, pic_err *err) {
     json_t *v;
     json_object_foreach(h, key, v) {
         if (!strcmp(key, "__metadata__")) {
-            /* the reference reads it as a map of strings to strings and
-             * refuses a file whose metadata is anything else */
+            /* the reference reads it as an optional map of strings to
+             * strings (safetensors' Metadata: Option<HashMap<String,
+             * String>>), so a null is none, and refuses a file whose
+             * metadata is anything else */
             const char *mk;
             json_t *mv;
+            if (json_is_null(v)) continue;
             if (!json_is_object(v)) {
                 pic_err_set(err, "%s: header '__metadata__' is not an object", p);
                 goto out;

@@ -105,6 +105,14 @@ static void test_reader(void) {
     st_fails("meta.safetensors", "metadata that is not all strings", "__metadata__", "'format' is not a string");
     put_st("meta2.safetensors", "{\"__metadata__\":[],\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
     st_fails("meta2.safetensors", "metadata that is not an object", "__metadata__", "not an object");
+    /* but its metadata is an Option there (safetensors' Metadata): a null is none */
+    put_st("metanull.safetensors", "{\"__metadata__\":null,\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+    p = path("metanull.safetensors");
+    if (!CHECK(pic_st_open(&st, p, &err) == 0 && st.n == 1 && pic_st_find(&st, "a"), "a null __metadata__ is none"))
+        printf("#   message: %s\n", err.msg);
+    else
+        pic_st_close(&st);
+    free(p);
 
     put_st("int.safetensors", "{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
     p = path("int.safetensors");
