@@ -168,9 +168,26 @@ out:
     return rc;
 }
 
+/* A symbolic link whose target is gone: a Hugging Face cache snapshot links
+ * each file to a blob, and a download that never finished (or a blob
+ * deleted to free space) leaves the link behind. True with the target in
+ * buf. */
+static bool dangling_link(const char *path, char *buf, size_t n) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0 || !S_ISLNK(sb.st_mode) || stat(path, &sb) == 0 || errno != ENOENT) return false;
+    ssize_t k = readlink(path, buf, n - 1);
+    buf[k > 0 ? k : 0] = 0;
+    return true;
+}
+
+#define DANGLING_HINT "(a download into the Hugging Face cache that never finished?)"
+
 static int map_file(pic_st_file *f, const char *path, pic_err *err) {
     f->path = pic_strdup(path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char target[4096];
+    if (fd < 0 && errno == ENOENT && dangling_link(path, target, sizeof target))
+        return pic_err_set(err, "%s: a dangling symbolic link to %s " DANGLING_HINT, path, target);
     if (fd < 0) return pic_err_set(err, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -244,8 +261,13 @@ static int open_index(pic_safetensors *st, const char *index, pic_err *err) {
         char *path = pic_asprintf("%s%s", dir, json_string_value(v));
         bool seen = false;
         for (size_t i = 0; i < st->n_files && !seen; i++) seen = !strcmp(st->files[i].path, path);
+        char target[4096];
         if (!seen && access(path, F_OK) != 0) {
-            pic_err_set(err, "%s: shard %s of tensor '%s' is missing", index, path, name);
+            if (errno == ENOENT && dangling_link(path, target, sizeof target))
+                pic_err_set(err, "%s: shard %s of tensor '%s' is a dangling symbolic link to %s " DANGLING_HINT,
+                            index, path, name, target);
+            else
+                pic_err_set(err, "%s: shard %s of tensor '%s' is missing", index, path, name);
             free(path);
             goto out;
         }
@@ -276,7 +298,12 @@ int pic_st_open(pic_safetensors *st, const char *path, pic_err *err) {
     memset(st, 0, sizeof *st);
     st->path = pic_strdup(path);
     struct stat sb;
-    if (stat(path, &sb) != 0) return pic_err_set(err, "%s: %s", path, strerror(errno));
+    char target[4096];
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT && dangling_link(path, target, sizeof target))
+            return pic_err_set(err, "%s: a dangling symbolic link to %s " DANGLING_HINT, path, target);
+        return pic_err_set(err, "%s: %s", path, strerror(errno));
+    }
     int rc;
     if (S_ISDIR(sb.st_mode)) {
         char *index = pic_asprintf("%s/model.safetensors.index.json", path);
@@ -287,6 +314,12 @@ int pic_st_open(pic_safetensors *st, const char *path, pic_err *err) {
             rc = map_file(add_file(st), single, err) || build_index(st, err) ? -1 : 0;
         else if (access(index, F_OK) == 0)
             rc = open_index(st, index, err);
+        else if (dangling_link(single, target, sizeof target))
+            rc = pic_err_set(err, "%s: model.safetensors is a dangling symbolic link to %s " DANGLING_HINT, path,
+                             target);
+        else if (dangling_link(index, target, sizeof target))
+            rc = pic_err_set(err, "%s: model.safetensors.index.json is a dangling symbolic link to %s " DANGLING_HINT,
+                             path, target);
         else
             rc = pic_err_set(err, "%s: no model.safetensors or model.safetensors.index.json", path);
         free(index);

@@ -114,6 +114,28 @@ static void test_reader(void) {
         pic_st_close(&st);
     free(p);
 
+    /* a Hugging Face cache snapshot links to blobs; one never fully
+     * downloaded (or deleted) leaves the link dangling: say so, not that
+     * there is no model.safetensors */
+    {
+        char *d = path("snapshot"), *l = path("snapshot/model.safetensors");
+        mkdir(d, 0755);
+        if (symlink("../../blobs/0123abcd", l)) pic_die("symlink %s", l);
+        pic_safetensors s2;
+        pic_err e2 = {""};
+        int r2 = pic_st_open(&s2, d, &e2);
+        if (!CHECK(r2 && strstr(e2.msg, "model.safetensors") && strstr(e2.msg, "dangling") &&
+                       strstr(e2.msg, "../../blobs/0123abcd"),
+                   "a dangling model.safetensors link is named as one"))
+            printf("#   message: %s\n", e2.msg);
+        if (!r2) pic_st_close(&s2);
+        r2 = pic_st_open(&s2, l, &e2);
+        if (!CHECK(r2 && strstr(e2.msg, l) && strstr(e2.msg, "dangling"), "and so when opened by its path"))
+            printf("#   message: %s\n", e2.msg);
+        if (!r2) pic_st_close(&s2);
+        free(d), free(l);
+    }
+
     put_st("int.safetensors", "{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
     p = path("int.safetensors");
     pic_st_open(&st, p, &err);
