@@ -304,6 +304,29 @@ with_template() {
     fails_with 1 "^pic-tok: --chat auto: m/tokenizer_config.json: field 'chat_template': none of the formats"
 }
 
+@test "info: config.json's eos fallback takes LlamaConfig's default 2, as the model loader does" {
+    # no tokenizer_config.json: the eos is config.json's; a Llama or
+    # Mistral config without the key is eos 2 to the model (LlamaConfig's
+    # default, docs/model.md), so pic-tok says the same
+    mkdir m
+    cp "$TF/tiny/tokenizer.json" m/
+    for t in llama mistral; do
+        echo "{\"model_type\": \"$t\"}" >m/config.json
+        [ "$(pic-tok -t m info | jq -c '[.eos_id, .eos]')" = '[2,"#"]' ]
+    done
+    # an explicit null is none; Qwen2 and Qwen3 have no default
+    echo '{"model_type": "llama", "eos_token_id": null}' >m/config.json
+    [ "$(pic-tok -t m info | jq -c .eos_id)" = null ]
+    for t in qwen2 qwen3; do
+        echo "{\"model_type\": \"$t\"}" >m/config.json
+        [ "$(pic-tok -t m info | jq -c .eos_id)" = null ]
+    done
+    # tokenizer_config.json's eos_token still comes first
+    echo '{"eos_token": "<|im_end|>"}' >m/tokenizer_config.json
+    echo '{"model_type": "llama"}' >m/config.json
+    [ "$(pic-tok -t m info | jq -c .eos)" = '"<|im_end|>"' ]
+}
+
 @test "info: vocabulary size, special ids, chat format" {
     run pic-tok -t "$BATS_FILE_TMPDIR/llama3" info
     [ "$status" -eq 0 ]

@@ -290,6 +290,12 @@ static void load_model_dir(pic_tokenizer *t, const char *dir) {
         const json_t *e = json_object_get(cfg, "eos_token_id");
         if (json_is_array(e)) e = json_array_get(e, 0);
         double v = json_is_number(e) ? json_number_value(e) : -1;
+        /* as the model's config reads it (src/model/config.c): LlamaConfig
+         * and MistralConfig take eos_token_id 2 when the key is absent (a
+         * null is none), Qwen2Config and Qwen3Config none */
+        const char *type = json_string_value(json_object_get(cfg, "model_type"));
+        if (!json_object_get(cfg, "eos_token_id") && type && (!strcmp(type, "llama") || !strcmp(type, "mistral")))
+            v = 2;
         if (t->eos < 0 && v >= 0 && v < t->n_ids && v == (int32_t)v) t->eos = (int32_t)v;
         /* real models have more embedding rows than tokens (Qwen2.5: 151936
          * rows, 151665 tokens); a model may sample one of the others */

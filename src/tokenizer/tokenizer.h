@@ -75,7 +75,8 @@ bool pic_tokenizer_is_special(const pic_tokenizer *t, int32_t id);
 
 /* Special ids, -1 when unknown. bos: tokenizer_config.json's bos_token, else
  * the first special token the post-processor prepends. eos: tokenizer_config's
- * eos_token, else config.json's eos_token_id (the first, when a list). pad:
+ * eos_token, else config.json's eos_token_id (the first, when a list; 2 for
+ * a Llama or Mistral config without the key, as the model reads it). pad:
  * tokenizer_config's pad_token. */
 int32_t pic_tokenizer_bos_id(const pic_tokenizer *t);
 int32_t pic_tokenizer_eos_id(const pic_tokenizer *t);
