@@ -150,15 +150,36 @@ st_dtypes() {
     # qwen3-tiny says bfloat16, llama-tiny float32
     for m in qwen3-tiny llama-tiny; do
         pic-init -q -o f32 --config "$FIXTURES/models/$m/config.json"
-        [ "$(jq -r .dtype f32/config.json)" = float32 ]
+        [ "$(jq -c '[.dtype, .torch_dtype]' f32/config.json)" = '["float32","float32"]' ]
         [ "$(st_dtypes f32)" = '["F32"]' ]
         pic-init -q -o bf16 --config "$FIXTURES/models/$m/config.json" --bf16
-        [ "$(jq -r .dtype bf16/config.json)" = bfloat16 ]
+        [ "$(jq -c '[.dtype, .torch_dtype]' bf16/config.json)" = '["bfloat16","bfloat16"]' ]
         [ "$(st_dtypes bf16)" = '["BF16"]' ]
     done
     pic-init -q -o d
     [ "$(jq -r .dtype d/config.json)" = float32 ]
     [ "$(st_dtypes d)" = '["F32"]' ]
+}
+
+@test "config.json says the rope to transformers 4 and 5 alike" {
+    # transformers 4 reads rope_theta and rope_scaling only: a config with
+    # Qwen2.5's theta of 1e6, or a scaling, written only as rope_parameters
+    # (transformers 5's key) loaded there as theta 10000 and no scaling
+    jq '.rope_theta = 1000000' "$FIXTURES/models/qwen2-tiny/config.json" >q.json
+    pic-init -q -o q --config q.json
+    jq -e '.rope_theta == 1000000 and .rope_scaling == null and .rope_parameters == {rope_theta: 1000000, rope_type: "default"}' q/config.json
+    jq '.rope_theta = 500000 | .max_position_embeddings = 4096 | .rope_scaling = {rope_type: "llama3", factor: 8,
+        low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 512}' \
+        "$FIXTURES/models/llama-tiny/config.json" >l.json
+    pic-init -q -o l --config l.json
+    # transformers 5 takes rope_scaling over rope_parameters and adds the
+    # top-level rope_theta: the same object
+    jq -e '.rope_theta == 500000 and (.rope_scaling + {rope_theta}) == .rope_parameters and
+           .rope_scaling == {rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4,
+                             original_max_position_embeddings: 512}' l/config.json
+    # and pic reads it back as the model it was made from
+    printf '{"prompt_ids":[1,2],"response_ids":[3]}\n' | pic-rollout --score --model l --plain >s.jsonl
+    [ "$(jq '.logprobs | length' s.jsonl)" = 1 ]
 }
 
 @test "bad options and inputs are errors; a failed run leaves nothing behind" {

@@ -490,13 +490,31 @@ char *pic_config_to_json(const pic_config *c) {
         json_object_set_new(rp, "attention_factor", json_real(r->attention_factor));
         json_object_set_new(rp, "truncate", json_boolean(r->truncate));
     }
+    /* Both layouts, read the same by either transformers: 4.x reads only
+     * the top-level rope_theta and rope_scaling (rope_parameters is an
+     * unknown key to it, so a theta of 1e6 written only there loaded as
+     * 10000); 5 takes rope_scaling over rope_parameters and fills its
+     * rope_theta from the top-level key (RotaryEmbeddingConfigMixin
+     * .convert_rope_params_to_dict), so rope_scaling is rope_parameters
+     * less rope_theta, and null for the default type as 4.x writes it */
+    json_object_set_new(o, "rope_theta", json_real(r->theta));
+    json_t *rs = json_deep_copy(rp);
+    json_object_del(rs, "rope_theta");
+    if (r->type == PIC_ROPE_DEFAULT) {
+        json_decref(rs);
+        rs = json_null();
+    }
+    json_object_set_new(o, "rope_scaling", rs);
     json_object_set_new(o, "rope_parameters", rp);
     json_object_set_new(o, "bos_token_id", c->bos_id >= 0 ? json_integer(c->bos_id) : json_null());
     json_t *eos = json_array();
     for (int i = 0; i < c->n_eos; i++) json_array_append_new(eos, json_integer(c->eos_ids[i]));
     json_object_set_new(o, "eos_token_id", c->n_eos == 1 ? json_integer(c->eos_ids[0]) : eos);
     if (c->n_eos == 1) json_decref(eos);
+    /* transformers 5 reads dtype (and torch_dtype when dtype is none),
+     * 4.x before 4.56 only torch_dtype */
     json_object_set_new(o, "dtype", json_string(c->dtype));
+    json_object_set_new(o, "torch_dtype", json_string(c->dtype));
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
     json_decref(o);
     return s;

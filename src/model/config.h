@@ -71,7 +71,9 @@ int pic_config_parse(pic_config *c, const char *text, const char *name, pic_err 
 int pic_config_validate(const pic_config *c, const char *name, pic_err *err);
 
 bool pic_config_is_eos(const pic_config *c, int id);
-/* Writes config.json text (transformers 5 layout, malloc'd) for checkpoints. */
+/* Writes config.json text (malloc'd) for checkpoints: transformers 5's keys
+ * (rope_parameters, dtype) and 4.x's beside them (rope_theta, rope_scaling,
+ * torch_dtype), which either reads as the same config. */
 char *pic_config_to_json(const pic_config *c);
 
 /* The benchmarks' built-in model: a 9.35M-parameter Llama (hidden 256, 10

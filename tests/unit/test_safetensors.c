@@ -1,6 +1,7 @@
 /* Loading what is malformed must fail with a message naming the file and the
  * tensor or key; what is written must read back. */
 #include <dirent.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -883,6 +884,84 @@ static void test_json_files(void) {
     free(index);
 }
 
+static bool same_rope(const pic_rope_config *a, const pic_rope_config *b) {
+    return a->type == b->type && a->theta == b->theta && a->factor == b->factor &&
+           a->low_freq_factor == b->low_freq_factor && a->high_freq_factor == b->high_freq_factor &&
+           a->original_max_position == b->original_max_position && a->beta_fast == b->beta_fast &&
+           a->beta_slow == b->beta_slow && a->attention_factor == b->attention_factor && a->truncate == b->truncate;
+}
+
+/* o without the keys named (NULL-terminated), read by pic: the same rope
+ * and dtype as c */
+static bool reads_as(const pic_config *c, const json_t *o, const char *const *drop) {
+    json_t *v = json_deep_copy(o);
+    for (; *drop; drop++) json_object_del(v, *drop);
+    char *text = json_dumps(v, 0);
+    json_decref(v);
+    pic_config back;
+    pic_err err = {""};
+    bool ok = pic_config_parse(&back, text, "written", &err) == 0 && same_rope(&back.rope, &c->rope) &&
+              !strcmp(back.dtype, c->dtype);
+    if (!ok) printf("#   %s: %s\n", text, err.msg);
+    free(text);
+    return ok;
+}
+
+/* config.json as pic writes it (pic-init) is read the same by transformers 5
+ * (rope_parameters, dtype) and 4.x (rope_theta, rope_scaling, torch_dtype;
+ * it ignores rope_parameters): a theta of 1e6 or a scaling written only the
+ * new way loaded in 4.x as theta 10000 and no scaling. transformers 5 takes
+ * rope_scaling over rope_parameters and fills its rope_theta from the
+ * top-level key (RotaryEmbeddingConfigMixin.convert_rope_params_to_dict),
+ * so rope_scaling must be rope_parameters less rope_theta. */
+static void test_config_layouts(void) {
+    static const char *const cases[] = {
+        "{" QWEN("qwen2") ",\"rope_theta\":1000000.0,\"torch_dtype\":\"bfloat16\"}",
+        "{" BASE ",\"rope_theta\":5e5,\"rope_scaling\":{\"rope_type\":\"linear\",\"factor\":2}}",
+        "{" BASE ",\"max_position_embeddings\":131072,\"rope_theta\":5e5,\"rope_scaling\":{\"rope_type\":\"llama3\","
+        "\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4,\"original_max_position_embeddings\":8192}}",
+        "{" QWEN("qwen3") ",\"max_position_embeddings\":131072,\"rope_parameters\":{\"rope_type\":\"yarn\","
+        "\"rope_theta\":1e6,\"factor\":4,\"original_max_position_embeddings\":32768,\"beta_fast\":16,"
+        "\"truncate\":false},\"dtype\":\"float16\"}",
+        "{" BASE ",\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":2}}",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pic_config c;
+        pic_err err = {""};
+        if (!CHECK(pic_config_parse(&c, cases[i], "cfg.json", &err) == 0, "layouts: case %zu parses", i)) {
+            printf("#   message: %s\n", err.msg);
+            continue;
+        }
+        char *js = pic_config_to_json(&c);
+        json_error_t je;
+        json_t *o = json_loads(js, 0, &je);
+        const json_t *rp = json_object_get(o, "rope_parameters"), *rs = json_object_get(o, "rope_scaling");
+        CHECK(json_is_number(json_object_get(o, "rope_theta")) &&
+                  json_number_value(json_object_get(o, "rope_theta")) == c.rope.theta,
+              "layouts: case %zu: a top-level rope_theta for transformers 4", i);
+        CHECK(json_is_string(json_object_get(o, "torch_dtype")) &&
+                  json_equal(json_object_get(o, "torch_dtype"), json_object_get(o, "dtype")),
+              "layouts: case %zu: torch_dtype beside dtype", i);
+        if (c.rope.type == PIC_ROPE_DEFAULT) {
+            CHECK(!rs || json_is_null(rs), "layouts: case %zu: no rope_scaling for the default rope", i);
+        } else {
+            json_t *want = json_deep_copy(rp);
+            json_object_del(want, "rope_theta");
+            CHECK(json_is_object(rs) && json_equal(rs, want),
+                  "layouts: case %zu: rope_scaling is rope_parameters less rope_theta", i);
+            json_decref(want);
+        }
+        static const char *const none[] = {NULL};
+        static const char *const v4[] = {"rope_parameters", "dtype", NULL};
+        static const char *const v5[] = {"rope_scaling", "rope_theta", "torch_dtype", NULL};
+        CHECK(reads_as(&c, o, none), "layouts: case %zu: reads back as written", i);
+        CHECK(reads_as(&c, o, v4), "layouts: case %zu: the same from the transformers 4 keys alone", i);
+        CHECK(reads_as(&c, o, v5), "layouts: case %zu: the same from the transformers 5 keys alone", i);
+        json_decref(o);
+        free(js);
+    }
+}
+
 int main(void) {
     pic_init("test_safetensors");
     char t[] = "/tmp/pic-st-XXXXXX";
@@ -893,6 +972,7 @@ int main(void) {
     test_writer_fill();
     test_read_bf16();
     test_config();
+    test_config_layouts();
     test_model_files();
     test_json_files();
     char *cmd = pic_asprintf("rm -rf %s", tmp);
