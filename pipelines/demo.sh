@@ -152,7 +152,11 @@ plot.sh -o "$out/offpolicy/plot" --title "off-policy (4 mini-batches): P vs PI c
 
 # 5. Evaluation of the final policies on held-out problems.
 say "eval: the SFT model and both final policies on 200 held-out problems"
-[ -s "$out/heldout.jsonl" ] || pic-task -q --plain -n 200 --start 1000000000 --seed 12345 -d 1 > "$out/heldout.jsonl"
+# (through a temporary: a rerun keeps any non-empty heldout.jsonl, a killed write's too)
+if [ ! -s "$out/heldout.jsonl" ]; then
+    pic-task -q --plain -n 200 --start 1000000000 --seed 12345 -d 1 > "$out/heldout.jsonl.tmp"
+    publish "$out/heldout.jsonl.tmp" "$out/heldout.jsonl"
+fi
 for m in sft onpolicy/target-$target onpolicy/grpo; do
     dir="$out/$m"; [ "$m" = sft ] || dir="$out/$m/final"
     eval.sh -q --model "$dir" --out "$out/eval/${m//\//-}" --n 4 --max-new-tokens 32 \

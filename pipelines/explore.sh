@@ -214,7 +214,11 @@ fi
 # multiset) and target appear in none of the SFT problems, the training
 # pool and the validation set, drawn from 64 x N candidates.
 keydef='def key: (.numbers | sort | map(tostring) | join(",")) + "=" + (.target | tostring);'
-[ -s "$out/val.jsonl" ] || task -n "$val_problems" --start 3000000000 --seed 21 -d "$difficulty" > "$out/val.jsonl"
+# (through a temporary: a rerun keeps any non-empty val.jsonl, a killed write's too)
+if [ ! -s "$out/val.jsonl" ]; then
+    task -n "$val_problems" --start 3000000000 --seed 21 -d "$difficulty" > "$out/val.jsonl.tmp"
+    publish "$out/val.jsonl.tmp" "$out/val.jsonl"
+fi
 heldout() { # name, pic-task options beyond the level's
     local name=$1 f=$out/heldout/$1.jsonl
     shift
