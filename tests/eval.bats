@@ -405,6 +405,10 @@ js() { pic-eval -q --format json "$@"; }
     fails_with 2 "--threshold"
     run pic-eval --default-source ''
     fails_with 2 "--default-source"
+    # a dataset's name is a JSON key and a JSON string: invalid UTF-8 there
+    # was "out of memory indexing" (exit 1), after reading the input
+    run pic-eval --default-source $'ab\xff' <<<'{"id":1,"correct":true}'
+    fails_with 2 "^pic-eval: --default-source: invalid UTF-8 \(0xff\) at byte 3"
     run pic-eval --bogus
     fails_with 2 "Try 'pic-eval --help'"
     run pic-eval --help

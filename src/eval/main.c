@@ -168,6 +168,14 @@ int main(int argc, char **argv) {
         case OPT_WORDS: parse_words(&e, optarg); break;
         case OPT_DEFSRC:
             if (!*optarg) pic_usage_error("--default-source: empty name");
+            {
+                /* a dataset's name is a key of the index and a JSON string,
+                 * which must be UTF-8: it died "out of memory indexing" */
+                size_t byte;
+                unsigned char at;
+                if (pic_utf8_bad_line(optarg, strlen(optarg), &byte, &at))
+                    pic_usage_error("--default-source: invalid UTF-8 (0x%02x) at byte %zu", at, byte);
+            }
             e.default_source = optarg;
             break;
         case 'o':
