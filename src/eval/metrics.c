@@ -132,17 +132,25 @@ static bool in_ranges(long cp, const long (*r)[2], size_t n) {
     return false;
 }
 
-/* Spaces and punctuation beyond ASCII, none of them \w to Python's re, so
- * a word boundary as \b finds it: Latin-1's (no-break space, guillemets,
- * inverted marks), U+2000..206F (spaces, dashes, curly quotes, ellipsis),
- * CJK's and the fullwidth forms. With only U+2000..203F a reply that
- * switched languages, "5。Wait，" or "\u00a0wait", counted no wait. */
+/* Spaces, punctuation and symbols beyond ASCII, none of them \w to
+ * Python's re, so a word boundary as \b finds it: Latin-1's (no-break
+ * space, guillemets, inverted marks), U+2000..206F (spaces, dashes, curly
+ * quotes, ellipsis), currency signs, the arrows, mathematical operators,
+ * technical, geometric and miscellaneous symbols and dingbats
+ * (U+2190..2BFF), the supplemental punctuation, CJK's, the fullwidth forms,
+ * and the emoji and pictograph blocks (U+1F000..1FAFF). Left out, as \w:
+ * the enclosed and dingbat digits (U+2460..24FF, U+2776..2793,
+ * U+1F100..1F10C) and U+2E2F, which str.isalnum calls alphanumeric. With
+ * only U+2000..203F a reply that switched languages, "5。Wait，" or
+ * "\u00a0wait", counted no wait; with no symbols, "Hmm🤔" or "∴wait" none. */
 static bool punct_char(uint32_t cp) {
     static const long punct[][2] = {
         {0x00a0, 0x00a9}, {0x00ab, 0x00b1}, {0x00b4, 0x00b4}, {0x00b6, 0x00b8}, {0x00bb, 0x00bb},
-        {0x00bf, 0x00bf}, {0x00d7, 0x00d7}, {0x00f7, 0x00f7}, {0x2000, 0x206f}, {0x3000, 0x3004},
-        {0x3008, 0x3020}, {0x3030, 0x3030}, {0x3036, 0x3037}, {0x303d, 0x303f}, {0xff01, 0xff0f},
-        {0xff1a, 0xff20}, {0xff3b, 0xff40}, {0xff5b, 0xff65},
+        {0x00bf, 0x00bf}, {0x00d7, 0x00d7}, {0x00f7, 0x00f7}, {0x2000, 0x206f}, {0x20a0, 0x20cf},
+        {0x2190, 0x245f}, {0x2500, 0x2775}, {0x2794, 0x2bff}, {0x2e00, 0x2e2e}, {0x2e30, 0x2e7f},
+        {0x3000, 0x3004}, {0x3008, 0x3020}, {0x3030, 0x3030}, {0x3036, 0x3037}, {0x303d, 0x303f},
+        {0xff01, 0xff0f}, {0xff1a, 0xff20}, {0xff3b, 0xff40}, {0xff5b, 0xff65}, {0x1f000, 0x1f0ff},
+        {0x1f10d, 0x1faff},
     };
     return in_ranges((long)cp, punct, sizeof punct / sizeof *punct);
 }

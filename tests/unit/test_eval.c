@@ -76,6 +76,15 @@ static void test_reflect(void) {
           "CJK, fullwidth and Latin-1 punctuation and spaces bound a word");
     CHECK(count("\xe6\x89\x80wait \xc2\xb5wait wait\xc2\xb2", "wait") == 0,
           "CJK letters, the micro sign and a superscript digit are word characters");
+    /* symbols are no \w to Python either: "Hmm\U0001F914", "\u2234wait", "x\u2192wait\u2260",
+     * "\u2713Wait\u2605", "\u20acwait" (an emoji, math, arrows, a check mark, currency) */
+    CHECK(count("Hmm\xf0\x9f\xa4\x94 \xe2\x88\xb4hmm x\xe2\x86\x92hmm\xe2\x89\xa0 \xe2\x9c\x93Hmm\xe2\x98\x85 "
+                "\xe2\x82\xachmm",
+                "hmm") == 5,
+          "emoji, mathematical, arrow, dingbat and currency symbols bound a word");
+    /* but the enclosed and dingbat digits are \w (str.isalnum): "\u2460wait", "wait\u2776", "\U0001F101wait" */
+    CHECK(count("\xe2\x91\xa0wait wait\xe2\x9d\xb6 \xf0\x9f\x84\x81wait", "wait") == 0,
+          "circled and dingbat digits are word characters");
     CHECK(count("re-examine re examine", "re-examine") == 1, "hyphen is literal");
     CHECK(count("hmmm hmm", "hmm") == 1, "whole words only");
     CHECK(count("", "wait") == 0 && count("wait", "") == 0, "empty text or word");
