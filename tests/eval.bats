@@ -75,6 +75,18 @@ js() { pic-eval -q --format json "$@"; }
     [[ "$output" == *"Overall is the unweighted MEAN OVER DATASETS"* ]]
 }
 
+@test "Overall sums the datasets' values, then divides: ten at 100% are 1" {
+    # each value divided by the count before the sum gave 0.1 ten times,
+    # 0.9999999999999999, and a length of 3 read 2.9999999999999996
+    for i in 0 1 2 3 4 5 6 7 8 9; do
+        echo '{"id":1,"source":"d'$i'","correct":true,"response_ids":[1,2,3],"entropy":[0.5,0.5,0.5]}'
+    done >ten.jsonl
+    run js --k 1 ten.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '.overall | [.avg, .pass_n, .pass_at_k["1"], .length]' <<<"$output")" = "[1,1,1,3]" ]
+    [ "$(jq .overall.entropy <<<"$output")" = 0.5 ]
+}
+
 @test "the table: aligned, percentages, '-' where undefined" {
     run pic-eval -q --k 1,4 "$A" "$B"
     [ "$status" -eq 0 ]
