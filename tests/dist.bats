@@ -285,6 +285,32 @@ same() {
     [ ! -e x ]
 }
 
+@test "srun's tasks without MPI's process management are warned that each runs alone" {
+    # srun without --mpi=pmix where the site's default is none: each of the
+    # step's tasks saw no MPI launcher and trained alone, silently
+    # (SLURM_STEP_NUM_TASKS: srun's, in each task's environment). A warning,
+    # not a refusal: tasks meant to run alone are sound (--shard below)
+    run env SLURM_STEP_NUM_TASKS=2 pic-update "${SPEC[@]}" -o x six.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ "one of 2 tasks (SLURM_STEP_NUM_TASKS)".*"this task runs alone" ]]
+    [ -e x/model.safetensors ]
+    pic-task -q --plain -n 2 --seed 1 > p.jsonl
+    run env SLURM_STEP_NUM_TASKS=2 pic-rollout -m "$M/qwen2-tiny" --threads 1 --max-new-tokens 2 -q --shard 1/2 -o y p.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ "this task runs alone" ]]
+    [ "$(pic-cat -n y)" = 1 ]
+    # a step of one task, and mpirun's ranks, whose daemons srun starts (the
+    # ranks inherit the daemons' step), run without a word
+    run env SLURM_STEP_NUM_TASKS=1 pic-update "${SPEC[@]}" -o one six.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" != *"runs alone"* ]]
+    [ -e one/model.safetensors ]
+    run env SLURM_STEP_NUM_TASKS=3 "${MPIRUN[@]}" -x SLURM_STEP_NUM_TASKS pic-update "${SPEC[@]}" -o two six.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" != *"runs alone"* ]]
+    [ -e two/model.safetensors ]
+}
+
 @test "pic-rollout as 2 ranks: each generates its shard, rank 0 writes them in order" {
     pic-task -q --plain -n 5 --seed 1 > p.jsonl
     R=(-m "$M/qwen2-tiny" --n 2 --max-new-tokens 6 --seed 3 --threads 1 -q)

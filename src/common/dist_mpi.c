@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/dist_launch.h"
 #include "common/progress.h"
 
 static int rank_, size_ = 1, local_rank, local_size = 1;
@@ -37,19 +38,22 @@ static void check(int rc, const char *what) {
     pic_die("%s: %s", what, msg);
 }
 
-/* Set by the launchers: OpenMPI's mpirun, PMIx (srun --mpi=pmix, prterun)
- * and PMI (srun --mpi=pmi2, MPICH's hydra). */
-static bool launched(void) {
-    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", NULL};
-    for (int i = 0; vars[i]; i++)
-        if (getenv(vars[i])) return true;
-    return false;
-}
-
 /* A process started without a launcher is a job of one and never starts
  * MPI: a singleton MPI_Init costs a runtime daemon and half a second. */
 void pic_dist_init(int *argc, char ***argv) {
-    if (!launched()) return;
+    if (!pic_launch_mpi()) {
+        /* srun without an MPI plugin (a site's MpiDefault=none): each task
+         * runs alone, as its siblings do. A warning, not a refusal: tasks
+         * meant to run alone (pic-rollout --shard $SLURM_PROCID/N) are a
+         * sound use of srun, and pic-update's copies all write one result */
+        const char *n = NULL;
+        if (pic_launch_srun_tasks(&n) > 1)
+            pic_warn("started by srun as one of %s tasks (SLURM_STEP_NUM_TASKS), but without MPI's process "
+                     "management (no PMIx or PMI variable): this task runs alone; for one job over the tasks "
+                     "give srun --mpi=pmix (or --mpi=pmi2), as the site's MPI needs",
+                     n);
+        return;
+    }
     int provided;
     check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init");
     joined = true;

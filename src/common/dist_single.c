@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "common/cli.h"
+#include "common/dist_launch.h"
 
 /* Started by a launcher as one of several ranks, this build would train
  * alone and write the same outputs as its siblings: refuse. */
@@ -17,6 +18,20 @@ void pic_dist_init(int *argc, char ***argv) {
         if (v && atoi(v) > 1)
             pic_die("started as one of %s ranks (%s), but built without MPI: rebuild with MPI (make MPI=1)", v,
                     vars[i]);
+    }
+    /* srun's tasks: under --mpi=pmix (a rank, no size) they are one job's
+     * ranks, which this build cannot be; with no MPI plugin at all a
+     * warning, since tasks may be meant to run alone (pic-rollout --shard
+     * $SLURM_PROCID/N) */
+    const char *n = NULL;
+    if (pic_launch_srun_tasks(&n) > 1) {
+        if (pic_launch_mpi())
+            pic_die("started as one of %s ranks (SLURM_STEP_NUM_TASKS), but built without MPI: rebuild with MPI "
+                    "(make MPI=1)",
+                    n);
+        pic_warn("started by srun as one of %s tasks (SLURM_STEP_NUM_TASKS), and built without MPI: this task "
+                 "runs alone; for one job over the tasks rebuild with MPI (make MPI=1)",
+                 n);
     }
 }
 void pic_dist_finish(void) {}

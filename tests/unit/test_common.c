@@ -13,6 +13,7 @@
 
 #include "../../src/common/atomic.h"
 #include "../../src/common/cli.h"
+#include "../../src/common/dist_launch.h"
 #include "../../src/common/json.h"
 #include "../../src/common/stream.h"
 #include "../../src/common/utf8.h"
@@ -367,6 +368,28 @@ static void test_utf8(void) {
 #undef FFFD
 }
 
+/* The launcher's environment (dist_launch.h): srun's tasks count where no
+ * MPI launcher names a size, as under srun --mpi=pmix (a rank, no size) or
+ * with no MPI plugin at all; not in a batch script's own environment, nor
+ * inside mpirun, whose daemons srun started. */
+static void test_launch_env(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "PMIX_RANK", "PMI_RANK",
+                          "SLURM_STEP_NUM_TASKS", NULL};
+    for (int i = 0; vars[i]; i++) unsetenv(vars[i]);
+    const char *v = NULL;
+    CHECK(!pic_launch_mpi() && pic_launch_srun_tasks(&v) == 0, "no launcher: no MPI, no srun tasks");
+    setenv("SLURM_STEP_NUM_TASKS", "4", 1);
+    CHECK(!pic_launch_mpi() && pic_launch_srun_tasks(&v) == 4 && v && !strcmp(v, "4"),
+          "srun without an MPI plugin: 4 tasks, and no MPI launcher");
+    setenv("PMIX_RANK", "2", 1);
+    CHECK(pic_launch_mpi() && pic_launch_srun_tasks(&v) == 4, "srun --mpi=pmix: an MPI launcher, 4 tasks");
+    unsetenv("PMIX_RANK");
+    setenv("OMPI_COMM_WORLD_SIZE", "1", 1);
+    CHECK(pic_launch_mpi() && pic_launch_srun_tasks(&v) == 0, "mpirun -np 1 inside srun's daemons: its size rules");
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+    unsetenv("SLURM_STEP_NUM_TASKS");
+}
+
 int main(void) {
     test_utf8();
     test_list_split();
@@ -375,5 +398,6 @@ int main(void) {
     test_dump();
     test_atomic();
     test_writer_background();
+    test_launch_env();
     return check_done();
 }
