@@ -58,6 +58,18 @@ bool stop_string_hit(const stop_rules *r, const pic_tokenizer *t, const int32_t 
     bool hit = false;
     for (int i = 0; i < r->n_strings && !hit; i++) hit = memmem(text, len, r->strings[i], strlen(r->strings[i]));
     free(text);
+    if (!hit || !start) return hit;
+    /* A hit in a window is the whole text's only when the bytes before the
+     * window leave the window's own text as it is, and a run of
+     * byte-fallback tokens that is not valid UTF-8 as a whole decodes to
+     * one U+FFFD a byte (tokenizers' ByteFallback decoder): a stray byte
+     * far back in the run turns the characters the window saw into U+FFFD.
+     * A hit is rare (it ends the response), so it is checked on the whole
+     * text, which the record's "response" is. */
+    text = decode(t, ids, n, &len);
+    hit = false;
+    for (int i = 0; i < r->n_strings && !hit; i++) hit = memmem(text, len, r->strings[i], strlen(r->strings[i]));
+    free(text);
     return hit;
 }
 

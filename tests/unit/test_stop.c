@@ -76,6 +76,21 @@ int main(void) {
         run[i] = pic_tokenizer_token_to_id(t, name);
     }
     both(&rg, t, run, 9, "a run of nine byte tokens ending in the stop string's three");
+    /* the same characters after a stray byte (0x80) in the same run: the
+     * run is not valid UTF-8, so the response text is one U+FFFD a byte
+     * (HF's ByteFallback) and holds no "語"; the window, which began at a
+     * character inside the run, saw the characters and stopped the
+     * response on a string its text never held (--stop-cut cut nothing) */
+    int32_t stray[1 + 5 * 9];
+    stray[0] = pic_tokenizer_token_to_id(t, "<0x80>");
+    for (int i = 0; i < 5 * 9; i++) stray[1 + i] = run[i % 9];
+    bool any = false;
+    for (size_t k = 1; k <= sizeof stray / sizeof *stray; k++) any |= stop_string_hit(&rg, t, stray, k);
+    size_t slen;
+    char *stext = stop_response_text(&rg, t, stray, sizeof stray / sizeof *stray, false, &slen);
+    CHECK(!memmem(stext, slen, go[0], 3) && !any,
+          "a stray byte, then 日本語 five times, all byte tokens: no 語 in the text, and no stop");
+    free(stext);
     pic_tokenizer_free(t);
     unlink(tok), unlink(cfg), rmdir(dir);
     free(tok), free(cfg);
