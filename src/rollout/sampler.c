@@ -246,5 +246,9 @@ int32_t sampler_pick(const float *logits, int V, const sampler_params *sp, sampl
     double c = 0;
     for (int i = 0; i < n; i++)
         if ((c += p[i]) > u) return ids[i];
-    return ids[n - 1];
+    /* rounding left u beyond the kept mass: the last kept token that has
+     * any (at a tiny T a kept token's weight can underflow to 0) */
+    for (int i = n; i-- > 0;)
+        if (p[i] > 0) return ids[i];
+    return ids[0];
 }

@@ -188,6 +188,20 @@ int main(void) {
     int n;
     sampler_dist(three, 3, &tp, &s, &ids, &q, &n);
     CHECK(n == 2 && ids[0] == 0 && ids[1] == 1, "top-p 0.6 over (.5, .3, .2) keeps the first two");
+    /* top-k keeps a token whose weight underflows to 0; when rounding
+     * leaves u at or past the kept mass (ten 0.1s sum below 1), the pick
+     * is the last kept token that has weight, never the weightless one */
+    float ten[11];
+    for (int i = 0; i < 10; i++) ten[i] = 0.0f;
+    ten[10] = -1e4f;
+    sampler_params k11 = {1.0f, 11, 1.0f, 0.0f};
+    sampler_dist(ten, 11, &k11, &s, &ids, &q, &n);
+    double mass = 0;
+    for (int i = 0; i < n; i++) mass += q[i];
+    int last = sampler_pick(ten, 11, &k11, &s, nextafter(1.0, 0.0));
+    CHECK(n == 11 && q[10] == 0 && mass < 1.0, "top-k 11 keeps the weightless token, the mass below 1 (%d, %.17g)",
+          n, mass);
+    CHECK(last != 10 && last >= 0, "u past the kept mass picks a token with weight (%d)", last);
     /* a large vocabulary takes the unsorted path and still sums right */
     int BV = 50000;
     float *big = pic_malloc((size_t)BV * sizeof *big);

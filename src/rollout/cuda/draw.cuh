@@ -124,7 +124,11 @@ __host__ __device__ int32_t draw_sorted(B &b, const float *x, const int32_t *sor
     double S = b.sum(n, w);
     int at = b.first_where(n, [&](int j) { return w(j) / S; },
                            [&](int, double, double through, double) { return through > u; }, 0.0);
-    return sorted[at < 0 ? n - 1 : at];
+    if (at >= 0) return sorted[at];
+    // rounding left u beyond the kept mass: the last kept token that has
+    // any (weights fall along the order, so those with some are a prefix)
+    int with_mass = b.count(n, [&](int j) { return w(j) / S > 0.0; });
+    return sorted[with_mass > 0 ? with_mass - 1 : 0];
 }
 
 // The block of one host thread: sums in order, as sampler.c adds.
