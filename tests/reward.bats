@@ -340,3 +340,18 @@ verdicts() {
   verdicts 6 '\boxed{2∙3}' 1 6 '\boxed{2∗3}' 1 '\frac{1}{2}' '\boxed{1∕2}' 1
   verdicts 'x \le 3' '\boxed{x ≦ 3}' 1 'x > 3' '\boxed{x ≧ 3}' 0 '\mathbb{R}' '\boxed{ℝ}' 1 '\mathbb{R}' '\boxed{ℚ}' 0
 }
+
+@test "reward: math environments chain from the left, six to a match, as Python's finditer takes Math-Verify's pattern" {
+  # seven in a row are a match of six and the last alone, which ends later
+  seven='The values are $1$, $2$, $3$, $4$, $5$, $6$, $7$'
+  run pic-reward --extract "$seven"
+  [ "$output" = 7 ]
+  run pic-reward --extract "$seven, \$8\$"
+  [ "$output" = 7,8 ]
+  run pic-reward --gold 7 --pred "$seven"
+  [ "$output" = 1 ]
+  run pic-reward --gold '2,3,4,5,6,7' --pred "$seven"
+  [ "$output" = 0 ]
+  run pic-reward --extract 'The values are $1$, $2$, $3$, $4$, $5$, $6$'
+  [ "$output" = 1,2,3,4,5,6 ]
+}

@@ -19,6 +19,7 @@ typedef struct {
     size_t c0, c1;      /* the content */
     bool latex, percent;
     bool arith; /* a plain candidate that may be arithmetic (not inside a failed expression) */
+    int chain;  /* an environment's place in its match: 0 opens one, k the kth chained to it */
 } cand;
 
 void ex_note_failed(ex *X, size_t lo, size_t hi) {
@@ -202,7 +203,7 @@ static bool inline_bracket_at(const char *s, size_t n, size_t i, cand *c) {
     size_t k = i + 1;
     while (k < n && s[k] != ']' && s[k] != '[' && s[k] != '\n') k++;
     if (k >= n || s[k] != ']' || k == i + 1 || !rw_space_at(s, n, k + 1)) return false;
-    *c = (cand){i, k + 1, i + 1, k, true, false, false};
+    *c = (cand){i, k + 1, i + 1, k, true, false, false, 0};
     return true;
 }
 
@@ -215,7 +216,7 @@ static bool env_at(const char *s, size_t n, size_t i, cand *c) {
     bool line = false;
     size_t fe = s[i] == '\\' || s[i] == '-' ? bare_frac(s, n, i) : 0;
     if (fe) {
-        *c = (cand){i, fe, i, fe, true, false, false};
+        *c = (cand){i, fe, i, fe, true, false, false, 0};
         return true;
     }
     if (i + 1 < n && s[i] == '$' && s[i + 1] == '$') open = 2, close = "$$";
@@ -232,7 +233,7 @@ static bool env_at(const char *s, size_t n, size_t i, cand *c) {
             continue;
         }
         if (memcmp(s + j, close, cl) == 0) {
-            *c = (cand){i, j + cl, i + open, j, true, false, false};
+            *c = (cand){i, j + cl, i + open, j, true, false, false, 0};
             return true;
         }
     }
@@ -766,19 +767,25 @@ static bool try_answer(ex *X, bool colon) {
 }
 
 /* "$21, 16$ or $11$": environments joined by Math-Verify's separators are
- * one match, which starts at the first of them. */
+ * one match, which starts at the first of them; c[k] is its last. */
 static bool try_env(ex *X, const cand *c, int k) {
-    int first = k;
-    while (first > 0 && k - first < MAX_CHAIN - 1 && c[first - 1].latex && c[first - 1].end <= c[first].start) {
-        size_t w;
-        if (ex_chain_sep(X->s, X->n, c[first - 1].end, &w) != c[first].start) break;
-        first--;
-    }
+    int first = k - c[k].chain > 0 ? k - c[k].chain : 0;
     if (try_env_list(X, c + first, k - first + 1, "latex")) return true;
     /* the list failed with its first formula: the number of a later one
      * (" $42$") is still a match of the expression pattern, which ends
      * before the list does (test_same_priority_and_multiple_latex_groups) */
     return first < k && ex_try_text(X, X->s + c[k].c0, c[k].c1 - c[k].c0, "latex");
+}
+
+/* Keeps c, the latest of the environments in envs (a ring of the last
+ * MAX_CANDIDATES): Python's finditer chains them from the left, each match
+ * the first and up to five more, so seven in a row are six and one, the
+ * last alone ("$1$, ..., $7$" is 7). */
+static void push_env(const char *s, size_t n, cand envs[MAX_CANDIDATES], size_t *ne, cand *c) {
+    const cand *prev = *ne ? &envs[(*ne - 1) % MAX_CANDIDATES] : NULL;
+    size_t w;
+    c->chain = prev && prev->chain < MAX_CHAIN - 1 && ex_chain_sep(s, n, prev->end, &w) == c->start ? prev->chain + 1 : 0;
+    envs[(*ne)++ % MAX_CANDIDATES] = *c;
 }
 
 /* The rightmost math environment or plain number that parses. One forward
@@ -800,13 +807,13 @@ static bool try_rightmost(ex *X) {
         /* a bare fraction or " [..] ", each bounded by its own text */
         bool short_env = X->latex && (s[i] == '[' || ((s[i] == '\\' || s[i] == '-') && bare_frac(s, n, i)));
         if (short_env && env_at(s, n, i, &c)) {
-            envs[ne++ % MAX_CANDIDATES] = c;
+            push_env(s, n, envs, &ne, &c);
             i = c.end;
             continue;
         }
         if ((dollar && !(display && no_display)) || (bracket && !no_bracket) || (paren && !no_paren)) {
             if (env_at(s, n, i, &c)) {
-                envs[ne++ % MAX_CANDIDATES] = c;
+                push_env(s, n, envs, &ne, &c);
                 i = c.end;
                 continue;
             }
@@ -831,7 +838,7 @@ static bool try_rightmost(ex *X) {
             /* inside an expression that does not parse, its numbers still count */
             if (span > e) no_arith_until = span;
             if (e > i) {
-                nums[nn++ % MAX_CANDIDATES] = (cand){i, e, i, e, false, false, i >= no_arith_until || span > e};
+                nums[nn++ % MAX_CANDIDATES] = (cand){i, e, i, e, false, false, i >= no_arith_until || span > e, 0};
                 i = e;
                 continue;
             }
@@ -851,6 +858,11 @@ static bool try_rightmost(ex *X) {
     int a = ke - 1, b = kn - 1;
     while (a >= 0 || b >= 0) {
         if (a >= 0 && (b < 0 || e2[a].end >= n2[b].end)) {
+            /* one chained to a later environment was tried with it */
+            if (a + 1 < ke && e2[a + 1].chain > 0) {
+                a--;
+                continue;
+            }
             if (try_env(X, e2, a)) return true;
             ex_note_failed(X, e2[a].start, e2[a].end);
             a--;
