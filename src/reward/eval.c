@@ -208,6 +208,17 @@ enum { PERIODIC_MAX_EXP = RW_PREC - 64 };
 
 static bool periodic_arg(mpfr_srcptr t) { return !mpfr_regular_p(t) || mpfr_get_exp(t) <= PERIODIC_MAX_EXP; }
 
+/* A sine or cosine (or tangent, cotangent) whose value lies below what
+ * the rounding of its argument leaves certain (|v| < |t| 2^-(RW_PREC-8))
+ * is 0: the argument was a multiple of pi/2 written exactly, which SymPy
+ * evaluates to 0 (\cos\frac{\pi}{2}, \sin\pi), while at 200 bits it
+ * comes out near 2^-200, and a sum then loses it as a term wholly below
+ * the other's bits (c_add), making 1 + \cos\frac{\pi}{2} undefined. */
+static void snap_zero(mpfr_ptr v, mpfr_srcptr t) {
+    if (mpfr_regular_p(v) && mpfr_regular_p(t) && mpfr_get_exp(v) <= mpfr_get_exp(t) - 1 - (RW_PREC - 8))
+        mpfr_set_zero(v, 1);
+}
+
 /* A complex exponent: the principal value exp(b log a), as SymPy takes it
  * (e^{I\pi} = -1); 0 to such a power is left undefined. */
 static void c_pow_principal(rw_num *r, const rw_num *a, const rw_num *b) {
@@ -229,6 +240,8 @@ static void c_pow_principal(rw_num *r, const rw_num *a, const rw_num *b) {
     }
     mpfr_exp(x, x, MPFR_RNDN);
     mpfr_sin_cos(r->im, r->re, y, MPFR_RNDN);
+    snap_zero(r->re, y); /* e^{I\pi/2} is I */
+    snap_zero(r->im, y); /* e^{I\pi} is -1 */
     mpfr_mul(r->re, r->re, x, MPFR_RNDN);
     mpfr_mul(r->im, r->im, x, MPFR_RNDN);
     mpfr_clears(lr, th, x, y, t, (mpfr_ptr)0);
@@ -309,6 +322,7 @@ static void c_pow(rw_num *r, const rw_num *a, const rw_num *b) {
             mpfr_const_pi(t, MPFR_RNDN);
             mpfr_mul(t, t, b->re, MPFR_RNDN);
             mpfr_sin_cos(r->im, r->re, t, MPFR_RNDN);
+            snap_zero(r->re, t); /* \sqrt{-4} is 2i, its real part 0 */
             mpfr_mul(r->re, r->re, m, MPFR_RNDN);
             mpfr_mul(r->im, r->im, m, MPFR_RNDN);
             mpfr_clears(m, t, (mpfr_ptr)0);
@@ -538,6 +552,7 @@ static void real_fn(int fn, rw_num *v, const rw_num *a) {
         (fn == F_ACOT ? mpfr_atan : fn == F_ASEC ? mpfr_acos : mpfr_asin)(v->re, v->re, MPFR_RNDN);
     } else {
         fns[fn](v->re, a->re, MPFR_RNDN);
+        if (fn == F_SIN || fn == F_COS || fn == F_TAN || fn == F_COT) snap_zero(v->re, a->re);
     }
     set_real(v);
     check(v, false);
