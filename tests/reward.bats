@@ -372,6 +372,11 @@ verdicts() {
   [ "$output" = 1 ]
   run pic-reward --gold '3-4i' --pred '\boxed{3+\sqrt{-16}}'
   [ "$output" = 0 ]
+  # so do terms that cancel below their rounding: SymPy's cos(pi/3) is 1/2
+  run pic-reward --gold 1 --pred '\boxed{\cos\frac{\pi}{3} - \frac{1}{2} + 1}'
+  [ "$output" = 1 ]
+  run pic-reward --gold 5 --pred '\boxed{(\cos\frac{\pi}{3} - \frac{1}{2}) \cdot 10^{100} + 5}'
+  [ "$output" = 1 ]
   # a small value that is not a zero stays itself
   run pic-reward --gold 1 --pred '\boxed{\frac{\sin(10^{-70})}{10^{-70}}}'
   [ "$output" = 1 ]

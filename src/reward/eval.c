@@ -98,6 +98,19 @@ static bool absorbed(mpfr_srcptr a, mpfr_srcptr b) {
     return d > RW_PREC || d < -RW_PREC;
 }
 
+/* A value below what the rounding of t leaves certain (|v| < |t|
+ * 2^-(RW_PREC-8)) is 0. A sine or cosine (or tangent, cotangent) of a
+ * multiple of pi/2 written exactly, which SymPy evaluates to 0
+ * (\cos\frac{\pi}{2}, \sin\pi), comes out near 2^-200 at 200 bits, and
+ * so does a sum of terms that cancel (\cos\frac{\pi}{3} - \frac{1}{2}),
+ * where SymPy's values are exact; a later sum would lose that noise as a
+ * term wholly below the other's bits (c_add), making 1 + \cos\frac{\pi}{2}
+ * undefined, and a product or quotient would make it large. */
+static void snap_zero(mpfr_ptr v, mpfr_srcptr t) {
+    if (mpfr_regular_p(v) && mpfr_regular_p(t) && mpfr_get_exp(v) <= mpfr_get_exp(t) - 1 - (RW_PREC - 8))
+        mpfr_set_zero(v, 1);
+}
+
 static void c_add(rw_num *r, const rw_num *a, const rw_num *b, bool sub) {
     if (a->exact && b->exact) {
         (sub ? mpq_sub : mpq_add)(r->q, a->q, b->q);
@@ -111,6 +124,9 @@ static void c_add(rw_num *r, const rw_num *a, const rw_num *b, bool sub) {
     bool lost = absorbed(a->re, b->re) || absorbed(a->im, b->im);
     (sub ? mpfr_sub : mpfr_add)(r->re, a->re, b->re, MPFR_RNDN);
     (sub ? mpfr_sub : mpfr_add)(r->im, a->im, b->im, MPFR_RNDN);
+    /* terms that cancel below their rounding leave 0 */
+    snap_zero(r->re, mpfr_cmpabs(a->re, b->re) >= 0 ? a->re : b->re);
+    snap_zero(r->im, mpfr_cmpabs(a->im, b->im) >= 0 ? a->im : b->im);
     r->ok = !lost;
     r->exact = false;
     check(r, true);
@@ -207,17 +223,6 @@ static bool exact_root(mpq_t out, const mpq_t q, unsigned long k) {
 enum { PERIODIC_MAX_EXP = RW_PREC - 64 };
 
 static bool periodic_arg(mpfr_srcptr t) { return !mpfr_regular_p(t) || mpfr_get_exp(t) <= PERIODIC_MAX_EXP; }
-
-/* A sine or cosine (or tangent, cotangent) whose value lies below what
- * the rounding of its argument leaves certain (|v| < |t| 2^-(RW_PREC-8))
- * is 0: the argument was a multiple of pi/2 written exactly, which SymPy
- * evaluates to 0 (\cos\frac{\pi}{2}, \sin\pi), while at 200 bits it
- * comes out near 2^-200, and a sum then loses it as a term wholly below
- * the other's bits (c_add), making 1 + \cos\frac{\pi}{2} undefined. */
-static void snap_zero(mpfr_ptr v, mpfr_srcptr t) {
-    if (mpfr_regular_p(v) && mpfr_regular_p(t) && mpfr_get_exp(v) <= mpfr_get_exp(t) - 1 - (RW_PREC - 8))
-        mpfr_set_zero(v, 1);
-}
 
 /* A complex exponent: the principal value exp(b log a), as SymPy takes it
  * (e^{I\pi} = -1); 0 to such a power is left undefined. */
