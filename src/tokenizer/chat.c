@@ -138,6 +138,38 @@ static const char *always_written(const char *s, const char *marker) {
 
 static bool span_is(const char *s, size_t len, const char *want) { return len == strlen(want) && !memcmp(s, want, len); }
 
+/* The first {% set messages = ... %} (or loop_messages) in Jinja text s
+ * that makes the conversation other than the caller's messages or a slice
+ * of them (Llama 3.1's messages[1:], once it took the system message out):
+ * MiroThinker's puts [system_message] + messages, a system turn of its own,
+ * in front. The renderers write the messages they are given, so such a
+ * template is none of them, whatever its markers. NULL when there is none. */
+static const char *rebinds_messages(const char *s) {
+    for (const char *p = strstr(s, "{%"); p; p = strstr(p + 2, "{%")) {
+        const char *q = p + 2;
+        q += strspn(q, "-+ \t\r\n");
+        if (strncmp(q, "set", 3) || !strchr(" \t\r\n", q[3]) || !q[3]) continue;
+        q += 3 + strspn(q + 3, " \t\r\n");
+        size_t w = strcspn(q, " \t\r\n=-+%");
+        if (!span_is(q, w, "messages") && !span_is(q, w, "loop_messages")) continue;
+        q += w + strspn(q + w, " \t\r\n");
+        const char *end = strstr(q, "%}");
+        if (!end) return p;
+        while (end > q && strchr(" \t\r\n-+", end[-1])) end--;
+        if (*q != '=' || q[1] == '=') return p; /* {% set messages %}...{% endset %}: a string */
+        q++;
+        q += strspn(q, " \t\r\n");
+        size_t len = (size_t)(end - q);
+        if (span_is(q, len, "messages")) continue;
+        /* messages[...]: one subscript, nothing after it */
+        if (len > 9 && !strncmp(q, "messages[", 9) && end[-1] == ']' && memchr(q + 9, ']', len - 10) == NULL &&
+            memchr(q + 9, '+', len - 10) == NULL)
+            continue;
+        return p;
+    }
+    return NULL;
+}
+
 /* A ChatML template's format: the Qwen formats are told by the system
  * prompt they default to (Qwen2.5-Math's template is Qwen2.5's with
  * another one), Qwen3 by its think blocks. A default system prompt none of
@@ -213,6 +245,15 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
     if (!tmpl) {
         if (jinja) snprintf(why, n, "%s: holds a NUL byte: not a template", file);
         else snprintf(why, n, "%s: neither a string nor a list holding a \"default\" template", where);
+        return NULL;
+    }
+    const char *set = rebinds_messages(tmpl);
+    if (set && (strstr(tmpl, "<|im_start|>") || strstr(tmpl, "<|start_header_id|>") || strstr(tmpl, "<｜User｜>"))) {
+        const char *close = strstr(set, "%}");
+        int len = close ? (int)(close + 2 - set) : (int)strlen(set), shown = len > 80 ? 80 : len;
+        snprintf(why, n, "%s: a template that makes its own conversation ('%.*s%s': MiroThinker's puts a system "
+                 "turn of its own first), which none of the formats pic renders (" PIC_CHAT_FORMATS ") does", where,
+                 shown, set, len > 80 ? "..." : "");
         return NULL;
     }
     if (strstr(tmpl, "<|im_start|>")) return chatml_format(t, tmpl, where, why, n);

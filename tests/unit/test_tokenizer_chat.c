@@ -414,6 +414,45 @@ static void chatml_dialect_cases(void) {
     free(smol), free(phi4), free(q25);
 }
 
+/* A template that makes its own conversation from the messages it is given
+ * ({% set messages = [system_message] + messages %}: MiroThinker's, a Qwen3
+ * fine-tune, puts a system turn of its own first) renders what none of the
+ * formats does: with Qwen3's markers and think blocks it was taken for
+ * qwen3, and its system turn dropped. A slice of the messages is the
+ * caller's conversation still (Llama 3.1's messages[1:]). */
+static void rebound_messages_cases(void) {
+    char *q3 = pic_asprintf("%s/qwen3/tokenizer.json", tmpdir), *l3 = pic_asprintf("%s/llama3/tokenizer.json", tmpdir);
+    char *tmpl = read_text(FIX "qwen3-thinking/chat_template.jinja");
+    const char *miro = "{%- set system_message = namespace(role='system', content='Use the tools.') %}\n"
+                       "{%- if messages[0].role == 'system' %}\n"
+                       "    {%- set system_message = messages[0] %}\n"
+                       "    {%- set messages = messages[1:] %}\n"
+                       "{%- endif %}\n"
+                       "{%- set messages = [system_message] + messages %}\n"
+                       "{%- if tools %}";
+    check_refused(q3, NULL, "<|im_end|>", tmpl, "{%- if tools %}", miro,
+                  "a ChatML template that puts a system message before the conversation is refused");
+    check_refused(q3, NULL, "<|im_end|>", tmpl, "{%- if tools %}",
+                  "{% set messages = messages + [] %}{%- if tools %}", "messages with more added is refused");
+    check_refused(q3, NULL, "<|im_end|>", tmpl, "{%- if tools %}",
+                  "{% set messages %}[]{% endset %}{%- if tools %}", "messages set to a block's text is refused");
+    pic_tokenizer *t;
+    pic_chat *c = auto_format(q3, NULL, "<|im_end|>", tmpl, "{%- if tools %}",
+                              "{%- set messages = messages -%}{% set messages = messages[0:] %}{%- if tools %}", &t);
+    CHECK(c && pic_chat_kind_of(c) == PIC_CHAT_QWEN3_THINKING, "messages set to themselves or a slice stay the format");
+    pic_chat_free(c);
+    pic_tokenizer_free(t);
+    json_error_t err;
+    json_t *cfg = json_load_file(FIX "llama3/tokenizer_config.json", JSON_DECODE_INT_AS_REAL, &err);
+    if (!cfg) pic_die("llama3/tokenizer_config.json: %s", err.text);
+    check_refused(l3, "<|begin_of_text|>", "<|eot_id|>", json_string_value(json_object_get(cfg, "chat_template")),
+                  "{% set loop_messages = messages %}",
+                  "{% set loop_messages = [{'role': 'system', 'content': 'Be brief.'}] + messages %}",
+                  "a Llama 3 template that puts a system message before the conversation is refused");
+    json_decref(cfg);
+    free(tmpl), free(q3), free(l3);
+}
+
 int main(void) {
     pic_init("test_tokenizer_chat");
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
@@ -433,6 +472,7 @@ int main(void) {
     qwen3_nothink_cases();
     chatml_bos_cases();
     chatml_dialect_cases();
+    rebound_messages_cases();
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
     pic_tokenizer_free(l3);
