@@ -138,6 +138,46 @@ static const char *always_written(const char *s, const char *marker) {
 
 static bool span_is(const char *s, size_t len, const char *want) { return len == strlen(want) && !memcmp(s, want, len); }
 
+/* Whether Jinja text s writes a message as Llama 3's template does,
+ * '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' +
+ * message['content'] | trim + '<|eot_id|>', whatever its spacing, quotes
+ * and subscripts (message.role). The code of its tags is compared with
+ * the spaces between tokens left out and a newline in a string literal as
+ * its escape (Llama 3's own has newlines there, 3.1's \n). */
+static bool llama3_turn(const char *s) {
+    tk_str code = {0};
+    for (const char *p = s; (p = strchr(p, '{'));) {
+        if (p[1] != '{' && p[1] != '%') {
+            p++;
+            continue;
+        }
+        const char *close = p[1] == '{' ? "}}" : "%}";
+        char quote = 0;
+        for (p += 2; *p && (quote || strncmp(p, close, 2)); p++) {
+            if (quote && *p == '\\' && p[1]) {
+                tk_str_add(&code, p, 2);
+                p++;
+            } else if (quote && *p == '\n') {
+                tk_str_add(&code, "\\n", 2);
+            } else if (*p == '\'' || *p == '"') {
+                if (!quote) quote = *p;
+                else if (*p == quote) quote = 0;
+                tk_str_add(&code, *p == quote || !quote ? "'" : p, 1);
+            } else if (quote || !strchr(" \t\r\n", *p)) {
+                tk_str_add(&code, p, 1);
+            }
+        }
+        tk_str_add(&code, " ", 1); /* tags apart */
+    }
+    tk_str_add(&code, "", 0);
+    static const char *const turns[] = {
+        "'<|start_header_id|>'+message['role']+'<|end_header_id|>\\n\\n'+message['content']|trim+'<|eot_id|>'",
+        "'<|start_header_id|>'+message.role+'<|end_header_id|>\\n\\n'+message.content|trim+'<|eot_id|>'"};
+    bool found = strstr(code.s, turns[0]) || strstr(code.s, turns[1]);
+    free(code.s);
+    return found;
+}
+
 /* The first {% set messages = ... %} (or loop_messages) in Jinja text s
  * that makes the conversation other than the caller's messages or a slice
  * of them (Llama 3.1's messages[1:], once it took the system message out):
@@ -268,6 +308,17 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
             snprintf(why, n, "%s: a Llama 3 template that writes a system turn into every conversation without "
                      "Llama 3.1's date lines (Nemotron's 'detailed thinking on', say), which none of the formats pic "
                      "renders (" PIC_CHAT_FORMATS ") writes", where);
+            return NULL;
+        }
+        /* llama3 writes each message as Llama 3's template does: its header
+         * and its content trimmed. Nemotron Super v1.5's builds the
+         * headers from variables ({% set start_header = ... %}), writes a
+         * system turn of them into every conversation and leaves the
+         * content untrimmed: told by its markers alone, it was llama3 */
+        if (!llama3_turn(tmpl)) {
+            snprintf(why, n, "%s: a Llama 3 template that does not write each message as Llama 3's does ('<|"
+                     "start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + "
+                     "'<|eot_id|>'), which none of the formats pic renders (" PIC_CHAT_FORMATS ") writes", where);
             return NULL;
         }
         return pic_chat_new("llama3");

@@ -453,6 +453,42 @@ static void rebound_messages_cases(void) {
     free(tmpl), free(q3), free(l3);
 }
 
+/* llama3 writes each message as Llama 3's template does, a header and the
+ * content trimmed; a template of its markers that writes them otherwise is
+ * refused. Nemotron Super v1.5's (ggml-org/llama.cpp
+ * models/templates/nvidia-Llama-3_3-Nemotron-Super-49B-v1_5.jinja) builds
+ * its headers from variables, writes an empty system turn first and the
+ * content as it is (jinja2: <|begin_of_text|><|start_header_id|>system
+ * <|end_header_id|>\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>
+ * \n\n2+2?\n<|eot_id|>...): it was taken for llama3. */
+static void llama3_turn_cases(void) {
+    char *l3 = pic_asprintf("%s/llama3/tokenizer.json", tmpdir);
+    const char *bos = "<|begin_of_text|>", *eot = "<|eot_id|>";
+    const char *nemo =
+        "{% set start_header = \"<|start_header_id|>\" %}{% set end_header = \"<|end_header_id|>\n\n\" %}"
+        "{% set eot = \"<|eot_id|>\" %}{{- \"<|begin_of_text|>\" ~ start_header ~ \"system\" ~ end_header -}}"
+        "{%- if messages[0].role == 'system' -%}{{- messages[0].content + '\\n\\n' -}}{%- endif -%}{{- eot -}}"
+        "{%- for message in messages -%}{%- if message.role == \"user\" -%}{{- start_header ~ \"user\" ~ end_header -}}"
+        "{{ message.content -}}{{ eot -}}{%- endif -%}{%- endfor -%}"
+        "{%- if add_generation_prompt -%}{{- start_header ~ \"assistant\" ~ end_header -}}{%- endif -%}";
+    check_refused(l3, bos, eot, nemo, NULL, NULL, "headers built from variables (Nemotron Super v1.5's) are not llama3");
+    json_error_t err;
+    json_t *cfg = json_load_file(FIX "llama3/tokenizer_config.json", JSON_DECODE_INT_AS_REAL, &err);
+    if (!cfg) pic_die("llama3/tokenizer_config.json: %s", err.text);
+    const char *tmpl = json_string_value(json_object_get(cfg, "chat_template"));
+    check_refused(l3, bos, eot, tmpl, "message['content'] | trim", "message['content']",
+                  "a Llama 3 template that writes the content untrimmed is not llama3");
+    /* the same turn in other spelling: Llama 3.1's \n escapes, double
+     * quotes, message.role */
+    check_found(l3, bos, eot,
+                "{{ bos_token }}{% for message in messages %}{{ \"<|start_header_id|>\"+message.role+\"<|end_header_id|>"
+                "\\n\\n\" + message.content|trim + \"<|eot_id|>\" }}{% endfor %}{% if add_generation_prompt %}"
+                "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}",
+                PIC_CHAT_LLAMA3, "Llama 3's turn spelled otherwise is llama3");
+    json_decref(cfg);
+    free(l3);
+}
+
 int main(void) {
     pic_init("test_tokenizer_chat");
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
@@ -473,6 +509,7 @@ int main(void) {
     chatml_bos_cases();
     chatml_dialect_cases();
     rebound_messages_cases();
+    llama3_turn_cases();
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
     pic_tokenizer_free(l3);
