@@ -461,7 +461,7 @@ static const char *render_qwen25(tk_str *b, const pic_chat_msg *m, size_t n, con
 
 static bool is_tool_response(const char *s) {
     size_t n = strlen(s);
-    return n >= 33 && !strncmp(s, "<tool_response>", 15) && !strcmp(s + n - 16, "</tool_response>");
+    return n >= 31 && !strncmp(s, "<tool_response>", 15) && !strcmp(s + n - 16, "</tool_response>");
 }
 
 /* Qwen3's assistant turn: reasoning before </think> is kept only after the

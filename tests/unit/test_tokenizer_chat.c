@@ -128,6 +128,23 @@ static void rules(void) {
           "qwen3: reasoning dropped before the last query, kept after it");
     free(s);
 
+    /* a user message that starts with <tool_response> and ends with
+     * </tool_response> is no query to Qwen3's template, however short:
+     * 31 bytes hold both; the shortest taken for one was 33 (jinja2's
+     * rendering of Qwen3's template below) */
+    pic_chat_msg resp[] = {{"user", "q"}, {"assistant", "<think>r</think>a"}, {"user", "<tool_response>1</tool_response>"},
+                           {"assistant", "b"}};
+    s = render("qwen3", resp, 4, false);
+    CHECK(text_is(s, "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\nr\n</think>\n\na<|im_end|>\n"
+                     "<|im_start|>user\n<tool_response>1</tool_response><|im_end|>\n"
+                     "<|im_start|>assistant\n<think>\n\n</think>\n\nb<|im_end|>\n"),
+          "qwen3: a 32-byte <tool_response> user message is no query");
+    free(s);
+    resp[2].content = "<tool_response></tool_response>";
+    s = render("qwen3", resp, 4, false);
+    CHECK(s && strstr(s, "<think>\nr\n</think>"), "qwen3: nor is an empty <tool_response></tool_response>");
+    free(s);
+
     pic_chat_msg tools[] = {{"user", "q"}, {"tool", "r1"}, {"tool", "r2"}};
     s = render("chatml", tools, 3, false);
     CHECK(text_is(s, "<|im_start|>user\nq<|im_end|>\n<|im_start|>user\n<tool_response>\nr1\n</tool_response>\n"
