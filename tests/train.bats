@@ -829,12 +829,14 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(wc -l < ./-r/log.jsonl)" -eq 1 ]
     [ "$(jq -r .model ./-r/settings.json)" = "$PWD/-m" ]
     sweep.sh -q --out -s --targets 2.0 --no-baseline -- --model m --steps 1 --prompts 2 --n 2 --max-new-tokens 4 > /dev/null
-    [ -s ./-s/target-2.0/log.jsonl ] && [ -s ./-s/summary.md ]
+    [ -s ./-s/target-2.0/log.jsonl ]
+    [ -s ./-s/summary.md ]
     pic-task -q --plain -n 2 --seed 1 > p.jsonl
     eval.sh -q --model ./-r/final --out -e --n 1 --max-new-tokens 4 p.jsonl > /dev/null
     [ -s ./-e/table.json ]
     filter.sh -q --model m -o -k --n 2 --max-new-tokens 4 --samples -k.zst p.jsonl
-    [ -f ./-k ] && [ -s ./-k.zst ]
+    [ -f ./-k ]
+    [ -s ./-k.zst ]
 }
 
 @test "a typo in any program's options is refused before the first rollout, and the run takes the corrected ones" {
