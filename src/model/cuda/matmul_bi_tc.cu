@@ -238,8 +238,10 @@ __global__ void matmul_bi_add(O *out, const float *part, const bf16 *bias, size_
 int multiprocessors() {
     static const int n = [] {
         int d = 0, c = 0;
-        cudaGetDevice(&d);
-        cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, d);
+        // a failed query falls back to 100, and its error is cleared here:
+        // left pending, the next launch's check would blame that kernel
+        if (cudaGetDevice(&d) != cudaSuccess || cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, d) != cudaSuccess)
+            cudaGetLastError();
         return c > 0 ? c : 100;
     }();
     return n;
