@@ -18,7 +18,8 @@ per response, the paper's Figure 12) with gnuplot.
                      ./plot for several)
       --title TEXT   title above the figure (default "pic training runs")
   -h, --help         show this help
-Each run is labelled with its directory name. A run without val.jsonl gets no
+Each run is labelled with its directory name and drawn in its own colour in
+every panel (its target too). A run without val.jsonl gets no
 validation curve; a run without a target (the GRPO baseline) no target line;
 a curve of one value (a run of one step) is a point.
 EOF2
@@ -62,6 +63,22 @@ for run in "${runs[@]}"; do
     i=$((i + 1))
 done
 
+# colour K: run K's line colour, the same in every panel. gnuplot's line
+# types repeat after 8 colours: a ninth run was drawn in the first one's
+# colour, two runs (and their targets) that no key could tell apart.
+# Beyond 8 runs each gets its own hue instead.
+colour() {
+    if [ ${#runs[@]} -le 8 ]; then
+        printf 'lc %d' "$(($1 + 1))"
+    else
+        awk -v k="$1" -v n="${#runs[@]}" 'BEGIN {
+            h = 6 * k / n; i = int(h); f = h - i; v = 0.85; p = 0; q = v * (1 - f); t = v * f
+            r = (i == 0 || i == 5) ? v : (i == 1) ? q : (i == 4) ? t : p
+            g = (i == 0) ? t : (i == 1 || i == 2) ? v : (i == 3) ? q : p
+            b = (i == 2) ? t : (i == 3 || i == 4) ? v : (i == 5) ? q : p
+            printf "lc rgb \"#%02x%02x%02x\"", r * 255 + 0.5, g * 255 + 0.5, b * 255 + 0.5 }'
+    fi
+}
 # values FILE COL: how many rows of FILE have a value in column COL
 values() { awk -F'\t' -v c="$2" '$c != "NaN" && $c != "" { n++ } END { print n + 0 }' "$1"; }
 # A gnuplot 'plot' clause per run for column COL of FILE, leaving out runs
@@ -73,8 +90,8 @@ clauses() { # file col style
         v=$(values "$tmp/$1$k.tsv" "$2")
         [ "$v" -gt 0 ] || continue
         style=${3:-lines}; [ "$v" -gt 1 ] || style=linespoints
-        printf '%s%s using 1:%s with %s lw 2 lc %d title %s' \
-            "$sep" "$(gq "$tmp/$1$k.tsv")" "$2" "$style" "$((k + 1))" "$(gq "$(cat "$tmp/name$k")")"
+        printf '%s%s using 1:%s with %s lw 2 %s title %s' \
+            "$sep" "$(gq "$tmp/$1$k.tsv")" "$2" "$style" "$(colour "$k")" "$(gq "$(cat "$tmp/name$k")")"
         sep=", "
     done
 }
@@ -84,8 +101,8 @@ targets() {
         v=$(values "$tmp/log$k.tsv" 3)
         [ "$v" -gt 0 ] || continue
         style=lines; [ "$v" -gt 1 ] || style=linespoints
-        printf ', %s using 1:3 with %s dt 2 lw 1.5 lc %d title %s' \
-            "$(gq "$tmp/log$k.tsv")" "$style" "$((k + 1))" "$(gq "$(cat "$tmp/name$k") target")"
+        printf ', %s using 1:3 with %s dt 2 lw 1.5 %s title %s' \
+            "$(gq "$tmp/log$k.tsv")" "$style" "$(colour "$k")" "$(gq "$(cat "$tmp/name$k") target")"
     done
 }
 # gnuplot refuses a plot with no point at all: an empty, labelled panel instead.

@@ -56,6 +56,25 @@ make_run() { # dir with_target
     ! grep -q 'grpo target' both.svg || false
 }
 
+# the stroke of the first curve keyed NAME in FILE.svg
+stroke_of() { grep -A5 -F "<text>$2</text>" "$1" | grep -o -m1 "stroke='rgb([^']*)'"; }
+
+@test "nine runs or more: each run has its own colour (gnuplot's line types repeat after 8)" {
+    names=()
+    for k in 1 2 3 4 5 6 7 8 9 10; do make_run "r$k" yes; names+=("r$k"); done
+    run plot.sh -o many "${names[@]}"
+    [ "$status" -eq 0 ]
+    colours=$(for n in "${names[@]}"; do stroke_of many.svg "$n"; done)
+    [ "$(wc -l <<<"$colours")" -eq 10 ]
+    [ "$(sort -u <<<"$colours" | wc -l)" -eq 10 ]
+    # a run's target is drawn in its colour
+    [ "$(stroke_of many.svg 'r9 target')" = "$(stroke_of many.svg r9)" ]
+    # up to 8 runs keep gnuplot's own colours
+    run plot.sh -o few r1 r2
+    [ "$status" -eq 0 ]
+    [ "$(stroke_of few.svg r1)" = "stroke='rgb(148,   0, 211)'" ]
+}
+
 @test "missing or broken logs are errors naming the file" {
     mkdir empty
     run plot.sh empty
