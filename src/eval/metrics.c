@@ -105,14 +105,29 @@ void pic_wordlist_free(pic_wordlist *w) {
     memset(w, 0, sizeof *w);
 }
 
+/* The bytes of the whitespace character at text[t], or 0: Python's
+ * str.isspace, which its re's \s matches in a str pattern (ASCII's six,
+ * \x1c..\x1f, U+0085, the no-break space U+00A0, U+1680, U+2000..200A,
+ * U+2028, U+2029, U+202F, U+205F, U+3000). With ASCII's alone, "let's"
+ * and "reconsider" apart by a no-break or a thin space were no phrase. */
+static size_t space_at(const char *text, size_t len, size_t t) {
+    unsigned char c = (unsigned char)text[t];
+    if (c < 0x80) return isspace(c) || (c >= 0x1c && c <= 0x1f);
+    uint32_t cp;
+    int n = pic_utf8_next(text, len, t, &cp);
+    bool space = cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
+                 cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
+    return n > 0 && space ? (size_t)n : 0;
+}
+
 /* Length of the match of phrase at text[i..], or 0. */
 static size_t match_at(const char *text, size_t len, size_t i, const char *phrase) {
     size_t t = i;
     for (const char *p = phrase; *p; p++) {
         unsigned char pc = (unsigned char)*p;
         if (pc == ' ') {
-            size_t start = t;
-            while (t < len && isspace((unsigned char)text[t])) t++;
+            size_t start = t, n;
+            while (t < len && (n = space_at(text, len, t))) t += n;
             if (t == start) return 0;
         } else if (pc == '\'') {
             if (t < len && text[t] == '\'') t++;
@@ -133,8 +148,8 @@ static bool in_ranges(long cp, const long (*r)[2], size_t n) {
 }
 
 /* Spaces, punctuation and symbols beyond ASCII, none of them \w to
- * Python's re, so a word boundary as \b finds it: Latin-1's (no-break
- * space, guillemets, inverted marks), U+2000..206F (spaces, dashes, curly
+ * Python's re, so a word boundary as \b finds it: Latin-1's (C1 controls,
+ * no-break space, guillemets, inverted marks), the Ogham space mark, U+2000..206F (spaces, dashes, curly
  * quotes, ellipsis), currency signs, the arrows, mathematical operators,
  * technical, geometric and miscellaneous symbols and dingbats
  * (U+2190..2BFF), the supplemental punctuation, CJK's, the fullwidth forms,
@@ -145,9 +160,9 @@ static bool in_ranges(long cp, const long (*r)[2], size_t n) {
  * "\u00a0wait", counted no wait; with no symbols, "Hmm🤔" or "∴wait" none. */
 static bool punct_char(uint32_t cp) {
     static const long punct[][2] = {
-        {0x00a0, 0x00a9}, {0x00ab, 0x00b1}, {0x00b4, 0x00b4}, {0x00b6, 0x00b8}, {0x00bb, 0x00bb},
-        {0x00bf, 0x00bf}, {0x00d7, 0x00d7}, {0x00f7, 0x00f7}, {0x2000, 0x206f}, {0x20a0, 0x20cf},
-        {0x2190, 0x245f}, {0x2500, 0x2775}, {0x2794, 0x2bff}, {0x2e00, 0x2e2e}, {0x2e30, 0x2e7f},
+        {0x0080, 0x00a9}, {0x00ab, 0x00b1}, {0x00b4, 0x00b4}, {0x00b6, 0x00b8}, {0x00bb, 0x00bb},
+        {0x00bf, 0x00bf}, {0x00d7, 0x00d7}, {0x00f7, 0x00f7}, {0x1680, 0x1680}, {0x2000, 0x206f},
+        {0x20a0, 0x20cf}, {0x2190, 0x245f}, {0x2500, 0x2775}, {0x2794, 0x2bff}, {0x2e00, 0x2e2e}, {0x2e30, 0x2e7f},
         {0x3000, 0x3004}, {0x3008, 0x3020}, {0x3030, 0x3030}, {0x3036, 0x3037}, {0x303d, 0x303f},
         {0xff01, 0xff0f}, {0xff1a, 0xff20}, {0xff3b, 0xff40}, {0xff5b, 0xff65}, {0x1f000, 0x1f0ff},
         {0x1f10d, 0x1faff},

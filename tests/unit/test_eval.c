@@ -69,6 +69,15 @@ static void test_reflect(void) {
     CHECK(count("awaited waiting await", "wait") == 0, "word boundaries");
     CHECK(count("Let's\n  reconsider: let\xe2\x80\x99s reconsider", "let's reconsider") == 2,
           "whitespace runs and the typographic apostrophe");
+    /* Python's \s in a str pattern: "let's\u00a0reconsider", "let me\u202freconsider",
+     * "on\u2009second\u3000thought"; U+200B (zero width) is no space to it */
+    CHECK(count("let's\xc2\xa0reconsider let me\xe2\x80\xafreconsider", "let's reconsider") == 1 &&
+              count("let me\xe2\x80\xafreconsider", "let me reconsider") == 1 &&
+              count("On\xe2\x80\x89second\xe3\x80\x80 thought", "on second thought") == 1 &&
+              count("on\xe2\x80\x8bsecond thought", "on second thought") == 0,
+          "a phrase's space matches Unicode whitespace, as Python's \\s");
+    /* "wait\u1680", "\u0085wait": the Ogham space mark and C1 controls are no \w either */
+    CHECK(count("wait\xe1\x9a\x80 \xc2\x85wait", "wait") == 2, "Unicode spaces and C1 controls bound a word");
     CHECK(count("\xe2\x80\x9cWait\xe2\x80\x9d", "wait") == 1, "curly quotes are punctuation");
     CHECK(count("caf\xc3\xa9wait wait\xc3\xa9", "wait") == 0, "UTF-8 letters are word bytes");
     /* as Python's \b: "5\u3002Wait\uff0c", "\u00a0wait\u00a0", "\u00abhmm\u00bb", "\u00bfwait?" */
