@@ -370,6 +370,10 @@ same() {
     run timeout 60 "${MPIRUN[@]}" pic-update "${SPEC[@]}" -o x - six.jsonl < six.jsonl
     fails_with 2 "2 ranks need the sample FILEs"
     [ ! -e x ]
+    # the message names the rank; the hint names the command a shell runs
+    [[ "$output" == *"pic-update[1/2]: 2 ranks need"* ]]
+    [[ "$output" == *"Try 'pic-update --help'"* ]]
+    [[ "$output" != *"Try 'pic-update["* ]]
     pic-task -q --plain -n 5 --seed 1 > p.jsonl
     run timeout 60 "${MPIRUN[@]}" pic-rollout -m "$M/qwen2-tiny" --threads 1 -q -o y - p.jsonl < p.jsonl
     fails_with 2 "2 ranks need the prompt FILEs"

@@ -14,8 +14,11 @@
 
 const char *pic_prog = "pic";
 int pic_quiet;
+/* The command as typed, for "Try 'PROG --help'": pic_prog becomes
+ * "pic-update[1/2]" under mpirun (dist_mpi.c), a name no shell runs. */
+static const char *command = "pic";
 
-void pic_init(const char *prog) { pic_prog = prog; }
+void pic_init(const char *prog) { pic_prog = command = prog; }
 
 /* The line goes out in one write: under mpirun every rank's stderr and
  * mpirun's own banners share one stream, and pieces would interleave. */
@@ -46,7 +49,7 @@ void pic_usage_error(const char *fmt, ...) {
     va_start(ap, fmt);
     vmessage(NULL, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "Try '%s --help' for more information.\n", pic_prog);
+    fprintf(stderr, "Try '%s --help' for more information.\n", command);
     exit(PIC_EXIT_USAGE);
 }
 
