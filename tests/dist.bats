@@ -364,6 +364,21 @@ same() {
     [ "$(jq .threads a.json)" -eq "$(nproc)" ]
 }
 
+@test "pic-update-bench as 2 ranks: the floor is both ranks' sgemm rates added, measured at once" {
+    B=(pic-update-bench --config "$M/qwen2-tiny/config.json" --seqs 2 --prompt 4 --response 4 --steps 1 --threads 1)
+    "${MPIRUN[@]}" "${B[@]}" > r.json
+    [ "$(wc -l < r.json)" -eq 1 ]
+    # before: rank 0's rate alone (the others had left) beside the 2 ranks'
+    # tokens/s, a floor one rank's share of the job's
+    jq -e '.ranks == 2 and (.rank_sgemm_gflops | length) == 2 and all(.rank_sgemm_gflops[]; . > 0)' r.json > /dev/null
+    near "$(jq '.rank_sgemm_gflops | add' r.json)" "$(jq .sgemm_gflops r.json)" 0.011
+    # the floor: 6 x params x tokens at that rate
+    near "$(jq '.sgemm_gflops * 1e9 / (6 * .params)' r.json)" "$(jq .floor_tokens_per_s r.json)" \
+        "$(jq '.floor_tokens_per_s * 1e-3' r.json)"
+    "${B[@]}" > one.json
+    jq -e '(.rank_sgemm_gflops | length) == 1 and .rank_sgemm_gflops[0] == .sgemm_gflops' one.json > /dev/null
+}
+
 @test "'-' anywhere among the FILEs of 2 ranks is a usage error: rank 0 alone would read standard input" {
     # rank 1's standard input is empty: before, rank 0 trained on 12 samples
     # and rank 1 on 6, and rank 0 generated for 10 prompts, rank 1 for 5

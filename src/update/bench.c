@@ -32,8 +32,10 @@ static const char usage[] =
     "      --threads N     (default: one per CPU)\n"
     "  -h, --help          this help\n"
     "      --version       the version\n"
-    "Under mpirun as R ranks, each takes its share of the step and the stats\n"
-    "add the collectives' share of the step's time (bench/dist.sh).\n";
+    "Under mpirun as R ranks, each takes its share of the step, the stats\n"
+    "add the collectives' share of the step's time (bench/dist.sh), and the\n"
+    "floor is the sum of the ranks' sgemm rates, measured at once\n"
+    "(rank_sgemm_gflops: each rank's).\n";
 
 
 /* GFLOP/s of sgemm over the forward's weight products for N tokens, the
@@ -104,21 +106,35 @@ int main(int argc, char **argv) {
     double t0 = pic_now(), c0 = pic_dist_comm_seconds(), w0 = pic_dist_wait_seconds();
     for (int k = 0; k < steps; k++) pic_train_step(&tr, s, (size_t)seqs, true, &st);
     double secs = pic_now() - t0, comm = pic_dist_comm_seconds() - c0, wait = pic_dist_wait_seconds() - w0;
+    /* The floor is the job's: every rank measures its sgemm rate at once,
+     * on its own threads, and the rates add (the step's tokens are split
+     * over the ranks). Rank 0's rate alone, measured after the others had
+     * left, set one rank's floor beside all ranks' tokens/s. */
+    int R = pic_dist_size();
+    size_t step_tokens = (size_t)seqs * (size_t)(prompt + response);
+    double *rates = pic_calloc((size_t)R, sizeof *rates);
+    pic_dist_barrier();
+    rates[pic_dist_rank()] = sgemm_rate(&cfg, &m.params, step_tokens < 4096 ? step_tokens : 4096);
+    pic_dist_sum_double(rates, (size_t)R);
     if (pic_dist_rank() > 0) {
+        free(rates);
         pic_dist_finish();
         return 0;
     }
-    size_t tokens = (size_t)seqs * (size_t)(prompt + response) * (size_t)steps;
+    double rate = 0;
+    for (int r = 0; r < R; r++) rate += rates[r];
+    size_t tokens = step_tokens * (size_t)steps;
     double params = (double)m.params.numel;
-    double rate = sgemm_rate(&cfg, &m.params, (size_t)seqs * (size_t)(prompt + response) < 4096
-                                                  ? (size_t)seqs * (size_t)(prompt + response) : 4096);
     double tps = (double)tokens / secs, floor_tps = rate * 1e9 / (6.0 * params);
     printf("{\"params\":%.0f,\"threads\":%d,\"seqs\":%d,\"tokens_per_step\":%d,\"steps\":%d,\"seconds\":%.3f,"
-           "\"tokens_per_s\":%.1f,\"sgemm_gflops\":%.2f,\"floor_tokens_per_s\":%.1f,\"fraction_of_floor\":%.3f,"
+           "\"tokens_per_s\":%.1f,\"sgemm_gflops\":%.2f,\"rank_sgemm_gflops\":[",
+           params, pic_threads(), seqs, seqs * (prompt + response), steps, secs, tps, rate);
+    for (int r = 0; r < R; r++) printf("%s%.2f", r ? "," : "", rates[r]);
+    printf("],\"floor_tokens_per_s\":%.1f,\"fraction_of_floor\":%.3f,"
            "\"ranks\":%d,\"grad_bytes_per_step\":%.0f,\"comm_seconds\":%.4f,\"comm_share\":%.4f,"
            "\"wait_seconds\":%.4f,\"forward\":\"%s\"}\n",
-           params, pic_threads(), seqs, seqs * (prompt + response), steps, secs, tps, rate, floor_tps,
-           tps / floor_tps, pic_dist_size(), 4 * params, comm, comm / secs, wait, fast ? "fast" : "exact");
+           floor_tps, tps / floor_tps, R, 4 * params, comm, comm / secs, wait, fast ? "fast" : "exact");
+    free(rates);
     pic_trainer_free(&tr);
     for (int i = 0; i < seqs; i++) free(s[i].ids), free(s[i].old_logp);
     free(s);
