@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The PyTorch CPU peer's figures (../shared/peers/cpu_peer_torch.py, Debian's
 # python3-torch, the same models as bench/update.sh and bench/rollout.sh) for
-# THREADS threads, one "torch ..." line each; nothing when /usr/bin/python3
-# has no torch (the peer is optional). It runs once per `make bench`: the
+# THREADS threads, one "torch ..." line each; nothing on standard output
+# when /usr/bin/python3 has no torch (the peer is optional), a line on
+# standard error saying it was skipped. It runs once per `make bench`: the
 # first caller keeps its output in $PIC_TORCH_PEER (make bench sets it),
 # later callers read it back. Usage: torch_peer.sh THREADS
 set -euo pipefail
@@ -10,7 +11,15 @@ cd "$(dirname "$0")/.."
 threads=${1:-2}
 peer=${PIC_PEERS:-../shared/peers}/cpu_peer_torch.py
 py=${PIC_TORCH_PYTHON:-/usr/bin/python3}
-[ -r "$peer" ] && "$py" -c 'import torch' 2>/dev/null || exit 0
+# the peer is optional: its absence is said (the figures lack a column), not failed
+if [ ! -r "$peer" ]; then
+    echo "torch_peer.sh: no $peer: PyTorch peer skipped" >&2
+    exit 0
+fi
+if ! "$py" -c 'import torch' 2>/dev/null; then
+    echo "torch_peer.sh: $py has no torch (Debian's python3-torch): PyTorch peer skipped" >&2
+    exit 0
+fi
 cache=${PIC_TORCH_PEER:-}
 if [ -n "$cache" ] && [ -s "$cache" ] && [ "$(head -n 1 "$cache")" = "threads $threads" ]; then
     tail -n +2 "$cache"

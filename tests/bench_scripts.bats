@@ -3,6 +3,7 @@
 # about the run they made. No figure is judged here (a timed test proves
 # nothing on a shared machine); the shapes, labels and peers are.
 load helpers
+bats_require_minimum_version 1.5.0
 
 # fake_torch DIR: a python that "has torch" and prints the PyTorch peer's
 # lines with known figures, and a peer file for it to run
@@ -39,4 +40,22 @@ PY
     run "$PIC_ROOT/bench/update.sh" --steps 1 --threads 1
     [ "$status" -eq 0 ]
     [[ "${lines[1]}" == "train step 16 x 256: "*" | PyTorch 400 tokens/s (pic / PyTorch "* ]]
+}
+
+@test "bench/torch_peer.sh: without torch or the peer file it says it skipped, on standard error, and exits 0" {
+    printf '#!/bin/sh\nexit 1\n' > nopy && chmod +x nopy # a python without torch
+    fake_torch "$T/peer"
+    PIC_TORCH_PYTHON=$T/nopy run --separate-stderr "$PIC_ROOT/bench/torch_peer.sh" 2
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
+    [[ "$stderr" == *"has no torch"*"PyTorch peer skipped"* ]]
+    PIC_PEERS=$T/none run --separate-stderr "$PIC_ROOT/bench/torch_peer.sh" 2
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
+    [[ "$stderr" == *"none/cpu_peer_torch.py: PyTorch peer skipped"* ]]
+    # with both: the peer's lines, nothing said
+    run --separate-stderr "$PIC_ROOT/bench/torch_peer.sh" 2
+    [ "$status" -eq 0 ]
+    [[ "${lines[0]}" == "torch train: 9.35M params, 2 threads: "* ]]
+    [ -z "$stderr" ]
 }
