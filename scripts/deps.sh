@@ -30,8 +30,12 @@ if [ "${1:-}" = --check ]; then
   echo "deps: missing Debian packages: ${missing[*]}" >&2
   exit 1
 fi
-echo "deps: installing ${missing[*]}" >&2
 sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+if [ -n "$sudo" ] && ! command -v sudo > /dev/null; then
+  echo "deps: missing Debian packages, and not root with no sudo to install them: as root, run apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
