@@ -199,11 +199,12 @@ cat "$out/results.md"
 echo "figures: $out/onpolicy/plot.png $out/offpolicy/plot.png"
 
 # Means of a field over the last third, the first third or the second half
-# of a run's steps.
+# of a run's steps (a step without a response token logs entropy null:
+# left out, null when no step has one).
 third() { # run field last|first|half
     jq -s --arg f "$2" --arg w "$3" '(length) as $n | ((($n + 2) / 3) | floor) as $k
         | (if $w == "last" then .[($n - $k):] elif $w == "half" then .[($n / 2 | floor):] else .[:$k] end)
-        | map(.[$f]) | add / length' "$1/log.jsonl"
+        | map(.[$f] | select(. != null)) | if length > 0 then add / length else null end' "$1/log.jsonl"
 }
 check() { # description, jq condition over $e (EntroPIC), $g (GRPO), $p, $pi, $t
     if jq -en --argjson e "$e" --argjson g "$g" --argjson p "$p" --argjson pi "$pi" \
@@ -220,7 +221,7 @@ if [ -z "$quick" ]; then
         echo
         echo "Checks:"
         check "EntroPIC's entropy is within 10% of the target ($e vs $target)" '(($e - $t) | fabs) <= 0.1 * $t'
-        check "GRPO's entropy falls clearly below the target ($g < 0.8 x $target)" '$g < 0.8 * $t'
+        check "GRPO's entropy falls clearly below the target ($g < 0.8 x $target)" '$g != null and $g < 0.8 * $t'
         for r in onpolicy/target-$target onpolicy/grpo; do
             r1=$(third "$out/$r" reward first) r3=$(third "$out/$r" reward last)
             check "training reward rises in $r ($r1 -> $r3)" "$r3 > $r1"

@@ -336,8 +336,10 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
     printf '{"sft": %s, "runs": [' "$(metrics sft)"
     sep=
     # the training run's end: entropy and reward over its last eighth of steps
-    run_end() { jq -sc '.[(length - (length / 8 | ceil)):] | {entropy: (map(.entropy) | add / length),
-        reward: (map(.reward) | add / length)}' "$1/log.jsonl"; }
+    # (a step whose responses had no token logs entropy null: left out of
+    # the mean, as summary.sh does, where it counted as 0)
+    run_end() { jq -sc 'def mean: map(select(. != null)) | if length > 0 then add / length else null end;
+        .[(length - (length / 8 | ceil)):] | {entropy: (map(.entropy) | mean), reward: (map(.reward) | mean)}' "$1/log.jsonl"; }
     row() { # seed, run directory, run name, eval name prefix
         for c in final best; do
             printf '%s{"seed": %s, "run": "%s", "checkpoint": "%s", "best": %s, "end": %s, "metrics": %s}' "$sep" "$1" "$3" \
@@ -368,8 +370,8 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
 first_target=target-${abs_targets%% *}
 jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" --arg harder "$harder_args" \
     --slurpfile filter "$out/filter.json" --argjson steps "$steps" --arg ks "$ks" --argjson quick "${quick:-0}" '
-    def mean: add / length;
-    def sd: if length < 2 then null else (mean as $m | map(. - $m | . * .) | add / (length - 1) | sqrt) end;
+    def mean: map(select(. != null)) | if length > 0 then add / length else null end;
+    def sd: map(select(. != null)) | if length < 2 then null else (mean as $m | map(. - $m | . * .) | add / (length - 1) | sqrt) end;
     def agg(rows): (rows | map(.metrics)) as $m | ["same", "harder"] | map(. as $lv | {key: $lv, value: {
         pass_at_k: ($m[0][$lv].pass_at_k | keys_unsorted | map(. as $k | {key: $k, value: ($m | map(.[$lv].pass_at_k[$k]) | mean)})
                     | from_entries),
@@ -395,8 +397,10 @@ publish "$out/summary.json.tmp" "$out/summary.json"
 table() { # level, checkpoint
     jq -r --arg lv "$1" --arg c "$2" '
         def pct: . * 1000 | round / 10;
-        def cell($m; $sd): if $sd == null then "\($m | pct)" else "\($m | pct) ± \($sd | pct)" end;
-        def num($m; $sd): ($m * 1000 | round / 1000) as $x | if $sd == null then "\($x)" else "\($x) ± \($sd * 1000 | round / 1000)" end;
+        def cell($m; $sd): if $m == null then "n/a" elif $sd == null then "\($m | pct)" else "\($m | pct) ± \($sd | pct)" end;
+        # (an end entropy is null when no step of the window had a response token)
+        def num($m; $sd): if $m == null then "n/a" else ($m * 1000 | round / 1000) as $x
+            | if $sd == null then "\($x)" else "\($x) ± \($sd * 1000 | round / 1000)" end end;
         (.k | map(tostring) | map(select(IN("1", "4", "16", "64")))) as $ks
         | "| run | seeds | entropy at the end | " + ($ks | map("pass@\(.)") | join(" | ")) + " | greedy | T 0.6 |",
           "|---|---|---|" + ($ks | map("---|") | join("")) + "---|---|",

@@ -88,6 +88,14 @@ load helpers
     for m in t06 greedy; do
         jq -r .model "x/eval/seed-1/grpo-final/$m/same.settings.json" | head -n 1 | grep -q '/ckpt/step-000003$'
     done
+    # a step whose responses had no token logs entropy null: no value, where
+    # the mean over the run's end counted it as 0
+    # (train.sh makes log.jsonl anew from the steps' records)
+    jq -c '.entropy = null' x/seed-1/grpo/steps/step-000003.json > step.tmp
+    cp step.tmp x/seed-1/grpo/steps/step-000003.json
+    explore.sh --quick -q --out x --pool 20 --steps 3 > /dev/null
+    jq -e '.methods.grpo.end.entropy == null and .methods.grpo.end.entropy_sd == null' x/summary.json
+    [ "$(grep -c '^| grpo | 1 | n/a | ' x/results.md)" -eq 4 ]
 }
 
 @test "filter.sh --reward-args '--task countdown': scored by the countdown verdict, 0 < correct < n kept" {
