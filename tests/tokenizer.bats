@@ -110,6 +110,37 @@ llamacpp() {
     cmp text "$TF/stories260K/expected_greedy_200.txt"
 }
 
+@test "a Llama tokenizer_config.json's add_prefix_space that contradicts the file's marker is refused" {
+    # transformers' Llama tokenizer rebuilds the pipeline from a non-null
+    # add_prefix_space (4.x: from the sentencepiece model, 5.x: Metaspace
+    # with prepend_scheme never when false): false beside a file that
+    # prepends the marker gives ids pic would not
+    mkdir m
+    cp "$TF/stories260K/tokenizer.json" m/
+    jq '.add_prefix_space = false' "$TF/stories260K/tokenizer_config.json" >m/tokenizer_config.json
+    run pic-tok -t m info
+    fails_with 1 "^pic-tok: m/tokenizer_config.json: field 'add_prefix_space': false, but m/tokenizer.json prepends the word marker \\(its Metaspace pre-tokenizer\\)"
+    # the legacy layout's Prepend normalizer too
+    jq '.pre_tokenizer = null | .normalizer = {type: "Sequence", normalizers: [{type: "Prepend", prepend: "\u2581"},
+        {type: "Replace", pattern: {String: " "}, content: "\u2581"}]}' "$TF/stories260K/tokenizer.json" >m/tokenizer.json
+    run pic-tok -t m info
+    fails_with 1 "field 'add_prefix_space': false, but m/tokenizer.json prepends the word marker \\(its normalizer's Prepend\\)"
+    # true beside a Metaspace that never prepends
+    jq '.pre_tokenizer.prepend_scheme = "never"' "$TF/stories260K/tokenizer.json" >m/tokenizer.json
+    jq '.add_prefix_space = true' "$TF/stories260K/tokenizer_config.json" >m/tokenizer_config.json
+    run pic-tok -t m info
+    fails_with 1 "field 'add_prefix_space': true, but m/tokenizer.json prepends no word marker"
+    # agreeing, null (what transformers writes) or another class: the file as it is
+    jq '.add_prefix_space = false' "$TF/stories260K/tokenizer_config.json" >m/tokenizer_config.json
+    echo '{"text": "Once upon"}' | pic-tok -q -t m encode --plain | jq -e '.ids == [441, 416, 331, 407]' # O n ce ▁upon: no marker first
+    cp "$TF/stories260K/tokenizer.json" m/
+    jq '.add_prefix_space = null' "$TF/stories260K/tokenizer_config.json" >m/tokenizer_config.json
+    pic-tok -q -t m info >/dev/null
+    jq '.add_prefix_space = false | .tokenizer_class = "PreTrainedTokenizerFast"' \
+        "$TF/stories260K/tokenizer_config.json" >m/tokenizer_config.json
+    pic-tok -q -t m info >/dev/null
+}
+
 @test "--raw and count: one text per line, counts one per line, CRLF tolerated" {
     printf 'hello world\n\nWhat is 2+2?\r\n' > in.txt
     run pic-tok -q -t "$TF/tiny" --raw count in.txt

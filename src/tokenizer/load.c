@@ -250,6 +250,37 @@ static int32_t config_token(const pic_tokenizer *t, const char *path, const json
     return id;
 }
 
+/* transformers' Llama tokenizer does not take tokenizer.json's marker as it
+ * is when tokenizer_config.json sets add_prefix_space: LlamaTokenizerFast
+ * (4.x) converts the sentencepiece model again (from_slow), whose Prepend
+ * normalizer or Metaspace is there only when add_prefix_space is true, and
+ * LlamaTokenizer (5.x) builds a Metaspace whose prepend_scheme is "never"
+ * when it is false. A file that says the other thing would be encoded
+ * (and decoded) otherwise than transformers does: refused. null, the value
+ * transformers writes, leaves the file as it is. */
+static void check_add_prefix_space(const pic_tokenizer *t, const char *path, const json_t *cfg) {
+    const json_t *aps = json_object_get(cfg, "add_prefix_space");
+    const char *cls = json_string_value(json_object_get(cfg, "tokenizer_class"));
+    if (!json_is_boolean(aps) || !cls || (strcmp(cls, "LlamaTokenizer") && strcmp(cls, "LlamaTokenizerFast")))
+        return;
+    const char *how = NULL; /* what in tokenizer.json prepends the marker, if anything */
+    bool marker = false;
+    for (int i = 0; i < t->n_norm; i++)
+        if (t->norm[i].kind == NORM_PREPEND) marker = true, how = "its normalizer's Prepend";
+    for (int i = 0; i < t->n_pre; i++)
+        if (t->pre[i].kind == PRE_METASPACE) {
+            marker = true;
+            if (!how && t->pre[i].prepend != PREPEND_NEVER) how = "its Metaspace pre-tokenizer";
+        }
+    if (!marker || json_is_true(aps) == (how != NULL)) return;
+    char what[128];
+    snprintf(what, sizeof what, how ? "prepends the word marker (%s)" : "prepends no word marker (%s)",
+             how ? how : "Metaspace prepend_scheme 'never'");
+    pic_die("%s: field 'add_prefix_space': %s, but %s %s; transformers' %s rebuilds the pipeline from "
+            "add_prefix_space, which pic does not (null uses the file as it is)",
+            path, how ? "false" : "true", t->path, what, cls);
+}
+
 static void load_model_dir(pic_tokenizer *t, const char *dir) {
     char *path = pic_asprintf("%s/tokenizer_config.json", dir);
     struct stat sb;
@@ -258,6 +289,7 @@ static void load_model_dir(pic_tokenizer *t, const char *dir) {
         t->bos = config_token(t, path, cfg, "bos_token");
         t->eos = config_token(t, path, cfg, "eos_token");
         t->pad = config_token(t, path, cfg, "pad_token");
+        check_add_prefix_space(t, path, cfg);
         const json_t *ct = json_object_get(cfg, "chat_template");
         if (ct && !json_is_null(ct)) t->chat_template_file = pic_strdup(path);
         if (json_is_array(ct)) /* named templates: the "default" one */
