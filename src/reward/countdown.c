@@ -61,17 +61,41 @@ static size_t line_end(const char *s, size_t n, size_t i) {
     return nl ? (size_t)(nl - s) : n;
 }
 
-/* "answer: X", "the answer is X", "final answer is: X": X to the line's end. */
+static bool parses(const char *text, size_t len);
+
+/* s[*c0, *c1) without the spaces around it and a sentence's final period. */
+static void trim(const char *s, size_t *c0, size_t *c1) {
+    while (*c0 < *c1 && isspace((unsigned char)s[*c0])) ++*c0;
+    while (*c1 > *c0 && (isspace((unsigned char)s[*c1 - 1]) || s[*c1 - 1] == '.')) --*c1;
+}
+
+/* "answer: X", "the answer is X", "final answer is: X": X to the line's
+ * end. The last "answer" whose X is an expression is taken, so a closing
+ * remark ("I hope this answer helps.") does not hide the answer before it;
+ * at most 8 are tried (bounded work). When none is an expression, or the
+ * last "answer is" / "answer:" ends its line, the last line is read. */
 static bool answer_phrase(const char *s, size_t n, size_t *c0, size_t *c1) {
-    size_t p = rw_rfind_ci(s, n, "answer");
-    if (p == (size_t)-1) return false;
-    size_t i = p + 6;
-    while (i < n && (s[i] == ' ' || s[i] == '*' || s[i] == '>')) i++;
-    if (i + 1 < n && s[i] == 'i' && s[i + 1] == 's') i += 2;
-    while (i < n && (s[i] == ' ' || s[i] == ':' || s[i] == '*')) i++;
-    *c0 = i;
-    *c1 = line_end(s, n, i);
-    return *c1 > *c0;
+    size_t end = n;
+    for (int tries = 0; tries < 8; tries++) {
+        size_t p = rw_rfind_ci(s, end, "answer");
+        if (p == (size_t)-1) return false;
+        size_t i = p + 6;
+        while (i < n && (s[i] == ' ' || s[i] == '*' || s[i] == '>')) i++;
+        bool intro = i + 1 < n && s[i] == 'i' && s[i + 1] == 's';
+        if (intro) i += 2;
+        for (; i < n && (s[i] == ' ' || s[i] == ':' || s[i] == '*'); i++) intro |= s[i] == ':';
+        size_t a = i, b = line_end(s, n, i);
+        trim(s, &a, &b);
+        if (parses(s + a, b - a)) {
+            *c0 = a;
+            *c1 = b;
+            return true;
+        }
+        /* "The answer is:" ending its line: the answer is on the lines below */
+        if (intro && a == b) return false;
+        end = p;
+    }
+    return false;
 }
 
 static bool last_line(const char *s, size_t n, size_t *c0, size_t *c1) {
@@ -98,8 +122,7 @@ bool cd_extract(const char *s, size_t n, const cd_opts *o, const char **text, si
     else if (last_line(s, n, &c0, &c1)) *how = "last line";
     else return false;
     /* a sentence's period and the spaces around it are not the expression */
-    while (c0 < c1 && isspace((unsigned char)s[c0])) c0++;
-    while (c1 > c0 && (isspace((unsigned char)s[c1 - 1]) || s[c1 - 1] == '.')) c1--;
+    trim(s, &c0, &c1);
     *text = s + c0;
     *len = c1 - c0;
     return true;
@@ -367,27 +390,51 @@ static bool claim_is(const char *d, size_t n, bool neg, long long target) {
     return v == mag && (v == 0 || neg == (target < 0));
 }
 
+/* Parses the whole text: an expression, then maybe "= N" (N maybe
+ * signed), whose digits and sign are kept in claim / claim_len / neg. */
+static bool parse_all(parser *P, const char **claim, size_t *claim_len, bool *neg) {
+    *claim = NULL;
+    next(P);
+    bool ok = expr(P);
+    if (ok && P->kind == T_EQ) {
+        next(P);
+        *neg = P->kind == T_SUB;
+        if (*neg || P->kind == T_ADD) next(P);
+        ok = P->kind == T_NUM;
+        if (ok) {
+            *claim = P->s + P->start;
+            *claim_len = P->i - P->start;
+            next(P);
+        }
+    }
+    return ok && P->kind == T_END;
+}
+
+static bool parses(const char *text, size_t len) {
+    if (len == 0 || len > CD_MAX_TEXT) return false;
+    parser *P = malloc(sizeof *P);
+    if (!P) return false;
+    *P = (parser){.s = text, .n = len};
+    const char *claim;
+    size_t claim_len;
+    bool neg, ok = parse_all(P, &claim, &claim_len, &neg);
+    free(P);
+    return ok;
+}
+
 cd_verdict cd_judge(const char *expr_text, size_t len, const long long *numbers, int count, long long target) {
     if (len == 0 || len > CD_MAX_TEXT) return CD_UNPARSABLE;
     parser *P = malloc(sizeof *P);
     if (!P) return CD_UNPARSABLE;
     *P = (parser){.s = expr_text, .n = len};
-    next(P);
-    bool ok = expr(P);
-    /* "expr = N" (N maybe signed): the value it claims must be the target too */
-    bool claim_ok = true;
-    if (ok && P->kind == T_EQ) {
-        next(P);
-        bool neg = P->kind == T_SUB;
-        if (neg || P->kind == T_ADD) next(P);
-        ok = P->kind == T_NUM;
-        if (ok) {
-            claim_ok = claim_is(P->s + P->start, P->i - P->start, neg, target);
-            next(P);
-        }
-    }
+    /* "expr = N": the value it claims must be the target too */
+    const char *claim;
+    size_t claim_len = 0;
+    bool neg = false;
+    bool ok = parse_all(P, &claim, &claim_len, &neg);
+    bool claim_ok = !claim || claim_is(claim, claim_len, neg, target);
     cd_verdict v;
-    if (!ok || P->kind != T_END) v = CD_UNPARSABLE;
+    if (!ok) v = CD_UNPARSABLE;
     else if (count < 1 || count > CD_MAX_NUMBERS || !same_numbers(P, numbers, count)) v = CD_WRONG_NUMBERS;
     else v = evaluate(P, target, claim_ok);
     free(P);

@@ -38,7 +38,8 @@ typedef struct {
 
 /* The final expression of s[0..n): the last \boxed{} (or \fbox{}), else the
  * last closed <answer>...</answer> (TinyZero's format), else what follows the last
- * "answer is" / "answer:" on its line, else the last non-blank line; math
+ * "answer is" / "answer:" on its line that parses (a later "I hope this
+ * answer helps" is passed over), else the last non-blank line; math
  * delimiters ($, \( \)) and a final period are trimmed. */
 bool cd_extract(const char *s, size_t n, const cd_opts *o, const char **text, size_t *len, const char **how);
 

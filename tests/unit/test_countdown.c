@@ -147,6 +147,12 @@ int main(void) {
     extracts("<answer>(3+5)*2</answer> so <answer>(3+5", "(3+5)*2", "answer tag");
     extracts("The answer is $(3+5) \\times 2$.\nDone", "$(3+5) \\times 2$", "answer");
     extracts("Answer: 3 + 5 + 2", "3 + 5 + 2", "answer");
+    /* a closing remark with "answer" in it does not hide the answer before it */
+    extracts("The answer is (3+5)*2.\nI hope this answer helps.", "(3+5)*2", "answer");
+    extracts("The answer is (3+5)*2.\nLet me verify this answer.", "(3+5)*2", "answer");
+    extracts("Final answer: (3+5)*2\nI hope this answer is right.", "(3+5)*2", "answer");
+    extracts("Answer: 3+5+2\nThe answer is:\n(3+5)*2", "(3+5)*2", "last line");
+    extracts("Answer: see below\n(3+5)*2", "(3+5)*2", "last line");
     extracts("3 + 5 = 8\n8 * 2 = 16\n", "8 * 2 = 16", "last line");
     extracts("<think>(3+5)*2", NULL, NULL);
     extracts("<think>\\boxed{1}</think> so \\boxed{(3+5)*2}", "(3+5)*2", "boxed");
