@@ -63,10 +63,21 @@ static size_t line_end(const char *s, size_t n, size_t i) {
 
 static bool parses(const char *text, size_t len);
 
-/* s[*c0, *c1) without the spaces around it and a sentence's final period. */
+/* s[*c0, *c1) without the spaces around it, a sentence's final period and
+ * Markdown's bold "**" and code '`' marks around it: no expression starts
+ * or ends with "**" (Python's power) or holds a backtick. */
 static void trim(const char *s, size_t *c0, size_t *c1) {
-    while (*c0 < *c1 && isspace((unsigned char)s[*c0])) ++*c0;
-    while (*c1 > *c0 && (isspace((unsigned char)s[*c1 - 1]) || s[*c1 - 1] == '.')) --*c1;
+    for (;;) {
+        if (*c0 < *c1 && (isspace((unsigned char)s[*c0]) || s[*c0] == '`')) ++*c0;
+        else if (*c1 - *c0 >= 2 && s[*c0] == '*' && s[*c0 + 1] == '*') *c0 += 2;
+        else break;
+    }
+    for (;;) {
+        char c = *c1 > *c0 ? s[*c1 - 1] : 0;
+        if (c && (isspace((unsigned char)c) || c == '.' || c == '`')) --*c1;
+        else if (*c1 - *c0 >= 2 && c == '*' && s[*c1 - 2] == '*') *c1 -= 2;
+        else break;
+    }
 }
 
 /* "answer: X", "the answer is X", "final answer is: X": X to the line's

@@ -40,7 +40,8 @@ typedef struct {
  * last closed <answer>...</answer> (TinyZero's format), else what follows the last
  * "answer is" / "answer:" on its line that parses (a later "I hope this
  * answer helps" is passed over), else the last non-blank line; math
- * delimiters ($, \( \)) and a final period are trimmed. */
+ * delimiters ($, \( \)), a final period and Markdown's ** and ` marks
+ * around it are trimmed. */
 bool cd_extract(const char *s, size_t n, const cd_opts *o, const char **text, size_t *len, const char **how);
 
 /* Checks the response against the numbers and the target. */

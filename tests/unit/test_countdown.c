@@ -153,6 +153,13 @@ int main(void) {
     extracts("Final answer: (3+5)*2\nI hope this answer is right.", "(3+5)*2", "answer");
     extracts("Answer: 3+5+2\nThe answer is:\n(3+5)*2", "(3+5)*2", "last line");
     extracts("Answer: see below\n(3+5)*2", "(3+5)*2", "last line");
+    /* Markdown's bold and code marks are not the expression */
+    extracts("The answer is **(3+5)*2**.", "(3+5)*2", "answer");
+    extracts("**Answer:** `(3 + 5) * 2 = 16`", "(3 + 5) * 2 = 16", "answer");
+    extracts("<answer> **(3+5)*2** </answer>", "(3+5)*2", "answer tag");
+    extracts("so\n**(3+5)*2**\n", "(3+5)*2", "last line");
+    verdict_is("3 ** 5 + 2", 245, CD_UNPARSABLE);
+    extracts("**Answer: 3 * 5 **", "3 * 5", "answer");
     extracts("3 + 5 = 8\n8 * 2 = 16\n", "8 * 2 = 16", "last line");
     extracts("<think>(3+5)*2", NULL, NULL);
     extracts("<think>\\boxed{1}</think> so \\boxed{(3+5)*2}", "(3+5)*2", "boxed");
