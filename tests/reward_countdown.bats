@@ -37,6 +37,15 @@ sample() { # response -> one sample record for numbers [3,5,2], target 16
     [ "$(jq -r .verdict out2.jsonl | paste -sd,)" = "$(jq -r .verdict out.jsonl | paste -sd,)" ]
 }
 
+@test "--wrong 0.1 is not TinyZero's format_score: the reward follows the expression, not the tags" {
+    # (docs/reward.md) TinyZero pays 0.1 for the first and 0 for the second
+    { sample '<answer>2(3 + 5)</answer>'
+      sample 'First 3 + 5 = 8, then:
+3 + 5 = 8'; } > in.jsonl
+    pic-reward -q --plain --task countdown --wrong 0.1 in.jsonl > out.jsonl
+    [ "$(jq -r '[.verdict, .reward] | @tsv' out.jsonl | paste -sd,)" = "$(printf 'unparsable\t0,wrong numbers\t0.1')" ]
+}
+
 @test "--no-boxed, --keep-think and --response-field apply to countdown" {
     sample '\boxed{3 + 5 + 2} Answer: (3 + 5) * 2' > a.jsonl
     [ "$(pic-reward -q --plain --task countdown a.jsonl | jq -r .verdict)" = "wrong value" ]
