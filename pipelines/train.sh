@@ -99,7 +99,7 @@ Control (EntroPIC):
                            and seeds: plug-and-play (Figure 7)
       --pictl-args ARGS    more options for pictl (e.g. --anti-windup; not --target
                            or --target-schedule: the target is --target; not
-                           --state or --json, which train.sh sets)
+                           --state or --json, which train.sh sets; no FILE)
 Update:
       --lr X               (default 1e-6)
       --clip-low X         (default 0.2)     --clip-high X (default 0.2)
@@ -395,6 +395,19 @@ usage_check pic-reward ${reward_opts[@]+"${reward_opts[@]}"}
 term_opts=()
 [ -z "$entropic" ] || term_opts=(--alpha 0 --entropic-tokens "$entropic_tokens")
 [ -z "$entropic" ] || usage_check pictl "${pictl_opts[@]}"
+# A word of --pictl-args that no option takes ('--anti-windup 1') is a FILE
+# operand to pictl, which reads the entropies from it instead of the step's
+# on stdin: a usage check passes it (a missing file is exit 1), and the run
+# stopped after step 1's rollout with its settings fixed, or took the alpha
+# of what the file held. So pictl is asked once, statelessly, for the alpha
+# of a known entropy, which must come back from stdin and alone.
+if [ -n "$entropic" ]; then
+    probe_st=0
+    probe=$(printf '0.125\n' | pictl "${pictl_opts[@]}" --json 2>&1) || probe_st=$?
+    [ "$probe_st" -eq 0 ] && [[ $probe == '{"step":0,"entropy":0.125,'* && $probe != *$'\n'* ]] ||
+        usage_error "--pictl-args: pictl reads a word of it as a file of entropies (it reads each step's" \
+            "on stdin): '$pictl_args'$([ "$probe_st" -eq 0 ] || echo " (${probe%%$'\n'*})")"
+fi
 if [ -n "$serve" ]; then
     usage_check pic-update --model "$nomodel" --serve "${update_opts[@]}" ${term_opts[@]+"${term_opts[@]}"}
 else

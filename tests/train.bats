@@ -696,6 +696,17 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         [ ! -e r ]
         [ ! -e ctl.json ]
     done
+    # nor a word no option of pictl takes, which pictl reads as a FILE of
+    # entropies instead of the step's on stdin: it failed after step 1's
+    # rollout, with the settings fixed ('--anti-windup 1', 'simulate'), or
+    # gave the alphas of what the file holds
+    echo 0.5 > 1
+    for a in '--anti-windup 1' 'simulate' '--kd 0.5 2'; do
+        run train.sh --run r --model m --steps 1 --prompts 1 --n 1 --max-new-tokens 4 --pictl-args "$a"
+        fails_with 2 "--pictl-args: pictl reads a word of it as a file of entropies"
+        [ ! -e r ]
+    done
+    rm 1
     run train.sh --run r --model m --steps two
     fails_with 2 "--steps: 'two' is not a positive integer"
     run eval.sh --model m --out e
