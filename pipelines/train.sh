@@ -686,7 +686,15 @@ update_step() {
     controlled= logged_target=off
     if [ -n "$entropic" ] && [ "$step" -ge "$control_from" ]; then controlled=1 logged_target=$target; fi
     if [ -n "$controlled" ]; then
-        if [ -f "$prev_state" ]; then cp "$prev_state" "$state.tmp"; else rm -f "$state.tmp"; fi
+        # the controller starts afresh at its first step alone: a snapshot
+        # of the step before that is gone (removed by hand, a damaged copy
+        # of the run) restarted the integral without a word, and changed
+        # every alpha after it
+        if [ -f "$prev_state" ]; then cp "$prev_state" "$state.tmp"
+        elif [ "$step" -gt "$control_from" ] && [ "$step" -gt 1 ]; then
+            die "step $step: $prev_state: missing: the controller's state after step $((step - 1))," \
+                "which its integral continues from (restore it, or start a new --run)"
+        else rm -f "$state.tmp"; fi
         if [ "$mini_batches" -gt 1 ]; then
             # a word of sh, which runs the command: the run's path may hold a quote
             alpha_cmd="pictl --state '${state//\'/\'\\\'\'}.tmp' ${pictl_opts[*]}"

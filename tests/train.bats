@@ -47,6 +47,20 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(jq .step r/pictl/step-000003.json)" = 2 ]
 }
 
+@test "a controller snapshot gone is an error, not an integral started again" {
+    S=(--method nsr --with-entropic --target 2.0 --ki 0.5 "${TRAIN[@]}")
+    train.sh -q --run r --steps 2 "${S[@]}"
+    rm r/pictl/step-000002.json
+    run train.sh -q --run r --steps 3 "${S[@]}"
+    fails_with 1 "step 3: r/pictl/step-000002.json: missing: the controller's state after step 2"
+    [ ! -e r/steps/step-000003.json ]
+    [ ! -e r/ckpt/step-000003 ]
+    # the first controlled step starts afresh: none before it is needed
+    train.sh -q --run c --steps 2 --control-from 2 "${S[@]}"
+    [ ! -e c/pictl/step-000001.json ]
+    [ "$(jq .step c/pictl/step-000002.json)" = 1 ]
+}
+
 @test "--device reaches the programs: cpu trains there, cuda without a GPU stops the run with their message" {
     run train.sh --run c --steps 1 --target off --device cpu "${TRAIN[@]}"
     [ "$status" -eq 0 ]
