@@ -60,7 +60,8 @@ Rollout:
                            <|im_end|> for a base model prompted in ChatML
       --rollout-args ARGS  more options for pic-rollout (word-split), for the
                            training rollouts only (validation samples with
-                           --val-n, --val-temperature, --val-top-p)
+                           --val-n, --val-temperature, --val-top-p); a
+                           --temperature there is also the one trained at
       --reward-args ARGS   more options for pic-reward, in training and
                            validation (word-split), e.g. '--task countdown'
 Method (each baseline runs alone; --with-entropic adds EntroPIC to it):
@@ -359,7 +360,12 @@ rollout_opts+=($rollout_args)
 # shellcheck disable=SC2206
 reward_opts=($reward_args)
 
-update_opts=(--device "$device" --lr "$lr" --tau "$tau" --mini-batches "$mini_batches" --temperature "$temperature")
+# No --temperature: pic-update trains at the samples' own (each record's
+# `temperature`), which is --temperature unless --rollout-args set another
+# (pic-rollout takes the last one given): a --temperature here overrode the
+# records', and that run trained off-policy at T 0.6 on samples drawn at
+# 1.0, its controller fed the entropy at the other temperature
+update_opts=(--device "$device" --lr "$lr" --tau "$tau" --mini-batches "$mini_batches")
 [ "$method" = kl-cov ] || update_opts+=(--clip-low "$clip_low" --clip-high "$clip_high")
 case "$method" in
 dr-grpo) update_opts+=(--adv-norm none --loss-agg seq-mean-token-sum-norm --norm-len "$max_new") ;;
@@ -409,9 +415,10 @@ if [ -n "$entropic" ]; then
             "on stdin): '$pictl_args'$([ "$probe_st" -eq 0 ] || echo " (${probe%%$'\n'*})")"
 fi
 if [ -n "$serve" ]; then
-    usage_check pic-update --model "$nomodel" --serve "${update_opts[@]}" ${term_opts[@]+"${term_opts[@]}"}
+    usage_check pic-update --model "$nomodel" --serve --temperature "$temperature" "${update_opts[@]}" \
+        ${term_opts[@]+"${term_opts[@]}"}
 else
-    usage_check pic-update --model "$nomodel" --output "$nomodel" "${update_opts[@]}" \
+    usage_check pic-update --model "$nomodel" --output "$nomodel" --temperature "$temperature" "${update_opts[@]}" \
         ${term_opts[@]+"${term_opts[@]}"} /dev/null
 fi
 

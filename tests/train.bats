@@ -61,6 +61,15 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(jq .step c/pictl/step-000002.json)" = 1 ]
 }
 
+@test "a sampling temperature set in --rollout-args is the one trained and controlled at" {
+    # pic-rollout takes the last --temperature; pic-update was given
+    # train.sh's own, which made the run off-policy without a word
+    train.sh -q --run r --steps 1 --target 2.0 --rollout-args '--temperature 1.0' "${TRAIN[@]}"
+    zstdcat r/rollouts/step-000001.jsonl.zst | jq -se 'all(.[]; .temperature == 1)' >/dev/null
+    jq -e '.logp_diff_max == 0' r/log.jsonl >/dev/null
+    near "$(jq .update_entropy r/log.jsonl)" "$(jq .entropy r/log.jsonl)" 1e-6
+}
+
 @test "--device reaches the programs: cpu trains there, cuda without a GPU stops the run with their message" {
     run train.sh --run c --steps 1 --target off --device cpu "${TRAIN[@]}"
     [ "$status" -eq 0 ]
