@@ -61,7 +61,8 @@ Rollout:
       --rollout-args ARGS  more options for pic-rollout (word-split), for the
                            training rollouts only (validation samples with
                            --val-n, --val-temperature, --val-top-p); a
-                           --temperature there is also the one trained at
+                           --temperature there is also the one trained at;
+                           not --max-new-tokens (train.sh's own)
       --reward-args ARGS   more options for pic-reward, in training and
                            validation (word-split), e.g. '--task countdown'
 Method (each baseline runs alone; --with-entropic adds EntroPIC to it):
@@ -277,6 +278,12 @@ case " $pictl_args " in *" --target"[\ =]* | *" --target-schedule"*)
 # pictl's getopt_long takes a unique prefix too: --sta is --state, --j --json
 case " $pictl_args " in *" --sta"* | *" --j"*)
     usage_error "--pictl-args: --state and --json are train.sh's (a snapshot per step, alpha as a number)" ;; esac
+# The response budget is train.sh's own: Dr. GRPO's --norm-len and the
+# validation rollouts take --max-new-tokens, so one given to pic-rollout
+# alone (its getopt_long takes --max-n as the same) left them at another
+case " $rollout_args " in *" --max-n"*)
+    usage_error "--rollout-args: give the response budget as train.sh's --max-new-tokens (Dr. GRPO's length" \
+        "normalization and the validation rollouts use it too)" ;; esac
 # Options are checked before settings.json and the first rollouts (here,
 # and by each program below): a typo a program found at step 1 came after
 # that step's generation, with the run's settings already fixed, so that a

@@ -710,6 +710,13 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     run train.sh --run r --model m --steps 1 --prompts 1 --n 1 --max-new-tokens 4 --ki 0 --pictl-args --anti-windup
     fails_with 2 "pictl refuses the run's options: pictl: --anti-windup needs --ki above 0"
     [ ! -e r ]
+    # the response budget is train.sh's: Dr. GRPO's --norm-len and the
+    # validation rollouts kept --max-new-tokens when pic-rollout got another
+    for a in '--max-new-tokens 16' '--top-p 0.9 --max-new-tokens=16' '--max-n 16'; do
+        run train.sh --run r --model m --steps 1 --prompts 1 --n 1 --max-new-tokens 4 --rollout-args "$a"
+        fails_with 2 "--rollout-args: give the response budget as train.sh's --max-new-tokens"
+        [ ! -e r ]
+    done
     # nor its state file or output: pictl's --state won over the step's
     # snapshot, --json gave pic-update an object for alpha, after step 1's rollout
     # (getopt_long takes a unique prefix: --stat is --state, --js --json)
