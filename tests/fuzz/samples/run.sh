@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer target and runs it on one worker for SECONDS (default
-# 600), merging what it finds into the kept corpus. Usage: run.sh [SECONDS]
+# 600), merging what it finds into the kept corpus. Usage: run.sh [SECONDS | --build]
+# (--build: the target alone, built, nothing run)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 out=build/fuzz
 mkdir -p "$out/samples-new" tests/fuzz/samples/regress
 clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -Wl,--wrap=exit \
   tests/fuzz/samples/fuzz_samples.c src/update/batch.c src/update/advantage.c \
-  src/common/cli.c src/common/json.c src/common/dtoa.cc src/common/stream.c src/common/atomic.c src/common/progress.c \
+  src/common/cli.c src/common/json.c src/common/dtoa.cc src/common/stream.c src/common/utf8.c src/common/atomic.c src/common/progress.c \
   -ljansson -lzstd -l:libdouble-conversion.a -lsupc++ -lm -o "$out/fuzz_samples"
+[ "${1:-}" = --build ] && exit 0
 # A read that dies leaves what it had built (the readers are written to
 # exit, not to unwind), about a gigabyte in a few minutes: the target runs
 # in 30-second rounds, each a fresh process that goes on from the corpus,

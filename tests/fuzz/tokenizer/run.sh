@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer target and runs it on one worker for SECONDS (default
-# 600), merging what it finds into the kept corpus. Usage: run.sh [SECONDS]
+# 600), merging what it finds into the kept corpus. Usage: run.sh [SECONDS | --build]
+# (--build: the target alone, built, nothing run)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 out=build/fuzz
 mkdir -p "$out/tokenizer-new" tests/fuzz/tokenizer/regress
 clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -Wl,--wrap=exit \
   tests/fuzz/tokenizer/fuzz_tokenizer.c src/tokenizer/*.c \
-  src/common/cli.c src/common/json.c src/common/dtoa.cc src/common/stream.c src/common/atomic.c src/common/progress.c \
+  src/common/cli.c src/common/json.c src/common/dtoa.cc src/common/stream.c src/common/utf8.c src/common/atomic.c src/common/progress.c \
   -lpcre2-8 -lutf8proc -ljansson -lzstd -l:libdouble-conversion.a -lsupc++ -lm -o "$out/fuzz_tokenizer"
+[ "${1:-}" = --build ] && exit 0
 # the seeds: every small tokenizer.json of the fixtures
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
