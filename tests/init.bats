@@ -99,6 +99,15 @@ load helpers
     [ "$(jq .vocab_size fromcfg/config.json)" = "$(jq .vocab_size "$FIXTURES/models/llama-tiny/config.json")" ]
 }
 
+@test "--config: a parameter count past 2^64 is refused, not wrapped to a small buffer" {
+    # 16 layers x (2^30 - 21) + 336 = 2^34 rows of 2^30: 2^64 parameters,
+    # which wrapped to 0 in size_t, and drawing the weights overran it
+    printf '{"model_type":"llama","vocab_size":335,"hidden_size":1073741824,"intermediate_size":357913931,"num_hidden_layers":16,"num_attention_heads":1,"num_key_value_heads":1,"head_dim":2,"tie_word_embeddings":true}\n' >big.json
+    run pic-init -q -o m --config big.json
+    fails_with 1 '^pic-init: big.json: about 1.84e\+19 parameters \(hidden_size 1073741824, .*more than a float buffer can address$'
+    [ ! -e m ]
+}
+
 @test "--config and --tokenizer: the special ids are the tokenizer's, so generation stops" {
     # llama-tiny names bos 509 and eos 510, which pic-init's 259-token
     # tokenizer does not have

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,7 +384,27 @@ out:
     return rc;
 }
 
+/* The parameters the layout (params.c) can hold at most: every optional
+ * tensor counted, in 128 bits, which the largest sizes the keys allow
+ * (about 2^79) cannot overflow. */
+static unsigned __int128 max_params(const pic_config *c) {
+    typedef unsigned __int128 u128;
+    u128 C = (u128)c->hidden_size, V = (u128)c->vocab_size, F = (u128)c->intermediate_size, hd = (u128)c->head_dim;
+    u128 qd = (u128)c->n_heads * hd, kvd = (u128)c->n_kv_heads * hd;
+    u128 layer = 2 * C + C * (2 * qd + 2 * kvd) + 3 * F * C + (qd + 2 * kvd + C + 2 * F + C) + 2 * hd;
+    return (u128)c->n_layers * layer + 2 * V * C + C;
+}
+
 int pic_config_validate(const pic_config *c, const char *name, pic_err *err) {
+    /* the float copy of the weights is one buffer sized in size_t: a count
+     * past it wrapped to a small buffer, which the weights then overran
+     * (pic-init --config with a 2^64-parameter model crashed) */
+    if (max_params(c) > (unsigned __int128)(PTRDIFF_MAX / sizeof(float)))
+        return pic_err_set(err,
+                           "%s: about %.3g parameters (hidden_size %d, intermediate_size %d, num_hidden_layers "
+                           "%d, vocab_size %d), more than a float buffer can address",
+                           name, (double)max_params(c), c->hidden_size, c->intermediate_size, c->n_layers,
+                           c->vocab_size);
     if (c->n_heads % c->n_kv_heads)
         return pic_err_set(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                            name, c->n_heads, c->n_kv_heads);
