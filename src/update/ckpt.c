@@ -103,7 +103,9 @@ static bool state_open(pic_safetensors *st, char **path, const pic_params *p, co
         if (!x) continue;
         if (x->numel != 1 || pic_st_read_f32(x, &v, &err) || !isfinite(v))
             pic_die("%s: tensor '%s' is not one finite number", *path, scalars[k]);
-        if (k == 0 && (v < 0 || v != (float)(long)v))
+        /* (bounded before the cast: a float of 2^63 or more made it undefined,
+         * refused on x86 by chance, LONG_MAX on aarch64) */
+        if (k == 0 && (v < 0 || v >= 0x1p63f || v != (float)(long)v))
             pic_die("%s: tensor 'step' is %g, not a step count", *path, v);
     }
     return true;
