@@ -486,6 +486,12 @@ with_template() {
     printf '{"ids": [1, 2]}\n{"ids": [1, 99999]}\n' > ids.jsonl
     run pic-tok -t "$TF/tiny" decode --plain ids.jsonl
     fails_with 1 "ids.jsonl:2: field 'ids': element 1: id 99999 is not in the vocabulary"
+    # an id below the size that names no token (the vocabulary has a hole):
+    # "not in the vocabulary (size 3)" read wrong for id 1
+    jq -n '{version: "1.0", added_tokens: [], model: {type: "BPE", vocab: {a: 0, b: 2}, merges: []}}' > holes.json
+    printf '{"ids": [0, 1]}\n' > ids.jsonl
+    run pic-tok -t holes.json decode --plain ids.jsonl
+    fails_with 1 "ids.jsonl:1: field 'ids': element 1: id 1 names no token \(a hole in the vocabulary of size 3\)"
     printf '{"ids": [1, "x"]}\n' > ids.jsonl
     run pic-tok -t "$TF/tiny" decode --plain ids.jsonl
     fails_with 1 "ids.jsonl:1: field 'ids': element 1 is not a token id"

@@ -157,8 +157,12 @@ static void decode_rec(tok_run *run, pic_reader *r, json_t *obj) {
     if (pic_tokenizer_decode(run->tok, ids, n, run->skip_special, &text, &len) != 0) {
         int32_t id = ids[len];
         free(ids);
-        BAD(run, r, run->ids_field, "element %zu: id %d is not in the vocabulary (size %d)", len, (int)id,
-            (int)pic_tokenizer_vocab_size(run->tok));
+        int V = (int)pic_tokenizer_vocab_size(run->tok);
+        /* a vocabulary may have holes: "not in (size 5)" read wrong for id 1 */
+        if (id >= 0 && id < V)
+            BAD(run, r, run->ids_field, "element %zu: id %d names no token (a hole in the vocabulary of size %d)",
+                len, (int)id, V);
+        BAD(run, r, run->ids_field, "element %zu: id %d is not in the vocabulary (size %d)", len, (int)id, V);
     }
     json_object_set_new(obj, run->field, json_stringn_nocheck(text, len));
     pic_writer_json(run->w, obj);
