@@ -194,6 +194,15 @@ dtypes() { st_header "$1" | jq -r '[to_entries[] | select(.key != "__metadata__"
     run pic-update -m part -o p2 "${S[@]}" b.jsonl
     fails_with 1 "^pic-update: part/optimizer.safetensors: master weights for [0-9]+ of the [0-9]+ parameters: a file has all of them or none"
     [ ! -e p2 ]
+    # another checkpoint's state beside these weights (s2's copied into
+    # s1): its master weights are not the weights' source, and training
+    # from them dropped the directory's weights, silently
+    cp -r s1 mixed
+    cp s2/optimizer.safetensors mixed/
+    run pic-update -m mixed -o m2 "${S[@]}" b.jsonl
+    fails_with 1 "^pic-update: mixed/optimizer.safetensors: tensor 'master\.[a-z_.0-9]+': element [0-9]+ is .*, which is not the checkpoint's weight .* \(mixed/model.safetensors, tensor '.*'\) rounded to BF16: the optimizer state of other weights"
+    [ ! -e m2 ]
+    pic-update -m mixed -o m2 "${S[@]}" --reset-optimizer b.jsonl >/dev/null
     # an f32 checkpoint stays f32, and is its own master copy
     pic-update -m "$M/qwen2-tiny" -o f1 "${S[@]}" "$U/qwen2-tiny-step.jsonl" >/dev/null
     [ "$(dtypes f1/model.safetensors)" = F32 ]

@@ -130,6 +130,30 @@ static double scalar(const pic_safetensors *st, const char *name, double fallbac
     return v;
 }
 
+/* x's master weights (in master) are those the checkpoint's weights were
+ * rounded from: each rounds, in the weight's dtype, to the weight. Another
+ * checkpoint's optimizer.safetensors beside these weights (another step's,
+ * copied in; weights edited or replaced after pic wrote them) resumed from
+ * its own master weights and dropped the directory's, silently. */
+static void check_master(const char *path, const pic_st_tensor *x, const float *master, const pic_safetensors *model,
+                         float *weights) {
+    const pic_st_tensor *w = pic_st_find(model, x->name + strlen("master."));
+    pic_err err;
+    if (!w) pic_die("%s: tensor '%s' is missing", model->path, x->name + strlen("master."));
+    if (pic_st_read_f32(w, weights, &err)) pic_die("%s", err.msg);
+    for (size_t j = 0; j < x->numel; j++) {
+        float r = w->dtype == PIC_DT_BF16  ? pic_bf16_to_f32(pic_f32_to_bf16(master[j]))
+                  : w->dtype == PIC_DT_F16 ? pic_f16_to_f32(pic_f32_to_f16(master[j]))
+                                           : master[j];
+        if (r != weights[j])
+            pic_die("%s: tensor '%s': element %zu is %.9g, which is not the checkpoint's weight %.9g (%s, "
+                    "tensor '%s') rounded to %s: the optimizer state of other weights (another checkpoint's); "
+                    "resume from the checkpoint it was written with, or --reset-optimizer to train from these "
+                    "weights with AdamW reset",
+                    path, x->name, j, master[j], weights[j], w->file, w->name, w->dtype_name);
+    }
+}
+
 bool pic_optstate_load(pic_trainer *t, const char *dir) {
     const pic_params *p = &t->model->params;
     pic_safetensors st;
@@ -139,8 +163,20 @@ bool pic_optstate_load(pic_trainer *t, const char *dir) {
      * state, this rank keeps its slice, and a GPU takes it from there */
     size_t most = 1;
     for (size_t i = 0; i < p->n_desc; i++) most = p->desc[i].numel > most ? p->desc[i].numel : most;
-    float *stage = pic_malloc(most * sizeof *stage);
+    float *stage = pic_malloc(most * sizeof *stage), *weights = NULL;
     pic_err err;
+    /* the checkpoint's weights, which its master weights must round to */
+    pic_safetensors model;
+    bool masters = false;
+    for (size_t i = 0; i < p->n_desc && !masters; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "master.%s", p->desc[i].name);
+        masters = pic_st_find(&st, name) != NULL;
+    }
+    if (masters) {
+        if (pic_st_open(&model, dir, &err)) pic_die("%s", err.msg);
+        weights = pic_malloc(most * sizeof *weights);
+    }
     for (size_t i = 0; i < p->n_desc; i++)
         for (int k = 0; k < 3; k++) {
             char name[128];
@@ -156,12 +192,15 @@ bool pic_optstate_load(pic_trainer *t, const char *dir) {
                 if (stage[j] < 0)
                     pic_die("%s: tensor '%s': element %zu is %g; a second moment is at least 0", path, name, j,
                             stage[j]);
+            if (k == 2) check_master(path, x, stage, &model, weights);
             if (k < 2)
                 pic_trainer_set_moment(t, k, p->desc[i].offset, stage, x->numel);
             else
                 pic_trainer_set_master(t, p->desc[i].offset, stage, x->numel);
         }
+    if (masters) pic_st_close(&model);
     free(stage);
+    free(weights);
     t->step = (long)scalar(&st, "step", 0);
     t->aec_coef = scalar(&st, "aec_coef", t->aec_coef);
     t->aec_entropy = scalar(&st, "aec_entropy", t->aec_entropy);
