@@ -913,7 +913,12 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     s="$U/qwen2-tiny-step.jsonl"
     pic-update -m "$M/qwen2-tiny" -o one "${SPEC[@]}" "$s" >/dev/null
     [ -f one/model.safetensors ]
-    [ ! -e one/model.safetensors.index.json ]
+    # one file has an index too, naming it for every tensor: vLLM and SGLang
+    # load every *.safetensors of a folder without one (optimizer.safetensors
+    # too, whose m.*, v.* and step no model takes) and filter by the index
+    jq -e '(.weight_map | length) > 0 and ([.weight_map[]] | unique) == ["model.safetensors"]
+        and .metadata.total_size > 0' one/model.safetensors.index.json
+    [ -f one/optimizer.safetensors ]
     pic-update -m "$M/qwen2-tiny" -o sh "${SPEC[@]}" --max-shard-size 100KB "$s" >/dev/null
     [ ! -e sh/model.safetensors ]
     n=$(ls sh/model-*-of-*.safetensors | wc -l)
@@ -927,7 +932,8 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     cmp <(pic-rollout --score -m one --plain in.jsonl) <(pic-rollout --score -m sh --plain in.jsonl)
     pic-update -m sh -o sh "${SPEC[@]}" --lr 0 "$s" >/dev/null
     [ -f sh/model.safetensors ]
-    [ ! -e sh/model.safetensors.index.json ]
+    [ -z "$(ls sh/model-*-of-*.safetensors 2>/dev/null)" ]
+    [ "$(jq -r '[.weight_map[]] | unique | join(" ")' sh/model.safetensors.index.json)" = model.safetensors ]
     # a bad size is quoted as typed, suffix and all (10TB was '10T')
     for v in 5XB 10TB 5.5GB.; do
         run pic-update -m "$M/qwen2-tiny" -o x --max-shard-size "$v" "$s"

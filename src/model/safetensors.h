@@ -91,7 +91,7 @@ int pic_st_write(pic_st_writer *w, const char *path, pic_err *err);
 /* A model's weights into dir as transformers writes them: model.safetensors,
  * or beyond max_shard bytes model-0000K-of-0000N.safetensors files and
  * model.safetensors.index.json. */
-int pic_st_write_model(pic_st_writer *w, const char *dir, size_t max_shard, pic_err *err);
+int pic_st_write_model(pic_st_writer *w, const char *dir, size_t max_shard, bool index, pic_err *err);
 void pic_st_writer_free(pic_st_writer *w);
 
 #endif

@@ -146,8 +146,8 @@ int pic_st_write(pic_st_writer *w, const char *path, pic_err *err) { return writ
 /* As transformers' save_pretrained: tensors in order, a new shard when the
  * next tensor would take the current one past max_shard (a tensor larger
  * than that gets a shard of its own), and the index names each tensor's
- * file. */
-int pic_st_write_model(pic_st_writer *w, const char *dir, size_t max_shard, pic_err *err) {
+ * file; with index, one file gets an index too. */
+int pic_st_write_model(pic_st_writer *w, const char *dir, size_t max_shard, bool index, pic_err *err) {
     size_t total = 0, n_shards = 0, size = 0;
     size_t *first = pic_malloc((w->n + 2) * sizeof *first); /* shard k: tensors [first[k], first[k+1]) */
     for (size_t i = 0; i < w->n; i++) {
@@ -158,16 +158,18 @@ int pic_st_write_model(pic_st_writer *w, const char *dir, size_t max_shard, pic_
     }
     first[n_shards] = w->n;
     int rc = 0;
-    if (n_shards <= 1) {
+    if (n_shards <= 1 && !index) {
         char *path = pic_asprintf("%s/model.safetensors", dir);
         rc = pic_st_write(w, path, err);
         free(path);
         free(first);
         return rc;
     }
+    if (n_shards == 0) first[n_shards++] = 0, first[1] = w->n;
     json_t *map = json_object();
     for (size_t k = 0; k < n_shards && !rc; k++) {
-        char *name = pic_asprintf("model-%05zu-of-%05zu.safetensors", k + 1, n_shards);
+        char *name = n_shards == 1 ? pic_strdup("model.safetensors")
+                                   : pic_asprintf("model-%05zu-of-%05zu.safetensors", k + 1, n_shards);
         char *path = pic_asprintf("%s/%s", dir, name);
         rc = write_range(w, first[k], first[k + 1], path, err);
         for (size_t i = first[k]; i < first[k + 1]; i++) json_object_set_new(map, w->e[i].name, json_string(name));

@@ -313,7 +313,10 @@ char *pic_ckpt_write(const pic_trainer *t, const pic_ckpt_src *src, const char *
     pic_st_writer *w = pic_st_writer_new();
     refs r = refs_new(t, 1);
     add_state(w, t, PIC_STATE_MASTER, NULL, dtype, r.names, r.spans);
-    if (pic_st_write_model(w, tmp, max_shard, &err)) pic_die("%s", err.msg);
+    /* an index even for one file: vLLM and SGLang load every *.safetensors
+     * of a folder without one, optimizer.safetensors too, and filter by the
+     * index when there is (weight_utils.py filter_duplicate_safetensors_files) */
+    if (pic_st_write_model(w, tmp, max_shard, true, &err)) pic_die("%s", err.msg);
     pic_st_writer_free(w);
     refs_free(&r);
     char *path;
