@@ -141,6 +141,27 @@ llamacpp() {
     pic-tok -q -t m info >/dev/null
 }
 
+@test "tokenizer_config.json's add_bos_token and add_eos_token are not read: tokenizer.json's post-processor, as transformers 5" {
+    # transformers 5 drops both keys when a tokenizer.json is there
+    # (PreTrainedTokenizerBase._from_pretrained), so TokenizersBackend keeps
+    # the file's post-processor; 4.x's LlamaTokenizerFast rebuilt it from
+    # them. DeepSeek-R1-Distill (add_bos_token true, a ByteLevel
+    # post-processor): --special adds no BOS (id 515 here)
+    a=$(pic-tok -q -t "$TF/deepseek-r1" --raw encode --plain <<<'1+1?' | jq -c .ids)
+    b=$(pic-tok -q -t "$TF/deepseek-r1" --special --raw encode --plain <<<'1+1?' | jq -c .ids)
+    [ "$a" = "[16,10,16,30]" ]
+    [ "$b" = "$a" ]
+    # so its chat format, which writes the BOS, takes --special: one BOS
+    pic-tok -q -t "$TF/deepseek-r1" --chat deepseek-r1 --special --field problem encode --plain <<<'{"problem": "1+1?"}' |
+        jq -e '.ids[:2] == [515, 513]'
+    # a template that adds the BOS keeps it beside add_bos_token false, and
+    # add_eos_token true adds no EOS
+    mkdir m
+    cp "$TF/stories260K/tokenizer.json" m/
+    jq '.add_bos_token = false | .add_eos_token = true' "$TF/stories260K/tokenizer_config.json" >m/tokenizer_config.json
+    echo '{"text": "Once upon a time"}' | pic-tok -q -t m encode --special --plain | jq -e '.ids == [1, 403, 407, 261, 378]'
+}
+
 @test "--raw and count: one text per line, counts one per line, CRLF tolerated" {
     printf 'hello world\n\nWhat is 2+2?\r\n' > in.txt
     run pic-tok -q -t "$TF/tiny" --raw count in.txt
