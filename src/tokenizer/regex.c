@@ -26,7 +26,7 @@
 static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
     size_t cap = n + 1, len = 0;
     for (size_t i = 0; i < n; i++)
-        if (p[i] == '\\') cap += 16;
+        if (p[i] == '\\') cap += 24; /* the longest rewrite, \p{ASCII_Hex_Digit}, adds 18 */
     char *out = pic_malloc(cap);
     for (size_t i = 0; i < n; i++) {
         const char *rep = NULL;
