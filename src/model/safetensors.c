@@ -299,12 +299,16 @@ int pic_st_open(pic_safetensors *st, const char *path, pic_err *err) {
     st->path = pic_strdup(path);
     struct stat sb;
     char target[4096];
-    if (stat(path, &sb) != 0) {
-        if (errno == ENOENT && dangling_link(path, target, sizeof target))
-            return pic_err_set(err, "%s: a dangling symbolic link to %s " DANGLING_HINT, path, target);
-        return pic_err_set(err, "%s: %s", path, strerror(errno));
-    }
     int rc;
+    if (stat(path, &sb) != 0) {
+        int e = errno;
+        if (e == ENOENT && dangling_link(path, target, sizeof target))
+            rc = pic_err_set(err, "%s: a dangling symbolic link to %s " DANGLING_HINT, path, target);
+        else
+            rc = pic_err_set(err, "%s: %s", path, strerror(e));
+        pic_st_close(st);
+        return rc;
+    }
     if (S_ISDIR(sb.st_mode)) {
         char *index = pic_asprintf("%s/model.safetensors.index.json", path);
         char *single = pic_asprintf("%s/model.safetensors", path);
