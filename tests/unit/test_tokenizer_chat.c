@@ -198,6 +198,8 @@ static char *read_text(const char *path) {
  * `tokenizer`, and a tokenizer_config.json with bos and eos (NULL: none) and
  * the template tmpl with its first `from` replaced by `to` (none when from
  * is NULL). The format found, or NULL; *tok is the loaded tokenizer. */
+static char auto_why[4096]; /* auto_format's reason for a refusal */
+
 static pic_chat *auto_format(const char *tokenizer, const char *bos, const char *eos, const char *tmpl,
                              const char *from, const char *to, pic_tokenizer **tok) {
     char *t = from ? replaced(tmpl, from, to) : pic_strdup(tmpl);
@@ -209,8 +211,7 @@ static pic_chat *auto_format(const char *tokenizer, const char *bos, const char 
     char *dir = pic_asprintf("%s/auto", tmpdir), *path = pic_asprintf("%s/tokenizer_config.json", dir);
     if (json_dump_file(cfg, path, 0)) pic_die("cannot write %s", path);
     *tok = pic_tokenizer_load(dir);
-    char why[512];
-    pic_chat *c = pic_chat_for_tokenizer(*tok, why, sizeof why);
+    pic_chat *c = pic_chat_for_tokenizer(*tok, auto_why, sizeof auto_why);
     json_decref(cfg);
     free(t), free(cmd), free(dir), free(path);
     return c;
@@ -222,6 +223,19 @@ static void check_found(const char *tokenizer, const char *bos, const char *eos,
     pic_tokenizer *t;
     pic_chat *chat = auto_format(tokenizer, bos, eos, tmpl, NULL, NULL, &t);
     CHECK(chat && pic_chat_kind_of(chat) == kind, "%s", what);
+    pic_chat_free(chat);
+    pic_tokenizer_free(t);
+}
+
+/* auto_format's template edit must be refused (no format), and, when
+ * `because` is not NULL, with a reason that holds it. */
+static void check_refused_as(const char *tokenizer, const char *bos, const char *eos, const char *tmpl,
+                             const char *from, const char *to, const char *because, const char *what) {
+    pic_tokenizer *t;
+    pic_chat *chat = auto_format(tokenizer, bos, eos, tmpl, from, to, &t);
+    bool said = !because || strstr(auto_why, because);
+    CHECK(!chat && said, "%s", what);
+    if (!said) printf("#   why '%s'\n#   not '%s'\n", auto_why, because);
     pic_chat_free(chat);
     pic_tokenizer_free(t);
 }
@@ -315,12 +329,22 @@ static void qwen25_math_cases(void) {
     check_refused(tokenizer, NULL, NULL, tmpl, "{{- '<|im_start|>assistant\\n' }}",
                   "{{- '<|im_start|>assistant\\n<think>\\n' }}",
                   "Qwen2.5-Math's template with a think block is refused");
-    /* a system header whose content is an expression is no default */
+    /* a system header whose content is an expression is no default
+     * prompt; but it is a system turn, written when the caller sets
+     * `extra` (apply_chat_template passes its keyword arguments on), which
+     * chatml never writes: refused, naming that turn. */
+    check_refused_as(tokenizer, NULL, NULL,
+                     "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
+                     "{% endfor %}{% if extra %}<|im_start|>system\n{{ extra }}<|im_end|>\n{% endif %}"
+                     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+                     NULL, NULL, "'<|im_start|>system\\n'+extra+'<|im_end|>\\n'",
+                     "a system turn of an expression is refused, not taken for a default");
+    /* ChatML written as the template's text around expressions, not in
+     * literals, is the same turn */
     check_found(tokenizer, NULL, NULL,
-                "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
-                "{% endfor %}{% if extra %}<|im_start|>system\n{{ extra }}<|im_end|>\n{% endif %}"
-                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
-                PIC_CHAT_CHATML, "a system header followed by an expression is ChatML");
+                "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
+                "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+                PIC_CHAT_CHATML, "ChatML's turn as template text is chatml");
     free(tmpl);
     free(tokenizer);
 }
@@ -415,19 +439,20 @@ static void chatml_dialect_cases(void) {
      * outside any {% if %}: it was taken for qwen3 (a think block, no
      * default system prompt), which writes none */
     char *smol = read_text(FIX "smollm3/chat_template.jinja");
-    check_refused(q25, NULL, "<|im_end|>", smol, NULL, NULL, "SmolLM3's template (a system turn always) is refused");
-    pic_tokenizer *t;
-    pic_chat *c = auto_format(q25, NULL, "<|im_end|>", smol, "{{- \"<|im_start|>system\\n\" -}}",
-                              "{%- if false -%}{{- \"<|im_start|>system\\n\" -}}{%- endif -%}", &t);
-    CHECK(c && pic_chat_kind_of(c) == PIC_CHAT_QWEN3, "a system turn inside an {%% if %%} is no turn always there");
-    pic_chat_free(c);
-    pic_tokenizer_free(t);
+    check_refused_as(q25, NULL, "<|im_end|>", smol, NULL, NULL, "into every conversation",
+                     "SmolLM3's template (a system turn always) is refused");
+    /* with that system turn inside an {% if %} it is no turn always there;
+     * the template was then taken for qwen3, but it still writes its
+     * metadata and its own turns (the content untrimmed, no think block
+     * after the last query), which qwen3 does not: refused, for what it
+     * writes, not for a system turn always there */
+    check_refused_as(q25, NULL, "<|im_end|>", smol, "{{- \"<|im_start|>system\\n\" -}}",
+                     "{%- if false -%}{{- \"<|im_start|>system\\n\" -}}{%- endif -%}", "a turn which qwen3 does not",
+                     "a system turn inside an {% if %} is no turn always there");
     /* a block {% set %} before it opens no block, so its end closes none */
-    c = auto_format(q25, NULL, "<|im_end|>", smol, "{{- \"<|im_start|>system\\n\" -}}",
-                    "{%- set x -%}a{%- endset -%}{%- if false -%}{{- \"<|im_start|>system\\n\" -}}{%- endif -%}", &t);
-    CHECK(c && pic_chat_kind_of(c) == PIC_CHAT_QWEN3, "{%% endset %%} closes no {%% if %%}");
-    pic_chat_free(c);
-    pic_tokenizer_free(t);
+    check_refused_as(q25, NULL, "<|im_end|>", smol, "{{- \"<|im_start|>system\\n\" -}}",
+                     "{%- set x -%}a{%- endset -%}{%- if false -%}{{- \"<|im_start|>system\\n\" -}}{%- endif -%}",
+                     "a turn which qwen3 does not", "{% endset %} closes no {% if %}");
     free(smol), free(phi4), free(q25);
 }
 
@@ -506,6 +531,70 @@ static void llama3_turn_cases(void) {
     free(l3);
 }
 
+/* A ChatML template is its format only when it writes each message, the
+ * first system message or the default system turn, the assistant turns
+ * (Qwen3's) and the generation prompt as that format does, however spelled;
+ * told by its markers and default system prompt alone, these were taken
+ * for qwen2.5 or qwen3 and rendered otherwise than jinja2 renders them
+ * (render_chat.py). */
+static void chatml_writes_cases(void) {
+    char *q25 = pic_asprintf("%s/qwen2.5/tokenizer.json", tmpdir), *q3 = pic_asprintf("%s/qwen3/tokenizer.json", tmpdir);
+    json_error_t err;
+    json_t *c25 = json_load_file(FIX "qwen2.5/tokenizer_config.json", JSON_DECODE_INT_AS_REAL, &err),
+           *c3 = json_load_file(FIX "qwen3/tokenizer_config.json", JSON_DECODE_INT_AS_REAL, &err);
+    if (!c25 || !c3) pic_die("tokenizer_config.json: %s", err.text);
+    const char *t25 = json_string_value(json_object_get(c25, "chat_template")),
+               *t3 = json_string_value(json_object_get(c3, "chat_template"));
+    const char *turn = "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}";
+    /* a default system prompt in a variable: jinja2 writes
+     * <|im_start|>system\nYou are a tutor.<|im_end|>\n first, qwen3 nothing */
+    check_refused_as(q3, NULL, "<|im_end|>", t3, "{%- else %}\n    {%- if messages[0].role == 'system' %}",
+                     "{%- else %}\n    {%- set sys = 'You are a tutor.' %}\n    {%- if messages[0].role != 'system' %}"
+                     "{{- '<|im_start|>system\\n' + sys + '<|im_end|>\\n' }}{%- endif %}\n"
+                     "    {%- if messages[0].role == 'system' %}",
+                     "writes {{'<|im_start|>system\\n'+sys+'<|im_end|>\\n'}}",
+                     "a default system prompt in a variable is refused, not dropped");
+    check_refused_as(q25, NULL, "<|im_end|>", t25, turn,
+                     "{{- '<|im_start|>' + message.role + '\\n' + message.content | trim + '<|im_end|>' + '\\n' }}",
+                     "+message['content']|trim+", "a ChatML template that trims the content is refused");
+    check_refused_as(q25, NULL, "<|im_end|>", t25, turn,
+                     "{{- '<|im_start|>' + (message.role if message.role != 'assistant' else 'gpt') + '\\n' + "
+                     "message.content + '<|im_end|>' + '\\n' }}",
+                     "else'gpt'", "a ChatML template that writes another role is refused");
+    check_refused_as(q3, NULL, "<|im_end|>", t3, turn,
+                     "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' }}",
+                     "a turn which qwen3 does not write", "a ChatML template without a newline after a turn is refused");
+    /* the first system message written again in the loop */
+    check_refused_as(q25, NULL, "<|im_end|>", t25, "(message.role == \"system\" and not loop.first)",
+                     "(message.role == \"system\")", "which qwen2.5 does not",
+                     "a ChatML template that writes the system message twice is refused");
+    /* reasoning kept in every assistant turn, not only after the last query */
+    check_refused_as(q3, NULL, "<|im_end|>", t3, "{%- if loop.index0 > ns.last_query_index %}", "{%- if true %}",
+                     "which qwen3 does not", "a Qwen3 template that keeps all reasoning is refused");
+    /* no empty think block when enable_thinking is false, which qwen3 writes */
+    check_refused_as(q3, NULL, "<|im_end|>", t3, "{%- if enable_thinking is defined and enable_thinking is false %}",
+                     "{%- if false %}", "which qwen3 does not",
+                     "a Qwen3 template whose generation prompt ignores enable_thinking is refused");
+    /* jinja2 drops one newline at a template's end, and trim_blocks the
+     * one after its last tag: a third is written after every prompt */
+    char *nl2 = pic_asprintf("%s\n", t25), *nl3 = pic_asprintf("%s\n\n", t25);
+    check_found(q25, NULL, "<|im_end|>", nl2, PIC_CHAT_QWEN2_5, "a template's last newline is no text");
+    check_refused_as(q25, NULL, "<|im_end|>", nl3, NULL, NULL, "does not end with qwen2.5's generation prompt",
+                     "a newline written after the generation prompt is refused");
+    free(nl2), free(nl3);
+    /* the same turn in other spelling: double quotes, ~, subscripts, one
+     * {{ }} a piece, which jinja2 renders as Qwen3's */
+    pic_tokenizer *t;
+    pic_chat *c = auto_format(q3, NULL, "<|im_end|>", t3, turn,
+                              "{{- \"<|im_start|>\" ~ message['role'] ~ \"\\n\" }}{{ message['content'] }}"
+                              "{{ '<|im_end|>\\n' -}}", &t);
+    CHECK(c && pic_chat_kind_of(c) == PIC_CHAT_QWEN3, "Qwen3's turn spelled otherwise is qwen3");
+    pic_chat_free(c);
+    pic_tokenizer_free(t);
+    json_decref(c25), json_decref(c3);
+    free(q25), free(q3);
+}
+
 int main(void) {
     pic_init("test_tokenizer_chat");
     if (!mkdtemp(tmpdir)) pic_die("mkdtemp failed");
@@ -527,6 +616,7 @@ int main(void) {
     chatml_dialect_cases();
     rebound_messages_cases();
     llama3_turn_cases();
+    chatml_writes_cases();
     pic_tokenizer_free(q25);
     pic_tokenizer_free(q3);
     pic_tokenizer_free(l3);
