@@ -348,10 +348,7 @@ verdicts() {
   [ "$output" = 7 ]
   run pic-reward --extract "$seven, \$8\$"
   [ "$output" = 7,8 ]
-  run pic-reward --gold 7 --pred "$seven"
-  [ "$output" = 1 ]
-  run pic-reward --gold '2,3,4,5,6,7' --pred "$seven"
-  [ "$output" = 0 ]
+  verdicts 7 "$seven" 1 '2,3,4,5,6,7' "$seven" 0
   run pic-reward --extract 'The values are $1$, $2$, $3$, $4$, $5$, $6$'
   [ "$output" = 1,2,3,4,5,6 ]
 }
@@ -359,25 +356,13 @@ verdicts() {
 @test "reward: a sine or cosine of a multiple of pi/2 that is 0 is 0, as SymPy evaluates it, so a sum keeps its other terms" {
   # at 200 bits cos(pi/2) came out near 2^-200, which a sum then lost as a
   # term wholly below the other's bits, leaving the sum undefined
-  for p in '1+\cos\frac{\pi}{2}' '\sin\pi + 1' '1 - \tan(2\pi)'; do
-    run pic-reward --gold 1 --pred "\\boxed{$p}"
-    [ "$output" = 1 ] || { echo "pred: $p"; false; }
-  done
+  verdicts 1 '\boxed{1+\cos\frac{\pi}{2}}' 1 1 '\boxed{\sin\pi + 1}' 1 1 '\boxed{1 - \tan(2\pi)}' 1
   # an even root of a negative number and a complex exponent: SymPy's 2I, I
-  run pic-reward --gold '3+4i' --pred '\boxed{3+\sqrt{-16}}'
-  [ "$output" = 1 ]
-  run pic-reward --gold '-1+i\sqrt{3}' --pred '\boxed{-1+\sqrt{-3}}'
-  [ "$output" = 1 ]
-  run pic-reward --gold '2+2i' --pred '\boxed{2+2e^{i\pi/2}}'
-  [ "$output" = 1 ]
-  run pic-reward --gold '3-4i' --pred '\boxed{3+\sqrt{-16}}'
-  [ "$output" = 0 ]
+  verdicts '3+4i' '\boxed{3+\sqrt{-16}}' 1 '-1+i\sqrt{3}' '\boxed{-1+\sqrt{-3}}' 1 \
+    '2+2i' '\boxed{2+2e^{i\pi/2}}' 1 '3-4i' '\boxed{3+\sqrt{-16}}' 0
   # so do terms that cancel below their rounding: SymPy's cos(pi/3) is 1/2
-  run pic-reward --gold 1 --pred '\boxed{\cos\frac{\pi}{3} - \frac{1}{2} + 1}'
-  [ "$output" = 1 ]
-  run pic-reward --gold 5 --pred '\boxed{(\cos\frac{\pi}{3} - \frac{1}{2}) \cdot 10^{100} + 5}'
-  [ "$output" = 1 ]
+  verdicts 1 '\boxed{\cos\frac{\pi}{3} - \frac{1}{2} + 1}' 1 \
+    5 '\boxed{(\cos\frac{\pi}{3} - \frac{1}{2}) \cdot 10^{100} + 5}' 1
   # a small value that is not a zero stays itself
-  run pic-reward --gold 1 --pred '\boxed{\frac{\sin(10^{-70})}{10^{-70}}}'
-  [ "$output" = 1 ]
+  verdicts 1 '\boxed{\frac{\sin(10^{-70})}{10^{-70}}}' 1
 }
