@@ -164,4 +164,8 @@ void tk_bpe_word(const pic_tokenizer *t, tk_state *st, const char *w, size_t n, 
 tk_state *tk_state_new(const pic_tokenizer *t);
 void tk_state_free(tk_state *st);
 
+/* Qwen2.5's default system prompt: chat.c renders it, chat_detect.c tells
+ * Qwen2.5's template by it */
+extern const char tk_chat_qwen25_system[];
+
 #endif
