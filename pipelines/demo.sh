@@ -202,9 +202,9 @@ echo "figures: $out/onpolicy/plot.png $out/offpolicy/plot.png"
 # of a run's steps (a step without a response token logs entropy null:
 # left out, null when no step has one).
 third() { # run field last|first|half
-    jq -s --arg f "$2" --arg w "$3" '(length) as $n | ((($n + 2) / 3) | floor) as $k
+    jq -s --arg f "$2" --arg w "$3" "$jq_mean"'(length) as $n | ((($n + 2) / 3) | floor) as $k
         | (if $w == "last" then .[($n - $k):] elif $w == "half" then .[($n / 2 | floor):] else .[:$k] end)
-        | map(.[$f] | select(. != null)) | if length > 0 then add / length else null end' "$1/log.jsonl"
+        | map(.[$f]) | mean' "$1/log.jsonl"
 }
 check() { # description, jq condition over $e (EntroPIC), $g (GRPO), $p, $pi, $t
     if jq -en --argjson e "$e" --argjson g "$g" --argjson p "$p" --argjson pi "$pi" \

@@ -338,7 +338,7 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
     # the training run's end: entropy and reward over its last eighth of steps
     # (a step whose responses had no token logs entropy null: left out of
     # the mean, as summary.sh does, where it counted as 0)
-    run_end() { jq -sc 'def mean: map(select(. != null)) | if length > 0 then add / length else null end;
+    run_end() { jq -sc "$jq_mean"'
         .[(length - (length / 8 | ceil)):] | {entropy: (map(.entropy) | mean), reward: (map(.reward) | mean)}' "$1/log.jsonl"; }
     row() { # seed, run directory, run name, eval name prefix
         for c in final best; do
@@ -369,8 +369,7 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
 } > "$out/evals.json"
 first_target=target-${abs_targets%% *}
 jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" --arg harder "$harder_args" \
-    --slurpfile filter "$out/filter.json" --argjson steps "$steps" --arg ks "$ks" --argjson quick "${quick:-0}" '
-    def mean: map(select(. != null)) | if length > 0 then add / length else null end;
+    --slurpfile filter "$out/filter.json" --argjson steps "$steps" --arg ks "$ks" --argjson quick "${quick:-0}" "$jq_mean"'
     def sd: map(select(. != null)) | if length < 2 then null else (mean as $m | map(. - $m | . * .) | add / (length - 1) | sqrt) end;
     def agg(rows): (rows | map(.metrics)) as $m | ["same", "harder"] | map(. as $lv | {key: $lv, value: {
         pass_at_k: ($m[0][$lv].pass_at_k | keys_unsorted | map(. as $k | {key: $k, value: ($m | map(.[$lv].pass_at_k[$k]) | mean)})

@@ -61,6 +61,12 @@ dash_paths() {
     done
 }
 
+# jq's mean of the numbers in an array, nulls left out (a step whose
+# responses had no token logs entropy null), null when none is left:
+# prefix a program with it, jq "$jq_mean"'...'
+# shellcheck disable=SC2034
+jq_mean='def mean: map(select(. != null)) | if length > 0 then add / length else null end;'
+
 # publish TMP FINAL: rename a finished temporary into place
 publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
 

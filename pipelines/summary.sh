@@ -39,8 +39,7 @@ case "$format" in table|markdown|json) ;; *) usage_error "--format: '$format' is
 
 rows=$(for run in "${runs[@]}"; do
     [ -s "$run/log.jsonl" ] || die "$run/log.jsonl: missing or empty"
-    jq -cs --arg run "$(basename "$run")" '
-        def mean: map(select(. != null)) | if length > 0 then add / length else null end;
+    jq -cs --arg run "$(basename "$run")" "$jq_mean"'
         (length) as $n | (.[($n - (($n + 2) / 3 | floor)):]) as $tail
         | {run: $run, steps: $n, target: .[-1].target,
            entropy: ($tail | map(.entropy) | mean), alpha: ($tail | map(.alpha) | mean),
