@@ -82,3 +82,27 @@ setup() {
     # the text once, a few pointers a record, and the program itself (~4 MB)
     [ "$(cat rss)" -lt $(( 3 * in_kb + 8192 )) ] || { echo "rss $(cat rss) KB for $in_kb KB" >&2; false; }
 }
+
+@test "two different records of one id are refused: GRPO would group their samples as one problem" {
+    # two pic-task files, each numbered from 0: pic-update groups a step's
+    # samples by id, so problem 3 of one and of the other shared a baseline
+    pic-task -q --plain -n 4 --seed 2 > q.jsonl
+    run pic-batch --plain --step 1 --size 4 p.jsonl q.jsonl
+    fails_with 1 "^pic-batch: q.jsonl:1: field 'id': 0 is also the id of p.jsonl:1, another record"
+    [ "$(grep -c '^{' <<<"$output")" -eq 0 ]
+    # an id's text is its group: 3 and "3" are one
+    printf '{"id":3,"problem":"a"}\n{"id":"3","problem":"b"}\n' > s.jsonl
+    run pic-batch --plain --step 1 --size 1 s.jsonl
+    fails_with 1 "^pic-batch: s.jsonl:2: field 'id': \"3\" is also the id of s.jsonl:1"
+    # --skip-bad keeps the first
+    run pic-batch --plain --no-shuffle --skip-bad --step 1 --size 2 s.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(grep -c '"problem":"a"' <<<"$output")" -eq 2 ]
+    grep -q '1 bad record skipped' <<<"$output"
+    # a row given twice whole is one problem, as an epoch's end and the next
+    # epoch's start give it; records without an id are not checked
+    cat p.jsonl p.jsonl > pp.jsonl
+    printf '{"problem":"x"}\n{"problem":"y"}\n' >> pp.jsonl
+    pic-batch -q --plain --step 1 --size 22 pp.jsonl > out.jsonl
+    [ "$(wc -l < out.jsonl)" -eq 22 ]
+}

@@ -2,7 +2,9 @@
  * step), so a resumed run sees exactly the batches an uninterrupted one would.
  * The dataset is walked in epochs; each epoch is its own permutation. */
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/cli.h"
 #include "common/json.h"
@@ -22,7 +24,8 @@ static const char usage[] =
     "      --seed S       random seed, 0..2^62 (default 1)\n"
     "      --no-shuffle   keep the file order in every epoch (no --seed)\n"
     "      --skip-bad     skip malformed records (the dataset is what remains) and\n"
-    "                     report how many at the end\n"
+    "                     report how many at the end; a record whose id an earlier,\n"
+    "                     different record has is one (pic-update groups by id)\n"
     "  -o, --output FILE  write to FILE (atomically) instead of standard output\n"
     "      --plain        do not compress (the default when stdout is a terminal)\n"
     "      --level N      zstd level, 1..19 (default 3)\n"
@@ -41,6 +44,50 @@ static void permute(size_t *perm, size_t n, uint64_t seed, uint64_t epoch, bool 
         size_t j = (size_t)pic_rng_below(&r, i + 1), t = perm[i];
         perm[i] = perm[j], perm[j] = t;
     }
+}
+
+/* Where a record was read: its file (as the reader names it) and line. */
+typedef struct {
+    const char *file;
+    size_t line;
+} record_loc;
+
+/* Record n (rec, its text recs[n]) against the records before it: false,
+ * after pic_reader_bad, when an earlier record has its id and other text.
+ * pic-update groups a step's GRPO samples by the id's text (5 and "5" are
+ * one), so two problems of one id would share one baseline when a step
+ * draws both (two pic-task files, each numbered from 0), silently; verl
+ * gives each drawn row a group of its own (ray_trainer.py, fit: a uuid4
+ * "uid" per row). A row given twice whole is one problem, as an epoch's
+ * end and the next one's start give it, and is kept; an id that is not a
+ * string or an integer is left to pic-update. */
+static bool id_unique(json_t *ids, const json_t *rec, const pic_buf *recs, const record_loc *locs, size_t n,
+                      const pic_reader *r) {
+    json_t *id = json_object_get(rec, "id");
+    char tmp[32];
+    const char *key;
+    if (json_is_integer(id)) {
+        snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+        key = tmp;
+    } else if (json_is_string(id) && strlen(json_string_value(id)) == json_string_length(id)) {
+        key = json_string_value(id);
+    } else {
+        return true;
+    }
+    json_t *first = json_object_get(ids, key);
+    if (!first) {
+        json_object_set_new(ids, key, json_integer((json_int_t)n));
+        return true;
+    }
+    size_t k = (size_t)json_integer_value(first);
+    if (recs[k].len == recs[n].len && !memcmp(recs[k].data, recs[n].data, recs[n].len)) return true;
+    char *shown = json_dumps(id, JSON_ENCODE_ANY);
+    pic_reader_bad(r, "id",
+                   "%s is also the id of %s:%zu, another record: pic-update groups samples by id, so the two would "
+                   "share one GRPO baseline (give each problem its own id; pic-task --start)",
+                   shown ? shown : key, locs[k].file, locs[k].line);
+    free(shown);
+    return false;
 }
 
 int main(int argc, char **argv) {
@@ -79,22 +126,38 @@ int main(int argc, char **argv) {
     /* Each record is kept as its compact text, the line pic_writer_json
      * would write: parsed jansson objects took about 9 times the input. */
     pic_buf *recs = NULL;
+    record_loc *locs = NULL;
     size_t n = 0, cap = 0;
     int nfiles = argc - optind;
+    /* id text -> the first record of that id (its index) */
+    json_t *ids = json_object();
+    char **names = pic_calloc(nfiles ? (size_t)nfiles : 1, sizeof *names);
     for (int f = 0; f < (nfiles ? nfiles : 1); f++) {
         pic_reader *r = pic_reader_open(nfiles ? argv[optind + f] : NULL);
+        names[f] = pic_strdup(pic_reader_name(r)); /* the reader's copy goes with it */
         json_t *v;
         while ((v = pic_reader_json(r))) {
-            if (n == cap) recs = pic_realloc(recs, (cap = cap ? 2 * cap : 1024) * sizeof *recs);
+            if (n == cap) {
+                cap = cap ? 2 * cap : 1024;
+                recs = pic_realloc(recs, cap * sizeof *recs);
+                locs = pic_realloc(locs, cap * sizeof *locs);
+            }
             recs[n] = (pic_buf){0};
             pic_json_dump(&recs[n], v);
             pic_buf_append(&recs[n], "\n", 1);
+            if (!id_unique(ids, v, recs, locs, n, r)) {
+                pic_buf_free(&recs[n]);
+                json_decref(v);
+                continue;
+            }
             recs[n].data = pic_realloc(recs[n].data, recs[n].cap = recs[n].len); /* no slack */
+            locs[n] = (record_loc){names[f], pic_reader_lineno(r)};
             n++;
             json_decref(v);
         }
         pic_reader_close(r);
     }
+    json_decref(ids);
     if (n == 0) pic_die_no_records(nfiles, argv + optind, "prompt records");
 
     size_t *perm = pic_malloc(n * sizeof *perm);
@@ -115,6 +178,9 @@ int main(int argc, char **argv) {
                  (unsigned long long)(first / n));
     for (size_t i = 0; i < n; i++) pic_buf_free(&recs[i]);
     free(recs);
+    free(locs);
+    for (int f = 0; f < (nfiles ? nfiles : 1); f++) free(names[f]);
+    free(names);
     free(perm);
     return 0;
 }
