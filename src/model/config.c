@@ -134,6 +134,15 @@ static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
     const char *type = t && json_is_string(t) ? json_string_value(t) : NULL;
     if (t && !type) return pic_err_set(x->err, "%s: key '%s.rope_type': expected a string", x->file, where);
     if (!type || !strcmp(type, "default")) return 0;
+    /* the type first: longrope (Phi-3's) has no factor, and was refused
+     * as "missing key 'factor'" rather than as the type it is */
+    static const char *const known[] = {"linear", "dynamic", "llama3", "yarn"};
+    bool supported = false;
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) supported |= !strcmp(type, known[i]);
+    if (!supported)
+        return pic_err_set(x->err,
+                           "%s: unsupported rope_type %s in '%s' (supported: default, linear, dynamic, llama3, yarn)",
+                           x->file, type, where);
 
     /* transformers' standardize_rope_params: a top-level
      * original_max_position_embeddings replaces the rope object's */
@@ -202,10 +211,6 @@ static int parse_rope(ctx *x, pic_config *c, const json_t *root) {
         else
             r->attention_factor = MSCALE(r->factor, 1.0);
 #undef MSCALE
-    } else {
-        return pic_err_set(x->err,
-                           "%s: unsupported rope_type %s in '%s' (supported: default, linear, dynamic, llama3, yarn)",
-                           x->file, type, where);
     }
     return 0;
 }

@@ -585,6 +585,11 @@ static void test_config(void) {
           "config: with both, rope_scaling wins (transformers: rope_scaling or rope_parameters)");
     config_fails("unsupported rope type", "{" BASE ",\"rope_scaling\":{\"rope_type\":\"longrope\",\"factor\":2}}",
                  "unsupported rope_type longrope in 'rope_scaling'");
+    /* Phi-3's longrope has no factor (short_factor, long_factor): the type is
+     * what is refused, not a missing factor */
+    config_fails("longrope without a factor",
+                 "{" BASE ",\"rope_scaling\":{\"type\":\"longrope\",\"short_factor\":[1],\"long_factor\":[2]}}",
+                 "unsupported rope_type longrope in 'rope_scaling'");
     /* dynamic NTK: transformers' base at seq_len = max_position_embeddings
      * (pic's longest) is theta * (f * L / L - (f - 1)) ** (d / (d - 2)).
      * With f = 1.6756756756756757 and L = 40960 the bracket is
