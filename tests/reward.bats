@@ -366,3 +366,10 @@ verdicts() {
   # a small value that is not a zero stays itself
   verdicts 1 '\boxed{\frac{\sin(10^{-70})}{10^{-70}}}' 1
 }
+
+@test "reward: a gold assignment's left side is a name as latex2sympy builds it: sqrt and ln hold numbers, x/2 and e^x do not" {
+  # is_expr_of_only_symbols on SymPy's objects: sqrt(x) = Pow(x, 1/2), \ln x = log(x, E): equations
+  verdicts '\sqrt{x} = 3' '\boxed{3}' 0 '\ln x = 2' '\boxed{2}' 0 '\frac{1}{x} = 2' '\boxed{2}' 0
+  # x * Pow(2, -1) and exp(x): names, so the right side is the value
+  verdicts '\frac{x}{2} = 3' '\boxed{3}' 1 'e^x = 2' '\boxed{2}' 1 '\log_b x = 3' '\boxed{3}' 1
+}

@@ -35,15 +35,32 @@ static bool all_ops(const node *x, rel_id a, rel_id b) {
 /* "x = 3", "f(x) = 3", "|AB| = 1": the left side names, the right side is
  * the value. A left side with a number in it ("a + 3z = 0") is an equation.
  * The name on an assignment's left, as latex2sympy's
- * is_expr_of_only_symbols finds it: symbols and functions of them, no
- * number or constant (pi), but an inverse's -1 ("f^{-1}(x)", "x^{-1}");
- * a minus sign is SymPy's factor -1, a number ("x - y = 3" is an equation),
- * and a derivative holds its count 1 ("m \frac{dv}{dt} = F" too). */
+ * is_expr_of_only_symbols finds it on the objects latex2sympy builds:
+ * symbols and functions of them, no number or constant (pi), but an
+ * inverse's -1 ("f^{-1}(x)", "x^{-1}"); a minus sign is SymPy's factor -1,
+ * a number ("x - y = 3" is an equation), and a derivative holds its count 1
+ * ("m \frac{dv}{dt} = F" too). Its objects also hold what the text does
+ * not show (checked in SymPy 1.14): "\sqrt{x}" is Pow(x, 1/2) and "\ln x"
+ * log(x, E), no names, while "e^x" is exp(x), a function of x, and
+ * "\frac{x}{2}" is x * Pow(2, -1), whose inverse passes when its base is a
+ * symbol or every argument of it passes, vacuously for a number or a
+ * constant (Math-Verify's grader.is_assignment_relation calls it). */
+static bool names_only(const node *x);
+
+static bool inverse_names_only(const node *b) {
+    if (b->kind == N_NEG && b->kid[0]->kind == N_NUM) return true; /* -2 is one SymPy Integer */
+    if (b->kind == N_NUM || b->kind == N_CONST) return true;
+    return b->kind != N_NEG && names_only(b);
+}
+
 static bool names_only(const node *x) {
     if (x->kind == N_NEG || (x->kind == N_OPAQUE && strcmp(x->name, "d/d") == 0)) return false;
     if (x->kind == N_POW && x->kid[1]->kind == N_NEG && x->kid[1]->kid[0]->kind == N_NUM &&
         strcmp(x->kid[1]->kid[0]->name, "1") == 0)
-        return names_only(x->kid[0]);
+        return inverse_names_only(x->kid[0]);
+    if (x->kind == N_POW && x->kid[0]->kind == N_CONST && x->kid[0]->fn == C_E) return names_only(x->kid[1]);
+    if (x->kind == N_DIV && !x->percent) return names_only(x->kid[0]) && inverse_names_only(x->kid[1]);
+    if (x->kind == N_FUNC && (x->fn == F_SQRT || x->fn == F_LN)) return false;
     if (x->kind == N_NUM || x->kind == N_CONST || x->kind == N_SPECIAL) return false;
     for (int k = 0; k < x->n; k++)
         if (!names_only(x->kid[k])) return false;
