@@ -328,10 +328,26 @@ int pic_config_parseb(pic_config *c, const char *text, size_t len, const char *n
                              get_int(&x, root, "max_window_layers", 28, 0, INT32_MAX, &window_layers)))
         goto out;
     const json_t *sw = json_object_get(root, "sliding_window");
+    /* a window of another type (4096.0, "4096") was taken for none and the
+     * attention left full, where MistralConfig keeps the value and masks
+     * with it (Qwen2Config and Qwen3Config declare it int | None) */
+    if ((mistral || qwen2 || qwen3) && sw && !json_is_null(sw) && !json_is_integer(sw)) {
+        pic_err_set(err, "%s: key 'sliding_window': expected an integer or null", name);
+        goto out;
+    }
     long long window = !sw ? 4096 : json_is_integer(sw) ? json_integer_value(sw) : -1;
     bool binds = window >= 0 && window < c->max_position;
     const json_t *lt = json_object_get(root, "layer_types");
     bool listed = lt && !json_is_null(lt); /* the layers are then layer_types' (checked below) */
+    /* a null max_window_layers is not the default 28 when a window applies:
+     * Qwen2Config/Qwen3Config compare each layer index with it (i >=
+     * max_window_layers), which fails in transformers; pic loaded it as
+     * full attention */
+    const json_t *mwl = json_object_get(root, "max_window_layers");
+    if (swa && window >= 0 && !listed && mwl && json_is_null(mwl)) {
+        pic_err_set(err, "%s: key 'max_window_layers': null with use_sliding_window and a sliding_window", name);
+        goto out;
+    }
     if ((mistral && binds) || (swa && binds && !listed && window_layers < c->n_layers)) {
         pic_err_set(err, "%s: key '%s': sliding-window attention is not supported", name,
                     swa ? "use_sliding_window" : "sliding_window");

@@ -503,6 +503,19 @@ static void test_config_classes(void) {
     config_fails("use_sliding_window on a layer from max_window_layers on",
                  "{" QWEN("qwen3") ",\"use_sliding_window\":true,\"max_window_layers\":0}",
                  "'use_sliding_window'");
+    /* a window that is not an integer is refused, not taken for none */
+    config_fails("mistral with a window of 4096.0, shorter than the context",
+                 "{" QWEN("mistral") ",\"max_position_embeddings\":8192,\"sliding_window\":4096.0}",
+                 "'sliding_window': expected an integer or null");
+    config_fails("qwen2 with a window given as text",
+                 "{" QWEN("qwen2") ",\"use_sliding_window\":true,\"max_window_layers\":0,\"sliding_window\":\"64\"}",
+                 "'sliding_window': expected an integer or null");
+    config_fails("use_sliding_window with a null max_window_layers",
+                 "{" QWEN("qwen3") ",\"use_sliding_window\":true,\"max_window_layers\":null,\"sliding_window\":64}",
+                 "'max_window_layers'");
+    CHECK(pic_config_parse(&c, "{" QWEN("qwen2") ",\"max_window_layers\":null,\"sliding_window\":64}", "cfg.json",
+                           &err) == 0,
+          "config: a null max_window_layers without use_sliding_window is read and ignored");
 }
 
 static void test_config(void) {
