@@ -351,6 +351,11 @@ val_names=(prompts) # the held-out problems' file, RUN/val/prompts.jsonl
 n_names --val-n "$val_n" "${val_names[@]}"
 model=$(cd "$model" && pwd)
 [ -z "$data" ] || data=$(realpath "$data")
+# --data read as each step's pic-batch reads it, before settings.json holds
+# the file's sum: a malformed line, or two problems of one id, stopped step
+# 1 after it, and the corrected file was then refused as other settings
+[ -z "$data" ] || pic-batch -q --plain --no-shuffle --step 1 --size 1 "$data" > /dev/null ||
+    die "--data $data: pic-batch refuses it (above)"
 # a template file, like the data, by its absolute path: the settings a
 # resumed run is held to name the same file from any directory
 case "$template" in ''|raw|chatml|qwen2.5|qwen2.5-math|qwen3|qwen3-thinking|qwen3-nothink|llama3|llama3.1|deepseek-r1|auto) ;; *) template=$(realpath "$template") ;; esac

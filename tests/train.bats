@@ -381,6 +381,28 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(wc -l < r/log.jsonl)" -eq 2 ]
 }
 
+@test "a --data that pic-batch refuses stops the run before its settings: the corrected file starts it" {
+    pic-task -q --plain -n 8 --seed 1 >d.jsonl
+    echo 'not json' >>d.jsonl
+    D=(--model m --prompts 4 --n 2 --max-new-tokens 8 --lr 1e-3 --seed 5 --target 2.0 --data d.jsonl)
+    # step 1's pic-batch found it after settings.json held the file's sum:
+    # the corrected file was then refused as other settings
+    run train.sh -q --run r --steps 1 "${D[@]}"
+    fails_with 1 'd.jsonl:9: malformed JSON'
+    [ ! -e r/settings.json ]
+    run train.sh --check --run r --steps 1 "${D[@]}"
+    fails_with 1 'd.jsonl:9: malformed JSON'
+    # two problems of one id (pic-batch's check), likewise
+    sed -i '$d' d.jsonl
+    pic-task -q --plain -n 1 --seed 2 >>d.jsonl
+    run train.sh -q --run r --steps 1 "${D[@]}"
+    fails_with 1 "d.jsonl:9: field 'id': 0 is also the id of"
+    [ ! -e r/settings.json ]
+    sed -i '$d' d.jsonl
+    train.sh -q --run r --steps 1 "${D[@]}"
+    [ "$(wc -l < r/log.jsonl)" -eq 1 ]
+}
+
 @test "one train.sh a run: a second start is refused while the first (or its programs) runs" {
     setsid train.sh -q --run busy --steps 50 --target 2.0 "${TRAIN[@]}" 3>&- &
     pid=$!
@@ -806,10 +828,11 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         fails_with 2 "train.sh: ${bad#*|}.*does nothing"
     done
     # where they do something
+    pic-task -q --plain -n 8 >d.jsonl # (--check reads --data as pic-batch does)
     for good in "--method nsr --with-entropic --target 0.2 --kp 2 --control-from 2" "--target off" \
                 "--method grpo --target off" "--target off --tau 0.5" \
                 "--method nsr --mask-quadrant lo-neg" "--difficulty 2" "--paper-scale --val-n 4" \
-                "--data m/config.json --difficulty 2 --val-every 1" "--ranks 2 --launcher-args -v" \
+                "--data d.jsonl --difficulty 2 --val-every 1" "--ranks 2 --launcher-args -v" \
                 "--val-every 1 --val-temperature 0"; do
         # shellcheck disable=SC2086
         train.sh --check --run r $good "${TRAIN[@]}"
