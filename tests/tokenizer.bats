@@ -453,6 +453,10 @@ with_template() {
     jq '.pre_tokenizer.pretokenizers[0].pattern.Regex = "[^\\]\\[[:alpha:]\\]]+| ?[\\[]"' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info
     [ "$status" -eq 0 ] # escaped brackets and POSIX brackets are no nesting
+    # Oniguruma's (?m) is PCRE2's (?s), dot matches newline; its s is an error
+    jq '.pre_tokenizer.pretokenizers[0].pattern.Regex = "[(?m)]|(?im:a.)|\\s+"' "$TF/tiny/tokenizer.json" > m.json
+    run pic-tok -t m.json info
+    fails_with 1 "field 'pre_tokenizer.pretokenizers\[0\].pattern': an inline option other than i and x at offset 7"
     # tokenizers versions disagree on "$1" in a Regex Replace (literal, or a group)
     jq '.normalizer = {"type": "Replace", "pattern": {"Regex": "(a)"}, "content": "$1 "}' "$TF/tiny/tokenizer.json" > m.json
     run pic-tok -t m.json info

@@ -87,31 +87,80 @@ static long class_set_op(const char *p, size_t n) {
     return -1;
 }
 
+/* An inline option group, (?imx-imx) or (?imx-imx:...), outside a class
+ * that sets anything but i and x: the byte offset of its "(?", or -1.
+ * Oniguruma's Ruby syntax (the onig crate's default) reads m as "dot
+ * matches newline", PCRE2's s, and PCRE2 reads it as multiline anchors;
+ * s and PCRE2's other letters are errors to Oniguruma. Patterns with
+ * nested classes were refused before this runs. */
+static long inline_option(const char *p, size_t n) {
+    bool in = false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\') {
+            i++;
+            continue;
+        }
+        if (in) {
+            if (p[i] == ']') in = false;
+            continue;
+        }
+        if (p[i] == '[') {
+            in = true;
+            if (i + 1 < n && p[i + 1] == '^') i++;
+            if (i + 1 < n && p[i + 1] == ']') i++;
+            continue;
+        }
+        if (p[i] != '(' || i + 2 >= n || p[i + 1] != '?') continue;
+        size_t k = i + 2;
+        bool other = false;
+        while (k < n && ((p[k] >= 'a' && p[k] <= 'z') || (p[k] >= 'A' && p[k] <= 'Z') || p[k] == '-' || p[k] == '^')) {
+            if (p[k] != 'i' && p[k] != 'x' && p[k] != '-') other = true;
+            k++;
+        }
+        if (k > i + 2 && k < n && (p[k] == ')' || p[k] == ':') && other) return (long)i;
+    }
+    return -1;
+}
+
 int tk_regex_compile(tk_regex *re, const char *pattern, size_t len, bool literal, char *err, size_t errsize) {
+    re->code = NULL;
     long at = literal ? -1 : class_set_op(pattern, len);
     if (at >= 0) {
         snprintf(err, errsize,
                  "a character class inside a class or '&&' (Oniguruma's class set operations) at offset %ld: "
                  "not supported",
                  at);
-        re->code = NULL;
+        return -1;
+    }
+    at = literal ? -1 : inline_option(pattern, len);
+    if (at >= 0) {
+        snprintf(err, errsize,
+                 "an inline option other than i and x at offset %ld (Oniguruma's m is PCRE2's s): not supported", at);
         return -1;
     }
     int code;
     PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* UCP is refused with LITERAL */
+    /* UCP is refused with LITERAL. Oniguruma's ^ and $ are line anchors
+     * (the Ruby syntax sets no SINGLELINE option): ^ at the start and after
+     * each '\n' but the last character, $ before each '\n' and at the end,
+     * which is PCRE2's MULTILINE with LF as the only newline (also what '.'
+     * does not match, in both). */
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP | PCRE2_MULTILINE);
+    pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+    if (!cc || pcre2_set_newline(cc, PCRE2_NEWLINE_LF)) pic_die("tokenizer: out of memory");
     size_t tlen = len;
     char *translated = literal ? NULL : onig_escapes(pattern, len, &tlen);
-    re->code = pcre2_compile((PCRE2_SPTR)(literal ? pattern : translated), tlen, opts, &code, &off, NULL);
+    re->code = pcre2_compile((PCRE2_SPTR)(literal ? pattern : translated), tlen, opts, &code, &off, cc);
     free(translated);
     /* an error's offset is the file's: the pattern as written says it */
     if (!re->code && !literal) {
-        pcre2_code *orig = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &off, NULL);
+        pcre2_code *orig = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &off, cc);
         if (orig) { /* only the rewritten one fails: name the pattern's start */
             pcre2_code_free(orig);
             off = 0;
         }
     }
+    pcre2_compile_context_free(cc);
     if (!re->code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);

@@ -347,6 +347,15 @@ static void test_pretokenizers(void) {
     CHECK(ids_are(t, "a\n-", false, nl, 1), "\\v: a newline is no vertical tab");
     CHECK(ids_are(t, "a\v-", false, vt, 2), "\\v: the vertical tab is");
     pic_tokenizer_free(t);
+    /* Oniguruma's ^ and $ are line anchors (the onig crate's Ruby syntax):
+     * ^ after each newline, $ before each; the newline (no token) is
+     * dropped, so an 'a' left beside a '-' merges into "a-" (4) */
+    t = variant("split.json", regex_removed, "^a");
+    IDS(t, "a-\na-", false, 3, 3);
+    pic_tokenizer_free(t);
+    t = variant("split.json", regex_removed, "a$");
+    IDS(t, "-a\n-a", false, 3, 3);
+    pic_tokenizer_free(t);
     t = variant("bpe.json", version_line, NULL);
     IDS(t, "aaa", false, 2, 0); /* the ranks as without the line */
     IDS(t, "aab", false, 4);
