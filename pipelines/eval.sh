@@ -176,7 +176,10 @@ for d in "${datasets[@]}"; do
         printf '%s\n' "$key" > "$out/$name.settings.json.tmp" && publish "$out/$name.settings.json.tmp" "$out/$name.settings.json"
     elif [ -s "$final" ]; then
         say "$name: kept ($final, sampled before with these settings)"
-        rm -f "$prompts"
+        # (and the plain samples: a kill between the publish below and its
+        # rm left them beside the kept file for good, as train.sh's rollout
+        # step clears its own after a kill there)
+        rm -f "$prompts" "$partial"
         continue
     fi
     finished=$(resume_partial "$partial" "$prompts" "$dn")

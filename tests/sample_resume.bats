@@ -36,6 +36,19 @@ setup() {
     done
 }
 
+@test "eval.sh killed between a dataset's publishing and the removal of its partial file: the next run removes it" {
+    eval.sh -q "${E[@]}" --out e a.jsonl >/dev/null
+    # as the kill left them: the samples published, their plain copy and
+    # the records as sampled still beside them
+    zstdcat e/a.jsonl.zst >e/a.jsonl.partial
+    cp a.jsonl e/a.prompts.jsonl
+    run eval.sh "${E[@]}" --out e a.jsonl
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"a: kept"* ]]
+    [ ! -e e/a.jsonl.partial ]
+    [ ! -e e/a.prompts.jsonl ]
+}
+
 @test "eval.sh again with the same settings keeps every dataset; other settings sample anew" {
     eval.sh -q "${E[@]}" --out e a.jsonl b.jsonl >first.txt
     cp e/a.jsonl.zst a.keep
