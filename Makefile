@@ -56,6 +56,13 @@ CXXFLAGS += $(EMU_SAN)
 LDFLAGS += -fsanitize=thread
 endif
 
+# ISA=emu: the kernels' AVX2 and AVX-512 paths over SIMDe's portable
+# intrinsics (src/model/x86_intrin.h), built by `make isa-emu` for
+# tests/isa.bats: every path's own code runs, and is checked, on any CPU.
+ifeq ($(ISA),emu)
+CPPFLAGS += -DPIC_ISA_EMU
+endif
+
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter %.c,$(1))) \
       $(patsubst %.cc,$(BUILD)/obj/%.cc.o,$(filter %.cc,$(1))) \
       $(if $(filter 1 emu,$(CUDA)),$(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(filter %.cu,$(1)))) \
@@ -119,7 +126,7 @@ $(BUILD)/version.setting: FORCE
 $(BUILD)/obj/src/common/cli.o: $(BUILD)/version.setting
 FORCE:
 
-.PHONY: all deps test test-blas host-cuda cuda-emu ubsan-emu tsan-emu test-tsan unit asan bench demo clean FORCE
+.PHONY: all deps test test-blas host-cuda isa-emu cuda-emu ubsan-emu tsan-emu test-tsan unit asan bench demo clean FORCE
 .DEFAULT_GOAL := all
 all: $(PROGRAMS) $(UNITS)
 
@@ -192,6 +199,7 @@ PROVE_SHOW := --failures --comments
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory host-cuda
+	@$(MAKE) --no-print-directory isa-emu
 	@$(MAKE) --no-print-directory $(if $(filter 1,$(SAN)),ubsan-emu $(TSAN_EMU)/tests/test_cudaemu,cuda-emu)
 	PIC_BIN=$(abspath $(BIN)) PIC_BUILD=$(abspath $(BUILD)) \
 	  prove --exec tests/run-one $(PROVE_SHOW) $(PROVE_FLAGS) $(TEST_FILES)
@@ -203,6 +211,15 @@ HOST_CUDA := $(BUILD)/host-cuda
 host-cuda:
 	@$(MAKE) --no-print-directory CUDA=host BUILD=$(HOST_CUDA) BIN=$(HOST_CUDA)/bin \
 	  $(addprefix $(HOST_CUDA)/bin/,pic-update pic-rollout pic-model-bench)
+
+# The programs and unit tests whose bits depend on the hand-vectorised
+# kernels, built with ISA=emu (SIMDe, CPU only), for tests/isa.bats: a CPU
+# without AVX-512 (or AVX2) runs those paths' own code there.
+ISA_EMU := $(BUILD)/isa-emu
+isa-emu:
+	@$(MAKE) --no-print-directory ISA=emu CUDA=0 MPI=0 BUILD=$(ISA_EMU) BIN=$(ISA_EMU)/bin \
+	  $(addprefix $(ISA_EMU)/bin/,pic-rollout pic-update) \
+	  $(addprefix $(ISA_EMU)/tests/,test_rollout_invariance test_logits test_rows test_sampler_exp)
 
 # The CUDA backend's own files built over the emulator (CUDA=emu, see
 # tests/cudaemu/include/cudaemu.h) and its twin tests, for `make test`.

@@ -14,6 +14,7 @@ packages=(
   libutf8proc-dev           # NFC normalisation in the tokenizer
   libgmp-dev libmpfr-dev    # exact and high-precision math in pic-reward
   libopenblas-dev           # CPU matrix products
+  libsimde-dev              # tests: the AVX2/AVX-512 kernels' own code on any CPU (make isa-emu)
   gnuplot-nox               # plots of training runs
   xz-utils                  # tokenizer fixtures are stored xz-compressed
   openmpi-bin libopenmpi-dev # data-parallel jobs: mpirun, MPI collectives

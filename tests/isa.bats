@@ -7,12 +7,16 @@
 # cannot run is skipped, saying so; an x86-64 machine with AVX-512 runs all
 # three. test_logits does the same for the log-softmax statistics
 # (src/model/logits.c) over real vocabularies' sizes. (OpenBLAS's kernel
-# families: tests/blas_cores.bats.)
+# families: tests/blas_cores.bats.) And every path runs on any CPU in the
+# build `make isa-emu` makes (build/isa-emu, SIMDe's portable intrinsics,
+# src/model/x86_intrin.h): its own code, to the scalar path's bytes, where
+# this CPU lacks AVX-512 or AVX2.
 
 load helpers
 
 M="$FIXTURES/models"
 UNITS="${PIC_BUILD:-$PIC_ROOT/build}/tests"
+EMU="${PIC_BUILD:-$PIC_ROOT/build}/isa-emu"
 
 # skip unless this CPU runs PIC_ISA=$1 (the kernel says so when it cannot)
 needs_isa() {
@@ -85,6 +89,44 @@ under_isa() {
         GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512BW,-AVX512CD,-AVX512DQ,-AVX512VL "$UNITS/test_logits"
     [ "$status" -eq 0 ] || { echo "$output"; false; }
     [[ $output == *"PIC_ISA=avx2: the same bytes as scalar in every case"* ]] || skip "this CPU lacks avx2"
+}
+
+@test "isa-emu: each path's own kernels over SIMDe give their formulas' and the scalar path's bits, on any CPU" {
+    for isa in avx512 avx2 scalar; do
+        PIC_ISA=$isa run "$EMU/tests/test_rollout_invariance"
+        [ "$status" -eq 0 ] || { echo "$isa: $output"; false; }
+        [[ $output == *"attention_forward ($isa) is its formula bit for bit"* ]]
+    done
+    run "$EMU/tests/test_logits"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ $output == *"ok 5 - PIC_ISA=avx512: the same bytes as scalar in every case"* ]]
+    [[ $output == *"ok 6 - PIC_ISA=avx2: the same bytes as scalar in every case"* ]]
+    run "$EMU/tests/test_rows"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ $output == *"ok 2 - PIC_ISA=avx2: every row kernel gives its definition's bits"* ]]
+    [[ $output == *"ok 3 - PIC_ISA=avx512: every row kernel gives its definition's bits"* ]]
+    run "$EMU/tests/test_sampler_exp"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ $output == *"ok 2 - PIC_ISA=avx2: the sampler's exp gives its definition's bits"* ]]
+    [[ $output == *"ok 3 - PIC_ISA=avx512: the sampler's exp gives its definition's bits"* ]]
+}
+
+@test "isa-emu: generation, scoring and a training step on each path over SIMDe give this CPU's scalar bytes" {
+    for i in 0 1 2 3; do echo "{\"id\": $i, \"problem\": \"$i plus $((i * 7)) is\"}"; done >p
+    PIC_ISA=scalar pic-rollout -m "$M/qwen2-tiny" -n 3 --max-new-tokens 24 --seed 5 --plain -q p >gen
+    PIC_ISA=scalar pic-rollout --score -m "$M/qwen2-tiny" --plain -q gen >score
+    jq -c '.logprobs |= map(if . > 0 then 0 else . end)' "$FIXTURES/update/qwen3-tiny-step.jsonl" >step.jsonl
+    train=(--clip-high 0.28 --lr 1e-3 --tau 0.5 --alpha 0.3 --threads 2 -q step.jsonl)
+    PIC_ISA=scalar pic-update -m "$M/qwen3-tiny" -o native "${train[@]}"
+    for isa in avx512 avx2; do
+        PIC_ISA=$isa "$EMU/bin/pic-rollout" -m "$M/qwen2-tiny" -n 3 --max-new-tokens 24 --seed 5 --plain -q p >"gen.$isa"
+        cmp "gen.$isa" gen
+        PIC_ISA=$isa "$EMU/bin/pic-rollout" --score -m "$M/qwen2-tiny" --plain -q gen >"score.$isa"
+        cmp "score.$isa" score
+        PIC_ISA=$isa "$EMU/bin/pic-update" -m "$M/qwen3-tiny" -o "$isa" "${train[@]}"
+        cmp "$isa/model.safetensors" native/model.safetensors
+        cmp "$isa/optimizer.safetensors" native/optimizer.safetensors
+    done
 }
 
 @test "PIC_ISA: an unknown name is an error naming the choices; unset or empty takes the CPU's best" {

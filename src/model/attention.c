@@ -621,7 +621,7 @@ VEC_EACH_ISA(KERNELS)
 static const struct {
     pic_task forward, backward_kv, backward_q;
 } kernels[] = {
-#if defined(__x86_64__)
+#if PIC_X86_KERNELS
     [PIC_ISA_AVX512] = {items_avx512, kv_items_avx512, q_items_avx512},
     [PIC_ISA_AVX2] = {items_avx2, kv_items_avx2, q_items_avx2},
 #endif

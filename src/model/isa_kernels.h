@@ -22,7 +22,7 @@
         brows(HALVES, ctx, begin, end);                                                                        \
     }
 
-#if defined(__x86_64__)
+#if PIC_X86_KERNELS
 #define ISA_ROW_TABLE_X86 [PIC_ISA_AVX512] = {rows_avx512, brows_avx512}, [PIC_ISA_AVX2] = {rows_avx2, brows_avx2},
 #else
 #define ISA_ROW_TABLE_X86

@@ -36,7 +36,7 @@ typedef struct {
 
 VEC_INLINE d4 d4_cvt_c(v4 x) { return __builtin_convertvector(x, d4); }
 VEC_INLINE d8 d8_cvt_c(v8 x) { return __builtin_convertvector(x, d8); }
-#if defined(__x86_64__)
+#if PIC_X86_KERNELS
 V16_TARGET_AVX2 VEC_INLINE d4 d4_cvt_avx2(v4 x) { return (d4)_mm256_cvtps_pd((__m128)x); }
 V16_TARGET_AVX2 VEC_INLINE d8 d8_cvt_avx2(v8 x) { return __builtin_convertvector(x, d8); } /* unused: AVX2 widens v4 */
 V16_TARGET_AVX512 VEC_INLINE d4 d4_cvt_avx512(v4 x) { return (d4)_mm256_cvtps_pd((__m128)x); }

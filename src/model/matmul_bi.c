@@ -9,7 +9,6 @@
  * one v16_reduce each. */
 #include "model/matmul_bi.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -140,9 +139,8 @@ VEC_INLINE v16 fma_c(v16 x, v16 y, v16 z) {
 }
 KERNELS(c, fma_c)
 
-#if defined(__x86_64__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#if PIC_X86_KERNELS
+PIC_TARGET_BEGIN("avx2,fma")
 /* AVX2 has sixteen 8-float registers: a 16-lane accumulator per output, as
  * the AVX-512 kernel keeps, would spill. So each half of the lanes (0-7,
  * then 8-15: independent sums) is its own pass over k, and a tile is R rows
@@ -166,7 +164,7 @@ VEC_INLINE void step_avx2(const float *const *x, const float *const *w, int R, i
     _Pragma("GCC unroll 4") for (int i = 0; i < R; i++) xv[i] = load8(x[i], k, K);
     _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) {
         wv[c] = load8(w[c], k, K);
-        __asm__("" : "+x"(wv[c]));
+        PIC_PIN_REGISTER(wv[c]);
     }
     if (ahead) _Pragma("GCC unroll 8") for (int c = c0; c < c1; c++) __builtin_prefetch(w[c] + ahead + k, 0, 3);
     _Pragma("GCC unroll 4") for (int i = 0; i < R; i++)
@@ -231,13 +229,12 @@ static void blocks_avx2(void *ctx, size_t begin, size_t end, int tid) {
         }
     }
 }
-#pragma GCC pop_options
+PIC_TARGET_END
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
+PIC_TARGET_BEGIN("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
 VEC_INLINE v16 fma_avx512(v16 x, v16 y, v16 z) { return (v16)_mm512_fmadd_ps((__m512)x, (__m512)y, (__m512)z); }
 KERNELS(avx512, fma_avx512)
-#pragma GCC pop_options
+PIC_TARGET_END
 #endif
 
 /* The kernels by name: PIC_ISA forces one (the tests run each), else the
@@ -246,7 +243,7 @@ static const struct {
     const char *name;
     pic_task fn;
 } kernels[] = {
-#if defined(__x86_64__)
+#if PIC_X86_KERNELS
     {"avx512", blocks_avx512},
     {"avx2", blocks_avx2},
 #endif
@@ -254,7 +251,10 @@ static const struct {
 };
 
 static bool supported(const char *name) {
-#if defined(__x86_64__)
+#if defined(PIC_ISA_EMU)
+    (void)name;
+    return true; /* SIMDe's plain C: every path runs on any CPU */
+#elif PIC_X86_KERNELS
     __builtin_cpu_init();
     if (!strcmp(name, "avx512"))
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&

@@ -14,9 +14,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "model/x86_intrin.h"
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -75,9 +73,9 @@ VEC_INLINE v8 v8_fma_c(v8 x, v8 y, v8 z) {
     return z;
 }
 
-#if defined(__x86_64__)
-#define V16_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define V16_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
+#if PIC_X86_KERNELS
+#define V16_TARGET_AVX2 PIC_TARGET("avx2,fma")
+#define V16_TARGET_AVX512 PIC_TARGET("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
 
 V16_TARGET_AVX2 VEC_INLINE v16 v16_splat_avx2(float x) {
     union {
@@ -171,8 +169,9 @@ typedef struct {
 #define VEC_ISA(SUF, HALVES) ((vec_isa){v16_fma_##SUF, v16_splat_##SUF, v8_fma_##SUF, v8_splat_##SUF, HALVES})
 
 /* K(SUFFIX, TARGET ATTRIBUTE, HALVES) once per instruction set this build
- * has kernels for: scalar (fmaf), and on x86-64 AVX2 and AVX-512. */
-#if defined(__x86_64__)
+ * has kernels for: scalar (fmaf), and on x86-64 (or over SIMDe,
+ * x86_intrin.h) AVX2 and AVX-512. */
+#if PIC_X86_KERNELS
 #define VEC_EACH_ISA(K) K(c, , false) K(avx2, V16_TARGET_AVX2, true) K(avx512, V16_TARGET_AVX512, false)
 #else
 #define VEC_EACH_ISA(K) K(c, , false)

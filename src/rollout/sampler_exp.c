@@ -13,9 +13,7 @@
 
 #include "model/matmul_bi.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "model/x86_intrin.h"
 
 #define LOG2E 0x1.71547652b82fep0
 #define LN2_HI 0x1.62e42fefa3800p-1 /* its low bits zero: k LN2_HI is exact for |k| < 2^11 */
@@ -56,8 +54,8 @@ static void exp_scalar(double *w, const float *z, size_t n, float T, float m) {
     for (size_t i = 0; i < n; i++) w[i] = sampler_exp1(z[i], T, m);
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static void exp_avx2(double *w, const float *z, size_t n, float T, float m) {
+#if PIC_X86_KERNELS
+PIC_TARGET("avx2,fma") static void exp_avx2(double *w, const float *z, size_t n, float T, float m) {
     const __m128 vT = _mm_set1_ps(T), vm = _mm_set1_ps(m);
     const __m256d log2e = _mm256_set1_pd(LOG2E), round = _mm256_set1_pd(ROUND), hi = _mm256_set1_pd(LN2_HI),
                   lo = _mm256_set1_pd(LN2_LO), half = _mm256_set1_pd(0.5), bias = _mm256_set1_pd(BIAS),
@@ -78,7 +76,7 @@ __attribute__((target("avx2,fma"))) static void exp_avx2(double *w, const float 
     exp_scalar(w + i, z + i, n - i, T, m);
 }
 
-__attribute__((target("avx512f,avx2,fma"))) static void exp_avx512(double *w, const float *z, size_t n, float T,
+PIC_TARGET("avx512f,avx2,fma") static void exp_avx512(double *w, const float *z, size_t n, float T,
                                                                  float m) {
     const __m256 vT = _mm256_set1_ps(T), vm = _mm256_set1_ps(m);
     const __m512d log2e = _mm512_set1_pd(LOG2E), round = _mm512_set1_pd(ROUND), hi = _mm512_set1_pd(LN2_HI),
@@ -106,7 +104,7 @@ typedef void (*exp_fn)(double *w, const float *z, size_t n, float T, float m);
 
 static exp_fn kernel(void) {
     switch (pic_kernel_isa()) {
-#if defined(__x86_64__)
+#if PIC_X86_KERNELS
     case PIC_ISA_AVX512: return exp_avx512;
     case PIC_ISA_AVX2: return exp_avx2;
 #endif
