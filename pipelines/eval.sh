@@ -90,6 +90,7 @@ names=()
 for d in "${datasets[@]}"; do names+=("$(dataset_name "$d")"); done
 n_names --n "$n" "${names[@]}"
 check_template "$template"
+rollout_args_own "$rollout_args"
 
 # n_for NAME: the dataset's samples per problem from the --n spec
 n_for() {

@@ -169,6 +169,30 @@ model_fingerprint() {
     done
 }
 
+# rollout_args_own ARGS: a usage error for an option in --rollout-args
+# that the script gives pic-rollout itself and counts on: --n (each
+# dataset's or step's N, which the settings record, a --k is checked
+# against, and resume_partial counts whole prompts by: '--n 1' beside
+# --n 2 --k 2 gave pass@2 '-', and a killed step found no whole prompt),
+# --skip (how a killed sampling is taken up), --shard (a part of the
+# prompts alone) and -o (the samples went to that file, and the script
+# read none: train.sh died dividing by zero in jq, eval.sh said 'no
+# records'). pic-rollout takes the last of each, and getopt_long a
+# unique prefix (--sh is --shard, --o --output).
+rollout_args_own() {
+    local w words
+    read -ra words <<<"$1"
+    for w in ${words[@]+"${words[@]}"}; do
+        case $w in
+        -n* | --n | --n=*) usage_error "--rollout-args: '$w': the samples per prompt are $PROG's own --n" \
+            "(the settings, resuming and pass@k count by it)" ;;
+        -o* | --o*) usage_error "--rollout-args: '$w': the samples' stream is $PROG's own (it reads pic-rollout's output)" ;;
+        --skip | --skip=* | --sh*) usage_error "--rollout-args: '$w': which prompts are sampled is $PROG's own" \
+            "(--skip is how it resumes a killed sampling)" ;;
+        esac
+    done
+}
+
 # usage_check PROGRAM ARGS...: a usage error when PROGRAM refuses its
 # options (exit 2), asked before any work with no input (eval.sh and
 # filter.sh give pic-rollout a model that does not exist): a typo found at

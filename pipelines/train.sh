@@ -284,6 +284,7 @@ case " $pictl_args " in *" --sta"* | *" --j"*)
 case " $rollout_args " in *" --max-n"*)
     usage_error "--rollout-args: give the response budget as train.sh's --max-new-tokens (Dr. GRPO's length" \
         "normalization and the validation rollouts use it too)" ;; esac
+rollout_args_own "$rollout_args"
 # Options are checked before settings.json and the first rollouts (here,
 # and by each program below): a typo a program found at step 1 came after
 # that step's generation, with the run's settings already fixed, so that a

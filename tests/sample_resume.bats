@@ -273,3 +273,17 @@ setup() {
     run eval.sh "${G[@]/#0/0.0}" --out g a.jsonl
     [ "$status" -eq 0 ]
 }
+
+@test "eval.sh: --rollout-args takes no option eval.sh sets and counts on (--n, --skip, --shard, -o)" {
+    # '--n 1' with --n 2 --k 2 passed the --k check and gave pass@2 '-';
+    # '-o F' sent the samples to F and pic-eval said 'no records'
+    for a in '--n 1' '-n1' '--seed 3 --n=1' '-o x.zst' '--output x.zst' '--skip 1' '--shard 0/2'; do
+        run eval.sh "${E[@]}" --k 2 --out e --rollout-args "$a" a.jsonl
+        fails_with 2 "--rollout-args: '[^']*': .* eval.sh's own"
+        [ ! -e e ]
+        [ ! -e x.zst ]
+    done
+    # what it does not set passes: --skip-bad is not --skip
+    run eval.sh "${E[@]}" --out e --rollout-args '--skip-bad --top-k 5' a.jsonl
+    [ "$status" -eq 0 ]
+}

@@ -739,6 +739,18 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
         fails_with 2 "--rollout-args: give the response budget as train.sh's --max-new-tokens"
         [ ! -e r ]
     done
+    # nor the samples per prompt, the step's stream or the prompts it
+    # covers: '--n 3' sampled 3 while settings.json said --n, and a killed
+    # rollout resumed with --n found no whole prompt and sampled it all
+    # again; '-o F' sent the step's samples to F and the run died in jq
+    # ("divided because the divisor is zero"); --skip and --shard dropped
+    # prompts of the batch (getopt_long takes --sh for --shard, --o for -o)
+    for a in '--n 3' '-n3' '--n=3' '--top-p 0.9 -n 3' '-o x.zst' '--out=x.zst' '--skip 1' '--skip=1' '--shard 0/2' '--sh 0/2'; do
+        run train.sh --run r --model m --steps 1 --prompts 1 --n 1 --max-new-tokens 4 --rollout-args "$a"
+        fails_with 2 "--rollout-args: '[^']*': .* train.sh's own"
+        [ ! -e r ]
+        [ ! -e x.zst ]
+    done
     # nor its state file or output: pictl's --state won over the step's
     # snapshot, --json gave pic-update an object for alpha, after step 1's rollout
     # (getopt_long takes a unique prefix: --stat is --state, --js --json)
