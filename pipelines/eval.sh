@@ -22,7 +22,8 @@ of two seeds) are refused before anything is sampled.
       --n N|SPEC           samples per problem: N, or NAME=N,...,N to give
                            some datasets (by file name) their own N and the
                            rest the last N; the paper samples 8 or 32 per
-                           dataset (default 8); a NAME must be a dataset's
+                           dataset (default 8; 1 at --temperature 0, whose
+                           samples are all one); a NAME must be a dataset's
       --temperature T      (default 0.6, the paper's; 0 is greedy, which takes
                            no --top-p or --seed)
       --top-p P            (default 0.95, the paper's)
@@ -53,13 +54,13 @@ EOF2
 }
 
 model= out= n=8 temperature=0.6 top_p=0.95 max_new=1024 template= seed=1 k= rollout_args= reward_args= QUIET=
-top_p_given= seed_given=
+top_p_given= seed_given= n_given=
 datasets=() eos=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --model) need "$@"; model=$2; shift ;;
     --out) need "$@"; out=$2; shift ;;
-    --n) need "$@"; n=$2; shift ;;
+    --n) need "$@"; n=$2; n_given=1; shift ;;
     --temperature) need "$@"; temperature=$2; shift ;;
     --top-p) need "$@"; top_p=$2; top_p_given=1; shift ;;
     --max-new-tokens) need "$@"; max_new=$2; shift ;;
@@ -104,6 +105,9 @@ opts=(--temperature "$temperature" --max-new-tokens "$max_new")
 # greedy decoding draws nothing: pic-rollout refuses --top-p and --seed
 # there, so their defaults stay out, and given ones go in to be refused
 if greedy "$temperature"; then
+    # greedy decoding gives one response a problem however often it runs:
+    # eight of them were eight times the work for the same avg@N and pass@N
+    [ -n "$n_given" ] || n=1
     [ -z "$top_p_given" ] || opts+=(--top-p "$top_p")
     [ -z "$seed_given" ] || opts+=(--seed "$seed")
     top_p= seed= # nor do they decide its samples
@@ -134,7 +138,8 @@ if [ -n "$k" ]; then
     for name in "${names[@]}"; do dn=$(n_for "$name"); [ "$dn" -le "$maxn" ] || maxn=$dn; done
     for kk in ${k//,/ }; do # (pic-eval took the list: integers)
         [ $((10#${kk#+})) -le "$maxn" ] ||
-            usage_error "--k: pass@${kk#+} needs ${kk#+} samples per problem, and --n gives at most $maxn"
+            usage_error "--k: pass@${kk#+} needs ${kk#+} samples per problem, and --n gives at most $maxn$(
+                [ -n "$n_given" ] || ! greedy "$temperature" || echo " (1 at --temperature 0 without --n)")"
     done
 fi
 

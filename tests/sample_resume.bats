@@ -274,6 +274,20 @@ setup() {
     [ "$status" -eq 0 ]
 }
 
+@test "eval.sh greedy without --n: one sample a problem, not eight of the same; --n still says how many" {
+    G=(--model m --max-new-tokens 6 --template chatml --temperature 0)
+    eval.sh -q "${G[@]}" --out g a.jsonl >/dev/null
+    [ "$(pic-cat -q -n g/a.jsonl.zst)" -eq 4 ]
+    jq -e '.n == "1"' g/a.settings.json >/dev/null
+    eval.sh -q "${G[@]}" --n 2 --out g2 a.jsonl >/dev/null
+    [ "$(pic-cat -q -n g2/a.jsonl.zst)" -eq 8 ]
+    run eval.sh "${G[@]}" --k 2 --out g3 a.jsonl
+    fails_with 2 "^eval.sh: --k: pass@2 needs 2 samples per problem, and --n gives at most 1 \\(1 at --temperature 0 without --n\\)"
+    # sampled at 0.6 the default stays 8
+    eval.sh -q --model m --max-new-tokens 6 --template chatml --out s a.jsonl >/dev/null
+    [ "$(pic-cat -q -n s/a.jsonl.zst)" -eq 32 ]
+}
+
 @test "eval.sh: --rollout-args takes no option eval.sh sets and counts on (--n, --skip, --shard, -o)" {
     # '--n 1' with --n 2 --k 2 passed the --k check and gave pass@2 '-';
     # '-o F' sent the samples to F and pic-eval said 'no records'
