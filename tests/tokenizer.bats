@@ -96,6 +96,25 @@ llamacpp() {
     done
 }
 
+@test "split patterns: \\w is Oniguruma's word character (marks and U+203F are in words)" {
+    # Oniguruma's \w is Alphabetic | Mark | Nd | Pc (its
+    # make_unicode_property_data.py); PCRE2's is L, N and '_', so
+    # U+0301 and U+203F would end a word and "a\u0301 a\u203Fb" become
+    # six pieces, ids [0,1,4,0,2,3], where HF has three
+    mkdir m
+    cat > m/tokenizer.json <<'EOF'
+{"version": "1.0", "added_tokens": [], "normalizer": null, "post_processor": null, "decoder": null,
+ "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated", "invert": false},
+ "model": {"type": "BPE", "unk_token": null,
+           "vocab": {"a": 0, "\u0301": 1, "\u203f": 2, "b": 3, " ": 4, "a\u0301": 5, "a\u203f": 6, "a\u203fb": 7},
+           "merges": ["a \u0301", "a \u203f", "a\u203f b"]}}
+EOF
+    echo '{"text":"a\u0301 a\u203fb"}' > in.jsonl
+    run pic-tok -q -t m --plain encode in.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq -c .ids <<< "$output")" = "[5,4,7]" ]
+}
+
 @test "tiny models' tokenizer cases, encode and decode" {
     golden_encode "$TF/tiny" "$TF/tiny/cases.jsonl"
     golden_decode "$TF/tiny" "$TF/tiny/cases.jsonl"

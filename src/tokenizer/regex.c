@@ -1,9 +1,9 @@
 /* Split patterns through PCRE2. The tokenizer.json patterns use \p{L} and
- * \p{N}, which need PCRE2_UTF|PCRE2_UCP (with UCP \w is Unicode-aware too;
- * \s is rewritten to mean what it means to the Oniguruma engine HF uses:
- * onig_escapes). The JIT turns these patterns into linear scans;
- * std::regex-style backtracking is what made llama.cpp take minutes on long
- * runs of spaces. */
+ * \p{N}, which need PCRE2_UTF|PCRE2_UCP (\s, \w, \b and the other escapes
+ * whose meaning differs are rewritten to mean what they mean to the
+ * Oniguruma engine HF uses: onig_escapes). The JIT turns these patterns
+ * into linear scans; std::regex-style backtracking is what made llama.cpp
+ * take minutes on long runs of spaces. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +11,42 @@
 #include "common/cli.h"
 #include "tokenizer/internal.h"
 
-/* Oniguruma's escapes where PCRE2's mean something else, as the property
- * that means the same in and outside a character class:
+/* Oniguruma's word character, the one General_Category-ish class its \w,
+ * \W, \b and \B are made of (src/make_unicode_property_data.py,
+ * add_posix_props: Word = Alphabetic | Mark | Decimal_Number |
+ * Connector_Punctuation). PCRE2's (10.42, UCP) is \p{L}, \p{N} and '_':
+ * a combining mark (U+0301, a Devanagari vowel sign), a connector such as
+ * U+203F or a circled letter (Alphabetic, So) is no word character to it,
+ * a No number (U+2153) is. Outside a class Oniguruma asks
+ * onigenc_unicode_is_code_ctype (src/unicode.c), which looks characters
+ * below 256 up in its Latin-1 table instead, and that table marks the
+ * superscripts and fractions U+00B2, U+00B3, U+00B9, U+00BC-00BE as word
+ * characters; inside a class (add_ctype_to_cc) the range table alone
+ * counts. \b and \B (regexec.c, OP_WORD_BOUNDARY) compare the characters
+ * on either side by the table's reading, the text's edges counting as
+ * non-word. */
+#define WORD_ITEMS "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}"
+#define WORD_LATIN1 "\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}"
+#define WORD "[" WORD_ITEMS WORD_LATIN1 "]"
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} strbuf;
+
+static void put(strbuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        b->cap = 2 * (b->len + n + 1);
+        b->p = pic_realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+#define PUTS(b, s) put(b, s, strlen(s))
+
+/* Oniguruma's escapes where PCRE2's mean something else, as what means the
+ * same to PCRE2:
  *   \s \S  Oniguruma's Unicode space is White_Space (U+0009-000D, U+0085 and
  *         the Zs, Zl, Zp characters); PCRE2's \s with UCP adds \h and \v,
  *         and its \h holds U+180E MONGOLIAN VOWEL SEPARATOR (a space before
@@ -21,38 +55,95 @@
  *   \h \H  a hexadecimal digit in Oniguruma, horizontal space in PCRE2.
  *   \v     the vertical tab (U+000B) in Oniguruma; in PCRE2 any vertical
  *         space (\n, \f, \r, U+0085, U+2028, U+2029 too).
- * Everything else is copied, escapes whole (so "\\s" stays an escaped
- * backslash and an s). */
-static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
-    size_t cap = n + 1, len = 0;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] == '\\') cap += 24; /* the longest rewrite, \p{ASCII_Hex_Digit}, adds 18 */
-    char *out = pic_malloc(cap);
-    for (size_t i = 0; i < n; i++) {
-        const char *rep = NULL;
-        if (p[i] == '\\' && i + 1 < n) {
-            switch (p[i + 1]) {
-            case 's': rep = "\\p{White_Space}"; break;
-            case 'S': rep = "\\P{White_Space}"; break;
-            case 'h': rep = "\\p{ASCII_Hex_Digit}"; break;
-            case 'H': rep = "\\P{ASCII_Hex_Digit}"; break;
-            case 'v': rep = "\\x{0B}"; break;
-            default:
-                out[len++] = p[i++]; /* the backslash, then what it escapes */
-                break;
-            }
-            if (rep) {
-                memcpy(out + len, rep, strlen(rep));
-                len += strlen(rep);
-                i++;
-                continue;
-            }
-        }
-        out[len++] = p[i];
+ *   \w \W  WORD above and its complement; in a class \w is WORD_ITEMS, and
+ *         a class holding \W, which a PCRE2 class cannot hold, becomes a
+ *         group: [X\W] is "not a word character, or [X]", [^X\W] "a word
+ *         character that [X] does not match" (\W is \P{Any}, matching
+ *         nothing, in that [X], so a range beside it is still an error).
+ *   \b \B  lookarounds over WORD (in a class \b is a backspace in both).
+ * \d and \D are Decimal_Number in both (Oniguruma's CR_Digit, PCRE2's
+ * \p{Nd}). Everything else is copied, escapes whole (so "\\s" stays an
+ * escaped backslash and an s). Patterns with nested classes were refused
+ * before this runs, so a class ends at its first unescaped ']' that is not
+ * a POSIX bracket's. */
+static const char *rewrite(char e, bool in_class) {
+    switch (e) {
+    case 's': return "\\p{White_Space}";
+    case 'S': return "\\P{White_Space}";
+    case 'h': return "\\p{ASCII_Hex_Digit}";
+    case 'H': return "\\P{ASCII_Hex_Digit}";
+    case 'v': return "\\x{0B}";
+    case 'w': return in_class ? WORD_ITEMS : WORD;
+    case 'W': return in_class ? "\\P{Any}" : "[^" WORD_ITEMS WORD_LATIN1 "]";
+    case 'b': return in_class ? NULL : "(?:(?<=" WORD ")(?!" WORD ")|(?<!" WORD ")(?=" WORD "))";
+    case 'B': return in_class ? NULL : "(?:(?<=" WORD ")(?=" WORD ")|(?<!" WORD ")(?!" WORD "))";
+    default: return NULL;
     }
-    out[len] = 0;
-    *out_len = len;
-    return out;
+}
+
+static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
+    strbuf out = {0}, cls = {0};
+    PUTS(&out, "");
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\' && i + 1 < n) {
+            const char *rep = rewrite(p[i + 1], false);
+            if (rep) PUTS(&out, rep);
+            else put(&out, p + i, 2); /* the backslash, then what it escapes */
+            i++;
+            continue;
+        }
+        if (p[i] != '[') {
+            put(&out, p + i, 1);
+            continue;
+        }
+        /* a class: its items into cls, then the class or the group */
+        size_t k = i + 1;
+        bool neg = k < n && p[k] == '^', nonword = false;
+        if (neg) k++;
+        cls.len = 0;
+        PUTS(&cls, "");
+        if (k < n && p[k] == ']') put(&cls, p + k++, 1); /* a ']' first is one of the class */
+        for (; k < n && p[k] != ']'; k++) {
+            if (p[k] == '\\' && k + 1 < n) {
+                const char *rep = rewrite(p[k + 1], true);
+                nonword |= p[k + 1] == 'W';
+                if (rep) PUTS(&cls, rep);
+                else put(&cls, p + k, 2);
+                k++;
+            } else if (p[k] == '[' && k + 1 < n && p[k + 1] == ':') {
+                size_t e = k + 2;
+                while (e + 1 < n && !(p[e] == ':' && p[e + 1] == ']')) e++;
+                e = e + 1 < n ? e + 1 : n - 1;
+                put(&cls, p + k, e - k + 1); /* [:alpha:] whole */
+                k = e;
+            } else put(&cls, p + k, 1);
+        }
+        if (k >= n) { /* an unclosed class: as written, for PCRE2 to say so */
+            put(&out, p + i, n - i);
+            break;
+        }
+        /* a '^' first of the items would negate the class rebuilt below */
+        const char *hat = cls.len && cls.p[0] == '^' ? "\\" : "";
+        if (!nonword) {
+            PUTS(&out, neg ? "[^" : "[");
+            put(&out, cls.p, cls.len);
+            PUTS(&out, "]");
+        } else if (!neg) {
+            PUTS(&out, "(?:[^" WORD_ITEMS "]|[");
+            PUTS(&out, hat);
+            put(&out, cls.p, cls.len);
+            PUTS(&out, "])");
+        } else {
+            PUTS(&out, "(?:(?![");
+            PUTS(&out, hat);
+            put(&out, cls.p, cls.len);
+            PUTS(&out, "])[" WORD_ITEMS "])");
+        }
+        i = k;
+    }
+    free(cls.p);
+    *out_len = out.len;
+    return out.p;
 }
 
 /* Oniguruma's character classes nest ([a-z[0-9]]) and intersect

@@ -362,6 +362,68 @@ static void test_pretokenizers(void) {
     pic_tokenizer_free(t);
 }
 
+/* The pieces pattern finds in text, each followed by '|' ("" when none;
+ * "error" when it does not compile). */
+static char *pieces(const char *pattern, const char *text) {
+    tk_regex re;
+    char err[256];
+    if (tk_regex_compile(&re, pattern, strlen(pattern), false, err, sizeof err)) return pic_strdup("error");
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re.code, NULL);
+    tk_regex_iter it = {0};
+    size_t ms, me, len = 0;
+    char *out = pic_calloc(1, 2 * strlen(text) + 2);
+    while (tk_regex_iter_next(&re, md, text, strlen(text), &it, &ms, &me)) {
+        memcpy(out + len, text + ms, me - ms);
+        len += me - ms;
+        out[len++] = '|';
+    }
+    pcre2_match_data_free(md);
+    pcre2_code_free(re.code);
+    return out;
+}
+#define PIECES(pattern, text, want)                                                           \
+    do {                                                                                      \
+        char *got_ = pieces(pattern, text);                                                   \
+        CHECK(strcmp(got_, want) == 0, "/%s/ on '%s' finds '%s' (want '%s')", pattern, text, \
+              got_, want);                                                                    \
+        free(got_);                                                                           \
+    } while (0)
+
+#define ACUTE "\xCC\x81"         /* U+0301 COMBINING ACUTE ACCENT (Mn) */
+#define UNDERTIE "\xE2\x80\xBF"  /* U+203F UNDERTIE (Pc) */
+#define SUP2 "\xC2\xB2"          /* U+00B2 SUPERSCRIPT TWO (No) */
+#define THIRD "\xE2\x85\x93"     /* U+2153 VULGAR FRACTION ONE THIRD (No) */
+#define CIRCLED_A "\xE2\x92\xB6" /* U+24B6 CIRCLED LATIN CAPITAL LETTER A (So, Alphabetic) */
+
+/* Oniguruma's \w is Alphabetic | Mark | Nd | Pc (make_unicode_property_data.py),
+ * and outside a class its Latin-1 table (unicode.c) adds the superscripts
+ * and fractions; PCRE2's is L | N | '_'. \b and \B follow the outside
+ * reading, the text's edges counting as non-word (regexec.c). */
+static void test_onig_word(void) {
+    PIECES("\\w+", "ka" ACUTE " a" UNDERTIE "b", "ka" ACUTE "|a" UNDERTIE "b|");
+    PIECES("\\w+", "x" SUP2 " " THIRD " " CIRCLED_A, "x" SUP2 "|" CIRCLED_A "|");
+    PIECES("\\W+", "a" ACUTE SUP2 "-" THIRD, "-" THIRD "|");
+    /* in a class the range table alone: U+00B2 is no word character there */
+    PIECES("[\\w]+", "x" SUP2 "y" ACUTE, "x|y" ACUTE "|");
+    PIECES("[\\w-]+", "a" ACUTE "-b c", "a" ACUTE "-b|c|");
+    PIECES("[^\\w\\s]+", "x" SUP2 " a" ACUTE, SUP2 "|");
+    /* \W in a class, which PCRE2's classes cannot hold */
+    PIECES("[\\W]+", "a" SUP2 "-" ACUTE, SUP2 "-|");
+    PIECES("[\\W\\d]+", "ab12-c", "12-|");
+    PIECES("[^\\W]+", "a" SUP2 "-" ACUTE, "a|" ACUTE "|");
+    PIECES("[^\\W\\d]+", "ab12c", "ab|c|");
+    PIECES("[^^\\W]+", "a^b", "a|b|");
+    PIECES("[^_\\W]+", "a_b", "a|b|");
+    /* \b and \B: a mark inside a word, a superscript one too */
+    PIECES("\\b.", "a" ACUTE " b", "a| |b|");
+    PIECES("\\B.", "a" ACUTE " b", ACUTE "|");
+    PIECES(".\\b", "x" SUP2 "-", SUP2 "|");
+    PIECES(".\\b", "x" THIRD, "x|");
+    PIECES("\\b", UNDERTIE, "||");
+    PIECES("\\B", "-", "||");
+    PIECES("[\\b]", "a\bb", "\b|"); /* a backspace in a class */
+}
+
 static void test_stories(void) {
     pic_tokenizer *t = pic_tokenizer_load(FIX "stories260K");
     IDS(t, "Once upon a time", true, 1, 403, 407, 261, 378); /* as run.c and HF encode it */
@@ -485,6 +547,7 @@ int main(void) {
     test_metaspace();
     test_spm();
     test_pretokenizers();
+    test_onig_word();
     test_stories();
     test_tiny_model_dir();
     test_linear();
