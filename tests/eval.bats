@@ -435,5 +435,5 @@ js() { pic-eval -q --format json "$@"; }
 @test "a write error is a failure" {
     [ -w /dev/full ] || skip "no /dev/full"
     run bash -c "pic-eval -q '$A' >/dev/full"
-    fails_with 1 "^pic-eval: standard output: write error$"
+    fails_with 1 "^pic-eval: standard output \(/dev/full\): write error: No space left on device$"
 }

@@ -468,16 +468,16 @@ alphas() { pictl "$@" | tr '\n' ' ' | sed 's/ $//'; }
 @test "a write error is a failure" {
     [ -w /dev/full ] || skip "no /dev/full"
     run bash -c 'echo 0.2 | pictl >/dev/full'
-    fails_with 1 "^pictl: standard output: write error$"
+    fails_with 1 "^pictl: standard output \(/dev/full\): write error: No space left on device$"
     run bash -c 'echo 0.2 | pictl --json >/dev/full'
-    fails_with 1 "^pictl: standard output: write error$"
+    fails_with 1 "^pictl: standard output \(/dev/full\): write error: No space left on device$"
     run bash -c 'pictl simulate >/dev/full'
-    fails_with 1 "^pictl: standard output: write error$"
+    fails_with 1 "^pictl: standard output \(/dev/full\): write error: No space left on device$"
     run bash -c 'pictl simulate --summary >/dev/full'
-    fails_with 1 "^pictl: standard output: write error$"
+    fails_with 1 "^pictl: standard output \(/dev/full\): write error: No space left on device$"
     # --help too, as every program's
     run bash -c 'pictl --help >/dev/full'
-    fails_with 1 "^pictl: standard output: write error$"
+    fails_with 1 "^pictl: standard output \(/dev/full\): write error: No space left on device$"
 }
 
 # ---- simulate ----

@@ -143,9 +143,9 @@ load helpers
 @test "reward: a failed write of --gold/--pred or --extract exits 1" {
   [ -w /dev/full ] || skip "no /dev/full"
   run bash -c 'pic-reward --gold 1 --pred "\\boxed{1}" >/dev/full'
-  fails_with 1 "standard output: write error"
+  fails_with 1 "^pic-reward: standard output \(/dev/full\): write error: No space left on device$"
   run bash -c 'pic-reward --extract "\\boxed{1}" >/dev/full'
-  fails_with 1 "standard output: write error"
+  fails_with 1 "^pic-reward: standard output \(/dev/full\): write error: No space left on device$"
 }
 
 @test "reward: usage errors exit 2 and name the option" {

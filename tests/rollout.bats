@@ -371,12 +371,12 @@ problems() {
     for plain in --plain ""; do
         run bash -c "pic-rollout -m '$M/qwen2-tiny' -n 2 --max-new-tokens 8 -q $plain p >/dev/full"
         [ "$status" -eq 1 ]
-        [[ "$output" == *"<stdout>: write error: No space left on device"* ]]
+        [[ "$output" == *"standard output (/dev/full): write error: No space left on device"* ]]
     done
     pic-rollout -m "$M/qwen2-tiny" -n 2 --max-new-tokens 8 -q --plain -o s p
     run bash -c "pic-rollout -m '$M/qwen2-tiny' --score -q --plain s >/dev/full"
     [ "$status" -eq 1 ]
-    [[ "$output" == *"<stdout>: write error: No space left on device"* ]]
+    [[ "$output" == *"standard output (/dev/full): write error: No space left on device"* ]]
 }
 
 @test "usage errors exit 2 and name the option" {

@@ -230,10 +230,26 @@ reap() {
     run pic-cat -q --plain many.jsonl -o /dev/full
     [ "$status" -eq 1 ]
     run sh -c 'pic-cat -q --plain many.jsonl > /dev/full'
-    fails_with 1 'write error'
+    fails_with 1 '^pic-cat: standard output \(/dev/full\): write error: No space left on device$'
     # the count of -n too, in the shared words (docs/conventions.md)
     run sh -c 'pic-cat -q -n many.jsonl > /dev/full'
-    fails_with 1 '^pic-cat: standard output: write error$'
+    fails_with 1 '^pic-cat: standard output \(/dev/full\): write error: No space left on device$'
+}
+
+@test "a write error on standard output names the file the shell opened, and why" {
+    # "<stdout>: write error" named no file: a run's redirection does not
+    # show in its log. A file too large for ulimit -f fails as a full disk
+    # would (EFBIG, with SIGXFSZ ignored), as a regular file of its own.
+    seq 1 100000 | sed 's/.*/{"n":&}/' > many.jsonl
+    run bash -c "trap '' XFSZ; ulimit -f 8; pic-cat -q --plain many.jsonl > '$PWD/out.jsonl'"
+    [ "$status" -eq 1 ]
+    [ "$output" = "pic-cat: standard output ($PWD/out.jsonl): write error: File too large" ]
+    # a pipe is named as one; a closed one is SIGPIPE's (quiet) unless the
+    # caller ignores it, as coreutils do: then the reason says so
+    run bash -c "trap '' PIPE; pic-cat -q --plain many.jsonl | head -c 0; exit \${PIPESTATUS[0]}"
+    fails_with 1 '^pic-cat: standard output \(a pipe\): write error: Broken pipe$'
+    run bash -c 'pic-cat -q --plain many.jsonl | head -c 0; echo "${PIPESTATUS[0]}"'
+    [ "$output" = 141 ]
 }
 
 @test "--version names the source a rebuild came from, not the one cli.o was first built from" {

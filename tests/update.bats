@@ -274,13 +274,13 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     [ -w /dev/full ] || skip "no /dev/full"
     s="$U/qwen2-tiny-step.jsonl"
     run bash -c 'pic-update "$@" >/dev/full' _ -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s"
-    fails_with 1 "standard output: write error"
+    fails_with 1 "standard output \(/dev/full\): write error: No space left on device"
     [ -z "$(ls)" ]
     # in place of a previous NEXT: that one stays, whole
     pic-update -m "$M/qwen2-tiny" -o ck "${SPEC[@]}" "$s" >/dev/null
     cp -r ck before
     run bash -c 'pic-update "$@" >/dev/full' _ -m ck -o ck "${SPEC[@]}" "$s"
-    fails_with 1 "standard output: write error"
+    fails_with 1 "standard output \(/dev/full\): write error: No space left on device"
     diff -r before ck
     [ "$(ls)" = "$(printf 'before\nck')" ]
 }
@@ -425,7 +425,7 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     if [ -w /dev/full ]; then
         run bash -c 'pic-update "$@" >/dev/full' _ -m "$M/qwen2-tiny" -o c "${SPEC[@]}" \
             --alpha-cmd 'pictl --state pi.json --target 0.1' "$U/qwen2-tiny-step.jsonl"
-        fails_with 1 "standard output: write error; the controller \(--alpha-cmd\) already took"
+        fails_with 1 "standard output \(/dev/full\): write error: No space left on device; the controller \(--alpha-cmd\) already took"
         [ "$(jq .step pi.json)" = 2 ]
     fi
     # a controller that never answered took nothing
@@ -1104,7 +1104,7 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     st=0 && pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(request "$s" b1 '"state": false') \
         > /dev/full 2> err || st=$?
     [ "$st" -eq 1 ]
-    grep -q "^pic-update: standard output: No space left on device" err
+    grep -q "^pic-update: standard output (/dev/full): write error: No space left on device" err
     grep -q "b1 written again with its optimizer state before the exit" err
     same_ckpt r0 b1
     rm -rf b1
@@ -1112,7 +1112,7 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
     pic-update -m "$M/qwen2-tiny" --serve "${S[@]}" < <(sleep 0.5; request "$s" b1 '"state": false'; sleep 1) \
         2> err | true
     [ "${PIPESTATUS[0]}" -eq 1 ]
-    grep -q "^pic-update: standard output: Broken pipe" err
+    grep -q "^pic-update: standard output (a pipe): write error: Broken pipe" err
     same_ckpt r0 b1
     # a controller that fails in the step's second mini-batch, after its
     # first optimizer step moved the weights: b1 cannot get this state, and

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 const char *pic_prog = "pic";
 int pic_quiet;
@@ -89,20 +90,23 @@ void pic_info(const char *fmt, ...) {
     va_end(ap);
 }
 
-/* stdout is checked like any output: --help into a full pipe is a failure. */
-static _Noreturn void exit_checking_stdout(void) {
-    pic_stdout_close();
+static void stdout_close(int err);
+
+/* stdout is checked like any output: --help into a full pipe is a
+ * failure. err: the reason a write before failed with, 0 if none did
+ * (the help's text fills stdio's buffer, whose failed write leaves
+ * nothing for the last flush to fail on). */
+static _Noreturn void exit_checking_stdout(int err) {
+    stdout_close(err);
     exit(PIC_EXIT_OK);
 }
 
 void pic_print_version(void) {
-    printf("%s (pic) %s\n", pic_prog, PIC_VERSION);
-    exit_checking_stdout();
+    exit_checking_stdout(printf("%s (pic) %s\n", pic_prog, PIC_VERSION) < 0 ? errno : 0);
 }
 
 void pic_print_help(const char *text) {
-    fputs(text, stdout);
-    exit_checking_stdout();
+    exit_checking_stdout(fputs(text, stdout) == EOF ? errno : 0);
 }
 
 /* A decimal number as a person types one: strtod alone would also take
@@ -297,6 +301,33 @@ char *pic_read_file(const char *path, size_t *len) {
     return buf;
 }
 
-void pic_stdout_close(void) {
-    if (fflush(stdout) != 0 || ferror(stdout)) pic_die("standard output: write error");
+const char *pic_stdout_name(char *buf, size_t size) {
+    char link[4096];
+    ssize_t n = readlink("/proc/self/fd/1", link, sizeof link - 1);
+    if (n > 0) link[n] = '\0';
+    const char *what = n <= 0                          ? NULL
+                       : link[0] == '/'                ? link
+                       : !strncmp(link, "pipe:", 5)    ? "a pipe"
+                       : !strncmp(link, "socket:", 7)  ? "a socket"
+                                                       : NULL;
+    if (what) snprintf(buf, size, "standard output (%s)", what);
+    else snprintf(buf, size, "standard output");
+    return buf;
+}
+
+/* As gnulib's close_stdout (lib/closeout.c): the file named, and the
+ * reason where the failed flush gave one (a failure earlier, seen only in
+ * ferror, left no errno to trust). */
+void pic_stdout_close(void) { stdout_close(0); }
+
+static void stdout_close(int err) {
+    if (fflush(stdout) != 0) err = errno;
+    if (err || ferror(stdout)) pic_stdout_write_error(err);
+}
+
+void pic_stdout_write_error(int err) {
+    char name[4200]; /* on the stack: the exit below leaks nothing */
+    pic_stdout_name(name, sizeof name);
+    if (err) pic_die("%s: write error: %s", name, strerror(err));
+    pic_die("%s: write error", name);
 }

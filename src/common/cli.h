@@ -108,9 +108,18 @@ enum { PIC_OPT_PLAIN = 0x1000, PIC_OPT_LEVEL, PIC_OPT_VERSION };
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, PIC_OPT_VERSION}
 bool pic_output_option(int c, const char *arg, pic_output_opts *o, const char *usage);
 
-/* Flushes standard output and dies ("standard output: write error") if any
- * write to it failed (a full disk, /dev/full, a closed pipe). */
+/* Flushes standard output and dies ("standard output (FILE): write error:
+ * REASON", pic_stdout_name) if any write to it failed (a full disk,
+ * /dev/full, a closed pipe). */
 void pic_stdout_close(void);
+/* "standard output", naming what it is open on where the system says
+ * (Linux's /proc/self/fd/1): "standard output (/data/r.jsonl)", "(a pipe)",
+ * "(a socket)". Into buf (size bytes), which it returns. For a write
+ * error's message: a shell's redirection (> r.jsonl) does not show in it. */
+const char *pic_stdout_name(char *buf, size_t size);
+/* "NAME: write error: REASON" (NAME as pic_stdout_name; err 0 for a reason
+ * not known), exit 1. */
+PIC_NORETURN void pic_stdout_write_error(int err);
 
 /* For library functions that report instead of dying: the message into
  * err (errsize bytes, may be NULL), and -1 to return. */

@@ -2,6 +2,7 @@
  * errors name file, line and field. */
 #include "json.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -310,7 +311,9 @@ void pic_print_json_line(const json_t *obj) {
     pic_buf b = {0};
     pic_json_dump(&b, obj);
     pic_buf_append(&b, "\n", 1);
-    bool ok = fwrite(b.data, 1, b.len, stdout) == b.len && !ferror(stdout);
+    /* the reason only from this write: an earlier failure's errno is gone */
+    int err = fwrite(b.data, 1, b.len, stdout) != b.len ? errno : 0;
+    bool ok = !err && !ferror(stdout);
     pic_buf_free(&b);
-    if (!ok) pic_die("standard output: write error");
+    if (!ok) pic_stdout_write_error(err);
 }

@@ -349,7 +349,8 @@ struct pic_writer {
 pic_writer *pic_writer_open(const char *path, pic_compress mode, int level) {
     pic_writer *w = pic_calloc(1, sizeof *w);
     w->is_stdout = !path || strcmp(path, "-") == 0;
-    w->name = pic_strdup(w->is_stdout ? "<stdout>" : path);
+    char out[4200]; /* a write error names the file a shell's > opened */
+    w->name = pic_strdup(w->is_stdout ? pic_stdout_name(out, sizeof out) : path);
     w->fp = w->is_stdout ? stdout : pic_atomic_open(&w->atomic, path);
     bool compress = mode == PIC_COMPRESS_ALWAYS ||
                     (mode == PIC_COMPRESS_AUTO && !(w->is_stdout && isatty(STDOUT_FILENO)));

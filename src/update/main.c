@@ -347,7 +347,7 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     }
     if (me == 0) { /* one stats line for the job */
         pic_print_json_line(j);
-        if (serve && fflush(stdout) != 0) pic_die("standard output: %s", strerror(errno));
+        if (serve && fflush(stdout) != 0) pic_stdout_write_error(errno);
         if (!serve) pic_stdout_close();
         pic_note_bad_records();
         if (lone)
