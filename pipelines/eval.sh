@@ -179,7 +179,7 @@ for d in "${datasets[@]}"; do
     if [ "$(cat "$out/$name.settings.json" 2>/dev/null)" != "$key" ]; then
         [ ! -e "$final" ] && [ ! -s "$partial" ] || say "$name: its samples were made with other settings: sampling again"
         rm -f "$final" "$partial"
-        printf '%s\n' "$key" > "$out/$name.settings.json.tmp" && publish "$out/$name.settings.json.tmp" "$out/$name.settings.json"
+        write_whole "$out/$name.settings.json" printf '%s\n' "$key"
     elif [ -s "$final" ]; then
         say "$name: kept ($final, sampled before with these settings)"
         # (and the plain samples: a kill between the publish below and its
@@ -197,8 +197,7 @@ for d in "${datasets[@]}"; do
     # the samples go to a plain file as they come (see resume_partial)
     pic-rollout -q --model "$model" --n "$dn" --skip "$finished" "${opts[@]}" "$prompts" |
         pic-reward -q --plain ${reward_opts[@]+"${reward_opts[@]}"} >> "$partial"
-    zstd -q -c "$partial" > "$final.tmp"
-    publish "$final.tmp" "$final"
+    write_whole "$final" zstd -q -c "$partial"
     rm -f "$partial" "$prompts"
 done
 kopt=(); [ -z "$k" ] || kopt=(--k "$k")

@@ -70,6 +70,21 @@ jq_mean='def mean: map(select(. != null)) | if length > 0 then add / length else
 # publish TMP FINAL: rename a finished temporary into place
 publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
 
+# write_whole FINAL CMD [ARG]...: CMD's standard output as FINAL, whole:
+# into FINAL.tmp, published once CMD has succeeded. A failure (a full
+# disk) dies naming FINAL after CMD's own message, which names no file
+# (printf's, cat's, jq's and zstd's "write error"); in an && list set -e
+# let it pass unsaid, and a half-written temporary stayed. The previous
+# FINAL stays, and no temporary. (In a $(...), die ends the subshell
+# alone: its caller says what failed.)
+write_whole() {
+    local final=$1
+    shift
+    if "$@" > "$final.tmp" && publish "$final.tmp" "$final"; then return 0; fi
+    rm -f "$final.tmp"
+    die "$final: cannot write it"
+}
+
 # greedy T: true for a temperature of 0 (any spelling), where pic-rollout
 # draws nothing and refuses --top-p and --seed
 greedy() { awk -v t="$1" 'BEGIN { exit !(t + 0 == 0) }'; }

@@ -495,10 +495,7 @@ flock -n 9 || die "$run: in use by another train.sh (or by the programs of one t
 # (inside the run only: a run named like one, "keep.tmp", is not removed)
 find "$run" -mindepth 1 -depth \( -name '*.tmp' -o -name '*.tmp.*' \) ! -name '*.old.*' -exec rm -rf {} + 2>/dev/null || true
 same_settings
-# (set -e does not stop a failure inside an || list: say it)
-[ -f "$run/settings.json" ] ||
-    { printf '%s\n' "$settings" > "$run/settings.json.tmp" && publish "$run/settings.json.tmp" "$run/settings.json"; } ||
-    die "$run/settings.json: cannot write it"
+[ -f "$run/settings.json" ] || write_whole "$run/settings.json" printf '%s\n' "$settings"
 
 # launch PROGRAM ARGS...: the program as --ranks ranks (the launcher's
 # stdin is /dev/null: it would forward the script's own to rank 0).
@@ -616,8 +613,8 @@ validate() { # step ckpt
         # whole or absent: a kill mid-write left a short file that later
         # validations took for the held-out set
         if [ ! -s "${vd[0]}" ]; then
-            pic-task -q --plain --start 1000000000 -n 64 --seed "$seed" -d "$difficulty" > "${vd[0]}.tmp" &&
-                publish "${vd[0]}.tmp" "${vd[0]}" || return 1
+            write_whole "${vd[0]}" pic-task -q --plain --start 1000000000 -n 64 --seed "$seed" -d "$difficulty" ||
+                return 1
         fi
     fi
     # into OUT.partial, which a start after a kill does not clear: eval.sh
@@ -642,12 +639,11 @@ validate() { # step ckpt
 derive() {
     local step=$1 all=${2:-} d k name kname
     # Logs are rebuilt from the step records: always whole, never doubled.
-    cat "$run"/steps/step-*.json > "$run/log.jsonl.tmp" && publish "$run/log.jsonl.tmp" "$run/log.jsonl"
+    write_whole "$run/log.jsonl" cat "$run"/steps/step-*.json
     step_name_to name "$step"
     # (a run that never validated has no val.jsonl, resumed or not)
     if { [ -n "$all" ] && compgen -G "$run/val/step-*.json" > /dev/null; } || [ -f "$run/val/$name.json" ]; then
-        cat "$run"/val/step-*.json 2>/dev/null > "$run/val.jsonl.tmp" || true
-        publish "$run/val.jsonl.tmp" "$run/val.jsonl"
+        write_whole "$run/val.jsonl" cat "$run"/val/step-*.json
     fi
     # the validated checkpoints stay: best.json names the best of them.
     # Every older one goes, not only step - keep: a kill between the step
@@ -668,9 +664,8 @@ derive() {
         done
     fi
     if [ -s "$run/val.jsonl" ] && { [ -n "$all" ] || [ -f "$run/val/$name.json" ]; }; then
-        jq -cs 'max_by(.accuracy) as $b | {best_step: $b.step, best_accuracy: $b.accuracy,
-            last_step: .[-1].step, last_accuracy: .[-1].accuracy}' "$run/val.jsonl" > "$run/best.json.tmp"
-        publish "$run/best.json.tmp" "$run/best.json"
+        write_whole "$run/best.json" jq -cs 'max_by(.accuracy) as $b | {best_step: $b.step,
+            best_accuracy: $b.accuracy, last_step: .[-1].step, last_accuracy: .[-1].accuracy}' "$run/val.jsonl"
         ln -sfn "ckpt/$(step_name "$(jq .best_step "$run/best.json")")" "$run/best"
     fi
 }
@@ -792,8 +787,7 @@ for ((step = last + 1; step <= steps; step++)); do
         [ "$resumed" -eq 0 ] || say "step $step: the rollout resumes after the $resumed prompt$([ "$resumed" -eq 1 ] || echo s) it had finished"
         launch pic-rollout -q --model "$prev" --seed "$((seed * 1000003 + step))" --skip "$resumed" \
             "${rollout_opts[@]}" "$rollouts.prompts" | pic-reward -q --plain ${reward_opts[@]+"${reward_opts[@]}"} >> "$partial"
-        zstd -q -c "$partial" > "$rollouts.tmp"
-        publish "$rollouts.tmp" "$rollouts"
+        write_whole "$rollouts" zstd -q -c "$partial"
         rm -f "$rollouts.prompts" "$partial"
     fi
     rm -f "$rollouts.partial" "$rollouts.prompts" # a kill between the publish and the rm left them
@@ -819,8 +813,7 @@ for ((step = last + 1; step <= steps; step++)); do
         say "step $step: its update was done before (kept: $next)"
     else
         update_step "$step" "$rollouts" "$entropy" "$with_state"
-        printf '{"alpha":%s,"target":"%s","update":%s}\n' "$alpha" "$logged_target" "$update" > "$upd.tmp"
-        publish "$upd.tmp" "$upd"
+        write_whole "$upd" printf '{"alpha":%s,"target":"%s","update":%s}\n' "$alpha" "$logged_target" "$update"
     fi
 
     val=null
@@ -830,8 +823,7 @@ for ((step = last + 1; step <= steps; step++)); do
         else
             # a command substitution does not inherit set -e: its failure is checked here
             val=$(validate "$step" "$next") || die "step $step: validation failed"
-            printf '%s\n' "$val" > "$run/val/$name.json.tmp"
-            publish "$run/val/$name.json.tmp" "$run/val/$name.json"
+            write_whole "$run/val/$name.json" printf '%s\n' "$val"
         fi
     fi
 
@@ -843,8 +835,7 @@ for ((step = last + 1; step <= steps; step++)); do
                    target: (if $target == "off" then null else ($target | tonumber) end),
                    alpha: ($alpha // $update.alpha // 0), update_entropy: $update.entropy}
         + (if $val != null then {accuracy: $val.accuracy, reflect: $val.reflect} else {} end)')
-    printf '%s\n' "$record" > "$run/steps/$name.json.tmp"
-    publish "$run/steps/$name.json.tmp" "$run/steps/$name.json"
+    write_whole "$run/steps/$name.json" printf '%s\n' "$record"
 
     derive "$step"
     [ -n "${QUIET:-}" ] || say "$(jq -r 'def r(k): if . == null then "-" else . * k | round / k end;

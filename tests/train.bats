@@ -154,6 +154,20 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ -z "$tmps" ]
 }
 
+@test "a file the run cannot write stops it naming the file, exit 1; the previous one stays, no temporary" {
+    train.sh -q --run r --steps 3 "${TRAIN[@]}"
+    cp r/log.jsonl before
+    [ "$(wc -c < before)" -gt 1024 ]
+    # a resume rebuilds log.jsonl, which ulimit -f (KiB) makes too large
+    # to write, as a full disk would: cat's own message named no file, the
+    # failure inside an && list passed unsaid (exit 0), and log.jsonl.tmp
+    # stayed half-written
+    run bash -c "trap '' XFSZ; ulimit -f 1; train.sh -q --run r --steps 3 $(printf '%q ' "${TRAIN[@]}")"
+    fails_with 1 '^train\.sh: r/log\.jsonl: cannot write it$'
+    cmp before r/log.jsonl
+    [ -z "$(find r -name '*.tmp*')" ]
+}
+
 @test "a resume clears what a kill left and nothing more: a stray prompts file, no val.jsonl unvalidated, a run named like a temporary" {
     S=(--method nsr "${TRAIN[@]}")
     train.sh -q --run whole --steps 2 "${S[@]}"
