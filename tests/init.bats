@@ -191,6 +191,21 @@ st_dtypes() {
     [ "$(jq '.logprobs | length' s.jsonl)" = 1 ]
 }
 
+@test "config.json's rms_norm_eps is the decimal it was given, not pic's float widened" {
+    # pic computes with the float32 of 1e-6; written widened to a double
+    # (9.9999999747524271e-07) transformers read another number than Qwen2's
+    pic-init -q -o d
+    jq -e '.rms_norm_eps == 1e-6' d/config.json
+    grep -q '^  "rms_norm_eps": 1e-06,$' d/config.json
+    jq '.rms_norm_eps = 1e-5 | .rope_theta = 1000000' "$FIXTURES/models/qwen2-tiny/config.json" >c.json
+    pic-init -q -o q --config c.json
+    jq -e '.rms_norm_eps == 1e-5' q/config.json
+    grep -q '^  "rope_theta": 1000000.0,$' q/config.json
+    # and pic reads it back as the float it trains with
+    pic-init -q -o q2 --config q/config.json
+    cmp q/config.json q2/config.json
+}
+
 @test "bad options and inputs are errors; a failed run leaves nothing behind" {
     run pic-init
     fails_with 2 '-o DIR is required'

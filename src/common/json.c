@@ -50,23 +50,25 @@ void pic_buf_free(pic_buf *b) {
 
 bool pic_json_doubles = false; /* json.h */
 
-/* x as printf's %.*g prints it with as many significant digits as its
- * shortest text has, and ".0" after an integral value, so that it reads
- * back a real: the same text as the fewest-digit %.*g that reads back as x
- * (as a float when x is one), found ten times faster (dtoa.h). */
-int pic_format_real(char *out, double x) {
+/* x's shortest digits (reading back as a float when single, else as a
+ * double) placed as printf's %.*g places them with that many significant
+ * digits (python false), or as Python's repr does (python true: fixed
+ * point from 1e-4 up to 1e16), with ".0" after an integral value either
+ * way, so that it reads back a real. */
+static int format_real(char *out, double x, bool single, bool python) {
     if (!isfinite(x)) return snprintf(out, 32, "%g", x);
     char d[PIC_DTOA_DIGITS];
-    bool as_float = !pic_json_doubles && (double)(float)x == x;
-    int point, n = pic_shortest_digits(fabs(x), as_float, d, &point), k = 0;
+    int point, n = pic_shortest_digits(fabs(x), single, d, &point), k = 0;
     int e = point - 1; /* the first digit's power of ten */
     if (signbit(x)) out[k++] = '-';
-    if (e < -4 || e >= n) { /* d.ddde+XX */
+    if (e < -4 || e >= (python ? 16 : n)) { /* d.ddde+XX */
         out[k++] = d[0];
         if (n > 1) out[k++] = '.', memcpy(out + k, d + 1, (size_t)(n - 1)), k += n - 1;
         k += snprintf(out + k, 8, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
-    } else if (e >= 0) { /* ddd.dd */
-        memcpy(out + k, d, (size_t)(e + 1)), k += e + 1;
+    } else if (e >= 0) { /* ddd.dd, or ddd000 */
+        int whole = e + 1 < n ? e + 1 : n;
+        memcpy(out + k, d, (size_t)whole), k += whole;
+        for (int i = n; i < e + 1; i++) out[k++] = '0';
         if (n > e + 1) out[k++] = '.', memcpy(out + k, d + e + 1, (size_t)(n - e - 1)), k += n - e - 1;
     } else { /* 0.00ddd */
         out[k++] = '0', out[k++] = '.';
@@ -76,6 +78,16 @@ int pic_format_real(char *out, double x) {
     if (!memchr(out, '.', (size_t)k) && !memchr(out, 'e', (size_t)k)) out[k++] = '.', out[k++] = '0';
     out[k] = '\0';
     return k;
+}
+
+/* the same text as the fewest-digit %.*g that reads back as x (as a float
+ * when x is one), found ten times faster (dtoa.h) */
+int pic_format_real(char *out, double x) {
+    return format_real(out, x, !pic_json_doubles && (double)(float)x == x, false);
+}
+
+int pic_format_real_repr(char *out, double x, bool single) {
+    return format_real(out, x, single, true);
 }
 
 static void dump_string(pic_buf *b, const char *s, size_t n) {
@@ -149,6 +161,49 @@ void pic_json_dump(pic_buf *b, const json_t *v) {
     case JSON_FALSE: pic_buf_append(b, "false", 5); break;
     case JSON_NULL: pic_buf_append(b, "null", 4); break;
     }
+}
+
+static void newline_indent(pic_buf *b, int depth) {
+    pic_buf_append(b, "\n", 1);
+    for (int i = 0; i < depth; i++) pic_buf_append(b, "  ", 2);
+}
+
+static void dump_indented(pic_buf *b, const json_t *v, int depth) {
+    char num[40];
+    size_t n = json_is_object(v) ? json_object_size(v) : json_is_array(v) ? json_array_size(v) : 0;
+    if (json_is_real(v)) {
+        pic_buf_append(b, num, (size_t)pic_format_real_repr(num, json_real_value(v), false));
+    } else if (n == 0) {
+        pic_json_dump(b, v); /* a scalar, {} or [] */
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *val;
+        size_t i = 0;
+        pic_buf_append(b, "{", 1);
+        json_object_foreach((json_t *)v, key, val) {
+            if (i++) pic_buf_append(b, ",", 1);
+            newline_indent(b, depth + 1);
+            dump_string(b, key, strlen(key));
+            pic_buf_append(b, ": ", 2);
+            dump_indented(b, val, depth + 1);
+        }
+        newline_indent(b, depth);
+        pic_buf_append(b, "}", 1);
+    } else {
+        pic_buf_append(b, "[", 1);
+        for (size_t i = 0; i < n; i++) {
+            if (i) pic_buf_append(b, ",", 1);
+            newline_indent(b, depth + 1);
+            dump_indented(b, json_array_get(v, i), depth + 1);
+        }
+        newline_indent(b, depth);
+        pic_buf_append(b, "]", 1);
+    }
+}
+
+void pic_json_dump_indented(pic_buf *b, const json_t *v) {
+    dump_indented(b, v, 0);
+    pic_buf_append(b, "\n", 1);
 }
 
 static const char *type_name(const json_t *v) {

@@ -28,6 +28,15 @@ void pic_json_dump(pic_buf *b, const json_t *v);
 void pic_print_json_line(const json_t *obj);
 /* Shortest round-trip text of a real (see above) into out (>= 32 bytes). */
 int pic_format_real(char *out, double x);
+/* Python's repr of a real (json.dumps writes it): the shortest digits that
+ * read back as x, as a float when single, else as a double; fixed point
+ * from 1e-4 up to 1e16 (10000.0, 1e-06, 1e+16). */
+int pic_format_real_repr(char *out, double x, bool single);
+/* v as Python's json.dumps(v, indent=2) writes it, with a newline after:
+ * one member a line, indented two spaces a level, "key": value, reals as
+ * pic_format_real_repr's doubles; for the files transformers writes and
+ * people read (config.json). */
+void pic_json_dump_indented(pic_buf *b, const json_t *v);
 /* Set by a program whose reals are computed doubles, none from a float32
  * (pictl): each prints as the shortest that round-trips through double,
  * also one that happens to be exactly a float32, whose float32 form would

@@ -504,7 +504,14 @@ char *pic_config_to_json(const pic_config *c) {
     json_object_set_new(o, "num_key_value_heads", json_integer(c->n_kv_heads));
     json_object_set_new(o, "head_dim", json_integer(c->head_dim));
     json_object_set_new(o, "max_position_embeddings", json_integer(c->max_position));
-    json_object_set_new(o, "rms_norm_eps", json_real(c->rms_eps));
+    /* the shortest decimal of the float pic computes with (1e-06, as
+     * Qwen2's config says it), not that float widened to a double
+     * (9.9999999747524271e-07: transformers keeps it as a Python float
+     * and config.rms_norm_eps == 1e-6 was false); pic reads either back
+     * as the same float, and so does torch once it meets a float32 tensor */
+    char eps[32];
+    pic_format_real_repr(eps, c->rms_eps, true);
+    json_object_set_new(o, "rms_norm_eps", json_real(strtod(eps, NULL)));
     json_object_set_new(o, "hidden_act", json_string("silu"));
     json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_embeddings));
     /* a Mistral config without the key has a window of 4096; pic loads
@@ -557,9 +564,12 @@ char *pic_config_to_json(const pic_config *c) {
      * 4.x before 4.56 only torch_dtype */
     json_object_set_new(o, "dtype", json_string(c->dtype));
     json_object_set_new(o, "torch_dtype", json_string(c->dtype));
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    /* as transformers' to_json_string writes it (json.dumps, indent 2):
+     * reals as Python's repr, not jansson's 17 digits */
+    pic_buf b = {0};
+    pic_json_dump_indented(&b, o);
     json_decref(o);
-    return s;
+    return b.data;
 }
 
 const char pic_bench_config_json[] =

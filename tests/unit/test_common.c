@@ -390,12 +390,41 @@ static void test_launch_env(void) {
     unsetenv("SLURM_STEP_NUM_TASKS");
 }
 
+/* config.json as transformers writes it: Python's json.dumps(indent=2),
+ * reals as its repr (fixed point from 1e-4 up to 1e16), a float's as the
+ * shortest that reads back as that float */
+static void test_dump_indented(void) {
+    static const struct {
+        double x;
+        bool single;
+        const char *text;
+    } repr[] = {{10000.0, false, "10000.0"}, {1e6, false, "1000000.0"},   {1e16, false, "1e+16"},
+                {1e15, false, "1000000000000000.0"}, {1e-4, false, "0.0001"}, {1e-5, false, "1e-05"},
+                {(double)1e-6f, true, "1e-06"}, {(double)1e-5f, true, "1e-05"}, {-2.5, false, "-2.5"},
+                {0.1, false, "0.1"}, {1.5e-7, false, "1.5e-07"}, {123.456, false, "123.456"}};
+    char s[40];
+    for (size_t i = 0; i < sizeof repr / sizeof *repr; i++) {
+        pic_format_real_repr(s, repr[i].x, repr[i].single);
+        CHECK(strcmp(s, repr[i].text) == 0, "repr of %.17g is %s (%s)", repr[i].x, repr[i].text, s);
+    }
+    json_error_t err;
+    json_t *v = json_loads("{\"a\":[1,2],\"b\":{\"c\":null,\"d\":1e-06},\"e\":[],\"f\":{},\"g\":\"x\"}", 0, &err);
+    pic_buf b = {0};
+    pic_json_dump_indented(&b, v);
+    CHECK(strcmp(b.data, "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {\n    \"c\": null,\n    \"d\": 1e-06\n  "
+                         "},\n  \"e\": [],\n  \"f\": {},\n  \"g\": \"x\"\n}\n") == 0,
+          "indented as json.dumps(indent=2): %s", b.data);
+    json_decref(v);
+    pic_buf_free(&b);
+}
+
 int main(void) {
     test_utf8();
     test_list_split();
     test_alloc_pages();
     test_format_real();
     test_dump();
+    test_dump_indented();
     test_atomic();
     test_writer_background();
     test_launch_env();
