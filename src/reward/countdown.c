@@ -149,6 +149,7 @@ typedef struct {
     tok_kind kind;
     char bracket;        /* which bracket, for T_OPEN / T_CLOSE */
     long long value;     /* for T_NUM; CD_MAX_VALUE + 1 when longer than any given number */
+    bool leading_zero;   /* for T_NUM: "05", not "0" or "00" */
     size_t start;        /* where the current token starts */
     int depth;
     /* the postfix program: a number (op 'n', its literal's index) or an operator */
@@ -220,6 +221,7 @@ static void next(parser *P) {
             }
             P->kind = T_NUM;
             P->value = v;
+            P->leading_zero = c == '0' && v != 0;
             return;
         }
         P->bracket = 0;
@@ -286,7 +288,13 @@ static bool group(parser *P) {
 static bool primary(parser *P) {
     if (++P->depth > CD_MAX_DEPTH) return false;
     bool ok = true;
-    if (P->kind == T_NUM) {
+    if (P->kind == T_NUM && P->leading_zero) {
+        /* no expression's number: TinyZero's validate_equation reads "05"
+         * as 5 (int()), but its evaluate_equation cannot (Python's eval
+         * refuses a leading zero, "0" and "00" aside), so it is never
+         * correct there. A claim's "= 030" is read whole, as before. */
+        ok = false;
+    } else if (P->kind == T_NUM) {
         int idx = P->nlits < CD_MAX_NUMBERS + 1 ? P->nlits : CD_MAX_NUMBERS;
         if (P->nlits < CD_MAX_NUMBERS + 1) P->lits[P->nlits++] = P->value;
         else P->extra_lits = true;

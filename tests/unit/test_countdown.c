@@ -66,6 +66,16 @@ int main(void) {
     verdict_is("3 - 5 - 2 = 4", -4, CD_WRONG_VALUE);
     verdict_is("3 - 5 + 2 = -0", 0, CD_CORRECT);
     verdict_is("3 * 5 * 2 = 030", 30, CD_CORRECT);
+    /* a literal with a leading zero is no Python integer (TinyZero's eval
+     * raises SyntaxError: format_score, never the score); 0 and 00 are */
+    verdict_is("03 + 5 + 2", 10, CD_UNPARSABLE);
+    verdict_is("3 + 5 * 02", 13, CD_UNPARSABLE);
+    {
+        static const long long z[] = {0, 7};
+        CHECK(judge("00 + 7", z, 2, 7) == CD_CORRECT, "00 is Python's 0");
+        CHECK(judge("0 * 7", z, 2, 0) == CD_CORRECT, "0 is a number");
+        CHECK(judge("007 + 0", z, 2, 7) == CD_UNPARSABLE, "007 is no Python integer");
+    }
     /* a claim is read whole: beyond the cap of a given number's literal */
     {
         static const long long big[] = {50000, 40000};
