@@ -116,12 +116,17 @@ load helpers
     jq -e '.bos_token_id == null and .eos_token_id == [258, 256]' m/generation_config.json
     [ "$(pic-tok -q -t m info | jq -r .eos)" = '<|im_end|>' ]
     [ "$(jq -c '{ids: [.eos_token_id[0]]}' m/config.json | pic-tok -q -t m decode --plain | jq -r .text)" = '<|im_end|>' ]
+    # generation_config names tokenizer_config's pad token, as Qwen2.5-Instruct's
+    # does: without it transformers' generate() warns and pads with eos
+    [ "$(jq -c '{ids: [.pad_token_id]}' m/generation_config.json | pic-tok -q -t m decode --plain | jq -r .text)" = "$(jq -r .pad_token m/tokenizer_config.json)" ]
     # a tokenizer.json given: looked up by content, not counted (GPT-2 lists
     # <|endoftext|> in both its vocabulary and its added tokens)
     xz -dc "$FIXTURES/tokenizers/gpt2/tokenizer.json.xz" >gpt2.json
     pic-init -q -o g --tokenizer gpt2.json --hidden 16 --layers 1 --heads 2 --kv-heads 1 --intermediate 16
     jq -e '.vocab_size == 50257 and .eos_token_id == 50256' g/config.json
     jq -e '.eos_token_id == [50256]' g/generation_config.json
+    # no tokenizer_config.json names a pad token there
+    jq -e 'has("pad_token_id") | not' g/generation_config.json
     # ours names ChatML's tokens and Qwen2's class, which would be wrong here
     [ ! -e g/tokenizer_config.json ]
     pic-init --help | grep -q 'tokenizer_config.json (not with$'

@@ -190,6 +190,7 @@ enum { N_END_TOKENS = sizeof end_tokens / sizeof *end_tokens };
 typedef struct {
     int vocab; /* one past the largest id, as src/tokenizer counts it */
     int n_eos, eos[N_END_TOKENS];
+    int pad; /* <|endoftext|>'s id, or -1 */
 } tok_ids;
 
 /* content: n bytes (an added token's may hold \u0000: "</s>\u0000" is
@@ -224,6 +225,7 @@ static tok_ids tokenizer_ids(const char *tok_json, size_t len, const char *name)
             note_id(&ti, json_string_value(c), json_string_length(c), json_integer_value(json_object_get(a, "id")));
     }
     json_decref(t);
+    ti.pad = ti.eos[2]; /* <|endoftext|>, before the list closes up */
     for (int e = 0; e < N_END_TOKENS; e++)
         if (ti.eos[e] >= 0) ti.eos[ti.n_eos++] = ti.eos[e];
     return ti;
@@ -305,7 +307,8 @@ static void make_config(const options *o, const tok_ids *ids, pic_config *cfg) {
 
 /* The checkpoint directory, atomically: config, generation config,
  * tokenizer files and random weights. */
-static void write_checkpoint(const options *o, const pic_config *cfg, const char *tok_json, const pic_params *params) {
+static void write_checkpoint(const options *o, const pic_config *cfg, const tok_ids *ids, const char *tok_json,
+                             const pic_params *params) {
     char *tmp = pic_atomic_dir_begin(o->out);
     char *cfg_json = pic_config_to_json(cfg);
     write_text(tmp, "config.json", cfg_json);
@@ -313,6 +316,10 @@ static void write_checkpoint(const options *o, const pic_config *cfg, const char
     for (int i = 0; i < cfg->n_eos; i++) json_array_append_new(eos, json_integer(cfg->eos_ids[i]));
     json_t *g = json_pack("{s:o,s:o}", "bos_token_id", cfg->bos_id >= 0 ? json_integer(cfg->bos_id) : json_null(),
                           "eos_token_id", eos);
+    /* the pad token tokenizer_config.json names, as Qwen2.5-Instruct's
+     * generation_config has it: without one, transformers' generate()
+     * warns on every call and pads with the first eos id instead */
+    if (!o->tokenizer_file && ids->pad >= 0) json_object_set_new(g, "pad_token_id", json_integer(ids->pad));
     char *g_json = json_dumps(g, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     char *gen = pic_asprintf("%s\n", g_json);
     free(g_json);
@@ -350,7 +357,7 @@ int main(int argc, char **argv) {
     pic_params_alloc(&params, &cfg);
     pic_set_threads(o.threads);
     pic_params_init_random(&params, (uint64_t)o.seed, (float)o.std);
-    write_checkpoint(&o, &cfg, tok_json, &params);
+    write_checkpoint(&o, &cfg, &ids, tok_json, &params);
     pic_info("%s: %s, %zu parameters, vocabulary %d", o.out, cfg.model_type, params.numel, cfg.vocab_size);
 
     free(tok_json);
