@@ -274,6 +274,14 @@ verdicts() {
   verdicts '1 000' 1000 1 '1 000 000' 'so it is 1000000' 1 '-1 234' '-1234' 1
 }
 
+@test "reward: a thousands group takes three digits of a longer run, and a space group can open arithmetic, as Math-Verify's number pattern" {
+  # (?:[ ,]\d{3})+ without a lookahead: "1,2345" is 1234 there, not 1.2345
+  verdicts 1234 'The answer is 1,2345.' 1 1.2345 'The answer is 1,2345.' 0 1234 'The numbers are 1 2345.' 1
+  verdicts 1234567 'The answer is 1,234,5678.' 1 2500 'She has 2,5000 coins' 1
+  # "1 000 + 3" is its expression, which Python rejects: the rightmost number is the answer
+  verdicts 3 'The answer is 1 000 + 3' 1 1000 'The answer is 1 000 + 3' 0 1000 'The answer is 1,000 + 3' 1
+}
+
 @test "reward: a bare gold is normalized as a boxed answer is: its final period dropped, a doubled backslash one, \\mathrm{d} a d" {
   # DeepScaleR's MATH golds end some answers with a period ("-\frac{5}{3}.")
   verdicts '-\frac{5}{3}.' '$\boxed{-\frac53}$' 1 '30^\circ.' '\boxed{30^\circ}' 1 '\frac{5}{3}.' '\boxed{2}' 0

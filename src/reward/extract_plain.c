@@ -140,12 +140,16 @@ size_t ex_plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap, siz
     size_t head = j;
     while (j < n && is_digit(s[j]) && m < cap - 8) buf[m++] = s[j++];
     size_t hl = j - head;
-    bool groups = false;
+    bool groups = false, comma_groups = false;
     if (hl >= 1 && hl <= 3 && s[head] != '0') {
-        while (j + 3 < n + 0 && (s[j] == ',' || s[j] == ' ') && is_digit(s[j + 1]) && is_digit(s[j + 2]) &&
-               is_digit(s[j + 3]) && (j + 4 >= n || !is_digit(s[j + 4])) && m < cap - 8) {
+        /* Math-Verify's (?:[ ,]\d{3})+ has no lookahead: a group takes
+         * three digits of a longer run, so "1,2345" is 1234 there (its
+         * number_re, parser.py lazy_expr_regex), not the decimal 1.2345 */
+        while (j + 3 < n && (s[j] == ',' || s[j] == ' ') && is_digit(s[j + 1]) && is_digit(s[j + 2]) &&
+               is_digit(s[j + 3]) && m < cap - 8) {
             memcpy(buf + m, s + j + 1, 3);
             m += 3;
+            comma_groups = comma_groups || s[j] == ',';
             j += 4;
             groups = true;
         }
@@ -159,8 +163,10 @@ size_t ex_plain_at(const char *s, size_t n, size_t i, char *buf, size_t cap, siz
     }
     *blen = m;
     /* Math-Verify's expression starts at a digit after a space, '=' or
-     * "**" and holds no comma: "$18**", "1,200**" are its number pattern's */
-    if (!arith || groups || comma || currency_before(s, i)) return j;
+     * "**" and holds no comma: "$18**", "1,200**" are its number pattern's;
+     * spaces it holds, so "1 000 + 3" is its expression, which Python's
+     * parser rejects */
+    if (!arith || comma_groups || comma || currency_before(s, i)) return j;
 arithmetic:;
     /* "1/3", "2^10": arithmetic directly after the number; an operator
      * after the first digit when a parenthesis opens it */
