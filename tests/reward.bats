@@ -282,6 +282,17 @@ verdicts() {
   verdicts 3 'The answer is 1 000 + 3' 1 1000 'The answer is 1 000 + 3' 0 1000 'The answer is 1,000 + 3' 1
 }
 
+@test "reward: the windows after an answer word count characters, as Python's '.' matches them, not bytes" {
+  # 46 characters, 54 bytes between "answer" and " 18": Math-Verify's answer.{0,50}? reaches it
+  verdicts 18 $'The answer to Janet\u2019s question \u2014 she\u2019ll make, each day \u2014 is 18.\nCheck: 3 + 4 = 7' 1
+  verdicts 18 $'The answer to Janet\u2019s question \u2014 she\u2019ll make, each day \u2014 is $18$.\nCheck: 3 + 4 = 7' 1
+  verdicts 18 $'Answer: \u5979\u6bcf\u5929\u8d5a\u7684\u94b1\u4e00\u5171\u662f\u591a\u5c11\u5462\uff1f\u6211\u4eec\u7b97\u4e00\u4e0b\uff0c\u4e00\u5171\u662f 18 \u7f8e\u5143\u3002\nCheck: 3 + 4 = 7' 1
+  # final answer.{0,100}?\s+is: 95 characters, 105 bytes
+  verdicts 18 $'The final answer to Janet\u2019s question \u2014 what she\u2019ll make, each day, at the farmers\u2019 market \u2014 after all her costs is 18.\nCheck: 3 + 4 = 7' 1
+  # past 50 characters the rightmost number is the answer
+  verdicts 7 $'The answer to Janet\u2019s question\u2014how much she\u2019ll make each day\u2014is 18.\nCheck: 3 + 4 = 7' 1
+}
+
 @test "reward: a bare gold is normalized as a boxed answer is: its final period dropped, a doubled backslash one, \\mathrm{d} a d" {
   # DeepScaleR's MATH golds end some answers with a period ("-\frac{5}{3}.")
   verdicts '-\frac{5}{3}.' '$\boxed{-\frac53}$' 1 '30^\circ.' '\boxed{30^\circ}' 1 '\frac{5}{3}.' '\boxed{2}' 0

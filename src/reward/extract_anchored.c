@@ -79,7 +79,7 @@ bool ex_try_final(ex *X) {
     openers o = {0};
     for (size_t p = 0; p + 12 <= n; p++) {
         if (strncasecmp(s + p, "final answer", 12) != 0) continue;
-        size_t i = p + 12, lim = i + 100 < n ? i + 100 : n, eol = i;
+        size_t i = p + 12, lim = rw_chars_ahead(s, n, i, 100), eol = i;
         while (eol < lim && s[eol] != '\n') eol++;
         bool latex = X->latex && p >= A.latex_next, plain = X->plain && p >= A.expr_next;
         for (size_t j = i; j <= lim && j < n && (latex || plain); j++) {
@@ -125,13 +125,13 @@ static size_t answer_word_at(const char *s, size_t n, size_t i, bool colon) {
 
 /* "Answer: ... X" (Math-Verify's priority 100) before "answer ... X" (200).
  * At each priority Math-Verify has two patterns. The LaTeX one takes the
- * first math environment starting within 50 bytes (across lines), with
+ * first math environment starting within 50 characters (across lines), with
  * those chained to it. The expression one,
  * answer(?:.{0,100}=\s*|.{0,50}?)VALUE(?!\s*=) without DOTALL, takes the
- * value after an '=' within 100 bytes of the line, the last first, when
+ * value after an '=' within 100 characters of the line, the last first, when
  * whitespace stands between them (the '=' is taken, and VALUE needs a
  * space or '=' before it: "x=5" has none), else the first value within 50
- * bytes of the line after a space or '='; a value followed by '=' is none.
+ * characters of the line after a space or '='; a value followed by '=' is none.
  * Every answer word is tried, the match ending last first, so "Answer: 2\nSome
  * note $5$" is 5 and "The answer is 12. ... I hope this answer helps" 12. */
 bool ex_try_answer(ex *X, bool colon) {
@@ -146,11 +146,13 @@ bool ex_try_answer(ex *X, bool colon) {
         size_t i = p + wl;
         if (i < n && s[i] == ':') i++;
         cand env[MAX_CHAIN];
-        int nenv = p >= A.latex_next ? ex_env_within(X, &o, i, i + 50, env) : 0;
+        /* the windows count characters, as Python's '.' matches them */
+        size_t lim50 = rw_chars_ahead(s, n, i, 50), lim100 = rw_chars_ahead(s, n, i, 100);
+        int nenv = p >= A.latex_next ? ex_env_within(X, &o, i, lim50, env) : 0;
         if (nenv) am_env(&A, p, env, nenv);
         if (!X->plain || p < A.expr_next) continue;
         size_t num = (size_t)-1, line = i;
-        while (line < n && line < i + 101 && s[line] != '\n') line++;
+        while (line < n && line <= lim100 && s[line] != '\n') line++;
         for (size_t eq = line; num == (size_t)-1 && eq-- > i;) {
             if (s[eq] != '=' || !rw_space_at(s, n, eq + 1)) continue;
             size_t q = eq + 1;
@@ -158,7 +160,7 @@ bool ex_try_answer(ex *X, bool colon) {
             size_t v = ex_number_after_prefix(X, q);
             if (v != (size_t)-1 && !ex_equals_after(X, ex_plain_end(X, v))) num = v;
         }
-        for (size_t q = i; num == (size_t)-1 && q < n && q <= i + 50; q++) {
+        for (size_t q = i; num == (size_t)-1 && q < n && q <= lim50; q++) {
             size_t v = ex_number_after_prefix(X, q);
             if (v != (size_t)-1 && !ex_equals_after(X, ex_plain_end(X, v))) num = v;
             if (s[q] == '\n') break; /* the '.' before the prefix stops at a line break */

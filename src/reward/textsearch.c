@@ -55,3 +55,9 @@ size_t rw_space_before(const char *s, size_t i) {
         if (space_len(u + i - w, w) == w) return w;
     return 0;
 }
+
+size_t rw_chars_ahead(const char *s, size_t n, size_t i, size_t k) {
+    for (; k > 0 && i < n; k--)
+        for (i++; i < n && ((unsigned char)s[i] & 0xc0) == 0x80;) i++;
+    return i;
+}

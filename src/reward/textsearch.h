@@ -20,5 +20,9 @@ bool rw_has_dollar(const char *s, size_t n);
  * one ending at s[i); 0 when there is none. */
 size_t rw_space_at(const char *s, size_t n, size_t i);
 size_t rw_space_before(const char *s, size_t i);
+/* The index k characters (UTF-8 code points, as Python's str counts them)
+ * after s[i], at most n: the end of Math-Verify's .{0,k} windows, which
+ * count characters, not bytes ("Janet\u2019s" is 7 there, 9 bytes). */
+size_t rw_chars_ahead(const char *s, size_t n, size_t i, size_t k);
 
 #endif
