@@ -231,6 +231,15 @@ load helpers
   [ "$output" = 1 ]
 }
 
+@test "reward: a choice letter's windows after 'answer' and 'final answer' count characters, as Python's '.' does" {
+  # 18 CJK characters are 54 bytes: within 50 characters of 答案, and two
+  # runs of them within the 100 before ' is'; counted in bytes, the later
+  # lone C was the answer
+  z=经过仔细的计算与分析我们可以得出结论
+  verdicts B "答案：$z B。
+选项 C 是错的" 1 B "The final answer, after $z$z, is B. Then C" 1
+}
+
 @test "reward: a choice gold in a text command, as MATH writes it, takes a letter as a bare one does" {
   verdicts '\text{(C)}' 'The answer is (C).' 1 '\mathrm{(B)}' '**Answer: B**' 1 \
     '\text{C}' 'Thus \boxed{\textbf{(C)}\ 12}' 1 '\text{(C)}' 'The answer is (D).' 0 \

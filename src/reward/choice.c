@@ -55,11 +55,12 @@ static bool word_at(const char *s, size_t n, size_t i, const char *w) {
 static const char *const answer_words[] = {"answer", "r\xc3\xa9ponse", "respuesta", "antwort", "risposta",
                                            "\xe7\xad\x94\xe6\xa1\x88" /* 答案 */};
 
-/* After the last "final answer" that has " is" within 100 bytes. */
+/* After the last "final answer" that has " is" within 100 characters (the
+ * windows count code points, as Python's '.' matches them: rw_chars_ahead). */
 static char after_final(const char *s, size_t n) {
     for (size_t p = n; p-- > 0;) {
         if (!word_at(s, n, p, "final answer")) continue;
-        size_t lim = p + 112 < n ? p + 112 : n;
+        size_t lim = rw_chars_ahead(s, n, p + 12, 100);
         for (size_t j = p + 12; j + 3 <= lim; j++) {
             size_t sp = rw_space_at(s, n, j);
             if (sp && word_at(s, n, j + sp, "is")) {
@@ -76,7 +77,7 @@ static char after_final(const char *s, size_t n) {
 }
 
 /* After an answer word (with a colon when colon is set), the first letter
- * within 50 bytes; the last such word that has one. */
+ * within 50 characters; the last such word that has one. */
 static char after_answer(const char *s, size_t n, bool colon) {
     for (size_t p = n; p-- > 0;) {
         for (size_t w = 0; w < sizeof answer_words / sizeof *answer_words; w++) {
@@ -87,7 +88,7 @@ static char after_answer(const char *s, size_t n, bool colon) {
                 else if (i + 2 < n && memcmp(s + i, "\xef\xbc\x9a", 3) == 0) i += 3; /* ： */
                 else continue;
             }
-            char c = first_alone(s, n, i, i + 51);
+            char c = first_alone(s, n, i, rw_chars_ahead(s, n, i, 51));
             if (c) return c;
         }
     }
