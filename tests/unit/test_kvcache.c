@@ -83,7 +83,7 @@ static void test_batch_pages(void) {
     pic_config c = {.n_layers = 1, .n_kv_heads = 1, .head_dim = 4};
     enum { N = 4 };
     pic_kvcache *kv = pic_kvcache_new(&c, N + 1, 200, 0); /* 4 pages a slot, 20 in all */
-    pic_err err;
+    pic_err err = {0}; /* printed by a passing check too: a message, never stack bytes */
     CHECK(pic_kvcache_grow(kv, 0, 80, &err) == 0, "a prompt of 80 positions in slot 0");
     kv->len[0] = 80;
     int slots[N + 1], lens[N + 1];
