@@ -96,23 +96,46 @@ llamacpp() {
     done
 }
 
+# split_encode REGEX VOCAB MERGES TEXT: the ids of TEXT under a BPE
+# tokenizer.json (in model directory m) whose one pre-tokenizer splits on
+# REGEX, isolated; REGEX and TEXT are JSON string contents
+split_encode() {
+    mkdir -p m
+    cat > m/tokenizer.json <<EOF
+{"version": "1.0", "added_tokens": [], "normalizer": null, "post_processor": null, "decoder": null,
+ "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "$1"}, "behavior": "Isolated", "invert": false},
+ "model": {"type": "BPE", "unk_token": null, "vocab": $2, "merges": $3}}
+EOF
+    local out
+    out=$(echo "{\"text\":\"$4\"}" | pic-tok -q -t m --plain encode) || return
+    jq -c .ids <<< "$out"
+}
+
 @test "split patterns: \\w is Oniguruma's word character (marks and U+203F are in words)" {
     # Oniguruma's \w is Alphabetic | Mark | Nd | Pc (its
     # make_unicode_property_data.py); PCRE2's is L, N and '_', so
     # U+0301 and U+203F would end a word and "a\u0301 a\u203Fb" become
     # six pieces, ids [0,1,4,0,2,3], where HF has three
-    mkdir m
-    cat > m/tokenizer.json <<'EOF'
-{"version": "1.0", "added_tokens": [], "normalizer": null, "post_processor": null, "decoder": null,
- "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated", "invert": false},
- "model": {"type": "BPE", "unk_token": null,
-           "vocab": {"a": 0, "\u0301": 1, "\u203f": 2, "b": 3, " ": 4, "a\u0301": 5, "a\u203f": 6, "a\u203fb": 7},
-           "merges": ["a \u0301", "a \u203f", "a\u203f b"]}}
-EOF
-    echo '{"text":"a\u0301 a\u203fb"}' > in.jsonl
-    run pic-tok -q -t m --plain encode in.jsonl
+    run split_encode '\\w+' '{"a": 0, "\u0301": 1, "\u203f": 2, "b": 3, " ": 4, "a\u0301": 5, "a\u203f": 6, "a\u203fb": 7}' \
+        '["a \u0301", "a \u203f", "a\u203f b"]' 'a\u0301 a\u203fb'
     [ "$status" -eq 0 ]
-    [ "$(jq -c .ids <<< "$output")" = "[5,4,7]" ]
+    [ "$output" = "[5,4,7]" ]
+}
+
+@test "split patterns: POSIX brackets are Oniguruma's ([[:alpha:]] is Alphabetic)" {
+    # Oniguruma's [:alpha:] is Alphabetic (its make_unicode_property_data.py);
+    # PCRE2's is \p{L}, so U+0345 (Mn) and U+2160 (Nl) would stand alone and
+    # "a\u0345 \u2160b" become five pieces, ids [0,1,4,2,3], where HF has three
+    run split_encode '[[:alpha:]]+' '{"a": 0, "\u0345": 1, "\u2160": 2, "b": 3, " ": 4, "a\u0345": 5, "\u2160b": 6}' \
+        '["a \u0345", "\u2160 b"]' 'a\u0345 \u2160b'
+    [ "$status" -eq 0 ]
+    [ "$output" = "[5,4,6]" ]
+}
+
+@test "split patterns: an unknown POSIX bracket is refused, as Oniguruma refuses it" {
+    run split_encode '[[:Alpha:]]+' '{"a": 0}' '[]' 'a'
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"unknown POSIX bracket '[:Alpha:]' at offset 1"* ]]
 }
 
 @test "tiny models' tokenizer cases, encode and decode" {

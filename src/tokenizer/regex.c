@@ -29,6 +29,46 @@
 #define WORD_LATIN1 "\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}"
 #define WORD "[" WORD_ITEMS WORD_LATIN1 "]"
 
+/* Oniguruma's POSIX brackets under Unicode, as the class items that mean
+ * them to PCRE2. Oniguruma builds them from the Unicode data
+ * (src/make_unicode_property_data.py, add_posix_props, the CR_Alpha ...
+ * tables of unicode_property_data.c) and adds them to a class by those
+ * range tables alone (regparse.c, add_ctype_to_cc), so the Latin-1 table
+ * that widens \w outside a class plays no part:
+ *   alnum  Alphabetic | Nd         alpha  Alphabetic
+ *   ascii  U+0000-007F             blank  U+0009 | Zs
+ *   cntrl  Cc                      digit  Nd
+ *   graph  all but White_Space, Cc, Cs, Cn (which leaves L M N P S Cf Co)
+ *   print  graph | Zs              lower  Lowercase    upper  Uppercase
+ *   punct  P | S (6.9.9 on; P alone before, issue #268)
+ *   space  White_Space             word   WORD_ITEMS
+ *   xdigit 0-9 A-F a-f
+ * PCRE2 10.42 with UCP reads alpha as L, alnum as L | N, word as L | N |
+ * '_', lower and upper as Ll and Lu, blank as \h and space as \p{Xps}
+ * (both with U+180E), graph and print without the private-use Co,
+ * U+061C and U+2066-2069 (graph without U+180E too), punct as P and the
+ * symbols below U+0100 (pcre2_compile.c, posix_substitutes; pcre2pattern). `isnt` is [:^name:] as items, where a
+ * union of properties makes it; NULL where none does, and the class is
+ * rewritten as one holding \W is. */
+static const struct {
+    const char *name, *is, *isnt;
+} posix_brackets[] = {
+    {"alnum", "\\p{Alphabetic}\\p{Nd}", NULL},
+    {"alpha", "\\p{Alphabetic}", "\\P{Alphabetic}"},
+    {"ascii", "\\p{ASCII}", "\\P{ASCII}"},
+    {"blank", "\\x{09}\\p{Zs}", NULL},
+    {"cntrl", "\\p{Cc}", "\\P{Cc}"},
+    {"digit", "\\p{Nd}", "\\P{Nd}"},
+    {"graph", "\\p{L}\\p{M}\\p{N}\\p{P}\\p{S}\\p{Cf}\\p{Co}", "\\p{Z}\\p{Cc}\\p{Cs}\\p{Cn}"},
+    {"lower", "\\p{Lowercase}", "\\P{Lowercase}"},
+    {"print", "\\p{L}\\p{M}\\p{N}\\p{P}\\p{S}\\p{Cf}\\p{Co}\\p{Zs}", "\\p{Zl}\\p{Zp}\\p{Cc}\\p{Cs}\\p{Cn}"},
+    {"punct", "\\p{P}\\p{S}", "\\p{L}\\p{M}\\p{N}\\p{Z}\\p{C}"},
+    {"space", "\\p{White_Space}", "\\P{White_Space}"},
+    {"upper", "\\p{Uppercase}", "\\P{Uppercase}"},
+    {"word", WORD_ITEMS, NULL},
+    {"xdigit", "\\p{ASCII_Hex_Digit}", "\\P{ASCII_Hex_Digit}"},
+};
+
 typedef struct {
     char *p;
     size_t len, cap;
@@ -57,15 +97,17 @@ static void put(strbuf *b, const char *s, size_t n) {
  *         space (\n, \f, \r, U+0085, U+2028, U+2029 too).
  *   \w \W  WORD above and its complement; in a class \w is WORD_ITEMS, and
  *         a class holding \W, which a PCRE2 class cannot hold, becomes a
- *         group: [X\W] is "not a word character, or [X]", [^X\W] "a word
- *         character that [X] does not match" (\W is \P{Any}, matching
+ *         group: [X\W] is "not a word character, or [X]", [^X\W] "a
+ *         character neither [X] nor \W matches" (\W is \P{Any}, matching
  *         nothing, in that [X], so a range beside it is still an error).
  *   \b \B  lookarounds over WORD (in a class \b is a backspace in both).
  * \d and \D are Decimal_Number in both (Oniguruma's CR_Digit, PCRE2's
- * \p{Nd}). Everything else is copied, escapes whole (so "\\s" stays an
- * escaped backslash and an s). Patterns with nested classes were refused
- * before this runs, so a class ends at its first unescaped ']' that is not
- * a POSIX bracket's. */
+ * \p{Nd}). A POSIX bracket becomes its posix_brackets items, and a
+ * [:^name:] with no items for it counts as a complement, as \W does; a name
+ * not in the table is refused (*bad, its offset; NULL returned). Everything
+ * else is copied, escapes whole (so "\\s" stays an escaped backslash and
+ * an s). Patterns with nested classes were refused before this runs, so a
+ * class ends at its first unescaped ']' that is not a POSIX bracket's. */
 static const char *rewrite(char e, bool in_class) {
     switch (e) {
     case 's': return "\\p{White_Space}";
@@ -74,16 +116,17 @@ static const char *rewrite(char e, bool in_class) {
     case 'H': return "\\P{ASCII_Hex_Digit}";
     case 'v': return "\\x{0B}";
     case 'w': return in_class ? WORD_ITEMS : WORD;
-    case 'W': return in_class ? "\\P{Any}" : "[^" WORD_ITEMS WORD_LATIN1 "]";
+    case 'W': return in_class ? NULL : "[^" WORD_ITEMS WORD_LATIN1 "]"; /* in a class: onig_escapes */
     case 'b': return in_class ? NULL : "(?:(?<=" WORD ")(?!" WORD ")|(?<!" WORD ")(?=" WORD "))";
     case 'B': return in_class ? NULL : "(?:(?<=" WORD ")(?=" WORD ")|(?<!" WORD ")(?!" WORD "))";
     default: return NULL;
     }
 }
 
-static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
-    strbuf out = {0}, cls = {0};
+static char *onig_escapes(const char *p, size_t n, size_t *out_len, long *bad) {
+    strbuf out = {0}, cls = {0}, alts = {0};
     PUTS(&out, "");
+    *bad = -1;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '\\' && i + 1 < n) {
             const char *rep = rewrite(p[i + 1], false);
@@ -96,52 +139,78 @@ static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
             put(&out, p + i, 1);
             continue;
         }
-        /* a class: its items into cls, then the class or the group */
+        /* a class: its items into cls, each complement in it (\W, a
+         * [:^name:] that no union of properties makes) as "[^...]|" into
+         * alts, then the class, or the group when there is one */
         size_t k = i + 1;
-        bool neg = k < n && p[k] == '^', nonword = false;
+        bool neg = k < n && p[k] == '^';
         if (neg) k++;
-        cls.len = 0;
+        cls.len = alts.len = 0;
         PUTS(&cls, "");
+        PUTS(&alts, "");
         if (k < n && p[k] == ']') put(&cls, p + k++, 1); /* a ']' first is one of the class */
         for (; k < n && p[k] != ']'; k++) {
             if (p[k] == '\\' && k + 1 < n) {
                 const char *rep = rewrite(p[k + 1], true);
-                nonword |= p[k + 1] == 'W';
+                if (p[k + 1] == 'W') {
+                    PUTS(&alts, "[^" WORD_ITEMS "]|");
+                    rep = "\\P{Any}"; /* matches nothing, keeps a range beside it an error */
+                }
                 if (rep) PUTS(&cls, rep);
                 else put(&cls, p + k, 2);
                 k++;
             } else if (p[k] == '[' && k + 1 < n && p[k + 1] == ':') {
+                /* [:name:] or [:^name:]; class_set_op saw its ":]" */
                 size_t e = k + 2;
                 while (e + 1 < n && !(p[e] == ':' && p[e + 1] == ']')) e++;
-                e = e + 1 < n ? e + 1 : n - 1;
-                put(&cls, p + k, e - k + 1); /* [:alpha:] whole */
-                k = e;
+                bool negated = p[k + 2] == '^';
+                const char *name = p + k + 2 + negated;
+                size_t len = (size_t)(p + e - name), j = 0, nb = sizeof posix_brackets / sizeof *posix_brackets;
+                while (j < nb && !(strlen(posix_brackets[j].name) == len && !memcmp(posix_brackets[j].name, name, len))) j++;
+                if (j == nb || e + 1 >= n) {
+                    *bad = (long)k;
+                    break;
+                }
+                if (!negated) PUTS(&cls, posix_brackets[j].is);
+                else if (posix_brackets[j].isnt) PUTS(&cls, posix_brackets[j].isnt);
+                else {
+                    PUTS(&alts, "[^");
+                    PUTS(&alts, posix_brackets[j].is);
+                    PUTS(&alts, "]|");
+                    PUTS(&cls, "\\P{Any}");
+                }
+                k = e + 1;
             } else put(&cls, p + k, 1);
         }
+        if (*bad >= 0) break;
         if (k >= n) { /* an unclosed class: as written, for PCRE2 to say so */
             put(&out, p + i, n - i);
             break;
         }
         /* a '^' first of the items would negate the class rebuilt below */
         const char *hat = cls.len && cls.p[0] == '^' ? "\\" : "";
-        if (!nonword) {
+        if (!alts.len) {
             PUTS(&out, neg ? "[^" : "[");
             put(&out, cls.p, cls.len);
             PUTS(&out, "]");
-        } else if (!neg) {
-            PUTS(&out, "(?:[^" WORD_ITEMS "]|[");
-            PUTS(&out, hat);
-            put(&out, cls.p, cls.len);
-            PUTS(&out, "])");
         } else {
-            PUTS(&out, "(?:(?![");
+            /* [X\W] is "a non-word character, or [X]"; [^X\W] is "a
+             * character that is neither", any one, newlines too */
+            PUTS(&out, neg ? "(?:(?!" : "(?:");
+            put(&out, alts.p, alts.len);
+            PUTS(&out, "[");
             PUTS(&out, hat);
             put(&out, cls.p, cls.len);
-            PUTS(&out, "])[" WORD_ITEMS "])");
+            PUTS(&out, neg ? "])(?s:.))" : "])");
         }
         i = k;
     }
     free(cls.p);
+    free(alts.p);
+    if (*bad >= 0) {
+        free(out.p);
+        return NULL;
+    }
     *out_len = out.len;
     return out.p;
 }
@@ -149,8 +218,9 @@ static char *onig_escapes(const char *p, size_t n, size_t *out_len) {
 /* Oniguruma's character classes nest ([a-z[0-9]]) and intersect
  * ([\p{L}&&[^a-z]]); PCRE2 reads the inner '[' and the "&&" as characters of
  * the class, so such a pattern would match other text than HF's, silently.
- * The byte offset of the first one, or -1 when there is none. POSIX
- * brackets ([[:alpha:]]) mean the same in both. */
+ * The byte offset of the first one, or -1 when there is none. A POSIX
+ * bracket ([[:alpha:]]) is no nested class; what it means differs between
+ * the two engines under Unicode, and onig_escapes rewrites it. */
 static long class_set_op(const char *p, size_t n) {
     bool in = false;
     for (size_t i = 0; i < n; i++) {
@@ -229,6 +299,19 @@ int tk_regex_compile(tk_regex *re, const char *pattern, size_t len, bool literal
                  "an inline option other than i and x at offset %ld (Oniguruma's m is PCRE2's s): not supported", at);
         return -1;
     }
+    size_t tlen = len;
+    long bad;
+    char *translated = literal ? NULL : onig_escapes(pattern, len, &tlen, &bad);
+    if (!literal && !translated) {
+        /* Oniguruma refuses it too (ONIGERR_INVALID_POSIX_BRACKET_TYPE) */
+        const char *end = memmem(pattern + bad, len - (size_t)bad, ":]", 2);
+        int shown = end && end - (pattern + bad) < 40 ? (int)(end + 2 - (pattern + bad)) : 2;
+        snprintf(err, errsize,
+                 "an unknown POSIX bracket '%.*s' at offset %ld: Oniguruma knows alnum, alpha, ascii, blank, cntrl, "
+                 "digit, graph, lower, print, punct, space, upper, word, xdigit (or [:^name:])",
+                 shown, pattern + bad, bad);
+        return -1;
+    }
     int code;
     PCRE2_SIZE off;
     /* UCP is refused with LITERAL. Oniguruma's ^ and $ are line anchors
@@ -239,8 +322,6 @@ int tk_regex_compile(tk_regex *re, const char *pattern, size_t len, bool literal
     uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP | PCRE2_MULTILINE);
     pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
     if (!cc || pcre2_set_newline(cc, PCRE2_NEWLINE_LF)) pic_die("tokenizer: out of memory");
-    size_t tlen = len;
-    char *translated = literal ? NULL : onig_escapes(pattern, len, &tlen);
     re->code = pcre2_compile((PCRE2_SPTR)(literal ? pattern : translated), tlen, opts, &code, &off, cc);
     free(translated);
     /* an error's offset is the file's: the pattern as written says it */

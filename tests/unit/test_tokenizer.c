@@ -424,6 +424,55 @@ static void test_onig_word(void) {
     PIECES("[\\b]", "a\bb", "\b|"); /* a backspace in a class */
 }
 
+#define YPOGEGRAMMENI "\xCD\x85"   /* U+0345 COMBINING GREEK YPOGEGRAMMENI (Mn, Alphabetic) */
+#define ROMAN_ONE "\xE2\x85\xA0"  /* U+2160 ROMAN NUMERAL ONE (Nl, Alphabetic, Uppercase) */
+#define FEM_ORDINAL "\xC2\xAA"     /* U+00AA FEMININE ORDINAL INDICATOR (Lo, Lowercase) */
+#define MONGOLIAN_VS "\xE1\xA0\x8E" /* U+180E MONGOLIAN VOWEL SEPARATOR (Cf) */
+#define IDEO_SPACE "\xE3\x80\x80"   /* U+3000 IDEOGRAPHIC SPACE (Zs) */
+#define ARABIC_MARK "\xD8\x9C"       /* U+061C ARABIC LETTER MARK (Cf) */
+#define LRI "\xE2\x81\xA6"          /* U+2066 LEFT-TO-RIGHT ISOLATE (Cf) */
+#define EURO "\xE2\x82\xAC"         /* U+20AC EURO SIGN (Sc) */
+#define NEL "\xC2\x85"               /* U+0085 NEXT LINE (Cc, White_Space) */
+#define PRIVATE "\xEE\x80\x80"      /* U+E000, private use (Co) */
+
+/* Oniguruma's POSIX brackets are Unicode properties of its own choosing
+ * (make_unicode_property_data.py, add_posix_props), taken in a class by
+ * the range table alone; PCRE2's (posix_substitutes) are others. Each
+ * line below splits otherwise under PCRE2's reading; libonig 6.9.8 gives
+ * these pieces ([:punct:] is P | S from 6.9.9 on, P alone in 6.9.8). */
+static void test_onig_posix(void) {
+    PIECES("[[:alpha:]]+", "a" YPOGEGRAMMENI " " ROMAN_ONE CIRCLED_A, "a" YPOGEGRAMMENI "|" ROMAN_ONE CIRCLED_A "|");
+    PIECES("[[:alnum:]]+", "x" SUP2 "y" ROMAN_ONE "2", "x|y" ROMAN_ONE "2|");
+    PIECES("[[:word:]]+", "a" ACUTE UNDERTIE "b" SUP2, "a" ACUTE UNDERTIE "b|");
+    PIECES("[[:lower:]]+", "a" FEM_ORDINAL "B", "a" FEM_ORDINAL "|");
+    PIECES("[[:upper:]]+", "A" ROMAN_ONE CIRCLED_A "a", "A" ROMAN_ONE CIRCLED_A "|");
+    PIECES("[[:space:]]+", " " MONGOLIAN_VS IDEO_SPACE NEL, " |" IDEO_SPACE NEL "|");
+    PIECES("[[:blank:]]+", "\t" MONGOLIAN_VS IDEO_SPACE "\n", "\t|" IDEO_SPACE "|");
+    PIECES("[[:graph:]]+", "a" ARABIC_MARK "b " LRI, "a" ARABIC_MARK "b|" LRI "|");
+    PIECES("[[:print:]]+", "a" LRI " b" NEL PRIVATE, "a" LRI " b|" PRIVATE "|");
+    PIECES("[[:punct:]]+", "a$" EURO "-b+c", "$" EURO "-|+|");
+    PIECES("[[:cntrl:][:digit:][:xdigit:][:ascii:]]+", NEL "9fG" EURO, NEL "9fG|"); /* alike in both */
+    /* [:^name:], a complement, in a class with other items or none */
+    PIECES("[[:^alpha:]]+", "a" ROMAN_ONE "-", "-|");
+    PIECES("[[:^alnum:]]+", "x" SUP2 "-y", SUP2 "-|");
+    PIECES("[[:^lower:]]+", "a" FEM_ORDINAL "B", "B|");
+    PIECES("[[:^punct:]]+", "a$" EURO "-b", "a|b|");
+    PIECES("[[:^graph:]]+", "a" ARABIC_MARK " b", " |");
+    PIECES("[[:^print:]]+", "a" LRI NEL PRIVATE " b", NEL "|");
+    PIECES("[^[:^word:]]+", "a" ACUTE "-b" SUP2, "a" ACUTE "|b|");
+    PIECES("[x[:^word:]]+", "xa-x", "x|-x|");
+    PIECES("[^x[:^blank:]]+", "x " IDEO_SPACE "y\t", " " IDEO_SPACE "|\t|");
+    PIECES("[^[:^alnum:][:^word:]]+", "a" ACUTE "1_", "a|1|");
+    PIECES("[[:^alnum:][:^word:]]+", "a" ACUTE "_1-", ACUTE "_|-|");
+    PIECES("[^\\W[:^alnum:]]+", "a" ACUTE "_b", "a|b|");
+    /* a name Oniguruma does not know is an error to it too */
+    PIECES("[[:Alpha:]]", "a", "error");
+    tk_regex re;
+    char err[256];
+    int rc = tk_regex_compile(&re, "a[x[:foo:]]", 11, false, err, sizeof err);
+    CHECK(rc != 0 && strstr(err, "unknown POSIX bracket '[:foo:]' at offset 3"), "[[:foo:]] refused: %s", err);
+}
+
 static void test_stories(void) {
     pic_tokenizer *t = pic_tokenizer_load(FIX "stories260K");
     IDS(t, "Once upon a time", true, 1, 403, 407, 261, 378); /* as run.c and HF encode it */
@@ -548,6 +597,7 @@ int main(void) {
     test_spm();
     test_pretokenizers();
     test_onig_word();
+    test_onig_posix();
     test_stories();
     test_tiny_model_dir();
     test_linear();
