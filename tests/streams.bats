@@ -308,7 +308,7 @@ reap() {
     total=0
     for pair in batch/main.c:pic-batch cat/main.c:pic-cat eval/main.c:pic-eval init/main.c:pic-init \
                 pictl/main.c:pictl reward/main.c:pic-reward rollout/main.c:pic-rollout task/main.c:pic-task \
-                tok/main.c:pic-tok update/main.c:pic-update model/bench.c:pic-model-bench \
+                tok/main.c:pic-tok update/options.c:pic-update model/bench.c:pic-model-bench \
                 model/kernel_bench.c:pic-kernel-bench update/bench.c:pic-update-bench rollout/floor.c:pic-rollout-floor; do
         names=$(long_names "$PIC_ROOT/src/${pair%%:*}")
         [ -n "$names" ] || { echo "no option table in ${pair%%:*}" >&2; false; }
