@@ -106,3 +106,17 @@ setup() {
     pic-batch -q --plain --step 1 --size 22 pp.jsonl > out.jsonl
     [ "$(wc -l < out.jsonl)" -eq 22 ]
 }
+
+@test "one record given twice with its members in another order is one problem, not two of one id" {
+    # a copy another tool wrote (jq -S, a Python script) orders the keys its
+    # own way: the same problem, compared as JSON values
+    printf '{"id":1,"problem":"a","answer":"2"}\n' > a.jsonl
+    printf '{"answer":"2","id":1, "problem":"a"}\n' > b.jsonl
+    run pic-batch --plain --no-shuffle --step 1 --size 2 a.jsonl b.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(grep -c '"problem":"a"' <<<"$output")" -eq 2 ]
+    # a member's value that differs is still another record
+    printf '{"answer":"3","id":1,"problem":"a"}\n' > c.jsonl
+    run pic-batch --plain --step 1 --size 1 a.jsonl c.jsonl
+    fails_with 1 "^pic-batch: c.jsonl:1: field 'id': 1 is also the id of a.jsonl:1, another record"
+}

@@ -58,9 +58,9 @@ typedef struct {
  * one), so two problems of one id would share one baseline when a step
  * draws both (two pic-task files, each numbered from 0), silently; verl
  * gives each drawn row a group of its own (ray_trainer.py, fit: a uuid4
- * "uid" per row). A row given twice whole is one problem, as an epoch's
- * end and the next one's start give it, and is kept; an id that is not a
- * string or an integer is left to pic-update. */
+ * "uid" per row). A row given twice whole (in any member order) is one
+ * problem, as an epoch's end and the next one's start give it, and is
+ * kept; an id that is not a string or an integer is left to pic-update. */
 static bool id_unique(json_t *ids, const json_t *rec, const pic_buf *recs, const record_loc *locs, size_t n,
                       const pic_reader *r) {
     json_t *id = json_object_get(rec, "id");
@@ -81,6 +81,15 @@ static bool id_unique(json_t *ids, const json_t *rec, const pic_buf *recs, const
     }
     size_t k = (size_t)json_integer_value(first);
     if (recs[k].len == recs[n].len && !memcmp(recs[k].data, recs[n].data, recs[n].len)) return true;
+    /* one record whose members another tool wrote in another order is
+     * still one record: compared as values (jansson's json_equal, as
+     * Python's dict == compares verl's rows), the earlier one parsed back
+     * from its text only here, when the ids meet */
+    json_error_t jerr;
+    json_t *earlier = pic_json_loadb(recs[k].data, recs[k].len, 0, &jerr);
+    bool same = earlier && json_equal(earlier, rec);
+    json_decref(earlier);
+    if (same) return true;
     char *shown = json_dumps(id, JSON_ENCODE_ANY);
     pic_reader_bad(r, "id",
                    "%s is also the id of %s:%zu, another record: pic-update groups samples by id, so the two would "
