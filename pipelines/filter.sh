@@ -111,7 +111,7 @@ if [ -z "$scored" ]; then
     if [ "$(cat "$partial.settings.json" 2>/dev/null)" != "$key" ]; then
         [ ! -s "$partial" ] || say "$partial: its samples were made with other settings: sampling again"
         rm -f "$partial"
-        printf '%s\n' "$key" > "$partial.settings.json.tmp" && publish "$partial.settings.json.tmp" "$partial.settings.json"
+        write_whole "$partial.settings.json" printf '%s\n' "$key"
     fi
     finished=$(resume_partial "$partial" "$tmp/prompts.jsonl" "$n")
     total=$(wc -l < "$tmp/prompts.jsonl")
@@ -125,7 +125,7 @@ if [ -z "$scored" ]; then
     pic-rollout -q --model "$model" "${opts[@]}" "$tmp/prompts.jsonl" | pic-reward -q --plain $reward_args >> "$partial"
     scored="$tmp/scored.jsonl.zst"
     zstd -q -c "$partial" > "$scored"
-    [ -z "$samples" ] || { cp "$scored" "$samples.tmp" && publish "$samples.tmp" "$samples"; }
+    [ -z "$samples" ] || write_whole "$samples" cat "$scored"
 fi
 
 # Correct samples per id; a prompt without exactly N samples is an error,
@@ -138,10 +138,8 @@ bad=$(jq -r --argjson n "$n" 'to_entries | map(select(.value.k != $n)) | first
     "$tmp/counts.json")
 [ -z "$bad" ] || die "$scored: id $bad, not $n"
 
-jq -c --slurpfile c "$tmp/counts.json" --argjson n "$n" '
-    ($c[0][.id | tostring]) as $x | select($x != null and $x.c > 0 and $x.c < $n)' \
-    "$tmp/prompts.jsonl" > "$out.tmp"
-publish "$out.tmp" "$out"
+write_whole "$out" jq -c --slurpfile c "$tmp/counts.json" --argjson n "$n" '
+    ($c[0][.id | tostring]) as $x | select($x != null and $x.c > 0 and $x.c < $n)' "$tmp/prompts.jsonl"
 # (the samples of a --scored run are not its own to remove)
 [ -z "$sampled" ] || rm -f "$partial" "$partial.settings.json" "$partial.lock"
 # (over the prompts: a --scored file's samples of other ids counted among

@@ -207,6 +207,38 @@ setup() {
     [[ "$output" != *"it had finished"* ]]
 }
 
+@test "filter.sh: a file it cannot write stops it naming the file, exit 1; the previous one stays" {
+    pic-task -q --plain -n 3 --seed 2 >p.jsonl
+    F=(--model m --n 2 --max-new-tokens 4 --template chatml --seed 3)
+    filter.sh -q "${F[@]}" --samples s.zst -o o.jsonl p.jsonl
+    cp s.zst s.before
+    # each temporary a link to /dev/full, a full disk: the samples' copy and
+    # the settings' write failed inside && lists, which set -e passed over
+    # (exit 0, the earlier run's samples left as this run's), and jq's own
+    # message about OUT named no file
+    ln -s /dev/full s.zst.tmp
+    run filter.sh -q "${F[@]}" --seed 4 --samples s.zst -o o.jsonl p.jsonl
+    fails_with 1 '^filter\.sh: s\.zst: cannot write it$'
+    cmp s.before s.zst
+    [ ! -e s.zst.tmp ]
+    # and a run that settings of another seed sent sampling anew
+    ln -s /dev/full o.jsonl.partial.settings.json.tmp
+    run filter.sh -q "${F[@]}" -o o.jsonl p.jsonl
+    fails_with 1 '^filter\.sh: o\.jsonl\.partial\.settings\.json: cannot write it$'
+    [ ! -e o.jsonl.partial.settings.json.tmp ]
+    [ ! -s o.jsonl.partial ]
+    # every prompt solved once in two: each kept
+    zstdcat s.before | jq -sc 'to_entries[] | .value + {correct: (.key % 2 == 0)}' >half.jsonl
+    filter.sh -q --scored half.jsonl --n 2 -o o.jsonl p.jsonl
+    cp o.jsonl o.before
+    [ "$(wc -l <o.before)" -eq 3 ]
+    ln -s /dev/full o.jsonl.tmp
+    run filter.sh -q --scored half.jsonl --n 2 -o o.jsonl p.jsonl
+    fails_with 1 '^filter\.sh: o\.jsonl: cannot write it$'
+    cmp o.before o.jsonl
+    [ ! -e o.jsonl.tmp ]
+}
+
 @test "two datasets with one problem (the same source and id) are refused before any sampling" {
     # pic-task's files of two seeds: source synthetic-d1 in both, ids from
     # 0 in each. Both were sampled whole, then pic-eval stopped on the
