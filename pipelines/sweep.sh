@@ -153,6 +153,6 @@ if command -v gnuplot > /dev/null; then
 else
     figures="none (gnuplot not found; scripts/deps.sh installs it)"
 fi
-summary.sh --format markdown "${dirs[@]}" > "$out/summary.md.tmp" && publish "$out/summary.md.tmp" "$out/summary.md"
+write_whole "$out/summary.md" summary.sh --format markdown "${dirs[@]}"
 summary.sh "${dirs[@]}"
 say "figures: $figures; table: $out/summary.md"

@@ -511,6 +511,19 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ ! -e s/plot.png ]
 }
 
+@test "a sweep that cannot write its table stops naming it, exit 1; the previous table stays" {
+    sweep.sh -q --out s --targets 2.0 --no-baseline -- --steps 1 "${TRAIN[@]}" >/dev/null
+    cp s/summary.md before
+    # the temporary a link to /dev/full, a full disk: the write failed
+    # inside an && list, which set -e passed over (exit 0, the table left
+    # unsaid as the last run's)
+    ln -s /dev/full s/summary.md.tmp
+    run sweep.sh -q --out s --targets 2.0 --no-baseline -- --steps 2 "${TRAIN[@]}"
+    fails_with 1 '^sweep\.sh: s/summary\.md: cannot write it$'
+    cmp before s/summary.md
+    [ ! -e s/summary.md.tmp ]
+}
+
 @test "a sweep started again resumes its runs, and each run's train.log keeps the output before" {
     sweep.sh -q --out s --targets 2.0 --no-baseline -- --steps 1 "${TRAIN[@]}"
     grep -q 'step 1: entropy' s/target-2.0/train.log
