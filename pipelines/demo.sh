@@ -154,8 +154,7 @@ plot.sh -o "$out/offpolicy/plot" --title "off-policy (4 mini-batches): P vs PI c
 say "eval: the SFT model and both final policies on 200 held-out problems"
 # (through a temporary: a rerun keeps any non-empty heldout.jsonl, a killed write's too)
 if [ ! -s "$out/heldout.jsonl" ]; then
-    pic-task -q --plain -n 200 --start 1000000000 --seed 12345 -d 1 > "$out/heldout.jsonl.tmp"
-    publish "$out/heldout.jsonl.tmp" "$out/heldout.jsonl"
+    write_whole "$out/heldout.jsonl" pic-task -q --plain -n 200 --start 1000000000 --seed 12345 -d 1
 fi
 for m in sft onpolicy/target-$target onpolicy/grpo; do
     dir="$out/$m"; [ "$m" = sft ] || dir="$out/$m/final"
@@ -239,7 +238,8 @@ fi
 # checks, and `exploration` (pass@k and greedy accuracy of EntroPIC and
 # GRPO on held-out Countdown problems, from explore.sh's summary).
 acc() { jq -c '{avg: .overall.avg, pass_n: .overall.pass_n}' "$out/eval/$1/table.json"; }
-jq -n --argjson target "$target" --argjson steps "$steps" --argjson e "$e" --argjson g "$g" --argjson p "$p" \
+write_whole "$out/summary.json" jq -n --argjson target "$target" --argjson steps "$steps" --argjson e "$e" \
+    --argjson g "$g" --argjson p "$p" \
     --argjson pi "$pi" --argjson seconds "$(( $(date +%s) - start ))" --argjson quick "$([ -n "$quick" ] && echo true || echo false)" \
     --argjson acc "{\"sft\": $(acc sft), \"entropic\": $(acc "onpolicy-target-$target"), \"grpo\": $(acc onpolicy-grpo)}" \
     --rawfile checks "$out/checks.md" --slurpfile x "$out/explore/summary.json" '
@@ -249,6 +249,5 @@ jq -n --argjson target "$target" --argjson steps "$steps" --argjson e "$e" --arg
      heldout: ($acc + {problems: 200, samples: 4, temperature: 0.6}),
      checks: [$checks | split("\n")[] | capture("^(?<result>PASS|FAIL)  (?<check>.*)$")],
      exploration: ($x[0].exploration + {seeds: ($x[0].runs | map(.seed) | unique | length), steps: $x[0].steps,
-                   start_entropy: $x[0].start_entropy, summary: "explore/summary.json"})}' > "$out/summary.json.tmp"
-publish "$out/summary.json.tmp" "$out/summary.json"
+                   start_entropy: $x[0].start_entropy, summary: "explore/summary.json"})}'
 ! grep -q '^FAIL' "$out/checks.md"

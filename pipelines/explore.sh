@@ -161,7 +161,7 @@ if [ -s "$out/settings.json" ]; then
         die "$out/settings.json: not JSON"
     [ -z "$changed" ] || die "$out was made with other settings ($changed): give another --out, or remove it"
 else
-    printf '%s\n' "$settings" > "$out/settings.json.tmp" && publish "$out/settings.json.tmp" "$out/settings.json"
+    write_whole "$out/settings.json" printf '%s\n' "$settings"
 fi
 
 task() { pic-task -q --plain --task countdown "$@"; }
@@ -196,17 +196,17 @@ if [ ! -s "$out/train.jsonl" ]; then
         --max-new-tokens "$max_new" --template chatml --seed 5 --reward-args "$reward_args" \
         --samples "$out/filter.jsonl.zst" "$out/pool.jsonl"
     kept=$(wc -l < "$out/kept.jsonl")
-    filtered=true
+    filtered=true train=$out/kept.jsonl
     if [ "$kept" -lt "$prompts" ]; then
         [ -n "$quick" ] || die "the filter kept $kept of $pool prompts, fewer than one batch ($prompts): raise --pool"
         say "filter: kept $kept, fewer than a batch; --quick trains on the unfiltered pool"
-        cp "$out/pool.jsonl" "$out/train.tmp" && filtered=false
-    else
-        cp "$out/kept.jsonl" "$out/train.tmp"
+        filtered=false train=$out/pool.jsonl
     fi
-    jq -n --argjson pool "$pool" --argjson kept "$kept" --argjson n "$filter_n" --argjson applied "$filtered" \
-        '{pool: $pool, kept: $kept, n: $n, applied: $applied}' > "$out/filter.json"
-    publish "$out/train.tmp" "$out/train.jsonl"
+    # (train.jsonl last: a rerun redoes the stage until it is there. A
+    # failed copy inside an && list went on, and published a short one.)
+    write_whole "$out/filter.json" jq -n --argjson pool "$pool" --argjson kept "$kept" --argjson n "$filter_n" \
+        --argjson applied "$filtered" '{pool: $pool, kept: $kept, n: $n, applied: $applied}'
+    write_whole "$out/train.jsonl" cat "$train"
 fi
 
 # Held-out sets. Level 1 has only a few thousand distinct problems, so ids
@@ -216,8 +216,7 @@ fi
 keydef='def key: (.numbers | sort | map(tostring) | join(",")) + "=" + (.target | tostring);'
 # (through a temporary: a rerun keeps any non-empty val.jsonl, a killed write's too)
 if [ ! -s "$out/val.jsonl" ]; then
-    task -n "$val_problems" --start 3000000000 --seed 21 -d "$difficulty" > "$out/val.jsonl.tmp"
-    publish "$out/val.jsonl.tmp" "$out/val.jsonl"
+    write_whole "$out/val.jsonl" task -n "$val_problems" --start 3000000000 --seed 21 -d "$difficulty"
 fi
 heldout() { # name, pic-task options beyond the level's
     local name=$1 f=$out/heldout/$1.jsonl
@@ -368,7 +367,8 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
     printf ']}\n'
 } > "$out/evals.json"
 first_target=target-${abs_targets%% *}
-jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" --arg harder "$harder_args" \
+write_whole "$out/summary.json" jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" \
+    --arg harder "$harder_args" \
     --slurpfile filter "$out/filter.json" --argjson steps "$steps" --arg ks "$ks" --argjson quick "${quick:-0}" "$jq_mean"'
     def sd: map(select(. != null)) | if length < 2 then null else (mean as $m | map(. - $m | . * .) | add / (length - 1) | sqrt) end;
     def agg(rows): (rows | map(.metrics)) as $m | ["same", "harder"] | map(. as $lv | {key: $lv, value: {
@@ -389,8 +389,7 @@ jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" -
        exploration: ({entropic: (method($first).final.same + {target: ($first | ltrimstr("target-") | tonumber)}),
                       grpo: method("grpo").final.same, heldout: "same level, final checkpoints, mean over seeds"}),
        methods: ($names | map(. as $n | {key: $n, value: ($e | method($n))}) | from_entries),
-       offpolicy: $e.offpolicy, sft: $e.sft, runs: $e.runs}' "$out/evals.json" > "$out/summary.json.tmp"
-publish "$out/summary.json.tmp" "$out/summary.json"
+       offpolicy: $e.offpolicy, sft: $e.sft, runs: $e.runs}' "$out/evals.json"
 
 # The tables, for people: mean +- standard deviation over seeds, in percent.
 table() { # level, checkpoint

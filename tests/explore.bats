@@ -128,6 +128,19 @@ load helpers
     [ "$(zstdcat s.jsonl.zst | wc -l)" -eq 6 ]
 }
 
+@test "explore.sh: a settings file it cannot write stops it naming the file, before any stage" {
+    mkdir x
+    # the temporary a link to /dev/full, a full disk: printf failed inside
+    # an && list, which set -e passed over, and every stage ran without
+    # the settings that hold a rerun to them
+    ln -s /dev/full x/settings.json.tmp
+    run timeout 60 explore.sh --quick -q --out x --pool 20
+    fails_with 1 '^explore\.sh: x/settings\.json: cannot write it$'
+    [ ! -e x/settings.json ]
+    [ ! -e x/settings.json.tmp ]
+    [ ! -e x/init ]
+}
+
 @test "explore.sh rejects bad options" {
     run explore.sh --targets 1.5
     fails_with 2 "not a fraction in"
