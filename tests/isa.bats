@@ -18,6 +18,11 @@ M="$FIXTURES/models"
 UNITS="${PIC_BUILD:-$PIC_ROOT/build}/tests"
 EMU="${PIC_BUILD:-$PIC_ROOT/build}/isa-emu"
 
+# the build over SIMDe is make test's (make isa-emu): missing, say so
+needs_emu() {
+    [ -x "$EMU/tests/test_rows" ] || { echo "$EMU is not built: run make isa-emu (make test does)" >&2; false; }
+}
+
 # skip unless this CPU runs PIC_ISA=$1 (the kernel says so when it cannot)
 needs_isa() {
     run env PIC_ISA="$1" "$UNITS/test_rollout_invariance"
@@ -92,6 +97,7 @@ under_isa() {
 }
 
 @test "isa-emu: each path's own kernels over SIMDe give their formulas' and the scalar path's bits, on any CPU" {
+    needs_emu
     for isa in avx512 avx2 scalar; do
         PIC_ISA=$isa run "$EMU/tests/test_rollout_invariance"
         [ "$status" -eq 0 ] || { echo "$isa: $output"; false; }
@@ -112,6 +118,7 @@ under_isa() {
 }
 
 @test "isa-emu: generation, scoring and a training step on each path over SIMDe give this CPU's scalar bytes" {
+    needs_emu
     for i in 0 1 2 3; do echo "{\"id\": $i, \"problem\": \"$i plus $((i * 7)) is\"}"; done >p
     PIC_ISA=scalar pic-rollout -m "$M/qwen2-tiny" -n 3 --max-new-tokens 24 --seed 5 --plain -q p >gen
     PIC_ISA=scalar pic-rollout --score -m "$M/qwen2-tiny" --plain -q gen >score
