@@ -75,8 +75,18 @@ gpu_visible() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | 
     # an empty list ran nothing and exited 0, as "," did not
     for b in '' 1, ,1 1,,2; do
         run pic-model-bench --batch "$b" --prompt 1 --decode 1
-        fails_with 2 "^pic-model-bench: --batch: bad list '$b'"
+        fails_with 2 "^pic-model-bench: --batch: (empty list|an empty item in '$b')"
     done
+    run pic-model-bench --batch 1,x --prompt 1 --decode 1
+    fails_with 2 "^pic-model-bench: --batch: "
+}
+
+@test "pic-model-bench --batch trims its items, as every list option (pic_option_list)" {
+    # '1, 2' was a bad list here while pic-kernel-bench --rows took it
+    run pic-model-bench --batch ' 1 , 2' --prompt 2 --decode 1 --threads 1 --config "$M/qwen2-tiny/config.json"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"batch   1 x "* ]]
+    [[ "$output" == *"batch   2 x "* ]]
 }
 
 @test "--score takes --max-batch-tokens as --batch-tokens: same records, whatever the packing" {

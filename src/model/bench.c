@@ -221,16 +221,15 @@ int main(int argc, char **argv) {
     if (pic_device_resolve(mo.device) == PIC_DEVICE_CPU && mo.dtype == PIC_DTYPE_BF16)
         pic_usage_error("--dtype bf16: the CPU computes in f32 only");
     int bs[16], nb = 0;
-    /* a size before the end and after every comma: "" ran nothing, "1," one */
-    for (const char *s = batches;;) {
+    /* the one list splitter (docs/conventions.md): items trimmed, so '1, 32'
+     * is 1 and 32 as pic-kernel-bench's --rows; "" and "1," are errors */
+    pic_list bl;
+    pic_option_list(&bl, "--batch", batches);
+    for (size_t i = 0; i < bl.n; i++) {
         if (nb == 16) pic_usage_error("--batch: at most 16 sizes, got more in '%s'", batches);
-        char *e;
-        long v = strtol(s, &e, 10);
-        if (e == s || v < 1 || v > 4096 || (*e && *e != ',')) pic_usage_error("--batch: bad list '%s'", batches);
-        bs[nb++] = (int)v;
-        if (!*e) break;
-        s = e + 1;
+        bs[nb++] = (int)pic_parse_int("--batch", bl.items[i], 1, 4096);
     }
+    pic_list_free(&bl);
 
     pic_config cfg;
     pic_err err;
