@@ -8,7 +8,7 @@ out=build/fuzz
 mkdir -p "$out/new"
 clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
   tests/fuzz/reward/fuzz_reward.c src/reward/ast.c src/reward/lex.c src/reward/parse.c src/reward/primary.c src/reward/bigop.c \
-  src/reward/gcd.c src/reward/eval.c src/reward/numeq.c src/reward/realset.c src/reward/equiv.c src/reward/extract.c src/reward/extract_boxed.c src/reward/textsearch.c src/reward/units.c src/reward/normalize.c src/reward/choice.c src/reward/reward.c \
+  src/reward/gcd.c src/reward/eval.c src/reward/numeq.c src/reward/realset.c src/reward/equiv.c src/reward/extract.c src/reward/extract_env.c src/reward/extract_plain.c src/reward/extract_anchored.c src/reward/extract_boxed.c src/reward/textsearch.c src/reward/units.c src/reward/normalize.c src/reward/choice.c src/reward/reward.c \
   -lmpfr -lgmp -o "$out/fuzz_reward"
 [ "${1:-}" = --build ] && exit 0
 "$out/fuzz_reward" -max_total_time="${1:-600}" -max_len=4096 -timeout=5 -rss_limit_mb=2048 \
