@@ -556,6 +556,17 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
     /* Llama 3.1, 3.2 and 3.3 open every conversation with a system turn of
      * date lines; Llama 3 has none */
     if (strstr(tmpl, "<|start_header_id|>")) {
+        /* both write each message as Llama 3's template does: its header
+         * and its content trimmed. Llama 3.2 Vision's has 3.1's date lines
+         * but writes the content as it is (a problem ending in a newline
+         * keeps it); told by its markers alone, it was llama3.1 */
+        if (!llama3_turn(tmpl)) {
+            snprintf(why, n, "%s: a Llama 3 template that does not write each message as Llama 3's does ('<|"
+                     "start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + "
+                     "'<|eot_id|>'; Llama 3.2 Vision's leaves the content untrimmed), which none of the formats pic "
+                     "renders (" PIC_CHAT_FORMATS ") writes", where);
+            return NULL;
+        }
         if (strstr(tmpl, "Cutting Knowledge Date: December 2023")) return pic_chat_new("llama3.1");
         /* Llama 3's writes a header per message; Nemotron's (Llama 3.3
          * Nemotron Super) writes a system turn of its own, "detailed
@@ -566,17 +577,9 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
                      "renders (" PIC_CHAT_FORMATS ") writes", where);
             return NULL;
         }
-        /* llama3 writes each message as Llama 3's template does: its header
-         * and its content trimmed. Nemotron Super v1.5's builds the
-         * headers from variables ({% set start_header = ... %}), writes a
-         * system turn of them into every conversation and leaves the
-         * content untrimmed: told by its markers alone, it was llama3 */
-        if (!llama3_turn(tmpl)) {
-            snprintf(why, n, "%s: a Llama 3 template that does not write each message as Llama 3's does ('<|"
-                     "start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + "
-                     "'<|eot_id|>'), which none of the formats pic renders (" PIC_CHAT_FORMATS ") writes", where);
-            return NULL;
-        }
+        /* (Nemotron Super v1.5's builds the headers from variables, writes
+         * a system turn of them into every conversation and leaves the
+         * content untrimmed: the check above refuses it) */
         return pic_chat_new("llama3");
     }
     /* DeepSeek-R1's templates differ in what follows a user turn: the

@@ -375,6 +375,13 @@ static void llama31_cases(void) {
     check_refused(tokenizer, "<|begin_of_text|>", "<|eot_id|>", nemo, NULL, NULL,
                   "Nemotron's template (a system turn always, no dates) is refused");
     free(nemo);
+    /* Llama 3.2 Vision Instruct's: 3.2's system turn, but each message's
+     * content written as it is, untrimmed; llama3.1 trims it, so a problem
+     * ending in a newline got another prompt: refused */
+    char *vision = read_text(FIX "llama3.2-vision/chat_template.jinja");
+    check_refused_as(tokenizer, "<|begin_of_text|>", "<|eot_id|>", vision, NULL, NULL, "does not write each message",
+                     "Llama 3.2 Vision's template (content untrimmed) is refused");
+    free(vision);
     chat = pic_chat_new("llama3.1");
     pic_chat_msg m = {"user", "q"};
     json_t *tools = json_pack("[{s:s}]", "type", "function");
