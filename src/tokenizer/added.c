@@ -132,7 +132,10 @@ void tk_added_split(const tk_added *a, const char *s, size_t n, tk_segment **seg
         if (t->lstrip) {
             size_t k = start, ks;
             while (k > done && tk_is_whitespace(char_before(s, k, &ks))) k = ks;
-            start = k;
+            /* never before the last match's end, even for a match found
+             * inside what an rstrip took (find_matches: start =
+             * max(newstart, start_offset)) */
+            start = k > done ? k : done;
         }
         if (t->rstrip) {
             uint32_t cp;
@@ -141,6 +144,10 @@ void tk_added_split(const tk_added *a, const char *s, size_t n, tk_segment **seg
              * that starts with whitespace is found in what this one took */
             while (end < n && (l = pic_utf8_next(s, n, end, &cp)) > 0 && tk_is_whitespace(cp)) end += (size_t)l;
         }
+        /* so such a match may be left empty, and an empty split is dropped
+         * (tokenizers panics, "AddedVocabulary bad split", where it would
+         * end before it starts) */
+        if (end <= start) continue;
         if (start > done) push(segs, n_segs, cap_segs, done, start - done, -1);
         push(segs, n_segs, cap_segs, start, end - start, t->id);
         done = end; /* back inside an earlier rstrip when the match was there, as in HF */
