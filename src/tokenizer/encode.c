@@ -27,12 +27,12 @@ void tk_state_free(tk_state *st) {
     free(st);
 }
 
-static void encode_text(const pic_tokenizer *t, tk_state *st, const char *s, size_t n, bool at_start,
+static void encode_text(const pic_tokenizer *t, tk_state *st, const char *s, size_t n, size_t first_len,
                         tk_ids *out) {
     tk_str buf = {0};
     tk_span *pieces = NULL;
     size_t np = 0;
-    tk_pretokenize(t, st, s, n, at_start, &buf, &pieces, &np);
+    tk_pretokenize(t, st, s, n, first_len, &buf, &pieces, &np);
     for (size_t i = 0; i < np; i++) tk_bpe_word(t, st, buf.s + pieces[i].off, pieces[i].len, out);
     free(pieces);
     free(buf.s);
@@ -43,6 +43,16 @@ static void encode_all(const pic_tokenizer *t, tk_state *st, const char *text, s
     size_t nraw = 0, craw = 0, nnorm = 0, cnorm = 0;
     tk_str ns = {0};
     tk_added_split(&t->added_raw, text, len, &raw, &nraw, &craw);
+    /* the normalized bytes that come from the text's first character (HF
+     * aligns what a normalizer makes of a character to that character):
+     * Metaspace's "first" marks every piece that begins there */
+    size_t first_len = 0;
+    if (nraw && raw[0].id < 0 && len) {
+        uint32_t cp;
+        int l = pic_utf8_next(text, len, 0, &cp);
+        tk_normalize(t, st, text, l > 0 ? (size_t)l : 1, &ns);
+        first_len = ns.len;
+    }
     for (size_t i = 0; i < nraw; i++) {
         if (raw[i].id >= 0) {
             tk_ids_add(out, raw[i].id);
@@ -53,7 +63,8 @@ static void encode_all(const pic_tokenizer *t, tk_state *st, const char *text, s
         tk_added_split(&t->added_norm, ns.s, ns.len, &norm, &nnorm, &cnorm);
         for (size_t k = 0; k < nnorm; k++) {
             if (norm[k].id >= 0) tk_ids_add(out, norm[k].id);
-            else encode_text(t, st, ns.s + norm[k].off, norm[k].len, raw[i].off == 0 && norm[k].off == 0, out);
+            else encode_text(t, st, ns.s + norm[k].off, norm[k].len,
+                             raw[i].off == 0 && norm[k].off < first_len ? first_len - norm[k].off : 0, out);
         }
     }
     free(raw);

@@ -156,7 +156,9 @@ void tk_normalize(const pic_tokenizer *t, tk_state *st, const char *s, size_t n,
 typedef struct {
     size_t off, len;
 } tk_span;
-void tk_pretokenize(const pic_tokenizer *t, tk_state *st, const char *s, size_t n, bool at_start,
+/* first_len: the bytes at the start of s that come from the text's first
+ * character (0 when s does not start the text) */
+void tk_pretokenize(const pic_tokenizer *t, tk_state *st, const char *s, size_t n, size_t first_len,
                     tk_str *buf, tk_span **pieces, size_t *n_pieces);
 
 void tk_bpe_word(const pic_tokenizer *t, tk_state *st, const char *w, size_t n, tk_ids *out);

@@ -144,16 +144,18 @@ static void step_bytelevel(const pic_tokenizer *t, tk_state *st, const tk_pre *p
     }
 }
 
-static void step_metaspace(const tk_pre *p, const plist *in, plist *out, bool at_start) {
+static void step_metaspace(const tk_pre *p, const plist *in, plist *out, size_t first_len) {
     out->n = 0;
     out->buf.len = 0;
     for (size_t i = 0; i < in->n; i++) {
         const char *s = in->buf.s + in->p[i].off;
         size_t n = in->p[i].len, off = out->buf.len;
         bool starts = n >= p->repl_len && memcmp(s, p->repl, p->repl_len) == 0;
-        /* "first": the piece that starts the text (offsets_original().0 == 0 in HF;
-         * a piece after an added token or after removed text does not) */
-        bool prepend = p->prepend == PREPEND_ALWAYS || (p->prepend == PREPEND_FIRST && in->p[i].off == 0 && at_start);
+        /* "first": a piece that starts at the text's offset 0
+         * (offsets_original().0 == 0 in HF): one that begins in what the
+         * normalizer made of the first character, not one after an added
+         * token or after removed text */
+        bool prepend = p->prepend == PREPEND_ALWAYS || (p->prepend == PREPEND_FIRST && in->p[i].off < first_len);
         if (prepend && !starts && s[0] != ' ') tk_str_add(&out->buf, p->repl, p->repl_len);
         for (size_t k = 0; k < n; k++) {
             if (s[k] == ' ') tk_str_add(&out->buf, p->repl, p->repl_len);
@@ -174,7 +176,7 @@ static void step_metaspace(const tk_pre *p, const plist *in, plist *out, bool at
     }
 }
 
-void tk_pretokenize(const pic_tokenizer *t, tk_state *st, const char *s, size_t n, bool at_start,
+void tk_pretokenize(const pic_tokenizer *t, tk_state *st, const char *s, size_t n, size_t first_len,
                     tk_str *buf, tk_span **pieces, size_t *n_pieces) {
     plist a = {0}, b = {0};
     segs tmp = {0};
@@ -193,7 +195,7 @@ void tk_pretokenize(const pic_tokenizer *t, tk_state *st, const char *s, size_t 
             step_bytelevel(t, st, p, &a, &b, &tmp, &scratch);
             break;
         case PRE_METASPACE:
-            step_metaspace(p, &a, &b, at_start);
+            step_metaspace(p, &a, &b, first_len);
             break;
         }
         plist swap = a;

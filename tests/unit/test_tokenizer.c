@@ -243,6 +243,22 @@ static void split_then_metaspace(json_t *root, const void *arg) {
                         json_pack("{s:s, s:[o,o]}", "type", "Sequence", "pretokenizers", split, meta));
 }
 
+/* NFKC, then each digit alone before the Metaspace; "1", "2" and "\u25811"
+ * in the vocabulary */
+static void nfkc_digits_metaspace(json_t *root, const void *arg) {
+    (void)arg;
+    json_t *meta = json_incref(json_object_get(root, "pre_tokenizer"));
+    json_t *digits = json_pack("{s:s, s:b}", "type", "Digits", "individual_digits", 1);
+    json_object_set_new(root, "pre_tokenizer",
+                        json_pack("{s:s, s:[o,o]}", "type", "Sequence", "pretokenizers", digits, meta));
+    json_object_set_new(root, "normalizer", json_pack("{s:s}", "type", "NFKC"));
+    json_t *model = json_object_get(root, "model"), *vocab = json_object_get(model, "vocab");
+    json_object_set_new(vocab, "1", json_integer(6));
+    json_object_set_new(vocab, "2", json_integer(7));
+    json_object_set_new(vocab, "\u25811", json_integer(8));
+    json_array_append_new(json_object_get(model, "merges"), json_string("\u2581 1"));
+}
+
 static void test_metaspace(void) {
     pic_tokenizer *t = variant("metaspace.json", NULL, NULL);
     IDS(t, "hi hi", false, 4, 4);
@@ -258,6 +274,15 @@ static void test_metaspace(void) {
     t = variant("metaspace.json", split_then_metaspace, NULL);
     IDS(t, "-hi", false, 1, 2);
     IDS(t, "hi-hi", false, 4, 1, 2);
+    pic_tokenizer_free(t);
+    /* ... in the original text: U+00BD is "1\u20442" after NFKC, and all
+     * three of its pieces begin at its offset 0, so each gets the marker
+     * ("\u2581\u2044" and "\u25812" have no token: 0 and 7 stay); after
+     * "h" none does (tokenizers 0.23.2) */
+    t = variant("metaspace.json", nfkc_digits_metaspace, NULL);
+    IDS(t, "\xC2\xBD", false, 8, 0, 0, 7);
+    IDS(t, "h\xC2\xBD", false, 3, 6, 7);
+    IDS(t, "\xE2\x91\xB4", false, 0, 8, 0); /* U+2474 is "(1)" */
     pic_tokenizer_free(t);
 }
 
