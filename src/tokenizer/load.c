@@ -118,6 +118,14 @@ static void merge_parts(const tk_load *c, const json_t *m, size_t i, const char 
 }
 
 static void load_merges(const tk_load *c, const json_t *merges) {
+    /* tokenizers reads the list as all "a b" or all ["a", "b"] (its
+     * MergeType, an untagged enum of the two) and refuses a mix */
+    for (size_t i = 1; i < json_array_size(merges); i++)
+        if (json_is_string(json_array_get(merges, i)) != json_is_string(json_array_get(merges, 0))) {
+            char field[64];
+            snprintf(field, sizeof field, "model.merges[%zu]", i);
+            tk_bad(c, field, "merges mix \"left right\" and [\"left\", \"right\"], which tokenizers refuses");
+        }
     pic_tokenizer *t = c->t;
     if (!json_is_array(merges)) tk_bad(c, "model.merges", "expected an array");
     size_t n = json_array_size(merges);
@@ -220,6 +228,15 @@ static void load_added(const tk_load *c, const json_t *added) {
         if (normalized && t->n_norm) {
             /* HF matches these in normalized text, so it normalizes them too */
             tk_normalize(t, st, content, n, &norm);
+            /* tokenizers 0.23 stores such a token normalized (add_tokens,
+             * huggingface/tokenizers#1995): it decodes to the normalized
+             * text and is no longer skipped as special; 0.22 decodes it as
+             * written. Neither reading would be every version's. */
+            if (norm.len != n || memcmp(norm.s, content, n))
+                tk_bad(c, field, "'%s' is normalized and the normalizer changes it ('%.*s'), which tokenizers "
+                                 "versions decode differently; not supported (\"normalized\": false keeps it as "
+                                 "written)",
+                       content, (int)norm.len, norm.s);
             tk_added_add(&t->added_norm, norm.s, norm.len, id, lstrip, rstrip, single);
         } else if (normalized) tk_added_add(&t->added_norm, content, n, id, lstrip, rstrip, single);
         else tk_added_add(&t->added_raw, content, n, id, lstrip, rstrip, single);

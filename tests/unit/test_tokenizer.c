@@ -330,18 +330,22 @@ static void empty_split(json_t *root, const void *arg) {
 }
 
 /* a Replace normalizer whose regex matches the empty string: every match,
- * empty ones too, becomes the content */
+ * empty ones too, becomes the content (the added tokens left out: it would
+ * change the normalized one) */
 static void empty_replace(json_t *root, const void *arg) {
     (void)arg;
+    json_object_set_new(root, "added_tokens", json_array());
     json_object_set_new(root, "normalizer",
                         json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern", "Regex", "b*", "content", "c"));
 }
 
-/* the "#version" line of merges.txt, kept in the "a b" form: HF drops it
+/* the "#version" line of merges.txt, kept in the "a b" form (the list all
+ * in that form, as tokenizers wants it): HF drops it
  * before numbering the ranks */
 static void version_line(json_t *root, const void *arg) {
     (void)arg;
-    json_array_insert_new(json_object_get(json_object_get(root, "model"), "merges"), 0, json_string("#version: 0.2"));
+    json_object_set_new(json_object_get(root, "model"), "merges",
+                        json_pack("[s,s,s,s]", "#version: 0.2", "a a", "aa b", "a b"));
 }
 
 /* a Split on the Regex arg, its matches removed */
