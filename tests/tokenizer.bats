@@ -628,3 +628,22 @@ with_template() {
     run pic-tok --version
     [[ "$output" == "pic-tok (pic) "* ]]
 }
+
+@test "synthetic tokenizers (every component pic reads): tokenizers 0.23.2's ids and text" {
+    # tests/fixtures/tokenizers/synthetic/oracle: seeded files and the
+    # library's own output for each text (PROVENANCE.md, gen_fixtures.py)
+    n=0
+    for tok in "$TF"/synthetic/oracle/*.json; do
+        exp=${tok%.json}.expected.jsonl
+        jq -c '{text}' "$exp" | pic-tok -q -t "$tok" encode --plain | jq -c .ids > got
+        jq -c .ids "$exp" | diff - got
+        jq -c '{text}' "$exp" | pic-tok -q -t "$tok" --special encode --plain | jq -c .ids > got
+        jq -c .ids_special "$exp" | diff - got
+        jq -c '{ids: .ids_special}' "$exp" | pic-tok -q -t "$tok" decode --plain | jq -c .text > got
+        jq -c .decoded "$exp" | diff - got
+        jq -c '{ids: .ids_special}' "$exp" | pic-tok -q -t "$tok" decode --skip-special --plain | jq -c .text > got
+        jq -c .decoded_skip "$exp" | diff - got
+        n=$((n + $(wc -l < "$exp")))
+    done
+    [ "$n" -ge 200 ]
+}
