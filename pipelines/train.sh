@@ -130,7 +130,8 @@ Validation (as the paper: T 0.6, top-p 0.95, N samples per problem):
                            datasets (by file name; without --val-data the
                            held-out set is 'prompts') and N for the rest
                            (default 8; the paper uses 8 or 32 per dataset)
-      --val-temperature T  (default 0.6; 0 is greedy, which takes no --val-top-p)
+      --val-temperature T  (default 0.6; 0 is greedy, which takes no --val-top-p,
+                           and one sample a problem without --val-n)
                            --val-top-p P (default 0.95)
 Ranks (docs/distributed.md):
       --ranks R            run pic-rollout and pic-update as R ranks of an MPI
@@ -166,7 +167,7 @@ n=8 temperature=0.6 max_new=1024 template= rollout_args= reward_args=
 target=0.1 kp=1 ki=0.01 tau=0.95 pictl_args= entropic_tokens=high control_from=1 with_entropic=
 method=entropic entropy_coef=0.001 aec_target=0.2 dmmpt_target= mask_quadrant=
 lr=1e-6 clip_low=0.2 clip_high=0.2 mini_batches=1 update_args=
-val_every=0 val_n=8 val_temperature=0.6 val_top_p=0.95 QUIET=
+val_every=0 val_n=8 val_n_given= val_temperature=0.6 val_top_p=0.95 QUIET=
 ranks=1 launcher=mpirun launcher_args= check= serve= state_every=
 val_data=() eos=()
 # The options given, by name: those of the run itself, and a sweep's shared
@@ -214,7 +215,7 @@ while [ $# -gt 0 ]; do
     --state-every) need "$@"; state_every=$2; shift ;;
     --val-every) need "$@"; val_every=$2; shift ;;
     --val-data) need "$@"; val_data+=("$2"); shift ;;
-    --val-n) need "$@"; val_n=$2; shift ;;
+    --val-n) need "$@"; val_n=$2; val_n_given=1; shift ;;
     --val-temperature) need "$@"; val_temperature=$2; shift ;;
     --val-top-p) need "$@"; val_top_p=$2; shift ;;
     --ranks) need "$@"; ranks=$2; shift ;;
@@ -338,6 +339,10 @@ only_with --val-top-p "$(greedy "$val_temperature" || echo 1)" "a --val-temperat
 # validation's sampling options: none for greedy, which pic-rollout refuses them at
 val_sampling=()
 greedy "$val_temperature" || val_sampling=(--top-p "$val_top_p" --seed "$seed")
+# greedy gives one response a problem however often it runs: one sample,
+# unless --val-n says otherwise (eval.sh's --n at --temperature 0); the
+# default 8 was eight times the work for the same accuracy
+! greedy "$val_temperature" || [ -n "$val_n_given" ] || val_n=1
 for o in --launcher --launcher-args; do
     only_with "$o" "$([[ $ranks -gt 1 ]] && echo 1)" "--ranks R above 1"
 done

@@ -369,6 +369,24 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [[ "$output" == *'"lr": 0.0011'* ]]
 }
 
+@test "greedy validation samples each problem once unless --val-n says otherwise, as eval.sh" {
+    pic-task -q --plain --start 5000 -n 3 --seed 2 > v.jsonl
+    # (eight greedy samples a problem were eight times the work for one answer)
+    run train.sh -q --run g --steps 1 --val-every 1 --val-temperature 0 --val-data v.jsonl "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(zstdcat g/val/step-000001/v.jsonl.zst | wc -l)" -eq 3 ]
+    jq -e '.datasets[0].n == 1' g/val.jsonl > /dev/null
+    [ "$(jq -r .val_n g/settings.json)" = 1 ]
+    # an explicit --val-n is kept
+    run train.sh -q --run g2 --steps 1 --val-every 1 --val-temperature 0 --val-n 2 --val-data v.jsonl "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(zstdcat g2/val/step-000001/v.jsonl.zst | wc -l)" -eq 6 ]
+    # sampling at T above 0: the default 8
+    run train.sh -q --run s --steps 1 --val-every 1 --val-data v.jsonl "${TRAIN[@]}"
+    [ "$status" -eq 0 ]
+    [ "$(zstdcat s/val/step-000001/v.jsonl.zst | wc -l)" -eq 24 ]
+}
+
 @test "a resume holds --data, --val-data and a template file to their contents, not their paths alone" {
     pic-task -q --plain -n 8 --seed 1 >d.jsonl
     pic-task -q --plain -n 4 --seed 1 --start 100 >v.jsonl
