@@ -152,12 +152,14 @@ mkdir -p "$out"
 exec {lock}>>"$out/.lock"
 flock -n "$lock" || die "$out: in use by another eval.sh"
 
-# the records as sampled (read once: DATASET may be a pipe)
+# the records as sampled (read once: DATASET may be a pipe), through
+# write_whole: jq's message of a failed write (a full disk) named no file
+prompts_of() { pic-cat -q --plain "$1" | jq -c --arg s "$(dataset_name "$1")" '.source //= $s'; }
 all_prompts=()
 for d in "${datasets[@]}"; do
     prompts="$out/$(dataset_name "$d").prompts.jsonl"
     all_prompts+=("$prompts")
-    pic-cat -q --plain "$d" | jq -c --arg s "$(dataset_name "$d")" '.source //= $s' > "$prompts"
+    write_whole "$prompts" prompts_of "$d"
 done
 distinct_problems "${all_prompts[@]}" || { rm -f "${all_prompts[@]}"; exit 1; }
 # The tables are this run's or none: a run that failed (a dataset's

@@ -99,6 +99,18 @@ setup() {
     [ -s e/table.json ]
 }
 
+@test "eval.sh: a prompts file it cannot write stops it naming the file, no temporary" {
+    mkdir e
+    # the file (and its temporary) a link to /dev/full, a full disk: jq's
+    # message named no file
+    ln -s /dev/full e/a.prompts.jsonl
+    ln -s /dev/full e/a.prompts.jsonl.tmp
+    run eval.sh "${E[@]}" --out e a.jsonl
+    fails_with 1 '^eval\.sh: e/a\.prompts\.jsonl: cannot write it$'
+    [ ! -e e/a.prompts.jsonl.tmp ]
+    [ -z "$(find e -name '*.zst')" ]
+}
+
 @test "eval.sh: a dataset read from a pipe is read once; a template file by its text; one eval.sh an --out" {
     run eval.sh "${E[@]}" --out p <(cat a.jsonl)
     [ "$status" -eq 0 ]
