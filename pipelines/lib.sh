@@ -193,12 +193,21 @@ model_fingerprint() {
 # prompts alone) and -o (the samples went to that file, and the script
 # read none: train.sh died dividing by zero in jq, eval.sh said 'no
 # records'). pic-rollout takes the last of each, and getopt_long a
-# unique prefix (--sh is --shard, --o --output).
+# unique prefix (--sh is --shard, --o --output) and short options bundled
+# in one word (src/rollout/main.c's "m:t:n:o:qh": -qn4 is -q -n 4, and
+# after -m or -t the rest of the word is its value: -t0.6).
 rollout_args_own() {
-    local w words
+    local w words b
     read -ra words <<<"$1"
     for w in ${words[@]+"${words[@]}"}; do
-        case $w in
+        # a bundle: its flags (q, h) before an -n or -o stand for that option
+        b=$w
+        if [[ $w == -[!-]* ]]; then
+            b=${w#-}
+            while [[ $b == [qh]* ]]; do b=${b:1}; done
+            b=-$b
+        fi
+        case $b in
         -n* | --n | --n=*) usage_error "--rollout-args: '$w': the samples per prompt are $PROG's own --n" \
             "(the settings, resuming and pass@k count by it)" ;;
         -o* | --o*) usage_error "--rollout-args: '$w': the samples' stream is $PROG's own (it reads pic-rollout's output)" ;;

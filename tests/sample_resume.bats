@@ -335,7 +335,9 @@ setup() {
 @test "eval.sh: --rollout-args takes no option eval.sh sets and counts on (--n, --skip, --shard, -o)" {
     # '--n 1' with --n 2 --k 2 passed the --k check and gave pass@2 '-';
     # '-o F' sent the samples to F and pic-eval said 'no records'
-    for a in '--n 1' '-n1' '--seed 3 --n=1' '-o x.zst' '--output x.zst' '--skip 1' '--shard 0/2'; do
+    # (and bundled after a flag, as getopt_long reads them: -qn1 is -q -n 1)
+    for a in '--n 1' '-n1' '--seed 3 --n=1' '-o x.zst' '--output x.zst' '--skip 1' '--shard 0/2' \
+        '-qn1' '-qhn 1' '-qox.zst' '-qq -o x.zst'; do
         run eval.sh "${E[@]}" --k 2 --out e --rollout-args "$a" a.jsonl
         fails_with 2 "--rollout-args: '[^']*': .* eval.sh's own"
         [ ! -e e ]
@@ -344,4 +346,8 @@ setup() {
     # what it does not set passes: --skip-bad is not --skip
     run eval.sh "${E[@]}" --out e --rollout-args '--skip-bad --top-k 5' a.jsonl
     [ "$status" -eq 0 ]
+    # an n in a value bundled with -t is the value's (the rest of the word):
+    # pic-rollout's to judge
+    run eval.sh "${E[@]}" --out e2 --rollout-args '-qtnan' a.jsonl
+    fails_with 2 "pic-rollout refuses the options: pic-rollout: --temperature: 'nan' is not a number"
 }
