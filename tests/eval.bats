@@ -155,6 +155,28 @@ js() { pic-eval -q --format json "$@"; }
     [ "$(awk -F'\t' '{ print NF }' <<<"$output" | sort -u)" = 9 ]
 }
 
+@test "--k with the n of every problem: pass@n once in the tables, both keys in JSON" {
+    # (alpha: 4 samples a problem; --k 1,4 printed pass@4 twice, the same number)
+    for fmt in table markdown tsv; do
+        run pic-eval -q --format "$fmt" --k 1,4 "$A"
+        [ "$status" -eq 0 ]
+        [ "$(grep -o 'pass@4' <<<"$output" | wc -l)" -eq 1 ]
+        [ "$(grep -o 'pass@1' <<<"$output" | wc -l)" -eq 1 ]
+        # every row as many cells as the header
+        [ "$(head -n 1 <<<"$output" | grep -o 'pass@' | wc -l)" -eq 2 ]
+    done
+    run pic-eval -q --format tsv --k 1,4 "$A"
+    [ "$(awk -F'\t' '{ print NF }' <<<"$output" | sort -u)" = 9 ]
+    [ "$(awk -F'\t' 'NR==2 { print $5 }' <<<"$output")" = 0.6666666666666666 ]
+    # n differs between problems (beta: 2 and 6): pass@n is no k's, each stays
+    run pic-eval -q --format tsv --k 2 "$B"
+    [ "$(head -n 1 <<<"$output" | cut -f5,6)" = "$(printf 'pass@n\tpass@2')" ]
+    # the JSON: pass_n and pass_at_k["4"], no key twice
+    run js --k 1,4 "$A"
+    [ "$(jq -c '.datasets[0].pass_at_k | keys_unsorted' <<<"$output")" = '["1","4"]' ]
+    [ "$(jq '.datasets[0] | .pass_n == .pass_at_k["4"]' <<<"$output")" = true ]
+}
+
 @test "zstd input, several files, stdin, and grouping across files" {
     zstd -q -c "$B" >beta.jsonl.zst
     run js "$A" beta.jsonl.zst

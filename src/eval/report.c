@@ -140,8 +140,18 @@ static char *name_cell(const eval_ctx *e, const char *name) {
     return cell;
 }
 
-/* The cells of one row, in column order. */
-static char **row_cells(const eval_ctx *e, const row *r, bool human, size_t *ncells) {
+/* Whether pass@k's column is pass@n's again: k is the n of every problem
+ * (the overall row's nmin = nmax), where the two are one number under one
+ * header; --n 8 --k 1,8 printed "pass@8" twice. The JSON keeps both
+ * (pass_n and pass_at_k["8"]: distinct keys, and scripts read k's). */
+static bool k_is_n(const eval_ctx *e, size_t k, long long nmin, long long nmax) {
+    return nmin == nmax && nmax > 0 && e->ks[k] == nmax;
+}
+
+/* The cells of one row, in column order (nmin, nmax: the overall row's,
+ * which the header is of). */
+static char **row_cells(const eval_ctx *e, const row *r, bool human, long long nmin, long long nmax,
+                        size_t *ncells) {
     size_t n = 0, cap = 9 + e->nk;
     char **c = pic_malloc(cap * sizeof *c);
     int dg = e->digits;
@@ -152,7 +162,8 @@ static char **row_cells(const eval_ctx *e, const row *r, bool human, size_t *nce
         c[n++] = fmt_fixed(100 * r->m[M_AVG], dg);
         c[n++] = fmt_fixed(100 * r->m[M_PASSN], dg);
         if (e->maj) c[n++] = fmt_fixed(100 * r->m[M_MAJ], dg);
-        for (size_t k = 0; k < e->nk; k++) c[n++] = fmt_fixed(100 * r->passk[k], dg);
+        for (size_t k = 0; k < e->nk; k++)
+            if (!k_is_n(e, k, nmin, nmax)) c[n++] = fmt_fixed(100 * r->passk[k], dg);
         c[n++] = fmt_fixed(r->m[M_LEN], 1);
         c[n++] = fmt_fixed(r->m[M_ENT], 4);
         c[n++] = fmt_fixed(r->m[M_REFL], 3);
@@ -160,7 +171,8 @@ static char **row_cells(const eval_ctx *e, const row *r, bool human, size_t *nce
         c[n++] = fmt_real(r->m[M_AVG]);
         c[n++] = fmt_real(r->m[M_PASSN]);
         if (e->maj) c[n++] = fmt_real(r->m[M_MAJ]);
-        for (size_t k = 0; k < e->nk; k++) c[n++] = fmt_real(r->passk[k]);
+        for (size_t k = 0; k < e->nk; k++)
+            if (!k_is_n(e, k, nmin, nmax)) c[n++] = fmt_real(r->passk[k]);
         c[n++] = fmt_real(r->m[M_LEN]);
         c[n++] = fmt_real(r->m[M_ENT]);
         c[n++] = fmt_real(r->m[M_REFL]);
@@ -180,7 +192,8 @@ static char **header_cells(const eval_ctx *e, long long nmin, long long nmax, si
     c[n++] = pic_asprintf("avg@%s", nn);
     c[n++] = pic_asprintf("pass@%s", nn);
     if (e->maj) c[n++] = pic_asprintf("maj@%s", nn);
-    for (size_t k = 0; k < e->nk; k++) c[n++] = pic_asprintf("pass@%lld", e->ks[k]);
+    for (size_t k = 0; k < e->nk; k++)
+        if (!k_is_n(e, k, nmin, nmax)) c[n++] = pic_asprintf("pass@%lld", e->ks[k]);
     c[n++] = pic_strdup("length");
     c[n++] = pic_strdup("entropy");
     c[n++] = pic_strdup("reflect");
@@ -300,7 +313,7 @@ void eval_print_report(FILE *out, const eval_ctx *e) {
         size_t nrows = nd + 2, ncols = 0;
         char ***cells = pic_malloc(nrows * sizeof *cells);
         cells[0] = header_cells(e, rows[nd].nmin, rows[nd].nmax, &ncols);
-        for (size_t r = 0; r <= nd; r++) cells[r + 1] = row_cells(e, &rows[r], human, &ncols);
+        for (size_t r = 0; r <= nd; r++) cells[r + 1] = row_cells(e, &rows[r], human, rows[nd].nmin, rows[nd].nmax, &ncols);
         print_text(out, e, cells, nrows, ncols);
         for (size_t r = 0; r < nrows; r++) {
             for (size_t c = 0; c < ncols; c++) free(cells[r][c]);
