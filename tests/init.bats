@@ -211,6 +211,31 @@ st_dtypes() {
     cmp q/config.json q2/config.json
 }
 
+@test "config.json and generation_config.json as transformers writes them: keys sorted, nested ones too" {
+    # PretrainedConfig.to_json_string and GenerationConfig.to_json_string:
+    # json.dumps(d, indent=2, sort_keys=True) + "\n"; the keys were in
+    # pic's own order
+    pic-init -q -o d
+    pic-init -q -o y --config "$FIXTURES/models/llama-tiny/config.json"
+    jq '.rope_scaling = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}' \
+        "$FIXTURES/models/qwen2-tiny/config.json" > yarn.json
+    pic-init -q -o q --config yarn.json
+    for f in {d,y,q}/config.json {d,y,q}/generation_config.json; do
+        jq -e '[.. | objects | keys_unsorted == keys] | all' "$f" > /dev/null
+        if command -v python3 > /dev/null; then
+            python3 -c 'import json, sys; sys.stdout.write(json.dumps(json.load(open(sys.argv[1])), indent=2, sort_keys=True) + "\n")' \
+                "$f" > want
+            cmp want "$f"
+        fi
+    done
+    jq -e '.rope_scaling | keys_unsorted | length > 2' q/config.json > /dev/null
+    # pic-update's checkpoint keeps the config it was given, byte for byte
+    printf '{"prompt_ids":[1,2],"response_ids":[3],"logprobs":[-1.0],"reward":1.0,"advantage":1.0}\n' > s.jsonl
+    jq --indent 4 . d/config.json > d/c && mv d/c d/config.json
+    pic-update -q -m d -o u --lr 1e-4 s.jsonl > /dev/null
+    cmp d/config.json u/config.json
+}
+
 @test "bad options and inputs are errors; a failed run leaves nothing behind" {
     run pic-init
     fails_with 2 '-o DIR is required'

@@ -168,6 +168,8 @@ static void newline_indent(pic_buf *b, int depth) {
     for (int i = 0; i < depth; i++) pic_buf_append(b, "  ", 2);
 }
 
+static int key_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 static void dump_indented(pic_buf *b, const json_t *v, int depth) {
     char num[40];
     size_t n = json_is_object(v) ? json_object_size(v) : json_is_array(v) ? json_array_size(v) : 0;
@@ -176,17 +178,23 @@ static void dump_indented(pic_buf *b, const json_t *v, int depth) {
     } else if (n == 0) {
         pic_json_dump(b, v); /* a scalar, {} or [] */
     } else if (json_is_object(v)) {
+        /* the keys sorted, as sort_keys=True: Python orders str by code
+         * point, which strcmp's unsigned bytes of UTF-8 keep */
+        const char **keys = pic_malloc(n * sizeof *keys);
         const char *key;
         json_t *val;
         size_t i = 0;
+        json_object_foreach((json_t *)v, key, val) keys[i++] = key;
+        qsort(keys, n, sizeof *keys, key_cmp);
         pic_buf_append(b, "{", 1);
-        json_object_foreach((json_t *)v, key, val) {
-            if (i++) pic_buf_append(b, ",", 1);
+        for (i = 0; i < n; i++) {
+            if (i) pic_buf_append(b, ",", 1);
             newline_indent(b, depth + 1);
-            dump_string(b, key, strlen(key));
+            dump_string(b, keys[i], strlen(keys[i]));
             pic_buf_append(b, ": ", 2);
-            dump_indented(b, val, depth + 1);
+            dump_indented(b, json_object_get(v, keys[i]), depth + 1);
         }
+        free(keys);
         newline_indent(b, depth);
         pic_buf_append(b, "}", 1);
     } else {

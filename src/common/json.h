@@ -32,10 +32,12 @@ int pic_format_real(char *out, double x);
  * read back as x, as a float when single, else as a double; fixed point
  * from 1e-4 up to 1e16 (10000.0, 1e-06, 1e+16). */
 int pic_format_real_repr(char *out, double x, bool single);
-/* v as Python's json.dumps(v, indent=2) writes it, with a newline after:
- * one member a line, indented two spaces a level, "key": value, reals as
+/* v as Python's json.dumps(v, indent=2, sort_keys=True) writes it, with a
+ * newline after, as transformers' to_json_string (PretrainedConfig's and
+ * GenerationConfig's): one member a line, indented two spaces a level,
+ * "key": value, an object's keys sorted (nested ones too), reals as
  * pic_format_real_repr's doubles; for the files transformers writes and
- * people read (config.json). */
+ * people read (config.json, generation_config.json). */
 void pic_json_dump_indented(pic_buf *b, const json_t *v);
 /* Set by a program whose reals are computed doubles, none from a float32
  * (pictl): each prints as the shortest that round-trips through double,

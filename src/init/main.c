@@ -320,11 +320,12 @@ static void write_checkpoint(const options *o, const pic_config *cfg, const tok_
      * generation_config has it: without one, transformers' generate()
      * warns on every call and pads with the first eos id instead */
     if (!o->tokenizer_file && ids->pad >= 0) json_object_set_new(g, "pad_token_id", json_integer(ids->pad));
-    char *g_json = json_dumps(g, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    char *gen = pic_asprintf("%s\n", g_json);
-    free(g_json);
+    /* as GenerationConfig.to_json_string writes it (json.dumps, indent 2,
+     * sort_keys), as config.json */
+    pic_buf gen = {0};
+    pic_json_dump_indented(&gen, g);
     json_decref(g);
-    write_text(tmp, "generation_config.json", gen);
+    write_text(tmp, "generation_config.json", gen.data);
     write_text(tmp, "tokenizer.json", tok_json);
     if (!o->tokenizer_file) {
         json_t *tc = json_pack("{s:n,s:s,s:s,s:s,s:i,s:s}", "bos_token", "eos_token", "<|im_end|>",
@@ -339,7 +340,7 @@ static void write_checkpoint(const options *o, const pic_config *cfg, const tok_
     pic_err err = {0};
     if (pic_params_save(params, weights, o->bf16 ? PIC_DT_BF16 : PIC_DT_F32, &err)) pic_die("%s", err.msg);
     if (pic_atomic_dir_commit(tmp, o->out) != 0) pic_die("%s: %s", o->out, strerror(errno));
-    free(weights), free(gen), free(cfg_json), free(tmp);
+    free(weights), pic_buf_free(&gen), free(cfg_json), free(tmp);
 }
 
 int main(int argc, char **argv) {

@@ -564,9 +564,9 @@ char *pic_config_to_json(const pic_config *c) {
      * 4.x before 4.56 only torch_dtype */
     json_object_set_new(o, "dtype", json_string(c->dtype));
     json_object_set_new(o, "torch_dtype", json_string(c->dtype));
-    /* indented as transformers' to_json_string writes it (json.dumps,
-     * indent 2), reals as Python's repr, not jansson's 17 digits; the keys
-     * stay in this order, where it sorts them */
+    /* as transformers' to_json_string writes it (json.dumps, indent 2,
+     * sort_keys): the keys sorted, reals as Python's repr, not jansson's
+     * 17 digits */
     pic_buf b = {0};
     pic_json_dump_indented(&b, o);
     json_decref(o);
