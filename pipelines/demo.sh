@@ -121,12 +121,14 @@ if [ ! -d "$out/sft" ]; then
 fi
 
 # The target: the token-mean entropy of the SFT model on 64 prompts x 8.
-if [ ! -s "$out/target" ]; then
+# (through write_whole, as the tables below: a failed part or a kill left
+# the temporary, or the table half-written)
+target() {
     pic-task -q --plain -n 64 --start 2000000000 --seed 1 -d 1 |
         pic-rollout -q --plain -m "$out/sft" --template chatml -n 8 -t 0.6 --max-new-tokens 32 --seed 3 |
-        jq -n '[inputs.entropy[]] | add / length * 1000 | round / 1000' > "$out/target.tmp"
-    publish "$out/target.tmp" "$out/target"
-fi
+        jq -n '[inputs.entropy[]] | add / length * 1000 | round / 1000'
+}
+[ -s "$out/target" ] || write_whole "$out/target" target
 target=$(cat "$out/target")
 say "target: $target, the SFT model's entropy"
 
@@ -166,7 +168,7 @@ wait "$explore_pid" || die "the exploration comparison failed: see $out/explore.
 trap - EXIT
 
 # 6. The results, and the checks the demo exists for.
-{
+results() {
     echo "# pic demo ($(date -u +%Y-%m-%dT%H:%MZ); this invocation: $(( $(date +%s) - start )) s)"
     echo
     echo "On-policy, $steps steps (means over the last third of the steps):"
@@ -193,7 +195,8 @@ trap - EXIT
         (.exploration | to_entries[] | select(.key != "heldout") | .value as $m
          | "| \(.key) | " + ($m.pass_at_k | [.[] | . * 1000 | round / 10 | tostring] | join(" | "))
            + " | \($m.accuracy_greedy * 1000 | round / 10) |")' "$out/explore/summary.json"
-} > "$out/results.md"
+}
+write_whole "$out/results.md" results
 cat "$out/results.md"
 echo "figures: $out/onpolicy/plot.png $out/offpolicy/plot.png"
 
@@ -215,21 +218,25 @@ g=$(third "$out/onpolicy/grpo" entropy last)
 # steps (the first half is the transient of both loops).
 p=$(third "$out/offpolicy/p" entropy half)
 pi=$(third "$out/offpolicy/pi" entropy half)
+checks() {
+    echo
+    echo "Checks:"
+    check "EntroPIC's entropy is within 10% of the target ($e vs $target)" '(($e - $t) | fabs) <= 0.1 * $t'
+    check "GRPO's entropy falls clearly below the target ($g < 0.8 x $target)" '$g != null and $g < 0.8 * $t'
+    for r in onpolicy/target-$target onpolicy/grpo; do
+        r1=$(third "$out/$r" reward first) r3=$(third "$out/$r" reward last)
+        check "training reward rises in $r ($r1 -> $r3)" "$r3 > $r1"
+    done
+    check "off-policy P control holds an offset over the second half (|$p - $target| > 2 x |$pi - $target|)" \
+        '(($p - $t) | fabs) > 2 * (($pi - $t) | fabs)'
+    check "off-policy PI control reaches the target within 10% over the second half ($pi)" '(($pi - $t) | fabs) <= 0.1 * $t'
+}
 if [ -z "$quick" ]; then
-    {
-        echo
-        echo "Checks:"
-        check "EntroPIC's entropy is within 10% of the target ($e vs $target)" '(($e - $t) | fabs) <= 0.1 * $t'
-        check "GRPO's entropy falls clearly below the target ($g < 0.8 x $target)" '$g != null and $g < 0.8 * $t'
-        for r in onpolicy/target-$target onpolicy/grpo; do
-            r1=$(third "$out/$r" reward first) r3=$(third "$out/$r" reward last)
-            check "training reward rises in $r ($r1 -> $r3)" "$r3 > $r1"
-        done
-        check "off-policy P control holds an offset over the second half (|$p - $target| > 2 x |$pi - $target|)" \
-            '(($p - $t) | fabs) > 2 * (($pi - $t) | fabs)'
-        check "off-policy PI control reaches the target within 10% over the second half ($pi)" '(($pi - $t) | fabs) <= 0.1 * $t'
-    } > "$out/checks.md"
-    cat "$out/checks.md" | tee -a "$out/results.md"
+    write_whole "$out/checks.md" checks
+    cat "$out/checks.md"
+    # (results.md with the checks: tee -a appended them to it, a
+    # half-written table when cut short)
+    write_whole "$out/results.md" cat "$out/results.md" "$out/checks.md"
 else
     : > "$out/checks.md"
 fi

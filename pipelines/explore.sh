@@ -223,29 +223,35 @@ heldout() { # name, pic-task options beyond the level's
     shift
     [ -s "$f" ] && return
     mkdir -p "$out/heldout"
-    { sft_problems; cat "$out/pool.jsonl" "$out/val.jsonl"; } |
-        jq -n "$keydef"' [inputs | {(key): true}] | add' > "$out/heldout/seen.json"
-    task -n $((64 * eval_problems)) --start 1000000000 --seed 21 -d "$difficulty" --source "$name" "$@" |
-        jq -nc --slurpfile seen "$out/heldout/seen.json" --argjson n "$eval_problems" "$keydef"'
-            reduce inputs as $r ({keep: [], keys: $seen[0]}; ($r | key) as $k
-                | if (.keep | length) < $n and (.keys[$k] | not) then .keep += [$r] | .keys[$k] = true else . end)
-            | .keep[]' > "$f.tmp"
-    [ "$(wc -l < "$f.tmp")" -eq "$eval_problems" ] ||
-        die "$name: only $(wc -l < "$f.tmp") unseen problems in $((64 * eval_problems)) candidates; lower --eval-problems"
-    publish "$f.tmp" "$f"
+    seen() { { sft_problems; cat "$out/pool.jsonl" "$out/val.jsonl"; } | jq -n "$keydef"' [inputs | {(key): true}] | add'; }
+    write_whole "$out/heldout/seen.json" seen
+    # (through write_whole: a set cut short, a failed part or a kill left
+    # the temporary)
+    pick() {
+        local keep
+        keep=$(task -n $((64 * eval_problems)) --start 1000000000 --seed 21 -d "$difficulty" --source "$name" "$@" |
+            jq -nc --slurpfile seen "$out/heldout/seen.json" --argjson n "$eval_problems" "$keydef"'
+                reduce inputs as $r ({keep: [], keys: $seen[0]}; ($r | key) as $k
+                    | if (.keep | length) < $n and (.keys[$k] | not) then .keep += [$r] | .keys[$k] = true else . end)
+                | .keep[]')
+        [ "$(grep -c . <<<"$keep")" -eq "$eval_problems" ] ||
+            die "$name: only $(grep -c . <<<"$keep") unseen problems in $((64 * eval_problems)) candidates; lower --eval-problems"
+        printf '%s\n' "$keep"
+    }
+    write_whole "$f" pick "$@"
 }
 heldout same
 # shellcheck disable=SC2086
 heldout harder $harder_args
 
 # 4. The starting entropy: token-mean, the SFT model on training prompts at T 0.6.
-if [ ! -s "$out/start_entropy" ]; then
+start_entropy() {
     head -n "$entropy_prompts" "$out/train.jsonl" |
         pic-rollout -q --plain -m "$out/sft" --template chatml -n "$n" -t "$temperature" \
             --max-new-tokens "$max_new" --seed 3 |
-        jq -n '[inputs.entropy[]] | add / length * 10000 | round / 10000' > "$out/start_entropy.tmp"
-    publish "$out/start_entropy.tmp" "$out/start_entropy"
-fi
+        jq -n '[inputs.entropy[]] | add / length * 10000 | round / 10000'
+}
+[ -s "$out/start_entropy" ] || write_whole "$out/start_entropy" start_entropy
 h0=$(cat "$out/start_entropy")
 abs_targets=$(for f in $targets; do jq -n "$h0 * $f * 10000 | round / 10000"; done | tr '\n' ' ')
 abs_targets=${abs_targets% } # (the messages and summary.json had its trailing space)
@@ -331,7 +337,7 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
         [$t[0].datasets[] as $d | {key: $d.dataset, value: {pass_at_k: $d.pass_at_k, accuracy_t06: $d.avg,
           accuracy_greedy: ($g[0].datasets[] | select(.dataset == $d.dataset) | .avg)}}] | from_entries'
 }
-{
+evals() {
     printf '{"sft": %s, "runs": [' "$(metrics sft)"
     sep=
     # the training run's end: entropy and reward over its last eighth of steps
@@ -365,7 +371,8 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
         sep=,
     done
     printf ']}\n'
-} > "$out/evals.json"
+}
+write_whole "$out/evals.json" evals
 first_target=target-${abs_targets%% *}
 write_whole "$out/summary.json" jq --argjson h0 "$h0" --arg targets "$abs_targets" --arg first "$first_target" \
     --arg harder "$harder_args" \
@@ -410,7 +417,7 @@ table() { # level, checkpoint
              + " | \(cell($m.accuracy_greedy; $m.accuracy_greedy_sd)) | \(cell($m.accuracy_t06; $m.accuracy_t06_sd)) |")' \
         "$out/summary.json"
 }
-{
+results() {
     echo "# explore.sh: EntroPIC against GRPO on Countdown"
     echo
     echo "$steps RL steps, tau 0.95, starting entropy $h0, targets $abs_targets; held-out problems: pass@k at T 0.6"
@@ -422,8 +429,8 @@ table() { # level, checkpoint
         echo
         table "$lv" "$c"
     done; done
-} > "$out/results.md.tmp"
-publish "$out/results.md.tmp" "$out/results.md"
+}
+write_whole "$out/results.md" results
 [ -n "$QUIET" ] || jq -c '.exploration | {entropic: {pass_at_k: .entropic.pass_at_k, accuracy_greedy: .entropic.accuracy_greedy},
     grpo: {pass_at_k: .grpo.pass_at_k, accuracy_greedy: .grpo.accuracy_greedy}}' "$out/summary.json"
 say "summary: $out/summary.json; tables: $out/results.md"

@@ -66,7 +66,8 @@ sweep.sh ${QUIET:+-q} --out "$out" -j "$jobs" "${variants[@]}" -- --model "$mode
 # last (the model after steps - 1 updates). A rerun with fewer --steps
 # leaves the runs longer (train.sh's smaller --steps does nothing): their
 # step N is the last, not the log's end, which the title's N did not name.
-{
+# (through write_whole: a failed part, or a kill, left the temporary)
+fig2_tsv() {
     printf 'run\tfirst\tlast\tchange\n'
     for r in "${quadrants[@]}" grpo; do
         # (a step without a response token has no entropy: null, an empty
@@ -75,27 +76,27 @@ sweep.sh ${QUIET:+-q} --out "$out" -j "$jobs" "${variants[@]}" -- --model "$mode
             | [$r, $a, $b, (if $a != null and $b != null then $b - $a else null end)] | @tsv' \
             "$out/$r/log.jsonl"
     done
-} > "$out/fig2.tsv.tmp"
-publish "$out/fig2.tsv.tmp" "$out/fig2.tsv"
-{
+}
+write_whole "$out/fig2.tsv" fig2_tsv
+fig2_md() {
     echo "| masked quadrant | entropy, first step | entropy, last step | change |"
     echo "|---|---|---|---|"
     tail -n +2 "$out/fig2.tsv" | awk -F'\t' 'function f(x, fmt) { return x == "" ? "-" : sprintf(fmt, x) }
         { printf "| %s | %s | %s | %s |\n", ($1 == "grpo" ? "none (GRPO)" : $1), f($2, "%.4f"), f($3, "%.4f"), f($4, "%+.4f") }'
-} > "$out/fig2.md.tmp"
-publish "$out/fig2.md.tmp" "$out/fig2.md"
+}
+write_whole "$out/fig2.md" fig2_md
 
 if command -v gnuplot > /dev/null; then
-    for term in png svg; do
-        case $term in
+    fig2_plot() { # png|svg: the figure on stdout
+        case $1 in
         png) setterm="set terminal pngcairo size 900,600 font ',11' noenhanced" ;;
         svg) setterm="set terminal svg size 900,600 font 'sans,11' noenhanced" ;;
         esac
         # its warnings (an empty y range when every change is the same) are
         # noise under -q; a failure is not
-        gnuplot <<EOF2 2>"$out/gnuplot.err" || { cat "$out/gnuplot.err" >&2; rm -f "$out/fig2.$term.tmp"; exit 1; }
+        gnuplot <<EOF2 2>"$out/gnuplot.err" || { cat "$out/gnuplot.err" >&2; rm -f "$out/gnuplot.err"; return 1; }
 $setterm
-set output $(gq "$out/fig2.$term.tmp")
+set output
 set datafile separator "\t"
 set title "Entropy change over $steps steps with one quadrant masked (tau $tau)"
 set ylabel "entropy change (last - first step)"
@@ -105,9 +106,11 @@ set grid ytics
 set xzeroaxis
 plot $(gq "$out/fig2.tsv") every ::1 using 0:4:xtic(1) with boxes notitle
 EOF2
+    }
+    for term in png svg; do
+        write_whole "$out/fig2.$term" fig2_plot "$term"
         [ -n "$QUIET" ] || cat "$out/gnuplot.err" >&2
         rm -f "$out/gnuplot.err"
-        mv "$out/fig2.$term.tmp" "$out/fig2.$term"
     done
 else
     say "gnuplot not found: no fig2.png (scripts/deps.sh installs it)"

@@ -77,12 +77,40 @@ publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
 # let it pass unsaid, and a half-written temporary stayed. The previous
 # FINAL stays, and no temporary. (In a $(...), die ends the subshell
 # alone: its caller says what failed.)
+# CMD may be a function that writes a group of parts (a table's header and
+# rows): it runs as a background job, where set -e holds inside it (in an
+# if or an || list bash turns set -e off in a function, and the group went
+# on past a failed part to publish the rest), its stdin /dev/null (none
+# reads one).
+# SIGINT or SIGTERM while it runs stops it and removes the temporary, then
+# goes to the traps the script had (train.sh's), or ends the script.
 write_whole() {
-    local final=$1
+    local final=$1 pid st=0 traps q
     shift
-    if "$@" > "$final.tmp" && publish "$final.tmp" "$final"; then return 0; fi
+    traps=$(trap -p INT TERM)
+    # (SIGINT taken back in the job: a background job ignores it)
+    ( trap - INT TERM; "$@" ) > "$final.tmp" &
+    pid=$!
+    printf -v q '%q %q' "$pid" "$final.tmp"
+    _ww_traps=$traps
+    trap "_ww_signal INT $q" INT
+    trap "_ww_signal TERM $q" TERM
+    wait "$pid" || st=$?
+    trap - INT TERM
+    eval "$traps"
+    if [ "$st" -eq 0 ] && publish "$final.tmp" "$final"; then return 0; fi
     rm -f "$final.tmp"
     die "$final: cannot write it"
+}
+# _ww_signal SIG PID TMP: write_whole's job stopped, its temporary gone, and
+# SIG again to this shell under the traps it had before
+_ww_signal() {
+    kill -TERM "$2" 2> /dev/null || true
+    wait "$2" 2> /dev/null || true
+    rm -f "$3"
+    trap - INT TERM
+    eval "$_ww_traps"
+    kill -s "$1" "$BASHPID"
 }
 
 # greedy T: true for a temperature of 0 (any spelling), where pic-rollout

@@ -32,6 +32,19 @@ load helpers
     # rerunning resumes: nothing is redone
     run demo.sh --quick -q --out d --explore-steps 3
     [ "$status" -eq 0 ]
+    # a part of the results table that fails (jq on explore's summary):
+    # named, the previous table stays (it was left half-written), no
+    # temporary
+    cp d/results.md results.before
+    mkdir shim
+    { echo '#!/bin/sh'
+      echo 'case "$*" in *"Exploration on Countdown"*) echo "jq: broken" >&2; exit 5 ;; esac'
+      echo "exec $(command -v jq) \"\$@\""; } > shim/jq
+    chmod +x shim/jq
+    PATH="$PWD/shim:$PATH" run demo.sh --quick -q --out d --explore-steps 3
+    fails_with 1 '^demo\.sh: d/results\.md: cannot write it$'
+    cmp results.before d/results.md
+    [ -z "$(find d -name '*.tmp')" ]
 }
 
 @test "demo.sh rejects bad options" {

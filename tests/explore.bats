@@ -96,6 +96,23 @@ load helpers
     explore.sh --quick -q --out x --pool 20 --steps 3 > /dev/null
     jq -e '.methods.grpo.end.entropy == null and .methods.grpo.end.entropy_sd == null' x/summary.json
     [ "$(grep -c '^| grpo | 1 | n/a | ' x/results.md)" -eq 4 ]
+    # a table it cannot write (the temporary a link to /dev/full, a full
+    # disk), or one whose part fails (jq on one table): named, the previous
+    # stays, no temporary (the group's own, or one cut short, stayed)
+    cp x/results.md results.before
+    ln -s /dev/full x/results.md.tmp
+    run explore.sh --quick -q --out x --pool 20 --steps 3
+    fails_with 1 '^explore\.sh: x/results\.md: cannot write it$'
+    cmp results.before x/results.md
+    mkdir shim
+    { echo '#!/bin/sh'
+      echo 'case "$*" in *"def pct"*) echo "jq: broken" >&2; exit 5 ;; esac'
+      echo "exec $(command -v jq) \"\$@\""; } > shim/jq
+    chmod +x shim/jq
+    PATH="$PWD/shim:$PATH" run explore.sh --quick -q --out x --pool 20 --steps 3
+    fails_with 1 '^explore\.sh: x/results\.md: cannot write it$'
+    cmp results.before x/results.md
+    [ -z "$(find x -name '*.tmp')" ]
 }
 
 @test "filter.sh --reward-args '--task countdown': scored by the countdown verdict, 0 < correct < n kept" {

@@ -168,6 +168,53 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ -z "$(find r -name '*.tmp*')" ]
 }
 
+# lib.sh in a script of its own: SCRIPT's text after `set -euo pipefail`
+# and lib.sh, as the pipelines source it
+lib_script() {
+    printf 'set -euo pipefail\nPROG=t\n. %q\n%s\n' "$PIC_ROOT/pipelines/lib.sh" "$1" > t.sh
+}
+
+@test "write_whole: a group of writes whose part fails publishes nothing, names the file, no temporary" {
+    echo before > f
+    # (in write_whole's if, bash turned set -e off inside the function: the
+    # group went on past its failed part, and published the rest as f)
+    lib_script 'group() { echo a; false; echo b; }
+write_whole f group'
+    run bash t.sh
+    fails_with 1 '^t: f: cannot write it$'
+    [ "$(cat f)" = before ]
+    [ ! -e f.tmp ]
+    # a part that succeeds after all: the whole group
+    lib_script 'group() { echo a; echo b; }
+write_whole f group'
+    run bash t.sh
+    [ "$status" -eq 0 ]
+    [ "$(cat f)" = "$(printf 'a\nb')" ]
+}
+
+@test "write_whole: a run killed or interrupted while it writes leaves no temporary, and the traps before" {
+    echo before > f
+    for sig in TERM INT; do
+        lib_script 'trap "echo own-trap >&2; trap - '$sig'; kill -'$sig' \$\$" '$sig'
+group() { echo a; touch started; sleep 30; echo b; }
+write_whole f group
+echo after'
+        rm -f started
+        # (SIGINT taken back: a background job's is ignored, for good in a
+        # shell it starts)
+        (trap - INT; exec bash t.sh) 2> err &
+        pid=$!
+        for _ in $(seq 100); do [ -e started ] && break; sleep 0.1; done
+        kill -$sig $pid
+        st=0; wait $pid || st=$?
+        [ "$st" -gt 128 ]
+        [ ! -e f.tmp ]
+        [ "$(cat f)" = before ]
+        grep -qx own-trap err
+        ! grep -q after err || false
+    done
+}
+
 @test "a resume clears what a kill left and nothing more: a stray prompts file, no val.jsonl unvalidated, a run named like a temporary" {
     S=(--method nsr "${TRAIN[@]}")
     train.sh -q --run whole --steps 2 "${S[@]}"
@@ -734,6 +781,49 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(jq -s '.[1].entropy' f/hi-pos/log.jsonl)" = null ]
     [[ "$output" == *"| hi-pos | "*" | - | - |"* ]]
     [[ "$output" == *"| none (GRPO) | "*" | "*" | "[-+]* ]]
+}
+
+@test "fig2.sh: a table or figure it cannot write stops it naming the file; the previous stays, no temporary" {
+    F=(--out f --model m --steps 1 --tau 0.5 -j 2 -- --prompts 4 --n 2 --max-new-tokens 8 --template chatml --seed 5)
+    fig2.sh -q "${F[@]}" > /dev/null
+    cp f/fig2.tsv tsv.before
+    # the temporary a link to /dev/full, a full disk: jq's message named no
+    # file, and the temporary stayed
+    ln -s /dev/full f/fig2.tsv.tmp
+    run fig2.sh -q "${F[@]}"
+    fails_with 1 '^fig2\.sh: f/fig2\.tsv: cannot write it$'
+    cmp tsv.before f/fig2.tsv
+    [ ! -e f/fig2.tsv.tmp ]
+    # a part of the group that fails (jq on the last run's log): the same,
+    # not the rows before it published as the table
+    mkdir shim
+    { echo '#!/bin/sh'
+      echo 'case "$*" in *".[:\$n]"*"f/grpo/log.jsonl") echo "jq: broken" >&2; exit 5 ;; esac'
+      echo "exec $(command -v jq) \"\$@\""; } > shim/jq
+    chmod +x shim/jq
+    PATH="$PWD/shim:$PATH" run fig2.sh -q "${F[@]}"
+    fails_with 1 '^fig2\.sh: f/fig2\.tsv: cannot write it$'
+    [[ "$output" == *"jq: broken"* ]]
+    cmp tsv.before f/fig2.tsv
+    [ ! -e f/fig2.tsv.tmp ]
+    # the figure: gnuplot's stdout, through write_whole; a gnuplot that
+    # fails part way left fig2.svg.tmp
+    cp f/fig2.svg svg.before
+    { echo '#!/bin/sh'
+      echo 'in=$(cat)'
+      echo 'case "$in" in *"terminal svg"*"quadrant masked"*) echo "<svg half"; echo "gnuplot: broken" >&2; exit 1 ;; esac'
+      echo "printf '%s\\n' \"\$in\" | exec $(command -v gnuplot) \"\$@\""; } > shim/gnuplot
+    chmod +x shim/gnuplot
+    rm shim/jq
+    PATH="$PWD/shim:$PATH" run fig2.sh -q "${F[@]}"
+    fails_with 1 '^fig2\.sh: f/fig2\.svg: cannot write it$'
+    [[ "$output" == *"gnuplot: broken"* ]]
+    cmp svg.before f/fig2.svg
+    [ ! -e f/fig2.svg.tmp ]
+    [ ! -e f/gnuplot.err ]
+    run fig2.sh -q "${F[@]}"
+    [ "$status" -eq 0 ]
+    grep -q '<svg' f/fig2.svg
 }
 
 @test "fig2.sh: an --out with a backslash or a double quote gets its figure" {
