@@ -67,6 +67,31 @@ llamacpp() {
     golden_decode "$BATS_FILE_TMPDIR/llama3" "$BATS_FILE_TMPDIR/llama3.vectors.jsonl"
 }
 
+# oracle NAME TOKENIZER: tests/fixtures/tokenizers/oracle/NAME.jsonl.xz, the
+# outputs of HF tokenizers 0.23.2 itself (difftest/difftest.js): ids with
+# and without --special, decodings of those ids and of random id sequences
+# with and without --skip-special
+oracle() {
+    local f="$BATS_TEST_TMPDIR/$1.jsonl"
+    xz -dc "$TF/oracle/$1.jsonl.xz" > "$f"
+    jq -c 'select(.text)' "$f" > texts.jsonl
+    golden_encode "$2" texts.jsonl
+    WANT=ids_special golden_encode "$2" texts.jsonl --special
+    jq -c '{ids: (.ids_special // .ids), decoded}' "$f" > dec.in
+    golden_decode "$2" dec.in
+    jq -c '{ids: (.ids_special // .ids), decoded: .decoded_skip}' "$f" > skip.in
+    pic-tok -q -t "$2" --skip-special decode --plain skip.in | jq -c 'select(.text != .decoded)' > bad.jsonl
+    head -c 2000 bad.jsonl
+    [ ! -s bad.jsonl ]
+}
+
+@test "HF tokenizers 0.23.2 itself: adversarial texts and ids, Unicode 16 letters" {
+    oracle qwen2.5 "$BATS_FILE_TMPDIR/qwen2.5"
+    oracle llama3 "$BATS_FILE_TMPDIR/llama3"
+    oracle gpt2 "$BATS_FILE_TMPDIR/gpt2"
+    oracle stories260K "$TF/stories260K"
+}
+
 @test "HF encodings of 202 edge-case texts: Qwen2.5, Llama 3, GPT-2" {
     golden_encode "$BATS_FILE_TMPDIR/qwen2.5" "$TF/qwen2.5/hf_encodings.jsonl"
     golden_encode "$BATS_FILE_TMPDIR/llama3" "$TF/llama3/hf_encodings.jsonl"

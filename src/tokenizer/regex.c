@@ -10,6 +10,7 @@
 
 #include "common/cli.h"
 #include "tokenizer/internal.h"
+#include "tokenizer/unicode_new.h"
 
 /* Oniguruma's word character, the one General_Category-ish class its \w,
  * \W, \b and \B are made of (src/make_unicode_property_data.py,
@@ -85,6 +86,73 @@ static void put(strbuf *b, const char *s, size_t n) {
 }
 #define PUTS(b, s) put(b, s, strlen(s))
 
+/* The characters a property gained after Unicode 14, PCRE2 10.42's version:
+ * HF tokenizers 0.23.2's Oniguruma has Unicode 16's tables (as the
+ * library itself splits), where U+1E5DC (Ol Onal, Unicode 16) is a
+ * letter and "\U0001E5DC're" splits before the contraction; to PCRE2
+ * 10.42 it is unassigned, and the contraction was split apart (found by
+ * running tokenizers itself, tests/fixtures/tokenizers/difftest). NULL when
+ * there are none (unicode_new.h: the properties whose sets grew). */
+static const char *new_items(const char *name, size_t n) {
+    for (size_t j = 0; j < sizeof unicode_new / sizeof *unicode_new; j++)
+        if (strlen(unicode_new[j].name) == n && !memcmp(unicode_new[j].name, name, n)) return unicode_new[j].items;
+    return NULL;
+}
+
+/* Copies s[0..n) to b, with the characters new_items gives added to each
+ * property \p{X}, \P{X}, \pX or \PX it names: in a class \p{X} becomes
+ * \p{X} and the items, outside one the class [\p{X}items] (\P{X}:
+ * [^\p{X}items]). A \P{X} in a class, which a PCRE2 class cannot hold with
+ * the items, goes into alts as "[^\p{X}items]|" (the class keeps \P{Any},
+ * as for \W in onig_escapes); with no alts it stays as it is. Brackets in s
+ * open and close classes (the rewrites of \w and \b hold whole ones). */
+static void put_props(strbuf *b, const char *s, size_t n, bool in_class, strbuf *alts) {
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '\\' || i + 1 >= n) {
+            if (s[i] == '[') in_class = true;
+            else if (s[i] == ']') in_class = false;
+            put(b, s + i, 1);
+            continue;
+        }
+        bool neg = s[i + 1] == 'P';
+        const char *name = s + i + 2, *items = NULL;
+        size_t len = 0, whole = 2;
+        if ((neg || s[i + 1] == 'p') && i + 2 < n) {
+            if (*name == '{') {
+                const char *end = memchr(name, '}', n - (i + 2));
+                if (end) {
+                    len = (size_t)(end - name - 1);
+                    whole = (size_t)(end + 1 - (s + i));
+                    name++;
+                }
+            } else {
+                len = 1;
+                whole = 3;
+            }
+            if (len) items = new_items(name, len);
+        }
+        if (!items || (neg && in_class && !alts)) {
+            put(b, s + i, whole);
+        } else if (in_class && neg) {
+            PUTS(alts, "[^\\p{");
+            put(alts, name, len);
+            PUTS(alts, "}");
+            PUTS(alts, items);
+            PUTS(alts, "]|");
+            PUTS(b, "\\P{Any}");
+        } else {
+            if (!in_class) PUTS(b, neg ? "[^" : "[");
+            PUTS(b, "\\p{");
+            put(b, name, len);
+            PUTS(b, "}");
+            PUTS(b, items);
+            if (!in_class) PUTS(b, "]");
+        }
+        i += whole - 1;
+    }
+}
+#define PUT_PROPS(b, s, in_class, alts) put_props(b, s, strlen(s), in_class, alts)
+
 /* Oniguruma's escapes where PCRE2's mean something else, as what means the
  * same to PCRE2:
  *   \s \S  Oniguruma's Unicode space is White_Space (U+0009-000D, U+0085 and
@@ -123,6 +191,16 @@ static const char *rewrite(char e, bool in_class) {
     }
 }
 
+/* The length of the escape at p (a backslash and what follows): a property
+ * \p{X} or \P{X} whole, else 2. */
+static size_t prop_len(const char *p, size_t n) {
+    if (n > 2 && (p[1] == 'p' || p[1] == 'P') && p[2] == '{') {
+        const char *end = memchr(p + 2, '}', n - 2);
+        if (end) return (size_t)(end + 1 - p);
+    }
+    return n > 2 && (p[1] == 'p' || p[1] == 'P') ? 3 : 2;
+}
+
 static char *onig_escapes(const char *p, size_t n, size_t *out_len, long *bad) {
     strbuf out = {0}, cls = {0}, alts = {0};
     PUTS(&out, "");
@@ -130,9 +208,10 @@ static char *onig_escapes(const char *p, size_t n, size_t *out_len, long *bad) {
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '\\' && i + 1 < n) {
             const char *rep = rewrite(p[i + 1], false);
-            if (rep) PUTS(&out, rep);
-            else put(&out, p + i, 2); /* the backslash, then what it escapes */
-            i++;
+            size_t w = prop_len(p + i, n - i);
+            if (rep) PUT_PROPS(&out, rep, false, NULL);
+            else put_props(&out, p + i, w, false, NULL); /* the backslash, then what it escapes */
+            i += w - 1;
             continue;
         }
         if (p[i] != '[') {
@@ -152,13 +231,14 @@ static char *onig_escapes(const char *p, size_t n, size_t *out_len, long *bad) {
         for (; k < n && p[k] != ']'; k++) {
             if (p[k] == '\\' && k + 1 < n) {
                 const char *rep = rewrite(p[k + 1], true);
+                size_t w = prop_len(p + k, n - k);
                 if (p[k + 1] == 'W') {
-                    PUTS(&alts, "[^" WORD_ITEMS "]|");
+                    PUT_PROPS(&alts, "[^" WORD_ITEMS "]|", false, NULL);
                     rep = "\\P{Any}"; /* matches nothing, keeps a range beside it an error */
                 }
-                if (rep) PUTS(&cls, rep);
-                else put(&cls, p + k, 2);
-                k++;
+                if (rep) PUT_PROPS(&cls, rep, true, &alts);
+                else put_props(&cls, p + k, w, true, &alts);
+                k += w - 1;
             } else if (p[k] == '[' && k + 1 < n && p[k + 1] == ':') {
                 /* [:name:] or [:^name:]; class_set_op saw its ":]" */
                 size_t e = k + 2;
@@ -171,11 +251,11 @@ static char *onig_escapes(const char *p, size_t n, size_t *out_len, long *bad) {
                     *bad = (long)k;
                     break;
                 }
-                if (!negated) PUTS(&cls, posix_brackets[j].is);
-                else if (posix_brackets[j].isnt) PUTS(&cls, posix_brackets[j].isnt);
+                if (!negated) PUT_PROPS(&cls, posix_brackets[j].is, true, &alts);
+                else if (posix_brackets[j].isnt) PUT_PROPS(&cls, posix_brackets[j].isnt, true, &alts);
                 else {
                     PUTS(&alts, "[^");
-                    PUTS(&alts, posix_brackets[j].is);
+                    PUT_PROPS(&alts, posix_brackets[j].is, true, NULL);
                     PUTS(&alts, "]|");
                     PUTS(&cls, "\\P{Any}");
                 }
