@@ -1,5 +1,6 @@
-/* Byte-level BPE: Qwen2's pre-tokenizer (digits stay single, which suits
- * arithmetic), GPT-2's byte symbols, and a small greedy BPE trainer. */
+/* Byte-level BPE: Qwen2's normalizer (NFC) and pre-tokenizer (digits stay
+ * single, which suits arithmetic), GPT-2's byte symbols, and a small greedy
+ * BPE trainer. */
 #include "bytelevel.h"
 
 #include <jansson.h>
@@ -7,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "common/cli.h"
 
@@ -74,6 +76,20 @@ static size_t next_word(const unsigned char *s, size_t n) {
     /* \s+(?!\S): leave the last space to prefix the word that follows. */
     if (i < n && i > 1) i--;
     return i;
+}
+
+/* s's NFC form (malloc'd, *len updated), as the tokenizer's normalizer
+ * gives it to the pre-tokenizer; NULL when s is ASCII, which NFC keeps. */
+static unsigned char *nfc(const char *s, size_t *len) {
+    size_t i = 0;
+    while (i < *len && (unsigned char)s[i] < 0x80) i++;
+    if (i == *len) return NULL;
+    utf8proc_uint8_t *out = NULL;
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)*len, &out,
+                                      (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+    if (r < 0) pic_die("corpus text: %s", utf8proc_errmsg(r)); /* JSON strings are UTF-8 */
+    *len = (size_t)r;
+    return out;
 }
 
 typedef struct {
@@ -166,13 +182,15 @@ char *bytelevel_tokenizer_json(const char *const *texts, const size_t *lens, siz
 
     words ws = {0};
     for (size_t t = 0; t < n_texts && n_merges > 0; t++) {
-        const unsigned char *s = (const unsigned char *)texts[t];
         size_t n = lens[t];
+        unsigned char *normal = nfc(texts[t], &n);
+        const unsigned char *s = normal ? normal : (const unsigned char *)texts[t];
         for (size_t i = 0; i < n;) {
             size_t len = next_word(s + i, n - i);
             add_word(&ws, s + i, len);
             i += len;
         }
+        free(normal);
     }
 
     json_t *merges = json_array();
@@ -223,10 +241,15 @@ char *bytelevel_tokenizer_json(const char *const *texts, const size_t *lens, siz
         json_array_append_new(added, json_pack("{s:i,s:s,s:b,s:b,s:b,s:b,s:b}", "id", n_tok + i, "content",
                                                bytelevel_specials[i], "single_word", 0, "lstrip", 0,
                                                "rstrip", 0, "normalized", 0, "special", 1));
+    /* Qwen2's normalizer too: transformers 5's Qwen2Tokenizer (the class
+     * tokenizer_config.json names) keeps only the vocabulary, merges and
+     * added tokens of a tokenizer.json and builds NFC, the split and
+     * ByteLevel itself (TokenizersBackend.convert_to_native_format), so
+     * without NFC here "e\u0301" had other ids there than in tokenizers. */
     json_t *root = json_pack(
-        "{s:s,s:n,s:n,s:o,s:n,s:{s:s,s:[{s:s,s:{s:s},s:s,s:b},{s:s,s:b,s:b,s:b}]},s:n,"
+        "{s:s,s:n,s:n,s:o,s:{s:s},s:{s:s,s:[{s:s,s:{s:s},s:s,s:b},{s:s,s:b,s:b,s:b}]},s:n,"
         "s:{s:s,s:b,s:b,s:b},s:{s:s,s:n,s:n,s:n,s:n,s:b,s:b,s:b,s:o,s:o}}",
-        "version", "1.0", "truncation", "padding", "added_tokens", added, "normalizer",
+        "version", "1.0", "truncation", "padding", "added_tokens", added, "normalizer", "type", "NFC",
         "pre_tokenizer", "type", "Sequence", "pretokenizers", "type", "Split", "pattern", "Regex",
         qwen2_pattern, "behavior", "Isolated", "invert", 0, "type", "ByteLevel", "add_prefix_space", 0,
         "trim_offsets", 0, "use_regex", 0, "post_processor", "decoder", "type", "ByteLevel",
