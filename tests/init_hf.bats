@@ -28,3 +28,12 @@ agrees() {
     pic-init -q -o demo --corpus demo.jsonl.zst --merges 64
     for t in bytes small demo; do agrees "$t" "$t"; done
 }
+
+@test "tokenizer_config.json turns transformers' clean-up of decoded text off, as Qwen2.5's" {
+    # transformers 4 before 4.45 defaults clean_up_tokenization_spaces to
+    # true and then decodes "11 ." as "11." (its FutureWarning, issue
+    # 31884): the text pic-tok and tokenizers decode must be what it gives
+    pic-init -q -o m
+    jq -e '.clean_up_tokenization_spaces == false' m/tokenizer_config.json
+    [ "$(jq .clean_up_tokenization_spaces "$FIXTURES/tokenizers/qwen2.5/tokenizer_config.json")" = false ]
+}

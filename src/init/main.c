@@ -328,9 +328,12 @@ static void write_checkpoint(const options *o, const pic_config *cfg, const tok_
     write_text(tmp, "generation_config.json", gen.data);
     write_text(tmp, "tokenizer.json", tok_json);
     if (!o->tokenizer_file) {
-        json_t *tc = json_pack("{s:n,s:s,s:s,s:s,s:i,s:s}", "bos_token", "eos_token", "<|im_end|>",
+        /* clean-up off, as Qwen2.5's: transformers 4 before 4.45 took a
+         * missing key as true and decoded "11 ." as "11." */
+        json_t *tc = json_pack("{s:n,s:s,s:s,s:s,s:i,s:s,s:b}", "bos_token", "eos_token", "<|im_end|>",
                                "pad_token", "<|endoftext|>", "chat_template", chatml_template,
-                               "model_max_length", cfg->max_position, "tokenizer_class", "Qwen2Tokenizer");
+                               "model_max_length", cfg->max_position, "tokenizer_class", "Qwen2Tokenizer",
+                               "clean_up_tokenization_spaces", 0);
         char *s = json_dumps(tc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         write_text(tmp, "tokenizer_config.json", s);
         free(s);
