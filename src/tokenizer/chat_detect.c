@@ -333,6 +333,12 @@ static const char *rebinds_messages(const char *s) {
  * templates write them (Qwen2.5's, Qwen3's, Hermes'), and the turns of
  * their tools blocks, which pic renders too. */
 #define CHATML_TURN "{{ '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
+/* Qwen3's 2507 templates write `content`, which each message's turn sets
+ * to message.content first, when that is a string (pic's always are) */
+#define CHATML_TURN_C "{{ '<|im_start|>' + message.role + '\\n' + content + '<|im_end|>' + '\\n' }}"
+static const char chatml_content_is_message[] =
+    "{% for message in messages %}{% if message.content is string %}{% set content = message.content %}"
+    "{% else %}{% set content = '' %}{% endif %}";
 #define CHATML_IF_SYS "{% if messages[0].role == 'system' %}"
 #define CHATML_SYS "{{ '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}"
 #define CHATML_COND "{% if (message.role == 'user') or (message.role == 'system' and not loop.first)"
@@ -341,14 +347,20 @@ static const char chatml_first_sys[] = CHATML_IF_SYS CHATML_SYS "{% endif %}";
 static const char chatml_q25_turn[] = CHATML_COND " or (message.role == 'assistant' and not message.tool_calls) %}"
                                       CHATML_TURN;
 static const char chatml_q3_turn[] = CHATML_COND " %}" CHATML_TURN;
+static const char chatml_q3_turn_c[] = CHATML_COND " %}" CHATML_TURN_C;
 static const char chatml_tool_call_turn[] =
     "{{ '<|im_start|>' + message.role }}{% if message.content %}{{ '\\n' + message.content }}{% endif %}";
 static const char chatml_tools_system[] = "{% if tools %}{{ '<|im_start|>system\\n' }}";
 static const char chatml_tool_response[] =
     "{{ '<|im_start|>user' }}{% endif %}{{ '\\n<tool_response>\\n' + message.content + '\\n</tool_response>' }}";
+static const char chatml_tool_response_c[] =
+    "{{ '<|im_start|>user' }}{% endif %}{{ '\\n<tool_response>\\n' + content + '\\n</tool_response>' }}";
 static const char chatml_q3_split[] =
     "{% set content = message.content.split('</think>')[-1].lstrip('\\n') %}"
     "{% set reasoning_content = message.content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}";
+static const char chatml_q3_split_c[] =
+    "{% set reasoning_content = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}"
+    "{% set content = content.split('</think>')[-1].lstrip('\\n') %}";
 static const char chatml_q3_assistant[] =
     "{% if loop.index0 > ns.last_query_index %}{% if loop.last or (not loop.last and reasoning_content) %}"
     "{{ '<|im_start|>' + message.role + '\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + "
@@ -392,19 +404,23 @@ static bool chatml_writes(const char *tmpl, pic_chat_kind kind, const char *name
     const char *gen_src = kind == PIC_CHAT_QWEN3            ? chatml_gen_q3
                           : kind == PIC_CHAT_QWEN3_THINKING ? chatml_gen_q3_thinking
                                                             : chatml_gen;
+    jinja_prog g;
+    jinja_program(tmpl, &g);
+    const char *prog = g.s.s;
+    /* Qwen3's 2507 templates: `content` for message.content */
+    char *preamble = jinja_items(chatml_content_is_message);
+    bool c = q3 && strstr(prog, preamble);
+    free(preamble);
     /* what may write a turn's start: the format's own (the first four),
      * the tools blocks' */
-    const char *src[] = {q3 ? chatml_q3_turn : chatml_q25_turn, sys_src, gen_src,
-                         q3 ? chatml_q3_assistant : chatml_plain, chatml_tools_system, chatml_tool_response,
-                         q3 ? NULL : chatml_tool_call_turn};
+    const char *src[] = {q3 ? c ? chatml_q3_turn_c : chatml_q3_turn : chatml_q25_turn, sys_src, gen_src,
+                         q3 ? chatml_q3_assistant : chatml_plain, chatml_tools_system,
+                         c ? chatml_tool_response_c : chatml_tool_response, q3 ? NULL : chatml_tool_call_turn};
     enum { N = sizeof src / sizeof *src };
     char *want[N] = {0};
     for (size_t i = 0; i < N; i++)
         if (src[i]) want[i] = jinja_items(src[i]);
-    char *split = jinja_items(chatml_q3_split), *turn = jinja_items(CHATML_TURN);
-    jinja_prog g;
-    jinja_program(tmpl, &g);
-    const char *prog = g.s.s;
+    char *split = jinja_items(c ? chatml_q3_split_c : chatml_q3_split), *turn = jinja_items(c ? CHATML_TURN_C : CHATML_TURN);
     size_t gl = strlen(want[2]);
     bool plain = !q3 && !dflt && strstr(prog, want[3]), same = false;
     char lead[2200];

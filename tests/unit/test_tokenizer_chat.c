@@ -420,6 +420,25 @@ static void qwen3_thinking_cases(void) {
     free(tokenizer);
 }
 
+/* Qwen3's 2507 models: their templates write `content`, set from
+ * message.content when that is a string (always, for pic's messages),
+ * where Qwen3's first ones wrote message.content. Thinking-2507's is
+ * qwen3-thinking; Instruct-2507's writes no think block anywhere, an
+ * assistant turn as it is, and no enable_thinking switch: qwen3-instruct. */
+static void qwen3_2507_cases(void) {
+    rendered_cases("qwen3-thinking-2507", "qwen3-thinking");
+    char *tokenizer = pic_asprintf("%s/qwen3/tokenizer.json", tmpdir);
+    char *think = read_text(FIX "qwen3-thinking-2507/chat_template.jinja");
+    check_found(tokenizer, NULL, "<|im_end|>", think, PIC_CHAT_QWEN3_THINKING,
+                "Qwen3 Thinking-2507's template is qwen3-thinking");
+    /* `content` is the message's only after the template sets it so */
+    check_refused(tokenizer, NULL, "<|im_end|>", think, "{%- set content = message.content %}",
+                  "{%- set content = message.content | trim %}", "content set otherwise is refused");
+    check_refused(tokenizer, NULL, "<|im_end|>", think, "{%- set content = '' %}", "{%- set content = 'x' %}",
+                  "content set otherwise for other messages is refused");
+    free(think), free(tokenizer);
+}
+
 /* Hermes-2-Pro-Llama-3's ChatML template writes bos_token first: the
  * tokenizer's <|begin_of_text|>, which chatml leaves out (it was taken for
  * chatml), so refused; with a tokenizer without a BOS (Qwen's) it renders
@@ -618,6 +637,7 @@ int main(void) {
     qwen25_math_cases();
     llama31_cases();
     qwen3_thinking_cases();
+    qwen3_2507_cases();
     qwen3_nothink_cases();
     chatml_bos_cases();
     chatml_dialect_cases();
