@@ -413,7 +413,7 @@ problems() {
     # neither a format nor a file (a typo of a name): a usage error listing the
     # formats, found before the model loads (this model is not there)
     run pic-rollout -m no-model --template chatm1 </dev/null
-    fails_with 2 "^pic-rollout: --template: 'chatm1' is neither a format \\(raw, chatml, qwen2.5, qwen2.5-math, qwen3, qwen3-thinking, qwen3-nothink, llama3, llama3.1, deepseek-r1, auto\\) nor a file"
+    fails_with 2 "^pic-rollout: --template: 'chatm1' is neither a format \\(raw, chatml, qwen2.5, qwen2.5-math, qwen3, qwen3-thinking, qwen3-nothink, qwen3-instruct, llama3, llama3.1, deepseek-r1, auto\\) nor a file"
     run pic-rollout -m "$M/qwen2-tiny" --score --template nowhere.txt </dev/null
     fails_with 2 "--template: 'nowhere.txt' is neither a format"
     # a file that is there but cannot be read stays a runtime failure

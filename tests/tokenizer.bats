@@ -296,7 +296,7 @@ EOF
     # neither a format nor a file: a usage error listing the formats, before the
     # tokenizer loads (this one is not there)
     run pic-tok -t no-tokenizer --chat nothing-here.txt encode
-    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen2.5-math, qwen3, qwen3-thinking, qwen3-nothink, llama3, llama3.1, deepseek-r1, auto\\) nor a file"
+    fails_with 2 "^pic-tok: --chat: 'nothing-here.txt' is neither a format \\(chatml, qwen2.5, qwen2.5-math, qwen3, qwen3-thinking, qwen3-nothink, qwen3-instruct, llama3, llama3.1, deepseek-r1, auto\\) nor a file"
     run pic-tok -t "$TF/tiny" --chat chatm1 count
     fails_with 2 "--chat: 'chatm1' is neither a format"
     # a file that is there but cannot be read stays a runtime failure

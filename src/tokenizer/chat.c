@@ -50,6 +50,7 @@ static const struct {
     pic_chat_kind kind;
 } formats[] = {{"chatml", PIC_CHAT_CHATML}, {"qwen2.5", PIC_CHAT_QWEN2_5}, {"qwen3", PIC_CHAT_QWEN3},
                {"qwen3-thinking", PIC_CHAT_QWEN3_THINKING}, {"qwen3-nothink", PIC_CHAT_QWEN3_NOTHINK},
+               {"qwen3-instruct", PIC_CHAT_QWEN3_INSTRUCT},
                {"qwen2.5-math", PIC_CHAT_QWEN2_5_MATH}, {"llama3", PIC_CHAT_LLAMA3},
                {"llama3.1", PIC_CHAT_LLAMA3_1}, {"deepseek-r1", PIC_CHAT_DEEPSEEK_R1}};
 
@@ -234,8 +235,11 @@ static void qwen3_assistant(tk_str *b, const char *s, bool after_query, bool las
 }
 
 /* Qwen3; opens: the generation prompt opens the think block, whatever
- * enable_thinking says (qwen3-thinking). */
-static const char *render_qwen3(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o, bool opens) {
+ * enable_thinking says (qwen3-thinking); plain: no think handling at all,
+ * an assistant turn as it is and a bare generation prompt (qwen3-instruct,
+ * Qwen3-Instruct-2507's template). */
+static const char *render_qwen3(tk_str *b, const pic_chat_msg *m, size_t n, const pic_chat_opts *o, bool opens,
+                                bool plain) {
     bool first_sys = !strcmp(m[0].role, "system");
     if (o->tools && json_array_size(o->tools)) {
         add(b, "<|im_start|>system\n");
@@ -253,6 +257,8 @@ static const char *render_qwen3(tk_str *b, const pic_chat_msg *m, size_t n, cons
         if (!strcmp(r, "user") || !strcmp(r, "system")) {
             add3(b, "<|im_start|>", r, "\n");
             add3(b, m[i].content, "<|im_end|>", "\n");
+        } else if (!strcmp(r, "assistant") && plain) {
+            add3(b, "<|im_start|>assistant\n", m[i].content, "<|im_end|>\n");
         } else if (!strcmp(r, "assistant")) qwen3_assistant(b, m[i].content, i > last_query, i + 1 == n);
         else if (!strcmp(r, "tool")) add_tool_msg(b, m, n, i);
         else return "a role other than system, user, assistant or tool";
@@ -260,7 +266,7 @@ static const char *render_qwen3(tk_str *b, const pic_chat_msg *m, size_t n, cons
     if (o->add_generation_prompt) {
         add(b, "<|im_start|>assistant\n");
         if (opens) add(b, "<think>\n");
-        else if (o->enable_thinking == 0) add(b, "<think>\n\n</think>\n\n");
+        else if (o->enable_thinking == 0 && !plain) add(b, "<think>\n\n</think>\n\n");
     }
     return NULL;
 }
@@ -372,12 +378,13 @@ char *pic_chat_render(const pic_chat *c, const pic_chat_msg *msgs, size_t n, con
     case PIC_CHAT_CHATML: e = render_qwen25(&b, msgs, n, opts, NULL); break;
     case PIC_CHAT_QWEN2_5: e = render_qwen25(&b, msgs, n, opts, tk_chat_qwen25_system); break;
     case PIC_CHAT_QWEN2_5_MATH: e = render_qwen25(&b, msgs, n, opts, qwen25_math_system); break;
-    case PIC_CHAT_QWEN3: e = render_qwen3(&b, msgs, n, opts, false); break;
-    case PIC_CHAT_QWEN3_THINKING: e = render_qwen3(&b, msgs, n, opts, true); break;
+    case PIC_CHAT_QWEN3: e = render_qwen3(&b, msgs, n, opts, false, false); break;
+    case PIC_CHAT_QWEN3_THINKING: e = render_qwen3(&b, msgs, n, opts, true, false); break;
+    case PIC_CHAT_QWEN3_INSTRUCT: e = render_qwen3(&b, msgs, n, opts, false, true); break;
     case PIC_CHAT_QWEN3_NOTHINK: {
         pic_chat_opts off = *opts; /* Qwen3 with enable_thinking=False */
         off.enable_thinking = 0;
-        e = render_qwen3(&b, msgs, n, &off, false);
+        e = render_qwen3(&b, msgs, n, &off, false, false);
         break;
     }
     case PIC_CHAT_LLAMA3: e = render_llama3(&b, msgs, n, opts); break;

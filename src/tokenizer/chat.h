@@ -12,6 +12,8 @@
  *            <think>\n, always (Qwen3's 2507 thinking models, QwQ)
  *   qwen3-nothink  Qwen3 with enable_thinking=False: the generation prompt
  *            closes an empty think block (Qwen3's non-thinking mode)
+ *   qwen3-instruct  Qwen3 without think handling: an assistant turn written
+ *            as it is, no enable_thinking switch (Qwen3's 2507 instruct models)
  *   llama3   <|begin_of_text|> then <|start_header_id|>ROLE<|end_header_id|>\n\n
  *            CONTENT(trimmed)<|eot_id|> per message (Llama 3 Instruct; 3.1's
  *            date lines in the system turn are not produced)
@@ -43,6 +45,7 @@ typedef enum {
     PIC_CHAT_QWEN3,
     PIC_CHAT_QWEN3_THINKING,
     PIC_CHAT_QWEN3_NOTHINK,
+    PIC_CHAT_QWEN3_INSTRUCT,
     PIC_CHAT_LLAMA3,
     PIC_CHAT_LLAMA3_1,
     PIC_CHAT_DEEPSEEK_R1,
@@ -67,13 +70,14 @@ typedef struct {
 } pic_chat_opts;
 
 /* spec: "chatml", "qwen2.5", "qwen2.5-math", "qwen3", "qwen3-thinking",
- * "qwen3-nothink", "llama3", "llama3.1", "deepseek-r1", or the path of a
+ * "qwen3-nothink", "qwen3-instruct", "llama3", "llama3.1", "deepseek-r1", or the path of a
  * template file containing {problem}. Dies (exit 1), naming the file, on an
  * unreadable file, one without {problem}, or one that is not UTF-8 text (a
  * NUL byte, an invalid sequence: its line and byte). */
 pic_chat *pic_chat_new(const char *spec);
 /* The formats pic_chat_new knows, for messages. */
-#define PIC_CHAT_FORMATS "chatml, qwen2.5, qwen2.5-math, qwen3, qwen3-thinking, qwen3-nothink, llama3, llama3.1, deepseek-r1"
+#define PIC_CHAT_FORMATS                                                                                            \
+    "chatml, qwen2.5, qwen2.5-math, qwen3, qwen3-thinking, qwen3-nothink, qwen3-instruct, llama3, llama3.1, deepseek-r1"
 /* Whether spec is one of them or a path that is there (readable or not:
  * pic_chat_new reports that one). Anything else, a mistyped name most
  * likely, is the caller's usage error, found before a model loads. */

@@ -366,6 +366,14 @@ static const char chatml_q3_assistant[] =
     "{{ '<|im_start|>' + message.role + '\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + "
     "content.lstrip('\\n') }}{% else %}{{ '<|im_start|>' + message.role + '\\n' + content }}{% endif %}"
     "{% else %}{{ '<|im_start|>' + message.role + '\\n' + content }}{% endif %}";
+/* Qwen3-Instruct-2507's assistant turn: no think handling */
+static const char chatml_q3i_assistant[] =
+    "{% elif message.role == 'assistant' %}{{ '<|im_start|>' + message.role + '\\n' + content }}";
+static const char chatml_q3i_assistant_m[] =
+    "{% elif message.role == 'assistant' %}{{ '<|im_start|>' + message.role + '\\n' + message.content }}";
+/* Qwen3's tools block: the first system message, no default one */
+static const char chatml_q3_tools_head[] = "{% if tools %}{{ '<|im_start|>system\\n' }}{% if messages[0].role == 'system' %}"
+                                           "{{ messages[0].content + '\\n\\n' }}{% endif %}";
 static const char chatml_gen[] = "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 static const char chatml_gen_q3[] =
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and "
@@ -393,7 +401,8 @@ static bool items_within(const char *prog, size_t at, size_t len, const char *pa
  * blocks' turns. Else why says what differs. */
 static bool chatml_writes(const char *tmpl, pic_chat_kind kind, const char *name, const char *where, char *why,
                           size_t n) {
-    bool q3 = kind == PIC_CHAT_QWEN3 || kind == PIC_CHAT_QWEN3_THINKING;
+    bool q3i = kind == PIC_CHAT_QWEN3_INSTRUCT;
+    bool q3 = kind == PIC_CHAT_QWEN3 || kind == PIC_CHAT_QWEN3_THINKING || q3i;
     const char *dflt = kind == PIC_CHAT_QWEN2_5 ? tk_chat_qwen25_system
                        : kind == PIC_CHAT_QWEN2_5_MATH
                            ? "Please reason step by step, and put your final answer within \\\\boxed{}."
@@ -413,14 +422,16 @@ static bool chatml_writes(const char *tmpl, pic_chat_kind kind, const char *name
     free(preamble);
     /* what may write a turn's start: the format's own (the first four),
      * the tools blocks' */
+    const char *q3_asst = q3i ? c ? chatml_q3i_assistant : chatml_q3i_assistant_m : chatml_q3_assistant;
     const char *src[] = {q3 ? c ? chatml_q3_turn_c : chatml_q3_turn : chatml_q25_turn, sys_src, gen_src,
-                         q3 ? chatml_q3_assistant : chatml_plain, chatml_tools_system,
+                         q3 ? q3_asst : chatml_plain, chatml_tools_system,
                          c ? chatml_tool_response_c : chatml_tool_response, q3 ? NULL : chatml_tool_call_turn};
     enum { N = sizeof src / sizeof *src };
     char *want[N] = {0};
     for (size_t i = 0; i < N; i++)
         if (src[i]) want[i] = jinja_items(src[i]);
-    char *split = jinja_items(c ? chatml_q3_split_c : chatml_q3_split), *turn = jinja_items(c ? CHATML_TURN_C : CHATML_TURN);
+    char *split = jinja_items(q3i ? "" : c ? chatml_q3_split_c : chatml_q3_split),
+         *turn = jinja_items(c ? CHATML_TURN_C : CHATML_TURN), *tools_head = jinja_items(chatml_q3_tools_head);
     size_t gl = strlen(want[2]);
     bool plain = !q3 && !dflt && strstr(prog, want[3]), same = false;
     char lead[2200];
@@ -462,13 +473,15 @@ static bool chatml_writes(const char *tmpl, pic_chat_kind kind, const char *name
                  dflt ? " or the default system turn" : "", name, want[1]);
     } else if (q3 && !(strstr(prog, want[3]) && strstr(prog, split))) {
         snprintf(why, n, "%s does not write an assistant turn as %s does: %s after %s", lead, name, want[3], split);
+    } else if (q3 && strstr(prog, want[4]) && !strstr(prog, tools_head)) {
+        snprintf(why, n, "%s does not begin its tools block as %s does: %s", lead, name, tools_head);
     } else if (g.s.len < gl || strcmp(prog + g.s.len - gl, want[2])) {
         snprintf(why, n, "%s does not end with %s's generation prompt, %s", lead, name, want[2]);
     } else {
         same = true;
     }
     for (size_t k = 0; k < N; k++) free(want[k]);
-    free(split), free(turn), free(sys_src);
+    free(split), free(turn), free(tools_head), free(sys_src);
     jinja_program_free(&g);
     return same;
 }
@@ -520,6 +533,19 @@ static pic_chat *chatml_format(const pic_tokenizer *t, const char *tmpl, const c
     if (always_written(tmpl, "<|im_start|>system")) {
         snprintf(why, n, "%s: a ChatML template that writes a system turn into every conversation (SmolLM3's "
                  "metadata, say), which none of the formats pic renders (" PIC_CHAT_FORMATS ") writes", where);
+        return NULL;
+    }
+    /* Qwen3-Instruct-2507's: Qwen3's without a think block anywhere; a
+     * ChatML template that is not chatml may be it */
+    if (!dflt && !think) {
+        pic_chat *c = chatml_checked(tmpl, "chatml", where, why, n);
+        if (c) return c;
+        char other[4096];
+        if ((c = chatml_checked(tmpl, "qwen3-instruct", where, other, sizeof other))) {
+            if (n) *why = 0;
+            return c;
+        }
+        if (strstr(tmpl, "is string")) snprintf(why, n, "%s", other); /* a 2507 template's reason */
         return NULL;
     }
     if (!dflt && !(opens && switched))

@@ -425,18 +425,56 @@ static void qwen3_thinking_cases(void) {
  * where Qwen3's first ones wrote message.content. Thinking-2507's is
  * qwen3-thinking; Instruct-2507's writes no think block anywhere, an
  * assistant turn as it is, and no enable_thinking switch: qwen3-instruct. */
-static void qwen3_2507_cases(void) {
-    rendered_cases("qwen3-thinking-2507", "qwen3-thinking");
+static void qwen3_2507_template(const char *dir, const char *spec, pic_chat_kind kind) {
+    rendered_cases(dir, spec);
     char *tokenizer = pic_asprintf("%s/qwen3/tokenizer.json", tmpdir);
-    char *think = read_text(FIX "qwen3-thinking-2507/chat_template.jinja");
-    check_found(tokenizer, NULL, "<|im_end|>", think, PIC_CHAT_QWEN3_THINKING,
-                "Qwen3 Thinking-2507's template is qwen3-thinking");
+    char *path = pic_asprintf(FIX "%s/chat_template.jinja", dir), *tmpl = read_text(path);
+    char *what = pic_asprintf("Qwen3's 2507 template in %s is %s", dir, spec);
+    check_found(tokenizer, NULL, "<|im_end|>", tmpl, kind, what);
+    free(what);
     /* `content` is the message's only after the template sets it so */
-    check_refused(tokenizer, NULL, "<|im_end|>", think, "{%- set content = message.content %}",
+    check_refused(tokenizer, NULL, "<|im_end|>", tmpl, "{%- set content = message.content %}",
                   "{%- set content = message.content | trim %}", "content set otherwise is refused");
-    check_refused(tokenizer, NULL, "<|im_end|>", think, "{%- set content = '' %}", "{%- set content = 'x' %}",
+    check_refused(tokenizer, NULL, "<|im_end|>", tmpl, "{%- set content = '' %}", "{%- set content = 'x' %}",
                   "content set otherwise for other messages is refused");
-    free(think), free(tokenizer);
+    free(tmpl), free(path), free(tokenizer);
+}
+
+static void qwen3_2507_cases(void) {
+    qwen3_2507_template("qwen3-thinking-2507", "qwen3-thinking", PIC_CHAT_QWEN3_THINKING);
+    qwen3_2507_template("qwen3-instruct-2507", "qwen3-instruct", PIC_CHAT_QWEN3_INSTRUCT);
+}
+
+/* Qwen3's Instruct-2507 models: no think block anywhere (an assistant
+ * turn written as it is, reasoning and all), no enable_thinking switch, a
+ * plain generation prompt; Qwen3's tools block (no default system prompt)
+ * and tool responses: qwen3-instruct. */
+static void qwen3_instruct_cases(void) {
+    char *tokenizer = pic_asprintf("%s/qwen3/tokenizer.json", tmpdir);
+    char *inst = read_text(FIX "qwen3-instruct-2507/chat_template.jinja");
+    /* an empty think block before each answer (unsloth's Instruct
+     * variants keep Qwen3's think handling) is no qwen3-instruct */
+    check_refused(tokenizer, NULL, "<|im_end|>", inst, "{{- '<|im_start|>' + message.role + '\\n' + content }}",
+                  "{{- '<|im_start|>' + message.role + '\\n<think>\\n\\n</think>\\n\\n' + content }}",
+                  "an assistant turn with an empty think block is refused");
+    check_refused(tokenizer, NULL, "<|im_end|>", inst, "{{- '<|im_start|>assistant\\n' }}",
+                  "{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}"
+                  "{%- endif %}",
+                  "a generation prompt with an enable_thinking switch is refused");
+    /* Qwen2.5's default system prompt in the tools block: not Qwen3's */
+    check_refused(tokenizer, NULL, "<|im_end|>", inst, "{{- messages[0].content + '\\n\\n' }}\n    {%- endif %}",
+                  "{{- messages[0].content + '\\n\\n' }}\n    {%- else %}{{- 'You are Qwen.\\n\\n' }}{%- endif %}",
+                  "qwen3-instruct: a default system prompt with tools is refused");
+    /* enable_thinking changes nothing in its prompt */
+    pic_chat *c = pic_chat_new("qwen3-instruct");
+    pic_chat_msg m = {"user", "q"};
+    pic_chat_opts o = {true, 0, NULL};
+    const char *e = NULL;
+    char *s = pic_chat_render(c, &m, 1, &o, &e);
+    CHECK(text_is(s, "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"), "qwen3-instruct: no think block, ever");
+    free(s);
+    pic_chat_free(c);
+    free(inst), free(tokenizer);
 }
 
 /* Hermes-2-Pro-Llama-3's ChatML template writes bos_token first: the
@@ -638,6 +676,7 @@ int main(void) {
     llama31_cases();
     qwen3_thinking_cases();
     qwen3_2507_cases();
+    qwen3_instruct_cases();
     qwen3_nothink_cases();
     chatml_bos_cases();
     chatml_dialect_cases();
