@@ -420,7 +420,7 @@ with_template() {
     jq '.chat_template |= sub("<｜User｜>\u0027 \\+ message\\[\u0027content\u0027\\]"; "<｜User｜>\u0027 + message[\u0027content\u0027] + \u0027<｜Assistant｜>\u0027") + "{% set ns.is_last_user = true %}"' \
         "$TF/deepseek-r1/tokenizer_config.json" >m/tokenizer_config.json
     run pic-tok -q -t m --chat auto encode --plain <<<'{"text": "hi"}'
-    fails_with 1 "^pic-tok: --chat auto: m/tokenizer_config.json: field 'chat_template': none of the formats"
+    fails_with 1 "^pic-tok: --chat auto: m/tokenizer_config.json: field 'chat_template': a DeepSeek template whose generation prompt does not open a think block"
 }
 
 @test "info: config.json's eos fallback takes LlamaConfig's default 2, as the model loader does" {

@@ -632,6 +632,14 @@ pic_chat *pic_chat_for_tokenizer(const pic_tokenizer *t, char *why, size_t n) {
     if (strstr(tmpl, "<｜User｜>") && strstr(tmpl, "<｜Assistant｜><think>\\n'") && !strstr(tmpl, "is_last_user") &&
         !strstr(tmpl, "enable_thinking"))
         return pic_chat_new("deepseek-r1");
+    /* DeepSeek-V3's, R1-0528's and the first distills': DeepSeek's markers,
+     * another prompt */
+    if (strstr(tmpl, "<｜User｜>")) {
+        snprintf(why, n, "%s: a DeepSeek template whose generation prompt does not open a think block as DeepSeek-R1's "
+                 "distilled models' does ('<｜Assistant｜><think>\\n'), or that depends on is_last_user or enable_thinking "
+                 "(DeepSeek-V3's, R1-0528's), which none of the formats pic renders (" PIC_CHAT_FORMATS ") writes", where);
+        return NULL;
+    }
     snprintf(why, n, "%s: none of the formats pic renders (" PIC_CHAT_FORMATS "): it holds none of their markers", where);
     return NULL;
 }

@@ -301,8 +301,11 @@ static void deepseek_cases(const pic_tokenizer *q25) {
     pic_tokenizer_free(t);
     /* the first distilled models' template, before a think block opened
      * their generation prompt: another prompt, so another format */
-    check_refused(tokenizer, bos, eos, tmpl, "{{'<｜Assistant｜><think>\\n'}}", "{{'<｜Assistant｜>'}}",
-                  "a DeepSeek template whose generation prompt opens no think block is not deepseek-r1");
+    /* (DeepSeek-V3's among them: refused for its prompt, not for markers
+     * it was said to lack, <｜User｜> and all) */
+    check_refused_as(tokenizer, bos, eos, tmpl, "{{'<｜Assistant｜><think>\\n'}}", "{{'<｜Assistant｜>'}}",
+                     "a DeepSeek template whose generation prompt does not open",
+                     "a DeepSeek template whose generation prompt opens no think block is not deepseek-r1");
     check_refused(tokenizer, bos, eos, tmpl, "{{'<｜Assistant｜><think>\\n'}}",
                   "{{'<｜Assistant｜><think>\\n'}}{% if not enable_thinking %}{{'</think>'}}{% endif %}",
                   "a DeepSeek template that closes the think block unless asked is not deepseek-r1");
