@@ -78,18 +78,36 @@ publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
 # FINAL stays, and no temporary. (In a $(...), die ends the subshell
 # alone: its caller says what failed.)
 # CMD may be a function that writes a group of parts (a table's header and
-# rows): it runs as a background job, where set -e holds inside it (in an
-# if or an || list bash turns set -e off in a function, and the group went
-# on past a failed part to publish the rest), its stdin /dev/null (none
-# reads one).
+# rows): it runs as a background job under set -e (in write_whole's if,
+# bash turned set -e off inside the function, and the group went on past a
+# failed part to publish the rest; a $(...) turns it off too). Where bash
+# ignores set -e (write_whole in an if, on the left of || or &&, after !,
+# or in a function called there) no job has it: a function CMD is refused
+# there, loudly. Its stdin is the caller's (eval.sh's /dev/stdin dataset).
 # SIGINT or SIGTERM while it runs stops it and removes the temporary, then
 # goes to the traps the script had (train.sh's), or ends the script.
 write_whole() {
     local final=$1 pid st=0 traps q
     shift
+    # (in a subshell, trap -p shows the script's traps, not in force there,
+    # until a trap is set: RETURN's, which none uses, makes it the subshell's)
+    trap - RETURN
     traps=$(trap -p INT TERM)
-    # (SIGINT taken back in the job: a background job ignores it)
-    ( trap - INT TERM; "$@" ) > "$final.tmp" &
+    # (SIGINT taken back in the job: a background job ignores it; stdin the
+    # caller's, not a background job's /dev/null)
+    (
+        trap - INT TERM
+        set -e
+        if declare -F "$1" > /dev/null; then
+            # a failed part ends a job where set -e holds, and only there
+            ( false; exit 0 ) &
+            if wait $!; then
+                echo "$PROG: write_whole $1: set -e does not hold here (an if, an || list): a failed part would pass unsaid" >&2
+                exit 1
+            fi
+        fi
+        "$@"
+    ) <&0 > "$final.tmp" &
     pid=$!
     printf -v q '%q %q' "$pid" "$final.tmp"
     _ww_traps=$traps

@@ -351,3 +351,10 @@ setup() {
     run eval.sh "${E[@]}" --out e2 --rollout-args '-qtnan' a.jsonl
     fails_with 2 "pic-rollout refuses the options: pic-rollout: --temperature: 'nan' is not a number"
 }
+
+@test "eval.sh: a dataset piped in as /dev/stdin is sampled, not read as empty" {
+    # (write_whole's command is a background job, whose standard input was
+    # /dev/null: pic-cat read no prompts, and pic-eval found no records)
+    cat a.jsonl | eval.sh -q "${E[@]}" --out s /dev/stdin > /dev/null
+    [ "$(zstdcat s/stdin.jsonl.zst | wc -l)" -eq 12 ]
+}

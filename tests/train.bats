@@ -215,6 +215,48 @@ echo after'
     done
 }
 
+@test "write_whole in a subshell: its INT and TERM are the subshell's after, not the script's traps" {
+    # (trap -p in a subshell shows the script's traps, not in force there,
+    # until one is set: write_whole put them in force, and a TERM to the
+    # subshell ran the script's trap there and went on)
+    lib_script 'trap "echo script-trap >&2" TERM
+(write_whole f echo x; kill -TERM $BASHPID; echo went-on >&2) || echo "subshell $?" >&2'
+    run bash t.sh
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"subshell 143" ]]
+    [[ "$output" != *script-trap* ]]
+    [[ "$output" != *went-on* ]]
+    [ "$(cat f)" = x ]
+}
+
+@test "write_whole: a group inside \$(...) stops at a failed part; in an if or an || list it is refused" {
+    echo before > f
+    # (a command substitution turns set -e off: the group published a and b)
+    lib_script 'group() { echo a; false; echo b; }
+x=$(write_whole f group; echo done)
+echo "x=$x"'
+    run bash t.sh
+    [ "$(cat f)" = before ]
+    [ ! -e f.tmp ]
+    # (where bash ignores set -e, in a function too, no job has it: a
+    # group went on past its failed part, unsaid)
+    for ctx in 'if write_whole f group; then :; fi' 'write_whole f group || exit 7' \
+        'w() { write_whole f group; }; ! w'; do
+        lib_script "group() { echo a; false; echo b; }
+$ctx"
+        run bash t.sh
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"t: write_whole group: set -e does not hold here"* ]]
+        [ "$(cat f)" = before ]
+        [ ! -e f.tmp ]
+    done
+    # a command, not a function, may run there: its status is its own
+    lib_script 'write_whole f printf "%s\n" y || exit 7'
+    run bash t.sh
+    [ "$status" -eq 0 ]
+    [ "$(cat f)" = y ]
+}
+
 @test "a resume clears what a kill left and nothing more: a stray prompts file, no val.jsonl unvalidated, a run named like a temporary" {
     S=(--method nsr "${TRAIN[@]}")
     train.sh -q --run whole --steps 2 "${S[@]}"
