@@ -337,8 +337,12 @@ metrics() { # eval name -> {same: {...}, harder: {...}}
         [$t[0].datasets[] as $d | {key: $d.dataset, value: {pass_at_k: $d.pass_at_k, accuracy_t06: $d.avg,
           accuracy_greedy: ($g[0].datasets[] | select(.dataset == $d.dataset) | .avg)}}] | from_entries'
 }
+# (each $(...) assigned on a line of its own: in printf's arguments, as in
+# a line of several assignments, a failed one passed unsaid under set -e)
 evals() {
-    printf '{"sft": %s, "runs": [' "$(metrics sft)"
+    local m best end h
+    m=$(metrics sft)
+    printf '{"sft": %s, "runs": [' "$m"
     sep=
     # the training run's end: entropy and reward over its last eighth of steps
     # (a step whose responses had no token logs entropy null: left out of
@@ -347,8 +351,11 @@ evals() {
         .[(length - (length / 8 | ceil)):] | {entropy: (map(.entropy) | mean), reward: (map(.reward) | mean)}' "$1/log.jsonl"; }
     row() { # seed, run directory, run name, eval name prefix
         for c in final best; do
+            best=$(cat "$2/best.json")
+            end=$(run_end "$2")
+            m=$(metrics "$4-$c")
             printf '%s{"seed": %s, "run": "%s", "checkpoint": "%s", "best": %s, "end": %s, "metrics": %s}' "$sep" "$1" "$3" \
-                "$c" "$(cat "$2/best.json")" "$(run_end "$2")" "$(metrics "$4-$c")"
+                "$c" "$best" "$end" "$m"
             sep=,
         done
     }
@@ -363,8 +370,8 @@ evals() {
         printf '%s{"seed": %s, "target": %s, "entropy_second_half": {' "$sep" "$s" "$t1"
         sep2=
         for r in p pi grpo; do
-            printf '%s"%s": %s' "$sep2" "$r" "$(jq -s '.[(length / 2 | floor):] | map(.entropy) | add / length' \
-                "$out/offpolicy-seed-$s/$r/log.jsonl")"
+            h=$(jq -s '.[(length / 2 | floor):] | map(.entropy) | add / length' "$out/offpolicy-seed-$s/$r/log.jsonl")
+            printf '%s"%s": %s' "$sep2" "$r" "$h"
             sep2=,
         done
         printf '}}'

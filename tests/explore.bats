@@ -113,6 +113,16 @@ load helpers
     fails_with 1 '^explore\.sh: x/results\.md: cannot write it$'
     cmp results.before x/results.md
     [ -z "$(find x -name '*.tmp')" ]
+    # a failed part of evals.json inside printf's arguments (jq on one
+    # checkpoint's metrics) passed unsaid, and the rest was published
+    cp x/evals.json evals.before
+    { echo '#!/bin/sh'
+      echo 'case "$*" in *accuracy_t06*) echo "jq: broken" >&2; exit 5 ;; esac'
+      echo "exec $(command -v jq) \"\$@\""; } > shim/jq
+    PATH="$PWD/shim:$PATH" run explore.sh --quick -q --out x --pool 20 --steps 3
+    fails_with 1 '^explore\.sh: x/evals\.json: cannot write it$'
+    cmp evals.before x/evals.json
+    [ -z "$(find x -name '*.tmp')" ]
 }
 
 @test "filter.sh --reward-args '--task countdown': scored by the countdown verdict, 0 < correct < n kept" {
