@@ -87,12 +87,18 @@ publish() { sync "$1" 2>/dev/null || true; mv -f "$1" "$2"; }
 # SIGINT or SIGTERM while it runs stops it and removes the temporary, then
 # goes to the traps the script had (train.sh's), or ends the script.
 write_whole() {
-    local final=$1 pid st=0 traps q
+    local final=$1 pid st=0 traps
     shift
     # (in a subshell, trap -p shows the script's traps, not in force there,
     # until a trap is set: RETURN's, which none uses, makes it the subshell's)
     trap - RETURN
     traps=$(trap -p INT TERM)
+    # The traps go in before the job starts: a signal between the two would
+    # run the script's own and leave the job writing the temporary. Bash runs
+    # a trap between commands, so the job is $! once $! is not what it was.
+    _ww_traps=$traps _ww_before=${!:-} _ww_pid='' _ww_tmp=$final.tmp
+    trap '_ww_signal INT' INT
+    trap '_ww_signal TERM' TERM
     # (SIGINT taken back in the job: a background job ignores it; stdin the
     # caller's, not a background job's /dev/null)
     (
@@ -109,10 +115,7 @@ write_whole() {
         "$@"
     ) <&0 > "$final.tmp" &
     pid=$!
-    printf -v q '%q %q' "$pid" "$final.tmp"
-    _ww_traps=$traps
-    trap "_ww_signal INT $q" INT
-    trap "_ww_signal TERM $q" TERM
+    _ww_pid=$pid
     wait "$pid" || st=$?
     trap - INT TERM
     eval "$traps"
@@ -120,12 +123,16 @@ write_whole() {
     rm -f "$final.tmp"
     die "$final: cannot write it"
 }
-# _ww_signal SIG PID TMP: write_whole's job stopped, its temporary gone, and
-# SIG again to this shell under the traps it had before
+# _ww_signal SIG: write_whole's job (if it started) stopped, its temporary
+# gone, and SIG again to this shell under the traps it had before
 _ww_signal() {
-    kill -TERM "$2" 2> /dev/null || true
-    wait "$2" 2> /dev/null || true
-    rm -f "$3"
+    local job=$_ww_pid
+    [ -n "$job" ] || [ "${!:-}" = "$_ww_before" ] || job=$!
+    if [ -n "$job" ]; then
+        kill -TERM "$job" 2> /dev/null || true
+        wait "$job" 2> /dev/null || true
+    fi
+    rm -f "$_ww_tmp"
     trap - INT TERM
     eval "$_ww_traps"
     kill -s "$1" "$BASHPID"
