@@ -141,13 +141,33 @@ static int write_range(pic_st_writer *w, size_t lo, size_t hi, const char *path,
     return 0;
 }
 
-int pic_st_write(pic_st_writer *w, const char *path, pic_err *err) { return write_range(w, 0, w->n, path, err); }
+/* A name given twice (or the header's own "__metadata__") would leave one
+ * header entry for two tensors' bytes, which safetensors' reader refuses
+ * (MetadataIncompleteBuffer): refused before any file is written. */
+static int names_unique(const pic_st_writer *w, const char *where, pic_err *err) {
+    json_t *seen = json_object();
+    json_object_set_new(seen, "__metadata__", json_true());
+    int rc = 0;
+    for (size_t i = 0; i < w->n && !rc; i++) {
+        if (json_object_get(seen, w->e[i].name))
+            rc = pic_err_set(err, "%s: tensor '%s' named twice (or the header's own name)", where, w->e[i].name);
+        json_object_set_new(seen, w->e[i].name, json_true());
+    }
+    json_decref(seen);
+    return rc;
+}
+
+int pic_st_write(pic_st_writer *w, const char *path, pic_err *err) {
+    if (names_unique(w, path, err)) return -1;
+    return write_range(w, 0, w->n, path, err);
+}
 
 /* As transformers' save_pretrained: tensors in order, a new shard when the
  * next tensor would take the current one past max_shard (a tensor larger
  * than that gets a shard of its own), and the index names each tensor's
  * file; with index, one file gets an index too. */
 int pic_st_write_model(pic_st_writer *w, const char *dir, size_t max_shard, bool index, pic_err *err) {
+    if (names_unique(w, dir, err)) return -1;
     size_t total = 0, n_shards = 0, size = 0;
     size_t *first = pic_malloc((w->n + 2) * sizeof *first); /* shard k: tensors [first[k], first[k+1]) */
     for (size_t i = 0; i < w->n; i++) {

@@ -225,6 +225,30 @@ static void test_writer(void) {
               access(p16, F_OK) != 0,
           "writer: an f16 overflow is an error naming the tensor and the element, no file");
     pic_st_writer_free(w16);
+    /* a name given twice, or the header's own __metadata__, would leave one
+     * header entry for two tensors' bytes: HF refuses such a file
+     * (MetadataIncompleteBuffer), so the writer does, in one file or shards */
+    const char *twice[][2] = {{"a", "a"}, {"a", "__metadata__"}};
+    for (int k = 0; k < 2; k++) {
+        for (int sharded = 0; sharded < 2; sharded++) {
+            w16 = pic_st_writer_new();
+            pic_st_writer_add(w16, twice[k][0], PIC_DT_F32, 2, shape, big);
+            pic_st_writer_add(w16, twice[k][1], PIC_DT_F32, 2, shape, big);
+            char *d = pic_asprintf("%s/twice%d%d", tmp, k, sharded);
+            if (mkdir(d, 0755)) pic_die("mkdir %s", d);
+            pic_err et = {""};
+            int rc = sharded ? pic_st_write_model(w16, d, 24, true, &et) : pic_st_write_model(w16, d, 1 << 20, false, &et);
+            char *m = pic_asprintf("%s/model.safetensors", d), *s1 = pic_asprintf("%s/model-00001-of-00002.safetensors", d);
+            CHECK(rc != 0 && strstr(et.msg, twice[k][1]) && strstr(et.msg, "twice") && access(m, F_OK) != 0 &&
+                      access(s1, F_OK) != 0,
+                  "writer: tensor '%s' after '%s' (%s) is an error naming it, no file: %s", twice[k][1],
+                  twice[k][0], sharded ? "shards" : "one file", et.msg);
+            free(m);
+            free(s1);
+            free(d);
+            pic_st_writer_free(w16);
+        }
+    }
     free(p16);
 }
 
