@@ -151,6 +151,11 @@ static void nucleus_cases(void) {
     nucleus_case("top-p 0.3 across a run of ties", z, N, 1.0f, 0.3f);
     for (int i = 0; i < N; i++) z[i] = i % 3 == 0 ? -0.0f : i % 3 == 1 ? 0.0f : (float)(i % 11) - 5.5f;
     nucleus_case("top-p 0.5, -0 and +0 one logit, signs mixed", z, N, 1.0f, 0.5f);
+    /* the positives hold ~0.86 of the mass: top-p 0.9 cuts among the
+     * zeros, which a -0 ordered below +0 would reorder */
+    nucleus_case("top-p 0.9 cutting among -0 and +0: ids ascending", z, N, 1.0f, 0.9f);
+    for (int i = 0; i < N; i++) z[i] = i % 1000 == 0 ? 5.0f : 0.0f; /* 20 ties on top, ~13% of the mass */
+    nucleus_case("top-p 0.1 within a few ties (the partial sort's order): ids ascending", z, N, 1.0f, 0.1f);
     z[12345] = 40.0f;
     nucleus_case("top-p 0.95, one token holds it all", z, N, 1.0f, 0.95f);
     free(z);
@@ -188,6 +193,26 @@ int main(void) {
     int n;
     sampler_dist(three, 3, &tp, &s, &ids, &q, &n);
     CHECK(n == 2 && ids[0] == 0 && ids[1] == 1, "top-p 0.6 over (.5, .3, .2) keeps the first two");
+    /* each cut at its exact boundary, the weights exp(0) = 1 exactly: HF's
+     * top-p drops a token whose ascending mass is <= 1 - top_p, so of four
+     * equal tokens top-p 0.5 keeps two, alone or after top-k; HF's min-p
+     * drops probs < min_p * the best, so min-p 1 keeps the best's ties */
+    float flat[5] = {0.0f, 0.0f, 0.0f, 0.0f, -100.0f};
+    sampler_params half = {1.0f, 0, 0.5f, 0.0f}, k4half = {1.0f, 4, 0.5f, 0.0f}, mp1 = {1.0f, 0, 1.0f, 1.0f};
+    sampler_dist(flat, 4, &half, &s, &ids, &q, &n);
+    CHECK(n == 2 && ids[0] == 0 && ids[1] == 1, "top-p 0.5 over four equal tokens keeps two (%d)", n);
+    sampler_dist(flat, 5, &k4half, &s, &ids, &q, &n);
+    CHECK(n == 2 && ids[0] == 0 && ids[1] == 1, "top-k 4, top-p 0.5 over four equal tokens keeps two (%d)", n);
+    sampler_dist(flat, 5, &mp1, &s, &ids, &q, &n);
+    CHECK(n == 4, "min-p 1 keeps the four tokens tied with the best (%d)", n);
+    /* the draw is token i for u in [C(i-1), C(i)) of the cumulative mass,
+     * as the device's draw.cuh: of two equal tokens u = 0.5 is the second */
+    sampler_params full = {1.0f, 0, 1.0f, 0.0f}, k2 = {1.0f, 2, 1.0f, 0.0f};
+    CHECK(sampler_pick(flat, 2, &full, &s, 0.5) == 1 && sampler_pick(flat, 2, &full, &s, 0.0) == 0,
+          "untruncated: u = 0.5 over two equal tokens draws the second");
+    float two_and_low[3] = {0.0f, 0.0f, -100.0f};
+    CHECK(sampler_pick(two_and_low, 3, &k2, &s, 0.5) == 1 && sampler_pick(two_and_low, 3, &k2, &s, 0.0) == 0,
+          "top-k 2: u = 0.5 over two equal tokens draws the second");
     /* top-k keeps a token whose weight underflows to 0; when rounding
      * leaves u at or past the kept mass (ten 0.1s sum below 1), the pick
      * is the last kept token that has weight, never the weightless one */
@@ -232,6 +257,14 @@ int main(void) {
             stray += t < 0 || t >= V || u < 0 || u >= V;
         }
     CHECK(stray == 0, "NaN logits, whatever the settings, draw a token in range");
+    /* the kept set is never empty: with NaN weights top-p and min-p keep the first token */
+    sampler_params nan_p = {1.0f, 0, 0.5f, 0.0f}, nan_kp = {1.0f, 4, 0.5f, 0.0f}, nan_m = {1.0f, 0, 1.0f, 0.2f};
+    int n_p, n_kp, n_m;
+    sampler_dist(all_nan, V, &nan_p, &s, &ids, &q, &n_p);
+    sampler_dist(all_nan, V, &nan_kp, &s, &ids, &q, &n_kp);
+    sampler_dist(all_nan, V, &nan_m, &s, &ids, &q, &n_m);
+    CHECK(n_p == 1 && n_kp == 1 && n_m == 1, "NaN logits keep one token: top-p %d, top-k + top-p %d, min-p %d", n_p,
+          n_kp, n_m);
     free(big);
     sampler_free(&s);
     return check_done();
