@@ -27,6 +27,15 @@ static void both(const stop_rules *r, const pic_tokenizer *t, const int32_t *ids
     CHECK(whole && first_at_end, "%s: in the text, and found at the token that completes it", what);
 }
 
+/* ids[0..n) = the byte-fallback tokens (<0xE6>) of text's n bytes. */
+static void byte_tokens(const pic_tokenizer *t, const char *text, int n, int32_t *ids) {
+    for (int i = 0; i < n; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", (unsigned char)text[i]);
+        ids[i] = pic_tokenizer_token_to_id(t, name);
+    }
+}
+
 int main(void) {
     pic_init("test_stop");
     /* qwen2-tiny's 512-token tokenizer under a 600-row model */
@@ -70,11 +79,7 @@ int main(void) {
     const char *go[] = {"\xE8\xAA\x9E"}, *text = "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E"; /* 日本語 */
     stop_rules rg = {.strings = go, .n_strings = 1, .longest = 3};
     int32_t run[9];
-    for (int i = 0; i < 9; i++) {
-        char name[8];
-        snprintf(name, sizeof name, "<0x%02X>", (unsigned char)text[i]);
-        run[i] = pic_tokenizer_token_to_id(t, name);
-    }
+    byte_tokens(t, text, 9, run);
     both(&rg, t, run, 9, "a run of nine byte tokens ending in the stop string's three");
     /* the same characters after a stray byte (0x80) in the same run: the
      * run is not valid UTF-8, so the response text is one U+FFFD a byte
@@ -91,6 +96,23 @@ int main(void) {
     CHECK(!memmem(stext, slen, go[0], 3) && !any,
           "a stray byte, then 日本語 five times, all byte tokens: no 語 in the text, and no stop");
     free(stext);
+    /* --stop-cut cuts at the stop string that starts earliest, whichever
+     * is listed first: "本語" before "語" in 日本語, leaving 日 */
+    const char *two[] = {"\xE8\xAA\x9E", "\xE6\x9C\xAC\xE8\xAA\x9E"};
+    stop_rules rc = {.strings = two, .n_strings = 2, .longest = 6, .cut = true};
+    char *ctext = stop_response_text(&rc, t, run, 9, true, &slen);
+    CHECK(slen == 3 && !memcmp(ctext, text, 3), "--stop-cut over 日本語 with stops 語 and 本語 leaves 日 (%zu bytes)",
+          slen);
+    free(ctext);
+    /* four-byte characters in byte tokens: a window of longest + 4 tokens
+     * that begins at the last byte of one (𝄞 here) needs three steps back
+     * to its lead byte, or the run it sees is not valid UTF-8 and "🙂" is lost */
+    const char *smile[] = {"\xF0\x9F\x99\x82"},
+               *four = "\xF0\x9D\x84\x9E\xF0\x9F\x98\x80\xF0\x9F\x99\x82"; /* 𝄞😀🙂 */
+    stop_rules rs = {.strings = smile, .n_strings = 1, .longest = 4};
+    int32_t run4[12];
+    byte_tokens(t, four, 12, run4);
+    both(&rs, t, run4, 12, "a run of twelve byte tokens, three four-byte characters, ending in the stop string's");
     pic_tokenizer_free(t);
     unlink(tok), unlink(cfg), rmdir(dir);
     free(tok), free(cfg);
