@@ -59,6 +59,8 @@ int main(void) {
     verdict_is("(5 / 2 + 3) * 2", 11, CD_WRONG_NUMBERS); /* 2 used twice */
     verdict_is("-3 + 5 * 2", 7, CD_CORRECT);            /* unary minus, as Python's eval */
     verdict_is("3 * -5 + 2", -13, CD_CORRECT);
+    verdict_is("+3 + 5 * 2", 13, CD_CORRECT);            /* unary plus too */
+    verdict_is("(3 + 5) * 2 = +16", 16, CD_CORRECT);     /* and a claim's plus sign */
     verdict_is("3 + 5 + 2 = 10", 10, CD_CORRECT);        /* a claimed value that is the target */
     verdict_is("3 + 5 + 2 = 11", 10, CD_WRONG_VALUE);
     verdict_is("3 + 5 + 2 = 10", 11, CD_WRONG_VALUE);
@@ -86,6 +88,9 @@ int main(void) {
               "a wrong claim beyond 10^9 is not capped to the target 10^9 + 1");
         CHECK(judge("50000 * 40000 = 20000000000000000000000", big, 2, 2000000000LL) == CD_WRONG_VALUE,
               "a claim beyond 64 bits is no target");
+        static const long long giga[] = {1000000000, 1000000000};
+        CHECK(judge("1000000000 * 1000000000 = 1000000000000000000", giga, 2, 1000000000000000000LL) == CD_CORRECT,
+              "a claim of 19 digits that is the target");
     }
     /* the numbers: missing, repeated, foreign */
     verdict_is("3 + 5", 8, CD_WRONG_NUMBERS);
@@ -93,6 +98,15 @@ int main(void) {
     verdict_is("3 + 5 + 7", 15, CD_WRONG_NUMBERS);
     verdict_is("35 + 2", 37, CD_WRONG_NUMBERS);          /* digits are not numbers */
     verdict_is("3 + 5 + 99999999999999999999 - 99999999999999999999 + 2", 10, CD_WRONG_NUMBERS);
+    /* as many numbers as a problem may give (CD_MAX_NUMBERS), each used once */
+    {
+        long long ones[CD_MAX_NUMBERS];
+        char sum[2 * CD_MAX_NUMBERS] = "1";
+        for (int i = 0; i < CD_MAX_NUMBERS; i++) ones[i] = 1;
+        for (int i = 1; i < CD_MAX_NUMBERS; i++) strcat(sum, "+1");
+        CHECK(judge(sum, ones, CD_MAX_NUMBERS, CD_MAX_NUMBERS) == CD_CORRECT, "%d ones sum to %d", CD_MAX_NUMBERS,
+              CD_MAX_NUMBERS);
+    }
     /* division by zero is no value */
     {
         static const long long z[] = {4, 2, 2};
@@ -152,6 +166,9 @@ int main(void) {
     extracts("\\boxed{1} then \\boxed{(3+5)*2} <answer>3</answer>", "(3+5)*2", "boxed");
     extracts("\\boxed{(3+5)*2} and \\boxed{ unclosed", "(3+5)*2", "boxed");
     extracts("\\fbox{3+5+2}", "3+5+2", "boxed");
+    /* \boxed and \fbox mixed: the last of either */
+    extracts("\\boxed{1} then \\fbox{3+5+2}", "3+5+2", "boxed");
+    extracts("\\fbox{1} then \\boxed{3+5+2}", "3+5+2", "boxed");
     extracts("<answer> (1 + 2) / 3 </answer>", "(1 + 2) / 3", "answer tag");
     extracts("<answer>1</answer> <answer>(3+5)*2</answer>", "(3+5)*2", "answer tag");
     extracts("<answer>(3+5)*2</answer> so <answer>(3+5", "(3+5)*2", "answer tag");
@@ -163,6 +180,23 @@ int main(void) {
     extracts("Final answer: (3+5)*2\nI hope this answer is right.", "(3+5)*2", "answer");
     extracts("Answer: 3+5+2\nThe answer is:\n(3+5)*2", "(3+5)*2", "last line");
     extracts("Answer: see below\n(3+5)*2", "(3+5)*2", "last line");
+    /* bounded work: the last 8 "answer"s and the last 8 boxes are tried, no more */
+    {
+        static char buf[512];
+        strcpy(buf, "The answer is (3+5)*2.");
+        for (int i = 0; i < 7; i++) strcat(buf, "\nthis answer helps");
+        extracts(buf, "(3+5)*2", "answer");
+        strcat(buf, "\nthis answer helps");
+        extracts(buf, "this answer helps", "last line");
+        strcpy(buf, "\\boxed{3+5+2}");
+        for (int i = 0; i < 7; i++) strcat(buf, " \\boxed{");
+        strcat(buf, "\n(3+5)*2");
+        extracts(buf, "3+5+2", "boxed");
+        strcpy(buf, "\\boxed{3+5+2}");
+        for (int i = 0; i < 8; i++) strcat(buf, " \\boxed{");
+        strcat(buf, "\n(3+5)*2");
+        extracts(buf, "(3+5)*2", "last line");
+    }
     /* Markdown's bold and code marks are not the expression */
     extracts("The answer is **(3+5)*2**.", "(3+5)*2", "answer");
     extracts("**Answer:** `(3 + 5) * 2 = 16`", "(3 + 5) * 2 = 16", "answer");
@@ -173,6 +207,8 @@ int main(void) {
     extracts("3 + 5 = 8\n8 * 2 = 16\n", "8 * 2 = 16", "last line");
     extracts("<think>(3+5)*2", NULL, NULL);
     extracts("<think>\\boxed{1}</think> so \\boxed{(3+5)*2}", "(3+5)*2", "boxed");
+    /* what follows </think> on its line is the text's start, not its '>' */
+    extracts("<think>try 1+2</think>(3+5)*2", "(3+5)*2", "last line");
     extracts("   \n  ", NULL, NULL);
     {
         cd_opts nb = {false, true};
