@@ -116,5 +116,10 @@ int main(void) {
     for (int i = 0; i < ntallies; i++)
         CHECK(100.0 * tallies[i].agree / tallies[i].n >= FAMILY_FLOOR, "family %s >= %d%%", tallies[i].name,
               FAMILY_FLOOR);
+    /* every case agrees now, so one that stops agreeing is a regression,
+     * which the floors above let through (one precision case in 67 is
+     * 1.5%): a difference that is meant is marked "intended" instead */
+    CHECK(R.agreed == R.total, "every case agrees but the intended differences (%d of %d; "
+                               "PIC_REWARD_CASES_VERBOSE=1 lists the others)", R.agreed, R.total);
     return check_done();
 }
