@@ -308,6 +308,21 @@ static void test_writer_background(void) {
     CHECK(pic_rmtree(dir) == 0, "rmtree");
 }
 
+/* Numbers in options: a range's ends are in it, a value past a type's
+ * range is out (1), one below the smallest normal reads as its nearest
+ * double (0 here), and a word strtod would take is no number. */
+static void test_decimal(void) {
+    CHECK(pic_parse_double("--p", "1", 0, 1) == 1.0 && pic_parse_double("--p", "0", 0, 1) == 0.0,
+          "a double option's range holds both its ends");
+    CHECK(pic_parse_int("--n", "5", 1, 5) == 5 && pic_parse_int("--n", "1", 1, 5) == 1,
+          "an integer option's range holds both its ends");
+    double v = -1;
+    CHECK(pic_decimal("1e-400", &v) == 0 && v == 0.0, "1e-400 is a number, 0");
+    CHECK(pic_decimal("1e999", &v) == 1, "1e999 is past the range");
+    CHECK(pic_decimal("nan", &v) == -1 && pic_decimal("0x1p-3", &v) == -1 && pic_decimal(" 1", &v) == -1,
+          "nan, hex and a leading space are no numbers");
+}
+
 static void test_list_split(void) {
     pic_list l;
     CHECK(pic_list_split(&l, " 1, 4 ,16", ",") == 0 && l.n == 3 && !strcmp(l.items[0], "1") &&
@@ -421,6 +436,7 @@ static void test_dump_indented(void) {
 int main(void) {
     test_utf8();
     test_list_split();
+    test_decimal();
     test_alloc_pages();
     test_format_real();
     test_dump();
