@@ -22,6 +22,18 @@ load helpers
     [ "$(pic-cat -q --plain both.jsonl | jq -s -c 'map(.i)')" = "[1,2,3]" ]
 }
 
+@test "a stream that opens with a skippable frame (magic 0x184D2A5?, as pzstd writes) is zstd" {
+    # RFC 8878 3.1.2: any of the 16 magics 0x184D2A50..5F, a 4-byte size, that many bytes
+    printf '{"i":1}\n' | zstd -q > frame.zst
+    for nibble in 50 5f; do
+        { printf "\x$nibble\x2a\x4d\x18\x03\x00\x00\x00abc"; cat frame.zst; } > skip.zst
+        zstdcat skip.zst >/dev/null
+        [ "$(pic-cat -q --plain skip.zst)" = '{"i":1}' ]
+        # from a pipe whose first read is one byte: the sniff waits for the rest
+        [ "$({ head -c 1 skip.zst; sleep 0.3; tail -c +2 skip.zst; } | pic-cat -q --plain)" = '{"i":1}' ]
+    done
+}
+
 @test "a frame of any window reads: zstd --long=31 from a pipe names a 2 GiB one" {
     seq 1 1000 | sed 's/.*/{"n":&}/' | zstd -q --long=31 -c >long.zst
     run pic-cat -n long.zst
