@@ -210,6 +210,12 @@ static void test_analysis(void) {
     CHECK(n == 1 && fabs(ev[0].re - 0.5) < 1e-15 && pic_radius_stable(rad), "P loop: 1 - C0*Kp");
     n = pic_loop_eigenvalues(2, 1.5, 0, 0, ev, &rad);
     CHECK(!pic_radius_stable(rad) && fabs(rad - 2) < 1e-12, "P loop unstable when C0*Kp > 2");
+    /* C0*Kp = 2 exactly: the root -1, an error that flips sign forever and
+     * never decays. On the unit circle is not stable (docs/pictl.md: a radius
+     * below 1 - 1e-9), nor is a radius inside that margin. */
+    n = pic_loop_eigenvalues(1, 2, 0, 0, ev, &rad);
+    CHECK(n == 1 && rad == 1 && !pic_radius_stable(rad), "P loop with C0*Kp = 2 is marginal, not stable");
+    CHECK(!pic_radius_stable(1 - 1e-10) && pic_radius_stable(1 - 1e-8), "stable means radius < 1 - 1e-9");
 
     /* The loop's eigenvalues are the decay rate the simulation shows. */
     n = pic_loop_eigenvalues(0.4, 1, 0.05, 0, ev, &rad);
