@@ -353,6 +353,80 @@ static void check_variants(void) {
     pic_loss_plan_free(&p);
 }
 
+/* Edges the mutation pass found untested: the ties of the strict and the
+ * non-strict comparisons, the K3 clamp, |d|'s derivative at d = 0 and the
+ * candidates and count of the Cov methods. */
+static void check_edges(void) {
+    pic_loss_cfg c;
+    pic_loss_plan p;
+    pic_loss_stats st = {0};
+    float d[4];
+    size_t start1[2] = {0, 2}, start4[2] = {0, 4};
+
+    /* EntroPIC's 1[pi > tau] (docs/DESIGN.md, the official code's
+     * log_prob > log(tau)): a token at p = tau exactly is not above it, and
+     * is one of the low variant's "at or below" */
+    float lt = (float)log(0.95), tie[2] = {lt, logf(0.5f)}, pos[2] = {1, 1};
+    pic_loss_defaults(&c);
+    c.alpha = 0.5;
+    pic_loss_plan_build(&p, &c, 1, start1, tie, tie, pos);
+    CHECK(p.n_hi == 0, "EntroPIC: a token at p = tau exactly is not above tau (n_hi %zu)", p.n_hi);
+    pic_loss_plan_free(&p);
+    c.entropic_low = true;
+    pic_loss_plan_build(&p, &c, 1, start1, tie, tie, pos);
+    CHECK(p.n_hi == 2, "the low variant takes a token at p = tau exactly (n_hi %zu)", p.n_hi);
+    pic_loss_plan_free(&p);
+
+    /* DMMPT's p >= mpt_prob (UloRL sec. 3.3): a positive token at
+     * mpt_prob exactly is masked */
+    pic_loss_defaults(&c);
+    c.mask_mpt = true;
+    float mpt[2] = {(float)log(c.mpt_prob), logf(0.5f)};
+    pic_loss_plan_build(&p, &c, 1, start1, mpt, mpt, pos);
+    CHECK(p.n_masked == 1 && p.masked[0], "DMMPT masks a positive token at p = mpt_prob exactly");
+    pic_loss_plan_free(&p);
+
+    /* verl's low_var_kl clamps k3 to [-10, 10]: past 10 the term is 10 and
+     * has no gradient. Token 0: d = -3, exp(3) + -3 - 1 = 16.1; token 1:
+     * d = 0. With A = 0 the pg term is 0, so the loss is (10 + 0) / 2. */
+    pic_loss_defaults(&c);
+    c.kl = PIC_KL_K3, c.kl_coef = 1;
+    float klp[2] = {-4, -1}, kref[2] = {-1, -1}, zero[2] = {0, 0};
+    pic_loss_plan_build(&p, &c, 1, start1, klp, klp, zero);
+    pic_loss_in in = {klp, klp, zero, NULL, kref};
+    double l = pic_loss_eval(&p, &c, &in, 0, 2, d, NULL, &st);
+    CHECK(l == 5 && st.kl_loss == 5 && d[0] == 0 && d[1] == 0,
+          "k3 clamped at 10, with no gradient there (loss %.9g, d[0] %.9g)", l, d[0]);
+    pic_loss_plan_free(&p);
+
+    /* KL-Cov on policy (logp = old, as every first mini-batch): |d|'s
+     * derivative at d = 0 is torch's sign(0) = 0, so a selected token's
+     * derivative is the pg term's -A r w alone. And max(1, ratio * n): at the
+     * default ratio a 2-token step still selects one. */
+    pic_loss_defaults(&c);
+    c.kind = PIC_PG_KL_COV;
+    float onp[2] = {-0.1f, -2.0f};
+    pic_loss_plan_build(&p, &c, 1, start1, onp, onp, pos);
+    CHECK(p.n_sel == 1, "KL-Cov selects at least one token (n_sel %zu)", p.n_sel);
+    in = (pic_loss_in){onp, onp, pos, NULL, NULL};
+    memset(&st, 0, sizeof st);
+    pic_loss_eval(&p, &c, &in, 0, 2, d, NULL, &st);
+    CHECK(st.selected == 1 && d[0] == -0.5f && d[1] == -0.5f,
+          "KL-Cov on policy: |logp - old| adds no derivative at 0 (d %.9g %.9g)", d[0], d[1]);
+    pic_loss_plan_free(&p);
+
+    /* Clip-Cov picks among the tokens the PPO clip left alone (verl's
+     * clip_by_origin): all four covariances are 2, inside (1, 5), but
+     * token 0 (A > 0, r = e^0.5 > 1.2) is clipped already */
+    pic_loss_defaults(&c);
+    c.kind = PIC_PG_CLIP_COV, c.cov_ratio = 1;
+    float clp[4] = {1, 1, -1, -1}, cold[4] = {0.5f, 1, -1, -1}, cadv[4] = {2, 2, -2, -2};
+    pic_loss_plan_build(&p, &c, 1, start4, clp, cold, cadv);
+    CHECK(p.n_sel == 3 && !p.sel[0] && p.sel[1] && p.sel[2] && p.sel[3],
+          "Clip-Cov never picks a token the clip took (n_sel %zu)", p.n_sel);
+    pic_loss_plan_free(&p);
+}
+
 static void check_advantages(void) {
     pic_adv_cfg c = {PIC_ADV_GRPO, true, 0.1};
     pic_adv_in in[5] = {{"a", 1, true, true, false, 0}, {"b", 0, true, false, false, 0},
@@ -394,6 +468,7 @@ int main(void) {
     }
     check_cov();
     check_variants();
+    check_edges();
     check_advantages();
     return check_done();
 }
