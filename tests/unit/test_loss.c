@@ -425,6 +425,21 @@ static void check_edges(void) {
     CHECK(p.n_sel == 3 && !p.sel[0] && p.sel[1] && p.sel[2] && p.sel[3],
           "Clip-Cov never picks a token the clip took (n_sel %zu)", p.n_sel);
     pic_loss_plan_free(&p);
+
+    /* --clip-ratio-c <= 1 turns the dual clip off (docs/update.md; verl
+     * asserts it above 1): A = -1, r = 1.1 keeps its -A r = 1.1, where a
+     * dual clip at 1 would cap it at 1 with no gradient */
+    pic_loss_defaults(&c);
+    c.clip_ratio_c = 1;
+    float dlp[1] = {0}, dold[1] = {-(float)log(1.1)}, dadv[1] = {-1};
+    size_t start0[2] = {0, 1};
+    pic_loss_plan_build(&p, &c, 1, start0, dlp, dold, dadv);
+    in = (pic_loss_in){dlp, dold, dadv, NULL, NULL};
+    memset(&st, 0, sizeof st);
+    l = pic_loss_eval(&p, &c, &in, 0, 1, d, NULL, &st);
+    CHECK(st.dual_clipped == 0 && fabs(l - 1.1) < 1e-6 && fabs(d[0] - 1.1) < 1e-6,
+          "--clip-ratio-c 1: no dual clip (loss %.9g, d %.9g)", l, d[0]);
+    pic_loss_plan_free(&p);
 }
 
 static void check_advantages(void) {
