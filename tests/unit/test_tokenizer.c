@@ -130,6 +130,22 @@ static void space_added_strips(json_t *root, const void *arg) {
                                     "normalized", 0, "lstrip", 1, "rstrip", 1, "single_word", 0));
 }
 
+/* "<x>b" as an added token too: "<x>" is a prefix of it */
+static void prefix_added(json_t *root, const void *arg) {
+    (void)arg;
+    json_array_append_new(json_object_get(root, "added_tokens"),
+                          json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 15, "content", "<x>b", "special", 0,
+                                    "normalized", 0, "lstrip", 0, "rstrip", 0, "single_word", 0));
+}
+
+/* "L" (id 11, lstrip) again, now with rstrip and without lstrip */
+static void l_again(json_t *root, const void *arg) {
+    (void)arg;
+    json_array_append_new(json_object_get(root, "added_tokens"),
+                          json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 11, "content", "L", "special", 0,
+                                    "normalized", 0, "lstrip", 0, "rstrip", 1, "single_word", 0));
+}
+
 /* RobertaProcessing with ids that are not those of its strings */
 static void roberta(json_t *root, const void *arg) {
     (void)arg;
@@ -152,6 +168,9 @@ static void test_bpe(void) {
      * U+24D0 CIRCLED SMALL LETTER A (So, Other_Alphabetic) is */
     IDS(t, "W\xC2\xB2", false, 13, 6);
     IDS(t, "\xE2\x93\x90W", false, 6);
+    /* connector punctuation and the joiners are word characters too */
+    IDS(t, "W_", false, 6);
+    IDS(t, "W\xE2\x80\x8D", false, 6); /* U+200D ZERO WIDTH JOINER */
     IDS(t, "aA\xCC\x8A" "b", false, 0, 14, 1);        /* a normalized added token matches after NFC */
     IDS(t, "\xE2\x84\xAB", false, 14);                 /* U+212B ANGSTROM SIGN is NFC U+00C5 */
     CHECK(ids_are(t, "", false, NULL, 0), "empty text, no ids");
@@ -192,6 +211,17 @@ static void test_bpe(void) {
     t = variant("bpe.json", space_added_strips, NULL);
     IDS(t, "aR  b", false, 0, 12, 1);
     IDS(t, "a  L  b", false, 0, 7, 11, 7, 1);
+    pic_tokenizer_free(t);
+    /* the longest added token at a position wins (AddedVocabulary's
+     * MatchKind::LeftmostLongest), not the first one the trie completes */
+    t = variant("bpe.json", prefix_added, NULL);
+    IDS(t, "<x>b", false, 15);
+    IDS(t, "<x>a", false, 10, 0);
+    pic_tokenizer_free(t);
+    /* one content twice under its id: the later entry's flags hold, as
+     * add_tokens replaces the id's AddedToken (added_tokens_map_r) */
+    t = variant("bpe.json", l_again, NULL);
+    IDS(t, "a  L  b", false, 0, 7, 7, 11, 1);
     pic_tokenizer_free(t);
     t = variant("bpe.json", roberta, NULL);
     IDS(t, "ab", true, 9, 3, 8); /* tokenizers adds the ids of cls and sep, not those of their strings */
@@ -447,6 +477,8 @@ static char *pieces(const char *pattern, const char *text) {
 static void test_onig_word(void) {
     PIECES("\\w+", "ka" ACUTE " a" UNDERTIE "b", "ka" ACUTE "|a" UNDERTIE "b|");
     PIECES("\\w+", "x" SUP2 " " THIRD " " CIRCLED_A, "x" SUP2 "|" CIRCLED_A "|");
+    /* the whole Latin-1 table's list: U+00B3, U+00B9, U+00BC-00BE too */
+    PIECES("\\w+", "x\xC2\xB9 \xC2\xBC\xC2\xBD\xC2\xBE\xC2\xB3-", "x\xC2\xB9|\xC2\xBC\xC2\xBD\xC2\xBE\xC2\xB3|");
     PIECES("\\W+", "a" ACUTE SUP2 "-" THIRD, "-" THIRD "|");
     /* in a class the range table alone: U+00B2 is no word character there */
     PIECES("[\\w]+", "x" SUP2 "y" ACUTE, "x|y" ACUTE "|");
