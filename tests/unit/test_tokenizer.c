@@ -114,36 +114,35 @@ static void empty_added(json_t *root, const void *arg) {
                                     "normalized", 0, "lstrip", 0, "rstrip", 0, "single_word", 0));
 }
 
+/* an added token appended to bpe.json's, not special, not normalized */
+static void append_added(json_t *root, int id, const char *content, bool lstrip, bool rstrip) {
+    json_array_append_new(json_object_get(root, "added_tokens"),
+                          json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", id, "content", content, "special", 0,
+                                    "normalized", 0, "lstrip", lstrip, "rstrip", rstrip, "single_word", 0));
+}
+
 /* " " (the vocabulary's id 7) as an added token too */
 static void space_added(json_t *root, const void *arg) {
     (void)arg;
-    json_array_append_new(json_object_get(root, "added_tokens"),
-                          json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 7, "content", " ", "special", 0,
-                                    "normalized", 0, "lstrip", 0, "rstrip", 0, "single_word", 0));
+    append_added(root, 7, " ", false, false);
 }
 
 /* " " as an added token that strips the whitespace on both sides */
 static void space_added_strips(json_t *root, const void *arg) {
     (void)arg;
-    json_array_append_new(json_object_get(root, "added_tokens"),
-                          json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 7, "content", " ", "special", 0,
-                                    "normalized", 0, "lstrip", 1, "rstrip", 1, "single_word", 0));
+    append_added(root, 7, " ", true, true);
 }
 
 /* "<x>b" as an added token too: "<x>" is a prefix of it */
 static void prefix_added(json_t *root, const void *arg) {
     (void)arg;
-    json_array_append_new(json_object_get(root, "added_tokens"),
-                          json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 15, "content", "<x>b", "special", 0,
-                                    "normalized", 0, "lstrip", 0, "rstrip", 0, "single_word", 0));
+    append_added(root, 15, "<x>b", false, false);
 }
 
 /* "L" (id 11, lstrip) again, now with rstrip and without lstrip */
 static void l_again(json_t *root, const void *arg) {
     (void)arg;
-    json_array_append_new(json_object_get(root, "added_tokens"),
-                          json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 11, "content", "L", "special", 0,
-                                    "normalized", 0, "lstrip", 0, "rstrip", 1, "single_word", 0));
+    append_added(root, 11, "L", false, true);
 }
 
 /* RobertaProcessing with ids that are not those of its strings */
