@@ -85,6 +85,13 @@ S='"vocab_size": 64, "hidden_size": 32, "intermediate_size": 48, "num_hidden_lay
     ref yarn "{\"model_type\": \"qwen2\", $s, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16}}"
     ref yarn_af "{\"model_type\": \"qwen3\", $s, \"head_dim\": 16, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16, \"attention_factor\": 1.7, \"beta_fast\": 8, \"beta_slow\": 2, \"truncate\": false}}"
     ref yarn_mscale "{\"model_type\": \"llama\", $s, \"rope_parameters\": {\"rope_type\": \"yarn\", \"rope_theta\": 50, \"factor\": null, \"original_max_position_embeddings\": 16, \"mscale\": 2, \"mscale_all_dim\": 0.5}}"
+    # yarn's ramp ends where they change it (head_dim 8 clamps them away):
+    # truncate's ceil and beta_slow's default of 1 (2 at head_dim 16);
+    # high clamped to dim - 1 (theta 1.5); low == high nudged by 0.001
+    # (an original context of 4 puts both at 0)
+    ref yarn_trunc "{\"model_type\": \"qwen3\", $s, \"head_dim\": 16, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16}}"
+    ref yarn_high "{\"model_type\": \"qwen3\", $S, \"num_key_value_heads\": 2, \"max_position_embeddings\": 64, \"rope_theta\": 1.5, \"head_dim\": 16, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16}}"
+    ref yarn_flat "{\"model_type\": \"qwen3\", $s, \"head_dim\": 16, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 4}}"
     ref nested "{\"model_type\": \"qwen3\", $s, \"head_dim\": 16, \"rope_parameters\": {\"full_attention\": {\"rope_type\": \"linear\", \"factor\": 2.0, \"rope_theta\": 300}}}"
 }
 
