@@ -70,8 +70,27 @@ static void test_reader(void) {
 
     put_st("trunc.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 10);
     st_fails("trunc.safetensors", "truncated data: names file and tensor", "'a'", "truncated");
+    put_st("trunc1.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 3);
+    st_fails("trunc1.safetensors", "data one byte short: truncated", "'a'", "truncated");
+    /* a dimension of 0 is a valid, empty tensor (the format's shapes are
+     * unsigned, and torch saves empty tensors so) */
+    put_st("empty.safetensors",
+           "{\"e\":{\"dtype\":\"F32\",\"shape\":[2,0],\"data_offsets\":[0,0]},"
+           "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+           4);
+    {
+        char *q = path("empty.safetensors");
+        pic_err e0 = {""};
+        int rc0 = pic_st_open(&st, q, &e0);
+        const pic_st_tensor *t0 = rc0 ? NULL : pic_st_find(&st, "e");
+        CHECK(t0 && t0->shape[1] == 0 && pic_st_find(&st, "a"), "a tensor with a 0 dimension opens (%s)", e0.msg);
+        if (!rc0) pic_st_close(&st);
+        free(q);
+    }
     put("short.safetensors", "\x10\0\0", 3);
     st_fails("short.safetensors", "a file shorter than its header length field", "too short", NULL);
+    put("short7.safetensors", "\x02\0\0\0\0\0\0", 7); /* one byte short of the field */
+    st_fails("short7.safetensors", "a file a byte shorter than its header length field", "too short", NULL);
     put_st("hlen.safetensors", "{}", 0);
     {
         char *q = path("hlen.safetensors");
