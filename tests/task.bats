@@ -100,6 +100,11 @@ load helpers
         w=$(jq -r .answer <<<"$line") t=$(jq -r .target <<<"$line")
         [ "$(jq -n "$w")" = "$t" ] || { echo "witness $w != $t"; return 1; }
     done < <(head -n 100 p.jsonl)
+    # every step's result is a positive integer (the game's rule: no 0 from
+    # a - a), and no step divides by 1 (the generator draws b > 1)
+    run jq -r 'select([.solution | sub("\\. \\\\boxed.*$"; "") | split(", ")[]
+        | select(test("^[0-9]+ [-+*/] [0-9]+ = [1-9][0-9]*$") | not), select(test(" / 1 = "))] != []) | .id' p.jsonl
+    [ -z "$output" ]
     # the solution's steps end in \boxed{witness}
     run jq -r '. as $r | select($r.solution | endswith("\\boxed{" + $r.answer + "}") | not) | .id' p.jsonl
     [ -z "$output" ]
@@ -120,6 +125,9 @@ load helpers
     [ "$(jq -r '.numbers | length' k.jsonl | sort -u)" = 7 ]
     [ "$(jq -s '[.[].numbers[]] | max' k.jsonl)" -le 3 ]
     [ "$(jq -s 'map(.target) | max' k.jsonl)" -le 20 ]
+    # the limit itself is a target: 3 numbers of 1..3 reach 5 (3 + 1 + 1)
+    pic-task -q --plain --task countdown -n 300 --seed 1 --numbers 3 --max-number 3 --max-target 5 > k.jsonl
+    [ "$(jq -s 'map(.target) | max' k.jsonl)" = 5 ]
 }
 
 @test "countdown: unreachable limits fail naming the option; mixing tasks' options is a usage error" {
