@@ -442,6 +442,102 @@ static void check_edges(void) {
     pic_loss_plan_free(&p);
 }
 
+/* More edges a mutation pass found untested: A = 0 in the quadrant masks,
+ * the Cov and seq-mean counts over the tokens a mask left in, the entropy
+ * bonus's signs, and the stats' tie and sides. */
+static void check_masked_counts(void) {
+    pic_loss_cfg c;
+    pic_loss_plan p;
+    pic_loss_stats st;
+    float d[4], dent[4];
+
+    /* the quadrants are A > 0 and A < 0 (docs/update.md, the paper's
+     * Figure 2): a token with A = 0 is in none, so stays in the token-mean's
+     * count. Tokens A = 1, 0, -1; each quadrant takes one, leaving 2. */
+    float qadv[3] = {1, 0, -1}, qhi[3] = {-0.01f, -0.01f, -0.01f}, qlo[3] = {-2, -2, -2};
+    size_t start3[2] = {0, 3};
+    const pic_quadrant quads[4] = {PIC_QUAD_HI_POS, PIC_QUAD_HI_NEG, PIC_QUAD_LO_POS, PIC_QUAD_LO_NEG};
+    for (int q = 0; q < 4; q++) {
+        pic_loss_defaults(&c);
+        c.mask_quadrant = quads[q];
+        const float *lp = q < 2 ? qhi : qlo;
+        pic_loss_plan_build(&p, &c, 1, start3, lp, lp, qadv);
+        CHECK(p.n_masked == 1 && !p.masked[1] && p.w[1] == 0.5,
+              "quadrant %d leaves a token with A = 0 in (masked %zu, its weight %.9g)", q, p.n_masked, p.w[1]);
+        pic_loss_plan_free(&p);
+    }
+
+    /* Clip-Cov's max(1, ratio * n) counts the tokens the masks left in, as
+     * verl's clip_cov counts the response mask: 4 tokens, the two lo-neg
+     * ones masked, ratio 0.5 picks 1 of the 2 left, not 2 */
+    float clp[4] = {-0.01f, -0.01f, -2, -2}, cadv[4] = {1, 1, -1, -1};
+    size_t start4[2] = {0, 4};
+    pic_loss_defaults(&c);
+    c.kind = PIC_PG_CLIP_COV, c.cov_ratio = 0.5, c.cov_lb = -100, c.cov_ub = 100;
+    c.mask_quadrant = PIC_QUAD_LO_NEG;
+    pic_loss_plan_build(&p, &c, 1, start4, clp, clp, cadv);
+    CHECK(p.n_masked == 2 && p.n_sel == 1 && !p.sel[2] && !p.sel[3],
+          "Clip-Cov picks ratio * (tokens left in) (n_sel %zu)", p.n_sel);
+    pic_loss_plan_free(&p);
+
+    /* the seq-mean aggregations average over the sequences that have a
+     * token in the loss (verl's agg_loss: seq_mask = sum(loss_mask) > 0,
+     * "exclude fully masked sequences"): sequence 1's two tokens are all
+     * masked, so sequence 0 is the mean alone */
+    size_t start22[3] = {0, 2, 4};
+    const pic_agg aggs[3] = {PIC_AGG_SEQ_MEAN_TOKEN_MEAN, PIC_AGG_SEQ_MEAN_TOKEN_SUM,
+                                  PIC_AGG_SEQ_MEAN_TOKEN_SUM_NORM};
+    const double want[3] = {0.5, 1, 0.25};
+    for (int a = 0; a < 3; a++) {
+        pic_loss_defaults(&c);
+        c.agg = aggs[a], c.norm_len = 4, c.mask_quadrant = PIC_QUAD_LO_NEG;
+        pic_loss_plan_build(&p, &c, 2, start22, clp, clp, cadv);
+        CHECK(p.w[0] == want[a] && p.w[1] == want[a] && p.w[2] == 0,
+              "agg %d: a fully masked sequence is not one of the mean's (w %.9g, want %.9g)", a, p.w[0], want[a]);
+        pic_loss_plan_free(&p);
+    }
+
+    /* --entropy-coef C: loss -= C agg(H) (loss.h, verl's
+     * pg_loss - entropy_coeff * entropy_loss), so d/dH = -C w. A = 0: no pg
+     * term; H = 2, 1 token-mean: the bonus is -0.1 * 1.5 */
+    float elp[2] = {-1, -1}, ezero[2] = {0, 0}, ent[2] = {2, 1};
+    size_t start2[2] = {0, 2};
+    pic_loss_defaults(&c);
+    c.entropy_coef = 0.1;
+    pic_loss_plan_build(&p, &c, 1, start2, elp, elp, ezero);
+    pic_loss_in in = {elp, elp, ezero, ent, NULL};
+    memset(&st, 0, sizeof st);
+    double l = pic_loss_eval(&p, &c, &in, 0, 2, d, dent, &st);
+    CHECK(fabs(l + 0.15) < 1e-12 && fabs(st.entropy_bonus + 0.15) < 1e-12 && dent[0] == -0.05f &&
+              dent[1] == -0.05f,
+          "the entropy bonus lowers the loss (loss %.9g, bonus %.9g, d/dH %.9g)", l, st.entropy_bonus, dent[0]);
+    pic_loss_plan_free(&p);
+
+    /* hi_frac's logp > log tau (docs/update.md): a token at tau exactly is
+     * not above it */
+    float tie[2] = {(float)log(0.95), logf(0.5f)};
+    pic_loss_defaults(&c);
+    pic_loss_plan_build(&p, &c, 1, start2, tie, tie, ezero);
+    in = (pic_loss_in){tie, tie, ezero, NULL, NULL};
+    memset(&st, 0, sizeof st);
+    pic_loss_eval(&p, &c, &in, 0, 2, d, NULL, &st);
+    CHECK(st.hi == 0, "hi_frac: a token at p = tau exactly is not above tau (hi %zu)", st.hi);
+    pic_loss_plan_free(&p);
+
+    /* clipfrac_high counts the clip at 1 + clip_high (A > 0, r above it),
+     * clipfrac_low the one at 1 - clip_low (A < 0, r below it): two of the
+     * first, r = e^0.5, and one of the second, r = e^-0.5 */
+    float slp[3] = {0.5f, 0.5f, -0.5f}, sold[3] = {0, 0, 0}, sadv[3] = {1, 1, -1};
+    pic_loss_defaults(&c);
+    pic_loss_plan_build(&p, &c, 1, start3, slp, sold, sadv);
+    in = (pic_loss_in){slp, sold, sadv, NULL, NULL};
+    memset(&st, 0, sizeof st);
+    pic_loss_eval(&p, &c, &in, 0, 3, d, NULL, &st);
+    CHECK(st.clipped == 3 && st.clipped_high == 2 && st.clipped_low == 1,
+          "the clip's sides: high %zu (want 2), low %zu (want 1)", st.clipped_high, st.clipped_low);
+    pic_loss_plan_free(&p);
+}
+
 static void check_advantages(void) {
     pic_adv_cfg c = {PIC_ADV_GRPO, true, 0.1};
     pic_adv_in in[5] = {{"a", 1, true, true, false, 0}, {"b", 0, true, false, false, 0},
@@ -484,6 +580,7 @@ int main(void) {
     check_cov();
     check_variants();
     check_edges();
+    check_masked_counts();
     check_advantages();
     return check_done();
 }
