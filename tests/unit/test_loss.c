@@ -568,6 +568,16 @@ static void check_advantages(void) {
     c.mode = PIC_ADV_PSR;
     pic_advantages(&c, in, 4, adv, &bad, &why);
     CHECK(adv[0] == 1 && adv[1] == 0, "PSR: 1 / 0");
+
+    /* the group's std is over the rewards its mean is over: a member with
+     * its own advantage and no reward is in neither (a 0 in its reward
+     * field made the std sqrt(0.75) here, not sqrt(0.5)) */
+    pic_adv_cfg g = {PIC_ADV_GRPO, true, 0.1};
+    pic_adv_in own[3] = {{"a", 1, true, true, false, 0}, {"a", 0, true, false, false, 0},
+                         {"a", 0, false, false, true, 5}};
+    CHECK(pic_advantages(&g, own, 3, adv, &bad, &why) == 0 && adv[2] == 5 &&
+              fabs(adv[0] - 0.5 / (sqrt(0.5) + 1e-6)) < 1e-12,
+          "GRPO's std leaves out a member without a reward (A %.9g)", adv[0]);
 }
 
 int main(void) {
