@@ -22,6 +22,7 @@ $(eval $(call UNIT,test_parallel,tests/unit/test_parallel.c,model common,-lopenb
 $(eval $(call UNIT,test_logits,tests/unit/test_logits.c,model common,-lopenblas))
 $(eval $(call UNIT,test_kvcache,tests/unit/test_kvcache.c,model common,-lopenblas))
 $(eval $(call UNIT,test_rows,tests/unit/test_rows.c,model common,-lopenblas))
+$(eval $(call UNIT,test_adamw,tests/unit/test_adamw.c,model common))
 $(eval $(call PROG,pic-model-bench,src/model/bench.c,model common,-lopenblas))
 $(eval $(call PROG,pic-kernel-bench,src/model/kernel_bench.c,model common,-lopenblas))
 
