@@ -219,6 +219,12 @@ js() { pic-eval -q --format json "$@"; }
     near "$(jq .overall.avg <<<"$output")" 0 0
     run js --threshold 0.25 t.jsonl
     near "$(jq .overall.avg <<<"$output")" 0.5 0
+    # reward >= --threshold (docs/eval.md): a reward at it exactly is correct
+    run js --threshold 0.3 t.jsonl
+    near "$(jq .overall.avg <<<"$output")" 0.5 0
+    printf '{"id":1,"reward":0.5}\n' >h.jsonl
+    run js h.jsonl
+    near "$(jq .overall.avg <<<"$output")" 1 0
 }
 
 @test "--k: several values; pass@1 equals avg; large n does not overflow" {
