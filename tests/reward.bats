@@ -140,6 +140,16 @@ load helpers
   [ "$(grep -c '"reward"' <<<"$output")" -eq 1 ]
 }
 
+@test "reward: a box repeated close after itself is listed once" {
+  # latex2sympy2_extended extract_boxed_content: "if not results or
+  # results[-1] != content" keeps one of two equal neighbouring boxes
+  run pic-reward --extract '\boxed{1} so \boxed{1}'
+  [ "$status" -eq 0 ]
+  [ "$output" = '1' ]
+  run pic-reward --extract '\boxed{1} so \boxed{2}'
+  [ "$output" = '1,2' ]
+}
+
 @test "reward: a failed write of --gold/--pred or --extract exits 1" {
   [ -w /dev/full ] || skip "no /dev/full"
   run bash -c 'pic-reward --gold 1 --pred "\\boxed{1}" >/dev/full'
