@@ -79,6 +79,12 @@ problems() {
     pic-rollout -m "$M/qwen2-tiny" -n 5 --max-new-tokens 40 --stop a --seed 3 --max-batch-size 1 --plain -q p >a1
     pic-rollout -m "$M/qwen2-tiny" -n 5 --max-new-tokens 40 --stop a --seed 3 --max-batch-size 4 --plain -q p >a4
     cmp a1 a4
+    # every sample ends on its first token, more samples than slots: the home
+    # stays pinned for the sixth while three slots are free, and the next
+    # prompt's prefill goes to a free one, not into the idle home
+    pic-rollout -m "$M/qwen2-tiny" -n 6 --max-new-tokens 1 --seed 3 --max-batch-size 1 --plain -q p >f1
+    pic-rollout -m "$M/qwen2-tiny" -n 6 --max-new-tokens 1 --seed 3 --max-batch-size 4 --plain -q p >f4
+    cmp f1 f4
     # new prompts prefilled beside the sequences in flight, or in a pass of
     # their own when they do not fit beside them
     pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 7 --max-batch-tokens 9 \
