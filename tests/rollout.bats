@@ -350,6 +350,9 @@ problems() {
     jq -nc '{prompt_ids: [range(511) | 5]}' >long
     pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 10 --plain -q long >o
     [ "$(jq -c '[(.response_ids | length), .finish]' o)" = '[1,"length"]' ]
+    # and --score takes it back: a sample that fills the context (511 + 1) is not past it
+    pic-rollout --score -m "$M/qwen2-tiny" --plain -q o | jq -c .logprobs >sc
+    jq -c .logprobs o | cmp - sc
     # empty input: no records, exit 0, a summary
     run pic-rollout -m "$M/qwen2-tiny" --plain -o empty /dev/null
     [ "$status" -eq 0 ]
