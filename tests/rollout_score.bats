@@ -193,6 +193,12 @@ S='"vocab_size": 64, "hidden_size": 32, "intermediate_size": 48, "num_hidden_lay
         run pic-rollout --score -m "$M/qwen2-tiny" --plain one
         fails_with 1 "^pic-rollout: one:1: field 'temperature': expected 0 \(greedy\) or a number from 0.001 to 1e6$"
     done
+    # the bounds themselves are temperatures generation takes (-t 0.001, -t 1e6): scored
+    for t in 0.001 1e6; do
+        echo "{\"prompt_ids\": [1], \"response_ids\": [2], \"temperature\": $t}" >one
+        pic-rollout --score -m "$M/qwen2-tiny" --plain -q one >sc
+        [ "$(jq '.logprobs | length' sc)" = 1 ]
+    done
 }
 
 @test "broken model files name the file and the tensor" {
