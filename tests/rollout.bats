@@ -376,6 +376,18 @@ problems() {
     [ -z "$output" ]
 }
 
+@test "progress on a terminal: one line rewritten in place, its last update all the samples; -q silences it" {
+    script -qec true /dev/null >/dev/null 2>&1 || skip "no script(1) that opens a terminal"
+    problems | head -3 >p
+    # script(1) gives stderr a terminal (docs/conventions.md: progress only there)
+    script -qec "pic-rollout -m '$M/qwen2-tiny' -n 2 --max-new-tokens 5 --plain -o out p" /dev/null >tty
+    [ "$(wc -l <out)" -eq 6 ]
+    # the update at the end is written however soon after the one before (a run this fast has no other)
+    grep -q $'\r\033\\[Kpic-rollout: 6/6 samples (' tty
+    script -qec "pic-rollout -m '$M/qwen2-tiny' -n 2 --max-new-tokens 5 --plain -q -o out p" /dev/null >tty
+    [ ! -s tty ]
+}
+
 @test "a failed write (a full disk) ends generation and scoring with the output's name and exit 1" {
     [ -w /dev/full ] || skip "no /dev/full"
     problems >p
