@@ -342,6 +342,14 @@ problems() {
         6) fails_with 1 "one:1: field 'prompt_ids': the prompt's 512 tokens leave no room to generate in the model's context of 512" ;;
         esac
     done
+    # a tokenizer with a token past the model's rows: text that encodes to it is
+    # the record's fault, named there (not the model's, at its embedding)
+    cp -r "$M/qwen2-tiny" ext && chmod -R u+w ext
+    jq '.added_tokens += [{id: 512, content: "<|extra|>", single_word: false, lstrip: false, rstrip: false,
+        normalized: false, special: true}]' "$M/qwen2-tiny/tokenizer.json" >ext/tokenizer.json
+    echo '{"prompt": "hi<|extra|>"}' >one
+    run pic-rollout -m ext --plain one
+    fails_with 1 "^pic-rollout: one:1: field 'prompt': token 2 has id 512, outside the model's vocabulary \(512\)"
     run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 3 --plain --skip-bad -o out in
     [ "$status" -eq 0 ]
     [[ "$output" == *"generated 1 sample, "*"6 bad records skipped"* ]]
