@@ -147,6 +147,22 @@ static void test_dump(void) {
     json_decref(back);
     json_decref(v);
     pic_buf_free(&b);
+    /* the short escapes where JSON has one, as jq -c and Python write them */
+    v = json_string("\t\r\b\f\x1f");
+    pic_json_dump(&b, v);
+    CHECK(strcmp(b.data, "\"\\t\\r\\b\\f\\u001f\"") == 0, "control characters escaped: %s", b.data);
+    json_decref(v);
+    pic_buf_free(&b);
+    /* pic_buf_printf formats in a 256-byte buffer first: text of 255, 256
+     * and 257 bytes, on either side of needing the second pass */
+    for (int n = 255; n <= 257; n++) {
+        char want[300];
+        memset(want, 'x', (size_t)n - 1);
+        want[n - 1] = 'y', want[n] = '\0';
+        pic_buf_printf(&b, "%.*sy", n - 1, want);
+        CHECK(b.len == (size_t)n && strcmp(b.data, want) == 0, "pic_buf_printf of %d bytes", n);
+        pic_buf_free(&b);
+    }
 }
 
 static void test_atomic(void) {
