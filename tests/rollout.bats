@@ -37,6 +37,12 @@ problems() {
     echo '{"prompt": "Once upon a time"}' >q
     pic-rollout -m "$M/stories260K/hf" -t 0 --max-new-tokens 20 --add-special --plain -q q >o2
     [ "$(jq -c '.prompt_ids' o2)" = "[1,403,407,261,378]" ]
+    # and in front of a chat prompt: the ids pic-tok gives the problem as one user turn with --special
+    echo '{"problem": "Once upon a time"}' >c
+    pic-rollout -m "$M/stories260K/hf" -t 0 --max-new-tokens 2 --template chatml --add-special --plain -q c >o3
+    jq -c '{text: .problem}' c | pic-tok -t "$M/stories260K/hf" --chat chatml --special encode --plain -q | jq -c .ids >want
+    [ "$(head -c 3 want)" = "[1," ]
+    jq -c .prompt_ids o3 | cmp - want
 }
 
 @test "sample records: fields in order, one per sample, input order, finish and temperature" {
