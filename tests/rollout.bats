@@ -388,6 +388,11 @@ problems() {
     near "$got" "$want" 1e-4
     run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 4 --plain -q -o out p
     [ -z "$output" ]
+    # --max-batch-tokens 5: at most 5 sequences in flight (docs/rollout.md), so the
+    # cache is sized for 5, a page each, not for --max-batch-size's 64
+    run pic-rollout -m "$M/qwen2-tiny" -n 3 --max-new-tokens 4 --max-batch-tokens 5 --plain -o out p
+    [ "$status" -eq 0 ]
+    [[ "$output" == *", KV cache peak 320 of 320 positions" ]]
 }
 
 @test "progress on a terminal: one line rewritten in place, its last update all the samples; -q silences it" {
