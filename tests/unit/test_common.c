@@ -396,6 +396,11 @@ static void test_utf8(void) {
     CHECK(lossy_is("\xED\xA0\x80", 3, FFFD FFFD FFFD), "lossy: a surrogate is three");
     CHECK(lossy_is("\xF0\x9F\x98" "a", 4, FFFD "a"), "lossy: F0 9F 98 before 'a' is one");
     CHECK(lossy_is("a\xFF\xC3", 3, "a" FFFD FFFD), "lossy: a stray byte, then a cut one");
+    /* F0's second byte starts at 90 (below: overlong) and F4's ends at 8F
+     * (above: past U+10FFFF), so each byte there is its own U+FFFD */
+    CHECK(lossy_is("\xF0\x80\x80\x80", 4, FFFD FFFD FFFD FFFD), "lossy: overlong F0 80 80 80 is four");
+    CHECK(lossy_is("\xF4\x90\x80\x80", 4, FFFD FFFD FFFD FFFD), "lossy: F4 90 80 80, past U+10FFFF, is four");
+    CHECK(lossy_is("\xF0\x90\x80" "a\xF4\x8F\xBF", 7, FFFD "a" FFFD), "lossy: cut F0 90 80 and F4 8F BF are one each");
 #undef FFFD
 }
 
