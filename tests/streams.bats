@@ -108,6 +108,10 @@ load helpers
     [ "$(pic-cat -q --plain bom.jsonl.zst)" = "$(jq -c . bom.jsonl)" ]
     printf '{"a":0}\n' > first.jsonl
     [ "$(pic-cat -q -n first.jsonl bom.jsonl)" = 3 ]
+    # a mark alone (an editor's empty file): no record, as jq reads none
+    printf '\xef\xbb\xbf\n' >only.jsonl
+    [ "$(pic-cat -q -n only.jsonl)" = 0 ]
+    [ -z "$(jq -c . only.jsonl)" ]
     printf '{"a":1}\n\xef\xbb\xbf{"a":2}\n' > mid.jsonl
     run pic-cat -n mid.jsonl
     fails_with 1 '^pic-cat: mid.jsonl:2: malformed JSON'
