@@ -593,6 +593,10 @@ with_template() {
     printf '{"ids": [0, 1]}\n' > ids.jsonl
     run pic-tok -t holes.json decode --plain ids.jsonl
     fails_with 1 "ids.jsonl:1: field 'ids': element 1: id 1 names no token \(a hole in the vocabulary of size 3\)"
+    # the size itself is past the end, not a hole
+    printf '{"ids": [0, 3]}\n' > ids.jsonl
+    run pic-tok -t holes.json decode --plain ids.jsonl
+    fails_with 1 "ids.jsonl:1: field 'ids': element 1: id 3 is not in the vocabulary \(size 3\)"
     printf '{"ids": [1, "x"]}\n' > ids.jsonl
     run pic-tok -t "$TF/tiny" decode --plain ids.jsonl
     fails_with 1 "ids.jsonl:1: field 'ids': element 1 is not a token id"
