@@ -234,6 +234,11 @@ EOF
     run pic-tok -q -t "$TF/tiny" --raw count in.txt
     [ "$status" -eq 0 ]
     [ "$output" = "$(printf '8\n0\n7')" ]
+    # the summary adds up the counts, as encode's adds up the ids
+    pic-tok -t "$TF/tiny" --raw count in.txt 2>err >/dev/null
+    grep -q "^pic-tok: 3 records, 15 tokens, " err
+    pic-tok -t "$TF/tiny" --raw encode --plain in.txt 2>err >/dev/null
+    grep -q "^pic-tok: 3 records, 15 tokens, " err
     pic-tok -q -t "$TF/tiny" --raw encode --plain in.txt > out.jsonl
     [ "$(jq -c .text out.jsonl | tr '\n' ' ')" = '"hello world" "" "What is 2+2?" ' ]
     [ "$(jq -c .ids out.jsonl | head -n 1)" = "[294,75,75,78,436,470,75,67]" ]
