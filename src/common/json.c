@@ -246,86 +246,11 @@ json_t *pic_field(pic_rec r, const char *name, bool required) {
     return v;
 }
 
-static double number_of(pic_rec r, const char *name, json_t *v) {
-    if (!json_is_number(v)) field_die(r, name, "expected a number, got %s", type_name(v));
-    return json_number_value(v);
-}
-
-double pic_field_number(pic_rec r, const char *name) {
-    return number_of(r, name, pic_field(r, name, true));
-}
-
-double pic_field_number_opt(pic_rec r, const char *name, double dflt) {
-    json_t *v = pic_field(r, name, false);
-    return v ? number_of(r, name, v) : dflt;
-}
-
-long long pic_field_int(pic_rec r, const char *name) {
-    json_t *v = pic_field(r, name, true);
-    if (!json_is_integer(v)) field_die(r, name, "expected an integer, got %s", type_name(v));
-    return json_integer_value(v);
-}
-
-const char *pic_field_string(pic_rec r, const char *name) {
-    json_t *v = pic_field(r, name, true);
-    if (!json_is_string(v)) field_die(r, name, "expected a string, got %s", type_name(v));
-    return json_string_value(v);
-}
-
 const char *pic_field_string_opt(pic_rec r, const char *name, const char *dflt) {
     json_t *v = pic_field(r, name, false);
     if (!v) return dflt;
     if (!json_is_string(v)) field_die(r, name, "expected a string, got %s", type_name(v));
     return json_string_value(v);
-}
-
-bool pic_field_bool_opt(pic_rec r, const char *name, bool dflt) {
-    json_t *v = pic_field(r, name, false);
-    if (!v) return dflt;
-    if (!json_is_boolean(v)) field_die(r, name, "expected a boolean, got %s", type_name(v));
-    return json_is_true(v);
-}
-
-static json_t *array_of(pic_rec r, const char *name, size_t *n) {
-    json_t *v = pic_field(r, name, true);
-    if (!json_is_array(v)) field_die(r, name, "expected an array, got %s", type_name(v));
-    *n = json_array_size(v);
-    return v;
-}
-
-float *pic_field_floats(pic_rec r, const char *name, size_t *n) {
-    json_t *a = array_of(r, name, n);
-    float *x = pic_malloc(*n * sizeof *x);
-    for (size_t i = 0; i < *n; i++) {
-        json_t *e = json_array_get(a, i);
-        if (!json_is_number(e)) {
-            free(x);
-            field_die(r, name, "element %zu: expected a number, got %s", i, type_name(e));
-        }
-        x[i] = (float)json_number_value(e);
-        if (!isfinite(x[i])) {
-            free(x);
-            field_die(r, name, "element %zu: %g is outside the float range", i,
-                      json_number_value(e));
-        }
-    }
-    return x;
-}
-
-int32_t *pic_field_ints(pic_rec r, const char *name, size_t *n) {
-    json_t *a = array_of(r, name, n);
-    int32_t *x = pic_malloc(*n * sizeof *x);
-    for (size_t i = 0; i < *n; i++) {
-        json_t *e = json_array_get(a, i);
-        if (!json_is_integer(e) || json_integer_value(e) < INT32_MIN ||
-            json_integer_value(e) > INT32_MAX) {
-            free(x);
-            field_die(r, name, "element %zu: expected a 32-bit integer, got %s", i,
-                      type_name(e));
-        }
-        x[i] = (int32_t)json_integer_value(e);
-    }
-    return x;
 }
 
 json_t *pic_json_floats(const float *x, size_t n) {

@@ -61,16 +61,7 @@ typedef struct {
  * "FILE:LINE: field 'NAME': ...". The _opt forms return the default when the
  * field is absent or null. */
 json_t *pic_field(pic_rec r, const char *name, bool required);
-double pic_field_number(pic_rec r, const char *name);
-double pic_field_number_opt(pic_rec r, const char *name, double dflt);
-long long pic_field_int(pic_rec r, const char *name);
-const char *pic_field_string(pic_rec r, const char *name);
 const char *pic_field_string_opt(pic_rec r, const char *name, const char *dflt);
-bool pic_field_bool_opt(pic_rec r, const char *name, bool dflt);
-/* Arrays: *n gets the length; the result is malloc'd (free it); every element
- * must be of the type (and finite for floats), else a message naming the index. */
-float *pic_field_floats(pic_rec r, const char *name, size_t *n);
-int32_t *pic_field_ints(pic_rec r, const char *name, size_t *n);
 
 /* New JSON arrays from C arrays (floats stored as their exact double value,
  * so they print as float32 shortest). */
