@@ -59,7 +59,9 @@ typedef struct {
 gen_prompt *gen_read_prompts(rollout_run *run, pic_reader **readers, int n_readers, size_t *np, int *pmax);
 void gen_prompt_free(gen_prompt *pr);
 
-void gen_seq_start(gen_seq *s, gen_prompt *pr, int sample, unsigned long long seed);
+/* The sequence's stream is its prompt's first draw's (gen_first.rng), which
+ * the caller sets: that draw was made at the prefill. */
+void gen_seq_start(gen_seq *s, gen_prompt *pr, int sample);
 void gen_seq_push(gen_seq *s, int32_t id, float logprob, float entropy);
 void gen_seq_finish(gen_seq *s, const char *finish, bool on_string);
 /* Hands the finished sequence's tokens to its prompt's out[sample] and

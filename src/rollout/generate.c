@@ -131,7 +131,7 @@ static void start_sample(gen_state *g, gen_prompt *pr, int slot) {
     rollout_run *run = g->run;
     gen_seq *s = &g->seq[slot];
     gen_first f = pr->first[pr->started];
-    gen_seq_start(s, pr, pr->started++, run->seed);
+    gen_seq_start(s, pr, pr->started++);
     s->rng = f.rng;
     s->order = g->n_started++;
     if (pr->started == run->n) {

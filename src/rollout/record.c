@@ -8,13 +8,12 @@
 #include "common/json.h"
 #include "rollout/gen.h"
 
-void gen_seq_start(gen_seq *s, gen_prompt *pr, int sample, unsigned long long seed) {
+void gen_seq_start(gen_seq *s, gen_prompt *pr, int sample) {
     s->pr = pr;
     s->sample = sample;
     s->len = 0;
     s->finish = NULL;
     s->on_string = false;
-    pic_rng_seed(&s->rng, seed, pr->index, (uint64_t)sample);
 }
 
 void gen_seq_push(gen_seq *s, int32_t id, float logprob, float entropy) {
