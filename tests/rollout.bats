@@ -82,6 +82,11 @@ problems() {
     # (both happen at these settings)
     pic-rollout -m "$M/qwen2-tiny" -n 4 --max-new-tokens 40 --stop j --seed 3 --max-batch-size 2 --plain -q p >s2
     cmp s1 s2
+    # many slots: several prompts prefilled in one pass, first samples ending at once,
+    # so idle homes of later prompts wait while an earlier prompt's samples fork past them
+    pic-rollout -m "$M/qwen2-tiny" -n 3 --max-new-tokens 20 --stop j --seed 3 --max-batch-size 1 --plain -q p >h1
+    pic-rollout -m "$M/qwen2-tiny" -n 3 --max-new-tokens 20 --stop j --seed 3 --max-batch-size 16 --plain -q p >h16
+    cmp h1 h16
     pic-rollout -m "$M/qwen2-tiny" -n 5 --max-new-tokens 40 --stop a --seed 3 --max-batch-size 1 --plain -q p >a1
     pic-rollout -m "$M/qwen2-tiny" -n 5 --max-new-tokens 40 --stop a --seed 3 --max-batch-size 4 --plain -q p >a4
     cmp a1 a4
