@@ -46,9 +46,14 @@ double pic_clip_grad_norm(float *g, size_t n, double max_norm) {
     return norm;
 }
 
-void pic_scale_grad(float *g, size_t n, double norm, double max_norm) {
-    if (max_norm <= 0) return;
+float pic_clip_coef(double norm, double max_norm) {
+    if (max_norm <= 0) return 1;
     float coef = (float)(max_norm / (norm + 1e-6));
+    return coef < 1 ? coef : 1;
+}
+
+void pic_scale_grad(float *g, size_t n, double norm, double max_norm) {
+    float coef = pic_clip_coef(norm, max_norm);
     if (coef < 1)
         for (size_t i = 0; i < n; i++) g[i] *= coef;
 }

@@ -33,5 +33,9 @@ double pic_clip_grad_norm(float *g, size_t n, double max_norm);
 /* The scaling of pic_clip_grad_norm for a norm found elsewhere (the sum of
  * the ranks' slices). */
 void pic_scale_grad(float *g, size_t n, double norm, double max_norm);
+/* The factor pic_scale_grad multiplies by, rounded to float as torch's
+ * clip_coef is a float tensor; 1 when nothing is scaled. The CUDA twin
+ * takes it from here so that both backends clip alike. */
+float pic_clip_coef(double norm, double max_norm);
 
 #endif

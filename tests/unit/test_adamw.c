@@ -62,6 +62,14 @@ static void check_clip(void) {
     CHECK(norm == 5 && z[0] == 3 && z[1] == 4, "max_norm 0: the norm, and no clipping (%.9g %.9g)", z[0], z[1]);
     pic_scale_grad(z, 2, 5, -1);
     CHECK(z[0] == 3 && z[1] == 4, "max_norm < 0: no clipping");
+    /* the factor both backends scale by */
+    CHECK(pic_clip_coef(5, 1) == coef && pic_clip_coef(0.5, 1) == 1 && pic_clip_coef(5, 0) == 1 &&
+              pic_clip_coef(5, -1) == 1,
+          "pic_clip_coef: max_norm / (norm + 1e-6) as a float below 1, else 1 (%.9g)", pic_clip_coef(5, 1));
+    /* a norm equal to max_norm is still scaled, by 1/(1 + 1e-6) as a float, as torch's
+     * clip_grad_norm_ does (its clamp to 1 leaves the factor below 1) */
+    CHECK(pic_clip_coef(1, 1) == (float)(1 / (1 + 1e-6)) && pic_clip_coef(1, 1) < 1,
+          "norm == max_norm: factor 1/(1 + 1e-6) (%.9g)", pic_clip_coef(1, 1));
 }
 
 int main(void) {

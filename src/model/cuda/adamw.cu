@@ -90,6 +90,10 @@ template cudaError_t pic_adamw_step<bf16>(float *, const float *, float *, float
 #include "model/cuda/entry.h"
 #include "model/cuda/model.cuh"
 
+extern "C" {
+#include "model/adamw.h" // pic_clip_coef: the clip's factor, the CPU's
+}
+
 // The three work on this GPU's slice of the gradient (model.cuh's [lo, hi):
 // the whole buffer with one rank), which is all a rank holds summed after
 // the ranks' reduce-scatter.
@@ -111,13 +115,11 @@ extern "C" int pic_scale_grad_cuda(pic_model *m, double norm, double max_norm, p
     pic_cuda_model *cm = m->cuda;
     pic_cuda_train *tr = cm ? cm->train : NULL;
     if (!tr) return pic_err_set(err, "pic_scale_grad_cuda: no training state");
-    if (max_norm > 0) { // the CPU's clip: the coefficient rounded to float, applied when below 1
-        float coef = (float)(max_norm / (norm + 1e-6));
+    float coef = pic_clip_coef(norm, max_norm); // the CPU's own
+    if (coef < 1) {
         pic_cuda::prof_mark(cm, pic_cuda::PROF_OPTIM);
-        if (coef < 1) {
-            pic_cuda::prof_work(cm, pic_cuda::PROF_OPTIM, 0, 8.0 * (double)(tr->hi - tr->lo)); // read, written
-            PIC_CU(pic_cuda::scale(tr->grad + tr->lo, tr->hi - tr->lo, coef, cm->s));
-        }
+        pic_cuda::prof_work(cm, pic_cuda::PROF_OPTIM, 0, 8.0 * (double)(tr->hi - tr->lo)); // read, written
+        PIC_CU(pic_cuda::scale(tr->grad + tr->lo, tr->hi - tr->lo, coef, cm->s));
         pic_cuda::prof_mark(cm, pic_cuda::PROF_HOST);
     }
     return 0;
