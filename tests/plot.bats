@@ -99,6 +99,14 @@ stroke_of() { grep -A5 -F "<text>$2</text>" "$1" | grep -o -m1 "stroke='rgb([^']
     [[ "$output" == *"| 0.6 (2) | 0.5 |"* ]]
 }
 
+@test "summary.sh: entropy, alpha and reward are the last third's means; the error is relative to the target" {
+    make_run a yes # steps 1-6: entropy 0.8 down to 0.3, alpha and reward 0.1 up to 0.6, target 0.3
+    run summary.sh --format markdown a
+    [ "$status" -eq 0 ]
+    # steps 5 and 6: entropy 0.35, (0.35 - 0.3) / 0.3, alpha 0.55, reward 0.55
+    [ "${lines[2]}" = "| a | 6 | 0.3 | 0.35 | 0.167 | 0.55 | 0.55 | - (-) | - |" ]
+}
+
 @test "a title, an output or a run name with quotes or a backslash is drawn as given" {
     make_run "we\"i'rd" yes
     run plot.sh -o "we\"i'rd/p" --title "say \"hi\", it's a \\n" "we\"i'rd"
