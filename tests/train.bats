@@ -33,6 +33,24 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     jq -e '.target == null and .alpha == 0' g/log.jsonl > /dev/null
 }
 
+@test "--kp and --ki reach pictl: each step's alpha is pictl's over the logged entropies" {
+    # (a target near the entropy: no alpha at pictl's clip of 1)
+    train.sh -q --run k --steps 2 --target 5.5 --kp 2 --ki 0.5 "${TRAIN[@]}"
+    want=$(jq .entropy k/log.jsonl | pictl --target 5.5 --kp 2 --ki 0.5)
+    near "$(jq -s '.[0].alpha' k/log.jsonl)" "$(sed -n 1p <<<"$want")" 1e-9
+    near "$(jq -s '.[1].alpha' k/log.jsonl)" "$(sed -n 2p <<<"$want")" 1e-9
+}
+
+@test "best.json and RUN/best name the validation of highest accuracy, not the last or the lowest" {
+    train.sh -q --run r --steps 2 --target off --val-every 1 --val-n 1 "${TRAIN[@]}"
+    jq -c '.accuracy = 0.75' r/val/step-000001.json > a && mv a r/val/step-000001.json
+    jq -c '.accuracy = 0.25' r/val/step-000002.json > a && mv a r/val/step-000002.json
+    rm r/best.json
+    train.sh -q --run r --steps 2 --target off --val-every 1 --val-n 1 "${TRAIN[@]}" # derived again on resuming
+    jq -e '.best_step == 1 and .best_accuracy == 0.75 and .last_step == 2 and .last_accuracy == 0.25' r/best.json >/dev/null
+    [ "$(readlink r/best)" = ckpt/step-000001 ]
+}
+
 @test "a batch without one response token: the controller holds, alpha 0, the run goes on" {
     S=(--method nsr --with-entropic --target 2.0 "${TRAIN[@]}")
     train.sh -q --run r --steps 1 "${S[@]}"
@@ -582,6 +600,8 @@ $ctx"
     # two optimizer steps per batch, each with its own alpha from pictl
     [ "$(tail -n 1 v/log.jsonl | jq '.steps | length')" = 2 ]
     [ "$(jq .step v/pictl/step-000002.json)" = 4 ]
+    # the step's alpha is the mean of its optimizer steps' (pictl's, not train.sh's 0)
+    tail -n 1 v/log.jsonl | jq -e '.alpha == ([.steps[].alpha] | add / length) and .alpha != 0' > /dev/null
 }
 
 @test "off-policy in a run whose path holds a quote: pic-update's --alpha-cmd finds the controller's state" {
@@ -1096,6 +1116,8 @@ $ctx"
     # each program is asked (a usage error comes before any work), with the
     # options the run would give it; numbers must be decimal, as the log takes them
     for bad in "--tau 2|pic-update refuses the run's options: pic-update: --tau" \
+               "--clip-low 2|pic-update refuses the run's options: pic-update: --clip-low" \
+               "--clip-high 101|pic-update refuses the run's options: pic-update: --clip-high" \
                "--kp -1|pictl refuses the run's options: pictl: --kp" \
                "--pictl-args --alpha-min=2|pictl refuses the run's options: pictl: --alpha-min 2 is above" \
                "--rollout-args --top-k=x|pic-rollout refuses the run's options" \
