@@ -13,7 +13,7 @@ setup() {
 timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' "$1"; }
 
 @test "two steps: rollouts, checkpoints, controller snapshots, a log line per step" {
-    run train.sh --run r --steps 2 --target 2.0 "${TRAIN[@]}"
+    run train.sh --run r --steps 2 --target 2.0 --difficulty 2 "${TRAIN[@]}"
     [ "$status" -eq 0 ]
     [ "$(wc -l < r/log.jsonl)" -eq 2 ]
     [ -s r/rollouts/step-000002.jsonl.zst ]
@@ -27,6 +27,12 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     want=$(echo "$h" | pictl --target 2.0)
     near "$(jq -s '.[0].alpha' r/log.jsonl)" "$want" 1e-9
     [ "$(jq .step r/pictl/step-000002.json)" = 2 ]
+    # step N's rollout: pic-task's prompts from (N - 1) * B at --difficulty,
+    # sampled by pic-rollout --seed S * 1000003 + N (docs/pipelines.md)
+    pic-task -q --start 4 -n 4 --seed 5 -d 2 |
+        pic-rollout -q --model r/ckpt/step-000001 --seed 5000017 --n 2 --temperature 0.6 --max-new-tokens 8 \
+            --template chatml | zstdcat -f | jq -c '[.id, .response_ids]' > want
+    cmp want <(zstdcat r/rollouts/step-000002.jsonl.zst | jq -c '[.id, .response_ids]')
     # the GRPO baseline has no target and alpha 0
     run train.sh --run g --steps 1 --target off "${TRAIN[@]}"
     [ "$status" -eq 0 ]
@@ -1093,6 +1099,9 @@ $ctx"
         [[ "$output" == *"${bad#*|}"* ]]
         [ ! -e q ]
     done
+    # the seed's bound is the last step's rollout seed, not step 1's
+    run train.sh --check --run q --steps 1000000 --seed 4611672183410 --prompts 4 --n 2 "${P[@]}"
+    fails_with 2 "--seed: 4611672183410 is too large: step 1000000's rollout seed"
 }
 
 @test "a run directory or an --out beginning with '-' is a path, not an option of the commands it goes to" {
