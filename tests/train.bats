@@ -57,6 +57,21 @@ timeless() { jq -c 'del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)' 
     [ "$(readlink r/best)" = ckpt/step-000001 ]
 }
 
+@test "a step's log line: the mean reward over its samples, their count and their response tokens" {
+    train.sh -q --run r --steps 1 --target off "${TRAIN[@]}"
+    # step 2's rollouts, complete and reused: rewards 0 and 1 by sample
+    zstdcat r/rollouts/step-000001.jsonl.zst | jq -c '.reward = .sample' | zstd -q >r/rollouts/step-000002.jsonl.zst
+    tokens=$(zstdcat r/rollouts/step-000002.jsonl.zst | jq -s 'map(.entropy | length) | add')
+    train.sh -q --run r --steps 2 --target off "${TRAIN[@]}"
+    jq -se --argjson t "$tokens" '.[1] | .reward == 0.5 and .samples == 8 and .tokens == $t' r/log.jsonl >/dev/null
+}
+
+@test "--paper-scale validates every 20 steps, as the paper; options after it take its place" {
+    train.sh -q --run r --steps 1 --target off --paper-scale "${TRAIN[@]}"
+    jq -e '.val_every == "20" and .prompts == "4" and .max_new == "8"' r/settings.json >/dev/null
+    [ ! -e r/val.jsonl ]
+}
+
 @test "a batch without one response token: the controller holds, alpha 0, the run goes on" {
     S=(--method nsr --with-entropic --target 2.0 "${TRAIN[@]}")
     train.sh -q --run r --steps 1 "${S[@]}"
