@@ -768,10 +768,11 @@ $ctx"
 
 @test "filter.sh: the paper's training-set filter (Appendix B.1) drops prompts always or never solved" {
     # by hand: out of 2 samples, id 0 is solved twice, 1 and 3 once (3 by
-    # reward alone), 2 never: 1 and 3 stay, in input order
+    # reward alone: 0.5 is correct, as pic-eval's --threshold), 2 never: 1
+    # and 3 stay, in input order
     pic-task -q --plain -n 4 --seed 2 > p.jsonl
     printf '%s\n' '{"id":0,"correct":true}' '{"id":0,"correct":true}' '{"id":1,"correct":false}' \
-        '{"id":1,"correct":true}' '{"id":2,"correct":false}' '{"id":2,"reward":0}' '{"id":3,"reward":1}' \
+        '{"id":1,"correct":true}' '{"id":2,"correct":false}' '{"id":2,"reward":0}' '{"id":3,"reward":0.5}' \
         '{"id":3,"reward":0}' > s.jsonl
     run filter.sh --scored s.jsonl --n 2 -o kept.jsonl p.jsonl
     [ "$status" -eq 0 ]
