@@ -647,6 +647,15 @@ $ctx"
     grep -q '^grpo ' <<<"$output"
 }
 
+@test "a sweep whose run fails names it with its log's end, and fails once the others are done" {
+    mkdir -p s/grpo && : >s/grpo/steps # a file where the run's folder goes: train.sh stops there
+    run sweep.sh -q --out s --targets 2.0 -- --steps 1 "${TRAIN[@]}"
+    fails_with 1 "sweep.sh: 1 run\(s\) failed"
+    [[ "$output" == *"sweep.sh: grpo failed (exit 1); see s/grpo/train.log"* ]]
+    [ "$(wc -l < s/target-2.0/log.jsonl)" -eq 1 ]
+    [ ! -e s/summary.md ]
+}
+
 @test "a sweep where gnuplot is not installed: its runs, the table, no figure, success" {
     # (plot.sh's failure ended the sweep, after its runs, without the table)
     mkdir nognu
@@ -1183,6 +1192,9 @@ $ctx"
     fails_with 2 "sweep.sh: --run after --: the sweep names each run's folder"
     run sweep.sh --out s2 --targets 2.0 --no-baseline -- --target 1 --steps 1 "${TRAIN[@]}"
     fails_with 2 "sweep.sh: --target after --"
+    # the baseline's --target off too, without --targets: it trained EntroPIC
+    run sweep.sh --out s2 --methods nsr -- --target 1 --steps 1 "${TRAIN[@]}"
+    fails_with 2 "sweep.sh: --target after --: --targets and the baseline set each run's"
     run sweep.sh --out s2 --methods nsr --no-baseline -- --method grpo --steps 1 "${TRAIN[@]}"
     fails_with 2 "sweep.sh: --method after --: --methods sets each run's"
     [ ! -e x ]
