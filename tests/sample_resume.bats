@@ -304,6 +304,14 @@ setup() {
     fails_with 2 "^eval.sh: pic-eval refuses the options: pic-eval: --k: 2 given twice"
 }
 
+@test "eval.sh's defaults are the paper's sampling: T 0.6, top-p 0.95, seed 1 (not pic-rollout's 1, 1, 0)" {
+    eval.sh -q --model m --n 2 --max-new-tokens 6 --template chatml --out d a.jsonl >/dev/null
+    pic-cat -q --plain a.jsonl | jq -c '.source //= "a"' |
+        pic-rollout -q --model m --n 2 --temperature 0.6 --top-p 0.95 --seed 1 --max-new-tokens 6 --template chatml |
+        zstdcat -f | jq -c .response_ids >want
+    cmp want <(zstdcat d/a.jsonl.zst | jq -c .response_ids)
+}
+
 @test "eval.sh greedy: no --top-p or --seed goes to pic-rollout, and one given is refused" {
     G=(--model m --n 1 --max-new-tokens 6 --template chatml --temperature 0)
     eval.sh -q "${G[@]}" --out g a.jsonl >/dev/null
