@@ -213,6 +213,37 @@ lib_script() {
     printf 'set -euo pipefail\nPROG=t\n. %q\n%s\n' "$PIC_ROOT/pipelines/lib.sh" "$1" > t.sh
 }
 
+@test "resume_partial keeps each prompt's N samples in order, with its fields, and cuts at the first that is not" {
+    printf '%s\n' '{"id":0,"problem":"a"}' '{"id":1,"problem":"b"}' '{"id":2,"problem":"c"}' > p.jsonl
+    # prompt 0 whole, prompt 1's samples in another order (another run's): one prompt kept
+    printf '%s\n' '{"id":0,"problem":"a","sample":0}' '{"id":0,"problem":"a","sample":1}' \
+        '{"id":1,"problem":"b","sample":1}' '{"id":1,"problem":"b","sample":0}' > part
+    printf '{"id":2,"problem":"c","sa' >> part # a record cut short
+    lib_script 'resume_partial part p.jsonl 2'
+    run bash t.sh
+    [ "$status" -eq 0 ]
+    [ "$output" = 1 ]
+    [ "$(jq -c '[.id, .sample]' part | paste -sd' ')" = "[0,0] [0,1]" ]
+    # another prompt's fields: cut there too
+    printf '%s\n' '{"id":0,"problem":"a","sample":0}' '{"id":0,"problem":"a","sample":1}' \
+        '{"id":1,"problem":"x","sample":0}' '{"id":1,"problem":"x","sample":1}' > part
+    run bash t.sh
+    [ "$output" = 1 ]
+    [ "$(wc -l < part)" -eq 2 ]
+    # prompt 1 unfinished: its first sample goes, to be drawn again
+    printf '%s\n' '{"id":0,"problem":"a","sample":0}' '{"id":0,"problem":"a","sample":1}' \
+        '{"id":1,"problem":"b","sample":0}' > part
+    run bash t.sh
+    [ "$output" = 1 ]
+    [ "$(wc -l < part)" -eq 2 ]
+    # in order: both whole
+    printf '%s\n' '{"id":0,"problem":"a","sample":0}' '{"id":0,"problem":"a","sample":1}' \
+        '{"id":1,"problem":"b","sample":0}' '{"id":1,"problem":"b","sample":1}' > part
+    run bash t.sh
+    [ "$output" = 2 ]
+    [ "$(wc -l < part)" -eq 4 ]
+}
+
 @test "write_whole: a group of writes whose part fails publishes nothing, names the file, no temporary" {
     echo before > f
     # (in write_whole's if, bash turned set -e off inside the function: the
