@@ -312,6 +312,13 @@ setup() {
     cmp want <(zstdcat d/a.jsonl.zst | jq -c .response_ids)
 }
 
+@test "eval.sh: a dataset is named by its file name without extensions (a.jsonl.zst is a)" {
+    zstd -q a.jsonl -o a.jsonl.zst
+    eval.sh -q "${E[@]}" --n a=2,3 --out z a.jsonl.zst >/dev/null
+    [ "$(pic-cat -q -n z/a.jsonl.zst)" -eq 8 ]
+    jq -e '[.datasets[].dataset] == ["a"]' z/table.json >/dev/null
+}
+
 @test "eval.sh greedy: no --top-p or --seed goes to pic-rollout, and one given is refused" {
     G=(--model m --n 1 --max-new-tokens 6 --template chatml --temperature 0)
     eval.sh -q "${G[@]}" --out g a.jsonl >/dev/null

@@ -1148,6 +1148,7 @@ $ctx"
                "--steps 99999999999999999999|--steps: 99999999999999999999 is outside" \
                "--n 08x|--n: '08x' is not a positive integer" \
                "--val-every 1 --val-n prompts=0,1|--val-n: '0' is not a positive integer" \
+               "--val-every 1 --val-n prompts=1048577,1|--val-n: 1048577 is outside [1, 1048576]" \
                "--seed 5000000000000|--seed: 5000000000000 is too large: step 1's rollout seed"; do
         # shellcheck disable=SC2086
         run train.sh --run q --steps 1 --prompts 4 --n 2 --max-new-tokens 8 "${P[@]}" ${bad%%|*}
