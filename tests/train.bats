@@ -869,6 +869,7 @@ $ctx"
     [ "$status" -eq 0 ]
     for q in hi-pos hi-neg lo-pos lo-neg; do
         [ "$(jq -r .mask_quadrant f/$q/settings.json)" = "$q" ]
+        [ "$(jq -r .tau f/$q/settings.json)" = 0.5 ] # fig2.sh's own --tau, which splits the quadrants
         jq -se 'all(.[]; has("quadrant_masked") and .target == null)' "f/$q/log.jsonl" > /dev/null
     done
     # the quadrants split the tokens with an advantage: the four counts of
@@ -877,6 +878,8 @@ $ctx"
     [ "$(cat f/{hi,lo}-{pos,neg}/log.jsonl | jq -s 'map(select(.step == 1) | .quadrant_masked) | add')" = \
       "$(zstdcat f/grpo/rollouts/step-000001.jsonl.zst | jq -s 'group_by(.id) | map(select((map(.reward) | unique | length) > 1) | map(.response_ids | length) | add) | add // 0')" ]
     [ "$(wc -l < f/fig2.tsv)" -eq 6 ]
+    # the change is the last step's entropy less the first's
+    awk -F'\t' 'NR > 1 { d = $3 - $2 - $4; if ($4 == "" || d > 1e-9 || d < -1e-9) exit 1 }' f/fig2.tsv
     [ -s f/fig2.png ]
     [ -s f/fig2.svg ]
     [ -s f/plot.png ]
