@@ -6,7 +6,7 @@ load helpers
 
 @test "explore.sh --quick: every stage runs and summary.json holds the comparison" {
     # (an option given wins over --quick's preset: --pool was overridden)
-    run explore.sh --quick -q --out x --pool 20
+    run explore.sh --quick -q --out x --pool 20 --targets 0.5
     [ "$status" -eq 0 ]
     [ -f x/init/model.safetensors ]
     [ -f x/sft/model.safetensors ]
@@ -17,13 +17,15 @@ load helpers
     [ "$status" -eq 0 ]
     # pass@k never falls as k grows
     jq -e '[.methods[] | (.final, .best)[] | .pass_at_k | [.[]] | . == sort] | all' x/summary.json
-    # one target, at the SFT model's entropy; tau is the paper's
+    # one target, half the SFT model's entropy (--targets 0.5); tau is the paper's
     h0=$(cat x/start_entropy)
-    [ "$(jq -c '.targets' x/summary.json)" = "[$h0]" ]
-    [ "$(jq -r .tau "x/seed-1/target-$h0/settings.json")" = 0.95 ]
+    t=$(jq -n "$h0 * 0.5 * 10000 | round / 10000")
+    [ "$t" != "$h0" ]
+    [ "$(jq -c '.targets' x/summary.json)" = "[$t]" ]
+    [ "$(jq -r .tau "x/seed-1/target-$t/settings.json")" = 0.95 ]
     [ "$(jq -r .reward_args "x/seed-1/grpo/settings.json")" = "--task countdown" ]
     # both runs trained 2 steps on the countdown reward, with best and final checkpoints
-    for r in "target-$h0" grpo; do
+    for r in "target-$t" grpo; do
         [ "$(wc -l < "x/seed-1/$r/log.jsonl")" -eq 2 ]
         [ -L "x/seed-1/$r/best" ]
         [ -L "x/seed-1/$r/final" ]
@@ -52,11 +54,11 @@ load helpers
         jq -e '.mini_batches == "4" and .lr == "1.5e-4"' "x/offpolicy-seed-1/$r/settings.json"
         [ "$(wc -l < "x/offpolicy-seed-1/$r/log.jsonl")" -eq 2 ]
     done
-    jq -e --arg t "$h0" '.target == $t and .ki == "0"' x/offpolicy-seed-1/p/settings.json
-    jq -e --arg t "$h0" '.target == $t and .ki == "0.15"' x/offpolicy-seed-1/pi/settings.json
+    jq -e --arg t "$t" '.target == $t and .ki == "0"' x/offpolicy-seed-1/p/settings.json
+    jq -e --arg t "$t" '.target == $t and .ki == "0.15"' x/offpolicy-seed-1/pi/settings.json
     jq -e '.target == "off"' x/offpolicy-seed-1/grpo/settings.json
-    jq -e '.lr == "5e-4" and .ki == "0.5" and .mini_batches == "1"' "x/seed-1/target-$h0/settings.json"
-    jq -e --argjson t "$h0" '.offpolicy[0].target == $t
+    jq -e '.lr == "5e-4" and .ki == "0.5" and .mini_batches == "1"' "x/seed-1/target-$t/settings.json"
+    jq -e --argjson t "$t" '.offpolicy[0].target == $t
         and (.offpolicy[0].entropy_second_half | keys) == ["grpo", "p", "pi"]' x/summary.json
     # each run's summary row covers the SFT model, final and best, both levels
     [ "$(jq '.runs | length' x/summary.json)" -eq 10 ]
@@ -70,19 +72,19 @@ load helpers
     jq -e '.filter.pool == 20 and .filter.n == 4 and (.filter.applied | type == "boolean")' x/summary.json
     # rerunning resumes: nothing is redone, the summary is the same
     cp x/summary.json s1.json
-    run explore.sh --quick -q --out x --pool 20
+    run explore.sh --quick -q --out x --pool 20 --targets 0.5
     [ "$status" -eq 0 ]
     cmp s1.json x/summary.json
     # a rerun with other settings of the stages it would resume is refused,
     # not given the first run's model, held-out sets and evaluations
-    run explore.sh --quick -q --out x --pool 20 --eval-problems 8
+    run explore.sh --quick -q --out x --pool 20 --targets 0.5 --eval-problems 8
     fails_with 1 'x was made with other settings \(--eval-problems 4 then, 8 now\)'
-    run explore.sh -q --out x --pool 20
+    run explore.sh -q --out x --pool 20 --targets 0.5
     fails_with 1 '--quick true then, false now'
     cmp s1.json x/summary.json
     # more --steps: the runs go on, and their final checkpoints are
     # evaluated again (the tables of step 2's were kept as step 3's)
-    explore.sh --quick -q --out x --pool 20 --steps 3 > /dev/null
+    explore.sh --quick -q --out x --pool 20 --targets 0.5 --steps 3 > /dev/null
     [ "$(wc -l < x/seed-1/grpo/log.jsonl)" -eq 3 ]
     jq -e '.steps == 3' x/summary.json
     for m in t06 greedy; do
@@ -93,7 +95,7 @@ load helpers
     # (train.sh makes log.jsonl anew from the steps' records)
     jq -c '.entropy = null' x/seed-1/grpo/steps/step-000003.json > step.tmp
     cp step.tmp x/seed-1/grpo/steps/step-000003.json
-    explore.sh --quick -q --out x --pool 20 --steps 3 > /dev/null
+    explore.sh --quick -q --out x --pool 20 --targets 0.5 --steps 3 > /dev/null
     jq -e '.methods.grpo.end.entropy == null and .methods.grpo.end.entropy_sd == null' x/summary.json
     [ "$(grep -c '^| grpo | 1 | n/a | ' x/results.md)" -eq 4 ]
     # a table it cannot write (the temporary a link to /dev/full, a full
@@ -101,7 +103,7 @@ load helpers
     # stays, no temporary (the group's own, or one cut short, stayed)
     cp x/results.md results.before
     ln -s /dev/full x/results.md.tmp
-    run explore.sh --quick -q --out x --pool 20 --steps 3
+    run explore.sh --quick -q --out x --pool 20 --targets 0.5 --steps 3
     fails_with 1 '^explore\.sh: x/results\.md: cannot write it$'
     cmp results.before x/results.md
     mkdir shim
@@ -109,7 +111,7 @@ load helpers
       echo 'case "$*" in *"def pct"*) echo "jq: broken" >&2; exit 5 ;; esac'
       echo "exec $(command -v jq) \"\$@\""; } > shim/jq
     chmod +x shim/jq
-    PATH="$PWD/shim:$PATH" run explore.sh --quick -q --out x --pool 20 --steps 3
+    PATH="$PWD/shim:$PATH" run explore.sh --quick -q --out x --pool 20 --targets 0.5 --steps 3
     fails_with 1 '^explore\.sh: x/results\.md: cannot write it$'
     cmp results.before x/results.md
     [ -z "$(find x -name '*.tmp')" ]
@@ -119,7 +121,7 @@ load helpers
     { echo '#!/bin/sh'
       echo 'case "$*" in *accuracy_t06*) echo "jq: broken" >&2; exit 5 ;; esac'
       echo "exec $(command -v jq) \"\$@\""; } > shim/jq
-    PATH="$PWD/shim:$PATH" run explore.sh --quick -q --out x --pool 20 --steps 3
+    PATH="$PWD/shim:$PATH" run explore.sh --quick -q --out x --pool 20 --targets 0.5 --steps 3
     fails_with 1 '^explore\.sh: x/evals\.json: cannot write it$'
     cmp evals.before x/evals.json
     [ -z "$(find x -name '*.tmp')" ]
