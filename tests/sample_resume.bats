@@ -69,6 +69,14 @@ setup() {
     [[ "$output" == *"a: its samples were made with other settings: sampling again"* ]]
     run cmp -s <(zstdcat a.keep) <(zstdcat e/a.jsonl.zst)
     [ "$status" -eq 1 ]
+    # so does another value of each option that decides the samples
+    for o in "--max-new-tokens 5" "--temperature 0.7" "--top-p 0.9" "--rollout-args --top-k=5"; do
+        eval.sh -q "${E[@]}" --seed 8 --out e a.jsonl >/dev/null # (the settings before: these alone differ)
+        # shellcheck disable=SC2086
+        run eval.sh "${E[@]}" --seed 8 $o --out e a.jsonl
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"a: its samples were made with other settings: sampling again"* ]]
+    done
     # a dataset whose problems changed
     pic-task -q --plain -n 4 --seed 9 | jq -c 'del(.source)' >a.jsonl
     run eval.sh "${E[@]}" --seed 8 --out e a.jsonl
