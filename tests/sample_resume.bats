@@ -225,6 +225,15 @@ setup() {
     [ "$status" -eq 0 ]
     [[ "$output" == *"cut.jsonl.partial: its samples were made with other settings: sampling again"* ]]
     [[ "$output" != *"it had finished"* ]]
+    # so with another value of each option that decides the samples
+    for o in "--max-new-tokens 3" "--temperature 0.7"; do
+        run fake/pipelines/filter.sh -q "${F[@]}" -o cut.jsonl p.jsonl
+        [ "$(wc -l <cut.jsonl.partial)" -eq 5 ]
+        # shellcheck disable=SC2086
+        run filter.sh "${F[@]}" $o -o cut.jsonl p.jsonl
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"its samples were made with other settings: sampling again"* ]]
+    done
 }
 
 @test "filter.sh: a file it cannot write stops it naming the file, exit 1; the previous one stays" {
