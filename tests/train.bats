@@ -526,6 +526,14 @@ $ctx"
     run train.sh --check --run r --steps 3 --target 2.0 "${TRAIN[@]}" --lr 0.0011
     fails_with 1 'r was started with other settings'
     [[ "$output" == *'"lr": 0.0011'* ]]
+    # each setting that decides what is learned, changed alone
+    for o in "--clip-low 0.3" "--clip-high 0.3" "--tau 0.9" "--kp 2" "--ki 0.02" "--temperature 0.7" \
+             "--mini-batches 2" "--pictl-args --anti-windup" "--update-args --warmup=2" \
+             "--rollout-args --top-k=5" "--reward-args --no-boxed" "--control-from 2"; do
+        # shellcheck disable=SC2086
+        run train.sh --check --run r --steps 3 --target 2.0 "${TRAIN[@]}" $o
+        fails_with 1 'r was started with other settings'
+    done
 }
 
 @test "greedy validation samples each problem once unless --val-n says otherwise, as eval.sh" {
