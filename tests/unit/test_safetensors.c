@@ -220,6 +220,20 @@ static void test_writer(void) {
               pic_f32_to_f16(65520.0f) == 0x7c00 && pic_f32_to_f16(-1e10f) == 0xfc00 && pic_f32_to_f16(ldexpf(1, -25)) == 0 &&
               pic_f32_to_f16(nextafterf(ldexpf(1, -25), 1)) == 1 && (pic_f32_to_f16(NAN) & 0x7e00) == 0x7e00,
           "f16: the largest value, overflow, underflow, NaN");
+    /* the edges of the special values, both ways: an infinity stays one
+     * (not a NaN), a NaN whose payload is only in the bits the narrowing
+     * drops stays a NaN (torch quiets it, not an infinity), and a negative
+     * f16 subnormal or zero keeps its sign */
+    float snan, sinf = INFINITY;
+    uint32_t snan_bits = 0x7f800001u;
+    memcpy(&snan, &snan_bits, 4);
+    CHECK(pic_f32_to_bf16(sinf) == 0x7f80 && pic_f32_to_bf16(-sinf) == 0xff80 && pic_f32_to_f16(sinf) == 0x7c00 &&
+              pic_f32_to_f16(-sinf) == 0xfc00 && (pic_f32_to_bf16(snan) & 0x7fff) > 0x7f80 &&
+              (pic_f32_to_f16(snan) & 0x7fff) > 0x7c00,
+          "bf16 and f16: infinities stay infinities, a NaN stays a NaN");
+    CHECK(isnan(pic_f16_to_f32(0x7e00)) && isnan(pic_f16_to_f32(0x7c01)) && pic_f16_to_f32(0xfc00) == -sinf &&
+              pic_f16_to_f32(0x8001) == -ldexpf(1, -24) && signbit(pic_f16_to_f32(0x8000)),
+          "f16 to f32: NaNs, -infinity, negative subnormals and -0");
 
     pic_st_writer *w16 = pic_st_writer_new();
     pic_st_writer_add(w16, "h", PIC_DT_F16, 2, shape, v);
