@@ -774,6 +774,27 @@ static void add_wrong_shape(pic_params *p, pic_st_writer *w) {
     (void)p;
     pic_st_writer_add(w, "model.layers.0.mlp.up_proj.weight", PIC_DT_F32, 2, (int64_t[]){8, 12}, nan_buf);
 }
+/* the right first dimension with a wrong second, and a norm of [8, 1]
+ * for [8]: each a shape the config does not imply */
+static float wide_buf[12 * 9];
+static void add_wide(pic_params *p, pic_st_writer *w) {
+    (void)p;
+    pic_st_writer_add(w, "model.layers.0.mlp.up_proj.weight", PIC_DT_F32, 2, (int64_t[]){12, 9}, wide_buf);
+}
+static void add_norm_2d(pic_params *p, pic_st_writer *w) {
+    (void)p;
+    pic_st_writer_add(w, "model.norm.weight", PIC_DT_F32, 2, (int64_t[]){8, 1}, wide_buf);
+}
+/* old checkpoints' rotary_emb.inv_freq buffers are skipped; a name that
+ * only begins so is another tensor */
+static void add_inv_freq(pic_params *p, pic_st_writer *w) {
+    (void)p;
+    pic_st_writer_add(w, "model.layers.0.self_attn.rotary_emb.inv_freq", PIC_DT_F32, 1, (int64_t[]){4}, wide_buf);
+}
+static void add_inv_freq_x(pic_params *p, pic_st_writer *w) {
+    (void)p;
+    pic_st_writer_add(w, "model.layers.0.self_attn.rotary_emb.inv_freq_x", PIC_DT_F32, 1, (int64_t[]){4}, wide_buf);
+}
 static void add_extra(pic_params *p, pic_st_writer *w) {
     (void)p;
     pic_st_writer_add(w, "model.layers.0.mlp.extra.weight", PIC_DT_F32, 1, (int64_t[]){8}, nan_buf);
@@ -802,6 +823,10 @@ static void test_model_files(void) {
     CHECK(pic_model_load(&m2, d, NULL, &err) == 0 && pic_f32_to_bf16(m2.params.data[5]) == pic_f32_to_bf16(m.params.data[5]),
           "model: the bf16 checkpoint reloads");
     pic_model_free(&m2);
+    /* each tensor takes the stream where the one before it stopped, so no
+     * two start with the same draws */
+    CHECK(m.params.embed[0] != m.params.layer[0].wqkv[0] && m.params.layer[0].wqkv[0] != m.params.layer[0].wo[0],
+          "model: random weights: each tensor draws on from the one before");
     pic_model_free(&m);
     free(bp);
     free(d);
@@ -812,6 +837,24 @@ static void test_model_files(void) {
     d = make_model("shape", cfg, add_wrong_shape, "model.layers.0.mlp.up_proj.weight");
     model_fails("a wrong shape names the tensor and both shapes", d, "'model.layers.0.mlp.up_proj.weight': shape [8, 12]",
                 "[12, 8]");
+    free(d);
+    d = make_model("wide", cfg, add_wide, "model.layers.0.mlp.up_proj.weight");
+    model_fails("a wrong second dimension names the tensor and both shapes", d,
+                "'model.layers.0.mlp.up_proj.weight': shape [12, 9]", "[12, 8]");
+    free(d);
+    d = make_model("norm2d", cfg, add_norm_2d, "model.norm.weight");
+    model_fails("a norm of two dimensions names the tensor and both shapes", d, "'model.norm.weight': shape [8, 1]",
+                "implies [8]");
+    free(d);
+    d = make_model("inv_freq", cfg, add_inv_freq, NULL);
+    if (!CHECK(pic_model_load(&m, d, NULL, &err) == 0, "model: a rotary_emb.inv_freq buffer is skipped"))
+        printf("#   message: %s\n", err.msg);
+    else
+        pic_model_free(&m);
+    free(d);
+    d = make_model("inv_freq_x", cfg, add_inv_freq_x, NULL);
+    model_fails("a name that only begins as rotary_emb.inv_freq is not skipped", d,
+                "'model.layers.0.self_attn.rotary_emb.inv_freq_x' is not part of", NULL);
     free(d);
     d = make_model("missing", cfg, NULL, "model.layers.0.mlp.up_proj.weight");
     model_fails("a missing tensor is named", d, "'model.layers.0.mlp.up_proj.weight' is missing", NULL);
