@@ -248,6 +248,14 @@ static void test_writer(void) {
     CHECK(ok && h16[4] == 65504.0f, "writer: f16 is f32 rounded to 11 bits");
     pic_st_close(&st);
     pic_st_writer_free(w16);
+    /* an infinity is not an overflow: it is written as f16's own, as in
+     * bf16 and f32 */
+    float inf6[6] = {1, 2, 3, -INFINITY, INFINITY, 6};
+    w16 = pic_st_writer_new();
+    pic_st_writer_add(w16, "inf", PIC_DT_F16, 2, shape, inf6);
+    pic_err ei = {""};
+    CHECK(pic_st_write(w16, p16, &ei) == 0, "writer: f16 infinities are written, not refused as overflows: %s", ei.msg);
+    pic_st_writer_free(w16);
     /* a weight past f16's range is refused, not written as an infinity no reader takes */
     float big[6] = {1, 2, 3, 4, 7e4f, 6};
     w16 = pic_st_writer_new();
@@ -283,6 +291,52 @@ static void test_writer(void) {
         }
     }
     free(p16);
+}
+
+/* pic_st_write_model as transformers' save_pretrained shards: a new shard
+ * when the next tensor would take the current one past the limit (one that
+ * fills it exactly stays), shards named from 1, an index whose total_size
+ * is every tensor's bytes; without sharding, an index only when asked. */
+static void test_write_model(void) {
+    static const float v[4] = {1, 2, 3, 4};
+    int64_t four = 4;
+    const char *names[3] = {"a", "b", "c"};
+    for (int k = 0; k < 3; k++) {
+        /* k 0: 16-byte tensors under 32 bytes a shard; 1: one file with an
+         * index; 2: one file without */
+        char *d = pic_asprintf("%s/shards%d", tmp, k);
+        if (mkdir(d, 0755)) pic_die("mkdir %s", d);
+        pic_st_writer *w = pic_st_writer_new();
+        for (int i = 0; i < 3; i++) pic_st_writer_add(w, names[i], PIC_DT_F32, 1, &four, v);
+        pic_err err = {""};
+        CHECK(pic_st_write_model(w, d, k ? 1 << 20 : 32, k < 2, &err) == 0, "write_model %d: writes: %s", k, err.msg);
+        pic_st_writer_free(w);
+        char *one = pic_asprintf("%s/model.safetensors", d), *s1 = pic_asprintf("%s/model-00001-of-00002.safetensors", d),
+             *s2 = pic_asprintf("%s/model-00002-of-00002.safetensors", d),
+             *ix = pic_asprintf("%s/model.safetensors.index.json", d);
+        json_t *index = json_load_file(ix, 0, NULL);
+        const char *want[3] = {"model-00001-of-00002.safetensors", "model-00001-of-00002.safetensors",
+                               "model-00002-of-00002.safetensors"};
+        bool map = index && json_integer_value(json_object_get(json_object_get(index, "metadata"), "total_size")) == 48;
+        for (int i = 0; map && i < 3; i++)
+            map = !strcmp(json_string_value(json_object_get(json_object_get(index, "weight_map"), names[i]))
+                              ?: "",
+                          k ? "model.safetensors" : want[i]);
+        if (k == 0) {
+            pic_safetensors st;
+            bool two = access(one, F_OK) != 0 && pic_st_open(&st, s1, &err) == 0;
+            if (two) two = st.n == 2 && pic_st_find(&st, "a") && pic_st_find(&st, "b"), pic_st_close(&st);
+            two = two && pic_st_open(&st, s2, &err) == 0;
+            if (two) two = st.n == 1 && pic_st_find(&st, "c"), pic_st_close(&st);
+            CHECK(two && map, "write_model: 3 tensors of 16 bytes in shards of 32: a and b, then c; the index says so");
+        } else if (k == 1) {
+            CHECK(access(one, F_OK) == 0 && access(s1, F_OK) != 0 && map, "write_model: one file, an index naming it");
+        } else {
+            CHECK(access(one, F_OK) == 0 && access(ix, F_OK) != 0, "write_model: one file and no index unless asked");
+        }
+        json_decref(index);
+        free(one), free(s1), free(s2), free(ix), free(d);
+    }
 }
 
 /* A tensor filled a chunk at a time (a GPU's training state, which the
@@ -1088,6 +1142,7 @@ int main(void) {
     test_reader();
     test_writer();
     test_writer_fill();
+    test_write_model();
     test_read_bf16();
     test_config();
     test_config_layouts();
