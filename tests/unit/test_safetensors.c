@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "common/cli.h"
+#include "common/json.h"
 #include "model/config.h"
 #include "model/layers.h"
 #include "model/model.h"
@@ -629,6 +630,76 @@ static void test_config_classes(void) {
           "config: a null max_window_layers without use_sliding_window is read and ignored");
 }
 
+/* The edges of what config.json may say: each bound taken as inclusive
+ * where transformers takes it so, each refusal where it is not, and the
+ * rope keys read from where transformers reads them. */
+static void test_config_edges(void) {
+    pic_config c;
+    pic_err err = {""};
+    CHECK(pic_config_parse(&c, "{" BASE ",\"pad_token_id\":15}", "cfg.json", &err) == 0 && c.pad_id == 15 &&
+              pic_config_parse(&c, "{" BASE ",\"pad_token_id\":-16}", "cfg.json", &err) == 0 && c.pad_id == 0,
+          "config: pad_token_id: the last id, and -vocab_size (torch's index from the end)");
+    config_fails("pad_token_id past the vocabulary", "{" BASE ",\"pad_token_id\":16}", "'pad_token_id': 16 is out of range");
+    config_fails("a negative eos id", "{" BASE ",\"eos_token_id\":-1}", "'eos_token_id'");
+    config_fails("a negative eos id in a list", "{" BASE ",\"eos_token_id\":[1,-1]}", "'eos_token_id'");
+    {
+        /* PIC_MAX_EOS (16) distinct ids fit; one more is refused, not
+         * written past the list */
+        pic_buf b = {0};
+        pic_buf_printf(&b, "{\"model_type\":\"llama\",\"vocab_size\":64,\"hidden_size\":8,\"intermediate_size\":12,"
+                           "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"eos_token_id\":[");
+        for (int i = 0; i < PIC_MAX_EOS; i++) pic_buf_printf(&b, "%s%d", i ? "," : "", i);
+        size_t at = b.len;
+        pic_buf_printf(&b, "]}");
+        CHECK(pic_config_parse(&c, b.data, "cfg.json", &err) == 0 && c.n_eos == PIC_MAX_EOS,
+              "config: %d eos ids fit", PIC_MAX_EOS);
+        b.len = at;
+        pic_buf_printf(&b, ",%d]}", PIC_MAX_EOS);
+        config_fails("one eos id more than PIC_MAX_EOS", b.data, "more than 16 eos ids");
+        free(b.data);
+    }
+    config_fails("rope_theta 0", "{" BASE ",\"rope_theta\":0}", "rope_theta must be positive");
+    config_fails("partial_rotary_factor inside rope_parameters",
+                 "{" BASE ",\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":100,"
+                 "\"partial_rotary_factor\":0.5}}",
+                 "partial_rotary_factor 0.5");
+    config_fails("a linear factor of 0", "{" BASE ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":0}}",
+                 "'rope_scaling.factor' must be positive");
+    config_fails("a null factor outside yarn", "{" BASE ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":null}}",
+                 "missing key 'factor'");
+    config_fails("llama3 with high_freq_factor == low_freq_factor",
+                 "{" BASE ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":2,"
+                 "\"high_freq_factor\":2}}",
+                 "high_freq_factor > low_freq_factor");
+    CHECK(pic_config_parse(&c, "{" BASE ",\"max_position_embeddings\":256,\"original_max_position_embeddings\":64,"
+                                      "\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":1,"
+                                      "\"high_freq_factor\":4,\"original_max_position_embeddings\":32}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.original_max_position == 64,
+          "config: llama3, a top-level original_max_position_embeddings wins");
+    /* an empty rope_scaling is none: rope_parameters says */
+    CHECK(pic_config_parse(&c, "{" BASE ",\"rope_scaling\":{},\"rope_parameters\":{\"rope_type\":\"linear\","
+                                      "\"factor\":2,\"rope_theta\":500}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.type == PIC_ROPE_LINEAR && c.rope.factor == 2 && c.rope.theta == 500,
+          "config: an empty rope_scaling gives way to rope_parameters");
+    /* a rope object with its own type is not nested per layer type */
+    CHECK(pic_config_parse(&c, "{" BASE ",\"rope_parameters\":{\"rope_type\":\"linear\",\"factor\":2,"
+                                      "\"full_attention\":{\"rope_type\":\"linear\",\"factor\":5}}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.factor == 2,
+          "config: a rope object with a rope_type is the parameters, whatever other keys it has");
+    /* yarn's defaults (transformers' _compute_yarn_parameters): beta_fast
+     * 32, beta_slow 1, truncate true; with mscale alone, not both, the
+     * attention factor is get_mscale(factor) */
+    CHECK(pic_config_parse(&c, "{" BASE ",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4,"
+                                      "\"original_max_position_embeddings\":32,\"mscale\":2}}",
+                           "cfg.json", &err) == 0 &&
+              c.rope.beta_fast == 32 && c.rope.beta_slow == 1 && c.rope.truncate &&
+              fabs(c.rope.attention_factor - (0.1 * log(4) + 1)) < 1e-12,
+          "config: yarn's defaults; mscale without mscale_all_dim leaves get_mscale(factor)");
+}
+
 static void test_config(void) {
     pic_config c;
     pic_err err;
@@ -1145,6 +1216,7 @@ int main(void) {
     test_write_model();
     test_read_bf16();
     test_config();
+    test_config_edges();
     test_config_layouts();
     test_model_files();
     test_json_files();
