@@ -700,6 +700,39 @@ static void test_config_edges(void) {
               c.rope.beta_fast == 32 && c.rope.beta_slow == 1 && c.rope.truncate &&
               fabs(c.rope.attention_factor - (0.1 * log(4) + 1)) < 1e-12,
           "config: yarn's defaults; mscale without mscale_all_dim leaves get_mscale(factor)");
+    /* the class defaults of absent keys: rms_norm_eps 1e-6, untied, and
+     * Qwen3's head_dim 128 (not hidden / heads) */
+    CHECK(parses(&c, "{" BASE "}") && c.rms_eps == 1e-6f && !c.tie_embeddings && c.head_dim == 4 &&
+              parses(&c, "{" QWEN("qwen3") ",\"hidden_size\":1024}") && c.head_dim == 128,
+          "config: rms_norm_eps 1e-6, tie_word_embeddings false and qwen3's head_dim 128 by default");
+    config_fails("an odd head_dim", "{" BASE ",\"head_dim\":3}", "head_dim 3 is odd");
+    CHECK(parses(&c, "{" BASE ",\"head_dim\":512}"), "config: head_dim 512, the largest");
+    config_fails("head_dim 514", "{" BASE ",\"head_dim\":514}", "head_dim 514 is larger than 512");
+    config_fails("eos id == vocab_size", "{" BASE ",\"eos_token_id\":16}", "eos id 16 is outside");
+    config_fails("bos id == vocab_size", "{" BASE ",\"bos_token_id\":16}", "bos id 16 is outside");
+    /* LlamaConfig's bos 1 and eos 2 only where the vocabulary has them */
+    CHECK(parses(&c, "{" BASE ",\"vocab_size\":3}") && c.bos_id == 1 && c.n_eos == 1 && c.eos_ids[0] == 2 &&
+              parses(&c, "{" BASE ",\"vocab_size\":2}") && c.bos_id == 1 && c.n_eos == 0,
+          "config: llama's default bos 1 and eos 2 where the vocabulary holds them");
+    /* sliding from max_window_layers on: a model of that many layers has
+     * none sliding */
+    CHECK(parses(&c, "{" QWEN("qwen2") ",\"use_sliding_window\":true,\"max_window_layers\":1,"
+                     "\"sliding_window\":64,\"max_position_embeddings\":4096}"),
+          "config: max_window_layers equal to the layers: none slides");
+    /* written back as transformers' classes write them: qwen3 has no
+     * mlp_bias, the default rope no factor, yarn its attention factor */
+    pic_config back;
+    char *js = NULL;
+    CHECK(parses(&c, "{" QWEN("qwen3") ",\"hidden_size\":1024}") && (js = pic_config_to_json(&c)) &&
+              !strstr(js, "mlp_bias") && !strstr(js, "factor") && strstr(js, "attention_bias"),
+          "config: qwen3's config.json has attention_bias, no mlp_bias, no rope factor");
+    free(js);
+    js = NULL;
+    CHECK(parses(&c, "{" BASE ",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4,"
+                     "\"original_max_position_embeddings\":32,\"attention_factor\":1.7}}") &&
+              (js = pic_config_to_json(&c)) && parses(&back, js) && back.rope.attention_factor == 1.7,
+          "config: yarn's attention_factor is written back");
+    free(js);
 }
 
 static void test_config(void) {
@@ -855,6 +888,17 @@ static void test_config(void) {
     CHECK(pic_config_load(&r, dir, &err) == 0 && r.n_eos == 2 && r.eos_ids[1] == 7 && r.hidden_size == 8 &&
               r.rope.theta == 10000 && r.n_kv_heads == 1,
           "config: written config.json reloads; generation_config.json adds eos 7");
+    f = fopen(gp, "w");
+    fputs("{\"eos_token_id\":[3,16]}", f);
+    fclose(f);
+    pic_err eg = {""};
+    CHECK(pic_config_load(&r, dir, &eg) != 0 && strstr(eg.msg, "generation_config.json") && strstr(eg.msg, "eos id 16"),
+          "config: generation_config.json's eos ids are checked against the vocabulary: %s", eg.msg);
+    f = fopen(gp, "w");
+    fputs("{\"eos_token_id\":[3,-1]}", f);
+    fclose(f);
+    CHECK(pic_config_load(&r, dir, &eg) != 0 && strstr(eg.msg, "generation_config.json: key 'eos_token_id'"),
+          "config: generation_config.json's eos ids are token ids: %s", eg.msg);
     free(text);
     free(cp);
     free(gp);
