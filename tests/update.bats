@@ -867,6 +867,21 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     run pic-update -m neg -o next2 "${SPEC[@]}" "$s"
     fails_with 1 "^pic-update: neg/optimizer.safetensors: tensor 'v.$w': element 2 is -1; a second moment is at least 0"
     [ ! -e next2 ]
+    # a second moment missing: refused, not resumed with v reset
+    cp -r ck nov
+    st_edit nov/optimizer.safetensors "with_entries(if .key == \"v.$w\" then .key = \"x.$w\" else . end)"
+    run pic-update -m nov -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: nov/optimizer.safetensors: tensor 'v.$w' is missing"
+    # an f32 checkpoint's weights are its master weights: none written twice
+    n=$(head -c 8 ck/optimizer.safetensors | od -An -tu8 | tr -d ' ')
+    head -c $((8 + n)) ck/optimizer.safetensors | tail -c +9 | jq -e 'has("step") and (keys | map(select(startswith("master."))) | length) == 0'
+    # step is the file's last 4 bytes: 1.5 is not a step count
+    [ "$(head -c $((8 + n)) ck/optimizer.safetensors | tail -c +9 | jq '.step.data_offsets[1] + 8')" -eq $(($(stat -c %s ck/optimizer.safetensors) - n)) ]
+    cp -r ck half
+    printf '\x00\x00\xc0\x3f' | dd of=half/optimizer.safetensors bs=1 seek=$(($(stat -c %s ck/optimizer.safetensors) - 4)) conv=notrunc status=none
+    run pic-update -m half -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: half/optimizer.safetensors: tensor 'step' is 1.5, not a step count"
+    [ ! -e next2 ]
     # --reset-optimizer does not read it
     pic-update -m tr -o next2 "${SPEC[@]}" --reset-optimizer "$s" >/dev/null
 }
