@@ -881,6 +881,12 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     printf '\x00\x00\xc0\x3f' | dd of=half/optimizer.safetensors bs=1 seek=$(($(stat -c %s ck/optimizer.safetensors) - 4)) conv=notrunc status=none
     run pic-update -m half -o next2 "${SPEC[@]}" "$s"
     fails_with 1 "^pic-update: half/optimizer.safetensors: tensor 'step' is 1.5, not a step count"
+    # and without it the file is refused, not read as step 0
+    cp -r ck nostep
+    truncate -s -4 nostep/optimizer.safetensors
+    st_edit nostep/optimizer.safetensors 'del(.step)'
+    run pic-update -m nostep -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: nostep/optimizer.safetensors: tensor 'step' is missing"
     [ ! -e next2 ]
     # --reset-optimizer does not read it
     pic-update -m tr -o next2 "${SPEC[@]}" --reset-optimizer "$s" >/dev/null
