@@ -80,6 +80,30 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
 EOF
 }
 
+@test "out-of-range values and options that exclude each other are usage errors; --serve takes --entropic-norm" {
+    # VALUE | message: each refused before the model is read
+    while IFS='|' read -r ov msg; do
+        # shellcheck disable=SC2086 # word-split on purpose
+        run pic-update -m "$M/qwen2-tiny" -o out "${BASE[@]}" $ov "$U/qwen2-tiny-step.jsonl"
+        fails_with 2 "^pic-update: $msg"
+        [ ! -e out ]
+    done <<'EOF'
+--clip-low 2|--clip-low: 2 is outside \[0, 1\]
+--tau 0|--tau: 0 is outside \[1e-30, 1\]
+--mini-batches 0|--mini-batches: 0 is outside \[1,
+--max-shard-size 0.5B|--max-shard-size: 0.5B is outside \[1, 1e15\] bytes
+--alpha 0.1 --alpha-cmd cat|--alpha and --alpha-cmd exclude each other
+--aec-target 0.2 --entropy-coef 0.01|--aec-target and --entropy-coef exclude each other
+--schedule cosine --warmup 5 --total-steps 5|--schedule cosine needs --total-steps greater than --warmup
+--device cpu --dtype bf16|--dtype bf16: the CPU computes in f32 only
+EOF
+    run pic-update -m "$M/qwen2-tiny" -o out "${BASE[@]}" --device cpu --dtype f32 "$U/qwen2-tiny-step.jsonl"
+    [ "$status" -eq 0 ]
+    # a request may carry alpha: --serve's --entropic-norm is not idle
+    run pic-update -m "$M/qwen2-tiny" --serve "${BASE[@]}" --device cpu --entropic-norm all --entropic-tokens low </dev/null
+    [ "$status" -eq 0 ]
+}
+
 @test "the clip options need a loss that clips: KL-Cov clips nothing, Clip-Cov has no dual clip, SFT no ratio" {
     # verl's compute_policy_loss_kl_cov takes -A r unclipped, _clip_cov the
     # clip without clip_ratio_c: each option was taken there and did nothing
