@@ -169,6 +169,20 @@ EOF
     [ "$(jq -r .loss_agg <<<"$output")" = token-mean ]
 }
 
+@test "the stats line's clipfrac_high counts the clips at 1 + clip_high (A > 0), clipfrac_low those at 1 - clip_low" {
+    # golden-0 (11 response tokens): A = 1, old log-probs -50, every ratio far
+    # above 1.28; golden-1 (4 tokens): A = -1, old log-probs 0, every ratio
+    # the token's probability, below 0.8 and above no dual clip
+    head -n 2 "$U/qwen2-tiny-step.jsonl" | jq -c 'if .id == "golden-0"
+        then .advantage = 1 | .logprobs |= map(-50) else .advantage = -1 | .logprobs |= map(0) end' >s.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --lr 0 s.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq .tokens <<<"$output")" = 15 ]
+    near "$(jq .clipfrac_high <<<"$output")" "$(awk 'BEGIN { printf "%.17g", 11 / 15 }')" 1e-12
+    near "$(jq .clipfrac_low <<<"$output")" "$(awk 'BEGIN { printf "%.17g", 4 / 15 }')" 1e-12
+    [ "$(jq .clipfrac_dual <<<"$output")" = 0 ]
+}
+
 @test "a checkpoint loads back bit for bit and resuming equals an uninterrupted run" {
     # six samples in two halves: two invocations vs one with two mini-batches
     { cat "$U/qwen2-tiny-step.jsonl"; sed 's/"golden-/"again-/' "$U/qwen2-tiny-step.jsonl"; } >six.jsonl
