@@ -70,6 +70,8 @@ js() { pic-eval -q --format json "$@"; }
     near "$(jq .entropy <<<"$o")" 0.5125 1e-12
     near "$(jq .reflect <<<"$o")" 0.75 1e-12
     [ "$(jq -c '[.problems,.samples,.n_min,.n_max]' <<<"$o")" = "[5,20,2,6]" ]
+    # the word counts are sums: alpha's 2 waits and beta's 1
+    [ "$(jq -c '.reflect_words | [.wait,.hmm,."let'"'"'s reconsider"]' <<<"$o")" = "[3,1,1]" ]
     [ "$(jq -r .overall_is <<<"$output")" = "mean over datasets" ]
     run pic-eval --help
     [[ "$output" == *"Overall is the unweighted MEAN OVER DATASETS"* ]]
@@ -131,12 +133,12 @@ js() { pic-eval -q --format json "$@"; }
     [ "${lines[2]}" = "| 数学    |        1 |  1 | 100.0 |  100.0 |      - |       - |       - |" ]
     [ "${lines[3]}" = "| café    |        1 |  1 | 100.0 |  100.0 |      - |       - |       - |" ]
     # a tab or a newline in a name would break the row; '|' would end a markdown cell
-    printf '%s\n' '{"id":1,"correct":true,"source":"a|b\tc\nd\u0001"}' >c.jsonl
+    printf '%s\n' '{"id":1,"correct":true,"source":"a|b\tc\nd\u0001\r\u007f"}' >c.jsonl
     run pic-eval -q --format tsv c.jsonl
     [ "${#lines[@]}" -eq 3 ]
-    [ "$(cut -f1 <<<"${lines[1]}")" = 'a|b\tc\nd\x01' ]
+    [ "$(cut -f1 <<<"${lines[1]}")" = 'a|b\tc\nd\x01\r\x7f' ]
     run pic-eval -q --format markdown c.jsonl
-    [[ "${lines[2]}" == '| a\|b\tc\nd\x01 |'* ]]
+    [[ "${lines[2]}" == '| a\|b\tc\nd\x01\r\x7f |'* ]]
     [ "$(tr -cd '|' <<<"${lines[2]}" | wc -c)" -eq 10 ]
     # a name's own backslash before '|' would escape the escape: doubled
     printf '%s\n' '{"id":1,"correct":true,"source":"a\\|b"}' >s.jsonl
@@ -144,7 +146,7 @@ js() { pic-eval -q --format json "$@"; }
     [[ "${lines[2]}" == '| a\\\|b  |'* ]]
     # JSON keeps the name as it is
     run pic-eval -q --format json c.jsonl
-    [ "$(jq -r '.datasets[0].dataset' <<<"$output")" = "$(printf 'a|b\tc\nd\001')" ]
+    [ "$(jq -r '.datasets[0].dataset' <<<"$output")" = "$(printf 'a|b\tc\nd\001\r\177')" ]
 }
 
 @test "--format tsv: fractions at full precision" {
@@ -171,6 +173,10 @@ js() { pic-eval -q --format json "$@"; }
     # n differs between problems (beta: 2 and 6): pass@n is no k's, each stays
     run pic-eval -q --format tsv --k 2 "$B"
     [ "$(head -n 1 <<<"$output" | cut -f5,6)" = "$(printf 'pass@n\tpass@2')" ]
+    # nor is pass@6, the largest n, when another problem has 2: its column stays, undefined
+    run pic-eval -q --format tsv --k 6 "$B"
+    [ "$(head -n 1 <<<"$output" | cut -f5,6)" = "$(printf 'pass@n\tpass@6')" ]
+    [ "$(awk -F'\t' 'NR==2 { print $6 }' <<<"$output")" = - ]
     # the JSON: pass_n and pass_at_k["4"], no key twice
     run js --k 1,4 "$A"
     [ "$(jq -c '.datasets[0].pass_at_k | keys_unsorted' <<<"$output")" = '["1","4"]' ]
