@@ -96,6 +96,7 @@ static void test_reflect(void) {
           "circled and dingbat digits are word characters");
     CHECK(count("re-examine re examine", "re-examine") == 1, "hyphen is literal");
     CHECK(count("hmmm hmm", "hmm") == 1, "whole words only");
+    CHECK(count("wait_ _wait wait_1 wait", "wait") == 1, "'_' is a word character, as Python's \\w");
     CHECK(count("", "wait") == 0 && count("wait", "") == 0, "empty text or word");
 
     pic_wordlist w;
