@@ -433,6 +433,13 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     [ "$(jq -sc . asked.txt)" = "$(jq -c '[.steps[1:][].entropy]' <<<"$output")" ]
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'echo not-a-number' "$U/qwen2-tiny-step.jsonl"
     fails_with 1 "answered 'not-a-number'"
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'while read h; do echo 0.3x; done' "$U/qwen2-tiny-step.jsonl"
+    fails_with 1 "answered '0.3x', not a number"
+    # a controller that answered, then failed (its state not saved, say)
+    run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'while read h; do echo 0.3; done; exit 3' \
+        "$U/qwen2-tiny-step.jsonl"
+    fails_with 1 "--alpha-cmd 'while read h; do echo 0.3; done; exit 3' failed \(exit 3\)"
+    rm -rf c
     # beyond --alpha's range: a controller gone wrong, not a step to take
     rm -rf c
     run pic-update -m "$M/qwen2-tiny" -o c "${SPEC[@]}" --alpha-cmd 'while read h; do echo -5e3; done' \
@@ -1221,9 +1228,13 @@ request() { printf '{"samples": "%s", "output": "%s"%s}\n' "$1" "$2" "${3:+, $3}
 {"samples": "-", "output": "o"}|field 'samples': '-' is standard input
 {"samples": "@S", "output": "o", "state": 1}|field 'state': expected true or false
 {"samples": "@S", "output": "o", "alpha": "big"}|field 'alpha': expected a number
+{"samples": "@S", "output": "o", "alpha": 2000}|field 'alpha': expected a number in \[-1000, 1000\]
 {"samples": "@S", "output": "o", "output": "p"}|malformed JSON
 {"samples": "@S", "output": ""}|field 'output': expected a non-empty string
 EOF2
+    # CRLF line ends: a request's '\r' and a blank line's are line end, not text
+    run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < <(request "$s" ok | sed 's/$/\r/'; printf '\r\n')
+    [ "$status" -eq 0 ]
     # a sample file that is not there, or holds a bad record, as pic-update says it
     run pic-update -m "$M/qwen2-tiny" --serve "${SPEC[@]}" < <(request "$s" ok; request nothere o)
     fails_with 1 "^pic-update: nothere: "
