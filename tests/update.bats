@@ -668,6 +668,18 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     jq -c 'del(.advantage) | .reward = (if .sample == 0 then 1e308 else 0 end)' "$s" >huge.jsonl
     run pic-update -m "$M/qwen2-tiny" -o o huge.jsonl
     fails_with 1 "huge.jsonl:1: field 'reward': 1e\+308: above 1e150 in size"
+    # a log-probability just above 0 is no log-probability
+    jq -c '.logprobs[0] = 1e-4' "$s" >pos.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o pos.jsonl
+    fails_with 1 "pos.jsonl:1: field 'logprobs': element 0: 0.0001 is above 0"
+    # the model's context (512) is the most a sample may fill: exactly, it trains
+    jq -c 'select(.id == "golden-0") | .prompt_ids = [range(501) | 1]' "$s" >ctx.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${BASE[@]}" ctx.jsonl
+    [ "$status" -eq 0 ]
+    rm -rf o
+    jq -c '.prompt_ids += [1]' ctx.jsonl >ctx1.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o ctx1.jsonl
+    fails_with 1 "ctx1.jsonl:1: field 'response_ids': the prompt's and response's 513 tokens exceed the model's context of 512"
     # Dr. GRPO's r - mean is not divided by a std: below 1e150 but beyond
     # float32's range, it became inf in the loss and the step died of a
     # gradient not finite, naming no record
