@@ -764,6 +764,11 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     # the step is group 9's alone
     pic-update -m "$M/qwen2-tiny" -o nine --clip-high 0.28 --lr 1e-3 --threads 1 -q nine.jsonl >nine.json
     cmp o/model.safetensors nine/model.safetensors
+    # a group that keeps two samples has its baseline: a skipped member drops nothing
+    head -1 g.jsonl | sed 's/"id":7/"id":9/' >bad9.jsonl
+    pic-update -m "$M/qwen2-tiny" -o o2 --clip-high 0.28 --lr 1e-3 --threads 1 -q --skip-bad nine.jsonl bad9.jsonl >two.json
+    jq -e '.groups_dropped == null and .sequences == 2' two.json
+    cmp o2/model.safetensors nine/model.safetensors
     # every group dropped: no samples, as when every record is bad
     run pic-update -m "$M/qwen2-tiny" -o x "${SPEC[@]}" --skip-bad g.jsonl
     [ "$status" -eq 1 ]
