@@ -43,6 +43,14 @@ problems() {
     jq -c '{text: .problem}' c | pic-tok -t "$M/stories260K/hf" --chat chatml --special encode --plain -q | jq -c .ids >want
     [ "$(head -c 3 want)" = "[1," ]
     jq -c .prompt_ids o3 | cmp - want
+    # without --add-special neither a raw problem nor a chat prompt gets the BOS
+    pic-rollout -m "$M/stories260K/hf" -t 0 --max-new-tokens 2 --template chatml --plain -q c >o4
+    jq -c '{text: .problem}' c | pic-tok -t "$M/stories260K/hf" --chat chatml encode --plain -q | jq -c .ids >want
+    [ "$(head -c 3 want)" != "[1," ]
+    jq -c .prompt_ids o4 | cmp - want
+    # and a raw problem is the same text as a prompt: its BOS with --add-special
+    pic-rollout -m "$M/stories260K/hf" -t 0 --max-new-tokens 2 --add-special --plain -q c >o5
+    [ "$(jq -c '.prompt_ids' o5)" = "[1,403,407,261,378]" ]
 }
 
 @test "sample records: fields in order, one per sample, input order, finish and temperature" {
@@ -355,6 +363,19 @@ problems() {
         6) fails_with 1 "one:1: field 'prompt_ids': the prompt's 512 tokens leave no room to generate in the model's context of 512" ;;
         esac
     done
+    # a negative id is outside the vocabulary too (it indexed before the embedding)
+    echo '{"prompt_ids": [5, -1]}' >one
+    run pic-rollout -m "$M/qwen2-tiny" --plain one
+    fails_with 1 "one:1: field 'prompt_ids': element 1: expected a token id in \[0, 512\)"
+    # a null field is an absent one: the next field in the order is read
+    echo '{"problem": null}' >one
+    run pic-rollout -m "$M/qwen2-tiny" --plain one
+    fails_with 1 "one:1: field 'problem': missing"
+    echo '{"prompt_ids": null, "prompt": null, "problem": "fine"}' >nulls
+    pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 1 --plain -q nulls >o
+    head -1 in >fine
+    pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 1 --plain -q fine >want
+    [ "$(jq -c .prompt_ids o)" = "$(jq -c .prompt_ids want)" ]
     # a tokenizer with a token past the model's rows: text that encodes to it is
     # the record's fault, named there (not the model's, at its embedding)
     cp -r "$M/qwen2-tiny" ext && chmod -R u+w ext
