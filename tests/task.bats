@@ -41,6 +41,33 @@ load helpers
     [ -z "$output" ]
 }
 
+@test "each difficulty's kinds and operand sizes are those --help lists" {
+    # per kind: the digits of each operand (with its values when small), of x
+    # and of a quotient, and whether any answer is negative: sizes grow with
+    # the difficulty (one-digit operands from 0), * from 2, equations from 3,
+    # division and negative roots from 4; subtraction goes negative from 3
+    cat >shape.jq <<'JQ'
+def ops: if .kind == "eq" then .problem | capture("x: (?<a>[0-9]+)x \\+ (?<b>[0-9]+) = ")
+         else .problem | capture("What is (?<a>[0-9]+) . (?<b>[0-9]+)") end | map_values(tonumber);
+def dig: tostring | ltrimstr("-") | length;
+def span(f): [.[] | f] | if min == max then "\(min)" else "\(min)-\(max)" end;
+def op(f): span(f | dig) + (if ([.[] | f] | max) < 20 then "(\(span(f)))" else "" end);
+group_by(.kind)[] | map(ops + {x: (.answer | tonumber)}) as $r
+| "\(.[0].kind) \($r | op(.a)) \($r | op(.b))"
+  + if .[0].kind == "div" or .[0].kind == "eq" then " \($r | op(.x))" else "" end
+  + if ($r | map(.x) | min) < 0 then " neg" else "" end
+JQ
+    want=("add 1(0-9) 1(0-9),sub 1(0-9) 1(0-9)"
+          "add 2 2,mul 1(0-9) 1(0-9),sub 2 2"
+          "add 3 3,eq 1(2-9) 2 1(0-9),mul 2 1(0-9),sub 3 3 neg"
+          "add 4 4,div 2-3 1(2-9) 2,eq 1-2(2-19) 3 2 neg,mul 3 2,sub 4 4 neg"
+          "add 5 5,div 3-4 1(2-9) 3,eq 1-2(2-19) 3 2 neg,mul 3 2,sub 5 5 neg")
+    for d in 1 2 3 4 5; do
+        pic-task -q --plain -n 400 -d "$d" >p.jsonl
+        [ "$(jq -rs -f shape.jq p.jsonl | paste -sd, -)" = "${want[d - 1]}" ]
+    done
+}
+
 @test "--kinds restricts the mix; --source names the dataset" {
     pic-task -q --plain -n 50 -d 3 --kinds eq --source mine > p.jsonl
     [ "$(jq -r .kind p.jsonl | sort -u)" = eq ]
