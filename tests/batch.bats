@@ -17,6 +17,22 @@ setup() {
     [ "$(head -n 10 all.jsonl | jq -c .id)" != "$(tail -n 10 all.jsonl | jq -c .id)" ]
 }
 
+@test "docs/tools.md's example: the batches of five records, and each step's epoch" {
+    pic-task -q -n 5 -o five.jsonl.zst
+    for s in 1 2 3; do pic-batch -q --step $s --size 3 --plain five.jsonl.zst | jq -c .id | paste -sd' '; done >ids
+    printf '0 3 2\n4 1 0\n3 4 1\n' | cmp - ids
+    [ "$(pic-batch -q --step 2 --size 3 --plain --no-shuffle five.jsonl.zst | jq -c .id | paste -sd' ')" = "3 4 0" ]
+    # the summary names the epoch of the step's first position, from 0
+    run pic-batch --step 2 --size 3 --plain five.jsonl.zst
+    [ "${lines[3]}" = "pic-batch: step 2: 3 prompts from 5 (epoch 0)" ]
+    run pic-batch --step 3 --size 3 --plain five.jsonl.zst
+    [ "${lines[3]}" = "pic-batch: step 3: 3 prompts from 5 (epoch 1)" ]
+    # every order is drawn: two records come in both orders over the epochs
+    head -2 p.jsonl >two
+    for s in $(seq 1 16); do pic-batch -q --plain --step "$s" --size 2 two | jq -c .id | paste -sd' '; done | sort -u >orders
+    printf '0 1\n1 0\n' | cmp - orders
+}
+
 @test "a step's batch depends only on seed and step; records pass through whole" {
     pic-batch -q --plain --step 3 --size 4 --seed 5 p.jsonl > a.jsonl
     pic-batch -q --plain --step 3 --size 4 --seed 5 < p.jsonl > b.jsonl
@@ -105,6 +121,9 @@ setup() {
     printf '{"problem":"x"}\n{"problem":"y"}\n' >> pp.jsonl
     pic-batch -q --plain --step 1 --size 22 pp.jsonl > out.jsonl
     [ "$(wc -l < out.jsonl)" -eq 22 ]
+    # an id with a NUL in it is left to pic-update, not compared cut at the NUL
+    printf '{"id":"a\\u0000b","problem":"a"}\n{"id":"a\\u0000c","problem":"b"}\n' > nul.jsonl
+    [ "$(pic-batch -q --plain --no-shuffle --step 1 --size 2 nul.jsonl | jq -r .problem | paste -sd' ')" = "a b" ]
 }
 
 @test "one record given twice with its members in another order is one problem, not two of one id" {
