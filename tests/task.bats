@@ -164,8 +164,10 @@ JQ
     [ ! -e out.jsonl ]
     run pic-task --task countdown --kinds add
     fails_with 2 "kinds is for --task math"
-    run pic-task --numbers 4
-    fails_with 2 "are for --task countdown"
+    for o in "--numbers 4" "--max-number 5" "--max-target 5"; do
+        run pic-task $o
+        fails_with 2 "are for --task countdown"
+    done
     run pic-task --task chess
     fails_with 2 "unknown task 'chess'"
     run pic-task --task countdown --numbers 9
