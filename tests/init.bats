@@ -43,10 +43,21 @@ load helpers
     pic-init -q -o d64 --corpus corpus.zst --merges 64 --seed 3
     cmp d/tokenizer.json d64/tokenizer.json
     [ "$(jq '.model.merges | length' d/tokenizer.json)" -gt 5 ]
+    # that corpus teaches fewer: one with more to teach gets 64, no more
+    w="abcdefghijklmnopqrstuvwxyz zyxwvutsrqponmlkjihgfedcba qwertyuiopasdfghjklzxcvbnm"
+    printf '{"text":"%s %s"}\n' "$w" "$w" >abc.jsonl
+    pic-init -q -o e --corpus abc.jsonl --hidden 16 --layers 1
+    [ "$(jq '.model.merges | length' e/tokenizer.json)" = 64 ]
+    pic-init -q -o e2 --corpus abc.jsonl --merges 100 --hidden 16 --layers 1
+    [ "$(jq '.model.merges | length' e2/tokenizer.json)" -gt 64 ]
     # a text is learned whole, \u0000 and all (it was cut there: no merges)
     printf '{"text":"x\\u0000 zq zq zq zq zq"}\n' >nul.jsonl
     pic-init -q -o n --corpus nul.jsonl --merges 3 --hidden 16 --layers 1
     [ "$(jq -c .model.merges n/tokenizer.json)" = '[["Ġ","z"],["Ġz","q"]]' ]
+    # a pair seen once is no merge: "ab" once, " cd" twice
+    printf '{"text":"ab cd cd"}\n' >once.jsonl
+    pic-init -q -o o --corpus once.jsonl --merges 5 --hidden 16 --layers 1
+    [ "$(jq -c .model.merges o/tokenizer.json)" = '[["Ġ","c"],["Ġc","d"]]' ]
 }
 
 @test "the weights are a fixed stream of the seed: the same bits on 1, 2 or 3 threads" {
@@ -150,6 +161,18 @@ load helpers
     jq '.vocab_size = 600 | .eos_token_id = 550' c.json >c550.json
     run pic-init -q -o x --config c550.json --tokenizer noend.json
     fails_with 1 'c550.json: eos id 550 is not a token of noend.json \(512 tokens\)'
+    [ ! -e x ]
+    # the ids run 0..511: 512 is the first past them, for eos and bos alike,
+    # and a vocab_size one short of the tokenizer's is refused too
+    jq '.vocab_size = 600 | .eos_token_id = 512' c.json >c512.json
+    run pic-init -q -o x --config c512.json --tokenizer noend.json
+    fails_with 1 'c512.json: eos id 512 is not a token of noend.json \(512 tokens\)'
+    jq '.vocab_size = 600 | .bos_token_id = 512' c.json >b512.json
+    run pic-init -q -o x --config b512.json --tokenizer noend.json
+    fails_with 1 'b512.json: bos id 512 is not a token of noend.json \(512 tokens\)'
+    jq '.vocab_size = 511' c.json >v511.json
+    run pic-init -q -o x --config v511.json --tokenizer noend.json
+    fails_with 1 'v511.json: vocab_size 511 is smaller than the tokenizer.s 512'
     [ ! -e x ]
 }
 
