@@ -159,6 +159,13 @@ static void rules(void) {
                      "<|start_header_id|>assistant<|end_header_id|>\n\n"),
           "llama3: bos, headers, trimmed content, generation prompt");
     free(s);
+    /* Jinja's trim is Python's str.strip, to which the separators
+     * U+001C..U+001F are whitespace too */
+    pic_chat_msg sep[] = {{"user", "\x1c" "2+2?\x1f"}};
+    s = render("llama3", sep, 1, false);
+    CHECK(text_is(s, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n2+2?<|eot_id|>"),
+          "llama3: trim takes U+001C..U+001F off, as str.strip does");
+    free(s);
 
     char *path = pic_asprintf("%s/math.txt", tmpdir);
     FILE *f = fopen(path, "w");
