@@ -83,6 +83,15 @@ load helpers
     run jq -c '.model.merges[] | select(.[0] == "Ċ" or .[1] == "Ċ" and .[0] != ":" or .[0] == "s")' t/tokenizer.json
     [ -z "$output" ]
     jq -e '.model.merges | index([["\u0027", "s"]]) and index([["a", "d"]])' t/tokenizer.json
+    # every word of a text given twice is learned whole, and nothing else is:
+    # its 13 words by Qwen2's pattern ("I", "'M", "ok", "!!\n\n", "z",
+    # "  \n", " ", " x", " ", "7", "7", "\ty", " \u00ad\u00ad") need 12 merges,
+    # and encode to 13 ids
+    T='I'"'"'Mok!!\n\nz  \n  x 77\ty \u00ad\u00ad'
+    printf '{"text":"%s"}\n{"text":"%s"}\n' "$T" "$T" >w.jsonl
+    pic-init -q -o tw --corpus w.jsonl --merges 500 --hidden 16 --layers 1
+    [ "$(jq '.model.merges | length' tw/tokenizer.json)" = 12 ]
+    [ "$(head -1 w.jsonl | pic-tok -q -t tw encode --plain | jq '.ids | length')" = 13 ]
 }
 
 @test "memory: thousands of merges need no (256 + merges)^2 table" {
