@@ -144,6 +144,22 @@ static void rules(void) {
     s = render("qwen3", resp, 4, false);
     CHECK(s && strstr(s, "<think>\nr\n</think>"), "qwen3: nor is an empty <tool_response></tool_response>");
     free(s);
+    /* with no query at all, last_query_index stays the last message's
+     * index, and an assistant turn there keeps no reasoning */
+    pic_chat_msg noq[] = {{"user", "<tool_response>1</tool_response>"}, {"assistant", "<think>r</think>a"}};
+    s = render("qwen3", noq, 2, false);
+    CHECK(text_is(s, "<|im_start|>user\n<tool_response>1</tool_response><|im_end|>\n<|im_start|>assistant\na<|im_end|>\n"),
+          "qwen3: no query, no reasoning kept");
+    free(s);
+    /* the reasoning is what follows the last <think> before the first
+     * </think> (split('<think>')[-1]); enable_thinking undefined closes no
+     * empty think block in the generation prompt */
+    pic_chat_msg two[] = {{"user", "q"}, {"assistant", "<think>x<think>r</think>a"}};
+    s = render("qwen3", two, 2, true);
+    CHECK(text_is(s, "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\nr\n</think>\n\na<|im_end|>\n"
+                     "<|im_start|>assistant\n"),
+          "qwen3: reasoning after the last <think>; a bare generation prompt by default");
+    free(s);
 
     pic_chat_msg tools[] = {{"user", "q"}, {"tool", "r1"}, {"tool", "r2"}};
     s = render("chatml", tools, 3, false);
