@@ -349,6 +349,23 @@ $ctx"
     cmp whole/ckpt/step-000002/model.safetensors keep.tmp/ckpt/step-000002/model.safetensors
 }
 
+@test "a validation's accuracy is its table's mean over the samples, its pass the pass@n" {
+    S=(--target off --val-every 1 --val-n 2 "${TRAIN[@]}")
+    train.sh -q --run r --steps 1 "${S[@]}"
+    # the validation again from its samples, each prompt's first one made correct
+    # (kept samples are not scored again): mean 0.5, pass@2 1
+    rm r/steps/step-000001.json r/val/step-000001.json
+    mv r/val/step-000001 r/val/step-000001.partial
+    zstdcat r/val/step-000001.partial/prompts.jsonl.zst |
+        jq -c '.reward = (if .sample == 0 then 1 else 0 end) | .correct = (.sample == 0)' \
+            >r/val/step-000001.partial/prompts.jsonl.partial
+    rm r/val/step-000001.partial/prompts.jsonl.zst r/val/step-000001.partial/table.*
+    train.sh -q --run r --steps 1 "${S[@]}"
+    jq -e '.accuracy == 0.5 and .pass == 1' r/val/step-000001.json
+    jq -se 'length == 1 and .[0].accuracy == 0.5 and .[0].pass == 1' r/val.jsonl
+    jq -e '[.datasets[] | del(.dataset)] == [{n: 2, avg: 0.5, pass_n: 1, reflect: 0}]' r/val/step-000001.json
+}
+
 @test "killed in a step's validation, a run keeps the step's update, and the validation done or its samples" {
     S=(--method nsr --with-entropic --target 2.0 --val-every 2 --val-n 2 "${TRAIN[@]}")
     train.sh -q --run r --steps 2 "${S[@]}"
