@@ -42,7 +42,13 @@ make_run() { # dir with_target
     run plot.sh a
     [ "$status" -eq 0 ]
     # entropy, its target, alpha and reward, each a point and a key sample
-    [ "$(grep -c "<use xlink:href='#gpPt[0-9]*' transform='translate" a/plot.svg)" -ge 4 ]
+    points=$(grep -c "<use xlink:href='#gpPt[0-9]*' transform='translate" a/plot.svg)
+    [ "$points" -ge 4 ]
+    # a validation's accuracy and reflective words: two more points, two more key samples
+    echo '{"step":1,"accuracy":0.5,"reflect":0.5}' > a/val.jsonl
+    run plot.sh a
+    [ "$status" -eq 0 ]
+    [ "$(grep -c "<use xlink:href='#gpPt[0-9]*' transform='translate" a/plot.svg)" -eq $((points + 4)) ]
 }
 
 @test "several runs in one figure; a run without target or validation is fine" {
