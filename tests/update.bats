@@ -80,6 +80,53 @@ LLAMA_STEP="$BATS_FILE_TMPDIR/llama-tiny-step.jsonl"
 EOF
 }
 
+@test "defaults: --max-grad-norm 1, --w-lambda 0.1, --entropic-tokens high, --kl k3 with --ref" {
+    s="$U/qwen2-tiny-step.jsonl"
+    jq -c 'del(.advantage) | .reward = (if .id == "golden-1" then 0 else 1 end) | .id = "g"' "$s" >g.jsonl
+    # each default's run is the run with the value written out, and another
+    # value gives another step (so the default is the one the help says)
+    # same OPTS...: 0 when the default's stats and checkpoint are OPTS's, 1
+    # when either differs, 2 on a failure
+    same() {
+        pic-update -m "$M/qwen2-tiny" -o a "${SPEC[@]}" "${pre[@]}" g.jsonl >a.json || return 2
+        pic-update -m "$M/qwen2-tiny" -o b "${SPEC[@]}" "${pre[@]}" "$@" g.jsonl >b.json || return 2
+        local st=0 ck=0 d='del(.tokens_per_s, .seconds, .load_seconds, .save_seconds)'
+        [ "$(jq -c "$d" a.json)" = "$(jq -c "$d" b.json)" ] || st=1
+        cmp -s a/model.safetensors b/model.safetensors || ck=1
+        return $((st | ck))
+    }
+    differs() { run same "$@"; [ "$status" -eq 1 ]; }
+    # the gradient norm (~8.9) is above 1: clipping at 1 changes the step
+    pre=()
+    [ "$(jq '.grad_norm > 1' <(pic-update -m "$M/qwen2-tiny" -o a "${SPEC[@]}" g.jsonl))" = true ]
+    same --max-grad-norm 1
+    differs --max-grad-norm 0
+    differs --max-grad-norm 2
+    pre=(--adv w-reinforce)
+    same --w-lambda 0.1
+    differs --w-lambda 0.5
+    pre=(--tau "$(tau qwen2-tiny)" --alpha 0.3)
+    same --entropic-tokens high
+    differs --entropic-tokens low
+    # a reference one step away from the model, so that k1, k2, k3 differ
+    pic-update -m "$M/qwen2-tiny" -o ref "${SPEC[@]}" g.jsonl >/dev/null
+    pre=(--ref ref --kl-coef 1)
+    same --kl k3
+    differs --kl k1
+    differs --kl k2
+}
+
+@test "--max-shard-size: KB, MB and GB are powers of 10, as transformers' convert_file_size_to_int" {
+    # 50 KB and 50 KiB split qwen2-tiny's tensors differently
+    s="$U/qwen2-tiny-step.jsonl"
+    layout() { pic-update -m "$M/qwen2-tiny" -o "$1" "${SPEC[@]}" --max-shard-size "$2" "$s" >/dev/null
+               jq -cS .weight_map "$1/model.safetensors.index.json"; }
+    [ "$(layout k 50KB)" = "$(layout d 50000)" ]
+    [ "$(layout k 50KB)" != "$(layout i 51200)" ]
+    [ "$(layout k 0.05MB)" = "$(layout d 50000)" ]
+    [ "$(layout k 0.00005GB)" = "$(layout d 50000)" ]
+}
+
 @test "out-of-range values and options that exclude each other are usage errors; --serve takes --entropic-norm" {
     # VALUE | message: each refused before the model is read
     while IFS='|' read -r ov msg; do
