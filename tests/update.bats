@@ -342,6 +342,34 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     done
 }
 
+@test "micro-batches: a budget the samples fill exactly holds them; DMMPT and --alpha-cmd see the whole step" {
+    t=$(tau llama-tiny)
+    # samples of 13, 41 and 35 tokens: 54 holds the first two, 53 does not
+    for mt in 54:2 53:3; do
+        run pic-update -m "$M/llama-tiny" -o o "${SPEC[@]}" --micro-tokens "${mt%:*}" "$LLAMA_STEP"
+        [ "$(jq .micro_batches <<<"$output")" = "${mt#*:}" ]
+    done
+    # two micro-batches need the pre-pass as three do: the high-probability
+    # count that divides the EntroPIC term is the whole step's
+    run pic-update -m "$M/llama-tiny" -o one "${SPEC[@]}" --tau "$t" --alpha 0.3 "$LLAMA_STEP"
+    one=$output
+    run pic-update -m "$M/llama-tiny" -o many "${SPEC[@]}" --tau "$t" --alpha 0.3 --micro-tokens 54 "$LLAMA_STEP"
+    near "$(jq .loss <<<"$output")" "$(jq .loss <<<"$one")" 1e-6
+    # the controller is asked the step's entropy before the first micro-batch's loss
+    run pic-update -m "$M/llama-tiny" -o many "${SPEC[@]}" --tau "$t" --alpha-cmd 'while read h; do echo 0.3; done' \
+        --micro-tokens 20 "$LLAMA_STEP"
+    [ "$status" -eq 0 ]
+    [ "$(jq .alpha <<<"$output")" = 0.3 ]
+    near "$(jq .loss <<<"$output")" "$(jq .loss <<<"$one")" 1e-6
+    # DMMPT decides its mask on the step's entropy (below 5) before the loss
+    run pic-update -m "$M/llama-tiny" -o one "${SPEC[@]}" --dmmpt-target 5 --mpt-prob 1e-9 "$LLAMA_STEP"
+    one=$output
+    [ "$(jq .mpt_masking_steps <<<"$one")" = 1 ]
+    run pic-update -m "$M/llama-tiny" -o many "${SPEC[@]}" --dmmpt-target 5 --mpt-prob 1e-9 --micro-tokens 20 "$LLAMA_STEP"
+    [ "$(jq -c '[.mpt_masking_steps, .mpt_masked]' <<<"$output")" = "$(jq -c '[.mpt_masking_steps, .mpt_masked]' <<<"$one")" ]
+    near "$(jq .loss <<<"$output")" "$(jq .loss <<<"$one")" 1e-6
+}
+
 @test "a run killed at any moment leaves the previous checkpoint whole" {
     pic-update -m "$M/llama-tiny" -o ck "${SPEC[@]}" "$LLAMA_STEP" >/dev/null
     for d in 0.01 0.02 0.03 0.05 0.08 0.12; do
