@@ -697,6 +697,31 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     fails_with 2 "--aec-init 0.01 is above --aec-max 0.005"
 }
 
+@test "AEC and DMMPT at their targets exactly: the bonus is on at H, c_k stays, nothing is masked" {
+    # --lr 0: every step sees the same weights, so measures the same entropy H
+    s="$U/qwen2-tiny-step.jsonl"
+    S=("${SPEC[@]}" --lr 0)
+    # before any measurement no bonus, whatever c_0
+    run pic-update -m "$M/qwen2-tiny" -o s1 "${S[@]}" --aec-target 5 --aec-init 0.001 "$s"
+    [ "$(jq .entropy_coef <<<"$output")" = 0 ]
+    near "$(jq .aec_next_coef <<<"$output")" 0.0011 1e-9
+    h=$(field entropy "$output") # every digit, as printed
+    # H exactly the target: c_k neither rises nor falls
+    run pic-update -m s1 -o s2 "${S[@]}" --aec-target "$h" "$s"
+    [ "$(field entropy "$output")" = "$h" ]
+    near "$(jq .aec_next_coef <<<"$output")" 0.0011 1e-9
+    # the gate reads the measurement as optimizer.safetensors keeps it (f32):
+    # at or below the target, the bonus is on
+    h32=$(python3 -c 'import struct, sys; print(repr(struct.unpack("f", struct.pack("f", float(sys.argv[1])))[0]))' "$h")
+    run pic-update -m s1 -o s3 "${S[@]}" --aec-target "$h32" "$s"
+    near "$(jq .entropy_coef <<<"$output")" 0.0011 1e-9
+    # DMMPT masks while the entropy is below its target, not at it
+    jq -c '.advantage = (if .id == "golden-1" then -1 else 1 end)' "$s" >pm.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o d "${S[@]}" --dmmpt-target "$h" --mpt-prob 1e-9 pm.jsonl
+    [ "$(field entropy "$output")" = "$h" ]
+    [ "$(jq .mpt_masking_steps <<<"$output")" = 0 ]
+}
+
 @test "Dr. GRPO divides by a constant, the generation budget; DMMPT through the command line" {
     s="$U/qwen2-tiny-step.jsonl"
     run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --loss-agg seq-mean-token-sum-norm "$s"
