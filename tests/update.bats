@@ -301,6 +301,31 @@ EOF
     done
 }
 
+@test "the stats line: logp_diff_max over every token, either sign; sums and means over --mini-batches" {
+    s="$U/qwen2-tiny-step.jsonl"
+    # the model's own log-probs (every one below -1), one of them moved
+    pic-rollout --score -m "$M/qwen2-tiny" --threads 1 --plain -q "$s" >own.jsonl
+    jq -c 'if .id == "golden-0" then .logprobs[0] -= 0.5 else . end' own.jsonl >first.jsonl
+    jq -c 'if .id == "golden-2" then .logprobs[(.logprobs | length) - 1] += 0.25 else . end' own.jsonl >last.jsonl
+    for f in first:0.5 last:0.25; do
+        run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" "${f%:*}.jsonl"
+        near "$(jq .logp_diff_max <<<"$output")" "${f#*:}" 1e-5
+    done
+    # two optimizer steps, lr 0: micro-batches and masking steps are summed,
+    # the losses and the bonus are means over the steps, so that loss is
+    # still their sum (the bonus of each step its own entropy's)
+    t=$(tau qwen2-tiny)
+    jq -c '.advantage = (if .id == "golden-1" then -1 else 1 end)' "$s" >pm.jsonl
+    pic-update -m "$M/qwen2-tiny" -o ref "${SPEC[@]}" "$s" >/dev/null # a reference a step away
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" --lr 0 --mini-batches 2 --tau "$t" --alpha 0.3 \
+        --ref ref --kl-coef 1 --entropy-coef 0.01 --dmmpt-target 5 --mpt-prob 0.5 pm.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '[.micro_batches, .mpt_masking_steps, .entropy_coef, .tokens_total]' <<<"$output")" = \
+      "[2,2,0.01,$(jq -s 'map(.prompt_ids + .response_ids | length) | add' "$s")]" ]
+    got=$(jq '.pg_loss + .entropic_loss + .kl_loss - .entropy_coef * ([.steps[].entropy] | add / 2)' <<<"$output")
+    near "$(jq .loss <<<"$output")" "$got" 1e-9
+}
+
 @test "pad_token_id's embedding row learns nothing from the tokens read, as nn.Embedding(padding_idx)" {
     # untied: the pad token's row of embed_tokens has only its inputs' gradient
     mkdir m
