@@ -722,6 +722,21 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     fails_with 2 "--aec-init 0.01 is above --aec-max 0.005"
 }
 
+@test "an entropy bonus enters the gradient, not only the loss, under AEC too" {
+    s="$U/qwen2-tiny-step.jsonl"
+    gn() { pic-update -m "$1" -o "$2" "${SPEC[@]}" "${@:3}" "$s" | jq .grad_norm; }
+    g0=$(gn "$M/qwen2-tiny" a)
+    # the gradient of -C H: a bonus of 1 moves the norm by far more than rounding
+    run near "$(gn "$M/qwen2-tiny" b --entropy-coef 1)" "$g0" 1e-3
+    [ "$status" -ne 0 ]
+    # AEC: c_1 = 0.005 (on after a first step that measured H <= 5)
+    pic-update -m "$M/qwen2-tiny" -o c1 "${SPEC[@]}" --lr 0 --aec-target 5 --aec-init 0.005 "$s" >/dev/null
+    g1=$(gn c1 c2 --aec-target 5 --aec-max 1)
+    pic-update -m "$M/qwen2-tiny" -o z1 "${SPEC[@]}" --lr 0 --aec-target 5 "$s" >/dev/null
+    run near "$g1" "$(gn z1 z2 --aec-target 5 --aec-max 1)" 1e-9
+    [ "$status" -ne 0 ]
+}
+
 @test "AEC and DMMPT at their targets exactly: the bonus is on at H, c_k stays, nothing is masked" {
     # --lr 0: every step sees the same weights, so measures the same entropy H
     s="$U/qwen2-tiny-step.jsonl"
