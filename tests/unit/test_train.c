@@ -67,6 +67,24 @@ int main(void) {
     size_t n_max = (size_t)PER * (PROMPT + 16 + 8 * (K - 1));
     CHECK(m[0].acts.cap >= n_max && m[0].acts.cap_seq >= PER && m[0].acts.cap_ctx >= PROMPT + 16 + 8 * (K - 1),
           "pic_trainer_reserve sizes the arena for the largest step (%zu tokens for %zu)", m[0].acts.cap, n_max);
+    /* the largest micro-batch first and a budget that splits the steps
+     * unevenly: the arena is sized by the maxima over all micro-batches,
+     * not by the last one (the same 8 x 56 tokens, 14 sequences of 32, 56
+     * positions) */
+    {
+        pic_sample rev[K * PER];
+        for (int i = 0; i < K * PER; i++) rev[i] = s[K * PER - 1 - i];
+        pic_model mr;
+        pic_trainer tr;
+        load(&mr, &tr);
+        int big = PROMPT + 16 + 8 * (K - 1);
+        tr.cfg.micro_tokens = (size_t)8 * (size_t)big;
+        pic_trainer_reserve(&tr, rev, K * PER, K);
+        CHECK(mr.acts.cap >= (size_t)8 * (size_t)big && mr.acts.cap_seq >= 14 && mr.acts.cap_ctx >= big,
+              "pic_trainer_reserve takes the maxima over the micro-batches (%zu tokens, %d sequences, %d positions)",
+              mr.acts.cap, (int)mr.acts.cap_seq, (int)mr.acts.cap_ctx);
+        pic_trainer_free(&tr), pic_model_free(&mr);
+    }
     void *arena = m[0].acts.mem;
     size_t a, e;
     long f0 = 0;
