@@ -722,6 +722,27 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     fails_with 2 "--aec-init 0.01 is above --aec-max 0.005"
 }
 
+@test "AEC: a step without a response token measures nothing: c_k and the last measurement stay" {
+    s="$U/qwen2-tiny-step.jsonl"
+    jq -c '.response_ids = [] | .logprobs = []' "$s" >e.jsonl
+    # (pictl's controller holds too, docs/pictl.md; an entropy of 0 here raised c and turned the bonus on)
+    run pic-update -m "$M/qwen2-tiny" -o s1 "${SPEC[@]}" --aec-target 5 --aec-init 0.001 e.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq .entropy_coef <<<"$output")" = 0 ]
+    near "$(jq .aec_next_coef <<<"$output")" 0.001 1e-9
+    # still no measurement: no bonus; this one measures ~2.4 <= 5, so c rises
+    run pic-update -m s1 -o s2 "${SPEC[@]}" --aec-target 5 "$s"
+    [ "$(jq .entropy_coef <<<"$output")" = 0 ]
+    near "$(jq .aec_next_coef <<<"$output")" 0.0011 1e-9
+    # an empty step between: the bonus from the measurement before it, c as it was
+    run pic-update -m s2 -o s3 "${SPEC[@]}" --aec-target 5 e.jsonl
+    near "$(jq .entropy_coef <<<"$output")" 0.0011 1e-9
+    near "$(jq .aec_next_coef <<<"$output")" 0.0011 1e-9
+    run pic-update -m s3 -o s4 "${SPEC[@]}" --aec-target 5 "$s"
+    near "$(jq .entropy_coef <<<"$output")" 0.0011 1e-9
+    near "$(jq .aec_next_coef <<<"$output")" 0.0012 1e-9
+}
+
 @test "an entropy bonus enters the gradient, not only the loss, under AEC too" {
     s="$U/qwen2-tiny-step.jsonl"
     gn() { pic-update -m "$1" -o "$2" "${SPEC[@]}" "${@:3}" "$s" | jq .grad_norm; }

@@ -571,8 +571,11 @@ void pic_train_step(pic_trainer *t, const pic_sample *s, size_t n, bool apply, p
      * trainer's state as it was, which --serve then writes with its last
      * checkpoint (the coefficient and entropy of a step never taken) */
     if (apply && !isfinite(st->grad_norm)) pic_die("the gradient is not finite (norm %g); no step taken", st->grad_norm);
-    if (t->cfg.aec) {
-        double H = st->ls.tokens ? st->ls.entropy_sum / (double)st->ls.tokens : 0, tg = t->cfg.aec_target;
+    /* a step without a response token measures no entropy: c_k and the last
+     * measurement stay, as pictl's controller holds (an entropy of 0 would
+     * read as a collapse, raising c and turning the bonus on) */
+    if (t->cfg.aec && st->ls.tokens) {
+        double H = st->ls.entropy_sum / (double)st->ls.tokens, tg = t->cfg.aec_target;
         double c = t->aec_coef + (H < tg ? t->cfg.aec_delta : H > tg ? -t->cfg.aec_delta : 0);
         /* as optimizer.safetensors holds them (f32): the next step is the same
          * whether it reads them back from a checkpoint or finds them here
