@@ -1,6 +1,7 @@
 /* The paged KV cache (kvcache.h): the pool's accounting (pages taken as
  * slots grow, shared by pic_kvcache_copy, copied on the first write into a
- * shared page, given back on truncation), its errors, and, on the fixture
+ * shared page, given back on truncation; the table rows marked dirty for
+ * a GPU's upload, the peak of pages in use), its errors, and, on the fixture
  * models, that a sequence decoded through pages (shared with other slots,
  * copied on write, across page boundaries) gets the very logits it gets
  * scored whole: the pages move rows, never a sum. */
@@ -36,6 +37,13 @@ static void test_accounting(void) {
     CHECK(pic_kvcache_full_pages(3, 200) == 12, "every slot at its longest: 12 pages");
 
     CHECK(pic_kvcache_grow(kv, 0, 70, &err) == 0 && kv->n_free == 5, "70 positions take 2 pages");
+    /* dirty: the table rows a GPU must upload again (cuda/forward.cu);
+     * peak: the most pages in use at once (pic-rollout reports it) */
+    CHECK(kv->dirty[0] && !kv->dirty[1] && !kv->dirty[2] && kv->peak == 2,
+          "growing marks the slot's row dirty, no other; 2 pages the peak");
+    kv->dirty[0] = false;
+    CHECK(pic_kvcache_grow(kv, 0, 64, &err) == 0 && !kv->dirty[0] && kv->n_free == 5,
+          "a grow that takes no page leaves the row clean");
     kv->len[0] = 70; /* as pic_forward does after writing them */
     float *tail = pic_kvcache_k(kv, 1, pic_kvcache_page(kv, 0, 69));
     for (int i = 0; i < PIC_KV_PAGE * 4; i++) tail[i] = (float)i;
@@ -61,9 +69,12 @@ static void test_accounting(void) {
               pic_kvcache_page(kv, 0, 69) == shared,
           "an empty pool is an error that names --kv-cache-tokens and takes nothing: %s", err.msg);
 
+    CHECK(kv->peak == 7, "all 7 pages in use: the peak is 7 (%d)", kv->peak);
     kv->len[2] = 10; /* a forward that wrote 10 of the 200 it took room for */
+    kv->dirty[2] = false;
     pic_kvcache_truncate(kv, 2, 10);
     CHECK(kv->n_free == 3 && refs_match_table(kv), "truncation gives back the pages past the length");
+    CHECK(kv->dirty[2] && kv->peak == 7, "truncation marks the row dirty; the peak stays");
     pic_kvcache_truncate(kv, 0, 0);
     CHECK(kv->n_free == 4 && kv->refs[pic_kvcache_page(kv, 1, 0)] == 1 && refs_match_table(kv),
           "emptying slot 0 frees its own page; the one slot 1 shares stays");
@@ -72,6 +83,9 @@ static void test_accounting(void) {
     pic_kvcache_truncate(kv, 1, 0);
     pic_kvcache_truncate(kv, 2, 0);
     CHECK(kv->n_free == 7 && refs_match_table(kv), "all pages back in the pool");
+    int grown = pic_kvcache_grow(kv, 0, 10, &err);
+    CHECK(grown == 0 && kv->peak == 7, "a grow after them keeps the peak of 7 (%d)", kv->peak);
+    pic_kvcache_truncate(kv, 0, 0);
     pic_kvcache_free(kv);
 }
 
@@ -106,6 +120,24 @@ static void test_batch_pages(void) {
     for (int i = 0; i < N; i++) CHECK(pic_kvcache_grow(kv, i, 81, &err) == 0, "slot %d grows: %s", i, err.msg);
     CHECK(free0 - kv->n_free == N - 1 && kv->refs[tail] == 1 && kv->refs[full] == N && refs_match_table(kv),
           "growing them took %d pages (%d): the last writes the shared page in place", N - 1, free0 - kv->n_free);
+    pic_kvcache_free(kv);
+}
+
+/* Two slots sharing a page, both writing into it: the first copies it,
+ * the second then holds it alone and writes in place, so one page. */
+static void test_two_holders(void) {
+    pic_config c = {.n_layers = 1, .n_kv_heads = 1, .head_dim = 4};
+    pic_kvcache *kv = pic_kvcache_new(&c, 2, 100, 0);
+    pic_err err = {0};
+    CHECK(pic_kvcache_grow(kv, 0, 10, &err) == 0, "a prompt of 10 positions in slot 0");
+    kv->len[0] = 10;
+    pic_kvcache_copy(kv, 1, 0, 10);
+    int slots[2] = {0, 1}, lens[2] = {11, 11};
+    CHECK(pic_kvcache_batch_pages(kv, 2, slots, lens) == 1, "both holders of a page writing it: one copy");
+    int free0 = kv->n_free;
+    CHECK(pic_kvcache_grow(kv, 0, 11, &err) == 0 && pic_kvcache_grow(kv, 1, 11, &err) == 0 &&
+              free0 - kv->n_free == 1 && refs_match_table(kv),
+          "growing both took that one page");
     pic_kvcache_free(kv);
 }
 
@@ -181,6 +213,7 @@ int main(void) {
     pic_init("test_kvcache");
     test_accounting();
     test_batch_pages();
+    test_two_holders();
     test_model("qwen2-tiny");
     test_model("qwen3-tiny");
     test_model("llama-tiny");
