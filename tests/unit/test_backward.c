@@ -1,6 +1,7 @@
 /* The backward pass (src/model/backward.c and the *_backward layer
- * functions): every layer against central finite differences, a whole tiny
- * model (GQA, q/k norm, biases, tied embeddings, the temperature head)
+ * functions): every layer against central finite differences, attention
+ * over sequences of several key and query blocks against double precision,
+ * a whole tiny model (GQA, q/k norm, biases, tied embeddings, the temperature head)
  * against finite differences, and the three fixture models' gradients of
  * golden.json's pg, entropic, entropic_all and sft losses against
  * golden.safetensors (per-tensor relative error <= 1e-4), and golden's
@@ -159,6 +160,71 @@ static void test_attention(void) {
     CHECK(fd_err(at_f, &c, c.q, dq, AN * NH * HD, 1e-2f) < 2e-3, "attention (GQA): d q");
     CHECK(fd_err(at_f, &c, c.k, dk, AN * NKV * HD, 1e-2f) < 2e-3, "attention (GQA): d k");
     CHECK(fd_err(at_f, &c, c.v, dv, AN * NKV * HD, 1e-2f) < 2e-3, "attention (GQA): d v");
+}
+
+/* Sequences longer than a key block (64 keys) and a query block (32 tokens
+ * at 2 query heads a kv head): 150 and 70 tokens, the backward's several
+ * key blocks a sequence and several query blocks a key block, against the
+ * formula in double precision with f = sum(R * out):
+ *   dv_j = sum_i P_ij R_i,  dS_ij = P_ij (R_i . v_j - sum_k P_ik R_i . v_k),
+ *   dq_i = scale sum_j dS_ij k_j,  dk_j = scale sum_i dS_ij q_i.
+ * Each float result is sums of up to 150 terms (about 150 * 2^-24 = 1e-5
+ * relative at worst) after exp's few ulp, and dS's difference can cancel a
+ * digit, so 1e-4 of each tensor's norm; a key left out of a block moves
+ * its tensors by some 1e-2. */
+enum { LN = 220, LHD = 12 };
+static void test_attention_long(void) {
+    static const int len[2] = {150, 70};
+    int seq[LN], pos[LN];
+    for (int n = 0; n < LN; n++) seq[n] = n >= len[0], pos[n] = n < len[0] ? n : n - len[0];
+    size_t qd = NH * LHD, kvd = NKV * LHD, off[2] = {0, (size_t)len[0] * kvd};
+    float *q = rnd(LN * qd), *k = rnd(LN * kvd), *v = rnd(LN * kvd), *R = rnd(LN * qd);
+    float *out = keep_calloc(LN * qd, 4), *lse = keep_calloc(LN * NH, 4);
+    for (size_t i = 0; i < LN * qd; i++) q[i] *= 2;
+    pic_attn_input in = {LN, seq, pos, k, v, off, kvd, NULL};
+    size_t wb = attention_workspace_size(LN, len[0], NH, NKV);
+    void *w = pic_malloc(wb);
+    attention_forward(out, lse, q, &in, NH, NKV, LHD, w, wb);
+    free(w);
+    float *dq = keep_calloc(LN * qd, 4), *dk = keep_calloc(LN * kvd, 4), *dv = keep_calloc(LN * kvd, 4);
+    attention_backward(dq, dk, dv, R, out, lse, q, &in, 2, NH, NKV, LHD);
+    double *rq = pic_calloc(LN * qd, sizeof(double)), *rk = pic_calloc(LN * kvd, sizeof(double)),
+           *rv = pic_calloc(LN * kvd, sizeof(double)), P[150], dP[150], scale = 1 / sqrt(LHD);
+    for (int t = 0; t < LN; t++)
+        for (int h = 0; h < NH; h++) {
+            int g = h / (NH / NKV), first = t - pos[t];
+            const float *qi = q + t * qd + h * LHD, *ri = R + t * qd + h * LHD;
+            double m = -INFINITY, sum = 0, D = 0;
+            for (int j = 0; j <= pos[t]; j++) {
+                P[j] = scale * dotd(qi, k + (first + j) * kvd + g * LHD, LHD);
+                m = fmax(m, P[j]);
+            }
+            for (int j = 0; j <= pos[t]; j++) sum += P[j] = exp(P[j] - m);
+            for (int j = 0; j <= pos[t]; j++) {
+                P[j] /= sum;
+                dP[j] = dotd(ri, v + (first + j) * kvd + g * LHD, LHD);
+                D += P[j] * dP[j];
+            }
+            for (int j = 0; j <= pos[t]; j++) {
+                double ds = P[j] * (dP[j] - D) * scale;
+                size_t kj = (size_t)(first + j) * kvd + g * LHD;
+                for (int d = 0; d < LHD; d++) {
+                    rq[t * qd + h * LHD + d] += ds * k[kj + d];
+                    rk[kj + d] += ds * qi[d];
+                    rv[kj + d] += P[j] * ri[d];
+                }
+            }
+        }
+    const float *got[3] = {dq, dk, dv};
+    const double *want[3] = {rq, rk, rv};
+    const size_t n[3] = {LN * qd, LN * kvd, LN * kvd};
+    for (int x = 0; x < 3; x++) {
+        double num = 0, den = 0;
+        for (size_t i = 0; i < n[x]; i++) num += (got[x][i] - want[x][i]) * (got[x][i] - want[x][i]), den += want[x][i] * want[x][i];
+        CHECK(sqrt(num / den) < 1e-4, "attention over 150 and 70 positions (head_dim 12): d %c within 1e-4 of double (%.2g)",
+              "qkv"[x], sqrt(num / den));
+    }
+    free(rq), free(rk), free(rv);
 }
 
 enum { HV = 50 };
@@ -540,6 +606,7 @@ int main(void) {
     test_rope();
     test_swiglu();
     test_attention();
+    test_attention_long();
     test_head();
     test_head_exact();
     free_kept();
