@@ -791,6 +791,20 @@ static void test_config(void) {
     double worst = 0;
     for (int i = 0; i < 6; i++) worst = fmax(worst, fabs(inv[26 + i] - band[i]) / band[i]);
     CHECK(worst <= 3e-7, "rope: llama3's blended band as transformers rounds it (relative %.2g <= 3e-7)", worst);
+    /* a wavelength exactly at old / low_freq_factor: transformers keeps it
+     * unscaled (wavelen > low_freq_wavelen is false) and counts it medium
+     * (~(wavelen > low_freq_wavelen)), so it is blended with smooth = 0 up
+     * to a rounding: inv / factor. Frequency 0 is 1, its wavelength 2 pi in
+     * float32; low_freq_factor = 8 / that puts low_freq_wavelen on it. */
+    char js[512];
+    snprintf(js, sizeof js,
+             "{" BASE ",\"head_dim\":8,\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":4,"
+             "\"low_freq_factor\":%.17g,\"high_freq_factor\":4,\"original_max_position_embeddings\":8}}",
+             8 / (double)(float)(2 * M_PI));
+    CHECK(pic_config_parse(&c, js, "cfg.json", &err) == 0, "config: llama3 with a wavelength on the low bound");
+    rope_inv_freq(inv, &c.rope, 8);
+    CHECK(fabsf(inv[0] - 0.25f) < 1e-6f, "rope: llama3 blends a wavelength equal to the low bound (%.9g, want 0.25)",
+          inv[0]);
     /* keys transformers reads with `or` or from the top level */
     CHECK(pic_config_parse(&c, "{" BASE ",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4,\"beta_fast\":0,"
                                       "\"beta_slow\":0,\"truncate\":null,\"original_max_position_embeddings\":32}}",
