@@ -192,8 +192,13 @@ static void test_model(const char *name) {
           name);
     int sixty = 60; /* positions 134..193: a page past the one slot 0 holds */
     pic_batch ob = {1, &sixty, seq[0], &zero};
-    CHECK(pic_forward(&m, kv, &ob, PIC_LOGITS_NONE, NULL, &err) != 0 && strstr(err.msg, "--kv-cache-tokens"),
-          "%s: a batch the pool cannot hold is an error: %s", name, err.msg);
+    CHECK(pic_forward(&m, kv, &ob, PIC_LOGITS_NONE, NULL, &err) != 0 && strstr(err.msg, "the batch needs 1") &&
+              kv->n_free == 0,
+          "%s: a batch the pool cannot hold by one page is an error: %s", name, err.msg);
+    int to_max = 256 - kv->len[0] + 1; /* one position past the slot's 256 */
+    pic_batch xb = {1, &to_max, seq[1], &zero};
+    CHECK(pic_forward(&m, kv, &xb, PIC_LOGITS_NONE, NULL, &err) != 0 && strstr(err.msg, "overflow the kv cache"),
+          "%s: one position past max_len is an overflow: %s", name, err.msg);
     /* a batch that names its slots badly is refused before anything is written */
     int ones[3] = {1, 1, 1}, twice[3] = {1, 2, 1}, absent[2] = {0, 3}, len0 = kv->len[0];
     int32_t toks[3] = {seq[0][0], seq[0][1], seq[0][2]};
@@ -204,6 +209,14 @@ static void test_model(const char *name) {
     CHECK(pic_forward(&m, kv, &ab, PIC_LOGITS_NONE, NULL, &err) != 0 &&
               strstr(err.msg, "sequence 1: kv cache slot 3 does not exist"),
           "%s: a slot past the cache's: %s", name, err.msg);
+    int none[2] = {1, 0}, in_order[2] = {0, 1};
+    int32_t past[1] = {V};
+    pic_batch nb = {2, none, toks, in_order}, vb = {1, ones, past, &zero};
+    CHECK(pic_forward(&m, kv, &nb, PIC_LOGITS_NONE, NULL, &err) != 0 && strstr(err.msg, "sequence 1 of the batch has no tokens"),
+          "%s: a sequence of no tokens: %s", name, err.msg);
+    CHECK(pic_forward(&m, kv, &vb, PIC_LOGITS_NONE, NULL, &err) != 0 && strstr(err.msg, "outside the vocabulary") &&
+              kv->len[0] == len0,
+          "%s: the token id vocab_size is outside the vocabulary: %s", name, err.msg);
     pic_kvcache_free(kv);
     free(whole), free(step), free(last), free(dir);
     pic_model_free(&m);
