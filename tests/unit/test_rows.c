@@ -3,7 +3,8 @@
  * against the scalar loops below, written as transformers' float32 RMSNorm
  * with its sum of squares in double, one addition after another, and
  * rope_forward and rope_backward (src/model/rope.c) against the rotation a
- * pair at a time. Rows from 1 to 19 (every group of eight and four, and what
+ * pair at a time, and swiglu_forward and swiglu_backward (src/model/swiglu.c)
+ * against their products a lane at a time, nothing stored past them. Rows from 1 to 19 (every group of eight and four, and what
  * is left after them) and widths with every remainder of a vector, in place
  * and beside, with and without the 1/rms output. The kernel is chosen once per process, so the
  * test runs itself again under each PIC_ISA (--one: the checks of that path
@@ -21,6 +22,7 @@
 #include "model/layers.h"
 #include "model/matmul_bi.h"
 #include "model/parallel.h"
+#include "model/vec.h"
 
 static uint64_t rng_state = 42;
 
@@ -142,12 +144,51 @@ static void rmsnorm_cases(const char *isa) {
     CHECK(!bad_bwd, "PIC_ISA=%s: rmsnorm_backward gives the definition's bits (%d differ)", isa, bad_bwd);
 }
 
+/* SwiGLU's definition a lane at a time: vec.h's sigmoid of one value (its
+ * lanes are independent), then the products in swiglu.c's order. */
+static float sig1(float g) { return v16_sigmoid(false, (v16){0} + g)[0]; }
+
+/* swiglu_forward and swiglu_backward against it, each output in a buffer
+ * with a guard past its end: a vector stored whole at a row's tail shows. */
+static void swiglu_cases(const char *isa) {
+    int bad_fwd = 0, bad_bwd = 0, bad_guard = 0, cases = 0;
+    for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs; ci++)
+        for (size_t N = 1; N <= 5; N++) {
+            int F = Cs[ci];
+            size_t n = N * (size_t)F;
+            float *gu = randoms(2 * n, 6.0f), *dh = randoms(n, 1.0f);
+            float *h = pic_malloc((n + 16) * sizeof *h), *dgu = pic_malloc((2 * n + 16) * sizeof *dgu);
+            memset(h, 0xff, (n + 16) * sizeof *h), memset(dgu, 0xff, (2 * n + 16) * sizeof *dgu);
+            swiglu_forward(h, gu, N, F);
+            swiglu_backward(dgu, dh, gu, N, F);
+            for (size_t r = 0; r < N; r++)
+                for (int i = 0; i < F; i++) {
+                    float g = gu[r * 2 * F + i], u = gu[r * 2 * F + F + i], d = dh[r * F + i], sg = sig1(g);
+                    float fw = g * sg * u, du = d * (g * sg), dg = d * u * sg * (1.0f + g * (1.0f - sg));
+                    if (memcmp(&fw, &h[r * F + i], 4) && !bad_fwd++)
+                        printf("# %s: swiglu_forward differs first at N %zu, F %d\n", isa, N, F);
+                    if ((memcmp(&dg, &dgu[r * 2 * F + i], 4) || memcmp(&du, &dgu[r * 2 * F + F + i], 4)) && !bad_bwd++)
+                        printf("# %s: swiglu_backward differs first at N %zu, F %d\n", isa, N, F);
+                }
+            for (int i = 0; i < 16; i++)
+                if ((!isnan(h[n + i]) || !isnan(dgu[2 * n + i])) && !bad_guard++)
+                    printf("# %s: swiglu writes past its output at N %zu, F %d\n", isa, N, F);
+            free(gu), free(dh), free(h), free(dgu);
+            cases++;
+        }
+    CHECK(!bad_fwd, "PIC_ISA=%s: swiglu_forward gives the definition's bits (%d of %d cases differ)", isa, bad_fwd,
+          cases);
+    CHECK(!bad_bwd, "PIC_ISA=%s: swiglu_backward gives the definition's bits (%d differ)", isa, bad_bwd);
+    CHECK(!bad_guard, "PIC_ISA=%s: swiglu writes nothing past its output (%d cases do)", isa, bad_guard);
+}
+
 static void one_path(void) {
     const char *isa = pic_matmul_bi_isa();
     for (int threads = 1; threads <= 3; threads += 2) { /* one thread, and jobs split unevenly */
         pic_set_threads(threads);
         rmsnorm_cases(isa);
         rope_cases(isa);
+        swiglu_cases(isa);
     }
 }
 
