@@ -111,6 +111,9 @@ template <typename T> static void test_embedding(size_t N, int C, int V) {
 
 template <typename T> static void test_rmsnorm(size_t N, int C, bool in_place) {
     float *x = rnd<T>(N * C, 2.0), *w = rnd<T>(C, 1.0), *want = (float *)malloc(N * C * 4), *wr = (float *)malloc(N * 4);
+    // row 0 tiny (mean square ~3e-7, exact in bf16): there eps = 1e-6 sets most of 1/rms, which dropping it
+    // would double; the other rows' ~1.3 hide it (1e-6 of theirs)
+    for (int i = 0; i < C; i++) x[i] = ldexpf(x[i], -11);
     rmsnorm_forward(want, wr, x, w, N, C, 1e-6f);
     T *dx = up<T>(x, N * C), *dw = up<T>(w, C), *dout = in_place ? dx : poisoned<T>(N * C);
     float *dr = poisoned<float>(N);
@@ -161,7 +164,8 @@ static void test_matmul(pic_cuda::blas *bl, size_t N, int IC, int OC, bool bias,
     free(x), free(w), free(b), free(init), free(want), free(got);
 }
 
-template <typename T> static void test_rope(size_t N, int nh, int hd) {
+// factor: the tables' attention_factor (yarn's 0.1 ln(factor) + 1; 1 otherwise)
+template <typename T> static void test_rope(size_t N, int nh, int hd, float factor) {
     pic_rope_config r;
     memset(&r, 0, sizeof r);
     r.theta = 1e6;
@@ -171,7 +175,7 @@ template <typename T> static void test_rope(size_t N, int nh, int hd) {
     rope_inv_freq(inv, &r, hd);
     int *pos = (int *)malloc(N * sizeof(int)), *dpos;
     for (size_t n = 0; n < N; n++) pos[n] = rand() % 5000;
-    rope_tables(wc, ws, pos, N, inv, hd, 1.0f);
+    rope_tables(wc, ws, pos, N, inv, hd, factor);
     float *x = rnd<T>(N * nh * hd, 1.0), *want = (float *)malloc(N * nh * hd * 4);
     memcpy(want, x, N * nh * hd * 4);
     rope_forward(want, N, nh, hd, wc, ws);
@@ -179,11 +183,12 @@ template <typename T> static void test_rope(size_t N, int nh, int hd) {
     cudaMemcpy(dpos, pos, N * sizeof(int), cudaMemcpyHostToDevice);
     float *dinv = up<float>(inv, half), *dc = poisoned<float>(N * half), *ds = poisoned<float>(N * half);
     T *dx = up<T>(x, N * nh * hd);
-    CHECK(pic_cuda::rope_tables(dc, ds, dpos, N, dinv, hd, 1.0f, 0) == cudaSuccess &&
+    CHECK(pic_cuda::rope_tables(dc, ds, dpos, N, dinv, hd, factor, 0) == cudaSuccess &&
               pic_cuda::rope_forward(dx, N, nh, hd, dc, ds, 0) == cudaSuccess,
           "rope launches");
     float *gc = down(dc, N * half), *gs = down(ds, N * half), *got = down(dx, N * nh * hd);
-    SAME(float, gc, wc, N * half, "rope cos table [%zu x %d], positions < 5000", N, half);
+    SAME(float, gc, wc, N * half, "rope cos table [%zu x %d], positions < 5000, attention factor %g", N, half,
+         factor);
     SAME(float, gs, ws, N * half, "rope sin table [%zu x %d]", N, half);
     SAME(T, got, want, N * nh * hd, "rope [%zu x %d heads x %d]", N, nh, hd);
     cudaFree(dpos), cudaFree(dinv), cudaFree(dc), cudaFree(ds), cudaFree(dx);
@@ -553,8 +558,8 @@ template <typename T> static void all_layers(bool pedantic) {
     test_matmul<T, T>(bl, 33, 64, 70, true, false, true);
     test_matmul<T, T>(bl, 33, 64, 70, true, true, true);
     test_matmul<T, float>(bl, 29, 64, 1003, false, false); // the lm_head: float logits
-    test_rope<T>(29, 3, 10);
-    test_rope<T>(17, 2, 128);
+    test_rope<T>(29, 3, 10, 1.0f);
+    test_rope<T>(17, 2, 128, 1.1386f); // yarn at factor 4
     test_qkv_split<T>(23, 48, 16);
     static const int rope_lens[] = {1, 70, 5, 130};
     test_qkv_rope<T>(rope_lens, 4, 6, 2, 64);
@@ -578,12 +583,14 @@ template <typename T> static void all_layers(bool pedantic) {
 // the logits (two layers of float rounding in different orders); bf16:
 // 4e-2, the sum of the ~20 bf16 roundings (2^-9 each) in series from the
 // embedding to the logits if they all added up. Log-probs and entropies:
-// the head on the same hidden states, to the same bounds.
+// the head on the same hidden states, to the same bounds. Its rope is
+// yarn's, so the forward's tables carry an attention factor (1.139) too.
 static void test_model(pic_model_dtype dtype) {
     static const char cfg_json[] =
         "{\"model_type\":\"qwen2\",\"vocab_size\":301,\"hidden_size\":138,\"intermediate_size\":203,"
         "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":64,"
-        "\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":false}";
+        "\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":false,"
+        "\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0,\"original_max_position_embeddings\":128}}";
     pic_config cfg;
     pic_err err = {""};
     if (!CHECK(pic_config_parse(&cfg, cfg_json, "test config", &err) == 0, "test config parses %s", err.msg)) return;
