@@ -585,15 +585,25 @@ template <typename T> static void all_layers(bool pedantic) {
 // embedding to the logits if they all added up. Log-probs and entropies:
 // the head on the same hidden states, to the same bounds. Its rope is
 // yarn's, so the forward's tables carry an attention factor (1.139) too.
-static void test_model(pic_model_dtype dtype) {
-    static const char cfg_json[] =
+// llama: the same sizes as a llama with attention_bias and mlp_bias, so that
+// the o projection's and the MLP's biases count too (qwen2 has q/k/v's).
+static void test_model(pic_model_dtype dtype, bool llama = false) {
+    static const char qwen2_json[] =
         "{\"model_type\":\"qwen2\",\"vocab_size\":301,\"hidden_size\":138,\"intermediate_size\":203,"
         "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":64,"
         "\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":false,"
         "\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0,\"original_max_position_embeddings\":128}}";
+    static const char llama_json[] =
+        "{\"model_type\":\"llama\",\"vocab_size\":301,\"hidden_size\":138,\"intermediate_size\":203,"
+        "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":64,"
+        "\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":false,"
+        "\"attention_bias\":true,\"mlp_bias\":true}";
     pic_config cfg;
     pic_err err = {""};
-    if (!CHECK(pic_config_parse(&cfg, cfg_json, "test config", &err) == 0, "test config parses %s", err.msg)) return;
+    if (!CHECK(pic_config_parse(&cfg, llama ? llama_json : qwen2_json, "test config", &err) == 0,
+               "test config parses %s", err.msg))
+        return;
+    if (llama && !CHECK(cfg.o_bias && cfg.mlp_bias, "the llama has o and MLP biases")) return;
     pic_model cpu, gpu;
     pic_model_init(&cpu, &cfg);
     pic_model_init(&gpu, &cfg);
@@ -622,8 +632,8 @@ static void test_model(pic_model_dtype dtype) {
                pic_forward(&gpu, NULL, &b, PIC_LOGITS_ALL, got, &err) == 0;
     if (!CHECK(ran, "forward passes run: %s", err.msg)) return;
     double bound = dtype == PIC_DTYPE_F32 ? 1e-5 : 4e-2, e = relerr(got, want, N * V);
-    CHECK(e <= bound, "%s model: logits of 3 packed sequences, relative error %.3g <= %.0e",
-          pic_model_dtype_name(dtype), e, bound);
+    CHECK(e <= bound, "%s %s model: logits of 3 packed sequences, relative error %.3g <= %.0e",
+          pic_model_dtype_name(dtype), cfg.model_type, e, bound);
     size_t *rows = (size_t *)malloc(N * sizeof(size_t));
     for (size_t i = 0; i < N; i++) rows[i] = N - 1 - i; // any order
     float *lw = (float *)malloc(N * 4), *hw = (float *)malloc(N * 4), *lg = (float *)malloc(N * 4),
@@ -666,5 +676,6 @@ int main(void) {
     test_logits(5, 4099, 0.6f);
     test_model(PIC_DTYPE_F32);
     test_model(PIC_DTYPE_BF16);
+    test_model(PIC_DTYPE_F32, true);
     return check_done();
 }
