@@ -312,13 +312,15 @@ static void model_grad(pic_model *m, const pic_batch *b, size_t n_rows, const si
     if (pic_train_state_get_cuda(m, PIC_STATE_GRAD, 0, grad, m->params.numel, &err)) fail(err);
 }
 
-static void test_model_grad(pic_model_dtype dtype, bool qk_norm) {
+// llama: a llama with attention_bias and mlp_bias (o's and the MLP's biases, which no qwen has)
+static void test_model_grad(pic_model_dtype dtype, bool qk_norm, bool llama = false) {
     char cfg_json[600];
     snprintf(cfg_json, sizeof cfg_json,
              "{\"model_type\":\"%s\",\"vocab_size\":301,\"hidden_size\":138,\"intermediate_size\":203,"
              "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":64,"
-             "\"max_position_embeddings\":1024,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":%s}",
-             qk_norm ? "qwen3" : "qwen2", qk_norm ? "true" : "false");
+             "\"max_position_embeddings\":1024,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":%s%s}",
+             llama ? "llama" : qk_norm ? "qwen3" : "qwen2", qk_norm ? "true" : "false",
+             llama ? ",\"attention_bias\":true,\"mlp_bias\":true" : "");
     pic_config cfg;
     pic_err err = {""};
     if (!CHECK(pic_config_parse(&cfg, cfg_json, "test config", &err) == 0, "test config parses %s", err.msg)) return;
@@ -362,7 +364,7 @@ static void test_model_grad(pic_model_dtype dtype, bool qk_norm) {
     model_grad(&gpu[0], &b, nr, rows, tg, dlogp, dent, again);
     model_grad(&gpu[1], &b, nr, rows, tg, dlogp, dent, rec);
     double bound = dtype == PIC_DTYPE_F32 ? 1e-4 : 5e-2, e = relerr(got, want, P);
-    const char *name = qk_norm ? "qwen3 (q/k norm, tied)" : "qwen2 (biases)";
+    const char *name = llama ? "llama (o and MLP biases)" : qk_norm ? "qwen3 (q/k norm, tied)" : "qwen2 (biases)";
     CHECK(e <= bound, "%s %s model gradient, relative error %.3g <= %.0e", pic_model_dtype_name(dtype), name, e, bound);
     // tensor by tensor too, in fp32: the embedding's and lm_head's large
     // gradients would hide a wrong norm weight or bias in the whole
@@ -405,5 +407,6 @@ int main(void) {
     test_model_grad(PIC_DTYPE_F32, true);
     test_model_grad(PIC_DTYPE_BF16, false);
     test_model_grad(PIC_DTYPE_BF16, true);
+    test_model_grad(PIC_DTYPE_F32, false, true);
     return check_done();
 }
