@@ -401,6 +401,7 @@ int main(void) {
     all_layers<bf16>(false);
     test_logits<float>(9, 1001, 1.0f, true);
     test_logits<float>(5, 4099, 0.6f, false);
+    test_logits<float>(3, 4099, 1.3f, true); // the entropy's sums over several rounds of a row
     test_logits<bf16>(7, 1001, 0.8f, true);
     test_optimizer(100003);
     test_model_grad(PIC_DTYPE_F32, false);
