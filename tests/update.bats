@@ -743,6 +743,22 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     near "$(jq .aec_next_coef <<<"$output")" 0.0012 1e-9
 }
 
+@test "a step without a response token: its token-means are null, not a measured 0" {
+    s="$U/qwen2-tiny-step.jsonl"
+    jq -c '.response_ids = [] | .logprobs = []' "$s" >e.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o o "${SPEC[@]}" e.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '[.tokens, .entropy, .clipfrac_low, .clipfrac_high, .clipfrac_dual, .hi_frac, .approx_kl]' <<<"$output")" = \
+      '[0,null,null,null,null,null,null]' ]
+    [ "$(jq .loss <<<"$output")" = 0 ]
+    # two mini-batches, one of them empty: the line's means are the other's, the empty step's null
+    { jq -c '.id = "e" + .id' e.jsonl; cat "$s"; } >mixed.jsonl
+    run pic-update -m "$M/qwen2-tiny" -o m "${SPEC[@]}" --mini-batches 2 mixed.jsonl
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '[.steps[] | .entropy == null]' <<<"$output")" = '[true,false]' ]
+    [ "$(jq '.entropy == .steps[1].entropy and .entropy > 0' <<<"$output")" = true ]
+}
+
 @test "an entropy bonus enters the gradient, not only the loss, under AEC too" {
     s="$U/qwen2-tiny-step.jsonl"
     gn() { pic-update -m "$1" -o "$2" "${SPEC[@]}" "${@:3}" "$s" | jq .grad_norm; }

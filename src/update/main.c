@@ -70,6 +70,11 @@ static void check_tokenizer(const char *dir) {
 
 static void put(json_t *o, const char *k, double v) { json_object_set_new(o, k, json_real(v)); }
 static void puti(json_t *o, const char *k, long long v) { json_object_set_new(o, k, json_integer(v)); }
+/* a mean over response tokens: null when there were none (every response
+ * empty), which jq and a plot tell from a measured 0 */
+static void put_mean(json_t *o, const char *k, double sum, size_t n) {
+    json_object_set_new(o, k, n ? json_real(sum / (double)n) : json_null());
+}
 
 /* What lives across the steps of a run: one step for pic-update, one a
  * request for --serve. */
@@ -269,7 +274,7 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
         json_t *j = json_object();
         put(j, "loss", st.ls.loss);
         put(j, "alpha", st.alpha);
-        put(j, "entropy", st.ls.tokens ? st.ls.entropy_sum / (double)st.ls.tokens : 0);
+        put_mean(j, "entropy", st.ls.entropy_sum, st.ls.tokens);
         put(j, "grad_norm", st.grad_norm);
         put(j, "lr", st.lr);
         /* the weight of its entropy and rates in the line's token-means */
@@ -282,21 +287,22 @@ static bool train_request(session *s, const pic_request *rq, bool serve) {
     if (rq->save_grads) pic_grads_save(tr, rq->save_grads);
     char *next = pic_ckpt_write(tr, s->src, rq->output, s->ckpt_dtype, o->max_shard, rq->state);
 
-    double secs = pic_now() - t0, K = K_steps ? K_steps : 1, nt = (double)(tot.ls.tokens ? tot.ls.tokens : 1);
+    double secs = pic_now() - t0, K = K_steps ? K_steps : 1;
+    size_t nt = tot.ls.tokens;
     size_t all_tokens = 0;
     for (size_t i = 0; i < b.n; i++) all_tokens += (size_t)(b.s[i].n_prompt + b.s[i].n_resp);
     json_t *j = json_object();
     puti(j, "step", tr->step);
     put(j, "loss", sum_loss / K);
     put(j, "pg_loss", tot.ls.pg_loss / K);
-    put(j, "entropy", tot.ls.entropy_sum / nt);
+    put_mean(j, "entropy", tot.ls.entropy_sum, nt);
     put(j, "alpha", sum_alpha / K);
     put(j, "entropic_loss", tot.ls.entropic / K);
-    put(j, "clipfrac_low", (double)tot.ls.clipped_low / nt);
-    put(j, "clipfrac_high", (double)tot.ls.clipped_high / nt);
-    put(j, "clipfrac_dual", (double)tot.ls.dual_clipped / nt);
-    put(j, "hi_frac", (double)tot.ls.hi / nt);
-    put(j, "approx_kl", tot.ls.approx_kl_sum / nt);
+    put_mean(j, "clipfrac_low", (double)tot.ls.clipped_low, nt);
+    put_mean(j, "clipfrac_high", (double)tot.ls.clipped_high, nt);
+    put_mean(j, "clipfrac_dual", (double)tot.ls.dual_clipped, nt);
+    put_mean(j, "hi_frac", (double)tot.ls.hi, nt);
+    put_mean(j, "approx_kl", tot.ls.approx_kl_sum, nt);
     put(j, "grad_norm", sum_gn / K);
     put(j, "lr", sum_lr / K);
     if (o->ref) put(j, "kl_loss", tot.ls.kl_loss / K);
