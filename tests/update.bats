@@ -1120,6 +1120,21 @@ print(" ".join("%r" % (w[i * 32:(i + 1) * 32] == r.read_st("m/model.safetensors"
     printf '\x00\x00\xc0\x3f' | dd of=half/optimizer.safetensors bs=1 seek=$(($(stat -c %s ck/optimizer.safetensors) - 4)) conv=notrunc status=none
     run pic-update -m half -o next2 "${SPEC[@]}" "$s"
     fails_with 1 "^pic-update: half/optimizer.safetensors: tensor 'step' is 1.5, not a step count"
+    # a NaN step, a step of another dtype or of two numbers: each error says which
+    cp -r ck nan
+    printf '\x00\x00\xc0\x7f' | dd of=nan/optimizer.safetensors bs=1 seek=$(($(stat -c %s ck/optimizer.safetensors) - 4)) conv=notrunc status=none
+    run pic-update -m nan -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: nan/optimizer.safetensors: tensor 'step': element 0 is NaN$"
+    cp -r ck int
+    st_edit int/optimizer.safetensors '.step.dtype = "I32"'
+    run pic-update -m int -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: int/optimizer.safetensors: tensor 'step': dtype I32 is not a float type \(F32, BF16, F16\)$"
+    cp -r ck pair
+    truncate -s +4 pair/optimizer.safetensors
+    st_edit pair/optimizer.safetensors '.step |= (.shape = [2] | .data_offsets[1] += 4)'
+    run pic-update -m pair -o next2 "${SPEC[@]}" "$s"
+    fails_with 1 "^pic-update: pair/optimizer.safetensors: tensor 'step' holds 2 numbers, not one$"
+    [ ! -e next2 ]
     # and without it the file is refused, not read as step 0
     cp -r ck nostep
     truncate -s -4 nostep/optimizer.safetensors

@@ -2,7 +2,6 @@
 #include "update/ckpt.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,8 +100,9 @@ static bool state_open(pic_safetensors *st, char **path, const pic_params *p, co
         float v = 0;
         if (!x && k == 0) pic_die("%s: tensor 'step' is missing", *path);
         if (!x) continue;
-        if (x->numel != 1 || pic_st_read_f32(x, &v, &err) || !isfinite(v))
-            pic_die("%s: tensor '%s' is not one finite number", *path, scalars[k]);
+        if (x->numel != 1) pic_die("%s: tensor '%s' holds %zu numbers, not one", *path, scalars[k], x->numel);
+        /* its own words: a dtype that is no float, a NaN or an infinity */
+        if (pic_st_read_f32(x, &v, &err)) pic_die("%s", err.msg);
         /* (bounded before the cast: a float of 2^63 or more made it undefined,
          * refused on x86 by chance, LONG_MAX on aarch64) */
         if (k == 0 && (v < 0 || v >= 0x1p63f || v != (float)(long)v))
