@@ -60,14 +60,22 @@ static void mark_share(void *ctx, size_t begin, size_t end, int tid) {
 
 /* Each thread ran the items of its own share that it ran in increasing
  * order, and began with its share's first item unless another thread took
- * all of them (they are then after the other's). */
+ * all of them (they are then after the other's). It helped with the others'
+ * shares only after its own, in turn: thread t's items lie in shares t,
+ * t + 1, ... (mod threads) in that order, never back to an earlier one. */
 static bool shares_in_order(shares_job *s, size_t n, int threads) {
     bool ok = true;
     for (int t = 0; t < threads; t++) {
         size_t lo = n * t / threads, hi = n * (t + 1) / threads, last = 0, c = atomic_load(&s->count[t]);
         bool first = true;
+        int turn = 0;
         for (size_t k = 0; k < c; k++) {
             size_t i = s->order[t][k];
+            int owner = 0;
+            while (i >= n * (size_t)(owner + 1) / threads) owner++;
+            int d = (owner - t + threads) % threads; /* the share's turn in t's walk */
+            ok &= d >= turn;
+            turn = d;
             if (i < lo || i >= hi) continue;
             ok &= first ? i == lo || s->by[lo] != t : i > last;
             first = false, last = i;
@@ -115,7 +123,8 @@ static void round_of_jobs(const char *spin, int threads) {
         if (rep % 2) ordered &= shares_in_order(sj, n, threads);
     }
     CHECK(once, "PIC_SPIN_US=%s, %d threads: 3000 jobs in shares, each item once", spin, threads);
-    CHECK(ordered, "PIC_SPIN_US=%s, %d threads: each thread walks its own share in order", spin, threads);
+    CHECK(ordered, "PIC_SPIN_US=%s, %d threads: each thread walks its own share in order, then the others' in turn",
+          spin, threads);
     for (int t = 0; t < 8; t++) free(sj->order[t]);
     free(sj->by), free(sj);
     job slow = {hits, 0};
