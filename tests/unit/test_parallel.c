@@ -106,6 +106,9 @@ static void round_of_jobs(const char *spin, int threads) {
     job big = {hits, 0};
     pic_parallel_for(MAX, 16, mark, &big);
     CHECK(each_once(hits, MAX), "PIC_SPIN_US=%s, %d threads: one large job, each item once", spin, threads);
+    job zero = {hits, 0};
+    pic_parallel_for(100, 0, mark, &zero); /* a chunk of 0 items is taken as 1, never a job without end */
+    CHECK(each_once(hits, 100), "PIC_SPIN_US=%s, %d threads: chunks of 0 run as 1, each item once", spin, threads);
     job outer = {hits, 0};
     pic_parallel_for(MAX / 64, 1, nest, &outer);
     CHECK(each_once(hits, MAX), "PIC_SPIN_US=%s, %d threads: nested jobs run inline, each item once", spin, threads);
