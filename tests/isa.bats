@@ -159,4 +159,11 @@ under_isa() {
     # checked when the pool is sized, also when it starts no worker
     PIC_SPIN_US=abc run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q --threads 1 p
     fails_with 1 "PIC_SPIN_US=abc"
+    # 0 to 1000000 (docs/conventions.md): the bound itself, not past it, not NaN
+    PIC_SPIN_US=1000000 run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q --threads 1 p
+    [ "$status" -eq 0 ]
+    for us in 1000001 nan; do
+        PIC_SPIN_US=$us run pic-rollout -m "$M/qwen2-tiny" --max-new-tokens 2 --plain -q --threads 1 p
+        fails_with 1 "PIC_SPIN_US=$us: expected microseconds"
+    done
 }
