@@ -141,7 +141,9 @@ static void load_merges(const tk_load *c, const json_t *merges) {
          * "a b" form before numbering the ranks */
         if (json_is_string(m) && !strncmp(json_string_value(m), "#version", 8)) continue;
         merge_parts(c, m, i, &a, &na, &b, &nb);
-        if (na + nb > cap) buf = pic_realloc(buf, cap = (na + nb) * 2);
+        /* never NULL, also for a merge of two empty tokens: memcpy's
+         * arguments must be valid pointers whatever the length */
+        if (!buf || na + nb > cap) buf = pic_realloc(buf, cap = (na + nb) * 2 + 1);
         memcpy(buf, a, na);
         memcpy(buf + na, b, nb);
         int32_t ia = pic_strmap_get(&t->vocab, a, na), ib = pic_strmap_get(&t->vocab, b, nb);
