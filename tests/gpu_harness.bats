@@ -257,6 +257,75 @@ EOF
     [[ "$output" == *"no record with id 2.t0.6"* ]]
 }
 
+@test "golden.py: the float32 bounds are docs/gpu-checks.md's formulas, and errors are max and rms over every position" {
+    # two logits z = (10000, 10001): with d = 1/T their gap in u = z/T, p = (s(-d), s(d)),
+    # E_p|z| = 10000 + s(d), and E_p[|u - E_p u| |z|] = s(d) s(-d) d (z1 + z2);
+    # the bounds 2 rho / T times (|z_k| + E_p|z|) and that (rho = 1.5e-6); 1e-5 at least
+    run python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import golden, math
+s = lambda x: 1 / (1 + math.exp(-x))
+for T in (1.0, 0.5):
+    d = 1 / T
+    lp, h = golden.tolerances([10000.0, 10001.0], T, 0)
+    want_lp = 2 * 1.5e-6 / T * (10000 + 10000 + s(d))
+    want_h = 2 * 1.5e-6 / T * s(d) * s(-d) * d * 20001
+    print(T, lp, want_lp, h, want_h)
+    assert abs(lp / want_lp - 1) < 1e-9 and abs(h / want_h - 1) < 1e-9
+assert golden.tolerances([0.0, 0.0], 1.0, 1) == (1e-5, 1e-5)' "$G"
+    [ "$status" -eq 0 ]
+    # the errors: log-probs all 1e-3 off, one entropy 3e-3 off: max 3e-3, rms 3e-3 / sqrt(86)
+    python3 "$G/golden.py" records "$FIXTURES/models/qwen2-tiny" >in
+    pic-rollout --score -m "$FIXTURES/models/qwen2-tiny" --plain -q in >scored
+    python3 -c 'import json, sys; sys.path.insert(0, sys.argv[1]); import golden
+want = golden.expected(sys.argv[2])
+for k, (lp, ent) in want.items():
+    ent = list(ent)
+    if k == "1.t1": ent[5] += 3e-3
+    print(json.dumps({"id": k, "logprobs": [x + 1e-3 for x in lp], "entropy": ent}))' "$G" "$FIXTURES/models/qwen2-tiny" >off
+    run python3 "$G/golden.py" errors "$FIXTURES/models/qwen2-tiny" off
+    [ "$status" -eq 0 ]
+    awk -F'\t' -v r="$(python3 -c 'print(3e-3 / 86 ** 0.5)')" '
+        $3 ~ /^logprobs/ && ($4 - 1e-3 > 1e-9 || 1e-3 - $4 > 1e-9 || $5 - 1e-3 > 1e-9 || 1e-3 - $5 > 1e-9) { exit 1 }
+        $3 == "entropy.t1" && ($4 - 3e-3 > 1e-9 || 3e-3 - $4 > 1e-9 || $5 / r > 1 + 1e-5 || $5 / r < 1 - 1e-5) { exit 1 }
+        $3 == "entropy.t0.6" && ($4 > 1e-9 || $5 > 1e-9) { exit 1 }' <<<"$output"
+    # a NaN anywhere makes both infinite; a record one value short is an error
+    python3 -c 'import json, sys, math; sys.path.insert(0, sys.argv[1]); import golden
+for k, (lp, ent) in golden.expected(sys.argv[2]).items():
+    if k == "2.t0.6": lp = lp[:-1] + [math.nan]
+    print(json.dumps({"id": k, "logprobs": lp, "entropy": ent}))' "$G" "$FIXTURES/models/qwen2-tiny" >nan
+    run python3 "$G/golden.py" errors "$FIXTURES/models/qwen2-tiny" nan
+    [[ "$output" == *$'logprobs.t0.6\tinf\tinf\t86'* ]]
+    jq -c 'if .id == "0.t1" then .entropy |= .[1:] else . end' scored >short
+    run python3 "$G/golden.py" errors "$FIXTURES/models/qwen2-tiny" short
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"record 0.t1: field 'entropy' has 11 values, expected 12"* ]]
+}
+
+@test "golden.py fp32: every value at 0.95 of its own position's bound passes, at 1.05 fails" {
+    # each log-prob and entropy of golden moved by k x the bound at its position
+    # and temperature (the target's logit, the logits of that position)
+    for k in 0.95 1.05; do
+        python3 -c 'import json, sys; sys.path.insert(0, sys.argv[1]); import golden
+m, k = sys.argv[2], float(sys.argv[3])
+ids, g = golden.golden(m)
+for i, seq in enumerate(ids):
+    shape, z = g[f"logits.{i}"]
+    V = shape[1]
+    for T, tag in golden.TEMPS:
+        lp, ent = golden.expected(m)[f"{i}.{tag}"]
+        tol = [golden.tolerances(z[t * V:(t + 1) * V], T, seq[t + 1]) for t in range(len(seq) - 1)]
+        sign = lambda t: 1 if t % 2 else -1
+        print(json.dumps({"id": f"{i}.{tag}", "logprobs": [x + sign(t) * k * tol[t][0] for t, x in enumerate(lp)],
+                          "entropy": [x - sign(t) * k * tol[t][1] for t, x in enumerate(ent)]}))' \
+            "$G" "$FIXTURES/models/llama-tiny" $k >at.$k
+    done
+    run python3 "$G/golden.py" fp32 "$FIXTURES/models/llama-tiny" at.0.95
+    [ "$status" -eq 0 ]
+    [[ "$output" == "344/344 within tolerance; worst |err| / bound: entropy.t0.6 0.95 entropy.t1 0.95 logprobs.t0.6 0.95 logprobs.t1 0.95" ]]
+    run python3 "$G/golden.py" fp32 "$FIXTURES/models/llama-tiny" at.1.05
+    [ "$status" -eq 1 ]
+    [[ "$output" == "0/344 within tolerance;"* ]]
+}
+
 @test "bf16 verdict: rms within 1.5x and max within 2x of PyTorch's pass; NaN, 1.6x and 2.1x fail" {
     printf 'torch\tm\tlogprobs.t1\t0.10\t0.020\t86\ntorch\tm\tentropy.t0.6\t0.10\t0.020\t86\n' >torch.tsv
     printf 'torch\tm\tlogits\t0.20\t0.050\t999\n' >>torch.tsv
