@@ -349,6 +349,25 @@ for i, seq in enumerate(ids):
     grep -q $'bf16 PyTorch reference\tFAIL\tpython3 cannot import torch' rows3
 }
 
+@test "bf16 verdict: exactly 2x passes, a zero reference admits only zero, a failed reference fails with its lines" {
+    printf 'torch\tm\tlogits\t0.25\t0.01\t99\ntorch\tm\tlogprobs.t0.6\t0\t0\t86\ntorch\tm\tentropy.t1\t0\t0\t86\n' >torch.tsv
+    # 0.5 is 2 x 0.25 to the bit; logprobs.t0.60 is logprobs.t0.6
+    printf '# bf16 m logits max_abs_err 0.5\n# bf16 m logprobs_t0.60 max_abs_err 0\n# bf16 m entropy.t1 max_abs_err 0\n' >tm.log
+    run python3 "$G/bf16_verdict.py" torch.tsv --test-model tm.log --rows rows
+    [ "$status" -eq 0 ]
+    grep -q $'bf16 test_model m\tPASS\tworst pic/torch max 2.00 (logits)' rows
+    [ "$(wc -l <rows)" -eq 1 ]
+    # above a zero reference by anything: FAIL; a number test_model garbled: FAIL
+    printf '# bf16 m logits max_abs_err 0.5\n# bf16 m logprobs.t0.6 max_abs_err 1e-30\n# bf16 m entropy.t1 max_abs_err 0x1\n' >tm2.log
+    run python3 "$G/bf16_verdict.py" torch.tsv --test-model tm2.log --rows rows2
+    [ "$status" -eq 0 ]
+    grep -q $'bf16 test_model m\tFAIL\t.*over: entropy.t1,logprobs.t0.6\t' rows2
+    # the PyTorch script died after some lines: a FAIL row, whatever it printed before
+    echo '# failed: torch_bf16.py exit 1: CUDA error' >>torch.tsv
+    python3 "$G/bf16_verdict.py" torch.tsv --test-model tm.log --rows rows3
+    grep -q $'bf16 PyTorch reference\tFAIL\ttorch_bf16.py exit 1: CUDA error' rows3
+}
+
 @test "bf16 verdict --grads: pic's worst gradient tensor within 2x of PyTorch autocast's passes; 2.5x fails" {
     printf 'torch\tm\tgrad.pg\t0.010\t0.010\t25\ntorch\tm\tgrad.entropic_all\t0.020\t0.020\t25\n' >tg.tsv
     printf 'ok 1 - x\n# bf16 m grad.pg rel_err 0.019\n# bf16 m grad.entropic_all rel_err 0.03\n' >tb.log
