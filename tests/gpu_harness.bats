@@ -538,6 +538,25 @@ for i, seq in enumerate(ids):
     [ "$(row 'unit test_cuda_cublaslt')" = PASS ]
 }
 
+@test "a CUDA test's row is PASS only with exit 0 and every planned test ok, each once" {
+    mkdir tests
+    printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
+    # every test ok, then an error on the way out (a CUDA error at teardown)
+    printf '#!/bin/sh\necho "1..2"\necho "ok 1 - a"\necho "ok 2 - b"\nexit 3\n' >tests/test_cuda_exit
+    # the plan first, then a stop without a word, exit 0
+    printf '#!/bin/sh\necho "1..3"\necho "ok 1 - a"\necho "ok 2 - b"\n' >tests/test_cuda_short
+    # as many ok as planned, and a not ok besides
+    printf '#!/bin/sh\necho "ok 1 - a"\necho "ok 2 - b"\necho "not ok 3 - c"\necho "1..2"\n' >tests/test_cuda_extra
+    chmod +x tests/*
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=unit run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    [ "$(row 'canary test_cuda_logits')" = PASS ]
+    grep -q $'unit test_cuda_exit\tFAIL\t2/2 ok, 0 not ok, exit 3' out/summary.tsv
+    grep -q $'unit test_cuda_short\tFAIL\t2/3 ok, 0 not ok, exit 0' out/summary.tsv
+    grep -q $'unit test_cuda_extra\tFAIL\t2/2 ok, 1 not ok, exit 0' out/summary.tsv
+    [ "$(grep -c '^unit ' out/summary.tsv)" -eq 3 ]
+}
+
 @test "a CUDA unit test with tensor-core kernels that fails runs again on the CUDA cores, in a row of its own" {
     mkdir tests
     # fails unless bf16 products and attention are on the CUDA cores
