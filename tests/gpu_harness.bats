@@ -200,6 +200,44 @@ EOF
     [ "$(grep -c $'^bf16 score rms\t' out/results.tsv)" -eq 12 ]
 }
 
+@test "bf16 section: a scored output golden.py cannot judge, or a verdict that dies, is a FAIL row" {
+    fake_rollout
+    # pic-rollout's output one record short
+    sed -i 's/>"\$out"$/| head -n -1 >"$out"/' fake/pic-rollout
+    grep -q 'head -n -1' fake/pic-rollout
+    mkdir tests py
+    printf '#!/bin/sh\necho 1..1\necho ok 1 - bf16 golden\necho "# bf16 qwen2-tiny logits max_abs_err 0.01"\n' \
+        >tests/test_model
+    cat >py/python3 <<EOF
+#!/usr/bin/env bash
+case "\$*" in
+*"import torch, transformers"*) echo "torch 0.0 (a test double)" ;;
+*torch_bf16.py*) printf 'torch\tqwen2-tiny\tlogits\t0.05\t0.001\t86\n' ;;
+*torch_grads.py*) printf 'torch\tqwen2-tiny\tgrad.pg\t0.01\t0.01\t25\n' ;;
+*bf16_verdict.py*) [ -n "\${VERDICT_DIES:-}" ] && { echo "Traceback: a verdict that dies" >&2; exit 1; }
+    exec $(command -v python3) "\$@" ;;
+*) exec $(command -v python3) "\$@" ;;
+esac
+EOF
+    printf '#!/bin/sh\necho 1..1\necho ok 1 - grads\necho "# bf16 qwen2-tiny grad.pg rel_err 0.01"\n' >tests/test_backward
+    printf '#!/bin/sh\nexit 1\n' >fake/pic-update
+    chmod +x tests/test_model tests/test_backward fake/pic-update py/python3
+    PATH="$T/py:$PATH" OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/tests" \
+        PIC_GPU_SECTIONS=bf16 run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    for m in qwen2-tiny qwen3-tiny llama-tiny; do
+        grep -q "^bf16 score $m"$'\tFAIL\t'".*: no record with id 2.t0.6" out/summary.tsv
+    done
+    [ "$(row 'bf16 test_model qwen2-tiny')" = PASS ]
+    # the verdict itself dies: no row of its own would leave the summary without a FAIL
+    rm -r out
+    VERDICT_DIES=1 PATH="$T/py:$PATH" OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/tests" \
+        PIC_GPU_SECTIONS="bf16 train" run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    grep -q $'^bf16 verdict\tFAIL\texit 1: Traceback: a verdict that dies' out/summary.tsv
+    grep -q $'^bf16 grads verdict\tFAIL\texit 1: Traceback: a verdict that dies' out/summary.tsv
+}
+
 @test "bench section: gpu_score.sh's measurements reach the table and the summary" {
     mkdir fake py
     # pic at 2x transformers' tokens/s on every config; a quarter of that with --exact

@@ -468,7 +468,10 @@ elif [ "$HAVE_GPU" = 1 ]; then
     torch_errors bf16 150 "$WORK/torch.tsv" torch_bf16.py "$GPU_FIXTURES" "${MODELS[@]}" stories260K
     python3 tests/gpu/bf16_verdict.py "$WORK/torch.tsv" --score "$WORK/pic.tsv" \
         --test-model "$WORK/test_model.bf16" --rows "$SUMMARY" >"$f" 2>&1
-    log bf16 "$f" $? bf16_verdict.py
+    st=$?
+    log bf16 "$f" $st bf16_verdict.py
+    # a verdict that dies has written no row: without this one the summary would show no FAIL
+    [ $st -eq 0 ] || row "bf16 verdict" FAIL "$(why $st "$f")" "a row per model and source"
     { echo "# bf16 errors against golden (pic, PyTorch)"; cat "$f"; echo; } >>"$RESULTS"
 else
     row "bf16 test_model, score" SKIP "no GPU" "<= PyTorch's bf16 error"
@@ -680,7 +683,9 @@ elif [ "$HAVE_GPU" = 1 ] && [ -x "$TESTS/test_backward" ] && [ -x "$BIN/pic-upda
     torch_errors train 90 "$WORK/torch_grads.tsv" torch_grads.py "$GPU_FIXTURES" "${MODELS[@]}"
     python3 tests/gpu/bf16_verdict.py "$WORK/torch_grads.tsv" --grads "$WORK/test_backward.bf16" \
         --rows "$SUMMARY" >"$f" 2>&1
-    log train "$f" $? bf16_verdict.py --grads
+    st=$?
+    log train "$f" $st bf16_verdict.py --grads
+    [ $st -eq 0 ] || row "bf16 grads verdict" FAIL "$(why $st "$f")" "a row per model"
     { echo "# bf16 gradient errors against golden (pic, PyTorch autocast)"; cat "$f"; echo; } >>"$RESULTS"
     for d in f32:qwen2-tiny bf16:qwen3-tiny; do
         within 25 "$f" bash -c 'resume_check "$@"' _ "${d%%:*}" "${d#*:}"
