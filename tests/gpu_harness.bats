@@ -520,6 +520,22 @@ for i, seq in enumerate(ids):
     [[ "$output" == *"| qwen2.5-7b.json | 7.616 B | 14.141 | 0.411 | 14.552 |"* ]]
 }
 
+@test "flops.py: its table is docs/gpu-checks.md's, column for column; head_dim and the causal (T + 1) / 2 by hand" {
+    run python3 "$G/flops.py" "$PIC_ROOT"/bench/configs/qwen2.5-{0.5b,1.5b,7b}.json
+    [ "$status" -eq 0 ]
+    grep '^| qwen2.5-' "$PIC_ROOT/docs/gpu-checks.md" >doc
+    [ "$(wc -l <doc)" -eq 3 ]
+    diff doc <(grep '^| qwen2.5-' <<<"$output" | sed 's/\.json |/ |/')
+    # qwen3-tiny: head_dim 32 where hidden / heads is 16; per layer q 64x128, k and v 64x64,
+    # o 128x64, gate, up, down 64x160: 55296 weights, x 2 layers + the lm_head 512x64 = 143360;
+    # attention 4 x 2 layers x 4 heads x 32 per key, 1 key at T = 1, 2 on average at T = 3
+    run python3 -c 'import json, sys; sys.path.insert(0, sys.argv[1]); import flops
+cfg = json.load(open(sys.argv[2]))
+print(flops.flops_per_token(cfg, 1), flops.flops_per_token(cfg, 3), flops.params(cfg))' "$G" \
+        "$FIXTURES/models/qwen3-tiny/config.json"
+    [ "$output" = "(286720, 1024.0) (286720, 2048.0) (143360, 176448)" ]
+}
+
 @test "bench table --train: issue 11's goals (0.5B: 2x transformers and 50%; 1.5B: 45%), 3 x the forward's FLOPs" {
     printf 'matmul\t-\t{"tflops": 800, "n": 8192}\n' >res
     printf 'pic\tqwen2.5-0.5b.json\t{"tokens_per_s": 200000, "tokens": 16384, "seq": 2048}\n' >>res
