@@ -489,6 +489,34 @@ for i, seq in enumerate(ids):
     grep -q $'bench qwen2.5-7b\tFAIL\t.*faster than the matrix rate' rows3
 }
 
+@test "bench table: a goal missed by either half is MISS; a number past the matrix rate or none from --exact FAILs" {
+    {
+        printf 'matmul\t-\t{"tflops": 800.0, "n": 8192}\n'
+        printf 'pic\tqwen2.5-0.5b.json\t{"tokens_per_s": 900000}\n'
+        printf 'transformers\tqwen2.5-0.5b.json\t{"tokens_per_s": 300000}\n'
+        printf 'pic\tqwen2.5-1.5b.json\t{"tokens_per_s": 130000}\n'
+        printf 'transformers\tqwen2.5-1.5b.json\t{"tokens_per_s": 100000}\n'
+        printf 'pic-exact\tqwen2.5-1.5b.json\ttimed out after 150s\n'
+        printf 'pic\tqwen2.5-7b.json\t{"tokens_per_s": 25000}\n'
+        printf 'transformers\tqwen2.5-7b.json\t{"tokens_per_s": 10000}\n'
+        printf 'pic-exact\tqwen2.5-7b.json\t{"tokens_per_s": 70000}\n'
+    } >results
+    run python3 "$G/bench_table.py" results "$PIC_ROOT/bench/configs" rows
+    [ "$status" -eq 0 ]
+    # 0.5B (no goal): 900000 x 1.076 GFLOP = 968 TFLOP/s, 121% of 800: a wrong number all the same
+    grep -q $'bench qwen2.5-0.5b\tFAIL\t.*121% of matmul.*faster than the matrix rate' rows
+    # 1.5B: 53% of the rate but 1.30x transformers; 7B: 2.50x but 25000 x 14.552 GFLOP = 45% of the rate
+    grep -q $'bench qwen2.5-1.5b\tMISS\t130,000 tok/s = 1.30x transformers, 53% of matmul' rows
+    grep -q $'bench qwen2.5-7b\tMISS\t25,000 tok/s = 2.50x transformers, 45% of matmul' rows
+    # --exact: no number, or 70000 x 14.552 GFLOP = 127% of the rate
+    grep -q $'bench exact qwen2.5-1.5b\tFAIL\tpic --exact: timed out after 150s' rows
+    grep -q $'bench exact qwen2.5-7b\tFAIL\t70,000 tok/s = 2.80x cuBLASLt\'s, 127% of matmul: faster than the matrix rate' rows
+    # training, 1.5B at seq 512: 3 x (3.087 + 28 x 4 x 12 x 128 x 513 / 2 = 0.044) GFLOP x 33000 = 39% < 45%
+    printf 'matmul\t-\t{"tflops": 800}\npic\tqwen2.5-1.5b.json\t{"tokens_per_s": 33000, "seq": 512}\n' >train
+    python3 "$G/bench_table.py" --train train "$PIC_ROOT/bench/configs" rows2
+    grep -q $'bench train qwen2.5-1.5b\tMISS\t33,000 tok/s = no transformers, 39% of matmul' rows2
+}
+
 @test "gpu_score.sh without a GPU skips and exits 0 (make bench runs it everywhere)" {
     PIC_GPU_FORCE=0 run "$PIC_ROOT/bench/gpu_score.sh"
     [ "$status" -eq 0 ]
