@@ -452,6 +452,8 @@ for i, seq in enumerate(ids):
         printf 'pic-short\tqwen2.5-0.5b.json\t1\t{"samples":1,"tokens":32,"seconds":0.3,"tokens_per_s":107}\n'
         printf 'pic\tqwen2.5-1.5b.json\t64\t{"samples":64,"tokens":16384,"seconds":3.0,"tokens_per_s":5461}\n'
         printf 'pic-short\tqwen2.5-1.5b.json\t64\ttimed out after 120s\n'
+        printf 'pic\tqwen2.5-0.5b.json\t256\t{"samples":256,"tokens":65536,"seconds":0.7,"tokens_per_s":93623}\n'
+        printf 'pic-short\tqwen2.5-0.5b.json\t256\t{"samples":256,"tokens":8192,"seconds":0.5,"tokens_per_s":16384}\n'
     } >results
     run python3 "$G/gen_table.py" results "$PIC_ROOT/bench/configs" 128 256
     [ "$status" -eq 0 ]
@@ -459,6 +461,9 @@ for i, seq in enumerate(ids):
     # 224 tokens in 0.7 s = 320/s; the floor over steps 32-256 (mean context 272.5): 0.988 GB + 272.5 x 12 KB at 4 TB/s
     [[ "$output" == *"| qwen2.5-0.5b.json | 1 | 256 | - | - | - | - | - | - | 4,036 | 0.06 | - | 320 | 0.08 |"* ]]
     [[ "$output" == *"| pic-short: timed out after 120s | - |"* ]]
+    # batch 256: 57344 tokens in 0.2 s = 286,720/s; the floor over steps 32-256 (32 a sequence in
+    # pic-short): 0.988 GB + 256 x 272.5 x 12 KB at 4 TB/s = 554,973/s (over the whole run's 256.5: 570,537)
+    [[ "$output" == *"| qwen2.5-0.5b.json | 256 | 93,623 | - | - | - | - | - | - | 570,537 | 0.16 | - | 286,720 | 0.52 |"* ]]
 }
 
 @test "bench table: ratios against transformers and the matmul rate, goals on 1.5B and 7B" {
