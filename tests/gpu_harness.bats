@@ -428,6 +428,48 @@ for i, seq in enumerate(ids):
     [ "$(grep -c ' ok$' <<<"$output")" -eq 12 ]
 }
 
+@test "gen_check.py: greedy = golden, same records, and generation's log-probs = --score's, token for token" {
+    m="$FIXTURES/models/qwen2-tiny"
+    python3 "$G/gen_check.py" greedy "$m" >greedy.in
+    pic-rollout -m "$m" -t 0 --max-new-tokens 24 --ignore-eos --plain -q greedy.in >greedy.out
+    run python3 "$G/gen_check.py" golden "$m" greedy.out
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"greedy sequences equal golden's"* ]]
+    { head -n -1 greedy.out; tail -1 greedy.out | jq -c '.response_ids[3] += 1'; } >greedy.bad
+    run python3 "$G/gen_check.py" golden "$m" greedy.bad
+    [ "$status" -eq 1 ]
+    # sampled records and their rescoring
+    python3 "$G/gen_check.py" prompts 3 >p.in
+    pic-rollout -m "$m" -n 2 -t 0.7 --max-new-tokens 8 --seed 3 --plain -q p.in >a
+    pic-rollout --score -m "$m" --logprobs-field rescored --plain -q a >b
+    run python3 "$G/gen_check.py" same a a
+    [ "$status" -eq 0 ]
+    jq -c '.logprobs[0] += 1e-7' a >a.lp
+    jq -c '.response_ids[0] += 1' a >a.ids
+    head -n -1 a >a.short
+    for x in a.lp a.ids a.short; do
+        run python3 "$G/gen_check.py" same a $x
+        [ "$status" -eq 1 ] || { echo "same a $x passed"; false; }
+    done
+    run python3 "$G/gen_check.py" logp a b rescored 0
+    [ "$status" -eq 0 ]
+    [[ "$output" == "max |logp diff| 0 over 48 tokens" ]]
+    # 1e-7 off, a record missing, a record's last log-prob missing on either side, a NaN: no pass
+    jq -c '.rescored[0] += 1e-7' b >b.lp
+    head -n -1 b >b.short
+    jq -c '.rescored |= .[:-1]' b >b.cut
+    jq -c '.logprobs |= .[:-1]' a >a.cut
+    python3 -c 'import json, sys
+for i, line in enumerate(open(sys.argv[1])):
+    r = json.loads(line)
+    if i == 1: r["rescored"][2] = float("nan")
+    print(json.dumps(r))' b >b.nan
+    for x in "a b.lp" "a b.short" "a b.cut" "a.cut b" "a b.nan"; do
+        run python3 "$G/gen_check.py" logp $x rescored 0
+        [ "$status" -eq 1 ] || { echo "logp $x passed: $output"; false; }
+    done
+}
+
 @test "generation table: tokens/s against the memory floor, the decode graphs' and PDL's worth at batch 1, per-head attention's" {
     {
         printf 'copy\t-\t-\t{"copy_tbps": 4.0}\n'

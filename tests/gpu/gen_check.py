@@ -9,10 +9,13 @@ only: prompt records, and comparisons of pic-rollout outputs.
                                           logprobs equal, in order
     gen_check.py logp A B FIELD [MAX]     max |A's logprobs - B's FIELD| over
                                           every token (B: A rescored); fails
-                                          above MAX when given
+                                          above MAX when given, and where a
+                                          record's two lists differ in length
+                                          or hold a NaN
 
 Each comparison prints one line and exits 1 when the check fails."""
 import json
+import math
 import sys
 
 
@@ -54,13 +57,17 @@ def main(argv):
         return 0
     if cmd == "logp":
         a, b, field = records(argv[2]), records(argv[3]), argv[4]
-        d, n = 0.0, 0
+        d, n, short = 0.0, 0, 0
         for x, y in zip(a, b):
+            # zip alone would judge a record by the shorter list's tokens
+            short += len(x["logprobs"]) != len(y[field])
             for p, q in zip(x["logprobs"], y[field]):
-                d, n = max(d, abs(p - q)), n + 1
+                # max() passes over a NaN (nan > d is false): count it as infinite
+                e = abs(p - q)
+                d, n = max(d, e if math.isfinite(e) else math.inf), n + 1
         bound = float(argv[5]) if len(argv) > 5 else float("inf")
-        print(f"max |logp diff| {d:.3g} over {n} tokens")
-        return 0 if len(a) == len(b) and n and d <= bound else 1
+        print(f"max |logp diff| {d:.3g} over {n} tokens" + (f"; {short} records' lists differ in length" if short else ""))
+        return 0 if len(a) == len(b) and n and not short and d <= bound else 1
     print(__doc__, file=sys.stderr)
     return 2
 
