@@ -440,6 +440,8 @@ for i, seq in enumerate(ids):
     [ "$status" -eq 1 ]
     # sampled records and their rescoring
     python3 "$G/gen_check.py" prompts 3 >p.in
+    [ "$(jq -c '.prompt_ids | length' p.in | tr '\n' ' ')" = "3 4 5 " ] # batches of rows of unequal length
+    [ "$(jq -c .prompt_ids p.in | sort -u | wc -l)" -eq 3 ]
     pic-rollout -m "$m" -n 2 -t 0.7 --max-new-tokens 8 --seed 3 --plain -q p.in >a
     pic-rollout --score -m "$m" --logprobs-field rescored --plain -q a >b
     run python3 "$G/gen_check.py" same a a
@@ -454,7 +456,7 @@ for i, seq in enumerate(ids):
     run python3 "$G/gen_check.py" logp a b rescored 0
     [ "$status" -eq 0 ]
     [[ "$output" == "max |logp diff| 0 over 48 tokens" ]]
-    # 1e-7 off, a record missing, a record's last log-prob missing on either side, a NaN: no pass
+    # 1e-7 off, a record missing, a record's last log-prob missing on either side, a NaN, nothing: no pass
     jq -c '.rescored[0] += 1e-7' b >b.lp
     head -n -1 b >b.short
     jq -c '.rescored |= .[:-1]' b >b.cut
@@ -464,7 +466,8 @@ for i, line in enumerate(open(sys.argv[1])):
     r = json.loads(line)
     if i == 1: r["rescored"][2] = float("nan")
     print(json.dumps(r))' b >b.nan
-    for x in "a b.lp" "a b.short" "a b.cut" "a.cut b" "a b.nan"; do
+    : >empty
+    for x in "a b.lp" "a b.short" "a b.cut" "a.cut b" "a b.nan" "empty empty"; do
         run python3 "$G/gen_check.py" logp $x rescored 0
         [ "$status" -eq 1 ] || { echo "logp $x passed: $output"; false; }
     done
