@@ -175,6 +175,62 @@ EOF
     [ "$(row 'fp32 score qwen2-tiny')" = FAIL ]
 }
 
+# gen_rollout: a pic-rollout for the gen section that runs on the CPU; where
+# DIFFER is a word of its arguments or environment (PIC_CUDA_PDL=0 ...), it
+# moves the first log-prob it writes (--score's in field rescored) by 1e-6
+gen_rollout() {
+    mkdir -p fake
+    cat >fake/pic-rollout <<EOF
+#!/usr/bin/env bash
+all=" \$* PIC_CUDA_GRAPHS=\${PIC_CUDA_GRAPHS:-} PIC_CUDA_PDL=\${PIC_CUDA_PDL:-} PIC_LOAD_VIA_HOST=\${PIC_LOAD_VIA_HOST:-} "
+args=()
+while [ \$# -gt 0 ]; do
+    case \$1 in --device | --dtype) shift 2 ;; --fast) shift ;; -o) out=\$2; shift 2 ;; *) args+=("\$1"); shift ;; esac
+done
+"$PIC_BIN/pic-rollout" "\${args[@]}" >"\$out" || exit
+if [ -n "\${DIFFER:-}" ] && [[ \$all == *" \$DIFFER "* ]]; then
+    jq -c 'if .rescored then .rescored[0] += 1e-6 else .logprobs[0] += 1e-6 end' "\$out" >"\$out.x" && mv "\$out.x" "\$out"
+fi
+EOF
+    chmod +x fake/pic-rollout
+}
+
+@test "gen section: each run that should give the same bytes is compared with batch 64's, and a difference fails its row" {
+    gen_rollout
+    # (no pic-init: the decode attention's rows fail here, the rest is what this test is about)
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/fake" PIC_GPU_SECTIONS=gen run "$G/run.sh"
+    for m in qwen2-tiny qwen3-tiny llama-tiny; do [ "$(row "gen greedy f32 $m")" = PASS ]; done
+    for v in b7 b1 shards kv nograph nopdl; do
+        grep -q "^gen bf16 same bytes: batch 64 = $v"$'\tPASS\t36 samples' out/summary.tsv
+    done
+    grep -q $'^gen bf16 logprobs = --score\tPASS\tmax |logp diff| 0 over [0-9]* tokens' out/summary.tsv
+    [ "$(row 'gen bf16 direct load = via host floats')" = PASS ]
+    [ "$(row 'gen bf16 --fast logprobs vs --score --fast')" = INFO ]
+    [ "$(row 'gen bf16 decode attention, heads of 64')" = FAIL ]
+    # each way of running that differs fails its own row, and only that one
+    for d in "--max-batch-size 7:b7" "--max-batch-size 1:b1" "--shard 1/2:shards" "--kv-cache-tokens 512:kv" \
+        "PIC_CUDA_GRAPHS=0:nograph" "PIC_CUDA_PDL=0:nopdl"; do
+        rm -r out
+        DIFFER=${d%:*} OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/fake" PIC_GPU_SECTIONS=gen \
+            run "$G/run.sh"
+        [ "$status" -eq 1 ]
+        grep -q "^gen bf16 same bytes: batch 64 = ${d#*:}"$'\tFAIL\toutputs differ' out/summary.tsv
+        [ "$(grep -c $'^gen bf16 same bytes: .*\tFAIL\t' out/summary.tsv)" -eq 1 ]
+    done
+    # --score's log-probs 1e-6 from generation's, both with the weights through host floats and without
+    rm -r out
+    DIFFER=--logprobs-field OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/fake" PIC_GPU_SECTIONS=gen \
+        run "$G/run.sh"
+    grep -q $'^gen bf16 logprobs = --score\tFAIL\tmax |logp diff| 1e-06 over' out/summary.tsv
+    [ "$(row 'gen bf16 direct load = via host floats')" = PASS ]
+    # only through host floats
+    rm -r out
+    DIFFER=PIC_LOAD_VIA_HOST=1 OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/fake" PIC_GPU_SECTIONS=gen \
+        run "$G/run.sh"
+    [ "$(row 'gen bf16 logprobs = --score')" = PASS ]
+    grep -q $'^gen bf16 direct load = via host floats\tFAIL\toutputs differ' out/summary.tsv
+}
+
 @test "bf16 section: pic's errors beside PyTorch's reach the summary, per model and source" {
     fake_rollout
     mkdir tests py
