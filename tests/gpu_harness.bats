@@ -762,6 +762,47 @@ print(flops.flops_per_token(cfg, 1), flops.flops_per_token(cfg, 3), flops.params
     [ -z "$(row 'unit test_cuda_logits simt')" ]
 }
 
+@test "train section: GPU vs CPU fails past its bound (1e-3 f32, 5e-2 bf16), resume fails on a bit" {
+    mkdir fake tests
+    # a pic-update that runs on the CPU in f32; its "cuda" runs take CUDA_LR as their
+    # learning rate (the last --lr wins), and the resumed run RESUME_LR
+    cat >fake/pic-update <<EOF
+#!/usr/bin/env bash
+all=" \$* " args=()
+while [ \$# -gt 0 ]; do
+    case \$1 in --device | --dtype) shift 2 ;; *) args+=("\$1"); shift ;; esac
+done
+extra=()
+[[ \$all == *" --device cuda "* ]] && [ -n "\${CUDA_LR:-}" ] && extra=(--lr "\$CUDA_LR")
+[[ \$all == *"/s1 "* ]] && [ -n "\${RESUME_LR:-}" ] && extra=(--lr "\$RESUME_LR")
+exec "$PIC_BIN/pic-update" --device cpu "\${args[@]}" "\${extra[@]}"
+EOF
+    printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
+    cp tests/test_cuda_logits tests/test_backward
+    chmod +x fake/* tests/*
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=train run "$G/run.sh"
+    for r in 'train resume f32 qwen2-tiny' 'train resume bf16 qwen3-tiny'; do [ "$(row "$r")" = PASS ]; done
+    grep -q $'^train f32 GPU vs CPU\tPASS\tloss gap 0, entropy gap 0 over 50 steps' out/summary.tsv
+    [ "$(row 'train bf16 GPU vs CPU')" = PASS ]
+    # lr 3.01e-4 for 3e-4: 50 SFT steps part by 0.6% (about 0.0063 here): past f32's 1e-3, within bf16's 5e-2
+    rm -r out
+    CUDA_LR=3.01e-4 OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=train \
+        run "$G/run.sh"
+    [ "$status" -eq 1 ]
+    [ "$(row 'train f32 GPU vs CPU')" = FAIL ]
+    [ "$(row 'train bf16 GPU vs CPU')" = PASS ]
+    # 3.1e-4: some 6% (0.062 here), past both
+    rm -r out
+    CUDA_LR=3.1e-4 OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=train \
+        run "$G/run.sh"
+    [ "$(row 'train bf16 GPU vs CPU')" = FAIL ]
+    # the resumed step at another learning rate: the two runs differ from the one
+    rm -r out
+    RESUME_LR=1.1e-2 OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/fake" PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=train \
+        run "$G/run.sh"
+    for r in 'train resume f32 qwen2-tiny' 'train resume bf16 qwen3-tiny'; do [ "$(row "$r")" = FAIL ]; done
+}
+
 @test "pipe section: tests/gpu/pipeline.sh's 20 train.sh steps make a row with the device, speed and logp_diff_max" {
     # on the CPU, 3 steps: the real programs, the row as a GPU run makes it
     mkdir tests
