@@ -832,6 +832,39 @@ EOF
     [ ! -e new/init ]
 }
 
+@test "pipeline.sh: a run trained on another device than the one asked for is not ok" {
+    # --device auto picks the CPU here: its records say cpu, not auto
+    run "$G/pipeline.sh" p --device auto --steps 2
+    [ "$status" -eq 1 ]
+    [[ "$output" == *'"device":"auto","trained_on":"cpu"'*'"steps":2,'*'"ok":false}'* ]]
+}
+
+@test "pipe section: a step whose recomputed log-probs are not generation's, bit for bit, fails the row" {
+    # a copy of the tree whose bin/ (train.sh's, first on its PATH) has a pic-update
+    # that reports logp_diff_max 1e-6 from its third call on (train.sh's check of its
+    # options, the first RL step, then the second)
+    mkdir -p r/tests/gpu r/bin tests
+    cp "$G/run.sh" "$G/pipeline.sh" r/tests/gpu/
+    cp -r "$PIC_ROOT/pipelines" r/
+    for p in "$PIC_BIN"/*; do ln -s "$p" r/bin/; done
+    rm r/bin/pic-update
+    cat >r/bin/pic-update <<EOF
+#!/usr/bin/env bash
+case " \$* " in *" --loss sft "*) exec "$PIC_BIN/pic-update" "\$@" ;; esac
+n=\$(cat "$T/updates" 2>/dev/null || echo 0)
+echo \$((n + 1)) >"$T/updates"
+"$PIC_BIN/pic-update" "\$@" | if [ "\$n" -ge 2 ]; then jq -c '.logp_diff_max = 1e-6'; else cat; fi
+EOF
+    chmod +x r/bin/pic-update
+    printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
+    chmod +x tests/*
+    OUT=out PIC_GPU_FORCE=1 PIC_GPU_BIN="$T/r/bin" PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=pipe PIC_GPU_PIPE_DEVICE=cpu \
+        PIC_GPU_PIPE_STEPS=3 PIC_GPU_PIPE_SERVE=0 run r/tests/gpu/run.sh
+    [ "$status" -eq 1 ]
+    # the largest of the steps' (0, 1e-6, 1e-6), not the first's
+    grep -q $'^pipe train.sh --device cuda\tFAIL\t3 steps, .*, logp_diff_max 1e-06\t' out/summary.tsv
+}
+
 @test "stepcost section: bench/gpu_rlstep.sh's two pic-update processes and a server make a table and a row" {
     mkdir tests
     printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
