@@ -984,6 +984,9 @@ fake_build() {
     mkdir tests
     printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
     cp tests/test_cuda_logits tests/test_cuda_backward
+    # a test that fails where the tool finds nothing
+    printf '#!/bin/sh\necho "not ok 1 - y"\necho "1..1"\nexit 1\n' >tests/test_cuda_layers
+    cp tests/test_cuda_logits tests/test_cuda_invariance
     chmod +x tests/*
     # a stand-in for compute-sanitizer: runs the test, then its verdict
     # (an error for racecheck on test_cuda_backward), as the tool prints it
@@ -996,6 +999,7 @@ case "$tool $(basename "$1")" in
     echo "========= Error: Race reported between Write access at attn_bwd+0x10 and Read access"
     echo "========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)"
     echo "========= ERROR SUMMARY: 1 error"; exit 99 ;;
+*test_cuda_invariance) ;; # a tool that says nothing
 *) echo "========= ERROR SUMMARY: 0 errors" ;;
 esac
 EOF2
@@ -1008,6 +1012,9 @@ EOF2
     [ "$(row 'sanitize racecheck test_cuda_logits')" = PASS ]
     grep -q $'^sanitize racecheck test_cuda_backward\tFAIL\texit 99: ERROR SUMMARY: 1 error; Error: Race reported between Write access' out/summary.tsv
     section_log sanitize | grep -q 'RACECHECK SUMMARY'
+    grep -q $'^sanitize memcheck test_cuda_layers\tFAIL\texit 0: ERROR SUMMARY: 0 errors; not ok 1 - y' out/summary.tsv
+    [ "$(row 'sanitize racecheck test_cuda_layers')" = FAIL ]
+    grep -q $'^sanitize memcheck test_cuda_invariance\tFAIL\texit 0: no error summary' out/summary.tsv
     # no sanitizer where it looks: one FAIL row that says so
     rm -r out
     OUT=out PIC_GPU_FORCE=1 PIC_GPU_TESTS="$T/tests" PIC_GPU_SECTIONS=sanitize PIC_GPU_SANITIZER=/no/sanitizer run "$G/run.sh"
