@@ -275,8 +275,10 @@ static bool number_start(const ex *X, size_t j) {
  * (?:^|\s|=)(?:\*\*)?[currency]?): its start, or -1. */
 size_t ex_number_after_prefix(const ex *X, size_t q) {
     const char *s = X->s;
-    size_t n = X->n, j = q + (s[q] == '=' ? 1 : rw_space_at(s, n, q));
-    if (q >= n || j == q) return (size_t)-1;
+    size_t n = X->n;
+    if (q >= n) return (size_t)-1; /* before s[q]: a text ending in "final answer is" */
+    size_t j = q + (s[q] == '=' ? 1 : rw_space_at(s, n, q));
+    if (j == q) return (size_t)-1;
     if (j + 1 < n && s[j] == '*' && s[j + 1] == '*') j += 2;
     if (j < n && number_start(X, j)) return j;
     /* a currency sign of 1 to 3 bytes (ex_anchored() knows which) */
