@@ -773,8 +773,8 @@ while [ \$# -gt 0 ]; do
     case \$1 in --device | --dtype) shift 2 ;; *) args+=("\$1"); shift ;; esac
 done
 extra=()
-[[ \$all == *" --device cuda "* ]] && [ -n "\${CUDA_LR:-}" ] && extra=(--lr "\$CUDA_LR")
-[[ \$all == *"/s1 "* ]] && [ -n "\${RESUME_LR:-}" ] && extra=(--lr "\$RESUME_LR")
+if [[ \$all == *" --device cuda "* && -n "\${CUDA_LR:-}" ]]; then extra=(--lr "\$CUDA_LR"); fi
+if [[ \$all == *"/s1 "* && -n "\${RESUME_LR:-}" ]]; then extra=(--lr "\$RESUME_LR"); fi
 exec "$PIC_BIN/pic-update" --device cpu "\${args[@]}" "\${extra[@]}"
 EOF
     printf '#!/bin/sh\necho "ok 1 - y"\necho "1..1"\n' >tests/test_cuda_logits
